@@ -1,0 +1,1 @@
+"""Code shared by the convtrack services: storage, logs, servers, settings, telemetry."""

@@ -1,0 +1,148 @@
+"""Event-sourced applications whose log other services read, and that track what they read."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+from uuid import UUID
+
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProcessingEvent,
+    Repository,
+)
+from eventsourcing.domain import Aggregate, DomainEventProtocol
+from eventsourcing.persistence import ProcessRecorder, Recording, Tracking
+
+A = TypeVar("A", bound=Aggregate)
+
+LOG_PAGE_MAX = 1000
+LOG_WAIT_POLL_SECONDS = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    """One entry of a service's log: its position and the domain event stored there."""
+
+    position: int
+    event: DomainEventProtocol[UUID]
+
+
+class LoggedApplication(Application[UUID]):
+    """An application whose notification log is served to other services.
+
+    It reads its log by "position greater than the last one seen" (PostgreSQL leaves gaps
+    that are never filled) and lets readers wait for new entries: writers in this process
+    wake them at once, writers in other processes are seen by polling.
+    """
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        super().__init__(env=env)
+        self._log_changed = threading.Condition()
+
+    def construct_recorder(self) -> ProcessRecorder:  # type: ignore[override]
+        """Uses a process recorder so that consumers can record tracking atomically."""
+        return self.factory.process_recorder()
+
+    def _notify(self, recordings: list[Recording[UUID]]) -> None:
+        if recordings:
+            with self._log_changed:
+                self._log_changed.notify_all()
+
+    def log_head(self) -> int:
+        """The position of the newest log entry, 0 when the log is empty."""
+        return self.recorder.max_notification_id() or 0
+
+    def read_log(self, after: int, limit: int, max_wait: float = 0.0) -> list[LogRecord]:
+        """Returns up to `limit` entries after `after`, waiting up to `max_wait` seconds."""
+        limit = max(1, min(limit, LOG_PAGE_MAX))
+        deadline = time.monotonic() + max_wait
+        while True:
+            notifications = self.recorder.select_notifications(
+                start=after, limit=limit, inclusive_of_start=False
+            )
+            if notifications:
+                return [LogRecord(n.id, self.mapper.to_domain_event(n)) for n in notifications]
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return []
+            with self._log_changed:
+                self._log_changed.wait(timeout=min(remaining, LOG_WAIT_POLL_SECONDS))
+
+
+class TrackingApplication(LoggedApplication):
+    """A log consumer: it writes its own events and its upstream positions in one transaction."""
+
+    @property
+    def process_recorder(self) -> ProcessRecorder:
+        """The recorder, typed as one that tracks positions."""
+        assert isinstance(self.recorder, ProcessRecorder)
+        return self.recorder
+
+    def position(self, upstream: str) -> int:
+        """The last upstream position processed (0 before the first)."""
+        return self.process_recorder.max_tracking_id(upstream) or 0
+
+    def discard_cached_state(self) -> None:
+        """Forgets cached aggregates, after a failed transaction may have left them ahead."""
+        self._repository = self.construct_repository()
+
+    def save_tracked(self, upstream: str, position: int, unit: UnitOfWork) -> None:
+        """Saves the unit's events, in the order they happened, with the upstream position."""
+        processing = ProcessingEvent[UUID](
+            tracking=Tracking(notification_id=position, application_name=upstream)
+        )
+        unit.collect_pending()
+        processing.collect_events(*unit.events, *unit.aggregates.values())
+        recordings = self._record(processing)
+        self._take_snapshots(processing)
+        self._notify(recordings)
+
+
+class UnitOfWork:
+    """The aggregates one page of processing touches, and their new events in causal order.
+
+    Events are collected right after each change (`collect`), so a consumer of this log
+    reads them in the order they happened, across aggregates.
+    """
+
+    def __init__(self, repository: Repository[UUID]) -> None:
+        self._repository = repository
+        self.aggregates: dict[UUID, Aggregate] = {}
+        self.events: list[DomainEventProtocol[UUID]] = []
+
+    def get(self, kind: type[A], aggregate_id: UUID) -> A | None:
+        """The aggregate with this id, from this unit or the store; None if there is none."""
+        found = self.aggregates.get(aggregate_id)
+        if found is None:
+            try:
+                found = self._repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                return None
+            self.aggregates[aggregate_id] = found
+        if not isinstance(found, kind):
+            raise TypeError(f"{aggregate_id} is a {type(found).__name__}, not a {kind.__name__}")
+        return found
+
+    def add(self, aggregate: Aggregate) -> None:
+        """Adds a new aggregate and collects its creation event."""
+        self.aggregates[aggregate.id] = aggregate
+        self.collect(aggregate)
+
+    def collect(self, *aggregates: Aggregate) -> None:
+        """Collects the aggregates' new events, in the order given."""
+        for aggregate in aggregates:
+            self.events.extend(aggregate.collect_events())
+
+    def collect_pending(self) -> None:
+        """Collects whatever events are still pending on the unit's aggregates."""
+        self.collect(*self.aggregates.values())
+
+
+def positions(app: TrackingApplication, upstreams: Sequence[str]) -> dict[str, int]:
+    """The tracked position of each named upstream."""
+    return {name: app.position(name) for name in upstreams}

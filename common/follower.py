@@ -1,0 +1,113 @@
+"""Following another service's log: pull a page, process it, record the position, repeat."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamEntry(Generic[T]):
+    """One entry read from an upstream log, translated to a plain value."""
+
+    position: int
+    value: T
+
+
+class UpstreamLog(Protocol[T]):
+    """A log to follow: usually another service's log read over gRPC."""
+
+    name: str
+
+    def read(self, after: int, limit: int, max_wait: float) -> Sequence[UpstreamEntry[T]]:
+        """Returns entries after `after` in log order, waiting up to `max_wait` for new ones."""
+        ...
+
+
+class PageSink(Protocol[T]):
+    """What consumes a log: it processes a page and records the position in one transaction."""
+
+    def position(self, upstream: str) -> int:
+        """The last position of `upstream` that has been processed."""
+        ...
+
+    def process_page(self, upstream: str, entries: Sequence[UpstreamEntry[T]]) -> None:
+        """Processes the entries and records the last one's position atomically."""
+        ...
+
+
+class Follower(Generic[T]):
+    """A background thread that follows one upstream log into a sink.
+
+    Processing is exactly-once in effect: the sink records the position in the same
+    transaction as its writes, and the follower always restarts from the recorded position.
+    Errors are logged and retried with backoff; the page is read again from the store.
+    """
+
+    def __init__(
+        self,
+        upstream: UpstreamLog[T],
+        sink: PageSink[T],
+        *,
+        lock: threading.Lock,
+        page_size: int = 500,
+        max_wait: float = 2.0,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        self._upstream = upstream
+        self._sink = sink
+        self._lock = lock
+        self._page_size = page_size
+        self._max_wait = max_wait
+        self._on_error = on_error
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"follow-{upstream.name}", daemon=True
+        )
+
+    @property
+    def upstream_name(self) -> str:
+        """The followed log's name."""
+        return self._upstream.name
+
+    def start(self) -> None:
+        """Starts following in the background."""
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Asks the thread to stop after its current page and waits for it."""
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        backoff = 0.1
+        while not self._stopping.is_set():
+            try:
+                with self._lock:
+                    after = self._sink.position(self._upstream.name)
+                entries = self._upstream.read(after, self._page_size, self._max_wait)
+                if entries and not self._stopping.is_set():
+                    with self._lock:
+                        if self._sink.position(self._upstream.name) == after:
+                            self._sink.process_page(self._upstream.name, entries)
+                backoff = 0.1
+            except Exception as error:  # noqa: BLE001 - a follower must survive upstream outages
+                logger.warning(
+                    "following %s failed, retrying in %.1fs: %s",
+                    self._upstream.name,
+                    backoff,
+                    error,
+                    exc_info=logger.isEnabledFor(logging.DEBUG),
+                )
+                if self._on_error is not None:
+                    self._on_error(error)
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, 5.0)

@@ -1,0 +1,53 @@
+"""Turning domain errors into gRPC statuses with field-level details (google.rpc.BadRequest)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    """One invalid field and why."""
+
+    field: str
+    description: str
+
+
+def abort_invalid(
+    context: grpc.ServicerContext, message: str, problems: Iterable[FieldProblem] = ()
+) -> None:
+    """Aborts the call with INVALID_ARGUMENT, listing each bad field in a BadRequest detail."""
+    bad_request = error_details_pb2.BadRequest(
+        field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field=p.field, description=p.description)
+            for p in problems
+        ]
+    )
+    detail = any_pb2.Any()
+    detail.Pack(bad_request)
+    status = status_pb2.Status(
+        code=code_pb2.INVALID_ARGUMENT, message=message, details=[detail]
+    )
+    context.abort_with_status(rpc_status.to_status(status))
+
+
+def bad_request_of(error: grpc.RpcError) -> list[FieldProblem]:
+    """The field problems in an INVALID_ARGUMENT error's details (for clients and tests)."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    problems: list[FieldProblem] = []
+    if status is None:
+        return problems
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad_request = error_details_pb2.BadRequest()
+            detail.Unpack(bad_request)
+            problems.extend(
+                FieldProblem(v.field, v.description) for v in bad_request.field_violations
+            )
+    return problems

@@ -1,0 +1,140 @@
+"""A gRPC server with health, reflection, tracing and graceful shutdown, shared by all services."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from concurrent import futures
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import filters, server_interceptor
+from opentelemetry.sdk.trace import TracerProvider
+
+from common.follower import Follower
+
+logger = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+
+
+class GrpcServer:
+    """A started gRPC server serving some services, with their health status.
+
+    `port` is the bound port, so tests can listen on `127.0.0.1:0`.
+    """
+
+    def __init__(
+        self,
+        *,
+        listen: str,
+        service_names: Sequence[str],
+        register: Callable[[grpc.Server], None],
+        tracer_provider: TracerProvider | None = None,
+        max_workers: int = 16,
+    ) -> None:
+        interceptors = []
+        if tracer_provider is not None:
+            interceptors.append(
+                server_interceptor(
+                    tracer_provider=tracer_provider,
+                    filter_=filters.negate(filters.health_check()),
+                )
+            )
+        self._server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
+            interceptors=interceptors,
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        register(self._server)
+        self._health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        self._service_names = list(service_names)
+        reflection.enable_server_reflection(
+            [*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self._server
+        )
+        self.port = self._server.add_insecure_port(listen)
+        if self.port == 0:
+            raise OSError(f"cannot listen on {listen}")
+        self._server.start()
+        self.set_serving(True)
+        logger.info("serving %s on port %d", ",".join(self._service_names), self.port)
+
+    def set_serving(self, serving: bool) -> None:
+        """Sets the health status of every service on this server (and the overall one)."""
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ["", *self._service_names]:
+            self._health.set(name, status)
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Reports NOT_SERVING, then stops accepting calls and lets running ones finish."""
+        self.set_serving(False)
+        self._server.stop(grace).wait(grace + 1)
+
+    def wait(self) -> None:
+        """Blocks until the server stops."""
+        self._server.wait_for_termination()
+
+
+class RunningService:
+    """A started service: its gRPC server, its log followers and what must be closed."""
+
+    def __init__(
+        self,
+        name: str,
+        server: GrpcServer,
+        *,
+        followers: Sequence[Follower[Any]] = (),
+        closers: Sequence[Callable[[], None]] = (),
+    ) -> None:
+        self.name = name
+        self.server = server
+        self.followers = list(followers)
+        self._closers = list(closers)
+        self._stopped = False
+        for follower in self.followers:
+            follower.start()
+
+    @property
+    def port(self) -> int:
+        """The bound port."""
+        return self.server.port
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Graceful shutdown: NOT_SERVING, drain calls, stop followers, close stores."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.server.stop(grace)
+        for follower in self.followers:
+            follower.stop()
+        for close in self._closers:
+            close()
+        logger.info("stopped %s", self.name)
+
+
+def serve_until_signal(services: Sequence[RunningService], grace: float = 5.0) -> None:
+    """Blocks until SIGTERM or SIGINT, then stops the services gracefully."""
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        logger.info("received signal %d, shutting down", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    stop.wait()
+    for service in reversed(services):
+        service.stop(grace)

@@ -1,0 +1,45 @@
+"""Reading service settings from the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+
+class SettingsError(ValueError):
+    """A setting with a value convtrack cannot use."""
+
+
+def env_str(env: Mapping[str, str], key: str, default: str = "") -> str:
+    """A string setting; empty values count as unset."""
+    value = env.get(key, "").strip()
+    return value or default
+
+
+def env_int(env: Mapping[str, str], key: str, default: int) -> int:
+    """An integer setting."""
+    raw = env_str(env, key)
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"{key} must be an integer, not {raw!r}") from None
+
+
+def data_dir(env: Mapping[str, str]) -> Path:
+    """`CONVTRACK_DATA_DIR`, where embedded databases live (default `./data`)."""
+    return Path(env_str(env, "CONVTRACK_DATA_DIR", "data"))
+
+
+def database_url(env: Mapping[str, str], service: str) -> str:
+    """`<SERVICE>_DATABASE_URL`, else `CONVTRACK_DATABASE_URL`, else empty (embedded SQLite)."""
+    return env_str(env, f"{service.upper()}_DATABASE_URL") or env_str(
+        env, "CONVTRACK_DATABASE_URL"
+    )
+
+
+def process_env() -> Mapping[str, str]:
+    """The process environment (the one place settings are read from outside tests)."""
+    return os.environ

@@ -1,0 +1,95 @@
+"""Database URLs: where each service keeps its event store and read models."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import psycopg
+from psycopg import sql
+
+
+class StorageConfigError(ValueError):
+    """A database URL that convtrack cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    """A parsed database URL: an SQLite file or a PostgreSQL database and schema."""
+
+    url: str
+    schema: str
+
+    @property
+    def is_postgres(self) -> bool:
+        """True for a PostgreSQL URL."""
+        return self.url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://"))
+
+    @property
+    def sqlite_path(self) -> Path:
+        """The SQLite file's path (only for SQLite URLs)."""
+        return Path(unquote(urlsplit(self.url).path.removeprefix("/")))
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        """The `eventsourcing` library's settings for an event store in this database."""
+        if not self.is_postgres:
+            self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            return {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(self.sqlite_path),
+                "SQLITE_LOCK_TIMEOUT": "30",
+            }
+        parts = urlsplit(self.url)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": unquote(parts.path.removeprefix("/")),
+            "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(parts.port or 5432),
+            "POSTGRES_USER": unquote(parts.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(parts.password or ""),
+            "POSTGRES_SCHEMA": self.schema,
+            "POSTGRES_POOL_SIZE": "4",
+            "POSTGRES_MAX_OVERFLOW": "4",
+            "POSTGRES_CONNECT_TIMEOUT": "10",
+        }
+
+    def sqlalchemy_url(self) -> str:
+        """The URL for SQLAlchemy (psycopg 3 driver for PostgreSQL)."""
+        if not self.is_postgres:
+            self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            return f"sqlite:///{self.sqlite_path}"
+        rest = self.url.split("://", 1)[1]
+        return f"postgresql+psycopg://{rest}"
+
+    def libpq_url(self) -> str:
+        """The URL for psycopg."""
+        rest = self.url.split("://", 1)[1]
+        return f"postgresql://{rest}"
+
+    def ensure_schema(self) -> None:
+        """Creates the PostgreSQL schema if it is missing (no-op for SQLite)."""
+        if not self.is_postgres:
+            return
+        with psycopg.connect(self.libpq_url(), autocommit=True) as conn:
+            with contextlib.suppress(psycopg.errors.UniqueViolation):
+                conn.execute(
+                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
+                )
+
+
+def database_for(service: str, url: str, data_dir: Path) -> Database:
+    """Resolves a service's database.
+
+    An empty `url` means the embedded default: `<data_dir>/<service>.db`. A PostgreSQL URL
+    keeps the service's tables in a schema named after the service, so one database can
+    serve all four services.
+    """
+    if not url:
+        return Database(url=f"sqlite:///{(data_dir / f'{service}.db').resolve()}", schema="")
+    if url.startswith("sqlite:///"):
+        return Database(url=url, schema="")
+    if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        return Database(url=url, schema=service)
+    raise StorageConfigError(f"unsupported database URL for {service}: {url.split(':', 1)[0]}://")

@@ -1,0 +1,59 @@
+"""Conversions between protobuf well-known and common messages and plain Python values."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from google.protobuf import duration_pb2, timestamp_pb2
+
+from common.money import Money
+from common.values import Identifier, IdentifierType
+from convtrack.common.v1 import common_pb2
+
+_IDENTIFIER_TYPES = {
+    IdentifierType.ANONYMOUS_ID: common_pb2.IDENTIFIER_TYPE_ANONYMOUS_ID,
+    IdentifierType.USER_ID: common_pb2.IDENTIFIER_TYPE_USER_ID,
+    IdentifierType.EMAIL_SHA256: common_pb2.IDENTIFIER_TYPE_EMAIL_SHA256,
+}
+_IDENTIFIER_TYPES_BACK = {v: k for k, v in _IDENTIFIER_TYPES.items()}
+
+
+def to_timestamp(value: datetime) -> timestamp_pb2.Timestamp:
+    """A protobuf Timestamp from an aware datetime."""
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(value.astimezone(UTC))
+    return stamp
+
+
+def from_timestamp(stamp: timestamp_pb2.Timestamp) -> datetime:
+    """An aware UTC datetime from a protobuf Timestamp."""
+    return stamp.ToDatetime(tzinfo=UTC)
+
+
+def to_duration(seconds: float) -> duration_pb2.Duration:
+    """A protobuf Duration from seconds."""
+    duration = duration_pb2.Duration()
+    duration.FromTimedelta(timedelta(seconds=seconds))
+    return duration
+
+
+def to_money_pb(money: Money) -> common_pb2.Money:
+    """A Money message from a plain Money."""
+    return common_pb2.Money(
+        currency_code=money.currency_code, units=money.units, nanos=money.nanos
+    )
+
+
+def from_money_pb(message: common_pb2.Money) -> Money:
+    """A plain Money from a Money message (not validated)."""
+    return Money(currency_code=message.currency_code, units=message.units, nanos=message.nanos)
+
+
+def to_identifier_pb(identifier: Identifier) -> common_pb2.Identifier:
+    """An Identifier message from a plain identifier."""
+    return common_pb2.Identifier(type=_IDENTIFIER_TYPES[identifier.type], value=identifier.value)
+
+
+def from_identifier_pb(message: common_pb2.Identifier) -> Identifier:
+    """A plain identifier from an Identifier message of a stored type."""
+    return Identifier(_IDENTIFIER_TYPES_BACK[message.type], message.value)

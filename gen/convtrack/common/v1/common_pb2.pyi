@@ -1,0 +1,45 @@
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class IdentifierType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    IDENTIFIER_TYPE_UNSPECIFIED: _ClassVar[IdentifierType]
+    IDENTIFIER_TYPE_ANONYMOUS_ID: _ClassVar[IdentifierType]
+    IDENTIFIER_TYPE_USER_ID: _ClassVar[IdentifierType]
+    IDENTIFIER_TYPE_EMAIL_SHA256: _ClassVar[IdentifierType]
+    IDENTIFIER_TYPE_EMAIL: _ClassVar[IdentifierType]
+IDENTIFIER_TYPE_UNSPECIFIED: IdentifierType
+IDENTIFIER_TYPE_ANONYMOUS_ID: IdentifierType
+IDENTIFIER_TYPE_USER_ID: IdentifierType
+IDENTIFIER_TYPE_EMAIL_SHA256: IdentifierType
+IDENTIFIER_TYPE_EMAIL: IdentifierType
+
+class Money(_message.Message):
+    __slots__ = ("currency_code", "units", "nanos")
+    CURRENCY_CODE_FIELD_NUMBER: _ClassVar[int]
+    UNITS_FIELD_NUMBER: _ClassVar[int]
+    NANOS_FIELD_NUMBER: _ClassVar[int]
+    currency_code: str
+    units: int
+    nanos: int
+    def __init__(self, currency_code: _Optional[str] = ..., units: _Optional[int] = ..., nanos: _Optional[int] = ...) -> None: ...
+
+class Identifier(_message.Message):
+    __slots__ = ("type", "value")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    type: IdentifierType
+    value: str
+    def __init__(self, type: _Optional[_Union[IdentifierType, str]] = ..., value: _Optional[str] = ...) -> None: ...
+
+class UpstreamPosition(_message.Message):
+    __slots__ = ("upstream", "position")
+    UPSTREAM_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    upstream: str
+    position: int
+    def __init__(self, upstream: _Optional[str] = ..., position: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,116 @@
+import datetime
+
+from convtrack.common.v1 import common_pb2 as _common_pb2
+from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ResolveIdentityRequest(_message.Message):
+    __slots__ = ("property_id", "identifier")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    identifier: _common_pb2.Identifier
+    def __init__(self, property_id: _Optional[str] = ..., identifier: _Optional[_Union[_common_pb2.Identifier, _Mapping]] = ...) -> None: ...
+
+class ResolveIdentityResponse(_message.Message):
+    __slots__ = ("person_id", "identifiers")
+    PERSON_ID_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
+    person_id: str
+    identifiers: _containers.RepeatedCompositeFieldContainer[_common_pb2.Identifier]
+    def __init__(self, person_id: _Optional[str] = ..., identifiers: _Optional[_Iterable[_Union[_common_pb2.Identifier, _Mapping]]] = ...) -> None: ...
+
+class ListEventsRequest(_message.Message):
+    __slots__ = ("after", "limit", "max_wait")
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    MAX_WAIT_FIELD_NUMBER: _ClassVar[int]
+    after: int
+    limit: int
+    max_wait: _duration_pb2.Duration
+    def __init__(self, after: _Optional[int] = ..., limit: _Optional[int] = ..., max_wait: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class ListEventsResponse(_message.Message):
+    __slots__ = ("entries",)
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[LogEntry]
+    def __init__(self, entries: _Optional[_Iterable[_Union[LogEntry, _Mapping]]] = ...) -> None: ...
+
+class GetLogHeadRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetLogHeadResponse(_message.Message):
+    __slots__ = ("position",)
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    position: int
+    def __init__(self, position: _Optional[int] = ...) -> None: ...
+
+class GetSyncStatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetSyncStatusResponse(_message.Message):
+    __slots__ = ("upstreams",)
+    UPSTREAMS_FIELD_NUMBER: _ClassVar[int]
+    upstreams: _containers.RepeatedCompositeFieldContainer[_common_pb2.UpstreamPosition]
+    def __init__(self, upstreams: _Optional[_Iterable[_Union[_common_pb2.UpstreamPosition, _Mapping]]] = ...) -> None: ...
+
+class LogEntry(_message.Message):
+    __slots__ = ("position", "recorded_at", "person_created", "identifiers_linked", "persons_merged")
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_AT_FIELD_NUMBER: _ClassVar[int]
+    PERSON_CREATED_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFIERS_LINKED_FIELD_NUMBER: _ClassVar[int]
+    PERSONS_MERGED_FIELD_NUMBER: _ClassVar[int]
+    position: int
+    recorded_at: _timestamp_pb2.Timestamp
+    person_created: PersonCreated
+    identifiers_linked: IdentifiersLinked
+    persons_merged: PersonsMerged
+    def __init__(self, position: _Optional[int] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., person_created: _Optional[_Union[PersonCreated, _Mapping]] = ..., identifiers_linked: _Optional[_Union[IdentifiersLinked, _Mapping]] = ..., persons_merged: _Optional[_Union[PersonsMerged, _Mapping]] = ...) -> None: ...
+
+class PersonCreated(_message.Message):
+    __slots__ = ("property_id", "person_id", "identifiers", "evidence_record_id")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    PERSON_ID_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_RECORD_ID_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    person_id: str
+    identifiers: _containers.RepeatedCompositeFieldContainer[_common_pb2.Identifier]
+    evidence_record_id: str
+    def __init__(self, property_id: _Optional[str] = ..., person_id: _Optional[str] = ..., identifiers: _Optional[_Iterable[_Union[_common_pb2.Identifier, _Mapping]]] = ..., evidence_record_id: _Optional[str] = ...) -> None: ...
+
+class IdentifiersLinked(_message.Message):
+    __slots__ = ("property_id", "person_id", "identifiers", "evidence_record_id")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    PERSON_ID_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_RECORD_ID_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    person_id: str
+    identifiers: _containers.RepeatedCompositeFieldContainer[_common_pb2.Identifier]
+    evidence_record_id: str
+    def __init__(self, property_id: _Optional[str] = ..., person_id: _Optional[str] = ..., identifiers: _Optional[_Iterable[_Union[_common_pb2.Identifier, _Mapping]]] = ..., evidence_record_id: _Optional[str] = ...) -> None: ...
+
+class PersonsMerged(_message.Message):
+    __slots__ = ("property_id", "surviving_person_id", "merged_person_id", "identifiers", "evidence_record_id")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    SURVIVING_PERSON_ID_FIELD_NUMBER: _ClassVar[int]
+    MERGED_PERSON_ID_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_RECORD_ID_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    surviving_person_id: str
+    merged_person_id: str
+    identifiers: _containers.RepeatedCompositeFieldContainer[_common_pb2.Identifier]
+    evidence_record_id: str
+    def __init__(self, property_id: _Optional[str] = ..., surviving_person_id: _Optional[str] = ..., merged_person_id: _Optional[str] = ..., identifiers: _Optional[_Iterable[_Union[_common_pb2.Identifier, _Mapping]]] = ..., evidence_record_id: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,307 @@
+import datetime
+
+from convtrack.common.v1 import common_pb2 as _common_pb2
+from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class TouchpointType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TOUCHPOINT_TYPE_UNSPECIFIED: _ClassVar[TouchpointType]
+    TOUCHPOINT_TYPE_CLICK: _ClassVar[TouchpointType]
+    TOUCHPOINT_TYPE_IMPRESSION: _ClassVar[TouchpointType]
+    TOUCHPOINT_TYPE_VISIT: _ClassVar[TouchpointType]
+
+class Verdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    VERDICT_UNSPECIFIED: _ClassVar[Verdict]
+    VERDICT_ACCEPTED: _ClassVar[Verdict]
+    VERDICT_DUPLICATE: _ClassVar[Verdict]
+    VERDICT_REJECTED: _ClassVar[Verdict]
+TOUCHPOINT_TYPE_UNSPECIFIED: TouchpointType
+TOUCHPOINT_TYPE_CLICK: TouchpointType
+TOUCHPOINT_TYPE_IMPRESSION: TouchpointType
+TOUCHPOINT_TYPE_VISIT: TouchpointType
+VERDICT_UNSPECIFIED: Verdict
+VERDICT_ACCEPTED: Verdict
+VERDICT_DUPLICATE: Verdict
+VERDICT_REJECTED: Verdict
+
+class TrackEventsRequest(_message.Message):
+    __slots__ = ("events", "sent_at")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    SENT_AT_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[Event]
+    sent_at: _timestamp_pb2.Timestamp
+    def __init__(self, events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Event(_message.Message):
+    __slots__ = ("property_id", "event_id", "timestamp", "identity", "context", "touchpoint", "page_view", "conversion", "identify")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    TOUCHPOINT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_VIEW_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFY_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    event_id: str
+    timestamp: _timestamp_pb2.Timestamp
+    identity: Identity
+    context: Context
+    touchpoint: Touchpoint
+    page_view: PageView
+    conversion: Conversion
+    identify: Identify
+    def __init__(self, property_id: _Optional[str] = ..., event_id: _Optional[str] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., identity: _Optional[_Union[Identity, _Mapping]] = ..., context: _Optional[_Union[Context, _Mapping]] = ..., touchpoint: _Optional[_Union[Touchpoint, _Mapping]] = ..., page_view: _Optional[_Union[PageView, _Mapping]] = ..., conversion: _Optional[_Union[Conversion, _Mapping]] = ..., identify: _Optional[_Union[Identify, _Mapping]] = ...) -> None: ...
+
+class Identity(_message.Message):
+    __slots__ = ("anonymous_id", "user_id", "email", "email_sha256")
+    ANONYMOUS_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_SHA256_FIELD_NUMBER: _ClassVar[int]
+    anonymous_id: str
+    user_id: str
+    email: str
+    email_sha256: str
+    def __init__(self, anonymous_id: _Optional[str] = ..., user_id: _Optional[str] = ..., email: _Optional[str] = ..., email_sha256: _Optional[str] = ...) -> None: ...
+
+class Context(_message.Message):
+    __slots__ = ("user_agent", "page_url", "referrer")
+    USER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_URL_FIELD_NUMBER: _ClassVar[int]
+    REFERRER_FIELD_NUMBER: _ClassVar[int]
+    user_agent: str
+    page_url: str
+    referrer: str
+    def __init__(self, user_agent: _Optional[str] = ..., page_url: _Optional[str] = ..., referrer: _Optional[str] = ...) -> None: ...
+
+class Touchpoint(_message.Message):
+    __slots__ = ("type", "landing_url", "referrer", "utm", "click_ids")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    LANDING_URL_FIELD_NUMBER: _ClassVar[int]
+    REFERRER_FIELD_NUMBER: _ClassVar[int]
+    UTM_FIELD_NUMBER: _ClassVar[int]
+    CLICK_IDS_FIELD_NUMBER: _ClassVar[int]
+    type: TouchpointType
+    landing_url: str
+    referrer: str
+    utm: Utm
+    click_ids: ClickIds
+    def __init__(self, type: _Optional[_Union[TouchpointType, str]] = ..., landing_url: _Optional[str] = ..., referrer: _Optional[str] = ..., utm: _Optional[_Union[Utm, _Mapping]] = ..., click_ids: _Optional[_Union[ClickIds, _Mapping]] = ...) -> None: ...
+
+class Utm(_message.Message):
+    __slots__ = ("source", "medium", "campaign", "term", "content")
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    MEDIUM_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    source: str
+    medium: str
+    campaign: str
+    term: str
+    content: str
+    def __init__(self, source: _Optional[str] = ..., medium: _Optional[str] = ..., campaign: _Optional[str] = ..., term: _Optional[str] = ..., content: _Optional[str] = ...) -> None: ...
+
+class ClickIds(_message.Message):
+    __slots__ = ("gclid", "fbclid", "msclkid")
+    GCLID_FIELD_NUMBER: _ClassVar[int]
+    FBCLID_FIELD_NUMBER: _ClassVar[int]
+    MSCLKID_FIELD_NUMBER: _ClassVar[int]
+    gclid: str
+    fbclid: str
+    msclkid: str
+    def __init__(self, gclid: _Optional[str] = ..., fbclid: _Optional[str] = ..., msclkid: _Optional[str] = ...) -> None: ...
+
+class PageView(_message.Message):
+    __slots__ = ("url", "title")
+    URL_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    title: str
+    def __init__(self, url: _Optional[str] = ..., title: _Optional[str] = ...) -> None: ...
+
+class Conversion(_message.Message):
+    __slots__ = ("name", "value", "order_id")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: _common_pb2.Money
+    order_id: str
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., order_id: _Optional[str] = ...) -> None: ...
+
+class Identify(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class TrackEventsResponse(_message.Message):
+    __slots__ = ("verdicts", "accepted_count", "duplicate_count", "rejected_count")
+    VERDICTS_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    verdicts: _containers.RepeatedCompositeFieldContainer[EventVerdict]
+    accepted_count: int
+    duplicate_count: int
+    rejected_count: int
+    def __init__(self, verdicts: _Optional[_Iterable[_Union[EventVerdict, _Mapping]]] = ..., accepted_count: _Optional[int] = ..., duplicate_count: _Optional[int] = ..., rejected_count: _Optional[int] = ...) -> None: ...
+
+class EventVerdict(_message.Message):
+    __slots__ = ("index", "event_id", "verdict", "record_id", "violations")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    RECORD_ID_FIELD_NUMBER: _ClassVar[int]
+    VIOLATIONS_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    event_id: str
+    verdict: Verdict
+    record_id: str
+    violations: _containers.RepeatedCompositeFieldContainer[FieldViolation]
+    def __init__(self, index: _Optional[int] = ..., event_id: _Optional[str] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., record_id: _Optional[str] = ..., violations: _Optional[_Iterable[_Union[FieldViolation, _Mapping]]] = ...) -> None: ...
+
+class FieldViolation(_message.Message):
+    __slots__ = ("field", "description")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    description: str
+    def __init__(self, field: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+
+class ListEventsRequest(_message.Message):
+    __slots__ = ("after", "limit", "max_wait")
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    MAX_WAIT_FIELD_NUMBER: _ClassVar[int]
+    after: int
+    limit: int
+    max_wait: _duration_pb2.Duration
+    def __init__(self, after: _Optional[int] = ..., limit: _Optional[int] = ..., max_wait: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class ListEventsResponse(_message.Message):
+    __slots__ = ("entries",)
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[LogEntry]
+    def __init__(self, entries: _Optional[_Iterable[_Union[LogEntry, _Mapping]]] = ...) -> None: ...
+
+class GetLogHeadRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetLogHeadResponse(_message.Message):
+    __slots__ = ("position",)
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    position: int
+    def __init__(self, position: _Optional[int] = ...) -> None: ...
+
+class LogEntry(_message.Message):
+    __slots__ = ("position", "touchpoint_recorded", "page_view_recorded", "conversion_recorded", "identify_recorded")
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    TOUCHPOINT_RECORDED_FIELD_NUMBER: _ClassVar[int]
+    PAGE_VIEW_RECORDED_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_RECORDED_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFY_RECORDED_FIELD_NUMBER: _ClassVar[int]
+    position: int
+    touchpoint_recorded: TouchpointRecorded
+    page_view_recorded: PageViewRecorded
+    conversion_recorded: ConversionRecorded
+    identify_recorded: IdentifyRecorded
+    def __init__(self, position: _Optional[int] = ..., touchpoint_recorded: _Optional[_Union[TouchpointRecorded, _Mapping]] = ..., page_view_recorded: _Optional[_Union[PageViewRecorded, _Mapping]] = ..., conversion_recorded: _Optional[_Union[ConversionRecorded, _Mapping]] = ..., identify_recorded: _Optional[_Union[IdentifyRecorded, _Mapping]] = ...) -> None: ...
+
+class RecordedEnvelope(_message.Message):
+    __slots__ = ("record_id", "property_id", "event_id", "occurred_at", "received_at", "identifiers", "device")
+    RECORD_ID_FIELD_NUMBER: _ClassVar[int]
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_AT_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    record_id: str
+    property_id: str
+    event_id: str
+    occurred_at: _timestamp_pb2.Timestamp
+    received_at: _timestamp_pb2.Timestamp
+    identifiers: _containers.RepeatedCompositeFieldContainer[_common_pb2.Identifier]
+    device: Device
+    def __init__(self, record_id: _Optional[str] = ..., property_id: _Optional[str] = ..., event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., identifiers: _Optional[_Iterable[_Union[_common_pb2.Identifier, _Mapping]]] = ..., device: _Optional[_Union[Device, _Mapping]] = ...) -> None: ...
+
+class Device(_message.Message):
+    __slots__ = ("browser", "os", "device", "is_bot")
+    BROWSER_FIELD_NUMBER: _ClassVar[int]
+    OS_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    IS_BOT_FIELD_NUMBER: _ClassVar[int]
+    browser: str
+    os: str
+    device: str
+    is_bot: bool
+    def __init__(self, browser: _Optional[str] = ..., os: _Optional[str] = ..., device: _Optional[str] = ..., is_bot: _Optional[bool] = ...) -> None: ...
+
+class TouchpointRecorded(_message.Message):
+    __slots__ = ("envelope", "type", "channel", "source", "medium", "campaign", "term", "content", "landing_url", "referrer_host", "click_id_type")
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    MEDIUM_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    LANDING_URL_FIELD_NUMBER: _ClassVar[int]
+    REFERRER_HOST_FIELD_NUMBER: _ClassVar[int]
+    CLICK_ID_TYPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: RecordedEnvelope
+    type: TouchpointType
+    channel: str
+    source: str
+    medium: str
+    campaign: str
+    term: str
+    content: str
+    landing_url: str
+    referrer_host: str
+    click_id_type: str
+    def __init__(self, envelope: _Optional[_Union[RecordedEnvelope, _Mapping]] = ..., type: _Optional[_Union[TouchpointType, str]] = ..., channel: _Optional[str] = ..., source: _Optional[str] = ..., medium: _Optional[str] = ..., campaign: _Optional[str] = ..., term: _Optional[str] = ..., content: _Optional[str] = ..., landing_url: _Optional[str] = ..., referrer_host: _Optional[str] = ..., click_id_type: _Optional[str] = ...) -> None: ...
+
+class PageViewRecorded(_message.Message):
+    __slots__ = ("envelope", "url", "title")
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    envelope: RecordedEnvelope
+    url: str
+    title: str
+    def __init__(self, envelope: _Optional[_Union[RecordedEnvelope, _Mapping]] = ..., url: _Optional[str] = ..., title: _Optional[str] = ...) -> None: ...
+
+class ConversionRecorded(_message.Message):
+    __slots__ = ("envelope", "name", "value", "reporting_value", "order_id")
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    REPORTING_VALUE_FIELD_NUMBER: _ClassVar[int]
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    envelope: RecordedEnvelope
+    name: str
+    value: _common_pb2.Money
+    reporting_value: _common_pb2.Money
+    order_id: str
+    def __init__(self, envelope: _Optional[_Union[RecordedEnvelope, _Mapping]] = ..., name: _Optional[str] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., reporting_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., order_id: _Optional[str] = ...) -> None: ...
+
+class IdentifyRecorded(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: RecordedEnvelope
+    def __init__(self, envelope: _Optional[_Union[RecordedEnvelope, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,91 @@
+"""Identity's composition root: settings, application, ingest follower, servicer and server."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from opentelemetry.sdk.trace import TracerProvider
+
+from common.eventlog import positions
+from common.follower import Follower
+from common.server import GrpcServer, RunningService
+from common.settings import data_dir, database_url, env_str
+from common.storage import database_for
+from common.upstream import GrpcUpstreamLog, open_channel
+from common.wire import to_duration
+from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
+from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from services.identity.application import IdentityApplication
+from services.identity.domainmodel import Observation
+from services.identity.servicer import IdentityServicer
+from services.identity.upstream import observation_of
+
+SERVICE_NAME = identity_pb2.DESCRIPTOR.services_by_name["IdentityService"].full_name
+UPSTREAMS = ("ingest",)
+
+
+@dataclass(frozen=True)
+class IdentitySettings:
+    """Identity's settings (`IDENTITY_*`, `INGEST_ADDR` and `CONVTRACK_*`)."""
+
+    listen: str = "127.0.0.1:50052"
+    database_url: str = ""
+    data_dir: Path = Path("data")
+    ingest_addr: str = "127.0.0.1:50051"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> IdentitySettings:
+        """Reads `IDENTITY_LISTEN`, `IDENTITY_DATABASE_URL`, `INGEST_ADDR`, `CONVTRACK_DATA_DIR`."""
+        return cls(
+            listen=env_str(env, "IDENTITY_LISTEN", cls.listen),
+            database_url=database_url(env, "identity"),
+            data_dir=data_dir(env),
+            ingest_addr=env_str(env, "INGEST_ADDR", cls.ingest_addr),
+        )
+
+
+def build_application(settings: IdentitySettings) -> IdentityApplication:
+    """The identity application on the configured store."""
+    database = database_for("identity", settings.database_url, settings.data_dir)
+    database.ensure_schema()
+    return IdentityApplication(env=database.eventsourcing_env())
+
+
+def ingest_log(
+    channel: grpc.Channel,
+) -> GrpcUpstreamLog[ingest_pb2.LogEntry, Observation | None]:
+    """Ingest's log over gRPC, as observations."""
+    stub = ingest_pb2_grpc.IngestServiceStub(channel)
+
+    def fetch(after: int, limit: int, wait: float, timeout: float) -> Sequence[ingest_pb2.LogEntry]:
+        request = ingest_pb2.ListEventsRequest(after=after, limit=limit, max_wait=to_duration(wait))
+        return stub.ListEvents(request, timeout=timeout).entries
+
+    return GrpcUpstreamLog("ingest", fetch, observation_of)
+
+
+def start(
+    settings: IdentitySettings, tracer_provider: TracerProvider | None = None
+) -> RunningService:
+    """Starts identity: its store, its follower of ingest's log and its gRPC server."""
+    app = build_application(settings)
+    channel = open_channel(settings.ingest_addr, tracer_provider)
+    follower: Follower[Observation | None] = Follower(ingest_log(channel), app, lock=app.lock)
+
+    servicer = IdentityServicer(app, lambda: positions(app, UPSTREAMS))
+
+    def register(server: grpc.Server) -> None:
+        identity_pb2_grpc.add_IdentityServiceServicer_to_server(servicer, server)
+
+    server = GrpcServer(
+        listen=settings.listen,
+        service_names=[SERVICE_NAME],
+        register=register,
+        tracer_provider=tracer_provider,
+    )
+    return RunningService(
+        "identity", server, followers=[follower], closers=[channel.close, app.close]
+    )

@@ -1,0 +1,134 @@
+"""Ingest's use case: track a batch of events, each stored once, and serve the log."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError
+
+from common.eventlog import LoggedApplication
+from services.ingest.domainmodel import IncomingEvent, RecordedFact
+from services.ingest.normalise import Limits, Normaliser, Violation
+
+
+SAVE_ATTEMPTS = 3
+
+
+class IngestError(Exception):
+    """Base of ingest's errors."""
+
+
+class BatchTooLargeError(IngestError):
+    """A batch over the documented limits; the whole batch is refused."""
+
+    def __init__(self, field: str, description: str) -> None:
+        super().__init__(f"{field}: {description}")
+        self.field = field
+        self.description = description
+
+
+class Outcome(StrEnum):
+    """What happened to one event."""
+
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The verdict on one event of a batch."""
+
+    outcome: Outcome
+    record_id: UUID | None = None
+    violations: tuple[Violation, ...] = field(default_factory=tuple)
+
+
+class IngestApplication(LoggedApplication):
+    """Validates, normalises and stores events; its notification log is ingest's log.
+
+    Facts are keyed by deterministic ids, so a retried event is stored once. One lock
+    serialises this process's writes, so each batch is one transaction.
+    """
+
+    name = "ingest"
+
+    def __init__(
+        self,
+        *,
+        normaliser: Normaliser,
+        limits: Limits,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(env=env)
+        self._normaliser = normaliser
+        self._limits = limits
+        self._write_lock = threading.Lock()
+
+    def track(
+        self,
+        events: Sequence[IncomingEvent],
+        *,
+        received_at: datetime,
+        sent_at: datetime | None = None,
+    ) -> list[Verdict]:
+        """Stores the valid events of a batch; returns one verdict per event, in order.
+
+        Raises BatchTooLargeError when the batch is over the limits. When it returns, every
+        accepted event is durable.
+        """
+        self._check_batch(events)
+        skew = received_at - sent_at if sent_at is not None else timedelta(0)
+        verdicts: list[Verdict | None] = [None] * len(events)
+        pending: dict[UUID, tuple[int, RecordedFact]] = {}
+        for index, incoming in enumerate(events):
+            result = self._normaliser.normalise(incoming, received_at, skew)
+            if isinstance(result, list):
+                verdicts[index] = Verdict(Outcome.REJECTED, violations=tuple(result))
+            elif result.id in pending:
+                verdicts[index] = Verdict(Outcome.DUPLICATE, record_id=result.id)
+            else:
+                pending[result.id] = (index, result)
+        stored = self._store_new([fact for _, fact in pending.values()])
+        for record_id, (index, _) in pending.items():
+            outcome = Outcome.ACCEPTED if record_id in stored else Outcome.DUPLICATE
+            verdicts[index] = Verdict(outcome, record_id=record_id)
+        return [v for v in verdicts if v is not None]
+
+    def _check_batch(self, events: Sequence[IncomingEvent]) -> None:
+        if len(events) > self._limits.max_events_per_batch:
+            raise BatchTooLargeError(
+                "events",
+                f"{len(events)} events is over the limit of "
+                f"{self._limits.max_events_per_batch} per batch",
+            )
+        total = sum(e.size_bytes for e in events)
+        if total > self._limits.max_batch_bytes:
+            raise BatchTooLargeError(
+                "events",
+                f"{total} bytes is over the limit of {self._limits.max_batch_bytes} per batch",
+            )
+
+    def _store_new(self, facts: list[RecordedFact]) -> set[UUID]:
+        """Saves the facts not stored before, in one transaction; returns the ids saved."""
+        if not facts:
+            return set()
+        remaining = [e for fact in facts for e in fact.collect_events()]
+        with self._write_lock:
+            for _ in range(SAVE_ATTEMPTS):
+                try:
+                    self.save(*remaining)
+                    return {e.originator_id for e in remaining}
+                except IntegrityError:
+                    remaining = [e for e in remaining if not self._exists(e.originator_id)]
+                    if not remaining:
+                        return set()
+        raise IngestError("could not store the batch: concurrent writers kept conflicting")
+
+    def _exists(self, record_id: UUID) -> bool:
+        return bool(self.recorder.select_events(record_id, limit=1))

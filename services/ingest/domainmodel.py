@@ -1,0 +1,241 @@
+"""Ingest's domain: incoming events as plain values, and the recorded facts of its log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, DomainEvent, event
+
+from common.money import Money
+from services.ingest.enrichment import CampaignTags, ClickIds
+
+RECORD_NAMESPACE = uuid5(NAMESPACE_URL, "https://convtrack.dev/ns/ingest-record")
+
+
+class EventKind(StrEnum):
+    """What an incoming event reports."""
+
+    TOUCHPOINT = "touchpoint"
+    PAGE_VIEW = "page_view"
+    CONVERSION = "conversion"
+    IDENTIFY = "identify"
+
+
+class TouchpointType(StrEnum):
+    """The kind of a marketing contact."""
+
+    CLICK = "click"
+    IMPRESSION = "impression"
+    VISIT = "visit"
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingTouchpoint:
+    """A touchpoint as sent."""
+
+    type: TouchpointType = TouchpointType.VISIT
+    landing_url: str = ""
+    referrer: str = ""
+    tags: CampaignTags = field(default_factory=CampaignTags)
+    click_ids: ClickIds = field(default_factory=ClickIds)
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingPageView:
+    """A page view as sent."""
+
+    url: str = ""
+    title: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingConversion:
+    """A conversion as sent; `value` is None when no value was sent."""
+
+    name: str = ""
+    value: Money | None = None
+    order_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingEvent:
+    """One event of a batch, as sent, before validation. `kind` is None when missing."""
+
+    kind: EventKind | None
+    property_id: str = ""
+    event_id: str = ""
+    timestamp: datetime | None = None
+    anonymous_id: str = ""
+    user_id: str = ""
+    email: str = ""
+    email_sha256: str = ""
+    user_agent: str = ""
+    page_url: str = ""
+    referrer: str = ""
+    touchpoint: IncomingTouchpoint | None = None
+    page_view: IncomingPageView | None = None
+    conversion: IncomingConversion | None = None
+    size_bytes: int = 0
+
+
+def record_id(property_id: str, key: str) -> UUID:
+    """The deterministic id of a recorded fact, from its property and de-duplication key."""
+    return uuid5(RECORD_NAMESPACE, f"{property_id}\x1f{key}")
+
+
+def conversion_record_id(property_id: str, event_id: str, name: str, order_id: str) -> UUID:
+    """A conversion's id: by (name, order id) when there is an order id, else by event id."""
+    if order_id:
+        return record_id(property_id, f"order\x1f{name}\x1f{order_id}")
+    return record_id(property_id, event_id)
+
+
+class RecordedFact(Aggregate):
+    """Base of ingest's facts: one immutable fact per aggregate, stored once by its id."""
+
+    property_id: str
+    event_id: str
+    occurred_at: datetime
+    received_at: datetime
+    identifiers: list[str]
+    device: dict[str, Any]
+
+
+class Touchpoint(RecordedFact):
+    """A marketing contact, with its derived channel."""
+
+    Recorded: ClassVar[type[DomainEvent]]
+
+    @event("Recorded")
+    def __init__(
+        self,
+        *,
+        id: UUID,
+        property_id: str,
+        event_id: str,
+        occurred_at: datetime,
+        received_at: datetime,
+        identifiers: list[str],
+        device: dict[str, Any],
+        touch_type: str,
+        channel: str,
+        source: str,
+        medium: str,
+        campaign: str,
+        term: str,
+        content: str,
+        landing_url: str,
+        referrer_host: str,
+        click_id_type: str,
+    ) -> None:
+        self.property_id = property_id
+        self.event_id = event_id
+        self.occurred_at = occurred_at
+        self.received_at = received_at
+        self.identifiers = identifiers
+        self.device = device
+        self.touch_type = touch_type
+        self.channel = channel
+        self.source = source
+        self.medium = medium
+        self.campaign = campaign
+        self.term = term
+        self.content = content
+        self.landing_url = landing_url
+        self.referrer_host = referrer_host
+        self.click_id_type = click_id_type
+
+
+class PageView(RecordedFact):
+    """A page view."""
+
+    Recorded: ClassVar[type[DomainEvent]]
+
+    @event("Recorded")
+    def __init__(
+        self,
+        *,
+        id: UUID,
+        property_id: str,
+        event_id: str,
+        occurred_at: datetime,
+        received_at: datetime,
+        identifiers: list[str],
+        device: dict[str, Any],
+        url: str,
+        title: str,
+    ) -> None:
+        self.property_id = property_id
+        self.event_id = event_id
+        self.occurred_at = occurred_at
+        self.received_at = received_at
+        self.identifiers = identifiers
+        self.device = device
+        self.url = url
+        self.title = title
+
+
+class Conversion(RecordedFact):
+    """A conversion, with its value as sent and in the reporting currency (as micros)."""
+
+    Recorded: ClassVar[type[DomainEvent]]
+
+    @event("Recorded")
+    def __init__(
+        self,
+        *,
+        id: UUID,
+        property_id: str,
+        event_id: str,
+        occurred_at: datetime,
+        received_at: datetime,
+        identifiers: list[str],
+        device: dict[str, Any],
+        name: str,
+        currency_code: str,
+        value_micros: int,
+        reporting_currency_code: str,
+        reporting_value_micros: int,
+        order_id: str,
+    ) -> None:
+        self.property_id = property_id
+        self.event_id = event_id
+        self.occurred_at = occurred_at
+        self.received_at = received_at
+        self.identifiers = identifiers
+        self.device = device
+        self.name = name
+        self.currency_code = currency_code
+        self.value_micros = value_micros
+        self.reporting_currency_code = reporting_currency_code
+        self.reporting_value_micros = reporting_value_micros
+        self.order_id = order_id
+
+
+class Identification(RecordedFact):
+    """An identify call: the identifiers belong to one person."""
+
+    Recorded: ClassVar[type[DomainEvent]]
+
+    @event("Recorded")
+    def __init__(
+        self,
+        *,
+        id: UUID,
+        property_id: str,
+        event_id: str,
+        occurred_at: datetime,
+        received_at: datetime,
+        identifiers: list[str],
+        device: dict[str, Any],
+    ) -> None:
+        self.property_id = property_id
+        self.event_id = event_id
+        self.occurred_at = occurred_at
+        self.received_at = received_at
+        self.identifiers = identifiers
+        self.device = device

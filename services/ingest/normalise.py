@@ -1,0 +1,299 @@
+"""Validation and normalisation of incoming events into recorded facts, with precise reasons."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from common.identifiers import InvalidEmailError, hash_email, is_sha256_hex
+from common.money import ExchangeRates, Money, MoneyError, is_known_currency
+from common.values import Identifier, IdentifierType
+from services.ingest.domainmodel import (
+    Conversion,
+    EventKind,
+    Identification,
+    IncomingEvent,
+    PageView,
+    RecordedFact,
+    Touchpoint,
+    conversion_record_id,
+    record_id,
+)
+from services.ingest.enrichment import UserAgentParser, classify_traffic
+
+PROPERTY_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+CONVERSION_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+MAX_EVENT_ID_LENGTH = 128
+MAX_IDENTIFIER_LENGTH = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One invalid field of an event and what is wrong with it."""
+
+    field: str
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Ingest's documented limits."""
+
+    max_events_per_batch: int = 1000
+    max_batch_bytes: int = 4 * 1024 * 1024
+    max_event_bytes: int = 32 * 1024
+    max_future: timedelta = timedelta(days=1)
+    max_age: timedelta = timedelta(days=90)
+
+
+class Normaliser:
+    """Turns an incoming event into a recorded fact, or into the list of its violations."""
+
+    def __init__(
+        self,
+        *,
+        limits: Limits,
+        rates: ExchangeRates,
+        reporting_currency: str,
+        user_agents: UserAgentParser,
+    ) -> None:
+        self._limits = limits
+        self._rates = rates
+        self._reporting_currency = reporting_currency
+        self._user_agents = user_agents
+
+    def normalise(
+        self, incoming: IncomingEvent, received_at: datetime, clock_skew: timedelta
+    ) -> RecordedFact | list[Violation]:
+        """Validates `incoming`; returns its fact, or every violation found."""
+        violations: list[Violation] = []
+        if incoming.size_bytes > self._limits.max_event_bytes:
+            return [
+                Violation(
+                    "",
+                    f"event is {incoming.size_bytes} bytes, over the limit of "
+                    f"{self._limits.max_event_bytes} bytes",
+                )
+            ]
+        self._check_envelope(incoming, violations)
+        occurred_at = self._occurred_at(incoming, received_at, clock_skew, violations)
+        identifiers = self._identifiers(incoming, violations)
+        if incoming.kind is None:
+            violations.append(
+                Violation("kind", "one of touchpoint, page_view, conversion, identify is required")
+            )
+        elif incoming.kind is EventKind.IDENTIFY and len(identifiers) < 2:
+            violations.append(
+                Violation("identity", "an identify event needs at least two identifiers")
+            )
+        reporting_micros, value = 0, None
+        if incoming.kind is EventKind.CONVERSION:
+            reporting_micros, value = self._conversion_value(incoming, violations)
+        if violations or occurred_at is None or incoming.kind is None:
+            return violations
+        device = self._user_agents.parse(incoming.user_agent)
+        common = {
+            "property_id": incoming.property_id,
+            "event_id": incoming.event_id,
+            "occurred_at": occurred_at,
+            "received_at": received_at,
+            "identifiers": [i.key for i in identifiers],
+            "device": {
+                "browser": device.browser,
+                "os": device.os,
+                "device": device.device,
+                "is_bot": device.is_bot,
+            },
+        }
+        return self._fact(incoming, common, value, reporting_micros)
+
+    def _fact(
+        self,
+        incoming: IncomingEvent,
+        common: dict[str, object],
+        value: Money | None,
+        reporting_micros: int,
+    ) -> RecordedFact:
+        prop, event_id = incoming.property_id, incoming.event_id
+        if incoming.kind is EventKind.TOUCHPOINT and incoming.touchpoint is not None:
+            touch = incoming.touchpoint
+            traffic = classify_traffic(
+                landing_url=touch.landing_url or incoming.page_url,
+                referrer=touch.referrer or incoming.referrer,
+                tags=touch.tags,
+                click_ids=touch.click_ids,
+            )
+            return Touchpoint(
+                id=record_id(prop, event_id),
+                touch_type=touch.type.value,
+                channel=traffic.channel.value,
+                source=traffic.source,
+                medium=traffic.medium,
+                campaign=traffic.campaign,
+                term=traffic.term,
+                content=traffic.content,
+                landing_url=touch.landing_url or incoming.page_url,
+                referrer_host=traffic.referrer_host,
+                click_id_type=traffic.click_id_type,
+                **common,  # type: ignore[arg-type]
+            )
+        if incoming.kind is EventKind.PAGE_VIEW and incoming.page_view is not None:
+            return PageView(
+                id=record_id(prop, event_id),
+                url=incoming.page_view.url or incoming.page_url,
+                title=incoming.page_view.title,
+                **common,  # type: ignore[arg-type]
+            )
+        if incoming.kind is EventKind.CONVERSION and incoming.conversion is not None:
+            conversion = incoming.conversion
+            return Conversion(
+                id=conversion_record_id(prop, event_id, conversion.name, conversion.order_id),
+                name=conversion.name,
+                currency_code=value.currency_code if value else "",
+                value_micros=value.to_micros() if value else 0,
+                reporting_currency_code=self._reporting_currency,
+                reporting_value_micros=reporting_micros,
+                order_id=conversion.order_id,
+                **common,  # type: ignore[arg-type]
+            )
+        return Identification(id=record_id(prop, event_id), **common)  # type: ignore[arg-type]
+
+    def _check_envelope(self, incoming: IncomingEvent, violations: list[Violation]) -> None:
+        if not incoming.property_id:
+            violations.append(Violation("property_id", "is required"))
+        elif not PROPERTY_ID_PATTERN.match(incoming.property_id):
+            violations.append(
+                Violation(
+                    "property_id",
+                    "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+                )
+            )
+        if not incoming.event_id:
+            violations.append(Violation("event_id", "is required"))
+        elif len(incoming.event_id) > MAX_EVENT_ID_LENGTH:
+            violations.append(
+                Violation("event_id", f"is longer than {MAX_EVENT_ID_LENGTH} characters")
+            )
+
+    def _occurred_at(
+        self,
+        incoming: IncomingEvent,
+        received_at: datetime,
+        clock_skew: timedelta,
+        violations: list[Violation],
+    ) -> datetime | None:
+        if incoming.timestamp is None:
+            violations.append(Violation("timestamp", "is required"))
+            return None
+        occurred_at = incoming.timestamp + clock_skew
+        if occurred_at > received_at + self._limits.max_future:
+            violations.append(
+                Violation(
+                    "timestamp",
+                    f"is {_hours(occurred_at - received_at)} in the future (after clock-skew "
+                    f"correction); at most {_hours(self._limits.max_future)} is allowed",
+                )
+            )
+        elif occurred_at < received_at - self._limits.max_age:
+            violations.append(
+                Violation(
+                    "timestamp",
+                    f"is {(received_at - occurred_at).days} days old; events older than "
+                    f"{self._limits.max_age.days} days are not accepted",
+                )
+            )
+        return occurred_at
+
+    def _identifiers(
+        self, incoming: IncomingEvent, violations: list[Violation]
+    ) -> list[Identifier]:
+        identifiers: list[Identifier] = []
+        for name, kind, value in (
+            ("identity.anonymous_id", IdentifierType.ANONYMOUS_ID, incoming.anonymous_id),
+            ("identity.user_id", IdentifierType.USER_ID, incoming.user_id),
+        ):
+            if len(value) > MAX_IDENTIFIER_LENGTH:
+                violations.append(
+                    Violation(name, f"is longer than {MAX_IDENTIFIER_LENGTH} characters")
+                )
+            elif value.strip():
+                identifiers.append(Identifier(kind, value.strip()))
+        hashes: set[str] = set()
+        if incoming.email:
+            try:
+                hashes.add(hash_email(incoming.email))
+            except InvalidEmailError as error:
+                violations.append(Violation("identity.email", str(error)))
+        if incoming.email_sha256:
+            digest = incoming.email_sha256.strip().lower()
+            if is_sha256_hex(digest):
+                hashes.add(digest)
+            else:
+                violations.append(
+                    Violation("identity.email_sha256", "must be 64 hexadecimal digits (SHA-256)")
+                )
+        identifiers.extend(Identifier(IdentifierType.EMAIL_SHA256, h) for h in sorted(hashes))
+        if not identifiers and not any(v.field.startswith("identity") for v in violations):
+            violations.append(
+                Violation(
+                    "identity",
+                    "at least one of anonymous_id, user_id, email, email_sha256 is required",
+                )
+            )
+        return identifiers
+
+    def _conversion_value(
+        self, incoming: IncomingEvent, violations: list[Violation]
+    ) -> tuple[int, Money | None]:
+        conversion = incoming.conversion
+        if conversion is None:
+            return 0, None
+        if not conversion.name:
+            violations.append(Violation("conversion.name", "is required"))
+        elif not CONVERSION_NAME_PATTERN.match(conversion.name):
+            violations.append(
+                Violation(
+                    "conversion.name",
+                    "must be 1-64 lower-case letters, digits or '_', starting with a letter",
+                )
+            )
+        value = conversion.value
+        if value is None:
+            return 0, None
+        before = len(violations)
+        if not is_known_currency(value.currency_code):
+            violations.append(
+                Violation(
+                    "conversion.value.currency_code",
+                    f"{value.currency_code!r} is not an ISO 4217 currency code",
+                )
+            )
+        if not -999_999_999 <= value.nanos <= 999_999_999:
+            violations.append(
+                Violation("conversion.value.nanos", "must be between -999999999 and 999999999")
+            )
+        elif (value.units > 0 and value.nanos < 0) or (value.units < 0 and value.nanos > 0):
+            violations.append(
+                Violation("conversion.value", "units and nanos must have the same sign")
+            )
+        elif value.units < 0 or value.nanos < 0:
+            violations.append(Violation("conversion.value", "must not be negative"))
+        if len(violations) > before:
+            return 0, None
+        try:
+            converted = self._rates.convert(value, self._reporting_currency)
+        except MoneyError as error:
+            violations.append(
+                Violation(
+                    "conversion.value.currency_code",
+                    f"no exchange rate from {value.currency_code} to "
+                    f"{self._reporting_currency}: {error}",
+                )
+            )
+            return 0, None
+        return converted.to_micros(), value
+
+
+def _hours(delta: timedelta) -> str:
+    return f"{delta.total_seconds() / 3600:.1f} h"

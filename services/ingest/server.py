@@ -1,0 +1,93 @@
+"""Ingest's composition root: settings, application, servicer and server."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import grpc
+from opentelemetry.sdk.trace import TracerProvider
+
+from common.money import ExchangeRates, is_known_currency
+from common.server import GrpcServer, RunningService
+from common.settings import SettingsError, data_dir, database_url, env_int, env_str
+from common.storage import database_for
+from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from services.ingest.application import IngestApplication
+from services.ingest.enrichment import UserAgentParser
+from services.ingest.normalise import Limits, Normaliser
+from services.ingest.servicer import IngestServicer
+
+SERVICE_NAME = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """Ingest's settings (environment variables `INGEST_*` and `CONVTRACK_*`)."""
+
+    listen: str = "127.0.0.1:50051"
+    database_url: str = ""
+    data_dir: Path = Path("data")
+    reporting_currency: str = "USD"
+    fx_rates_file: str = ""
+    max_event_age_days: int = 90
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> IngestSettings:
+        """Reads `INGEST_LISTEN`, `INGEST_DATABASE_URL`, `INGEST_REPORTING_CURRENCY`,
+        `INGEST_FX_RATES_FILE`, `INGEST_MAX_EVENT_AGE_DAYS` and `CONVTRACK_DATA_DIR`."""
+        settings = cls(
+            listen=env_str(env, "INGEST_LISTEN", cls.listen),
+            database_url=database_url(env, "ingest"),
+            data_dir=data_dir(env),
+            reporting_currency=env_str(env, "INGEST_REPORTING_CURRENCY", "USD").upper(),
+            fx_rates_file=env_str(env, "INGEST_FX_RATES_FILE"),
+            max_event_age_days=env_int(env, "INGEST_MAX_EVENT_AGE_DAYS", 90),
+        )
+        if not is_known_currency(settings.reporting_currency):
+            raise SettingsError(
+                f"INGEST_REPORTING_CURRENCY {settings.reporting_currency!r} is not ISO 4217"
+            )
+        return settings
+
+
+def build_application(settings: IngestSettings) -> IngestApplication:
+    """The ingest application on the configured store."""
+    database = database_for("ingest", settings.database_url, settings.data_dir)
+    database.ensure_schema()
+    rates = (
+        ExchangeRates.from_file(Path(settings.fx_rates_file))
+        if settings.fx_rates_file
+        else ExchangeRates.reference()
+    )
+    limits = Limits(max_age=timedelta(days=settings.max_event_age_days))
+    normaliser = Normaliser(
+        limits=limits,
+        rates=rates,
+        reporting_currency=settings.reporting_currency,
+        user_agents=UserAgentParser(),
+    )
+    return IngestApplication(
+        normaliser=normaliser, limits=limits, env=database.eventsourcing_env()
+    )
+
+
+def start(
+    settings: IngestSettings, tracer_provider: TracerProvider | None = None
+) -> RunningService:
+    """Starts ingest: its store and its gRPC server."""
+    app = build_application(settings)
+    servicer = IngestServicer(app)
+
+    def register(server: grpc.Server) -> None:
+        ingest_pb2_grpc.add_IngestServiceServicer_to_server(servicer, server)
+
+    server = GrpcServer(
+        listen=settings.listen,
+        service_names=[SERVICE_NAME],
+        register=register,
+        tracer_provider=tracer_provider,
+    )
+    return RunningService("ingest", server, closers=[app.close])

@@ -1,0 +1,226 @@
+"""Ingest's gRPC edge: protobuf messages to plain values and back, errors to status codes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+
+from common.grpc_errors import FieldProblem, abort_invalid
+from common.money import Money
+from common.values import Identifier
+from common.wire import from_timestamp, to_identifier_pb, to_money_pb, to_timestamp
+from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from services.ingest.application import BatchTooLargeError, IngestApplication, Outcome, Verdict
+from services.ingest.domainmodel import (
+    Conversion,
+    EventKind,
+    Identification,
+    IncomingConversion,
+    IncomingEvent,
+    IncomingPageView,
+    IncomingTouchpoint,
+    PageView,
+    Touchpoint,
+    TouchpointType,
+)
+from services.ingest.enrichment import CampaignTags, ClickIds
+
+MAX_WAIT_SECONDS = 30.0
+DEFAULT_PAGE = 500
+
+_TOUCH_TYPES = {
+    ingest_pb2.TOUCHPOINT_TYPE_UNSPECIFIED: TouchpointType.VISIT,
+    ingest_pb2.TOUCHPOINT_TYPE_CLICK: TouchpointType.CLICK,
+    ingest_pb2.TOUCHPOINT_TYPE_IMPRESSION: TouchpointType.IMPRESSION,
+    ingest_pb2.TOUCHPOINT_TYPE_VISIT: TouchpointType.VISIT,
+}
+_TOUCH_TYPES_BACK = {
+    TouchpointType.CLICK: ingest_pb2.TOUCHPOINT_TYPE_CLICK,
+    TouchpointType.IMPRESSION: ingest_pb2.TOUCHPOINT_TYPE_IMPRESSION,
+    TouchpointType.VISIT: ingest_pb2.TOUCHPOINT_TYPE_VISIT,
+}
+_VERDICTS = {
+    Outcome.ACCEPTED: ingest_pb2.VERDICT_ACCEPTED,
+    Outcome.DUPLICATE: ingest_pb2.VERDICT_DUPLICATE,
+    Outcome.REJECTED: ingest_pb2.VERDICT_REJECTED,
+}
+
+
+def incoming_event(message: ingest_pb2.Event) -> IncomingEvent:
+    """The plain incoming event of an Event message."""
+    kind_name = message.WhichOneof("kind")
+    identity, context = message.identity, message.context
+    touchpoint = page_view = conversion = None
+    if kind_name == "touchpoint":
+        t = message.touchpoint
+        touchpoint = IncomingTouchpoint(
+            type=_TOUCH_TYPES.get(t.type, TouchpointType.VISIT),
+            landing_url=t.landing_url,
+            referrer=t.referrer,
+            tags=CampaignTags(
+                source=t.utm.source,
+                medium=t.utm.medium,
+                campaign=t.utm.campaign,
+                term=t.utm.term,
+                content=t.utm.content,
+            ),
+            click_ids=ClickIds(
+                gclid=t.click_ids.gclid, fbclid=t.click_ids.fbclid, msclkid=t.click_ids.msclkid
+            ),
+        )
+    elif kind_name == "page_view":
+        page_view = IncomingPageView(url=message.page_view.url, title=message.page_view.title)
+    elif kind_name == "conversion":
+        c = message.conversion
+        value = None
+        if c.HasField("value"):
+            value = Money(c.value.currency_code.strip().upper(), c.value.units, c.value.nanos)
+        conversion = IncomingConversion(name=c.name, value=value, order_id=c.order_id)
+    return IncomingEvent(
+        kind=EventKind(kind_name) if kind_name else None,
+        property_id=message.property_id,
+        event_id=message.event_id,
+        timestamp=from_timestamp(message.timestamp) if message.HasField("timestamp") else None,
+        anonymous_id=identity.anonymous_id,
+        user_id=identity.user_id,
+        email=identity.email,
+        email_sha256=identity.email_sha256,
+        user_agent=context.user_agent,
+        page_url=context.page_url,
+        referrer=context.referrer,
+        touchpoint=touchpoint,
+        page_view=page_view,
+        conversion=conversion,
+        size_bytes=message.ByteSize(),
+    )
+
+
+def verdict_message(index: int, event_id: str, verdict: Verdict) -> ingest_pb2.EventVerdict:
+    """The EventVerdict message of a plain verdict."""
+    return ingest_pb2.EventVerdict(
+        index=index,
+        event_id=event_id,
+        verdict=_VERDICTS[verdict.outcome],
+        record_id=str(verdict.record_id) if verdict.record_id else "",
+        violations=[
+            ingest_pb2.FieldViolation(field=v.field, description=v.description)
+            for v in verdict.violations
+        ],
+    )
+
+
+def _envelope(event: Any) -> ingest_pb2.RecordedEnvelope:
+    device = event.device
+    return ingest_pb2.RecordedEnvelope(
+        record_id=str(event.originator_id),
+        property_id=event.property_id,
+        event_id=event.event_id,
+        occurred_at=to_timestamp(event.occurred_at),
+        received_at=to_timestamp(event.received_at),
+        identifiers=[to_identifier_pb(Identifier.from_key(k)) for k in event.identifiers],
+        device=ingest_pb2.Device(
+            browser=device["browser"],
+            os=device["os"],
+            device=device["device"],
+            is_bot=device["is_bot"],
+        ),
+    )
+
+
+def log_entry(position: int, event: Any) -> ingest_pb2.LogEntry:
+    """The LogEntry message of a recorded fact's event."""
+    if isinstance(event, Touchpoint.Recorded):
+        e: Any = event
+        return ingest_pb2.LogEntry(
+            position=position,
+            touchpoint_recorded=ingest_pb2.TouchpointRecorded(
+                envelope=_envelope(e),
+                type=_TOUCH_TYPES_BACK[TouchpointType(e.touch_type)],
+                channel=e.channel,
+                source=e.source,
+                medium=e.medium,
+                campaign=e.campaign,
+                term=e.term,
+                content=e.content,
+                landing_url=e.landing_url,
+                referrer_host=e.referrer_host,
+                click_id_type=e.click_id_type,
+            ),
+        )
+    if isinstance(event, Conversion.Recorded):
+        e = event
+        value = (
+            to_money_pb(Money.from_micros(e.currency_code, e.value_micros))
+            if e.currency_code
+            else None
+        )
+        return ingest_pb2.LogEntry(
+            position=position,
+            conversion_recorded=ingest_pb2.ConversionRecorded(
+                envelope=_envelope(e),
+                name=e.name,
+                value=value,
+                reporting_value=to_money_pb(
+                    Money.from_micros(e.reporting_currency_code, e.reporting_value_micros)
+                ),
+                order_id=e.order_id,
+            ),
+        )
+    if isinstance(event, PageView.Recorded):
+        e = event
+        return ingest_pb2.LogEntry(
+            position=position,
+            page_view_recorded=ingest_pb2.PageViewRecorded(
+                envelope=_envelope(e), url=e.url, title=e.title
+            ),
+        )
+    if isinstance(event, Identification.Recorded):
+        return ingest_pb2.LogEntry(
+            position=position,
+            identify_recorded=ingest_pb2.IdentifyRecorded(envelope=_envelope(event)),
+        )
+    raise TypeError(f"no log message for {type(event).__name__}")
+
+
+class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
+    """Translates IngestService calls to the ingest application."""
+
+    def __init__(self, app: IngestApplication) -> None:
+        self._app = app
+
+    def TrackEvents(
+        self, request: ingest_pb2.TrackEventsRequest, context: grpc.ServicerContext
+    ) -> ingest_pb2.TrackEventsResponse:
+        received_at = datetime.now(UTC)
+        incoming = [incoming_event(e) for e in request.events]
+        sent_at = from_timestamp(request.sent_at) if request.HasField("sent_at") else None
+        try:
+            verdicts = self._app.track(incoming, received_at=received_at, sent_at=sent_at)
+        except BatchTooLargeError as error:
+            abort_invalid(context, str(error), [FieldProblem(error.field, error.description)])
+            raise
+        messages = [
+            verdict_message(i, e.event_id, v) for i, (e, v) in enumerate(zip(incoming, verdicts))
+        ]
+        return ingest_pb2.TrackEventsResponse(
+            verdicts=messages,
+            accepted_count=sum(v.outcome is Outcome.ACCEPTED for v in verdicts),
+            duplicate_count=sum(v.outcome is Outcome.DUPLICATE for v in verdicts),
+            rejected_count=sum(v.outcome is Outcome.REJECTED for v in verdicts),
+        )
+
+    def ListEvents(
+        self, request: ingest_pb2.ListEventsRequest, context: grpc.ServicerContext
+    ) -> ingest_pb2.ListEventsResponse:
+        wait = min(request.max_wait.ToTimedelta().total_seconds(), MAX_WAIT_SECONDS)
+        records = self._app.read_log(request.after, request.limit or DEFAULT_PAGE, max(wait, 0))
+        return ingest_pb2.ListEventsResponse(
+            entries=[log_entry(r.position, r.event) for r in records]
+        )
+
+    def GetLogHead(
+        self, request: ingest_pb2.GetLogHeadRequest, context: grpc.ServicerContext
+    ) -> ingest_pb2.GetLogHeadResponse:
+        return ingest_pb2.GetLogHeadResponse(position=self._app.log_head())
