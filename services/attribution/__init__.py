@@ -1,0 +1,1 @@
+"""Attribution: builds each person's journey and credits every conversion under every model."""

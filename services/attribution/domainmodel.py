@@ -1,0 +1,226 @@
+"""Attribution's domain: visitors and their touchpoints, persons as identity reports them,
+and conversions with their successive attributions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, DomainEvent, event
+
+from services.attribution.models import Credit, JourneyTouch
+
+VISITOR_NAMESPACE = uuid5(NAMESPACE_URL, "https://convtrack.dev/ns/attribution-visitor")
+
+
+@dataclass(frozen=True, slots=True)
+class TouchpointSeen:
+    """A touchpoint from ingest's log."""
+
+    property_id: str
+    record_id: str
+    identifiers: tuple[str, ...]
+    touch: JourneyTouch
+    is_bot: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ConversionSeen:
+    """A conversion from ingest's log; money in micros (millionths of a unit)."""
+
+    property_id: str
+    record_id: str
+    event_id: str
+    name: str
+    occurred_at: datetime
+    identifiers: tuple[str, ...]
+    currency_code: str
+    value_micros: int
+    reporting_currency_code: str
+    reporting_value_micros: int
+
+
+@dataclass(frozen=True, slots=True)
+class PersonChanged:
+    """From identity's log: identifiers now belong to a person; `merged_person_id` is set
+    when another person was merged into it."""
+
+    property_id: str
+    person_id: str
+    identifiers: tuple[str, ...]
+    merged_person_id: str = ""
+
+
+AttributionInput = TouchpointSeen | ConversionSeen | PersonChanged
+
+
+def visitor_id(property_id: str, identifier: str) -> UUID:
+    """The id of the visitor an identifier stands for."""
+    return uuid5(VISITOR_NAMESPACE, f"{property_id}\x1f{identifier}")
+
+
+def touch_to_dict(touch: JourneyTouch) -> dict[str, Any]:
+    """A touchpoint as stored in events."""
+    return {
+        "touchpoint_id": touch.touchpoint_id,
+        "occurred_at": touch.occurred_at,
+        "channel": touch.channel,
+        "source": touch.source,
+        "medium": touch.medium,
+        "campaign": touch.campaign,
+    }
+
+
+def touch_from_dict(data: dict[str, Any]) -> JourneyTouch:
+    """A touchpoint from its stored form."""
+    return JourneyTouch(**data)
+
+
+def credit_to_dict(credit: Credit) -> dict[str, Any]:
+    """A credit as stored in events."""
+    return {
+        "touchpoint_id": credit.touchpoint_id,
+        "channel": credit.channel,
+        "source": credit.source,
+        "medium": credit.medium,
+        "campaign": credit.campaign,
+        "fraction": credit.fraction,
+        "value_micros": credit.value_micros,
+    }
+
+
+class Visitor(Aggregate):
+    """One identifier's activity: its touchpoints, its conversions and its person."""
+
+    Seen: ClassVar[type[DomainEvent]]
+    TouchpointAdded: ClassVar[type[DomainEvent]]
+    ConversionAdded: ClassVar[type[DomainEvent]]
+    LinkedToPerson: ClassVar[type[DomainEvent]]
+
+    @event("Seen")
+    def __init__(self, *, id: UUID, property_id: str, identifier: str) -> None:
+        self.property_id = property_id
+        self.identifier = identifier
+        self.touchpoints: list[dict[str, Any]] = []
+        self.conversion_ids: list[UUID] = []
+        self.person_id: UUID | None = None
+
+    @event("TouchpointAdded")
+    def add_touchpoint(self, *, touchpoint: dict[str, Any]) -> None:
+        """Records a touchpoint of this visitor."""
+        self.touchpoints.append(touchpoint)
+
+    @event("ConversionAdded")
+    def add_conversion(self, *, conversion_id: UUID) -> None:
+        """Records a conversion of this visitor."""
+        self.conversion_ids.append(conversion_id)
+
+    @event("LinkedToPerson")
+    def link_to_person(self, *, person_id: UUID) -> None:
+        """Records the person identity says this visitor belongs to."""
+        self.person_id = person_id
+
+
+class Person(Aggregate):
+    """A person as identity reports it: its identifiers, or the person it was merged into."""
+
+    Seen: ClassVar[type[DomainEvent]]
+    IdentifiersAdded: ClassVar[type[DomainEvent]]
+    MergedInto: ClassVar[type[DomainEvent]]
+
+    @event("Seen")
+    def __init__(self, *, id: UUID, property_id: str) -> None:
+        self.property_id = property_id
+        self.identifiers: list[str] = []
+        self.merged_into: UUID | None = None
+
+    @event("IdentifiersAdded")
+    def add_identifiers(self, *, identifiers: list[str]) -> None:
+        """Adds identifiers identity linked to this person."""
+        self.identifiers.extend(i for i in identifiers if i not in self.identifiers)
+
+    @event("MergedInto")
+    def merge_into(self, *, surviving_person_id: UUID) -> None:
+        """Identity merged this person into another."""
+        self.merged_into = surviving_person_id
+
+
+class Conversion(Aggregate):
+    """A conversion and its latest attribution; each re-attribution is a new event."""
+
+    Recorded: ClassVar[type[DomainEvent]]
+    Attributed: ClassVar[type[DomainEvent]]
+
+    @event("Recorded")
+    def __init__(
+        self,
+        *,
+        id: UUID,
+        property_id: str,
+        event_id: str,
+        name: str,
+        occurred_at: datetime,
+        identifiers: list[str],
+        currency_code: str,
+        value_micros: int,
+        reporting_currency_code: str,
+        reporting_value_micros: int,
+    ) -> None:
+        self.property_id = property_id
+        self.event_id = event_id
+        self.name = name
+        self.occurred_at = occurred_at
+        self.identifiers = identifiers
+        self.currency_code = currency_code
+        self.value_micros = value_micros
+        self.reporting_currency_code = reporting_currency_code
+        self.reporting_value_micros = reporting_value_micros
+        self.revision = 0
+        self.journey: list[dict[str, Any]] = []
+        self.credits: dict[str, list[dict[str, Any]]] = {}
+
+    def needs_attribution(self, journey: list[JourneyTouch], models: list[str]) -> bool:
+        """True before the first attribution, or when the journey or the models changed."""
+        return (
+            self.revision == 0
+            or [t["touchpoint_id"] for t in self.journey] != [t.touchpoint_id for t in journey]
+            or sorted(self.credits) != sorted(models)
+        )
+
+    def attribute(self, journey: list[JourneyTouch], credits: dict[str, list[Credit]]) -> None:
+        """Credits the conversion from `journey`, superseding any earlier attribution."""
+        self._attributed(
+            property_id=self.property_id,
+            event_id=self.event_id,
+            name=self.name,
+            occurred_at=self.occurred_at,
+            currency_code=self.currency_code,
+            value_micros=self.value_micros,
+            reporting_currency_code=self.reporting_currency_code,
+            reporting_value_micros=self.reporting_value_micros,
+            revision=self.revision + 1,
+            journey=[touch_to_dict(t) for t in journey],
+            credits={m: [credit_to_dict(c) for c in cs] for m, cs in credits.items()},
+        )
+
+    @event("Attributed")
+    def _attributed(
+        self,
+        *,
+        property_id: str,
+        event_id: str,
+        name: str,
+        occurred_at: datetime,
+        currency_code: str,
+        value_micros: int,
+        reporting_currency_code: str,
+        reporting_value_micros: int,
+        revision: int,
+        journey: list[dict[str, Any]],
+        credits: dict[str, list[dict[str, Any]]],
+    ) -> None:
+        self.revision = revision
+        self.journey = journey
+        self.credits = credits

@@ -1,0 +1,128 @@
+"""Attribution's composition root: settings, application, followers, servicer and server."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import grpc
+from opentelemetry.sdk.trace import TracerProvider
+
+from common.eventlog import positions
+from common.follower import Follower
+from common.server import GrpcServer, RunningService
+from common.settings import data_dir, database_url, env_int, env_str
+from common.storage import database_for
+from common.upstream import GrpcUpstreamLog, open_channel
+from common.wire import to_duration
+from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
+from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
+from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from services.attribution.application import AttributionApplication
+from services.attribution.domainmodel import AttributionInput
+from services.attribution.servicer import AttributionServicer
+from services.attribution.upstream import identity_input, ingest_input
+
+SERVICE_NAME = attribution_pb2.DESCRIPTOR.services_by_name["AttributionService"].full_name
+UPSTREAMS = ("ingest", "identity")
+
+
+@dataclass(frozen=True)
+class AttributionSettings:
+    """Attribution's settings (`ATTRIBUTION_*`, `INGEST_ADDR`, `IDENTITY_ADDR`, `CONVTRACK_*`)."""
+
+    listen: str = "127.0.0.1:50053"
+    database_url: str = ""
+    data_dir: Path = Path("data")
+    ingest_addr: str = "127.0.0.1:50051"
+    identity_addr: str = "127.0.0.1:50052"
+    models: tuple[str, ...] = field(default=("last_click", "linear"))
+    lookback_days: int = 30
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> AttributionSettings:
+        """Reads `ATTRIBUTION_LISTEN`, `ATTRIBUTION_DATABASE_URL`, `ATTRIBUTION_MODELS`
+        (comma-separated), `ATTRIBUTION_LOOKBACK_DAYS`, `INGEST_ADDR`, `IDENTITY_ADDR`."""
+        models = env_str(env, "ATTRIBUTION_MODELS", "last_click,linear")
+        return cls(
+            listen=env_str(env, "ATTRIBUTION_LISTEN", "127.0.0.1:50053"),
+            database_url=database_url(env, "attribution"),
+            data_dir=data_dir(env),
+            ingest_addr=env_str(env, "INGEST_ADDR", "127.0.0.1:50051"),
+            identity_addr=env_str(env, "IDENTITY_ADDR", "127.0.0.1:50052"),
+            models=tuple(m.strip() for m in models.split(",") if m.strip()),
+            lookback_days=env_int(env, "ATTRIBUTION_LOOKBACK_DAYS", 30),
+        )
+
+
+def build_application(settings: AttributionSettings) -> AttributionApplication:
+    """The attribution application on the configured store."""
+    database = database_for("attribution", settings.database_url, settings.data_dir)
+    database.ensure_schema()
+    return AttributionApplication(
+        models=settings.models,
+        lookback=timedelta(days=settings.lookback_days),
+        env=database.eventsourcing_env(),
+    )
+
+
+def ingest_log(
+    channel: grpc.Channel,
+) -> GrpcUpstreamLog[ingest_pb2.LogEntry, AttributionInput | None]:
+    """Ingest's log over gRPC, as touchpoints and conversions."""
+    stub = ingest_pb2_grpc.IngestServiceStub(channel)
+
+    def fetch(after: int, limit: int, wait: float, timeout: float) -> Sequence[ingest_pb2.LogEntry]:
+        request = ingest_pb2.ListEventsRequest(after=after, limit=limit, max_wait=to_duration(wait))
+        return stub.ListEvents(request, timeout=timeout).entries
+
+    return GrpcUpstreamLog("ingest", fetch, ingest_input)
+
+
+def identity_log(
+    channel: grpc.Channel,
+) -> GrpcUpstreamLog[identity_pb2.LogEntry, AttributionInput | None]:
+    """Identity's log over gRPC, as person changes."""
+    stub = identity_pb2_grpc.IdentityServiceStub(channel)
+
+    def fetch(
+        after: int, limit: int, wait: float, timeout: float
+    ) -> Sequence[identity_pb2.LogEntry]:
+        request = identity_pb2.ListEventsRequest(
+            after=after, limit=limit, max_wait=to_duration(wait)
+        )
+        return stub.ListEvents(request, timeout=timeout).entries
+
+    return GrpcUpstreamLog("identity", fetch, identity_input)
+
+
+def start(
+    settings: AttributionSettings, tracer_provider: TracerProvider | None = None
+) -> RunningService:
+    """Starts attribution: its store, its followers of ingest and identity, its gRPC server."""
+    app = build_application(settings)
+    ingest_channel = open_channel(settings.ingest_addr, tracer_provider)
+    identity_channel = open_channel(settings.identity_addr, tracer_provider)
+    followers: list[Follower[AttributionInput | None]] = [
+        Follower(ingest_log(ingest_channel), app, lock=app.lock),
+        Follower(identity_log(identity_channel), app, lock=app.lock),
+    ]
+    servicer = AttributionServicer(app, lambda: positions(app, UPSTREAMS))
+
+    def register(server: grpc.Server) -> None:
+        attribution_pb2_grpc.add_AttributionServiceServicer_to_server(servicer, server)
+
+    server = GrpcServer(
+        listen=settings.listen,
+        service_names=[SERVICE_NAME],
+        register=register,
+        tracer_provider=tracer_provider,
+    )
+    return RunningService(
+        "attribution",
+        server,
+        followers=followers,
+        closers=[ingest_channel.close, identity_channel.close, app.close],
+    )

@@ -1,0 +1,74 @@
+"""Attribution's inputs: ingest's and identity's log entries translated to plain values."""
+
+from __future__ import annotations
+
+from common.values import Identifier
+from common.wire import from_identifier_pb, from_money_pb, from_timestamp
+from convtrack.common.v1 import common_pb2
+from convtrack.identity.v1 import identity_pb2
+from convtrack.ingest.v1 import ingest_pb2
+from services.attribution.domainmodel import ConversionSeen, PersonChanged, TouchpointSeen
+from services.attribution.models import JourneyTouch
+
+
+def _keys(identifiers: list[common_pb2.Identifier]) -> tuple[str, ...]:
+    plain: list[Identifier] = [from_identifier_pb(i) for i in identifiers]
+    return tuple(i.key for i in plain)
+
+
+def ingest_input(entry: ingest_pb2.LogEntry) -> TouchpointSeen | ConversionSeen | None:
+    """A touchpoint or conversion from ingest's log; None for other entries."""
+    kind = entry.WhichOneof("event")
+    if kind == "touchpoint_recorded":
+        t = entry.touchpoint_recorded
+        return TouchpointSeen(
+            property_id=t.envelope.property_id,
+            record_id=t.envelope.record_id,
+            identifiers=_keys(list(t.envelope.identifiers)),
+            touch=JourneyTouch(
+                touchpoint_id=t.envelope.record_id,
+                occurred_at=from_timestamp(t.envelope.occurred_at),
+                channel=t.channel,
+                source=t.source,
+                medium=t.medium,
+                campaign=t.campaign,
+            ),
+            is_bot=t.envelope.device.is_bot,
+        )
+    if kind == "conversion_recorded":
+        c = entry.conversion_recorded
+        value = from_money_pb(c.value)
+        reporting = from_money_pb(c.reporting_value)
+        return ConversionSeen(
+            property_id=c.envelope.property_id,
+            record_id=c.envelope.record_id,
+            event_id=c.envelope.event_id,
+            name=c.name,
+            occurred_at=from_timestamp(c.envelope.occurred_at),
+            identifiers=_keys(list(c.envelope.identifiers)),
+            currency_code=value.currency_code,
+            value_micros=value.to_micros(),
+            reporting_currency_code=reporting.currency_code,
+            reporting_value_micros=reporting.to_micros(),
+        )
+    return None
+
+
+def identity_input(entry: identity_pb2.LogEntry) -> PersonChanged | None:
+    """A change of a person's identifiers from identity's log; None for other entries."""
+    kind = entry.WhichOneof("event")
+    if kind == "person_created":
+        p = entry.person_created
+        return PersonChanged(p.property_id, p.person_id, _keys(list(p.identifiers)))
+    if kind == "identifiers_linked":
+        linked = entry.identifiers_linked
+        return PersonChanged(linked.property_id, linked.person_id, _keys(list(linked.identifiers)))
+    if kind == "persons_merged":
+        m = entry.persons_merged
+        return PersonChanged(
+            m.property_id,
+            m.surviving_person_id,
+            _keys(list(m.identifiers)),
+            merged_person_id=m.merged_person_id,
+        )
+    return None

@@ -1,0 +1,98 @@
+"""Reporting's plain values: attributed conversions as read from attribution, report queries and reports."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+from common.money import Money
+
+NONE_CHANNEL = "(none)"
+"""The channel attribution gives the single credit of a conversion without touchpoints."""
+
+NOT_SET = "(not set)"
+"""The group name reports show for an empty channel, source, medium or campaign."""
+
+BUILT_IN_MODELS = frozenset({"last_click", "linear"})
+"""Models that are always known, even before any conversion is attributed."""
+
+
+@dataclass(frozen=True, slots=True)
+class AttributedCredit:
+    """The share of a conversion credited to one touchpoint (empty id: unattributed)."""
+
+    touchpoint_id: str
+    channel: str
+    source: str
+    medium: str
+    campaign: str
+    fraction: float
+    value_micros: int
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCredits:
+    """A conversion's credits under one attribution model."""
+
+    model: str
+    credits: tuple[AttributedCredit, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ConversionAttribution:
+    """One (re-)attribution of a conversion; a higher revision supersedes lower ones."""
+
+    property_id: str
+    conversion_id: str
+    event_id: str
+    conversion_name: str
+    occurred_at: datetime
+    currency_code: str
+    value_micros: int
+    revision: int
+    models: tuple[ModelCredits, ...]
+
+
+class GroupBy(enum.Enum):
+    """The dimension a report groups credits by."""
+
+    CHANNEL = "channel"
+    SOURCE = "source"
+    MEDIUM = "medium"
+    CAMPAIGN = "campaign"
+
+
+@dataclass(frozen=True, slots=True)
+class ReportQuery:
+    """A conversion report's parameters: [start, end) bounds are optional."""
+
+    property_id: str
+    model: str
+    group_by: GroupBy = GroupBy.CHANNEL
+    start: datetime | None = None
+    end: datetime | None = None
+    conversion_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRow:
+    """One group of a report: credited conversions, value and share of all conversions."""
+
+    group: str
+    conversions: float
+    value: Money
+    share: float
+
+
+@dataclass(frozen=True, slots=True)
+class ConversionReport:
+    """A conversion report: rows by conversions (most first), then group name; totals.
+
+    `total_value` is in the reporting currency of the data; an empty report has an empty
+    currency code.
+    """
+
+    rows: tuple[ReportRow, ...]
+    total_conversions: float
+    total_value: Money
