@@ -1,4 +1,4 @@
-"""Reporting's plain values: attributed conversions as read from attribution, report queries and reports."""
+"""Reporting's plain values: attributed conversions, report queries and reports."""
 
 from __future__ import annotations
 

@@ -1,0 +1,238 @@
+"""`convtrack`: run the services, the demo, reports and maintenance from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import grpc
+
+from common.money import Money
+from common.server import serve_until_signal
+from common.settings import process_env
+from common.telemetry import configure_logging
+from common.wire import from_money_pb, to_timestamp
+from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
+from services import launcher, sample_data
+from services.reporting import server as reporting_server
+
+logger = logging.getLogger("convtrack")
+
+GROUP_BY = {
+    "channel": reporting_pb2.GROUP_BY_CHANNEL,
+    "source": reporting_pb2.GROUP_BY_SOURCE,
+    "medium": reporting_pb2.GROUP_BY_MEDIUM,
+    "campaign": reporting_pb2.GROUP_BY_CAMPAIGN,
+}
+CALL_TIMEOUT = 30.0
+
+
+def _parse_time(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def fetch_reports(
+    address: str,
+    *,
+    property_id: str,
+    models: Sequence[str],
+    group_by: str = "channel",
+    start: datetime | None = None,
+    end: datetime | None = None,
+    conversion_name: str = "",
+) -> dict[str, reporting_pb2.GetConversionReportResponse]:
+    """The conversion report under each model, from the reporting service."""
+    with grpc.insecure_channel(address) as channel:
+        stub = reporting_pb2_grpc.ReportingServiceStub(channel)
+        reports = {}
+        for model in models:
+            request = reporting_pb2.GetConversionReportRequest(
+                property_id=property_id,
+                model=model,
+                group_by=GROUP_BY[group_by],
+                conversion_name=conversion_name,
+            )
+            if start:
+                request.start_time.CopyFrom(to_timestamp(start))
+            if end:
+                request.end_time.CopyFrom(to_timestamp(end))
+            reports[model] = stub.GetConversionReport(request, timeout=CALL_TIMEOUT)
+        return reports
+
+
+def _money(money: Money) -> str:
+    return f"{money.to_decimal():,.2f} {money.currency_code}"
+
+
+def format_reports(
+    reports: dict[str, reporting_pb2.GetConversionReportResponse], group_by: str = "channel"
+) -> str:
+    """The reports side by side: one row per group, conversions, value and share per model."""
+    models = list(reports)
+    groups: dict[str, dict[str, reporting_pb2.ReportRow]] = {}
+    for model, report in reports.items():
+        for row in report.rows:
+            groups.setdefault(row.group, {})[model] = row
+
+    def lead_conversions(group: str) -> float:
+        row = groups[group].get(models[0])
+        return row.conversions if row is not None else 0.0
+
+    order = sorted(groups, key=lambda g: (-lead_conversions(g), g))
+    header = [group_by] + [f"{m} {col}" for m in models for col in ("conv", "value", "share")]
+    table = [header]
+    for group in order:
+        line = [group]
+        for model in models:
+            row = groups[group].get(model)
+            if row is None:
+                line += ["0.00", "0.00", "0.0%"]
+            else:
+                line += [
+                    f"{row.conversions:,.2f}",
+                    _money(from_money_pb(row.value)),
+                    f"{row.share:.1%}",
+                ]
+        table.append(line)
+    total = ["total"]
+    for model in models:
+        report = reports[model]
+        total += [
+            f"{report.total_conversions:,.2f}",
+            _money(from_money_pb(report.total_value)),
+            "100.0%" if report.rows else "0.0%",
+        ]
+    table.append(total)
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    lines = []
+    for n, row in enumerate(table):
+        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]
+        lines.append("  ".join(cells))
+        if n == 0 or n == len(table) - 2:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def run_demo(visitors: int, data_dir: Path | None) -> int:
+    """Starts the four services on SQLite, sends the sample over gRPC and prints reports."""
+    keep = data_dir is not None
+    directory = data_dir or Path(tempfile.mkdtemp(prefix="convtrack-demo-"))
+    env = {**process_env(), "CONVTRACK_DATA_DIR": str(directory)}
+    env.pop("CONVTRACK_DATABASE_URL", None)
+    config = sample_data.SampleConfig(end=datetime.now(UTC), visitors=visitors)
+    events = sample_data.generate_sample(config)
+    summary = sample_data.summarise(events)
+    print(
+        f"Sample: {summary.touchpoints} touchpoints, {summary.page_views} page views, "
+        f"{summary.identifies} identify calls and {summary.conversions} conversions from "
+        f"{visitors} visitors ({', '.join(summary.currencies)})."
+    )
+    print(f"Starting ingest, identity, attribution and reporting on SQLite in {directory} ...")
+    running, addresses = launcher.start_all(env, any_port=True)
+    try:
+        started = time.monotonic()
+        accepted = duplicates = rejected = 0
+        with grpc.insecure_channel(addresses.ingest) as channel:
+            ingest = ingest_pb2_grpc.IngestServiceStub(channel)
+            for batch in sample_data.batches(events, 500):
+                response = ingest.TrackEvents(
+                    ingest_pb2.TrackEventsRequest(
+                        events=batch, sent_at=to_timestamp(datetime.now(UTC))
+                    ),
+                    timeout=CALL_TIMEOUT,
+                )
+                accepted += response.accepted_count
+                duplicates += response.duplicate_count
+                rejected += response.rejected_count
+        sent = time.monotonic() - started
+        print(
+            f"Sent {len(events)} events over gRPC in {sent:.1f}s: {accepted} accepted, "
+            f"{duplicates} duplicates, {rejected} rejected."
+        )
+        launcher.wait_for_sync(addresses, timeout=300)
+        print(
+            f"Identity, attribution and reporting caught up after {time.monotonic() - started:.1f}s."
+        )
+        for name in ("purchase",):
+            reports = fetch_reports(
+                addresses.reporting,
+                property_id=config.property_id,
+                models=["last_click", "linear"],
+                conversion_name=name,
+            )
+            print(
+                f"\nConversions '{name}' by channel, last click vs linear "
+                f"(value in {reports['linear'].total_value.currency_code}):\n"
+            )
+            print(format_reports(reports))
+    finally:
+        launcher.stop_all(running)
+        print("\nServices stopped." + (f" Data kept in {directory}." if keep else ""))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line entry point."""
+    parser = argparse.ArgumentParser(prog="convtrack", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser(
+        "up", help="run the four services until Ctrl-C (data in CONVTRACK_DATA_DIR)"
+    )
+    serve = commands.add_parser("serve", help="run one service, configured from the environment")
+    serve.add_argument("service", choices=launcher.SERVICES)
+    demo = commands.add_parser("demo", help="run the services on a sample and print reports")
+    demo.add_argument("--visitors", type=int, default=3000)
+    demo.add_argument("--data-dir", type=Path, default=None, help="keep the data here")
+    report = commands.add_parser("report", help="print a conversion report from reporting")
+    report.add_argument("--property", required=True, dest="property_id")
+    report.add_argument("--models", default="last_click,linear", help="comma-separated")
+    report.add_argument("--group-by", choices=sorted(GROUP_BY), default="channel")
+    report.add_argument("--since", type=_parse_time, default=None, help="ISO 8601, inclusive")
+    report.add_argument("--until", type=_parse_time, default=None, help="ISO 8601, exclusive")
+    report.add_argument("--conversion", default="", help="only this conversion name")
+    report.add_argument("--addr", default=None, help="reporting address (REPORTING_ADDR)")
+    commands.add_parser("rebuild-reports", help="drop the report views; they replay from zero")
+    args = parser.parse_args(argv)
+    configure_logging("WARNING" if args.command in ("demo", "report") else None)
+    env = process_env()
+
+    if args.command == "serve":
+        serve_until_signal([launcher.start_one(args.service, env)])
+        return 0
+    if args.command == "up":
+        running, addresses = launcher.start_all(env)
+        logger.info("convtrack up: %s", addresses)
+        serve_until_signal(running)
+        return 0
+    if args.command == "demo":
+        return run_demo(args.visitors, args.data_dir)
+    if args.command == "report":
+        address = args.addr or env.get("REPORTING_ADDR", "127.0.0.1:50054")
+        try:
+            reports = fetch_reports(
+                address,
+                property_id=args.property_id,
+                models=[m.strip() for m in args.models.split(",") if m.strip()],
+                group_by=args.group_by,
+                start=args.since,
+                end=args.until,
+                conversion_name=args.conversion,
+            )
+        except grpc.RpcError as error:
+            print(f"convtrack report: {error.code().name}: {error.details()}", file=sys.stderr)
+            return 1
+        print(format_reports(reports, args.group_by))
+        return 0
+    if args.command == "rebuild-reports":
+        reporting_server.rebuild_reports(reporting_server.ReportingSettings.from_env(env))
+        print("Report views dropped; reporting replays attribution's log from position 0.")
+        return 0
+    return 2

@@ -1,0 +1,174 @@
+"""Starting the services together in one process, and waiting until their logs are in sync."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+import grpc
+
+from common.server import RunningService
+from common.telemetry import build_tracer_provider
+from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
+from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
+from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
+from services.attribution import server as attribution_server
+from services.identity import server as identity_server
+from services.ingest import server as ingest_server
+from services.reporting import server as reporting_server
+
+SERVICES = ("ingest", "identity", "attribution", "reporting")
+CALL_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Addresses:
+    """Where each service listens."""
+
+    ingest: str
+    identity: str
+    attribution: str
+    reporting: str
+
+
+def start_one(name: str, env: Mapping[str, str]) -> RunningService:
+    """Starts one service configured from `env`."""
+    provider = build_tracer_provider(f"convtrack-{name}")
+    if name == "ingest":
+        return ingest_server.start(ingest_server.IngestSettings.from_env(env), provider)
+    if name == "identity":
+        return identity_server.start(identity_server.IdentitySettings.from_env(env), provider)
+    if name == "attribution":
+        return attribution_server.start(
+            attribution_server.AttributionSettings.from_env(env), provider
+        )
+    if name == "reporting":
+        return reporting_server.start(reporting_server.ReportingSettings.from_env(env), provider)
+    raise ValueError(f"unknown service {name!r}; choose one of {', '.join(SERVICES)}")
+
+
+def start_all(
+    env: Mapping[str, str], *, any_port: bool = False
+) -> tuple[list[RunningService], Addresses]:
+    """Starts the four services in one process, upstream first.
+
+    With `any_port`, each listens on a free loopback port and its consumers are pointed at
+    it (for demos and tests); otherwise the `*_LISTEN` / `*_ADDR` settings apply.
+    """
+    running: list[RunningService] = []
+    try:
+        ingest_settings = ingest_server.IngestSettings.from_env(env)
+        if any_port:
+            ingest_settings = replace(ingest_settings, listen="127.0.0.1:0")
+        ingest = ingest_server.start(ingest_settings, build_tracer_provider("convtrack-ingest"))
+        running.append(ingest)
+        ingest_addr = f"127.0.0.1:{ingest.port}"
+
+        identity_settings = identity_server.IdentitySettings.from_env(env)
+        if any_port:
+            identity_settings = replace(
+                identity_settings, listen="127.0.0.1:0", ingest_addr=ingest_addr
+            )
+        identity = identity_server.start(
+            identity_settings, build_tracer_provider("convtrack-identity")
+        )
+        running.append(identity)
+        identity_addr = f"127.0.0.1:{identity.port}"
+
+        attribution_settings = attribution_server.AttributionSettings.from_env(env)
+        if any_port:
+            attribution_settings = replace(
+                attribution_settings,
+                listen="127.0.0.1:0",
+                ingest_addr=ingest_addr,
+                identity_addr=identity_addr,
+            )
+        attribution = attribution_server.start(
+            attribution_settings, build_tracer_provider("convtrack-attribution")
+        )
+        running.append(attribution)
+        attribution_addr = f"127.0.0.1:{attribution.port}"
+
+        reporting_settings = reporting_server.ReportingSettings.from_env(env)
+        if any_port:
+            reporting_settings = replace(
+                reporting_settings, listen="127.0.0.1:0", attribution_addr=attribution_addr
+            )
+        reporting = reporting_server.start(
+            reporting_settings, build_tracer_provider("convtrack-reporting")
+        )
+        running.append(reporting)
+    except BaseException:
+        stop_all(running)
+        raise
+    return running, Addresses(
+        ingest=ingest_addr,
+        identity=identity_addr,
+        attribution=attribution_addr,
+        reporting=f"127.0.0.1:{reporting.port}",
+    )
+
+
+def stop_all(running: list[RunningService], grace: float = 5.0) -> None:
+    """Stops the services, downstream first."""
+    for service in reversed(running):
+        service.stop(grace)
+
+
+def _positions(response: object) -> dict[str, int]:
+    return {u.upstream: u.position for u in getattr(response, "upstreams", [])}
+
+
+def wait_for_sync(addresses: Addresses, timeout: float = 120.0, poll: float = 0.2) -> None:
+    """Blocks until every consumer has processed everything its upstreams hold.
+
+    Raises TimeoutError after `timeout` seconds.
+    """
+    channels = {name: grpc.insecure_channel(getattr(addresses, name)) for name in SERVICES}
+    try:
+        ingest = ingest_pb2_grpc.IngestServiceStub(channels["ingest"])
+        identity = identity_pb2_grpc.IdentityServiceStub(channels["identity"])
+        attribution = attribution_pb2_grpc.AttributionServiceStub(channels["attribution"])
+        reporting = reporting_pb2_grpc.ReportingServiceStub(channels["reporting"])
+        deadline = time.monotonic() + timeout
+        while True:
+            heads = {
+                "ingest": ingest.GetLogHead(
+                    ingest_pb2.GetLogHeadRequest(), timeout=CALL_TIMEOUT
+                ).position
+            }
+            identity_at = _positions(
+                identity.GetSyncStatus(identity_pb2.GetSyncStatusRequest(), timeout=CALL_TIMEOUT)
+            )
+            heads["identity"] = identity.GetLogHead(
+                identity_pb2.GetLogHeadRequest(), timeout=CALL_TIMEOUT
+            ).position
+            attribution_at = _positions(
+                attribution.GetSyncStatus(
+                    attribution_pb2.GetSyncStatusRequest(), timeout=CALL_TIMEOUT
+                )
+            )
+            heads["attribution"] = attribution.GetLogHead(
+                attribution_pb2.GetLogHeadRequest(), timeout=CALL_TIMEOUT
+            ).position
+            reporting_at = _positions(
+                reporting.GetSyncStatus(reporting_pb2.GetSyncStatusRequest(), timeout=CALL_TIMEOUT)
+            )
+            if (
+                identity_at.get("ingest", 0) >= heads["ingest"]
+                and attribution_at.get("ingest", 0) >= heads["ingest"]
+                and attribution_at.get("identity", 0) >= heads["identity"]
+                and reporting_at.get("attribution", 0) >= heads["attribution"]
+            ):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"services not in sync after {timeout:.0f}s: heads {heads}, identity "
+                    f"{identity_at}, attribution {attribution_at}, reporting {reporting_at}"
+                )
+            time.sleep(poll)
+    finally:
+        for channel in channels.values():
+            channel.close()

@@ -1,0 +1,149 @@
+"""Reporting's use cases: conversion reports from the conversion credits view."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+from sqlalchemy import ColumnElement, Connection, Engine, Select, case, func, select
+
+from common.money import Money
+from services.reporting.domainmodel import (
+    BUILT_IN_MODELS,
+    NOT_SET,
+    ConversionReport,
+    GroupBy,
+    ReportQuery,
+    ReportRow,
+)
+from services.reporting.views import conversion_credits
+
+
+class ReportingError(Exception):
+    """Base of reporting's errors."""
+
+
+class MissingPropertyError(ReportingError):
+    """A report query without a property: reports never mix properties."""
+
+
+class UnknownModelError(ReportingError):
+    """The attribution model is neither built in nor present in the property's data."""
+
+
+class InvalidTimeRangeError(ReportingError):
+    """The time range ends before or where it starts."""
+
+
+class MixedCurrencyError(ReportingError):
+    """The credits to add up are in more than one reporting currency."""
+
+
+class ReportingApplication:
+    """Answers report queries from the views that the projections keep up to date."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def conversion_report(self, query: ReportQuery) -> ConversionReport:
+        """Conversions, value and share per group under one model, most conversions first.
+
+        Fractions are added in SQL in a fixed order (conversion id, credit index), so the
+        same credits give the same report, bit for bit, however the rows were written.
+        """
+        if not query.property_id:
+            raise MissingPropertyError("property_id is required")
+        if query.start and query.end and _utc(query.end) <= _utc(query.start):
+            raise InvalidTimeRangeError("the end of the time range must be after its start")
+        with self._engine.connect() as conn:
+            if query.model not in BUILT_IN_MODELS and query.model not in self._models(conn, query):
+                raise UnknownModelError(
+                    f"unknown attribution model {query.model!r} in property {query.property_id!r}"
+                )
+            groups = conn.execute(self._report_statement(query)).all()
+        currencies = {code for _, _, _, low, high in groups for code in (low, high)}
+        if len(currencies) > 1:
+            raise MixedCurrencyError(
+                f"model {query.model!r} of property {query.property_id!r} has credits in "
+                f"several reporting currencies ({', '.join(sorted(currencies))}): "
+                "narrow the time range to one currency"
+            )
+        currency = next(iter(currencies), "")
+        total = math.fsum(float(conversions) for _, conversions, _, _, _ in groups)
+        total_micros = sum(int(micros) for _, _, micros, _, _ in groups)
+        rows = sorted(
+            (
+                ReportRow(
+                    group=str(group),
+                    conversions=float(conversions),
+                    value=Money.from_micros(currency, int(micros)),
+                    share=float(conversions) / total if total else 0.0,
+                )
+                for group, conversions, micros, _, _ in groups
+            ),
+            key=lambda row: (-row.conversions, row.group),
+        )
+        return ConversionReport(
+            rows=tuple(rows),
+            total_conversions=total,
+            total_value=Money.from_micros(currency, total_micros),
+        )
+
+    def _models(self, conn: Connection, query: ReportQuery) -> set[str]:
+        c = conversion_credits.c
+        found = conn.execute(
+            select(c.model).where(c.property_id == query.property_id).distinct()
+        ).scalars()
+        return set(found)
+
+    def _report_statement(self, query: ReportQuery) -> Select[str, float, int, str, str]:
+        c = conversion_credits.c
+        dimension = {
+            GroupBy.CHANNEL: c.channel,
+            GroupBy.SOURCE: c.source,
+            GroupBy.MEDIUM: c.medium,
+            GroupBy.CAMPAIGN: c.campaign,
+        }[query.group_by]
+        group = case((func.coalesce(dimension, "") == "", NOT_SET), else_=dimension)
+        conversion_order: ColumnElement[str] = c.conversion_id
+        if self._engine.dialect.name == "postgresql":
+            conversion_order = c.conversion_id.collate("C")
+        conditions = [c.property_id == query.property_id, c.model == query.model]
+        if query.start is not None:
+            conditions.append(c.occurred_at >= _utc(query.start))
+        if query.end is not None:
+            conditions.append(c.occurred_at < _utc(query.end))
+        if query.conversion_name:
+            conditions.append(c.conversion_name == query.conversion_name)
+        # A running sum in a fixed order, per group; fractions are never negative, so the
+        # group's largest running sum is its total.
+        credits = (
+            select(
+                group.label("grp"),
+                func.sum(c.fraction)
+                .over(
+                    partition_by=group,
+                    order_by=(conversion_order, c.credit_index),
+                    rows=(None, 0),
+                )
+                .label("running"),
+                c.value_micros,
+                c.currency_code,
+            )
+            .where(*conditions)
+            .subquery()
+        )
+        return select(
+            credits.c.grp,
+            func.max(credits.c.running),
+            func.sum(credits.c.value_micros),
+            func.min(credits.c.currency_code),
+            func.max(credits.c.currency_code),
+        ).group_by(credits.c.grp)
+
+
+def _utc(moment: datetime) -> datetime:
+    """The moment in UTC, as stored; a naive datetime is taken to be UTC already."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)

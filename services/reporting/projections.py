@@ -1,0 +1,167 @@
+"""The conversion credits projection: attribution's log replayed into the report views."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import UTC
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
+
+from common.follower import UpstreamEntry
+from services.reporting.domainmodel import ConversionAttribution
+from services.reporting.views import conversion_credits, metadata, projection_positions
+
+PROJECTION_NAME = "conversion_credits"
+REVISION_LOOKUP_CHUNK = 500
+
+
+class ConversionCreditsProjection:
+    """Keeps `conversion_credits` equal to the latest attribution of every conversion.
+
+    It is a follower's sink: each page's rows and the upstream position are written in
+    one transaction, so a crash or a failing page never leaves one without the other.
+    `lock` serialises the follower's reads of the position with its writes.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.lock = threading.Lock()
+
+    def create_tables(self) -> None:
+        """Creates the views that are missing."""
+        metadata.create_all(self._engine)
+
+    def rebuild(self) -> None:
+        """Drops and recreates the views and positions: the followers replay from position 0."""
+        with self._engine.begin() as conn:
+            metadata.drop_all(conn)
+            metadata.create_all(conn)
+
+    def position(self, upstream: str) -> int:
+        """The last position of `upstream` this projection has processed (0 before the first)."""
+        with self._engine.connect() as conn:
+            found = conn.execute(
+                select(projection_positions.c.position).where(
+                    projection_positions.c.projection == PROJECTION_NAME,
+                    projection_positions.c.upstream == upstream,
+                )
+            ).scalar_one_or_none()
+        return int(found or 0)
+
+    def positions(self, upstreams: Iterable[str]) -> dict[str, int]:
+        """The position of each named upstream."""
+        return {name: self.position(name) for name in upstreams}
+
+    def process_page(
+        self, upstream: str, entries: Sequence[UpstreamEntry[ConversionAttribution | None]]
+    ) -> None:
+        """Replaces the credits of each attributed conversion and records the page's position."""
+        if not entries:
+            return
+        latest = _latest_per_conversion(e.value for e in entries if e.value is not None)
+        with self._engine.begin() as conn:
+            stored = _stored_revisions(conn, latest)
+            winners = [
+                a
+                for key, a in latest.items()
+                if a.models and a.revision >= stored.get(key, a.revision)
+            ]
+            _replace_credits(conn, winners)
+            _record_position(conn, upstream, entries[-1].position)
+
+
+def _latest_per_conversion(
+    attributions: Iterable[ConversionAttribution],
+) -> dict[tuple[str, str], ConversionAttribution]:
+    """Each conversion's winning attribution in a page: highest revision, later on a tie."""
+    latest: dict[tuple[str, str], ConversionAttribution] = {}
+    for attribution in attributions:
+        key = (attribution.property_id, attribution.conversion_id)
+        known = latest.get(key)
+        if known is None or attribution.revision >= known.revision:
+            latest[key] = attribution
+    return latest
+
+
+def _stored_revisions(
+    conn: Connection, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], int]:
+    by_property: dict[str, list[str]] = {}
+    for property_id, conversion_id in keys:
+        by_property.setdefault(property_id, []).append(conversion_id)
+    c = conversion_credits.c
+    stored: dict[tuple[str, str], int] = {}
+    for property_id, conversion_ids in by_property.items():
+        for start in range(0, len(conversion_ids), REVISION_LOOKUP_CHUNK):
+            chunk = conversion_ids[start : start + REVISION_LOOKUP_CHUNK]
+            rows = conn.execute(
+                select(c.conversion_id, func.max(c.revision))
+                .where(c.property_id == property_id, c.conversion_id.in_(chunk))
+                .group_by(c.conversion_id)
+            )
+            for conversion_id, revision in rows:
+                stored[(property_id, conversion_id)] = int(revision)
+    return stored
+
+
+def _replace_credits(conn: Connection, attributions: Sequence[ConversionAttribution]) -> None:
+    deletions: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    for a in attributions:
+        occurred_at = a.occurred_at.astimezone(UTC)
+        for model in a.models:
+            deletions.append(
+                {
+                    "p_property": a.property_id,
+                    "p_conversion": a.conversion_id,
+                    "p_model": model.model,
+                }
+            )
+            for index, credit in enumerate(model.credits):
+                rows.append(
+                    {
+                        "property_id": a.property_id,
+                        "conversion_id": a.conversion_id,
+                        "model": model.model,
+                        "credit_index": index,
+                        "conversion_name": a.conversion_name,
+                        "occurred_at": occurred_at,
+                        "channel": credit.channel,
+                        "source": credit.source,
+                        "medium": credit.medium,
+                        "campaign": credit.campaign,
+                        "fraction": credit.fraction,
+                        "value_micros": credit.value_micros,
+                        "currency_code": a.currency_code,
+                        "revision": a.revision,
+                    }
+                )
+    c = conversion_credits.c
+    if deletions:
+        conn.execute(
+            delete(conversion_credits).where(
+                c.property_id == bindparam("p_property"),
+                c.conversion_id == bindparam("p_conversion"),
+                c.model == bindparam("p_model"),
+            ),
+            deletions,
+        )
+    if rows:
+        conn.execute(insert(conversion_credits), rows)
+
+
+def _record_position(conn: Connection, upstream: str, position: int) -> None:
+    p = projection_positions.c
+    updated = conn.execute(
+        update(projection_positions)
+        .where(p.projection == PROJECTION_NAME, p.upstream == upstream)
+        .values(position=position)
+    )
+    if updated.rowcount == 0:
+        conn.execute(
+            insert(projection_positions).values(
+                projection=PROJECTION_NAME, upstream=upstream, position=position
+            )
+        )

@@ -1,0 +1,112 @@
+"""Reporting's composition root: settings, views, attribution follower, servicer and server."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from opentelemetry.sdk.trace import TracerProvider
+from sqlalchemy import Engine
+
+from common.follower import Follower
+from common.server import GrpcServer, RunningService
+from common.settings import data_dir, database_url, env_str
+from common.storage import database_for
+from common.upstream import GrpcUpstreamLog, open_channel
+from common.wire import to_duration
+from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
+from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
+from services.reporting.application import ReportingApplication
+from services.reporting.domainmodel import ConversionAttribution
+from services.reporting.projections import ConversionCreditsProjection
+from services.reporting.servicer import ReportingServicer
+from services.reporting.upstream import attribution_of
+from services.reporting.views import create_report_engine
+
+SERVICE_NAME = reporting_pb2.DESCRIPTOR.services_by_name["ReportingService"].full_name
+UPSTREAMS = ("attribution",)
+
+
+@dataclass(frozen=True)
+class ReportingSettings:
+    """Reporting's settings (`REPORTING_*`, `ATTRIBUTION_ADDR` and `CONVTRACK_*`)."""
+
+    listen: str = "127.0.0.1:50054"
+    database_url: str = ""
+    data_dir: Path = Path("data")
+    attribution_addr: str = "127.0.0.1:50053"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ReportingSettings:
+        """Reads `REPORTING_LISTEN`, `REPORTING_DATABASE_URL`, `ATTRIBUTION_ADDR`,
+        `CONVTRACK_DATA_DIR`."""
+        return cls(
+            listen=env_str(env, "REPORTING_LISTEN", cls.listen),
+            database_url=database_url(env, "reporting"),
+            data_dir=data_dir(env),
+            attribution_addr=env_str(env, "ATTRIBUTION_ADDR", cls.attribution_addr),
+        )
+
+
+def build_engine(settings: ReportingSettings) -> Engine:
+    """An engine for the report views: an SQLite file, or the `reporting` PostgreSQL schema."""
+    database = database_for("reporting", settings.database_url, settings.data_dir)
+    database.ensure_schema()
+    return create_report_engine(database.sqlalchemy_url(), schema=database.schema)
+
+
+def attribution_log(
+    channel: grpc.Channel,
+) -> GrpcUpstreamLog[attribution_pb2.LogEntry, ConversionAttribution | None]:
+    """Attribution's log over gRPC, as conversion attributions."""
+    stub = attribution_pb2_grpc.AttributionServiceStub(channel)
+
+    def fetch(
+        after: int, limit: int, wait: float, timeout: float
+    ) -> Sequence[attribution_pb2.LogEntry]:
+        request = attribution_pb2.ListEventsRequest(
+            after=after, limit=limit, max_wait=to_duration(wait)
+        )
+        return stub.ListEvents(request, timeout=timeout).entries
+
+    return GrpcUpstreamLog("attribution", fetch, attribution_of)
+
+
+def start(
+    settings: ReportingSettings, tracer_provider: TracerProvider | None = None
+) -> RunningService:
+    """Starts reporting: its views, its follower of attribution's log and its gRPC server."""
+    engine = build_engine(settings)
+    projection = ConversionCreditsProjection(engine)
+    projection.create_tables()
+    app = ReportingApplication(engine)
+    channel = open_channel(settings.attribution_addr, tracer_provider)
+    follower: Follower[ConversionAttribution | None] = Follower(
+        attribution_log(channel), projection, lock=projection.lock
+    )
+
+    servicer = ReportingServicer(app, lambda: projection.positions(UPSTREAMS))
+
+    def register(server: grpc.Server) -> None:
+        reporting_pb2_grpc.add_ReportingServiceServicer_to_server(servicer, server)
+
+    server = GrpcServer(
+        listen=settings.listen,
+        service_names=[SERVICE_NAME],
+        register=register,
+        tracer_provider=tracer_provider,
+    )
+    return RunningService(
+        "reporting", server, followers=[follower], closers=[channel.close, engine.dispose]
+    )
+
+
+def rebuild_reports(settings: ReportingSettings) -> None:
+    """Drops and recreates the report views; the service replays attribution's log into them."""
+    engine = build_engine(settings)
+    try:
+        ConversionCreditsProjection(engine).rebuild()
+    finally:
+        engine.dispose()

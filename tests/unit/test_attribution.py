@@ -1,0 +1,183 @@
+"""Attribution through its application API, on in-memory persistence."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from uuid import NAMESPACE_DNS, uuid5
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from common.follower import UpstreamEntry
+from services.attribution.application import AttributionApplication
+from services.attribution.domainmodel import (
+    AttributionInput,
+    Conversion,
+    ConversionSeen,
+    PersonChanged,
+    TouchpointSeen,
+)
+from services.attribution.models import JourneyTouch, credit, journey_for
+
+PROP = "shop"
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def touch(
+    name: str, identifier: str, at: datetime, channel: str, bot: bool = False
+) -> TouchpointSeen:
+    return TouchpointSeen(
+        property_id=PROP,
+        record_id=str(uuid5(NAMESPACE_DNS, name)),
+        identifiers=(identifier,),
+        touch=JourneyTouch(str(uuid5(NAMESPACE_DNS, name)), at, channel, channel, "m", "c"),
+        is_bot=bot,
+    )
+
+
+def conversion(name: str, identifier: str, at: datetime, value_micros: int = 0) -> ConversionSeen:
+    return ConversionSeen(
+        property_id=PROP,
+        record_id=str(uuid5(NAMESPACE_DNS, name)),
+        event_id=name,
+        name="purchase",
+        occurred_at=at,
+        identifiers=(identifier,),
+        currency_code="EUR" if value_micros else "",
+        value_micros=value_micros,
+        reporting_currency_code="EUR",
+        reporting_value_micros=value_micros,
+    )
+
+
+class Feed:
+    """Feeds plain inputs to the application the way followers do, one page per call."""
+
+    def __init__(self) -> None:
+        self.app = AttributionApplication()
+        self.positions = {"ingest": 0, "identity": 0}
+
+    def send(self, upstream: str, *values: AttributionInput) -> None:
+        entries = []
+        for value in values:
+            self.positions[upstream] += 1
+            entries.append(UpstreamEntry(self.positions[upstream], value))
+        self.app.process_page(upstream, entries)
+
+    def credits(self, conversion_name: str, model: str) -> dict[str, float]:
+        latest = self.app.latest_attribution(uuid5(NAMESPACE_DNS, conversion_name))
+        result: dict[str, float] = {}
+        for c in latest.credits[model]:  # type: ignore[attr-defined]
+            result[c["channel"]] = result.get(c["channel"], 0.0) + c["fraction"]
+        return result
+
+    def revision(self, conversion_name: str) -> int:
+        return self.app.latest_attribution(uuid5(NAMESPACE_DNS, conversion_name)).revision  # type: ignore[attr-defined,no-any-return]
+
+
+def test_last_click_credits_the_last_touch_and_linear_splits_evenly() -> None:
+    feed = Feed()
+    feed.send(
+        "ingest",
+        touch("t1", "anon:a", T0, "paid_search"),
+        touch("t2", "anon:a", T0 + timedelta(hours=1), "email"),
+        conversion("c1", "anon:a", T0 + timedelta(hours=2), 10_000_000),
+    )
+    assert feed.credits("c1", "last_click") == {"email": 1.0}
+    assert feed.credits("c1", "linear") == {"paid_search": 0.5, "email": 0.5}
+    assert feed.app.position("ingest") == 3
+
+
+def test_conversion_without_touchpoints_is_credited_to_none() -> None:
+    feed = Feed()
+    feed.send("ingest", conversion("c1", "anon:a", T0))
+    assert feed.credits("c1", "last_click") == {"(none)": 1.0}
+
+
+def test_touchpoints_outside_the_window_after_the_conversion_or_from_bots_are_ignored() -> None:
+    feed = Feed()
+    feed.send(
+        "ingest",
+        touch("old", "anon:a", T0 - timedelta(days=31), "display"),
+        touch("bot", "anon:a", T0 - timedelta(days=1), "referral", bot=True),
+        touch("in", "anon:a", T0 - timedelta(days=29), "email"),
+        touch("after", "anon:a", T0 + timedelta(minutes=1), "direct"),
+        conversion("c1", "anon:a", T0),
+    )
+    assert feed.credits("c1", "linear") == {"email": 1.0}
+
+
+def test_identity_merge_after_the_conversion_reattributes_with_the_other_device() -> None:
+    feed = Feed()
+    feed.send(
+        "ingest",
+        touch("laptop-click", "anon:laptop", T0, "paid_search"),
+        touch("phone-email", "anon:phone", T0 + timedelta(days=1), "email"),
+        conversion("c1", "anon:phone", T0 + timedelta(days=2), 100_000_000),
+    )
+    assert feed.credits("c1", "linear") == {"email": 1.0}
+    person = str(uuid5(NAMESPACE_DNS, "person"))
+    other = str(uuid5(NAMESPACE_DNS, "person-2"))
+    feed.send(
+        "identity",
+        PersonChanged(PROP, person, ("anon:laptop", "user:u1")),
+        PersonChanged(PROP, other, ("anon:phone",)),
+        PersonChanged(PROP, person, ("anon:phone",), merged_person_id=other),
+    )
+    assert feed.credits("c1", "last_click") == {"email": 1.0}
+    assert feed.credits("c1", "linear") == {"paid_search": 0.5, "email": 0.5}
+    assert feed.revision("c1") == 2
+
+
+def test_a_late_touchpoint_inside_the_window_reattributes_and_an_unchanged_journey_does_not() -> (
+    None
+):
+    feed = Feed()
+    feed.send("ingest", conversion("c1", "anon:a", T0))
+    feed.send("ingest", touch("late", "anon:a", T0 - timedelta(hours=3), "organic_search"))
+    assert feed.credits("c1", "last_click") == {"organic_search": 1.0}
+    assert feed.revision("c1") == 2
+    feed.send("ingest", touch("after", "anon:a", T0 + timedelta(hours=3), "direct"))
+    feed.send("identity", PersonChanged(PROP, str(uuid5(NAMESPACE_DNS, "p")), ("anon:a",)))
+    assert feed.revision("c1") == 2
+
+
+def test_value_credits_add_up_to_the_value_exactly() -> None:
+    feed = Feed()
+    feed.send(
+        "ingest",
+        *(touch(f"t{i}", "anon:a", T0 + timedelta(minutes=i), "email") for i in range(3)),
+        conversion("c1", "anon:a", T0 + timedelta(hours=1), 10_000_000),
+    )
+    latest = feed.app.latest_attribution(uuid5(NAMESPACE_DNS, "c1"))
+    values = [c["value_micros"] for c in latest.credits["linear"]]  # type: ignore[attr-defined]
+    assert sum(values) == 10_000_000
+    assert sorted(values) == [3_333_333, 3_333_333, 3_333_334]
+
+
+def test_a_conversion_seen_twice_is_recorded_once() -> None:
+    feed = Feed()
+    feed.send("ingest", conversion("c1", "anon:a", T0), conversion("c1", "anon:a", T0))
+    events = list(feed.app.events.get(uuid5(NAMESPACE_DNS, "c1")))
+    assert [type(e) for e in events] == [Conversion.Recorded, Conversion.Attributed]
+
+
+def test_unknown_models_are_refused() -> None:
+    with pytest.raises(ValueError, match="unknown attribution models: nope"):
+        AttributionApplication(models=["last_click", "nope"])
+
+
+@given(
+    st.lists(st.integers(min_value=0, max_value=10_000), min_size=0, max_size=12),
+    st.integers(min_value=0, max_value=10**12),
+    st.sampled_from(["last_click", "linear"]),
+)
+def test_every_model_conserves_credit_and_value(offsets: list[int], value: int, model: str) -> None:
+    touches = [
+        JourneyTouch(f"t{i}", T0 - timedelta(minutes=m), f"ch{i % 3}", "", "", "")
+        for i, m in enumerate(offsets)
+    ]
+    credits = credit(model, journey_for(touches, T0), value)
+    assert sum(c.fraction for c in credits) == pytest.approx(1.0)
+    assert sum(c.value_micros for c in credits) == value
