@@ -86,7 +86,7 @@ class ReportingApplication:
         return ConversionReport(
             rows=tuple(rows),
             total_conversions=total,
-            total_value=Money.from_micros(currency, total_micros),
+            total_value=Money.from_micros(currency, total_micros) if currency else Money.zero(""),
         )
 
     def _models(self, conn: Connection, query: ReportQuery) -> set[str]:

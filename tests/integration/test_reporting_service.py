@@ -1,0 +1,177 @@
+"""The reporting service over gRPC, following a stand-in attribution log."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent import futures
+from datetime import UTC, datetime
+
+import grpc
+import pytest
+
+from common.grpc_errors import bad_request_of
+from common.wire import from_money_pb, to_timestamp
+from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
+from convtrack.common.v1 import common_pb2
+from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
+from services.reporting.server import ReportingSettings, start
+from tests.conftest import Storage
+
+DAY = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def usd(micros: int) -> common_pb2.Money:
+    return common_pb2.Money(
+        currency_code="USD", units=micros // 1_000_000, nanos=micros % 1_000_000 * 1000
+    )
+
+
+def credit(channel: str, fraction: float, micros: int) -> attribution_pb2.Credit:
+    return attribution_pb2.Credit(
+        touchpoint_id=f"tp-{channel}",
+        channel=channel,
+        source=channel,
+        fraction=fraction,
+        value=usd(micros),
+    )
+
+
+def entry(position: int, conversion_id: str, channels: list[str]) -> attribution_pb2.LogEntry:
+    n = len(channels)
+    return attribution_pb2.LogEntry(
+        position=position,
+        conversion_attributed=attribution_pb2.ConversionAttributed(
+            property_id="shop",
+            conversion_id=conversion_id,
+            event_id=f"evt-{conversion_id}",
+            conversion_name="purchase",
+            occurred_at=to_timestamp(DAY),
+            reporting_value=usd(20_000_000),
+            revision=1,
+            models=[
+                attribution_pb2.ModelCredits(
+                    model="last_click", credits=[credit(channels[-1], 1.0, 20_000_000)]
+                ),
+                attribution_pb2.ModelCredits(
+                    model="linear",
+                    credits=[credit(c, 1 / n, 20_000_000 // n) for c in channels],
+                ),
+            ],
+        ),
+    )
+
+
+class StandInAttribution(attribution_pb2_grpc.AttributionServiceServicer):
+    """Serves a fixed log, the way attribution serves its own."""
+
+    def __init__(self, entries: list[attribution_pb2.LogEntry]) -> None:
+        self.entries = entries
+
+    def ListEvents(  # noqa: N802 - the gRPC method name
+        self, request: attribution_pb2.ListEventsRequest, context: grpc.ServicerContext
+    ) -> attribution_pb2.ListEventsResponse:
+        after = [e for e in self.entries if e.position > request.after][: request.limit or 500]
+        if not after:
+            time.sleep(min(request.max_wait.ToTimedelta().total_seconds(), 0.2))
+        return attribution_pb2.ListEventsResponse(entries=after)
+
+    def GetAttribution(  # noqa: N802 - the gRPC method name
+        self, request: attribution_pb2.GetAttributionRequest, context: grpc.ServicerContext
+    ) -> attribution_pb2.GetAttributionResponse:
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "not in the stand-in")
+
+    def GetLogHead(  # noqa: N802 - the gRPC method name
+        self, request: attribution_pb2.GetLogHeadRequest, context: grpc.ServicerContext
+    ) -> attribution_pb2.GetLogHeadResponse:
+        return attribution_pb2.GetLogHeadResponse(position=self.entries[-1].position)
+
+    def GetSyncStatus(  # noqa: N802 - the gRPC method name
+        self, request: attribution_pb2.GetSyncStatusRequest, context: grpc.ServicerContext
+    ) -> attribution_pb2.GetSyncStatusResponse:
+        return attribution_pb2.GetSyncStatusResponse()
+
+
+@pytest.fixture
+def attribution_addr() -> Iterator[str]:
+    log = [
+        entry(1, "c1", ["email", "paid_search"]),
+        attribution_pb2.LogEntry(position=3),
+        entry(4, "c2", ["paid_search"]),
+    ]
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    attribution_pb2_grpc.add_AttributionServiceServicer_to_server(StandInAttribution(log), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield f"127.0.0.1:{port}"
+    server.stop(0)
+
+
+@pytest.fixture
+def reporting(
+    storage: Storage, attribution_addr: str
+) -> Iterator[reporting_pb2_grpc.ReportingServiceStub]:
+    settings = ReportingSettings(
+        listen="127.0.0.1:0",
+        database_url=storage.database_url,
+        data_dir=storage.data_dir,
+        attribution_addr=attribution_addr,
+    )
+    service = start(settings)
+    channel = grpc.insecure_channel(f"127.0.0.1:{service.port}")
+    try:
+        yield reporting_pb2_grpc.ReportingServiceStub(channel)
+    finally:
+        channel.close()
+        service.stop(grace=1)
+
+
+def wait_for_position(stub: reporting_pb2_grpc.ReportingServiceStub, position: int) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        status = stub.GetSyncStatus(reporting_pb2.GetSyncStatusRequest(), timeout=5)
+        if {u.upstream: u.position for u in status.upstreams}.get("attribution") == position:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"reporting did not reach position {position}")
+
+
+def test_reporting_follows_attribution_and_serves_the_report(
+    reporting: reporting_pb2_grpc.ReportingServiceStub,
+) -> None:
+    wait_for_position(reporting, 4)
+
+    response = reporting.GetConversionReport(
+        reporting_pb2.GetConversionReportRequest(property_id="shop", model="linear"), timeout=5
+    )
+
+    assert [(r.group, r.conversions, r.share) for r in response.rows] == [
+        ("paid_search", 1.5, 0.75),
+        ("email", 0.5, 0.25),
+    ]
+    assert str(from_money_pb(response.rows[0].value)) == "30 USD"
+    assert response.total_conversions == 2.0
+    assert str(from_money_pb(response.total_value)) == "40 USD"
+
+
+def test_a_report_without_property_or_model_is_invalid(
+    reporting: reporting_pb2_grpc.ReportingServiceStub,
+) -> None:
+    with pytest.raises(grpc.RpcError) as raised:
+        reporting.GetConversionReport(reporting_pb2.GetConversionReportRequest(), timeout=5)
+
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert {p.field for p in bad_request_of(raised.value)} == {"property_id", "model"}
+
+
+def test_an_unknown_model_is_invalid_on_the_model_field(
+    reporting: reporting_pb2_grpc.ReportingServiceStub,
+) -> None:
+    with pytest.raises(grpc.RpcError) as raised:
+        reporting.GetConversionReport(
+            reporting_pb2.GetConversionReportRequest(property_id="shop", model="first_touch"),
+            timeout=5,
+        )
+
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [p.field for p in bad_request_of(raised.value)] == ["model"]

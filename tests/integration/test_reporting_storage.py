@@ -1,0 +1,211 @@
+"""The reporting projection and report queries, as one contract on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, inspect
+from sqlalchemy.exc import IntegrityError
+
+from common.follower import UpstreamEntry
+from common.money import Money
+from services.reporting.application import MixedCurrencyError, ReportingApplication
+from services.reporting.domainmodel import (
+    AttributedCredit,
+    ConversionAttribution,
+    ConversionReport,
+    GroupBy,
+    ModelCredits,
+    ReportQuery,
+)
+from services.reporting.projections import ConversionCreditsProjection
+from services.reporting.server import ReportingSettings, build_engine, rebuild_reports
+from tests.conftest import Storage
+
+PROPERTY = "shop"
+DAY = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+CHANNELS = ("paid_search", "email", "organic_social", "referral")
+
+
+def touch(channel: str, fraction: float, micros: int) -> AttributedCredit:
+    return AttributedCredit(
+        touchpoint_id=f"tp-{channel}",
+        channel=channel,
+        source=f"src-{channel}" if channel != "email" else "",
+        medium="cpc" if channel == "paid_search" else "",
+        campaign="spring" if channel != "referral" else "",
+        fraction=fraction,
+        value_micros=micros,
+    )
+
+
+def attribution(
+    number: int, *, revision: int = 1, currency: str = "EUR", name: str = "purchase"
+) -> ConversionAttribution:
+    """Conversion `number`: a journey of 0 to 3 touchpoints, value 1.5 + number units."""
+    micros = 1_500_000 + 1_000_000 * number
+    journey = [CHANNELS[(number + k + revision) % len(CHANNELS)] for k in range(number % 4)]
+    if journey:
+        parts = [micros // len(journey)] * len(journey)
+        parts[-1] += micros - sum(parts)
+        last = (touch(journey[-1], 1.0, micros),)
+        linear = tuple(touch(c, 1 / len(journey), p) for c, p in zip(journey, parts, strict=True))
+    else:
+        last = linear = (AttributedCredit("", "(none)", "", "", "", 1.0, micros),)
+    return ConversionAttribution(
+        property_id=PROPERTY,
+        conversion_id=f"conv-{number:03d}",
+        event_id=f"evt-{number}",
+        conversion_name=name,
+        occurred_at=DAY + timedelta(hours=number),
+        currency_code=currency,
+        value_micros=micros,
+        revision=revision,
+        models=(ModelCredits("last_click", last), ModelCredits("linear", linear)),
+    )
+
+
+def the_log() -> list[ConversionAttribution | None]:
+    log: list[ConversionAttribution | None] = [attribution(n) for n in range(30)]
+    log.insert(5, None)
+    log += [attribution(n, revision=2) for n in range(0, 30, 3)]
+    log.append(attribution(4, revision=1))
+    return log
+
+
+@pytest.fixture
+def settings(storage: Storage) -> ReportingSettings:
+    return ReportingSettings(database_url=storage.database_url, data_dir=storage.data_dir)
+
+
+@pytest.fixture
+def engine(settings: ReportingSettings) -> Iterator[Engine]:
+    engine = build_engine(settings)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def projection(engine: Engine) -> ConversionCreditsProjection:
+    projection = ConversionCreditsProjection(engine)
+    projection.create_tables()
+    return projection
+
+
+def feed_in_pages(
+    projection: ConversionCreditsProjection, log: list[ConversionAttribution | None], size: int
+) -> None:
+    for start in range(0, len(log), size):
+        page = [UpstreamEntry(start + i + 1, a) for i, a in enumerate(log[start : start + size])]
+        projection.process_page("attribution", page)
+
+
+def reports(app: ReportingApplication) -> list[ConversionReport]:
+    return [
+        app.conversion_report(ReportQuery(PROPERTY, model, group_by))
+        for model in ("last_click", "linear")
+        for group_by in GroupBy
+    ]
+
+
+def test_the_views_live_in_the_reporting_schema_on_postgresql(
+    storage: Storage, engine: Engine, projection: ConversionCreditsProjection
+) -> None:
+    schema = "reporting" if storage.backend == "postgres" else None
+
+    tables = set(inspect(engine).get_table_names(schema=schema))
+
+    assert {"conversion_credits", "projection_positions"} <= tables
+
+
+def test_reports_add_up_the_latest_credits_of_every_conversion(
+    projection: ConversionCreditsProjection, engine: Engine
+) -> None:
+    app = ReportingApplication(engine)
+
+    feed_in_pages(projection, the_log(), size=8)
+
+    last_click = app.conversion_report(ReportQuery(PROPERTY, "last_click"))
+    linear = app.conversion_report(ReportQuery(PROPERTY, "linear"))
+    expected_value = Money.from_micros("EUR", sum(1_500_000 + 1_000_000 * n for n in range(30)))
+    for result in (last_click, linear):
+        assert math.isclose(result.total_conversions, 30.0)
+        assert result.total_value == expected_value
+        assert sum(row.value.to_micros() for row in result.rows) == expected_value.to_micros()
+        assert math.isclose(math.fsum(row.share for row in result.rows), 1.0)
+        conversions = [row.conversions for row in result.rows]
+        assert conversions == sorted(conversions, reverse=True)
+    assert {row.group for row in last_click.rows} == {*CHANNELS, "(none)"}
+    assert projection.position("attribution") == len(the_log())
+
+
+def test_filters_and_groupings_select_the_same_rows_on_every_backend(
+    projection: ConversionCreditsProjection, engine: Engine
+) -> None:
+    app = ReportingApplication(engine)
+    log: list[ConversionAttribution | None] = [
+        attribution(n, name="sign_up" if n % 5 == 0 else "purchase") for n in range(20)
+    ]
+    feed_in_pages(projection, log, size=50)
+
+    window = app.conversion_report(
+        ReportQuery(
+            PROPERTY,
+            "last_click",
+            start=DAY + timedelta(hours=2),
+            end=DAY + timedelta(hours=6),
+        )
+    )
+    sign_ups = app.conversion_report(ReportQuery(PROPERTY, "last_click", conversion_name="sign_up"))
+    by_campaign = app.conversion_report(ReportQuery(PROPERTY, "linear", GroupBy.CAMPAIGN))
+
+    assert window.total_conversions == 4.0
+    assert window.total_value == Money.from_micros(
+        "EUR", 3_500_000 + 4_500_000 + 5_500_000 + 6_500_000
+    )
+    assert sign_ups.total_conversions == 4.0
+    assert {row.group for row in by_campaign.rows} == {"spring", "(not set)"}
+
+
+def test_a_failing_page_rolls_back_its_rows_and_its_position(
+    projection: ConversionCreditsProjection, engine: Engine
+) -> None:
+    app = ReportingApplication(engine)
+    feed_in_pages(projection, [attribution(1)], size=10)
+    broken = attribution(2)
+    twice = replace(broken, models=(broken.models[0], broken.models[0]))
+
+    with pytest.raises(IntegrityError):
+        projection.process_page(
+            "attribution", [UpstreamEntry(2, attribution(3)), UpstreamEntry(3, twice)]
+        )
+
+    assert projection.position("attribution") == 1
+    assert app.conversion_report(ReportQuery(PROPERTY, "last_click")).total_conversions == 1.0
+
+
+def test_mixed_currencies_are_refused(
+    projection: ConversionCreditsProjection, engine: Engine
+) -> None:
+    feed_in_pages(projection, [attribution(1), attribution(2, currency="USD")], size=10)
+
+    with pytest.raises(MixedCurrencyError):
+        ReportingApplication(engine).conversion_report(ReportQuery(PROPERTY, "linear"))
+
+
+def test_rebuilding_and_replaying_gives_identical_reports(
+    settings: ReportingSettings, projection: ConversionCreditsProjection, engine: Engine
+) -> None:
+    app = ReportingApplication(engine)
+    feed_in_pages(projection, the_log(), size=3)
+    before = reports(app)
+
+    rebuild_reports(settings)
+    assert projection.position("attribution") == 0
+    feed_in_pages(projection, the_log(), size=500)
+
+    assert reports(app) == before
