@@ -99,7 +99,7 @@ class Follower(Generic[T]):
                         if self._sink.position(self._upstream.name) == after:
                             self._sink.process_page(self._upstream.name, entries)
                 backoff = 0.1
-            except Exception as error:  # noqa: BLE001 - a follower must survive upstream outages
+            except Exception as error:
                 logger.warning(
                     "following %s failed, retrying in %.1fs: %s",
                     self._upstream.name,

@@ -31,9 +31,7 @@ def abort_invalid(
     )
     detail = any_pb2.Any()
     detail.Pack(bad_request)
-    status = status_pb2.Status(
-        code=code_pb2.INVALID_ARGUMENT, message=message, details=[detail]
-    )
+    status = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=message, details=[detail])
     context.abort_with_status(rpc_status.to_status(status))
 
 

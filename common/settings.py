@@ -35,9 +35,7 @@ def data_dir(env: Mapping[str, str]) -> Path:
 
 def database_url(env: Mapping[str, str], service: str) -> str:
     """`<SERVICE>_DATABASE_URL`, else `CONVTRACK_DATABASE_URL`, else empty (embedded SQLite)."""
-    return env_str(env, f"{service.upper()}_DATABASE_URL") or env_str(
-        env, "CONVTRACK_DATABASE_URL"
-    )
+    return env_str(env, f"{service.upper()}_DATABASE_URL") or env_str(env, "CONVTRACK_DATABASE_URL")
 
 
 def process_env() -> Mapping[str, str]:

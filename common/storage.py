@@ -72,11 +72,13 @@ class Database:
         """Creates the PostgreSQL schema if it is missing (no-op for SQLite)."""
         if not self.is_postgres:
             return
-        with psycopg.connect(self.libpq_url(), autocommit=True) as conn:
-            with contextlib.suppress(psycopg.errors.UniqueViolation):
-                conn.execute(
-                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
-                )
+        with (
+            psycopg.connect(self.libpq_url(), autocommit=True) as conn,
+            contextlib.suppress(psycopg.errors.UniqueViolation),
+        ):
+            conn.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
+            )
 
 
 def database_for(service: str, url: str, data_dir: Path) -> Database:

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Generic, Protocol, TypeVar
 
 import grpc
-from opentelemetry.instrumentation.grpc import client_interceptor
+from opentelemetry.instrumentation.grpc import client_interceptor, grpcext
 from opentelemetry.sdk.trace import TracerProvider
 
 from common.follower import UpstreamEntry
@@ -36,7 +36,7 @@ def open_channel(address: str, tracer_provider: TracerProvider | None = None) ->
         ],
     )
     if tracer_provider is not None:
-        channel = grpc.intercept_channel(
+        channel = grpcext.intercept_channel(
             channel, client_interceptor(tracer_provider=tracer_provider)
         )
     return channel

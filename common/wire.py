@@ -39,9 +39,7 @@ def to_duration(seconds: float) -> duration_pb2.Duration:
 
 def to_money_pb(money: Money) -> common_pb2.Money:
     """A Money message from a plain Money."""
-    return common_pb2.Money(
-        currency_code=money.currency_code, units=money.units, nanos=money.nanos
-    )
+    return common_pb2.Money(currency_code=money.currency_code, units=money.units, nanos=money.nanos)
 
 
 def from_money_pb(message: common_pb2.Money) -> Money:

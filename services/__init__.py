@@ -1,1 +1,1 @@
-"""The convtrack services: ingest, identity, attribution and reporting, and the CLI that runs them."""
+"""The convtrack services (ingest, identity, attribution, reporting) and the CLI that runs them."""

@@ -92,14 +92,14 @@ def format_reports(
     for group in order:
         line = [group]
         for model in models:
-            row = groups[group].get(model)
-            if row is None:
+            found = groups[group].get(model)
+            if found is None:
                 line += ["0.00", "0.00", "0.0%"]
             else:
                 line += [
-                    f"{row.conversions:,.2f}",
-                    _money(from_money_pb(row.value)),
-                    f"{row.share:.1%}",
+                    f"{found.conversions:,.2f}",
+                    _money(from_money_pb(found.value)),
+                    f"{found.share:.1%}",
                 ]
         table.append(line)
     total = ["total"]
@@ -113,8 +113,10 @@ def format_reports(
     table.append(total)
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     lines = []
-    for n, row in enumerate(table):
-        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]
+    for n, cells_text in enumerate(table):
+        cells = [cells_text[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(cells_text[1:], widths[1:], strict=True)
+        ]
         lines.append("  ".join(cells))
         if n == 0 or n == len(table) - 2:
             lines.append("  ".join("-" * w for w in widths))
@@ -127,7 +129,8 @@ def run_demo(visitors: int, data_dir: Path | None) -> int:
     directory = data_dir or Path(tempfile.mkdtemp(prefix="convtrack-demo-"))
     env = {**process_env(), "CONVTRACK_DATA_DIR": str(directory)}
     env.pop("CONVTRACK_DATABASE_URL", None)
-    config = sample_data.SampleConfig(end=datetime.now(UTC), visitors=visitors)
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    config = sample_data.SampleConfig(end=today, visitors=visitors)
     events = sample_data.generate_sample(config)
     summary = sample_data.summarise(events)
     print(
@@ -159,7 +162,8 @@ def run_demo(visitors: int, data_dir: Path | None) -> int:
         )
         launcher.wait_for_sync(addresses, timeout=300)
         print(
-            f"Identity, attribution and reporting caught up after {time.monotonic() - started:.1f}s."
+            "Identity, attribution and reporting caught up after "
+            f"{time.monotonic() - started:.1f}s."
         )
         for name in ("purchase",):
             reports = fetch_reports(

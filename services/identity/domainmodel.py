@@ -1,4 +1,4 @@
-"""Identity's domain: persons, the identifiers linked to them, and the observations that link them."""
+"""Identity's domain: persons, their identifiers, and the observations that link them."""
 
 from __future__ import annotations
 

@@ -15,7 +15,6 @@ from common.eventlog import LoggedApplication
 from services.ingest.domainmodel import IncomingEvent, RecordedFact
 from services.ingest.normalise import Limits, Normaliser, Violation
 
-
 SAVE_ATTEMPTS = 3
 
 

@@ -69,9 +69,7 @@ def build_application(settings: IngestSettings) -> IngestApplication:
         reporting_currency=settings.reporting_currency,
         user_agents=UserAgentParser(),
     )
-    return IngestApplication(
-        normaliser=normaliser, limits=limits, env=database.eventsourcing_env()
-    )
+    return IngestApplication(normaliser=normaliser, limits=limits, env=database.eventsourcing_env())
 
 
 def start(

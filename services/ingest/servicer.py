@@ -202,7 +202,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             abort_invalid(context, str(error), [FieldProblem(error.field, error.description)])
             raise
         messages = [
-            verdict_message(i, e.event_id, v) for i, (e, v) in enumerate(zip(incoming, verdicts))
+            verdict_message(i, e.event_id, v)
+            for i, (e, v) in enumerate(zip(incoming, verdicts, strict=True))
         ]
         return ingest_pb2.TrackEventsResponse(
             verdicts=messages,

@@ -35,7 +35,7 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
         self._app = app
         self._positions = positions
 
-    def GetConversionReport(  # noqa: N802 - the gRPC method name
+    def GetConversionReport(
         self, request: reporting_pb2.GetConversionReportRequest, context: grpc.ServicerContext
     ) -> reporting_pb2.GetConversionReportResponse:
         problems = []
@@ -88,7 +88,7 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
             total_value=to_money_pb(report.total_value),
         )
 
-    def GetSyncStatus(  # noqa: N802 - the gRPC method name
+    def GetSyncStatus(
         self, request: reporting_pb2.GetSyncStatusRequest, context: grpc.ServicerContext
     ) -> reporting_pb2.GetSyncStatusResponse:
         return reporting_pb2.GetSyncStatusResponse(

@@ -278,6 +278,8 @@ def test_reports_survive_sigterm_and_sigkill_restarts_mid_stream(
     assert (sent.duplicates, sent.rejected) == (reference_sent.duplicates, reference_sent.rejected)
 
     # The reports are those of the uninterrupted run, and count every accepted conversion.
+    assert sent.accepted_conversions > 0
+    assert all(report["rows"] for report in expected.values()), expected
     assert actual == approx_floats(expected)
     for model in MODELS:
         assert actual[("", model)]["total_conversions"] == pytest.approx(
