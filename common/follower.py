@@ -38,8 +38,14 @@ class PageSink(Protocol[T]):
         """The last position of `upstream` that has been processed."""
         ...
 
-    def process_page(self, upstream: str, entries: Sequence[UpstreamEntry[T]]) -> None:
-        """Processes the entries and records the last one's position atomically."""
+    def process_page(
+        self, upstream: str, entries: Sequence[UpstreamEntry[T]], after: int | None = None
+    ) -> None:
+        """Processes the entries and records the last one's position atomically.
+
+        `after` is the position the page was read after; a sink that another process can
+        reset (a rebuilt view) checks it in the same transaction.
+        """
         ...
 
 
@@ -97,7 +103,7 @@ class Follower(Generic[T]):
                 if entries and not self._stopping.is_set():
                     with self._lock:
                         if self._sink.position(self._upstream.name) == after:
-                            self._sink.process_page(self._upstream.name, entries)
+                            self._sink.process_page(self._upstream.name, entries, after=after)
                 backoff = 0.1
             except Exception as error:
                 logger.warning(

@@ -75,7 +75,10 @@ class AttributionApplication(TrackingApplication):
         self.lock = threading.Lock()
 
     def process_page(
-        self, upstream: str, entries: Sequence[UpstreamEntry[AttributionInput | None]]
+        self,
+        upstream: str,
+        entries: Sequence[UpstreamEntry[AttributionInput | None]],
+        after: int | None = None,
     ) -> None:
         """Applies a page of ingest or identity events and re-attributes what they affect,
         saving everything with the upstream position in one transaction."""

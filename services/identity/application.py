@@ -45,7 +45,10 @@ class IdentityApplication(TrackingApplication):
         self.lock = threading.Lock()
 
     def process_page(
-        self, upstream: str, entries: Sequence[UpstreamEntry[Observation | None]]
+        self,
+        upstream: str,
+        entries: Sequence[UpstreamEntry[Observation | None]],
+        after: int | None = None,
     ) -> None:
         """Links the identifiers of a page of ingest events; saves with the position."""
         unit = UnitOfWork(self.repository)

@@ -69,6 +69,7 @@ class IncomingEvent:
     property_id: str = ""
     event_id: str = ""
     timestamp: datetime | None = None
+    timestamp_error: str = ""
     anonymous_id: str = ""
     user_id: str = ""
     email: str = ""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from common.identifiers import InvalidEmailError, hash_email, is_sha256_hex
-from common.money import ExchangeRates, Money, MoneyError, is_known_currency
+from common.money import ExchangeRates, Money, UnknownRateError, is_known_currency
 from common.values import Identifier, IdentifierType
 from services.ingest.domainmodel import (
     Conversion,
@@ -22,10 +22,12 @@ from services.ingest.domainmodel import (
 )
 from services.ingest.enrichment import UserAgentParser, classify_traffic
 
-PROPERTY_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-CONVERSION_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+PROPERTY_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+CONVERSION_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
 MAX_EVENT_ID_LENGTH = 128
 MAX_IDENTIFIER_LENGTH = 256
+MAX_VALUE_UNITS = 10**12
+MAX_MICROS = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,11 +164,12 @@ class Normaliser:
     def _check_envelope(self, incoming: IncomingEvent, violations: list[Violation]) -> None:
         if not incoming.property_id:
             violations.append(Violation("property_id", "is required"))
-        elif not PROPERTY_ID_PATTERN.match(incoming.property_id):
+        elif not PROPERTY_ID_PATTERN.fullmatch(incoming.property_id):
             violations.append(
                 Violation(
                     "property_id",
-                    "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+                    "must be 1-64 letters, digits, '.', '_' or '-', "
+                    "starting with a letter or digit",
                 )
             )
         if not incoming.event_id:
@@ -183,10 +186,17 @@ class Normaliser:
         clock_skew: timedelta,
         violations: list[Violation],
     ) -> datetime | None:
+        if incoming.timestamp_error:
+            violations.append(Violation("timestamp", incoming.timestamp_error))
+            return None
         if incoming.timestamp is None:
             violations.append(Violation("timestamp", "is required"))
             return None
-        occurred_at = incoming.timestamp + clock_skew
+        try:
+            occurred_at = incoming.timestamp + clock_skew
+        except OverflowError:
+            violations.append(Violation("timestamp", "is out of range after clock-skew correction"))
+            return None
         if occurred_at > received_at + self._limits.max_future:
             violations.append(
                 Violation(
@@ -251,7 +261,7 @@ class Normaliser:
             return 0, None
         if not conversion.name:
             violations.append(Violation("conversion.name", "is required"))
-        elif not CONVERSION_NAME_PATTERN.match(conversion.name):
+        elif not CONVERSION_NAME_PATTERN.fullmatch(conversion.name):
             violations.append(
                 Violation(
                     "conversion.name",
@@ -279,16 +289,27 @@ class Normaliser:
             )
         elif value.units < 0 or value.nanos < 0:
             violations.append(Violation("conversion.value", "must not be negative"))
+        elif value.units >= MAX_VALUE_UNITS:
+            violations.append(
+                Violation("conversion.value", f"must be less than {MAX_VALUE_UNITS:,} units")
+            )
         if len(violations) > before:
             return 0, None
         try:
             converted = self._rates.convert(value, self._reporting_currency)
-        except MoneyError as error:
+        except UnknownRateError:
             violations.append(
                 Violation(
                     "conversion.value.currency_code",
-                    f"no exchange rate from {value.currency_code} to "
-                    f"{self._reporting_currency}: {error}",
+                    f"no exchange rate from {value.currency_code} to {self._reporting_currency}",
+                )
+            )
+            return 0, None
+        if converted.to_micros() > MAX_MICROS:
+            violations.append(
+                Violation(
+                    "conversion.value",
+                    f"is too large once converted to {self._reporting_currency}",
                 )
             )
             return 0, None

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import grpc
+from google.protobuf import timestamp_pb2
 
 from common.grpc_errors import FieldProblem, abort_invalid
 from common.money import Money
@@ -48,6 +49,14 @@ _VERDICTS = {
 }
 
 
+def checked_timestamp(stamp: timestamp_pb2.Timestamp) -> datetime | None:
+    """The timestamp as a datetime, or None when it is outside the representable range."""
+    try:
+        return from_timestamp(stamp)
+    except (ValueError, OverflowError):
+        return None
+
+
 def incoming_event(message: ingest_pb2.Event) -> IncomingEvent:
     """The plain incoming event of an Event message."""
     kind_name = message.WhichOneof("kind")
@@ -78,11 +87,16 @@ def incoming_event(message: ingest_pb2.Event) -> IncomingEvent:
         if c.HasField("value"):
             value = Money(c.value.currency_code.strip().upper(), c.value.units, c.value.nanos)
         conversion = IncomingConversion(name=c.name, value=value, order_id=c.order_id)
+    timestamp, timestamp_error = None, ""
+    if message.HasField("timestamp"):
+        timestamp = checked_timestamp(message.timestamp)
+        timestamp_error = "" if timestamp else "is outside the representable range"
     return IncomingEvent(
         kind=EventKind(kind_name) if kind_name else None,
         property_id=message.property_id,
         event_id=message.event_id,
-        timestamp=from_timestamp(message.timestamp) if message.HasField("timestamp") else None,
+        timestamp=timestamp,
+        timestamp_error=timestamp_error,
         anonymous_id=identity.anonymous_id,
         user_id=identity.user_id,
         email=identity.email,
@@ -195,7 +209,13 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     ) -> ingest_pb2.TrackEventsResponse:
         received_at = datetime.now(UTC)
         incoming = [incoming_event(e) for e in request.events]
-        sent_at = from_timestamp(request.sent_at) if request.HasField("sent_at") else None
+        sent_at = checked_timestamp(request.sent_at) if request.HasField("sent_at") else None
+        if request.HasField("sent_at") and sent_at is None:
+            abort_invalid(
+                context,
+                "invalid TrackEvents request",
+                [FieldProblem("sent_at", "is outside the representable range")],
+            )
         try:
             verdicts = self._app.track(incoming, received_at=received_at, sent_at=sent_at)
         except BatchTooLargeError as error:

@@ -14,6 +14,12 @@ from services.reporting.domainmodel import ConversionAttribution
 from services.reporting.views import conversion_credits, metadata, projection_positions
 
 PROJECTION_NAME = "conversion_credits"
+
+
+class StalePositionError(Exception):
+    """The stored position moved (a rebuild) between reading a page and applying it."""
+
+
 REVISION_LOOKUP_CHUNK = 500
 
 
@@ -42,26 +48,35 @@ class ConversionCreditsProjection:
     def position(self, upstream: str) -> int:
         """The last position of `upstream` this projection has processed (0 before the first)."""
         with self._engine.connect() as conn:
-            found = conn.execute(
-                select(projection_positions.c.position).where(
-                    projection_positions.c.projection == PROJECTION_NAME,
-                    projection_positions.c.upstream == upstream,
-                )
-            ).scalar_one_or_none()
-        return int(found or 0)
+            return _stored_position(conn, upstream)
 
     def positions(self, upstreams: Iterable[str]) -> dict[str, int]:
         """The position of each named upstream."""
         return {name: self.position(name) for name in upstreams}
 
     def process_page(
-        self, upstream: str, entries: Sequence[UpstreamEntry[ConversionAttribution | None]]
+        self,
+        upstream: str,
+        entries: Sequence[UpstreamEntry[ConversionAttribution | None]],
+        after: int | None = None,
     ) -> None:
-        """Replaces the credits of each attributed conversion and records the page's position."""
+        """Replaces the credits of each attributed conversion and records the page's position.
+
+        With `after` (the position the page was read after), the page is applied only if the
+        stored position still equals it: a rebuild from another process in the meantime
+        raises StalePositionError instead of leaving a hole in the views.
+        """
         if not entries:
             return
         latest = _latest_per_conversion(e.value for e in entries if e.value is not None)
         with self._engine.begin() as conn:
+            if after is not None:
+                stored_position = _stored_position(conn, upstream)
+                if stored_position != after:
+                    raise StalePositionError(
+                        f"{upstream} position is {stored_position}, not {after}: "
+                        "the views were rebuilt; reading again"
+                    )
             stored = _stored_revisions(conn, latest)
             winners = [
                 a
@@ -150,6 +165,16 @@ def _replace_credits(conn: Connection, attributions: Sequence[ConversionAttribut
         )
     if rows:
         conn.execute(insert(conversion_credits), rows)
+
+
+def _stored_position(conn: Connection, upstream: str) -> int:
+    found = conn.execute(
+        select(projection_positions.c.position).where(
+            projection_positions.c.projection == PROJECTION_NAME,
+            projection_positions.c.upstream == upstream,
+        )
+    ).scalar_one_or_none()
+    return int(found or 0)
 
 
 def _record_position(conn: Connection, upstream: str, position: int) -> None:
