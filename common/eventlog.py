@@ -43,6 +43,7 @@ class LoggedApplication(Application[UUID]):
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env=env)
         self._log_changed = threading.Condition()
+        self._readers_released = False
 
     def construct_recorder(self) -> ProcessRecorder:  # type: ignore[override]
         """Uses a process recorder so that consumers can record tracking atomically."""
@@ -52,6 +53,12 @@ class LoggedApplication(Application[UUID]):
         if recordings:
             with self._log_changed:
                 self._log_changed.notify_all()
+
+    def release_log_readers(self) -> None:
+        """Ends every current and future wait in `read_log` (when shutting down)."""
+        with self._log_changed:
+            self._readers_released = True
+            self._log_changed.notify_all()
 
     def log_head(self) -> int:
         """The position of the newest log entry, 0 when the log is empty."""
@@ -68,7 +75,7 @@ class LoggedApplication(Application[UUID]):
             if notifications:
                 return [LogRecord(n.id, self.mapper.to_domain_event(n)) for n in notifications]
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or self._readers_released:
                 return []
             with self._log_changed:
                 self._log_changed.wait(timeout=min(remaining, LOG_WAIT_POLL_SECONDS))

@@ -87,6 +87,10 @@ class Follower(Generic[T]):
         """Starts following in the background."""
         self._thread.start()
 
+    def request_stop(self) -> None:
+        """Asks the thread to stop after its current page."""
+        self._stopping.set()
+
     def stop(self, timeout: float = 10.0) -> None:
         """Asks the thread to stop after its current page and waits for it."""
         self._stopping.set()

@@ -89,7 +89,11 @@ class GrpcServer:
 
 
 class RunningService:
-    """A started service: its gRPC server, its log followers and what must be closed."""
+    """A started service: its gRPC server, its log followers and what must be closed.
+
+    `interrupts` cut waits short when stopping (closing peer channels ends followers'
+    long polls; waking the log readers ends downstream long polls on this server).
+    """
 
     def __init__(
         self,
@@ -97,11 +101,13 @@ class RunningService:
         server: GrpcServer,
         *,
         followers: Sequence[Follower[Any]] = (),
+        interrupts: Sequence[Callable[[], None]] = (),
         closers: Sequence[Callable[[], None]] = (),
     ) -> None:
         self.name = name
         self.server = server
         self.followers = list(followers)
+        self._interrupts = list(interrupts)
         self._closers = list(closers)
         self._stopped = False
         for follower in self.followers:
@@ -113,13 +119,18 @@ class RunningService:
         return self.server.port
 
     def stop(self, grace: float = 5.0) -> None:
-        """Graceful shutdown: NOT_SERVING, drain calls, stop followers, close stores."""
+        """Graceful shutdown: NOT_SERVING, stop followers, drain calls, close stores."""
         if self._stopped:
             return
         self._stopped = True
-        self.server.stop(grace)
+        self.server.set_serving(False)
+        for follower in self.followers:
+            follower.request_stop()
+        for interrupt in self._interrupts:
+            interrupt()
         for follower in self.followers:
             follower.stop()
+        self.server.stop(grace)
         for close in self._closers:
             close()
         logger.info("stopped %s", self.name)

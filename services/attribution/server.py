@@ -124,5 +124,6 @@ def start(
         "attribution",
         server,
         followers=followers,
-        closers=[ingest_channel.close, identity_channel.close, app.close],
+        interrupts=[ingest_channel.close, identity_channel.close, app.release_log_readers],
+        closers=[app.close],
     )

@@ -87,5 +87,9 @@ def start(
         tracer_provider=tracer_provider,
     )
     return RunningService(
-        "identity", server, followers=[follower], closers=[channel.close, app.close]
+        "identity",
+        server,
+        followers=[follower],
+        interrupts=[channel.close, app.release_log_readers],
+        closers=[app.close],
     )

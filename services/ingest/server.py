@@ -88,4 +88,6 @@ def start(
         register=register,
         tracer_provider=tracer_provider,
     )
-    return RunningService("ingest", server, closers=[app.close])
+    return RunningService(
+        "ingest", server, interrupts=[app.release_log_readers], closers=[app.close]
+    )

@@ -99,7 +99,11 @@ def start(
         tracer_provider=tracer_provider,
     )
     return RunningService(
-        "reporting", server, followers=[follower], closers=[channel.close, engine.dispose]
+        "reporting",
+        server,
+        followers=[follower],
+        interrupts=[channel.close],
+        closers=[engine.dispose],
     )
 
 
