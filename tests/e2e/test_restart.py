@@ -51,7 +51,9 @@ class Sent:
         No `sent_at`: ingest would shift each batch's timestamps by its own measured clock
         skew, so two runs would not see bit-identical times.
         """
-        response = stub.TrackEvents(ingest_pb2.TrackEventsRequest(events=batch), timeout=30)
+        response = stub.TrackEvents(
+            ingest_pb2.TrackEventsRequest(events=batch), timeout=CALL_TIMEOUT
+        )
         assert len(response.verdicts) == len(batch)
         for verdict in response.verdicts:
             if verdict.verdict == ingest_pb2.VERDICT_ACCEPTED:
