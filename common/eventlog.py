@@ -68,7 +68,7 @@ class LoggedApplication(Application[UUID]):
         """Returns up to `limit` entries after `after`, waiting up to `max_wait` seconds."""
         limit = max(1, min(limit, LOG_PAGE_MAX))
         deadline = time.monotonic() + max_wait
-        while True:
+        while not self._readers_released:
             notifications = self.recorder.select_notifications(
                 start=after, limit=limit, inclusive_of_start=False
             )
@@ -79,6 +79,7 @@ class LoggedApplication(Application[UUID]):
                 return []
             with self._log_changed:
                 self._log_changed.wait(timeout=min(remaining, LOG_WAIT_POLL_SECONDS))
+        return []
 
 
 class TrackingApplication(LoggedApplication):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -65,14 +65,12 @@ class Follower(Generic[T]):
         lock: threading.Lock,
         page_size: int = 500,
         max_wait: float = 2.0,
-        on_error: Callable[[BaseException], None] | None = None,
     ) -> None:
         self._upstream = upstream
         self._sink = sink
         self._lock = lock
         self._page_size = page_size
         self._max_wait = max_wait
-        self._on_error = on_error
         self._stopping = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name=f"follow-{upstream.name}", daemon=True
@@ -110,6 +108,8 @@ class Follower(Generic[T]):
                             self._sink.process_page(self._upstream.name, entries, after=after)
                 backoff = 0.1
             except Exception as error:
+                if self._stopping.is_set():
+                    return
                 logger.warning(
                     "following %s failed, retrying in %.1fs: %s",
                     self._upstream.name,
@@ -117,7 +117,5 @@ class Follower(Generic[T]):
                     error,
                     exc_info=logger.isEnabledFor(logging.DEBUG),
                 )
-                if self._on_error is not None:
-                    self._on_error(error)
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 5.0)

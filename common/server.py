@@ -136,8 +136,8 @@ class RunningService:
         logger.info("stopped %s", self.name)
 
 
-def serve_until_signal(services: Sequence[RunningService], grace: float = 5.0) -> None:
-    """Blocks until SIGTERM or SIGINT, then stops the services gracefully."""
+def stop_requested_by_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT; install it before starting services."""
     stop = threading.Event()
 
     def request_stop(signum: int, frame: object) -> None:
@@ -146,6 +146,13 @@ def serve_until_signal(services: Sequence[RunningService], grace: float = 5.0) -
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    return stop
+
+
+def serve_until(
+    stop: threading.Event, services: Sequence[RunningService], grace: float = 5.0
+) -> None:
+    """Blocks until `stop` is set, then stops the services gracefully, downstream first."""
     stop.wait()
     for service in reversed(services):
         service.stop(grace)

@@ -14,7 +14,7 @@ from pathlib import Path
 import grpc
 
 from common.money import Money
-from common.server import serve_until_signal
+from common.server import serve_until, stop_requested_by_signals
 from common.settings import process_env
 from common.telemetry import configure_logging
 from common.wire import from_money_pb, to_timestamp
@@ -209,12 +209,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = process_env()
 
     if args.command == "serve":
-        serve_until_signal([launcher.start_one(args.service, env)])
+        stop = stop_requested_by_signals()
+        serve_until(stop, [launcher.start_one(args.service, env)])
         return 0
     if args.command == "up":
+        stop = stop_requested_by_signals()
         running, addresses = launcher.start_all(env)
         logger.info("convtrack up: %s", addresses)
-        serve_until_signal(running)
+        serve_until(stop, running)
         return 0
     if args.command == "demo":
         return run_demo(args.visitors, args.data_dir)

@@ -1,0 +1,1 @@
+"""Benchmarks for convtrack (`python -m bench`): they print a table; they are not tests."""
