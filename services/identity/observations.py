@@ -1,0 +1,40 @@
+"""Observations for identity resolution: what one event or record says about who someone is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class IdentifierKind(StrEnum):
+    """Identifier types, by the prefix of their keys ("anon:abc", "email:<sha256>")."""
+
+    ANONYMOUS = "anon"
+    USER = "user"
+    EMAIL = "email"
+    PHONE = "phone"
+    CRM = "crm"
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationRecord:
+    """One observation: identifiers seen together, and the weak signals seen with them.
+
+    `identifiers` are keys like "user:42" or "email:<sha256 hex>"; emails and phones only
+    hashed. The weak signals feed probabilistic matching and are optional.
+    """
+
+    obs_id: str
+    identifiers: tuple[str, ...]
+    ts: datetime | None = None
+    source: str = ""
+    event: str = ""
+    ip: str = ""
+    user_agent: str = ""
+    geo_city: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    postcode: str = ""
+    phone_sha256: str = ""
+    date_of_birth: str = ""
