@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -10,14 +11,13 @@ from datetime import UTC, datetime
 
 import grpc
 
+from bench.table import Row, per_second
 from common.server import RunningService
 from common.telemetry import build_tracer_provider
 from common.wire import to_timestamp
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from services.ingest import server as ingest_server
 from services.sample_data import batches
-
-from bench.table import Row, per_second
 
 CALL_TIMEOUT = 60.0
 LIST_PAGE = 500
@@ -84,10 +84,8 @@ def send(
     ]
     for worker in workers:
         worker.start()
-    try:
+    with contextlib.suppress(threading.BrokenBarrierError):
         ready.wait()
-    except threading.BrokenBarrierError:
-        pass
     started = time.perf_counter()
     for worker in workers:
         worker.join()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime
 from uuid import UUID
 
 from eventsourcing.domain import DomainEvent
@@ -23,13 +23,12 @@ from services.attribution.domainmodel import (
     touch_to_dict,
     visitor_id,
 )
+from services.attribution.journeys import LookbackPolicy, journey_for
 from services.attribution.models import (
-    DEFAULT_LOOKBACK,
     MODELS,
     Credit,
     UnknownModelError,
     credit,
-    journey_for,
 )
 
 MAX_MERGE_HOPS = 64
@@ -63,7 +62,7 @@ class AttributionApplication(TrackingApplication):
         self,
         *,
         models: Sequence[str] = ("last_click", "linear"),
-        lookback: timedelta = DEFAULT_LOOKBACK,
+        lookbacks: LookbackPolicy | None = None,
         env: dict[str, str] | None = None,
     ) -> None:
         unknown = [m for m in models if m not in MODELS]
@@ -71,7 +70,7 @@ class AttributionApplication(TrackingApplication):
             raise UnknownModelError(f"unknown attribution models: {', '.join(unknown)}")
         super().__init__(env=env)
         self.models = list(models)
-        self.lookback = lookback
+        self.lookbacks = lookbacks or LookbackPolicy()
         self.lock = threading.Lock()
 
     def process_page(
@@ -119,7 +118,7 @@ class AttributionApplication(TrackingApplication):
             for c in self._conversions(
                 unit, self._cluster(unit, seen.property_id, seen.identifiers)
             )
-            if at <= c.occurred_at <= at + self.lookback
+            if at <= c.occurred_at <= at + self.lookbacks.longest
         ]
 
     def _conversion(self, unit: UnitOfWork, seen: ConversionSeen) -> list[UUID]:
@@ -143,7 +142,13 @@ class AttributionApplication(TrackingApplication):
         visitor = self._visitor(unit, seen.property_id, seen.identifiers[0])
         visitor.add_conversion(conversion_id=conversion_id)
         unit.collect(visitor)
-        return [conversion_id]
+        cluster = self._cluster(unit, seen.property_id, seen.identifiers)
+        later_same_name = [
+            c.id
+            for c in self._conversions(unit, cluster)
+            if c.name == seen.name and c.id != conversion_id and c.occurred_at >= seen.occurred_at
+        ]
+        return [conversion_id, *later_same_name]
 
     def _person_changed(self, unit: UnitOfWork, changed: PersonChanged) -> list[UUID]:
         prop, person_id = changed.property_id, UUID(changed.person_id)
@@ -174,7 +179,12 @@ class AttributionApplication(TrackingApplication):
             return
         visitors = self._cluster(unit, conversion.property_id, tuple(conversion.identifiers))
         touches = [touch_from_dict(t) for v in visitors for t in v.touchpoints]
-        journey = journey_for(touches, conversion.occurred_at, self.lookback)
+        journey = journey_for(
+            touches,
+            conversion.occurred_at,
+            self.lookbacks.for_conversion(conversion.name),
+            after=_previous_conversion_at(conversion, self._conversions(unit, visitors)),
+        )
         if not conversion.needs_attribution(journey, self.models):
             return
         credits: dict[str, list[Credit]] = {
@@ -212,6 +222,19 @@ class AttributionApplication(TrackingApplication):
         ids = dict.fromkeys(c for v in visitors for c in v.conversion_ids)
         found = (unit.get(Conversion, c) for c in ids)
         return [c for c in found if c is not None]
+
+
+def _previous_conversion_at(
+    conversion: Conversion, others: Iterable[Conversion]
+) -> datetime | None:
+    """When the person's previous conversion of the same name happened (ties by id)."""
+    key = (conversion.occurred_at, str(conversion.id))
+    earlier = [
+        c.occurred_at
+        for c in others
+        if c.name == conversion.name and (c.occurred_at, str(c.id)) < key
+    ]
+    return max(earlier, default=None)
 
 
 def _current_person(unit: UnitOfWork, person_id: UUID) -> Person:

@@ -70,6 +70,7 @@ def touch_to_dict(touch: JourneyTouch) -> dict[str, Any]:
         "source": touch.source,
         "medium": touch.medium,
         "campaign": touch.campaign,
+        "touch_type": touch.touch_type,
     }
 
 

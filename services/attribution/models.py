@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from common.money import split_micros
 
 UNATTRIBUTED_CHANNEL = "(none)"
-DEFAULT_LOOKBACK = timedelta(days=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +21,7 @@ class JourneyTouch:
     source: str
     medium: str
     campaign: str
+    touch_type: str = "click"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,18 +55,6 @@ MODELS: dict[str, Weights] = {"last_click": last_click, "linear": linear}
 
 class UnknownModelError(ValueError):
     """A model name that is not configured."""
-
-
-def journey_for(
-    touches: Sequence[JourneyTouch],
-    conversion_at: datetime,
-    lookback: timedelta = DEFAULT_LOOKBACK,
-) -> list[JourneyTouch]:
-    """The touchpoints inside the lookback window up to and including the conversion time,
-    oldest first (ties broken by touchpoint id, so the order never depends on arrival)."""
-    start = conversion_at - lookback
-    window = {t.touchpoint_id: t for t in touches if start <= t.occurred_at <= conversion_at}
-    return sorted(window.values(), key=lambda t: (t.occurred_at, t.touchpoint_id))
 
 
 def credit(model: str, journey: Sequence[JourneyTouch], value_micros: int) -> list[Credit]:

@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from common.eventlog import positions
 from common.follower import Follower
 from common.server import GrpcServer, RunningService
-from common.settings import data_dir, database_url, env_int, env_str
+from common.settings import SettingsError, data_dir, database_url, env_int, env_str
 from common.storage import database_for
 from common.upstream import GrpcUpstreamLog, open_channel
 from common.wire import to_duration
@@ -22,6 +22,7 @@ from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from services.attribution.application import AttributionApplication
 from services.attribution.domainmodel import AttributionInput
+from services.attribution.journeys import Lookback, LookbackPolicy
 from services.attribution.servicer import AttributionServicer
 from services.attribution.upstream import identity_input, ingest_input
 
@@ -39,12 +40,14 @@ class AttributionSettings:
     ingest_addr: str = "127.0.0.1:50051"
     identity_addr: str = "127.0.0.1:50052"
     models: tuple[str, ...] = field(default=("last_click", "linear"))
-    lookback_days: int = 30
+    lookbacks: LookbackPolicy = field(default_factory=LookbackPolicy)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AttributionSettings:
         """Reads `ATTRIBUTION_LISTEN`, `ATTRIBUTION_DATABASE_URL`, `ATTRIBUTION_MODELS`
-        (comma-separated), `ATTRIBUTION_LOOKBACK_DAYS`, `INGEST_ADDR`, `IDENTITY_ADDR`."""
+        (comma-separated), `ATTRIBUTION_CLICK_LOOKBACK_DAYS` (30), `ATTRIBUTION_VIEW_LOOKBACK_DAYS`
+        (1), `ATTRIBUTION_LOOKBACKS` (per conversion name, "lead=90:7,purchase=30:1" as
+        click:view days), `INGEST_ADDR`, `IDENTITY_ADDR`."""
         models = env_str(env, "ATTRIBUTION_MODELS", "last_click,linear")
         return cls(
             listen=env_str(env, "ATTRIBUTION_LISTEN", "127.0.0.1:50053"),
@@ -53,8 +56,32 @@ class AttributionSettings:
             ingest_addr=env_str(env, "INGEST_ADDR", "127.0.0.1:50051"),
             identity_addr=env_str(env, "IDENTITY_ADDR", "127.0.0.1:50052"),
             models=tuple(m.strip() for m in models.split(",") if m.strip()),
-            lookback_days=env_int(env, "ATTRIBUTION_LOOKBACK_DAYS", 30),
+            lookbacks=lookback_policy(env),
         )
+
+
+def lookback_policy(env: Mapping[str, str]) -> LookbackPolicy:
+    """The lookback windows from the environment (see `AttributionSettings.from_env`)."""
+    default = Lookback(
+        clicks=timedelta(days=env_int(env, "ATTRIBUTION_CLICK_LOOKBACK_DAYS", 30)),
+        views=timedelta(days=env_int(env, "ATTRIBUTION_VIEW_LOOKBACK_DAYS", 1)),
+    )
+    overrides: dict[str, Lookback] = {}
+    for item in env_str(env, "ATTRIBUTION_LOOKBACKS").split(","):
+        if not item.strip():
+            continue
+        name, _, days = item.partition("=")
+        clicks, _, views = days.partition(":")
+        try:
+            overrides[name.strip()] = Lookback(
+                clicks=timedelta(days=float(clicks)),
+                views=timedelta(days=float(views or 1)),
+            )
+        except ValueError:
+            raise SettingsError(
+                f"ATTRIBUTION_LOOKBACKS item {item!r} is not name=click_days:view_days"
+            ) from None
+    return LookbackPolicy(default=default, by_conversion=overrides)
 
 
 def build_application(settings: AttributionSettings) -> AttributionApplication:
@@ -63,7 +90,7 @@ def build_application(settings: AttributionSettings) -> AttributionApplication:
     database.ensure_schema()
     return AttributionApplication(
         models=settings.models,
-        lookback=timedelta(days=settings.lookback_days),
+        lookbacks=settings.lookbacks,
         env=database.eventsourcing_env(),
     )
 

@@ -10,6 +10,12 @@ from convtrack.ingest.v1 import ingest_pb2
 from services.attribution.domainmodel import ConversionSeen, PersonChanged, TouchpointSeen
 from services.attribution.models import JourneyTouch
 
+_TOUCH_TYPES = {
+    ingest_pb2.TOUCHPOINT_TYPE_CLICK: "click",
+    ingest_pb2.TOUCHPOINT_TYPE_IMPRESSION: "impression",
+    ingest_pb2.TOUCHPOINT_TYPE_VISIT: "visit",
+}
+
 
 def _keys(identifiers: list[common_pb2.Identifier]) -> tuple[str, ...]:
     plain: list[Identifier] = [from_identifier_pb(i) for i in identifiers]
@@ -32,6 +38,7 @@ def ingest_input(entry: ingest_pb2.LogEntry) -> TouchpointSeen | ConversionSeen 
                 source=t.source,
                 medium=t.medium,
                 campaign=t.campaign,
+                touch_type=_TOUCH_TYPES.get(t.type, "click"),
             ),
             is_bot=t.envelope.device.is_bot,
         )

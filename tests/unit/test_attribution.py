@@ -18,7 +18,8 @@ from services.attribution.domainmodel import (
     PersonChanged,
     TouchpointSeen,
 )
-from services.attribution.models import JourneyTouch, credit, journey_for
+from services.attribution.journeys import Lookback, journey_for
+from services.attribution.models import JourneyTouch, credit
 
 PROP = "shop"
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -178,6 +179,32 @@ def test_every_model_conserves_credit_and_value(offsets: list[int], value: int, 
         JourneyTouch(f"t{i}", T0 - timedelta(minutes=m), f"ch{i % 3}", "", "", "")
         for i, m in enumerate(offsets)
     ]
-    credits = credit(model, journey_for(touches, T0), value)
+    credits = credit(model, journey_for(touches, T0, Lookback()), value)
     assert sum(c.fraction for c in credits) == pytest.approx(1.0)
     assert sum(c.value_micros for c in credits) == value
+
+
+def test_a_second_purchase_gets_only_the_touchpoints_since_the_first() -> None:
+    feed = Feed()
+    feed.send(
+        "ingest",
+        touch("t1", "anon:a", T0, "paid_search"),
+        conversion("first", "anon:a", T0 + timedelta(hours=1)),
+        touch("t2", "anon:a", T0 + timedelta(hours=2), "email"),
+        conversion("second", "anon:a", T0 + timedelta(hours=3)),
+    )
+    assert feed.credits("second", "linear") == {"email": 1.0}
+    assert feed.credits("first", "linear") == {"paid_search": 1.0}
+
+
+def test_an_earlier_purchase_arriving_late_shortens_the_later_ones_journey() -> None:
+    feed = Feed()
+    feed.send(
+        "ingest",
+        touch("t1", "anon:a", T0, "paid_search"),
+        touch("t2", "anon:a", T0 + timedelta(hours=2), "email"),
+        conversion("second", "anon:a", T0 + timedelta(hours=3)),
+    )
+    assert feed.credits("second", "linear") == {"paid_search": 0.5, "email": 0.5}
+    feed.send("ingest", conversion("first", "anon:a", T0 + timedelta(hours=1)))
+    assert feed.credits("second", "linear") == {"email": 1.0}
