@@ -27,39 +27,71 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*convtrack/attribution/v1/attribution.proto\x12\x18\x63onvtrack.attribution.v1\x1a convtrack/common/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\".\n\x15GetAttributionRequest\x12\x15\n\rconversion_id\x18\x01 \x01(\t\"]\n\x16GetAttributionResponse\x12\x43\n\x0b\x61ttribution\x18\x01 \x01(\x0b\x32..convtrack.attribution.v1.ConversionAttributed\"^\n\x11ListEventsRequest\x12\r\n\x05\x61\x66ter\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\r\x12+\n\x08max_wait\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"I\n\x12ListEventsResponse\x12\x33\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\".convtrack.attribution.v1.LogEntry\"\x13\n\x11GetLogHeadRequest\"&\n\x12GetLogHeadResponse\x12\x10\n\x08position\x18\x01 \x01(\x04\"\x16\n\x14GetSyncStatusRequest\"Q\n\x15GetSyncStatusResponse\x12\x38\n\tupstreams\x18\x01 \x03(\x0b\x32%.convtrack.common.v1.UpstreamPosition\"\xa7\x01\n\x08LogEntry\x12\x10\n\x08position\x18\x01 \x01(\x04\x12/\n\x0brecorded_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12O\n\x15\x63onversion_attributed\x18\x03 \x01(\x0b\x32..convtrack.attribution.v1.ConversionAttributedH\x00\x42\x07\n\x05\x65vent\"\x86\x03\n\x14\x43onversionAttributed\x12\x13\n\x0bproperty_id\x18\x01 \x01(\t\x12\x15\n\rconversion_id\x18\x02 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\x12\x17\n\x0f\x63onversion_name\x18\x04 \x01(\t\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05value\x18\x06 \x01(\x0b\x32\x1a.convtrack.common.v1.Money\x12\x33\n\x0freporting_value\x18\x07 \x01(\x0b\x32\x1a.convtrack.common.v1.Money\x12\x10\n\x08revision\x18\x08 \x01(\r\x12<\n\x07journey\x18\t \x03(\x0b\x32+.convtrack.attribution.v1.JourneyTouchpoint\x12\x36\n\x06models\x18\n \x03(\x0b\x32&.convtrack.attribution.v1.ModelCredits\"\x9e\x01\n\x11JourneyTouchpoint\x12\x15\n\rtouchpoint_id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x0e\n\x06medium\x18\x05 \x01(\t\x12\x10\n\x08\x63\x61mpaign\x18\x06 \x01(\t\"P\n\x0cModelCredits\x12\r\n\x05model\x18\x01 \x01(\t\x12\x31\n\x07\x63redits\x18\x02 \x03(\x0b\x32 .convtrack.attribution.v1.Credit\"\x9f\x01\n\x06\x43redit\x12\x15\n\rtouchpoint_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x0e\n\x06medium\x18\x04 \x01(\t\x12\x10\n\x08\x63\x61mpaign\x18\x05 \x01(\t\x12\x10\n\x08\x66raction\x18\x06 \x01(\x01\x12)\n\x05value\x18\x07 \x01(\x0b\x32\x1a.convtrack.common.v1.Money2\xcd\x03\n\x12\x41ttributionService\x12s\n\x0eGetAttribution\x12/.convtrack.attribution.v1.GetAttributionRequest\x1a\x30.convtrack.attribution.v1.GetAttributionResponse\x12g\n\nListEvents\x12+.convtrack.attribution.v1.ListEventsRequest\x1a,.convtrack.attribution.v1.ListEventsResponse\x12g\n\nGetLogHead\x12+.convtrack.attribution.v1.GetLogHeadRequest\x1a,.convtrack.attribution.v1.GetLogHeadResponse\x12p\n\rGetSyncStatus\x12..convtrack.attribution.v1.GetSyncStatusRequest\x1a/.convtrack.attribution.v1.GetSyncStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*convtrack/attribution/v1/attribution.proto\x12\x18\x63onvtrack.attribution.v1\x1a convtrack/common/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9c\x02\n\x0bModelConfig\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x31\n\x04kind\x18\x02 \x01(\x0e\x32#.convtrack.attribution.v1.ModelKind\x12\x13\n\x0b\x66irst_share\x18\x03 \x01(\x01\x12\x12\n\nlast_share\x18\x04 \x01(\x01\x12\x11\n\tkey_share\x18\x05 \x01(\x01\x12,\n\thalf_life\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x18\n\x10position_weights\x18\x07 \x03(\x01\x12\x14\n\x0cmarkov_order\x18\x08 \x01(\r\x12\x32\n\x0ftraining_window\x18\t \x01(\x0b\x32\x19.google.protobuf.Duration\"\x13\n\x11ListModelsRequest\"K\n\x12ListModelsResponse\x12\x35\n\x06models\x18\x01 \x03(\x0b\x32%.convtrack.attribution.v1.ModelConfig\"O\n\x16\x43onfigureModelsRequest\x12\x35\n\x06models\x18\x01 \x03(\x0b\x32%.convtrack.attribution.v1.ModelConfig\")\n\x17\x43onfigureModelsResponse\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"P\n\x11RefitModelRequest\x12\x13\n\x0bproperty_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversion_name\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\"$\n\x12RefitModelResponse\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x1b\n\x19StartReattributionRequest\",\n\x1aStartReattributionResponse\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xf5\x01\n\x0eGetJobResponse\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x31\n\x05state\x18\x03 \x01(\x0e\x32\".convtrack.attribution.v1.JobState\x12\r\n\x05total\x18\x04 \x01(\x04\x12\x0c\n\x04\x64one\x18\x05 \x01(\x04\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12.\n\nstarted_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\".\n\x15GetAttributionRequest\x12\x15\n\rconversion_id\x18\x01 \x01(\t\"]\n\x16GetAttributionResponse\x12\x43\n\x0b\x61ttribution\x18\x01 \x01(\x0b\x32..convtrack.attribution.v1.ConversionAttributed\"^\n\x11ListEventsRequest\x12\r\n\x05\x61\x66ter\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\r\x12+\n\x08max_wait\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"I\n\x12ListEventsResponse\x12\x33\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\".convtrack.attribution.v1.LogEntry\"\x13\n\x11GetLogHeadRequest\"&\n\x12GetLogHeadResponse\x12\x10\n\x08position\x18\x01 \x01(\x04\"\x16\n\x14GetSyncStatusRequest\"Q\n\x15GetSyncStatusResponse\x12\x38\n\tupstreams\x18\x01 \x03(\x0b\x32%.convtrack.common.v1.UpstreamPosition\"\xe6\x01\n\x08LogEntry\x12\x10\n\x08position\x18\x01 \x01(\x04\x12/\n\x0brecorded_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12O\n\x15\x63onversion_attributed\x18\x03 \x01(\x0b\x32..convtrack.attribution.v1.ConversionAttributedH\x00\x12=\n\x0cmodel_fitted\x18\x04 \x01(\x0b\x32%.convtrack.attribution.v1.ModelFittedH\x00\x42\x07\n\x05\x65vent\"\x86\x03\n\x14\x43onversionAttributed\x12\x13\n\x0bproperty_id\x18\x01 \x01(\t\x12\x15\n\rconversion_id\x18\x02 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\x12\x17\n\x0f\x63onversion_name\x18\x04 \x01(\t\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05value\x18\x06 \x01(\x0b\x32\x1a.convtrack.common.v1.Money\x12\x33\n\x0freporting_value\x18\x07 \x01(\x0b\x32\x1a.convtrack.common.v1.Money\x12\x10\n\x08revision\x18\x08 \x01(\r\x12<\n\x07journey\x18\t \x03(\x0b\x32+.convtrack.attribution.v1.JourneyTouchpoint\x12\x36\n\x06models\x18\n \x03(\x0b\x32&.convtrack.attribution.v1.ModelCredits\"\x9e\x01\n\x11JourneyTouchpoint\x12\x15\n\rtouchpoint_id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x0e\n\x06medium\x18\x05 \x01(\t\x12\x10\n\x08\x63\x61mpaign\x18\x06 \x01(\t\"\x83\x01\n\x0cModelCredits\x12\r\n\x05model\x18\x01 \x01(\t\x12\x31\n\x07\x63redits\x18\x02 \x03(\x0b\x32 .convtrack.attribution.v1.Credit\x12\x15\n\rmodel_version\x18\x03 \x01(\r\x12\x1a\n\x12\x65xceeds_conversion\x18\x04 \x01(\x08\"\xf3\x02\n\x0bModelFitted\x12\x13\n\x0bproperty_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversion_name\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\r\x12\x30\n\x0cwindow_start\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nwindow_end\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x63onverting_paths\x18\x07 \x01(\x04\x12\x12\n\nnull_paths\x18\x08 \x01(\x04\x12P\n\x0e\x63hannel_shares\x18\t \x03(\x0b\x32\x38.convtrack.attribution.v1.ModelFitted.ChannelSharesEntry\x1a\x34\n\x12\x43hannelSharesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x9f\x01\n\x06\x43redit\x12\x15\n\rtouchpoint_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x0e\n\x06medium\x18\x04 \x01(\t\x12\x10\n\x08\x63\x61mpaign\x18\x05 \x01(\t\x12\x10\n\x08\x66raction\x18\x06 \x01(\x01\x12)\n\x05value\x18\x07 \x01(\x0b\x32\x1a.convtrack.common.v1.Money*\x89\x03\n\tModelKind\x12\x1a\n\x16MODEL_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16MODEL_KIND_FIRST_TOUCH\x10\x01\x12\x19\n\x15MODEL_KIND_LAST_TOUCH\x10\x02\x12\x1e\n\x1aMODEL_KIND_LAST_NON_DIRECT\x10\x03\x12\x15\n\x11MODEL_KIND_LINEAR\x10\x04\x12\x1d\n\x19MODEL_KIND_POSITION_BASED\x10\x05\x12\x17\n\x13MODEL_KIND_W_SHAPED\x10\x06\x12\x17\n\x13MODEL_KIND_J_SHAPED\x10\x07\x12\x18\n\x14MODEL_KIND_INVERSE_J\x10\x08\x12\x19\n\x15MODEL_KIND_TIME_DECAY\x10\t\x12\x1c\n\x18MODEL_KIND_PARTICIPATION\x10\n\x12\x1f\n\x1bMODEL_KIND_CUSTOM_POSITIONS\x10\x0b\x12\x15\n\x11MODEL_KIND_MARKOV\x10\x0c\x12\x16\n\x12MODEL_KIND_SHAPLEY\x10\r*k\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_STATE_RUNNING\x10\x01\x12\x17\n\x13JOB_STATE_COMPLETED\x10\x02\x12\x14\n\x10JOB_STATE_FAILED\x10\x03\x32\xf5\x07\n\x12\x41ttributionService\x12s\n\x0eGetAttribution\x12/.convtrack.attribution.v1.GetAttributionRequest\x1a\x30.convtrack.attribution.v1.GetAttributionResponse\x12g\n\nListEvents\x12+.convtrack.attribution.v1.ListEventsRequest\x1a,.convtrack.attribution.v1.ListEventsResponse\x12g\n\nGetLogHead\x12+.convtrack.attribution.v1.GetLogHeadRequest\x1a,.convtrack.attribution.v1.GetLogHeadResponse\x12p\n\rGetSyncStatus\x12..convtrack.attribution.v1.GetSyncStatusRequest\x1a/.convtrack.attribution.v1.GetSyncStatusResponse\x12g\n\nListModels\x12+.convtrack.attribution.v1.ListModelsRequest\x1a,.convtrack.attribution.v1.ListModelsResponse\x12v\n\x0f\x43onfigureModels\x12\x30.convtrack.attribution.v1.ConfigureModelsRequest\x1a\x31.convtrack.attribution.v1.ConfigureModelsResponse\x12g\n\nRefitModel\x12+.convtrack.attribution.v1.RefitModelRequest\x1a,.convtrack.attribution.v1.RefitModelResponse\x12\x7f\n\x12StartReattribution\x12\x33.convtrack.attribution.v1.StartReattributionRequest\x1a\x34.convtrack.attribution.v1.StartReattributionResponse\x12[\n\x06GetJob\x12\'.convtrack.attribution.v1.GetJobRequest\x1a(.convtrack.attribution.v1.GetJobResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'convtrack.attribution.v1.attribution_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GETATTRIBUTIONREQUEST']._serialized_start=171
-  _globals['_GETATTRIBUTIONREQUEST']._serialized_end=217
-  _globals['_GETATTRIBUTIONRESPONSE']._serialized_start=219
-  _globals['_GETATTRIBUTIONRESPONSE']._serialized_end=312
-  _globals['_LISTEVENTSREQUEST']._serialized_start=314
-  _globals['_LISTEVENTSREQUEST']._serialized_end=408
-  _globals['_LISTEVENTSRESPONSE']._serialized_start=410
-  _globals['_LISTEVENTSRESPONSE']._serialized_end=483
-  _globals['_GETLOGHEADREQUEST']._serialized_start=485
-  _globals['_GETLOGHEADREQUEST']._serialized_end=504
-  _globals['_GETLOGHEADRESPONSE']._serialized_start=506
-  _globals['_GETLOGHEADRESPONSE']._serialized_end=544
-  _globals['_GETSYNCSTATUSREQUEST']._serialized_start=546
-  _globals['_GETSYNCSTATUSREQUEST']._serialized_end=568
-  _globals['_GETSYNCSTATUSRESPONSE']._serialized_start=570
-  _globals['_GETSYNCSTATUSRESPONSE']._serialized_end=651
-  _globals['_LOGENTRY']._serialized_start=654
-  _globals['_LOGENTRY']._serialized_end=821
-  _globals['_CONVERSIONATTRIBUTED']._serialized_start=824
-  _globals['_CONVERSIONATTRIBUTED']._serialized_end=1214
-  _globals['_JOURNEYTOUCHPOINT']._serialized_start=1217
-  _globals['_JOURNEYTOUCHPOINT']._serialized_end=1375
-  _globals['_MODELCREDITS']._serialized_start=1377
-  _globals['_MODELCREDITS']._serialized_end=1457
-  _globals['_CREDIT']._serialized_start=1460
-  _globals['_CREDIT']._serialized_end=1619
-  _globals['_ATTRIBUTIONSERVICE']._serialized_start=1622
-  _globals['_ATTRIBUTIONSERVICE']._serialized_end=2083
+  _globals['_MODELFITTED_CHANNELSHARESENTRY']._loaded_options = None
+  _globals['_MODELFITTED_CHANNELSHARESENTRY']._serialized_options = b'8\001'
+  _globals['_MODELKIND']._serialized_start=3096
+  _globals['_MODELKIND']._serialized_end=3489
+  _globals['_JOBSTATE']._serialized_start=3491
+  _globals['_JOBSTATE']._serialized_end=3598
+  _globals['_MODELCONFIG']._serialized_start=172
+  _globals['_MODELCONFIG']._serialized_end=456
+  _globals['_LISTMODELSREQUEST']._serialized_start=458
+  _globals['_LISTMODELSREQUEST']._serialized_end=477
+  _globals['_LISTMODELSRESPONSE']._serialized_start=479
+  _globals['_LISTMODELSRESPONSE']._serialized_end=554
+  _globals['_CONFIGUREMODELSREQUEST']._serialized_start=556
+  _globals['_CONFIGUREMODELSREQUEST']._serialized_end=635
+  _globals['_CONFIGUREMODELSRESPONSE']._serialized_start=637
+  _globals['_CONFIGUREMODELSRESPONSE']._serialized_end=678
+  _globals['_REFITMODELREQUEST']._serialized_start=680
+  _globals['_REFITMODELREQUEST']._serialized_end=760
+  _globals['_REFITMODELRESPONSE']._serialized_start=762
+  _globals['_REFITMODELRESPONSE']._serialized_end=798
+  _globals['_STARTREATTRIBUTIONREQUEST']._serialized_start=800
+  _globals['_STARTREATTRIBUTIONREQUEST']._serialized_end=827
+  _globals['_STARTREATTRIBUTIONRESPONSE']._serialized_start=829
+  _globals['_STARTREATTRIBUTIONRESPONSE']._serialized_end=873
+  _globals['_GETJOBREQUEST']._serialized_start=875
+  _globals['_GETJOBREQUEST']._serialized_end=906
+  _globals['_GETJOBRESPONSE']._serialized_start=909
+  _globals['_GETJOBRESPONSE']._serialized_end=1154
+  _globals['_GETATTRIBUTIONREQUEST']._serialized_start=1156
+  _globals['_GETATTRIBUTIONREQUEST']._serialized_end=1202
+  _globals['_GETATTRIBUTIONRESPONSE']._serialized_start=1204
+  _globals['_GETATTRIBUTIONRESPONSE']._serialized_end=1297
+  _globals['_LISTEVENTSREQUEST']._serialized_start=1299
+  _globals['_LISTEVENTSREQUEST']._serialized_end=1393
+  _globals['_LISTEVENTSRESPONSE']._serialized_start=1395
+  _globals['_LISTEVENTSRESPONSE']._serialized_end=1468
+  _globals['_GETLOGHEADREQUEST']._serialized_start=1470
+  _globals['_GETLOGHEADREQUEST']._serialized_end=1489
+  _globals['_GETLOGHEADRESPONSE']._serialized_start=1491
+  _globals['_GETLOGHEADRESPONSE']._serialized_end=1529
+  _globals['_GETSYNCSTATUSREQUEST']._serialized_start=1531
+  _globals['_GETSYNCSTATUSREQUEST']._serialized_end=1553
+  _globals['_GETSYNCSTATUSRESPONSE']._serialized_start=1555
+  _globals['_GETSYNCSTATUSRESPONSE']._serialized_end=1636
+  _globals['_LOGENTRY']._serialized_start=1639
+  _globals['_LOGENTRY']._serialized_end=1869
+  _globals['_CONVERSIONATTRIBUTED']._serialized_start=1872
+  _globals['_CONVERSIONATTRIBUTED']._serialized_end=2262
+  _globals['_JOURNEYTOUCHPOINT']._serialized_start=2265
+  _globals['_JOURNEYTOUCHPOINT']._serialized_end=2423
+  _globals['_MODELCREDITS']._serialized_start=2426
+  _globals['_MODELCREDITS']._serialized_end=2557
+  _globals['_MODELFITTED']._serialized_start=2560
+  _globals['_MODELFITTED']._serialized_end=2931
+  _globals['_MODELFITTED_CHANNELSHARESENTRY']._serialized_start=2879
+  _globals['_MODELFITTED_CHANNELSHARESENTRY']._serialized_end=2931
+  _globals['_CREDIT']._serialized_start=2934
+  _globals['_CREDIT']._serialized_end=3093
+  _globals['_ATTRIBUTIONSERVICE']._serialized_start=3601
+  _globals['_ATTRIBUTIONSERVICE']._serialized_end=4614
 # @@protoc_insertion_point(module_scope)

@@ -4,12 +4,151 @@ from convtrack.common.v1 import common_pb2 as _common_pb2
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class ModelKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MODEL_KIND_UNSPECIFIED: _ClassVar[ModelKind]
+    MODEL_KIND_FIRST_TOUCH: _ClassVar[ModelKind]
+    MODEL_KIND_LAST_TOUCH: _ClassVar[ModelKind]
+    MODEL_KIND_LAST_NON_DIRECT: _ClassVar[ModelKind]
+    MODEL_KIND_LINEAR: _ClassVar[ModelKind]
+    MODEL_KIND_POSITION_BASED: _ClassVar[ModelKind]
+    MODEL_KIND_W_SHAPED: _ClassVar[ModelKind]
+    MODEL_KIND_J_SHAPED: _ClassVar[ModelKind]
+    MODEL_KIND_INVERSE_J: _ClassVar[ModelKind]
+    MODEL_KIND_TIME_DECAY: _ClassVar[ModelKind]
+    MODEL_KIND_PARTICIPATION: _ClassVar[ModelKind]
+    MODEL_KIND_CUSTOM_POSITIONS: _ClassVar[ModelKind]
+    MODEL_KIND_MARKOV: _ClassVar[ModelKind]
+    MODEL_KIND_SHAPLEY: _ClassVar[ModelKind]
+
+class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    JOB_STATE_UNSPECIFIED: _ClassVar[JobState]
+    JOB_STATE_RUNNING: _ClassVar[JobState]
+    JOB_STATE_COMPLETED: _ClassVar[JobState]
+    JOB_STATE_FAILED: _ClassVar[JobState]
+MODEL_KIND_UNSPECIFIED: ModelKind
+MODEL_KIND_FIRST_TOUCH: ModelKind
+MODEL_KIND_LAST_TOUCH: ModelKind
+MODEL_KIND_LAST_NON_DIRECT: ModelKind
+MODEL_KIND_LINEAR: ModelKind
+MODEL_KIND_POSITION_BASED: ModelKind
+MODEL_KIND_W_SHAPED: ModelKind
+MODEL_KIND_J_SHAPED: ModelKind
+MODEL_KIND_INVERSE_J: ModelKind
+MODEL_KIND_TIME_DECAY: ModelKind
+MODEL_KIND_PARTICIPATION: ModelKind
+MODEL_KIND_CUSTOM_POSITIONS: ModelKind
+MODEL_KIND_MARKOV: ModelKind
+MODEL_KIND_SHAPLEY: ModelKind
+JOB_STATE_UNSPECIFIED: JobState
+JOB_STATE_RUNNING: JobState
+JOB_STATE_COMPLETED: JobState
+JOB_STATE_FAILED: JobState
+
+class ModelConfig(_message.Message):
+    __slots__ = ("name", "kind", "first_share", "last_share", "key_share", "half_life", "position_weights", "markov_order", "training_window")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    FIRST_SHARE_FIELD_NUMBER: _ClassVar[int]
+    LAST_SHARE_FIELD_NUMBER: _ClassVar[int]
+    KEY_SHARE_FIELD_NUMBER: _ClassVar[int]
+    HALF_LIFE_FIELD_NUMBER: _ClassVar[int]
+    POSITION_WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    MARKOV_ORDER_FIELD_NUMBER: _ClassVar[int]
+    TRAINING_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    kind: ModelKind
+    first_share: float
+    last_share: float
+    key_share: float
+    half_life: _duration_pb2.Duration
+    position_weights: _containers.RepeatedScalarFieldContainer[float]
+    markov_order: int
+    training_window: _duration_pb2.Duration
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[ModelKind, str]] = ..., first_share: _Optional[float] = ..., last_share: _Optional[float] = ..., key_share: _Optional[float] = ..., half_life: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., position_weights: _Optional[_Iterable[float]] = ..., markov_order: _Optional[int] = ..., training_window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class ListModelsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListModelsResponse(_message.Message):
+    __slots__ = ("models",)
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[ModelConfig]
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelConfig, _Mapping]]] = ...) -> None: ...
+
+class ConfigureModelsRequest(_message.Message):
+    __slots__ = ("models",)
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[ModelConfig]
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelConfig, _Mapping]]] = ...) -> None: ...
+
+class ConfigureModelsResponse(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class RefitModelRequest(_message.Message):
+    __slots__ = ("property_id", "conversion_name", "model")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    conversion_name: str
+    model: str
+    def __init__(self, property_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., model: _Optional[str] = ...) -> None: ...
+
+class RefitModelResponse(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class StartReattributionRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class StartReattributionResponse(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class GetJobRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class GetJobResponse(_message.Message):
+    __slots__ = ("job_id", "description", "state", "total", "done", "error", "started_at", "finished_at")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    description: str
+    state: JobState
+    total: int
+    done: int
+    error: str
+    started_at: _timestamp_pb2.Timestamp
+    finished_at: _timestamp_pb2.Timestamp
+    def __init__(self, job_id: _Optional[str] = ..., description: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., total: _Optional[int] = ..., done: _Optional[int] = ..., error: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetAttributionRequest(_message.Message):
     __slots__ = ("conversion_id",)
@@ -60,14 +199,16 @@ class GetSyncStatusResponse(_message.Message):
     def __init__(self, upstreams: _Optional[_Iterable[_Union[_common_pb2.UpstreamPosition, _Mapping]]] = ...) -> None: ...
 
 class LogEntry(_message.Message):
-    __slots__ = ("position", "recorded_at", "conversion_attributed")
+    __slots__ = ("position", "recorded_at", "conversion_attributed", "model_fitted")
     POSITION_FIELD_NUMBER: _ClassVar[int]
     RECORDED_AT_FIELD_NUMBER: _ClassVar[int]
     CONVERSION_ATTRIBUTED_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FITTED_FIELD_NUMBER: _ClassVar[int]
     position: int
     recorded_at: _timestamp_pb2.Timestamp
     conversion_attributed: ConversionAttributed
-    def __init__(self, position: _Optional[int] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_attributed: _Optional[_Union[ConversionAttributed, _Mapping]] = ...) -> None: ...
+    model_fitted: ModelFitted
+    def __init__(self, position: _Optional[int] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_attributed: _Optional[_Union[ConversionAttributed, _Mapping]] = ..., model_fitted: _Optional[_Union[ModelFitted, _Mapping]] = ...) -> None: ...
 
 class ConversionAttributed(_message.Message):
     __slots__ = ("property_id", "conversion_id", "event_id", "conversion_name", "occurred_at", "value", "reporting_value", "revision", "journey", "models")
@@ -110,12 +251,45 @@ class JourneyTouchpoint(_message.Message):
     def __init__(self, touchpoint_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., channel: _Optional[str] = ..., source: _Optional[str] = ..., medium: _Optional[str] = ..., campaign: _Optional[str] = ...) -> None: ...
 
 class ModelCredits(_message.Message):
-    __slots__ = ("model", "credits")
+    __slots__ = ("model", "credits", "model_version", "exceeds_conversion")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     CREDITS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    EXCEEDS_CONVERSION_FIELD_NUMBER: _ClassVar[int]
     model: str
     credits: _containers.RepeatedCompositeFieldContainer[Credit]
-    def __init__(self, model: _Optional[str] = ..., credits: _Optional[_Iterable[_Union[Credit, _Mapping]]] = ...) -> None: ...
+    model_version: int
+    exceeds_conversion: bool
+    def __init__(self, model: _Optional[str] = ..., credits: _Optional[_Iterable[_Union[Credit, _Mapping]]] = ..., model_version: _Optional[int] = ..., exceeds_conversion: _Optional[bool] = ...) -> None: ...
+
+class ModelFitted(_message.Message):
+    __slots__ = ("property_id", "conversion_name", "model", "version", "window_start", "window_end", "converting_paths", "null_paths", "channel_shares")
+    class ChannelSharesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_START_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_END_FIELD_NUMBER: _ClassVar[int]
+    CONVERTING_PATHS_FIELD_NUMBER: _ClassVar[int]
+    NULL_PATHS_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_SHARES_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    conversion_name: str
+    model: str
+    version: int
+    window_start: _timestamp_pb2.Timestamp
+    window_end: _timestamp_pb2.Timestamp
+    converting_paths: int
+    null_paths: int
+    channel_shares: _containers.ScalarMap[str, float]
+    def __init__(self, property_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., model: _Optional[str] = ..., version: _Optional[int] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., converting_paths: _Optional[int] = ..., null_paths: _Optional[int] = ..., channel_shares: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class Credit(_message.Message):
     __slots__ = ("touchpoint_id", "channel", "source", "medium", "campaign", "fraction", "value")

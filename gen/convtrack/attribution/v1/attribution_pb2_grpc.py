@@ -55,6 +55,31 @@ class AttributionServiceStub:
                 request_serializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.GetSyncStatusRequest.SerializeToString,
                 response_deserializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.GetSyncStatusResponse.FromString,
                 _registered_method=True)
+        self.ListModels = channel.unary_unary(
+                '/convtrack.attribution.v1.AttributionService/ListModels',
+                request_serializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.ListModelsRequest.SerializeToString,
+                response_deserializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.ListModelsResponse.FromString,
+                _registered_method=True)
+        self.ConfigureModels = channel.unary_unary(
+                '/convtrack.attribution.v1.AttributionService/ConfigureModels',
+                request_serializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.ConfigureModelsRequest.SerializeToString,
+                response_deserializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.ConfigureModelsResponse.FromString,
+                _registered_method=True)
+        self.RefitModel = channel.unary_unary(
+                '/convtrack.attribution.v1.AttributionService/RefitModel',
+                request_serializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.RefitModelRequest.SerializeToString,
+                response_deserializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.RefitModelResponse.FromString,
+                _registered_method=True)
+        self.StartReattribution = channel.unary_unary(
+                '/convtrack.attribution.v1.AttributionService/StartReattribution',
+                request_serializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.StartReattributionRequest.SerializeToString,
+                response_deserializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.StartReattributionResponse.FromString,
+                _registered_method=True)
+        self.GetJob = channel.unary_unary(
+                '/convtrack.attribution.v1.AttributionService/GetJob',
+                request_serializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.GetJobRequest.SerializeToString,
+                response_deserializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.GetJobResponse.FromString,
+                _registered_method=True)
 
 
 class AttributionServiceServicer:
@@ -91,6 +116,43 @@ class AttributionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListModels(self, request, context):
+        """Returns the configured attribution models.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfigureModels(self, request, context):
+        """Replaces the configured models, then re-attributes every past conversion under the
+        new configuration in the background (ingestion goes on); watch it with GetJob.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RefitModel(self, request, context):
+        """Fits a data-driven model for one property and conversion name on the training
+        window now, then re-credits that conversion name's conversions with the new fit.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartReattribution(self, request, context):
+        """Re-attributes every stored conversion under the current models in the background.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetJob(self, request, context):
+        """Returns a background job's progress.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AttributionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -113,6 +175,31 @@ def add_AttributionServiceServicer_to_server(servicer, server):
                     servicer.GetSyncStatus,
                     request_deserializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.GetSyncStatusRequest.FromString,
                     response_serializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.GetSyncStatusResponse.SerializeToString,
+            ),
+            'ListModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListModels,
+                    request_deserializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.ListModelsRequest.FromString,
+                    response_serializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.ListModelsResponse.SerializeToString,
+            ),
+            'ConfigureModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfigureModels,
+                    request_deserializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.ConfigureModelsRequest.FromString,
+                    response_serializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.ConfigureModelsResponse.SerializeToString,
+            ),
+            'RefitModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefitModel,
+                    request_deserializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.RefitModelRequest.FromString,
+                    response_serializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.RefitModelResponse.SerializeToString,
+            ),
+            'StartReattribution': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartReattribution,
+                    request_deserializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.StartReattributionRequest.FromString,
+                    response_serializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.StartReattributionResponse.SerializeToString,
+            ),
+            'GetJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetJob,
+                    request_deserializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.GetJobRequest.FromString,
+                    response_serializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.GetJobResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -224,6 +311,141 @@ class AttributionService:
             '/convtrack.attribution.v1.AttributionService/GetSyncStatus',
             convtrack_dot_attribution_dot_v1_dot_attribution__pb2.GetSyncStatusRequest.SerializeToString,
             convtrack_dot_attribution_dot_v1_dot_attribution__pb2.GetSyncStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.attribution.v1.AttributionService/ListModels',
+            convtrack_dot_attribution_dot_v1_dot_attribution__pb2.ListModelsRequest.SerializeToString,
+            convtrack_dot_attribution_dot_v1_dot_attribution__pb2.ListModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfigureModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.attribution.v1.AttributionService/ConfigureModels',
+            convtrack_dot_attribution_dot_v1_dot_attribution__pb2.ConfigureModelsRequest.SerializeToString,
+            convtrack_dot_attribution_dot_v1_dot_attribution__pb2.ConfigureModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefitModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.attribution.v1.AttributionService/RefitModel',
+            convtrack_dot_attribution_dot_v1_dot_attribution__pb2.RefitModelRequest.SerializeToString,
+            convtrack_dot_attribution_dot_v1_dot_attribution__pb2.RefitModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartReattribution(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.attribution.v1.AttributionService/StartReattribution',
+            convtrack_dot_attribution_dot_v1_dot_attribution__pb2.StartReattributionRequest.SerializeToString,
+            convtrack_dot_attribution_dot_v1_dot_attribution__pb2.StartReattributionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.attribution.v1.AttributionService/GetJob',
+            convtrack_dot_attribution_dot_v1_dot_attribution__pb2.GetJobRequest.SerializeToString,
+            convtrack_dot_attribution_dot_v1_dot_attribution__pb2.GetJobResponse.FromString,
             options,
             channel_credentials,
             insecure,

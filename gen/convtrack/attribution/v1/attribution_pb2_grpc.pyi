@@ -48,6 +48,20 @@ class AttributionServiceStub:
     """Returns the position of the newest entry in the log."""
     GetSyncStatus: _grpc.UnaryUnaryMultiCallable[_attribution_pb2.GetSyncStatusRequest, _attribution_pb2.GetSyncStatusResponse]
     """Returns how far attribution has processed the logs it follows."""
+    ListModels: _grpc.UnaryUnaryMultiCallable[_attribution_pb2.ListModelsRequest, _attribution_pb2.ListModelsResponse]
+    """Returns the configured attribution models."""
+    ConfigureModels: _grpc.UnaryUnaryMultiCallable[_attribution_pb2.ConfigureModelsRequest, _attribution_pb2.ConfigureModelsResponse]
+    """Replaces the configured models, then re-attributes every past conversion under the
+    new configuration in the background (ingestion goes on); watch it with GetJob.
+    """
+    RefitModel: _grpc.UnaryUnaryMultiCallable[_attribution_pb2.RefitModelRequest, _attribution_pb2.RefitModelResponse]
+    """Fits a data-driven model for one property and conversion name on the training
+    window now, then re-credits that conversion name's conversions with the new fit.
+    """
+    StartReattribution: _grpc.UnaryUnaryMultiCallable[_attribution_pb2.StartReattributionRequest, _attribution_pb2.StartReattributionResponse]
+    """Re-attributes every stored conversion under the current models in the background."""
+    GetJob: _grpc.UnaryUnaryMultiCallable[_attribution_pb2.GetJobRequest, _attribution_pb2.GetJobResponse]
+    """Returns a background job's progress."""
 
 @_typing.type_check_only
 class AttributionServiceAsyncStub(AttributionServiceStub):
@@ -66,6 +80,20 @@ class AttributionServiceAsyncStub(AttributionServiceStub):
     """Returns the position of the newest entry in the log."""
     GetSyncStatus: _aio.UnaryUnaryMultiCallable[_attribution_pb2.GetSyncStatusRequest, _attribution_pb2.GetSyncStatusResponse]  # type: ignore[assignment]
     """Returns how far attribution has processed the logs it follows."""
+    ListModels: _aio.UnaryUnaryMultiCallable[_attribution_pb2.ListModelsRequest, _attribution_pb2.ListModelsResponse]  # type: ignore[assignment]
+    """Returns the configured attribution models."""
+    ConfigureModels: _aio.UnaryUnaryMultiCallable[_attribution_pb2.ConfigureModelsRequest, _attribution_pb2.ConfigureModelsResponse]  # type: ignore[assignment]
+    """Replaces the configured models, then re-attributes every past conversion under the
+    new configuration in the background (ingestion goes on); watch it with GetJob.
+    """
+    RefitModel: _aio.UnaryUnaryMultiCallable[_attribution_pb2.RefitModelRequest, _attribution_pb2.RefitModelResponse]  # type: ignore[assignment]
+    """Fits a data-driven model for one property and conversion name on the training
+    window now, then re-credits that conversion name's conversions with the new fit.
+    """
+    StartReattribution: _aio.UnaryUnaryMultiCallable[_attribution_pb2.StartReattributionRequest, _attribution_pb2.StartReattributionResponse]  # type: ignore[assignment]
+    """Re-attributes every stored conversion under the current models in the background."""
+    GetJob: _aio.UnaryUnaryMultiCallable[_attribution_pb2.GetJobRequest, _attribution_pb2.GetJobResponse]  # type: ignore[assignment]
+    """Returns a background job's progress."""
 
 class AttributionServiceServicer(metaclass=_abc_1.ABCMeta):
     """Serves conversions' credits and attribution's event log."""
@@ -105,5 +133,49 @@ class AttributionServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_attribution_pb2.GetSyncStatusResponse, _abc.Awaitable[_attribution_pb2.GetSyncStatusResponse]]:
         """Returns how far attribution has processed the logs it follows."""
+
+    @_abc_1.abstractmethod
+    def ListModels(
+        self,
+        request: _attribution_pb2.ListModelsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_attribution_pb2.ListModelsResponse, _abc.Awaitable[_attribution_pb2.ListModelsResponse]]:
+        """Returns the configured attribution models."""
+
+    @_abc_1.abstractmethod
+    def ConfigureModels(
+        self,
+        request: _attribution_pb2.ConfigureModelsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_attribution_pb2.ConfigureModelsResponse, _abc.Awaitable[_attribution_pb2.ConfigureModelsResponse]]:
+        """Replaces the configured models, then re-attributes every past conversion under the
+        new configuration in the background (ingestion goes on); watch it with GetJob.
+        """
+
+    @_abc_1.abstractmethod
+    def RefitModel(
+        self,
+        request: _attribution_pb2.RefitModelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_attribution_pb2.RefitModelResponse, _abc.Awaitable[_attribution_pb2.RefitModelResponse]]:
+        """Fits a data-driven model for one property and conversion name on the training
+        window now, then re-credits that conversion name's conversions with the new fit.
+        """
+
+    @_abc_1.abstractmethod
+    def StartReattribution(
+        self,
+        request: _attribution_pb2.StartReattributionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_attribution_pb2.StartReattributionResponse, _abc.Awaitable[_attribution_pb2.StartReattributionResponse]]:
+        """Re-attributes every stored conversion under the current models in the background."""
+
+    @_abc_1.abstractmethod
+    def GetJob(
+        self,
+        request: _attribution_pb2.GetJobRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_attribution_pb2.GetJobResponse, _abc.Awaitable[_attribution_pb2.GetJobResponse]]:
+        """Returns a background job's progress."""
 
 def add_AttributionServiceServicer_to_server(servicer: AttributionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

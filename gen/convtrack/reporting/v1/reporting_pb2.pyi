@@ -62,6 +62,50 @@ class ReportRow(_message.Message):
     share: float
     def __init__(self, group: _Optional[str] = ..., conversions: _Optional[float] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., share: _Optional[float] = ...) -> None: ...
 
+class CompareModelsRequest(_message.Message):
+    __slots__ = ("property_id", "conversion_name", "start_time", "end_time", "models", "group_by")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    GROUP_BY_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    conversion_name: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    models: _containers.RepeatedScalarFieldContainer[str]
+    group_by: GroupBy
+    def __init__(self, property_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., models: _Optional[_Iterable[str]] = ..., group_by: _Optional[_Union[GroupBy, str]] = ...) -> None: ...
+
+class CompareModelsResponse(_message.Message):
+    __slots__ = ("models", "rows")
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedScalarFieldContainer[str]
+    rows: _containers.RepeatedCompositeFieldContainer[ComparisonRow]
+    def __init__(self, models: _Optional[_Iterable[str]] = ..., rows: _Optional[_Iterable[_Union[ComparisonRow, _Mapping]]] = ...) -> None: ...
+
+class ComparisonRow(_message.Message):
+    __slots__ = ("group", "figures")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    FIGURES_FIELD_NUMBER: _ClassVar[int]
+    group: str
+    figures: _containers.RepeatedCompositeFieldContainer[ModelFigures]
+    def __init__(self, group: _Optional[str] = ..., figures: _Optional[_Iterable[_Union[ModelFigures, _Mapping]]] = ...) -> None: ...
+
+class ModelFigures(_message.Message):
+    __slots__ = ("model", "conversions", "value", "share")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    SHARE_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    conversions: float
+    value: _common_pb2.Money
+    share: float
+    def __init__(self, model: _Optional[str] = ..., conversions: _Optional[float] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., share: _Optional[float] = ...) -> None: ...
+
 class GetSyncStatusRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

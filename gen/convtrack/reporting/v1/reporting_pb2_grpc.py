@@ -40,6 +40,11 @@ class ReportingServiceStub:
                 request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetConversionReportRequest.SerializeToString,
                 response_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetConversionReportResponse.FromString,
                 _registered_method=True)
+        self.CompareModels = channel.unary_unary(
+                '/convtrack.reporting.v1.ReportingService/CompareModels',
+                request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.CompareModelsRequest.SerializeToString,
+                response_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.CompareModelsResponse.FromString,
+                _registered_method=True)
         self.GetSyncStatus = channel.unary_unary(
                 '/convtrack.reporting.v1.ReportingService/GetSyncStatus',
                 request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetSyncStatusRequest.SerializeToString,
@@ -53,6 +58,14 @@ class ReportingServiceServicer:
 
     def GetConversionReport(self, request, context):
         """Returns conversions, value and share per group under one attribution model.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompareModels(self, request, context):
+        """Returns conversions and value per group under several models side by side, like
+        GA's model comparison tool.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -72,6 +85,11 @@ def add_ReportingServiceServicer_to_server(servicer, server):
                     servicer.GetConversionReport,
                     request_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetConversionReportRequest.FromString,
                     response_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetConversionReportResponse.SerializeToString,
+            ),
+            'CompareModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompareModels,
+                    request_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.CompareModelsRequest.FromString,
+                    response_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.CompareModelsResponse.SerializeToString,
             ),
             'GetSyncStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.GetSyncStatus,
@@ -107,6 +125,33 @@ class ReportingService:
             '/convtrack.reporting.v1.ReportingService/GetConversionReport',
             convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetConversionReportRequest.SerializeToString,
             convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetConversionReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompareModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.reporting.v1.ReportingService/CompareModels',
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.CompareModelsRequest.SerializeToString,
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.CompareModelsResponse.FromString,
             options,
             channel_credentials,
             insecure,

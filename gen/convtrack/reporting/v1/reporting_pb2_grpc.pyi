@@ -37,6 +37,10 @@ class ReportingServiceStub:
     def __new__(cls, channel: _aio.Channel) -> ReportingServiceAsyncStub: ...
     GetConversionReport: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetConversionReportRequest, _reporting_pb2.GetConversionReportResponse]
     """Returns conversions, value and share per group under one attribution model."""
+    CompareModels: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.CompareModelsRequest, _reporting_pb2.CompareModelsResponse]
+    """Returns conversions and value per group under several models side by side, like
+    GA's model comparison tool.
+    """
     GetSyncStatus: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetSyncStatusRequest, _reporting_pb2.GetSyncStatusResponse]
     """Returns how far reporting has processed the logs it follows."""
 
@@ -47,6 +51,10 @@ class ReportingServiceAsyncStub(ReportingServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetConversionReport: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetConversionReportRequest, _reporting_pb2.GetConversionReportResponse]  # type: ignore[assignment]
     """Returns conversions, value and share per group under one attribution model."""
+    CompareModels: _aio.UnaryUnaryMultiCallable[_reporting_pb2.CompareModelsRequest, _reporting_pb2.CompareModelsResponse]  # type: ignore[assignment]
+    """Returns conversions and value per group under several models side by side, like
+    GA's model comparison tool.
+    """
     GetSyncStatus: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetSyncStatusRequest, _reporting_pb2.GetSyncStatusResponse]  # type: ignore[assignment]
     """Returns how far reporting has processed the logs it follows."""
 
@@ -60,6 +68,16 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_reporting_pb2.GetConversionReportResponse, _abc.Awaitable[_reporting_pb2.GetConversionReportResponse]]:
         """Returns conversions, value and share per group under one attribution model."""
+
+    @_abc_1.abstractmethod
+    def CompareModels(
+        self,
+        request: _reporting_pb2.CompareModelsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.CompareModelsResponse, _abc.Awaitable[_reporting_pb2.CompareModelsResponse]]:
+        """Returns conversions and value per group under several models side by side, like
+        GA's model comparison tool.
+        """
 
     @_abc_1.abstractmethod
     def GetSyncStatus(
