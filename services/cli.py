@@ -39,7 +39,7 @@ def _parse_time(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def fetch_reports(
+def compare_models(
     address: str,
     *,
     property_id: str,
@@ -48,69 +48,54 @@ def fetch_reports(
     start: datetime | None = None,
     end: datetime | None = None,
     conversion_name: str = "",
-) -> dict[str, reporting_pb2.GetConversionReportResponse]:
-    """The conversion report under each model, from the reporting service."""
+) -> reporting_pb2.CompareModelsResponse:
+    """Conversions and value per group under each model, from the reporting service."""
+    request = reporting_pb2.CompareModelsRequest(
+        property_id=property_id,
+        models=models,
+        group_by=GROUP_BY[group_by],
+        conversion_name=conversion_name,
+    )
+    if start:
+        request.start_time.CopyFrom(to_timestamp(start))
+    if end:
+        request.end_time.CopyFrom(to_timestamp(end))
     with grpc.insecure_channel(address) as channel:
         stub = reporting_pb2_grpc.ReportingServiceStub(channel)
-        reports = {}
-        for model in models:
-            request = reporting_pb2.GetConversionReportRequest(
-                property_id=property_id,
-                model=model,
-                group_by=GROUP_BY[group_by],
-                conversion_name=conversion_name,
-            )
-            if start:
-                request.start_time.CopyFrom(to_timestamp(start))
-            if end:
-                request.end_time.CopyFrom(to_timestamp(end))
-            reports[model] = stub.GetConversionReport(request, timeout=CALL_TIMEOUT)
-        return reports
+        return stub.CompareModels(request, timeout=CALL_TIMEOUT)
 
 
 def _money(money: Money) -> str:
-    return f"{money.to_decimal():,.2f} {money.currency_code}"
+    return f"{money.to_decimal():,.2f} {money.currency_code}".rstrip()
 
 
-def format_reports(
-    reports: dict[str, reporting_pb2.GetConversionReportResponse], group_by: str = "channel"
+def format_comparison(
+    comparison: reporting_pb2.CompareModelsResponse, group_by: str = "channel"
 ) -> str:
-    """The reports side by side: one row per group, conversions, value and share per model."""
-    models = list(reports)
-    groups: dict[str, dict[str, reporting_pb2.ReportRow]] = {}
-    for model, report in reports.items():
-        for row in report.rows:
-            groups.setdefault(row.group, {})[model] = row
-
-    def lead_conversions(group: str) -> float:
-        row = groups[group].get(models[0])
-        return row.conversions if row is not None else 0.0
-
-    order = sorted(groups, key=lambda g: (-lead_conversions(g), g))
+    """A model comparison as a text table: conversions, value and share per model."""
+    models = list(comparison.models)
     header = [group_by] + [f"{m} {col}" for m in models for col in ("conv", "value", "share")]
     table = [header]
-    for group in order:
-        line = [group]
-        for model in models:
-            found = groups[group].get(model)
-            if found is None:
-                line += ["0.00", "0.00", "0.0%"]
-            else:
-                line += [
-                    f"{found.conversions:,.2f}",
-                    _money(from_money_pb(found.value)),
-                    f"{found.share:.1%}",
-                ]
+    conversions = [0.0] * len(models)
+    micros = [0] * len(models)
+    currencies = [""] * len(models)
+    for row in comparison.rows:
+        line = [row.group]
+        for i, figure in enumerate(row.figures):
+            value = from_money_pb(figure.value)
+            line += [f"{figure.conversions:,.2f}", _money(value), f"{figure.share:.1%}"]
+            conversions[i] += figure.conversions
+            micros[i] += value.to_micros()
+            currencies[i] = value.currency_code or currencies[i]
         table.append(line)
-    total = ["total"]
-    for model in models:
-        report = reports[model]
-        total += [
-            f"{report.total_conversions:,.2f}",
-            _money(from_money_pb(report.total_value)),
-            "100.0%" if report.rows else "0.0%",
+    footer = ["total"]
+    for total, amount, currency in zip(conversions, micros, currencies, strict=True):
+        footer += [
+            f"{total:,.2f}",
+            _money(Money.from_micros(currency, amount)) if currency else "0.00",
+            "100.0%" if comparison.rows else "0.0%",
         ]
-    table.append(total)
+    table.append(footer)
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     lines = []
     for n, cells_text in enumerate(table):
@@ -165,18 +150,14 @@ def run_demo(visitors: int, data_dir: Path | None) -> int:
             "Identity, attribution and reporting caught up after "
             f"{time.monotonic() - started:.1f}s."
         )
-        for name in ("purchase",):
-            reports = fetch_reports(
-                addresses.reporting,
-                property_id=config.property_id,
-                models=["last_click", "linear"],
-                conversion_name=name,
-            )
-            print(
-                f"\nConversions '{name}' by channel, last click vs linear "
-                f"(value in {reports['linear'].total_value.currency_code}):\n"
-            )
-            print(format_reports(reports))
+        comparison = compare_models(
+            addresses.reporting,
+            property_id=config.property_id,
+            models=["last_click", "linear"],
+            conversion_name="purchase",
+        )
+        print("\nPurchases by channel, last click vs linear (value in the reporting currency):\n")
+        print(format_comparison(comparison))
     finally:
         launcher.stop_all(running)
         print("\nServices stopped." + (f" Data kept in {directory}." if keep else ""))
@@ -223,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "report":
         address = args.addr or env.get("REPORTING_ADDR", "127.0.0.1:50054")
         try:
-            reports = fetch_reports(
+            comparison = compare_models(
                 address,
                 property_id=args.property_id,
                 models=[m.strip() for m in args.models.split(",") if m.strip()],
@@ -235,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except grpc.RpcError as error:
             print(f"convtrack report: {error.code().name}: {error.details()}", file=sys.stderr)
             return 1
-        print(format_reports(reports, args.group_by))
+        print(format_comparison(comparison, args.group_by))
         return 0
     if args.command == "rebuild-reports":
         reporting_server.rebuild_reports(reporting_server.ReportingSettings.from_env(env))

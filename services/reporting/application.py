@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from sqlalchemy import ColumnElement, Connection, Engine, Select, case, func, select
@@ -11,8 +13,10 @@ from common.money import Money
 from services.reporting.domainmodel import (
     BUILT_IN_MODELS,
     NOT_SET,
+    ComparisonRow,
     ConversionReport,
     GroupBy,
+    ModelComparison,
     ReportQuery,
     ReportRow,
 )
@@ -88,6 +92,30 @@ class ReportingApplication:
             total_conversions=total,
             total_value=Money.from_micros(currency, total_micros) if currency else Money.zero(""),
         )
+
+    def compare_models(self, query: ReportQuery, models: Sequence[str]) -> ModelComparison:
+        """The report of `query` under each model, side by side (the model in `query` is
+        ignored). Rows follow the first model's order; groups missing under a model show
+        zero there."""
+        if not models:
+            raise UnknownModelError("at least one model is required")
+        reports = [self.conversion_report(replace(query, model=model)) for model in models]
+        currency = next((r.total_value.currency_code for r in reports if r.rows), "")
+        order: dict[str, None] = {}
+        for report in reports:
+            order.update(dict.fromkeys(row.group for row in report.rows))
+        by_group = [{row.group: row for row in report.rows} for report in reports]
+        rows = tuple(
+            ComparisonRow(
+                group=group,
+                figures=tuple(
+                    found.get(group, ReportRow(group, 0.0, Money.zero(currency), 0.0))
+                    for found in by_group
+                ),
+            )
+            for group in order
+        )
+        return ModelComparison(models=tuple(models), rows=rows)
 
     def _models(self, conn: Connection, query: ReportQuery) -> set[str]:
         c = conversion_credits.c

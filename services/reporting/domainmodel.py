@@ -96,3 +96,19 @@ class ConversionReport:
     rows: tuple[ReportRow, ...]
     total_conversions: float
     total_value: Money
+
+
+@dataclass(frozen=True, slots=True)
+class ComparisonRow:
+    """One group's figures under each compared model (same order as the models)."""
+
+    group: str
+    figures: tuple[ReportRow, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelComparison:
+    """Conversions and value per group under several models side by side."""
+
+    models: tuple[str, ...]
+    rows: tuple[ComparisonRow, ...]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import grpc
 
@@ -17,7 +18,9 @@ from services.reporting.application import (
     ReportingApplication,
     UnknownModelError,
 )
-from services.reporting.domainmodel import GroupBy, ReportQuery
+from services.reporting.domainmodel import GroupBy, ReportQuery, ReportRow
+
+T = TypeVar("T")
 
 _GROUP_BY = {
     reporting_pb2.GROUP_BY_UNSPECIFIED: GroupBy.CHANNEL,
@@ -38,54 +41,38 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
     def GetConversionReport(
         self, request: reporting_pb2.GetConversionReportRequest, context: grpc.ServicerContext
     ) -> reporting_pb2.GetConversionReportResponse:
-        problems = []
-        property_id = request.property_id.strip()
-        model = request.model.strip()
-        if not property_id:
-            problems.append(FieldProblem("property_id", "is required"))
-        if not model:
-            problems.append(FieldProblem("model", "is required"))
-        if request.group_by not in _GROUP_BY:
-            problems.append(FieldProblem("group_by", f"unknown value {request.group_by}"))
-        start = from_timestamp(request.start_time) if request.HasField("start_time") else None
-        end = from_timestamp(request.end_time) if request.HasField("end_time") else None
-        if start is not None and end is not None and end <= start:
-            problems.append(FieldProblem("end_time", "must be after start_time"))
-        if problems:
-            abort_invalid(context, "invalid GetConversionReport request", problems)
-        query = ReportQuery(
-            property_id=property_id,
-            model=model,
-            group_by=_GROUP_BY[request.group_by],
-            start=start,
-            end=end,
-            conversion_name=request.conversion_name,
-        )
-        try:
-            report = self._app.conversion_report(query)
-        except UnknownModelError as error:
-            abort_invalid(context, str(error), [FieldProblem("model", str(error))])
-            raise
-        except MissingPropertyError as error:
-            abort_invalid(context, str(error), [FieldProblem("property_id", str(error))])
-            raise
-        except InvalidTimeRangeError as error:
-            abort_invalid(context, str(error), [FieldProblem("end_time", str(error))])
-            raise
-        except MixedCurrencyError as error:
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
+        models = [request.model.strip()] if request.model.strip() else []
+        query = _query(context, request, models)
+        report = _answer(context, lambda: self._app.conversion_report(query))
         return reporting_pb2.GetConversionReportResponse(
-            rows=[
-                reporting_pb2.ReportRow(
-                    group=row.group,
-                    conversions=row.conversions,
-                    value=to_money_pb(row.value),
-                    share=row.share,
-                )
-                for row in report.rows
-            ],
+            rows=[_row(row) for row in report.rows],
             total_conversions=report.total_conversions,
             total_value=to_money_pb(report.total_value),
+        )
+
+    def CompareModels(
+        self, request: reporting_pb2.CompareModelsRequest, context: grpc.ServicerContext
+    ) -> reporting_pb2.CompareModelsResponse:
+        models = [m.strip() for m in request.models if m.strip()]
+        query = _query(context, request, models)
+        comparison = _answer(context, lambda: self._app.compare_models(query, models))
+        return reporting_pb2.CompareModelsResponse(
+            models=comparison.models,
+            rows=[
+                reporting_pb2.ComparisonRow(
+                    group=row.group,
+                    figures=[
+                        reporting_pb2.ModelFigures(
+                            model=model,
+                            conversions=figure.conversions,
+                            value=to_money_pb(figure.value),
+                            share=figure.share,
+                        )
+                        for model, figure in zip(comparison.models, row.figures, strict=True)
+                    ],
+                )
+                for row in comparison.rows
+            ],
         )
 
     def GetSyncStatus(
@@ -97,3 +84,60 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
                 for name, position in self._positions().items()
             ]
         )
+
+
+def _row(row: ReportRow) -> reporting_pb2.ReportRow:
+    return reporting_pb2.ReportRow(
+        group=row.group, conversions=row.conversions, value=to_money_pb(row.value), share=row.share
+    )
+
+
+def _query(
+    context: grpc.ServicerContext,
+    request: reporting_pb2.GetConversionReportRequest | reporting_pb2.CompareModelsRequest,
+    models: list[str],
+) -> ReportQuery:
+    """The plain query of a request; aborts with every invalid field."""
+    problems = []
+    property_id = request.property_id.strip()
+    if not property_id:
+        problems.append(FieldProblem("property_id", "is required"))
+    if not models:
+        field = (
+            "model" if isinstance(request, reporting_pb2.GetConversionReportRequest) else "models"
+        )
+        problems.append(FieldProblem(field, "is required"))
+    if request.group_by not in _GROUP_BY:
+        problems.append(FieldProblem("group_by", f"unknown value {request.group_by}"))
+    start = from_timestamp(request.start_time) if request.HasField("start_time") else None
+    end = from_timestamp(request.end_time) if request.HasField("end_time") else None
+    if start is not None and end is not None and end <= start:
+        problems.append(FieldProblem("end_time", "must be after start_time"))
+    if problems:
+        abort_invalid(context, f"invalid {type(request).__name__}", problems)
+    return ReportQuery(
+        property_id=property_id,
+        model=models[0],
+        group_by=_GROUP_BY[request.group_by],
+        start=start,
+        end=end,
+        conversion_name=request.conversion_name,
+    )
+
+
+def _answer(context: grpc.ServicerContext, ask: Callable[[], T]) -> T:
+    """Runs a query, turning domain errors into statuses with field details."""
+    try:
+        return ask()
+    except UnknownModelError as error:
+        abort_invalid(context, str(error), [FieldProblem("model", str(error))])
+        raise
+    except MissingPropertyError as error:
+        abort_invalid(context, str(error), [FieldProblem("property_id", str(error))])
+        raise
+    except InvalidTimeRangeError as error:
+        abort_invalid(context, str(error), [FieldProblem("end_time", str(error))])
+        raise
+    except MixedCurrencyError as error:
+        context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
+        raise

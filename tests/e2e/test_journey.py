@@ -183,6 +183,20 @@ def test_a_cross_device_journey_is_credited_by_last_click_and_linear(system: Sys
         "paid_search": (0.5, 66, 300_000_000),
     }
 
+    # The model comparison puts both side by side, in the first model's order.
+    comparison = system.reporting.CompareModels(
+        reporting_pb2.CompareModelsRequest(
+            property_id=PROPERTY, models=["last_click", "linear"], conversion_name="purchase"
+        ),
+        timeout=DEADLINE,
+    )
+    assert [
+        (row.group, [(f.model, f.conversions) for f in row.figures]) for row in comparison.rows
+    ] == [
+        ("email", [("last_click", 1.0), ("linear", 0.5)]),
+        ("paid_search", [("last_click", 0.0), ("linear", 0.5)]),
+    ]
+
 
 def test_a_batch_sent_twice_or_retried_after_a_timeout_counts_once(system: System) -> None:
     journey = cross_device_journey()
