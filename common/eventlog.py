@@ -101,9 +101,11 @@ class TrackingApplication(LoggedApplication):
 
     def save_tracked(self, upstream: str, position: int, unit: UnitOfWork) -> None:
         """Saves the unit's events, in the order they happened, with the upstream position."""
-        processing = ProcessingEvent[UUID](
-            tracking=Tracking(notification_id=position, application_name=upstream)
-        )
+        self.save_unit(unit, Tracking(notification_id=position, application_name=upstream))
+
+    def save_unit(self, unit: UnitOfWork, tracking: Tracking | None = None) -> None:
+        """Saves the unit's events in the order they happened, in one transaction."""
+        processing = ProcessingEvent[UUID](tracking=tracking)
         unit.collect_pending()
         processing.collect_events(*unit.events, *unit.aggregates.values())
         recordings = self._record(processing)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import tempfile
@@ -21,6 +22,7 @@ from common.wire import from_money_pb, to_timestamp
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from services import launcher, sample_data
+from services.attribution import offline
 from services.reporting import server as reporting_server
 
 logger = logging.getLogger("convtrack")
@@ -164,6 +166,41 @@ def run_demo(visitors: int, data_dir: Path | None) -> int:
     return 0
 
 
+def run_attribution_file(args: argparse.Namespace) -> int:
+    """`convtrack attribution run-file`: credits a path table and prints the result."""
+    try:
+        results = offline.run_file(
+            args.journeys, args.models.split(","), markov_order=args.order, step_days=args.step_days
+        )
+    except (OSError, ValueError) as error:
+        print(f"convtrack attribution run-file: {error}", file=sys.stderr)
+        return 1
+    if args.format == "json":
+        print(
+            json.dumps(
+                {
+                    r.model: {
+                        "note": r.note,
+                        "channels": {
+                            c.channel: {"conversions": c.conversions, "value": c.value}
+                            for c in r.channels
+                        },
+                    }
+                    for r in results
+                },
+                indent=2,
+            )
+        )
+        return 0
+    for result in results:
+        print(f"\n{result.model}" + (f"  ({result.note})" if result.note else ""))
+        width = max([len("channel"), *(len(c.channel) for c in result.channels)])
+        print(f"  {'channel'.ljust(width)}  {'conversions':>14}  {'value':>16}")
+        for c in result.channels:
+            print(f"  {c.channel.ljust(width)}  {c.conversions:>14,.2f}  {c.value:>16,.2f}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line entry point."""
     parser = argparse.ArgumentParser(prog="convtrack", description=__doc__)
@@ -185,6 +222,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     report.add_argument("--conversion", default="", help="only this conversion name")
     report.add_argument("--addr", default=None, help="reporting address (REPORTING_ADDR)")
     commands.add_parser("rebuild-reports", help="drop the report views; they replay from zero")
+    attribution = commands.add_parser("attribution", help="offline attribution tools")
+    attribution_commands = attribution.add_subparsers(dest="attribution_command", required=True)
+    run_file = attribution_commands.add_parser(
+        "run-file",
+        help="credit a path table CSV (columns path, total_conversions, "
+        "total_conversion_value, total_null) under each model",
+    )
+    run_file.add_argument("journeys", type=Path)
+    run_file.add_argument(
+        "--models",
+        default="first,last,linear,time_decay,position,markov,shapley",
+        help="comma-separated: first, last, last_non_direct, linear, position, w_shaped, "
+        "j_shaped, inverse_j, time_decay, participation, markov, shapley",
+    )
+    run_file.add_argument("--order", type=int, default=1, help="Markov chain order")
+    run_file.add_argument(
+        "--step-days", type=float, default=1.0, help="days between path steps (time decay)"
+    )
+    run_file.add_argument("--format", choices=["table", "json"], default="table")
     args = parser.parse_args(argv)
     configure_logging("WARNING" if args.command in ("demo", "report") else None)
     env = process_env()
@@ -218,6 +274,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         print(format_comparison(comparison, args.group_by))
         return 0
+    if args.command == "attribution":
+        return run_attribution_file(args)
     if args.command == "rebuild-reports":
         reporting_server.rebuild_reports(reporting_server.ReportingSettings.from_env(env))
         print("Report views dropped; reporting replays attribution's log from position 0.")

@@ -4,34 +4,51 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
 from eventsourcing.domain import DomainEvent
+from eventsourcing.utils import get_topic
 
 from common.eventlog import TrackingApplication, UnitOfWork
 from common.follower import UpstreamEntry
 from services.attribution.domainmodel import (
+    CONFIGURATION_ID,
     AttributionInput,
     Conversion,
     ConversionSeen,
+    Job,
+    ModelConfiguration,
+    ModelFit,
     Person,
     PersonChanged,
     TouchpointSeen,
     Visitor,
+    fit_id,
     touch_from_dict,
     touch_to_dict,
     visitor_id,
 )
+from services.attribution.jobs import JobRunner, Progress
 from services.attribution.journeys import LookbackPolicy, journey_for
 from services.attribution.models import (
-    MODELS,
+    ChannelFit,
     Credit,
+    ModelSpec,
     UnknownModelError,
     credit,
+    named_model,
+)
+from services.attribution.training import (
+    PastConversion,
+    PersonHistory,
+    fit_channel_shares,
+    training_paths,
 )
 
 MAX_MERGE_HOPS = 64
+JOB_CHUNK = 200
+LOG_SCAN_PAGE = 1000
 
 
 class AttributionError(Exception):
@@ -40,6 +57,10 @@ class AttributionError(Exception):
 
 class UnknownConversionError(AttributionError):
     """Attribution has not seen the conversion (yet)."""
+
+
+class UnknownJobError(AttributionError):
+    """No background job has that id."""
 
 
 class AttributionApplication(TrackingApplication):
@@ -61,17 +82,22 @@ class AttributionApplication(TrackingApplication):
     def __init__(
         self,
         *,
-        models: Sequence[str] = ("last_click", "linear"),
+        models: Sequence[ModelSpec] | None = None,
         lookbacks: LookbackPolicy | None = None,
         env: dict[str, str] | None = None,
     ) -> None:
-        unknown = [m for m in models if m not in MODELS]
-        if unknown:
-            raise UnknownModelError(f"unknown attribution models: {', '.join(unknown)}")
+        """`models` is the initial configuration; a configuration stored through
+        `configure_models` takes precedence over it."""
         super().__init__(env=env)
-        self.models = list(models)
         self.lookbacks = lookbacks or LookbackPolicy()
         self.lock = threading.Lock()
+        self._jobs = JobRunner(self)
+        stored = UnitOfWork(self.repository).get(ModelConfiguration, CONFIGURATION_ID)
+        if stored is not None:
+            self.models = [ModelSpec.from_dict(m) for m in stored.models]
+        else:
+            self.models = list(models or DEFAULT_MODELS)
+        _check_unique(self.models)
 
     def process_page(
         self,
@@ -98,6 +124,164 @@ class AttributionApplication(TrackingApplication):
         except BaseException:
             self.discard_cached_state()
             raise
+
+    def configure_models(self, models: Sequence[ModelSpec]) -> UUID:
+        """Stores a new model configuration and starts re-attributing every past conversion
+        under it; returns the job's id."""
+        _check_unique(models)
+        with self.lock:
+            unit = UnitOfWork(self.repository)
+            stored = unit.get(ModelConfiguration, CONFIGURATION_ID)
+            plain = [m.to_dict() for m in models]
+            if stored is None:
+                unit.add(ModelConfiguration(id=CONFIGURATION_ID, models=plain))
+            else:
+                stored.configure(models=plain)
+            self.save_unit(unit)
+            self.models = list(models)
+        return self.start_reattribution("re-attribute all conversions under the new models")
+
+    def start_reattribution(
+        self, description: str = "re-attribute all conversions", only: tuple[str, str] | None = None
+    ) -> UUID:
+        """Re-attributes every stored conversion (or those of one property and conversion
+        name) under the current models, in the background; returns the job's id."""
+        return self._jobs.start(description, lambda report: self._reattribute(report, only))
+
+    def refit(self, property_id: str, conversion_name: str, model: str) -> UUID:
+        """Fits a data-driven model on its training window now, then re-credits the
+        conversions of that property and name; returns the job's id."""
+        spec = next((m for m in self.models if m.name == model), None)
+        if spec is None or spec.data_driven is None:
+            raise UnknownModelError(f"{model!r} is not a configured data-driven model")
+
+        def work(report: Progress) -> None:
+            self._fit_model(spec, property_id, conversion_name)
+            self._reattribute(report, (property_id, conversion_name))
+
+        return self._jobs.start(
+            f"fit {model} for {conversion_name!r} in {property_id!r}, then re-credit", work
+        )
+
+    def job(self, job_id: UUID) -> Job:
+        """A background job's progress."""
+        with self.lock:
+            found = UnitOfWork(self.repository).get(Job, job_id)
+        if found is None:
+            raise UnknownJobError(f"no job {job_id}")
+        return found
+
+    def close(self) -> None:
+        """Stops background jobs, then closes the store."""
+        self._jobs.stop()
+        super().close()
+
+    def _reattribute(self, report: Progress, only: tuple[str, str] | None) -> None:
+        conversion_ids = self._ids_of(Conversion.Recorded)
+        done = 0
+        for start in range(0, len(conversion_ids), JOB_CHUNK):
+            chunk = conversion_ids[start : start + JOB_CHUNK]
+            with self.lock:
+                unit = UnitOfWork(self.repository)
+                try:
+                    for conversion_id in chunk:
+                        conversion = unit.get(Conversion, conversion_id)
+                        if conversion is None or (
+                            only and (conversion.property_id, conversion.name) != only
+                        ):
+                            continue
+                        self._attribute(unit, conversion_id)
+                    self.save_unit(unit)
+                except BaseException:
+                    self.discard_cached_state()
+                    raise
+            done += len(chunk)
+            report(done, len(conversion_ids))
+
+    def _fit_model(self, spec: ModelSpec, property_id: str, conversion_name: str) -> None:
+        window_end = datetime.now(UTC)
+        window_start = window_end - spec.training_window
+        histories = self._histories(property_id)
+        paths = training_paths(
+            histories,
+            conversion_name,
+            window_start,
+            window_end,
+            self.lookbacks.for_conversion(conversion_name),
+        )
+        if paths.converting == 0:
+            raise AttributionError(
+                f"no {conversion_name!r} conversions with touchpoints in {property_id!r} "
+                f"between {window_start:%Y-%m-%d} and {window_end:%Y-%m-%d}"
+            )
+        shares = fit_channel_shares(spec, paths)
+        with self.lock:
+            unit = UnitOfWork(self.repository)
+            fits = unit.get(ModelFit, fit_id(property_id, conversion_name, spec.name))
+            if fits is None:
+                fits = ModelFit(
+                    id=fit_id(property_id, conversion_name, spec.name),
+                    property_id=property_id,
+                    conversion_name=conversion_name,
+                    model=spec.name,
+                )
+                unit.add(fits)
+            fits.record_fit(
+                window_start=window_start,
+                window_end=window_end,
+                converting_paths=paths.converting,
+                null_paths=paths.null,
+                channel_shares=shares,
+            )
+            self.save_unit(unit)
+
+    def _histories(self, property_id: str) -> list[PersonHistory]:
+        """Every person's (or unlinked visitor's) touchpoints and conversions in a property."""
+        by_key: dict[str, PersonHistory] = {}
+        seen_touches: dict[str, set[str]] = {}
+        visitor_ids = self._ids_of(Visitor.Seen)
+        for start in range(0, len(visitor_ids), JOB_CHUNK):
+            with self.lock:
+                unit = UnitOfWork(self.repository)
+                for visitor_id in visitor_ids[start : start + JOB_CHUNK]:
+                    visitor = unit.get(Visitor, visitor_id)
+                    if visitor is None or visitor.property_id != property_id:
+                        continue
+                    key = str(visitor.id)
+                    if visitor.person_id is not None:
+                        key = str(_current_person(unit, visitor.person_id).id)
+                    history = by_key.setdefault(key, PersonHistory())
+                    known = seen_touches.setdefault(key, set())
+                    for touch in visitor.touchpoints:
+                        if touch["touchpoint_id"] not in known:
+                            known.add(touch["touchpoint_id"])
+                            history.touches.append(touch_from_dict(touch))
+                    for conversion_id in visitor.conversion_ids:
+                        conversion = unit.get(Conversion, conversion_id)
+                        if conversion is not None:
+                            history.conversions.append(
+                                PastConversion(
+                                    str(conversion.id),
+                                    conversion.name,
+                                    conversion.occurred_at,
+                                    conversion.reporting_value_micros,
+                                )
+                            )
+        return list(by_key.values())
+
+    def _ids_of(self, event_class: type[DomainEvent]) -> list[UUID]:
+        """The originator ids of every stored event of a class, in log order."""
+        topic = get_topic(event_class)
+        ids: list[UUID] = []
+        after = 0
+        while True:
+            page = self.recorder.select_notifications(
+                start=after, limit=LOG_SCAN_PAGE, topics=[topic], inclusive_of_start=False
+            )
+            if not page:
+                return ids
+            ids.extend(UUID(str(n.originator_id)) for n in page)
+            after = page[-1].id
 
     def latest_attribution(self, conversion_id: UUID) -> DomainEvent:
         """The conversion's latest `Conversion.Attributed` event."""
@@ -185,14 +369,30 @@ class AttributionApplication(TrackingApplication):
             self.lookbacks.for_conversion(conversion.name),
             after=_previous_conversion_at(conversion, self._conversions(unit, visitors)),
         )
-        if not conversion.needs_attribution(journey, self.models):
+        credits: dict[str, list[Credit]] = {}
+        versions: dict[str, int] = {}
+        for spec in self.models:
+            fit = self._fit(unit, conversion, spec) if spec.data_driven else None
+            credited = credit(
+                spec, journey, conversion.occurred_at, conversion.reporting_value_micros, fit
+            )
+            if credited is not None:
+                credits[spec.name] = credited
+                versions[spec.name] = fit.version if fit else 0
+        if not conversion.needs_attribution(journey, versions):
             return
-        credits: dict[str, list[Credit]] = {
-            model: credit(model, journey, conversion.reporting_value_micros)
-            for model in self.models
-        }
-        conversion.attribute(journey, credits)
+        non_conserving = [
+            s.name for s in self.models if s.name in credits and not s.conserves_credit
+        ]
+        conversion.attribute(journey, credits, versions, non_conserving)
         unit.collect(conversion)
+
+    @staticmethod
+    def _fit(unit: UnitOfWork, conversion: Conversion, spec: ModelSpec) -> ChannelFit | None:
+        fits = unit.get(ModelFit, fit_id(conversion.property_id, conversion.name, spec.name))
+        if fits is None or fits.fit_version == 0:
+            return None
+        return ChannelFit(fits.fit_version, fits.channel_shares)
 
     def _visitor(self, unit: UnitOfWork, property_id: str, identifier: str) -> Visitor:
         visitor = unit.get(Visitor, visitor_id(property_id, identifier))
@@ -222,6 +422,15 @@ class AttributionApplication(TrackingApplication):
         ids = dict.fromkeys(c for v in visitors for c in v.conversion_ids)
         found = (unit.get(Conversion, c) for c in ids)
         return [c for c in found if c is not None]
+
+
+DEFAULT_MODELS = (named_model("last_click"), named_model("linear"))
+
+
+def _check_unique(models: Sequence[ModelSpec]) -> None:
+    names = [m.name for m in models]
+    if len(set(names)) != len(names) or not names:
+        raise UnknownModelError(f"model names must be unique and at least one: {names}")
 
 
 def _previous_conversion_at(

@@ -13,6 +13,8 @@ from eventsourcing.domain import Aggregate, DomainEvent, event
 from services.attribution.models import Credit, JourneyTouch
 
 VISITOR_NAMESPACE = uuid5(NAMESPACE_URL, "https://convtrack.dev/ns/attribution-visitor")
+FIT_NAMESPACE = uuid5(NAMESPACE_URL, "https://convtrack.dev/ns/attribution-fit")
+CONFIGURATION_ID = uuid5(NAMESPACE_URL, "https://convtrack.dev/ns/attribution-configuration")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,11 @@ AttributionInput = TouchpointSeen | ConversionSeen | PersonChanged
 def visitor_id(property_id: str, identifier: str) -> UUID:
     """The id of the visitor an identifier stands for."""
     return uuid5(VISITOR_NAMESPACE, f"{property_id}\x1f{identifier}")
+
+
+def fit_id(property_id: str, conversion_name: str, model: str) -> UUID:
+    """The id of a data-driven model's fits for one property and conversion name."""
+    return uuid5(FIT_NAMESPACE, f"{property_id}\x1f{conversion_name}\x1f{model}")
 
 
 def touch_to_dict(touch: JourneyTouch) -> dict[str, Any]:
@@ -181,17 +188,29 @@ class Conversion(Aggregate):
         self.revision = 0
         self.journey: list[dict[str, Any]] = []
         self.credits: dict[str, list[dict[str, Any]]] = {}
+        self.model_versions: dict[str, int] = {}
 
-    def needs_attribution(self, journey: list[JourneyTouch], models: list[str]) -> bool:
-        """True before the first attribution, or when the journey or the models changed."""
+    def needs_attribution(self, journey: list[JourneyTouch], versions: dict[str, int]) -> bool:
+        """True before the first attribution, or when the journey, the models or a model's
+        fit version changed."""
         return (
             self.revision == 0
             or [t["touchpoint_id"] for t in self.journey] != [t.touchpoint_id for t in journey]
-            or sorted(self.credits) != sorted(models)
+            or self.model_versions != versions
         )
 
-    def attribute(self, journey: list[JourneyTouch], credits: dict[str, list[Credit]]) -> None:
-        """Credits the conversion from `journey`, superseding any earlier attribution."""
+    def attribute(
+        self,
+        journey: list[JourneyTouch],
+        credits: dict[str, list[Credit]],
+        versions: dict[str, int],
+        non_conserving: list[str],
+    ) -> None:
+        """Credits the conversion from `journey`, superseding any earlier attribution.
+
+        `versions` names the fit version of each data-driven model (0 for rules);
+        `non_conserving` lists the models whose credits exceed one conversion by design.
+        """
         self._attributed(
             property_id=self.property_id,
             event_id=self.event_id,
@@ -204,6 +223,8 @@ class Conversion(Aggregate):
             revision=self.revision + 1,
             journey=[touch_to_dict(t) for t in journey],
             credits={m: [credit_to_dict(c) for c in cs] for m, cs in credits.items()},
+            model_versions=versions,
+            non_conserving=non_conserving,
         )
 
     @event("Attributed")
@@ -221,7 +242,112 @@ class Conversion(Aggregate):
         revision: int,
         journey: list[dict[str, Any]],
         credits: dict[str, list[dict[str, Any]]],
+        model_versions: dict[str, int],
+        non_conserving: list[str],
     ) -> None:
         self.revision = revision
         self.journey = journey
         self.credits = credits
+        self.model_versions = model_versions
+
+
+class ModelFit(Aggregate):
+    """The fits of one data-driven model for one property and conversion name; each refit is
+    a new version, and every conversion it credits names that version."""
+
+    Fitted: ClassVar[type[DomainEvent]]
+
+    @event("Created")
+    def __init__(self, *, id: UUID, property_id: str, conversion_name: str, model: str) -> None:
+        self.property_id = property_id
+        self.conversion_name = conversion_name
+        self.model = model
+        self.fit_version = 0
+        self.channel_shares: dict[str, float] = {}
+
+    def record_fit(
+        self,
+        *,
+        window_start: datetime,
+        window_end: datetime,
+        converting_paths: int,
+        null_paths: int,
+        channel_shares: dict[str, float],
+    ) -> None:
+        """Records a new fit as the next version."""
+        self._fitted(
+            property_id=self.property_id,
+            conversion_name=self.conversion_name,
+            model=self.model,
+            version=self.fit_version + 1,
+            window_start=window_start,
+            window_end=window_end,
+            converting_paths=converting_paths,
+            null_paths=null_paths,
+            channel_shares=channel_shares,
+        )
+
+    @event("Fitted")
+    def _fitted(
+        self,
+        *,
+        property_id: str,
+        conversion_name: str,
+        model: str,
+        version: int,
+        window_start: datetime,
+        window_end: datetime,
+        converting_paths: int,
+        null_paths: int,
+        channel_shares: dict[str, float],
+    ) -> None:
+        self.fit_version = version
+        self.channel_shares = channel_shares
+
+
+class ModelConfiguration(Aggregate):
+    """The configured models (one configuration for the whole deployment)."""
+
+    Configured: ClassVar[type[DomainEvent]]
+
+    @event("Created")
+    def __init__(self, *, id: UUID, models: list[dict[str, Any]]) -> None:
+        self.models = models
+
+    @event("Configured")
+    def configure(self, *, models: list[dict[str, Any]]) -> None:
+        """Replaces the configured models."""
+        self.models = models
+
+
+class Job(Aggregate):
+    """A background job (a refit or a re-attribution of history) and its progress."""
+
+    Progressed: ClassVar[type[DomainEvent]]
+    Completed: ClassVar[type[DomainEvent]]
+    Failed: ClassVar[type[DomainEvent]]
+
+    @event("Started")
+    def __init__(self, *, id: UUID, description: str, total: int) -> None:
+        self.description = description
+        self.total = total
+        self.done = 0
+        self.state = "running"
+        self.error = ""
+
+    @event("Progressed")
+    def progress(self, *, done: int, total: int) -> None:
+        """Records how many conversions are done (the total can grow while ingesting)."""
+        self.done = done
+        self.total = total
+
+    @event("Completed")
+    def complete(self) -> None:
+        """The job finished."""
+        self.state = "completed"
+
+    @event("Failed")
+    def fail(self, *, error: str) -> None:
+        """The job stopped with an error."""
+        self.state = "failed"
+        self.error = error

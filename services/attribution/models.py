@@ -1,19 +1,26 @@
-"""Attribution models: how a conversion's credit is shared among the touchpoints of its journey."""
+"""Attribution models: named, configured models and how they share a conversion's credit."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
 
 from common.money import split_micros
+from services.attribution.datadriven import journey_weights
+from services.attribution.rules import NAMED_RULES, RuleKind, RuleModel
 
 UNATTRIBUTED_CHANNEL = "(none)"
+MODEL_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
+DEFAULT_TRAINING_WINDOW = timedelta(days=90)
 
 
 @dataclass(frozen=True, slots=True)
 class JourneyTouch:
-    """A touchpoint as attribution sees it."""
+    """A touchpoint as attribution sees it; `touch_type` is click, impression or visit."""
 
     touchpoint_id: str
     occurred_at: datetime
@@ -37,38 +44,125 @@ class Credit:
     value_micros: int
 
 
-Weights = Callable[[Sequence[JourneyTouch]], list[float]]
-
-
-def last_click(journey: Sequence[JourneyTouch]) -> list[float]:
-    """All credit to the last touchpoint."""
-    return [0.0] * (len(journey) - 1) + [1.0]
-
-
-def linear(journey: Sequence[JourneyTouch]) -> list[float]:
-    """Equal credit to every touchpoint."""
-    return [1.0 / len(journey)] * len(journey)
-
-
-MODELS: dict[str, Weights] = {"last_click": last_click, "linear": linear}
-
-
 class UnknownModelError(ValueError):
-    """A model name that is not configured."""
+    """A model name or configuration that convtrack does not know."""
 
 
-def credit(model: str, journey: Sequence[JourneyTouch], value_micros: int) -> list[Credit]:
-    """The credits of one conversion under `model`; fractions sum to 1 and values to the value.
+class DataDrivenKind(StrEnum):
+    """Models fitted on the property's own journeys."""
 
-    A conversion without touchpoints is credited whole to the channel "(none)", so it is
-    reported as unattributed instead of being dropped.
+    MARKOV = "markov"
+    SHAPLEY = "shapley"
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelFit:
+    """A data-driven model's fit for one property and conversion name: channel shares."""
+
+    version: int
+    channel_shares: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A named, configured model: a rule-based one, or a data-driven one and its training."""
+
+    name: str
+    rule: RuleModel | None = None
+    data_driven: DataDrivenKind | None = None
+    markov_order: int = 1
+    training_window: timedelta = DEFAULT_TRAINING_WINDOW
+
+    def __post_init__(self) -> None:
+        if not MODEL_NAME_PATTERN.fullmatch(self.name):
+            raise UnknownModelError(
+                f"model name {self.name!r} must be lower-case letters, digits and '_'"
+            )
+        if (self.rule is None) == (self.data_driven is None):
+            raise UnknownModelError(f"model {self.name!r} must be either rule-based or data-driven")
+        if self.rule is not None and not isinstance(self.rule, RuleModel):
+            raise UnknownModelError(f"model {self.name!r} has no valid rule")
+        if self.markov_order < 1 or self.markov_order > 4:
+            raise UnknownModelError(f"model {self.name!r}: Markov order must be 1 to 4")
+        if self.training_window <= timedelta(0):
+            raise UnknownModelError(f"model {self.name!r}: the training window must be positive")
+
+    @property
+    def conserves_credit(self) -> bool:
+        """False when credits add up to more than the conversion (participation)."""
+        return self.rule is None or bool(self.rule.conserves_credit)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as plain values, for events."""
+        return {
+            "name": self.name,
+            "rule": None
+            if self.rule is None
+            else {**asdict(self.rule), "kind": self.rule.kind.value},
+            "data_driven": None if self.data_driven is None else self.data_driven.value,
+            "markov_order": self.markov_order,
+            "training_days": self.training_window.total_seconds() / 86400,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelSpec:
+        """The spec from its plain form."""
+        rule = None
+        if data.get("rule"):
+            fields = dict(data["rule"])
+            fields["kind"] = RuleKind(fields["kind"])
+            fields["position_weights"] = tuple(fields.get("position_weights", ()))
+            rule = RuleModel(**fields)
+        return cls(
+            name=data["name"],
+            rule=rule,
+            data_driven=DataDrivenKind(data["data_driven"]) if data.get("data_driven") else None,
+            markov_order=int(data.get("markov_order", 1)),
+            training_window=timedelta(days=float(data.get("training_days", 90))),
+        )
+
+
+def named_model(name: str) -> ModelSpec:
+    """A model by the name users know: the named rules ("first_click", "time_decay", ...),
+    "markov" (first order), "markov_2" / "markov_3" (higher orders) and "shapley"."""
+    if name in NAMED_RULES:
+        return ModelSpec(name=name, rule=NAMED_RULES[name])
+    if name == "shapley":
+        return ModelSpec(name=name, data_driven=DataDrivenKind.SHAPLEY)
+    if match := re.fullmatch(r"markov(?:_(\d))?", name):
+        return ModelSpec(
+            name=name, data_driven=DataDrivenKind.MARKOV, markov_order=int(match[1] or 1)
+        )
+    raise UnknownModelError(f"unknown attribution model {name!r}")
+
+
+def credit(
+    spec: ModelSpec,
+    journey: Sequence[JourneyTouch],
+    conversion_at: datetime,
+    value_micros: int,
+    fit: ChannelFit | None = None,
+) -> list[Credit] | None:
+    """The credits of one conversion under a model, or None for a data-driven model that has
+    no fit yet for the conversion's property and name.
+
+    Fractions sum to 1 and value credits to the value exactly, except under participation,
+    where each distinct channel gets the whole conversion. A conversion without touchpoints
+    is credited whole to the channel "(none)", so it is reported as unattributed.
     """
-    if model not in MODELS:
-        raise UnknownModelError(f"unknown attribution model {model!r}")
+    if spec.data_driven is not None and fit is None:
+        return None
     if not journey:
         return [Credit("", UNATTRIBUTED_CHANNEL, "", "", "", 1.0, value_micros)]
-    weights = MODELS[model](journey)
-    values = split_micros(value_micros, weights) if value_micros else [0] * len(journey)
+    if spec.rule is not None:
+        weights = spec.rule.weights(journey, conversion_at)
+    else:
+        assert fit is not None
+        weights = journey_weights(fit.channel_shares, [t.channel for t in journey])
+    if spec.conserves_credit:
+        values = split_micros(value_micros, weights) if value_micros else [0] * len(journey)
+    else:
+        values = [round(w * value_micros) for w in weights]
     return [
         Credit(t.touchpoint_id, t.channel, t.source, t.medium, t.campaign, w, v)
         for t, w, v in zip(journey, weights, values, strict=True)

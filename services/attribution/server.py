@@ -23,6 +23,7 @@ from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from services.attribution.application import AttributionApplication
 from services.attribution.domainmodel import AttributionInput
 from services.attribution.journeys import Lookback, LookbackPolicy
+from services.attribution.models import named_model
 from services.attribution.servicer import AttributionServicer
 from services.attribution.upstream import identity_input, ingest_input
 
@@ -89,7 +90,7 @@ def build_application(settings: AttributionSettings) -> AttributionApplication:
     database = database_for("attribution", settings.database_url, settings.data_dir)
     database.ensure_schema()
     return AttributionApplication(
-        models=settings.models,
+        models=[named_model(name) for name in settings.models],
         lookbacks=settings.lookbacks,
         env=database.eventsourcing_env(),
     )

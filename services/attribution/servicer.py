@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -13,8 +14,19 @@ from common.money import Money
 from common.wire import to_money_pb, to_timestamp
 from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
 from convtrack.common.v1 import common_pb2
-from services.attribution.application import AttributionApplication, UnknownConversionError
-from services.attribution.domainmodel import Conversion
+from services.attribution.application import (
+    AttributionApplication,
+    UnknownConversionError,
+    UnknownJobError,
+)
+from services.attribution.domainmodel import Conversion, Job, ModelFit
+from services.attribution.models import (
+    DEFAULT_TRAINING_WINDOW,
+    DataDrivenKind,
+    ModelSpec,
+    UnknownModelError,
+)
+from services.attribution.rules import RuleKind, RuleModel
 
 MAX_WAIT_SECONDS = 30.0
 DEFAULT_PAGE = 500
@@ -52,6 +64,8 @@ def conversion_attributed(event: Any) -> attribution_pb2.ConversionAttributed:
         models=[
             attribution_pb2.ModelCredits(
                 model=model,
+                model_version=event.model_versions.get(model, 0),
+                exceeds_conversion=model in event.non_conserving,
                 credits=[
                     attribution_pb2.Credit(
                         touchpoint_id=c["touchpoint_id"],
@@ -75,7 +89,119 @@ def log_entry(position: int, event: Any) -> attribution_pb2.LogEntry:
     entry = attribution_pb2.LogEntry(position=position, recorded_at=to_timestamp(event.timestamp))
     if isinstance(event, Conversion.Attributed):
         entry.conversion_attributed.CopyFrom(conversion_attributed(event))
+    elif isinstance(event, ModelFit.Fitted):
+        e: Any = event
+        entry.model_fitted.CopyFrom(
+            attribution_pb2.ModelFitted(
+                property_id=e.property_id,
+                conversion_name=e.conversion_name,
+                model=e.model,
+                version=e.version,
+                window_start=to_timestamp(e.window_start),
+                window_end=to_timestamp(e.window_end),
+                converting_paths=e.converting_paths,
+                null_paths=e.null_paths,
+                channel_shares=e.channel_shares,
+            )
+        )
     return entry
+
+
+_RULE_KINDS = {
+    attribution_pb2.MODEL_KIND_FIRST_TOUCH: RuleKind.FIRST_TOUCH,
+    attribution_pb2.MODEL_KIND_LAST_TOUCH: RuleKind.LAST_TOUCH,
+    attribution_pb2.MODEL_KIND_LAST_NON_DIRECT: RuleKind.LAST_NON_DIRECT,
+    attribution_pb2.MODEL_KIND_LINEAR: RuleKind.LINEAR,
+    attribution_pb2.MODEL_KIND_POSITION_BASED: RuleKind.POSITION_BASED,
+    attribution_pb2.MODEL_KIND_W_SHAPED: RuleKind.W_SHAPED,
+    attribution_pb2.MODEL_KIND_J_SHAPED: RuleKind.J_SHAPED,
+    attribution_pb2.MODEL_KIND_INVERSE_J: RuleKind.INVERSE_J,
+    attribution_pb2.MODEL_KIND_TIME_DECAY: RuleKind.TIME_DECAY,
+    attribution_pb2.MODEL_KIND_PARTICIPATION: RuleKind.PARTICIPATION,
+    attribution_pb2.MODEL_KIND_CUSTOM_POSITIONS: RuleKind.CUSTOM_POSITIONS,
+}
+_RULE_KINDS_BACK = {v: k for k, v in _RULE_KINDS.items()}
+_DATA_DRIVEN = {
+    attribution_pb2.MODEL_KIND_MARKOV: DataDrivenKind.MARKOV,
+    attribution_pb2.MODEL_KIND_SHAPLEY: DataDrivenKind.SHAPLEY,
+}
+_DATA_DRIVEN_BACK = {v: k for k, v in _DATA_DRIVEN.items()}
+
+
+def model_spec(config: attribution_pb2.ModelConfig) -> ModelSpec:
+    """The plain model spec of a ModelConfig message (raises InvalidModelError or
+    UnknownModelError with the reason)."""
+    training = (
+        config.training_window.ToTimedelta()
+        if config.HasField("training_window")
+        else DEFAULT_TRAINING_WINDOW
+    )
+    if config.kind in _DATA_DRIVEN:
+        return ModelSpec(
+            name=config.name,
+            data_driven=_DATA_DRIVEN[config.kind],
+            markov_order=config.markov_order or 1,
+            training_window=training,
+        )
+    if config.kind not in _RULE_KINDS:
+        raise UnknownModelError(f"model {config.name!r}: kind is required")
+    kind = _RULE_KINDS[config.kind]
+    rule = RuleModel(
+        kind=kind,
+        first_share=config.first_share or None,
+        key_share=config.key_share or None,
+        last_share=config.last_share or None,
+        half_life_days=(
+            config.half_life.ToTimedelta().total_seconds() / 86400
+            if config.HasField("half_life")
+            else 7.0
+        ),
+        position_weights=tuple(config.position_weights),
+    )
+    return ModelSpec(name=config.name, rule=rule)
+
+
+def model_config(spec: ModelSpec) -> attribution_pb2.ModelConfig:
+    """The ModelConfig message of a plain model spec."""
+    config = attribution_pb2.ModelConfig(name=spec.name)
+    if spec.data_driven is not None:
+        config.kind = _DATA_DRIVEN_BACK[spec.data_driven]
+        config.markov_order = spec.markov_order
+        config.training_window.FromTimedelta(spec.training_window)
+        return config
+    rule = spec.rule
+    assert rule is not None
+    config.kind = _RULE_KINDS_BACK[rule.kind]
+    config.first_share = rule.first_share or 0.0
+    config.key_share = rule.key_share or 0.0
+    config.last_share = rule.last_share or 0.0
+    if rule.kind is RuleKind.TIME_DECAY:
+        config.half_life.FromTimedelta(timedelta(days=rule.half_life_days))
+    config.position_weights.extend(rule.position_weights)
+    return config
+
+
+def job_message(job_id: UUID, job: Job) -> attribution_pb2.GetJobResponse:
+    """The GetJobResponse message of a job."""
+    response = attribution_pb2.GetJobResponse(
+        job_id=str(job_id),
+        description=job.description,
+        state=_JOB_STATES[job.state],
+        total=job.total,
+        done=job.done,
+        error=job.error,
+        started_at=to_timestamp(job.created_on),
+    )
+    if job.state != "running":
+        response.finished_at.CopyFrom(to_timestamp(job.modified_on))
+    return response
+
+
+_JOB_STATES = {
+    "running": attribution_pb2.JOB_STATE_RUNNING,
+    "completed": attribution_pb2.JOB_STATE_COMPLETED,
+    "failed": attribution_pb2.JOB_STATE_FAILED,
+}
 
 
 class AttributionServicer(attribution_pb2_grpc.AttributionServiceServicer):
@@ -104,6 +230,71 @@ class AttributionServicer(attribution_pb2_grpc.AttributionServiceServicer):
         except UnknownConversionError as error:
             context.abort(grpc.StatusCode.NOT_FOUND, str(error))
         return attribution_pb2.GetAttributionResponse(attribution=conversion_attributed(latest))
+
+    def ListModels(
+        self, request: attribution_pb2.ListModelsRequest, context: grpc.ServicerContext
+    ) -> attribution_pb2.ListModelsResponse:
+        return attribution_pb2.ListModelsResponse(
+            models=[model_config(spec) for spec in self._app.models]
+        )
+
+    def ConfigureModels(
+        self, request: attribution_pb2.ConfigureModelsRequest, context: grpc.ServicerContext
+    ) -> attribution_pb2.ConfigureModelsResponse:
+        specs, problems = [], []
+        for index, config in enumerate(request.models):
+            try:
+                specs.append(model_spec(config))
+            except ValueError as error:
+                problems.append(FieldProblem(f"models[{index}]", str(error)))
+        names = [s.name for s in specs]
+        if not request.models:
+            problems.append(FieldProblem("models", "at least one model is required"))
+        elif len(set(names)) != len(names):
+            problems.append(FieldProblem("models", "model names must be unique"))
+        if problems:
+            abort_invalid(context, "invalid model configuration", problems)
+        job_id = self._app.configure_models(specs)
+        return attribution_pb2.ConfigureModelsResponse(job_id=str(job_id))
+
+    def RefitModel(
+        self, request: attribution_pb2.RefitModelRequest, context: grpc.ServicerContext
+    ) -> attribution_pb2.RefitModelResponse:
+        problems = [
+            FieldProblem(name, "is required")
+            for name in ("property_id", "conversion_name", "model")
+            if not getattr(request, name).strip()
+        ]
+        if problems:
+            abort_invalid(context, "invalid RefitModel request", problems)
+        try:
+            job_id = self._app.refit(request.property_id, request.conversion_name, request.model)
+        except UnknownModelError as error:
+            abort_invalid(context, str(error), [FieldProblem("model", str(error))])
+            raise
+        return attribution_pb2.RefitModelResponse(job_id=str(job_id))
+
+    def StartReattribution(
+        self, request: attribution_pb2.StartReattributionRequest, context: grpc.ServicerContext
+    ) -> attribution_pb2.StartReattributionResponse:
+        return attribution_pb2.StartReattributionResponse(
+            job_id=str(self._app.start_reattribution())
+        )
+
+    def GetJob(
+        self, request: attribution_pb2.GetJobRequest, context: grpc.ServicerContext
+    ) -> attribution_pb2.GetJobResponse:
+        try:
+            job_id = UUID(request.job_id)
+            job = self._app.job(job_id)
+        except ValueError:
+            abort_invalid(
+                context, "invalid GetJob request", [FieldProblem("job_id", "must be a UUID")]
+            )
+            raise
+        except UnknownJobError as error:
+            context.abort(grpc.StatusCode.NOT_FOUND, str(error))
+        return job_message(job_id, job)
 
     def ListEvents(
         self, request: attribution_pb2.ListEventsRequest, context: grpc.ServicerContext

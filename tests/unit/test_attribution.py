@@ -19,7 +19,8 @@ from services.attribution.domainmodel import (
     TouchpointSeen,
 )
 from services.attribution.journeys import Lookback, journey_for
-from services.attribution.models import JourneyTouch, credit
+from services.attribution.models import JourneyTouch, UnknownModelError, credit, named_model
+from services.attribution.rules import NAMED_RULES
 
 PROP = "shop"
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -165,23 +166,45 @@ def test_a_conversion_seen_twice_is_recorded_once() -> None:
 
 
 def test_unknown_models_are_refused() -> None:
-    with pytest.raises(ValueError, match="unknown attribution models: nope"):
-        AttributionApplication(models=["last_click", "nope"])
+    with pytest.raises(UnknownModelError, match="unknown attribution model 'nope'"):
+        named_model("nope")
+
+
+CONSERVING_RULES = sorted(n for n, rule in NAMED_RULES.items() if rule.conserves_credit)
 
 
 @given(
     st.lists(st.integers(min_value=0, max_value=10_000), min_size=0, max_size=12),
     st.integers(min_value=0, max_value=10**12),
-    st.sampled_from(["last_click", "linear"]),
+    st.sampled_from(CONSERVING_RULES),
 )
 def test_every_model_conserves_credit_and_value(offsets: list[int], value: int, model: str) -> None:
     touches = [
         JourneyTouch(f"t{i}", T0 - timedelta(minutes=m), f"ch{i % 3}", "", "", "")
         for i, m in enumerate(offsets)
     ]
-    credits = credit(model, journey_for(touches, T0, Lookback()), value)
+    credits = credit(named_model(model), journey_for(touches, T0, Lookback()), T0, value)
+    assert credits is not None
     assert sum(c.fraction for c in credits) == pytest.approx(1.0)
     assert sum(c.value_micros for c in credits) == value
+
+
+def test_participation_credits_every_channel_with_the_whole_conversion() -> None:
+    touches = [
+        JourneyTouch("t1", T0 - timedelta(hours=3), "email", "", "", ""),
+        JourneyTouch("t2", T0 - timedelta(hours=2), "paid_search", "", "", ""),
+        JourneyTouch("t3", T0 - timedelta(hours=1), "email", "", "", ""),
+    ]
+    credits = credit(named_model("participation"), touches, T0, 10_000_000)
+    assert credits is not None
+    per_channel: dict[str, float] = {}
+    for c in credits:
+        per_channel[c.channel] = per_channel.get(c.channel, 0.0) + c.fraction
+    assert per_channel == {"email": 1.0, "paid_search": 1.0}
+
+
+def test_a_data_driven_model_without_a_fit_does_not_credit_yet() -> None:
+    assert credit(named_model("markov"), [], T0, 0) is None
 
 
 def test_a_second_purchase_gets_only_the_touchpoints_since_the_first() -> None:

@@ -1,0 +1,665 @@
+"""Data-driven attribution: exact Markov-chain removal effects and Shapley values on path tables.
+
+Inputs are path tables: distinct channel paths, each with its conversions, conversion value and
+null (non-converting) journeys, as the common attribution tools exchange them.
+
+Markov chain removal effect (Anderl et al. 2016), computed exactly:
+
+* States are ``(start)``, the channel states, ``(conversion)`` and ``(null)``. For order ``k`` a
+  channel state is the tuple of the last ``k`` channels of the path (the first ``k - 1`` steps of
+  a path use the shorter prefix tuples), the standard higher-order construction.
+* A path of ``c`` conversions and ``u`` nulls stands for ``c + u`` journeys: every transition
+  along it counts ``c + u``; its last state moves to ``(conversion)`` with weight ``c`` and to
+  ``(null)`` with weight ``u``. Paths without conversion therefore count only through ``nulls``;
+  a table without nulls models every journey as converting (``conversion_probability`` is 1),
+  which still yields removal effects, as in ChannelAttribution without ``var_null``.
+* Repeated consecutive channels are collapsed by default (``a > a > b`` is ``a > b``), as
+  ChannelAttribution does: a self-loop changes the expected number of visits but not whether a
+  journey reaches a state, so it cannot change any removal effect at order 1.
+  ``collapse_repeats=False`` keeps them.
+* The conversion probability from ``(start)`` solves ``(I - Q) x = r`` (``Q`` transient-to-
+  transient probabilities, ``r`` transient-to-conversion) with a sparse LU factorisation, not by
+  simulation, so every run gives the same answer. Removing channel ``c`` sends every transition
+  into a state containing ``c`` to ``(null)``, i.e. those states drop out of the system.
+  With transitions fitted on the same data the modelled probability equals the observed
+  conversion rate (total conversions / total journeys): the data's state-visit counts solve the
+  same flow equations.
+* Removal effect ``RE_c = 1 - P(conv | c removed) / P(conv)``; conversion credit =
+  ``RE_c / sum(RE)`` x total conversions, value credit = the same share x total value.
+
+Shapley value:
+
+* The coalition value ``v(S)`` is the total conversions (value, for value credit) of the paths
+  whose channel set is a subset of ``S``: what the journeys observed with only those channels
+  achieved. Credits are Shapley values and sum to ``v(all)``, the total conversions.
+  The alternative "conversion-rate" variant, ``v(S)`` = conversions / journeys of the paths within
+  ``S``, needs null journeys and does not sum to the conversions without rescaling; it is not
+  implemented here.
+* Exact with up to ``max_exact_channels`` channels: ``v`` for all ``2^n`` coalitions by a subset-sum
+  (zeta) transform over bitmasks, ``O(2^n n)`` time and ``16 * 2^n`` bytes. Beyond that, a seeded
+  permutation-sampling estimate (``exact=False``): in a random channel order each path's
+  conversions go to its channel that comes last, which is its marginal contribution; each sample
+  conserves the total exactly.
+* For this ``v`` the Shapley value also has a closed form (each path's conversions split equally
+  among its distinct channels, the unanimity-game decomposition); the tests use it as a check.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+from scipy.sparse.linalg import splu
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+CodeArray = npt.NDArray[np.int32]
+BoolArray = npt.NDArray[np.bool_]
+
+PATH_SEPARATOR = ">"
+PATH_COLUMN = "path"
+CONVERSIONS_COLUMN = "total_conversions"
+VALUE_COLUMN = "total_conversion_value"
+NULL_COLUMN = "total_null"
+
+_KEY_LIMIT = 2**62
+
+
+class InvalidPathDataError(ValueError):
+    """Path data that cannot form a path table (empty path, negative count, bad file)."""
+
+
+def _readonly(array: npt.NDArray[np.generic]) -> None:
+    array.setflags(write=False)
+
+
+@dataclass(frozen=True, eq=False)
+class PathTable:
+    """Distinct channel paths with their conversions, conversion value and null journeys.
+
+    Path ``i`` is ``channels[codes[offsets[i]:offsets[i + 1]]]`` (CSR layout); every path has at
+    least one step. Arrays are read-only.
+    """
+
+    channels: tuple[str, ...]
+    offsets: IntArray
+    codes: CodeArray
+    conversions: FloatArray
+    values: FloatArray
+    nulls: FloatArray
+
+    def __post_init__(self) -> None:
+        n_paths = len(self.offsets) - 1
+        if n_paths < 0 or self.offsets[0] != 0 or self.offsets[-1] != len(self.codes):
+            raise InvalidPathDataError("offsets must start at 0 and end at len(codes)")
+        if np.any(np.diff(self.offsets) < 1):
+            raise InvalidPathDataError("every path needs at least one channel")
+        if len(self.codes) and (self.codes.min() < 0 or self.codes.max() >= len(self.channels)):
+            raise InvalidPathDataError("channel codes outside the vocabulary")
+        for name in ("conversions", "values", "nulls"):
+            column: FloatArray = getattr(self, name)
+            if column.shape != (n_paths,):
+                raise InvalidPathDataError(f"{name} must have one entry per path")
+            if not np.all(np.isfinite(column)) or np.any(column < 0):
+                raise InvalidPathDataError(f"{name} must be finite and non-negative")
+        for array in (self.offsets, self.codes, self.conversions, self.values, self.nulls):
+            _readonly(array)
+
+    @property
+    def n_paths(self) -> int:
+        """The number of distinct paths."""
+        return len(self.offsets) - 1
+
+    @property
+    def lengths(self) -> IntArray:
+        """The number of steps of each path."""
+        return np.diff(self.offsets)
+
+    @property
+    def total_conversions(self) -> float:
+        """All conversions in the table."""
+        return float(self.conversions.sum())
+
+    @property
+    def total_value(self) -> float:
+        """All conversion value in the table."""
+        return float(self.values.sum())
+
+    @property
+    def total_journeys(self) -> float:
+        """Conversions plus nulls: the journeys the table stands for."""
+        return float(self.conversions.sum() + self.nulls.sum())
+
+    def path(self, index: int) -> tuple[str, ...]:
+        """The channels of path ``index``."""
+        start, stop = int(self.offsets[index]), int(self.offsets[index + 1])
+        return tuple(self.channels[c] for c in self.codes[start:stop].tolist())
+
+    @classmethod
+    def from_codes(
+        cls,
+        channels: Sequence[str],
+        offsets: npt.ArrayLike,
+        codes: npt.ArrayLike,
+        conversions: npt.ArrayLike,
+        values: npt.ArrayLike | None = None,
+        nulls: npt.ArrayLike | None = None,
+    ) -> PathTable:
+        """A table from coded paths (one row per path or journey), duplicates aggregated.
+
+        Vectorised: the constructor for large journey sets already held as arrays.
+        """
+        off = np.asarray(offsets, dtype=np.int64)
+        cod = np.asarray(codes, dtype=np.int32)
+        n_paths = len(off) - 1
+        conv = _column(conversions, n_paths, "conversions")
+        val = _column(values, n_paths, "values")
+        nul = _column(nulls, n_paths, "nulls")
+        names = list(channels)
+        if len(set(names)) != len(names):
+            raise InvalidPathDataError("channel names must be distinct")
+        order = sorted(range(len(names)), key=names.__getitem__)
+        if order != list(range(len(names))):
+            remap = np.empty(len(names), dtype=np.int32)
+            remap[np.asarray(order, dtype=np.int64)] = np.arange(len(names), dtype=np.int32)
+            cod = remap[cod]
+        vocabulary = tuple(names[i] for i in order)
+        if n_paths < 0 or off[0] != 0 or off[-1] != len(cod) or np.any(np.diff(off) < 1):
+            raise InvalidPathDataError("offsets must be increasing from 0 to len(codes)")
+        if len(cod) and (cod.min() < 0 or cod.max() >= len(vocabulary)):
+            raise InvalidPathDataError("channel codes outside the vocabulary")
+        off, cod, sums = _aggregate(off, cod, len(vocabulary), np.stack([conv, val, nul]))
+        return cls(vocabulary, off, cod, sums[0], sums[1], sums[2])
+
+    @classmethod
+    def from_paths(
+        cls,
+        paths: Iterable[Sequence[str]],
+        conversions: Iterable[float],
+        values: Iterable[float] | None = None,
+        nulls: Iterable[float] | None = None,
+    ) -> PathTable:
+        """A table from channel paths (one per path or per journey), duplicates aggregated.
+
+        ``values`` and ``nulls`` default to 0. A path must have at least one channel: callers
+        credit a journey without touchpoints to an explicit channel such as ``"(none)"``.
+        """
+        index: dict[tuple[str, ...], int] = {}
+        ids = [index.setdefault(tuple(p), len(index)) for p in paths]
+        n_rows = len(ids)
+        conv = _column(np.fromiter(conversions, dtype=np.float64), n_rows, "conversions")
+        val = _column(None if values is None else np.fromiter(values, np.float64), n_rows, "values")
+        nul = _column(None if nulls is None else np.fromiter(nulls, np.float64), n_rows, "nulls")
+        for position, row in enumerate(index):
+            if not row or any(not channel for channel in row):
+                raise InvalidPathDataError(
+                    f"path {position} ({' > '.join(row)!r}) has an empty channel or no channel"
+                )
+        inverse = np.asarray(ids, dtype=np.int64)
+        unique = list(index)
+        return _table_from_unique(unique, inverse, conv, val, nul)
+
+
+def _column(data: npt.ArrayLike | None, n_rows: int, name: str) -> FloatArray:
+    if data is None:
+        return np.zeros(n_rows, dtype=np.float64)
+    array = np.asarray(data, dtype=np.float64)
+    if array.shape != (n_rows,):
+        raise InvalidPathDataError(f"{name}: expected {n_rows} entries, got {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise InvalidPathDataError(f"{name} must be finite")
+    negative = np.flatnonzero(array < 0)
+    if len(negative):
+        raise InvalidPathDataError(f"{name} must be non-negative (row {int(negative[0])})")
+    return array
+
+
+def _table_from_unique(
+    unique: Sequence[tuple[str, ...]],
+    inverse: IntArray,
+    conversions: FloatArray,
+    values: FloatArray,
+    nulls: FloatArray,
+) -> PathTable:
+    """Aggregate rows that map (by ``inverse``) onto distinct channel tuples."""
+    vocabulary = tuple(sorted({channel for row in unique for channel in row}))
+    code_of = {channel: code for code, channel in enumerate(vocabulary)}
+    lengths = np.fromiter((len(row) for row in unique), dtype=np.int64, count=len(unique))
+    offsets = np.zeros(len(unique) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    codes = np.fromiter(
+        (code_of[channel] for row in unique for channel in row),
+        dtype=np.int32,
+        count=int(offsets[-1]),
+    )
+    n = len(unique)
+    sums = np.stack(
+        [
+            np.bincount(inverse, weights=column, minlength=n)
+            for column in (conversions, values, nulls)
+        ]
+    )
+    return PathTable(vocabulary, offsets, codes, sums[0], sums[1], sums[2])
+
+
+def _aggregate(
+    offsets: IntArray, codes: CodeArray, n_channels: int, columns: FloatArray
+) -> tuple[IntArray, CodeArray, FloatArray]:
+    """Merge identical coded paths, summing ``columns`` (shape ``(k, n_paths)``).
+
+    Paths are grouped by length, so each group is a dense matrix; the distinct paths come out
+    ordered by length, then by codes.
+    """
+    lengths = np.diff(offsets)
+    new_codes: list[CodeArray] = []
+    new_lengths: list[IntArray] = []
+    new_sums: list[FloatArray] = []
+    base = max(n_channels, 1)
+    for length in np.unique(lengths).tolist():
+        rows = np.flatnonzero(lengths == length)
+        matrix = codes[offsets[rows][:, None] + np.arange(length)]
+        if base**length < _KEY_LIMIT:
+            weights = base ** np.arange(length - 1, -1, -1, dtype=np.int64)
+            keys = matrix.astype(np.int64) @ weights
+            _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+            distinct = matrix[first]
+        else:
+            distinct, inverse = np.unique(matrix, axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        n_distinct = len(distinct)
+        new_codes.append(distinct.reshape(-1).astype(np.int32))
+        new_lengths.append(np.full(n_distinct, length, dtype=np.int64))
+        new_sums.append(
+            np.stack([np.bincount(inverse, weights=c[rows], minlength=n_distinct) for c in columns])
+        )
+    if not new_codes:
+        return (
+            np.zeros(1, dtype=np.int64),
+            np.zeros(0, dtype=np.int32),
+            np.zeros((len(columns), 0), dtype=np.float64),
+        )
+    all_lengths = np.concatenate(new_lengths)
+    new_offsets = np.zeros(len(all_lengths) + 1, dtype=np.int64)
+    np.cumsum(all_lengths, out=new_offsets[1:])
+    return new_offsets, np.concatenate(new_codes), np.concatenate(new_sums, axis=1)
+
+
+def read_path_csv(path: Path) -> PathTable:
+    """Read a path table file: columns ``path`` (``"a > b > c"``), ``total_conversions``,
+    optional ``total_conversion_value`` and ``total_null`` (absent columns and empty cells are 0).
+
+    One row per distinct path or per journey; duplicate paths are summed. Header names are
+    case-insensitive; the delimiter (``,``, ``;`` or tab) is taken from the header line. Channel
+    names are stripped of surrounding spaces. Raises ``InvalidPathDataError`` naming the line of
+    the first row with an empty path or channel, a missing field, or a bad or negative number.
+    """
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        header_line = handle.readline()
+        delimiter = max((",", ";", "\t"), key=header_line.count)
+        handle.seek(0)
+        reader = csv.reader(handle, delimiter=delimiter)
+        header = [name.strip().lower() for name in next(reader, [])]
+        if PATH_COLUMN not in header or CONVERSIONS_COLUMN not in header:
+            raise InvalidPathDataError(
+                f"{path}: line 1: need columns {PATH_COLUMN!r} and {CONVERSIONS_COLUMN!r},"
+                f" got {header}"
+            )
+        wanted = [header.index(PATH_COLUMN), header.index(CONVERSIONS_COLUMN)]
+        optional = [header.index(c) if c in header else -1 for c in (VALUE_COLUMN, NULL_COLUMN)]
+        width = max(wanted + optional) + 1
+        rows = [row for row in reader if row]
+    if rows and min(map(len, rows)) < width:
+        short = next(i for i, row in enumerate(rows) if len(row) < width)
+        raise InvalidPathDataError(
+            f"{path}: line {_line_of_row(path, short)}: expected at least {width} fields"
+        )
+    raw_paths = [row[wanted[0]] for row in rows]
+    n_rows = len(raw_paths)
+    numbers = [_parse_numbers(path, [row[wanted[1]] for row in rows], CONVERSIONS_COLUMN)]
+    for column_index, name in zip(optional, (VALUE_COLUMN, NULL_COLUMN), strict=True):
+        if column_index >= 0:
+            numbers.append(_parse_numbers(path, [row[column_index] for row in rows], name))
+        else:
+            numbers.append(np.zeros(n_rows, dtype=np.float64))
+    del rows
+
+    raw_index: dict[str, int] = {}
+    raw_ids = np.fromiter(
+        (raw_index.setdefault(p, len(raw_index)) for p in raw_paths), dtype=np.int64, count=n_rows
+    )
+    tuple_index: dict[tuple[str, ...], int] = {}
+    raw_to_tuple = np.empty(len(raw_index), dtype=np.int64)
+    for raw_id, text in enumerate(raw_index):
+        steps = tuple(step.strip() for step in text.split(PATH_SEPARATOR))
+        if not all(steps):
+            row = int(np.flatnonzero(raw_ids == raw_id)[0])
+            raise InvalidPathDataError(
+                f"{path}: line {_line_of_row(path, row)}: empty path or channel in {text!r}"
+            )
+        raw_to_tuple[raw_id] = tuple_index.setdefault(steps, len(tuple_index))
+    return _table_from_unique(list(tuple_index), raw_to_tuple[raw_ids], *numbers)
+
+
+def _parse_numbers(path: Path, cells: Sequence[str], name: str) -> FloatArray:
+    try:
+        array = np.array(cells, dtype=np.float64)
+    except ValueError:
+        array = np.empty(len(cells), dtype=np.float64)
+        for row, cell in enumerate(cells):
+            try:
+                array[row] = float(cell) if cell.strip() else 0.0
+            except ValueError:
+                raise InvalidPathDataError(
+                    f"{path}: line {_line_of_row(path, row)}: {name} is not a number: {cell!r}"
+                ) from None
+    bad = np.flatnonzero(~np.isfinite(array) | (array < 0))
+    if len(bad):
+        row = int(bad[0])
+        raise InvalidPathDataError(
+            f"{path}: line {_line_of_row(path, row)}: {name} must be a non-negative number,"
+            f" got {cells[row]!r}"
+        )
+    return array
+
+
+def _line_of_row(path: Path, row: int) -> int:
+    """The physical line of data row ``row`` (rows may span lines; blank lines are skipped)."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        delimiter = max((",", ";", "\t"), key=handle.readline().count)
+        handle.seek(0)
+        reader = csv.reader(handle, delimiter=delimiter)
+        next(reader, None)
+        seen = -1
+        for record in reader:
+            if record:
+                seen += 1
+                if seen == row:
+                    return reader.line_num
+    return row + 2
+
+
+@dataclass(frozen=True)
+class MarkovFit:
+    """A fitted Markov removal-effect model; credits are keyed by channel."""
+
+    order: int
+    collapse_repeats: bool
+    channels: tuple[str, ...]
+    n_states: int
+    conversion_probability: float
+    observed_conversion_rate: float
+    removal_effects: dict[str, float]
+    conversion_credit: dict[str, float]
+    value_credit: dict[str, float]
+
+
+def _collapse_repeats(offsets: IntArray, codes: CodeArray) -> tuple[IntArray, CodeArray]:
+    keep = np.ones(len(codes), dtype=np.bool_)
+    keep[1:] = codes[1:] != codes[:-1]
+    keep[offsets[:-1]] = True
+    kept_before = np.zeros(len(codes) + 1, dtype=np.int64)
+    np.cumsum(keep, out=kept_before[1:])
+    return kept_before[offsets], codes[keep]
+
+
+def _step_states(
+    offsets: IntArray, codes: CodeArray, order: int, n_channels: int
+) -> tuple[IntArray, BoolArray]:
+    """The state id (from 0) of every step and which channels each state contains."""
+    if order == 1:
+        return codes.astype(np.int64), np.eye(n_channels, dtype=np.bool_)
+    base = n_channels + 1
+    if base**order >= _KEY_LIMIT:
+        raise ValueError(f"order {order} too high for {n_channels} channels")
+    n_steps = len(codes)
+    path_start = np.repeat(offsets[:-1], np.diff(offsets))
+    position = np.arange(n_steps, dtype=np.int64)
+    keys = np.zeros(n_steps, dtype=np.int64)
+    for lag in range(order):
+        source = position - lag
+        valid = source >= path_start
+        digit = np.where(valid, codes[np.maximum(source, 0)].astype(np.int64) + 1, 0)
+        keys += digit * base**lag
+    unique_keys, state = np.unique(keys, return_inverse=True)
+    contains = np.zeros((len(unique_keys), n_channels), dtype=np.bool_)
+    for lag in range(order):
+        digit = (unique_keys // base**lag) % base
+        present = np.flatnonzero(digit > 0)
+        contains[present, digit[present] - 1] = True
+    return state.reshape(-1).astype(np.int64), contains
+
+
+def fit_markov(table: PathTable, order: int = 1, collapse_repeats: bool = True) -> MarkovFit:
+    """Fit an order-``order`` Markov chain and credit channels by exact removal effects."""
+    if order < 1:
+        raise ValueError("order must be at least 1")
+    channels = table.channels
+    n = len(channels)
+    offsets, codes = table.offsets, table.codes
+    if collapse_repeats:
+        offsets, codes = _collapse_repeats(offsets, codes)
+    conversions, nulls = table.conversions, table.nulls
+    weight = conversions + nulls
+    total_weight = float(weight.sum())
+    total_conversions = float(conversions.sum())
+    zero = dict.fromkeys(channels, 0.0)
+    if total_weight <= 0 or total_conversions <= 0:
+        rate = total_conversions / total_weight if total_weight > 0 else 0.0
+        return MarkovFit(order, collapse_repeats, channels, 0, 0.0, rate, zero, zero, dict(zero))
+
+    step_state, contains = _step_states(offsets, codes, order, n)
+    n_channel_states = len(contains)
+    start, conv, null = 0, n_channel_states + 1, n_channel_states + 2
+    n_transient = n_channel_states + 1
+    size = n_channel_states + 3
+    step_state = step_state + 1
+    firsts, lasts = offsets[:-1], offsets[1:] - 1
+    inner = np.ones(len(codes), dtype=np.bool_)
+    inner[lasts] = False
+    step_weight = np.repeat(weight, np.diff(offsets))
+    n_paths = table.n_paths
+    sources = np.concatenate(
+        [np.full(n_paths, start), step_state[inner], step_state[lasts], step_state[lasts]]
+    )
+    targets = np.concatenate(
+        [
+            step_state[firsts],
+            step_state[np.flatnonzero(inner) + 1],
+            np.full(n_paths, conv),
+            np.full(n_paths, null),
+        ]
+    )
+    weights = np.concatenate([weight, step_weight[inner], conversions, nulls])
+    counts = sp.csr_matrix((weights, (sources, targets)), shape=(size, size))
+    outflow = np.asarray(counts.sum(axis=1)).reshape(-1)[:n_transient]
+    scale = np.divide(1.0, outflow, out=np.zeros_like(outflow), where=outflow > 0)
+    probabilities = sp.diags(scale) @ counts[:n_transient]
+    q = probabilities[:, :n_transient]
+    r = probabilities[:, conv].toarray().reshape(-1)
+    system = (sp.identity(n_transient, format="csr") - q).tocsc()
+
+    probability = _absorption(system, r)
+    effects: dict[str, float] = {}
+    transient_contains = np.vstack([np.zeros((1, n), dtype=np.bool_), contains])
+    for c, name in enumerate(channels):
+        kept = np.flatnonzero(~transient_contains[:, c])
+        if len(kept) == n_transient:
+            effects[name] = 0.0
+            continue
+        reduced = system[kept][:, kept].tocsc()
+        without = _absorption(reduced, r[kept])
+        effects[name] = float(min(max(1.0 - without / probability, 0.0), 1.0))
+    total_effect = sum(effects.values())
+    shares = {k: (v / total_effect if total_effect > 0 else 0.0) for k, v in effects.items()}
+    total_value = table.total_value
+    return MarkovFit(
+        order=order,
+        collapse_repeats=collapse_repeats,
+        channels=channels,
+        n_states=size,
+        conversion_probability=probability,
+        observed_conversion_rate=total_conversions / total_weight,
+        removal_effects=effects,
+        conversion_credit={k: s * total_conversions for k, s in shares.items()},
+        value_credit={k: s * total_value for k, s in shares.items()},
+    )
+
+
+def _absorption(system: sp.csc_matrix, r: FloatArray) -> float:
+    """``x[0]`` of ``system @ x = r``: the conversion probability from ``(start)``."""
+    if system.shape[0] <= 64:
+        return float(np.linalg.solve(system.toarray(), r)[0])
+    solution: FloatArray = splu(system).solve(r)
+    return float(solution[0])
+
+
+@dataclass(frozen=True)
+class ShapleyFit:
+    """Shapley-value credits; ``exact`` is False for a permutation-sampling estimate."""
+
+    channels: tuple[str, ...]
+    exact: bool
+    samples: int
+    total_conversions: float
+    total_value: float
+    conversion_credit: dict[str, float]
+    value_credit: dict[str, float]
+
+
+def _channel_sets(table: PathTable) -> tuple[IntArray, CodeArray, FloatArray]:
+    """Distinct channel sets (CSR offsets and member codes) with summed conversions and value."""
+    n = len(table.channels)
+    columns = np.stack([table.conversions, table.values])
+    if n <= 62:
+        masks = np.bitwise_or.reduceat(
+            np.left_shift(np.int64(1), table.codes.astype(np.int64)), table.offsets[:-1]
+        )
+        unique_masks, inverse = np.unique(masks, return_inverse=True)
+        sums = np.stack(
+            [np.bincount(inverse, weights=c, minlength=len(unique_masks)) for c in columns]
+        ).astype(np.float64)
+        members = (unique_masks[:, None] >> np.arange(n, dtype=np.int64)) & 1
+        row, code = np.nonzero(members)
+        offsets = np.zeros(len(unique_masks) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(row, minlength=len(unique_masks)), out=offsets[1:])
+        return offsets, code.astype(np.int32), sums
+    path_of_step = np.repeat(np.arange(table.n_paths, dtype=np.int64), table.lengths)
+    pairs = np.unique(path_of_step * n + table.codes)
+    row = pairs // n
+    offsets = np.zeros(table.n_paths + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row, minlength=table.n_paths), out=offsets[1:])
+    return offsets, (pairs % n).astype(np.int32), columns
+
+
+def fit_shapley(
+    table: PathTable, max_exact_channels: int = 12, samples: int = 2000, seed: int = 0
+) -> ShapleyFit:
+    """Credit channels by Shapley values of the observed-journeys coalition game.
+
+    Exact when the table has at most ``max_exact_channels`` channels, otherwise estimated from
+    ``samples`` random channel orders drawn with ``seed`` (``exact=False``).
+    """
+    channels = table.channels
+    n = len(channels)
+    offsets, members, sums = _channel_sets(table)
+    if n <= max_exact_channels:
+        credit = _exact_shapley(offsets, members, sums, n)
+        used = 0
+    else:
+        if samples < 1:
+            raise ValueError("samples must be at least 1")
+        credit = _sampled_shapley(offsets, members, sums, n, samples, seed)
+        used = samples
+    return ShapleyFit(
+        channels=channels,
+        exact=used == 0,
+        samples=used,
+        total_conversions=table.total_conversions,
+        total_value=table.total_value,
+        conversion_credit=dict(zip(channels, credit[0].tolist(), strict=True)),
+        value_credit=dict(zip(channels, credit[1].tolist(), strict=True)),
+    )
+
+
+def _exact_shapley(offsets: IntArray, members: CodeArray, sums: FloatArray, n: int) -> FloatArray:
+    """Shapley values of ``v(S) = sum of sums over sets within S`` for both rows of ``sums``."""
+    if n == 0:
+        return np.zeros((2, 0), dtype=np.float64)
+    masks = np.bitwise_or.reduceat(
+        np.left_shift(np.int64(1), members.astype(np.int64)), offsets[:-1]
+    )
+    size = 1 << n
+    value = np.zeros((size, 2), dtype=np.float64)
+    np.add.at(value, masks, sums.T)
+    for bit in range(n):
+        view = value.reshape(-1, 2, 1 << bit, 2)
+        view[:, 1] += view[:, 0]
+    popcount = np.zeros(size, dtype=np.int64)
+    coalitions = np.arange(size, dtype=np.int64)
+    for bit in range(n):
+        popcount += (coalitions >> bit) & 1
+    factor = np.array(
+        [math.factorial(s) * math.factorial(n - s - 1) / math.factorial(n) for s in range(n)]
+    )
+    credit = np.empty((2, n), dtype=np.float64)
+    for bit in range(n):
+        view = value.reshape(-1, 2, 1 << bit, 2)
+        without = view[:, 0].reshape(-1, 2)
+        gain = view[:, 1].reshape(-1, 2) - without
+        size_without = popcount.reshape(-1, 2, 1 << bit)[:, 0].reshape(-1)
+        credit[:, bit] = factor[size_without] @ gain
+    return credit
+
+
+def _sampled_shapley(
+    offsets: IntArray, members: CodeArray, sums: FloatArray, n: int, samples: int, seed: int
+) -> FloatArray:
+    """Permutation-sampling estimate: per random order, each set's total goes to its last member."""
+    rng = np.random.default_rng(seed)
+    n_sets = len(offsets) - 1
+    credit = np.zeros((2, n), dtype=np.float64)
+    if n_sets == 0 or n == 0:
+        return credit
+    starts = offsets[:-1]
+    batch = max(1, min(samples, 4_000_000 // max(len(members), 1)))
+    done = 0
+    while done < samples:
+        size = min(batch, samples - done)
+        ranks = np.argsort(rng.random((size, n)), axis=1)
+        keyed = ranks[:, members] * n + members
+        last = np.maximum.reduceat(keyed, starts, axis=1) % n
+        flat = last.reshape(-1)
+        for row in range(2):
+            credit[row] += np.bincount(flat, weights=np.tile(sums[row], size), minlength=n)
+        done += size
+    return credit / samples
+
+
+def journey_weights(
+    channel_weights: Mapping[str, float], journey_channels: Sequence[str]
+) -> list[float]:
+    """Per-touch weights of one journey from fitted channel credits; they sum to 1.
+
+    Each distinct channel's share is proportional to its fitted credit and split equally among
+    its touches. When every channel of the journey has zero, negative or unknown credit the
+    weights are linear (equal per touch). An empty journey has no weights.
+    """
+    if not journey_channels:
+        return []
+    touches: dict[str, int] = {}
+    for channel in journey_channels:
+        touches[channel] = touches.get(channel, 0) + 1
+    fitted = {}
+    for channel in touches:
+        weight = float(channel_weights.get(channel, 0.0))
+        fitted[channel] = weight if math.isfinite(weight) and weight > 0 else 0.0
+    total = sum(fitted.values())
+    if total <= 0:
+        return [1.0 / len(journey_channels)] * len(journey_channels)
+    return [fitted[c] / total / touches[c] for c in journey_channels]

@@ -1,0 +1,91 @@
+"""Background jobs (refits, re-attribution of history) with their progress recorded as events."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Protocol
+from uuid import UUID, uuid4
+
+from eventsourcing.application import Repository
+
+from common.eventlog import UnitOfWork
+from services.attribution.domainmodel import Job
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+
+class JobCancelledError(Exception):
+    """The service is stopping; the job ends where it is."""
+
+
+class JobHost(Protocol):
+    """What a job runner needs of its application."""
+
+    lock: threading.Lock
+
+    @property
+    def repository(self) -> Repository[UUID]:
+        """The application's repository."""
+        ...
+
+    def save_unit(self, unit: UnitOfWork) -> None:
+        """Saves a unit of work."""
+        ...
+
+
+class JobRunner:
+    """Runs jobs in background threads; each job's start, progress and end are events."""
+
+    def __init__(self, host: JobHost) -> None:
+        self._host = host
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self, description: str, work: Callable[[Progress], None]) -> UUID:
+        """Records a new job and runs `work(report_progress)` in the background."""
+        job = Job(id=uuid4(), description=description, total=0)
+        self._save(job)
+        thread = threading.Thread(
+            target=self._run, args=(job.id, work), name=f"job-{job.id}", daemon=True
+        )
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+        return job.id
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Asks running jobs to stop at their next progress report and waits for them."""
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def _run(self, job_id: UUID, work: Callable[[Progress], None]) -> None:
+        def report(done: int, total: int) -> None:
+            if self._stopping.is_set():
+                raise JobCancelledError("the service stopped before the job finished")
+            self._update(job_id, lambda job: job.progress(done=done, total=total))
+
+        try:
+            work(report)
+            self._update(job_id, lambda job: job.complete())
+        except Exception as error:  # a job's failure is recorded, not raised
+            logger.warning("job %s failed: %s", job_id, error)
+            message = str(error)
+            self._update(job_id, lambda job: job.fail(error=message))
+
+    def _update(self, job_id: UUID, change: Callable[[Job], None]) -> None:
+        with self._host.lock:
+            unit = UnitOfWork(self._host.repository)
+            job = unit.get(Job, job_id)
+            if job is not None:
+                change(job)
+                self._host.save_unit(unit)
+
+    def _save(self, job: Job) -> None:
+        with self._host.lock:
+            unit = UnitOfWork(self._host.repository)
+            unit.add(job)
+            self._host.save_unit(unit)

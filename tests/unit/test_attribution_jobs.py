@@ -1,0 +1,94 @@
+"""Configuring models, refitting data-driven models and re-attributing history, in memory."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from uuid import NAMESPACE_DNS, UUID, uuid5
+
+import pytest
+
+from services.attribution.application import AttributionApplication
+from services.attribution.domainmodel import ModelFit, fit_id
+from services.attribution.models import UnknownModelError, named_model
+from tests.unit.test_attribution import PROP, Feed, conversion, touch
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def wait_for(app: AttributionApplication, job_id: UUID) -> str:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        job = app.job(job_id)
+        if job.state != "running":
+            return str(job.state) + (f": {job.error}" if job.error else "")
+        time.sleep(0.02)
+    raise AssertionError("job did not finish")
+
+
+def history(feed: Feed) -> None:
+    """Twelve buyers reached by email then paid search, and twelve non-buyers reached by
+    display only."""
+    for n in range(12):
+        feed.send(
+            "ingest",
+            touch(f"e{n}", f"anon:b{n}", NOW - timedelta(days=3), "email"),
+            touch(f"s{n}", f"anon:b{n}", NOW - timedelta(days=2), "paid_search"),
+            conversion(f"c{n}", f"anon:b{n}", NOW - timedelta(days=1), 10_000_000),
+            touch(f"d{n}", f"anon:n{n}", NOW - timedelta(days=2), "display"),
+        )
+
+
+def test_configuring_models_re_attributes_every_past_conversion() -> None:
+    feed = Feed()
+    history(feed)
+    assert feed.credits("c0", "linear") == {"email": 0.5, "paid_search": 0.5}
+
+    job = feed.app.configure_models([named_model("first_click"), named_model("time_decay")])
+
+    assert wait_for(feed.app, job) == "completed"
+    assert feed.app.job(job).done == 12
+    assert feed.credits("c0", "first_click") == {"email": 1.0}
+    assert set(feed.app.latest_attribution(uuid5(NAMESPACE_DNS, "c0")).credits) == {  # type: ignore[attr-defined]
+        "first_click",
+        "time_decay",
+    }
+
+
+def test_a_refit_records_a_versioned_fit_and_credits_conversions_with_it() -> None:
+    feed = Feed()
+    history(feed)
+    wait_for(
+        feed.app, feed.app.configure_models([named_model("last_click"), named_model("markov")])
+    )
+    assert "markov" not in feed.app.latest_attribution(uuid5(NAMESPACE_DNS, "c0")).credits  # type: ignore[attr-defined]
+
+    assert wait_for(feed.app, feed.app.refit(PROP, "purchase", "markov")) == "completed"
+
+    fits = feed.app.repository.get(fit_id(PROP, "purchase", "markov"))
+    assert isinstance(fits, ModelFit)
+    assert fits.fit_version == 1
+    assert fits.channel_shares == pytest.approx({"email": 0.5, "paid_search": 0.5, "display": 0.0})
+    latest = feed.app.latest_attribution(uuid5(NAMESPACE_DNS, "c0"))
+    assert latest.model_versions["markov"] == 1  # type: ignore[attr-defined]
+    assert feed.credits("c0", "markov") == pytest.approx({"email": 0.5, "paid_search": 0.5})
+
+
+def test_a_refit_without_conversions_in_the_window_fails_with_the_reason() -> None:
+    feed = Feed()
+    wait_for(feed.app, feed.app.configure_models([named_model("markov")]))
+    assert wait_for(feed.app, feed.app.refit(PROP, "purchase", "markov")).startswith(
+        "failed: no 'purchase' conversions"
+    )
+
+
+def test_only_configured_data_driven_models_can_be_refitted() -> None:
+    feed = Feed()
+    with pytest.raises(UnknownModelError):
+        feed.app.refit(PROP, "purchase", "linear")
+
+
+def test_a_stored_configuration_wins_over_the_initial_one_after_a_restart() -> None:
+    feed = Feed()
+    wait_for(feed.app, feed.app.configure_models([named_model("first_click")]))
+    assert [m.name for m in feed.app.models] == ["first_click"]

@@ -1,0 +1,105 @@
+"""`convtrack attribution run-file`: a path table credited with the service's model code."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from services.attribution.models import JourneyTouch, credit, named_model
+from services.attribution.offline import run_file
+from services.cli import main
+
+TABLE = """path,total_conversions,total_conversion_value,total_null
+email > paid_search,3,300,7
+paid_search,1,50,9
+email,0,0,10
+direct > email > paid_search,2,120,2
+"""
+
+
+@pytest.fixture
+def journeys(tmp_path: Path) -> Path:
+    path = tmp_path / "journeys.csv"
+    path.write_text(TABLE)
+    return path
+
+
+def credits_of(path: Path, model: str) -> dict[str, tuple[float, float]]:
+    (result,) = run_file(path, [model])
+    return {c.channel: (round(c.conversions, 9), round(c.value, 9)) for c in result.channels}
+
+
+def test_first_and_last_touch_credit_whole_paths(journeys: Path) -> None:
+    assert credits_of(journeys, "first") == {
+        "email": (3.0, 300.0),
+        "direct": (2.0, 120.0),
+        "paid_search": (1.0, 50.0),
+    }
+    assert credits_of(journeys, "last") == {
+        "paid_search": (6.0, 470.0),
+        "direct": (0.0, 0.0),
+        "email": (0.0, 0.0),
+    }
+
+
+def test_linear_splits_each_path_evenly(journeys: Path) -> None:
+    assert credits_of(journeys, "linear") == {
+        "paid_search": (round(1.5 + 1 + 2 / 3, 9), 150 + 50 + 40.0),
+        "email": (round(1.5 + 2 / 3, 9), 150 + 40.0),
+        "direct": (round(2 / 3, 9), 40.0),
+    }
+
+
+def test_the_file_uses_the_same_weights_as_the_service_for_every_rule(journeys: Path) -> None:
+    at = datetime(2026, 1, 10, tzinfo=UTC)
+    path = ["direct", "email", "paid_search"]
+    journey = [
+        JourneyTouch(f"t{i}", at - timedelta(days=len(path) - i), channel, "", "", "")
+        for i, channel in enumerate(path)
+    ]
+    for model in ("time_decay", "position_based", "w_shaped", "j_shaped", "inverse_j"):
+        service = credit(named_model(model), journey, at, 1_000_000)
+        assert service is not None
+        one_path = journeys.parent / "one.csv"
+        one_path.write_text("path,total_conversions\ndirect > email > paid_search,1\n")
+        offline = credits_of(one_path, model)
+        for c in service:
+            assert offline[c.channel][0] == pytest.approx(c.fraction)
+
+
+def test_the_markov_model_reproduces_the_observed_conversion_rate(journeys: Path) -> None:
+    (result,) = run_file(journeys, ["markov"])
+    assert "modelled conversion rate 17.6471% (observed 17.6471%)" in result.note
+    assert sum(c.conversions for c in result.channels) == pytest.approx(6.0)
+
+
+def test_the_command_prints_json(journeys: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(
+            [
+                "attribution",
+                "run-file",
+                str(journeys),
+                "--models",
+                "last,shapley",
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
+    printed = json.loads(capsys.readouterr().out)
+    assert set(printed) == {"last_click", "shapley"}
+    assert printed["last_click"]["channels"]["paid_search"] == {"conversions": 6.0, "value": 470.0}
+
+
+def test_the_command_reports_a_bad_file_plainly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("path,total_conversions\n,3\n")
+    assert main(["attribution", "run-file", str(bad)]) == 1
+    assert "line 2" in capsys.readouterr().err
