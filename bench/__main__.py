@@ -1,4 +1,4 @@
-"""`python -m bench`: ingest, pipeline and log-read benchmarks on SQLite and PostgreSQL.
+"""`python -m bench`: ingest, pipeline, log-read and attribution-model benchmarks.
 
 Prints the machine facts and one table (benchmark, backend, size, seconds, rate, note).
 Each benchmark runs on its own temp data dir or fresh PostgreSQL database, removed after.
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench import ingest, pipeline
+from bench import attribution, ingest, pipeline
 from bench.storage import BACKENDS, POSTGRES_ADMIN_URL, fresh_env, postgres_problem
 from bench.table import Row, format_table, per_second
 
@@ -119,23 +119,36 @@ def run_pipeline(backend: str, visitors: int) -> list[Row]:
     ]
 
 
+def _failed(benchmark: str, backend: str, error: Exception) -> Row:
+    """A row saying a benchmark failed (the table still prints; the exit status is 1)."""
+    logger.error("%s on %s failed", benchmark, backend, exc_info=error)
+    message = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return Row(benchmark, backend, "-", None, "FAILED", message[:100])
+
+
 def run_backend(backend: str, visitors: int) -> list[Row]:
-    """Every benchmark on one backend."""
+    """Every benchmark on one backend; a failing one becomes a FAILED row."""
     events = pipeline.sample(visitors)
     rows: list[Row] = []
     for batch_size, threads in INGEST_SHAPES:
         logger.info("%s: ingest, batches of %d, %d thread(s)", backend, batch_size, threads)
-        with fresh_env(backend) as env:
-            rows += ingest.run(
-                env,
-                backend,
-                events,
-                batch_size=batch_size,
-                threads=threads,
-                read=(batch_size, threads) == INGEST_SHAPES[0],
-            )
+        try:
+            with fresh_env(backend) as env:
+                rows += ingest.run(
+                    env,
+                    backend,
+                    events,
+                    batch_size=batch_size,
+                    threads=threads,
+                    read=(batch_size, threads) == INGEST_SHAPES[0],
+                )
+        except Exception as error:
+            rows.append(_failed(f"ingest batch {batch_size} x{threads}", backend, error))
     logger.info("%s: pipeline, %d visitors", backend, visitors)
-    rows += run_pipeline(backend, visitors)
+    try:
+        rows += run_pipeline(backend, visitors)
+    except Exception as error:
+        rows.append(_failed("pipeline", backend, error))
     return rows
 
 
@@ -183,12 +196,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows: list[Row] = []
     for backend in backends:
         rows += run_backend(backend, visitors)
+    logger.info("attribution models")
+    try:
+        rows += attribution.run(args.quick)
+    except Exception as error:
+        rows.append(_failed("attribution", "-", error))
     for fact in machine_facts(backends, load_before):
         print(fact)
     print()
     print(format_table(rows))
     print(f"\n(benchmarks took {time.perf_counter() - started:.0f}s)")
-    return 0
+    return 1 if any(row.rate == "FAILED" for row in rows) else 0
 
 
 if __name__ == "__main__":

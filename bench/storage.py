@@ -24,7 +24,7 @@ def postgres_problem(admin_url: str = POSTGRES_ADMIN_URL) -> str | None:
         with psycopg.connect(admin_url, connect_timeout=3):
             return None
     except psycopg.Error as error:
-        return str(error).strip() or type(error).__name__
+        return " ".join(str(error).split()) or type(error).__name__
 
 
 @contextmanager
