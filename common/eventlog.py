@@ -17,10 +17,14 @@ from eventsourcing.application import (
 )
 from eventsourcing.domain import Aggregate, DomainEventProtocol
 from eventsourcing.persistence import ProcessRecorder, Recording, Tracking
+from eventsourcing.postgres import PostgresAggregateRecorder
+from eventsourcing.sqlite import SQLiteAggregateRecorder
+from psycopg.sql import SQL, Identifier
 
 A = TypeVar("A", bound=Aggregate)
 
 LOG_PAGE_MAX = 1000
+ID_QUERY_CHUNK = 500
 LOG_WAIT_POLL_SECONDS = 0.2
 
 
@@ -59,6 +63,31 @@ class LoggedApplication(Application[UUID]):
         with self._log_changed:
             self._readers_released = True
             self._log_changed.notify_all()
+
+    def stored_ids(self, ids: Sequence[UUID]) -> set[UUID]:
+        """Which of these aggregate ids have stored events: one query per 500 ids."""
+        recorder = self.recorder
+        found: set[UUID] = set()
+        if isinstance(recorder, SQLiteAggregateRecorder):
+            with recorder.datastore.transaction(commit=False) as cursor:
+                for start in range(0, len(ids), ID_QUERY_CHUNK):
+                    chunk = [i.hex for i in ids[start : start + ID_QUERY_CHUNK]]
+                    cursor.execute(
+                        f"SELECT DISTINCT originator_id FROM {recorder.events_table_name} "
+                        f"WHERE originator_id IN ({','.join('?' * len(chunk))})",
+                        chunk,
+                    )
+                    found.update(UUID(row[0]) for row in cursor.fetchall())
+            return found
+        if isinstance(recorder, PostgresAggregateRecorder):
+            statement = SQL(
+                "SELECT DISTINCT originator_id FROM {}.{} WHERE originator_id = ANY(%s)"
+            ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
+            with recorder.datastore.transaction(commit=False) as cursor:
+                cursor.execute(statement, (list(ids),))
+                found.update(UUID(str(row["originator_id"])) for row in cursor.fetchall())
+            return found
+        return {i for i in ids if recorder.select_events(i, limit=1)}
 
     def log_head(self) -> int:
         """The position of the newest log entry, 0 when the log is empty."""

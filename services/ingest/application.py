@@ -114,20 +114,23 @@ class IngestApplication(LoggedApplication):
             )
 
     def _store_new(self, facts: list[RecordedFact]) -> set[UUID]:
-        """Saves the facts not stored before, in one transaction; returns the ids saved."""
+        """Saves the facts not stored before, in one transaction; returns the ids saved.
+
+        Known ids are filtered out with one query first; an IntegrityError then only means a
+        concurrent writer (another replica) stored some of them meanwhile: filter and retry.
+        """
         if not facts:
             return set()
-        remaining = [e for fact in facts for e in fact.collect_events()]
+        events = [e for fact in facts for e in fact.collect_events()]
         with self._write_lock:
             for _ in range(SAVE_ATTEMPTS):
+                known = self.stored_ids([e.originator_id for e in events])
+                events = [e for e in events if e.originator_id not in known]
+                if not events:
+                    return set()
                 try:
-                    self.save(*remaining)
-                    return {e.originator_id for e in remaining}
+                    self.save(*events)
+                    return {e.originator_id for e in events}
                 except IntegrityError:
-                    remaining = [e for e in remaining if not self._exists(e.originator_id)]
-                    if not remaining:
-                        return set()
+                    continue
         raise IngestError("could not store the batch: concurrent writers kept conflicting")
-
-    def _exists(self, record_id: UUID) -> bool:
-        return bool(self.recorder.select_events(record_id, limit=1))

@@ -1,0 +1,1164 @@
+"""Probabilistic identity linkage: a Fellegi-Sunter model over weak signals, trained by EM."""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from services.identity.observations import ObservationRecord
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+LevelArray = npt.NDArray[np.int8]
+
+NULL_LEVEL = -1
+"""Level of a comparison where either side has no value; it contributes weight 0."""
+
+UaSignature = Callable[[str], tuple[str, str]]
+"""Maps a user-agent string to (family, device): e.g. ("Chrome/Windows", "Other/131/10")."""
+
+
+class ProbabilisticModelError(ValueError):
+    """Parameters that do not fit the linker's comparisons, or malformed stored parameters."""
+
+
+# --- string similarity ------------------------------------------------------------------------
+
+
+def jaro(a: str, b: str) -> float:
+    """Jaro similarity in [0, 1]."""
+    if a == b:
+        return 1.0
+    la, lb = len(a), len(b)
+    if not la or not lb:
+        return 0.0
+    window = max(max(la, lb) // 2 - 1, 0)
+    a_hit = [False] * la
+    b_hit = [False] * lb
+    matches = 0
+    for i, ch in enumerate(a):
+        for j in range(max(0, i - window), min(i + window + 1, lb)):
+            if not b_hit[j] and b[j] == ch:
+                a_hit[i] = b_hit[j] = True
+                matches += 1
+                break
+    if not matches:
+        return 0.0
+    half_transpositions = 0
+    j = 0
+    for i in range(la):
+        if a_hit[i]:
+            while not b_hit[j]:
+                j += 1
+            half_transpositions += a[i] != b[j]
+            j += 1
+    t = half_transpositions / 2
+    return (matches / la + matches / lb + (matches - t) / matches) / 3
+
+
+def jaro_winkler(a: str, b: str, prefix_scale: float = 0.1, boost_threshold: float = 0.7) -> float:
+    """Jaro-Winkler similarity: Jaro boosted by a common prefix of up to 4 characters."""
+    sim = jaro(a, b)
+    if sim <= boost_threshold:
+        return sim
+    prefix = 0
+    for x, y in zip(a[:4], b[:4], strict=False):
+        if x != y:
+            break
+        prefix += 1
+    return sim + prefix * prefix_scale * (1.0 - sim)
+
+
+_NICKNAMES: dict[str, tuple[str, ...]] = {
+    "robert": ("bob", "bobby", "rob", "robbie", "bert"),
+    "william": ("bill", "billy", "will", "willie", "liam"),
+    "elizabeth": ("liz", "lizzie", "beth", "betty", "eliza", "libby"),
+    "katherine": ("kate", "katie", "kathy", "kat", "catherine", "kathryn", "cathy"),
+    "james": ("jim", "jimmy", "jamie"),
+    "michael": ("mike", "mikey", "mick"),
+    "richard": ("rick", "ricky", "dick", "rich"),
+    "thomas": ("tom", "tommy"),
+    "david": ("dave", "davy"),
+    "christopher": ("chris", "kit"),
+    "christine": ("chris", "chrissy", "tina"),
+    "daniel": ("dan", "danny"),
+    "samuel": ("sam", "sammy"),
+    "samantha": ("sam", "sammy"),
+    "benjamin": ("ben", "benny"),
+    "joseph": ("joe", "joey"),
+    "anthony": ("tony",),
+    "stephen": ("steve", "steven"),
+    "andrew": ("andy", "drew"),
+    "alexander": ("alex", "sandy"),
+    "alexandra": ("alex", "sandra", "sandy"),
+    "matthew": ("matt",),
+    "nicholas": ("nick", "nicky"),
+    "patrick": ("pat", "paddy"),
+    "patricia": ("pat", "patty", "trish"),
+    "margaret": ("maggie", "meg", "peggy", "peg", "marge"),
+    "susan": ("sue", "susie"),
+    "jennifer": ("jen", "jenny"),
+    "jessica": ("jess", "jessie"),
+    "rebecca": ("becky", "becca"),
+    "edward": ("ed", "eddie", "ted", "ned"),
+    "charles": ("charlie", "chuck"),
+    "jonathan": ("jon", "jonny"),
+    "victoria": ("vicky", "tori"),
+    "deborah": ("deb", "debbie"),
+}
+_NICKNAME_GROUPS: dict[str, frozenset[str]] = {}
+for _canonical, _variants in _NICKNAMES.items():
+    for _name in (_canonical, *_variants):
+        _NICKNAME_GROUPS[_name] = _NICKNAME_GROUPS.get(_name, frozenset()) | {_canonical}
+
+
+def same_given_name(a: str, b: str, threshold: float = 0.9) -> bool:
+    """True when two normalised first names are nicknames of one name or close by Jaro-Winkler."""
+    groups = _NICKNAME_GROUPS.get(a, frozenset({a})) & _NICKNAME_GROUPS.get(b, frozenset({b}))
+    return bool(groups) or jaro_winkler(a, b) >= threshold
+
+
+_SOUNDEX_CODES = {
+    ch: digit
+    for digit, letters in (
+        ("1", "BFPV"),
+        ("2", "CGJKQSXZ"),
+        ("3", "DT"),
+        ("4", "L"),
+        ("5", "MN"),
+        ("6", "R"),
+    )
+    for ch in letters
+}
+
+
+def soundex(name: str) -> str:
+    """American Soundex code ("Robert" → "R163"); "" for a name without ASCII letters."""
+    letters = [ch for ch in name.upper() if "A" <= ch <= "Z"]
+    if not letters:
+        return ""
+    code = [letters[0]]
+    previous = _SOUNDEX_CODES.get(letters[0], "")
+    for ch in letters[1:]:
+        digit = _SOUNDEX_CODES.get(ch, "")
+        if digit and digit != previous:
+            code.append(digit)
+            if len(code) == 4:
+                break
+        if ch not in "HW":
+            previous = digit
+    return "".join(code).ljust(4, "0")
+
+
+# --- normalisation ----------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1 << 16)
+def normalise_name(name: str) -> str:
+    """Lower-case letters only, accents removed ("O'Brien" → "obrien", "José" → "jose")."""
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    return "".join(ch for ch in decomposed if ch.isalpha())
+
+
+@lru_cache(maxsize=1 << 16)
+def normalise_postcode(postcode: str) -> str:
+    """Upper-case alphanumerics only ("sw1a 1aa" → "SW1A1AA")."""
+    return "".join(ch for ch in postcode.upper() if ch.isalnum())
+
+
+def postcode_district(postcode: str) -> str:
+    """The UK outward code of a normalised postcode ("SW1A1AA" → "SW1A"), else a 3-char prefix."""
+    if len(postcode) >= 5 and postcode[-3].isdigit() and postcode[-2:].isalpha():
+        return postcode[:-3]
+    return postcode[:3] if len(postcode) > 3 else ""
+
+
+@lru_cache(maxsize=1 << 16)
+def ip_network(ip: str) -> str:
+    """The /24 network of an IPv4 address, the /64 of an IPv6 one, "" for anything else."""
+    try:
+        address = ipaddress.ip_address(ip.strip())
+    except ValueError:
+        return ""
+    prefix = 24 if address.version == 4 else 64
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
+@lru_cache(maxsize=1)
+def _ua_parser() -> Any:
+    import ua_parser  # loaded on first use, not at import time
+
+    return ua_parser.Parser(ua_parser.BestAvailableResolver(ua_parser.load_lazy_builtins()))
+
+
+@lru_cache(maxsize=1 << 14)
+def parse_user_agent(user_agent: str) -> tuple[str, str]:
+    """(browser/OS family, device and build) of a user agent, with ua-parser; ("", "") if blank."""
+    if not user_agent.strip():
+        return "", ""
+    parsed = _ua_parser().parse(user_agent.strip()).with_defaults()
+    family = f"{parsed.user_agent.family}/{parsed.os.family}"
+    device = f"{parsed.device.family}/{parsed.user_agent.major}/{parsed.os.major}.{parsed.os.minor}"
+    return family, device
+
+
+# --- profiles ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IpSpan:
+    """An IP address an identifier was seen on, and when (epoch seconds; ±inf when unknown)."""
+
+    ip: str
+    first_seen: float
+    last_seen: float
+
+
+@dataclass(frozen=True, slots=True)
+class IdentifierProfile:
+    """What the observations of one identifier say about its owner: the weak signals, merged."""
+
+    identifier: str
+    ip_spans: tuple[IpSpan, ...] = ()
+    ua_signatures: tuple[tuple[str, str], ...] = ()
+    cities: tuple[str, ...] = ()
+    hour_histogram: tuple[int, ...] = (0,) * 24
+    first_name: str = ""
+    last_name: str = ""
+    postcode: str = ""
+    phone_sha256: str = ""
+    date_of_birth: str = ""
+
+
+class _ProfileBuilder:
+    def __init__(self) -> None:
+        self.ips: dict[str, list[float]] = {}
+        self.uas: set[tuple[str, str]] = set()
+        self.cities: set[str] = set()
+        self.hours = [0] * 24
+        self.values: defaultdict[str, Counter[str]] = defaultdict(Counter)
+
+    def build(self, identifier: str) -> IdentifierProfile:
+        def top(key: str) -> str:
+            counts = self.values.get(key)
+            return min(counts, key=lambda v: (-counts[v], v)) if counts else ""
+
+        return IdentifierProfile(
+            identifier=identifier,
+            ip_spans=tuple(IpSpan(ip, s[0], s[1]) for ip, s in sorted(self.ips.items())),
+            ua_signatures=tuple(sorted(self.uas)),
+            cities=tuple(sorted(self.cities)),
+            hour_histogram=tuple(self.hours),
+            first_name=top("first"),
+            last_name=top("last"),
+            postcode=top("postcode"),
+            phone_sha256=top("phone"),
+            date_of_birth=top("dob"),
+        )
+
+
+def build_profiles(
+    records: Iterable[ObservationRecord], ua_signature: UaSignature = parse_user_agent
+) -> tuple[list[IdentifierProfile], set[tuple[str, str]]]:
+    """One profile per identifier (sorted), and the identifier pairs seen in one observation.
+
+    An observation's signals are credited to every identifier on it. Multi-valued signals
+    (IPs with their time span, user agents, cities, hours) are unions; CRM fields take the
+    identifier's most frequent normalised value.
+    """
+    builders: dict[str, _ProfileBuilder] = {}
+    together: set[tuple[str, str]] = set()
+    for record in records:
+        ids = sorted({i for i in record.identifiers if i})
+        for x in range(len(ids)):
+            for y in range(x + 1, len(ids)):
+                together.add((ids[x], ids[y]))
+        ts = record.ts
+        if ts is not None and ts.tzinfo is None:
+            ts = ts.replace(tzinfo=UTC)
+        seconds = ts.timestamp() if ts is not None else math.nan
+        ua = ua_signature(record.user_agent) if record.user_agent else ("", "")
+        city = record.geo_city.strip().casefold()
+        fields = {
+            "first": normalise_name(record.first_name),
+            "last": normalise_name(record.last_name),
+            "postcode": normalise_postcode(record.postcode),
+            "phone": record.phone_sha256.strip().lower(),
+            "dob": record.date_of_birth.strip(),
+        }
+        for identifier in ids:
+            builder = builders.get(identifier)
+            if builder is None:
+                builder = builders[identifier] = _ProfileBuilder()
+            if ip := record.ip.strip():
+                span = builder.ips.setdefault(ip, [math.inf, -math.inf])
+                if math.isnan(seconds):
+                    span[0], span[1] = -math.inf, math.inf
+                else:
+                    span[0], span[1] = min(span[0], seconds), max(span[1], seconds)
+            if ua[0]:
+                builder.uas.add(ua)
+            if city:
+                builder.cities.add(city)
+            if ts is not None:
+                builder.hours[ts.hour] += 1
+            for key, value in fields.items():
+                if value:
+                    builder.values[key][value] += 1
+    profiles = [builders[i].build(i) for i in sorted(builders)]
+    return profiles, together
+
+
+# --- encoded features -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _SetSignal:
+    """A multi-valued signal as sorted (profile, value) rows, CSR-indexed by profile."""
+
+    keys: IntArray  # profile * n_values + value, sorted
+    value: IntArray
+    offsets: IntArray  # rows of profile p: offsets[p]:offsets[p + 1]
+    freq: FloatArray  # per value: share of profiles with this signal that carry it
+    first: FloatArray
+    last: FloatArray
+    n_values: int
+
+    @property
+    def present(self) -> BoolArray:
+        return np.diff(self.offsets) > 0
+
+
+def _set_signal(per_profile: Sequence[Mapping[str, tuple[float, float]]]) -> _SetSignal:
+    vocabulary: dict[str, int] = {}
+    owners: list[int] = []
+    values: list[int] = []
+    firsts: list[float] = []
+    lasts: list[float] = []
+    for owner, items in enumerate(per_profile):
+        for text, (first, last) in items.items():
+            owners.append(owner)
+            values.append(vocabulary.setdefault(text, len(vocabulary)))
+            firsts.append(first)
+            lasts.append(last)
+    n_values = max(len(vocabulary), 1)
+    owner_arr = np.asarray(owners, dtype=np.int64)
+    value_arr = np.asarray(values, dtype=np.int64)
+    keys = owner_arr * n_values + value_arr
+    order = np.argsort(keys, kind="stable")
+    carriers = int(np.count_nonzero(np.bincount(owner_arr, minlength=len(per_profile))))
+    df = np.bincount(value_arr, minlength=n_values).astype(np.float64)
+    offsets = np.zeros(len(per_profile) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(owner_arr, minlength=len(per_profile)), out=offsets[1:])
+    return _SetSignal(
+        keys=keys[order],
+        value=value_arr[order],
+        offsets=offsets,
+        freq=df / max(carriers, 1),
+        first=np.asarray(firsts, dtype=np.float64)[order],
+        last=np.asarray(lasts, dtype=np.float64)[order],
+        n_values=n_values,
+    )
+
+
+def _shared(
+    signal: _SetSignal, a: IntArray, b: IntArray, slack: float | None = None
+) -> tuple[BoolArray, FloatArray]:
+    """Whether each pair shares a value (with overlapping spans, given a slack) and the rarest's
+    frequency (inf where nothing is shared). Vectorised: a's rows are looked up in b's."""
+    counts = signal.offsets[a + 1] - signal.offsets[a]
+    shared = np.zeros(a.size, dtype=np.bool_)
+    rarest = np.full(a.size, np.inf)
+    total = int(counts.sum())
+    if total == 0 or signal.keys.size == 0:
+        return shared, rarest
+    pair = np.repeat(np.arange(a.size), counts)
+    row_a = np.repeat(signal.offsets[a] - np.cumsum(counts) + counts, counts) + np.arange(total)
+    keys = b[pair] * signal.n_values + signal.value[row_a]
+    row_b = np.minimum(np.searchsorted(signal.keys, keys), signal.keys.size - 1)
+    hit = signal.keys[row_b] == keys
+    if slack is not None:
+        hit &= signal.first[row_a] - slack <= signal.last[row_b]
+        hit &= signal.first[row_b] - slack <= signal.last[row_a]
+    shared[pair[hit]] = True
+    np.minimum.at(rarest, pair[hit], signal.freq[signal.value[row_a[hit]]])
+    return shared, rarest
+
+
+@dataclass(frozen=True, slots=True)
+class _CodeSignal:
+    """A single-valued signal as integer codes (-1 where missing) with value frequencies."""
+
+    codes: IntArray
+    freq: FloatArray
+    values: tuple[str, ...]
+
+
+def _code_signal(values: Sequence[str]) -> _CodeSignal:
+    vocabulary: dict[str, int] = {}
+    codes = np.asarray(
+        [vocabulary.setdefault(v, len(vocabulary)) if v else -1 for v in values], dtype=np.int64
+    )
+    counts = np.bincount(codes[codes >= 0], minlength=max(len(vocabulary), 1)).astype(np.float64)
+    return _CodeSignal(codes, counts / max(counts.sum(), 1.0), tuple(vocabulary))
+
+
+@dataclass(frozen=True, slots=True)
+class _Features:
+    ip: _SetSignal
+    network: _SetSignal
+    ua_device: _SetSignal
+    ua_family: _SetSignal
+    city: _SetSignal
+    hours: FloatArray  # smoothed, L2-normalised hour histograms
+    hours_present: BoolArray
+    first_name: _CodeSignal
+    last_name: _CodeSignal
+    postcode: _CodeSignal
+    district: _CodeSignal
+    phone: _CodeSignal
+    dob: _CodeSignal
+    config: LinkerConfig
+
+
+def _encode(profiles: Sequence[IdentifierProfile], config: LinkerConfig) -> _Features:
+    def spans(p: IdentifierProfile) -> dict[str, tuple[float, float]]:
+        return {s.ip: (s.first_seen, s.last_seen) for s in p.ip_spans}
+
+    def networks(p: IdentifierProfile) -> dict[str, tuple[float, float]]:
+        out: dict[str, tuple[float, float]] = {}
+        for s in p.ip_spans:
+            if net := ip_network(s.ip):
+                lo, hi = out.get(net, (math.inf, -math.inf))
+                out[net] = (min(lo, s.first_seen), max(hi, s.last_seen))
+        return out
+
+    def flat(items: Iterable[str]) -> dict[str, tuple[float, float]]:
+        return dict.fromkeys(items, (0.0, 0.0))
+
+    raw = np.asarray([p.hour_histogram for p in profiles], dtype=np.float64).reshape(-1, 24)
+    smoothed = 0.5 * raw + 0.25 * (np.roll(raw, 1, axis=1) + np.roll(raw, -1, axis=1))
+    norms = np.linalg.norm(smoothed, axis=1, keepdims=True)
+    return _Features(
+        ip=_set_signal([spans(p) for p in profiles]),
+        network=_set_signal([networks(p) for p in profiles]),
+        ua_device=_set_signal([flat(f"{f}|{d}" for f, d in p.ua_signatures) for p in profiles]),
+        ua_family=_set_signal([flat(f for f, _ in p.ua_signatures) for p in profiles]),
+        city=_set_signal([flat(p.cities) for p in profiles]),
+        hours=smoothed / np.where(norms > 0, norms, 1.0),
+        hours_present=raw.sum(axis=1) >= config.min_pattern_events,
+        first_name=_code_signal([p.first_name for p in profiles]),
+        last_name=_code_signal([p.last_name for p in profiles]),
+        postcode=_code_signal([p.postcode for p in profiles]),
+        district=_code_signal([postcode_district(p.postcode) for p in profiles]),
+        phone=_code_signal([p.phone_sha256 for p in profiles]),
+        dob=_code_signal([p.date_of_birth for p in profiles]),
+        config=config,
+    )
+
+
+# --- comparisons ------------------------------------------------------------------------------
+
+Evaluation = tuple[LevelArray, FloatArray]
+"""Per pair: the comparison level (NULL_LEVEL when missing) and, where the level is an exact
+match on a value, that value's frequency for term-frequency adjustment (NaN elsewhere)."""
+
+
+def _levels(null: BoolArray, *conditions: BoolArray) -> LevelArray:
+    level = np.full(null.size, len(conditions), dtype=np.int8)
+    for index in reversed(range(len(conditions))):
+        level[conditions[index]] = index
+    level[null] = NULL_LEVEL
+    return level
+
+
+def _tf(level: LevelArray, per_level: Mapping[int, FloatArray]) -> FloatArray:
+    out = np.full(level.size, np.nan)
+    for index, freq in per_level.items():
+        mask = level == index
+        out[mask] = freq[mask]
+    return out
+
+
+def _compare_ip(f: _Features, a: IntArray, b: IntArray) -> Evaluation:
+    exact, exact_u = _shared(f.ip, a, b, slack=f.config.ip_overlap_slack_seconds)
+    same_net, net_u = _shared(f.network, a, b)
+    level = _levels(~(f.ip.present[a] & f.ip.present[b]), exact, same_net)
+    return level, _tf(level, {0: exact_u, 1: net_u})
+
+
+def _compare_ua(f: _Features, a: IntArray, b: IntArray) -> Evaluation:
+    device, device_u = _shared(f.ua_device, a, b)
+    family, _ = _shared(f.ua_family, a, b)
+    level = _levels(~(f.ua_family.present[a] & f.ua_family.present[b]), device, family)
+    return level, _tf(level, {0: device_u})
+
+
+def _compare_city(f: _Features, a: IntArray, b: IntArray) -> Evaluation:
+    same, freq = _shared(f.city, a, b)
+    level = _levels(~(f.city.present[a] & f.city.present[b]), same)
+    return level, _tf(level, {0: freq})
+
+
+def _compare_hours(f: _Features, a: IntArray, b: IntArray) -> Evaluation:
+    cosine = np.einsum("ij,ij->i", f.hours[a], f.hours[b])
+    null = ~(f.hours_present[a] & f.hours_present[b])
+    level = _levels(null, cosine >= f.config.hour_similarity_threshold)
+    return level, np.full(a.size, np.nan)
+
+
+def _compare_exact(signal: _CodeSignal, a: IntArray, b: IntArray) -> Evaluation:
+    ca, cb = signal.codes[a], signal.codes[b]
+    level = _levels((ca < 0) | (cb < 0), ca == cb)
+    return level, _tf(level, {0: signal.freq[np.maximum(ca, 0)]})
+
+
+def _compare_fuzzy(
+    signal: _CodeSignal, a: IntArray, b: IntArray, similar: Callable[[str, str], bool]
+) -> Evaluation:
+    ca, cb = signal.codes[a], signal.codes[b]
+    null = (ca < 0) | (cb < 0)
+    fuzzy = np.zeros(a.size, dtype=np.bool_)
+    differ = ~null & (ca != cb)
+    if differ.any():
+        width = len(signal.values)
+        pair_keys = np.minimum(ca[differ], cb[differ]) * width + np.maximum(ca[differ], cb[differ])
+        unique, inverse = np.unique(pair_keys, return_inverse=True)
+        verdicts = np.fromiter(
+            (similar(signal.values[k // width], signal.values[k % width]) for k in unique.tolist()),
+            dtype=np.bool_,
+            count=unique.size,
+        )
+        fuzzy[differ] = verdicts[inverse.reshape(-1)]
+    level = _levels(null, ca == cb, fuzzy)
+    return level, _tf(level, {0: signal.freq[np.maximum(ca, 0)]})
+
+
+def _compare_first_name(f: _Features, a: IntArray, b: IntArray) -> Evaluation:
+    threshold = f.config.name_similarity_threshold
+    return _compare_fuzzy(f.first_name, a, b, lambda x, y: same_given_name(x, y, threshold))
+
+
+def _compare_last_name(f: _Features, a: IntArray, b: IntArray) -> Evaluation:
+    threshold = f.config.name_similarity_threshold
+    return _compare_fuzzy(f.last_name, a, b, lambda x, y: jaro_winkler(x, y) >= threshold)
+
+
+def _compare_postcode(f: _Features, a: IntArray, b: IntArray) -> Evaluation:
+    ca, cb = f.postcode.codes[a], f.postcode.codes[b]
+    da, db = f.district.codes[a], f.district.codes[b]
+    level = _levels((ca < 0) | (cb < 0), ca == cb, (da >= 0) & (da == db))
+    return level, _tf(level, {0: f.postcode.freq[np.maximum(ca, 0)]})
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """One signal's comparison: ordered levels (most to least alike, the last is "else"),
+    prior m-probabilities for EM, and whether exact levels get term-frequency adjustment."""
+
+    name: str
+    levels: tuple[str, ...]
+    m_prior: tuple[float, ...]
+    evaluate: Callable[[_Features, IntArray, IntArray], Evaluation]
+    tf_adjusted: bool = False
+
+
+DEFAULT_COMPARISONS: tuple[Comparison, ...] = (
+    Comparison(
+        "ip", ("exact_overlap", "same_network", "else"), (0.85, 0.1, 0.05), _compare_ip, True
+    ),
+    Comparison(
+        "user_agent", ("family_device", "family", "else"), (0.8, 0.15, 0.05), _compare_ua, True
+    ),
+    Comparison("geo_city", ("exact", "else"), (0.85, 0.15), _compare_city, True),
+    Comparison("hour_pattern", ("similar", "else"), (0.7, 0.3), _compare_hours),
+    Comparison(
+        "first_name", ("exact", "fuzzy", "else"), (0.85, 0.1, 0.05), _compare_first_name, True
+    ),
+    Comparison(
+        "last_name", ("exact", "fuzzy", "else"), (0.88, 0.08, 0.04), _compare_last_name, True
+    ),
+    Comparison(
+        "postcode", ("exact", "district", "else"), (0.85, 0.1, 0.05), _compare_postcode, True
+    ),
+    Comparison(
+        "phone", ("exact", "else"), (0.9, 0.1), lambda f, a, b: _compare_exact(f.phone, a, b), True
+    ),
+    Comparison(
+        "date_of_birth",
+        ("exact", "else"),
+        (0.92, 0.08),
+        lambda f, a, b: _compare_exact(f.dob, a, b),
+    ),
+)
+"""Web signals (IP with time overlap, user agent, city, hour-of-day pattern) and CRM fields."""
+
+
+# --- blocking ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BlockingRule:
+    """Profiles sharing any key of a rule are candidate pairs (within a size-capped block).
+
+    `conditions_on` names the comparisons the rule's keys are derived from: when m is trained
+    on the rule's pairs those comparisons are left out, since the block forces them to agree.
+    """
+
+    name: str
+    keys: Callable[[IdentifierProfile], Iterable[str]]
+    conditions_on: tuple[str, ...] = ()
+
+
+def _ip_ua_keys(p: IdentifierProfile) -> Iterable[str]:
+    nets = {ip_network(s.ip) for s in p.ip_spans} - {""}
+    families = {family for family, _ in p.ua_signatures}
+    return (f"{n}|{f}" for n in nets for f in families)
+
+
+DEFAULT_BLOCKING_RULES: tuple[BlockingRule, ...] = (
+    BlockingRule("network_ua_family", _ip_ua_keys, ("ip", "user_agent", "geo_city")),
+    BlockingRule("ip", lambda p: [s.ip for s in p.ip_spans], ("ip", "geo_city")),
+    BlockingRule(
+        "surname_soundex_district",
+        lambda p: (
+            [f"{soundex(p.last_name)}|{postcode_district(p.postcode)}"]
+            if p.last_name and postcode_district(p.postcode)
+            else []
+        ),
+        ("last_name", "postcode"),
+    ),
+    BlockingRule("phone", lambda p: [p.phone_sha256] if p.phone_sha256 else [], ("phone",)),
+    BlockingRule(
+        "dob_first_initial",
+        lambda p: (
+            [f"{p.date_of_birth}|{p.first_name[0]}"] if p.date_of_birth and p.first_name else []
+        ),
+        ("date_of_birth", "first_name"),
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BlockingResult:
+    """Candidate pairs (profile indices, a < b; all rules, and per rule as a * n + b keys), and
+    the number of blocks skipped per rule for exceeding the cap."""
+
+    a: IntArray
+    b: IntArray
+    by_rule: dict[str, IntArray]
+    skipped_blocks: dict[str, int]
+    largest_skipped: int
+
+
+def block(
+    profiles: Sequence[IdentifierProfile], rules: Sequence[BlockingRule], max_block_size: int
+) -> BlockingResult:
+    """Candidate pairs: every pair inside a block of at most `max_block_size` profiles.
+
+    A block is the set of profiles sharing one key of one rule. Larger blocks are skipped,
+    not truncated: a carrier NAT IP or a kiosk shared by thousands says nothing about who is
+    who, and pairing its users would cost O(size²). Their members still pair through other
+    rules and blocks. Pairs found by several rules are kept once.
+    """
+    n = len(profiles)
+    by_rule: dict[str, IntArray] = {}
+    skipped: dict[str, int] = {}
+    largest = 0
+    for rule in rules:
+        vocabulary: dict[str, int] = {}
+        rows = [
+            (vocabulary.setdefault(key, len(vocabulary)), index)
+            for index, profile in enumerate(profiles)
+            for key in set(rule.keys(profile))
+        ]
+        if not rows:
+            continue
+        table = np.asarray(rows, dtype=np.int64)
+        table = table[np.lexsort((table[:, 1], table[:, 0]))]
+        _, starts, sizes = np.unique(table[:, 0], return_index=True, return_counts=True)
+        oversized = sizes > max_block_size
+        skipped[rule.name] = int(oversized.sum())
+        largest = max(largest, int(sizes[oversized].max(initial=0)))
+        found: list[IntArray] = []
+        for size in np.unique(sizes[(sizes >= 2) & ~oversized]).tolist():
+            members = table[starts[sizes == size][:, None] + np.arange(size), 1]
+            i, j = np.triu_indices(size, 1)
+            lo = np.minimum(members[:, i], members[:, j]).ravel()
+            hi = np.maximum(members[:, i], members[:, j]).ravel()
+            found.append(lo * n + hi)
+        if found:
+            by_rule[rule.name] = np.unique(np.concatenate(found))
+    every = list(by_rule.values())
+    pair_keys = np.unique(np.concatenate(every)) if every else np.zeros(0, dtype=np.int64)
+    width = max(n, 1)
+    return BlockingResult(pair_keys // width, pair_keys % width, by_rule, skipped, largest)
+
+
+# --- parameters and EM ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ComparisonParams:
+    """Trained m- and u-probabilities of one comparison, one per level (null excluded)."""
+
+    name: str
+    levels: tuple[str, ...]
+    m: tuple[float, ...]
+    u: tuple[float, ...]
+
+    def log2_bayes_factors(self) -> tuple[float, ...]:
+        """Match weight of each level: log2(m / u)."""
+        return tuple(math.log2(m / u) for m, u in zip(self.m, self.u, strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class FellegiSunterParams:
+    """A fitted model: per-comparison m/u, the match prior among candidate pairs, fit facts."""
+
+    comparisons: tuple[ComparisonParams, ...]
+    match_prior: float
+    iterations: int
+    converged: bool
+    candidate_pairs: int
+    random_pairs: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able values (floats, ints, lists), e.g. for a `Model.Fitted` event."""
+        return {
+            "comparisons": [
+                {"name": c.name, "levels": list(c.levels), "m": list(c.m), "u": list(c.u)}
+                for c in self.comparisons
+            ],
+            "match_prior": self.match_prior,
+            "iterations": self.iterations,
+            "converged": self.converged,
+            "candidate_pairs": self.candidate_pairs,
+            "random_pairs": self.random_pairs,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FellegiSunterParams:
+        """Inverse of `to_dict`; raises ProbabilisticModelError on malformed input."""
+        try:
+            comparisons = tuple(
+                ComparisonParams(
+                    name=str(c["name"]),
+                    levels=tuple(str(level) for level in c["levels"]),
+                    m=tuple(float(x) for x in c["m"]),
+                    u=tuple(float(x) for x in c["u"]),
+                )
+                for c in data["comparisons"]
+            )
+            params = cls(
+                comparisons=comparisons,
+                match_prior=float(data["match_prior"]),
+                iterations=int(data["iterations"]),
+                converged=bool(data["converged"]),
+                candidate_pairs=int(data["candidate_pairs"]),
+                random_pairs=int(data["random_pairs"]),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise ProbabilisticModelError(f"malformed parameters: {error}") from error
+        for c in comparisons:
+            if not len(c.levels) == len(c.m) == len(c.u) or min(c.m + c.u, default=0) <= 0:
+                raise ProbabilisticModelError(f"comparison {c.name!r}: bad m/u")
+        if not 0 < params.match_prior < 1:
+            raise ProbabilisticModelError("match_prior must be in (0, 1)")
+        return params
+
+
+@dataclass(frozen=True, slots=True)
+class EmResult:
+    """Output of `expectation_maximisation`."""
+
+    m: tuple[FloatArray, ...]
+    u: tuple[FloatArray, ...]
+    match_prior: float
+    iterations: int
+    converged: bool
+    expected_matches: tuple[float, ...]
+    """Per comparison: posterior-weighted count of matched pairs with a non-null level."""
+
+
+def _level_sums(gamma: LevelArray, weights: FloatArray, n_levels: int) -> FloatArray:
+    valid = gamma >= 0
+    return np.bincount(gamma[valid], weights=weights[valid], minlength=n_levels).astype(np.float64)
+
+
+def expectation_maximisation(
+    gamma: LevelArray,
+    m: Sequence[FloatArray],
+    u: Sequence[FloatArray],
+    match_prior: float,
+    *,
+    fix_u: bool = False,
+    tol: float = 1e-5,
+    max_iterations: int = 200,
+    pseudo_count: float = 1.0,
+    m_prior_counts: Sequence[FloatArray] | None = None,
+) -> EmResult:
+    """Fit m (and u unless `fix_u`) and the match prior to comparison vectors by EM.
+
+    `gamma` is (pairs x comparisons) of level indices, NULL_LEVEL where missing; null
+    entries are left out of both the likelihood and the updates (conditional independence
+    across comparisons is assumed). `pseudo_count` per level keeps probabilities off zero;
+    `m_prior_counts` replaces it for m with a Dirichlet prior (pseudo-pairs per level), which
+    keeps weakly identified comparisons near their prior. Stops when no probability moves by
+    more than `tol`.
+    """
+    m_now = [np.asarray(x, dtype=np.float64) for x in m]
+    u_now = [np.asarray(x, dtype=np.float64) for x in u]
+    prior = match_prior
+    posterior = np.full(gamma.shape[0], prior)
+    iterations, change = 0, math.inf
+    while iterations < max_iterations and change >= tol:
+        iterations += 1
+        log_ratio = np.full(gamma.shape[0], math.log(prior / (1 - prior)))
+        for k in range(gamma.shape[1]):
+            g = gamma[:, k]
+            table = np.log(m_now[k]) - np.log(u_now[k])
+            log_ratio += np.where(g >= 0, table[np.maximum(g, 0)], 0.0)
+        posterior = 1.0 / (1.0 + np.exp(-np.clip(log_ratio, -700, 700)))
+        new_prior = float(np.clip(posterior.mean(), 1e-6, 1 - 1e-6))
+        new_m, new_u = [], []
+        for k in range(gamma.shape[1]):
+            size = m_now[k].size
+            prior_counts = pseudo_count if m_prior_counts is None else m_prior_counts[k]
+            counts = _level_sums(gamma[:, k], posterior, size) + prior_counts
+            new_m.append(counts / counts.sum())
+            if fix_u:
+                new_u.append(u_now[k])
+            else:
+                counts = _level_sums(gamma[:, k], 1.0 - posterior, size) + pseudo_count
+                new_u.append(counts / counts.sum())
+        change = max(
+            [abs(new_prior - prior)]
+            + [float(np.abs(x - y).max()) for x, y in zip(new_m, m_now, strict=True)]
+            + [float(np.abs(x - y).max()) for x, y in zip(new_u, u_now, strict=True)]
+        )
+        m_now, u_now, prior = new_m, new_u, new_prior
+    matched = tuple(float(posterior[gamma[:, k] >= 0].sum()) for k in range(gamma.shape[1]))
+    return EmResult(tuple(m_now), tuple(u_now), prior, iterations, change < tol, matched)
+
+
+# --- the linker -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LinkerConfig:
+    """Knobs of the probabilistic linker; defaults suit web and CRM identity data.
+
+    - `max_block_size`: blocks with more profiles are skipped (see `block`); 50 keeps a
+      household, a small office or a surname within a postcode district, and drops carrier
+      NAT IPs, public Wi-Fi and very common surname/district combinations.
+    - `ip_overlap_slack_seconds`: two spans on one IP overlap if they come within this of each
+      other (a day: home IPs are reassigned over days, NAT IPs within minutes).
+    - `hour_similarity_threshold`, `min_pattern_events`: cosine of smoothed 24-bin hour
+      histograms for the "similar" level; fewer timestamped events than this is null.
+    - `tf_min_u`: floor of term-frequency u, so a value seen on only two profiles cannot
+      outweigh everything else (log2(1 / 1e-6) is about 20 bits).
+    - `u_random_pairs`: random profile pairs sampled to estimate u.
+    - `m_prior_strength`: pseudo-pairs of the Dirichlet prior on m (see `fit`).
+    - `min_probability`: default link threshold on the match probability. The prior is the
+      chance that two random profiles match, so on n profiles a link needs roughly
+      log2(n) + 7 bits of evidence: a shared rare home IP with the same browser build, city
+      and hours, or name + postcode + date of birth or phone.
+    """
+
+    max_block_size: int = 50
+    ip_overlap_slack_seconds: float = 86_400.0
+    hour_similarity_threshold: float = 0.8
+    min_pattern_events: int = 4
+    name_similarity_threshold: float = 0.9
+    tf_min_u: float = 1e-6
+    u_random_pairs: int = 200_000
+    initial_match_prior: float = 0.1
+    m_prior_strength: float = 20.0
+    em_tol: float = 1e-5
+    em_max_iterations: int = 200
+    min_probability: float = 0.99
+    chunk_pairs: int = 200_000
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredPair:
+    """A scored identifier pair: match weight (log2 Bayes factor), posterior, per-signal weights."""
+
+    a_identifier: str
+    b_identifier: str
+    match_weight: float
+    match_probability: float
+    per_signal: dict[str, float] = field(hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedRecords:
+    """Profiles and encoded features of a set of records, shared by fit, score and links."""
+
+    profiles: list[IdentifierProfile]
+    features: _Features
+    together: IntArray  # a * n + b keys of profile pairs seen together in one observation
+
+
+class ProbabilisticLinker:
+    """Scores identifier pairs with a Fellegi-Sunter model; links those above a threshold."""
+
+    def __init__(
+        self,
+        config: LinkerConfig | None = None,
+        *,
+        comparisons: Sequence[Comparison] = DEFAULT_COMPARISONS,
+        blocking_rules: Sequence[BlockingRule] = DEFAULT_BLOCKING_RULES,
+        ua_signature: UaSignature = parse_user_agent,
+    ) -> None:
+        """Configure the linker; nothing is computed until `fit` or `score`."""
+        self.config = config or LinkerConfig()
+        self.comparisons = tuple(comparisons)
+        self.blocking_rules = tuple(blocking_rules)
+        self._ua_signature = ua_signature
+
+    def prepare(self, records: Iterable[ObservationRecord]) -> PreparedRecords:
+        """Profiles and encoded features of the records, reusable across fit and score."""
+        profiles, together = build_profiles(records, self._ua_signature)
+        index = {p.identifier: i for i, p in enumerate(profiles)}
+        keys = np.fromiter(
+            (index[x] * len(profiles) + index[y] for x, y in together),
+            dtype=np.int64,
+            count=len(together),
+        )
+        return PreparedRecords(profiles, _encode(profiles, self.config), np.unique(keys))
+
+    def candidate_pairs(self, prepared: PreparedRecords) -> BlockingResult:
+        """Blocked pairs, less pairs of identifiers already seen together in one observation
+        (those are linked deterministically and would teach the model nothing)."""
+        result = block(prepared.profiles, self.blocking_rules, self.config.max_block_size)
+        if prepared.together.size == 0:
+            return result
+        by_rule = {
+            name: keys[~np.isin(keys, prepared.together)] for name, keys in result.by_rule.items()
+        }
+        width = max(len(prepared.profiles), 1)
+        keep = ~np.isin(result.a * width + result.b, prepared.together)
+        return BlockingResult(
+            result.a[keep], result.b[keep], by_rule, result.skipped_blocks, result.largest_skipped
+        )
+
+    def fit(self, records: Iterable[ObservationRecord] | PreparedRecords) -> FellegiSunterParams:
+        """Train the model on this data, unsupervised.
+
+        1. u from random profile pairs (nearly all non-matches), as Splink does; u stays fixed.
+        2. m by EM on each blocking rule's pairs, leaving out the comparisons the rule conditions
+           on, with a Dirichlet prior of `m_prior_strength` pseudo-pairs centred on each
+           comparison's `m_prior`; each comparison's m is the average over the rules that
+           trained it, weighted by their expected matches.
+        3. The match prior (probability that two random profiles match) as the fixed point of
+           expected matches among candidate pairs over all pairs, assuming blocking misses
+           no matches.
+        """
+        prepared = records if isinstance(records, PreparedRecords) else self.prepare(records)
+        n = len(prepared.profiles)
+        config = self.config
+        rng = np.random.default_rng(config.seed)
+        ra = rng.integers(0, max(n, 1), config.u_random_pairs)
+        rb = rng.integers(0, max(n, 1), config.u_random_pairs)
+        distinct = ra != rb
+        random_gamma, _ = self._compare(prepared.features, ra[distinct], rb[distinct])
+        ones = np.ones(random_gamma.shape[0])
+        u = [
+            _level_sums(random_gamma[:, k], ones, len(c.levels)) + 1.0
+            for k, c in enumerate(self.comparisons)
+        ]
+        u = [x / x.sum() for x in u]
+        m_prior = [np.asarray(c.m_prior, dtype=np.float64) for c in self.comparisons]
+        m_sum = [np.zeros_like(x) for x in m_prior]
+        m_support = np.zeros(len(self.comparisons))
+        iterations, converged = 0, True
+        blocked = self.candidate_pairs(prepared)
+        width = max(n, 1)
+        for rule in self.blocking_rules:
+            keys = blocked.by_rule.get(rule.name)
+            if keys is None or keys.size == 0:
+                continue
+            gamma, _ = self._compare(prepared.features, keys // width, keys % width)
+            for k, comparison in enumerate(self.comparisons):
+                if comparison.name in rule.conditions_on:
+                    gamma[:, k] = NULL_LEVEL
+            result = expectation_maximisation(
+                gamma,
+                m_prior,
+                u,
+                config.initial_match_prior,
+                fix_u=True,
+                tol=config.em_tol,
+                max_iterations=config.em_max_iterations,
+                m_prior_counts=[config.m_prior_strength * x for x in m_prior],
+            )
+            iterations += result.iterations
+            converged &= result.converged
+            for k, matched in enumerate(result.expected_matches):
+                m_sum[k] += matched * result.m[k]
+                m_support[k] += matched
+        m = [
+            s / support if support > 0 else prior
+            for s, support, prior in zip(m_sum, m_support, m_prior, strict=True)
+        ]
+        params = FellegiSunterParams(
+            comparisons=tuple(
+                ComparisonParams(c.name, c.levels, tuple(mk.tolist()), tuple(uk.tolist()))
+                for c, mk, uk in zip(self.comparisons, m, u, strict=True)
+            ),
+            match_prior=0.5,
+            iterations=iterations,
+            converged=converged,
+            candidate_pairs=int(blocked.a.size),
+            random_pairs=int(distinct.sum()),
+        )
+        weights, _ = self._weights(prepared.features, blocked.a, blocked.b, params)
+        prior = _random_pair_match_prior(weights.sum(axis=1), n * (n - 1) // 2)
+        return replace(params, match_prior=prior)
+
+    def score(
+        self, records: Iterable[ObservationRecord] | PreparedRecords, params: FellegiSunterParams
+    ) -> list[ScoredPair]:
+        """Score every candidate pair of the records."""
+        prepared = records if isinstance(records, PreparedRecords) else self.prepare(records)
+        blocked = self.candidate_pairs(prepared)
+        return self._scored(prepared, blocked.a, blocked.b, params)
+
+    def score_pairs(
+        self,
+        records: Iterable[ObservationRecord] | PreparedRecords,
+        pairs: Iterable[tuple[str, str]],
+        params: FellegiSunterParams,
+    ) -> list[ScoredPair]:
+        """Score the given identifier pairs, blocked or not (for explanations and audits)."""
+        prepared = records if isinstance(records, PreparedRecords) else self.prepare(records)
+        index = {p.identifier: i for i, p in enumerate(prepared.profiles)}
+        wanted = [(index[x], index[y]) for x, y in pairs]
+        a = np.asarray([x for x, _ in wanted], dtype=np.int64)
+        b = np.asarray([y for _, y in wanted], dtype=np.int64)
+        return self._scored(prepared, a, b, params)
+
+    def links(
+        self,
+        records: Iterable[ObservationRecord] | PreparedRecords,
+        threshold: float | None = None,
+        params: FellegiSunterParams | None = None,
+        *,
+        min_weight: float | None = None,
+    ) -> list[tuple[str, str, float]]:
+        """(identifier a, identifier b, match weight) for pairs at or above the threshold.
+
+        `threshold` is a match probability (default `config.min_probability`, 0.99); with
+        `min_weight` a pair must also reach that match weight. Without `params` the model is
+        fitted on these records first.
+        """
+        prepared = records if isinstance(records, PreparedRecords) else self.prepare(records)
+        params = params or self.fit(prepared)
+        blocked = self.candidate_pairs(prepared)
+        a, b = blocked.a, blocked.b
+        weights, _ = self._weights(prepared.features, a, b, params)
+        total = weights.sum(axis=1)
+        probability = _probability(total, params.match_prior)
+        keep = probability >= (self.config.min_probability if threshold is None else threshold)
+        if min_weight is not None:
+            keep &= total >= min_weight
+        ids = [p.identifier for p in prepared.profiles]
+        return [
+            (ids[x], ids[y], w)
+            for x, y, w in zip(
+                a[keep].tolist(), b[keep].tolist(), total[keep].tolist(), strict=True
+            )
+        ]
+
+    def _compare(self, f: _Features, a: IntArray, b: IntArray) -> tuple[LevelArray, FloatArray]:
+        gamma = np.empty((a.size, len(self.comparisons)), dtype=np.int8)
+        tf = np.empty((a.size, len(self.comparisons)), dtype=np.float64)
+        step = max(self.config.chunk_pairs, 1)
+        for start in range(0, a.size, step):
+            part = slice(start, start + step)
+            for k, comparison in enumerate(self.comparisons):
+                gamma[part, k], tf[part, k] = comparison.evaluate(f, a[part], b[part])
+        return gamma, tf
+
+    def _weights(
+        self, f: _Features, a: IntArray, b: IntArray, params: FellegiSunterParams
+    ) -> tuple[FloatArray, LevelArray]:
+        """Per pair and comparison: log2 Bayes factor, 0 for null, term-frequency adjusted."""
+        fitted = [(c.name, c.levels) for c in params.comparisons]
+        if fitted != [(c.name, c.levels) for c in self.comparisons]:
+            raise ProbabilisticModelError("parameters were fitted for other comparisons")
+        gamma, tf = self._compare(f, a, b)
+        weights = np.zeros(gamma.shape, dtype=np.float64)
+        for k, (comparison, cp) in enumerate(
+            zip(self.comparisons, params.comparisons, strict=True)
+        ):
+            g = gamma[:, k]
+            table = np.asarray(cp.log2_bayes_factors())
+            weights[:, k] = np.where(g >= 0, table[np.maximum(g, 0)], 0.0)
+            if comparison.tf_adjusted:
+                adjusted = ~np.isnan(tf[:, k]) & (g >= 0)
+                log_m = np.log2(np.asarray(cp.m))[g[adjusted]]
+                weights[adjusted, k] = log_m - np.log2(
+                    np.maximum(tf[adjusted, k], self.config.tf_min_u)
+                )
+        return weights, gamma
+
+    def _scored(
+        self,
+        prepared: PreparedRecords,
+        a: IntArray,
+        b: IntArray,
+        params: FellegiSunterParams,
+    ) -> list[ScoredPair]:
+        weights, _ = self._weights(prepared.features, a, b, params)
+        total = weights.sum(axis=1)
+        probability = _probability(total, params.match_prior)
+        ids = [p.identifier for p in prepared.profiles]
+        names = [c.name for c in self.comparisons]
+        return [
+            ScoredPair(ids[x], ids[y], w, p, dict(zip(names, row, strict=True)))
+            for x, y, w, p, row in zip(
+                a.tolist(),
+                b.tolist(),
+                total.tolist(),
+                probability.tolist(),
+                weights.tolist(),
+                strict=True,
+            )
+        ]
+
+
+def _probability(match_weight: FloatArray, match_prior: float) -> FloatArray:
+    """Posterior match probability from the summed log2 Bayes factor and the prior."""
+    log2_odds = match_weight + math.log2(match_prior / (1.0 - match_prior))
+    return 1.0 / (1.0 + np.exp2(-np.clip(log2_odds, -1000, 1000)))
+
+
+def _random_pair_match_prior(match_weights: FloatArray, all_pairs: int) -> float:
+    """Probability that two random profiles match: the fixed point of lambda = (expected matches
+    among the candidate pairs, given lambda) / all pairs. Pairs outside blocks count as
+    non-matches."""
+    if all_pairs <= 0 or match_weights.size == 0:
+        return 0.5
+    prior = min(0.5, 0.5 * match_weights.size / all_pairs)
+    for _ in range(200):
+        expected = float(_probability(match_weights, prior).sum())
+        updated = min(max(expected / all_pairs, 1e-12), 0.5)
+        if abs(updated - prior) <= 1e-9 * prior:
+            return updated
+        prior = updated
+    return prior

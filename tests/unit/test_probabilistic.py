@@ -1,0 +1,305 @@
+"""Probabilistic identity linkage: string similarity, blocking, EM, term frequencies, scoring."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from services.identity.observations import ObservationRecord
+from services.identity.probabilistic import (
+    NULL_LEVEL,
+    BlockingRule,
+    FellegiSunterParams,
+    IdentifierProfile,
+    LinkerConfig,
+    ProbabilisticLinker,
+    ProbabilisticModelError,
+    block,
+    expectation_maximisation,
+    jaro_winkler,
+    parse_user_agent,
+    postcode_district,
+    same_given_name,
+    soundex,
+)
+
+START = datetime(2026, 3, 2, tzinfo=UTC)
+
+
+def synthetic_ua(ua: str) -> tuple[str, str]:
+    """Test user agents are "family|device" already."""
+    family, _, device = ua.partition("|")
+    return family, device
+
+
+def web_records(seed: int = 7) -> tuple[list[ObservationRecord], dict[str, int]]:
+    """Households with two cookies each on a home IP, neighbours on a shared /24, and a carrier
+    NAT IP used by many people; returns the records and each cookie's person."""
+    rng = random.Random(seed)
+    families = ["Chrome/Windows", "Safari/iOS", "Chrome/Android"]
+    cities = ["leeds", "york", "hull", "bath"]
+    records: list[ObservationRecord] = []
+    person_of: dict[str, int] = {}
+
+    def visits(person: int, cookie: str, ip: str, ua: str, city: str, centre: int) -> None:
+        person_of[cookie] = person
+        for n in range(10):
+            hour = (centre + rng.choice([-1, 0, 0, 1])) % 24
+            ts = START + timedelta(days=rng.randrange(4), hours=hour, minutes=rng.randrange(60))
+            records.append(
+                ObservationRecord(
+                    f"{cookie}-{n}", (cookie,), ts, ip=ip, user_agent=ua, geo_city=city
+                )
+            )
+
+    for person in range(150):
+        ip = f"81.2.{person // 5}.{10 + person % 5}"
+        family = rng.choice(families)
+        ua = f"{family}|build-{rng.randrange(12)}"
+        city, centre = rng.choice(cities), rng.randrange(24)
+        for device in range(2):
+            visits(person, f"anon:h{person}-{device}", ip, ua, city, centre)
+    for person in range(1000, 1120):
+        ua = f"Chrome/Android|build-{person % 7}"
+        city = rng.choice(cities)
+        visits(person, f"anon:nat{person}", "100.64.0.1", ua, city, rng.randrange(24))
+    return records, person_of
+
+
+def crm_records(seed: int = 11) -> list[ObservationRecord]:
+    """Two CRM records per person, the second with a nickname or a typo; "smith" is common."""
+    rng = random.Random(seed)
+    firsts = ["robert", "william", "elizabeth", "katherine", "james", "michael", "anna", "omar"]
+    nick = {"robert": "bob", "william": "bill", "elizabeth": "liz", "katherine": "kate"}
+    rare = ["zabrowski", "okonkwo", "fairweather", "lindqvist", "castellanos", "haddad"]
+    records: list[ObservationRecord] = []
+    for person in range(240):
+        first = rng.choice(firsts)
+        last = (
+            "smith"
+            if person % 2
+            else f"{rng.choice(rare)}{chr(97 + person % 26)}{chr(97 + person // 26)}"
+        )
+        postcode = f"LS{person % 9} {person % 10}A{'BCDEFG'[person % 6]}"
+        dob = f"19{50 + person % 50}-0{1 + person % 9}-1{person % 10}"
+        for copy in range(2):
+            given = nick.get(first, first) if copy else first
+            records.append(
+                ObservationRecord(
+                    f"crm-{person}-{copy}",
+                    (f"crm:{person}-{copy}",),
+                    first_name=given.title(),
+                    last_name=last.title(),
+                    postcode=postcode,
+                    date_of_birth=dob,
+                    phone_sha256=f"{person:064x}" if copy == 0 or person % 3 else "",
+                )
+            )
+    return records
+
+
+def test_jaro_winkler_matches_published_values() -> None:
+    assert jaro_winkler("MARTHA", "MARHTA") == pytest.approx(0.961, abs=1e-3)
+    assert jaro_winkler("DWAYNE", "DUANE") == pytest.approx(0.84, abs=1e-3)
+    assert jaro_winkler("DIXON", "DICKSONX") == pytest.approx(0.813, abs=1e-3)
+    assert jaro_winkler("same", "same") == 1.0
+    assert jaro_winkler("", "abc") == 0.0
+
+
+def test_soundex_and_postcode_district_follow_their_standards() -> None:
+    assert soundex("Robert") == soundex("Rupert") == "R163"
+    assert soundex("Ashcraft") == "A261"
+    assert soundex("Tymczak") == "T522"
+    assert postcode_district("SW1A1AA") == "SW1A"
+    assert postcode_district("LS61AB") == "LS6"
+    assert postcode_district("90210") == "902"
+
+
+def test_nicknames_and_close_spellings_count_as_the_same_given_name() -> None:
+    for short, full in [("bob", "robert"), ("bill", "william"), ("liz", "elizabeth")]:
+        assert same_given_name(short, full)
+    assert same_given_name("kate", "katherine")
+    assert same_given_name("jim", "james")
+    assert same_given_name("mike", "michael")
+    assert same_given_name("jonathon", "jonathan")
+    assert not same_given_name("bob", "william")
+
+
+def test_nicknames_match_at_the_fuzzy_level() -> None:
+    linker = ProbabilisticLinker()
+    records = crm_records()
+    params = linker.fit(records)
+    first_name = next(c for c in params.comparisons if c.name == "first_name")
+
+    # Person 0 is "Robert" in one record and "Bob" in the other, or has the same name twice.
+    people = {r.identifiers[0]: r.first_name for r in records}
+    nickname_pair = next(
+        (f"crm:{p}-0", f"crm:{p}-1")
+        for p in range(240)
+        if people[f"crm:{p}-0"] != people[f"crm:{p}-1"]
+    )
+    [scored] = linker.score_pairs(records, [nickname_pair], params)
+
+    assert scored.per_signal["first_name"] == pytest.approx(first_name.log2_bayes_factors()[1])
+    assert scored.per_signal["first_name"] > 0
+
+
+def test_em_recovers_m_and_u_from_pairs_generated_with_known_values() -> None:
+    rng = np.random.default_rng(42)
+    true_m = [np.array([0.85, 0.1, 0.05]), np.array([0.9, 0.1]), np.array([0.7, 0.2, 0.1])]
+    true_u = [np.array([0.05, 0.15, 0.8]), np.array([0.2, 0.8]), np.array([0.02, 0.08, 0.9])]
+    pairs, share = 40_000, 0.2
+    is_match = rng.random(pairs) < share
+    gamma = np.empty((pairs, 3), dtype=np.int8)
+    for k in range(3):
+        levels = np.arange(true_m[k].size)
+        gamma[is_match, k] = rng.choice(levels, is_match.sum(), p=true_m[k])
+        gamma[~is_match, k] = rng.choice(levels, (~is_match).sum(), p=true_u[k])
+    gamma[rng.random(pairs) < 0.1, 1] = NULL_LEVEL  # some missing values
+
+    result = expectation_maximisation(
+        gamma,
+        [np.array([0.6, 0.3, 0.1]), np.array([0.7, 0.3]), np.array([0.6, 0.3, 0.1])],
+        [np.array([0.2, 0.3, 0.5]), np.array([0.4, 0.6]), np.array([0.2, 0.3, 0.5])],
+        0.5,
+    )
+
+    assert result.converged
+    assert result.match_prior == pytest.approx(share, abs=0.02)
+    for k in range(3):
+        np.testing.assert_allclose(result.m[k], true_m[k], atol=0.03)
+        np.testing.assert_allclose(result.u[k], true_u[k], atol=0.03)
+
+
+def test_term_frequency_makes_a_common_surname_weigh_less_than_a_rare_one() -> None:
+    linker = ProbabilisticLinker()
+    records = crm_records()
+    params = linker.fit(records)
+
+    common, rare = linker.score_pairs(
+        records, [("crm:1-0", "crm:1-1"), ("crm:2-0", "crm:2-1")], params
+    )
+
+    assert common.per_signal["last_name"] > 0
+    assert rare.per_signal["last_name"] > common.per_signal["last_name"] + 3
+
+
+def test_crm_records_of_one_person_link_despite_nicknames_and_missing_phones() -> None:
+    linker = ProbabilisticLinker()
+    records = crm_records()
+
+    links = linker.links(records)
+
+    linked = {(a, b) for a, b, _ in links}
+    assert all(a.split("-")[0] == b.split("-")[0] for a, b in linked)
+    assert len(linked) >= 0.95 * 240
+
+
+def test_blocking_never_pairs_records_across_blocks_and_skips_oversized_blocks() -> None:
+    profiles = [IdentifierProfile(f"crm:{i}", postcode=f"P{i % 4}") for i in range(40)]
+    profiles += [IdentifierProfile(f"crm:big{i}", postcode="BIG") for i in range(60)]
+    rule = BlockingRule("postcode", lambda p: [p.postcode])
+
+    result = block(profiles, [rule], max_block_size=50)
+
+    pairs = list(zip(result.a.tolist(), result.b.tolist(), strict=True))
+    assert len(pairs) == 4 * (10 * 9 // 2)
+    assert all(profiles[a].postcode == profiles[b].postcode != "BIG" for a, b in pairs)
+    assert all(a < b for a, b in pairs)
+    assert result.skipped_blocks == {"postcode": 1}
+    assert result.largest_skipped == 60
+
+
+def test_a_shared_nat_ip_alone_does_not_link_but_a_home_ip_with_same_ua_and_hours_does() -> None:
+    linker = ProbabilisticLinker(ua_signature=synthetic_ua)
+    records, person_of = web_records()
+    params = linker.fit(records)
+
+    links = linker.links(records, params=params)
+    home, nat = linker.score_pairs(
+        records, [("anon:h3-0", "anon:h3-1"), ("anon:nat1000", "anon:nat1007")], params
+    )
+
+    assert ("anon:h3-0", "anon:h3-1") in {(a, b) for a, b, _ in links}
+    assert home.match_probability >= 0.99
+    assert nat.match_probability < 0.5
+    assert nat.per_signal["ip"] < 2.0 < home.per_signal["ip"] - 5.0
+    assert all(person_of[a] == person_of[b] for a, b, _ in links)
+    assert not any("nat" in a or "nat" in b for a, b, _ in links)
+    assert len(links) >= 0.9 * 150
+
+
+def test_null_levels_contribute_zero_weight() -> None:
+    linker = ProbabilisticLinker(ua_signature=synthetic_ua)
+    web, _ = web_records()
+    records = web + crm_records()
+    params = linker.fit(records)
+
+    [cross] = linker.score_pairs(records, [("anon:h0-0", "crm:0-0")], params)
+    [no_phone] = linker.score_pairs(records, [("crm:0-0", "crm:3-1")], params)
+
+    assert cross.per_signal == dict.fromkeys(cross.per_signal, 0.0)
+    assert cross.match_weight == 0.0
+    assert no_phone.per_signal["phone"] == 0.0
+    assert no_phone.per_signal["ip"] == 0.0
+
+
+def test_params_round_trip_through_plain_dicts() -> None:
+    params = ProbabilisticLinker(LinkerConfig(u_random_pairs=5_000)).fit(crm_records())
+
+    stored = json.loads(json.dumps(params.to_dict()))
+
+    assert FellegiSunterParams.from_dict(stored) == params
+    with pytest.raises(ProbabilisticModelError):
+        FellegiSunterParams.from_dict({"comparisons": []})
+
+
+def test_params_fitted_for_other_comparisons_are_refused() -> None:
+    records = crm_records()
+    params = ProbabilisticLinker().fit(records)
+    narrower = ProbabilisticLinker(comparisons=ProbabilisticLinker().comparisons[:3])
+
+    with pytest.raises(ProbabilisticModelError):
+        narrower.score(records, params)
+
+
+def test_an_ip_shared_months_apart_counts_less_than_one_shared_at_the_same_time() -> None:
+    linker = ProbabilisticLinker(ua_signature=synthetic_ua)
+    web, _ = web_records()
+    later = START + timedelta(days=120)
+    extra = [
+        ObservationRecord(f"x{n}", (cookie,), ts, ip=ip)
+        for n, (cookie, ts, ip) in enumerate(
+            [
+                ("anon:now-a", START, "203.0.113.5"),
+                ("anon:now-b", START + timedelta(hours=3), "203.0.113.5"),
+                ("anon:apart-a", START, "198.51.100.9"),
+                ("anon:apart-b", later, "198.51.100.9"),
+            ]
+        )
+    ]
+    records = web + extra
+    params = linker.fit(records)
+
+    together, apart = linker.score_pairs(
+        records, [("anon:now-a", "anon:now-b"), ("anon:apart-a", "anon:apart-b")], params
+    )
+
+    assert together.per_signal["ip"] > apart.per_signal["ip"] + 2
+
+
+def test_user_agents_parse_into_browser_family_and_device_build() -> None:
+    iphone = (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1"
+    )
+
+    family, device = parse_user_agent(iphone)
+
+    assert family == "Mobile Safari/iOS"
+    assert device.startswith("iPhone/17")
+    assert parse_user_agent("  ") == ("", "")
