@@ -25,6 +25,7 @@ A = TypeVar("A", bound=Aggregate)
 
 LOG_PAGE_MAX = 1000
 ID_QUERY_CHUNK = 500
+ABSENT_IDS_MAX = 500_000
 LOG_WAIT_POLL_SECONDS = 0.2
 
 
@@ -114,6 +115,10 @@ class LoggedApplication(Application[UUID]):
 class TrackingApplication(LoggedApplication):
     """A log consumer: it writes its own events and its upstream positions in one transaction."""
 
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        super().__init__(env=env)
+        self.absent_ids: set[UUID] = set()
+
     @property
     def process_recorder(self) -> ProcessRecorder:
         """The recorder, typed as one that tracks positions."""
@@ -127,6 +132,11 @@ class TrackingApplication(LoggedApplication):
     def discard_cached_state(self) -> None:
         """Forgets cached aggregates, after a failed transaction may have left them ahead."""
         self._repository = self.construct_repository()
+        self.absent_ids.clear()
+
+    def unit_of_work(self) -> UnitOfWork:
+        """A unit of work on this application's repository and its known-absent ids."""
+        return UnitOfWork(self.repository, self.absent_ids)
 
     def save_tracked(self, upstream: str, position: int, unit: UnitOfWork) -> None:
         """Saves the unit's events, in the order they happened, with the upstream position."""
@@ -149,8 +159,11 @@ class UnitOfWork:
     reads them in the order they happened, across aggregates.
     """
 
-    def __init__(self, repository: Repository[UUID]) -> None:
+    def __init__(self, repository: Repository[UUID], absent: set[UUID] | None = None) -> None:
+        """`absent` remembers ids known to have no events (valid for the log's only writer),
+        so a lookup of something new costs no query the second time."""
         self._repository = repository
+        self._absent = absent if absent is not None else set()
         self.aggregates: dict[UUID, Aggregate] = {}
         self.events: list[DomainEventProtocol[UUID]] = []
 
@@ -158,9 +171,14 @@ class UnitOfWork:
         """The aggregate with this id, from this unit or the store; None if there is none."""
         found = self.aggregates.get(aggregate_id)
         if found is None:
+            if aggregate_id in self._absent:
+                return None
             try:
                 found = self._repository.get(aggregate_id)
             except AggregateNotFoundError:
+                if len(self._absent) >= ABSENT_IDS_MAX:
+                    self._absent.clear()
+                self._absent.add(aggregate_id)
                 return None
             self.aggregates[aggregate_id] = found
         if not isinstance(found, kind):
@@ -169,6 +187,7 @@ class UnitOfWork:
 
     def add(self, aggregate: Aggregate) -> None:
         """Adds a new aggregate and collects its creation event."""
+        self._absent.discard(aggregate.id)
         self.aggregates[aggregate.id] = aggregate
         self.collect(aggregate)
 

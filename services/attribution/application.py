@@ -92,7 +92,7 @@ class AttributionApplication(TrackingApplication):
         self.lookbacks = lookbacks or LookbackPolicy()
         self.lock = threading.Lock()
         self._jobs = JobRunner(self)
-        stored = UnitOfWork(self.repository).get(ModelConfiguration, CONFIGURATION_ID)
+        stored = self.unit_of_work().get(ModelConfiguration, CONFIGURATION_ID)
         if stored is not None:
             self.models = [ModelSpec.from_dict(m) for m in stored.models]
         else:
@@ -107,7 +107,7 @@ class AttributionApplication(TrackingApplication):
     ) -> None:
         """Applies a page of ingest or identity events and re-attributes what they affect,
         saving everything with the upstream position in one transaction."""
-        unit = UnitOfWork(self.repository)
+        unit = self.unit_of_work()
         affected: dict[UUID, None] = {}
         try:
             for entry in entries:
@@ -130,7 +130,7 @@ class AttributionApplication(TrackingApplication):
         under it; returns the job's id."""
         _check_unique(models)
         with self.lock:
-            unit = UnitOfWork(self.repository)
+            unit = self.unit_of_work()
             stored = unit.get(ModelConfiguration, CONFIGURATION_ID)
             plain = [m.to_dict() for m in models]
             if stored is None:
@@ -166,7 +166,7 @@ class AttributionApplication(TrackingApplication):
     def job(self, job_id: UUID) -> Job:
         """A background job's progress."""
         with self.lock:
-            found = UnitOfWork(self.repository).get(Job, job_id)
+            found = self.unit_of_work().get(Job, job_id)
         if found is None:
             raise UnknownJobError(f"no job {job_id}")
         return found
@@ -182,7 +182,7 @@ class AttributionApplication(TrackingApplication):
         for start in range(0, len(conversion_ids), JOB_CHUNK):
             chunk = conversion_ids[start : start + JOB_CHUNK]
             with self.lock:
-                unit = UnitOfWork(self.repository)
+                unit = self.unit_of_work()
                 try:
                     for conversion_id in chunk:
                         conversion = unit.get(Conversion, conversion_id)
@@ -216,7 +216,7 @@ class AttributionApplication(TrackingApplication):
             )
         shares = fit_channel_shares(spec, paths)
         with self.lock:
-            unit = UnitOfWork(self.repository)
+            unit = self.unit_of_work()
             fits = unit.get(ModelFit, fit_id(property_id, conversion_name, spec.name))
             if fits is None:
                 fits = ModelFit(
@@ -242,7 +242,7 @@ class AttributionApplication(TrackingApplication):
         visitor_ids = self._ids_of(Visitor.Seen)
         for start in range(0, len(visitor_ids), JOB_CHUNK):
             with self.lock:
-                unit = UnitOfWork(self.repository)
+                unit = self.unit_of_work()
                 for visitor_id in visitor_ids[start : start + JOB_CHUNK]:
                     visitor = unit.get(Visitor, visitor_id)
                     if visitor is None or visitor.property_id != property_id:

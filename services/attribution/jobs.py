@@ -8,8 +8,6 @@ from collections.abc import Callable
 from typing import Protocol
 from uuid import UUID, uuid4
 
-from eventsourcing.application import Repository
-
 from common.eventlog import UnitOfWork
 from services.attribution.domainmodel import Job
 
@@ -27,9 +25,8 @@ class JobHost(Protocol):
 
     lock: threading.Lock
 
-    @property
-    def repository(self) -> Repository[UUID]:
-        """The application's repository."""
+    def unit_of_work(self) -> UnitOfWork:
+        """A unit of work on the application's repository."""
         ...
 
     def save_unit(self, unit: UnitOfWork) -> None:
@@ -78,7 +75,7 @@ class JobRunner:
 
     def _update(self, job_id: UUID, change: Callable[[Job], None]) -> None:
         with self._host.lock:
-            unit = UnitOfWork(self._host.repository)
+            unit = self._host.unit_of_work()
             job = unit.get(Job, job_id)
             if job is not None:
                 change(job)
@@ -86,6 +83,6 @@ class JobRunner:
 
     def _save(self, job: Job) -> None:
         with self._host.lock:
-            unit = UnitOfWork(self._host.repository)
+            unit = self._host.unit_of_work()
             unit.add(job)
             self._host.save_unit(unit)

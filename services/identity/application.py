@@ -51,7 +51,7 @@ class IdentityApplication(TrackingApplication):
         after: int | None = None,
     ) -> None:
         """Links the identifiers of a page of ingest events; saves with the position."""
-        unit = UnitOfWork(self.repository)
+        unit = self.unit_of_work()
         try:
             for entry in entries:
                 if entry.value is not None and entry.value.identifiers:
@@ -64,7 +64,7 @@ class IdentityApplication(TrackingApplication):
     def resolve(self, property_id: str, identifier: str) -> Person:
         """The person an identifier belongs to now (after merges)."""
         with self.lock:
-            unit = UnitOfWork(self.repository)
+            unit = self.unit_of_work()
             link = unit.get(IdentifierLink, identifier_link_id(property_id, identifier))
             if link is None:
                 raise UnknownIdentifierError(f"{identifier} has not been seen in {property_id}")
