@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from eventsourcing.domain import DomainEvent
@@ -162,6 +162,29 @@ class AttributionApplication(TrackingApplication):
         return self._jobs.start(
             f"fit {model} for {conversion_name!r} in {property_id!r}, then re-credit", work
         )
+
+    def refit_all(self) -> list[UUID]:
+        """Starts a refit of every data-driven model for every property and conversion name
+        that has conversions; returns the jobs' ids (what the refit schedule runs)."""
+        pairs: set[tuple[str, str]] = set()
+        ids = self._ids_of(Conversion.Recorded)
+        for start in range(0, len(ids), JOB_CHUNK):
+            with self.lock:
+                unit = self.unit_of_work()
+                for conversion_id in ids[start : start + JOB_CHUNK]:
+                    conversion = unit.get(Conversion, conversion_id)
+                    if conversion is not None:
+                        pairs.add((conversion.property_id, conversion.name))
+        return [
+            self.refit(property_id, name, spec.name)
+            for property_id, name in sorted(pairs)
+            for spec in self.models
+            if spec.data_driven is not None
+        ]
+
+    def refit_every(self, interval: timedelta) -> None:
+        """Refits every data-driven model each `interval` in the background, until closed."""
+        self._jobs.every(interval, self.refit_all)
 
     def job(self, job_id: UUID) -> Job:
         """A background job's progress."""

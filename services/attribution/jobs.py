@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Protocol
 from uuid import UUID, uuid4
 
@@ -52,6 +53,20 @@ class JobRunner:
         self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
         return job.id
+
+    def every(self, interval: timedelta, start_jobs: Callable[[], object]) -> None:
+        """Calls `start_jobs` every `interval` in a background thread until stopped."""
+
+        def loop() -> None:
+            while not self._stopping.wait(interval.total_seconds()):
+                try:
+                    start_jobs()
+                except Exception as error:  # the schedule survives a failed round
+                    logger.warning("scheduled jobs failed to start: %s", error)
+
+        thread = threading.Thread(target=loop, name="job-schedule", daemon=True)
+        self._threads.append(thread)
+        thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Asks running jobs to stop at their next progress report and waits for them."""

@@ -42,13 +42,15 @@ class AttributionSettings:
     identity_addr: str = "127.0.0.1:50052"
     models: tuple[str, ...] = field(default=("last_click", "linear"))
     lookbacks: LookbackPolicy = field(default_factory=LookbackPolicy)
+    refit_interval: timedelta = timedelta(hours=24)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AttributionSettings:
         """Reads `ATTRIBUTION_LISTEN`, `ATTRIBUTION_DATABASE_URL`, `ATTRIBUTION_MODELS`
         (comma-separated), `ATTRIBUTION_CLICK_LOOKBACK_DAYS` (30), `ATTRIBUTION_VIEW_LOOKBACK_DAYS`
         (1), `ATTRIBUTION_LOOKBACKS` (per conversion name, "lead=90:7,purchase=30:1" as
-        click:view days), `INGEST_ADDR`, `IDENTITY_ADDR`."""
+        click:view days), `ATTRIBUTION_REFIT_INTERVAL_HOURS` (24; 0 turns scheduled refits
+        of data-driven models off), `INGEST_ADDR`, `IDENTITY_ADDR`."""
         models = env_str(env, "ATTRIBUTION_MODELS", "last_click,linear")
         return cls(
             listen=env_str(env, "ATTRIBUTION_LISTEN", "127.0.0.1:50053"),
@@ -58,6 +60,7 @@ class AttributionSettings:
             identity_addr=env_str(env, "IDENTITY_ADDR", "127.0.0.1:50052"),
             models=tuple(m.strip() for m in models.split(",") if m.strip()),
             lookbacks=lookback_policy(env),
+            refit_interval=timedelta(hours=env_int(env, "ATTRIBUTION_REFIT_INTERVAL_HOURS", 24)),
         )
 
 
@@ -131,6 +134,8 @@ def start(
 ) -> RunningService:
     """Starts attribution: its store, its followers of ingest and identity, its gRPC server."""
     app = build_application(settings)
+    if settings.refit_interval > timedelta(0):
+        app.refit_every(settings.refit_interval)
     ingest_channel = open_channel(settings.ingest_addr, tracer_provider)
     identity_channel = open_channel(settings.identity_addr, tracer_provider)
     followers: list[Follower[AttributionInput | None]] = [

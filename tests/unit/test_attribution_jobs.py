@@ -92,3 +92,24 @@ def test_a_stored_configuration_wins_over_the_initial_one_after_a_restart() -> N
     feed = Feed()
     wait_for(feed.app, feed.app.configure_models([named_model("first_click")]))
     assert [m.name for m in feed.app.models] == ["first_click"]
+
+
+def test_the_schedule_refits_every_data_driven_model_for_every_conversion_name() -> None:
+    feed = Feed()
+    history(feed)
+    wait_for(feed.app, feed.app.configure_models([named_model("markov"), named_model("shapley")]))
+    feed.app.refit_every(timedelta(milliseconds=50))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        fits = [
+            feed.app.repository.get(fit_id(PROP, "purchase", model))
+            for model in ("markov", "shapley")
+            if fit_id(PROP, "purchase", model)
+            in feed.app.stored_ids([fit_id(PROP, "purchase", m) for m in ("markov", "shapley")])
+        ]
+        if len(fits) == 2 and all(f.fit_version >= 1 for f in fits):
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the schedule did not refit both models")
+    feed.app.close()
