@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench import attribution, ingest, pipeline
+from bench import attribution, identity, ingest, pipeline
 from bench.storage import BACKENDS, POSTGRES_ADMIN_URL, fresh_env, postgres_problem
 from bench.table import Row, format_table, per_second
 
@@ -196,6 +196,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows: list[Row] = []
     for backend in backends:
         rows += run_backend(backend, visitors)
+    logger.info("identity resolution")
+    try:
+        rows += identity.run(args.quick)
+    except Exception as error:
+        rows.append(_failed("identity", "-", error))
     logger.info("attribution models")
     try:
         rows += attribution.run(args.quick)

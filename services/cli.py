@@ -23,6 +23,9 @@ from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from services import launcher, sample_data
 from services.attribution import offline
+from services.identity import offline as identity_offline
+from services.identity.probabilistic import ProbabilisticLinker
+from services.identity.resolution import ResolutionError
 from services.reporting import server as reporting_server
 
 logger = logging.getLogger("convtrack")
@@ -201,6 +204,24 @@ def run_attribution_file(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_resolve_file(args: argparse.Namespace) -> int:
+    """`convtrack identity resolve-file`: resolves observations and prints the mapping."""
+    linker = ProbabilisticLinker() if args.mode == "probabilistic" else None
+    try:
+        with args.observations.open() as lines:
+            for mapping in identity_offline.resolve_file(
+                lines,
+                args.mode,
+                default_region=args.default_region,
+                probabilistic_linker=linker.links if linker is not None else None,
+            ):
+                print(json.dumps(mapping))
+    except (OSError, ValueError, ResolutionError) as error:
+        print(f"convtrack identity resolve-file: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line entry point."""
     parser = argparse.ArgumentParser(prog="convtrack", description=__doc__)
@@ -241,6 +262,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--step-days", type=float, default=1.0, help="days between path steps (time decay)"
     )
     run_file.add_argument("--format", choices=["table", "json"], default="table")
+    identity = commands.add_parser("identity", help="offline identity resolution tools")
+    identity_commands = identity.add_subparsers(dest="identity_command", required=True)
+    resolve = identity_commands.add_parser(
+        "resolve-file",
+        help="resolve a JSON-lines observations file; print one "
+        '{"identifier", "person"} line per identifier',
+    )
+    resolve.add_argument("observations", type=Path)
+    resolve.add_argument(
+        "--mode", choices=["naive", "deterministic", "probabilistic"], default="deterministic"
+    )
+    resolve.add_argument(
+        "--default-region", default="GB", help="region for raw phone numbers (ISO 3166)"
+    )
     args = parser.parse_args(argv)
     configure_logging("WARNING" if args.command in ("demo", "report") else None)
     env = process_env()
@@ -276,6 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "attribution":
         return run_attribution_file(args)
+    if args.command == "identity":
+        return run_resolve_file(args)
     if args.command == "rebuild-reports":
         reporting_server.rebuild_reports(reporting_server.ReportingSettings.from_env(env))
         print("Report views dropped; reporting replays attribution's log from position 0.")
