@@ -12,6 +12,8 @@ class IdentifierType(StrEnum):
     ANONYMOUS_ID = "anon"
     USER_ID = "user"
     EMAIL_SHA256 = "email"
+    PHONE_SHA256 = "phone"
+    CRM_ID = "crm"
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -14,6 +14,8 @@ _IDENTIFIER_TYPES = {
     IdentifierType.ANONYMOUS_ID: common_pb2.IDENTIFIER_TYPE_ANONYMOUS_ID,
     IdentifierType.USER_ID: common_pb2.IDENTIFIER_TYPE_USER_ID,
     IdentifierType.EMAIL_SHA256: common_pb2.IDENTIFIER_TYPE_EMAIL_SHA256,
+    IdentifierType.PHONE_SHA256: common_pb2.IDENTIFIER_TYPE_PHONE_SHA256,
+    IdentifierType.CRM_ID: common_pb2.IDENTIFIER_TYPE_CRM_ID,
 }
 _IDENTIFIER_TYPES_BACK = {v: k for k, v in _IDENTIFIER_TYPES.items()}
 

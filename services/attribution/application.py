@@ -17,11 +17,13 @@ from services.attribution.domainmodel import (
     AttributionInput,
     Conversion,
     ConversionSeen,
+    IdentifierShared,
     Job,
     ModelConfiguration,
     ModelFit,
     Person,
     PersonChanged,
+    PersonSplitSeen,
     TouchpointSeen,
     Visitor,
     fit_id,
@@ -118,6 +120,10 @@ class AttributionApplication(TrackingApplication):
                     affected.update(dict.fromkeys(self._conversion(unit, value)))
                 elif isinstance(value, PersonChanged):
                     affected.update(dict.fromkeys(self._person_changed(unit, value)))
+                elif isinstance(value, PersonSplitSeen):
+                    affected.update(dict.fromkeys(self._person_split(unit, value)))
+                elif isinstance(value, IdentifierShared):
+                    affected.update(dict.fromkeys(self._identifier_shared(unit, value)))
             for conversion_id in affected:
                 self._attribute(unit, conversion_id)
             self.save_tracked(upstream, entries[-1].position, unit)
@@ -359,26 +365,57 @@ class AttributionApplication(TrackingApplication):
 
     def _person_changed(self, unit: UnitOfWork, changed: PersonChanged) -> list[UUID]:
         prop, person_id = changed.property_id, UUID(changed.person_id)
-        person = unit.get(Person, person_id)
-        if person is None:
-            person = Person(id=person_id, property_id=prop)
-            unit.add(person)
-        person.add_identifiers(identifiers=list(changed.identifiers))
-        unit.collect(person)
         if changed.merged_person_id:
-            merged = unit.get(Person, UUID(changed.merged_person_id))
-            if merged is None:
-                merged = Person(id=UUID(changed.merged_person_id), property_id=prop)
-                unit.add(merged)
+            merged = self._person(unit, prop, UUID(changed.merged_person_id))
             merged.merge_into(surviving_person_id=person_id)
             unit.collect(merged)
-        for identifier in changed.identifiers:
-            visitor = self._visitor(unit, prop, identifier)
+        self._move(unit, prop, person_id, changed.identifiers)
+        person = self._person(unit, prop, person_id)
+        cluster = self._cluster(unit, prop, tuple(person.identifiers))
+        return [c.id for c in self._conversions(unit, cluster)]
+
+    def _person_split(self, unit: UnitOfWork, split: PersonSplitSeen) -> list[UUID]:
+        prop = split.property_id
+        person = self._person(unit, prop, UUID(split.person_id))
+        before = self._conversions(unit, self._cluster(unit, prop, tuple(person.identifiers)))
+        leaving = [i for _, identifiers in split.parts for i in identifiers]
+        person.remove_identifiers(identifiers=leaving)
+        unit.collect(person)
+        for part_id, identifiers in split.parts:
+            self._move(unit, prop, UUID(part_id), identifiers)
+        return [c.id for c in before]
+
+    def _identifier_shared(self, unit: UnitOfWork, shared: IdentifierShared) -> list[UUID]:
+        prop = shared.property_id
+        visitor = self._visitor(unit, prop, shared.identifier)
+        before = self._conversions(unit, self._cluster(unit, prop, (shared.identifier,)))
+        if visitor.person_id is not None:
+            owner = _current_person(unit, visitor.person_id)
+            owner.remove_identifiers(identifiers=[shared.identifier])
+            unit.collect(owner)
+        self._move(unit, prop, UUID(shared.shared_person_id), (shared.identifier,))
+        return [c.id for c in before]
+
+    def _move(
+        self, unit: UnitOfWork, property_id: str, person_id: UUID, identifiers: Sequence[str]
+    ) -> None:
+        """Gives identifiers to a (new) person and points their visitors at it."""
+        person = self._person(unit, property_id, person_id)
+        person.add_identifiers(identifiers=list(identifiers))
+        unit.collect(person)
+        for identifier in identifiers:
+            visitor = self._visitor(unit, property_id, identifier)
             if visitor.person_id != person_id:
                 visitor.link_to_person(person_id=person_id)
                 unit.collect(visitor)
-        cluster = self._cluster(unit, prop, tuple(person.identifiers))
-        return [c.id for c in self._conversions(unit, cluster)]
+
+    @staticmethod
+    def _person(unit: UnitOfWork, property_id: str, person_id: UUID) -> Person:
+        person = unit.get(Person, person_id)
+        if person is None:
+            person = Person(id=person_id, property_id=property_id)
+            unit.add(person)
+        return person
 
     def _attribute(self, unit: UnitOfWork, conversion_id: UUID) -> None:
         conversion = unit.get(Conversion, conversion_id)

@@ -55,7 +55,27 @@ class PersonChanged:
     merged_person_id: str = ""
 
 
-AttributionInput = TouchpointSeen | ConversionSeen | PersonChanged
+@dataclass(frozen=True, slots=True)
+class PersonSplitSeen:
+    """From identity's log: `parts` (new person id, identifiers) left `person_id`."""
+
+    property_id: str
+    person_id: str
+    parts: tuple[tuple[str, tuple[str, ...]], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IdentifierShared:
+    """From identity's log: the identifier was detached into its own shared person."""
+
+    property_id: str
+    identifier: str
+    shared_person_id: str
+
+
+AttributionInput = (
+    TouchpointSeen | ConversionSeen | PersonChanged | PersonSplitSeen | IdentifierShared
+)
 
 
 def visitor_id(property_id: str, identifier: str) -> UUID:
@@ -136,6 +156,7 @@ class Person(Aggregate):
 
     Seen: ClassVar[type[DomainEvent]]
     IdentifiersAdded: ClassVar[type[DomainEvent]]
+    IdentifiersRemoved: ClassVar[type[DomainEvent]]
     MergedInto: ClassVar[type[DomainEvent]]
 
     @event("Seen")
@@ -148,6 +169,11 @@ class Person(Aggregate):
     def add_identifiers(self, *, identifiers: list[str]) -> None:
         """Adds identifiers identity linked to this person."""
         self.identifiers.extend(i for i in identifiers if i not in self.identifiers)
+
+    @event("IdentifiersRemoved")
+    def remove_identifiers(self, *, identifiers: list[str]) -> None:
+        """Identity split identifiers off this person."""
+        self.identifiers = [i for i in self.identifiers if i not in identifiers]
 
     @event("MergedInto")
     def merge_into(self, *, surviving_person_id: UUID) -> None:

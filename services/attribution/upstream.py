@@ -7,7 +7,13 @@ from common.wire import from_identifier_pb, from_money_pb, from_timestamp
 from convtrack.common.v1 import common_pb2
 from convtrack.identity.v1 import identity_pb2
 from convtrack.ingest.v1 import ingest_pb2
-from services.attribution.domainmodel import ConversionSeen, PersonChanged, TouchpointSeen
+from services.attribution.domainmodel import (
+    ConversionSeen,
+    IdentifierShared,
+    PersonChanged,
+    PersonSplitSeen,
+    TouchpointSeen,
+)
 from services.attribution.models import JourneyTouch
 
 _TOUCH_TYPES = {
@@ -61,7 +67,9 @@ def ingest_input(entry: ingest_pb2.LogEntry) -> TouchpointSeen | ConversionSeen 
     return None
 
 
-def identity_input(entry: identity_pb2.LogEntry) -> PersonChanged | None:
+def identity_input(
+    entry: identity_pb2.LogEntry,
+) -> PersonChanged | PersonSplitSeen | IdentifierShared | None:
     """A change of a person's identifiers from identity's log; None for other entries."""
     kind = entry.WhichOneof("event")
     if kind == "person_created":
@@ -77,5 +85,19 @@ def identity_input(entry: identity_pb2.LogEntry) -> PersonChanged | None:
             m.surviving_person_id,
             _keys(list(m.identifiers)),
             merged_person_id=m.merged_person_id,
+        )
+    if kind == "person_split":
+        split = entry.person_split
+        return PersonSplitSeen(
+            split.property_id,
+            split.person_id,
+            tuple((part.person_id, _keys(list(part.identifiers))) for part in split.parts),
+        )
+    if kind == "identifier_marked_shared":
+        shared = entry.identifier_marked_shared
+        return IdentifierShared(
+            shared.property_id,
+            from_identifier_pb(shared.identifier).key,
+            shared.shared_person_id,
         )
     return None

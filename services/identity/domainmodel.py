@@ -1,15 +1,29 @@
-"""Identity's domain: persons, their identifiers, and the observations that link them."""
+"""Identity's domain: one identity graph per property, whose events are the resolver's decisions."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, DomainEvent, event
 
-PERSON_NAMESPACE = uuid5(NAMESPACE_URL, "https://convtrack.dev/ns/person")
-IDENTIFIER_NAMESPACE = uuid5(NAMESPACE_URL, "https://convtrack.dev/ns/identifier")
+from services.identity.resolution import (
+    Decision,
+    Evidence,
+    IdentifierMarkedShared,
+    IdentifiersLinked,
+    MergeRefused,
+    ObservationIgnored,
+    PersonCreated,
+    PersonsMerged,
+    PersonSplit,
+    ProbabilisticLinkAdded,
+    ResolutionState,
+)
+
+GRAPH_NAMESPACE = uuid5(NAMESPACE_URL, "https://convtrack.dev/ns/identity-graph")
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,64 +33,84 @@ class Observation:
     property_id: str
     record_id: str
     identifiers: tuple[str, ...]
+    occurred_at: datetime | None = None
 
 
-def person_id_for(property_id: str, first_identifier: str) -> UUID:
-    """A new person's id, derived from the identifier it was first seen with (replayable)."""
-    return uuid5(PERSON_NAMESPACE, f"{property_id}\x1f{first_identifier}")
+def graph_id(property_id: str) -> UUID:
+    """The id of a property's identity graph."""
+    return uuid5(GRAPH_NAMESPACE, property_id)
 
 
-def identifier_link_id(property_id: str, identifier: str) -> UUID:
-    """The id of the link that says which person an identifier belongs to."""
-    return uuid5(IDENTIFIER_NAMESPACE, f"{property_id}\x1f{identifier}")
+def _evidence(data: dict[str, Any]) -> Evidence:
+    return Evidence(data["obs_id"], tuple(data["identifiers"]))
 
 
-class Person(Aggregate):
-    """A person: the identifiers known to be theirs. Merged-away persons point to the survivor."""
+def decision_from_dict(kind: str, data: dict[str, Any]) -> Decision:
+    """A decision from its stored form (the inverse of `dataclasses.asdict`)."""
+    if kind == "PersonCreated":
+        return PersonCreated(
+            data["person_id"], tuple(data["identifiers"]), _evidence(data["evidence"])
+        )
+    if kind == "IdentifiersLinked":
+        return IdentifiersLinked(
+            data["person_id"],
+            tuple(data["identifiers"]),
+            _evidence(data["evidence"]),
+            tuple(data["joined"]),
+        )
+    if kind == "PersonsMerged":
+        return PersonsMerged(
+            data["survivor"],
+            data["merged"],
+            tuple(data["identifiers"]),
+            _evidence(data["evidence"]),
+            tuple(data["joined"]),
+        )
+    if kind == "MergeRefused":
+        return MergeRefused(
+            _evidence(data["observation"]),
+            tuple(data["persons"]),
+            data["reason"],
+            data["dropped_identifier"],
+            data["ts"],
+        )
+    if kind == "IdentifierMarkedShared":
+        return IdentifierMarkedShared(
+            data["identifier"], tuple(data["persons_seen"]), _evidence(data["evidence"])
+        )
+    if kind == "PersonSplit":
+        return PersonSplit(
+            data["person_id"],
+            tuple((person, tuple(ids)) for person, ids in data["parts"]),
+            _evidence(data["evidence"]),
+        )
+    if kind == "ObservationIgnored":
+        return ObservationIgnored(data["identifier"], data["reason"], data["obs_id"])
+    if kind == "ProbabilisticLinkAdded":
+        return ProbabilisticLinkAdded(
+            data["a"], data["b"], data["weight"], tuple((s, w) for s, w in data["evidence"])
+        )
+    raise ValueError(f"unknown identity decision {kind!r}")
 
-    IdentifiersLinked: ClassVar[type[DomainEvent]]
-    Merged: ClassVar[type[DomainEvent]]
-    MergedInto: ClassVar[type[DomainEvent]]
 
-    @event("Created")
-    def __init__(
-        self, *, id: UUID, property_id: str, identifiers: list[str], evidence_record_id: str
-    ) -> None:
+class IdentityGraph(Aggregate):
+    """A property's identity graph. Each event is one decision of the guarded resolver (with
+    its evidence); the graph's state is the fold of them, so a graph rebuilt from the log equals
+    the live one."""
+
+    Decided: ClassVar[type[DomainEvent]]
+
+    @event("Started")
+    def __init__(self, *, id: UUID, property_id: str) -> None:
         self.property_id = property_id
-        self.identifiers = list(identifiers)
-        self.merged_into: UUID | None = None
+        self.state = ResolutionState(property_id)
 
-    @event("IdentifiersLinked")
-    def link(self, *, property_id: str, identifiers: list[str], evidence_record_id: str) -> None:
-        """Adds identifiers seen with this person's."""
-        self.identifiers.extend(identifiers)
+    def record(self, decision: Decision) -> None:
+        """Records a decision and applies it to the state."""
+        self._decided(
+            property_id=self.property_id, kind=type(decision).__name__, decision=asdict(decision)
+        )
 
-    @event("Merged")
-    def absorb(
-        self,
-        *,
-        property_id: str,
-        merged_person_id: UUID,
-        identifiers: list[str],
-        evidence_record_id: str,
-    ) -> None:
-        """Takes over a younger person's identifiers: they were seen together with ours."""
-        self.identifiers.extend(identifiers)
-
-    @event("MergedInto")
-    def merge_into(
-        self, *, property_id: str, surviving_person_id: UUID, evidence_record_id: str
-    ) -> None:
-        """Marks this person as merged away; it resolves to the survivor from now on."""
-        self.merged_into = surviving_person_id
-        self.identifiers = []
-
-
-class IdentifierLink(Aggregate):
-    """Which person an identifier was first linked to (follow merges from there)."""
-
-    @event("Assigned")
-    def __init__(self, *, id: UUID, property_id: str, identifier: str, person_id: UUID) -> None:
-        self.property_id = property_id
-        self.identifier = identifier
-        self.person_id = person_id
+    @event("Decided")
+    def _decided(self, *, property_id: str, kind: str, decision: dict[str, Any]) -> None:
+        self.state.apply(decision_from_dict(kind, decision))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import grpc
@@ -14,7 +14,17 @@ from common.wire import to_identifier_pb, to_timestamp
 from convtrack.common.v1 import common_pb2
 from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
 from services.identity.application import IdentityApplication, UnknownIdentifierError
-from services.identity.domainmodel import Person
+from services.identity.domainmodel import IdentityGraph, decision_from_dict
+from services.identity.resolution import (
+    IdentifierMarkedShared,
+    IdentifiersLinked,
+    MergeRefused,
+    PersonCreated,
+    PersonsMerged,
+    PersonSplit,
+    ProbabilisticLinkAdded,
+    shared_person_id,
+)
 
 MAX_WAIT_SECONDS = 30.0
 DEFAULT_PAGE = 500
@@ -23,45 +33,94 @@ _QUERY_TYPES = {
     common_pb2.IDENTIFIER_TYPE_ANONYMOUS_ID: IdentifierType.ANONYMOUS_ID,
     common_pb2.IDENTIFIER_TYPE_USER_ID: IdentifierType.USER_ID,
     common_pb2.IDENTIFIER_TYPE_EMAIL_SHA256: IdentifierType.EMAIL_SHA256,
+    common_pb2.IDENTIFIER_TYPE_PHONE_SHA256: IdentifierType.PHONE_SHA256,
+    common_pb2.IDENTIFIER_TYPE_CRM_ID: IdentifierType.CRM_ID,
 }
 
 
-def _identifiers(keys: list[str]) -> list[common_pb2.Identifier]:
+def _identifiers(keys: Iterable[str]) -> list[common_pb2.Identifier]:
     return [to_identifier_pb(Identifier.from_key(k)) for k in keys]
 
 
 def log_entry(position: int, event: Any) -> identity_pb2.LogEntry:
-    """The LogEntry message of an identity event; internal bookkeeping has no event set."""
+    """The LogEntry message of an identity graph event; decisions that change nobody (ignored
+    identifiers) and the graph's start have no event set."""
     entry = identity_pb2.LogEntry(position=position, recorded_at=to_timestamp(event.timestamp))
-    if isinstance(event, Person.Created):
-        e: Any = event
+    if not isinstance(event, IdentityGraph.Decided):
+        return entry
+    e: Any = event
+    prop = e.property_id
+    decision = decision_from_dict(e.kind, e.decision)
+    if isinstance(decision, PersonCreated):
         entry.person_created.CopyFrom(
             identity_pb2.PersonCreated(
-                property_id=e.property_id,
-                person_id=str(e.originator_id),
-                identifiers=_identifiers(e.identifiers),
-                evidence_record_id=e.evidence_record_id,
+                property_id=prop,
+                person_id=decision.person_id,
+                identifiers=_identifiers(decision.identifiers),
+                evidence_record_id=decision.evidence.obs_id,
             )
         )
-    elif isinstance(event, Person.IdentifiersLinked):
-        e = event
+    elif isinstance(decision, IdentifiersLinked):
         entry.identifiers_linked.CopyFrom(
             identity_pb2.IdentifiersLinked(
-                property_id=e.property_id,
-                person_id=str(e.originator_id),
-                identifiers=_identifiers(e.identifiers),
-                evidence_record_id=e.evidence_record_id,
+                property_id=prop,
+                person_id=decision.person_id,
+                identifiers=_identifiers(decision.identifiers),
+                evidence_record_id=decision.evidence.obs_id,
             )
         )
-    elif isinstance(event, Person.Merged):
-        e = event
+    elif isinstance(decision, PersonsMerged):
         entry.persons_merged.CopyFrom(
             identity_pb2.PersonsMerged(
-                property_id=e.property_id,
-                surviving_person_id=str(e.originator_id),
-                merged_person_id=str(e.merged_person_id),
-                identifiers=_identifiers(e.identifiers),
-                evidence_record_id=e.evidence_record_id,
+                property_id=prop,
+                surviving_person_id=decision.survivor,
+                merged_person_id=decision.merged,
+                identifiers=_identifiers(decision.identifiers),
+                evidence_record_id=decision.evidence.obs_id,
+            )
+        )
+    elif isinstance(decision, PersonSplit):
+        entry.person_split.CopyFrom(
+            identity_pb2.PersonSplit(
+                property_id=prop,
+                person_id=decision.person_id,
+                parts=[
+                    identity_pb2.SplitPart(person_id=person, identifiers=_identifiers(ids))
+                    for person, ids in decision.parts
+                ],
+                evidence_record_id=decision.evidence.obs_id,
+            )
+        )
+    elif isinstance(decision, IdentifierMarkedShared):
+        entry.identifier_marked_shared.CopyFrom(
+            identity_pb2.IdentifierMarkedShared(
+                property_id=prop,
+                identifier=to_identifier_pb(Identifier.from_key(decision.identifier)),
+                shared_person_id=shared_person_id(prop, decision.identifier),
+                persons_seen=decision.persons_seen,
+                evidence_record_id=decision.evidence.obs_id,
+            )
+        )
+    elif isinstance(decision, MergeRefused):
+        entry.merge_refused.CopyFrom(
+            identity_pb2.MergeRefused(
+                property_id=prop,
+                persons=decision.persons,
+                reason=decision.reason,
+                dropped_identifier=to_identifier_pb(
+                    Identifier.from_key(decision.dropped_identifier)
+                ),
+                evidence_record_id=decision.observation.obs_id,
+            )
+        )
+    elif isinstance(decision, ProbabilisticLinkAdded):
+        entry.probabilistic_link_added.CopyFrom(
+            identity_pb2.ProbabilisticLinkAdded(
+                property_id=prop,
+                a=to_identifier_pb(Identifier.from_key(decision.a)),
+                b=to_identifier_pb(Identifier.from_key(decision.b)),
+                weight=decision.weight,
+                signal_weights=dict(decision.evidence),
             )
         )
     return entry
@@ -104,7 +163,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         except UnknownIdentifierError as error:
             context.abort(grpc.StatusCode.NOT_FOUND, str(error))
         return identity_pb2.ResolveIdentityResponse(
-            person_id=str(person.id), identifiers=_identifiers(sorted(person.identifiers))
+            person_id=person.person_id, identifiers=_identifiers(person.identifiers)
         )
 
     def ListEvents(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from common.values import Identifier
-from common.wire import from_identifier_pb
+from common.wire import from_identifier_pb, from_timestamp
 from convtrack.ingest.v1 import ingest_pb2
 from services.identity.domainmodel import Observation
 
@@ -19,4 +19,5 @@ def observation_of(entry: ingest_pb2.LogEntry) -> Observation | None:
         property_id=envelope.property_id,
         record_id=envelope.record_id,
         identifiers=tuple(i.key for i in identifiers),
+        occurred_at=from_timestamp(envelope.occurred_at),
     )

@@ -15,7 +15,9 @@ from services.attribution.domainmodel import (
     AttributionInput,
     Conversion,
     ConversionSeen,
+    IdentifierShared,
     PersonChanged,
+    PersonSplitSeen,
     TouchpointSeen,
 )
 from services.attribution.journeys import Lookback, journey_for
@@ -231,3 +233,34 @@ def test_an_earlier_purchase_arriving_late_shortens_the_later_ones_journey() -> 
     assert feed.credits("second", "linear") == {"paid_search": 0.5, "email": 0.5}
     feed.send("ingest", conversion("first", "anon:a", T0 + timedelta(hours=1)))
     assert feed.credits("second", "linear") == {"email": 1.0}
+
+
+def test_a_split_person_takes_its_touchpoints_out_of_the_others_journeys() -> None:
+    feed = Feed()
+    feed.send(
+        "ingest",
+        touch("kiosk-ad", "anon:kiosk", T0, "display"),
+        touch("home-search", "anon:home", T0 + timedelta(hours=1), "organic_search"),
+        conversion("c1", "anon:home", T0 + timedelta(hours=2)),
+    )
+    person = str(uuid5(NAMESPACE_DNS, "person"))
+    feed.send("identity", PersonChanged(PROP, person, ("anon:home", "anon:kiosk")))
+    assert feed.credits("c1", "linear") == {"display": 0.5, "organic_search": 0.5}
+    kiosk_person = str(uuid5(NAMESPACE_DNS, "kiosk"))
+    feed.send("identity", PersonSplitSeen(PROP, person, ((kiosk_person, ("anon:kiosk",)),)))
+    assert feed.credits("c1", "linear") == {"organic_search": 1.0}
+
+
+def test_a_shared_identifier_no_longer_joins_journeys() -> None:
+    feed = Feed()
+    feed.send(
+        "ingest",
+        touch("family-tablet-ad", "anon:tablet", T0, "paid_social"),
+        conversion("c1", "user:u1", T0 + timedelta(hours=2)),
+    )
+    person = str(uuid5(NAMESPACE_DNS, "person"))
+    feed.send("identity", PersonChanged(PROP, person, ("user:u1", "anon:tablet")))
+    assert feed.credits("c1", "last_click") == {"paid_social": 1.0}
+    shared = str(uuid5(NAMESPACE_DNS, "shared-tablet"))
+    feed.send("identity", IdentifierShared(PROP, "anon:tablet", shared))
+    assert feed.credits("c1", "last_click") == {"(none)": 1.0}

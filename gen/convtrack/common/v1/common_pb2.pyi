@@ -12,11 +12,15 @@ class IdentifierType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     IDENTIFIER_TYPE_USER_ID: _ClassVar[IdentifierType]
     IDENTIFIER_TYPE_EMAIL_SHA256: _ClassVar[IdentifierType]
     IDENTIFIER_TYPE_EMAIL: _ClassVar[IdentifierType]
+    IDENTIFIER_TYPE_PHONE_SHA256: _ClassVar[IdentifierType]
+    IDENTIFIER_TYPE_CRM_ID: _ClassVar[IdentifierType]
 IDENTIFIER_TYPE_UNSPECIFIED: IdentifierType
 IDENTIFIER_TYPE_ANONYMOUS_ID: IdentifierType
 IDENTIFIER_TYPE_USER_ID: IdentifierType
 IDENTIFIER_TYPE_EMAIL_SHA256: IdentifierType
 IDENTIFIER_TYPE_EMAIL: IdentifierType
+IDENTIFIER_TYPE_PHONE_SHA256: IdentifierType
+IDENTIFIER_TYPE_CRM_ID: IdentifierType
 
 class Money(_message.Message):
     __slots__ = ("currency_code", "units", "nanos")

@@ -27,13 +27,15 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$convtrack/identity/v1/identity.proto\x12\x15\x63onvtrack.identity.v1\x1a convtrack/common/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"b\n\x16ResolveIdentityRequest\x12\x13\n\x0bproperty_id\x18\x01 \x01(\t\x12\x33\n\nidentifier\x18\x02 \x01(\x0b\x32\x1f.convtrack.common.v1.Identifier\"b\n\x17ResolveIdentityResponse\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12\x34\n\x0bidentifiers\x18\x02 \x03(\x0b\x32\x1f.convtrack.common.v1.Identifier\"^\n\x11ListEventsRequest\x12\r\n\x05\x61\x66ter\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\r\x12+\n\x08max_wait\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"F\n\x12ListEventsResponse\x12\x30\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1f.convtrack.identity.v1.LogEntry\"\x13\n\x11GetLogHeadRequest\"&\n\x12GetLogHeadResponse\x12\x10\n\x08position\x18\x01 \x01(\x04\"\x16\n\x14GetSyncStatusRequest\"Q\n\x15GetSyncStatusResponse\x12\x38\n\tupstreams\x18\x01 \x03(\x0b\x32%.convtrack.common.v1.UpstreamPosition\"\x9e\x02\n\x08LogEntry\x12\x10\n\x08position\x18\x01 \x01(\x04\x12/\n\x0brecorded_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12>\n\x0eperson_created\x18\x03 \x01(\x0b\x32$.convtrack.identity.v1.PersonCreatedH\x00\x12\x46\n\x12identifiers_linked\x18\x04 \x01(\x0b\x32(.convtrack.identity.v1.IdentifiersLinkedH\x00\x12>\n\x0epersons_merged\x18\x05 \x01(\x0b\x32$.convtrack.identity.v1.PersonsMergedH\x00\x42\x07\n\x05\x65vent\"\x89\x01\n\rPersonCreated\x12\x13\n\x0bproperty_id\x18\x01 \x01(\t\x12\x11\n\tperson_id\x18\x02 \x01(\t\x12\x34\n\x0bidentifiers\x18\x03 \x03(\x0b\x32\x1f.convtrack.common.v1.Identifier\x12\x1a\n\x12\x65vidence_record_id\x18\x04 \x01(\t\"\x8d\x01\n\x11IdentifiersLinked\x12\x13\n\x0bproperty_id\x18\x01 \x01(\t\x12\x11\n\tperson_id\x18\x02 \x01(\t\x12\x34\n\x0bidentifiers\x18\x03 \x03(\x0b\x32\x1f.convtrack.common.v1.Identifier\x12\x1a\n\x12\x65vidence_record_id\x18\x04 \x01(\t\"\xad\x01\n\rPersonsMerged\x12\x13\n\x0bproperty_id\x18\x01 \x01(\t\x12\x1b\n\x13surviving_person_id\x18\x02 \x01(\t\x12\x18\n\x10merged_person_id\x18\x03 \x01(\t\x12\x34\n\x0bidentifiers\x18\x04 \x03(\x0b\x32\x1f.convtrack.common.v1.Identifier\x12\x1a\n\x12\x65vidence_record_id\x18\x05 \x01(\t2\xb5\x03\n\x0fIdentityService\x12p\n\x0fResolveIdentity\x12-.convtrack.identity.v1.ResolveIdentityRequest\x1a..convtrack.identity.v1.ResolveIdentityResponse\x12\x61\n\nListEvents\x12(.convtrack.identity.v1.ListEventsRequest\x1a).convtrack.identity.v1.ListEventsResponse\x12\x61\n\nGetLogHead\x12(.convtrack.identity.v1.GetLogHeadRequest\x1a).convtrack.identity.v1.GetLogHeadResponse\x12j\n\rGetSyncStatus\x12+.convtrack.identity.v1.GetSyncStatusRequest\x1a,.convtrack.identity.v1.GetSyncStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$convtrack/identity/v1/identity.proto\x12\x15\x63onvtrack.identity.v1\x1a convtrack/common/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"b\n\x16ResolveIdentityRequest\x12\x13\n\x0bproperty_id\x18\x01 \x01(\t\x12\x33\n\nidentifier\x18\x02 \x01(\x0b\x32\x1f.convtrack.common.v1.Identifier\"b\n\x17ResolveIdentityResponse\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12\x34\n\x0bidentifiers\x18\x02 \x03(\x0b\x32\x1f.convtrack.common.v1.Identifier\"^\n\x11ListEventsRequest\x12\r\n\x05\x61\x66ter\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\r\x12+\n\x08max_wait\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"F\n\x12ListEventsResponse\x12\x30\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1f.convtrack.identity.v1.LogEntry\"\x13\n\x11GetLogHeadRequest\"&\n\x12GetLogHeadResponse\x12\x10\n\x08position\x18\x01 \x01(\x04\"\x16\n\x14GetSyncStatusRequest\"Q\n\x15GetSyncStatusResponse\x12\x38\n\tupstreams\x18\x01 \x03(\x0b\x32%.convtrack.common.v1.UpstreamPosition\"\xbe\x04\n\x08LogEntry\x12\x10\n\x08position\x18\x01 \x01(\x04\x12/\n\x0brecorded_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12>\n\x0eperson_created\x18\x03 \x01(\x0b\x32$.convtrack.identity.v1.PersonCreatedH\x00\x12\x46\n\x12identifiers_linked\x18\x04 \x01(\x0b\x32(.convtrack.identity.v1.IdentifiersLinkedH\x00\x12>\n\x0epersons_merged\x18\x05 \x01(\x0b\x32$.convtrack.identity.v1.PersonsMergedH\x00\x12:\n\x0cperson_split\x18\x06 \x01(\x0b\x32\".convtrack.identity.v1.PersonSplitH\x00\x12Q\n\x18identifier_marked_shared\x18\x07 \x01(\x0b\x32-.convtrack.identity.v1.IdentifierMarkedSharedH\x00\x12<\n\rmerge_refused\x18\x08 \x01(\x0b\x32#.convtrack.identity.v1.MergeRefusedH\x00\x12Q\n\x18probabilistic_link_added\x18\t \x01(\x0b\x32-.convtrack.identity.v1.ProbabilisticLinkAddedH\x00\x42\x07\n\x05\x65vent\"\x82\x01\n\x0bPersonSplit\x12\x13\n\x0bproperty_id\x18\x01 \x01(\t\x12\x11\n\tperson_id\x18\x02 \x01(\t\x12/\n\x05parts\x18\x03 \x03(\x0b\x32 .convtrack.identity.v1.SplitPart\x12\x1a\n\x12\x65vidence_record_id\x18\x04 \x01(\t\"T\n\tSplitPart\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12\x34\n\x0bidentifiers\x18\x02 \x03(\x0b\x32\x1f.convtrack.common.v1.Identifier\"\xae\x01\n\x16IdentifierMarkedShared\x12\x13\n\x0bproperty_id\x18\x01 \x01(\t\x12\x33\n\nidentifier\x18\x02 \x01(\x0b\x32\x1f.convtrack.common.v1.Identifier\x12\x18\n\x10shared_person_id\x18\x03 \x01(\t\x12\x14\n\x0cpersons_seen\x18\x04 \x03(\t\x12\x1a\n\x12\x65vidence_record_id\x18\x05 \x01(\t\"\x9d\x01\n\x0cMergeRefused\x12\x13\n\x0bproperty_id\x18\x01 \x01(\t\x12\x0f\n\x07persons\x18\x02 \x03(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12;\n\x12\x64ropped_identifier\x18\x04 \x01(\x0b\x32\x1f.convtrack.common.v1.Identifier\x12\x1a\n\x12\x65vidence_record_id\x18\x05 \x01(\t\"\xa5\x02\n\x16ProbabilisticLinkAdded\x12\x13\n\x0bproperty_id\x18\x01 \x01(\t\x12*\n\x01\x61\x18\x02 \x01(\x0b\x32\x1f.convtrack.common.v1.Identifier\x12*\n\x01\x62\x18\x03 \x01(\x0b\x32\x1f.convtrack.common.v1.Identifier\x12\x0e\n\x06weight\x18\x04 \x01(\x01\x12X\n\x0esignal_weights\x18\x05 \x03(\x0b\x32@.convtrack.identity.v1.ProbabilisticLinkAdded.SignalWeightsEntry\x1a\x34\n\x12SignalWeightsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x89\x01\n\rPersonCreated\x12\x13\n\x0bproperty_id\x18\x01 \x01(\t\x12\x11\n\tperson_id\x18\x02 \x01(\t\x12\x34\n\x0bidentifiers\x18\x03 \x03(\x0b\x32\x1f.convtrack.common.v1.Identifier\x12\x1a\n\x12\x65vidence_record_id\x18\x04 \x01(\t\"\x8d\x01\n\x11IdentifiersLinked\x12\x13\n\x0bproperty_id\x18\x01 \x01(\t\x12\x11\n\tperson_id\x18\x02 \x01(\t\x12\x34\n\x0bidentifiers\x18\x03 \x03(\x0b\x32\x1f.convtrack.common.v1.Identifier\x12\x1a\n\x12\x65vidence_record_id\x18\x04 \x01(\t\"\xad\x01\n\rPersonsMerged\x12\x13\n\x0bproperty_id\x18\x01 \x01(\t\x12\x1b\n\x13surviving_person_id\x18\x02 \x01(\t\x12\x18\n\x10merged_person_id\x18\x03 \x01(\t\x12\x34\n\x0bidentifiers\x18\x04 \x03(\x0b\x32\x1f.convtrack.common.v1.Identifier\x12\x1a\n\x12\x65vidence_record_id\x18\x05 \x01(\t2\xb5\x03\n\x0fIdentityService\x12p\n\x0fResolveIdentity\x12-.convtrack.identity.v1.ResolveIdentityRequest\x1a..convtrack.identity.v1.ResolveIdentityResponse\x12\x61\n\nListEvents\x12(.convtrack.identity.v1.ListEventsRequest\x1a).convtrack.identity.v1.ListEventsResponse\x12\x61\n\nGetLogHead\x12(.convtrack.identity.v1.GetLogHeadRequest\x1a).convtrack.identity.v1.GetLogHeadResponse\x12j\n\rGetSyncStatus\x12+.convtrack.identity.v1.GetSyncStatusRequest\x1a,.convtrack.identity.v1.GetSyncStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'convtrack.identity.v1.identity_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_PROBABILISTICLINKADDED_SIGNALWEIGHTSENTRY']._loaded_options = None
+  _globals['_PROBABILISTICLINKADDED_SIGNALWEIGHTSENTRY']._serialized_options = b'8\001'
   _globals['_RESOLVEIDENTITYREQUEST']._serialized_start=162
   _globals['_RESOLVEIDENTITYREQUEST']._serialized_end=260
   _globals['_RESOLVEIDENTITYRESPONSE']._serialized_start=262
@@ -51,13 +53,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETSYNCSTATUSRESPONSE']._serialized_start=615
   _globals['_GETSYNCSTATUSRESPONSE']._serialized_end=696
   _globals['_LOGENTRY']._serialized_start=699
-  _globals['_LOGENTRY']._serialized_end=985
-  _globals['_PERSONCREATED']._serialized_start=988
-  _globals['_PERSONCREATED']._serialized_end=1125
-  _globals['_IDENTIFIERSLINKED']._serialized_start=1128
-  _globals['_IDENTIFIERSLINKED']._serialized_end=1269
-  _globals['_PERSONSMERGED']._serialized_start=1272
-  _globals['_PERSONSMERGED']._serialized_end=1445
-  _globals['_IDENTITYSERVICE']._serialized_start=1448
-  _globals['_IDENTITYSERVICE']._serialized_end=1885
+  _globals['_LOGENTRY']._serialized_end=1273
+  _globals['_PERSONSPLIT']._serialized_start=1276
+  _globals['_PERSONSPLIT']._serialized_end=1406
+  _globals['_SPLITPART']._serialized_start=1408
+  _globals['_SPLITPART']._serialized_end=1492
+  _globals['_IDENTIFIERMARKEDSHARED']._serialized_start=1495
+  _globals['_IDENTIFIERMARKEDSHARED']._serialized_end=1669
+  _globals['_MERGEREFUSED']._serialized_start=1672
+  _globals['_MERGEREFUSED']._serialized_end=1829
+  _globals['_PROBABILISTICLINKADDED']._serialized_start=1832
+  _globals['_PROBABILISTICLINKADDED']._serialized_end=2125
+  _globals['_PROBABILISTICLINKADDED_SIGNALWEIGHTSENTRY']._serialized_start=2073
+  _globals['_PROBABILISTICLINKADDED_SIGNALWEIGHTSENTRY']._serialized_end=2125
+  _globals['_PERSONCREATED']._serialized_start=2128
+  _globals['_PERSONCREATED']._serialized_end=2265
+  _globals['_IDENTIFIERSLINKED']._serialized_start=2268
+  _globals['_IDENTIFIERSLINKED']._serialized_end=2409
+  _globals['_PERSONSMERGED']._serialized_start=2412
+  _globals['_PERSONSMERGED']._serialized_end=2585
+  _globals['_IDENTITYSERVICE']._serialized_start=2588
+  _globals['_IDENTITYSERVICE']._serialized_end=3025
 # @@protoc_insertion_point(module_scope)

@@ -64,18 +64,95 @@ class GetSyncStatusResponse(_message.Message):
     def __init__(self, upstreams: _Optional[_Iterable[_Union[_common_pb2.UpstreamPosition, _Mapping]]] = ...) -> None: ...
 
 class LogEntry(_message.Message):
-    __slots__ = ("position", "recorded_at", "person_created", "identifiers_linked", "persons_merged")
+    __slots__ = ("position", "recorded_at", "person_created", "identifiers_linked", "persons_merged", "person_split", "identifier_marked_shared", "merge_refused", "probabilistic_link_added")
     POSITION_FIELD_NUMBER: _ClassVar[int]
     RECORDED_AT_FIELD_NUMBER: _ClassVar[int]
     PERSON_CREATED_FIELD_NUMBER: _ClassVar[int]
     IDENTIFIERS_LINKED_FIELD_NUMBER: _ClassVar[int]
     PERSONS_MERGED_FIELD_NUMBER: _ClassVar[int]
+    PERSON_SPLIT_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFIER_MARKED_SHARED_FIELD_NUMBER: _ClassVar[int]
+    MERGE_REFUSED_FIELD_NUMBER: _ClassVar[int]
+    PROBABILISTIC_LINK_ADDED_FIELD_NUMBER: _ClassVar[int]
     position: int
     recorded_at: _timestamp_pb2.Timestamp
     person_created: PersonCreated
     identifiers_linked: IdentifiersLinked
     persons_merged: PersonsMerged
-    def __init__(self, position: _Optional[int] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., person_created: _Optional[_Union[PersonCreated, _Mapping]] = ..., identifiers_linked: _Optional[_Union[IdentifiersLinked, _Mapping]] = ..., persons_merged: _Optional[_Union[PersonsMerged, _Mapping]] = ...) -> None: ...
+    person_split: PersonSplit
+    identifier_marked_shared: IdentifierMarkedShared
+    merge_refused: MergeRefused
+    probabilistic_link_added: ProbabilisticLinkAdded
+    def __init__(self, position: _Optional[int] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., person_created: _Optional[_Union[PersonCreated, _Mapping]] = ..., identifiers_linked: _Optional[_Union[IdentifiersLinked, _Mapping]] = ..., persons_merged: _Optional[_Union[PersonsMerged, _Mapping]] = ..., person_split: _Optional[_Union[PersonSplit, _Mapping]] = ..., identifier_marked_shared: _Optional[_Union[IdentifierMarkedShared, _Mapping]] = ..., merge_refused: _Optional[_Union[MergeRefused, _Mapping]] = ..., probabilistic_link_added: _Optional[_Union[ProbabilisticLinkAdded, _Mapping]] = ...) -> None: ...
+
+class PersonSplit(_message.Message):
+    __slots__ = ("property_id", "person_id", "parts", "evidence_record_id")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    PERSON_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTS_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_RECORD_ID_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    person_id: str
+    parts: _containers.RepeatedCompositeFieldContainer[SplitPart]
+    evidence_record_id: str
+    def __init__(self, property_id: _Optional[str] = ..., person_id: _Optional[str] = ..., parts: _Optional[_Iterable[_Union[SplitPart, _Mapping]]] = ..., evidence_record_id: _Optional[str] = ...) -> None: ...
+
+class SplitPart(_message.Message):
+    __slots__ = ("person_id", "identifiers")
+    PERSON_ID_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
+    person_id: str
+    identifiers: _containers.RepeatedCompositeFieldContainer[_common_pb2.Identifier]
+    def __init__(self, person_id: _Optional[str] = ..., identifiers: _Optional[_Iterable[_Union[_common_pb2.Identifier, _Mapping]]] = ...) -> None: ...
+
+class IdentifierMarkedShared(_message.Message):
+    __slots__ = ("property_id", "identifier", "shared_person_id", "persons_seen", "evidence_record_id")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    SHARED_PERSON_ID_FIELD_NUMBER: _ClassVar[int]
+    PERSONS_SEEN_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_RECORD_ID_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    identifier: _common_pb2.Identifier
+    shared_person_id: str
+    persons_seen: _containers.RepeatedScalarFieldContainer[str]
+    evidence_record_id: str
+    def __init__(self, property_id: _Optional[str] = ..., identifier: _Optional[_Union[_common_pb2.Identifier, _Mapping]] = ..., shared_person_id: _Optional[str] = ..., persons_seen: _Optional[_Iterable[str]] = ..., evidence_record_id: _Optional[str] = ...) -> None: ...
+
+class MergeRefused(_message.Message):
+    __slots__ = ("property_id", "persons", "reason", "dropped_identifier", "evidence_record_id")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    PERSONS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_RECORD_ID_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    persons: _containers.RepeatedScalarFieldContainer[str]
+    reason: str
+    dropped_identifier: _common_pb2.Identifier
+    evidence_record_id: str
+    def __init__(self, property_id: _Optional[str] = ..., persons: _Optional[_Iterable[str]] = ..., reason: _Optional[str] = ..., dropped_identifier: _Optional[_Union[_common_pb2.Identifier, _Mapping]] = ..., evidence_record_id: _Optional[str] = ...) -> None: ...
+
+class ProbabilisticLinkAdded(_message.Message):
+    __slots__ = ("property_id", "a", "b", "weight", "signal_weights")
+    class SignalWeightsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    A_FIELD_NUMBER: _ClassVar[int]
+    B_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    a: _common_pb2.Identifier
+    b: _common_pb2.Identifier
+    weight: float
+    signal_weights: _containers.ScalarMap[str, float]
+    def __init__(self, property_id: _Optional[str] = ..., a: _Optional[_Union[_common_pb2.Identifier, _Mapping]] = ..., b: _Optional[_Union[_common_pb2.Identifier, _Mapping]] = ..., weight: _Optional[float] = ..., signal_weights: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class PersonCreated(_message.Message):
     __slots__ = ("property_id", "person_id", "identifiers", "evidence_record_id")

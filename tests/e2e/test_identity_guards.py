@@ -1,0 +1,78 @@
+"""End to end through gRPC: identity's guards keep shared devices and bad ids from merging
+people, and attribution follows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+import pytest
+
+from convtrack.common.v1 import common_pb2
+from convtrack.identity.v1 import identity_pb2
+from convtrack.ingest.v1 import ingest_pb2
+from tests.conftest import Storage
+from tests.e2e.test_journey import DEADLINE, PROPERTY, System, event
+
+
+@pytest.fixture
+def system(storage: Storage) -> Iterator[System]:
+    started = System(storage)
+    try:
+        yield started
+    finally:
+        started.close()
+
+
+def login(event_id: str, hours_ago: float, anonymous_id: str, user_id: str) -> ingest_pb2.Event:
+    return event(
+        event_id,
+        hours_ago,
+        identity=ingest_pb2.Identity(anonymous_id=anonymous_id, user_id=user_id),
+        identify=ingest_pb2.Identify(),
+    )
+
+
+def person_of(system: System, kind: int, value: str) -> identity_pb2.ResolveIdentityResponse:
+    return system.identity.ResolveIdentity(
+        identity_pb2.ResolveIdentityRequest(
+            property_id=PROPERTY, identifier=common_pb2.Identifier(type=kind, value=value)
+        ),
+        timeout=DEADLINE,
+    )
+
+
+def test_people_logging_in_on_one_kiosk_stay_apart(system: System) -> None:
+    system.track(
+        login("alice-kiosk", 5, "kiosk-cookie", "alice"),
+        login("bob-kiosk", 4, "kiosk-cookie", "bob"),
+        login("carol-kiosk", 3, "kiosk-cookie", "carol"),
+        login("alice-home", 2, "alice-laptop", "alice"),
+    )
+    system.sync()
+    user = common_pb2.IDENTIFIER_TYPE_USER_ID
+    alice, bob, carol = (person_of(system, user, name) for name in ("alice", "bob", "carol"))
+    assert len({alice.person_id, bob.person_id, carol.person_id}) == 3
+    assert {i.value for i in alice.identifiers} == {"alice-laptop", "alice"}
+    kiosk = person_of(system, common_pb2.IDENTIFIER_TYPE_ANONYMOUS_ID, "kiosk-cookie")
+    assert kiosk.person_id not in {alice.person_id, bob.person_id, carol.person_id}
+
+    # The identity log says why: a refused merge and the kiosk marked shared.
+    entries = system.identity.ListEvents(
+        identity_pb2.ListEventsRequest(after=0, limit=1000), timeout=DEADLINE
+    ).entries
+    kinds = {e.WhichOneof("event") for e in entries}
+    assert {"merge_refused", "identifier_marked_shared"} <= kinds
+
+
+def test_placeholder_ids_like_undefined_never_join_people(system: System) -> None:
+    system.track(
+        login("a", 3, "undefined", "dana"),
+        login("b", 2, "undefined", "erin"),
+    )
+    system.sync()
+    user = common_pb2.IDENTIFIER_TYPE_USER_ID
+    assert person_of(system, user, "dana").person_id != person_of(system, user, "erin").person_id
+    with pytest.raises(grpc.RpcError) as unknown:
+        person_of(system, common_pb2.IDENTIFIER_TYPE_ANONYMOUS_ID, "undefined")
+    assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
