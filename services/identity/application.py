@@ -3,14 +3,37 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
 
 from common.eventlog import TrackingApplication, UnitOfWork
 from common.follower import UpstreamEntry
-from services.identity.domainmodel import IdentityGraph, Observation, graph_id
+from services.identity.domainmodel import (
+    IdentityGraph,
+    Observation,
+    decision_from_dict,
+    graph_id,
+)
 from services.identity.observations import ObservationRecord
-from services.identity.resolution import IdentityRules, decide
+from services.identity.resolution import (
+    Decision,
+    Evidence,
+    IdentifierMarkedShared,
+    IdentifiersLinked,
+    IdentityRules,
+    MergeRefused,
+    PersonCreated,
+    PersonsMerged,
+    PersonSplit,
+    ProbabilisticLinkAdded,
+    ResolutionError,
+    decide,
+    decide_split,
+    decide_unlink,
+)
 
 
 class IdentityError(Exception):
@@ -19,6 +42,27 @@ class IdentityError(Exception):
 
 class UnknownIdentifierError(IdentityError):
     """The identifier has not been seen in the property."""
+
+
+class UnknownPersonError(IdentityError):
+    """No such person in the property."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExplanationStep:
+    """One decision about a person, when it was made."""
+
+    decided_at: datetime
+    decision: Decision
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """A person's identifiers and the decisions that shaped it."""
+
+    person_id: str
+    identifiers: tuple[str, ...]
+    steps: tuple[ExplanationStep, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,13 +121,62 @@ class IdentityApplication(TrackingApplication):
                 raise UnknownIdentifierError(f"{identifier} has not been seen in {property_id}")
             return ResolvedPerson(person, tuple(sorted(graph.state.identifiers_by_person[person])))
 
-    def _observe(self, unit: UnitOfWork, observation: Observation) -> None:
-        graph = unit.get(IdentityGraph, graph_id(observation.property_id))
-        if graph is None:
-            graph = IdentityGraph(
-                id=graph_id(observation.property_id), property_id=observation.property_id
+    def link_identifiers(self, property_id: str, identifiers: Sequence[str], note: str) -> str:
+        """Links identifiers a trusted backend says belong together (the same guards apply);
+        returns the person they resolve to."""
+        if len(set(identifiers)) < 2:
+            raise IdentityError("linking needs at least two different identifiers")
+        record = ObservationRecord(
+            obs_id=f"link:{uuid4()}" + (f" ({note})" if note else ""),
+            identifiers=tuple(identifiers),
+            ts=datetime.now(UTC),
+        )
+        with self.lock:
+            graph = self._change(property_id, lambda g: decide(g.state, self.rules, record))
+            return graph.state.person_by_identifier[identifiers[0]]
+
+    def unlink_identifier(self, property_id: str, identifier: str, note: str) -> None:
+        """Detaches an identifier from its person for good; what only it held together splits."""
+        evidence = Evidence(f"unlink:{uuid4()}" + (f" ({note})" if note else ""), (identifier,))
+        with self.lock:
+            self._change(property_id, lambda g: decide_unlink(g.state, identifier, evidence))
+
+    def split_person(
+        self, property_id: str, person_id: str, identifiers: Sequence[str], note: str
+    ) -> str:
+        """Moves identifiers off a person into a new one, kept apart from now on; returns the
+        new person's id."""
+        evidence = Evidence(f"split:{uuid4()}" + (f" ({note})" if note else ""), tuple(identifiers))
+        with self.lock:
+            graph = self._change(
+                property_id, lambda g: decide_split(g.state, person_id, identifiers, evidence)
             )
-            unit.add(graph)
+            return graph.state.person_by_identifier[identifiers[0]]
+
+    def explain(self, property_id: str, person_id: str) -> Explanation:
+        """The person's identifiers and every decision that linked, merged, split or kept
+        them apart, with its evidence, oldest first."""
+        with self.lock:
+            graph = self.unit_of_work().get(IdentityGraph, graph_id(property_id))
+            if graph is None:
+                raise UnknownPersonError(f"no person {person_id} in {property_id}")
+            person = graph.state.current_person(person_id)
+            members = graph.state.identifiers_by_person.get(person)
+            if members is None:
+                raise UnknownPersonError(f"no person {person_id} in {property_id}")
+            identifiers = tuple(sorted(members))
+        relevant = {person, person_id, *identifiers}
+        steps = []
+        for stored in self.events.get(graph_id(property_id)):
+            if isinstance(stored, IdentityGraph.Decided):
+                decided: Any = stored
+                decision = decision_from_dict(decided.kind, decided.decision)
+                if _mentions(decision, relevant):
+                    steps.append(ExplanationStep(decided.timestamp, decision))
+        return Explanation(person, identifiers, tuple(steps))
+
+    def _observe(self, unit: UnitOfWork, observation: Observation) -> None:
+        graph = self._graph(unit, observation.property_id)
         record = ObservationRecord(
             obs_id=observation.record_id,
             identifiers=observation.identifiers,
@@ -92,3 +185,48 @@ class IdentityApplication(TrackingApplication):
         for decision in decide(graph.state, self.rules, record):
             graph.record(decision)
         unit.collect(graph)
+
+    def _graph(self, unit: UnitOfWork, property_id: str) -> IdentityGraph:
+        graph = unit.get(IdentityGraph, graph_id(property_id))
+        if graph is None:
+            graph = IdentityGraph(id=graph_id(property_id), property_id=property_id)
+            unit.add(graph)
+        return graph
+
+    def _change(
+        self, property_id: str, decide_change: Callable[[IdentityGraph], list[Decision]]
+    ) -> IdentityGraph:
+        """Records a command's decisions on a property's graph and saves them (the caller
+        holds the lock); resolver errors become IdentityError."""
+        unit = self.unit_of_work()
+        try:
+            graph = self._graph(unit, property_id)
+            for decision in decide_change(graph):
+                graph.record(decision)
+            unit.collect(graph)
+            self.save_unit(unit)
+        except ResolutionError as error:
+            self.discard_cached_state()
+            raise IdentityError(str(error)) from error
+        except BaseException:
+            self.discard_cached_state()
+            raise
+        return graph
+
+
+def _mentions(decision: Decision, relevant: set[str]) -> bool:
+    """Whether a decision concerns any of these persons or identifiers."""
+    if isinstance(decision, PersonCreated | IdentifiersLinked):
+        return decision.person_id in relevant or bool(relevant & set(decision.identifiers))
+    if isinstance(decision, PersonsMerged):
+        return bool({decision.survivor, decision.merged} & relevant)
+    if isinstance(decision, PersonSplit):
+        parts = {p for p, _ in decision.parts}
+        return decision.person_id in relevant or bool(parts & relevant)
+    if isinstance(decision, MergeRefused):
+        return bool(set(decision.persons) & relevant)
+    if isinstance(decision, IdentifierMarkedShared):
+        return decision.identifier in relevant
+    if isinstance(decision, ProbabilisticLinkAdded):
+        return bool({decision.a, decision.b} & relevant)
+    return False

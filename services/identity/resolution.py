@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -481,14 +481,18 @@ def decide(state: ResolutionState, rules: IdentityRules, obs: ObservationRecord)
     dropped: list[tuple[str, str]] = []
     while True:
         conflict = _conflict(state, rules, joining)
-        if conflict is None:
-            break
-        kind, count, limit = conflict
-        victim = _victim(state, rules, joining, kind)
+        if conflict is not None:
+            kind, count, limit = conflict
+            victim = _victim(state, rules, joining, kind)
+            reason = f"a person would have {count} {kind} identifiers (at most {limit})"
+        else:
+            apart = _kept_apart(state, joining)
+            if apart is None:
+                break
+            victim = _lowest_priority(state, rules, joining, apart)
+            reason = "the persons were kept apart (split or refused before)"
         joining.remove(victim)
-        dropped.append(
-            (victim, f"a person would have {count} {kind} identifiers (at most {limit})")
-        )
+        dropped.append((victim, reason))
     final_of: dict[str, str] = {}
     decisions.extend(_join(state, joining, evidence, final_of))
     for victim, _ in dropped:
@@ -557,6 +561,31 @@ def _conflict(
             if worst is None or candidate < worst:
                 worst = candidate
     return None if worst is None else worst[1:]
+
+
+def _kept_apart(state: ResolutionState, joining: list[str]) -> tuple[str, str] | None:
+    """Two persons of the join that were kept apart (a split or an earlier refusal), if any."""
+    owner_of = state.person_by_identifier
+    persons = list(dict.fromkeys(owner_of[i] for i in joining if i in owner_of))
+    for index, person in enumerate(persons):
+        apart = state.kept_apart.get(person, set())
+        for other in persons[index + 1 :]:
+            if other in apart:
+                return person, other
+    return None
+
+
+def _lowest_priority(
+    state: ResolutionState, rules: IdentityRules, joining: list[str], persons: tuple[str, str]
+) -> str:
+    """The lowest-priority identifier of the join that belongs to one of these persons."""
+    owner_of = state.person_by_identifier
+    candidates = [
+        (rules.kinds[kind_of(i)].priority if kind_of(i) in rules.kinds else _LOWEST, p, i)
+        for p, i in enumerate(joining)
+        if owner_of.get(i) in persons
+    ]
+    return max(candidates)[2]
 
 
 def _victim(state: ResolutionState, rules: IdentityRules, joining: list[str], kind: str) -> str:
@@ -664,6 +693,44 @@ def decide_link(
     items = evidence.items() if isinstance(evidence, Mapping) else evidence
     signals = tuple((str(name), float(value)) for name, value in items)
     return [ProbabilisticLinkAdded(a, b, float(weight), signals)]
+
+
+def decide_unlink(state: ResolutionState, identifier: str, evidence: Evidence) -> list[Decision]:
+    """Detaches an identifier from its person for good: like a shared identifier, it stops
+    joining persons (so replaying the same observations cannot merge them again), and the
+    parts of the person that only it held together split off."""
+    owner = state.person_by_identifier.get(identifier)
+    if owner is None:
+        raise UnknownIdentifierError(f"{identifier} has not been resolved")
+    if identifier in state.shared:
+        return []
+    shadow = state.shadow([owner])
+    mark = IdentifierMarkedShared(identifier, (owner,), evidence)
+    shadow.apply(mark)
+    split = _split(shadow, owner, evidence)
+    return [mark] if split is None else [mark, split]
+
+
+def decide_split(
+    state: ResolutionState, person: str, identifiers: Sequence[str], evidence: Evidence
+) -> list[Decision]:
+    """Moves some of a person's identifiers into a new person and keeps the two apart from now
+    on (a later observation that would join them is refused)."""
+    person = state.current_person(person)
+    members = state.identifiers_by_person.get(person)
+    if members is None:
+        raise UnknownIdentifierError(f"no person {person}")
+    leaving = tuple(dict.fromkeys(identifiers))
+    foreign = [i for i in leaving if i not in members]
+    if foreign:
+        raise ResolutionError(f"{', '.join(foreign)} do not belong to person {person}")
+    if not leaving or len(leaving) == len(members):
+        raise ResolutionError("a split must leave identifiers on both sides")
+    new_person = split_person_id(state.property_id, leaving[0], evidence.obs_id)
+    return [
+        PersonSplit(person, ((new_person, leaving),), evidence),
+        MergeRefused(evidence, (person, new_person), "split by request", ""),
+    ]
 
 
 def deterministic_clusters(state: ResolutionState) -> dict[str, str]:

@@ -13,9 +13,15 @@ from common.values import Identifier, IdentifierType
 from common.wire import to_identifier_pb, to_timestamp
 from convtrack.common.v1 import common_pb2
 from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
-from services.identity.application import IdentityApplication, UnknownIdentifierError
+from services.identity.application import (
+    IdentityApplication,
+    IdentityError,
+    UnknownIdentifierError,
+    UnknownPersonError,
+)
 from services.identity.domainmodel import IdentityGraph, decision_from_dict
 from services.identity.resolution import (
+    Decision,
     IdentifierMarkedShared,
     IdentifiersLinked,
     MergeRefused,
@@ -46,11 +52,13 @@ def log_entry(position: int, event: Any) -> identity_pb2.LogEntry:
     """The LogEntry message of an identity graph event; decisions that change nobody (ignored
     identifiers) and the graph's start have no event set."""
     entry = identity_pb2.LogEntry(position=position, recorded_at=to_timestamp(event.timestamp))
-    if not isinstance(event, IdentityGraph.Decided):
-        return entry
-    e: Any = event
-    prop = e.property_id
-    decision = decision_from_dict(e.kind, e.decision)
+    if isinstance(event, IdentityGraph.Decided):
+        e: Any = event
+        _set_decision(entry, e.property_id, decision_from_dict(e.kind, e.decision))
+    return entry
+
+
+def _set_decision(entry: identity_pb2.LogEntry, prop: str, decision: Decision) -> None:
     if isinstance(decision, PersonCreated):
         entry.person_created.CopyFrom(
             identity_pb2.PersonCreated(
@@ -102,17 +110,17 @@ def log_entry(position: int, event: Any) -> identity_pb2.LogEntry:
             )
         )
     elif isinstance(decision, MergeRefused):
-        entry.merge_refused.CopyFrom(
-            identity_pb2.MergeRefused(
-                property_id=prop,
-                persons=decision.persons,
-                reason=decision.reason,
-                dropped_identifier=to_identifier_pb(
-                    Identifier.from_key(decision.dropped_identifier)
-                ),
-                evidence_record_id=decision.observation.obs_id,
-            )
+        refused = identity_pb2.MergeRefused(
+            property_id=prop,
+            persons=decision.persons,
+            reason=decision.reason,
+            evidence_record_id=decision.observation.obs_id,
         )
+        if decision.dropped_identifier:
+            refused.dropped_identifier.CopyFrom(
+                to_identifier_pb(Identifier.from_key(decision.dropped_identifier))
+            )
+        entry.merge_refused.CopyFrom(refused)
     elif isinstance(decision, ProbabilisticLinkAdded):
         entry.probabilistic_link_added.CopyFrom(
             identity_pb2.ProbabilisticLinkAdded(
@@ -123,7 +131,6 @@ def log_entry(position: int, event: Any) -> identity_pb2.LogEntry:
                 signal_weights=dict(decision.evidence),
             )
         )
-    return entry
 
 
 class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
@@ -136,35 +143,90 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     def ResolveIdentity(
         self, request: identity_pb2.ResolveIdentityRequest, context: grpc.ServicerContext
     ) -> identity_pb2.ResolveIdentityResponse:
-        problems = []
-        if not request.property_id:
-            problems.append(FieldProblem("property_id", "is required"))
-        value = request.identifier.value.strip()
-        kind = request.identifier.type
-        if not value:
-            problems.append(FieldProblem("identifier.value", "is required"))
-        elif kind == common_pb2.IDENTIFIER_TYPE_EMAIL:
-            try:
-                value = hash_email(value)
-            except InvalidEmailError as error:
-                problems.append(FieldProblem("identifier.value", str(error)))
-        elif kind not in _QUERY_TYPES:
-            problems.append(FieldProblem("identifier.type", "is required"))
+        problems = _property_problems(request.property_id)
+        key = _identifier_key(request.identifier, "identifier", problems)
         if problems:
             abort_invalid(context, "invalid ResolveIdentity request", problems)
-        if kind == common_pb2.IDENTIFIER_TYPE_EMAIL:
-            identifier = Identifier(IdentifierType.EMAIL_SHA256, value)
-        elif kind == common_pb2.IDENTIFIER_TYPE_EMAIL_SHA256:
-            identifier = Identifier(IdentifierType.EMAIL_SHA256, value.lower())
-        else:
-            identifier = Identifier(_QUERY_TYPES[kind], value)
         try:
-            person = self._app.resolve(request.property_id, identifier.key)
+            person = self._app.resolve(request.property_id, key)
         except UnknownIdentifierError as error:
             context.abort(grpc.StatusCode.NOT_FOUND, str(error))
         return identity_pb2.ResolveIdentityResponse(
             person_id=person.person_id, identifiers=_identifiers(person.identifiers)
         )
+
+    def ExplainPerson(
+        self, request: identity_pb2.ExplainPersonRequest, context: grpc.ServicerContext
+    ) -> identity_pb2.ExplainPersonResponse:
+        problems = _property_problems(request.property_id)
+        if not request.person_id.strip():
+            problems.append(FieldProblem("person_id", "is required"))
+        if problems:
+            abort_invalid(context, "invalid ExplainPerson request", problems)
+        try:
+            explanation = self._app.explain(request.property_id, request.person_id.strip())
+        except UnknownPersonError as error:
+            context.abort(grpc.StatusCode.NOT_FOUND, str(error))
+        response = identity_pb2.ExplainPersonResponse(
+            person_id=explanation.person_id, identifiers=_identifiers(explanation.identifiers)
+        )
+        for step in explanation.steps:
+            entry = response.decisions.add(recorded_at=to_timestamp(step.decided_at))
+            _set_decision(entry, request.property_id, step.decision)
+        return response
+
+    def LinkIdentifiers(
+        self, request: identity_pb2.LinkIdentifiersRequest, context: grpc.ServicerContext
+    ) -> identity_pb2.LinkIdentifiersResponse:
+        problems = _property_problems(request.property_id)
+        keys = [
+            _identifier_key(identifier, f"identifiers[{index}]", problems)
+            for index, identifier in enumerate(request.identifiers)
+        ]
+        if len(set(keys)) < 2:
+            problems.append(FieldProblem("identifiers", "at least two different are required"))
+        if problems:
+            abort_invalid(context, "invalid LinkIdentifiers request", problems)
+        try:
+            person = self._app.link_identifiers(request.property_id, keys, request.note)
+        except IdentityError as error:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
+        return identity_pb2.LinkIdentifiersResponse(person_id=person)
+
+    def UnlinkIdentifier(
+        self, request: identity_pb2.UnlinkIdentifierRequest, context: grpc.ServicerContext
+    ) -> identity_pb2.UnlinkIdentifierResponse:
+        problems = _property_problems(request.property_id)
+        key = _identifier_key(request.identifier, "identifier", problems)
+        if problems:
+            abort_invalid(context, "invalid UnlinkIdentifier request", problems)
+        try:
+            self._app.unlink_identifier(request.property_id, key, request.note)
+        except IdentityError as error:
+            context.abort(grpc.StatusCode.NOT_FOUND, str(error))
+        return identity_pb2.UnlinkIdentifierResponse()
+
+    def SplitPerson(
+        self, request: identity_pb2.SplitPersonRequest, context: grpc.ServicerContext
+    ) -> identity_pb2.SplitPersonResponse:
+        problems = _property_problems(request.property_id)
+        if not request.person_id.strip():
+            problems.append(FieldProblem("person_id", "is required"))
+        keys = [
+            _identifier_key(identifier, f"identifiers[{index}]", problems)
+            for index, identifier in enumerate(request.identifiers)
+        ]
+        if not keys:
+            problems.append(FieldProblem("identifiers", "at least one is required"))
+        if problems:
+            abort_invalid(context, "invalid SplitPerson request", problems)
+        try:
+            new_person = self._app.split_person(
+                request.property_id, request.person_id.strip(), keys, request.note
+            )
+        except IdentityError as error:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
+        return identity_pb2.SplitPersonResponse(new_person_id=new_person)
 
     def ListEvents(
         self, request: identity_pb2.ListEventsRequest, context: grpc.ServicerContext
@@ -189,3 +251,33 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
                 for name, position in self._positions().items()
             ]
         )
+
+
+def _property_problems(property_id: str) -> list[FieldProblem]:
+    return [] if property_id.strip() else [FieldProblem("property_id", "is required")]
+
+
+def _identifier_key(
+    message: common_pb2.Identifier, field: str, problems: list[FieldProblem]
+) -> str:
+    """The stored key of an identifier in a request ("type:value"); a plain email is
+    normalised and hashed. Problems are appended, and "" returned, when it is invalid."""
+    value = message.value.strip()
+    if not value:
+        problems.append(FieldProblem(f"{field}.value", "is required"))
+        return ""
+    if message.type == common_pb2.IDENTIFIER_TYPE_EMAIL:
+        try:
+            return Identifier(IdentifierType.EMAIL_SHA256, hash_email(value)).key
+        except InvalidEmailError as error:
+            problems.append(FieldProblem(f"{field}.value", str(error)))
+            return ""
+    if message.type not in _QUERY_TYPES:
+        problems.append(FieldProblem(f"{field}.type", "is required"))
+        return ""
+    if message.type in (
+        common_pb2.IDENTIFIER_TYPE_EMAIL_SHA256,
+        common_pb2.IDENTIFIER_TYPE_PHONE_SHA256,
+    ):
+        value = value.lower()
+    return Identifier(_QUERY_TYPES[message.type], value).key

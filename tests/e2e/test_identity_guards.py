@@ -76,3 +76,73 @@ def test_placeholder_ids_like_undefined_never_join_people(system: System) -> Non
     with pytest.raises(grpc.RpcError) as unknown:
         person_of(system, common_pb2.IDENTIFIER_TYPE_ANONYMOUS_ID, "undefined")
     assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def anon(value: str) -> common_pb2.Identifier:
+    return common_pb2.Identifier(type=common_pb2.IDENTIFIER_TYPE_ANONYMOUS_ID, value=value)
+
+
+def test_a_wrong_link_can_be_explained_and_undone_and_attribution_follows(
+    system: System,
+) -> None:
+    # A purchase on the phone, an email click on the laptop; a CRM import links them.
+    system.track(
+        event(
+            "laptop-email-click",
+            30,
+            identity=ingest_pb2.Identity(anonymous_id="laptop"),
+            touchpoint=ingest_pb2.Touchpoint(
+                landing_url="https://shop.example.com/?utm_source=news&utm_medium=email"
+            ),
+        ),
+        event(
+            "phone-buy",
+            20,
+            identity=ingest_pb2.Identity(anonymous_id="phone"),
+            conversion=ingest_pb2.Conversion(name="purchase"),
+        ),
+    )
+    system.sync()
+    linked = system.identity.LinkIdentifiers(
+        identity_pb2.LinkIdentifiersRequest(
+            property_id=PROPERTY, identifiers=[anon("laptop"), anon("phone")], note="CRM import"
+        ),
+        timeout=DEADLINE,
+    )
+    system.sync()
+    assert system.report("last_click") == {"email": (1.0, 0, 0)}
+
+    # The explanation shows the link and its evidence.
+    explained = system.identity.ExplainPerson(
+        identity_pb2.ExplainPersonRequest(property_id=PROPERTY, person_id=linked.person_id),
+        timeout=DEADLINE,
+    )
+    assert {i.value for i in explained.identifiers} == {"laptop", "phone"}
+    notes = [
+        getattr(d, d.WhichOneof("event")).evidence_record_id
+        for d in explained.decisions
+        if d.WhichOneof("event") in ("identifiers_linked", "persons_merged")
+    ]
+    assert any("CRM import" in note for note in notes)
+
+    # The link was wrong: split the laptop off. The purchase is unattributed again.
+    split = system.identity.SplitPerson(
+        identity_pb2.SplitPersonRequest(
+            property_id=PROPERTY,
+            person_id=linked.person_id,
+            identifiers=[anon("laptop")],
+            note="different people",
+        ),
+        timeout=DEADLINE,
+    )
+    assert split.new_person_id != linked.person_id
+    system.sync()
+    assert system.report("last_click") == {"(none)": (1.0, 0, 0)}
+
+    # Unknown identifiers and persons are reported as such.
+    with pytest.raises(grpc.RpcError) as unknown:
+        system.identity.UnlinkIdentifier(
+            identity_pb2.UnlinkIdentifierRequest(property_id=PROPERTY, identifier=anon("nobody")),
+            timeout=DEADLINE,
+        )
+    assert unknown.value.code() == grpc.StatusCode.NOT_FOUND

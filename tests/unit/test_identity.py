@@ -106,3 +106,52 @@ def test_replaying_the_same_observations_gives_the_same_person_ids() -> None:
         feed.observe(("anon:a", "user:u"), ("anon:b",), ("anon:b", "user:u"))
     assert first.person_of("anon:b") == second.person_of("anon:b")
     assert first.app.position("ingest") == 3
+
+
+def test_an_unlinked_identifier_leaves_its_person_and_does_not_join_it_again() -> None:
+    feed = Feed()
+    feed.observe(("anon:home", "user:u1"), ("anon:help-desk", "user:u1"))
+    person = feed.person_of("user:u1").person_id
+    feed.app.unlink_identifier(PROP, "anon:help-desk", "wrong merge")
+    assert feed.person_of("user:u1").identifiers == ("anon:home", "user:u1")
+    assert feed.person_of("anon:help-desk").person_id != person
+    feed.observe(("anon:help-desk", "user:u1"))
+    assert feed.person_of("anon:help-desk").person_id != person
+
+
+def test_unlinking_the_identifier_that_held_a_person_together_splits_it() -> None:
+    feed = Feed()
+    feed.observe(("anon:a", "email:shared"), ("anon:b", "email:shared"))
+    assert feed.person_of("anon:a").person_id == feed.person_of("anon:b").person_id
+    feed.app.unlink_identifier(PROP, "email:shared", "couple sharing an email")
+    assert feed.person_of("anon:a").person_id != feed.person_of("anon:b").person_id
+
+
+def test_a_split_person_is_kept_apart_afterwards() -> None:
+    feed = Feed()
+    feed.observe(("anon:a", "user:u1"), ("anon:b", "user:u1"))
+    person = feed.person_of("user:u1").person_id
+    new_person = feed.app.split_person(PROP, person, ["anon:b"], "not the same")
+    assert feed.person_of("anon:b").person_id == new_person != person
+    feed.observe(("anon:b", "user:u1"))
+    assert feed.person_of("anon:b").person_id != feed.person_of("user:u1").person_id
+
+
+def test_a_trusted_link_joins_persons_within_the_guards() -> None:
+    feed = Feed()
+    feed.observe(("anon:a", "user:u1"), ("anon:b", "user:u2"))
+    person = feed.app.link_identifiers(PROP, ["anon:a", "crm:42"], "CRM match")
+    assert feed.person_of("crm:42").person_id == person == feed.person_of("user:u1").person_id
+    feed.app.link_identifiers(PROP, ["user:u1", "user:u2"], "wrong")
+    assert feed.person_of("user:u1").person_id != feed.person_of("user:u2").person_id
+
+
+def test_explaining_a_person_lists_the_decisions_and_their_evidence() -> None:
+    feed = Feed()
+    feed.observe(("anon:a",), ("anon:b",), ("anon:a", "user:u"), ("anon:b", "user:u"))
+    explanation = feed.app.explain(PROP, feed.person_of("anon:b").person_id)
+    assert explanation.identifiers == ("anon:a", "anon:b", "user:u")
+    kinds = [type(step.decision).__name__ for step in explanation.steps]
+    assert kinds == ["PersonCreated", "PersonCreated", "IdentifiersLinked", "PersonsMerged"]
+    merged = explanation.steps[3].decision
+    assert merged.evidence.obs_id == "record-4"  # type: ignore[union-attr]

@@ -11,6 +11,72 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ExplainPersonRequest(_message.Message):
+    __slots__ = ("property_id", "person_id")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    PERSON_ID_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    person_id: str
+    def __init__(self, property_id: _Optional[str] = ..., person_id: _Optional[str] = ...) -> None: ...
+
+class ExplainPersonResponse(_message.Message):
+    __slots__ = ("person_id", "identifiers", "decisions")
+    PERSON_ID_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
+    DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    person_id: str
+    identifiers: _containers.RepeatedCompositeFieldContainer[_common_pb2.Identifier]
+    decisions: _containers.RepeatedCompositeFieldContainer[LogEntry]
+    def __init__(self, person_id: _Optional[str] = ..., identifiers: _Optional[_Iterable[_Union[_common_pb2.Identifier, _Mapping]]] = ..., decisions: _Optional[_Iterable[_Union[LogEntry, _Mapping]]] = ...) -> None: ...
+
+class LinkIdentifiersRequest(_message.Message):
+    __slots__ = ("property_id", "identifiers", "note")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    identifiers: _containers.RepeatedCompositeFieldContainer[_common_pb2.Identifier]
+    note: str
+    def __init__(self, property_id: _Optional[str] = ..., identifiers: _Optional[_Iterable[_Union[_common_pb2.Identifier, _Mapping]]] = ..., note: _Optional[str] = ...) -> None: ...
+
+class LinkIdentifiersResponse(_message.Message):
+    __slots__ = ("person_id",)
+    PERSON_ID_FIELD_NUMBER: _ClassVar[int]
+    person_id: str
+    def __init__(self, person_id: _Optional[str] = ...) -> None: ...
+
+class UnlinkIdentifierRequest(_message.Message):
+    __slots__ = ("property_id", "identifier", "note")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    identifier: _common_pb2.Identifier
+    note: str
+    def __init__(self, property_id: _Optional[str] = ..., identifier: _Optional[_Union[_common_pb2.Identifier, _Mapping]] = ..., note: _Optional[str] = ...) -> None: ...
+
+class UnlinkIdentifierResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SplitPersonRequest(_message.Message):
+    __slots__ = ("property_id", "person_id", "identifiers", "note")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    PERSON_ID_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    person_id: str
+    identifiers: _containers.RepeatedCompositeFieldContainer[_common_pb2.Identifier]
+    note: str
+    def __init__(self, property_id: _Optional[str] = ..., person_id: _Optional[str] = ..., identifiers: _Optional[_Iterable[_Union[_common_pb2.Identifier, _Mapping]]] = ..., note: _Optional[str] = ...) -> None: ...
+
+class SplitPersonResponse(_message.Message):
+    __slots__ = ("new_person_id",)
+    NEW_PERSON_ID_FIELD_NUMBER: _ClassVar[int]
+    new_person_id: str
+    def __init__(self, new_person_id: _Optional[str] = ...) -> None: ...
+
 class ResolveIdentityRequest(_message.Message):
     __slots__ = ("property_id", "identifier")
     PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]

@@ -55,6 +55,26 @@ class IdentityServiceStub:
                 request_serializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.GetSyncStatusRequest.SerializeToString,
                 response_deserializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.GetSyncStatusResponse.FromString,
                 _registered_method=True)
+        self.ExplainPerson = channel.unary_unary(
+                '/convtrack.identity.v1.IdentityService/ExplainPerson',
+                request_serializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.ExplainPersonRequest.SerializeToString,
+                response_deserializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.ExplainPersonResponse.FromString,
+                _registered_method=True)
+        self.LinkIdentifiers = channel.unary_unary(
+                '/convtrack.identity.v1.IdentityService/LinkIdentifiers',
+                request_serializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.LinkIdentifiersRequest.SerializeToString,
+                response_deserializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.LinkIdentifiersResponse.FromString,
+                _registered_method=True)
+        self.UnlinkIdentifier = channel.unary_unary(
+                '/convtrack.identity.v1.IdentityService/UnlinkIdentifier',
+                request_serializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.UnlinkIdentifierRequest.SerializeToString,
+                response_deserializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.UnlinkIdentifierResponse.FromString,
+                _registered_method=True)
+        self.SplitPerson = channel.unary_unary(
+                '/convtrack.identity.v1.IdentityService/SplitPerson',
+                request_serializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.SplitPersonRequest.SerializeToString,
+                response_deserializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.SplitPersonResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -91,6 +111,37 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExplainPerson(self, request, context):
+        """Returns a person's identifiers and every decision that shaped the person, with its
+        evidence. NOT_FOUND for an unknown person.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LinkIdentifiers(self, request, context):
+        """Links identifiers that a trusted backend says belong to one person. The same guards
+        apply as to observed events (limits, blocked and shared identifiers).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnlinkIdentifier(self, request, context):
+        """Detaches an identifier from its person for good: it stops joining persons, and the
+        parts of the person that only it held together split off.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SplitPerson(self, request, context):
+        """Moves some identifiers off a person into a new person; the two are kept apart from now on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -113,6 +164,26 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.GetSyncStatus,
                     request_deserializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.GetSyncStatusRequest.FromString,
                     response_serializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.GetSyncStatusResponse.SerializeToString,
+            ),
+            'ExplainPerson': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExplainPerson,
+                    request_deserializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.ExplainPersonRequest.FromString,
+                    response_serializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.ExplainPersonResponse.SerializeToString,
+            ),
+            'LinkIdentifiers': grpc.unary_unary_rpc_method_handler(
+                    servicer.LinkIdentifiers,
+                    request_deserializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.LinkIdentifiersRequest.FromString,
+                    response_serializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.LinkIdentifiersResponse.SerializeToString,
+            ),
+            'UnlinkIdentifier': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnlinkIdentifier,
+                    request_deserializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.UnlinkIdentifierRequest.FromString,
+                    response_serializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.UnlinkIdentifierResponse.SerializeToString,
+            ),
+            'SplitPerson': grpc.unary_unary_rpc_method_handler(
+                    servicer.SplitPerson,
+                    request_deserializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.SplitPersonRequest.FromString,
+                    response_serializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.SplitPersonResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -224,6 +295,114 @@ class IdentityService:
             '/convtrack.identity.v1.IdentityService/GetSyncStatus',
             convtrack_dot_identity_dot_v1_dot_identity__pb2.GetSyncStatusRequest.SerializeToString,
             convtrack_dot_identity_dot_v1_dot_identity__pb2.GetSyncStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExplainPerson(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.identity.v1.IdentityService/ExplainPerson',
+            convtrack_dot_identity_dot_v1_dot_identity__pb2.ExplainPersonRequest.SerializeToString,
+            convtrack_dot_identity_dot_v1_dot_identity__pb2.ExplainPersonResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LinkIdentifiers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.identity.v1.IdentityService/LinkIdentifiers',
+            convtrack_dot_identity_dot_v1_dot_identity__pb2.LinkIdentifiersRequest.SerializeToString,
+            convtrack_dot_identity_dot_v1_dot_identity__pb2.LinkIdentifiersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnlinkIdentifier(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.identity.v1.IdentityService/UnlinkIdentifier',
+            convtrack_dot_identity_dot_v1_dot_identity__pb2.UnlinkIdentifierRequest.SerializeToString,
+            convtrack_dot_identity_dot_v1_dot_identity__pb2.UnlinkIdentifierResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SplitPerson(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.identity.v1.IdentityService/SplitPerson',
+            convtrack_dot_identity_dot_v1_dot_identity__pb2.SplitPersonRequest.SerializeToString,
+            convtrack_dot_identity_dot_v1_dot_identity__pb2.SplitPersonResponse.FromString,
             options,
             channel_credentials,
             insecure,

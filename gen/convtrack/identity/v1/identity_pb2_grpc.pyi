@@ -48,6 +48,20 @@ class IdentityServiceStub:
     """Returns the position of the newest entry in the log."""
     GetSyncStatus: _grpc.UnaryUnaryMultiCallable[_identity_pb2.GetSyncStatusRequest, _identity_pb2.GetSyncStatusResponse]
     """Returns how far identity has processed the logs it follows."""
+    ExplainPerson: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ExplainPersonRequest, _identity_pb2.ExplainPersonResponse]
+    """Returns a person's identifiers and every decision that shaped the person, with its
+    evidence. NOT_FOUND for an unknown person.
+    """
+    LinkIdentifiers: _grpc.UnaryUnaryMultiCallable[_identity_pb2.LinkIdentifiersRequest, _identity_pb2.LinkIdentifiersResponse]
+    """Links identifiers that a trusted backend says belong to one person. The same guards
+    apply as to observed events (limits, blocked and shared identifiers).
+    """
+    UnlinkIdentifier: _grpc.UnaryUnaryMultiCallable[_identity_pb2.UnlinkIdentifierRequest, _identity_pb2.UnlinkIdentifierResponse]
+    """Detaches an identifier from its person for good: it stops joining persons, and the
+    parts of the person that only it held together split off.
+    """
+    SplitPerson: _grpc.UnaryUnaryMultiCallable[_identity_pb2.SplitPersonRequest, _identity_pb2.SplitPersonResponse]
+    """Moves some identifiers off a person into a new person; the two are kept apart from now on."""
 
 @_typing.type_check_only
 class IdentityServiceAsyncStub(IdentityServiceStub):
@@ -66,6 +80,20 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     """Returns the position of the newest entry in the log."""
     GetSyncStatus: _aio.UnaryUnaryMultiCallable[_identity_pb2.GetSyncStatusRequest, _identity_pb2.GetSyncStatusResponse]  # type: ignore[assignment]
     """Returns how far identity has processed the logs it follows."""
+    ExplainPerson: _aio.UnaryUnaryMultiCallable[_identity_pb2.ExplainPersonRequest, _identity_pb2.ExplainPersonResponse]  # type: ignore[assignment]
+    """Returns a person's identifiers and every decision that shaped the person, with its
+    evidence. NOT_FOUND for an unknown person.
+    """
+    LinkIdentifiers: _aio.UnaryUnaryMultiCallable[_identity_pb2.LinkIdentifiersRequest, _identity_pb2.LinkIdentifiersResponse]  # type: ignore[assignment]
+    """Links identifiers that a trusted backend says belong to one person. The same guards
+    apply as to observed events (limits, blocked and shared identifiers).
+    """
+    UnlinkIdentifier: _aio.UnaryUnaryMultiCallable[_identity_pb2.UnlinkIdentifierRequest, _identity_pb2.UnlinkIdentifierResponse]  # type: ignore[assignment]
+    """Detaches an identifier from its person for good: it stops joining persons, and the
+    parts of the person that only it held together split off.
+    """
+    SplitPerson: _aio.UnaryUnaryMultiCallable[_identity_pb2.SplitPersonRequest, _identity_pb2.SplitPersonResponse]  # type: ignore[assignment]
+    """Moves some identifiers off a person into a new person; the two are kept apart from now on."""
 
 class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
     """Resolves identifiers to persons and serves identity's event log."""
@@ -105,5 +133,43 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_identity_pb2.GetSyncStatusResponse, _abc.Awaitable[_identity_pb2.GetSyncStatusResponse]]:
         """Returns how far identity has processed the logs it follows."""
+
+    @_abc_1.abstractmethod
+    def ExplainPerson(
+        self,
+        request: _identity_pb2.ExplainPersonRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.ExplainPersonResponse, _abc.Awaitable[_identity_pb2.ExplainPersonResponse]]:
+        """Returns a person's identifiers and every decision that shaped the person, with its
+        evidence. NOT_FOUND for an unknown person.
+        """
+
+    @_abc_1.abstractmethod
+    def LinkIdentifiers(
+        self,
+        request: _identity_pb2.LinkIdentifiersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.LinkIdentifiersResponse, _abc.Awaitable[_identity_pb2.LinkIdentifiersResponse]]:
+        """Links identifiers that a trusted backend says belong to one person. The same guards
+        apply as to observed events (limits, blocked and shared identifiers).
+        """
+
+    @_abc_1.abstractmethod
+    def UnlinkIdentifier(
+        self,
+        request: _identity_pb2.UnlinkIdentifierRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.UnlinkIdentifierResponse, _abc.Awaitable[_identity_pb2.UnlinkIdentifierResponse]]:
+        """Detaches an identifier from its person for good: it stops joining persons, and the
+        parts of the person that only it held together split off.
+        """
+
+    @_abc_1.abstractmethod
+    def SplitPerson(
+        self,
+        request: _identity_pb2.SplitPersonRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.SplitPersonResponse, _abc.Awaitable[_identity_pb2.SplitPersonResponse]]:
+        """Moves some identifiers off a person into a new person; the two are kept apart from now on."""
 
 def add_IdentityServiceServicer_to_server(servicer: IdentityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
