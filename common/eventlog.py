@@ -23,7 +23,9 @@ from psycopg.sql import SQL, Identifier
 
 A = TypeVar("A", bound=Aggregate)
 
+LOG_PAGE_DEFAULT = 500
 LOG_PAGE_MAX = 1000
+LOG_WAIT_MAX_SECONDS = 30.0
 ID_QUERY_CHUNK = 500
 ABSENT_IDS_MAX = 500_000
 LOG_WAIT_POLL_SECONDS = 0.2
@@ -94,10 +96,11 @@ class LoggedApplication(Application[UUID]):
         """The position of the newest log entry, 0 when the log is empty."""
         return self.recorder.max_notification_id() or 0
 
-    def read_log(self, after: int, limit: int, max_wait: float = 0.0) -> list[LogRecord]:
-        """Returns up to `limit` entries after `after`, waiting up to `max_wait` seconds."""
-        limit = max(1, min(limit, LOG_PAGE_MAX))
-        deadline = time.monotonic() + max_wait
+    def read_log(self, after: int, limit: int = 0, max_wait: float = 0.0) -> list[LogRecord]:
+        """Returns up to `limit` entries after `after` (0 means 500, at most 1,000), waiting up
+        to `max_wait` seconds (at most 30) when there are none yet."""
+        limit = min(limit or LOG_PAGE_DEFAULT, LOG_PAGE_MAX)
+        deadline = time.monotonic() + min(max(max_wait, 0.0), LOG_WAIT_MAX_SECONDS)
         while not self._readers_released:
             notifications = self.recorder.select_notifications(
                 start=after, limit=limit, inclusive_of_start=False

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import grpc
 from opentelemetry.instrumentation.grpc import client_interceptor, grpcext
 from opentelemetry.sdk.trace import TracerProvider
 
 from common.follower import UpstreamEntry
+from common.wire import to_duration
+from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
+from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
+from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 
 T = TypeVar("T")
 E = TypeVar("E", bound="PositionedEntry")
@@ -64,3 +68,43 @@ class GrpcUpstreamLog(Generic[E, T]):
         """Returns translated entries after `after`; raises grpc.RpcError when unreachable."""
         entries = self._fetch(after, limit, max_wait, max_wait + CALL_MARGIN_SECONDS)
         return [UpstreamEntry(e.position, self._translate(e)) for e in entries]
+
+
+def _producer_log(
+    name: str,
+    list_events: Callable[..., Any],
+    request_class: Callable[..., Any],
+    translate: Callable[[E], T],
+) -> GrpcUpstreamLog[E, T]:
+    def fetch(after: int, limit: int, wait: float, timeout: float) -> Sequence[E]:
+        request = request_class(after=after, limit=limit, max_wait=to_duration(wait))
+        entries: Sequence[E] = list_events(request, timeout=timeout).entries
+        return entries
+
+    return GrpcUpstreamLog(name, fetch, translate)
+
+
+def ingest_log(
+    channel: grpc.Channel, translate: Callable[[ingest_pb2.LogEntry], T]
+) -> GrpcUpstreamLog[ingest_pb2.LogEntry, T]:
+    """Ingest's log over gRPC, each entry translated to this service's plain input."""
+    stub = ingest_pb2_grpc.IngestServiceStub(channel)
+    return _producer_log("ingest", stub.ListEvents, ingest_pb2.ListEventsRequest, translate)
+
+
+def identity_log(
+    channel: grpc.Channel, translate: Callable[[identity_pb2.LogEntry], T]
+) -> GrpcUpstreamLog[identity_pb2.LogEntry, T]:
+    """Identity's log over gRPC, each entry translated to this service's plain input."""
+    stub = identity_pb2_grpc.IdentityServiceStub(channel)
+    return _producer_log("identity", stub.ListEvents, identity_pb2.ListEventsRequest, translate)
+
+
+def attribution_log(
+    channel: grpc.Channel, translate: Callable[[attribution_pb2.LogEntry], T]
+) -> GrpcUpstreamLog[attribution_pb2.LogEntry, T]:
+    """Attribution's log over gRPC, each entry translated to this service's plain input."""
+    stub = attribution_pb2_grpc.AttributionServiceStub(channel)
+    return _producer_log(
+        "attribution", stub.ListEvents, attribution_pb2.ListEventsRequest, translate
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 import grpc
 
@@ -33,20 +34,30 @@ class Addresses:
     reporting: str
 
 
-def start_one(name: str, env: Mapping[str, str]) -> RunningService:
-    """Starts one service configured from `env`."""
-    provider = build_tracer_provider(f"convtrack-{name}")
-    if name == "ingest":
-        return ingest_server.start(ingest_server.IngestSettings.from_env(env), provider)
-    if name == "identity":
-        return identity_server.start(identity_server.IdentitySettings.from_env(env), provider)
-    if name == "attribution":
-        return attribution_server.start(
-            attribution_server.AttributionSettings.from_env(env), provider
-        )
-    if name == "reporting":
-        return reporting_server.start(reporting_server.ReportingSettings.from_env(env), provider)
-    raise ValueError(f"unknown service {name!r}; choose one of {', '.join(SERVICES)}")
+_SERVERS: dict[str, Any] = {
+    "ingest": (ingest_server.IngestSettings, ingest_server.start),
+    "identity": (identity_server.IdentitySettings, identity_server.start),
+    "attribution": (attribution_server.AttributionSettings, attribution_server.start),
+    "reporting": (reporting_server.ReportingSettings, reporting_server.start),
+}
+PEERS = {
+    "ingest": (),
+    "identity": ("ingest",),
+    "attribution": ("ingest", "identity"),
+    "reporting": ("attribution",),
+}
+
+
+def start_one(
+    name: str, env: Mapping[str, str], overrides: Mapping[str, str] | None = None
+) -> RunningService:
+    """Starts one service configured from `env` (and settings `overrides`, for tests)."""
+    if name not in _SERVERS:
+        raise ValueError(f"unknown service {name!r}; choose one of {', '.join(SERVICES)}")
+    settings_class, start = _SERVERS[name]
+    settings = replace(settings_class.from_env(env), **(overrides or {}))
+    service: RunningService = start(settings, build_tracer_provider(f"convtrack-{name}"))
+    return service
 
 
 def start_all(
@@ -58,57 +69,21 @@ def start_all(
     it (for demos and tests); otherwise the `*_LISTEN` / `*_ADDR` settings apply.
     """
     running: list[RunningService] = []
+    addresses: dict[str, str] = {}
     try:
-        ingest_settings = ingest_server.IngestSettings.from_env(env)
-        if any_port:
-            ingest_settings = replace(ingest_settings, listen="127.0.0.1:0")
-        ingest = ingest_server.start(ingest_settings, build_tracer_provider("convtrack-ingest"))
-        running.append(ingest)
-        ingest_addr = f"127.0.0.1:{ingest.port}"
-
-        identity_settings = identity_server.IdentitySettings.from_env(env)
-        if any_port:
-            identity_settings = replace(
-                identity_settings, listen="127.0.0.1:0", ingest_addr=ingest_addr
-            )
-        identity = identity_server.start(
-            identity_settings, build_tracer_provider("convtrack-identity")
-        )
-        running.append(identity)
-        identity_addr = f"127.0.0.1:{identity.port}"
-
-        attribution_settings = attribution_server.AttributionSettings.from_env(env)
-        if any_port:
-            attribution_settings = replace(
-                attribution_settings,
-                listen="127.0.0.1:0",
-                ingest_addr=ingest_addr,
-                identity_addr=identity_addr,
-            )
-        attribution = attribution_server.start(
-            attribution_settings, build_tracer_provider("convtrack-attribution")
-        )
-        running.append(attribution)
-        attribution_addr = f"127.0.0.1:{attribution.port}"
-
-        reporting_settings = reporting_server.ReportingSettings.from_env(env)
-        if any_port:
-            reporting_settings = replace(
-                reporting_settings, listen="127.0.0.1:0", attribution_addr=attribution_addr
-            )
-        reporting = reporting_server.start(
-            reporting_settings, build_tracer_provider("convtrack-reporting")
-        )
-        running.append(reporting)
+        for name in SERVICES:
+            overrides = {}
+            if any_port:
+                overrides = {"listen": "127.0.0.1:0"} | {
+                    f"{peer}_addr": addresses[peer] for peer in PEERS[name]
+                }
+            service = start_one(name, env, overrides)
+            running.append(service)
+            addresses[name] = f"127.0.0.1:{service.port}"
     except BaseException:
         stop_all(running)
         raise
-    return running, Addresses(
-        ingest=ingest_addr,
-        identity=identity_addr,
-        attribution=attribution_addr,
-        reporting=f"127.0.0.1:{reporting.port}",
-    )
+    return running, Addresses(**addresses)
 
 
 def stop_all(running: list[RunningService], grace: float = 5.0) -> None:

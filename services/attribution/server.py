@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -15,11 +15,8 @@ from common.follower import Follower
 from common.server import GrpcServer, RunningService
 from common.settings import SettingsError, data_dir, database_url, env_int, env_str
 from common.storage import database_for
-from common.upstream import GrpcUpstreamLog, open_channel
-from common.wire import to_duration
+from common.upstream import identity_log, ingest_log, open_channel
 from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
-from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
-from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from services.attribution.application import AttributionApplication
 from services.attribution.domainmodel import AttributionInput
 from services.attribution.journeys import Lookback, LookbackPolicy
@@ -99,36 +96,6 @@ def build_application(settings: AttributionSettings) -> AttributionApplication:
     )
 
 
-def ingest_log(
-    channel: grpc.Channel,
-) -> GrpcUpstreamLog[ingest_pb2.LogEntry, AttributionInput | None]:
-    """Ingest's log over gRPC, as touchpoints and conversions."""
-    stub = ingest_pb2_grpc.IngestServiceStub(channel)
-
-    def fetch(after: int, limit: int, wait: float, timeout: float) -> Sequence[ingest_pb2.LogEntry]:
-        request = ingest_pb2.ListEventsRequest(after=after, limit=limit, max_wait=to_duration(wait))
-        return stub.ListEvents(request, timeout=timeout).entries
-
-    return GrpcUpstreamLog("ingest", fetch, ingest_input)
-
-
-def identity_log(
-    channel: grpc.Channel,
-) -> GrpcUpstreamLog[identity_pb2.LogEntry, AttributionInput | None]:
-    """Identity's log over gRPC, as person changes."""
-    stub = identity_pb2_grpc.IdentityServiceStub(channel)
-
-    def fetch(
-        after: int, limit: int, wait: float, timeout: float
-    ) -> Sequence[identity_pb2.LogEntry]:
-        request = identity_pb2.ListEventsRequest(
-            after=after, limit=limit, max_wait=to_duration(wait)
-        )
-        return stub.ListEvents(request, timeout=timeout).entries
-
-    return GrpcUpstreamLog("identity", fetch, identity_input)
-
-
 def start(
     settings: AttributionSettings, tracer_provider: TracerProvider | None = None
 ) -> RunningService:
@@ -139,8 +106,8 @@ def start(
     ingest_channel = open_channel(settings.ingest_addr, tracer_provider)
     identity_channel = open_channel(settings.identity_addr, tracer_provider)
     followers: list[Follower[AttributionInput | None]] = [
-        Follower(ingest_log(ingest_channel), app, lock=app.lock),
-        Follower(identity_log(identity_channel), app, lock=app.lock),
+        Follower(ingest_log(ingest_channel, ingest_input), app, lock=app.lock),
+        Follower(identity_log(identity_channel, identity_input), app, lock=app.lock),
     ]
     servicer = AttributionServicer(app, lambda: positions(app, UPSTREAMS))
 

@@ -28,9 +28,6 @@ from services.attribution.models import (
 )
 from services.attribution.rules import RuleKind, RuleModel
 
-MAX_WAIT_SECONDS = 30.0
-DEFAULT_PAGE = 500
-
 
 def conversion_attributed(event: Any) -> attribution_pb2.ConversionAttributed:
     """The ConversionAttributed message of a `Conversion.Attributed` event."""
@@ -299,8 +296,9 @@ class AttributionServicer(attribution_pb2_grpc.AttributionServiceServicer):
     def ListEvents(
         self, request: attribution_pb2.ListEventsRequest, context: grpc.ServicerContext
     ) -> attribution_pb2.ListEventsResponse:
-        wait = min(request.max_wait.ToTimedelta().total_seconds(), MAX_WAIT_SECONDS)
-        records = self._app.read_log(request.after, request.limit or DEFAULT_PAGE, max(wait, 0))
+        records = self._app.read_log(
+            request.after, request.limit, request.max_wait.ToTimedelta().total_seconds()
+        )
         return attribution_pb2.ListEventsResponse(
             entries=[log_entry(r.position, r.event) for r in records]
         )

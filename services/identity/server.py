@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,10 +14,8 @@ from common.follower import Follower
 from common.server import GrpcServer, RunningService
 from common.settings import data_dir, database_url, env_str
 from common.storage import database_for
-from common.upstream import GrpcUpstreamLog, open_channel
-from common.wire import to_duration
+from common.upstream import ingest_log, open_channel
 from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
-from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from services.identity.application import IdentityApplication
 from services.identity.domainmodel import Observation
 from services.identity.servicer import IdentityServicer
@@ -54,26 +52,15 @@ def build_application(settings: IdentitySettings) -> IdentityApplication:
     return IdentityApplication(env=database.eventsourcing_env())
 
 
-def ingest_log(
-    channel: grpc.Channel,
-) -> GrpcUpstreamLog[ingest_pb2.LogEntry, Observation | None]:
-    """Ingest's log over gRPC, as observations."""
-    stub = ingest_pb2_grpc.IngestServiceStub(channel)
-
-    def fetch(after: int, limit: int, wait: float, timeout: float) -> Sequence[ingest_pb2.LogEntry]:
-        request = ingest_pb2.ListEventsRequest(after=after, limit=limit, max_wait=to_duration(wait))
-        return stub.ListEvents(request, timeout=timeout).entries
-
-    return GrpcUpstreamLog("ingest", fetch, observation_of)
-
-
 def start(
     settings: IdentitySettings, tracer_provider: TracerProvider | None = None
 ) -> RunningService:
     """Starts identity: its store, its follower of ingest's log and its gRPC server."""
     app = build_application(settings)
     channel = open_channel(settings.ingest_addr, tracer_provider)
-    follower: Follower[Observation | None] = Follower(ingest_log(channel), app, lock=app.lock)
+    follower: Follower[Observation | None] = Follower(
+        ingest_log(channel, observation_of), app, lock=app.lock
+    )
 
     servicer = IdentityServicer(app, lambda: positions(app, UPSTREAMS))
 

@@ -32,9 +32,6 @@ from services.identity.resolution import (
     shared_person_id,
 )
 
-MAX_WAIT_SECONDS = 30.0
-DEFAULT_PAGE = 500
-
 _QUERY_TYPES = {
     common_pb2.IDENTIFIER_TYPE_ANONYMOUS_ID: IdentifierType.ANONYMOUS_ID,
     common_pb2.IDENTIFIER_TYPE_USER_ID: IdentifierType.USER_ID,
@@ -231,8 +228,9 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     def ListEvents(
         self, request: identity_pb2.ListEventsRequest, context: grpc.ServicerContext
     ) -> identity_pb2.ListEventsResponse:
-        wait = min(request.max_wait.ToTimedelta().total_seconds(), MAX_WAIT_SECONDS)
-        records = self._app.read_log(request.after, request.limit or DEFAULT_PAGE, max(wait, 0))
+        records = self._app.read_log(
+            request.after, request.limit, request.max_wait.ToTimedelta().total_seconds()
+        )
         return identity_pb2.ListEventsResponse(
             entries=[log_entry(r.position, r.event) for r in records]
         )

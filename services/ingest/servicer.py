@@ -28,9 +28,6 @@ from services.ingest.domainmodel import (
 )
 from services.ingest.enrichment import CampaignTags, ClickIds
 
-MAX_WAIT_SECONDS = 30.0
-DEFAULT_PAGE = 500
-
 _TOUCH_TYPES = {
     ingest_pb2.TOUCHPOINT_TYPE_UNSPECIFIED: TouchpointType.VISIT,
     ingest_pb2.TOUCHPOINT_TYPE_CLICK: TouchpointType.CLICK,
@@ -235,8 +232,9 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     def ListEvents(
         self, request: ingest_pb2.ListEventsRequest, context: grpc.ServicerContext
     ) -> ingest_pb2.ListEventsResponse:
-        wait = min(request.max_wait.ToTimedelta().total_seconds(), MAX_WAIT_SECONDS)
-        records = self._app.read_log(request.after, request.limit or DEFAULT_PAGE, max(wait, 0))
+        records = self._app.read_log(
+            request.after, request.limit, request.max_wait.ToTimedelta().total_seconds()
+        )
         return ingest_pb2.ListEventsResponse(
             entries=[log_entry(r.position, r.event) for r in records]
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,9 +14,7 @@ from common.follower import Follower
 from common.server import GrpcServer, RunningService
 from common.settings import data_dir, database_url, env_str
 from common.storage import database_for
-from common.upstream import GrpcUpstreamLog, open_channel
-from common.wire import to_duration
-from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
+from common.upstream import attribution_log, open_channel
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from services.reporting.application import ReportingApplication
 from services.reporting.domainmodel import ConversionAttribution
@@ -57,23 +55,6 @@ def build_engine(settings: ReportingSettings) -> Engine:
     return create_report_engine(database.sqlalchemy_url(), schema=database.schema)
 
 
-def attribution_log(
-    channel: grpc.Channel,
-) -> GrpcUpstreamLog[attribution_pb2.LogEntry, ConversionAttribution | None]:
-    """Attribution's log over gRPC, as conversion attributions."""
-    stub = attribution_pb2_grpc.AttributionServiceStub(channel)
-
-    def fetch(
-        after: int, limit: int, wait: float, timeout: float
-    ) -> Sequence[attribution_pb2.LogEntry]:
-        request = attribution_pb2.ListEventsRequest(
-            after=after, limit=limit, max_wait=to_duration(wait)
-        )
-        return stub.ListEvents(request, timeout=timeout).entries
-
-    return GrpcUpstreamLog("attribution", fetch, attribution_of)
-
-
 def start(
     settings: ReportingSettings, tracer_provider: TracerProvider | None = None
 ) -> RunningService:
@@ -84,7 +65,7 @@ def start(
     app = ReportingApplication(engine)
     channel = open_channel(settings.attribution_addr, tracer_provider)
     follower: Follower[ConversionAttribution | None] = Follower(
-        attribution_log(channel), projection, lock=projection.lock
+        attribution_log(channel, attribution_of), projection, lock=projection.lock
     )
 
     servicer = ReportingServicer(app, lambda: projection.positions(UPSTREAMS))
