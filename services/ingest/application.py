@@ -129,7 +129,7 @@ class IngestApplication(LoggedApplication):
                 if not events:
                     return set()
                 try:
-                    self.save(*events)
+                    self.save_events(events)
                     return {e.originator_id for e in events}
                 except IntegrityError:
                     continue

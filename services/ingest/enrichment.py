@@ -214,7 +214,8 @@ def _host_of(url: str) -> str:
         host = urlsplit(text).hostname or ""
     except ValueError:
         return ""
-    return host.rstrip(".")
+    host = host.strip().rstrip(".")
+    return "" if any(c.isspace() for c in host) else host
 
 
 def _without_www(host: str) -> str:

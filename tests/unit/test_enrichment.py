@@ -344,3 +344,10 @@ def test_cubot_phone_is_not_a_bot(parser: UserAgentParser) -> None:
 
 def test_parser_without_cache_gives_the_same_answer() -> None:
     assert UserAgentParser(cache_size=0).parse(CHROME_WINDOWS).browser == "Chrome"
+
+
+def test_a_referrer_whose_host_has_spaces_counts_as_no_referrer() -> None:
+    visit = classify_traffic(
+        landing_url="", referrer="@ 0", tags=CampaignTags(), click_ids=ClickIds()
+    )
+    assert (visit.channel, visit.referrer_host) == (Channel.DIRECT, "")
