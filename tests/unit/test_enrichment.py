@@ -346,8 +346,12 @@ def test_parser_without_cache_gives_the_same_answer() -> None:
     assert UserAgentParser(cache_size=0).parse(CHROME_WINDOWS).browser == "Chrome"
 
 
-def test_a_referrer_whose_host_has_spaces_counts_as_no_referrer() -> None:
-    visit = classify_traffic(
+def test_referrer_hosts_are_trimmed_and_hosts_with_inner_spaces_ignored() -> None:
+    padded = classify_traffic(
         landing_url="", referrer="@ 0", tags=CampaignTags(), click_ids=ClickIds()
     )
-    assert (visit.channel, visit.referrer_host) == (Channel.DIRECT, "")
+    assert (padded.referrer_host, padded.source) == ("0", "0")
+    spaced = classify_traffic(
+        landing_url="", referrer="//a b.com/", tags=CampaignTags(), click_ids=ClickIds()
+    )
+    assert (spaced.channel, spaced.referrer_host) == (Channel.DIRECT, "")
