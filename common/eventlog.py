@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Generic, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import (
@@ -16,18 +17,21 @@ from eventsourcing.application import (
     Repository,
 )
 from eventsourcing.domain import Aggregate, DomainEventProtocol
-from eventsourcing.persistence import ProcessRecorder, Recording, Tracking
+from eventsourcing.persistence import Notification, ProcessRecorder, Recording, Tracking
 from eventsourcing.postgres import PostgresAggregateRecorder
 from eventsourcing.sqlite import SQLiteAggregateRecorder
 from psycopg.sql import SQL, Identifier
 
 A = TypeVar("A", bound=Aggregate)
+K = TypeVar("K")
+V = TypeVar("V")
 
 LOG_PAGE_DEFAULT = 500
 LOG_PAGE_MAX = 1000
 LOG_WAIT_MAX_SECONDS = 30.0
 ID_QUERY_CHUNK = 500
 ABSENT_IDS_MAX = 500_000
+RECENT_RECORDS = 20_000
 LOG_WAIT_POLL_SECONDS = 0.2
 
 
@@ -37,6 +41,27 @@ class LogRecord:
 
     position: int
     event: DomainEventProtocol[UUID]
+
+
+class RecentItems(Generic[K, V]):
+    """A small thread-safe cache of the most recently added items."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        """The item, or None."""
+        with self._lock:
+            return self._items.get(key)
+
+    def put(self, key: K, value: V) -> None:
+        """Adds an item, dropping the oldest beyond the size."""
+        with self._lock:
+            self._items[key] = value
+            if len(self._items) > self._size:
+                self._items.popitem(last=False)
 
 
 class LoggedApplication(Application[UUID]):
@@ -51,6 +76,7 @@ class LoggedApplication(Application[UUID]):
         super().__init__(env=env)
         self._log_changed = threading.Condition()
         self._readers_released = False
+        self._recent_records: RecentItems[int, LogRecord] = RecentItems(RECENT_RECORDS)
 
     def construct_recorder(self) -> ProcessRecorder:  # type: ignore[override]
         """Uses a process recorder so that consumers can record tracking atomically."""
@@ -79,6 +105,14 @@ class LoggedApplication(Application[UUID]):
         recordings = self._record(processing)
         self._take_snapshots(processing)
         self._notify(recordings)
+
+    def _record_of(self, notification: Notification) -> LogRecord:
+        """The decoded log record, shared between readers that read the same entries."""
+        record = self._recent_records.get(notification.id)
+        if record is None:
+            record = LogRecord(notification.id, self.mapper.to_domain_event(notification))
+            self._recent_records.put(notification.id, record)
+        return record
 
     def release_log_readers(self) -> None:
         """Ends every current and future wait in `read_log` (when shutting down)."""
@@ -125,7 +159,7 @@ class LoggedApplication(Application[UUID]):
                 start=after, limit=limit, inclusive_of_start=False
             )
             if notifications:
-                return [LogRecord(n.id, self.mapper.to_domain_event(n)) for n in notifications]
+                return [self._record_of(n) for n in notifications]
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self._readers_released:
                 return []
@@ -208,6 +242,30 @@ class UnitOfWork:
         self._absent.discard(aggregate.id)
         self.aggregates[aggregate.id] = aggregate
         self.collect(aggregate)
+
+    def learn_absent(
+        self, candidates: Iterable[UUID], stored: Callable[[list[UUID]], set[UUID]]
+    ) -> None:
+        """Finds out with one query which of these ids have no events yet, so that looking
+        them up later costs nothing (`stored` is the application's `stored_ids`)."""
+        unknown = [
+            i
+            for i in dict.fromkeys(candidates)
+            if i not in self.aggregates and i not in self._absent and not self._cached(i)
+        ]
+        if unknown:
+            present = stored(unknown)
+            self._absent.update(i for i in unknown if i not in present)
+
+    def _cached(self, aggregate_id: UUID) -> bool:
+        cache = self._repository.cache
+        if cache is None:
+            return False
+        try:
+            cache.get(aggregate_id)
+        except KeyError:
+            return False
+        return True
 
     def collect(self, *aggregates: Aggregate) -> None:
         """Collects the aggregates' new events, in the order given."""

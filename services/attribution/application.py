@@ -112,6 +112,7 @@ class AttributionApplication(TrackingApplication):
         unit = self.unit_of_work()
         affected: dict[UUID, None] = {}
         try:
+            unit.learn_absent(_candidate_ids(entries), self.stored_ids)
             for entry in entries:
                 value = entry.value
                 if isinstance(value, TouchpointSeen):
@@ -482,6 +483,23 @@ class AttributionApplication(TrackingApplication):
         ids = dict.fromkeys(c for v in visitors for c in v.conversion_ids)
         found = (unit.get(Conversion, c) for c in ids)
         return [c for c in found if c is not None]
+
+
+def _candidate_ids(entries: Sequence[UpstreamEntry[AttributionInput | None]]) -> list[UUID]:
+    """The aggregates a page will look up first: its visitors, persons and conversions."""
+    ids: list[UUID] = []
+    for entry in entries:
+        value = entry.value
+        if isinstance(value, TouchpointSeen | ConversionSeen):
+            ids.extend(visitor_id(value.property_id, i) for i in value.identifiers)
+            if isinstance(value, ConversionSeen):
+                ids.append(UUID(value.record_id))
+        elif isinstance(value, PersonChanged):
+            ids.append(UUID(value.person_id))
+            ids.extend(visitor_id(value.property_id, i) for i in value.identifiers)
+            if value.merged_person_id:
+                ids.append(UUID(value.merged_person_id))
+    return ids
 
 
 DEFAULT_MODELS = (named_model("last_click"), named_model("linear"))
