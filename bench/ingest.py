@@ -13,7 +13,7 @@ import grpc
 
 from bench.table import Row, per_second
 from common.server import RunningService
-from common.telemetry import build_tracer_provider
+from common.telemetry import Telemetry
 from common.wire import to_timestamp
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from services.ingest import server as ingest_server
@@ -44,7 +44,7 @@ class Tally:
 def start_ingest(env: Mapping[str, str]) -> RunningService:
     """Ingest alone on the storage of `env`, listening on a free loopback port."""
     settings = replace(ingest_server.IngestSettings.from_env(env), listen="127.0.0.1:0")
-    return ingest_server.start(settings, build_tracer_provider("convtrack-ingest"))
+    return ingest_server.start(settings, Telemetry.for_service("convtrack-ingest"))
 
 
 def send(

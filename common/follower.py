@@ -5,8 +5,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
+
+from opentelemetry.metrics import Meter
+from opentelemetry.trace import Tracer
+
+from common.telemetry import links_to
 
 T = TypeVar("T")
 
@@ -15,10 +21,12 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class UpstreamEntry(Generic[T]):
-    """One entry read from an upstream log, translated to a plain value."""
+    """One entry read from an upstream log, translated to a plain value; `trace_parent` is
+    the W3C traceparent of the work that wrote it, when known."""
 
     position: int
     value: T
+    trace_parent: str = ""
 
 
 class UpstreamLog(Protocol[T]):
@@ -65,12 +73,24 @@ class Follower(Generic[T]):
         lock: threading.Lock,
         page_size: int = 500,
         max_wait: float = 2.0,
+        tracer: Tracer | None = None,
+        meter: Meter | None = None,
     ) -> None:
         self._upstream = upstream
         self._sink = sink
         self._lock = lock
         self._page_size = page_size
         self._max_wait = max_wait
+        self._tracer = tracer
+        self._processed = (
+            meter.create_counter(
+                "convtrack.consumer.entries",
+                unit="{entry}",
+                description="upstream log entries processed, by upstream",
+            )
+            if meter is not None
+            else None
+        )
         self._stopping = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name=f"follow-{upstream.name}", daemon=True
@@ -95,6 +115,24 @@ class Follower(Generic[T]):
         if self._thread.is_alive():
             self._thread.join(timeout)
 
+    def _process(self, after: int, entries: Sequence[UpstreamEntry[T]]) -> None:
+        """Processes a page in a span linked to the traces that wrote its entries."""
+        name = self._upstream.name
+        span = (
+            self._tracer.start_as_current_span(
+                f"process {name} page",
+                links=links_to([e.trace_parent for e in entries]),
+                attributes={"convtrack.upstream": name, "convtrack.entries": len(entries)},
+            )
+            if self._tracer is not None
+            else nullcontext()
+        )
+        with span, self._lock:
+            if self._sink.position(name) == after:
+                self._sink.process_page(name, entries, after=after)
+                if self._processed is not None:
+                    self._processed.add(len(entries), {"upstream": name})
+
     def _run(self) -> None:
         backoff = 0.1
         while not self._stopping.is_set():
@@ -103,9 +141,7 @@ class Follower(Generic[T]):
                     after = self._sink.position(self._upstream.name)
                 entries = self._upstream.read(after, self._page_size, self._max_wait)
                 if entries and not self._stopping.is_set():
-                    with self._lock:
-                        if self._sink.position(self._upstream.name) == after:
-                            self._sink.process_page(self._upstream.name, entries, after=after)
+                    self._process(after, entries)
                 backoff = 0.1
             except Exception as error:
                 if self._stopping.is_set():

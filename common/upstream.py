@@ -59,15 +59,21 @@ class GrpcUpstreamLog(Generic[E, T]):
         name: str,
         fetch: Callable[[int, int, float, float], Sequence[E]],
         translate: Callable[[E], T],
+        trace_of: Callable[[E], str] | None = None,
     ) -> None:
         self.name = name
         self._fetch = fetch
         self._translate = translate
+        self._trace_of = trace_of
 
     def read(self, after: int, limit: int, max_wait: float) -> list[UpstreamEntry[T]]:
         """Returns translated entries after `after`; raises grpc.RpcError when unreachable."""
         entries = self._fetch(after, limit, max_wait, max_wait + CALL_MARGIN_SECONDS)
-        return [UpstreamEntry(e.position, self._translate(e)) for e in entries]
+        trace_of = self._trace_of
+        return [
+            UpstreamEntry(e.position, self._translate(e), trace_of(e) if trace_of else "")
+            for e in entries
+        ]
 
 
 def _producer_log(
@@ -75,13 +81,25 @@ def _producer_log(
     list_events: Callable[..., Any],
     request_class: Callable[..., Any],
     translate: Callable[[E], T],
+    trace_of: Callable[[E], str] | None = None,
 ) -> GrpcUpstreamLog[E, T]:
     def fetch(after: int, limit: int, wait: float, timeout: float) -> Sequence[E]:
         request = request_class(after=after, limit=limit, max_wait=to_duration(wait))
         entries: Sequence[E] = list_events(request, timeout=timeout).entries
         return entries
 
-    return GrpcUpstreamLog(name, fetch, translate)
+    return GrpcUpstreamLog(name, fetch, translate, trace_of)
+
+
+def _ingest_trace(entry: ingest_pb2.LogEntry) -> str:
+    kind = entry.WhichOneof("event")
+    return str(getattr(entry, kind).envelope.trace_parent) if kind else ""
+
+
+def _attribution_trace(entry: attribution_pb2.LogEntry) -> str:
+    if entry.WhichOneof("event") == "conversion_attributed":
+        return entry.conversion_attributed.trace_parent
+    return ""
 
 
 def ingest_log(
@@ -89,7 +107,9 @@ def ingest_log(
 ) -> GrpcUpstreamLog[ingest_pb2.LogEntry, T]:
     """Ingest's log over gRPC, each entry translated to this service's plain input."""
     stub = ingest_pb2_grpc.IngestServiceStub(channel)
-    return _producer_log("ingest", stub.ListEvents, ingest_pb2.ListEventsRequest, translate)
+    return _producer_log(
+        "ingest", stub.ListEvents, ingest_pb2.ListEventsRequest, translate, _ingest_trace
+    )
 
 
 def identity_log(
@@ -106,5 +126,9 @@ def attribution_log(
     """Attribution's log over gRPC, each entry translated to this service's plain input."""
     stub = attribution_pb2_grpc.AttributionServiceStub(channel)
     return _producer_log(
-        "attribution", stub.ListEvents, attribution_pb2.ListEventsRequest, translate
+        "attribution",
+        stub.ListEvents,
+        attribution_pb2.ListEventsRequest,
+        translate,
+        _attribution_trace,
     )

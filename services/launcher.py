@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 import grpc
 
 from common.server import RunningService
-from common.telemetry import build_tracer_provider
+from common.telemetry import Telemetry
 from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
 from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
@@ -49,19 +49,28 @@ PEERS = {
 
 
 def start_one(
-    name: str, env: Mapping[str, str], overrides: Mapping[str, str] | None = None
+    name: str,
+    env: Mapping[str, str],
+    overrides: Mapping[str, str] | None = None,
+    telemetry: Telemetry | None = None,
 ) -> RunningService:
-    """Starts one service configured from `env` (and settings `overrides`, for tests)."""
+    """Starts one service configured from `env` (and settings `overrides`, for tests), with
+    telemetry configured from the environment unless given."""
     if name not in _SERVERS:
         raise ValueError(f"unknown service {name!r}; choose one of {', '.join(SERVICES)}")
     settings_class, start = _SERVERS[name]
     settings = replace(settings_class.from_env(env), **(overrides or {}))
-    service: RunningService = start(settings, build_tracer_provider(f"convtrack-{name}"))
+    service: RunningService = start(
+        settings, telemetry or Telemetry.for_service(f"convtrack-{name}")
+    )
     return service
 
 
 def start_all(
-    env: Mapping[str, str], *, any_port: bool = False
+    env: Mapping[str, str],
+    *,
+    any_port: bool = False,
+    telemetry_for: Callable[[str], Telemetry] | None = None,
 ) -> tuple[list[RunningService], Addresses]:
     """Starts the four services in one process, upstream first.
 
@@ -77,7 +86,9 @@ def start_all(
                 overrides = {"listen": "127.0.0.1:0"} | {
                     f"{peer}_addr": addresses[peer] for peer in PEERS[name]
                 }
-            service = start_one(name, env, overrides)
+            service = start_one(
+                name, env, overrides, telemetry_for(name) if telemetry_for else None
+            )
             running.append(service)
             addresses[name] = f"127.0.0.1:{service.port}"
     except BaseException:

@@ -12,6 +12,7 @@ from eventsourcing.utils import get_topic
 
 from common.eventlog import TrackingApplication, UnitOfWork
 from common.follower import UpstreamEntry
+from common.telemetry import current_trace_parent
 from services.attribution.domainmodel import (
     CONFIGURATION_ID,
     AttributionInput,
@@ -445,7 +446,7 @@ class AttributionApplication(TrackingApplication):
         non_conserving = [
             s.name for s in self.models if s.name in credits and not s.conserves_credit
         ]
-        conversion.attribute(journey, credits, versions, non_conserving)
+        conversion.attribute(journey, credits, versions, non_conserving, current_trace_parent())
         unit.collect(conversion)
 
     @staticmethod

@@ -231,6 +231,7 @@ class Conversion(Aggregate):
         credits: dict[str, list[Credit]],
         versions: dict[str, int],
         non_conserving: list[str],
+        trace_parent: str = "",
     ) -> None:
         """Credits the conversion from `journey`, superseding any earlier attribution.
 
@@ -251,6 +252,7 @@ class Conversion(Aggregate):
             credits={m: [credit_to_dict(c) for c in cs] for m, cs in credits.items()},
             model_versions=versions,
             non_conserving=non_conserving,
+            trace_parent=trace_parent,
         )
 
     @event("Attributed")
@@ -270,6 +272,7 @@ class Conversion(Aggregate):
         credits: dict[str, list[dict[str, Any]]],
         model_versions: dict[str, int],
         non_conserving: list[str],
+        trace_parent: str,
     ) -> None:
         self.revision = revision
         self.journey = journey

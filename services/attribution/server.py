@@ -8,13 +8,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import grpc
-from opentelemetry.sdk.trace import TracerProvider
 
 from common.eventlog import positions
 from common.follower import Follower
 from common.server import GrpcServer, RunningService
 from common.settings import SettingsError, data_dir, database_url, env_int, env_str
 from common.storage import database_for
+from common.telemetry import Telemetry
 from common.upstream import identity_log, ingest_log, open_channel
 from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
 from services.attribution.application import AttributionApplication
@@ -96,18 +96,26 @@ def build_application(settings: AttributionSettings) -> AttributionApplication:
     )
 
 
-def start(
-    settings: AttributionSettings, tracer_provider: TracerProvider | None = None
-) -> RunningService:
+def start(settings: AttributionSettings, telemetry: Telemetry | None = None) -> RunningService:
     """Starts attribution: its store, its followers of ingest and identity, its gRPC server."""
+    telemetry = telemetry or Telemetry()
     app = build_application(settings)
     if settings.refit_interval > timedelta(0):
         app.refit_every(settings.refit_interval)
-    ingest_channel = open_channel(settings.ingest_addr, tracer_provider)
-    identity_channel = open_channel(settings.identity_addr, tracer_provider)
+    ingest_channel = open_channel(settings.ingest_addr, telemetry.tracer_provider)
+    identity_channel = open_channel(settings.identity_addr, telemetry.tracer_provider)
+    tracer, meter = telemetry.tracer(__name__), telemetry.meter(__name__)
     followers: list[Follower[AttributionInput | None]] = [
-        Follower(ingest_log(ingest_channel, ingest_input), app, lock=app.lock),
-        Follower(identity_log(identity_channel, identity_input), app, lock=app.lock),
+        Follower(
+            ingest_log(ingest_channel, ingest_input), app, lock=app.lock, tracer=tracer, meter=meter
+        ),
+        Follower(
+            identity_log(identity_channel, identity_input),
+            app,
+            lock=app.lock,
+            tracer=tracer,
+            meter=meter,
+        ),
     ]
     servicer = AttributionServicer(app, lambda: positions(app, UPSTREAMS))
 
@@ -118,12 +126,12 @@ def start(
         listen=settings.listen,
         service_names=[SERVICE_NAME],
         register=register,
-        tracer_provider=tracer_provider,
+        tracer_provider=telemetry.tracer_provider,
     )
     return RunningService(
         "attribution",
         server,
         followers=followers,
         interrupts=[ingest_channel.close, identity_channel.close, app.release_log_readers],
-        closers=[app.close],
+        closers=[app.close, telemetry.shutdown],
     )

@@ -47,6 +47,7 @@ def conversion_attributed(event: Any) -> attribution_pb2.ConversionAttributed:
             Money.from_micros(reporting_code, event.reporting_value_micros)
         ),
         revision=event.revision,
+        trace_parent=event.trace_parent,
         journey=[
             attribution_pb2.JourneyTouchpoint(
                 touchpoint_id=t["touchpoint_id"],

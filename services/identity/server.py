@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-from opentelemetry.sdk.trace import TracerProvider
 
 from common.eventlog import positions
 from common.follower import Follower
 from common.server import GrpcServer, RunningService
 from common.settings import data_dir, database_url, env_str
 from common.storage import database_for
+from common.telemetry import Telemetry
 from common.upstream import ingest_log, open_channel
 from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
 from services.identity.application import IdentityApplication
@@ -52,14 +52,17 @@ def build_application(settings: IdentitySettings) -> IdentityApplication:
     return IdentityApplication(env=database.eventsourcing_env())
 
 
-def start(
-    settings: IdentitySettings, tracer_provider: TracerProvider | None = None
-) -> RunningService:
+def start(settings: IdentitySettings, telemetry: Telemetry | None = None) -> RunningService:
     """Starts identity: its store, its follower of ingest's log and its gRPC server."""
+    telemetry = telemetry or Telemetry()
     app = build_application(settings)
-    channel = open_channel(settings.ingest_addr, tracer_provider)
+    channel = open_channel(settings.ingest_addr, telemetry.tracer_provider)
     follower: Follower[Observation | None] = Follower(
-        ingest_log(channel, observation_of), app, lock=app.lock
+        ingest_log(channel, observation_of),
+        app,
+        lock=app.lock,
+        tracer=telemetry.tracer(__name__),
+        meter=telemetry.meter(__name__),
     )
 
     servicer = IdentityServicer(app, lambda: positions(app, UPSTREAMS))
@@ -71,12 +74,12 @@ def start(
         listen=settings.listen,
         service_names=[SERVICE_NAME],
         register=register,
-        tracer_provider=tracer_provider,
+        tracer_provider=telemetry.tracer_provider,
     )
     return RunningService(
         "identity",
         server,
         followers=[follower],
         interrupts=[channel.close, app.release_log_readers],
-        closers=[app.close],
+        closers=[app.close, telemetry.shutdown],
     )

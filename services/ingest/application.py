@@ -75,18 +75,20 @@ class IngestApplication(LoggedApplication):
         *,
         received_at: datetime,
         sent_at: datetime | None = None,
+        trace_parent: str = "",
     ) -> list[Verdict]:
         """Stores the valid events of a batch; returns one verdict per event, in order.
 
         Raises BatchTooLargeError when the batch is over the limits. When it returns, every
-        accepted event is durable.
+        accepted event is durable. `trace_parent` (W3C) is kept with each event so that the
+        services downstream can link their work to this call's trace.
         """
         self._check_batch(events)
         skew = received_at - sent_at if sent_at is not None else timedelta(0)
         verdicts: list[Verdict | None] = [None] * len(events)
         pending: dict[UUID, tuple[int, RecordedFact]] = {}
         for index, incoming in enumerate(events):
-            result = self._normaliser.normalise(incoming, received_at, skew)
+            result = self._normaliser.normalise(incoming, received_at, skew, trace_parent)
             if isinstance(result, list):
                 verdicts[index] = Verdict(Outcome.REJECTED, violations=tuple(result))
             elif result.id in pending:

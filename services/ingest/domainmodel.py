@@ -104,6 +104,7 @@ class RecordedFact(Aggregate):
     received_at: datetime
     identifiers: list[str]
     device: dict[str, Any]
+    trace_parent: str
 
 
 class Touchpoint(RecordedFact):
@@ -122,6 +123,7 @@ class Touchpoint(RecordedFact):
         received_at: datetime,
         identifiers: list[str],
         device: dict[str, Any],
+        trace_parent: str,
         touch_type: str,
         channel: str,
         source: str,
@@ -139,6 +141,7 @@ class Touchpoint(RecordedFact):
         self.received_at = received_at
         self.identifiers = identifiers
         self.device = device
+        self.trace_parent = trace_parent
         self.touch_type = touch_type
         self.channel = channel
         self.source = source
@@ -167,6 +170,7 @@ class PageView(RecordedFact):
         received_at: datetime,
         identifiers: list[str],
         device: dict[str, Any],
+        trace_parent: str,
         url: str,
         title: str,
     ) -> None:
@@ -176,6 +180,7 @@ class PageView(RecordedFact):
         self.received_at = received_at
         self.identifiers = identifiers
         self.device = device
+        self.trace_parent = trace_parent
         self.url = url
         self.title = title
 
@@ -196,6 +201,7 @@ class Conversion(RecordedFact):
         received_at: datetime,
         identifiers: list[str],
         device: dict[str, Any],
+        trace_parent: str,
         name: str,
         currency_code: str,
         value_micros: int,
@@ -209,6 +215,7 @@ class Conversion(RecordedFact):
         self.received_at = received_at
         self.identifiers = identifiers
         self.device = device
+        self.trace_parent = trace_parent
         self.name = name
         self.currency_code = currency_code
         self.value_micros = value_micros
@@ -233,6 +240,7 @@ class Identification(RecordedFact):
         received_at: datetime,
         identifiers: list[str],
         device: dict[str, Any],
+        trace_parent: str,
     ) -> None:
         self.property_id = property_id
         self.event_id = event_id
@@ -240,3 +248,4 @@ class Identification(RecordedFact):
         self.received_at = received_at
         self.identifiers = identifiers
         self.device = device
+        self.trace_parent = trace_parent

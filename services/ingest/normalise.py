@@ -66,7 +66,11 @@ class Normaliser:
         self._user_agents = user_agents
 
     def normalise(
-        self, incoming: IncomingEvent, received_at: datetime, clock_skew: timedelta
+        self,
+        incoming: IncomingEvent,
+        received_at: datetime,
+        clock_skew: timedelta,
+        trace_parent: str = "",
     ) -> RecordedFact | list[Violation]:
         """Validates `incoming`; returns its fact, or every violation found."""
         violations: list[Violation] = []
@@ -107,6 +111,7 @@ class Normaliser:
                 "device": device.device,
                 "is_bot": device.is_bot,
             },
+            "trace_parent": trace_parent,
         }
         return self._fact(incoming, common, value, reporting_micros)
 

@@ -8,12 +8,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import grpc
-from opentelemetry.sdk.trace import TracerProvider
 
 from common.money import ExchangeRates, is_known_currency
 from common.server import GrpcServer, RunningService
 from common.settings import SettingsError, data_dir, database_url, env_int, env_str
 from common.storage import database_for
+from common.telemetry import Telemetry
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from services.ingest.application import IngestApplication
 from services.ingest.enrichment import UserAgentParser
@@ -72,12 +72,11 @@ def build_application(settings: IngestSettings) -> IngestApplication:
     return IngestApplication(normaliser=normaliser, limits=limits, env=database.eventsourcing_env())
 
 
-def start(
-    settings: IngestSettings, tracer_provider: TracerProvider | None = None
-) -> RunningService:
+def start(settings: IngestSettings, telemetry: Telemetry | None = None) -> RunningService:
     """Starts ingest: its store and its gRPC server."""
+    telemetry = telemetry or Telemetry()
     app = build_application(settings)
-    servicer = IngestServicer(app)
+    servicer = IngestServicer(app, telemetry.meter(__name__))
 
     def register(server: grpc.Server) -> None:
         ingest_pb2_grpc.add_IngestServiceServicer_to_server(servicer, server)
@@ -86,8 +85,11 @@ def start(
         listen=settings.listen,
         service_names=[SERVICE_NAME],
         register=register,
-        tracer_provider=tracer_provider,
+        tracer_provider=telemetry.tracer_provider,
     )
     return RunningService(
-        "ingest", server, interrupts=[app.release_log_readers], closers=[app.close]
+        "ingest",
+        server,
+        interrupts=[app.release_log_readers],
+        closers=[app.close, telemetry.shutdown],
     )

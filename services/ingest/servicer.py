@@ -7,9 +7,11 @@ from typing import Any
 
 import grpc
 from google.protobuf import timestamp_pb2
+from opentelemetry.metrics import Meter
 
 from common.grpc_errors import FieldProblem, abort_invalid
 from common.money import Money
+from common.telemetry import current_trace_parent
 from common.values import Identifier
 from common.wire import from_timestamp, to_identifier_pb, to_money_pb, to_timestamp
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
@@ -137,6 +139,7 @@ def _envelope(event: Any) -> ingest_pb2.RecordedEnvelope:
             device=device["device"],
             is_bot=device["is_bot"],
         ),
+        trace_parent=event.trace_parent,
     )
 
 
@@ -198,8 +201,26 @@ def log_entry(position: int, event: Any) -> ingest_pb2.LogEntry:
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     """Translates IngestService calls to the ingest application."""
 
-    def __init__(self, app: IngestApplication) -> None:
+    def __init__(self, app: IngestApplication, meter: Meter | None = None) -> None:
         self._app = app
+        self._verdicts = (
+            meter.create_counter(
+                "convtrack.ingest.events",
+                unit="{event}",
+                description="events received, by verdict",
+            )
+            if meter
+            else None
+        )
+        self._rejections = (
+            meter.create_counter(
+                "convtrack.ingest.rejections",
+                unit="{violation}",
+                description="reasons events were rejected, by field",
+            )
+            if meter
+            else None
+        )
 
     def TrackEvents(
         self, request: ingest_pb2.TrackEventsRequest, context: grpc.ServicerContext
@@ -214,7 +235,12 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 [FieldProblem("sent_at", "is outside the representable range")],
             )
         try:
-            verdicts = self._app.track(incoming, received_at=received_at, sent_at=sent_at)
+            verdicts = self._app.track(
+                incoming,
+                received_at=received_at,
+                sent_at=sent_at,
+                trace_parent=current_trace_parent(),
+            )
         except BatchTooLargeError as error:
             abort_invalid(context, str(error), [FieldProblem(error.field, error.description)])
             raise
@@ -222,12 +248,24 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             verdict_message(i, e.event_id, v)
             for i, (e, v) in enumerate(zip(incoming, verdicts, strict=True))
         ]
+        self._count(verdicts)
         return ingest_pb2.TrackEventsResponse(
             verdicts=messages,
             accepted_count=sum(v.outcome is Outcome.ACCEPTED for v in verdicts),
             duplicate_count=sum(v.outcome is Outcome.DUPLICATE for v in verdicts),
             rejected_count=sum(v.outcome is Outcome.REJECTED for v in verdicts),
         )
+
+    def _count(self, verdicts: list[Verdict]) -> None:
+        if self._verdicts is None or self._rejections is None:
+            return
+        for outcome in Outcome:
+            count = sum(v.outcome is outcome for v in verdicts)
+            if count:
+                self._verdicts.add(count, {"verdict": outcome.value})
+        for verdict in verdicts:
+            for violation in verdict.violations:
+                self._rejections.add(1, {"field": violation.field or "(event)"})
 
     def ListEvents(
         self, request: ingest_pb2.ListEventsRequest, context: grpc.ServicerContext

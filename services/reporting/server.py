@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy import Engine
 
 from common.follower import Follower
 from common.server import GrpcServer, RunningService
 from common.settings import data_dir, database_url, env_str
 from common.storage import database_for
+from common.telemetry import Telemetry
 from common.upstream import attribution_log, open_channel
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from services.reporting.application import ReportingApplication
@@ -55,20 +55,25 @@ def build_engine(settings: ReportingSettings) -> Engine:
     return create_report_engine(database.sqlalchemy_url(), schema=database.schema)
 
 
-def start(
-    settings: ReportingSettings, tracer_provider: TracerProvider | None = None
-) -> RunningService:
+def start(settings: ReportingSettings, telemetry: Telemetry | None = None) -> RunningService:
     """Starts reporting: its views, its follower of attribution's log and its gRPC server."""
+    telemetry = telemetry or Telemetry()
     engine = build_engine(settings)
     projection = ConversionCreditsProjection(engine)
     projection.create_tables()
     app = ReportingApplication(engine)
-    channel = open_channel(settings.attribution_addr, tracer_provider)
+    channel = open_channel(settings.attribution_addr, telemetry.tracer_provider)
     follower: Follower[ConversionAttribution | None] = Follower(
-        attribution_log(channel, attribution_of), projection, lock=projection.lock
+        attribution_log(channel, attribution_of),
+        projection,
+        lock=projection.lock,
+        tracer=telemetry.tracer(__name__),
+        meter=telemetry.meter(__name__),
     )
 
-    servicer = ReportingServicer(app, lambda: projection.positions(UPSTREAMS))
+    servicer = ReportingServicer(
+        app, lambda: projection.positions(UPSTREAMS), telemetry.meter(__name__)
+    )
 
     def register(server: grpc.Server) -> None:
         reporting_pb2_grpc.add_ReportingServiceServicer_to_server(servicer, server)
@@ -77,14 +82,14 @@ def start(
         listen=settings.listen,
         service_names=[SERVICE_NAME],
         register=register,
-        tracer_provider=tracer_provider,
+        tracer_provider=telemetry.tracer_provider,
     )
     return RunningService(
         "reporting",
         server,
         followers=[follower],
         interrupts=[channel.close],
-        closers=[engine.dispose],
+        closers=[engine.dispose, telemetry.shutdown],
     )
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
 import grpc
+from opentelemetry.metrics import Meter
 
 from common.grpc_errors import FieldProblem, abort_invalid
 from common.wire import from_timestamp, to_money_pb
@@ -34,8 +36,22 @@ _GROUP_BY = {
 class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
     """Translates ReportingService calls to the reporting application."""
 
-    def __init__(self, app: ReportingApplication, positions: Callable[[], dict[str, int]]) -> None:
+    def __init__(
+        self,
+        app: ReportingApplication,
+        positions: Callable[[], dict[str, int]],
+        meter: Meter | None = None,
+    ) -> None:
         self._app = app
+        self._latency = (
+            meter.create_histogram(
+                "convtrack.reporting.query.duration",
+                unit="s",
+                description="report query latency, by query",
+            )
+            if meter
+            else None
+        )
         self._positions = positions
 
     def GetConversionReport(
@@ -43,7 +59,9 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
     ) -> reporting_pb2.GetConversionReportResponse:
         models = [request.model.strip()] if request.model.strip() else []
         query = _query(context, request, models)
-        report = _answer(context, lambda: self._app.conversion_report(query))
+        report = self._timed(
+            "conversion_report", context, lambda: self._app.conversion_report(query)
+        )
         return reporting_pb2.GetConversionReportResponse(
             rows=[_row(row) for row in report.rows],
             total_conversions=report.total_conversions,
@@ -55,7 +73,9 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
     ) -> reporting_pb2.CompareModelsResponse:
         models = [m.strip() for m in request.models if m.strip()]
         query = _query(context, request, models)
-        comparison = _answer(context, lambda: self._app.compare_models(query, models))
+        comparison = self._timed(
+            "compare_models", context, lambda: self._app.compare_models(query, models)
+        )
         return reporting_pb2.CompareModelsResponse(
             models=comparison.models,
             rows=[
@@ -74,6 +94,14 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
                 for row in comparison.rows
             ],
         )
+
+    def _timed(self, name: str, context: grpc.ServicerContext, ask: Callable[[], T]) -> T:
+        started = time.perf_counter()
+        try:
+            return _answer(context, ask)
+        finally:
+            if self._latency is not None:
+                self._latency.record(time.perf_counter() - started, {"query": name})
 
     def GetSyncStatus(
         self, request: reporting_pb2.GetSyncStatusRequest, context: grpc.ServicerContext

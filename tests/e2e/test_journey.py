@@ -30,7 +30,7 @@ class System:
         self.env = {"CONVTRACK_DATA_DIR": str(storage.data_dir)}
         if storage.database_url:
             self.env["CONVTRACK_DATABASE_URL"] = storage.database_url
-        self.running, self.addresses = launcher.start_all(self.env, any_port=True)
+        self._start()
         self._channels = [
             grpc.insecure_channel(getattr(self.addresses, name)) for name in launcher.SERVICES
         ]
@@ -38,6 +38,9 @@ class System:
         self.identity = identity_pb2_grpc.IdentityServiceStub(self._channels[1])
         self.attribution = attribution_pb2_grpc.AttributionServiceStub(self._channels[2])
         self.reporting = reporting_pb2_grpc.ReportingServiceStub(self._channels[3])
+
+    def _start(self) -> None:
+        self.running, self.addresses = launcher.start_all(self.env, any_port=True)
 
     def track(self, *events: ingest_pb2.Event, timeout: float = DEADLINE) -> list[str]:
         response = self.ingest.TrackEvents(

@@ -221,7 +221,7 @@ class LogEntry(_message.Message):
     def __init__(self, position: _Optional[int] = ..., touchpoint_recorded: _Optional[_Union[TouchpointRecorded, _Mapping]] = ..., page_view_recorded: _Optional[_Union[PageViewRecorded, _Mapping]] = ..., conversion_recorded: _Optional[_Union[ConversionRecorded, _Mapping]] = ..., identify_recorded: _Optional[_Union[IdentifyRecorded, _Mapping]] = ...) -> None: ...
 
 class RecordedEnvelope(_message.Message):
-    __slots__ = ("record_id", "property_id", "event_id", "occurred_at", "received_at", "identifiers", "device")
+    __slots__ = ("record_id", "property_id", "event_id", "occurred_at", "received_at", "identifiers", "device", "trace_parent")
     RECORD_ID_FIELD_NUMBER: _ClassVar[int]
     PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -229,6 +229,7 @@ class RecordedEnvelope(_message.Message):
     RECEIVED_AT_FIELD_NUMBER: _ClassVar[int]
     IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
+    TRACE_PARENT_FIELD_NUMBER: _ClassVar[int]
     record_id: str
     property_id: str
     event_id: str
@@ -236,7 +237,8 @@ class RecordedEnvelope(_message.Message):
     received_at: _timestamp_pb2.Timestamp
     identifiers: _containers.RepeatedCompositeFieldContainer[_common_pb2.Identifier]
     device: Device
-    def __init__(self, record_id: _Optional[str] = ..., property_id: _Optional[str] = ..., event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., identifiers: _Optional[_Iterable[_Union[_common_pb2.Identifier, _Mapping]]] = ..., device: _Optional[_Union[Device, _Mapping]] = ...) -> None: ...
+    trace_parent: str
+    def __init__(self, record_id: _Optional[str] = ..., property_id: _Optional[str] = ..., event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., identifiers: _Optional[_Iterable[_Union[_common_pb2.Identifier, _Mapping]]] = ..., device: _Optional[_Union[Device, _Mapping]] = ..., trace_parent: _Optional[str] = ...) -> None: ...
 
 class Device(_message.Message):
     __slots__ = ("browser", "os", "device", "is_bot")
