@@ -101,6 +101,11 @@ def format_comparison(
             "100.0%" if comparison.rows else "0.0%",
         ]
     table.append(footer)
+    notes = [
+        f"{model}: credits add up to more than one per conversion by design (participation); "
+        "its total counts distinct conversions"
+        for model in comparison.models_exceeding_conversions
+    ]
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     lines = []
     for n, cells_text in enumerate(table):
@@ -110,7 +115,7 @@ def format_comparison(
         lines.append("  ".join(cells))
         if n == 0 or n == len(table) - 2:
             lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return "\n".join(lines + notes)
 
 
 def run_demo(visitors: int, data_dir: Path | None) -> int:

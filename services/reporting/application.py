@@ -65,6 +65,7 @@ class ReportingApplication:
                     f"unknown attribution model {query.model!r} in property {query.property_id!r}"
                 )
             groups = conn.execute(self._report_statement(query)).all()
+            conversions_count = self._distinct_conversions(conn, query)
         currencies = {code for _, _, _, low, high in groups for code in (low, high)}
         if len(currencies) > 1:
             raise MixedCurrencyError(
@@ -73,7 +74,9 @@ class ReportingApplication:
                 "narrow the time range to one currency"
             )
         currency = next(iter(currencies), "")
-        total = math.fsum(float(conversions) for _, conversions, _, _, _ in groups)
+        credited = math.fsum(float(conversions) for _, conversions, _, _, _ in groups)
+        exceeds = credited > conversions_count + 1e-9
+        total = float(conversions_count) if exceeds else credited
         total_micros = sum(int(micros) for _, _, micros, _, _ in groups)
         rows = sorted(
             (
@@ -91,6 +94,7 @@ class ReportingApplication:
             rows=tuple(rows),
             total_conversions=total,
             total_value=Money.from_micros(currency, total_micros) if currency else Money.zero(""),
+            exceeds_conversions=exceeds,
         )
 
     def compare_models(self, query: ReportQuery, models: Sequence[str]) -> ModelComparison:
@@ -115,7 +119,8 @@ class ReportingApplication:
             )
             for group in order
         )
-        return ModelComparison(models=tuple(models), rows=rows)
+        exceeding = tuple(m for m, r in zip(models, reports, strict=True) if r.exceeds_conversions)
+        return ModelComparison(models=tuple(models), rows=rows, exceeding_models=exceeding)
 
     def _models(self, conn: Connection, query: ReportQuery) -> set[str]:
         c = conversion_credits.c
@@ -123,6 +128,24 @@ class ReportingApplication:
             select(c.model).where(c.property_id == query.property_id).distinct()
         ).scalars()
         return set(found)
+
+    def _conditions(self, query: ReportQuery) -> list[ColumnElement[bool]]:
+        c = conversion_credits.c
+        conditions = [c.property_id == query.property_id, c.model == query.model]
+        if query.start is not None:
+            conditions.append(c.occurred_at >= _utc(query.start))
+        if query.end is not None:
+            conditions.append(c.occurred_at < _utc(query.end))
+        if query.conversion_name:
+            conditions.append(c.conversion_name == query.conversion_name)
+        return conditions
+
+    def _distinct_conversions(self, conn: Connection, query: ReportQuery) -> int:
+        c = conversion_credits.c
+        statement = select(func.count(func.distinct(c.conversion_id))).where(
+            *self._conditions(query)
+        )
+        return int(conn.execute(statement).scalar_one())
 
     def _report_statement(self, query: ReportQuery) -> Select[str, float, int, str, str]:
         c = conversion_credits.c
@@ -136,13 +159,7 @@ class ReportingApplication:
         conversion_order: ColumnElement[str] = c.conversion_id
         if self._engine.dialect.name == "postgresql":
             conversion_order = c.conversion_id.collate("C")
-        conditions = [c.property_id == query.property_id, c.model == query.model]
-        if query.start is not None:
-            conditions.append(c.occurred_at >= _utc(query.start))
-        if query.end is not None:
-            conditions.append(c.occurred_at < _utc(query.end))
-        if query.conversion_name:
-            conditions.append(c.conversion_name == query.conversion_name)
+        conditions = self._conditions(query)
         # A running sum in a fixed order, per group; fractions are never negative, so the
         # group's largest running sum is its total.
         credits = (

@@ -89,6 +89,11 @@ class ReportRow:
 class ConversionReport:
     """A conversion report: rows by conversions (most first), then group name; totals.
 
+    Under a model whose credits exceed one per conversion by design (participation),
+    `exceeds_conversions` is set, `total_conversions` counts distinct conversions and each
+    row's share is the part of those conversions the group took part in (shares add up to
+    more than 1).
+
     `total_value` is in the reporting currency of the data; an empty report has an empty
     currency code.
     """
@@ -96,6 +101,7 @@ class ConversionReport:
     rows: tuple[ReportRow, ...]
     total_conversions: float
     total_value: Money
+    exceeds_conversions: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,3 +118,4 @@ class ModelComparison:
 
     models: tuple[str, ...]
     rows: tuple[ComparisonRow, ...]
+    exceeding_models: tuple[str, ...] = ()

@@ -66,6 +66,7 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
             rows=[_row(row) for row in report.rows],
             total_conversions=report.total_conversions,
             total_value=to_money_pb(report.total_value),
+            exceeds_conversions=report.exceeds_conversions,
         )
 
     def CompareModels(
@@ -78,6 +79,7 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
         )
         return reporting_pb2.CompareModelsResponse(
             models=comparison.models,
+            models_exceeding_conversions=comparison.exceeding_models,
             rows=[
                 reporting_pb2.ComparisonRow(
                     group=row.group,

@@ -41,14 +41,16 @@ class GetConversionReportRequest(_message.Message):
     def __init__(self, property_id: _Optional[str] = ..., model: _Optional[str] = ..., group_by: _Optional[_Union[GroupBy, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_name: _Optional[str] = ...) -> None: ...
 
 class GetConversionReportResponse(_message.Message):
-    __slots__ = ("rows", "total_conversions", "total_value")
+    __slots__ = ("rows", "total_conversions", "total_value", "exceeds_conversions")
     ROWS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_VALUE_FIELD_NUMBER: _ClassVar[int]
+    EXCEEDS_CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
     rows: _containers.RepeatedCompositeFieldContainer[ReportRow]
     total_conversions: float
     total_value: _common_pb2.Money
-    def __init__(self, rows: _Optional[_Iterable[_Union[ReportRow, _Mapping]]] = ..., total_conversions: _Optional[float] = ..., total_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ...) -> None: ...
+    exceeds_conversions: bool
+    def __init__(self, rows: _Optional[_Iterable[_Union[ReportRow, _Mapping]]] = ..., total_conversions: _Optional[float] = ..., total_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., exceeds_conversions: _Optional[bool] = ...) -> None: ...
 
 class ReportRow(_message.Message):
     __slots__ = ("group", "conversions", "value", "share")
@@ -79,12 +81,14 @@ class CompareModelsRequest(_message.Message):
     def __init__(self, property_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., models: _Optional[_Iterable[str]] = ..., group_by: _Optional[_Union[GroupBy, str]] = ...) -> None: ...
 
 class CompareModelsResponse(_message.Message):
-    __slots__ = ("models", "rows")
+    __slots__ = ("models", "rows", "models_exceeding_conversions")
     MODELS_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
+    MODELS_EXCEEDING_CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
     models: _containers.RepeatedScalarFieldContainer[str]
     rows: _containers.RepeatedCompositeFieldContainer[ComparisonRow]
-    def __init__(self, models: _Optional[_Iterable[str]] = ..., rows: _Optional[_Iterable[_Union[ComparisonRow, _Mapping]]] = ...) -> None: ...
+    models_exceeding_conversions: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, models: _Optional[_Iterable[str]] = ..., rows: _Optional[_Iterable[_Union[ComparisonRow, _Mapping]]] = ..., models_exceeding_conversions: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ComparisonRow(_message.Message):
     __slots__ = ("group", "figures")
