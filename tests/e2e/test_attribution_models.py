@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 
 import grpc
@@ -12,17 +11,7 @@ import pytest
 from convtrack.attribution.v1 import attribution_pb2
 from convtrack.ingest.v1 import ingest_pb2
 from convtrack.reporting.v1 import reporting_pb2
-from tests.conftest import Storage
-from tests.e2e.test_journey import DEADLINE, PROPERTY, System, cross_device_journey, event
-
-
-@pytest.fixture
-def system(storage: Storage) -> Iterator[System]:
-    started = System(storage)
-    try:
-        yield started
-    finally:
-        started.close()
+from tests.e2e.system import DEADLINE, PROPERTY, System, cross_device_journey, event
 
 
 def finished(system: System, job_id: str) -> attribution_pb2.GetJobResponse:

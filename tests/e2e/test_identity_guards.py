@@ -3,25 +3,13 @@ people, and attribution follows."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import grpc
 import pytest
 
 from convtrack.common.v1 import common_pb2
 from convtrack.identity.v1 import identity_pb2
 from convtrack.ingest.v1 import ingest_pb2
-from tests.conftest import Storage
-from tests.e2e.test_journey import DEADLINE, PROPERTY, System, event
-
-
-@pytest.fixture
-def system(storage: Storage) -> Iterator[System]:
-    started = System(storage)
-    try:
-        yield started
-    finally:
-        started.close()
+from tests.e2e.system import DEADLINE, PROPERTY, System, event
 
 
 def login(event_id: str, hours_ago: float, anonymous_id: str, user_id: str) -> ingest_pb2.Event:

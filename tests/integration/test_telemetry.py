@@ -12,7 +12,7 @@ from common.telemetry import Telemetry
 from convtrack.ingest.v1 import ingest_pb2
 from services import launcher
 from tests.conftest import Storage
-from tests.e2e.test_journey import DEADLINE, System, cross_device_journey
+from tests.e2e.system import DEADLINE, System, cross_device_journey
 
 
 class TracedSystem(System):
