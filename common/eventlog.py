@@ -43,6 +43,10 @@ class LogRecord:
     event: DomainEventProtocol[UUID]
 
 
+class MissingTablesError(Exception):
+    """A service started without creating its tables, before `convtrack migrate` ran."""
+
+
 class RecentItems(Generic[K, V]):
     """A small thread-safe cache of the most recently added items."""
 
@@ -144,6 +148,16 @@ class LoggedApplication(Application[UUID]):
                 found.update(UUID(str(row["originator_id"])) for row in cursor.fetchall())
             return found
         return {i for i in ids if recorder.select_events(i, limit=1)}
+
+    def check_tables(self) -> None:
+        """Raises MissingTablesError unless the store's tables exist (for services started
+        with table creation off)."""
+        try:
+            self.recorder.max_notification_id()
+        except Exception as error:
+            raise MissingTablesError(
+                f"{self.name}'s tables are missing: run `convtrack migrate` first ({error})"
+            ) from error
 
     def log_head(self) -> int:
         """The position of the newest log entry, 0 when the log is empty."""

@@ -41,3 +41,9 @@ def database_url(env: Mapping[str, str], service: str) -> str:
 def process_env() -> Mapping[str, str]:
     """The process environment (the one place settings are read from outside tests)."""
     return os.environ
+
+
+def creates_tables(env: Mapping[str, str]) -> bool:
+    """`CONVTRACK_CREATE_TABLES` (default yes): whether a service creates its tables when it
+    starts. Turn it off for replicas after running `convtrack migrate` once."""
+    return env_str(env, "CONVTRACK_CREATE_TABLES", "y").lower() not in ("n", "no", "0", "false")

@@ -21,6 +21,7 @@ class Database:
 
     url: str
     schema: str
+    create_tables: bool = True
 
     @property
     def is_postgres(self) -> bool:
@@ -34,15 +35,18 @@ class Database:
 
     def eventsourcing_env(self) -> dict[str, str]:
         """The `eventsourcing` library's settings for an event store in this database."""
+        create = {"CREATE_TABLE": "y" if self.create_tables else "n"}
         if not self.is_postgres:
             self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
             return {
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": str(self.sqlite_path),
                 "SQLITE_LOCK_TIMEOUT": "30",
+                **create,
             }
         parts = urlsplit(self.url)
         return {
+            **create,
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "POSTGRES_DBNAME": unquote(parts.path.removeprefix("/")),
             "POSTGRES_HOST": parts.hostname or "127.0.0.1",
@@ -69,8 +73,9 @@ class Database:
         return f"postgresql://{rest}"
 
     def ensure_schema(self) -> None:
-        """Creates the PostgreSQL schema if it is missing (no-op for SQLite)."""
-        if not self.is_postgres:
+        """Creates the PostgreSQL schema if it is missing (no-op for SQLite, or when tables are
+        created by a separate migrate step)."""
+        if not self.is_postgres or not self.create_tables:
             return
         with (
             psycopg.connect(self.libpq_url(), autocommit=True) as conn,
@@ -81,17 +86,19 @@ class Database:
             )
 
 
-def database_for(service: str, url: str, data_dir: Path) -> Database:
+def database_for(service: str, url: str, data_dir: Path, *, create_tables: bool = True) -> Database:
     """Resolves a service's database.
 
     An empty `url` means the embedded default: `<data_dir>/<service>.db`. A PostgreSQL URL
     keeps the service's tables in a schema named after the service, so one database can
-    serve all four services.
+    serve all four services. With `create_tables` off, the service expects its tables to
+    exist (created once by `convtrack migrate`, as replicas must not run DDL at once).
     """
     if not url:
-        return Database(url=f"sqlite:///{(data_dir / f'{service}.db').resolve()}", schema="")
+        path = (data_dir / f"{service}.db").resolve()
+        return Database(url=f"sqlite:///{path}", schema="", create_tables=create_tables)
     if url.startswith("sqlite:///"):
-        return Database(url=url, schema="")
+        return Database(url=url, schema="", create_tables=create_tables)
     if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
-        return Database(url=url, schema=service)
+        return Database(url=url, schema=service, create_tables=create_tables)
     raise StorageConfigError(f"unsupported database URL for {service}: {url.split(':', 1)[0]}://")

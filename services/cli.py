@@ -248,6 +248,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     report.add_argument("--conversion", default="", help="only this conversion name")
     report.add_argument("--addr", default=None, help="reporting address (REPORTING_ADDR)")
     commands.add_parser("rebuild-reports", help="drop the report views; they replay from zero")
+    commands.add_parser(
+        "migrate",
+        help="create every service's schema and tables once (then start replicas with "
+        "CONVTRACK_CREATE_TABLES=n)",
+    )
     attribution = commands.add_parser("attribution", help="offline attribution tools")
     attribution_commands = attribution.add_subparsers(dest="attribution_command", required=True)
     run_file = attribution_commands.add_parser(
@@ -318,6 +323,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_attribution_file(args)
     if args.command == "identity":
         return run_resolve_file(args)
+    if args.command == "migrate":
+        launcher.migrate(env)
+        print("Schemas and tables are in place for ingest, identity, attribution and reporting.")
+        return 0
     if args.command == "rebuild-reports":
         reporting_server.rebuild_reports(reporting_server.ReportingSettings.from_env(env))
         print("Report views dropped; reporting replays attribution's log from position 0.")

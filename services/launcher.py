@@ -40,6 +40,11 @@ _SERVERS: dict[str, Any] = {
     "attribution": (attribution_server.AttributionSettings, attribution_server.start),
     "reporting": (reporting_server.ReportingSettings, reporting_server.start),
 }
+SERVER_MODULES: dict[str, Any] = {
+    "ingest": ingest_server,
+    "identity": identity_server,
+    "attribution": attribution_server,
+}
 PEERS = {
     "ingest": (),
     "identity": ("ingest",),
@@ -95,6 +100,16 @@ def start_all(
         stop_all(running)
         raise
     return running, Addresses(**addresses)
+
+
+def migrate(env: Mapping[str, str]) -> None:
+    """Creates every service's schema and tables once (run before starting replicas with
+    `CONVTRACK_CREATE_TABLES=n`, since PostgreSQL DDL from several processes at once fails)."""
+    for name in ("ingest", "identity", "attribution"):
+        settings_class, _ = _SERVERS[name]
+        settings = replace(settings_class.from_env(env), create_tables=True)
+        SERVER_MODULES[name].build_application(settings).close()
+    reporting_server.migrate(reporting_server.ReportingSettings.from_env(env))
 
 
 def stop_all(running: list[RunningService], grace: float = 5.0) -> None:

@@ -12,7 +12,7 @@ import grpc
 from common.eventlog import positions
 from common.follower import Follower
 from common.server import GrpcServer, RunningService
-from common.settings import SettingsError, data_dir, database_url, env_int, env_str
+from common.settings import SettingsError, creates_tables, data_dir, database_url, env_int, env_str
 from common.storage import database_for
 from common.telemetry import Telemetry
 from common.upstream import identity_log, ingest_log, open_channel
@@ -35,6 +35,7 @@ class AttributionSettings:
     listen: str = "127.0.0.1:50053"
     database_url: str = ""
     data_dir: Path = Path("data")
+    create_tables: bool = True
     ingest_addr: str = "127.0.0.1:50051"
     identity_addr: str = "127.0.0.1:50052"
     models: tuple[str, ...] = field(default=("last_click", "linear"))
@@ -53,6 +54,7 @@ class AttributionSettings:
             listen=env_str(env, "ATTRIBUTION_LISTEN", "127.0.0.1:50053"),
             database_url=database_url(env, "attribution"),
             data_dir=data_dir(env),
+            create_tables=creates_tables(env),
             ingest_addr=env_str(env, "INGEST_ADDR", "127.0.0.1:50051"),
             identity_addr=env_str(env, "IDENTITY_ADDR", "127.0.0.1:50052"),
             models=tuple(m.strip() for m in models.split(",") if m.strip()),
@@ -87,13 +89,21 @@ def lookback_policy(env: Mapping[str, str]) -> LookbackPolicy:
 
 def build_application(settings: AttributionSettings) -> AttributionApplication:
     """The attribution application on the configured store."""
-    database = database_for("attribution", settings.database_url, settings.data_dir)
+    database = database_for(
+        "attribution",
+        settings.database_url,
+        settings.data_dir,
+        create_tables=settings.create_tables,
+    )
     database.ensure_schema()
-    return AttributionApplication(
+    app = AttributionApplication(
         models=[named_model(name) for name in settings.models],
         lookbacks=settings.lookbacks,
         env=database.eventsourcing_env(),
     )
+    if not settings.create_tables:
+        app.check_tables()
+    return app
 
 
 def start(settings: AttributionSettings, telemetry: Telemetry | None = None) -> RunningService:

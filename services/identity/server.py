@@ -11,7 +11,7 @@ import grpc
 from common.eventlog import positions
 from common.follower import Follower
 from common.server import GrpcServer, RunningService
-from common.settings import data_dir, database_url, env_str
+from common.settings import creates_tables, data_dir, database_url, env_str
 from common.storage import database_for
 from common.telemetry import Telemetry
 from common.upstream import ingest_log, open_channel
@@ -32,6 +32,7 @@ class IdentitySettings:
     listen: str = "127.0.0.1:50052"
     database_url: str = ""
     data_dir: Path = Path("data")
+    create_tables: bool = True
     ingest_addr: str = "127.0.0.1:50051"
 
     @classmethod
@@ -41,15 +42,21 @@ class IdentitySettings:
             listen=env_str(env, "IDENTITY_LISTEN", cls.listen),
             database_url=database_url(env, "identity"),
             data_dir=data_dir(env),
+            create_tables=creates_tables(env),
             ingest_addr=env_str(env, "INGEST_ADDR", cls.ingest_addr),
         )
 
 
 def build_application(settings: IdentitySettings) -> IdentityApplication:
     """The identity application on the configured store."""
-    database = database_for("identity", settings.database_url, settings.data_dir)
+    database = database_for(
+        "identity", settings.database_url, settings.data_dir, create_tables=settings.create_tables
+    )
     database.ensure_schema()
-    return IdentityApplication(env=database.eventsourcing_env())
+    app = IdentityApplication(env=database.eventsourcing_env())
+    if not settings.create_tables:
+        app.check_tables()
+    return app
 
 
 def start(settings: IdentitySettings, telemetry: Telemetry | None = None) -> RunningService:

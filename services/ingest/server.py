@@ -11,7 +11,7 @@ import grpc
 
 from common.money import ExchangeRates, is_known_currency
 from common.server import GrpcServer, RunningService
-from common.settings import SettingsError, data_dir, database_url, env_int, env_str
+from common.settings import SettingsError, creates_tables, data_dir, database_url, env_int, env_str
 from common.storage import database_for
 from common.telemetry import Telemetry
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
@@ -30,6 +30,7 @@ class IngestSettings:
     listen: str = "127.0.0.1:50051"
     database_url: str = ""
     data_dir: Path = Path("data")
+    create_tables: bool = True
     reporting_currency: str = "USD"
     fx_rates_file: str = ""
     max_event_age_days: int = 90
@@ -42,6 +43,7 @@ class IngestSettings:
             listen=env_str(env, "INGEST_LISTEN", cls.listen),
             database_url=database_url(env, "ingest"),
             data_dir=data_dir(env),
+            create_tables=creates_tables(env),
             reporting_currency=env_str(env, "INGEST_REPORTING_CURRENCY", "USD").upper(),
             fx_rates_file=env_str(env, "INGEST_FX_RATES_FILE"),
             max_event_age_days=env_int(env, "INGEST_MAX_EVENT_AGE_DAYS", 90),
@@ -55,7 +57,9 @@ class IngestSettings:
 
 def build_application(settings: IngestSettings) -> IngestApplication:
     """The ingest application on the configured store."""
-    database = database_for("ingest", settings.database_url, settings.data_dir)
+    database = database_for(
+        "ingest", settings.database_url, settings.data_dir, create_tables=settings.create_tables
+    )
     database.ensure_schema()
     rates = (
         ExchangeRates.from_file(Path(settings.fx_rates_file))
@@ -69,7 +73,10 @@ def build_application(settings: IngestSettings) -> IngestApplication:
         reporting_currency=settings.reporting_currency,
         user_agents=UserAgentParser(),
     )
-    return IngestApplication(normaliser=normaliser, limits=limits, env=database.eventsourcing_env())
+    app = IngestApplication(normaliser=normaliser, limits=limits, env=database.eventsourcing_env())
+    if not settings.create_tables:
+        app.check_tables()
+    return app
 
 
 def start(settings: IngestSettings, telemetry: Telemetry | None = None) -> RunningService:

@@ -7,8 +7,19 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import DBAPIError
 
+from common.eventlog import MissingTablesError
 from common.follower import UpstreamEntry
 from services.reporting.domainmodel import ConversionAttribution
 from services.reporting.views import conversion_credits, metadata, projection_positions
@@ -38,6 +49,21 @@ class ConversionCreditsProjection:
     def create_tables(self) -> None:
         """Creates the views that are missing."""
         metadata.create_all(self._engine)
+
+    def check_tables(self) -> None:
+        """Raises MissingTablesError unless the views exist (when started without DDL)."""
+        missing = []
+        for table in metadata.sorted_tables:
+            try:
+                with self._engine.connect() as conn:
+                    conn.execute(select(*table.primary_key.columns).limit(1))
+            except DBAPIError:
+                missing.append(table.name)
+        if missing:
+            raise MissingTablesError(
+                f"reporting's tables {', '.join(missing)} are missing: "
+                "run `convtrack migrate` first"
+            )
 
     def rebuild(self) -> None:
         """Drops and recreates the views and positions: the followers replay from position 0."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import grpc
@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from common.follower import Follower
 from common.server import GrpcServer, RunningService
-from common.settings import data_dir, database_url, env_str
+from common.settings import creates_tables, data_dir, database_url, env_str
 from common.storage import database_for
 from common.telemetry import Telemetry
 from common.upstream import attribution_log, open_channel
@@ -34,6 +34,7 @@ class ReportingSettings:
     listen: str = "127.0.0.1:50054"
     database_url: str = ""
     data_dir: Path = Path("data")
+    create_tables: bool = True
     attribution_addr: str = "127.0.0.1:50053"
 
     @classmethod
@@ -44,13 +45,16 @@ class ReportingSettings:
             listen=env_str(env, "REPORTING_LISTEN", cls.listen),
             database_url=database_url(env, "reporting"),
             data_dir=data_dir(env),
+            create_tables=creates_tables(env),
             attribution_addr=env_str(env, "ATTRIBUTION_ADDR", cls.attribution_addr),
         )
 
 
 def build_engine(settings: ReportingSettings) -> Engine:
     """An engine for the report views: an SQLite file, or the `reporting` PostgreSQL schema."""
-    database = database_for("reporting", settings.database_url, settings.data_dir)
+    database = database_for(
+        "reporting", settings.database_url, settings.data_dir, create_tables=settings.create_tables
+    )
     database.ensure_schema()
     return create_report_engine(database.sqlalchemy_url(), schema=database.schema)
 
@@ -60,7 +64,10 @@ def start(settings: ReportingSettings, telemetry: Telemetry | None = None) -> Ru
     telemetry = telemetry or Telemetry()
     engine = build_engine(settings)
     projection = ConversionCreditsProjection(engine)
-    projection.create_tables()
+    if settings.create_tables:
+        projection.create_tables()
+    else:
+        projection.check_tables()
     app = ReportingApplication(engine)
     channel = open_channel(settings.attribution_addr, telemetry.tracer_provider)
     follower: Follower[ConversionAttribution | None] = Follower(
@@ -91,6 +98,15 @@ def start(settings: ReportingSettings, telemetry: Telemetry | None = None) -> Ru
         interrupts=[channel.close],
         closers=[engine.dispose, telemetry.shutdown],
     )
+
+
+def migrate(settings: ReportingSettings) -> None:
+    """Creates reporting's schema and views (the migrate step)."""
+    engine = build_engine(replace(settings, create_tables=True))
+    try:
+        ConversionCreditsProjection(engine).create_tables()
+    finally:
+        engine.dispose()
 
 
 def rebuild_reports(settings: ReportingSettings) -> None:
