@@ -101,6 +101,7 @@ class AttributionApplication(TrackingApplication):
         else:
             self.models = list(models or DEFAULT_MODELS)
         _check_unique(self.models)
+        self._fail_interrupted_jobs()
 
     def process_page(
         self,
@@ -206,6 +207,17 @@ class AttributionApplication(TrackingApplication):
         """Stops background jobs, then closes the store."""
         self._jobs.stop()
         super().close()
+
+    def _fail_interrupted_jobs(self) -> None:
+        """Marks jobs a previous run left running as failed: they do not resume."""
+        unit = self.unit_of_work()
+        for job_id in self._ids_of(Job.Started):
+            job = unit.get(Job, job_id)
+            if job is not None and job.state == "running":
+                job.fail(error="interrupted by a restart of the service; start it again")
+                unit.collect(job)
+        if unit.events:
+            self.save_unit(unit)
 
     def _reattribute(self, report: Progress, only: tuple[str, str] | None) -> None:
         conversion_ids = self._ids_of(Conversion.Recorded)

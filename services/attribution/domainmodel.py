@@ -352,6 +352,7 @@ class ModelConfiguration(Aggregate):
 class Job(Aggregate):
     """A background job (a refit or a re-attribution of history) and its progress."""
 
+    Started: ClassVar[type[DomainEvent]]
     Progressed: ClassVar[type[DomainEvent]]
     Completed: ClassVar[type[DomainEvent]]
     Failed: ClassVar[type[DomainEvent]]

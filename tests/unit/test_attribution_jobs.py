@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
-from uuid import NAMESPACE_DNS, UUID, uuid5
+from pathlib import Path
+from uuid import NAMESPACE_DNS, UUID, uuid4, uuid5
 
 import pytest
 
 from services.attribution.application import AttributionApplication
-from services.attribution.domainmodel import ModelFit, fit_id
+from services.attribution.domainmodel import Job, ModelFit, fit_id
 from services.attribution.models import UnknownModelError, named_model
 from tests.unit.test_attribution import PROP, Feed, conversion, touch
 
@@ -113,3 +114,23 @@ def test_the_schedule_refits_every_data_driven_model_for_every_conversion_name()
     else:
         raise AssertionError("the schedule did not refit both models")
     feed.app.close()
+
+
+def test_a_job_interrupted_by_a_restart_is_reported_as_failed(tmp_path: Path) -> None:
+    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "a.db")}
+    first = AttributionApplication(env=env)
+    job = first._jobs.start("a long job", lambda report: None)
+    deadline = time.monotonic() + 10
+    while first.job(job).state == "running" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    interrupted = Job(id=uuid4(), description="cut short", total=10)
+    unit = first.unit_of_work()
+    unit.add(interrupted)
+    first.save_unit(unit)
+    first.close()
+
+    restarted = AttributionApplication(env=env)
+    assert restarted.job(job).state == "completed"
+    assert restarted.job(interrupted.id).state == "failed"
+    assert "interrupted by a restart" in restarted.job(interrupted.id).error
+    restarted.close()
