@@ -117,7 +117,13 @@ def identity_log(
 ) -> GrpcUpstreamLog[identity_pb2.LogEntry, T]:
     """Identity's log over gRPC, each entry translated to this service's plain input."""
     stub = identity_pb2_grpc.IdentityServiceStub(channel)
-    return _producer_log("identity", stub.ListEvents, identity_pb2.ListEventsRequest, translate)
+    return _producer_log(
+        "identity",
+        stub.ListEvents,
+        identity_pb2.ListEventsRequest,
+        translate,
+        lambda entry: entry.trace_parent,
+    )
 
 
 def attribution_log(

@@ -11,6 +11,7 @@ from uuid import uuid4
 
 from common.eventlog import TrackingApplication, UnitOfWork
 from common.follower import UpstreamEntry
+from common.telemetry import current_trace_parent
 from services.identity.domainmodel import (
     IdentityGraph,
     Observation,
@@ -182,8 +183,9 @@ class IdentityApplication(TrackingApplication):
             identifiers=observation.identifiers,
             ts=observation.occurred_at,
         )
+        trace_parent = current_trace_parent()
         for decision in decide(graph.state, self.rules, record):
-            graph.record(decision)
+            graph.record(decision, trace_parent)
         unit.collect(graph)
 
     def _graph(self, unit: UnitOfWork, property_id: str) -> IdentityGraph:
@@ -202,7 +204,7 @@ class IdentityApplication(TrackingApplication):
         try:
             graph = self._graph(unit, property_id)
             for decision in decide_change(graph):
-                graph.record(decision)
+                graph.record(decision, current_trace_parent())
             unit.collect(graph)
             self.save_unit(unit)
         except ResolutionError as error:

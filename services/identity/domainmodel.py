@@ -105,12 +105,18 @@ class IdentityGraph(Aggregate):
         self.property_id = property_id
         self.state = ResolutionState(property_id)
 
-    def record(self, decision: Decision) -> None:
-        """Records a decision and applies it to the state."""
+    def record(self, decision: Decision, trace_parent: str = "") -> None:
+        """Records a decision (with the W3C traceparent of the work that made it) and applies
+        it to the state."""
         self._decided(
-            property_id=self.property_id, kind=type(decision).__name__, decision=asdict(decision)
+            property_id=self.property_id,
+            kind=type(decision).__name__,
+            decision=asdict(decision),
+            trace_parent=trace_parent,
         )
 
     @event("Decided")
-    def _decided(self, *, property_id: str, kind: str, decision: dict[str, Any]) -> None:
+    def _decided(
+        self, *, property_id: str, kind: str, decision: dict[str, Any], trace_parent: str
+    ) -> None:
         self.state.apply(decision_from_dict(kind, decision))

@@ -51,6 +51,7 @@ def log_entry(position: int, event: Any) -> identity_pb2.LogEntry:
     entry = identity_pb2.LogEntry(position=position, recorded_at=to_timestamp(event.timestamp))
     if isinstance(event, IdentityGraph.Decided):
         e: Any = event
+        entry.trace_parent = e.trace_parent
         _set_decision(entry, e.property_id, decision_from_dict(e.kind, e.decision))
     return entry
 

@@ -57,6 +57,12 @@ def test_a_conversion_trace_links_ingest_identity_attribution_and_reporting(
         assert len(ingest_pages) >= 2
         assert all(ingest_trace in linked_traces(s) for s in ingest_pages)
 
+        # Attribution's pages on identity's log link to identity's work on ingest's log.
+        identity_pages = [s for s in spans if s.name == "process identity page"]
+        assert identity_pages
+        ingest_page_traces = {s.context.trace_id for s in ingest_pages}
+        assert any(linked_traces(s) & ingest_page_traces for s in identity_pages)
+
         attribution_traces = {s.context.trace_id for s in ingest_pages}
         reporting_pages = [s for s in spans if s.name == "process attribution page"]
         assert reporting_pages

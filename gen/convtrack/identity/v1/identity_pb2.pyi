@@ -130,9 +130,10 @@ class GetSyncStatusResponse(_message.Message):
     def __init__(self, upstreams: _Optional[_Iterable[_Union[_common_pb2.UpstreamPosition, _Mapping]]] = ...) -> None: ...
 
 class LogEntry(_message.Message):
-    __slots__ = ("position", "recorded_at", "person_created", "identifiers_linked", "persons_merged", "person_split", "identifier_marked_shared", "merge_refused", "probabilistic_link_added")
+    __slots__ = ("position", "recorded_at", "trace_parent", "person_created", "identifiers_linked", "persons_merged", "person_split", "identifier_marked_shared", "merge_refused", "probabilistic_link_added")
     POSITION_FIELD_NUMBER: _ClassVar[int]
     RECORDED_AT_FIELD_NUMBER: _ClassVar[int]
+    TRACE_PARENT_FIELD_NUMBER: _ClassVar[int]
     PERSON_CREATED_FIELD_NUMBER: _ClassVar[int]
     IDENTIFIERS_LINKED_FIELD_NUMBER: _ClassVar[int]
     PERSONS_MERGED_FIELD_NUMBER: _ClassVar[int]
@@ -142,6 +143,7 @@ class LogEntry(_message.Message):
     PROBABILISTIC_LINK_ADDED_FIELD_NUMBER: _ClassVar[int]
     position: int
     recorded_at: _timestamp_pb2.Timestamp
+    trace_parent: str
     person_created: PersonCreated
     identifiers_linked: IdentifiersLinked
     persons_merged: PersonsMerged
@@ -149,7 +151,7 @@ class LogEntry(_message.Message):
     identifier_marked_shared: IdentifierMarkedShared
     merge_refused: MergeRefused
     probabilistic_link_added: ProbabilisticLinkAdded
-    def __init__(self, position: _Optional[int] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., person_created: _Optional[_Union[PersonCreated, _Mapping]] = ..., identifiers_linked: _Optional[_Union[IdentifiersLinked, _Mapping]] = ..., persons_merged: _Optional[_Union[PersonsMerged, _Mapping]] = ..., person_split: _Optional[_Union[PersonSplit, _Mapping]] = ..., identifier_marked_shared: _Optional[_Union[IdentifierMarkedShared, _Mapping]] = ..., merge_refused: _Optional[_Union[MergeRefused, _Mapping]] = ..., probabilistic_link_added: _Optional[_Union[ProbabilisticLinkAdded, _Mapping]] = ...) -> None: ...
+    def __init__(self, position: _Optional[int] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trace_parent: _Optional[str] = ..., person_created: _Optional[_Union[PersonCreated, _Mapping]] = ..., identifiers_linked: _Optional[_Union[IdentifiersLinked, _Mapping]] = ..., persons_merged: _Optional[_Union[PersonsMerged, _Mapping]] = ..., person_split: _Optional[_Union[PersonSplit, _Mapping]] = ..., identifier_marked_shared: _Optional[_Union[IdentifierMarkedShared, _Mapping]] = ..., merge_refused: _Optional[_Union[MergeRefused, _Mapping]] = ..., probabilistic_link_added: _Optional[_Union[ProbabilisticLinkAdded, _Mapping]] = ...) -> None: ...
 
 class PersonSplit(_message.Message):
     __slots__ = ("property_id", "person_id", "parts", "evidence_record_id")
