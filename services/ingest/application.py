@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
 
+from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError
 
 from common.eventlog import LoggedApplication
+from common.group_commit import GroupCommit
 from services.ingest.domainmodel import IncomingEvent, RecordedFact
 from services.ingest.normalise import Limits, Normaliser, Violation
 
@@ -51,8 +52,8 @@ class Verdict:
 class IngestApplication(LoggedApplication):
     """Validates, normalises and stores events; its notification log is ingest's log.
 
-    Facts are keyed by deterministic ids, so a retried event is stored once. One lock
-    serialises this process's writes, so each batch is one transaction.
+    Facts are keyed by deterministic ids, so a retried event is stored once. One writer
+    thread stores what concurrent calls submit in one transaction (group commit).
     """
 
     name = "ingest"
@@ -67,7 +68,9 @@ class IngestApplication(LoggedApplication):
         super().__init__(env=env)
         self._normaliser = normaliser
         self._limits = limits
-        self._write_lock = threading.Lock()
+        self._writer: GroupCommit[UUID, DomainEventProtocol[UUID]] = GroupCommit(
+            self._store_events, key=lambda e: e.originator_id, name="ingest-writer"
+        )
 
     def track(
         self,
@@ -115,24 +118,27 @@ class IngestApplication(LoggedApplication):
                 f"{total} bytes is over the limit of {self._limits.max_batch_bytes} per batch",
             )
 
-    def _store_new(self, facts: list[RecordedFact]) -> set[UUID]:
-        """Saves the facts not stored before, in one transaction; returns the ids saved.
+    def close(self) -> None:
+        """Writes what is queued, then closes the store."""
+        self._writer.close()
+        super().close()
 
-        Known ids are filtered out with one query first; an IntegrityError then only means a
-        concurrent writer (another replica) stored some of them meanwhile: filter and retry.
-        """
-        if not facts:
-            return set()
-        events = [e for fact in facts for e in fact.collect_events()]
-        with self._write_lock:
-            for _ in range(SAVE_ATTEMPTS):
-                known = self.stored_ids([e.originator_id for e in events])
-                events = [e for e in events if e.originator_id not in known]
-                if not events:
-                    return set()
-                try:
-                    self.save_events(events)
-                    return {e.originator_id for e in events}
-                except IntegrityError:
-                    continue
+    def _store_new(self, facts: list[RecordedFact]) -> set[UUID]:
+        """Saves the facts not stored before; returns the ids this call saved. Concurrent calls
+        are combined into one transaction (group commit); it returns once that committed."""
+        return self._writer.submit([e for fact in facts for e in fact.collect_events()])
+
+    def _store_events(self, events: list[DomainEventProtocol[UUID]]) -> set[UUID]:
+        """The one writer's transaction: known ids are filtered out with one query first; an
+        IntegrityError then only means another replica stored some meanwhile: filter, retry."""
+        for _ in range(SAVE_ATTEMPTS):
+            known = self.stored_ids([e.originator_id for e in events])
+            events = [e for e in events if e.originator_id not in known]
+            if not events:
+                return set()
+            try:
+                self.save_events(events)
+                return {e.originator_id for e in events}
+            except IntegrityError:
+                continue
         raise IngestError("could not store the batch: concurrent writers kept conflicting")
