@@ -38,6 +38,10 @@ class UpstreamLog(Protocol[T]):
         """Returns entries after `after` in log order, waiting up to `max_wait` for new ones."""
         ...
 
+    def head(self) -> int | None:
+        """The log's newest position, or None when unknown."""
+        ...
+
 
 class PageSink(Protocol[T]):
     """What consumes a log: it processes a page and records the position in one transaction."""
@@ -91,6 +95,15 @@ class Follower(Generic[T]):
             if meter is not None
             else None
         )
+        self._lag = (
+            meter.create_gauge(
+                "convtrack.consumer.lag",
+                unit="{entry}",
+                description="upstream positions not processed yet, by upstream",
+            )
+            if meter is not None
+            else None
+        )
         self._stopping = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name=f"follow-{upstream.name}", daemon=True
@@ -133,6 +146,17 @@ class Follower(Generic[T]):
                 if self._processed is not None:
                     self._processed.add(len(entries), {"upstream": name})
 
+    def _record_lag(self, position: int | None) -> None:
+        """Sets the lag gauge: 0 after an empty read, else the head minus what was processed."""
+        if self._lag is None:
+            return
+        try:
+            head = self._upstream.head() if position is not None else None
+        except Exception:  # the metric must never stop the following
+            return
+        lag = max(0, head - position) if head is not None and position is not None else 0
+        self._lag.set(lag, {"upstream": self._upstream.name})
+
     def _run(self) -> None:
         backoff = 0.1
         while not self._stopping.is_set():
@@ -142,6 +166,7 @@ class Follower(Generic[T]):
                 entries = self._upstream.read(after, self._page_size, self._max_wait)
                 if entries and not self._stopping.is_set():
                     self._process(after, entries)
+                self._record_lag(entries[-1].position if entries else None)
                 backoff = 0.1
             except Exception as error:
                 if self._stopping.is_set():

@@ -60,11 +60,17 @@ class GrpcUpstreamLog(Generic[E, T]):
         fetch: Callable[[int, int, float, float], Sequence[E]],
         translate: Callable[[E], T],
         trace_of: Callable[[E], str] | None = None,
+        head: Callable[[float], int] | None = None,
     ) -> None:
         self.name = name
         self._fetch = fetch
         self._translate = translate
         self._trace_of = trace_of
+        self._head = head
+
+    def head(self) -> int | None:
+        """The upstream log's newest position, when the producer says (for the lag metric)."""
+        return self._head(CALL_MARGIN_SECONDS) if self._head is not None else None
 
     def read(self, after: int, limit: int, max_wait: float) -> list[UpstreamEntry[T]]:
         """Returns translated entries after `after`; raises grpc.RpcError when unreachable."""
@@ -78,17 +84,23 @@ class GrpcUpstreamLog(Generic[E, T]):
 
 def _producer_log(
     name: str,
-    list_events: Callable[..., Any],
-    request_class: Callable[..., Any],
+    stub: Any,
+    module: Any,
     translate: Callable[[E], T],
     trace_of: Callable[[E], str] | None = None,
 ) -> GrpcUpstreamLog[E, T]:
+    """A producer's log through its `ListEvents` and `GetLogHead` RPCs (same shape in every
+    producer's package)."""
+
     def fetch(after: int, limit: int, wait: float, timeout: float) -> Sequence[E]:
-        request = request_class(after=after, limit=limit, max_wait=to_duration(wait))
-        entries: Sequence[E] = list_events(request, timeout=timeout).entries
+        request = module.ListEventsRequest(after=after, limit=limit, max_wait=to_duration(wait))
+        entries: Sequence[E] = stub.ListEvents(request, timeout=timeout).entries
         return entries
 
-    return GrpcUpstreamLog(name, fetch, translate, trace_of)
+    def head(timeout: float) -> int:
+        return int(stub.GetLogHead(module.GetLogHeadRequest(), timeout=timeout).position)
+
+    return GrpcUpstreamLog(name, fetch, translate, trace_of, head)
 
 
 def _ingest_trace(entry: ingest_pb2.LogEntry) -> str:
@@ -107,9 +119,7 @@ def ingest_log(
 ) -> GrpcUpstreamLog[ingest_pb2.LogEntry, T]:
     """Ingest's log over gRPC, each entry translated to this service's plain input."""
     stub = ingest_pb2_grpc.IngestServiceStub(channel)
-    return _producer_log(
-        "ingest", stub.ListEvents, ingest_pb2.ListEventsRequest, translate, _ingest_trace
-    )
+    return _producer_log("ingest", stub, ingest_pb2, translate, _ingest_trace)
 
 
 def identity_log(
@@ -117,13 +127,7 @@ def identity_log(
 ) -> GrpcUpstreamLog[identity_pb2.LogEntry, T]:
     """Identity's log over gRPC, each entry translated to this service's plain input."""
     stub = identity_pb2_grpc.IdentityServiceStub(channel)
-    return _producer_log(
-        "identity",
-        stub.ListEvents,
-        identity_pb2.ListEventsRequest,
-        translate,
-        lambda entry: entry.trace_parent,
-    )
+    return _producer_log("identity", stub, identity_pb2, translate, lambda e: e.trace_parent)
 
 
 def attribution_log(
@@ -131,10 +135,4 @@ def attribution_log(
 ) -> GrpcUpstreamLog[attribution_pb2.LogEntry, T]:
     """Attribution's log over gRPC, each entry translated to this service's plain input."""
     stub = attribution_pb2_grpc.AttributionServiceStub(channel)
-    return _producer_log(
-        "attribution",
-        stub.ListEvents,
-        attribution_pb2.ListEventsRequest,
-        translate,
-        _attribution_trace,
-    )
+    return _producer_log("attribution", stub, attribution_pb2, translate, _attribution_trace)

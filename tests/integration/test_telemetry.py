@@ -20,13 +20,12 @@ class TracedSystem(System):
 
     def __init__(self, storage: Storage) -> None:
         self.spans = InMemorySpanExporter()
-        self.metrics = InMemoryMetricReader()
+        self.metrics = {name: InMemoryMetricReader() for name in launcher.SERVICES}
 
         def telemetry_for(name: str) -> Telemetry:
             tracer_provider = TracerProvider()
             tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
-            readers = [self.metrics] if name == "ingest" else []
-            return Telemetry(tracer_provider, MeterProvider(metric_readers=readers))
+            return Telemetry(tracer_provider, MeterProvider(metric_readers=[self.metrics[name]]))
 
         self._telemetry_for = telemetry_for
         super().__init__(storage)
@@ -35,6 +34,17 @@ class TracedSystem(System):
         self.running, self.addresses = launcher.start_all(
             self.env, any_port=True, telemetry_for=self._telemetry_for
         )
+
+
+def points_of(reader: InMemoryMetricReader) -> dict[tuple[str, tuple[object, ...]], float]:
+    data = reader.get_metrics_data()
+    return {
+        (metric.name, tuple(sorted(point.attributes.items()))): point.value
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        for point in metric.data.data_points
+    }
 
 
 def linked_traces(span: ReadableSpan) -> set[int]:
@@ -73,16 +83,12 @@ def test_a_conversion_trace_links_ingest_identity_attribution_and_reporting(
             timeout=DEADLINE,
         )
         assert response.rejected_count == 1
-        data = system.metrics.get_metrics_data()
-        points = {
-            (metric.name, tuple(sorted(point.attributes.items()))): point.value
-            for resource in data.resource_metrics
-            for scope in resource.scope_metrics
-            for metric in scope.metrics
-            for point in metric.data.data_points
-        }
-        assert points[("convtrack.ingest.events", (("verdict", "accepted"),))] == 5
-        assert points[("convtrack.ingest.events", (("verdict", "rejected"),))] == 1
-        assert points[("convtrack.ingest.rejections", (("field", "property_id"),))] == 1
+        ingest = points_of(system.metrics["ingest"])
+        assert ingest[("convtrack.ingest.events", (("verdict", "accepted"),))] == 5
+        assert ingest[("convtrack.ingest.events", (("verdict", "rejected"),))] == 1
+        assert ingest[("convtrack.ingest.rejections", (("field", "property_id"),))] == 1
+        identity = points_of(system.metrics["identity"])
+        assert identity[("convtrack.consumer.entries", (("upstream", "ingest"),))] >= 5
+        assert identity[("convtrack.consumer.lag", (("upstream", "ingest"),))] == 0
     finally:
         system.close()
