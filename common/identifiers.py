@@ -87,3 +87,42 @@ def is_sha256_hex(value: str) -> bool:
 
 
 __all__ = ["InvalidEmailError", "hash_email", "is_sha256_hex", "normalise_email"]
+
+
+PLACEHOLDER_WORDS = (
+    "",
+    "null",
+    "none",
+    "nil",
+    "nan",
+    "undefined",
+    "anonymous",
+    "unknown",
+    "(null)",
+    "[object object]",
+    "0",
+    "-1",
+    "n/a",
+    "test",
+    "guest",
+)
+PLACEHOLDER_VALUES: frozenset[str] = frozenset(
+    {
+        *PLACEHOLDER_WORDS,
+        # The hashes of empty and placeholder values (as hashed emails and phones arrive).
+        *(hashlib.sha256(word.encode()).hexdigest() for word in PLACEHOLDER_WORDS),
+        hashlib.md5(b"").hexdigest(),
+    }
+)
+ALL_ZERO_ID = re.compile(r"[0\-_:.{} ]+")
+
+
+def placeholder_reason(value: str) -> str | None:
+    """Why an identifier's value is a placeholder that must never join people ("undefined",
+    an all-zero id, the hash of an empty string), or None for a real value."""
+    value = value.strip().lower()
+    if value in PLACEHOLDER_VALUES:
+        return "blocked value"
+    if ALL_ZERO_ID.fullmatch(value):
+        return "all-zero id"
+    return None

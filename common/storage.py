@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import psycopg
 from psycopg import sql
+from sqlalchemy import Engine, create_engine, event
 
 
 class StorageConfigError(ValueError):
@@ -59,6 +61,10 @@ class Database:
             "POSTGRES_CONNECT_TIMEOUT": "10",
         }
 
+    def sql_engine(self) -> Engine:
+        """A SQLAlchemy engine on this database (in the service's schema on PostgreSQL)."""
+        return create_sql_engine(self.sqlalchemy_url(), schema=self.schema)
+
     def sqlalchemy_url(self) -> str:
         """The URL for SQLAlchemy (psycopg 3 driver for PostgreSQL)."""
         if not self.is_postgres:
@@ -102,3 +108,37 @@ def database_for(service: str, url: str, data_dir: Path, *, create_tables: bool 
     if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
         return Database(url=url, schema=service, create_tables=create_tables)
     raise StorageConfigError(f"unsupported database URL for {service}: {url.split(':', 1)[0]}://")
+
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
+    # Let SQLAlchemy, not pysqlite, begin transactions, so reads are transactional too.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")
+
+
+def create_sql_engine(url: str, schema: str = "") -> Engine:
+    """A SQLAlchemy engine for a service's own tables (read models, the vault).
+
+    On SQLite: WAL and a busy timeout, since gRPC threads read while followers write.
+    On PostgreSQL: the tables live in `schema` (which must exist) when one is given.
+    """
+    engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    if schema:
+        return engine.execution_options(schema_translate_map={None: schema})
+    return engine

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -46,7 +47,7 @@ SERVER_MODULES: dict[str, Any] = {
     "attribution": attribution_server,
 }
 PEERS = {
-    "ingest": (),
+    "ingest": ("identity",),
     "identity": ("ingest",),
     "attribution": ("ingest", "identity"),
     "reporting": ("attribution",),
@@ -79,17 +80,20 @@ def start_all(
 ) -> tuple[list[RunningService], Addresses]:
     """Starts the four services in one process, upstream first.
 
-    With `any_port`, each listens on a free loopback port and its consumers are pointed at
-    it (for demos and tests); otherwise the `*_LISTEN` / `*_ADDR` settings apply.
+    With `any_port`, each listens on a free loopback port chosen up front (ingest and identity
+    follow each other's logs, so every address must be known before the first starts) and
+    its peers are pointed at it (for demos and tests); otherwise the `*_LISTEN` / `*_ADDR`
+    settings apply.
     """
     running: list[RunningService] = []
+    chosen = {name: f"127.0.0.1:{_free_port()}" for name in SERVICES} if any_port else {}
     addresses: dict[str, str] = {}
     try:
         for name in SERVICES:
             overrides = {}
             if any_port:
-                overrides = {"listen": "127.0.0.1:0"} | {
-                    f"{peer}_addr": addresses[peer] for peer in PEERS[name]
+                overrides = {"listen": chosen[name]} | {
+                    f"{peer}_addr": chosen[peer] for peer in PEERS[name]
                 }
             service = start_one(
                 name, env, overrides, telemetry_for(name) if telemetry_for else None
@@ -100,6 +104,13 @@ def start_all(
         stop_all(running)
         raise
     return running, Addresses(**addresses)
+
+
+def _free_port() -> int:
+    """A loopback port that is free now (the service binds it moments later)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def migrate(env: Mapping[str, str]) -> None:

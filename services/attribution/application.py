@@ -24,6 +24,7 @@ from services.attribution.domainmodel import (
     ModelFit,
     Person,
     PersonChanged,
+    PersonForgottenSeen,
     PersonSplitSeen,
     TouchpointSeen,
     Visitor,
@@ -127,6 +128,8 @@ class AttributionApplication(TrackingApplication):
                     affected.update(dict.fromkeys(self._person_split(unit, value)))
                 elif isinstance(value, IdentifierShared):
                     affected.update(dict.fromkeys(self._identifier_shared(unit, value)))
+                elif isinstance(value, PersonForgottenSeen):
+                    affected.update(dict.fromkeys(self._person_forgotten(unit, value)))
             for conversion_id in affected:
                 self._attribute(unit, conversion_id)
             self.save_tracked(upstream, entries[-1].position, unit)
@@ -408,6 +411,21 @@ class AttributionApplication(TrackingApplication):
             owner.remove_identifiers(identifiers=[shared.identifier])
             unit.collect(owner)
         self._move(unit, prop, UUID(shared.shared_person_id), (shared.identifier,))
+        return [c.id for c in before]
+
+    def _person_forgotten(self, unit: UnitOfWork, forgotten: PersonForgottenSeen) -> list[UUID]:
+        """The person's visitors belong to nobody now; its conversions keep their credits but
+        are re-attributed from each visitor's own touchpoints."""
+        prop = forgotten.property_id
+        person = self._person(unit, prop, UUID(forgotten.person_id))
+        before = self._conversions(unit, self._cluster(unit, prop, forgotten.identifiers))
+        person.remove_identifiers(identifiers=list(forgotten.identifiers))
+        unit.collect(person)
+        for identifier in forgotten.identifiers:
+            visitor = unit.get(Visitor, visitor_id(prop, identifier))
+            if visitor is not None and visitor.person_id is not None:
+                visitor.link_to_person(person_id=None)
+                unit.collect(visitor)
         return [c.id for c in before]
 
     def _move(

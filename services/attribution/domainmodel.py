@@ -73,8 +73,22 @@ class IdentifierShared:
     shared_person_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class PersonForgottenSeen:
+    """From identity's log: a person was forgotten; its identifiers belong to nobody."""
+
+    property_id: str
+    person_id: str
+    identifiers: tuple[str, ...]
+
+
 AttributionInput = (
-    TouchpointSeen | ConversionSeen | PersonChanged | PersonSplitSeen | IdentifierShared
+    TouchpointSeen
+    | ConversionSeen
+    | PersonChanged
+    | PersonSplitSeen
+    | IdentifierShared
+    | PersonForgottenSeen
 )
 
 
@@ -146,8 +160,9 @@ class Visitor(Aggregate):
         self.conversion_ids.append(conversion_id)
 
     @event("LinkedToPerson")
-    def link_to_person(self, *, person_id: UUID) -> None:
-        """Records the person identity says this visitor belongs to."""
+    def link_to_person(self, *, person_id: UUID | None) -> None:
+        """Records the person identity says this visitor belongs to (None: to nobody, after
+        the person was forgotten)."""
         self.person_id = person_id
 
 

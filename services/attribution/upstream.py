@@ -11,6 +11,7 @@ from services.attribution.domainmodel import (
     ConversionSeen,
     IdentifierShared,
     PersonChanged,
+    PersonForgottenSeen,
     PersonSplitSeen,
     TouchpointSeen,
 )
@@ -69,7 +70,7 @@ def ingest_input(entry: ingest_pb2.LogEntry) -> TouchpointSeen | ConversionSeen 
 
 def identity_input(
     entry: identity_pb2.LogEntry,
-) -> PersonChanged | PersonSplitSeen | IdentifierShared | None:
+) -> PersonChanged | PersonSplitSeen | IdentifierShared | PersonForgottenSeen | None:
     """A change of a person's identifiers from identity's log; None for other entries."""
     kind = entry.WhichOneof("event")
     if kind == "person_created":
@@ -92,6 +93,11 @@ def identity_input(
             split.property_id,
             split.person_id,
             tuple((part.person_id, _keys(list(part.identifiers))) for part in split.parts),
+        )
+    if kind == "person_forgotten":
+        forgotten = entry.person_forgotten
+        return PersonForgottenSeen(
+            forgotten.property_id, forgotten.person_id, _keys(list(forgotten.identifiers))
         )
     if kind == "identifier_marked_shared":
         shared = entry.identifier_marked_shared

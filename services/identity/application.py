@@ -6,11 +6,12 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import uuid4
 
 from common.eventlog import TrackingApplication, UnitOfWork
 from common.follower import UpstreamEntry
+from common.identifiers import placeholder_reason
 from common.telemetry import current_trace_parent
 from services.identity.domainmodel import (
     IdentityGraph,
@@ -32,9 +33,35 @@ from services.identity.resolution import (
     ProbabilisticLinkAdded,
     ResolutionError,
     decide,
+    decide_forget,
     decide_split,
     decide_unlink,
 )
+
+
+class IdentifierVault(Protocol):
+    """Where identifiers become pseudonyms and back (ingest's vault, over gRPC)."""
+
+    def pseudonymise(self, property_id: str, identifiers: Sequence[str]) -> dict[str, str]:
+        """Each identifier's pseudonym; placeholder values are left out."""
+        ...
+
+    def reveal(self, property_id: str, pseudonyms: Sequence[str]) -> dict[str, str]:
+        """The identifiers behind pseudonyms; forgotten ones are left out."""
+        ...
+
+
+class PlainIdentifiers:
+    """Identifiers used as they are: for offline resolution and tests, where there is no
+    vault (placeholders are still refused)."""
+
+    def pseudonymise(self, property_id: str, identifiers: Sequence[str]) -> dict[str, str]:
+        """Every real identifier stands for itself."""
+        return {i: i for i in identifiers if placeholder_reason(i.partition(":")[2]) is None}
+
+    def reveal(self, property_id: str, pseudonyms: Sequence[str]) -> dict[str, str]:
+        """Every pseudonym is the identifier."""
+        return {p: p for p in pseudonyms}
 
 
 class IdentityError(Exception):
@@ -90,9 +117,16 @@ class IdentityApplication(TrackingApplication):
     }
 
     def __init__(
-        self, rules: IdentityRules | None = None, env: dict[str, str] | None = None
+        self,
+        *,
+        identifiers: IdentifierVault,
+        rules: IdentityRules | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
+        """`identifiers` turns the identifiers people ask about into the pseudonyms the graph
+        holds, and back (ingest's vault in the service; `PlainIdentifiers` offline)."""
         super().__init__(env=env)
+        self._identifiers = identifiers
         self.rules = rules or IdentityRules()
         self.lock = threading.Lock()
 
@@ -115,18 +149,28 @@ class IdentityApplication(TrackingApplication):
 
     def resolve(self, property_id: str, identifier: str) -> ResolvedPerson:
         """The person an identifier belongs to now, with all its identifiers."""
+        pseudonym = self._pseudonyms(property_id, [identifier])[0]
         with self.lock:
             graph = self.unit_of_work().get(IdentityGraph, graph_id(property_id))
-            person = graph.state.person_by_identifier.get(identifier) if graph else None
+            person = graph.state.person_by_identifier.get(pseudonym) if graph else None
             if graph is None or person is None:
                 raise UnknownIdentifierError(f"{identifier} has not been seen in {property_id}")
-            return ResolvedPerson(person, tuple(sorted(graph.state.identifiers_by_person[person])))
+            members = list(graph.state.identifiers_by_person[person])
+        return ResolvedPerson(person, self._revealed(property_id, members))
+
+    def forget_person(self, property_id: str, person_id: str, note: str) -> None:
+        """Forgets a person (right to erasure): it leaves the graph, and ingest, following
+        this log, destroys the keys of its identifiers."""
+        evidence = Evidence(f"forget:{uuid4()}" + (f" ({note})" if note else ""), ())
+        with self.lock:
+            self._change(property_id, lambda g: decide_forget(g.state, person_id, evidence))
 
     def link_identifiers(self, property_id: str, identifiers: Sequence[str], note: str) -> str:
         """Links identifiers a trusted backend says belong together (the same guards apply);
         returns the person they resolve to."""
         if len(set(identifiers)) < 2:
             raise IdentityError("linking needs at least two different identifiers")
+        identifiers = self._pseudonyms(property_id, identifiers)
         record = ObservationRecord(
             obs_id=f"link:{uuid4()}" + (f" ({note})" if note else ""),
             identifiers=tuple(identifiers),
@@ -138,6 +182,7 @@ class IdentityApplication(TrackingApplication):
 
     def unlink_identifier(self, property_id: str, identifier: str, note: str) -> None:
         """Detaches an identifier from its person for good; what only it held together splits."""
+        identifier = self._pseudonyms(property_id, [identifier])[0]
         evidence = Evidence(f"unlink:{uuid4()}" + (f" ({note})" if note else ""), (identifier,))
         with self.lock:
             self._change(property_id, lambda g: decide_unlink(g.state, identifier, evidence))
@@ -147,6 +192,7 @@ class IdentityApplication(TrackingApplication):
     ) -> str:
         """Moves identifiers off a person into a new one, kept apart from now on; returns the
         new person's id."""
+        identifiers = self._pseudonyms(property_id, identifiers)
         evidence = Evidence(f"split:{uuid4()}" + (f" ({note})" if note else ""), tuple(identifiers))
         with self.lock:
             graph = self._change(
@@ -174,7 +220,20 @@ class IdentityApplication(TrackingApplication):
                 decision = decision_from_dict(decided.kind, decided.decision)
                 if _mentions(decision, relevant):
                     steps.append(ExplanationStep(decided.timestamp, decision))
-        return Explanation(person, identifiers, tuple(steps))
+        return Explanation(person, self._revealed(property_id, identifiers), tuple(steps))
+
+    def _pseudonyms(self, property_id: str, identifiers: Sequence[str]) -> list[str]:
+        """The pseudonyms the graph knows these identifiers by (raises for placeholders)."""
+        pseudonyms = self._identifiers.pseudonymise(property_id, identifiers)
+        missing = [i for i in identifiers if i not in pseudonyms]
+        if missing:
+            raise UnknownIdentifierError(f"{', '.join(missing)} can never be resolved")
+        return [pseudonyms[i] for i in identifiers]
+
+    def _revealed(self, property_id: str, pseudonyms: Sequence[str]) -> tuple[str, ...]:
+        """The identifiers behind pseudonyms (a pseudonym stays when ingest cannot tell)."""
+        revealed = self._identifiers.reveal(property_id, pseudonyms)
+        return tuple(sorted(revealed.get(p, p) for p in pseudonyms))
 
     def _observe(self, unit: UnitOfWork, observation: Observation) -> None:
         graph = self._graph(unit, observation.property_id)

@@ -17,6 +17,7 @@ from services.identity.resolution import (
     MergeRefused,
     ObservationIgnored,
     PersonCreated,
+    PersonForgotten,
     PersonsMerged,
     PersonSplit,
     ProbabilisticLinkAdded,
@@ -86,6 +87,10 @@ def decision_from_dict(kind: str, data: dict[str, Any]) -> Decision:
         )
     if kind == "ObservationIgnored":
         return ObservationIgnored(data["identifier"], data["reason"], data["obs_id"])
+    if kind == "PersonForgotten":
+        return PersonForgotten(
+            data["person_id"], tuple(data["identifiers"]), _evidence(data["evidence"])
+        )
     if kind == "ProbabilisticLinkAdded":
         return ProbabilisticLinkAdded(
             data["a"], data["b"], data["weight"], tuple((s, w) for s, w in data["evidence"])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -11,6 +9,7 @@ from types import MappingProxyType
 from typing import Any
 from uuid import NAMESPACE_URL, uuid5
 
+from common.identifiers import ALL_ZERO_ID, PLACEHOLDER_VALUES
 from services.identity.observations import IdentifierKind, ObservationRecord
 
 PERSON_NAMESPACE = uuid5(NAMESPACE_URL, "https://convtrack.dev/ns/person")
@@ -49,33 +48,8 @@ DEFAULT_KINDS: Mapping[str, KindRule] = MappingProxyType(
     }
 )
 
-_BLOCKED_WORDS = (
-    "",
-    "null",
-    "none",
-    "nil",
-    "nan",
-    "undefined",
-    "anonymous",
-    "unknown",
-    "(null)",
-    "[object object]",
-    "0",
-    "-1",
-    "n/a",
-    "test",
-    "guest",
-)
-DEFAULT_BLOCKED_VALUES: frozenset[str] = frozenset(
-    {
-        *_BLOCKED_WORDS,
-        # The hashes of empty and placeholder values (as hashed emails and phones arrive).
-        *(hashlib.sha256(word.encode()).hexdigest() for word in _BLOCKED_WORDS),
-        hashlib.md5(b"").hexdigest(),
-    }
-)
+DEFAULT_BLOCKED_VALUES: frozenset[str] = PLACEHOLDER_VALUES
 _LOWEST = 1 << 30
-_ALL_ZERO = re.compile(r"[0\-_:.{} ]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +88,7 @@ class IdentityRules:
         value = value.strip().lower()
         if value in self.blocked_values:
             return "blocked value"
-        if _ALL_ZERO.fullmatch(value):
+        if ALL_ZERO_ID.fullmatch(value):
             return "all-zero id"
         return None
 
@@ -230,6 +204,15 @@ class ObservationIgnored:
 
 
 @dataclass(frozen=True, slots=True)
+class PersonForgotten:
+    """A person was forgotten (right to erasure): its identifiers belong to nobody."""
+
+    person_id: str
+    identifiers: tuple[str, ...]
+    evidence: Evidence
+
+
+@dataclass(frozen=True, slots=True)
 class ProbabilisticLinkAdded:
     """A scored candidate link, kept apart from deterministic links; `evidence` per signal."""
 
@@ -248,6 +231,7 @@ Decision = (
     | PersonSplit
     | ObservationIgnored
     | ProbabilisticLinkAdded
+    | PersonForgotten
 )
 
 
@@ -303,6 +287,8 @@ class ResolutionState:
             self._mark_shared(decision.identifier)
         elif isinstance(decision, ProbabilisticLinkAdded):
             self.probabilistic_links.append(decision)
+        elif isinstance(decision, PersonForgotten):
+            self._forget(decision.person_id, decision.identifiers)
 
     def _add_person(self, person_id: str, identifiers: Iterable[str]) -> None:
         if person_id in self.created_seq:
@@ -380,6 +366,22 @@ class ResolutionState:
             for owner, part in by_person.items():
                 if len(part) > 1 and owner in self.groups:
                     self.groups[owner].append(tuple(part))
+
+    def _forget(self, person_id: str, identifiers: tuple[str, ...]) -> None:
+        gone = set(identifiers)
+        for identifier in gone:
+            self.person_by_identifier.pop(identifier, None)
+            self.fanout.pop(identifier, None)
+            self.shared.discard(identifier)
+        self.identifiers_by_person.pop(person_id, None)
+        self.kind_counts.pop(person_id, None)
+        self.groups.pop(person_id, None)
+        self.kept_apart.pop(person_id, None)
+        for apart in self.kept_apart.values():
+            apart.discard(person_id)
+        self.probabilistic_links = [
+            link for link in self.probabilistic_links if not {link.a, link.b} & gone
+        ]
 
     def components(self, person_id: str) -> list[list[str]]:
         """The person's identifiers in groups connected by its links (oldest identifier first)."""
@@ -709,6 +711,15 @@ def decide_unlink(state: ResolutionState, identifier: str, evidence: Evidence) -
     shadow.apply(mark)
     split = _split(shadow, owner, evidence)
     return [mark] if split is None else [mark, split]
+
+
+def decide_forget(state: ResolutionState, person: str, evidence: Evidence) -> list[Decision]:
+    """Forgets a person and all its identifiers."""
+    person = state.current_person(person)
+    members = state.identifiers_by_person.get(person)
+    if members is None:
+        raise UnknownIdentifierError(f"no person {person}")
+    return [PersonForgotten(person, tuple(members), evidence)]
 
 
 def decide_split(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,14 +15,22 @@ from common.settings import creates_tables, data_dir, database_url, env_str
 from common.storage import database_for
 from common.telemetry import Telemetry
 from common.upstream import ingest_log, open_channel
+from common.values import Identifier
+from common.wire import from_identifier_pb, to_identifier_pb
 from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
-from services.identity.application import IdentityApplication
+from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from services.identity.application import (
+    IdentifierVault,
+    IdentityApplication,
+    PlainIdentifiers,
+)
 from services.identity.domainmodel import Observation
 from services.identity.servicer import IdentityServicer
 from services.identity.upstream import observation_of
 
 SERVICE_NAME = identity_pb2.DESCRIPTOR.services_by_name["IdentityService"].full_name
 UPSTREAMS = ("ingest",)
+CALL_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -47,13 +55,53 @@ class IdentitySettings:
         )
 
 
-def build_application(settings: IdentitySettings) -> IdentityApplication:
-    """The identity application on the configured store."""
+class IngestIdentifierVault:
+    """Ingest's vault over gRPC: pseudonyms for identifiers, and identifiers for pseudonyms."""
+
+    def __init__(self, channel: grpc.Channel) -> None:
+        self._stub = ingest_pb2_grpc.IngestServiceStub(channel)
+
+    def pseudonymise(self, property_id: str, identifiers: Sequence[str]) -> dict[str, str]:
+        """Each identifier's pseudonym; placeholder values are left out."""
+        response = self._stub.PseudonymiseIdentifiers(
+            ingest_pb2.PseudonymiseIdentifiersRequest(
+                property_id=property_id,
+                identifiers=[to_identifier_pb(Identifier.from_key(i)) for i in identifiers],
+            ),
+            timeout=CALL_TIMEOUT,
+        )
+        return _pairs(response.pairs)
+
+    def reveal(self, property_id: str, pseudonyms: Sequence[str]) -> dict[str, str]:
+        """The identifiers behind pseudonyms; forgotten ones are left out."""
+        response = self._stub.RevealIdentifiers(
+            ingest_pb2.RevealIdentifiersRequest(
+                property_id=property_id,
+                pseudonyms=[to_identifier_pb(Identifier.from_key(p)) for p in pseudonyms],
+            ),
+            timeout=CALL_TIMEOUT,
+        )
+        return {pseudonym: identifier for identifier, pseudonym in _pairs(response.pairs).items()}
+
+
+def _pairs(pairs: Iterable[ingest_pb2.PseudonymPair]) -> dict[str, str]:
+    return {
+        from_identifier_pb(p.identifier).key: from_identifier_pb(p.pseudonym).key for p in pairs
+    }
+
+
+def build_application(
+    settings: IdentitySettings, identifiers: IdentifierVault | None = None
+) -> IdentityApplication:
+    """The identity application on the configured store; `identifiers` is ingest's vault
+    (plain identifiers when none is given, as for `convtrack migrate`)."""
     database = database_for(
         "identity", settings.database_url, settings.data_dir, create_tables=settings.create_tables
     )
     database.ensure_schema()
-    app = IdentityApplication(env=database.eventsourcing_env())
+    app = IdentityApplication(
+        identifiers=identifiers or PlainIdentifiers(), env=database.eventsourcing_env()
+    )
     if not settings.create_tables:
         app.check_tables()
     return app
@@ -62,8 +110,8 @@ def build_application(settings: IdentitySettings) -> IdentityApplication:
 def start(settings: IdentitySettings, telemetry: Telemetry | None = None) -> RunningService:
     """Starts identity: its store, its follower of ingest's log and its gRPC server."""
     telemetry = telemetry or Telemetry()
-    app = build_application(settings)
     channel = open_channel(settings.ingest_addr, telemetry.tracer_provider)
+    app = build_application(settings, IngestIdentifierVault(channel))
     follower: Follower[Observation | None] = Follower(
         ingest_log(channel, observation_of),
         app,

@@ -8,8 +8,8 @@ from typing import Any
 import grpc
 
 from common.grpc_errors import FieldProblem, abort_invalid
-from common.identifiers import InvalidEmailError, hash_email
-from common.values import Identifier, IdentifierType
+from common.requests import identifier_key
+from common.values import Identifier
 from common.wire import to_identifier_pb, to_timestamp
 from convtrack.common.v1 import common_pb2
 from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
@@ -26,19 +26,12 @@ from services.identity.resolution import (
     IdentifiersLinked,
     MergeRefused,
     PersonCreated,
+    PersonForgotten,
     PersonsMerged,
     PersonSplit,
     ProbabilisticLinkAdded,
     shared_person_id,
 )
-
-_QUERY_TYPES = {
-    common_pb2.IDENTIFIER_TYPE_ANONYMOUS_ID: IdentifierType.ANONYMOUS_ID,
-    common_pb2.IDENTIFIER_TYPE_USER_ID: IdentifierType.USER_ID,
-    common_pb2.IDENTIFIER_TYPE_EMAIL_SHA256: IdentifierType.EMAIL_SHA256,
-    common_pb2.IDENTIFIER_TYPE_PHONE_SHA256: IdentifierType.PHONE_SHA256,
-    common_pb2.IDENTIFIER_TYPE_CRM_ID: IdentifierType.CRM_ID,
-}
 
 
 def _identifiers(keys: Iterable[str]) -> list[common_pb2.Identifier]:
@@ -119,6 +112,14 @@ def _set_decision(entry: identity_pb2.LogEntry, prop: str, decision: Decision) -
                 to_identifier_pb(Identifier.from_key(decision.dropped_identifier))
             )
         entry.merge_refused.CopyFrom(refused)
+    elif isinstance(decision, PersonForgotten):
+        entry.person_forgotten.CopyFrom(
+            identity_pb2.PersonForgotten(
+                property_id=prop,
+                person_id=decision.person_id,
+                identifiers=_identifiers(decision.identifiers),
+            )
+        )
     elif isinstance(decision, ProbabilisticLinkAdded):
         entry.probabilistic_link_added.CopyFrom(
             identity_pb2.ProbabilisticLinkAdded(
@@ -142,7 +143,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         self, request: identity_pb2.ResolveIdentityRequest, context: grpc.ServicerContext
     ) -> identity_pb2.ResolveIdentityResponse:
         problems = _property_problems(request.property_id)
-        key = _identifier_key(request.identifier, "identifier", problems)
+        key = identifier_key(request.identifier, "identifier", problems)
         if problems:
             abort_invalid(context, "invalid ResolveIdentity request", problems)
         try:
@@ -178,7 +179,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     ) -> identity_pb2.LinkIdentifiersResponse:
         problems = _property_problems(request.property_id)
         keys = [
-            _identifier_key(identifier, f"identifiers[{index}]", problems)
+            identifier_key(identifier, f"identifiers[{index}]", problems)
             for index, identifier in enumerate(request.identifiers)
         ]
         if len(set(keys)) < 2:
@@ -195,7 +196,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         self, request: identity_pb2.UnlinkIdentifierRequest, context: grpc.ServicerContext
     ) -> identity_pb2.UnlinkIdentifierResponse:
         problems = _property_problems(request.property_id)
-        key = _identifier_key(request.identifier, "identifier", problems)
+        key = identifier_key(request.identifier, "identifier", problems)
         if problems:
             abort_invalid(context, "invalid UnlinkIdentifier request", problems)
         try:
@@ -211,7 +212,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         if not request.person_id.strip():
             problems.append(FieldProblem("person_id", "is required"))
         keys = [
-            _identifier_key(identifier, f"identifiers[{index}]", problems)
+            identifier_key(identifier, f"identifiers[{index}]", problems)
             for index, identifier in enumerate(request.identifiers)
         ]
         if not keys:
@@ -225,6 +226,20 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         except IdentityError as error:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
         return identity_pb2.SplitPersonResponse(new_person_id=new_person)
+
+    def ForgetPerson(
+        self, request: identity_pb2.ForgetPersonRequest, context: grpc.ServicerContext
+    ) -> identity_pb2.ForgetPersonResponse:
+        problems = _property_problems(request.property_id)
+        if not request.person_id.strip():
+            problems.append(FieldProblem("person_id", "is required"))
+        if problems:
+            abort_invalid(context, "invalid ForgetPerson request", problems)
+        try:
+            self._app.forget_person(request.property_id, request.person_id.strip(), request.note)
+        except IdentityError as error:
+            context.abort(grpc.StatusCode.NOT_FOUND, str(error))
+        return identity_pb2.ForgetPersonResponse()
 
     def ListEvents(
         self, request: identity_pb2.ListEventsRequest, context: grpc.ServicerContext
@@ -254,29 +269,3 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
 
 def _property_problems(property_id: str) -> list[FieldProblem]:
     return [] if property_id.strip() else [FieldProblem("property_id", "is required")]
-
-
-def _identifier_key(
-    message: common_pb2.Identifier, field: str, problems: list[FieldProblem]
-) -> str:
-    """The stored key of an identifier in a request ("type:value"); a plain email is
-    normalised and hashed. Problems are appended, and "" returned, when it is invalid."""
-    value = message.value.strip()
-    if not value:
-        problems.append(FieldProblem(f"{field}.value", "is required"))
-        return ""
-    if message.type == common_pb2.IDENTIFIER_TYPE_EMAIL:
-        try:
-            return Identifier(IdentifierType.EMAIL_SHA256, hash_email(value)).key
-        except InvalidEmailError as error:
-            problems.append(FieldProblem(f"{field}.value", str(error)))
-            return ""
-    if message.type not in _QUERY_TYPES:
-        problems.append(FieldProblem(f"{field}.type", "is required"))
-        return ""
-    if message.type in (
-        common_pb2.IDENTIFIER_TYPE_EMAIL_SHA256,
-        common_pb2.IDENTIFIER_TYPE_PHONE_SHA256,
-    ):
-        value = value.lower()
-    return Identifier(_QUERY_TYPES[message.type], value).key

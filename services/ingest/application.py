@@ -13,8 +13,10 @@ from eventsourcing.persistence import IntegrityError
 
 from common.eventlog import LoggedApplication
 from common.group_commit import GroupCommit
+from common.identifiers import placeholder_reason
 from services.ingest.domainmodel import IncomingEvent, RecordedFact
 from services.ingest.normalise import Limits, Normaliser, Violation
+from services.ingest.vault import Sealed, SubjectVault
 
 SAVE_ATTEMPTS = 3
 
@@ -63,10 +65,12 @@ class IngestApplication(LoggedApplication):
         *,
         normaliser: Normaliser,
         limits: Limits,
+        vault: SubjectVault,
         env: dict[str, str] | None = None,
     ) -> None:
         super().__init__(env=env)
         self._normaliser = normaliser
+        self.vault = vault
         self._limits = limits
         self._writer: GroupCommit[UUID, DomainEventProtocol[UUID]] = GroupCommit(
             self._store_events, key=lambda e: e.originator_id, name="ingest-writer"
@@ -90,8 +94,11 @@ class IngestApplication(LoggedApplication):
         skew = received_at - sent_at if sent_at is not None else timedelta(0)
         verdicts: list[Verdict | None] = [None] * len(events)
         pending: dict[UUID, tuple[int, RecordedFact]] = {}
+        sealed = self._seal_identifiers(events)
         for index, incoming in enumerate(events):
-            result = self._normaliser.normalise(incoming, received_at, skew, trace_parent)
+            result = self._normaliser.normalise(
+                incoming, received_at, skew, sealed.get(incoming.property_id, {}), trace_parent
+            )
             if isinstance(result, list):
                 verdicts[index] = Verdict(Outcome.REJECTED, violations=tuple(result))
             elif result.id in pending:
@@ -103,6 +110,28 @@ class IngestApplication(LoggedApplication):
             outcome = Outcome.ACCEPTED if record_id in stored else Outcome.DUPLICATE
             verdicts[index] = Verdict(outcome, record_id=record_id)
         return [v for v in verdicts if v is not None]
+
+    def pseudonyms(self, property_id: str, identifiers: Sequence[str]) -> dict[str, str]:
+        """Each identifier's pseudonym; placeholder values have none."""
+        return {
+            i: self.vault.pseudonym(property_id, i)
+            for i in identifiers
+            if i and placeholder_reason(i.partition(":")[2]) is None
+        }
+
+    def _seal_identifiers(self, events: Sequence[IncomingEvent]) -> dict[str, dict[str, Sealed]]:
+        """Pseudonyms and sealed values of the batch's identifiers, per property; the keys of
+        new identifiers are committed first."""
+        by_property: dict[str, list[str]] = {}
+        for incoming in events:
+            by_property.setdefault(incoming.property_id, []).extend(
+                self._normaliser.identifier_keys(incoming)
+            )
+        return {
+            prop: self.vault.seal(prop, identifiers)
+            for prop, identifiers in by_property.items()
+            if identifiers
+        }
 
     def _check_batch(self, events: Sequence[IncomingEvent]) -> None:
         if len(events) > self._limits.max_events_per_batch:

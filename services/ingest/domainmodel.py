@@ -105,6 +105,7 @@ class RecordedFact(Aggregate):
     identifiers: list[str]
     device: dict[str, Any]
     trace_parent: str
+    sealed_identifiers: dict[str, str]
 
 
 class Touchpoint(RecordedFact):
@@ -124,6 +125,7 @@ class Touchpoint(RecordedFact):
         identifiers: list[str],
         device: dict[str, Any],
         trace_parent: str,
+        sealed_identifiers: dict[str, str],
         touch_type: str,
         channel: str,
         source: str,
@@ -142,6 +144,7 @@ class Touchpoint(RecordedFact):
         self.identifiers = identifiers
         self.device = device
         self.trace_parent = trace_parent
+        self.sealed_identifiers = sealed_identifiers
         self.touch_type = touch_type
         self.channel = channel
         self.source = source
@@ -171,6 +174,7 @@ class PageView(RecordedFact):
         identifiers: list[str],
         device: dict[str, Any],
         trace_parent: str,
+        sealed_identifiers: dict[str, str],
         url: str,
         title: str,
     ) -> None:
@@ -181,6 +185,7 @@ class PageView(RecordedFact):
         self.identifiers = identifiers
         self.device = device
         self.trace_parent = trace_parent
+        self.sealed_identifiers = sealed_identifiers
         self.url = url
         self.title = title
 
@@ -202,6 +207,7 @@ class Conversion(RecordedFact):
         identifiers: list[str],
         device: dict[str, Any],
         trace_parent: str,
+        sealed_identifiers: dict[str, str],
         name: str,
         currency_code: str,
         value_micros: int,
@@ -216,6 +222,7 @@ class Conversion(RecordedFact):
         self.identifiers = identifiers
         self.device = device
         self.trace_parent = trace_parent
+        self.sealed_identifiers = sealed_identifiers
         self.name = name
         self.currency_code = currency_code
         self.value_micros = value_micros
@@ -241,6 +248,7 @@ class Identification(RecordedFact):
         identifiers: list[str],
         device: dict[str, Any],
         trace_parent: str,
+        sealed_identifiers: dict[str, str],
     ) -> None:
         self.property_id = property_id
         self.event_id = event_id
@@ -249,3 +257,4 @@ class Identification(RecordedFact):
         self.identifiers = identifiers
         self.device = device
         self.trace_parent = trace_parent
+        self.sealed_identifiers = sealed_identifiers

@@ -263,7 +263,7 @@ def classify_traffic(
     def result(channel: Channel, default_source: str, default_medium: str) -> TrafficSource:
         return TrafficSource(
             channel=channel,
-            source=source or default_source,
+            source=(source or default_source).strip().lower(),
             medium=medium or default_medium,
             campaign=campaign,
             term=term,

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from common.identifiers import InvalidEmailError, hash_email, is_sha256_hex
+from common.identifiers import (
+    InvalidEmailError,
+    hash_email,
+    is_sha256_hex,
+    placeholder_reason,
+)
 from common.money import ExchangeRates, Money, UnknownRateError, is_known_currency
 from common.values import Identifier, IdentifierType
 from services.ingest.domainmodel import (
@@ -21,6 +27,7 @@ from services.ingest.domainmodel import (
     record_id,
 )
 from services.ingest.enrichment import UserAgentParser, classify_traffic
+from services.ingest.vault import Sealed
 
 PROPERTY_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 CONVERSION_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
@@ -65,14 +72,26 @@ class Normaliser:
         self._reporting_currency = reporting_currency
         self._user_agents = user_agents
 
+    def identifier_keys(self, incoming: IncomingEvent) -> list[str]:
+        """The event's valid identifiers ("kind:value"), placeholders ("undefined", ...) left
+        out: what must be sealed before the event is normalised."""
+        identifiers = self._identifiers(incoming, [])
+        return [i.key for i in identifiers if placeholder_reason(i.value) is None]
+
     def normalise(
         self,
         incoming: IncomingEvent,
         received_at: datetime,
         clock_skew: timedelta,
+        sealed: Mapping[str, Sealed],
         trace_parent: str = "",
     ) -> RecordedFact | list[Violation]:
-        """Validates `incoming`; returns its fact, or every violation found."""
+        """Validates `incoming`; returns its fact, or every violation found.
+
+        The fact carries pseudonyms instead of identifiers, with the raw identifiers sealed
+        (`sealed` maps each of `identifier_keys(incoming)` to its pseudonym and sealed value);
+        placeholder values are dropped after validation.
+        """
         violations: list[Violation] = []
         if incoming.size_bytes > self._limits.max_event_bytes:
             return [
@@ -104,7 +123,10 @@ class Normaliser:
             "event_id": incoming.event_id,
             "occurred_at": occurred_at,
             "received_at": received_at,
-            "identifiers": [i.key for i in identifiers],
+            "identifiers": [sealed[i.key].pseudonym for i in identifiers if i.key in sealed],
+            "sealed_identifiers": {
+                sealed[i.key].pseudonym: sealed[i.key].token for i in identifiers if i.key in sealed
+            },
             "device": {
                 "browser": device.browser,
                 "os": device.os,

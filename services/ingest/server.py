@@ -9,16 +9,20 @@ from pathlib import Path
 
 import grpc
 
+from common.follower import Follower
 from common.money import ExchangeRates, is_known_currency
 from common.server import GrpcServer, RunningService
 from common.settings import SettingsError, creates_tables, data_dir, database_url, env_int, env_str
 from common.storage import database_for
 from common.telemetry import Telemetry
+from common.upstream import identity_log, open_channel
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from services.ingest.application import IngestApplication
 from services.ingest.enrichment import UserAgentParser
 from services.ingest.normalise import Limits, Normaliser
 from services.ingest.servicer import IngestServicer
+from services.ingest.upstream import forgotten_of
+from services.ingest.vault import Forgotten, SubjectVault
 
 SERVICE_NAME = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
 
@@ -28,6 +32,7 @@ class IngestSettings:
     """Ingest's settings (environment variables `INGEST_*` and `CONVTRACK_*`)."""
 
     listen: str = "127.0.0.1:50051"
+    identity_addr: str = ""
     database_url: str = ""
     data_dir: Path = Path("data")
     create_tables: bool = True
@@ -40,7 +45,8 @@ class IngestSettings:
         """Reads `INGEST_LISTEN`, `INGEST_DATABASE_URL`, `INGEST_REPORTING_CURRENCY`,
         `INGEST_FX_RATES_FILE`, `INGEST_MAX_EVENT_AGE_DAYS` and `CONVTRACK_DATA_DIR`."""
         settings = cls(
-            listen=env_str(env, "INGEST_LISTEN", cls.listen),
+            listen=env_str(env, "INGEST_LISTEN", "127.0.0.1:50051"),
+            identity_addr=env_str(env, "IDENTITY_ADDR", "127.0.0.1:50052"),
             database_url=database_url(env, "ingest"),
             data_dir=data_dir(env),
             create_tables=creates_tables(env),
@@ -73,16 +79,38 @@ def build_application(settings: IngestSettings) -> IngestApplication:
         reporting_currency=settings.reporting_currency,
         user_agents=UserAgentParser(),
     )
-    app = IngestApplication(normaliser=normaliser, limits=limits, env=database.eventsourcing_env())
+    vault = SubjectVault(database.sql_engine())
+    if settings.create_tables:
+        vault.create_tables()
+    else:
+        vault.check_tables()
+    app = IngestApplication(
+        normaliser=normaliser, limits=limits, vault=vault, env=database.eventsourcing_env()
+    )
     if not settings.create_tables:
         app.check_tables()
     return app
 
 
 def start(settings: IngestSettings, telemetry: Telemetry | None = None) -> RunningService:
-    """Starts ingest: its store and its gRPC server."""
+    """Starts ingest: its store, its follower of identity's log (to destroy forgotten
+    persons' keys; only with an identity address) and its gRPC server."""
     telemetry = telemetry or Telemetry()
     app = build_application(settings)
+    followers: list[Follower[Forgotten | None]] = []
+    interrupts = [app.release_log_readers]
+    if settings.identity_addr:
+        channel = open_channel(settings.identity_addr, telemetry.tracer_provider)
+        followers.append(
+            Follower(
+                identity_log(channel, forgotten_of),
+                app.vault,
+                lock=app.vault.lock,
+                tracer=telemetry.tracer(__name__),
+                meter=telemetry.meter(__name__),
+            )
+        )
+        interrupts.append(channel.close)
     servicer = IngestServicer(app, telemetry.meter(__name__))
 
     def register(server: grpc.Server) -> None:
@@ -97,6 +125,7 @@ def start(settings: IngestSettings, telemetry: Telemetry | None = None) -> Runni
     return RunningService(
         "ingest",
         server,
-        interrupts=[app.release_log_readers],
+        followers=followers,
+        interrupts=interrupts,
         closers=[app.close, telemetry.shutdown],
     )

@@ -11,9 +11,16 @@ from opentelemetry.metrics import Meter
 
 from common.grpc_errors import FieldProblem, abort_invalid
 from common.money import Money
+from common.requests import identifier_key
 from common.telemetry import current_trace_parent
 from common.values import Identifier
-from common.wire import from_timestamp, to_identifier_pb, to_money_pb, to_timestamp
+from common.wire import (
+    from_identifier_pb,
+    from_timestamp,
+    to_identifier_pb,
+    to_money_pb,
+    to_timestamp,
+)
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from services.ingest.application import BatchTooLargeError, IngestApplication, Outcome, Verdict
 from services.ingest.domainmodel import (
@@ -107,6 +114,13 @@ def incoming_event(message: ingest_pb2.Event) -> IncomingEvent:
         page_view=page_view,
         conversion=conversion,
         size_bytes=message.ByteSize(),
+    )
+
+
+def _pair(identifier: str, pseudonym: str) -> ingest_pb2.PseudonymPair:
+    return ingest_pb2.PseudonymPair(
+        identifier=to_identifier_pb(Identifier.from_key(identifier)),
+        pseudonym=to_identifier_pb(Identifier.from_key(pseudonym)),
     )
 
 
@@ -266,6 +280,38 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         for verdict in verdicts:
             for violation in verdict.violations:
                 self._rejections.add(1, {"field": violation.field or "(event)"})
+
+    def PseudonymiseIdentifiers(
+        self, request: ingest_pb2.PseudonymiseIdentifiersRequest, context: grpc.ServicerContext
+    ) -> ingest_pb2.PseudonymiseIdentifiersResponse:
+        problems = (
+            [] if request.property_id.strip() else [FieldProblem("property_id", "is required")]
+        )
+        keys = [
+            identifier_key(identifier, f"identifiers[{index}]", problems)
+            for index, identifier in enumerate(request.identifiers)
+        ]
+        if problems:
+            abort_invalid(context, "invalid PseudonymiseIdentifiers request", problems)
+        pseudonyms = self._app.pseudonyms(request.property_id, keys)
+        return ingest_pb2.PseudonymiseIdentifiersResponse(
+            pairs=[_pair(key, pseudonyms[key]) for key in keys if key in pseudonyms]
+        )
+
+    def RevealIdentifiers(
+        self, request: ingest_pb2.RevealIdentifiersRequest, context: grpc.ServicerContext
+    ) -> ingest_pb2.RevealIdentifiersResponse:
+        if not request.property_id.strip():
+            abort_invalid(
+                context,
+                "invalid RevealIdentifiers request",
+                [FieldProblem("property_id", "is required")],
+            )
+        pseudonyms = [from_identifier_pb(p).key for p in request.pseudonyms]
+        revealed = self._app.vault.reveal(request.property_id, pseudonyms)
+        return ingest_pb2.RevealIdentifiersResponse(
+            pairs=[_pair(revealed[p], p) for p in pseudonyms if p in revealed]
+        )
 
     def ListEvents(
         self, request: ingest_pb2.ListEventsRequest, context: grpc.ServicerContext

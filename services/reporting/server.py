@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from common.follower import Follower
 from common.server import GrpcServer, RunningService
 from common.settings import creates_tables, data_dir, database_url, env_str
-from common.storage import database_for
+from common.storage import create_sql_engine, database_for
 from common.telemetry import Telemetry
 from common.upstream import attribution_log, open_channel
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
@@ -21,7 +21,6 @@ from services.reporting.domainmodel import ConversionAttribution
 from services.reporting.projections import ConversionCreditsProjection
 from services.reporting.servicer import ReportingServicer
 from services.reporting.upstream import attribution_of
-from services.reporting.views import create_report_engine
 
 SERVICE_NAME = reporting_pb2.DESCRIPTOR.services_by_name["ReportingService"].full_name
 UPSTREAMS = ("attribution",)
@@ -56,7 +55,7 @@ def build_engine(settings: ReportingSettings) -> Engine:
         "reporting", settings.database_url, settings.data_dir, create_tables=settings.create_tables
     )
     database.ensure_schema()
-    return create_report_engine(database.sqlalchemy_url(), schema=database.schema)
+    return create_sql_engine(database.sqlalchemy_url(), schema=database.schema)
 
 
 def start(settings: ReportingSettings, telemetry: Telemetry | None = None) -> RunningService:

@@ -333,21 +333,42 @@ def _stored_bytes(storage: Storage) -> bytes:
     return b"\n".join(chunks)
 
 
-def test_a_plain_email_is_stored_only_as_its_sha256(storage: Storage, stub: Stub) -> None:
+def test_a_plain_email_leaves_ingest_only_as_a_pseudonym_and_is_stored_sealed(
+    storage: Storage, stub: Stub
+) -> None:
     # An event identifies its visitor by a plain, untidy email address.
     address = "Jane.Doe@Example.COM"
     normalised = "jane.doe@example.com"
     digest = hashlib.sha256(normalised.encode()).hexdigest()
     track(stub, [page_view("p-1", identity=ingest_pb2.Identity(email=f"  {address} "))])
 
-    # The log carries the hash of the normalised address.
+    # The log carries a pseudonym of the hashed address, which ingest can reveal.
     [entry] = read_log(stub)
-    identifiers = [(i.type, i.value) for i in envelope(entry).identifiers]
-    assert identifiers == [(common_pb2.IDENTIFIER_TYPE_EMAIL_SHA256, digest)]
+    [pseudonym] = envelope(entry).identifiers
+    assert pseudonym.type == common_pb2.IDENTIFIER_TYPE_EMAIL_SHA256
+    assert pseudonym.value not in (digest, normalised)
+    revealed = stub.RevealIdentifiers(
+        ingest_pb2.RevealIdentifiersRequest(property_id="shop", pseudonyms=[pseudonym]),
+        timeout=DEADLINE,
+    )
+    assert [(p.identifier.value, p.pseudonym.value) for p in revealed.pairs] == [
+        (digest, pseudonym.value)
+    ]
+    by_email = stub.PseudonymiseIdentifiers(
+        ingest_pb2.PseudonymiseIdentifiersRequest(
+            property_id="shop",
+            identifiers=[
+                common_pb2.Identifier(type=common_pb2.IDENTIFIER_TYPE_EMAIL, value=address)
+            ],
+        ),
+        timeout=DEADLINE,
+    )
+    assert [p.pseudonym.value for p in by_email.pairs] == [pseudonym.value]
 
-    # The store holds the hash but the address nowhere, in any spelling.
+    # The store holds the pseudonym, but neither the address nor its hash in the clear.
     stored = _stored_bytes(storage)
-    assert digest.encode() in stored
+    assert pseudonym.value.encode() in stored
+    assert digest.encode() not in stored
     assert normalised.encode() not in stored.lower()
     assert b"jane.doe" not in stored.lower()
 

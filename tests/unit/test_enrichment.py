@@ -355,3 +355,10 @@ def test_referrer_hosts_are_trimmed_and_hosts_with_inner_spaces_ignored() -> Non
         landing_url="", referrer="//a b.com/", tags=CampaignTags(), click_ids=ClickIds()
     )
     assert (spaced.channel, spaced.referrer_host) == (Channel.DIRECT, "")
+
+
+def test_a_source_taken_from_an_odd_referrer_is_lower_case() -> None:
+    visit = classify_traffic(
+        landing_url="", referrer="%A", tags=CampaignTags(), click_ids=ClickIds()
+    )
+    assert visit.source == visit.source.strip().lower()

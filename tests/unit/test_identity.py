@@ -9,6 +9,7 @@ import pytest
 from common.follower import UpstreamEntry
 from services.identity.application import (
     IdentityApplication,
+    PlainIdentifiers,
     ResolvedPerson,
     UnknownIdentifierError,
 )
@@ -22,7 +23,7 @@ class Feed:
     """Feeds observations the way the ingest follower does."""
 
     def __init__(self, app: IdentityApplication | None = None) -> None:
-        self.app = app or IdentityApplication()
+        self.app = app or IdentityApplication(identifiers=PlainIdentifiers())
         self.position = 0
 
     def observe(self, *identifier_sets: tuple[str, ...]) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from common.follower import UpstreamEntry
 from common.money import Money
+from common.storage import create_sql_engine
 from services.reporting.application import (
     MissingPropertyError,
     MixedCurrencyError,
@@ -30,7 +31,7 @@ from services.reporting.domainmodel import (
     ReportQuery,
 )
 from services.reporting.projections import ConversionCreditsProjection
-from services.reporting.views import conversion_credits, create_report_engine
+from services.reporting.views import conversion_credits
 
 PROPERTY = "shop"
 DAY = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -94,7 +95,7 @@ def attribution(
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = create_report_engine(f"sqlite:///{tmp_path / 'reporting.db'}")
+    engine = create_sql_engine(f"sqlite:///{tmp_path / 'reporting.db'}")
     yield engine
     engine.dispose()
 

@@ -11,6 +11,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ForgetPersonRequest(_message.Message):
+    __slots__ = ("property_id", "person_id", "note")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    PERSON_ID_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    person_id: str
+    note: str
+    def __init__(self, property_id: _Optional[str] = ..., person_id: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
+
+class ForgetPersonResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class ExplainPersonRequest(_message.Message):
     __slots__ = ("property_id", "person_id")
     PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
@@ -130,7 +144,7 @@ class GetSyncStatusResponse(_message.Message):
     def __init__(self, upstreams: _Optional[_Iterable[_Union[_common_pb2.UpstreamPosition, _Mapping]]] = ...) -> None: ...
 
 class LogEntry(_message.Message):
-    __slots__ = ("position", "recorded_at", "trace_parent", "person_created", "identifiers_linked", "persons_merged", "person_split", "identifier_marked_shared", "merge_refused", "probabilistic_link_added")
+    __slots__ = ("position", "recorded_at", "trace_parent", "person_created", "identifiers_linked", "persons_merged", "person_split", "identifier_marked_shared", "merge_refused", "probabilistic_link_added", "person_forgotten")
     POSITION_FIELD_NUMBER: _ClassVar[int]
     RECORDED_AT_FIELD_NUMBER: _ClassVar[int]
     TRACE_PARENT_FIELD_NUMBER: _ClassVar[int]
@@ -141,6 +155,7 @@ class LogEntry(_message.Message):
     IDENTIFIER_MARKED_SHARED_FIELD_NUMBER: _ClassVar[int]
     MERGE_REFUSED_FIELD_NUMBER: _ClassVar[int]
     PROBABILISTIC_LINK_ADDED_FIELD_NUMBER: _ClassVar[int]
+    PERSON_FORGOTTEN_FIELD_NUMBER: _ClassVar[int]
     position: int
     recorded_at: _timestamp_pb2.Timestamp
     trace_parent: str
@@ -151,7 +166,8 @@ class LogEntry(_message.Message):
     identifier_marked_shared: IdentifierMarkedShared
     merge_refused: MergeRefused
     probabilistic_link_added: ProbabilisticLinkAdded
-    def __init__(self, position: _Optional[int] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trace_parent: _Optional[str] = ..., person_created: _Optional[_Union[PersonCreated, _Mapping]] = ..., identifiers_linked: _Optional[_Union[IdentifiersLinked, _Mapping]] = ..., persons_merged: _Optional[_Union[PersonsMerged, _Mapping]] = ..., person_split: _Optional[_Union[PersonSplit, _Mapping]] = ..., identifier_marked_shared: _Optional[_Union[IdentifierMarkedShared, _Mapping]] = ..., merge_refused: _Optional[_Union[MergeRefused, _Mapping]] = ..., probabilistic_link_added: _Optional[_Union[ProbabilisticLinkAdded, _Mapping]] = ...) -> None: ...
+    person_forgotten: PersonForgotten
+    def __init__(self, position: _Optional[int] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trace_parent: _Optional[str] = ..., person_created: _Optional[_Union[PersonCreated, _Mapping]] = ..., identifiers_linked: _Optional[_Union[IdentifiersLinked, _Mapping]] = ..., persons_merged: _Optional[_Union[PersonsMerged, _Mapping]] = ..., person_split: _Optional[_Union[PersonSplit, _Mapping]] = ..., identifier_marked_shared: _Optional[_Union[IdentifierMarkedShared, _Mapping]] = ..., merge_refused: _Optional[_Union[MergeRefused, _Mapping]] = ..., probabilistic_link_added: _Optional[_Union[ProbabilisticLinkAdded, _Mapping]] = ..., person_forgotten: _Optional[_Union[PersonForgotten, _Mapping]] = ...) -> None: ...
 
 class PersonSplit(_message.Message):
     __slots__ = ("property_id", "person_id", "parts", "evidence_record_id")
@@ -259,3 +275,13 @@ class PersonsMerged(_message.Message):
     identifiers: _containers.RepeatedCompositeFieldContainer[_common_pb2.Identifier]
     evidence_record_id: str
     def __init__(self, property_id: _Optional[str] = ..., surviving_person_id: _Optional[str] = ..., merged_person_id: _Optional[str] = ..., identifiers: _Optional[_Iterable[_Union[_common_pb2.Identifier, _Mapping]]] = ..., evidence_record_id: _Optional[str] = ...) -> None: ...
+
+class PersonForgotten(_message.Message):
+    __slots__ = ("property_id", "person_id", "identifiers")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    PERSON_ID_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    person_id: str
+    identifiers: _containers.RepeatedCompositeFieldContainer[_common_pb2.Identifier]
+    def __init__(self, property_id: _Optional[str] = ..., person_id: _Optional[str] = ..., identifiers: _Optional[_Iterable[_Union[_common_pb2.Identifier, _Mapping]]] = ...) -> None: ...

@@ -75,6 +75,11 @@ class IdentityServiceStub:
                 request_serializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.SplitPersonRequest.SerializeToString,
                 response_deserializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.SplitPersonResponse.FromString,
                 _registered_method=True)
+        self.ForgetPerson = channel.unary_unary(
+                '/convtrack.identity.v1.IdentityService/ForgetPerson',
+                request_serializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.ForgetPersonRequest.SerializeToString,
+                response_deserializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.ForgetPersonResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -142,6 +147,15 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ForgetPerson(self, request, context):
+        """Forgets a person (right to erasure): the person leaves the graph, and ingest destroys
+        the keys of its identifiers, so no service can recover them, not even from the logs.
+        Reports keep their numbers. NOT_FOUND for an unknown person.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -184,6 +198,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.SplitPerson,
                     request_deserializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.SplitPersonRequest.FromString,
                     response_serializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.SplitPersonResponse.SerializeToString,
+            ),
+            'ForgetPerson': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForgetPerson,
+                    request_deserializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.ForgetPersonRequest.FromString,
+                    response_serializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.ForgetPersonResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -403,6 +422,33 @@ class IdentityService:
             '/convtrack.identity.v1.IdentityService/SplitPerson',
             convtrack_dot_identity_dot_v1_dot_identity__pb2.SplitPersonRequest.SerializeToString,
             convtrack_dot_identity_dot_v1_dot_identity__pb2.SplitPersonResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForgetPerson(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.identity.v1.IdentityService/ForgetPerson',
+            convtrack_dot_identity_dot_v1_dot_identity__pb2.ForgetPersonRequest.SerializeToString,
+            convtrack_dot_identity_dot_v1_dot_identity__pb2.ForgetPersonResponse.FromString,
             options,
             channel_credentials,
             insecure,

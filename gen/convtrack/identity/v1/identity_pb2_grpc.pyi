@@ -62,6 +62,11 @@ class IdentityServiceStub:
     """
     SplitPerson: _grpc.UnaryUnaryMultiCallable[_identity_pb2.SplitPersonRequest, _identity_pb2.SplitPersonResponse]
     """Moves some identifiers off a person into a new person; the two are kept apart from now on."""
+    ForgetPerson: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ForgetPersonRequest, _identity_pb2.ForgetPersonResponse]
+    """Forgets a person (right to erasure): the person leaves the graph, and ingest destroys
+    the keys of its identifiers, so no service can recover them, not even from the logs.
+    Reports keep their numbers. NOT_FOUND for an unknown person.
+    """
 
 @_typing.type_check_only
 class IdentityServiceAsyncStub(IdentityServiceStub):
@@ -94,6 +99,11 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     """
     SplitPerson: _aio.UnaryUnaryMultiCallable[_identity_pb2.SplitPersonRequest, _identity_pb2.SplitPersonResponse]  # type: ignore[assignment]
     """Moves some identifiers off a person into a new person; the two are kept apart from now on."""
+    ForgetPerson: _aio.UnaryUnaryMultiCallable[_identity_pb2.ForgetPersonRequest, _identity_pb2.ForgetPersonResponse]  # type: ignore[assignment]
+    """Forgets a person (right to erasure): the person leaves the graph, and ingest destroys
+    the keys of its identifiers, so no service can recover them, not even from the logs.
+    Reports keep their numbers. NOT_FOUND for an unknown person.
+    """
 
 class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
     """Resolves identifiers to persons and serves identity's event log."""
@@ -171,5 +181,16 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_identity_pb2.SplitPersonResponse, _abc.Awaitable[_identity_pb2.SplitPersonResponse]]:
         """Moves some identifiers off a person into a new person; the two are kept apart from now on."""
+
+    @_abc_1.abstractmethod
+    def ForgetPerson(
+        self,
+        request: _identity_pb2.ForgetPersonRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.ForgetPersonResponse, _abc.Awaitable[_identity_pb2.ForgetPersonResponse]]:
+        """Forgets a person (right to erasure): the person leaves the graph, and ingest destroys
+        the keys of its identifiers, so no service can recover them, not even from the logs.
+        Reports keep their numbers. NOT_FOUND for an unknown person.
+        """
 
 def add_IdentityServiceServicer_to_server(servicer: IdentityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -34,6 +34,42 @@ VERDICT_ACCEPTED: Verdict
 VERDICT_DUPLICATE: Verdict
 VERDICT_REJECTED: Verdict
 
+class PseudonymiseIdentifiersRequest(_message.Message):
+    __slots__ = ("property_id", "identifiers")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    identifiers: _containers.RepeatedCompositeFieldContainer[_common_pb2.Identifier]
+    def __init__(self, property_id: _Optional[str] = ..., identifiers: _Optional[_Iterable[_Union[_common_pb2.Identifier, _Mapping]]] = ...) -> None: ...
+
+class PseudonymiseIdentifiersResponse(_message.Message):
+    __slots__ = ("pairs",)
+    PAIRS_FIELD_NUMBER: _ClassVar[int]
+    pairs: _containers.RepeatedCompositeFieldContainer[PseudonymPair]
+    def __init__(self, pairs: _Optional[_Iterable[_Union[PseudonymPair, _Mapping]]] = ...) -> None: ...
+
+class RevealIdentifiersRequest(_message.Message):
+    __slots__ = ("property_id", "pseudonyms")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    PSEUDONYMS_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    pseudonyms: _containers.RepeatedCompositeFieldContainer[_common_pb2.Identifier]
+    def __init__(self, property_id: _Optional[str] = ..., pseudonyms: _Optional[_Iterable[_Union[_common_pb2.Identifier, _Mapping]]] = ...) -> None: ...
+
+class RevealIdentifiersResponse(_message.Message):
+    __slots__ = ("pairs",)
+    PAIRS_FIELD_NUMBER: _ClassVar[int]
+    pairs: _containers.RepeatedCompositeFieldContainer[PseudonymPair]
+    def __init__(self, pairs: _Optional[_Iterable[_Union[PseudonymPair, _Mapping]]] = ...) -> None: ...
+
+class PseudonymPair(_message.Message):
+    __slots__ = ("identifier", "pseudonym")
+    IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    PSEUDONYM_FIELD_NUMBER: _ClassVar[int]
+    identifier: _common_pb2.Identifier
+    pseudonym: _common_pb2.Identifier
+    def __init__(self, identifier: _Optional[_Union[_common_pb2.Identifier, _Mapping]] = ..., pseudonym: _Optional[_Union[_common_pb2.Identifier, _Mapping]] = ...) -> None: ...
+
 class TrackEventsRequest(_message.Message):
     __slots__ = ("events", "sent_at")
     EVENTS_FIELD_NUMBER: _ClassVar[int]

@@ -50,6 +50,16 @@ class IngestServiceStub:
                 request_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.GetLogHeadRequest.SerializeToString,
                 response_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.GetLogHeadResponse.FromString,
                 _registered_method=True)
+        self.PseudonymiseIdentifiers = channel.unary_unary(
+                '/convtrack.ingest.v1.IngestService/PseudonymiseIdentifiers',
+                request_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.PseudonymiseIdentifiersRequest.SerializeToString,
+                response_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.PseudonymiseIdentifiersResponse.FromString,
+                _registered_method=True)
+        self.RevealIdentifiers = channel.unary_unary(
+                '/convtrack.ingest.v1.IngestService/RevealIdentifiers',
+                request_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RevealIdentifiersRequest.SerializeToString,
+                response_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RevealIdentifiersResponse.FromString,
+                _registered_method=True)
 
 
 class IngestServiceServicer:
@@ -81,6 +91,22 @@ class IngestServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PseudonymiseIdentifiers(self, request, context):
+        """Returns the pseudonyms that stand for identifiers in every log and store downstream of
+        ingest (raw identifiers never leave ingest). Placeholder values get none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevealIdentifiers(self, request, context):
+        """Returns the identifiers behind pseudonyms, for the services that answer people with
+        them; pseudonyms of forgotten persons (their keys destroyed) and unknown ones are left out.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IngestServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -98,6 +124,16 @@ def add_IngestServiceServicer_to_server(servicer, server):
                     servicer.GetLogHead,
                     request_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.GetLogHeadRequest.FromString,
                     response_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.GetLogHeadResponse.SerializeToString,
+            ),
+            'PseudonymiseIdentifiers': grpc.unary_unary_rpc_method_handler(
+                    servicer.PseudonymiseIdentifiers,
+                    request_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.PseudonymiseIdentifiersRequest.FromString,
+                    response_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.PseudonymiseIdentifiersResponse.SerializeToString,
+            ),
+            'RevealIdentifiers': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevealIdentifiers,
+                    request_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RevealIdentifiersRequest.FromString,
+                    response_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RevealIdentifiersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -182,6 +218,60 @@ class IngestService:
             '/convtrack.ingest.v1.IngestService/GetLogHead',
             convtrack_dot_ingest_dot_v1_dot_ingest__pb2.GetLogHeadRequest.SerializeToString,
             convtrack_dot_ingest_dot_v1_dot_ingest__pb2.GetLogHeadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PseudonymiseIdentifiers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.ingest.v1.IngestService/PseudonymiseIdentifiers',
+            convtrack_dot_ingest_dot_v1_dot_ingest__pb2.PseudonymiseIdentifiersRequest.SerializeToString,
+            convtrack_dot_ingest_dot_v1_dot_ingest__pb2.PseudonymiseIdentifiersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevealIdentifiers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.ingest.v1.IngestService/RevealIdentifiers',
+            convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RevealIdentifiersRequest.SerializeToString,
+            convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RevealIdentifiersResponse.FromString,
             options,
             channel_credentials,
             insecure,

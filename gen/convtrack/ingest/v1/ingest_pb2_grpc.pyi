@@ -48,6 +48,14 @@ class IngestServiceStub:
     """
     GetLogHead: _grpc.UnaryUnaryMultiCallable[_ingest_pb2.GetLogHeadRequest, _ingest_pb2.GetLogHeadResponse]
     """Returns the position of the newest entry in the log."""
+    PseudonymiseIdentifiers: _grpc.UnaryUnaryMultiCallable[_ingest_pb2.PseudonymiseIdentifiersRequest, _ingest_pb2.PseudonymiseIdentifiersResponse]
+    """Returns the pseudonyms that stand for identifiers in every log and store downstream of
+    ingest (raw identifiers never leave ingest). Placeholder values get none.
+    """
+    RevealIdentifiers: _grpc.UnaryUnaryMultiCallable[_ingest_pb2.RevealIdentifiersRequest, _ingest_pb2.RevealIdentifiersResponse]
+    """Returns the identifiers behind pseudonyms, for the services that answer people with
+    them; pseudonyms of forgotten persons (their keys destroyed) and unknown ones are left out.
+    """
 
 @_typing.type_check_only
 class IngestServiceAsyncStub(IngestServiceStub):
@@ -66,6 +74,14 @@ class IngestServiceAsyncStub(IngestServiceStub):
     """
     GetLogHead: _aio.UnaryUnaryMultiCallable[_ingest_pb2.GetLogHeadRequest, _ingest_pb2.GetLogHeadResponse]  # type: ignore[assignment]
     """Returns the position of the newest entry in the log."""
+    PseudonymiseIdentifiers: _aio.UnaryUnaryMultiCallable[_ingest_pb2.PseudonymiseIdentifiersRequest, _ingest_pb2.PseudonymiseIdentifiersResponse]  # type: ignore[assignment]
+    """Returns the pseudonyms that stand for identifiers in every log and store downstream of
+    ingest (raw identifiers never leave ingest). Placeholder values get none.
+    """
+    RevealIdentifiers: _aio.UnaryUnaryMultiCallable[_ingest_pb2.RevealIdentifiersRequest, _ingest_pb2.RevealIdentifiersResponse]  # type: ignore[assignment]
+    """Returns the identifiers behind pseudonyms, for the services that answer people with
+    them; pseudonyms of forgotten persons (their keys destroyed) and unknown ones are left out.
+    """
 
 class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
     """Receives events and serves ingest's event log."""
@@ -99,5 +115,25 @@ class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_ingest_pb2.GetLogHeadResponse, _abc.Awaitable[_ingest_pb2.GetLogHeadResponse]]:
         """Returns the position of the newest entry in the log."""
+
+    @_abc_1.abstractmethod
+    def PseudonymiseIdentifiers(
+        self,
+        request: _ingest_pb2.PseudonymiseIdentifiersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ingest_pb2.PseudonymiseIdentifiersResponse, _abc.Awaitable[_ingest_pb2.PseudonymiseIdentifiersResponse]]:
+        """Returns the pseudonyms that stand for identifiers in every log and store downstream of
+        ingest (raw identifiers never leave ingest). Placeholder values get none.
+        """
+
+    @_abc_1.abstractmethod
+    def RevealIdentifiers(
+        self,
+        request: _ingest_pb2.RevealIdentifiersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ingest_pb2.RevealIdentifiersResponse, _abc.Awaitable[_ingest_pb2.RevealIdentifiersResponse]]:
+        """Returns the identifiers behind pseudonyms, for the services that answer people with
+        them; pseudonyms of forgotten persons (their keys destroyed) and unknown ones are left out.
+        """
 
 def add_IngestServiceServicer_to_server(servicer: IngestServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,266 @@
+"""The subject vault: pseudonyms for identifiers, and one key per identifier for erasure.
+
+Services downstream of ingest only ever see keyed pseudonyms ("user:<hmac>"), never raw
+identifiers. Ingest keeps each raw identifier sealed (AES-256-GCM) under a key of its own;
+forgetting a person destroys the keys of its identifiers, so the sealed copies in ingest's
+event log can no longer be read (crypto-shredding).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Engine,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from common.eventlog import MissingTablesError
+from common.follower import UpstreamEntry
+
+PSEUDONYM_HEX_DIGITS = 32
+KEY_BYTES = 32
+NONCE_BYTES = 12
+CACHE_LIMIT = 100_000
+
+metadata = MetaData()
+vault_secret = Table(
+    "vault_secret",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("secret", LargeBinary, nullable=False),
+)
+subject_keys = Table(
+    "subject_keys",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("pseudonym", String, primary_key=True),
+    Column("key", LargeBinary, nullable=False),
+    Column("sealed", Text, nullable=False),
+)
+vault_positions = Table(
+    "vault_positions",
+    metadata,
+    Column("upstream", String, primary_key=True),
+    Column("position", BigInteger, nullable=False),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Forgotten:
+    """From identity's log: these pseudonyms' keys must be destroyed."""
+
+    property_id: str
+    pseudonyms: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """An identifier's pseudonym and its raw value sealed under its own key."""
+
+    pseudonym: str
+    token: str
+
+
+def _seal(key: bytes, pseudonym: str, raw: str) -> str:
+    nonce = os.urandom(NONCE_BYTES)
+    ciphertext = AESGCM(key).encrypt(nonce, raw.encode(), pseudonym.encode())
+    return base64.b64encode(nonce + ciphertext).decode()
+
+
+def _open(key: bytes, pseudonym: str, token: str) -> str:
+    data = base64.b64decode(token)
+    return AESGCM(key).decrypt(data[:NONCE_BYTES], data[NONCE_BYTES:], pseudonym.encode()).decode()
+
+
+class SubjectVault:
+    """Pseudonyms and per-identifier keys in ingest's own database (SQLAlchemy).
+
+    It is also the sink that follows identity's log: a forgotten person's keys are deleted,
+    with the position, in one transaction.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._secret: bytes | None = None
+        self._keys: dict[tuple[str, str], bytes] = {}
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self.lock = threading.Lock()
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _secure_delete)
+
+    def create_tables(self) -> None:
+        """Creates the vault's tables when missing."""
+        metadata.create_all(self._engine)
+
+    def check_tables(self) -> None:
+        """Raises MissingTablesError unless the vault's tables exist."""
+        try:
+            with self._engine.connect() as conn:
+                conn.execute(select(vault_secret.c.id).limit(1))
+        except DBAPIError as error:
+            raise MissingTablesError(
+                "ingest's vault tables are missing: run `convtrack migrate` first"
+            ) from error
+
+    def pseudonym(self, property_id: str, identifier: str) -> str:
+        """The identifier's pseudonym: its kind, then a keyed hash of property and identifier."""
+        kind, _, _ = identifier.partition(":")
+        digest = hmac.new(
+            self._vault_secret(), f"{property_id}\x1f{identifier}".encode(), hashlib.sha256
+        ).hexdigest()
+        return f"{kind}:{digest[:PSEUDONYM_HEX_DIGITS]}"
+
+    def seal(self, property_id: str, identifiers: Iterable[str]) -> dict[str, Sealed]:
+        """Each identifier's pseudonym and sealed value; keys of new identifiers are created
+        and committed before this returns (so no stored event refers to a missing key)."""
+        wanted = {i: self.pseudonym(property_id, i) for i in dict.fromkeys(identifiers)}
+        with self._lock:
+            missing = [p for p in wanted.values() if (property_id, p) not in self._keys]
+        if missing:
+            self._load_or_create(property_id, wanted, missing)
+        with self._lock:
+            return {
+                raw: Sealed(p, _seal(self._keys[(property_id, p)], p, raw))
+                for raw, p in wanted.items()
+            }
+
+    def reveal(self, property_id: str, pseudonyms: Sequence[str]) -> dict[str, str]:
+        """The raw identifiers of these pseudonyms; forgotten or unknown ones are left out."""
+        if not pseudonyms:
+            return {}
+        c = subject_keys.c
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(c.pseudonym, c.key, c.sealed).where(
+                    c.property_id == property_id, c.pseudonym.in_(list(pseudonyms))
+                )
+            ).all()
+        return {row.pseudonym: _open(row.key, row.pseudonym, row.sealed) for row in rows}
+
+    def position(self, upstream: str) -> int:
+        """The last position of `upstream` (identity's log) processed."""
+        with self._engine.connect() as conn:
+            found = conn.execute(
+                select(vault_positions.c.position).where(vault_positions.c.upstream == upstream)
+            ).scalar_one_or_none()
+        return int(found or 0)
+
+    def process_page(
+        self,
+        upstream: str,
+        entries: Sequence[UpstreamEntry[Forgotten | None]],
+        after: int | None = None,
+    ) -> None:
+        """Destroys the keys of forgotten persons' identifiers and records the position."""
+        forgotten = [e.value for e in entries if e.value is not None]
+        c = subject_keys.c
+        with self._engine.begin() as conn:
+            for item in forgotten:
+                conn.execute(
+                    delete(subject_keys).where(
+                        c.property_id == item.property_id, c.pseudonym.in_(item.pseudonyms)
+                    )
+                )
+            position = entries[-1].position
+            updated = conn.execute(
+                update(vault_positions)
+                .where(vault_positions.c.upstream == upstream)
+                .values(position=position)
+            )
+            if updated.rowcount == 0:
+                conn.execute(insert(vault_positions).values(upstream=upstream, position=position))
+        with self._lock:
+            for item in forgotten:
+                for pseudonym in item.pseudonyms:
+                    self._keys.pop((item.property_id, pseudonym), None)
+
+    def _load_or_create(
+        self, property_id: str, wanted: Mapping[str, str], missing: list[str]
+    ) -> None:
+        with self._write_lock:
+            known = self._stored_keys(property_id, missing)
+            new_rows = []
+            for raw, pseudonym in wanted.items():
+                if pseudonym in missing and pseudonym not in known:
+                    key = AESGCM.generate_key(bit_length=KEY_BYTES * 8)
+                    known[pseudonym] = key
+                    new_rows.append(
+                        {
+                            "property_id": property_id,
+                            "pseudonym": pseudonym,
+                            "key": key,
+                            "sealed": _seal(key, pseudonym, raw),
+                        }
+                    )
+            if new_rows:
+                try:
+                    # A write-only transaction: on SQLite it waits for other writers instead
+                    # of failing to upgrade a read snapshot.
+                    with self._engine.begin() as conn:
+                        conn.execute(insert(subject_keys), new_rows)
+                except IntegrityError:
+                    # Another ingest process created some of them first: use theirs.
+                    known = self._stored_keys(property_id, missing)
+        with self._lock:
+            if len(self._keys) > CACHE_LIMIT:
+                self._keys.clear()
+            for pseudonym, key in known.items():
+                self._keys[(property_id, pseudonym)] = key
+
+    def _stored_keys(self, property_id: str, pseudonyms: list[str]) -> dict[str, bytes]:
+        c = subject_keys.c
+        with self._engine.connect() as conn:
+            return {
+                row.pseudonym: row.key
+                for row in conn.execute(
+                    select(c.pseudonym, c.key).where(
+                        c.property_id == property_id, c.pseudonym.in_(pseudonyms)
+                    )
+                )
+            }
+
+    def _vault_secret(self) -> bytes:
+        if self._secret is None:
+            with self._engine.connect() as conn:
+                found = conn.execute(select(vault_secret.c.secret)).scalar_one_or_none()
+            if found is None:
+                try:
+                    with self._engine.begin() as conn:
+                        conn.execute(insert(vault_secret).values(id=1, secret=os.urandom(32)))
+                except IntegrityError:
+                    pass
+                with self._engine.connect() as conn:
+                    found = conn.execute(select(vault_secret.c.secret)).scalar_one()
+            self._secret = bytes(found)
+        return self._secret
+
+
+def _secure_delete(dbapi_connection: object, connection_record: object) -> None:
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    try:
+        cursor.execute("PRAGMA secure_delete=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+    finally:
+        cursor.close()
