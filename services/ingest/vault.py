@@ -137,14 +137,15 @@ class SubjectVault:
         and committed before this returns (so no stored event refers to a missing key)."""
         wanted = {i: self.pseudonym(property_id, i) for i in dict.fromkeys(identifiers)}
         with self._lock:
-            missing = [p for p in wanted.values() if (property_id, p) not in self._keys]
-        if missing:
-            self._load_or_create(property_id, wanted, missing)
-        with self._lock:
-            return {
-                raw: Sealed(p, _seal(self._keys[(property_id, p)], p, raw))
-                for raw, p in wanted.items()
+            keys = {
+                p: self._keys[(property_id, p)]
+                for p in wanted.values()
+                if (property_id, p) in self._keys
             }
+        missing = [p for p in wanted.values() if p not in keys]
+        if missing:
+            keys.update(self._load_or_create(property_id, wanted, missing))
+        return {raw: Sealed(p, _seal(keys[p], p, raw)) for raw, p in wanted.items()}
 
     def reveal(self, property_id: str, pseudonyms: Sequence[str]) -> dict[str, str]:
         """The raw identifiers of these pseudonyms; forgotten or unknown ones are left out."""
@@ -198,7 +199,8 @@ class SubjectVault:
 
     def _load_or_create(
         self, property_id: str, wanted: Mapping[str, str], missing: list[str]
-    ) -> None:
+    ) -> dict[str, bytes]:
+        """The keys of the missing pseudonyms, created (and committed) where there are none."""
         with self._write_lock:
             known = self._stored_keys(property_id, missing)
             new_rows = []
@@ -228,6 +230,7 @@ class SubjectVault:
                 self._keys.clear()
             for pseudonym, key in known.items():
                 self._keys[(property_id, pseudonym)] = key
+        return known
 
     def _stored_keys(self, property_id: str, pseudonyms: list[str]) -> dict[str, bytes]:
         c = subject_keys.c
