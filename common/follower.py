@@ -18,6 +18,8 @@ T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
+PERSISTENT_FAILURE_BACKOFF = 0.8
+
 
 @dataclass(frozen=True, slots=True)
 class UpstreamEntry(Generic[T]):
@@ -171,7 +173,11 @@ class Follower(Generic[T]):
             except Exception as error:
                 if self._stopping.is_set():
                     return
-                logger.warning(
+                # A peer still starting or restarting is normal for a moment; say it loudly
+                # only when it lasts.
+                level = logging.WARNING if backoff >= PERSISTENT_FAILURE_BACKOFF else logging.INFO
+                logger.log(
+                    level,
                     "following %s failed, retrying in %.1fs: %s",
                     self._upstream.name,
                     backoff,

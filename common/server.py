@@ -154,5 +154,14 @@ def serve_until(
 ) -> None:
     """Blocks until `stop` is set, then stops the services gracefully, downstream first."""
     stop.wait()
+    stop_services(services, grace)
+
+
+def stop_services(services: Sequence[RunningService], grace: float = 5.0) -> None:
+    """Stops services, the last started first, after asking every follower to stop (so none
+    of them reads from a peer that has just gone)."""
+    for service in services:
+        for follower in service.followers:
+            follower.request_stop()
     for service in reversed(services):
         service.stop(grace)

@@ -10,7 +10,7 @@ from typing import Any
 
 import grpc
 
-from common.server import RunningService
+from common.server import RunningService, stop_services
 from common.telemetry import Telemetry
 from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
 from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
@@ -125,8 +125,7 @@ def migrate(env: Mapping[str, str]) -> None:
 
 def stop_all(running: list[RunningService], grace: float = 5.0) -> None:
     """Stops the services, downstream first."""
-    for service in reversed(running):
-        service.stop(grace)
+    stop_services(running, grace)
 
 
 def _positions(response: object) -> dict[str, int]:
