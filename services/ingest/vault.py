@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import (
-    BigInteger,
     Column,
     Engine,
     Integer,
@@ -31,12 +30,12 @@ from sqlalchemy import (
     event,
     insert,
     select,
-    update,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from common.eventlog import MissingTablesError
 from common.follower import UpstreamEntry
+from common.sql_positions import positions_table, record_position, stored_position
 
 PSEUDONYM_HEX_DIGITS = 32
 KEY_BYTES = 32
@@ -58,12 +57,8 @@ subject_keys = Table(
     Column("key", LargeBinary, nullable=False),
     Column("sealed", Text, nullable=False),
 )
-vault_positions = Table(
-    "vault_positions",
-    metadata,
-    Column("upstream", String, primary_key=True),
-    Column("position", BigInteger, nullable=False),
-)
+vault_positions = positions_table(metadata, "vault_positions")
+VAULT_CONSUMER = "vault"
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,10 +158,7 @@ class SubjectVault:
     def position(self, upstream: str) -> int:
         """The last position of `upstream` (identity's log) processed."""
         with self._engine.connect() as conn:
-            found = conn.execute(
-                select(vault_positions.c.position).where(vault_positions.c.upstream == upstream)
-            ).scalar_one_or_none()
-        return int(found or 0)
+            return stored_position(conn, vault_positions, VAULT_CONSUMER, upstream)
 
     def process_page(
         self,
@@ -184,14 +176,7 @@ class SubjectVault:
                         c.property_id == item.property_id, c.pseudonym.in_(item.pseudonyms)
                     )
                 )
-            position = entries[-1].position
-            updated = conn.execute(
-                update(vault_positions)
-                .where(vault_positions.c.upstream == upstream)
-                .values(position=position)
-            )
-            if updated.rowcount == 0:
-                conn.execute(insert(vault_positions).values(upstream=upstream, position=position))
+            record_position(conn, vault_positions, VAULT_CONSUMER, upstream, entries[-1].position)
         with self._lock:
             for item in forgotten:
                 for pseudonym in item.pseudonyms:

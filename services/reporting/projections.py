@@ -15,12 +15,12 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    update,
 )
 from sqlalchemy.exc import DBAPIError
 
 from common.eventlog import MissingTablesError
 from common.follower import UpstreamEntry
+from common.sql_positions import record_position, stored_position
 from services.reporting.domainmodel import ConversionAttribution
 from services.reporting.views import conversion_credits, metadata, projection_positions
 
@@ -74,7 +74,7 @@ class ConversionCreditsProjection:
     def position(self, upstream: str) -> int:
         """The last position of `upstream` this projection has processed (0 before the first)."""
         with self._engine.connect() as conn:
-            return _stored_position(conn, upstream)
+            return stored_position(conn, projection_positions, PROJECTION_NAME, upstream)
 
     def positions(self, upstreams: Iterable[str]) -> dict[str, int]:
         """The position of each named upstream."""
@@ -97,10 +97,10 @@ class ConversionCreditsProjection:
         latest = _latest_per_conversion(e.value for e in entries if e.value is not None)
         with self._engine.begin() as conn:
             if after is not None:
-                stored_position = _stored_position(conn, upstream)
-                if stored_position != after:
+                current = stored_position(conn, projection_positions, PROJECTION_NAME, upstream)
+                if current != after:
                     raise StalePositionError(
-                        f"{upstream} position is {stored_position}, not {after}: "
+                        f"{upstream} position is {current}, not {after}: "
                         "the views were rebuilt; reading again"
                     )
             stored = _stored_revisions(conn, latest)
@@ -110,7 +110,9 @@ class ConversionCreditsProjection:
                 if a.models and a.revision >= stored.get(key, a.revision)
             ]
             _replace_credits(conn, winners)
-            _record_position(conn, upstream, entries[-1].position)
+            record_position(
+                conn, projection_positions, PROJECTION_NAME, upstream, entries[-1].position
+            )
 
 
 def _latest_per_conversion(
@@ -191,28 +193,3 @@ def _replace_credits(conn: Connection, attributions: Sequence[ConversionAttribut
         )
     if rows:
         conn.execute(insert(conversion_credits), rows)
-
-
-def _stored_position(conn: Connection, upstream: str) -> int:
-    found = conn.execute(
-        select(projection_positions.c.position).where(
-            projection_positions.c.projection == PROJECTION_NAME,
-            projection_positions.c.upstream == upstream,
-        )
-    ).scalar_one_or_none()
-    return int(found or 0)
-
-
-def _record_position(conn: Connection, upstream: str, position: int) -> None:
-    p = projection_positions.c
-    updated = conn.execute(
-        update(projection_positions)
-        .where(p.projection == PROJECTION_NAME, p.upstream == upstream)
-        .values(position=position)
-    )
-    if updated.rowcount == 0:
-        conn.execute(
-            insert(projection_positions).values(
-                projection=PROJECTION_NAME, upstream=upstream, position=position
-            )
-        )

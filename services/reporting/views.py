@@ -18,6 +18,8 @@ from sqlalchemy import (
     Table,
 )
 
+from common.sql_positions import positions_table
+
 metadata = MetaData()
 
 conversion_credits = Table(
@@ -41,11 +43,5 @@ conversion_credits = Table(
 )
 """One row per credit of a conversion under a model: the latest attribution's credits."""
 
-projection_positions = Table(
-    "projection_positions",
-    metadata,
-    Column("projection", String, primary_key=True),
-    Column("upstream", String, primary_key=True),
-    Column("position", BigInteger, nullable=False),
-)
+projection_positions = positions_table(metadata, "projection_positions")
 """The last upstream log position each projection has processed."""
