@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
-PERSISTENT_FAILURE_BACKOFF = 0.8
+PERSISTENT_FAILURE_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +162,7 @@ class Follower(Generic[T]):
 
     def _run(self) -> None:
         backoff = 0.1
+        failing_since: float | None = None
         while not self._stopping.is_set():
             try:
                 with self._lock:
@@ -169,13 +171,16 @@ class Follower(Generic[T]):
                 if entries and not self._stopping.is_set():
                     self._process(after, entries)
                 self._record_lag(entries[-1].position if entries else None)
-                backoff = 0.1
+                backoff, failing_since = 0.1, None
             except Exception as error:
                 if self._stopping.is_set():
                     return
                 # A peer still starting or restarting is normal for a moment; say it loudly
                 # only when it lasts.
-                level = logging.WARNING if backoff >= PERSISTENT_FAILURE_BACKOFF else logging.INFO
+                now = time.monotonic()
+                failing_since = failing_since if failing_since is not None else now
+                lasting = now - failing_since >= PERSISTENT_FAILURE_SECONDS
+                level = logging.WARNING if lasting else logging.INFO
                 logger.log(
                     level,
                     "following %s failed, retrying in %.1fs: %s",
