@@ -51,7 +51,6 @@ class GroupCommit(Generic[K, E]):
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._closed = False
-        self.writes = 0
 
     def submit(self, items: Sequence[E]) -> set[K]:
         """Writes the items (with whatever else is waiting); returns the keys this call stored."""
@@ -112,7 +111,6 @@ class GroupCommit(Generic[K, E]):
                     items.append(item)
         try:
             written = self._write(items)
-            self.writes += 1
             for item_key in written:
                 owners[item_key].written.add(item_key)
         except BaseException as error:  # every waiting caller must hear about it

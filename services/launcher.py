@@ -36,15 +36,10 @@ class Addresses:
 
 
 _SERVERS: dict[str, Any] = {
-    "ingest": (ingest_server.IngestSettings, ingest_server.start),
-    "identity": (identity_server.IdentitySettings, identity_server.start),
-    "attribution": (attribution_server.AttributionSettings, attribution_server.start),
-    "reporting": (reporting_server.ReportingSettings, reporting_server.start),
-}
-SERVER_MODULES: dict[str, Any] = {
-    "ingest": ingest_server,
-    "identity": identity_server,
-    "attribution": attribution_server,
+    "ingest": (ingest_server.IngestSettings, ingest_server),
+    "identity": (identity_server.IdentitySettings, identity_server),
+    "attribution": (attribution_server.AttributionSettings, attribution_server),
+    "reporting": (reporting_server.ReportingSettings, reporting_server),
 }
 PEERS = {
     "ingest": ("identity",),
@@ -64,9 +59,9 @@ def start_one(
     telemetry configured from the environment unless given."""
     if name not in _SERVERS:
         raise ValueError(f"unknown service {name!r}; choose one of {', '.join(SERVICES)}")
-    settings_class, start = _SERVERS[name]
+    settings_class, server_module = _SERVERS[name]
     settings = replace(settings_class.from_env(env), **(overrides or {}))
-    service: RunningService = start(
+    service: RunningService = server_module.start(
         settings, telemetry or Telemetry.for_service(f"convtrack-{name}")
     )
     return service
@@ -117,9 +112,9 @@ def migrate(env: Mapping[str, str]) -> None:
     """Creates every service's schema and tables once (run before starting replicas with
     `CONVTRACK_CREATE_TABLES=n`, since PostgreSQL DDL from several processes at once fails)."""
     for name in ("ingest", "identity", "attribution"):
-        settings_class, _ = _SERVERS[name]
+        settings_class, server_module = _SERVERS[name]
         settings = replace(settings_class.from_env(env), create_tables=True)
-        SERVER_MODULES[name].build_application(settings).close()
+        server_module.build_application(settings).close()
     reporting_server.migrate(reporting_server.ReportingSettings.from_env(env))
 
 
