@@ -26,6 +26,8 @@ from services.attribution.domainmodel import (
     PersonChanged,
     PersonForgottenSeen,
     PersonSplitSeen,
+    ProbabilisticLinkSeen,
+    ReportingIdentity,
     TouchpointSeen,
     Visitor,
     fit_id,
@@ -88,15 +90,19 @@ class AttributionApplication(TrackingApplication):
         *,
         models: Sequence[ModelSpec] | None = None,
         lookbacks: LookbackPolicy | None = None,
+        reporting_identity: ReportingIdentity = ReportingIdentity.DETERMINISTIC,
         env: dict[str, str] | None = None,
     ) -> None:
-        """`models` is the initial configuration; a configuration stored through
-        `configure_models` takes precedence over it."""
+        """`models` and `reporting_identity` are the initial configuration; what is stored
+        through `configure_models` and `choose_reporting_identity` takes precedence."""
         super().__init__(env=env)
         self.lookbacks = lookbacks or LookbackPolicy()
         self.lock = threading.Lock()
         self._jobs = JobRunner(self)
         stored = self.unit_of_work().get(ModelConfiguration, CONFIGURATION_ID)
+        self.reporting_identity = reporting_identity
+        if stored is not None and stored.reporting_identity:
+            self.reporting_identity = ReportingIdentity(stored.reporting_identity)
         if stored is not None:
             self.models = [ModelSpec.from_dict(m) for m in stored.models]
         else:
@@ -130,6 +136,8 @@ class AttributionApplication(TrackingApplication):
                     affected.update(dict.fromkeys(self._identifier_shared(unit, value)))
                 elif isinstance(value, PersonForgottenSeen):
                     affected.update(dict.fromkeys(self._person_forgotten(unit, value)))
+                elif isinstance(value, ProbabilisticLinkSeen):
+                    affected.update(dict.fromkeys(self._probabilistic_link(unit, value)))
             for conversion_id in affected:
                 self._attribute(unit, conversion_id)
             self.save_tracked(upstream, entries[-1].position, unit)
@@ -152,6 +160,25 @@ class AttributionApplication(TrackingApplication):
             self.save_unit(unit)
             self.models = list(models)
         return self.start_reattribution("re-attribute all conversions under the new models")
+
+    def choose_reporting_identity(self, reporting_identity: ReportingIdentity) -> UUID:
+        """Chooses which identity links make up journeys (deterministic only, or blended with
+        identity's accepted probabilistic links) and starts re-attributing every past
+        conversion under it; returns the job's id."""
+        with self.lock:
+            unit = self.unit_of_work()
+            stored = unit.get(ModelConfiguration, CONFIGURATION_ID)
+            if stored is None:
+                stored = ModelConfiguration(
+                    id=CONFIGURATION_ID, models=[m.to_dict() for m in self.models]
+                )
+                unit.add(stored)
+            stored.choose_reporting_identity(reporting_identity=reporting_identity.value)
+            self.save_unit(unit)
+            self.reporting_identity = reporting_identity
+        return self.start_reattribution(
+            f"re-attribute all conversions under the {reporting_identity.value} reporting identity"
+        )
 
     def start_reattribution(
         self, description: str = "re-attribute all conversions", only: tuple[str, str] | None = None
@@ -423,10 +450,41 @@ class AttributionApplication(TrackingApplication):
         unit.collect(person)
         for identifier in forgotten.identifiers:
             visitor = unit.get(Visitor, visitor_id(prop, identifier))
-            if visitor is not None and visitor.person_id is not None:
+            if visitor is None:
+                continue
+            if visitor.person_id is not None:
                 visitor.link_to_person(person_id=None)
                 unit.collect(visitor)
+            for other in visitor.probable_matches:
+                visitor.remove_probable_match(identifier=other)
+                matched = unit.get(Visitor, visitor_id(prop, other))
+                if matched is not None and identifier in matched.probable_matches:
+                    matched.remove_probable_match(identifier=identifier)
+                    unit.collect(matched)
+            unit.collect(visitor)
         return [c.id for c in before]
+
+    def _probabilistic_link(self, unit: UnitOfWork, link: ProbabilisticLinkSeen) -> list[UUID]:
+        """Records the link on both visitors; under the blended reporting identity, the
+        conversions of the persons it joins (or joined) are re-attributed."""
+        prop = link.property_id
+        before = (
+            self._conversions(unit, self._cluster(unit, prop, (link.a, link.b)))
+            if not link.accepted
+            else []
+        )
+        for identifier, other in ((link.a, link.b), (link.b, link.a)):
+            visitor = self._visitor(unit, prop, identifier)
+            if link.accepted and other not in visitor.probable_matches:
+                visitor.add_probable_match(identifier=other)
+                unit.collect(visitor)
+            elif not link.accepted and other in visitor.probable_matches:
+                visitor.remove_probable_match(identifier=other)
+                unit.collect(visitor)
+        if self.reporting_identity is not ReportingIdentity.BLENDED:
+            return []
+        after = self._conversions(unit, self._cluster(unit, prop, (link.a, link.b)))
+        return [c.id for c in dict.fromkeys([*before, *after])]
 
     def _move(
         self, unit: UnitOfWork, property_id: str, person_id: UUID, identifiers: Sequence[str]
@@ -500,14 +558,27 @@ class AttributionApplication(TrackingApplication):
     def _cluster(
         self, unit: UnitOfWork, property_id: str, identifiers: tuple[str, ...]
     ) -> list[Visitor]:
-        """The visitors of every person the identifiers belong to (or just theirs)."""
-        keys = set(identifiers)
-        for identifier in identifiers:
+        """The visitors of every person the identifiers belong to (or just theirs); under the
+        blended reporting identity also of the persons accepted probabilistic links join."""
+        blended = self.reporting_identity is ReportingIdentity.BLENDED
+        keys: set[str] = set()
+        visitors: list[Visitor] = []
+        pending = list(identifiers)
+        while pending:
+            identifier = pending.pop()
+            if identifier in keys:
+                continue
+            keys.add(identifier)
             visitor = unit.get(Visitor, visitor_id(property_id, identifier))
-            if visitor is not None and visitor.person_id is not None:
-                keys.update(_current_person(unit, visitor.person_id).identifiers)
-        found = (unit.get(Visitor, visitor_id(property_id, k)) for k in sorted(keys))
-        return [v for v in found if v is not None]
+            if visitor is None:
+                continue
+            visitors.append(visitor)
+            if visitor.person_id is not None:
+                person = _current_person(unit, visitor.person_id)
+                pending.extend(i for i in person.identifiers if i not in keys)
+            if blended:
+                pending.extend(i for i in visitor.probable_matches if i not in keys)
+        return sorted(visitors, key=lambda v: v.identifier)
 
     @staticmethod
     def _conversions(unit: UnitOfWork, visitors: Iterable[Visitor]) -> list[Conversion]:

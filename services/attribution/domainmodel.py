@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -82,6 +83,24 @@ class PersonForgottenSeen:
     identifiers: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class ProbabilisticLinkSeen:
+    """From identity's log: a probabilistic link between two identifiers was accepted
+    (`accepted`) or removed; used by the blended reporting identity only."""
+
+    property_id: str
+    a: str
+    b: str
+    accepted: bool
+
+
+class ReportingIdentity(StrEnum):
+    """Which identity links make up a person's journey (as GA4's reporting identity)."""
+
+    DETERMINISTIC = "deterministic"
+    BLENDED = "blended"
+
+
 AttributionInput = (
     TouchpointSeen
     | ConversionSeen
@@ -89,6 +108,7 @@ AttributionInput = (
     | PersonSplitSeen
     | IdentifierShared
     | PersonForgottenSeen
+    | ProbabilisticLinkSeen
 )
 
 
@@ -148,6 +168,7 @@ class Visitor(Aggregate):
         self.touchpoints: list[dict[str, Any]] = []
         self.conversion_ids: list[UUID] = []
         self.person_id: UUID | None = None
+        self.probable_matches: list[str] = []
 
     @event("TouchpointAdded")
     def add_touchpoint(self, *, touchpoint: dict[str, Any]) -> None:
@@ -164,6 +185,17 @@ class Visitor(Aggregate):
         """Records the person identity says this visitor belongs to (None: to nobody, after
         the person was forgotten)."""
         self.person_id = person_id
+
+    @event("ProbablyMatched")
+    def add_probable_match(self, *, identifier: str) -> None:
+        """Identity accepted a probabilistic link from this identifier to another."""
+        if identifier not in self.probable_matches:
+            self.probable_matches.append(identifier)
+
+    @event("ProbableMatchRemoved")
+    def remove_probable_match(self, *, identifier: str) -> None:
+        """Identity removed a probabilistic link from this identifier to another."""
+        self.probable_matches = [i for i in self.probable_matches if i != identifier]
 
 
 class Person(Aggregate):
@@ -357,11 +389,18 @@ class ModelConfiguration(Aggregate):
     @event("Created")
     def __init__(self, *, id: UUID, models: list[dict[str, Any]]) -> None:
         self.models = models
+        self.reporting_identity = ""
 
     @event("Configured")
     def configure(self, *, models: list[dict[str, Any]]) -> None:
         """Replaces the configured models."""
         self.models = models
+
+    @event("ReportingIdentityChosen")
+    def choose_reporting_identity(self, *, reporting_identity: str) -> None:
+        """Chooses which identity links make up journeys from now on ("" until chosen: the
+        settings' default applies)."""
+        self.reporting_identity = reporting_identity
 
 
 class Job(Aggregate):

@@ -18,7 +18,7 @@ from common.telemetry import Telemetry
 from common.upstream import identity_log, ingest_log, open_channel
 from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
 from services.attribution.application import AttributionApplication
-from services.attribution.domainmodel import AttributionInput
+from services.attribution.domainmodel import AttributionInput, ReportingIdentity
 from services.attribution.journeys import Lookback, LookbackPolicy
 from services.attribution.models import named_model
 from services.attribution.servicer import AttributionServicer
@@ -41,6 +41,7 @@ class AttributionSettings:
     models: tuple[str, ...] = field(default=("last_click", "linear"))
     lookbacks: LookbackPolicy = field(default_factory=LookbackPolicy)
     refit_interval: timedelta = timedelta(hours=24)
+    reporting_identity: ReportingIdentity = ReportingIdentity.DETERMINISTIC
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AttributionSettings:
@@ -48,8 +49,15 @@ class AttributionSettings:
         (comma-separated), `ATTRIBUTION_CLICK_LOOKBACK_DAYS` (30), `ATTRIBUTION_VIEW_LOOKBACK_DAYS`
         (1), `ATTRIBUTION_LOOKBACKS` (per conversion name, "lead=90:7,purchase=30:1" as
         click:view days), `ATTRIBUTION_REFIT_INTERVAL_HOURS` (24; 0 turns scheduled refits
-        of data-driven models off), `INGEST_ADDR`, `IDENTITY_ADDR`."""
+        of data-driven models off), `ATTRIBUTION_REPORTING_IDENTITY` (deterministic or
+        blended; the initial choice, `SetReportingIdentity` changes it), `INGEST_ADDR`,
+        `IDENTITY_ADDR`."""
         models = env_str(env, "ATTRIBUTION_MODELS", "last_click,linear")
+        identity = env_str(env, "ATTRIBUTION_REPORTING_IDENTITY", "deterministic").lower()
+        if identity not in {r.value for r in ReportingIdentity}:
+            raise SettingsError(
+                f"ATTRIBUTION_REPORTING_IDENTITY must be deterministic or blended, not {identity!r}"
+            )
         return cls(
             listen=env_str(env, "ATTRIBUTION_LISTEN", "127.0.0.1:50053"),
             database_url=database_url(env, "attribution"),
@@ -60,6 +68,7 @@ class AttributionSettings:
             models=tuple(m.strip() for m in models.split(",") if m.strip()),
             lookbacks=lookback_policy(env),
             refit_interval=timedelta(hours=env_int(env, "ATTRIBUTION_REFIT_INTERVAL_HOURS", 24)),
+            reporting_identity=ReportingIdentity(identity),
         )
 
 
@@ -99,6 +108,7 @@ def build_application(settings: AttributionSettings) -> AttributionApplication:
     app = AttributionApplication(
         models=[named_model(name) for name in settings.models],
         lookbacks=settings.lookbacks,
+        reporting_identity=settings.reporting_identity,
         env=database.eventsourcing_env(),
     )
     if not settings.create_tables:

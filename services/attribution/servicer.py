@@ -19,7 +19,7 @@ from services.attribution.application import (
     UnknownConversionError,
     UnknownJobError,
 )
-from services.attribution.domainmodel import Conversion, Job, ModelFit
+from services.attribution.domainmodel import Conversion, Job, ModelFit, ReportingIdentity
 from services.attribution.models import (
     DEFAULT_TRAINING_WINDOW,
     DataDrivenKind,
@@ -104,6 +104,12 @@ def log_entry(position: int, event: Any) -> attribution_pb2.LogEntry:
         )
     return entry
 
+
+REPORTING_IDENTITY_PB = {
+    ReportingIdentity.DETERMINISTIC: common_pb2.REPORTING_IDENTITY_DETERMINISTIC,
+    ReportingIdentity.BLENDED: common_pb2.REPORTING_IDENTITY_BLENDED,
+}
+REPORTING_IDENTITY_OF = {v: k for k, v in REPORTING_IDENTITY_PB.items()}
 
 _RULE_KINDS = {
     attribution_pb2.MODEL_KIND_FIRST_TOUCH: RuleKind.FIRST_TOUCH,
@@ -233,8 +239,23 @@ class AttributionServicer(attribution_pb2_grpc.AttributionServiceServicer):
         self, request: attribution_pb2.ListModelsRequest, context: grpc.ServicerContext
     ) -> attribution_pb2.ListModelsResponse:
         return attribution_pb2.ListModelsResponse(
-            models=[model_config(spec) for spec in self._app.models]
+            models=[model_config(spec) for spec in self._app.models],
+            reporting_identity=REPORTING_IDENTITY_PB[self._app.reporting_identity],
         )
+
+    def SetReportingIdentity(
+        self, request: attribution_pb2.SetReportingIdentityRequest, context: grpc.ServicerContext
+    ) -> attribution_pb2.SetReportingIdentityResponse:
+        chosen = REPORTING_IDENTITY_OF.get(request.reporting_identity)
+        if chosen is None:
+            abort_invalid(
+                context,
+                "invalid SetReportingIdentity request",
+                [FieldProblem("reporting_identity", "must be DETERMINISTIC or BLENDED")],
+            )
+            raise AssertionError("unreachable")
+        job_id = self._app.choose_reporting_identity(chosen)
+        return attribution_pb2.SetReportingIdentityResponse(job_id=str(job_id))
 
     def ConfigureModels(
         self, request: attribution_pb2.ConfigureModelsRequest, context: grpc.ServicerContext

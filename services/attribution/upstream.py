@@ -13,6 +13,7 @@ from services.attribution.domainmodel import (
     PersonChanged,
     PersonForgottenSeen,
     PersonSplitSeen,
+    ProbabilisticLinkSeen,
     TouchpointSeen,
 )
 from services.attribution.models import JourneyTouch
@@ -70,7 +71,14 @@ def ingest_input(entry: ingest_pb2.LogEntry) -> TouchpointSeen | ConversionSeen 
 
 def identity_input(
     entry: identity_pb2.LogEntry,
-) -> PersonChanged | PersonSplitSeen | IdentifierShared | PersonForgottenSeen | None:
+) -> (
+    PersonChanged
+    | PersonSplitSeen
+    | IdentifierShared
+    | PersonForgottenSeen
+    | ProbabilisticLinkSeen
+    | None
+):
     """A change of a person's identifiers from identity's log; None for other entries."""
     kind = entry.WhichOneof("event")
     if kind == "person_created":
@@ -105,5 +113,21 @@ def identity_input(
             shared.property_id,
             from_identifier_pb(shared.identifier).key,
             shared.shared_person_id,
+        )
+    if kind == "probabilistic_link_added":
+        added = entry.probabilistic_link_added
+        return ProbabilisticLinkSeen(
+            added.property_id,
+            from_identifier_pb(added.a).key,
+            from_identifier_pb(added.b).key,
+            accepted=True,
+        )
+    if kind == "probabilistic_link_removed":
+        removed = entry.probabilistic_link_removed
+        return ProbabilisticLinkSeen(
+            removed.property_id,
+            from_identifier_pb(removed.a).key,
+            from_identifier_pb(removed.b).key,
+            accepted=False,
         )
     return None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from uuid import uuid4
 
@@ -19,6 +21,7 @@ from services.identity.domainmodel import (
     decision_from_dict,
     graph_id,
 )
+from services.identity.matching import Matcher, ObservationSource
 from services.identity.observations import ObservationRecord
 from services.identity.resolution import (
     Decision,
@@ -31,12 +34,20 @@ from services.identity.resolution import (
     PersonsMerged,
     PersonSplit,
     ProbabilisticLinkAdded,
+    ProbabilisticLinkRemoved,
     ResolutionError,
+    blended_identifiers,
     decide,
     decide_forget,
+    decide_matching,
+    decide_revalidation,
     decide_split,
     decide_unlink,
 )
+
+DEFAULT_MATCHING_WINDOW = timedelta(days=90)
+
+logger = logging.getLogger(__name__)
 
 
 class IdentifierVault(Protocol):
@@ -74,6 +85,24 @@ class UnknownIdentifierError(IdentityError):
 
 class UnknownPersonError(IdentityError):
     """No such person in the property."""
+
+
+class MatchingNotConfiguredError(IdentityError):
+    """Probabilistic matching has no observation source or matcher in this deployment."""
+
+
+@dataclass(frozen=True, slots=True)
+class MatchingRun:
+    """What one property's probabilistic matching run did."""
+
+    property_id: str
+    observations: int
+    candidate_pairs: int
+    links_proposed: int
+    links_accepted: int
+    links_added: int
+    links_removed: int
+    seconds: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,14 +150,24 @@ class IdentityApplication(TrackingApplication):
         *,
         identifiers: IdentifierVault,
         rules: IdentityRules | None = None,
+        observations: ObservationSource | None = None,
+        matcher: Matcher | None = None,
+        matching_window: timedelta = DEFAULT_MATCHING_WINDOW,
         env: dict[str, str] | None = None,
     ) -> None:
         """`identifiers` turns the identifiers people ask about into the pseudonyms the graph
-        holds, and back (ingest's vault in the service; `PlainIdentifiers` offline)."""
+        holds, and back (ingest's vault in the service; `PlainIdentifiers` offline).
+        Probabilistic matching runs read `observations` of the last `matching_window` and
+        score them with `matcher`; without both, matching is off."""
         super().__init__(env=env)
         self._identifiers = identifiers
+        self._observations = observations
+        self._matcher = matcher
+        self.matching_window = matching_window
         self.rules = rules or IdentityRules()
         self.lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._schedule: threading.Thread | None = None
 
     def process_page(
         self,
@@ -139,24 +178,91 @@ class IdentityApplication(TrackingApplication):
         """Resolves a page of ingest events; saves the decisions with the position."""
         unit = self.unit_of_work()
         try:
+            changed: dict[str, IdentityGraph] = {}
             for entry in entries:
                 if entry.value is not None and entry.value.identifiers:
-                    self._observe(unit, entry.value)
+                    graph = self._observe(unit, entry.value)
+                    changed[graph.property_id] = graph
+            for graph in changed.values():
+                self._revalidate_links(graph)
             self.save_tracked(upstream, entries[-1].position, unit)
         except BaseException:
             self.discard_cached_state()
             raise
 
-    def resolve(self, property_id: str, identifier: str) -> ResolvedPerson:
-        """The person an identifier belongs to now, with all its identifiers."""
+    def resolve(self, property_id: str, identifier: str, blended: bool = False) -> ResolvedPerson:
+        """The person an identifier belongs to now, with all its identifiers; `blended` adds
+        the identifiers accepted probabilistic links join to it."""
         pseudonym = self._pseudonyms(property_id, [identifier])[0]
         with self.lock:
             graph = self.unit_of_work().get(IdentityGraph, graph_id(property_id))
             person = graph.state.person_by_identifier.get(pseudonym) if graph else None
             if graph is None or person is None:
                 raise UnknownIdentifierError(f"{identifier} has not been seen in {property_id}")
-            members = list(graph.state.identifiers_by_person[person])
+            if blended:
+                members = blended_identifiers(graph.state, self.rules, person)
+            else:
+                members = list(graph.state.identifiers_by_person[person])
         return ResolvedPerson(person, self._revealed(property_id, members))
+
+    def run_matching(
+        self, property_id: str | None = None, now: datetime | None = None
+    ) -> list[MatchingRun]:
+        """Runs probabilistic matching for one property (or every property with observations
+        in the window): proposes links from the window's observations, then records the links
+        the guards accept in place of the current ones."""
+        if self._observations is None or self._matcher is None:
+            raise MatchingNotConfiguredError("probabilistic matching is not configured")
+        since = (now or datetime.now(UTC)) - self.matching_window
+        by_property: dict[str, list[ObservationRecord]] = {}
+        for observation in self._observations.observations(since):
+            if property_id is None or observation.property_id == property_id:
+                by_property.setdefault(observation.property_id, []).append(observation.record())
+        return [self._match(prop, records) for prop, records in sorted(by_property.items())]
+
+    def match_every(self, interval: timedelta) -> None:
+        """Runs matching for every property each `interval` in the background, until closed."""
+
+        def loop() -> None:
+            while not self._stopping.wait(interval.total_seconds()):
+                try:
+                    self.run_matching()
+                except Exception as error:  # the schedule survives a failed run
+                    logger.warning("scheduled probabilistic matching failed: %s", error)
+
+        self._schedule = threading.Thread(target=loop, name="identity-matching", daemon=True)
+        self._schedule.start()
+
+    def close(self) -> None:
+        """Stops the matching schedule, then closes the store."""
+        self._stopping.set()
+        if self._schedule is not None:
+            self._schedule.join(timeout=30)
+        super().close()
+
+    def _match(self, property_id: str, records: list[ObservationRecord]) -> MatchingRun:
+        assert self._matcher is not None
+        started = time.perf_counter()
+        proposed = self._matcher.propose(records)
+        decisions: list[Decision] = []
+
+        def decide_run(graph: IdentityGraph) -> list[Decision]:
+            decisions.extend(decide_matching(graph.state, self.rules, proposed.links))
+            return decisions
+
+        with self.lock:
+            graph = self._change(property_id, decide_run)
+            accepted = len(graph.state.probabilistic_links)
+        return MatchingRun(
+            property_id=property_id,
+            observations=len(records),
+            candidate_pairs=proposed.candidate_pairs,
+            links_proposed=len(proposed.links),
+            links_accepted=accepted,
+            links_added=sum(isinstance(d, ProbabilisticLinkAdded) for d in decisions),
+            links_removed=sum(isinstance(d, ProbabilisticLinkRemoved) for d in decisions),
+            seconds=time.perf_counter() - started,
+        )
 
     def forget_person(self, property_id: str, person_id: str, note: str) -> None:
         """Forgets a person (right to erasure): it leaves the graph, and ingest, following
@@ -235,17 +341,19 @@ class IdentityApplication(TrackingApplication):
         revealed = self._identifiers.reveal(property_id, pseudonyms)
         return tuple(sorted(revealed.get(p, p) for p in pseudonyms))
 
-    def _observe(self, unit: UnitOfWork, observation: Observation) -> None:
+    def _observe(self, unit: UnitOfWork, observation: Observation) -> IdentityGraph:
         graph = self._graph(unit, observation.property_id)
-        record = ObservationRecord(
-            obs_id=observation.record_id,
-            identifiers=observation.identifiers,
-            ts=observation.occurred_at,
-        )
         trace_parent = current_trace_parent()
-        for decision in decide(graph.state, self.rules, record):
+        for decision in decide(graph.state, self.rules, observation.record()):
             graph.record(decision, trace_parent)
         unit.collect(graph)
+        return graph
+
+    def _revalidate_links(self, graph: IdentityGraph) -> None:
+        """Removes probabilistic links the guards refuse after the page's decisions."""
+        trace_parent = current_trace_parent()
+        for decision in decide_revalidation(graph.state, self.rules):
+            graph.record(decision, trace_parent)
 
     def _graph(self, unit: UnitOfWork, property_id: str) -> IdentityGraph:
         graph = unit.get(IdentityGraph, graph_id(property_id))
@@ -264,6 +372,7 @@ class IdentityApplication(TrackingApplication):
             graph = self._graph(unit, property_id)
             for decision in decide_change(graph):
                 graph.record(decision, current_trace_parent())
+            self._revalidate_links(graph)
             unit.collect(graph)
             self.save_unit(unit)
         except ResolutionError as error:
@@ -288,6 +397,6 @@ def _mentions(decision: Decision, relevant: set[str]) -> bool:
         return bool(set(decision.persons) & relevant)
     if isinstance(decision, IdentifierMarkedShared):
         return decision.identifier in relevant
-    if isinstance(decision, ProbabilisticLinkAdded):
+    if isinstance(decision, ProbabilisticLinkAdded | ProbabilisticLinkRemoved):
         return bool({decision.a, decision.b} & relevant)
     return False

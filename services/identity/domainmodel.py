@@ -9,6 +9,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, DomainEvent, event
 
+from services.identity.observations import ObservationRecord
 from services.identity.resolution import (
     Decision,
     Evidence,
@@ -21,6 +22,7 @@ from services.identity.resolution import (
     PersonsMerged,
     PersonSplit,
     ProbabilisticLinkAdded,
+    ProbabilisticLinkRemoved,
     ResolutionState,
 )
 
@@ -29,12 +31,32 @@ GRAPH_NAMESPACE = uuid5(NAMESPACE_URL, "https://convtrack.dev/ns/identity-graph"
 
 @dataclass(frozen=True, slots=True)
 class Observation:
-    """Identifiers seen together on one ingested event (keys like "anon:abc")."""
+    """Identifiers seen together on one ingested event (keys like "anon:abc" or their
+    pseudonyms), with the event's weak signals for probabilistic matching (IP and network as
+    pseudonyms, the parsed user agent, the city)."""
 
     property_id: str
     record_id: str
     identifiers: tuple[str, ...]
     occurred_at: datetime | None = None
+    ip: str = ""
+    ip_network: str = ""
+    ua_family: str = ""
+    ua_device: str = ""
+    geo_city: str = ""
+
+    def record(self) -> ObservationRecord:
+        """The observation as the resolver and the matcher take it."""
+        return ObservationRecord(
+            obs_id=self.record_id,
+            identifiers=self.identifiers,
+            ts=self.occurred_at,
+            ip=self.ip,
+            ip_network=self.ip_network,
+            ua_family=self.ua_family,
+            ua_device=self.ua_device,
+            geo_city=self.geo_city,
+        )
 
 
 def graph_id(property_id: str) -> UUID:
@@ -95,6 +117,8 @@ def decision_from_dict(kind: str, data: dict[str, Any]) -> Decision:
         return ProbabilisticLinkAdded(
             data["a"], data["b"], data["weight"], tuple((s, w) for s, w in data["evidence"])
         )
+    if kind == "ProbabilisticLinkRemoved":
+        return ProbabilisticLinkRemoved(data["a"], data["b"], data["reason"])
     raise ValueError(f"unknown identity decision {kind!r}")
 
 

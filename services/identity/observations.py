@@ -22,7 +22,10 @@ class ObservationRecord:
     """One observation: identifiers seen together, and the weak signals seen with them.
 
     `identifiers` are keys like "user:42" or "email:<sha256 hex>"; emails and phones only
-    hashed. The weak signals feed probabilistic matching and are optional.
+    hashed. The weak signals feed probabilistic matching and are optional. In the service,
+    ingest sends `ip` and `ip_network` as keyed pseudonyms and the user agent already parsed
+    (`ua_family`, `ua_device`); offline files give a raw `ip` and `user_agent`, from which
+    the network and the parsed user agent are derived when these fields are empty.
     """
 
     obs_id: str
@@ -33,6 +36,9 @@ class ObservationRecord:
     ip: str = ""
     user_agent: str = ""
     geo_city: str = ""
+    ip_network: str = ""
+    ua_family: str = ""
+    ua_device: str = ""
     first_name: str = ""
     last_name: str = ""
     postcode: str = ""

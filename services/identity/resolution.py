@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -31,17 +31,21 @@ class KindRule:
     `priority`: 1 is the strongest; in a refused merge the identifier with the largest number
     is dropped. `max_per_person`: at most this many identifiers of the kind per person (None:
     unlimited). `max_persons`: the kind's fan-out limit (None: the rules' default).
+    `duplicate_records`: identifiers of the kind name records that can be entered twice for
+    one person (CRM records with a typo); a probabilistic link between two of them says they
+    are duplicates, so the pair counts once against `max_per_person`.
     """
 
     priority: int
     max_per_person: int | None = None
     max_persons: int | None = None
+    duplicate_records: bool = False
 
 
 DEFAULT_KINDS: Mapping[str, KindRule] = MappingProxyType(
     {
         IdentifierKind.USER.value: KindRule(priority=1, max_per_person=1),
-        IdentifierKind.CRM.value: KindRule(priority=2, max_per_person=1),
+        IdentifierKind.CRM.value: KindRule(priority=2, max_per_person=1, duplicate_records=True),
         IdentifierKind.EMAIL.value: KindRule(priority=3, max_per_person=1, max_persons=1),
         IdentifierKind.PHONE.value: KindRule(priority=4, max_per_person=1, max_persons=1),
         IdentifierKind.ANONYMOUS.value: KindRule(priority=5, max_per_person=None, max_persons=2),
@@ -91,6 +95,11 @@ class IdentityRules:
         if ALL_ZERO_ID.fullmatch(value):
             return "all-zero id"
         return None
+
+
+def link_key(a: str, b: str) -> tuple[str, str]:
+    """The key of a probabilistic link between two identifiers (either order)."""
+    return (a, b) if a <= b else (b, a)
 
 
 def kind_of(identifier: str) -> str:
@@ -214,12 +223,26 @@ class PersonForgotten:
 
 @dataclass(frozen=True, slots=True)
 class ProbabilisticLinkAdded:
-    """A scored candidate link, kept apart from deterministic links; `evidence` per signal."""
+    """A scored link between two identifiers, kept apart from deterministic links.
+
+    `weight` is the match weight (log2 Bayes factor), `evidence` the weight per signal. A
+    link between the same two identifiers replaces the earlier one.
+    """
 
     a: str
     b: str
     weight: float
     evidence: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ProbabilisticLinkRemoved:
+    """A probabilistic link no longer holds: a new matching run dropped it, or the guards
+    refuse it now (its persons were kept apart, or it would break a limit)."""
+
+    a: str
+    b: str
+    reason: str
 
 
 Decision = (
@@ -231,6 +254,7 @@ Decision = (
     | PersonSplit
     | ObservationIgnored
     | ProbabilisticLinkAdded
+    | ProbabilisticLinkRemoved
     | PersonForgotten
 )
 
@@ -253,7 +277,7 @@ class ResolutionState:
         self.shared: set[str] = set()
         self.fanout: dict[str, dict[str, datetime | None]] = {}
         self.kept_apart: dict[str, set[str]] = {}
-        self.probabilistic_links: list[ProbabilisticLinkAdded] = []
+        self.probabilistic_links: dict[tuple[str, str], ProbabilisticLinkAdded] = {}
         self.applied = 0
 
     def current_person(self, person_id: str) -> str:
@@ -286,7 +310,9 @@ class ResolutionState:
         elif isinstance(decision, IdentifierMarkedShared):
             self._mark_shared(decision.identifier)
         elif isinstance(decision, ProbabilisticLinkAdded):
-            self.probabilistic_links.append(decision)
+            self.probabilistic_links[link_key(decision.a, decision.b)] = decision
+        elif isinstance(decision, ProbabilisticLinkRemoved):
+            self.probabilistic_links.pop(link_key(decision.a, decision.b), None)
         elif isinstance(decision, PersonForgotten):
             self._forget(decision.person_id, decision.identifiers)
 
@@ -379,9 +405,9 @@ class ResolutionState:
         self.kept_apart.pop(person_id, None)
         for apart in self.kept_apart.values():
             apart.discard(person_id)
-        self.probabilistic_links = [
-            link for link in self.probabilistic_links if not {link.a, link.b} & gone
-        ]
+        self.probabilistic_links = {
+            key: link for key, link in self.probabilistic_links.items() if not set(key) & gone
+        }
 
     def components(self, person_id: str) -> list[list[str]]:
         """The person's identifiers in groups connected by its links (oldest identifier first)."""
@@ -434,7 +460,7 @@ class ResolutionState:
             "shared": sorted(self.shared),
             "fanout": {i: dict(s) for i, s in self.fanout.items()},
             "kept_apart": {p: sorted(s) for p, s in self.kept_apart.items() if s},
-            "probabilistic_links": list(self.probabilistic_links),
+            "probabilistic_links": dict(self.probabilistic_links),
         }
 
     def __eq__(self, other: object) -> bool:
@@ -752,12 +778,40 @@ def deterministic_clusters(state: ResolutionState) -> dict[str, str]:
 def probabilistic_clusters(
     state: ResolutionState, rules: IdentityRules, min_weight: float | None = None
 ) -> dict[str, str]:
-    """Identifier → person with probabilistic links on top of the deterministic persons.
+    """Identifier → person with probabilistic links on top of the deterministic persons
+    (the "deterministic + probabilistic" reporting identity); see `accepted_links`."""
+    threshold = rules.min_probabilistic_weight if min_weight is None else min_weight
+    _, root_of = _accept(state, rules, state.probabilistic_links.values(), threshold)
+    return {
+        identifier: root_of(person) for identifier, person in state.person_by_identifier.items()
+    }
 
-    Links are taken strongest first; a link is skipped when it is below the threshold, touches
-    a shared identifier, joins persons that a refusal kept apart, or would break a kind's limit.
+
+def accepted_links(
+    state: ResolutionState,
+    rules: IdentityRules,
+    links: Iterable[ProbabilisticLinkAdded],
+    min_weight: float | None = None,
+) -> list[ProbabilisticLinkAdded]:
+    """The links the guards accept, strongest first.
+
+    A link is skipped when it is below the threshold, touches an unknown or shared identifier,
+    joins persons that a refusal or a split kept apart, or would break a kind's limit (a link
+    between two records of a `duplicate_records` kind counts them as one). A link inside a
+    group already joined is kept.
     """
     threshold = rules.min_probabilistic_weight if min_weight is None else min_weight
+    return _accept(state, rules, links, threshold)[0]
+
+
+def _accept(
+    state: ResolutionState,
+    rules: IdentityRules,
+    links: Iterable[ProbabilisticLinkAdded],
+    threshold: float,
+) -> tuple[list[ProbabilisticLinkAdded], Callable[[str], str]]:
+    """Greedy acceptance of links over the deterministic persons; the accepted links and the
+    person → group root function of the resulting groups."""
     parent: dict[str, str] = {}
     counts: dict[str, dict[str, int]] = {}
     apart: dict[str, set[str]] = {}
@@ -777,21 +831,26 @@ def probabilistic_clusters(
             apart[root] = {state.current_person(p) for p in state.kept_apart.get(person, ())}
         return root
 
-    links = sorted(state.probabilistic_links, key=lambda link: (-link.weight, link.a, link.b))
+    accepted: list[ProbabilisticLinkAdded] = []
     owner_of = state.person_by_identifier
-    for link in links:
+    for link in sorted(links, key=lambda link: (-link.weight, link.a, link.b)):
         if link.weight < threshold or link.a in state.shared or link.b in state.shared:
             continue
         if link.a not in owner_of or link.b not in owner_of:
             continue
         first, second = component(owner_of[link.a]), component(owner_of[link.b])
         if first == second:
+            accepted.append(link)
             continue
         if {find(p) for p in apart[first]} & {second} or {find(p) for p in apart[second]} & {first}:
             continue
         merged = dict(counts[first])
         for kind, count in counts[second].items():
             merged[kind] = merged.get(kind, 0) + count
+        kind = kind_of(link.a)
+        rule = rules.kinds.get(kind)
+        if rule is not None and rule.duplicate_records and kind_of(link.b) == kind:
+            merged[kind] -= 1
         if any(
             (rule := rules.kinds.get(kind)) is not None
             and rule.max_per_person is not None
@@ -804,7 +863,54 @@ def probabilistic_clusters(
         counts[survivor] = merged
         apart[survivor] |= apart.pop(younger)
         del counts[younger]
-    return {identifier: find(person) for identifier, person in owner_of.items()}
+        accepted.append(link)
+    return accepted, find
+
+
+def decide_matching(
+    state: ResolutionState,
+    rules: IdentityRules,
+    proposed: Iterable[ProbabilisticLinkAdded],
+    reason: str = "not proposed by the latest matching run",
+) -> list[Decision]:
+    """What a matching run's proposed links decide: the links the guards accept replace the
+    current ones (added when new or re-weighted, removed when no longer proposed)."""
+    accepted = {link_key(x.a, x.b): x for x in accepted_links(state, rules, proposed)}
+    decisions: list[Decision] = [
+        ProbabilisticLinkRemoved(link.a, link.b, reason)
+        for key, link in sorted(state.probabilistic_links.items())
+        if key not in accepted
+    ]
+    for key, link in sorted(accepted.items()):
+        current = state.probabilistic_links.get(key)
+        if current is None or current.weight != link.weight or current.evidence != link.evidence:
+            decisions.append(link)
+    return decisions
+
+
+def decide_revalidation(state: ResolutionState, rules: IdentityRules) -> list[Decision]:
+    """Removes the links the guards refuse now that deterministic decisions changed the
+    persons (they may come back at the next matching run if they pass then)."""
+    if not state.probabilistic_links:
+        return []
+    kept = {
+        link_key(x.a, x.b) for x in accepted_links(state, rules, state.probabilistic_links.values())
+    }
+    return [
+        ProbabilisticLinkRemoved(link.a, link.b, "refused by the guards after a change")
+        for key, link in sorted(state.probabilistic_links.items())
+        if key not in kept
+    ]
+
+
+def blended_identifiers(state: ResolutionState, rules: IdentityRules, person: str) -> list[str]:
+    """A person's identifiers with those its accepted probabilistic links join to it."""
+    members = state.identifiers_by_person.get(person)
+    if not members:
+        return []
+    clusters = probabilistic_clusters(state, rules)
+    root = clusters[members[0]]
+    return sorted(identifier for identifier, r in clusters.items() if r == root)
 
 
 # --- convenience wrappers --------------------------------------------------------------------
@@ -927,14 +1033,20 @@ __all__ = [
     "PersonSplit",
     "PersonsMerged",
     "ProbabilisticLinkAdded",
+    "ProbabilisticLinkRemoved",
     "ResolutionError",
     "ResolutionState",
     "Resolver",
     "UnknownIdentifierError",
+    "accepted_links",
+    "blended_identifiers",
     "decide",
     "decide_link",
+    "decide_matching",
+    "decide_revalidation",
     "deterministic_clusters",
     "kind_of",
+    "link_key",
     "person_id_for",
     "probabilistic_clusters",
     "shared_person_id",

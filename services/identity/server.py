@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
@@ -11,7 +12,7 @@ import grpc
 from common.eventlog import positions
 from common.follower import Follower
 from common.server import GrpcServer, RunningService
-from common.settings import creates_tables, data_dir, database_url, env_str
+from common.settings import SettingsError, creates_tables, data_dir, database_url, env_int, env_str
 from common.storage import database_for
 from common.telemetry import Telemetry
 from common.upstream import ingest_log, open_channel
@@ -25,8 +26,10 @@ from services.identity.application import (
     PlainIdentifiers,
 )
 from services.identity.domainmodel import Observation
+from services.identity.matching import FellegiSunterMatcher, ObservationSource
+from services.identity.probabilistic import LinkerConfig, ProbabilisticLinker
 from services.identity.servicer import IdentityServicer
-from services.identity.upstream import observation_of
+from services.identity.upstream import IngestObservations, observation_of
 
 SERVICE_NAME = identity_pb2.DESCRIPTOR.services_by_name["IdentityService"].full_name
 UPSTREAMS = ("ingest",)
@@ -42,16 +45,34 @@ class IdentitySettings:
     data_dir: Path = Path("data")
     create_tables: bool = True
     ingest_addr: str = "127.0.0.1:50051"
+    matching_interval: timedelta = timedelta(hours=6)
+    matching_window: timedelta = timedelta(days=90)
+    min_match_probability: float = 0.99
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IdentitySettings:
-        """Reads `IDENTITY_LISTEN`, `IDENTITY_DATABASE_URL`, `INGEST_ADDR`, `CONVTRACK_DATA_DIR`."""
+        """Reads `IDENTITY_LISTEN`, `IDENTITY_DATABASE_URL`, `INGEST_ADDR`, `CONVTRACK_DATA_DIR`,
+        and for probabilistic matching `IDENTITY_MATCHING_INTERVAL_HOURS` (6; 0 turns the
+        schedule off, `RunMatching` still works), `IDENTITY_MATCHING_WINDOW_DAYS` (90) and
+        `IDENTITY_MIN_MATCH_PROBABILITY` (0.99)."""
+        probability = env_str(env, "IDENTITY_MIN_MATCH_PROBABILITY", str(cls.min_match_probability))
+        try:
+            min_probability = float(probability)
+        except ValueError:
+            min_probability = -1.0
+        if not 0.5 <= min_probability < 1.0:
+            raise SettingsError(
+                f"IDENTITY_MIN_MATCH_PROBABILITY must be a number in [0.5, 1), not {probability!r}"
+            )
         return cls(
             listen=env_str(env, "IDENTITY_LISTEN", cls.listen),
             database_url=database_url(env, "identity"),
             data_dir=data_dir(env),
             create_tables=creates_tables(env),
             ingest_addr=env_str(env, "INGEST_ADDR", cls.ingest_addr),
+            matching_interval=timedelta(hours=env_int(env, "IDENTITY_MATCHING_INTERVAL_HOURS", 6)),
+            matching_window=timedelta(days=env_int(env, "IDENTITY_MATCHING_WINDOW_DAYS", 90)),
+            min_match_probability=min_probability,
         )
 
 
@@ -91,16 +112,24 @@ def _pairs(pairs: Iterable[ingest_pb2.PseudonymPair]) -> dict[str, str]:
 
 
 def build_application(
-    settings: IdentitySettings, identifiers: IdentifierVault | None = None
+    settings: IdentitySettings,
+    identifiers: IdentifierVault | None = None,
+    observations: ObservationSource | None = None,
 ) -> IdentityApplication:
     """The identity application on the configured store; `identifiers` is ingest's vault
-    (plain identifiers when none is given, as for `convtrack migrate`)."""
+    (plain identifiers when none is given, as for `convtrack migrate`); matching runs read
+    `observations` (none: matching is off)."""
     database = database_for(
         "identity", settings.database_url, settings.data_dir, create_tables=settings.create_tables
     )
     database.ensure_schema()
+    linker = ProbabilisticLinker(LinkerConfig(min_probability=settings.min_match_probability))
     app = IdentityApplication(
-        identifiers=identifiers or PlainIdentifiers(), env=database.eventsourcing_env()
+        identifiers=identifiers or PlainIdentifiers(),
+        observations=observations,
+        matcher=FellegiSunterMatcher(linker) if observations is not None else None,
+        matching_window=settings.matching_window,
+        env=database.eventsourcing_env(),
     )
     if not settings.create_tables:
         app.check_tables()
@@ -111,7 +140,13 @@ def start(settings: IdentitySettings, telemetry: Telemetry | None = None) -> Run
     """Starts identity: its store, its follower of ingest's log and its gRPC server."""
     telemetry = telemetry or Telemetry()
     channel = open_channel(settings.ingest_addr, telemetry.tracer_provider)
-    app = build_application(settings, IngestIdentifierVault(channel))
+    app = build_application(
+        settings,
+        IngestIdentifierVault(channel),
+        IngestObservations(ingest_log(channel, observation_of)),
+    )
+    if settings.matching_interval > timedelta(0):
+        app.match_every(settings.matching_interval)
     follower: Follower[Observation | None] = Follower(
         ingest_log(channel, observation_of),
         app,

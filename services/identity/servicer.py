@@ -10,12 +10,13 @@ import grpc
 from common.grpc_errors import FieldProblem, abort_invalid
 from common.requests import identifier_key
 from common.values import Identifier
-from common.wire import to_identifier_pb, to_timestamp
+from common.wire import to_duration, to_identifier_pb, to_timestamp
 from convtrack.common.v1 import common_pb2
 from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
 from services.identity.application import (
     IdentityApplication,
     IdentityError,
+    MatchingNotConfiguredError,
     UnknownIdentifierError,
     UnknownPersonError,
 )
@@ -30,6 +31,7 @@ from services.identity.resolution import (
     PersonsMerged,
     PersonSplit,
     ProbabilisticLinkAdded,
+    ProbabilisticLinkRemoved,
     shared_person_id,
 )
 
@@ -130,6 +132,15 @@ def _set_decision(entry: identity_pb2.LogEntry, prop: str, decision: Decision) -
                 signal_weights=dict(decision.evidence),
             )
         )
+    elif isinstance(decision, ProbabilisticLinkRemoved):
+        entry.probabilistic_link_removed.CopyFrom(
+            identity_pb2.ProbabilisticLinkRemoved(
+                property_id=prop,
+                a=to_identifier_pb(Identifier.from_key(decision.a)),
+                b=to_identifier_pb(Identifier.from_key(decision.b)),
+                reason=decision.reason,
+            )
+        )
 
 
 class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
@@ -144,10 +155,13 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     ) -> identity_pb2.ResolveIdentityResponse:
         problems = _property_problems(request.property_id)
         key = identifier_key(request.identifier, "identifier", problems)
+        if request.reporting_identity not in common_pb2.ReportingIdentity.values():
+            problems.append(FieldProblem("reporting_identity", "is not a known reporting identity"))
         if problems:
             abort_invalid(context, "invalid ResolveIdentity request", problems)
+        blended = request.reporting_identity == common_pb2.REPORTING_IDENTITY_BLENDED
         try:
-            person = self._app.resolve(request.property_id, key)
+            person = self._app.resolve(request.property_id, key, blended=blended)
         except UnknownIdentifierError as error:
             context.abort(grpc.StatusCode.NOT_FOUND, str(error))
         return identity_pb2.ResolveIdentityResponse(
@@ -240,6 +254,29 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         except IdentityError as error:
             context.abort(grpc.StatusCode.NOT_FOUND, str(error))
         return identity_pb2.ForgetPersonResponse()
+
+    def RunMatching(
+        self, request: identity_pb2.RunMatchingRequest, context: grpc.ServicerContext
+    ) -> identity_pb2.RunMatchingResponse:
+        try:
+            runs = self._app.run_matching(request.property_id.strip() or None)
+        except MatchingNotConfiguredError as error:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
+        return identity_pb2.RunMatchingResponse(
+            runs=[
+                identity_pb2.MatchingRun(
+                    property_id=run.property_id,
+                    observations=run.observations,
+                    candidate_pairs=run.candidate_pairs,
+                    links_proposed=run.links_proposed,
+                    links_accepted=run.links_accepted,
+                    links_added=run.links_added,
+                    links_removed=run.links_removed,
+                    duration=to_duration(run.seconds),
+                )
+                for run in runs
+            ]
+        )
 
     def ListEvents(
         self, request: identity_pb2.ListEventsRequest, context: grpc.ServicerContext

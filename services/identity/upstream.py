@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import datetime
+
+from common.upstream import GrpcUpstreamLog
 from common.values import Identifier
 from common.wire import from_identifier_pb, from_timestamp
 from convtrack.ingest.v1 import ingest_pb2
@@ -21,3 +25,27 @@ def observation_of(entry: ingest_pb2.LogEntry) -> Observation | None:
         identifiers=tuple(i.key for i in identifiers),
         occurred_at=from_timestamp(envelope.occurred_at),
     )
+
+
+class IngestObservations:
+    """Every observation in ingest's log, read from its start (what a matching run scores)."""
+
+    PAGE = 1000
+
+    def __init__(self, log: GrpcUpstreamLog[ingest_pb2.LogEntry, Observation | None]) -> None:
+        self._log = log
+
+    def observations(self, since: datetime) -> Iterator[Observation]:
+        """The observations that happened at or after `since`, in log order."""
+        after = 0
+        while True:
+            entries = self._log.read(after, self.PAGE, 0.0)
+            if not entries:
+                return
+            for entry in entries:
+                observation = entry.value
+                if observation is None or not observation.identifiers:
+                    continue
+                if observation.occurred_at is None or observation.occurred_at >= since:
+                    yield observation
+            after = entries[-1].position

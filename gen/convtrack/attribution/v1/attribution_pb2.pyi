@@ -81,10 +81,24 @@ class ListModelsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ListModelsResponse(_message.Message):
-    __slots__ = ("models",)
+    __slots__ = ("models", "reporting_identity")
     MODELS_FIELD_NUMBER: _ClassVar[int]
+    REPORTING_IDENTITY_FIELD_NUMBER: _ClassVar[int]
     models: _containers.RepeatedCompositeFieldContainer[ModelConfig]
-    def __init__(self, models: _Optional[_Iterable[_Union[ModelConfig, _Mapping]]] = ...) -> None: ...
+    reporting_identity: _common_pb2.ReportingIdentity
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelConfig, _Mapping]]] = ..., reporting_identity: _Optional[_Union[_common_pb2.ReportingIdentity, str]] = ...) -> None: ...
+
+class SetReportingIdentityRequest(_message.Message):
+    __slots__ = ("reporting_identity",)
+    REPORTING_IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    reporting_identity: _common_pb2.ReportingIdentity
+    def __init__(self, reporting_identity: _Optional[_Union[_common_pb2.ReportingIdentity, str]] = ...) -> None: ...
+
+class SetReportingIdentityResponse(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
 class ConfigureModelsRequest(_message.Message):
     __slots__ = ("models",)

@@ -65,6 +65,11 @@ class AttributionServiceStub:
                 request_serializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.ConfigureModelsRequest.SerializeToString,
                 response_deserializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.ConfigureModelsResponse.FromString,
                 _registered_method=True)
+        self.SetReportingIdentity = channel.unary_unary(
+                '/convtrack.attribution.v1.AttributionService/SetReportingIdentity',
+                request_serializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.SetReportingIdentityRequest.SerializeToString,
+                response_deserializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.SetReportingIdentityResponse.FromString,
+                _registered_method=True)
         self.RefitModel = channel.unary_unary(
                 '/convtrack.attribution.v1.AttributionService/RefitModel',
                 request_serializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.RefitModelRequest.SerializeToString,
@@ -131,6 +136,15 @@ class AttributionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetReportingIdentity(self, request, context):
+        """Chooses which identity links make up a person's journey: deterministic only (the
+        default) or blended with identity's accepted probabilistic links. Every past conversion
+        is re-attributed under the choice in the background; watch it with GetJob.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RefitModel(self, request, context):
         """Fits a data-driven model for one property and conversion name on the training
         window now, then re-credits that conversion name's conversions with the new fit.
@@ -185,6 +199,11 @@ def add_AttributionServiceServicer_to_server(servicer, server):
                     servicer.ConfigureModels,
                     request_deserializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.ConfigureModelsRequest.FromString,
                     response_serializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.ConfigureModelsResponse.SerializeToString,
+            ),
+            'SetReportingIdentity': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetReportingIdentity,
+                    request_deserializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.SetReportingIdentityRequest.FromString,
+                    response_serializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.SetReportingIdentityResponse.SerializeToString,
             ),
             'RefitModel': grpc.unary_unary_rpc_method_handler(
                     servicer.RefitModel,
@@ -365,6 +384,33 @@ class AttributionService:
             '/convtrack.attribution.v1.AttributionService/ConfigureModels',
             convtrack_dot_attribution_dot_v1_dot_attribution__pb2.ConfigureModelsRequest.SerializeToString,
             convtrack_dot_attribution_dot_v1_dot_attribution__pb2.ConfigureModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetReportingIdentity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.attribution.v1.AttributionService/SetReportingIdentity',
+            convtrack_dot_attribution_dot_v1_dot_attribution__pb2.SetReportingIdentityRequest.SerializeToString,
+            convtrack_dot_attribution_dot_v1_dot_attribution__pb2.SetReportingIdentityResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -54,6 +54,11 @@ class AttributionServiceStub:
     """Replaces the configured models, then re-attributes every past conversion under the
     new configuration in the background (ingestion goes on); watch it with GetJob.
     """
+    SetReportingIdentity: _grpc.UnaryUnaryMultiCallable[_attribution_pb2.SetReportingIdentityRequest, _attribution_pb2.SetReportingIdentityResponse]
+    """Chooses which identity links make up a person's journey: deterministic only (the
+    default) or blended with identity's accepted probabilistic links. Every past conversion
+    is re-attributed under the choice in the background; watch it with GetJob.
+    """
     RefitModel: _grpc.UnaryUnaryMultiCallable[_attribution_pb2.RefitModelRequest, _attribution_pb2.RefitModelResponse]
     """Fits a data-driven model for one property and conversion name on the training
     window now, then re-credits that conversion name's conversions with the new fit.
@@ -85,6 +90,11 @@ class AttributionServiceAsyncStub(AttributionServiceStub):
     ConfigureModels: _aio.UnaryUnaryMultiCallable[_attribution_pb2.ConfigureModelsRequest, _attribution_pb2.ConfigureModelsResponse]  # type: ignore[assignment]
     """Replaces the configured models, then re-attributes every past conversion under the
     new configuration in the background (ingestion goes on); watch it with GetJob.
+    """
+    SetReportingIdentity: _aio.UnaryUnaryMultiCallable[_attribution_pb2.SetReportingIdentityRequest, _attribution_pb2.SetReportingIdentityResponse]  # type: ignore[assignment]
+    """Chooses which identity links make up a person's journey: deterministic only (the
+    default) or blended with identity's accepted probabilistic links. Every past conversion
+    is re-attributed under the choice in the background; watch it with GetJob.
     """
     RefitModel: _aio.UnaryUnaryMultiCallable[_attribution_pb2.RefitModelRequest, _attribution_pb2.RefitModelResponse]  # type: ignore[assignment]
     """Fits a data-driven model for one property and conversion name on the training
@@ -150,6 +160,17 @@ class AttributionServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_attribution_pb2.ConfigureModelsResponse, _abc.Awaitable[_attribution_pb2.ConfigureModelsResponse]]:
         """Replaces the configured models, then re-attributes every past conversion under the
         new configuration in the background (ingestion goes on); watch it with GetJob.
+        """
+
+    @_abc_1.abstractmethod
+    def SetReportingIdentity(
+        self,
+        request: _attribution_pb2.SetReportingIdentityRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_attribution_pb2.SetReportingIdentityResponse, _abc.Awaitable[_attribution_pb2.SetReportingIdentityResponse]]:
+        """Chooses which identity links make up a person's journey: deterministic only (the
+        default) or blended with identity's accepted probabilistic links. Every past conversion
+        is re-attributed under the choice in the background; watch it with GetJob.
         """
 
     @_abc_1.abstractmethod

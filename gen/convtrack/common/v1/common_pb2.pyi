@@ -14,6 +14,12 @@ class IdentifierType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     IDENTIFIER_TYPE_EMAIL: _ClassVar[IdentifierType]
     IDENTIFIER_TYPE_PHONE_SHA256: _ClassVar[IdentifierType]
     IDENTIFIER_TYPE_CRM_ID: _ClassVar[IdentifierType]
+
+class ReportingIdentity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REPORTING_IDENTITY_UNSPECIFIED: _ClassVar[ReportingIdentity]
+    REPORTING_IDENTITY_DETERMINISTIC: _ClassVar[ReportingIdentity]
+    REPORTING_IDENTITY_BLENDED: _ClassVar[ReportingIdentity]
 IDENTIFIER_TYPE_UNSPECIFIED: IdentifierType
 IDENTIFIER_TYPE_ANONYMOUS_ID: IdentifierType
 IDENTIFIER_TYPE_USER_ID: IdentifierType
@@ -21,6 +27,9 @@ IDENTIFIER_TYPE_EMAIL_SHA256: IdentifierType
 IDENTIFIER_TYPE_EMAIL: IdentifierType
 IDENTIFIER_TYPE_PHONE_SHA256: IdentifierType
 IDENTIFIER_TYPE_CRM_ID: IdentifierType
+REPORTING_IDENTITY_UNSPECIFIED: ReportingIdentity
+REPORTING_IDENTITY_DETERMINISTIC: ReportingIdentity
+REPORTING_IDENTITY_BLENDED: ReportingIdentity
 
 class Money(_message.Message):
     __slots__ = ("currency_code", "units", "nanos")

@@ -11,6 +11,38 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class RunMatchingRequest(_message.Message):
+    __slots__ = ("property_id",)
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    def __init__(self, property_id: _Optional[str] = ...) -> None: ...
+
+class RunMatchingResponse(_message.Message):
+    __slots__ = ("runs",)
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    runs: _containers.RepeatedCompositeFieldContainer[MatchingRun]
+    def __init__(self, runs: _Optional[_Iterable[_Union[MatchingRun, _Mapping]]] = ...) -> None: ...
+
+class MatchingRun(_message.Message):
+    __slots__ = ("property_id", "observations", "candidate_pairs", "links_proposed", "links_accepted", "links_added", "links_removed", "duration")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    OBSERVATIONS_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATE_PAIRS_FIELD_NUMBER: _ClassVar[int]
+    LINKS_PROPOSED_FIELD_NUMBER: _ClassVar[int]
+    LINKS_ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    LINKS_ADDED_FIELD_NUMBER: _ClassVar[int]
+    LINKS_REMOVED_FIELD_NUMBER: _ClassVar[int]
+    DURATION_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    observations: int
+    candidate_pairs: int
+    links_proposed: int
+    links_accepted: int
+    links_added: int
+    links_removed: int
+    duration: _duration_pb2.Duration
+    def __init__(self, property_id: _Optional[str] = ..., observations: _Optional[int] = ..., candidate_pairs: _Optional[int] = ..., links_proposed: _Optional[int] = ..., links_accepted: _Optional[int] = ..., links_added: _Optional[int] = ..., links_removed: _Optional[int] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
 class ForgetPersonRequest(_message.Message):
     __slots__ = ("property_id", "person_id", "note")
     PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
@@ -92,12 +124,14 @@ class SplitPersonResponse(_message.Message):
     def __init__(self, new_person_id: _Optional[str] = ...) -> None: ...
 
 class ResolveIdentityRequest(_message.Message):
-    __slots__ = ("property_id", "identifier")
+    __slots__ = ("property_id", "identifier", "reporting_identity")
     PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
     IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    REPORTING_IDENTITY_FIELD_NUMBER: _ClassVar[int]
     property_id: str
     identifier: _common_pb2.Identifier
-    def __init__(self, property_id: _Optional[str] = ..., identifier: _Optional[_Union[_common_pb2.Identifier, _Mapping]] = ...) -> None: ...
+    reporting_identity: _common_pb2.ReportingIdentity
+    def __init__(self, property_id: _Optional[str] = ..., identifier: _Optional[_Union[_common_pb2.Identifier, _Mapping]] = ..., reporting_identity: _Optional[_Union[_common_pb2.ReportingIdentity, str]] = ...) -> None: ...
 
 class ResolveIdentityResponse(_message.Message):
     __slots__ = ("person_id", "identifiers")
@@ -144,7 +178,7 @@ class GetSyncStatusResponse(_message.Message):
     def __init__(self, upstreams: _Optional[_Iterable[_Union[_common_pb2.UpstreamPosition, _Mapping]]] = ...) -> None: ...
 
 class LogEntry(_message.Message):
-    __slots__ = ("position", "recorded_at", "trace_parent", "person_created", "identifiers_linked", "persons_merged", "person_split", "identifier_marked_shared", "merge_refused", "probabilistic_link_added", "person_forgotten")
+    __slots__ = ("position", "recorded_at", "trace_parent", "person_created", "identifiers_linked", "persons_merged", "person_split", "identifier_marked_shared", "merge_refused", "probabilistic_link_added", "person_forgotten", "probabilistic_link_removed")
     POSITION_FIELD_NUMBER: _ClassVar[int]
     RECORDED_AT_FIELD_NUMBER: _ClassVar[int]
     TRACE_PARENT_FIELD_NUMBER: _ClassVar[int]
@@ -156,6 +190,7 @@ class LogEntry(_message.Message):
     MERGE_REFUSED_FIELD_NUMBER: _ClassVar[int]
     PROBABILISTIC_LINK_ADDED_FIELD_NUMBER: _ClassVar[int]
     PERSON_FORGOTTEN_FIELD_NUMBER: _ClassVar[int]
+    PROBABILISTIC_LINK_REMOVED_FIELD_NUMBER: _ClassVar[int]
     position: int
     recorded_at: _timestamp_pb2.Timestamp
     trace_parent: str
@@ -167,7 +202,8 @@ class LogEntry(_message.Message):
     merge_refused: MergeRefused
     probabilistic_link_added: ProbabilisticLinkAdded
     person_forgotten: PersonForgotten
-    def __init__(self, position: _Optional[int] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trace_parent: _Optional[str] = ..., person_created: _Optional[_Union[PersonCreated, _Mapping]] = ..., identifiers_linked: _Optional[_Union[IdentifiersLinked, _Mapping]] = ..., persons_merged: _Optional[_Union[PersonsMerged, _Mapping]] = ..., person_split: _Optional[_Union[PersonSplit, _Mapping]] = ..., identifier_marked_shared: _Optional[_Union[IdentifierMarkedShared, _Mapping]] = ..., merge_refused: _Optional[_Union[MergeRefused, _Mapping]] = ..., probabilistic_link_added: _Optional[_Union[ProbabilisticLinkAdded, _Mapping]] = ..., person_forgotten: _Optional[_Union[PersonForgotten, _Mapping]] = ...) -> None: ...
+    probabilistic_link_removed: ProbabilisticLinkRemoved
+    def __init__(self, position: _Optional[int] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trace_parent: _Optional[str] = ..., person_created: _Optional[_Union[PersonCreated, _Mapping]] = ..., identifiers_linked: _Optional[_Union[IdentifiersLinked, _Mapping]] = ..., persons_merged: _Optional[_Union[PersonsMerged, _Mapping]] = ..., person_split: _Optional[_Union[PersonSplit, _Mapping]] = ..., identifier_marked_shared: _Optional[_Union[IdentifierMarkedShared, _Mapping]] = ..., merge_refused: _Optional[_Union[MergeRefused, _Mapping]] = ..., probabilistic_link_added: _Optional[_Union[ProbabilisticLinkAdded, _Mapping]] = ..., person_forgotten: _Optional[_Union[PersonForgotten, _Mapping]] = ..., probabilistic_link_removed: _Optional[_Union[ProbabilisticLinkRemoved, _Mapping]] = ...) -> None: ...
 
 class PersonSplit(_message.Message):
     __slots__ = ("property_id", "person_id", "parts", "evidence_record_id")
@@ -216,6 +252,18 @@ class MergeRefused(_message.Message):
     dropped_identifier: _common_pb2.Identifier
     evidence_record_id: str
     def __init__(self, property_id: _Optional[str] = ..., persons: _Optional[_Iterable[str]] = ..., reason: _Optional[str] = ..., dropped_identifier: _Optional[_Union[_common_pb2.Identifier, _Mapping]] = ..., evidence_record_id: _Optional[str] = ...) -> None: ...
+
+class ProbabilisticLinkRemoved(_message.Message):
+    __slots__ = ("property_id", "a", "b", "reason")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    A_FIELD_NUMBER: _ClassVar[int]
+    B_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    a: _common_pb2.Identifier
+    b: _common_pb2.Identifier
+    reason: str
+    def __init__(self, property_id: _Optional[str] = ..., a: _Optional[_Union[_common_pb2.Identifier, _Mapping]] = ..., b: _Optional[_Union[_common_pb2.Identifier, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ProbabilisticLinkAdded(_message.Message):
     __slots__ = ("property_id", "a", "b", "weight", "signal_weights")

@@ -80,6 +80,11 @@ class IdentityServiceStub:
                 request_serializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.ForgetPersonRequest.SerializeToString,
                 response_deserializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.ForgetPersonResponse.FromString,
                 _registered_method=True)
+        self.RunMatching = channel.unary_unary(
+                '/convtrack.identity.v1.IdentityService/RunMatching',
+                request_serializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.RunMatchingRequest.SerializeToString,
+                response_deserializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.RunMatchingResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -156,6 +161,17 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RunMatching(self, request, context):
+        """Runs probabilistic matching now: fits the Fellegi-Sunter model on the property's
+        observations in the matching window (read from ingest's log), scores candidate pairs and
+        replaces the property's probabilistic links with those above the threshold that the
+        guards accept. It also runs on a schedule (IDENTITY_MATCHING_INTERVAL). FAILED_PRECONDITION
+        when matching is not configured.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -203,6 +219,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.ForgetPerson,
                     request_deserializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.ForgetPersonRequest.FromString,
                     response_serializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.ForgetPersonResponse.SerializeToString,
+            ),
+            'RunMatching': grpc.unary_unary_rpc_method_handler(
+                    servicer.RunMatching,
+                    request_deserializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.RunMatchingRequest.FromString,
+                    response_serializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.RunMatchingResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -449,6 +470,33 @@ class IdentityService:
             '/convtrack.identity.v1.IdentityService/ForgetPerson',
             convtrack_dot_identity_dot_v1_dot_identity__pb2.ForgetPersonRequest.SerializeToString,
             convtrack_dot_identity_dot_v1_dot_identity__pb2.ForgetPersonResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunMatching(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.identity.v1.IdentityService/RunMatching',
+            convtrack_dot_identity_dot_v1_dot_identity__pb2.RunMatchingRequest.SerializeToString,
+            convtrack_dot_identity_dot_v1_dot_identity__pb2.RunMatchingResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -67,6 +67,13 @@ class IdentityServiceStub:
     the keys of its identifiers, so no service can recover them, not even from the logs.
     Reports keep their numbers. NOT_FOUND for an unknown person.
     """
+    RunMatching: _grpc.UnaryUnaryMultiCallable[_identity_pb2.RunMatchingRequest, _identity_pb2.RunMatchingResponse]
+    """Runs probabilistic matching now: fits the Fellegi-Sunter model on the property's
+    observations in the matching window (read from ingest's log), scores candidate pairs and
+    replaces the property's probabilistic links with those above the threshold that the
+    guards accept. It also runs on a schedule (IDENTITY_MATCHING_INTERVAL). FAILED_PRECONDITION
+    when matching is not configured.
+    """
 
 @_typing.type_check_only
 class IdentityServiceAsyncStub(IdentityServiceStub):
@@ -103,6 +110,13 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     """Forgets a person (right to erasure): the person leaves the graph, and ingest destroys
     the keys of its identifiers, so no service can recover them, not even from the logs.
     Reports keep their numbers. NOT_FOUND for an unknown person.
+    """
+    RunMatching: _aio.UnaryUnaryMultiCallable[_identity_pb2.RunMatchingRequest, _identity_pb2.RunMatchingResponse]  # type: ignore[assignment]
+    """Runs probabilistic matching now: fits the Fellegi-Sunter model on the property's
+    observations in the matching window (read from ingest's log), scores candidate pairs and
+    replaces the property's probabilistic links with those above the threshold that the
+    guards accept. It also runs on a schedule (IDENTITY_MATCHING_INTERVAL). FAILED_PRECONDITION
+    when matching is not configured.
     """
 
 class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -191,6 +205,19 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         """Forgets a person (right to erasure): the person leaves the graph, and ingest destroys
         the keys of its identifiers, so no service can recover them, not even from the logs.
         Reports keep their numbers. NOT_FOUND for an unknown person.
+        """
+
+    @_abc_1.abstractmethod
+    def RunMatching(
+        self,
+        request: _identity_pb2.RunMatchingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.RunMatchingResponse, _abc.Awaitable[_identity_pb2.RunMatchingResponse]]:
+        """Runs probabilistic matching now: fits the Fellegi-Sunter model on the property's
+        observations in the matching window (read from ingest's log), scores candidate pairs and
+        replaces the property's probabilistic links with those above the threshold that the
+        guards accept. It also runs on a schedule (IDENTITY_MATCHING_INTERVAL). FAILED_PRECONDITION
+        when matching is not configured.
         """
 
 def add_IdentityServiceServicer_to_server(servicer: IdentityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

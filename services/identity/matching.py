@@ -1,0 +1,75 @@
+"""Probabilistic matching runs: the Fellegi-Sunter linker over a property's observations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from services.identity.domainmodel import Observation
+from services.identity.observations import ObservationRecord
+from services.identity.probabilistic import ProbabilisticLinker
+from services.identity.resolution import ProbabilisticLinkAdded
+
+SIGNAL_WEIGHT_DIGITS = 4
+
+
+class ObservationSource(Protocol):
+    """Where a matching run reads observations with their weak signals (ingest's log)."""
+
+    def observations(self, since: datetime) -> Iterable[Observation]:
+        """Every observation of every property that happened at or after `since`."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProposedLinks:
+    """What the matcher proposes for one property's observations."""
+
+    links: list[ProbabilisticLinkAdded]
+    candidate_pairs: int
+
+
+class Matcher(Protocol):
+    """Scores identifier pairs of a property's observations and proposes links."""
+
+    def propose(self, records: Sequence[ObservationRecord]) -> ProposedLinks:
+        """Links at or above the matcher's threshold, each with its weight per signal."""
+        ...
+
+
+class FellegiSunterMatcher:
+    """The `ProbabilisticLinker`: trained on the records it is given (unsupervised EM), then
+    every blocked candidate pair is scored; pairs at or above the linker's match-probability
+    threshold become proposed links."""
+
+    def __init__(self, linker: ProbabilisticLinker | None = None) -> None:
+        self.linker = linker or ProbabilisticLinker()
+
+    def propose(self, records: Sequence[ObservationRecord]) -> ProposedLinks:
+        """Fits the model on the records, scores their candidate pairs, keeps the likely ones."""
+        if not records:
+            return ProposedLinks([], 0)
+        prepared = self.linker.prepare(records)
+        params = self.linker.fit(prepared)
+        scored = self.linker.score(prepared, params)
+        threshold = self.linker.config.min_probability
+        links = [
+            ProbabilisticLinkAdded(
+                pair.a_identifier,
+                pair.b_identifier,
+                round(pair.match_weight, SIGNAL_WEIGHT_DIGITS),
+                tuple(
+                    (signal, round(weight, SIGNAL_WEIGHT_DIGITS))
+                    for signal, weight in sorted(pair.per_signal.items())
+                    if weight != 0.0
+                ),
+            )
+            for pair in scored
+            if pair.match_probability >= threshold
+        ]
+        return ProposedLinks(links, len(scored))
+
+
+__all__ = ["FellegiSunterMatcher", "Matcher", "ObservationSource", "ProposedLinks"]
