@@ -484,7 +484,7 @@ class AttributionApplication(TrackingApplication):
         if self.reporting_identity is not ReportingIdentity.BLENDED:
             return []
         after = self._conversions(unit, self._cluster(unit, prop, (link.a, link.b)))
-        return [c.id for c in dict.fromkeys([*before, *after])]
+        return list(dict.fromkeys(c.id for c in [*before, *after]))
 
     def _move(
         self, unit: UnitOfWork, property_id: str, person_id: UUID, identifiers: Sequence[str]

@@ -210,11 +210,14 @@ class IdentityApplication(TrackingApplication):
     ) -> list[MatchingRun]:
         """Runs probabilistic matching for one property (or every property with observations
         in the window): proposes links from the window's observations, then records the links
-        the guards accept in place of the current ones."""
+        the guards accept in place of the current ones (a property named here with no
+        observations in the window loses its links)."""
         if self._observations is None or self._matcher is None:
             raise MatchingNotConfiguredError("probabilistic matching is not configured")
         since = (now or datetime.now(UTC)) - self.matching_window
         by_property: dict[str, list[ObservationRecord]] = {}
+        if property_id is not None:
+            by_property[property_id] = []
         for observation in self._observations.observations(since):
             if property_id is None or observation.property_id == property_id:
                 by_property.setdefault(observation.property_id, []).append(observation.record())

@@ -10,9 +10,16 @@ from uuid import NAMESPACE_DNS, UUID, uuid4, uuid5
 import pytest
 
 from services.attribution.application import AttributionApplication
-from services.attribution.domainmodel import Job, ModelFit, fit_id
+from services.attribution.domainmodel import (
+    Job,
+    ModelFit,
+    PersonChanged,
+    ProbabilisticLinkSeen,
+    ReportingIdentity,
+    fit_id,
+)
 from services.attribution.models import UnknownModelError, named_model
-from tests.unit.test_attribution import PROP, Feed, conversion, touch
+from tests.unit.test_attribution import PROP, T0, Feed, conversion, touch
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -133,4 +140,44 @@ def test_a_job_interrupted_by_a_restart_is_reported_as_failed(tmp_path: Path) ->
     assert restarted.job(job).state == "completed"
     assert restarted.job(interrupted.id).state == "failed"
     assert "interrupted by a restart" in restarted.job(interrupted.id).error
+    restarted.close()
+
+
+def test_the_blended_reporting_identity_joins_journeys_through_probabilistic_links() -> None:
+    feed = Feed()
+    feed.send(
+        "ingest",
+        touch("t-laptop", "anon:laptop", T0, "paid_search"),
+        touch("t-phone", "anon:phone", T0 + timedelta(hours=1), "email"),
+        conversion("c1", "anon:phone", T0 + timedelta(hours=2)),
+    )
+    feed.send(
+        "identity",
+        PersonChanged(PROP, str(uuid5(NAMESPACE_DNS, "p1")), ("anon:laptop",)),
+        PersonChanged(PROP, str(uuid5(NAMESPACE_DNS, "p2")), ("anon:phone",)),
+        ProbabilisticLinkSeen(PROP, "anon:laptop", "anon:phone", accepted=True),
+    )
+    assert feed.credits("c1", "linear") == {"email": 1.0}
+
+    job = feed.app.choose_reporting_identity(ReportingIdentity.BLENDED)
+    assert wait_for(feed.app, job) == "completed"
+    assert feed.credits("c1", "linear") == {"paid_search": 0.5, "email": 0.5}
+
+    feed.send("identity", ProbabilisticLinkSeen(PROP, "anon:phone", "anon:laptop", accepted=False))
+    assert feed.credits("c1", "linear") == {"email": 1.0}
+    feed.send("identity", ProbabilisticLinkSeen(PROP, "anon:phone", "anon:laptop", accepted=True))
+    assert feed.credits("c1", "linear") == {"paid_search": 0.5, "email": 0.5}
+
+    job = feed.app.choose_reporting_identity(ReportingIdentity.DETERMINISTIC)
+    assert wait_for(feed.app, job) == "completed"
+    assert feed.credits("c1", "linear") == {"email": 1.0}
+
+
+def test_the_reporting_identity_choice_survives_a_restart(tmp_path: Path) -> None:
+    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "a.db")}
+    first = AttributionApplication(env=env)
+    wait_for(first, first.choose_reporting_identity(ReportingIdentity.BLENDED))
+    first.close()
+    restarted = AttributionApplication(env=env)
+    assert restarted.reporting_identity is ReportingIdentity.BLENDED
     restarted.close()
