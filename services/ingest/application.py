@@ -15,6 +15,7 @@ from common.eventlog import LoggedApplication
 from common.group_commit import GroupCommit
 from common.identifiers import placeholder_reason
 from services.ingest.domainmodel import IncomingEvent, RecordedFact
+from services.ingest.network import NetworkPseudonyms
 from services.ingest.normalise import Limits, Normaliser, Violation
 from services.ingest.vault import Sealed, SubjectVault
 
@@ -97,7 +98,12 @@ class IngestApplication(LoggedApplication):
         sealed = self._seal_identifiers(events)
         for index, incoming in enumerate(events):
             result = self._normaliser.normalise(
-                incoming, received_at, skew, sealed.get(incoming.property_id, {}), trace_parent
+                incoming,
+                received_at,
+                skew,
+                sealed.get(incoming.property_id, {}),
+                trace_parent,
+                self._network_pseudonyms(incoming),
             )
             if isinstance(result, list):
                 verdicts[index] = Verdict(Outcome.REJECTED, violations=tuple(result))
@@ -132,6 +138,14 @@ class IngestApplication(LoggedApplication):
             for prop, identifiers in by_property.items()
             if identifiers
         }
+
+    def _network_pseudonyms(self, incoming: IncomingEvent) -> NetworkPseudonyms | None:
+        """Pseudonyms of the event's client IP address and network, the only form in which
+        they are kept; None when there is no address worth forwarding."""
+        address = self._normaliser.network_address(incoming)
+        if address is None:
+            return None
+        return self.vault.network_pseudonyms(incoming.property_id, address)
 
     def _check_batch(self, events: Sequence[IncomingEvent]) -> None:
         if len(events) > self._limits.max_events_per_batch:

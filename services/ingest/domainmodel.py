@@ -77,6 +77,9 @@ class IncomingEvent:
     user_agent: str = ""
     page_url: str = ""
     referrer: str = ""
+    ip_address: str = ""
+    geo_country: str = ""
+    geo_city: str = ""
     touchpoint: IncomingTouchpoint | None = None
     page_view: IncomingPageView | None = None
     conversion: IncomingConversion | None = None
@@ -96,7 +99,11 @@ def conversion_record_id(property_id: str, event_id: str, name: str, order_id: s
 
 
 class RecordedFact(Aggregate):
-    """Base of ingest's facts: one immutable fact per aggregate, stored once by its id."""
+    """Base of ingest's facts: one immutable fact per aggregate, stored once by its id.
+
+    `network` holds the weak signals "ip_pseudonym", "network_pseudonym", "geo_country" and
+    "geo_city" (never a raw IP address); facts recorded before it existed have none.
+    """
 
     property_id: str
     event_id: str
@@ -106,6 +113,7 @@ class RecordedFact(Aggregate):
     device: dict[str, Any]
     trace_parent: str
     sealed_identifiers: dict[str, str]
+    network: dict[str, str]
 
 
 class Touchpoint(RecordedFact):
@@ -126,6 +134,7 @@ class Touchpoint(RecordedFact):
         device: dict[str, Any],
         trace_parent: str,
         sealed_identifiers: dict[str, str],
+        network: dict[str, str],
         touch_type: str,
         channel: str,
         source: str,
@@ -145,6 +154,7 @@ class Touchpoint(RecordedFact):
         self.device = device
         self.trace_parent = trace_parent
         self.sealed_identifiers = sealed_identifiers
+        self.network = network
         self.touch_type = touch_type
         self.channel = channel
         self.source = source
@@ -175,6 +185,7 @@ class PageView(RecordedFact):
         device: dict[str, Any],
         trace_parent: str,
         sealed_identifiers: dict[str, str],
+        network: dict[str, str],
         url: str,
         title: str,
     ) -> None:
@@ -186,6 +197,7 @@ class PageView(RecordedFact):
         self.device = device
         self.trace_parent = trace_parent
         self.sealed_identifiers = sealed_identifiers
+        self.network = network
         self.url = url
         self.title = title
 
@@ -208,6 +220,7 @@ class Conversion(RecordedFact):
         device: dict[str, Any],
         trace_parent: str,
         sealed_identifiers: dict[str, str],
+        network: dict[str, str],
         name: str,
         currency_code: str,
         value_micros: int,
@@ -223,6 +236,7 @@ class Conversion(RecordedFact):
         self.device = device
         self.trace_parent = trace_parent
         self.sealed_identifiers = sealed_identifiers
+        self.network = network
         self.name = name
         self.currency_code = currency_code
         self.value_micros = value_micros
@@ -249,6 +263,7 @@ class Identification(RecordedFact):
         device: dict[str, Any],
         trace_parent: str,
         sealed_identifiers: dict[str, str],
+        network: dict[str, str],
     ) -> None:
         self.property_id = property_id
         self.event_id = event_id
@@ -258,3 +273,4 @@ class Identification(RecordedFact):
         self.device = device
         self.trace_parent = trace_parent
         self.sealed_identifiers = sealed_identifiers
+        self.network = network

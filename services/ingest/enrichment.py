@@ -61,12 +61,15 @@ class TrafficSource:
 
 @dataclass(frozen=True, slots=True)
 class DeviceInfo:
-    """Browser, operating system and device families parsed from a user agent."""
+    """Browser, operating system and device families parsed from a user agent, with the
+    browser's major version and the OS's major(.minor) version ("" when unknown)."""
 
     browser: str
     os: str
     device: str
     is_bot: bool
+    browser_version: str = ""
+    os_version: str = ""
 
 
 DIRECT_SOURCE = "(direct)"
@@ -330,7 +333,8 @@ class UserAgentParser:
         self._parser = ua_parser.Parser(resolver)
 
     def parse(self, user_agent: str) -> DeviceInfo:
-        """Return browser, OS and device families; unknown parts are ``"Other"``."""
+        """Return browser, OS and device families (unknown ones are ``"Other"``) and the
+        browser's major and the OS's major.minor version (unknown ones are empty)."""
         text = user_agent.strip()
         if not text:
             return DeviceInfo(browser=_OTHER, os=_OTHER, device=_OTHER, is_bot=False)
@@ -341,7 +345,15 @@ class UserAgentParser:
             os=parsed.os.family,
             device=parsed.device.family,
             is_bot=is_bot,
+            browser_version=parsed.user_agent.major or "",
+            os_version=_major_minor(parsed.os.major, parsed.os.minor),
         )
+
+
+def _major_minor(major: str | None, minor: str | None) -> str:
+    if not major:
+        return ""
+    return f"{major}.{minor}" if minor else major
 
 
 __all__ = [

@@ -27,6 +27,15 @@ from services.ingest.domainmodel import (
     record_id,
 )
 from services.ingest.enrichment import UserAgentParser, classify_traffic
+from services.ingest.network import (
+    InvalidSignalError,
+    IPAddress,
+    NetworkPseudonyms,
+    distinguishes_clients,
+    normalise_city,
+    normalise_country,
+    parse_ip_address,
+)
 from services.ingest.vault import Sealed
 
 PROPERTY_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -78,6 +87,16 @@ class Normaliser:
         identifiers = self._identifiers(incoming, [])
         return [i.key for i in identifiers if placeholder_reason(i.value) is None]
 
+    def network_address(self, incoming: IncomingEvent) -> IPAddress | None:
+        """The client IP address to pseudonymise: None when none was sent, when it is not
+        an address (`normalise` reports that) or when it does not tell clients apart
+        (private, loopback, link-local, ...)."""
+        try:
+            address = parse_ip_address(incoming.ip_address)
+        except InvalidSignalError:
+            return None
+        return address if address is not None and distinguishes_clients(address) else None
+
     def normalise(
         self,
         incoming: IncomingEvent,
@@ -85,12 +104,14 @@ class Normaliser:
         clock_skew: timedelta,
         sealed: Mapping[str, Sealed],
         trace_parent: str = "",
+        network: NetworkPseudonyms | None = None,
     ) -> RecordedFact | list[Violation]:
         """Validates `incoming`; returns its fact, or every violation found.
 
         The fact carries pseudonyms instead of identifiers, with the raw identifiers sealed
         (`sealed` maps each of `identifier_keys(incoming)` to its pseudonym and sealed value);
-        placeholder values are dropped after validation.
+        placeholder values are dropped after validation. Of the client's IP address it keeps
+        only `network`, the pseudonyms of `network_address(incoming)`.
         """
         violations: list[Violation] = []
         if incoming.size_bytes > self._limits.max_event_bytes:
@@ -102,6 +123,7 @@ class Normaliser:
                 )
             ]
         self._check_envelope(incoming, violations)
+        geo_country, geo_city = self._check_context(incoming, violations)
         occurred_at = self._occurred_at(incoming, received_at, clock_skew, violations)
         identifiers = self._identifiers(incoming, violations)
         if incoming.kind is None:
@@ -132,8 +154,16 @@ class Normaliser:
                 "os": device.os,
                 "device": device.device,
                 "is_bot": device.is_bot,
+                "browser_version": device.browser_version,
+                "os_version": device.os_version,
             },
             "trace_parent": trace_parent,
+            "network": {
+                "ip_pseudonym": network.ip if network else "",
+                "network_pseudonym": network.network if network else "",
+                "geo_country": geo_country,
+                "geo_city": geo_city,
+            },
         }
         return self._fact(incoming, common, value, reporting_micros)
 
@@ -205,6 +235,26 @@ class Normaliser:
             violations.append(
                 Violation("event_id", f"is longer than {MAX_EVENT_ID_LENGTH} characters")
             )
+
+    def _check_context(
+        self, incoming: IncomingEvent, violations: list[Violation]
+    ) -> tuple[str, str]:
+        """Checks the client's IP address, country and city; returns the country and city
+        normalised ("" when invalid or blank)."""
+        try:
+            parse_ip_address(incoming.ip_address)
+        except InvalidSignalError as error:
+            violations.append(Violation("context.ip_address", str(error)))
+        country = city = ""
+        try:
+            country = normalise_country(incoming.geo_country)
+        except InvalidSignalError as error:
+            violations.append(Violation("context.geo_country", str(error)))
+        try:
+            city = normalise_city(incoming.geo_city)
+        except InvalidSignalError as error:
+            violations.append(Violation("context.geo_city", str(error)))
+        return country, city
 
     def _occurred_at(
         self,

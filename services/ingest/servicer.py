@@ -110,6 +110,9 @@ def incoming_event(message: ingest_pb2.Event) -> IncomingEvent:
         user_agent=context.user_agent,
         page_url=context.page_url,
         referrer=context.referrer,
+        ip_address=context.ip_address,
+        geo_country=context.geo_country,
+        geo_city=context.geo_city,
         touchpoint=touchpoint,
         page_view=page_view,
         conversion=conversion,
@@ -140,6 +143,7 @@ def verdict_message(index: int, event_id: str, verdict: Verdict) -> ingest_pb2.E
 
 def _envelope(event: Any) -> ingest_pb2.RecordedEnvelope:
     device = event.device
+    network = getattr(event, "network", {})  # none in events recorded before it existed
     return ingest_pb2.RecordedEnvelope(
         record_id=str(event.originator_id),
         property_id=event.property_id,
@@ -152,8 +156,16 @@ def _envelope(event: Any) -> ingest_pb2.RecordedEnvelope:
             os=device["os"],
             device=device["device"],
             is_bot=device["is_bot"],
+            browser_version=device.get("browser_version", ""),
+            os_version=device.get("os_version", ""),
         ),
         trace_parent=event.trace_parent,
+        network=ingest_pb2.NetworkSignals(
+            ip_pseudonym=network.get("ip_pseudonym", ""),
+            network_pseudonym=network.get("network_pseudonym", ""),
+            geo_country=network.get("geo_country", ""),
+            geo_city=network.get("geo_city", ""),
+        ),
     )
 
 

@@ -3,7 +3,8 @@
 Services downstream of ingest only ever see keyed pseudonyms ("user:<hmac>"), never raw
 identifiers. Ingest keeps each raw identifier sealed (AES-256-GCM) under a key of its own;
 forgetting a person destroys the keys of its identifiers, so the sealed copies in ingest's
-event log can no longer be read (crypto-shredding).
+event log can no longer be read (crypto-shredding). Client IP addresses get pseudonyms under
+the same secret ("ip:<hmac>", "net:<hmac>") but are neither sealed nor stored.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from common.eventlog import MissingTablesError
 from common.follower import UpstreamEntry
 from common.sql_positions import positions_table, record_position, stored_position
+from services.ingest.network import IPAddress, NetworkPseudonyms, network_of
 
 PSEUDONYM_HEX_DIGITS = 32
 KEY_BYTES = 32
@@ -59,6 +61,8 @@ subject_keys = Table(
 )
 vault_positions = positions_table(metadata, "vault_positions")
 VAULT_CONSUMER = "vault"
+IP_KIND = "ip"
+NETWORK_KIND = "net"
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +130,17 @@ class SubjectVault:
             self._vault_secret(), f"{property_id}\x1f{identifier}".encode(), hashlib.sha256
         ).hexdigest()
         return f"{kind}:{digest[:PSEUDONYM_HEX_DIGITS]}"
+
+    def network_pseudonyms(self, property_id: str, address: IPAddress) -> NetworkPseudonyms:
+        """Pseudonyms of a client's IP address and of its /24 (IPv4) or /64 (IPv6) network.
+
+        They are computed like identifier pseudonyms, under kinds ("ip", "net") that no
+        identifier has, so they never equal an identifier's pseudonym. Nothing is stored.
+        """
+        return NetworkPseudonyms(
+            ip=self.pseudonym(property_id, f"{IP_KIND}:{address}"),
+            network=self.pseudonym(property_id, f"{NETWORK_KIND}:{network_of(address)}"),
+        )
 
     def seal(self, property_id: str, identifiers: Iterable[str]) -> dict[str, Sealed]:
         """Each identifier's pseudonym and sealed value; keys of new identifiers are created

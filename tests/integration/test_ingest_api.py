@@ -158,6 +158,24 @@ BAD_EVENTS: list[tuple[str, Mutation, str, str]] = [
         "at least one of anonymous_id, user_id, email, email_sha256 is required",
     ),
     (
+        "malformed_ip_address",
+        lambda: page_view("bad", context=ingest_pb2.Context(ip_address="81.2.69.300")),
+        "context.ip_address",
+        "is not an IPv4 or IPv6 address",
+    ),
+    (
+        "three_letter_country",
+        lambda: page_view("bad", context=ingest_pb2.Context(geo_country="DEU")),
+        "context.geo_country",
+        "ISO 3166-1 alpha-2",
+    ),
+    (
+        "city_over_100_characters",
+        lambda: page_view("bad", context=ingest_pb2.Context(geo_city="x" * 101)),
+        "context.geo_city",
+        "longer than 100 characters",
+    ),
+    (
         "missing_timestamp",
         lambda: ingest_pb2.Event(
             property_id="shop",
@@ -373,6 +391,95 @@ def test_a_plain_email_leaves_ingest_only_as_a_pseudonym_and_is_stored_sealed(
     assert b"jane.doe" not in stored.lower()
 
 
+IP_A = "81.2.69.142"
+IP_A_AGAIN = "  ::ffff:81.2.69.142 "
+IP_SAME_24 = "81.2.69.160"
+IP_OTHER_24 = "81.2.70.142"
+IP_V6 = "2a00:1450:4001:81b::200e"
+
+
+def test_client_ips_are_forwarded_only_as_pseudonyms_and_stored_nowhere(
+    storage: Storage, stub: Stub
+) -> None:
+    # Events from one address (once written IPv4-mapped), a neighbour in its /24, an address
+    # in another /24, an IPv6 address, a home-router address and none.
+    def seen_from(event_id: str, ip: str, **geo: str) -> ingest_pb2.Event:
+        return page_view(event_id, context=ingest_pb2.Context(ip_address=ip, **geo))
+
+    response = track(
+        stub,
+        [
+            seen_from("a", IP_A, geo_country="de", geo_city="  Bad   Homburg "),
+            seen_from("a-again", IP_A_AGAIN),
+            seen_from("same-24", IP_SAME_24),
+            seen_from("other-24", IP_OTHER_24),
+            seen_from("ipv6", IP_V6),
+            seen_from("home-router", "192.168.1.1", geo_country="FR"),
+            page_view("no-ip"),
+        ],
+    )
+    assert [v.verdict for v in response.verdicts] == [ACCEPTED] * 7
+    network = {event_id: e.envelope.network for event_id, e in logged_by_event_id(stub).items()}
+
+    # The same address has the same pseudonym; its /24 neighbour shares only the network.
+    a = network["a"]
+    assert a.ip_pseudonym.startswith("ip:") and a.network_pseudonym.startswith("net:")
+    assert network["a-again"].ip_pseudonym == a.ip_pseudonym
+    assert network["same-24"].ip_pseudonym != a.ip_pseudonym
+    assert network["same-24"].network_pseudonym == a.network_pseudonym
+    assert network["other-24"].network_pseudonym != a.network_pseudonym
+    assert network["ipv6"].ip_pseudonym and network["ipv6"].network_pseudonym
+
+    # The sender's location is normalised and forwarded alongside.
+    assert (a.geo_country, a.geo_city) == ("DE", "bad homburg")
+
+    # A private address and a missing one give no IP signal; the country still comes through.
+    assert network["home-router"] == ingest_pb2.NetworkSignals(geo_country="FR")
+    assert network["no-ip"] == ingest_pb2.NetworkSignals()
+
+    # No address, nor its network, is in the store in any notation.
+    stored = _stored_bytes(storage)
+    assert a.ip_pseudonym.encode() in stored
+    for raw in ("81.2.69", "81.2.70", "2a00:1450", "2a00:1450:4001:81b:0:0:0:200e", "192.168.1"):
+        assert raw.encode() not in stored, raw
+
+
+def test_another_property_gets_other_pseudonyms_for_the_same_address(stub: Stub) -> None:
+    context = ingest_pb2.Context(ip_address=IP_A)
+    track(
+        stub,
+        [
+            page_view("shop-a", context=context),
+            page_view("other-a", context=context, property_id="other-shop"),
+        ],
+    )
+    logged = logged_by_event_id(stub)
+    assert logged["shop-a"].envelope.network.ip_pseudonym
+    assert (
+        logged["other-a"].envelope.network.ip_pseudonym
+        != logged["shop-a"].envelope.network.ip_pseudonym
+    )
+
+
+def test_a_malformed_ip_address_rejects_only_its_event(stub: Stub) -> None:
+    # The middle event of a batch carries an address that does not parse.
+    response = track(
+        stub,
+        [
+            page_view("good-1", context=ingest_pb2.Context(ip_address=IP_A)),
+            page_view("bad", context=ingest_pb2.Context(ip_address="81.2.69.142.7")),
+            page_view("good-2", context=ingest_pb2.Context(ip_address=IP_V6)),
+        ],
+    )
+
+    # It is rejected on the ip_address field; the others are accepted and logged.
+    assert [v.verdict for v in response.verdicts] == [ACCEPTED, REJECTED, ACCEPTED]
+    assert _violations(response.verdicts[1]) == [
+        ("context.ip_address", "is not an IPv4 or IPv6 address")
+    ]
+    assert logged_event_ids(stub) == ["good-1", "good-2"]
+
+
 def test_a_googlebot_user_agent_marks_the_device_as_a_bot(stub: Stub) -> None:
     googlebot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
     chrome = (
@@ -391,6 +498,34 @@ def test_a_googlebot_user_agent_marks_the_device_as_a_bot(stub: Stub) -> None:
     assert logged["bot"].envelope.device.is_bot is True
     assert logged["human"].envelope.device.is_bot is False
     assert logged["human"].envelope.device.browser == "Chrome"
+
+
+def test_the_device_carries_the_browser_major_and_the_os_version(stub: Stub) -> None:
+    chrome_124_windows = (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Chrome/124.0.6367.91 Safari/537.36"
+    )
+    safari_ios = (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4_1 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
+    )
+    track(
+        stub,
+        [
+            page_view("chrome", context=ingest_pb2.Context(user_agent=chrome_124_windows)),
+            page_view("safari", context=ingest_pb2.Context(user_agent=safari_ios)),
+            page_view("unknown"),
+        ],
+    )
+
+    logged = logged_by_event_id(stub)
+    chrome = logged["chrome"].envelope.device
+    assert (chrome.browser, chrome.browser_version) == ("Chrome", "124")
+    assert (chrome.os, chrome.os_version) == ("Windows", "10")
+    safari = logged["safari"].envelope.device
+    assert (safari.browser_version, safari.os, safari.os_version) == ("17", "iOS", "17.4")
+    unknown = logged["unknown"].envelope.device
+    assert (unknown.browser_version, unknown.os_version) == ("", "")
 
 
 # --- 5. Clock skew ----------------------------------------------------------------------------
@@ -530,7 +665,15 @@ identities = st.builds(
     email=st.one_of(texts, st.emails().map(str)),
     email_sha256=st.one_of(texts, st.text("0123456789abcdefABCDEF", min_size=64, max_size=64)),
 )
-contexts = st.builds(ingest_pb2.Context, user_agent=texts, page_url=texts, referrer=texts)
+contexts = st.builds(
+    ingest_pb2.Context,
+    user_agent=texts,
+    page_url=texts,
+    referrer=texts,
+    ip_address=st.one_of(texts, st.ip_addresses().map(str)),
+    geo_country=st.one_of(texts, st.sampled_from(["DE", "fr", "XX", "DEU"])),
+    geo_city=texts,
+)
 moneys = st.builds(
     common_pb2.Money,
     currency_code=st.one_of(texts, st.sampled_from(["EUR", "USD", "JPY", "XAF", "usd", "XYZ"])),

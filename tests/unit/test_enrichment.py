@@ -1,4 +1,4 @@
-"""Unit tests for services.ingest.enrichment: channel classification and user agents."""
+"""Unit tests for ingest's enrichment: channel classification, user agents, network signals."""
 
 from __future__ import annotations
 
@@ -14,6 +14,15 @@ from services.ingest.enrichment import (
     TrafficSource,
     UserAgentParser,
     classify_traffic,
+)
+from services.ingest.network import (
+    InvalidSignalError,
+    IPAddress,
+    distinguishes_clients,
+    network_of,
+    normalise_city,
+    normalise_country,
+    parse_ip_address,
 )
 
 SITE = "https://shop.example.com"
@@ -300,18 +309,47 @@ SAFARI_IPHONE = (
 
 def test_desktop_chrome_is_parsed(parser: UserAgentParser) -> None:
     assert parser.parse(CHROME_WINDOWS) == DeviceInfo(
-        browser="Chrome", os="Windows", device="Other", is_bot=False
+        browser="Chrome",
+        os="Windows",
+        device="Other",
+        is_bot=False,
+        browser_version="120",
+        os_version="10",
     )
 
 
 def test_iphone_safari_is_parsed(parser: UserAgentParser) -> None:
     assert parser.parse(SAFARI_IPHONE) == DeviceInfo(
-        browser="Mobile Safari", os="iOS", device="iPhone", is_bot=False
+        browser="Mobile Safari",
+        os="iOS",
+        device="iPhone",
+        is_bot=False,
+        browser_version="17",
+        os_version="17.1",
     )
 
 
+def test_chrome_on_android_gives_the_browser_major_and_the_os_version(
+    parser: UserAgentParser,
+) -> None:
+    pixel = (
+        "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Chrome/124.0.6367.82 Mobile Safari/537.36"
+    )
+    info = parser.parse(pixel)
+    assert (info.browser, info.browser_version) == ("Chrome Mobile", "124")
+    assert (info.os, info.os_version, info.device) == ("Android", "14", "Pixel 8")
+
+
+def test_an_ios_patch_version_is_cut_to_major_and_minor(parser: UserAgentParser) -> None:
+    ios = SAFARI_IPHONE.replace("17_1", "17_4_1")
+    assert parser.parse(ios).os_version == "17.4"
+
+
 def test_empty_user_agent_is_other_and_not_a_bot(parser: UserAgentParser) -> None:
-    assert parser.parse("") == DeviceInfo(browser="Other", os="Other", device="Other", is_bot=False)
+    assert parser.parse("") == DeviceInfo(
+        browser="Other", os="Other", device="Other", is_bot=False, browser_version="", os_version=""
+    )
 
 
 def test_googlebot_is_a_bot(parser: UserAgentParser) -> None:
@@ -362,3 +400,91 @@ def test_a_source_taken_from_an_odd_referrer_is_lower_case() -> None:
         landing_url="", referrer="%A", tags=CampaignTags(), click_ids=ClickIds()
     )
     assert visit.source == visit.source.strip().lower()
+
+
+# --- Network signals: the client's IP address and the sender's coarse location -------------
+
+
+def address(text: str) -> IPAddress:
+    parsed = parse_ip_address(text)
+    assert parsed is not None
+    return parsed
+
+
+def test_ip_addresses_are_trimmed_and_canonical() -> None:
+    assert str(parse_ip_address(" 81.2.69.142 ")) == "81.2.69.142"
+    assert str(parse_ip_address("2A00:1450:4001:081B:0:0:0:200E")) == "2a00:1450:4001:81b::200e"
+    assert parse_ip_address("") is None
+    assert parse_ip_address("   ") is None
+
+
+def test_an_ipv4_mapped_ipv6_address_is_its_ipv4_address() -> None:
+    assert parse_ip_address("::ffff:81.2.69.142") == parse_ip_address("81.2.69.142")
+
+
+def test_an_ipv6_zone_is_dropped() -> None:
+    assert str(parse_ip_address("2a00:1450:4001:81b::200e%eth0")) == "2a00:1450:4001:81b::200e"
+
+
+@pytest.mark.parametrize(
+    "text", ["81.2.69", "999.1.1.1", "81.2.69.142/24", "localhost", "1.2.3.4 5", "::g"]
+)
+def test_what_is_not_an_ip_address_is_refused(text: str) -> None:
+    with pytest.raises(InvalidSignalError, match="not an IPv4 or IPv6 address"):
+        parse_ip_address(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "forwarded"),
+    [
+        ("81.2.69.142", True),
+        ("2a00:1450:4001:81b::200e", True),
+        ("192.168.1.1", False),
+        ("10.0.0.7", False),
+        ("172.16.5.4", False),
+        ("127.0.0.1", False),
+        ("::1", False),
+        ("169.254.10.1", False),
+        ("fe80::1", False),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("100.64.1.1", False),
+        ("fd00::1", False),
+        ("224.0.0.1", False),
+    ],
+)
+def test_only_globally_routable_unicast_addresses_tell_clients_apart(
+    text: str, forwarded: bool
+) -> None:
+    assert distinguishes_clients(address(text)) is forwarded
+
+
+def test_the_network_is_the_24_of_ipv4_and_the_64_of_ipv6() -> None:
+    assert network_of(address("81.2.69.142")) == "81.2.69.0/24"
+    assert network_of(address("2a00:1450:4001:81b::200e")) == "2a00:1450:4001:81b::/64"
+
+
+@pytest.mark.parametrize(("text", "code"), [("de", "DE"), (" Fr ", "FR"), ("", ""), ("  ", "")])
+def test_country_codes_are_upper_case(text: str, code: str) -> None:
+    assert normalise_country(text) == code
+
+
+@pytest.mark.parametrize("text", ["DEU", "D", "d3", "ü1", "Ωx"])
+def test_a_country_that_is_not_two_letters_is_refused(text: str) -> None:
+    with pytest.raises(InvalidSignalError, match="alpha-2"):
+        normalise_country(text)
+
+
+def test_cities_are_trimmed_collapsed_and_case_folded() -> None:
+    assert normalise_city("  Bad \t Homburg\n ") == "bad homburg"
+    assert normalise_city("MÜNCHEN") == normalise_city("München") == "münchen"
+    assert normalise_city("\uff2b\uff39\uff2f\uff34\uff2f") == "kyoto"  # full-width letters
+    assert normalise_city("") == ""
+
+
+def test_a_city_over_100_characters_or_with_control_characters_is_refused() -> None:
+    assert len(normalise_city("x" * 100)) == 100
+    with pytest.raises(InvalidSignalError, match="longer than 100 characters"):
+        normalise_city("x" * 101)
+    with pytest.raises(InvalidSignalError, match="control characters"):
+        normalise_city("Paris\x00")

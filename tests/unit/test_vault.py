@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from ipaddress import ip_address
 from pathlib import Path
 
 import pytest
 
 from common.follower import UpstreamEntry
 from common.storage import create_sql_engine
-from services.ingest.vault import Forgotten, SubjectVault
+from common.values import IdentifierType
+from services.ingest.vault import IP_KIND, NETWORK_KIND, Forgotten, SubjectVault
 
 
 @pytest.fixture
@@ -49,3 +51,48 @@ def test_the_same_identifier_sealed_twice_uses_one_key(vault: SubjectVault) -> N
     assert once.pseudonym == again.pseudonym
     assert once.token != again.token
     assert vault.reveal("shop", [once.pseudonym]) == {once.pseudonym: "email:abc"}
+
+
+def test_ip_pseudonyms_are_stable_per_property_and_group_addresses_by_network(
+    vault: SubjectVault,
+) -> None:
+    # An address has one pseudonym within a property and another in a different property.
+    first = vault.network_pseudonyms("shop", ip_address("81.2.69.142"))
+    assert vault.network_pseudonyms("shop", ip_address("81.2.69.142")) == first
+    assert vault.network_pseudonyms("other-shop", ip_address("81.2.69.142")).ip != first.ip
+    assert first.ip.startswith("ip:") and first.network.startswith("net:")
+    assert "81.2.69" not in first.ip + first.network
+
+    # Another address in the same /24 shares the network pseudonym only.
+    neighbour = vault.network_pseudonyms("shop", ip_address("81.2.69.160"))
+    assert neighbour.ip != first.ip
+    assert neighbour.network == first.network
+
+    # An address in another /24 shares neither.
+    elsewhere = vault.network_pseudonyms("shop", ip_address("81.2.70.142"))
+    assert (elsewhere.ip, elsewhere.network) != (first.ip, first.network)
+    assert elsewhere.network != first.network
+
+    # IPv6 addresses are grouped by their /64.
+    a = vault.network_pseudonyms("shop", ip_address("2a00:1450:4001:81b::200e"))
+    b = vault.network_pseudonyms("shop", ip_address("2a00:1450:4001:81b:1::1"))
+    c = vault.network_pseudonyms("shop", ip_address("2a00:1450:4001:81c::200e"))
+    assert a.network == b.network != c.network
+
+
+def test_ip_pseudonyms_never_equal_an_identifier_pseudonym_and_nothing_is_stored(
+    vault: SubjectVault, tmp_path: Path
+) -> None:
+    # No identifier kind is named like the IP and network pseudonyms' kinds.
+    assert {IP_KIND, NETWORK_KIND}.isdisjoint(kind.value for kind in IdentifierType)
+
+    # An identifier whose value is the address gets another pseudonym, digest included.
+    pseudonyms = vault.network_pseudonyms("shop", ip_address("81.2.69.142"))
+    as_identifier = vault.pseudonym("shop", "user:81.2.69.142")
+    assert as_identifier not in (pseudonyms.ip, pseudonyms.network)
+    assert as_identifier.partition(":")[2] != pseudonyms.ip.partition(":")[2]
+
+    # Pseudonymising an address creates no key and stores nothing about it.
+    assert vault.reveal("shop", [pseudonyms.ip, pseudonyms.network]) == {}
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("ingest.db*"))
+    assert b"81.2.69" not in stored

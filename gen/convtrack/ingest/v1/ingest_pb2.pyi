@@ -113,14 +113,20 @@ class Identity(_message.Message):
     def __init__(self, anonymous_id: _Optional[str] = ..., user_id: _Optional[str] = ..., email: _Optional[str] = ..., email_sha256: _Optional[str] = ...) -> None: ...
 
 class Context(_message.Message):
-    __slots__ = ("user_agent", "page_url", "referrer")
+    __slots__ = ("user_agent", "page_url", "referrer", "ip_address", "geo_country", "geo_city")
     USER_AGENT_FIELD_NUMBER: _ClassVar[int]
     PAGE_URL_FIELD_NUMBER: _ClassVar[int]
     REFERRER_FIELD_NUMBER: _ClassVar[int]
+    IP_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    GEO_COUNTRY_FIELD_NUMBER: _ClassVar[int]
+    GEO_CITY_FIELD_NUMBER: _ClassVar[int]
     user_agent: str
     page_url: str
     referrer: str
-    def __init__(self, user_agent: _Optional[str] = ..., page_url: _Optional[str] = ..., referrer: _Optional[str] = ...) -> None: ...
+    ip_address: str
+    geo_country: str
+    geo_city: str
+    def __init__(self, user_agent: _Optional[str] = ..., page_url: _Optional[str] = ..., referrer: _Optional[str] = ..., ip_address: _Optional[str] = ..., geo_country: _Optional[str] = ..., geo_city: _Optional[str] = ...) -> None: ...
 
 class Touchpoint(_message.Message):
     __slots__ = ("type", "landing_url", "referrer", "utm", "click_ids")
@@ -257,7 +263,7 @@ class LogEntry(_message.Message):
     def __init__(self, position: _Optional[int] = ..., touchpoint_recorded: _Optional[_Union[TouchpointRecorded, _Mapping]] = ..., page_view_recorded: _Optional[_Union[PageViewRecorded, _Mapping]] = ..., conversion_recorded: _Optional[_Union[ConversionRecorded, _Mapping]] = ..., identify_recorded: _Optional[_Union[IdentifyRecorded, _Mapping]] = ...) -> None: ...
 
 class RecordedEnvelope(_message.Message):
-    __slots__ = ("record_id", "property_id", "event_id", "occurred_at", "received_at", "identifiers", "device", "trace_parent")
+    __slots__ = ("record_id", "property_id", "event_id", "occurred_at", "received_at", "identifiers", "device", "trace_parent", "network")
     RECORD_ID_FIELD_NUMBER: _ClassVar[int]
     PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -266,6 +272,7 @@ class RecordedEnvelope(_message.Message):
     IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     TRACE_PARENT_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
     record_id: str
     property_id: str
     event_id: str
@@ -274,19 +281,36 @@ class RecordedEnvelope(_message.Message):
     identifiers: _containers.RepeatedCompositeFieldContainer[_common_pb2.Identifier]
     device: Device
     trace_parent: str
-    def __init__(self, record_id: _Optional[str] = ..., property_id: _Optional[str] = ..., event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., identifiers: _Optional[_Iterable[_Union[_common_pb2.Identifier, _Mapping]]] = ..., device: _Optional[_Union[Device, _Mapping]] = ..., trace_parent: _Optional[str] = ...) -> None: ...
+    network: NetworkSignals
+    def __init__(self, record_id: _Optional[str] = ..., property_id: _Optional[str] = ..., event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., identifiers: _Optional[_Iterable[_Union[_common_pb2.Identifier, _Mapping]]] = ..., device: _Optional[_Union[Device, _Mapping]] = ..., trace_parent: _Optional[str] = ..., network: _Optional[_Union[NetworkSignals, _Mapping]] = ...) -> None: ...
+
+class NetworkSignals(_message.Message):
+    __slots__ = ("ip_pseudonym", "network_pseudonym", "geo_country", "geo_city")
+    IP_PSEUDONYM_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_PSEUDONYM_FIELD_NUMBER: _ClassVar[int]
+    GEO_COUNTRY_FIELD_NUMBER: _ClassVar[int]
+    GEO_CITY_FIELD_NUMBER: _ClassVar[int]
+    ip_pseudonym: str
+    network_pseudonym: str
+    geo_country: str
+    geo_city: str
+    def __init__(self, ip_pseudonym: _Optional[str] = ..., network_pseudonym: _Optional[str] = ..., geo_country: _Optional[str] = ..., geo_city: _Optional[str] = ...) -> None: ...
 
 class Device(_message.Message):
-    __slots__ = ("browser", "os", "device", "is_bot")
+    __slots__ = ("browser", "os", "device", "is_bot", "browser_version", "os_version")
     BROWSER_FIELD_NUMBER: _ClassVar[int]
     OS_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     IS_BOT_FIELD_NUMBER: _ClassVar[int]
+    BROWSER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    OS_VERSION_FIELD_NUMBER: _ClassVar[int]
     browser: str
     os: str
     device: str
     is_bot: bool
-    def __init__(self, browser: _Optional[str] = ..., os: _Optional[str] = ..., device: _Optional[str] = ..., is_bot: _Optional[bool] = ...) -> None: ...
+    browser_version: str
+    os_version: str
+    def __init__(self, browser: _Optional[str] = ..., os: _Optional[str] = ..., device: _Optional[str] = ..., is_bot: _Optional[bool] = ..., browser_version: _Optional[str] = ..., os_version: _Optional[str] = ...) -> None: ...
 
 class TouchpointRecorded(_message.Message):
     __slots__ = ("envelope", "type", "channel", "source", "medium", "campaign", "term", "content", "landing_url", "referrer_host", "click_id_type")
