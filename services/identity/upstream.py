@@ -19,11 +19,20 @@ def observation_of(entry: ingest_pb2.LogEntry) -> Observation | None:
         return None
     envelope = getattr(entry, kind).envelope
     identifiers: list[Identifier] = [from_identifier_pb(i) for i in envelope.identifiers]
+    device, network = envelope.device, envelope.network
+    known_browser = bool(device.browser) and device.browser != "Other"
     return Observation(
         property_id=envelope.property_id,
         record_id=envelope.record_id,
         identifiers=tuple(i.key for i in identifiers),
         occurred_at=from_timestamp(envelope.occurred_at),
+        ip=network.ip_pseudonym,
+        ip_network=network.network_pseudonym,
+        ua_family=f"{device.browser}/{device.os}" if known_browser else "",
+        ua_device=(
+            f"{device.device}/{device.browser_version}/{device.os_version}" if known_browser else ""
+        ),
+        geo_city=network.geo_city,
     )
 
 

@@ -121,21 +121,24 @@ def test_probabilistic_mode_needs_a_linker_and_uses_its_links() -> None:
     file = lines(
         {"crm_id": "1", "first_name": "Ada", "postcode": "N1 1AA"},
         {"crm_id": "2", "first_name": "Adda", "postcode": "N1 1AA"},
+        {"crm_id": "3", "user_id": "ada", "first_name": "Ada"},
     )
     with pytest.raises(ValueError, match="probabilistic_linker"):
         list(resolve_file(file, "probabilistic"))
 
     def linker(records: Sequence[ObservationRecord]) -> list[tuple[str, str, float]]:
-        assert [r.first_name for r in records] == ["Ada", "Adda"]
-        return [("crm:1", "crm:2", 12.0)]
+        assert [r.first_name for r in records] == ["Ada", "Adda", "Ada"]
+        return [("crm:1", "crm:2", 12.0), ("crm:2", "user:ada", 10.0)]
 
     deterministic = {r["identifier"]: r["person"] for r in resolve_file(file, "deterministic")}
     linked = {
         r["identifier"]: r["person"] for r in resolve_file(file, "probabilistic", "GB", linker)
     }
     assert deterministic["crm:1"] != deterministic["crm:2"]
-    # two CRM ids exceed crm's max-per-person limit: the probabilistic link may not join them
-    assert linked["crm:1"] != linked["crm:2"]
+    # a link between two CRM records says they are duplicates: they count as one record
+    assert linked["crm:1"] == linked["crm:2"]
+    # but joining them to a person with a CRM record of its own would break crm's limit
+    assert linked["crm:2"] != linked["user:ada"]
 
 
 def test_probabilistic_mode_joins_records_that_no_limit_keeps_apart() -> None:
