@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import unicodedata
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC
@@ -218,16 +218,24 @@ def parse_user_agent(user_agent: str) -> tuple[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class IpSpan:
-    """An IP address an identifier was seen on, and when (epoch seconds; ±inf when unknown)."""
+    """An IP address an identifier was seen on, and when (epoch seconds; ±inf when unknown).
+
+    `ip` and `network` are opaque: raw addresses offline, keyed pseudonyms in the service.
+    """
 
     ip: str
     first_seen: float
     last_seen: float
+    network: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class IdentifierProfile:
-    """What the observations of one identifier say about its owner: the weak signals, merged."""
+    """What the observations of one identifier say about its owner: the weak signals, merged.
+
+    `ip_devices` are the (IP, "family|device") combinations seen in one observation;
+    `active_from`/`active_until` bound the identifier's timestamped observations.
+    """
 
     identifier: str
     ip_spans: tuple[IpSpan, ...] = ()
@@ -239,33 +247,54 @@ class IdentifierProfile:
     postcode: str = ""
     phone_sha256: str = ""
     date_of_birth: str = ""
+    ip_devices: tuple[tuple[str, str], ...] = ()
+    active_from: float = math.inf
+    active_until: float = -math.inf
+
+
+_CRM_FIELDS = ("first", "last", "postcode", "phone", "dob")
 
 
 class _ProfileBuilder:
+    __slots__ = ("active", "cities", "hours", "ip_devices", "ips", "uas", "values")
+
     def __init__(self) -> None:
-        self.ips: dict[str, list[float]] = {}
+        self.ips: dict[str, list[Any]] = {}
         self.uas: set[tuple[str, str]] = set()
+        self.ip_devices: set[tuple[str, str]] = set()
         self.cities: set[str] = set()
         self.hours = [0] * 24
-        self.values: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self.values: dict[str, Counter[str]] = {}
+        self.active = [math.inf, -math.inf]
 
     def build(self, identifier: str) -> IdentifierProfile:
         def top(key: str) -> str:
             counts = self.values.get(key)
             return min(counts, key=lambda v: (-counts[v], v)) if counts else ""
 
+        crm = [top(key) for key in _CRM_FIELDS] if self.values else [""] * 5
         return IdentifierProfile(
             identifier=identifier,
-            ip_spans=tuple(IpSpan(ip, s[0], s[1]) for ip, s in sorted(self.ips.items())),
+            ip_spans=tuple(IpSpan(ip, s[0], s[1], s[2]) for ip, s in sorted(self.ips.items())),
             ua_signatures=tuple(sorted(self.uas)),
             cities=tuple(sorted(self.cities)),
             hour_histogram=tuple(self.hours),
-            first_name=top("first"),
-            last_name=top("last"),
-            postcode=top("postcode"),
-            phone_sha256=top("phone"),
-            date_of_birth=top("dob"),
+            first_name=crm[0],
+            last_name=crm[1],
+            postcode=crm[2],
+            phone_sha256=crm[3],
+            date_of_birth=crm[4],
+            ip_devices=tuple(sorted(self.ip_devices)),
+            active_from=self.active[0],
+            active_until=self.active[1],
         )
+
+
+def _record_ua(record: ObservationRecord, ua_signature: UaSignature) -> tuple[str, str]:
+    """(family, device): as ingest parsed it when given, else parsed from the user agent."""
+    if record.ua_family:
+        return record.ua_family, record.ua_device
+    return ua_signature(record.user_agent) if record.user_agent else ("", "")
 
 
 def build_profiles(
@@ -274,48 +303,68 @@ def build_profiles(
     """One profile per identifier (sorted), and the identifier pairs seen in one observation.
 
     An observation's signals are credited to every identifier on it. Multi-valued signals
-    (IPs with their time span, user agents, cities, hours) are unions; CRM fields take the
-    identifier's most frequent normalised value.
+    (IPs with their network and time span, user agents, IP and device combinations, cities,
+    hours) are unions; CRM fields take the identifier's most frequent normalised value. The
+    network is `record.ip_network` when given (ingest sends it pseudonymised, like the IP),
+    else derived from the IP; the user agent is `record.ua_family`/`ua_device` when given,
+    else parsed from `record.user_agent`.
     """
     builders: dict[str, _ProfileBuilder] = {}
     together: set[tuple[str, str]] = set()
     for record in records:
-        ids = sorted({i for i in record.identifiers if i})
-        for x in range(len(ids)):
-            for y in range(x + 1, len(ids)):
-                together.add((ids[x], ids[y]))
+        ids = sorted(set(record.identifiers) - {""})
+        if len(ids) > 1:
+            together.update(
+                (ids[x], ids[y]) for x in range(len(ids)) for y in range(x + 1, len(ids))
+            )
         ts = record.ts
         if ts is not None and ts.tzinfo is None:
             ts = ts.replace(tzinfo=UTC)
         seconds = ts.timestamp() if ts is not None else math.nan
-        ua = ua_signature(record.user_agent) if record.user_agent else ("", "")
+        ip = record.ip.strip()
+        network = (record.ip_network.strip() or ip_network(ip)) if ip else ""
+        ua = _record_ua(record, ua_signature)
         city = record.geo_city.strip().casefold()
-        fields = {
-            "first": normalise_name(record.first_name),
-            "last": normalise_name(record.last_name),
-            "postcode": normalise_postcode(record.postcode),
-            "phone": record.phone_sha256.strip().lower(),
-            "dob": record.date_of_birth.strip(),
-        }
+        crm: list[tuple[str, str]] = []
+        if record.first_name or record.last_name or record.postcode:
+            crm += [
+                ("first", normalise_name(record.first_name)),
+                ("last", normalise_name(record.last_name)),
+                ("postcode", normalise_postcode(record.postcode)),
+            ]
+        crm += [
+            ("phone", record.phone_sha256.strip().lower()),
+            ("dob", record.date_of_birth.strip()),
+        ]
+        crm = [(key, value) for key, value in crm if value]
+        ip_device = (ip, f"{ua[0]}|{ua[1]}") if ip and ua[0] else None
         for identifier in ids:
             builder = builders.get(identifier)
             if builder is None:
                 builder = builders[identifier] = _ProfileBuilder()
-            if ip := record.ip.strip():
-                span = builder.ips.setdefault(ip, [math.inf, -math.inf])
+            if ip:
+                span = builder.ips.get(ip)
+                if span is None:
+                    span = builder.ips[ip] = [math.inf, -math.inf, network]
                 if math.isnan(seconds):
                     span[0], span[1] = -math.inf, math.inf
                 else:
                     span[0], span[1] = min(span[0], seconds), max(span[1], seconds)
             if ua[0]:
                 builder.uas.add(ua)
+            if ip_device is not None:
+                builder.ip_devices.add(ip_device)
             if city:
                 builder.cities.add(city)
             if ts is not None:
                 builder.hours[ts.hour] += 1
-            for key, value in fields.items():
-                if value:
-                    builder.values[key][value] += 1
+                active = builder.active
+                active[0], active[1] = min(active[0], seconds), max(active[1], seconds)
+            for key, value in crm:
+                counts = builder.values.get(key)
+                if counts is None:
+                    counts = builder.values[key] = Counter()
+                counts[value] += 1
     profiles = [builders[i].build(i) for i in sorted(builders)]
     return profiles, together
 
@@ -334,33 +383,35 @@ class _SetSignal:
     first: FloatArray
     last: FloatArray
     n_values: int
+    vocabulary: dict[str, int]
 
     @property
     def present(self) -> BoolArray:
         return np.diff(self.offsets) > 0
 
 
-def _set_signal(per_profile: Sequence[Mapping[str, tuple[float, float]]]) -> _SetSignal:
+def _set_signal(n_profiles: int, rows: Iterable[tuple[int, str, float, float]]) -> _SetSignal:
+    """From (profile, value, first seen, last seen) rows, at most one per profile and value."""
     vocabulary: dict[str, int] = {}
     owners: list[int] = []
     values: list[int] = []
     firsts: list[float] = []
     lasts: list[float] = []
-    for owner, items in enumerate(per_profile):
-        for text, (first, last) in items.items():
-            owners.append(owner)
-            values.append(vocabulary.setdefault(text, len(vocabulary)))
-            firsts.append(first)
-            lasts.append(last)
+    for owner, text, first, last in rows:
+        owners.append(owner)
+        values.append(vocabulary.setdefault(text, len(vocabulary)))
+        firsts.append(first)
+        lasts.append(last)
     n_values = max(len(vocabulary), 1)
     owner_arr = np.asarray(owners, dtype=np.int64)
     value_arr = np.asarray(values, dtype=np.int64)
     keys = owner_arr * n_values + value_arr
     order = np.argsort(keys, kind="stable")
-    carriers = int(np.count_nonzero(np.bincount(owner_arr, minlength=len(per_profile))))
+    per_owner = np.bincount(owner_arr, minlength=n_profiles)
+    carriers = int(np.count_nonzero(per_owner))
     df = np.bincount(value_arr, minlength=n_values).astype(np.float64)
-    offsets = np.zeros(len(per_profile) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(owner_arr, minlength=len(per_profile)), out=offsets[1:])
+    offsets = np.zeros(n_profiles + 1, dtype=np.int64)
+    np.cumsum(per_owner, out=offsets[1:])
     return _SetSignal(
         keys=keys[order],
         value=value_arr[order],
@@ -369,6 +420,7 @@ def _set_signal(per_profile: Sequence[Mapping[str, tuple[float, float]]]) -> _Se
         first=np.asarray(firsts, dtype=np.float64)[order],
         last=np.asarray(lasts, dtype=np.float64)[order],
         n_values=n_values,
+        vocabulary=vocabulary,
     )
 
 
@@ -418,9 +470,12 @@ def _code_signal(values: Sequence[str]) -> _CodeSignal:
 class _Features:
     ip: _SetSignal
     network: _SetSignal
+    ip_device: _SetSignal
     ua_device: _SetSignal
     ua_family: _SetSignal
     city: _SetSignal
+    active_from: FloatArray  # first and last timestamped observation (±inf if none)
+    active_until: FloatArray
     hours: FloatArray  # smoothed, L2-normalised hour histograms
     hours_present: BoolArray
     first_name: _CodeSignal
@@ -432,30 +487,64 @@ class _Features:
     config: LinkerConfig
 
 
+def _networks(p: IdentifierProfile) -> dict[str, tuple[float, float]]:
+    """The profile's networks with the union of their IPs' spans."""
+    out: dict[str, tuple[float, float]] = {}
+    for s in p.ip_spans:
+        if s.network:
+            lo, hi = out.get(s.network, (math.inf, -math.inf))
+            out[s.network] = (min(lo, s.first_seen), max(hi, s.last_seen))
+    return out
+
+
 def _encode(profiles: Sequence[IdentifierProfile], config: LinkerConfig) -> _Features:
-    def spans(p: IdentifierProfile) -> dict[str, tuple[float, float]]:
-        return {s.ip: (s.first_seen, s.last_seen) for s in p.ip_spans}
-
-    def networks(p: IdentifierProfile) -> dict[str, tuple[float, float]]:
-        out: dict[str, tuple[float, float]] = {}
-        for s in p.ip_spans:
-            if net := ip_network(s.ip):
-                lo, hi = out.get(net, (math.inf, -math.inf))
-                out[net] = (min(lo, s.first_seen), max(hi, s.last_seen))
-        return out
-
-    def flat(items: Iterable[str]) -> dict[str, tuple[float, float]]:
-        return dict.fromkeys(items, (0.0, 0.0))
-
+    n = len(profiles)
     raw = np.asarray([p.hour_histogram for p in profiles], dtype=np.float64).reshape(-1, 24)
     smoothed = 0.5 * raw + 0.25 * (np.roll(raw, 1, axis=1) + np.roll(raw, -1, axis=1))
     norms = np.linalg.norm(smoothed, axis=1, keepdims=True)
+    ip = _set_signal(
+        n,
+        ((i, s.ip, s.first_seen, s.last_seen) for i, p in enumerate(profiles) for s in p.ip_spans),
+    )
+    ua_device = _set_signal(
+        n, ((i, f"{f}|{d}", 0.0, 0.0) for i, p in enumerate(profiles) for f, d in p.ua_signatures)
+    )
+    combos = sorted({c for p in profiles for c in p.ip_devices})
+    code = {c: k for k, c in enumerate(combos)}
+    ip_device = _set_signal(
+        n, ((i, str(code[c]), 0.0, 0.0) for i, p in enumerate(profiles) for c in p.ip_devices)
+    )
+    # A non-match shares an IP and a device build about as often as it shares each of them
+    # (independently); the combination's own frequency would count mostly the matches.
+    combo_freq = np.ones(ip_device.n_values)
+    for text, k in ip_device.vocabulary.items():
+        address, device = combos[int(text)]
+        combo_freq[k] = (
+            ip.freq[ip.vocabulary[address]] * ua_device.freq[ua_device.vocabulary[device]]
+        )
     return _Features(
-        ip=_set_signal([spans(p) for p in profiles]),
-        network=_set_signal([networks(p) for p in profiles]),
-        ua_device=_set_signal([flat(f"{f}|{d}" for f, d in p.ua_signatures) for p in profiles]),
-        ua_family=_set_signal([flat(f for f, _ in p.ua_signatures) for p in profiles]),
-        city=_set_signal([flat(p.cities) for p in profiles]),
+        ip=ip,
+        network=_set_signal(
+            n,
+            (
+                (i, net, first, last)
+                for i, p in enumerate(profiles)
+                for net, (first, last) in _networks(p).items()
+            ),
+        ),
+        ip_device=replace(ip_device, freq=combo_freq),
+        ua_device=ua_device,
+        ua_family=_set_signal(
+            n,
+            (
+                (i, f, 0.0, 0.0)
+                for i, p in enumerate(profiles)
+                for f in dict.fromkeys(f for f, _ in p.ua_signatures)
+            ),
+        ),
+        city=_set_signal(n, ((i, c, 0.0, 0.0) for i, p in enumerate(profiles) for c in p.cities)),
+        active_from=np.asarray([p.active_from for p in profiles], dtype=np.float64),
+        active_until=np.asarray([p.active_until for p in profiles], dtype=np.float64),
         hours=smoothed / np.where(norms > 0, norms, 1.0),
         hours_present=raw.sum(axis=1) >= config.min_pattern_events,
         first_name=_code_signal([p.first_name for p in profiles]),
@@ -491,18 +580,20 @@ def _tf(level: LevelArray, per_level: Mapping[int, FloatArray]) -> FloatArray:
     return out
 
 
-def _compare_ip(f: _Features, a: IntArray, b: IntArray) -> Evaluation:
-    exact, exact_u = _shared(f.ip, a, b, slack=f.config.ip_overlap_slack_seconds)
+def _compare_ip_device(f: _Features, a: IntArray, b: IntArray) -> Evaluation:
+    """IP and device build together, since a household shares its home IP but not its
+    devices, and a device whose cookie was replaced shows the same IP and build with one
+    cookie's activity ending before the next one's begins."""
+    combo, combo_u = _shared(f.ip_device, a, b)
+    successive = (f.active_until[a] < f.active_from[b]) | (f.active_until[b] < f.active_from[a])
+    same_ip, ip_u = _shared(f.ip, a, b, slack=f.config.ip_overlap_slack_seconds)
     same_net, net_u = _shared(f.network, a, b)
-    level = _levels(~(f.ip.present[a] & f.ip.present[b]), exact, same_net)
-    return level, _tf(level, {0: exact_u, 1: net_u})
-
-
-def _compare_ua(f: _Features, a: IntArray, b: IntArray) -> Evaluation:
     device, device_u = _shared(f.ua_device, a, b)
     family, _ = _shared(f.ua_family, a, b)
-    level = _levels(~(f.ua_family.present[a] & f.ua_family.present[b]), device, family)
-    return level, _tf(level, {0: device_u})
+    has_ip, has_ua = f.ip.present, f.ua_family.present
+    null = ~((has_ip[a] & has_ip[b]) | (has_ua[a] & has_ua[b]))
+    level = _levels(null, combo & successive, combo, same_ip, same_net, device, family)
+    return level, _tf(level, {0: combo_u, 1: combo_u, 2: ip_u, 3: net_u, 4: device_u})
 
 
 def _compare_city(f: _Features, a: IntArray, b: IntArray) -> Evaluation:
@@ -572,14 +663,34 @@ class Comparison:
     m_prior: tuple[float, ...]
     evaluate: Callable[[_Features, IntArray, IntArray], Evaluation]
     tf_adjusted: bool = False
+    tf_shared_levels: tuple[tuple[int, ...], ...] = ()
+    """Groups of levels that agree on the same value and differ otherwise (how the spans
+    relate): a value's frequency is the u of the whole group, which the group's trained u
+    splits among its levels."""
 
+
+IP_DEVICE_LEVELS = (
+    "successive_same_ip_device",
+    "same_ip_device",
+    "same_ip",
+    "same_network",
+    "same_device",
+    "same_family",
+    "else",
+)
+"""Levels of the "ip_device" comparison: an IP and a device build seen together in one
+observation of each, with one's activity ending before the other's begins (a replaced
+cookie) or not; an IP with overlapping spans; a network (or an IP at other times); the
+device build, or the browser family, alone."""
 
 DEFAULT_COMPARISONS: tuple[Comparison, ...] = (
     Comparison(
-        "ip", ("exact_overlap", "same_network", "else"), (0.85, 0.1, 0.05), _compare_ip, True
-    ),
-    Comparison(
-        "user_agent", ("family_device", "family", "else"), (0.8, 0.15, 0.05), _compare_ua, True
+        "ip_device",
+        IP_DEVICE_LEVELS,
+        (0.2, 0.3, 0.2, 0.1, 0.1, 0.05, 0.05),
+        _compare_ip_device,
+        True,
+        ((0, 1),),
     ),
     Comparison("geo_city", ("exact", "else"), (0.85, 0.15), _compare_city, True),
     Comparison("hour_pattern", ("similar", "else"), (0.7, 0.3), _compare_hours),
@@ -612,24 +723,49 @@ DEFAULT_COMPARISONS: tuple[Comparison, ...] = (
 class BlockingRule:
     """Profiles sharing any key of a rule are candidate pairs (within a size-capped block).
 
-    `conditions_on` names the comparisons the rule's keys are derived from: when m is trained
-    on the rule's pairs those comparisons are left out, since the block forces them to agree.
+    How m is trained on the rule's pairs (see `ProbabilisticLinker.fit`):
+
+    - `conditions_on` names the comparisons the rule's keys are derived from: they are left
+      out, since the block forces them to agree.
+    - `forces` names (comparison, level) pairs where the block forces the comparison to that
+      level or a closer one, not to one level: EM learns how matches split among those
+      levels (pairs blocked on a shared IP tell how matches share it).
+    - `trains`, when given, limits the comparisons trained at all. Pairs sharing a home IP
+      or a surname and postcode district are mostly members of one household, so on those
+      EM's latent "match" class is the household: such rules train only what tells a
+      person's devices apart from their household's (IP with device, hours), or, for the
+      surname rule, only person-level fields, never the address-level ones the household
+      shares.
     """
 
     name: str
     keys: Callable[[IdentifierProfile], Iterable[str]]
     conditions_on: tuple[str, ...] = ()
+    forces: tuple[tuple[str, str], ...] = ()
+    trains: tuple[str, ...] | None = None
 
 
 def _ip_ua_keys(p: IdentifierProfile) -> Iterable[str]:
-    nets = {ip_network(s.ip) for s in p.ip_spans} - {""}
+    nets = {s.network for s in p.ip_spans} - {""}
     families = {family for family, _ in p.ua_signatures}
     return (f"{n}|{f}" for n in nets for f in families)
 
 
 DEFAULT_BLOCKING_RULES: tuple[BlockingRule, ...] = (
-    BlockingRule("network_ua_family", _ip_ua_keys, ("ip", "user_agent", "geo_city")),
-    BlockingRule("ip", lambda p: [s.ip for s in p.ip_spans], ("ip", "geo_city")),
+    BlockingRule(
+        "network_ua_family",
+        _ip_ua_keys,
+        ("geo_city",),
+        forces=(("ip_device", "same_network"),),
+        trains=("ip_device", "hour_pattern"),
+    ),
+    BlockingRule(
+        "ip",
+        lambda p: [s.ip for s in p.ip_spans],
+        ("geo_city",),
+        forces=(("ip_device", "same_network"),),
+        trains=("ip_device", "hour_pattern"),
+    ),
     BlockingRule(
         "surname_soundex_district",
         lambda p: (
@@ -638,6 +774,7 @@ DEFAULT_BLOCKING_RULES: tuple[BlockingRule, ...] = (
             else []
         ),
         ("last_name", "postcode"),
+        trains=("first_name", "phone", "date_of_birth"),
     ),
     BlockingRule("phone", lambda p: [p.phone_sha256] if p.phone_sha256 else [], ("phone",)),
     BlockingRule(
@@ -678,14 +815,17 @@ def block(
     largest = 0
     for rule in rules:
         vocabulary: dict[str, int] = {}
-        rows = [
-            (vocabulary.setdefault(key, len(vocabulary)), index)
-            for index, profile in enumerate(profiles)
-            for key in set(rule.keys(profile))
-        ]
-        if not rows:
+        codes: list[int] = []
+        owners: list[int] = []
+        for index, profile in enumerate(profiles):
+            for key in set(rule.keys(profile)):
+                codes.append(vocabulary.setdefault(key, len(vocabulary)))
+                owners.append(index)
+        if not codes:
             continue
-        table = np.asarray(rows, dtype=np.int64)
+        table = np.column_stack(
+            (np.asarray(codes, dtype=np.int64), np.asarray(owners, dtype=np.int64))
+        )
         table = table[np.lexsort((table[:, 1], table[:, 0]))]
         _, starts, sizes = np.unique(table[:, 0], return_index=True, return_counts=True)
         oversized = sizes > max_block_size
@@ -820,6 +960,14 @@ def expectation_maximisation(
     """
     m_now = [np.asarray(x, dtype=np.float64) for x in m]
     u_now = [np.asarray(x, dtype=np.float64) for x in u]
+    # Pairs with the same comparison vector have the same posterior: iterate over the
+    # distinct vectors, weighted by how many pairs have each.
+    if gamma.shape[0]:
+        gamma, weight = np.unique(gamma, axis=0, return_counts=True)
+    else:
+        weight = np.zeros(0, dtype=np.int64)
+    weight = weight.astype(np.float64)
+    total = max(float(weight.sum()), 1.0)
     prior = match_prior
     posterior = np.full(gamma.shape[0], prior)
     iterations, change = 0, math.inf
@@ -831,17 +979,18 @@ def expectation_maximisation(
             table = np.log(m_now[k]) - np.log(u_now[k])
             log_ratio += np.where(g >= 0, table[np.maximum(g, 0)], 0.0)
         posterior = 1.0 / (1.0 + np.exp(-np.clip(log_ratio, -700, 700)))
-        new_prior = float(np.clip(posterior.mean(), 1e-6, 1 - 1e-6))
+        matched_weight = posterior * weight
+        new_prior = float(np.clip(matched_weight.sum() / total, 1e-6, 1 - 1e-6))
         new_m, new_u = [], []
         for k in range(gamma.shape[1]):
             size = m_now[k].size
             prior_counts = pseudo_count if m_prior_counts is None else m_prior_counts[k]
-            counts = _level_sums(gamma[:, k], posterior, size) + prior_counts
+            counts = _level_sums(gamma[:, k], matched_weight, size) + prior_counts
             new_m.append(counts / counts.sum())
             if fix_u:
                 new_u.append(u_now[k])
             else:
-                counts = _level_sums(gamma[:, k], 1.0 - posterior, size) + pseudo_count
+                counts = _level_sums(gamma[:, k], weight - matched_weight, size) + pseudo_count
                 new_u.append(counts / counts.sum())
         change = max(
             [abs(new_prior - prior)]
@@ -849,7 +998,8 @@ def expectation_maximisation(
             + [float(np.abs(x - y).max()) for x, y in zip(new_u, u_now, strict=True)]
         )
         m_now, u_now, prior = new_m, new_u, new_prior
-    matched = tuple(float(posterior[gamma[:, k] >= 0].sum()) for k in range(gamma.shape[1]))
+    matched_weight = posterior * weight
+    matched = tuple(float(matched_weight[gamma[:, k] >= 0].sum()) for k in range(gamma.shape[1]))
     return EmResult(tuple(m_now), tuple(u_now), prior, iterations, change < tol, matched)
 
 
@@ -960,15 +1110,25 @@ class ProbabilisticLinker:
         """Train the model on this data, unsupervised.
 
         1. u from random profile pairs (nearly all non-matches), as Splink does; u stays fixed.
-        2. m by EM on each blocking rule's pairs, leaving out the comparisons the rule conditions
-           on, with a Dirichlet prior of `m_prior_strength` pseudo-pairs centred on each
-           comparison's `m_prior`; each comparison's m is the average over the rules that
-           trained it, weighted by their expected matches.
+        2. m by EM on each blocking rule's pairs, with a Dirichlet prior of `m_prior_strength`
+           pseudo-pairs centred on each comparison's `m_prior`. A rule trains the comparisons
+           its `trains` allows, less those it conditions on; a comparison it `forces` to a
+           level or closer is trained on those levels only, with m and u renormalised over
+           them. Each comparison's m is the average over the rules that trained it fully,
+           weighted by their expected matches; the split among forced levels is then the
+           same average over the rules that forced them.
         3. The match prior (probability that two random profiles match) as the fixed point of
            expected matches among candidate pairs over all pairs, assuming blocking misses
            no matches.
         """
         prepared = records if isinstance(records, PreparedRecords) else self.prepare(records)
+        params, _, _ = self._fit(prepared, self.candidate_pairs(prepared))
+        return params
+
+    def _fit(
+        self, prepared: PreparedRecords, blocked: BlockingResult
+    ) -> tuple[FellegiSunterParams, LevelArray, FloatArray]:
+        """`fit`, also returning the comparison levels and term frequencies of `blocked`."""
         n = len(prepared.profiles)
         config = self.config
         rng = np.random.default_rng(config.seed)
@@ -985,36 +1145,61 @@ class ProbabilisticLinker:
         m_prior = [np.asarray(c.m_prior, dtype=np.float64) for c in self.comparisons]
         m_sum = [np.zeros_like(x) for x in m_prior]
         m_support = np.zeros(len(self.comparisons))
+        split_sum: dict[tuple[int, int], FloatArray] = {}
+        split_support: dict[tuple[int, int], float] = {}
         iterations, converged = 0, True
-        blocked = self.candidate_pairs(prepared)
+        gamma_all, tf_all = self._compare(prepared.features, blocked.a, blocked.b)
         width = max(n, 1)
+        all_keys = blocked.a * width + blocked.b
         for rule in self.blocking_rules:
             keys = blocked.by_rule.get(rule.name)
             if keys is None or keys.size == 0:
                 continue
-            gamma, _ = self._compare(prepared.features, keys // width, keys % width)
+            gamma = gamma_all[np.searchsorted(all_keys, keys)]
+            forced = dict(rule.forces)
+            tops: list[int] = []
             for k, comparison in enumerate(self.comparisons):
-                if comparison.name in rule.conditions_on:
+                top = len(comparison.levels) - 1
+                if comparison.name in forced:
+                    top = comparison.levels.index(forced[comparison.name])
+                    gamma[gamma[:, k] > top, k] = NULL_LEVEL
+                if comparison.name in rule.conditions_on or (
+                    rule.trains is not None and comparison.name not in rule.trains
+                ):
                     gamma[:, k] = NULL_LEVEL
+                tops.append(top)
+            start_m = [x[: t + 1] / x[: t + 1].sum() for x, t in zip(m_prior, tops, strict=True)]
+            start_u = [x[: t + 1] / x[: t + 1].sum() for x, t in zip(u, tops, strict=True)]
             result = expectation_maximisation(
                 gamma,
-                m_prior,
-                u,
+                start_m,
+                start_u,
                 config.initial_match_prior,
                 fix_u=True,
                 tol=config.em_tol,
                 max_iterations=config.em_max_iterations,
-                m_prior_counts=[config.m_prior_strength * x for x in m_prior],
+                m_prior_counts=[config.m_prior_strength * x for x in start_m],
             )
             iterations += result.iterations
             converged &= result.converged
             for k, matched in enumerate(result.expected_matches):
-                m_sum[k] += matched * result.m[k]
-                m_support[k] += matched
+                if matched <= 0:
+                    continue
+                if tops[k] < len(self.comparisons[k].levels) - 1:
+                    key = (k, tops[k])
+                    split_sum[key] = split_sum.get(key, 0.0) + matched * result.m[k]
+                    split_support[key] = split_support.get(key, 0.0) + matched
+                else:
+                    m_sum[k] += matched * result.m[k]
+                    m_support[k] += matched
         m = [
             s / support if support > 0 else prior
             for s, support, prior in zip(m_sum, m_support, m_prior, strict=True)
         ]
+        for k, top in sorted(split_sum, key=lambda key: -key[1]):
+            head = m[k][: top + 1].sum()
+            m[k] = m[k].copy()
+            m[k][: top + 1] = head * split_sum[(k, top)] / split_support[(k, top)]
         params = FellegiSunterParams(
             comparisons=tuple(
                 ComparisonParams(c.name, c.levels, tuple(mk.tolist()), tuple(uk.tolist()))
@@ -1026,9 +1211,9 @@ class ProbabilisticLinker:
             candidate_pairs=int(blocked.a.size),
             random_pairs=int(distinct.sum()),
         )
-        weights, _ = self._weights(prepared.features, blocked.a, blocked.b, params)
+        weights = self._weights_of(gamma_all, tf_all, params)
         prior = _random_pair_match_prior(weights.sum(axis=1), n * (n - 1) // 2)
-        return replace(params, match_prior=prior)
+        return replace(params, match_prior=prior), gamma_all, tf_all
 
     def score(
         self, records: Iterable[ObservationRecord] | PreparedRecords, params: FellegiSunterParams
@@ -1067,10 +1252,13 @@ class ProbabilisticLinker:
         fitted on these records first.
         """
         prepared = records if isinstance(records, PreparedRecords) else self.prepare(records)
-        params = params or self.fit(prepared)
         blocked = self.candidate_pairs(prepared)
         a, b = blocked.a, blocked.b
-        weights, _ = self._weights(prepared.features, a, b, params)
+        if params is None:
+            params, gamma, tf = self._fit(prepared, blocked)
+            weights = self._weights_of(gamma, tf, params)
+        else:
+            weights, _ = self._weights(prepared.features, a, b, params)
         total = weights.sum(axis=1)
         probability = _probability(total, params.match_prior)
         keep = probability >= (self.config.min_probability if threshold is None else threshold)
@@ -1098,10 +1286,15 @@ class ProbabilisticLinker:
         self, f: _Features, a: IntArray, b: IntArray, params: FellegiSunterParams
     ) -> tuple[FloatArray, LevelArray]:
         """Per pair and comparison: log2 Bayes factor, 0 for null, term-frequency adjusted."""
+        gamma, tf = self._compare(f, a, b)
+        return self._weights_of(gamma, tf, params), gamma
+
+    def _weights_of(
+        self, gamma: LevelArray, tf: FloatArray, params: FellegiSunterParams
+    ) -> FloatArray:
         fitted = [(c.name, c.levels) for c in params.comparisons]
         if fitted != [(c.name, c.levels) for c in self.comparisons]:
             raise ProbabilisticModelError("parameters were fitted for other comparisons")
-        gamma, tf = self._compare(f, a, b)
         weights = np.zeros(gamma.shape, dtype=np.float64)
         for k, (comparison, cp) in enumerate(
             zip(self.comparisons, params.comparisons, strict=True)
@@ -1111,11 +1304,18 @@ class ProbabilisticLinker:
             weights[:, k] = np.where(g >= 0, table[np.maximum(g, 0)], 0.0)
             if comparison.tf_adjusted:
                 adjusted = ~np.isnan(tf[:, k]) & (g >= 0)
-                log_m = np.log2(np.asarray(cp.m))[g[adjusted]]
-                weights[adjusted, k] = log_m - np.log2(
-                    np.maximum(tf[adjusted, k], self.config.tf_min_u)
+                share = np.ones(len(cp.u))
+                for group in comparison.tf_shared_levels:
+                    u_group = sum(cp.u[level] for level in group)
+                    for level in group:
+                        share[level] = cp.u[level] / u_group
+                levels = g[adjusted]
+                weights[adjusted, k] = (
+                    np.log2(np.asarray(cp.m))[levels]
+                    - np.log2(np.maximum(tf[adjusted, k], self.config.tf_min_u))
+                    - np.log2(share[levels])
                 )
-        return weights, gamma
+        return weights
 
     def _scored(
         self,
