@@ -27,7 +27,7 @@ def run(quick: bool) -> list[Row]:
 
 
 def _row(name: str, persons: int, result: identity_bench.Row, seconds: float | None = None) -> Row:
-    _, precision, recall, f1, over_merged, rate = result
+    _, precision, recall, f1, over_merged, rate, why = result
     return Row(
         name,
         "-",
@@ -35,7 +35,7 @@ def _row(name: str, persons: int, result: identity_bench.Row, seconds: float | N
         seconds,
         f"{rate:,.0f} obs/s",
         f"precision {precision:.4f}, recall {recall:.4f}, F1 {f1:.4f}, "
-        f"over-merged clusters {over_merged}",
+        f"over-merged clusters {over_merged} ({why})",
     )
 
 

@@ -12,12 +12,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from bench.identity_synth import generate
+from bench.identity_synth import SynthData, generate
 from services.identity.observations import ObservationRecord
-from services.identity.resolution import NaiveResolver, Resolver
+from services.identity.resolution import NaiveResolver, Resolver, kind_of
 
 Linker = Callable[[Sequence[ObservationRecord]], Iterable[tuple[str, str, float]]]
-Row = tuple[str, float, float, float, int, float]
+Row = tuple[str, float, float, float, int, float, str]
 
 
 @dataclass(frozen=True)
@@ -63,13 +63,88 @@ def pairwise_metrics(clusters: Mapping[str, str], truth: Mapping[str, str]) -> M
     return Metrics(precision, recall, f1, over_merged)
 
 
-def _row(mode: str, clusters: Mapping[str, str], truth: Mapping[str, str], n: int, s: float) -> Row:
-    m = pairwise_metrics(clusters, truth)
-    return (mode, m.precision, m.recall, m.f1, m.over_merged, n / s if s > 0 else float("inf"))
+@dataclass(frozen=True)
+class OverMerges:
+    """Why clusters are over-merged: per trap (the reasons of the unowned identifiers a
+    cluster holds), and how many are "indistinguishable by identifiers": all but at most one
+    of the persons in the cluster show nothing but cookies, seen only with their own cookies
+    and unowned identifiers, so only weak signals could tell the persons apart."""
+
+    total: int
+    by_trap: dict[str, int]
+    indistinguishable: int
+
+    def describe(self) -> str:
+        """A one-line summary for the benchmark table."""
+        if not self.total:
+            return "no over-merged clusters"
+        traps = ", ".join(f"{trap}: {n}" for trap, n in sorted(self.by_trap.items()))
+        return f"by trap ({traps}); indistinguishable by identifiers: {self.indistinguishable}"
+
+
+STRONG_KINDS = frozenset({"user", "email", "phone", "crm"})
+
+
+def over_merges(clusters: Mapping[str, str], data: SynthData) -> OverMerges:
+    """The over-merged clusters of a resolution, by trap and by whether identifiers alone
+    could have kept them apart."""
+    members: dict[str, list[str]] = {}
+    for identifier, cluster in clusters.items():
+        members.setdefault(cluster, []).append(identifier)
+    seen_with: dict[str, set[str]] = {}
+    for obs in data.observations:
+        for identifier in obs.identifiers:
+            seen_with.setdefault(identifier, set()).update(obs.identifiers)
+    by_trap: Counter[str] = Counter()
+    total = indistinguishable = 0
+    for identifiers in members.values():
+        owners: Counter[str] = Counter(data.truth[i] for i in identifiers if i in data.truth)
+        if len(owners) < 2:
+            continue
+        total += 1
+        traps = sorted({data.unowned[i] for i in identifiers if i in data.unowned})
+        by_trap[" + ".join(traps) or "no trap"] += 1
+        parts = [[i for i in identifiers if data.truth.get(i) == person] for person in owners]
+        distinguishable = [
+            part for part in parts if not _only_joined_through_unowned(part, seen_with, data)
+        ]
+        if len(distinguishable) <= 1:
+            indistinguishable += 1
+    return OverMerges(total, dict(by_trap), indistinguishable)
+
+
+def _only_joined_through_unowned(
+    part: list[str], seen_with: Mapping[str, set[str]], data: SynthData
+) -> bool:
+    """Whether a person's part of a cluster has no strong identifier and is seen only with
+    its own identifiers or unowned ones."""
+    inside = set(part)
+    if any(kind_of(i) in STRONG_KINDS for i in part):
+        return False
+    return all(
+        other in inside or other in data.unowned
+        for identifier in part
+        for other in seen_with.get(identifier, ())
+    )
+
+
+def _row(mode: str, clusters: Mapping[str, str], data: SynthData, n: int, s: float) -> Row:
+    m = pairwise_metrics(clusters, data.truth)
+    rate = n / s if s > 0 else float("inf")
+    return (
+        mode,
+        m.precision,
+        m.recall,
+        m.f1,
+        m.over_merged,
+        rate,
+        over_merges(clusters, data).describe(),
+    )
 
 
 def run(n_persons: int = 5000, seed: int = 1, linker: Linker | None = None) -> list[Row]:
-    """Rows (mode, precision, recall, F1, over-merged clusters, observations/s) per mode.
+    """Rows (mode, precision, recall, F1, over-merged clusters, observations/s, why the
+    clusters are over-merged) per mode.
 
     The probabilistic mode runs only with a `linker(records) -> (a, b, weight)`; its rate
     includes the linker's time.
@@ -83,9 +158,7 @@ def run(n_persons: int = 5000, seed: int = 1, linker: Linker | None = None) -> l
     for obs in observations:
         naive.observe(obs)
     clusters = naive.clusters()
-    rows.append(
-        _row("naive", clusters, data.truth, len(observations), time.perf_counter() - started)
-    )
+    rows.append(_row("naive", clusters, data, len(observations), time.perf_counter() - started))
 
     started = time.perf_counter()
     resolver = Resolver(keep_log=False)
@@ -93,7 +166,7 @@ def run(n_persons: int = 5000, seed: int = 1, linker: Linker | None = None) -> l
         resolver.observe(obs)
     clusters = resolver.clusters()
     elapsed = time.perf_counter() - started
-    rows.append(_row("deterministic", clusters, data.truth, len(observations), elapsed))
+    rows.append(_row("deterministic", clusters, data, len(observations), elapsed))
 
     if linker is not None:
         started = time.perf_counter()
@@ -102,7 +175,7 @@ def run(n_persons: int = 5000, seed: int = 1, linker: Linker | None = None) -> l
                 resolver.add_probabilistic_link(a, b, weight)
         clusters = resolver.clusters(include_probabilistic=True)
         elapsed += time.perf_counter() - started
-        rows.append(_row("probabilistic", clusters, data.truth, len(observations), elapsed))
+        rows.append(_row("probabilistic", clusters, data, len(observations), elapsed))
     return rows
 
 
@@ -111,9 +184,10 @@ def format_rows(rows: Sequence[Row]) -> str:
     lines = [
         f"{'mode':<14} {'precision':>9} {'recall':>7} {'F1':>7} {'over-merged':>11} {'obs/s':>10}"
     ]
-    for mode, precision, recall, f1, over, rate in rows:
+    for mode, precision, recall, f1, over, rate, why in rows:
         lines.append(
             f"{mode:<14} {precision:>9.4f} {recall:>7.4f} {f1:>7.4f} {over:>11,} {rate:>10,.0f}"
+            f"  {why}"
         )
     return "\n".join(lines)
 
