@@ -200,7 +200,7 @@ class IdentityApplication(TrackingApplication):
             if graph is None or person is None:
                 raise UnknownIdentifierError(f"{identifier} has not been seen in {property_id}")
             if blended:
-                members = blended_identifiers(graph.state, self.rules, person)
+                members = blended_identifiers(graph.state, self._rules(graph), person)
             else:
                 members = list(graph.state.identifiers_by_person[person])
         return ResolvedPerson(person, self._revealed(property_id, members))
@@ -250,7 +250,7 @@ class IdentityApplication(TrackingApplication):
         decisions: list[Decision] = []
 
         def decide_run(graph: IdentityGraph) -> list[Decision]:
-            decisions.extend(decide_matching(graph.state, self.rules, proposed.links))
+            decisions.extend(decide_matching(graph.state, self._rules(graph), proposed.links))
             return decisions
 
         with self.lock:
@@ -286,7 +286,7 @@ class IdentityApplication(TrackingApplication):
             ts=datetime.now(UTC),
         )
         with self.lock:
-            graph = self._change(property_id, lambda g: decide(g.state, self.rules, record))
+            graph = self._change(property_id, lambda g: decide(g.state, self._rules(g), record))
             return graph.state.person_by_identifier[identifiers[0]]
 
     def unlink_identifier(self, property_id: str, identifier: str, note: str) -> None:
@@ -347,7 +347,7 @@ class IdentityApplication(TrackingApplication):
     def _observe(self, unit: UnitOfWork, observation: Observation) -> IdentityGraph:
         graph = self._graph(unit, observation.property_id)
         trace_parent = current_trace_parent()
-        for decision in decide(graph.state, self.rules, observation.record()):
+        for decision in decide(graph.state, self._rules(graph), observation.record()):
             graph.record(decision, trace_parent)
         unit.collect(graph)
         return graph
@@ -355,8 +355,32 @@ class IdentityApplication(TrackingApplication):
     def _revalidate_links(self, graph: IdentityGraph) -> None:
         """Removes probabilistic links the guards refuse after the page's decisions."""
         trace_parent = current_trace_parent()
-        for decision in decide_revalidation(graph.state, self.rules):
+        for decision in decide_revalidation(graph.state, self._rules(graph)):
             graph.record(decision, trace_parent)
+
+    def configure_rules(self, property_id: str, rules: IdentityRules) -> None:
+        """Sets a property's resolution rules; they decide its observations from now on."""
+        with self.lock:
+            unit = self.unit_of_work()
+            try:
+                graph = self._graph(unit, property_id)
+                graph.configure_rules(rules)
+                unit.collect(graph)
+                self.save_unit(unit)
+            except BaseException:
+                self.discard_cached_state()
+                raise
+
+    def rules_for(self, property_id: str) -> tuple[IdentityRules, bool]:
+        """The rules a property resolves with, and whether they were configured for it."""
+        with self.lock:
+            graph = self.unit_of_work().get(IdentityGraph, graph_id(property_id))
+            if graph is None or graph.rules is None:
+                return self.rules, False
+            return graph.rules, True
+
+    def _rules(self, graph: IdentityGraph) -> IdentityRules:
+        return graph.rules if graph.rules is not None else self.rules
 
     def _graph(self, unit: UnitOfWork, property_id: str) -> IdentityGraph:
         graph = unit.get(IdentityGraph, graph_id(property_id))

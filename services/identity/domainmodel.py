@@ -15,6 +15,7 @@ from services.identity.resolution import (
     Evidence,
     IdentifierMarkedShared,
     IdentifiersLinked,
+    IdentityRules,
     MergeRefused,
     ObservationIgnored,
     PersonCreated,
@@ -24,6 +25,8 @@ from services.identity.resolution import (
     ProbabilisticLinkAdded,
     ProbabilisticLinkRemoved,
     ResolutionState,
+    rules_from_dict,
+    rules_to_dict,
 )
 
 GRAPH_NAMESPACE = uuid5(NAMESPACE_URL, "https://convtrack.dev/ns/identity-graph")
@@ -128,11 +131,22 @@ class IdentityGraph(Aggregate):
     the live one."""
 
     Decided: ClassVar[type[DomainEvent]]
+    RulesConfigured: ClassVar[type[DomainEvent]]
 
     @event("Started")
     def __init__(self, *, id: UUID, property_id: str) -> None:
         self.property_id = property_id
         self.state = ResolutionState(property_id)
+        self.rules: IdentityRules | None = None
+
+    def configure_rules(self, rules: IdentityRules) -> None:
+        """Sets the property's own resolution rules; they decide observations from now on
+        (decisions already made stay)."""
+        self._rules_configured(rules=rules_to_dict(rules))
+
+    @event("RulesConfigured")
+    def _rules_configured(self, *, rules: dict[str, Any]) -> None:
+        self.rules = rules_from_dict(rules)
 
     def record(self, decision: Decision, trace_parent: str = "") -> None:
         """Records a decision (with the W3C traceparent of the work that made it) and applies

@@ -102,6 +102,46 @@ def link_key(a: str, b: str) -> tuple[str, str]:
     return (a, b) if a <= b else (b, a)
 
 
+def rules_to_dict(rules: IdentityRules) -> dict[str, Any]:
+    """A property's rules as plain values (for the event that stores them)."""
+    return {
+        "kinds": {
+            kind: {
+                "priority": rule.priority,
+                "max_per_person": rule.max_per_person,
+                "max_persons": rule.max_persons,
+                "duplicate_records": rule.duplicate_records,
+            }
+            for kind, rule in sorted(rules.kinds.items())
+        },
+        "blocked_values": sorted(rules.blocked_values),
+        "max_persons_per_identifier": rules.max_persons_per_identifier,
+        "fanout_window_seconds": rules.fanout_window.total_seconds(),
+        "min_probabilistic_weight": rules.min_probabilistic_weight,
+    }
+
+
+def rules_from_dict(data: Mapping[str, Any]) -> IdentityRules:
+    """The inverse of `rules_to_dict`."""
+    return IdentityRules(
+        kinds=MappingProxyType(
+            {
+                kind: KindRule(
+                    priority=int(rule["priority"]),
+                    max_per_person=rule["max_per_person"],
+                    max_persons=rule["max_persons"],
+                    duplicate_records=bool(rule["duplicate_records"]),
+                )
+                for kind, rule in data["kinds"].items()
+            }
+        ),
+        blocked_values=frozenset(data["blocked_values"]),
+        max_persons_per_identifier=int(data["max_persons_per_identifier"]),
+        fanout_window=timedelta(seconds=float(data["fanout_window_seconds"])),
+        min_probabilistic_weight=float(data["min_probabilistic_weight"]),
+    )
+
+
 def kind_of(identifier: str) -> str:
     """The kind prefix of an identifier key ("email" for "email:<sha256>")."""
     return identifier.partition(":")[0]
@@ -1049,6 +1089,8 @@ __all__ = [
     "link_key",
     "person_id_for",
     "probabilistic_clusters",
+    "rules_from_dict",
+    "rules_to_dict",
     "shared_person_id",
     "split_person_id",
 ]

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import grpc
 
 from common.grpc_errors import FieldProblem, abort_invalid
 from common.requests import identifier_key
-from common.values import Identifier
+from common.values import Identifier, IdentifierType
 from common.wire import to_duration, to_identifier_pb, to_timestamp
 from convtrack.common.v1 import common_pb2
 from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
@@ -25,6 +27,8 @@ from services.identity.resolution import (
     Decision,
     IdentifierMarkedShared,
     IdentifiersLinked,
+    IdentityRules,
+    KindRule,
     MergeRefused,
     PersonCreated,
     PersonForgotten,
@@ -34,6 +38,17 @@ from services.identity.resolution import (
     ProbabilisticLinkRemoved,
     shared_person_id,
 )
+
+KIND_OF_TYPE = {
+    common_pb2.IDENTIFIER_TYPE_ANONYMOUS_ID: IdentifierType.ANONYMOUS_ID.value,
+    common_pb2.IDENTIFIER_TYPE_USER_ID: IdentifierType.USER_ID.value,
+    common_pb2.IDENTIFIER_TYPE_EMAIL_SHA256: IdentifierType.EMAIL_SHA256.value,
+    common_pb2.IDENTIFIER_TYPE_PHONE_SHA256: IdentifierType.PHONE_SHA256.value,
+    common_pb2.IDENTIFIER_TYPE_CRM_ID: IdentifierType.CRM_ID.value,
+}
+TYPE_OF_KIND = {kind: pb for pb, kind in KIND_OF_TYPE.items()}
+MIN_FANOUT_WINDOW = timedelta(hours=1)
+MAX_FANOUT_WINDOW = timedelta(days=366)
 
 
 def _identifiers(keys: Iterable[str]) -> list[common_pb2.Identifier]:
@@ -278,6 +293,25 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             ]
         )
 
+    def ConfigureRules(
+        self, request: identity_pb2.ConfigureRulesRequest, context: grpc.ServicerContext
+    ) -> identity_pb2.ConfigureRulesResponse:
+        problems = _property_problems(request.property_id)
+        rules = _rules_from_pb(request.rules, self._app.rules, problems)
+        if problems:
+            abort_invalid(context, "invalid ConfigureRules request", problems)
+        self._app.configure_rules(request.property_id, rules)
+        return identity_pb2.ConfigureRulesResponse()
+
+    def GetRules(
+        self, request: identity_pb2.GetRulesRequest, context: grpc.ServicerContext
+    ) -> identity_pb2.GetRulesResponse:
+        problems = _property_problems(request.property_id)
+        if problems:
+            abort_invalid(context, "invalid GetRules request", problems)
+        rules, configured = self._app.rules_for(request.property_id)
+        return identity_pb2.GetRulesResponse(rules=_rules_to_pb(rules), configured=configured)
+
     def ListEvents(
         self, request: identity_pb2.ListEventsRequest, context: grpc.ServicerContext
     ) -> identity_pb2.ListEventsResponse:
@@ -306,3 +340,61 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
 
 def _property_problems(property_id: str) -> list[FieldProblem]:
     return [] if property_id.strip() else [FieldProblem("property_id", "is required")]
+
+
+def _rules_to_pb(rules: IdentityRules) -> identity_pb2.ResolutionRules:
+    return identity_pb2.ResolutionRules(
+        kinds=[
+            identity_pb2.KindRule(
+                kind=TYPE_OF_KIND[kind],
+                priority=rule.priority,
+                max_per_person=rule.max_per_person or 0,
+                max_persons=rule.max_persons or 0,
+                duplicate_records=rule.duplicate_records,
+            )
+            for kind, rule in sorted(rules.kinds.items(), key=lambda item: item[1].priority)
+        ],
+        max_persons_per_identifier=rules.max_persons_per_identifier,
+        fanout_window=to_duration(rules.fanout_window.total_seconds()),
+    )
+
+
+def _rules_from_pb(
+    message: identity_pb2.ResolutionRules, defaults: IdentityRules, problems: list[FieldProblem]
+) -> IdentityRules:
+    """The rules of a request (the defaults' blocked values and link threshold), recording
+    each problem with its field path."""
+    kinds: dict[str, KindRule] = {}
+    priorities: set[int] = set()
+    if not message.kinds:
+        problems.append(FieldProblem("rules.kinds", "at least one kind rule is required"))
+    for index, rule in enumerate(message.kinds):
+        path = f"rules.kinds[{index}]"
+        kind = KIND_OF_TYPE.get(rule.kind)
+        if kind is None:
+            problems.append(FieldProblem(f"{path}.kind", "must be a hashed or id kind"))
+            continue
+        if kind in kinds:
+            problems.append(FieldProblem(f"{path}.kind", f"{kind} has a rule already"))
+        if rule.priority < 1:
+            problems.append(FieldProblem(f"{path}.priority", "must be at least 1"))
+        elif rule.priority in priorities:
+            problems.append(FieldProblem(f"{path}.priority", "must differ from the others"))
+        priorities.add(rule.priority)
+        kinds[kind] = KindRule(
+            priority=rule.priority,
+            max_per_person=rule.max_per_person or None,
+            max_persons=rule.max_persons or None,
+            duplicate_records=rule.duplicate_records,
+        )
+    if message.max_persons_per_identifier < 1:
+        problems.append(FieldProblem("rules.max_persons_per_identifier", "must be at least 1"))
+    window = message.fanout_window.ToTimedelta()
+    if not MIN_FANOUT_WINDOW <= window <= MAX_FANOUT_WINDOW:
+        problems.append(FieldProblem("rules.fanout_window", "must be 1 hour to 366 days"))
+    return replace(
+        defaults,
+        kinds=kinds,
+        max_persons_per_identifier=message.max_persons_per_identifier,
+        fanout_window=window,
+    )

@@ -3,9 +3,12 @@ people, and attribution follows."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import grpc
 import pytest
 
+from common.grpc_errors import bad_request_of
 from convtrack.common.v1 import common_pb2
 from convtrack.identity.v1 import identity_pb2
 from convtrack.ingest.v1 import ingest_pb2
@@ -134,3 +137,46 @@ def test_a_wrong_link_can_be_explained_and_undone_and_attribution_follows(
             timeout=DEADLINE,
         )
     assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_property_configures_its_own_rules_over_grpc(system: System) -> None:
+    defaults = system.identity.GetRules(
+        identity_pb2.GetRulesRequest(property_id=PROPERTY), timeout=DEADLINE
+    )
+    assert not defaults.configured
+    assert defaults.rules.kinds[0].kind == common_pb2.IDENTIFIER_TYPE_USER_ID
+    user = common_pb2.IDENTIFIER_TYPE_USER_ID
+
+    rules = identity_pb2.ResolutionRules()
+    rules.CopyFrom(defaults.rules)
+    for kind in rules.kinds:
+        if kind.kind == user:
+            kind.max_per_person = 2
+    system.identity.ConfigureRules(
+        identity_pb2.ConfigureRulesRequest(property_id=PROPERTY, rules=rules), timeout=DEADLINE
+    )
+    stored = system.identity.GetRules(
+        identity_pb2.GetRulesRequest(property_id=PROPERTY), timeout=DEADLINE
+    )
+    assert stored.configured and stored.rules == rules
+
+    system.track(login("work", 3, "cat-laptop", "cat"), login("home", 2, "cat-laptop", "cat-2"))
+    system.sync()
+    assert person_of(system, user, "cat").person_id == person_of(system, user, "cat-2").person_id
+
+    bad = identity_pb2.ResolutionRules()
+    bad.CopyFrom(rules)
+    bad.kinds[1].priority = bad.kinds[0].priority
+    bad.kinds.add(kind=common_pb2.IDENTIFIER_TYPE_EMAIL, priority=9)
+    bad.fanout_window.FromTimedelta(timedelta(minutes=5))
+    with pytest.raises(grpc.RpcError) as refused:
+        system.identity.ConfigureRules(
+            identity_pb2.ConfigureRulesRequest(property_id=PROPERTY, rules=bad),
+            timeout=DEADLINE,
+        )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert {p.field for p in bad_request_of(refused.value)} == {
+        "rules.kinds[1].priority",
+        f"rules.kinds[{len(bad.kinds) - 1}].kind",
+        "rules.fanout_window",
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from services.identity.application import (
     UnknownIdentifierError,
 )
 from services.identity.domainmodel import IdentityGraph, Observation, graph_id
+from services.identity.resolution import KindRule
 
 PROP = "shop"
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
@@ -156,3 +158,27 @@ def test_explaining_a_person_lists_the_decisions_and_their_evidence() -> None:
     assert kinds == ["PersonCreated", "PersonCreated", "IdentifiersLinked", "PersonsMerged"]
     merged = explanation.steps[3].decision
     assert merged.evidence.obs_id == "record-4"  # type: ignore[union-attr]
+
+
+def test_a_property_s_own_rules_decide_its_observations_from_then_on() -> None:
+    feed = Feed()
+    feed.observe(("anon:family-tablet", "user:ann"), ("anon:family-tablet", "user:ben"))
+    assert feed.person_of("user:ann").person_id != feed.person_of("user:ben").person_id
+    default_rules, configured = feed.app.rules_for(PROP)
+    assert not configured
+
+    two_accounts = replace(
+        default_rules,
+        kinds={**default_rules.kinds, "user": KindRule(priority=1, max_per_person=2)},
+    )
+    feed.app.configure_rules(PROP, two_accounts)
+    assert feed.app.rules_for(PROP) == (two_accounts, True)
+    assert feed.app.rules_for("other-shop") == (default_rules, False)
+    feed.observe(("anon:laptop", "user:cat"), ("anon:laptop", "user:cat-work"))
+    assert feed.person_of("user:cat").person_id == feed.person_of("user:cat-work").person_id
+    assert feed.person_of("user:ann").person_id != feed.person_of("user:ben").person_id
+
+    rebuilt = None
+    for stored in feed.app.events.get(graph_id(PROP)):
+        rebuilt = stored.mutate(rebuilt)
+    assert rebuilt is not None and rebuilt.rules == two_accounts

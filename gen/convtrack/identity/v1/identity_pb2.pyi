@@ -11,6 +11,56 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ConfigureRulesRequest(_message.Message):
+    __slots__ = ("property_id", "rules")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    rules: ResolutionRules
+    def __init__(self, property_id: _Optional[str] = ..., rules: _Optional[_Union[ResolutionRules, _Mapping]] = ...) -> None: ...
+
+class ConfigureRulesResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetRulesRequest(_message.Message):
+    __slots__ = ("property_id",)
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    def __init__(self, property_id: _Optional[str] = ...) -> None: ...
+
+class GetRulesResponse(_message.Message):
+    __slots__ = ("rules", "configured")
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    CONFIGURED_FIELD_NUMBER: _ClassVar[int]
+    rules: ResolutionRules
+    configured: bool
+    def __init__(self, rules: _Optional[_Union[ResolutionRules, _Mapping]] = ..., configured: _Optional[bool] = ...) -> None: ...
+
+class ResolutionRules(_message.Message):
+    __slots__ = ("kinds", "max_persons_per_identifier", "fanout_window")
+    KINDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_PERSONS_PER_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    FANOUT_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    kinds: _containers.RepeatedCompositeFieldContainer[KindRule]
+    max_persons_per_identifier: int
+    fanout_window: _duration_pb2.Duration
+    def __init__(self, kinds: _Optional[_Iterable[_Union[KindRule, _Mapping]]] = ..., max_persons_per_identifier: _Optional[int] = ..., fanout_window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class KindRule(_message.Message):
+    __slots__ = ("kind", "priority", "max_per_person", "max_persons", "duplicate_records")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    MAX_PER_PERSON_FIELD_NUMBER: _ClassVar[int]
+    MAX_PERSONS_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    kind: _common_pb2.IdentifierType
+    priority: int
+    max_per_person: int
+    max_persons: int
+    duplicate_records: bool
+    def __init__(self, kind: _Optional[_Union[_common_pb2.IdentifierType, str]] = ..., priority: _Optional[int] = ..., max_per_person: _Optional[int] = ..., max_persons: _Optional[int] = ..., duplicate_records: _Optional[bool] = ...) -> None: ...
+
 class RunMatchingRequest(_message.Message):
     __slots__ = ("property_id",)
     PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]

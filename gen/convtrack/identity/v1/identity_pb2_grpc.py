@@ -85,6 +85,16 @@ class IdentityServiceStub:
                 request_serializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.RunMatchingRequest.SerializeToString,
                 response_deserializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.RunMatchingResponse.FromString,
                 _registered_method=True)
+        self.ConfigureRules = channel.unary_unary(
+                '/convtrack.identity.v1.IdentityService/ConfigureRules',
+                request_serializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.ConfigureRulesRequest.SerializeToString,
+                response_deserializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.ConfigureRulesResponse.FromString,
+                _registered_method=True)
+        self.GetRules = channel.unary_unary(
+                '/convtrack.identity.v1.IdentityService/GetRules',
+                request_serializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.GetRulesRequest.SerializeToString,
+                response_deserializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.GetRulesResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -172,6 +182,23 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ConfigureRules(self, request, context):
+        """Sets a property's resolution rules: per identifier kind its priority and limits, and the
+        fan-out limit and window that mark an identifier shared. They decide the property's
+        observations from now on; decisions already made stay (SplitPerson and UnlinkIdentifier
+        undo a merge the new rules would have refused).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRules(self, request, context):
+        """Returns the rules a property resolves with (the deployment's defaults until configured).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -224,6 +251,16 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.RunMatching,
                     request_deserializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.RunMatchingRequest.FromString,
                     response_serializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.RunMatchingResponse.SerializeToString,
+            ),
+            'ConfigureRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfigureRules,
+                    request_deserializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.ConfigureRulesRequest.FromString,
+                    response_serializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.ConfigureRulesResponse.SerializeToString,
+            ),
+            'GetRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRules,
+                    request_deserializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.GetRulesRequest.FromString,
+                    response_serializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.GetRulesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -497,6 +534,60 @@ class IdentityService:
             '/convtrack.identity.v1.IdentityService/RunMatching',
             convtrack_dot_identity_dot_v1_dot_identity__pb2.RunMatchingRequest.SerializeToString,
             convtrack_dot_identity_dot_v1_dot_identity__pb2.RunMatchingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfigureRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.identity.v1.IdentityService/ConfigureRules',
+            convtrack_dot_identity_dot_v1_dot_identity__pb2.ConfigureRulesRequest.SerializeToString,
+            convtrack_dot_identity_dot_v1_dot_identity__pb2.ConfigureRulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.identity.v1.IdentityService/GetRules',
+            convtrack_dot_identity_dot_v1_dot_identity__pb2.GetRulesRequest.SerializeToString,
+            convtrack_dot_identity_dot_v1_dot_identity__pb2.GetRulesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -74,6 +74,14 @@ class IdentityServiceStub:
     guards accept. It also runs on a schedule (IDENTITY_MATCHING_INTERVAL). FAILED_PRECONDITION
     when matching is not configured.
     """
+    ConfigureRules: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ConfigureRulesRequest, _identity_pb2.ConfigureRulesResponse]
+    """Sets a property's resolution rules: per identifier kind its priority and limits, and the
+    fan-out limit and window that mark an identifier shared. They decide the property's
+    observations from now on; decisions already made stay (SplitPerson and UnlinkIdentifier
+    undo a merge the new rules would have refused).
+    """
+    GetRules: _grpc.UnaryUnaryMultiCallable[_identity_pb2.GetRulesRequest, _identity_pb2.GetRulesResponse]
+    """Returns the rules a property resolves with (the deployment's defaults until configured)."""
 
 @_typing.type_check_only
 class IdentityServiceAsyncStub(IdentityServiceStub):
@@ -118,6 +126,14 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     guards accept. It also runs on a schedule (IDENTITY_MATCHING_INTERVAL). FAILED_PRECONDITION
     when matching is not configured.
     """
+    ConfigureRules: _aio.UnaryUnaryMultiCallable[_identity_pb2.ConfigureRulesRequest, _identity_pb2.ConfigureRulesResponse]  # type: ignore[assignment]
+    """Sets a property's resolution rules: per identifier kind its priority and limits, and the
+    fan-out limit and window that mark an identifier shared. They decide the property's
+    observations from now on; decisions already made stay (SplitPerson and UnlinkIdentifier
+    undo a merge the new rules would have refused).
+    """
+    GetRules: _aio.UnaryUnaryMultiCallable[_identity_pb2.GetRulesRequest, _identity_pb2.GetRulesResponse]  # type: ignore[assignment]
+    """Returns the rules a property resolves with (the deployment's defaults until configured)."""
 
 class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
     """Resolves identifiers to persons and serves identity's event log."""
@@ -219,5 +235,25 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         guards accept. It also runs on a schedule (IDENTITY_MATCHING_INTERVAL). FAILED_PRECONDITION
         when matching is not configured.
         """
+
+    @_abc_1.abstractmethod
+    def ConfigureRules(
+        self,
+        request: _identity_pb2.ConfigureRulesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.ConfigureRulesResponse, _abc.Awaitable[_identity_pb2.ConfigureRulesResponse]]:
+        """Sets a property's resolution rules: per identifier kind its priority and limits, and the
+        fan-out limit and window that mark an identifier shared. They decide the property's
+        observations from now on; decisions already made stay (SplitPerson and UnlinkIdentifier
+        undo a merge the new rules would have refused).
+        """
+
+    @_abc_1.abstractmethod
+    def GetRules(
+        self,
+        request: _identity_pb2.GetRulesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.GetRulesResponse, _abc.Awaitable[_identity_pb2.GetRulesResponse]]:
+        """Returns the rules a property resolves with (the deployment's defaults until configured)."""
 
 def add_IdentityServiceServicer_to_server(servicer: IdentityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
