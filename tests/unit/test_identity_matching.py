@@ -9,6 +9,9 @@ import pytest
 
 from bench.identity_synth import generate
 from common.follower import UpstreamEntry
+from common.settings import SettingsError
+from services.attribution.domainmodel import ReportingIdentity
+from services.attribution.server import AttributionSettings
 from services.identity.application import (
     IdentityApplication,
     MatchingNotConfiguredError,
@@ -28,6 +31,7 @@ from services.identity.resolution import (
     decide_revalidation,
     probabilistic_clusters,
 )
+from services.identity.server import IdentitySettings
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -145,13 +149,13 @@ def matched() -> tuple[IdentityApplication, ListedObservations]:
     return app, source
 
 
-def test_a_matching_run_links_duplicate_records_in_the_blended_view(
+def test_a_matching_run_links_devices_in_the_blended_view(
     matched: tuple[IdentityApplication, ListedObservations],
 ) -> None:
     app, _ = matched
     graph = app.repository.get(graph_id("shop"))
     links = list(graph.state.probabilistic_links.values())
-    assert links, "400 synthetic persons have CRM duplicates the matcher should find"
+    assert links, "400 synthetic persons have devices whose cookies churn: some must link"
     joined = [
         link
         for link in links
@@ -205,3 +209,25 @@ def test_a_run_without_observations_in_the_window_removes_every_link() -> None:
 def test_matching_without_a_source_is_refused() -> None:
     with pytest.raises(MatchingNotConfiguredError):
         IdentityApplication(identifiers=PlainIdentifiers()).run_matching()
+
+
+def test_matching_settings_come_from_the_environment_and_bad_values_are_refused() -> None:
+    settings = IdentitySettings.from_env(
+        {
+            "IDENTITY_MATCHING_INTERVAL_HOURS": "0",
+            "IDENTITY_MATCHING_WINDOW_DAYS": "30",
+            "IDENTITY_MIN_MATCH_PROBABILITY": "0.95",
+        }
+    )
+    assert settings.matching_interval == timedelta(0)
+    assert settings.matching_window == timedelta(days=30)
+    assert settings.min_match_probability == 0.95
+    assert IdentitySettings.from_env({}).matching_interval == timedelta(hours=6)
+    for bad in ("1", "0.2", "high"):
+        with pytest.raises(SettingsError, match="IDENTITY_MIN_MATCH_PROBABILITY"):
+            IdentitySettings.from_env({"IDENTITY_MIN_MATCH_PROBABILITY": bad})
+    assert AttributionSettings.from_env({}).reporting_identity is ReportingIdentity.DETERMINISTIC
+    blended = AttributionSettings.from_env({"ATTRIBUTION_REPORTING_IDENTITY": "Blended"})
+    assert blended.reporting_identity is ReportingIdentity.BLENDED
+    with pytest.raises(SettingsError, match="ATTRIBUTION_REPORTING_IDENTITY"):
+        AttributionSettings.from_env({"ATTRIBUTION_REPORTING_IDENTITY": "probabilistic"})
