@@ -15,12 +15,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from services.identity.observations import ObservationRecord
+from services.identity.observations import IdentifierKind, ObservationRecord
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 LevelArray = npt.NDArray[np.int8]
+
+DEVICE_BOUND_PREFIX = f"{IdentifierKind.ANONYMOUS.value}:"
+"""Identifiers of one browser or device (cookies): a replaced one is succeeded by the next."""
 
 NULL_LEVEL = -1
 """Level of a comparison where either side has no value; it contributes weight 0."""
@@ -202,15 +205,44 @@ def _ua_parser() -> Any:
     return ua_parser.Parser(ua_parser.BestAvailableResolver(ua_parser.load_lazy_builtins()))
 
 
+def _version(major: str | None, minor: str | None = None) -> str:
+    """ "major.minor", "major" or "", as ingest writes versions."""
+    if not major:
+        return ""
+    return f"{major}.{minor}" if minor else major
+
+
 @lru_cache(maxsize=1 << 14)
 def parse_user_agent(user_agent: str) -> tuple[str, str]:
-    """(browser/OS family, device and build) of a user agent, with ua-parser; ("", "") if blank."""
+    """(browser/OS family, "device/browser major/OS version") of a user agent, with ua-parser,
+    in the format ingest forwards (unknown versions empty); ("", "") if blank."""
     if not user_agent.strip():
         return "", ""
     parsed = _ua_parser().parse(user_agent.strip()).with_defaults()
     family = f"{parsed.user_agent.family}/{parsed.os.family}"
-    device = f"{parsed.device.family}/{parsed.user_agent.major}/{parsed.os.major}.{parsed.os.minor}"
+    browser = _version(parsed.user_agent.major)
+    device = f"{parsed.device.family}/{browser}/{_version(parsed.os.major, parsed.os.minor)}"
     return family, device
+
+
+_UNKNOWN_VERSIONS = frozenset({"", "none", "null", "other"})
+
+
+@lru_cache(maxsize=1 << 14)
+def device_build(device: str) -> str:
+    """The device build ("device/browser major/OS version") when it names a browser version,
+    else "": without one (ua-parser gives none for many Safari strings; ingest leaves it
+    empty) every device of a model shares the build, which then says no more than the
+    browser family. A literal "None" from older parses counts as unknown; an unknown OS
+    minor is dropped ("10.None" is "10")."""
+    parts = [part.strip() for part in device.split("/")]
+    if len(parts) != 3 or parts[1].casefold() in _UNKNOWN_VERSIONS:
+        return ""
+    os_major, _, os_minor = parts[2].partition(".")
+    os_version = "" if os_major.casefold() in _UNKNOWN_VERSIONS else os_major
+    if os_version and os_minor.casefold() not in _UNKNOWN_VERSIONS:
+        os_version = f"{os_version}.{os_minor}"
+    return f"{parts[0]}/{parts[1]}/{os_version}"
 
 
 # --- profiles ---------------------------------------------------------------------------------
@@ -233,8 +265,10 @@ class IpSpan:
 class IdentifierProfile:
     """What the observations of one identifier say about its owner: the weak signals, merged.
 
-    `ip_devices` are the (IP, "family|device") combinations seen in one observation;
-    `active_from`/`active_until` bound the identifier's timestamped observations.
+    `ua_signatures` are (browser family, device build) with the build "" when it is unknown
+    (see `device_build`); `ip_devices` are the (IP, "family|build") combinations seen in one
+    observation, for known builds only; `active_from`/`active_until` bound the identifier's
+    timestamped observations.
     """
 
     identifier: str
@@ -291,10 +325,14 @@ class _ProfileBuilder:
 
 
 def _record_ua(record: ObservationRecord, ua_signature: UaSignature) -> tuple[str, str]:
-    """(family, device): as ingest parsed it when given, else parsed from the user agent."""
+    """(family, device build): as ingest parsed it when given, else parsed from the user
+    agent; the build is "" when it names no browser version (see `device_build`)."""
     if record.ua_family:
-        return record.ua_family, record.ua_device
-    return ua_signature(record.user_agent) if record.user_agent else ("", "")
+        return record.ua_family.strip(), device_build(record.ua_device)
+    if not record.user_agent:
+        return "", ""
+    family, device = ua_signature(record.user_agent)
+    return family, device_build(device) if family else ""
 
 
 def build_profiles(
@@ -337,7 +375,7 @@ def build_profiles(
             ("dob", record.date_of_birth.strip()),
         ]
         crm = [(key, value) for key, value in crm if value]
-        ip_device = (ip, f"{ua[0]}|{ua[1]}") if ip and ua[0] else None
+        ip_device = (ip, f"{ua[0]}|{ua[1]}") if ip and ua[1] else None
         for identifier in ids:
             builder = builders.get(identifier)
             if builder is None:
@@ -390,8 +428,15 @@ class _SetSignal:
         return np.diff(self.offsets) > 0
 
 
-def _set_signal(n_profiles: int, rows: Iterable[tuple[int, str, float, float]]) -> _SetSignal:
-    """From (profile, value, first seen, last seen) rows, at most one per profile and value."""
+def _set_signal(
+    n_profiles: int, rows: Iterable[tuple[int, str, float, float]], entity: IntArray
+) -> _SetSignal:
+    """From (profile, value, first seen, last seen) rows, at most one per profile and value.
+
+    A value's frequency, the chance that a non-match carries it, is the share of entities
+    carrying it among those with the signal, where an entity is a group of profiles known to
+    match (`entity[profile]`): counting profiles would count a person's many identifiers as
+    many people."""
     vocabulary: dict[str, int] = {}
     owners: list[int] = []
     values: list[int] = []
@@ -408,8 +453,10 @@ def _set_signal(n_profiles: int, rows: Iterable[tuple[int, str, float, float]]) 
     keys = owner_arr * n_values + value_arr
     order = np.argsort(keys, kind="stable")
     per_owner = np.bincount(owner_arr, minlength=n_profiles)
-    carriers = int(np.count_nonzero(per_owner))
-    df = np.bincount(value_arr, minlength=n_values).astype(np.float64)
+    owner_entity = entity[owner_arr]
+    carriers = int(np.unique(owner_entity).size)
+    distinct = np.unique(owner_entity * n_values + value_arr)
+    df = np.bincount(distinct % n_values, minlength=n_values).astype(np.float64)
     offsets = np.zeros(n_profiles + 1, dtype=np.int64)
     np.cumsum(per_owner, out=offsets[1:])
     return _SetSignal(
@@ -474,6 +521,7 @@ class _Features:
     ua_device: _SetSignal
     ua_family: _SetSignal
     city: _SetSignal
+    device_bound: BoolArray  # anonymous (cookie or device) identifiers
     active_from: FloatArray  # first and last timestamped observation (±inf if none)
     active_until: FloatArray
     hours: FloatArray  # smoothed, L2-normalised hour histograms
@@ -497,7 +545,9 @@ def _networks(p: IdentifierProfile) -> dict[str, tuple[float, float]]:
     return out
 
 
-def _encode(profiles: Sequence[IdentifierProfile], config: LinkerConfig) -> _Features:
+def _encode(
+    profiles: Sequence[IdentifierProfile], config: LinkerConfig, entity: IntArray
+) -> _Features:
     n = len(profiles)
     raw = np.asarray([p.hour_histogram for p in profiles], dtype=np.float64).reshape(-1, 24)
     smoothed = 0.5 * raw + 0.25 * (np.roll(raw, 1, axis=1) + np.roll(raw, -1, axis=1))
@@ -505,14 +555,24 @@ def _encode(profiles: Sequence[IdentifierProfile], config: LinkerConfig) -> _Fea
     ip = _set_signal(
         n,
         ((i, s.ip, s.first_seen, s.last_seen) for i, p in enumerate(profiles) for s in p.ip_spans),
+        entity,
     )
     ua_device = _set_signal(
-        n, ((i, f"{f}|{d}", 0.0, 0.0) for i, p in enumerate(profiles) for f, d in p.ua_signatures)
+        n,
+        (
+            (i, f"{f}|{d}", 0.0, 0.0)
+            for i, p in enumerate(profiles)
+            for f, d in p.ua_signatures
+            if d
+        ),
+        entity,
     )
     combos = sorted({c for p in profiles for c in p.ip_devices})
     code = {c: k for k, c in enumerate(combos)}
     ip_device = _set_signal(
-        n, ((i, str(code[c]), 0.0, 0.0) for i, p in enumerate(profiles) for c in p.ip_devices)
+        n,
+        ((i, str(code[c]), 0.0, 0.0) for i, p in enumerate(profiles) for c in p.ip_devices),
+        entity,
     )
     # A non-match shares an IP and a device build about as often as it shares each of them
     # (independently); the combination's own frequency would count mostly the matches.
@@ -531,6 +591,7 @@ def _encode(profiles: Sequence[IdentifierProfile], config: LinkerConfig) -> _Fea
                 for i, p in enumerate(profiles)
                 for net, (first, last) in _networks(p).items()
             ),
+            entity,
         ),
         ip_device=replace(ip_device, freq=combo_freq),
         ua_device=ua_device,
@@ -541,8 +602,14 @@ def _encode(profiles: Sequence[IdentifierProfile], config: LinkerConfig) -> _Fea
                 for i, p in enumerate(profiles)
                 for f in dict.fromkeys(f for f, _ in p.ua_signatures)
             ),
+            entity,
         ),
-        city=_set_signal(n, ((i, c, 0.0, 0.0) for i, p in enumerate(profiles) for c in p.cities)),
+        city=_set_signal(
+            n, ((i, c, 0.0, 0.0) for i, p in enumerate(profiles) for c in p.cities), entity
+        ),
+        device_bound=np.asarray(
+            [p.identifier.startswith(DEVICE_BOUND_PREFIX) for p in profiles], dtype=np.bool_
+        ),
         active_from=np.asarray([p.active_from for p in profiles], dtype=np.float64),
         active_until=np.asarray([p.active_until for p in profiles], dtype=np.float64),
         hours=smoothed / np.where(norms > 0, norms, 1.0),
@@ -586,6 +653,7 @@ def _compare_ip_device(f: _Features, a: IntArray, b: IntArray) -> Evaluation:
     cookie's activity ending before the next one's begins."""
     combo, combo_u = _shared(f.ip_device, a, b)
     successive = (f.active_until[a] < f.active_from[b]) | (f.active_until[b] < f.active_from[a])
+    successive &= f.device_bound[a] & f.device_bound[b]
     same_ip, ip_u = _shared(f.ip, a, b, slack=f.config.ip_overlap_slack_seconds)
     same_net, net_u = _shared(f.network, a, b)
     device, device_u = _shared(f.ua_device, a, b)
@@ -735,7 +803,8 @@ class BlockingRule:
       EM's latent "match" class is the household: such rules train only what tells a
       person's devices apart from their household's (IP with device, hours), or, for the
       surname rule, only person-level fields, never the address-level ones the household
-      shares.
+      shares. Pairs sharing a network are mostly neighbours, whose latent class is the
+      neighbourhood: that rule trains hours only, not how matches split among IP levels.
     """
 
     name: str
@@ -757,7 +826,7 @@ DEFAULT_BLOCKING_RULES: tuple[BlockingRule, ...] = (
         _ip_ua_keys,
         ("geo_city",),
         forces=(("ip_device", "same_network"),),
-        trains=("ip_device", "hour_pattern"),
+        trains=("hour_pattern",),
     ),
     BlockingRule(
         "ip",
@@ -1061,6 +1130,7 @@ class PreparedRecords:
     profiles: list[IdentifierProfile]
     features: _Features
     together: IntArray  # a * n + b keys of profile pairs seen together in one observation
+    groups: IntArray  # per profile, its group of known matches or -1 (`_known_match_groups`)
 
 
 class ProbabilisticLinker:
@@ -1089,7 +1159,11 @@ class ProbabilisticLinker:
             dtype=np.int64,
             count=len(together),
         )
-        return PreparedRecords(profiles, _encode(profiles, self.config), np.unique(keys))
+        seen_together = np.unique(keys)
+        group = _known_match_groups(seen_together, len(profiles), self.config.max_block_size)
+        entity = np.where(group >= 0, group, len(profiles) + np.arange(len(profiles)))
+        features = _encode(profiles, self.config, entity)
+        return PreparedRecords(profiles, features, seen_together, group)
 
     def candidate_pairs(self, prepared: PreparedRecords) -> BlockingResult:
         """Blocked pairs, less pairs of identifiers already seen together in one observation
@@ -1117,9 +1191,9 @@ class ProbabilisticLinker:
            them. Each comparison's m is the average over the rules that trained it fully,
            weighted by their expected matches; the split among forced levels is then the
            same average over the rules that forced them.
-        3. The match prior (probability that two random profiles match) as the fixed point of
-           expected matches among candidate pairs over all pairs, assuming blocking misses
-           no matches.
+        3. The match prior λ, the probability that two random profiles match, from the
+           matches the data already shows plus those the model expects: see
+           `_random_pair_match_prior`.
         """
         prepared = records if isinstance(records, PreparedRecords) else self.prepare(records)
         params, _, _ = self._fit(prepared, self.candidate_pairs(prepared))
@@ -1212,7 +1286,11 @@ class ProbabilisticLinker:
             random_pairs=int(distinct.sum()),
         )
         weights = self._weights_of(gamma_all, tf_all, params)
-        prior = _random_pair_match_prior(weights.sum(axis=1), n * (n - 1) // 2)
+        group = prepared.groups
+        unknown = (group[blocked.a] < 0) | (group[blocked.a] != group[blocked.b])
+        sizes = np.bincount(group[group >= 0])
+        known = int((sizes * (sizes - 1) // 2).sum())
+        prior = _random_pair_match_prior(weights.sum(axis=1)[unknown], known, n * (n - 1) // 2)
         return replace(params, match_prior=prior), gamma_all, tf_all
 
     def score(
@@ -1348,16 +1426,49 @@ def _probability(match_weight: FloatArray, match_prior: float) -> FloatArray:
     return 1.0 / (1.0 + np.exp2(-np.clip(log2_odds, -1000, 1000)))
 
 
-def _random_pair_match_prior(match_weights: FloatArray, all_pairs: int) -> float:
-    """Probability that two random profiles match: the fixed point of lambda = (expected matches
-    among the candidate pairs, given lambda) / all pairs. Pairs outside blocks count as
-    non-matches."""
-    if all_pairs <= 0 or match_weights.size == 0:
+def _known_match_groups(together: IntArray, n: int, max_size: int) -> IntArray:
+    """Per profile, its group of known matches (-1 for none): the connected components of the
+    seen-together graph, which is how the deterministic resolver joins identifiers. A
+    component of more than `max_size` profiles is chained through a shared identifier (a
+    kiosk, a help-desk email) rather than one person, so its profiles count as ungrouped."""
+    from scipy.sparse import coo_matrix  # loaded on first use, not at import time
+    from scipy.sparse.csgraph import connected_components
+
+    group = np.full(n, -1, dtype=np.int64)
+    if n == 0 or together.size == 0:
+        return group
+    width = max(n, 1)
+    edges = coo_matrix(
+        (np.ones(together.size), (together // width, together % width)), shape=(n, n)
+    )
+    _, labels = connected_components(edges, directed=False)
+    sizes = np.bincount(labels)
+    kept = (sizes[labels] >= 2) & (sizes[labels] <= max_size)
+    group[kept] = labels[kept]
+    return group
+
+
+def _random_pair_match_prior(match_weights: FloatArray, known: int, all_pairs: int) -> float:
+    """Probability λ that two random profiles match, estimated the way record-linkage tools
+    do from labels-free deterministic rules, but without having to assume those rules'
+    recall: λ = (known + expected) / all pairs, a fixed point in λ.
+
+    - `known` matches are the pairs inside one group of identifiers seen together in
+      observations (see `_known_match_groups`): a cookie seen with a login and another
+      cookie seen with the same login are one person's, whether or not blocking pairs them.
+    - `expected` matches are the posterior sum, at λ, over the candidate pairs that are not
+      known (`match_weights`), which is where the model adds to the deterministic rules.
+
+    Matches that are neither known nor blocked count as non-matches, so λ errs low (a
+    stricter threshold), never high. Estimated from candidate pairs alone, λ would miss
+    every match the identifiers already tell, several times the probabilistic ones here.
+    """
+    if all_pairs <= 0:
         return 0.5
-    prior = min(0.5, 0.5 * match_weights.size / all_pairs)
+    prior = min(0.5, max(known, 1) / all_pairs)
     for _ in range(200):
         expected = float(_probability(match_weights, prior).sum())
-        updated = min(max(expected / all_pairs, 1e-12), 0.5)
+        updated = min(max((known + expected) / all_pairs, 1e-12), 0.5)
         if abs(updated - prior) <= 1e-9 * prior:
             return updated
         prior = updated
