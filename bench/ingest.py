@@ -42,8 +42,11 @@ class Tally:
 
 
 def start_ingest(env: Mapping[str, str]) -> RunningService:
-    """Ingest alone on the storage of `env`, listening on a free loopback port."""
-    settings = replace(ingest_server.IngestSettings.from_env(env), listen="127.0.0.1:0")
+    """Ingest alone on the storage of `env`, listening on a free loopback port (and not
+    following identity's log for erasures: there is no identity in these runs)."""
+    settings = replace(
+        ingest_server.IngestSettings.from_env(env), listen="127.0.0.1:0", identity_addr=""
+    )
     return ingest_server.start(settings, Telemetry.for_service("convtrack-ingest"))
 
 
