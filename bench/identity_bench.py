@@ -10,11 +10,17 @@ import argparse
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bench.identity_synth import SynthData, generate
 from services.identity.observations import ObservationRecord
-from services.identity.resolution import NaiveResolver, Resolver, kind_of
+from services.identity.resolution import (
+    DEFAULT_KINDS,
+    IdentityRules,
+    NaiveResolver,
+    Resolver,
+    kind_of,
+)
 
 Linker = Callable[[Sequence[ObservationRecord]], Iterable[tuple[str, str, float]]]
 Row = tuple[str, float, float, float, int, float, str]
@@ -142,12 +148,24 @@ def _row(mode: str, clusters: Mapping[str, str], data: SynthData, n: int, s: flo
     )
 
 
-def run(n_persons: int = 5000, seed: int = 1, linker: Linker | None = None) -> list[Row]:
+STRICT_RULES = IdentityRules(
+    kinds={
+        **DEFAULT_KINDS,
+        "email": replace(DEFAULT_KINDS["email"], keeps_devices_apart=True),
+    }
+)
+"""The default rules but emails keep devices apart: only a login joins a cookie to a person."""
+
+
+def run(
+    n_persons: int = 5000, seed: int = 1, linker: Linker | None = None, strict: bool = True
+) -> list[Row]:
     """Rows (mode, precision, recall, F1, over-merged clusters, observations/s, why the
     clusters are over-merged) per mode.
 
-    The probabilistic mode runs only with a `linker(records) -> (a, b, weight)`; its rate
-    includes the linker's time.
+    The probabilistic modes run only with a `linker(records) -> (a, b, weight)`; their rate
+    includes the linker's time. With `strict`, the guarded modes run again under
+    `STRICT_RULES` (rows marked "strict").
     """
     data = generate(n_persons, seed)
     observations = data.observations
@@ -161,32 +179,36 @@ def run(n_persons: int = 5000, seed: int = 1, linker: Linker | None = None) -> l
     rows.append(_row("naive", clusters, data, len(observations), time.perf_counter() - started))
 
     started = time.perf_counter()
-    resolver = Resolver(keep_log=False)
-    for obs in observations:
-        resolver.observe(obs)
-    clusters = resolver.clusters()
-    elapsed = time.perf_counter() - started
-    rows.append(_row("deterministic", clusters, data, len(observations), elapsed))
-
-    if linker is not None:
+    proposed = list(linker(observations)) if linker is not None else []
+    linking = time.perf_counter() - started
+    for suffix, rules in [("", IdentityRules())] + ([(" strict", STRICT_RULES)] if strict else []):
         started = time.perf_counter()
-        for a, b, weight in linker(observations):
+        resolver = Resolver(rules, keep_log=False)
+        for obs in observations:
+            resolver.observe(obs)
+        clusters = resolver.clusters()
+        elapsed = time.perf_counter() - started
+        rows.append(_row(f"deterministic{suffix}", clusters, data, len(observations), elapsed))
+        if linker is None:
+            continue
+        started = time.perf_counter()
+        for a, b, weight in proposed:
             if resolver.person_of(a) is not None and resolver.person_of(b) is not None:
                 resolver.add_probabilistic_link(a, b, weight)
         clusters = resolver.clusters(include_probabilistic=True)
-        elapsed += time.perf_counter() - started
-        rows.append(_row("probabilistic", clusters, data, len(observations), elapsed))
+        elapsed += linking + time.perf_counter() - started
+        rows.append(_row(f"probabilistic{suffix}", clusters, data, len(observations), elapsed))
     return rows
 
 
 def format_rows(rows: Sequence[Row]) -> str:
     """The rows as a plain-text table."""
     lines = [
-        f"{'mode':<14} {'precision':>9} {'recall':>7} {'F1':>7} {'over-merged':>11} {'obs/s':>10}"
+        f"{'mode':<20} {'precision':>9} {'recall':>7} {'F1':>7} {'over-merged':>11} {'obs/s':>10}"
     ]
     for mode, precision, recall, f1, over, rate, why in rows:
         lines.append(
-            f"{mode:<14} {precision:>9.4f} {recall:>7.4f} {f1:>7.4f} {over:>11,} {rate:>10,.0f}"
+            f"{mode:<20} {precision:>9.4f} {recall:>7.4f} {f1:>7.4f} {over:>11,} {rate:>10,.0f}"
             f"  {why}"
         )
     return "\n".join(lines)

@@ -34,12 +34,16 @@ class KindRule:
     `duplicate_records`: identifiers of the kind name records that can be entered twice for
     one person (CRM records with a typo); a probabilistic link between two of them says they
     are duplicates, so the pair counts once against `max_per_person`.
+    `keeps_devices_apart`: the kind never vouches for a device on its own: in an observation
+    whose strongest identifier is of this kind, the anonymous ids (cookies) are not joined to
+    anyone (a shared mailbox: the email identifies the mailbox, not who clicked).
     """
 
     priority: int
     max_per_person: int | None = None
     max_persons: int | None = None
     duplicate_records: bool = False
+    keeps_devices_apart: bool = False
 
 
 DEFAULT_KINDS: Mapping[str, KindRule] = MappingProxyType(
@@ -111,6 +115,7 @@ def rules_to_dict(rules: IdentityRules) -> dict[str, Any]:
                 "max_per_person": rule.max_per_person,
                 "max_persons": rule.max_persons,
                 "duplicate_records": rule.duplicate_records,
+                "keeps_devices_apart": rule.keeps_devices_apart,
             }
             for kind, rule in sorted(rules.kinds.items())
         },
@@ -131,6 +136,7 @@ def rules_from_dict(data: Mapping[str, Any]) -> IdentityRules:
                     max_per_person=rule["max_per_person"],
                     max_persons=rule["max_persons"],
                     duplicate_records=bool(rule["duplicate_records"]),
+                    keeps_devices_apart=bool(rule.get("keeps_devices_apart", False)),
                 )
                 for kind, rule in data["kinds"].items()
             }
@@ -543,9 +549,17 @@ def decide(state: ResolutionState, rules: IdentityRules, obs: ObservationRecord)
         else:
             persons.add(person)
         joining.append(identifier)
+    evidence = Evidence(obs.obs_id, identifiers)
+    if _devices_kept_apart(rules, joining):
+        for device in [i for i in joining if kind_of(i) == IdentifierKind.ANONYMOUS.value]:
+            joining.remove(device)
+            if device not in owner_of:
+                person = person_id_for(state.property_id, device)
+                decisions.append(PersonCreated(person, (device,), evidence))
+        new = any(i not in owner_of for i in joining)
+        persons = {owner_of[i] for i in joining if i in owner_of}
     if not new and len(persons) <= 1:
         return decisions
-    evidence = Evidence(obs.obs_id, identifiers)
     dropped: list[tuple[str, str]] = []
     while True:
         conflict = _conflict(state, rules, joining)
@@ -591,6 +605,12 @@ def decide(state: ResolutionState, rules: IdentityRules, obs: ObservationRecord)
                 decisions.append(split)
                 shadow.apply(split)
     return decisions
+
+
+def _devices_kept_apart(rules: IdentityRules, joining: list[str]) -> bool:
+    """Whether the strongest kind of the join keeps its devices apart (see `KindRule`)."""
+    ranked = [(rules.kinds[kind_of(i)].priority, kind_of(i)) for i in joining]
+    return bool(ranked) and rules.kinds[min(ranked)[1]].keeps_devices_apart
 
 
 def _split(state: ResolutionState, person: str, evidence: Evidence) -> PersonSplit | None:

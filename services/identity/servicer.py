@@ -351,6 +351,7 @@ def _rules_to_pb(rules: IdentityRules) -> identity_pb2.ResolutionRules:
                 max_per_person=rule.max_per_person or 0,
                 max_persons=rule.max_persons or 0,
                 duplicate_records=rule.duplicate_records,
+                keeps_devices_apart=rule.keeps_devices_apart,
             )
             for kind, rule in sorted(rules.kinds.items(), key=lambda item: item[1].priority)
         ],
@@ -386,6 +387,7 @@ def _rules_from_pb(
             max_per_person=rule.max_per_person or None,
             max_persons=rule.max_persons or None,
             duplicate_records=rule.duplicate_records,
+            keeps_devices_apart=rule.keeps_devices_apart,
         )
     if message.max_persons_per_identifier < 1:
         problems.append(FieldProblem("rules.max_persons_per_identifier", "must be at least 1"))

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.identity_bench import pairwise_metrics
+from bench.identity_bench import STRICT_RULES, pairwise_metrics
 from bench.identity_synth import generate
 from services.identity.observations import ObservationRecord
 from services.identity.resolution import (
+    DEFAULT_KINDS,
     IdentifierMarkedShared,
     IdentityRules,
     MergeRefused,
@@ -262,3 +264,33 @@ def test_the_synthetic_generator_is_deterministic_for_a_seed() -> None:
     assert first.observations == second.observations
     assert first.truth == second.truth
     assert not set(first.truth) & set(first.unowned)
+
+
+def test_an_email_that_keeps_devices_apart_joins_cookies_only_through_a_login() -> None:
+    strict = IdentityRules(
+        kinds={**DEFAULT_KINDS, "email": replace(DEFAULT_KINDS["email"], keeps_devices_apart=True)}
+    )
+    feed = Feed(strict)
+    feed.see("anon:ann-phone", "user:ann", "email:shared-mailbox")
+    feed.see("anon:bob-tablet", "email:shared-mailbox")
+    feed.see("anon:ann-laptop", "user:ann")
+    assert (
+        feed.person("anon:ann-phone") == feed.person("user:ann") == feed.person("anon:ann-laptop")
+    )
+    assert feed.person("email:shared-mailbox") == feed.person("user:ann")
+    assert feed.person("anon:bob-tablet") not in (None, feed.person("user:ann"))
+
+    default = Feed()
+    default.see("anon:ann-phone", "user:ann", "email:shared-mailbox")
+    default.see("anon:bob-tablet", "email:shared-mailbox")
+    assert default.person("anon:bob-tablet") == default.person("user:ann")
+
+
+def test_the_bench_s_strict_rules_leave_no_over_merged_cluster() -> None:
+    data = generate(600, seed=4)
+    resolver = Resolver(STRICT_RULES, keep_log=False)
+    for obs in data.observations:
+        resolver.observe(obs)
+    metrics = pairwise_metrics(resolver.clusters(), data.truth)
+    assert metrics.over_merged == 0
+    assert metrics.precision == 1.0 and metrics.recall > 0.2

@@ -48,18 +48,20 @@ class ResolutionRules(_message.Message):
     def __init__(self, kinds: _Optional[_Iterable[_Union[KindRule, _Mapping]]] = ..., max_persons_per_identifier: _Optional[int] = ..., fanout_window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class KindRule(_message.Message):
-    __slots__ = ("kind", "priority", "max_per_person", "max_persons", "duplicate_records")
+    __slots__ = ("kind", "priority", "max_per_person", "max_persons", "duplicate_records", "keeps_devices_apart")
     KIND_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     MAX_PER_PERSON_FIELD_NUMBER: _ClassVar[int]
     MAX_PERSONS_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    KEEPS_DEVICES_APART_FIELD_NUMBER: _ClassVar[int]
     kind: _common_pb2.IdentifierType
     priority: int
     max_per_person: int
     max_persons: int
     duplicate_records: bool
-    def __init__(self, kind: _Optional[_Union[_common_pb2.IdentifierType, str]] = ..., priority: _Optional[int] = ..., max_per_person: _Optional[int] = ..., max_persons: _Optional[int] = ..., duplicate_records: _Optional[bool] = ...) -> None: ...
+    keeps_devices_apart: bool
+    def __init__(self, kind: _Optional[_Union[_common_pb2.IdentifierType, str]] = ..., priority: _Optional[int] = ..., max_per_person: _Optional[int] = ..., max_persons: _Optional[int] = ..., duplicate_records: _Optional[bool] = ..., keeps_devices_apart: _Optional[bool] = ...) -> None: ...
 
 class RunMatchingRequest(_message.Message):
     __slots__ = ("property_id",)
