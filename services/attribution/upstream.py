@@ -114,20 +114,12 @@ def identity_input(
             from_identifier_pb(shared.identifier).key,
             shared.shared_person_id,
         )
-    if kind == "probabilistic_link_added":
-        added = entry.probabilistic_link_added
+    if kind in ("probabilistic_link_added", "probabilistic_link_removed"):
+        link = getattr(entry, kind)
         return ProbabilisticLinkSeen(
-            added.property_id,
-            from_identifier_pb(added.a).key,
-            from_identifier_pb(added.b).key,
-            accepted=True,
-        )
-    if kind == "probabilistic_link_removed":
-        removed = entry.probabilistic_link_removed
-        return ProbabilisticLinkSeen(
-            removed.property_id,
-            from_identifier_pb(removed.a).key,
-            from_identifier_pb(removed.b).key,
-            accepted=False,
+            link.property_id,
+            from_identifier_pb(link.a).key,
+            from_identifier_pb(link.b).key,
+            accepted=kind == "probabilistic_link_added",
         )
     return None
