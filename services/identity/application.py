@@ -309,6 +309,27 @@ class IdentityApplication(TrackingApplication):
             )
             return graph.state.person_by_identifier[identifiers[0]]
 
+    def configure_rules(self, property_id: str, rules: IdentityRules) -> None:
+        """Sets a property's resolution rules; they decide its observations from now on."""
+        with self.lock:
+            unit = self.unit_of_work()
+            try:
+                graph = self._graph(unit, property_id)
+                graph.configure_rules(rules)
+                unit.collect(graph)
+                self.save_unit(unit)
+            except BaseException:
+                self.discard_cached_state()
+                raise
+
+    def rules_for(self, property_id: str) -> tuple[IdentityRules, bool]:
+        """The rules a property resolves with, and whether they were configured for it."""
+        with self.lock:
+            graph = self.unit_of_work().get(IdentityGraph, graph_id(property_id))
+            if graph is None or graph.rules is None:
+                return self.rules, False
+            return graph.rules, True
+
     def explain(self, property_id: str, person_id: str) -> Explanation:
         """The person's identifiers and every decision that linked, merged, split or kept
         them apart, with its evidence, oldest first."""
@@ -357,27 +378,6 @@ class IdentityApplication(TrackingApplication):
         trace_parent = current_trace_parent()
         for decision in decide_revalidation(graph.state, self._rules(graph)):
             graph.record(decision, trace_parent)
-
-    def configure_rules(self, property_id: str, rules: IdentityRules) -> None:
-        """Sets a property's resolution rules; they decide its observations from now on."""
-        with self.lock:
-            unit = self.unit_of_work()
-            try:
-                graph = self._graph(unit, property_id)
-                graph.configure_rules(rules)
-                unit.collect(graph)
-                self.save_unit(unit)
-            except BaseException:
-                self.discard_cached_state()
-                raise
-
-    def rules_for(self, property_id: str) -> tuple[IdentityRules, bool]:
-        """The rules a property resolves with, and whether they were configured for it."""
-        with self.lock:
-            graph = self.unit_of_work().get(IdentityGraph, graph_id(property_id))
-            if graph is None or graph.rules is None:
-                return self.rules, False
-            return graph.rules, True
 
     def _rules(self, graph: IdentityGraph) -> IdentityRules:
         return graph.rules if graph.rules is not None else self.rules
