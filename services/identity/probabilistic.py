@@ -1191,6 +1191,9 @@ class ProbabilisticLinker:
            them. Each comparison's m is the average over the rules that trained it fully,
            weighted by their expected matches; the split among forced levels is then the
            same average over the rules that forced them.
+           Pairs of cookies in one group of known matches that were never seen together
+           (`_known_device_pairs`: a person's other devices and replaced cookies) count as
+           labelled matches in both averages, one pair each, under the same prior on m.
         3. The match prior λ, the probability that two random profiles match, from the
            matches the data already shows plus those the model expects: see
            `_random_pair_match_prior`.
@@ -1266,6 +1269,26 @@ class ProbabilisticLinker:
                 else:
                     m_sum[k] += matched * result.m[k]
                     m_support[k] += matched
+        known_a, known_b = _known_device_pairs(prepared)
+        if known_a.size:
+            # Labelled matches, with the same Dirichlet prior on m as EM's.
+            known_gamma, _ = self._compare(prepared.features, known_a, known_b)
+            ones = np.ones(known_a.size)
+            strength = config.m_prior_strength
+            labelled = [
+                _level_sums(known_gamma[:, k], ones, len(c.levels))
+                for k, c in enumerate(self.comparisons)
+            ]
+            for k, counts in enumerate(labelled):
+                if counts.sum() > 0:
+                    m_sum[k] += counts + strength * m_prior[k]
+                    m_support[k] += counts.sum() + strength
+            for (k, top), total in split_sum.items():
+                head = labelled[k][: top + 1]
+                if head.sum() > 0:
+                    prior_head = m_prior[k][: top + 1] / m_prior[k][: top + 1].sum()
+                    total[: top + 1] += head + strength * prior_head
+                    split_support[(k, top)] += head.sum() + strength
         m = [
             s / support if support > 0 else prior
             for s, support, prior in zip(m_sum, m_support, m_prior, strict=True)
@@ -1446,6 +1469,35 @@ def _known_match_groups(together: IntArray, n: int, max_size: int) -> IntArray:
     kept = (sizes[labels] >= 2) & (sizes[labels] <= max_size)
     group[kept] = labels[kept]
     return group
+
+
+def _known_device_pairs(prepared: PreparedRecords) -> tuple[IntArray, IntArray]:
+    """Pairs of device-bound profiles (cookies) in one group of known matches that were
+    never seen together: one person's other devices and replaced cookies, labelled matches
+    of the kind the model is asked to find."""
+    group = prepared.groups
+    chosen = np.flatnonzero((group >= 0) & prepared.features.device_bound)
+    if chosen.size < 2:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    chosen = chosen[np.argsort(group[chosen], kind="stable")]
+    _, starts, sizes = np.unique(group[chosen], return_index=True, return_counts=True)
+    found: list[IntArray] = []
+    for size in np.unique(sizes[sizes >= 2]).tolist():
+        members = chosen[starts[sizes == size][:, None] + np.arange(size)]
+        i, j = np.triu_indices(size, 1)
+        found.append(
+            (
+                np.minimum(members[:, i], members[:, j]) * len(group)
+                + np.maximum(members[:, i], members[:, j])
+            ).ravel()
+        )
+    if not found:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    keys = np.unique(np.concatenate(found))
+    keys = keys[~np.isin(keys, prepared.together)]
+    return keys // len(group), keys % len(group)
 
 
 def _random_pair_match_prior(match_weights: FloatArray, known: int, all_pairs: int) -> float:
