@@ -22,6 +22,10 @@ logger = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
 
+class PortInUseError(OSError):
+    """The listen address could not be bound (another process holds the port)."""
+
+
 class GrpcServer:
     """A started gRPC server serving some services, with their health status.
 
@@ -61,9 +65,12 @@ class GrpcServer:
         reflection.enable_server_reflection(
             [*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self._server
         )
-        self.port = self._server.add_insecure_port(listen)
+        try:
+            self.port = self._server.add_insecure_port(listen)
+        except RuntimeError as error:
+            raise PortInUseError(f"cannot listen on {listen}") from error
         if self.port == 0:
-            raise OSError(f"cannot listen on {listen}")
+            raise PortInUseError(f"cannot listen on {listen}")
         self._server.start()
         self.set_serving(True)
         logger.info("serving %s on port %d", ",".join(self._service_names), self.port)

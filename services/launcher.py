@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import grpc
 
-from common.server import RunningService, stop_services
+from common.server import PortInUseError, RunningService, stop_services
 from common.telemetry import Telemetry
 from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
 from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
@@ -23,6 +25,7 @@ from services.reporting import server as reporting_server
 
 SERVICES = ("ingest", "identity", "attribution", "reporting")
 CALL_TIMEOUT = 10.0
+PORT_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -77,11 +80,28 @@ def start_all(
 
     With `any_port`, each listens on a free loopback port chosen up front (ingest and identity
     follow each other's logs, so every address must be known before the first starts) and
-    its peers are pointed at it (for demos and tests); otherwise the `*_LISTEN` / `*_ADDR`
+    its peers are pointed at it (for demos and tests); a port taken by another process in
+    the meantime means starting again on other ports. Otherwise the `*_LISTEN` / `*_ADDR`
     settings apply.
     """
+    attempts = PORT_ATTEMPTS if any_port else 1
+    for attempt in range(1, attempts + 1):
+        try:
+            return _start_all_once(env, any_port=any_port, telemetry_for=telemetry_for)
+        except PortInUseError:
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_all_once(
+    env: Mapping[str, str],
+    *,
+    any_port: bool,
+    telemetry_for: Callable[[str], Telemetry] | None,
+) -> tuple[list[RunningService], Addresses]:
     running: list[RunningService] = []
-    chosen = {name: f"127.0.0.1:{_free_port()}" for name in SERVICES} if any_port else {}
+    chosen = {name: f"127.0.0.1:{free_loopback_port()}" for name in SERVICES} if any_port else {}
     addresses: dict[str, str] = {}
     try:
         for name in SERVICES:
@@ -101,8 +121,31 @@ def start_all(
     return running, Addresses(**addresses)
 
 
-def _free_port() -> int:
-    """A loopback port that is free now (the service binds it moments later)."""
+def _ephemeral_port_range() -> tuple[int, int]:
+    """The kernel's range for outgoing connections' ports (Linux; a common default elsewhere)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def free_loopback_port() -> int:
+    """A loopback port that is free now, for a server that binds it moments later.
+
+    It is picked below the kernel's ephemeral range, so that outgoing connections (which
+    take ephemeral ports) cannot take it between now and the bind, nor while a test
+    restarts a service on the same port.
+    """
+    low, _ = _ephemeral_port_range()
+    candidates = range(max(1024, low - 12_000), low) if low > 2048 else range(0)
+    for port in random.sample(candidates, min(50, len(candidates))):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from convtrack.attribution.v1 import attribution_pb2
 from convtrack.identity.v1 import identity_pb2
 from convtrack.ingest.v1 import ingest_pb2
 from convtrack.reporting.v1 import reporting_pb2
-from services.launcher import SERVICES, Addresses
+from services.launcher import SERVICES, Addresses, free_loopback_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,13 +34,6 @@ _OWN_SETTINGS = ("CONVTRACK_", "INGEST_", "IDENTITY_", "ATTRIBUTION_", "REPORTIN
 
 READY_TIMEOUT = 30.0
 EXIT_TIMEOUT = 30.0
-
-
-def free_port() -> int:
-    """A loopback port that was free a moment ago (bound to port 0, then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until_serving(address: str, service: str, timeout: float = READY_TIMEOUT) -> None:
@@ -153,7 +145,7 @@ class ServiceCluster:
     """
 
     def __init__(self, storage_env: Mapping[str, str], log_dir: Path) -> None:
-        ports = {name: free_port() for name in SERVICES}
+        ports = {name: free_loopback_port() for name in SERVICES}
         env = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_SETTINGS)}
         env.update(storage_env)
         env.update(

@@ -1,0 +1,43 @@
+"""Starting the four services on free ports, as the demo and the tests do."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from services import launcher
+
+
+def test_free_ports_are_chosen_outside_the_kernels_ephemeral_range() -> None:
+    low, high = launcher._ephemeral_port_range()
+
+    ports = {launcher.free_loopback_port() for _ in range(20)}
+
+    assert all(not low <= port <= high for port in ports), ports
+
+
+def test_a_chosen_port_taken_before_the_bind_means_starting_again_on_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another process takes the first port the launcher picks, between the pick and the bind.
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    taken_port = int(taken.getsockname()[1])
+    real_pick = launcher.free_loopback_port
+    picks: Iterator[int] = iter([taken_port])
+    monkeypatch.setattr(launcher, "free_loopback_port", lambda: next(picks, None) or real_pick())
+
+    try:
+        running, addresses = launcher.start_all(
+            {"CONVTRACK_DATA_DIR": str(tmp_path / "data")}, any_port=True
+        )
+        try:
+            assert taken_port not in {int(a.rsplit(":", 1)[1]) for a in vars(addresses).values()}
+        finally:
+            launcher.stop_all(running)
+    finally:
+        taken.close()
