@@ -533,8 +533,8 @@ def fit_markov(table: PathTable, order: int = 1, collapse_repeats: bool = True) 
             float(min(max(1.0 - w / b, 0.0), 1.0)) if b > 0 else 0.0
             for w, b in zip(without.tolist(), base.tolist(), strict=True)
         )
-    shares = _shares(effects)
-    value_shares = _shares(value_effects) if sum(value_effects.values()) > 0 else shares
+    shares = shares_of(effects)
+    value_shares = shares_of(value_effects) if sum(value_effects.values()) > 0 else shares
     return MarkovFit(
         order=order,
         collapse_repeats=collapse_repeats,
@@ -551,20 +551,22 @@ def fit_markov(table: PathTable, order: int = 1, collapse_repeats: bool = True) 
     )
 
 
-def _shares(effects: Mapping[str, float]) -> dict[str, float]:
-    """Each removal effect as a share of their sum (all zero when the sum is zero)."""
-    total = sum(effects.values())
-    return {k: (v / total if total > 0 else 0.0) for k, v in effects.items()}
+def shares_of(amounts: Mapping[str, float]) -> dict[str, float]:
+    """Each amount (a removal effect, a credit) as a share of their sum; all zero when the sum
+    is not positive."""
+    total = sum(amounts.values())
+    return {k: (v / total if total > 0 else 0.0) for k, v in amounts.items()}
 
 
 def _absorption(system: sp.csc_matrix, absorbing: FloatArray) -> FloatArray:
     """Row ``(start)`` of the solution of ``system @ x = absorbing``: for each column of
     ``absorbing`` (what one step from each state absorbs), the total absorbed from ``(start)``."""
     if system.shape[0] <= 64:
-        dense: FloatArray = np.linalg.solve(system.toarray(), absorbing)
-        return dense[0]
-    solution: FloatArray = splu(system).solve(absorbing)
-    return solution[0]
+        solution: FloatArray = np.linalg.solve(system.toarray(), absorbing)
+    else:
+        solution = splu(system).solve(absorbing)
+    start: FloatArray = solution[0]
+    return start
 
 
 @dataclass(frozen=True)
@@ -690,13 +692,16 @@ def _sampled_shapley(
 
 
 def journey_weights(
-    channel_weights: Mapping[str, float], journey_channels: Sequence[str]
+    channel_weights: Mapping[str, float],
+    journey_channels: Sequence[str],
+    otherwise: Sequence[float] | None = None,
 ) -> list[float]:
     """Per-touch weights of one journey from fitted channel credits; they sum to 1.
 
     Each distinct channel's share is proportional to its fitted credit and split equally among
     its touches. When every channel of the journey has zero, negative or unknown credit the
-    weights are linear (equal per touch). An empty journey has no weights.
+    weights are ``otherwise`` if given, else linear (equal per touch). An empty journey has no
+    weights.
     """
     if not journey_channels:
         return []
@@ -709,5 +714,7 @@ def journey_weights(
         fitted[channel] = weight if math.isfinite(weight) and weight > 0 else 0.0
     total = sum(fitted.values())
     if total <= 0:
+        if otherwise is not None:
+            return list(otherwise)
         return [1.0 / len(journey_channels)] * len(journey_channels)
     return [fitted[c] / total / touches[c] for c in journey_channels]

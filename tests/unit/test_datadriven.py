@@ -564,6 +564,12 @@ def test_journey_weights_fall_back_to_linear_without_fitted_credit() -> None:
     assert journey_weights({}, []) == []
 
 
+def test_journey_weights_take_the_given_weights_when_no_channel_has_credit() -> None:
+    # Value shares all zero for the journey's channels: value follows the conversion weights.
+    assert journey_weights({"a": 0.0}, ["a", "b"], otherwise=[0.75, 0.25]) == [0.75, 0.25]
+    assert journey_weights({"a": 1.0}, ["a", "b"], otherwise=[0.75, 0.25]) == [1.0, 0.0]
+
+
 @given(
     st.dictionaries(st.sampled_from("abcd"), st.floats(0, 100)),
     st.lists(st.sampled_from("abcdef"), min_size=1, max_size=8),
