@@ -304,7 +304,8 @@ class AttributionApplication(TrackingApplication):
                 window_end=window_end,
                 converting_paths=paths.converting,
                 null_paths=paths.null,
-                channel_shares=shares,
+                channel_shares=shares.conversions,
+                value_shares=shares.value,
             )
             self.save_unit(unit)
 
@@ -542,7 +543,7 @@ class AttributionApplication(TrackingApplication):
         fits = unit.get(ModelFit, fit_id(conversion.property_id, conversion.name, spec.name))
         if fits is None or fits.fit_version == 0:
             return None
-        return ChannelFit(fits.fit_version, fits.channel_shares)
+        return ChannelFit(fits.fit_version, fits.channel_shares, fits.value_shares)
 
     def _visitor(self, unit: UnitOfWork, property_id: str, identifier: str) -> Visitor:
         visitor = unit.get(Visitor, visitor_id(property_id, identifier))

@@ -25,7 +25,16 @@ Markov chain removal effect (Anderl et al. 2016), computed exactly:
   conversion rate (total conversions / total journeys): the data's state-visit counts solve the
   same flow equations.
 * Removal effect ``RE_c = 1 - P(conv | c removed) / P(conv)``; conversion credit =
-  ``RE_c / sum(RE)`` x total conversions, value credit = the same share x total value.
+  ``RE_c / sum(RE)`` x total conversions.
+* Value credit comes from value removal effects, as in ChannelAttribution with a value column:
+  a conversion reached from state ``s`` is worth ``m_s``, the mean value of the observed
+  conversions whose paths end in ``s``. The expected conversion value per journey solves the
+  same system with ``r * m`` on the right (one LU factorisation serves both), and
+  ``VRE_c = 1 - E[value | c removed] / E[value]``; value credit = ``VRE_c / sum(VRE)`` x total
+  value. With fitted transitions the modelled value per journey equals the observed one. At
+  order 1 the value of a conversion depends on its last channel only (the Markov property);
+  higher orders remember more of the path. Value on rows without conversions is ignored by
+  the chain; when no conversion carries value, value credit follows the conversion shares.
 
 Shapley value:
 
@@ -386,7 +395,12 @@ def _line_of_row(path: Path, row: int) -> int:
 
 @dataclass(frozen=True)
 class MarkovFit:
-    """A fitted Markov removal-effect model; credits are keyed by channel."""
+    """A fitted Markov removal-effect model; credits are keyed by channel.
+
+    ``expected_value`` is the modelled conversion value per journey (the chain's expected
+    value from ``(start)``), ``observed_value_per_journey`` the data's (value on rows with
+    conversions over all journeys); value credit follows ``value_removal_effects``.
+    """
 
     order: int
     collapse_repeats: bool
@@ -397,6 +411,9 @@ class MarkovFit:
     removal_effects: dict[str, float]
     conversion_credit: dict[str, float]
     value_credit: dict[str, float]
+    expected_value: float
+    observed_value_per_journey: float
+    value_removal_effects: dict[str, float]
 
 
 def _collapse_repeats(offsets: IntArray, codes: CodeArray) -> tuple[IntArray, CodeArray]:
@@ -448,10 +465,25 @@ def fit_markov(table: PathTable, order: int = 1, collapse_repeats: bool = True) 
     weight = conversions + nulls
     total_weight = float(weight.sum())
     total_conversions = float(conversions.sum())
-    zero = dict.fromkeys(channels, 0.0)
+    converting_values = np.where(conversions > 0, table.values, 0.0)
+    total_value = table.total_value
+    value_per_journey = float(converting_values.sum()) / total_weight if total_weight > 0 else 0.0
     if total_weight <= 0 or total_conversions <= 0:
-        rate = total_conversions / total_weight if total_weight > 0 else 0.0
-        return MarkovFit(order, collapse_repeats, channels, 0, 0.0, rate, zero, zero, dict(zero))
+        zero = dict.fromkeys(channels, 0.0)
+        return MarkovFit(
+            order=order,
+            collapse_repeats=collapse_repeats,
+            channels=channels,
+            n_states=0,
+            conversion_probability=0.0,
+            observed_conversion_rate=total_conversions / total_weight if total_weight > 0 else 0.0,
+            removal_effects=zero,
+            conversion_credit=dict(zero),
+            value_credit=dict(zero),
+            expected_value=0.0,
+            observed_value_per_journey=value_per_journey,
+            value_removal_effects=dict(zero),
+        )
 
     step_state, contains = _step_states(offsets, codes, order, n)
     n_channel_states = len(contains)
@@ -482,41 +514,59 @@ def fit_markov(table: PathTable, order: int = 1, collapse_repeats: bool = True) 
     probabilities = sp.diags(scale) @ counts[:n_transient]
     q = probabilities[:, :n_transient]
     r = probabilities[:, conv].toarray().reshape(-1)
+    value_ending = np.bincount(step_state[lasts], weights=converting_values, minlength=size)
+    # Column 0: conversion per step; column 1: expected conversion value per step.
+    absorbing = np.column_stack([r, scale * value_ending[:n_transient]])
     system = (sp.identity(n_transient, format="csr") - q).tocsc()
 
-    probability = _absorption(system, r)
+    base = _absorption(system, absorbing)
     effects: dict[str, float] = {}
+    value_effects: dict[str, float] = {}
     transient_contains = np.vstack([np.zeros((1, n), dtype=np.bool_), contains])
     for c, name in enumerate(channels):
         kept = np.flatnonzero(~transient_contains[:, c])
         if len(kept) == n_transient:
-            effects[name] = 0.0
+            effects[name] = value_effects[name] = 0.0
             continue
-        reduced = system[kept][:, kept].tocsc()
-        without = _absorption(reduced, r[kept])
-        effects[name] = float(min(max(1.0 - without / probability, 0.0), 1.0))
-    total_effect = sum(effects.values())
-    shares = {k: (v / total_effect if total_effect > 0 else 0.0) for k, v in effects.items()}
-    total_value = table.total_value
+        without = _absorption(system[kept][:, kept].tocsc(), absorbing[kept])
+        effects[name], value_effects[name] = (
+            float(min(max(1.0 - w / b, 0.0), 1.0)) if b > 0 else 0.0
+            for w, b in zip(without.tolist(), base.tolist(), strict=True)
+        )
+    shares = shares_of(effects)
+    value_shares = shares_of(value_effects) if sum(value_effects.values()) > 0 else shares
     return MarkovFit(
         order=order,
         collapse_repeats=collapse_repeats,
         channels=channels,
         n_states=size,
-        conversion_probability=probability,
+        conversion_probability=float(base[0]),
         observed_conversion_rate=total_conversions / total_weight,
         removal_effects=effects,
         conversion_credit={k: s * total_conversions for k, s in shares.items()},
-        value_credit={k: s * total_value for k, s in shares.items()},
+        value_credit={k: s * total_value for k, s in value_shares.items()},
+        expected_value=float(base[1]),
+        observed_value_per_journey=value_per_journey,
+        value_removal_effects=value_effects,
     )
 
 
-def _absorption(system: sp.csc_matrix, r: FloatArray) -> float:
-    """``x[0]`` of ``system @ x = r``: the conversion probability from ``(start)``."""
+def shares_of(amounts: Mapping[str, float]) -> dict[str, float]:
+    """Each amount (a removal effect, a credit) as a share of their sum; all zero when the sum
+    is not positive."""
+    total = sum(amounts.values())
+    return {k: (v / total if total > 0 else 0.0) for k, v in amounts.items()}
+
+
+def _absorption(system: sp.csc_matrix, absorbing: FloatArray) -> FloatArray:
+    """Row ``(start)`` of the solution of ``system @ x = absorbing``: for each column of
+    ``absorbing`` (what one step from each state absorbs), the total absorbed from ``(start)``."""
     if system.shape[0] <= 64:
-        return float(np.linalg.solve(system.toarray(), r)[0])
-    solution: FloatArray = splu(system).solve(r)
-    return float(solution[0])
+        solution: FloatArray = np.linalg.solve(system.toarray(), absorbing)
+    else:
+        solution = splu(system).solve(absorbing)
+    start: FloatArray = solution[0]
+    return start
 
 
 @dataclass(frozen=True)
@@ -642,13 +692,16 @@ def _sampled_shapley(
 
 
 def journey_weights(
-    channel_weights: Mapping[str, float], journey_channels: Sequence[str]
+    channel_weights: Mapping[str, float],
+    journey_channels: Sequence[str],
+    otherwise: Sequence[float] | None = None,
 ) -> list[float]:
     """Per-touch weights of one journey from fitted channel credits; they sum to 1.
 
     Each distinct channel's share is proportional to its fitted credit and split equally among
     its touches. When every channel of the journey has zero, negative or unknown credit the
-    weights are linear (equal per touch). An empty journey has no weights.
+    weights are ``otherwise`` if given, else linear (equal per touch). An empty journey has no
+    weights.
     """
     if not journey_channels:
         return []
@@ -661,5 +714,7 @@ def journey_weights(
         fitted[channel] = weight if math.isfinite(weight) and weight > 0 else 0.0
     total = sum(fitted.values())
     if total <= 0:
+        if otherwise is not None:
+            return list(otherwise)
         return [1.0 / len(journey_channels)] * len(journey_channels)
     return [fitted[c] / total / touches[c] for c in journey_channels]

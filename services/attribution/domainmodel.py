@@ -331,7 +331,30 @@ class ModelFit(Aggregate):
     """The fits of one data-driven model for one property and conversion name; each refit is
     a new version, and every conversion it credits names that version."""
 
-    Fitted: ClassVar[type[DomainEvent]]
+    class Fitted(Aggregate.Event):
+        """A fit: each channel's share of conversions and of value.
+
+        Version 2 added `value_shares`. A version 1 fit credited value in proportion to its
+        conversion shares, so upcasting copies them and replays credit exactly as before.
+        """
+
+        class_version = 2
+
+        property_id: str
+        conversion_name: str
+        model: str
+        version: int
+        window_start: datetime
+        window_end: datetime
+        converting_paths: int
+        null_paths: int
+        channel_shares: dict[str, float]
+        value_shares: dict[str, float]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """A version 1 fit split value like conversions."""
+            state["value_shares"] = dict(state["channel_shares"])
 
     @event("Created")
     def __init__(self, *, id: UUID, property_id: str, conversion_name: str, model: str) -> None:
@@ -340,6 +363,7 @@ class ModelFit(Aggregate):
         self.model = model
         self.fit_version = 0
         self.channel_shares: dict[str, float] = {}
+        self.value_shares: dict[str, float] = {}
 
     def record_fit(
         self,
@@ -349,8 +373,10 @@ class ModelFit(Aggregate):
         converting_paths: int,
         null_paths: int,
         channel_shares: dict[str, float],
+        value_shares: dict[str, float],
     ) -> None:
-        """Records a new fit as the next version."""
+        """Records a new fit as the next version: `channel_shares` credit conversions,
+        `value_shares` their value."""
         self._fitted(
             property_id=self.property_id,
             conversion_name=self.conversion_name,
@@ -361,9 +387,10 @@ class ModelFit(Aggregate):
             converting_paths=converting_paths,
             null_paths=null_paths,
             channel_shares=channel_shares,
+            value_shares=value_shares,
         )
 
-    @event("Fitted")
+    @event(Fitted)
     def _fitted(
         self,
         *,
@@ -376,9 +403,11 @@ class ModelFit(Aggregate):
         converting_paths: int,
         null_paths: int,
         channel_shares: dict[str, float],
+        value_shares: dict[str, float],
     ) -> None:
         self.fit_version = version
         self.channel_shares = channel_shares
+        self.value_shares = value_shares
 
 
 class ModelConfiguration(Aggregate):

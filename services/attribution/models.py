@@ -57,10 +57,12 @@ class DataDrivenKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ChannelFit:
-    """A data-driven model's fit for one property and conversion name: channel shares."""
+    """A data-driven model's fit for one property and conversion name: each channel's share
+    of conversions (`channel_shares`) and of conversion value (`value_shares`)."""
 
     version: int
     channel_shares: Mapping[str, float]
+    value_shares: Mapping[str, float]
 
 
 @dataclass(frozen=True)
@@ -147,24 +149,27 @@ def credit(
     no fit yet for the conversion's property and name.
 
     Fractions sum to 1 and value credits to the value exactly, except under participation,
-    where each distinct channel gets the whole conversion. A conversion without touchpoints
-    is credited whole to the channel "(none)", so it is reported as unattributed.
+    where each distinct channel gets the whole conversion. A data-driven fit splits the
+    fraction by its conversion shares and the value by its value shares. A conversion without
+    touchpoints is credited whole to the channel "(none)", so it is reported as unattributed.
     """
     if spec.data_driven is not None and fit is None:
         return None
     if not journey:
         return [Credit("", UNATTRIBUTED_CHANNEL, "", "", "", 1.0, value_micros)]
     if spec.rule is not None:
-        weights = spec.rule.weights(journey, conversion_at)
+        weights = value_weights = spec.rule.weights(journey, conversion_at)
     else:
         assert fit is not None
-        weights = journey_weights(fit.channel_shares, [t.channel for t in journey])
+        channels = [t.channel for t in journey]
+        weights = journey_weights(fit.channel_shares, channels)
+        value_weights = journey_weights(fit.value_shares, channels, otherwise=weights)
     if spec.conserves_credit:
-        values = split_micros(value_micros, weights) if value_micros else [0] * len(journey)
+        values = split_micros(value_micros, value_weights) if value_micros else [0] * len(journey)
     else:
-        values = [round(w * value_micros) for w in weights]
+        values = [round(w * value_micros) for w in value_weights]
     return [
         Credit(t.touchpoint_id, t.channel, t.source, t.medium, t.campaign, w, v)
         for t, w, v in zip(journey, weights, values, strict=True)
-        if w > 0
+        if w > 0 or v != 0
     ]

@@ -84,7 +84,9 @@ def attribute_table(
             credit = {c: (fit.conversion_credit[c], fit.value_credit[c]) for c in fit.channels}
             note = (
                 f"order {fit.order}, exact; modelled conversion rate "
-                f"{fit.conversion_probability:.4%} (observed {fit.observed_conversion_rate:.4%})"
+                f"{fit.conversion_probability:.4%} (observed {fit.observed_conversion_rate:.4%}); "
+                f"value from value removal effects, modelled value per journey "
+                f"{fit.expected_value:,.2f} (observed {fit.observed_value_per_journey:,.2f})"
             )
         elif spec.data_driven is DataDrivenKind.SHAPLEY:
             shapley = fit_shapley(table)

@@ -100,6 +100,7 @@ def log_entry(position: int, event: Any) -> attribution_pb2.LogEntry:
                 converting_paths=e.converting_paths,
                 null_paths=e.null_paths,
                 channel_shares=e.channel_shares,
+                value_shares=e.value_shares,
             )
         )
     return entry

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from services.attribution.datadriven import PathTable, fit_markov, fit_shapley
+from services.attribution.datadriven import PathTable, fit_markov, fit_shapley, shares_of
 from services.attribution.journeys import Lookback, journey_for
 from services.attribution.models import DataDrivenKind, JourneyTouch, ModelSpec
 
@@ -100,16 +100,27 @@ def training_paths(
     return result
 
 
-def fit_channel_shares(spec: ModelSpec, paths: TrainingPaths) -> dict[str, float]:
-    """Fits a data-driven model on the paths; returns each channel's share of the credit."""
+@dataclass(frozen=True, slots=True)
+class FittedShares:
+    """A data-driven fit as each channel's share of conversions and of conversion value."""
+
+    conversions: dict[str, float]
+    value: dict[str, float]
+
+
+def fit_channel_shares(spec: ModelSpec, paths: TrainingPaths) -> FittedShares:
+    """Fits a data-driven model on the paths; returns each channel's share of the conversions
+    and of the value (Markov: by conversion and by value removal effects; Shapley: by the
+    conversion and the value coalition games)."""
     table = PathTable.from_paths(paths.paths, paths.conversions, paths.values, paths.nulls)
     if spec.data_driven is DataDrivenKind.MARKOV:
-        credits = fit_markov(table, order=spec.markov_order).conversion_credit
+        fit = fit_markov(table, order=spec.markov_order)
+        conversions, value = fit.conversion_credit, fit.value_credit
     elif spec.data_driven is DataDrivenKind.SHAPLEY:
-        credits = fit_shapley(table).conversion_credit
+        shapley = fit_shapley(table)
+        conversions, value = shapley.conversion_credit, shapley.value_credit
     else:
         raise ValueError(f"{spec.name} is not a data-driven model")
-    total = sum(credits.values())
-    if total <= 0:
-        return {channel: 0.0 for channel in credits}
-    return {channel: value / total for channel, value in sorted(credits.items())}
+    conversion_shares = shares_of(conversions)
+    value_shares = shares_of(value) if sum(value.values()) > 0 else conversion_shares
+    return FittedShares(conversion_shares, value_shares)

@@ -102,6 +102,12 @@ def test_new_models_credit_past_conversions_and_markov_can_be_refitted(system: S
     )
     assert finished(system, refit.job_id).state == attribution_pb2.JOB_STATE_COMPLETED
     system.sync()
+    log = system.attribution.ListEvents(
+        attribution_pb2.ListEventsRequest(after=0, limit=1000), timeout=DEADLINE
+    )
+    (fitted,) = [e.model_fitted for e in log.entries if e.HasField("model_fitted")]
+    assert sum(fitted.channel_shares.values()) == pytest.approx(1.0)
+    assert sum(fitted.value_shares.values()) == pytest.approx(1.0)
 
     comparison = system.reporting.CompareModels(
         reporting_pb2.CompareModelsRequest(

@@ -8,7 +8,12 @@ from pathlib import Path
 from uuid import NAMESPACE_DNS, UUID, uuid4, uuid5
 
 import pytest
+from eventsourcing.domain import DomainEvent
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.utils import get_topic
 
+from common.follower import UpstreamEntry
+from common.storage import database_for
 from services.attribution.application import AttributionApplication
 from services.attribution.domainmodel import (
     Job,
@@ -19,6 +24,7 @@ from services.attribution.domainmodel import (
     fit_id,
 )
 from services.attribution.models import UnknownModelError, named_model
+from tests.conftest import Storage
 from tests.unit.test_attribution import PROP, T0, Feed, conversion, touch
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -80,6 +86,137 @@ def test_a_refit_records_a_versioned_fit_and_credits_conversions_with_it() -> No
     latest = feed.app.latest_attribution(uuid5(NAMESPACE_DNS, "c0"))
     assert latest.model_versions["markov"] == 1  # type: ignore[attr-defined]
     assert feed.credits("c0", "markov") == pytest.approx({"email": 0.5, "paid_search": 0.5})
+
+
+def valued_history(feed: Feed) -> None:
+    """Eighteen people reached by email: six then buy through paid search for 90, six through
+    display for 10, and six do not buy."""
+    for n in range(6):
+        for person, channel, value_micros in (
+            (f"p{n}", "paid_search", 90_000_000),
+            (f"d{n}", "display", 10_000_000),
+            (f"x{n}", "", 0),
+        ):
+            feed.send(
+                "ingest", touch(f"e-{person}", f"anon:{person}", NOW - timedelta(days=3), "email")
+            )
+            if channel:
+                feed.send(
+                    "ingest",
+                    touch(f"t-{person}", f"anon:{person}", NOW - timedelta(days=2), channel),
+                    conversion(
+                        f"c-{person}", f"anon:{person}", NOW - timedelta(days=1), value_micros
+                    ),
+                )
+
+
+def value_micros_of(feed: Feed, conversion_name: str, model: str) -> dict[str, int]:
+    latest = feed.app.latest_attribution(uuid5(NAMESPACE_DNS, conversion_name))
+    result: dict[str, int] = {}
+    for c in latest.credits[model]:  # type: ignore[attr-defined]
+        result[c["channel"]] = result.get(c["channel"], 0) + c["value_micros"]
+    return result
+
+
+@pytest.mark.parametrize("model", ["markov", "shapley"])
+def test_a_fit_credits_value_by_value_shares_and_conversions_by_conversion_shares(
+    model: str,
+) -> None:
+    # Markov conversion removal effects: email 1, paid search 1/2, display 1/2 (shares 1/2, 1/4,
+    # 1/4). Value: E[value] = 90/3 + 10/3; without paid search 10/3 (effect 0.9), without
+    # display 30 (effect 0.1): value shares 1/2, 0.45, 0.05. A 90 purchase through email and
+    # paid search splits its value 0.5 : 0.45 (10/19 and 9/19), not by its conversion
+    # fractions 2/3 : 1/3; a 10 purchase through display 0.5 : 0.05 (10/11 and 1/11).
+    # Shapley (each path's conversions and value split over its channels) gives the same
+    # shares here: conversions 6, 3, 3 and value 300, 270, 30.
+    feed = Feed()
+    valued_history(feed)
+    wait_for(feed.app, feed.app.configure_models([named_model(model)]))
+
+    assert wait_for(feed.app, feed.app.refit(PROP, "purchase", model)) == "completed"
+
+    assert value_micros_of(feed, "c-p0", model) == {
+        "email": 47_368_421,
+        "paid_search": 42_631_579,
+    }
+    assert value_micros_of(feed, "c-d0", model) == {"email": 9_090_909, "display": 909_091}
+    assert feed.credits("c-p0", model) == pytest.approx({"email": 2 / 3, "paid_search": 1 / 3})
+    fits = feed.app.repository.get(fit_id(PROP, "purchase", model))
+    assert isinstance(fits, ModelFit)
+    assert fits.channel_shares == pytest.approx(
+        {"email": 0.5, "paid_search": 0.25, "display": 0.25}
+    )
+    assert fits.value_shares == pytest.approx({"email": 0.5, "paid_search": 0.45, "display": 0.05})
+
+
+def test_a_fit_stored_before_value_shares_replays_and_splits_value_like_conversions(
+    storage: Storage,
+) -> None:
+    database = database_for("attribution", storage.database_url, storage.data_dir)
+    database.ensure_schema()
+    env = database.eventsourcing_env()
+    first = AttributionApplication(models=[named_model("markov")], env=env)
+    fits = ModelFit(
+        id=fit_id(PROP, "purchase", "markov"),
+        property_id=PROP,
+        conversion_name="purchase",
+        model="markov",
+    )
+    fits.record_fit(
+        window_start=NOW - timedelta(days=90),
+        window_end=NOW,
+        converting_paths=12,
+        null_paths=6,
+        channel_shares={"email": 0.75, "paid_search": 0.25},
+        value_shares={"email": 0.0, "paid_search": 1.0},
+    )
+    created, fitted = fits.collect_events()
+    first.recorder.insert_events(
+        [first.mapper.to_stored_event(created), stored_as_version_1(first, fitted)]
+    )
+    first.close()
+
+    restarted = AttributionApplication(models=[named_model("markov")], env=env)
+    restarted.process_page(
+        "ingest",
+        [
+            UpstreamEntry(1, touch("e", "anon:a", NOW - timedelta(days=2), "email")),
+            UpstreamEntry(2, touch("s", "anon:a", NOW - timedelta(days=1), "paid_search")),
+            UpstreamEntry(3, conversion("c", "anon:a", NOW, 10_000_000)),
+        ],
+    )
+
+    loaded = restarted.repository.get(fit_id(PROP, "purchase", "markov"))
+    assert isinstance(loaded, ModelFit)
+    assert loaded.fit_version == 1
+    assert loaded.value_shares == {"email": 0.75, "paid_search": 0.25}
+    latest = restarted.latest_attribution(uuid5(NAMESPACE_DNS, "c"))
+    assert latest.model_versions == {"markov": 1}  # type: ignore[attr-defined]
+    assert {c["channel"]: c["value_micros"] for c in latest.credits["markov"]} == {  # type: ignore[attr-defined]
+        "email": 7_500_000,
+        "paid_search": 2_500_000,
+    }
+    restarted.close()
+
+
+def stored_as_version_1(app: AttributionApplication, fitted: DomainEvent) -> StoredEvent:
+    """`fitted` as the code before value shares stored it: no class version, no value shares."""
+    state = {
+        k: v
+        for k, v in vars(fitted).items()
+        if k not in ("originator_id", "originator_version", "value_shares")
+    }
+    encoded = app.mapper.transcoder.encode(state)
+    if app.mapper.compressor:
+        encoded = app.mapper.compressor.compress(encoded)
+    if app.mapper.cipher:
+        encoded = app.mapper.cipher.encrypt(encoded)
+    return StoredEvent(
+        originator_id=fitted.originator_id,
+        originator_version=fitted.originator_version,
+        topic=get_topic(type(fitted)),
+        state=encoded,
+    )
 
 
 def test_a_refit_without_conversions_in_the_window_fails_with_the_reason() -> None:

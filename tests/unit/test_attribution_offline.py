@@ -76,6 +76,22 @@ def test_the_markov_model_reproduces_the_observed_conversion_rate(journeys: Path
     assert sum(c.conversions for c in result.channels) == pytest.approx(6.0)
 
 
+def test_markov_value_credit_follows_value_removal_effects(tmp_path: Path) -> None:
+    # Both paths convert once; a's converts for 100, b's for 10. Conversions split a/b
+    # equally, but a's value removal effect is 10/11 against b's 1/11 (E[value] 55, 5 without
+    # a, 50 without b), so a earns 50 of the 110 and b 5; c, on both, keeps half.
+    path = tmp_path / "valued.csv"
+    path.write_text("path,total_conversions,total_conversion_value\nc > a,1,100\nc > b,1,10\n")
+
+    assert credits_of(path, "markov") == {
+        "c": (1.0, 55.0),
+        "a": (0.5, 50.0),
+        "b": (0.5, 5.0),
+    }
+    (result,) = run_file(path, ["markov"])
+    assert "modelled value per journey 55.00 (observed 55.00)" in result.note
+
+
 def test_the_command_prints_json(journeys: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert (
         main(

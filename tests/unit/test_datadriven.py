@@ -48,11 +48,24 @@ def table_of(rows: Sequence[Row]) -> PathTable:
 
 
 def brute_force_markov(
-    rows: Sequence[Row], order: int, collapse: bool, removed: str | None
-) -> float:
-    """P(conversion) by counting transitions in plain Python and power-iterating the chain."""
+    rows: Sequence[Row],
+    order: int,
+    collapse: bool,
+    removed: str | None,
+    values: Sequence[float] | None = None,
+) -> tuple[float, float]:
+    """P(conversion) and the expected conversion value per journey, by counting transitions in
+    plain Python and power-iterating the chain.
+
+    A conversion reached from a state is worth the mean value of the observed conversions whose
+    paths end in that state (ChannelAttribution's definition); ``values`` (one per row, default
+    10 per conversion) are the rows' total conversion values.
+    """
+    row_values = values if values is not None else [10.0 * c for _, c, _ in rows]
     counts: dict[object, dict[object, float]] = defaultdict(lambda: defaultdict(float))
-    for path, conversions, nulls in rows:
+    value_ending: dict[object, float] = defaultdict(float)
+    conversions_ending: dict[object, float] = defaultdict(float)
+    for (path, conversions, nulls), value in zip(rows, row_values, strict=True):
         steps = list(path)
         if collapse:
             steps = [s for i, s in enumerate(steps) if i == 0 or steps[i - 1] != s]
@@ -62,8 +75,11 @@ def brute_force_markov(
         chain: list[object] = ["start", *states]
         for a, b in itertools.pairwise(chain):
             counts[a][b] += conversions + nulls
-        counts[chain[-1]]["conv"] += conversions
+        counts[chain[-1]][f"conv from {chain[-1]}"] += conversions
         counts[chain[-1]]["null"] += nulls
+        if conversions:
+            value_ending[chain[-1]] += value
+            conversions_ending[chain[-1]] += conversions
     names = sorted({s for s in counts} | {t for d in counts.values() for t in d}, key=repr)
     index = {s: i for i, s in enumerate(names)}
     matrix = np.zeros((len(names), len(names)))
@@ -75,9 +91,11 @@ def brute_force_markov(
                 if removed is not None and isinstance(b, tuple) and removed in b:
                     target = "null"
                 matrix[index[a], index[target]] += weight / total
-    for absorbing in ("conv", "null"):
-        matrix[index[absorbing], :] = 0.0
-        matrix[index[absorbing], index[absorbing]] = 1.0
+    absorbing = ["null", *(f"conv from {s}" for s in conversions_ending)]
+    for state in absorbing:
+        if state in index:
+            matrix[index[state], :] = 0.0
+            matrix[index[state], index[state]] = 1.0
     distribution = np.zeros(len(names))
     distribution[index["start"]] = 1.0
     for _ in range(20000):
@@ -85,7 +103,12 @@ def brute_force_markov(
         if np.abs(following - distribution).max() < 1e-15:
             break
         distribution = following
-    return float(distribution[index["conv"]])
+    probability = sum(float(distribution[index[f"conv from {s}"]]) for s in conversions_ending)
+    expected_value = sum(
+        float(distribution[index[f"conv from {s}"]]) * value_ending[s] / conversions_ending[s]
+        for s in conversions_ending
+    )
+    return probability, expected_value
 
 
 def value_of(rows: Sequence[Row], coalition: frozenset[str]) -> float:
@@ -133,10 +156,10 @@ def test_markov_matches_brute_force_power_iteration_on_small_chains(
     ]
     fit = fit_markov(table_of(rows), order=order, collapse_repeats=collapse)
 
-    base = brute_force_markov(rows, order, collapse, None)
+    base, _ = brute_force_markov(rows, order, collapse, None)
     assert fit.conversion_probability == pytest.approx(base, abs=1e-10)
     for channel in "abc":
-        without = brute_force_markov(rows, order, collapse, channel)
+        without, _ = brute_force_markov(rows, order, collapse, channel)
         assert fit.removal_effects[channel] == pytest.approx(1 - without / base, abs=1e-9)
 
 
@@ -147,11 +170,91 @@ def test_markov_matches_brute_force_on_random_tables(
 ) -> None:
     fit = fit_markov(table_of(rows), order=order, collapse_repeats=collapse)
 
-    base = brute_force_markov(rows, order, collapse, None)
+    base, _ = brute_force_markov(rows, order, collapse, None)
     assert fit.conversion_probability == pytest.approx(base, abs=1e-9)
     for channel in fit.channels:
-        without = brute_force_markov(rows, order, collapse, channel)
+        without, _ = brute_force_markov(rows, order, collapse, channel)
         assert fit.removal_effects[channel] == pytest.approx(1 - without / base, abs=1e-8)
+
+
+def test_value_credit_follows_value_removal_effects_not_conversion_shares() -> None:
+    # c > a converts once for 100, c > b once for 10. Conversions: c is on every path
+    # (removal effect 1), a and b on half (1/2 each): shares 1/2, 1/4, 1/4.
+    # Value: E[value] = 1/2 * 100 + 1/2 * 10 = 55; without a it is 5, without b 50, without
+    # c 0, so the value removal effects are 10/11, 1/11 and 1: shares 5/11, 1/22, 1/2 of 110.
+    table = PathTable.from_paths([("c", "a"), ("c", "b")], [1, 1], [100.0, 10.0])
+
+    fit = fit_markov(table)
+
+    assert fit.conversion_credit == pytest.approx({"a": 0.5, "b": 0.5, "c": 1.0})
+    assert fit.value_credit == pytest.approx({"a": 50.0, "b": 5.0, "c": 55.0})
+    assert fit.expected_value == pytest.approx(55.0)
+    assert fit.value_removal_effects == pytest.approx({"a": 10 / 11, "b": 1 / 11, "c": 1.0})
+
+
+valued_rows_strategy = st.lists(
+    st.tuples(
+        st.lists(st.sampled_from("abcde"), min_size=1, max_size=5).map(tuple),
+        st.integers(0, 5),
+        st.integers(0, 5),
+        st.integers(1, 500),
+    ),
+    min_size=1,
+    max_size=12,
+).filter(lambda rows: sum(c for _, c, _, _ in rows) > 0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(valued_rows_strategy, st.integers(1, 3), st.booleans())
+def test_value_credit_matches_brute_force_value_removal_effects(
+    valued: list[tuple[tuple[str, ...], int, int, int]], order: int, collapse: bool
+) -> None:
+    rows: list[Row] = [(p, c, u) for p, c, u, _ in valued]
+    values = [float(c * v) for _, c, _, v in valued]
+    table = PathTable.from_paths(
+        [p for p, _, _ in rows], [c for _, c, _ in rows], values, [u for _, _, u in rows]
+    )
+    fit = fit_markov(table, order=order, collapse_repeats=collapse)
+
+    _, base = brute_force_markov(rows, order, collapse, None, values)
+    effects = {
+        channel: 1 - brute_force_markov(rows, order, collapse, channel, values)[1] / base
+        for channel in fit.channels
+    }
+    total_effect = sum(effects.values())
+    for channel in fit.channels:
+        expected = effects[channel] / total_effect * sum(values)
+        assert fit.value_credit[channel] == pytest.approx(expected, rel=1e-7, abs=1e-7)
+        assert fit.value_removal_effects[channel] == pytest.approx(effects[channel], abs=1e-8)
+    assert fit.expected_value == pytest.approx(base, rel=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(valued_rows_strategy, st.integers(1, 3), st.booleans())
+def test_modelled_value_per_journey_equals_the_observed_value_per_journey(
+    valued: list[tuple[tuple[str, ...], int, int, int]], order: int, collapse: bool
+) -> None:
+    table = PathTable.from_paths(
+        [p for p, _, _, _ in valued],
+        [c for _, c, _, _ in valued],
+        [float(c * v) for _, c, _, v in valued],
+        [u for _, _, u, _ in valued],
+    )
+    fit = fit_markov(table, order=order, collapse_repeats=collapse)
+
+    assert fit.expected_value == pytest.approx(fit.observed_value_per_journey, rel=1e-9)
+    assert fit.observed_value_per_journey == pytest.approx(table.total_value / table.total_journeys)
+
+
+def test_value_credit_falls_back_to_conversion_shares_when_conversions_carry_no_value() -> None:
+    table = PathTable.from_paths([("a", "b"), ("b",)], [2, 1], [0.0, 0.0], [0, 3])
+
+    fit = fit_markov(table)
+
+    assert fit.expected_value == 0.0
+    assert fit.value_removal_effects == {"a": 0.0, "b": 0.0}
+    assert fit.value_credit == {"a": 0.0, "b": 0.0}
+    assert sum(fit.conversion_credit.values()) == pytest.approx(3.0)
 
 
 @settings(max_examples=150, deadline=None)
@@ -215,6 +318,7 @@ def test_markov_fits_a_large_table_through_the_sparse_solver() -> None:
 
     assert fit.n_states > 64
     assert fit.conversion_probability == pytest.approx(fit.observed_conversion_rate)
+    assert fit.expected_value == pytest.approx(fit.observed_value_per_journey)
     assert sum(fit.conversion_credit.values()) == pytest.approx(sum(c for _, c, _ in rows))
 
 
@@ -458,6 +562,12 @@ def test_journey_weights_give_unknown_channels_nothing_when_others_are_fitted() 
 def test_journey_weights_fall_back_to_linear_without_fitted_credit() -> None:
     assert journey_weights({"a": 0.0}, ["a", "x", "y", "x"]) == pytest.approx([0.25] * 4)
     assert journey_weights({}, []) == []
+
+
+def test_journey_weights_take_the_given_weights_when_no_channel_has_credit() -> None:
+    # Value shares all zero for the journey's channels: value follows the conversion weights.
+    assert journey_weights({"a": 0.0}, ["a", "b"], otherwise=[0.75, 0.25]) == [0.75, 0.25]
+    assert journey_weights({"a": 1.0}, ["a", "b"], otherwise=[0.75, 0.25]) == [1.0, 0.0]
 
 
 @given(

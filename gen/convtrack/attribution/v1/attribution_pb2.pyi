@@ -279,8 +279,15 @@ class ModelCredits(_message.Message):
     def __init__(self, model: _Optional[str] = ..., credits: _Optional[_Iterable[_Union[Credit, _Mapping]]] = ..., model_version: _Optional[int] = ..., exceeds_conversion: _Optional[bool] = ...) -> None: ...
 
 class ModelFitted(_message.Message):
-    __slots__ = ("property_id", "conversion_name", "model", "version", "window_start", "window_end", "converting_paths", "null_paths", "channel_shares")
+    __slots__ = ("property_id", "conversion_name", "model", "version", "window_start", "window_end", "converting_paths", "null_paths", "channel_shares", "value_shares")
     class ChannelSharesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class ValueSharesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -296,6 +303,7 @@ class ModelFitted(_message.Message):
     CONVERTING_PATHS_FIELD_NUMBER: _ClassVar[int]
     NULL_PATHS_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_SHARES_FIELD_NUMBER: _ClassVar[int]
+    VALUE_SHARES_FIELD_NUMBER: _ClassVar[int]
     property_id: str
     conversion_name: str
     model: str
@@ -305,7 +313,8 @@ class ModelFitted(_message.Message):
     converting_paths: int
     null_paths: int
     channel_shares: _containers.ScalarMap[str, float]
-    def __init__(self, property_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., model: _Optional[str] = ..., version: _Optional[int] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., converting_paths: _Optional[int] = ..., null_paths: _Optional[int] = ..., channel_shares: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    value_shares: _containers.ScalarMap[str, float]
+    def __init__(self, property_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., model: _Optional[str] = ..., version: _Optional[int] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., converting_paths: _Optional[int] = ..., null_paths: _Optional[int] = ..., channel_shares: _Optional[_Mapping[str, float]] = ..., value_shares: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class Credit(_message.Message):
     __slots__ = ("touchpoint_id", "channel", "source", "medium", "campaign", "fraction", "value")
