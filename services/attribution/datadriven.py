@@ -330,16 +330,19 @@ def read_path_csv(path: Path, problems: ProblemTally | None = None) -> PathTable
         reason, line = raw_reasons[int(raw_ids[index])], lines[index]
         detail = f"{reason} in {rows[index][path_column]!r}"
         found.setdefault(line, InputProblem(line, reason, detail=detail))
-    numbers = [
-        _parse_numbers([row[header.index(name)] for row in rows], name, lines, found)
-        if name in header
-        else np.zeros(len(rows), dtype=np.float64)
-        for name in (CONVERSIONS_COLUMN, VALUE_COLUMN, NULL_COLUMN)
-    ]
+    numbers = []
+    for name in (CONVERSIONS_COLUMN, VALUE_COLUMN, NULL_COLUMN):
+        if name in header:
+            column = header.index(name)
+            numbers.append(_parse_numbers([row[column] for row in rows], name, lines, found))
+        else:
+            numbers.append(np.zeros(len(rows), dtype=np.float64))
     del rows
     for line in sorted(found):
         problems.add(found[line])
-    usable = np.fromiter((line not in found for line in lines), dtype=bool, count=len(lines))
+    usable = np.ones(len(lines), dtype=bool)
+    if found:
+        usable = np.fromiter((line not in found for line in lines), dtype=bool, count=len(lines))
     if found and not usable.any():
         raise InvalidPathDataError(f"{path}: no usable row ({len(found):,} skipped)")
     used = np.zeros(len(raw_index), dtype=bool)

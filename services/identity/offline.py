@@ -124,7 +124,7 @@ def parse_observation(
     (None). Without `problems`, the first unusable value raises `ObservationFileError`.
     Raw emails are normalised and hashed as ingest does; raw phones are hashed in E.164.
     """
-    tally = problems or _strict_tally()
+    tally = problems if problems is not None else _strict_tally()
     lost_identifier = False
 
     def drop(field: str, error: UnusableValueError) -> None:
@@ -199,7 +199,7 @@ def read_observations(
     Lines that are not UTF-8, not JSON or not a JSON object are reported to `problems` and
     skipped; without `problems`, the first of them raises `ObservationFileError`.
     """
-    tally = problems or _strict_tally()
+    tally = problems if problems is not None else _strict_tally()
     records: list[ObservationRecord] = []
     for number, raw in enumerate(lines, start=1):
         if isinstance(raw, bytes):
@@ -261,7 +261,7 @@ def resolve_file(
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     if mode == "probabilistic" and probabilistic_linker is None:
         raise ValueError("mode 'probabilistic' needs a probabilistic_linker (none was given)")
-    tally = problems or _strict_tally()
+    tally = problems if problems is not None else _strict_tally()
     records = read_observations(lines, phone_region(default_region), tally)
     if not records and tally.skipped_lines:
         raise ObservationFileError(f"no usable line in the file ({tally.skipped_lines:,} skipped)")

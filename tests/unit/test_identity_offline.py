@@ -177,3 +177,20 @@ def test_a_bad_timestamp_or_signal_is_dropped_and_the_observation_kept() -> None
         "dropped 1 first_name value: not a string (line 1)",
     ]
     assert problems.dropped_values == 2 and problems.skipped_lines == 0
+
+
+def test_a_raw_value_and_its_hash_on_one_line_give_one_identifier() -> None:
+    obs = parse_observation(
+        {
+            "email": " ADA@example.com",
+            "email_sha256": EMAIL,
+            "phone": "07700 900123",
+            "phone_sha256": UK_MOBILE,
+        },
+        1,
+        "GB",
+    )
+
+    assert obs is not None
+    assert obs.identifiers == (f"email:{EMAIL}", f"phone:{UK_MOBILE}")
+    assert obs.phone_sha256 == UK_MOBILE
