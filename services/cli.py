@@ -14,6 +14,7 @@ from pathlib import Path
 
 import grpc
 
+from common.input_problems import ProblemTally
 from common.money import Money
 from common.server import serve_until, stop_requested_by_signals
 from common.settings import process_env
@@ -176,13 +177,21 @@ def run_demo(visitors: int, data_dir: Path | None) -> int:
 
 def run_attribution_file(args: argparse.Namespace) -> int:
     """`convtrack attribution run-file`: credits a path table and prints the result."""
+    command = "convtrack attribution run-file"
+    problems = ProblemTally("row", strict=args.strict, field_word="column")
     try:
         results = offline.run_file(
-            args.journeys, args.models.split(","), markov_order=args.order, step_days=args.step_days
+            args.journeys,
+            args.models.split(","),
+            markov_order=args.order,
+            step_days=args.step_days,
+            problems=problems,
         )
     except (OSError, ValueError) as error:
-        print(f"convtrack attribution run-file: {error}", file=sys.stderr)
+        print_problems(command, problems)
+        print(f"{command}: {error}", file=sys.stderr)
         return 1
+    print_problems(command, problems)
     if args.format == "json":
         print(
             json.dumps(
@@ -211,20 +220,31 @@ def run_attribution_file(args: argparse.Namespace) -> int:
 
 def run_resolve_file(args: argparse.Namespace) -> int:
     """`convtrack identity resolve-file`: resolves observations and prints the mapping."""
+    command = "convtrack identity resolve-file"
     linker = ProbabilisticLinker() if args.mode == "probabilistic" else None
+    problems = ProblemTally("line", strict=args.strict)
     try:
-        with args.observations.open() as lines:
+        with args.observations.open("rb") as lines:
             for mapping in identity_offline.resolve_file(
                 lines,
                 args.mode,
                 default_region=args.default_region,
                 probabilistic_linker=linker.links if linker is not None else None,
+                problems=problems,
             ):
                 print(json.dumps(mapping))
     except (OSError, ValueError, ResolutionError) as error:
-        print(f"convtrack identity resolve-file: {error}", file=sys.stderr)
+        print_problems(command, problems)
+        print(f"{command}: {error}", file=sys.stderr)
         return 1
+    print_problems(command, problems)
     return 0
+
+
+def print_problems(command: str, problems: ProblemTally) -> None:
+    """Prints on stderr what an offline command left out of its input, one reason a line."""
+    for sentence in problems.summary():
+        print(f"{command}: {sentence}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -272,6 +292,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--step-days", type=float, default=1.0, help="days between path steps (time decay)"
     )
     run_file.add_argument("--format", choices=["table", "json"], default="table")
+    run_file.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop at the first unusable row (default: skip it, go on and print on stderr "
+        "how many rows were skipped per reason)",
+    )
     identity = commands.add_parser("identity", help="offline identity resolution tools")
     identity_commands = identity.add_subparsers(dest="identity_command", required=True)
     resolve = identity_commands.add_parser(
@@ -285,6 +311,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     resolve.add_argument(
         "--default-region", default="GB", help="region for raw phone numbers (ISO 3166)"
+    )
+    resolve.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop at the first unusable value or line (default: drop it, go on and print "
+        "on stderr how many were dropped per reason)",
     )
     args = parser.parse_args(argv)
     configure_logging("WARNING" if args.command in ("demo", "report") else None)

@@ -66,6 +66,8 @@ import numpy.typing as npt
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
+from common.input_problems import InputProblem, ProblemTally
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 CodeArray = npt.NDArray[np.int32]
@@ -76,6 +78,7 @@ PATH_COLUMN = "path"
 CONVERSIONS_COLUMN = "total_conversions"
 VALUE_COLUMN = "total_conversion_value"
 NULL_COLUMN = "total_null"
+PATH_FILE_COLUMNS = frozenset({PATH_COLUMN, CONVERSIONS_COLUMN, VALUE_COLUMN, NULL_COLUMN})
 
 _KEY_LIMIT = 2**62
 
@@ -299,16 +302,75 @@ def _aggregate(
     return new_offsets, np.concatenate(new_codes), np.concatenate(new_sums, axis=1)
 
 
-def read_path_csv(path: Path) -> PathTable:
+def read_path_csv(path: Path, problems: ProblemTally | None = None) -> PathTable:
     """Read a path table file: columns ``path`` (``"a > b > c"``), ``total_conversions``,
     optional ``total_conversion_value`` and ``total_null`` (absent columns and empty cells are 0).
 
     One row per distinct path or per journey; duplicate paths are summed. Header names are
     case-insensitive; the delimiter (``,``, ``;`` or tab) is taken from the header line. Channel
-    names are stripped of surrounding spaces. Raises ``InvalidPathDataError`` naming the line of
-    the first row with an empty path or channel, a missing field, or a bad or negative number.
+    names are stripped of surrounding spaces. A row with another number of fields than the
+    header, an empty path or channel, text that is not UTF-8, or a bad, negative or
+    non-finite number is reported to ``problems`` with its line and left out, and other
+    columns are noted there as ignored. Without ``problems``, the first such row raises
+    ``InvalidPathDataError`` naming its line. A header without ``path`` and
+    ``total_conversions``, or a file none of whose rows is usable, always raises.
     """
-    with path.open(newline="", encoding="utf-8-sig") as handle:
+    if problems is None:
+        problems = ProblemTally(
+            "row", strict=True, error=lambda message: InvalidPathDataError(f"{path}: {message}")
+        )
+    header, rows, lines, found = _read_rows(path)
+    for name in header:
+        if name not in PATH_FILE_COLUMNS:
+            problems.ignore_field(name)
+    path_column = header.index(PATH_COLUMN)
+    raw_index: dict[str, int] = {}
+    raw_ids = np.fromiter(
+        (raw_index.setdefault(row[path_column], len(raw_index)) for row in rows),
+        dtype=np.int64,
+        count=len(rows),
+    )
+    raw_steps = [tuple(step.strip() for step in text.split(PATH_SEPARATOR)) for text in raw_index]
+    raw_reasons = [
+        _path_problem(text, steps) for text, steps in zip(raw_index, raw_steps, strict=True)
+    ]
+    bad_raw = np.fromiter(map(bool, raw_reasons), dtype=bool, count=len(raw_reasons))
+    for index in np.flatnonzero(bad_raw[raw_ids]).tolist():
+        reason, line = raw_reasons[int(raw_ids[index])], lines[index]
+        detail = f"{reason} in {rows[index][path_column]!r}"
+        found.setdefault(line, InputProblem(line, reason, detail=detail))
+    numbers = []
+    for name in (CONVERSIONS_COLUMN, VALUE_COLUMN, NULL_COLUMN):
+        if name in header:
+            column = header.index(name)
+            numbers.append(_parse_numbers([row[column] for row in rows], name, lines, found))
+        else:
+            numbers.append(np.zeros(len(rows), dtype=np.float64))
+    del rows
+    for line in sorted(found):
+        problems.add(found[line])
+    usable = np.ones(len(lines), dtype=bool)
+    if found:
+        usable = np.fromiter((line not in found for line in lines), dtype=bool, count=len(lines))
+    if found and not usable.any():
+        raise InvalidPathDataError(f"{path}: no usable row ({len(found):,} skipped)")
+    used = np.zeros(len(raw_index), dtype=bool)
+    used[raw_ids[usable]] = True
+    tuple_index: dict[tuple[str, ...], int] = {}
+    raw_to_tuple = np.full(len(raw_index), -1, dtype=np.int64)
+    for raw_id in np.flatnonzero(used).tolist():
+        raw_to_tuple[raw_id] = tuple_index.setdefault(raw_steps[raw_id], len(tuple_index))
+    return _table_from_unique(
+        list(tuple_index), raw_to_tuple[raw_ids[usable]], *(column[usable] for column in numbers)
+    )
+
+
+def _read_rows(
+    path: Path,
+) -> tuple[list[str], list[list[str]], list[int], dict[int, InputProblem]]:
+    """The header (lower case), the rows with as many fields as it and the line each starts
+    on, and the other non-blank rows as problems keyed by line."""
+    with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as handle:
         header_line = handle.readline()
         delimiter = max((",", ";", "\t"), key=header_line.count)
         handle.seek(0)
@@ -319,43 +381,37 @@ def read_path_csv(path: Path) -> PathTable:
                 f"{path}: line 1: need columns {PATH_COLUMN!r} and {CONVERSIONS_COLUMN!r},"
                 f" got {header}"
             )
-        wanted = [header.index(PATH_COLUMN), header.index(CONVERSIONS_COLUMN)]
-        optional = [header.index(c) if c in header else -1 for c in (VALUE_COLUMN, NULL_COLUMN)]
-        width = max(wanted + optional) + 1
-        rows = [row for row in reader if row]
-    if rows and min(map(len, rows)) < width:
-        short = next(i for i, row in enumerate(rows) if len(row) < width)
-        raise InvalidPathDataError(
-            f"{path}: line {_line_of_row(path, short)}: expected at least {width} fields"
-        )
-    raw_paths = [row[wanted[0]] for row in rows]
-    n_rows = len(raw_paths)
-    numbers = [_parse_numbers(path, [row[wanted[1]] for row in rows], CONVERSIONS_COLUMN)]
-    for column_index, name in zip(optional, (VALUE_COLUMN, NULL_COLUMN), strict=True):
-        if column_index >= 0:
-            numbers.append(_parse_numbers(path, [row[column_index] for row in rows], name))
-        else:
-            numbers.append(np.zeros(n_rows, dtype=np.float64))
-    del rows
-
-    raw_index: dict[str, int] = {}
-    raw_ids = np.fromiter(
-        (raw_index.setdefault(p, len(raw_index)) for p in raw_paths), dtype=np.int64, count=n_rows
-    )
-    tuple_index: dict[tuple[str, ...], int] = {}
-    raw_to_tuple = np.empty(len(raw_index), dtype=np.int64)
-    for raw_id, text in enumerate(raw_index):
-        steps = tuple(step.strip() for step in text.split(PATH_SEPARATOR))
-        if not all(steps):
-            row = int(np.flatnonzero(raw_ids == raw_id)[0])
-            raise InvalidPathDataError(
-                f"{path}: line {_line_of_row(path, row)}: empty path or channel in {text!r}"
-            )
-        raw_to_tuple[raw_id] = tuple_index.setdefault(steps, len(tuple_index))
-    return _table_from_unique(list(tuple_index), raw_to_tuple[raw_ids], *numbers)
+        rows: list[list[str]] = []
+        lines: list[int] = []
+        found: dict[int, InputProblem] = {}
+        previous = reader.line_num
+        for row in reader:
+            if len(row) == len(header):
+                rows.append(row)
+                lines.append(previous + 1)
+            elif row:
+                found[previous + 1] = InputProblem(
+                    previous + 1,
+                    "wrong number of fields",
+                    detail=f"wrong number of fields: {len(row)}, the header has {len(header)}",
+                )
+            previous = reader.line_num
+    return header, rows, lines, found
 
 
-def _parse_numbers(path: Path, cells: Sequence[str], name: str) -> FloatArray:
+def _path_problem(text: str, steps: tuple[str, ...]) -> str:
+    """Why a path cell cannot be used, or "" when it can."""
+    if not all(steps):
+        return "empty path or channel"
+    if not text.isascii() and any("\udc80" <= char <= "\udcff" for char in text):
+        return "not UTF-8 text"  # undecodable bytes, as the surrogate escapes read them
+    return ""
+
+
+def _parse_numbers(
+    cells: Sequence[str], name: str, lines: Sequence[int], found: dict[int, InputProblem]
+) -> FloatArray:
+    """The column as floats (empty cells are 0); each row's first bad cell goes into ``found``."""
     try:
         array = np.array(cells, dtype=np.float64)
     except ValueError:
@@ -364,33 +420,21 @@ def _parse_numbers(path: Path, cells: Sequence[str], name: str) -> FloatArray:
             try:
                 array[row] = float(cell) if cell.strip() else 0.0
             except ValueError:
-                raise InvalidPathDataError(
-                    f"{path}: line {_line_of_row(path, row)}: {name} is not a number: {cell!r}"
-                ) from None
-    bad = np.flatnonzero(~np.isfinite(array) | (array < 0))
-    if len(bad):
-        row = int(bad[0])
-        raise InvalidPathDataError(
-            f"{path}: line {_line_of_row(path, row)}: {name} must be a non-negative number,"
-            f" got {cells[row]!r}"
+                array[row] = np.nan
+                found.setdefault(
+                    lines[row],
+                    InputProblem(
+                        lines[row],
+                        f"{name} is not a number",
+                        detail=f"{name} is not a number: {cell!r}",
+                    ),
+                )
+    for row in np.flatnonzero(~np.isfinite(array) | (array < 0)).tolist():
+        reason = f"{name} must be a non-negative number"
+        found.setdefault(
+            lines[row], InputProblem(lines[row], reason, detail=f"{reason}, got {cells[row]!r}")
         )
     return array
-
-
-def _line_of_row(path: Path, row: int) -> int:
-    """The physical line of data row ``row`` (rows may span lines; blank lines are skipped)."""
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        delimiter = max((",", ";", "\t"), key=handle.readline().count)
-        handle.seek(0)
-        reader = csv.reader(handle, delimiter=delimiter)
-        next(reader, None)
-        seen = -1
-        for record in reader:
-            if record:
-                seen += 1
-                if seen == row:
-                    return reader.line_num
-    return row + 2
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.input_problems import ProblemTally
 from services.attribution.datadriven import PathTable, fit_markov, fit_shapley, read_path_csv
 from services.attribution.models import DataDrivenKind, ModelSpec, UnknownModelError, named_model
 from services.attribution.rules import DIRECT_CHANNEL, batch_weights
@@ -107,8 +108,16 @@ def attribute_table(
 
 
 def run_file(
-    path: Path, model_names: Sequence[str], markov_order: int = 1, step_days: float = 1.0
+    path: Path,
+    model_names: Sequence[str],
+    markov_order: int = 1,
+    step_days: float = 1.0,
+    problems: ProblemTally | None = None,
 ) -> list[ModelResult]:
-    """Reads a path table CSV and credits it under each named model."""
+    """Reads a path table CSV and credits it under each named model.
+
+    Rows that cannot be used go to `problems` and are left out; without it, the first such
+    row raises `InvalidPathDataError` (see `read_path_csv`).
+    """
     models = [model_for(name.strip(), markov_order) for name in model_names if name.strip()]
-    return attribute_table(read_path_csv(path), models, step_days)
+    return attribute_table(read_path_csv(path, problems), models, step_days)

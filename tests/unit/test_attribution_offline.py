@@ -118,4 +118,112 @@ def test_the_command_reports_a_bad_file_plainly(
     bad = tmp_path / "bad.csv"
     bad.write_text("path,total_conversions\n,3\n")
     assert main(["attribution", "run-file", str(bad)]) == 1
-    assert "line 2" in capsys.readouterr().err
+    assert "skipped 1 row: empty path or channel (line 2)" in capsys.readouterr().err
+    assert main(["attribution", "run-file", str(bad), "--strict"]) == 1
+    assert "line 2: empty path or channel in ''" in capsys.readouterr().err
+
+
+GOOD_ROWS = [
+    "email > paid_search,3,300,7",
+    "paid_search,1,50,9",
+    "direct > email > paid_search,2,120,2",
+]
+BAD_ROWS = [
+    "email,-1,0,10",  # negative conversions
+    "display,1,nan,3",  # NaN value
+    "display,1,10,inf",  # infinite nulls
+    "social,two,0,1",  # not a number
+    "email > > social,1,10,0",  # empty channel
+    "social,1,10",  # too few fields
+    "social,1,10,0,4",  # too many fields
+    ",1,0,0",  # empty path
+]
+
+
+def run_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | bytes, *args: str
+) -> tuple[int, str, str]:
+    path = tmp_path / "rows.csv"
+    if isinstance(content, str):
+        path.write_text(content)
+    else:
+        path.write_bytes(content)
+    code = main(["attribution", "run-file", str(path), "--format", "json", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_bad_rows_are_skipped_counted_per_reason_and_the_rest_is_credited(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    header = "path,total_conversions,total_conversion_value,total_null\n"
+    mixed = header + "\n".join([GOOD_ROWS[0], *BAD_ROWS[:4], GOOD_ROWS[1], *BAD_ROWS[4:]])
+    mixed += "\n" + GOOD_ROWS[2] + "\n"
+    code, out, err = run_cli(tmp_path, capsys, mixed, "--models", "last,linear,markov")
+    assert code == 0
+    code, clean_out, clean_err = run_cli(
+        tmp_path, capsys, header + "\n".join(GOOD_ROWS) + "\n", "--models", "last,linear,markov"
+    )
+
+    assert code == 0 and clean_err == ""
+    assert json.loads(out) == json.loads(clean_out)
+    prefix = "convtrack attribution run-file: "
+    assert err.splitlines() == [
+        prefix + "skipped 1 row: total_conversions must be a non-negative number (line 3)",
+        prefix + "skipped 1 row: total_conversion_value must be a non-negative number (line 4)",
+        prefix + "skipped 1 row: total_null must be a non-negative number (line 5)",
+        prefix + "skipped 1 row: total_conversions is not a number (line 6)",
+        prefix + "skipped 2 rows: empty path or channel (first on line 8)",
+        prefix + "skipped 2 rows: wrong number of fields (first on line 9)",
+    ]
+
+
+def test_strict_stops_at_the_first_bad_row_with_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    content = (
+        "path,total_conversions,total_conversion_value,total_null\n"
+        "email,1,10,0\n"
+        "email,1,10,-3\n"  # line 3: the first bad row
+        "email,x,10,0\n"
+    )
+    code, out, err = run_cli(tmp_path, capsys, content, "--strict")
+
+    assert code == 1 and out == ""
+    assert err.strip().endswith("line 3: total_null must be a non-negative number, got '-3'")
+
+
+def test_rows_that_are_not_utf8_are_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    content = b"path,total_conversions\nemail,1\nd\xe9j\xe0 vu,1\nemail > search,1\n"
+    code, out, err = run_cli(tmp_path, capsys, content, "--models", "first")
+
+    assert code == 0
+    assert json.loads(out)["first_click"]["channels"] == {
+        "email": {"conversions": 2.0, "value": 0.0},
+        "search": {"conversions": 0.0, "value": 0.0},
+    }
+    assert "skipped 1 row: not UTF-8 text (line 3)" in err
+
+
+def test_unknown_columns_are_named_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    content = "path,total_conversions,total_conversions_value\nemail,1,30\n"
+    code, _, err = run_cli(tmp_path, capsys, content, "--models", "first")
+
+    assert code == 0
+    assert "ignored columns it does not use: total_conversions_value" in err
+
+
+def test_a_file_with_no_usable_row_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    content = "path,total_conversions\nemail,-1\n,1\n"
+    code, out, err = run_cli(tmp_path, capsys, content)
+
+    assert code == 1 and out == ""
+    assert "skipped 1 row: total_conversions must be a non-negative number (line 2)" in err
+    assert "skipped 1 row: empty path or channel (line 3)" in err
+    assert "no usable row (2 skipped)" in err

@@ -8,11 +8,13 @@ from collections.abc import Sequence
 
 import pytest
 
+from common.input_problems import ProblemTally
 from services.identity.observations import ObservationRecord
 from services.identity.offline import (
     ObservationFileError,
     hash_phone,
     parse_observation,
+    read_observations,
     resolve_file,
 )
 
@@ -48,8 +50,10 @@ def test_an_observation_is_parsed_into_typed_identifiers_and_signals() -> None:
             "order_id": "o-7",
             "value": 12.5,
         },
+        1,
         "GB",
     )
+    assert obs is not None
     assert obs.identifiers == (
         "user:42",
         "crm:CRM-9",
@@ -63,7 +67,8 @@ def test_an_observation_is_parsed_into_typed_identifiers_and_signals() -> None:
 
 
 def test_absent_and_empty_fields_are_simply_absent() -> None:
-    obs = parse_observation({"anonymous_id": "c-1", "user_id": "", "phone": None}, "GB", line=3)
+    obs = parse_observation({"anonymous_id": "c-1", "user_id": "", "phone": None}, 3, "GB")
+    assert obs is not None
     assert obs.identifiers == ("anon:c-1",)
     assert obs.obs_id == "line-3"
 
@@ -72,11 +77,12 @@ def test_absent_and_empty_fields_are_simply_absent() -> None:
     ("text", "message"),
     [
         ("{not json", "line 2: not valid JSON"),
-        ('{"email_sha256": "abc"}', "line 2: email_sha256 must be 64 hexadecimal digits"),
-        ('{"phone": "call me"}', "line 2: phone 'call me'"),
+        ('{"email_sha256": "abc"}', "line 2: email_sha256: not 64 hexadecimal digits"),
+        ('{"email": "ada"}', "line 2: email 'ada': email address must contain exactly one '@'"),
+        ('{"phone": "call me"}', "line 2: phone 'call me' is not a phone number"),
         ('{"ts": "yesterday", "anonymous_id": "a"}', "line 2: ts 'yesterday' is not ISO 8601"),
-        ('{"user_id": {"id": 1}}', "line 2: user_id must be a string"),
-        ("[1, 2]", "line 2: expected a JSON object"),
+        ('{"user_id": {"id": 1}}', "line 2: user_id must be a string, not an object"),
+        ("[1, 2]", "line 2: expected a JSON object, not an array"),
     ],
 )
 def test_a_bad_line_is_reported_with_its_number(text: str, message: str) -> None:
@@ -155,3 +161,36 @@ def test_probabilistic_mode_joins_records_that_no_limit_keeps_apart() -> None:
 def test_an_unknown_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="mode must be one of"):
         list(resolve_file([], "fuzzy"))  # type: ignore[arg-type]
+
+
+def test_a_bad_timestamp_or_signal_is_dropped_and_the_observation_kept() -> None:
+    problems = ProblemTally("line")
+    (record,) = read_observations(
+        lines({"anonymous_id": "a", "ts": "yesterday", "first_name": ["Ada"], "ip": "1.2.3.4"}),
+        problems=problems,
+    )
+
+    assert record.identifiers == ("anon:a",) and record.ts is None
+    assert record.first_name == "" and record.ip == "1.2.3.4"
+    assert problems.summary() == [
+        "dropped 1 ts value: not ISO 8601 (line 1)",
+        "dropped 1 first_name value: not a string (line 1)",
+    ]
+    assert problems.dropped_values == 2 and problems.skipped_lines == 0
+
+
+def test_a_raw_value_and_its_hash_on_one_line_give_one_identifier() -> None:
+    obs = parse_observation(
+        {
+            "email": " ADA@example.com",
+            "email_sha256": EMAIL,
+            "phone": "07700 900123",
+            "phone_sha256": UK_MOBILE,
+        },
+        1,
+        "GB",
+    )
+
+    assert obs is not None
+    assert obs.identifiers == (f"email:{EMAIL}", f"phone:{UK_MOBILE}")
+    assert obs.phone_sha256 == UK_MOBILE
