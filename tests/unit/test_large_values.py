@@ -1,11 +1,15 @@
-"""Report values beyond the range of Money are flagged, never a failed report."""
+"""Values near ingest's limit: exact credits, and report values beyond the range of Money
+flagged, never a failed report."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from sqlalchemy import BigInteger, DateTime, Engine, Float, Integer, String, cast, insert, literal
 from sqlalchemy import select as sql_select
 
 from common.money import Money
+from services.attribution.models import JourneyTouch, credit, named_model
 from services.reporting.application import ReportingApplication
 from services.reporting.domainmodel import ReportQuery
 from services.reporting.projections import ConversionCreditsProjection
@@ -86,3 +90,17 @@ def test_values_beyond_the_range_of_money_are_the_largest_money_and_flagged(
     }
     assert (everything.total_value, everything.total_value_saturated) == (largest, True)
     assert everything.total_conversions == 1_000_002
+
+
+def test_participation_credits_a_value_near_the_limit_to_the_micro() -> None:
+    # 999,999,999,999.123457 units: beyond a float's 53 bits in micros.
+    value = 999_999_999_999_123_457
+    touches = [
+        JourneyTouch("t1", DAY - timedelta(hours=2), "email", "", "", ""),
+        JourneyTouch("t2", DAY - timedelta(hours=1), "paid_search", "", "", ""),
+    ]
+
+    credits = credit(named_model("participation"), touches, DAY, value)
+
+    assert credits is not None
+    assert [c.value_micros for c in credits] == [value, value]
