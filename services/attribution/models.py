@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from fractions import Fraction
 from typing import Any
 
 from common.money import split_micros
@@ -167,7 +168,7 @@ def credit(
     if spec.conserves_credit:
         values = split_micros(value_micros, value_weights) if value_micros else [0] * len(journey)
     else:
-        values = [round(w * value_micros) for w in value_weights]
+        values = [round(Fraction(w) * value_micros) for w in value_weights]  # exact past 2^53
     return [
         Credit(t.touchpoint_id, t.channel, t.source, t.medium, t.campaign, w, v)
         for t, w, v in zip(journey, weights, values, strict=True)

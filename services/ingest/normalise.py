@@ -13,7 +13,13 @@ from common.identifiers import (
     is_sha256_hex,
     placeholder_reason,
 )
-from common.money import ExchangeRates, Money, UnknownRateError, is_known_currency
+from common.money import (
+    ExchangeRates,
+    Money,
+    MoneyError,
+    UnknownRateError,
+    is_known_currency,
+)
 from common.values import Identifier, IdentifierType
 from services.ingest.domainmodel import (
     Conversion,
@@ -295,7 +301,10 @@ class Normaliser:
     def _identifiers(
         self, incoming: IncomingEvent, violations: list[Violation]
     ) -> list[Identifier]:
-        identifiers: list[Identifier] = []
+        """The event's identifiers: its ids, then its email hashes in order, without
+        repeats. Adds violations when none is a real identifier (see
+        `_missing_identifier_violations`)."""
+        sent: list[tuple[str, Identifier]] = []
         for name, kind, value in (
             ("identity.anonymous_id", IdentifierType.ANONYMOUS_ID, incoming.anonymous_id),
             ("identity.user_id", IdentifierType.USER_ID, incoming.user_id),
@@ -305,30 +314,25 @@ class Normaliser:
                     Violation(name, f"is longer than {MAX_IDENTIFIER_LENGTH} characters")
                 )
             elif value.strip():
-                identifiers.append(Identifier(kind, value.strip()))
-        hashes: set[str] = set()
+                sent.append((name, Identifier(kind, value.strip())))
+        hashes: dict[str, str] = {}
         if incoming.email:
             try:
-                hashes.add(hash_email(incoming.email))
+                hashes.setdefault(hash_email(incoming.email), "identity.email")
             except InvalidEmailError as error:
                 violations.append(Violation("identity.email", str(error)))
         if incoming.email_sha256:
             digest = incoming.email_sha256.strip().lower()
             if is_sha256_hex(digest):
-                hashes.add(digest)
+                hashes.setdefault(digest, "identity.email_sha256")
             else:
                 violations.append(
                     Violation("identity.email_sha256", "must be 64 hexadecimal digits (SHA-256)")
                 )
-        identifiers.extend(Identifier(IdentifierType.EMAIL_SHA256, h) for h in sorted(hashes))
-        if not identifiers and not any(v.field.startswith("identity") for v in violations):
-            violations.append(
-                Violation(
-                    "identity",
-                    "at least one of anonymous_id, user_id, email, email_sha256 is required",
-                )
-            )
-        return identifiers
+        sent.extend((hashes[h], Identifier(IdentifierType.EMAIL_SHA256, h)) for h in sorted(hashes))
+        if not any(v.field.startswith("identity") for v in violations):
+            violations.extend(_missing_identifier_violations(sent))
+        return [identifier for _, identifier in sent]
 
     def _conversion_value(
         self, incoming: IncomingEvent, violations: list[Violation]
@@ -372,25 +376,57 @@ class Normaliser:
             )
         if len(violations) > before:
             return 0, None
+        reporting = self._reporting_currency
         try:
-            converted = self._rates.convert(value, self._reporting_currency)
+            converted: Money | None = self._rates.convert(value, reporting)
         except UnknownRateError:
             violations.append(
                 Violation(
                     "conversion.value.currency_code",
-                    f"no exchange rate from {value.currency_code} to {self._reporting_currency}",
+                    f"no exchange rate from {value.currency_code} to {reporting}",
                 )
             )
             return 0, None
-        if converted.to_micros() > MAX_MICROS:
+        except MoneyError:
+            converted = None  # beyond even Money's int64 units
+        if converted is None or converted.to_micros() > MAX_MICROS:
+            largest = Money.from_micros(reporting, MAX_MICROS).to_decimal().normalize()
             violations.append(
                 Violation(
                     "conversion.value",
-                    f"is too large once converted to {self._reporting_currency}",
+                    f"is more than {largest:,f} {reporting} once converted to {reporting}, "
+                    "the reporting currency (the largest value stored)",
                 )
             )
             return 0, None
         return converted.to_micros(), value
+
+
+def _missing_identifier_violations(sent: list[tuple[str, Identifier]]) -> list[Violation]:
+    """No violation when an event sent a real identifier (field, identifier pairs); one per
+    field when each holds a placeholder ("undefined", "null", an all-zero id, the hash of an
+    empty string); one on "identity" when nothing was sent."""
+    if not sent:
+        return [
+            Violation(
+                "identity", "at least one of anonymous_id, user_id, email, email_sha256 is required"
+            )
+        ]
+    reasons = [placeholder_reason(identifier.value) for _, identifier in sent]
+    if not all(reasons):
+        return []
+    return [
+        Violation(
+            field,
+            f'"{_shortened(identifier.value)}" is a placeholder ({reason}), and the event has no '
+            "other identifier: at least one real identifier is required",
+        )
+        for (field, identifier), reason in zip(sent, reasons, strict=True)
+    ]
+
+
+def _shortened(value: str, length: int = 64) -> str:
+    return value if len(value) <= length else value[: length - 1] + "…"
 
 
 def _hours(delta: timedelta) -> str:

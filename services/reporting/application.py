@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from decimal import Decimal
 
-from sqlalchemy import ColumnElement, Connection, Engine, Select, case, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Integer,
+    Select,
+    case,
+    func,
+    literal,
+    select,
+)
 
-from common.money import Money
+from common.money import NANOS_PER_MICRO, NANOS_PER_UNIT, Money
 from services.reporting.domainmodel import (
     BUILT_IN_MODELS,
     NOT_SET,
@@ -64,9 +75,14 @@ class ReportingApplication:
                 raise UnknownModelError(
                     f"unknown attribution model {query.model!r} in property {query.property_id!r}"
                 )
-            groups = conn.execute(self._report_statement(query)).all()
+            groups = [
+                _GroupSums(str(group), float(conversions), _joined_value(*parts), low, high)
+                for group, conversions, *parts, low, high in conn.execute(
+                    self._report_statement(query)
+                )
+            ]
             conversions_count = self._distinct_conversions(conn, query)
-        currencies = {code for _, _, _, low, high in groups for code in (low, high)}
+        currencies = {code for g in groups for code in (g.lowest_currency, g.highest_currency)}
         if len(currencies) > 1:
             raise MixedCurrencyError(
                 f"model {query.model!r} of property {query.property_id!r} has credits in "
@@ -74,27 +90,24 @@ class ReportingApplication:
                 "narrow the time range to one currency"
             )
         currency = next(iter(currencies), "")
-        credited = math.fsum(float(conversions) for _, conversions, _, _, _ in groups)
+        credited = math.fsum(g.conversions for g in groups)
         exceeds = credited > conversions_count + 1e-9
         total = float(conversions_count) if exceeds else credited
-        total_micros = sum(int(micros) for _, _, micros, _, _ in groups)
-        rows = sorted(
-            (
-                ReportRow(
-                    group=str(group),
-                    conversions=float(conversions),
-                    value=Money.from_micros(currency, int(micros)),
-                    share=float(conversions) / total if total else 0.0,
-                )
-                for group, conversions, micros, _, _ in groups
-            ),
-            key=lambda row: (-row.conversions, row.group),
+        total_micros = sum(g.value_micros for g in groups)
+        total_value, saturated = (
+            _money(currency, total_micros) if currency else (Money.zero(""), False)
         )
+        rows = []
+        for g in groups:
+            value, row_saturated = _money(currency, g.value_micros)
+            share = g.conversions / total if total else 0.0
+            rows.append(ReportRow(g.group, g.conversions, value, share, row_saturated))
         return ConversionReport(
-            rows=tuple(rows),
+            rows=tuple(sorted(rows, key=lambda row: (-row.conversions, row.group))),
             total_conversions=total,
-            total_value=Money.from_micros(currency, total_micros) if currency else Money.zero(""),
+            total_value=total_value,
             exceeds_conversions=exceeds,
+            total_value_saturated=saturated,
         )
 
     def compare_models(self, query: ReportQuery, models: Sequence[str]) -> ModelComparison:
@@ -147,7 +160,9 @@ class ReportingApplication:
         )
         return int(conn.execute(statement).scalar_one())
 
-    def _report_statement(self, query: ReportQuery) -> Select[str, float, int, str, str]:
+    def _report_statement(
+        self, query: ReportQuery
+    ) -> Select[str, float, int | Decimal, int | Decimal, int | Decimal, str, str]:
         c = conversion_credits.c
         dimension = {
             GroupBy.CHANNEL: c.channel,
@@ -181,10 +196,64 @@ class ReportingApplication:
         return select(
             credits.c.grp,
             func.max(credits.c.running),
-            func.sum(credits.c.value_micros),
+            *_value_part_sums(credits.c.value_micros),
             func.min(credits.c.currency_code),
             func.max(credits.c.currency_code),
         ).group_by(credits.c.grp)
+
+
+VALUE_PART_BITS = 21
+"""Values are added up in three parts of 21 bits (value = high·2^42 + middle·2^21 + low).
+
+SQLite's SUM of integers fails with "integer overflow" past int64, and ten values near
+ingest's limit (10^18 micros each) get there. A part is below 2^21, so its sum stays inside
+int64 for up to 2^42 rows, more than any database here can hold; the parts are joined in
+Python, exactly, on SQLite and PostgreSQL alike.
+"""
+_VALUE_PART_MASK = (1 << VALUE_PART_BITS) - 1
+
+
+def _value_part_sums(micros: ColumnElement[int]) -> list[ColumnElement[int]]:
+    """The sums of the high, middle and low parts of `micros` (see VALUE_PART_BITS)."""
+    # PostgreSQL shifts a bigint by an integer only.
+    high = micros.bitwise_rshift(literal(2 * VALUE_PART_BITS, Integer))
+    middle = micros.bitwise_rshift(literal(VALUE_PART_BITS, Integer))
+    return [
+        func.sum(high),
+        func.sum(middle.bitwise_and(_VALUE_PART_MASK)),
+        func.sum(micros.bitwise_and(_VALUE_PART_MASK)),
+    ]
+
+
+def _joined_value(high: int | Decimal, middle: int | Decimal, low: int | Decimal) -> int:
+    """The exact sum of values from the sums of their parts (see VALUE_PART_BITS); SQLite
+    gives ints, PostgreSQL exact NUMERIC Decimals."""
+    return (int(high) << (2 * VALUE_PART_BITS)) + (int(middle) << VALUE_PART_BITS) + int(low)
+
+
+@dataclass(frozen=True, slots=True)
+class _GroupSums:
+    """One group's sums as the report query returns them."""
+
+    group: str
+    conversions: float
+    value_micros: int
+    lowest_currency: str
+    highest_currency: str
+
+
+_LARGEST_MONEY_NANOS = (2**63 - 1) * NANOS_PER_UNIT + NANOS_PER_UNIT - 1
+"""The largest amount Money carries (its units are int64), in nanos."""
+
+
+def _money(currency: str, micros: int) -> tuple[Money, bool]:
+    """The amount as Money, and False; or, beyond the range of Money (int64 units), the
+    largest Money of that sign, and True."""
+    nanos = micros * NANOS_PER_MICRO
+    if abs(nanos) <= _LARGEST_MONEY_NANOS:
+        return Money.from_nanos(currency, nanos), False
+    largest = _LARGEST_MONEY_NANOS if nanos > 0 else -_LARGEST_MONEY_NANOS
+    return Money.from_nanos(currency, largest), True
 
 
 def _utc(moment: datetime) -> datetime:

@@ -77,12 +77,17 @@ class ReportQuery:
 
 @dataclass(frozen=True, slots=True)
 class ReportRow:
-    """One group of a report: credited conversions, value and share of all conversions."""
+    """One group of a report: credited conversions, value and share of all conversions.
+
+    A value beyond the range of Money (int64 units) is given as the largest Money and
+    `value_saturated` is set.
+    """
 
     group: str
     conversions: float
     value: Money
     share: float
+    value_saturated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,13 +100,15 @@ class ConversionReport:
     more than 1).
 
     `total_value` is in the reporting currency of the data; an empty report has an empty
-    currency code.
+    currency code. Beyond the range of Money (int64 units) it is the largest Money and
+    `total_value_saturated` is set.
     """
 
     rows: tuple[ReportRow, ...]
     total_conversions: float
     total_value: Money
     exceeds_conversions: bool = False
+    total_value_saturated: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,6 +67,7 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
             total_conversions=report.total_conversions,
             total_value=to_money_pb(report.total_value),
             exceeds_conversions=report.exceeds_conversions,
+            total_value_saturated=report.total_value_saturated,
         )
 
     def CompareModels(
@@ -89,6 +90,7 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
                             conversions=figure.conversions,
                             value=to_money_pb(figure.value),
                             share=figure.share,
+                            value_saturated=figure.value_saturated,
                         )
                         for model, figure in zip(comparison.models, row.figures, strict=True)
                     ],
@@ -118,7 +120,11 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
 
 def _row(row: ReportRow) -> reporting_pb2.ReportRow:
     return reporting_pb2.ReportRow(
-        group=row.group, conversions=row.conversions, value=to_money_pb(row.value), share=row.share
+        group=row.group,
+        conversions=row.conversions,
+        value=to_money_pb(row.value),
+        share=row.share,
+        value_saturated=row.value_saturated,
     )
 
 

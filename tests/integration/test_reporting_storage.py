@@ -209,3 +209,54 @@ def test_rebuilding_and_replaying_gives_identical_reports(
     feed_in_pages(projection, the_log(), size=500)
 
     assert reports(app) == before
+
+
+def test_values_at_the_int64_limit_add_up_exactly_on_every_backend(
+    projection: ConversionCreditsProjection, engine: Engine
+) -> None:
+    # Twelve conversions of the largest value a credit row holds (int64 micros, about
+    # 9.2 trillion units): the value split over three channels under linear, whole to the
+    # last one under last click; then one of 1.000001 units with no touchpoint.
+    largest = 2**63 - 1
+    third = largest // 3
+    big = [
+        replace(
+            attribution(n, currency="USD"),
+            value_micros=largest,
+            models=(
+                ModelCredits("last_click", (touch("email", 1.0, largest),)),
+                ModelCredits(
+                    "linear",
+                    tuple(
+                        touch(channel, 1 / 3, third + (largest - 3 * third if k == 2 else 0))
+                        for k, channel in enumerate(("paid_search", "referral", "email"))
+                    ),
+                ),
+            ),
+        )
+        for n in range(12)
+    ]
+    unattributed = AttributedCredit("", "(none)", "", "", "", 1.0, 1_000_001)
+    small = replace(
+        attribution(12, currency="USD"),
+        value_micros=1_000_001,
+        models=tuple(ModelCredits(m, (unattributed,)) for m in ("last_click", "linear")),
+    )
+    feed_in_pages(projection, [*big, small], size=5)
+    app = ReportingApplication(engine)
+
+    expected_total = Money.from_micros("USD", 12 * largest + 1_000_001)
+    for model in ("last_click", "linear"):
+        for group_by in GroupBy:
+            report = app.conversion_report(ReportQuery(PROPERTY, model, group_by))
+            assert report.total_value == expected_total
+            assert sum(row.value.to_micros() for row in report.rows) == 12 * largest + 1_000_001
+            assert not report.total_value_saturated
+    by_channel = app.conversion_report(ReportQuery(PROPERTY, "linear"))
+    values = {row.group: row.value.to_micros() for row in by_channel.rows}
+    assert values == {
+        "paid_search": 12 * third,
+        "referral": 12 * third,
+        "email": 12 * (largest - 2 * third),
+        "(none)": 1_000_001,
+    }

@@ -26,33 +26,33 @@ from convtrack.common.v1 import common_pb2 as convtrack_dot_common_dot_v1_dot_co
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&convtrack/reporting/v1/reporting.proto\x12\x16\x63onvtrack.reporting.v1\x1a convtrack/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xea\x01\n\x1aGetConversionReportRequest\x12\x13\n\x0bproperty_id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x31\n\x08group_by\x18\x03 \x01(\x0e\x32\x1f.convtrack.reporting.v1.GroupBy\x12.\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x63onversion_name\x18\x06 \x01(\t\"\xb7\x01\n\x1bGetConversionReportResponse\x12/\n\x04rows\x18\x01 \x03(\x0b\x32!.convtrack.reporting.v1.ReportRow\x12\x19\n\x11total_conversions\x18\x02 \x01(\x01\x12/\n\x0btotal_value\x18\x03 \x01(\x0b\x32\x1a.convtrack.common.v1.Money\x12\x1b\n\x13\x65xceeds_conversions\x18\x04 \x01(\x08\"i\n\tReportRow\x12\r\n\x05group\x18\x01 \x01(\t\x12\x13\n\x0b\x63onversions\x18\x02 \x01(\x01\x12)\n\x05value\x18\x03 \x01(\x0b\x32\x1a.convtrack.common.v1.Money\x12\r\n\x05share\x18\x04 \x01(\x01\"\xe5\x01\n\x14\x43ompareModelsRequest\x12\x13\n\x0bproperty_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversion_name\x18\x02 \x01(\t\x12.\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06models\x18\x05 \x03(\t\x12\x31\n\x08group_by\x18\x06 \x01(\x0e\x32\x1f.convtrack.reporting.v1.GroupBy\"\x82\x01\n\x15\x43ompareModelsResponse\x12\x0e\n\x06models\x18\x01 \x03(\t\x12\x33\n\x04rows\x18\x02 \x03(\x0b\x32%.convtrack.reporting.v1.ComparisonRow\x12$\n\x1cmodels_exceeding_conversions\x18\x03 \x03(\t\"U\n\rComparisonRow\x12\r\n\x05group\x18\x01 \x01(\t\x12\x35\n\x07\x66igures\x18\x02 \x03(\x0b\x32$.convtrack.reporting.v1.ModelFigures\"l\n\x0cModelFigures\x12\r\n\x05model\x18\x01 \x01(\t\x12\x13\n\x0b\x63onversions\x18\x02 \x01(\x01\x12)\n\x05value\x18\x03 \x01(\x0b\x32\x1a.convtrack.common.v1.Money\x12\r\n\x05share\x18\x04 \x01(\x01\"\x16\n\x14GetSyncStatusRequest\"Q\n\x15GetSyncStatusResponse\x12\x38\n\tupstreams\x18\x01 \x03(\x0b\x32%.convtrack.common.v1.UpstreamPosition*z\n\x07GroupBy\x12\x18\n\x14GROUP_BY_UNSPECIFIED\x10\x00\x12\x14\n\x10GROUP_BY_CHANNEL\x10\x01\x12\x13\n\x0fGROUP_BY_SOURCE\x10\x02\x12\x13\n\x0fGROUP_BY_MEDIUM\x10\x03\x12\x15\n\x11GROUP_BY_CAMPAIGN\x10\x04\x32\xee\x02\n\x10ReportingService\x12~\n\x13GetConversionReport\x12\x32.convtrack.reporting.v1.GetConversionReportRequest\x1a\x33.convtrack.reporting.v1.GetConversionReportResponse\x12l\n\rCompareModels\x12,.convtrack.reporting.v1.CompareModelsRequest\x1a-.convtrack.reporting.v1.CompareModelsResponse\x12l\n\rGetSyncStatus\x12,.convtrack.reporting.v1.GetSyncStatusRequest\x1a-.convtrack.reporting.v1.GetSyncStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&convtrack/reporting/v1/reporting.proto\x12\x16\x63onvtrack.reporting.v1\x1a convtrack/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xea\x01\n\x1aGetConversionReportRequest\x12\x13\n\x0bproperty_id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x31\n\x08group_by\x18\x03 \x01(\x0e\x32\x1f.convtrack.reporting.v1.GroupBy\x12.\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x63onversion_name\x18\x06 \x01(\t\"\xd6\x01\n\x1bGetConversionReportResponse\x12/\n\x04rows\x18\x01 \x03(\x0b\x32!.convtrack.reporting.v1.ReportRow\x12\x19\n\x11total_conversions\x18\x02 \x01(\x01\x12/\n\x0btotal_value\x18\x03 \x01(\x0b\x32\x1a.convtrack.common.v1.Money\x12\x1b\n\x13\x65xceeds_conversions\x18\x04 \x01(\x08\x12\x1d\n\x15total_value_saturated\x18\x05 \x01(\x08\"\x82\x01\n\tReportRow\x12\r\n\x05group\x18\x01 \x01(\t\x12\x13\n\x0b\x63onversions\x18\x02 \x01(\x01\x12)\n\x05value\x18\x03 \x01(\x0b\x32\x1a.convtrack.common.v1.Money\x12\r\n\x05share\x18\x04 \x01(\x01\x12\x17\n\x0fvalue_saturated\x18\x05 \x01(\x08\"\xe5\x01\n\x14\x43ompareModelsRequest\x12\x13\n\x0bproperty_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversion_name\x18\x02 \x01(\t\x12.\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06models\x18\x05 \x03(\t\x12\x31\n\x08group_by\x18\x06 \x01(\x0e\x32\x1f.convtrack.reporting.v1.GroupBy\"\x82\x01\n\x15\x43ompareModelsResponse\x12\x0e\n\x06models\x18\x01 \x03(\t\x12\x33\n\x04rows\x18\x02 \x03(\x0b\x32%.convtrack.reporting.v1.ComparisonRow\x12$\n\x1cmodels_exceeding_conversions\x18\x03 \x03(\t\"U\n\rComparisonRow\x12\r\n\x05group\x18\x01 \x01(\t\x12\x35\n\x07\x66igures\x18\x02 \x03(\x0b\x32$.convtrack.reporting.v1.ModelFigures\"\x85\x01\n\x0cModelFigures\x12\r\n\x05model\x18\x01 \x01(\t\x12\x13\n\x0b\x63onversions\x18\x02 \x01(\x01\x12)\n\x05value\x18\x03 \x01(\x0b\x32\x1a.convtrack.common.v1.Money\x12\r\n\x05share\x18\x04 \x01(\x01\x12\x17\n\x0fvalue_saturated\x18\x05 \x01(\x08\"\x16\n\x14GetSyncStatusRequest\"Q\n\x15GetSyncStatusResponse\x12\x38\n\tupstreams\x18\x01 \x03(\x0b\x32%.convtrack.common.v1.UpstreamPosition*z\n\x07GroupBy\x12\x18\n\x14GROUP_BY_UNSPECIFIED\x10\x00\x12\x14\n\x10GROUP_BY_CHANNEL\x10\x01\x12\x13\n\x0fGROUP_BY_SOURCE\x10\x02\x12\x13\n\x0fGROUP_BY_MEDIUM\x10\x03\x12\x15\n\x11GROUP_BY_CAMPAIGN\x10\x04\x32\xee\x02\n\x10ReportingService\x12~\n\x13GetConversionReport\x12\x32.convtrack.reporting.v1.GetConversionReportRequest\x1a\x33.convtrack.reporting.v1.GetConversionReportResponse\x12l\n\rCompareModels\x12,.convtrack.reporting.v1.CompareModelsRequest\x1a-.convtrack.reporting.v1.CompareModelsResponse\x12l\n\rGetSyncStatus\x12,.convtrack.reporting.v1.GetSyncStatusRequest\x1a-.convtrack.reporting.v1.GetSyncStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'convtrack.reporting.v1.reporting_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GROUPBY']._serialized_start=1332
-  _globals['_GROUPBY']._serialized_end=1454
+  _globals['_GROUPBY']._serialized_start=1415
+  _globals['_GROUPBY']._serialized_end=1537
   _globals['_GETCONVERSIONREPORTREQUEST']._serialized_start=134
   _globals['_GETCONVERSIONREPORTREQUEST']._serialized_end=368
   _globals['_GETCONVERSIONREPORTRESPONSE']._serialized_start=371
-  _globals['_GETCONVERSIONREPORTRESPONSE']._serialized_end=554
-  _globals['_REPORTROW']._serialized_start=556
-  _globals['_REPORTROW']._serialized_end=661
-  _globals['_COMPAREMODELSREQUEST']._serialized_start=664
-  _globals['_COMPAREMODELSREQUEST']._serialized_end=893
-  _globals['_COMPAREMODELSRESPONSE']._serialized_start=896
-  _globals['_COMPAREMODELSRESPONSE']._serialized_end=1026
-  _globals['_COMPARISONROW']._serialized_start=1028
-  _globals['_COMPARISONROW']._serialized_end=1113
-  _globals['_MODELFIGURES']._serialized_start=1115
-  _globals['_MODELFIGURES']._serialized_end=1223
-  _globals['_GETSYNCSTATUSREQUEST']._serialized_start=1225
-  _globals['_GETSYNCSTATUSREQUEST']._serialized_end=1247
-  _globals['_GETSYNCSTATUSRESPONSE']._serialized_start=1249
-  _globals['_GETSYNCSTATUSRESPONSE']._serialized_end=1330
-  _globals['_REPORTINGSERVICE']._serialized_start=1457
-  _globals['_REPORTINGSERVICE']._serialized_end=1823
+  _globals['_GETCONVERSIONREPORTRESPONSE']._serialized_end=585
+  _globals['_REPORTROW']._serialized_start=588
+  _globals['_REPORTROW']._serialized_end=718
+  _globals['_COMPAREMODELSREQUEST']._serialized_start=721
+  _globals['_COMPAREMODELSREQUEST']._serialized_end=950
+  _globals['_COMPAREMODELSRESPONSE']._serialized_start=953
+  _globals['_COMPAREMODELSRESPONSE']._serialized_end=1083
+  _globals['_COMPARISONROW']._serialized_start=1085
+  _globals['_COMPARISONROW']._serialized_end=1170
+  _globals['_MODELFIGURES']._serialized_start=1173
+  _globals['_MODELFIGURES']._serialized_end=1306
+  _globals['_GETSYNCSTATUSREQUEST']._serialized_start=1308
+  _globals['_GETSYNCSTATUSREQUEST']._serialized_end=1330
+  _globals['_GETSYNCSTATUSRESPONSE']._serialized_start=1332
+  _globals['_GETSYNCSTATUSRESPONSE']._serialized_end=1413
+  _globals['_REPORTINGSERVICE']._serialized_start=1540
+  _globals['_REPORTINGSERVICE']._serialized_end=1906
 # @@protoc_insertion_point(module_scope)

@@ -41,28 +41,32 @@ class GetConversionReportRequest(_message.Message):
     def __init__(self, property_id: _Optional[str] = ..., model: _Optional[str] = ..., group_by: _Optional[_Union[GroupBy, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_name: _Optional[str] = ...) -> None: ...
 
 class GetConversionReportResponse(_message.Message):
-    __slots__ = ("rows", "total_conversions", "total_value", "exceeds_conversions")
+    __slots__ = ("rows", "total_conversions", "total_value", "exceeds_conversions", "total_value_saturated")
     ROWS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_VALUE_FIELD_NUMBER: _ClassVar[int]
     EXCEEDS_CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_VALUE_SATURATED_FIELD_NUMBER: _ClassVar[int]
     rows: _containers.RepeatedCompositeFieldContainer[ReportRow]
     total_conversions: float
     total_value: _common_pb2.Money
     exceeds_conversions: bool
-    def __init__(self, rows: _Optional[_Iterable[_Union[ReportRow, _Mapping]]] = ..., total_conversions: _Optional[float] = ..., total_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., exceeds_conversions: _Optional[bool] = ...) -> None: ...
+    total_value_saturated: bool
+    def __init__(self, rows: _Optional[_Iterable[_Union[ReportRow, _Mapping]]] = ..., total_conversions: _Optional[float] = ..., total_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., exceeds_conversions: _Optional[bool] = ..., total_value_saturated: _Optional[bool] = ...) -> None: ...
 
 class ReportRow(_message.Message):
-    __slots__ = ("group", "conversions", "value", "share")
+    __slots__ = ("group", "conversions", "value", "share", "value_saturated")
     GROUP_FIELD_NUMBER: _ClassVar[int]
     CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     SHARE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_SATURATED_FIELD_NUMBER: _ClassVar[int]
     group: str
     conversions: float
     value: _common_pb2.Money
     share: float
-    def __init__(self, group: _Optional[str] = ..., conversions: _Optional[float] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., share: _Optional[float] = ...) -> None: ...
+    value_saturated: bool
+    def __init__(self, group: _Optional[str] = ..., conversions: _Optional[float] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., share: _Optional[float] = ..., value_saturated: _Optional[bool] = ...) -> None: ...
 
 class CompareModelsRequest(_message.Message):
     __slots__ = ("property_id", "conversion_name", "start_time", "end_time", "models", "group_by")
@@ -99,16 +103,18 @@ class ComparisonRow(_message.Message):
     def __init__(self, group: _Optional[str] = ..., figures: _Optional[_Iterable[_Union[ModelFigures, _Mapping]]] = ...) -> None: ...
 
 class ModelFigures(_message.Message):
-    __slots__ = ("model", "conversions", "value", "share")
+    __slots__ = ("model", "conversions", "value", "share", "value_saturated")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     SHARE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_SATURATED_FIELD_NUMBER: _ClassVar[int]
     model: str
     conversions: float
     value: _common_pb2.Money
     share: float
-    def __init__(self, model: _Optional[str] = ..., conversions: _Optional[float] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., share: _Optional[float] = ...) -> None: ...
+    value_saturated: bool
+    def __init__(self, model: _Optional[str] = ..., conversions: _Optional[float] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., share: _Optional[float] = ..., value_saturated: _Optional[bool] = ...) -> None: ...
 
 class GetSyncStatusRequest(_message.Message):
     __slots__ = ()

@@ -1,0 +1,106 @@
+"""Values near ingest's limit: exact credits, and report values beyond the range of Money
+flagged, never a failed report."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import BigInteger, DateTime, Engine, Float, Integer, String, cast, insert, literal
+from sqlalchemy import select as sql_select
+
+from common.money import Money
+from services.attribution.models import JourneyTouch, credit, named_model
+from services.reporting.application import ReportingApplication
+from services.reporting.domainmodel import ReportQuery
+from services.reporting.projections import ConversionCreditsProjection
+from services.reporting.views import conversion_credits
+from tests.unit.test_reporting_projection import (
+    DAY,
+    EMAIL,
+    PROPERTY,
+    attribution,
+    engine,
+    feed,
+    projection,
+)
+
+__all__ = ["engine", "projection"]
+
+LARGEST_ROW_MICROS = 2**63 - 1
+"""The largest value a credit row holds (int64 micros)."""
+
+
+def insert_email_credits(engine: Engine, count: int) -> None:
+    """`count` last-click credits of the largest row value to email, written in SQL (a
+    million rows through the projection would take minutes)."""
+    numbers = sql_select(literal(1, Integer).label("n")).cte("numbers", recursive=True)
+    numbers = numbers.union_all(sql_select(numbers.c.n + 1).where(numbers.c.n < count))
+    rows = sql_select(
+        literal(PROPERTY),
+        literal("big-") + cast(numbers.c.n, String),
+        literal("last_click"),
+        literal(0),
+        literal("purchase"),
+        literal(DAY, DateTime(timezone=True)),
+        literal("email"),
+        literal(""),
+        literal(""),
+        literal(""),
+        literal(1.0, Float),
+        literal(LARGEST_ROW_MICROS, BigInteger),
+        literal("USD"),
+        literal(1),
+    )
+    with engine.begin() as conn:
+        conn.execute(insert(conversion_credits).from_select(list(conversion_credits.c), rows))
+
+
+def test_values_beyond_the_range_of_money_are_the_largest_money_and_flagged(
+    projection: ConversionCreditsProjection, engine: Engine
+) -> None:
+    # A million purchases of int64 micros each to email add up to exactly int64 units, the
+    # largest Money's units; an unattributed purchase of 0.999999 units brings all
+    # purchases to a micro below the largest Money. A refill of 1 unit after an email click
+    # takes email, and the total of all conversions, past it.
+    insert_email_credits(engine, 1_000_000)
+    feed(
+        projection,
+        [
+            attribution("edge", [], micros=999_999),
+            attribution("over", [EMAIL], micros=1_000_000, name="refill"),
+        ],
+    )
+    app = ReportingApplication(engine)
+
+    purchases = app.conversion_report(
+        ReportQuery(PROPERTY, "last_click", conversion_name="purchase")
+    )
+    everything = app.conversion_report(ReportQuery(PROPERTY, "last_click"))
+
+    largest = Money("USD", 2**63 - 1, 999_999_999)
+    assert {row.group: (row.value, row.value_saturated) for row in purchases.rows} == {
+        "email": (Money("USD", 2**63 - 1, 0), False),
+        "(none)": (Money("USD", 0, 999_999_000), False),
+    }
+    assert purchases.total_value == Money("USD", 2**63 - 1, 999_999_000)
+    assert not purchases.total_value_saturated
+    assert {row.group: (row.value, row.value_saturated) for row in everything.rows} == {
+        "email": (largest, True),
+        "(none)": (Money("USD", 0, 999_999_000), False),
+    }
+    assert (everything.total_value, everything.total_value_saturated) == (largest, True)
+    assert everything.total_conversions == 1_000_002
+
+
+def test_participation_credits_a_value_near_the_limit_to_the_micro() -> None:
+    # 999,999,999,999.123457 units: beyond a float's 53 bits in micros.
+    value = 999_999_999_999_123_457
+    touches = [
+        JourneyTouch("t1", DAY - timedelta(hours=2), "email", "", "", ""),
+        JourneyTouch("t2", DAY - timedelta(hours=1), "paid_search", "", "", ""),
+    ]
+
+    credits = credit(named_model("participation"), touches, DAY, value)
+
+    assert credits is not None
+    assert [c.value_micros for c in credits] == [value, value]
