@@ -17,6 +17,7 @@ from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from services.ingest.application import IngestApplication, Outcome
 from services.ingest.domainmodel import EventKind, IncomingEvent
 from services.ingest.server import IngestSettings, build_application, start
+from services.ingest.url_privacy import DEFAULT_PII_QUERY_PARAMS
 from services.ingest.vault import Forgotten
 from tests.conftest import Storage
 from tests.integration.helpers_ingest import (
@@ -169,3 +170,9 @@ def test_urls_are_stored_without_pii_query_parameters_or_email_addresses(
     stored = stored_bytes(storage).lower()
     for secret in (EMAIL, EMAIL.replace("@", "%40"), "jane.doe", "=jane", "4915112345"):
         assert secret.encode() not in stored
+
+
+def test_ingest_reads_the_parameter_names_from_the_environment() -> None:
+    assert IngestSettings.from_env({}).pii_query_params == DEFAULT_PII_QUERY_PARAMS
+    settings = IngestSettings.from_env({"INGEST_PII_QUERY_PARAMS": "Email, member_id,,"})
+    assert settings.pii_query_params == ("email", "member_id")

@@ -8,9 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from common.settings import SettingsError
-from services.ingest.server import IngestSettings
-from services.ingest.url_privacy import DEFAULT_PII_QUERY_PARAMS, UrlScrubber, holds_email
+from services.ingest.url_privacy import UrlScrubber, holds_email
 
 SHOP = "https://shop.example.com"
 
@@ -92,11 +90,3 @@ def test_email_detection_sees_through_percent_and_plus_encoding() -> None:
 def test_no_generated_email_address_survives_in_a_query_value_or_the_path(email: str) -> None:
     url = UrlScrubber().url(f"{SHOP}/u/{quote(email, safe='@')}?x={quote_plus(email)}")
     assert url == f"{SHOP}/u/(redacted)?x=(redacted)"
-
-
-def test_ingest_reads_the_parameter_names_from_the_environment() -> None:
-    assert IngestSettings.from_env({}).pii_query_params == DEFAULT_PII_QUERY_PARAMS
-    settings = IngestSettings.from_env({"INGEST_PII_QUERY_PARAMS": "Email, member_id,,"})
-    assert settings.pii_query_params == ("email", "member_id")
-    with pytest.raises(SettingsError):
-        IngestSettings.from_env({"INGEST_REPORTING_CURRENCY": "XYZ"})
