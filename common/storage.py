@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,28 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import Engine, create_engine, event
 
+DATA_DIR_MODE = 0o700
+DATA_FILE_MODE = 0o600
+SQLITE_COMPANION_SUFFIXES = ("-wal", "-shm", "-journal")
+
 
 class StorageConfigError(ValueError):
     """A database URL that convtrack cannot use."""
+
+
+def prepare_sqlite_file(path: Path) -> None:
+    """Makes an SQLite file owner-only before SQLite opens it.
+
+    A missing directory is created 0700 (an existing one is left as it is); the file is
+    created 0600, or set to 0600 with its -wal, -shm and -journal files when they exist.
+    SQLite gives the files it creates later the database file's mode, so they are 0600 too.
+    """
+    if not path.parent.exists():
+        path.parent.mkdir(mode=DATA_DIR_MODE, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, DATA_FILE_MODE))
+    for file in (path, *(path.with_name(path.name + s) for s in SQLITE_COMPANION_SUFFIXES)):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(file, DATA_FILE_MODE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +59,7 @@ class Database:
         """The `eventsourcing` library's settings for an event store in this database."""
         create = {"CREATE_TABLE": "y" if self.create_tables else "n"}
         if not self.is_postgres:
-            self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            prepare_sqlite_file(self.sqlite_path)
             return {
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": str(self.sqlite_path),
@@ -68,7 +88,7 @@ class Database:
     def sqlalchemy_url(self) -> str:
         """The URL for SQLAlchemy (psycopg 3 driver for PostgreSQL)."""
         if not self.is_postgres:
-            self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            prepare_sqlite_file(self.sqlite_path)
             return f"sqlite:///{self.sqlite_path}"
         rest = self.url.split("://", 1)[1]
         return f"postgresql+psycopg://{rest}"

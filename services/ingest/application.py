@@ -16,7 +16,7 @@ from common.group_commit import GroupCommit
 from common.identifiers import placeholder_reason
 from services.ingest.domainmodel import IncomingEvent, RecordedFact
 from services.ingest.network import NetworkPseudonyms
-from services.ingest.normalise import Limits, Normaliser, Violation
+from services.ingest.normalise import Limits, Normaliser, ValidEvent, Violation
 from services.ingest.vault import Sealed, SubjectVault
 
 SAVE_ATTEMPTS = 3
@@ -94,25 +94,32 @@ class IngestApplication(LoggedApplication):
         self._check_batch(events)
         skew = received_at - sent_at if sent_at is not None else timedelta(0)
         verdicts: list[Verdict | None] = [None] * len(events)
-        pending: dict[UUID, tuple[int, RecordedFact]] = {}
-        sealed = self._seal_identifiers(events)
+        valid: dict[UUID, tuple[int, ValidEvent]] = {}
         for index, incoming in enumerate(events):
-            result = self._normaliser.normalise(
-                incoming,
-                received_at,
-                skew,
-                sealed.get(incoming.property_id, {}),
-                trace_parent,
-                self._network_pseudonyms(incoming),
-            )
+            result = self._normaliser.validate(incoming, received_at, skew)
             if isinstance(result, list):
                 verdicts[index] = Verdict(Outcome.REJECTED, violations=tuple(result))
-            elif result.id in pending:
-                verdicts[index] = Verdict(Outcome.DUPLICATE, record_id=result.id)
+            elif result.record_id in valid:
+                verdicts[index] = Verdict(Outcome.DUPLICATE, record_id=result.record_id)
             else:
-                pending[result.id] = (index, result)
-        stored = self._store_new([fact for _, fact in pending.values()])
-        for record_id, (index, _) in pending.items():
+                valid[result.record_id] = (index, result)
+        # Only the identifiers of events about to be stored are sealed: a key made for a
+        # rejected or already stored event would be personal data no erasure can reach.
+        known = self.stored_ids(list(valid)) if valid else set()
+        new = [event for record_id, (_, event) in valid.items() if record_id not in known]
+        sealed = self._seal_identifiers(new)
+        facts = [
+            self._normaliser.fact(
+                event,
+                received_at,
+                sealed.get(event.incoming.property_id, {}),
+                trace_parent,
+                self._network_pseudonyms(event.incoming),
+            )
+            for event in new
+        ]
+        stored = self._store_new(facts)
+        for record_id, (index, _) in valid.items():
             outcome = Outcome.ACCEPTED if record_id in stored else Outcome.DUPLICATE
             verdicts[index] = Verdict(outcome, record_id=record_id)
         return [v for v in verdicts if v is not None]
@@ -125,14 +132,12 @@ class IngestApplication(LoggedApplication):
             if i and placeholder_reason(i.partition(":")[2]) is None
         }
 
-    def _seal_identifiers(self, events: Sequence[IncomingEvent]) -> dict[str, dict[str, Sealed]]:
-        """Pseudonyms and sealed values of the batch's identifiers, per property; the keys of
+    def _seal_identifiers(self, events: Sequence[ValidEvent]) -> dict[str, dict[str, Sealed]]:
+        """Pseudonyms and sealed values of the events' identifiers, per property; the keys of
         new identifiers are committed first."""
         by_property: dict[str, list[str]] = {}
-        for incoming in events:
-            by_property.setdefault(incoming.property_id, []).extend(
-                self._normaliser.identifier_keys(incoming)
-            )
+        for event in events:
+            by_property.setdefault(event.incoming.property_id, []).extend(event.identifier_keys)
         return {
             prop: self.vault.seal(prop, identifiers)
             for prop, identifiers in by_property.items()

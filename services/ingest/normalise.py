@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from uuid import UUID
 
 from common.identifiers import (
     InvalidEmailError,
@@ -32,7 +33,7 @@ from services.ingest.domainmodel import (
     conversion_record_id,
     record_id,
 )
-from services.ingest.enrichment import UserAgentParser, classify_traffic
+from services.ingest.enrichment import CampaignTags, UserAgentParser, classify_traffic
 from services.ingest.network import (
     InvalidSignalError,
     IPAddress,
@@ -42,6 +43,7 @@ from services.ingest.network import (
     normalise_country,
     parse_ip_address,
 )
+from services.ingest.url_privacy import UrlScrubber
 from services.ingest.vault import Sealed
 
 PROPERTY_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -71,8 +73,27 @@ class Limits:
     max_age: timedelta = timedelta(days=90)
 
 
+@dataclass(frozen=True, slots=True)
+class ValidEvent:
+    """An event that passed validation: what its fact holds, but for the sealed identifiers.
+
+    `identifier_keys` ("kind:value", placeholders such as "undefined" left out) must be
+    sealed before the fact is built.
+    """
+
+    incoming: IncomingEvent
+    record_id: UUID
+    occurred_at: datetime
+    identifier_keys: tuple[str, ...]
+    geo_country: str
+    geo_city: str
+    value: Money | None
+    reporting_micros: int
+
+
 class Normaliser:
-    """Turns an incoming event into a recorded fact, or into the list of its violations."""
+    """Validates incoming events and turns valid ones into recorded facts, with personal
+    data taken out of their URLs."""
 
     def __init__(
         self,
@@ -81,17 +102,13 @@ class Normaliser:
         rates: ExchangeRates,
         reporting_currency: str,
         user_agents: UserAgentParser,
+        urls: UrlScrubber,
     ) -> None:
         self._limits = limits
         self._rates = rates
         self._reporting_currency = reporting_currency
         self._user_agents = user_agents
-
-    def identifier_keys(self, incoming: IncomingEvent) -> list[str]:
-        """The event's valid identifiers ("kind:value"), placeholders ("undefined", ...) left
-        out: what must be sealed before the event is normalised."""
-        identifiers = self._identifiers(incoming, [])
-        return [i.key for i in identifiers if placeholder_reason(i.value) is None]
+        self._urls = urls
 
     def network_address(self, incoming: IncomingEvent) -> IPAddress | None:
         """The client IP address to pseudonymise: None when none was sent, when it is not
@@ -103,22 +120,10 @@ class Normaliser:
             return None
         return address if address is not None and distinguishes_clients(address) else None
 
-    def normalise(
-        self,
-        incoming: IncomingEvent,
-        received_at: datetime,
-        clock_skew: timedelta,
-        sealed: Mapping[str, Sealed],
-        trace_parent: str = "",
-        network: NetworkPseudonyms | None = None,
-    ) -> RecordedFact | list[Violation]:
-        """Validates `incoming`; returns its fact, or every violation found.
-
-        The fact carries pseudonyms instead of identifiers, with the raw identifiers sealed
-        (`sealed` maps each of `identifier_keys(incoming)` to its pseudonym and sealed value);
-        placeholder values are dropped after validation. Of the client's IP address it keeps
-        only `network`, the pseudonyms of `network_address(incoming)`.
-        """
+    def validate(
+        self, incoming: IncomingEvent, received_at: datetime, clock_skew: timedelta
+    ) -> ValidEvent | list[Violation]:
+        """Checks `incoming`; returns what its fact needs, or every violation found."""
         violations: list[Violation] = []
         if incoming.size_bytes > self._limits.max_event_bytes:
             return [
@@ -145,15 +150,43 @@ class Normaliser:
             reporting_micros, value = self._conversion_value(incoming, violations)
         if violations or occurred_at is None or incoming.kind is None:
             return violations
+        return ValidEvent(
+            incoming=incoming,
+            record_id=_record_id(incoming),
+            occurred_at=occurred_at,
+            identifier_keys=tuple(
+                i.key for i in identifiers if placeholder_reason(i.value) is None
+            ),
+            geo_country=geo_country,
+            geo_city=geo_city,
+            value=value,
+            reporting_micros=reporting_micros,
+        )
+
+    def fact(
+        self,
+        valid: ValidEvent,
+        received_at: datetime,
+        sealed: Mapping[str, Sealed],
+        trace_parent: str = "",
+        network: NetworkPseudonyms | None = None,
+    ) -> RecordedFact:
+        """The fact of a valid event: pseudonyms instead of identifiers, with the raw
+        identifiers sealed (`sealed` maps each of `valid.identifier_keys` to its pseudonym
+        and sealed value), placeholder values dropped. Of the client's IP address it keeps
+        only `network`, the pseudonyms of `network_address(valid.incoming)`.
+        """
+        incoming = valid.incoming
         device = self._user_agents.parse(incoming.user_agent)
         common = {
+            "id": valid.record_id,
             "property_id": incoming.property_id,
             "event_id": incoming.event_id,
-            "occurred_at": occurred_at,
+            "occurred_at": valid.occurred_at,
             "received_at": received_at,
-            "identifiers": [sealed[i.key].pseudonym for i in identifiers if i.key in sealed],
+            "identifiers": [sealed[key].pseudonym for key in valid.identifier_keys],
             "sealed_identifiers": {
-                sealed[i.key].pseudonym: sealed[i.key].token for i in identifiers if i.key in sealed
+                sealed[key].pseudonym: sealed[key].token for key in valid.identifier_keys
             },
             "device": {
                 "browser": device.browser,
@@ -167,30 +200,24 @@ class Normaliser:
             "network": {
                 "ip_pseudonym": network.ip if network else "",
                 "network_pseudonym": network.network if network else "",
-                "geo_country": geo_country,
-                "geo_city": geo_city,
+                "geo_country": valid.geo_country,
+                "geo_city": valid.geo_city,
             },
         }
-        return self._fact(incoming, common, value, reporting_micros)
+        return self._fact(valid, common)
 
-    def _fact(
-        self,
-        incoming: IncomingEvent,
-        common: dict[str, object],
-        value: Money | None,
-        reporting_micros: int,
-    ) -> RecordedFact:
-        prop, event_id = incoming.property_id, incoming.event_id
+    def _fact(self, valid: ValidEvent, common: dict[str, object]) -> RecordedFact:
+        incoming = valid.incoming
         if incoming.kind is EventKind.TOUCHPOINT and incoming.touchpoint is not None:
             touch = incoming.touchpoint
+            landing_url = self._urls.url(touch.landing_url or incoming.page_url)
             traffic = classify_traffic(
-                landing_url=touch.landing_url or incoming.page_url,
-                referrer=touch.referrer or incoming.referrer,
-                tags=touch.tags,
+                landing_url=landing_url,
+                referrer=self._urls.url(touch.referrer or incoming.referrer),
+                tags=self._scrubbed_tags(touch.tags),
                 click_ids=touch.click_ids,
             )
             return Touchpoint(
-                id=record_id(prop, event_id),
                 touch_type=touch.type.value,
                 channel=traffic.channel.value,
                 source=traffic.source,
@@ -198,31 +225,40 @@ class Normaliser:
                 campaign=traffic.campaign,
                 term=traffic.term,
                 content=traffic.content,
-                landing_url=touch.landing_url or incoming.page_url,
+                landing_url=landing_url,
                 referrer_host=traffic.referrer_host,
                 click_id_type=traffic.click_id_type,
                 **common,  # type: ignore[arg-type]
             )
         if incoming.kind is EventKind.PAGE_VIEW and incoming.page_view is not None:
             return PageView(
-                id=record_id(prop, event_id),
-                url=incoming.page_view.url or incoming.page_url,
+                url=self._urls.url(incoming.page_view.url or incoming.page_url),
                 title=incoming.page_view.title,
                 **common,  # type: ignore[arg-type]
             )
         if incoming.kind is EventKind.CONVERSION and incoming.conversion is not None:
-            conversion = incoming.conversion
+            conversion, value = incoming.conversion, valid.value
             return Conversion(
-                id=conversion_record_id(prop, event_id, conversion.name, conversion.order_id),
                 name=conversion.name,
                 currency_code=value.currency_code if value else "",
                 value_micros=value.to_micros() if value else 0,
                 reporting_currency_code=self._reporting_currency,
-                reporting_value_micros=reporting_micros,
+                reporting_value_micros=valid.reporting_micros,
                 order_id=conversion.order_id,
                 **common,  # type: ignore[arg-type]
             )
-        return Identification(id=record_id(prop, event_id), **common)  # type: ignore[arg-type]
+        return Identification(**common)  # type: ignore[arg-type]
+
+    def _scrubbed_tags(self, tags: CampaignTags) -> CampaignTags:
+        """The campaign tags, each without an email address."""
+        return replace(
+            tags,
+            source=self._urls.value(tags.source),
+            medium=self._urls.value(tags.medium),
+            campaign=self._urls.value(tags.campaign),
+            term=self._urls.value(tags.term),
+            content=self._urls.value(tags.content),
+        )
 
     def _check_envelope(self, incoming: IncomingEvent, violations: list[Violation]) -> None:
         if not incoming.property_id:
@@ -427,6 +463,16 @@ def _missing_identifier_violations(sent: list[tuple[str, Identifier]]) -> list[V
 
 def _shortened(value: str, length: int = 64) -> str:
     return value if len(value) <= length else value[: length - 1] + "…"
+
+
+def _record_id(incoming: IncomingEvent) -> UUID:
+    """The fact's deterministic id: a conversion with an order id by (name, order id)."""
+    conversion = incoming.conversion
+    if incoming.kind is EventKind.CONVERSION and conversion is not None:
+        return conversion_record_id(
+            incoming.property_id, incoming.event_id, conversion.name, conversion.order_id
+        )
+    return record_id(incoming.property_id, incoming.event_id)
 
 
 def _hours(delta: timedelta) -> str:

@@ -22,6 +22,7 @@ from services.ingest.enrichment import UserAgentParser
 from services.ingest.normalise import Limits, Normaliser
 from services.ingest.servicer import IngestServicer
 from services.ingest.upstream import forgotten_of
+from services.ingest.url_privacy import DEFAULT_PII_QUERY_PARAMS, UrlScrubber
 from services.ingest.vault import Forgotten, SubjectVault
 
 SERVICE_NAME = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
@@ -39,11 +40,14 @@ class IngestSettings:
     reporting_currency: str = "USD"
     fx_rates_file: str = ""
     max_event_age_days: int = 90
+    pii_query_params: tuple[str, ...] = DEFAULT_PII_QUERY_PARAMS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IngestSettings:
         """Reads `INGEST_LISTEN`, `INGEST_DATABASE_URL`, `INGEST_REPORTING_CURRENCY`,
-        `INGEST_FX_RATES_FILE`, `INGEST_MAX_EVENT_AGE_DAYS` and `CONVTRACK_DATA_DIR`."""
+        `INGEST_FX_RATES_FILE`, `INGEST_MAX_EVENT_AGE_DAYS`, `INGEST_PII_QUERY_PARAMS`
+        (comma-separated names, replacing the default list) and `CONVTRACK_DATA_DIR`."""
+        pii_query_params = env_str(env, "INGEST_PII_QUERY_PARAMS")
         settings = cls(
             listen=env_str(env, "INGEST_LISTEN", "127.0.0.1:50051"),
             identity_addr=env_str(env, "IDENTITY_ADDR", "127.0.0.1:50052"),
@@ -53,6 +57,11 @@ class IngestSettings:
             reporting_currency=env_str(env, "INGEST_REPORTING_CURRENCY", "USD").upper(),
             fx_rates_file=env_str(env, "INGEST_FX_RATES_FILE"),
             max_event_age_days=env_int(env, "INGEST_MAX_EVENT_AGE_DAYS", 90),
+            pii_query_params=(
+                tuple(n.strip().lower() for n in pii_query_params.split(",") if n.strip())
+                if pii_query_params
+                else DEFAULT_PII_QUERY_PARAMS
+            ),
         )
         if not is_known_currency(settings.reporting_currency):
             raise SettingsError(
@@ -78,6 +87,7 @@ def build_application(settings: IngestSettings) -> IngestApplication:
         rates=rates,
         reporting_currency=settings.reporting_currency,
         user_agents=UserAgentParser(),
+        urls=UrlScrubber(settings.pii_query_params),
     )
     vault = SubjectVault(database.sql_engine())
     if settings.create_tables:

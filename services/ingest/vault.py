@@ -65,6 +65,10 @@ IP_KIND = "ip"
 NETWORK_KIND = "net"
 
 
+class VaultPurgeError(Exception):
+    """The database could not yet remove the bytes of keys deleted for an erasure."""
+
+
 @dataclass(frozen=True, slots=True)
 class Forgotten:
     """From identity's log: these pseudonyms' keys must be destroyed."""
@@ -181,8 +185,17 @@ class SubjectVault:
         entries: Sequence[UpstreamEntry[Forgotten | None]],
         after: int | None = None,
     ) -> None:
-        """Destroys the keys of forgotten persons' identifiers and records the position."""
+        """Destroys the keys of forgotten persons' identifiers, then what the database keeps
+        of them besides the table, and only then records the position: a failure on the way
+        leaves the page to be processed again (deleting is idempotent)."""
         forgotten = [e.value for e in entries if e.value is not None]
+        if forgotten:
+            self._delete_keys(forgotten)
+            self._purge_deleted_keys()
+        with self._engine.begin() as conn:
+            record_position(conn, vault_positions, VAULT_CONSUMER, upstream, entries[-1].position)
+
+    def _delete_keys(self, forgotten: Sequence[Forgotten]) -> None:
         c = subject_keys.c
         with self._engine.begin() as conn:
             for item in forgotten:
@@ -191,11 +204,42 @@ class SubjectVault:
                         c.property_id == item.property_id, c.pseudonym.in_(item.pseudonyms)
                     )
                 )
-            record_position(conn, vault_positions, VAULT_CONSUMER, upstream, entries[-1].position)
         with self._lock:
             for item in forgotten:
                 for pseudonym in item.pseudonyms:
                     self._keys.pop((item.property_id, pseudonym), None)
+
+    def _purge_deleted_keys(self) -> None:
+        """Removes the deleted keys' bytes from where the database still keeps them.
+
+        SQLite: `secure_delete` zeroed them in the table's pages, but the write-ahead log
+        still holds earlier copies of those pages: checkpoint it and truncate it to nothing.
+        PostgreSQL: VACUUM the table, so its dead tuples are removed (see docs/identity.md
+        for what PostgreSQL keeps even then).
+        """
+        if self._engine.dialect.name == "sqlite":
+            # Outside any transaction, which a checkpoint must not run in.
+            connection = self._engine.raw_connection()
+            try:
+                cursor = connection.cursor()
+                cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                outcome = cursor.fetchone()
+            finally:
+                connection.close()
+            if outcome is None or outcome[0]:
+                raise VaultPurgeError(
+                    "could not checkpoint and truncate ingest's write-ahead log (busy); "
+                    "the erasure will be retried"
+                )
+            return
+        preparer = self._engine.dialect.identifier_preparer
+        table = preparer.format_table(subject_keys)
+        translate = self._engine.get_execution_options().get("schema_translate_map") or {}
+        if translate.get(None):
+            table = f"{preparer.quote_schema(translate[None])}.{table}"
+        # VACUUM cannot run inside a transaction block.
+        with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(f"VACUUM {table}")
 
     def _load_or_create(
         self, property_id: str, wanted: Mapping[str, str], missing: list[str]

@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 from google.protobuf import duration_pb2, timestamp_pb2
+from psycopg import sql
 
 from convtrack.common.v1 import common_pb2
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from tests.conftest import Storage
 
 DEADLINE = 10.0
 PROPERTY = "shop"
@@ -130,3 +133,25 @@ def logged_event_ids(stub: ingest_pb2_grpc.IngestServiceStub) -> list[str]:
 def logged_by_event_id(stub: ingest_pb2_grpc.IngestServiceStub) -> dict[str, Any]:
     """The log's recorded events keyed by event id."""
     return {envelope(entry).event_id: recorded(entry) for entry in read_log(stub)}
+
+
+def stored_bytes(storage: Storage) -> bytes:
+    """Every byte ingest stored: its SQLite file with its -wal, -shm and -journal files, or
+    every row of its PostgreSQL schema."""
+    if storage.backend == "sqlite":
+        files = sorted(storage.data_dir.glob("ingest.db*"))
+        assert files, "no ingest database files"
+        return b"".join(path.read_bytes() for path in files)
+    chunks: list[bytes] = []
+    with psycopg.connect(storage.database_url) as conn:
+        tables = conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'ingest'"
+        ).fetchall()
+        assert tables, "no ingest tables in PostgreSQL"
+        for (table,) in tables:
+            query = sql.SQL("SELECT * FROM {}").format(sql.Identifier("ingest", table))
+            for row in conn.execute(query):
+                for cell in row:
+                    raw = bytes(cell) if isinstance(cell, bytes | memoryview) else str(cell)
+                    chunks.append(raw if isinstance(raw, bytes) else raw.encode())
+    return b"\n".join(chunks)

@@ -9,14 +9,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import grpc
-import psycopg
 import pytest
 from google.protobuf import timestamp_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from psycopg import sql
 
 from common.grpc_errors import bad_request_of
 from common.server import RunningService
@@ -37,6 +35,7 @@ from tests.integration.helpers_ingest import (
     page_view,
     read_log,
     seconds,
+    stored_bytes,
     touchpoint,
     track,
 )
@@ -331,26 +330,6 @@ def test_touchpoint_channels_are_derived_from_click_ids_tags_and_referrer(stub: 
     assert logged["google"].referrer_host == "www.google.com"
 
 
-def _stored_bytes(storage: Storage) -> bytes:
-    """Every byte ingest stored: its SQLite files, or every row of its PostgreSQL schema."""
-    if storage.backend == "sqlite":
-        files = [storage.data_dir / "ingest.db", storage.data_dir / "ingest.db-wal"]
-        return b"".join(path.read_bytes() for path in files if path.exists())
-    chunks: list[bytes] = []
-    with psycopg.connect(storage.database_url) as conn:
-        tables = conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'ingest'"
-        ).fetchall()
-        assert tables, "no ingest tables in PostgreSQL"
-        for (table,) in tables:
-            query = sql.SQL("SELECT * FROM {}").format(sql.Identifier("ingest", table))
-            for row in conn.execute(query):
-                for cell in row:
-                    raw = bytes(cell) if isinstance(cell, bytes | memoryview) else str(cell)
-                    chunks.append(raw if isinstance(raw, bytes) else raw.encode())
-    return b"\n".join(chunks)
-
-
 def test_a_plain_email_leaves_ingest_only_as_a_pseudonym_and_is_stored_sealed(
     storage: Storage, stub: Stub
 ) -> None:
@@ -384,7 +363,7 @@ def test_a_plain_email_leaves_ingest_only_as_a_pseudonym_and_is_stored_sealed(
     assert [p.pseudonym.value for p in by_email.pairs] == [pseudonym.value]
 
     # The store holds the pseudonym, but neither the address nor its hash in the clear.
-    stored = _stored_bytes(storage)
+    stored = stored_bytes(storage)
     assert pseudonym.value.encode() in stored
     assert digest.encode() not in stored
     assert normalised.encode() not in stored.lower()
@@ -438,7 +417,7 @@ def test_client_ips_are_forwarded_only_as_pseudonyms_and_stored_nowhere(
     assert network["no-ip"] == ingest_pb2.NetworkSignals()
 
     # No address, nor its network, is in the store in any notation.
-    stored = _stored_bytes(storage)
+    stored = stored_bytes(storage)
     assert a.ip_pseudonym.encode() in stored
     for raw in ("81.2.69", "81.2.70", "2a00:1450", "2a00:1450:4001:81b:0:0:0:200e", "192.168.1"):
         assert raw.encode() not in stored, raw

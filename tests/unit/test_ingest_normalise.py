@@ -17,6 +17,7 @@ from services.ingest.domainmodel import (
 )
 from services.ingest.enrichment import UserAgentParser
 from services.ingest.normalise import Limits, Normaliser, Violation
+from services.ingest.url_privacy import UrlScrubber
 from services.ingest.vault import Sealed
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -38,6 +39,7 @@ def normaliser(
         rates=rates or ExchangeRates.reference(),
         reporting_currency=reporting_currency,
         user_agents=user_agents,
+        urls=UrlScrubber(),
     )
 
 
@@ -53,9 +55,12 @@ def purchase(value: Money | None = None, **identity: str) -> IncomingEvent:
 
 
 def normalised(normaliser: Normaliser, event: IncomingEvent) -> Conversion | list[Violation]:
-    sealed = {key: Sealed(f"pseudonym-{key}", "token") for key in normaliser.identifier_keys(event)}
-    result = normaliser.normalise(event, NOW, timedelta(0), sealed)
-    assert isinstance(result, Conversion | list)
+    valid = normaliser.validate(event, NOW, timedelta(0))
+    if isinstance(valid, list):
+        return valid
+    sealed = {key: Sealed(f"pseudonym-{key}", "token") for key in valid.identifier_keys}
+    result = normaliser.fact(valid, NOW, sealed)
+    assert isinstance(result, Conversion)
     return result
 
 
