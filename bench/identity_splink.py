@@ -50,13 +50,12 @@ import numpy as np
 from bench import identity_bench
 from services.identity.observations import ObservationRecord
 from services.identity.probabilistic import (
-    _NICKNAME_GROUPS,
-    DEFAULT_BLOCKING_RULES,
     IdentifierProfile,
     LinkerConfig,
     build_profiles,
     postcode_district,
 )
+from services.identity.probabilistic.linker import _NICKNAME_GROUPS, DEFAULT_BLOCKING_RULES
 
 THRESHOLD = 0.99
 """Link threshold on Splink's match probability: our `LinkerConfig.min_probability`."""

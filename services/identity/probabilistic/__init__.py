@@ -1,0 +1,43 @@
+"""Probabilistic identity linkage: a Fellegi-Sunter model over weak signals, trained by EM."""
+
+from services.identity.probabilistic.linker import (
+    IP_DEVICE_LEVELS,
+    NULL_LEVEL,
+    BlockingRule,
+    FellegiSunterParams,
+    IdentifierProfile,
+    LinkerConfig,
+    ProbabilisticLinker,
+    ProbabilisticModelError,
+    block,
+    build_profiles,
+    device_build,
+    expectation_maximisation,
+    ip_network,
+    jaro_winkler,
+    parse_user_agent,
+    postcode_district,
+    same_given_name,
+    soundex,
+)
+
+__all__ = [
+    "IP_DEVICE_LEVELS",
+    "NULL_LEVEL",
+    "BlockingRule",
+    "FellegiSunterParams",
+    "IdentifierProfile",
+    "LinkerConfig",
+    "ProbabilisticLinker",
+    "ProbabilisticModelError",
+    "block",
+    "build_profiles",
+    "device_build",
+    "expectation_maximisation",
+    "ip_network",
+    "jaro_winkler",
+    "parse_user_agent",
+    "postcode_district",
+    "same_given_name",
+    "soundex",
+]
