@@ -55,7 +55,8 @@ from services.identity.probabilistic import (
     build_profiles,
     postcode_district,
 )
-from services.identity.probabilistic.linker import _NICKNAME_GROUPS, DEFAULT_BLOCKING_RULES
+from services.identity.probabilistic.blocking import DEFAULT_BLOCKING_RULES
+from services.identity.probabilistic.strings import _NICKNAME_GROUPS
 
 THRESHOLD = 0.99
 """Link threshold on Splink's match probability: our `LinkerConfig.min_probability`."""
