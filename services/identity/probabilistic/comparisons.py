@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from services.identity.probabilistic.arrays import BoolArray, FloatArray, IntArray, LevelArray
-from services.identity.probabilistic.features import _CodeSignal, _Features, _shared
+from services.identity.probabilistic.features import CodeSignal, Features, shared_values
 from services.identity.probabilistic.strings import jaro_winkler, same_given_name
 
 NULL_LEVEL = -1
@@ -35,44 +35,44 @@ def _tf(level: LevelArray, per_level: Mapping[int, FloatArray]) -> FloatArray:
     return out
 
 
-def _compare_ip_device(f: _Features, a: IntArray, b: IntArray) -> Evaluation:
+def _compare_ip_device(f: Features, a: IntArray, b: IntArray) -> Evaluation:
     """IP and device build together, since a household shares its home IP but not its
     devices, and a device whose cookie was replaced shows the same IP and build with one
     cookie's activity ending before the next one's begins."""
-    combo, combo_u = _shared(f.ip_device, a, b)
+    combo, combo_u = shared_values(f.ip_device, a, b)
     successive = (f.active_until[a] < f.active_from[b]) | (f.active_until[b] < f.active_from[a])
     successive &= f.device_bound[a] & f.device_bound[b]
-    same_ip, ip_u = _shared(f.ip, a, b, slack=f.config.ip_overlap_slack_seconds)
-    same_net, net_u = _shared(f.network, a, b)
-    device, device_u = _shared(f.ua_device, a, b)
-    family, _ = _shared(f.ua_family, a, b)
+    same_ip, ip_u = shared_values(f.ip, a, b, slack=f.config.ip_overlap_slack_seconds)
+    same_net, net_u = shared_values(f.network, a, b)
+    device, device_u = shared_values(f.ua_device, a, b)
+    family, _ = shared_values(f.ua_family, a, b)
     has_ip, has_ua = f.ip.present, f.ua_family.present
     null = ~((has_ip[a] & has_ip[b]) | (has_ua[a] & has_ua[b]))
     level = _levels(null, combo & successive, combo, same_ip, same_net, device, family)
     return level, _tf(level, {0: combo_u, 1: combo_u, 2: ip_u, 3: net_u, 4: device_u})
 
 
-def _compare_city(f: _Features, a: IntArray, b: IntArray) -> Evaluation:
-    same, freq = _shared(f.city, a, b)
+def _compare_city(f: Features, a: IntArray, b: IntArray) -> Evaluation:
+    same, freq = shared_values(f.city, a, b)
     level = _levels(~(f.city.present[a] & f.city.present[b]), same)
     return level, _tf(level, {0: freq})
 
 
-def _compare_hours(f: _Features, a: IntArray, b: IntArray) -> Evaluation:
+def _compare_hours(f: Features, a: IntArray, b: IntArray) -> Evaluation:
     cosine = np.einsum("ij,ij->i", f.hours[a], f.hours[b])
     null = ~(f.hours_present[a] & f.hours_present[b])
     level = _levels(null, cosine >= f.config.hour_similarity_threshold)
     return level, np.full(a.size, np.nan)
 
 
-def _compare_exact(signal: _CodeSignal, a: IntArray, b: IntArray) -> Evaluation:
+def _compare_exact(signal: CodeSignal, a: IntArray, b: IntArray) -> Evaluation:
     ca, cb = signal.codes[a], signal.codes[b]
     level = _levels((ca < 0) | (cb < 0), ca == cb)
     return level, _tf(level, {0: signal.freq[np.maximum(ca, 0)]})
 
 
 def _compare_fuzzy(
-    signal: _CodeSignal, a: IntArray, b: IntArray, similar: Callable[[str, str], bool]
+    signal: CodeSignal, a: IntArray, b: IntArray, similar: Callable[[str, str], bool]
 ) -> Evaluation:
     ca, cb = signal.codes[a], signal.codes[b]
     null = (ca < 0) | (cb < 0)
@@ -92,17 +92,17 @@ def _compare_fuzzy(
     return level, _tf(level, {0: signal.freq[np.maximum(ca, 0)]})
 
 
-def _compare_first_name(f: _Features, a: IntArray, b: IntArray) -> Evaluation:
+def _compare_first_name(f: Features, a: IntArray, b: IntArray) -> Evaluation:
     threshold = f.config.name_similarity_threshold
     return _compare_fuzzy(f.first_name, a, b, lambda x, y: same_given_name(x, y, threshold))
 
 
-def _compare_last_name(f: _Features, a: IntArray, b: IntArray) -> Evaluation:
+def _compare_last_name(f: Features, a: IntArray, b: IntArray) -> Evaluation:
     threshold = f.config.name_similarity_threshold
     return _compare_fuzzy(f.last_name, a, b, lambda x, y: jaro_winkler(x, y) >= threshold)
 
 
-def _compare_postcode(f: _Features, a: IntArray, b: IntArray) -> Evaluation:
+def _compare_postcode(f: Features, a: IntArray, b: IntArray) -> Evaluation:
     ca, cb = f.postcode.codes[a], f.postcode.codes[b]
     da, db = f.district.codes[a], f.district.codes[b]
     level = _levels((ca < 0) | (cb < 0), ca == cb, (da >= 0) & (da == db))
@@ -117,7 +117,7 @@ class Comparison:
     name: str
     levels: tuple[str, ...]
     m_prior: tuple[float, ...]
-    evaluate: Callable[[_Features, IntArray, IntArray], Evaluation]
+    evaluate: Callable[[Features, IntArray, IntArray], Evaluation]
     tf_adjusted: bool = False
     tf_shared_levels: tuple[tuple[int, ...], ...] = ()
     """Groups of levels that agree on the same value and differ otherwise (how the spans

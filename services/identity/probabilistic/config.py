@@ -9,7 +9,7 @@ from dataclasses import dataclass
 class LinkerConfig:
     """Knobs of the probabilistic linker; defaults suit web and CRM identity data.
 
-    - `max_block_size`: blocks with more profiles are skipped (see `block`); 50 keeps a
+    - `max_block_size`: blocks with more profiles are skipped (see `blocking.block`); 50 keeps a
       household, a small office or a surname within a postcode district, and drops carrier
       NAT IPs, public Wi-Fi and very common surname/district combinations.
     - `ip_overlap_slack_seconds`: two spans on one IP overlap if they come within this of each
@@ -19,7 +19,7 @@ class LinkerConfig:
     - `tf_min_u`: floor of term-frequency u, so a value seen on only two profiles cannot
       outweigh everything else (log2(1 / 1e-6) is about 20 bits).
     - `u_random_pairs`: random profile pairs sampled to estimate u.
-    - `m_prior_strength`: pseudo-pairs of the Dirichlet prior on m (see `fit`).
+    - `m_prior_strength`: pseudo-pairs of the Dirichlet prior on m (see `ProbabilisticLinker.fit`).
     - `min_probability`: default link threshold on the match probability. The prior is the
       chance that two random profiles match, so on n profiles a link needs roughly
       log2(n) + 7 bits of evidence: a shared rare home IP with the same browser build, city

@@ -99,7 +99,8 @@ class EmResult:
     """Per comparison: posterior-weighted count of matched pairs with a non-null level."""
 
 
-def _level_sums(gamma: LevelArray, weights: FloatArray, n_levels: int) -> FloatArray:
+def level_sums(gamma: LevelArray, weights: FloatArray, n_levels: int) -> FloatArray:
+    """Per level, the sum of `weights` over the pairs at that level (null levels left out)."""
     valid = gamma >= 0
     return np.bincount(gamma[valid], weights=weights[valid], minlength=n_levels).astype(np.float64)
 
@@ -152,12 +153,12 @@ def expectation_maximisation(
         for k in range(gamma.shape[1]):
             size = m_now[k].size
             prior_counts = pseudo_count if m_prior_counts is None else m_prior_counts[k]
-            counts = _level_sums(gamma[:, k], matched_weight, size) + prior_counts
+            counts = level_sums(gamma[:, k], matched_weight, size) + prior_counts
             new_m.append(counts / counts.sum())
             if fix_u:
                 new_u.append(u_now[k])
             else:
-                counts = _level_sums(gamma[:, k], weight - matched_weight, size) + pseudo_count
+                counts = level_sums(gamma[:, k], weight - matched_weight, size) + pseudo_count
                 new_u.append(counts / counts.sum())
         change = max(
             [abs(new_prior - prior)]

@@ -19,7 +19,7 @@ DEVICE_BOUND_PREFIX = f"{IdentifierKind.ANONYMOUS.value}:"
 
 
 @dataclass(frozen=True, slots=True)
-class _SetSignal:
+class SetSignal:
     """A multi-valued signal as sorted (profile, value) rows, CSR-indexed by profile."""
 
     keys: IntArray  # profile * n_values + value, sorted
@@ -38,7 +38,7 @@ class _SetSignal:
 
 def _set_signal(
     n_profiles: int, rows: Iterable[tuple[int, str, float, float]], entity: IntArray
-) -> _SetSignal:
+) -> SetSignal:
     """From (profile, value, first seen, last seen) rows, at most one per profile and value.
 
     A value's frequency, the chance that a non-match carries it, is the share of entities
@@ -67,7 +67,7 @@ def _set_signal(
     df = np.bincount(distinct % n_values, minlength=n_values).astype(np.float64)
     offsets = np.zeros(n_profiles + 1, dtype=np.int64)
     np.cumsum(per_owner, out=offsets[1:])
-    return _SetSignal(
+    return SetSignal(
         keys=keys[order],
         value=value_arr[order],
         offsets=offsets,
@@ -79,8 +79,8 @@ def _set_signal(
     )
 
 
-def _shared(
-    signal: _SetSignal, a: IntArray, b: IntArray, slack: float | None = None
+def shared_values(
+    signal: SetSignal, a: IntArray, b: IntArray, slack: float | None = None
 ) -> tuple[BoolArray, FloatArray]:
     """Whether each pair shares a value (with overlapping spans, given a slack) and the rarest's
     frequency (inf where nothing is shared). Vectorised: a's rows are looked up in b's."""
@@ -104,7 +104,7 @@ def _shared(
 
 
 @dataclass(frozen=True, slots=True)
-class _CodeSignal:
+class CodeSignal:
     """A single-valued signal as integer codes (-1 where missing) with value frequencies."""
 
     codes: IntArray
@@ -112,34 +112,36 @@ class _CodeSignal:
     values: tuple[str, ...]
 
 
-def _code_signal(values: Sequence[str]) -> _CodeSignal:
+def _code_signal(values: Sequence[str]) -> CodeSignal:
     vocabulary: dict[str, int] = {}
     codes = np.asarray(
         [vocabulary.setdefault(v, len(vocabulary)) if v else -1 for v in values], dtype=np.int64
     )
     counts = np.bincount(codes[codes >= 0], minlength=max(len(vocabulary), 1)).astype(np.float64)
-    return _CodeSignal(codes, counts / max(counts.sum(), 1.0), tuple(vocabulary))
+    return CodeSignal(codes, counts / max(counts.sum(), 1.0), tuple(vocabulary))
 
 
 @dataclass(frozen=True, slots=True)
-class _Features:
-    ip: _SetSignal
-    network: _SetSignal
-    ip_device: _SetSignal
-    ua_device: _SetSignal
-    ua_family: _SetSignal
-    city: _SetSignal
+class Features:
+    """The signals of a list of profiles, encoded for comparison; indexed by profile position."""
+
+    ip: SetSignal
+    network: SetSignal
+    ip_device: SetSignal
+    ua_device: SetSignal
+    ua_family: SetSignal
+    city: SetSignal
     device_bound: BoolArray  # anonymous (cookie or device) identifiers
     active_from: FloatArray  # first and last timestamped observation (±inf if none)
     active_until: FloatArray
     hours: FloatArray  # smoothed, L2-normalised hour histograms
     hours_present: BoolArray
-    first_name: _CodeSignal
-    last_name: _CodeSignal
-    postcode: _CodeSignal
-    district: _CodeSignal
-    phone: _CodeSignal
-    dob: _CodeSignal
+    first_name: CodeSignal
+    last_name: CodeSignal
+    postcode: CodeSignal
+    district: CodeSignal
+    phone: CodeSignal
+    dob: CodeSignal
     config: LinkerConfig
 
 
@@ -153,9 +155,11 @@ def _networks(p: IdentifierProfile) -> dict[str, tuple[float, float]]:
     return out
 
 
-def _encode(
+def encode_profiles(
     profiles: Sequence[IdentifierProfile], config: LinkerConfig, entity: IntArray
-) -> _Features:
+) -> Features:
+    """The profiles' signals as arrays; `entity[profile]` names the profile's group of known
+    matches, so that value frequencies count people rather than identifiers."""
     n = len(profiles)
     raw = np.asarray([p.hour_histogram for p in profiles], dtype=np.float64).reshape(-1, 24)
     smoothed = 0.5 * raw + 0.25 * (np.roll(raw, 1, axis=1) + np.roll(raw, -1, axis=1))
@@ -190,7 +194,7 @@ def _encode(
         combo_freq[k] = (
             ip.freq[ip.vocabulary[address]] * ua_device.freq[ua_device.vocabulary[device]]
         )
-    return _Features(
+    return Features(
         ip=ip,
         network=_set_signal(
             n,

@@ -22,10 +22,10 @@ from services.identity.probabilistic.em import (
     ComparisonParams,
     FellegiSunterParams,
     ProbabilisticModelError,
-    _level_sums,
     expectation_maximisation,
+    level_sums,
 )
-from services.identity.probabilistic.features import _encode, _Features
+from services.identity.probabilistic.features import Features, encode_profiles
 from services.identity.probabilistic.profiles import IdentifierProfile, build_profiles
 from services.identity.probabilistic.signals import UaSignature, parse_user_agent
 
@@ -46,7 +46,7 @@ class PreparedRecords:
     """Profiles and encoded features of a set of records, shared by fit, score and links."""
 
     profiles: list[IdentifierProfile]
-    features: _Features
+    features: Features
     together: IntArray  # a * n + b keys of profile pairs seen together in one observation
     groups: IntArray  # per profile, its group of known matches or -1 (`_known_match_groups`)
 
@@ -80,7 +80,7 @@ class ProbabilisticLinker:
         seen_together = np.unique(keys)
         group = _known_match_groups(seen_together, len(profiles), self.config.max_block_size)
         entity = np.where(group >= 0, group, len(profiles) + np.arange(len(profiles)))
-        features = _encode(profiles, self.config, entity)
+        features = encode_profiles(profiles, self.config, entity)
         return PreparedRecords(profiles, features, seen_together, group)
 
     def candidate_pairs(self, prepared: PreparedRecords) -> BlockingResult:
@@ -133,7 +133,7 @@ class ProbabilisticLinker:
         random_gamma, _ = self._compare(prepared.features, ra[distinct], rb[distinct])
         ones = np.ones(random_gamma.shape[0])
         u = [
-            _level_sums(random_gamma[:, k], ones, len(c.levels)) + 1.0
+            level_sums(random_gamma[:, k], ones, len(c.levels)) + 1.0
             for k, c in enumerate(self.comparisons)
         ]
         u = [x / x.sum() for x in u]
@@ -194,7 +194,7 @@ class ProbabilisticLinker:
             ones = np.ones(known_a.size)
             strength = config.m_prior_strength
             labelled = [
-                _level_sums(known_gamma[:, k], ones, len(c.levels))
+                level_sums(known_gamma[:, k], ones, len(c.levels))
                 for k, c in enumerate(self.comparisons)
             ]
             for k, counts in enumerate(labelled):
@@ -291,7 +291,7 @@ class ProbabilisticLinker:
             )
         ]
 
-    def _compare(self, f: _Features, a: IntArray, b: IntArray) -> tuple[LevelArray, FloatArray]:
+    def _compare(self, f: Features, a: IntArray, b: IntArray) -> tuple[LevelArray, FloatArray]:
         gamma = np.empty((a.size, len(self.comparisons)), dtype=np.int8)
         tf = np.empty((a.size, len(self.comparisons)), dtype=np.float64)
         step = max(self.config.chunk_pairs, 1)
@@ -302,7 +302,7 @@ class ProbabilisticLinker:
         return gamma, tf
 
     def _weights(
-        self, f: _Features, a: IntArray, b: IntArray, params: FellegiSunterParams
+        self, f: Features, a: IntArray, b: IntArray, params: FellegiSunterParams
     ) -> tuple[FloatArray, LevelArray]:
         """Per pair and comparison: log2 Bayes factor, 0 for null, term-frequency adjusted."""
         gamma, tf = self._compare(f, a, b)
