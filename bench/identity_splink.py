@@ -50,13 +50,13 @@ import numpy as np
 from bench import identity_bench
 from services.identity.observations import ObservationRecord
 from services.identity.probabilistic import (
-    _NICKNAME_GROUPS,
-    DEFAULT_BLOCKING_RULES,
     IdentifierProfile,
     LinkerConfig,
     build_profiles,
     postcode_district,
 )
+from services.identity.probabilistic.blocking import DEFAULT_BLOCKING_RULES
+from services.identity.probabilistic.strings import _NICKNAME_GROUPS
 
 THRESHOLD = 0.99
 """Link threshold on Splink's match probability: our `LinkerConfig.min_probability`."""
@@ -68,7 +68,7 @@ that share no CRM field, so these rules can only ever find a small share of them
 knob, and a lucky one: measured against the truth (which nothing here uses) their recall is
 about 0.09 at 1,000 and 5,000 persons, so Splink's prior lands within 10% of the true share of
 matching pairs, while our matcher estimates its own prior, unsupervised, from the identifiers
-seen together (see `services.identity.probabilistic._random_pair_match_prior`)."""
+seen together (see `services.identity.probabilistic.linker._random_pair_match_prior`)."""
 
 EM_CONVERGENCE = 1e-4
 EM_MAX_ITERATIONS = 25
@@ -103,7 +103,8 @@ def _quiet() -> Iterator[None]:
 
 
 def _hours(profile: IdentifierProfile, min_events: int) -> list[float] | None:
-    """Smoothed, L2-normalised hour histogram, as our `_encode` builds it; None when sparse."""
+    """Smoothed, L2-normalised hour histogram, as our `encode_profiles` builds it; None when
+    sparse."""
     raw = np.asarray(profile.hour_histogram, dtype=np.float64)
     if raw.sum() < min_events:
         return None

@@ -1,0 +1,140 @@
+"""Blocking: the candidate pairs worth comparing, from profiles that share a rule's key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from services.identity.probabilistic.arrays import IntArray
+from services.identity.probabilistic.profiles import IdentifierProfile
+from services.identity.probabilistic.strings import postcode_district, soundex
+
+
+@dataclass(frozen=True, slots=True)
+class BlockingRule:
+    """Profiles sharing any key of a rule are candidate pairs (within a size-capped block).
+
+    How m is trained on the rule's pairs (see `ProbabilisticLinker.fit`):
+
+    - `conditions_on` names the comparisons the rule's keys are derived from: they are left
+      out, since the block forces them to agree.
+    - `forces` names (comparison, level) pairs where the block forces the comparison to that
+      level or a closer one, not to one level: EM learns how matches split among those
+      levels (pairs blocked on a shared IP tell how matches share it).
+    - `trains`, when given, limits the comparisons trained at all. Pairs sharing a home IP
+      or a surname and postcode district are mostly members of one household, so on those
+      EM's latent "match" class is the household: such rules train only what tells a
+      person's devices apart from their household's (IP with device, hours), or, for the
+      surname rule, only person-level fields, never the address-level ones the household
+      shares. Pairs sharing a network are mostly neighbours, whose latent class is the
+      neighbourhood: that rule trains hours only, not how matches split among IP levels.
+    """
+
+    name: str
+    keys: Callable[[IdentifierProfile], Iterable[str]]
+    conditions_on: tuple[str, ...] = ()
+    forces: tuple[tuple[str, str], ...] = ()
+    trains: tuple[str, ...] | None = None
+
+
+def _ip_ua_keys(p: IdentifierProfile) -> Iterable[str]:
+    nets = {s.network for s in p.ip_spans} - {""}
+    families = {family for family, _ in p.ua_signatures}
+    return (f"{n}|{f}" for n in nets for f in families)
+
+
+DEFAULT_BLOCKING_RULES: tuple[BlockingRule, ...] = (
+    BlockingRule(
+        "network_ua_family",
+        _ip_ua_keys,
+        ("geo_city",),
+        forces=(("ip_device", "same_network"),),
+        trains=("hour_pattern",),
+    ),
+    BlockingRule(
+        "ip",
+        lambda p: [s.ip for s in p.ip_spans],
+        ("geo_city",),
+        forces=(("ip_device", "same_network"),),
+        trains=("ip_device", "hour_pattern"),
+    ),
+    BlockingRule(
+        "surname_soundex_district",
+        lambda p: (
+            [f"{soundex(p.last_name)}|{postcode_district(p.postcode)}"]
+            if p.last_name and postcode_district(p.postcode)
+            else []
+        ),
+        ("last_name", "postcode"),
+        trains=("first_name", "phone", "date_of_birth"),
+    ),
+    BlockingRule("phone", lambda p: [p.phone_sha256] if p.phone_sha256 else [], ("phone",)),
+    BlockingRule(
+        "dob_first_initial",
+        lambda p: (
+            [f"{p.date_of_birth}|{p.first_name[0]}"] if p.date_of_birth and p.first_name else []
+        ),
+        ("date_of_birth", "first_name"),
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BlockingResult:
+    """Candidate pairs (profile indices, a < b; all rules, and per rule as a * n + b keys), and
+    the number of blocks skipped per rule for exceeding the cap."""
+
+    a: IntArray
+    b: IntArray
+    by_rule: dict[str, IntArray]
+    skipped_blocks: dict[str, int]
+    largest_skipped: int
+
+
+def block(
+    profiles: Sequence[IdentifierProfile], rules: Sequence[BlockingRule], max_block_size: int
+) -> BlockingResult:
+    """Candidate pairs: every pair inside a block of at most `max_block_size` profiles.
+
+    A block is the set of profiles sharing one key of one rule. Larger blocks are skipped,
+    not truncated: a carrier NAT IP or a kiosk shared by thousands says nothing about who is
+    who, and pairing its users would cost O(size²). Their members still pair through other
+    rules and blocks. Pairs found by several rules are kept once.
+    """
+    n = len(profiles)
+    by_rule: dict[str, IntArray] = {}
+    skipped: dict[str, int] = {}
+    largest = 0
+    for rule in rules:
+        vocabulary: dict[str, int] = {}
+        codes: list[int] = []
+        owners: list[int] = []
+        for index, profile in enumerate(profiles):
+            for key in set(rule.keys(profile)):
+                codes.append(vocabulary.setdefault(key, len(vocabulary)))
+                owners.append(index)
+        if not codes:
+            continue
+        table = np.column_stack(
+            (np.asarray(codes, dtype=np.int64), np.asarray(owners, dtype=np.int64))
+        )
+        table = table[np.lexsort((table[:, 1], table[:, 0]))]
+        _, starts, sizes = np.unique(table[:, 0], return_index=True, return_counts=True)
+        oversized = sizes > max_block_size
+        skipped[rule.name] = int(oversized.sum())
+        largest = max(largest, int(sizes[oversized].max(initial=0)))
+        found: list[IntArray] = []
+        for size in np.unique(sizes[(sizes >= 2) & ~oversized]).tolist():
+            members = table[starts[sizes == size][:, None] + np.arange(size), 1]
+            i, j = np.triu_indices(size, 1)
+            lo = np.minimum(members[:, i], members[:, j]).ravel()
+            hi = np.maximum(members[:, i], members[:, j]).ravel()
+            found.append(lo * n + hi)
+        if found:
+            by_rule[rule.name] = np.unique(np.concatenate(found))
+    every = list(by_rule.values())
+    pair_keys = np.unique(np.concatenate(every)) if every else np.zeros(0, dtype=np.int64)
+    width = max(n, 1)
+    return BlockingResult(pair_keys // width, pair_keys % width, by_rule, skipped, largest)

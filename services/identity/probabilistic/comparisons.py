@@ -1,0 +1,172 @@
+"""Comparisons: how alike two profiles are on each signal, as levels, vectorised over pairs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from services.identity.probabilistic.arrays import BoolArray, FloatArray, IntArray, LevelArray
+from services.identity.probabilistic.features import CodeSignal, Features, shared_values
+from services.identity.probabilistic.strings import jaro_winkler, same_given_name
+
+NULL_LEVEL = -1
+"""Level of a comparison where either side has no value; it contributes weight 0."""
+
+Evaluation = tuple[LevelArray, FloatArray]
+"""Per pair: the comparison level (NULL_LEVEL when missing) and, where the level is an exact
+match on a value, that value's frequency for term-frequency adjustment (NaN elsewhere)."""
+
+
+def _levels(null: BoolArray, *conditions: BoolArray) -> LevelArray:
+    level = np.full(null.size, len(conditions), dtype=np.int8)
+    for index in reversed(range(len(conditions))):
+        level[conditions[index]] = index
+    level[null] = NULL_LEVEL
+    return level
+
+
+def _tf(level: LevelArray, per_level: Mapping[int, FloatArray]) -> FloatArray:
+    out = np.full(level.size, np.nan)
+    for index, freq in per_level.items():
+        mask = level == index
+        out[mask] = freq[mask]
+    return out
+
+
+def _compare_ip_device(f: Features, a: IntArray, b: IntArray) -> Evaluation:
+    """IP and device build together, since a household shares its home IP but not its
+    devices, and a device whose cookie was replaced shows the same IP and build with one
+    cookie's activity ending before the next one's begins."""
+    combo, combo_u = shared_values(f.ip_device, a, b)
+    successive = (f.active_until[a] < f.active_from[b]) | (f.active_until[b] < f.active_from[a])
+    successive &= f.device_bound[a] & f.device_bound[b]
+    same_ip, ip_u = shared_values(f.ip, a, b, slack=f.config.ip_overlap_slack_seconds)
+    same_net, net_u = shared_values(f.network, a, b)
+    device, device_u = shared_values(f.ua_device, a, b)
+    family, _ = shared_values(f.ua_family, a, b)
+    has_ip, has_ua = f.ip.present, f.ua_family.present
+    null = ~((has_ip[a] & has_ip[b]) | (has_ua[a] & has_ua[b]))
+    level = _levels(null, combo & successive, combo, same_ip, same_net, device, family)
+    return level, _tf(level, {0: combo_u, 1: combo_u, 2: ip_u, 3: net_u, 4: device_u})
+
+
+def _compare_city(f: Features, a: IntArray, b: IntArray) -> Evaluation:
+    same, freq = shared_values(f.city, a, b)
+    level = _levels(~(f.city.present[a] & f.city.present[b]), same)
+    return level, _tf(level, {0: freq})
+
+
+def _compare_hours(f: Features, a: IntArray, b: IntArray) -> Evaluation:
+    cosine = np.einsum("ij,ij->i", f.hours[a], f.hours[b])
+    null = ~(f.hours_present[a] & f.hours_present[b])
+    level = _levels(null, cosine >= f.config.hour_similarity_threshold)
+    return level, np.full(a.size, np.nan)
+
+
+def _compare_exact(signal: CodeSignal, a: IntArray, b: IntArray) -> Evaluation:
+    ca, cb = signal.codes[a], signal.codes[b]
+    level = _levels((ca < 0) | (cb < 0), ca == cb)
+    return level, _tf(level, {0: signal.freq[np.maximum(ca, 0)]})
+
+
+def _compare_fuzzy(
+    signal: CodeSignal, a: IntArray, b: IntArray, similar: Callable[[str, str], bool]
+) -> Evaluation:
+    ca, cb = signal.codes[a], signal.codes[b]
+    null = (ca < 0) | (cb < 0)
+    fuzzy = np.zeros(a.size, dtype=np.bool_)
+    differ = ~null & (ca != cb)
+    if differ.any():
+        width = len(signal.values)
+        pair_keys = np.minimum(ca[differ], cb[differ]) * width + np.maximum(ca[differ], cb[differ])
+        unique, inverse = np.unique(pair_keys, return_inverse=True)
+        verdicts = np.fromiter(
+            (similar(signal.values[k // width], signal.values[k % width]) for k in unique.tolist()),
+            dtype=np.bool_,
+            count=unique.size,
+        )
+        fuzzy[differ] = verdicts[inverse.reshape(-1)]
+    level = _levels(null, ca == cb, fuzzy)
+    return level, _tf(level, {0: signal.freq[np.maximum(ca, 0)]})
+
+
+def _compare_first_name(f: Features, a: IntArray, b: IntArray) -> Evaluation:
+    threshold = f.config.name_similarity_threshold
+    return _compare_fuzzy(f.first_name, a, b, lambda x, y: same_given_name(x, y, threshold))
+
+
+def _compare_last_name(f: Features, a: IntArray, b: IntArray) -> Evaluation:
+    threshold = f.config.name_similarity_threshold
+    return _compare_fuzzy(f.last_name, a, b, lambda x, y: jaro_winkler(x, y) >= threshold)
+
+
+def _compare_postcode(f: Features, a: IntArray, b: IntArray) -> Evaluation:
+    ca, cb = f.postcode.codes[a], f.postcode.codes[b]
+    da, db = f.district.codes[a], f.district.codes[b]
+    level = _levels((ca < 0) | (cb < 0), ca == cb, (da >= 0) & (da == db))
+    return level, _tf(level, {0: f.postcode.freq[np.maximum(ca, 0)]})
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """One signal's comparison: ordered levels (most to least alike, the last is "else"),
+    prior m-probabilities for EM, and whether exact levels get term-frequency adjustment."""
+
+    name: str
+    levels: tuple[str, ...]
+    m_prior: tuple[float, ...]
+    evaluate: Callable[[Features, IntArray, IntArray], Evaluation]
+    tf_adjusted: bool = False
+    tf_shared_levels: tuple[tuple[int, ...], ...] = ()
+    """Groups of levels that agree on the same value and differ otherwise (how the spans
+    relate): a value's frequency is the u of the whole group, which the group's trained u
+    splits among its levels."""
+
+
+IP_DEVICE_LEVELS = (
+    "successive_same_ip_device",
+    "same_ip_device",
+    "same_ip",
+    "same_network",
+    "same_device",
+    "same_family",
+    "else",
+)
+"""Levels of the "ip_device" comparison: an IP and a device build seen together in one
+observation of each, with one's activity ending before the other's begins (a replaced
+cookie) or not; an IP with overlapping spans; a network (or an IP at other times); the
+device build, or the browser family, alone."""
+
+DEFAULT_COMPARISONS: tuple[Comparison, ...] = (
+    Comparison(
+        "ip_device",
+        IP_DEVICE_LEVELS,
+        (0.2, 0.3, 0.2, 0.1, 0.1, 0.05, 0.05),
+        _compare_ip_device,
+        True,
+        ((0, 1),),
+    ),
+    Comparison("geo_city", ("exact", "else"), (0.85, 0.15), _compare_city, True),
+    Comparison("hour_pattern", ("similar", "else"), (0.7, 0.3), _compare_hours),
+    Comparison(
+        "first_name", ("exact", "fuzzy", "else"), (0.85, 0.1, 0.05), _compare_first_name, True
+    ),
+    Comparison(
+        "last_name", ("exact", "fuzzy", "else"), (0.88, 0.08, 0.04), _compare_last_name, True
+    ),
+    Comparison(
+        "postcode", ("exact", "district", "else"), (0.85, 0.1, 0.05), _compare_postcode, True
+    ),
+    Comparison(
+        "phone", ("exact", "else"), (0.9, 0.1), lambda f, a, b: _compare_exact(f.phone, a, b), True
+    ),
+    Comparison(
+        "date_of_birth",
+        ("exact", "else"),
+        (0.92, 0.08),
+        lambda f, a, b: _compare_exact(f.dob, a, b),
+    ),
+)
+"""Web signals (IP with time overlap, user agent, city, hour-of-day pattern) and CRM fields."""
