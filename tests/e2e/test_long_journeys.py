@@ -14,7 +14,7 @@ from convtrack.attribution.v1 import attribution_pb2
 from convtrack.common.v1 import common_pb2
 from convtrack.ingest.v1 import ingest_pb2
 from convtrack.reporting.v1 import reporting_pb2
-from services.attribution.summary import max_entry_bytes
+from services.attribution.summary import JOURNEY_ENDS, max_entry_bytes
 from tests.conftest import Storage
 from tests.e2e.system import DEADLINE, NOW, System
 
@@ -164,8 +164,9 @@ def test_journeys_of_ten_thousand_touchpoints_keep_entries_bounded_and_reports_f
         attribution = system.attribution.GetAttribution(
             attribution_pb2.GetAttributionRequest(conversion_id=conversion_id), timeout=DEADLINE
         ).attribution
+        assert attribution.credits_grouped
         assert attribution.journey_length == JOURNEY_LENGTH
-        assert len(attribution.journey) < JOURNEY_LENGTH
+        assert len(attribution.journey) == 2 * JOURNEY_ENDS
         assert attribution.journey[0].campaign == campaign_of(
             visitor, 0, visitors[(property_id, visitor)]
         )
