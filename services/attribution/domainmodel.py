@@ -12,6 +12,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, DomainEvent, event
 
 from services.attribution.models import Credit, JourneyTouch
+from services.attribution.summary import bound_attribution, journey_digest_of
 
 VISITOR_NAMESPACE = uuid5(NAMESPACE_URL, "https://convtrack.dev/ns/attribution-visitor")
 FIT_NAMESPACE = uuid5(NAMESPACE_URL, "https://convtrack.dev/ns/attribution-fit")
@@ -150,7 +151,23 @@ def credit_to_dict(credit: Credit) -> dict[str, Any]:
         "campaign": credit.campaign,
         "fraction": credit.fraction,
         "value_micros": credit.value_micros,
+        "touchpoint_count": credit.touchpoint_count,
     }
+
+
+def credit_from_dict(data: dict[str, Any]) -> Credit:
+    """A credit from its stored form (stored before `touchpoint_count`: one touchpoint, or
+    none for an unattributed conversion's credit)."""
+    return Credit(
+        touchpoint_id=data["touchpoint_id"],
+        channel=data["channel"],
+        source=data["source"],
+        medium=data["medium"],
+        campaign=data["campaign"],
+        fraction=data["fraction"],
+        value_micros=data["value_micros"],
+        touchpoint_count=data.get("touchpoint_count", 1 if data["touchpoint_id"] else 0),
+    )
 
 
 class Visitor(Aggregate):
@@ -232,7 +249,42 @@ class Conversion(Aggregate):
     """A conversion and its latest attribution; each re-attribution is a new event."""
 
     Recorded: ClassVar[type[DomainEvent]]
-    Attributed: ClassVar[type[DomainEvent]]
+
+    class Attributed(Aggregate.Event):
+        """The conversion was credited (again). Its size is bounded whatever the journey's
+        length (`summary.py`): a long journey is carried as its first and last touchpoints,
+        its length and digest, with credits summed per (channel, source, medium, campaign)."""
+
+        class_version = 2
+
+        property_id: str
+        event_id: str
+        name: str
+        occurred_at: datetime
+        currency_code: str
+        value_micros: int
+        reporting_currency_code: str
+        reporting_value_micros: int
+        revision: int
+        journey: list[dict[str, Any]]
+        journey_length: int
+        journey_digest: str
+        credits_grouped: bool
+        credits: dict[str, list[dict[str, Any]]]
+        model_versions: dict[str, int]
+        non_conserving: list[str]
+        trace_parent: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Attributions stored before entries were bounded carry whole journeys and
+            per-touchpoint credits: they are read bounded the same way."""
+            journey = [touch_from_dict(t) for t in state["journey"]]
+            credits = {
+                model: [credit_from_dict(c) for c in found]
+                for model, found in state["credits"].items()
+            }
+            state.update(_bounded_fields(journey, credits))
 
     @event("Recorded")
     def __init__(
@@ -260,6 +312,7 @@ class Conversion(Aggregate):
         self.reporting_value_micros = reporting_value_micros
         self.revision = 0
         self.journey: list[dict[str, Any]] = []
+        self.journey_digest = ""
         self.credits: dict[str, list[dict[str, Any]]] = {}
         self.model_versions: dict[str, int] = {}
 
@@ -268,7 +321,7 @@ class Conversion(Aggregate):
         fit version changed."""
         return (
             self.revision == 0
-            or [t["touchpoint_id"] for t in self.journey] != [t.touchpoint_id for t in journey]
+            or self.journey_digest != journey_digest_of(t.touchpoint_id for t in journey)
             or self.model_versions != versions
         )
 
@@ -284,6 +337,7 @@ class Conversion(Aggregate):
 
         `versions` names the fit version of each data-driven model (0 for rules);
         `non_conserving` lists the models whose credits exceed one conversion by design.
+        A long journey is recorded summarised (`summary.py`).
         """
         self._attributed(
             property_id=self.property_id,
@@ -295,14 +349,13 @@ class Conversion(Aggregate):
             reporting_currency_code=self.reporting_currency_code,
             reporting_value_micros=self.reporting_value_micros,
             revision=self.revision + 1,
-            journey=[touch_to_dict(t) for t in journey],
-            credits={m: [credit_to_dict(c) for c in cs] for m, cs in credits.items()},
+            **_bounded_fields(journey, credits),
             model_versions=versions,
             non_conserving=non_conserving,
             trace_parent=trace_parent,
         )
 
-    @event("Attributed")
+    @event(Attributed)
     def _attributed(
         self,
         *,
@@ -316,6 +369,9 @@ class Conversion(Aggregate):
         reporting_value_micros: int,
         revision: int,
         journey: list[dict[str, Any]],
+        journey_length: int,
+        journey_digest: str,
+        credits_grouped: bool,
         credits: dict[str, list[dict[str, Any]]],
         model_versions: dict[str, int],
         non_conserving: list[str],
@@ -323,8 +379,23 @@ class Conversion(Aggregate):
     ) -> None:
         self.revision = revision
         self.journey = journey
+        self.journey_digest = journey_digest
         self.credits = credits
         self.model_versions = model_versions
+
+
+def _bounded_fields(
+    journey: list[JourneyTouch], credits: dict[str, list[Credit]]
+) -> dict[str, Any]:
+    """The journey and credits fields of a `Conversion.Attributed` event, bounded."""
+    bounded = bound_attribution(journey, credits)
+    return {
+        "journey": [touch_to_dict(t) for t in bounded.journey],
+        "journey_length": bounded.journey_length,
+        "journey_digest": bounded.journey_digest,
+        "credits_grouped": bounded.grouped,
+        "credits": {m: [credit_to_dict(c) for c in cs] for m, cs in bounded.credits.items()},
+    }
 
 
 class ModelFit(Aggregate):

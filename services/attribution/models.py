@@ -34,7 +34,9 @@ class JourneyTouch:
 
 @dataclass(frozen=True, slots=True)
 class Credit:
-    """The share of one conversion credited to one touchpoint (or to "(none)")."""
+    """The share of one conversion credited to one touchpoint (or to "(none)"), or to
+    `touchpoint_count` touchpoints of one channel, source, medium and campaign (then
+    `touchpoint_id` is empty; see `summary.py`)."""
 
     touchpoint_id: str
     channel: str
@@ -43,6 +45,7 @@ class Credit:
     campaign: str
     fraction: float
     value_micros: int
+    touchpoint_count: int = 1
 
 
 class UnknownModelError(ValueError):
@@ -157,7 +160,7 @@ def credit(
     if spec.data_driven is not None and fit is None:
         return None
     if not journey:
-        return [Credit("", UNATTRIBUTED_CHANNEL, "", "", "", 1.0, value_micros)]
+        return [Credit("", UNATTRIBUTED_CHANNEL, "", "", "", 1.0, value_micros, 0)]
     if spec.rule is not None:
         weights = value_weights = spec.rule.weights(journey, conversion_at)
     else:

@@ -59,6 +59,8 @@ def conversion_attributed(event: Any) -> attribution_pb2.ConversionAttributed:
             )
             for t in event.journey
         ],
+        journey_length=event.journey_length,
+        credits_grouped=event.credits_grouped,
         models=[
             attribution_pb2.ModelCredits(
                 model=model,
@@ -73,6 +75,7 @@ def conversion_attributed(event: Any) -> attribution_pb2.ConversionAttributed:
                         campaign=c["campaign"],
                         fraction=c["fraction"],
                         value=to_money_pb(Money.from_micros(reporting_code, c["value_micros"])),
+                        touchpoint_count=c["touchpoint_count"],
                     )
                     for c in credits
                 ],

@@ -225,7 +225,7 @@ class LogEntry(_message.Message):
     def __init__(self, position: _Optional[int] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_attributed: _Optional[_Union[ConversionAttributed, _Mapping]] = ..., model_fitted: _Optional[_Union[ModelFitted, _Mapping]] = ...) -> None: ...
 
 class ConversionAttributed(_message.Message):
-    __slots__ = ("property_id", "conversion_id", "event_id", "conversion_name", "occurred_at", "value", "reporting_value", "revision", "journey", "models", "trace_parent")
+    __slots__ = ("property_id", "conversion_id", "event_id", "conversion_name", "occurred_at", "value", "reporting_value", "revision", "journey", "models", "trace_parent", "journey_length", "credits_grouped")
     PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
     CONVERSION_ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -237,6 +237,8 @@ class ConversionAttributed(_message.Message):
     JOURNEY_FIELD_NUMBER: _ClassVar[int]
     MODELS_FIELD_NUMBER: _ClassVar[int]
     TRACE_PARENT_FIELD_NUMBER: _ClassVar[int]
+    JOURNEY_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    CREDITS_GROUPED_FIELD_NUMBER: _ClassVar[int]
     property_id: str
     conversion_id: str
     event_id: str
@@ -248,7 +250,9 @@ class ConversionAttributed(_message.Message):
     journey: _containers.RepeatedCompositeFieldContainer[JourneyTouchpoint]
     models: _containers.RepeatedCompositeFieldContainer[ModelCredits]
     trace_parent: str
-    def __init__(self, property_id: _Optional[str] = ..., conversion_id: _Optional[str] = ..., event_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., reporting_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., revision: _Optional[int] = ..., journey: _Optional[_Iterable[_Union[JourneyTouchpoint, _Mapping]]] = ..., models: _Optional[_Iterable[_Union[ModelCredits, _Mapping]]] = ..., trace_parent: _Optional[str] = ...) -> None: ...
+    journey_length: int
+    credits_grouped: bool
+    def __init__(self, property_id: _Optional[str] = ..., conversion_id: _Optional[str] = ..., event_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., reporting_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., revision: _Optional[int] = ..., journey: _Optional[_Iterable[_Union[JourneyTouchpoint, _Mapping]]] = ..., models: _Optional[_Iterable[_Union[ModelCredits, _Mapping]]] = ..., trace_parent: _Optional[str] = ..., journey_length: _Optional[int] = ..., credits_grouped: _Optional[bool] = ...) -> None: ...
 
 class JourneyTouchpoint(_message.Message):
     __slots__ = ("touchpoint_id", "occurred_at", "channel", "source", "medium", "campaign")
@@ -317,7 +321,7 @@ class ModelFitted(_message.Message):
     def __init__(self, property_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., model: _Optional[str] = ..., version: _Optional[int] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., converting_paths: _Optional[int] = ..., null_paths: _Optional[int] = ..., channel_shares: _Optional[_Mapping[str, float]] = ..., value_shares: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class Credit(_message.Message):
-    __slots__ = ("touchpoint_id", "channel", "source", "medium", "campaign", "fraction", "value")
+    __slots__ = ("touchpoint_id", "channel", "source", "medium", "campaign", "fraction", "value", "touchpoint_count")
     TOUCHPOINT_ID_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
@@ -325,6 +329,7 @@ class Credit(_message.Message):
     CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
     FRACTION_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
+    TOUCHPOINT_COUNT_FIELD_NUMBER: _ClassVar[int]
     touchpoint_id: str
     channel: str
     source: str
@@ -332,4 +337,5 @@ class Credit(_message.Message):
     campaign: str
     fraction: float
     value: _common_pb2.Money
-    def __init__(self, touchpoint_id: _Optional[str] = ..., channel: _Optional[str] = ..., source: _Optional[str] = ..., medium: _Optional[str] = ..., campaign: _Optional[str] = ..., fraction: _Optional[float] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ...) -> None: ...
+    touchpoint_count: int
+    def __init__(self, touchpoint_id: _Optional[str] = ..., channel: _Optional[str] = ..., source: _Optional[str] = ..., medium: _Optional[str] = ..., campaign: _Optional[str] = ..., fraction: _Optional[float] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., touchpoint_count: _Optional[int] = ...) -> None: ...
