@@ -9,7 +9,6 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
-from fractions import Fraction
 from types import MappingProxyType
 from typing import Any
 
@@ -281,20 +280,28 @@ def split_micros(total_micros: int, weights: Sequence[float]) -> list[int]:
     """
     if not weights:
         raise MoneyError("weights must not be empty")
-    exact_weights: list[Fraction] = []
+    ratios: list[tuple[int, int]] = []
     for weight in weights:
         if not math.isfinite(weight) or weight < 0:
             raise MoneyError(f"weights must be finite and non-negative, got {weight!r}")
-        exact_weights.append(Fraction(weight))
-    weight_sum = sum(exact_weights, Fraction(0))
+        ratios.append(float(weight).as_integer_ratio())
+    # Every float is n / 2**k: over the largest denominator the weights are exact integers,
+    # so the split needs integer arithmetic only (Fraction sums are slow on long journeys).
+    common = max(denominator for _, denominator in ratios)
+    scaled = [numerator * (common // denominator) for numerator, denominator in ratios]
+    weight_sum = sum(scaled)
     if weight_sum <= 0:
         raise MoneyError("weights must sum to more than zero")
     sign = -1 if total_micros < 0 else 1
     magnitude = abs(total_micros)
-    shares = [magnitude * weight / weight_sum for weight in exact_weights]
-    parts = [math.floor(share) for share in shares]
+    parts: list[int] = []
+    remainders: list[int] = []
+    for weight in scaled:
+        part, remainder = divmod(magnitude * weight, weight_sum)
+        parts.append(part)
+        remainders.append(remainder)
     leftover = magnitude - sum(parts)
-    by_remainder = sorted(range(len(shares)), key=lambda i: (-(shares[i] - parts[i]), i))
+    by_remainder = sorted(range(len(parts)), key=lambda i: (-remainders[i], i))
     for index in by_remainder[:leftover]:
         parts[index] += 1
     return [sign * part for part in parts]
