@@ -1,4 +1,4 @@
-"""`python -m bench`: ingest, pipeline, log-read and attribution-model benchmarks.
+"""`python -m bench`: ingest, long-poll, pipeline, log-read and attribution-model benchmarks.
 
 Prints the machine facts and one table (benchmark, backend, size, seconds, rate, note).
 Each benchmark runs on its own temp data dir or fresh PostgreSQL database, removed after.
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench import attribution, identity, ingest, pipeline
+from bench import attribution, identity, ingest, longpoll, pipeline
 from bench.storage import BACKENDS, POSTGRES_ADMIN_URL, fresh_env, postgres_problem
 from bench.table import Row, format_table, per_second
 
@@ -144,6 +144,12 @@ def run_backend(backend: str, visitors: int) -> list[Row]:
                 )
         except Exception as error:
             rows.append(_failed(f"ingest batch {batch_size} x{threads}", backend, error))
+    logger.info("%s: TrackEvents under %d long polls", backend, longpoll.READERS)
+    try:
+        with fresh_env(backend) as env:
+            rows += longpoll.run(env, backend)
+    except Exception as error:
+        rows.append(_failed("TrackEvents under long polls", backend, error))
     logger.info("%s: pipeline, %d visitors", backend, visitors)
     try:
         rows += run_pipeline(backend, visitors)

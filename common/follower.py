@@ -20,6 +20,9 @@ T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 PERSISTENT_FAILURE_SECONDS = 5.0
+# After an empty page, the next read starts no sooner than this after the last one started:
+# a producer with all its wait slots taken answers at once, and must not be polled in a loop.
+EMPTY_READ_INTERVAL_SECONDS = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,8 @@ class Follower(Generic[T]):
     Processing is exactly-once in effect: the sink records the position in the same
     transaction as its writes, and the follower always restarts from the recorded position.
     Errors are logged and retried with backoff; the page is read again from the store.
+    An empty page answered early (the producer had no wait slot free) is followed by a short
+    pause, not by another read at once.
     """
 
     def __init__(
@@ -167,10 +172,13 @@ class Follower(Generic[T]):
             try:
                 with self._lock:
                     after = self._sink.position(self._upstream.name)
+                started = time.monotonic()
                 entries = self._upstream.read(after, self._page_size, self._max_wait)
                 if entries and not self._stopping.is_set():
                     self._process(after, entries)
                 self._record_lag(entries[-1].position if entries else None)
+                if not entries:
+                    self._stopping.wait(EMPTY_READ_INTERVAL_SECONDS - (time.monotonic() - started))
                 backoff, failing_since = 0.1, None
             except Exception as error:
                 if self._stopping.is_set():

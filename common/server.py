@@ -19,7 +19,11 @@ from common.follower import Follower
 
 logger = logging.getLogger(__name__)
 
-MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+MAX_REQUEST_BYTES = 8 * 1024 * 1024
+# Responses may be larger than requests: a log page always carries at least one entry, so the
+# largest entry a producer may write must fit (clients reading logs raise their limit to match).
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+SERVER_WORKERS = 16
 
 
 class PortInUseError(OSError):
@@ -39,7 +43,7 @@ class GrpcServer:
         service_names: Sequence[str],
         register: Callable[[grpc.Server], None],
         tracer_provider: TracerProvider | None = None,
-        max_workers: int = 16,
+        max_workers: int = SERVER_WORKERS,
     ) -> None:
         interceptors = []
         if tracer_provider is not None:
@@ -53,8 +57,8 @@ class GrpcServer:
             futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
             interceptors=interceptors,
             options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
+                ("grpc.max_send_message_length", MAX_RESPONSE_BYTES),
                 ("grpc.so_reuseport", 0),
             ],
         )

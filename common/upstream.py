@@ -10,6 +10,7 @@ from opentelemetry.instrumentation.grpc import client_interceptor, grpcext
 from opentelemetry.sdk.trace import TracerProvider
 
 from common.follower import UpstreamEntry
+from common.server import MAX_RESPONSE_BYTES
 from common.wire import to_duration
 from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
 from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
@@ -35,7 +36,7 @@ def open_channel(address: str, tracer_provider: TracerProvider | None = None) ->
     channel = grpc.insecure_channel(
         address,
         options=[
-            ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+            ("grpc.max_receive_message_length", MAX_RESPONSE_BYTES),
             ("grpc.enable_retries", 1),
         ],
     )

@@ -10,6 +10,7 @@ from uuid import UUID
 import grpc
 
 from common.grpc_errors import FieldProblem, abort_invalid
+from common.log_endpoint import LogEndpoint
 from common.money import Money
 from common.wire import to_money_pb, to_timestamp
 from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
@@ -219,6 +220,7 @@ class AttributionServicer(attribution_pb2_grpc.AttributionServiceServicer):
         self, app: AttributionApplication, positions: Callable[[], dict[str, int]]
     ) -> None:
         self._app = app
+        self._log = LogEndpoint(app, log_entry)
         self._positions = positions
 
     def GetAttribution(
@@ -322,12 +324,7 @@ class AttributionServicer(attribution_pb2_grpc.AttributionServiceServicer):
     def ListEvents(
         self, request: attribution_pb2.ListEventsRequest, context: grpc.ServicerContext
     ) -> attribution_pb2.ListEventsResponse:
-        records = self._app.read_log(
-            request.after, request.limit, request.max_wait.ToTimedelta().total_seconds()
-        )
-        return attribution_pb2.ListEventsResponse(
-            entries=[log_entry(r.position, r.event) for r in records]
-        )
+        return attribution_pb2.ListEventsResponse(entries=self._log.list_events(request, context))
 
     def GetLogHead(
         self, request: attribution_pb2.GetLogHeadRequest, context: grpc.ServicerContext

@@ -10,6 +10,7 @@ from typing import Any
 import grpc
 
 from common.grpc_errors import FieldProblem, abort_invalid
+from common.log_endpoint import LogEndpoint
 from common.requests import identifier_key
 from common.values import Identifier, IdentifierType
 from common.wire import to_duration, to_identifier_pb, to_timestamp
@@ -163,6 +164,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
 
     def __init__(self, app: IdentityApplication, positions: Callable[[], dict[str, int]]) -> None:
         self._app = app
+        self._log = LogEndpoint(app, log_entry)
         self._positions = positions
 
     def ResolveIdentity(
@@ -315,12 +317,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     def ListEvents(
         self, request: identity_pb2.ListEventsRequest, context: grpc.ServicerContext
     ) -> identity_pb2.ListEventsResponse:
-        records = self._app.read_log(
-            request.after, request.limit, request.max_wait.ToTimedelta().total_seconds()
-        )
-        return identity_pb2.ListEventsResponse(
-            entries=[log_entry(r.position, r.event) for r in records]
-        )
+        return identity_pb2.ListEventsResponse(entries=self._log.list_events(request, context))
 
     def GetLogHead(
         self, request: identity_pb2.GetLogHeadRequest, context: grpc.ServicerContext

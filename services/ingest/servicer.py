@@ -10,6 +10,7 @@ from google.protobuf import timestamp_pb2
 from opentelemetry.metrics import Meter
 
 from common.grpc_errors import FieldProblem, abort_invalid
+from common.log_endpoint import LogEndpoint
 from common.money import Money
 from common.requests import identifier_key
 from common.telemetry import current_trace_parent
@@ -229,6 +230,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
 
     def __init__(self, app: IngestApplication, meter: Meter | None = None) -> None:
         self._app = app
+        self._log = LogEndpoint(app, log_entry)
         self._verdicts = (
             meter.create_counter(
                 "convtrack.ingest.events",
@@ -328,12 +330,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     def ListEvents(
         self, request: ingest_pb2.ListEventsRequest, context: grpc.ServicerContext
     ) -> ingest_pb2.ListEventsResponse:
-        records = self._app.read_log(
-            request.after, request.limit, request.max_wait.ToTimedelta().total_seconds()
-        )
-        return ingest_pb2.ListEventsResponse(
-            entries=[log_entry(r.position, r.event) for r in records]
-        )
+        return ingest_pb2.ListEventsResponse(entries=self._log.list_events(request, context))
 
     def GetLogHead(
         self, request: ingest_pb2.GetLogHeadRequest, context: grpc.ServicerContext
