@@ -44,9 +44,12 @@ DEFAULT_PII_QUERY_PARAMS: tuple[str, ...] = (
     "ssn",
 )
 
+# Bounded repeats (local part at most 64 characters, labels at most 63, RFC 5321) keep a
+# search linear in the text's length: URLs can be 32 KiB long.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _EMAIL = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z][A-Za-z0-9-]*[A-Za-z0-9]"
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@" + _LABEL + r"(?:\." + _LABEL + r"){0,8}"
+    r"\.[A-Za-z][A-Za-z0-9-]{0,61}[A-Za-z0-9]"
 )
 _NAME_SEPARATORS = re.compile(r"[\[\].]+")
 
@@ -54,8 +57,10 @@ _NAME_SEPARATORS = re.compile(r"[\[\].]+")
 def holds_email(text: str) -> bool:
     """True when the text, or the text percent-decoded once or twice, holds anything that
     looks like an email address."""
+    if "@" not in text and "%" not in text:
+        return False
     once = unquote_plus(text)
-    return any(_EMAIL.search(form) for form in (text, once, unquote_plus(once)))
+    return any("@" in form and _EMAIL.search(form) for form in (text, once, unquote_plus(once)))
 
 
 class UrlScrubber:

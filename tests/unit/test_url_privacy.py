@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from urllib.parse import quote, quote_plus
 
 import pytest
@@ -90,3 +91,23 @@ def test_email_detection_sees_through_percent_and_plus_encoding() -> None:
 def test_no_generated_email_address_survives_in_a_query_value_or_the_path(email: str) -> None:
     url = UrlScrubber().url(f"{SHOP}/u/{quote(email, safe='@')}?x={quote_plus(email)}")
     assert url == f"{SHOP}/u/(redacted)?x=(redacted)"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "x" * 28_000,
+        "a@" * 14_000,
+        "a." * 14_000 + "@",
+        "%40" * 9_000,
+        "a" * 60 + "@" + "b-" * 14_000,
+    ],
+)
+def test_scrubbing_a_url_near_the_event_size_limit_takes_time_linear_in_its_length(
+    query: str,
+) -> None:
+    # Unbounded repeats in the email pattern made this quadratic: 2.7 s for 28 KB of "x",
+    # which stalled TrackEvents. Linear, it takes a few milliseconds; the bound is generous.
+    started = time.perf_counter()
+    UrlScrubber().url(f"https://shop.example/landing?pad={query}")
+    assert time.perf_counter() - started < 1.0
