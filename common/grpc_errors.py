@@ -1,9 +1,10 @@
-"""Turning domain errors into gRPC statuses with field-level details (google.rpc.BadRequest)."""
+"""Turning errors into gRPC statuses with details (google.rpc.BadRequest, google.rpc.RetryInfo)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import grpc
 from google.protobuf import any_pb2
@@ -49,3 +50,28 @@ def bad_request_of(error: grpc.RpcError) -> list[FieldProblem]:
                 FieldProblem(v.field, v.description) for v in bad_request.field_violations
             )
     return problems
+
+
+def abort_unavailable(context: grpc.ServicerContext, message: str, retry_after: float) -> None:
+    """Aborts the call with UNAVAILABLE and a google.rpc.RetryInfo detail saying how long to
+    wait before retrying."""
+    retry_info = error_details_pb2.RetryInfo()
+    retry_info.retry_delay.FromTimedelta(timedelta(seconds=retry_after))
+    detail = any_pb2.Any()
+    detail.Pack(retry_info)
+    status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=message, details=[detail])
+    context.abort_with_status(rpc_status.to_status(status))
+
+
+def retry_delay_of(error: grpc.RpcError) -> timedelta | None:
+    """The delay an error's RetryInfo detail asks for before a retry, if it has one."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    if status is None:
+        return None
+    for detail in status.details:
+        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            retry_info = error_details_pb2.RetryInfo()
+            detail.Unpack(retry_info)
+            delay: timedelta = retry_info.retry_delay.ToTimedelta()
+            return delay
+    return None
