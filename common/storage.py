@@ -12,6 +12,11 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import Engine, create_engine, event
 
+# How long a request waits for a database connection (to connect, or for a free one in the
+# pool) before it fails as unavailable: well inside clients' usual 10 s deadline, even for a
+# call queued behind another group commit, so they hear UNAVAILABLE, not DEADLINE_EXCEEDED.
+CONNECTION_WAIT_SECONDS = 3
+
 
 class StorageConfigError(ValueError):
     """A database URL that convtrack cannot use."""
@@ -58,7 +63,8 @@ class Database:
             "POSTGRES_SCHEMA": self.schema,
             "POSTGRES_POOL_SIZE": "4",
             "POSTGRES_MAX_OVERFLOW": "4",
-            "POSTGRES_CONNECT_TIMEOUT": "10",
+            "POSTGRES_CONNECT_TIMEOUT": str(CONNECTION_WAIT_SECONDS),
+            "POSTGRES_PRE_PING": "y",
         }
 
     def sql_engine(self) -> Engine:
@@ -132,9 +138,18 @@ def create_sql_engine(url: str, schema: str = "") -> Engine:
     """A SQLAlchemy engine for a service's own tables (read models, the vault).
 
     On SQLite: WAL and a busy timeout, since gRPC threads read while followers write.
-    On PostgreSQL: the tables live in `schema` (which must exist) when one is given.
+    On PostgreSQL: the tables live in `schema` (which must exist) when one is given; stale
+    connections are replaced, and waits for a connection end after CONNECTION_WAIT_SECONDS.
     """
-    engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+    if url.startswith("sqlite"):
+        engine = create_engine(url)
+    else:
+        engine = create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_timeout=CONNECTION_WAIT_SECONDS,
+            connect_args={"connect_timeout": CONNECTION_WAIT_SECONDS},
+        )
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)

@@ -26,14 +26,19 @@ _SQLITE_UNAVAILABLE_MESSAGES = ("database is locked", "database table is locked"
 _POSTGRES_PERMANENT_CLASSES = ("54",)
 
 
+class StorageUnavailableError(Exception):
+    """Raised by convtrack itself when the store could not be used in time; retryable."""
+
+
 def is_storage_unavailable(error: BaseException) -> bool:
     """True when `error`, or the error that caused it, says the database is unreachable,
     gone, busy or out of connections: the same request may succeed when retried later.
 
     It recognises psycopg's OperationalError and InterfaceError (connection refused or
     lost, server shutting down, pool timeouts), SQLAlchemy's pool timeouts and invalidated
-    connections, SQLite's busy, locked, I/O and cannot-open errors, and the `eventsourcing`
-    library's wrappers of all of these (decided by the driver error they wrap).
+    connections, SQLite's busy, locked, I/O and cannot-open errors, the `eventsourcing`
+    library's wrappers of all of these (decided by the driver error they wrap), and our own
+    StorageUnavailableError.
     """
     for link in _causes(error):
         verdict = _verdict(link)
@@ -57,6 +62,8 @@ def _causes(error: BaseException) -> Iterator[BaseException]:
 
 def _verdict(error: BaseException) -> bool | None:
     """Whether this one error means unavailable; None when its cause decides."""
+    if isinstance(error, StorageUnavailableError):
+        return True
     if isinstance(error, sqlite3.Error):
         return _sqlite_unavailable(error)
     if isinstance(error, psycopg.Error):

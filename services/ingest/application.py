@@ -84,12 +84,15 @@ class IngestApplication(LoggedApplication):
         received_at: datetime,
         sent_at: datetime | None = None,
         trace_parent: str = "",
+        write_timeout: float | None = None,
     ) -> list[Verdict]:
         """Stores the valid events of a batch; returns one verdict per event, in order.
 
         Raises BatchTooLargeError when the batch is over the limits. When it returns, every
         accepted event is durable. `trace_parent` (W3C) is kept with each event so that the
-        services downstream can link their work to this call's trace.
+        services downstream can link their work to this call's trace. When the events are not
+        stored within `write_timeout` seconds it raises GroupCommitTimeoutError (the events
+        may still be stored: a retry is safe, they are keyed by event id).
         """
         self._check_batch(events)
         skew = received_at - sent_at if sent_at is not None else timedelta(0)
@@ -111,7 +114,7 @@ class IngestApplication(LoggedApplication):
                 verdicts[index] = Verdict(Outcome.DUPLICATE, record_id=result.id)
             else:
                 pending[result.id] = (index, result)
-        stored = self._store_new([fact for _, fact in pending.values()])
+        stored = self._store_new([fact for _, fact in pending.values()], write_timeout)
         for record_id, (index, _) in pending.items():
             outcome = Outcome.ACCEPTED if record_id in stored else Outcome.DUPLICATE
             verdicts[index] = Verdict(outcome, record_id=record_id)
@@ -166,10 +169,11 @@ class IngestApplication(LoggedApplication):
         self._writer.close()
         super().close()
 
-    def _store_new(self, facts: list[RecordedFact]) -> set[UUID]:
+    def _store_new(self, facts: list[RecordedFact], timeout: float | None) -> set[UUID]:
         """Saves the facts not stored before; returns the ids this call saved. Concurrent calls
         are combined into one transaction (group commit); it returns once that committed."""
-        return self._writer.submit([e for fact in facts for e in fact.collect_events()])
+        events = [e for fact in facts for e in fact.collect_events()]
+        return self._writer.submit(events, timeout=timeout)
 
     def _store_events(self, events: list[DomainEventProtocol[UUID]]) -> set[UUID]:
         """The one writer's transaction: known ids are filtered out with one query first; an

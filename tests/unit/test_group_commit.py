@@ -6,7 +6,13 @@ import threading
 
 import pytest
 
-from common.group_commit import GroupCommit, GroupCommitClosedError
+from common.group_commit import (
+    GroupCommit,
+    GroupCommitClosedError,
+    GroupCommitTimeoutError,
+    GroupWriteError,
+)
+from common.storage_errors import is_storage_unavailable
 
 
 class SlowStore:
@@ -68,9 +74,11 @@ def test_an_error_reaches_every_caller_of_the_group() -> None:
         raise OSError("disk full")
 
     commit: GroupCommit[str, str] = GroupCommit(failing, key=lambda i: i)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(GroupWriteError) as caught:
         commit.submit(["a"])
     commit.close()
+    assert isinstance(caught.value.__cause__, OSError)
+    assert str(caught.value.__cause__) == "disk full"
 
 
 def test_nothing_is_accepted_after_close() -> None:
@@ -79,3 +87,55 @@ def test_nothing_is_accepted_after_close() -> None:
     commit.close()
     with pytest.raises(GroupCommitClosedError):
         commit.submit(["b"])
+
+
+def test_each_caller_of_a_failed_group_gets_its_own_error_caused_by_the_stores() -> None:
+    store = SlowStore()
+    disk_full = OSError("disk full")
+
+    def write(items: list[str]) -> set[str]:
+        if store.writes:
+            raise disk_full
+        return store.write(items)
+
+    commit: GroupCommit[str, str] = GroupCommit(write, key=lambda i: i)
+    results: dict[str, object] = {}
+    first = submit_in_thread(commit, ["a"], results)
+    store.first_write_started.wait(10)
+    waiting = [submit_in_thread(commit, [name], results) for name in ("b", "c")]
+    while commit._queue.qsize() < 2:
+        threading.Event().wait(0.005)
+    store.go.set()
+    for thread in [first, *waiting]:
+        thread.join(10)
+    commit.close()
+    errors = [results["b"], results["c"]]
+    assert all(isinstance(e, GroupWriteError) and e.__cause__ is disk_full for e in errors)
+    assert errors[0] is not errors[1]
+
+
+def test_a_caller_out_of_time_before_its_write_began_hears_unavailable_and_is_dropped() -> None:
+    store = SlowStore()
+    commit: GroupCommit[str, str] = GroupCommit(store.write, key=lambda i: i)
+    results: dict[str, object] = {}
+    first = submit_in_thread(commit, ["a"], results)
+    store.first_write_started.wait(10)
+    with pytest.raises(GroupCommitTimeoutError) as caught:
+        commit.submit(["late"], timeout=0.05)
+    store.go.set()
+    first.join(10)
+    commit.close()
+    assert is_storage_unavailable(caught.value)
+    assert not caught.value.may_be_written
+    assert store.stored == {"a"}
+
+
+def test_a_caller_out_of_time_during_its_write_hears_its_items_may_still_be_stored() -> None:
+    store = SlowStore()
+    commit: GroupCommit[str, str] = GroupCommit(store.write, key=lambda i: i)
+    with pytest.raises(GroupCommitTimeoutError) as caught:
+        commit.submit(["slow"], timeout=0.05)
+    store.go.set()
+    commit.close()
+    assert caught.value.may_be_written
+    assert store.stored == {"slow"}
