@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 from uuid import UUID
 
+from eventsourcing import persistence
 from eventsourcing.application import (
     AggregateNotFoundError,
     Application,
@@ -140,13 +141,13 @@ class LoggedApplication(Application[UUID]):
                     found.update(UUID(row[0]) for row in cursor.fetchall())
             return found
         if isinstance(recorder, PostgresAggregateRecorder):
-            statement = SQL(
-                "SELECT DISTINCT originator_id FROM {}.{} WHERE originator_id = ANY(%s)"
-            ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
-            with recorder.datastore.transaction(commit=False) as cursor:
-                cursor.execute(statement, (list(ids),))
-                found.update(UUID(str(row["originator_id"])) for row in cursor.fetchall())
-            return found
+            try:
+                return _stored_ids_postgres(recorder, ids)
+            except (persistence.OperationalError, persistence.InterfaceError):
+                # A database restart leaves every pooled connection broken: drop them all at
+                # once and try again on a new one (the library's own queries retry likewise).
+                recorder.datastore.pool.check()
+                return _stored_ids_postgres(recorder, ids)
         return {i for i in ids if recorder.select_events(i, limit=1)}
 
     def check_tables(self) -> None:
@@ -180,6 +181,15 @@ class LoggedApplication(Application[UUID]):
             with self._log_changed:
                 self._log_changed.wait(timeout=min(remaining, LOG_WAIT_POLL_SECONDS))
         return []
+
+
+def _stored_ids_postgres(recorder: PostgresAggregateRecorder, ids: Sequence[UUID]) -> set[UUID]:
+    statement = SQL(
+        "SELECT DISTINCT originator_id FROM {}.{} WHERE originator_id = ANY(%s)"
+    ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
+    with recorder.datastore.transaction(commit=False) as cursor:
+        cursor.execute(statement, (list(ids),))
+        return {UUID(str(row["originator_id"])) for row in cursor.fetchall()}
 
 
 class TrackingApplication(LoggedApplication):

@@ -13,7 +13,7 @@ from opentelemetry import trace
 
 from common.grpc_errors import abort_invalid, abort_unavailable
 from common.log_throttle import LogThrottle, limit_logs, summary
-from common.storage_errors import is_storage_unavailable
+from common.storage_errors import causes, is_storage_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -206,10 +206,12 @@ class ErrorStatusInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
     ) -> None:
         held_back = self._throttle.admit("unavailable")
         if held_back is not None:
+            root = list(causes(error))[-1]
             logger.warning(
-                "%s answered UNAVAILABLE: %s%s",
+                "%s answered UNAVAILABLE: %s%s%s",
                 method,
                 summary(error),
+                f" (caused by {summary(root)})" if root is not error else "",
                 self._throttle.held_back_note(held_back),
             )
         abort_unavailable(context, message, self._retry_after)

@@ -64,7 +64,6 @@ class Database:
             "POSTGRES_POOL_SIZE": "4",
             "POSTGRES_MAX_OVERFLOW": "4",
             "POSTGRES_CONNECT_TIMEOUT": str(CONNECTION_WAIT_SECONDS),
-            "POSTGRES_PRE_PING": "y",
         }
 
     def sql_engine(self) -> Engine:

@@ -40,14 +40,14 @@ def is_storage_unavailable(error: BaseException) -> bool:
     library's wrappers of all of these (decided by the driver error they wrap), and our own
     StorageUnavailableError.
     """
-    for link in _causes(error):
+    for link in causes(error):
         verdict = _verdict(link)
         if verdict is not None:
             return verdict
     return False
 
 
-def _causes(error: BaseException) -> Iterator[BaseException]:
+def causes(error: BaseException) -> Iterator[BaseException]:
     """The error, then what caused it (explicitly, else implicitly), outermost first."""
     seen: set[int] = set()
     current: BaseException | None = error

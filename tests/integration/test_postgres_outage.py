@@ -21,7 +21,7 @@ from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from services.identity import server as identity_server
 from services.ingest import server as ingest_server
 from tests.conftest import REQUIRE_POSTGRES
-from tests.integration.helpers_ingest import envelope, log_head, page_view, read_log
+from tests.integration.helpers_ingest import envelope, log_head, page_view, read_log, track
 from tests.integration.private_postgres import PrivatePostgres, PrivatePostgresUnavailableError
 
 pytestmark = pytest.mark.postgres
@@ -221,3 +221,26 @@ def test_postgres_stopped_mid_load_fails_calls_unavailable_and_loses_no_acknowle
             channel.close()
         for service in reversed(services):
             service.stop(0)
+
+
+def test_calls_after_postgres_restarted_while_idle_succeed_at_once(
+    private_postgres: PrivatePostgres, tmp_path: Path
+) -> None:
+    ingest = ingest_server.start(
+        ingest_server.IngestSettings(
+            listen="127.0.0.1:0",
+            database_url=private_postgres.url,
+            data_dir=tmp_path,
+            identity_addr="",
+        )
+    )
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{ingest.port}") as channel:
+            stub = ingest_pb2_grpc.IngestServiceStub(channel)
+            before = [track(stub, [page_view(f"before-{n}")]) for n in range(3)]
+            private_postgres.stop()
+            private_postgres.start()
+            after = [track(stub, [page_view(f"after-{n}")]) for n in range(3)]
+    finally:
+        ingest.stop(0)
+    assert [r.accepted_count for r in before + after] == [1] * 6
