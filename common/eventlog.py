@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 from uuid import UUID
 
-from eventsourcing import persistence
 from eventsourcing.application import (
     AggregateNotFoundError,
     Application,
@@ -22,6 +21,8 @@ from eventsourcing.persistence import Notification, ProcessRecorder, Recording, 
 from eventsourcing.postgres import PostgresAggregateRecorder
 from eventsourcing.sqlite import SQLiteAggregateRecorder
 from psycopg.sql import SQL, Identifier
+
+from common.recorders import once_more_after_dropping_broken
 
 A = TypeVar("A", bound=Aggregate)
 K = TypeVar("K")
@@ -141,13 +142,10 @@ class LoggedApplication(Application[UUID]):
                     found.update(UUID(row[0]) for row in cursor.fetchall())
             return found
         if isinstance(recorder, PostgresAggregateRecorder):
-            try:
-                return _stored_ids_postgres(recorder, ids)
-            except (persistence.OperationalError, persistence.InterfaceError):
-                # A database restart leaves every pooled connection broken: drop them all at
-                # once and try again on a new one (the library's own queries retry likewise).
-                recorder.datastore.pool.check()
-                return _stored_ids_postgres(recorder, ids)
+            postgres = recorder
+            return once_more_after_dropping_broken(
+                postgres.datastore, lambda: _stored_ids_postgres(postgres, ids)
+            )
         return {i for i in ids if recorder.select_events(i, limit=1)}
 
     def check_tables(self) -> None:

@@ -64,6 +64,7 @@ class Database:
             "POSTGRES_POOL_SIZE": "4",
             "POSTGRES_MAX_OVERFLOW": "4",
             "POSTGRES_CONNECT_TIMEOUT": str(CONNECTION_WAIT_SECONDS),
+            "PROCESS_RECORDER_TOPIC": "common.recorders:ServingPostgresProcessRecorder",
         }
 
     def sql_engine(self) -> Engine:

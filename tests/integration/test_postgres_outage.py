@@ -36,6 +36,7 @@ WARM_UP_CALLS = 3
 RECOVERY_CALLS_PER_CLIENT = 2
 PHASE_TIMEOUT = 30.0
 DUPLICATE = ingest_pb2.VERDICT_DUPLICATE
+READ_DEADLINE = 10.0
 
 
 @pytest.fixture
@@ -223,7 +224,15 @@ def test_postgres_stopped_mid_load_fails_calls_unavailable_and_loses_no_acknowle
             service.stop(0)
 
 
-def test_calls_after_postgres_restarted_while_idle_succeed_at_once(
+def failed_call_of(call: Callable[[], object]) -> tuple[grpc.StatusCode, float]:
+    """The status code of a call that must fail, and the seconds it took."""
+    started = time.monotonic()
+    with pytest.raises(grpc.RpcError) as caught:
+        call()
+    return caught.value.code(), time.monotonic() - started
+
+
+def test_reads_in_an_outage_answer_unavailable_in_time_and_calls_after_a_restart_succeed(
     private_postgres: PrivatePostgres, tmp_path: Path
 ) -> None:
     ingest = ingest_server.start(
@@ -240,7 +249,19 @@ def test_calls_after_postgres_restarted_while_idle_succeed_at_once(
             before = [track(stub, [page_view(f"before-{n}")]) for n in range(3)]
             private_postgres.stop()
             private_postgres.start()
-            after = [track(stub, [page_view(f"after-{n}")]) for n in range(3)]
+            after_idle_restart = [track(stub, [page_view(f"after-{n}")]) for n in range(3)]
+            private_postgres.stop()
+            head_in_outage = failed_call_of(
+                lambda: stub.GetLogHead(ingest_pb2.GetLogHeadRequest(), timeout=READ_DEADLINE)
+            )
+            page_in_outage = failed_call_of(
+                lambda: stub.ListEvents(ingest_pb2.ListEventsRequest(), timeout=READ_DEADLINE)
+            )
+            private_postgres.start()
+            head_after = log_head(stub)
     finally:
         ingest.stop(0)
-    assert [r.accepted_count for r in before + after] == [1] * 6
+    assert [r.accepted_count for r in before + after_idle_restart] == [1] * 6
+    assert [head_in_outage[0], page_in_outage[0]] == [grpc.StatusCode.UNAVAILABLE] * 2
+    assert head_in_outage[1] < READ_DEADLINE and page_in_outage[1] < READ_DEADLINE
+    assert head_after >= 6
