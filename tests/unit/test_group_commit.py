@@ -48,18 +48,27 @@ def submit_in_thread(
     return thread
 
 
-def test_submissions_waiting_together_are_written_in_one_call() -> None:
-    store = SlowStore()
-    commit: GroupCommit[str, str] = GroupCommit(store.write, key=lambda i: i)
+def queued_behind_a_slow_write(
+    commit: GroupCommit[str, str], store: SlowStore, queued: list[list[str]]
+) -> dict[str, object]:
+    """Submits ["a"], whose write waits, then `queued` behind it; lets the write go and
+    returns each submission's result (keyed by its first item)."""
     results: dict[str, object] = {}
     first = submit_in_thread(commit, ["a"], results)
     store.first_write_started.wait(10)
-    waiting = [submit_in_thread(commit, [f"b{n}", "shared"], results) for n in range(3)]
-    while commit._queue.qsize() < 3:
+    waiting = [submit_in_thread(commit, items, results) for items in queued]
+    while commit._queue.qsize() < len(queued):
         threading.Event().wait(0.005)
     store.go.set()
     for thread in [first, *waiting]:
         thread.join(10)
+    return results
+
+
+def test_submissions_waiting_together_are_written_in_one_call() -> None:
+    store = SlowStore()
+    commit: GroupCommit[str, str] = GroupCommit(store.write, key=lambda i: i)
+    results = queued_behind_a_slow_write(commit, store, [[f"b{n}", "shared"] for n in range(3)])
     assert store.writes[0] == ["a"]
     assert len(store.writes) == 2
     assert sorted(store.writes[1]) == ["b0", "b1", "b2", "shared"]
@@ -99,15 +108,7 @@ def test_each_caller_of_a_failed_group_gets_its_own_error_caused_by_the_stores()
         return store.write(items)
 
     commit: GroupCommit[str, str] = GroupCommit(write, key=lambda i: i)
-    results: dict[str, object] = {}
-    first = submit_in_thread(commit, ["a"], results)
-    store.first_write_started.wait(10)
-    waiting = [submit_in_thread(commit, [name], results) for name in ("b", "c")]
-    while commit._queue.qsize() < 2:
-        threading.Event().wait(0.005)
-    store.go.set()
-    for thread in [first, *waiting]:
-        thread.join(10)
+    results = queued_behind_a_slow_write(commit, store, [["b"], ["c"]])
     commit.close()
     errors = [results["b"], results["c"]]
     assert all(isinstance(e, GroupWriteError) and e.__cause__ is disk_full for e in errors)
