@@ -22,6 +22,8 @@ from eventsourcing.postgres import PostgresAggregateRecorder
 from eventsourcing.sqlite import SQLiteAggregateRecorder
 from psycopg.sql import SQL, Identifier
 
+from common.recorders import once_more_after_dropping_broken
+
 A = TypeVar("A", bound=Aggregate)
 K = TypeVar("K")
 V = TypeVar("V")
@@ -140,13 +142,10 @@ class LoggedApplication(Application[UUID]):
                     found.update(UUID(row[0]) for row in cursor.fetchall())
             return found
         if isinstance(recorder, PostgresAggregateRecorder):
-            statement = SQL(
-                "SELECT DISTINCT originator_id FROM {}.{} WHERE originator_id = ANY(%s)"
-            ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
-            with recorder.datastore.transaction(commit=False) as cursor:
-                cursor.execute(statement, (list(ids),))
-                found.update(UUID(str(row["originator_id"])) for row in cursor.fetchall())
-            return found
+            postgres = recorder
+            return once_more_after_dropping_broken(
+                postgres.datastore, lambda: _stored_ids_postgres(postgres, ids)
+            )
         return {i for i in ids if recorder.select_events(i, limit=1)}
 
     def check_tables(self) -> None:
@@ -180,6 +179,15 @@ class LoggedApplication(Application[UUID]):
             with self._log_changed:
                 self._log_changed.wait(timeout=min(remaining, LOG_WAIT_POLL_SECONDS))
         return []
+
+
+def _stored_ids_postgres(recorder: PostgresAggregateRecorder, ids: Sequence[UUID]) -> set[UUID]:
+    statement = SQL(
+        "SELECT DISTINCT originator_id FROM {}.{} WHERE originator_id = ANY(%s)"
+    ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
+    with recorder.datastore.transaction(commit=False) as cursor:
+        cursor.execute(statement, (list(ids),))
+        return {UUID(str(row["originator_id"])) for row in cursor.fetchall()}
 
 
 class TrackingApplication(LoggedApplication):

@@ -8,6 +8,8 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from common.storage_errors import StorageUnavailableError
+
 K = TypeVar("K", bound=Hashable)
 E = TypeVar("E")
 
@@ -16,12 +18,30 @@ class GroupCommitClosedError(RuntimeError):
     """The group commit was closed; nothing more can be written through it."""
 
 
+class GroupWriteError(Exception):
+    """The write of the caller's group failed; the store's error is the cause."""
+
+
+class GroupCommitTimeoutError(StorageUnavailableError, TimeoutError):
+    """The caller's items were not written in the time it could wait.
+
+    `may_be_written` says whether the writer had already taken them (their write may still
+    commit) or not (they were dropped and will not be written).
+    """
+
+    def __init__(self, message: str, *, may_be_written: bool) -> None:
+        super().__init__(message)
+        self.may_be_written = may_be_written
+
+
 @dataclass
 class _Submission(Generic[K, E]):
     items: Sequence[E]
     done: threading.Event = field(default_factory=threading.Event)
     written: set[K] = field(default_factory=set)
     error: BaseException | None = None
+    taken: bool = False
+    abandoned: bool = False
 
 
 class GroupCommit(Generic[K, E]):
@@ -33,6 +53,8 @@ class GroupCommit(Generic[K, E]):
     concurrent submissions carry the same key, the earlier one owns it (the later one sees a
     duplicate). `submit` returns only after the write has committed, so acknowledged means
     durable. Throughput comes from batching under load, not from more writers (design.md).
+    A caller may bound its wait (`timeout`), so that it can answer before its own deadline
+    even when the store hangs.
     """
 
     def __init__(
@@ -50,10 +72,15 @@ class GroupCommit(Generic[K, E]):
         self._queue: queue.Queue[_Submission[K, E] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._take_lock = threading.Lock()
         self._closed = False
 
-    def submit(self, items: Sequence[E]) -> set[K]:
-        """Writes the items (with whatever else is waiting); returns the keys this call stored."""
+    def submit(self, items: Sequence[E], timeout: float | None = None) -> set[K]:
+        """Writes the items (with whatever else is waiting); returns the keys this call stored.
+
+        Raises GroupWriteError (caused by the store's error) when the write failed, and
+        GroupCommitTimeoutError when it has not finished within `timeout` seconds.
+        """
         if not items:
             return set()
         submission: _Submission[K, E] = _Submission(items)
@@ -64,9 +91,15 @@ class GroupCommit(Generic[K, E]):
                 self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
             self._queue.put(submission)
-        submission.done.wait()
+        if not submission.done.wait(timeout):
+            with self._take_lock:
+                submission.abandoned = not submission.taken
+            raise GroupCommitTimeoutError(
+                f"{self._name}: not written within {timeout:.1f}s",
+                may_be_written=not submission.abandoned,
+            )
         if submission.error is not None:
-            raise submission.error
+            raise GroupWriteError(f"{self._name}: the write failed") from submission.error
         return submission.written
 
     def close(self, timeout: float = 10.0) -> None:
@@ -100,7 +133,13 @@ class GroupCommit(Generic[K, E]):
             if stopping:
                 return
 
-    def _write_group(self, group: list[_Submission[K, E]]) -> None:
+    def _write_group(self, submissions: list[_Submission[K, E]]) -> None:
+        with self._take_lock:
+            group = [s for s in submissions if not s.abandoned]
+            for submission in group:
+                submission.taken = True
+        if not group:
+            return
         owners: dict[K, _Submission[K, E]] = {}
         items: list[E] = []
         for submission in group:

@@ -16,6 +16,7 @@ from opentelemetry.instrumentation.grpc import filters, server_interceptor
 from opentelemetry.sdk.trace import TracerProvider
 
 from common.follower import Follower
+from common.interceptors import ErrorStatusInterceptor, limit_grpc_logs
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,11 @@ class PortInUseError(OSError):
 class GrpcServer:
     """A started gRPC server serving some services, with their health status.
 
-    `port` is the bound port, so tests can listen on `127.0.0.1:0`.
+    `port` is the bound port, so tests can listen on `127.0.0.1:0`. Every call passes
+    through tracing (outermost), then `ErrorStatusInterceptor` (errors the servicer did not
+    answer become UNAVAILABLE, INVALID_ARGUMENT or INTERNAL without leaking their text),
+    then `interceptors` (for authentication, rate limits: what they abort with passes
+    through), then the servicer.
     """
 
     def __init__(
@@ -43,19 +48,23 @@ class GrpcServer:
         service_names: Sequence[str],
         register: Callable[[grpc.Server], None],
         tracer_provider: TracerProvider | None = None,
+        interceptors: Sequence[grpc.ServerInterceptor[Any, Any]] = (),
         max_workers: int = SERVER_WORKERS,
     ) -> None:
-        interceptors = []
+        chain: list[grpc.ServerInterceptor[Any, Any]] = []
         if tracer_provider is not None:
-            interceptors.append(
+            chain.append(
                 server_interceptor(
                     tracer_provider=tracer_provider,
                     filter_=filters.negate(filters.health_check()),
                 )
             )
+        chain.append(ErrorStatusInterceptor())
+        chain.extend(interceptors)
+        limit_grpc_logs()
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-            interceptors=interceptors,
+            interceptors=chain,
             options=[
                 ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
                 ("grpc.max_send_message_length", MAX_RESPONSE_BYTES),

@@ -16,6 +16,10 @@ from sqlalchemy import Engine, create_engine, event
 DATA_DIR_MODE = 0o700
 DATA_FILE_MODE = 0o600
 SQLITE_COMPANION_SUFFIXES = ("-wal", "-shm", "-journal")
+# How long a request waits for a database connection (to connect, or for a free one in the
+# pool) before it fails as unavailable: well inside clients' usual 10 s deadline, even for a
+# call queued behind another group commit, so they hear UNAVAILABLE, not DEADLINE_EXCEEDED.
+CONNECTION_WAIT_SECONDS = 3
 
 
 class StorageConfigError(ValueError):
@@ -78,7 +82,8 @@ class Database:
             "POSTGRES_SCHEMA": self.schema,
             "POSTGRES_POOL_SIZE": "4",
             "POSTGRES_MAX_OVERFLOW": "4",
-            "POSTGRES_CONNECT_TIMEOUT": "10",
+            "POSTGRES_CONNECT_TIMEOUT": str(CONNECTION_WAIT_SECONDS),
+            "PROCESS_RECORDER_TOPIC": "common.recorders:ServingPostgresProcessRecorder",
         }
 
     def sql_engine(self) -> Engine:
@@ -152,9 +157,18 @@ def create_sql_engine(url: str, schema: str = "") -> Engine:
     """A SQLAlchemy engine for a service's own tables (read models, the vault).
 
     On SQLite: WAL and a busy timeout, since gRPC threads read while followers write.
-    On PostgreSQL: the tables live in `schema` (which must exist) when one is given.
+    On PostgreSQL: the tables live in `schema` (which must exist) when one is given; stale
+    connections are replaced, and waits for a connection end after CONNECTION_WAIT_SECONDS.
     """
-    engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+    if url.startswith("sqlite"):
+        engine = create_engine(url)
+    else:
+        engine = create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_timeout=CONNECTION_WAIT_SECONDS,
+            connect_args={"connect_timeout": CONNECTION_WAIT_SECONDS},
+        )
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)

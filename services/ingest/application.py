@@ -84,12 +84,15 @@ class IngestApplication(LoggedApplication):
         received_at: datetime,
         sent_at: datetime | None = None,
         trace_parent: str = "",
+        write_timeout: float | None = None,
     ) -> list[Verdict]:
         """Stores the valid events of a batch; returns one verdict per event, in order.
 
         Raises BatchTooLargeError when the batch is over the limits. When it returns, every
         accepted event is durable. `trace_parent` (W3C) is kept with each event so that the
-        services downstream can link their work to this call's trace.
+        services downstream can link their work to this call's trace. When the events are not
+        stored within `write_timeout` seconds it raises GroupCommitTimeoutError (the events
+        may still be stored: a retry is safe, they are keyed by event id).
         """
         self._check_batch(events)
         skew = received_at - sent_at if sent_at is not None else timedelta(0)
@@ -118,7 +121,7 @@ class IngestApplication(LoggedApplication):
             )
             for event in new
         ]
-        stored = self._store_new(facts)
+        stored = self._store_new(facts, write_timeout)
         for record_id, (index, _) in valid.items():
             outcome = Outcome.ACCEPTED if record_id in stored else Outcome.DUPLICATE
             verdicts[index] = Verdict(outcome, record_id=record_id)
@@ -171,10 +174,11 @@ class IngestApplication(LoggedApplication):
         self._writer.close()
         super().close()
 
-    def _store_new(self, facts: list[RecordedFact]) -> set[UUID]:
+    def _store_new(self, facts: list[RecordedFact], timeout: float | None) -> set[UUID]:
         """Saves the facts not stored before; returns the ids this call saved. Concurrent calls
         are combined into one transaction (group commit); it returns once that committed."""
-        return self._writer.submit([e for fact in facts for e in fact.collect_events()])
+        events = [e for fact in facts for e in fact.collect_events()]
+        return self._writer.submit(events, timeout=timeout)
 
     def _store_events(self, events: list[DomainEventProtocol[UUID]]) -> set[UUID]:
         """The one writer's transaction: known ids are filtered out with one query first; an

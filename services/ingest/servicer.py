@@ -9,6 +9,7 @@ import grpc
 from google.protobuf import timestamp_pb2
 from opentelemetry.metrics import Meter
 
+from common.deadlines import wait_budget
 from common.grpc_errors import FieldProblem, abort_invalid
 from common.log_endpoint import LogEndpoint
 from common.money import Money
@@ -268,6 +269,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 received_at=received_at,
                 sent_at=sent_at,
                 trace_parent=current_trace_parent(),
+                write_timeout=wait_budget(context),
             )
         except BatchTooLargeError as error:
             abort_invalid(context, str(error), [FieldProblem(error.field, error.description)])

@@ -6,7 +6,13 @@ import threading
 
 import pytest
 
-from common.group_commit import GroupCommit, GroupCommitClosedError
+from common.group_commit import (
+    GroupCommit,
+    GroupCommitClosedError,
+    GroupCommitTimeoutError,
+    GroupWriteError,
+)
+from common.storage_errors import is_storage_unavailable
 
 
 class SlowStore:
@@ -42,18 +48,27 @@ def submit_in_thread(
     return thread
 
 
-def test_submissions_waiting_together_are_written_in_one_call() -> None:
-    store = SlowStore()
-    commit: GroupCommit[str, str] = GroupCommit(store.write, key=lambda i: i)
+def queued_behind_a_slow_write(
+    commit: GroupCommit[str, str], store: SlowStore, queued: list[list[str]]
+) -> dict[str, object]:
+    """Submits ["a"], whose write waits, then `queued` behind it; lets the write go and
+    returns each submission's result (keyed by its first item)."""
     results: dict[str, object] = {}
     first = submit_in_thread(commit, ["a"], results)
     store.first_write_started.wait(10)
-    waiting = [submit_in_thread(commit, [f"b{n}", "shared"], results) for n in range(3)]
-    while commit._queue.qsize() < 3:
+    waiting = [submit_in_thread(commit, items, results) for items in queued]
+    while commit._queue.qsize() < len(queued):
         threading.Event().wait(0.005)
     store.go.set()
     for thread in [first, *waiting]:
         thread.join(10)
+    return results
+
+
+def test_submissions_waiting_together_are_written_in_one_call() -> None:
+    store = SlowStore()
+    commit: GroupCommit[str, str] = GroupCommit(store.write, key=lambda i: i)
+    results = queued_behind_a_slow_write(commit, store, [[f"b{n}", "shared"] for n in range(3)])
     assert store.writes[0] == ["a"]
     assert len(store.writes) == 2
     assert sorted(store.writes[1]) == ["b0", "b1", "b2", "shared"]
@@ -68,9 +83,11 @@ def test_an_error_reaches_every_caller_of_the_group() -> None:
         raise OSError("disk full")
 
     commit: GroupCommit[str, str] = GroupCommit(failing, key=lambda i: i)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(GroupWriteError) as caught:
         commit.submit(["a"])
     commit.close()
+    assert isinstance(caught.value.__cause__, OSError)
+    assert str(caught.value.__cause__) == "disk full"
 
 
 def test_nothing_is_accepted_after_close() -> None:
@@ -79,3 +96,47 @@ def test_nothing_is_accepted_after_close() -> None:
     commit.close()
     with pytest.raises(GroupCommitClosedError):
         commit.submit(["b"])
+
+
+def test_each_caller_of_a_failed_group_gets_its_own_error_caused_by_the_stores() -> None:
+    store = SlowStore()
+    disk_full = OSError("disk full")
+
+    def write(items: list[str]) -> set[str]:
+        if store.writes:
+            raise disk_full
+        return store.write(items)
+
+    commit: GroupCommit[str, str] = GroupCommit(write, key=lambda i: i)
+    results = queued_behind_a_slow_write(commit, store, [["b"], ["c"]])
+    commit.close()
+    errors = [results["b"], results["c"]]
+    assert all(isinstance(e, GroupWriteError) and e.__cause__ is disk_full for e in errors)
+    assert errors[0] is not errors[1]
+
+
+def test_a_caller_out_of_time_before_its_write_began_hears_unavailable_and_is_dropped() -> None:
+    store = SlowStore()
+    commit: GroupCommit[str, str] = GroupCommit(store.write, key=lambda i: i)
+    results: dict[str, object] = {}
+    first = submit_in_thread(commit, ["a"], results)
+    store.first_write_started.wait(10)
+    with pytest.raises(GroupCommitTimeoutError) as caught:
+        commit.submit(["late"], timeout=0.05)
+    store.go.set()
+    first.join(10)
+    commit.close()
+    assert is_storage_unavailable(caught.value)
+    assert not caught.value.may_be_written
+    assert store.stored == {"a"}
+
+
+def test_a_caller_out_of_time_during_its_write_hears_its_items_may_still_be_stored() -> None:
+    store = SlowStore()
+    commit: GroupCommit[str, str] = GroupCommit(store.write, key=lambda i: i)
+    with pytest.raises(GroupCommitTimeoutError) as caught:
+        commit.submit(["slow"], timeout=0.05)
+    store.go.set()
+    commit.close()
+    assert caught.value.may_be_written
+    assert store.stored == {"slow"}
