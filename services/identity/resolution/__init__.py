@@ -1,16 +1,17 @@
-"""Identity resolution: the guarded resolver's rules, decisions and decider."""
+"""The guarded identity resolver: rules, decisions, the state they fold into, the decider."""
 
 from services.identity.resolution.decider import (
-    DEFAULT_BLOCKED_VALUES,
-    DEFAULT_KINDS,
+    decide,
+    decide_forget,
+    decide_split,
+    decide_unlink,
+)
+from services.identity.resolution.decisions import (
     Decision,
     Evidence,
     IdentifierMarkedShared,
     IdentifiersLinked,
-    IdentityRules,
-    KindRule,
     MergeRefused,
-    NaiveResolver,
     ObservationIgnored,
     PersonCreated,
     PersonForgotten,
@@ -18,32 +19,27 @@ from services.identity.resolution.decider import (
     PersonSplit,
     ProbabilisticLinkAdded,
     ProbabilisticLinkRemoved,
-    ResolutionError,
-    ResolutionState,
-    Resolver,
-    UnknownIdentifierError,
+)
+from services.identity.resolution.errors import ResolutionError
+from services.identity.resolution.person_ids import shared_person_id
+from services.identity.resolution.probabilistic_links import (
     accepted_links,
     blended_identifiers,
-    decide,
-    decide_forget,
-    decide_link,
     decide_matching,
     decide_revalidation,
-    decide_split,
-    decide_unlink,
-    deterministic_clusters,
-    kind_of,
-    link_key,
-    person_id_for,
     probabilistic_clusters,
+)
+from services.identity.resolution.rules import (
+    DEFAULT_KINDS,
+    IdentityRules,
+    KindRule,
+    kind_of,
     rules_from_dict,
     rules_to_dict,
-    shared_person_id,
-    split_person_id,
 )
+from services.identity.resolution.state import ResolutionState
 
 __all__ = [
-    "DEFAULT_BLOCKED_VALUES",
     "DEFAULT_KINDS",
     "Decision",
     "Evidence",
@@ -52,7 +48,6 @@ __all__ = [
     "IdentityRules",
     "KindRule",
     "MergeRefused",
-    "NaiveResolver",
     "ObservationIgnored",
     "PersonCreated",
     "PersonForgotten",
@@ -62,24 +57,17 @@ __all__ = [
     "ProbabilisticLinkRemoved",
     "ResolutionError",
     "ResolutionState",
-    "Resolver",
-    "UnknownIdentifierError",
     "accepted_links",
     "blended_identifiers",
     "decide",
     "decide_forget",
-    "decide_link",
     "decide_matching",
     "decide_revalidation",
     "decide_split",
     "decide_unlink",
-    "deterministic_clusters",
     "kind_of",
-    "link_key",
-    "person_id_for",
     "probabilistic_clusters",
     "rules_from_dict",
     "rules_to_dict",
     "shared_person_id",
-    "split_person_id",
 ]
