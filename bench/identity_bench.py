@@ -14,13 +14,8 @@ from dataclasses import dataclass, replace
 
 from bench.identity_synth import SynthData, generate
 from services.identity.observations import ObservationRecord
-from services.identity.resolution import (
-    DEFAULT_KINDS,
-    IdentityRules,
-    NaiveResolver,
-    Resolver,
-    kind_of,
-)
+from services.identity.offline_resolvers import NaiveResolver, Resolver
+from services.identity.resolution import DEFAULT_KINDS, IdentityRules, kind_of
 
 Linker = Callable[[Sequence[ObservationRecord]], Iterable[tuple[str, str, float]]]
 Row = tuple[str, float, float, float, int, float, str]

@@ -19,12 +19,8 @@ from common.input_problems import (
     UnusableValueError,
 )
 from services.identity.observations import IdentifierKind, ObservationRecord
-from services.identity.resolution import (
-    IdentityRules,
-    NaiveResolver,
-    ResolutionError,
-    Resolver,
-)
+from services.identity.offline_resolvers import NaiveResolver, Resolver
+from services.identity.resolution import IdentityRules, ResolutionError
 
 Mode = Literal["naive", "deterministic", "probabilistic"]
 ProbabilisticLinker = Callable[[Sequence[ObservationRecord]], Iterable[tuple[str, str, float]]]

@@ -20,12 +20,12 @@ from services.identity.application import (
 from services.identity.domainmodel import IdentityGraph, Observation, graph_id
 from services.identity.matching import FellegiSunterMatcher
 from services.identity.observations import ObservationRecord
+from services.identity.offline_resolvers import Resolver
 from services.identity.probabilistic import parse_user_agent
 from services.identity.resolution import (
     IdentityRules,
     ProbabilisticLinkAdded,
     ProbabilisticLinkRemoved,
-    Resolver,
     accepted_links,
     decide_matching,
     decide_revalidation,

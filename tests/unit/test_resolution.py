@@ -12,17 +12,16 @@ from hypothesis import strategies as st
 from bench.identity_bench import STRICT_RULES, pairwise_metrics
 from bench.identity_synth import generate
 from services.identity.observations import ObservationRecord
+from services.identity.offline_resolvers import NaiveResolver, Resolver
 from services.identity.resolution import (
     DEFAULT_KINDS,
     IdentifierMarkedShared,
     IdentityRules,
     MergeRefused,
-    NaiveResolver,
     ObservationIgnored,
     PersonsMerged,
     PersonSplit,
     ResolutionState,
-    Resolver,
     decide,
     shared_person_id,
 )

@@ -1,0 +1,323 @@
+"""The guarded resolver's pure decider: what an observation, unlink, split or erasure decides."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from services.identity.observations import IdentifierKind, ObservationRecord
+from services.identity.resolution.decisions import (
+    Decision,
+    Evidence,
+    IdentifierMarkedShared,
+    IdentifiersLinked,
+    MergeRefused,
+    ObservationIgnored,
+    PersonCreated,
+    PersonForgotten,
+    PersonsMerged,
+    PersonSplit,
+)
+from services.identity.resolution.errors import ResolutionError, UnknownIdentifierError
+from services.identity.resolution.person_ids import person_id_for, split_person_id
+from services.identity.resolution.rules import IdentityRules, kind_of
+from services.identity.resolution.state import ResolutionState
+
+_LOWEST = 1 << 30
+
+
+def decide(state: ResolutionState, rules: IdentityRules, obs: ObservationRecord) -> list[Decision]:
+    """What observing `obs` decides, given the state (pure: the state is not changed).
+
+    Blocked identifiers are ignored; shared identifiers do not join. When joining the persons of
+    the observation would exceed a kind's max-per-person limit, the merge is refused and the
+    lowest-priority identifier taking part in the conflict is dropped, then the join is retried.
+    The older person survives a merge. A dropped identifier counts as seen with every person
+    the observation touched; one seen with too many persons is marked shared, detached, and the
+    person it alone held together is split.
+    """
+    decisions: list[Decision] = []
+    identifiers = tuple(dict.fromkeys(obs.identifiers))
+    owner_of = state.person_by_identifier
+    joining: list[str] = []
+    persons: set[str] = set()
+    new = False
+    for identifier in identifiers:
+        person = owner_of.get(identifier)
+        if person is None:
+            reason = rules.blocked_reason(identifier)
+            if reason is not None:
+                decisions.append(ObservationIgnored(identifier, reason, obs.obs_id))
+                continue
+            new = True
+        elif identifier in state.shared:
+            continue
+        else:
+            persons.add(person)
+        joining.append(identifier)
+    evidence = Evidence(obs.obs_id, identifiers)
+    if _devices_kept_apart(rules, joining):
+        for device in [i for i in joining if kind_of(i) == IdentifierKind.ANONYMOUS.value]:
+            joining.remove(device)
+            if device not in owner_of:
+                person = person_id_for(state.property_id, device)
+                decisions.append(PersonCreated(person, (device,), evidence))
+        new = any(i not in owner_of for i in joining)
+        persons = {owner_of[i] for i in joining if i in owner_of}
+    if not new and len(persons) <= 1:
+        return decisions
+    dropped: list[tuple[str, str]] = []
+    while True:
+        conflict = _conflict(state, rules, joining)
+        if conflict is not None:
+            kind, count, limit = conflict
+            victim = _victim(state, rules, joining, kind)
+            reason = f"a person would have {count} {kind} identifiers (at most {limit})"
+        else:
+            apart = _kept_apart(state, joining)
+            if apart is None:
+                break
+            victim = _lowest_priority(state, rules, joining, apart)
+            reason = "the persons were kept apart (split or refused before)"
+        joining.remove(victim)
+        dropped.append((victim, reason))
+    final_of: dict[str, str] = {}
+    decisions.extend(_join(state, joining, evidence, final_of))
+    for victim, _ in dropped:
+        owner = owner_of.get(victim)
+        if owner is None:
+            person = person_id_for(state.property_id, victim)
+            decisions.append(PersonCreated(person, (victim,), evidence))
+            final_of[victim] = person
+        else:
+            final_of[victim] = final_of.get(owner, owner)
+    if not dropped:
+        return decisions
+    kept_apart = tuple(dict.fromkeys(final_of[i] for i in (*joining, *(v for v, _ in dropped))))
+    for victim, reason in dropped:
+        decisions.append(MergeRefused(evidence, kept_apart, reason, victim, obs.ts))
+    marks = _fanout(state, rules, obs, evidence, [v for v, _ in dropped], final_of, kept_apart)
+    if marks:
+        involved = {owner_of[i] for i in identifiers if i in owner_of and i not in state.shared}
+        shadow = state.shadow(involved)
+        for decision in decisions:
+            shadow.apply(decision)
+        for mark in marks:
+            owner = shadow.person_by_identifier[mark.identifier]
+            decisions.append(mark)
+            shadow.apply(mark)
+            split = _split(shadow, owner, evidence)
+            if split is not None:
+                decisions.append(split)
+                shadow.apply(split)
+    return decisions
+
+
+def _devices_kept_apart(rules: IdentityRules, joining: list[str]) -> bool:
+    """Whether the strongest kind of the join keeps its devices apart (see `KindRule`)."""
+    ranked = [(rules.kinds[kind_of(i)].priority, kind_of(i)) for i in joining]
+    return bool(ranked) and rules.kinds[min(ranked)[1]].keeps_devices_apart
+
+
+def _split(state: ResolutionState, person: str, evidence: Evidence) -> PersonSplit | None:
+    """The parts of a person no longer connected to its oldest identifier, if any."""
+    components = state.components(person)
+    if len(components) <= 1:
+        return None
+    parts = tuple(
+        (split_person_id(state.property_id, part[0], evidence.obs_id), tuple(part))
+        for part in components[1:]
+    )
+    return PersonSplit(person, parts, evidence)
+
+
+def _conflict(
+    state: ResolutionState, rules: IdentityRules, joining: list[str]
+) -> tuple[str, int, int] | None:
+    """The first kind (by priority) whose limit the join would break: (kind, count, limit)."""
+    owner_of = state.person_by_identifier
+    totals: dict[str, int] = {}
+    counted: set[str] = set()
+    for identifier in joining:
+        person = owner_of.get(identifier)
+        if person is None:
+            kind = kind_of(identifier)
+            totals[kind] = totals.get(kind, 0) + 1
+        elif person not in counted:
+            counted.add(person)
+            for kind, count in state.kind_counts[person].items():
+                totals[kind] = totals.get(kind, 0) + count
+    worst: tuple[int, str, int, int] | None = None
+    for kind, count in totals.items():
+        rule = rules.kinds.get(kind)
+        if rule is not None and rule.max_per_person is not None and count > rule.max_per_person:
+            candidate = (rule.priority, kind, count, rule.max_per_person)
+            if worst is None or candidate < worst:
+                worst = candidate
+    return None if worst is None else worst[1:]
+
+
+def _kept_apart(state: ResolutionState, joining: list[str]) -> tuple[str, str] | None:
+    """Two persons of the join that were kept apart (a split or an earlier refusal), if any."""
+    owner_of = state.person_by_identifier
+    persons = list(dict.fromkeys(owner_of[i] for i in joining if i in owner_of))
+    for index, person in enumerate(persons):
+        apart = state.kept_apart.get(person, set())
+        for other in persons[index + 1 :]:
+            if other in apart:
+                return person, other
+    return None
+
+
+def _lowest_priority(
+    state: ResolutionState, rules: IdentityRules, joining: list[str], persons: tuple[str, str]
+) -> str:
+    """The lowest-priority identifier of the join that belongs to one of these persons."""
+    owner_of = state.person_by_identifier
+    candidates = [
+        (rules.kinds[kind_of(i)].priority if kind_of(i) in rules.kinds else _LOWEST, p, i)
+        for p, i in enumerate(joining)
+        if owner_of.get(i) in persons
+    ]
+    return max(candidates)[2]
+
+
+def _victim(state: ResolutionState, rules: IdentityRules, joining: list[str], kind: str) -> str:
+    """The lowest-priority identifier of the join that brings identifiers of `kind`.
+
+    Ties drop new identifiers before known ones, then the later one in the observation.
+    """
+    owner_of = state.person_by_identifier
+    best: tuple[int, int, int] | None = None
+    victim = joining[-1]
+    for position, identifier in enumerate(joining):
+        person = owner_of.get(identifier)
+        if person is None:
+            if kind_of(identifier) != kind:
+                continue
+        elif not state.kind_counts[person].get(kind):
+            continue
+        rule = rules.kinds.get(kind_of(identifier))
+        key = (rule.priority if rule is not None else _LOWEST, person is None, position)
+        if best is None or key > best:
+            best, victim = key, identifier
+    return victim
+
+
+def _join(
+    state: ResolutionState, joining: list[str], evidence: Evidence, final_of: dict[str, str]
+) -> list[Decision]:
+    """Creates, links and merges so that the joining identifiers form one person."""
+    owner_of = state.person_by_identifier
+    persons = list(dict.fromkeys(owner_of[i] for i in joining if i in owner_of))
+    new = tuple(i for i in joining if i not in owner_of)
+    decisions: list[Decision] = []
+    joined = tuple(joining)
+    if not persons:
+        if not new:
+            return decisions
+        survivor = person_id_for(state.property_id, new[0])
+        decisions.append(PersonCreated(survivor, new, evidence))
+    else:
+        persons.sort(key=state.created_seq.__getitem__)
+        survivor = persons[0]
+        for younger in persons[1:]:
+            moved = tuple(state.identifiers_by_person[younger])
+            decisions.append(PersonsMerged(survivor, younger, moved, evidence, joined))
+            final_of[younger] = survivor
+        if new:
+            decisions.append(IdentifiersLinked(survivor, new, evidence, joined))
+    for identifier in joining:
+        final_of[identifier] = survivor
+    final_of[survivor] = survivor
+    return decisions
+
+
+def _fanout(
+    state: ResolutionState,
+    rules: IdentityRules,
+    obs: ObservationRecord,
+    evidence: Evidence,
+    dropped: list[str],
+    final_of: dict[str, str],
+    kept_apart: tuple[str, ...],
+) -> list[IdentifierMarkedShared]:
+    """Marks shared the dropped identifiers that refusals have now seen with too many persons.
+
+    A dropped identifier is seen with every person the refused observation touched; the
+    identifiers that stayed are not counted (the refusal blamed the dropped one).
+    """
+    decisions: list[IdentifierMarkedShared] = []
+    horizon = None if obs.ts is None else obs.ts - rules.fanout_window
+    for identifier in dropped:
+        if identifier in state.shared:
+            continue
+        seen: dict[str, datetime | None] = dict(state.fanout.get(identifier, {}))
+        for person in kept_apart:
+            seen[person] = obs.ts
+        recent: set[str] = set()
+        for person, ts in seen.items():
+            if horizon is not None and ts is not None and not _not_before(ts, horizon):
+                continue
+            current = state.current_person(person)
+            recent.add(final_of.get(current, current))
+        if len(recent) > rules.fanout_limit(kind_of(identifier)):
+            decisions.append(IdentifierMarkedShared(identifier, tuple(sorted(recent)), evidence))
+    return decisions
+
+
+def _not_before(ts: datetime, horizon: datetime) -> bool:
+    try:
+        return ts >= horizon
+    except TypeError:  # naive against aware: compare as if both were UTC
+        return ts.replace(tzinfo=None) >= horizon.replace(tzinfo=None)
+
+
+def decide_unlink(state: ResolutionState, identifier: str, evidence: Evidence) -> list[Decision]:
+    """Detaches an identifier from its person for good: like a shared identifier, it stops
+    joining persons (so replaying the same observations cannot merge them again), and the
+    parts of the person that only it held together split off."""
+    owner = state.person_by_identifier.get(identifier)
+    if owner is None:
+        raise UnknownIdentifierError(f"{identifier} has not been resolved")
+    if identifier in state.shared:
+        return []
+    shadow = state.shadow([owner])
+    mark = IdentifierMarkedShared(identifier, (owner,), evidence)
+    shadow.apply(mark)
+    split = _split(shadow, owner, evidence)
+    return [mark] if split is None else [mark, split]
+
+
+def decide_forget(state: ResolutionState, person: str, evidence: Evidence) -> list[Decision]:
+    """Forgets a person and all its identifiers."""
+    person = state.current_person(person)
+    members = state.identifiers_by_person.get(person)
+    if members is None:
+        raise UnknownIdentifierError(f"no person {person}")
+    return [PersonForgotten(person, tuple(members), evidence)]
+
+
+def decide_split(
+    state: ResolutionState, person: str, identifiers: Sequence[str], evidence: Evidence
+) -> list[Decision]:
+    """Moves some of a person's identifiers into a new person and keeps the two apart from now
+    on (a later observation that would join them is refused)."""
+    person = state.current_person(person)
+    members = state.identifiers_by_person.get(person)
+    if members is None:
+        raise UnknownIdentifierError(f"no person {person}")
+    leaving = tuple(dict.fromkeys(identifiers))
+    foreign = [i for i in leaving if i not in members]
+    if foreign:
+        raise ResolutionError(f"{', '.join(foreign)} do not belong to person {person}")
+    if not leaving or len(leaving) == len(members):
+        raise ResolutionError("a split must leave identifiers on both sides")
+    new_person = split_person_id(state.property_id, leaving[0], evidence.obs_id)
+    return [
+        PersonSplit(person, ((new_person, leaving),), evidence),
+        MergeRefused(evidence, (person, new_person), "split by request", ""),
+    ]
+
+
+__all__ = ["decide", "decide_forget", "decide_split", "decide_unlink"]
