@@ -5,6 +5,7 @@ reaches the domain, the database or the standard library."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -135,22 +136,21 @@ class FieldChecks:
 
     def property_id(self, value: str, field: str = "property_id", *, required: bool = True) -> str:
         """A property id, trimmed ("" when absent and not required)."""
-        value = value.strip()
-        if not value:
-            if required:
-                self.add(field, "is required")
-        elif not PROPERTY_ID_PATTERN.fullmatch(value):
-            self.add(field, PROPERTY_ID_RULE)
-        return value
+        return self._formatted(value, field, PROPERTY_ID_PATTERN, PROPERTY_ID_RULE, required)
 
     def name(self, value: str, field: str, *, required: bool = True) -> str:
         """A conversion or model name, trimmed ("" when absent and not required)."""
+        return self._formatted(value, field, NAME_PATTERN, NAME_RULE, required)
+
+    def _formatted(
+        self, value: str, field: str, pattern: re.Pattern[str], rule: str, required: bool
+    ) -> str:
         value = value.strip()
         if not value:
             if required:
                 self.add(field, "is required")
-        elif not NAME_PATTERN.fullmatch(value):
-            self.add(field, NAME_RULE)
+        elif not pattern.fullmatch(value):
+            self.add(field, rule)
         return value
 
     def note(self, value: str, field: str = "note") -> str:

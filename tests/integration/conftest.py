@@ -1,27 +1,27 @@
-"""The four services in one process for a whole test module, on each backend, seeded with a
-small journey: for tests that only ask (or are refused), so they need not start their own."""
+"""The four services in one process for a whole test module, on each backend, seeded with the
+end-to-end tests' cross-device journey: for tests that only ask (or are refused), so they need
+not start their own."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 
 import grpc
-import psycopg
 import pytest
 
 from common.server import RunningService
-from common.wire import to_timestamp
 from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
 from convtrack.common.v1 import common_pb2
 from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from convtrack.reporting.v1 import reporting_pb2_grpc
 from services import launcher
+from tests.conftest import fresh_postgres_database
+from tests.e2e.system import PROPERTY as SEED_PROPERTY
+from tests.e2e.system import cross_device_journey
 
-SEED_PROPERTY = "shop"
 SEED_DEADLINE = 15.0
 
 
@@ -55,49 +55,9 @@ class SharedSystem:
         return reporting_pb2_grpc.ReportingServiceStub(self.channels["reporting"])
 
 
-def _seed_events() -> list[ingest_pb2.Event]:
-    """An email click, a login and a purchase of 20 EUR by one cookie."""
-    now = datetime.now(UTC)
-
-    def event(event_id: str, hours_ago: int, **fields: object) -> ingest_pb2.Event:
-        return ingest_pb2.Event(
-            property_id=SEED_PROPERTY,
-            event_id=event_id,
-            timestamp=to_timestamp(now - timedelta(hours=hours_ago)),
-            **fields,  # type: ignore[arg-type]
-        )
-
-    cookie = ingest_pb2.Identity(anonymous_id="cookie-1")
-    return [
-        event(
-            "click",
-            30,
-            identity=cookie,
-            touchpoint=ingest_pb2.Touchpoint(
-                type=ingest_pb2.TOUCHPOINT_TYPE_CLICK,
-                landing_url="https://shop.example/?utm_source=news&utm_medium=email",
-            ),
-        ),
-        event(
-            "login",
-            29,
-            identity=ingest_pb2.Identity(anonymous_id="cookie-1", user_id="user-1"),
-            identify=ingest_pb2.Identify(),
-        ),
-        event(
-            "purchase",
-            28,
-            identity=cookie,
-            conversion=ingest_pb2.Conversion(
-                name="purchase", value=common_pb2.Money(currency_code="EUR", units=20)
-            ),
-        ),
-    ]
-
-
 def _seed(system: SharedSystem) -> None:
     tracked = system.ingest.TrackEvents(
-        ingest_pb2.TrackEventsRequest(events=_seed_events()), timeout=SEED_DEADLINE
+        ingest_pb2.TrackEventsRequest(events=cross_device_journey()), timeout=SEED_DEADLINE
     )
     assert tracked.rejected_count == 0, tracked
     launcher.wait_for_sync(system.addresses, timeout=60)
@@ -105,7 +65,7 @@ def _seed(system: SharedSystem) -> None:
         identity_pb2.ResolveIdentityRequest(
             property_id=SEED_PROPERTY,
             identifier=common_pb2.Identifier(
-                type=common_pb2.IDENTIFIER_TYPE_ANONYMOUS_ID, value="cookie-1"
+                type=common_pb2.IDENTIFIER_TYPE_ANONYMOUS_ID, value="phone-cookie"
             ),
         ),
         timeout=SEED_DEADLINE,
@@ -113,7 +73,7 @@ def _seed(system: SharedSystem) -> None:
     job = system.attribution.StartReattribution(
         attribution_pb2.StartReattributionRequest(), timeout=SEED_DEADLINE
     )
-    system.conversion_id = tracked.verdicts[2].record_id
+    system.conversion_id = tracked.verdicts[-1].record_id
     system.person_id = resolved.person_id
     system.job_id = job.job_id
     system.known_ids = [
@@ -124,17 +84,6 @@ def _seed(system: SharedSystem) -> None:
     ]
 
 
-def _postgres_database(admin_url: str) -> Iterator[str]:
-    name = f"convtrack_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{admin_url.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(
     scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
@@ -143,19 +92,19 @@ def shared_system(
 ) -> Iterator[SharedSystem]:
     """The four services for the whole module, on SQLite and on PostgreSQL, seeded."""
     env = {"CONVTRACK_DATA_DIR": str(tmp_path_factory.mktemp("system") / "data")}
-    database = None
-    if request.param == "postgres":
-        database = _postgres_database(request.getfixturevalue("postgres_admin_url"))
-        env["CONVTRACK_DATABASE_URL"] = next(database)
-    running, addresses = launcher.start_all(env, any_port=True)
-    channels = {name: grpc.insecure_channel(getattr(addresses, name)) for name in launcher.SERVICES}
-    system = SharedSystem(request.param, running, addresses, channels)
-    try:
+    with ExitStack() as cleanup:
+        if request.param == "postgres":
+            admin_url = request.getfixturevalue("postgres_admin_url")
+            env["CONVTRACK_DATABASE_URL"] = cleanup.enter_context(
+                fresh_postgres_database(admin_url)
+            )
+        running, addresses = launcher.start_all(env, any_port=True)
+        cleanup.callback(launcher.stop_all, running)
+        channels = {
+            name: grpc.insecure_channel(getattr(addresses, name)) for name in launcher.SERVICES
+        }
+        for channel in channels.values():
+            cleanup.callback(channel.close)
+        system = SharedSystem(request.param, running, addresses, channels)
         _seed(system)
         yield system
-    finally:
-        for channel in channels.values():
-            channel.close()
-        launcher.stop_all(running)
-        if database is not None:
-            database.close()

@@ -213,7 +213,7 @@ CASES: list[tuple[str, Ask, list[str], str]] = [
             identity_pb2.ResolveIdentityRequest(
                 property_id=SEED_PROPERTY,
                 identifier=common_pb2.Identifier(
-                    type=common_pb2.IDENTIFIER_TYPE_ANONYMOUS_ID, value="cookie-1"
+                    type=common_pb2.IDENTIFIER_TYPE_ANONYMOUS_ID, value="phone-cookie"
                 ),
                 reporting_identity=7,  # type: ignore[arg-type]
             ),
