@@ -108,6 +108,15 @@ class RequestStrategies:
         message_class = message_factory.GetMessageClass(descriptor)
         return self._fields(descriptor, depth).map(lambda fields: message_class(**fields))
 
+    def mutations(self, valid: st.SearchStrategy[Message]) -> st.SearchStrategy[Message]:
+        """Valid requests with one to three fields, at any depth, set to random values: they
+        get past the first checks, so odd values reach the code that stores and uses them."""
+        return _mutated(self, valid)
+
+    def field_values(self, field: FieldDescriptor) -> st.SearchStrategy[Any]:
+        """Values for one field (a list for a repeated field, a dict for a map)."""
+        return self._field(field, 1)
+
     def _fields(self, descriptor: Descriptor, depth: int) -> st.SearchStrategy[dict[str, Any]]:
         if descriptor.full_name == "google.protobuf.Timestamp":
             return timestamps()
@@ -171,6 +180,51 @@ class RequestStrategies:
         if not plausible:
             return random
         return st.one_of(st.sampled_from(plausible), random)
+
+
+@st.composite
+def _mutated(
+    draw: st.DrawFn, strategies: RequestStrategies, valid: st.SearchStrategy[Message]
+) -> Message:
+    message = draw(valid)
+    for _ in range(draw(st.integers(1, 3))):
+        holder, field = draw(st.sampled_from(_field_places(message)))
+        _set(holder, field, draw(strategies.field_values(field)))
+    return message
+
+
+def _field_places(message: Message) -> list[tuple[Message, FieldDescriptor]]:
+    """Every field of `message` and of the sub-messages it holds, in descriptor order."""
+    places: list[tuple[Message, FieldDescriptor]] = []
+    for field in message.DESCRIPTOR.fields:
+        places.append((message, field))
+        value = getattr(message, field.name)
+        if field.message_type is None or field.message_type.GetOptions().map_entry:
+            continue
+        if field.is_repeated:
+            for element in value:
+                places.extend(_field_places(element))
+        elif message.HasField(field.name):
+            places.extend(_field_places(value))
+    return places
+
+
+def _set(holder: Message, field: FieldDescriptor, value: Any) -> None:
+    current = getattr(holder, field.name)
+    if field.message_type is not None and field.message_type.GetOptions().map_entry:
+        current.clear()
+        for key, item in value.items():
+            if isinstance(item, Message):
+                current[key].CopyFrom(item)
+            else:
+                current[key] = item
+    elif field.is_repeated:
+        del current[:]
+        current.extend(value)
+    elif field.message_type is not None:
+        current.CopyFrom(value)
+    else:
+        setattr(holder, field.name, value)
 
 
 def _is_message(field: FieldDescriptor) -> bool:
