@@ -19,6 +19,7 @@ from convtrack.ingest.v1 import ingest_pb2
 from convtrack.reporting.v1 import reporting_pb2
 from tests.integration.conftest import SEED_PROPERTY, SharedSystem
 
+pytestmark = pytest.mark.xdist_group("request_validation")  # one shared system per backend
 DEADLINE = 10.0
 HUGE = 2**62
 Ask = Callable[[SharedSystem], object]
