@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,18 +50,25 @@ def postgres_admin_url() -> str:
     return POSTGRES_ADMIN_URL
 
 
-@pytest.fixture
-def postgres_database(postgres_admin_url: str) -> Iterator[str]:
-    """A fresh PostgreSQL database for one test, dropped afterwards."""
+@contextmanager
+def fresh_postgres_database(admin_url: str) -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database, dropped on leaving."""
     name = f"convtrack_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    base = postgres_admin_url.rsplit("/", 1)[0]
+    base = admin_url.rsplit("/", 1)[0]
     try:
         yield f"{base}/{name}"
     finally:
-        with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_database(postgres_admin_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    with fresh_postgres_database(postgres_admin_url) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

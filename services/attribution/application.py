@@ -228,7 +228,10 @@ class AttributionApplication(TrackingApplication):
     def job(self, job_id: UUID) -> Job:
         """A background job's progress."""
         with self.lock:
-            found = self.unit_of_work().get(Job, job_id)
+            try:
+                found = self.unit_of_work().get(Job, job_id)
+            except TypeError:  # the id is another aggregate's, not a job's
+                found = None
         if found is None:
             raise UnknownJobError(f"no job {job_id}")
         return found

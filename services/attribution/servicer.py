@@ -8,10 +8,12 @@ from typing import Any
 from uuid import UUID
 
 import grpc
+from google.protobuf import duration_pb2
 
 from common.grpc_errors import FieldProblem, abort_invalid
 from common.log_endpoint import LogEndpoint
 from common.money import Money
+from common.requests import FieldChecks
 from common.wire import to_money_pb, to_timestamp
 from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
 from convtrack.common.v1 import common_pb2
@@ -135,39 +137,74 @@ _DATA_DRIVEN = {
     attribution_pb2.MODEL_KIND_SHAPLEY: DataDrivenKind.SHAPLEY,
 }
 _DATA_DRIVEN_BACK = {v: k for k, v in _DATA_DRIVEN.items()}
+_MODEL_KINDS: dict[Any, RuleKind | DataDrivenKind] = {
+    **_RULE_KINDS,
+    **_DATA_DRIVEN,
+}
+DEFAULT_HALF_LIFE = timedelta(days=7)
+MAX_WINDOW = timedelta(days=3650)
+MAX_POSITION_WEIGHT = 1e6
+MAX_MARKOV_ORDER = 4
 
 
-def model_spec(config: attribution_pb2.ModelConfig) -> ModelSpec:
-    """The plain model spec of a ModelConfig message (raises InvalidModelError or
-    UnknownModelError with the reason)."""
-    training = (
-        config.training_window.ToTimedelta()
-        if config.HasField("training_window")
-        else DEFAULT_TRAINING_WINDOW
+def model_spec(
+    config: attribution_pb2.ModelConfig, field: str, check: FieldChecks
+) -> ModelSpec | None:
+    """The plain model spec of a ModelConfig message at `field` of a request; None when it is
+    invalid, with each invalid field, and what the model itself refuses (on `field`),
+    recorded in `check`."""
+    found = len(check.problems)
+    name = check.name(config.name, f"{field}.name")
+    kind = check.choice(
+        config.kind, f"{field}.kind", _MODEL_KINDS, attribution_pb2.ModelKind.DESCRIPTOR
     )
-    if config.kind in _DATA_DRIVEN:
-        return ModelSpec(
-            name=config.name,
-            data_driven=_DATA_DRIVEN[config.kind],
-            markov_order=config.markov_order or 1,
-            training_window=training,
+    first, key, last = (
+        check.number(getattr(config, share), f"{field}.{share}", minimum=0.0, maximum=1.0)
+        for share in ("first_share", "key_share", "last_share")
+    )
+    weights = tuple(
+        check.number(
+            weight, f"{field}.position_weights[{i}]", minimum=0.0, maximum=MAX_POSITION_WEIGHT
         )
-    if config.kind not in _RULE_KINDS:
-        raise UnknownModelError(f"model {config.name!r}: kind is required")
-    kind = _RULE_KINDS[config.kind]
-    rule = RuleModel(
-        kind=kind,
-        first_share=config.first_share or None,
-        key_share=config.key_share or None,
-        last_share=config.last_share or None,
-        half_life_days=(
-            config.half_life.ToTimedelta().total_seconds() / 86400
-            if config.HasField("half_life")
-            else 7.0
-        ),
-        position_weights=tuple(config.position_weights),
+        for i, weight in enumerate(config.position_weights)
     )
-    return ModelSpec(name=config.name, rule=rule)
+    order = check.integer(
+        config.markov_order, f"{field}.markov_order", minimum=0, maximum=MAX_MARKOV_ORDER
+    )
+    half_life = _optional_span(config, "half_life", field, check, DEFAULT_HALF_LIFE)
+    training = _optional_span(config, "training_window", field, check, DEFAULT_TRAINING_WINDOW)
+    if len(check.problems) > found:
+        return None
+    try:
+        if isinstance(kind, DataDrivenKind):
+            return ModelSpec(
+                name=name, data_driven=kind, markov_order=order or 1, training_window=training
+            )
+        rule = RuleModel(
+            kind=kind,
+            first_share=first or None,
+            key_share=key or None,
+            last_share=last or None,
+            half_life_days=half_life.total_seconds() / 86400,
+            position_weights=weights,
+        )
+        return ModelSpec(name=name, rule=rule)
+    except ValueError as error:
+        check.add(field, str(error))
+        return None
+
+
+def _optional_span(
+    config: attribution_pb2.ModelConfig,
+    name: str,
+    field: str,
+    check: FieldChecks,
+    default: timedelta,
+) -> timedelta:
+    if not config.HasField(name):  # type: ignore[arg-type]
+        return default
+    span: duration_pb2.Duration = getattr(config, name)
+    return check.duration(span, f"{field}.{name}", minimum=timedelta(seconds=1), maximum=MAX_WINDOW)
 
 
 def model_config(spec: ModelSpec) -> attribution_pb2.ModelConfig:
@@ -226,15 +263,11 @@ class AttributionServicer(attribution_pb2_grpc.AttributionServiceServicer):
     def GetAttribution(
         self, request: attribution_pb2.GetAttributionRequest, context: grpc.ServicerContext
     ) -> attribution_pb2.GetAttributionResponse:
-        try:
-            conversion_id = UUID(request.conversion_id)
-        except ValueError:
-            abort_invalid(
-                context,
-                "invalid GetAttribution request",
-                [FieldProblem("conversion_id", "must be a UUID (the record_id ingest returned)")],
-            )
-            raise
+        check = FieldChecks()
+        conversion_id = check.uuid(
+            request.conversion_id, "conversion_id", "a UUID (the record_id ingest returned)"
+        )
+        check.abort_if_invalid(context, "invalid GetAttribution request")
         try:
             latest = self._app.latest_attribution(conversion_id)
         except UnknownConversionError as error:
@@ -252,48 +285,45 @@ class AttributionServicer(attribution_pb2_grpc.AttributionServiceServicer):
     def SetReportingIdentity(
         self, request: attribution_pb2.SetReportingIdentityRequest, context: grpc.ServicerContext
     ) -> attribution_pb2.SetReportingIdentityResponse:
-        chosen = REPORTING_IDENTITY_OF.get(request.reporting_identity)
-        if chosen is None:
-            abort_invalid(
-                context,
-                "invalid SetReportingIdentity request",
-                [FieldProblem("reporting_identity", "must be DETERMINISTIC or BLENDED")],
-            )
-            raise AssertionError("unreachable")
+        check = FieldChecks()
+        chosen = check.choice(
+            request.reporting_identity,
+            "reporting_identity",
+            REPORTING_IDENTITY_OF,
+            common_pb2.ReportingIdentity.DESCRIPTOR,
+        )
+        check.abort_if_invalid(context, "invalid SetReportingIdentity request")
         job_id = self._app.choose_reporting_identity(chosen)
         return attribution_pb2.SetReportingIdentityResponse(job_id=str(job_id))
 
     def ConfigureModels(
         self, request: attribution_pb2.ConfigureModelsRequest, context: grpc.ServicerContext
     ) -> attribution_pb2.ConfigureModelsResponse:
-        specs, problems = [], []
-        for index, config in enumerate(request.models):
-            try:
-                specs.append(model_spec(config))
-            except ValueError as error:
-                problems.append(FieldProblem(f"models[{index}]", str(error)))
-        names = [s.name for s in specs]
+        check = FieldChecks()
+        read = [
+            model_spec(config, f"models[{index}]", check)
+            for index, config in enumerate(request.models)
+        ]
+        specs = [spec for spec in read if spec is not None]
+        names = [spec.name for spec in specs]
         if not request.models:
-            problems.append(FieldProblem("models", "at least one model is required"))
+            check.add("models", "at least one model is required")
         elif len(set(names)) != len(names):
-            problems.append(FieldProblem("models", "model names must be unique"))
-        if problems:
-            abort_invalid(context, "invalid model configuration", problems)
+            check.add("models", "model names must be unique")
+        check.abort_if_invalid(context, "invalid model configuration")
         job_id = self._app.configure_models(specs)
         return attribution_pb2.ConfigureModelsResponse(job_id=str(job_id))
 
     def RefitModel(
         self, request: attribution_pb2.RefitModelRequest, context: grpc.ServicerContext
     ) -> attribution_pb2.RefitModelResponse:
-        problems = [
-            FieldProblem(name, "is required")
-            for name in ("property_id", "conversion_name", "model")
-            if not getattr(request, name).strip()
-        ]
-        if problems:
-            abort_invalid(context, "invalid RefitModel request", problems)
+        check = FieldChecks()
+        property_id = check.property_id(request.property_id)
+        conversion_name = check.name(request.conversion_name, "conversion_name")
+        model = check.name(request.model, "model")
+        check.abort_if_invalid(context, "invalid RefitModel request")
         try:
-            job_id = self._app.refit(request.property_id, request.conversion_name, request.model)
+            job_id = self._app.refit(property_id, conversion_name, model)
         except UnknownModelError as error:
             abort_invalid(context, str(error), [FieldProblem("model", str(error))])
             raise
@@ -309,14 +339,11 @@ class AttributionServicer(attribution_pb2_grpc.AttributionServiceServicer):
     def GetJob(
         self, request: attribution_pb2.GetJobRequest, context: grpc.ServicerContext
     ) -> attribution_pb2.GetJobResponse:
+        check = FieldChecks()
+        job_id = check.uuid(request.job_id, "job_id")
+        check.abort_if_invalid(context, "invalid GetJob request")
         try:
-            job_id = UUID(request.job_id)
             job = self._app.job(job_id)
-        except ValueError:
-            abort_invalid(
-                context, "invalid GetJob request", [FieldProblem("job_id", "must be a UUID")]
-            )
-            raise
         except UnknownJobError as error:
             context.abort(grpc.StatusCode.NOT_FOUND, str(error))
         return job_message(job_id, job)

@@ -9,9 +9,8 @@ from typing import Any
 
 import grpc
 
-from common.grpc_errors import FieldProblem, abort_invalid
 from common.log_endpoint import LogEndpoint
-from common.requests import identifier_key
+from common.requests import FieldChecks
 from common.values import Identifier, IdentifierType
 from common.wire import to_duration, to_identifier_pb, to_timestamp
 from convtrack.common.v1 import common_pb2
@@ -50,6 +49,12 @@ KIND_OF_TYPE = {
 TYPE_OF_KIND = {kind: pb for pb, kind in KIND_OF_TYPE.items()}
 MIN_FANOUT_WINDOW = timedelta(hours=1)
 MAX_FANOUT_WINDOW = timedelta(days=366)
+PERSON_ID = "a person id (a UUID)"
+BLENDED_OF_IDENTITY = {
+    common_pb2.REPORTING_IDENTITY_UNSPECIFIED: False,
+    common_pb2.REPORTING_IDENTITY_DETERMINISTIC: False,
+    common_pb2.REPORTING_IDENTITY_BLENDED: True,
+}
 
 
 def _identifiers(keys: Iterable[str]) -> list[common_pb2.Identifier]:
@@ -170,15 +175,18 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     def ResolveIdentity(
         self, request: identity_pb2.ResolveIdentityRequest, context: grpc.ServicerContext
     ) -> identity_pb2.ResolveIdentityResponse:
-        problems = _property_problems(request.property_id)
-        key = identifier_key(request.identifier, "identifier", problems)
-        if request.reporting_identity not in common_pb2.ReportingIdentity.values():
-            problems.append(FieldProblem("reporting_identity", "is not a known reporting identity"))
-        if problems:
-            abort_invalid(context, "invalid ResolveIdentity request", problems)
-        blended = request.reporting_identity == common_pb2.REPORTING_IDENTITY_BLENDED
+        check = FieldChecks()
+        property_id = check.property_id(request.property_id)
+        key = check.identifier_key(request.identifier, "identifier")
+        blended = check.choice(
+            request.reporting_identity,
+            "reporting_identity",
+            BLENDED_OF_IDENTITY,
+            common_pb2.ReportingIdentity.DESCRIPTOR,
+        )
+        check.abort_if_invalid(context, "invalid ResolveIdentity request")
         try:
-            person = self._app.resolve(request.property_id, key, blended=blended)
+            person = self._app.resolve(property_id, key, blended=blended)
         except UnknownIdentifierError as error:
             context.abort(grpc.StatusCode.NOT_FOUND, str(error))
         return identity_pb2.ResolveIdentityResponse(
@@ -188,13 +196,12 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     def ExplainPerson(
         self, request: identity_pb2.ExplainPersonRequest, context: grpc.ServicerContext
     ) -> identity_pb2.ExplainPersonResponse:
-        problems = _property_problems(request.property_id)
-        if not request.person_id.strip():
-            problems.append(FieldProblem("person_id", "is required"))
-        if problems:
-            abort_invalid(context, "invalid ExplainPerson request", problems)
+        check = FieldChecks()
+        property_id = check.property_id(request.property_id)
+        person_id = str(check.uuid(request.person_id, "person_id", PERSON_ID))
+        check.abort_if_invalid(context, "invalid ExplainPerson request")
         try:
-            explanation = self._app.explain(request.property_id, request.person_id.strip())
+            explanation = self._app.explain(property_id, person_id)
         except UnknownPersonError as error:
             context.abort(grpc.StatusCode.NOT_FOUND, str(error))
         response = identity_pb2.ExplainPersonResponse(
@@ -202,23 +209,21 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         )
         for step in explanation.steps:
             entry = response.decisions.add(recorded_at=to_timestamp(step.decided_at))
-            _set_decision(entry, request.property_id, step.decision)
+            _set_decision(entry, property_id, step.decision)
         return response
 
     def LinkIdentifiers(
         self, request: identity_pb2.LinkIdentifiersRequest, context: grpc.ServicerContext
     ) -> identity_pb2.LinkIdentifiersResponse:
-        problems = _property_problems(request.property_id)
-        keys = [
-            identifier_key(identifier, f"identifiers[{index}]", problems)
-            for index, identifier in enumerate(request.identifiers)
-        ]
+        check = FieldChecks()
+        property_id = check.property_id(request.property_id)
+        keys = _identifier_keys(check, request.identifiers)
         if len(set(keys)) < 2:
-            problems.append(FieldProblem("identifiers", "at least two different are required"))
-        if problems:
-            abort_invalid(context, "invalid LinkIdentifiers request", problems)
+            check.add("identifiers", "at least two different are required")
+        note = check.note(request.note)
+        check.abort_if_invalid(context, "invalid LinkIdentifiers request")
         try:
-            person = self._app.link_identifiers(request.property_id, keys, request.note)
+            person = self._app.link_identifiers(property_id, keys, note)
         except IdentityError as error:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
         return identity_pb2.LinkIdentifiersResponse(person_id=person)
@@ -226,12 +231,13 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     def UnlinkIdentifier(
         self, request: identity_pb2.UnlinkIdentifierRequest, context: grpc.ServicerContext
     ) -> identity_pb2.UnlinkIdentifierResponse:
-        problems = _property_problems(request.property_id)
-        key = identifier_key(request.identifier, "identifier", problems)
-        if problems:
-            abort_invalid(context, "invalid UnlinkIdentifier request", problems)
+        check = FieldChecks()
+        property_id = check.property_id(request.property_id)
+        key = check.identifier_key(request.identifier, "identifier")
+        note = check.note(request.note)
+        check.abort_if_invalid(context, "invalid UnlinkIdentifier request")
         try:
-            self._app.unlink_identifier(request.property_id, key, request.note)
+            self._app.unlink_identifier(property_id, key, note)
         except IdentityError as error:
             context.abort(grpc.StatusCode.NOT_FOUND, str(error))
         return identity_pb2.UnlinkIdentifierResponse()
@@ -239,21 +245,16 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     def SplitPerson(
         self, request: identity_pb2.SplitPersonRequest, context: grpc.ServicerContext
     ) -> identity_pb2.SplitPersonResponse:
-        problems = _property_problems(request.property_id)
-        if not request.person_id.strip():
-            problems.append(FieldProblem("person_id", "is required"))
-        keys = [
-            identifier_key(identifier, f"identifiers[{index}]", problems)
-            for index, identifier in enumerate(request.identifiers)
-        ]
+        check = FieldChecks()
+        property_id = check.property_id(request.property_id)
+        person_id = str(check.uuid(request.person_id, "person_id", PERSON_ID))
+        keys = _identifier_keys(check, request.identifiers)
         if not keys:
-            problems.append(FieldProblem("identifiers", "at least one is required"))
-        if problems:
-            abort_invalid(context, "invalid SplitPerson request", problems)
+            check.add("identifiers", "at least one is required")
+        note = check.note(request.note)
+        check.abort_if_invalid(context, "invalid SplitPerson request")
         try:
-            new_person = self._app.split_person(
-                request.property_id, request.person_id.strip(), keys, request.note
-            )
+            new_person = self._app.split_person(property_id, person_id, keys, note)
         except IdentityError as error:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
         return identity_pb2.SplitPersonResponse(new_person_id=new_person)
@@ -261,13 +262,13 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     def ForgetPerson(
         self, request: identity_pb2.ForgetPersonRequest, context: grpc.ServicerContext
     ) -> identity_pb2.ForgetPersonResponse:
-        problems = _property_problems(request.property_id)
-        if not request.person_id.strip():
-            problems.append(FieldProblem("person_id", "is required"))
-        if problems:
-            abort_invalid(context, "invalid ForgetPerson request", problems)
+        check = FieldChecks()
+        property_id = check.property_id(request.property_id)
+        person_id = str(check.uuid(request.person_id, "person_id", PERSON_ID))
+        note = check.note(request.note)
+        check.abort_if_invalid(context, "invalid ForgetPerson request")
         try:
-            self._app.forget_person(request.property_id, request.person_id.strip(), request.note)
+            self._app.forget_person(property_id, person_id, note)
         except IdentityError as error:
             context.abort(grpc.StatusCode.NOT_FOUND, str(error))
         return identity_pb2.ForgetPersonResponse()
@@ -275,8 +276,11 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     def RunMatching(
         self, request: identity_pb2.RunMatchingRequest, context: grpc.ServicerContext
     ) -> identity_pb2.RunMatchingResponse:
+        check = FieldChecks()
+        property_id = check.property_id(request.property_id, required=False)
+        check.abort_if_invalid(context, "invalid RunMatching request")
         try:
-            runs = self._app.run_matching(request.property_id.strip() or None)
+            runs = self._app.run_matching(property_id or None)
         except MatchingNotConfiguredError as error:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
         return identity_pb2.RunMatchingResponse(
@@ -298,20 +302,20 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     def ConfigureRules(
         self, request: identity_pb2.ConfigureRulesRequest, context: grpc.ServicerContext
     ) -> identity_pb2.ConfigureRulesResponse:
-        problems = _property_problems(request.property_id)
-        rules = _rules_from_pb(request.rules, self._app.rules, problems)
-        if problems:
-            abort_invalid(context, "invalid ConfigureRules request", problems)
-        self._app.configure_rules(request.property_id, rules)
+        check = FieldChecks()
+        property_id = check.property_id(request.property_id)
+        rules = _rules_from_pb(request.rules, self._app.rules, check)
+        check.abort_if_invalid(context, "invalid ConfigureRules request")
+        self._app.configure_rules(property_id, rules)
         return identity_pb2.ConfigureRulesResponse()
 
     def GetRules(
         self, request: identity_pb2.GetRulesRequest, context: grpc.ServicerContext
     ) -> identity_pb2.GetRulesResponse:
-        problems = _property_problems(request.property_id)
-        if problems:
-            abort_invalid(context, "invalid GetRules request", problems)
-        rules, configured = self._app.rules_for(request.property_id)
+        check = FieldChecks()
+        property_id = check.property_id(request.property_id)
+        check.abort_if_invalid(context, "invalid GetRules request")
+        rules, configured = self._app.rules_for(property_id)
         return identity_pb2.GetRulesResponse(rules=_rules_to_pb(rules), configured=configured)
 
     def ListEvents(
@@ -335,8 +339,11 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         )
 
 
-def _property_problems(property_id: str) -> list[FieldProblem]:
-    return [] if property_id.strip() else [FieldProblem("property_id", "is required")]
+def _identifier_keys(check: FieldChecks, identifiers: Iterable[common_pb2.Identifier]) -> list[str]:
+    return [
+        check.identifier_key(identifier, f"identifiers[{index}]")
+        for index, identifier in enumerate(identifiers)
+    ]
 
 
 def _rules_to_pb(rules: IdentityRules) -> identity_pb2.ResolutionRules:
@@ -358,26 +365,28 @@ def _rules_to_pb(rules: IdentityRules) -> identity_pb2.ResolutionRules:
 
 
 def _rules_from_pb(
-    message: identity_pb2.ResolutionRules, defaults: IdentityRules, problems: list[FieldProblem]
+    message: identity_pb2.ResolutionRules, defaults: IdentityRules, check: FieldChecks
 ) -> IdentityRules:
     """The rules of a request (the defaults' blocked values and link threshold), recording
     each problem with its field path."""
     kinds: dict[str, KindRule] = {}
     priorities: set[int] = set()
     if not message.kinds:
-        problems.append(FieldProblem("rules.kinds", "at least one kind rule is required"))
+        check.add("rules.kinds", "at least one kind rule is required")
     for index, rule in enumerate(message.kinds):
         path = f"rules.kinds[{index}]"
-        kind = KIND_OF_TYPE.get(rule.kind)
-        if kind is None:
-            problems.append(FieldProblem(f"{path}.kind", "must be a hashed or id kind"))
+        if rule.kind not in KIND_OF_TYPE:
+            check.choice(
+                rule.kind, f"{path}.kind", KIND_OF_TYPE, common_pb2.IdentifierType.DESCRIPTOR
+            )
             continue
+        kind = KIND_OF_TYPE[rule.kind]
         if kind in kinds:
-            problems.append(FieldProblem(f"{path}.kind", f"{kind} has a rule already"))
+            check.add(f"{path}.kind", f"{kind} has a rule already")
         if rule.priority < 1:
-            problems.append(FieldProblem(f"{path}.priority", "must be at least 1"))
+            check.add(f"{path}.priority", "must be at least 1")
         elif rule.priority in priorities:
-            problems.append(FieldProblem(f"{path}.priority", "must differ from the others"))
+            check.add(f"{path}.priority", "must differ from the others")
         priorities.add(rule.priority)
         kinds[kind] = KindRule(
             priority=rule.priority,
@@ -387,10 +396,13 @@ def _rules_from_pb(
             keeps_devices_apart=rule.keeps_devices_apart,
         )
     if message.max_persons_per_identifier < 1:
-        problems.append(FieldProblem("rules.max_persons_per_identifier", "must be at least 1"))
-    window = message.fanout_window.ToTimedelta()
-    if not MIN_FANOUT_WINDOW <= window <= MAX_FANOUT_WINDOW:
-        problems.append(FieldProblem("rules.fanout_window", "must be 1 hour to 366 days"))
+        check.add("rules.max_persons_per_identifier", "must be at least 1")
+    window = check.duration(
+        message.fanout_window,
+        "rules.fanout_window",
+        minimum=MIN_FANOUT_WINDOW,
+        maximum=MAX_FANOUT_WINDOW,
+    )
     return replace(
         defaults,
         kinds=kinds,

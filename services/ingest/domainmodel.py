@@ -35,9 +35,9 @@ class TouchpointType(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class IncomingTouchpoint:
-    """A touchpoint as sent."""
+    """A touchpoint as sent; `type` is None when the sender's type is not a known one."""
 
-    type: TouchpointType = TouchpointType.VISIT
+    type: TouchpointType | None = TouchpointType.VISIT
     landing_url: str = ""
     referrer: str = ""
     tags: CampaignTags = field(default_factory=CampaignTags)

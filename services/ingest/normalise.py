@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import astuple, dataclass, replace
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from common.fields import (
+    MAX_IDENTIFIER_LENGTH,
+    NAME_PATTERN,
+    NAME_RULE,
+    PROPERTY_ID_PATTERN,
+    PROPERTY_ID_RULE,
+)
 from common.identifiers import (
     InvalidEmailError,
     hash_email,
@@ -33,7 +39,12 @@ from services.ingest.domainmodel import (
     conversion_record_id,
     record_id,
 )
-from services.ingest.enrichment import CampaignTags, UserAgentParser, classify_traffic
+from services.ingest.enrichment import (
+    CampaignTags,
+    TrafficSource,
+    UserAgentParser,
+    classify_traffic,
+)
 from services.ingest.network import (
     InvalidSignalError,
     IPAddress,
@@ -46,10 +57,8 @@ from services.ingest.network import (
 from services.ingest.url_privacy import UrlScrubber
 from services.ingest.vault import Sealed
 
-PROPERTY_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-CONVERSION_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
 MAX_EVENT_ID_LENGTH = 128
-MAX_IDENTIFIER_LENGTH = 256
+NUL = "\x00"
 MAX_VALUE_UNITS = 10**12
 MAX_MICROS = 2**63 - 1
 
@@ -74,6 +83,14 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class ScrubbedTraffic:
+    """A touchpoint's traffic source and landing URL, read with personal data taken out."""
+
+    source: TrafficSource
+    landing_url: str
+
+
+@dataclass(frozen=True, slots=True)
 class ValidEvent:
     """An event that passed validation: what its fact holds, but for the sealed identifiers.
 
@@ -89,6 +106,7 @@ class ValidEvent:
     geo_city: str
     value: Money | None
     reporting_micros: int
+    traffic: ScrubbedTraffic | None = None
 
 
 class Normaliser:
@@ -126,11 +144,12 @@ class Normaliser:
         """Checks `incoming`; returns what its fact needs, or every violation found."""
         violations: list[Violation] = []
         if incoming.size_bytes > self._limits.max_event_bytes:
+            limit = self._limits.max_event_bytes
             return [
                 Violation(
-                    "",
-                    f"event is {incoming.size_bytes} bytes, over the limit of "
-                    f"{self._limits.max_event_bytes} bytes",
+                    "event",
+                    f"is {incoming.size_bytes} bytes, over the limit of {limit / 1024:g} KiB "
+                    f"({limit} bytes)",
                 )
             ]
         self._check_envelope(incoming, violations)
@@ -145,6 +164,8 @@ class Normaliser:
             violations.append(
                 Violation("identity", "an identify event needs at least two identifiers")
             )
+        self._check_text(incoming, violations)
+        traffic = self._traffic(incoming, violations)
         reporting_micros, value = 0, None
         if incoming.kind is EventKind.CONVERSION:
             reporting_micros, value = self._conversion_value(incoming, violations)
@@ -161,6 +182,7 @@ class Normaliser:
             geo_city=geo_city,
             value=value,
             reporting_micros=reporting_micros,
+            traffic=traffic,
         )
 
     def fact(
@@ -207,16 +229,11 @@ class Normaliser:
         return self._fact(valid, common)
 
     def _fact(self, valid: ValidEvent, common: dict[str, object]) -> RecordedFact:
-        incoming = valid.incoming
-        if incoming.kind is EventKind.TOUCHPOINT and incoming.touchpoint is not None:
-            touch = incoming.touchpoint
-            landing_url = self._urls.url(touch.landing_url or incoming.page_url)
-            traffic = classify_traffic(
-                landing_url=landing_url,
-                referrer=self._urls.url(touch.referrer or incoming.referrer),
-                tags=self._scrubbed_tags(touch.tags),
-                click_ids=touch.click_ids,
-            )
+        incoming, scrubbed = valid.incoming, valid.traffic
+        touch = incoming.touchpoint
+        if incoming.kind is EventKind.TOUCHPOINT and touch is not None and scrubbed is not None:
+            assert touch.type is not None, "validated in validate"
+            traffic = scrubbed.source
             return Touchpoint(
                 touch_type=touch.type.value,
                 channel=traffic.channel.value,
@@ -225,7 +242,7 @@ class Normaliser:
                 campaign=traffic.campaign,
                 term=traffic.term,
                 content=traffic.content,
-                landing_url=landing_url,
+                landing_url=scrubbed.landing_url,
                 referrer_host=traffic.referrer_host,
                 click_id_type=traffic.click_id_type,
                 **common,  # type: ignore[arg-type]
@@ -249,6 +266,45 @@ class Normaliser:
             )
         return Identification(**common)  # type: ignore[arg-type]
 
+    def _traffic(
+        self, incoming: IncomingEvent, violations: list[Violation]
+    ) -> ScrubbedTraffic | None:
+        """A touchpoint's traffic source, read from its URLs without personal data, its type
+        and the tags read from its URLs checked; None for other events."""
+        touch = incoming.touchpoint
+        if touch is None:
+            return None
+        if touch.type is None:
+            violations.append(
+                Violation(
+                    "touchpoint.type",
+                    "is not a known touchpoint type: use click, impression or visit "
+                    "(unset means visit)",
+                )
+            )
+        landing_url = self._urls.url(touch.landing_url or incoming.page_url)
+        traffic = classify_traffic(
+            landing_url=landing_url,
+            referrer=self._urls.url(touch.referrer or incoming.referrer),
+            tags=self._scrubbed_tags(touch.tags),
+            click_ids=touch.click_ids,
+        )
+        derived = (traffic.source, traffic.medium, traffic.campaign, traffic.term, traffic.content)
+        if any(NUL in tag for tag in derived) and not any(
+            NUL in tag for tag in astuple(touch.tags)
+        ):
+            field = "touchpoint.landing_url" if touch.landing_url else "context.page_url"
+            violations.append(Violation(field, "carries campaign tags with NUL characters"))
+        return ScrubbedTraffic(traffic, landing_url)
+
+    def _check_text(self, incoming: IncomingEvent, violations: list[Violation]) -> None:
+        """Text is stored in SQL columns downstream, where PostgreSQL refuses NUL."""
+        violations.extend(
+            Violation(field, "must not contain NUL characters")
+            for field, value in _text_fields(incoming)
+            if NUL in value
+        )
+
     def _scrubbed_tags(self, tags: CampaignTags) -> CampaignTags:
         """The campaign tags, each without an email address."""
         return replace(
@@ -264,13 +320,7 @@ class Normaliser:
         if not incoming.property_id:
             violations.append(Violation("property_id", "is required"))
         elif not PROPERTY_ID_PATTERN.fullmatch(incoming.property_id):
-            violations.append(
-                Violation(
-                    "property_id",
-                    "must be 1-64 letters, digits, '.', '_' or '-', "
-                    "starting with a letter or digit",
-                )
-            )
+            violations.append(Violation("property_id", PROPERTY_ID_RULE))
         if not incoming.event_id:
             violations.append(Violation("event_id", "is required"))
         elif len(incoming.event_id) > MAX_EVENT_ID_LENGTH:
@@ -378,13 +428,8 @@ class Normaliser:
             return 0, None
         if not conversion.name:
             violations.append(Violation("conversion.name", "is required"))
-        elif not CONVERSION_NAME_PATTERN.fullmatch(conversion.name):
-            violations.append(
-                Violation(
-                    "conversion.name",
-                    "must be 1-64 lower-case letters, digits or '_', starting with a letter",
-                )
-            )
+        elif not NAME_PATTERN.fullmatch(conversion.name):
+            violations.append(Violation("conversion.name", NAME_RULE))
         value = conversion.value
         if value is None:
             return 0, None
@@ -473,6 +518,44 @@ def _record_id(incoming: IncomingEvent) -> UUID:
             incoming.property_id, incoming.event_id, conversion.name, conversion.order_id
         )
     return record_id(incoming.property_id, incoming.event_id)
+
+
+def _text_fields(incoming: IncomingEvent) -> list[tuple[str, str]]:
+    """The event's free-text fields, by field path."""
+    fields = [
+        ("event_id", incoming.event_id),
+        ("identity.anonymous_id", incoming.anonymous_id),
+        ("identity.user_id", incoming.user_id),
+        ("context.user_agent", incoming.user_agent),
+        ("context.page_url", incoming.page_url),
+        ("context.referrer", incoming.referrer),
+    ]
+    if incoming.touchpoint is not None:
+        touch, tags, clicks = (
+            incoming.touchpoint,
+            incoming.touchpoint.tags,
+            incoming.touchpoint.click_ids,
+        )
+        fields += [
+            ("touchpoint.landing_url", touch.landing_url),
+            ("touchpoint.referrer", touch.referrer),
+            ("touchpoint.utm.source", tags.source),
+            ("touchpoint.utm.medium", tags.medium),
+            ("touchpoint.utm.campaign", tags.campaign),
+            ("touchpoint.utm.term", tags.term),
+            ("touchpoint.utm.content", tags.content),
+            ("touchpoint.click_ids.gclid", clicks.gclid),
+            ("touchpoint.click_ids.fbclid", clicks.fbclid),
+            ("touchpoint.click_ids.msclkid", clicks.msclkid),
+        ]
+    if incoming.page_view is not None:
+        fields += [
+            ("page_view.url", incoming.page_view.url),
+            ("page_view.title", incoming.page_view.title),
+        ]
+    if incoming.conversion is not None:
+        fields.append(("conversion.order_id", incoming.conversion.order_id))
+    return fields
 
 
 def _hours(delta: timedelta) -> str:

@@ -6,23 +6,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import grpc
-from google.protobuf import timestamp_pb2
 from opentelemetry.metrics import Meter
 
 from common.deadlines import wait_budget
 from common.grpc_errors import FieldProblem, abort_invalid
 from common.log_endpoint import LogEndpoint
 from common.money import Money
-from common.requests import identifier_key
+from common.requests import FieldChecks, timestamp_problem
 from common.telemetry import current_trace_parent
 from common.values import Identifier
-from common.wire import (
-    from_identifier_pb,
-    from_timestamp,
-    to_identifier_pb,
-    to_money_pb,
-    to_timestamp,
-)
+from common.wire import from_timestamp, to_identifier_pb, to_money_pb, to_timestamp
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from services.ingest.application import BatchTooLargeError, IngestApplication, Outcome, Verdict
 from services.ingest.domainmodel import (
@@ -57,14 +50,6 @@ _VERDICTS = {
 }
 
 
-def checked_timestamp(stamp: timestamp_pb2.Timestamp) -> datetime | None:
-    """The timestamp as a datetime, or None when it is outside the representable range."""
-    try:
-        return from_timestamp(stamp)
-    except (ValueError, OverflowError):
-        return None
-
-
 def incoming_event(message: ingest_pb2.Event) -> IncomingEvent:
     """The plain incoming event of an Event message."""
     kind_name = message.WhichOneof("kind")
@@ -73,7 +58,7 @@ def incoming_event(message: ingest_pb2.Event) -> IncomingEvent:
     if kind_name == "touchpoint":
         t = message.touchpoint
         touchpoint = IncomingTouchpoint(
-            type=_TOUCH_TYPES.get(t.type, TouchpointType.VISIT),
+            type=_TOUCH_TYPES.get(t.type),
             landing_url=t.landing_url,
             referrer=t.referrer,
             tags=CampaignTags(
@@ -97,8 +82,8 @@ def incoming_event(message: ingest_pb2.Event) -> IncomingEvent:
         conversion = IncomingConversion(name=c.name, value=value, order_id=c.order_id)
     timestamp, timestamp_error = None, ""
     if message.HasField("timestamp"):
-        timestamp = checked_timestamp(message.timestamp)
-        timestamp_error = "" if timestamp else "is outside the representable range"
+        timestamp_error = timestamp_problem(message.timestamp) or ""
+        timestamp = None if timestamp_error else from_timestamp(message.timestamp)
     return IncomingEvent(
         kind=EventKind(kind_name) if kind_name else None,
         property_id=message.property_id,
@@ -255,14 +240,10 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self, request: ingest_pb2.TrackEventsRequest, context: grpc.ServicerContext
     ) -> ingest_pb2.TrackEventsResponse:
         received_at = datetime.now(UTC)
+        check = FieldChecks()
+        sent_at = check.optional_timestamp(request, "sent_at")
+        check.abort_if_invalid(context, "invalid TrackEvents request")
         incoming = [incoming_event(e) for e in request.events]
-        sent_at = checked_timestamp(request.sent_at) if request.HasField("sent_at") else None
-        if request.HasField("sent_at") and sent_at is None:
-            abort_invalid(
-                context,
-                "invalid TrackEvents request",
-                [FieldProblem("sent_at", "is outside the representable range")],
-            )
         try:
             verdicts = self._app.track(
                 incoming,
@@ -300,16 +281,14 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     def PseudonymiseIdentifiers(
         self, request: ingest_pb2.PseudonymiseIdentifiersRequest, context: grpc.ServicerContext
     ) -> ingest_pb2.PseudonymiseIdentifiersResponse:
-        problems = (
-            [] if request.property_id.strip() else [FieldProblem("property_id", "is required")]
-        )
+        check = FieldChecks()
+        property_id = check.property_id(request.property_id)
         keys = [
-            identifier_key(identifier, f"identifiers[{index}]", problems)
+            check.identifier_key(identifier, f"identifiers[{index}]")
             for index, identifier in enumerate(request.identifiers)
         ]
-        if problems:
-            abort_invalid(context, "invalid PseudonymiseIdentifiers request", problems)
-        pseudonyms = self._app.pseudonyms(request.property_id, keys)
+        check.abort_if_invalid(context, "invalid PseudonymiseIdentifiers request")
+        pseudonyms = self._app.pseudonyms(property_id, keys)
         return ingest_pb2.PseudonymiseIdentifiersResponse(
             pairs=[_pair(key, pseudonyms[key]) for key in keys if key in pseudonyms]
         )
@@ -317,14 +296,14 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     def RevealIdentifiers(
         self, request: ingest_pb2.RevealIdentifiersRequest, context: grpc.ServicerContext
     ) -> ingest_pb2.RevealIdentifiersResponse:
-        if not request.property_id.strip():
-            abort_invalid(
-                context,
-                "invalid RevealIdentifiers request",
-                [FieldProblem("property_id", "is required")],
-            )
-        pseudonyms = [from_identifier_pb(p).key for p in request.pseudonyms]
-        revealed = self._app.vault.reveal(request.property_id, pseudonyms)
+        check = FieldChecks()
+        property_id = check.property_id(request.property_id)
+        pseudonyms = [
+            check.stored_identifier_key(pseudonym, f"pseudonyms[{index}]")
+            for index, pseudonym in enumerate(request.pseudonyms)
+        ]
+        check.abort_if_invalid(context, "invalid RevealIdentifiers request")
+        revealed = self._app.vault.reveal(property_id, pseudonyms)
         return ingest_pb2.RevealIdentifiersResponse(
             pairs=[_pair(revealed[p], p) for p in pseudonyms if p in revealed]
         )

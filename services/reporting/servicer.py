@@ -10,7 +10,8 @@ import grpc
 from opentelemetry.metrics import Meter
 
 from common.grpc_errors import FieldProblem, abort_invalid
-from common.wire import from_timestamp, to_money_pb
+from common.requests import FieldChecks
+from common.wire import to_money_pb
 from convtrack.common.v1 import common_pb2
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from services.reporting.application import (
@@ -23,6 +24,7 @@ from services.reporting.application import (
 from services.reporting.domainmodel import GroupBy, ReportQuery, ReportRow
 
 T = TypeVar("T")
+MAX_COMPARED_MODELS = 20
 
 _GROUP_BY = {
     reporting_pb2.GROUP_BY_UNSPECIFIED: GroupBy.CHANNEL,
@@ -57,8 +59,9 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
     def GetConversionReport(
         self, request: reporting_pb2.GetConversionReportRequest, context: grpc.ServicerContext
     ) -> reporting_pb2.GetConversionReportResponse:
-        models = [request.model.strip()] if request.model.strip() else []
-        query = _query(context, request, models)
+        check = FieldChecks()
+        models = [check.name(request.model, "model")]
+        query = _query(context, request, models, check)
         report = self._timed(
             "conversion_report", context, lambda: self._app.conversion_report(query)
         )
@@ -73,8 +76,17 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
     def CompareModels(
         self, request: reporting_pb2.CompareModelsRequest, context: grpc.ServicerContext
     ) -> reporting_pb2.CompareModelsResponse:
-        models = [m.strip() for m in request.models if m.strip()]
-        query = _query(context, request, models)
+        check = FieldChecks()
+        models = [
+            check.name(model, f"models[{index}]") for index, model in enumerate(request.models)
+        ]
+        if not models:
+            check.add("models", "is required")
+        elif len(models) > MAX_COMPARED_MODELS:
+            check.add("models", f"at most {MAX_COMPARED_MODELS} models can be compared")
+        elif len(set(models)) != len(models):
+            check.add("models", "each model at most once")
+        query = _query(context, request, models, check)
         comparison = self._timed(
             "compare_models", context, lambda: self._app.compare_models(query, models)
         )
@@ -132,32 +144,27 @@ def _query(
     context: grpc.ServicerContext,
     request: reporting_pb2.GetConversionReportRequest | reporting_pb2.CompareModelsRequest,
     models: list[str],
+    check: FieldChecks,
 ) -> ReportQuery:
-    """The plain query of a request; aborts with every invalid field."""
-    problems = []
-    property_id = request.property_id.strip()
-    if not property_id:
-        problems.append(FieldProblem("property_id", "is required"))
-    if not models:
-        field = (
-            "model" if isinstance(request, reporting_pb2.GetConversionReportRequest) else "models"
-        )
-        problems.append(FieldProblem(field, "is required"))
-    if request.group_by not in _GROUP_BY:
-        problems.append(FieldProblem("group_by", f"unknown value {request.group_by}"))
-    start = from_timestamp(request.start_time) if request.HasField("start_time") else None
-    end = from_timestamp(request.end_time) if request.HasField("end_time") else None
+    """The plain query of a request, its models read into `models` already; aborts with every
+    invalid field."""
+    property_id = check.property_id(request.property_id)
+    group_by = check.choice(
+        request.group_by, "group_by", _GROUP_BY, reporting_pb2.GroupBy.DESCRIPTOR
+    )
+    start = check.optional_timestamp(request, "start_time")
+    end = check.optional_timestamp(request, "end_time")
     if start is not None and end is not None and end <= start:
-        problems.append(FieldProblem("end_time", "must be after start_time"))
-    if problems:
-        abort_invalid(context, f"invalid {type(request).__name__}", problems)
+        check.add("end_time", "must be after start_time")
+    conversion_name = check.name(request.conversion_name, "conversion_name", required=False)
+    check.abort_if_invalid(context, f"invalid {type(request).__name__}")
     return ReportQuery(
         property_id=property_id,
         model=models[0],
-        group_by=_GROUP_BY[request.group_by],
+        group_by=group_by,
         start=start,
         end=end,
-        conversion_name=request.conversion_name,
+        conversion_name=conversion_name,
     )
 
 

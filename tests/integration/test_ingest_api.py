@@ -141,8 +141,32 @@ BAD_EVENTS: list[tuple[str, Mutation, str, str]] = [
     (
         "event_over_32_kib",
         lambda: page_view("bad", page_view=ingest_pb2.PageView(title="x" * 40_000)),
-        "",
-        "bytes",
+        "event",
+        "bytes, over the limit of 32 KiB (32768 bytes)",
+    ),
+    (
+        "unknown_touchpoint_type",
+        lambda: touchpoint("bad", type=99),
+        "touchpoint.type",
+        "is not a known touchpoint type",
+    ),
+    (
+        "timestamp_nanos_out_of_range",
+        lambda: page_view("bad", timestamp=timestamp_pb2.Timestamp(seconds=1, nanos=-1)),
+        "timestamp",
+        "nanos -1 must be between 0 and 999999999",
+    ),
+    (
+        "nul_in_a_utm_tag",
+        lambda: touchpoint("bad", utm=ingest_pb2.Utm(campaign="spring\x00sale")),
+        "touchpoint.utm.campaign",
+        "must not contain NUL characters",
+    ),
+    (
+        "nul_in_a_tag_of_the_landing_url",
+        lambda: touchpoint("bad", landing_url="https://shop.example/?utm_campaign=a%00b"),
+        "touchpoint.landing_url",
+        "carries campaign tags with NUL characters",
     ),
     (
         "identify_with_one_identifier",
@@ -328,6 +352,12 @@ def test_touchpoint_channels_are_derived_from_click_ids_tags_and_referrer(stub: 
     }
     assert logged["gclid"].click_id_type == "gclid"
     assert logged["google"].referrer_host == "www.google.com"
+
+
+def test_a_touchpoint_sent_without_a_type_is_stored_as_a_visit(stub: Stub) -> None:
+    response = track(stub, [touchpoint("untyped", type=ingest_pb2.TOUCHPOINT_TYPE_UNSPECIFIED)])
+    assert response.verdicts[0].verdict == ACCEPTED
+    assert logged_by_event_id(stub)["untyped"].type == ingest_pb2.TOUCHPOINT_TYPE_VISIT
 
 
 def test_a_plain_email_leaves_ingest_only_as_a_pseudonym_and_is_stored_sealed(
