@@ -1,4 +1,4 @@
-"""`python -m bench`: ingest, pipeline, log-read and attribution-model benchmarks.
+"""`python -m bench`: ingest, pipeline, log-read, attribution-model and start-up benchmarks.
 
 Prints the machine facts and one table (benchmark, backend, size, seconds, rate, note).
 Each benchmark runs on its own temp data dir or fresh PostgreSQL database, removed after.
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench import attribution, identity, ingest, pipeline
+from bench import attribution, identity, ingest, pipeline, startup
 from bench.storage import BACKENDS, POSTGRES_ADMIN_URL, fresh_env, postgres_problem
 from bench.table import Row, format_table, per_second
 
@@ -206,6 +206,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows += attribution.run(args.quick)
     except Exception as error:
         rows.append(_failed("attribution", "-", error))
+    logger.info("command start-up")
+    try:
+        rows += startup.run(args.quick)
+    except Exception as error:
+        rows.append(_failed("start-up", "-", error))
     for fact in machine_facts(backends, load_before):
         print(fact)
     print()
