@@ -3,7 +3,6 @@ instrumentors; trace context carried through the logs as W3C traceparent strings
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -104,11 +103,3 @@ def links_to(trace_parents: Sequence[str]) -> list[Link]:
         if context.is_valid:
             links.append(Link(context))
     return links
-
-
-def configure_logging(level: str | None = None) -> None:
-    """Structured-ish stdlib logging for the service processes (key=value lines)."""
-    logging.basicConfig(
-        level=(level or os.environ.get("CONVTRACK_LOG_LEVEL", "INFO")).upper(),
-        format="ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s",
-    )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import random
 import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import grpc
@@ -18,12 +20,8 @@ from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
 from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
-from services.attribution import server as attribution_server
-from services.identity import server as identity_server
-from services.ingest import server as ingest_server
-from services.reporting import server as reporting_server
+from services import SERVICES
 
-SERVICES = ("ingest", "identity", "attribution", "reporting")
 CALL_TIMEOUT = 10.0
 PORT_ATTEMPTS = 5
 
@@ -38,11 +36,13 @@ class Addresses:
     reporting: str
 
 
-_SERVERS: dict[str, Any] = {
-    "ingest": (ingest_server.IngestSettings, ingest_server),
-    "identity": (identity_server.IdentitySettings, identity_server),
-    "attribution": (attribution_server.AttributionSettings, attribution_server),
-    "reporting": (reporting_server.ReportingSettings, reporting_server),
+# Each service's composition root and settings class, imported only when that service starts,
+# so that running one service imports none of the others.
+_SERVERS = {
+    "ingest": ("services.ingest.server", "IngestSettings"),
+    "identity": ("services.identity.server", "IdentitySettings"),
+    "attribution": ("services.attribution.server", "AttributionSettings"),
+    "reporting": ("services.reporting.server", "ReportingSettings"),
 }
 PEERS = {
     "ingest": ("identity",),
@@ -50,6 +50,15 @@ PEERS = {
     "attribution": ("ingest", "identity"),
     "reporting": ("attribution",),
 }
+
+
+def server(name: str) -> tuple[ModuleType, Any]:
+    """A service's server module (its composition root) and settings class, imported now."""
+    if name not in _SERVERS:
+        raise ValueError(f"unknown service {name!r}; choose one of {', '.join(SERVICES)}")
+    module_name, settings_name = _SERVERS[name]
+    module = importlib.import_module(module_name)
+    return module, getattr(module, settings_name)
 
 
 def start_one(
@@ -60,9 +69,7 @@ def start_one(
 ) -> RunningService:
     """Starts one service configured from `env` (and settings `overrides`, for tests), with
     telemetry configured from the environment unless given."""
-    if name not in _SERVERS:
-        raise ValueError(f"unknown service {name!r}; choose one of {', '.join(SERVICES)}")
-    settings_class, server_module = _SERVERS[name]
+    server_module, settings_class = server(name)
     settings = replace(settings_class.from_env(env), **(overrides or {}))
     service: RunningService = server_module.start(
         settings, telemetry or Telemetry.for_service(f"convtrack-{name}")
@@ -155,10 +162,11 @@ def migrate(env: Mapping[str, str]) -> None:
     """Creates every service's schema and tables once (run before starting replicas with
     `CONVTRACK_CREATE_TABLES=n`, since PostgreSQL DDL from several processes at once fails)."""
     for name in ("ingest", "identity", "attribution"):
-        settings_class, server_module = _SERVERS[name]
+        server_module, settings_class = server(name)
         settings = replace(settings_class.from_env(env), create_tables=True)
         server_module.build_application(settings).close()
-    reporting_server.migrate(reporting_server.ReportingSettings.from_env(env))
+    reporting_server, reporting_settings = server("reporting")
+    reporting_server.migrate(reporting_settings.from_env(env))
 
 
 def stop_all(running: list[RunningService], grace: float = 5.0) -> None:

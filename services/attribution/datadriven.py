@@ -60,13 +60,15 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse as sp
-from scipy.sparse.linalg import splu
 
 from common.input_problems import InputProblem, ProblemTally
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -529,6 +531,8 @@ def fit_markov(table: PathTable, order: int = 1, collapse_repeats: bool = True) 
             value_removal_effects=dict(zero),
         )
 
+    import scipy.sparse as sp  # loaded on first use: the other models do without scipy
+
     step_state, contains = _step_states(offsets, codes, order, n)
     n_channel_states = len(contains)
     start, conv, null = 0, n_channel_states + 1, n_channel_states + 2
@@ -608,6 +612,8 @@ def _absorption(system: sp.csc_matrix, absorbing: FloatArray) -> FloatArray:
     if system.shape[0] <= 64:
         solution: FloatArray = np.linalg.solve(system.toarray(), absorbing)
     else:
+        from scipy.sparse.linalg import splu  # loaded on first use, as in fit_markov
+
         solution = splu(system).solve(absorbing)
     start: FloatArray = solution[0]
     return start
