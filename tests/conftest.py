@@ -11,6 +11,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import settings
+
+# Property tests check invariants, not speed: hypothesis's per-example deadline (200 ms) fails
+# them on a loaded 2-core machine. Speed lives in `make bench`.
+settings.register_profile("convtrack", deadline=None, print_blob=True)
+settings.load_profile("convtrack")
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "CONVTRACK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from common.values import Identifier
 from common.wire import from_identifier_pb, from_money_pb, from_timestamp
 from convtrack.common.v1 import common_pb2
@@ -69,57 +72,77 @@ def ingest_input(entry: ingest_pb2.LogEntry) -> TouchpointSeen | ConversionSeen 
     return None
 
 
-def identity_input(
-    entry: identity_pb2.LogEntry,
-) -> (
-    PersonChanged
-    | PersonSplitSeen
-    | IdentifierShared
-    | PersonForgottenSeen
-    | ProbabilisticLinkSeen
-    | None
-):
+IdentityInput = (
+    PersonChanged | PersonSplitSeen | IdentifierShared | PersonForgottenSeen | ProbabilisticLinkSeen
+)
+
+
+def identity_input(entry: identity_pb2.LogEntry) -> IdentityInput | None:
     """A change of a person's identifiers from identity's log; None for other entries."""
     kind = entry.WhichOneof("event")
-    if kind == "person_created":
-        p = entry.person_created
-        return PersonChanged(p.property_id, p.person_id, _keys(list(p.identifiers)))
-    if kind == "identifiers_linked":
-        linked = entry.identifiers_linked
-        return PersonChanged(linked.property_id, linked.person_id, _keys(list(linked.identifiers)))
-    if kind == "persons_merged":
-        m = entry.persons_merged
-        return PersonChanged(
-            m.property_id,
-            m.surviving_person_id,
-            _keys(list(m.identifiers)),
-            merged_person_id=m.merged_person_id,
-        )
-    if kind == "person_split":
-        split = entry.person_split
-        return PersonSplitSeen(
-            split.property_id,
-            split.person_id,
-            tuple((part.person_id, _keys(list(part.identifiers))) for part in split.parts),
-        )
-    if kind == "person_forgotten":
-        forgotten = entry.person_forgotten
-        return PersonForgottenSeen(
-            forgotten.property_id, forgotten.person_id, _keys(list(forgotten.identifiers))
-        )
-    if kind == "identifier_marked_shared":
-        shared = entry.identifier_marked_shared
-        return IdentifierShared(
-            shared.property_id,
-            from_identifier_pb(shared.identifier).key,
-            shared.shared_person_id,
-        )
-    if kind in ("probabilistic_link_added", "probabilistic_link_removed"):
-        link = getattr(entry, kind)
+    translate = IDENTITY_TRANSLATIONS.get(kind) if kind is not None else None
+    return translate(getattr(entry, kind)) if translate is not None and kind else None
+
+
+def _person_created(p: identity_pb2.PersonCreated) -> IdentityInput:
+    return PersonChanged(p.property_id, p.person_id, _keys(list(p.identifiers)))
+
+
+def _identifiers_linked(linked: identity_pb2.IdentifiersLinked) -> IdentityInput:
+    return PersonChanged(linked.property_id, linked.person_id, _keys(list(linked.identifiers)))
+
+
+def _persons_merged(m: identity_pb2.PersonsMerged) -> IdentityInput:
+    return PersonChanged(
+        m.property_id,
+        m.surviving_person_id,
+        _keys(list(m.identifiers)),
+        merged_person_id=m.merged_person_id,
+    )
+
+
+def _person_split(split: identity_pb2.PersonSplit) -> IdentityInput:
+    return PersonSplitSeen(
+        split.property_id,
+        split.person_id,
+        tuple((part.person_id, _keys(list(part.identifiers))) for part in split.parts),
+    )
+
+
+def _person_forgotten(forgotten: identity_pb2.PersonForgotten) -> IdentityInput:
+    return PersonForgottenSeen(
+        forgotten.property_id, forgotten.person_id, _keys(list(forgotten.identifiers))
+    )
+
+
+def _identifier_marked_shared(shared: identity_pb2.IdentifierMarkedShared) -> IdentityInput:
+    return IdentifierShared(
+        shared.property_id, from_identifier_pb(shared.identifier).key, shared.shared_person_id
+    )
+
+
+def _probabilistic_link(accepted: bool) -> Callable[[Any], IdentityInput]:
+    def translate(link: Any) -> IdentityInput:
         return ProbabilisticLinkSeen(
             link.property_id,
             from_identifier_pb(link.a).key,
             from_identifier_pb(link.b).key,
-            accepted=kind == "probabilistic_link_added",
+            accepted=accepted,
         )
-    return None
+
+    return translate
+
+
+# What attribution reads of each `LogEntry.event` of identity's log; events listed in
+# IGNORED_IDENTITY_EVENTS change no journey.
+IDENTITY_TRANSLATIONS: dict[str, Callable[[Any], IdentityInput]] = {
+    "person_created": _person_created,
+    "identifiers_linked": _identifiers_linked,
+    "persons_merged": _persons_merged,
+    "person_split": _person_split,
+    "person_forgotten": _person_forgotten,
+    "identifier_marked_shared": _identifier_marked_shared,
+    "probabilistic_link_added": _probabilistic_link(accepted=True),
+    "probabilistic_link_removed": _probabilistic_link(accepted=False),
+}
+IGNORED_IDENTITY_EVENTS = frozenset({"merge_refused"})

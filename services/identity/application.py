@@ -18,7 +18,6 @@ from common.telemetry import current_trace_parent
 from services.identity.domainmodel import (
     IdentityGraph,
     Observation,
-    decision_from_dict,
     graph_id,
 )
 from services.identity.matching import Matcher, ObservationSource
@@ -43,6 +42,7 @@ from services.identity.resolution import (
     decide_revalidation,
     decide_split,
     decide_unlink,
+    decision_from_dict,
 )
 
 DEFAULT_MATCHING_WINDOW = timedelta(days=90)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -12,19 +12,10 @@ from eventsourcing.domain import Aggregate, DomainEvent, event
 from services.identity.observations import ObservationRecord
 from services.identity.resolution import (
     Decision,
-    Evidence,
-    IdentifierMarkedShared,
-    IdentifiersLinked,
     IdentityRules,
-    MergeRefused,
-    ObservationIgnored,
-    PersonCreated,
-    PersonForgotten,
-    PersonsMerged,
-    PersonSplit,
-    ProbabilisticLinkAdded,
-    ProbabilisticLinkRemoved,
     ResolutionState,
+    decision_from_dict,
+    decision_to_dict,
     rules_from_dict,
     rules_to_dict,
 )
@@ -67,64 +58,6 @@ def graph_id(property_id: str) -> UUID:
     return uuid5(GRAPH_NAMESPACE, property_id)
 
 
-def _evidence(data: dict[str, Any]) -> Evidence:
-    return Evidence(data["obs_id"], tuple(data["identifiers"]))
-
-
-def decision_from_dict(kind: str, data: dict[str, Any]) -> Decision:
-    """A decision from its stored form (the inverse of `dataclasses.asdict`)."""
-    if kind == "PersonCreated":
-        return PersonCreated(
-            data["person_id"], tuple(data["identifiers"]), _evidence(data["evidence"])
-        )
-    if kind == "IdentifiersLinked":
-        return IdentifiersLinked(
-            data["person_id"],
-            tuple(data["identifiers"]),
-            _evidence(data["evidence"]),
-            tuple(data["joined"]),
-        )
-    if kind == "PersonsMerged":
-        return PersonsMerged(
-            data["survivor"],
-            data["merged"],
-            tuple(data["identifiers"]),
-            _evidence(data["evidence"]),
-            tuple(data["joined"]),
-        )
-    if kind == "MergeRefused":
-        return MergeRefused(
-            _evidence(data["observation"]),
-            tuple(data["persons"]),
-            data["reason"],
-            data["dropped_identifier"],
-            data["ts"],
-        )
-    if kind == "IdentifierMarkedShared":
-        return IdentifierMarkedShared(
-            data["identifier"], tuple(data["persons_seen"]), _evidence(data["evidence"])
-        )
-    if kind == "PersonSplit":
-        return PersonSplit(
-            data["person_id"],
-            tuple((person, tuple(ids)) for person, ids in data["parts"]),
-            _evidence(data["evidence"]),
-        )
-    if kind == "ObservationIgnored":
-        return ObservationIgnored(data["identifier"], data["reason"], data["obs_id"])
-    if kind == "PersonForgotten":
-        return PersonForgotten(
-            data["person_id"], tuple(data["identifiers"]), _evidence(data["evidence"])
-        )
-    if kind == "ProbabilisticLinkAdded":
-        return ProbabilisticLinkAdded(
-            data["a"], data["b"], data["weight"], tuple((s, w) for s, w in data["evidence"])
-        )
-    if kind == "ProbabilisticLinkRemoved":
-        return ProbabilisticLinkRemoved(data["a"], data["b"], data["reason"])
-    raise ValueError(f"unknown identity decision {kind!r}")
-
-
 class IdentityGraph(Aggregate):
     """A property's identity graph. Each event is one decision of the guarded resolver (with
     its evidence); the graph's state is the fold of them, so a graph rebuilt from the log equals
@@ -151,10 +84,11 @@ class IdentityGraph(Aggregate):
     def record(self, decision: Decision, trace_parent: str = "") -> None:
         """Records a decision (with the W3C traceparent of the work that made it) and applies
         it to the state."""
+        kind, stored = decision_to_dict(decision)
         self._decided(
             property_id=self.property_id,
-            kind=type(decision).__name__,
-            decision=asdict(decision),
+            kind=kind,
+            decision=stored,
             trace_parent=trace_parent,
         )
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 
 from common.log_endpoint import LogEndpoint
 from common.requests import FieldChecks
@@ -22,7 +23,7 @@ from services.identity.application import (
     UnknownIdentifierError,
     UnknownPersonError,
 )
-from services.identity.domainmodel import IdentityGraph, decision_from_dict
+from services.identity.domainmodel import IdentityGraph
 from services.identity.resolution import (
     Decision,
     IdentifierMarkedShared,
@@ -30,12 +31,14 @@ from services.identity.resolution import (
     IdentityRules,
     KindRule,
     MergeRefused,
+    ObservationIgnored,
     PersonCreated,
     PersonForgotten,
     PersonsMerged,
     PersonSplit,
     ProbabilisticLinkAdded,
     ProbabilisticLinkRemoved,
+    decision_from_dict,
     shared_person_id,
 )
 
@@ -73,95 +76,114 @@ def log_entry(position: int, event: Any) -> identity_pb2.LogEntry:
 
 
 def _set_decision(entry: identity_pb2.LogEntry, prop: str, decision: Decision) -> None:
-    if isinstance(decision, PersonCreated):
-        entry.person_created.CopyFrom(
-            identity_pb2.PersonCreated(
-                property_id=prop,
-                person_id=decision.person_id,
-                identifiers=_identifiers(decision.identifiers),
-                evidence_record_id=decision.evidence.obs_id,
-            )
-        )
-    elif isinstance(decision, IdentifiersLinked):
-        entry.identifiers_linked.CopyFrom(
-            identity_pb2.IdentifiersLinked(
-                property_id=prop,
-                person_id=decision.person_id,
-                identifiers=_identifiers(decision.identifiers),
-                evidence_record_id=decision.evidence.obs_id,
-            )
-        )
-    elif isinstance(decision, PersonsMerged):
-        entry.persons_merged.CopyFrom(
-            identity_pb2.PersonsMerged(
-                property_id=prop,
-                surviving_person_id=decision.survivor,
-                merged_person_id=decision.merged,
-                identifiers=_identifiers(decision.identifiers),
-                evidence_record_id=decision.evidence.obs_id,
-            )
-        )
-    elif isinstance(decision, PersonSplit):
-        entry.person_split.CopyFrom(
-            identity_pb2.PersonSplit(
-                property_id=prop,
-                person_id=decision.person_id,
-                parts=[
-                    identity_pb2.SplitPart(person_id=person, identifiers=_identifiers(ids))
-                    for person, ids in decision.parts
-                ],
-                evidence_record_id=decision.evidence.obs_id,
-            )
-        )
-    elif isinstance(decision, IdentifierMarkedShared):
-        entry.identifier_marked_shared.CopyFrom(
-            identity_pb2.IdentifierMarkedShared(
-                property_id=prop,
-                identifier=to_identifier_pb(Identifier.from_key(decision.identifier)),
-                shared_person_id=shared_person_id(prop, decision.identifier),
-                persons_seen=decision.persons_seen,
-                evidence_record_id=decision.evidence.obs_id,
-            )
-        )
-    elif isinstance(decision, MergeRefused):
-        refused = identity_pb2.MergeRefused(
-            property_id=prop,
-            persons=decision.persons,
-            reason=decision.reason,
-            evidence_record_id=decision.observation.obs_id,
-        )
-        if decision.dropped_identifier:
-            refused.dropped_identifier.CopyFrom(
-                to_identifier_pb(Identifier.from_key(decision.dropped_identifier))
-            )
-        entry.merge_refused.CopyFrom(refused)
-    elif isinstance(decision, PersonForgotten):
-        entry.person_forgotten.CopyFrom(
-            identity_pb2.PersonForgotten(
-                property_id=prop,
-                person_id=decision.person_id,
-                identifiers=_identifiers(decision.identifiers),
-            )
-        )
-    elif isinstance(decision, ProbabilisticLinkAdded):
-        entry.probabilistic_link_added.CopyFrom(
-            identity_pb2.ProbabilisticLinkAdded(
-                property_id=prop,
-                a=to_identifier_pb(Identifier.from_key(decision.a)),
-                b=to_identifier_pb(Identifier.from_key(decision.b)),
-                weight=decision.weight,
-                signal_weights=dict(decision.evidence),
-            )
-        )
-    elif isinstance(decision, ProbabilisticLinkRemoved):
-        entry.probabilistic_link_removed.CopyFrom(
-            identity_pb2.ProbabilisticLinkRemoved(
-                property_id=prop,
-                a=to_identifier_pb(Identifier.from_key(decision.a)),
-                b=to_identifier_pb(Identifier.from_key(decision.b)),
-                reason=decision.reason,
-            )
-        )
+    encode = DECISION_ENCODERS.get(type(decision))
+    if encode is not None:
+        field, message = encode(prop, decision)
+        getattr(entry, field).CopyFrom(message)
+
+
+def _identifier_pb(key: str) -> common_pb2.Identifier:
+    return to_identifier_pb(Identifier.from_key(key))
+
+
+def _person_created(prop: str, d: PersonCreated) -> tuple[str, Message]:
+    return "person_created", identity_pb2.PersonCreated(
+        property_id=prop,
+        person_id=d.person_id,
+        identifiers=_identifiers(d.identifiers),
+        evidence_record_id=d.evidence.obs_id,
+    )
+
+
+def _identifiers_linked(prop: str, d: IdentifiersLinked) -> tuple[str, Message]:
+    return "identifiers_linked", identity_pb2.IdentifiersLinked(
+        property_id=prop,
+        person_id=d.person_id,
+        identifiers=_identifiers(d.identifiers),
+        evidence_record_id=d.evidence.obs_id,
+    )
+
+
+def _persons_merged(prop: str, d: PersonsMerged) -> tuple[str, Message]:
+    return "persons_merged", identity_pb2.PersonsMerged(
+        property_id=prop,
+        surviving_person_id=d.survivor,
+        merged_person_id=d.merged,
+        identifiers=_identifiers(d.identifiers),
+        evidence_record_id=d.evidence.obs_id,
+    )
+
+
+def _person_split(prop: str, d: PersonSplit) -> tuple[str, Message]:
+    return "person_split", identity_pb2.PersonSplit(
+        property_id=prop,
+        person_id=d.person_id,
+        parts=[
+            identity_pb2.SplitPart(person_id=person, identifiers=_identifiers(ids))
+            for person, ids in d.parts
+        ],
+        evidence_record_id=d.evidence.obs_id,
+    )
+
+
+def _identifier_marked_shared(prop: str, d: IdentifierMarkedShared) -> tuple[str, Message]:
+    return "identifier_marked_shared", identity_pb2.IdentifierMarkedShared(
+        property_id=prop,
+        identifier=_identifier_pb(d.identifier),
+        shared_person_id=shared_person_id(prop, d.identifier),
+        persons_seen=d.persons_seen,
+        evidence_record_id=d.evidence.obs_id,
+    )
+
+
+def _merge_refused(prop: str, d: MergeRefused) -> tuple[str, Message]:
+    refused = identity_pb2.MergeRefused(
+        property_id=prop,
+        persons=d.persons,
+        reason=d.reason,
+        evidence_record_id=d.observation.obs_id,
+    )
+    if d.dropped_identifier:
+        refused.dropped_identifier.CopyFrom(_identifier_pb(d.dropped_identifier))
+    return "merge_refused", refused
+
+
+def _person_forgotten(prop: str, d: PersonForgotten) -> tuple[str, Message]:
+    return "person_forgotten", identity_pb2.PersonForgotten(
+        property_id=prop, person_id=d.person_id, identifiers=_identifiers(d.identifiers)
+    )
+
+
+def _probabilistic_link_added(prop: str, d: ProbabilisticLinkAdded) -> tuple[str, Message]:
+    return "probabilistic_link_added", identity_pb2.ProbabilisticLinkAdded(
+        property_id=prop,
+        a=_identifier_pb(d.a),
+        b=_identifier_pb(d.b),
+        weight=d.weight,
+        signal_weights=dict(d.evidence),
+    )
+
+
+def _probabilistic_link_removed(prop: str, d: ProbabilisticLinkRemoved) -> tuple[str, Message]:
+    return "probabilistic_link_removed", identity_pb2.ProbabilisticLinkRemoved(
+        property_id=prop, a=_identifier_pb(d.a), b=_identifier_pb(d.b), reason=d.reason
+    )
+
+
+# Each decision type's log entry: the `LogEntry.event` field it sets and its message. A type
+# listed in NOT_SERVED changes nobody and is served as an entry with no event set.
+DECISION_ENCODERS: dict[type[Any], Callable[[str, Any], tuple[str, Message]]] = {
+    PersonCreated: _person_created,
+    IdentifiersLinked: _identifiers_linked,
+    PersonsMerged: _persons_merged,
+    PersonSplit: _person_split,
+    IdentifierMarkedShared: _identifier_marked_shared,
+    MergeRefused: _merge_refused,
+    PersonForgotten: _person_forgotten,
+    ProbabilisticLinkAdded: _probabilistic_link_added,
+    ProbabilisticLinkRemoved: _probabilistic_link_removed,
+}
+NOT_SERVED: frozenset[type[Any]] = frozenset({ObservationIgnored})
 
 
 class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):

@@ -12,7 +12,7 @@ from eventsourcing.persistence import StoredEvent
 from common.follower import UpstreamEntry
 from common.storage import database_for
 from services.identity.application import IdentityApplication, PlainIdentifiers
-from services.identity.domainmodel import IdentityGraph, Observation, decision_from_dict, graph_id
+from services.identity.domainmodel import IdentityGraph, Observation, graph_id
 from services.identity.resolution import (
     DEFAULT_KINDS,
     Evidence,
@@ -28,6 +28,7 @@ from services.identity.resolution import (
     ProbabilisticLinkAdded,
     ProbabilisticLinkRemoved,
     ResolutionState,
+    decision_from_dict,
 )
 from tests.conftest import Storage
 

@@ -19,6 +19,8 @@ from services.identity.resolution.decisions import (
     PersonSplit,
     ProbabilisticLinkAdded,
     ProbabilisticLinkRemoved,
+    decision_from_dict,
+    decision_to_dict,
 )
 from services.identity.resolution.errors import ResolutionError
 from services.identity.resolution.person_ids import shared_person_id
@@ -65,6 +67,8 @@ __all__ = [
     "decide_revalidation",
     "decide_split",
     "decide_unlink",
+    "decision_from_dict",
+    "decision_to_dict",
     "kind_of",
     "probabilistic_clusters",
     "rules_from_dict",

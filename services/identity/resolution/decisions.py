@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields, is_dataclass
 from datetime import datetime
+from functools import cache
+from typing import Any, get_args, get_origin, get_type_hints
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,3 +162,51 @@ __all__ = [
     "ProbabilisticLinkRemoved",
     "link_key",
 ]
+
+
+DECISION_TYPES: dict[str, type[Decision]] = {kind.__name__: kind for kind in get_args(Decision)}
+
+
+def decision_to_dict(decision: Decision) -> tuple[str, dict[str, Any]]:
+    """A decision's stored form: its kind (the class name) and its fields as plain data."""
+    return type(decision).__name__, asdict(decision)
+
+
+def decision_from_dict(kind: str, data: dict[str, Any]) -> Decision:
+    """A decision from its stored form (the inverse of `decision_to_dict`), read by the
+    dataclass's field types, so a new decision type needs no code here. Fields a stored
+    decision lacks (written before they existed) take their defaults."""
+    try:
+        decision_type = DECISION_TYPES[kind]
+    except KeyError:
+        raise ValueError(f"unknown identity decision {kind!r}") from None
+    decision: Decision = _build(decision_type, data)
+    return decision
+
+
+@cache
+def _field_types(value_type: Any) -> tuple[tuple[str, Any], ...]:
+    hints = get_type_hints(value_type)
+    return tuple((field.name, hints[field.name]) for field in fields(value_type))
+
+
+def _build(value_type: Any, data: dict[str, Any]) -> Any:
+    return value_type(
+        **{
+            name: _typed(field_type, data[name])
+            for name, field_type in _field_types(value_type)
+            if name in data
+        }
+    )
+
+
+def _typed(field_type: Any, value: Any) -> Any:
+    """The stored value as the field's type: lists become tuples, dicts dataclasses."""
+    if isinstance(field_type, type) and is_dataclass(field_type):
+        return _build(field_type, value)
+    if get_origin(field_type) is tuple:
+        items = get_args(field_type)
+        if len(items) == 2 and items[1] is Ellipsis:
+            return tuple(_typed(items[0], item) for item in value)
+        return tuple(_typed(t, item) for t, item in zip(items, value, strict=True))
+    return value
