@@ -214,6 +214,18 @@ def test_services_read_their_settings_and_the_database_secret(overlay: str, serv
     assert secret_ref["name"].startswith("convtrack-database")
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_mention_of_the_version_is_the_project_version(overlay: str) -> None:
+    version = project_version()
+    for item in rendered(overlay):
+        labels = item["metadata"].get("labels", {})
+        if labels.get("app.kubernetes.io/part-of") == "convtrack":
+            assert labels["app.kubernetes.io/version"] == version, item["metadata"]["name"]
+    for service in PORTS:
+        env = {e["name"]: e.get("value") for e in service_container(overlay, service)["env"]}
+        assert f"service.version={version}," in env["OTEL_RESOURCE_ATTRIBUTES"]
+
+
 def test_the_production_overlay_commits_no_secret() -> None:
     assert objects("production", "Secret") == []
 
