@@ -49,8 +49,9 @@ class World:
     """Observations as resolve-file reads them, and who owns each identifier's raw value.
 
     `kind` picks the targets: "web" (identifiers and weak signals) or "records" (CRM
-    records alone). Identifiers owned by nobody (family devices, shared mailboxes,
-    placeholders) are left out of the metrics: where they land does not matter.
+    records alone). Identifiers owned by nobody (`shared`, with the reason: family devices,
+    shared mailboxes, placeholders) are left out of the metrics: where they land does not
+    matter, what they join does.
     """
 
     name: str
@@ -59,6 +60,7 @@ class World:
     kind: str
     lines: list[str]
     owners: Mapping[Owner, str]
+    shared: Mapping[Owner, str] = field(default_factory=dict)
     default_region: str = "GB"
     description: str = ""
 
@@ -72,8 +74,11 @@ class ModeResult:
     seconds: float
     same_kind_pairs: Mapping[str, tuple[int, int]]
     """Per kind: (true pairs of one person's two identifiers of that kind, pairs joined)."""
-    cookie_links: tuple[int, int] | None = None
-    """Probabilistic mode: (proposed links between two owned cookies, links that are right)."""
+    over_merged_by_shared: Mapping[str, int] = field(default_factory=dict)
+    """Over-merged clusters by the reasons of the shared identifiers they hold."""
+    proposed_links: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    """Probabilistic mode, per pair of kinds ("anon-anon"): (links proposed between two
+    owned identifiers, links that are right)."""
     problems: tuple[str, ...] = ()
     """What resolve-file left out of the file, one sentence per reason."""
 
@@ -140,6 +145,11 @@ def record_to_json(record: ObservationRecord) -> tuple[dict[str, str], list[str]
     return obj, left_out
 
 
+def _owner(identifier: str) -> Owner:
+    kind, _, value = identifier.partition(":")
+    return _FIELD_OF_KIND[kind], value
+
+
 def synth_world(persons: int, seed: int) -> World:
     """The existing generator's data (the world the defaults were chosen on)."""
     data = identity_synth.generate(persons, seed)
@@ -149,10 +159,8 @@ def synth_world(persons: int, seed: int) -> World:
         obj, extra = record_to_json(record)
         lines.append(json.dumps(obj))
         left_out += extra
-    owners = {}
-    for identifier, person in data.truth.items():
-        kind, _, value = identifier.partition(":")
-        owners[(_FIELD_OF_KIND[kind], value)] = person
+    owners = {_owner(identifier): person for identifier, person in data.truth.items()}
+    shared = {_owner(identifier): why for identifier, why in data.unowned.items()}
     reasons = Counter(data.unowned.get(i, "owned") for i in left_out)
     lost = ", ".join(f"{n} {why}" for why, n in sorted(reasons.items()))
     return World(
@@ -162,6 +170,7 @@ def synth_world(persons: int, seed: int) -> World:
         "web",
         lines,
         owners,
+        shared,
         description=f"{persons:,} persons, the generator the defaults were chosen on"
         + (f"; second identifiers of a kind a line cannot hold, left out: {lost}" if lost else ""),
     )
@@ -177,6 +186,7 @@ def web_world(persons: int, seed: int) -> World:
         "web",
         world.lines(),
         world.owners,
+        world.shared,
         web_identity_synth.DEFAULT_REGION,
         f"{persons:,} persons in {len(world.households):,} households, "
         f"{len(world.shared):,} identifiers owned by nobody",
@@ -249,24 +259,38 @@ class RecordingLinker:
         return self.proposed
 
 
+KeyOf = Callable[[str, str], str | None]
+"""(resolve-file field, raw value) → a resolver's identifier key, None when it has none."""
+
+
+def convtrack_key(default_region: str) -> KeyOf:
+    """resolve-file's identifier key: emails and phones normalised and hashed as it does."""
+
+    def key_of(name: str, value: str) -> str | None:
+        record = parse_observation({name: value}, 1, default_region)
+        return record.identifiers[0] if record is not None and record.identifiers else None
+
+    return key_of
+
+
+def by_key(values: Mapping[Owner, str], key_of: KeyOf) -> dict[str, str]:
+    """The values (owners or reasons) by the identifier keys of a resolver."""
+    keyed: dict[str, str] = {}
+    for (name, raw), value in values.items():
+        key = key_of(name, raw)
+        if key is not None:
+            keyed[key] = value
+    return keyed
+
+
 def convtrack_truth(world: World) -> dict[str, str]:
-    """Owners by resolve-file's identifier keys (emails and phones normalised and hashed)."""
-    truth: dict[str, str] = {}
-    for (name, value), person in world.owners.items():
-        record = parse_observation({name: value}, 1, world.default_region)
-        if record is not None:
-            truth[record.identifiers[0]] = person
-    return truth
+    """Owners by resolve-file's identifier keys."""
+    return by_key(world.owners, convtrack_key(world.default_region))
 
 
 def baseline_truth(world: World) -> dict[str, str]:
     """Owners by the baseline's identifier keys (phones as digits only)."""
-    truth: dict[str, str] = {}
-    for (name, value), person in world.owners.items():
-        key = identity_baseline.identifier_key(name, value)
-        if key is not None:
-            truth[key] = person
-    return truth
+    return by_key(world.owners, identity_baseline.identifier_key)
 
 
 def same_kind_pairs(
@@ -292,25 +316,76 @@ def same_kind_pairs(
     return result
 
 
+def over_merged_by_shared(
+    clusters: Mapping[str, str], truth: Mapping[str, str], shared: Mapping[str, str]
+) -> dict[str, int]:
+    """Over-merged clusters (identifiers of several owners) by the reasons of the shared
+    identifiers in them ("family mailbox + family device"; "none" when they hold none)."""
+    members: dict[str, list[str]] = {}
+    for identifier, cluster in clusters.items():
+        members.setdefault(cluster, []).append(identifier)
+    causes: Counter[str] = Counter()
+    for identifiers in members.values():
+        if len({truth[i] for i in identifiers if i in truth}) < 2:
+            continue
+        reasons = sorted({shared[i] for i in identifiers if i in shared})
+        causes[" + ".join(reasons) or "none"] += 1
+    return dict(causes)
+
+
+def proposed_links_by_kinds(
+    links: Iterable[tuple[str, str, float]], truth: Mapping[str, str]
+) -> dict[str, tuple[int, int]]:
+    """Per pair of kinds: (proposed links between two owned identifiers, right ones)."""
+    counts: dict[str, tuple[int, int]] = {}
+    for a, b, _ in links:
+        if a in truth and b in truth:
+            kinds = "-".join(sorted((a.partition(":")[0], b.partition(":")[0])))
+            proposed, right = counts.get(kinds, (0, 0))
+            counts[kinds] = (proposed + 1, right + (truth[a] == truth[b]))
+    return counts
+
+
 PAIR_KINDS = ("email", "phone", "crm")
+
+
+def _result(
+    mode: str,
+    clusters: Mapping[str, str],
+    truth: Mapping[str, str],
+    shared: Mapping[str, str],
+    seconds: float,
+    proposed_links: Mapping[str, tuple[int, int]] | None = None,
+    problems: Sequence[str] = (),
+) -> ModeResult:
+    return ModeResult(
+        mode,
+        pairwise_metrics(clusters, truth),
+        seconds,
+        same_kind_pairs(clusters, truth, PAIR_KINDS),
+        over_merged_by_shared(clusters, truth, shared),
+        proposed_links or {},
+        tuple(problems),
+    )
 
 
 def resolve_world(world: World) -> list[ModeResult]:
     """The baseline and both resolve-file modes on one world."""
-    results = []
     started = time.perf_counter()
     clusters = identity_baseline.resolve_lines(world.lines)
     seconds = time.perf_counter() - started
-    truth = baseline_truth(world)
-    results.append(
-        ModeResult(
+    key_of: KeyOf = identity_baseline.identifier_key
+    results = [
+        _result(
             "simple rules",
-            pairwise_metrics(clusters, truth),
+            clusters,
+            by_key(world.owners, key_of),
+            by_key(world.shared, key_of),
             seconds,
-            same_kind_pairs(clusters, truth, PAIR_KINDS),
         )
-    )
-    truth = convtrack_truth(world)
+    ]
+    key_of = convtrack_key(world.default_region)
+    truth, shared = by_key(world.owners, key_of), by_key(world.shared, key_of)
     modes: tuple[Mode, ...] = ("deterministic", "probabilistic")
     for mode in modes:
         linker = RecordingLinker()
@@ -327,22 +402,15 @@ def resolve_world(world: World) -> list[ModeResult]:
             )
         }
         seconds = time.perf_counter() - started
-        cookie_links = None
-        if mode == "probabilistic":
-            owned = [
-                (a, b)
-                for a, b, _ in linker.proposed
-                if a.startswith("anon:") and b.startswith("anon:") and a in truth and b in truth
-            ]
-            cookie_links = (len(owned), sum(truth[a] == truth[b] for a, b in owned))
         results.append(
-            ModeResult(
+            _result(
                 mode,
-                pairwise_metrics(clusters, truth),
+                clusters,
+                truth,
+                shared,
                 seconds,
-                same_kind_pairs(clusters, truth, PAIR_KINDS),
-                cookie_links,
-                tuple(problems.summary()),
+                proposed_links=proposed_links_by_kinds(linker.proposed, truth),
+                problems=problems.summary(),
             )
         )
     return results
@@ -404,7 +472,7 @@ def evaluate(world: World, generated_seconds: float = 0.0) -> WorldReport:
 
 
 def format_report(report: WorldReport) -> str:
-    """One world's table, its pairs by kind, the cookie links and the targets."""
+    """One world's table, what it joined and over-merged, its links and the targets."""
     world = report.world
     owned = len(world.owners)
     lines = [
@@ -425,14 +493,21 @@ def format_report(report: WorldReport) -> str:
         if any(pairs for _, pairs, _ in counts):
             joined = ", ".join(f"{mode} {j:,} of {p:,}" for mode, p, j in counts)
             lines.append(f"  pairs of one person's two {kind} identifiers joined: {joined}")
+    causes = [
+        f"{r.mode}: "
+        + ", ".join(f"{why} {n}" for why, n in sorted(r.over_merged_by_shared.items()))
+        for r in report.results
+        if r.over_merged_by_shared
+    ]
+    if causes:
+        lines.append(
+            "  over-merged clusters by the shared identifiers in them: " + "; ".join(causes)
+        )
     for result in report.results:
-        if result.cookie_links is not None and (world.kind == "web" or result.cookie_links[0]):
-            proposed, right = result.cookie_links
-            share = f"{right / proposed:.1%}" if proposed else "-"
-            lines.append(
-                f"  probabilistic links proposed between two owned cookies: {proposed:,},"
-                f" right: {share}"
-            )
+        if result.proposed_links:
+            links = sorted(result.proposed_links.items(), key=lambda item: -item[1][0])
+            text = ", ".join(f"{kinds} {right:,} of {n:,}" for kinds, (n, right) in links)
+            lines.append(f"  {result.mode} links proposed between owned identifiers, right: {text}")
     for result in report.results:
         lines.extend(f"  {result.mode}: resolve-file {problem}" for problem in result.problems)
     lines.append("  targets:")
@@ -483,6 +558,9 @@ def write_world(world: World, directory: Path) -> None:
     truth = [
         json.dumps({"field": name, "value": value, "person": person})
         for (name, value), person in world.owners.items()
+    ] + [
+        json.dumps({"field": name, "value": value, "person": None, "shared": why})
+        for (name, value), why in world.shared.items()
     ]
     (directory / f"{stem}.truth.jsonl").write_text("\n".join(truth) + "\n")
 

@@ -18,6 +18,8 @@ from bench.identity_worlds import (
     baseline_truth,
     convtrack_truth,
     febrl_worlds,
+    over_merged_by_shared,
+    proposed_links_by_kinds,
     record_to_json,
     same_kind_pairs,
     web_targets,
@@ -83,7 +85,7 @@ def test_truth_is_keyed_as_each_resolver_keys_identifiers() -> None:
         "web",
         [],
         {("phone", "+1 212 555 0123"): "P1", ("phone", "(212) 555-0123"): "P1"},
-        "US",
+        default_region="US",
     )
     assert len(convtrack_truth(world)) == 1
     assert len(baseline_truth(world)) == 2
@@ -113,6 +115,35 @@ def test_same_kind_pairs_count_one_persons_pairs_and_those_joined() -> None:
     truth = {"email:a": "P1", "email:b": "P1", "email:c": "P1", "email:d": "P2", "anon:x": "P1"}
     clusters = {"email:a": "k1", "email:b": "k1", "email:c": "k2", "email:d": "k1"}
     assert same_kind_pairs(clusters, truth, ["email", "crm"]) == {"email": (3, 1), "crm": (0, 0)}
+
+
+def test_over_merged_clusters_are_told_by_the_shared_identifiers_in_them() -> None:
+    truth = {"anon:a": "P1", "anon:b": "P2", "anon:c": "P3", "anon:d": "P4", "anon:e": "P4"}
+    shared = {"email:family": "family mailbox", "anon:tablet": "family device"}
+    clusters = {
+        "anon:a": "k1",
+        "anon:b": "k1",
+        "email:family": "k1",
+        "anon:tablet": "k1",
+        "anon:c": "k2",
+        "anon:d": "k2",
+        "anon:e": "k3",
+    }
+    assert over_merged_by_shared(clusters, truth, shared) == {
+        "family device + family mailbox": 1,
+        "none": 1,
+    }
+
+
+def test_proposed_links_are_counted_by_kinds_between_owned_identifiers() -> None:
+    truth = {"anon:a": "P1", "anon:b": "P1", "user:1": "P2", "crm:x": "P2"}
+    links = [("anon:a", "anon:b", 9.0), ("anon:a", "user:1", 8.0), ("anon:a", "email:?", 7.0)]
+    links.append(("crm:x", "user:1", 12.0))
+    assert proposed_links_by_kinds(links, truth) == {
+        "anon-anon": (1, 1),
+        "anon-user": (1, 0),
+        "crm-user": (1, 1),
+    }
 
 
 def _result(mode: str, precision: float, f1: float, over_merged: int) -> ModeResult:
