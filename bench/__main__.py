@@ -1,6 +1,7 @@
 """`python -m bench`: ingest, pipeline, log-read and attribution-model benchmarks.
 
-Prints the machine facts and one table (benchmark, backend, size, seconds, rate, note).
+Prints the machine facts and one table (benchmark, backend, size, seconds, rate, note), then
+identity quality per world (`bench.identity_worlds`), one table each.
 Each benchmark runs on its own temp data dir or fresh PostgreSQL database, removed after.
 """
 
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench import attribution, identity, ingest, pipeline
+from bench import attribution, identity, identity_worlds, ingest, pipeline
 from bench.storage import BACKENDS, POSTGRES_ADMIN_URL, fresh_env, postgres_problem
 from bench.table import Row, format_table, per_second
 
@@ -201,6 +202,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows += identity.run(args.quick)
     except Exception as error:
         rows.append(_failed("identity", "-", error))
+    logger.info("identity worlds")
+    try:
+        worlds = identity_worlds.format_reports(identity_worlds.run(args.quick, logger.info))
+    except Exception as error:
+        rows.append(_failed("identity worlds", "-", error))
+        worlds = ""
     logger.info("attribution models")
     try:
         rows += attribution.run(args.quick)
@@ -210,6 +217,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(fact)
     print()
     print(format_table(rows))
+    if worlds:
+        print("\nidentity quality per world (seeds printed; defaults chosen on identity_synth):\n")
+        print(worlds)
     print(f"\n(benchmarks took {time.perf_counter() - started:.0f}s)")
     return 1 if any(row.rate == "FAILED" for row in rows) else 0
 
