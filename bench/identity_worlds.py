@@ -30,7 +30,7 @@ from bench import identity_baseline, identity_synth, web_identity_synth
 from bench.identity_bench import Metrics, pairwise_metrics
 from common.input_problems import ProblemTally
 from services.identity.observations import ObservationRecord
-from services.identity.offline import Mode, parse_observation, resolve_file
+from services.identity.offline import Mode, parse_observation, read_observations, resolve_file
 from services.identity.probabilistic import ProbabilisticLinker
 
 SYNTH_SEED = 1
@@ -100,6 +100,8 @@ class WorldReport:
     results: list[ModeResult] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
     generated_seconds: float = 0.0
+    ceiling_recall: float = 0.0
+    """Recall of an oracle joining only one owner's identifiers seen in one observation."""
 
 
 # --- worlds --------------------------------------------------------------------------------
@@ -369,6 +371,32 @@ def _result(
     )
 
 
+def identifier_ceiling(world: World) -> Metrics:
+    """What identifiers alone can give: an oracle that joins the identifiers one observation
+    shows together when they have one owner (so never over-merges), on resolve-file's keys."""
+    truth = convtrack_truth(world)
+    parent: dict[str, str] = {}
+
+    def find(identifier: str) -> str:
+        root = parent.setdefault(identifier, identifier)
+        while parent[root] != root:
+            root = parent[root]
+        parent[identifier] = root
+        return root
+
+    for record in read_observations(world.lines, world.default_region, ProblemTally("line")):
+        owned: dict[str, str] = {}
+        for identifier in record.identifiers:
+            owner = truth.get(identifier)
+            if owner is None:
+                continue
+            if owner in owned:
+                parent[find(identifier)] = find(owned[owner])
+            else:
+                owned[owner] = identifier
+    return pairwise_metrics({identifier: find(identifier) for identifier in truth}, truth)
+
+
 def resolve_world(world: World) -> list[ModeResult]:
     """The baseline and both resolve-file modes on one world."""
     started = time.perf_counter()
@@ -465,7 +493,8 @@ def evaluate(world: World, generated_seconds: float = 0.0) -> WorldReport:
     results = resolve_world(world)
     by_mode = {r.mode: r for r in results}
     targets = web_targets(by_mode) if world.kind == "web" else record_targets(by_mode)
-    return WorldReport(world, results, targets, generated_seconds)
+    ceiling = identifier_ceiling(world).recall
+    return WorldReport(world, results, targets, generated_seconds, ceiling)
 
 
 # --- output --------------------------------------------------------------------------------
@@ -493,6 +522,11 @@ def format_report(report: WorldReport) -> str:
         if any(pairs for _, pairs, _ in counts):
             joined = ", ".join(f"{mode} {j:,} of {p:,}" for mode, p, j in counts)
             lines.append(f"  pairs of one person's two {kind} identifiers joined: {joined}")
+    if world.kind == "web":
+        lines.append(
+            "  recall ceiling of identifiers alone (an oracle joining one owner's identifiers"
+            f" seen together): {report.ceiling_recall:.4f}"
+        )
     causes = [
         f"{r.mode}: "
         + ", ".join(f"{why} {n}" for why, n in sorted(r.over_merged_by_shared.items()))

@@ -146,6 +146,27 @@ def test_proposed_links_are_counted_by_kinds_between_owned_identifiers() -> None
     }
 
 
+def test_the_identifier_ceiling_joins_one_owners_identifiers_seen_together_only() -> None:
+    lines = [
+        json.dumps({"anonymous_id": "a", "user_id": "1"}),
+        json.dumps({"anonymous_id": "b", "user_id": "1"}),
+        json.dumps({"anonymous_id": "kiosk", "user_id": "2"}),
+        json.dumps({"anonymous_id": "c", "user_id": "1"}),
+    ]
+    owners = {
+        ("anonymous_id", "a"): "P1",
+        ("anonymous_id", "b"): "P1",
+        ("user_id", "1"): "P1",
+        ("user_id", "2"): "P2",
+        ("anonymous_id", "c"): "P2",
+    }
+    world = World(
+        "tiny", "held out", "1", "web", lines, owners, {("anonymous_id", "kiosk"): "kiosk"}
+    )
+    ceiling = identity_worlds.identifier_ceiling(world)
+    assert (ceiling.precision, ceiling.recall, ceiling.over_merged) == (1.0, 0.75, 0)
+
+
 def _result(mode: str, precision: float, f1: float, over_merged: int) -> ModeResult:
     return ModeResult(mode, Metrics(precision, 0.5, f1, over_merged), 0.0, {})
 
