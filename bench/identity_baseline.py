@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping
 
 PRIORITY = {"user": 1, "email": 2, "phone": 3, "crm": 4, "anon": 5}
@@ -50,51 +51,46 @@ def identifier_key(field: str, value: str) -> str | None:
 
 
 class SimpleGuardedResolver:
-    """Union-find over identifiers with a per-person limit per kind."""
+    """Persons as sets of identifiers; a join moves the smaller set into the larger."""
 
     def __init__(self) -> None:
-        self._parent: dict[str, str] = {}
-        self._members: dict[str, dict[str, set[str]]] = {}
+        self._person: dict[str, int] = {}
+        self._members: dict[int, set[str]] = {}
+        self._by_kind: dict[int, Counter[str]] = {}
+        self._created = 0
 
     def observe(self, identifiers: Iterable[str]) -> None:
         """Joins the identifiers of one observation to its strongest one, where the limits
         allow; an identifier whose join is refused stays where it was."""
         ordered = sorted(set(identifiers), key=lambda i: (PRIORITY[i.partition(":")[0]], i))
         for identifier in ordered:
-            if identifier not in self._parent:
-                self._parent[identifier] = identifier
-                kind = identifier.partition(":")[0]
-                self._members[identifier] = {kind: {identifier}} if kind in MAX_PER_PERSON else {}
-        if not ordered:
-            return
-        anchor = ordered[0]
+            if identifier not in self._person:
+                person = self._created
+                self._created += 1
+                self._person[identifier] = person
+                self._members[person] = {identifier}
+                self._by_kind[person] = Counter([identifier.partition(":")[0]])
         for other in ordered[1:]:
-            a, b = self._find(anchor), self._find(other)
-            if a == b or not self._within_limits(a, b):
-                continue
-            self._parent[b] = a
-            for kind, members in self._members.pop(b).items():
-                self._members[a].setdefault(kind, set()).update(members)
+            a, b = self._person[ordered[0]], self._person[other]
+            if a != b and self._within_limits(a, b):
+                self._join(a, b)
 
     def clusters(self) -> dict[str, str]:
-        """Identifier → its person (the root identifier of its set)."""
-        return {identifier: self._find(identifier) for identifier in self._parent}
+        """Identifier → its person (a number, as text)."""
+        return {identifier: str(person) for identifier, person in self._person.items()}
 
-    def _within_limits(self, a: str, b: str) -> bool:
-        members_a, members_b = self._members[a], self._members[b]
-        return all(
-            len(members_a.get(kind, set()) | members_b.get(kind, set())) <= limit
-            for kind, limit in MAX_PER_PERSON.items()
-        )
+    def _within_limits(self, a: int, b: int) -> bool:
+        joined = self._by_kind[a] + self._by_kind[b]
+        return all(joined[kind] <= limit for kind, limit in MAX_PER_PERSON.items())
 
-    def _find(self, identifier: str) -> str:
-        parent = self._parent
-        root = identifier
-        while parent[root] != root:
-            root = parent[root]
-        while parent[identifier] != root:
-            parent[identifier], identifier = root, parent[identifier]
-        return root
+    def _join(self, a: int, b: int) -> None:
+        if len(self._members[a]) < len(self._members[b]):
+            a, b = b, a
+        moved = self._members.pop(b)
+        for identifier in moved:
+            self._person[identifier] = a
+        self._members[a] |= moved
+        self._by_kind[a] += self._by_kind.pop(b)
 
 
 def resolve_lines(lines: Iterable[str]) -> dict[str, str]:

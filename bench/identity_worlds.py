@@ -100,7 +100,7 @@ class WorldReport:
     results: list[ModeResult] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
     generated_seconds: float = 0.0
-    ceiling_recall: float = 0.0
+    oracle_recall: float = 0.0
     """Recall of an oracle joining only one owner's identifiers seen in one observation."""
 
 
@@ -371,9 +371,11 @@ def _result(
     )
 
 
-def identifier_ceiling(world: World) -> Metrics:
-    """What identifiers alone can give: an oracle that joins the identifiers one observation
-    shows together when they have one owner (so never over-merges), on resolve-file's keys."""
+def identifier_oracle(world: World) -> Metrics:
+    """What identifiers show without trusting shared ones: an oracle that joins the
+    identifiers one observation shows together when they have one owner (so it never
+    over-merges), on resolve-file's keys. Not an upper bound: joining through a shared
+    identifier also joins some of one person's identifiers."""
     truth = convtrack_truth(world)
     parent: dict[str, str] = {}
 
@@ -493,7 +495,7 @@ def evaluate(world: World, generated_seconds: float = 0.0) -> WorldReport:
     results = resolve_world(world)
     by_mode = {r.mode: r for r in results}
     targets = web_targets(by_mode) if world.kind == "web" else record_targets(by_mode)
-    ceiling = identifier_ceiling(world).recall
+    ceiling = identifier_oracle(world).recall
     return WorldReport(world, results, targets, generated_seconds, ceiling)
 
 
@@ -524,8 +526,8 @@ def format_report(report: WorldReport) -> str:
             lines.append(f"  pairs of one person's two {kind} identifiers joined: {joined}")
     if world.kind == "web":
         lines.append(
-            "  recall ceiling of identifiers alone (an oracle joining one owner's identifiers"
-            f" seen together): {report.ceiling_recall:.4f}"
+            "  recall of an oracle joining one owner's identifiers seen together (never through"
+            f" a shared identifier, which can add true joins too): {report.oracle_recall:.4f}"
         )
     causes = [
         f"{r.mode}: "

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import random
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -278,11 +279,8 @@ class _Household:
 
     def ip_at(self, ts: datetime) -> str:
         """The home IP the ISP had assigned at `ts`."""
-        current = self.ip_changes[0][1]
-        for start, ip in self.ip_changes:
-            if start <= ts:
-                current = ip
-        return current
+        index = bisect_right(self.ip_changes, ts, key=lambda change: change[0])
+        return self.ip_changes[max(index - 1, 0)][1]
 
 
 @dataclass
