@@ -560,16 +560,15 @@ def run(
     """Every world's report (or a line saying why a world was skipped)."""
     persons = QUICK_PERSONS if quick else PERSONS
     note = progress or (lambda _: None)
-    builders: list[tuple[str, Callable[[], World]]] = [
-        (f"identity_synth seed {SYNTH_SEED}", lambda: synth_world(persons, SYNTH_SEED))
+    generated: list[tuple[str, Callable[[int, int], World], int]] = [
+        ("identity_synth", synth_world, SYNTH_SEED),
+        *(("web_identity_synth", web_world, seed) for seed in WEB_SEEDS[: 1 if quick else None]),
     ]
-    for seed in WEB_SEEDS[:1] if quick else WEB_SEEDS:
-        builders.append((f"web_identity_synth seed {seed}", lambda s=seed: web_world(persons, s)))
     reports: list[WorldReport | str] = []
-    for label, build in builders:
-        note(label)
+    for name, build, seed in generated:
+        note(f"{name} seed {seed}")
         started = time.perf_counter()
-        world = build()
+        world = build(persons, seed)
         reports.append(evaluate(world, time.perf_counter() - started))
     febrl = febrl_worlds(("FEBRL1",) if quick else ("FEBRL1", "FEBRL2", "FEBRL3", "FEBRL4"))
     if isinstance(febrl, str):
