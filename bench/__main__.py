@@ -1,7 +1,8 @@
 """`python -m bench`: ingest, long-poll, pipeline, log-read, attribution-model and start-up
 benchmarks.
 
-Prints the machine facts and one table (benchmark, backend, size, seconds, rate, note).
+Prints the machine facts and one table (benchmark, backend, size, seconds, rate, note), then
+identity quality per world (`bench.identity_worlds`), one table each.
 Each benchmark runs on its own temp data dir or fresh PostgreSQL database, removed after.
 """
 
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench import attribution, identity, ingest, longpoll, pipeline, startup
+from bench import attribution, identity, identity_worlds, ingest, longpoll, pipeline, startup
 from bench.storage import BACKENDS, POSTGRES_ADMIN_URL, fresh_env, postgres_problem
 from bench.table import Row, format_table, per_second
 
@@ -208,6 +209,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows += identity.run(args.quick)
     except Exception as error:
         rows.append(_failed("identity", "-", error))
+    logger.info("identity worlds")
+    try:
+        worlds = identity_worlds.format_reports(identity_worlds.run(args.quick, logger.info))
+    except Exception as error:
+        rows.append(_failed("identity worlds", "-", error))
+        worlds = ""
     logger.info("attribution models")
     try:
         rows += attribution.run(args.quick)
@@ -222,6 +229,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(fact)
     print()
     print(format_table(rows))
+    if worlds:
+        print("\nidentity quality per world (seeds printed; defaults chosen on identity_synth):\n")
+        print(worlds)
     print(f"\n(benchmarks took {time.perf_counter() - started:.0f}s)")
     return 1 if any(row.rate == "FAILED" for row in rows) else 0
 
