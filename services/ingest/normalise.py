@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import astuple, dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from common.fields import (
@@ -168,7 +168,9 @@ class Normaliser:
         traffic = self._traffic(incoming, violations)
         reporting_micros, value = 0, None
         if incoming.kind is EventKind.CONVERSION:
-            reporting_micros, value = self._conversion_value(incoming, violations)
+            reporting_micros, value = self._conversion_value(
+                incoming, occurred_at or received_at, violations
+            )
         if violations or occurred_at is None or incoming.kind is None:
             return violations
         return ValidEvent(
@@ -421,8 +423,10 @@ class Normaliser:
         return [identifier for _, identifier in sent]
 
     def _conversion_value(
-        self, incoming: IncomingEvent, violations: list[Violation]
+        self, incoming: IncomingEvent, occurred_at: datetime, violations: list[Violation]
     ) -> tuple[int, Money | None]:
+        """The value in the reporting currency at the rates of the event's UTC date (in
+        micros), and the value as sent; (0, None) with violations when either is invalid."""
         conversion = incoming.conversion
         if conversion is None:
             return 0, None
@@ -458,13 +462,17 @@ class Normaliser:
         if len(violations) > before:
             return 0, None
         reporting = self._reporting_currency
+        day = occurred_at.astimezone(UTC).date()
         try:
-            converted: Money | None = self._rates.convert(value, reporting)
-        except UnknownRateError:
+            converted: Money | None = self._rates.convert(value, reporting, day)
+        except UnknownRateError as exc:
             violations.append(
                 Violation(
                     "conversion.value.currency_code",
-                    f"no exchange rate from {value.currency_code} to {reporting}",
+                    f"no exchange rate from {value.currency_code} to {reporting} on {day}: "
+                    f"{exc.code} is neither among the ECB reference rates nor pegged to one; "
+                    "its rates can be given in the deployment's rates file "
+                    "(INGEST_FX_RATES_FILE)",
                 )
             )
             return 0, None

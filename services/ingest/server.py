@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
@@ -24,6 +25,8 @@ from services.ingest.servicer import IngestServicer
 from services.ingest.upstream import forgotten_of
 from services.ingest.url_privacy import DEFAULT_PII_QUERY_PARAMS, UrlScrubber
 from services.ingest.vault import Forgotten, SubjectVault
+
+_log = logging.getLogger(__name__)
 
 SERVICE_NAME = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
 
@@ -70,17 +73,33 @@ class IngestSettings:
         return settings
 
 
+def exchange_rates(settings: IngestSettings) -> ExchangeRates:
+    """The bundled ECB reference rates (and pegs), under the rates file when one is set;
+    refuses a reporting currency that has no rate today."""
+    rates = ExchangeRates.reference()
+    if settings.fx_rates_file:
+        rates = ExchangeRates.from_file(Path(settings.fx_rates_file)).over(rates)
+    today = datetime.now(UTC).date()
+    if not rates.has_rate(settings.reporting_currency, today):
+        raise SettingsError(
+            f"INGEST_REPORTING_CURRENCY {settings.reporting_currency!r} has no exchange rate "
+            f"on {today}: give its rates in INGEST_FX_RATES_FILE"
+        )
+    _log.info(
+        "exchange rates: ECB reference rates up to %s%s",
+        ExchangeRates.reference().newest_date,
+        f", under {settings.fx_rates_file}" if settings.fx_rates_file else "",
+    )
+    return rates
+
+
 def build_application(settings: IngestSettings) -> IngestApplication:
     """The ingest application on the configured store."""
     database = database_for(
         "ingest", settings.database_url, settings.data_dir, create_tables=settings.create_tables
     )
     database.ensure_schema()
-    rates = (
-        ExchangeRates.from_file(Path(settings.fx_rates_file))
-        if settings.fx_rates_file
-        else ExchangeRates.reference()
-    )
+    rates = exchange_rates(settings)
     limits = Limits(max_age=timedelta(days=settings.max_event_age_days))
     normaliser = Normaliser(
         limits=limits,

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import grpc
 
+from common.money import ExchangeRates, Money
 from convtrack.attribution.v1 import attribution_pb2
 from convtrack.common.v1 import common_pb2
 from convtrack.identity.v1 import identity_pb2
 from convtrack.ingest.v1 import ingest_pb2
 from convtrack.reporting.v1 import reporting_pb2
 from services.reporting import server as reporting_server
-from tests.e2e.system import DEADLINE, PROPERTY, System, cross_device_journey, event
+from tests.e2e.system import DEADLINE, NOW, PROPERTY, System, cross_device_journey, event
+
+
+def purchase_value_in_usd() -> Money:
+    """The journey's purchase, 120 EUR 28 hours ago, at the bundled rates of its UTC date."""
+    purchased_on = (NOW - timedelta(hours=28)).date()
+    return ExchangeRates.reference().convert(Money("EUR", 120, 0), "USD", purchased_on)
 
 
 def test_a_cross_device_journey_is_credited_by_last_click_and_linear(system: System) -> None:
@@ -53,11 +62,12 @@ def test_a_cross_device_journey_is_credited_by_last_click_and_linear(system: Sys
     assert [t.channel for t in attribution.journey] == ["paid_search", "email"]
 
     # The report by channel shows exactly that, with the value in the reporting currency
-    # (USD; 120 EUR at the bundled reference rate of 1.105 is 132.60 USD).
-    assert system.report("last_click") == {"email": (1.0, 132, 600_000_000)}
+    # (USD; 120 EUR at the bundled ECB reference rate of the purchase's date).
+    usd = purchase_value_in_usd().to_micros()
+    assert system.report("last_click") == {"email": (1.0, *divmod(usd * 1000, 10**9))}
     assert system.report("linear") == {
-        "email": (0.5, 66, 300_000_000),
-        "paid_search": (0.5, 66, 300_000_000),
+        "email": (0.5, *divmod(usd * 500, 10**9)),
+        "paid_search": (0.5, *divmod(usd * 500, 10**9)),
     }
 
     # The model comparison puts both side by side, in the first model's order.

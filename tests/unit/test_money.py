@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 from common.money import (
     ISO_4217_MINOR_UNITS,
-    REFERENCE_RATES_DATE,
+    PEGS,
     ExchangeRates,
     Money,
     MoneyError,
@@ -118,45 +119,103 @@ def test_unknown_currency_has_no_minor_units() -> None:
         minor_units("ABC")
 
 
-def test_reference_rates_are_dated_and_cover_majors() -> None:
+DAY = date(2026, 10, 30)
+
+
+def test_reference_rates_cover_majors_and_every_pegged_currency() -> None:
     rates = ExchangeRates.reference()
     majors = (
         "USD GBP JPY CHF SEK NOK DKK PLN CZK HUF CAD AUD NZD CNY INR BRL MXN ZAR SGD HKD KRW TRY"
     )
-    assert set(majors.split()) <= rates.codes
-    assert rates.date == REFERENCE_RATES_DATE
-    assert rates.rate("EUR") == Decimal(1)
+    for code in (*majors.split(), *PEGS):
+        assert rates.has_rate(code, DAY), code
+        assert is_known_currency(code), code
+    assert rates.rate("EUR", DAY) == Decimal(1)
+    newest = rates.newest_date
+    assert newest is not None and newest >= DAY
+
+
+def test_reference_rates_differ_between_two_dates() -> None:
+    rates = ExchangeRates.reference()
+    assert rates.rate("USD", date(2026, 10, 29)) == Decimal("1.113")
+    assert rates.rate("USD", date(2026, 10, 30)) == Decimal("1.1172")
+
+
+def test_reference_rate_of_a_weekend_or_holiday_is_the_previous_working_day() -> None:
+    rates = ExchangeRates.reference()
+    friday = rates.rate("USD", date(2026, 10, 23))
+    assert rates.rate("USD", date(2026, 10, 24)) == friday
+    assert rates.rate("USD", date(2026, 10, 25)) == friday
+    # 1 May is a TARGET holiday: 30 April's rate.
+    assert rates.rate("GBP", date(2025, 5, 1)) == rates.rate("GBP", date(2025, 4, 30))
+
+
+def test_a_currency_the_ecb_stopped_quoting_has_no_rate_after_its_last_day() -> None:
+    rates = ExchangeRates.reference()
+    assert rates.rate("RUB", date(2022, 3, 1)) == Decimal("117.201")
+    with pytest.raises(UnknownRateError, match="'RUB' on 2022-03-02"):
+        rates.rate("RUB", date(2022, 3, 2))
+
+
+def test_bgn_has_its_euro_conversion_rate_once_the_ecb_stopped_quoting_it() -> None:
+    rates = ExchangeRates.reference()
+    assert rates.rate("BGN", date(2025, 12, 31)) == Decimal("1.9558")
+    assert rates.rate("BGN", date(2026, 1, 2)) == Decimal("1.95583")
+
+
+def test_a_rate_before_the_first_known_day_is_unknown() -> None:
+    with pytest.raises(UnknownRateError):
+        ExchangeRates.reference().rate("USD", date(1998, 12, 31))
+
+
+def test_a_pegged_rate_follows_its_anchor_of_the_day() -> None:
+    rates = ExchangeRates.reference()
+    for day in (date(2026, 10, 29), DAY):
+        assert rates.rate("AED", day) == rates.rate("USD", day) * Decimal("3.6725")
+    # 1000 XPF are worth 8.38 EUR.
+    assert rates.convert(Money("XPF", 1000, 0), "EUR", DAY) == Money("EUR", 8, 380_000_000)
+    # 1 KYD is worth 1.20 USD.
+    assert rates.convert(Money("KYD", 100, 0), "USD", DAY) == Money("USD", 120, 0)
+
+
+def test_a_floating_currency_the_ecb_does_not_quote_has_no_reference_rate() -> None:
+    with pytest.raises(UnknownRateError) as caught:
+        ExchangeRates.reference().convert(Money("CLP", 1000, 0), "USD", DAY)
+    assert caught.value.code == "CLP"
+    assert caught.value.on == DAY
 
 
 def test_convert_from_eur_multiplies_by_the_rate() -> None:
     rates = ExchangeRates({"USD": Decimal("1.08")})
-    converted = rates.convert(Money.from_decimal("EUR", Decimal("10")), "USD")
+    converted = rates.convert(Money.from_decimal("EUR", Decimal("10")), "USD", DAY)
     assert converted == Money("USD", 10, 800_000_000)
 
 
 def test_convert_goes_through_eur_and_rounds_half_even_to_minor_units() -> None:
     rates = ExchangeRates({"USD": Decimal("2"), "JPY": Decimal("5")})
     # 1.00 USD is 0.50 EUR which is 2.5 JPY, rounded half-even to 2 yen.
-    assert rates.convert(Money.from_decimal("USD", Decimal("1")), "JPY") == Money("JPY", 2, 0)
+    one = Money.from_decimal("USD", Decimal("1"))
+    assert rates.convert(one, "JPY", DAY) == Money("JPY", 2, 0)
     # 1.40 USD is 3.5 JPY, rounded half-even to 4 yen.
-    assert rates.convert(Money.from_decimal("USD", Decimal("1.4")), "JPY") == Money("JPY", 4, 0)
+    one_forty = Money.from_decimal("USD", Decimal("1.4"))
+    assert rates.convert(one_forty, "JPY", DAY) == Money("JPY", 4, 0)
 
 
 def test_convert_rounds_to_three_decimals_for_kwd() -> None:
     rates = ExchangeRates({"KWD": Decimal("0.3333")})
-    converted = rates.convert(Money.from_decimal("EUR", Decimal("1")), "KWD")
+    converted = rates.convert(Money.from_decimal("EUR", Decimal("1")), "KWD", DAY)
     assert converted.to_decimal() == Decimal("0.333")
 
 
 def test_convert_to_same_currency_is_unchanged() -> None:
     money = Money("USD", 1, 234_567_891)
-    assert ExchangeRates({}).convert(money, "USD") is money
+    assert ExchangeRates({}).convert(money, "USD", DAY) is money
 
 
 def test_convert_without_rate_raises_unknown_rate_error() -> None:
     rates = ExchangeRates({"USD": Decimal("1.08")})
     with pytest.raises(UnknownRateError) as caught:
-        rates.convert(Money.zero("USD"), "GBP")
+        rates.convert(Money.zero("USD"), "GBP", DAY)
     assert caught.value.code == "GBP"
     assert isinstance(caught.value, MoneyError)
     assert isinstance(caught.value, ValueError)
@@ -164,7 +223,7 @@ def test_convert_without_rate_raises_unknown_rate_error() -> None:
 
 def test_convert_rejects_malformed_money() -> None:
     with pytest.raises(MoneyError, match="opposite signs"):
-        ExchangeRates({"USD": Decimal("1.08")}).convert(Money("EUR", 1, -1), "USD")
+        ExchangeRates({"USD": Decimal("1.08")}).convert(Money("EUR", 1, -1), "USD", DAY)
 
 
 def test_non_positive_rate_is_rejected() -> None:
@@ -172,16 +231,71 @@ def test_non_positive_rate_is_rejected() -> None:
         ExchangeRates({"USD": Decimal("0")})
 
 
-def test_rates_are_read_from_a_json_file(tmp_path: Path) -> None:
+def test_rates_are_read_from_a_json_file_with_one_set_of_rates(tmp_path: Path) -> None:
     path = tmp_path / "rates.json"
     path.write_text(
         json.dumps({"base": "EUR", "date": "2024-05-02", "rates": {"USD": "1.25", "GBP": 0.5}})
     )
     rates = ExchangeRates.from_file(path)
-    assert rates.date == "2024-05-02"
-    assert rates.rate("USD") == Decimal("1.25")
-    assert rates.rate("GBP") == Decimal("0.5")
-    assert rates.convert(Money("USD", 5, 0), "GBP") == Money("GBP", 2, 0)
+    for day in (date(2020, 1, 1), date(2024, 5, 2), DAY):
+        assert rates.rate("USD", day) == Decimal("1.25")
+        assert rates.rate("GBP", day) == Decimal("0.5")
+    assert rates.convert(Money("USD", 5, 0), "GBP", DAY) == Money("GBP", 2, 0)
+    assert rates.newest_date is None
+
+
+def test_dated_rates_are_read_from_a_json_file(tmp_path: Path) -> None:
+    path = tmp_path / "rates.json"
+    path.write_text(
+        json.dumps(
+            {
+                "base": "EUR",
+                "rates": {
+                    "2026-11-30": {"USD": "1.06"},
+                    "2026-11-27": {"USD": "1.05", "CLP": "1020.5"},
+                },
+            }
+        )
+    )
+    rates = ExchangeRates.from_file(path)
+    assert rates.newest_date == date(2026, 11, 30)
+    assert rates.rate("USD", date(2026, 11, 27)) == Decimal("1.05")
+    assert rates.rate("USD", date(2026, 11, 29)) == Decimal("1.05")
+    assert rates.rate("USD", date(2026, 11, 30)) == Decimal("1.06")
+    assert rates.rate("CLP", date(2026, 12, 1)) == Decimal("1020.5")
+    assert not rates.has_rate("USD", date(2026, 11, 26))
+
+
+def test_file_rates_are_layered_over_the_reference_rates(tmp_path: Path) -> None:
+    path = tmp_path / "rates.json"
+    path.write_text(json.dumps({"rates": {"2026-10-30": {"USD": "2", "CLP": "1000"}}}))
+    rates = ExchangeRates.from_file(path).over(ExchangeRates.reference())
+    assert rates.rate("USD", DAY) == Decimal(2)
+    assert rates.rate("USD", date(2026, 10, 29)) == Decimal("1.113")
+    assert rates.rate("GBP", DAY) == ExchangeRates.reference().rate("GBP", DAY)
+    # A peg follows its anchor's rate from the file.
+    assert rates.rate("AED", DAY) == Decimal("7.345")
+    assert rates.rate("CLP", DAY) == Decimal(1000)
+
+
+@pytest.mark.parametrize(
+    ("rates", "message"),
+    [
+        ({"2026-11-27": {"USD": "1.05"}, "GBP": "0.8"}, "not both"),
+        ({"27/11/2026": {"USD": "1.05"}}, "YYYY-MM-DD"),
+        ({"2026-02-30": {"USD": "1.05"}}, "is not a date"),
+        ({"2026-11-27": {"usd": "1.05"}}, "three upper-case letters"),
+        ({"2026-11-27": {"USD": "-1"}}, "positive"),
+    ],
+)
+def test_a_malformed_rates_file_is_rejected_saying_why(
+    tmp_path: Path, rates: dict[str, object], message: str
+) -> None:
+    path = tmp_path / "rates.json"
+    path.write_text(json.dumps({"base": "EUR", "rates": rates}))
+    with pytest.raises(MoneyError, match=message) as caught:
+        ExchangeRates.from_file(path)
+    assert str(path) in str(caught.value)
 
 
 def test_rates_file_with_another_base_is_rejected(tmp_path: Path) -> None:
