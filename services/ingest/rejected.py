@@ -53,6 +53,7 @@ MAX_TEXT_IN_FIELDS = 512
 PURGE_INTERVAL = timedelta(minutes=1)
 PURGE_BATCH = 10_000
 REDACTED = "[redacted]"
+MIN_REDACTED_LENGTH = 4
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 _PERSONAL_FIELDS = (
     "identity.",
@@ -296,8 +297,8 @@ class RejectedStore:
 
     def _fields_json(self, incoming: IncomingEvent, personal: Sequence[str]) -> str:
         """The event's fields without personal data, as JSON of at most 4 KiB: the largest
-        texts are shortened first, then fields dropped, `"truncated": true` saying so."""
-        fields = _redacted(self._kept_fields(incoming), personal)
+        fields are dropped until it fits, `"truncated": true` saying so."""
+        fields = self._kept_fields(incoming, personal)
         text = json.dumps(fields, ensure_ascii=False, sort_keys=True)
         if len(text.encode()) <= MAX_FIELDS_JSON_BYTES:
             return text
@@ -311,29 +312,34 @@ class RejectedStore:
                 break
         return text
 
-    def _kept_fields(self, incoming: IncomingEvent) -> dict[str, Any]:
-        """What helps find out why an event was rejected, with no personal field."""
-        urls = self._urls
-        present = [
-            name
-            for name, value in (
-                ("anonymous_id", incoming.anonymous_id),
-                ("user_id", incoming.user_id),
-                ("email", incoming.email),
-                ("email_sha256", incoming.email_sha256),
-                ("ip_address", incoming.ip_address),
-            )
-            if value
-        ]
+    def _kept_fields(self, incoming: IncomingEvent, personal: Sequence[str]) -> dict[str, Any]:
+        """What helps find out why an event was rejected, with no personal field: the texts
+        the sender wrote without personal values, URLs scrubbed like accepted events'."""
+
+        def text(value: str) -> str:
+            return _clean(_redact(value, personal), MAX_TEXT_IN_FIELDS)
+
+        def url(value: str) -> str:
+            return text(self._urls.url(value))
+
+        def tag(value: str) -> str:
+            return text(self._urls.value(value))
+
         fields: dict[str, Any] = {
             "timestamp": incoming.timestamp.isoformat() if incoming.timestamp else "",
-            "identifiers_sent": present,
+            "identifiers_sent": _names_sent(
+                anonymous_id=incoming.anonymous_id,
+                user_id=incoming.user_id,
+                email=incoming.email,
+                email_sha256=incoming.email_sha256,
+                ip_address=incoming.ip_address,
+            ),
             "context": {
-                "user_agent": incoming.user_agent,
-                "page_url": urls.url(incoming.page_url),
-                "referrer": urls.url(incoming.referrer),
-                "geo_country": incoming.geo_country,
-                "geo_city": incoming.geo_city,
+                "user_agent": text(incoming.user_agent),
+                "page_url": url(incoming.page_url),
+                "referrer": url(incoming.referrer),
+                "geo_country": text(incoming.geo_country),
+                "geo_city": text(incoming.geo_city),
             },
             "size_bytes": incoming.size_bytes,
         }
@@ -345,37 +351,31 @@ class RejectedStore:
             )
             fields["touchpoint"] = {
                 "type": touch.type.value if touch.type else "(unknown)",
-                "landing_url": urls.url(touch.landing_url),
-                "referrer": urls.url(touch.referrer),
+                "landing_url": url(touch.landing_url),
+                "referrer": url(touch.referrer),
                 "utm": {
-                    "source": urls.value(tags.source),
-                    "medium": urls.value(tags.medium),
-                    "campaign": urls.value(tags.campaign),
-                    "term": urls.value(tags.term),
-                    "content": urls.value(tags.content),
+                    "source": tag(tags.source),
+                    "medium": tag(tags.medium),
+                    "campaign": tag(tags.campaign),
+                    "term": tag(tags.term),
+                    "content": tag(tags.content),
                 },
-                "click_ids_sent": [
-                    name
-                    for name, value in (
-                        ("gclid", clicks.gclid),
-                        ("fbclid", clicks.fbclid),
-                        ("msclkid", clicks.msclkid),
-                    )
-                    if value
-                ],
+                "click_ids_sent": _names_sent(
+                    gclid=clicks.gclid, fbclid=clicks.fbclid, msclkid=clicks.msclkid
+                ),
             }
         if incoming.page_view is not None:
             fields["page_view"] = {
-                "url": urls.url(incoming.page_view.url),
-                "title": incoming.page_view.title,
+                "url": url(incoming.page_view.url),
+                "title": text(incoming.page_view.title),
             }
         if incoming.conversion is not None:
             conversion, value = incoming.conversion, incoming.conversion.value
             fields["conversion"] = {
-                "name": conversion.name,
+                "name": text(conversion.name),
                 "value": (
                     {
-                        "currency_code": value.currency_code,
+                        "currency_code": text(value.currency_code),
                         "units": value.units,
                         "nanos": value.nanos,
                     }
@@ -387,9 +387,16 @@ class RejectedStore:
         return fields
 
 
+def _names_sent(**values: str) -> list[str]:
+    """The names of the fields that were sent (non-empty), in order."""
+    return [name for name, value in values.items() if value]
+
+
 def _personal_values(incoming: IncomingEvent) -> list[str]:
-    """The raw personal values of an event, and the parts of its email address, longest
-    first: none of them may be stored."""
+    """The raw personal values of an event (of at least 4 characters, placeholders such as
+    "undefined" left out), longest first:
+    none of them may be stored. Quoted parts of an email address in a reason are redacted
+    by `_redacted_description`."""
     values = [
         incoming.anonymous_id,
         incoming.user_id,
@@ -397,13 +404,16 @@ def _personal_values(incoming: IncomingEvent) -> list[str]:
         incoming.email_sha256,
         incoming.ip_address,
     ]
-    values += incoming.email.split("@")
     if incoming.touchpoint is not None:
         clicks = incoming.touchpoint.click_ids
         values += [clicks.gclid, clicks.fbclid, clicks.msclkid]
     if incoming.conversion is not None:
         values.append(incoming.conversion.order_id)
-    wanted = {v.strip() for v in values if len(v.strip()) >= 3} | {v for v in values if len(v) >= 3}
+    wanted = {
+        value
+        for value in (*values, *(v.strip() for v in values))
+        if len(value) >= MIN_REDACTED_LENGTH and placeholder_reason(value) is None
+    }
     return sorted(wanted, key=len, reverse=True)
 
 
@@ -411,17 +421,6 @@ def _redact(text: str, personal: Iterable[str]) -> str:
     for value in personal:
         text = text.replace(value, REDACTED)
     return text
-
-
-def _redacted(value: Any, personal: Sequence[str]) -> Any:
-    """`value` (JSON-like) with every personal value in its texts redacted and texts bounded."""
-    if isinstance(value, str):
-        return _clean(_redact(value, personal), MAX_TEXT_IN_FIELDS)
-    if isinstance(value, dict):
-        return {key: _redacted(item, personal) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_redacted(item, personal) for item in value]
-    return value
 
 
 def _redacted_description(violation: Violation, personal: Sequence[str]) -> str:
