@@ -20,6 +20,8 @@ COMMANDS = {
     "report": "services.commands.reports:report",
     "rebuild-reports": "services.commands.maintenance:rebuild_reports",
     "migrate": "services.commands.maintenance:migrate",
+    "rejected": "services.commands.rejected:rejected",
+    "import events": "services.commands.import_events:import_events",
     "attribution run-file": "services.commands.attribution:run_file",
     "identity resolve-file": "services.commands.identity:resolve_file",
 }
@@ -60,6 +62,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="create every service's schema and tables once (then start replicas with "
         "CONVTRACK_CREATE_TABLES=n)",
     )
+    rejected = commands.add_parser(
+        "rejected", help="show a property's rejected events (dead letters) with counts by reason"
+    )
+    rejected.add_argument("--property", required=True, dest="property_id")
+    rejected.add_argument("--since", type=_parse_time, default=None, help="ISO 8601, inclusive")
+    rejected.add_argument("--field", default="", help="only violations on this field path")
+    rejected.add_argument("--reason", default="", help="only reasons containing this text")
+    rejected.add_argument("--limit", type=int, default=20, help="latest events shown (1-1000)")
+    rejected.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
+    imports = commands.add_parser("import", help="import data into a running service")
+    import_commands = imports.add_subparsers(dest="subcommand", required=True)
+    import_events = import_commands.add_parser(
+        "events",
+        help="backfill history: send a JSON-lines file of ingest.v1.Event (protobuf JSON "
+        "mapping) to ingest in batches, accepted up to INGEST_MAX_BACKFILL_AGE_DAYS old",
+    )
+    import_events.add_argument("file", type=Path)
+    import_events.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
+    import_events.add_argument("--batch-size", type=int, default=500, help="events per call")
     attribution = commands.add_parser("attribution", help="offline attribution tools")
     attribution_commands = attribution.add_subparsers(dest="subcommand", required=True)
     run_file = attribution_commands.add_parser(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -17,9 +18,11 @@ from common.identifiers import placeholder_reason
 from services.ingest.domainmodel import IncomingEvent, RecordedFact
 from services.ingest.network import NetworkPseudonyms
 from services.ingest.normalise import Limits, Normaliser, ValidEvent, Violation
+from services.ingest.rejected import RejectedStore
 from services.ingest.vault import Sealed, SubjectVault
 
 SAVE_ATTEMPTS = 3
+logger = logging.getLogger(__name__)
 
 
 class IngestError(Exception):
@@ -67,11 +70,14 @@ class IngestApplication(LoggedApplication):
         normaliser: Normaliser,
         limits: Limits,
         vault: SubjectVault,
+        rejected: RejectedStore,
         env: dict[str, str] | None = None,
     ) -> None:
         super().__init__(env=env)
         self._normaliser = normaliser
         self.vault = vault
+        self.rejected = rejected
+        self.dead_letter_failures = 0
         self._limits = limits
         self._writer: GroupCommit[UUID, DomainEventProtocol[UUID]] = GroupCommit(
             self._store_events, key=lambda e: e.originator_id, name="ingest-writer"
@@ -85,23 +91,29 @@ class IngestApplication(LoggedApplication):
         sent_at: datetime | None = None,
         trace_parent: str = "",
         write_timeout: float | None = None,
+        backfill: bool = False,
     ) -> list[Verdict]:
         """Stores the valid events of a batch; returns one verdict per event, in order.
 
         Raises BatchTooLargeError when the batch is over the limits. When it returns, every
-        accepted event is durable. `trace_parent` (W3C) is kept with each event so that the
-        services downstream can link their work to this call's trace. When the events are not
-        stored within `write_timeout` seconds it raises GroupCommitTimeoutError (the events
-        may still be stored: a retry is safe, they are keyed by event id).
+        accepted event is durable; rejected events are kept as dead letters (see
+        `_keep_dead_letters`). A `backfill` batch accepts events up to
+        `Limits.max_backfill_age` old instead of `Limits.max_age`. `trace_parent` (W3C) is
+        kept with each event so that the services downstream can link their work to this
+        call's trace. When the events are not stored within `write_timeout` seconds it raises
+        GroupCommitTimeoutError (the events may still be stored: a retry is safe, they are
+        keyed by event id).
         """
         self._check_batch(events)
         skew = received_at - sent_at if sent_at is not None else timedelta(0)
         verdicts: list[Verdict | None] = [None] * len(events)
         valid: dict[UUID, tuple[int, ValidEvent]] = {}
+        rejected: list[tuple[IncomingEvent, Sequence[Violation]]] = []
         for index, incoming in enumerate(events):
-            result = self._normaliser.validate(incoming, received_at, skew)
+            result = self._normaliser.validate(incoming, received_at, skew, backfill=backfill)
             if isinstance(result, list):
                 verdicts[index] = Verdict(Outcome.REJECTED, violations=tuple(result))
+                rejected.append((incoming, result))
             elif result.record_id in valid:
                 verdicts[index] = Verdict(Outcome.DUPLICATE, record_id=result.record_id)
             else:
@@ -125,7 +137,20 @@ class IngestApplication(LoggedApplication):
         for record_id, (index, _) in valid.items():
             outcome = Outcome.ACCEPTED if record_id in stored else Outcome.DUPLICATE
             verdicts[index] = Verdict(outcome, record_id=record_id)
+        self._keep_dead_letters(rejected, received_at)
         return [v for v in verdicts if v is not None]
+
+    def _keep_dead_letters(
+        self, rejected: Sequence[tuple[IncomingEvent, Sequence[Violation]]], received_at: datetime
+    ) -> None:
+        """Stores the rejected events, after the accepted ones committed (in their own
+        transaction: the event store and the dead-letter tables are written through different
+        connections). A failure here never fails the batch: it is logged and counted."""
+        try:
+            self.rejected.add(rejected, received_at)
+        except Exception:
+            self.dead_letter_failures += len(rejected)
+            logger.exception("could not keep %d rejected events as dead letters", len(rejected))
 
     def pseudonyms(self, property_id: str, identifiers: Sequence[str]) -> dict[str, str]:
         """Each identifier's pseudonym; placeholder values have none."""

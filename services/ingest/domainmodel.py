@@ -86,6 +86,11 @@ class IncomingEvent:
     size_bytes: int = 0
 
 
+def is_late(event: object) -> bool:
+    """Whether a recorded fact's event arrived late; False for events stored before the flag."""
+    return bool(getattr(event, "late", False))
+
+
 def record_id(property_id: str, key: str) -> UUID:
     """The deterministic id of a recorded fact, from its property and de-duplication key."""
     return uuid5(RECORD_NAMESPACE, f"{property_id}\x1f{key}")
@@ -114,6 +119,7 @@ class RecordedFact(Aggregate):
     trace_parent: str
     sealed_identifiers: dict[str, str]
     network: dict[str, str]
+    late: bool
 
 
 class Touchpoint(RecordedFact):
@@ -135,6 +141,7 @@ class Touchpoint(RecordedFact):
         trace_parent: str,
         sealed_identifiers: dict[str, str],
         network: dict[str, str],
+        late: bool = False,
         touch_type: str,
         channel: str,
         source: str,
@@ -155,6 +162,7 @@ class Touchpoint(RecordedFact):
         self.trace_parent = trace_parent
         self.sealed_identifiers = sealed_identifiers
         self.network = network
+        self.late = late
         self.touch_type = touch_type
         self.channel = channel
         self.source = source
@@ -186,6 +194,7 @@ class PageView(RecordedFact):
         trace_parent: str,
         sealed_identifiers: dict[str, str],
         network: dict[str, str],
+        late: bool = False,
         url: str,
         title: str,
     ) -> None:
@@ -198,6 +207,7 @@ class PageView(RecordedFact):
         self.trace_parent = trace_parent
         self.sealed_identifiers = sealed_identifiers
         self.network = network
+        self.late = late
         self.url = url
         self.title = title
 
@@ -221,6 +231,7 @@ class Conversion(RecordedFact):
         trace_parent: str,
         sealed_identifiers: dict[str, str],
         network: dict[str, str],
+        late: bool = False,
         name: str,
         currency_code: str,
         value_micros: int,
@@ -237,6 +248,7 @@ class Conversion(RecordedFact):
         self.trace_parent = trace_parent
         self.sealed_identifiers = sealed_identifiers
         self.network = network
+        self.late = late
         self.name = name
         self.currency_code = currency_code
         self.value_micros = value_micros
@@ -264,6 +276,7 @@ class Identification(RecordedFact):
         trace_parent: str,
         sealed_identifiers: dict[str, str],
         network: dict[str, str],
+        late: bool = False,
     ) -> None:
         self.property_id = property_id
         self.event_id = event_id
@@ -274,3 +287,4 @@ class Identification(RecordedFact):
         self.trace_parent = trace_parent
         self.sealed_identifiers = sealed_identifiers
         self.network = network
+        self.late = late

@@ -80,6 +80,8 @@ class Limits:
     max_event_bytes: int = 32 * 1024
     max_future: timedelta = timedelta(days=1)
     max_age: timedelta = timedelta(days=90)
+    late_after: timedelta = timedelta(hours=72)
+    max_backfill_age: timedelta = timedelta(days=730)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +109,7 @@ class ValidEvent:
     value: Money | None
     reporting_micros: int
     traffic: ScrubbedTraffic | None = None
+    late: bool = False
 
 
 class Normaliser:
@@ -139,9 +142,18 @@ class Normaliser:
         return address if address is not None and distinguishes_clients(address) else None
 
     def validate(
-        self, incoming: IncomingEvent, received_at: datetime, clock_skew: timedelta
+        self,
+        incoming: IncomingEvent,
+        received_at: datetime,
+        clock_skew: timedelta,
+        *,
+        backfill: bool = False,
     ) -> ValidEvent | list[Violation]:
-        """Checks `incoming`; returns what its fact needs, or every violation found."""
+        """Checks `incoming`; returns what its fact needs, or every violation found.
+
+        An event older than `limits.late_after` is accepted and flagged late, up to
+        `limits.max_age`, or up to `limits.max_backfill_age` for a `backfill` import.
+        """
         violations: list[Violation] = []
         if incoming.size_bytes > self._limits.max_event_bytes:
             limit = self._limits.max_event_bytes
@@ -154,7 +166,8 @@ class Normaliser:
             ]
         self._check_envelope(incoming, violations)
         geo_country, geo_city = self._check_context(incoming, violations)
-        occurred_at = self._occurred_at(incoming, received_at, clock_skew, violations)
+        max_age = self._limits.max_backfill_age if backfill else self._limits.max_age
+        occurred_at = self._occurred_at(incoming, received_at, clock_skew, max_age, violations)
         identifiers = self._identifiers(incoming, violations)
         if incoming.kind is None:
             violations.append(
@@ -185,6 +198,7 @@ class Normaliser:
             value=value,
             reporting_micros=reporting_micros,
             traffic=traffic,
+            late=occurred_at < received_at - self._limits.late_after,
         )
 
     def fact(
@@ -221,6 +235,7 @@ class Normaliser:
                 "os_version": device.os_version,
             },
             "trace_parent": trace_parent,
+            "late": valid.late,
             "network": {
                 "ip_pseudonym": network.ip if network else "",
                 "network_pseudonym": network.network if network else "",
@@ -355,6 +370,7 @@ class Normaliser:
         incoming: IncomingEvent,
         received_at: datetime,
         clock_skew: timedelta,
+        max_age: timedelta,
         violations: list[Violation],
     ) -> datetime | None:
         if incoming.timestamp_error:
@@ -376,12 +392,12 @@ class Normaliser:
                     f"correction); at most {_hours(self._limits.max_future)} is allowed",
                 )
             )
-        elif occurred_at < received_at - self._limits.max_age:
+        elif occurred_at < received_at - max_age:
             violations.append(
                 Violation(
                     "timestamp",
                     f"is {(received_at - occurred_at).days} days old; events older than "
-                    f"{self._limits.max_age.days} days are not accepted",
+                    f"{max_age.days} days are not accepted",
                 )
             )
         return occurred_at

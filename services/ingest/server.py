@@ -21,6 +21,7 @@ from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from services.ingest.application import IngestApplication
 from services.ingest.enrichment import UserAgentParser
 from services.ingest.normalise import Limits, Normaliser
+from services.ingest.rejected import RejectedStore
 from services.ingest.servicer import IngestServicer
 from services.ingest.upstream import forgotten_of
 from services.ingest.url_privacy import DEFAULT_PII_QUERY_PARAMS, UrlScrubber
@@ -43,13 +44,18 @@ class IngestSettings:
     reporting_currency: str = "USD"
     fx_rates_file: str = ""
     max_event_age_days: int = 90
+    late_after_hours: int = 72
+    max_backfill_age_days: int = 730
+    rejected_retention_days: int = 30
     pii_query_params: tuple[str, ...] = DEFAULT_PII_QUERY_PARAMS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IngestSettings:
         """Reads `INGEST_LISTEN`, `INGEST_DATABASE_URL`, `INGEST_REPORTING_CURRENCY`,
-        `INGEST_FX_RATES_FILE`, `INGEST_MAX_EVENT_AGE_DAYS`, `INGEST_PII_QUERY_PARAMS`
-        (comma-separated names, replacing the default list) and `CONVTRACK_DATA_DIR`."""
+        `INGEST_FX_RATES_FILE`, `INGEST_MAX_EVENT_AGE_DAYS`, `INGEST_LATE_AFTER_HOURS`,
+        `INGEST_MAX_BACKFILL_AGE_DAYS`, `INGEST_REJECTED_RETENTION_DAYS`,
+        `INGEST_PII_QUERY_PARAMS` (comma-separated names, replacing the default list) and
+        `CONVTRACK_DATA_DIR`."""
         pii_query_params = env_str(env, "INGEST_PII_QUERY_PARAMS")
         settings = cls(
             listen=env_str(env, "INGEST_LISTEN", "127.0.0.1:50051"),
@@ -60,6 +66,9 @@ class IngestSettings:
             reporting_currency=env_str(env, "INGEST_REPORTING_CURRENCY", "USD").upper(),
             fx_rates_file=env_str(env, "INGEST_FX_RATES_FILE"),
             max_event_age_days=env_int(env, "INGEST_MAX_EVENT_AGE_DAYS", 90),
+            late_after_hours=env_int(env, "INGEST_LATE_AFTER_HOURS", 72),
+            max_backfill_age_days=env_int(env, "INGEST_MAX_BACKFILL_AGE_DAYS", 730),
+            rejected_retention_days=env_int(env, "INGEST_REJECTED_RETENTION_DAYS", 30),
             pii_query_params=(
                 tuple(n.strip().lower() for n in pii_query_params.split(",") if n.strip())
                 if pii_query_params
@@ -100,21 +109,33 @@ def build_application(settings: IngestSettings) -> IngestApplication:
     )
     database.ensure_schema()
     rates = exchange_rates(settings)
-    limits = Limits(max_age=timedelta(days=settings.max_event_age_days))
+    limits = Limits(
+        max_age=timedelta(days=settings.max_event_age_days),
+        late_after=timedelta(hours=settings.late_after_hours),
+        max_backfill_age=timedelta(days=settings.max_backfill_age_days),
+    )
+    urls = UrlScrubber(settings.pii_query_params)
     normaliser = Normaliser(
         limits=limits,
         rates=rates,
         reporting_currency=settings.reporting_currency,
         user_agents=UserAgentParser(),
-        urls=UrlScrubber(settings.pii_query_params),
+        urls=urls,
     )
-    vault = SubjectVault(database.sql_engine())
-    if settings.create_tables:
-        vault.create_tables()
-    else:
-        vault.check_tables()
+    engine = database.sql_engine()
+    vault = SubjectVault(engine)
+    rejected = RejectedStore(engine, urls, timedelta(days=settings.rejected_retention_days))
+    for tables in (vault, rejected):
+        if settings.create_tables:
+            tables.create_tables()
+        else:
+            tables.check_tables()
     app = IngestApplication(
-        normaliser=normaliser, limits=limits, vault=vault, env=database.eventsourcing_env()
+        normaliser=normaliser,
+        limits=limits,
+        vault=vault,
+        rejected=rejected,
+        env=database.eventsourcing_env(),
     )
     if not settings.create_tables:
         app.check_tables()

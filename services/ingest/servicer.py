@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,8 +30,19 @@ from services.ingest.domainmodel import (
     PageView,
     Touchpoint,
     TouchpointType,
+    is_late,
 )
 from services.ingest.enrichment import CampaignTags, ClickIds
+from services.ingest.rejected import (
+    MAX_PROPERTY_LENGTH,
+    RejectedEvent,
+    RejectedFilter,
+    RejectedPage,
+)
+
+DEFAULT_REJECTED_PAGE_SIZE = 100
+MAX_REJECTED_PAGE_SIZE = 1000
+MAX_REASON_FILTER_LENGTH = 200
 
 _TOUCH_TYPES = {
     ingest_pb2.TOUCHPOINT_TYPE_UNSPECIFIED: TouchpointType.VISIT,
@@ -147,6 +159,7 @@ def _envelope(event: Any) -> ingest_pb2.RecordedEnvelope:
             os_version=device.get("os_version", ""),
         ),
         trace_parent=event.trace_parent,
+        late=is_late(event),
         network=ingest_pb2.NetworkSignals(
             ip_pseudonym=network.get("ip_pseudonym", ""),
             network_pseudonym=network.get("network_pseudonym", ""),
@@ -211,6 +224,32 @@ def log_entry(position: int, event: Any) -> ingest_pb2.LogEntry:
     raise TypeError(f"no log message for {type(event).__name__}")
 
 
+def _rejected_event_message(event: RejectedEvent) -> ingest_pb2.RejectedEvent:
+    return ingest_pb2.RejectedEvent(
+        property_id=event.property_id,
+        event_id=event.event_id,
+        kind=event.kind,
+        received_at=to_timestamp(event.received_at),
+        violations=[
+            ingest_pb2.FieldViolation(field=v.field, description=v.description)
+            for v in event.violations
+        ],
+        fields_json=json.dumps(event.fields, ensure_ascii=False, sort_keys=True),
+    )
+
+
+def rejected_page_message(page: RejectedPage) -> ingest_pb2.ListRejectedResponse:
+    """The ListRejectedResponse of a page of dead letters."""
+    return ingest_pb2.ListRejectedResponse(
+        events=[_rejected_event_message(e) for e in page.events],
+        counts=[
+            ingest_pb2.RejectionCount(field=c.field, description=c.description, count=c.count)
+            for c in page.counts
+        ],
+        next_page_token=str(page.next_before_id) if page.next_before_id is not None else "",
+    )
+
+
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     """Translates IngestService calls to the ingest application."""
 
@@ -251,6 +290,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 sent_at=sent_at,
                 trace_parent=current_trace_parent(),
                 write_timeout=wait_budget(context),
+                backfill=request.backfill,
             )
         except BatchTooLargeError as error:
             abort_invalid(context, str(error), [FieldProblem(error.field, error.description)])
@@ -307,6 +347,46 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         return ingest_pb2.RevealIdentifiersResponse(
             pairs=[_pair(revealed[p], p) for p in pseudonyms if p in revealed]
         )
+
+    def ListRejected(
+        self, request: ingest_pb2.ListRejectedRequest, context: grpc.ServicerContext
+    ) -> ingest_pb2.ListRejectedResponse:
+        check = FieldChecks()
+        if not request.property_id:
+            check.add("property_id", "is required")
+        elif len(request.property_id) > MAX_PROPERTY_LENGTH or "\x00" in request.property_id:
+            check.add(
+                "property_id",
+                f"must be at most {MAX_PROPERTY_LENGTH} characters, without NUL characters",
+            )
+        since = check.optional_timestamp(request, "since")
+        if len(request.field) > MAX_PROPERTY_LENGTH or "\x00" in request.field:
+            check.add("field", f"must be a field path of at most {MAX_PROPERTY_LENGTH} characters")
+        if len(request.reason) > MAX_REASON_FILTER_LENGTH or "\x00" in request.reason:
+            check.add(
+                "reason",
+                f"must be at most {MAX_REASON_FILTER_LENGTH} characters, without NUL characters",
+            )
+        page_size = check.integer(
+            request.page_size or DEFAULT_REJECTED_PAGE_SIZE,
+            "page_size",
+            minimum=1,
+            maximum=MAX_REJECTED_PAGE_SIZE,
+        )
+        before_id = None
+        if request.page_token:
+            token = request.page_token
+            if token.isascii() and token.isdigit() and len(token) <= 18:
+                before_id = int(request.page_token)
+            else:
+                check.add("page_token", "is not a token returned by ListRejected")
+        check.abort_if_invalid(context, "invalid ListRejected request")
+        page = self._app.rejected.list(
+            RejectedFilter(request.property_id, since, request.field, request.reason),
+            page_size=page_size,
+            before_id=before_id,
+        )
+        return rejected_page_message(page)
 
     def ListEvents(
         self, request: ingest_pb2.ListEventsRequest, context: grpc.ServicerContext

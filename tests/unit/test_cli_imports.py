@@ -107,6 +107,8 @@ def test_every_command_resolves_to_its_handler(command: str) -> None:
             "report": ["report", "--property", "p"],
             "attribution run-file": ["attribution", "run-file", "paths.csv"],
             "identity resolve-file": ["identity", "resolve-file", "observations.jsonl"],
+            "rejected": ["rejected", "--property", "p"],
+            "import events": ["import", "events", "events.jsonl"],
         }.get(command, command.split())
     )
     assert command_name(args) == command

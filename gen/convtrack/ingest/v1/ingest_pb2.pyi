@@ -34,6 +34,58 @@ VERDICT_ACCEPTED: Verdict
 VERDICT_DUPLICATE: Verdict
 VERDICT_REJECTED: Verdict
 
+class ListRejectedRequest(_message.Message):
+    __slots__ = ("property_id", "since", "field", "reason", "page_size", "page_token")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    since: _timestamp_pb2.Timestamp
+    field: str
+    reason: str
+    page_size: int
+    page_token: str
+    def __init__(self, property_id: _Optional[str] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., field: _Optional[str] = ..., reason: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListRejectedResponse(_message.Message):
+    __slots__ = ("events", "counts", "next_page_token")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[RejectedEvent]
+    counts: _containers.RepeatedCompositeFieldContainer[RejectionCount]
+    next_page_token: str
+    def __init__(self, events: _Optional[_Iterable[_Union[RejectedEvent, _Mapping]]] = ..., counts: _Optional[_Iterable[_Union[RejectionCount, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class RejectedEvent(_message.Message):
+    __slots__ = ("property_id", "event_id", "kind", "received_at", "violations", "fields_json")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_AT_FIELD_NUMBER: _ClassVar[int]
+    VIOLATIONS_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_JSON_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    event_id: str
+    kind: str
+    received_at: _timestamp_pb2.Timestamp
+    violations: _containers.RepeatedCompositeFieldContainer[FieldViolation]
+    fields_json: str
+    def __init__(self, property_id: _Optional[str] = ..., event_id: _Optional[str] = ..., kind: _Optional[str] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., violations: _Optional[_Iterable[_Union[FieldViolation, _Mapping]]] = ..., fields_json: _Optional[str] = ...) -> None: ...
+
+class RejectionCount(_message.Message):
+    __slots__ = ("field", "description", "count")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    description: str
+    count: int
+    def __init__(self, field: _Optional[str] = ..., description: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
+
 class PseudonymiseIdentifiersRequest(_message.Message):
     __slots__ = ("property_id", "identifiers")
     PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
@@ -71,12 +123,14 @@ class PseudonymPair(_message.Message):
     def __init__(self, identifier: _Optional[_Union[_common_pb2.Identifier, _Mapping]] = ..., pseudonym: _Optional[_Union[_common_pb2.Identifier, _Mapping]] = ...) -> None: ...
 
 class TrackEventsRequest(_message.Message):
-    __slots__ = ("events", "sent_at")
+    __slots__ = ("events", "sent_at", "backfill")
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     SENT_AT_FIELD_NUMBER: _ClassVar[int]
+    BACKFILL_FIELD_NUMBER: _ClassVar[int]
     events: _containers.RepeatedCompositeFieldContainer[Event]
     sent_at: _timestamp_pb2.Timestamp
-    def __init__(self, events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    backfill: bool
+    def __init__(self, events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., backfill: _Optional[bool] = ...) -> None: ...
 
 class Event(_message.Message):
     __slots__ = ("property_id", "event_id", "timestamp", "identity", "context", "touchpoint", "page_view", "conversion", "identify")
@@ -263,7 +317,7 @@ class LogEntry(_message.Message):
     def __init__(self, position: _Optional[int] = ..., touchpoint_recorded: _Optional[_Union[TouchpointRecorded, _Mapping]] = ..., page_view_recorded: _Optional[_Union[PageViewRecorded, _Mapping]] = ..., conversion_recorded: _Optional[_Union[ConversionRecorded, _Mapping]] = ..., identify_recorded: _Optional[_Union[IdentifyRecorded, _Mapping]] = ...) -> None: ...
 
 class RecordedEnvelope(_message.Message):
-    __slots__ = ("record_id", "property_id", "event_id", "occurred_at", "received_at", "identifiers", "device", "trace_parent", "network")
+    __slots__ = ("record_id", "property_id", "event_id", "occurred_at", "received_at", "identifiers", "device", "trace_parent", "network", "late")
     RECORD_ID_FIELD_NUMBER: _ClassVar[int]
     PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -273,6 +327,7 @@ class RecordedEnvelope(_message.Message):
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     TRACE_PARENT_FIELD_NUMBER: _ClassVar[int]
     NETWORK_FIELD_NUMBER: _ClassVar[int]
+    LATE_FIELD_NUMBER: _ClassVar[int]
     record_id: str
     property_id: str
     event_id: str
@@ -282,7 +337,8 @@ class RecordedEnvelope(_message.Message):
     device: Device
     trace_parent: str
     network: NetworkSignals
-    def __init__(self, record_id: _Optional[str] = ..., property_id: _Optional[str] = ..., event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., identifiers: _Optional[_Iterable[_Union[_common_pb2.Identifier, _Mapping]]] = ..., device: _Optional[_Union[Device, _Mapping]] = ..., trace_parent: _Optional[str] = ..., network: _Optional[_Union[NetworkSignals, _Mapping]] = ...) -> None: ...
+    late: bool
+    def __init__(self, record_id: _Optional[str] = ..., property_id: _Optional[str] = ..., event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., identifiers: _Optional[_Iterable[_Union[_common_pb2.Identifier, _Mapping]]] = ..., device: _Optional[_Union[Device, _Mapping]] = ..., trace_parent: _Optional[str] = ..., network: _Optional[_Union[NetworkSignals, _Mapping]] = ..., late: _Optional[bool] = ...) -> None: ...
 
 class NetworkSignals(_message.Message):
     __slots__ = ("ip_pseudonym", "network_pseudonym", "geo_country", "geo_city")

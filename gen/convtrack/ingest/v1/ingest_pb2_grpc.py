@@ -60,6 +60,11 @@ class IngestServiceStub:
                 request_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RevealIdentifiersRequest.SerializeToString,
                 response_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RevealIdentifiersResponse.FromString,
                 _registered_method=True)
+        self.ListRejected = channel.unary_unary(
+                '/convtrack.ingest.v1.IngestService/ListRejected',
+                request_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListRejectedRequest.SerializeToString,
+                response_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListRejectedResponse.FromString,
+                _registered_method=True)
 
 
 class IngestServiceServicer:
@@ -107,6 +112,14 @@ class IngestServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRejected(self, request, context):
+        """Returns the rejected events of one property kept as dead letters (without their
+        identifiers), newest first, with counts by field and reason over the whole filter.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IngestServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -134,6 +147,11 @@ def add_IngestServiceServicer_to_server(servicer, server):
                     servicer.RevealIdentifiers,
                     request_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RevealIdentifiersRequest.FromString,
                     response_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RevealIdentifiersResponse.SerializeToString,
+            ),
+            'ListRejected': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRejected,
+                    request_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListRejectedRequest.FromString,
+                    response_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListRejectedResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -272,6 +290,33 @@ class IngestService:
             '/convtrack.ingest.v1.IngestService/RevealIdentifiers',
             convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RevealIdentifiersRequest.SerializeToString,
             convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RevealIdentifiersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRejected(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.ingest.v1.IngestService/ListRejected',
+            convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListRejectedRequest.SerializeToString,
+            convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListRejectedResponse.FromString,
             options,
             channel_credentials,
             insecure,

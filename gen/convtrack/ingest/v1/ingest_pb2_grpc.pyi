@@ -56,6 +56,10 @@ class IngestServiceStub:
     """Returns the identifiers behind pseudonyms, for the services that answer people with
     them; pseudonyms of forgotten persons (their keys destroyed) and unknown ones are left out.
     """
+    ListRejected: _grpc.UnaryUnaryMultiCallable[_ingest_pb2.ListRejectedRequest, _ingest_pb2.ListRejectedResponse]
+    """Returns the rejected events of one property kept as dead letters (without their
+    identifiers), newest first, with counts by field and reason over the whole filter.
+    """
 
 @_typing.type_check_only
 class IngestServiceAsyncStub(IngestServiceStub):
@@ -81,6 +85,10 @@ class IngestServiceAsyncStub(IngestServiceStub):
     RevealIdentifiers: _aio.UnaryUnaryMultiCallable[_ingest_pb2.RevealIdentifiersRequest, _ingest_pb2.RevealIdentifiersResponse]  # type: ignore[assignment]
     """Returns the identifiers behind pseudonyms, for the services that answer people with
     them; pseudonyms of forgotten persons (their keys destroyed) and unknown ones are left out.
+    """
+    ListRejected: _aio.UnaryUnaryMultiCallable[_ingest_pb2.ListRejectedRequest, _ingest_pb2.ListRejectedResponse]  # type: ignore[assignment]
+    """Returns the rejected events of one property kept as dead letters (without their
+    identifiers), newest first, with counts by field and reason over the whole filter.
     """
 
 class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -134,6 +142,16 @@ class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_ingest_pb2.RevealIdentifiersResponse, _abc.Awaitable[_ingest_pb2.RevealIdentifiersResponse]]:
         """Returns the identifiers behind pseudonyms, for the services that answer people with
         them; pseudonyms of forgotten persons (their keys destroyed) and unknown ones are left out.
+        """
+
+    @_abc_1.abstractmethod
+    def ListRejected(
+        self,
+        request: _ingest_pb2.ListRejectedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ingest_pb2.ListRejectedResponse, _abc.Awaitable[_ingest_pb2.ListRejectedResponse]]:
+        """Returns the rejected events of one property kept as dead letters (without their
+        identifiers), newest first, with counts by field and reason over the whole filter.
         """
 
 def add_IngestServiceServicer_to_server(servicer: IngestServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
