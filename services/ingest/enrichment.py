@@ -52,12 +52,16 @@ class ClickIds:
     twclid: str = ""
     sccid: str = ""
 
+    def items(self) -> list[tuple[str, str]]:
+        """Every click id field as (name, value), in field order."""
+        return [(name, getattr(self, name)) for name in CLICK_ID_FIELDS]
+
     def present(self) -> dict[str, str]:
         """The click ids that are set, by name."""
-        return {name: value for name in _CLICK_ID_FIELDS if (value := getattr(self, name))}
+        return {name: value for name in CLICK_ID_FIELDS if (value := getattr(self, name))}
 
 
-_CLICK_ID_FIELDS = tuple(f.name for f in fields(ClickIds))
+CLICK_ID_FIELDS = tuple(f.name for f in fields(ClickIds))
 
 
 @dataclass(frozen=True, slots=True)
@@ -434,6 +438,7 @@ def _major_minor(major: str | None, minor: str | None) -> str:
 
 
 __all__ = [
+    "CLICK_ID_FIELDS",
     "CampaignTags",
     "Channel",
     "ClickIds",

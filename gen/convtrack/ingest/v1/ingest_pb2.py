@@ -27,17 +27,17 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n convtrack/ingest/v1/ingest.proto\x12\x13\x63onvtrack.ingest.v1\x1a convtrack/common/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"k\n\x1ePseudonymiseIdentifiersRequest\x12\x13\n\x0bproperty_id\x18\x01 \x01(\t\x12\x34\n\x0bidentifiers\x18\x02 \x03(\x0b\x32\x1f.convtrack.common.v1.Identifier\"T\n\x1fPseudonymiseIdentifiersResponse\x12\x31\n\x05pairs\x18\x01 \x03(\x0b\x32\".convtrack.ingest.v1.PseudonymPair\"d\n\x18RevealIdentifiersRequest\x12\x13\n\x0bproperty_id\x18\x01 \x01(\t\x12\x33\n\npseudonyms\x18\x02 \x03(\x0b\x32\x1f.convtrack.common.v1.Identifier\"N\n\x19RevealIdentifiersResponse\x12\x31\n\x05pairs\x18\x01 \x03(\x0b\x32\".convtrack.ingest.v1.PseudonymPair\"x\n\rPseudonymPair\x12\x33\n\nidentifier\x18\x01 \x01(\x0b\x32\x1f.convtrack.common.v1.Identifier\x12\x32\n\tpseudonym\x18\x02 \x01(\x0b\x32\x1f.convtrack.common.v1.Identifier\"m\n\x12TrackEventsRequest\x12*\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1a.convtrack.ingest.v1.Event\x12+\n\x07sent_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9a\x03\n\x05\x45vent\x12\x13\n\x0bproperty_id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12-\n\ttimestamp\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x08identity\x18\x04 \x01(\x0b\x32\x1d.convtrack.ingest.v1.Identity\x12-\n\x07\x63ontext\x18\x05 \x01(\x0b\x32\x1c.convtrack.ingest.v1.Context\x12\x35\n\ntouchpoint\x18\n \x01(\x0b\x32\x1f.convtrack.ingest.v1.TouchpointH\x00\x12\x32\n\tpage_view\x18\x0b \x01(\x0b\x32\x1d.convtrack.ingest.v1.PageViewH\x00\x12\x35\n\nconversion\x18\x0c \x01(\x0b\x32\x1f.convtrack.ingest.v1.ConversionH\x00\x12\x31\n\x08identify\x18\r \x01(\x0b\x32\x1d.convtrack.ingest.v1.IdentifyH\x00\x42\x06\n\x04kind\"V\n\x08Identity\x12\x14\n\x0c\x61nonymous_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x14\n\x0c\x65mail_sha256\x18\x04 \x01(\t\"|\n\x07\x43ontext\x12\x12\n\nuser_agent\x18\x01 \x01(\t\x12\x10\n\x08page_url\x18\x02 \x01(\t\x12\x10\n\x08referrer\x18\x03 \x01(\t\x12\x12\n\nip_address\x18\x04 \x01(\t\x12\x13\n\x0bgeo_country\x18\x05 \x01(\t\x12\x10\n\x08geo_city\x18\x06 \x01(\t\"\xbf\x01\n\nTouchpoint\x12\x31\n\x04type\x18\x01 \x01(\x0e\x32#.convtrack.ingest.v1.TouchpointType\x12\x13\n\x0blanding_url\x18\x02 \x01(\t\x12\x10\n\x08referrer\x18\x03 \x01(\t\x12%\n\x03utm\x18\x04 \x01(\x0b\x32\x18.convtrack.ingest.v1.Utm\x12\x30\n\tclick_ids\x18\x05 \x01(\x0b\x32\x1d.convtrack.ingest.v1.ClickIds\"V\n\x03Utm\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0e\n\x06medium\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61mpaign\x18\x03 \x01(\t\x12\x0c\n\x04term\x18\x04 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x05 \x01(\t\":\n\x08\x43lickIds\x12\r\n\x05gclid\x18\x01 \x01(\t\x12\x0e\n\x06\x66\x62\x63lid\x18\x02 \x01(\t\x12\x0f\n\x07msclkid\x18\x03 \x01(\t\"&\n\x08PageView\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\"W\n\nConversion\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.convtrack.common.v1.Money\x12\x10\n\x08order_id\x18\x03 \x01(\t\"\n\n\x08Identify\"\x93\x01\n\x13TrackEventsResponse\x12\x33\n\x08verdicts\x18\x01 \x03(\x0b\x32!.convtrack.ingest.v1.EventVerdict\x12\x16\n\x0e\x61\x63\x63\x65pted_count\x18\x02 \x01(\r\x12\x17\n\x0f\x64uplicate_count\x18\x03 \x01(\r\x12\x16\n\x0erejected_count\x18\x04 \x01(\r\"\xaa\x01\n\x0c\x45ventVerdict\x12\r\n\x05index\x18\x01 \x01(\r\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12-\n\x07verdict\x18\x03 \x01(\x0e\x32\x1c.convtrack.ingest.v1.Verdict\x12\x11\n\trecord_id\x18\x04 \x01(\t\x12\x37\n\nviolations\x18\x05 \x03(\x0b\x32#.convtrack.ingest.v1.FieldViolation\"4\n\x0e\x46ieldViolation\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\"^\n\x11ListEventsRequest\x12\r\n\x05\x61\x66ter\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\r\x12+\n\x08max_wait\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"D\n\x12ListEventsResponse\x12.\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1d.convtrack.ingest.v1.LogEntry\"\x13\n\x11GetLogHeadRequest\"&\n\x12GetLogHeadResponse\x12\x10\n\x08position\x18\x01 \x01(\x04\"\xbe\x02\n\x08LogEntry\x12\x10\n\x08position\x18\x01 \x01(\x04\x12\x46\n\x13touchpoint_recorded\x18\x02 \x01(\x0b\x32\'.convtrack.ingest.v1.TouchpointRecordedH\x00\x12\x43\n\x12page_view_recorded\x18\x03 \x01(\x0b\x32%.convtrack.ingest.v1.PageViewRecordedH\x00\x12\x46\n\x13\x63onversion_recorded\x18\x04 \x01(\x0b\x32\'.convtrack.ingest.v1.ConversionRecordedH\x00\x12\x42\n\x11identify_recorded\x18\x05 \x01(\x0b\x32%.convtrack.ingest.v1.IdentifyRecordedH\x00\x42\x07\n\x05\x65vent\"\xdd\x02\n\x10RecordedEnvelope\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12\x13\n\x0bproperty_id\x18\x02 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\x12/\n\x0boccurred_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0breceived_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x0bidentifiers\x18\x06 \x03(\x0b\x32\x1f.convtrack.common.v1.Identifier\x12+\n\x06\x64\x65vice\x18\x07 \x01(\x0b\x32\x1b.convtrack.ingest.v1.Device\x12\x14\n\x0ctrace_parent\x18\x08 \x01(\t\x12\x34\n\x07network\x18\t \x01(\x0b\x32#.convtrack.ingest.v1.NetworkSignals\"h\n\x0eNetworkSignals\x12\x14\n\x0cip_pseudonym\x18\x01 \x01(\t\x12\x19\n\x11network_pseudonym\x18\x02 \x01(\t\x12\x13\n\x0bgeo_country\x18\x03 \x01(\t\x12\x10\n\x08geo_city\x18\x04 \x01(\t\"r\n\x06\x44\x65vice\x12\x0f\n\x07\x62rowser\x18\x01 \x01(\t\x12\n\n\x02os\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x03 \x01(\t\x12\x0e\n\x06is_bot\x18\x04 \x01(\x08\x12\x17\n\x0f\x62rowser_version\x18\x05 \x01(\t\x12\x12\n\nos_version\x18\x06 \x01(\t\"\xa5\x02\n\x12TouchpointRecorded\x12\x37\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32%.convtrack.ingest.v1.RecordedEnvelope\x12\x31\n\x04type\x18\x02 \x01(\x0e\x32#.convtrack.ingest.v1.TouchpointType\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x0e\n\x06medium\x18\x05 \x01(\t\x12\x10\n\x08\x63\x61mpaign\x18\x06 \x01(\t\x12\x0c\n\x04term\x18\x07 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x08 \x01(\t\x12\x13\n\x0blanding_url\x18\t \x01(\t\x12\x15\n\rreferrer_host\x18\n \x01(\t\x12\x15\n\rclick_id_type\x18\x0b \x01(\t\"g\n\x10PageViewRecorded\x12\x37\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32%.convtrack.ingest.v1.RecordedEnvelope\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\"\xcd\x01\n\x12\x43onversionRecorded\x12\x37\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32%.convtrack.ingest.v1.RecordedEnvelope\x12\x0c\n\x04name\x18\x02 \x01(\t\x12)\n\x05value\x18\x03 \x01(\x0b\x32\x1a.convtrack.common.v1.Money\x12\x33\n\x0freporting_value\x18\x04 \x01(\x0b\x32\x1a.convtrack.common.v1.Money\x12\x10\n\x08order_id\x18\x05 \x01(\t\"K\n\x10IdentifyRecorded\x12\x37\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32%.convtrack.ingest.v1.RecordedEnvelope*\x87\x01\n\x0eTouchpointType\x12\x1f\n\x1bTOUCHPOINT_TYPE_UNSPECIFIED\x10\x00\x12\x19\n\x15TOUCHPOINT_TYPE_CLICK\x10\x01\x12\x1e\n\x1aTOUCHPOINT_TYPE_IMPRESSION\x10\x02\x12\x19\n\x15TOUCHPOINT_TYPE_VISIT\x10\x03*e\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x14\n\x10VERDICT_ACCEPTED\x10\x01\x12\x15\n\x11VERDICT_DUPLICATE\x10\x02\x12\x14\n\x10VERDICT_REJECTED\x10\x03\x32\xaa\x04\n\rIngestService\x12`\n\x0bTrackEvents\x12\'.convtrack.ingest.v1.TrackEventsRequest\x1a(.convtrack.ingest.v1.TrackEventsResponse\x12]\n\nListEvents\x12&.convtrack.ingest.v1.ListEventsRequest\x1a\'.convtrack.ingest.v1.ListEventsResponse\x12]\n\nGetLogHead\x12&.convtrack.ingest.v1.GetLogHeadRequest\x1a\'.convtrack.ingest.v1.GetLogHeadResponse\x12\x84\x01\n\x17PseudonymiseIdentifiers\x12\x33.convtrack.ingest.v1.PseudonymiseIdentifiersRequest\x1a\x34.convtrack.ingest.v1.PseudonymiseIdentifiersResponse\x12r\n\x11RevealIdentifiers\x12-.convtrack.ingest.v1.RevealIdentifiersRequest\x1a..convtrack.ingest.v1.RevealIdentifiersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n convtrack/ingest/v1/ingest.proto\x12\x13\x63onvtrack.ingest.v1\x1a convtrack/common/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"k\n\x1ePseudonymiseIdentifiersRequest\x12\x13\n\x0bproperty_id\x18\x01 \x01(\t\x12\x34\n\x0bidentifiers\x18\x02 \x03(\x0b\x32\x1f.convtrack.common.v1.Identifier\"T\n\x1fPseudonymiseIdentifiersResponse\x12\x31\n\x05pairs\x18\x01 \x03(\x0b\x32\".convtrack.ingest.v1.PseudonymPair\"d\n\x18RevealIdentifiersRequest\x12\x13\n\x0bproperty_id\x18\x01 \x01(\t\x12\x33\n\npseudonyms\x18\x02 \x03(\x0b\x32\x1f.convtrack.common.v1.Identifier\"N\n\x19RevealIdentifiersResponse\x12\x31\n\x05pairs\x18\x01 \x03(\x0b\x32\".convtrack.ingest.v1.PseudonymPair\"x\n\rPseudonymPair\x12\x33\n\nidentifier\x18\x01 \x01(\x0b\x32\x1f.convtrack.common.v1.Identifier\x12\x32\n\tpseudonym\x18\x02 \x01(\x0b\x32\x1f.convtrack.common.v1.Identifier\"m\n\x12TrackEventsRequest\x12*\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1a.convtrack.ingest.v1.Event\x12+\n\x07sent_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9a\x03\n\x05\x45vent\x12\x13\n\x0bproperty_id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12-\n\ttimestamp\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x08identity\x18\x04 \x01(\x0b\x32\x1d.convtrack.ingest.v1.Identity\x12-\n\x07\x63ontext\x18\x05 \x01(\x0b\x32\x1c.convtrack.ingest.v1.Context\x12\x35\n\ntouchpoint\x18\n \x01(\x0b\x32\x1f.convtrack.ingest.v1.TouchpointH\x00\x12\x32\n\tpage_view\x18\x0b \x01(\x0b\x32\x1d.convtrack.ingest.v1.PageViewH\x00\x12\x35\n\nconversion\x18\x0c \x01(\x0b\x32\x1f.convtrack.ingest.v1.ConversionH\x00\x12\x31\n\x08identify\x18\r \x01(\x0b\x32\x1d.convtrack.ingest.v1.IdentifyH\x00\x42\x06\n\x04kind\"V\n\x08Identity\x12\x14\n\x0c\x61nonymous_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x14\n\x0c\x65mail_sha256\x18\x04 \x01(\t\"|\n\x07\x43ontext\x12\x12\n\nuser_agent\x18\x01 \x01(\t\x12\x10\n\x08page_url\x18\x02 \x01(\t\x12\x10\n\x08referrer\x18\x03 \x01(\t\x12\x12\n\nip_address\x18\x04 \x01(\t\x12\x13\n\x0bgeo_country\x18\x05 \x01(\t\x12\x10\n\x08geo_city\x18\x06 \x01(\t\"\xbf\x01\n\nTouchpoint\x12\x31\n\x04type\x18\x01 \x01(\x0e\x32#.convtrack.ingest.v1.TouchpointType\x12\x13\n\x0blanding_url\x18\x02 \x01(\t\x12\x10\n\x08referrer\x18\x03 \x01(\t\x12%\n\x03utm\x18\x04 \x01(\x0b\x32\x18.convtrack.ingest.v1.Utm\x12\x30\n\tclick_ids\x18\x05 \x01(\x0b\x32\x1d.convtrack.ingest.v1.ClickIds\"V\n\x03Utm\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0e\n\x06medium\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61mpaign\x18\x03 \x01(\t\x12\x0c\n\x04term\x18\x04 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x05 \x01(\t\"\xab\x01\n\x08\x43lickIds\x12\r\n\x05gclid\x18\x01 \x01(\t\x12\x0e\n\x06\x66\x62\x63lid\x18\x02 \x01(\t\x12\x0f\n\x07msclkid\x18\x03 \x01(\t\x12\x0e\n\x06gbraid\x18\x04 \x01(\t\x12\x0e\n\x06wbraid\x18\x05 \x01(\t\x12\r\n\x05\x64\x63lid\x18\x06 \x01(\t\x12\x0e\n\x06ttclid\x18\x07 \x01(\t\x12\x11\n\tli_fat_id\x18\x08 \x01(\t\x12\x0e\n\x06twclid\x18\t \x01(\t\x12\r\n\x05sccid\x18\n \x01(\t\"&\n\x08PageView\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\"W\n\nConversion\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.convtrack.common.v1.Money\x12\x10\n\x08order_id\x18\x03 \x01(\t\"\n\n\x08Identify\"\x93\x01\n\x13TrackEventsResponse\x12\x33\n\x08verdicts\x18\x01 \x03(\x0b\x32!.convtrack.ingest.v1.EventVerdict\x12\x16\n\x0e\x61\x63\x63\x65pted_count\x18\x02 \x01(\r\x12\x17\n\x0f\x64uplicate_count\x18\x03 \x01(\r\x12\x16\n\x0erejected_count\x18\x04 \x01(\r\"\xaa\x01\n\x0c\x45ventVerdict\x12\r\n\x05index\x18\x01 \x01(\r\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12-\n\x07verdict\x18\x03 \x01(\x0e\x32\x1c.convtrack.ingest.v1.Verdict\x12\x11\n\trecord_id\x18\x04 \x01(\t\x12\x37\n\nviolations\x18\x05 \x03(\x0b\x32#.convtrack.ingest.v1.FieldViolation\"4\n\x0e\x46ieldViolation\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\"^\n\x11ListEventsRequest\x12\r\n\x05\x61\x66ter\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\r\x12+\n\x08max_wait\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"D\n\x12ListEventsResponse\x12.\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1d.convtrack.ingest.v1.LogEntry\"\x13\n\x11GetLogHeadRequest\"&\n\x12GetLogHeadResponse\x12\x10\n\x08position\x18\x01 \x01(\x04\"\xbe\x02\n\x08LogEntry\x12\x10\n\x08position\x18\x01 \x01(\x04\x12\x46\n\x13touchpoint_recorded\x18\x02 \x01(\x0b\x32\'.convtrack.ingest.v1.TouchpointRecordedH\x00\x12\x43\n\x12page_view_recorded\x18\x03 \x01(\x0b\x32%.convtrack.ingest.v1.PageViewRecordedH\x00\x12\x46\n\x13\x63onversion_recorded\x18\x04 \x01(\x0b\x32\'.convtrack.ingest.v1.ConversionRecordedH\x00\x12\x42\n\x11identify_recorded\x18\x05 \x01(\x0b\x32%.convtrack.ingest.v1.IdentifyRecordedH\x00\x42\x07\n\x05\x65vent\"\xdd\x02\n\x10RecordedEnvelope\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12\x13\n\x0bproperty_id\x18\x02 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\x12/\n\x0boccurred_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0breceived_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x0bidentifiers\x18\x06 \x03(\x0b\x32\x1f.convtrack.common.v1.Identifier\x12+\n\x06\x64\x65vice\x18\x07 \x01(\x0b\x32\x1b.convtrack.ingest.v1.Device\x12\x14\n\x0ctrace_parent\x18\x08 \x01(\t\x12\x34\n\x07network\x18\t \x01(\x0b\x32#.convtrack.ingest.v1.NetworkSignals\"h\n\x0eNetworkSignals\x12\x14\n\x0cip_pseudonym\x18\x01 \x01(\t\x12\x19\n\x11network_pseudonym\x18\x02 \x01(\t\x12\x13\n\x0bgeo_country\x18\x03 \x01(\t\x12\x10\n\x08geo_city\x18\x04 \x01(\t\"r\n\x06\x44\x65vice\x12\x0f\n\x07\x62rowser\x18\x01 \x01(\t\x12\n\n\x02os\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x03 \x01(\t\x12\x0e\n\x06is_bot\x18\x04 \x01(\x08\x12\x17\n\x0f\x62rowser_version\x18\x05 \x01(\t\x12\x12\n\nos_version\x18\x06 \x01(\t\"\xa5\x02\n\x12TouchpointRecorded\x12\x37\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32%.convtrack.ingest.v1.RecordedEnvelope\x12\x31\n\x04type\x18\x02 \x01(\x0e\x32#.convtrack.ingest.v1.TouchpointType\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x0e\n\x06medium\x18\x05 \x01(\t\x12\x10\n\x08\x63\x61mpaign\x18\x06 \x01(\t\x12\x0c\n\x04term\x18\x07 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x08 \x01(\t\x12\x13\n\x0blanding_url\x18\t \x01(\t\x12\x15\n\rreferrer_host\x18\n \x01(\t\x12\x15\n\rclick_id_type\x18\x0b \x01(\t\"g\n\x10PageViewRecorded\x12\x37\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32%.convtrack.ingest.v1.RecordedEnvelope\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\"\xcd\x01\n\x12\x43onversionRecorded\x12\x37\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32%.convtrack.ingest.v1.RecordedEnvelope\x12\x0c\n\x04name\x18\x02 \x01(\t\x12)\n\x05value\x18\x03 \x01(\x0b\x32\x1a.convtrack.common.v1.Money\x12\x33\n\x0freporting_value\x18\x04 \x01(\x0b\x32\x1a.convtrack.common.v1.Money\x12\x10\n\x08order_id\x18\x05 \x01(\t\"K\n\x10IdentifyRecorded\x12\x37\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32%.convtrack.ingest.v1.RecordedEnvelope*\x87\x01\n\x0eTouchpointType\x12\x1f\n\x1bTOUCHPOINT_TYPE_UNSPECIFIED\x10\x00\x12\x19\n\x15TOUCHPOINT_TYPE_CLICK\x10\x01\x12\x1e\n\x1aTOUCHPOINT_TYPE_IMPRESSION\x10\x02\x12\x19\n\x15TOUCHPOINT_TYPE_VISIT\x10\x03*e\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x14\n\x10VERDICT_ACCEPTED\x10\x01\x12\x15\n\x11VERDICT_DUPLICATE\x10\x02\x12\x14\n\x10VERDICT_REJECTED\x10\x03\x32\xaa\x04\n\rIngestService\x12`\n\x0bTrackEvents\x12\'.convtrack.ingest.v1.TrackEventsRequest\x1a(.convtrack.ingest.v1.TrackEventsResponse\x12]\n\nListEvents\x12&.convtrack.ingest.v1.ListEventsRequest\x1a\'.convtrack.ingest.v1.ListEventsResponse\x12]\n\nGetLogHead\x12&.convtrack.ingest.v1.GetLogHeadRequest\x1a\'.convtrack.ingest.v1.GetLogHeadResponse\x12\x84\x01\n\x17PseudonymiseIdentifiers\x12\x33.convtrack.ingest.v1.PseudonymiseIdentifiersRequest\x1a\x34.convtrack.ingest.v1.PseudonymiseIdentifiersResponse\x12r\n\x11RevealIdentifiers\x12-.convtrack.ingest.v1.RevealIdentifiersRequest\x1a..convtrack.ingest.v1.RevealIdentifiersResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'convtrack.ingest.v1.ingest_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TOUCHPOINTTYPE']._serialized_start=4062
-  _globals['_TOUCHPOINTTYPE']._serialized_end=4197
-  _globals['_VERDICT']._serialized_start=4199
-  _globals['_VERDICT']._serialized_end=4300
+  _globals['_TOUCHPOINTTYPE']._serialized_start=4176
+  _globals['_TOUCHPOINTTYPE']._serialized_end=4311
+  _globals['_VERDICT']._serialized_start=4313
+  _globals['_VERDICT']._serialized_end=4414
   _globals['_PSEUDONYMISEIDENTIFIERSREQUEST']._serialized_start=156
   _globals['_PSEUDONYMISEIDENTIFIERSREQUEST']._serialized_end=263
   _globals['_PSEUDONYMISEIDENTIFIERSRESPONSE']._serialized_start=265
@@ -60,44 +60,44 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TOUCHPOINT']._serialized_end=1585
   _globals['_UTM']._serialized_start=1587
   _globals['_UTM']._serialized_end=1673
-  _globals['_CLICKIDS']._serialized_start=1675
-  _globals['_CLICKIDS']._serialized_end=1733
-  _globals['_PAGEVIEW']._serialized_start=1735
-  _globals['_PAGEVIEW']._serialized_end=1773
-  _globals['_CONVERSION']._serialized_start=1775
-  _globals['_CONVERSION']._serialized_end=1862
-  _globals['_IDENTIFY']._serialized_start=1864
-  _globals['_IDENTIFY']._serialized_end=1874
-  _globals['_TRACKEVENTSRESPONSE']._serialized_start=1877
-  _globals['_TRACKEVENTSRESPONSE']._serialized_end=2024
-  _globals['_EVENTVERDICT']._serialized_start=2027
-  _globals['_EVENTVERDICT']._serialized_end=2197
-  _globals['_FIELDVIOLATION']._serialized_start=2199
-  _globals['_FIELDVIOLATION']._serialized_end=2251
-  _globals['_LISTEVENTSREQUEST']._serialized_start=2253
-  _globals['_LISTEVENTSREQUEST']._serialized_end=2347
-  _globals['_LISTEVENTSRESPONSE']._serialized_start=2349
-  _globals['_LISTEVENTSRESPONSE']._serialized_end=2417
-  _globals['_GETLOGHEADREQUEST']._serialized_start=2419
-  _globals['_GETLOGHEADREQUEST']._serialized_end=2438
-  _globals['_GETLOGHEADRESPONSE']._serialized_start=2440
-  _globals['_GETLOGHEADRESPONSE']._serialized_end=2478
-  _globals['_LOGENTRY']._serialized_start=2481
-  _globals['_LOGENTRY']._serialized_end=2799
-  _globals['_RECORDEDENVELOPE']._serialized_start=2802
-  _globals['_RECORDEDENVELOPE']._serialized_end=3151
-  _globals['_NETWORKSIGNALS']._serialized_start=3153
-  _globals['_NETWORKSIGNALS']._serialized_end=3257
-  _globals['_DEVICE']._serialized_start=3259
-  _globals['_DEVICE']._serialized_end=3373
-  _globals['_TOUCHPOINTRECORDED']._serialized_start=3376
-  _globals['_TOUCHPOINTRECORDED']._serialized_end=3669
-  _globals['_PAGEVIEWRECORDED']._serialized_start=3671
-  _globals['_PAGEVIEWRECORDED']._serialized_end=3774
-  _globals['_CONVERSIONRECORDED']._serialized_start=3777
-  _globals['_CONVERSIONRECORDED']._serialized_end=3982
-  _globals['_IDENTIFYRECORDED']._serialized_start=3984
-  _globals['_IDENTIFYRECORDED']._serialized_end=4059
-  _globals['_INGESTSERVICE']._serialized_start=4303
-  _globals['_INGESTSERVICE']._serialized_end=4857
+  _globals['_CLICKIDS']._serialized_start=1676
+  _globals['_CLICKIDS']._serialized_end=1847
+  _globals['_PAGEVIEW']._serialized_start=1849
+  _globals['_PAGEVIEW']._serialized_end=1887
+  _globals['_CONVERSION']._serialized_start=1889
+  _globals['_CONVERSION']._serialized_end=1976
+  _globals['_IDENTIFY']._serialized_start=1978
+  _globals['_IDENTIFY']._serialized_end=1988
+  _globals['_TRACKEVENTSRESPONSE']._serialized_start=1991
+  _globals['_TRACKEVENTSRESPONSE']._serialized_end=2138
+  _globals['_EVENTVERDICT']._serialized_start=2141
+  _globals['_EVENTVERDICT']._serialized_end=2311
+  _globals['_FIELDVIOLATION']._serialized_start=2313
+  _globals['_FIELDVIOLATION']._serialized_end=2365
+  _globals['_LISTEVENTSREQUEST']._serialized_start=2367
+  _globals['_LISTEVENTSREQUEST']._serialized_end=2461
+  _globals['_LISTEVENTSRESPONSE']._serialized_start=2463
+  _globals['_LISTEVENTSRESPONSE']._serialized_end=2531
+  _globals['_GETLOGHEADREQUEST']._serialized_start=2533
+  _globals['_GETLOGHEADREQUEST']._serialized_end=2552
+  _globals['_GETLOGHEADRESPONSE']._serialized_start=2554
+  _globals['_GETLOGHEADRESPONSE']._serialized_end=2592
+  _globals['_LOGENTRY']._serialized_start=2595
+  _globals['_LOGENTRY']._serialized_end=2913
+  _globals['_RECORDEDENVELOPE']._serialized_start=2916
+  _globals['_RECORDEDENVELOPE']._serialized_end=3265
+  _globals['_NETWORKSIGNALS']._serialized_start=3267
+  _globals['_NETWORKSIGNALS']._serialized_end=3371
+  _globals['_DEVICE']._serialized_start=3373
+  _globals['_DEVICE']._serialized_end=3487
+  _globals['_TOUCHPOINTRECORDED']._serialized_start=3490
+  _globals['_TOUCHPOINTRECORDED']._serialized_end=3783
+  _globals['_PAGEVIEWRECORDED']._serialized_start=3785
+  _globals['_PAGEVIEWRECORDED']._serialized_end=3888
+  _globals['_CONVERSIONRECORDED']._serialized_start=3891
+  _globals['_CONVERSIONRECORDED']._serialized_end=4096
+  _globals['_IDENTIFYRECORDED']._serialized_start=4098
+  _globals['_IDENTIFYRECORDED']._serialized_end=4173
+  _globals['_INGESTSERVICE']._serialized_start=4417
+  _globals['_INGESTSERVICE']._serialized_end=4971
 # @@protoc_insertion_point(module_scope)
