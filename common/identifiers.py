@@ -33,6 +33,8 @@ def normalise_email(raw: str) -> str:
         raise InvalidEmailError("email address is empty")
     if len(address) > MAX_ADDRESS_LENGTH:
         raise InvalidEmailError(f"email address is longer than {MAX_ADDRESS_LENGTH} characters")
+    if address.count("@") != 1:
+        raise InvalidEmailError("email address must contain exactly one '@'")
     try:
         valid = validate_email(address, check_deliverability=False)
     except EmailNotValidError as error:
