@@ -1,5 +1,5 @@
-"""`python -m bench`: ingest, long-poll, pipeline, log-read, attribution-model and start-up
-benchmarks.
+"""`python -m bench`: ingest, long-poll, pipeline, log-read, attribution-model, enrichment
+and start-up benchmarks.
 
 Prints the machine facts and one table (benchmark, backend, size, seconds, rate, note), then
 identity quality per world (`bench.identity_worlds`), one table each.
@@ -24,7 +24,16 @@ from pathlib import Path
 
 import psycopg
 
-from bench import attribution, identity, identity_worlds, ingest, longpoll, pipeline, startup
+from bench import (
+    attribution,
+    enrichment_bench,
+    identity,
+    identity_worlds,
+    ingest,
+    longpoll,
+    pipeline,
+    startup,
+)
 from bench.storage import BACKENDS, POSTGRES_ADMIN_URL, fresh_env, postgres_problem
 from bench.table import Row, format_table, per_second
 
@@ -220,6 +229,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows += attribution.run(args.quick)
     except Exception as error:
         rows.append(_failed("attribution", "-", error))
+    logger.info("enrichment")
+    try:
+        rows += enrichment_bench.run(args.quick)
+    except Exception as error:
+        rows.append(_failed("enrichment", "-", error))
     logger.info("command start-up")
     try:
         rows += startup.run(args.quick)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import hashlib
 import re
 
-MAX_LOCAL_PART_LENGTH = 64
-MAX_DOMAIN_LENGTH = 253
-MAX_LABEL_LENGTH = 63
-MAX_ADDRESS_LENGTH = 254
+from email_validator import EmailNotValidError, validate_email
 
-_LOCAL_PART = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~.-]+")
-_DOMAIN_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
+MAX_LOCAL_PART_LENGTH = 64
+MAX_ADDRESS_LENGTH = 254
+DOTLESS_LOCAL_PART_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
+
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
@@ -20,65 +19,39 @@ class InvalidEmailError(ValueError):
 
 
 def normalise_email(raw: str) -> str:
-    """Trim and lower-case an email address, raising ``InvalidEmailError`` when it is invalid.
+    """Validate an email address and normalise it as Google Ads and Meta expect before hashing,
+    raising ``InvalidEmailError`` (with the reason) when it is not a valid address.
 
-    Accepts ASCII addresses with a dot-atom local part of at most 64 characters and a domain of
-    at least two labels made of letters, digits and inner hyphens, with a non-numeric top level.
+    Syntax is checked by ``email-validator`` without DNS: internationalised local parts and
+    domains are accepted, the domain is taken in its Unicode form (``xn--`` labels decoded),
+    special-use domains such as ``.test`` and ``.local`` are refused. Then the address is
+    trimmed and lower-cased, and the dots of a gmail.com or googlemail.com local part are
+    removed (Google's enhanced-conversions rule); ``+tags`` are kept.
     """
-    address = raw.strip().lower()
+    address = raw.strip()
     if not address:
         raise InvalidEmailError("email address is empty")
-    if any(char.isspace() for char in address):
-        raise InvalidEmailError("email address contains whitespace")
     if len(address) > MAX_ADDRESS_LENGTH:
         raise InvalidEmailError(f"email address is longer than {MAX_ADDRESS_LENGTH} characters")
     if address.count("@") != 1:
         raise InvalidEmailError("email address must contain exactly one '@'")
-    local, domain = address.split("@")
-    _check_local_part(local)
-    _check_domain(domain)
-    return address
-
-
-def _check_local_part(local: str) -> None:
-    if not local:
-        raise InvalidEmailError("local part before '@' is empty")
+    try:
+        valid = validate_email(address, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise InvalidEmailError(str(error)) from None
+    local, domain = valid.local_part.lower(), valid.domain.lower()
     if len(local) > MAX_LOCAL_PART_LENGTH:
         raise InvalidEmailError(
             f"local part is longer than {MAX_LOCAL_PART_LENGTH} characters ({len(local)})"
         )
-    if not _LOCAL_PART.fullmatch(local):
-        raise InvalidEmailError(f"local part {local!r} contains characters that are not allowed")
-    if local.startswith(".") or local.endswith(".") or ".." in local:
-        raise InvalidEmailError(f"local part {local!r} has a misplaced dot")
-
-
-def _check_domain(domain: str) -> None:
-    if not domain:
-        raise InvalidEmailError("domain after '@' is empty")
-    if len(domain) > MAX_DOMAIN_LENGTH:
-        raise InvalidEmailError(f"domain is longer than {MAX_DOMAIN_LENGTH} characters")
-    if "." not in domain:
-        raise InvalidEmailError(f"domain {domain!r} must contain at least one dot")
-    labels = domain.split(".")
-    for label in labels:
-        if not label:
-            raise InvalidEmailError(f"domain {domain!r} has an empty label")
-        if len(label) > MAX_LABEL_LENGTH:
-            raise InvalidEmailError(
-                f"domain label {label!r} is longer than {MAX_LABEL_LENGTH} characters"
-            )
-        if not _DOMAIN_LABEL.fullmatch(label):
-            raise InvalidEmailError(
-                f"domain label {label!r} must be letters, digits and inner hyphens"
-            )
-    if labels[-1].isdigit():
-        raise InvalidEmailError(f"top-level domain {labels[-1]!r} must not be numeric")
+    if domain in DOTLESS_LOCAL_PART_DOMAINS:
+        local = local.replace(".", "")
+    return f"{local}@{domain}"
 
 
 def hash_email(raw: str) -> str:
-    """Return the lower-case hex SHA-256 of the normalised email address."""
-    return hashlib.sha256(normalise_email(raw).encode("ascii")).hexdigest()
+    """Return the lower-case hex SHA-256 of the UTF-8 bytes of the normalised email address."""
+    return hashlib.sha256(normalise_email(raw).encode("utf-8")).hexdigest()
 
 
 def is_sha256_hex(value: str) -> bool:

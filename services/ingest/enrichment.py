@@ -3,26 +3,27 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
-from enum import StrEnum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlsplit
 
+import re2
+import tldextract
 import ua_parser
+from crawlerdetect.providers.crawlers import data as crawler_patterns
+from crawlerdetect.providers.exclusions import data as exclusion_patterns
 
-
-class Channel(StrEnum):
-    """Marketing channel, in the spirit of GA4's default channel grouping."""
-
-    PAID_SEARCH = "paid_search"
-    PAID_SOCIAL = "paid_social"
-    DISPLAY = "display"
-    EMAIL = "email"
-    ORGANIC_SEARCH = "organic_search"
-    ORGANIC_SOCIAL = "organic_social"
-    REFERRAL = "referral"
-    AFFILIATE = "affiliate"
-    DIRECT = "direct"
+from services.ingest.channel_groups import (
+    CLICK_ID_PLATFORMS,
+    CLICK_ID_TYPES,
+    DEFAULT_CHANNEL_GROUP,
+    Channel,
+    ChannelGroup,
+    HostKind,
+    SourceFill,
+    VisitFacts,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,24 @@ class ClickIds:
     gclid: str = ""
     fbclid: str = ""
     msclkid: str = ""
+    gbraid: str = ""
+    wbraid: str = ""
+    dclid: str = ""
+    ttclid: str = ""
+    li_fat_id: str = ""
+    twclid: str = ""
+    sccid: str = ""
+
+    def items(self) -> list[tuple[str, str]]:
+        """Every click id field as (name, value), in field order."""
+        return [(name, getattr(self, name)) for name in CLICK_ID_FIELDS]
+
+    def present(self) -> dict[str, str]:
+        """The click ids that are set, by name."""
+        return {name: value for name in CLICK_ID_FIELDS if (value := getattr(self, name))}
+
+
+CLICK_ID_FIELDS = tuple(f.name for f in fields(ClickIds))
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,18 +95,6 @@ DIRECT_SOURCE = "(direct)"
 NO_MEDIUM = "(none)"
 NOT_SET = "(not set)"
 
-_EMAIL_MEDIUMS = frozenset({"email", "e-mail", "e_mail", "newsletter"})
-_PAID_SEARCH_MEDIUMS = frozenset({"cpc", "ppc", "paidsearch", "paid_search", "sem"})
-_PAID_SOCIAL_MEDIUMS = frozenset({"paid_social", "paidsocial", "social_paid", "social-paid"})
-_FBCLID_PAID_MEDIUMS = frozenset({"cpc", "ppc", "paid", "paid_social", "paidsocial", "cpm"})
-_DISPLAY_MEDIUMS = frozenset({"display", "banner", "cpm", "display_ads"})
-_AFFILIATE_MEDIUMS = frozenset({"affiliate", "affiliates"})
-_ORGANIC_SOCIAL_MEDIUMS = frozenset(
-    {"social", "social-network", "social-media", "sm", "social_media", "social network"}
-)
-
-_TWO_LABEL_SUFFIX_FIRSTS = frozenset({"co", "com", "org", "net", "ac", "or", "ne", "gov", "edu"})
-
 
 @dataclass(frozen=True, slots=True)
 class _HostRule:
@@ -99,13 +106,13 @@ class _HostRule:
 
     def matches(self, host: str) -> bool:
         if self.domain.endswith(".*"):
-            stem = self.domain[:-2].split(".")
-            labels = host.split(".")
-            for start in range(len(labels) - len(stem)):
-                end = start + len(stem)
-                if labels[start:end] == stem and _is_public_suffix(labels[end:]):
-                    return self._prefix_allowed(labels[:start])
-            return False
+            *stem_prefix, brand = self.domain[:-2].split(".")
+            parts = _public_suffixes().split(host)
+            if parts.domain != brand or not parts.suffix or parts.is_private:
+                return False
+            labels = parts.subdomain.split(".") if parts.subdomain else []
+            cut = len(labels) - len(stem_prefix)
+            return cut >= 0 and labels[cut:] == stem_prefix and self._prefix_allowed(labels[:cut])
         if host == self.domain:
             return True
         if host.endswith("." + self.domain):
@@ -116,12 +123,32 @@ class _HostRule:
         return self.any_subdomain or prefix in ([], ["www"], ["m"])
 
 
-def _is_public_suffix(labels: list[str]) -> bool:
-    if len(labels) == 1:
-        return labels[0].isalpha() and len(labels[0]) >= 2
-    if len(labels) == 2:
-        return labels[0] in _TWO_LABEL_SUFFIX_FIRSTS and labels[1].isalpha() and len(labels[1]) == 2
-    return False
+class PublicSuffixes:
+    """Splits host names at the public suffix, with the Public Suffix List snapshot bundled in
+    ``tldextract`` (ICANN and private sections): never fetched, never cached on disk."""
+
+    def __init__(self, cache_size: int = 4096) -> None:
+        """Load the bundled list; ``cache_size`` bounds the per-host result cache."""
+        self._extract = tldextract.TLDExtract(
+            cache_dir=None,
+            suffix_list_urls=(),
+            fallback_to_snapshot=True,
+            include_psl_private_domains=True,
+        )
+        self.split = lru_cache(maxsize=cache_size)(self._split)
+
+    def _split(self, host: str) -> tldextract.tldextract.ExtractResult:
+        return self._extract.extract_str(host)
+
+    def site(self, host: str) -> str:
+        """The registrable domain (``example.co.uk`` for ``shop.example.co.uk``), or the host
+        itself when it has no public suffix (an IP address, ``localhost``)."""
+        return self.split(host).top_domain_under_public_suffix or host
+
+
+@lru_cache(maxsize=1)
+def _public_suffixes() -> PublicSuffixes:
+    return PublicSuffixes()
 
 
 _SEARCH_ENGINES: tuple[_HostRule, ...] = (
@@ -193,12 +220,14 @@ def _lookup(rules: tuple[_HostRule, ...], host: str) -> str:
     return ""
 
 
+@lru_cache(maxsize=4096)
 def _search_engine(host_or_name: str) -> str:
     if any(rule.name == host_or_name for rule in _SEARCH_ENGINES):
         return host_or_name
     return _lookup(_SEARCH_ENGINES, host_or_name)
 
 
+@lru_cache(maxsize=4096)
 def _social_network(host_or_name: str) -> str:
     if host_or_name in _SOCIAL_SOURCE_ALIASES:
         return _SOCIAL_SOURCE_ALIASES[host_or_name]
@@ -243,13 +272,17 @@ def classify_traffic(
     tags: CampaignTags,
     click_ids: ClickIds,
     site_host: str = "",
+    channel_group: ChannelGroup = DEFAULT_CHANNEL_GROUP,
 ) -> TrafficSource:
     """Derive the marketing channel and normalised source/medium of a visit.
 
-    Empty tags and click ids are filled from the landing URL's query string. Click ids decide
-    first, then ``utm_medium``; a known search engine or social network named by ``utm_source``
-    comes next, and finally the referrer host decides (search, social, internal or referral).
-    Explicit ``utm_source``/``utm_medium`` values are kept as source and medium whenever set.
+    Empty tags and click ids are filled from the landing URL's query string; of several click
+    ids the first in ``CLICK_ID_TYPES`` order counts. The first rule of ``channel_group`` that
+    matches decides the channel (the default: click ids, then ``utm_medium``, then a search
+    engine or social network named by ``utm_source``, then the referrer host: search, social,
+    internal or referral). The referrer is internal when its registrable domain (by the Public
+    Suffix List) is the site's or the landing page's. Explicit ``utm_source``/``utm_medium``
+    values are kept as source and medium whenever set.
     """
     params = _query_params(landing_url)
     source = (tags.source or params.get("utm_source", "")).strip().lower()
@@ -257,80 +290,123 @@ def classify_traffic(
     campaign = (tags.campaign or params.get("utm_campaign", "")).strip()
     term = (tags.term or params.get("utm_term", "")).strip()
     content = (tags.content or params.get("utm_content", "")).strip()
-    gclid = (click_ids.gclid or params.get("gclid", "")).strip()
-    fbclid = (click_ids.fbclid or params.get("fbclid", "")).strip()
-    msclkid = (click_ids.msclkid or params.get("msclkid", "")).strip()
-    click_id_type = "gclid" if gclid else "msclkid" if msclkid else "fbclid" if fbclid else ""
+    sent = click_ids.present()
+    click_id_type = next(
+        (
+            kind.name
+            for kind in CLICK_ID_TYPES
+            if (sent.get(kind.name) or params.get(kind.name, "")).strip()
+        ),
+        "",
+    )
     referrer_host = _host_of(referrer)
-
-    def result(channel: Channel, default_source: str, default_medium: str) -> TrafficSource:
-        return TrafficSource(
-            channel=channel,
-            source=(source or default_source).strip().lower(),
-            medium=medium or default_medium,
-            campaign=campaign,
-            term=term,
-            content=content,
-            referrer_host=referrer_host,
-            click_id_type=click_id_type,
-        )
-
-    if gclid or msclkid:
-        return result(Channel.PAID_SEARCH, "google" if gclid else "bing", "cpc")
-    if fbclid and (not medium or medium in _FBCLID_PAID_MEDIUMS):
-        return result(Channel.PAID_SOCIAL, "facebook", "paid_social")
-    if medium in _EMAIL_MEDIUMS:
-        return result(Channel.EMAIL, NOT_SET, medium)
-    if medium in _PAID_SEARCH_MEDIUMS:
-        social = bool(source) and bool(_social_network(source))
-        return result(Channel.PAID_SOCIAL if social else Channel.PAID_SEARCH, NOT_SET, medium)
-    if medium in _PAID_SOCIAL_MEDIUMS:
-        return result(Channel.PAID_SOCIAL, NOT_SET, medium)
-    if medium in _DISPLAY_MEDIUMS:
-        return result(Channel.DISPLAY, NOT_SET, medium)
-    if medium in _AFFILIATE_MEDIUMS:
-        return result(Channel.AFFILIATE, NOT_SET, medium)
-    if medium in _ORGANIC_SOCIAL_MEDIUMS:
-        return result(Channel.ORGANIC_SOCIAL, _social_network(referrer_host) or NOT_SET, medium)
-    if medium == "organic":
-        return result(Channel.ORGANIC_SEARCH, _search_engine(referrer_host) or NOT_SET, medium)
-    if medium == "referral":
-        return result(Channel.REFERRAL, _without_www(referrer_host) or NOT_SET, medium)
-
-    if source:
-        if _search_engine(source):
-            return result(Channel.ORGANIC_SEARCH, source, "organic")
-        if _social_network(source):
-            return result(Channel.ORGANIC_SOCIAL, source, "social")
-
-    if engine := _search_engine(referrer_host):
-        return result(Channel.ORGANIC_SEARCH, engine, "organic")
-    if network := _social_network(referrer_host):
-        return result(Channel.ORGANIC_SOCIAL, network, "social")
-    internal_hosts = {
-        _without_www(host) for host in (_host_of(site_host), _host_of(landing_url)) if host
+    search_engine = _search_engine(referrer_host)
+    social_network = "" if search_engine else _social_network(referrer_host)
+    visit = VisitFacts(
+        source=source,
+        medium=medium,
+        campaign=campaign,
+        click_id_type=click_id_type,
+        source_kind=_source_kind(source),
+        referrer_kind=_referrer_kind(
+            referrer_host, search_engine, social_network, (site_host, landing_url)
+        ),
+    )
+    rule = channel_group.rule_for(visit)
+    fills: Mapping[SourceFill, str] = {
+        SourceFill.NOT_SET: NOT_SET,
+        SourceFill.CLICK_PLATFORM: CLICK_ID_PLATFORMS.get(click_id_type, NOT_SET),
+        SourceFill.SEARCH_ENGINE: search_engine or NOT_SET,
+        SourceFill.SOCIAL_NETWORK: social_network or NOT_SET,
+        SourceFill.REFERRER_HOST: _without_www(referrer_host) or NOT_SET,
+        SourceFill.DIRECT: DIRECT_SOURCE,
     }
-    if not referrer_host or _without_www(referrer_host) in internal_hosts:
-        return result(Channel.DIRECT, DIRECT_SOURCE, NO_MEDIUM)
-    return result(Channel.REFERRAL, _without_www(referrer_host), "referral")
+    return TrafficSource(
+        channel=rule.channel,
+        source=(source or fills[rule.source_fill]).strip().lower(),
+        medium=medium or rule.default_medium or NO_MEDIUM,
+        campaign=campaign,
+        term=term,
+        content=content,
+        referrer_host=referrer_host,
+        click_id_type=click_id_type,
+    )
 
 
-_BOT_MARKERS = re.compile(
-    r"(?<!cu)bot|crawler|spider|slurp|headless|python-requests|curl|wget", re.IGNORECASE
-)
+def _source_kind(source: str) -> HostKind:
+    if not source:
+        return HostKind.NONE
+    if _search_engine(source):
+        return HostKind.SEARCH
+    if _social_network(source):
+        return HostKind.SOCIAL
+    return HostKind.OTHER
+
+
+def _referrer_kind(
+    referrer_host: str, search_engine: str, social_network: str, site_urls: tuple[str, ...]
+) -> HostKind:
+    if search_engine:
+        return HostKind.SEARCH
+    if social_network:
+        return HostKind.SOCIAL
+    if not referrer_host:
+        return HostKind.NONE
+    suffixes = _public_suffixes()
+    site = suffixes.site(referrer_host)
+    if any(host and suffixes.site(host) == site for host in map(_host_of, site_urls)):
+        return HostKind.INTERNAL
+    return HostKind.OTHER
+
+
 _OTHER = "Other"
+_RE2_MAX_MEMORY = 64 << 20
+
+
+class CrawlerList:
+    """The maintained crawler list of ``crawlerdetect``, matched as that package does (known
+    browser tokens removed, then any crawler pattern searched, ignoring case) but with RE2 for
+    the alternation of some 1,500 patterns, where Python's ``re`` takes milliseconds a string.
+    Patterns that RE2 cannot run (look-arounds) are searched with ``re``."""
+
+    def __init__(
+        self,
+        crawlers: Sequence[str] = tuple(crawler_patterns),
+        exclusions: Sequence[str] = tuple(exclusion_patterns),
+    ) -> None:
+        """Compile the patterns once (the defaults are the package's lists)."""
+        options = re2.Options()
+        options.case_sensitive = False
+        options.max_mem = _RE2_MAX_MEMORY
+        linear = [pattern for pattern in crawlers if "(?" not in pattern]
+        special = [pattern for pattern in crawlers if "(?" in pattern]
+        self._exclusions = re.compile("|".join(exclusions), re.IGNORECASE)
+        self._linear = re2.compile("|".join(linear), options)
+        self._special = re.compile("|".join(special), re.IGNORECASE) if special else None
+
+    def is_crawler(self, user_agent: str) -> bool:
+        """Whether the user agent names a crawler, bot, spider or HTTP library."""
+        agent = self._exclusions.sub("", user_agent.strip())
+        if not agent:
+            return False
+        if self._linear.search(agent) is not None:
+            return True
+        return self._special is not None and self._special.search(agent) is not None
 
 
 class UserAgentParser:
-    """Parses user agents with ua-parser's best available resolver behind an LRU-like cache."""
+    """Parses user agents with ua-parser's best available resolver and flags bots with
+    ua-parser's spider rules and the crawler list of ``crawlerdetect``, behind an LRU cache
+    on the user-agent string."""
 
-    def __init__(self, cache_size: int = 2000) -> None:
-        """Build the resolver once; ``cache_size`` bounds the per-string result cache."""
+    def __init__(self, cache_size: int = 4096) -> None:
+        """Build the resolver once; ``cache_size`` bounds the per-string result cache (0: none)."""
         matchers = ua_parser.load_lazy_builtins()
-        resolver = ua_parser.BestAvailableResolver(matchers)
-        if cache_size > 0:
-            resolver = ua_parser.CachingResolver(resolver, ua_parser.Cache(cache_size))
-        self._parser = ua_parser.Parser(resolver)
+        self._parser = ua_parser.Parser(ua_parser.BestAvailableResolver(matchers))
+        self._crawlers = CrawlerList()
+        self._parse_text = (
+            lru_cache(maxsize=cache_size)(self._parse_uncached) if cache_size > 0 else None
+        )
 
     def parse(self, user_agent: str) -> DeviceInfo:
         """Return browser, OS and device families (unknown ones are ``"Other"``) and the
@@ -338,8 +414,13 @@ class UserAgentParser:
         text = user_agent.strip()
         if not text:
             return DeviceInfo(browser=_OTHER, os=_OTHER, device=_OTHER, is_bot=False)
+        if self._parse_text is None:
+            return self._parse_uncached(text)
+        return self._parse_text(text)
+
+    def _parse_uncached(self, text: str) -> DeviceInfo:
         parsed = self._parser.parse(text).with_defaults()
-        is_bot = parsed.device.family == "Spider" or _BOT_MARKERS.search(text) is not None
+        is_bot = parsed.device.family == "Spider" or self._crawlers.is_crawler(text)
         return DeviceInfo(
             browser=parsed.user_agent.family,
             os=parsed.os.family,
@@ -357,10 +438,13 @@ def _major_minor(major: str | None, minor: str | None) -> str:
 
 
 __all__ = [
+    "CLICK_ID_FIELDS",
     "CampaignTags",
     "Channel",
     "ClickIds",
+    "CrawlerList",
     "DeviceInfo",
+    "PublicSuffixes",
     "TrafficSource",
     "UserAgentParser",
     "classify_traffic",

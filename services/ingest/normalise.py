@@ -568,10 +568,8 @@ def _text_fields(incoming: IncomingEvent) -> list[tuple[str, str]]:
             ("touchpoint.utm.campaign", tags.campaign),
             ("touchpoint.utm.term", tags.term),
             ("touchpoint.utm.content", tags.content),
-            ("touchpoint.click_ids.gclid", clicks.gclid),
-            ("touchpoint.click_ids.fbclid", clicks.fbclid),
-            ("touchpoint.click_ids.msclkid", clicks.msclkid),
         ]
+        fields += [(f"touchpoint.click_ids.{name}", value) for name, value in clicks.items()]
     if incoming.page_view is not None:
         fields += [
             ("page_view.url", incoming.page_view.url),

@@ -32,7 +32,7 @@ from services.ingest.domainmodel import (
     TouchpointType,
     is_late,
 )
-from services.ingest.enrichment import CampaignTags, ClickIds
+from services.ingest.enrichment import CLICK_ID_FIELDS, CampaignTags, ClickIds
 from services.ingest.rejected import (
     MAX_PROPERTY_LENGTH,
     RejectedEvent,
@@ -80,9 +80,7 @@ def incoming_event(message: ingest_pb2.Event) -> IncomingEvent:
                 term=t.utm.term,
                 content=t.utm.content,
             ),
-            click_ids=ClickIds(
-                gclid=t.click_ids.gclid, fbclid=t.click_ids.fbclid, msclkid=t.click_ids.msclkid
-            ),
+            click_ids=ClickIds(**{name: getattr(t.click_ids, name) for name in CLICK_ID_FIELDS}),
         )
     elif kind_name == "page_view":
         page_view = IncomingPageView(url=message.page_view.url, title=message.page_view.title)

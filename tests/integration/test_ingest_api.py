@@ -335,6 +335,8 @@ def test_touchpoint_channels_are_derived_from_click_ids_tags_and_referrer(stub: 
         [
             touchpoint("gclid", click_ids=ingest_pb2.ClickIds(gclid="Cj0KCQ")),
             touchpoint("fbclid", click_ids=ingest_pb2.ClickIds(fbclid="IwAR0")),
+            touchpoint("ttclid", click_ids=ingest_pb2.ClickIds(ttclid="E.C.P.x")),
+            touchpoint("sccid", landing_url="https://shop.example.com/?ScCid=9f2c"),
             touchpoint("newsletter", utm=ingest_pb2.Utm(source="weekly", medium="email")),
             touchpoint("google", referrer="https://www.google.com/search?q=shoes"),
             touchpoint("typed"),
@@ -346,6 +348,8 @@ def test_touchpoint_channels_are_derived_from_click_ids_tags_and_referrer(stub: 
     assert {event_id: t.channel for event_id, t in logged.items()} == {
         "gclid": "paid_search",
         "fbclid": "paid_social",
+        "ttclid": "paid_social",
+        "sccid": "paid_social",
         "newsletter": "email",
         "google": "organic_search",
         "typed": "direct",

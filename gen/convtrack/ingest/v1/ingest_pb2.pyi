@@ -211,14 +211,28 @@ class Utm(_message.Message):
     def __init__(self, source: _Optional[str] = ..., medium: _Optional[str] = ..., campaign: _Optional[str] = ..., term: _Optional[str] = ..., content: _Optional[str] = ...) -> None: ...
 
 class ClickIds(_message.Message):
-    __slots__ = ("gclid", "fbclid", "msclkid")
+    __slots__ = ("gclid", "fbclid", "msclkid", "gbraid", "wbraid", "dclid", "ttclid", "li_fat_id", "twclid", "sccid")
     GCLID_FIELD_NUMBER: _ClassVar[int]
     FBCLID_FIELD_NUMBER: _ClassVar[int]
     MSCLKID_FIELD_NUMBER: _ClassVar[int]
+    GBRAID_FIELD_NUMBER: _ClassVar[int]
+    WBRAID_FIELD_NUMBER: _ClassVar[int]
+    DCLID_FIELD_NUMBER: _ClassVar[int]
+    TTCLID_FIELD_NUMBER: _ClassVar[int]
+    LI_FAT_ID_FIELD_NUMBER: _ClassVar[int]
+    TWCLID_FIELD_NUMBER: _ClassVar[int]
+    SCCID_FIELD_NUMBER: _ClassVar[int]
     gclid: str
     fbclid: str
     msclkid: str
-    def __init__(self, gclid: _Optional[str] = ..., fbclid: _Optional[str] = ..., msclkid: _Optional[str] = ...) -> None: ...
+    gbraid: str
+    wbraid: str
+    dclid: str
+    ttclid: str
+    li_fat_id: str
+    twclid: str
+    sccid: str
+    def __init__(self, gclid: _Optional[str] = ..., fbclid: _Optional[str] = ..., msclkid: _Optional[str] = ..., gbraid: _Optional[str] = ..., wbraid: _Optional[str] = ..., dclid: _Optional[str] = ..., ttclid: _Optional[str] = ..., li_fat_id: _Optional[str] = ..., twclid: _Optional[str] = ..., sccid: _Optional[str] = ...) -> None: ...
 
 class PageView(_message.Message):
     __slots__ = ("url", "title")
