@@ -19,7 +19,9 @@ run=(docker run --network host --read-only --tmpfs /tmp)
 
 fail() {
   echo "image-smoke: FAIL: $*" >&2
-  docker logs "$container" 2>&1 | tail -20 >&2 || true
+  if docker container inspect "$container" >/dev/null 2>&1; then
+    docker logs "$container" 2>&1 | tail -20 >&2
+  fi
   exit 1
 }
 trap 'docker rm --force "$container" >/dev/null 2>&1 || true' EXIT
