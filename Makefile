@@ -58,4 +58,4 @@ image-smoke: $(STAMP)
 	PYTHON=$(BIN)/python scripts/image-smoke.sh
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache data
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache data build

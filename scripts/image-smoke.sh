@@ -6,8 +6,10 @@
 #
 # Checks `--help`, `migrate` and `serve ingest` on SQLite under /tmp, a gRPC health check from
 # the host, the user the process runs as, and that SIGTERM (`docker stop`) ends it cleanly.
-# Containers use the host network with loopback addresses only. Needs dockerd and .venv
-# (grpcio-health-checking for the health check; PYTHON overrides the interpreter).
+# With SMOKE_DATABASE_URL (an empty PostgreSQL database), `migrate` and `serve ingest` run on it
+# instead, as in Kubernetes: the migrate Job first, then the service with
+# CONVTRACK_CREATE_TABLES=n. Containers use the host network with loopback addresses only.
+# Needs dockerd and .venv (grpcio-health-checking; PYTHON overrides the interpreter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +18,12 @@ version="$("$python" -c 'import tomllib; print(tomllib.load(open("pyproject.toml
 image="${1:-convtrack:$version}"
 container="convtrack-smoke-$$"
 run=(docker run --network host --read-only --tmpfs /tmp)
+migrate_env=()
+serve_env=()
+if [[ -n "${SMOKE_DATABASE_URL:-}" ]]; then
+  migrate_env=(--env "CONVTRACK_DATABASE_URL=$SMOKE_DATABASE_URL")
+  serve_env=("${migrate_env[@]}" --env CONVTRACK_CREATE_TABLES=n)
+fi
 
 fail() {
   echo "image-smoke: FAIL: $*" >&2
@@ -28,11 +36,11 @@ trap 'docker rm --force "$container" >/dev/null 2>&1 || true' EXIT
 
 echo "image-smoke: $image"
 "${run[@]}" --rm "$image" --help | grep -q "serve" || fail "--help does not list 'serve'"
-"${run[@]}" --rm "$image" migrate >/dev/null || fail "migrate on SQLite under /tmp"
+"${run[@]}" --rm "${migrate_env[@]}" "$image" migrate >/dev/null || fail "migrate"
 echo "image-smoke: --help and migrate ok"
 
 port="$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-"${run[@]}" --detach --name "$container" --env "INGEST_LISTEN=127.0.0.1:$port" \
+"${run[@]}" --detach --name "$container" --env "INGEST_LISTEN=127.0.0.1:$port" "${serve_env[@]}" \
   "$image" serve ingest >/dev/null
 
 health_check='
@@ -60,6 +68,7 @@ echo "image-smoke: serve ingest on 127.0.0.1:$port is SERVING"
 
 uid="$(docker exec "$container" sh -c 'echo "$(id -u):$(id -g)"')"
 [[ "$uid" == "10001:10001" ]] || fail "runs as $uid, not 10001:10001"
+echo "image-smoke: runs as $uid"
 
 started="$(date +%s)"
 docker stop --time 30 "$container" >/dev/null
