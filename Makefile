@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo up test lint typecheck proto-lint gen gen-check unit integration e2e bench clean
+.PHONY: install demo up test lint dockerfile-lint typecheck proto-lint gen gen-check unit integration e2e bench image image-smoke clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,13 +32,16 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+dockerfile-lint: $(STAMP)
+	$(BIN)/hadolint Dockerfile
+
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
 proto-lint: $(STAMP)
 	$(BIN)/buf lint
 
-test: gen-check lint typecheck proto-lint
+test: gen-check lint dockerfile-lint typecheck proto-lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 unit: $(STAMP)
@@ -47,5 +50,12 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# The container image convtrack:<version>; needs dockerd (docs/deploy.md, "Building the image").
+image: $(STAMP)
+	PYTHON=$(BIN)/python scripts/build-image.sh
+
+image-smoke: $(STAMP)
+	PYTHON=$(BIN)/python scripts/image-smoke.sh
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache data
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache data build
