@@ -8,8 +8,6 @@ import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from opentelemetry import trace
-
 from common.settings import SettingsError, env_str
 
 TEXT_FORMAT = "ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s"
@@ -27,10 +25,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        context = trace.get_current_span().get_span_context()
-        if context.is_valid:
-            entry["trace_id"] = trace.format_trace_id(context.trace_id)
-            entry["span_id"] = trace.format_span_id(context.span_id)
+        entry.update(current_span_ids())
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         elif record.exc_text:
@@ -38,6 +33,21 @@ class JsonFormatter(logging.Formatter):
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
         return json.dumps(entry, ensure_ascii=False)
+
+
+def current_span_ids() -> dict[str, str]:
+    """The current span's `trace_id` and `span_id` in hex, or nothing outside a span."""
+    # Imported here: `convtrack --help` and the offline commands configure logging too, and
+    # must stay light.
+    from opentelemetry import trace
+
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return {}
+    return {
+        "trace_id": trace.format_trace_id(context.trace_id),
+        "span_id": trace.format_span_id(context.span_id),
+    }
 
 
 def log_format(env: Mapping[str, str]) -> str:
