@@ -13,6 +13,7 @@ from typing import Generic, Protocol, TypeVar
 from opentelemetry.metrics import Meter
 from opentelemetry.trace import Tracer
 
+from common.health import one_line
 from common.telemetry import links_to
 
 T = TypeVar("T")
@@ -74,7 +75,8 @@ class Follower(Generic[T]):
     transaction as its writes, and the follower always restarts from the recorded position.
     Errors are logged and retried with backoff; the page is read again from the store.
     An empty page answered early (the producer had no wait slot free) is followed by a short
-    pause, not by another read at once.
+    pause, not by another read at once. `caught_up_once` and `lag` are the facts readiness
+    reads: whether it reached the upstream's head since it started, and how far behind it is.
     """
 
     def __init__(
@@ -112,6 +114,8 @@ class Follower(Generic[T]):
             if meter is not None
             else None
         )
+        self._caught_up_once = False
+        self._last_lag: int | None = None
         self._stopping = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name=f"follow-{upstream.name}", daemon=True
@@ -121,6 +125,20 @@ class Follower(Generic[T]):
     def upstream_name(self) -> str:
         """The followed log's name."""
         return self._upstream.name
+
+    @property
+    def caught_up_once(self) -> bool:
+        """Whether it read an empty page or reached the upstream's head since it started."""
+        return self._caught_up_once
+
+    @property
+    def lag(self) -> int | None:
+        """Upstream entries not processed yet, as last seen (None before the first read)."""
+        return self._last_lag
+
+    def is_alive(self) -> bool:
+        """Whether its thread runs."""
+        return self._thread.is_alive()
 
     def start(self) -> None:
         """Starts following in the background."""
@@ -155,15 +173,22 @@ class Follower(Generic[T]):
                     self._processed.add(len(entries), {"upstream": name})
 
     def _record_lag(self, position: int | None) -> None:
-        """Sets the lag gauge: 0 after an empty read, else the head minus what was processed."""
-        if self._lag is None:
-            return
-        try:
-            head = self._upstream.head() if position is not None else None
-        except Exception:  # the metric must never stop the following
-            return
-        lag = max(0, head - position) if head is not None and position is not None else 0
-        self._lag.set(lag, {"upstream": self._upstream.name})
+        """Records the lag (0 after an empty read, else the head minus what was processed),
+        whether it caught up, and sets the lag gauge."""
+        if position is None:
+            lag: int | None = 0
+        else:
+            try:
+                head = self._upstream.head()
+            except Exception:  # lag is a fact for readiness and metrics: never stop following
+                return
+            lag = max(0, head - position) if head is not None else None
+        if lag == 0:
+            self._caught_up_once = True
+        if lag is not None:
+            self._last_lag = lag
+            if self._lag is not None:
+                self._lag.set(lag, {"upstream": self._upstream.name})
 
     def _run(self) -> None:
         backoff = 0.1
@@ -194,7 +219,7 @@ class Follower(Generic[T]):
                     "following %s failed, retrying in %.1fs: %s",
                     self._upstream.name,
                     backoff,
-                    error,
+                    one_line(error),
                     exc_info=logger.isEnabledFor(logging.DEBUG),
                 )
                 self._stopping.wait(backoff)

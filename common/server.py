@@ -16,6 +16,7 @@ from opentelemetry.instrumentation.grpc import filters, server_interceptor
 from opentelemetry.sdk.trace import TracerProvider
 
 from common.follower import Follower
+from common.health import LIVENESS, Readiness
 from common.interceptors import ErrorStatusInterceptor, limit_grpc_logs
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,10 @@ class GrpcServer:
     answer become UNAVAILABLE, INVALID_ARGUMENT or INTERNAL without leaking their text),
     then `interceptors` (for authentication, rate limits: what they abort with passes
     through), then the servicer.
+
+    Health: each full service name (and the overall name "") is the readiness answer,
+    SERVING from the start unless `ready_at_start` is false (then `set_ready` decides);
+    `liveness` is SERVING until the server stops.
     """
 
     def __init__(
@@ -50,6 +55,7 @@ class GrpcServer:
         tracer_provider: TracerProvider | None = None,
         interceptors: Sequence[grpc.ServerInterceptor[Any, Any]] = (),
         max_workers: int = SERVER_WORKERS,
+        ready_at_start: bool = True,
     ) -> None:
         chain: list[grpc.ServerInterceptor[Any, Any]] = []
         if tracer_provider is not None:
@@ -75,6 +81,7 @@ class GrpcServer:
         self._health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         self._service_names = list(service_names)
+        self._stopping = False
         reflection.enable_server_reflection(
             [*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self._server
         )
@@ -84,23 +91,32 @@ class GrpcServer:
             raise PortInUseError(f"cannot listen on {listen}") from error
         if self.port == 0:
             raise PortInUseError(f"cannot listen on {listen}")
+        self.set_ready(ready_at_start)
+        self._health.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
         self._server.start()
-        self.set_serving(True)
         logger.info("serving %s on port %d", ",".join(self._service_names), self.port)
 
-    def set_serving(self, serving: bool) -> None:
-        """Sets the health status of every service on this server (and the overall one)."""
+    def set_ready(self, ready: bool) -> None:
+        """Sets the readiness status of every service on this server (and the overall one)."""
+        if self._stopping:
+            return
         status = (
             health_pb2.HealthCheckResponse.SERVING
-            if serving
+            if ready
             else health_pb2.HealthCheckResponse.NOT_SERVING
         )
         for name in ["", *self._service_names]:
             self._health.set(name, status)
 
+    def set_stopping(self) -> None:
+        """Reports NOT_SERVING on every name, liveness too, for good."""
+        self.set_ready(False)
+        self._stopping = True
+        self._health.set(LIVENESS, health_pb2.HealthCheckResponse.NOT_SERVING)
+
     def stop(self, grace: float = 5.0) -> None:
         """Reports NOT_SERVING, then stops accepting calls and lets running ones finish."""
-        self.set_serving(False)
+        self.set_stopping()
         self._server.stop(grace).wait(grace + 1)
 
     def wait(self) -> None:
@@ -113,6 +129,7 @@ class RunningService:
 
     `interrupts` cut waits short when stopping (closing peer channels ends followers'
     long polls; waking the log readers ends downstream long polls on this server).
+    `readiness`, when given, decides the server's readiness status from then on.
     """
 
     def __init__(
@@ -123,6 +140,7 @@ class RunningService:
         followers: Sequence[Follower[Any]] = (),
         interrupts: Sequence[Callable[[], None]] = (),
         closers: Sequence[Callable[[], None]] = (),
+        readiness: Readiness | None = None,
     ) -> None:
         self.name = name
         self.server = server
@@ -130,8 +148,11 @@ class RunningService:
         self._interrupts = list(interrupts)
         self._closers = list(closers)
         self._stopped = False
+        self._readiness = readiness
         for follower in self.followers:
             follower.start()
+        if readiness is not None:
+            readiness.start(server.set_ready)
 
     @property
     def port(self) -> int:
@@ -143,7 +164,9 @@ class RunningService:
         if self._stopped:
             return
         self._stopped = True
-        self.server.set_serving(False)
+        self.server.set_stopping()
+        if self._readiness is not None:
+            self._readiness.stop()
         for follower in self.followers:
             follower.request_stop()
         for interrupt in self._interrupts:

@@ -11,6 +11,7 @@ import grpc
 
 from common.eventlog import positions
 from common.follower import Follower
+from common.health import DEFAULT_MAX_READY_LAG, Readiness, max_ready_lag
 from common.server import GrpcServer, RunningService
 from common.settings import SettingsError, creates_tables, data_dir, database_url, env_int, env_str
 from common.storage import database_for
@@ -36,6 +37,7 @@ class AttributionSettings:
     database_url: str = ""
     data_dir: Path = Path("data")
     create_tables: bool = True
+    max_ready_lag: int = DEFAULT_MAX_READY_LAG
     ingest_addr: str = "127.0.0.1:50051"
     identity_addr: str = "127.0.0.1:50052"
     models: tuple[str, ...] = field(default=("last_click", "linear"))
@@ -51,7 +53,8 @@ class AttributionSettings:
         click:view days), `ATTRIBUTION_REFIT_INTERVAL_HOURS` (24; 0 turns scheduled refits
         of data-driven models off), `ATTRIBUTION_REPORTING_IDENTITY` (deterministic or
         blended; the initial choice, `SetReportingIdentity` changes it), `INGEST_ADDR`,
-        `IDENTITY_ADDR`."""
+        `IDENTITY_ADDR`,
+        `ATTRIBUTION_MAX_READY_LAG` (10000: the lag past which readiness reports NOT_SERVING)."""
         models = env_str(env, "ATTRIBUTION_MODELS", "last_click,linear")
         identity = env_str(env, "ATTRIBUTION_REPORTING_IDENTITY", "deterministic").lower()
         if identity not in {r.value for r in ReportingIdentity}:
@@ -63,6 +66,7 @@ class AttributionSettings:
             database_url=database_url(env, "attribution"),
             data_dir=data_dir(env),
             create_tables=creates_tables(env),
+            max_ready_lag=max_ready_lag(env, "attribution"),
             ingest_addr=env_str(env, "INGEST_ADDR", "127.0.0.1:50051"),
             identity_addr=env_str(env, "IDENTITY_ADDR", "127.0.0.1:50052"),
             models=tuple(m.strip() for m in models.split(",") if m.strip()),
@@ -147,6 +151,7 @@ def start(settings: AttributionSettings, telemetry: Telemetry | None = None) -> 
         service_names=[SERVICE_NAME],
         register=register,
         tracer_provider=telemetry.tracer_provider,
+        ready_at_start=False,
     )
     return RunningService(
         "attribution",
@@ -154,4 +159,5 @@ def start(settings: AttributionSettings, telemetry: Telemetry | None = None) -> 
         followers=followers,
         interrupts=[ingest_channel.close, identity_channel.close, app.release_log_readers],
         closers=[app.close, telemetry.shutdown],
+        readiness=Readiness(app.log_head, followers, max_lag=settings.max_ready_lag),
     )

@@ -11,6 +11,7 @@ import grpc
 
 from common.eventlog import positions
 from common.follower import Follower
+from common.health import DEFAULT_MAX_READY_LAG, Readiness, max_ready_lag
 from common.server import GrpcServer, RunningService
 from common.settings import SettingsError, creates_tables, data_dir, database_url, env_int, env_str
 from common.storage import database_for
@@ -44,6 +45,7 @@ class IdentitySettings:
     database_url: str = ""
     data_dir: Path = Path("data")
     create_tables: bool = True
+    max_ready_lag: int = DEFAULT_MAX_READY_LAG
     ingest_addr: str = "127.0.0.1:50051"
     matching_interval: timedelta = timedelta(hours=6)
     matching_window: timedelta = timedelta(days=90)
@@ -54,7 +56,8 @@ class IdentitySettings:
         """Reads `IDENTITY_LISTEN`, `IDENTITY_DATABASE_URL`, `INGEST_ADDR`, `CONVTRACK_DATA_DIR`,
         and for probabilistic matching `IDENTITY_MATCHING_INTERVAL_HOURS` (6; 0 turns the
         schedule off, `RunMatching` still works), `IDENTITY_MATCHING_WINDOW_DAYS` (90) and
-        `IDENTITY_MIN_MATCH_PROBABILITY` (0.99)."""
+        `IDENTITY_MIN_MATCH_PROBABILITY` (0.99),
+        `IDENTITY_MAX_READY_LAG` (10000: the lag past which readiness reports NOT_SERVING)."""
         probability = env_str(env, "IDENTITY_MIN_MATCH_PROBABILITY", str(cls.min_match_probability))
         try:
             min_probability = float(probability)
@@ -69,6 +72,7 @@ class IdentitySettings:
             database_url=database_url(env, "identity"),
             data_dir=data_dir(env),
             create_tables=creates_tables(env),
+            max_ready_lag=max_ready_lag(env, "identity"),
             ingest_addr=env_str(env, "INGEST_ADDR", cls.ingest_addr),
             matching_interval=timedelta(hours=env_int(env, "IDENTITY_MATCHING_INTERVAL_HOURS", 6)),
             matching_window=timedelta(days=env_int(env, "IDENTITY_MATCHING_WINDOW_DAYS", 90)),
@@ -165,6 +169,7 @@ def start(settings: IdentitySettings, telemetry: Telemetry | None = None) -> Run
         service_names=[SERVICE_NAME],
         register=register,
         tracer_provider=telemetry.tracer_provider,
+        ready_at_start=False,
     )
     return RunningService(
         "identity",
@@ -172,4 +177,5 @@ def start(settings: IdentitySettings, telemetry: Telemetry | None = None) -> Run
         followers=[follower],
         interrupts=[channel.close, app.release_log_readers],
         closers=[app.close, telemetry.shutdown],
+        readiness=Readiness(app.log_head, [follower], max_lag=settings.max_ready_lag),
     )

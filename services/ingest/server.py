@@ -11,6 +11,7 @@ from pathlib import Path
 import grpc
 
 from common.follower import Follower
+from common.health import Readiness
 from common.money import ExchangeRates, is_known_currency
 from common.server import GrpcServer, RunningService
 from common.settings import SettingsError, creates_tables, data_dir, database_url, env_int, env_str
@@ -171,11 +172,16 @@ def start(settings: IngestSettings, telemetry: Telemetry | None = None) -> Runni
         service_names=[SERVICE_NAME],
         register=register,
         tracer_provider=telemetry.tracer_provider,
+        ready_at_start=False,
     )
+    # Ingest's readiness is its store only: identity follows ingest's log, so ingest waiting
+    # for identity's log would deadlock both at start behind Kubernetes Services, which route
+    # only to ready pods. Erasures are not on ingest's request path.
     return RunningService(
         "ingest",
         server,
         followers=followers,
         interrupts=interrupts,
         closers=[app.close, telemetry.shutdown],
+        readiness=Readiness(app.log_head),
     )

@@ -10,6 +10,7 @@ import grpc
 from sqlalchemy import Engine
 
 from common.follower import Follower
+from common.health import DEFAULT_MAX_READY_LAG, Readiness, max_ready_lag
 from common.server import GrpcServer, RunningService
 from common.settings import creates_tables, data_dir, database_url, env_str
 from common.storage import create_sql_engine, database_for
@@ -34,17 +35,20 @@ class ReportingSettings:
     database_url: str = ""
     data_dir: Path = Path("data")
     create_tables: bool = True
+    max_ready_lag: int = DEFAULT_MAX_READY_LAG
     attribution_addr: str = "127.0.0.1:50053"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ReportingSettings:
         """Reads `REPORTING_LISTEN`, `REPORTING_DATABASE_URL`, `ATTRIBUTION_ADDR`,
-        `CONVTRACK_DATA_DIR`."""
+        `CONVTRACK_DATA_DIR`,
+        `REPORTING_MAX_READY_LAG` (10000: the lag past which readiness reports NOT_SERVING)."""
         return cls(
             listen=env_str(env, "REPORTING_LISTEN", cls.listen),
             database_url=database_url(env, "reporting"),
             data_dir=data_dir(env),
             create_tables=creates_tables(env),
+            max_ready_lag=max_ready_lag(env, "reporting"),
             attribution_addr=env_str(env, "ATTRIBUTION_ADDR", cls.attribution_addr),
         )
 
@@ -89,6 +93,7 @@ def start(settings: ReportingSettings, telemetry: Telemetry | None = None) -> Ru
         service_names=[SERVICE_NAME],
         register=register,
         tracer_provider=telemetry.tracer_provider,
+        ready_at_start=False,
     )
     return RunningService(
         "reporting",
@@ -96,6 +101,9 @@ def start(settings: ReportingSettings, telemetry: Telemetry | None = None) -> Ru
         followers=[follower],
         interrupts=[channel.close],
         closers=[engine.dispose, telemetry.shutdown],
+        readiness=Readiness(
+            lambda: projection.positions(UPSTREAMS), [follower], max_lag=settings.max_ready_lag
+        ),
     )
 
 
