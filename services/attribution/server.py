@@ -21,6 +21,7 @@ from services.attribution.application import AttributionApplication
 from services.attribution.domainmodel import AttributionInput, ReportingIdentity
 from services.attribution.journeys import Lookback, LookbackPolicy
 from services.attribution.models import named_model
+from services.attribution.rules import NAMED_RULES
 from services.attribution.servicer import AttributionServicer
 from services.attribution.upstream import identity_input, ingest_input
 
@@ -38,7 +39,7 @@ class AttributionSettings:
     create_tables: bool = True
     ingest_addr: str = "127.0.0.1:50051"
     identity_addr: str = "127.0.0.1:50052"
-    models: tuple[str, ...] = field(default=("last_click", "linear"))
+    models: tuple[str, ...] = field(default=tuple(NAMED_RULES))
     lookbacks: LookbackPolicy = field(default_factory=LookbackPolicy)
     refit_interval: timedelta = timedelta(hours=24)
     reporting_identity: ReportingIdentity = ReportingIdentity.DETERMINISTIC
@@ -52,7 +53,7 @@ class AttributionSettings:
         of data-driven models off), `ATTRIBUTION_REPORTING_IDENTITY` (deterministic or
         blended; the initial choice, `SetReportingIdentity` changes it), `INGEST_ADDR`,
         `IDENTITY_ADDR`."""
-        models = env_str(env, "ATTRIBUTION_MODELS", "last_click,linear")
+        models = env_str(env, "ATTRIBUTION_MODELS", ",".join(NAMED_RULES))
         identity = env_str(env, "ATTRIBUTION_REPORTING_IDENTITY", "deterministic").lower()
         if identity not in {r.value for r in ReportingIdentity}:
             raise SettingsError(
