@@ -50,11 +50,22 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", type=Path, default=None, help="keep the data here")
     report = commands.add_parser("report", help="print a conversion report from reporting")
     report.add_argument("--property", required=True, dest="property_id")
-    report.add_argument("--models", default="last_click,linear", help="comma-separated")
+    report.add_argument(
+        "--models",
+        default="last_click,linear",
+        help="comma-separated, any model attribution credits (every rule-based model by "
+        "default: first_click, last_click, last_non_direct_click, linear, position_based, "
+        "w_shaped, j_shaped, inverse_j, time_decay, participation)",
+    )
     report.add_argument("--group-by", choices=GROUP_BY, default="channel")
     report.add_argument("--since", type=_parse_time, default=None, help="ISO 8601, inclusive")
     report.add_argument("--until", type=_parse_time, default=None, help="ISO 8601, exclusive")
-    report.add_argument("--conversion", default="", help="only this conversion name")
+    report.add_argument(
+        "--conversion",
+        default="",
+        help="the conversion name to count, e.g. purchase (required when the property has "
+        "several; the error lists them)",
+    )
     report.add_argument("--addr", default=None, help="reporting address (REPORTING_ADDR)")
     commands.add_parser("rebuild-reports", help="drop the report views; they replay from zero")
     commands.add_parser(

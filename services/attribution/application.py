@@ -45,6 +45,7 @@ from services.attribution.models import (
     credit,
     named_model,
 )
+from services.attribution.rules import NAMED_RULES
 from services.attribution.training import (
     PastConversion,
     PersonHistory,
@@ -608,7 +609,9 @@ def _candidate_ids(entries: Sequence[UpstreamEntry[AttributionInput | None]]) ->
     return ids
 
 
-DEFAULT_MODELS = (named_model("last_click"), named_model("linear"))
+DEFAULT_MODELS = tuple(named_model(name) for name in NAMED_RULES)
+"""Every named rule-based model: cheap, and reportable from the first conversion (data-driven
+models credit nothing before their first fit, so they are configured on purpose)."""
 
 
 def _check_unique(models: Sequence[ModelSpec]) -> None:

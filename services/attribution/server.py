@@ -22,6 +22,7 @@ from services.attribution.application import AttributionApplication
 from services.attribution.domainmodel import AttributionInput, ReportingIdentity
 from services.attribution.journeys import Lookback, LookbackPolicy
 from services.attribution.models import named_model
+from services.attribution.rules import NAMED_RULES
 from services.attribution.servicer import AttributionServicer
 from services.attribution.upstream import identity_input, ingest_input
 
@@ -40,7 +41,7 @@ class AttributionSettings:
     max_ready_lag: int = DEFAULT_MAX_READY_LAG
     ingest_addr: str = "127.0.0.1:50051"
     identity_addr: str = "127.0.0.1:50052"
-    models: tuple[str, ...] = field(default=("last_click", "linear"))
+    models: tuple[str, ...] = field(default=tuple(NAMED_RULES))
     lookbacks: LookbackPolicy = field(default_factory=LookbackPolicy)
     refit_interval: timedelta = timedelta(hours=24)
     reporting_identity: ReportingIdentity = ReportingIdentity.DETERMINISTIC
@@ -55,7 +56,7 @@ class AttributionSettings:
         blended; the initial choice, `SetReportingIdentity` changes it), `INGEST_ADDR`,
         `IDENTITY_ADDR`,
         `ATTRIBUTION_MAX_READY_LAG` (10000: the lag past which readiness reports NOT_SERVING)."""
-        models = env_str(env, "ATTRIBUTION_MODELS", "last_click,linear")
+        models = env_str(env, "ATTRIBUTION_MODELS", ",".join(NAMED_RULES))
         identity = env_str(env, "ATTRIBUTION_REPORTING_IDENTITY", "deterministic").lower()
         if identity not in {r.value for r in ReportingIdentity}:
             raise SettingsError(

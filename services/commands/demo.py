@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,6 +17,31 @@ from common.wire import to_timestamp
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from services import launcher, sample_data
 from services.commands.reports import CALL_TIMEOUT, compare_models, format_comparison
+
+REPORTED_CONVERSION = "purchase"
+"""The conversion name the demo's comparison counts (reports count one name at a time)."""
+
+
+def describe_conversions(events: Sequence[ingest_pb2.Event]) -> str:
+    """The conversion events per name, saying how many are resent orders (the same order id
+    again, which ingest stores once), e.g. "170 purchase + 2 resent orders, 190 sign_up"."""
+    sent: Counter[str] = Counter()
+    orders: dict[str, set[str]] = {}
+    resent: Counter[str] = Counter()
+    for event in events:
+        if event.WhichOneof("kind") != "conversion":
+            continue
+        name, order_id = event.conversion.name, event.conversion.order_id
+        seen = orders.setdefault(name, set())
+        if order_id and order_id in seen:
+            resent[name] += 1
+            continue
+        seen.add(order_id)
+        sent[name] += 1
+    return ", ".join(
+        f"{sent[name]} {name}" + (f" + {resent[name]} resent orders" if resent[name] else "")
+        for name in sorted(sent)
+    )
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -34,8 +61,9 @@ def run_demo(visitors: int, data_dir: Path | None) -> int:
     summary = sample_data.summarise(events)
     print(
         f"Sample: {summary.touchpoints} touchpoints, {summary.page_views} page views, "
-        f"{summary.identifies} identify calls and {summary.conversions} conversions from "
-        f"{visitors} visitors ({', '.join(summary.currencies)})."
+        f"{summary.identifies} identify calls and {summary.conversions} conversion events "
+        f"({describe_conversions(events)}) from {visitors} visitors "
+        f"({', '.join(summary.currencies)})."
     )
     print(f"Starting ingest, identity, attribution and reporting on SQLite in {directory} ...")
     running, addresses = launcher.start_all(env, any_port=True)
@@ -68,9 +96,12 @@ def run_demo(visitors: int, data_dir: Path | None) -> int:
             addresses.reporting,
             property_id=config.property_id,
             models=["last_click", "linear"],
-            conversion_name="purchase",
+            conversion_name=REPORTED_CONVERSION,
         )
-        print("\nPurchases by channel, last click vs linear (value in the reporting currency):\n")
+        print(
+            f"\n{REPORTED_CONVERSION} conversions by channel, last click vs linear "
+            "(value in the reporting currency):\n"
+        )
         print(format_comparison(comparison))
     finally:
         launcher.stop_all(running)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 import grpc
 
@@ -73,10 +73,26 @@ def _money(money: Money) -> str:
     return f"{money.to_decimal():,.2f} {money.currency_code}".rstrip()
 
 
+def describe_scope(comparison: reporting_pb2.CompareModelsResponse) -> str:
+    """What a comparison counts and how recent its data is, as one line."""
+    freshness = comparison.freshness
+    newest = (
+        freshness.newest_conversion_time.ToDatetime(tzinfo=UTC).isoformat(timespec="seconds")
+        if freshness.HasField("newest_conversion_time")
+        else "none"
+    )
+    positions = ", ".join(f"{u.upstream} {u.position}" for u in freshness.upstream_positions)
+    return (
+        f"Conversion name: {comparison.conversion_name or '(none)'}; newest conversion counted: "
+        f"{newest}; log positions: {positions or 'none'}"
+    )
+
+
 def format_comparison(
     comparison: reporting_pb2.CompareModelsResponse, group_by: str = "channel"
 ) -> str:
-    """A model comparison as a text table: conversions, value and share per model."""
+    """A model comparison as a text table: conversions, value and share per model, under a
+    line naming the conversion name counted and the data's freshness."""
     models = list(comparison.models)
     header = [group_by] + [f"{m} {col}" for m in models for col in ("conv", "value", "share")]
     table = [header]
@@ -106,7 +122,7 @@ def format_comparison(
         for model in comparison.models_exceeding_conversions
     ]
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-    lines = []
+    lines = [describe_scope(comparison), ""]
     for n, cells_text in enumerate(table):
         cells = [cells_text[0].ljust(widths[0])] + [
             c.rjust(w) for c, w in zip(cells_text[1:], widths[1:], strict=True)

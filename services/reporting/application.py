@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -21,17 +22,20 @@ from sqlalchemy import (
 )
 
 from common.money import NANOS_PER_MICRO, NANOS_PER_UNIT, Money
+from common.sql_positions import stored_position
 from services.reporting.domainmodel import (
-    BUILT_IN_MODELS,
     NOT_SET,
     ComparisonRow,
     ConversionReport,
+    Freshness,
     GroupBy,
     ModelComparison,
+    Page,
     ReportQuery,
     ReportRow,
 )
-from services.reporting.views import conversion_credits
+from services.reporting.projections import PROJECTION_NAME
+from services.reporting.views import conversion_credits, projection_positions
 
 
 class ReportingError(Exception):
@@ -42,8 +46,25 @@ class MissingPropertyError(ReportingError):
     """A report query without a property: reports never mix properties."""
 
 
-class UnknownModelError(ReportingError):
-    """The attribution model is neither built in nor present in the property's data."""
+class NotFoundError(ReportingError):
+    """What a query names has no attributed conversion in the views."""
+
+
+class UnknownPropertyError(NotFoundError):
+    """The property has no attributed conversion."""
+
+
+class UnknownConversionNameError(NotFoundError):
+    """The property has no attributed conversion of that name."""
+
+
+class ConversionNameRequiredError(ReportingError):
+    """The query names no conversion and the property has conversions of several names."""
+
+
+class ModelWithoutCreditsError(ReportingError):
+    """The model has no credits for the property and conversion name: attribution is not
+    configured with it (or, for a data-driven model, has not fitted it yet)."""
 
 
 class InvalidTimeRangeError(ReportingError):
@@ -54,34 +75,139 @@ class MixedCurrencyError(ReportingError):
     """The credits to add up are in more than one reporting currency."""
 
 
+NAMES_IN_MESSAGES = 20
+"""At most this many names are listed in an error message."""
+
+
 class ReportingApplication:
     """Answers report queries from the views that the projections keep up to date."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, upstreams: Sequence[str] = ()) -> None:
+        """`upstreams` are the logs whose positions each report carries as its freshness."""
         self._engine = engine
+        self._upstreams = tuple(upstreams)
 
     def conversion_report(self, query: ReportQuery) -> ConversionReport:
-        """Conversions, value and share per group under one model, most conversions first.
+        """Conversions, value and share per group under one model, most conversions first,
+        for one conversion name (the query's, or the property's only one).
 
         Fractions are added in SQL in a fixed order (conversion id, credit index), so the
         same credits give the same report, bit for bit, however the rows were written.
         """
+        with self._snapshot() as conn:
+            scoped = self._scoped(conn, query, [query.model])
+            report = self._report(conn, scoped)
+            return replace(
+                report,
+                conversion_name=scoped.conversion_name,
+                freshness=self._freshness(conn, scoped, [query.model]),
+            )
+
+    def compare_models(self, query: ReportQuery, models: Sequence[str]) -> ModelComparison:
+        """The report of `query` under each model, side by side (the model in `query` is
+        ignored), all from one snapshot. Rows follow the first model's order; groups missing
+        under a model show zero there."""
+        if not models:
+            raise ValueError("at least one model is required")
+        with self._snapshot() as conn:
+            scoped = self._scoped(conn, query, models)
+            reports = [self._report(conn, replace(scoped, model=model)) for model in models]
+            freshness = self._freshness(conn, scoped, models)
+        currency = next((r.total_value.currency_code for r in reports if r.rows), "")
+        order: dict[str, None] = {}
+        for report in reports:
+            order.update(dict.fromkeys(row.group for row in report.rows))
+        by_group = [{row.group: row for row in report.rows} for report in reports]
+        rows = tuple(
+            ComparisonRow(
+                group=group,
+                figures=tuple(
+                    found.get(group, ReportRow(group, 0.0, Money.zero(currency), 0.0))
+                    for found in by_group
+                ),
+            )
+            for group in order
+        )
+        exceeding = tuple(m for m, r in zip(models, reports, strict=True) if r.exceeds_conversions)
+        return ModelComparison(
+            models=tuple(models),
+            rows=rows,
+            exceeding_models=exceeding,
+            conversion_name=scoped.conversion_name,
+            freshness=freshness,
+        )
+
+    def list_properties(self, page_size: int, after: str = "") -> Page:
+        """The properties that have attributed conversions, in order, after `after`."""
+        c = conversion_credits.c
+        with self._snapshot() as conn:
+            return _page(conn, c.property_id, [c.property_id > after], page_size)
+
+    def list_conversion_names(self, property_id: str, page_size: int, after: str = "") -> Page:
+        """The conversion names of a property's attributed conversions, in order, after
+        `after`."""
+        c = conversion_credits.c
+        with self._snapshot() as conn:
+            self._require_property(conn, property_id)
+            conditions = [c.property_id == property_id, c.conversion_name > after]
+            return _page(conn, c.conversion_name, conditions, page_size)
+
+    def list_report_models(self, property_id: str, conversion_name: str = "") -> tuple[str, ...]:
+        """The models that have credits in the property (for the conversion name, if given),
+        in order."""
+        with self._snapshot() as conn:
+            self._require_property(conn, property_id)
+            if conversion_name:
+                self._require_conversion_name(conn, property_id, conversion_name)
+            return self._models(conn, property_id, conversion_name)
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Connection]:
+        """A connection whose reads all see one snapshot, rows and positions alike (SQLite
+        holds a read transaction's snapshot anyway; PostgreSQL needs REPEATABLE READ)."""
+        with self._engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            yield conn
+
+    def _scoped(self, conn: Connection, query: ReportQuery, models: Sequence[str]) -> ReportQuery:
+        """The query with its conversion name filled in, once the property, the name and
+        every model are known to have credits."""
         if not query.property_id:
             raise MissingPropertyError("property_id is required")
         if query.start and query.end and _utc(query.end) <= _utc(query.start):
             raise InvalidTimeRangeError("the end of the time range must be after its start")
-        with self._engine.connect() as conn:
-            if query.model not in BUILT_IN_MODELS and query.model not in self._models(conn, query):
-                raise UnknownModelError(
-                    f"unknown attribution model {query.model!r} in property {query.property_id!r}"
+        self._require_property(conn, query.property_id)
+        name = query.conversion_name
+        if name:
+            self._require_conversion_name(conn, query.property_id, name)
+        else:
+            names = self._conversion_names(conn, query.property_id)
+            if len(names) > 1:
+                raise ConversionNameRequiredError(
+                    f"property {query.property_id!r} has conversions of several names "
+                    f"({_listed(names)}): a report counts one, name it in conversion_name"
                 )
-            groups = [
-                _GroupSums(str(group), float(conversions), _joined_value(*parts), low, high)
-                for group, conversions, *parts, low, high in conn.execute(
-                    self._report_statement(query)
+            name = names[0]
+        for model in models:
+            if not self._has_credits(conn, query.property_id, name, model):
+                raise ModelWithoutCreditsError(
+                    f"model {model!r} has no credits for {name!r} conversions of property "
+                    f"{query.property_id!r} (models with credits: "
+                    f"{_listed(self._models(conn, query.property_id, name))}). Attribution "
+                    "credits the models it is configured with: add it with attribution's "
+                    "ConfigureModels (or ATTRIBUTION_MODELS before attribution first starts); "
+                    "a data-driven model (markov, shapley) credits after its first fit "
+                    "(RefitModel)"
                 )
-            ]
-            conversions_count = self._distinct_conversions(conn, query)
+        return replace(query, conversion_name=name)
+
+    def _report(self, conn: Connection, query: ReportQuery) -> ConversionReport:
+        groups = [
+            _GroupSums(str(group), float(conversions), _joined_value(*parts), low, high)
+            for group, conversions, *parts, low, high in conn.execute(self._report_statement(query))
+        ]
+        conversions_count = self._distinct_conversions(conn, query)
         currencies = {code for g in groups for code in (g.lowest_currency, g.highest_currency)}
         if len(currencies) > 1:
             raise MixedCurrencyError(
@@ -110,41 +236,62 @@ class ReportingApplication:
             total_value_saturated=saturated,
         )
 
-    def compare_models(self, query: ReportQuery, models: Sequence[str]) -> ModelComparison:
-        """The report of `query` under each model, side by side (the model in `query` is
-        ignored). Rows follow the first model's order; groups missing under a model show
-        zero there."""
-        if not models:
-            raise UnknownModelError("at least one model is required")
-        reports = [self.conversion_report(replace(query, model=model)) for model in models]
-        currency = next((r.total_value.currency_code for r in reports if r.rows), "")
-        order: dict[str, None] = {}
-        for report in reports:
-            order.update(dict.fromkeys(row.group for row in report.rows))
-        by_group = [{row.group: row for row in report.rows} for report in reports]
-        rows = tuple(
-            ComparisonRow(
-                group=group,
-                figures=tuple(
-                    found.get(group, ReportRow(group, 0.0, Money.zero(currency), 0.0))
-                    for found in by_group
-                ),
-            )
-            for group in order
+    def _freshness(self, conn: Connection, query: ReportQuery, models: Sequence[str]) -> Freshness:
+        """The positions and the newest conversion time of the snapshot `conn` reads."""
+        c = conversion_credits.c
+        newest = conn.execute(
+            select(func.max(c.occurred_at)).where(*self._conditions(query, models))
+        ).scalar_one()
+        positions = tuple(
+            (name, stored_position(conn, projection_positions, PROJECTION_NAME, name))
+            for name in self._upstreams
         )
-        exceeding = tuple(m for m, r in zip(models, reports, strict=True) if r.exceeds_conversions)
-        return ModelComparison(models=tuple(models), rows=rows, exceeding_models=exceeding)
+        return Freshness(positions, None if newest is None else _utc(newest))
 
-    def _models(self, conn: Connection, query: ReportQuery) -> set[str]:
+    def _require_property(self, conn: Connection, property_id: str) -> None:
         c = conversion_credits.c
-        found = conn.execute(
-            select(c.model).where(c.property_id == query.property_id).distinct()
-        ).scalars()
-        return set(found)
+        if not _exists(conn, c.property_id == property_id):
+            raise UnknownPropertyError(f"property {property_id!r} has no attributed conversion")
 
-    def _conditions(self, query: ReportQuery) -> list[ColumnElement[bool]]:
+    def _require_conversion_name(self, conn: Connection, property_id: str, name: str) -> None:
         c = conversion_credits.c
-        conditions = [c.property_id == query.property_id, c.model == query.model]
+        if not _exists(conn, c.property_id == property_id, c.conversion_name == name):
+            raise UnknownConversionNameError(
+                f"property {property_id!r} has no attributed {name!r} conversion (its "
+                f"conversion names: {_listed(self._conversion_names(conn, property_id))})"
+            )
+
+    def _has_credits(self, conn: Connection, property_id: str, name: str, model: str) -> bool:
+        c = conversion_credits.c
+        return _exists(
+            conn, c.property_id == property_id, c.conversion_name == name, c.model == model
+        )
+
+    def _conversion_names(self, conn: Connection, property_id: str) -> list[str]:
+        c = conversion_credits.c
+        statement = (
+            select(c.conversion_name)
+            .where(c.property_id == property_id)
+            .distinct()
+            .order_by(c.conversion_name)
+        )
+        return list(conn.execute(statement).scalars())
+
+    def _models(self, conn: Connection, property_id: str, name: str = "") -> tuple[str, ...]:
+        c = conversion_credits.c
+        conditions = [c.property_id == property_id]
+        if name:
+            conditions.append(c.conversion_name == name)
+        statement = select(c.model).where(*conditions).distinct().order_by(c.model)
+        return tuple(conn.execute(statement).scalars())
+
+    def _conditions(
+        self, query: ReportQuery, models: Sequence[str] = ()
+    ) -> list[ColumnElement[bool]]:
+        """The query's filters, under its model (or any of `models`)."""
+        c = conversion_credits.c
+        model = c.model.in_(models) if models else c.model == query.model
+        conditions = [c.property_id == query.property_id, model]
         if query.start is not None:
             conditions.append(c.occurred_at >= _utc(query.start))
         if query.end is not None:
@@ -261,3 +408,28 @@ def _utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+def _exists(conn: Connection, *conditions: ColumnElement[bool]) -> bool:
+    """Whether any credit meets the conditions."""
+    c = conversion_credits.c
+    return conn.execute(select(c.property_id).where(*conditions).limit(1)).first() is not None
+
+
+def _page(
+    conn: Connection, column: ColumnElement[str], conditions: list[ColumnElement[bool]], size: int
+) -> Page:
+    """The next `size` distinct values of `column` under the conditions, in order."""
+    statement = select(column).where(*conditions).distinct().order_by(column).limit(size + 1)
+    found = list(conn.execute(statement).scalars())
+    items = tuple(found[:size])
+    return Page(items, items[-1] if len(found) > size else "")
+
+
+def _listed(names: Sequence[str]) -> str:
+    """Names for an error message, at most NAMES_IN_MESSAGES of them."""
+    if not names:
+        return "none"
+    shown = ", ".join(names[:NAMES_IN_MESSAGES])
+    more = len(names) - NAMES_IN_MESSAGES
+    return shown + (f" and {more} more" if more > 0 else "")

@@ -14,9 +14,6 @@ NONE_CHANNEL = "(none)"
 NOT_SET = "(not set)"
 """The group name reports show for an empty channel, source, medium or campaign."""
 
-BUILT_IN_MODELS = frozenset({"last_click", "linear"})
-"""Models that are always known, even before any conversion is attributed."""
-
 
 @dataclass(frozen=True, slots=True)
 class AttributedCredit:
@@ -63,9 +60,36 @@ class GroupBy(enum.Enum):
     CAMPAIGN = "campaign"
 
 
+DIMENSION_DESCRIPTIONS = {
+    GroupBy.CHANNEL: "the channel ingest derived from click ids, UTM tags and the referrer",
+    GroupBy.SOURCE: "the traffic source (utm_source or the referring site)",
+    GroupBy.MEDIUM: "the medium (utm_medium, or derived with the channel)",
+    GroupBy.CAMPAIGN: "the campaign (utm_campaign)",
+}
+"""What each dimension holds, as ListDimensions describes it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Freshness:
+    """How recent a report's data is: the upstream log positions it reflects, and the event
+    time of the newest conversion it counts (None for an empty report)."""
+
+    positions: tuple[tuple[str, int], ...]
+    newest_conversion_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a listing, and the key to continue after (empty on the last page)."""
+
+    items: tuple[str, ...]
+    next_after: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class ReportQuery:
-    """A conversion report's parameters: [start, end) bounds are optional."""
+    """A conversion report's parameters: [start, end) bounds are optional; an empty
+    conversion name stands for the property's only one."""
 
     property_id: str
     model: str
@@ -109,6 +133,8 @@ class ConversionReport:
     total_value: Money
     exceeds_conversions: bool = False
     total_value_saturated: bool = False
+    conversion_name: str = ""
+    freshness: Freshness = Freshness((), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,3 +152,5 @@ class ModelComparison:
     models: tuple[str, ...]
     rows: tuple[ComparisonRow, ...]
     exceeding_models: tuple[str, ...] = ()
+    conversion_name: str = ""
+    freshness: Freshness = Freshness((), None)

@@ -150,18 +150,15 @@ def _stored_revisions(
 
 
 def _replace_credits(conn: Connection, attributions: Sequence[ConversionAttribution]) -> None:
+    """Replaces every credit of each conversion by its attribution's: an attribution carries
+    all the models attribution is configured with, so a model taken out of the configuration
+    loses its credits as its conversions are re-attributed."""
     deletions: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
     for a in attributions:
         occurred_at = a.occurred_at.astimezone(UTC)
+        deletions.append({"p_property": a.property_id, "p_conversion": a.conversion_id})
         for model in a.models:
-            deletions.append(
-                {
-                    "p_property": a.property_id,
-                    "p_conversion": a.conversion_id,
-                    "p_model": model.model,
-                }
-            )
             for index, credit in enumerate(model.credits):
                 rows.append(
                     {
@@ -187,7 +184,6 @@ def _replace_credits(conn: Connection, attributions: Sequence[ConversionAttribut
             delete(conversion_credits).where(
                 c.property_id == bindparam("p_property"),
                 c.conversion_id == bindparam("p_conversion"),
-                c.model == bindparam("p_model"),
             ),
             deletions,
         )

@@ -71,7 +71,7 @@ def start(settings: ReportingSettings, telemetry: Telemetry | None = None) -> Ru
         projection.create_tables()
     else:
         projection.check_tables()
-    app = ReportingApplication(engine)
+    app = ReportingApplication(engine, UPSTREAMS)
     channel = open_channel(settings.attribution_addr, telemetry.tracer_provider)
     follower: Follower[ConversionAttribution | None] = Follower(
         attribution_log(channel, attribution_of),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -11,20 +13,38 @@ from opentelemetry.metrics import Meter
 
 from common.grpc_errors import FieldProblem, abort_invalid
 from common.requests import FieldChecks
-from common.wire import to_money_pb
+from common.wire import to_money_pb, to_timestamp
 from convtrack.common.v1 import common_pb2
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from services.reporting.application import (
+    ConversionNameRequiredError,
     InvalidTimeRangeError,
     MissingPropertyError,
     MixedCurrencyError,
+    ModelWithoutCreditsError,
+    NotFoundError,
     ReportingApplication,
-    UnknownModelError,
 )
-from services.reporting.domainmodel import GroupBy, ReportQuery, ReportRow
+from services.reporting.domainmodel import (
+    DIMENSION_DESCRIPTIONS,
+    Freshness,
+    GroupBy,
+    Page,
+    ReportQuery,
+    ReportRow,
+)
 
 T = TypeVar("T")
 MAX_COMPARED_MODELS = 20
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+
+_GROUP_BY_PB = {
+    GroupBy.CHANNEL: reporting_pb2.GROUP_BY_CHANNEL,
+    GroupBy.SOURCE: reporting_pb2.GROUP_BY_SOURCE,
+    GroupBy.MEDIUM: reporting_pb2.GROUP_BY_MEDIUM,
+    GroupBy.CAMPAIGN: reporting_pb2.GROUP_BY_CAMPAIGN,
+}
 
 _GROUP_BY = {
     reporting_pb2.GROUP_BY_UNSPECIFIED: GroupBy.CHANNEL,
@@ -71,6 +91,8 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
             total_value=to_money_pb(report.total_value),
             exceeds_conversions=report.exceeds_conversions,
             total_value_saturated=report.total_value_saturated,
+            conversion_name=report.conversion_name,
+            freshness=_freshness(report.freshness),
         )
 
     def CompareModels(
@@ -93,6 +115,8 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
         return reporting_pb2.CompareModelsResponse(
             models=comparison.models,
             models_exceeding_conversions=comparison.exceeding_models,
+            conversion_name=comparison.conversion_name,
+            freshness=_freshness(comparison.freshness),
             rows=[
                 reporting_pb2.ComparisonRow(
                     group=row.group,
@@ -111,6 +135,66 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
             ],
         )
 
+    def ListProperties(
+        self, request: reporting_pb2.ListPropertiesRequest, context: grpc.ServicerContext
+    ) -> reporting_pb2.ListPropertiesResponse:
+        check = FieldChecks()
+        size = _page_size(request.page_size, check)
+        after = _after(request.page_token, "properties", check)
+        check.abort_if_invalid(context, "invalid ListPropertiesRequest")
+        page = self._timed(
+            "list_properties", context, lambda: self._app.list_properties(size, after)
+        )
+        return reporting_pb2.ListPropertiesResponse(
+            property_ids=page.items, next_page_token=_next_token(page, "properties")
+        )
+
+    def ListConversionNames(
+        self, request: reporting_pb2.ListConversionNamesRequest, context: grpc.ServicerContext
+    ) -> reporting_pb2.ListConversionNamesResponse:
+        check = FieldChecks()
+        property_id = check.property_id(request.property_id)
+        size = _page_size(request.page_size, check)
+        scope = f"conversion_names/{property_id}"
+        after = _after(request.page_token, scope, check)
+        check.abort_if_invalid(context, "invalid ListConversionNamesRequest")
+        page = self._timed(
+            "list_conversion_names",
+            context,
+            lambda: self._app.list_conversion_names(property_id, size, after),
+        )
+        return reporting_pb2.ListConversionNamesResponse(
+            conversion_names=page.items, next_page_token=_next_token(page, scope)
+        )
+
+    def ListDimensions(
+        self, request: reporting_pb2.ListDimensionsRequest, context: grpc.ServicerContext
+    ) -> reporting_pb2.ListDimensionsResponse:
+        return reporting_pb2.ListDimensionsResponse(
+            dimensions=[
+                reporting_pb2.Dimension(
+                    name=dimension.value,
+                    group_by=_GROUP_BY_PB[dimension],
+                    description=DIMENSION_DESCRIPTIONS[dimension],
+                )
+                for dimension in GroupBy
+            ]
+        )
+
+    def ListReportModels(
+        self, request: reporting_pb2.ListReportModelsRequest, context: grpc.ServicerContext
+    ) -> reporting_pb2.ListReportModelsResponse:
+        check = FieldChecks()
+        property_id = check.property_id(request.property_id)
+        conversion_name = check.name(request.conversion_name, "conversion_name", required=False)
+        check.abort_if_invalid(context, "invalid ListReportModelsRequest")
+        models = self._timed(
+            "list_report_models",
+            context,
+            lambda: self._app.list_report_models(property_id, conversion_name),
+        )
+        return reporting_pb2.ListReportModelsResponse(models=models)
+
     def _timed(self, name: str, context: grpc.ServicerContext, ask: Callable[[], T]) -> T:
         started = time.perf_counter()
         try:
@@ -128,6 +212,47 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
                 for name, position in self._positions().items()
             ]
         )
+
+
+def _freshness(freshness: Freshness) -> reporting_pb2.ReportFreshness:
+    message = reporting_pb2.ReportFreshness(
+        upstream_positions=[
+            common_pb2.UpstreamPosition(upstream=name, position=position)
+            for name, position in freshness.positions
+        ]
+    )
+    if freshness.newest_conversion_at is not None:
+        message.newest_conversion_time.CopyFrom(to_timestamp(freshness.newest_conversion_at))
+    return message
+
+
+def _page_size(requested: int, check: FieldChecks) -> int:
+    """The page size to use: the default for 0, at most MAX_PAGE_SIZE."""
+    if requested < 0:
+        check.add("page_size", f"must not be negative, not {requested:,}")
+    return min(requested, MAX_PAGE_SIZE) if requested > 0 else DEFAULT_PAGE_SIZE
+
+
+def _next_token(page: Page, scope: str) -> str:
+    """An opaque token for the page after `page` of the listing `scope`; empty at the end."""
+    if not page.next_after:
+        return ""
+    return base64.urlsafe_b64encode(f"{scope}\n{page.next_after}".encode()).decode()
+
+
+def _after(token: str, scope: str, check: FieldChecks) -> str:
+    """The key a page token continues after ("" for no token); a problem unless the token
+    was given by the same listing."""
+    if not token:
+        return ""
+    try:
+        found_scope, _, after = base64.urlsafe_b64decode(token.encode()).decode().partition("\n")
+    except (binascii.Error, UnicodeError, ValueError):
+        found_scope, after = "", ""
+    if found_scope != scope or not after:
+        check.add("page_token", "is not a next_page_token of this listing")
+        return ""
+    return after
 
 
 def _row(row: ReportRow) -> reporting_pb2.ReportRow:
@@ -172,8 +297,14 @@ def _answer(context: grpc.ServicerContext, ask: Callable[[], T]) -> T:
     """Runs a query, turning domain errors into statuses with field details."""
     try:
         return ask()
-    except UnknownModelError as error:
-        abort_invalid(context, str(error), [FieldProblem("model", str(error))])
+    except NotFoundError as error:
+        context.abort(grpc.StatusCode.NOT_FOUND, str(error))
+        raise
+    except ModelWithoutCreditsError as error:
+        context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
+        raise
+    except ConversionNameRequiredError as error:
+        abort_invalid(context, str(error), [FieldProblem("conversion_name", str(error))])
         raise
     except MissingPropertyError as error:
         abort_invalid(context, str(error), [FieldProblem("property_id", str(error))])

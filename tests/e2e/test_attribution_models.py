@@ -68,7 +68,18 @@ def test_new_models_credit_past_conversions_and_markov_can_be_refitted(system: S
     system.track(*more_buyers())
     system.sync()
     listed = system.attribution.ListModels(attribution_pb2.ListModelsRequest(), timeout=DEADLINE)
-    assert [m.name for m in listed.models] == ["last_click", "linear"]
+    assert [m.name for m in listed.models] == [
+        "first_click",
+        "last_click",
+        "last_non_direct_click",
+        "linear",
+        "position_based",
+        "w_shaped",
+        "j_shaped",
+        "inverse_j",
+        "time_decay",
+        "participation",
+    ]
 
     # Configure first click, time decay (half-life 3 days) and first-order Markov.
     half_life = attribution_pb2.ModelConfig(

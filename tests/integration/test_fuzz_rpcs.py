@@ -164,6 +164,12 @@ VALID: dict[str, Callable[[str], Message]] = {
     "reporting.CompareModels": lambda token: reporting_pb2.CompareModelsRequest(
         property_id=SEED_PROPERTY, models=["last_click", "linear"], conversion_name="purchase"
     ),
+    "reporting.ListConversionNames": lambda token: reporting_pb2.ListConversionNamesRequest(
+        property_id=SEED_PROPERTY, page_size=1
+    ),
+    "reporting.ListReportModels": lambda token: reporting_pb2.ListReportModelsRequest(
+        property_id=SEED_PROPERTY, conversion_name="purchase"
+    ),
 }
 
 

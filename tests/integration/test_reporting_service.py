@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from concurrent import futures
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
@@ -37,16 +37,24 @@ def credit(channel: str, fraction: float, micros: int) -> attribution_pb2.Credit
     )
 
 
-def entry(position: int, conversion_id: str, channels: list[str]) -> attribution_pb2.LogEntry:
+def entry(
+    position: int,
+    conversion_id: str,
+    channels: list[str],
+    *,
+    name: str = "purchase",
+    property_id: str = "shop",
+    hours: int = 0,
+) -> attribution_pb2.LogEntry:
     n = len(channels)
     return attribution_pb2.LogEntry(
         position=position,
         conversion_attributed=attribution_pb2.ConversionAttributed(
-            property_id="shop",
+            property_id=property_id,
             conversion_id=conversion_id,
             event_id=f"evt-{conversion_id}",
-            conversion_name="purchase",
-            occurred_at=to_timestamp(DAY),
+            conversion_name=name,
+            occurred_at=to_timestamp(DAY + timedelta(hours=hours)),
             reporting_value=usd(20_000_000),
             revision=1,
             models=[
@@ -97,7 +105,9 @@ def attribution_addr() -> Iterator[str]:
     log = [
         entry(1, "c1", ["email", "paid_search"]),
         attribution_pb2.LogEntry(position=3),
-        entry(4, "c2", ["paid_search"]),
+        entry(4, "c2", ["paid_search"], hours=2),
+        entry(6, "c3", ["email"], name="sign_up", hours=5),
+        entry(7, "c4", ["referral"], property_id="outlet", hours=9),
     ]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     attribution_pb2_grpc.add_AttributionServiceServicer_to_server(StandInAttribution(log), server)
@@ -139,10 +149,13 @@ def wait_for_position(stub: reporting_pb2_grpc.ReportingServiceStub, position: i
 def test_reporting_follows_attribution_and_serves_the_report(
     reporting: reporting_pb2_grpc.ReportingServiceStub,
 ) -> None:
-    wait_for_position(reporting, 4)
+    wait_for_position(reporting, 7)
 
     response = reporting.GetConversionReport(
-        reporting_pb2.GetConversionReportRequest(property_id="shop", model="linear"), timeout=5
+        reporting_pb2.GetConversionReportRequest(
+            property_id="shop", model="linear", conversion_name="purchase"
+        ),
+        timeout=5,
     )
 
     assert [(r.group, r.conversions, r.share) for r in response.rows] == [
@@ -152,6 +165,13 @@ def test_reporting_follows_attribution_and_serves_the_report(
     assert str(from_money_pb(response.rows[0].value)) == "30 USD"
     assert response.total_conversions == 2.0
     assert str(from_money_pb(response.total_value)) == "40 USD"
+    assert response.conversion_name == "purchase"
+    assert [(u.upstream, u.position) for u in response.freshness.upstream_positions] == [
+        ("attribution", 7)
+    ]
+    assert response.freshness.newest_conversion_time.ToDatetime(tzinfo=UTC) == DAY + timedelta(
+        hours=2
+    )
 
 
 def test_a_report_without_property_or_model_is_invalid(
@@ -164,14 +184,138 @@ def test_a_report_without_property_or_model_is_invalid(
     assert {p.field for p in bad_request_of(raised.value)} == {"property_id", "model"}
 
 
-def test_an_unknown_model_is_invalid_on_the_model_field(
+def test_a_model_without_credits_is_a_failed_precondition_saying_how_to_enable_it(
     reporting: reporting_pb2_grpc.ReportingServiceStub,
 ) -> None:
+    wait_for_position(reporting, 7)
+    for call in (
+        lambda: reporting.GetConversionReport(
+            reporting_pb2.GetConversionReportRequest(
+                property_id="shop", model="first_click", conversion_name="purchase"
+            ),
+            timeout=5,
+        ),
+        lambda: reporting.CompareModels(
+            reporting_pb2.CompareModelsRequest(
+                property_id="shop", models=["linear", "first_click"], conversion_name="purchase"
+            ),
+            timeout=5,
+        ),
+    ):
+        with pytest.raises(grpc.RpcError) as raised:
+            call()
+
+        assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "'first_click'" in raised.value.details()
+        assert "ConfigureModels" in raised.value.details()
+        assert "ATTRIBUTION_MODELS" in raised.value.details()
+
+
+def test_an_unknown_property_is_not_found_without_naming_other_properties(
+    reporting: reporting_pb2_grpc.ReportingServiceStub,
+) -> None:
+    wait_for_position(reporting, 7)
+    for call in (
+        lambda: reporting.GetConversionReport(
+            reporting_pb2.GetConversionReportRequest(property_id="shopp", model="linear"),
+            timeout=5,
+        ),
+        lambda: reporting.CompareModels(
+            reporting_pb2.CompareModelsRequest(property_id="shopp", models=["linear"]),
+            timeout=5,
+        ),
+        lambda: reporting.ListConversionNames(
+            reporting_pb2.ListConversionNamesRequest(property_id="shopp"), timeout=5
+        ),
+        lambda: reporting.ListReportModels(
+            reporting_pb2.ListReportModelsRequest(property_id="shopp"), timeout=5
+        ),
+    ):
+        with pytest.raises(grpc.RpcError) as raised:
+            call()
+
+        assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+        assert "'shopp'" in raised.value.details()
+        assert "outlet" not in raised.value.details()
+        assert "purchase" not in raised.value.details()
+
+
+def test_a_report_of_a_property_with_several_conversion_names_must_name_one(
+    reporting: reporting_pb2_grpc.ReportingServiceStub,
+) -> None:
+    wait_for_position(reporting, 7)
     with pytest.raises(grpc.RpcError) as raised:
-        reporting.GetConversionReport(
-            reporting_pb2.GetConversionReportRequest(property_id="shop", model="first_touch"),
+        reporting.CompareModels(
+            reporting_pb2.CompareModelsRequest(property_id="shop", models=["linear"]), timeout=5
+        )
+
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    (problem,) = bad_request_of(raised.value)
+    assert problem.field == "conversion_name"
+    assert "purchase, sign_up" in problem.description
+
+
+def test_a_property_with_one_conversion_name_is_reported_under_it(
+    reporting: reporting_pb2_grpc.ReportingServiceStub,
+) -> None:
+    wait_for_position(reporting, 7)
+
+    response = reporting.CompareModels(
+        reporting_pb2.CompareModelsRequest(property_id="outlet", models=["last_click"]),
+        timeout=5,
+    )
+
+    assert response.conversion_name == "purchase"
+    assert [(r.group, r.figures[0].conversions) for r in response.rows] == [("referral", 1.0)]
+    assert response.freshness.newest_conversion_time.ToDatetime(tzinfo=UTC) == DAY + timedelta(
+        hours=9
+    )
+
+
+def test_properties_names_dimensions_and_models_can_be_listed(
+    reporting: reporting_pb2_grpc.ReportingServiceStub,
+) -> None:
+    wait_for_position(reporting, 7)
+
+    first = reporting.ListProperties(reporting_pb2.ListPropertiesRequest(page_size=1), timeout=5)
+    second = reporting.ListProperties(
+        reporting_pb2.ListPropertiesRequest(page_size=1, page_token=first.next_page_token),
+        timeout=5,
+    )
+    names = reporting.ListConversionNames(
+        reporting_pb2.ListConversionNamesRequest(property_id="shop"), timeout=5
+    )
+    dimensions = reporting.ListDimensions(reporting_pb2.ListDimensionsRequest(), timeout=5)
+    models = reporting.ListReportModels(
+        reporting_pb2.ListReportModelsRequest(property_id="shop", conversion_name="sign_up"),
+        timeout=5,
+    )
+
+    assert (list(first.property_ids), list(second.property_ids)) == (["outlet"], ["shop"])
+    assert first.next_page_token and not second.next_page_token
+    assert list(names.conversion_names) == ["purchase", "sign_up"]
+    assert [(d.name, d.group_by) for d in dimensions.dimensions] == [
+        ("channel", reporting_pb2.GROUP_BY_CHANNEL),
+        ("source", reporting_pb2.GROUP_BY_SOURCE),
+        ("medium", reporting_pb2.GROUP_BY_MEDIUM),
+        ("campaign", reporting_pb2.GROUP_BY_CAMPAIGN),
+    ]
+    assert list(models.models) == ["last_click", "linear"]
+
+
+def test_a_page_token_of_another_listing_is_invalid(
+    reporting: reporting_pb2_grpc.ReportingServiceStub,
+) -> None:
+    wait_for_position(reporting, 7)
+    first = reporting.ListProperties(reporting_pb2.ListPropertiesRequest(page_size=1), timeout=5)
+
+    with pytest.raises(grpc.RpcError) as raised:
+        reporting.ListConversionNames(
+            reporting_pb2.ListConversionNamesRequest(
+                property_id="shop", page_token=first.next_page_token
+            ),
             timeout=5,
         )
 
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert [p.field for p in bad_request_of(raised.value)] == ["model"]
+    assert [p.field for p in bad_request_of(raised.value)] == ["page_token"]

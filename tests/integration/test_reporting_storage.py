@@ -158,17 +158,64 @@ def test_filters_and_groupings_select_the_same_rows_on_every_backend(
             "last_click",
             start=DAY + timedelta(hours=2),
             end=DAY + timedelta(hours=6),
+            conversion_name="purchase",
         )
     )
     sign_ups = app.conversion_report(ReportQuery(PROPERTY, "last_click", conversion_name="sign_up"))
-    by_campaign = app.conversion_report(ReportQuery(PROPERTY, "linear", GroupBy.CAMPAIGN))
-
-    assert window.total_conversions == 4.0
-    assert window.total_value == Money.from_micros(
-        "EUR", 3_500_000 + 4_500_000 + 5_500_000 + 6_500_000
+    by_campaign = app.conversion_report(
+        ReportQuery(PROPERTY, "linear", GroupBy.CAMPAIGN, conversion_name="purchase")
     )
+
+    # Purchases 2, 3 and 4 (conversion 5, in the window too, is a sign-up).
+    assert window.total_conversions == 3.0
+    assert window.total_value == Money.from_micros("EUR", 3_500_000 + 4_500_000 + 5_500_000)
+    assert window.freshness.newest_conversion_at == DAY + timedelta(hours=4)
     assert sign_ups.total_conversions == 4.0
+    assert sign_ups.freshness.newest_conversion_at == DAY + timedelta(hours=15)
     assert {row.group for row in by_campaign.rows} == {"spring", "(not set)"}
+
+
+def test_reports_carry_the_positions_they_reflect(
+    projection: ConversionCreditsProjection, engine: Engine
+) -> None:
+    app = ReportingApplication(engine, ["attribution"])
+    feed_in_pages(projection, the_log(), size=50)
+
+    report = app.conversion_report(ReportQuery(PROPERTY, "linear"))
+    comparison = app.compare_models(ReportQuery(PROPERTY, ""), ["last_click", "linear"])
+
+    expected = (("attribution", len(the_log())),)
+    assert report.freshness.positions == comparison.freshness.positions == expected
+    assert report.freshness.newest_conversion_at == DAY + timedelta(hours=29)
+    assert comparison.freshness.newest_conversion_at == DAY + timedelta(hours=29)
+    assert report.conversion_name == comparison.conversion_name == "purchase"
+
+
+def test_properties_and_conversion_names_are_listed_in_pages(
+    projection: ConversionCreditsProjection, engine: Engine
+) -> None:
+    app = ReportingApplication(engine)
+    log: list[ConversionAttribution | None] = [
+        replace(attribution(n, name=f"goal_{n % 3}"), property_id=f"site-{n % 5}")
+        for n in range(15)
+    ]
+    feed_in_pages(projection, log, size=50)
+
+    first = app.list_properties(2)
+    second = app.list_properties(2, first.next_after)
+    last = app.list_properties(2, second.next_after)
+    names = app.list_conversion_names("site-1", 2)
+    rest = app.list_conversion_names("site-1", 2, names.next_after)
+
+    assert (first.items, second.items, last.items) == (
+        ("site-0", "site-1"),
+        ("site-2", "site-3"),
+        ("site-4",),
+    )
+    assert last.next_after == ""
+    # site-1 holds conversions 1, 6 and 11: goals 1, 0 and 2.
+    assert (names.items, rest.items, rest.next_after) == (("goal_0", "goal_1"), ("goal_2",), "")
+    assert app.list_report_models("site-1", "goal_2") == ("last_click", "linear")
 
 
 def test_a_failing_page_rolls_back_its_rows_and_its_position(

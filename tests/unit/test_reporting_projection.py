@@ -17,10 +17,13 @@ from common.follower import UpstreamEntry
 from common.money import Money
 from common.storage import create_sql_engine
 from services.reporting.application import (
+    ConversionNameRequiredError,
     MissingPropertyError,
     MixedCurrencyError,
+    ModelWithoutCreditsError,
     ReportingApplication,
-    UnknownModelError,
+    UnknownConversionNameError,
+    UnknownPropertyError,
 )
 from services.reporting.domainmodel import (
     AttributedCredit,
@@ -312,7 +315,46 @@ def test_the_conversion_name_filter_keeps_only_that_conversion(
     )
 
     assert table(report(app, "last_click", conversion_name="sign_up")) == {"email": (1.0, "0 USD")}
-    assert set(table(report(app, "last_click"))) == {"paid_search", "email"}
+    assert table(report(app, "last_click", conversion_name="purchase")) == {
+        "paid_search": (1.0, "30 USD")
+    }
+
+
+def test_a_report_never_adds_conversions_of_different_names(
+    projection: ConversionCreditsProjection, app: ReportingApplication
+) -> None:
+    feed(
+        projection,
+        [
+            attribution("c1", [SEARCH], name="purchase"),
+            attribution("c2", [EMAIL], name="sign_up", micros=0),
+        ],
+    )
+
+    with pytest.raises(ConversionNameRequiredError, match=r"several names \(purchase, sign_up\)"):
+        report(app, "last_click")
+    with pytest.raises(ConversionNameRequiredError):
+        app.compare_models(ReportQuery(property_id=PROPERTY, model=""), ["last_click"])
+
+
+def test_a_property_with_one_conversion_name_reports_it_and_says_which(
+    projection: ConversionCreditsProjection, app: ReportingApplication
+) -> None:
+    feed(projection, [attribution("c1", [SEARCH], name="sign_up")])
+
+    result = report(app, "last_click")
+
+    assert result.conversion_name == "sign_up"
+    assert table(result) == {"paid_search": (1.0, "30 USD")}
+
+
+def test_an_unknown_conversion_name_is_not_found_and_names_the_known_ones(
+    projection: ConversionCreditsProjection, app: ReportingApplication
+) -> None:
+    feed(projection, [attribution("c1", [SEARCH], name="purchase")])
+
+    with pytest.raises(UnknownConversionNameError, match="purchase"):
+        report(app, "last_click", conversion_name="purchse")
 
 
 def test_properties_are_never_mixed(
@@ -323,26 +365,64 @@ def test_properties_are_never_mixed(
     assert table(report(app, "last_click")) == {"paid_search": (1.0, "30 USD")}
 
 
-def test_a_property_without_conversions_has_an_empty_report(
+def test_a_property_without_conversions_is_unknown_even_when_others_have_some(
     projection: ConversionCreditsProjection, app: ReportingApplication
 ) -> None:
-    result = report(app, "last_click")
+    feed(projection, [attribution("c1", [SEARCH], property_id="other")])
+
+    with pytest.raises(UnknownPropertyError, match="'shop'") as raised:
+        report(app, "last_click")
+    assert "other" not in str(raised.value)
+
+
+def test_a_time_range_without_conversions_has_an_empty_report(
+    projection: ConversionCreditsProjection, app: ReportingApplication
+) -> None:
+    feed(projection, [attribution("c1", [SEARCH])])
+
+    result = report(app, "last_click", start=DAY + timedelta(days=1))
 
     assert result.rows == ()
     assert result.total_conversions == 0.0
     assert result.total_value == Money.zero("")
+    assert result.freshness.newest_conversion_at is None
 
 
-def test_an_unknown_model_is_an_error_but_models_in_the_data_are_known(
+def test_a_model_without_credits_is_refused_saying_how_to_configure_it(
     projection: ConversionCreditsProjection, app: ReportingApplication
 ) -> None:
-    with pytest.raises(UnknownModelError):
+    feed(projection, [attribution("c1", [SEARCH])])
+
+    with pytest.raises(ModelWithoutCreditsError) as raised:
         report(app, "time_decay")
 
+    message = str(raised.value)
+    assert "'time_decay'" in message and "last_click, linear" in message
+    assert "ConfigureModels" in message and "ATTRIBUTION_MODELS" in message
+
+
+def test_any_model_with_credits_is_reported(
+    projection: ConversionCreditsProjection, app: ReportingApplication
+) -> None:
     time_decay = ModelCredits("time_decay", (credit(SEARCH, 1.0, 30_000_000),))
     feed(projection, [replace(attribution("c1", [SEARCH]), models=(time_decay,))])
 
     assert table(report(app, "time_decay")) == {"paid_search": (1.0, "30 USD")}
+
+
+def test_a_model_taken_out_of_the_configuration_loses_its_credits_on_re_attribution(
+    projection: ConversionCreditsProjection, app: ReportingApplication
+) -> None:
+    feed(projection, [attribution("c1", [SEARCH])])
+    last_only = replace(
+        attribution("c1", [EMAIL], revision=2),
+        models=(ModelCredits("last_click", (credit(EMAIL, 1.0, 30_000_000),)),),
+    )
+    feed(projection, [last_only])
+
+    assert app.list_report_models(PROPERTY) == ("last_click",)
+    with pytest.raises(ModelWithoutCreditsError):
+        report(app, "linear")
 
 
 def test_a_query_without_a_property_is_an_error(app: ReportingApplication) -> None:
@@ -413,7 +493,8 @@ def test_a_rebuild_then_replay_gives_identical_reports(
 
     projection.rebuild()
     assert projection.position("attribution") == 0
-    assert report(app, "linear").rows == ()
+    with pytest.raises(UnknownPropertyError):
+        report(app, "linear")
     feed(projection, log, first_position=1)
 
     assert all_reports(app) == before

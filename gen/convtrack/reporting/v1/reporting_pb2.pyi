@@ -41,18 +41,30 @@ class GetConversionReportRequest(_message.Message):
     def __init__(self, property_id: _Optional[str] = ..., model: _Optional[str] = ..., group_by: _Optional[_Union[GroupBy, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_name: _Optional[str] = ...) -> None: ...
 
 class GetConversionReportResponse(_message.Message):
-    __slots__ = ("rows", "total_conversions", "total_value", "exceeds_conversions", "total_value_saturated")
+    __slots__ = ("rows", "total_conversions", "total_value", "exceeds_conversions", "total_value_saturated", "conversion_name", "freshness")
     ROWS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_VALUE_FIELD_NUMBER: _ClassVar[int]
     EXCEEDS_CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_VALUE_SATURATED_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
+    FRESHNESS_FIELD_NUMBER: _ClassVar[int]
     rows: _containers.RepeatedCompositeFieldContainer[ReportRow]
     total_conversions: float
     total_value: _common_pb2.Money
     exceeds_conversions: bool
     total_value_saturated: bool
-    def __init__(self, rows: _Optional[_Iterable[_Union[ReportRow, _Mapping]]] = ..., total_conversions: _Optional[float] = ..., total_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., exceeds_conversions: _Optional[bool] = ..., total_value_saturated: _Optional[bool] = ...) -> None: ...
+    conversion_name: str
+    freshness: ReportFreshness
+    def __init__(self, rows: _Optional[_Iterable[_Union[ReportRow, _Mapping]]] = ..., total_conversions: _Optional[float] = ..., total_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., exceeds_conversions: _Optional[bool] = ..., total_value_saturated: _Optional[bool] = ..., conversion_name: _Optional[str] = ..., freshness: _Optional[_Union[ReportFreshness, _Mapping]] = ...) -> None: ...
+
+class ReportFreshness(_message.Message):
+    __slots__ = ("upstream_positions", "newest_conversion_time")
+    UPSTREAM_POSITIONS_FIELD_NUMBER: _ClassVar[int]
+    NEWEST_CONVERSION_TIME_FIELD_NUMBER: _ClassVar[int]
+    upstream_positions: _containers.RepeatedCompositeFieldContainer[_common_pb2.UpstreamPosition]
+    newest_conversion_time: _timestamp_pb2.Timestamp
+    def __init__(self, upstream_positions: _Optional[_Iterable[_Union[_common_pb2.UpstreamPosition, _Mapping]]] = ..., newest_conversion_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ReportRow(_message.Message):
     __slots__ = ("group", "conversions", "value", "share", "value_saturated")
@@ -85,14 +97,18 @@ class CompareModelsRequest(_message.Message):
     def __init__(self, property_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., models: _Optional[_Iterable[str]] = ..., group_by: _Optional[_Union[GroupBy, str]] = ...) -> None: ...
 
 class CompareModelsResponse(_message.Message):
-    __slots__ = ("models", "rows", "models_exceeding_conversions")
+    __slots__ = ("models", "rows", "models_exceeding_conversions", "conversion_name", "freshness")
     MODELS_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
     MODELS_EXCEEDING_CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
+    FRESHNESS_FIELD_NUMBER: _ClassVar[int]
     models: _containers.RepeatedScalarFieldContainer[str]
     rows: _containers.RepeatedCompositeFieldContainer[ComparisonRow]
     models_exceeding_conversions: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, models: _Optional[_Iterable[str]] = ..., rows: _Optional[_Iterable[_Union[ComparisonRow, _Mapping]]] = ..., models_exceeding_conversions: _Optional[_Iterable[str]] = ...) -> None: ...
+    conversion_name: str
+    freshness: ReportFreshness
+    def __init__(self, models: _Optional[_Iterable[str]] = ..., rows: _Optional[_Iterable[_Union[ComparisonRow, _Mapping]]] = ..., models_exceeding_conversions: _Optional[_Iterable[str]] = ..., conversion_name: _Optional[str] = ..., freshness: _Optional[_Union[ReportFreshness, _Mapping]] = ...) -> None: ...
 
 class ComparisonRow(_message.Message):
     __slots__ = ("group", "figures")
@@ -125,3 +141,71 @@ class GetSyncStatusResponse(_message.Message):
     UPSTREAMS_FIELD_NUMBER: _ClassVar[int]
     upstreams: _containers.RepeatedCompositeFieldContainer[_common_pb2.UpstreamPosition]
     def __init__(self, upstreams: _Optional[_Iterable[_Union[_common_pb2.UpstreamPosition, _Mapping]]] = ...) -> None: ...
+
+class ListPropertiesRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListPropertiesResponse(_message.Message):
+    __slots__ = ("property_ids", "next_page_token")
+    PROPERTY_IDS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    property_ids: _containers.RepeatedScalarFieldContainer[str]
+    next_page_token: str
+    def __init__(self, property_ids: _Optional[_Iterable[str]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ListConversionNamesRequest(_message.Message):
+    __slots__ = ("property_id", "page_size", "page_token")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, property_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListConversionNamesResponse(_message.Message):
+    __slots__ = ("conversion_names", "next_page_token")
+    CONVERSION_NAMES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    conversion_names: _containers.RepeatedScalarFieldContainer[str]
+    next_page_token: str
+    def __init__(self, conversion_names: _Optional[_Iterable[str]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ListDimensionsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListDimensionsResponse(_message.Message):
+    __slots__ = ("dimensions",)
+    DIMENSIONS_FIELD_NUMBER: _ClassVar[int]
+    dimensions: _containers.RepeatedCompositeFieldContainer[Dimension]
+    def __init__(self, dimensions: _Optional[_Iterable[_Union[Dimension, _Mapping]]] = ...) -> None: ...
+
+class Dimension(_message.Message):
+    __slots__ = ("name", "group_by", "description")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    GROUP_BY_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    group_by: GroupBy
+    description: str
+    def __init__(self, name: _Optional[str] = ..., group_by: _Optional[_Union[GroupBy, str]] = ..., description: _Optional[str] = ...) -> None: ...
+
+class ListReportModelsRequest(_message.Message):
+    __slots__ = ("property_id", "conversion_name")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    conversion_name: str
+    def __init__(self, property_id: _Optional[str] = ..., conversion_name: _Optional[str] = ...) -> None: ...
+
+class ListReportModelsResponse(_message.Message):
+    __slots__ = ("models",)
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, models: _Optional[_Iterable[str]] = ...) -> None: ...

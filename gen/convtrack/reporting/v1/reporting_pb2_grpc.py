@@ -50,6 +50,26 @@ class ReportingServiceStub:
                 request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetSyncStatusRequest.SerializeToString,
                 response_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetSyncStatusResponse.FromString,
                 _registered_method=True)
+        self.ListProperties = channel.unary_unary(
+                '/convtrack.reporting.v1.ReportingService/ListProperties',
+                request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListPropertiesRequest.SerializeToString,
+                response_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListPropertiesResponse.FromString,
+                _registered_method=True)
+        self.ListConversionNames = channel.unary_unary(
+                '/convtrack.reporting.v1.ReportingService/ListConversionNames',
+                request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListConversionNamesRequest.SerializeToString,
+                response_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListConversionNamesResponse.FromString,
+                _registered_method=True)
+        self.ListDimensions = channel.unary_unary(
+                '/convtrack.reporting.v1.ReportingService/ListDimensions',
+                request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListDimensionsRequest.SerializeToString,
+                response_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListDimensionsResponse.FromString,
+                _registered_method=True)
+        self.ListReportModels = channel.unary_unary(
+                '/convtrack.reporting.v1.ReportingService/ListReportModels',
+                request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListReportModelsRequest.SerializeToString,
+                response_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListReportModelsResponse.FromString,
+                _registered_method=True)
 
 
 class ReportingServiceServicer:
@@ -78,6 +98,36 @@ class ReportingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListProperties(self, request, context):
+        """Returns the properties that have attributed conversions, by property id, a page at a time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListConversionNames(self, request, context):
+        """Returns the conversion names of a property's attributed conversions, by name, a page at
+        a time. NOT_FOUND when the property has no attributed conversion.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDimensions(self, request, context):
+        """Returns the dimensions reports can be grouped by.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListReportModels(self, request, context):
+        """Returns the attribution models that have credits in a property (for one conversion name
+        or any). NOT_FOUND when the property or the conversion name has no attributed conversion.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReportingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -95,6 +145,26 @@ def add_ReportingServiceServicer_to_server(servicer, server):
                     servicer.GetSyncStatus,
                     request_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetSyncStatusRequest.FromString,
                     response_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetSyncStatusResponse.SerializeToString,
+            ),
+            'ListProperties': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListProperties,
+                    request_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListPropertiesRequest.FromString,
+                    response_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListPropertiesResponse.SerializeToString,
+            ),
+            'ListConversionNames': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListConversionNames,
+                    request_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListConversionNamesRequest.FromString,
+                    response_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListConversionNamesResponse.SerializeToString,
+            ),
+            'ListDimensions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDimensions,
+                    request_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListDimensionsRequest.FromString,
+                    response_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListDimensionsResponse.SerializeToString,
+            ),
+            'ListReportModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListReportModels,
+                    request_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListReportModelsRequest.FromString,
+                    response_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListReportModelsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -179,6 +249,114 @@ class ReportingService:
             '/convtrack.reporting.v1.ReportingService/GetSyncStatus',
             convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetSyncStatusRequest.SerializeToString,
             convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetSyncStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListProperties(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.reporting.v1.ReportingService/ListProperties',
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListPropertiesRequest.SerializeToString,
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListPropertiesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListConversionNames(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.reporting.v1.ReportingService/ListConversionNames',
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListConversionNamesRequest.SerializeToString,
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListConversionNamesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDimensions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.reporting.v1.ReportingService/ListDimensions',
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListDimensionsRequest.SerializeToString,
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListDimensionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListReportModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.reporting.v1.ReportingService/ListReportModels',
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListReportModelsRequest.SerializeToString,
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListReportModelsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -43,6 +43,18 @@ class ReportingServiceStub:
     """
     GetSyncStatus: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetSyncStatusRequest, _reporting_pb2.GetSyncStatusResponse]
     """Returns how far reporting has processed the logs it follows."""
+    ListProperties: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.ListPropertiesRequest, _reporting_pb2.ListPropertiesResponse]
+    """Returns the properties that have attributed conversions, by property id, a page at a time."""
+    ListConversionNames: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.ListConversionNamesRequest, _reporting_pb2.ListConversionNamesResponse]
+    """Returns the conversion names of a property's attributed conversions, by name, a page at
+    a time. NOT_FOUND when the property has no attributed conversion.
+    """
+    ListDimensions: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.ListDimensionsRequest, _reporting_pb2.ListDimensionsResponse]
+    """Returns the dimensions reports can be grouped by."""
+    ListReportModels: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.ListReportModelsRequest, _reporting_pb2.ListReportModelsResponse]
+    """Returns the attribution models that have credits in a property (for one conversion name
+    or any). NOT_FOUND when the property or the conversion name has no attributed conversion.
+    """
 
 @_typing.type_check_only
 class ReportingServiceAsyncStub(ReportingServiceStub):
@@ -57,6 +69,18 @@ class ReportingServiceAsyncStub(ReportingServiceStub):
     """
     GetSyncStatus: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetSyncStatusRequest, _reporting_pb2.GetSyncStatusResponse]  # type: ignore[assignment]
     """Returns how far reporting has processed the logs it follows."""
+    ListProperties: _aio.UnaryUnaryMultiCallable[_reporting_pb2.ListPropertiesRequest, _reporting_pb2.ListPropertiesResponse]  # type: ignore[assignment]
+    """Returns the properties that have attributed conversions, by property id, a page at a time."""
+    ListConversionNames: _aio.UnaryUnaryMultiCallable[_reporting_pb2.ListConversionNamesRequest, _reporting_pb2.ListConversionNamesResponse]  # type: ignore[assignment]
+    """Returns the conversion names of a property's attributed conversions, by name, a page at
+    a time. NOT_FOUND when the property has no attributed conversion.
+    """
+    ListDimensions: _aio.UnaryUnaryMultiCallable[_reporting_pb2.ListDimensionsRequest, _reporting_pb2.ListDimensionsResponse]  # type: ignore[assignment]
+    """Returns the dimensions reports can be grouped by."""
+    ListReportModels: _aio.UnaryUnaryMultiCallable[_reporting_pb2.ListReportModelsRequest, _reporting_pb2.ListReportModelsResponse]  # type: ignore[assignment]
+    """Returns the attribution models that have credits in a property (for one conversion name
+    or any). NOT_FOUND when the property or the conversion name has no attributed conversion.
+    """
 
 class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
     """Answers report queries."""
@@ -86,5 +110,41 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_reporting_pb2.GetSyncStatusResponse, _abc.Awaitable[_reporting_pb2.GetSyncStatusResponse]]:
         """Returns how far reporting has processed the logs it follows."""
+
+    @_abc_1.abstractmethod
+    def ListProperties(
+        self,
+        request: _reporting_pb2.ListPropertiesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.ListPropertiesResponse, _abc.Awaitable[_reporting_pb2.ListPropertiesResponse]]:
+        """Returns the properties that have attributed conversions, by property id, a page at a time."""
+
+    @_abc_1.abstractmethod
+    def ListConversionNames(
+        self,
+        request: _reporting_pb2.ListConversionNamesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.ListConversionNamesResponse, _abc.Awaitable[_reporting_pb2.ListConversionNamesResponse]]:
+        """Returns the conversion names of a property's attributed conversions, by name, a page at
+        a time. NOT_FOUND when the property has no attributed conversion.
+        """
+
+    @_abc_1.abstractmethod
+    def ListDimensions(
+        self,
+        request: _reporting_pb2.ListDimensionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.ListDimensionsResponse, _abc.Awaitable[_reporting_pb2.ListDimensionsResponse]]:
+        """Returns the dimensions reports can be grouped by."""
+
+    @_abc_1.abstractmethod
+    def ListReportModels(
+        self,
+        request: _reporting_pb2.ListReportModelsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.ListReportModelsResponse, _abc.Awaitable[_reporting_pb2.ListReportModelsResponse]]:
+        """Returns the attribution models that have credits in a property (for one conversion name
+        or any). NOT_FOUND when the property or the conversion name has no attributed conversion.
+        """
 
 def add_ReportingServiceServicer_to_server(servicer: ReportingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
