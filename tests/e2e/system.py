@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 
+from common.money import ExchangeRates, Money
 from common.wire import to_timestamp
 from convtrack.attribution.v1 import attribution_pb2_grpc
 from convtrack.common.v1 import common_pb2
@@ -18,6 +19,12 @@ from tests.conftest import Storage
 PROPERTY = "shop"
 DEADLINE = 10.0
 NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def purchase_value_in_usd() -> Money:
+    """The journey's purchase, 120 EUR 28 hours ago, at the bundled rates of its UTC date."""
+    purchased_on = (NOW - timedelta(hours=28)).date()
+    return ExchangeRates.reference().convert(Money("EUR", 120, 0), "USD", purchased_on)
 
 
 class System:

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import grpc
 
-from common.money import ExchangeRates, Money
 from convtrack.attribution.v1 import attribution_pb2
 from convtrack.common.v1 import common_pb2
 from convtrack.identity.v1 import identity_pb2
 from convtrack.ingest.v1 import ingest_pb2
 from convtrack.reporting.v1 import reporting_pb2
 from services.reporting import server as reporting_server
-from tests.e2e.system import DEADLINE, NOW, PROPERTY, System, cross_device_journey, event
-
-
-def purchase_value_in_usd() -> Money:
-    """The journey's purchase, 120 EUR 28 hours ago, at the bundled rates of its UTC date."""
-    purchased_on = (NOW - timedelta(hours=28)).date()
-    return ExchangeRates.reference().convert(Money("EUR", 120, 0), "USD", purchased_on)
+from tests.e2e.system import (
+    DEADLINE,
+    PROPERTY,
+    System,
+    cross_device_journey,
+    event,
+    purchase_value_in_usd,
+)
 
 
 def test_a_cross_device_journey_is_credited_by_last_click_and_linear(system: System) -> None:
@@ -111,7 +109,8 @@ def test_a_batch_sent_twice_or_retried_after_a_timeout_counts_once(system: Syste
     assert response.verdicts[0].verdict == ingest_pb2.VERDICT_DUPLICATE
     system.sync()
 
-    assert system.report("last_click") == {"email": (1.0, 132, 600_000_000)}
+    usd = purchase_value_in_usd().to_micros()
+    assert system.report("last_click") == {"email": (1.0, *divmod(usd * 1000, 10**9))}
     assert sum(c for c, _, _ in system.report("linear").values()) == 1.0
 
 

@@ -7,6 +7,7 @@ file. The four services run in one process, on SQLite and (fewer examples) on Po
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
@@ -31,6 +32,8 @@ from tests.integration.conftest import SEED_PROPERTY, SharedSystem
 from tests.integration.request_strategies import RequestStrategies
 
 DEADLINE = 15.0
+# Readiness is re-evaluated twice a second and the store checked every 2 s.
+READY_AFTER_SYNC_SECONDS = 30.0
 # The seed and the examples per RPC; for a longer run by hand, CONVTRACK_FUZZ_SEED and
 # CONVTRACK_FUZZ_EXAMPLES (both backends) set them.
 SEED = int(os.environ.get("CONVTRACK_FUZZ_SEED", "20261130"))
@@ -203,13 +206,21 @@ def _strategies(system: SharedSystem) -> RequestStrategies:
 
 
 def _assert_healthy(system: SharedSystem) -> None:
-    """Every service answers health, and every consumer still keeps up with its upstreams
-    (an accepted event never stops a follower)."""
-    for name, channel in system.channels.items():
-        health = health_pb2_grpc.HealthStub(channel)
-        answer = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=DEADLINE)
+    """Every service is alive, every consumer still keeps up with its upstreams (an accepted
+    event never stops a follower), and every service is ready again once they caught up."""
+    stubs = {name: health_pb2_grpc.HealthStub(c) for name, c in system.channels.items()}
+    for name, health in stubs.items():
+        answer = health.Check(health_pb2.HealthCheckRequest(service="liveness"), timeout=DEADLINE)
         assert answer.status == health_pb2.HealthCheckResponse.SERVING, name
     launcher.wait_for_sync(system.addresses, timeout=60)
+    deadline = time.monotonic() + READY_AFTER_SYNC_SECONDS
+    for name, health in stubs.items():
+        while (
+            health.Check(health_pb2.HealthCheckRequest(service=""), timeout=DEADLINE).status
+            != health_pb2.HealthCheckResponse.SERVING
+        ):
+            assert time.monotonic() < deadline, f"{name} not ready after catching up"
+            time.sleep(0.2)
 
 
 @pytest.mark.xdist_group("fuzz_rpcs")

@@ -8,7 +8,7 @@ from common.eventlog import MissingTablesError
 from services import launcher
 from services.cli import main
 from tests.conftest import Storage
-from tests.e2e.system import System, cross_device_journey
+from tests.e2e.system import System, cross_device_journey, purchase_value_in_usd
 
 
 class MigratedSystem(System):
@@ -36,7 +36,8 @@ def test_services_started_without_ddl_after_migrate_record_and_report(
     try:
         system.track(*cross_device_journey())
         system.sync()
-        assert system.report("last_click") == {"email": (1.0, 132, 600_000_000)}
+        usd = purchase_value_in_usd().to_micros()
+        assert system.report("last_click") == {"email": (1.0, *divmod(usd * 1000, 10**9))}
     finally:
         system.close()
 
