@@ -27,6 +27,9 @@ COMMANDS = {
 }
 QUIET_COMMANDS = ("demo", "report")  # log warnings only: they print their own results
 GROUP_BY = ("campaign", "channel", "medium", "source")  # the keys of commands.reports.GROUP_BY
+REPORTS = ("conversions", "compare")  # commands.reports.SERVED_KINDS
+PLANNED_REPORTS = ("cost", "paths", "funnel", "cohorts", "outcomes")  # ...PLANNED_KINDS
+REPORT_FORMATS = ("table", "csv", "json", "parquet")  # commands.report_output.FORMATS
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -48,23 +51,53 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run the services on a sample and print reports")
     demo.add_argument("--visitors", type=int, default=3000)
     demo.add_argument("--data-dir", type=Path, default=None, help="keep the data here")
-    report = commands.add_parser("report", help="print a conversion report from reporting")
+    report = commands.add_parser(
+        "report",
+        help="print or write a report from reporting: conversions or compare",
+        description="Report KINDs: conversions (one model), compare (models side by side); "
+        f"not available yet (issue #9): {', '.join(PLANNED_REPORTS)}. Without KIND: "
+        "conversions, or compare when --models names several (kept for compatibility).",
+    )
+    report.add_argument(
+        "kind",
+        nargs="?",
+        default=None,
+        metavar="KIND",
+        help=f"one of {', '.join(REPORTS + PLANNED_REPORTS)} (default: conversions)",
+    )
     report.add_argument("--property", required=True, dest="property_id")
     report.add_argument(
         "--models",
-        default="last_click,linear",
-        help="comma-separated, any model attribution credits (every rule-based model by "
-        "default: first_click, last_click, last_non_direct_click, linear, position_based, "
-        "w_shaped, j_shaped, inverse_j, time_decay, participation)",
+        default=None,
+        help="comma-separated: one for conversions (last_click by default), several for "
+        "compare (last_click,linear by default); any model attribution credits (every "
+        "rule-based model by default: first_click, last_click, last_non_direct_click, "
+        "linear, position_based, w_shaped, j_shaped, inverse_j, time_decay, participation)",
     )
     report.add_argument("--group-by", choices=GROUP_BY, default="channel")
     report.add_argument("--since", type=_parse_time, default=None, help="ISO 8601, inclusive")
     report.add_argument("--until", type=_parse_time, default=None, help="ISO 8601, exclusive")
+    report.add_argument("--as-of", default=None, help="not available yet (issue #9)")
+    report.add_argument("--interval", default=None, help="not available yet (issue #9)")
     report.add_argument(
         "--conversion",
         default="",
         help="the conversion name to count, e.g. purchase (required when the property has "
         "several; the error lists them)",
+    )
+    report.add_argument(
+        "--format",
+        choices=REPORT_FORMATS,
+        default="table",
+        dest="output_format",
+        help="table (aligned, for people), or one row per group: csv, json, parquet (values "
+        "as exact decimals, never floats)",
+    )
+    report.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="write to this file (required for parquet; a table is written as plain text)",
     )
     report.add_argument("--addr", default=None, help="reporting address (REPORTING_ADDR)")
     commands.add_parser("rebuild-reports", help="drop the report views; they replay from zero")

@@ -1,4 +1,5 @@
-"""`convtrack report`: compare attribution models from the reporting service, as a table."""
+"""`convtrack report KIND`: conversion reports and model comparisons from the reporting
+service, as a table, CSV, JSON or Parquet."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from datetime import UTC, datetime
 
 import grpc
 
-from common.money import Money
 from common.settings import process_env
 from common.wire import from_money_pb, to_timestamp
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
+from services.commands.report_output import Figures, Report, ReportGroup, add_up, render_table
+from services.commands.report_output import write as write_report
 
 GROUP_BY = {
     "channel": reporting_pb2.GROUP_BY_CHANNEL,
@@ -20,17 +22,35 @@ GROUP_BY = {
     "medium": reporting_pb2.GROUP_BY_MEDIUM,
     "campaign": reporting_pb2.GROUP_BY_CAMPAIGN,
 }
+SERVED_KINDS = ("conversions", "compare")
+"""The report kinds the reporting service answers today."""
+PLANNED_KINDS = ("cost", "paths", "funnel", "cohorts", "outcomes")
+"""Report kinds the command names but the service does not serve yet (issue #9)."""
+DEFAULT_MODELS = {"conversions": "last_click", "compare": "last_click,linear"}
 CALL_TIMEOUT = 30.0
 
 
+class UsageError(Exception):
+    """The arguments ask for something the command cannot do; its message is one line."""
+
+
 def report(args: argparse.Namespace) -> int:
-    """Prints the model comparison the arguments ask for; 1 when the call fails."""
+    """Writes the report the arguments ask for; 2 for a report or option not available, 1
+    when the call to the reporting service fails."""
+    try:
+        kind, models = _kind_and_models(args)
+        if args.output_format == "parquet" and args.output is None:
+            raise UsageError("--format parquet needs --output FILE")
+    except UsageError as error:
+        print(f"convtrack report: {error}", file=sys.stderr)
+        return 2
     address = args.addr or process_env().get("REPORTING_ADDR", "127.0.0.1:50054")
     try:
-        comparison = compare_models(
+        fetched = fetch_report(
             address,
+            kind,
             property_id=args.property_id,
-            models=[m.strip() for m in args.models.split(",") if m.strip()],
+            models=models,
             group_by=args.group_by,
             start=args.since,
             end=args.until,
@@ -39,8 +59,72 @@ def report(args: argparse.Namespace) -> int:
     except grpc.RpcError as error:
         print(f"convtrack report: {error.code().name}: {error.details()}", file=sys.stderr)
         return 1
-    print(format_comparison(comparison, args.group_by))
+    write_report(fetched, args.output_format, args.output)
     return 0
+
+
+def _kind_and_models(args: argparse.Namespace) -> tuple[str, list[str]]:
+    models = [m.strip() for m in (args.models or "").split(",") if m.strip()]
+    kind = args.kind
+    if kind is None:
+        kind = "compare" if len(models) > 1 else "conversions"
+        print(
+            f"convtrack report: no KIND given, reporting `{kind}` "
+            f"(say `convtrack report {kind}`; KINDs: {', '.join(SERVED_KINDS)})",
+            file=sys.stderr,
+        )
+    if kind in PLANNED_KINDS:
+        raise UsageError(f"report `{kind}` is not available yet (issue #9)")
+    if kind not in SERVED_KINDS:
+        raise UsageError(
+            f"unknown report KIND `{kind}` (choose from {', '.join(SERVED_KINDS + PLANNED_KINDS)})"
+        )
+    for option, value in (("--as-of", args.as_of), ("--interval", args.interval)):
+        if value is not None:
+            raise UsageError(f"{option} is not available yet (issue #9)")
+    models = models or DEFAULT_MODELS[kind].split(",")
+    if kind == "conversions" and len(models) > 1:
+        raise UsageError(
+            f"report `conversions` takes one model, got {len(models)}: "
+            "use `convtrack report compare` to compare models"
+        )
+    return kind, models
+
+
+def fetch_report(
+    address: str,
+    kind: str,
+    *,
+    property_id: str,
+    models: Sequence[str],
+    group_by: str = "channel",
+    start: datetime | None = None,
+    end: datetime | None = None,
+    conversion_name: str = "",
+) -> Report:
+    """A `conversions` report (one model) or a `compare` report from the reporting service."""
+    if kind == "compare":
+        comparison = compare_models(
+            address,
+            property_id=property_id,
+            models=models,
+            group_by=group_by,
+            start=start,
+            end=end,
+            conversion_name=conversion_name,
+        )
+        return from_comparison_pb(comparison, group_by)
+    request = reporting_pb2.GetConversionReportRequest(
+        property_id=property_id,
+        model=models[0],
+        group_by=GROUP_BY[group_by],
+        conversion_name=conversion_name,
+    )
+    _set_time_range(request, start, end)
+    with grpc.insecure_channel(address) as channel:
+        stub = reporting_pb2_grpc.ReportingServiceStub(channel)
+        response = stub.GetConversionReport(request, timeout=CALL_TIMEOUT)
+    return from_report_pb(response, models[0], group_by)
 
 
 def compare_models(
@@ -60,74 +144,103 @@ def compare_models(
         group_by=GROUP_BY[group_by],
         conversion_name=conversion_name,
     )
-    if start:
-        request.start_time.CopyFrom(to_timestamp(start))
-    if end:
-        request.end_time.CopyFrom(to_timestamp(end))
+    _set_time_range(request, start, end)
     with grpc.insecure_channel(address) as channel:
         stub = reporting_pb2_grpc.ReportingServiceStub(channel)
         return stub.CompareModels(request, timeout=CALL_TIMEOUT)
 
 
-def _money(money: Money) -> str:
-    return f"{money.to_decimal():,.2f} {money.currency_code}".rstrip()
+def _set_time_range(
+    request: reporting_pb2.GetConversionReportRequest | reporting_pb2.CompareModelsRequest,
+    start: datetime | None,
+    end: datetime | None,
+) -> None:
+    if start:
+        request.start_time.CopyFrom(to_timestamp(start))
+    if end:
+        request.end_time.CopyFrom(to_timestamp(end))
 
 
-def describe_scope(comparison: reporting_pb2.CompareModelsResponse) -> str:
-    """What a comparison counts and how recent its data is, as one line."""
-    freshness = comparison.freshness
+def _freshness(
+    freshness: reporting_pb2.ReportFreshness,
+) -> tuple[datetime | None, tuple[tuple[str, int], ...]]:
     newest = (
-        freshness.newest_conversion_time.ToDatetime(tzinfo=UTC).isoformat(timespec="seconds")
+        freshness.newest_conversion_time.ToDatetime(tzinfo=UTC)
         if freshness.HasField("newest_conversion_time")
-        else "none"
+        else None
     )
-    positions = ", ".join(f"{u.upstream} {u.position}" for u in freshness.upstream_positions)
-    return (
-        f"Conversion name: {comparison.conversion_name or '(none)'}; newest conversion counted: "
-        f"{newest}; log positions: {positions or 'none'}"
+    return newest, tuple((u.upstream, u.position) for u in freshness.upstream_positions)
+
+
+def _figures(
+    message: reporting_pb2.ReportRow | reporting_pb2.ModelFigures,
+) -> Figures:
+    return Figures(
+        conversions=message.conversions,
+        value=from_money_pb(message.value),
+        share=message.share,
+        value_saturated=message.value_saturated,
+    )
+
+
+def from_report_pb(
+    response: reporting_pb2.GetConversionReportResponse, model: str, group_by: str
+) -> Report:
+    """A conversion report under one model as plain values, with the service's totals."""
+    newest, positions = _freshness(response.freshness)
+    currency = response.total_value.currency_code or next(
+        (r.value.currency_code for r in response.rows if r.value.currency_code), ""
+    )
+    total = Figures(
+        conversions=response.total_conversions,
+        value=from_money_pb(response.total_value),
+        share=1.0 if response.rows else 0.0,
+        value_saturated=response.total_value_saturated,
+    )
+    return Report(
+        kind="conversions",
+        group_by=group_by,
+        conversion_name=response.conversion_name,
+        models=(model,),
+        currency=currency,
+        groups=tuple(ReportGroup(r.group, (_figures(r),)) for r in response.rows),
+        totals=(total,),
+        models_exceeding_conversions=(model,) if response.exceeds_conversions else (),
+        newest_conversion_time=newest,
+        upstream_positions=positions,
+    )
+
+
+def from_comparison_pb(comparison: reporting_pb2.CompareModelsResponse, group_by: str) -> Report:
+    """A model comparison as plain values, each model's total added up from its rows (none
+    for a model whose credits exceed one per conversion)."""
+    newest, positions = _freshness(comparison.freshness)
+    groups = tuple(
+        ReportGroup(row.group, tuple(_figures(f) for f in row.figures)) for row in comparison.rows
+    )
+    currency = next((f.value.currency_code for row in comparison.rows for f in row.figures), "")
+    exceeding = tuple(comparison.models_exceeding_conversions)
+    totals = tuple(
+        None if model in exceeding else add_up([g.figures[i] for g in groups], currency)
+        for i, model in enumerate(comparison.models)
+    )
+    return Report(
+        kind="compare",
+        group_by=group_by,
+        conversion_name=comparison.conversion_name,
+        models=tuple(comparison.models),
+        currency=currency,
+        groups=groups,
+        totals=totals,
+        models_exceeding_conversions=exceeding,
+        newest_conversion_time=newest,
+        upstream_positions=positions,
     )
 
 
 def format_comparison(
     comparison: reporting_pb2.CompareModelsResponse, group_by: str = "channel"
 ) -> str:
-    """A model comparison as a text table: conversions, value and share per model, under a
-    line naming the conversion name counted and the data's freshness."""
-    models = list(comparison.models)
-    header = [group_by] + [f"{m} {col}" for m in models for col in ("conv", "value", "share")]
-    table = [header]
-    conversions = [0.0] * len(models)
-    micros = [0] * len(models)
-    currencies = [""] * len(models)
-    for row in comparison.rows:
-        line = [row.group]
-        for i, figure in enumerate(row.figures):
-            value = from_money_pb(figure.value)
-            line += [f"{figure.conversions:,.2f}", _money(value), f"{figure.share:.1%}"]
-            conversions[i] += figure.conversions
-            micros[i] += value.to_micros()
-            currencies[i] = value.currency_code or currencies[i]
-        table.append(line)
-    footer = ["total"]
-    for total, amount, currency in zip(conversions, micros, currencies, strict=True):
-        footer += [
-            f"{total:,.2f}",
-            _money(Money.from_micros(currency, amount)) if currency else "0.00",
-            "100.0%" if comparison.rows else "0.0%",
-        ]
-    table.append(footer)
-    notes = [
-        f"{model}: credits add up to more than one per conversion by design (participation); "
-        "its total counts distinct conversions"
-        for model in comparison.models_exceeding_conversions
-    ]
-    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-    lines = [describe_scope(comparison), ""]
-    for n, cells_text in enumerate(table):
-        cells = [cells_text[0].ljust(widths[0])] + [
-            c.rjust(w) for c, w in zip(cells_text[1:], widths[1:], strict=True)
-        ]
-        lines.append("  ".join(cells))
-        if n == 0 or n == len(table) - 2:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines + notes)
+    """A model comparison as a plain-text table with totals, and a caption naming the
+    conversion name counted and the data's freshness."""
+    return render_table(from_comparison_pb(comparison, group_by))

@@ -1,0 +1,51 @@
+"""`convtrack report` arguments it cannot serve: one clear line and exit status 2."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.cli import main
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["cost"], "convtrack report: report `cost` is not available yet (issue #9)"),
+        (["funnel"], "convtrack report: report `funnel` is not available yet (issue #9)"),
+        (
+            ["bogus"],
+            "convtrack report: unknown report KIND `bogus` (choose from conversions, "
+            "compare, cost, paths, funnel, cohorts, outcomes)",
+        ),
+        (
+            ["compare", "--as-of", "2026-11-01"],
+            "convtrack report: --as-of is not available yet (issue #9)",
+        ),
+        (
+            ["conversions", "--models", "last_click,linear"],
+            "convtrack report: report `conversions` takes one model, got 2: use "
+            "`convtrack report compare` to compare models",
+        ),
+        (
+            ["compare", "--format", "parquet"],
+            "convtrack report: --format parquet needs --output FILE",
+        ),
+    ],
+)
+def test_a_report_the_command_cannot_serve_exits_2_with_one_line(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", *args, "--property", "shop", "--addr", "127.0.0.1:9"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [message]
+    assert captured.out == ""
+
+
+def test_without_a_kind_the_report_says_which_it_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", "cohorts", "--property", "shop"]) == 2
+    assert main(["report", "--property", "shop", "--format", "parquet"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[1] == (
+        "convtrack report: no KIND given, reporting `conversions` "
+        "(say `convtrack report conversions`; KINDs: conversions, compare)"
+    )
