@@ -17,10 +17,11 @@ from common.identifiers import placeholder_reason
 from common.telemetry import current_trace_parent
 from services.identity.domainmodel import (
     IdentityGraph,
+    MatchingCheck,
     Observation,
     graph_id,
 )
-from services.identity.matching import Matcher, ObservationSource
+from services.identity.matching import Matcher, ObservationSource, ProposedLinks
 from services.identity.observations import ObservationRecord
 from services.identity.resolution import (
     Decision,
@@ -46,6 +47,8 @@ from services.identity.resolution import (
 )
 
 DEFAULT_MATCHING_WINDOW = timedelta(days=90)
+DEFAULT_MIN_EXPECTED_PRECISION = 0.95
+PRECISION_DIGITS = 6
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +106,7 @@ class MatchingRun:
     links_added: int
     links_removed: int
     seconds: float
+    check: MatchingCheck
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +124,8 @@ class Explanation:
     person_id: str
     identifiers: tuple[str, ...]
     steps: tuple[ExplanationStep, ...]
+    matching_check: MatchingCheck | None = None
+    """The property's latest matching run verdict, for a person with probabilistic links."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,17 +159,20 @@ class IdentityApplication(TrackingApplication):
         observations: ObservationSource | None = None,
         matcher: Matcher | None = None,
         matching_window: timedelta = DEFAULT_MATCHING_WINDOW,
+        min_expected_precision: float = DEFAULT_MIN_EXPECTED_PRECISION,
         env: dict[str, str] | None = None,
     ) -> None:
         """`identifiers` turns the identifiers people ask about into the pseudonyms the graph
         holds, and back (ingest's vault in the service; `PlainIdentifiers` offline).
         Probabilistic matching runs read `observations` of the last `matching_window` and
-        score them with `matcher`; without both, matching is off."""
+        score them with `matcher`; without both, matching is off. A run whose expected
+        precision is below `min_expected_precision` accepts no links."""
         super().__init__(env=env)
         self._identifiers = identifiers
         self._observations = observations
         self._matcher = matcher
         self.matching_window = matching_window
+        self.min_expected_precision = min_expected_precision
         self.rules = rules or IdentityRules()
         self.lock = threading.Lock()
         self._stopping = threading.Event()
@@ -247,10 +256,14 @@ class IdentityApplication(TrackingApplication):
         assert self._matcher is not None
         started = time.perf_counter()
         proposed = self._matcher.propose(records)
+        check = self._check(proposed)
         decisions: list[Decision] = []
 
         def decide_run(graph: IdentityGraph) -> list[Decision]:
-            decisions.extend(decide_matching(graph.state, self._rules(graph), proposed.links))
+            if graph.matching_check != check:
+                graph.check_matching(check)
+            if check.passed:
+                decisions.extend(decide_matching(graph.state, self._rules(graph), proposed.links))
             return decisions
 
         with self.lock:
@@ -265,6 +278,35 @@ class IdentityApplication(TrackingApplication):
             links_added=sum(isinstance(d, ProbabilisticLinkAdded) for d in decisions),
             links_removed=sum(isinstance(d, ProbabilisticLinkRemoved) for d in decisions),
             seconds=time.perf_counter() - started,
+            check=check,
+        )
+
+    def _check(self, proposed: ProposedLinks) -> MatchingCheck:
+        """The run's verdict on itself: its expected precision against the target."""
+        estimate = proposed.precision
+        expected = round(estimate.expected_precision, PRECISION_DIGITS)
+        passed = expected >= self.min_expected_precision
+        reason = ""
+        if not passed:
+            source = (
+                "the held-out known pairs"
+                if estimate.held_out_precision is not None
+                and estimate.held_out_precision < estimate.model_precision
+                else "the fitted model"
+            )
+            reason = (
+                f"expected precision {expected:.4f} (from {source}) is below the target "
+                f"{self.min_expected_precision:.4f}: this run accepted no links, "
+                "links from earlier runs stay"
+            )
+        return MatchingCheck(
+            expected_precision=expected,
+            model_precision=round(estimate.model_precision, PRECISION_DIGITS),
+            held_out_precision=_rounded(estimate.held_out_precision),
+            held_out_recall=_rounded(estimate.held_out_recall),
+            target=self.min_expected_precision,
+            passed=passed,
+            reason=reason,
         )
 
     def forget_person(self, property_id: str, person_id: str, note: str) -> None:
@@ -342,6 +384,7 @@ class IdentityApplication(TrackingApplication):
             if members is None:
                 raise UnknownPersonError(f"no person {person_id} in {property_id}")
             identifiers = tuple(sorted(members))
+            matching_check = graph.matching_check
         relevant = {person, person_id, *identifiers}
         steps = []
         for stored in self.events.get(graph_id(property_id)):
@@ -350,7 +393,11 @@ class IdentityApplication(TrackingApplication):
                 decision = decision_from_dict(decided.kind, decided.decision)
                 if _mentions(decision, relevant):
                     steps.append(ExplanationStep(decided.timestamp, decision))
-        return Explanation(person, self._revealed(property_id, identifiers), tuple(steps))
+        if not any(isinstance(step.decision, ProbabilisticLinkAdded) for step in steps):
+            matching_check = None
+        return Explanation(
+            person, self._revealed(property_id, identifiers), tuple(steps), matching_check
+        )
 
     def _pseudonyms(self, property_id: str, identifiers: Sequence[str]) -> list[str]:
         """The pseudonyms the graph knows these identifiers by (raises for placeholders)."""
@@ -409,6 +456,10 @@ class IdentityApplication(TrackingApplication):
             self.discard_cached_state()
             raise
         return graph
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, PRECISION_DIGITS)
 
 
 def _mentions(decision: Decision, relevant: set[str]) -> bool:

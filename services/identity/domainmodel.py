@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -53,6 +53,20 @@ class Observation:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class MatchingCheck:
+    """A matching run's check of itself: its expected precision against the target, and
+    whether its links were accepted (`reason` says why not)."""
+
+    expected_precision: float
+    model_precision: float
+    held_out_precision: float | None
+    held_out_recall: float | None
+    target: float
+    passed: bool
+    reason: str
+
+
 def graph_id(property_id: str) -> UUID:
     """The id of a property's identity graph."""
     return uuid5(GRAPH_NAMESPACE, property_id)
@@ -65,12 +79,14 @@ class IdentityGraph(Aggregate):
 
     Decided: ClassVar[type[DomainEvent]]
     RulesConfigured: ClassVar[type[DomainEvent]]
+    MatchingChecked: ClassVar[type[DomainEvent]]
 
     @event("Started")
     def __init__(self, *, id: UUID, property_id: str) -> None:
         self.property_id = property_id
         self.state = ResolutionState(property_id)
         self.rules: IdentityRules | None = None
+        self.matching_check: MatchingCheck | None = None
 
     def configure_rules(self, rules: IdentityRules) -> None:
         """Sets the property's own resolution rules; they decide observations from now on
@@ -80,6 +96,14 @@ class IdentityGraph(Aggregate):
     @event("RulesConfigured")
     def _rules_configured(self, *, rules: dict[str, Any]) -> None:
         self.rules = rules_from_dict(rules)
+
+    def check_matching(self, check: MatchingCheck) -> None:
+        """Records a matching run's verdict on itself (the latest one is kept)."""
+        self._matching_checked(check=asdict(check))
+
+    @event("MatchingChecked")
+    def _matching_checked(self, *, check: dict[str, Any]) -> None:
+        self.matching_check = MatchingCheck(**check)
 
     def record(self, decision: Decision, trace_parent: str = "") -> None:
         """Records a decision (with the W3C traceparent of the work that made it) and applies

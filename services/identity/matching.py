@@ -7,12 +7,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+import numpy as np
+
 from services.identity.domainmodel import Observation
 from services.identity.observations import ObservationRecord
 from services.identity.probabilistic import ProbabilisticLinker
+from services.identity.probabilistic.selfcheck import PrecisionEstimate, estimate_precision
 from services.identity.resolution import ProbabilisticLinkAdded
 
 SIGNAL_WEIGHT_DIGITS = 4
+DEFAULT_HELD_OUT_FRACTION = 0.2
 
 
 class ObservationSource(Protocol):
@@ -29,6 +33,7 @@ class ProposedLinks:
 
     links: list[ProbabilisticLinkAdded]
     candidate_pairs: int
+    precision: PrecisionEstimate
 
 
 class Matcher(Protocol):
@@ -44,16 +49,33 @@ class FellegiSunterMatcher:
     every blocked candidate pair is scored; pairs at or above the linker's match-probability
     threshold become proposed links."""
 
-    def __init__(self, linker: ProbabilisticLinker | None = None) -> None:
+    def __init__(
+        self,
+        linker: ProbabilisticLinker | None = None,
+        held_out_fraction: float = DEFAULT_HELD_OUT_FRACTION,
+    ) -> None:
+        """`held_out_fraction` of the known matches is left out of a second fit that checks
+        the model's recall (`estimate_precision`)."""
         self.linker = linker or ProbabilisticLinker()
+        self.held_out_fraction = held_out_fraction
 
     def propose(self, records: Sequence[ObservationRecord]) -> ProposedLinks:
-        """Fits the model on the records, scores their candidate pairs, keeps the likely ones."""
+        """Fits the model on the records, scores their candidate pairs, keeps the likely ones
+        and estimates their precision."""
         if not records:
-            return ProposedLinks([], 0)
+            return ProposedLinks([], 0, PrecisionEstimate(1.0, None, None, 0, 0, 0))
         prepared = self.linker.prepare(records)
         params = self.linker.fit(prepared)
         scored = self.linker.score(prepared, params)
+        index = {p.identifier: i for i, p in enumerate(prepared.profiles)}
+        candidates = (
+            np.fromiter((index[p.a_identifier] for p in scored), np.int64, len(scored)),
+            np.fromiter((index[p.b_identifier] for p in scored), np.int64, len(scored)),
+        )
+        probability = np.fromiter((p.match_probability for p in scored), np.float64, len(scored))
+        precision = estimate_precision(
+            self.linker, prepared, candidates, probability, self.held_out_fraction
+        )
         threshold = self.linker.config.min_probability
         links = [
             ProbabilisticLinkAdded(
@@ -69,7 +91,7 @@ class FellegiSunterMatcher:
             for pair in scored
             if pair.match_probability >= threshold
         ]
-        return ProposedLinks(links, len(scored))
+        return ProposedLinks(links, len(scored), precision)
 
 
 __all__ = ["FellegiSunterMatcher", "Matcher", "ObservationSource", "ProposedLinks"]

@@ -22,6 +22,7 @@ from common.wire import from_identifier_pb, to_identifier_pb
 from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from services.identity.application import (
+    DEFAULT_MIN_EXPECTED_PRECISION,
     IdentifierVault,
     IdentityApplication,
     PlainIdentifiers,
@@ -50,13 +51,15 @@ class IdentitySettings:
     matching_interval: timedelta = timedelta(hours=6)
     matching_window: timedelta = timedelta(days=90)
     min_match_probability: float = 0.99
+    min_expected_precision: float = DEFAULT_MIN_EXPECTED_PRECISION
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IdentitySettings:
         """Reads `IDENTITY_LISTEN`, `IDENTITY_DATABASE_URL`, `INGEST_ADDR`, `CONVTRACK_DATA_DIR`,
         and for probabilistic matching `IDENTITY_MATCHING_INTERVAL_HOURS` (6; 0 turns the
         schedule off, `RunMatching` still works), `IDENTITY_MATCHING_WINDOW_DAYS` (90) and
-        `IDENTITY_MIN_MATCH_PROBABILITY` (0.99),
+        `IDENTITY_MIN_MATCH_PROBABILITY` (0.99), `IDENTITY_MIN_EXPECTED_PRECISION` (0.95: a
+        run whose expected precision is lower accepts no links; 0 turns the check off),
         `IDENTITY_MAX_READY_LAG` (10000: the lag past which readiness reports NOT_SERVING)."""
         probability = env_str(env, "IDENTITY_MIN_MATCH_PROBABILITY", str(cls.min_match_probability))
         try:
@@ -66,6 +69,15 @@ class IdentitySettings:
         if not 0.5 <= min_probability < 1.0:
             raise SettingsError(
                 f"IDENTITY_MIN_MATCH_PROBABILITY must be a number in [0.5, 1), not {probability!r}"
+            )
+        target = env_str(env, "IDENTITY_MIN_EXPECTED_PRECISION", str(cls.min_expected_precision))
+        try:
+            min_expected_precision = float(target)
+        except ValueError:
+            min_expected_precision = -1.0
+        if not 0.0 <= min_expected_precision <= 1.0:
+            raise SettingsError(
+                f"IDENTITY_MIN_EXPECTED_PRECISION must be a number in [0, 1], not {target!r}"
             )
         return cls(
             listen=env_str(env, "IDENTITY_LISTEN", cls.listen),
@@ -77,6 +89,7 @@ class IdentitySettings:
             matching_interval=timedelta(hours=env_int(env, "IDENTITY_MATCHING_INTERVAL_HOURS", 6)),
             matching_window=timedelta(days=env_int(env, "IDENTITY_MATCHING_WINDOW_DAYS", 90)),
             min_match_probability=min_probability,
+            min_expected_precision=min_expected_precision,
         )
 
 
@@ -133,6 +146,7 @@ def build_application(
         observations=observations,
         matcher=FellegiSunterMatcher(linker) if observations is not None else None,
         matching_window=settings.matching_window,
+        min_expected_precision=settings.min_expected_precision,
         env=database.eventsourcing_env(),
     )
     if not settings.create_tables:

@@ -23,7 +23,7 @@ from services.identity.application import (
     UnknownIdentifierError,
     UnknownPersonError,
 )
-from services.identity.domainmodel import IdentityGraph
+from services.identity.domainmodel import IdentityGraph, MatchingCheck
 from services.identity.resolution import (
     Decision,
     IdentifierMarkedShared,
@@ -80,6 +80,18 @@ def _set_decision(entry: identity_pb2.LogEntry, prop: str, decision: Decision) -
     if encode is not None:
         field, message = encode(prop, decision)
         getattr(entry, field).CopyFrom(message)
+
+
+def _matching_check_pb(check: MatchingCheck) -> identity_pb2.MatchingCheck:
+    return identity_pb2.MatchingCheck(
+        expected_precision=check.expected_precision,
+        model_precision=check.model_precision,
+        held_out_precision=check.held_out_precision,
+        held_out_recall=check.held_out_recall,
+        target=check.target,
+        passed=check.passed,
+        reason=check.reason,
+    )
 
 
 def _identifier_pb(key: str) -> common_pb2.Identifier:
@@ -232,6 +244,8 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         for step in explanation.steps:
             entry = response.decisions.add(recorded_at=to_timestamp(step.decided_at))
             _set_decision(entry, property_id, step.decision)
+        if explanation.matching_check is not None:
+            response.matching_check.CopyFrom(_matching_check_pb(explanation.matching_check))
         return response
 
     def LinkIdentifiers(
@@ -316,6 +330,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
                     links_added=run.links_added,
                     links_removed=run.links_removed,
                     duration=to_duration(run.seconds),
+                    check=_matching_check_pb(run.check),
                 )
                 for run in runs
             ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from bench.identity_synth import generate
@@ -21,7 +22,8 @@ from services.identity.domainmodel import IdentityGraph, Observation, graph_id
 from services.identity.matching import FellegiSunterMatcher
 from services.identity.observations import ObservationRecord
 from services.identity.offline_resolvers import Resolver
-from services.identity.probabilistic import parse_user_agent
+from services.identity.probabilistic import LinkerConfig, ProbabilisticLinker, parse_user_agent
+from services.identity.probabilistic.selfcheck import estimate_precision
 from services.identity.resolution import (
     IdentityRules,
     ProbabilisticLinkAdded,
@@ -231,3 +233,110 @@ def test_matching_settings_come_from_the_environment_and_bad_values_are_refused(
     assert blended.reporting_identity is ReportingIdentity.BLENDED
     with pytest.raises(SettingsError, match="ATTRIBUTION_REPORTING_IDENTITY"):
         AttributionSettings.from_env({"ATTRIBUTION_REPORTING_IDENTITY": "probabilistic"})
+
+
+def test_a_confident_run_accepts_its_links_and_reports_its_expected_precision(
+    matched: tuple[IdentityApplication, ListedObservations],
+) -> None:
+    app, _ = matched
+    [run] = app.run_matching(now=datetime(2026, 4, 1, tzinfo=UTC))
+    assert run.check.passed and run.check.reason == ""
+    assert run.check.target == 0.95
+    assert run.check.expected_precision >= 0.95
+    assert run.check.expected_precision == min(
+        run.check.model_precision, run.check.held_out_precision or 1.0
+    )
+    assert run.check.held_out_precision is not None and run.check.held_out_recall is not None
+    assert run.links_accepted > 0
+    graph = app.repository.get(graph_id("shop"))
+    assert graph.matching_check == run.check
+
+
+def test_a_run_below_the_precision_target_accepts_no_links_and_says_why() -> None:
+    observations = _observations(200)
+    app = IdentityApplication(
+        identifiers=PlainIdentifiers(),
+        observations=ListedObservations(observations),
+        matcher=FellegiSunterMatcher(),
+        min_expected_precision=0.9999,
+    )
+    app.process_page("ingest", [UpstreamEntry(n + 1, o) for n, o in enumerate(observations)])
+    [run] = app.run_matching("shop", now=datetime(2026, 4, 1, tzinfo=UTC))
+    assert run.links_proposed > 0
+    assert (run.links_added, run.links_accepted) == (0, 0)
+    assert not run.check.passed
+    assert run.check.expected_precision < 0.9999
+    assert "below the target 0.9999" in run.check.reason
+    assert "accepted no links" in run.check.reason
+    assert app.repository.get(graph_id("shop")).matching_check == run.check
+
+
+def test_links_of_an_earlier_run_stay_when_a_later_run_misses_the_target() -> None:
+    observations = _observations(200)
+    app = IdentityApplication(
+        identifiers=PlainIdentifiers(),
+        observations=ListedObservations(observations),
+        matcher=FellegiSunterMatcher(),
+    )
+    app.process_page("ingest", [UpstreamEntry(n + 1, o) for n, o in enumerate(observations)])
+    [first] = app.run_matching("shop", now=datetime(2026, 4, 1, tzinfo=UTC))
+    assert first.check.passed and first.links_added > 0
+    app.min_expected_precision = 0.9999
+    [refused] = app.run_matching("shop", now=datetime(2026, 4, 1, tzinfo=UTC))
+    assert not refused.check.passed
+    assert refused.links_removed == 0
+    assert refused.links_accepted == first.links_accepted
+    graph = app.repository.get(graph_id("shop"))
+    link = next(iter(graph.state.probabilistic_links.values()))
+    explained = app.explain("shop", graph.state.person_by_identifier[link.a])
+    assert explained.matching_check == refused.check
+
+
+def test_the_precision_estimate_is_the_same_for_the_same_seed() -> None:
+    records = [o.record() for o in _observations(200)]
+    first = FellegiSunterMatcher().propose(records).precision
+    again = FellegiSunterMatcher().propose(records).precision
+    assert first == again
+    assert first.known_matches_held_out > 0 and first.known_non_matches > 0
+    other_seed = FellegiSunterMatcher(ProbabilisticLinker(LinkerConfig(seed=7)))
+    assert other_seed.propose(records).precision.known_matches_held_out != (
+        first.known_matches_held_out
+    )
+
+
+def test_known_non_matches_above_the_threshold_pull_the_held_out_estimate_down() -> None:
+    linker = ProbabilisticLinker()
+    records = [
+        ObservationRecord("o1", ("user:alice", "anon:a1"), ts=T0),
+        ObservationRecord("o2", ("user:alice", "anon:a2"), ts=T0),
+        ObservationRecord("o3", ("user:bob", "anon:b1"), ts=T0),
+        ObservationRecord("o4", ("user:bob", "anon:b2"), ts=T0),
+        ObservationRecord("o5", ("anon:x",), ts=T0),
+        ObservationRecord("o6", ("anon:y",), ts=T0),
+    ]
+    prepared = linker.prepare(records)
+    index = {p.identifier: i for i, p in enumerate(prepared.profiles)}
+    pairs = [("anon:a1", "anon:b1"), ("anon:a2", "anon:b2"), ("anon:x", "anon:y")]
+    a = np.array([index[x] for x, _ in pairs], dtype=np.int64)
+    b = np.array([index[y] for _, y in pairs], dtype=np.int64)
+
+    household = estimate_precision(linker, prepared, (a, b), np.array([0.995, 0.2, 0.999]), 0.0)
+    assert (household.known_non_matches, household.known_non_matches_above_threshold) == (2, 1)
+    assert household.model_precision == pytest.approx(0.997)
+    # Half the known non-matches pass, so half of the 3 candidates not known to match would:
+    # 1.5 false links among the 2 proposed.
+    assert household.held_out_precision == pytest.approx(1 - 0.5 * 3 / 2)
+    assert household.expected_precision == pytest.approx(0.25)
+
+    clean = estimate_precision(linker, prepared, (a, b), np.array([0.2, 0.2, 0.999]), 0.0)
+    assert clean.held_out_precision == 1.0 and clean.expected_precision == pytest.approx(0.999)
+    assert clean.held_out_recall is None and clean.known_matches_held_out == 0
+
+
+def test_the_precision_target_comes_from_the_environment_and_bad_values_are_refused() -> None:
+    assert IdentitySettings.from_env({}).min_expected_precision == 0.95
+    settings = IdentitySettings.from_env({"IDENTITY_MIN_EXPECTED_PRECISION": "0.99"})
+    assert settings.min_expected_precision == 0.99
+    for bad in ("1.5", "-0.1", "nan", "high"):
+        with pytest.raises(SettingsError, match="IDENTITY_MIN_EXPECTED_PRECISION"):
+            IdentitySettings.from_env({"IDENTITY_MIN_EXPECTED_PRECISION": bad})

@@ -98,8 +98,13 @@ class ProbabilisticLinker:
             result.a[keep], result.b[keep], by_rule, result.skipped_blocks, result.largest_skipped
         )
 
-    def fit(self, records: Iterable[ObservationRecord] | PreparedRecords) -> FellegiSunterParams:
-        """Train the model on this data, unsupervised.
+    def fit(
+        self,
+        records: Iterable[ObservationRecord] | PreparedRecords,
+        held_out: IntArray | None = None,
+    ) -> FellegiSunterParams:
+        """Train the model on this data, unsupervised; the known device pairs whose
+        `a * n + b` keys are in `held_out` are left out of training (see `selfcheck`).
 
         1. u from random profile pairs (nearly all non-matches), as Splink does; u stays fixed.
         2. m by EM on each blocking rule's pairs, with a Dirichlet prior of `m_prior_strength`
@@ -110,18 +115,18 @@ class ProbabilisticLinker:
            weighted by their expected matches; the split among forced levels is then the
            same average over the rules that forced them.
            Pairs of cookies in one group of known matches that were never seen together
-           (`_known_device_pairs`: a person's other devices and replaced cookies) count as
+           (`known_device_pairs`: a person's other devices and replaced cookies) count as
            labelled matches in both averages, one pair each, under the same prior on m.
         3. The match prior λ, the probability that two random profiles match, from the
            matches the data already shows plus those the model expects: see
            `_random_pair_match_prior`.
         """
         prepared = records if isinstance(records, PreparedRecords) else self.prepare(records)
-        params, _, _ = self._fit(prepared, self.candidate_pairs(prepared))
+        params, _, _ = self._fit(prepared, self.candidate_pairs(prepared), held_out)
         return params
 
     def _fit(
-        self, prepared: PreparedRecords, blocked: BlockingResult
+        self, prepared: PreparedRecords, blocked: BlockingResult, held_out: IntArray | None = None
     ) -> tuple[FellegiSunterParams, LevelArray, FloatArray]:
         """`fit`, also returning the comparison levels and term frequencies of `blocked`."""
         n = len(prepared.profiles)
@@ -187,7 +192,10 @@ class ProbabilisticLinker:
                 else:
                     m_sum[k] += matched * result.m[k]
                     m_support[k] += matched
-        known_a, known_b = _known_device_pairs(prepared)
+        known_a, known_b = known_device_pairs(prepared)
+        if held_out is not None and held_out.size:
+            kept = ~np.isin(known_a * width + known_b, held_out)
+            known_a, known_b = known_a[kept], known_b[kept]
         if known_a.size:
             # Labelled matches, with the same Dirichlet prior on m as EM's.
             known_gamma, _ = self._compare(prepared.features, known_a, known_b)
@@ -336,6 +344,13 @@ class ProbabilisticLinker:
                 )
         return weights
 
+    def probabilities(
+        self, prepared: PreparedRecords, a: IntArray, b: IntArray, params: FellegiSunterParams
+    ) -> FloatArray:
+        """Posterior match probability of the profile pairs (a[i], b[i])."""
+        weights, _ = self._weights(prepared.features, a, b, params)
+        return _probability(weights.sum(axis=1), params.match_prior)
+
     def _scored(
         self,
         prepared: PreparedRecords,
@@ -389,7 +404,7 @@ def _known_match_groups(together: IntArray, n: int, max_size: int) -> IntArray:
     return group
 
 
-def _known_device_pairs(prepared: PreparedRecords) -> tuple[IntArray, IntArray]:
+def known_device_pairs(prepared: PreparedRecords) -> tuple[IntArray, IntArray]:
     """Pairs of device-bound profiles (cookies) in one group of known matches that were
     never seen together: one person's other devices and replaced cookies, labelled matches
     of the kind the model is asked to find."""

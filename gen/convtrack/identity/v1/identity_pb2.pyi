@@ -76,7 +76,7 @@ class RunMatchingResponse(_message.Message):
     def __init__(self, runs: _Optional[_Iterable[_Union[MatchingRun, _Mapping]]] = ...) -> None: ...
 
 class MatchingRun(_message.Message):
-    __slots__ = ("property_id", "observations", "candidate_pairs", "links_proposed", "links_accepted", "links_added", "links_removed", "duration")
+    __slots__ = ("property_id", "observations", "candidate_pairs", "links_proposed", "links_accepted", "links_added", "links_removed", "duration", "check")
     PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
     OBSERVATIONS_FIELD_NUMBER: _ClassVar[int]
     CANDIDATE_PAIRS_FIELD_NUMBER: _ClassVar[int]
@@ -85,6 +85,7 @@ class MatchingRun(_message.Message):
     LINKS_ADDED_FIELD_NUMBER: _ClassVar[int]
     LINKS_REMOVED_FIELD_NUMBER: _ClassVar[int]
     DURATION_FIELD_NUMBER: _ClassVar[int]
+    CHECK_FIELD_NUMBER: _ClassVar[int]
     property_id: str
     observations: int
     candidate_pairs: int
@@ -93,7 +94,26 @@ class MatchingRun(_message.Message):
     links_added: int
     links_removed: int
     duration: _duration_pb2.Duration
-    def __init__(self, property_id: _Optional[str] = ..., observations: _Optional[int] = ..., candidate_pairs: _Optional[int] = ..., links_proposed: _Optional[int] = ..., links_accepted: _Optional[int] = ..., links_added: _Optional[int] = ..., links_removed: _Optional[int] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    check: MatchingCheck
+    def __init__(self, property_id: _Optional[str] = ..., observations: _Optional[int] = ..., candidate_pairs: _Optional[int] = ..., links_proposed: _Optional[int] = ..., links_accepted: _Optional[int] = ..., links_added: _Optional[int] = ..., links_removed: _Optional[int] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., check: _Optional[_Union[MatchingCheck, _Mapping]] = ...) -> None: ...
+
+class MatchingCheck(_message.Message):
+    __slots__ = ("expected_precision", "model_precision", "held_out_precision", "held_out_recall", "target", "passed", "reason")
+    EXPECTED_PRECISION_FIELD_NUMBER: _ClassVar[int]
+    MODEL_PRECISION_FIELD_NUMBER: _ClassVar[int]
+    HELD_OUT_PRECISION_FIELD_NUMBER: _ClassVar[int]
+    HELD_OUT_RECALL_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    PASSED_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    expected_precision: float
+    model_precision: float
+    held_out_precision: float
+    held_out_recall: float
+    target: float
+    passed: bool
+    reason: str
+    def __init__(self, expected_precision: _Optional[float] = ..., model_precision: _Optional[float] = ..., held_out_precision: _Optional[float] = ..., held_out_recall: _Optional[float] = ..., target: _Optional[float] = ..., passed: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ForgetPersonRequest(_message.Message):
     __slots__ = ("property_id", "person_id", "note")
@@ -118,14 +138,16 @@ class ExplainPersonRequest(_message.Message):
     def __init__(self, property_id: _Optional[str] = ..., person_id: _Optional[str] = ...) -> None: ...
 
 class ExplainPersonResponse(_message.Message):
-    __slots__ = ("person_id", "identifiers", "decisions")
+    __slots__ = ("person_id", "identifiers", "decisions", "matching_check")
     PERSON_ID_FIELD_NUMBER: _ClassVar[int]
     IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
     DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    MATCHING_CHECK_FIELD_NUMBER: _ClassVar[int]
     person_id: str
     identifiers: _containers.RepeatedCompositeFieldContainer[_common_pb2.Identifier]
     decisions: _containers.RepeatedCompositeFieldContainer[LogEntry]
-    def __init__(self, person_id: _Optional[str] = ..., identifiers: _Optional[_Iterable[_Union[_common_pb2.Identifier, _Mapping]]] = ..., decisions: _Optional[_Iterable[_Union[LogEntry, _Mapping]]] = ...) -> None: ...
+    matching_check: MatchingCheck
+    def __init__(self, person_id: _Optional[str] = ..., identifiers: _Optional[_Iterable[_Union[_common_pb2.Identifier, _Mapping]]] = ..., decisions: _Optional[_Iterable[_Union[LogEntry, _Mapping]]] = ..., matching_check: _Optional[_Union[MatchingCheck, _Mapping]] = ...) -> None: ...
 
 class LinkIdentifiersRequest(_message.Message):
     __slots__ = ("property_id", "identifiers", "note")
