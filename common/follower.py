@@ -27,6 +27,7 @@ PERSISTENT_FAILURE_SECONDS = 5.0
 EMPTY_READ_INTERVAL_SECONDS = 0.5
 # How often a standby looks whether it leads now (its leadership takes the lock in the background).
 STANDBY_INTERVAL_SECONDS = 0.2
+STANDBY_CALLBACK_INTERVAL_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +86,9 @@ class Follower(Generic[T]):
     and counts as caught up: the leader keeps the shared store current, so a standby's
     answers are as fresh as the leader's. A page read in one term is processed only if the
     term still holds when its transaction starts, and `on_takeover` (which discards cached
-    aggregates) runs under the lock before the first page of each new term.
+    aggregates) runs under the lock before the first page of each new term. `on_standby`
+    runs about once a second while standing by, for caches the leader's writes make stale
+    (ingest's vault keys of forgotten persons).
     """
 
     def __init__(
@@ -100,10 +103,13 @@ class Follower(Generic[T]):
         meter: Meter | None = None,
         leadership: Leadership | None = None,
         on_takeover: Callable[[], None] | None = None,
+        on_standby: Callable[[], None] | None = None,
     ) -> None:
         self._upstream = upstream
         self._leadership: Leadership = leadership or SoleLeadership()
         self._on_takeover = on_takeover
+        self._on_standby = on_standby
+        self._standby_called_at: float | None = None
         self._term: int | None = None
         self._standing_by = False
         self._sink = sink
@@ -221,6 +227,16 @@ class Follower(Generic[T]):
         self._term = None
         self._caught_up_once = True
         self._last_lag = None
+        now = time.monotonic()
+        if self._on_standby is not None and (
+            self._standby_called_at is None
+            or now - self._standby_called_at >= STANDBY_CALLBACK_INTERVAL_SECONDS
+        ):
+            self._standby_called_at = now
+            try:
+                self._on_standby()
+            except Exception as error:  # a cache to drop must never stop the follower
+                logger.warning("standby callback for %s failed: %s", self._upstream.name, error)
         self._stopping.wait(STANDBY_INTERVAL_SECONDS)
 
     def _take_over(self, term: int) -> None:

@@ -123,6 +123,7 @@ class AdvisoryLockLeadership:
     def _run(self) -> None:
         while not self._stopping.wait(self._check_interval):
             self._step()
+        self._disconnect()
 
     def _step(self) -> None:
         """One attempt to take the lock, or one check that it is still held."""

@@ -173,6 +173,7 @@ def _start(settings: IngestSettings, telemetry: Telemetry, election: Election) -
                 tracer=telemetry.tracer(__name__),
                 meter=telemetry.meter(__name__),
                 leadership=election.leadership("identity"),
+                on_standby=app.vault.forget_cached_keys,
             )
         )
         interrupts.append(channel.close)
