@@ -155,6 +155,7 @@ def _start(
             meter=meter,
             leadership=election.leadership("ingest"),
             on_takeover=app.discard_cached_state,
+            on_standby=app.stand_by,
         ),
         Follower(
             identity_log(identity_channel, identity_input),
@@ -164,6 +165,7 @@ def _start(
             meter=meter,
             leadership=election.leadership("identity"),
             on_takeover=app.discard_cached_state,
+            on_standby=app.stand_by,
         ),
     ]
     servicer = AttributionServicer(app, lambda: positions(app, UPSTREAMS))

@@ -173,6 +173,7 @@ def _start(settings: IdentitySettings, telemetry: Telemetry, election: Election)
         meter=telemetry.meter(__name__),
         leadership=election.leadership("ingest"),
         on_takeover=app.discard_cached_state,
+        on_standby=app.stand_by,
     )
 
     servicer = IdentityServicer(app, lambda: positions(app, UPSTREAMS))
