@@ -212,6 +212,13 @@ class TrackingApplication(LoggedApplication):
         self._repository = self.construct_repository()
         self.absent_ids.clear()
 
+    def stand_by(self) -> None:
+        """Another replica writes this store now (it leads this consumer's logs): cached
+        aggregates are brought up to date on every read (fast-forward) and no id is assumed
+        absent, until `discard_cached_state` starts a term of its own."""
+        self.repository.fastforward = True
+        self.absent_ids.clear()
+
     def unit_of_work(self) -> UnitOfWork:
         """A unit of work on this application's repository and its known-absent ids."""
         return UnitOfWork(self.repository, self.absent_ids)

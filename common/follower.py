@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
@@ -14,6 +14,7 @@ from opentelemetry.metrics import Meter
 from opentelemetry.trace import Tracer
 
 from common.health import one_line
+from common.leadership import Leadership, SoleLeadership
 from common.telemetry import links_to
 
 T = TypeVar("T")
@@ -24,6 +25,9 @@ PERSISTENT_FAILURE_SECONDS = 5.0
 # After an empty page, the next read starts no sooner than this after the last one started:
 # a producer with all its wait slots taken answers at once, and must not be polled in a loop.
 EMPTY_READ_INTERVAL_SECONDS = 0.5
+# How often a standby looks whether it leads now (its leadership takes the lock in the background).
+STANDBY_INTERVAL_SECONDS = 0.2
+STANDBY_CALLBACK_INTERVAL_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,14 @@ class Follower(Generic[T]):
     An empty page answered early (the producer had no wait slot free) is followed by a short
     pause, not by another read at once. `caught_up_once` and `lag` are the facts readiness
     reads: whether it reached the upstream's head since it started, and how far behind it is.
+
+    It follows only while `leadership` has a term (default: always). A standby reads nothing
+    and counts as caught up: the leader keeps the shared store current, so a standby's
+    answers are as fresh as the leader's. A page read in one term is processed only if the
+    term still holds when its transaction starts, and `on_takeover` (which discards cached
+    aggregates) runs under the lock before the first page of each new term. `on_standby`
+    runs about once a second while standing by, for caches the leader's writes make stale
+    (ingest's vault keys of forgotten persons).
     """
 
     def __init__(
@@ -89,8 +101,17 @@ class Follower(Generic[T]):
         max_wait: float = 2.0,
         tracer: Tracer | None = None,
         meter: Meter | None = None,
+        leadership: Leadership | None = None,
+        on_takeover: Callable[[], None] | None = None,
+        on_standby: Callable[[], None] | None = None,
     ) -> None:
         self._upstream = upstream
+        self._leadership: Leadership = leadership or SoleLeadership()
+        self._on_takeover = on_takeover
+        self._on_standby = on_standby
+        self._standby_called_at: float | None = None
+        self._term: int | None = None
+        self._standing_by = False
         self._sink = sink
         self._lock = lock
         self._page_size = page_size
@@ -136,6 +157,11 @@ class Follower(Generic[T]):
         """Upstream entries not processed yet, as last seen (None before the first read)."""
         return self._last_lag
 
+    @property
+    def leading(self) -> bool:
+        """Whether this replica follows the upstream now (not a standby)."""
+        return self._leadership.term is not None
+
     def is_alive(self) -> bool:
         """Whether its thread runs."""
         return self._thread.is_alive()
@@ -154,7 +180,7 @@ class Follower(Generic[T]):
         if self._thread.is_alive():
             self._thread.join(timeout)
 
-    def _process(self, after: int, entries: Sequence[UpstreamEntry[T]]) -> None:
+    def _process(self, after: int, entries: Sequence[UpstreamEntry[T]], term: int) -> None:
         """Processes a page in a span linked to the traces that wrote its entries."""
         name = self._upstream.name
         span = (
@@ -167,6 +193,9 @@ class Follower(Generic[T]):
             else nullcontext()
         )
         with span, self._lock:
+            if self._leadership.term != term:
+                logger.info("not processing a page of %s: leadership lost", name)
+                return
             if self._sink.position(name) == after:
                 self._sink.process_page(name, entries, after=after)
                 if self._processed is not None:
@@ -190,17 +219,50 @@ class Follower(Generic[T]):
             if self._lag is not None:
                 self._lag.set(lag, {"upstream": self._upstream.name})
 
+    def _stand_by(self) -> None:
+        """Waits a moment as a standby, which counts as caught up and has no lag of its own."""
+        if not self._standing_by:
+            logger.info("standing by for %s: another replica follows it", self._upstream.name)
+            self._standing_by = True
+        self._term = None
+        self._caught_up_once = True
+        self._last_lag = None
+        now = time.monotonic()
+        if self._on_standby is not None and (
+            self._standby_called_at is None
+            or now - self._standby_called_at >= STANDBY_CALLBACK_INTERVAL_SECONDS
+        ):
+            self._standby_called_at = now
+            try:
+                self._on_standby()
+            except Exception as error:  # a cache to drop must never stop the follower
+                logger.warning("standby callback for %s failed: %s", self._upstream.name, error)
+        self._stopping.wait(STANDBY_INTERVAL_SECONDS)
+
+    def _take_over(self, term: int) -> None:
+        """Starts a term: what is cached may be behind what the previous leader wrote."""
+        if self._on_takeover is not None:
+            self._on_takeover()
+        self._term = term
+        self._standing_by = False
+
     def _run(self) -> None:
         backoff = 0.1
         failing_since: float | None = None
         while not self._stopping.is_set():
+            term = self._leadership.term
+            if term is None:
+                self._stand_by()
+                continue
             try:
                 with self._lock:
+                    if term != self._term:
+                        self._take_over(term)
                     after = self._sink.position(self._upstream.name)
                 started = time.monotonic()
                 entries = self._upstream.read(after, self._page_size, self._max_wait)
                 if entries and not self._stopping.is_set():
-                    self._process(after, entries)
+                    self._process(after, entries, term)
                 self._record_lag(entries[-1].position if entries else None)
                 if not entries:
                     self._stopping.wait(EMPTY_READ_INTERVAL_SECONDS - (time.monotonic() - started))

@@ -12,9 +12,10 @@ import grpc
 from common.eventlog import positions
 from common.follower import Follower
 from common.health import DEFAULT_MAX_READY_LAG, Readiness, max_ready_lag
+from common.leadership import Election, leader_election, started_elected
 from common.server import GrpcServer, RunningService
 from common.settings import SettingsError, creates_tables, data_dir, database_url, env_int, env_str
-from common.storage import database_for
+from common.storage import Database, database_for
 from common.telemetry import Telemetry
 from common.upstream import identity_log, ingest_log, open_channel
 from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
@@ -39,6 +40,7 @@ class AttributionSettings:
     data_dir: Path = Path("data")
     create_tables: bool = True
     max_ready_lag: int = DEFAULT_MAX_READY_LAG
+    leader_election: bool = True
     ingest_addr: str = "127.0.0.1:50051"
     identity_addr: str = "127.0.0.1:50052"
     models: tuple[str, ...] = field(default=tuple(NAMED_RULES))
@@ -55,7 +57,8 @@ class AttributionSettings:
         of data-driven models off), `ATTRIBUTION_REPORTING_IDENTITY` (deterministic or
         blended; the initial choice, `SetReportingIdentity` changes it), `INGEST_ADDR`,
         `IDENTITY_ADDR`,
-        `ATTRIBUTION_MAX_READY_LAG` (10000: the lag past which readiness reports NOT_SERVING)."""
+        `ATTRIBUTION_MAX_READY_LAG` (10000: the lag past which readiness reports NOT_SERVING),
+        `CONVTRACK_LEADER_ELECTION` (on)."""
         models = env_str(env, "ATTRIBUTION_MODELS", ",".join(NAMED_RULES))
         identity = env_str(env, "ATTRIBUTION_REPORTING_IDENTITY", "deterministic").lower()
         if identity not in {r.value for r in ReportingIdentity}:
@@ -68,6 +71,7 @@ class AttributionSettings:
             data_dir=data_dir(env),
             create_tables=creates_tables(env),
             max_ready_lag=max_ready_lag(env, "attribution"),
+            leader_election=leader_election(env),
             ingest_addr=env_str(env, "INGEST_ADDR", "127.0.0.1:50051"),
             identity_addr=env_str(env, "IDENTITY_ADDR", "127.0.0.1:50052"),
             models=tuple(m.strip() for m in models.split(",") if m.strip()),
@@ -101,14 +105,19 @@ def lookback_policy(env: Mapping[str, str]) -> LookbackPolicy:
     return LookbackPolicy(default=default, by_conversion=overrides)
 
 
-def build_application(settings: AttributionSettings) -> AttributionApplication:
-    """The attribution application on the configured store."""
-    database = database_for(
+def database_of(settings: AttributionSettings) -> Database:
+    """Attribution's database."""
+    return database_for(
         "attribution",
         settings.database_url,
         settings.data_dir,
         create_tables=settings.create_tables,
     )
+
+
+def build_application(settings: AttributionSettings) -> AttributionApplication:
+    """The attribution application on the configured store."""
+    database = database_of(settings)
     database.ensure_schema()
     app = AttributionApplication(
         models=[named_model(name) for name in settings.models],
@@ -122,8 +131,15 @@ def build_application(settings: AttributionSettings) -> AttributionApplication:
 
 
 def start(settings: AttributionSettings, telemetry: Telemetry | None = None) -> RunningService:
-    """Starts attribution: its store, its followers of ingest and identity, its gRPC server."""
-    telemetry = telemetry or Telemetry()
+    """Starts attribution: its store, its followers of ingest and identity (each while this
+    replica leads it), its gRPC server."""
+    election = Election("attribution", database_of(settings), enabled=settings.leader_election)
+    return started_elected(election, lambda e: _start(settings, telemetry or Telemetry(), e))
+
+
+def _start(
+    settings: AttributionSettings, telemetry: Telemetry, election: Election
+) -> RunningService:
     app = build_application(settings)
     if settings.refit_interval > timedelta(0):
         app.refit_every(settings.refit_interval)
@@ -132,7 +148,14 @@ def start(settings: AttributionSettings, telemetry: Telemetry | None = None) -> 
     tracer, meter = telemetry.tracer(__name__), telemetry.meter(__name__)
     followers: list[Follower[AttributionInput | None]] = [
         Follower(
-            ingest_log(ingest_channel, ingest_input), app, lock=app.lock, tracer=tracer, meter=meter
+            ingest_log(ingest_channel, ingest_input),
+            app,
+            lock=app.lock,
+            tracer=tracer,
+            meter=meter,
+            leadership=election.leadership("ingest"),
+            on_takeover=app.discard_cached_state,
+            on_standby=app.stand_by,
         ),
         Follower(
             identity_log(identity_channel, identity_input),
@@ -140,6 +163,9 @@ def start(settings: AttributionSettings, telemetry: Telemetry | None = None) -> 
             lock=app.lock,
             tracer=tracer,
             meter=meter,
+            leadership=election.leadership("identity"),
+            on_takeover=app.discard_cached_state,
+            on_standby=app.stand_by,
         ),
     ]
     servicer = AttributionServicer(app, lambda: positions(app, UPSTREAMS))
@@ -159,6 +185,6 @@ def start(settings: AttributionSettings, telemetry: Telemetry | None = None) -> 
         server,
         followers=followers,
         interrupts=[ingest_channel.close, identity_channel.close, app.release_log_readers],
-        closers=[app.close, telemetry.shutdown],
+        closers=[app.close, telemetry.shutdown, election.close],
         readiness=Readiness(app.log_head, followers, max_lag=settings.max_ready_lag),
     )

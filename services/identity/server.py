@@ -12,9 +12,10 @@ import grpc
 from common.eventlog import positions
 from common.follower import Follower
 from common.health import DEFAULT_MAX_READY_LAG, Readiness, max_ready_lag
+from common.leadership import Election, leader_election, started_elected
 from common.server import GrpcServer, RunningService
 from common.settings import SettingsError, creates_tables, data_dir, database_url, env_int, env_str
-from common.storage import database_for
+from common.storage import Database, database_for
 from common.telemetry import Telemetry
 from common.upstream import ingest_log, open_channel
 from common.values import Identifier
@@ -47,6 +48,7 @@ class IdentitySettings:
     data_dir: Path = Path("data")
     create_tables: bool = True
     max_ready_lag: int = DEFAULT_MAX_READY_LAG
+    leader_election: bool = True
     ingest_addr: str = "127.0.0.1:50051"
     matching_interval: timedelta = timedelta(hours=6)
     matching_window: timedelta = timedelta(days=90)
@@ -60,7 +62,8 @@ class IdentitySettings:
         schedule off, `RunMatching` still works), `IDENTITY_MATCHING_WINDOW_DAYS` (90) and
         `IDENTITY_MIN_MATCH_PROBABILITY` (0.99), `IDENTITY_MIN_EXPECTED_PRECISION` (0.95: a
         run whose expected precision is lower accepts no links; 0 turns the check off),
-        `IDENTITY_MAX_READY_LAG` (10000: the lag past which readiness reports NOT_SERVING)."""
+        `IDENTITY_MAX_READY_LAG` (10000: the lag past which readiness reports NOT_SERVING),
+        `CONVTRACK_LEADER_ELECTION` (on)."""
         probability = env_str(env, "IDENTITY_MIN_MATCH_PROBABILITY", str(cls.min_match_probability))
         try:
             min_probability = float(probability)
@@ -85,6 +88,7 @@ class IdentitySettings:
             data_dir=data_dir(env),
             create_tables=creates_tables(env),
             max_ready_lag=max_ready_lag(env, "identity"),
+            leader_election=leader_election(env),
             ingest_addr=env_str(env, "INGEST_ADDR", cls.ingest_addr),
             matching_interval=timedelta(hours=env_int(env, "IDENTITY_MATCHING_INTERVAL_HOURS", 6)),
             matching_window=timedelta(days=env_int(env, "IDENTITY_MATCHING_WINDOW_DAYS", 90)),
@@ -128,6 +132,13 @@ def _pairs(pairs: Iterable[ingest_pb2.PseudonymPair]) -> dict[str, str]:
     }
 
 
+def database_of(settings: IdentitySettings) -> Database:
+    """Identity's database."""
+    return database_for(
+        "identity", settings.database_url, settings.data_dir, create_tables=settings.create_tables
+    )
+
+
 def build_application(
     settings: IdentitySettings,
     identifiers: IdentifierVault | None = None,
@@ -136,9 +147,7 @@ def build_application(
     """The identity application on the configured store; `identifiers` is ingest's vault
     (plain identifiers when none is given, as for `convtrack migrate`); matching runs read
     `observations` (none: matching is off)."""
-    database = database_for(
-        "identity", settings.database_url, settings.data_dir, create_tables=settings.create_tables
-    )
+    database = database_of(settings)
     database.ensure_schema()
     linker = ProbabilisticLinker(LinkerConfig(min_probability=settings.min_match_probability))
     app = IdentityApplication(
@@ -155,8 +164,13 @@ def build_application(
 
 
 def start(settings: IdentitySettings, telemetry: Telemetry | None = None) -> RunningService:
-    """Starts identity: its store, its follower of ingest's log and its gRPC server."""
-    telemetry = telemetry or Telemetry()
+    """Starts identity: its store, its follower of ingest's log (while this replica leads
+    it) and its gRPC server."""
+    election = Election("identity", database_of(settings), enabled=settings.leader_election)
+    return started_elected(election, lambda e: _start(settings, telemetry or Telemetry(), e))
+
+
+def _start(settings: IdentitySettings, telemetry: Telemetry, election: Election) -> RunningService:
     channel = open_channel(settings.ingest_addr, telemetry.tracer_provider)
     app = build_application(
         settings,
@@ -171,6 +185,9 @@ def start(settings: IdentitySettings, telemetry: Telemetry | None = None) -> Run
         lock=app.lock,
         tracer=telemetry.tracer(__name__),
         meter=telemetry.meter(__name__),
+        leadership=election.leadership("ingest"),
+        on_takeover=app.discard_cached_state,
+        on_standby=app.stand_by,
     )
 
     servicer = IdentityServicer(app, lambda: positions(app, UPSTREAMS))
@@ -190,6 +207,6 @@ def start(settings: IdentitySettings, telemetry: Telemetry | None = None) -> Run
         server,
         followers=[follower],
         interrupts=[channel.close, app.release_log_readers],
-        closers=[app.close, telemetry.shutdown],
+        closers=[app.close, telemetry.shutdown, election.close],
         readiness=Readiness(app.log_head, [follower], max_lag=settings.max_ready_lag),
     )

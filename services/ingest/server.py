@@ -12,10 +12,11 @@ import grpc
 
 from common.follower import Follower
 from common.health import Readiness
+from common.leadership import Election, leader_election, started_elected
 from common.money import ExchangeRates, is_known_currency
 from common.server import GrpcServer, RunningService
 from common.settings import SettingsError, creates_tables, data_dir, database_url, env_int, env_str
-from common.storage import database_for
+from common.storage import Database, database_for
 from common.telemetry import Telemetry
 from common.upstream import identity_log, open_channel
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
@@ -42,6 +43,7 @@ class IngestSettings:
     database_url: str = ""
     data_dir: Path = Path("data")
     create_tables: bool = True
+    leader_election: bool = True
     reporting_currency: str = "USD"
     fx_rates_file: str = ""
     max_event_age_days: int = 90
@@ -56,7 +58,7 @@ class IngestSettings:
         `INGEST_FX_RATES_FILE`, `INGEST_MAX_EVENT_AGE_DAYS`, `INGEST_LATE_AFTER_HOURS`,
         `INGEST_MAX_BACKFILL_AGE_DAYS`, `INGEST_REJECTED_RETENTION_DAYS`,
         `INGEST_PII_QUERY_PARAMS` (comma-separated names, replacing the default list) and
-        `CONVTRACK_DATA_DIR`."""
+        `CONVTRACK_DATA_DIR` and `CONVTRACK_LEADER_ELECTION` (on)."""
         pii_query_params = env_str(env, "INGEST_PII_QUERY_PARAMS")
         settings = cls(
             listen=env_str(env, "INGEST_LISTEN", "127.0.0.1:50051"),
@@ -64,6 +66,7 @@ class IngestSettings:
             database_url=database_url(env, "ingest"),
             data_dir=data_dir(env),
             create_tables=creates_tables(env),
+            leader_election=leader_election(env),
             reporting_currency=env_str(env, "INGEST_REPORTING_CURRENCY", "USD").upper(),
             fx_rates_file=env_str(env, "INGEST_FX_RATES_FILE"),
             max_event_age_days=env_int(env, "INGEST_MAX_EVENT_AGE_DAYS", 90),
@@ -103,11 +106,16 @@ def exchange_rates(settings: IngestSettings) -> ExchangeRates:
     return rates
 
 
-def build_application(settings: IngestSettings) -> IngestApplication:
-    """The ingest application on the configured store."""
-    database = database_for(
+def database_of(settings: IngestSettings) -> Database:
+    """Ingest's database."""
+    return database_for(
         "ingest", settings.database_url, settings.data_dir, create_tables=settings.create_tables
     )
+
+
+def build_application(settings: IngestSettings) -> IngestApplication:
+    """The ingest application on the configured store."""
+    database = database_of(settings)
     database.ensure_schema()
     rates = exchange_rates(settings)
     limits = Limits(
@@ -145,8 +153,13 @@ def build_application(settings: IngestSettings) -> IngestApplication:
 
 def start(settings: IngestSettings, telemetry: Telemetry | None = None) -> RunningService:
     """Starts ingest: its store, its follower of identity's log (to destroy forgotten
-    persons' keys; only with an identity address) and its gRPC server."""
-    telemetry = telemetry or Telemetry()
+    persons' keys; only with an identity address, and while this replica leads it) and its
+    gRPC server."""
+    election = Election("ingest", database_of(settings), enabled=settings.leader_election)
+    return started_elected(election, lambda e: _start(settings, telemetry or Telemetry(), e))
+
+
+def _start(settings: IngestSettings, telemetry: Telemetry, election: Election) -> RunningService:
     app = build_application(settings)
     followers: list[Follower[Forgotten | None]] = []
     interrupts = [app.release_log_readers]
@@ -159,6 +172,8 @@ def start(settings: IngestSettings, telemetry: Telemetry | None = None) -> Runni
                 lock=app.vault.lock,
                 tracer=telemetry.tracer(__name__),
                 meter=telemetry.meter(__name__),
+                leadership=election.leadership("identity"),
+                on_standby=app.vault.forget_cached_keys,
             )
         )
         interrupts.append(channel.close)
@@ -182,6 +197,6 @@ def start(settings: IngestSettings, telemetry: Telemetry | None = None) -> Runni
         server,
         followers=followers,
         interrupts=interrupts,
-        closers=[app.close, telemetry.shutdown],
+        closers=[app.close, telemetry.shutdown, election.close],
         readiness=Readiness(app.log_head),
     )

@@ -174,6 +174,12 @@ class SubjectVault:
             ).all()
         return {row.pseudonym: _open(row.key, row.pseudonym, row.sealed) for row in rows}
 
+    def forget_cached_keys(self) -> None:
+        """Drops the keys cached in this process: another replica may have destroyed some
+        (a standby replica does not follow identity's log itself)."""
+        with self._lock:
+            self._keys.clear()
+
     def position(self, upstream: str) -> int:
         """The last position of `upstream` (identity's log) processed."""
         with self._engine.connect() as conn:

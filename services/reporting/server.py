@@ -11,9 +11,10 @@ from sqlalchemy import Engine
 
 from common.follower import Follower
 from common.health import DEFAULT_MAX_READY_LAG, Readiness, max_ready_lag
+from common.leadership import Election, leader_election, started_elected
 from common.server import GrpcServer, RunningService
 from common.settings import creates_tables, data_dir, database_url, env_str
-from common.storage import create_sql_engine, database_for
+from common.storage import Database, create_sql_engine, database_for
 from common.telemetry import Telemetry
 from common.upstream import attribution_log, open_channel
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
@@ -36,35 +37,48 @@ class ReportingSettings:
     data_dir: Path = Path("data")
     create_tables: bool = True
     max_ready_lag: int = DEFAULT_MAX_READY_LAG
+    leader_election: bool = True
     attribution_addr: str = "127.0.0.1:50053"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ReportingSettings:
         """Reads `REPORTING_LISTEN`, `REPORTING_DATABASE_URL`, `ATTRIBUTION_ADDR`,
         `CONVTRACK_DATA_DIR`,
-        `REPORTING_MAX_READY_LAG` (10000: the lag past which readiness reports NOT_SERVING)."""
+        `REPORTING_MAX_READY_LAG` (10000: the lag past which readiness reports NOT_SERVING),
+        `CONVTRACK_LEADER_ELECTION` (on)."""
         return cls(
             listen=env_str(env, "REPORTING_LISTEN", cls.listen),
             database_url=database_url(env, "reporting"),
             data_dir=data_dir(env),
             create_tables=creates_tables(env),
             max_ready_lag=max_ready_lag(env, "reporting"),
+            leader_election=leader_election(env),
             attribution_addr=env_str(env, "ATTRIBUTION_ADDR", cls.attribution_addr),
         )
 
 
-def build_engine(settings: ReportingSettings) -> Engine:
-    """An engine for the report views: an SQLite file, or the `reporting` PostgreSQL schema."""
-    database = database_for(
+def database_of(settings: ReportingSettings) -> Database:
+    """Reporting's database."""
+    return database_for(
         "reporting", settings.database_url, settings.data_dir, create_tables=settings.create_tables
     )
+
+
+def build_engine(settings: ReportingSettings) -> Engine:
+    """An engine for the report views: an SQLite file, or the `reporting` PostgreSQL schema."""
+    database = database_of(settings)
     database.ensure_schema()
     return create_sql_engine(database.sqlalchemy_url(), schema=database.schema)
 
 
 def start(settings: ReportingSettings, telemetry: Telemetry | None = None) -> RunningService:
-    """Starts reporting: its views, its follower of attribution's log and its gRPC server."""
-    telemetry = telemetry or Telemetry()
+    """Starts reporting: its views, its follower of attribution's log (while this replica
+    leads it) and its gRPC server."""
+    election = Election("reporting", database_of(settings), enabled=settings.leader_election)
+    return started_elected(election, lambda e: _start(settings, telemetry or Telemetry(), e))
+
+
+def _start(settings: ReportingSettings, telemetry: Telemetry, election: Election) -> RunningService:
     engine = build_engine(settings)
     projection = ConversionCreditsProjection(engine)
     if settings.create_tables:
@@ -79,6 +93,7 @@ def start(settings: ReportingSettings, telemetry: Telemetry | None = None) -> Ru
         lock=projection.lock,
         tracer=telemetry.tracer(__name__),
         meter=telemetry.meter(__name__),
+        leadership=election.leadership("attribution"),
     )
 
     servicer = ReportingServicer(
@@ -100,7 +115,7 @@ def start(settings: ReportingSettings, telemetry: Telemetry | None = None) -> Ru
         server,
         followers=[follower],
         interrupts=[channel.close],
-        closers=[engine.dispose, telemetry.shutdown],
+        closers=[engine.dispose, telemetry.shutdown, election.close],
         readiness=Readiness(
             lambda: projection.positions(UPSTREAMS), [follower], max_lag=settings.max_ready_lag
         ),

@@ -317,14 +317,24 @@ def test_network_policies_admit_exactly_the_callers_each_service_needs(
         assert admitted(overlay, service, {label: "true"}, same_namespace=False) is expected, label
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
 @pytest.mark.parametrize("service", CONSUMERS)
-def test_log_consumers_run_one_replica_replaced_not_rolled(overlay: str, service: str) -> None:
-    spec = service_deployment(overlay, service)["spec"]
+def test_log_consumers_run_one_replica_replaced_not_rolled_in_dev(service: str) -> None:
+    spec = service_deployment("dev", service)["spec"]
     assert spec["replicas"] == 1
     assert spec["strategy"] == {"type": "Recreate"}
+
+
+@pytest.mark.parametrize("service", CONSUMERS)
+def test_log_consumers_run_a_leader_and_a_standby_rolled_in_production(service: str) -> None:
+    spec = service_deployment("production", service)["spec"]
+    assert spec["replicas"] == 2
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
     targets = [
-        h["spec"]["scaleTargetRef"]["name"] for h in objects(overlay, "HorizontalPodAutoscaler")
+        h["spec"]["scaleTargetRef"]["name"]
+        for h in objects("production", "HorizontalPodAutoscaler")
     ]
     assert f"convtrack-{service}" not in targets
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from common.follower import Follower, UpstreamEntry
 
@@ -72,3 +72,109 @@ def test_entries_that_arrive_after_empty_answers_are_processed() -> None:
         follower.stop()
     assert sink.values == ["a", "b"]
     assert sink.at == 3
+
+
+class SwitchedLeadership:
+    """A leadership the test hands out and takes back."""
+
+    def __init__(self, term: int | None) -> None:
+        self.term = term
+
+    def close(self) -> None:
+        self.term = None
+
+
+class RecordingSink(ListSink):
+    """A sink that also records when its cached state was discarded, among its pages."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.history: list[str] = []
+
+    def discard_cached_state(self) -> None:
+        self.history.append("discarded")
+
+    def process_page(
+        self, upstream: str, entries: Sequence[UpstreamEntry[str]], after: int | None = None
+    ) -> None:
+        self.history.append(f"page after {after}")
+        super().process_page(upstream, entries, after)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.02)
+
+
+def test_a_standby_reads_nothing_and_counts_as_caught_up() -> None:
+    upstream = ImpatientLog([UpstreamEntry(1, "a")])
+    upstream.release.set()
+    sink = RecordingSink()
+    follower = Follower(upstream, sink, lock=threading.Lock(), leadership=SwitchedLeadership(None))
+    follower.start()
+    try:
+        wait_for(lambda: follower.caught_up_once)
+        time.sleep(0.5)
+        assert upstream.reads == 0
+        assert sink.history == []
+        assert not follower.leading
+        assert follower.lag is None
+    finally:
+        follower.stop()
+
+
+def test_a_takeover_discards_cached_state_before_its_first_page() -> None:
+    upstream = ImpatientLog([UpstreamEntry(1, "a"), UpstreamEntry(2, "b")])
+    upstream.release.set()
+    sink = RecordingSink()
+    leadership = SwitchedLeadership(None)
+    follower = Follower(
+        upstream,
+        sink,
+        lock=threading.Lock(),
+        leadership=leadership,
+        on_takeover=sink.discard_cached_state,
+    )
+    follower.start()
+    try:
+        time.sleep(0.3)
+        leadership.term = 1
+        assert sink.caught_up.wait(5)
+        # Lost, then won again: another replica may have written meanwhile.
+        leadership.term = None
+        time.sleep(0.5)
+        upstream._entries.append(UpstreamEntry(3, "c"))
+        leadership.term = 2
+        wait_for(lambda: sink.at == 3)
+    finally:
+        follower.stop()
+    assert sink.history == ["discarded", "page after 0", "discarded", "page after 2"]
+
+
+class LosingLog(ImpatientLog):
+    """An upstream during whose read the replica loses its leadership."""
+
+    def __init__(self, entries: Sequence[UpstreamEntry[str]], leadership: SwitchedLeadership):
+        super().__init__(entries)
+        self.release.set()
+        self._leadership = leadership
+
+    def read(self, after: int, limit: int, max_wait: float) -> list[UpstreamEntry[str]]:
+        self._leadership.term = None
+        return super().read(after, limit, max_wait)
+
+
+def test_a_page_read_before_leadership_was_lost_is_not_processed() -> None:
+    leadership = SwitchedLeadership(1)
+    upstream = LosingLog([UpstreamEntry(1, "a")], leadership)
+    sink = RecordingSink()
+    follower = Follower(upstream, sink, lock=threading.Lock(), leadership=leadership)
+    follower.start()
+    try:
+        wait_for(lambda: upstream.reads >= 1)
+        time.sleep(0.3)
+    finally:
+        follower.stop()
+    assert sink.history == []

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from ipaddress import ip_address
 from pathlib import Path
 
 import pytest
 
-from common.follower import UpstreamEntry
+from common.follower import Follower, UpstreamEntry
 from common.storage import create_sql_engine
 from common.values import IdentifierType
 from services.ingest.vault import IP_KIND, NETWORK_KIND, Forgotten, SubjectVault
@@ -96,3 +97,53 @@ def test_ip_pseudonyms_never_equal_an_identifier_pseudonym_and_nothing_is_stored
     assert vault.reveal("shop", [pseudonyms.ip, pseudonyms.network]) == {}
     stored = b"".join(p.read_bytes() for p in tmp_path.glob("ingest.db*"))
     assert b"81.2.69" not in stored
+
+
+class Standby:
+    """The leadership of a replica that another replica leads."""
+
+    term: int | None = None
+
+    def close(self) -> None:
+        """Nothing held."""
+
+
+class NoEntries:
+    """An upstream a standby never reads."""
+
+    name = "identity"
+
+    def read(self, after: int, limit: int, max_wait: float) -> list[UpstreamEntry[Forgotten]]:
+        raise AssertionError("a standby must not read")
+
+    def head(self) -> int | None:
+        return None
+
+
+def test_a_standby_replica_does_not_seal_with_a_key_the_leader_destroyed(
+    vault: SubjectVault, tmp_path: Path
+) -> None:
+    # Two ingest replicas on one store; the second stands by for identity's log.
+    engine = create_sql_engine(f"sqlite:///{tmp_path / 'ingest.db'}")
+    standby = SubjectVault(engine)
+    follower = Follower(
+        NoEntries(),
+        standby,
+        lock=standby.lock,
+        leadership=Standby(),
+        on_standby=standby.forget_cached_keys,
+    )
+    try:
+        pseudonym = standby.seal("shop", ["user:u-1"])["user:u-1"].pseudonym  # key now cached
+
+        # The leader forgets the person; the standby learns it only from the shared store.
+        vault.process_page("identity", [UpstreamEntry(1, Forgotten("shop", (pseudonym,)))])
+        follower.start()
+        time.sleep(1.5)
+
+        # A new event of the same identifier gets a new key, which the store holds.
+        standby.seal("shop", ["user:u-1"])
+        assert vault.reveal("shop", [pseudonym]) == {pseudonym: "user:u-1"}
+    finally:
+        follower.stop()
+        engine.dispose()
