@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeoutError
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TypeVar
 from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError
 
 from common.eventlog import LoggedApplication
-from common.group_commit import GroupCommit
+from common.group_commit import GroupCommit, GroupCommitTimeoutError
 from common.identifiers import placeholder_reason
 from services.ingest.domainmodel import IncomingEvent, RecordedFact
 from services.ingest.network import NetworkPseudonyms
@@ -23,6 +27,10 @@ from services.ingest.vault import Sealed, SubjectVault
 
 SAVE_ATTEMPTS = 3
 logger = logging.getLogger(__name__)
+
+
+LOOKUP_THREADS = 16
+T = TypeVar("T")
 
 
 class IngestError(Exception):
@@ -82,6 +90,9 @@ class IngestApplication(LoggedApplication):
         self._writer: GroupCommit[UUID, DomainEventProtocol[UUID]] = GroupCommit(
             self._store_events, key=lambda e: e.originator_id, name="ingest-writer"
         )
+        # The store lookups a call makes before its write (known ids, identifier keys) run
+        # here, so that a call can give up on them in time to answer before its deadline.
+        self._lookups = ThreadPoolExecutor(LOOKUP_THREADS, thread_name_prefix="ingest-lookup")
 
     def track(
         self,
@@ -104,6 +115,7 @@ class IngestApplication(LoggedApplication):
         GroupCommitTimeoutError (the events may still be stored: a retry is safe, they are
         keyed by event id).
         """
+        started = time.monotonic()
         self._check_batch(events)
         skew = received_at - sent_at if sent_at is not None else timedelta(0)
         verdicts: list[Verdict | None] = [None] * len(events)
@@ -120,9 +132,7 @@ class IngestApplication(LoggedApplication):
                 valid[result.record_id] = (index, result)
         # Only the identifiers of events about to be stored are sealed: a key made for a
         # rejected or already stored event would be personal data no erasure can reach.
-        known = self.stored_ids(list(valid)) if valid else set()
-        new = [event for record_id, (_, event) in valid.items() if record_id not in known]
-        sealed = self._seal_identifiers(new)
+        new, sealed = self._within(write_timeout, lambda: self._new_and_sealed(valid))
         facts = [
             self._normaliser.fact(
                 event,
@@ -133,12 +143,34 @@ class IngestApplication(LoggedApplication):
             )
             for event in new
         ]
-        stored = self._store_new(facts, write_timeout)
+        remaining = None if write_timeout is None else write_timeout - (time.monotonic() - started)
+        stored = self._store_new(facts, remaining)
         for record_id, (index, _) in valid.items():
             outcome = Outcome.ACCEPTED if record_id in stored else Outcome.DUPLICATE
             verdicts[index] = Verdict(outcome, record_id=record_id)
         self._keep_dead_letters(rejected, received_at)
         return [v for v in verdicts if v is not None]
+
+    def _new_and_sealed(
+        self, valid: dict[UUID, tuple[int, ValidEvent]]
+    ) -> tuple[list[ValidEvent], dict[str, dict[str, Sealed]]]:
+        """The valid events not stored before, and their identifiers sealed."""
+        known = self.stored_ids(list(valid)) if valid else set()
+        new = [event for record_id, (_, event) in valid.items() if record_id not in known]
+        return new, self._seal_identifiers(new)
+
+    def _within(self, timeout: float | None, work: Callable[[], T]) -> T:
+        """The work's result; GroupCommitTimeoutError when it takes longer than `timeout`
+        seconds (the work goes on in the background: a store that hangs is given up on, not
+        interrupted)."""
+        if timeout is None:
+            return work()
+        try:
+            return self._lookups.submit(work).result(timeout=max(timeout, 0.0))
+        except FutureTimeoutError:
+            raise GroupCommitTimeoutError(
+                f"ingest: the store did not answer within {timeout:.1f}s", may_be_written=False
+            ) from None
 
     def _keep_dead_letters(
         self, rejected: Sequence[tuple[IncomingEvent, Sequence[Violation]]], received_at: datetime
@@ -197,6 +229,7 @@ class IngestApplication(LoggedApplication):
     def close(self) -> None:
         """Writes what is queued, then closes the store."""
         self._writer.close()
+        self._lookups.shutdown(wait=True)
         super().close()
 
     def _store_new(self, facts: list[RecordedFact], timeout: float | None) -> set[UUID]:

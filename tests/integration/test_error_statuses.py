@@ -12,13 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import psycopg
 import pytest
+from psycopg import sql
 
 from common.grpc_errors import FieldProblem, abort_invalid, bad_request_of, retry_delay_of
 from common.interceptors import RETRY_AFTER_SECONDS
 from common.server import GrpcServer, RunningService
 from common.storage import create_sql_engine
+from convtrack.ingest.v1 import ingest_pb2_grpc
 from services.ingest.server import IngestSettings, start
+from tests.integration.helpers_ingest import touchpoint, track
 
 FAULTS = "convtrack.test.v1.FaultService"
 DEADLINE = 10.0
@@ -255,3 +259,43 @@ def test_grpcios_own_error_logs_are_one_line_without_a_traceback(
     from_grpc = [r for r in caplog.records if r.name.startswith("grpc.")]
     assert len(from_grpc) <= 1, [r.getMessage() for r in from_grpc]
     assert not [r for r in from_grpc if r.exc_info or "Traceback" in r.getMessage()]
+
+
+@pytest.mark.postgres
+def test_a_store_that_hangs_before_the_write_answers_unavailable_before_the_deadline(
+    postgres_database: str, tmp_path: Path
+) -> None:
+    # Another session locks ingest's events table, so the lookup of already stored events,
+    # which runs before the group commit, hangs. The call must still answer UNAVAILABLE in
+    # time, not DEADLINE_EXCEEDED.
+    service = start(
+        IngestSettings(
+            listen="127.0.0.1:0",
+            identity_addr="",
+            database_url=postgres_database,
+            data_dir=tmp_path / "data",
+        )
+    )
+    channel = grpc.insecure_channel(f"127.0.0.1:{service.port}")
+    stub = ingest_pb2_grpc.IngestServiceStub(channel)
+    try:
+        track(stub, [touchpoint("before-the-lock")])
+        with psycopg.connect(postgres_database) as locker:
+            tables = locker.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = 'ingest' AND table_name LIKE '%events'"
+            ).fetchall()
+            for (table,) in tables:
+                locker.execute(
+                    sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
+                        sql.Identifier("ingest", table)
+                    )
+                )
+            with pytest.raises(grpc.RpcError) as raised:
+                track(stub, [touchpoint("while-locked")], timeout=4.0)
+            locker.rollback()
+        assert raised.value.code() == grpc.StatusCode.UNAVAILABLE, raised.value.details()
+        assert retry_delay_of(raised.value) == timedelta(seconds=RETRY_AFTER_SECONDS)
+    finally:
+        channel.close()
+        service.stop(0)
