@@ -10,7 +10,6 @@ from common.group_commit import (
     GroupCommit,
     GroupCommitClosedError,
     GroupCommitFullError,
-
     GroupCommitTimeoutError,
     GroupWriteError,
 )
