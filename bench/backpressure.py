@@ -77,6 +77,11 @@ class Outcomes:
     statuses: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def calls(self) -> int:
+        """Calls answered so far."""
+        with self.lock:
+            return sum(self.statuses.values())
+
     def answered(self, call: grpc.Future[Any]) -> None:
         """Counts one finished call."""
         with self.lock:
@@ -117,20 +122,19 @@ def offer(
     outcomes = Outcomes()
     interval = BATCH / events_per_second
     started = time.monotonic()
-    calls: list[grpc.Future[Any]] = []
     peak = rss_mb()
     sent = 0
     while time.monotonic() - started < seconds:
         due = started + sent * interval
         time.sleep(max(0.0, due - time.monotonic()))
-        call = stub.TrackEvents.future(new_batch(), timeout=CALL_TIMEOUT)
-        call.add_done_callback(outcomes.answered)
-        calls.append(call)
+        stub.TrackEvents.future(new_batch(), timeout=CALL_TIMEOUT).add_done_callback(
+            outcomes.answered
+        )
         sent += 1
         if sent % 20 == 0:
             peak = max(peak, rss_mb())
-    for pending in calls:
-        pending.exception()
+    while outcomes.calls() < sent:
+        time.sleep(0.05)
     return outcomes, time.monotonic() - started, max(peak, rss_mb())
 
 
@@ -145,6 +149,7 @@ def run(backend: str, offer_seconds: float = OFFER_SECONDS) -> list[Row]:
             listen="127.0.0.1:0",
             service_names=[ingest_server.SERVICE_NAME],
             register=lambda s: ingest_pb2_grpc.add_IngestServiceServicer_to_server(servicer, s),
+            max_concurrent_rpcs=settings.max_concurrent_calls,
         )
         try:
             with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
@@ -165,7 +170,9 @@ def run(backend: str, offer_seconds: float = OFFER_SECONDS) -> list[Row]:
         Row("backpressure 2x offered", backend, f"{offer_seconds:.0f}s", seconds,
             per_second(outcomes.verdicts["accepted"], seconds, "events"),
             f"offered {offered:,.0f} events/s; calls: {statuses}; events: {verdicts}"),
-        Row("backpressure memory", backend, f"max {writer.max_queued_items} queued", None, "-",
+        Row("backpressure memory", backend,
+            f"max {writer.max_queued_items} queued, {settings.max_concurrent_calls} calls",
+            None, "-",
             f"RSS {rss_before:.0f} MB before, {peak:.0f} MB peak sampled, "
             f"{peak_rss_mb():.0f} MB process peak; queue peak {writer.peak_queued_items} "
             f"events, {writer.refused_items} refused"),

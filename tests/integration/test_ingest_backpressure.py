@@ -194,3 +194,38 @@ def test_an_event_sent_again_to_another_replica_is_a_duplicate(
         again = track(replica_b, [*first, conversion("bought-again", order_id="order-1")])
         assert [v.verdict for v in again.verdicts] == [DUPLICATE] * 3
         assert track(replica_a, [page_view("new")]).accepted_count == 1
+
+
+def test_calls_over_the_concurrent_call_limit_are_refused_at_once(storage: Storage) -> None:
+    limit = 2
+    service = start(_settings(storage, max_concurrent_calls=limit))
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{service.port}") as channel:
+            stub = Stub(channel)
+            assert track(stub, [page_view("warm-up")]).accepted_count == 1
+            waiting: list[CallResult] = []
+            with writes_blocked(storage):
+                threads = [
+                    call_in_thread(stub, [f"in-{c}-{n}" for n in range(BATCH)], waiting)
+                    for c in range(limit)
+                ]
+                refused = first_refusal(stub)
+            for thread in threads:
+                thread.join(DEADLINE + 5)
+    finally:
+        service.stop(0)
+    assert refused.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert all(r.response is not None and r.response.accepted_count == BATCH for r in waiting)
+
+
+def first_refusal(stub: Stub, within: float = REFUSED_WITHIN) -> grpc.RpcError:
+    """The first error of a cheap read sent again and again (each answered or refused at once
+    while the calls in progress are under the limit or at it)."""
+    give_up = time.monotonic() + within
+    while time.monotonic() < give_up:
+        try:
+            stub.GetLogHead(ingest_pb2.GetLogHeadRequest(), timeout=2.0)
+        except grpc.RpcError as error:
+            return error
+        time.sleep(0.05)
+    raise AssertionError(f"no call was refused within {within}s")
