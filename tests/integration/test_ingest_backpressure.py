@@ -19,6 +19,7 @@ import pytest
 
 from common.grpc_errors import retry_delay_of
 from common.server import GrpcServer, RunningService
+from common.settings import SettingsError
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from services.ingest.application import IngestApplication
 from services.ingest.server import SERVICE_NAME, IngestSettings, build_application, start
@@ -240,3 +241,14 @@ def first_refusal(
             return error
         time.sleep(0.05)
     raise AssertionError(f"no call was refused within {within}s")
+
+
+def test_the_queue_bounds_are_read_from_the_environment_and_checked() -> None:
+    settings = IngestSettings.from_env(
+        {"INGEST_MAX_QUEUED_EVENTS": "5000", "INGEST_MAX_CONCURRENT_CALLS": "8"}
+    )
+    assert (settings.max_queued_events, settings.max_concurrent_calls) == (5000, 8)
+    with pytest.raises(SettingsError, match="INGEST_MAX_QUEUED_EVENTS 999 is below one full"):
+        IngestSettings.from_env({"INGEST_MAX_QUEUED_EVENTS": "999"})
+    with pytest.raises(SettingsError, match="INGEST_MAX_CONCURRENT_CALLS must be at least 1"):
+        IngestSettings.from_env({"INGEST_MAX_CONCURRENT_CALLS": "0"})
