@@ -26,6 +26,7 @@ import psycopg
 
 from bench import (
     attribution,
+    backpressure,
     enrichment_bench,
     identity,
     identity_worlds,
@@ -234,6 +235,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows += enrichment_bench.run(args.quick)
     except Exception as error:
         rows.append(_failed("enrichment", "-", error))
+    for backend in backends:
+        logger.info("%s: ingest backpressure at twice the sustainable rate", backend)
+        try:
+            rows += backpressure.run(backend, 10.0 if args.quick else backpressure.OFFER_SECONDS)
+        except Exception as error:
+            rows.append(_failed("backpressure", backend, error))
     logger.info("command start-up")
     try:
         rows += startup.run(args.quick)

@@ -22,6 +22,17 @@ class GroupWriteError(Exception):
     """The write of the caller's group failed; the store's error is the cause."""
 
 
+class GroupCommitFullError(RuntimeError):
+    """The queue holds as many items as it may: the caller's items were refused, not queued.
+
+    `retry_after` is how long the caller should wait before it offers them again.
+    """
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class GroupCommitTimeoutError(StorageUnavailableError, TimeoutError):
     """The caller's items were not written in the time it could wait.
 
@@ -55,6 +66,12 @@ class GroupCommit(Generic[K, E]):
     durable. Throughput comes from batching under load, not from more writers (design.md).
     A caller may bound its wait (`timeout`), so that it can answer before its own deadline
     even when the store hangs.
+
+    Memory is bounded: at most `max_queued_items` items are held at once (waiting or being
+    written); a submission that would go over is refused at once with GroupCommitFullError,
+    so that callers back off instead of queueing without bound (a submission larger than the
+    bound is taken only when nothing else is held). `queued_items` and
+    `peak_queued_items` count what is held; `refused_items` counts what was turned away.
     """
 
     def __init__(
@@ -63,12 +80,22 @@ class GroupCommit(Generic[K, E]):
         key: Callable[[E], K],
         *,
         max_items: int = 10_000,
+        max_queued_items: int | None = None,
+        retry_after: float = 1.0,
         name: str = "group-commit",
     ) -> None:
+        if max_queued_items is not None and max_queued_items < 1:
+            raise ValueError("max_queued_items must be at least 1")
         self._write = write
         self._key = key
         self._max_items = max_items
         self._name = name
+        self.max_queued_items = max_queued_items
+        self._retry_after = retry_after
+        self._held_lock = threading.Lock()
+        self.queued_items = 0
+        self.peak_queued_items = 0
+        self.refused_items = 0
         self._queue: queue.Queue[_Submission[K, E] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -78,7 +105,8 @@ class GroupCommit(Generic[K, E]):
     def submit(self, items: Sequence[E], timeout: float | None = None) -> set[K]:
         """Writes the items (with whatever else is waiting); returns the keys this call stored.
 
-        Raises GroupWriteError (caused by the store's error) when the write failed, and
+        Raises GroupCommitFullError at once when the items do not fit in the queue,
+        GroupWriteError (caused by the store's error) when the write failed, and
         GroupCommitTimeoutError when it has not finished within `timeout` seconds.
         """
         if not items:
@@ -87,6 +115,7 @@ class GroupCommit(Generic[K, E]):
         with self._start_lock:
             if self._closed:
                 raise GroupCommitClosedError(f"{self._name} is closed")
+            self._hold(len(items))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
@@ -94,6 +123,8 @@ class GroupCommit(Generic[K, E]):
         if not submission.done.wait(timeout):
             with self._take_lock:
                 submission.abandoned = not submission.taken
+            if submission.abandoned:
+                self._release(len(items))
             raise GroupCommitTimeoutError(
                 f"{self._name}: not written within {timeout:.1f}s",
                 may_be_written=not submission.abandoned,
@@ -101,6 +132,41 @@ class GroupCommit(Generic[K, E]):
         if submission.error is not None:
             raise GroupWriteError(f"{self._name}: the write failed") from submission.error
         return submission.written
+
+    def has_room(self, count: int) -> bool:
+        """Whether `count` more items would fit in the queue now (a hint: `submit` decides)."""
+        if self.max_queued_items is None:
+            return True
+        with self._held_lock:
+            return self.queued_items == 0 or self.queued_items + count <= self.max_queued_items
+
+    def refuse(self, count: int) -> GroupCommitFullError:
+        """The error for `count` items that do not fit, counted as refused."""
+        with self._held_lock:
+            self.refused_items += count
+            held = self.queued_items
+        return GroupCommitFullError(
+            f"{self._name}: {held} items are waiting to be written, at most "
+            f"{self.max_queued_items} may be; {count} more were refused",
+            retry_after=self._retry_after,
+        )
+
+    def _hold(self, count: int) -> None:
+        with self._held_lock:
+            fits = (
+                self.max_queued_items is None
+                or self.queued_items == 0
+                or self.queued_items + count <= self.max_queued_items
+            )
+            if fits:
+                self.queued_items += count
+                self.peak_queued_items = max(self.peak_queued_items, self.queued_items)
+        if not fits:
+            raise self.refuse(count)
+
+    def _release(self, count: int) -> None:
+        with self._held_lock:
+            self.queued_items -= count
 
     def close(self, timeout: float = 10.0) -> None:
         """Writes what is queued, then stops the writer thread."""
@@ -156,5 +222,6 @@ class GroupCommit(Generic[K, E]):
             for submission in group:
                 submission.error = error
         finally:
+            self._release(sum(len(s.items) for s in group))
             for submission in group:
                 submission.done.set()

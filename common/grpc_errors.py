@@ -51,11 +51,25 @@ def bad_request_of(error: grpc.RpcError) -> list[FieldProblem]:
 def abort_unavailable(context: grpc.ServicerContext, message: str, retry_after: float) -> None:
     """Aborts the call with UNAVAILABLE and a google.rpc.RetryInfo detail saying how long to
     wait before retrying."""
+    _abort_retryable(context, code_pb2.UNAVAILABLE, message, retry_after)
+
+
+def abort_resource_exhausted(
+    context: grpc.ServicerContext, message: str, retry_after: float
+) -> None:
+    """Aborts the call with RESOURCE_EXHAUSTED (the server is busier than it may queue for)
+    and a google.rpc.RetryInfo detail saying how long to wait before retrying."""
+    _abort_retryable(context, code_pb2.RESOURCE_EXHAUSTED, message, retry_after)
+
+
+def _abort_retryable(
+    context: grpc.ServicerContext, code: int, message: str, retry_after: float
+) -> None:
     retry_info = error_details_pb2.RetryInfo()
     retry_info.retry_delay.FromTimedelta(timedelta(seconds=retry_after))
     detail = any_pb2.Any()
     detail.Pack(retry_info)
-    status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=message, details=[detail])
+    status = status_pb2.Status(code=code, message=message, details=[detail])
     context.abort_with_status(rpc_status.to_status(status))
 
 

@@ -41,6 +41,10 @@ class GrpcServer:
     then `interceptors` (for authentication, rate limits: what they abort with passes
     through), then the servicer.
 
+    With `max_concurrent_rpcs`, calls beyond that many in progress (running or waiting for a
+    worker) are refused by grpcio at once with RESOURCE_EXHAUSTED, instead of queueing for a
+    worker without bound.
+
     Health: each full service name (and the overall name "") is the readiness answer,
     SERVING from the start unless `ready_at_start` is false (then `set_ready` decides);
     `liveness` is SERVING until the server stops.
@@ -55,6 +59,7 @@ class GrpcServer:
         tracer_provider: TracerProvider | None = None,
         interceptors: Sequence[grpc.ServerInterceptor[Any, Any]] = (),
         max_workers: int = SERVER_WORKERS,
+        max_concurrent_rpcs: int | None = None,
         ready_at_start: bool = True,
     ) -> None:
         chain: list[grpc.ServerInterceptor[Any, Any]] = []
@@ -71,6 +76,7 @@ class GrpcServer:
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
             interceptors=chain,
+            maximum_concurrent_rpcs=max_concurrent_rpcs,
             options=[
                 ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
                 ("grpc.max_send_message_length", MAX_RESPONSE_BYTES),

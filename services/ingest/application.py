@@ -17,7 +17,7 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError
 
 from common.eventlog import LoggedApplication
-from common.group_commit import GroupCommit, GroupCommitTimeoutError
+from common.group_commit import GroupCommit, GroupCommitFullError, GroupCommitTimeoutError
 from common.identifiers import placeholder_reason
 from services.ingest.domainmodel import IncomingEvent, RecordedFact
 from services.ingest.network import NetworkPseudonyms
@@ -46,6 +46,15 @@ class BatchTooLargeError(IngestError):
         self.description = description
 
 
+class IngestBusyError(IngestError):
+    """More events are waiting to be stored than ingest may hold: the whole batch is refused
+    (nothing of it is stored) and may be sent again after `retry_after` seconds."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Outcome(StrEnum):
     """What happened to one event."""
 
@@ -67,7 +76,9 @@ class IngestApplication(LoggedApplication):
     """Validates, normalises and stores events; its notification log is ingest's log.
 
     Facts are keyed by deterministic ids, so a retried event is stored once. One writer
-    thread stores what concurrent calls submit in one transaction (group commit).
+    thread stores what concurrent calls submit in one transaction (group commit), holding at
+    most `max_queued_events` events at a time; a batch that does not fit is refused with
+    IngestBusyError rather than queued.
     """
 
     name = "ingest"
@@ -80,6 +91,8 @@ class IngestApplication(LoggedApplication):
         vault: SubjectVault,
         rejected: RejectedStore,
         env: dict[str, str] | None = None,
+        max_queued_events: int | None = None,
+        busy_retry_after: float = 1.0,
     ) -> None:
         super().__init__(env=env)
         self._normaliser = normaliser
@@ -88,7 +101,11 @@ class IngestApplication(LoggedApplication):
         self.dead_letter_failures = 0
         self._limits = limits
         self._writer: GroupCommit[UUID, DomainEventProtocol[UUID]] = GroupCommit(
-            self._store_events, key=lambda e: e.originator_id, name="ingest-writer"
+            self._store_events,
+            key=lambda e: e.originator_id,
+            max_queued_items=max_queued_events,
+            retry_after=busy_retry_after,
+            name="ingest-writer",
         )
         # The store lookups a call makes before its write (known ids, identifier keys) run
         # here, so that a call can give up on them in time to answer before its deadline.
@@ -106,7 +123,9 @@ class IngestApplication(LoggedApplication):
     ) -> list[Verdict]:
         """Stores the valid events of a batch; returns one verdict per event, in order.
 
-        Raises BatchTooLargeError when the batch is over the limits. When it returns, every
+        Raises BatchTooLargeError when the batch is over the limits, and IngestBusyError
+        (before any work, and nothing stored) when its events do not fit in the writer's
+        queue. When it returns, every
         accepted event is durable; rejected events are kept as dead letters (see
         `_keep_dead_letters`). A `backfill` batch accepts events up to
         `Limits.max_backfill_age` old instead of `Limits.max_age`. `trace_parent` (W3C) is
@@ -117,6 +136,8 @@ class IngestApplication(LoggedApplication):
         """
         started = time.monotonic()
         self._check_batch(events)
+        if not self._writer.has_room(len(events)):
+            self._refuse_busy(self._writer.refuse(len(events)))
         skew = received_at - sent_at if sent_at is not None else timedelta(0)
         verdicts: list[Verdict | None] = [None] * len(events)
         valid: dict[UUID, tuple[int, ValidEvent]] = {}
@@ -236,7 +257,24 @@ class IngestApplication(LoggedApplication):
         """Saves the facts not stored before; returns the ids this call saved. Concurrent calls
         are combined into one transaction (group commit); it returns once that committed."""
         events = [e for fact in facts for e in fact.collect_events()]
-        return self._writer.submit(events, timeout=timeout)
+        try:
+            return self._writer.submit(events, timeout=timeout)
+        except GroupCommitFullError as full:
+            self._refuse_busy(full)
+            raise
+
+    @property
+    def writer(self) -> GroupCommit[UUID, DomainEventProtocol[UUID]]:
+        """The group commit that stores accepted events (its counters show what it holds)."""
+        return self._writer
+
+    @staticmethod
+    def _refuse_busy(full: GroupCommitFullError) -> None:
+        raise IngestBusyError(
+            f"ingest is holding as many events as it may ({full}); retry after "
+            f"{full.retry_after:g}s",
+            full.retry_after,
+        ) from full
 
     def _store_events(self, events: list[DomainEventProtocol[UUID]]) -> set[UUID]:
         """The one writer's transaction: known ids are filtered out with one query first; an

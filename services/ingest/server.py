@@ -31,6 +31,15 @@ from services.ingest.vault import Forgotten, SubjectVault
 
 _log = logging.getLogger(__name__)
 
+# Measured (bench/backpressure.py, tracemalloc): a typical event held while it waits to be
+# stored costs about 9 KB (its request bytes, plain values and domain event), so the default
+# bound holds about 90 MB of events: ten full batches of 1,000.
+DEFAULT_MAX_QUEUED_EVENTS = 10_000
+# Calls in progress (running on the 16 workers or waiting for one); beyond it grpcio refuses
+# at once with RESOURCE_EXHAUSTED rather than let calls pile up until their deadlines.
+DEFAULT_MAX_CONCURRENT_CALLS = 64
+BUSY_RETRY_AFTER_SECONDS = 1.0
+
 SERVICE_NAME = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
 
 
@@ -51,13 +60,17 @@ class IngestSettings:
     max_backfill_age_days: int = 730
     rejected_retention_days: int = 30
     pii_query_params: tuple[str, ...] = DEFAULT_PII_QUERY_PARAMS
+    max_queued_events: int = DEFAULT_MAX_QUEUED_EVENTS
+    max_concurrent_calls: int = DEFAULT_MAX_CONCURRENT_CALLS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IngestSettings:
         """Reads `INGEST_LISTEN`, `INGEST_DATABASE_URL`, `INGEST_REPORTING_CURRENCY`,
         `INGEST_FX_RATES_FILE`, `INGEST_MAX_EVENT_AGE_DAYS`, `INGEST_LATE_AFTER_HOURS`,
         `INGEST_MAX_BACKFILL_AGE_DAYS`, `INGEST_REJECTED_RETENTION_DAYS`,
-        `INGEST_PII_QUERY_PARAMS` (comma-separated names, replacing the default list) and
+        `INGEST_PII_QUERY_PARAMS` (comma-separated names, replacing the default list),
+        `INGEST_MAX_QUEUED_EVENTS` (events waiting to be stored, at least one full batch),
+        `INGEST_MAX_CONCURRENT_CALLS` (calls in progress, at least 1),
         `CONVTRACK_DATA_DIR` and `CONVTRACK_LEADER_ELECTION` (on)."""
         pii_query_params = env_str(env, "INGEST_PII_QUERY_PARAMS")
         settings = cls(
@@ -78,7 +91,18 @@ class IngestSettings:
                 if pii_query_params
                 else DEFAULT_PII_QUERY_PARAMS
             ),
+            max_queued_events=env_int(env, "INGEST_MAX_QUEUED_EVENTS", DEFAULT_MAX_QUEUED_EVENTS),
+            max_concurrent_calls=env_int(
+                env, "INGEST_MAX_CONCURRENT_CALLS", DEFAULT_MAX_CONCURRENT_CALLS
+            ),
         )
+        if settings.max_concurrent_calls < 1:
+            raise SettingsError("INGEST_MAX_CONCURRENT_CALLS must be at least 1")
+        if settings.max_queued_events < Limits().max_events_per_batch:
+            raise SettingsError(
+                f"INGEST_MAX_QUEUED_EVENTS {settings.max_queued_events} is below one full "
+                f"batch ({Limits().max_events_per_batch} events)"
+            )
         if not is_known_currency(settings.reporting_currency):
             raise SettingsError(
                 f"INGEST_REPORTING_CURRENCY {settings.reporting_currency!r} is not ISO 4217"
@@ -145,6 +169,8 @@ def build_application(settings: IngestSettings) -> IngestApplication:
         vault=vault,
         rejected=rejected,
         env=database.eventsourcing_env(),
+        max_queued_events=settings.max_queued_events,
+        busy_retry_after=BUSY_RETRY_AFTER_SECONDS,
     )
     if not settings.create_tables:
         app.check_tables()
@@ -187,6 +213,7 @@ def _start(settings: IngestSettings, telemetry: Telemetry, election: Election) -
         service_names=[SERVICE_NAME],
         register=register,
         tracer_provider=telemetry.tracer_provider,
+        max_concurrent_rpcs=settings.max_concurrent_calls,
         ready_at_start=False,
     )
     # Ingest's readiness is its store only: identity follows ingest's log, so ingest waiting

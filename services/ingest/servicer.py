@@ -10,7 +10,7 @@ import grpc
 from opentelemetry.metrics import Meter
 
 from common.deadlines import wait_budget
-from common.grpc_errors import FieldProblem, abort_invalid
+from common.grpc_errors import FieldProblem, abort_invalid, abort_resource_exhausted
 from common.log_endpoint import LogEndpoint
 from common.money import Money
 from common.requests import FieldChecks, timestamp_problem
@@ -18,7 +18,13 @@ from common.telemetry import current_trace_parent
 from common.values import Identifier
 from common.wire import from_timestamp, to_identifier_pb, to_money_pb, to_timestamp
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
-from services.ingest.application import BatchTooLargeError, IngestApplication, Outcome, Verdict
+from services.ingest.application import (
+    BatchTooLargeError,
+    IngestApplication,
+    IngestBusyError,
+    Outcome,
+    Verdict,
+)
 from services.ingest.domainmodel import (
     Conversion,
     EventKind,
@@ -43,6 +49,10 @@ from services.ingest.rejected import (
 DEFAULT_REJECTED_PAGE_SIZE = 100
 MAX_REJECTED_PAGE_SIZE = 1000
 MAX_REASON_FILTER_LENGTH = 200
+BUSY_MESSAGE = (
+    "ingest holds as many events waiting to be stored as it may; nothing of this batch was "
+    "stored: send it again after the delay in the RetryInfo detail"
+)
 
 _TOUCH_TYPES = {
     ingest_pb2.TOUCHPOINT_TYPE_UNSPECIFIED: TouchpointType.VISIT,
@@ -292,6 +302,9 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             )
         except BatchTooLargeError as error:
             abort_invalid(context, str(error), [FieldProblem(error.field, error.description)])
+            raise
+        except IngestBusyError as busy:
+            abort_resource_exhausted(context, BUSY_MESSAGE, busy.retry_after)
             raise
         messages = [
             verdict_message(i, e.event_id, v)

@@ -9,6 +9,7 @@ import pytest
 from common.group_commit import (
     GroupCommit,
     GroupCommitClosedError,
+    GroupCommitFullError,
     GroupCommitTimeoutError,
     GroupWriteError,
 )
@@ -140,3 +141,51 @@ def test_a_caller_out_of_time_during_its_write_hears_its_items_may_still_be_stor
     commit.close()
     assert caught.value.may_be_written
     assert store.stored == {"slow"}
+
+
+def test_items_over_the_bound_are_refused_at_once_with_a_retry_delay() -> None:
+    store = SlowStore()
+    commit: GroupCommit[str, str] = GroupCommit(
+        store.write, key=lambda i: i, max_queued_items=3, retry_after=0.5
+    )
+    results: dict[str, object] = {}
+    writing = submit_in_thread(commit, ["a", "b"], results)
+    store.first_write_started.wait(10)
+    waiting = submit_in_thread(commit, ["c"], results)
+    while commit._queue.qsize() < 1:
+        threading.Event().wait(0.005)
+    with pytest.raises(GroupCommitFullError) as caught:
+        commit.submit(["d"], timeout=5)
+    assert caught.value.retry_after == 0.5
+    assert (commit.queued_items, commit.peak_queued_items, commit.refused_items) == (3, 3, 1)
+    store.go.set()
+    for thread in (writing, waiting):
+        thread.join(10)
+    assert store.stored == {"a", "b", "c"}
+    assert commit.queued_items == 0
+    assert commit.submit(["d"]) == {"d"}
+    commit.close()
+
+
+def test_a_submission_larger_than_the_bound_is_taken_when_nothing_else_is_held() -> None:
+    commit: GroupCommit[str, str] = GroupCommit(
+        lambda items: set(items), key=lambda i: i, max_queued_items=2
+    )
+    assert commit.submit(["a", "b", "c"]) == {"a", "b", "c"}
+    assert commit.peak_queued_items == 3
+    commit.close()
+
+
+def test_items_dropped_after_a_timeout_free_their_room_in_the_queue() -> None:
+    store = SlowStore()
+    commit: GroupCommit[str, str] = GroupCommit(store.write, key=lambda i: i, max_queued_items=2)
+    results: dict[str, object] = {}
+    first = submit_in_thread(commit, ["a"], results)
+    store.first_write_started.wait(10)
+    with pytest.raises(GroupCommitTimeoutError):
+        commit.submit(["late"], timeout=0.05)
+    assert commit.queued_items == 1
+    store.go.set()
+    first.join(10)
+    commit.close()
+    assert commit.queued_items == 0

@@ -40,7 +40,12 @@ class IngestServiceStub:
     """Validates and stores a batch of events, returning one verdict per event in
     request order. Valid events are stored even when others in the batch are
     rejected; a response means every accepted event is durable. A batch over the
-    documented limits fails as a whole with INVALID_ARGUMENT.
+    documented limits fails as a whole with INVALID_ARGUMENT. Duplicates are
+    recognised for as long as the first event is in the store (there is no time
+    window): ids are checked against the store, so across restarts and across
+    replicas sharing one database too. When more events wait to be stored than
+    INGEST_MAX_QUEUED_EVENTS, the batch fails as a whole at once with
+    RESOURCE_EXHAUSTED and a google.rpc.RetryInfo delay; nothing of it is stored.
     """
     ListEvents: _grpc.UnaryUnaryMultiCallable[_ingest_pb2.ListEventsRequest, _ingest_pb2.ListEventsResponse]
     """Returns log entries after a position, in log order, waiting up to `max_wait`
@@ -70,7 +75,12 @@ class IngestServiceAsyncStub(IngestServiceStub):
     """Validates and stores a batch of events, returning one verdict per event in
     request order. Valid events are stored even when others in the batch are
     rejected; a response means every accepted event is durable. A batch over the
-    documented limits fails as a whole with INVALID_ARGUMENT.
+    documented limits fails as a whole with INVALID_ARGUMENT. Duplicates are
+    recognised for as long as the first event is in the store (there is no time
+    window): ids are checked against the store, so across restarts and across
+    replicas sharing one database too. When more events wait to be stored than
+    INGEST_MAX_QUEUED_EVENTS, the batch fails as a whole at once with
+    RESOURCE_EXHAUSTED and a google.rpc.RetryInfo delay; nothing of it is stored.
     """
     ListEvents: _aio.UnaryUnaryMultiCallable[_ingest_pb2.ListEventsRequest, _ingest_pb2.ListEventsResponse]  # type: ignore[assignment]
     """Returns log entries after a position, in log order, waiting up to `max_wait`
@@ -103,7 +113,12 @@ class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
         """Validates and stores a batch of events, returning one verdict per event in
         request order. Valid events are stored even when others in the batch are
         rejected; a response means every accepted event is durable. A batch over the
-        documented limits fails as a whole with INVALID_ARGUMENT.
+        documented limits fails as a whole with INVALID_ARGUMENT. Duplicates are
+        recognised for as long as the first event is in the store (there is no time
+        window): ids are checked against the store, so across restarts and across
+        replicas sharing one database too. When more events wait to be stored than
+        INGEST_MAX_QUEUED_EVENTS, the batch fails as a whole at once with
+        RESOURCE_EXHAUSTED and a google.rpc.RetryInfo delay; nothing of it is stored.
         """
 
     @_abc_1.abstractmethod
