@@ -48,6 +48,7 @@ def attribution_leaders(url: str) -> dict[str, int]:
         rows = conn.execute(
             "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
             " WHERE l.locktype = 'advisory' AND l.granted"
+            " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
             " AND a.application_name LIKE 'convtrack leader attribution/%'"
         ).fetchall()
     leaders: dict[str, int] = {}

@@ -59,6 +59,7 @@ def lock_holders(url: str, key: int) -> list[int]:
     with psycopg.connect(url, autocommit=True) as conn:
         rows = conn.execute(
             "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
             " AND ((classid::bigint << 32) | objid::bigint) = %s",
             (key & 0xFFFFFFFFFFFFFFFF,),
         ).fetchall()
