@@ -13,9 +13,12 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import (
@@ -243,9 +246,18 @@ class SubjectVault:
         translate = self._engine.get_execution_options().get("schema_translate_map") or {}
         if translate.get(None):
             table = f"{preparer.quote_schema(translate[None])}.{table}"
-        # VACUUM cannot run inside a transaction block.
-        with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql(f"VACUUM {table}")
+        # VACUUM cannot run inside a transaction block. It cannot remove dead tuples that a
+        # transaction still open elsewhere in the database may see: then try again shortly,
+        # and in the end fail, so that the erasure is retried.
+        for attempt in range(VACUUM_ATTEMPTS):
+            if attempt:
+                time.sleep(VACUUM_RETRY_SECONDS)
+            if _vacuum_left_dead_tuples(self._engine, table) == 0:
+                return
+        raise VaultPurgeError(
+            "a transaction open elsewhere in ingest's database keeps erased keys' dead tuples "
+            "from being vacuumed; the erasure will be retried"
+        )
 
     def _load_or_create(
         self, property_id: str, wanted: Mapping[str, str], missing: list[str]
@@ -317,3 +329,32 @@ def _secure_delete(dbapi_connection: object, connection_record: object) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
     finally:
         cursor.close()
+
+
+VACUUM_ATTEMPTS = 20
+VACUUM_RETRY_SECONDS = 0.5
+_NOT_YET_REMOVABLE = re.compile(
+    r"(\d+) are dead but not yet removable|(\d+) dead row versions cannot be removed yet"
+)
+
+
+def _vacuum_left_dead_tuples(engine: Engine, table: str) -> int:
+    """VACUUMs the table; returns how many dead tuples it could not remove yet."""
+    messages: list[str] = []
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        driver = conn.connection.driver_connection
+        assert driver is not None, "an open connection has its psycopg connection"
+
+        def handler(diagnostic: Any) -> None:
+            messages.append(diagnostic.message_primary or "")
+
+        driver.add_notice_handler(handler)
+        try:
+            conn.exec_driver_sql(f"VACUUM (VERBOSE) {table}")
+        finally:
+            driver.remove_notice_handler(handler)
+    return sum(
+        int(found.group(1) or found.group(2))
+        for message in messages
+        for found in _NOT_YET_REMOVABLE.finditer(message)
+    )

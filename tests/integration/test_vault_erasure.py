@@ -3,8 +3,11 @@ or tuple (PostgreSQL), with thousands of keys spread over many pages."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import Engine, select
 
@@ -79,3 +82,34 @@ def test_keys_forgotten_among_thousands_are_on_no_page_of_any_file(
     else:
         assert vault_tuples_holding(storage.database_url, keys) == 0
         assert vault_tuples_holding(storage.database_url, stored_keys(engine, kept[:50])) == 50
+
+
+@pytest.mark.postgres
+def test_a_transaction_open_elsewhere_delays_the_purge_but_leaves_no_key(
+    postgres_database: str, tmp_path: Path
+) -> None:
+    database = database_for("ingest", postgres_database, tmp_path)
+    database.ensure_schema()
+    engine = database.sql_engine()
+    vault = SubjectVault(engine)
+    vault.create_tables()
+    # A report reading in REPEATABLE READ (any snapshot in ingest's database) holds back
+    # VACUUM: the deleted keys' dead tuples cannot be removed while it is open.
+    sealed = vault.seal("shop", [f"user:visitor-{n}" for n in range(20)])
+    forgotten = [s.pseudonym for s in sealed.values()][:5]
+    keys = stored_keys(engine, forgotten)
+    reader = psycopg.connect(postgres_database)
+    reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+    reader.execute("SELECT count(*) FROM pg_class").fetchone()
+    release = threading.Timer(1.5, reader.rollback)
+    release.start()
+    try:
+        vault.process_page("identity", [UpstreamEntry(3, Forgotten("shop", tuple(forgotten)))])
+    finally:
+        release.join()
+        reader.close()
+
+    # The purge waited for the snapshot to go: no tuple holds a destroyed key.
+    assert vault.position("identity") == 3
+    assert vault_tuples_holding(postgres_database, keys) == 0
+    engine.dispose()
