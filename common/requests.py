@@ -26,6 +26,7 @@ from common.fields import (
 from common.grpc_errors import FieldProblem, abort_invalid
 from common.identifiers import InvalidEmailError, hash_email, is_sha256_hex
 from common.values import Identifier, IdentifierType
+from common.wire import STORED_IDENTIFIER_TYPES
 from convtrack.common.v1 import common_pb2
 
 T = TypeVar("T")
@@ -36,13 +37,6 @@ MAX_TIMESTAMP_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z
 MAX_DURATION_SECONDS = 315_576_000_000  # about 10,000 years, protobuf's limit
 MAX_NANOS = 999_999_999
 
-_QUERY_TYPES = {
-    common_pb2.IDENTIFIER_TYPE_ANONYMOUS_ID: IdentifierType.ANONYMOUS_ID,
-    common_pb2.IDENTIFIER_TYPE_USER_ID: IdentifierType.USER_ID,
-    common_pb2.IDENTIFIER_TYPE_EMAIL_SHA256: IdentifierType.EMAIL_SHA256,
-    common_pb2.IDENTIFIER_TYPE_PHONE_SHA256: IdentifierType.PHONE_SHA256,
-    common_pb2.IDENTIFIER_TYPE_CRM_ID: IdentifierType.CRM_ID,
-}
 _HASHED_TYPES = (common_pb2.IDENTIFIER_TYPE_EMAIL_SHA256, common_pb2.IDENTIFIER_TYPE_PHONE_SHA256)
 
 
@@ -87,7 +81,7 @@ def identifier_key(message: common_pb2.Identifier, field: str, problems: list[Fi
         except InvalidEmailError as error:
             problems.append(FieldProblem(f"{field}.value", str(error)))
             return ""
-    if message.type not in _QUERY_TYPES:
+    if message.type not in STORED_IDENTIFIER_TYPES:
         problems.append(FieldProblem(f"{field}.type", _enum_rule(message.type, _TYPE_NAMES)))
         return ""
     if message.type in _HASHED_TYPES:
@@ -95,7 +89,7 @@ def identifier_key(message: common_pb2.Identifier, field: str, problems: list[Fi
         if not is_sha256_hex(value):
             problems.append(FieldProblem(f"{field}.value", "must be 64 hexadecimal digits"))
             return ""
-    return Identifier(_QUERY_TYPES[message.type], value).key
+    return Identifier(STORED_IDENTIFIER_TYPES[message.type], value).key
 
 
 def _enum_rule(value: int, names: list[str]) -> str:
@@ -111,7 +105,7 @@ def _names(enum: EnumDescriptor, numbers: Iterable[int]) -> list[str]:
 
 _TYPE_NAMES = _names(
     common_pb2.IdentifierType.DESCRIPTOR,
-    [*_QUERY_TYPES, common_pb2.IDENTIFIER_TYPE_EMAIL],
+    [*STORED_IDENTIFIER_TYPES, common_pb2.IDENTIFIER_TYPE_EMAIL],
 )
 
 
@@ -228,7 +222,7 @@ class FieldChecks:
 
     def stored_identifier_key(self, message: common_pb2.Identifier, field: str) -> str:
         """The key of an identifier as stored ("type:value"): no plain emails, value as sent."""
-        if message.type not in _QUERY_TYPES:
+        if message.type not in STORED_IDENTIFIER_TYPES:
             self.add(f"{field}.type", _enum_rule(message.type, _names_of_stored_types()))
             return ""
         if not message.value:
@@ -237,11 +231,11 @@ class FieldChecks:
         if len(message.value) > MAX_IDENTIFIER_LENGTH:
             self.add(f"{field}.value", f"is longer than {MAX_IDENTIFIER_LENGTH} characters")
             return ""
-        return Identifier(_QUERY_TYPES[message.type], message.value).key
+        return Identifier(STORED_IDENTIFIER_TYPES[message.type], message.value).key
 
 
 def _names_of_stored_types() -> list[str]:
-    return _names(common_pb2.IdentifierType.DESCRIPTOR, _QUERY_TYPES)
+    return _names(common_pb2.IdentifierType.DESCRIPTOR, STORED_IDENTIFIER_TYPES)
 
 
 def _span(value: timedelta) -> str:

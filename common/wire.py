@@ -17,7 +17,9 @@ _IDENTIFIER_TYPES = {
     IdentifierType.PHONE_SHA256: common_pb2.IDENTIFIER_TYPE_PHONE_SHA256,
     IdentifierType.CRM_ID: common_pb2.IDENTIFIER_TYPE_CRM_ID,
 }
-_IDENTIFIER_TYPES_BACK = {v: k for k, v in _IDENTIFIER_TYPES.items()}
+# The stored identifier types by their protobuf number (a plain email is not one: it is
+# hashed on arrival).
+STORED_IDENTIFIER_TYPES = {v: k for k, v in _IDENTIFIER_TYPES.items()}
 
 
 def to_timestamp(value: datetime) -> timestamp_pb2.Timestamp:
@@ -56,4 +58,4 @@ def to_identifier_pb(identifier: Identifier) -> common_pb2.Identifier:
 
 def from_identifier_pb(message: common_pb2.Identifier) -> Identifier:
     """A plain identifier from an Identifier message of a stored type."""
-    return Identifier(_IDENTIFIER_TYPES_BACK[message.type], message.value)
+    return Identifier(STORED_IDENTIFIER_TYPES[message.type], message.value)
