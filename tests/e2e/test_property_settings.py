@@ -10,6 +10,7 @@ import pytest
 from convtrack.attribution.v1 import attribution_pb2
 from convtrack.ingest.v1 import ingest_pb2
 from convtrack.reporting.v1 import reporting_pb2
+from services.cli import main
 from tests.conftest import Storage
 from tests.e2e.system import DEADLINE, NOW, System
 from tests.e2e.test_attribution_models import finished
@@ -193,5 +194,55 @@ def test_settings_requests_need_a_property_or_the_default(storage: Storage) -> N
             with pytest.raises(grpc.RpcError) as raised:
                 call()
             assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    finally:
+        system.close()
+
+
+def test_the_command_line_configures_and_shows_a_property_s_settings(
+    storage: Storage, capsys: pytest.CaptureFixture[str]
+) -> None:
+    system = System(storage)
+    address = ["--addr", system.addresses.attribution]
+    try:
+        assert (
+            main(
+                [
+                    "attribution",
+                    "configure-models",
+                    "--property",
+                    SHOP,
+                    "--models",
+                    "first_click,markov",
+                    "--wait",
+                    *address,
+                ]
+            )
+            == 0
+        )
+        assert (
+            main(["attribution", "reporting-identity", "--all-properties", "blended", *address])
+            == 0
+        )
+        assert main(["attribution", "models", "--property", SHOP, *address]) == 0
+        shown = capsys.readouterr().out
+        assert "this property's own choice" in shown and "markov" in shown
+        assert "blended (the deployment default (--all-properties))" in shown
+        assert listed(system, OUTLET)[1] == "SETTING_SOURCE_ENVIRONMENT"
+
+        assert main(["attribution", "configure-models", "--property", SHOP, *address]) == 2
+        assert (
+            main(
+                [
+                    "attribution",
+                    "configure-models",
+                    "--property",
+                    SHOP,
+                    "--models",
+                    "nope",
+                    *address,
+                ]
+            )
+            == 2
+        )
     finally:
         system.close()
