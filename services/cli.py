@@ -23,6 +23,11 @@ COMMANDS = {
     "rejected": "services.commands.rejected:rejected",
     "import events": "services.commands.import_events:import_events",
     "attribution run-file": "services.commands.attribution:run_file",
+    "attribution models": "services.commands.attribution_settings:show_models",
+    "attribution configure-models": "services.commands.attribution_settings:configure_models",
+    "attribution reporting-identity": (
+        "services.commands.attribution_settings:set_reporting_identity"
+    ),
     "identity resolve-file": "services.commands.identity:resolve_file",
 }
 QUIET_COMMANDS = ("demo", "report")  # log warnings only: they print their own results
@@ -125,8 +130,49 @@ def build_parser() -> argparse.ArgumentParser:
     import_events.add_argument("file", type=Path)
     import_events.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
     import_events.add_argument("--batch-size", type=int, default=500, help="events per call")
-    attribution = commands.add_parser("attribution", help="offline attribution tools")
+    attribution = commands.add_parser(
+        "attribution", help="a property's attribution settings, and offline attribution tools"
+    )
     attribution_commands = attribution.add_subparsers(dest="subcommand", required=True)
+    show = attribution_commands.add_parser(
+        "models",
+        help="show the models, lookback windows and reporting identity of a property (or the "
+        "deployment default) and whether they are its own choice or the default",
+    )
+    _settings_scope(show, changes=False)
+    configure = attribution_commands.add_parser(
+        "configure-models",
+        help="set a property's models (or the default's, for every property without its own); "
+        "its past conversions are re-attributed",
+    )
+    _settings_scope(configure)
+    configure.add_argument(
+        "--models",
+        default="",
+        help="comma-separated: first_click, last_click, last_non_direct_click, linear, "
+        "position_based, w_shaped, j_shaped, inverse_j, time_decay, participation, markov, "
+        "markov_2, markov_3, shapley",
+    )
+    configure.add_argument(
+        "--follow-default",
+        action="store_true",
+        help="drop the property's own models and lookback windows: it follows the default",
+    )
+    configure.add_argument(
+        "--click-lookback-days", type=float, default=None, help="the property's click window"
+    )
+    configure.add_argument(
+        "--view-lookback-days",
+        type=float,
+        default=1.0,
+        help="the property's view window (with --click-lookback-days; default 1)",
+    )
+    identity_choice = attribution_commands.add_parser(
+        "reporting-identity",
+        help="choose which identity links make up a property's journeys (or the default's)",
+    )
+    _settings_scope(identity_choice)
+    identity_choice.add_argument("identity", choices=["deterministic", "blended"])
     run_file = attribution_commands.add_parser(
         "run-file",
         help="credit a path table CSV (columns path, total_conversions, "
@@ -171,6 +217,22 @@ def build_parser() -> argparse.ArgumentParser:
         "on stderr how many were dropped per reason)",
     )
     return parser
+
+
+def _settings_scope(parser: argparse.ArgumentParser, *, changes: bool = True) -> None:
+    """The arguments naming whose attribution settings a command reads or changes."""
+    scope = parser.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--property", dest="property_id", help="the property")
+    scope.add_argument(
+        "--all-properties",
+        action="store_true",
+        help="the deployment default: every property that did not choose its own",
+    )
+    parser.add_argument("--addr", default=None, help="attribution address (ATTRIBUTION_ADDR)")
+    if changes:
+        parser.add_argument(
+            "--wait", action="store_true", help="follow the re-attribution job until it ends"
+        )
 
 
 def command_name(args: argparse.Namespace) -> str:

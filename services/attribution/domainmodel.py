@@ -17,6 +17,9 @@ from services.attribution.summary import bound_attribution, journey_digest_of
 VISITOR_NAMESPACE = uuid5(NAMESPACE_URL, "https://convtrack.dev/ns/attribution-visitor")
 FIT_NAMESPACE = uuid5(NAMESPACE_URL, "https://convtrack.dev/ns/attribution-fit")
 CONFIGURATION_ID = uuid5(NAMESPACE_URL, "https://convtrack.dev/ns/attribution-configuration")
+SETTINGS_NAMESPACE = uuid5(NAMESPACE_URL, "https://convtrack.dev/ns/attribution-property-settings")
+DEFAULT_SCOPE = "*"
+"""The property id that names the deployment default of the per-property settings."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -481,8 +484,85 @@ class ModelFit(Aggregate):
         self.value_shares = value_shares
 
 
+def settings_id(property_id: str) -> UUID:
+    """The id of a property's attribution settings (`DEFAULT_SCOPE` for the default's)."""
+    return uuid5(SETTINGS_NAMESPACE, property_id)
+
+
+class PropertyAttributionSettings(Aggregate):
+    """What one property chose for its attribution, or with property id `DEFAULT_SCOPE`
+    what the deployment default is: the models (with their data-driven settings), the
+    lookback windows and the reporting identity. A setting not chosen (None, "") follows the
+    default; the default's unset settings follow the environment, whose values the default
+    records (`environment`) so that every change carries what applies after it."""
+
+    class Changed(Aggregate.Event):
+        """The settings as they are after a change: each event carries all of them, so
+        attribution's log tells a reader the whole choice without replaying."""
+
+        property_id: str
+        models: list[dict[str, Any]] | None
+        lookbacks: dict[str, Any] | None
+        reporting_identity: str
+        environment: dict[str, Any] | None
+
+    @event("Created")
+    def __init__(self, *, id: UUID, property_id: str) -> None:
+        self.property_id = property_id
+        self.models: list[dict[str, Any]] | None = None
+        self.lookbacks: dict[str, Any] | None = None
+        self.reporting_identity = ""
+        self.environment: dict[str, Any] | None = None
+
+    def configure_models(self, models: list[dict[str, Any]] | None) -> None:
+        """Chooses the models (None: follow the default)."""
+        self._change(models=models)
+
+    def choose_lookbacks(self, lookbacks: dict[str, Any] | None) -> None:
+        """Chooses the lookback windows (None: follow the default)."""
+        self._change(lookbacks=lookbacks)
+
+    def choose_reporting_identity(self, reporting_identity: str) -> None:
+        """Chooses the reporting identity ("": follow the default)."""
+        self._change(reporting_identity=reporting_identity)
+
+    def read_environment(
+        self, models: list[dict[str, Any]], lookbacks: dict[str, Any], reporting_identity: str
+    ) -> None:
+        """Records the environment's values of the settings, unless they are known already."""
+        found = {"models": models, "lookbacks": lookbacks, "reporting_identity": reporting_identity}
+        if found != self.environment:
+            self._change(environment=found)
+
+    def _change(self, **changes: Any) -> None:
+        state = {
+            "models": self.models,
+            "lookbacks": self.lookbacks,
+            "reporting_identity": self.reporting_identity,
+            "environment": self.environment,
+        }
+        self._changed(property_id=self.property_id, **{**state, **changes})
+
+    @event(Changed)
+    def _changed(
+        self,
+        *,
+        property_id: str,
+        models: list[dict[str, Any]] | None,
+        lookbacks: dict[str, Any] | None,
+        reporting_identity: str,
+        environment: dict[str, Any] | None,
+    ) -> None:
+        self.models = models
+        self.lookbacks = lookbacks
+        self.reporting_identity = reporting_identity
+        self.environment = environment
+
+
 class ModelConfiguration(Aggregate):
-    """The configured models (one configuration for the whole deployment)."""
+    """The configured models of the whole deployment, as stored before settings became
+    per-property: read once at start as the deployment default's choice
+    (`PropertyAttributionSettings` with `DEFAULT_SCOPE`), never written any more."""
 
     Configured: ClassVar[type[DomainEvent]]
 

@@ -51,6 +51,23 @@ class ConversionAttribution:
     models: tuple[ModelCredits, ...]
 
 
+DEFAULT_SCOPE = "*"
+"""The property id of attribution's deployment default settings."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfiguredModels:
+    """The models attribution credits in a property (`DEFAULT_SCOPE`: by default); None when
+    the property follows the default."""
+
+    property_id: str
+    models: tuple[str, ...] | None
+
+
+ReportingInput = ConversionAttribution | ConfiguredModels
+"""What reporting takes from attribution's log."""
+
+
 class GroupBy(enum.Enum):
     """The dimension a report groups credits by."""
 

@@ -21,8 +21,13 @@ from sqlalchemy.exc import DBAPIError
 from common.eventlog import MissingTablesError
 from common.follower import UpstreamEntry
 from common.sql_positions import record_position, stored_position
-from services.reporting.domainmodel import ConversionAttribution
-from services.reporting.views import conversion_credits, metadata, projection_positions
+from services.reporting.domainmodel import ConfiguredModels, ConversionAttribution, ReportingInput
+from services.reporting.views import (
+    configured_models,
+    conversion_credits,
+    metadata,
+    projection_positions,
+)
 
 PROJECTION_NAME = "conversion_credits"
 
@@ -35,7 +40,8 @@ REVISION_LOOKUP_CHUNK = 500
 
 
 class ConversionCreditsProjection:
-    """Keeps `conversion_credits` equal to the latest attribution of every conversion.
+    """Keeps `conversion_credits` equal to the latest attribution of every conversion, and
+    `configured_models` to the models attribution credits in each property.
 
     It is a follower's sink: each page's rows and the upstream position are written in
     one transaction, so a crash or a failing page never leaves one without the other.
@@ -83,7 +89,7 @@ class ConversionCreditsProjection:
     def process_page(
         self,
         upstream: str,
-        entries: Sequence[UpstreamEntry[ConversionAttribution | None]],
+        entries: Sequence[UpstreamEntry[ReportingInput | None]],
         after: int | None = None,
     ) -> None:
         """Replaces the credits of each attributed conversion and records the page's position.
@@ -94,7 +100,12 @@ class ConversionCreditsProjection:
         """
         if not entries:
             return
-        latest = _latest_per_conversion(e.value for e in entries if e.value is not None)
+        latest = _latest_per_conversion(
+            e.value for e in entries if isinstance(e.value, ConversionAttribution)
+        )
+        settings = {
+            e.value.property_id: e.value for e in entries if isinstance(e.value, ConfiguredModels)
+        }
         with self._engine.begin() as conn:
             if after is not None:
                 current = stored_position(conn, projection_positions, PROJECTION_NAME, upstream)
@@ -110,6 +121,7 @@ class ConversionCreditsProjection:
                 if a.models and a.revision >= stored.get(key, a.revision)
             ]
             _replace_credits(conn, winners)
+            _replace_configured_models(conn, settings.values())
             record_position(
                 conn, projection_positions, PROJECTION_NAME, upstream, entries[-1].position
             )
@@ -147,6 +159,21 @@ def _stored_revisions(
             for conversion_id, revision in rows:
                 stored[(property_id, conversion_id)] = int(revision)
     return stored
+
+
+def _replace_configured_models(conn: Connection, changes: Iterable[ConfiguredModels]) -> None:
+    """Records the latest configured models of each property in the page."""
+    rows = [
+        {"property_id": c.property_id, "models": None if c.models is None else list(c.models)}
+        for c in changes
+    ]
+    if not rows:
+        return
+    c = configured_models.c
+    conn.execute(
+        delete(configured_models).where(c.property_id.in_([r["property_id"] for r in rows]))
+    )
+    conn.execute(insert(configured_models), rows)
 
 
 def _replace_credits(conn: Connection, attributions: Sequence[ConversionAttribution]) -> None:

@@ -19,7 +19,7 @@ from common.telemetry import Telemetry
 from common.upstream import attribution_log, open_channel
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from services.reporting.application import ReportingApplication
-from services.reporting.domainmodel import ConversionAttribution
+from services.reporting.domainmodel import ReportingInput
 from services.reporting.projections import ConversionCreditsProjection
 from services.reporting.servicer import ReportingServicer
 from services.reporting.upstream import attribution_of
@@ -87,7 +87,7 @@ def _start(settings: ReportingSettings, telemetry: Telemetry, election: Election
         projection.check_tables()
     app = ReportingApplication(engine, UPSTREAMS)
     channel = open_channel(settings.attribution_addr, telemetry.tracer_provider)
-    follower: Follower[ConversionAttribution | None] = Follower(
+    follower: Follower[ReportingInput | None] = Follower(
         attribution_log(channel, attribution_of),
         projection,
         lock=projection.lock,

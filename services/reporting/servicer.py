@@ -193,7 +193,9 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
             context,
             lambda: self._app.list_report_models(property_id, conversion_name),
         )
-        return reporting_pb2.ListReportModelsResponse(models=models)
+        return reporting_pb2.ListReportModelsResponse(
+            models=models, configured_models=self._app.configured_models(property_id)
+        )
 
     def _timed(self, name: str, context: grpc.ServicerContext, ask: Callable[[], T]) -> T:
         started = time.perf_counter()

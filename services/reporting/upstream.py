@@ -1,10 +1,17 @@
-"""Reporting's inputs: attribution's log entries translated to plain conversion attributions."""
+"""Reporting's inputs: attribution's log entries translated to plain conversion attributions
+and the models each property is configured with."""
 
 from __future__ import annotations
 
 from common.wire import from_money_pb, from_timestamp
 from convtrack.attribution.v1 import attribution_pb2
-from services.reporting.domainmodel import AttributedCredit, ConversionAttribution, ModelCredits
+from services.reporting.domainmodel import (
+    AttributedCredit,
+    ConfiguredModels,
+    ConversionAttribution,
+    ModelCredits,
+    ReportingInput,
+)
 
 
 def _credit(message: attribution_pb2.Credit) -> AttributedCredit:
@@ -19,9 +26,18 @@ def _credit(message: attribution_pb2.Credit) -> AttributedCredit:
     )
 
 
-def attribution_of(entry: attribution_pb2.LogEntry) -> ConversionAttribution | None:
-    """The conversion attribution an entry carries, or None for an entry without an event."""
-    if entry.WhichOneof("event") != "conversion_attributed":
+def attribution_of(entry: attribution_pb2.LogEntry) -> ReportingInput | None:
+    """The conversion attribution or the configured models an entry carries, or None for an
+    entry without either."""
+    kind = entry.WhichOneof("event")
+    if kind == "settings_changed":
+        changed = entry.settings_changed
+        follows = changed.models_source == attribution_pb2.SETTING_SOURCE_DEFAULT
+        return ConfiguredModels(
+            property_id=changed.property_id,
+            models=None if follows else tuple(m.name for m in changed.models),
+        )
+    if kind != "conversion_attributed":
         return None
     event = entry.conversion_attributed
     return ConversionAttribution(

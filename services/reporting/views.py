@@ -7,6 +7,7 @@ across databases.
 from __future__ import annotations
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Column,
     DateTime,
@@ -42,6 +43,15 @@ conversion_credits = Table(
     Index("ix_conversion_credits_property_model_time", "property_id", "model", "occurred_at"),
 )
 """One row per credit of a conversion under a model: the latest attribution's credits."""
+
+configured_models = Table(
+    "configured_models",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("models", JSON, nullable=True),
+)
+"""The models attribution credits in each property, from its log: a list of names, or NULL
+when the property follows the default (property id "*")."""
 
 projection_positions = positions_table(metadata, "projection_positions")
 """The last upstream log position each projection has processed."""

@@ -109,6 +109,21 @@ def test_every_command_resolves_to_its_handler(command: str) -> None:
             "identity resolve-file": ["identity", "resolve-file", "observations.jsonl"],
             "rejected": ["rejected", "--property", "p"],
             "import events": ["import", "events", "events.jsonl"],
+            "attribution models": ["attribution", "models", "--property", "p"],
+            "attribution configure-models": [
+                "attribution",
+                "configure-models",
+                "--all-properties",
+                "--models",
+                "linear",
+            ],
+            "attribution reporting-identity": [
+                "attribution",
+                "reporting-identity",
+                "--property",
+                "p",
+                "blended",
+            ],
         }.get(command, command.split())
     )
     assert command_name(args) == command

@@ -205,7 +205,9 @@ class ListReportModelsRequest(_message.Message):
     def __init__(self, property_id: _Optional[str] = ..., conversion_name: _Optional[str] = ...) -> None: ...
 
 class ListReportModelsResponse(_message.Message):
-    __slots__ = ("models",)
+    __slots__ = ("models", "configured_models")
     MODELS_FIELD_NUMBER: _ClassVar[int]
+    CONFIGURED_MODELS_FIELD_NUMBER: _ClassVar[int]
     models: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, models: _Optional[_Iterable[str]] = ...) -> None: ...
+    configured_models: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, models: _Optional[_Iterable[str]] = ..., configured_models: _Optional[_Iterable[str]] = ...) -> None: ...
