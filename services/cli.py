@@ -30,7 +30,7 @@ QUIET_COMMANDS = ("demo", "report")  # log warnings only: they print their own r
 GROUP_BY = ("campaign", "channel", "medium", "source")  # the keys of commands.reports.GROUP_BY
 REPORTS = ("conversions", "compare", "cost", "rates")  # commands.reports.SERVED_KINDS
 PLANNED_REPORTS = ("paths", "funnel", "cohorts", "outcomes")  # ...PLANNED_KINDS
-SPEND_FORMATS = ("auto", "generic", "google-ads", "meta")  # commands.spend_import.FORMATS
+SPEND_FORMATS = ("auto", "generic", "google-ads", "meta")  # "auto" + spend_import.CSV_FORMATS
 REPORT_FORMATS = ("table", "csv", "json", "parquet")  # commands.report_output.FORMATS
 
 Handler = Callable[[argparse.Namespace], int]

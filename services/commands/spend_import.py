@@ -20,7 +20,6 @@ from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 
 BATCH_ROWS = 500
 CALL_TIMEOUT = 60.0
-FORMATS = ("generic", "google-ads", "meta")
 NANOS = Decimal(1_000_000_000)
 MONTHS = {
     m: n
