@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import grpc
 from sqlalchemy import Engine
@@ -78,7 +79,7 @@ def build_engine(settings: ReportingSettings) -> Engine:
 
 def start(settings: ReportingSettings, telemetry: Telemetry | None = None) -> RunningService:
     """Starts reporting: its views, its followers of attribution's and ingest's logs (while
-    this replica leads them) and its gRPC server."""
+    this replica leads them; ingest's only with an ingest address) and its gRPC server."""
     election = Election("reporting", database_of(settings), enabled=settings.leader_election)
     return started_elected(election, lambda e: _start(settings, telemetry or Telemetry(), e))
 
@@ -101,18 +102,26 @@ def _start(settings: ReportingSettings, telemetry: Telemetry, election: Election
         leadership=election.leadership("attribution"),
     )
     activity = IngestActivityProjection(engine)
-    ingest_channel = open_channel(settings.ingest_addr, telemetry.tracer_provider)
-    activity_follower: Follower[Activity] = Follower(
-        ingest_log(ingest_channel, activity_of),
-        activity,
-        lock=activity.lock,
-        tracer=telemetry.tracer(__name__),
-        meter=telemetry.meter(__name__),
-        leadership=election.leadership("ingest"),
-    )
+    followers: list[Follower[Any]] = [follower]
+    interrupts = [channel.close]
+    if settings.ingest_addr:
+        ingest_channel = open_channel(settings.ingest_addr, telemetry.tracer_provider)
+        activity_follower: Follower[Activity] = Follower(
+            ingest_log(ingest_channel, activity_of),
+            activity,
+            lock=activity.lock,
+            tracer=telemetry.tracer(__name__),
+            meter=telemetry.meter(__name__),
+            leadership=election.leadership("ingest"),
+        )
+        followers.append(activity_follower)
+        interrupts.append(ingest_channel.close)
 
     def positions() -> dict[str, int]:
-        return {**projection.positions(UPSTREAMS), "ingest": activity.position("ingest")}
+        found = projection.positions(UPSTREAMS)
+        if settings.ingest_addr:
+            found["ingest"] = activity.position("ingest")
+        return found
 
     servicer = ReportingServicer(app, positions, telemetry.meter(__name__), MetricsReports(engine))
 
@@ -129,12 +138,10 @@ def _start(settings: ReportingSettings, telemetry: Telemetry, election: Election
     return RunningService(
         "reporting",
         server,
-        followers=[follower, activity_follower],
-        interrupts=[channel.close, ingest_channel.close],
+        followers=followers,
+        interrupts=interrupts,
         closers=[engine.dispose, telemetry.shutdown, election.close],
-        readiness=Readiness(
-            positions, [follower, activity_follower], max_lag=settings.max_ready_lag
-        ),
+        readiness=Readiness(positions, followers, max_lag=settings.max_ready_lag),
     )
 
 
