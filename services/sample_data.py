@@ -606,9 +606,9 @@ def _timestamp(at_ms: int) -> Timestamp:
 
 
 SPEND_CAMPAIGNS = (
-    ("google", "cpc", _SEARCH_CAMPAIGNS, 38.0),
-    ("bing", "cpc", _SEARCH_CAMPAIGNS, 6.0),
-    ("facebook", "paid_social", _SOCIAL_CAMPAIGNS, 30.0),
+    ("google", "cpc", _SEARCH_CAMPAIGNS, 9.0),
+    ("bing", "cpc", _SEARCH_CAMPAIGNS, 1.5),
+    ("facebook", "paid_social", _SOCIAL_CAMPAIGNS, 2.5),
 )
 """The paid campaigns of the sample, with a typical daily cost (USD) per campaign at 3,000
 visitors; spend scales with the number of visitors."""
