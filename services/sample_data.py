@@ -610,8 +610,8 @@ SPEND_CAMPAIGNS = (
     ("bing", "cpc", _SEARCH_CAMPAIGNS, 1.5),
     ("facebook", "paid_social", _SOCIAL_CAMPAIGNS, 2.5),
 )
-"""The paid campaigns of the sample, with a typical daily cost per campaign (USD, EUR for facebook) at 3,000
-visitors; spend scales with the number of visitors."""
+"""The paid campaigns of the sample, with a typical daily cost per campaign at 3,000 visitors
+(in USD; facebook's in EUR); spend scales with the number of visitors."""
 
 
 def generate_spend(config: SampleConfig) -> list[ingest_pb2.SpendRow]:
