@@ -288,3 +288,161 @@ class Identification(RecordedFact):
         self.sealed_identifiers = sealed_identifiers
         self.network = network
         self.late = late
+
+
+def spend_record_id(property_id: str, day: str, source: str, medium: str, campaign: str) -> UUID:
+    """The id of a spend key's record: (property, day, source, medium, campaign)."""
+    return record_id(property_id, "\x1f".join(("spend", day, source, medium, campaign)))
+
+
+@dataclass(frozen=True, slots=True)
+class SpendFigure:
+    """A day's spend on one campaign as ingest keeps it: the key, the channel, the cost as
+    sent and in the reporting currency (micros)."""
+
+    property_id: str
+    day: str
+    channel: str
+    source: str
+    medium: str
+    campaign: str
+    currency_code: str
+    cost_micros: int
+    reporting_currency_code: str
+    reporting_cost_micros: int
+
+    @property
+    def record_id(self) -> UUID:
+        """The id of its key's record."""
+        return spend_record_id(self.property_id, self.day, self.source, self.medium, self.campaign)
+
+
+class SpendLine(Aggregate):
+    """The spend of one key (property, day, source, medium, campaign): each figure sent for
+    it is an event, and the latest holds. Its events' versions are the figure's revisions."""
+
+    Recorded: ClassVar[type[DomainEvent]]
+    Corrected: ClassVar[type[DomainEvent]]
+
+    @event("Recorded")
+    def __init__(
+        self,
+        *,
+        id: UUID,
+        property_id: str,
+        day: str,
+        channel: str,
+        source: str,
+        medium: str,
+        campaign: str,
+        currency_code: str,
+        cost_micros: int,
+        reporting_currency_code: str,
+        reporting_cost_micros: int,
+        received_at: datetime,
+        trace_parent: str,
+    ) -> None:
+        self.property_id = property_id
+        self.day = day
+        self.source = source
+        self.medium = medium
+        self.campaign = campaign
+        self._set(
+            channel,
+            currency_code,
+            cost_micros,
+            reporting_currency_code,
+            reporting_cost_micros,
+            received_at,
+            trace_parent,
+        )
+
+    def _set(
+        self,
+        channel: str,
+        currency_code: str,
+        cost_micros: int,
+        reporting_currency_code: str,
+        reporting_cost_micros: int,
+        received_at: datetime,
+        trace_parent: str,
+    ) -> None:
+        self.channel = channel
+        self.currency_code = currency_code
+        self.cost_micros = cost_micros
+        self.reporting_currency_code = reporting_currency_code
+        self.reporting_cost_micros = reporting_cost_micros
+        self.received_at = received_at
+        self.trace_parent = trace_parent
+
+    @classmethod
+    def record(cls, figure: SpendFigure, received_at: datetime, trace_parent: str) -> SpendLine:
+        """A key's first figure."""
+        return cls(
+            id=figure.record_id,
+            property_id=figure.property_id,
+            day=figure.day,
+            channel=figure.channel,
+            source=figure.source,
+            medium=figure.medium,
+            campaign=figure.campaign,
+            currency_code=figure.currency_code,
+            cost_micros=figure.cost_micros,
+            reporting_currency_code=figure.reporting_currency_code,
+            reporting_cost_micros=figure.reporting_cost_micros,
+            received_at=received_at,
+            trace_parent=trace_parent,
+        )
+
+    def holds(self, figure: SpendFigure) -> bool:
+        """Whether its current figure is this one (channel and cost as sent)."""
+        return (
+            self.channel == figure.channel
+            and self.currency_code == figure.currency_code
+            and self.cost_micros == figure.cost_micros
+        )
+
+    def correct_to(self, figure: SpendFigure, received_at: datetime, trace_parent: str) -> None:
+        """Replaces the key's figure by `figure` (a day re-sent corrected)."""
+        self.correct(
+            property_id=self.property_id,
+            day=self.day,
+            source=self.source,
+            medium=self.medium,
+            campaign=self.campaign,
+            channel=figure.channel,
+            currency_code=figure.currency_code,
+            cost_micros=figure.cost_micros,
+            reporting_currency_code=figure.reporting_currency_code,
+            reporting_cost_micros=figure.reporting_cost_micros,
+            received_at=received_at,
+            trace_parent=trace_parent,
+        )
+
+    @event("Corrected")
+    def correct(
+        self,
+        *,
+        property_id: str,
+        day: str,
+        source: str,
+        medium: str,
+        campaign: str,
+        channel: str,
+        currency_code: str,
+        cost_micros: int,
+        reporting_currency_code: str,
+        reporting_cost_micros: int,
+        received_at: datetime,
+        trace_parent: str,
+    ) -> None:
+        """Replaces the figure; the event repeats the key, so each log entry is whole."""
+        self._set(
+            channel,
+            currency_code,
+            cost_micros,
+            reporting_currency_code,
+            reporting_cost_micros,
+            received_at,
+            trace_parent,
+        )

@@ -23,6 +23,8 @@ from services.ingest.application import (
     IngestApplication,
     IngestBusyError,
     Outcome,
+    SpendOutcome,
+    SpendVerdict,
     Verdict,
 )
 from services.ingest.domainmodel import (
@@ -34,6 +36,7 @@ from services.ingest.domainmodel import (
     IncomingPageView,
     IncomingTouchpoint,
     PageView,
+    SpendLine,
     Touchpoint,
     TouchpointType,
     is_late,
@@ -45,6 +48,7 @@ from services.ingest.rejected import (
     RejectedFilter,
     RejectedPage,
 )
+from services.ingest.spend import IncomingSpend
 
 DEFAULT_REJECTED_PAGE_SIZE = 100
 MAX_REJECTED_PAGE_SIZE = 1000
@@ -70,6 +74,65 @@ _VERDICTS = {
     Outcome.DUPLICATE: ingest_pb2.VERDICT_DUPLICATE,
     Outcome.REJECTED: ingest_pb2.VERDICT_REJECTED,
 }
+
+_SPEND_OUTCOMES = {
+    SpendOutcome.RECORDED: ingest_pb2.SPEND_OUTCOME_RECORDED,
+    SpendOutcome.CORRECTED: ingest_pb2.SPEND_OUTCOME_CORRECTED,
+    SpendOutcome.UNCHANGED: ingest_pb2.SPEND_OUTCOME_UNCHANGED,
+    SpendOutcome.REJECTED: ingest_pb2.SPEND_OUTCOME_REJECTED,
+}
+
+
+def incoming_spend(message: ingest_pb2.SpendRow) -> IncomingSpend:
+    """The plain spend row of a SpendRow message."""
+    cost = None
+    if message.HasField("cost"):
+        c = message.cost
+        cost = Money(c.currency_code.strip().upper(), c.units, c.nanos)
+    return IncomingSpend(
+        property_id=message.property_id,
+        day=message.date.strip(),
+        channel=message.channel,
+        source=message.source,
+        medium=message.medium,
+        campaign=message.campaign,
+        cost=cost,
+    )
+
+
+def spend_verdict_message(index: int, verdict: SpendVerdict) -> ingest_pb2.SpendVerdict:
+    """The SpendVerdict message of a plain verdict; field paths start at the row."""
+    return ingest_pb2.SpendVerdict(
+        index=index,
+        outcome=_SPEND_OUTCOMES[verdict.outcome],
+        record_id=str(verdict.record_id) if verdict.record_id else "",
+        violations=[
+            ingest_pb2.FieldViolation(field=f"rows[{index}].{v.field}", description=v.description)
+            for v in verdict.violations
+        ],
+    )
+
+
+def _spend_entry(position: int, event: Any) -> ingest_pb2.LogEntry:
+    return ingest_pb2.LogEntry(
+        position=position,
+        spend_recorded=ingest_pb2.SpendRecorded(
+            record_id=str(event.originator_id),
+            property_id=event.property_id,
+            date=event.day,
+            channel=event.channel,
+            source=event.source,
+            medium=event.medium,
+            campaign=event.campaign,
+            cost=to_money_pb(Money.from_micros(event.currency_code, event.cost_micros)),
+            reporting_cost=to_money_pb(
+                Money.from_micros(event.reporting_currency_code, event.reporting_cost_micros)
+            ),
+            revision=event.originator_version,
+            received_at=to_timestamp(event.received_at),
+            trace_parent=event.trace_parent,
+        ),
+    )
 
 
 def incoming_event(message: ingest_pb2.Event) -> IncomingEvent:
@@ -229,6 +292,8 @@ def log_entry(position: int, event: Any) -> ingest_pb2.LogEntry:
             position=position,
             identify_recorded=ingest_pb2.IdentifyRecorded(envelope=_envelope(event)),
         )
+    if isinstance(event, SpendLine.Recorded | SpendLine.Corrected):
+        return _spend_entry(position, event)
     raise TypeError(f"no log message for {type(event).__name__}")
 
 
@@ -328,6 +393,26 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         for verdict in verdicts:
             for violation in verdict.violations:
                 self._rejections.add(1, {"field": violation.field or "(event)"})
+
+    def RecordSpend(
+        self, request: ingest_pb2.RecordSpendRequest, context: grpc.ServicerContext
+    ) -> ingest_pb2.RecordSpendResponse:
+        rows = [incoming_spend(row) for row in request.rows]
+        try:
+            verdicts = self._app.record_spend(
+                rows, received_at=datetime.now(UTC), trace_parent=current_trace_parent()
+            )
+        except BatchTooLargeError as error:
+            abort_invalid(context, str(error), [FieldProblem(error.field, error.description)])
+            raise
+        counts = {outcome: sum(v.outcome is outcome for v in verdicts) for outcome in SpendOutcome}
+        return ingest_pb2.RecordSpendResponse(
+            verdicts=[spend_verdict_message(i, v) for i, v in enumerate(verdicts)],
+            recorded_count=counts[SpendOutcome.RECORDED],
+            corrected_count=counts[SpendOutcome.CORRECTED],
+            unchanged_count=counts[SpendOutcome.UNCHANGED],
+            rejected_count=counts[SpendOutcome.REJECTED],
+        )
 
     def PseudonymiseIdentifiers(
         self, request: ingest_pb2.PseudonymiseIdentifiersRequest, context: grpc.ServicerContext

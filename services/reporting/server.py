@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import grpc
 from sqlalchemy import Engine
@@ -16,13 +17,15 @@ from common.server import GrpcServer, RunningService
 from common.settings import creates_tables, data_dir, database_url, env_str
 from common.storage import Database, create_sql_engine, database_for
 from common.telemetry import Telemetry
-from common.upstream import attribution_log, open_channel
+from common.upstream import attribution_log, ingest_log, open_channel
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
+from services.reporting.activity import Activity, IngestActivityProjection
 from services.reporting.application import ReportingApplication
 from services.reporting.domainmodel import ReportingInput
+from services.reporting.metrics import MetricsReports
 from services.reporting.projections import ConversionCreditsProjection
 from services.reporting.servicer import ReportingServicer
-from services.reporting.upstream import attribution_of
+from services.reporting.upstream import activity_of, attribution_of
 
 SERVICE_NAME = reporting_pb2.DESCRIPTOR.services_by_name["ReportingService"].full_name
 UPSTREAMS = ("attribution",)
@@ -30,7 +33,8 @@ UPSTREAMS = ("attribution",)
 
 @dataclass(frozen=True)
 class ReportingSettings:
-    """Reporting's settings (`REPORTING_*`, `ATTRIBUTION_ADDR` and `CONVTRACK_*`)."""
+    """Reporting's settings (`REPORTING_*`, `ATTRIBUTION_ADDR`, `INGEST_ADDR` and
+    `CONVTRACK_*`)."""
 
     listen: str = "127.0.0.1:50054"
     database_url: str = ""
@@ -39,11 +43,12 @@ class ReportingSettings:
     max_ready_lag: int = DEFAULT_MAX_READY_LAG
     leader_election: bool = True
     attribution_addr: str = "127.0.0.1:50053"
+    ingest_addr: str = "127.0.0.1:50051"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ReportingSettings:
         """Reads `REPORTING_LISTEN`, `REPORTING_DATABASE_URL`, `ATTRIBUTION_ADDR`,
-        `CONVTRACK_DATA_DIR`,
+        `INGEST_ADDR` (spend and sessions follow ingest's log), `CONVTRACK_DATA_DIR`,
         `REPORTING_MAX_READY_LAG` (10000: the lag past which readiness reports NOT_SERVING),
         `CONVTRACK_LEADER_ELECTION` (on)."""
         return cls(
@@ -54,6 +59,7 @@ class ReportingSettings:
             max_ready_lag=max_ready_lag(env, "reporting"),
             leader_election=leader_election(env),
             attribution_addr=env_str(env, "ATTRIBUTION_ADDR", cls.attribution_addr),
+            ingest_addr=env_str(env, "INGEST_ADDR", cls.ingest_addr),
         )
 
 
@@ -72,8 +78,8 @@ def build_engine(settings: ReportingSettings) -> Engine:
 
 
 def start(settings: ReportingSettings, telemetry: Telemetry | None = None) -> RunningService:
-    """Starts reporting: its views, its follower of attribution's log (while this replica
-    leads it) and its gRPC server."""
+    """Starts reporting: its views, its followers of attribution's and ingest's logs (while
+    this replica leads them; ingest's only with an ingest address) and its gRPC server."""
     election = Election("reporting", database_of(settings), enabled=settings.leader_election)
     return started_elected(election, lambda e: _start(settings, telemetry or Telemetry(), e))
 
@@ -95,10 +101,29 @@ def _start(settings: ReportingSettings, telemetry: Telemetry, election: Election
         meter=telemetry.meter(__name__),
         leadership=election.leadership("attribution"),
     )
+    activity = IngestActivityProjection(engine)
+    followers: list[Follower[Any]] = [follower]
+    interrupts = [channel.close]
+    if settings.ingest_addr:
+        ingest_channel = open_channel(settings.ingest_addr, telemetry.tracer_provider)
+        activity_follower: Follower[Activity] = Follower(
+            ingest_log(ingest_channel, activity_of),
+            activity,
+            lock=activity.lock,
+            tracer=telemetry.tracer(__name__),
+            meter=telemetry.meter(__name__),
+            leadership=election.leadership("ingest"),
+        )
+        followers.append(activity_follower)
+        interrupts.append(ingest_channel.close)
 
-    servicer = ReportingServicer(
-        app, lambda: projection.positions(UPSTREAMS), telemetry.meter(__name__)
-    )
+    def positions() -> dict[str, int]:
+        found = projection.positions(UPSTREAMS)
+        if settings.ingest_addr:
+            found["ingest"] = activity.position("ingest")
+        return found
+
+    servicer = ReportingServicer(app, positions, telemetry.meter(__name__), MetricsReports(engine))
 
     def register(server: grpc.Server) -> None:
         reporting_pb2_grpc.add_ReportingServiceServicer_to_server(servicer, server)
@@ -113,12 +138,10 @@ def _start(settings: ReportingSettings, telemetry: Telemetry, election: Election
     return RunningService(
         "reporting",
         server,
-        followers=[follower],
-        interrupts=[channel.close],
+        followers=followers,
+        interrupts=interrupts,
         closers=[engine.dispose, telemetry.shutdown, election.close],
-        readiness=Readiness(
-            lambda: projection.positions(UPSTREAMS), [follower], max_lag=settings.max_ready_lag
-        ),
+        readiness=Readiness(positions, followers, max_lag=settings.max_ready_lag),
     )
 
 
