@@ -26,53 +26,53 @@ from convtrack.common.v1 import common_pb2 as convtrack_dot_common_dot_v1_dot_co
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&convtrack/reporting/v1/reporting.proto\x12\x16\x63onvtrack.reporting.v1\x1a convtrack/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xea\x01\n\x1aGetConversionReportRequest\x12\x13\n\x0bproperty_id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x31\n\x08group_by\x18\x03 \x01(\x0e\x32\x1f.convtrack.reporting.v1.GroupBy\x12.\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x63onversion_name\x18\x06 \x01(\t\"\xab\x02\n\x1bGetConversionReportResponse\x12/\n\x04rows\x18\x01 \x03(\x0b\x32!.convtrack.reporting.v1.ReportRow\x12\x19\n\x11total_conversions\x18\x02 \x01(\x01\x12/\n\x0btotal_value\x18\x03 \x01(\x0b\x32\x1a.convtrack.common.v1.Money\x12\x1b\n\x13\x65xceeds_conversions\x18\x04 \x01(\x08\x12\x1d\n\x15total_value_saturated\x18\x05 \x01(\x08\x12\x17\n\x0f\x63onversion_name\x18\x06 \x01(\t\x12:\n\tfreshness\x18\x07 \x01(\x0b\x32\'.convtrack.reporting.v1.ReportFreshness\"\x90\x01\n\x0fReportFreshness\x12\x41\n\x12upstream_positions\x18\x01 \x03(\x0b\x32%.convtrack.common.v1.UpstreamPosition\x12:\n\x16newest_conversion_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x82\x01\n\tReportRow\x12\r\n\x05group\x18\x01 \x01(\t\x12\x13\n\x0b\x63onversions\x18\x02 \x01(\x01\x12)\n\x05value\x18\x03 \x01(\x0b\x32\x1a.convtrack.common.v1.Money\x12\r\n\x05share\x18\x04 \x01(\x01\x12\x17\n\x0fvalue_saturated\x18\x05 \x01(\x08\"\xe5\x01\n\x14\x43ompareModelsRequest\x12\x13\n\x0bproperty_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversion_name\x18\x02 \x01(\t\x12.\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06models\x18\x05 \x03(\t\x12\x31\n\x08group_by\x18\x06 \x01(\x0e\x32\x1f.convtrack.reporting.v1.GroupBy\"\xd7\x01\n\x15\x43ompareModelsResponse\x12\x0e\n\x06models\x18\x01 \x03(\t\x12\x33\n\x04rows\x18\x02 \x03(\x0b\x32%.convtrack.reporting.v1.ComparisonRow\x12$\n\x1cmodels_exceeding_conversions\x18\x03 \x03(\t\x12\x17\n\x0f\x63onversion_name\x18\x04 \x01(\t\x12:\n\tfreshness\x18\x05 \x01(\x0b\x32\'.convtrack.reporting.v1.ReportFreshness\"U\n\rComparisonRow\x12\r\n\x05group\x18\x01 \x01(\t\x12\x35\n\x07\x66igures\x18\x02 \x03(\x0b\x32$.convtrack.reporting.v1.ModelFigures\"\x85\x01\n\x0cModelFigures\x12\r\n\x05model\x18\x01 \x01(\t\x12\x13\n\x0b\x63onversions\x18\x02 \x01(\x01\x12)\n\x05value\x18\x03 \x01(\x0b\x32\x1a.convtrack.common.v1.Money\x12\r\n\x05share\x18\x04 \x01(\x01\x12\x17\n\x0fvalue_saturated\x18\x05 \x01(\x08\"\x16\n\x14GetSyncStatusRequest\"Q\n\x15GetSyncStatusResponse\x12\x38\n\tupstreams\x18\x01 \x03(\x0b\x32%.convtrack.common.v1.UpstreamPosition\">\n\x15ListPropertiesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"G\n\x16ListPropertiesResponse\x12\x14\n\x0cproperty_ids\x18\x01 \x03(\t\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"X\n\x1aListConversionNamesRequest\x12\x13\n\x0bproperty_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"P\n\x1bListConversionNamesResponse\x12\x18\n\x10\x63onversion_names\x18\x01 \x03(\t\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x17\n\x15ListDimensionsRequest\"O\n\x16ListDimensionsResponse\x12\x35\n\ndimensions\x18\x01 \x03(\x0b\x32!.convtrack.reporting.v1.Dimension\"a\n\tDimension\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x31\n\x08group_by\x18\x02 \x01(\x0e\x32\x1f.convtrack.reporting.v1.GroupBy\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"G\n\x17ListReportModelsRequest\x12\x13\n\x0bproperty_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversion_name\x18\x02 \x01(\t\"*\n\x18ListReportModelsResponse\x12\x0e\n\x06models\x18\x01 \x03(\t*z\n\x07GroupBy\x12\x18\n\x14GROUP_BY_UNSPECIFIED\x10\x00\x12\x14\n\x10GROUP_BY_CHANNEL\x10\x01\x12\x13\n\x0fGROUP_BY_SOURCE\x10\x02\x12\x13\n\x0fGROUP_BY_MEDIUM\x10\x03\x12\x15\n\x11GROUP_BY_CAMPAIGN\x10\x04\x32\xc7\x06\n\x10ReportingService\x12~\n\x13GetConversionReport\x12\x32.convtrack.reporting.v1.GetConversionReportRequest\x1a\x33.convtrack.reporting.v1.GetConversionReportResponse\x12l\n\rCompareModels\x12,.convtrack.reporting.v1.CompareModelsRequest\x1a-.convtrack.reporting.v1.CompareModelsResponse\x12l\n\rGetSyncStatus\x12,.convtrack.reporting.v1.GetSyncStatusRequest\x1a-.convtrack.reporting.v1.GetSyncStatusResponse\x12o\n\x0eListProperties\x12-.convtrack.reporting.v1.ListPropertiesRequest\x1a..convtrack.reporting.v1.ListPropertiesResponse\x12~\n\x13ListConversionNames\x12\x32.convtrack.reporting.v1.ListConversionNamesRequest\x1a\x33.convtrack.reporting.v1.ListConversionNamesResponse\x12o\n\x0eListDimensions\x12-.convtrack.reporting.v1.ListDimensionsRequest\x1a..convtrack.reporting.v1.ListDimensionsResponse\x12u\n\x10ListReportModels\x12/.convtrack.reporting.v1.ListReportModelsRequest\x1a\x30.convtrack.reporting.v1.ListReportModelsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&convtrack/reporting/v1/reporting.proto\x12\x16\x63onvtrack.reporting.v1\x1a convtrack/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xea\x01\n\x1aGetConversionReportRequest\x12\x13\n\x0bproperty_id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x31\n\x08group_by\x18\x03 \x01(\x0e\x32\x1f.convtrack.reporting.v1.GroupBy\x12.\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x63onversion_name\x18\x06 \x01(\t\"\xcc\x02\n\x1bGetConversionReportResponse\x12/\n\x04rows\x18\x01 \x03(\x0b\x32!.convtrack.reporting.v1.ReportRow\x12\x19\n\x11total_conversions\x18\x02 \x01(\x01\x12/\n\x0btotal_value\x18\x03 \x01(\x0b\x32\x1a.convtrack.common.v1.Money\x12\x1b\n\x13\x65xceeds_conversions\x18\x04 \x01(\x08\x12\x1d\n\x15total_value_saturated\x18\x05 \x01(\x08\x12\x17\n\x0f\x63onversion_name\x18\x06 \x01(\t\x12:\n\tfreshness\x18\x07 \x01(\x0b\x32\'.convtrack.reporting.v1.ReportFreshness\x12\x1f\n\x17unconsented_conversions\x18\x08 \x01(\x04\"\x90\x01\n\x0fReportFreshness\x12\x41\n\x12upstream_positions\x18\x01 \x03(\x0b\x32%.convtrack.common.v1.UpstreamPosition\x12:\n\x16newest_conversion_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x82\x01\n\tReportRow\x12\r\n\x05group\x18\x01 \x01(\t\x12\x13\n\x0b\x63onversions\x18\x02 \x01(\x01\x12)\n\x05value\x18\x03 \x01(\x0b\x32\x1a.convtrack.common.v1.Money\x12\r\n\x05share\x18\x04 \x01(\x01\x12\x17\n\x0fvalue_saturated\x18\x05 \x01(\x08\"\xe5\x01\n\x14\x43ompareModelsRequest\x12\x13\n\x0bproperty_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversion_name\x18\x02 \x01(\t\x12.\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06models\x18\x05 \x03(\t\x12\x31\n\x08group_by\x18\x06 \x01(\x0e\x32\x1f.convtrack.reporting.v1.GroupBy\"\xd7\x01\n\x15\x43ompareModelsResponse\x12\x0e\n\x06models\x18\x01 \x03(\t\x12\x33\n\x04rows\x18\x02 \x03(\x0b\x32%.convtrack.reporting.v1.ComparisonRow\x12$\n\x1cmodels_exceeding_conversions\x18\x03 \x03(\t\x12\x17\n\x0f\x63onversion_name\x18\x04 \x01(\t\x12:\n\tfreshness\x18\x05 \x01(\x0b\x32\'.convtrack.reporting.v1.ReportFreshness\"U\n\rComparisonRow\x12\r\n\x05group\x18\x01 \x01(\t\x12\x35\n\x07\x66igures\x18\x02 \x03(\x0b\x32$.convtrack.reporting.v1.ModelFigures\"\x85\x01\n\x0cModelFigures\x12\r\n\x05model\x18\x01 \x01(\t\x12\x13\n\x0b\x63onversions\x18\x02 \x01(\x01\x12)\n\x05value\x18\x03 \x01(\x0b\x32\x1a.convtrack.common.v1.Money\x12\r\n\x05share\x18\x04 \x01(\x01\x12\x17\n\x0fvalue_saturated\x18\x05 \x01(\x08\"\x16\n\x14GetSyncStatusRequest\"Q\n\x15GetSyncStatusResponse\x12\x38\n\tupstreams\x18\x01 \x03(\x0b\x32%.convtrack.common.v1.UpstreamPosition\">\n\x15ListPropertiesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"G\n\x16ListPropertiesResponse\x12\x14\n\x0cproperty_ids\x18\x01 \x03(\t\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"X\n\x1aListConversionNamesRequest\x12\x13\n\x0bproperty_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"P\n\x1bListConversionNamesResponse\x12\x18\n\x10\x63onversion_names\x18\x01 \x03(\t\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x17\n\x15ListDimensionsRequest\"O\n\x16ListDimensionsResponse\x12\x35\n\ndimensions\x18\x01 \x03(\x0b\x32!.convtrack.reporting.v1.Dimension\"a\n\tDimension\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x31\n\x08group_by\x18\x02 \x01(\x0e\x32\x1f.convtrack.reporting.v1.GroupBy\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"G\n\x17ListReportModelsRequest\x12\x13\n\x0bproperty_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversion_name\x18\x02 \x01(\t\"*\n\x18ListReportModelsResponse\x12\x0e\n\x06models\x18\x01 \x03(\t*z\n\x07GroupBy\x12\x18\n\x14GROUP_BY_UNSPECIFIED\x10\x00\x12\x14\n\x10GROUP_BY_CHANNEL\x10\x01\x12\x13\n\x0fGROUP_BY_SOURCE\x10\x02\x12\x13\n\x0fGROUP_BY_MEDIUM\x10\x03\x12\x15\n\x11GROUP_BY_CAMPAIGN\x10\x04\x32\xc7\x06\n\x10ReportingService\x12~\n\x13GetConversionReport\x12\x32.convtrack.reporting.v1.GetConversionReportRequest\x1a\x33.convtrack.reporting.v1.GetConversionReportResponse\x12l\n\rCompareModels\x12,.convtrack.reporting.v1.CompareModelsRequest\x1a-.convtrack.reporting.v1.CompareModelsResponse\x12l\n\rGetSyncStatus\x12,.convtrack.reporting.v1.GetSyncStatusRequest\x1a-.convtrack.reporting.v1.GetSyncStatusResponse\x12o\n\x0eListProperties\x12-.convtrack.reporting.v1.ListPropertiesRequest\x1a..convtrack.reporting.v1.ListPropertiesResponse\x12~\n\x13ListConversionNames\x12\x32.convtrack.reporting.v1.ListConversionNamesRequest\x1a\x33.convtrack.reporting.v1.ListConversionNamesResponse\x12o\n\x0eListDimensions\x12-.convtrack.reporting.v1.ListDimensionsRequest\x1a..convtrack.reporting.v1.ListDimensionsResponse\x12u\n\x10ListReportModels\x12/.convtrack.reporting.v1.ListReportModelsRequest\x1a\x30.convtrack.reporting.v1.ListReportModelsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'convtrack.reporting.v1.reporting_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GROUPBY']._serialized_start=2363
-  _globals['_GROUPBY']._serialized_end=2485
+  _globals['_GROUPBY']._serialized_start=2396
+  _globals['_GROUPBY']._serialized_end=2518
   _globals['_GETCONVERSIONREPORTREQUEST']._serialized_start=134
   _globals['_GETCONVERSIONREPORTREQUEST']._serialized_end=368
   _globals['_GETCONVERSIONREPORTRESPONSE']._serialized_start=371
-  _globals['_GETCONVERSIONREPORTRESPONSE']._serialized_end=670
-  _globals['_REPORTFRESHNESS']._serialized_start=673
-  _globals['_REPORTFRESHNESS']._serialized_end=817
-  _globals['_REPORTROW']._serialized_start=820
-  _globals['_REPORTROW']._serialized_end=950
-  _globals['_COMPAREMODELSREQUEST']._serialized_start=953
-  _globals['_COMPAREMODELSREQUEST']._serialized_end=1182
-  _globals['_COMPAREMODELSRESPONSE']._serialized_start=1185
-  _globals['_COMPAREMODELSRESPONSE']._serialized_end=1400
-  _globals['_COMPARISONROW']._serialized_start=1402
-  _globals['_COMPARISONROW']._serialized_end=1487
-  _globals['_MODELFIGURES']._serialized_start=1490
-  _globals['_MODELFIGURES']._serialized_end=1623
-  _globals['_GETSYNCSTATUSREQUEST']._serialized_start=1625
-  _globals['_GETSYNCSTATUSREQUEST']._serialized_end=1647
-  _globals['_GETSYNCSTATUSRESPONSE']._serialized_start=1649
-  _globals['_GETSYNCSTATUSRESPONSE']._serialized_end=1730
-  _globals['_LISTPROPERTIESREQUEST']._serialized_start=1732
-  _globals['_LISTPROPERTIESREQUEST']._serialized_end=1794
-  _globals['_LISTPROPERTIESRESPONSE']._serialized_start=1796
-  _globals['_LISTPROPERTIESRESPONSE']._serialized_end=1867
-  _globals['_LISTCONVERSIONNAMESREQUEST']._serialized_start=1869
-  _globals['_LISTCONVERSIONNAMESREQUEST']._serialized_end=1957
-  _globals['_LISTCONVERSIONNAMESRESPONSE']._serialized_start=1959
-  _globals['_LISTCONVERSIONNAMESRESPONSE']._serialized_end=2039
-  _globals['_LISTDIMENSIONSREQUEST']._serialized_start=2041
-  _globals['_LISTDIMENSIONSREQUEST']._serialized_end=2064
-  _globals['_LISTDIMENSIONSRESPONSE']._serialized_start=2066
-  _globals['_LISTDIMENSIONSRESPONSE']._serialized_end=2145
-  _globals['_DIMENSION']._serialized_start=2147
-  _globals['_DIMENSION']._serialized_end=2244
-  _globals['_LISTREPORTMODELSREQUEST']._serialized_start=2246
-  _globals['_LISTREPORTMODELSREQUEST']._serialized_end=2317
-  _globals['_LISTREPORTMODELSRESPONSE']._serialized_start=2319
-  _globals['_LISTREPORTMODELSRESPONSE']._serialized_end=2361
-  _globals['_REPORTINGSERVICE']._serialized_start=2488
-  _globals['_REPORTINGSERVICE']._serialized_end=3327
+  _globals['_GETCONVERSIONREPORTRESPONSE']._serialized_end=703
+  _globals['_REPORTFRESHNESS']._serialized_start=706
+  _globals['_REPORTFRESHNESS']._serialized_end=850
+  _globals['_REPORTROW']._serialized_start=853
+  _globals['_REPORTROW']._serialized_end=983
+  _globals['_COMPAREMODELSREQUEST']._serialized_start=986
+  _globals['_COMPAREMODELSREQUEST']._serialized_end=1215
+  _globals['_COMPAREMODELSRESPONSE']._serialized_start=1218
+  _globals['_COMPAREMODELSRESPONSE']._serialized_end=1433
+  _globals['_COMPARISONROW']._serialized_start=1435
+  _globals['_COMPARISONROW']._serialized_end=1520
+  _globals['_MODELFIGURES']._serialized_start=1523
+  _globals['_MODELFIGURES']._serialized_end=1656
+  _globals['_GETSYNCSTATUSREQUEST']._serialized_start=1658
+  _globals['_GETSYNCSTATUSREQUEST']._serialized_end=1680
+  _globals['_GETSYNCSTATUSRESPONSE']._serialized_start=1682
+  _globals['_GETSYNCSTATUSRESPONSE']._serialized_end=1763
+  _globals['_LISTPROPERTIESREQUEST']._serialized_start=1765
+  _globals['_LISTPROPERTIESREQUEST']._serialized_end=1827
+  _globals['_LISTPROPERTIESRESPONSE']._serialized_start=1829
+  _globals['_LISTPROPERTIESRESPONSE']._serialized_end=1900
+  _globals['_LISTCONVERSIONNAMESREQUEST']._serialized_start=1902
+  _globals['_LISTCONVERSIONNAMESREQUEST']._serialized_end=1990
+  _globals['_LISTCONVERSIONNAMESRESPONSE']._serialized_start=1992
+  _globals['_LISTCONVERSIONNAMESRESPONSE']._serialized_end=2072
+  _globals['_LISTDIMENSIONSREQUEST']._serialized_start=2074
+  _globals['_LISTDIMENSIONSREQUEST']._serialized_end=2097
+  _globals['_LISTDIMENSIONSRESPONSE']._serialized_start=2099
+  _globals['_LISTDIMENSIONSRESPONSE']._serialized_end=2178
+  _globals['_DIMENSION']._serialized_start=2180
+  _globals['_DIMENSION']._serialized_end=2277
+  _globals['_LISTREPORTMODELSREQUEST']._serialized_start=2279
+  _globals['_LISTREPORTMODELSREQUEST']._serialized_end=2350
+  _globals['_LISTREPORTMODELSRESPONSE']._serialized_start=2352
+  _globals['_LISTREPORTMODELSRESPONSE']._serialized_end=2394
+  _globals['_REPORTINGSERVICE']._serialized_start=2521
+  _globals['_REPORTINGSERVICE']._serialized_end=3360
 # @@protoc_insertion_point(module_scope)
