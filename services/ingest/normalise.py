@@ -297,7 +297,8 @@ class Normaliser:
             )
         if incoming.kind is EventKind.CONVERSION and incoming.conversion is not None:
             conversion, value = incoming.conversion, valid.value
-            own: dict[str, object] = {}
+            # Always passed: the library does not apply keyword-only defaults on creation.
+            own: dict[str, object] = dict.fromkeys(("channel", "source", "medium", "campaign"), "")
             if consent.analytics_denied:
                 traffic = self._own_traffic(incoming)
                 own = {

@@ -37,4 +37,5 @@ def attribution_of(entry: attribution_pb2.LogEntry) -> ConversionAttribution | N
             ModelCredits(model=m.model, credits=tuple(_credit(c) for c in m.credits))
             for m in event.models
         ),
+        unconsented=event.unconsented,
     )

@@ -43,5 +43,16 @@ conversion_credits = Table(
 )
 """One row per credit of a conversion under a model: the latest attribution's credits."""
 
+unconsented_conversions = Table(
+    "unconsented_conversions",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("conversion_id", String, primary_key=True),
+    Column("conversion_name", String, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+)
+"""One row per conversion counted without analytics consent (a table of its own, so that
+views created before consent existed gain it without a migration)."""
+
 projection_positions = positions_table(metadata, "projection_positions")
 """The last upstream log position each projection has processed."""
