@@ -18,6 +18,8 @@ from convtrack.common.v1 import common_pb2
 from convtrack.identity.v1 import identity_pb2
 from convtrack.ingest.v1 import ingest_pb2
 from convtrack.reporting.v1 import reporting_pb2
+from services.commands.report_output import render_table
+from services.commands.reports import fetch_report
 from tests.conftest import Storage
 from tests.e2e.system import DEADLINE, PROPERTY, System, event
 from tests.e2e.test_forget_person import (
@@ -174,6 +176,12 @@ def test_events_without_analytics_consent_keep_no_identifier_and_count_as_uncons
         credited = attribution(system, conversion_id)
         assert credited.unconsented
         assert [t.touchpoint_id for t in credited.journey] == [conversion_id]
+    table = render_table(
+        fetch_report(
+            system.addresses.reporting, "conversions", property_id=PROPERTY, models=["last_click"]
+        )
+    )
+    assert "Counted without analytics consent: 2 of the conversions" in " ".join(table.split())
 
 
 def test_touchpoints_without_advertising_consent_never_credit_paid_channels(
