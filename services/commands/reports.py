@@ -221,6 +221,7 @@ def from_report_pb(
         models_exceeding_conversions=(model,) if response.exceeds_conversions else (),
         newest_conversion_time=newest,
         upstream_positions=positions,
+        unconsented_conversions=response.unconsented_conversions,
     )
 
 

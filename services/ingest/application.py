@@ -17,9 +17,11 @@ from uuid import UUID
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError
 
+from common.consent import Consent
 from common.eventlog import LoggedApplication
 from common.group_commit import GroupCommit, GroupCommitFullError, GroupCommitTimeoutError
 from common.identifiers import placeholder_reason
+from services.ingest.consent import recorded_consent, remembered_consent
 from services.ingest.domainmodel import IncomingEvent, RecordedFact, SpendFigure, SpendLine
 from services.ingest.network import NetworkPseudonyms
 from services.ingest.normalise import Limits, Normaliser, ValidEvent, Violation
@@ -176,14 +178,17 @@ class IngestApplication(LoggedApplication):
                 valid[result.record_id] = (index, result)
         # Only the identifiers of events about to be stored are sealed: a key made for a
         # rejected or already stored event would be personal data no erasure can reach.
-        new, sealed = self._within(write_timeout, lambda: self._new_and_sealed(valid))
+        new, consents, sealed = self._within(write_timeout, lambda: self._new_and_sealed(valid))
         facts = [
             self._normaliser.fact(
                 event,
                 received_at,
                 sealed.get(event.incoming.property_id, {}),
                 trace_parent,
-                self._network_pseudonyms(event.incoming),
+                None
+                if consents[event.record_id].analytics_denied
+                else self._network_pseudonyms(event.incoming),
+                consents[event.record_id],
             )
             for event in new
         ]
@@ -272,11 +277,43 @@ class IngestApplication(LoggedApplication):
 
     def _new_and_sealed(
         self, valid: dict[UUID, tuple[int, ValidEvent]]
-    ) -> tuple[list[ValidEvent], dict[str, dict[str, Sealed]]]:
-        """The valid events not stored before, and their identifiers sealed."""
+    ) -> tuple[list[ValidEvent], dict[UUID, Consent], dict[str, dict[str, Sealed]]]:
+        """The valid events not stored before, the consent each is recorded under, and the
+        identifiers of those with analytics consent sealed (the others keep none)."""
         known = self.stored_ids(list(valid)) if valid else set()
         new = [event for record_id, (_, event) in valid.items() if record_id not in known]
-        return new, self._seal_identifiers(new)
+        consents = self._consents(new)
+        consented = [e for e in new if not consents[e.record_id].analytics_denied]
+        return new, consents, self._seal_identifiers(consented)
+
+    def _consents(self, events: Sequence[ValidEvent]) -> dict[UUID, Consent]:
+        """The consent each event is recorded under, in batch order: its own signals, and for
+        a purpose it says nothing about, its identifiers' last recorded consent (so that a
+        withdrawal applies from then on). What the events state is recorded per identifier
+        (by pseudonym), committed before the events are stored."""
+        by_property: dict[str, list[ValidEvent]] = {}
+        for event in events:
+            by_property.setdefault(event.incoming.property_id, []).append(event)
+        consents: dict[UUID, Consent] = {}
+        for property_id, found in by_property.items():
+            pseudonyms = {
+                key: self.vault.pseudonym(property_id, key)
+                for event in found
+                for key in event.identifier_keys
+            }
+            current = self.vault.consents(property_id, list(pseudonyms.values()))
+            changed: dict[str, Consent] = {}
+            for event in found:
+                own = [pseudonyms[key] for key in event.identifier_keys]
+                consents[event.record_id] = recorded_consent(
+                    event.consent, [current[p] for p in own if p in current]
+                )
+                for pseudonym in own:
+                    updated = remembered_consent(current.get(pseudonym), event.consent)
+                    if updated != current.get(pseudonym, Consent()):
+                        current[pseudonym] = changed[pseudonym] = updated
+            self.vault.record_consents(property_id, changed)
+        return consents
 
     def _within(self, timeout: float | None, work: Callable[[], T]) -> T:
         """The work's result; GroupCommitTimeoutError when it takes longer than `timeout`

@@ -9,6 +9,7 @@ from typing import Any
 import grpc
 from opentelemetry.metrics import Meter
 
+from common.consent import Consent, ConsentState
 from common.deadlines import wait_budget
 from common.grpc_errors import FieldProblem, abort_invalid, abort_resource_exhausted
 from common.log_endpoint import LogEndpoint
@@ -27,6 +28,7 @@ from services.ingest.application import (
     SpendVerdict,
     Verdict,
 )
+from services.ingest.consent import IncomingConsent
 from services.ingest.domainmodel import (
     Conversion,
     EventKind,
@@ -69,6 +71,12 @@ _TOUCH_TYPES_BACK = {
     TouchpointType.IMPRESSION: ingest_pb2.TOUCHPOINT_TYPE_IMPRESSION,
     TouchpointType.VISIT: ingest_pb2.TOUCHPOINT_TYPE_VISIT,
 }
+_CONSENT_STATES = {
+    ingest_pb2.CONSENT_STATE_UNSPECIFIED: ConsentState.UNKNOWN,
+    ingest_pb2.CONSENT_STATE_GRANTED: ConsentState.GRANTED,
+    ingest_pb2.CONSENT_STATE_DENIED: ConsentState.DENIED,
+}
+_CONSENT_STATES_BACK = {state: number for number, state in _CONSENT_STATES.items()}
 _VERDICTS = {
     Outcome.ACCEPTED: ingest_pb2.VERDICT_ACCEPTED,
     Outcome.DUPLICATE: ingest_pb2.VERDICT_DUPLICATE,
@@ -187,6 +195,19 @@ def incoming_event(message: ingest_pb2.Event) -> IncomingEvent:
         page_view=page_view,
         conversion=conversion,
         size_bytes=message.ByteSize(),
+        consent=_incoming_consent(message.consent),
+    )
+
+
+def _incoming_consent(consent: ingest_pb2.Consent) -> IncomingConsent:
+    """The consent signals as sent; an unknown enum number is read as None (invalid)."""
+    return IncomingConsent(
+        analytics=_CONSENT_STATES.get(consent.analytics),
+        advertising=_CONSENT_STATES.get(consent.advertising),
+        gcs=consent.gcs,
+        analytics_storage=consent.analytics_storage,
+        ad_storage=consent.ad_storage,
+        tcf_string=consent.tcf_string,
     )
 
 
@@ -214,6 +235,7 @@ def verdict_message(index: int, event_id: str, verdict: Verdict) -> ingest_pb2.E
 def _envelope(event: Any) -> ingest_pb2.RecordedEnvelope:
     device = event.device
     network = getattr(event, "network", {})  # none in events recorded before it existed
+    consent = Consent.from_dict(getattr(event, "consent", None))
     return ingest_pb2.RecordedEnvelope(
         record_id=str(event.originator_id),
         property_id=event.property_id,
@@ -236,6 +258,10 @@ def _envelope(event: Any) -> ingest_pb2.RecordedEnvelope:
             network_pseudonym=network.get("network_pseudonym", ""),
             geo_country=network.get("geo_country", ""),
             geo_city=network.get("geo_city", ""),
+        ),
+        consent=ingest_pb2.RecordedConsent(
+            analytics=_CONSENT_STATES_BACK[consent.analytics],
+            advertising=_CONSENT_STATES_BACK[consent.advertising],
         ),
     )
 
@@ -277,6 +303,10 @@ def log_entry(position: int, event: Any) -> ingest_pb2.LogEntry:
                     Money.from_micros(e.reporting_currency_code, e.reporting_value_micros)
                 ),
                 order_id=e.order_id,
+                channel=getattr(e, "channel", ""),
+                source=getattr(e, "source", ""),
+                medium=getattr(e, "medium", ""),
+                campaign=getattr(e, "campaign", ""),
             ),
         )
     if isinstance(event, PageView.Recorded):

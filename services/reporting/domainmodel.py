@@ -49,6 +49,7 @@ class ConversionAttribution:
     value_micros: int
     revision: int
     models: tuple[ModelCredits, ...]
+    unconsented: bool = False
 
 
 DEFAULT_SCOPE = "*"
@@ -142,7 +143,8 @@ class ConversionReport:
 
     `total_value` is in the reporting currency of the data; an empty report has an empty
     currency code. Beyond the range of Money (int64 units) it is the largest Money and
-    `total_value_saturated` is set.
+    `total_value_saturated` is set. `unconsented_conversions` of the report's conversions
+    were counted without analytics consent.
     """
 
     rows: tuple[ReportRow, ...]
@@ -152,6 +154,7 @@ class ConversionReport:
     total_value_saturated: bool = False
     conversion_name: str = ""
     freshness: Freshness = Freshness((), None)
+    unconsented_conversions: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,6 +101,7 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
             total_value_saturated=report.total_value_saturated,
             conversion_name=report.conversion_name,
             freshness=_freshness(report.freshness),
+            unconsented_conversions=report.unconsented_conversions,
         )
 
     def CompareModels(

@@ -61,6 +61,7 @@ def attribution_of(entry: attribution_pb2.LogEntry) -> ReportingInput | None:
             ModelCredits(model=m.model, credits=tuple(_credit(c) for c in m.credits))
             for m in event.models
         ),
+        unconsented=event.unconsented,
     )
 
 

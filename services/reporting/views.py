@@ -53,6 +53,17 @@ configured_models = Table(
 """The models attribution credits in each property, from its log: a list of names, or NULL
 when the property follows the default (property id "*")."""
 
+unconsented_conversions = Table(
+    "unconsented_conversions",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("conversion_id", String, primary_key=True),
+    Column("conversion_name", String, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+)
+"""One row per conversion counted without analytics consent (a table of its own, so that
+views created before consent existed gain it without a migration)."""
+
 projection_positions = positions_table(metadata, "projection_positions")
 """The last upstream log position each projection has processed."""
 

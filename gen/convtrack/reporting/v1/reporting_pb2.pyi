@@ -41,7 +41,7 @@ class GetConversionReportRequest(_message.Message):
     def __init__(self, property_id: _Optional[str] = ..., model: _Optional[str] = ..., group_by: _Optional[_Union[GroupBy, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_name: _Optional[str] = ...) -> None: ...
 
 class GetConversionReportResponse(_message.Message):
-    __slots__ = ("rows", "total_conversions", "total_value", "exceeds_conversions", "total_value_saturated", "conversion_name", "freshness")
+    __slots__ = ("rows", "total_conversions", "total_value", "exceeds_conversions", "total_value_saturated", "conversion_name", "freshness", "unconsented_conversions")
     ROWS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -49,6 +49,7 @@ class GetConversionReportResponse(_message.Message):
     TOTAL_VALUE_SATURATED_FIELD_NUMBER: _ClassVar[int]
     CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
     FRESHNESS_FIELD_NUMBER: _ClassVar[int]
+    UNCONSENTED_CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
     rows: _containers.RepeatedCompositeFieldContainer[ReportRow]
     total_conversions: float
     total_value: _common_pb2.Money
@@ -56,7 +57,8 @@ class GetConversionReportResponse(_message.Message):
     total_value_saturated: bool
     conversion_name: str
     freshness: ReportFreshness
-    def __init__(self, rows: _Optional[_Iterable[_Union[ReportRow, _Mapping]]] = ..., total_conversions: _Optional[float] = ..., total_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., exceeds_conversions: _Optional[bool] = ..., total_value_saturated: _Optional[bool] = ..., conversion_name: _Optional[str] = ..., freshness: _Optional[_Union[ReportFreshness, _Mapping]] = ...) -> None: ...
+    unconsented_conversions: int
+    def __init__(self, rows: _Optional[_Iterable[_Union[ReportRow, _Mapping]]] = ..., total_conversions: _Optional[float] = ..., total_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., exceeds_conversions: _Optional[bool] = ..., total_value_saturated: _Optional[bool] = ..., conversion_name: _Optional[str] = ..., freshness: _Optional[_Union[ReportFreshness, _Mapping]] = ..., unconsented_conversions: _Optional[int] = ...) -> None: ...
 
 class ReportFreshness(_message.Message):
     __slots__ = ("upstream_positions", "newest_conversion_time")
