@@ -27,10 +27,9 @@ class PropertyScoped(Protocol):
 V = TypeVar("V", bound=PropertyScoped)
 
 
-def shard_count(env: Mapping[str, str], service: str) -> int:
-    """`<SERVICE>_SHARDS` (default 1: one replica follows each log): how many shards the
-    service's followers split the properties into."""
-    key = f"{service.upper()}_SHARDS"
+def shard_count(env: Mapping[str, str], key: str) -> int:
+    """A service's `<SERVICE>_SHARDS` setting, named by `key` (default 1: one replica follows
+    each log): how many shards the service's followers split the properties into."""
     shards = env_int(env, key, 1)
     if not 1 <= shards <= MAX_SHARDS:
         raise SettingsError(f"{key} must be between 1 and {MAX_SHARDS}, not {shards}")

@@ -75,7 +75,7 @@ class AttributionSettings:
             create_tables=creates_tables(env),
             max_ready_lag=max_ready_lag(env, "attribution"),
             leader_election=leader_election(env),
-            shards=shard_count(env, "attribution"),
+            shards=shard_count(env, "ATTRIBUTION_SHARDS"),
             ingest_addr=env_str(env, "INGEST_ADDR", "127.0.0.1:50051"),
             identity_addr=env_str(env, "IDENTITY_ADDR", "127.0.0.1:50052"),
             models=tuple(m.strip() for m in models.split(",") if m.strip()),

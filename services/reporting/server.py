@@ -61,7 +61,7 @@ class ReportingSettings:
             create_tables=creates_tables(env),
             max_ready_lag=max_ready_lag(env, "reporting"),
             leader_election=leader_election(env),
-            shards=shard_count(env, "reporting"),
+            shards=shard_count(env, "REPORTING_SHARDS"),
             attribution_addr=env_str(env, "ATTRIBUTION_ADDR", cls.attribution_addr),
             ingest_addr=env_str(env, "INGEST_ADDR", cls.ingest_addr),
         )

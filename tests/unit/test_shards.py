@@ -56,10 +56,10 @@ def test_a_property_has_the_same_shard_in_every_process_and_python_version() -> 
 
 
 def test_the_shard_count_is_read_per_service_and_checked() -> None:
-    assert shard_count({}, "attribution") == 1
-    assert shard_count({"REPORTING_SHARDS": "4"}, "reporting") == 4
+    assert shard_count({}, "ATTRIBUTION_SHARDS") == 1
+    assert shard_count({"REPORTING_SHARDS": "4"}, "REPORTING_SHARDS") == 4
     with pytest.raises(SettingsError, match="ATTRIBUTION_SHARDS must be between 1 and"):
-        shard_count({"ATTRIBUTION_SHARDS": "0"}, "attribution")
+        shard_count({"ATTRIBUTION_SHARDS": "0"}, "ATTRIBUTION_SHARDS")
 
 
 def test_a_shard_reads_every_position_but_only_its_own_properties_values() -> None:
