@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -10,18 +11,18 @@ from typing import Any
 import grpc
 from sqlalchemy import Engine
 
-from common.follower import Follower
+from common.follower import Follower, PageSink, UpstreamLog
 from common.health import DEFAULT_MAX_READY_LAG, Readiness, max_ready_lag
 from common.leadership import Election, leader_election, started_elected
 from common.server import GrpcServer, RunningService
 from common.settings import creates_tables, data_dir, database_url, env_str
+from common.shards import ShardOfLog, ShardSink, shard_count, sharded_positions
 from common.storage import Database, create_sql_engine, database_for
 from common.telemetry import Telemetry
 from common.upstream import attribution_log, ingest_log, open_channel
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
-from services.reporting.activity import Activity, IngestActivityProjection
+from services.reporting.activity import IngestActivityProjection
 from services.reporting.application import ReportingApplication
-from services.reporting.domainmodel import ReportingInput
 from services.reporting.metrics import MetricsReports
 from services.reporting.projections import ConversionCreditsProjection
 from services.reporting.servicer import ReportingServicer
@@ -42,6 +43,7 @@ class ReportingSettings:
     create_tables: bool = True
     max_ready_lag: int = DEFAULT_MAX_READY_LAG
     leader_election: bool = True
+    shards: int = 1
     attribution_addr: str = "127.0.0.1:50053"
     ingest_addr: str = "127.0.0.1:50051"
 
@@ -50,7 +52,8 @@ class ReportingSettings:
         """Reads `REPORTING_LISTEN`, `REPORTING_DATABASE_URL`, `ATTRIBUTION_ADDR`,
         `INGEST_ADDR` (spend and sessions follow ingest's log), `CONVTRACK_DATA_DIR`,
         `REPORTING_MAX_READY_LAG` (10000: the lag past which readiness reports NOT_SERVING),
-        `CONVTRACK_LEADER_ELECTION` (on)."""
+        `CONVTRACK_LEADER_ELECTION` (on), `REPORTING_SHARDS` (1: one replica follows each log;
+        N: the properties are split into N shards that replicas share)."""
         return cls(
             listen=env_str(env, "REPORTING_LISTEN", cls.listen),
             database_url=database_url(env, "reporting"),
@@ -58,6 +61,7 @@ class ReportingSettings:
             create_tables=creates_tables(env),
             max_ready_lag=max_ready_lag(env, "reporting"),
             leader_election=leader_election(env),
+            shards=shard_count(env, "REPORTING_SHARDS"),
             attribution_addr=env_str(env, "ATTRIBUTION_ADDR", cls.attribution_addr),
             ingest_addr=env_str(env, "INGEST_ADDR", cls.ingest_addr),
         )
@@ -79,7 +83,8 @@ def build_engine(settings: ReportingSettings) -> Engine:
 
 def start(settings: ReportingSettings, telemetry: Telemetry | None = None) -> RunningService:
     """Starts reporting: its views, its followers of attribution's and ingest's logs (while
-    this replica leads them; ingest's only with an ingest address) and its gRPC server."""
+    this replica leads them, or per shard while it holds the shard; ingest's only with an
+    ingest address) and its gRPC server."""
     election = Election("reporting", database_of(settings), enabled=settings.leader_election)
     return started_elected(election, lambda e: _start(settings, telemetry or Telemetry(), e))
 
@@ -92,35 +97,54 @@ def _start(settings: ReportingSettings, telemetry: Telemetry, election: Election
     else:
         projection.check_tables()
     app = ReportingApplication(engine, UPSTREAMS)
-    channel = open_channel(settings.attribution_addr, telemetry.tracer_provider)
-    follower: Follower[ReportingInput | None] = Follower(
-        attribution_log(channel, attribution_of),
-        projection,
-        lock=projection.lock,
-        tracer=telemetry.tracer(__name__),
-        meter=telemetry.meter(__name__),
-        leadership=election.leadership("attribution"),
-    )
     activity = IngestActivityProjection(engine)
-    followers: list[Follower[Any]] = [follower]
+    channel = open_channel(settings.attribution_addr, telemetry.tracer_provider)
     interrupts = [channel.close]
+    # Each log with the projection it feeds and the lock that projection processes under.
+    feeds: list[tuple[UpstreamLog[Any], PageSink[Any], threading.Lock]] = [
+        (attribution_log(channel, attribution_of), projection, projection.lock)
+    ]
     if settings.ingest_addr:
         ingest_channel = open_channel(settings.ingest_addr, telemetry.tracer_provider)
-        activity_follower: Follower[Activity] = Follower(
-            ingest_log(ingest_channel, activity_of),
-            activity,
-            lock=activity.lock,
-            tracer=telemetry.tracer(__name__),
-            meter=telemetry.meter(__name__),
-            leadership=election.leadership("ingest"),
-        )
-        followers.append(activity_follower)
+        feeds.append((ingest_log(ingest_channel, activity_of), activity, activity.lock))
         interrupts.append(ingest_channel.close)
+    followers: list[Follower[Any]] = []
+    if settings.shards == 1:
+        for log, sink, lock in feeds:
+            followers.append(
+                Follower(
+                    log,
+                    sink,
+                    lock=lock,
+                    tracer=telemetry.tracer(__name__),
+                    meter=telemetry.meter(__name__),
+                    leadership=election.leadership(log.name),
+                )
+            )
+    else:
+        shards = election.shard_leaderships(settings.shards, guards=[lock for *_, lock in feeds])
+        for shard, leadership in enumerate(shards):
+            for log, sink, lock in feeds:
+                followers.append(
+                    Follower(
+                        ShardOfLog(log, shard, settings.shards),
+                        ShardSink(sink, log.name),
+                        lock=lock,
+                        tracer=telemetry.tracer(__name__),
+                        meter=telemetry.meter(__name__),
+                        leadership=leadership,
+                    )
+                )
 
     def positions() -> dict[str, int]:
-        found = projection.positions(UPSTREAMS)
+        if settings.shards == 1:
+            found = projection.positions(UPSTREAMS)
+            if settings.ingest_addr:
+                found["ingest"] = activity.position("ingest")
+            return found
+        found = sharded_positions(projection.position, UPSTREAMS, settings.shards)
         if settings.ingest_addr:
-            found["ingest"] = activity.position("ingest")
+            found.update(sharded_positions(activity.position, ["ingest"], settings.shards))
         return found
 
     servicer = ReportingServicer(app, positions, telemetry.meter(__name__), MetricsReports(engine))
