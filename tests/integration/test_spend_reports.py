@@ -379,6 +379,8 @@ def _view_rows(system: SpendSystem) -> dict[str, list[tuple[object, ...]]]:
 
 
 def test_rebuilt_views_equal_the_live_ones(system: SpendSystem) -> None:
+    # Earlier tests of the module may have sent spend that reporting has not applied yet.
+    launcher.wait_for_sync(system.addresses, timeout=60)
     live_rows = _view_rows(system)
     live_cost, live_rates = cost_rows(cost_report(system)), rate_rows(rate_report(system))
     rebuild_reports(system.settings())
