@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 
 import grpc
 
-from common.settings import process_env
+from common.channels import open_channel, operator_tls
+from common.settings import SettingsError, TlsSettings, process_env
 from common.wire import from_money_pb, to_timestamp
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from services.commands.report_output import Figures, Report, ReportGroup, add_up, render_table
@@ -41,7 +42,8 @@ def report(args: argparse.Namespace) -> int:
         kind, models = _kind_and_models(args)
         if args.output_format == "parquet" and args.output is None:
             raise UsageError("--format parquet needs --output FILE")
-    except UsageError as error:
+        tls = operator_tls(args.tls_dir, process_env())
+    except (UsageError, SettingsError) as error:
         print(f"convtrack report: {error}", file=sys.stderr)
         return 2
     address = args.addr or process_env().get("REPORTING_ADDR", "127.0.0.1:50054")
@@ -55,6 +57,7 @@ def report(args: argparse.Namespace) -> int:
             start=args.since,
             end=args.until,
             conversion_name=args.conversion,
+            tls=tls,
         )
     except grpc.RpcError as error:
         print(f"convtrack report: {error.code().name}: {error.details()}", file=sys.stderr)
@@ -101,6 +104,7 @@ def fetch_report(
     start: datetime | None = None,
     end: datetime | None = None,
     conversion_name: str = "",
+    tls: TlsSettings | None = None,
 ) -> Report:
     """A `conversions` report (one model) or a `compare` report from the reporting service."""
     if kind == "compare":
@@ -112,6 +116,7 @@ def fetch_report(
             start=start,
             end=end,
             conversion_name=conversion_name,
+            tls=tls,
         )
         return from_comparison_pb(comparison, group_by)
     request = reporting_pb2.GetConversionReportRequest(
@@ -121,7 +126,7 @@ def fetch_report(
         conversion_name=conversion_name,
     )
     _set_time_range(request, start, end)
-    with grpc.insecure_channel(address) as channel:
+    with open_channel(address, tls) as channel:
         stub = reporting_pb2_grpc.ReportingServiceStub(channel)
         response = stub.GetConversionReport(request, timeout=CALL_TIMEOUT)
     return from_report_pb(response, models[0], group_by)
@@ -136,6 +141,7 @@ def compare_models(
     start: datetime | None = None,
     end: datetime | None = None,
     conversion_name: str = "",
+    tls: TlsSettings | None = None,
 ) -> reporting_pb2.CompareModelsResponse:
     """Conversions and value per group under each model, from the reporting service."""
     request = reporting_pb2.CompareModelsRequest(
@@ -145,7 +151,7 @@ def compare_models(
         conversion_name=conversion_name,
     )
     _set_time_range(request, start, end)
-    with grpc.insecure_channel(address) as channel:
+    with open_channel(address, tls) as channel:
         stub = reporting_pb2_grpc.ReportingServiceStub(channel)
         return stub.CompareModels(request, timeout=CALL_TIMEOUT)
 

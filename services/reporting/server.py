@@ -9,14 +9,24 @@ from pathlib import Path
 import grpc
 from sqlalchemy import Engine
 
+from common.channels import open_channel
 from common.follower import Follower
 from common.health import DEFAULT_MAX_READY_LAG, Readiness, max_ready_lag
 from common.leadership import Election, leader_election, started_elected
 from common.server import GrpcServer, RunningService
-from common.settings import creates_tables, data_dir, database_url, env_str
+from common.settings import (
+    PLAINTEXT,
+    TransportSettings,
+    creates_tables,
+    data_dir,
+    database_url,
+    env_str,
+    peer_address,
+    transport_settings,
+)
 from common.storage import Database, create_sql_engine, database_for
 from common.telemetry import Telemetry
-from common.upstream import attribution_log, open_channel
+from common.upstream import attribution_log
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from services.reporting.application import ReportingApplication
 from services.reporting.domainmodel import ConversionAttribution
@@ -39,21 +49,25 @@ class ReportingSettings:
     max_ready_lag: int = DEFAULT_MAX_READY_LAG
     leader_election: bool = True
     attribution_addr: str = "127.0.0.1:50053"
+    transport: TransportSettings = PLAINTEXT
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ReportingSettings:
         """Reads `REPORTING_LISTEN`, `REPORTING_DATABASE_URL`, `ATTRIBUTION_ADDR`,
         `CONVTRACK_DATA_DIR`,
         `REPORTING_MAX_READY_LAG` (10000: the lag past which readiness reports NOT_SERVING),
-        `CONVTRACK_LEADER_ELECTION` (on)."""
+        `CONVTRACK_LEADER_ELECTION` (on); ports and TLS as in `transport_settings`,
+        attribution at `ATTRIBUTION_INTERNAL_ADDR` or `ATTRIBUTION_ADDR`."""
+        listen = env_str(env, "REPORTING_LISTEN", cls.listen)
         return cls(
-            listen=env_str(env, "REPORTING_LISTEN", cls.listen),
+            listen=listen,
             database_url=database_url(env, "reporting"),
             data_dir=data_dir(env),
             create_tables=creates_tables(env),
             max_ready_lag=max_ready_lag(env, "reporting"),
             leader_election=leader_election(env),
-            attribution_addr=env_str(env, "ATTRIBUTION_ADDR", cls.attribution_addr),
+            attribution_addr=peer_address(env, "attribution", cls.attribution_addr),
+            transport=transport_settings(env, "reporting", listen),
         )
 
 
@@ -86,7 +100,9 @@ def _start(settings: ReportingSettings, telemetry: Telemetry, election: Election
     else:
         projection.check_tables()
     app = ReportingApplication(engine, UPSTREAMS)
-    channel = open_channel(settings.attribution_addr, telemetry.tracer_provider)
+    channel = open_channel(
+        settings.attribution_addr, settings.transport.tls, telemetry.tracer_provider
+    )
     follower: Follower[ConversionAttribution | None] = Follower(
         attribution_log(channel, attribution_of),
         projection,
@@ -109,6 +125,7 @@ def _start(settings: ReportingSettings, telemetry: Telemetry, election: Election
         register=register,
         tracer_provider=telemetry.tracer_provider,
         ready_at_start=False,
+        transport=settings.transport,
     )
     return RunningService(
         "reporting",
