@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from common.tls import TlsMaterial, peer_name
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from services import launcher
+from services.cli import main
 from services.commands.certs import write_dev_certificates
 from services.ingest.server import IngestSettings
 from tests.e2e.system import PROPERTY, cross_device_journey
@@ -191,7 +193,9 @@ def test_convtrack_serve_says_in_one_line_why_it_refuses_to_start(tmp_path: Path
     assert "CONVTRACK_ALLOW_INSECURE_REMOTE" in line
 
 
-def test_the_whole_pipeline_runs_over_mutual_tls(tmp_path: Path, certs: Path) -> None:
+def test_the_whole_pipeline_runs_over_mutual_tls(
+    tmp_path: Path, certs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     env = {"CONVTRACK_DATA_DIR": str(tmp_path / "data"), "CONVTRACK_TLS_DIR": str(certs)}
     operator = TlsSettings.in_directory(certs, "client")
     running, addresses = launcher.start_all(env, any_port=True)
@@ -215,5 +219,11 @@ def test_the_whole_pipeline_runs_over_mutual_tls(tmp_path: Path, certs: Path) ->
                 timeout=DEADLINE,
             )
         assert sum(row.conversions for row in report.rows) == pytest.approx(1.0)
+        command = ["report", "conversions", "--property", PROPERTY, "--models", "linear"]
+        command += ["--addr", addresses.reporting, "--format", "json"]
+        assert main([*command, "--tls-dir", str(certs)]) == 0
+        assert json.loads(capsys.readouterr().out)["rows"]
+        assert main(command) == 1  # plaintext to a TLS port
+        assert "UNAVAILABLE" in capsys.readouterr().err
     finally:
         launcher.stop_all(running)
