@@ -30,6 +30,7 @@ COMMANDS = {
         "services.commands.attribution_settings:set_reporting_identity"
     ),
     "identity resolve-file": "services.commands.identity:resolve_file",
+    "certs dev": "services.commands.certs:certs_dev",
 }
 QUIET_COMMANDS = ("demo", "report")  # log warnings only: they print their own results
 GROUP_BY = ("campaign", "channel", "medium", "source")  # the keys of commands.reports.GROUP_BY
@@ -44,6 +45,16 @@ Handler = Callable[[argparse.Namespace], int]
 def _parse_time(text: str) -> datetime:
     value = datetime.fromisoformat(text)
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _add_tls_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tls-dir",
+        type=Path,
+        default=None,
+        help="connect with TLS: the operators' client certificate and the CA, client.crt, "
+        "client.key and ca.crt in this directory (default CONVTRACK_TLS_DIR; none: plaintext)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="write to this file (required for parquet; a table is written as plain text)",
     )
     report.add_argument("--addr", default=None, help="reporting address (REPORTING_ADDR)")
+    _add_tls_dir(report)
     commands.add_parser("rebuild-reports", help="drop the report views; they replay from zero")
     commands.add_parser(
         "migrate",
@@ -124,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     rejected.add_argument("--reason", default="", help="only reasons containing this text")
     rejected.add_argument("--limit", type=int, default=20, help="latest events shown (1-1000)")
     rejected.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
+    _add_tls_dir(rejected)
     imports = commands.add_parser("import", help="import data into a running service")
     import_commands = imports.add_subparsers(dest="subcommand", required=True)
     import_events = import_commands.add_parser(
@@ -133,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     import_events.add_argument("file", type=Path)
     import_events.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
+    _add_tls_dir(import_events)
     import_events.add_argument("--batch-size", type=int, default=500, help="events per call")
     spend = commands.add_parser("spend", help="ad spend for cost and ROAS reports")
     spend_commands = spend.add_subparsers(dest="subcommand", required=True)
@@ -239,6 +253,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop at the first unusable value or line (default: drop it, go on and print "
         "on stderr how many were dropped per reason)",
     )
+    certs = commands.add_parser("certs", help="TLS certificates")
+    certs_commands = certs.add_subparsers(dest="subcommand", required=True)
+    certs_dev = certs_commands.add_parser(
+        "dev",
+        help="write a development CA and a certificate per service (server and client) and "
+        "for operators (client) into DIR; existing files are kept",
+    )
+    certs_dev.add_argument("dir", type=Path, metavar="DIR")
+    certs_dev.add_argument(
+        "--namespace",
+        default="convtrack",
+        help="Kubernetes namespace in the services' DNS names (convtrack-<service>.<ns>.svc)",
+    )
+    certs_dev.add_argument("--force", action="store_true", help="replace existing files")
     return parser
 
 

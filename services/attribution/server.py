@@ -9,16 +9,28 @@ from pathlib import Path
 
 import grpc
 
+from common.channels import open_channel
 from common.eventlog import positions
 from common.follower import Follower, UpstreamLog
 from common.health import DEFAULT_MAX_READY_LAG, Readiness, max_ready_lag
 from common.leadership import Election, leader_election, started_elected
 from common.server import GrpcServer, RunningService
-from common.settings import SettingsError, creates_tables, data_dir, database_url, env_int, env_str
+from common.settings import (
+    PLAINTEXT,
+    SettingsError,
+    TransportSettings,
+    creates_tables,
+    data_dir,
+    database_url,
+    env_int,
+    env_str,
+    peer_address,
+    transport_settings,
+)
 from common.shards import ShardOfLog, ShardSink, shard_count, sharded_positions
 from common.storage import Database, database_for
 from common.telemetry import Telemetry
-from common.upstream import identity_log, ingest_log, open_channel
+from common.upstream import identity_log, ingest_log
 from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
 from services.attribution.application import AttributionApplication
 from services.attribution.domainmodel import AttributionInput, ReportingIdentity
@@ -49,6 +61,7 @@ class AttributionSettings:
     lookbacks: LookbackPolicy = field(default_factory=LookbackPolicy)
     refit_interval: timedelta = timedelta(hours=24)
     reporting_identity: ReportingIdentity = ReportingIdentity.DETERMINISTIC
+    transport: TransportSettings = PLAINTEXT
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AttributionSettings:
@@ -61,27 +74,30 @@ class AttributionSettings:
         `IDENTITY_ADDR`,
         `ATTRIBUTION_MAX_READY_LAG` (10000: the lag past which readiness reports NOT_SERVING),
         `CONVTRACK_LEADER_ELECTION` (on), `ATTRIBUTION_SHARDS` (1: one replica follows each
-        log; N: the properties are split into N shards that replicas share)."""
+        log; N: the properties are split into N shards that replicas share); ports and TLS as
+        in `transport_settings`, peers at their `<PEER>_INTERNAL_ADDR` when set."""
         models = env_str(env, "ATTRIBUTION_MODELS", ",".join(NAMED_RULES))
         identity = env_str(env, "ATTRIBUTION_REPORTING_IDENTITY", "deterministic").lower()
         if identity not in {r.value for r in ReportingIdentity}:
             raise SettingsError(
                 f"ATTRIBUTION_REPORTING_IDENTITY must be deterministic or blended, not {identity!r}"
             )
+        listen = env_str(env, "ATTRIBUTION_LISTEN", "127.0.0.1:50053")
         return cls(
-            listen=env_str(env, "ATTRIBUTION_LISTEN", "127.0.0.1:50053"),
+            listen=listen,
             database_url=database_url(env, "attribution"),
             data_dir=data_dir(env),
             create_tables=creates_tables(env),
             max_ready_lag=max_ready_lag(env, "attribution"),
             leader_election=leader_election(env),
             shards=shard_count(env, "ATTRIBUTION_SHARDS"),
-            ingest_addr=env_str(env, "INGEST_ADDR", "127.0.0.1:50051"),
-            identity_addr=env_str(env, "IDENTITY_ADDR", "127.0.0.1:50052"),
+            ingest_addr=peer_address(env, "ingest", "127.0.0.1:50051"),
+            identity_addr=peer_address(env, "identity", "127.0.0.1:50052"),
             models=tuple(m.strip() for m in models.split(",") if m.strip()),
             lookbacks=lookback_policy(env),
             refit_interval=timedelta(hours=env_int(env, "ATTRIBUTION_REFIT_INTERVAL_HOURS", 24)),
             reporting_identity=ReportingIdentity(identity),
+            transport=transport_settings(env, "attribution", listen),
         )
 
 
@@ -147,8 +163,9 @@ def _start(
     app = build_application(settings)
     if settings.refit_interval > timedelta(0):
         app.refit_every(settings.refit_interval)
-    ingest_channel = open_channel(settings.ingest_addr, telemetry.tracer_provider)
-    identity_channel = open_channel(settings.identity_addr, telemetry.tracer_provider)
+    tls = settings.transport.tls
+    ingest_channel = open_channel(settings.ingest_addr, tls, telemetry.tracer_provider)
+    identity_channel = open_channel(settings.identity_addr, tls, telemetry.tracer_provider)
     tracer, meter = telemetry.tracer(__name__), telemetry.meter(__name__)
     logs: list[UpstreamLog[AttributionInput | None]] = [
         ingest_log(ingest_channel, ingest_input),
@@ -205,6 +222,7 @@ def _start(
         register=register,
         tracer_provider=telemetry.tracer_provider,
         ready_at_start=False,
+        transport=settings.transport,
     )
     return RunningService(
         "attribution",

@@ -11,6 +11,7 @@ from typing import Any
 
 import grpc
 
+from common.channels import open_channel, operator_tls
 from common.settings import process_env
 from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
 from convtrack.common.v1 import common_pb2
@@ -34,7 +35,8 @@ def _scope(args: argparse.Namespace) -> str:
 
 def _stub(args: argparse.Namespace) -> Any:
     address = args.addr or process_env().get("ATTRIBUTION_ADDR", "127.0.0.1:50053")
-    return attribution_pb2_grpc.AttributionServiceStub(grpc.insecure_channel(address))
+    channel = open_channel(address, operator_tls(None, process_env()))
+    return attribution_pb2_grpc.AttributionServiceStub(channel)
 
 
 def _failed(command: str, error: grpc.RpcError) -> int:

@@ -10,8 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-import grpc
-
+from common.channels import open_channel, operator_tls
 from common.settings import process_env
 from common.wire import to_timestamp
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
@@ -72,11 +71,12 @@ def run_demo(visitors: int, data_dir: Path | None) -> int:
         f"({', '.join(summary.currencies)})."
     )
     print(f"Starting ingest, identity, attribution and reporting on SQLite in {directory} ...")
+    tls = operator_tls(None, env)
     running, addresses = launcher.start_all(env, any_port=True)
     try:
         started = time.monotonic()
         accepted = duplicates = rejected = 0
-        with grpc.insecure_channel(addresses.ingest) as channel:
+        with open_channel(addresses.ingest, tls) as channel:
             ingest = ingest_pb2_grpc.IngestServiceStub(channel)
             for batch in sample_data.batches(events, 500):
                 response = ingest.TrackEvents(
@@ -98,7 +98,7 @@ def run_demo(visitors: int, data_dir: Path | None) -> int:
             f"{duplicates} duplicates, {rejected} rejected; {recorded} daily spend rows "
             "(paid search in USD, paid social in EUR)."
         )
-        launcher.wait_for_sync(addresses, timeout=300)
+        launcher.wait_for_sync(addresses, timeout=300, tls=tls)
         print(
             "Identity, attribution and reporting caught up after "
             f"{time.monotonic() - started:.1f}s."
@@ -108,6 +108,7 @@ def run_demo(visitors: int, data_dir: Path | None) -> int:
             property_id=config.property_id,
             models=["last_click", "linear"],
             conversion_name=REPORTED_CONVERSION,
+            tls=tls,
         )
         print(
             f"\n{REPORTED_CONVERSION} conversions by channel, last click vs linear "

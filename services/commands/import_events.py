@@ -13,8 +13,9 @@ from typing import TextIO
 import grpc
 from google.protobuf import json_format
 
+from common.channels import open_channel, operator_tls
 from common.grpc_errors import retry_delay_of
-from common.settings import process_env
+from common.settings import SettingsError, TlsSettings, process_env
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 
 BATCH_EVENTS = 500
@@ -57,8 +58,15 @@ def import_events(args: argparse.Namespace) -> int:
         return 2
     address = args.addr or process_env().get("INGEST_ADDR", "127.0.0.1:50051")
     try:
+        tls = operator_tls(args.tls_dir, process_env())
+    except SettingsError as error:
+        print(f"convtrack import events: {error}", file=sys.stderr)
+        return 2
+    try:
         with args.file.open(encoding="utf-8") as lines:
-            tally = send_events(address, lines, progress=sys.stderr, batch_size=args.batch_size)
+            tally = send_events(
+                address, lines, progress=sys.stderr, batch_size=args.batch_size, tls=tls
+            )
     except OSError as error:
         print(f"convtrack import events: {error}", file=sys.stderr)
         return 1
@@ -75,13 +83,14 @@ def send_events(
     *,
     progress: TextIO | None = None,
     batch_size: int = BATCH_EVENTS,
+    tls: TlsSettings | None = None,
 ) -> ImportTally:
     """Reads one `ingest.v1.Event` per line (protobuf JSON mapping) and tracks them in
     backfill batches; unreadable lines are counted and reported on `progress`. A batch that
     fails with UNAVAILABLE or DEADLINE_EXCEEDED, or is refused as busy (RESOURCE_EXHAUSTED),
     is retried (see `_track`)."""
     tally = ImportTally()
-    with grpc.insecure_channel(address) as channel:
+    with open_channel(address, tls) as channel:
         stub = ingest_pb2_grpc.IngestServiceStub(channel)
         for batch in _batches(lines, tally, progress, batch_size):
             response = _track(stub, batch)

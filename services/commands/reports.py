@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from common.settings import process_env
+from common.channels import open_channel, operator_tls
+from common.settings import SettingsError, TlsSettings, process_env
 from common.wire import from_money_pb, to_timestamp
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from services.commands.report_output import Figures, Report, ReportGroup, add_up, render_table
@@ -52,12 +53,13 @@ def report(args: argparse.Namespace) -> int:
         kind, models = _kind_and_models(args)
         if args.output_format == "parquet" and args.output is None:
             raise UsageError("--format parquet needs --output FILE")
-    except UsageError as error:
+        tls = operator_tls(args.tls_dir, process_env())
+    except (UsageError, SettingsError) as error:
         print(f"convtrack report: {error}", file=sys.stderr)
         return 2
     address = args.addr or process_env().get("REPORTING_ADDR", "127.0.0.1:50054")
     if kind in METRIC_KINDS:
-        return _metric_report(args, address, kind, models[0])
+        return _metric_report(args, address, kind, models[0], tls)
     try:
         fetched = fetch_report(
             address,
@@ -68,6 +70,7 @@ def report(args: argparse.Namespace) -> int:
             start=args.since,
             end=args.until,
             conversion_name=args.conversion,
+            tls=tls,
         )
     except grpc.RpcError as error:
         print(f"convtrack report: {error.code().name}: {error.details()}", file=sys.stderr)
@@ -114,6 +117,7 @@ def fetch_report(
     start: datetime | None = None,
     end: datetime | None = None,
     conversion_name: str = "",
+    tls: TlsSettings | None = None,
 ) -> Report:
     """A `conversions` report (one model) or a `compare` report from the reporting service."""
     if kind == "compare":
@@ -125,6 +129,7 @@ def fetch_report(
             start=start,
             end=end,
             conversion_name=conversion_name,
+            tls=tls,
         )
         return from_comparison_pb(comparison, group_by)
     request = reporting_pb2.GetConversionReportRequest(
@@ -134,7 +139,7 @@ def fetch_report(
         conversion_name=conversion_name,
     )
     _set_time_range(request, start, end)
-    with grpc.insecure_channel(address) as channel:
+    with open_channel(address, tls) as channel:
         stub = reporting_pb2_grpc.ReportingServiceStub(channel)
         response = stub.GetConversionReport(request, timeout=CALL_TIMEOUT)
     return from_report_pb(response, models[0], group_by)
@@ -149,6 +154,7 @@ def compare_models(
     start: datetime | None = None,
     end: datetime | None = None,
     conversion_name: str = "",
+    tls: TlsSettings | None = None,
 ) -> reporting_pb2.CompareModelsResponse:
     """Conversions and value per group under each model, from the reporting service."""
     request = reporting_pb2.CompareModelsRequest(
@@ -158,7 +164,7 @@ def compare_models(
         conversion_name=conversion_name,
     )
     _set_time_range(request, start, end)
-    with grpc.insecure_channel(address) as channel:
+    with open_channel(address, tls) as channel:
         stub = reporting_pb2_grpc.ReportingServiceStub(channel)
         return stub.CompareModels(request, timeout=CALL_TIMEOUT)
 
@@ -260,7 +266,9 @@ def format_comparison(
     return render_table(from_comparison_pb(comparison, group_by))
 
 
-def _metric_report(args: argparse.Namespace, address: str, kind: str, model: str) -> int:
+def _metric_report(
+    args: argparse.Namespace, address: str, kind: str, model: str, tls: TlsSettings | None
+) -> int:
     from services.commands.metric_output import write as write_table
 
     try:
@@ -273,6 +281,7 @@ def _metric_report(args: argparse.Namespace, address: str, kind: str, model: str
             start=args.since,
             end=args.until,
             conversion_name=args.conversion,
+            tls=tls,
         )
     except grpc.RpcError as error:
         print(f"convtrack report: {error.code().name}: {error.details()}", file=sys.stderr)
@@ -291,13 +300,14 @@ def fetch_metric_table(
     start: datetime | None = None,
     end: datetime | None = None,
     conversion_name: str = "",
+    tls: TlsSettings | None = None,
 ) -> MetricTable:
     """A `cost` or `rates` report from the reporting service, every page of it."""
     from services.commands.metric_output import MetricTable
 
     rows: list[dict[str, Any]] = []
     token = ""
-    with grpc.insecure_channel(address) as channel:
+    with open_channel(address, tls) as channel:
         stub = reporting_pb2_grpc.ReportingServiceStub(channel)
         while True:
             request_type: Any = (

@@ -14,6 +14,7 @@ from typing import TextIO
 
 import grpc
 
+from common.channels import open_channel, operator_tls
 from common.settings import process_env
 from convtrack.common.v1 import common_pb2
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
@@ -151,7 +152,7 @@ def send_spend(
     """Reads the CSV, sends its rows in batches and tallies the verdicts; errors name the
     file's line numbers."""
     tally = SpendTally()
-    with grpc.insecure_channel(address) as channel:
+    with open_channel(address, operator_tls(None, process_env())) as channel:
         stub = ingest_pb2_grpc.IngestServiceStub(channel)
         batch: list[tuple[int, ingest_pb2.SpendRow]] = []
         for line, row in read_rows(text, format_name, property_id, tally):

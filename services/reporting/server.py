@@ -11,15 +11,25 @@ from typing import Any
 import grpc
 from sqlalchemy import Engine
 
+from common.channels import open_channel
 from common.follower import Follower, PageSink, UpstreamLog
 from common.health import DEFAULT_MAX_READY_LAG, Readiness, max_ready_lag
 from common.leadership import Election, leader_election, started_elected
 from common.server import GrpcServer, RunningService
-from common.settings import creates_tables, data_dir, database_url, env_str
+from common.settings import (
+    PLAINTEXT,
+    TransportSettings,
+    creates_tables,
+    data_dir,
+    database_url,
+    env_str,
+    peer_address,
+    transport_settings,
+)
 from common.shards import ShardOfLog, ShardSink, shard_count, sharded_positions
 from common.storage import Database, create_sql_engine, database_for
 from common.telemetry import Telemetry
-from common.upstream import attribution_log, ingest_log, open_channel
+from common.upstream import attribution_log, ingest_log
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from services.reporting.activity import IngestActivityProjection
 from services.reporting.application import ReportingApplication
@@ -46,6 +56,7 @@ class ReportingSettings:
     shards: int = 1
     attribution_addr: str = "127.0.0.1:50053"
     ingest_addr: str = "127.0.0.1:50051"
+    transport: TransportSettings = PLAINTEXT
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ReportingSettings:
@@ -53,17 +64,20 @@ class ReportingSettings:
         `INGEST_ADDR` (spend and sessions follow ingest's log), `CONVTRACK_DATA_DIR`,
         `REPORTING_MAX_READY_LAG` (10000: the lag past which readiness reports NOT_SERVING),
         `CONVTRACK_LEADER_ELECTION` (on), `REPORTING_SHARDS` (1: one replica follows each log;
-        N: the properties are split into N shards that replicas share)."""
+        N: the properties are split into N shards that replicas share); ports and TLS as in
+        `transport_settings`, peers at their `<PEER>_INTERNAL_ADDR` when set."""
+        listen = env_str(env, "REPORTING_LISTEN", cls.listen)
         return cls(
-            listen=env_str(env, "REPORTING_LISTEN", cls.listen),
+            listen=listen,
             database_url=database_url(env, "reporting"),
             data_dir=data_dir(env),
             create_tables=creates_tables(env),
             max_ready_lag=max_ready_lag(env, "reporting"),
             leader_election=leader_election(env),
             shards=shard_count(env, "REPORTING_SHARDS"),
-            attribution_addr=env_str(env, "ATTRIBUTION_ADDR", cls.attribution_addr),
-            ingest_addr=env_str(env, "INGEST_ADDR", cls.ingest_addr),
+            attribution_addr=peer_address(env, "attribution", cls.attribution_addr),
+            ingest_addr=peer_address(env, "ingest", cls.ingest_addr),
+            transport=transport_settings(env, "reporting", listen),
         )
 
 
@@ -98,14 +112,18 @@ def _start(settings: ReportingSettings, telemetry: Telemetry, election: Election
         projection.check_tables()
     app = ReportingApplication(engine, UPSTREAMS)
     activity = IngestActivityProjection(engine)
-    channel = open_channel(settings.attribution_addr, telemetry.tracer_provider)
+    channel = open_channel(
+        settings.attribution_addr, settings.transport.tls, telemetry.tracer_provider
+    )
     interrupts = [channel.close]
     # Each log with the projection it feeds and the lock that projection processes under.
     feeds: list[tuple[UpstreamLog[Any], PageSink[Any], threading.Lock]] = [
         (attribution_log(channel, attribution_of), projection, projection.lock)
     ]
     if settings.ingest_addr:
-        ingest_channel = open_channel(settings.ingest_addr, telemetry.tracer_provider)
+        ingest_channel = open_channel(
+            settings.ingest_addr, settings.transport.tls, telemetry.tracer_provider
+        )
         feeds.append((ingest_log(ingest_channel, activity_of), activity, activity.lock))
         interrupts.append(ingest_channel.close)
     followers: list[Follower[Any]] = []
@@ -158,6 +176,7 @@ def _start(settings: ReportingSettings, telemetry: Telemetry, election: Election
         register=register,
         tracer_provider=telemetry.tracer_provider,
         ready_at_start=False,
+        transport=settings.transport,
     )
     return RunningService(
         "reporting",

@@ -125,6 +125,7 @@ def test_every_command_resolves_to_its_handler(command: str) -> None:
                 "blended",
             ],
             "spend import": ["spend", "import", "spend.csv"],
+            "certs dev": ["certs", "dev", "certs"],
         }.get(command, command.split())
     )
     assert command_name(args) == command
