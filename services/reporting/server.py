@@ -23,6 +23,7 @@ from services.reporting.activity import Activity, IngestActivityProjection
 from services.reporting.application import ReportingApplication
 from services.reporting.domainmodel import ReportingInput
 from services.reporting.metrics import MetricsReports
+from services.reporting.path_reports import PathReports
 from services.reporting.projections import ConversionCreditsProjection
 from services.reporting.servicer import ReportingServicer
 from services.reporting.upstream import activity_of, attribution_of
@@ -123,7 +124,9 @@ def _start(settings: ReportingSettings, telemetry: Telemetry, election: Election
             found["ingest"] = activity.position("ingest")
         return found
 
-    servicer = ReportingServicer(app, positions, telemetry.meter(__name__), MetricsReports(engine))
+    servicer = ReportingServicer(
+        app, positions, telemetry.meter(__name__), MetricsReports(engine), PathReports(engine)
+    )
 
     def register(server: grpc.Server) -> None:
         reporting_pb2_grpc.add_ReportingServiceServicer_to_server(servicer, server)
