@@ -1,4 +1,5 @@
-"""`convtrack demo`: the four services on a generated sample, with a model comparison."""
+"""`convtrack demo`: the four services on a generated sample, with a model comparison, cost,
+top paths and charts."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from common.wire import to_timestamp
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from services import launcher, sample_data
 from services.commands.metric_output import render_table as render_metric_table
+from services.commands.paths import fetch_path_table
 from services.commands.reports import (
     CALL_TIMEOUT,
     compare_models,
@@ -48,6 +50,22 @@ def describe_conversions(events: Sequence[ingest_pb2.Event]) -> str:
         f"{sent[name]} {name}" + (f" + {resent[name]} resent orders" if resent[name] else "")
         for name in sorted(sent)
     )
+
+
+def write_demo_charts(address: str, property_id: str, folder: Path) -> list[Path]:
+    """Draws one chart of each kind for the demo's purchases into `folder`."""
+    from services.commands.charts import CHARTS, draw, fetch_chart_data
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for kind in CHARTS:
+        data = fetch_chart_data(
+            address, kind, property_id=property_id, conversion_name=REPORTED_CONVERSION
+        )
+        path = folder / f"{kind}.png"
+        draw(data, path, 1200, 700)
+        written.append(path)
+    return written
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -122,6 +140,17 @@ def run_demo(visitors: int, data_dir: Path | None) -> int:
         )
         print(f"\nCost and return on ad spend by channel, {REPORTED_CONVERSION}, last click:\n")
         print(render_metric_table(cost))
+        paths = fetch_path_table(
+            addresses.reporting,
+            "top",
+            property_id=config.property_id,
+            conversion_name=REPORTED_CONVERSION,
+            limit=5,
+        )
+        print(f"\nTop {REPORTED_CONVERSION} conversion paths:\n")
+        print(render_metric_table(paths))
+        charts = write_demo_charts(addresses.reporting, config.property_id, directory / "charts")
+        print(f"\nCharts ({', '.join(p.name for p in charts)}) written to {directory / 'charts'}.")
     finally:
         launcher.stop_all(running)
         print("\nServices stopped." + (f" Data kept in {directory}." if keep else ""))
