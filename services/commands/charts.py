@@ -234,6 +234,7 @@ def draw(data: ChartData, output: Path, width: int, height: int) -> None:
     """Writes `data` as a PNG of `width` × `height` pixels: grouped bars, or lines."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     figure = Figure(figsize=(width / DPI, height / DPI), dpi=DPI)
     FigureCanvasAgg(figure)
@@ -253,6 +254,8 @@ def draw(data: ChartData, output: Path, width: int, height: int) -> None:
     axes.set_xlabel(data.x_label)
     axes.set_ylabel(data.y_label)
     axes.grid(axis="y", alpha=0.3)
+    if all(float(v).is_integer() for series in data.series for v in series.values):
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     if len(data.series) > 1:
         axes.legend()
     if not data.categories:

@@ -99,7 +99,7 @@ def _top_paths(
     summary = response.summary
     unit = _unit(summary)
     columns = (
-        Column("path", "path (channels in order; ×n: n touchpoints in a row)", Kind.TEXT),
+        Column("path", "path (×n: n in a row)", Kind.TEXT),
         Column("touchpoints", "touchpoints" if not collapse_repeats else "steps", Kind.COUNT),
         Column("conversions", "conversions", Kind.COUNT),
         Column("conversion_share", "share of conv.", Kind.RATIO),
