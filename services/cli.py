@@ -18,6 +18,7 @@ COMMANDS = {
     "serve": "services.commands.serving:serve",
     "demo": "services.commands.demo:demo",
     "report": "services.commands.reports:report",
+    "chart": "services.commands.charts:chart",
     "rebuild-reports": "services.commands.maintenance:rebuild_reports",
     "migrate": "services.commands.maintenance:migrate",
     "rejected": "services.commands.rejected:rejected",
@@ -32,10 +33,12 @@ COMMANDS = {
     "identity resolve-file": "services.commands.identity:resolve_file",
     "certs dev": "services.commands.certs:certs_dev",
 }
-QUIET_COMMANDS = ("demo", "report")  # log warnings only: they print their own results
+QUIET_COMMANDS = ("demo", "report", "chart")  # log warnings only: they print their own results
 GROUP_BY = ("campaign", "channel", "medium", "source")  # the keys of commands.reports.GROUP_BY
-REPORTS = ("conversions", "compare", "cost", "rates")  # commands.reports.SERVED_KINDS
-PLANNED_REPORTS = ("paths", "funnel", "cohorts", "outcomes")  # ...PLANNED_KINDS
+REPORTS = ("conversions", "compare", "cost", "rates", "paths")  # commands.reports.SERVED_KINDS
+PLANNED_REPORTS = ("funnel", "cohorts", "outcomes")  # ...PLANNED_KINDS
+PATH_VIEWS = ("top", "length", "lag", "assisted")  # commands.paths.VIEWS
+CHARTS = ("models", "trend", "path-length", "cost")  # commands.charts.CHARTS
 SPEND_FORMATS = ("auto", "generic", "google-ads", "meta")  # "auto" + spend_import.CSV_FORMATS
 REPORT_FORMATS = ("table", "csv", "json", "parquet")  # commands.report_output.FORMATS
 
@@ -71,10 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", type=Path, default=None, help="keep the data here")
     report = commands.add_parser(
         "report",
-        help="print or write a report from reporting: conversions, compare, cost or rates",
+        help="print or write a report from reporting: conversions, compare, cost, rates or paths",
         description="Report KINDs: conversions (one model), compare (models side by side), "
         "cost (cost, conversions, cost per conversion, ROAS and ROI under one model), rates "
-        "(visitors, sessions, conversions per session and per visitor); "
+        "(visitors, sessions, conversions per session and per visitor), paths (top conversion "
+        "paths; --view length, lag or assisted for path lengths, time lags or assisted versus "
+        "last-touch conversions per channel); "
         f"not available yet (issue #9): {', '.join(PLANNED_REPORTS)}. Without KIND: "
         "conversions, or compare when --models names several (kept for compatibility).",
     )
@@ -119,8 +124,50 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="write to this file (required for parquet; a table is written as plain text)",
     )
+    report.add_argument(
+        "--view",
+        choices=PATH_VIEWS,
+        default=None,
+        help="paths: top (paths by conversions, the default), length (touchpoints per path), "
+        "lag (days from first touch to conversion), assisted (assisted versus last-touch "
+        "conversions per channel)",
+    )
+    report.add_argument(
+        "--collapse-repeats",
+        action="store_true",
+        help="paths: consecutive touchpoints of one channel count as one step",
+    )
+    report.add_argument(
+        "--limit", type=int, default=None, help="paths: show at most this many top paths"
+    )
     report.add_argument("--addr", default=None, help="reporting address (REPORTING_ADDR)")
     _add_tls_dir(report)
+    chart = commands.add_parser(
+        "chart",
+        help="draw a chart from reporting as a PNG file: models, trend, path-length or cost",
+        description="Chart KINDs: models (conversions by channel under several models side by "
+        "side), trend (conversions per day against the previous period), path-length "
+        "(conversions per path length), cost (cost versus value per channel).",
+    )
+    chart.add_argument("kind", choices=CHARTS, metavar="KIND", help=", ".join(CHARTS))
+    chart.add_argument("--output", type=Path, required=True, help="the PNG file to write")
+    chart.add_argument("--property", required=True, dest="property_id")
+    chart.add_argument("--conversion", default="", help="the conversion name to count")
+    chart.add_argument(
+        "--models",
+        default=None,
+        help="models: comma-separated (default last_click,first_click,linear); trend and "
+        "cost: one (default last_click)",
+    )
+    chart.add_argument("--since", type=_parse_time, default=None, help="ISO 8601, inclusive")
+    chart.add_argument("--until", type=_parse_time, default=None, help="ISO 8601, exclusive")
+    chart.add_argument(
+        "--days", type=int, default=28, help="trend: days shown when --since is not given"
+    )
+    chart.add_argument("--width", type=int, default=1200, help="pixels")
+    chart.add_argument("--height", type=int, default=700, help="pixels")
+    chart.add_argument("--addr", default=None, help="reporting address (REPORTING_ADDR)")
+    _add_tls_dir(chart)
     commands.add_parser("rebuild-reports", help="drop the report views; they replay from zero")
     commands.add_parser(
         "migrate",

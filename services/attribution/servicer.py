@@ -76,6 +76,7 @@ def conversion_attributed(event: Any) -> attribution_pb2.ConversionAttributed:
         credits_grouped=event.credits_grouped,
         unconsented=event.unconsented,
         advertising_denied=event.advertising_denied,
+        path=conversion_path_pb(event.path),
         models=[
             attribution_pb2.ModelCredits(
                 model=model,
@@ -98,6 +99,23 @@ def conversion_attributed(event: Any) -> attribution_pb2.ConversionAttributed:
             for model, credits in event.credits.items()
         ],
     )
+
+
+def conversion_path_pb(path: dict[str, Any]) -> attribution_pb2.ConversionPath:
+    """The ConversionPath message of a stored path."""
+    message = attribution_pb2.ConversionPath(
+        channels=path["channels"],
+        run_lengths=path["run_lengths"],
+        touchpoint_count=path["touchpoint_count"],
+        last_non_direct_channel=path["last_non_direct_channel"],
+        head_runs=path["head_runs"],
+        omitted_runs=path["omitted_runs"],
+        omitted_touchpoints=path["omitted_touchpoints"],
+        omitted_channels=path["omitted_channels"],
+    )
+    if path["first_touch_at"] is not None:
+        message.first_touch_at.CopyFrom(to_timestamp(path["first_touch_at"]))
+    return message
 
 
 def log_entry(position: int, event: Any) -> attribution_pb2.LogEntry:

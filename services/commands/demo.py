@@ -1,4 +1,5 @@
-"""`convtrack demo`: the four services on a generated sample, with a model comparison."""
+"""`convtrack demo`: the four services on a generated sample, with a model comparison, cost,
+top paths and charts."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from common.channels import open_channel, operator_tls
-from common.settings import process_env
+from common.settings import TlsSettings, process_env
 from common.wire import to_timestamp
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from services import launcher, sample_data
 from services.commands.metric_output import render_table as render_metric_table
+from services.commands.paths import fetch_path_table
 from services.commands.reports import (
     CALL_TIMEOUT,
     compare_models,
@@ -47,6 +49,24 @@ def describe_conversions(events: Sequence[ingest_pb2.Event]) -> str:
         f"{sent[name]} {name}" + (f" + {resent[name]} resent orders" if resent[name] else "")
         for name in sorted(sent)
     )
+
+
+def write_demo_charts(
+    address: str, property_id: str, folder: Path, tls: TlsSettings | None = None
+) -> list[Path]:
+    """Draws one chart of each kind for the demo's purchases into `folder`."""
+    from services.commands.charts import CHARTS, draw, fetch_chart_data
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for kind in CHARTS:
+        data = fetch_chart_data(
+            address, kind, property_id=property_id, conversion_name=REPORTED_CONVERSION, tls=tls
+        )
+        path = folder / f"{kind}.png"
+        draw(data, path, 1200, 700)
+        written.append(path)
+    return written
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -123,6 +143,20 @@ def run_demo(visitors: int, data_dir: Path | None) -> int:
         )
         print(f"\nCost and return on ad spend by channel, {REPORTED_CONVERSION}, last click:\n")
         print(render_metric_table(cost))
+        paths = fetch_path_table(
+            addresses.reporting,
+            "top",
+            property_id=config.property_id,
+            conversion_name=REPORTED_CONVERSION,
+            limit=5,
+            tls=tls,
+        )
+        print(f"\nTop {REPORTED_CONVERSION} conversion paths:\n")
+        print(render_metric_table(paths))
+        charts = write_demo_charts(
+            addresses.reporting, config.property_id, directory / "charts", tls
+        )
+        print(f"\nCharts ({', '.join(p.name for p in charts)}) written to {directory / 'charts'}.")
     finally:
         launcher.stop_all(running)
         print("\nServices stopped." + (f" Data kept in {directory}." if keep else ""))

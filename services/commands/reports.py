@@ -27,15 +27,16 @@ GROUP_BY = {
     "medium": reporting_pb2.GROUP_BY_MEDIUM,
     "campaign": reporting_pb2.GROUP_BY_CAMPAIGN,
 }
-SERVED_KINDS = ("conversions", "compare", "cost", "rates")
+SERVED_KINDS = ("conversions", "compare", "cost", "rates", "paths")
 """The report kinds the reporting service answers today."""
-PLANNED_KINDS = ("paths", "funnel", "cohorts", "outcomes")
+PLANNED_KINDS = ("funnel", "cohorts", "outcomes")
 """Report kinds the command names but the service does not serve yet (issue #9)."""
 DEFAULT_MODELS = {
     "conversions": "last_click",
     "compare": "last_click,linear",
     "cost": "last_click",
     "rates": "last_click",
+    "paths": "",
 }
 METRIC_KINDS = ("cost", "rates")
 """The kinds written as metric tables (services.commands.metric_output)."""
@@ -58,6 +59,8 @@ def report(args: argparse.Namespace) -> int:
         print(f"convtrack report: {error}", file=sys.stderr)
         return 2
     address = args.addr or process_env().get("REPORTING_ADDR", "127.0.0.1:50054")
+    if kind == "paths":
+        return _path_report(args, address, tls)
     if kind in METRIC_KINDS:
         return _metric_report(args, address, kind, models[0], tls)
     try:
@@ -98,6 +101,8 @@ def _kind_and_models(args: argparse.Namespace) -> tuple[str, list[str]]:
     for option, value in (("--as-of", args.as_of), ("--interval", args.interval)):
         if value is not None:
             raise UsageError(f"{option} is not available yet (issue #9)")
+    if kind == "paths" and models:
+        raise UsageError("report `paths` takes no model: paths are the journeys themselves")
     models = models or DEFAULT_MODELS[kind].split(",")
     if kind in ("conversions", *METRIC_KINDS) and len(models) > 1:
         raise UsageError(
@@ -281,6 +286,29 @@ def _metric_report(
             start=args.since,
             end=args.until,
             conversion_name=args.conversion,
+            tls=tls,
+        )
+    except grpc.RpcError as error:
+        print(f"convtrack report: {error.code().name}: {error.details()}", file=sys.stderr)
+        return 1
+    write_table(table, args.output_format, args.output)
+    return 0
+
+
+def _path_report(args: argparse.Namespace, address: str, tls: TlsSettings | None) -> int:
+    from services.commands.metric_output import write as write_table
+    from services.commands.paths import fetch_path_table
+
+    try:
+        table = fetch_path_table(
+            address,
+            args.view or "top",
+            property_id=args.property_id,
+            start=args.since,
+            end=args.until,
+            conversion_name=args.conversion,
+            collapse_repeats=args.collapse_repeats,
+            limit=args.limit,
             tls=tls,
         )
     except grpc.RpcError as error:

@@ -34,6 +34,7 @@ from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from services.reporting.activity import IngestActivityProjection
 from services.reporting.application import ReportingApplication
 from services.reporting.metrics import MetricsReports
+from services.reporting.path_reports import PathReports
 from services.reporting.projections import ConversionCreditsProjection
 from services.reporting.servicer import ReportingServicer
 from services.reporting.upstream import activity_of, attribution_of
@@ -165,7 +166,9 @@ def _start(settings: ReportingSettings, telemetry: Telemetry, election: Election
             found.update(sharded_positions(activity.position, ["ingest"], settings.shards))
         return found
 
-    servicer = ReportingServicer(app, positions, telemetry.meter(__name__), MetricsReports(engine))
+    servicer = ReportingServicer(
+        app, positions, telemetry.meter(__name__), MetricsReports(engine), PathReports(engine)
+    )
 
     def register(server: grpc.Server) -> None:
         reporting_pb2_grpc.add_ReportingServiceServicer_to_server(servicer, server)
