@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from common.settings import SettingsError, secret
+from services.cli import main
 from services.ingest.server import IngestSettings
 from services.ingest.vault_secrets import parse_secret, vault_secrets
 
@@ -125,3 +126,17 @@ def test_a_generated_key_file_is_private_and_made_once(tmp_path: Path) -> None:
     assert first.current == again.current
     key_file = tmp_path / "secrets" / "ingest-vault.key"
     assert oct(os.stat(key_file).st_mode & 0o777) == "0o600"
+
+
+def test_a_missing_vault_secret_on_postgresql_stops_the_command_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CONVTRACK_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CONVTRACK_DATABASE_URL", POSTGRES)
+    monkeypatch.delenv("INGEST_VAULT_SECRET", raising=False)
+    monkeypatch.delenv("INGEST_VAULT_SECRET_FILE", raising=False)
+    monkeypatch.delenv("CONVTRACK_ALLOW_GENERATED_SECRETS", raising=False)
+    assert main(["migrate"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("convtrack migrate: INGEST_VAULT_SECRET (or INGEST_VAULT_SECRET_FILE)")
+    assert "Traceback" not in line
