@@ -67,10 +67,11 @@ def test_the_vault_secret_is_read_as_hex_base64_or_raw_text() -> None:
     [
         "",
         "changeme",
-        secrets.token_hex(16),  # 16 bytes
-        base64.b64encode(secrets.token_bytes(24)).decode(),
-        "a" * 100,
+        "5f1c0e9a3b7d2c4e8a6f0b1d3c5e7a9f",  # 16 bytes in hex
+        "q3bR9x0Kc1L2m8vN4tY6uW5zA7sD1fGh",  # 24 bytes in base64
+        "a" * 100,  # 50 bytes in hex, all alike
     ],
+    ids=["empty", "a password", "16 bytes", "24 bytes", "regular"],
 )
 def test_a_vault_secret_with_too_little_entropy_is_refused(text: str) -> None:
     with pytest.raises(SettingsError, match=r"INGEST_VAULT_SECRET is too (short|regular)"):
