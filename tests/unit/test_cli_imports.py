@@ -109,6 +109,8 @@ def test_every_command_resolves_to_its_handler(command: str) -> None:
             "identity resolve-file": ["identity", "resolve-file", "observations.jsonl"],
             "rejected": ["rejected", "--property", "p"],
             "import events": ["import", "events", "events.jsonl"],
+            "vault export-legacy-secret": ["vault", "export-legacy-secret", "--out", "key"],
+            "vault retire": ["vault", "retire", "0123456789ab"],
         }.get(command, command.split())
     )
     assert command_name(args) == command
