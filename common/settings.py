@@ -32,6 +32,26 @@ def env_int(env: Mapping[str, str], key: str, default: int) -> int:
         raise SettingsError(f"{key} must be an integer, not {raw!r}") from None
 
 
+def secret(env: Mapping[str, str], name: str) -> str | None:
+    """The secret `name`: its value, or the content of the file named by `name_FILE` (a mounted
+    Kubernetes or Docker secret) without one trailing newline; None when neither is set."""
+    file_name = f"{name}_FILE"
+    value = env.get(name, "")
+    path = env.get(file_name, "").strip()
+    if value and path:
+        raise SettingsError(f"{name} and {file_name} are both set: set only one of them")
+    if value:
+        return value
+    if not path:
+        return None
+    try:
+        content = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "not UTF-8 text"
+        raise SettingsError(f"{file_name}: cannot read {path!r} ({reason})") from None
+    return content.removesuffix("\n")
+
+
 def data_dir(env: Mapping[str, str]) -> Path:
     """`CONVTRACK_DATA_DIR`, where embedded databases live (default `./data`)."""
     return Path(env_str(env, "CONVTRACK_DATA_DIR", "data"))
@@ -51,21 +71,6 @@ def creates_tables(env: Mapping[str, str]) -> bool:
     """`CONVTRACK_CREATE_TABLES` (default yes): whether a service creates its tables when it
     starts. Turn it off for replicas after running `convtrack migrate` once."""
     return env_str(env, "CONVTRACK_CREATE_TABLES", "y").lower() not in ("n", "no", "0", "false")
-
-
-def secret(env: Mapping[str, str], name: str) -> str:
-    """A secret setting: the value of `name`, or the contents of the file named by
-    `<name>_FILE` (a mounted Kubernetes Secret), with surrounding whitespace removed."""
-    value = env_str(env, name)
-    if value:
-        return value
-    path = env_str(env, f"{name}_FILE")
-    if not path:
-        return ""
-    try:
-        return Path(path).read_text().strip()
-    except OSError as error:
-        raise SettingsError(f"{name}_FILE {path!r} cannot be read: {error.strerror}") from None
 
 
 def allows_insecure_remote(env: Mapping[str, str]) -> bool:

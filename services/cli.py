@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from common.logs import configure_logging
+from common.settings import SettingsError
 from services import SERVICES
 
 # What runs each command, as "module:function", imported only when that command runs: parsing
@@ -32,6 +34,8 @@ COMMANDS = {
     ),
     "identity resolve-file": "services.commands.identity:resolve_file",
     "certs dev": "services.commands.certs:certs_dev",
+    "vault export-legacy-secret": "services.commands.vault:export_legacy_secret",
+    "vault retire": "services.commands.vault:retire",
 }
 QUIET_COMMANDS = ("demo", "report", "chart")  # log warnings only: they print their own results
 GROUP_BY = ("campaign", "channel", "medium", "source")  # the keys of commands.reports.GROUP_BY
@@ -314,6 +318,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="Kubernetes namespace in the services' DNS names (convtrack-<service>.<ns>.svc)",
     )
     certs_dev.add_argument("--force", action="store_true", help="replace existing files")
+    vault = commands.add_parser("vault", help="ingest's vault secrets (docs/deploy.md)")
+    vault_commands = vault.add_subparsers(dest="subcommand", required=True)
+    export = vault_commands.add_parser(
+        "export-legacy-secret",
+        help="write the vault secret an older ingest kept in its database to a new file "
+        "(mode 0600, hex), to list in INGEST_VAULT_SECRET_PREVIOUS_FILE",
+    )
+    export.add_argument("--out", type=Path, required=True, help="the file to create")
+    retire = vault_commands.add_parser(
+        "retire",
+        help="let ingest start without a previous vault secret: identifiers pseudonymised "
+        "under it get new pseudonyms when seen again (their old ones stay revealable)",
+    )
+    retire.add_argument("version", help="the secret's version id, as logged and in errors")
     return parser
 
 
@@ -349,5 +367,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The command line entry point."""
     args = build_parser().parse_args(argv)
     command = command_name(args)
-    configure_logging("WARNING" if command in QUIET_COMMANDS else None)
-    return handler(command)(args)
+    try:
+        configure_logging("WARNING" if command in QUIET_COMMANDS else None)
+        return handler(command)(args)
+    except SettingsError as error:
+        print(f"convtrack {command}: {error}", file=sys.stderr)
+        return 2

@@ -175,15 +175,19 @@ def free_loopback_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def migrate(env: Mapping[str, str]) -> None:
+def migrate(env: Mapping[str, str]) -> list[str]:
     """Creates every service's schema and tables once (run before starting replicas with
-    `CONVTRACK_CREATE_TABLES=n`, since PostgreSQL DDL from several processes at once fails)."""
+    `CONVTRACK_CREATE_TABLES=n`, since PostgreSQL DDL from several processes at once fails),
+    and moves secrets out of the databases; returns notes for the operator."""
     for name in ("ingest", "identity", "attribution"):
         server_module, settings_class = server(name)
         settings = replace(settings_class.from_env(env), create_tables=True)
         server_module.build_application(settings).close()
     reporting_server, reporting_settings = server("reporting")
     reporting_server.migrate(reporting_settings.from_env(env))
+    ingest_server, ingest_settings = server("ingest")
+    note = ingest_server.move_legacy_secret(ingest_settings.from_env(env))
+    return [note] if note else []
 
 
 def stop_all(running: list[RunningService], grace: float = 5.0) -> None:

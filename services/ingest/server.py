@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
+from sqlalchemy import Engine
 
 from common.channels import open_channel
 from common.follower import Follower
@@ -40,7 +41,21 @@ from services.ingest.servicer import IngestServicer
 from services.ingest.spend import SpendNormaliser
 from services.ingest.upstream import forgotten_of
 from services.ingest.url_privacy import DEFAULT_PII_QUERY_PARAMS, UrlScrubber
-from services.ingest.vault import Forgotten, SubjectVault
+from services.ingest.vault import (
+    Forgotten,
+    SubjectVault,
+    drop_legacy_secret,
+    legacy_secret,
+)
+from services.ingest.vault_secrets import (
+    CURRENT,
+    CURRENT_FILE,
+    PREVIOUS,
+    PREVIOUS_FILE,
+    configured_secrets,
+    generated_secrets_allowed,
+    vault_secrets,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -76,6 +91,10 @@ class IngestSettings:
     max_queued_events: int = DEFAULT_MAX_QUEUED_EVENTS
     max_concurrent_calls: int = DEFAULT_MAX_CONCURRENT_CALLS
     transport: TransportSettings = PLAINTEXT
+    # The vault's HMAC secret as written (hex, base64 or raw); None: the one generated into
+    # `<data dir>/secrets/ingest-vault.key` (the embedded default).
+    vault_secret: str | None = field(default=None, repr=False)
+    vault_previous_secrets: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IngestSettings:
@@ -85,14 +104,23 @@ class IngestSettings:
         `INGEST_PII_QUERY_PARAMS` (comma-separated names, replacing the default list),
         `INGEST_MAX_QUEUED_EVENTS` (events waiting to be stored, at least one full batch),
         `INGEST_MAX_CONCURRENT_CALLS` (calls in progress, at least 1),
-        `CONVTRACK_DATA_DIR` and `CONVTRACK_LEADER_ELECTION` (on); ports and TLS as in
-        `transport_settings`, identity at `IDENTITY_INTERNAL_ADDR` or `IDENTITY_ADDR`."""
+        `CONVTRACK_DATA_DIR`, `CONVTRACK_LEADER_ELECTION` (on); ports and TLS as in
+        `transport_settings`, identity at `IDENTITY_INTERNAL_ADDR` or `IDENTITY_ADDR`; the
+        vault's secrets `INGEST_VAULT_SECRET[_FILE]` and `INGEST_VAULT_SECRET_PREVIOUS[_FILE]`
+        (required on PostgreSQL unless `CONVTRACK_ALLOW_GENERATED_SECRETS=1`)."""
         pii_query_params = env_str(env, "INGEST_PII_QUERY_PARAMS")
         listen = env_str(env, "INGEST_LISTEN", "127.0.0.1:50051")
+        vault_secret, vault_previous_secrets = configured_secrets(env)
+        url = database_url(env, "ingest")
+        if vault_secret is None and url and not generated_secrets_allowed(env):
+            raise SettingsError(
+                f"{CURRENT} (or {CURRENT_FILE}) must be set for ingest on PostgreSQL: "
+                "32 random bytes, e.g. `openssl rand -hex 32` (docs/deploy.md)"
+            )
         settings = cls(
             listen=listen,
             identity_addr=peer_address(env, "identity", "127.0.0.1:50052"),
-            database_url=database_url(env, "ingest"),
+            database_url=url,
             data_dir=data_dir(env),
             create_tables=creates_tables(env),
             leader_election=leader_election(env),
@@ -112,6 +140,8 @@ class IngestSettings:
                 env, "INGEST_MAX_CONCURRENT_CALLS", DEFAULT_MAX_CONCURRENT_CALLS
             ),
             transport=transport_settings(env, "ingest", listen),
+            vault_secret=vault_secret,
+            vault_previous_secrets=vault_previous_secrets,
         )
         if settings.max_concurrent_calls < 1:
             raise SettingsError("INGEST_MAX_CONCURRENT_CALLS must be at least 1")
@@ -173,13 +203,15 @@ def build_application(settings: IngestSettings) -> IngestApplication:
         urls=urls,
     )
     engine = database.sql_engine()
-    vault = SubjectVault(engine)
+    vault = subject_vault(settings, engine)
     rejected = RejectedStore(engine, urls, timedelta(days=settings.rejected_retention_days))
     for tables in (vault, rejected):
         if settings.create_tables:
             tables.create_tables()
         else:
             tables.check_tables()
+    legacy = legacy_secret(engine)
+    vault.register_secrets(also_used=() if legacy is None else (legacy.version,))
     app = IngestApplication(
         normaliser=normaliser,
         limits=limits,
@@ -193,6 +225,58 @@ def build_application(settings: IngestSettings) -> IngestApplication:
     if not settings.create_tables:
         app.check_tables()
     return app
+
+
+def subject_vault(settings: IngestSettings, engine: Engine) -> SubjectVault:
+    """The vault on ingest's database, with the configured secrets; a secret a store made
+    before secrets came from the settings is used as a previous one (or, with no secret
+    configured, becomes the generated key file's secret) until `convtrack migrate` drops it."""
+    legacy = legacy_secret(engine)
+    secrets = vault_secrets(
+        settings.vault_secret,
+        settings.vault_previous_secrets,
+        settings.data_dir,
+        seed=None if legacy is None else legacy.key,
+    )
+    if legacy is not None:
+        secrets = secrets.with_previous(legacy)
+        _log.warning(
+            "ingest: the vault secret %s is still in ingest's database: run `convtrack migrate` "
+            '(docs/deploy.md, "Rotate secrets")',
+            legacy.version,
+        )
+    return SubjectVault(engine, secrets)
+
+
+def move_legacy_secret(settings: IngestSettings) -> str:
+    """Drops the secret a store made before secrets came from the settings, once it is
+    configured (current, previous or the generated key file); says what it did or what to do."""
+    database = database_of(settings)
+    engine = database.sql_engine()
+    try:
+        legacy = legacy_secret(engine)
+        if legacy is None:
+            return ""
+        configured = vault_secrets(
+            settings.vault_secret,
+            settings.vault_previous_secrets,
+            settings.data_dir,
+            seed=legacy.key,
+        ).all
+        if legacy.version in {s.version for s in configured}:
+            drop_legacy_secret(engine)
+            return (
+                f"ingest: the vault secret {legacy.version} is configured; dropped it from "
+                "ingest's database."
+            )
+        return (
+            f"ingest: ingest's database still holds the vault secret {legacy.version} (used "
+            "as a previous secret). Move it out: `convtrack vault export-legacy-secret --out "
+            f"FILE`, add the file's line to {PREVIOUS_FILE} (or {PREVIOUS}), restart ingest "
+            "and run `convtrack migrate` again, which then drops it."
+        )
+    finally:
+        engine.dispose()
 
 
 def start(settings: IngestSettings, telemetry: Telemetry | None = None) -> RunningService:

@@ -433,3 +433,29 @@ def test_the_migrate_job_runs_migrate_on_the_database_secret(overlay: str) -> No
     assert container["args"] == ["migrate"]
     env = {item["name"]: item for item in container["env"]}
     assert env["CONVTRACK_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["key"] == "url"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_ingest_and_migrate_read_the_vault_secrets_from_a_mounted_secret_none_committed(
+    overlay: str,
+) -> None:
+    (ingest,) = service_deployment(overlay, "ingest")["spec"]["template"]["spec"]["containers"]
+    job = named(overlay, "Job", "convtrack-migrate")["spec"]["template"]["spec"]
+    for pod_spec, container in (
+        (service_deployment(overlay, "ingest")["spec"]["template"]["spec"], ingest),
+        (job, job["containers"][0]),
+    ):
+        env = {item["name"]: item.get("value") for item in container["env"]}
+        mounts = {m["name"]: m for m in container["volumeMounts"]}
+        volumes = {v["name"]: v for v in pod_spec["volumes"]}
+        mount = mounts["secrets"]
+        assert mount["readOnly"] is True
+        assert volumes["secrets"]["secret"]["secretName"] == "convtrack-secrets"
+        assert volumes["secrets"]["secret"]["defaultMode"] == 0o440
+        folder = mount["mountPath"]
+        assert env["INGEST_VAULT_SECRET_FILE"] == f"{folder}/ingest-vault-secret"
+        assert env["INGEST_VAULT_SECRET_PREVIOUS_FILE"] == f"{folder}/ingest-vault-secret-previous"
+        assert "INGEST_VAULT_SECRET" not in env
+    # The operator creates the Secret; no overlay renders one.
+    secrets = [s["metadata"]["name"] for s in objects(overlay, "Secret")]
+    assert not any(name.startswith("convtrack-secrets") for name in secrets)

@@ -128,6 +128,8 @@ def test_every_command_resolves_to_its_handler(command: str) -> None:
             "spend import": ["spend", "import", "spend.csv"],
             "certs dev": ["certs", "dev", "certs"],
             "chart": ["chart", "models", "--output", "c.png", "--property", "p"],
+            "vault export-legacy-secret": ["vault", "export-legacy-secret", "--out", "key"],
+            "vault retire": ["vault", "retire", "0123456789ab"],
         }.get(command, command.split())
     )
     assert command_name(args) == command

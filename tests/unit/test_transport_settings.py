@@ -1,4 +1,5 @@
-"""Transport settings: where TLS files come from, which ports open, secrets from files."""
+"""Transport settings: where TLS files come from and which ports open (secrets from files:
+tests/unit/test_secret_settings.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from common.settings import (
     TlsSettings,
     is_loopback,
     peer_address,
-    secret,
     transport_settings,
 )
 from services.commands.certs import write_dev_certificates
@@ -99,16 +99,6 @@ def test_peers_are_called_on_their_internal_address_when_it_is_set() -> None:
     env["INGEST_INTERNAL_ADDR"] = "convtrack-ingest:50061"
     assert peer_address(env, "ingest", "127.0.0.1:50051") == "convtrack-ingest:50061"
     assert peer_address({}, "ingest", "127.0.0.1:50051") == "127.0.0.1:50051"
-
-
-def test_a_secret_comes_from_its_variable_or_the_file_it_names(tmp_path: Path) -> None:
-    assert secret({"VAULT_SECRET": "s3cret"}, "VAULT_SECRET") == "s3cret"
-    mounted = tmp_path / "vault-secret"
-    mounted.write_text("from-file\n")
-    assert secret({"VAULT_SECRET_FILE": str(mounted)}, "VAULT_SECRET") == "from-file"
-    assert secret({}, "VAULT_SECRET") == ""
-    with pytest.raises(SettingsError, match="VAULT_SECRET_FILE"):
-        secret({"VAULT_SECRET_FILE": str(tmp_path / "absent")}, "VAULT_SECRET")
 
 
 def test_operators_use_the_client_certificate_of_a_tls_directory(certs: Path) -> None:

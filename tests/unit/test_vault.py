@@ -13,12 +13,15 @@ from common.follower import Follower, UpstreamEntry
 from common.storage import create_sql_engine
 from common.values import IdentifierType
 from services.ingest.vault import IP_KIND, NETWORK_KIND, Forgotten, SubjectVault
+from services.ingest.vault_secrets import VaultSecret, VaultSecrets
+
+SECRETS = VaultSecrets(VaultSecret(bytes(range(32))))
 
 
 @pytest.fixture
 def vault(tmp_path: Path) -> Iterator[SubjectVault]:
     engine = create_sql_engine(f"sqlite:///{tmp_path / 'ingest.db'}")
-    vault = SubjectVault(engine)
+    vault = SubjectVault(engine, SECRETS)
     vault.create_tables()
     yield vault
     engine.dispose()
@@ -125,7 +128,7 @@ def test_a_standby_replica_does_not_seal_with_a_key_the_leader_destroyed(
 ) -> None:
     # Two ingest replicas on one store; the second stands by for identity's log.
     engine = create_sql_engine(f"sqlite:///{tmp_path / 'ingest.db'}")
-    standby = SubjectVault(engine)
+    standby = SubjectVault(engine, SECRETS)
     follower = Follower(
         NoEntries(),
         standby,
