@@ -161,12 +161,14 @@ def _conflict(
         rule = rules.kinds.get(kind)
         if rule is None:
             continue
-        limit = rule.max_per_person
-        unvouched = rule.max_unvouched is not None and strongest >= rule.priority
-        if unvouched and (limit is None or rule.max_unvouched < limit):
-            limit = rule.max_unvouched
-        else:
-            unvouched = False
+        limit, unvouched = rule.max_per_person, False
+        vouched_only = rule.max_unvouched
+        if (
+            vouched_only is not None
+            and strongest >= rule.priority
+            and (limit is None or vouched_only < limit)
+        ):
+            limit, unvouched = vouched_only, True
         if limit is not None and count > limit:
             candidate = (rule.priority, kind, count, limit, unvouched)
             if worst is None or candidate < worst:
