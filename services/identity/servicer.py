@@ -393,6 +393,8 @@ def _rules_to_pb(rules: IdentityRules) -> identity_pb2.ResolutionRules:
                 max_persons=rule.max_persons or 0,
                 duplicate_records=rule.duplicate_records,
                 keeps_devices_apart=rule.keeps_devices_apart,
+                max_unvouched=rule.max_unvouched or 0,
+                names_person=rule.names_person,
             )
             for kind, rule in sorted(rules.kinds.items(), key=lambda item: item[1].priority)
         ],
@@ -431,6 +433,8 @@ def _rules_from_pb(
             max_persons=rule.max_persons or None,
             duplicate_records=rule.duplicate_records,
             keeps_devices_apart=rule.keeps_devices_apart,
+            max_unvouched=rule.max_unvouched or None,
+            names_person=rule.names_person,
         )
     if message.max_persons_per_identifier < 1:
         check.add("rules.max_persons_per_identifier", "must be at least 1")
