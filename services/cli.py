@@ -20,6 +20,9 @@ COMMANDS = {
     "report": "services.commands.reports:report",
     "rebuild-reports": "services.commands.maintenance:rebuild_reports",
     "migrate": "services.commands.maintenance:migrate",
+    "keys create": "services.commands.keys:create",
+    "keys list": "services.commands.keys:list_keys",
+    "keys revoke": "services.commands.keys:revoke",
     "rejected": "services.commands.rejected:rejected",
     "import events": "services.commands.import_events:import_events",
     "attribution run-file": "services.commands.attribution:run_file",
@@ -32,6 +35,15 @@ PLANNED_REPORTS = ("cost", "paths", "funnel", "cohorts", "outcomes")  # ...PLANN
 REPORT_FORMATS = ("table", "csv", "json", "parquet")  # commands.report_output.FORMATS
 
 Handler = Callable[[argparse.Namespace], int]
+SCOPES = ("ingest:write", "reports:read", "identity:admin", "attribution:admin", "admin")
+
+
+def _add_api_key(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--api-key",
+        default=None,
+        help="the API key to send (else CONVTRACK_API_KEY, else the file CONVTRACK_API_KEY_FILE)",
+    )
 
 
 def _parse_time(text: str) -> datetime:
@@ -100,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="write to this file (required for parquet; a table is written as plain text)",
     )
     report.add_argument("--addr", default=None, help="reporting address (REPORTING_ADDR)")
+    _add_api_key(report)
     commands.add_parser("rebuild-reports", help="drop the report views; they replay from zero")
     commands.add_parser(
         "migrate",
@@ -115,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     rejected.add_argument("--reason", default="", help="only reasons containing this text")
     rejected.add_argument("--limit", type=int, default=20, help="latest events shown (1-1000)")
     rejected.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
+    _add_api_key(rejected)
     imports = commands.add_parser("import", help="import data into a running service")
     import_commands = imports.add_subparsers(dest="subcommand", required=True)
     import_events = import_commands.add_parser(
@@ -125,6 +139,36 @@ def build_parser() -> argparse.ArgumentParser:
     import_events.add_argument("file", type=Path)
     import_events.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
     import_events.add_argument("--batch-size", type=int, default=500, help="events per call")
+    _add_api_key(import_events)
+    keys = commands.add_parser("keys", help="create, list and revoke API keys (in ingest)")
+    keys_commands = keys.add_subparsers(dest="subcommand", required=True)
+    create = keys_commands.add_parser(
+        "create",
+        help="create an API key and print it once (needs an admin key, or --offline)",
+        description="Prints the key alone on stdout (shown once: only its hash is stored).",
+    )
+    create.add_argument("--property", default=None, dest="property_id")
+    create.add_argument("--scopes", default=None, help=f"comma-separated: {', '.join(SCOPES)}")
+    create.add_argument(
+        "--admin", action="store_true", help="an admin key: every scope, every property"
+    )
+    create.add_argument(
+        "--expires", default=None, help="ISO 8601 time, or from now: 90d, 12h (default: never)"
+    )
+    create.add_argument("--description", default="", help="what the key is for")
+    create.add_argument(
+        "--offline",
+        action="store_true",
+        help="write straight into ingest's store (database access, like migrate): for the "
+        "first admin key",
+    )
+    listing = keys_commands.add_parser("list", help="list the API keys (never their secrets)")
+    listing.add_argument("--property", default=None, dest="property_id")
+    revoke = keys_commands.add_parser("revoke", help="revoke an API key by its id")
+    revoke.add_argument("key_id")
+    for keys_command in (create, listing, revoke):
+        keys_command.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
+        _add_api_key(keys_command)
     attribution = commands.add_parser("attribution", help="offline attribution tools")
     attribution_commands = attribution.add_subparsers(dest="subcommand", required=True)
     run_file = attribution_commands.add_parser(

@@ -50,6 +50,8 @@ PEERS = {
     "attribution": ("ingest", "identity"),
     "reporting": ("attribution",),
 }
+# Every other service reads the API key ring from ingest (when authentication is on).
+KEY_RING_HOLDER = "ingest"
 
 
 def server(name: str) -> tuple[ModuleType, Any]:
@@ -114,8 +116,9 @@ def _start_all_once(
         for name in SERVICES:
             overrides = {}
             if any_port:
+                peers = {*PEERS[name], KEY_RING_HOLDER} - {name}
                 overrides = {"listen": chosen[name]} | {
-                    f"{peer}_addr": chosen[peer] for peer in PEERS[name]
+                    f"{peer}_addr": chosen[peer] for peer in peers
                 }
             service = start_one(
                 name, env, overrides, telemetry_for(name) if telemetry_for else None

@@ -200,7 +200,9 @@ class AttributionApplication(TrackingApplication):
             self._reattribute(report, (property_id, conversion_name))
 
         return self._jobs.start(
-            f"fit {model} for {conversion_name!r} in {property_id!r}, then re-credit", work
+            f"fit {model} for {conversion_name!r} in {property_id!r}, then re-credit",
+            work,
+            property_id,
         )
 
     def refit_all(self) -> list[UUID]:
@@ -226,14 +228,15 @@ class AttributionApplication(TrackingApplication):
         """Refits every data-driven model each `interval` in the background, until closed."""
         self._jobs.every(interval, self.refit_all)
 
-    def job(self, job_id: UUID) -> Job:
-        """A background job's progress."""
+    def job(self, job_id: UUID, property_id: str | None = None) -> Job:
+        """A background job's progress; with `property_id`, only a job of that property (a
+        job of another property, or of every property, is unknown to the caller)."""
         with self.lock:
             try:
                 found = self.unit_of_work().get(Job, job_id)
             except TypeError:  # the id is another aggregate's, not a job's
                 found = None
-        if found is None:
+        if found is None or (property_id is not None and found.property_id != property_id):
             raise UnknownJobError(f"no job {job_id}")
         return found
 
@@ -361,10 +364,15 @@ class AttributionApplication(TrackingApplication):
             ids.extend(UUID(str(n.originator_id)) for n in page)
             after = page[-1].id
 
-    def latest_attribution(self, conversion_id: UUID) -> DomainEvent:
-        """The conversion's latest `Conversion.Attributed` event."""
+    def latest_attribution(
+        self, conversion_id: UUID, property_id: str | None = None
+    ) -> DomainEvent:
+        """The conversion's latest `Conversion.Attributed` event; with `property_id`, only a
+        conversion of that property (another property's is unknown to the caller)."""
         for stored in self.events.get(conversion_id, desc=True):
             if isinstance(stored, Conversion.Attributed):
+                if property_id is not None and stored.property_id != property_id:
+                    break
                 return stored
         raise UnknownConversionError(f"conversion {conversion_id} has not been attributed")
 

@@ -512,8 +512,9 @@ class Job(Aggregate):
     Failed: ClassVar[type[DomainEvent]]
 
     @event("Started")
-    def __init__(self, *, id: UUID, description: str, total: int) -> None:
+    def __init__(self, *, id: UUID, description: str, total: int, property_id: str = "") -> None:
         self.description = description
+        self.property_id = property_id  # empty for jobs over every property
         self.total = total
         self.done = 0
         self.state = "running"

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 import grpc
 
+from common.authentication import AuthMode, AuthSettings, auth_settings
+from common.authorisation import access_interceptors
 from common.eventlog import positions
 from common.follower import Follower
 from common.health import DEFAULT_MAX_READY_LAG, Readiness, max_ready_lag
+from common.key_ring import key_set_loader
+from common.keyset import KeySet, started_cache
 from common.leadership import Election, leader_election, started_elected
 from common.server import GrpcServer, RunningService
 from common.settings import SettingsError, creates_tables, data_dir, database_url, env_int, env_str
@@ -19,6 +23,7 @@ from common.storage import Database, database_for
 from common.telemetry import Telemetry
 from common.upstream import identity_log, ingest_log, open_channel
 from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
+from services.attribution.access import policy
 from services.attribution.application import AttributionApplication
 from services.attribution.domainmodel import AttributionInput, ReportingIdentity
 from services.attribution.journeys import Lookback, LookbackPolicy
@@ -47,6 +52,7 @@ class AttributionSettings:
     lookbacks: LookbackPolicy = field(default_factory=LookbackPolicy)
     refit_interval: timedelta = timedelta(hours=24)
     reporting_identity: ReportingIdentity = ReportingIdentity.DETERMINISTIC
+    auth: AuthSettings = field(default_factory=AuthSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AttributionSettings:
@@ -58,15 +64,16 @@ class AttributionSettings:
         blended; the initial choice, `SetReportingIdentity` changes it), `INGEST_ADDR`,
         `IDENTITY_ADDR`,
         `ATTRIBUTION_MAX_READY_LAG` (10000: the lag past which readiness reports NOT_SERVING),
-        `CONVTRACK_LEADER_ELECTION` (on)."""
+        `CONVTRACK_LEADER_ELECTION` (on), `CONVTRACK_AUTH`."""
         models = env_str(env, "ATTRIBUTION_MODELS", ",".join(NAMED_RULES))
         identity = env_str(env, "ATTRIBUTION_REPORTING_IDENTITY", "deterministic").lower()
         if identity not in {r.value for r in ReportingIdentity}:
             raise SettingsError(
                 f"ATTRIBUTION_REPORTING_IDENTITY must be deterministic or blended, not {identity!r}"
             )
+        listen = env_str(env, "ATTRIBUTION_LISTEN", "127.0.0.1:50053")
         return cls(
-            listen=env_str(env, "ATTRIBUTION_LISTEN", "127.0.0.1:50053"),
+            listen=listen,
             database_url=database_url(env, "attribution"),
             data_dir=data_dir(env),
             create_tables=creates_tables(env),
@@ -78,6 +85,7 @@ class AttributionSettings:
             lookbacks=lookback_policy(env),
             refit_interval=timedelta(hours=env_int(env, "ATTRIBUTION_REFIT_INTERVAL_HOURS", 24)),
             reporting_identity=ReportingIdentity(identity),
+            auth=auth_settings(env, listen),
         )
 
 
@@ -130,21 +138,36 @@ def build_application(settings: AttributionSettings) -> AttributionApplication:
     return app
 
 
-def start(settings: AttributionSettings, telemetry: Telemetry | None = None) -> RunningService:
+def start(
+    settings: AttributionSettings,
+    telemetry: Telemetry | None = None,
+    key_set: Callable[[], KeySet] | None = None,
+) -> RunningService:
     """Starts attribution: its store, its followers of ingest and identity (each while this
-    replica leads it), its gRPC server."""
+    replica leads it), its gRPC server. With authentication on, API keys are checked against
+    the key set loaded by `key_set` every second (by default from ingest's GetKeyRing)."""
     election = Election("attribution", database_of(settings), enabled=settings.leader_election)
-    return started_elected(election, lambda e: _start(settings, telemetry or Telemetry(), e))
+    return started_elected(
+        election, lambda e: _start(settings, telemetry or Telemetry(), e, key_set)
+    )
 
 
 def _start(
-    settings: AttributionSettings, telemetry: Telemetry, election: Election
+    settings: AttributionSettings,
+    telemetry: Telemetry,
+    election: Election,
+    key_set: Callable[[], KeySet] | None,
 ) -> RunningService:
     app = build_application(settings)
     if settings.refit_interval > timedelta(0):
         app.refit_every(settings.refit_interval)
     ingest_channel = open_channel(settings.ingest_addr, telemetry.tracer_provider)
     identity_channel = open_channel(settings.identity_addr, telemetry.tracer_provider)
+    keys = started_cache(
+        settings.auth.mode is AuthMode.KEYS,
+        key_set or key_set_loader(ingest_channel),
+        "attribution",
+    )
     tracer, meter = telemetry.tracer(__name__), telemetry.meter(__name__)
     followers: list[Follower[AttributionInput | None]] = [
         Follower(
@@ -178,6 +201,9 @@ def _start(
         service_names=[SERVICE_NAME],
         register=register,
         tracer_provider=telemetry.tracer_provider,
+        interceptors=access_interceptors(
+            settings.auth, policy(), keys.current if keys is not None else None
+        ),
         ready_at_start=False,
     )
     return RunningService(
@@ -185,6 +211,6 @@ def _start(
         server,
         followers=followers,
         interrupts=[ingest_channel.close, identity_channel.close, app.release_log_readers],
-        closers=[app.close, telemetry.shutdown, election.close],
+        closers=[*([keys.stop] if keys else []), app.close, telemetry.shutdown, election.close],
         readiness=Readiness(app.log_head, followers, max_lag=settings.max_ready_lag),
     )

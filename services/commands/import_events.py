@@ -15,6 +15,7 @@ from google.protobuf import json_format
 
 from common.settings import process_env
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from services.commands.credentials import client_channel, sent_api_key
 
 BATCH_EVENTS = 500
 MAX_BATCH_EVENTS = 1000  # ingest's limit per batch
@@ -52,7 +53,13 @@ def import_events(args: argparse.Namespace) -> int:
     address = args.addr or process_env().get("INGEST_ADDR", "127.0.0.1:50051")
     try:
         with args.file.open(encoding="utf-8") as lines:
-            tally = send_events(address, lines, progress=sys.stderr, batch_size=args.batch_size)
+            tally = send_events(
+                address,
+                lines,
+                progress=sys.stderr,
+                batch_size=args.batch_size,
+                api_key=sent_api_key(args.api_key, process_env()),
+            )
     except OSError as error:
         print(f"convtrack import events: {error}", file=sys.stderr)
         return 1
@@ -69,12 +76,13 @@ def send_events(
     *,
     progress: TextIO | None = None,
     batch_size: int = BATCH_EVENTS,
+    api_key: str | None = None,
 ) -> ImportTally:
     """Reads one `ingest.v1.Event` per line (protobuf JSON mapping) and tracks them in
     backfill batches; unreadable lines are counted and reported on `progress`. A batch that
     fails with UNAVAILABLE or DEADLINE_EXCEEDED is retried (events are stored once by id)."""
     tally = ImportTally()
-    with grpc.insecure_channel(address) as channel:
+    with client_channel(address, api_key) as channel:
         stub = ingest_pb2_grpc.IngestServiceStub(channel)
         for batch in _batches(lines, tally, progress, batch_size):
             response = _track(stub, batch)

@@ -11,6 +11,7 @@ import grpc
 from common.settings import process_env
 from common.wire import from_timestamp, to_timestamp
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from services.commands.credentials import client_channel, sent_api_key
 
 CALL_TIMEOUT = 30.0
 
@@ -26,6 +27,7 @@ def rejected(args: argparse.Namespace) -> int:
             field=args.field,
             reason=args.reason,
             page_size=args.limit,
+            api_key=sent_api_key(args.api_key, process_env()),
         )
     except grpc.RpcError as error:
         print(f"convtrack rejected: {error.code().name}: {error.details()}", file=sys.stderr)
@@ -42,6 +44,7 @@ def list_rejected(
     field: str = "",
     reason: str = "",
     page_size: int = 20,
+    api_key: str | None = None,
 ) -> ingest_pb2.ListRejectedResponse:
     """The first page of a property's dead letters, from the ingest service."""
     request = ingest_pb2.ListRejectedRequest(
@@ -49,7 +52,7 @@ def list_rejected(
     )
     if since is not None:
         request.since.CopyFrom(to_timestamp(since))
-    with grpc.insecure_channel(address) as channel:
+    with client_channel(address, api_key) as channel:
         stub = ingest_pb2_grpc.IngestServiceStub(channel)
         return stub.ListRejected(request, timeout=CALL_TIMEOUT)
 

@@ -13,6 +13,7 @@ import grpc
 from common.settings import process_env
 from common.wire import from_money_pb, to_timestamp
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
+from services.commands.credentials import client_channel, sent_api_key
 from services.commands.report_output import Figures, Report, ReportGroup, add_up, render_table
 from services.commands.report_output import write as write_report
 
@@ -55,6 +56,7 @@ def report(args: argparse.Namespace) -> int:
             start=args.since,
             end=args.until,
             conversion_name=args.conversion,
+            api_key=sent_api_key(args.api_key, process_env()),
         )
     except grpc.RpcError as error:
         print(f"convtrack report: {error.code().name}: {error.details()}", file=sys.stderr)
@@ -101,6 +103,7 @@ def fetch_report(
     start: datetime | None = None,
     end: datetime | None = None,
     conversion_name: str = "",
+    api_key: str | None = None,
 ) -> Report:
     """A `conversions` report (one model) or a `compare` report from the reporting service."""
     if kind == "compare":
@@ -112,6 +115,7 @@ def fetch_report(
             start=start,
             end=end,
             conversion_name=conversion_name,
+            api_key=api_key,
         )
         return from_comparison_pb(comparison, group_by)
     request = reporting_pb2.GetConversionReportRequest(
@@ -121,7 +125,7 @@ def fetch_report(
         conversion_name=conversion_name,
     )
     _set_time_range(request, start, end)
-    with grpc.insecure_channel(address) as channel:
+    with client_channel(address, api_key) as channel:
         stub = reporting_pb2_grpc.ReportingServiceStub(channel)
         response = stub.GetConversionReport(request, timeout=CALL_TIMEOUT)
     return from_report_pb(response, models[0], group_by)
@@ -136,6 +140,7 @@ def compare_models(
     start: datetime | None = None,
     end: datetime | None = None,
     conversion_name: str = "",
+    api_key: str | None = None,
 ) -> reporting_pb2.CompareModelsResponse:
     """Conversions and value per group under each model, from the reporting service."""
     request = reporting_pb2.CompareModelsRequest(
@@ -145,7 +150,7 @@ def compare_models(
         conversion_name=conversion_name,
     )
     _set_time_range(request, start, end)
-    with grpc.insecure_channel(address) as channel:
+    with client_channel(address, api_key) as channel:
         stub = reporting_pb2_grpc.ReportingServiceStub(channel)
         return stub.CompareModels(request, timeout=CALL_TIMEOUT)
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
 
+from common.authentication import AuthMode, AuthSettings, auth_settings
+from common.authorisation import access_interceptors
 from common.follower import Follower
 from common.health import Readiness
+from common.keyset import started_cache
 from common.leadership import Election, leader_election, started_elected
 from common.money import ExchangeRates, is_known_currency
 from common.server import GrpcServer, RunningService
@@ -20,6 +23,8 @@ from common.storage import Database, database_for
 from common.telemetry import Telemetry
 from common.upstream import identity_log, open_channel
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from services.ingest.access import policy
+from services.ingest.api_keys import ApiKeys, IngestStore
 from services.ingest.application import IngestApplication
 from services.ingest.enrichment import UserAgentParser
 from services.ingest.normalise import Limits, Normaliser
@@ -62,6 +67,7 @@ class IngestSettings:
     pii_query_params: tuple[str, ...] = DEFAULT_PII_QUERY_PARAMS
     max_queued_events: int = DEFAULT_MAX_QUEUED_EVENTS
     max_concurrent_calls: int = DEFAULT_MAX_CONCURRENT_CALLS
+    auth: AuthSettings = field(default_factory=AuthSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IngestSettings:
@@ -71,10 +77,11 @@ class IngestSettings:
         `INGEST_PII_QUERY_PARAMS` (comma-separated names, replacing the default list),
         `INGEST_MAX_QUEUED_EVENTS` (events waiting to be stored, at least one full batch),
         `INGEST_MAX_CONCURRENT_CALLS` (calls in progress, at least 1),
-        `CONVTRACK_DATA_DIR` and `CONVTRACK_LEADER_ELECTION` (on)."""
+        `CONVTRACK_DATA_DIR`, `CONVTRACK_LEADER_ELECTION` (on) and `CONVTRACK_AUTH`."""
         pii_query_params = env_str(env, "INGEST_PII_QUERY_PARAMS")
+        listen = env_str(env, "INGEST_LISTEN", "127.0.0.1:50051")
         settings = cls(
-            listen=env_str(env, "INGEST_LISTEN", "127.0.0.1:50051"),
+            listen=listen,
             identity_addr=env_str(env, "IDENTITY_ADDR", "127.0.0.1:50052"),
             database_url=database_url(env, "ingest"),
             data_dir=data_dir(env),
@@ -95,6 +102,7 @@ class IngestSettings:
             max_concurrent_calls=env_int(
                 env, "INGEST_MAX_CONCURRENT_CALLS", DEFAULT_MAX_CONCURRENT_CALLS
             ),
+            auth=auth_settings(env, listen),
         )
         if settings.max_concurrent_calls < 1:
             raise SettingsError("INGEST_MAX_CONCURRENT_CALLS must be at least 1")
@@ -135,6 +143,15 @@ def database_of(settings: IngestSettings) -> Database:
     return database_for(
         "ingest", settings.database_url, settings.data_dir, create_tables=settings.create_tables
     )
+
+
+def offline_api_keys(settings: IngestSettings) -> tuple[ApiKeys, Callable[[], None]]:
+    """The API keys in ingest's store, opened directly (creating its tables if need be), and
+    the function that closes the store: for minting the first admin key offline."""
+    database = database_of(replace(settings, create_tables=True))
+    database.ensure_schema()
+    store = IngestStore(env=database.eventsourcing_env())
+    return ApiKeys(store), store.close
 
 
 def build_application(settings: IngestSettings) -> IngestApplication:
@@ -203,7 +220,11 @@ def _start(settings: IngestSettings, telemetry: Telemetry, election: Election) -
             )
         )
         interrupts.append(channel.close)
-    servicer = IngestServicer(app, telemetry.meter(__name__))
+    api_keys = ApiKeys(app)
+    # Ingest checks keys with its own store's key ring, reloaded every second (so the
+    # changes other replicas make are seen too).
+    keys = started_cache(settings.auth.mode is AuthMode.KEYS, api_keys.key_set, "ingest")
+    servicer = IngestServicer(app, api_keys, telemetry.meter(__name__))
 
     def register(server: grpc.Server) -> None:
         ingest_pb2_grpc.add_IngestServiceServicer_to_server(servicer, server)
@@ -213,6 +234,9 @@ def _start(settings: IngestSettings, telemetry: Telemetry, election: Election) -
         service_names=[SERVICE_NAME],
         register=register,
         tracer_provider=telemetry.tracer_provider,
+        interceptors=access_interceptors(
+            settings.auth, policy(), keys.current if keys is not None else None
+        ),
         max_concurrent_rpcs=settings.max_concurrent_calls,
         ready_at_start=False,
     )
@@ -224,6 +248,11 @@ def _start(settings: IngestSettings, telemetry: Telemetry, election: Election) -
         server,
         followers=followers,
         interrupts=interrupts,
-        closers=[app.close, telemetry.shutdown, election.close],
+        closers=[
+            *([keys.stop] if keys is not None else []),
+            app.close,
+            telemetry.shutdown,
+            election.close,
+        ],
         readiness=Readiness(app.log_head),
     )
