@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,7 +18,8 @@ from common.eventlog import LoggedApplication
 from common.keyset import KeyRecord, KeySet, new_key_id, new_secret, secret_hash, token_of
 from services.ingest.keyring import KEY_RING_ID, KeyRing, StoredKey
 
-SAVE_ATTEMPTS = 5
+SAVE_ATTEMPTS = 20
+RETRY_PAUSE_SECONDS = 0.05
 MAX_DESCRIPTION_LENGTH = 200
 
 
@@ -56,6 +60,7 @@ class ApiKeys:
 
     def __init__(self, app: Application[UUID]) -> None:
         self._app = app
+        self._lock = threading.Lock()  # changes in one process never conflict with each other
 
     def ring(self) -> tuple[int, list[StoredKey]]:
         """The key ring's version (0 before the first key) and every key, oldest first."""
@@ -123,14 +128,16 @@ class ApiKeys:
     def _change(self, change: Callable[[KeyRing], None]) -> KeyRing:
         """Applies `change` to the stored ring and saves it; reloads and retries when another
         writer (a replica) saved first."""
-        for _ in range(SAVE_ATTEMPTS):
-            ring = self._load() or KeyRing(id=KEY_RING_ID)
-            change(ring)
-            try:
-                self._app.save(ring)
-            except IntegrityError:
-                continue
-            return ring
+        with self._lock:
+            for _ in range(SAVE_ATTEMPTS):
+                ring = self._load() or KeyRing(id=KEY_RING_ID)
+                change(ring)
+                try:
+                    self._app.save(ring)
+                except IntegrityError:
+                    time.sleep(random.uniform(0, RETRY_PAUSE_SECONDS))
+                    continue
+                return ring
         raise ApiKeyError("could not save the key ring: concurrent writers kept conflicting")
 
 
