@@ -94,11 +94,11 @@ def test_revoked_and_expired_keys_are_refused(changes: dict[str, object], messag
 
 
 def test_unknown_keys_and_wrong_secrets_are_refused_alike() -> None:
-    token, record = _key("shop")
+    _, record = _key("shop")
     key_id = record.key_id
     keys = KeySet([record], version=1)
     for bad in (token_of(key_id, "wrong"), token_of(new_key_id(), "whatever")):
-        with pytest.raises(AuthenticationError, match="^the API key is not valid$"):
+        with pytest.raises(AuthenticationError, match=r"^the API key is not valid$"):
             keys.authenticate(bad, NOW)
     with pytest.raises(AuthenticationError, match="not a convtrack API key"):
         keys.authenticate("Basic abc", NOW)
