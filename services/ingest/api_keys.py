@@ -61,6 +61,12 @@ class ApiKeys:
     def __init__(self, app: Application[UUID]) -> None:
         self._app = app
         self._lock = threading.Lock()  # changes in one process never conflict with each other
+        self._listeners: list[Callable[[], object]] = []
+
+    def on_change(self, listener: Callable[[], object]) -> None:
+        """Calls `listener` after every change this process makes (so its key set follows at
+        once, not at its next refresh)."""
+        self._listeners.append(listener)
 
     def ring(self) -> tuple[int, list[StoredKey]]:
         """The key ring's version (0 before the first key) and every key, oldest first."""
@@ -137,6 +143,8 @@ class ApiKeys:
                 except IntegrityError:
                     time.sleep(random.uniform(0, RETRY_PAUSE_SECONDS))
                     continue
+                for listener in self._listeners:
+                    listener()
                 return ring
         raise ApiKeyError("could not save the key ring: concurrent writers kept conflicting")
 

@@ -224,6 +224,8 @@ def _start(settings: IngestSettings, telemetry: Telemetry, election: Election) -
     # Ingest checks keys with its own store's key ring, reloaded every second (so the
     # changes other replicas make are seen too).
     keys = started_cache(settings.auth.mode is AuthMode.KEYS, api_keys.key_set, "ingest")
+    if keys is not None:
+        api_keys.on_change(keys.refresh)
     servicer = IngestServicer(app, api_keys, telemetry.meter(__name__))
 
     def register(server: grpc.Server) -> None:
