@@ -26,6 +26,8 @@ import pytest
 from google.protobuf import message_factory
 from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import Message
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from common.authorisation import Rule
 from common.callers import Scope
@@ -387,3 +389,19 @@ def test_peers_load_the_key_set_from_ingests_key_ring_over_grpc(tmp_path: Path) 
         assert loaded.authenticate(keys.admin, now).properties is None
     finally:
         ingest.stop()
+
+
+def test_health_and_reflection_need_no_key(system: System) -> None:
+    for name, channel in system.channels.items():
+        health = health_pb2_grpc.HealthStub(channel)
+        answer = health.Check(health_pb2.HealthCheckRequest(service="liveness"), timeout=DEADLINE)
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING, name
+        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+        listed = list(
+            reflection.ServerReflectionInfo(
+                iter([reflection_pb2.ServerReflectionRequest(list_services="")]),
+                timeout=DEADLINE,
+            )
+        )
+        services = {s.name for s in listed[0].list_services_response.service}
+        assert any(s.startswith("convtrack.") for s in services), name
