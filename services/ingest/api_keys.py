@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -62,6 +63,10 @@ class ApiKeys:
         self._app = app
         self._lock = threading.Lock()  # changes in one process never conflict with each other
         self._listeners: list[Callable[[], object]] = []
+        # The ring as last read, brought up to date with only the events stored since: it is
+        # read every second by this process and on every peer's GetKeyRing.
+        self._read_lock = threading.Lock()
+        self._latest: KeyRing | None = None
 
     def on_change(self, listener: Callable[[], object]) -> None:
         """Calls `listener` after every change this process makes (so its key set follows at
@@ -70,10 +75,17 @@ class ApiKeys:
 
     def ring(self) -> tuple[int, list[StoredKey]]:
         """The key ring's version (0 before the first key) and every key, oldest first."""
-        ring = self._load()
-        if ring is None:
-            return 0, []
-        return ring.version, sorted(ring.keys.values(), key=lambda k: (k.created_at, k.key_id))
+        with self._read_lock:
+            ring = self._latest
+            if ring is None:
+                ring = self._latest = self._load()
+            else:
+                for stored in self._app.events.get(KEY_RING_ID, gt=ring.version):
+                    cast(KeyRing.Event, stored).mutate(ring)
+            if ring is None:
+                return 0, []
+            keys = sorted(ring.keys.values(), key=lambda k: (k.created_at, k.key_id))
+            return ring.version, keys
 
     def list(self, property_id: str = "") -> list[StoredKey]:
         """The keys, of one property when given, oldest first."""

@@ -160,3 +160,23 @@ def _env(storage: Storage) -> dict[str, str]:
     if storage.database_url:
         env["CONVTRACK_DATABASE_URL"] = storage.database_url
     return env
+
+
+def test_a_reader_follows_changes_made_through_another_store(storage: Storage) -> None:
+    reader, close_reader = offline_api_keys(_settings(storage))
+    writer, close_writer = offline_api_keys(_settings(storage))
+    try:
+        assert reader.ring() == (0, [])
+        first = writer.create(property_id="shop", scopes=[Scope.REPORTS_READ], now=NOW)
+        assert [k.key_id for k in reader.ring()[1]] == [first.key.key_id]
+        second = writer.create(property_id="shop", scopes=[Scope.INGEST_WRITE], now=NOW)
+        writer.revoke(first.key.key_id, NOW)
+        version, keys = reader.ring()
+        assert version == writer.ring()[0] == 4
+        assert {k.key_id: k.revoked for k in keys} == {
+            first.key.key_id: True,
+            second.key.key_id: False,
+        }
+    finally:
+        close_reader()
+        close_writer()
