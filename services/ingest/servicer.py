@@ -45,7 +45,7 @@ from services.ingest.domainmodel import (
     is_late,
 )
 from services.ingest.enrichment import CLICK_ID_FIELDS, CampaignTags, ClickIds
-from services.ingest.keyring import StoredKey
+from services.ingest.keyring import KeyRing, StoredKey
 from services.ingest.rejected import (
     MAX_PROPERTY_LENGTH,
     RejectedEvent,
@@ -237,8 +237,10 @@ def log_entry(position: int, event: Any) -> ingest_pb2.LogEntry:
             position=position,
             identify_recorded=ingest_pb2.IdentifyRecorded(envelope=_envelope(event)),
         )
-    # Bookkeeping (the key ring): served with no event set, so positions still advance.
-    return ingest_pb2.LogEntry(position=position)
+    if isinstance(event, KeyRing.Event):
+        # Bookkeeping: served with no event set, so readers' positions still advance.
+        return ingest_pb2.LogEntry(position=position)
+    raise TypeError(f"no log message for {type(event).__name__}")
 
 
 def api_key_message(key: StoredKey) -> ingest_pb2.ApiKey:
