@@ -16,6 +16,7 @@ from common.grpc_errors import abort_unavailable
 from common.interceptors import Behaviour, wrap_handler
 from common.keyset import AuthenticationError, KeySet
 from common.settings import SettingsError, env_str
+from common.tls import peer_name
 
 # Served to anyone: probes and tools must reach them without credentials.
 EXEMPT_SERVICES = (
@@ -68,14 +69,6 @@ def auth_settings(env: Mapping[str, str], listen: str) -> AuthSettings:
         return AuthSettings(AuthMode(raw))
     except ValueError:
         raise SettingsError(f"CONVTRACK_AUTH must be off or keys, not {raw!r}") from None
-
-
-def peer_name(context: grpc.ServicerContext) -> str | None:
-    """The peer service's name: the common name of its verified client certificate (mutual
-    TLS), None without one."""
-    names: bytes | list[bytes] = context.auth_context().get("x509_common_name") or []
-    first = names if isinstance(names, bytes) else (names[0] if names else b"")
-    return first.decode() or None
 
 
 def bearer_token(metadata: Any) -> str | None:

@@ -34,20 +34,26 @@ class Rule:
       key holding the scope may call it.
     - `every_property`: the RPC acts on every property at once (only all-properties keys).
     - `peers`: peer services (by client certificate) that may call it too.
-    - `field_may_be_absent`: the property field is not in the request message yet (it is being
-      added on another branch); until then the RPC needs a key for every property.
+    - `default_property`: a property id that names the deployment default (`*`) rather than a
+      property; a request naming it needs an admin key (every scope, every property).
     """
 
     scope: Scope | None
     property_path: str | None = None
     every_property: bool = False
     peers: tuple[str, ...] = ()
-    field_may_be_absent: bool = False
+    default_property: str | None = None
 
 
 def scoped(scope: Scope, property_path: str, *, peers: Sequence[str] = ()) -> Rule:
     """Needs `scope` on the property (or properties) the request names at `property_path`."""
     return Rule(scope, property_path, peers=tuple(peers))
+
+
+def scoped_or_default(scope: Scope, property_path: str, default: str = "*") -> Rule:
+    """Needs `scope` on the property the request names at `property_path`, or the admin
+    scope when it names `default` (the deployment default of every property)."""
+    return Rule(scope, property_path, default_property=default)
 
 
 def unscoped(scope: Scope) -> Rule:
@@ -133,10 +139,7 @@ class AccessPolicy:
             if method is None or rule.property_path is None:
                 continue
             problem = _check_path(method.input_type, rule.property_path)
-            if problem is not None and not (
-                rule.field_may_be_absent
-                and rule.property_path.partition(".")[0] not in method.input_type.fields_by_name
-            ):
+            if problem is not None:
                 problems.append(f"{service.name}.{name}: {problem}")
         if problems:
             raise PolicyError("; ".join(problems))
@@ -170,6 +173,10 @@ def denial(rule: Rule, rpc: str, caller: Caller, request: Message) -> str | None
     properties = (
         set() if rule.every_property else property_values(request, rule.property_path or "")
     )
+    if rule.default_property is not None and rule.default_property in properties:
+        if caller.allows(Scope.ADMIN, None):
+            return None
+        return f"{rpc} for the deployment default ({rule.default_property}) needs an admin key"
     if not properties:
         if caller.allows(rule.scope, None):
             return None

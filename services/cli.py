@@ -25,13 +25,21 @@ COMMANDS = {
     "keys revoke": "services.commands.keys:revoke",
     "rejected": "services.commands.rejected:rejected",
     "import events": "services.commands.import_events:import_events",
+    "spend import": "services.commands.spend_import:spend_import",
     "attribution run-file": "services.commands.attribution:run_file",
+    "attribution models": "services.commands.attribution_settings:show_models",
+    "attribution configure-models": "services.commands.attribution_settings:configure_models",
+    "attribution reporting-identity": (
+        "services.commands.attribution_settings:set_reporting_identity"
+    ),
     "identity resolve-file": "services.commands.identity:resolve_file",
+    "certs dev": "services.commands.certs:certs_dev",
 }
 QUIET_COMMANDS = ("demo", "report")  # log warnings only: they print their own results
 GROUP_BY = ("campaign", "channel", "medium", "source")  # the keys of commands.reports.GROUP_BY
-REPORTS = ("conversions", "compare")  # commands.reports.SERVED_KINDS
-PLANNED_REPORTS = ("cost", "paths", "funnel", "cohorts", "outcomes")  # ...PLANNED_KINDS
+REPORTS = ("conversions", "compare", "cost", "rates")  # commands.reports.SERVED_KINDS
+PLANNED_REPORTS = ("paths", "funnel", "cohorts", "outcomes")  # ...PLANNED_KINDS
+SPEND_FORMATS = ("auto", "generic", "google-ads", "meta")  # "auto" + spend_import.CSV_FORMATS
 REPORT_FORMATS = ("table", "csv", "json", "parquet")  # commands.report_output.FORMATS
 
 Handler = Callable[[argparse.Namespace], int]
@@ -51,6 +59,16 @@ def _parse_time(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _add_tls_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tls-dir",
+        type=Path,
+        default=None,
+        help="connect with TLS: the operators' client certificate and the CA, client.crt, "
+        "client.key and ca.crt in this directory (default CONVTRACK_TLS_DIR; none: plaintext)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command; building it imports nothing heavy."""
     parser = argparse.ArgumentParser(prog="convtrack", description=__doc__)
@@ -65,8 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", type=Path, default=None, help="keep the data here")
     report = commands.add_parser(
         "report",
-        help="print or write a report from reporting: conversions or compare",
-        description="Report KINDs: conversions (one model), compare (models side by side); "
+        help="print or write a report from reporting: conversions, compare, cost or rates",
+        description="Report KINDs: conversions (one model), compare (models side by side), "
+        "cost (cost, conversions, cost per conversion, ROAS and ROI under one model), rates "
+        "(visitors, sessions, conversions per session and per visitor); "
         f"not available yet (issue #9): {', '.join(PLANNED_REPORTS)}. Without KIND: "
         "conversions, or compare when --models names several (kept for compatibility).",
     )
@@ -113,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--addr", default=None, help="reporting address (REPORTING_ADDR)")
     _add_api_key(report)
+    _add_tls_dir(report)
     commands.add_parser("rebuild-reports", help="drop the report views; they replay from zero")
     commands.add_parser(
         "migrate",
@@ -129,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     rejected.add_argument("--limit", type=int, default=20, help="latest events shown (1-1000)")
     rejected.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
     _add_api_key(rejected)
+    _add_tls_dir(rejected)
     imports = commands.add_parser("import", help="import data into a running service")
     import_commands = imports.add_subparsers(dest="subcommand", required=True)
     import_events = import_commands.add_parser(
@@ -138,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     import_events.add_argument("file", type=Path)
     import_events.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
+    _add_tls_dir(import_events)
     import_events.add_argument("--batch-size", type=int, default=500, help="events per call")
     _add_api_key(import_events)
     keys = commands.add_parser("keys", help="create, list and revoke API keys (in ingest)")
@@ -169,8 +192,71 @@ def build_parser() -> argparse.ArgumentParser:
     for keys_command in (create, listing, revoke):
         keys_command.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
         _add_api_key(keys_command)
-    attribution = commands.add_parser("attribution", help="offline attribution tools")
+        _add_tls_dir(keys_command)
+    spend = commands.add_parser("spend", help="ad spend for cost and ROAS reports")
+    spend_commands = spend.add_subparsers(dest="subcommand", required=True)
+    spend_import = spend_commands.add_parser(
+        "import",
+        help="send a CSV of daily spend to ingest; columns: date, source, medium, campaign, "
+        "channel (optional), cost, currency, property (or --property); Google Ads (Day, "
+        "Campaign, Cost, Currency code) and Meta Ads Manager (Reporting starts, Campaign name, "
+        "Amount spent (USD)) exports are read as they are",
+    )
+    spend_import.add_argument("file", type=Path)
+    spend_import.add_argument("--property", default=None, dest="property_id")
+    spend_import.add_argument(
+        "--format",
+        choices=SPEND_FORMATS,
+        default="auto",
+        dest="csv_format",
+        help="the file's column names (auto: from the header)",
+    )
+    spend_import.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
+    _add_api_key(spend_import)
+    _add_tls_dir(spend_import)
+    attribution = commands.add_parser(
+        "attribution", help="a property's attribution settings, and offline attribution tools"
+    )
     attribution_commands = attribution.add_subparsers(dest="subcommand", required=True)
+    show = attribution_commands.add_parser(
+        "models",
+        help="show the models, lookback windows and reporting identity of a property (or the "
+        "deployment default) and whether they are its own choice or the default",
+    )
+    _settings_scope(show, changes=False)
+    configure = attribution_commands.add_parser(
+        "configure-models",
+        help="set a property's models (or the default's, for every property without its own); "
+        "its past conversions are re-attributed",
+    )
+    _settings_scope(configure)
+    configure.add_argument(
+        "--models",
+        default="",
+        help="comma-separated: first_click, last_click, last_non_direct_click, linear, "
+        "position_based, w_shaped, j_shaped, inverse_j, time_decay, participation, markov, "
+        "markov_2, markov_3, shapley",
+    )
+    configure.add_argument(
+        "--follow-default",
+        action="store_true",
+        help="drop the property's own models and lookback windows: it follows the default",
+    )
+    configure.add_argument(
+        "--click-lookback-days", type=float, default=None, help="the property's click window"
+    )
+    configure.add_argument(
+        "--view-lookback-days",
+        type=float,
+        default=1.0,
+        help="the property's view window (with --click-lookback-days; default 1)",
+    )
+    identity_choice = attribution_commands.add_parser(
+        "reporting-identity",
+        help="choose which identity links make up a property's journeys (or the default's)",
+    )
+    _settings_scope(identity_choice)
+    identity_choice.add_argument("identity", choices=["deterministic", "blended"])
     run_file = attribution_commands.add_parser(
         "run-file",
         help="credit a path table CSV (columns path, total_conversions, "
@@ -214,7 +300,39 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop at the first unusable value or line (default: drop it, go on and print "
         "on stderr how many were dropped per reason)",
     )
+    certs = commands.add_parser("certs", help="TLS certificates")
+    certs_commands = certs.add_subparsers(dest="subcommand", required=True)
+    certs_dev = certs_commands.add_parser(
+        "dev",
+        help="write a development CA and a certificate per service (server and client) and "
+        "for operators (client) into DIR; existing files are kept",
+    )
+    certs_dev.add_argument("dir", type=Path, metavar="DIR")
+    certs_dev.add_argument(
+        "--namespace",
+        default="convtrack",
+        help="Kubernetes namespace in the services' DNS names (convtrack-<service>.<ns>.svc)",
+    )
+    certs_dev.add_argument("--force", action="store_true", help="replace existing files")
     return parser
+
+
+def _settings_scope(parser: argparse.ArgumentParser, *, changes: bool = True) -> None:
+    """The arguments naming whose attribution settings a command reads or changes."""
+    scope = parser.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--property", dest="property_id", help="the property")
+    scope.add_argument(
+        "--all-properties",
+        action="store_true",
+        help="the deployment default: every property that did not choose its own",
+    )
+    parser.add_argument("--addr", default=None, help="attribution address (ATTRIBUTION_ADDR)")
+    _add_api_key(parser)
+    _add_tls_dir(parser)
+    if changes:
+        parser.add_argument(
+            "--wait", action="store_true", help="follow the re-attribution job until it ends"
+        )
 
 
 def command_name(args: argparse.Namespace) -> str:

@@ -3,7 +3,14 @@ enforces)."""
 
 from __future__ import annotations
 
-from common.authorisation import AccessPolicy, Rule, every_property, internal, scoped
+from common.authorisation import (
+    AccessPolicy,
+    Rule,
+    every_property,
+    internal,
+    scoped,
+    scoped_or_default,
+)
 from common.callers import Scope
 from convtrack.attribution.v1 import attribution_pb2
 
@@ -13,11 +20,11 @@ PEER_SERVICES = ("ingest", "identity", "attribution", "reporting")
 
 RULES: dict[str, Rule] = {
     "GetAttribution": scoped(Scope.REPORTS_READ, "property_id"),
-    "ListModels": Rule(Scope.REPORTS_READ, "property_id", field_may_be_absent=True),
-    # Per property once the request has a property_id (branch h/propcfg); until then, and
-    # whenever a request names none, only a key for every property (an admin key).
-    "ConfigureModels": Rule(Scope.ATTRIBUTION_ADMIN, "property_id", field_may_be_absent=True),
-    "SetReportingIdentity": Rule(Scope.ATTRIBUTION_ADMIN, "property_id", field_may_be_absent=True),
+    # A property's own settings, or with property_id `*` the deployment default's (which
+    # every property without its own follows): only an admin key may name `*`.
+    "ListModels": scoped_or_default(Scope.REPORTS_READ, "property_id"),
+    "ConfigureModels": scoped_or_default(Scope.ATTRIBUTION_ADMIN, "property_id"),
+    "SetReportingIdentity": scoped_or_default(Scope.ATTRIBUTION_ADMIN, "property_id"),
     "RefitModel": scoped(Scope.ATTRIBUTION_ADMIN, "property_id"),
     "StartReattribution": every_property(Scope.ATTRIBUTION_ADMIN),
     "GetJob": scoped(Scope.ATTRIBUTION_ADMIN, "property_id"),

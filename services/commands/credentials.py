@@ -8,7 +8,8 @@ from typing import Any
 
 import grpc
 
-from common.settings import SettingsError, env_str
+from common.channels import open_channel
+from common.settings import SettingsError, TlsSettings, env_str
 
 
 def sent_api_key(explicit: str | None, env: Mapping[str, str]) -> str | None:
@@ -43,9 +44,12 @@ class _BearerKey(grpc.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
         return continuation(details, request)
 
 
-def client_channel(address: str, key: str | None = None) -> grpc.Channel:
-    """A channel to a convtrack service that sends `key` (if any) with every call."""
-    channel = grpc.insecure_channel(address)
+def client_channel(
+    address: str, key: str | None = None, tls: TlsSettings | None = None
+) -> grpc.Channel:
+    """A channel to a convtrack service (TLS with the operators' identity `tls` when given)
+    that sends `key` (if any) with every call."""
+    channel = open_channel(address, tls)
     if key:
         return grpc.intercept_channel(channel, _BearerKey(key))
     return channel

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import grpc
 
 from common.callers import Scope
+from common.channels import operator_tls
 from common.key_ring import SCOPES, SCOPES_BACK
 from common.settings import SettingsError, env_str, process_env
 from common.wire import from_timestamp, to_timestamp
@@ -47,7 +48,10 @@ def _address(args: argparse.Namespace) -> str:
 
 
 def _stub(args: argparse.Namespace) -> tuple[grpc.Channel, ingest_pb2_grpc.IngestServiceStub]:
-    channel = client_channel(_address(args), sent_api_key(args.api_key, process_env()))
+    env = process_env()
+    channel = client_channel(
+        _address(args), sent_api_key(args.api_key, env), operator_tls(args.tls_dir, env)
+    )
     return channel, ingest_pb2_grpc.IngestServiceStub(channel)
 
 

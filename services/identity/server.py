@@ -11,6 +11,7 @@ import grpc
 
 from common.authentication import AuthMode, AuthSettings, auth_settings
 from common.authorisation import access_interceptors
+from common.channels import open_channel
 from common.eventlog import positions
 from common.follower import Follower
 from common.health import DEFAULT_MAX_READY_LAG, Readiness, max_ready_lag
@@ -18,10 +19,21 @@ from common.key_ring import key_set_loader
 from common.keyset import KeySet, started_cache
 from common.leadership import Election, leader_election, started_elected
 from common.server import GrpcServer, RunningService
-from common.settings import SettingsError, creates_tables, data_dir, database_url, env_int, env_str
+from common.settings import (
+    PLAINTEXT,
+    SettingsError,
+    TransportSettings,
+    creates_tables,
+    data_dir,
+    database_url,
+    env_int,
+    env_str,
+    peer_address,
+    transport_settings,
+)
 from common.storage import Database, database_for
 from common.telemetry import Telemetry
-from common.upstream import ingest_log, open_channel
+from common.upstream import ingest_log
 from common.values import Identifier
 from common.wire import from_identifier_pb, to_identifier_pb
 from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
@@ -60,6 +72,7 @@ class IdentitySettings:
     min_match_probability: float = 0.99
     min_expected_precision: float = DEFAULT_MIN_EXPECTED_PRECISION
     auth: AuthSettings = field(default_factory=AuthSettings)
+    transport: TransportSettings = PLAINTEXT
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IdentitySettings:
@@ -69,7 +82,8 @@ class IdentitySettings:
         `IDENTITY_MIN_MATCH_PROBABILITY` (0.99), `IDENTITY_MIN_EXPECTED_PRECISION` (0.95: a
         run whose expected precision is lower accepts no links; 0 turns the check off),
         `IDENTITY_MAX_READY_LAG` (10000: the lag past which readiness reports NOT_SERVING),
-        `CONVTRACK_LEADER_ELECTION` (on), `CONVTRACK_AUTH`."""
+        `CONVTRACK_LEADER_ELECTION` (on); ports and TLS as in `transport_settings`, ingest
+        at `INGEST_INTERNAL_ADDR` or `INGEST_ADDR`, `CONVTRACK_AUTH`."""
         probability = env_str(env, "IDENTITY_MIN_MATCH_PROBABILITY", str(cls.min_match_probability))
         try:
             min_probability = float(probability)
@@ -96,12 +110,13 @@ class IdentitySettings:
             create_tables=creates_tables(env),
             max_ready_lag=max_ready_lag(env, "identity"),
             leader_election=leader_election(env),
-            ingest_addr=env_str(env, "INGEST_ADDR", cls.ingest_addr),
+            ingest_addr=peer_address(env, "ingest", cls.ingest_addr),
             matching_interval=timedelta(hours=env_int(env, "IDENTITY_MATCHING_INTERVAL_HOURS", 6)),
             matching_window=timedelta(days=env_int(env, "IDENTITY_MATCHING_WINDOW_DAYS", 90)),
             min_match_probability=min_probability,
             min_expected_precision=min_expected_precision,
             auth=auth_settings(env, listen),
+            transport=transport_settings(env, "identity", listen),
         )
 
 
@@ -191,7 +206,7 @@ def _start(
     election: Election,
     key_set: Callable[[], KeySet] | None,
 ) -> RunningService:
-    channel = open_channel(settings.ingest_addr, telemetry.tracer_provider)
+    channel = open_channel(settings.ingest_addr, settings.transport.tls, telemetry.tracer_provider)
     keys = started_cache(
         settings.auth.mode is AuthMode.KEYS, key_set or key_set_loader(channel), "identity"
     )
@@ -227,6 +242,7 @@ def _start(
             settings.auth, policy(), keys.current if keys is not None else None
         ),
         ready_at_start=False,
+        transport=settings.transport,
     )
     return RunningService(
         "identity",

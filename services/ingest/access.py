@@ -8,12 +8,13 @@ from convtrack.ingest.v1 import ingest_pb2
 
 # The services that follow ingest's log (services.launcher.PEERS), and those that check API
 # keys with ingest's key ring (every other service).
-LOG_FOLLOWERS = ("identity", "attribution")
+LOG_FOLLOWERS = ("identity", "attribution", "reporting")
 KEY_RING_READERS = ("identity", "attribution", "reporting")
 
 RULES: dict[str, Rule] = {
     "TrackEvents": scoped(Scope.INGEST_WRITE, "events[*].property_id"),
     "ListRejected": scoped(Scope.INGEST_WRITE, "property_id"),
+    "RecordSpend": scoped(Scope.INGEST_WRITE, "rows[*].property_id"),
     "PseudonymiseIdentifiers": scoped(Scope.IDENTITY_ADMIN, "property_id", peers=("identity",)),
     "RevealIdentifiers": internal(peers=("identity",)),
     "ListEvents": internal(peers=LOG_FOLLOWERS),

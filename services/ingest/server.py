@@ -12,16 +12,28 @@ import grpc
 
 from common.authentication import AuthMode, AuthSettings, auth_settings
 from common.authorisation import access_interceptors
+from common.channels import open_channel
 from common.follower import Follower
 from common.health import Readiness
 from common.keyset import started_cache
 from common.leadership import Election, leader_election, started_elected
 from common.money import ExchangeRates, is_known_currency
 from common.server import GrpcServer, RunningService
-from common.settings import SettingsError, creates_tables, data_dir, database_url, env_int, env_str
+from common.settings import (
+    PLAINTEXT,
+    SettingsError,
+    TransportSettings,
+    creates_tables,
+    data_dir,
+    database_url,
+    env_int,
+    env_str,
+    peer_address,
+    transport_settings,
+)
 from common.storage import Database, database_for
 from common.telemetry import Telemetry
-from common.upstream import identity_log, open_channel
+from common.upstream import identity_log
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from services.ingest.access import policy
 from services.ingest.api_keys import ApiKeys, IngestStore
@@ -30,6 +42,7 @@ from services.ingest.enrichment import UserAgentParser
 from services.ingest.normalise import Limits, Normaliser
 from services.ingest.rejected import RejectedStore
 from services.ingest.servicer import IngestServicer
+from services.ingest.spend import SpendNormaliser
 from services.ingest.upstream import forgotten_of
 from services.ingest.url_privacy import DEFAULT_PII_QUERY_PARAMS, UrlScrubber
 from services.ingest.vault import Forgotten, SubjectVault
@@ -68,6 +81,7 @@ class IngestSettings:
     max_queued_events: int = DEFAULT_MAX_QUEUED_EVENTS
     max_concurrent_calls: int = DEFAULT_MAX_CONCURRENT_CALLS
     auth: AuthSettings = field(default_factory=AuthSettings)
+    transport: TransportSettings = PLAINTEXT
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IngestSettings:
@@ -77,12 +91,14 @@ class IngestSettings:
         `INGEST_PII_QUERY_PARAMS` (comma-separated names, replacing the default list),
         `INGEST_MAX_QUEUED_EVENTS` (events waiting to be stored, at least one full batch),
         `INGEST_MAX_CONCURRENT_CALLS` (calls in progress, at least 1),
-        `CONVTRACK_DATA_DIR`, `CONVTRACK_LEADER_ELECTION` (on) and `CONVTRACK_AUTH`."""
+        `CONVTRACK_DATA_DIR` and `CONVTRACK_LEADER_ELECTION` (on); ports and TLS as in
+        `transport_settings`, identity at `IDENTITY_INTERNAL_ADDR` or `IDENTITY_ADDR`;
+        `CONVTRACK_AUTH`."""
         pii_query_params = env_str(env, "INGEST_PII_QUERY_PARAMS")
         listen = env_str(env, "INGEST_LISTEN", "127.0.0.1:50051")
         settings = cls(
             listen=listen,
-            identity_addr=env_str(env, "IDENTITY_ADDR", "127.0.0.1:50052"),
+            identity_addr=peer_address(env, "identity", "127.0.0.1:50052"),
             database_url=database_url(env, "ingest"),
             data_dir=data_dir(env),
             create_tables=creates_tables(env),
@@ -103,6 +119,7 @@ class IngestSettings:
                 env, "INGEST_MAX_CONCURRENT_CALLS", DEFAULT_MAX_CONCURRENT_CALLS
             ),
             auth=auth_settings(env, listen),
+            transport=transport_settings(env, "ingest", listen),
         )
         if settings.max_concurrent_calls < 1:
             raise SettingsError("INGEST_MAX_CONCURRENT_CALLS must be at least 1")
@@ -185,6 +202,7 @@ def build_application(settings: IngestSettings) -> IngestApplication:
         limits=limits,
         vault=vault,
         rejected=rejected,
+        spend=SpendNormaliser(rates, settings.reporting_currency),
         env=database.eventsourcing_env(),
         max_queued_events=settings.max_queued_events,
         busy_retry_after=BUSY_RETRY_AFTER_SECONDS,
@@ -207,7 +225,9 @@ def _start(settings: IngestSettings, telemetry: Telemetry, election: Election) -
     followers: list[Follower[Forgotten | None]] = []
     interrupts = [app.release_log_readers]
     if settings.identity_addr:
-        channel = open_channel(settings.identity_addr, telemetry.tracer_provider)
+        channel = open_channel(
+            settings.identity_addr, settings.transport.tls, telemetry.tracer_provider
+        )
         followers.append(
             Follower(
                 identity_log(channel, forgotten_of),
@@ -241,6 +261,7 @@ def _start(settings: IngestSettings, telemetry: Telemetry, election: Election) -
         ),
         max_concurrent_rpcs=settings.max_concurrent_calls,
         ready_at_start=False,
+        transport=settings.transport,
     )
     # Ingest's readiness is its store only: identity follows ingest's log, so ingest waiting
     # for identity's log would deadlock both at start behind Kubernetes Services, which route

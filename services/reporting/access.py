@@ -14,6 +14,8 @@ RULES: dict[str, Rule] = {
     "CompareModels": scoped(Scope.REPORTS_READ, "property_id"),
     "ListConversionNames": scoped(Scope.REPORTS_READ, "property_id"),
     "ListReportModels": scoped(Scope.REPORTS_READ, "property_id"),
+    "GetCostReport": scoped(Scope.REPORTS_READ, "property_id"),
+    "GetConversionRateReport": scoped(Scope.REPORTS_READ, "property_id"),
     # Names every property: only for keys of every property.
     "ListProperties": every_property(Scope.REPORTS_READ),
     # The dimensions reports group by: the same for every property.

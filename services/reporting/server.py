@@ -2,32 +2,46 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import grpc
 from sqlalchemy import Engine
 
 from common.authentication import AuthMode, AuthSettings, auth_settings
 from common.authorisation import access_interceptors
-from common.follower import Follower
+from common.channels import open_channel
+from common.follower import Follower, PageSink, UpstreamLog
 from common.health import DEFAULT_MAX_READY_LAG, Readiness, max_ready_lag
 from common.key_ring import key_set_loader
 from common.keyset import KeySet, started_cache
 from common.leadership import Election, leader_election, started_elected
 from common.server import GrpcServer, RunningService
-from common.settings import creates_tables, data_dir, database_url, env_str
+from common.settings import (
+    PLAINTEXT,
+    TransportSettings,
+    creates_tables,
+    data_dir,
+    database_url,
+    env_str,
+    peer_address,
+    transport_settings,
+)
+from common.shards import ShardOfLog, ShardSink, shard_count, sharded_positions
 from common.storage import Database, create_sql_engine, database_for
 from common.telemetry import Telemetry
-from common.upstream import attribution_log, open_channel
+from common.upstream import attribution_log, ingest_log
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from services.reporting.access import policy
+from services.reporting.activity import IngestActivityProjection
 from services.reporting.application import ReportingApplication
-from services.reporting.domainmodel import ConversionAttribution
+from services.reporting.metrics import MetricsReports
 from services.reporting.projections import ConversionCreditsProjection
 from services.reporting.servicer import ReportingServicer
-from services.reporting.upstream import attribution_of
+from services.reporting.upstream import activity_of, attribution_of
 
 SERVICE_NAME = reporting_pb2.DESCRIPTOR.services_by_name["ReportingService"].full_name
 UPSTREAMS = ("attribution",)
@@ -35,7 +49,8 @@ UPSTREAMS = ("attribution",)
 
 @dataclass(frozen=True)
 class ReportingSettings:
-    """Reporting's settings (`REPORTING_*`, `ATTRIBUTION_ADDR`, `INGEST_ADDR`, `CONVTRACK_*`)."""
+    """Reporting's settings (`REPORTING_*`, `ATTRIBUTION_ADDR`, `INGEST_ADDR` and
+    `CONVTRACK_*`)."""
 
     listen: str = "127.0.0.1:50054"
     database_url: str = ""
@@ -43,17 +58,21 @@ class ReportingSettings:
     create_tables: bool = True
     max_ready_lag: int = DEFAULT_MAX_READY_LAG
     leader_election: bool = True
+    shards: int = 1
     attribution_addr: str = "127.0.0.1:50053"
     ingest_addr: str = "127.0.0.1:50051"
     auth: AuthSettings = field(default_factory=AuthSettings)
+    transport: TransportSettings = PLAINTEXT
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ReportingSettings:
         """Reads `REPORTING_LISTEN`, `REPORTING_DATABASE_URL`, `ATTRIBUTION_ADDR`,
-        `CONVTRACK_DATA_DIR`,
+        `INGEST_ADDR` (spend and sessions follow ingest's log), `CONVTRACK_DATA_DIR`,
         `REPORTING_MAX_READY_LAG` (10000: the lag past which readiness reports NOT_SERVING),
-        `CONVTRACK_LEADER_ELECTION` (on), `CONVTRACK_AUTH` and `INGEST_ADDR` (where the API
-        key ring is read when authentication is on)."""
+        `CONVTRACK_LEADER_ELECTION` (on), `REPORTING_SHARDS` (1: one replica follows each log;
+        N: the properties are split into N shards that replicas share); ports and TLS as in
+        `transport_settings`, peers at their `<PEER>_INTERNAL_ADDR` when set, and
+        `CONVTRACK_AUTH` (with keys, the API key ring is read from ingest)."""
         listen = env_str(env, "REPORTING_LISTEN", cls.listen)
         return cls(
             listen=listen,
@@ -62,8 +81,10 @@ class ReportingSettings:
             create_tables=creates_tables(env),
             max_ready_lag=max_ready_lag(env, "reporting"),
             leader_election=leader_election(env),
-            attribution_addr=env_str(env, "ATTRIBUTION_ADDR", cls.attribution_addr),
-            ingest_addr=env_str(env, "INGEST_ADDR", cls.ingest_addr),
+            shards=shard_count(env, "REPORTING_SHARDS"),
+            attribution_addr=peer_address(env, "attribution", cls.attribution_addr),
+            ingest_addr=peer_address(env, "ingest", cls.ingest_addr),
+            transport=transport_settings(env, "reporting", listen),
             auth=auth_settings(env, listen),
         )
 
@@ -87,9 +108,11 @@ def start(
     telemetry: Telemetry | None = None,
     key_set: Callable[[], KeySet] | None = None,
 ) -> RunningService:
-    """Starts reporting: its views, its follower of attribution's log (while this replica
-    leads it) and its gRPC server. With authentication on, API keys are checked against the
-    key set loaded by `key_set` every second (by default from ingest's GetKeyRing)."""
+    """Starts reporting: its views, its followers of attribution's and ingest's logs (while
+    this replica leads them, or per shard while it holds the shard; ingest's only with an
+    ingest address) and its gRPC server. With authentication on, API keys are checked
+    against the key set loaded by `key_set` every second (by default from ingest's
+    GetKeyRing)."""
     election = Election("reporting", database_of(settings), enabled=settings.leader_election)
     return started_elected(
         election, lambda e: _start(settings, telemetry or Telemetry(), e, key_set)
@@ -109,25 +132,70 @@ def _start(
     else:
         projection.check_tables()
     app = ReportingApplication(engine, UPSTREAMS)
-    channel = open_channel(settings.attribution_addr, telemetry.tracer_provider)
+    activity = IngestActivityProjection(engine)
+    channel = open_channel(
+        settings.attribution_addr, settings.transport.tls, telemetry.tracer_provider
+    )
     interrupts = [channel.close]
+    # Each log with the projection it feeds and the lock that projection processes under.
+    feeds: list[tuple[UpstreamLog[Any], PageSink[Any], threading.Lock]] = [
+        (attribution_log(channel, attribution_of), projection, projection.lock)
+    ]
+    if settings.ingest_addr:
+        ingest_channel = open_channel(
+            settings.ingest_addr, settings.transport.tls, telemetry.tracer_provider
+        )
+        feeds.append((ingest_log(ingest_channel, activity_of), activity, activity.lock))
+        interrupts.append(ingest_channel.close)
     keys = None
     if settings.auth.mode is AuthMode.KEYS:
-        ingest_channel = open_channel(settings.ingest_addr, telemetry.tracer_provider)
-        interrupts.append(ingest_channel.close)
-        keys = started_cache(True, key_set or key_set_loader(ingest_channel), "reporting")
-    follower: Follower[ConversionAttribution | None] = Follower(
-        attribution_log(channel, attribution_of),
-        projection,
-        lock=projection.lock,
-        tracer=telemetry.tracer(__name__),
-        meter=telemetry.meter(__name__),
-        leadership=election.leadership("attribution"),
-    )
+        key_channel = open_channel(
+            settings.ingest_addr or ReportingSettings.ingest_addr,
+            settings.transport.tls,
+            telemetry.tracer_provider,
+        )
+        interrupts.append(key_channel.close)
+        keys = started_cache(True, key_set or key_set_loader(key_channel), "reporting")
+    followers: list[Follower[Any]] = []
+    if settings.shards == 1:
+        for log, sink, lock in feeds:
+            followers.append(
+                Follower(
+                    log,
+                    sink,
+                    lock=lock,
+                    tracer=telemetry.tracer(__name__),
+                    meter=telemetry.meter(__name__),
+                    leadership=election.leadership(log.name),
+                )
+            )
+    else:
+        shards = election.shard_leaderships(settings.shards, guards=[lock for *_, lock in feeds])
+        for shard, leadership in enumerate(shards):
+            for log, sink, lock in feeds:
+                followers.append(
+                    Follower(
+                        ShardOfLog(log, shard, settings.shards),
+                        ShardSink(sink, log.name),
+                        lock=lock,
+                        tracer=telemetry.tracer(__name__),
+                        meter=telemetry.meter(__name__),
+                        leadership=leadership,
+                    )
+                )
 
-    servicer = ReportingServicer(
-        app, lambda: projection.positions(UPSTREAMS), telemetry.meter(__name__)
-    )
+    def positions() -> dict[str, int]:
+        if settings.shards == 1:
+            found = projection.positions(UPSTREAMS)
+            if settings.ingest_addr:
+                found["ingest"] = activity.position("ingest")
+            return found
+        found = sharded_positions(projection.position, UPSTREAMS, settings.shards)
+        if settings.ingest_addr:
+            found.update(sharded_positions(activity.position, ["ingest"], settings.shards))
+        return found
+
+    servicer = ReportingServicer(app, positions, telemetry.meter(__name__), MetricsReports(engine))
 
     def register(server: grpc.Server) -> None:
         reporting_pb2_grpc.add_ReportingServiceServicer_to_server(servicer, server)
@@ -141,11 +209,12 @@ def _start(
             settings.auth, policy(), keys.current if keys is not None else None
         ),
         ready_at_start=False,
+        transport=settings.transport,
     )
     return RunningService(
         "reporting",
         server,
-        followers=[follower],
+        followers=followers,
         interrupts=interrupts,
         closers=[
             *([keys.stop] if keys else []),
@@ -153,9 +222,7 @@ def _start(
             telemetry.shutdown,
             election.close,
         ],
-        readiness=Readiness(
-            lambda: projection.positions(UPSTREAMS), [follower], max_lag=settings.max_ready_lag
-        ),
+        readiness=Readiness(positions, followers, max_lag=settings.max_ready_lag),
     )
 
 

@@ -5,10 +5,10 @@ For each RPC: no key, a malformed key, an unknown key, an expired and a revoked 
 UNAUTHENTICATED; another property's key and a key without the scope → PERMISSION_DENIED; the
 right key → neither. No refusal names the property asked for.
 
-Note: internal RPCs need the peer's client certificate (mutual TLS, built on another branch),
-so here every key is refused on them, and the services other than ingest load their key set
-from ingest's store directly instead of ingest's GetKeyRing (which only peers may call). The
-peer side of the internal rules is tested on the policy (tests/unit/test_access_policies.py).
+Here the services run without TLS: internal RPCs need a peer's client certificate (the
+internal port), so every key is refused on them, and the services other than ingest load
+their key set from ingest's store directly instead of ingest's GetKeyRing (which only peers
+may call). tests/integration/test_auth_tls.py runs the same services with mutual TLS.
 """
 
 from __future__ import annotations
@@ -187,6 +187,8 @@ def request_for(rpc: Rpc, property_id: str) -> Message:
         request.property_id = property_id  # type: ignore[attr-defined]
     if rpc.method.name == "TrackEvents":
         request.events.add(property_id=property_id, event_id="e1")  # type: ignore[attr-defined]
+    if rpc.method.name == "RecordSpend":
+        request.rows.add(property_id=property_id)  # type: ignore[attr-defined]
     return request
 
 
@@ -213,10 +215,8 @@ def call(system: System, rpc: Rpc, request: Message, token: str | None) -> grpc.
 
 def right_key(keys: Keys, rule: Rule) -> str:
     """The least key the rule lets call for PROPERTY (an admin key for every-property and
-    admin-scoped RPCs, and for requests that cannot name a property yet)."""
+    admin-scoped RPCs)."""
     if rule.scope is None or rule.scope is Scope.ADMIN or rule.every_property:
-        return keys.admin
-    if rule.field_may_be_absent:
         return keys.admin
     return keys.right[rule.scope]
 
@@ -277,6 +277,26 @@ def test_the_rpcs_each_scope_opens(system: System) -> None:
         if name.rpartition(".")[2] in internal:
             assert rule.scope is None and rule.peers, name
     assert rules["ingest.RevealIdentifiers"].peers == ("identity",)
+
+
+@pytest.mark.parametrize(
+    "rpc",
+    [rpc for rpc in every_rpc() if rpc.rule.default_property is not None],
+    ids=str,
+)
+def test_the_deployment_default_needs_an_admin_key(system: System, rpc: Rpc) -> None:
+    rule, keys = rpc.rule, system.keys
+    assert rule.scope is not None
+    request = request_for(rpc, "*")
+    for token in (keys.right[rule.scope], keys.other_property[rule.scope]):
+        assert call(system, rpc, request, token) is grpc.StatusCode.PERMISSION_DENIED, rpc
+    assert call(system, rpc, request, keys.admin) not in DENIED, rpc
+
+
+def test_the_attribution_settings_rpcs_are_per_property() -> None:
+    for name in ("ListModels", "ConfigureModels", "SetReportingIdentity"):
+        rule = RULES["attribution"][name]
+        assert rule.property_path == "property_id" and rule.default_property == "*", name
 
 
 def test_a_batch_with_another_propertys_event_is_refused_whole(system: System) -> None:

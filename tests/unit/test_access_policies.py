@@ -118,3 +118,35 @@ def test_configuration_without_a_property_needs_an_admin_key() -> None:
     request = attribution_pb2.ConfigureModelsRequest()
     assert denial(rule, "ConfigureModels", property_admin, request) is not None
     assert denial(rule, "ConfigureModels", ADMIN, request) is None
+
+
+def test_a_propertys_attribution_settings_need_its_key_and_the_default_an_admin_key() -> None:
+    property_admin = Caller(
+        key_id="k", properties=frozenset({"shop"}), scopes=frozenset({Scope.ATTRIBUTION_ADMIN})
+    )
+    every_property_attribution_admin = Caller(
+        key_id="a", properties=None, scopes=frozenset({Scope.ATTRIBUTION_ADMIN})
+    )
+    for name, request_type in (
+        ("ConfigureModels", attribution_pb2.ConfigureModelsRequest),
+        ("SetReportingIdentity", attribution_pb2.SetReportingIdentityRequest),
+    ):
+        rule: Rule = attribution_access.RULES[name]
+        assert denial(rule, name, property_admin, request_type(property_id="shop")) is None
+        assert denial(rule, name, property_admin, request_type(property_id="rival")) is not None
+        default = request_type(property_id="*")
+        for caller in (property_admin, every_property_attribution_admin):
+            reason = denial(rule, name, caller, default)
+            assert reason is not None and "admin key" in reason, (name, caller)
+        assert denial(rule, name, ADMIN, default) is None
+
+
+def test_spend_rows_must_all_be_of_the_keys_property() -> None:
+    rule = ingest_access.RULES["RecordSpend"]
+    key = Caller(key_id="k", properties=frozenset({"shop"}), scopes=frozenset({Scope.INGEST_WRITE}))
+    ours = ingest_pb2.RecordSpendRequest(rows=[ingest_pb2.SpendRow(property_id="shop")])
+    mixed = ingest_pb2.RecordSpendRequest(
+        rows=[ingest_pb2.SpendRow(property_id="shop"), ingest_pb2.SpendRow(property_id="rival")]
+    )
+    assert denial(rule, "RecordSpend", key, ours) is None
+    assert denial(rule, "RecordSpend", key, mixed) is not None

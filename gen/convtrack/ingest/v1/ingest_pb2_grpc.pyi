@@ -79,6 +79,13 @@ class IngestServiceStub:
     """Returns every API key with the hash of its secret, for the other services to check keys
     without calling ingest per call. Internal: only peer services (by client certificate).
     """
+    RecordSpend: _grpc.UnaryUnaryMultiCallable[_ingest_pb2.RecordSpendRequest, _ingest_pb2.RecordSpendResponse]
+    """Records ad spend, one row per (property, date, source, medium, campaign): a row whose key
+    was recorded before replaces the old figure (a day re-sent corrected), a row equal to the
+    stored figure changes nothing. Returns one verdict per row in request order; valid rows
+    are stored even when others are rejected, and a response means they are durable. At most
+    1,000 rows per call.
+    """
 
 @_typing.type_check_only
 class IngestServiceAsyncStub(IngestServiceStub):
@@ -127,6 +134,13 @@ class IngestServiceAsyncStub(IngestServiceStub):
     GetKeyRing: _aio.UnaryUnaryMultiCallable[_ingest_pb2.GetKeyRingRequest, _ingest_pb2.GetKeyRingResponse]  # type: ignore[assignment]
     """Returns every API key with the hash of its secret, for the other services to check keys
     without calling ingest per call. Internal: only peer services (by client certificate).
+    """
+    RecordSpend: _aio.UnaryUnaryMultiCallable[_ingest_pb2.RecordSpendRequest, _ingest_pb2.RecordSpendResponse]  # type: ignore[assignment]
+    """Records ad spend, one row per (property, date, source, medium, campaign): a row whose key
+    was recorded before replaces the old figure (a day re-sent corrected), a row equal to the
+    stored figure changes nothing. Returns one verdict per row in request order; valid rows
+    are stored even when others are rejected, and a response means they are durable. At most
+    1,000 rows per call.
     """
 
 class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -233,6 +247,19 @@ class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_ingest_pb2.GetKeyRingResponse, _abc.Awaitable[_ingest_pb2.GetKeyRingResponse]]:
         """Returns every API key with the hash of its secret, for the other services to check keys
         without calling ingest per call. Internal: only peer services (by client certificate).
+        """
+
+    @_abc_1.abstractmethod
+    def RecordSpend(
+        self,
+        request: _ingest_pb2.RecordSpendRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ingest_pb2.RecordSpendResponse, _abc.Awaitable[_ingest_pb2.RecordSpendResponse]]:
+        """Records ad spend, one row per (property, date, source, medium, campaign): a row whose key
+        was recorded before replaces the old figure (a day re-sent corrected), a row equal to the
+        stored figure changes nothing. Returns one verdict per row in request order; valid rows
+        are stored even when others are rejected, and a response means they are durable. At most
+        1,000 rows per call.
         """
 
 def add_IngestServiceServicer_to_server(servicer: IngestServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
