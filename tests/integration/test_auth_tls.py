@@ -24,6 +24,7 @@ from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from services import launcher
+from services.cli import main
 from services.commands.certs import write_dev_certificates
 from tests.e2e.system import PROPERTY, cross_device_journey
 from tests.integration.test_auth_matrix import Keys, _mint
@@ -271,3 +272,86 @@ def test_a_peer_refusing_a_service_is_failed_precondition_for_its_caller_not_int
                 raise AssertionError("ingest answered a peer with the wrong certificate")
     finally:
         launcher.stop_all(running)
+
+
+def test_the_new_commands_send_the_api_key(
+    system: TlsSystem, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`spend import`, `attribution models|configure-models|reporting-identity` and
+    `report cost|rates` send `--api-key` (over the operators' TLS): the right key passes,
+    a key without the scope is PERMISSION_DENIED."""
+    keys, addresses = system.keys, system.addresses
+    spend = tmp_path / "spend.csv"
+    spend.write_text(
+        "date,source,medium,campaign,cost,currency,property\n"
+        "2026-01-05,google,cpc,brand,12.50,USD,shop\n"
+    )
+    tls = ["--tls-dir", str(system.certs)]
+    commands: list[tuple[list[str], Scope]] = [
+        (["spend", "import", str(spend), "--addr", addresses.ingest], Scope.INGEST_WRITE),
+        (
+            ["attribution", "models", "--property", PROPERTY, "--addr", addresses.attribution],
+            Scope.REPORTS_READ,
+        ),
+        (
+            [
+                "attribution",
+                "configure-models",
+                "--property",
+                PROPERTY,
+                "--models",
+                "linear",
+                "--addr",
+                addresses.attribution,
+            ],
+            Scope.ATTRIBUTION_ADMIN,
+        ),
+        (
+            [
+                "attribution",
+                "reporting-identity",
+                "--property",
+                PROPERTY,
+                "deterministic",
+                "--addr",
+                addresses.attribution,
+            ],
+            Scope.ATTRIBUTION_ADMIN,
+        ),
+        (
+            [
+                "report",
+                "cost",
+                "--property",
+                PROPERTY,
+                "--models",
+                "linear",
+                "--addr",
+                addresses.reporting,
+            ],
+            Scope.REPORTS_READ,
+        ),
+        (
+            [
+                "report",
+                "rates",
+                "--property",
+                PROPERTY,
+                "--models",
+                "linear",
+                "--addr",
+                addresses.reporting,
+            ],
+            Scope.REPORTS_READ,
+        ),
+    ]
+    for command, scope in commands:
+        wrong = Scope.INGEST_WRITE if scope is not Scope.INGEST_WRITE else Scope.REPORTS_READ
+        assert main([*command, *tls, "--api-key", keys.right[wrong]]) == 1, command
+        assert "PERMISSION_DENIED" in capsys.readouterr().err, command
+        status = main([*command, *tls, "--api-key", keys.right[scope]])
+        err = capsys.readouterr().err
+        assert "PERMISSION_DENIED" not in err and "UNAUTHENTICATED" not in err, (command, err)
+        assert status in (0, 1) and ("NOT_FOUND" in err or status == 0), (command, err)
+    assert main([*commands[0][0], *tls]) == 1  # no key at all
+    assert "UNAUTHENTICATED" in capsys.readouterr().err
