@@ -23,6 +23,9 @@ COMMANDS = {
     "chart": "services.commands.charts:chart",
     "rebuild-reports": "services.commands.maintenance:rebuild_reports",
     "migrate": "services.commands.maintenance:migrate",
+    "keys create": "services.commands.keys:create",
+    "keys list": "services.commands.keys:list_keys",
+    "keys revoke": "services.commands.keys:revoke",
     "rejected": "services.commands.rejected:rejected",
     "import events": "services.commands.import_events:import_events",
     "spend import": "services.commands.spend_import:spend_import",
@@ -47,6 +50,15 @@ SPEND_FORMATS = ("auto", "generic", "google-ads", "meta")  # "auto" + spend_impo
 REPORT_FORMATS = ("table", "csv", "json", "parquet")  # commands.report_output.FORMATS
 
 Handler = Callable[[argparse.Namespace], int]
+SCOPES = ("ingest:write", "reports:read", "identity:admin", "attribution:admin", "admin")
+
+
+def _add_api_key(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--api-key",
+        default=None,
+        help="the API key to send (else CONVTRACK_API_KEY, else the file CONVTRACK_API_KEY_FILE)",
+    )
 
 
 def _parse_time(text: str) -> datetime:
@@ -145,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit", type=int, default=None, help="paths: show at most this many top paths"
     )
     report.add_argument("--addr", default=None, help="reporting address (REPORTING_ADDR)")
+    _add_api_key(report)
     _add_tls_dir(report)
     chart = commands.add_parser(
         "chart",
@@ -187,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     rejected.add_argument("--reason", default="", help="only reasons containing this text")
     rejected.add_argument("--limit", type=int, default=20, help="latest events shown (1-1000)")
     rejected.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
+    _add_api_key(rejected)
     _add_tls_dir(rejected)
     imports = commands.add_parser("import", help="import data into a running service")
     import_commands = imports.add_subparsers(dest="subcommand", required=True)
@@ -199,6 +213,37 @@ def build_parser() -> argparse.ArgumentParser:
     import_events.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
     _add_tls_dir(import_events)
     import_events.add_argument("--batch-size", type=int, default=500, help="events per call")
+    _add_api_key(import_events)
+    keys = commands.add_parser("keys", help="create, list and revoke API keys (in ingest)")
+    keys_commands = keys.add_subparsers(dest="subcommand", required=True)
+    create = keys_commands.add_parser(
+        "create",
+        help="create an API key and print it once (needs an admin key, or --offline)",
+        description="Prints the key alone on stdout (shown once: only its hash is stored).",
+    )
+    create.add_argument("--property", default=None, dest="property_id")
+    create.add_argument("--scopes", default=None, help=f"comma-separated: {', '.join(SCOPES)}")
+    create.add_argument(
+        "--admin", action="store_true", help="an admin key: every scope, every property"
+    )
+    create.add_argument(
+        "--expires", default=None, help="ISO 8601 time, or from now: 90d, 12h (default: never)"
+    )
+    create.add_argument("--description", default="", help="what the key is for")
+    create.add_argument(
+        "--offline",
+        action="store_true",
+        help="write straight into ingest's store (database access, like migrate): for the "
+        "first admin key",
+    )
+    listing = keys_commands.add_parser("list", help="list the API keys (never their secrets)")
+    listing.add_argument("--property", default=None, dest="property_id")
+    revoke = keys_commands.add_parser("revoke", help="revoke an API key by its id")
+    revoke.add_argument("key_id")
+    for keys_command in (create, listing, revoke):
+        keys_command.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
+        _add_api_key(keys_command)
+        _add_tls_dir(keys_command)
     spend = commands.add_parser("spend", help="ad spend for cost and ROAS reports")
     spend_commands = spend.add_subparsers(dest="subcommand", required=True)
     spend_import = spend_commands.add_parser(
@@ -218,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the file's column names (auto: from the header)",
     )
     spend_import.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
+    _add_api_key(spend_import)
+    _add_tls_dir(spend_import)
     attribution = commands.add_parser(
         "attribution", help="a property's attribution settings, and offline attribution tools"
     )
@@ -345,6 +392,8 @@ def _settings_scope(parser: argparse.ArgumentParser, *, changes: bool = True) ->
         help="the deployment default: every property that did not choose its own",
     )
     parser.add_argument("--addr", default=None, help="attribution address (ATTRIBUTION_ADDR)")
+    _add_api_key(parser)
+    _add_tls_dir(parser)
     if changes:
         parser.add_argument(
             "--wait", action="store_true", help="follow the re-attribution job until it ends"

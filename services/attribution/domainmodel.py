@@ -645,9 +645,12 @@ class Job(Aggregate):
     Completed: ClassVar[type[DomainEvent]]
     Failed: ClassVar[type[DomainEvent]]
 
+    # Not keyword-only: the library applies the default only to positional-or-keyword
+    # parameters, and jobs stored before `property_id` existed are read with it.
     @event("Started")
-    def __init__(self, *, id: UUID, description: str, total: int) -> None:
+    def __init__(self, id: UUID, description: str, total: int, property_id: str = "") -> None:
         self.description = description
+        self.property_id = property_id  # empty for jobs over every property
         self.total = total
         self.done = 0
         self.state = "running"

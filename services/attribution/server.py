@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 import grpc
 
+from common.authentication import AuthMode, AuthSettings, auth_settings
+from common.authorisation import access_interceptors
 from common.channels import open_channel
 from common.eventlog import positions
 from common.follower import Follower, UpstreamLog
 from common.health import DEFAULT_MAX_READY_LAG, Readiness, max_ready_lag
+from common.key_ring import key_set_loader
+from common.keyset import KeySet, started_cache
 from common.leadership import Election, leader_election, started_elected
 from common.server import GrpcServer, RunningService
 from common.settings import (
@@ -32,6 +36,7 @@ from common.storage import Database, database_for
 from common.telemetry import Telemetry
 from common.upstream import identity_log, ingest_log
 from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
+from services.attribution.access import policy
 from services.attribution.application import AttributionApplication
 from services.attribution.domainmodel import AttributionInput, ReportingIdentity
 from services.attribution.journeys import Lookback, LookbackPolicy
@@ -61,6 +66,7 @@ class AttributionSettings:
     lookbacks: LookbackPolicy = field(default_factory=LookbackPolicy)
     refit_interval: timedelta = timedelta(hours=24)
     reporting_identity: ReportingIdentity = ReportingIdentity.DETERMINISTIC
+    auth: AuthSettings = field(default_factory=AuthSettings)
     transport: TransportSettings = PLAINTEXT
 
     @classmethod
@@ -75,7 +81,8 @@ class AttributionSettings:
         `ATTRIBUTION_MAX_READY_LAG` (10000: the lag past which readiness reports NOT_SERVING),
         `CONVTRACK_LEADER_ELECTION` (on), `ATTRIBUTION_SHARDS` (1: one replica follows each
         log; N: the properties are split into N shards that replicas share); ports and TLS as
-        in `transport_settings`, peers at their `<PEER>_INTERNAL_ADDR` when set."""
+        in `transport_settings`, peers at their `<PEER>_INTERNAL_ADDR` when set,
+        `CONVTRACK_AUTH`."""
         models = env_str(env, "ATTRIBUTION_MODELS", ",".join(NAMED_RULES))
         identity = env_str(env, "ATTRIBUTION_REPORTING_IDENTITY", "deterministic").lower()
         if identity not in {r.value for r in ReportingIdentity}:
@@ -98,6 +105,7 @@ class AttributionSettings:
             refit_interval=timedelta(hours=env_int(env, "ATTRIBUTION_REFIT_INTERVAL_HOURS", 24)),
             reporting_identity=ReportingIdentity(identity),
             transport=transport_settings(env, "attribution", listen),
+            auth=auth_settings(env, listen),
         )
 
 
@@ -150,15 +158,26 @@ def build_application(settings: AttributionSettings) -> AttributionApplication:
     return app
 
 
-def start(settings: AttributionSettings, telemetry: Telemetry | None = None) -> RunningService:
+def start(
+    settings: AttributionSettings,
+    telemetry: Telemetry | None = None,
+    key_set: Callable[[], KeySet] | None = None,
+) -> RunningService:
     """Starts attribution: its store, its followers of ingest and identity (each while this
-    replica leads it, or per shard while it holds the shard), its gRPC server."""
+    replica leads it, or per shard while it holds the shard), its gRPC server. With
+    authentication on, API keys are checked against the key set loaded by `key_set` every
+    second (by default from ingest's GetKeyRing)."""
     election = Election("attribution", database_of(settings), enabled=settings.leader_election)
-    return started_elected(election, lambda e: _start(settings, telemetry or Telemetry(), e))
+    return started_elected(
+        election, lambda e: _start(settings, telemetry or Telemetry(), e, key_set)
+    )
 
 
 def _start(
-    settings: AttributionSettings, telemetry: Telemetry, election: Election
+    settings: AttributionSettings,
+    telemetry: Telemetry,
+    election: Election,
+    key_set: Callable[[], KeySet] | None,
 ) -> RunningService:
     app = build_application(settings)
     if settings.refit_interval > timedelta(0):
@@ -166,6 +185,11 @@ def _start(
     tls = settings.transport.tls
     ingest_channel = open_channel(settings.ingest_addr, tls, telemetry.tracer_provider)
     identity_channel = open_channel(settings.identity_addr, tls, telemetry.tracer_provider)
+    keys = started_cache(
+        settings.auth.mode is AuthMode.KEYS,
+        key_set or key_set_loader(ingest_channel),
+        "attribution",
+    )
     tracer, meter = telemetry.tracer(__name__), telemetry.meter(__name__)
     logs: list[UpstreamLog[AttributionInput | None]] = [
         ingest_log(ingest_channel, ingest_input),
@@ -221,6 +245,9 @@ def _start(
         service_names=[SERVICE_NAME],
         register=register,
         tracer_provider=telemetry.tracer_provider,
+        interceptors=access_interceptors(
+            settings.auth, policy(), keys.current if keys is not None else None
+        ),
         ready_at_start=False,
         transport=settings.transport,
     )
@@ -229,6 +256,6 @@ def _start(
         server,
         followers=followers,
         interrupts=[ingest_channel.close, identity_channel.close, app.release_log_readers],
-        closers=[app.close, telemetry.shutdown, election.close],
+        closers=[*([keys.stop] if keys else []), app.close, telemetry.shutdown, election.close],
         readiness=Readiness(app.log_head, followers, max_lag=settings.max_ready_lag),
     )

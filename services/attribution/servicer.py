@@ -401,9 +401,10 @@ class AttributionServicer(attribution_pb2_grpc.AttributionServiceServicer):
         conversion_id = check.uuid(
             request.conversion_id, "conversion_id", "a UUID (the record_id ingest returned)"
         )
+        property_id = check.property_id(request.property_id, required=False)
         check.abort_if_invalid(context, "invalid GetAttribution request")
         try:
-            latest = self._app.latest_attribution(conversion_id)
+            latest = self._app.latest_attribution(conversion_id, property_id or None)
         except UnknownConversionError as error:
             context.abort(grpc.StatusCode.NOT_FOUND, str(error))
         return attribution_pb2.GetAttributionResponse(attribution=conversion_attributed(latest))
@@ -497,9 +498,10 @@ class AttributionServicer(attribution_pb2_grpc.AttributionServiceServicer):
     ) -> attribution_pb2.GetJobResponse:
         check = FieldChecks()
         job_id = check.uuid(request.job_id, "job_id")
+        property_id = check.property_id(request.property_id, required=False)
         check.abort_if_invalid(context, "invalid GetJob request")
         try:
-            job = self._app.job(job_id)
+            job = self._app.job(job_id, property_id or None)
         except UnknownJobError as error:
             context.abort(grpc.StatusCode.NOT_FOUND, str(error))
         return job_message(job_id, job)

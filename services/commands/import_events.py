@@ -13,10 +13,11 @@ from typing import TextIO
 import grpc
 from google.protobuf import json_format
 
-from common.channels import open_channel, operator_tls
+from common.channels import operator_tls
 from common.grpc_errors import retry_delay_of
 from common.settings import SettingsError, TlsSettings, process_env
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from services.commands.credentials import client_channel, sent_api_key
 
 BATCH_EVENTS = 500
 MAX_BATCH_EVENTS = 1000  # ingest's limit per batch
@@ -59,13 +60,19 @@ def import_events(args: argparse.Namespace) -> int:
     address = args.addr or process_env().get("INGEST_ADDR", "127.0.0.1:50051")
     try:
         tls = operator_tls(args.tls_dir, process_env())
+        api_key = sent_api_key(args.api_key, process_env())
     except SettingsError as error:
         print(f"convtrack import events: {error}", file=sys.stderr)
         return 2
     try:
         with args.file.open(encoding="utf-8") as lines:
             tally = send_events(
-                address, lines, progress=sys.stderr, batch_size=args.batch_size, tls=tls
+                address,
+                lines,
+                progress=sys.stderr,
+                batch_size=args.batch_size,
+                api_key=api_key,
+                tls=tls,
             )
     except OSError as error:
         print(f"convtrack import events: {error}", file=sys.stderr)
@@ -83,6 +90,7 @@ def send_events(
     *,
     progress: TextIO | None = None,
     batch_size: int = BATCH_EVENTS,
+    api_key: str | None = None,
     tls: TlsSettings | None = None,
 ) -> ImportTally:
     """Reads one `ingest.v1.Event` per line (protobuf JSON mapping) and tracks them in
@@ -90,7 +98,7 @@ def send_events(
     fails with UNAVAILABLE or DEADLINE_EXCEEDED, or is refused as busy (RESOURCE_EXHAUSTED),
     is retried (see `_track`)."""
     tally = ImportTally()
-    with open_channel(address, tls) as channel:
+    with client_channel(address, api_key, tls) as channel:
         stub = ingest_pb2_grpc.IngestServiceStub(channel)
         for batch in _batches(lines, tally, progress, batch_size):
             response = _track(stub, batch)

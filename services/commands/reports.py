@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from common.channels import open_channel, operator_tls
+from common.channels import operator_tls
 from common.settings import SettingsError, TlsSettings, process_env
 from common.wire import from_money_pb, to_timestamp
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
+from services.commands.credentials import client_channel, sent_api_key
 from services.commands.report_output import Figures, Report, ReportGroup, add_up, render_table
 from services.commands.report_output import write as write_report
 
@@ -55,6 +56,7 @@ def report(args: argparse.Namespace) -> int:
         if args.output_format == "parquet" and args.output is None:
             raise UsageError("--format parquet needs --output FILE")
         tls = operator_tls(args.tls_dir, process_env())
+        api_key = sent_api_key(args.api_key, process_env())
     except (UsageError, SettingsError) as error:
         print(f"convtrack report: {error}", file=sys.stderr)
         return 2
@@ -62,7 +64,7 @@ def report(args: argparse.Namespace) -> int:
     if kind == "paths":
         return _path_report(args, address, tls)
     if kind in METRIC_KINDS:
-        return _metric_report(args, address, kind, models[0], tls)
+        return _metric_report(args, address, kind, models[0], tls, api_key)
     try:
         fetched = fetch_report(
             address,
@@ -73,6 +75,7 @@ def report(args: argparse.Namespace) -> int:
             start=args.since,
             end=args.until,
             conversion_name=args.conversion,
+            api_key=api_key,
             tls=tls,
         )
     except grpc.RpcError as error:
@@ -122,6 +125,7 @@ def fetch_report(
     start: datetime | None = None,
     end: datetime | None = None,
     conversion_name: str = "",
+    api_key: str | None = None,
     tls: TlsSettings | None = None,
 ) -> Report:
     """A `conversions` report (one model) or a `compare` report from the reporting service."""
@@ -134,6 +138,7 @@ def fetch_report(
             start=start,
             end=end,
             conversion_name=conversion_name,
+            api_key=api_key,
             tls=tls,
         )
         return from_comparison_pb(comparison, group_by)
@@ -144,7 +149,7 @@ def fetch_report(
         conversion_name=conversion_name,
     )
     _set_time_range(request, start, end)
-    with open_channel(address, tls) as channel:
+    with client_channel(address, api_key, tls) as channel:
         stub = reporting_pb2_grpc.ReportingServiceStub(channel)
         response = stub.GetConversionReport(request, timeout=CALL_TIMEOUT)
     return from_report_pb(response, models[0], group_by)
@@ -159,6 +164,7 @@ def compare_models(
     start: datetime | None = None,
     end: datetime | None = None,
     conversion_name: str = "",
+    api_key: str | None = None,
     tls: TlsSettings | None = None,
 ) -> reporting_pb2.CompareModelsResponse:
     """Conversions and value per group under each model, from the reporting service."""
@@ -169,7 +175,7 @@ def compare_models(
         conversion_name=conversion_name,
     )
     _set_time_range(request, start, end)
-    with open_channel(address, tls) as channel:
+    with client_channel(address, api_key, tls) as channel:
         stub = reporting_pb2_grpc.ReportingServiceStub(channel)
         return stub.CompareModels(request, timeout=CALL_TIMEOUT)
 
@@ -272,7 +278,12 @@ def format_comparison(
 
 
 def _metric_report(
-    args: argparse.Namespace, address: str, kind: str, model: str, tls: TlsSettings | None
+    args: argparse.Namespace,
+    address: str,
+    kind: str,
+    model: str,
+    tls: TlsSettings | None,
+    api_key: str | None,
 ) -> int:
     from services.commands.metric_output import write as write_table
 
@@ -286,6 +297,7 @@ def _metric_report(
             start=args.since,
             end=args.until,
             conversion_name=args.conversion,
+            api_key=api_key,
             tls=tls,
         )
     except grpc.RpcError as error:
@@ -328,6 +340,7 @@ def fetch_metric_table(
     start: datetime | None = None,
     end: datetime | None = None,
     conversion_name: str = "",
+    api_key: str | None = None,
     tls: TlsSettings | None = None,
 ) -> MetricTable:
     """A `cost` or `rates` report from the reporting service, every page of it."""
@@ -335,7 +348,7 @@ def fetch_metric_table(
 
     rows: list[dict[str, Any]] = []
     token = ""
-    with open_channel(address, tls) as channel:
+    with client_channel(address, api_key, tls) as channel:
         stub = reporting_pb2_grpc.ReportingServiceStub(channel)
         while True:
             request_type: Any = (

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 import grpc
 
+from common.authentication import AuthMode, AuthSettings, auth_settings
+from common.authorisation import access_interceptors
 from common.channels import open_channel
 from common.eventlog import positions
 from common.follower import Follower
 from common.health import DEFAULT_MAX_READY_LAG, Readiness, max_ready_lag
+from common.key_ring import key_set_loader
+from common.keyset import KeySet, started_cache
 from common.leadership import Election, leader_election, started_elected
 from common.server import GrpcServer, RunningService
 from common.settings import (
@@ -34,6 +38,7 @@ from common.values import Identifier
 from common.wire import from_identifier_pb, to_identifier_pb
 from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from services.identity.access import policy
 from services.identity.application import (
     DEFAULT_MIN_EXPECTED_PRECISION,
     IdentifierVault,
@@ -66,6 +71,7 @@ class IdentitySettings:
     matching_window: timedelta = timedelta(days=90)
     min_match_probability: float = 0.99
     min_expected_precision: float = DEFAULT_MIN_EXPECTED_PRECISION
+    auth: AuthSettings = field(default_factory=AuthSettings)
     transport: TransportSettings = PLAINTEXT
 
     @classmethod
@@ -77,7 +83,7 @@ class IdentitySettings:
         run whose expected precision is lower accepts no links; 0 turns the check off),
         `IDENTITY_MAX_READY_LAG` (10000: the lag past which readiness reports NOT_SERVING),
         `CONVTRACK_LEADER_ELECTION` (on); ports and TLS as in `transport_settings`, ingest
-        at `INGEST_INTERNAL_ADDR` or `INGEST_ADDR`."""
+        at `INGEST_INTERNAL_ADDR` or `INGEST_ADDR`, `CONVTRACK_AUTH`."""
         probability = env_str(env, "IDENTITY_MIN_MATCH_PROBABILITY", str(cls.min_match_probability))
         try:
             min_probability = float(probability)
@@ -109,6 +115,7 @@ class IdentitySettings:
             matching_window=timedelta(days=env_int(env, "IDENTITY_MATCHING_WINDOW_DAYS", 90)),
             min_match_probability=min_probability,
             min_expected_precision=min_expected_precision,
+            auth=auth_settings(env, listen),
             transport=transport_settings(env, "identity", listen),
         )
 
@@ -179,15 +186,30 @@ def build_application(
     return app
 
 
-def start(settings: IdentitySettings, telemetry: Telemetry | None = None) -> RunningService:
+def start(
+    settings: IdentitySettings,
+    telemetry: Telemetry | None = None,
+    key_set: Callable[[], KeySet] | None = None,
+) -> RunningService:
     """Starts identity: its store, its follower of ingest's log (while this replica leads
-    it) and its gRPC server."""
+    it) and its gRPC server. With authentication on, API keys are checked against the key
+    set loaded by `key_set` every second (by default from ingest's GetKeyRing)."""
     election = Election("identity", database_of(settings), enabled=settings.leader_election)
-    return started_elected(election, lambda e: _start(settings, telemetry or Telemetry(), e))
+    return started_elected(
+        election, lambda e: _start(settings, telemetry or Telemetry(), e, key_set)
+    )
 
 
-def _start(settings: IdentitySettings, telemetry: Telemetry, election: Election) -> RunningService:
+def _start(
+    settings: IdentitySettings,
+    telemetry: Telemetry,
+    election: Election,
+    key_set: Callable[[], KeySet] | None,
+) -> RunningService:
     channel = open_channel(settings.ingest_addr, settings.transport.tls, telemetry.tracer_provider)
+    keys = started_cache(
+        settings.auth.mode is AuthMode.KEYS, key_set or key_set_loader(channel), "identity"
+    )
     app = build_application(
         settings,
         IngestIdentifierVault(channel),
@@ -216,6 +238,9 @@ def _start(settings: IdentitySettings, telemetry: Telemetry, election: Election)
         service_names=[SERVICE_NAME],
         register=register,
         tracer_provider=telemetry.tracer_provider,
+        interceptors=access_interceptors(
+            settings.auth, policy(), keys.current if keys is not None else None
+        ),
         ready_at_start=False,
         transport=settings.transport,
     )
@@ -224,6 +249,6 @@ def _start(settings: IdentitySettings, telemetry: Telemetry, election: Election)
         server,
         followers=[follower],
         interrupts=[channel.close, app.release_log_readers],
-        closers=[app.close, telemetry.shutdown, election.close],
+        closers=[*([keys.stop] if keys else []), app.close, telemetry.shutdown, election.close],
         readiness=Readiness(app.log_head, [follower], max_lag=settings.max_ready_lag),
     )

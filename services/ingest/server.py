@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
 from sqlalchemy import Engine
 
+from common.authentication import AuthMode, AuthSettings, auth_settings
+from common.authorisation import access_interceptors
 from common.channels import open_channel
 from common.follower import Follower
 from common.health import Readiness
+from common.keyset import started_cache
 from common.leadership import Election, leader_election, started_elected
 from common.money import ExchangeRates, is_known_currency
 from common.server import GrpcServer, RunningService
@@ -33,6 +36,8 @@ from common.storage import Database, database_for
 from common.telemetry import Telemetry
 from common.upstream import identity_log
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from services.ingest.access import policy
+from services.ingest.api_keys import ApiKeys, IngestStore
 from services.ingest.application import IngestApplication
 from services.ingest.enrichment import UserAgentParser
 from services.ingest.normalise import Limits, Normaliser
@@ -90,6 +95,7 @@ class IngestSettings:
     pii_query_params: tuple[str, ...] = DEFAULT_PII_QUERY_PARAMS
     max_queued_events: int = DEFAULT_MAX_QUEUED_EVENTS
     max_concurrent_calls: int = DEFAULT_MAX_CONCURRENT_CALLS
+    auth: AuthSettings = field(default_factory=AuthSettings)
     transport: TransportSettings = PLAINTEXT
     # The vault's HMAC secret as written (hex, base64 or raw); None: the one generated into
     # `<data dir>/secrets/ingest-vault.key` (the embedded default).
@@ -107,7 +113,8 @@ class IngestSettings:
         `CONVTRACK_DATA_DIR`, `CONVTRACK_LEADER_ELECTION` (on); ports and TLS as in
         `transport_settings`, identity at `IDENTITY_INTERNAL_ADDR` or `IDENTITY_ADDR`; the
         vault's secrets `INGEST_VAULT_SECRET[_FILE]` and `INGEST_VAULT_SECRET_PREVIOUS[_FILE]`
-        (required on PostgreSQL unless `CONVTRACK_ALLOW_GENERATED_SECRETS=1`)."""
+        (required on PostgreSQL unless `CONVTRACK_ALLOW_GENERATED_SECRETS=1`);
+        `CONVTRACK_AUTH`."""
         pii_query_params = env_str(env, "INGEST_PII_QUERY_PARAMS")
         listen = env_str(env, "INGEST_LISTEN", "127.0.0.1:50051")
         vault_secret, vault_previous_secrets = configured_secrets(env)
@@ -139,6 +146,7 @@ class IngestSettings:
             max_concurrent_calls=env_int(
                 env, "INGEST_MAX_CONCURRENT_CALLS", DEFAULT_MAX_CONCURRENT_CALLS
             ),
+            auth=auth_settings(env, listen),
             transport=transport_settings(env, "ingest", listen),
             vault_secret=vault_secret,
             vault_previous_secrets=vault_previous_secrets,
@@ -182,6 +190,15 @@ def database_of(settings: IngestSettings) -> Database:
     return database_for(
         "ingest", settings.database_url, settings.data_dir, create_tables=settings.create_tables
     )
+
+
+def offline_api_keys(settings: IngestSettings) -> tuple[ApiKeys, Callable[[], None]]:
+    """The API keys in ingest's store, opened directly (creating its tables if need be), and
+    the function that closes the store: for minting the first admin key offline."""
+    database = database_of(replace(settings, create_tables=True))
+    database.ensure_schema()
+    store = IngestStore(env=database.eventsourcing_env())
+    return ApiKeys(store), store.close
 
 
 def build_application(settings: IngestSettings) -> IngestApplication:
@@ -307,7 +324,13 @@ def _start(settings: IngestSettings, telemetry: Telemetry, election: Election) -
             )
         )
         interrupts.append(channel.close)
-    servicer = IngestServicer(app, telemetry.meter(__name__))
+    api_keys = ApiKeys(app)
+    # Ingest checks keys with its own store's key ring, reloaded every second (so the
+    # changes other replicas make are seen too).
+    keys = started_cache(settings.auth.mode is AuthMode.KEYS, api_keys.key_set, "ingest")
+    if keys is not None:
+        api_keys.on_change(keys.refresh)
+    servicer = IngestServicer(app, api_keys, telemetry.meter(__name__))
 
     def register(server: grpc.Server) -> None:
         ingest_pb2_grpc.add_IngestServiceServicer_to_server(servicer, server)
@@ -317,6 +340,9 @@ def _start(settings: IngestSettings, telemetry: Telemetry, election: Election) -
         service_names=[SERVICE_NAME],
         register=register,
         tracer_provider=telemetry.tracer_provider,
+        interceptors=access_interceptors(
+            settings.auth, policy(), keys.current if keys is not None else None
+        ),
         max_concurrent_rpcs=settings.max_concurrent_calls,
         ready_at_start=False,
         transport=settings.transport,
@@ -329,6 +355,11 @@ def _start(settings: IngestSettings, telemetry: Telemetry, election: Election) -
         server,
         followers=followers,
         interrupts=interrupts,
-        closers=[app.close, telemetry.shutdown, election.close],
+        closers=[
+            *([keys.stop] if keys is not None else []),
+            app.close,
+            telemetry.shutdown,
+            election.close,
+        ],
         readiness=Readiness(app.log_head),
     )

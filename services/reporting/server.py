@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import grpc
 from sqlalchemy import Engine
 
+from common.authentication import AuthMode, AuthSettings, auth_settings
+from common.authorisation import access_interceptors
 from common.channels import open_channel
 from common.follower import Follower, PageSink, UpstreamLog
 from common.health import DEFAULT_MAX_READY_LAG, Readiness, max_ready_lag
+from common.key_ring import key_set_loader
+from common.keyset import KeySet, started_cache
 from common.leadership import Election, leader_election, started_elected
 from common.server import GrpcServer, RunningService
 from common.settings import (
@@ -31,6 +35,7 @@ from common.storage import Database, create_sql_engine, database_for
 from common.telemetry import Telemetry
 from common.upstream import attribution_log, ingest_log
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
+from services.reporting.access import policy
 from services.reporting.activity import IngestActivityProjection
 from services.reporting.application import ReportingApplication
 from services.reporting.metrics import MetricsReports
@@ -57,6 +62,7 @@ class ReportingSettings:
     shards: int = 1
     attribution_addr: str = "127.0.0.1:50053"
     ingest_addr: str = "127.0.0.1:50051"
+    auth: AuthSettings = field(default_factory=AuthSettings)
     transport: TransportSettings = PLAINTEXT
 
     @classmethod
@@ -66,7 +72,8 @@ class ReportingSettings:
         `REPORTING_MAX_READY_LAG` (10000: the lag past which readiness reports NOT_SERVING),
         `CONVTRACK_LEADER_ELECTION` (on), `REPORTING_SHARDS` (1: one replica follows each log;
         N: the properties are split into N shards that replicas share); ports and TLS as in
-        `transport_settings`, peers at their `<PEER>_INTERNAL_ADDR` when set."""
+        `transport_settings`, peers at their `<PEER>_INTERNAL_ADDR` when set, and
+        `CONVTRACK_AUTH` (with keys, the API key ring is read from ingest)."""
         listen = env_str(env, "REPORTING_LISTEN", cls.listen)
         return cls(
             listen=listen,
@@ -79,6 +86,7 @@ class ReportingSettings:
             attribution_addr=peer_address(env, "attribution", cls.attribution_addr),
             ingest_addr=peer_address(env, "ingest", cls.ingest_addr),
             transport=transport_settings(env, "reporting", listen),
+            auth=auth_settings(env, listen),
         )
 
 
@@ -96,15 +104,28 @@ def build_engine(settings: ReportingSettings) -> Engine:
     return create_sql_engine(database.sqlalchemy_url(), schema=database.schema)
 
 
-def start(settings: ReportingSettings, telemetry: Telemetry | None = None) -> RunningService:
+def start(
+    settings: ReportingSettings,
+    telemetry: Telemetry | None = None,
+    key_set: Callable[[], KeySet] | None = None,
+) -> RunningService:
     """Starts reporting: its views, its followers of attribution's and ingest's logs (while
     this replica leads them, or per shard while it holds the shard; ingest's only with an
-    ingest address) and its gRPC server."""
+    ingest address) and its gRPC server. With authentication on, API keys are checked
+    against the key set loaded by `key_set` every second (by default from ingest's
+    GetKeyRing)."""
     election = Election("reporting", database_of(settings), enabled=settings.leader_election)
-    return started_elected(election, lambda e: _start(settings, telemetry or Telemetry(), e))
+    return started_elected(
+        election, lambda e: _start(settings, telemetry or Telemetry(), e, key_set)
+    )
 
 
-def _start(settings: ReportingSettings, telemetry: Telemetry, election: Election) -> RunningService:
+def _start(
+    settings: ReportingSettings,
+    telemetry: Telemetry,
+    election: Election,
+    key_set: Callable[[], KeySet] | None,
+) -> RunningService:
     engine = build_engine(settings)
     projection = ConversionCreditsProjection(engine)
     if settings.create_tables:
@@ -127,6 +148,15 @@ def _start(settings: ReportingSettings, telemetry: Telemetry, election: Election
         )
         feeds.append((ingest_log(ingest_channel, activity_of), activity, activity.lock))
         interrupts.append(ingest_channel.close)
+    keys = None
+    if settings.auth.mode is AuthMode.KEYS:
+        key_channel = open_channel(
+            settings.ingest_addr or ReportingSettings.ingest_addr,
+            settings.transport.tls,
+            telemetry.tracer_provider,
+        )
+        interrupts.append(key_channel.close)
+        keys = started_cache(True, key_set or key_set_loader(key_channel), "reporting")
     followers: list[Follower[Any]] = []
     if settings.shards == 1:
         for log, sink, lock in feeds:
@@ -178,6 +208,9 @@ def _start(settings: ReportingSettings, telemetry: Telemetry, election: Election
         service_names=[SERVICE_NAME],
         register=register,
         tracer_provider=telemetry.tracer_provider,
+        interceptors=access_interceptors(
+            settings.auth, policy(), keys.current if keys is not None else None
+        ),
         ready_at_start=False,
         transport=settings.transport,
     )
@@ -186,7 +219,12 @@ def _start(settings: ReportingSettings, telemetry: Telemetry, election: Election
         server,
         followers=followers,
         interrupts=interrupts,
-        closers=[engine.dispose, telemetry.shutdown, election.close],
+        closers=[
+            *([keys.stop] if keys else []),
+            engine.dispose,
+            telemetry.shutdown,
+            election.close,
+        ],
         readiness=Readiness(positions, followers, max_lag=settings.max_ready_lag),
     )
 

@@ -110,6 +110,7 @@ def test_every_command_resolves_to_its_handler(command: str) -> None:
             "identity resolve-file": ["identity", "resolve-file", "observations.jsonl"],
             "rejected": ["rejected", "--property", "p"],
             "import events": ["import", "events", "events.jsonl"],
+            "keys revoke": ["keys", "revoke", "0123abcd"],
             "attribution models": ["attribution", "models", "--property", "p"],
             "attribution configure-models": [
                 "attribution",

@@ -195,10 +195,12 @@ class StartReattributionResponse(_message.Message):
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
 class GetJobRequest(_message.Message):
-    __slots__ = ("job_id",)
+    __slots__ = ("job_id", "property_id")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
     job_id: str
-    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+    property_id: str
+    def __init__(self, job_id: _Optional[str] = ..., property_id: _Optional[str] = ...) -> None: ...
 
 class GetJobResponse(_message.Message):
     __slots__ = ("job_id", "description", "state", "total", "done", "error", "started_at", "finished_at")
@@ -221,10 +223,12 @@ class GetJobResponse(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., description: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., total: _Optional[int] = ..., done: _Optional[int] = ..., error: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetAttributionRequest(_message.Message):
-    __slots__ = ("conversion_id",)
+    __slots__ = ("conversion_id", "property_id")
     CONVERSION_ID_FIELD_NUMBER: _ClassVar[int]
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
     conversion_id: str
-    def __init__(self, conversion_id: _Optional[str] = ...) -> None: ...
+    property_id: str
+    def __init__(self, conversion_id: _Optional[str] = ..., property_id: _Optional[str] = ...) -> None: ...
 
 class GetAttributionResponse(_message.Message):
     __slots__ = ("attribution",)
