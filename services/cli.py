@@ -184,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     chart.add_argument("--width", type=int, default=1200, help="pixels")
     chart.add_argument("--height", type=int, default=700, help="pixels")
     chart.add_argument("--addr", default=None, help="reporting address (REPORTING_ADDR)")
+    _add_api_key(chart)
     _add_tls_dir(chart)
     commands.add_parser("rebuild-reports", help="drop the report views; they replay from zero")
     commands.add_parser(

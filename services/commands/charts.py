@@ -13,10 +13,11 @@ from typing import Any
 
 import grpc
 
-from common.channels import open_channel, operator_tls
+from common.channels import operator_tls
 from common.settings import SettingsError, TlsSettings, process_env
 from common.wire import from_money_pb, to_timestamp
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
+from services.commands.credentials import client_channel, sent_api_key
 
 CHARTS = ("models", "trend", "path-length", "cost")
 """The chart kinds (services.cli.CHARTS names the same)."""
@@ -56,6 +57,7 @@ def chart(args: argparse.Namespace) -> int:
         return 2
     try:
         tls = operator_tls(args.tls_dir, process_env())
+        api_key = sent_api_key(args.api_key, process_env())
     except SettingsError as error:
         print(f"convtrack chart: {error}", file=sys.stderr)
         return 2
@@ -71,6 +73,7 @@ def chart(args: argparse.Namespace) -> int:
             until=args.until,
             days=args.days,
             tls=tls,
+            api_key=api_key,
         )
     except grpc.RpcError as error:
         print(f"convtrack chart: {error.code().name}: {error.details()}", file=sys.stderr)
@@ -106,9 +109,10 @@ def fetch_chart_data(
     until: datetime | None = None,
     days: int = 28,
     tls: TlsSettings | None = None,
+    api_key: str | None = None,
 ) -> ChartData:
     """The data of a chart of `kind`, from the reporting service."""
-    with open_channel(address, tls) as channel:
+    with client_channel(address, api_key, tls) as channel:
         stub = reporting_pb2_grpc.ReportingServiceStub(channel)
         scope: dict[str, Any] = {"property_id": property_id, "conversion_name": conversion_name}
         if kind == "trend":

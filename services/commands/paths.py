@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from common.channels import open_channel
 from common.settings import TlsSettings
 from common.wire import from_money_pb, to_timestamp
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
+from services.commands.credentials import client_channel
 from services.commands.metric_output import Column, Kind, MetricTable
 
 VIEWS = ("top", "length", "lag", "assisted")
@@ -38,9 +38,10 @@ def fetch_path_table(
     collapse_repeats: bool = False,
     limit: int | None = None,
     tls: TlsSettings | None = None,
+    api_key: str | None = None,
 ) -> MetricTable:
     """One path view from the reporting service (every page of top paths, or `limit` rows)."""
-    with open_channel(address, tls) as channel:
+    with client_channel(address, api_key, tls) as channel:
         stub = reporting_pb2_grpc.ReportingServiceStub(channel)
         fields: dict[str, Any] = {
             "property_id": property_id,

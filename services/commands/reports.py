@@ -62,7 +62,7 @@ def report(args: argparse.Namespace) -> int:
         return 2
     address = args.addr or process_env().get("REPORTING_ADDR", "127.0.0.1:50054")
     if kind == "paths":
-        return _path_report(args, address, tls)
+        return _path_report(args, address, tls, api_key)
     if kind in METRIC_KINDS:
         return _metric_report(args, address, kind, models[0], tls, api_key)
     try:
@@ -307,7 +307,9 @@ def _metric_report(
     return 0
 
 
-def _path_report(args: argparse.Namespace, address: str, tls: TlsSettings | None) -> int:
+def _path_report(
+    args: argparse.Namespace, address: str, tls: TlsSettings | None, api_key: str | None
+) -> int:
     from services.commands.metric_output import write as write_table
     from services.commands.paths import fetch_path_table
 
@@ -322,6 +324,7 @@ def _path_report(args: argparse.Namespace, address: str, tls: TlsSettings | None
             collapse_repeats=args.collapse_repeats,
             limit=args.limit,
             tls=tls,
+            api_key=api_key,
         )
     except grpc.RpcError as error:
         print(f"convtrack report: {error.code().name}: {error.details()}", file=sys.stderr)

@@ -142,6 +142,7 @@ def test_the_first_admin_key_is_minted_offline_from_the_command_line(
     monkeypatch.setenv("CONVTRACK_DATA_DIR", str(storage.data_dir))
     if storage.database_url:
         monkeypatch.setenv("CONVTRACK_DATABASE_URL", storage.database_url)
+        monkeypatch.setenv("CONVTRACK_ALLOW_GENERATED_SECRETS", "1")
     assert cli.main(["keys", "create", "--admin", "--offline"]) == 0
     printed = capsys.readouterr()
     token = printed.out.strip()
@@ -159,6 +160,7 @@ def _env(storage: Storage) -> dict[str, str]:
     env = {"CONVTRACK_DATA_DIR": str(storage.data_dir)}
     if storage.database_url:
         env["CONVTRACK_DATABASE_URL"] = storage.database_url
+        env["CONVTRACK_ALLOW_GENERATED_SECRETS"] = "1"
     return env
 
 

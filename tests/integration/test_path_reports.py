@@ -6,6 +6,7 @@ and `convtrack chart` against the running services."""
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -138,6 +139,7 @@ def system(
             env["CONVTRACK_DATABASE_URL"] = cleanup.enter_context(
                 fresh_postgres_database(admin_url)
             )
+            env["INGEST_VAULT_SECRET"] = secrets.token_hex(32)
         running, addresses = launcher.start_all(env, any_port=True)
         cleanup.callback(launcher.stop_all, running)
         ingest_channel = cleanup.enter_context(grpc.insecure_channel(addresses.ingest))
