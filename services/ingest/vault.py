@@ -88,9 +88,10 @@ class Sealed:
     token: str
 
 
-def _seal(key: bytes, pseudonym: str, raw: str) -> str:
+def _seal(key: bytes | AESGCM, pseudonym: str, raw: str) -> str:
     nonce = os.urandom(NONCE_BYTES)
-    ciphertext = AESGCM(key).encrypt(nonce, raw.encode(), pseudonym.encode())
+    cipher = key if isinstance(key, AESGCM) else AESGCM(key)
+    ciphertext = cipher.encrypt(nonce, raw.encode(), pseudonym.encode())
     return base64.b64encode(nonce + ciphertext).decode()
 
 
@@ -109,7 +110,10 @@ class SubjectVault:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._secret: bytes | None = None
-        self._keys: dict[tuple[str, str], bytes] = {}
+        # Ready ciphers of known keys, and pseudonyms already computed: the hot path of
+        # sealing a known identifier needs neither a query nor a key schedule nor an HMAC.
+        self._keys: dict[tuple[str, str], AESGCM] = {}
+        self._pseudonyms: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self.lock = threading.Lock()
@@ -132,6 +136,16 @@ class SubjectVault:
 
     def pseudonym(self, property_id: str, identifier: str) -> str:
         """The identifier's pseudonym: its kind, then a keyed hash of property and identifier."""
+        cached = self._pseudonyms.get((property_id, identifier))
+        if cached is not None:
+            return cached
+        pseudonym = self._pseudonym(property_id, identifier)
+        if len(self._pseudonyms) >= CACHE_LIMIT:
+            self._pseudonyms.clear()
+        self._pseudonyms[(property_id, identifier)] = pseudonym
+        return pseudonym
+
+    def _pseudonym(self, property_id: str, identifier: str) -> str:
         kind, _, _ = identifier.partition(":")
         digest = hmac.new(
             self._vault_secret(), f"{property_id}\x1f{identifier}".encode(), hashlib.sha256
@@ -161,7 +175,10 @@ class SubjectVault:
             }
         missing = [p for p in wanted.values() if p not in keys]
         if missing:
-            keys.update(self._load_or_create(property_id, wanted, missing))
+            keys.update(
+                (p, AESGCM(key))
+                for p, key in self._load_or_create(property_id, wanted, missing).items()
+            )
         return {raw: Sealed(p, _seal(keys[p], p, raw)) for raw, p in wanted.items()}
 
     def reveal(self, property_id: str, pseudonyms: Sequence[str]) -> dict[str, str]:
@@ -182,6 +199,7 @@ class SubjectVault:
         (a standby replica does not follow identity's log itself)."""
         with self._lock:
             self._keys.clear()
+        self._pseudonyms.clear()
 
     def position(self, upstream: str) -> int:
         """The last position of `upstream` (identity's log) processed."""
@@ -217,6 +235,8 @@ class SubjectVault:
             for item in forgotten:
                 for pseudonym in item.pseudonyms:
                     self._keys.pop((item.property_id, pseudonym), None)
+        # The cache maps raw identifiers to pseudonyms: keep no forgotten person's there.
+        self._pseudonyms.clear()
 
     def _purge_deleted_keys(self) -> None:
         """Removes the deleted keys' bytes from where the database still keeps them.
@@ -291,7 +311,7 @@ class SubjectVault:
             if len(self._keys) > CACHE_LIMIT:
                 self._keys.clear()
             for pseudonym, key in known.items():
-                self._keys[(property_id, pseudonym)] = key
+                self._keys[(property_id, pseudonym)] = AESGCM(key)
         return known
 
     def _stored_keys(self, property_id: str, pseudonyms: list[str]) -> dict[str, bytes]:
