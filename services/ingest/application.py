@@ -103,7 +103,7 @@ class IngestApplication(LoggedApplication):
         self._limits = limits
         self._writer: GroupCommit[UUID, StoredEvent] = GroupCommit(
             self._store_events,
-            key=lambda e: e.originator_id,
+            key=_stored_id,
             max_queued_items=max_queued_events,
             retry_after=busy_retry_after,
             name="ingest-writer",
@@ -288,8 +288,14 @@ class IngestApplication(LoggedApplication):
                 return set()
             try:
                 self.save_stored(events)
-                return {e.originator_id for e in events}
+                return {_stored_id(e) for e in events}
             except IntegrityError:
-                known = self.stored_ids([e.originator_id for e in events])
-                events = [e for e in events if e.originator_id not in known]
+                known = self.stored_ids([_stored_id(e) for e in events])
+                events = [e for e in events if _stored_id(e) not in known]
         raise IngestError("could not store the batch: concurrent writers kept conflicting")
+
+
+def _stored_id(event: StoredEvent) -> UUID:
+    """A stored fact's record id (ingest's facts have UUID ids)."""
+    originator = event.originator_id
+    return originator if isinstance(originator, UUID) else UUID(originator)

@@ -221,7 +221,7 @@ class Normaliser:
     ) -> RecordedFact:
         """The fact of a valid event as an aggregate (see `fact_state`)."""
         state = self.fact_state(valid, received_at, sealed, trace_parent, network)
-        return state.kind(id=state.record_id, **state.fields)
+        return state.kind(id=state.record_id, **state.fields)  # type: ignore[call-arg]
 
     def fact_state(
         self,
