@@ -22,6 +22,7 @@ COMMANDS = {
     "migrate": "services.commands.maintenance:migrate",
     "rejected": "services.commands.rejected:rejected",
     "import events": "services.commands.import_events:import_events",
+    "spend import": "services.commands.spend_import:spend_import",
     "attribution run-file": "services.commands.attribution:run_file",
     "attribution models": "services.commands.attribution_settings:show_models",
     "attribution configure-models": "services.commands.attribution_settings:configure_models",
@@ -32,8 +33,9 @@ COMMANDS = {
 }
 QUIET_COMMANDS = ("demo", "report")  # log warnings only: they print their own results
 GROUP_BY = ("campaign", "channel", "medium", "source")  # the keys of commands.reports.GROUP_BY
-REPORTS = ("conversions", "compare")  # commands.reports.SERVED_KINDS
-PLANNED_REPORTS = ("cost", "paths", "funnel", "cohorts", "outcomes")  # ...PLANNED_KINDS
+REPORTS = ("conversions", "compare", "cost", "rates")  # commands.reports.SERVED_KINDS
+PLANNED_REPORTS = ("paths", "funnel", "cohorts", "outcomes")  # ...PLANNED_KINDS
+SPEND_FORMATS = ("auto", "generic", "google-ads", "meta")  # "auto" + spend_import.CSV_FORMATS
 REPORT_FORMATS = ("table", "csv", "json", "parquet")  # commands.report_output.FORMATS
 
 Handler = Callable[[argparse.Namespace], int]
@@ -58,8 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", type=Path, default=None, help="keep the data here")
     report = commands.add_parser(
         "report",
-        help="print or write a report from reporting: conversions or compare",
-        description="Report KINDs: conversions (one model), compare (models side by side); "
+        help="print or write a report from reporting: conversions, compare, cost or rates",
+        description="Report KINDs: conversions (one model), compare (models side by side), "
+        "cost (cost, conversions, cost per conversion, ROAS and ROI under one model), rates "
+        "(visitors, sessions, conversions per session and per visitor); "
         f"not available yet (issue #9): {', '.join(PLANNED_REPORTS)}. Without KIND: "
         "conversions, or compare when --models names several (kept for compatibility).",
     )
@@ -130,6 +134,25 @@ def build_parser() -> argparse.ArgumentParser:
     import_events.add_argument("file", type=Path)
     import_events.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
     import_events.add_argument("--batch-size", type=int, default=500, help="events per call")
+    spend = commands.add_parser("spend", help="ad spend for cost and ROAS reports")
+    spend_commands = spend.add_subparsers(dest="subcommand", required=True)
+    spend_import = spend_commands.add_parser(
+        "import",
+        help="send a CSV of daily spend to ingest; columns: date, source, medium, campaign, "
+        "channel (optional), cost, currency, property (or --property); Google Ads (Day, "
+        "Campaign, Cost, Currency code) and Meta Ads Manager (Reporting starts, Campaign name, "
+        "Amount spent (USD)) exports are read as they are",
+    )
+    spend_import.add_argument("file", type=Path)
+    spend_import.add_argument("--property", default=None, dest="property_id")
+    spend_import.add_argument(
+        "--format",
+        choices=SPEND_FORMATS,
+        default="auto",
+        dest="csv_format",
+        help="the file's column names (auto: from the header)",
+    )
+    spend_import.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
     attribution = commands.add_parser(
         "attribution", help="a property's attribution settings, and offline attribution tools"
     )

@@ -553,7 +553,29 @@ class AttributionApplication(TrackingApplication):
 
     def _conversion(self, unit: UnitOfWork, seen: ConversionSeen) -> list[UUID]:
         conversion_id = UUID(seen.record_id)
-        if not seen.identifiers or unit.get(Conversion, conversion_id) is not None:
+        if unit.get(Conversion, conversion_id) is not None:
+            return []
+        if seen.unconsented:
+            # No identifier, so no visitor and no journey: credited to its own touchpoint.
+            unit.add(
+                Conversion(
+                    id=conversion_id,
+                    property_id=seen.property_id,
+                    event_id=seen.event_id,
+                    name=seen.name,
+                    occurred_at=seen.occurred_at,
+                    identifiers=[],
+                    currency_code=seen.currency_code,
+                    value_micros=seen.value_micros,
+                    reporting_currency_code=seen.reporting_currency_code,
+                    reporting_value_micros=seen.reporting_value_micros,
+                    unconsented=True,
+                    advertising_denied=seen.advertising_denied,
+                    own_touch=touch_to_dict(seen.own_touch) if seen.own_touch else None,
+                )
+            )
+            return [conversion_id]
+        if not seen.identifiers:
             return []
         unit.add(
             Conversion(
@@ -567,6 +589,9 @@ class AttributionApplication(TrackingApplication):
                 value_micros=seen.value_micros,
                 reporting_currency_code=seen.reporting_currency_code,
                 reporting_value_micros=seen.reporting_value_micros,
+                unconsented=False,
+                advertising_denied=seen.advertising_denied,
+                own_touch=None,
             )
         )
         visitor = self._visitor(unit, seen.property_id, seen.identifiers[0])
@@ -687,7 +712,9 @@ class AttributionApplication(TrackingApplication):
             return
         settings = self._book.for_property(conversion.property_id).settings
         visitors = self._cluster(unit, conversion.property_id, tuple(conversion.identifiers))
-        touches = [touch_from_dict(t) for v in visitors for t in v.touchpoints]
+        touches = conversion.credit_candidates(
+            [touch_from_dict(t) for v in visitors for t in v.touchpoints]
+        )
         journey = journey_for(
             touches,
             conversion.occurred_at,

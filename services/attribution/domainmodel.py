@@ -11,6 +11,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, DomainEvent, event
 
+from common.consent import PAID_CHANNELS
 from services.attribution.models import Credit, JourneyTouch
 from services.attribution.summary import bound_attribution, journey_digest_of
 
@@ -47,6 +48,9 @@ class ConversionSeen:
     value_micros: int
     reporting_currency_code: str
     reporting_value_micros: int
+    unconsented: bool = False
+    advertising_denied: bool = False
+    own_touch: JourneyTouch | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +140,7 @@ def touch_to_dict(touch: JourneyTouch) -> dict[str, Any]:
         "medium": touch.medium,
         "campaign": touch.campaign,
         "touch_type": touch.touch_type,
+        "advertising_denied": touch.advertising_denied,
     }
 
 
@@ -258,7 +263,7 @@ class Conversion(Aggregate):
         length (`summary.py`): a long journey is carried as its first and last touchpoints,
         its length and digest, with credits summed per (channel, source, medium, campaign)."""
 
-        class_version = 2
+        class_version = 3
 
         property_id: str
         event_id: str
@@ -277,6 +282,14 @@ class Conversion(Aggregate):
         model_versions: dict[str, int]
         non_conserving: list[str]
         trace_parent: str
+        unconsented: bool
+        advertising_denied: bool
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            """Attributions stored before consent were of consented conversions."""
+            state.setdefault("unconsented", False)
+            state.setdefault("advertising_denied", False)
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -303,12 +316,18 @@ class Conversion(Aggregate):
         value_micros: int,
         reporting_currency_code: str,
         reporting_value_micros: int,
+        unconsented: bool = False,
+        advertising_denied: bool = False,
+        own_touch: dict[str, Any] | None = None,
     ) -> None:
         self.property_id = property_id
         self.event_id = event_id
         self.name = name
         self.occurred_at = occurred_at
         self.identifiers = identifiers
+        self.unconsented = unconsented
+        self.advertising_denied = advertising_denied
+        self.own_touch = own_touch
         self.currency_code = currency_code
         self.value_micros = value_micros
         self.reporting_currency_code = reporting_currency_code
@@ -318,6 +337,19 @@ class Conversion(Aggregate):
         self.journey_digest = ""
         self.credits: dict[str, list[dict[str, Any]]] = {}
         self.model_versions: dict[str, int] = {}
+
+    def credit_candidates(self, touches: list[JourneyTouch]) -> list[JourneyTouch]:
+        """The touchpoints that may be credited for this conversion: an unconsented one has
+        only its own pseudo-touchpoint (no journey); a touchpoint of a paid channel counts
+        only when neither it nor the conversion had advertising consent denied."""
+        if self.unconsented:
+            touches = [touch_from_dict(self.own_touch)] if self.own_touch else []
+        return [
+            t
+            for t in touches
+            if t.channel not in PAID_CHANNELS
+            or not (t.advertising_denied or self.advertising_denied)
+        ]
 
     def needs_attribution(self, journey: list[JourneyTouch], versions: dict[str, int]) -> bool:
         """True before the first attribution, or when the journey, the models or a model's
@@ -356,6 +388,8 @@ class Conversion(Aggregate):
             model_versions=versions,
             non_conserving=non_conserving,
             trace_parent=trace_parent,
+            unconsented=self.unconsented,
+            advertising_denied=self.advertising_denied,
         )
 
     @event(Attributed)
@@ -379,6 +413,8 @@ class Conversion(Aggregate):
         model_versions: dict[str, int],
         non_conserving: list[str],
         trace_parent: str,
+        unconsented: bool = False,
+        advertising_denied: bool = False,
     ) -> None:
         self.revision = revision
         self.journey = journey

@@ -30,6 +30,7 @@ class JourneyTouch:
     medium: str
     campaign: str
     touch_type: str = "click"
+    advertising_denied: bool = False
 
 
 @dataclass(frozen=True, slots=True)

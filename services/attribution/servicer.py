@@ -68,11 +68,14 @@ def conversion_attributed(event: Any) -> attribution_pb2.ConversionAttributed:
                 source=t["source"],
                 medium=t["medium"],
                 campaign=t["campaign"],
+                advertising_denied=t.get("advertising_denied", False),
             )
             for t in event.journey
         ],
         journey_length=event.journey_length,
         credits_grouped=event.credits_grouped,
+        unconsented=event.unconsented,
+        advertising_denied=event.advertising_denied,
         models=[
             attribution_pb2.ModelCredits(
                 model=model,

@@ -33,6 +33,10 @@ def _keys(identifiers: list[common_pb2.Identifier]) -> tuple[str, ...]:
     return tuple(i.key for i in plain)
 
 
+def _denied(state: int) -> bool:
+    return state == ingest_pb2.CONSENT_STATE_DENIED
+
+
 def ingest_input(entry: ingest_pb2.LogEntry) -> TouchpointSeen | ConversionSeen | None:
     """A touchpoint or conversion from ingest's log; None for other entries."""
     kind = entry.WhichOneof("event")
@@ -50,6 +54,7 @@ def ingest_input(entry: ingest_pb2.LogEntry) -> TouchpointSeen | ConversionSeen 
                 medium=t.medium,
                 campaign=t.campaign,
                 touch_type=_TOUCH_TYPES.get(t.type, "click"),
+                advertising_denied=_denied(t.envelope.consent.advertising),
             ),
             is_bot=t.envelope.device.is_bot,
         )
@@ -57,6 +62,8 @@ def ingest_input(entry: ingest_pb2.LogEntry) -> TouchpointSeen | ConversionSeen 
         c = entry.conversion_recorded
         value = from_money_pb(c.value)
         reporting = from_money_pb(c.reporting_value)
+        unconsented = _denied(c.envelope.consent.analytics)
+        advertising_denied = _denied(c.envelope.consent.advertising)
         return ConversionSeen(
             property_id=c.envelope.property_id,
             record_id=c.envelope.record_id,
@@ -68,6 +75,22 @@ def ingest_input(entry: ingest_pb2.LogEntry) -> TouchpointSeen | ConversionSeen 
             value_micros=value.to_micros(),
             reporting_currency_code=reporting.currency_code,
             reporting_value_micros=reporting.to_micros(),
+            unconsented=unconsented,
+            advertising_denied=advertising_denied,
+            own_touch=(
+                JourneyTouch(
+                    touchpoint_id=c.envelope.record_id,
+                    occurred_at=from_timestamp(c.envelope.occurred_at),
+                    channel=c.channel or "direct",
+                    source=c.source,
+                    medium=c.medium,
+                    campaign=c.campaign,
+                    touch_type="visit",
+                    advertising_denied=advertising_denied,
+                )
+                if unconsented
+                else None
+            ),
         )
     return None
 

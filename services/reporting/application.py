@@ -36,7 +36,12 @@ from services.reporting.domainmodel import (
     ReportRow,
 )
 from services.reporting.projections import PROJECTION_NAME
-from services.reporting.views import configured_models, conversion_credits, projection_positions
+from services.reporting.views import (
+    configured_models,
+    conversion_credits,
+    projection_positions,
+    unconsented_conversions,
+)
 
 
 class ReportingError(Exception):
@@ -283,6 +288,7 @@ class ReportingApplication:
             total_value=total_value,
             exceeds_conversions=exceeds,
             total_value_saturated=saturated,
+            unconsented_conversions=self._unconsented_conversions(conn, query),
         )
 
     def _freshness(self, conn: Connection, query: ReportQuery, models: Sequence[str]) -> Freshness:
@@ -353,6 +359,21 @@ class ReportingApplication:
         c = conversion_credits.c
         statement = select(func.count(func.distinct(c.conversion_id))).where(
             *self._conditions(query)
+        )
+        return int(conn.execute(statement).scalar_one())
+
+    def _unconsented_conversions(self, conn: Connection, query: ReportQuery) -> int:
+        """How many of the report's conversions were counted without analytics consent."""
+        c, u = conversion_credits.c, unconsented_conversions.c
+        statement = (
+            select(func.count(func.distinct(c.conversion_id)))
+            .select_from(
+                conversion_credits.join(
+                    unconsented_conversions,
+                    (u.property_id == c.property_id) & (u.conversion_id == c.conversion_id),
+                )
+            )
+            .where(*self._conditions(query))
         )
         return int(conn.execute(statement).scalar_one())
 

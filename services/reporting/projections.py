@@ -27,6 +27,7 @@ from services.reporting.views import (
     conversion_credits,
     metadata,
     projection_positions,
+    unconsented_conversions,
 )
 
 PROJECTION_NAME = "conversion_credits"
@@ -182,9 +183,19 @@ def _replace_credits(conn: Connection, attributions: Sequence[ConversionAttribut
     loses its credits as its conversions are re-attributed."""
     deletions: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
+    unconsented: list[dict[str, Any]] = []
     for a in attributions:
         occurred_at = a.occurred_at.astimezone(UTC)
         deletions.append({"p_property": a.property_id, "p_conversion": a.conversion_id})
+        if a.unconsented:
+            unconsented.append(
+                {
+                    "property_id": a.property_id,
+                    "conversion_id": a.conversion_id,
+                    "conversion_name": a.conversion_name,
+                    "occurred_at": occurred_at,
+                }
+            )
         for model in a.models:
             for index, credit in enumerate(model.credits):
                 rows.append(
@@ -205,14 +216,16 @@ def _replace_credits(conn: Connection, attributions: Sequence[ConversionAttribut
                         "revision": a.revision,
                     }
                 )
-    c = conversion_credits.c
     if deletions:
-        conn.execute(
-            delete(conversion_credits).where(
-                c.property_id == bindparam("p_property"),
-                c.conversion_id == bindparam("p_conversion"),
-            ),
-            deletions,
-        )
+        for table in (conversion_credits, unconsented_conversions):
+            conn.execute(
+                delete(table).where(
+                    table.c.property_id == bindparam("p_property"),
+                    table.c.conversion_id == bindparam("p_conversion"),
+                ),
+                deletions,
+            )
     if rows:
         conn.execute(insert(conversion_credits), rows)
+    if unconsented:
+        conn.execute(insert(unconsented_conversions), unconsented)

@@ -301,7 +301,7 @@ class AttributionSettingsChanged(_message.Message):
     def __init__(self, property_id: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelConfig, _Mapping]]] = ..., models_source: _Optional[_Union[SettingSource, str]] = ..., reporting_identity: _Optional[_Union[_common_pb2.ReportingIdentity, str]] = ..., reporting_identity_source: _Optional[_Union[SettingSource, str]] = ..., lookbacks: _Optional[_Union[LookbackSettings, _Mapping]] = ..., lookbacks_source: _Optional[_Union[SettingSource, str]] = ...) -> None: ...
 
 class ConversionAttributed(_message.Message):
-    __slots__ = ("property_id", "conversion_id", "event_id", "conversion_name", "occurred_at", "value", "reporting_value", "revision", "journey", "models", "trace_parent", "journey_length", "credits_grouped")
+    __slots__ = ("property_id", "conversion_id", "event_id", "conversion_name", "occurred_at", "value", "reporting_value", "revision", "journey", "models", "trace_parent", "journey_length", "credits_grouped", "unconsented", "advertising_denied")
     PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
     CONVERSION_ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -315,6 +315,8 @@ class ConversionAttributed(_message.Message):
     TRACE_PARENT_FIELD_NUMBER: _ClassVar[int]
     JOURNEY_LENGTH_FIELD_NUMBER: _ClassVar[int]
     CREDITS_GROUPED_FIELD_NUMBER: _ClassVar[int]
+    UNCONSENTED_FIELD_NUMBER: _ClassVar[int]
+    ADVERTISING_DENIED_FIELD_NUMBER: _ClassVar[int]
     property_id: str
     conversion_id: str
     event_id: str
@@ -328,23 +330,27 @@ class ConversionAttributed(_message.Message):
     trace_parent: str
     journey_length: int
     credits_grouped: bool
-    def __init__(self, property_id: _Optional[str] = ..., conversion_id: _Optional[str] = ..., event_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., reporting_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., revision: _Optional[int] = ..., journey: _Optional[_Iterable[_Union[JourneyTouchpoint, _Mapping]]] = ..., models: _Optional[_Iterable[_Union[ModelCredits, _Mapping]]] = ..., trace_parent: _Optional[str] = ..., journey_length: _Optional[int] = ..., credits_grouped: _Optional[bool] = ...) -> None: ...
+    unconsented: bool
+    advertising_denied: bool
+    def __init__(self, property_id: _Optional[str] = ..., conversion_id: _Optional[str] = ..., event_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., reporting_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., revision: _Optional[int] = ..., journey: _Optional[_Iterable[_Union[JourneyTouchpoint, _Mapping]]] = ..., models: _Optional[_Iterable[_Union[ModelCredits, _Mapping]]] = ..., trace_parent: _Optional[str] = ..., journey_length: _Optional[int] = ..., credits_grouped: _Optional[bool] = ..., unconsented: _Optional[bool] = ..., advertising_denied: _Optional[bool] = ...) -> None: ...
 
 class JourneyTouchpoint(_message.Message):
-    __slots__ = ("touchpoint_id", "occurred_at", "channel", "source", "medium", "campaign")
+    __slots__ = ("touchpoint_id", "occurred_at", "channel", "source", "medium", "campaign", "advertising_denied")
     TOUCHPOINT_ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     MEDIUM_FIELD_NUMBER: _ClassVar[int]
     CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    ADVERTISING_DENIED_FIELD_NUMBER: _ClassVar[int]
     touchpoint_id: str
     occurred_at: _timestamp_pb2.Timestamp
     channel: str
     source: str
     medium: str
     campaign: str
-    def __init__(self, touchpoint_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., channel: _Optional[str] = ..., source: _Optional[str] = ..., medium: _Optional[str] = ..., campaign: _Optional[str] = ...) -> None: ...
+    advertising_denied: bool
+    def __init__(self, touchpoint_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., channel: _Optional[str] = ..., source: _Optional[str] = ..., medium: _Optional[str] = ..., campaign: _Optional[str] = ..., advertising_denied: _Optional[bool] = ...) -> None: ...
 
 class ModelCredits(_message.Message):
     __slots__ = ("model", "credits", "model_version", "exceeds_conversion")

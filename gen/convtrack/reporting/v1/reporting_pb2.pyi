@@ -41,7 +41,7 @@ class GetConversionReportRequest(_message.Message):
     def __init__(self, property_id: _Optional[str] = ..., model: _Optional[str] = ..., group_by: _Optional[_Union[GroupBy, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_name: _Optional[str] = ...) -> None: ...
 
 class GetConversionReportResponse(_message.Message):
-    __slots__ = ("rows", "total_conversions", "total_value", "exceeds_conversions", "total_value_saturated", "conversion_name", "freshness")
+    __slots__ = ("rows", "total_conversions", "total_value", "exceeds_conversions", "total_value_saturated", "conversion_name", "freshness", "unconsented_conversions")
     ROWS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -49,6 +49,7 @@ class GetConversionReportResponse(_message.Message):
     TOTAL_VALUE_SATURATED_FIELD_NUMBER: _ClassVar[int]
     CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
     FRESHNESS_FIELD_NUMBER: _ClassVar[int]
+    UNCONSENTED_CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
     rows: _containers.RepeatedCompositeFieldContainer[ReportRow]
     total_conversions: float
     total_value: _common_pb2.Money
@@ -56,7 +57,8 @@ class GetConversionReportResponse(_message.Message):
     total_value_saturated: bool
     conversion_name: str
     freshness: ReportFreshness
-    def __init__(self, rows: _Optional[_Iterable[_Union[ReportRow, _Mapping]]] = ..., total_conversions: _Optional[float] = ..., total_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., exceeds_conversions: _Optional[bool] = ..., total_value_saturated: _Optional[bool] = ..., conversion_name: _Optional[str] = ..., freshness: _Optional[_Union[ReportFreshness, _Mapping]] = ...) -> None: ...
+    unconsented_conversions: int
+    def __init__(self, rows: _Optional[_Iterable[_Union[ReportRow, _Mapping]]] = ..., total_conversions: _Optional[float] = ..., total_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., exceeds_conversions: _Optional[bool] = ..., total_value_saturated: _Optional[bool] = ..., conversion_name: _Optional[str] = ..., freshness: _Optional[_Union[ReportFreshness, _Mapping]] = ..., unconsented_conversions: _Optional[int] = ...) -> None: ...
 
 class ReportFreshness(_message.Message):
     __slots__ = ("upstream_positions", "newest_conversion_time")
@@ -211,3 +213,111 @@ class ListReportModelsResponse(_message.Message):
     models: _containers.RepeatedScalarFieldContainer[str]
     configured_models: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, models: _Optional[_Iterable[str]] = ..., configured_models: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetCostReportRequest(_message.Message):
+    __slots__ = ("property_id", "model", "group_by", "start_time", "end_time", "conversion_name", "page_size", "page_token")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    GROUP_BY_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    model: str
+    group_by: GroupBy
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    conversion_name: str
+    page_size: int
+    page_token: str
+    def __init__(self, property_id: _Optional[str] = ..., model: _Optional[str] = ..., group_by: _Optional[_Union[GroupBy, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_name: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class CostRow(_message.Message):
+    __slots__ = ("group", "cost", "conversions", "value", "cost_per_conversion", "roas", "roi")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
+    CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    COST_PER_CONVERSION_FIELD_NUMBER: _ClassVar[int]
+    ROAS_FIELD_NUMBER: _ClassVar[int]
+    ROI_FIELD_NUMBER: _ClassVar[int]
+    group: str
+    cost: _common_pb2.Money
+    conversions: float
+    value: _common_pb2.Money
+    cost_per_conversion: _common_pb2.Money
+    roas: float
+    roi: float
+    def __init__(self, group: _Optional[str] = ..., cost: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., conversions: _Optional[float] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., cost_per_conversion: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., roas: _Optional[float] = ..., roi: _Optional[float] = ...) -> None: ...
+
+class GetCostReportResponse(_message.Message):
+    __slots__ = ("rows", "totals", "conversion_name", "model", "currency_code", "freshness", "next_page_token")
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    TOTALS_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_CODE_FIELD_NUMBER: _ClassVar[int]
+    FRESHNESS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    rows: _containers.RepeatedCompositeFieldContainer[CostRow]
+    totals: CostRow
+    conversion_name: str
+    model: str
+    currency_code: str
+    freshness: ReportFreshness
+    next_page_token: str
+    def __init__(self, rows: _Optional[_Iterable[_Union[CostRow, _Mapping]]] = ..., totals: _Optional[_Union[CostRow, _Mapping]] = ..., conversion_name: _Optional[str] = ..., model: _Optional[str] = ..., currency_code: _Optional[str] = ..., freshness: _Optional[_Union[ReportFreshness, _Mapping]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetConversionRateReportRequest(_message.Message):
+    __slots__ = ("property_id", "model", "group_by", "start_time", "end_time", "conversion_name", "page_size", "page_token")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    GROUP_BY_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    model: str
+    group_by: GroupBy
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    conversion_name: str
+    page_size: int
+    page_token: str
+    def __init__(self, property_id: _Optional[str] = ..., model: _Optional[str] = ..., group_by: _Optional[_Union[GroupBy, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_name: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ConversionRateRow(_message.Message):
+    __slots__ = ("group", "visitors", "sessions", "conversions", "conversions_per_session", "conversions_per_visitor")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    VISITORS_FIELD_NUMBER: _ClassVar[int]
+    SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    CONVERSIONS_PER_SESSION_FIELD_NUMBER: _ClassVar[int]
+    CONVERSIONS_PER_VISITOR_FIELD_NUMBER: _ClassVar[int]
+    group: str
+    visitors: int
+    sessions: int
+    conversions: float
+    conversions_per_session: float
+    conversions_per_visitor: float
+    def __init__(self, group: _Optional[str] = ..., visitors: _Optional[int] = ..., sessions: _Optional[int] = ..., conversions: _Optional[float] = ..., conversions_per_session: _Optional[float] = ..., conversions_per_visitor: _Optional[float] = ...) -> None: ...
+
+class GetConversionRateReportResponse(_message.Message):
+    __slots__ = ("rows", "totals", "conversion_name", "model", "freshness", "next_page_token")
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    TOTALS_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    FRESHNESS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    rows: _containers.RepeatedCompositeFieldContainer[ConversionRateRow]
+    totals: ConversionRateRow
+    conversion_name: str
+    model: str
+    freshness: ReportFreshness
+    next_page_token: str
+    def __init__(self, rows: _Optional[_Iterable[_Union[ConversionRateRow, _Mapping]]] = ..., totals: _Optional[_Union[ConversionRateRow, _Mapping]] = ..., conversion_name: _Optional[str] = ..., model: _Optional[str] = ..., freshness: _Optional[_Union[ReportFreshness, _Mapping]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

@@ -55,6 +55,14 @@ class ReportingServiceStub:
     """Returns the attribution models that have credits in a property (for one conversion name
     or any). NOT_FOUND when the property or the conversion name has no attributed conversion.
     """
+    GetCostReport: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetCostReportRequest, _reporting_pb2.GetCostReportResponse]
+    """Cost, conversions, value, cost per conversion, return on ad spend and return on
+    investment per group under one model, from the ad spend ingest recorded (RecordSpend).
+    """
+    GetConversionRateReport: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetConversionRateReportRequest, _reporting_pb2.GetConversionRateReportResponse]
+    """Visitors, sessions and conversions per group, with conversions per session and per
+    visitor, from the touchpoints and page views ingest recorded.
+    """
 
 @_typing.type_check_only
 class ReportingServiceAsyncStub(ReportingServiceStub):
@@ -80,6 +88,14 @@ class ReportingServiceAsyncStub(ReportingServiceStub):
     ListReportModels: _aio.UnaryUnaryMultiCallable[_reporting_pb2.ListReportModelsRequest, _reporting_pb2.ListReportModelsResponse]  # type: ignore[assignment]
     """Returns the attribution models that have credits in a property (for one conversion name
     or any). NOT_FOUND when the property or the conversion name has no attributed conversion.
+    """
+    GetCostReport: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetCostReportRequest, _reporting_pb2.GetCostReportResponse]  # type: ignore[assignment]
+    """Cost, conversions, value, cost per conversion, return on ad spend and return on
+    investment per group under one model, from the ad spend ingest recorded (RecordSpend).
+    """
+    GetConversionRateReport: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetConversionRateReportRequest, _reporting_pb2.GetConversionRateReportResponse]  # type: ignore[assignment]
+    """Visitors, sessions and conversions per group, with conversions per session and per
+    visitor, from the touchpoints and page views ingest recorded.
     """
 
 class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -145,6 +161,26 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_reporting_pb2.ListReportModelsResponse, _abc.Awaitable[_reporting_pb2.ListReportModelsResponse]]:
         """Returns the attribution models that have credits in a property (for one conversion name
         or any). NOT_FOUND when the property or the conversion name has no attributed conversion.
+        """
+
+    @_abc_1.abstractmethod
+    def GetCostReport(
+        self,
+        request: _reporting_pb2.GetCostReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.GetCostReportResponse, _abc.Awaitable[_reporting_pb2.GetCostReportResponse]]:
+        """Cost, conversions, value, cost per conversion, return on ad spend and return on
+        investment per group under one model, from the ad spend ingest recorded (RecordSpend).
+        """
+
+    @_abc_1.abstractmethod
+    def GetConversionRateReport(
+        self,
+        request: _reporting_pb2.GetConversionRateReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.GetConversionRateReportResponse, _abc.Awaitable[_reporting_pb2.GetConversionRateReportResponse]]:
+        """Visitors, sessions and conversions per group, with conversions per session and per
+        visitor, from the touchpoints and page views ingest recorded.
         """
 
 def add_ReportingServiceServicer_to_server(servicer: ReportingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
