@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from common.consent import Consent, ConsentState
 from common.follower import Follower, UpstreamEntry
 from common.storage import create_sql_engine
 from common.values import IdentifierType
@@ -47,6 +48,20 @@ def test_sealed_identifiers_can_be_revealed_until_forgotten(vault: SubjectVault)
 
     assert vault.reveal("shop", pseudonyms) == {pseudonyms[1]: "anon:c-1"}
     assert vault.position("identity") == 7
+
+
+def test_forgetting_a_person_erases_their_consent(
+    vault: SubjectVault,
+) -> None:
+    withdrawn = Consent(ConsentState.DENIED, ConsentState.GRANTED)
+    granted = Consent(ConsentState.GRANTED, ConsentState.GRANTED)
+    user, anon = vault.pseudonym("shop", "user:u-1"), vault.pseudonym("shop", "anon:c-1")
+    vault.record_consents("shop", {user: withdrawn, anon: granted})
+
+    vault.process_page("identity", [UpstreamEntry(3, Forgotten("shop", (user,)))])
+
+    assert vault.consents("shop", [user, anon]) == {anon: granted}
+    assert vault.pseudonym("shop", "user:u-1") == user
 
 
 def test_the_same_identifier_sealed_twice_uses_one_key(vault: SubjectVault) -> None:
