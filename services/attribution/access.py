@@ -3,8 +3,9 @@ enforces)."""
 
 from __future__ import annotations
 
-from common.authorisation import AccessPolicy, Rule, every_property, internal, scoped
+from common.authorisation import AccessPolicy, Rule, audited, every_property, internal, scoped
 from common.callers import Scope
+from common.rate_limits import Cost
 from convtrack.attribution.v1 import attribution_pb2
 
 # The services that follow attribution's log (services.launcher.PEERS).
@@ -16,15 +17,22 @@ RULES: dict[str, Rule] = {
     "ListModels": Rule(Scope.REPORTS_READ, "property_id", field_may_be_absent=True),
     # Per property once the request has a property_id (branch h/propcfg); until then, and
     # whenever a request names none, only a key for every property (an admin key).
-    "ConfigureModels": Rule(Scope.ATTRIBUTION_ADMIN, "property_id", field_may_be_absent=True),
-    "SetReportingIdentity": Rule(Scope.ATTRIBUTION_ADMIN, "property_id", field_may_be_absent=True),
-    "RefitModel": scoped(Scope.ATTRIBUTION_ADMIN, "property_id"),
-    "StartReattribution": every_property(Scope.ATTRIBUTION_ADMIN),
+    "ConfigureModels": audited(
+        Rule(Scope.ATTRIBUTION_ADMIN, "property_id", field_may_be_absent=True)
+    ),
+    "SetReportingIdentity": audited(
+        Rule(Scope.ATTRIBUTION_ADMIN, "property_id", field_may_be_absent=True)
+    ),
+    "RefitModel": audited(scoped(Scope.ATTRIBUTION_ADMIN, "property_id")),
+    "StartReattribution": audited(every_property(Scope.ATTRIBUTION_ADMIN)),
     "GetJob": scoped(Scope.ATTRIBUTION_ADMIN, "property_id"),
     "ListEvents": internal(peers=LOG_FOLLOWERS),
     "GetLogHead": internal(peers=LOG_FOLLOWERS),
     "GetSyncStatus": internal(peers=PEER_SERVICES),
 }
+
+# Every call costs one against the key's rate limit (calls per second).
+RATE_COSTS: dict[str, Cost] = {}
 
 
 def policy() -> AccessPolicy:

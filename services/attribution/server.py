@@ -17,13 +17,14 @@ from common.health import DEFAULT_MAX_READY_LAG, Readiness, max_ready_lag
 from common.key_ring import key_set_loader
 from common.keyset import KeySet, started_cache
 from common.leadership import Election, leader_election, started_elected
+from common.rate_limits import RateLimitSettings, rate_limit_interceptors, rate_limit_settings
 from common.server import GrpcServer, RunningService
 from common.settings import SettingsError, creates_tables, data_dir, database_url, env_int, env_str
 from common.storage import Database, database_for
 from common.telemetry import Telemetry
 from common.upstream import identity_log, ingest_log, open_channel
 from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
-from services.attribution.access import policy
+from services.attribution.access import RATE_COSTS, policy
 from services.attribution.application import AttributionApplication
 from services.attribution.domainmodel import AttributionInput, ReportingIdentity
 from services.attribution.journeys import Lookback, LookbackPolicy
@@ -53,6 +54,7 @@ class AttributionSettings:
     refit_interval: timedelta = timedelta(hours=24)
     reporting_identity: ReportingIdentity = ReportingIdentity.DETERMINISTIC
     auth: AuthSettings = field(default_factory=AuthSettings)
+    rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AttributionSettings:
@@ -86,6 +88,7 @@ class AttributionSettings:
             refit_interval=timedelta(hours=env_int(env, "ATTRIBUTION_REFIT_INTERVAL_HOURS", 24)),
             reporting_identity=ReportingIdentity(identity),
             auth=auth_settings(env, listen),
+            rate_limits=rate_limit_settings(env, "attribution"),
         )
 
 
@@ -202,7 +205,12 @@ def _start(
         register=register,
         tracer_provider=telemetry.tracer_provider,
         interceptors=access_interceptors(
-            settings.auth, policy(), keys.current if keys is not None else None
+            settings.auth,
+            policy(),
+            keys.current if keys is not None else None,
+            below=[
+                *rate_limit_interceptors(settings.rate_limits, RATE_COSTS),
+            ],
         ),
         ready_at_start=False,
     )
@@ -211,6 +219,11 @@ def _start(
         server,
         followers=followers,
         interrupts=[ingest_channel.close, identity_channel.close, app.release_log_readers],
-        closers=[*([keys.stop] if keys else []), app.close, telemetry.shutdown, election.close],
+        closers=[
+            *([keys.stop] if keys else []),
+            app.close,
+            telemetry.shutdown,
+            election.close,
+        ],
         readiness=Readiness(app.log_head, followers, max_lag=settings.max_ready_lag),
     )

@@ -17,6 +17,7 @@ from common.health import DEFAULT_MAX_READY_LAG, Readiness, max_ready_lag
 from common.key_ring import key_set_loader
 from common.keyset import KeySet, started_cache
 from common.leadership import Election, leader_election, started_elected
+from common.rate_limits import RateLimitSettings, rate_limit_interceptors, rate_limit_settings
 from common.server import GrpcServer, RunningService
 from common.settings import SettingsError, creates_tables, data_dir, database_url, env_int, env_str
 from common.storage import Database, database_for
@@ -26,7 +27,7 @@ from common.values import Identifier
 from common.wire import from_identifier_pb, to_identifier_pb
 from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
-from services.identity.access import policy
+from services.identity.access import RATE_COSTS, policy
 from services.identity.application import (
     DEFAULT_MIN_EXPECTED_PRECISION,
     IdentifierVault,
@@ -60,6 +61,7 @@ class IdentitySettings:
     min_match_probability: float = 0.99
     min_expected_precision: float = DEFAULT_MIN_EXPECTED_PRECISION
     auth: AuthSettings = field(default_factory=AuthSettings)
+    rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IdentitySettings:
@@ -102,6 +104,7 @@ class IdentitySettings:
             min_match_probability=min_probability,
             min_expected_precision=min_expected_precision,
             auth=auth_settings(env, listen),
+            rate_limits=rate_limit_settings(env, "identity"),
         )
 
 
@@ -224,7 +227,12 @@ def _start(
         register=register,
         tracer_provider=telemetry.tracer_provider,
         interceptors=access_interceptors(
-            settings.auth, policy(), keys.current if keys is not None else None
+            settings.auth,
+            policy(),
+            keys.current if keys is not None else None,
+            below=[
+                *rate_limit_interceptors(settings.rate_limits, RATE_COSTS),
+            ],
         ),
         ready_at_start=False,
     )
@@ -233,6 +241,11 @@ def _start(
         server,
         followers=[follower],
         interrupts=[channel.close, app.release_log_readers],
-        closers=[*([keys.stop] if keys else []), app.close, telemetry.shutdown, election.close],
+        closers=[
+            *([keys.stop] if keys else []),
+            app.close,
+            telemetry.shutdown,
+            election.close,
+        ],
         readiness=Readiness(app.log_head, [follower], max_lag=settings.max_ready_lag),
     )

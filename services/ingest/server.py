@@ -17,13 +17,14 @@ from common.health import Readiness
 from common.keyset import started_cache
 from common.leadership import Election, leader_election, started_elected
 from common.money import ExchangeRates, is_known_currency
+from common.rate_limits import RateLimitSettings, rate_limit_interceptors, rate_limit_settings
 from common.server import GrpcServer, RunningService
 from common.settings import SettingsError, creates_tables, data_dir, database_url, env_int, env_str
 from common.storage import Database, database_for
 from common.telemetry import Telemetry
 from common.upstream import identity_log, open_channel
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
-from services.ingest.access import policy
+from services.ingest.access import RATE_COSTS, policy
 from services.ingest.api_keys import ApiKeys, IngestStore
 from services.ingest.application import IngestApplication
 from services.ingest.enrichment import UserAgentParser
@@ -68,6 +69,7 @@ class IngestSettings:
     max_queued_events: int = DEFAULT_MAX_QUEUED_EVENTS
     max_concurrent_calls: int = DEFAULT_MAX_CONCURRENT_CALLS
     auth: AuthSettings = field(default_factory=AuthSettings)
+    rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IngestSettings:
@@ -103,6 +105,7 @@ class IngestSettings:
                 env, "INGEST_MAX_CONCURRENT_CALLS", DEFAULT_MAX_CONCURRENT_CALLS
             ),
             auth=auth_settings(env, listen),
+            rate_limits=rate_limit_settings(env, "ingest"),
         )
         if settings.max_concurrent_calls < 1:
             raise SettingsError("INGEST_MAX_CONCURRENT_CALLS must be at least 1")
@@ -237,7 +240,12 @@ def _start(settings: IngestSettings, telemetry: Telemetry, election: Election) -
         register=register,
         tracer_provider=telemetry.tracer_provider,
         interceptors=access_interceptors(
-            settings.auth, policy(), keys.current if keys is not None else None
+            settings.auth,
+            policy(),
+            keys.current if keys is not None else None,
+            below=[
+                *rate_limit_interceptors(settings.rate_limits, RATE_COSTS),
+            ],
         ),
         max_concurrent_rpcs=settings.max_concurrent_calls,
         ready_at_start=False,

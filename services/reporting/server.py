@@ -16,13 +16,14 @@ from common.health import DEFAULT_MAX_READY_LAG, Readiness, max_ready_lag
 from common.key_ring import key_set_loader
 from common.keyset import KeySet, started_cache
 from common.leadership import Election, leader_election, started_elected
+from common.rate_limits import RateLimitSettings, rate_limit_interceptors, rate_limit_settings
 from common.server import GrpcServer, RunningService
 from common.settings import creates_tables, data_dir, database_url, env_str
 from common.storage import Database, create_sql_engine, database_for
 from common.telemetry import Telemetry
 from common.upstream import attribution_log, open_channel
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
-from services.reporting.access import policy
+from services.reporting.access import RATE_COSTS, policy
 from services.reporting.application import ReportingApplication
 from services.reporting.domainmodel import ConversionAttribution
 from services.reporting.projections import ConversionCreditsProjection
@@ -46,6 +47,7 @@ class ReportingSettings:
     attribution_addr: str = "127.0.0.1:50053"
     ingest_addr: str = "127.0.0.1:50051"
     auth: AuthSettings = field(default_factory=AuthSettings)
+    rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ReportingSettings:
@@ -65,6 +67,7 @@ class ReportingSettings:
             attribution_addr=env_str(env, "ATTRIBUTION_ADDR", cls.attribution_addr),
             ingest_addr=env_str(env, "INGEST_ADDR", cls.ingest_addr),
             auth=auth_settings(env, listen),
+            rate_limits=rate_limit_settings(env, "reporting"),
         )
 
 
@@ -138,7 +141,10 @@ def _start(
         register=register,
         tracer_provider=telemetry.tracer_provider,
         interceptors=access_interceptors(
-            settings.auth, policy(), keys.current if keys is not None else None
+            settings.auth,
+            policy(),
+            keys.current if keys is not None else None,
+            below=rate_limit_interceptors(settings.rate_limits, RATE_COSTS),
         ),
         ready_at_start=False,
     )
