@@ -9,6 +9,7 @@ from pathlib import Path
 
 import grpc
 
+from common.audit import audit_interceptors, open_audit_log
 from common.authentication import AuthMode, AuthSettings, auth_settings
 from common.authorisation import access_interceptors
 from common.eventlog import positions
@@ -194,7 +195,8 @@ def _start(
             on_standby=app.stand_by,
         ),
     ]
-    servicer = AttributionServicer(app, lambda: positions(app, UPSTREAMS))
+    audit = open_audit_log(database_of(settings))
+    servicer = AttributionServicer(app, lambda: positions(app, UPSTREAMS), audit)
 
     def register(server: grpc.Server) -> None:
         attribution_pb2_grpc.add_AttributionServiceServicer_to_server(servicer, server)
@@ -210,6 +212,7 @@ def _start(
             keys.current if keys is not None else None,
             below=[
                 *rate_limit_interceptors(settings.rate_limits, RATE_COSTS),
+                *audit_interceptors(policy(), audit),
             ],
         ),
         ready_at_start=False,
@@ -222,6 +225,7 @@ def _start(
         closers=[
             *([keys.stop] if keys else []),
             app.close,
+            audit.close,
             telemetry.shutdown,
             election.close,
         ],

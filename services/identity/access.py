@@ -25,6 +25,7 @@ RULES: dict[str, Rule] = {
     "ListEvents": internal(peers=LOG_FOLLOWERS),
     "GetLogHead": internal(peers=LOG_FOLLOWERS),
     "GetSyncStatus": internal(peers=PEER_SERVICES),
+    "ListAuditEvents": scoped(Scope.IDENTITY_ADMIN, "property_id"),
 }
 
 # Every call costs one against the key's rate limit (calls per second).

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import grpc
 
+from common.audit import audit_interceptors, open_audit_log
 from common.authentication import AuthMode, AuthSettings, auth_settings
 from common.authorisation import access_interceptors
 from common.eventlog import positions
@@ -216,7 +217,8 @@ def _start(
         on_standby=app.stand_by,
     )
 
-    servicer = IdentityServicer(app, lambda: positions(app, UPSTREAMS))
+    audit = open_audit_log(database_of(settings))
+    servicer = IdentityServicer(app, lambda: positions(app, UPSTREAMS), audit)
 
     def register(server: grpc.Server) -> None:
         identity_pb2_grpc.add_IdentityServiceServicer_to_server(servicer, server)
@@ -232,6 +234,7 @@ def _start(
             keys.current if keys is not None else None,
             below=[
                 *rate_limit_interceptors(settings.rate_limits, RATE_COSTS),
+                *audit_interceptors(policy(), audit),
             ],
         ),
         ready_at_start=False,
@@ -244,6 +247,7 @@ def _start(
         closers=[
             *([keys.stop] if keys else []),
             app.close,
+            audit.close,
             telemetry.shutdown,
             election.close,
         ],

@@ -23,6 +23,7 @@ RULES: dict[str, Rule] = {
     "CreateApiKey": audited(every_property(Scope.ADMIN)),
     "ListApiKeys": every_property(Scope.ADMIN),
     "RevokeApiKey": audited(every_property(Scope.ADMIN)),
+    "ListAuditEvents": every_property(Scope.ADMIN),
 }
 
 # What a call costs against the key's rate limit (events per second): one per event.

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import grpc
 
+from common.audit import audit_interceptors, open_audit_log
 from common.authentication import AuthMode, AuthSettings, auth_settings
 from common.authorisation import access_interceptors
 from common.follower import Follower
@@ -229,7 +230,8 @@ def _start(settings: IngestSettings, telemetry: Telemetry, election: Election) -
     keys = started_cache(settings.auth.mode is AuthMode.KEYS, api_keys.key_set, "ingest")
     if keys is not None:
         api_keys.on_change(keys.refresh)
-    servicer = IngestServicer(app, api_keys, telemetry.meter(__name__))
+    audit = open_audit_log(database_of(settings))
+    servicer = IngestServicer(app, api_keys, telemetry.meter(__name__), audit)
 
     def register(server: grpc.Server) -> None:
         ingest_pb2_grpc.add_IngestServiceServicer_to_server(servicer, server)
@@ -245,6 +247,7 @@ def _start(settings: IngestSettings, telemetry: Telemetry, election: Election) -
             keys.current if keys is not None else None,
             below=[
                 *rate_limit_interceptors(settings.rate_limits, RATE_COSTS),
+                *audit_interceptors(policy(), audit),
             ],
         ),
         max_concurrent_rpcs=settings.max_concurrent_calls,
@@ -261,6 +264,7 @@ def _start(settings: IngestSettings, telemetry: Telemetry, election: Election) -
         closers=[
             *([keys.stop] if keys is not None else []),
             app.close,
+            audit.close,
             telemetry.shutdown,
             election.close,
         ],

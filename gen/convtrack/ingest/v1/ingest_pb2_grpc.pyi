@@ -79,6 +79,11 @@ class IngestServiceStub:
     """Returns every API key with the hash of its secret, for the other services to check keys
     without calling ingest per call. Internal: only peer services (by client certificate).
     """
+    ListAuditEvents: _grpc.UnaryUnaryMultiCallable[_ingest_pb2.ListAuditEventsRequest, _ingest_pb2.ListAuditEventsResponse]
+    """Lists the audit log: every admin call made on this service (who, when, which RPC and
+    property, a summary of the request without identifiers, and its outcome), oldest first.
+    A key for one property must name it and sees that property's entries only.
+    """
 
 @_typing.type_check_only
 class IngestServiceAsyncStub(IngestServiceStub):
@@ -127,6 +132,11 @@ class IngestServiceAsyncStub(IngestServiceStub):
     GetKeyRing: _aio.UnaryUnaryMultiCallable[_ingest_pb2.GetKeyRingRequest, _ingest_pb2.GetKeyRingResponse]  # type: ignore[assignment]
     """Returns every API key with the hash of its secret, for the other services to check keys
     without calling ingest per call. Internal: only peer services (by client certificate).
+    """
+    ListAuditEvents: _aio.UnaryUnaryMultiCallable[_ingest_pb2.ListAuditEventsRequest, _ingest_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
+    """Lists the audit log: every admin call made on this service (who, when, which RPC and
+    property, a summary of the request without identifiers, and its outcome), oldest first.
+    A key for one property must name it and sees that property's entries only.
     """
 
 class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -233,6 +243,17 @@ class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_ingest_pb2.GetKeyRingResponse, _abc.Awaitable[_ingest_pb2.GetKeyRingResponse]]:
         """Returns every API key with the hash of its secret, for the other services to check keys
         without calling ingest per call. Internal: only peer services (by client certificate).
+        """
+
+    @_abc_1.abstractmethod
+    def ListAuditEvents(
+        self,
+        request: _ingest_pb2.ListAuditEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ingest_pb2.ListAuditEventsResponse, _abc.Awaitable[_ingest_pb2.ListAuditEventsResponse]]:
+        """Lists the audit log: every admin call made on this service (who, when, which RPC and
+        property, a summary of the request without identifiers, and its outcome), oldest first.
+        A key for one property must name it and sees that property's entries only.
         """
 
 def add_IngestServiceServicer_to_server(servicer: IngestServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
