@@ -4,7 +4,7 @@ request names the property) and the interceptor that enforces it."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +36,7 @@ class Rule:
     - `peers`: peer services (by client certificate) that may call it too.
     - `default_property`: a property id that names the deployment default (`*`) rather than a
       property; a request naming it needs an admin key (every scope, every property).
+    - `audited`: an admin action; every call is recorded in the service's audit log.
     """
 
     scope: Scope | None
@@ -43,6 +44,7 @@ class Rule:
     every_property: bool = False
     peers: tuple[str, ...] = ()
     default_property: str | None = None
+    audited: bool = False
 
 
 def scoped(scope: Scope, property_path: str, *, peers: Sequence[str] = ()) -> Rule:
@@ -64,6 +66,11 @@ def unscoped(scope: Scope) -> Rule:
 def every_property(scope: Scope) -> Rule:
     """Needs `scope` on every property (an operator's admin key)."""
     return Rule(scope, every_property=True)
+
+
+def audited(rule: Rule) -> Rule:
+    """The same rule for an admin action: every call is recorded in the audit log."""
+    return replace(rule, audited=True)
 
 
 def internal(peers: Sequence[str]) -> Rule:
@@ -228,16 +235,20 @@ class AuthorisationInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg
 
 
 def access_interceptors(
-    settings: AuthSettings, policy: AccessPolicy, keys: Callable[[], KeySet | None] | None
+    settings: AuthSettings,
+    policy: AccessPolicy,
+    keys: Callable[[], KeySet | None] | None,
+    below: Sequence[grpc.ServerInterceptor[Any, Any]] = (),
 ) -> list[grpc.ServerInterceptor[Any, Any]]:
-    """Authentication then authorisation, for `GrpcServer(interceptors=...)`: with
-    authentication off every caller is the local all-powerful one (the policy is still
-    checked to cover every RPC)."""
+    """Authentication then authorisation, then `below` (rate limits, audit), for
+    `GrpcServer(interceptors=...)`: with authentication off every caller is the local
+    all-powerful one (the policy is still checked to cover every RPC)."""
     if settings.mode is AuthMode.OFF:
-        return [AuthenticationInterceptor(None)]
+        return [AuthenticationInterceptor(None), *below]
     if keys is None:
         raise PolicyError("authentication is on but no key set was given")
     return [
         AuthenticationInterceptor(keys, lambda: datetime.now(UTC)),
         AuthorisationInterceptor(policy),
+        *below,
     ]

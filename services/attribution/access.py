@@ -6,12 +6,14 @@ from __future__ import annotations
 from common.authorisation import (
     AccessPolicy,
     Rule,
+    audited,
     every_property,
     internal,
     scoped,
     scoped_or_default,
 )
 from common.callers import Scope
+from common.rate_limits import Cost
 from convtrack.attribution.v1 import attribution_pb2
 
 # The services that follow attribution's log (services.launcher.PEERS).
@@ -23,15 +25,19 @@ RULES: dict[str, Rule] = {
     # A property's own settings, or with property_id `*` the deployment default's (which
     # every property without its own follows): only an admin key may name `*`.
     "ListModels": scoped_or_default(Scope.REPORTS_READ, "property_id"),
-    "ConfigureModels": scoped_or_default(Scope.ATTRIBUTION_ADMIN, "property_id"),
-    "SetReportingIdentity": scoped_or_default(Scope.ATTRIBUTION_ADMIN, "property_id"),
-    "RefitModel": scoped(Scope.ATTRIBUTION_ADMIN, "property_id"),
-    "StartReattribution": every_property(Scope.ATTRIBUTION_ADMIN),
+    "ConfigureModels": audited(scoped_or_default(Scope.ATTRIBUTION_ADMIN, "property_id")),
+    "SetReportingIdentity": audited(scoped_or_default(Scope.ATTRIBUTION_ADMIN, "property_id")),
+    "RefitModel": audited(scoped(Scope.ATTRIBUTION_ADMIN, "property_id")),
+    "StartReattribution": audited(every_property(Scope.ATTRIBUTION_ADMIN)),
     "GetJob": scoped(Scope.ATTRIBUTION_ADMIN, "property_id"),
     "ListEvents": internal(peers=LOG_FOLLOWERS),
     "GetLogHead": internal(peers=LOG_FOLLOWERS),
     "GetSyncStatus": internal(peers=PEER_SERVICES),
+    "ListAuditEvents": scoped(Scope.ATTRIBUTION_ADMIN, "property_id"),
 }
+
+# Every call costs one against the key's rate limit (calls per second).
+RATE_COSTS: dict[str, Cost] = {}
 
 
 def policy() -> AccessPolicy:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import grpc
 
+from common.audit import audit_interceptors, open_audit_log
 from common.authentication import AuthMode, AuthSettings, auth_settings
 from common.authorisation import access_interceptors
 from common.channels import open_channel
@@ -18,6 +19,7 @@ from common.health import DEFAULT_MAX_READY_LAG, Readiness, max_ready_lag
 from common.key_ring import key_set_loader
 from common.keyset import KeySet, started_cache
 from common.leadership import Election, leader_election, started_elected
+from common.rate_limits import RateLimitSettings, rate_limit_interceptors, rate_limit_settings
 from common.server import GrpcServer, RunningService
 from common.settings import (
     PLAINTEXT,
@@ -36,7 +38,7 @@ from common.storage import Database, database_for
 from common.telemetry import Telemetry
 from common.upstream import identity_log, ingest_log
 from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
-from services.attribution.access import policy
+from services.attribution.access import RATE_COSTS, policy
 from services.attribution.application import AttributionApplication
 from services.attribution.domainmodel import AttributionInput, ReportingIdentity
 from services.attribution.journeys import Lookback, LookbackPolicy
@@ -68,6 +70,7 @@ class AttributionSettings:
     reporting_identity: ReportingIdentity = ReportingIdentity.DETERMINISTIC
     auth: AuthSettings = field(default_factory=AuthSettings)
     transport: TransportSettings = PLAINTEXT
+    rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AttributionSettings:
@@ -106,6 +109,7 @@ class AttributionSettings:
             reporting_identity=ReportingIdentity(identity),
             transport=transport_settings(env, "attribution", listen),
             auth=auth_settings(env, listen),
+            rate_limits=rate_limit_settings(env, "attribution"),
         )
 
 
@@ -235,7 +239,8 @@ def _start(
             return positions(app, UPSTREAMS)
         return sharded_positions(app.position, UPSTREAMS, settings.shards)
 
-    servicer = AttributionServicer(app, upstream_positions)
+    audit = open_audit_log(database_of(settings))
+    servicer = AttributionServicer(app, upstream_positions, audit)
 
     def register(server: grpc.Server) -> None:
         attribution_pb2_grpc.add_AttributionServiceServicer_to_server(servicer, server)
@@ -246,7 +251,13 @@ def _start(
         register=register,
         tracer_provider=telemetry.tracer_provider,
         interceptors=access_interceptors(
-            settings.auth, policy(), keys.current if keys is not None else None
+            settings.auth,
+            policy(),
+            keys.current if keys is not None else None,
+            below=[
+                *rate_limit_interceptors(settings.rate_limits, RATE_COSTS),
+                *audit_interceptors(policy(), audit),
+            ],
         ),
         ready_at_start=False,
         transport=settings.transport,
@@ -256,6 +267,12 @@ def _start(
         server,
         followers=followers,
         interrupts=[ingest_channel.close, identity_channel.close, app.release_log_readers],
-        closers=[*([keys.stop] if keys else []), app.close, telemetry.shutdown, election.close],
+        closers=[
+            *([keys.stop] if keys else []),
+            app.close,
+            audit.close,
+            telemetry.shutdown,
+            election.close,
+        ],
         readiness=Readiness(app.log_head, followers, max_lag=settings.max_ready_lag),
     )

@@ -10,6 +10,8 @@ from uuid import UUID
 import grpc
 from google.protobuf import duration_pb2
 
+from common.audit import AuditLog
+from common.audit_api import list_audit_events
 from common.grpc_errors import FieldProblem, abort_invalid
 from common.log_endpoint import LogEndpoint
 from common.money import Money
@@ -388,11 +390,26 @@ class AttributionServicer(attribution_pb2_grpc.AttributionServiceServicer):
     """Translates AttributionService calls to the attribution application."""
 
     def __init__(
-        self, app: AttributionApplication, positions: Callable[[], dict[str, int]]
+        self,
+        app: AttributionApplication,
+        positions: Callable[[], dict[str, int]],
+        audit: AuditLog | None = None,
     ) -> None:
         self._app = app
+        self._audit = audit
         self._log = LogEndpoint(app, log_entry)
         self._positions = positions
+
+    def ListAuditEvents(
+        self, request: attribution_pb2.ListAuditEventsRequest, context: grpc.ServicerContext
+    ) -> attribution_pb2.ListAuditEventsResponse:
+        """A page of this service's audit log."""
+        if self._audit is None:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "this server keeps no audit log")
+            raise AssertionError("unreachable: abort raises")
+        return list_audit_events(
+            self._audit, request, context, attribution_pb2.ListAuditEventsResponse
+        )
 
     def GetAttribution(
         self, request: attribution_pb2.GetAttributionRequest, context: grpc.ServicerContext

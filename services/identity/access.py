@@ -3,8 +3,9 @@ enforces)."""
 
 from __future__ import annotations
 
-from common.authorisation import AccessPolicy, Rule, internal, scoped
+from common.authorisation import AccessPolicy, Rule, audited, internal, scoped
 from common.callers import Scope
+from common.rate_limits import Cost
 from convtrack.identity.v1 import identity_pb2
 
 # The services that follow identity's log (services.launcher.PEERS).
@@ -14,17 +15,21 @@ PEER_SERVICES = ("ingest", "identity", "attribution", "reporting")
 RULES: dict[str, Rule] = {
     "ResolveIdentity": scoped(Scope.IDENTITY_ADMIN, "property_id"),
     "ExplainPerson": scoped(Scope.IDENTITY_ADMIN, "property_id"),
-    "LinkIdentifiers": scoped(Scope.IDENTITY_ADMIN, "property_id"),
-    "UnlinkIdentifier": scoped(Scope.IDENTITY_ADMIN, "property_id"),
-    "SplitPerson": scoped(Scope.IDENTITY_ADMIN, "property_id"),
-    "ForgetPerson": scoped(Scope.IDENTITY_ADMIN, "property_id"),
-    "RunMatching": scoped(Scope.IDENTITY_ADMIN, "property_id"),
-    "ConfigureRules": scoped(Scope.IDENTITY_ADMIN, "property_id"),
+    "LinkIdentifiers": audited(scoped(Scope.IDENTITY_ADMIN, "property_id")),
+    "UnlinkIdentifier": audited(scoped(Scope.IDENTITY_ADMIN, "property_id")),
+    "SplitPerson": audited(scoped(Scope.IDENTITY_ADMIN, "property_id")),
+    "ForgetPerson": audited(scoped(Scope.IDENTITY_ADMIN, "property_id")),
+    "RunMatching": audited(scoped(Scope.IDENTITY_ADMIN, "property_id")),
+    "ConfigureRules": audited(scoped(Scope.IDENTITY_ADMIN, "property_id")),
     "GetRules": scoped(Scope.IDENTITY_ADMIN, "property_id"),
     "ListEvents": internal(peers=LOG_FOLLOWERS),
     "GetLogHead": internal(peers=LOG_FOLLOWERS),
     "GetSyncStatus": internal(peers=PEER_SERVICES),
+    "ListAuditEvents": scoped(Scope.IDENTITY_ADMIN, "property_id"),
 }
+
+# Every call costs one against the key's rate limit (calls per second).
+RATE_COSTS: dict[str, Cost] = {}
 
 
 def policy() -> AccessPolicy:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import grpc
 
+from common.audit import audit_interceptors, open_audit_log
 from common.authentication import AuthMode, AuthSettings, auth_settings
 from common.authorisation import access_interceptors
 from common.channels import open_channel
@@ -18,6 +19,7 @@ from common.health import DEFAULT_MAX_READY_LAG, Readiness, max_ready_lag
 from common.key_ring import key_set_loader
 from common.keyset import KeySet, started_cache
 from common.leadership import Election, leader_election, started_elected
+from common.rate_limits import RateLimitSettings, rate_limit_interceptors, rate_limit_settings
 from common.server import GrpcServer, RunningService
 from common.settings import (
     PLAINTEXT,
@@ -38,7 +40,7 @@ from common.values import Identifier
 from common.wire import from_identifier_pb, to_identifier_pb
 from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
-from services.identity.access import policy
+from services.identity.access import RATE_COSTS, policy
 from services.identity.application import (
     DEFAULT_MIN_EXPECTED_PRECISION,
     IdentifierVault,
@@ -73,6 +75,7 @@ class IdentitySettings:
     min_expected_precision: float = DEFAULT_MIN_EXPECTED_PRECISION
     auth: AuthSettings = field(default_factory=AuthSettings)
     transport: TransportSettings = PLAINTEXT
+    rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IdentitySettings:
@@ -117,6 +120,7 @@ class IdentitySettings:
             min_expected_precision=min_expected_precision,
             auth=auth_settings(env, listen),
             transport=transport_settings(env, "identity", listen),
+            rate_limits=rate_limit_settings(env, "identity"),
         )
 
 
@@ -228,7 +232,8 @@ def _start(
         on_standby=app.stand_by,
     )
 
-    servicer = IdentityServicer(app, lambda: positions(app, UPSTREAMS))
+    audit = open_audit_log(database_of(settings))
+    servicer = IdentityServicer(app, lambda: positions(app, UPSTREAMS), audit)
 
     def register(server: grpc.Server) -> None:
         identity_pb2_grpc.add_IdentityServiceServicer_to_server(servicer, server)
@@ -239,7 +244,13 @@ def _start(
         register=register,
         tracer_provider=telemetry.tracer_provider,
         interceptors=access_interceptors(
-            settings.auth, policy(), keys.current if keys is not None else None
+            settings.auth,
+            policy(),
+            keys.current if keys is not None else None,
+            below=[
+                *rate_limit_interceptors(settings.rate_limits, RATE_COSTS),
+                *audit_interceptors(policy(), audit),
+            ],
         ),
         ready_at_start=False,
         transport=settings.transport,
@@ -249,6 +260,12 @@ def _start(
         server,
         followers=[follower],
         interrupts=[channel.close, app.release_log_readers],
-        closers=[*([keys.stop] if keys else []), app.close, telemetry.shutdown, election.close],
+        closers=[
+            *([keys.stop] if keys else []),
+            app.close,
+            audit.close,
+            telemetry.shutdown,
+            election.close,
+        ],
         readiness=Readiness(app.log_head, [follower], max_lag=settings.max_ready_lag),
     )

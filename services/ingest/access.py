@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from common.authorisation import AccessPolicy, Rule, every_property, internal, scoped
+from common.authorisation import AccessPolicy, Rule, audited, every_property, internal, scoped
 from common.callers import Scope
+from common.rate_limits import Cost
 from convtrack.ingest.v1 import ingest_pb2
 
 # The services that follow ingest's log (services.launcher.PEERS), and those that check API
@@ -20,9 +21,16 @@ RULES: dict[str, Rule] = {
     "ListEvents": internal(peers=LOG_FOLLOWERS),
     "GetLogHead": internal(peers=LOG_FOLLOWERS),
     "GetKeyRing": internal(peers=KEY_RING_READERS),
-    "CreateApiKey": every_property(Scope.ADMIN),
+    "CreateApiKey": audited(every_property(Scope.ADMIN)),
     "ListApiKeys": every_property(Scope.ADMIN),
-    "RevokeApiKey": every_property(Scope.ADMIN),
+    "RevokeApiKey": audited(every_property(Scope.ADMIN)),
+    "ListAuditEvents": every_property(Scope.ADMIN),
+}
+
+# What a call costs against the key's rate limit (events per second): one per event.
+RATE_COSTS: dict[str, Cost] = {
+    "TrackEvents": lambda request: len(request.events),
+    "RecordSpend": lambda request: len(request.rows),
 }
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import grpc
 from sqlalchemy import Engine
 
+from common.audit import audit_interceptors, open_audit_log
 from common.authentication import AuthMode, AuthSettings, auth_settings
 from common.authorisation import access_interceptors
 from common.channels import open_channel
@@ -19,6 +20,7 @@ from common.health import Readiness
 from common.keyset import started_cache
 from common.leadership import Election, leader_election, started_elected
 from common.money import ExchangeRates, is_known_currency
+from common.rate_limits import RateLimitSettings, rate_limit_interceptors, rate_limit_settings
 from common.server import GrpcServer, RunningService
 from common.settings import (
     PLAINTEXT,
@@ -36,7 +38,7 @@ from common.storage import Database, database_for
 from common.telemetry import Telemetry
 from common.upstream import identity_log
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
-from services.ingest.access import policy
+from services.ingest.access import RATE_COSTS, policy
 from services.ingest.api_keys import ApiKeys, IngestStore
 from services.ingest.application import IngestApplication
 from services.ingest.enrichment import UserAgentParser
@@ -101,6 +103,7 @@ class IngestSettings:
     # `<data dir>/secrets/ingest-vault.key` (the embedded default).
     vault_secret: str | None = field(default=None, repr=False)
     vault_previous_secrets: tuple[str, ...] = field(default=(), repr=False)
+    rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IngestSettings:
@@ -150,6 +153,7 @@ class IngestSettings:
             transport=transport_settings(env, "ingest", listen),
             vault_secret=vault_secret,
             vault_previous_secrets=vault_previous_secrets,
+            rate_limits=rate_limit_settings(env, "ingest"),
         )
         if settings.max_concurrent_calls < 1:
             raise SettingsError("INGEST_MAX_CONCURRENT_CALLS must be at least 1")
@@ -330,7 +334,8 @@ def _start(settings: IngestSettings, telemetry: Telemetry, election: Election) -
     keys = started_cache(settings.auth.mode is AuthMode.KEYS, api_keys.key_set, "ingest")
     if keys is not None:
         api_keys.on_change(keys.refresh)
-    servicer = IngestServicer(app, api_keys, telemetry.meter(__name__))
+    audit = open_audit_log(database_of(settings))
+    servicer = IngestServicer(app, api_keys, telemetry.meter(__name__), audit)
 
     def register(server: grpc.Server) -> None:
         ingest_pb2_grpc.add_IngestServiceServicer_to_server(servicer, server)
@@ -341,7 +346,13 @@ def _start(settings: IngestSettings, telemetry: Telemetry, election: Election) -
         register=register,
         tracer_provider=telemetry.tracer_provider,
         interceptors=access_interceptors(
-            settings.auth, policy(), keys.current if keys is not None else None
+            settings.auth,
+            policy(),
+            keys.current if keys is not None else None,
+            below=[
+                *rate_limit_interceptors(settings.rate_limits, RATE_COSTS),
+                *audit_interceptors(policy(), audit),
+            ],
         ),
         max_concurrent_rpcs=settings.max_concurrent_calls,
         ready_at_start=False,
@@ -358,6 +369,7 @@ def _start(settings: IngestSettings, telemetry: Telemetry, election: Election) -
         closers=[
             *([keys.stop] if keys is not None else []),
             app.close,
+            audit.close,
             telemetry.shutdown,
             election.close,
         ],

@@ -9,6 +9,8 @@ from typing import Any
 import grpc
 from opentelemetry.metrics import Meter
 
+from common.audit import AuditLog
+from common.audit_api import list_audit_events
 from common.consent import Consent, ConsentState
 from common.deadlines import wait_budget
 from common.grpc_errors import FieldProblem, abort_invalid, abort_resource_exhausted
@@ -385,9 +387,14 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     """Translates IngestService calls to the ingest application."""
 
     def __init__(
-        self, app: IngestApplication, api_keys: ApiKeys, meter: Meter | None = None
+        self,
+        app: IngestApplication,
+        api_keys: ApiKeys,
+        meter: Meter | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self._app = app
+        self._audit = audit
         self._api_keys = api_keys
         self._log = LogEndpoint(app, log_entry)
         self._verdicts = (
@@ -408,6 +415,15 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             if meter
             else None
         )
+
+    def ListAuditEvents(
+        self, request: ingest_pb2.ListAuditEventsRequest, context: grpc.ServicerContext
+    ) -> ingest_pb2.ListAuditEventsResponse:
+        """A page of this service's audit log."""
+        if self._audit is None:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "this server keeps no audit log")
+            raise AssertionError("unreachable: abort raises")
+        return list_audit_events(self._audit, request, context, ingest_pb2.ListAuditEventsResponse)
 
     def TrackEvents(
         self, request: ingest_pb2.TrackEventsRequest, context: grpc.ServicerContext

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from common.authorisation import AccessPolicy, Rule, every_property, internal, scoped, unscoped
 from common.callers import Scope
+from common.rate_limits import Cost
 from convtrack.reporting.v1 import reporting_pb2
 
 PEER_SERVICES = ("ingest", "identity", "attribution", "reporting")
@@ -25,6 +26,9 @@ RULES: dict[str, Rule] = {
     "ListDimensions": unscoped(Scope.REPORTS_READ),
     "GetSyncStatus": internal(peers=PEER_SERVICES),
 }
+
+# Every call costs one against the key's rate limit (queries per second).
+RATE_COSTS: dict[str, Cost] = {}
 
 
 def policy() -> AccessPolicy:

@@ -19,6 +19,7 @@ from common.health import DEFAULT_MAX_READY_LAG, Readiness, max_ready_lag
 from common.key_ring import key_set_loader
 from common.keyset import KeySet, started_cache
 from common.leadership import Election, leader_election, started_elected
+from common.rate_limits import RateLimitSettings, rate_limit_interceptors, rate_limit_settings
 from common.server import GrpcServer, RunningService
 from common.settings import (
     PLAINTEXT,
@@ -35,7 +36,7 @@ from common.storage import Database, create_sql_engine, database_for
 from common.telemetry import Telemetry
 from common.upstream import attribution_log, ingest_log
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
-from services.reporting.access import policy
+from services.reporting.access import RATE_COSTS, policy
 from services.reporting.activity import IngestActivityProjection
 from services.reporting.application import ReportingApplication
 from services.reporting.metrics import MetricsReports
@@ -64,6 +65,7 @@ class ReportingSettings:
     ingest_addr: str = "127.0.0.1:50051"
     auth: AuthSettings = field(default_factory=AuthSettings)
     transport: TransportSettings = PLAINTEXT
+    rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ReportingSettings:
@@ -87,6 +89,7 @@ class ReportingSettings:
             ingest_addr=peer_address(env, "ingest", cls.ingest_addr),
             transport=transport_settings(env, "reporting", listen),
             auth=auth_settings(env, listen),
+            rate_limits=rate_limit_settings(env, "reporting"),
         )
 
 
@@ -209,7 +212,10 @@ def _start(
         register=register,
         tracer_provider=telemetry.tracer_provider,
         interceptors=access_interceptors(
-            settings.auth, policy(), keys.current if keys is not None else None
+            settings.auth,
+            policy(),
+            keys.current if keys is not None else None,
+            below=rate_limit_interceptors(settings.rate_limits, RATE_COSTS),
         ),
         ready_at_start=False,
         transport=settings.transport,

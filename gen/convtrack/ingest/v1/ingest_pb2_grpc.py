@@ -90,6 +90,11 @@ class IngestServiceStub:
                 request_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RecordSpendRequest.SerializeToString,
                 response_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RecordSpendResponse.FromString,
                 _registered_method=True)
+        self.ListAuditEvents = channel.unary_unary(
+                '/convtrack.ingest.v1.IngestService/ListAuditEvents',
+                request_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListAuditEventsRequest.SerializeToString,
+                response_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListAuditEventsResponse.FromString,
+                _registered_method=True)
 
 
 class IngestServiceServicer:
@@ -192,6 +197,15 @@ class IngestServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAuditEvents(self, request, context):
+        """Lists the audit log: every admin call made on this service (who, when, which RPC and
+        property, a summary of the request without identifiers, and its outcome), oldest first.
+        A key for one property must name it and sees that property's entries only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IngestServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -249,6 +263,11 @@ def add_IngestServiceServicer_to_server(servicer, server):
                     servicer.RecordSpend,
                     request_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RecordSpendRequest.FromString,
                     response_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RecordSpendResponse.SerializeToString,
+            ),
+            'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEvents,
+                    request_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListAuditEventsRequest.FromString,
+                    response_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListAuditEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -549,6 +568,33 @@ class IngestService:
             '/convtrack.ingest.v1.IngestService/RecordSpend',
             convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RecordSpendRequest.SerializeToString,
             convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RecordSpendResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.ingest.v1.IngestService/ListAuditEvents',
+            convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListAuditEventsRequest.SerializeToString,
+            convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListAuditEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

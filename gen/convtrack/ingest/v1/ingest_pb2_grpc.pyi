@@ -86,6 +86,11 @@ class IngestServiceStub:
     are stored even when others are rejected, and a response means they are durable. At most
     1,000 rows per call.
     """
+    ListAuditEvents: _grpc.UnaryUnaryMultiCallable[_ingest_pb2.ListAuditEventsRequest, _ingest_pb2.ListAuditEventsResponse]
+    """Lists the audit log: every admin call made on this service (who, when, which RPC and
+    property, a summary of the request without identifiers, and its outcome), oldest first.
+    A key for one property must name it and sees that property's entries only.
+    """
 
 @_typing.type_check_only
 class IngestServiceAsyncStub(IngestServiceStub):
@@ -141,6 +146,11 @@ class IngestServiceAsyncStub(IngestServiceStub):
     stored figure changes nothing. Returns one verdict per row in request order; valid rows
     are stored even when others are rejected, and a response means they are durable. At most
     1,000 rows per call.
+    """
+    ListAuditEvents: _aio.UnaryUnaryMultiCallable[_ingest_pb2.ListAuditEventsRequest, _ingest_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
+    """Lists the audit log: every admin call made on this service (who, when, which RPC and
+    property, a summary of the request without identifiers, and its outcome), oldest first.
+    A key for one property must name it and sees that property's entries only.
     """
 
 class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -260,6 +270,17 @@ class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
         stored figure changes nothing. Returns one verdict per row in request order; valid rows
         are stored even when others are rejected, and a response means they are durable. At most
         1,000 rows per call.
+        """
+
+    @_abc_1.abstractmethod
+    def ListAuditEvents(
+        self,
+        request: _ingest_pb2.ListAuditEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ingest_pb2.ListAuditEventsResponse, _abc.Awaitable[_ingest_pb2.ListAuditEventsResponse]]:
+        """Lists the audit log: every admin call made on this service (who, when, which RPC and
+        property, a summary of the request without identifiers, and its outcome), oldest first.
+        A key for one property must name it and sees that property's entries only.
         """
 
 def add_IngestServiceServicer_to_server(servicer: IngestServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
