@@ -10,6 +10,7 @@ from google.protobuf.message import Message
 
 from common.audit import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, AuditLog
 from common.grpc_errors import FieldProblem, abort_invalid
+from common.requests import timestamp_problem
 from convtrack.common.v1 import common_pb2
 
 R = TypeVar("R", bound=Message)
@@ -28,11 +29,18 @@ def list_audit_events(
             after = int(request.page_token)
     if not 0 <= request.page_size <= MAX_PAGE_SIZE:
         problems.append(FieldProblem("page_size", f"must be from 0 to {MAX_PAGE_SIZE}"))
+    since = None
+    if request.HasField("since"):
+        problem = timestamp_problem(request.since)
+        if problem is not None:
+            problems.append(FieldProblem("since", problem))
+        else:
+            since = request.since.ToDatetime(tzinfo=UTC)
     if problems:
         abort_invalid(context, "invalid ListAuditEvents request", problems)
     page = audit.list(
         property_id=request.property_id,
-        since=request.since.ToDatetime(tzinfo=UTC) if request.HasField("since") else None,
+        since=since,
         after=after,
         limit=request.page_size or DEFAULT_PAGE_SIZE,
     )
