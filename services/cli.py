@@ -23,6 +23,7 @@ COMMANDS = {
     "rejected": "services.commands.rejected:rejected",
     "import events": "services.commands.import_events:import_events",
     "spend import": "services.commands.spend_import:spend_import",
+    "sample send": "services.commands.sample:sample_send",
     "attribution run-file": "services.commands.attribution:run_file",
     "attribution models": "services.commands.attribution_settings:show_models",
     "attribution configure-models": "services.commands.attribution_settings:configure_models",
@@ -134,6 +135,19 @@ def build_parser() -> argparse.ArgumentParser:
     import_events.add_argument("file", type=Path)
     import_events.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
     import_events.add_argument("--batch-size", type=int, default=500, help="events per call")
+    sample = commands.add_parser("sample", help="the demo's sample data")
+    sample_commands = sample.add_subparsers(dest="subcommand", required=True)
+    sample_send = sample_commands.add_parser(
+        "send",
+        help="send the demo sample (28 days of one property's traffic, conversions and ad "
+        "spend, the same all day) to a running ingest, e.g. after `convtrack up`",
+    )
+    sample_send.add_argument("--ingest", default=None, help="ingest address (INGEST_ADDR)")
+    sample_send.add_argument(
+        "--property", default="demo-shop", dest="property_id", help="default demo-shop"
+    )
+    sample_send.add_argument("--visitors", type=int, default=3000, help="default 3000")
+    sample_send.add_argument("--batch-size", type=int, default=500, help="events per call")
     spend = commands.add_parser("spend", help="ad spend for cost and ROAS reports")
     spend_commands = spend.add_subparsers(dest="subcommand", required=True)
     spend_import = spend_commands.add_parser(
