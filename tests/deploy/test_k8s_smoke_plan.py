@@ -1,0 +1,95 @@
+"""The container smoke test's plan (scripts/k8s-smoke.py), without docker: the production
+overlay becomes `docker run` commands that keep the manifest's command, args, env and security
+settings, and put every replica on loopback ports of its own."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/convtrack_smoke_test"
+
+
+def smoke_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("k8s_smoke", ROOT / "scripts" / "k8s-smoke.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["k8s_smoke"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def runs() -> list[tuple[Any, list[str]]]:
+    """Each pod (the migrate Job's first) with its `docker run` arguments."""
+    if shutil.which("kubectl") is None:
+        if os.environ.get("CI"):
+            pytest.fail("kubectl is missing on CI: the manifests cannot be rendered")
+        pytest.skip("kubectl is not installed, so the manifests cannot be rendered")
+    smoke = smoke_module()
+    objects = smoke.render(smoke.OVERLAY)
+    plan = smoke.plan(objects, smoke.load_fixture(smoke.FIXTURE, DATABASE_URL), "t1")
+    files = Path(os.environ.get("TMPDIR", "/tmp")) / "k8s-smoke-plan-test"
+    return [
+        (
+            pod,
+            smoke.docker_run_args(plan, pod, pod.spec["containers"][0], "convtrack:x", files, "t1"),
+        )
+        for pod in [plan.job, *plan.pods]
+    ]
+
+
+def env_of(args: list[str]) -> dict[str, str]:
+    pairs = [args[i + 1] for i, arg in enumerate(args) if arg == "--env"]
+    return dict(pair.split("=", 1) for pair in pairs)
+
+
+def test_every_replica_of_the_production_overlay_runs(runs: list[tuple[Any, list[str]]]) -> None:
+    components = sorted(pod.component for pod, _ in runs[1:])
+    # ingest's count belongs to its HPA (minReplicas 2); the others run 2 replicas.
+    assert components == sorted(["ingest", "identity", "attribution", "reporting"] * 2)
+
+
+def test_containers_keep_the_manifest_security_and_command(
+    runs: list[tuple[Any, list[str]]],
+) -> None:
+    for pod, args in runs:
+        joined = " ".join(args)
+        assert "--network host" in joined
+        assert "--user 10001:10001" in joined
+        assert "--read-only" in args
+        assert "--cap-drop ALL" in joined
+        assert "--security-opt no-new-privileges" in joined
+        assert re.search(r"--tmpfs /tmp:size=\d+m", joined)
+        image_at = args.index("convtrack:x")
+        assert args[image_at + 1 :] == pod.spec["containers"][0]["args"]
+        assert env_of(args)["CONVTRACK_DATABASE_URL"] == DATABASE_URL
+
+
+def test_every_address_is_on_loopback_and_each_replica_has_its_own_ports(
+    runs: list[tuple[Any, list[str]]],
+) -> None:
+    listening: list[str] = []
+    for pod, args in runs[1:]:
+        env = env_of(args)
+        for name, value in env.items():
+            assert "0.0.0.0" not in value, (pod.name, name, value)
+            assert not re.search(r"convtrack-\w+(\.[\w.]+)?:\d+", value), (pod.name, name, value)
+        listen = env[f"{pod.component.upper()}_LISTEN"]
+        assert listen == f"127.0.0.1:{pod.ports[int(next(iter(pod.ports)))]}"
+        listening.append(listen)
+        for peer in ("INGEST_ADDR", "IDENTITY_ADDR", "ATTRIBUTION_ADDR"):
+            targets = env[peer].removeprefix("ipv4:").split(",")
+            assert len(targets) == 2 and all(t.startswith("127.0.0.1:") for t in targets)
+        assert f"k8s.pod.name={pod.name}" in env["OTEL_RESOURCE_ATTRIBUTES"]
+        assert env["OTEL_TRACES_EXPORTER"] == "none"  # from the fixture: no collector here
+    assert len(set(listening)) == len(listening)
