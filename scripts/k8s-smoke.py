@@ -489,47 +489,65 @@ def wait_for_report(plan: Plan, image: str, run_id: str, property_id: str) -> fl
     )
 
 
-def leading(pod: Pod) -> bool:
-    """Whether the pod's logs say it took a lock (a log's leadership or a shard)."""
+LEADING = re.compile(r"^leading (?P<what>.+?)(?: shard (?P<shard>\d+) of \d+)? \(term \d+\)$")
+GAVE_BACK = re.compile(r"^gave back (?P<what>\S+) shard (?P<shard>\d+) of \d+")
+
+
+def log_messages(pod: Pod) -> list[str]:
+    """The `message` of each JSON log line of the pod's container (other lines as they are)."""
     logs = docker("logs", pod.name, check=False)
-    return "leading " in logs.stdout + logs.stderr
+    messages = []
+    for line in (logs.stdout + logs.stderr).splitlines():
+        try:
+            messages.append(str(json.loads(line).get("message", line)))
+        except (json.JSONDecodeError, AttributeError):
+            messages.append(line)
+    return messages
 
 
-def wait_until_leading(pod: Pod) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < TAKEOVER_TIMEOUT:
-        if leading(pod):
-            return time.monotonic() - started
-        time.sleep(0.5)
-    raise SmokeError(f"{pod.name} did not take over within {TAKEOVER_TIMEOUT:.0f}s")
+def held_locks(messages: Sequence[str]) -> set[tuple[str, str]]:
+    """The locks (a log's leadership, or a shard) the messages say were taken and kept."""
+    held: set[tuple[str, str]] = set()
+    for message in messages:
+        if taken := LEADING.match(message):
+            held.add((taken["what"], taken["shard"] or ""))
+        elif given := GAVE_BACK.match(message):
+            held.discard((given["what"], given["shard"]))
+        elif message.startswith(("lost leadership", "lost shards")):
+            held.clear()
+    return held
 
 
 def kill_and_take_over(pods: list[Pod], component: str) -> None:
-    """SIGKILLs the component's first leading replica; another must lead and be ready."""
+    """SIGKILLs the component's first replica that holds a lock; another replica must take
+    every lock it held (its log says so), then be ready and live."""
     replicas = [p for p in pods if p.component == component]
-    leaders = [p for p in replicas if leading(p)]
+    holding = {p.name: held_locks(log_messages(p)) for p in replicas}
+    leaders = [p for p in replicas if holding[p.name]]
     if len(replicas) < 2 or not leaders:
-        raise SmokeError(f"{component}: {len(replicas)} replicas, {len(leaders)} leading")
+        raise SmokeError(f"{component}: {len(replicas)} replicas, {len(leaders)} holding a lock")
     victim = leaders[0]
     standby = next(p for p in replicas if p is not victim)
-    docker("logs", standby.name)  # it exists
-    before = docker("logs", standby.name, check=False)
-    lines_before = len((before.stdout + before.stderr).splitlines())
+    seen = len(log_messages(standby))
+    started = time.monotonic()  # the takeover time includes the kill itself
     docker("kill", "--signal", "KILL", victim.name)
     pods.remove(victim)
-    started = time.monotonic()
     while time.monotonic() - started < TAKEOVER_TIMEOUT:
-        after = docker("logs", standby.name, check=False)
-        new_lines = (after.stdout + after.stderr).splitlines()[lines_before:]
-        if any("leading " in line for line in new_lines):
+        taken = held_locks(log_messages(standby)[seen:])
+        if holding[victim.name] <= taken:
             break
         time.sleep(0.5)
     else:
-        raise SmokeError(f"{standby.name} took no lock within {TAKEOVER_TIMEOUT:.0f}s of the kill")
+        raise SmokeError(
+            f"{standby.name} did not take {sorted(holding[victim.name])} within "
+            f"{TAKEOVER_TIMEOUT:.0f}s of the kill"
+        )
     took = time.monotonic() - started
     probe_until(standby, "readinessProbe", READY_TIMEOUT)
     probe_until(standby, "livenessProbe", 30)
-    say(f"killed {victim.name} (SIGKILL); {standby.name} took over in {took:.1f}s and is ready")
+    locks = ", ".join(f"{what} shard {shard}" if shard else what for what, shard in
+                      sorted(holding[victim.name]))  # fmt: skip
+    say(f"killed {victim.name} (SIGKILL); {standby.name} took {locks} in {took:.1f}s, ready")
 
 
 def dump_logs(run_id: str) -> None:
