@@ -10,10 +10,12 @@ from typing import TextIO
 
 import grpc
 
-from common.settings import process_env
+from common.channels import operator_tls
+from common.settings import SettingsError, TlsSettings, process_env
 from common.wire import to_timestamp
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from services import sample_data
+from services.commands.credentials import client_channel, sent_api_key
 from services.commands.import_events import (
     CALL_TIMEOUT,
     MAX_BATCH_EVENTS,
@@ -45,6 +47,12 @@ def sample_send(args: argparse.Namespace) -> int:
         )
         return 2
     address = args.ingest or process_env().get("INGEST_ADDR", "127.0.0.1:50051")
+    try:
+        tls = operator_tls(args.tls_dir, process_env())
+        api_key = sent_api_key(args.api_key, process_env())
+    except SettingsError as error:
+        print(f"convtrack sample send: {error}", file=sys.stderr)
+        return 2
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     try:
         config = sample_data.SampleConfig(
@@ -59,7 +67,14 @@ def sample_send(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     try:
-        tally = send_sample(address, config, progress=sys.stderr, batch_size=args.batch_size)
+        tally = send_sample(
+            address,
+            config,
+            progress=sys.stderr,
+            batch_size=args.batch_size,
+            api_key=api_key,
+            tls=tls,
+        )
     except grpc.RpcError as error:
         print(f"convtrack sample send: {error.code().name}: {error.details()}", file=sys.stderr)
         return 1
@@ -81,13 +96,16 @@ def send_sample(
     *,
     progress: TextIO | None = None,
     batch_size: int = 500,
+    api_key: str | None = None,
+    tls: TlsSettings | None = None,
 ) -> SampleTally:
     """Tracks the sample's events in batches (live traffic, with the client's clock) and
     records its daily spend; busy and unavailable answers are retried as `convtrack import
-    events` retries them (safe: events are stored once by id, spend once per day and key)."""
+    events` retries them (safe: events are stored once by id, spend once per day and key). Connects with the operators'
+    TLS identity `tls` and sends `api_key` when given."""
     events = sample_data.generate_sample(config)
     tally = SampleTally()
-    with grpc.insecure_channel(address) as channel:
+    with client_channel(address, api_key, tls) as channel:
         stub = ingest_pb2_grpc.IngestServiceStub(channel)
         for batch in sample_data.batches(events, batch_size):
             response = track_with_retries(

@@ -5,6 +5,7 @@ after the views are rebuilt from the logs."""
 from __future__ import annotations
 
 import io
+import secrets
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -148,6 +149,7 @@ def system(
             env["CONVTRACK_DATABASE_URL"] = cleanup.enter_context(
                 fresh_postgres_database(admin_url)
             )
+            env["INGEST_VAULT_SECRET"] = secrets.token_hex(32)
         running, addresses = launcher.start_all(env, any_port=True)
         cleanup.callback(launcher.stop_all, running)
         ingest_channel = cleanup.enter_context(grpc.insecure_channel(addresses.ingest))
@@ -379,6 +381,8 @@ def _view_rows(system: SpendSystem) -> dict[str, list[tuple[object, ...]]]:
 
 
 def test_rebuilt_views_equal_the_live_ones(system: SpendSystem) -> None:
+    # Earlier tests of the module may have sent spend that reporting has not applied yet.
+    launcher.wait_for_sync(system.addresses, timeout=60)
     live_rows = _view_rows(system)
     live_cost, live_rates = cost_rows(cost_report(system)), rate_rows(rate_report(system))
     rebuild_reports(system.settings())
