@@ -3,17 +3,25 @@
     .venv/bin/python scripts/k8s-smoke.py [--overlay DIR] [--no-build] [--keep]
 
 Renders the overlay with `kubectl kustomize`, builds the image (`make image`), creates a fresh
-PostgreSQL database on 127.0.0.1:5432, runs the migrate Job's container, then every replica
-of every Deployment with `docker run --network host`, using exactly the manifest's command,
-args, env and envFrom (ConfigMaps from the rendering, Secret values and the settings that name
-things outside the cluster from tests/deploy/smoke-fixture.yaml; Secret and ConfigMap volumes
-written to files and mounted where the manifest mounts them), its securityContext (user,
-read-only root, no capabilities, no privilege escalation), its emptyDir volumes as tmpfs and its
-limits. The replicas share the host's network, so each gets its own loopback ports: every env
-value `0.0.0.0:<containerPort>` becomes `127.0.0.1:<its port>`, and every env value naming a
-Service (`convtrack-ingest:50051`) becomes the list of that Service's pods' addresses
-(`ipv4:127.0.0.1:A,127.0.0.1:B`), which gRPC tries in order, as kube-proxy would spread them.
-Nothing listens on or sends to anything but 127.0.0.1.
+PostgreSQL database on 127.0.0.1:5432, runs the migrate Job's container, mints the admin key,
+then runs every replica of every Deployment with `docker run --network host`, using exactly the
+manifest's command, args, env and envFrom (ConfigMaps from the rendering, Secret values and the
+settings that name things outside the cluster from tests/deploy/smoke-fixture.yaml; Secret and
+ConfigMap volumes written to files and mounted where the manifest mounts them), its
+securityContext (user, read-only root, no capabilities, no privilege escalation), its emptyDir
+volumes as tmpfs and its limits. The replicas share the host's network, so each gets its own
+loopback ports: every env value `0.0.0.0:<containerPort>` becomes `127.0.0.1:<its port>`, and
+every env value naming a Service (`convtrack-ingest:50051`) becomes that Service's own loopback
+address (`127.0.0.1:S`), where this script forwards each connection to the next of the Service's
+pods that accepts it, as kube-proxy does. One address per Service (not an `ipv4:A,B` list) keeps
+TLS honest: the certificates name 127.0.0.1, and gRPC checks a list's whole text as the host
+name. Nothing listens on or sends to anything but 127.0.0.1.
+
+The production overlay is secured, so the run makes what a cluster's operator would: dev
+certificates (`convtrack certs dev`) as the Secret `convtrack-tls`, a random vault secret as
+`convtrack-secrets`, and, after the migrate Job, an admin API key minted offline
+(`convtrack keys create --admin --offline`, in the image with ingest's environment). The
+commands sent from the image use the operators' client certificate (`--tls-dir`) and that key.
 
 Then it checks every probe as the kubelet does (native gRPC probes: grpc.health.v1 Check with the
 probe's service name on the probe's port, its timeout, period and failure threshold), runs
@@ -26,15 +34,19 @@ end. Exit code 0 on success, 1 with the failing step and the containers' logs ot
 from __future__ import annotations
 
 import argparse
+import asyncio
+import itertools
 import json
 import os
 import re
+import secrets as random_secrets
 import shutil
 import socket
 import string
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tomllib
 import uuid
@@ -59,6 +71,8 @@ SAMPLE_VISITORS = int(os.environ.get("SMOKE_VISITORS", "400"))
 READY_TIMEOUT = 180.0  # seconds a Deployment's pods have to become ready
 REPORT_TIMEOUT = 300.0  # seconds for sent events to show up in a report
 TAKEOVER_TIMEOUT = 30.0  # seconds for a standby to lead after its leader was killed
+CONVTRACK_MAIN = "import sys; from services.cli import main; sys.exit(main(sys.argv[1:]))"
+CLIENT_TLS_DIR = "/etc/convtrack/client-tls"  # the operators' certificate, in the CLI's container
 ANY_ADDRESS = re.compile(r"^(?:0\.0\.0\.0|\[::\]|::|)?:(\d+)$")
 
 
@@ -105,6 +119,7 @@ class Plan:
     job: Pod
     pods: list[Pod]
     services: dict[str, dict[int, list[str]]] = field(default_factory=dict)  # name -> port -> addrs
+    service_ports: dict[str, dict[int, int]] = field(default_factory=dict)  # name -> port -> proxy
     config_maps: dict[str, dict[str, str]] = field(default_factory=dict)
     secrets: dict[str, dict[str, str]] = field(default_factory=dict)
 
@@ -126,11 +141,38 @@ def load_fixture(path: Path, database_url: str) -> dict[str, Any]:
     return fixture
 
 
+def generated_secrets(directory: Path) -> dict[str, dict[str, str]]:
+    """The Secrets a cluster's operator creates (docs/deploy.md), made for this run:
+    `convtrack-tls` from `convtrack certs dev` (written to `directory`, which keeps the
+    operators' client.crt/.key) and `convtrack-secrets` with a random vault secret."""
+    done = subprocess.run(
+        [sys.executable, "-c", CONVTRACK_MAIN, "certs", "dev", str(directory)],
+        capture_output=True, text=True, check=False, cwd=ROOT,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise SmokeError(f"convtrack certs dev: {done.stderr.strip()}")
+    tls = {path.name: path.read_text() for path in directory.glob("*.crt")}
+    tls |= {path.name: path.read_text() for path in directory.glob("*.key") if path.stem != "ca"}
+    vault = {
+        "ingest-vault-secret": random_secrets.token_hex(32),
+        "ingest-vault-secret-previous": "",
+    }
+    return {"convtrack-tls": tls, "convtrack-secrets": vault}
+
+
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
+    """A free loopback port, never one this run handed out before (the OS may offer a port
+    again once its probe socket is closed)."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port: int = probe.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def _replicas(workload: dict[str, Any], objects: Sequence[dict[str, Any]]) -> int:
@@ -155,8 +197,14 @@ def _container_ports(workload: dict[str, Any]) -> list[int]:
     ]
 
 
-def plan(objects: list[dict[str, Any]], fixture: Mapping[str, Any], run_id: str) -> Plan:
-    """Decides the pods (one per replica), their ports and the Services' loopback addresses."""
+def plan(
+    objects: list[dict[str, Any]],
+    fixture: Mapping[str, Any],
+    run_id: str,
+    generated: Mapping[str, Mapping[str, str]] | None = None,
+) -> Plan:
+    """Decides the pods (one per replica), their ports and the Services' loopback addresses;
+    the Secrets are the fixture's and the `generated` ones the fixture lists."""
     jobs = [o for o in objects if o["kind"] == "Job"]
     if len(jobs) != 1:
         raise SmokeError(f"expected one Job (migrate), found {len(jobs)}")
@@ -174,9 +222,9 @@ def plan(objects: list[dict[str, Any]], fixture: Mapping[str, Any], run_id: str)
         for port in service["spec"]["ports"]:
             target = port.get("targetPort", port["port"])
             addresses = [f"127.0.0.1:{pod.ports[_resolve_port(pod, target)]}" for pod in members]
-            result.services.setdefault(service["metadata"]["name"], {})[int(port["port"])] = (
-                addresses
-            )
+            name = service["metadata"]["name"]
+            result.services.setdefault(name, {})[int(port["port"])] = addresses
+            result.service_ports.setdefault(name, {})[int(port["port"])] = free_port()
     overrides: Mapping[str, Mapping[str, str]] = fixture.get("configMaps", {}) or {}
     for config_map in (o for o in objects if o["kind"] == "ConfigMap"):
         name = config_map["metadata"]["name"]
@@ -189,6 +237,10 @@ def plan(objects: list[dict[str, Any]], fixture: Mapping[str, Any], run_id: str)
         name: {k: str(v) for k, v in values.items()}
         for name, values in (fixture.get("secrets", {}) or {}).items()
     }
+    for name in fixture.get("generatedSecrets", []) or []:
+        if generated is None or name not in generated:
+            raise SmokeError(f"Secret {name!r} is to be generated for the run but was not")
+        result.secrets[name] = dict(generated[name])
     return result
 
 
@@ -278,11 +330,16 @@ def _on_loopback(plan: Plan, pod: Pod, value: str) -> str:
             for suffix in suffixes
         )
     ):
-        addresses = plan.services[service].get(int(port))
-        if not addresses:
+        if not plan.services[service].get(int(port)):
             raise SmokeError(f"{pod.name}: {value} names no port of Service {service}")
-        return "ipv4:" + ",".join(addresses)
+        return service_address(plan, service, int(port))
     return value
+
+
+def service_address(plan: Plan, service: str, port: int | None = None) -> str:
+    """A Service's loopback address (its first port when none is named)."""
+    ports = plan.service_ports[service]
+    return f"127.0.0.1:{ports[port if port is not None else next(iter(ports))]}"
 
 
 def docker_run_args(
@@ -377,6 +434,61 @@ def _cpus(quantity: str) -> str:
 # --- Running it ------------------------------------------------------------------------------
 
 
+class ServiceProxies:
+    """Every Service port's loopback address, forwarding each TCP connection to the next of
+    its pods (round robin) that accepts one, as kube-proxy spreads connections; a killed pod
+    refuses, so its share goes to the others. Runs in a thread of its own."""
+
+    def __init__(self, plan: Plan) -> None:
+        self._plan = plan
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._servers: list[asyncio.base_events.Server] = []
+
+    def __enter__(self) -> ServiceProxies:
+        self._thread.start()
+        for name, ports in self._plan.services.items():
+            for port, backends in ports.items():
+                listen = self._plan.service_ports[name][port]
+                future = asyncio.run_coroutine_threadsafe(self._serve(listen, backends), self._loop)
+                self._servers.append(future.result(timeout=10))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for server in self._servers:
+            self._loop.call_soon_threadsafe(server.close)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+    async def _serve(self, listen: int, backends: list[str]) -> asyncio.base_events.Server:
+        turns = itertools.cycle(range(len(backends)))
+
+        async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            first = next(turns)
+            for offset in range(len(backends)):
+                host, _, port = backends[(first + offset) % len(backends)].rpartition(":")
+                try:
+                    upstream_reader, upstream_writer = await asyncio.open_connection(host, port)
+                except OSError:
+                    continue
+                await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+                return
+            writer.close()
+
+        return await asyncio.start_server(forward, "127.0.0.1", listen)
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except OSError:
+        pass
+    finally:
+        writer.close()
+
+
 def docker(
     *args: str, check: bool = True, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
@@ -450,34 +562,77 @@ def probe_until(pod: Pod, kind: str, deadline_seconds: float | None = None) -> f
         time.sleep(period)
 
 
-def run_cli(image: str, run_id: str, *args: str, timeout: float = 600) -> str:
-    """`convtrack ARGS` from the image, as a client pod would run it; its stdout."""
+@dataclass
+class Operator:
+    """What an operator's `convtrack` commands run with: the image, the client certificate's
+    directory (client.crt/.key and ca.crt, readable by the image's user) and the admin key."""
+
+    image: str
+    run_id: str
+    tls_dir: Path
+    api_key: str = ""
+
+
+def operator_tls_dir(certificates: Path, files: Path) -> Path:
+    """The operators' client certificate and the CA, copied where the image's user can read
+    them (`convtrack certs dev` writes keys for its owner only)."""
+    directory = files / "operator-tls"
+    directory.mkdir(mode=0o755)
+    for name in ("client.crt", "client.key", "ca.crt"):
+        (directory / name).write_bytes((certificates / name).read_bytes())
+        (directory / name).chmod(0o444)
+    return directory
+
+
+def run_cli(operator: Operator, *args: str, timeout: float = 600) -> str:
+    """`convtrack ARGS` from the image, as a client pod would run it, with the operators'
+    certificate (`--tls-dir`) and the admin key (CONVTRACK_API_KEY); its stdout."""
     done = docker(
         "run", "--rm", "--network", "host", "--read-only", "--tmpfs", "/tmp",
         "--user", "10001:10001", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-        "--label", f"{LABEL}={run_id}", image, *args, timeout=timeout,
+        "--label", f"{LABEL}={operator.run_id}",
+        "--mount", f"type=bind,src={operator.tls_dir},dst={CLIENT_TLS_DIR},readonly",
+        "--env", f"CONVTRACK_API_KEY={operator.api_key}",
+        operator.image, *args, "--tls-dir", CLIENT_TLS_DIR, timeout=timeout,
     )  # fmt: skip
     return done.stdout
 
 
-def report_total(plan: Plan, image: str, run_id: str, property_id: str) -> float:
+def mint_admin_key(plan: Plan, image: str, run_id: str, files: Path) -> str:
+    """`convtrack keys create --admin --offline` in the image, run like the migrate Job but
+    with ingest's environment and volumes (its database and vault secret); the key."""
+    ingest = next(p for p in plan.pods if p.component == "ingest")
+    minter = Pod(f"convtrack-keys-{run_id}", ingest.workload, ingest.ports)
+    container = minter.spec["containers"][0]
+    args = docker_run_args(plan, minter, container, image, files, run_id)
+    image_at = args.index(image)
+    args = [*args[:image_at], image, "keys", "create", "--admin", "--offline",
+            "--description", "k8s smoke test operator"]  # fmt: skip
+    args[args.index("--detach")] = "--rm"
+    output = docker(*args[1:], timeout=300).stdout.strip().splitlines()
+    if not output:
+        raise SmokeError("convtrack keys create --admin --offline printed no key")
+    return output[-1].strip()
+
+
+def report_total(plan: Plan, operator: Operator, property_id: str) -> float:
     """The total purchase conversions of a property's report (last click), from the CLI."""
-    reporting = "ipv4:" + ",".join(next(iter(plan.services["convtrack-reporting"].values())))
+    reporting = service_address(plan, "convtrack-reporting")
     output = run_cli(
-        image, run_id, "report", "conversions", "--property", property_id,
+        operator, "report", "conversions", "--property", property_id,
         "--conversion", "purchase", "--format", "json", "--addr", reporting,
     )  # fmt: skip
     totals: dict[str, Any] = json.loads(output)["totals"]
     return sum(float(v) for k, v in totals.items() if k.endswith("conversions"))
 
 
-def wait_for_report(plan: Plan, image: str, run_id: str, property_id: str) -> float:
+def wait_for_report(plan: Plan, operator: Operator, property_id: str) -> float:
     """Polls the report until it shows conversions and stays the same for three polls."""
     started = time.monotonic()
     seen: list[float] = []
     while time.monotonic() - started < REPORT_TIMEOUT:
         try:
-            seen.append(report_total(plan, image, run_id, property_id))
+            seen.append(report_total(plan, operator, property_id))
         except SmokeError as error:
             say(f"report not answered yet: {str(error).splitlines()[-1][:200]}")
             seen.append(-1.0)
@@ -576,8 +731,18 @@ def smoke(overlay: Path, image: str, run_id: str, database_url: str, files: Path
     """Every step after the build, on the given database."""
     objects = render(overlay)
     fixture = load_fixture(FIXTURE, database_url)
-    the_plan = plan(objects, fixture, run_id)
-    say(f"rendered {overlay.relative_to(ROOT)}: {len(objects)} objects, the migrate Job and "
+    certificates = files / "certificates"
+    the_plan = plan(objects, fixture, run_id, generated_secrets(certificates))
+    operator = Operator(image, run_id, operator_tls_dir(certificates, files))
+    with ServiceProxies(the_plan):
+        run_plan(the_plan, operator, files)
+
+
+def run_plan(the_plan: Plan, operator: Operator, files: Path) -> None:
+    """Runs the Job, mints the admin key, runs the pods and checks them, as the docstring says."""
+    image, run_id = operator.image, operator.run_id
+    overlay_objects = len(the_plan.objects)
+    say(f"rendered: {overlay_objects} objects, the migrate Job and "
         f"{len(the_plan.pods)} pods ({', '.join(p.name for p in the_plan.pods)})")  # fmt: skip
 
     job_container = the_plan.job.spec["containers"][0]
@@ -587,6 +752,9 @@ def smoke(overlay: Path, image: str, run_id: str, database_url: str, files: Path
     if code != "0":
         raise SmokeError(f"the migrate Job's container exited with {code}")
     say(f"migrate Job done in {time.monotonic() - started:.1f}s")
+    started = time.monotonic()
+    operator.api_key = mint_admin_key(the_plan, image, run_id, files)
+    say(f"admin key minted offline in {time.monotonic() - started:.1f}s")
 
     started = time.monotonic()
     for pod in the_plan.pods:
@@ -600,24 +768,24 @@ def smoke(overlay: Path, image: str, run_id: str, database_url: str, files: Path
             f"(127.0.0.1:{','.join(map(str, pod.ports.values()))})")  # fmt: skip
     say(f"all {len(the_plan.pods)} pods ready {time.monotonic() - started:.1f}s after start")
 
-    ingest = "ipv4:" + ",".join(next(iter(the_plan.services["convtrack-ingest"].values())))
+    ingest = service_address(the_plan, "convtrack-ingest")
     started = time.monotonic()
-    sent = run_cli(image, run_id, "sample", "send", "--ingest", ingest,
+    sent = run_cli(operator, "sample", "send", "--ingest", ingest,
                    "--property", SAMPLE_PROPERTY, "--visitors", str(SAMPLE_VISITORS))  # fmt: skip
     say(f"sample send: {sent.strip().splitlines()[0]}")
-    total = wait_for_report(the_plan, image, run_id, SAMPLE_PROPERTY)
+    total = wait_for_report(the_plan, operator, SAMPLE_PROPERTY)
     say(f"report for {SAMPLE_PROPERTY}: {total:g} purchases, "
         f"{time.monotonic() - started:.1f}s after the send began")  # fmt: skip
 
     kill_and_take_over(the_plan.pods, "identity")
     kill_and_take_over(the_plan.pods, "attribution")
     started = time.monotonic()
-    run_cli(image, run_id, "sample", "send", "--ingest", ingest, "--property",
+    run_cli(operator, "sample", "send", "--ingest", ingest, "--property",
             AFTER_FAILOVER_PROPERTY, "--visitors", str(max(SAMPLE_VISITORS // 4, 50)))  # fmt: skip
-    after = wait_for_report(the_plan, image, run_id, AFTER_FAILOVER_PROPERTY)
+    after = wait_for_report(the_plan, operator, AFTER_FAILOVER_PROPERTY)
     say(f"after the failovers, {AFTER_FAILOVER_PROPERTY}: {after:g} purchases reported "
         f"{time.monotonic() - started:.1f}s after the send began")  # fmt: skip
-    again = report_total(the_plan, image, run_id, SAMPLE_PROPERTY)
+    again = report_total(the_plan, operator, SAMPLE_PROPERTY)
     if again != total:
         raise SmokeError(f"{SAMPLE_PROPERTY} changed after the failovers: {total:g} -> {again:g}")
     for pod in the_plan.pods:

@@ -29,22 +29,31 @@ def smoke_module() -> ModuleType:
 
 
 @pytest.fixture(scope="module")
-def runs() -> list[tuple[Any, list[str]]]:
-    """Each pod (the migrate Job's first) with its `docker run` arguments."""
+def smoke_plan(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The plan of the production overlay, with the run's generated Secrets."""
     if shutil.which("kubectl") is None:
         if os.environ.get("CI"):
             pytest.fail("kubectl is missing on CI: the manifests cannot be rendered")
         pytest.skip("kubectl is not installed, so the manifests cannot be rendered")
     smoke = smoke_module()
     objects = smoke.render(smoke.OVERLAY)
-    plan = smoke.plan(objects, smoke.load_fixture(smoke.FIXTURE, DATABASE_URL), "t1")
-    files = Path(os.environ.get("TMPDIR", "/tmp")) / "k8s-smoke-plan-test"
+    generated = smoke.generated_secrets(tmp_path_factory.mktemp("certificates"))
+    return smoke.plan(objects, smoke.load_fixture(smoke.FIXTURE, DATABASE_URL), "t1", generated)
+
+
+@pytest.fixture(scope="module")
+def runs(smoke_plan: Any, tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Any, list[str]]]:
+    """Each pod (the migrate Job's first) with its `docker run` arguments."""
+    smoke = sys.modules["k8s_smoke"]
+    files = tmp_path_factory.mktemp("files")
     return [
         (
             pod,
-            smoke.docker_run_args(plan, pod, pod.spec["containers"][0], "convtrack:x", files, "t1"),
+            smoke.docker_run_args(
+                smoke_plan, pod, pod.spec["containers"][0], "convtrack:x", files, "t1"
+            ),
         )
-        for pod in [plan.job, *plan.pods]
+        for pod in [smoke_plan.job, *smoke_plan.pods]
     ]
 
 
@@ -76,7 +85,7 @@ def test_containers_keep_the_manifest_security_and_command(
 
 
 def test_every_address_is_on_loopback_and_each_replica_has_its_own_ports(
-    runs: list[tuple[Any, list[str]]],
+    runs: list[tuple[Any, list[str]]], smoke_plan: Any
 ) -> None:
     listening: list[str] = []
     for pod, args in runs[1:]:
@@ -87,9 +96,32 @@ def test_every_address_is_on_loopback_and_each_replica_has_its_own_ports(
         listen = env[f"{pod.component.upper()}_LISTEN"]
         assert listen == f"127.0.0.1:{pod.ports[int(next(iter(pod.ports)))]}"
         listening.append(listen)
-        for peer in ("INGEST_ADDR", "IDENTITY_ADDR", "ATTRIBUTION_ADDR"):
-            targets = env[peer].removeprefix("ipv4:").split(",")
-            assert len(targets) == 2 and all(t.startswith("127.0.0.1:") for t in targets)
+        for peer in ("INGEST", "IDENTITY", "ATTRIBUTION"):
+            for variable in (f"{peer}_ADDR", f"{peer}_INTERNAL_ADDR"):
+                # one address per Service (its proxy), which the certificates' 127.0.0.1 covers
+                assert re.fullmatch(r"127\.0\.0\.1:\d+", env[variable]), (variable, env[variable])
+            backends = smoke_plan.services[f"convtrack-{peer.lower()}"]
+            assert all(len(addresses) == 2 for addresses in backends.values())
         assert f"k8s.pod.name={pod.name}" in env["OTEL_RESOURCE_ATTRIBUTES"]
         assert env["OTEL_TRACES_EXPORTER"] == "none"  # from the fixture: no collector here
     assert len(set(listening)) == len(listening)
+
+
+def test_the_secured_overlay_gets_certificates_and_a_vault_secret(
+    runs: list[tuple[Any, list[str]]], smoke_plan: Any
+) -> None:
+    """Every Deployment mounts its certificate and the CA from the generated `convtrack-tls`;
+    ingest and the Job get a vault secret strong enough for ingest to start on PostgreSQL."""
+    from services.ingest.vault_secrets import parse_secret
+
+    tls = smoke_plan.secrets["convtrack-tls"]
+    for pod, args in runs[1:]:
+        mounts = [args[i + 1] for i, arg in enumerate(args) if arg == "--mount"]
+        tls_mount = next(m for m in mounts if m.endswith("dst=/etc/convtrack/tls,ro"))
+        source = Path(tls_mount.split(",")[1].removeprefix("src="))
+        names = sorted(path.name for path in source.iterdir())
+        assert names == sorted(["ca.crt", f"{pod.component}.crt", f"{pod.component}.key"])
+        assert (source / "ca.crt").read_text() == tls["ca.crt"]
+        assert env_of(args)[f"{pod.component.upper()}_TLS_DIR"] == "/etc/convtrack/tls"
+    assert "ca.key" not in tls and "client.key" in tls
+    parse_secret(smoke_plan.secrets["convtrack-secrets"]["ingest-vault-secret"], "vault")

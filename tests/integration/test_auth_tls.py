@@ -277,7 +277,7 @@ def test_a_peer_refusing_a_service_is_failed_precondition_for_its_caller_not_int
 def test_the_new_commands_send_the_api_key(
     system: TlsSystem, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`spend import`, `attribution models|configure-models|reporting-identity` and
+    """`spend import`, `sample send`, `attribution models|configure-models|reporting-identity` and
     `report cost|rates` send `--api-key` (over the operators' TLS): the right key passes,
     a key without the scope is PERMISSION_DENIED."""
     keys, addresses = system.keys, system.addresses
@@ -289,6 +289,19 @@ def test_the_new_commands_send_the_api_key(
     tls = ["--tls-dir", str(system.certs)]
     commands: list[tuple[list[str], Scope]] = [
         (["spend", "import", str(spend), "--addr", addresses.ingest], Scope.INGEST_WRITE),
+        (
+            [
+                "sample",
+                "send",
+                "--ingest",
+                addresses.ingest,
+                "--property",
+                PROPERTY,
+                "--visitors",
+                "5",
+            ],
+            Scope.INGEST_WRITE,
+        ),
         (
             ["attribution", "models", "--property", PROPERTY, "--addr", addresses.attribution],
             Scope.REPORTS_READ,
