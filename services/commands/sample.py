@@ -101,8 +101,8 @@ def send_sample(
 ) -> SampleTally:
     """Tracks the sample's events in batches (live traffic, with the client's clock) and
     records its daily spend; busy and unavailable answers are retried as `convtrack import
-    events` retries them (safe: events are stored once by id, spend once per day and key). Connects with the operators'
-    TLS identity `tls` and sends `api_key` when given."""
+    events` retries them (safe: events are stored once by id, spend once per day and key).
+    Connects with the operators' TLS identity `tls` and sends `api_key` when given."""
     events = sample_data.generate_sample(config)
     tally = SampleTally()
     with client_channel(address, api_key, tls) as channel:
