@@ -38,6 +38,7 @@ import asyncio
 import itertools
 import json
 import os
+import random
 import re
 import secrets as random_secrets
 import shutil
@@ -164,15 +165,28 @@ _HANDED_OUT: set[int] = set()
 
 
 def free_port() -> int:
-    """A free loopback port, never one this run handed out before (the OS may offer a port
-    again once its probe socket is closed)."""
+    """A free loopback port below the kernel's ephemeral range, never one this run handed out
+    before. The pods bind it seconds later; a port from the ephemeral range (`bind(0)`) could
+    by then be any connection's source port or another program's test server."""
+    low = _ephemeral_ports_start()
     while True:
+        port = random.randrange(low // 2, low)
+        if port in _HANDED_OUT:
+            continue
         with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port: int = probe.getsockname()[1]
-        if port not in _HANDED_OUT:
-            _HANDED_OUT.add(port)
-            return port
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+
+
+def _ephemeral_ports_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def _replicas(workload: dict[str, Any], objects: Sequence[dict[str, Any]]) -> int:
