@@ -469,10 +469,20 @@ class ServiceProxies:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for server in self._servers:
-            self._loop.call_soon_threadsafe(server.close)
+        asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
+        self._loop.close()
+
+    async def _close(self) -> None:
+        """Stops listening and ends every forwarded connection (the pods are gone by now)."""
+        for server in self._servers:
+            server.close()
+        current = asyncio.current_task()
+        tasks = [task for task in asyncio.all_tasks() if task is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _serve(self, listen: int, backends: list[str]) -> asyncio.base_events.Server:
         turns = itertools.cycle(range(len(backends)))
