@@ -495,7 +495,13 @@ class ServiceProxies:
                     upstream_reader, upstream_writer = await asyncio.open_connection(host, port)
                 except OSError:
                     continue
-                await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+                try:
+                    await asyncio.gather(
+                        _pipe(reader, upstream_writer), _pipe(upstream_reader, writer)
+                    )
+                except asyncio.CancelledError:  # the proxies are closing: end quietly
+                    upstream_writer.close()
+                    writer.close()
                 return
             writer.close()
 

@@ -125,3 +125,34 @@ def test_the_secured_overlay_gets_certificates_and_a_vault_secret(
         assert env_of(args)[f"{pod.component.upper()}_TLS_DIR"] == "/etc/convtrack/tls"
     assert "ca.key" not in tls and "client.key" in tls
     parse_secret(smoke_plan.secrets["convtrack-secrets"]["ingest-vault-secret"], "vault")
+
+
+def test_a_service_proxy_skips_a_pod_that_refuses_connections() -> None:
+    """The Service's loopback address reaches a live pod on every connection, also when the
+    other pod is gone (killed), as kube-proxy would."""
+    import socket
+    import socketserver
+    import threading
+
+    smoke = sys.modules.get("k8s_smoke") or smoke_module()
+
+    class Echo(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            self.request.sendall(self.request.recv(100))
+
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Echo) as alive:
+        threading.Thread(target=alive.serve_forever, daemon=True).start()
+        gone = smoke.free_port()  # nothing listens there
+        live = f"127.0.0.1:{alive.server_address[1]}"
+        listen = smoke.free_port()
+        plan = smoke.Plan([], "convtrack", None, [])
+        plan.services = {"convtrack-x": {1: [f"127.0.0.1:{gone}", live]}}
+        plan.service_ports = {"convtrack-x": {1: listen}}
+        try:
+            with smoke.ServiceProxies(plan):
+                for attempt in range(4):
+                    with socket.create_connection(("127.0.0.1", listen), timeout=5) as client:
+                        client.sendall(f"hello {attempt}".encode())
+                        assert client.recv(100) == f"hello {attempt}".encode()
+        finally:
+            alive.shutdown()
