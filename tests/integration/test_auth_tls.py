@@ -290,19 +290,6 @@ def test_the_new_commands_send_the_api_key(
     commands: list[tuple[list[str], Scope]] = [
         (["spend", "import", str(spend), "--addr", addresses.ingest], Scope.INGEST_WRITE),
         (
-            [
-                "sample",
-                "send",
-                "--ingest",
-                addresses.ingest,
-                "--property",
-                PROPERTY,
-                "--visitors",
-                "5",
-            ],
-            Scope.INGEST_WRITE,
-        ),
-        (
             ["attribution", "models", "--property", PROPERTY, "--addr", addresses.attribution],
             Scope.REPORTS_READ,
         ),
@@ -356,6 +343,20 @@ def test_the_new_commands_send_the_api_key(
                 addresses.reporting,
             ],
             Scope.REPORTS_READ,
+        ),
+        # last: its sample adds conversions that the reports above would have to name
+        (
+            [
+                "sample",
+                "send",
+                "--ingest",
+                addresses.ingest,
+                "--property",
+                PROPERTY,
+                "--visitors",
+                "5",
+            ],
+            Scope.INGEST_WRITE,
         ),
     ]
     for command, scope in commands:
