@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo up test lint dockerfile-lint typecheck proto-lint gen gen-check unit integration e2e bench image image-smoke clean
+.PHONY: install demo up test lint dockerfile-lint typecheck proto-lint gen gen-check unit integration e2e bench image image-smoke k8s-smoke clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ image: $(STAMP)
 
 image-smoke: $(STAMP)
 	PYTHON=$(BIN)/python scripts/image-smoke.sh
+
+# The production overlay's containers with docker on one machine (docs/deploy.md).
+k8s-smoke: $(STAMP)
+	$(BIN)/python scripts/k8s-smoke.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache data build

@@ -29,6 +29,7 @@ COMMANDS = {
     "rejected": "services.commands.rejected:rejected",
     "import events": "services.commands.import_events:import_events",
     "spend import": "services.commands.spend_import:spend_import",
+    "sample send": "services.commands.sample:sample_send",
     "attribution run-file": "services.commands.attribution:run_file",
     "attribution models": "services.commands.attribution_settings:show_models",
     "attribution configure-models": "services.commands.attribution_settings:configure_models",
@@ -215,6 +216,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tls_dir(import_events)
     import_events.add_argument("--batch-size", type=int, default=500, help="events per call")
     _add_api_key(import_events)
+    sample = commands.add_parser("sample", help="the demo's sample data")
+    sample_commands = sample.add_subparsers(dest="subcommand", required=True)
+    sample_send = sample_commands.add_parser(
+        "send",
+        help="send the demo sample (28 days of one property's traffic, conversions and ad "
+        "spend, the same all day) to a running ingest, e.g. after `convtrack up`",
+    )
+    sample_send.add_argument("--ingest", default=None, help="ingest address (INGEST_ADDR)")
+    sample_send.add_argument(
+        "--property", default="demo-shop", dest="property_id", help="default demo-shop"
+    )
+    sample_send.add_argument("--visitors", type=int, default=3000, help="default 3000")
+    sample_send.add_argument("--batch-size", type=int, default=500, help="events per call")
+    _add_tls_dir(sample_send)
+    _add_api_key(sample_send)
     keys = commands.add_parser("keys", help="create, list and revoke API keys (in ingest)")
     keys_commands = keys.add_subparsers(dest="subcommand", required=True)
     create = keys_commands.add_parser(

@@ -14,7 +14,7 @@ from typing import Any
 
 from common.channels import open_channel
 from common.server import PortInUseError, RunningService, stop_services
-from common.settings import TlsSettings, tls_settings
+from common.settings import INSECURE_REMOTE_SETTING, TlsSettings, tls_settings
 from common.telemetry import Telemetry
 from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
 from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
@@ -178,7 +178,10 @@ def free_loopback_port() -> int:
 def migrate(env: Mapping[str, str]) -> list[str]:
     """Creates every service's schema and tables once (run before starting replicas with
     `CONVTRACK_CREATE_TABLES=n`, since PostgreSQL DDL from several processes at once fails),
-    and moves secrets out of the databases; returns notes for the operator."""
+    and moves secrets out of the databases; returns notes for the operator. It serves
+    nothing, so a listen address off loopback without TLS (the image's default) is no reason
+    to refuse: the migrate Job has no certificates."""
+    env = {**env, INSECURE_REMOTE_SETTING: "1"}
     for name in ("ingest", "identity", "attribution"):
         server_module, settings_class = server(name)
         settings = replace(settings_class.from_env(env), create_tables=True)

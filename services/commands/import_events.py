@@ -6,9 +6,9 @@ import argparse
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 import grpc
 from google.protobuf import json_format
@@ -30,6 +30,8 @@ RETRIED = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 BUSY = grpc.StatusCode.RESOURCE_EXHAUSTED
 BUSY_WAIT_LIMIT = 300.0
 MAX_BACKOFF = 30.0
+
+_Reply = TypeVar("_Reply")
 
 
 @dataclass
@@ -96,12 +98,14 @@ def send_events(
     """Reads one `ingest.v1.Event` per line (protobuf JSON mapping) and tracks them in
     backfill batches; unreadable lines are counted and reported on `progress`. A batch that
     fails with UNAVAILABLE or DEADLINE_EXCEEDED, or is refused as busy (RESOURCE_EXHAUSTED),
-    is retried (see `_track`)."""
+    is retried (see `track_with_retries`)."""
     tally = ImportTally()
     with client_channel(address, api_key, tls) as channel:
         stub = ingest_pb2_grpc.IngestServiceStub(channel)
         for batch in _batches(lines, tally, progress, batch_size):
-            response = _track(stub, batch)
+            response = track_with_retries(
+                stub, ingest_pb2.TrackEventsRequest(events=batch, backfill=True)
+            )
             tally.accepted += response.accepted_count
             tally.duplicate += response.duplicate_count
             tally.rejected += response.rejected_count
@@ -144,21 +148,29 @@ def _batches(
         yield batch
 
 
-def _track(
+def track_with_retries(
     stub: ingest_pb2_grpc.IngestServiceStub,
-    batch: list[ingest_pb2.Event],
+    request: ingest_pb2.TrackEventsRequest,
     busy_wait_limit: float = BUSY_WAIT_LIMIT,
 ) -> ingest_pb2.TrackEventsResponse:
-    """Tracks one batch. UNAVAILABLE and DEADLINE_EXCEEDED are retried ATTEMPTS times with
-    exponential backoff; RESOURCE_EXHAUSTED (ingest busy) is retried after the delay its
-    RetryInfo asks for until `busy_wait_limit` seconds were spent waiting. Retries are safe:
-    events are stored once by id."""
-    request = ingest_pb2.TrackEventsRequest(events=batch, backfill=True)
+    """Tracks one batch, retried as `call_with_retries` says. Retries are safe: events are
+    stored once by id."""
+    return call_with_retries(
+        lambda: stub.TrackEvents(request, timeout=CALL_TIMEOUT), busy_wait_limit
+    )
+
+
+def call_with_retries(
+    call: Callable[[], _Reply], busy_wait_limit: float = BUSY_WAIT_LIMIT
+) -> _Reply:
+    """Makes an idempotent call to ingest. UNAVAILABLE and DEADLINE_EXCEEDED are retried
+    ATTEMPTS times with exponential backoff; RESOURCE_EXHAUSTED (ingest busy) is retried after
+    the delay its RetryInfo asks for until `busy_wait_limit` seconds were spent waiting."""
     failures = 0
     waited = 0.0
     while True:
         try:
-            return stub.TrackEvents(request, timeout=CALL_TIMEOUT)
+            return call()
         except grpc.RpcError as error:
             code = error.code()
             if code is BUSY:

@@ -277,7 +277,7 @@ def test_a_peer_refusing_a_service_is_failed_precondition_for_its_caller_not_int
 def test_the_new_commands_send_the_api_key(
     system: TlsSystem, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`spend import`, `attribution models|configure-models|reporting-identity` and
+    """`spend import`, `sample send`, `attribution models|configure-models|reporting-identity` and
     `report cost|rates` send `--api-key` (over the operators' TLS): the right key passes,
     a key without the scope is PERMISSION_DENIED."""
     keys, addresses = system.keys, system.addresses
@@ -343,6 +343,20 @@ def test_the_new_commands_send_the_api_key(
                 addresses.reporting,
             ],
             Scope.REPORTS_READ,
+        ),
+        # last: its sample adds conversions that the reports above would have to name
+        (
+            [
+                "sample",
+                "send",
+                "--ingest",
+                addresses.ingest,
+                "--property",
+                PROPERTY,
+                "--visitors",
+                "5",
+            ],
+            Scope.INGEST_WRITE,
         ),
     ]
     for command, scope in commands:

@@ -53,3 +53,20 @@ def test_a_service_started_without_ddl_and_without_migrate_fails_plainly(
     for name in ("ingest", "reporting"):
         with pytest.raises(MissingTablesError, match="run `convtrack migrate` first"):
             launcher.start_one(name, env, {"listen": "127.0.0.1:0"}).stop(0)
+
+
+def test_migrate_runs_without_tls_where_the_listen_addresses_are_off_loopback(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The image sets `<SERVICE>_LISTEN=0.0.0.0:...`; the migrate Job serves nothing and has
+    no certificates, so the services' refusal to listen off loopback without TLS must not
+    stop it."""
+    env = {"CONVTRACK_DATA_DIR": str(storage.data_dir)}
+    if storage.database_url:
+        env["CONVTRACK_DATABASE_URL"] = storage.database_url
+        env["CONVTRACK_ALLOW_GENERATED_SECRETS"] = "1"
+    for port, name in enumerate(("INGEST", "IDENTITY", "ATTRIBUTION", "REPORTING"), 50051):
+        env[f"{name}_LISTEN"] = f"0.0.0.0:{port}"
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(["migrate"]) == 0

@@ -28,6 +28,7 @@ def run_convtrack(*args: str) -> tuple[subprocess.CompletedProcess[str], set[str
         ["chart", "--help"],
         ["attribution", "run-file", "--help"],
         ["identity", "resolve-file", "--help"],
+        ["sample", "send", "--help"],
     ],
     ids=" ".join,
 )
