@@ -25,6 +25,7 @@ from services.attribution.application import (
 from services.attribution.domainmodel import Conversion, Job, ModelFit, ReportingIdentity
 from services.attribution.models import (
     DEFAULT_TRAINING_WINDOW,
+    DETAIL_DIMENSIONS,
     DataDrivenKind,
     ModelSpec,
     UnknownModelError,
@@ -59,6 +60,7 @@ def conversion_attributed(event: Any) -> attribution_pb2.ConversionAttributed:
                 source=t["source"],
                 medium=t["medium"],
                 campaign=t["campaign"],
+                **{name: t.get(name, "") for name in DETAIL_DIMENSIONS},
             )
             for t in event.journey
         ],
@@ -79,6 +81,7 @@ def conversion_attributed(event: Any) -> attribution_pb2.ConversionAttributed:
                         fraction=c["fraction"],
                         value=to_money_pb(Money.from_micros(reporting_code, c["value_micros"])),
                         touchpoint_count=c["touchpoint_count"],
+                        **{name: c.get(name, "") for name in DETAIL_DIMENSIONS},
                     )
                     for c in credits
                 ],
