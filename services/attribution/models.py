@@ -196,7 +196,21 @@ def credit(
     else:
         values = [round(Fraction(w) * value_micros) for w in value_weights]  # exact past 2^53
     return [
-        Credit(t.touchpoint_id, t.channel, t.source, t.medium, t.campaign, w, v, **details_of(t))
+        Credit(
+            t.touchpoint_id,
+            t.channel,
+            t.source,
+            t.medium,
+            t.campaign,
+            w,
+            v,
+            term=t.term,
+            content=t.content,
+            device_type=t.device_type,
+            browser=t.browser,
+            country=t.country,
+            landing_page=t.landing_page,
+        )
         for t, w, v in zip(journey, weights, values, strict=True)
         if w > 0 or v != 0
     ]

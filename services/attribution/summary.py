@@ -45,10 +45,11 @@ ENTRY_BYTES_PER_MODEL = 64 * 1024
 """The bound of one model's credits, stored or in a log entry."""
 
 
-GroupKey = tuple[str, ...]
+GroupKey = tuple[str, str, str, str, str, str, str, str, str, str]
 """What credits are summed by: (channel, source, medium, campaign, *DETAIL_DIMENSIONS)."""
 
-_OTHER_DETAILS = (OTHER,) * len(DETAIL_DIMENSIONS)
+_OTHER_DETAILS = (OTHER, OTHER, OTHER, OTHER, OTHER, OTHER)
+assert len(_OTHER_DETAILS) == len(DETAIL_DIMENSIONS)
 
 
 def max_entry_bytes(models: int) -> int:
@@ -144,7 +145,9 @@ def group_credits(credits: Sequence[Credit]) -> tuple[Credit, ...]:
 
 
 def _full_key(credit: Credit) -> GroupKey:
-    return (credit.channel, credit.source, credit.medium, credit.campaign, *_details(credit))
+    c = credit
+    base = (c.channel, c.source, c.medium, c.campaign)
+    return (*base, c.term, c.content, c.device_type, c.browser, c.country, c.landing_page)
 
 
 _LEVELS: tuple[tuple[Callable[[Credit], GroupKey], int, int], ...] = (
@@ -197,12 +200,20 @@ def _summed(credits: Sequence[Credit], key_of: Callable[[Credit], GroupKey]) -> 
         counts[key] = counts.get(key, 0) + credit.touchpoint_count
     return [
         Credit(
-            "",
-            *key[:4],
-            math.fsum(parts),
-            values[key],
-            counts[key],
-            **dict(zip(DETAIL_DIMENSIONS, key[4:], strict=True)),
+            touchpoint_id="",
+            channel=key[0],
+            source=key[1],
+            medium=key[2],
+            campaign=key[3],
+            fraction=math.fsum(parts),
+            value_micros=values[key],
+            touchpoint_count=counts[key],
+            term=key[4],
+            content=key[5],
+            device_type=key[6],
+            browser=key[7],
+            country=key[8],
+            landing_page=key[9],
         )
         for key, parts in fractions.items()
     ]
