@@ -3,9 +3,14 @@ filter, split by day in the property's time zone and compare periods."""
 
 from __future__ import annotations
 
+import csv
+import json
 from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
 
 import grpc
+import pyarrow.parquet as pq
 import pytest
 
 from common.grpc_errors import bad_request_of
@@ -13,6 +18,7 @@ from common.wire import to_timestamp
 from convtrack.common.v1 import common_pb2
 from convtrack.ingest.v1 import ingest_pb2
 from convtrack.reporting.v1 import reporting_pb2
+from services.cli import main
 from tests.e2e.system import DEADLINE, NOW, PROPERTY, System, event
 
 IPHONE = (
@@ -151,3 +157,71 @@ def test_bad_report_requests_name_their_fields(system: System) -> None:
         )
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert [p.field for p in bad_request_of(raised.value)] == ["settings.time_zone"]
+
+
+def test_the_report_command_groups_splits_filters_and_compares(
+    system: System, tmp_path: Path
+) -> None:
+    system.track(
+        *visit_and_purchase("a", 10, IPHONE, "DE", "https://shop.example.com/?gclid=a1", 30),
+        *visit_and_purchase("b", 12, WINDOWS, "FR", "https://shop.example.com/?gclid=b1", 50),
+        *visit_and_purchase("c", 40, IPHONE, "DE", "https://shop.example.com/?gclid=c1", 20),
+    )
+    system.sync()
+    since = (NOW - timedelta(hours=24)).isoformat()
+    common = [
+        "report",
+        "conversions",
+        "--property",
+        PROPERTY,
+        "--addr",
+        system.addresses.reporting,
+        "--group-by",
+        "channel,device_type",
+        "--interval",
+        "week",
+        "--filter",
+        "country=DE",
+        "--compare",
+        "previous",
+        "--since",
+        since,
+        "--until",
+        NOW.isoformat(),
+    ]
+    for output_format in ("table", "json", "csv", "parquet"):
+        written = tmp_path / f"report.{output_format}"
+        assert main([*common, "--format", output_format, "--output", str(written)]) == 0
+
+    document = json.loads((tmp_path / "report.json").read_text())
+    rows = document["rows"]
+    # One purchase now (a), one in the previous 24 hours (c): in the same week of each
+    # period, or in different ones when a week starts in between.
+    assert {(r["channel"], r["device_type"]) for r in rows} == {("paid_search", "mobile")}
+    assert sum(r["conversions"] for r in rows) == sum(r["previous_conversions"] for r in rows) == 1
+    totals = document["totals"]
+    assert (totals["previous_conversions"], totals["conversions_change_ratio"]) == (1.0, 0.0)
+    assert totals["value_change"] == "10.000000000"
+    assert document["filters"] == ["country=DE"]
+    assert document["interval"] == "week"
+    with (tmp_path / "report.csv").open(newline="") as csv_file:
+        from_csv = list(csv.DictReader(csv_file))
+    assert [(r["period"], r["device_type"]) for r in from_csv] == [
+        (r["period"], r["device_type"]) for r in rows
+    ]
+    from_parquet = pq.read_table(tmp_path / "report.parquet").to_pylist()
+    assert [r["value_change"] for r in from_parquet] == [Decimal(r["value_change"]) for r in rows]
+    table = (tmp_path / "report.table").read_text()
+    assert max(len(line) for line in table.splitlines()) <= 120
+    flat = " ".join(table.split())
+    for label in (
+        "period",
+        "channel",
+        "device_type",
+        "prev. conv.",
+        "conv. Δ",
+        "value Δ",
+    ):
+        assert label in flat, table
+    assert "by week (Monday to Sunday) in UTC" in flat
+    assert "filters: country=DE" in flat
