@@ -26,9 +26,18 @@ COMMANDS = {
     "identity resolve-file": "services.commands.identity:resolve_file",
 }
 QUIET_COMMANDS = ("demo", "report")  # log warnings only: they print their own results
-DIMENSIONS = (  # the keys of commands.reports.GROUP_BY
-    "channel, source, medium, campaign, term, content, device_type, browser, country, "
-    "landing_page, conversion_name"
+GROUP_BY = (  # the keys of commands.reports.GROUP_BY
+    "channel",
+    "source",
+    "medium",
+    "campaign",
+    "term",
+    "content",
+    "device_type",
+    "browser",
+    "country",
+    "landing_page",
+    "conversion_name",
 )
 REPORTS = ("conversions", "compare")  # commands.reports.SERVED_KINDS
 PLANNED_REPORTS = ("cost", "paths", "funnel", "cohorts", "outcomes")  # ...PLANNED_KINDS
@@ -81,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--group-by",
         default="channel",
         metavar="DIMENSION[,DIMENSION...]",
-        help=f"comma-separated, in column order (compare: one); dimensions: {DIMENSIONS}",
+        help=f"comma-separated, in column order (compare: one); dimensions: {', '.join(GROUP_BY)}",
     )
     report.add_argument("--since", type=_parse_time, default=None, help="ISO 8601, inclusive")
     report.add_argument("--until", type=_parse_time, default=None, help="ISO 8601, exclusive")

@@ -486,7 +486,7 @@ def _query(
     conversion_name = check.name(request.conversion_name, "conversion_name", required=False)
     return ReportQuery(
         property_id=property_id,
-        model=models[0],
+        model=models[0] if models else "",
         group_by=group_by,
         start=start,
         end=end,
