@@ -86,8 +86,9 @@ class Follower(Generic[T]):
     and counts as caught up: the leader keeps the shared store current, so a standby's
     answers are as fresh as the leader's. A page read in one term is processed only if the
     term still holds when its transaction starts, and `on_takeover` (which discards cached
-    aggregates) runs under the lock before the first page of each new term. `on_standby`
-    runs about once a second while standing by, for caches the leader's writes make stale
+    aggregates) runs under the lock before the first page of each new term, and `on_lost`
+    under the lock when a term ends (a shard moved to another replica). `on_standby` runs
+    about once a second while standing by, for caches the leader's writes make stale
     (ingest's vault keys of forgotten persons).
     """
 
@@ -104,10 +105,12 @@ class Follower(Generic[T]):
         leadership: Leadership | None = None,
         on_takeover: Callable[[], None] | None = None,
         on_standby: Callable[[], None] | None = None,
+        on_lost: Callable[[], None] | None = None,
     ) -> None:
         self._upstream = upstream
         self._leadership: Leadership = leadership or SoleLeadership()
         self._on_takeover = on_takeover
+        self._on_lost = on_lost
         self._on_standby = on_standby
         self._standby_called_at: float | None = None
         self._term: int | None = None
@@ -224,6 +227,9 @@ class Follower(Generic[T]):
         if not self._standing_by:
             logger.info("standing by for %s: another replica follows it", self._upstream.name)
             self._standing_by = True
+        if self._term is not None and self._on_lost is not None:
+            with self._lock:
+                self._on_lost()
         self._term = None
         self._caught_up_once = True
         self._last_lag = None

@@ -106,6 +106,8 @@ def _producer_log(
 
 def _ingest_trace(entry: ingest_pb2.LogEntry) -> str:
     kind = entry.WhichOneof("event")
+    if kind == "spend_recorded":
+        return entry.spend_recorded.trace_parent
     return str(getattr(entry, kind).envelope.trace_parent) if kind else ""
 
 

@@ -22,7 +22,13 @@ COMMANDS = {
     "migrate": "services.commands.maintenance:migrate",
     "rejected": "services.commands.rejected:rejected",
     "import events": "services.commands.import_events:import_events",
+    "spend import": "services.commands.spend_import:spend_import",
     "attribution run-file": "services.commands.attribution:run_file",
+    "attribution models": "services.commands.attribution_settings:show_models",
+    "attribution configure-models": "services.commands.attribution_settings:configure_models",
+    "attribution reporting-identity": (
+        "services.commands.attribution_settings:set_reporting_identity"
+    ),
     "identity resolve-file": "services.commands.identity:resolve_file",
 }
 QUIET_COMMANDS = ("demo", "report")  # log warnings only: they print their own results
@@ -39,8 +45,9 @@ GROUP_BY = (  # the keys of commands.reports.GROUP_BY
     "landing_page",
     "conversion_name",
 )
-REPORTS = ("conversions", "compare")  # commands.reports.SERVED_KINDS
-PLANNED_REPORTS = ("cost", "paths", "funnel", "cohorts", "outcomes")  # ...PLANNED_KINDS
+REPORTS = ("conversions", "compare", "cost", "rates")  # commands.reports.SERVED_KINDS
+PLANNED_REPORTS = ("paths", "funnel", "cohorts", "outcomes")  # ...PLANNED_KINDS
+SPEND_FORMATS = ("auto", "generic", "google-ads", "meta")  # "auto" + spend_import.CSV_FORMATS
 REPORT_FORMATS = ("table", "csv", "json", "parquet")  # commands.report_output.FORMATS
 
 Handler = Callable[[argparse.Namespace], int]
@@ -65,8 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", type=Path, default=None, help="keep the data here")
     report = commands.add_parser(
         "report",
-        help="print or write a report from reporting: conversions or compare",
-        description="Report KINDs: conversions (one model), compare (models side by side); "
+        help="print or write a report from reporting: conversions, compare, cost or rates",
+        description="Report KINDs: conversions (one model), compare (models side by side), "
+        "cost (cost, conversions, cost per conversion, ROAS and ROI under one model), rates "
+        "(visitors, sessions, conversions per session and per visitor); "
         f"not available yet (issue #9): {', '.join(PLANNED_REPORTS)}. Without KIND: "
         "conversions, or compare when --models names several (kept for compatibility).",
     )
@@ -161,8 +170,68 @@ def build_parser() -> argparse.ArgumentParser:
     import_events.add_argument("file", type=Path)
     import_events.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
     import_events.add_argument("--batch-size", type=int, default=500, help="events per call")
-    attribution = commands.add_parser("attribution", help="offline attribution tools")
+    spend = commands.add_parser("spend", help="ad spend for cost and ROAS reports")
+    spend_commands = spend.add_subparsers(dest="subcommand", required=True)
+    spend_import = spend_commands.add_parser(
+        "import",
+        help="send a CSV of daily spend to ingest; columns: date, source, medium, campaign, "
+        "channel (optional), cost, currency, property (or --property); Google Ads (Day, "
+        "Campaign, Cost, Currency code) and Meta Ads Manager (Reporting starts, Campaign name, "
+        "Amount spent (USD)) exports are read as they are",
+    )
+    spend_import.add_argument("file", type=Path)
+    spend_import.add_argument("--property", default=None, dest="property_id")
+    spend_import.add_argument(
+        "--format",
+        choices=SPEND_FORMATS,
+        default="auto",
+        dest="csv_format",
+        help="the file's column names (auto: from the header)",
+    )
+    spend_import.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
+    attribution = commands.add_parser(
+        "attribution", help="a property's attribution settings, and offline attribution tools"
+    )
     attribution_commands = attribution.add_subparsers(dest="subcommand", required=True)
+    show = attribution_commands.add_parser(
+        "models",
+        help="show the models, lookback windows and reporting identity of a property (or the "
+        "deployment default) and whether they are its own choice or the default",
+    )
+    _settings_scope(show, changes=False)
+    configure = attribution_commands.add_parser(
+        "configure-models",
+        help="set a property's models (or the default's, for every property without its own); "
+        "its past conversions are re-attributed",
+    )
+    _settings_scope(configure)
+    configure.add_argument(
+        "--models",
+        default="",
+        help="comma-separated: first_click, last_click, last_non_direct_click, linear, "
+        "position_based, w_shaped, j_shaped, inverse_j, time_decay, participation, markov, "
+        "markov_2, markov_3, shapley",
+    )
+    configure.add_argument(
+        "--follow-default",
+        action="store_true",
+        help="drop the property's own models and lookback windows: it follows the default",
+    )
+    configure.add_argument(
+        "--click-lookback-days", type=float, default=None, help="the property's click window"
+    )
+    configure.add_argument(
+        "--view-lookback-days",
+        type=float,
+        default=1.0,
+        help="the property's view window (with --click-lookback-days; default 1)",
+    )
+    identity_choice = attribution_commands.add_parser(
+        "reporting-identity",
+        help="choose which identity links make up a property's journeys (or the default's)",
+    )
+    _settings_scope(identity_choice)
+    identity_choice.add_argument("identity", choices=["deterministic", "blended"])
     run_file = attribution_commands.add_parser(
         "run-file",
         help="credit a path table CSV (columns path, total_conversions, "
@@ -207,6 +276,22 @@ def build_parser() -> argparse.ArgumentParser:
         "on stderr how many were dropped per reason)",
     )
     return parser
+
+
+def _settings_scope(parser: argparse.ArgumentParser, *, changes: bool = True) -> None:
+    """The arguments naming whose attribution settings a command reads or changes."""
+    scope = parser.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--property", dest="property_id", help="the property")
+    scope.add_argument(
+        "--all-properties",
+        action="store_true",
+        help="the deployment default: every property that did not choose its own",
+    )
+    parser.add_argument("--addr", default=None, help="attribution address (ATTRIBUTION_ADDR)")
+    if changes:
+        parser.add_argument(
+            "--wait", action="store_true", help="follow the re-attribution job until it ends"
+        )
 
 
 def command_name(args: argparse.Namespace) -> str:

@@ -48,7 +48,7 @@ PEERS = {
     "ingest": ("identity",),
     "identity": ("ingest",),
     "attribution": ("ingest", "identity"),
-    "reporting": ("attribution",),
+    "reporting": ("attribution", "ingest"),
 }
 
 
@@ -218,6 +218,7 @@ def wait_for_sync(addresses: Addresses, timeout: float = 120.0, poll: float = 0.
                 and attribution_at.get("ingest", 0) >= heads["ingest"]
                 and attribution_at.get("identity", 0) >= heads["identity"]
                 and reporting_at.get("attribution", 0) >= heads["attribution"]
+                and reporting_at.get("ingest", 0) >= heads["ingest"]
             ):
                 return
             if time.monotonic() > deadline:

@@ -603,3 +603,43 @@ def _timestamp(at_ms: int) -> Timestamp:
     """Convert epoch milliseconds to a protobuf Timestamp."""
     seconds, millis = divmod(at_ms, _SECOND)
     return Timestamp(seconds=seconds, nanos=millis * 1_000_000)
+
+
+SPEND_CAMPAIGNS = (
+    ("google", "cpc", _SEARCH_CAMPAIGNS, 9.0),
+    ("bing", "cpc", _SEARCH_CAMPAIGNS, 1.5),
+    ("facebook", "paid_social", _SOCIAL_CAMPAIGNS, 2.5),
+)
+"""The paid campaigns of the sample, with a typical daily cost per campaign at 3,000 visitors
+(in USD; facebook's in EUR); spend scales with the number of visitors."""
+
+
+def generate_spend(config: SampleConfig) -> list[ingest_pb2.SpendRow]:
+    """Daily spend of the sample's paid search and paid social campaigns over its days (the
+    same for the same config): each day's cost per campaign varies around a typical figure,
+    search spend in USD, social spend in EUR (converted by ingest like conversion values)."""
+    rng = random.Random(config.seed + 1)
+    scale = config.visitors / 3000
+    first_day = (config.end - timedelta(days=config.days)).date()
+    rows = []
+    for offset in range(config.days):
+        day = (first_day + timedelta(days=offset)).isoformat()
+        for source, medium, campaigns, typical in SPEND_CAMPAIGNS:
+            currency = "EUR" if source == "facebook" else "USD"
+            for campaign in campaigns:
+                cents = round(typical * scale * rng.uniform(0.6, 1.4) * 100)
+                rows.append(
+                    ingest_pb2.SpendRow(
+                        property_id=config.property_id,
+                        date=day,
+                        source=source,
+                        medium=medium,
+                        campaign=campaign,
+                        cost=common_pb2.Money(
+                            currency_code=currency,
+                            units=cents // 100,
+                            nanos=(cents % 100) * 10_000_000,
+                        ),
+                    )
+                )
+    return rows

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import DomainEvent
+from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
 from common.eventlog import TrackingApplication, UnitOfWork
@@ -15,6 +18,7 @@ from common.follower import UpstreamEntry
 from common.telemetry import current_trace_parent
 from services.attribution.domainmodel import (
     CONFIGURATION_ID,
+    DEFAULT_SCOPE,
     AttributionInput,
     Conversion,
     ConversionSeen,
@@ -27,10 +31,12 @@ from services.attribution.domainmodel import (
     PersonForgottenSeen,
     PersonSplitSeen,
     ProbabilisticLinkSeen,
+    PropertyAttributionSettings,
     ReportingIdentity,
     TouchpointSeen,
     Visitor,
     fit_id,
+    settings_id,
     touch_from_dict,
     touch_to_dict,
     visitor_id,
@@ -46,6 +52,14 @@ from services.attribution.models import (
     named_model,
 )
 from services.attribution.rules import NAMED_RULES
+from services.attribution.settings import (
+    PropertySettings,
+    Settings,
+    SettingsBook,
+    SettingSource,
+    lookbacks_to_dict,
+    models_to_dicts,
+)
 from services.attribution.training import (
     PastConversion,
     PersonHistory,
@@ -56,6 +70,12 @@ from services.attribution.training import (
 MAX_MERGE_HOPS = 64
 JOB_CHUNK = 200
 LOG_SCAN_PAGE = 1000
+SETTINGS_REFRESH_SECONDS = 1.0
+"""How often the log is checked for settings another replica stored."""
+SETTINGS_TOPICS = [
+    get_topic(PropertyAttributionSettings.Created),
+    get_topic(PropertyAttributionSettings.Changed),
+]
 
 
 class AttributionError(Exception):
@@ -94,21 +114,22 @@ class AttributionApplication(TrackingApplication):
         reporting_identity: ReportingIdentity = ReportingIdentity.DETERMINISTIC,
         env: dict[str, str] | None = None,
     ) -> None:
-        """`models` and `reporting_identity` are the initial configuration; what is stored
-        through `configure_models` and `choose_reporting_identity` takes precedence."""
+        """`models`, `lookbacks` and `reporting_identity` are the environment's settings:
+        they apply to every property that did not choose its own, while the deployment
+        default (property id `*`) did not choose either."""
         super().__init__(env=env)
-        self.lookbacks = lookbacks or LookbackPolicy()
         self.lock = threading.Lock()
         self._jobs = JobRunner(self)
-        stored = self.unit_of_work().get(ModelConfiguration, CONFIGURATION_ID)
-        self.reporting_identity = reporting_identity
-        if stored is not None and stored.reporting_identity:
-            self.reporting_identity = ReportingIdentity(stored.reporting_identity)
-        if stored is not None:
-            self.models = [ModelSpec.from_dict(m) for m in stored.models]
-        else:
-            self.models = list(models or DEFAULT_MODELS)
-        _check_unique(self.models)
+        environment = Settings(
+            tuple(models or DEFAULT_MODELS), lookbacks or LookbackPolicy(), reporting_identity
+        )
+        _check_unique(environment.models)
+        self._book = SettingsBook(environment)
+        self._settings_position = 0
+        self._settings_refreshed_at = 0.0
+        self._refresh_settings(force=True)
+        self._record_environment()
+        self._adopt_deployment_configuration()
         self._fail_interrupted_jobs()
 
     def process_page(
@@ -119,6 +140,7 @@ class AttributionApplication(TrackingApplication):
     ) -> None:
         """Applies a page of ingest or identity events and re-attributes what they affect,
         saving everything with the upstream position in one transaction."""
+        self._refresh_settings()
         unit = self.unit_of_work()
         affected: dict[UUID, None] = {}
         try:
@@ -146,58 +168,112 @@ class AttributionApplication(TrackingApplication):
             self.discard_cached_state()
             raise
 
-    def configure_models(self, models: Sequence[ModelSpec]) -> UUID:
-        """Stores a new model configuration and starts re-attributing every past conversion
-        under it; returns the job's id."""
-        _check_unique(models)
+    def settings(self, property_id: str) -> PropertySettings:
+        """The settings that apply to a property (`*`: the deployment default), with where
+        each comes from."""
         with self.lock:
-            unit = self.unit_of_work()
-            stored = unit.get(ModelConfiguration, CONFIGURATION_ID)
-            plain = [m.to_dict() for m in models]
-            if stored is None:
-                unit.add(ModelConfiguration(id=CONFIGURATION_ID, models=plain))
-            else:
-                stored.configure(models=plain)
-            self.save_unit(unit)
-            self.models = list(models)
-        return self.start_reattribution("re-attribute all conversions under the new models")
+            self._refresh_settings(force=True)
+            return self._book.for_property(property_id)
 
-    def choose_reporting_identity(self, reporting_identity: ReportingIdentity) -> UUID:
-        """Chooses which identity links make up journeys (deterministic only, or blended with
-        identity's accepted probabilistic links) and starts re-attributing every past
-        conversion under it; returns the job's id."""
+    def configure_models(
+        self,
+        property_id: str,
+        models: Sequence[ModelSpec] | None,
+        lookbacks: LookbackPolicy | None = None,
+    ) -> UUID:
+        """Stores a property's models (None: it follows the default again) and, when given,
+        its lookback windows; then starts re-attributing the conversions the change applies
+        to (the property's, or for `*` those of every property that follows the default);
+        returns the job's id."""
+        if models is not None:
+            _check_unique(models)
+
+        def change(stored: PropertyAttributionSettings) -> None:
+            stored.configure_models(None if models is None else models_to_dicts(models))
+            if lookbacks is not None:
+                stored.choose_lookbacks(lookbacks_to_dict(lookbacks))
+            elif models is None:
+                stored.choose_lookbacks(None)
+
+        self._change_settings(property_id, change)
+        return self._reattribute_after_change(
+            property_id, "models", lambda s: s.models_source, lambda s: s.lookbacks_source
+        )
+
+    def choose_reporting_identity(
+        self, property_id: str, reporting_identity: ReportingIdentity
+    ) -> UUID:
+        """Chooses which identity links make up a property's journeys (deterministic only,
+        or blended with identity's accepted probabilistic links; `*`: the default's) and
+        starts re-attributing the conversions the choice applies to; returns the job's id."""
+        self._change_settings(
+            property_id, lambda s: s.choose_reporting_identity(reporting_identity.value)
+        )
+        return self._reattribute_after_change(
+            property_id,
+            f"the {reporting_identity.value} reporting identity",
+            lambda s: s.reporting_identity_source,
+        )
+
+    def _change_settings(
+        self, property_id: str, change: Callable[[PropertyAttributionSettings], None]
+    ) -> None:
         with self.lock:
             unit = self.unit_of_work()
-            stored = unit.get(ModelConfiguration, CONFIGURATION_ID)
-            if stored is None:
-                stored = ModelConfiguration(
-                    id=CONFIGURATION_ID, models=[m.to_dict() for m in self.models]
-                )
-                unit.add(stored)
-            stored.choose_reporting_identity(reporting_identity=reporting_identity.value)
+            stored = self._stored_settings(unit, property_id)
+            change(stored)
+            unit.collect(stored)
             self.save_unit(unit)
-            self.reporting_identity = reporting_identity
+            self._refresh_settings(force=True)
+
+    def _reattribute_after_change(
+        self,
+        property_id: str,
+        what: str,
+        *sources: Callable[[PropertySettings], SettingSource],
+    ) -> UUID:
+        """Re-attributes the property's conversions, or after a change of the default those
+        of every property for which one of the changed settings follows the default."""
+        if property_id != DEFAULT_SCOPE:
+            return self.start_reattribution(
+                f"re-attribute {property_id!r} conversions under {what}",
+                lambda c: c.property_id == property_id,
+            )
+
+        def follows_default(conversion: Conversion) -> bool:
+            applied = self._book.for_property(conversion.property_id)
+            return any(source(applied) is not SettingSource.PROPERTY for source in sources)
+
         return self.start_reattribution(
-            f"re-attribute all conversions under the {reporting_identity.value} reporting identity"
+            f"re-attribute the conversions of properties that follow the default under {what}",
+            follows_default,
         )
 
     def start_reattribution(
-        self, description: str = "re-attribute all conversions", only: tuple[str, str] | None = None
+        self,
+        description: str = "re-attribute all conversions",
+        only: Callable[[Conversion], bool] | None = None,
     ) -> UUID:
-        """Re-attributes every stored conversion (or those of one property and conversion
-        name) under the current models, in the background; returns the job's id."""
+        """Re-attributes every stored conversion (or those `only` selects) under the
+        current settings, in the background; returns the job's id."""
         return self._jobs.start(description, lambda report: self._reattribute(report, only))
 
     def refit(self, property_id: str, conversion_name: str, model: str) -> UUID:
         """Fits a data-driven model on its training window now, then re-credits the
         conversions of that property and name; returns the job's id."""
-        spec = next((m for m in self.models if m.name == model), None)
+        with self.lock:
+            self._refresh_settings(force=True)
+            spec = self._book.for_property(property_id).settings.model(model)
         if spec is None or spec.data_driven is None:
-            raise UnknownModelError(f"{model!r} is not a configured data-driven model")
+            raise UnknownModelError(
+                f"{model!r} is not a data-driven model configured for property {property_id!r}"
+            )
 
         def work(report: Progress) -> None:
             self._fit_model(spec, property_id, conversion_name)
-            self._reattribute(report, (property_id, conversion_name))
+            self._reattribute(
+                report, lambda c: (c.property_id, c.name) == (property_id, conversion_name)
+            )
 
         return self._jobs.start(
             f"fit {model} for {conversion_name!r} in {property_id!r}, then re-credit", work
@@ -215,10 +291,13 @@ class AttributionApplication(TrackingApplication):
                     conversion = unit.get(Conversion, conversion_id)
                     if conversion is not None:
                         pairs.add((conversion.property_id, conversion.name))
+        with self.lock:
+            self._refresh_settings(force=True)
+            models = {p: self._book.for_property(p).settings.models for p, _ in pairs}
         return [
             self.refit(property_id, name, spec.name)
             for property_id, name in sorted(pairs)
-            for spec in self.models
+            for spec in models[property_id]
             if spec.data_driven is not None
         ]
 
@@ -242,6 +321,93 @@ class AttributionApplication(TrackingApplication):
         self._jobs.stop()
         super().close()
 
+    def _refresh_settings(self, force: bool = False) -> None:
+        """Learns the settings stored since last looked, by this replica or another one (at
+        most once per SETTINGS_REFRESH_SECONDS unless forced). Called with the lock held."""
+        now = time.monotonic()
+        if not force and now - self._settings_refreshed_at < SETTINGS_REFRESH_SECONDS:
+            return
+        self._settings_refreshed_at = now
+        # Entries up to the head are committed (the recorders keep id order equal to commit
+        # order), so the next look can start after the head even when none was a setting.
+        head = self.recorder.max_notification_id() or 0
+        while self._settings_position < head:
+            page = self.recorder.select_notifications(
+                start=self._settings_position,
+                limit=LOG_SCAN_PAGE,
+                stop=head,
+                topics=SETTINGS_TOPICS,
+                inclusive_of_start=False,
+            )
+            for originator_id in dict.fromkeys(UUID(str(n.originator_id)) for n in page):
+                stored = self._load_settings(originator_id)
+                if stored is not None:
+                    self._book.learn(stored)
+            if len(page) < LOG_SCAN_PAGE:
+                self._settings_position = head
+            else:
+                self._settings_position = page[-1].id
+
+    def _load_settings(self, aggregate_id: UUID) -> PropertyAttributionSettings | None:
+        """A property's stored settings, read from its events (never from the aggregate
+        cache, which another replica's writes leave behind)."""
+        found: Any = None
+        stored: Any
+        for stored in self.events.get(aggregate_id):
+            found = stored.mutate(found)
+        return found if isinstance(found, PropertyAttributionSettings) else None
+
+    def _stored_settings(self, unit: UnitOfWork, property_id: str) -> PropertyAttributionSettings:
+        """A property's stored settings added to the unit (created when it has none)."""
+        stored = self._load_settings(settings_id(property_id))
+        if stored is None:
+            stored = PropertyAttributionSettings(
+                id=settings_id(property_id), property_id=property_id
+            )
+        unit.add(stored)
+        return stored
+
+    def _adopt_deployment_configuration(self) -> None:
+        """Makes the deployment-wide configuration stored before settings became per-property
+        the deployment default's choice (once)."""
+        if self._book.chose(DEFAULT_SCOPE):
+            return
+        legacy = self.unit_of_work().get(ModelConfiguration, CONFIGURATION_ID)
+        if legacy is None:
+            return
+        with self.lock:
+            unit = self.unit_of_work()
+            stored = self._stored_settings(unit, DEFAULT_SCOPE)
+            stored.configure_models(list(legacy.models))
+            if legacy.reporting_identity:
+                stored.choose_reporting_identity(legacy.reporting_identity)
+            unit.collect(stored)
+            self._save_settings(unit)
+
+    def _record_environment(self) -> None:
+        """Records the environment's settings on the deployment default when they changed,
+        so that attribution's log carries what applies to properties nobody configured."""
+        environment = self._book.environment
+        with self.lock:
+            unit = self.unit_of_work()
+            stored = self._stored_settings(unit, DEFAULT_SCOPE)
+            stored.read_environment(
+                models_to_dicts(environment.models),
+                lookbacks_to_dict(environment.lookbacks),
+                environment.reporting_identity.value,
+            )
+            unit.collect(stored)
+            if unit.events:
+                self._save_settings(unit)
+
+    def _save_settings(self, unit: UnitOfWork) -> None:
+        """Saves a settings change; when another replica saved one first, its is kept."""
+        try:
+            self.save_unit(unit)
+        except IntegrityError:
+            self.discard_cached_state()
+        self._refresh_settings(force=True)
+
     def _fail_interrupted_jobs(self) -> None:
         """Marks jobs a previous run left running as failed: they do not resume."""
         unit = self.unit_of_work()
@@ -253,19 +419,18 @@ class AttributionApplication(TrackingApplication):
         if unit.events:
             self.save_unit(unit)
 
-    def _reattribute(self, report: Progress, only: tuple[str, str] | None) -> None:
+    def _reattribute(self, report: Progress, only: Callable[[Conversion], bool] | None) -> None:
         conversion_ids = self._ids_of(Conversion.Recorded)
         done = 0
         for start in range(0, len(conversion_ids), JOB_CHUNK):
             chunk = conversion_ids[start : start + JOB_CHUNK]
             with self.lock:
+                self._refresh_settings()
                 unit = self.unit_of_work()
                 try:
                     for conversion_id in chunk:
                         conversion = unit.get(Conversion, conversion_id)
-                        if conversion is None or (
-                            only and (conversion.property_id, conversion.name) != only
-                        ):
+                        if conversion is None or (only is not None and not only(conversion)):
                             continue
                         self._attribute(unit, conversion_id)
                     self.save_unit(unit)
@@ -279,12 +444,14 @@ class AttributionApplication(TrackingApplication):
         window_end = datetime.now(UTC)
         window_start = window_end - spec.training_window
         histories = self._histories(property_id)
+        with self.lock:
+            lookbacks = self._book.for_property(property_id).settings.lookbacks
         paths = training_paths(
             histories,
             conversion_name,
             window_start,
             window_end,
-            self.lookbacks.for_conversion(conversion_name),
+            lookbacks.for_conversion(conversion_name),
         )
         if paths.converting == 0:
             raise AttributionError(
@@ -375,17 +542,40 @@ class AttributionApplication(TrackingApplication):
         visitor.add_touchpoint(touchpoint=touch_to_dict(seen.touch))
         unit.collect(visitor)
         at = seen.touch.occurred_at
+        longest = self._book.for_property(seen.property_id).settings.lookbacks.longest
         return [
             c.id
             for c in self._conversions(
                 unit, self._cluster(unit, seen.property_id, seen.identifiers)
             )
-            if at <= c.occurred_at <= at + self.lookbacks.longest
+            if at <= c.occurred_at <= at + longest
         ]
 
     def _conversion(self, unit: UnitOfWork, seen: ConversionSeen) -> list[UUID]:
         conversion_id = UUID(seen.record_id)
-        if not seen.identifiers or unit.get(Conversion, conversion_id) is not None:
+        if unit.get(Conversion, conversion_id) is not None:
+            return []
+        if seen.unconsented:
+            # No identifier, so no visitor and no journey: credited to its own touchpoint.
+            unit.add(
+                Conversion(
+                    id=conversion_id,
+                    property_id=seen.property_id,
+                    event_id=seen.event_id,
+                    name=seen.name,
+                    occurred_at=seen.occurred_at,
+                    identifiers=[],
+                    currency_code=seen.currency_code,
+                    value_micros=seen.value_micros,
+                    reporting_currency_code=seen.reporting_currency_code,
+                    reporting_value_micros=seen.reporting_value_micros,
+                    unconsented=True,
+                    advertising_denied=seen.advertising_denied,
+                    own_touch=touch_to_dict(seen.own_touch) if seen.own_touch else None,
+                )
+            )
+            return [conversion_id]
+        if not seen.identifiers:
             return []
         unit.add(
             Conversion(
@@ -399,6 +589,9 @@ class AttributionApplication(TrackingApplication):
                 value_micros=seen.value_micros,
                 reporting_currency_code=seen.reporting_currency_code,
                 reporting_value_micros=seen.reporting_value_micros,
+                unconsented=False,
+                advertising_denied=seen.advertising_denied,
+                own_touch=None,
             )
         )
         visitor = self._visitor(unit, seen.property_id, seen.identifiers[0])
@@ -486,7 +679,8 @@ class AttributionApplication(TrackingApplication):
             elif not link.accepted and other in visitor.probable_matches:
                 visitor.remove_probable_match(identifier=other)
                 unit.collect(visitor)
-        if self.reporting_identity is not ReportingIdentity.BLENDED:
+        settings = self._book.for_property(prop).settings
+        if settings.reporting_identity is not ReportingIdentity.BLENDED:
             return []
         after = self._conversions(unit, self._cluster(unit, prop, (link.a, link.b)))
         return list(dict.fromkeys(c.id for c in [*before, *after]))
@@ -516,17 +710,20 @@ class AttributionApplication(TrackingApplication):
         conversion = unit.get(Conversion, conversion_id)
         if conversion is None:
             return
+        settings = self._book.for_property(conversion.property_id).settings
         visitors = self._cluster(unit, conversion.property_id, tuple(conversion.identifiers))
-        touches = [touch_from_dict(t) for v in visitors for t in v.touchpoints]
+        touches = conversion.credit_candidates(
+            [touch_from_dict(t) for v in visitors for t in v.touchpoints]
+        )
         journey = journey_for(
             touches,
             conversion.occurred_at,
-            self.lookbacks.for_conversion(conversion.name),
+            settings.lookbacks.for_conversion(conversion.name),
             after=_previous_conversion_at(conversion, self._conversions(unit, visitors)),
         )
         credits: dict[str, list[Credit]] = {}
         versions: dict[str, int] = {}
-        for spec in self.models:
+        for spec in settings.models:
             fit = self._fit(unit, conversion, spec) if spec.data_driven else None
             credited = credit(
                 spec, journey, conversion.occurred_at, conversion.reporting_value_micros, fit
@@ -537,7 +734,7 @@ class AttributionApplication(TrackingApplication):
         if not conversion.needs_attribution(journey, versions):
             return
         non_conserving = [
-            s.name for s in self.models if s.name in credits and not s.conserves_credit
+            s.name for s in settings.models if s.name in credits and not s.conserves_credit
         ]
         conversion.attribute(journey, credits, versions, non_conserving, current_trace_parent())
         unit.collect(conversion)
@@ -565,7 +762,8 @@ class AttributionApplication(TrackingApplication):
     ) -> list[Visitor]:
         """The visitors of every person the identifiers belong to (or just theirs); under the
         blended reporting identity also of the persons accepted probabilistic links join."""
-        blended = self.reporting_identity is ReportingIdentity.BLENDED
+        settings = self._book.for_property(property_id).settings
+        blended = settings.reporting_identity is ReportingIdentity.BLENDED
         keys: set[str] = set()
         visitors: list[Visitor] = []
         pending = list(identifiers)

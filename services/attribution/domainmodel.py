@@ -11,12 +11,16 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, DomainEvent, event
 
+from common.consent import PAID_CHANNELS
 from services.attribution.models import DETAIL_DIMENSIONS, Credit, JourneyTouch, details_of
 from services.attribution.summary import bound_attribution, journey_digest_of
 
 VISITOR_NAMESPACE = uuid5(NAMESPACE_URL, "https://convtrack.dev/ns/attribution-visitor")
 FIT_NAMESPACE = uuid5(NAMESPACE_URL, "https://convtrack.dev/ns/attribution-fit")
 CONFIGURATION_ID = uuid5(NAMESPACE_URL, "https://convtrack.dev/ns/attribution-configuration")
+SETTINGS_NAMESPACE = uuid5(NAMESPACE_URL, "https://convtrack.dev/ns/attribution-property-settings")
+DEFAULT_SCOPE = "*"
+"""The property id that names the deployment default of the per-property settings."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,9 @@ class ConversionSeen:
     value_micros: int
     reporting_currency_code: str
     reporting_value_micros: int
+    unconsented: bool = False
+    advertising_denied: bool = False
+    own_touch: JourneyTouch | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +141,7 @@ def touch_to_dict(touch: JourneyTouch) -> dict[str, Any]:
         "campaign": touch.campaign,
         "touch_type": touch.touch_type,
         **{name: value for name, value in details_of(touch).items() if value},
+        "advertising_denied": touch.advertising_denied,
     }
 
 
@@ -258,7 +266,7 @@ class Conversion(Aggregate):
         length (`summary.py`): a long journey is carried as its first and last touchpoints,
         its length and digest, with credits summed per (channel, source, medium, campaign)."""
 
-        class_version = 2
+        class_version = 3
 
         property_id: str
         event_id: str
@@ -277,6 +285,14 @@ class Conversion(Aggregate):
         model_versions: dict[str, int]
         non_conserving: list[str]
         trace_parent: str
+        unconsented: bool
+        advertising_denied: bool
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            """Attributions stored before consent were of consented conversions."""
+            state.setdefault("unconsented", False)
+            state.setdefault("advertising_denied", False)
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -303,12 +319,18 @@ class Conversion(Aggregate):
         value_micros: int,
         reporting_currency_code: str,
         reporting_value_micros: int,
+        unconsented: bool = False,
+        advertising_denied: bool = False,
+        own_touch: dict[str, Any] | None = None,
     ) -> None:
         self.property_id = property_id
         self.event_id = event_id
         self.name = name
         self.occurred_at = occurred_at
         self.identifiers = identifiers
+        self.unconsented = unconsented
+        self.advertising_denied = advertising_denied
+        self.own_touch = own_touch
         self.currency_code = currency_code
         self.value_micros = value_micros
         self.reporting_currency_code = reporting_currency_code
@@ -318,6 +340,19 @@ class Conversion(Aggregate):
         self.journey_digest = ""
         self.credits: dict[str, list[dict[str, Any]]] = {}
         self.model_versions: dict[str, int] = {}
+
+    def credit_candidates(self, touches: list[JourneyTouch]) -> list[JourneyTouch]:
+        """The touchpoints that may be credited for this conversion: an unconsented one has
+        only its own pseudo-touchpoint (no journey); a touchpoint of a paid channel counts
+        only when neither it nor the conversion had advertising consent denied."""
+        if self.unconsented:
+            touches = [touch_from_dict(self.own_touch)] if self.own_touch else []
+        return [
+            t
+            for t in touches
+            if t.channel not in PAID_CHANNELS
+            or not (t.advertising_denied or self.advertising_denied)
+        ]
 
     def needs_attribution(self, journey: list[JourneyTouch], versions: dict[str, int]) -> bool:
         """True before the first attribution, or when the journey, the models or a model's
@@ -356,6 +391,8 @@ class Conversion(Aggregate):
             model_versions=versions,
             non_conserving=non_conserving,
             trace_parent=trace_parent,
+            unconsented=self.unconsented,
+            advertising_denied=self.advertising_denied,
         )
 
     @event(Attributed)
@@ -379,6 +416,8 @@ class Conversion(Aggregate):
         model_versions: dict[str, int],
         non_conserving: list[str],
         trace_parent: str,
+        unconsented: bool = False,
+        advertising_denied: bool = False,
     ) -> None:
         self.revision = revision
         self.journey = journey
@@ -484,8 +523,85 @@ class ModelFit(Aggregate):
         self.value_shares = value_shares
 
 
+def settings_id(property_id: str) -> UUID:
+    """The id of a property's attribution settings (`DEFAULT_SCOPE` for the default's)."""
+    return uuid5(SETTINGS_NAMESPACE, property_id)
+
+
+class PropertyAttributionSettings(Aggregate):
+    """What one property chose for its attribution, or with property id `DEFAULT_SCOPE`
+    what the deployment default is: the models (with their data-driven settings), the
+    lookback windows and the reporting identity. A setting not chosen (None, "") follows the
+    default; the default's unset settings follow the environment, whose values the default
+    records (`environment`) so that every change carries what applies after it."""
+
+    class Changed(Aggregate.Event):
+        """The settings as they are after a change: each event carries all of them, so
+        attribution's log tells a reader the whole choice without replaying."""
+
+        property_id: str
+        models: list[dict[str, Any]] | None
+        lookbacks: dict[str, Any] | None
+        reporting_identity: str
+        environment: dict[str, Any] | None
+
+    @event("Created")
+    def __init__(self, *, id: UUID, property_id: str) -> None:
+        self.property_id = property_id
+        self.models: list[dict[str, Any]] | None = None
+        self.lookbacks: dict[str, Any] | None = None
+        self.reporting_identity = ""
+        self.environment: dict[str, Any] | None = None
+
+    def configure_models(self, models: list[dict[str, Any]] | None) -> None:
+        """Chooses the models (None: follow the default)."""
+        self._change(models=models)
+
+    def choose_lookbacks(self, lookbacks: dict[str, Any] | None) -> None:
+        """Chooses the lookback windows (None: follow the default)."""
+        self._change(lookbacks=lookbacks)
+
+    def choose_reporting_identity(self, reporting_identity: str) -> None:
+        """Chooses the reporting identity ("": follow the default)."""
+        self._change(reporting_identity=reporting_identity)
+
+    def read_environment(
+        self, models: list[dict[str, Any]], lookbacks: dict[str, Any], reporting_identity: str
+    ) -> None:
+        """Records the environment's values of the settings, unless they are known already."""
+        found = {"models": models, "lookbacks": lookbacks, "reporting_identity": reporting_identity}
+        if found != self.environment:
+            self._change(environment=found)
+
+    def _change(self, **changes: Any) -> None:
+        state = {
+            "models": self.models,
+            "lookbacks": self.lookbacks,
+            "reporting_identity": self.reporting_identity,
+            "environment": self.environment,
+        }
+        self._changed(property_id=self.property_id, **{**state, **changes})
+
+    @event(Changed)
+    def _changed(
+        self,
+        *,
+        property_id: str,
+        models: list[dict[str, Any]] | None,
+        lookbacks: dict[str, Any] | None,
+        reporting_identity: str,
+        environment: dict[str, Any] | None,
+    ) -> None:
+        self.models = models
+        self.lookbacks = lookbacks
+        self.reporting_identity = reporting_identity
+        self.environment = environment
+
+
 class ModelConfiguration(Aggregate):
-    """The configured models (one configuration for the whole deployment)."""
+    """The configured models of the whole deployment, as stored before settings became
+    per-property: read once at start as the deployment default's choice
+    (`PropertyAttributionSettings` with `DEFAULT_SCOPE`), never written any more."""
 
     Configured: ClassVar[type[DomainEvent]]
 

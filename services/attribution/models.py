@@ -42,6 +42,7 @@ class JourneyTouch:
     browser: str = ""
     country: str = ""
     landing_page: str = ""
+    advertising_denied: bool = False
 
 
 @dataclass(frozen=True, slots=True)

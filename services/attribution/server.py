@@ -10,11 +10,12 @@ from pathlib import Path
 import grpc
 
 from common.eventlog import positions
-from common.follower import Follower
+from common.follower import Follower, UpstreamLog
 from common.health import DEFAULT_MAX_READY_LAG, Readiness, max_ready_lag
 from common.leadership import Election, leader_election, started_elected
 from common.server import GrpcServer, RunningService
 from common.settings import SettingsError, creates_tables, data_dir, database_url, env_int, env_str
+from common.shards import ShardOfLog, ShardSink, shard_count, sharded_positions
 from common.storage import Database, database_for
 from common.telemetry import Telemetry
 from common.upstream import identity_log, ingest_log, open_channel
@@ -41,6 +42,7 @@ class AttributionSettings:
     create_tables: bool = True
     max_ready_lag: int = DEFAULT_MAX_READY_LAG
     leader_election: bool = True
+    shards: int = 1
     ingest_addr: str = "127.0.0.1:50051"
     identity_addr: str = "127.0.0.1:50052"
     models: tuple[str, ...] = field(default=tuple(NAMED_RULES))
@@ -58,7 +60,8 @@ class AttributionSettings:
         blended; the initial choice, `SetReportingIdentity` changes it), `INGEST_ADDR`,
         `IDENTITY_ADDR`,
         `ATTRIBUTION_MAX_READY_LAG` (10000: the lag past which readiness reports NOT_SERVING),
-        `CONVTRACK_LEADER_ELECTION` (on)."""
+        `CONVTRACK_LEADER_ELECTION` (on), `ATTRIBUTION_SHARDS` (1: one replica follows each
+        log; N: the properties are split into N shards that replicas share)."""
         models = env_str(env, "ATTRIBUTION_MODELS", ",".join(NAMED_RULES))
         identity = env_str(env, "ATTRIBUTION_REPORTING_IDENTITY", "deterministic").lower()
         if identity not in {r.value for r in ReportingIdentity}:
@@ -72,6 +75,7 @@ class AttributionSettings:
             create_tables=creates_tables(env),
             max_ready_lag=max_ready_lag(env, "attribution"),
             leader_election=leader_election(env),
+            shards=shard_count(env, "ATTRIBUTION_SHARDS"),
             ingest_addr=env_str(env, "INGEST_ADDR", "127.0.0.1:50051"),
             identity_addr=env_str(env, "IDENTITY_ADDR", "127.0.0.1:50052"),
             models=tuple(m.strip() for m in models.split(",") if m.strip()),
@@ -132,7 +136,7 @@ def build_application(settings: AttributionSettings) -> AttributionApplication:
 
 def start(settings: AttributionSettings, telemetry: Telemetry | None = None) -> RunningService:
     """Starts attribution: its store, its followers of ingest and identity (each while this
-    replica leads it), its gRPC server."""
+    replica leads it, or per shard while it holds the shard), its gRPC server."""
     election = Election("attribution", database_of(settings), enabled=settings.leader_election)
     return started_elected(election, lambda e: _start(settings, telemetry or Telemetry(), e))
 
@@ -146,29 +150,51 @@ def _start(
     ingest_channel = open_channel(settings.ingest_addr, telemetry.tracer_provider)
     identity_channel = open_channel(settings.identity_addr, telemetry.tracer_provider)
     tracer, meter = telemetry.tracer(__name__), telemetry.meter(__name__)
-    followers: list[Follower[AttributionInput | None]] = [
-        Follower(
-            ingest_log(ingest_channel, ingest_input),
-            app,
-            lock=app.lock,
-            tracer=tracer,
-            meter=meter,
-            leadership=election.leadership("ingest"),
-            on_takeover=app.discard_cached_state,
-            on_standby=app.stand_by,
-        ),
-        Follower(
-            identity_log(identity_channel, identity_input),
-            app,
-            lock=app.lock,
-            tracer=tracer,
-            meter=meter,
-            leadership=election.leadership("identity"),
-            on_takeover=app.discard_cached_state,
-            on_standby=app.stand_by,
-        ),
+    logs: list[UpstreamLog[AttributionInput | None]] = [
+        ingest_log(ingest_channel, ingest_input),
+        identity_log(identity_channel, identity_input),
     ]
-    servicer = AttributionServicer(app, lambda: positions(app, UPSTREAMS))
+    followers: list[Follower[AttributionInput | None]] = []
+    if settings.shards == 1:
+        for log in logs:
+            followers.append(
+                Follower(
+                    log,
+                    app,
+                    lock=app.lock,
+                    tracer=tracer,
+                    meter=meter,
+                    leadership=election.leadership(log.name),
+                    on_takeover=app.discard_cached_state,
+                    on_standby=app.stand_by,
+                )
+            )
+    else:
+        # One lock per shard covers both logs: a shard's visitors and persons are written
+        # by the replica that holds it only.
+        shards = election.shard_leaderships(settings.shards, guards=[app.lock])
+        for shard, leadership in enumerate(shards):
+            for log in logs:
+                followers.append(
+                    Follower(
+                        ShardOfLog[AttributionInput](log, shard, settings.shards),
+                        ShardSink(app, log.name),
+                        lock=app.lock,
+                        tracer=tracer,
+                        meter=meter,
+                        leadership=leadership,
+                        on_takeover=app.discard_cached_state,
+                        on_standby=app.stand_by,
+                        on_lost=app.discard_cached_state,
+                    )
+                )
+
+    def upstream_positions() -> dict[str, int]:
+        if settings.shards == 1:
+            return positions(app, UPSTREAMS)
+        return sharded_positions(app.position, UPSTREAMS, settings.shards)
+
+    servicer = AttributionServicer(app, upstream_positions)
 
     def register(server: grpc.Server) -> None:
         attribution_pb2_grpc.add_AttributionServiceServicer_to_server(servicer, server)

@@ -22,7 +22,15 @@ from services.attribution.application import (
     UnknownConversionError,
     UnknownJobError,
 )
-from services.attribution.domainmodel import Conversion, Job, ModelFit, ReportingIdentity
+from services.attribution.domainmodel import (
+    DEFAULT_SCOPE,
+    Conversion,
+    Job,
+    ModelFit,
+    PropertyAttributionSettings,
+    ReportingIdentity,
+)
+from services.attribution.journeys import Lookback, LookbackPolicy
 from services.attribution.models import (
     DEFAULT_TRAINING_WINDOW,
     DETAIL_DIMENSIONS,
@@ -31,6 +39,7 @@ from services.attribution.models import (
     UnknownModelError,
 )
 from services.attribution.rules import RuleKind, RuleModel
+from services.attribution.settings import PropertySettings, SettingSource, lookbacks_from_dict
 
 
 def conversion_attributed(event: Any) -> attribution_pb2.ConversionAttributed:
@@ -61,11 +70,14 @@ def conversion_attributed(event: Any) -> attribution_pb2.ConversionAttributed:
                 medium=t["medium"],
                 campaign=t["campaign"],
                 **{name: t.get(name, "") for name in DETAIL_DIMENSIONS},
+                advertising_denied=t.get("advertising_denied", False),
             )
             for t in event.journey
         ],
         journey_length=event.journey_length,
         credits_grouped=event.credits_grouped,
+        unconsented=event.unconsented,
+        advertising_denied=event.advertising_denied,
         models=[
             attribution_pb2.ModelCredits(
                 model=model,
@@ -112,7 +124,111 @@ def log_entry(position: int, event: Any) -> attribution_pb2.LogEntry:
                 value_shares=e.value_shares,
             )
         )
+    elif isinstance(event, PropertyAttributionSettings.Changed):
+        entry.settings_changed.CopyFrom(settings_changed(event))
     return entry
+
+
+def settings_changed(event: Any) -> attribution_pb2.AttributionSettingsChanged:
+    """The AttributionSettingsChanged message of a `PropertyAttributionSettings.Changed`
+    event: a property's own choices, or every setting of the default (its choice, else the
+    environment's)."""
+    message = attribution_pb2.AttributionSettingsChanged(property_id=event.property_id)
+    fallback: dict[str, Any] = {}
+    fallback_source = SettingSource.DEFAULT
+    if event.property_id == DEFAULT_SCOPE and event.environment is not None:
+        fallback, fallback_source = event.environment, SettingSource.ENVIRONMENT
+    models = event.models if event.models is not None else fallback.get("models")
+    message.models_source = SETTING_SOURCE_PB[
+        SettingSource.PROPERTY if event.models is not None else fallback_source
+    ]
+    message.models.extend(model_config(ModelSpec.from_dict(m)) for m in models or [])
+    identity = event.reporting_identity or fallback.get("reporting_identity", "")
+    message.reporting_identity_source = SETTING_SOURCE_PB[
+        SettingSource.PROPERTY if event.reporting_identity else fallback_source
+    ]
+    if identity:
+        message.reporting_identity = REPORTING_IDENTITY_PB[ReportingIdentity(identity)]
+    lookbacks = event.lookbacks if event.lookbacks is not None else fallback.get("lookbacks")
+    message.lookbacks_source = SETTING_SOURCE_PB[
+        SettingSource.PROPERTY if event.lookbacks is not None else fallback_source
+    ]
+    if lookbacks is not None:
+        message.lookbacks.CopyFrom(lookback_settings(lookbacks_from_dict(lookbacks)))
+    return message
+
+
+SETTING_SOURCE_PB = {
+    SettingSource.ENVIRONMENT: attribution_pb2.SETTING_SOURCE_ENVIRONMENT,
+    SettingSource.DEFAULT: attribution_pb2.SETTING_SOURCE_DEFAULT,
+    SettingSource.PROPERTY: attribution_pb2.SETTING_SOURCE_PROPERTY,
+}
+
+
+def lookback_settings(policy: LookbackPolicy) -> attribution_pb2.LookbackSettings:
+    """The LookbackSettings message of plain lookback windows."""
+    message = attribution_pb2.LookbackSettings()
+    message.default_window.CopyFrom(_lookback_window(policy.default))
+    for name, window in sorted(policy.by_conversion.items()):
+        message.by_conversion[name].CopyFrom(_lookback_window(window))
+    return message
+
+
+def _lookback_window(window: Lookback) -> attribution_pb2.LookbackWindow:
+    message = attribution_pb2.LookbackWindow()
+    message.clicks.FromTimedelta(window.clicks)
+    message.views.FromTimedelta(window.views)
+    return message
+
+
+def lookback_policy(
+    message: attribution_pb2.LookbackSettings, field: str, check: FieldChecks
+) -> LookbackPolicy:
+    """The plain lookback windows of a LookbackSettings message at `field`; problems go to
+    `check`."""
+    if not message.HasField("default_window"):
+        check.add(f"{field}.default_window", "is required")
+        return LookbackPolicy()
+    default = _window(message.default_window, f"{field}.default_window", check)
+    by_conversion = {}
+    for name, window in sorted(message.by_conversion.items()):
+        key = check.name(name, f"{field}.by_conversion[{name}]")
+        by_conversion[key] = _window(window, f"{field}.by_conversion[{name}]", check)
+    return LookbackPolicy(default=default, by_conversion=by_conversion)
+
+
+def _window(message: attribution_pb2.LookbackWindow, field: str, check: FieldChecks) -> Lookback:
+    if not message.HasField("clicks"):
+        check.add(f"{field}.clicks", "is required")
+        return Lookback()
+    clicks = check.duration(
+        message.clicks, f"{field}.clicks", minimum=timedelta(seconds=1), maximum=MAX_WINDOW
+    )
+    views = check.duration(
+        message.views, f"{field}.views", minimum=timedelta(0), maximum=MAX_WINDOW
+    )
+    return Lookback(clicks=clicks, views=views)
+
+
+def settings_scope(value: str, check: FieldChecks) -> str:
+    """The property id of a settings request: a property, or "*" for the default."""
+    if value.strip() == DEFAULT_SCOPE:
+        return DEFAULT_SCOPE
+    return check.property_id(value)
+
+
+def list_models_response(applied: PropertySettings) -> attribution_pb2.ListModelsResponse:
+    """The ListModelsResponse message of the settings that apply to a property."""
+    settings = applied.settings
+    return attribution_pb2.ListModelsResponse(
+        property_id=applied.property_id,
+        models=[model_config(spec) for spec in settings.models],
+        reporting_identity=REPORTING_IDENTITY_PB[settings.reporting_identity],
+        lookbacks=lookback_settings(settings.lookbacks),
+        models_source=SETTING_SOURCE_PB[applied.models_source],
+        reporting_identity_source=SETTING_SOURCE_PB[applied.reporting_identity_source],
+        lookbacks_source=SETTING_SOURCE_PB[applied.lookbacks_source],
+    )
 
 
 REPORTING_IDENTITY_PB = {
@@ -280,10 +396,10 @@ class AttributionServicer(attribution_pb2_grpc.AttributionServiceServicer):
     def ListModels(
         self, request: attribution_pb2.ListModelsRequest, context: grpc.ServicerContext
     ) -> attribution_pb2.ListModelsResponse:
-        return attribution_pb2.ListModelsResponse(
-            models=[model_config(spec) for spec in self._app.models],
-            reporting_identity=REPORTING_IDENTITY_PB[self._app.reporting_identity],
-        )
+        check = FieldChecks()
+        property_id = settings_scope(request.property_id, check)
+        check.abort_if_invalid(context, "invalid ListModels request")
+        return list_models_response(self._app.settings(property_id))
 
     def SetReportingIdentity(
         self, request: attribution_pb2.SetReportingIdentityRequest, context: grpc.ServicerContext
@@ -295,26 +411,40 @@ class AttributionServicer(attribution_pb2_grpc.AttributionServiceServicer):
             REPORTING_IDENTITY_OF,
             common_pb2.ReportingIdentity.DESCRIPTOR,
         )
+        property_id = settings_scope(request.property_id, check)
         check.abort_if_invalid(context, "invalid SetReportingIdentity request")
-        job_id = self._app.choose_reporting_identity(chosen)
+        job_id = self._app.choose_reporting_identity(property_id, chosen)
         return attribution_pb2.SetReportingIdentityResponse(job_id=str(job_id))
 
     def ConfigureModels(
         self, request: attribution_pb2.ConfigureModelsRequest, context: grpc.ServicerContext
     ) -> attribution_pb2.ConfigureModelsResponse:
         check = FieldChecks()
+        property_id = settings_scope(request.property_id, check)
         read = [
             model_spec(config, f"models[{index}]", check)
             for index, config in enumerate(request.models)
         ]
         specs = [spec for spec in read if spec is not None]
         names = [spec.name for spec in specs]
-        if not request.models:
+        lookbacks = (
+            lookback_policy(request.lookbacks, "lookbacks", check)
+            if request.HasField("lookbacks")
+            else None
+        )
+        if request.follow_default:
+            if request.models:
+                check.add("models", "must be empty with follow_default")
+            if request.HasField("lookbacks"):
+                check.add("lookbacks", "must be unset with follow_default")
+        elif not request.models:
             check.add("models", "at least one model is required")
         elif len(set(names)) != len(names):
             check.add("models", "model names must be unique")
         check.abort_if_invalid(context, "invalid model configuration")
-        job_id = self._app.configure_models(specs)
+        job_id = self._app.configure_models(
+            property_id, None if request.follow_default else specs, lookbacks
+        )
         return attribution_pb2.ConfigureModelsResponse(job_id=str(job_id))
 
     def RefitModel(
@@ -335,9 +465,17 @@ class AttributionServicer(attribution_pb2_grpc.AttributionServiceServicer):
     def StartReattribution(
         self, request: attribution_pb2.StartReattributionRequest, context: grpc.ServicerContext
     ) -> attribution_pb2.StartReattributionResponse:
-        return attribution_pb2.StartReattributionResponse(
-            job_id=str(self._app.start_reattribution())
+        check = FieldChecks()
+        property_id = check.property_id(request.property_id, required=False)
+        check.abort_if_invalid(context, "invalid StartReattribution request")
+        if not property_id:
+            return attribution_pb2.StartReattributionResponse(
+                job_id=str(self._app.start_reattribution())
+            )
+        job_id = self._app.start_reattribution(
+            f"re-attribute {property_id!r} conversions", lambda c: c.property_id == property_id
         )
+        return attribution_pb2.StartReattributionResponse(job_id=str(job_id))
 
     def GetJob(
         self, request: attribution_pb2.GetJobRequest, context: grpc.ServicerContext

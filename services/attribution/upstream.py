@@ -45,6 +45,10 @@ def landing_page_of(url: str) -> str:
         return ""
 
 
+def _denied(state: int) -> bool:
+    return state == ingest_pb2.CONSENT_STATE_DENIED
+
+
 def ingest_input(entry: ingest_pb2.LogEntry) -> TouchpointSeen | ConversionSeen | None:
     """A touchpoint or conversion from ingest's log; None for other entries."""
     kind = entry.WhichOneof("event")
@@ -68,6 +72,7 @@ def ingest_input(entry: ingest_pb2.LogEntry) -> TouchpointSeen | ConversionSeen 
                 browser=t.envelope.device.browser,
                 country=t.envelope.network.geo_country,
                 landing_page=landing_page_of(t.landing_url),
+                advertising_denied=_denied(t.envelope.consent.advertising),
             ),
             is_bot=t.envelope.device.is_bot,
         )
@@ -75,6 +80,8 @@ def ingest_input(entry: ingest_pb2.LogEntry) -> TouchpointSeen | ConversionSeen 
         c = entry.conversion_recorded
         value = from_money_pb(c.value)
         reporting = from_money_pb(c.reporting_value)
+        unconsented = _denied(c.envelope.consent.analytics)
+        advertising_denied = _denied(c.envelope.consent.advertising)
         return ConversionSeen(
             property_id=c.envelope.property_id,
             record_id=c.envelope.record_id,
@@ -86,6 +93,25 @@ def ingest_input(entry: ingest_pb2.LogEntry) -> TouchpointSeen | ConversionSeen 
             value_micros=value.to_micros(),
             reporting_currency_code=reporting.currency_code,
             reporting_value_micros=reporting.to_micros(),
+            unconsented=unconsented,
+            advertising_denied=advertising_denied,
+            own_touch=(
+                JourneyTouch(
+                    touchpoint_id=c.envelope.record_id,
+                    occurred_at=from_timestamp(c.envelope.occurred_at),
+                    channel=c.channel or "direct",
+                    source=c.source,
+                    medium=c.medium,
+                    campaign=c.campaign,
+                    touch_type="visit",
+                    device_type=c.envelope.device.device_type,
+                    browser=c.envelope.device.browser,
+                    country=c.envelope.network.geo_country,
+                    advertising_denied=advertising_denied,
+                )
+                if unconsented
+                else None
+            ),
         )
     return None
 

@@ -16,7 +16,13 @@ from common.settings import process_env
 from common.wire import to_timestamp
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from services import launcher, sample_data
-from services.commands.reports import CALL_TIMEOUT, compare_models, format_comparison
+from services.commands.metric_output import render_table as render_metric_table
+from services.commands.reports import (
+    CALL_TIMEOUT,
+    compare_models,
+    fetch_metric_table,
+    format_comparison,
+)
 
 REPORTED_CONVERSION = "purchase"
 """The conversion name the demo's comparison counts (reports count one name at a time)."""
@@ -82,10 +88,15 @@ def run_demo(visitors: int, data_dir: Path | None) -> int:
                 accepted += response.accepted_count
                 duplicates += response.duplicate_count
                 rejected += response.rejected_count
+            spend = sample_data.generate_spend(config)
+            recorded = ingest.RecordSpend(
+                ingest_pb2.RecordSpendRequest(rows=spend), timeout=CALL_TIMEOUT
+            ).recorded_count
         sent = time.monotonic() - started
         print(
             f"Sent {len(events)} events over gRPC in {sent:.1f}s: {accepted} accepted, "
-            f"{duplicates} duplicates, {rejected} rejected."
+            f"{duplicates} duplicates, {rejected} rejected; {recorded} daily spend rows "
+            "(paid search in USD, paid social in EUR)."
         )
         launcher.wait_for_sync(addresses, timeout=300)
         print(
@@ -103,6 +114,14 @@ def run_demo(visitors: int, data_dir: Path | None) -> int:
             "(value in the reporting currency):\n"
         )
         print(format_comparison(comparison))
+        cost = fetch_metric_table(
+            addresses.reporting,
+            "cost",
+            property_id=config.property_id,
+            conversion_name=REPORTED_CONVERSION,
+        )
+        print(f"\nCost and return on ad spend by channel, {REPORTED_CONVERSION}, last click:\n")
+        print(render_metric_table(cost))
     finally:
         launcher.stop_all(running)
         print("\nServices stopped." + (f" Data kept in {directory}." if keep else ""))

@@ -13,6 +13,7 @@ from typing import TextIO
 import grpc
 from google.protobuf import json_format
 
+from common.grpc_errors import retry_delay_of
 from common.settings import process_env
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 
@@ -22,6 +23,11 @@ BATCH_BYTES = 3 * 1024 * 1024  # under ingest's 4 MiB per batch
 CALL_TIMEOUT = 60.0
 ATTEMPTS = 5
 RETRIED = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+# Ingest is busy (its queue or call limit is full): it says how long to wait, and a busy
+# server is no sign of failure, so these are retried for longer than outages.
+BUSY = grpc.StatusCode.RESOURCE_EXHAUSTED
+BUSY_WAIT_LIMIT = 300.0
+MAX_BACKOFF = 30.0
 
 
 @dataclass
@@ -72,7 +78,8 @@ def send_events(
 ) -> ImportTally:
     """Reads one `ingest.v1.Event` per line (protobuf JSON mapping) and tracks them in
     backfill batches; unreadable lines are counted and reported on `progress`. A batch that
-    fails with UNAVAILABLE or DEADLINE_EXCEEDED is retried (events are stored once by id)."""
+    fails with UNAVAILABLE or DEADLINE_EXCEEDED, or is refused as busy (RESOURCE_EXHAUSTED),
+    is retried (see `_track`)."""
     tally = ImportTally()
     with grpc.insecure_channel(address) as channel:
         stub = ingest_pb2_grpc.IngestServiceStub(channel)
@@ -121,17 +128,34 @@ def _batches(
 
 
 def _track(
-    stub: ingest_pb2_grpc.IngestServiceStub, batch: list[ingest_pb2.Event]
+    stub: ingest_pb2_grpc.IngestServiceStub,
+    batch: list[ingest_pb2.Event],
+    busy_wait_limit: float = BUSY_WAIT_LIMIT,
 ) -> ingest_pb2.TrackEventsResponse:
+    """Tracks one batch. UNAVAILABLE and DEADLINE_EXCEEDED are retried ATTEMPTS times with
+    exponential backoff; RESOURCE_EXHAUSTED (ingest busy) is retried after the delay its
+    RetryInfo asks for until `busy_wait_limit` seconds were spent waiting. Retries are safe:
+    events are stored once by id."""
     request = ingest_pb2.TrackEventsRequest(events=batch, backfill=True)
-    for attempt in range(ATTEMPTS):
+    failures = 0
+    waited = 0.0
+    while True:
         try:
             return stub.TrackEvents(request, timeout=CALL_TIMEOUT)
         except grpc.RpcError as error:
-            if error.code() not in RETRIED or attempt == ATTEMPTS - 1:
+            code = error.code()
+            if code is BUSY:
+                asked = retry_delay_of(error)
+                delay = asked.total_seconds() if asked is not None else 1.0
+                if waited + delay > busy_wait_limit:
+                    raise
+            elif code in RETRIED and failures < ATTEMPTS - 1:
+                delay = min(2.0**failures, MAX_BACKOFF)
+                failures += 1
+            else:
                 raise
-            time.sleep(2**attempt)
-    raise AssertionError("unreachable")
+            waited += delay
+            time.sleep(delay)
 
 
 def format_tally(tally: ImportTally) -> str:

@@ -76,7 +76,9 @@ class Report:
     """A conversion report or model comparison, as plain values, ready to be written.
 
     `totals` has one entry per model; None where the rows' figures do not add up to a total
-    (a model whose credits exceed one per conversion, in a comparison)."""
+    (a model whose credits exceed one per conversion, in a comparison).
+    `unconsented_conversions` counts the conversions counted without analytics consent (None
+    where the answer does not say)."""
 
     kind: str
     group_by: str
@@ -88,6 +90,7 @@ class Report:
     models_exceeding_conversions: tuple[str, ...]
     newest_conversion_time: datetime | None
     upstream_positions: tuple[tuple[str, int], ...]
+    unconsented_conversions: int | None = None
     dimensions: tuple[str, ...] = ()
     interval: str = ""
     time_zone: str = ""
@@ -153,7 +156,16 @@ def describe_scope(report: Report) -> str:
 
 
 def _notes(report: Report) -> list[str]:
-    return [
+    unconsented = (
+        [
+            f"Counted without analytics consent: {report.unconsented_conversions} of the "
+            "conversions (no identifier and no journey: each is credited to the channel of its "
+            "own page)"
+        ]
+        if report.unconsented_conversions is not None
+        else []
+    )
+    return unconsented + [
         f"{model}: credits add up to more than one per conversion by design (participation), "
         + (
             "so its shares add up to more than 100%; its total counts distinct conversions"
@@ -379,6 +391,7 @@ def _scope(report: Report) -> dict[str, Any]:
             report.newest_conversion_time.isoformat() if report.newest_conversion_time else None
         ),
         "upstream_positions": dict(report.upstream_positions),
+        "unconsented_conversions": report.unconsented_conversions,
         "value_format": f"exact decimal string, {VALUE_SCALE} decimal places",
         "dimensions": list(report.dimension_columns),
         "interval": report.interval or None,

@@ -7,7 +7,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -25,6 +25,9 @@ from services.commands.report_output import (
 )
 from services.commands.report_output import write as write_report
 
+if TYPE_CHECKING:
+    from services.commands.metric_output import Column, MetricTable
+
 GROUP_BY: dict[str, Any] = {
     name.removeprefix("GROUP_BY_").lower(): number
     for name, number in reporting_pb2.GroupBy.items()
@@ -37,11 +40,20 @@ INTERVALS = {
     "week": reporting_pb2.REPORT_INTERVAL_WEEK,
     "month": reporting_pb2.REPORT_INTERVAL_MONTH,
 }
-SERVED_KINDS = ("conversions", "compare")
+SERVED_KINDS = ("conversions", "compare", "cost", "rates")
 """The report kinds the reporting service answers today."""
-PLANNED_KINDS = ("cost", "paths", "funnel", "cohorts", "outcomes")
+PLANNED_KINDS = ("paths", "funnel", "cohorts", "outcomes")
 """Report kinds the command names but the service does not serve yet (issue #9)."""
-DEFAULT_MODELS = {"conversions": "last_click", "compare": "last_click,linear"}
+DEFAULT_MODELS = {
+    "conversions": "last_click",
+    "compare": "last_click,linear",
+    "cost": "last_click",
+    "rates": "last_click",
+}
+METRIC_KINDS = ("cost", "rates")
+"""The kinds written as metric tables (services.commands.metric_output)."""
+METRIC_GROUP_BY = ("channel", "source", "medium", "campaign")
+"""The dimensions cost and rate reports group by (those spend and sessions are kept by)."""
 CALL_TIMEOUT = 30.0
 
 
@@ -62,6 +74,8 @@ def report(args: argparse.Namespace) -> int:
         print(f"convtrack report: {error}", file=sys.stderr)
         return 2
     address = args.addr or process_env().get("REPORTING_ADDR", "127.0.0.1:50054")
+    if kind in METRIC_KINDS:
+        return _metric_report(args, address, kind, models[0])
     try:
         fetched = fetch_report(
             address,
@@ -102,9 +116,9 @@ def _kind_and_models(args: argparse.Namespace) -> tuple[str, list[str]]:
     if args.as_of is not None:
         raise UsageError("--as-of is not available yet (issue #9)")
     models = models or DEFAULT_MODELS[kind].split(",")
-    if kind == "conversions" and len(models) > 1:
+    if kind in ("conversions", *METRIC_KINDS) and len(models) > 1:
         raise UsageError(
-            f"report `conversions` takes one model, got {len(models)}: "
+            f"report `{kind}` takes one model, got {len(models)}: "
             "use `convtrack report compare` to compare models"
         )
     return kind, models
@@ -136,6 +150,17 @@ def _check_dimensions(kind: str, args: argparse.Namespace) -> None:
         raise UsageError(
             "report `compare` takes one --group-by dimension and no --interval, --filter or "
             "--compare: use `convtrack report conversions` for those"
+        )
+    if kind in METRIC_KINDS and (
+        len(names) > 1
+        or names[0] not in METRIC_GROUP_BY
+        or args.interval
+        or args.filter
+        or args.compare
+    ):
+        raise UsageError(
+            f"report `{kind}` takes one --group-by of {', '.join(METRIC_GROUP_BY)} and no "
+            "--interval, --filter or --compare: use `convtrack report conversions` for those"
         )
 
 
@@ -339,6 +364,7 @@ def from_report_pb(
             _change(response.previous_total) if response.HasField("previous_total") else None
         ),
         conversion_names=tuple(response.conversion_names),
+        unconsented_conversions=response.unconsented_conversions,
     )
 
 
@@ -379,3 +405,162 @@ def format_comparison(
     """A model comparison as a plain-text table with totals, and a caption naming the
     conversion name counted and the data's freshness."""
     return render_table(from_comparison_pb(comparison, group_by))
+
+
+def _metric_report(args: argparse.Namespace, address: str, kind: str, model: str) -> int:
+    from services.commands.metric_output import write as write_table
+
+    try:
+        table = fetch_metric_table(
+            address,
+            kind,
+            property_id=args.property_id,
+            model=model,
+            group_by=args.group_by,
+            start=args.since,
+            end=args.until,
+            conversion_name=args.conversion,
+        )
+    except grpc.RpcError as error:
+        print(f"convtrack report: {error.code().name}: {error.details()}", file=sys.stderr)
+        return 1
+    write_table(table, args.output_format, args.output)
+    return 0
+
+
+def fetch_metric_table(
+    address: str,
+    kind: str,
+    *,
+    property_id: str,
+    model: str = "last_click",
+    group_by: str = "channel",
+    start: datetime | None = None,
+    end: datetime | None = None,
+    conversion_name: str = "",
+) -> MetricTable:
+    """A `cost` or `rates` report from the reporting service, every page of it."""
+    from services.commands.metric_output import MetricTable
+
+    rows: list[dict[str, Any]] = []
+    token = ""
+    with grpc.insecure_channel(address) as channel:
+        stub = reporting_pb2_grpc.ReportingServiceStub(channel)
+        while True:
+            request_type: Any = (
+                reporting_pb2.GetCostReportRequest
+                if kind == "cost"
+                else reporting_pb2.GetConversionRateReportRequest
+            )
+            request = request_type(
+                property_id=property_id,
+                model=model,
+                group_by=GROUP_BY[group_by],
+                conversion_name=conversion_name,
+                page_token=token,
+            )
+            if start:
+                request.start_time.CopyFrom(to_timestamp(start))
+            if end:
+                request.end_time.CopyFrom(to_timestamp(end))
+            if kind == "cost":
+                response: Any = stub.GetCostReport(request, timeout=CALL_TIMEOUT)
+                rows += [_cost_record(r) for r in response.rows]
+            else:
+                response = stub.GetConversionRateReport(request, timeout=CALL_TIMEOUT)
+                rows += [_rate_record(r) for r in response.rows]
+            token = response.next_page_token
+            if not token:
+                break
+    newest, positions = _freshness(response.freshness)
+    currency = getattr(response, "currency_code", "")
+    scope = {
+        "kind": kind,
+        "conversion_name": response.conversion_name,
+        "model": response.model,
+        "group_by": group_by,
+        "currency": currency,
+        "newest_conversion_time": newest.isoformat() if newest else None,
+        "upstream_positions": dict(positions),
+    }
+    caption = (
+        f"Conversion name: {response.conversion_name or '(none)'}; model: {response.model}; "
+        f"grouped by {group_by}; newest conversion counted: "
+        f"{newest.isoformat(timespec='seconds') if newest else 'none'}; log positions: "
+        + (", ".join(f"{name} {position}" for name, position in positions) or "none")
+    )
+    if kind == "cost":
+        totals = _cost_record(response.totals)
+        caption += (
+            "\nROAS = value / cost; ROI = (value - cost) / cost; a day's cost counts when the "
+            "day starts in the time range"
+        )
+        return MetricTable(_cost_columns(group_by, currency), tuple(rows), totals, scope, caption)
+    caption += (
+        "\nA session ends after 30 minutes without an event, at midnight in the property's "
+        "time zone or when a new campaign arrives; the total counts each visitor once"
+    )
+    return MetricTable(
+        _rate_columns(group_by), tuple(rows), _rate_record(response.totals), scope, caption
+    )
+
+
+def _money_text(money: Any) -> str:
+    return str(from_money_pb(money).to_decimal())
+
+
+def _cost_record(row: reporting_pb2.CostRow) -> dict[str, Any]:
+    return {
+        "group": row.group,
+        "cost": _money_text(row.cost),
+        "conversions": row.conversions,
+        "value": _money_text(row.value),
+        "cost_per_conversion": (
+            _money_text(row.cost_per_conversion) if row.HasField("cost_per_conversion") else None
+        ),
+        "roas": row.roas if row.HasField("roas") else None,
+        "roi": row.roi if row.HasField("roi") else None,
+    }
+
+
+def _rate_record(row: reporting_pb2.ConversionRateRow) -> dict[str, Any]:
+    return {
+        "group": row.group,
+        "visitors": row.visitors,
+        "sessions": row.sessions,
+        "conversions": row.conversions,
+        "conversions_per_session": (
+            row.conversions_per_session if row.HasField("conversions_per_session") else None
+        ),
+        "conversions_per_visitor": (
+            row.conversions_per_visitor if row.HasField("conversions_per_visitor") else None
+        ),
+    }
+
+
+def _cost_columns(group_by: str, currency: str) -> tuple[Column, ...]:
+    from services.commands.metric_output import Column, Kind
+
+    unit = f" ({currency})" if currency else ""
+    return (
+        Column("group", group_by, Kind.TEXT),
+        Column("cost", f"cost{unit}", Kind.MONEY),
+        Column("conversions", "conversions", Kind.NUMBER),
+        Column("value", f"value{unit}", Kind.MONEY),
+        Column("cost_per_conversion", f"cost/conv.{unit}", Kind.MONEY),
+        Column("roas", "ROAS", Kind.RATIO),
+        Column("roi", "ROI", Kind.RATIO),
+    )
+
+
+def _rate_columns(group_by: str) -> tuple[Column, ...]:
+    from services.commands.metric_output import Column, Kind
+
+    return (
+        Column("group", group_by, Kind.TEXT),
+        Column("visitors", "visitors", Kind.COUNT),
+        Column("sessions", "sessions", Kind.COUNT),
+        Column("conversions", "conversions", Kind.NUMBER),
+        Column("conversions_per_session", "conv./session", Kind.RATIO),
+        Column("conversions_per_visitor", "conv./visitor", Kind.RATIO),
+    )

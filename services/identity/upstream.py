@@ -15,7 +15,7 @@ from services.identity.domainmodel import Observation
 def observation_of(entry: ingest_pb2.LogEntry) -> Observation | None:
     """The identifiers an ingested event carries, or None for an entry without any."""
     kind = entry.WhichOneof("event")
-    if kind is None:
+    if kind is None or kind == "spend_recorded":
         return None
     envelope = getattr(entry, kind).envelope
     identifiers: list[Identifier] = [from_identifier_pb(i) for i in envelope.identifiers]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -16,13 +17,16 @@ from uuid import UUID
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError
 
+from common.consent import Consent
 from common.eventlog import LoggedApplication
 from common.group_commit import GroupCommit, GroupCommitFullError, GroupCommitTimeoutError
 from common.identifiers import placeholder_reason
-from services.ingest.domainmodel import IncomingEvent, RecordedFact
+from services.ingest.consent import recorded_consent, remembered_consent
+from services.ingest.domainmodel import IncomingEvent, RecordedFact, SpendFigure, SpendLine
 from services.ingest.network import NetworkPseudonyms
 from services.ingest.normalise import Limits, Normaliser, ValidEvent, Violation
 from services.ingest.rejected import RejectedStore
+from services.ingest.spend import MAX_SPEND_ROWS, IncomingSpend, SpendNormaliser, today_utc
 from services.ingest.vault import Sealed, SubjectVault
 
 SAVE_ATTEMPTS = 3
@@ -63,6 +67,24 @@ class Outcome(StrEnum):
     REJECTED = "rejected"
 
 
+class SpendOutcome(StrEnum):
+    """What happened to one spend row."""
+
+    RECORDED = "recorded"
+    CORRECTED = "corrected"
+    UNCHANGED = "unchanged"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class SpendVerdict:
+    """The verdict on one spend row; violations' fields are relative to the row."""
+
+    outcome: SpendOutcome
+    record_id: UUID | None = None
+    violations: tuple[Violation, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """The verdict on one event of a batch."""
@@ -91,11 +113,14 @@ class IngestApplication(LoggedApplication):
         vault: SubjectVault,
         rejected: RejectedStore,
         env: dict[str, str] | None = None,
+        spend: SpendNormaliser,
         max_queued_events: int | None = None,
         busy_retry_after: float = 1.0,
     ) -> None:
         super().__init__(env=env)
         self._normaliser = normaliser
+        self._spend = spend
+        self._spend_lock = threading.Lock()
         self.vault = vault
         self.rejected = rejected
         self.dead_letter_failures = 0
@@ -153,14 +178,17 @@ class IngestApplication(LoggedApplication):
                 valid[result.record_id] = (index, result)
         # Only the identifiers of events about to be stored are sealed: a key made for a
         # rejected or already stored event would be personal data no erasure can reach.
-        new, sealed = self._within(write_timeout, lambda: self._new_and_sealed(valid))
+        new, consents, sealed = self._within(write_timeout, lambda: self._new_and_sealed(valid))
         facts = [
             self._normaliser.fact(
                 event,
                 received_at,
                 sealed.get(event.incoming.property_id, {}),
                 trace_parent,
-                self._network_pseudonyms(event.incoming),
+                None
+                if consents[event.record_id].analytics_denied
+                else self._network_pseudonyms(event.incoming),
+                consents[event.record_id],
             )
             for event in new
         ]
@@ -172,13 +200,120 @@ class IngestApplication(LoggedApplication):
         self._keep_dead_letters(rejected, received_at)
         return [v for v in verdicts if v is not None]
 
+    def record_spend(
+        self, rows: Sequence[IncomingSpend], *, received_at: datetime, trace_parent: str = ""
+    ) -> list[SpendVerdict]:
+        """Stores the valid spend rows: a key's first figure, or a different figure that
+        replaces it; returns one verdict per row, in order. A key sent twice in one call is
+        rejected the second time. Rows are few next to events, so they are written directly
+        (one transaction per call), not through the events' group commit: a correction is a
+        new version of its key's aggregate, which the writer's known-id filter would drop.
+        """
+        if len(rows) > MAX_SPEND_ROWS:
+            raise BatchTooLargeError(
+                "rows", f"{len(rows)} rows is over the limit of {MAX_SPEND_ROWS} per call"
+            )
+        today = today_utc(received_at)
+        verdicts: list[SpendVerdict | None] = [None] * len(rows)
+        figures: dict[UUID, tuple[int, SpendFigure]] = {}
+        for index, row in enumerate(rows):
+            result = self._spend.figure(row, today)
+            if isinstance(result, list):
+                verdicts[index] = SpendVerdict(SpendOutcome.REJECTED, violations=tuple(result))
+            elif result.record_id in figures:
+                first = figures[result.record_id][0]
+                verdicts[index] = SpendVerdict(
+                    SpendOutcome.REJECTED,
+                    violations=(
+                        Violation(
+                            "date",
+                            f"the same key (property, date, source, medium, campaign) as "
+                            f"rows[{first}]: send one figure per key",
+                        ),
+                    ),
+                )
+            else:
+                figures[result.record_id] = (index, result)
+        if figures:
+            outcomes = self._store_spend(
+                [figure for _, figure in figures.values()], received_at, trace_parent
+            )
+            for record_id, (index, _) in figures.items():
+                verdicts[index] = SpendVerdict(outcomes[record_id], record_id=record_id)
+        return [v for v in verdicts if v is not None]
+
+    def _store_spend(
+        self, figures: Sequence[SpendFigure], received_at: datetime, trace_parent: str
+    ) -> dict[UUID, SpendOutcome]:
+        """Each figure recorded, corrected or found unchanged, in one transaction; a
+        concurrent writer of the same key (another replica) makes it read and try again."""
+        with self._spend_lock:
+            for _ in range(SAVE_ATTEMPTS):
+                outcomes: dict[UUID, SpendOutcome] = {}
+                lines: list[SpendLine] = []
+                known = self.stored_ids([f.record_id for f in figures])
+                for figure in figures:
+                    if figure.record_id not in known:
+                        lines.append(SpendLine.record(figure, received_at, trace_parent))
+                        outcomes[figure.record_id] = SpendOutcome.RECORDED
+                        continue
+                    line: object = self.repository.get(figure.record_id)
+                    if not isinstance(line, SpendLine):
+                        raise TypeError(f"{figure.record_id} is not a spend line")
+                    if line.holds(figure):
+                        outcomes[figure.record_id] = SpendOutcome.UNCHANGED
+                        continue
+                    line.correct_to(figure, received_at, trace_parent)
+                    lines.append(line)
+                    outcomes[figure.record_id] = SpendOutcome.CORRECTED
+                events = [e for line in lines for e in line.collect_events()]
+                try:
+                    if events:
+                        self.save_events(events)
+                    return outcomes
+                except IntegrityError:
+                    continue
+        raise IngestError("could not store the spend: concurrent writers kept conflicting")
+
     def _new_and_sealed(
         self, valid: dict[UUID, tuple[int, ValidEvent]]
-    ) -> tuple[list[ValidEvent], dict[str, dict[str, Sealed]]]:
-        """The valid events not stored before, and their identifiers sealed."""
+    ) -> tuple[list[ValidEvent], dict[UUID, Consent], dict[str, dict[str, Sealed]]]:
+        """The valid events not stored before, the consent each is recorded under, and the
+        identifiers of those with analytics consent sealed (the others keep none)."""
         known = self.stored_ids(list(valid)) if valid else set()
         new = [event for record_id, (_, event) in valid.items() if record_id not in known]
-        return new, self._seal_identifiers(new)
+        consents = self._consents(new)
+        consented = [e for e in new if not consents[e.record_id].analytics_denied]
+        return new, consents, self._seal_identifiers(consented)
+
+    def _consents(self, events: Sequence[ValidEvent]) -> dict[UUID, Consent]:
+        """The consent each event is recorded under, in batch order: its own signals, and for
+        a purpose it says nothing about, its identifiers' last recorded consent (so that a
+        withdrawal applies from then on). What the events state is recorded per identifier
+        (by pseudonym), committed before the events are stored."""
+        by_property: dict[str, list[ValidEvent]] = {}
+        for event in events:
+            by_property.setdefault(event.incoming.property_id, []).append(event)
+        consents: dict[UUID, Consent] = {}
+        for property_id, found in by_property.items():
+            pseudonyms = {
+                key: self.vault.pseudonym(property_id, key)
+                for event in found
+                for key in event.identifier_keys
+            }
+            current = self.vault.consents(property_id, list(pseudonyms.values()))
+            changed: dict[str, Consent] = {}
+            for event in found:
+                own = [pseudonyms[key] for key in event.identifier_keys]
+                consents[event.record_id] = recorded_consent(
+                    event.consent, [current[p] for p in own if p in current]
+                )
+                for pseudonym in own:
+                    updated = remembered_consent(current.get(pseudonym), event.consent)
+                    if updated != current.get(pseudonym, Consent()):
+                        current[pseudonym] = changed[pseudonym] = updated
+            self.vault.record_consents(property_id, changed)
+        return consents
 
     def _within(self, timeout: float | None, work: Callable[[], T]) -> T:
         """The work's result; GroupCommitTimeoutError when it takes longer than `timeout`

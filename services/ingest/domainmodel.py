@@ -11,6 +11,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, DomainEvent, event
 
 from common.money import Money
+from services.ingest.consent import IncomingConsent
 from services.ingest.enrichment import CampaignTags, ClickIds
 
 RECORD_NAMESPACE = uuid5(NAMESPACE_URL, "https://convtrack.dev/ns/ingest-record")
@@ -84,6 +85,7 @@ class IncomingEvent:
     page_view: IncomingPageView | None = None
     conversion: IncomingConversion | None = None
     size_bytes: int = 0
+    consent: IncomingConsent = field(default_factory=IncomingConsent)
 
 
 def is_late(event: object) -> bool:
@@ -108,6 +110,8 @@ class RecordedFact(Aggregate):
 
     `network` holds the weak signals "ip_pseudonym", "network_pseudonym", "geo_country" and
     "geo_city" (never a raw IP address); facts recorded before it existed have none.
+    `consent` is `common.consent.Consent.to_dict()`; facts recorded before it have none
+    (read as unknown).
     """
 
     property_id: str
@@ -120,6 +124,7 @@ class RecordedFact(Aggregate):
     sealed_identifiers: dict[str, str]
     network: dict[str, str]
     late: bool
+    consent: dict[str, str]
 
 
 class Touchpoint(RecordedFact):
@@ -142,6 +147,7 @@ class Touchpoint(RecordedFact):
         sealed_identifiers: dict[str, str],
         network: dict[str, str],
         late: bool = False,
+        consent: dict[str, str] | None = None,
         touch_type: str,
         channel: str,
         source: str,
@@ -163,6 +169,7 @@ class Touchpoint(RecordedFact):
         self.sealed_identifiers = sealed_identifiers
         self.network = network
         self.late = late
+        self.consent = consent or {}
         self.touch_type = touch_type
         self.channel = channel
         self.source = source
@@ -195,6 +202,7 @@ class PageView(RecordedFact):
         sealed_identifiers: dict[str, str],
         network: dict[str, str],
         late: bool = False,
+        consent: dict[str, str] | None = None,
         url: str,
         title: str,
     ) -> None:
@@ -208,12 +216,17 @@ class PageView(RecordedFact):
         self.sealed_identifiers = sealed_identifiers
         self.network = network
         self.late = late
+        self.consent = consent or {}
         self.url = url
         self.title = title
 
 
 class Conversion(RecordedFact):
-    """A conversion, with its value as sent and in the reporting currency (as micros)."""
+    """A conversion, with its value as sent and in the reporting currency (as micros).
+
+    Recorded with analytics consent denied, it also holds the channel, source, medium and
+    campaign of its own page URL and referrer (what it is credited to, having no journey).
+    """
 
     Recorded: ClassVar[type[DomainEvent]]
 
@@ -232,12 +245,17 @@ class Conversion(RecordedFact):
         sealed_identifiers: dict[str, str],
         network: dict[str, str],
         late: bool = False,
+        consent: dict[str, str] | None = None,
         name: str,
         currency_code: str,
         value_micros: int,
         reporting_currency_code: str,
         reporting_value_micros: int,
         order_id: str,
+        channel: str = "",
+        source: str = "",
+        medium: str = "",
+        campaign: str = "",
     ) -> None:
         self.property_id = property_id
         self.event_id = event_id
@@ -249,12 +267,17 @@ class Conversion(RecordedFact):
         self.sealed_identifiers = sealed_identifiers
         self.network = network
         self.late = late
+        self.consent = consent or {}
         self.name = name
         self.currency_code = currency_code
         self.value_micros = value_micros
         self.reporting_currency_code = reporting_currency_code
         self.reporting_value_micros = reporting_value_micros
         self.order_id = order_id
+        self.channel = channel
+        self.source = source
+        self.medium = medium
+        self.campaign = campaign
 
 
 class Identification(RecordedFact):
@@ -277,6 +300,7 @@ class Identification(RecordedFact):
         sealed_identifiers: dict[str, str],
         network: dict[str, str],
         late: bool = False,
+        consent: dict[str, str] | None = None,
     ) -> None:
         self.property_id = property_id
         self.event_id = event_id
@@ -288,3 +312,162 @@ class Identification(RecordedFact):
         self.sealed_identifiers = sealed_identifiers
         self.network = network
         self.late = late
+        self.consent = consent or {}
+
+
+def spend_record_id(property_id: str, day: str, source: str, medium: str, campaign: str) -> UUID:
+    """The id of a spend key's record: (property, day, source, medium, campaign)."""
+    return record_id(property_id, "\x1f".join(("spend", day, source, medium, campaign)))
+
+
+@dataclass(frozen=True, slots=True)
+class SpendFigure:
+    """A day's spend on one campaign as ingest keeps it: the key, the channel, the cost as
+    sent and in the reporting currency (micros)."""
+
+    property_id: str
+    day: str
+    channel: str
+    source: str
+    medium: str
+    campaign: str
+    currency_code: str
+    cost_micros: int
+    reporting_currency_code: str
+    reporting_cost_micros: int
+
+    @property
+    def record_id(self) -> UUID:
+        """The id of its key's record."""
+        return spend_record_id(self.property_id, self.day, self.source, self.medium, self.campaign)
+
+
+class SpendLine(Aggregate):
+    """The spend of one key (property, day, source, medium, campaign): each figure sent for
+    it is an event, and the latest holds. Its events' versions are the figure's revisions."""
+
+    Recorded: ClassVar[type[DomainEvent]]
+    Corrected: ClassVar[type[DomainEvent]]
+
+    @event("Recorded")
+    def __init__(
+        self,
+        *,
+        id: UUID,
+        property_id: str,
+        day: str,
+        channel: str,
+        source: str,
+        medium: str,
+        campaign: str,
+        currency_code: str,
+        cost_micros: int,
+        reporting_currency_code: str,
+        reporting_cost_micros: int,
+        received_at: datetime,
+        trace_parent: str,
+    ) -> None:
+        self.property_id = property_id
+        self.day = day
+        self.source = source
+        self.medium = medium
+        self.campaign = campaign
+        self._set(
+            channel,
+            currency_code,
+            cost_micros,
+            reporting_currency_code,
+            reporting_cost_micros,
+            received_at,
+            trace_parent,
+        )
+
+    def _set(
+        self,
+        channel: str,
+        currency_code: str,
+        cost_micros: int,
+        reporting_currency_code: str,
+        reporting_cost_micros: int,
+        received_at: datetime,
+        trace_parent: str,
+    ) -> None:
+        self.channel = channel
+        self.currency_code = currency_code
+        self.cost_micros = cost_micros
+        self.reporting_currency_code = reporting_currency_code
+        self.reporting_cost_micros = reporting_cost_micros
+        self.received_at = received_at
+        self.trace_parent = trace_parent
+
+    @classmethod
+    def record(cls, figure: SpendFigure, received_at: datetime, trace_parent: str) -> SpendLine:
+        """A key's first figure."""
+        return cls(
+            id=figure.record_id,
+            property_id=figure.property_id,
+            day=figure.day,
+            channel=figure.channel,
+            source=figure.source,
+            medium=figure.medium,
+            campaign=figure.campaign,
+            currency_code=figure.currency_code,
+            cost_micros=figure.cost_micros,
+            reporting_currency_code=figure.reporting_currency_code,
+            reporting_cost_micros=figure.reporting_cost_micros,
+            received_at=received_at,
+            trace_parent=trace_parent,
+        )
+
+    def holds(self, figure: SpendFigure) -> bool:
+        """Whether its current figure is this one (channel and cost as sent)."""
+        return (
+            self.channel == figure.channel
+            and self.currency_code == figure.currency_code
+            and self.cost_micros == figure.cost_micros
+        )
+
+    def correct_to(self, figure: SpendFigure, received_at: datetime, trace_parent: str) -> None:
+        """Replaces the key's figure by `figure` (a day re-sent corrected)."""
+        self.correct(
+            property_id=self.property_id,
+            day=self.day,
+            source=self.source,
+            medium=self.medium,
+            campaign=self.campaign,
+            channel=figure.channel,
+            currency_code=figure.currency_code,
+            cost_micros=figure.cost_micros,
+            reporting_currency_code=figure.reporting_currency_code,
+            reporting_cost_micros=figure.reporting_cost_micros,
+            received_at=received_at,
+            trace_parent=trace_parent,
+        )
+
+    @event("Corrected")
+    def correct(
+        self,
+        *,
+        property_id: str,
+        day: str,
+        source: str,
+        medium: str,
+        campaign: str,
+        channel: str,
+        currency_code: str,
+        cost_micros: int,
+        reporting_currency_code: str,
+        reporting_cost_micros: int,
+        received_at: datetime,
+        trace_parent: str,
+    ) -> None:
+        """Replaces the figure; the event repeats the key, so each log entry is whole."""
+        self._set(
+            channel,
+            currency_code,
+            cost_micros,
+            reporting_currency_code,
+            reporting_cost_micros,
+            received_at,
+            trace_parent,
+        )

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import astuple, dataclass, replace
+from dataclasses import astuple, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+from common.consent import Consent
 from common.fields import (
     MAX_IDENTIFIER_LENGTH,
     NAME_PATTERN,
@@ -28,6 +29,7 @@ from common.money import (
     is_known_currency,
 )
 from common.values import Identifier, IdentifierType
+from services.ingest.consent import read_consent
 from services.ingest.domainmodel import (
     Conversion,
     EventKind,
@@ -41,6 +43,7 @@ from services.ingest.domainmodel import (
 )
 from services.ingest.enrichment import (
     CampaignTags,
+    ClickIds,
     TrafficSource,
     UserAgentParser,
     classify_traffic,
@@ -97,7 +100,8 @@ class ValidEvent:
     """An event that passed validation: what its fact holds, but for the sealed identifiers.
 
     `identifier_keys` ("kind:value", placeholders such as "undefined" left out) must be
-    sealed before the fact is built.
+    sealed before the fact is built, unless analytics consent is denied. `consent` is what
+    the event's own signals say (before earlier withdrawals of its identifiers apply).
     """
 
     incoming: IncomingEvent
@@ -110,6 +114,7 @@ class ValidEvent:
     reporting_micros: int
     traffic: ScrubbedTraffic | None = None
     late: bool = False
+    consent: Consent = field(default_factory=Consent)
 
 
 class Normaliser:
@@ -168,12 +173,22 @@ class Normaliser:
         geo_country, geo_city = self._check_context(incoming, violations)
         max_age = self._limits.max_backfill_age if backfill else self._limits.max_age
         occurred_at = self._occurred_at(incoming, received_at, clock_skew, max_age, violations)
-        identifiers = self._identifiers(incoming, violations)
+        consent = read_consent(incoming.consent)
+        if isinstance(consent, list):
+            violations.extend(Violation(p.field, p.description) for p in consent)
+            consent = Consent()
+        # Without analytics consent an event may come without any identifier (it is stored
+        # without one anyway); every other event needs one.
+        identifiers = self._identifiers(incoming, violations, required=not consent.analytics_denied)
         if incoming.kind is None:
             violations.append(
                 Violation("kind", "one of touchpoint, page_view, conversion, identify is required")
             )
-        elif incoming.kind is EventKind.IDENTIFY and len(identifiers) < 2:
+        elif (
+            incoming.kind is EventKind.IDENTIFY
+            and len(identifiers) < 2
+            and not consent.analytics_denied
+        ):
             violations.append(
                 Violation("identity", "an identify event needs at least two identifiers")
             )
@@ -199,6 +214,7 @@ class Normaliser:
             reporting_micros=reporting_micros,
             traffic=traffic,
             late=occurred_at < received_at - self._limits.late_after,
+            consent=consent,
         )
 
     def fact(
@@ -208,13 +224,23 @@ class Normaliser:
         sealed: Mapping[str, Sealed],
         trace_parent: str = "",
         network: NetworkPseudonyms | None = None,
+        consent: Consent | None = None,
     ) -> RecordedFact:
         """The fact of a valid event: pseudonyms instead of identifiers, with the raw
         identifiers sealed (`sealed` maps each of `valid.identifier_keys` to its pseudonym
         and sealed value), placeholder values dropped. Of the client's IP address it keeps
         only `network`, the pseudonyms of `network_address(valid.incoming)`.
+
+        `consent` is the consent the event is recorded under (its own, with earlier
+        withdrawals of its identifiers applied; `valid.consent` when not given). With
+        analytics denied the fact keeps no identifier, no network signal and no order id:
+        `sealed` and `network` are ignored.
         """
         incoming = valid.incoming
+        consent = consent or valid.consent
+        if consent.analytics_denied:
+            sealed, network = {}, None
+        keys = () if consent.analytics_denied else valid.identifier_keys
         device = self._user_agents.parse(incoming.user_agent)
         common = {
             "id": valid.record_id,
@@ -222,10 +248,8 @@ class Normaliser:
             "event_id": incoming.event_id,
             "occurred_at": valid.occurred_at,
             "received_at": received_at,
-            "identifiers": [sealed[key].pseudonym for key in valid.identifier_keys],
-            "sealed_identifiers": {
-                sealed[key].pseudonym: sealed[key].token for key in valid.identifier_keys
-            },
+            "identifiers": [sealed[key].pseudonym for key in keys],
+            "sealed_identifiers": {sealed[key].pseudonym: sealed[key].token for key in keys},
             "device": {
                 "browser": device.browser,
                 "os": device.os,
@@ -240,13 +264,14 @@ class Normaliser:
             "network": {
                 "ip_pseudonym": network.ip if network else "",
                 "network_pseudonym": network.network if network else "",
-                "geo_country": valid.geo_country,
-                "geo_city": valid.geo_city,
+                "geo_country": "" if consent.analytics_denied else valid.geo_country,
+                "geo_city": "" if consent.analytics_denied else valid.geo_city,
             },
+            "consent": consent.to_dict(),
         }
-        return self._fact(valid, common)
+        return self._fact(valid, common, consent)
 
-    def _fact(self, valid: ValidEvent, common: dict[str, object]) -> RecordedFact:
+    def _fact(self, valid: ValidEvent, common: dict[str, object], consent: Consent) -> RecordedFact:
         incoming, scrubbed = valid.incoming, valid.traffic
         touch = incoming.touchpoint
         if incoming.kind is EventKind.TOUCHPOINT and touch is not None and scrubbed is not None:
@@ -273,16 +298,37 @@ class Normaliser:
             )
         if incoming.kind is EventKind.CONVERSION and incoming.conversion is not None:
             conversion, value = incoming.conversion, valid.value
-            return Conversion(
+            # Always passed: the library does not apply keyword-only defaults on creation.
+            own: dict[str, object] = dict.fromkeys(("channel", "source", "medium", "campaign"), "")
+            if consent.analytics_denied:
+                traffic = self._own_traffic(incoming)
+                own = {
+                    "channel": traffic.channel.value,
+                    "source": traffic.source.replace(NUL, ""),
+                    "medium": traffic.medium.replace(NUL, ""),
+                    "campaign": traffic.campaign.replace(NUL, ""),
+                }
+            return Conversion(  # type: ignore[misc]
                 name=conversion.name,
                 currency_code=value.currency_code if value else "",
                 value_micros=value.to_micros() if value else 0,
                 reporting_currency_code=self._reporting_currency,
                 reporting_value_micros=valid.reporting_micros,
-                order_id=conversion.order_id,
+                order_id="" if consent.analytics_denied else conversion.order_id,
+                **own,  # type: ignore[arg-type]
                 **common,  # type: ignore[arg-type]
             )
         return Identification(**common)  # type: ignore[arg-type]
+
+    def _own_traffic(self, incoming: IncomingEvent) -> TrafficSource:
+        """The traffic source of an event's own page URL and referrer (campaign tags and
+        click ids in the URL's query string, the referrer's host), by the touchpoint rules."""
+        return classify_traffic(
+            landing_url=self._urls.url(incoming.page_url),
+            referrer=self._urls.url(incoming.referrer),
+            tags=CampaignTags(),
+            click_ids=ClickIds(),
+        )
 
     def _traffic(
         self, incoming: IncomingEvent, violations: list[Violation]
@@ -404,11 +450,11 @@ class Normaliser:
         return occurred_at
 
     def _identifiers(
-        self, incoming: IncomingEvent, violations: list[Violation]
+        self, incoming: IncomingEvent, violations: list[Violation], *, required: bool = True
     ) -> list[Identifier]:
         """The event's identifiers: its ids, then its email hashes in order, without
-        repeats. Adds violations when none is a real identifier (see
-        `_missing_identifier_violations`)."""
+        repeats. Adds violations when they are `required` and none is a real identifier
+        (see `_missing_identifier_violations`)."""
         sent: list[tuple[str, Identifier]] = []
         for name, kind, value in (
             ("identity.anonymous_id", IdentifierType.ANONYMOUS_ID, incoming.anonymous_id),
@@ -435,7 +481,7 @@ class Normaliser:
                     Violation("identity.email_sha256", "must be 64 hexadecimal digits (SHA-256)")
                 )
         sent.extend((hashes[h], Identifier(IdentifierType.EMAIL_SHA256, h)) for h in sorted(hashes))
-        if not any(v.field.startswith("identity") for v in violations):
+        if required and not any(v.field.startswith("identity") for v in violations):
             violations.extend(_missing_identifier_violations(sent))
         return [identifier for _, identifier in sent]
 

@@ -25,6 +25,7 @@ from services.ingest.enrichment import UserAgentParser
 from services.ingest.normalise import Limits, Normaliser
 from services.ingest.rejected import RejectedStore
 from services.ingest.servicer import IngestServicer
+from services.ingest.spend import SpendNormaliser
 from services.ingest.upstream import forgotten_of
 from services.ingest.url_privacy import DEFAULT_PII_QUERY_PARAMS, UrlScrubber
 from services.ingest.vault import Forgotten, SubjectVault
@@ -168,6 +169,7 @@ def build_application(settings: IngestSettings) -> IngestApplication:
         limits=limits,
         vault=vault,
         rejected=rejected,
+        spend=SpendNormaliser(rates, settings.reporting_currency),
         env=database.eventsourcing_env(),
         max_queued_events=settings.max_queued_events,
         busy_retry_after=BUSY_RETRY_AFTER_SECONDS,

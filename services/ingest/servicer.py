@@ -9,6 +9,7 @@ from typing import Any
 import grpc
 from opentelemetry.metrics import Meter
 
+from common.consent import Consent, ConsentState
 from common.deadlines import wait_budget
 from common.grpc_errors import FieldProblem, abort_invalid, abort_resource_exhausted
 from common.log_endpoint import LogEndpoint
@@ -23,8 +24,11 @@ from services.ingest.application import (
     IngestApplication,
     IngestBusyError,
     Outcome,
+    SpendOutcome,
+    SpendVerdict,
     Verdict,
 )
+from services.ingest.consent import IncomingConsent
 from services.ingest.domainmodel import (
     Conversion,
     EventKind,
@@ -34,6 +38,7 @@ from services.ingest.domainmodel import (
     IncomingPageView,
     IncomingTouchpoint,
     PageView,
+    SpendLine,
     Touchpoint,
     TouchpointType,
     is_late,
@@ -45,6 +50,7 @@ from services.ingest.rejected import (
     RejectedFilter,
     RejectedPage,
 )
+from services.ingest.spend import IncomingSpend
 
 DEFAULT_REJECTED_PAGE_SIZE = 100
 MAX_REJECTED_PAGE_SIZE = 1000
@@ -65,11 +71,76 @@ _TOUCH_TYPES_BACK = {
     TouchpointType.IMPRESSION: ingest_pb2.TOUCHPOINT_TYPE_IMPRESSION,
     TouchpointType.VISIT: ingest_pb2.TOUCHPOINT_TYPE_VISIT,
 }
+_CONSENT_STATES = {
+    ingest_pb2.CONSENT_STATE_UNSPECIFIED: ConsentState.UNKNOWN,
+    ingest_pb2.CONSENT_STATE_GRANTED: ConsentState.GRANTED,
+    ingest_pb2.CONSENT_STATE_DENIED: ConsentState.DENIED,
+}
+_CONSENT_STATES_BACK = {state: number for number, state in _CONSENT_STATES.items()}
 _VERDICTS = {
     Outcome.ACCEPTED: ingest_pb2.VERDICT_ACCEPTED,
     Outcome.DUPLICATE: ingest_pb2.VERDICT_DUPLICATE,
     Outcome.REJECTED: ingest_pb2.VERDICT_REJECTED,
 }
+
+_SPEND_OUTCOMES = {
+    SpendOutcome.RECORDED: ingest_pb2.SPEND_OUTCOME_RECORDED,
+    SpendOutcome.CORRECTED: ingest_pb2.SPEND_OUTCOME_CORRECTED,
+    SpendOutcome.UNCHANGED: ingest_pb2.SPEND_OUTCOME_UNCHANGED,
+    SpendOutcome.REJECTED: ingest_pb2.SPEND_OUTCOME_REJECTED,
+}
+
+
+def incoming_spend(message: ingest_pb2.SpendRow) -> IncomingSpend:
+    """The plain spend row of a SpendRow message."""
+    cost = None
+    if message.HasField("cost"):
+        c = message.cost
+        cost = Money(c.currency_code.strip().upper(), c.units, c.nanos)
+    return IncomingSpend(
+        property_id=message.property_id,
+        day=message.date.strip(),
+        channel=message.channel,
+        source=message.source,
+        medium=message.medium,
+        campaign=message.campaign,
+        cost=cost,
+    )
+
+
+def spend_verdict_message(index: int, verdict: SpendVerdict) -> ingest_pb2.SpendVerdict:
+    """The SpendVerdict message of a plain verdict; field paths start at the row."""
+    return ingest_pb2.SpendVerdict(
+        index=index,
+        outcome=_SPEND_OUTCOMES[verdict.outcome],
+        record_id=str(verdict.record_id) if verdict.record_id else "",
+        violations=[
+            ingest_pb2.FieldViolation(field=f"rows[{index}].{v.field}", description=v.description)
+            for v in verdict.violations
+        ],
+    )
+
+
+def _spend_entry(position: int, event: Any) -> ingest_pb2.LogEntry:
+    return ingest_pb2.LogEntry(
+        position=position,
+        spend_recorded=ingest_pb2.SpendRecorded(
+            record_id=str(event.originator_id),
+            property_id=event.property_id,
+            date=event.day,
+            channel=event.channel,
+            source=event.source,
+            medium=event.medium,
+            campaign=event.campaign,
+            cost=to_money_pb(Money.from_micros(event.currency_code, event.cost_micros)),
+            reporting_cost=to_money_pb(
+                Money.from_micros(event.reporting_currency_code, event.reporting_cost_micros)
+            ),
+            revision=event.originator_version,
+            received_at=to_timestamp(event.received_at),
+            trace_parent=event.trace_parent,
+        ),
+    )
 
 
 def incoming_event(message: ingest_pb2.Event) -> IncomingEvent:
@@ -124,6 +195,19 @@ def incoming_event(message: ingest_pb2.Event) -> IncomingEvent:
         page_view=page_view,
         conversion=conversion,
         size_bytes=message.ByteSize(),
+        consent=_incoming_consent(message.consent),
+    )
+
+
+def _incoming_consent(consent: ingest_pb2.Consent) -> IncomingConsent:
+    """The consent signals as sent; an unknown enum number is read as None (invalid)."""
+    return IncomingConsent(
+        analytics=_CONSENT_STATES.get(consent.analytics),
+        advertising=_CONSENT_STATES.get(consent.advertising),
+        gcs=consent.gcs,
+        analytics_storage=consent.analytics_storage,
+        ad_storage=consent.ad_storage,
+        tcf_string=consent.tcf_string,
     )
 
 
@@ -151,6 +235,7 @@ def verdict_message(index: int, event_id: str, verdict: Verdict) -> ingest_pb2.E
 def _envelope(event: Any) -> ingest_pb2.RecordedEnvelope:
     device = event.device
     network = getattr(event, "network", {})  # none in events recorded before it existed
+    consent = Consent.from_dict(getattr(event, "consent", None))
     return ingest_pb2.RecordedEnvelope(
         record_id=str(event.originator_id),
         property_id=event.property_id,
@@ -176,6 +261,10 @@ def _envelope(event: Any) -> ingest_pb2.RecordedEnvelope:
             network_pseudonym=network.get("network_pseudonym", ""),
             geo_country=network.get("geo_country", ""),
             geo_city=network.get("geo_city", ""),
+        ),
+        consent=ingest_pb2.RecordedConsent(
+            analytics=_CONSENT_STATES_BACK[consent.analytics],
+            advertising=_CONSENT_STATES_BACK[consent.advertising],
         ),
     )
 
@@ -217,6 +306,10 @@ def log_entry(position: int, event: Any) -> ingest_pb2.LogEntry:
                     Money.from_micros(e.reporting_currency_code, e.reporting_value_micros)
                 ),
                 order_id=e.order_id,
+                channel=getattr(e, "channel", ""),
+                source=getattr(e, "source", ""),
+                medium=getattr(e, "medium", ""),
+                campaign=getattr(e, "campaign", ""),
             ),
         )
     if isinstance(event, PageView.Recorded):
@@ -232,6 +325,8 @@ def log_entry(position: int, event: Any) -> ingest_pb2.LogEntry:
             position=position,
             identify_recorded=ingest_pb2.IdentifyRecorded(envelope=_envelope(event)),
         )
+    if isinstance(event, SpendLine.Recorded | SpendLine.Corrected):
+        return _spend_entry(position, event)
     raise TypeError(f"no log message for {type(event).__name__}")
 
 
@@ -331,6 +426,26 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         for verdict in verdicts:
             for violation in verdict.violations:
                 self._rejections.add(1, {"field": violation.field or "(event)"})
+
+    def RecordSpend(
+        self, request: ingest_pb2.RecordSpendRequest, context: grpc.ServicerContext
+    ) -> ingest_pb2.RecordSpendResponse:
+        rows = [incoming_spend(row) for row in request.rows]
+        try:
+            verdicts = self._app.record_spend(
+                rows, received_at=datetime.now(UTC), trace_parent=current_trace_parent()
+            )
+        except BatchTooLargeError as error:
+            abort_invalid(context, str(error), [FieldProblem(error.field, error.description)])
+            raise
+        counts = {outcome: sum(v.outcome is outcome for v in verdicts) for outcome in SpendOutcome}
+        return ingest_pb2.RecordSpendResponse(
+            verdicts=[spend_verdict_message(i, v) for i, v in enumerate(verdicts)],
+            recorded_count=counts[SpendOutcome.RECORDED],
+            corrected_count=counts[SpendOutcome.CORRECTED],
+            unchanged_count=counts[SpendOutcome.UNCHANGED],
+            rejected_count=counts[SpendOutcome.REJECTED],
+        )
 
     def PseudonymiseIdentifiers(
         self, request: ingest_pb2.PseudonymiseIdentifiersRequest, context: grpc.ServicerContext

@@ -5,6 +5,10 @@ identifiers. Ingest keeps each raw identifier sealed (AES-256-GCM) under a key o
 forgetting a person destroys the keys of its identifiers, so the sealed copies in ingest's
 event log can no longer be read (crypto-shredding). Client IP addresses get pseudonyms under
 the same secret ("ip:<hmac>", "net:<hmac>") but are neither sealed nor stored.
+
+The vault also keeps each identifier's last consent (by pseudonym only, never sealed), so
+that a withdrawal applies to the identifier's later events; forgetting a person erases it
+with the keys.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from common.consent import Consent, ConsentState
 from common.eventlog import MissingTablesError
 from common.follower import UpstreamEntry
 from common.sql_positions import positions_table, record_position, stored_position
@@ -62,6 +67,15 @@ subject_keys = Table(
     Column("key", LargeBinary, nullable=False),
     Column("sealed", Text, nullable=False),
 )
+consent_states = Table(
+    "consent_states",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("pseudonym", String, primary_key=True),
+    Column("analytics", String, nullable=False),
+    Column("advertising", String, nullable=False),
+)
+"""The last consent each identifier's events stated, per purpose ("unknown" when none did)."""
 vault_positions = positions_table(metadata, "vault_positions")
 VAULT_CONSUMER = "vault"
 IP_KIND = "ip"
@@ -177,6 +191,47 @@ class SubjectVault:
             ).all()
         return {row.pseudonym: _open(row.key, row.pseudonym, row.sealed) for row in rows}
 
+    def consents(self, property_id: str, pseudonyms: Sequence[str]) -> dict[str, Consent]:
+        """The recorded consent of the identifiers that have one."""
+        if not pseudonyms:
+            return {}
+        c = consent_states.c
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(c.pseudonym, c.analytics, c.advertising).where(
+                    c.property_id == property_id, c.pseudonym.in_(list(dict.fromkeys(pseudonyms)))
+                )
+            ).all()
+        return {
+            row.pseudonym: Consent(ConsentState(row.analytics), ConsentState(row.advertising))
+            for row in rows
+        }
+
+    def record_consents(self, property_id: str, consents: Mapping[str, Consent]) -> None:
+        """Records the identifiers' consent (replacing what was recorded), committed before
+        this returns."""
+        if not consents:
+            return
+        c = consent_states.c
+        with self._write_lock, self._engine.begin() as conn:
+            conn.execute(
+                delete(consent_states).where(
+                    c.property_id == property_id, c.pseudonym.in_(list(consents))
+                )
+            )
+            conn.execute(
+                insert(consent_states),
+                [
+                    {
+                        "property_id": property_id,
+                        "pseudonym": pseudonym,
+                        "analytics": consent.analytics.value,
+                        "advertising": consent.advertising.value,
+                    }
+                    for pseudonym, consent in consents.items()
+                ],
+            )
+
     def forget_cached_keys(self) -> None:
         """Drops the keys cached in this process: another replica may have destroyed some
         (a standby replica does not follow identity's log itself)."""
@@ -205,14 +260,15 @@ class SubjectVault:
             record_position(conn, vault_positions, VAULT_CONSUMER, upstream, entries[-1].position)
 
     def _delete_keys(self, forgotten: Sequence[Forgotten]) -> None:
-        c = subject_keys.c
         with self._engine.begin() as conn:
             for item in forgotten:
-                conn.execute(
-                    delete(subject_keys).where(
-                        c.property_id == item.property_id, c.pseudonym.in_(item.pseudonyms)
+                for table in ERASED_TABLES:
+                    conn.execute(
+                        delete(table).where(
+                            table.c.property_id == item.property_id,
+                            table.c.pseudonym.in_(item.pseudonyms),
+                        )
                     )
-                )
         with self._lock:
             for item in forgotten:
                 for pseudonym in item.pseudonyms:
@@ -242,17 +298,17 @@ class SubjectVault:
                 )
             return
         preparer = self._engine.dialect.identifier_preparer
-        table = preparer.format_table(subject_keys)
         translate = self._engine.get_execution_options().get("schema_translate_map") or {}
+        names = [preparer.format_table(table) for table in ERASED_TABLES]
         if translate.get(None):
-            table = f"{preparer.quote_schema(translate[None])}.{table}"
+            names = [f"{preparer.quote_schema(translate[None])}.{name}" for name in names]
         # VACUUM cannot run inside a transaction block. It cannot remove dead tuples that a
         # transaction still open elsewhere in the database may see: then try again shortly,
         # and in the end fail, so that the erasure is retried.
         for attempt in range(VACUUM_ATTEMPTS):
             if attempt:
                 time.sleep(VACUUM_RETRY_SECONDS)
-            if _vacuum_left_dead_tuples(self._engine, table) == 0:
+            if sum(_vacuum_left_dead_tuples(self._engine, name) for name in names) == 0:
                 return
         raise VaultPurgeError(
             "a transaction open elsewhere in ingest's database keeps erased keys' dead tuples "
@@ -331,6 +387,8 @@ def _secure_delete(dbapi_connection: object, connection_record: object) -> None:
         cursor.close()
 
 
+ERASED_TABLES = (subject_keys, consent_states)
+"""What forgetting a person deletes, by property and pseudonym."""
 VACUUM_ATTEMPTS = 20
 VACUUM_RETRY_SECONDS = 0.5
 _NOT_YET_REMOVABLE = re.compile(

@@ -32,6 +32,7 @@ from sqlalchemy import (
 from common.money import NANOS_PER_MICRO, NANOS_PER_UNIT, Money
 from common.sql_positions import stored_position
 from services.reporting.domainmodel import (
+    DEFAULT_SCOPE,
     NOT_SET,
     ComparisonRow,
     ConversionReport,
@@ -57,7 +58,13 @@ from services.reporting.periods import (
     period_start,
 )
 from services.reporting.projections import PROJECTION_NAME
-from services.reporting.views import conversion_credits, projection_positions, property_settings
+from services.reporting.views import (
+    configured_models,
+    conversion_credits,
+    projection_positions,
+    property_settings,
+    unconsented_conversions,
+)
 
 
 class ReportingError(Exception):
@@ -86,7 +93,8 @@ class ConversionNameRequiredError(ReportingError):
 
 class ModelWithoutCreditsError(ReportingError):
     """The model has no credits for the property and conversion name: attribution is not
-    configured with it (or, for a data-driven model, has not fitted it yet)."""
+    configured with it for the property (or, for a data-driven model, has not fitted it yet,
+    or is still re-attributing the property's conversions under it)."""
 
 
 class InvalidTimeRangeError(ReportingError):
@@ -239,6 +247,29 @@ class ReportingApplication:
                 self._require_conversion_name(conn, property_id, conversion_name)
             return self._models(conn, property_id, conversion_name)
 
+    def configured_models(self, property_id: str) -> tuple[str, ...]:
+        """The models attribution is configured with for the property, in its order, as its
+        log last said (empty before it said)."""
+        with self._snapshot() as conn:
+            return self._configured_models(conn, property_id) or ()
+
+    def _configured_models(self, conn: Connection, property_id: str) -> tuple[str, ...] | None:
+        """The models attribution credits in the property: its own choice, else the
+        default's; None when attribution's log has not said (a log written before
+        attribution's settings were logged)."""
+        c = configured_models.c
+        rows = dict(
+            conn.execute(
+                select(c.property_id, c.models).where(
+                    c.property_id.in_([property_id, DEFAULT_SCOPE])
+                )
+            ).all()
+        )
+        for scope in (property_id, DEFAULT_SCOPE):
+            if rows.get(scope) is not None:
+                return tuple(rows[scope])
+        return None
+
     @contextmanager
     def _snapshot(self) -> Iterator[Connection]:
         """A connection whose reads all see one snapshot, rows and positions alike (SQLite
@@ -285,18 +316,41 @@ class ReportingApplication:
                 if not self._has_credits(conn, query.property_id, name, model)
             ]
             if missing:
-                name = missing[0]
-                described = f"{name!r} conversions" if name else "conversions"
-                raise ModelWithoutCreditsError(
-                    f"model {model!r} has no credits for {described} of property "
-                    f"{query.property_id!r} (models with credits: "
-                    f"{_listed(self._models(conn, query.property_id, name))}). Attribution "
-                    "credits the models it is configured with: add it with attribution's "
-                    "ConfigureModels (or ATTRIBUTION_MODELS before attribution first starts); "
-                    "a data-driven model (markov, shapley) credits after its first fit "
-                    "(RefitModel)"
-                )
+                raise self._without_credits(conn, query.property_id, missing[0], model)
         return query
+
+    def _without_credits(
+        self, conn: Connection, property_id: str, name: str, model: str
+    ) -> ModelWithoutCreditsError:
+        """The error for a model without credits, saying why and how to enable it."""
+        with_credits = _listed(self._models(conn, property_id, name))
+        described = f"{name!r} conversions" if name else "conversions"
+        configured = self._configured_models(conn, property_id)
+        enable = (
+            f"enable it for this property with attribution's ConfigureModels (property_id "
+            f"{property_id!r}; `convtrack attribution configure-models --property "
+            f"{property_id} --models ...`), or for every property that follows the default "
+            "with property_id '*' (ATTRIBUTION_MODELS while nobody chose)"
+        )
+        if configured is None:
+            return ModelWithoutCreditsError(
+                f"model {model!r} has no credits for {described} of property "
+                f"{property_id!r} (models with credits: {with_credits}). Attribution credits "
+                f"the models configured for the property: {enable}; a data-driven model "
+                "(markov, shapley) credits after its first fit (RefitModel)"
+            )
+        if model not in configured:
+            return ModelWithoutCreditsError(
+                f"model {model!r} is not configured for property {property_id!r} (its "
+                f"models: {_listed(configured)}): {enable}"
+            )
+        return ModelWithoutCreditsError(
+            f"model {model!r} is configured for property {property_id!r} but has no credits "
+            f"for its {described} yet (models with credits: {with_credits}): a "
+            "data-driven model (markov, shapley) credits after its first fit (RefitModel, "
+            "or the scheduled refit); any model once attribution's re-attribution job after "
+            "the configuration change has reached them"
+        )
 
     def _report(self, conn: Connection, query: ReportQuery, zone: ZoneInfo) -> ConversionReport:
         """The whole report (every row) of a scoped query."""
@@ -389,6 +443,7 @@ class ReportingApplication:
             previous_total=previous_total,
             compare_start=query.compare_start,
             compare_end=query.compare_end,
+            unconsented_conversions=self._unconsented_conversions(conn, query),
         )
 
     def _period_sums(self, conn: Connection, query: ReportQuery, zone: ZoneInfo) -> _PeriodSums:
@@ -568,6 +623,21 @@ class ReportingApplication:
         c = conversion_credits.c
         statement = select(func.count(func.distinct(c.conversion_id))).where(
             *self._conditions(query)
+        )
+        return int(conn.execute(statement).scalar_one())
+
+    def _unconsented_conversions(self, conn: Connection, query: ReportQuery) -> int:
+        """How many of the report's conversions were counted without analytics consent."""
+        c, u = conversion_credits.c, unconsented_conversions.c
+        statement = (
+            select(func.count(func.distinct(c.conversion_id)))
+            .select_from(
+                conversion_credits.join(
+                    unconsented_conversions,
+                    (u.property_id == c.property_id) & (u.conversion_id == c.conversion_id),
+                )
+            )
+            .where(*self._conditions(query))
         )
         return int(conn.execute(statement).scalar_one())
 

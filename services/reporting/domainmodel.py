@@ -55,6 +55,24 @@ class ConversionAttribution:
     value_micros: int
     revision: int
     models: tuple[ModelCredits, ...]
+    unconsented: bool = False
+
+
+DEFAULT_SCOPE = "*"
+"""The property id of attribution's deployment default settings."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfiguredModels:
+    """The models attribution credits in a property (`DEFAULT_SCOPE`: by default); None when
+    the property follows the default."""
+
+    property_id: str
+    models: tuple[str, ...] | None
+
+
+ReportingInput = ConversionAttribution | ConfiguredModels
+"""What reporting takes from attribution's log."""
 
 
 class GroupBy(enum.Enum):
@@ -216,7 +234,8 @@ class ConversionReport:
 
     `total_value` is in the reporting currency of the data; an empty report has an empty
     currency code. Beyond the range of Money (int64 units) it is the largest Money and
-    `total_value_saturated` is set.
+    `total_value_saturated` is set. `unconsented_conversions` of the report's conversions
+    were counted without analytics consent.
 
     `rows` may be one page of `total_rows`; `next_offset` is where the next page starts (0
     on the last page). With a comparison, `previous_total` holds the compared period's
@@ -239,6 +258,7 @@ class ConversionReport:
     compare_end: datetime | None = None
     total_rows: int = 0
     next_offset: int = 0
+    unconsented_conversions: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,3 +278,108 @@ class ModelComparison:
     exceeding_models: tuple[str, ...] = ()
     conversion_name: str = ""
     freshness: Freshness = Freshness((), None)
+
+
+@dataclass(frozen=True, slots=True)
+class SpendEntry:
+    """A spend key's figure from ingest's log (the latest revision of a key holds)."""
+
+    property_id: str
+    day: str
+    channel: str
+    source: str
+    medium: str
+    campaign: str
+    currency_code: str
+    cost_micros: int
+    original_currency_code: str
+    original_cost_micros: int
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class VisitEvent:
+    """A touchpoint (not an impression) or page view of a visitor, as sessions see it.
+
+    `visitor` is the event's anonymous id pseudonym (its user id pseudonym when it has no
+    anonymous id). `campaign_touch` is set for a touchpoint with campaign traffic (any channel
+    but direct): one whose source, medium and campaign differ from its session's starts a new
+    session.
+    """
+
+    property_id: str
+    visitor: str
+    occurred_at: datetime
+    campaign_touch: bool
+    channel: str
+    source: str
+    medium: str
+    campaign: str
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsQuery:
+    """A cost or conversion rate report's parameters: one model, one grouping, [start, end)
+    bounds (optional), a conversion name (empty: the property's only one), and a page of
+    groups after `after` in group order."""
+
+    property_id: str
+    model: str = "last_click"
+    group_by: GroupBy = GroupBy.CHANNEL
+    start: datetime | None = None
+    end: datetime | None = None
+    conversion_name: str = ""
+    page_size: int = 100
+    after: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CostRow:
+    """One group's cost and return: amounts in micros of the report's currency; the ratios
+    None where their divisor is zero."""
+
+    group: str
+    cost_micros: int
+    conversions: float
+    value_micros: int
+    cost_per_conversion_micros: int | None
+    roas: float | None
+    roi: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class CostReport:
+    """Cost and return per group (one page, in group order) and over all groups."""
+
+    rows: tuple[CostRow, ...]
+    totals: CostRow
+    currency_code: str
+    conversion_name: str
+    model: str
+    freshness: Freshness
+    next_after: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RateRow:
+    """One group's visitors, sessions and credited conversions, and their ratios (None
+    without sessions or visitors)."""
+
+    group: str
+    visitors: int
+    sessions: int
+    conversions: float
+    per_session: float | None
+    per_visitor: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class RateReport:
+    """Conversion rates per group (one page, in group order) and over all groups."""
+
+    rows: tuple[RateRow, ...]
+    totals: RateRow
+    conversion_name: str
+    model: str
+    freshness: Freshness
+    next_after: str = ""

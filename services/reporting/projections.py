@@ -23,12 +23,14 @@ from sqlalchemy.exc import DBAPIError
 from common.eventlog import MissingTablesError
 from common.follower import UpstreamEntry
 from common.sql_positions import record_position, stored_position
-from services.reporting.domainmodel import ConversionAttribution
+from services.reporting.domainmodel import ConfiguredModels, ConversionAttribution, ReportingInput
 from services.reporting.views import (
+    configured_models,
     conversion_credits,
     metadata,
     projection_positions,
     settings_metadata,
+    unconsented_conversions,
 )
 
 PROJECTION_NAME = "conversion_credits"
@@ -43,7 +45,8 @@ REVISION_LOOKUP_CHUNK = 500
 
 
 class ConversionCreditsProjection:
-    """Keeps `conversion_credits` equal to the latest attribution of every conversion.
+    """Keeps `conversion_credits` equal to the latest attribution of every conversion, and
+    `configured_models` to the models attribution credits in each property.
 
     It is a follower's sink: each page's rows and the upstream position are written in
     one transaction, so a crash or a failing page never leaves one without the other.
@@ -110,7 +113,7 @@ class ConversionCreditsProjection:
     def process_page(
         self,
         upstream: str,
-        entries: Sequence[UpstreamEntry[ConversionAttribution | None]],
+        entries: Sequence[UpstreamEntry[ReportingInput | None]],
         after: int | None = None,
     ) -> None:
         """Replaces the credits of each attributed conversion and records the page's position.
@@ -121,7 +124,12 @@ class ConversionCreditsProjection:
         """
         if not entries:
             return
-        latest = _latest_per_conversion(e.value for e in entries if e.value is not None)
+        latest = _latest_per_conversion(
+            e.value for e in entries if isinstance(e.value, ConversionAttribution)
+        )
+        settings = {
+            e.value.property_id: e.value for e in entries if isinstance(e.value, ConfiguredModels)
+        }
         with self._engine.begin() as conn:
             if after is not None:
                 current = stored_position(conn, projection_positions, PROJECTION_NAME, upstream)
@@ -137,6 +145,7 @@ class ConversionCreditsProjection:
                 if a.models and a.revision >= stored.get(key, a.revision)
             ]
             _replace_credits(conn, winners)
+            _replace_configured_models(conn, settings.values())
             record_position(
                 conn, projection_positions, PROJECTION_NAME, upstream, entries[-1].position
             )
@@ -176,15 +185,40 @@ def _stored_revisions(
     return stored
 
 
+def _replace_configured_models(conn: Connection, changes: Iterable[ConfiguredModels]) -> None:
+    """Records the latest configured models of each property in the page."""
+    rows = [
+        {"property_id": c.property_id, "models": None if c.models is None else list(c.models)}
+        for c in changes
+    ]
+    if not rows:
+        return
+    c = configured_models.c
+    conn.execute(
+        delete(configured_models).where(c.property_id.in_([r["property_id"] for r in rows]))
+    )
+    conn.execute(insert(configured_models), rows)
+
+
 def _replace_credits(conn: Connection, attributions: Sequence[ConversionAttribution]) -> None:
     """Replaces every credit of each conversion by its attribution's: an attribution carries
     all the models attribution is configured with, so a model taken out of the configuration
     loses its credits as its conversions are re-attributed."""
     deletions: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
+    unconsented: list[dict[str, Any]] = []
     for a in attributions:
         occurred_at = a.occurred_at.astimezone(UTC)
         deletions.append({"p_property": a.property_id, "p_conversion": a.conversion_id})
+        if a.unconsented:
+            unconsented.append(
+                {
+                    "property_id": a.property_id,
+                    "conversion_id": a.conversion_id,
+                    "conversion_name": a.conversion_name,
+                    "occurred_at": occurred_at,
+                }
+            )
         for model in a.models:
             for index, credit in enumerate(model.credits):
                 rows.append(
@@ -211,14 +245,16 @@ def _replace_credits(conn: Connection, attributions: Sequence[ConversionAttribut
                         "revision": a.revision,
                     }
                 )
-    c = conversion_credits.c
     if deletions:
-        conn.execute(
-            delete(conversion_credits).where(
-                c.property_id == bindparam("p_property"),
-                c.conversion_id == bindparam("p_conversion"),
-            ),
-            deletions,
-        )
+        for table in (conversion_credits, unconsented_conversions):
+            conn.execute(
+                delete(table).where(
+                    table.c.property_id == bindparam("p_property"),
+                    table.c.conversion_id == bindparam("p_conversion"),
+                ),
+                deletions,
+            )
     if rows:
         conn.execute(insert(conversion_credits), rows)
+    if unconsented:
+        conn.execute(insert(unconsented_conversions), unconsented)

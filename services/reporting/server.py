@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import grpc
 from sqlalchemy import Engine
 
-from common.follower import Follower
+from common.follower import Follower, PageSink, UpstreamLog
 from common.health import DEFAULT_MAX_READY_LAG, Readiness, max_ready_lag
 from common.leadership import Election, leader_election, started_elected
 from common.server import GrpcServer, RunningService
 from common.settings import creates_tables, data_dir, database_url, env_str
+from common.shards import ShardOfLog, ShardSink, shard_count, sharded_positions
 from common.storage import Database, create_sql_engine, database_for
 from common.telemetry import Telemetry
-from common.upstream import attribution_log, open_channel
+from common.upstream import attribution_log, ingest_log, open_channel
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
+from services.reporting.activity import IngestActivityProjection
 from services.reporting.application import ReportingApplication
-from services.reporting.domainmodel import ConversionAttribution
+from services.reporting.metrics import MetricsReports
 from services.reporting.projections import ConversionCreditsProjection
 from services.reporting.servicer import ReportingServicer
-from services.reporting.upstream import attribution_of
+from services.reporting.upstream import activity_of, attribution_of
 
 SERVICE_NAME = reporting_pb2.DESCRIPTOR.services_by_name["ReportingService"].full_name
 UPSTREAMS = ("attribution",)
@@ -30,7 +34,8 @@ UPSTREAMS = ("attribution",)
 
 @dataclass(frozen=True)
 class ReportingSettings:
-    """Reporting's settings (`REPORTING_*`, `ATTRIBUTION_ADDR` and `CONVTRACK_*`)."""
+    """Reporting's settings (`REPORTING_*`, `ATTRIBUTION_ADDR`, `INGEST_ADDR` and
+    `CONVTRACK_*`)."""
 
     listen: str = "127.0.0.1:50054"
     database_url: str = ""
@@ -38,14 +43,17 @@ class ReportingSettings:
     create_tables: bool = True
     max_ready_lag: int = DEFAULT_MAX_READY_LAG
     leader_election: bool = True
+    shards: int = 1
     attribution_addr: str = "127.0.0.1:50053"
+    ingest_addr: str = "127.0.0.1:50051"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ReportingSettings:
         """Reads `REPORTING_LISTEN`, `REPORTING_DATABASE_URL`, `ATTRIBUTION_ADDR`,
-        `CONVTRACK_DATA_DIR`,
+        `INGEST_ADDR` (spend and sessions follow ingest's log), `CONVTRACK_DATA_DIR`,
         `REPORTING_MAX_READY_LAG` (10000: the lag past which readiness reports NOT_SERVING),
-        `CONVTRACK_LEADER_ELECTION` (on)."""
+        `CONVTRACK_LEADER_ELECTION` (on), `REPORTING_SHARDS` (1: one replica follows each log;
+        N: the properties are split into N shards that replicas share)."""
         return cls(
             listen=env_str(env, "REPORTING_LISTEN", cls.listen),
             database_url=database_url(env, "reporting"),
@@ -53,7 +61,9 @@ class ReportingSettings:
             create_tables=creates_tables(env),
             max_ready_lag=max_ready_lag(env, "reporting"),
             leader_election=leader_election(env),
+            shards=shard_count(env, "REPORTING_SHARDS"),
             attribution_addr=env_str(env, "ATTRIBUTION_ADDR", cls.attribution_addr),
+            ingest_addr=env_str(env, "INGEST_ADDR", cls.ingest_addr),
         )
 
 
@@ -72,8 +82,9 @@ def build_engine(settings: ReportingSettings) -> Engine:
 
 
 def start(settings: ReportingSettings, telemetry: Telemetry | None = None) -> RunningService:
-    """Starts reporting: its views, its follower of attribution's log (while this replica
-    leads it) and its gRPC server."""
+    """Starts reporting: its views, its followers of attribution's and ingest's logs (while
+    this replica leads them, or per shard while it holds the shard; ingest's only with an
+    ingest address) and its gRPC server."""
     election = Election("reporting", database_of(settings), enabled=settings.leader_election)
     return started_elected(election, lambda e: _start(settings, telemetry or Telemetry(), e))
 
@@ -86,19 +97,57 @@ def _start(settings: ReportingSettings, telemetry: Telemetry, election: Election
     else:
         projection.check_tables()
     app = ReportingApplication(engine, UPSTREAMS)
+    activity = IngestActivityProjection(engine)
     channel = open_channel(settings.attribution_addr, telemetry.tracer_provider)
-    follower: Follower[ConversionAttribution | None] = Follower(
-        attribution_log(channel, attribution_of),
-        projection,
-        lock=projection.lock,
-        tracer=telemetry.tracer(__name__),
-        meter=telemetry.meter(__name__),
-        leadership=election.leadership("attribution"),
-    )
+    interrupts = [channel.close]
+    # Each log with the projection it feeds and the lock that projection processes under.
+    feeds: list[tuple[UpstreamLog[Any], PageSink[Any], threading.Lock]] = [
+        (attribution_log(channel, attribution_of), projection, projection.lock)
+    ]
+    if settings.ingest_addr:
+        ingest_channel = open_channel(settings.ingest_addr, telemetry.tracer_provider)
+        feeds.append((ingest_log(ingest_channel, activity_of), activity, activity.lock))
+        interrupts.append(ingest_channel.close)
+    followers: list[Follower[Any]] = []
+    if settings.shards == 1:
+        for log, sink, lock in feeds:
+            followers.append(
+                Follower(
+                    log,
+                    sink,
+                    lock=lock,
+                    tracer=telemetry.tracer(__name__),
+                    meter=telemetry.meter(__name__),
+                    leadership=election.leadership(log.name),
+                )
+            )
+    else:
+        shards = election.shard_leaderships(settings.shards, guards=[lock for *_, lock in feeds])
+        for shard, leadership in enumerate(shards):
+            for log, sink, lock in feeds:
+                followers.append(
+                    Follower(
+                        ShardOfLog(log, shard, settings.shards),
+                        ShardSink(sink, log.name),
+                        lock=lock,
+                        tracer=telemetry.tracer(__name__),
+                        meter=telemetry.meter(__name__),
+                        leadership=leadership,
+                    )
+                )
 
-    servicer = ReportingServicer(
-        app, lambda: projection.positions(UPSTREAMS), telemetry.meter(__name__)
-    )
+    def positions() -> dict[str, int]:
+        if settings.shards == 1:
+            found = projection.positions(UPSTREAMS)
+            if settings.ingest_addr:
+                found["ingest"] = activity.position("ingest")
+            return found
+        found = sharded_positions(projection.position, UPSTREAMS, settings.shards)
+        if settings.ingest_addr:
+            found.update(sharded_positions(activity.position, ["ingest"], settings.shards))
+        return found
+
+    servicer = ReportingServicer(app, positions, telemetry.meter(__name__), MetricsReports(engine))
 
     def register(server: grpc.Server) -> None:
         reporting_pb2_grpc.add_ReportingServiceServicer_to_server(servicer, server)
@@ -113,12 +162,10 @@ def _start(settings: ReportingSettings, telemetry: Telemetry, election: Election
     return RunningService(
         "reporting",
         server,
-        followers=[follower],
-        interrupts=[channel.close],
+        followers=followers,
+        interrupts=interrupts,
         closers=[engine.dispose, telemetry.shutdown, election.close],
-        readiness=Readiness(
-            lambda: projection.positions(UPSTREAMS), [follower], max_lag=settings.max_ready_lag
-        ),
+        readiness=Readiness(positions, followers, max_lag=settings.max_ready_lag),
     )
 
 

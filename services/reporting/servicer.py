@@ -15,6 +15,7 @@ import grpc
 from opentelemetry.metrics import Meter
 
 from common.grpc_errors import FieldProblem, abort_invalid
+from common.money import Money
 from common.requests import FieldChecks
 from common.wire import to_money_pb, to_timestamp
 from convtrack.common.v1 import common_pb2
@@ -32,21 +33,26 @@ from services.reporting.application import (
 )
 from services.reporting.domainmodel import (
     DIMENSION_DESCRIPTIONS,
+    CostRow,
     DimensionFilter,
     Freshness,
     GroupBy,
     Interval,
+    MetricsQuery,
     Page,
     PreviousFigures,
     PropertySettings,
+    RateRow,
     ReportQuery,
     ReportRow,
 )
+from services.reporting.metrics import MetricsReports
 from services.reporting.periods import previous_period
 
 T = TypeVar("T")
 MAX_COMPARED_MODELS = 20
 DEFAULT_PAGE_SIZE = 100
+DEFAULT_METRICS_MODEL = "last_click"
 MAX_PAGE_SIZE = 1000
 MAX_TIME_ZONE_LENGTH = 64
 
@@ -68,6 +74,17 @@ _INTERVALS = {
     reporting_pb2.REPORT_INTERVAL_WEEK: Interval.WEEK,
     reporting_pb2.REPORT_INTERVAL_MONTH: Interval.MONTH,
 }
+_METRIC_GROUP_BY = {
+    number: _GROUP_BY[number]
+    for number in (
+        reporting_pb2.GROUP_BY_UNSPECIFIED,
+        reporting_pb2.GROUP_BY_CHANNEL,
+        reporting_pb2.GROUP_BY_SOURCE,
+        reporting_pb2.GROUP_BY_MEDIUM,
+        reporting_pb2.GROUP_BY_CAMPAIGN,
+    )
+}
+"""What cost and rate reports group by: the dimensions spend and sessions are kept by."""
 _INTERVALS_PB = {interval: number for number, interval in _INTERVALS.items()}
 
 
@@ -79,8 +96,10 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
         app: ReportingApplication,
         positions: Callable[[], dict[str, int]],
         meter: Meter | None = None,
+        metrics: MetricsReports | None = None,
     ) -> None:
         self._app = app
+        self._metrics = metrics
         self._latency = (
             meter.create_histogram(
                 "convtrack.reporting.query.duration",
@@ -123,6 +142,7 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
             next_page_token=(
                 _next_token(Page((), str(report.next_offset)), scope) if report.next_offset else ""
             ),
+            unconsented_conversions=report.unconsented_conversions,
         )
         if report.previous_total is not None:
             response.previous_total.CopyFrom(_comparison(report.previous_total))
@@ -257,7 +277,47 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
             context,
             lambda: self._app.list_report_models(property_id, conversion_name),
         )
-        return reporting_pb2.ListReportModelsResponse(models=models)
+        return reporting_pb2.ListReportModelsResponse(
+            models=models, configured_models=self._app.configured_models(property_id)
+        )
+
+    def GetCostReport(
+        self, request: reporting_pb2.GetCostReportRequest, context: grpc.ServicerContext
+    ) -> reporting_pb2.GetCostReportResponse:
+        metrics = self._require_metrics(context)
+        query, scope = _metrics_query(context, request, "cost")
+        report = self._timed("cost_report", context, lambda: metrics.cost_report(query))
+        currency = report.currency_code
+        return reporting_pb2.GetCostReportResponse(
+            rows=[_cost_row(row, currency) for row in report.rows],
+            totals=_cost_row(report.totals, currency),
+            conversion_name=report.conversion_name,
+            model=report.model,
+            currency_code=currency,
+            freshness=_freshness(report.freshness),
+            next_page_token=_next_token(Page((), report.next_after), scope),
+        )
+
+    def GetConversionRateReport(
+        self, request: reporting_pb2.GetConversionRateReportRequest, context: grpc.ServicerContext
+    ) -> reporting_pb2.GetConversionRateReportResponse:
+        metrics = self._require_metrics(context)
+        query, scope = _metrics_query(context, request, "rates")
+        report = self._timed("rate_report", context, lambda: metrics.rate_report(query))
+        return reporting_pb2.GetConversionRateReportResponse(
+            rows=[_rate_row(row) for row in report.rows],
+            totals=_rate_row(report.totals),
+            conversion_name=report.conversion_name,
+            model=report.model,
+            freshness=_freshness(report.freshness),
+            next_page_token=_next_token(Page((), report.next_after), scope),
+        )
+
+    def _require_metrics(self, context: grpc.ServicerContext) -> MetricsReports:
+        if self._metrics is None:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, "this server has no spend or sessions")
+            raise AssertionError("unreachable")
+        return self._metrics
 
     def _timed(self, name: str, context: grpc.ServicerContext, ask: Callable[[], T]) -> T:
         started = time.perf_counter()
@@ -492,6 +552,82 @@ def _query(
         end=end,
         conversion_name=conversion_name,
     )
+
+
+def _metrics_query(
+    context: grpc.ServicerContext,
+    request: reporting_pb2.GetCostReportRequest | reporting_pb2.GetConversionRateReportRequest,
+    kind: str,
+) -> tuple[MetricsQuery, str]:
+    """The plain query of a cost or rate request and the scope of its page tokens; aborts
+    with every invalid field."""
+    check = FieldChecks()
+    property_id = check.property_id(request.property_id)
+    model = check.name(request.model or DEFAULT_METRICS_MODEL, "model")
+    group_by = check.choice(
+        request.group_by, "group_by", _METRIC_GROUP_BY, reporting_pb2.GroupBy.DESCRIPTOR
+    )
+    start = check.optional_timestamp(request, "start_time")
+    end = check.optional_timestamp(request, "end_time")
+    if start is not None and end is not None and end <= start:
+        check.add("end_time", "must be after start_time")
+    conversion_name = check.name(request.conversion_name, "conversion_name", required=False)
+    size = _page_size(request.page_size, check)
+    scope = "\x1f".join(
+        (
+            kind,
+            property_id,
+            model,
+            group_by.value,
+            start.isoformat() if start else "",
+            end.isoformat() if end else "",
+            conversion_name,
+        )
+    )
+    after = _after(request.page_token, scope, check)
+    check.abort_if_invalid(context, f"invalid {type(request).__name__}")
+    query = MetricsQuery(
+        property_id=property_id,
+        model=model,
+        group_by=group_by,
+        start=start,
+        end=end,
+        conversion_name=conversion_name,
+        page_size=size,
+        after=after,
+    )
+    return query, scope
+
+
+def _money_pb(currency: str, micros: int) -> common_pb2.Money:
+    return to_money_pb(Money.from_micros(currency, micros))
+
+
+def _cost_row(row: CostRow, currency: str) -> reporting_pb2.CostRow:
+    message = reporting_pb2.CostRow(
+        group=row.group,
+        cost=_money_pb(currency, row.cost_micros),
+        conversions=row.conversions,
+        value=_money_pb(currency, row.value_micros),
+    )
+    if row.cost_per_conversion_micros is not None:
+        message.cost_per_conversion.CopyFrom(_money_pb(currency, row.cost_per_conversion_micros))
+    if row.roas is not None:
+        message.roas = row.roas
+    if row.roi is not None:
+        message.roi = row.roi
+    return message
+
+
+def _rate_row(row: RateRow) -> reporting_pb2.ConversionRateRow:
+    message = reporting_pb2.ConversionRateRow(
+        group=row.group, visitors=row.visitors, sessions=row.sessions, conversions=row.conversions
+    )
+    if row.per_session is not None:
+        message.conversions_per_session = row.per_session
+    if row.per_visitor is not None:
+        message.conversions_per_visitor = row.per_visitor
+    return message
 
 
 def _answer(context: grpc.ServicerContext, ask: Callable[[], T]) -> T:

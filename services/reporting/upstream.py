@@ -1,10 +1,25 @@
-"""Reporting's inputs: attribution's log entries translated to plain conversion attributions."""
+"""Reporting's inputs: attribution's log entries translated to plain conversion attributions
+and the models each property is configured with, ingest's to spend figures and visit events."""
 
 from __future__ import annotations
 
-from common.wire import from_money_pb, from_timestamp
+from common.values import Identifier, IdentifierType
+from common.wire import from_identifier_pb, from_money_pb, from_timestamp
 from convtrack.attribution.v1 import attribution_pb2
-from services.reporting.domainmodel import AttributedCredit, ConversionAttribution, ModelCredits
+from convtrack.ingest.v1 import ingest_pb2
+from services.reporting.domainmodel import (
+    AttributedCredit,
+    ConfiguredModels,
+    ConversionAttribution,
+    ModelCredits,
+    ReportingInput,
+    SpendEntry,
+    VisitEvent,
+)
+from services.reporting.sessions import DIRECT_CHANNEL
+
+VISITOR_TYPES = (IdentifierType.ANONYMOUS_ID, IdentifierType.USER_ID)
+"""The identifier that names a visitor, in order of preference."""
 
 
 def _credit(message: attribution_pb2.Credit) -> AttributedCredit:
@@ -25,9 +40,18 @@ def _credit(message: attribution_pb2.Credit) -> AttributedCredit:
     )
 
 
-def attribution_of(entry: attribution_pb2.LogEntry) -> ConversionAttribution | None:
-    """The conversion attribution an entry carries, or None for an entry without an event."""
-    if entry.WhichOneof("event") != "conversion_attributed":
+def attribution_of(entry: attribution_pb2.LogEntry) -> ReportingInput | None:
+    """The conversion attribution or the configured models an entry carries, or None for an
+    entry without either."""
+    kind = entry.WhichOneof("event")
+    if kind == "settings_changed":
+        changed = entry.settings_changed
+        follows = changed.models_source == attribution_pb2.SETTING_SOURCE_DEFAULT
+        return ConfiguredModels(
+            property_id=changed.property_id,
+            models=None if follows else tuple(m.name for m in changed.models),
+        )
+    if kind != "conversion_attributed":
         return None
     event = entry.conversion_attributed
     return ConversionAttribution(
@@ -43,4 +67,68 @@ def attribution_of(entry: attribution_pb2.LogEntry) -> ConversionAttribution | N
             ModelCredits(model=m.model, credits=tuple(_credit(c) for c in m.credits))
             for m in event.models
         ),
+        unconsented=event.unconsented,
     )
+
+
+def _visitor(envelope: ingest_pb2.RecordedEnvelope) -> str:
+    """The event's anonymous id pseudonym, else its user id pseudonym; "" without either."""
+    identifiers: list[Identifier] = [from_identifier_pb(i) for i in envelope.identifiers]
+    for kind in VISITOR_TYPES:
+        found = next((i.key for i in identifiers if i.type is kind), "")
+        if found:
+            return found
+    return ""
+
+
+def _spend(event: ingest_pb2.SpendRecorded) -> SpendEntry:
+    reporting = from_money_pb(event.reporting_cost)
+    original = from_money_pb(event.cost)
+    return SpendEntry(
+        property_id=event.property_id,
+        day=event.date,
+        channel=event.channel,
+        source=event.source,
+        medium=event.medium,
+        campaign=event.campaign,
+        currency_code=reporting.currency_code,
+        cost_micros=reporting.to_micros(),
+        original_currency_code=original.currency_code,
+        original_cost_micros=original.to_micros(),
+        revision=event.revision,
+    )
+
+
+def _visit(
+    envelope: ingest_pb2.RecordedEnvelope, traffic: tuple[str, str, str, str] | None
+) -> VisitEvent | None:
+    visitor = _visitor(envelope)
+    if not visitor or envelope.device.is_bot:
+        return None
+    channel, source, medium, campaign = traffic or ("", "", "", "")
+    return VisitEvent(
+        property_id=envelope.property_id,
+        visitor=visitor,
+        occurred_at=from_timestamp(envelope.occurred_at),
+        campaign_touch=bool(channel) and channel != DIRECT_CHANNEL,
+        channel=channel,
+        source=source,
+        medium=medium,
+        campaign=campaign,
+    )
+
+
+def activity_of(entry: ingest_pb2.LogEntry) -> SpendEntry | VisitEvent | None:
+    """A spend figure, or a visit event of a touchpoint (not an impression) or page view by a
+    visitor who is not a bot; None for other entries."""
+    kind = entry.WhichOneof("event")
+    if kind == "spend_recorded":
+        return _spend(entry.spend_recorded)
+    if kind == "page_view_recorded":
+        return _visit(entry.page_view_recorded.envelope, None)
+    if kind == "touchpoint_recorded":
+        t = entry.touchpoint_recorded
+        if t.type == ingest_pb2.TOUCHPOINT_TYPE_IMPRESSION:
+            return None
+        return _visit(t.envelope, (t.channel, t.source, t.medium, t.campaign))
+    return None

@@ -8,6 +8,7 @@ across databases.
 from __future__ import annotations
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Column,
     DateTime,
@@ -57,8 +58,75 @@ conversion_credits = Table(
 )
 """One row per credit of a conversion under a model: the latest attribution's credits."""
 
+configured_models = Table(
+    "configured_models",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("models", JSON, nullable=True),
+)
+"""The models attribution credits in each property, from its log: a list of names, or NULL
+when the property follows the default (property id "*")."""
+
+unconsented_conversions = Table(
+    "unconsented_conversions",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("conversion_id", String, primary_key=True),
+    Column("conversion_name", String, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+)
+"""One row per conversion counted without analytics consent (a table of its own, so that
+views created before consent existed gain it without a migration)."""
+
 projection_positions = positions_table(metadata, "projection_positions")
 """The last upstream log position each projection has processed."""
+
+spend = Table(
+    "spend",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("day", String, primary_key=True),
+    Column("source", String, primary_key=True),
+    Column("medium", String, primary_key=True),
+    Column("campaign", String, primary_key=True),
+    Column("channel", String, nullable=False),
+    Column("cost_micros", BigInteger, nullable=False),
+    Column("currency_code", String, nullable=False),
+    Column("original_cost_micros", BigInteger, nullable=False),
+    Column("original_currency_code", String, nullable=False),
+    Column("revision", Integer, nullable=False),
+)
+"""The latest figure of each spend key: cost in the reporting currency and as sent; `day`
+is an ISO date in the property's time zone."""
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("visitor", String, primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("last_event_at", DateTime(timezone=True), nullable=False),
+    Column("day", String, nullable=False),
+    Column("channel", String, nullable=False),
+    Column("source", String, nullable=False),
+    Column("medium", String, nullable=False),
+    Column("campaign", String, nullable=False),
+    Column("events", Integer, nullable=False),
+    Index("ix_sessions_property_start", "property_id", "started_at"),
+)
+"""One row per session of a visitor (numbered from 1), with the traffic of its first event."""
+
+session_visitors = Table(
+    "session_visitors",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("visitor", String, primary_key=True),
+    Column("current_number", Integer, nullable=False),
+    Column("session_count", Integer, nullable=False),
+)
+"""Per visitor, the session new events may join and how many sessions it has: the state
+that lets sessions be built incrementally, without rescanning."""
 
 settings_metadata = MetaData()
 """Tables that are no view: what properties chose. A rebuild of the views keeps them."""

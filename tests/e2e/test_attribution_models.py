@@ -67,7 +67,9 @@ def test_new_models_credit_past_conversions_and_markov_can_be_refitted(system: S
     system.track(*cross_device_journey())
     system.track(*more_buyers())
     system.sync()
-    listed = system.attribution.ListModels(attribution_pb2.ListModelsRequest(), timeout=DEADLINE)
+    listed = system.attribution.ListModels(
+        attribution_pb2.ListModelsRequest(property_id=PROPERTY), timeout=DEADLINE
+    )
     assert [m.name for m in listed.models] == [
         "first_click",
         "last_click",
@@ -88,6 +90,7 @@ def test_new_models_credit_past_conversions_and_markov_can_be_refitted(system: S
     half_life.half_life.FromTimedelta(timedelta(days=3))
     configured = system.attribution.ConfigureModels(
         attribution_pb2.ConfigureModelsRequest(
+            property_id=PROPERTY,
             models=[
                 attribution_pb2.ModelConfig(
                     name="last_click", kind=attribution_pb2.MODEL_KIND_LAST_TOUCH
@@ -97,7 +100,7 @@ def test_new_models_credit_past_conversions_and_markov_can_be_refitted(system: S
                 ),
                 half_life,
                 attribution_pb2.ModelConfig(name="markov", kind=attribution_pb2.MODEL_KIND_MARKOV),
-            ]
+            ],
         ),
         timeout=DEADLINE,
     )
@@ -137,6 +140,7 @@ def test_bad_model_configurations_are_refused_with_the_field(system: System) -> 
     with pytest.raises(grpc.RpcError) as refused:
         system.attribution.ConfigureModels(
             attribution_pb2.ConfigureModelsRequest(
+                property_id=PROPERTY,
                 models=[
                     attribution_pb2.ModelConfig(
                         name="u",
@@ -144,7 +148,7 @@ def test_bad_model_configurations_are_refused_with_the_field(system: System) -> 
                         first_share=0.7,
                         last_share=0.7,
                     )
-                ]
+                ],
             ),
             timeout=DEADLINE,
         )

@@ -141,10 +141,15 @@ def test_matching_links_devices_and_the_blended_identity_joins_their_journeys(
     assert _channels(system, purchase) == {"(none)"}
 
     job = system.attribution.SetReportingIdentity(
-        attribution_pb2.SetReportingIdentityRequest(reporting_identity=blended), timeout=DEADLINE
+        attribution_pb2.SetReportingIdentityRequest(
+            property_id=PROPERTY, reporting_identity=blended
+        ),
+        timeout=DEADLINE,
     ).job_id
     _wait_for_job(system, job)
     assert _channels(system, purchase) == {"paid_search"}
-    models = system.attribution.ListModels(attribution_pb2.ListModelsRequest(), timeout=DEADLINE)
+    models = system.attribution.ListModels(
+        attribution_pb2.ListModelsRequest(property_id=PROPERTY), timeout=DEADLINE
+    )
     assert models.reporting_identity == blended
     assert click

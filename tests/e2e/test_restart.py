@@ -75,7 +75,7 @@ def send(address: str, sent: Sent, chunks: Sequence[Sequence[ingest_pb2.Event]])
             sent.track(stub, batch)
 
 
-def fetch_reports(address: str) -> dict[tuple[str, str], Report]:
+def fetch_reports(address: str, property_id: str = PROPERTY) -> dict[tuple[str, str], Report]:
     """Every report the test compares, by (conversion name, model), as plain values."""
     reports: dict[tuple[str, str], Report] = {}
     with grpc.insecure_channel(address) as channel:
@@ -84,7 +84,7 @@ def fetch_reports(address: str) -> dict[tuple[str, str], Report]:
             for model in MODELS:
                 response = stub.GetConversionReport(
                     reporting_pb2.GetConversionReportRequest(
-                        property_id=PROPERTY,
+                        property_id=property_id,
                         model=model,
                         group_by=reporting_pb2.GROUP_BY_CHANNEL,
                         conversion_name=name,

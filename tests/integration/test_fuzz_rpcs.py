@@ -144,6 +144,7 @@ VALID: dict[str, Callable[[str], Message]] = {
         ),
     ),
     "attribution.ConfigureModels": lambda token: attribution_pb2.ConfigureModelsRequest(
+        property_id=f"fuzz-{token}",
         models=[
             attribution_pb2.ModelConfig(
                 name="last_click", kind=attribution_pb2.MODEL_KIND_LAST_TOUCH
@@ -155,7 +156,7 @@ VALID: dict[str, Callable[[str], Message]] = {
             attribution_pb2.ModelConfig(
                 name="markov", kind=attribution_pb2.MODEL_KIND_MARKOV, training_window=_days(60)
             ),
-        ]
+        ],
     ),
     "reporting.GetConversionReport": lambda token: reporting_pb2.GetConversionReportRequest(
         property_id=SEED_PROPERTY,

@@ -5,6 +5,7 @@ its event is in the store, across restarts and replicas."""
 
 from __future__ import annotations
 
+import io
 import sqlite3
 import threading
 import time
@@ -16,11 +17,13 @@ from pathlib import Path
 import grpc
 import psycopg
 import pytest
+from google.protobuf import json_format
 
 from common.grpc_errors import retry_delay_of
 from common.server import GrpcServer, RunningService
 from common.settings import SettingsError
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from services.commands.import_events import ImportTally, send_events
 from services.ingest.application import IngestApplication
 from services.ingest.server import SERVICE_NAME, IngestSettings, build_application, start
 from services.ingest.servicer import IngestServicer
@@ -252,3 +255,42 @@ def test_the_queue_bounds_are_read_from_the_environment_and_checked() -> None:
         IngestSettings.from_env({"INGEST_MAX_QUEUED_EVENTS": "999"})
     with pytest.raises(SettingsError, match="INGEST_MAX_CONCURRENT_CALLS must be at least 1"):
         IngestSettings.from_env({"INGEST_MAX_CONCURRENT_CALLS": "0"})
+
+
+def test_a_backfill_import_waits_out_a_busy_ingest_instead_of_failing(
+    storage: Storage, served: ServedIngest
+) -> None:
+    assert track(served.stub, [page_view("warm-up")]).accepted_count == 1
+    admitted: list[CallResult] = []
+    lines = io.StringIO(
+        "".join(
+            json_format.MessageToJson(page_view(f"import-{n}"), indent=None) + "\n"
+            for n in range(BATCH)
+        )
+    )
+    tallies: list[ImportTally] = []
+    failures: list[BaseException] = []
+
+    def run_import() -> None:
+        try:
+            tallies.append(send_events(f"127.0.0.1:{served.server.port}", lines, batch_size=BATCH))
+        except BaseException as error:
+            failures.append(error)
+
+    with writes_blocked(storage):
+        threads = [
+            call_in_thread(served.stub, [f"in-{c}-{n}" for n in range(BATCH)], admitted)
+            for c in range(ADMITTED_CALLS)
+        ]
+        wait_until(lambda: served.app.writer.queued_items == MAX_QUEUED)
+        importer = threading.Thread(target=run_import)
+        importer.start()
+        wait_until(lambda: served.app.writer.refused_items >= BATCH)
+    importer.join(DEADLINE + 5)
+    for thread in threads:
+        thread.join(DEADLINE + 5)
+
+    assert not failures, failures
+    assert tallies and tallies[0].accepted == BATCH
+    logged = {entry.page_view_recorded.envelope.event_id for entry in read_log(served.stub)}
+    assert {f"import-{n}" for n in range(BATCH)} <= logged

@@ -187,7 +187,13 @@ def test_consumers_started_after_600_large_events_catch_up_fully(storage: Storag
         )
         running.append(attribution)
         reporting = launcher.start_one(
-            "reporting", env, {"listen": "127.0.0.1:0", "attribution_addr": _address(attribution)}
+            "reporting",
+            env,
+            {
+                "listen": "127.0.0.1:0",
+                "attribution_addr": _address(attribution),
+                "ingest_addr": _address(ingest),
+            },
         )
         running.append(reporting)
         addresses = launcher.Addresses(*(_address(s) for s in running))

@@ -126,6 +126,7 @@ def reporting(
         database_url=storage.database_url,
         data_dir=storage.data_dir,
         attribution_addr=attribution_addr,
+        ingest_addr="",
     )
     service = start(settings)
     channel = grpc.insecure_channel(f"127.0.0.1:{service.port}")

@@ -35,7 +35,7 @@ def _report(**fields: object) -> Ask:
 
 
 def _configure_models(*models: attribution_pb2.ModelConfig) -> Ask:
-    request = attribution_pb2.ConfigureModelsRequest(models=models)
+    request = attribution_pb2.ConfigureModelsRequest(property_id=SEED_PROPERTY, models=models)
     return lambda s: s.attribution.ConfigureModels(request, timeout=DEADLINE)
 
 
@@ -190,7 +190,10 @@ CASES: list[tuple[str, Ask, list[str], str]] = [
     (
         "reporting_identity_of_99",
         lambda s: s.attribution.SetReportingIdentity(
-            attribution_pb2.SetReportingIdentityRequest(reporting_identity=99),  # type: ignore[arg-type]
+            attribution_pb2.SetReportingIdentityRequest(
+                property_id=SEED_PROPERTY,
+                reporting_identity=99,  # type: ignore[arg-type]
+            ),
             timeout=DEADLINE,
         ),
         ["reporting_identity"],
@@ -274,7 +277,7 @@ def test_models_stay_as_they_were_after_a_refused_configuration(
     shared_system: SharedSystem,
 ) -> None:
     before = shared_system.attribution.ListModels(
-        attribution_pb2.ListModelsRequest(), timeout=DEADLINE
+        attribution_pb2.ListModelsRequest(property_id=SEED_PROPERTY), timeout=DEADLINE
     )
     with pytest.raises(grpc.RpcError):
         _configure_models(
@@ -286,7 +289,7 @@ def test_models_stay_as_they_were_after_a_refused_configuration(
             ),
         )(shared_system)
     after = shared_system.attribution.ListModels(
-        attribution_pb2.ListModelsRequest(), timeout=DEADLINE
+        attribution_pb2.ListModelsRequest(property_id=SEED_PROPERTY), timeout=DEADLINE
     )
     assert after == before
 

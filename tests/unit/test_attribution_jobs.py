@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import NAMESPACE_DNS, UUID, uuid4, uuid5
@@ -14,9 +15,11 @@ from eventsourcing.utils import get_topic
 
 from common.follower import UpstreamEntry
 from common.storage import database_for
-from services.attribution.application import AttributionApplication
+from services.attribution.application import SETTINGS_REFRESH_SECONDS, AttributionApplication
 from services.attribution.domainmodel import (
+    CONFIGURATION_ID,
     Job,
+    ModelConfiguration,
     ModelFit,
     PersonChanged,
     ProbabilisticLinkSeen,
@@ -24,6 +27,7 @@ from services.attribution.domainmodel import (
     fit_id,
 )
 from services.attribution.models import UnknownModelError, named_model
+from services.attribution.settings import SettingSource
 from tests.conftest import Storage
 from tests.unit.test_attribution import PROP, T0, Feed, conversion, touch
 
@@ -58,7 +62,7 @@ def test_configuring_models_re_attributes_every_past_conversion() -> None:
     history(feed)
     assert feed.credits("c0", "linear") == {"email": 0.5, "paid_search": 0.5}
 
-    job = feed.app.configure_models([named_model("first_click"), named_model("time_decay")])
+    job = feed.app.configure_models(PROP, [named_model("first_click"), named_model("time_decay")])
 
     assert wait_for(feed.app, job) == "completed"
     assert feed.app.job(job).done == 12
@@ -73,7 +77,8 @@ def test_a_refit_records_a_versioned_fit_and_credits_conversions_with_it() -> No
     feed = Feed()
     history(feed)
     wait_for(
-        feed.app, feed.app.configure_models([named_model("last_click"), named_model("markov")])
+        feed.app,
+        feed.app.configure_models(PROP, [named_model("last_click"), named_model("markov")]),
     )
     assert "markov" not in feed.app.latest_attribution(uuid5(NAMESPACE_DNS, "c0")).credits  # type: ignore[attr-defined]
 
@@ -131,7 +136,7 @@ def test_a_fit_credits_value_by_value_shares_and_conversions_by_conversion_share
     # shares here: conversions 6, 3, 3 and value 300, 270, 30.
     feed = Feed()
     valued_history(feed)
-    wait_for(feed.app, feed.app.configure_models([named_model(model)]))
+    wait_for(feed.app, feed.app.configure_models(PROP, [named_model(model)]))
 
     assert wait_for(feed.app, feed.app.refit(PROP, "purchase", model)) == "completed"
 
@@ -221,7 +226,7 @@ def stored_as_version_1(app: AttributionApplication, fitted: DomainEvent) -> Sto
 
 def test_a_refit_without_conversions_in_the_window_fails_with_the_reason() -> None:
     feed = Feed()
-    wait_for(feed.app, feed.app.configure_models([named_model("markov")]))
+    wait_for(feed.app, feed.app.configure_models(PROP, [named_model("markov")]))
     assert wait_for(feed.app, feed.app.refit(PROP, "purchase", "markov")).startswith(
         "failed: no 'purchase' conversions"
     )
@@ -235,14 +240,16 @@ def test_only_configured_data_driven_models_can_be_refitted() -> None:
 
 def test_a_stored_configuration_wins_over_the_initial_one_after_a_restart() -> None:
     feed = Feed()
-    wait_for(feed.app, feed.app.configure_models([named_model("first_click")]))
-    assert [m.name for m in feed.app.models] == ["first_click"]
+    wait_for(feed.app, feed.app.configure_models(PROP, [named_model("first_click")]))
+    assert [m.name for m in feed.app.settings(PROP).settings.models] == ["first_click"]
 
 
 def test_the_schedule_refits_every_data_driven_model_for_every_conversion_name() -> None:
     feed = Feed()
     history(feed)
-    wait_for(feed.app, feed.app.configure_models([named_model("markov"), named_model("shapley")]))
+    wait_for(
+        feed.app, feed.app.configure_models(PROP, [named_model("markov"), named_model("shapley")])
+    )
     feed.app.refit_every(timedelta(milliseconds=50))
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -296,7 +303,7 @@ def test_the_blended_reporting_identity_joins_journeys_through_probabilistic_lin
     )
     assert feed.credits("c1", "linear") == {"email": 1.0}
 
-    job = feed.app.choose_reporting_identity(ReportingIdentity.BLENDED)
+    job = feed.app.choose_reporting_identity(PROP, ReportingIdentity.BLENDED)
     assert wait_for(feed.app, job) == "completed"
     assert feed.credits("c1", "linear") == {"paid_search": 0.5, "email": 0.5}
 
@@ -305,7 +312,7 @@ def test_the_blended_reporting_identity_joins_journeys_through_probabilistic_lin
     feed.send("identity", ProbabilisticLinkSeen(PROP, "anon:phone", "anon:laptop", accepted=True))
     assert feed.credits("c1", "linear") == {"paid_search": 0.5, "email": 0.5}
 
-    job = feed.app.choose_reporting_identity(ReportingIdentity.DETERMINISTIC)
+    job = feed.app.choose_reporting_identity(PROP, ReportingIdentity.DETERMINISTIC)
     assert wait_for(feed.app, job) == "completed"
     assert feed.credits("c1", "linear") == {"email": 1.0}
 
@@ -313,8 +320,90 @@ def test_the_blended_reporting_identity_joins_journeys_through_probabilistic_lin
 def test_the_reporting_identity_choice_survives_a_restart(tmp_path: Path) -> None:
     env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "a.db")}
     first = AttributionApplication(env=env)
-    wait_for(first, first.choose_reporting_identity(ReportingIdentity.BLENDED))
+    wait_for(first, first.choose_reporting_identity(PROP, ReportingIdentity.BLENDED))
     first.close()
     restarted = AttributionApplication(env=env)
-    assert restarted.reporting_identity is ReportingIdentity.BLENDED
+    assert restarted.settings(PROP).settings.reporting_identity is ReportingIdentity.BLENDED
     restarted.close()
+
+
+def other_property_journey(feed: Feed) -> None:
+    """In property "outlet": a paid-search click on a laptop, an email click on a phone, a
+    purchase on the phone; identity links laptop and phone probabilistically only."""
+    laptop = replace(touch("o-laptop", "anon:o-laptop", T0, "paid_search"), property_id="outlet")
+    phone = replace(
+        touch("o-phone", "anon:o-phone", T0 + timedelta(hours=1), "email"), property_id="outlet"
+    )
+    bought = replace(
+        conversion("o-c1", "anon:o-phone", T0 + timedelta(hours=2)), property_id="outlet"
+    )
+    feed.send("ingest", laptop, phone, bought)
+    feed.send(
+        "identity",
+        ProbabilisticLinkSeen("outlet", "anon:o-laptop", "anon:o-phone", accepted=True),
+    )
+
+
+def test_a_reporting_identity_chosen_for_one_property_leaves_the_others_alone() -> None:
+    feed = Feed()
+    feed.send(
+        "ingest",
+        touch("t-laptop", "anon:laptop", T0, "paid_search"),
+        touch("t-phone", "anon:phone", T0 + timedelta(hours=1), "email"),
+        conversion("c1", "anon:phone", T0 + timedelta(hours=2)),
+    )
+    feed.send("identity", ProbabilisticLinkSeen(PROP, "anon:laptop", "anon:phone", accepted=True))
+    other_property_journey(feed)
+    outlet_revision = feed.revision("o-c1")
+
+    job = feed.app.choose_reporting_identity(PROP, ReportingIdentity.BLENDED)
+    assert wait_for(feed.app, job) == "completed"
+
+    assert feed.credits("c1", "linear") == {"paid_search": 0.5, "email": 0.5}
+    assert feed.credits("o-c1", "linear") == {"email": 1.0}
+    assert feed.revision("o-c1") == outlet_revision
+    assert feed.app.settings("outlet").reporting_identity_source is SettingSource.ENVIRONMENT
+
+    # The default's choice reaches the outlet, which did not choose; the shop keeps its own.
+    wait_for(feed.app, feed.app.choose_reporting_identity("*", ReportingIdentity.BLENDED))
+    assert feed.credits("o-c1", "linear") == {"paid_search": 0.5, "email": 0.5}
+    wait_for(feed.app, feed.app.choose_reporting_identity("*", ReportingIdentity.DETERMINISTIC))
+    assert feed.credits("o-c1", "linear") == {"email": 1.0}
+    assert feed.credits("c1", "linear") == {"paid_search": 0.5, "email": 0.5}
+
+
+def test_the_deployment_wide_configuration_stored_before_becomes_the_default(
+    tmp_path: Path,
+) -> None:
+    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "a.db")}
+    first = AttributionApplication(env=env)
+    unit = first.unit_of_work()
+    unit.add(ModelConfiguration(id=CONFIGURATION_ID, models=[named_model("markov").to_dict()]))
+    first.save_unit(unit)
+    first.close()
+
+    restarted = AttributionApplication(env=env)
+    applied = restarted.settings("any-property")
+    assert [m.name for m in applied.settings.models] == ["markov"]
+    assert applied.models_source is SettingSource.DEFAULT
+    restarted.close()
+
+
+def test_settings_stored_by_another_replica_apply_to_the_next_page(tmp_path: Path) -> None:
+    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "a.db")}
+    leader, other = AttributionApplication(env=env), AttributionApplication(env=env)
+    other.configure_models(PROP, [named_model("first_click")])
+    other.close()
+    time.sleep(SETTINGS_REFRESH_SECONDS)
+
+    leader.process_page(
+        "ingest",
+        [
+            UpstreamEntry(1, touch("t1", "anon:a", T0, "email")),
+            UpstreamEntry(2, touch("t2", "anon:a", T0 + timedelta(hours=1), "paid_search")),
+            UpstreamEntry(3, conversion("c1", "anon:a", T0 + timedelta(hours=2))),
+        ],
+    )
+    credits = leader.latest_attribution(uuid5(NAMESPACE_DNS, "c1")).credits  # type: ignore[attr-defined]
+    assert set(credits) == {"first_click"}
+    leader.close()

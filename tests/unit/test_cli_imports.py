@@ -109,6 +109,22 @@ def test_every_command_resolves_to_its_handler(command: str) -> None:
             "identity resolve-file": ["identity", "resolve-file", "observations.jsonl"],
             "rejected": ["rejected", "--property", "p"],
             "import events": ["import", "events", "events.jsonl"],
+            "attribution models": ["attribution", "models", "--property", "p"],
+            "attribution configure-models": [
+                "attribution",
+                "configure-models",
+                "--all-properties",
+                "--models",
+                "linear",
+            ],
+            "attribution reporting-identity": [
+                "attribution",
+                "reporting-identity",
+                "--property",
+                "p",
+                "blended",
+            ],
+            "spend import": ["spend", "import", "spend.csv"],
         }.get(command, command.split())
     )
     assert command_name(args) == command
@@ -119,3 +135,10 @@ def test_report_group_by_choices_are_the_ones_the_report_knows() -> None:
     from services.commands.reports import GROUP_BY as REPORT_GROUP_BY
 
     assert sorted(GROUP_BY) == sorted(REPORT_GROUP_BY)
+
+
+def test_spend_formats_are_the_ones_the_import_knows() -> None:
+    from services.cli import SPEND_FORMATS
+    from services.commands.spend_import import CSV_FORMATS
+
+    assert sorted(SPEND_FORMATS) == sorted(["auto", *CSV_FORMATS])

@@ -9,6 +9,7 @@ from uuid import uuid4
 from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, Mapper, UUIDAsHex
 
 from common.money import ExchangeRates
+from convtrack.ingest.v1 import ingest_pb2
 from services.ingest.domainmodel import EventKind, IncomingEvent, IncomingPageView, PageView
 from services.ingest.enrichment import UserAgentParser
 from services.ingest.normalise import Limits, Normaliser
@@ -68,7 +69,7 @@ def test_the_late_flag_is_kept_in_the_stored_fact() -> None:
     assert log_entry(1, mapper.to_domain_event(stored)).page_view_recorded.envelope.late
 
 
-def test_a_fact_stored_before_the_late_flag_loads_and_is_served_as_not_late() -> None:
+def test_a_fact_stored_before_the_late_flag_and_consent_is_served_as_not_late_and_unknown() -> None:
     mapper = _mapper()
     view = PageView(
         id=uuid4(),
@@ -84,10 +85,12 @@ def test_a_fact_stored_before_the_late_flag_loads_and_is_served_as_not_late() ->
         url="https://shop.example/",
         title="",
         late=True,
+        consent={"analytics": "denied", "advertising": "denied"},
     )
     stored = mapper.to_stored_event(view.collect_events()[0])
     state = mapper.transcoder.decode(stored.state)
     del state["late"]
+    del state["consent"]
     old = stored.__class__(
         originator_id=stored.originator_id,
         originator_version=stored.originator_version,
@@ -96,6 +99,8 @@ def test_a_fact_stored_before_the_late_flag_loads_and_is_served_as_not_late() ->
     )
 
     event = mapper.to_domain_event(old)
-    assert log_entry(1, event).page_view_recorded.envelope.late is False
+    envelope = log_entry(1, event).page_view_recorded.envelope
+    assert envelope.late is False
+    assert envelope.consent == ingest_pb2.RecordedConsent()  # stored before consent: unknown
     aggregate = event.mutate(None)
-    assert aggregate is not None and aggregate.late is False
+    assert aggregate is not None and aggregate.late is False and aggregate.consent == {}

@@ -10,12 +10,17 @@ from services.cli import main
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["cost"], "convtrack report: report `cost` is not available yet (issue #9)"),
+        (["paths"], "convtrack report: report `paths` is not available yet (issue #9)"),
+        (
+            ["cost", "--models", "last_click,linear"],
+            "convtrack report: report `cost` takes one model, got 2: use "
+            "`convtrack report compare` to compare models",
+        ),
         (["funnel"], "convtrack report: report `funnel` is not available yet (issue #9)"),
         (
             ["bogus"],
             "convtrack report: unknown report KIND `bogus` (choose from conversions, "
-            "compare, cost, paths, funnel, cohorts, outcomes)",
+            "compare, cost, rates, paths, funnel, cohorts, outcomes)",
         ),
         (
             ["compare", "--as-of", "2026-11-01"],
@@ -25,6 +30,18 @@ from services.cli import main
             ["conversions", "--models", "last_click,linear"],
             "convtrack report: report `conversions` takes one model, got 2: use "
             "`convtrack report compare` to compare models",
+        ),
+        (
+            ["cost", "--group-by", "device_type"],
+            "convtrack report: report `cost` takes one --group-by of channel, source, medium, "
+            "campaign and no --interval, --filter or --compare: use `convtrack report "
+            "conversions` for those",
+        ),
+        (
+            ["rates", "--interval", "day"],
+            "convtrack report: report `rates` takes one --group-by of channel, source, medium, "
+            "campaign and no --interval, --filter or --compare: use `convtrack report "
+            "conversions` for those",
         ),
         (
             ["compare", "--format", "parquet"],
@@ -47,5 +64,5 @@ def test_without_a_kind_the_report_says_which_it_runs(capsys: pytest.CaptureFixt
     err = capsys.readouterr().err.splitlines()
     assert err[1] == (
         "convtrack report: no KIND given, reporting `conversions` "
-        "(say `convtrack report conversions`; KINDs: conversions, compare)"
+        "(say `convtrack report conversions`; KINDs: conversions, compare, cost, rates)"
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,10 +27,12 @@ from services.reporting.application import (
 )
 from services.reporting.domainmodel import (
     AttributedCredit,
+    ConfiguredModels,
     ConversionAttribution,
     ConversionReport,
     GroupBy,
     ModelCredits,
+    ReportingInput,
     ReportQuery,
 )
 from services.reporting.projections import ConversionCreditsProjection
@@ -117,7 +119,7 @@ def app(engine: Engine) -> ReportingApplication:
 
 def feed(
     projection: ConversionCreditsProjection,
-    attributions: list[ConversionAttribution | None],
+    attributions: Sequence[ReportingInput | None],
     *,
     first_position: int | None = None,
 ) -> None:
@@ -399,6 +401,40 @@ def test_a_model_without_credits_is_refused_saying_how_to_configure_it(
     message = str(raised.value)
     assert "'time_decay'" in message and "last_click, linear" in message
     assert "ConfigureModels" in message and "ATTRIBUTION_MODELS" in message
+
+
+def test_a_model_configured_for_another_property_only_is_refused_naming_this_one_s_models(
+    projection: ConversionCreditsProjection, app: ReportingApplication
+) -> None:
+    feed(
+        projection,
+        [
+            ConfiguredModels("*", ("last_click", "linear")),
+            ConfiguredModels("outlet", ("last_click", "markov")),
+            attribution("c1", [SEARCH]),
+        ],
+    )
+
+    with pytest.raises(ModelWithoutCreditsError) as raised:
+        report(app, "markov")
+
+    message = str(raised.value)
+    assert "'markov' is not configured for property 'shop'" in message
+    assert "(its models: last_click, linear)" in message
+    assert "--property shop" in message and "'*'" in message
+    assert app.configured_models("outlet") == ("last_click", "markov")
+    assert app.configured_models(PROPERTY) == ("last_click", "linear")
+
+    # The outlet follows the default again; the shop chooses markov, not fitted yet.
+    feed(
+        projection,
+        [ConfiguredModels("outlet", None), ConfiguredModels(PROPERTY, ("linear", "markov"))],
+    )
+    assert app.configured_models("outlet") == ("last_click", "linear")
+    with pytest.raises(ModelWithoutCreditsError) as raised:
+        report(app, "markov")
+    assert "is configured for property 'shop' but has no credits" in str(raised.value)
+    assert "first fit" in str(raised.value)
 
 
 def test_any_model_with_credits_is_reported(

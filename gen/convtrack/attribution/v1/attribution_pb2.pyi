@@ -29,6 +29,13 @@ class ModelKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MODEL_KIND_MARKOV: _ClassVar[ModelKind]
     MODEL_KIND_SHAPLEY: _ClassVar[ModelKind]
 
+class SettingSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SETTING_SOURCE_UNSPECIFIED: _ClassVar[SettingSource]
+    SETTING_SOURCE_ENVIRONMENT: _ClassVar[SettingSource]
+    SETTING_SOURCE_DEFAULT: _ClassVar[SettingSource]
+    SETTING_SOURCE_PROPERTY: _ClassVar[SettingSource]
+
 class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     JOB_STATE_UNSPECIFIED: _ClassVar[JobState]
@@ -49,6 +56,10 @@ MODEL_KIND_PARTICIPATION: ModelKind
 MODEL_KIND_CUSTOM_POSITIONS: ModelKind
 MODEL_KIND_MARKOV: ModelKind
 MODEL_KIND_SHAPLEY: ModelKind
+SETTING_SOURCE_UNSPECIFIED: SettingSource
+SETTING_SOURCE_ENVIRONMENT: SettingSource
+SETTING_SOURCE_DEFAULT: SettingSource
+SETTING_SOURCE_PROPERTY: SettingSource
 JOB_STATE_UNSPECIFIED: JobState
 JOB_STATE_RUNNING: JobState
 JOB_STATE_COMPLETED: JobState
@@ -76,23 +87,60 @@ class ModelConfig(_message.Message):
     training_window: _duration_pb2.Duration
     def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[ModelKind, str]] = ..., first_share: _Optional[float] = ..., last_share: _Optional[float] = ..., key_share: _Optional[float] = ..., half_life: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., position_weights: _Optional[_Iterable[float]] = ..., markov_order: _Optional[int] = ..., training_window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
+class LookbackWindow(_message.Message):
+    __slots__ = ("clicks", "views")
+    CLICKS_FIELD_NUMBER: _ClassVar[int]
+    VIEWS_FIELD_NUMBER: _ClassVar[int]
+    clicks: _duration_pb2.Duration
+    views: _duration_pb2.Duration
+    def __init__(self, clicks: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., views: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class LookbackSettings(_message.Message):
+    __slots__ = ("default_window", "by_conversion")
+    class ByConversionEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: LookbackWindow
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[LookbackWindow, _Mapping]] = ...) -> None: ...
+    DEFAULT_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    BY_CONVERSION_FIELD_NUMBER: _ClassVar[int]
+    default_window: LookbackWindow
+    by_conversion: _containers.MessageMap[str, LookbackWindow]
+    def __init__(self, default_window: _Optional[_Union[LookbackWindow, _Mapping]] = ..., by_conversion: _Optional[_Mapping[str, LookbackWindow]] = ...) -> None: ...
+
 class ListModelsRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("property_id",)
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    def __init__(self, property_id: _Optional[str] = ...) -> None: ...
 
 class ListModelsResponse(_message.Message):
-    __slots__ = ("models", "reporting_identity")
+    __slots__ = ("models", "reporting_identity", "property_id", "models_source", "reporting_identity_source", "lookbacks", "lookbacks_source")
     MODELS_FIELD_NUMBER: _ClassVar[int]
     REPORTING_IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    MODELS_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    REPORTING_IDENTITY_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    LOOKBACKS_FIELD_NUMBER: _ClassVar[int]
+    LOOKBACKS_SOURCE_FIELD_NUMBER: _ClassVar[int]
     models: _containers.RepeatedCompositeFieldContainer[ModelConfig]
     reporting_identity: _common_pb2.ReportingIdentity
-    def __init__(self, models: _Optional[_Iterable[_Union[ModelConfig, _Mapping]]] = ..., reporting_identity: _Optional[_Union[_common_pb2.ReportingIdentity, str]] = ...) -> None: ...
+    property_id: str
+    models_source: SettingSource
+    reporting_identity_source: SettingSource
+    lookbacks: LookbackSettings
+    lookbacks_source: SettingSource
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelConfig, _Mapping]]] = ..., reporting_identity: _Optional[_Union[_common_pb2.ReportingIdentity, str]] = ..., property_id: _Optional[str] = ..., models_source: _Optional[_Union[SettingSource, str]] = ..., reporting_identity_source: _Optional[_Union[SettingSource, str]] = ..., lookbacks: _Optional[_Union[LookbackSettings, _Mapping]] = ..., lookbacks_source: _Optional[_Union[SettingSource, str]] = ...) -> None: ...
 
 class SetReportingIdentityRequest(_message.Message):
-    __slots__ = ("reporting_identity",)
+    __slots__ = ("reporting_identity", "property_id")
     REPORTING_IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
     reporting_identity: _common_pb2.ReportingIdentity
-    def __init__(self, reporting_identity: _Optional[_Union[_common_pb2.ReportingIdentity, str]] = ...) -> None: ...
+    property_id: str
+    def __init__(self, reporting_identity: _Optional[_Union[_common_pb2.ReportingIdentity, str]] = ..., property_id: _Optional[str] = ...) -> None: ...
 
 class SetReportingIdentityResponse(_message.Message):
     __slots__ = ("job_id",)
@@ -101,10 +149,16 @@ class SetReportingIdentityResponse(_message.Message):
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
 class ConfigureModelsRequest(_message.Message):
-    __slots__ = ("models",)
+    __slots__ = ("models", "property_id", "lookbacks", "follow_default")
     MODELS_FIELD_NUMBER: _ClassVar[int]
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    LOOKBACKS_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_DEFAULT_FIELD_NUMBER: _ClassVar[int]
     models: _containers.RepeatedCompositeFieldContainer[ModelConfig]
-    def __init__(self, models: _Optional[_Iterable[_Union[ModelConfig, _Mapping]]] = ...) -> None: ...
+    property_id: str
+    lookbacks: LookbackSettings
+    follow_default: bool
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelConfig, _Mapping]]] = ..., property_id: _Optional[str] = ..., lookbacks: _Optional[_Union[LookbackSettings, _Mapping]] = ..., follow_default: _Optional[bool] = ...) -> None: ...
 
 class ConfigureModelsResponse(_message.Message):
     __slots__ = ("job_id",)
@@ -129,8 +183,10 @@ class RefitModelResponse(_message.Message):
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
 class StartReattributionRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("property_id",)
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    def __init__(self, property_id: _Optional[str] = ...) -> None: ...
 
 class StartReattributionResponse(_message.Message):
     __slots__ = ("job_id",)
@@ -213,19 +269,39 @@ class GetSyncStatusResponse(_message.Message):
     def __init__(self, upstreams: _Optional[_Iterable[_Union[_common_pb2.UpstreamPosition, _Mapping]]] = ...) -> None: ...
 
 class LogEntry(_message.Message):
-    __slots__ = ("position", "recorded_at", "conversion_attributed", "model_fitted")
+    __slots__ = ("position", "recorded_at", "conversion_attributed", "model_fitted", "settings_changed")
     POSITION_FIELD_NUMBER: _ClassVar[int]
     RECORDED_AT_FIELD_NUMBER: _ClassVar[int]
     CONVERSION_ATTRIBUTED_FIELD_NUMBER: _ClassVar[int]
     MODEL_FITTED_FIELD_NUMBER: _ClassVar[int]
+    SETTINGS_CHANGED_FIELD_NUMBER: _ClassVar[int]
     position: int
     recorded_at: _timestamp_pb2.Timestamp
     conversion_attributed: ConversionAttributed
     model_fitted: ModelFitted
-    def __init__(self, position: _Optional[int] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_attributed: _Optional[_Union[ConversionAttributed, _Mapping]] = ..., model_fitted: _Optional[_Union[ModelFitted, _Mapping]] = ...) -> None: ...
+    settings_changed: AttributionSettingsChanged
+    def __init__(self, position: _Optional[int] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_attributed: _Optional[_Union[ConversionAttributed, _Mapping]] = ..., model_fitted: _Optional[_Union[ModelFitted, _Mapping]] = ..., settings_changed: _Optional[_Union[AttributionSettingsChanged, _Mapping]] = ...) -> None: ...
+
+class AttributionSettingsChanged(_message.Message):
+    __slots__ = ("property_id", "models", "models_source", "reporting_identity", "reporting_identity_source", "lookbacks", "lookbacks_source")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    MODELS_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    REPORTING_IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    REPORTING_IDENTITY_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    LOOKBACKS_FIELD_NUMBER: _ClassVar[int]
+    LOOKBACKS_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    models: _containers.RepeatedCompositeFieldContainer[ModelConfig]
+    models_source: SettingSource
+    reporting_identity: _common_pb2.ReportingIdentity
+    reporting_identity_source: SettingSource
+    lookbacks: LookbackSettings
+    lookbacks_source: SettingSource
+    def __init__(self, property_id: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelConfig, _Mapping]]] = ..., models_source: _Optional[_Union[SettingSource, str]] = ..., reporting_identity: _Optional[_Union[_common_pb2.ReportingIdentity, str]] = ..., reporting_identity_source: _Optional[_Union[SettingSource, str]] = ..., lookbacks: _Optional[_Union[LookbackSettings, _Mapping]] = ..., lookbacks_source: _Optional[_Union[SettingSource, str]] = ...) -> None: ...
 
 class ConversionAttributed(_message.Message):
-    __slots__ = ("property_id", "conversion_id", "event_id", "conversion_name", "occurred_at", "value", "reporting_value", "revision", "journey", "models", "trace_parent", "journey_length", "credits_grouped")
+    __slots__ = ("property_id", "conversion_id", "event_id", "conversion_name", "occurred_at", "value", "reporting_value", "revision", "journey", "models", "trace_parent", "journey_length", "credits_grouped", "unconsented", "advertising_denied")
     PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
     CONVERSION_ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -239,6 +315,8 @@ class ConversionAttributed(_message.Message):
     TRACE_PARENT_FIELD_NUMBER: _ClassVar[int]
     JOURNEY_LENGTH_FIELD_NUMBER: _ClassVar[int]
     CREDITS_GROUPED_FIELD_NUMBER: _ClassVar[int]
+    UNCONSENTED_FIELD_NUMBER: _ClassVar[int]
+    ADVERTISING_DENIED_FIELD_NUMBER: _ClassVar[int]
     property_id: str
     conversion_id: str
     event_id: str
@@ -252,16 +330,19 @@ class ConversionAttributed(_message.Message):
     trace_parent: str
     journey_length: int
     credits_grouped: bool
-    def __init__(self, property_id: _Optional[str] = ..., conversion_id: _Optional[str] = ..., event_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., reporting_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., revision: _Optional[int] = ..., journey: _Optional[_Iterable[_Union[JourneyTouchpoint, _Mapping]]] = ..., models: _Optional[_Iterable[_Union[ModelCredits, _Mapping]]] = ..., trace_parent: _Optional[str] = ..., journey_length: _Optional[int] = ..., credits_grouped: _Optional[bool] = ...) -> None: ...
+    unconsented: bool
+    advertising_denied: bool
+    def __init__(self, property_id: _Optional[str] = ..., conversion_id: _Optional[str] = ..., event_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., reporting_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., revision: _Optional[int] = ..., journey: _Optional[_Iterable[_Union[JourneyTouchpoint, _Mapping]]] = ..., models: _Optional[_Iterable[_Union[ModelCredits, _Mapping]]] = ..., trace_parent: _Optional[str] = ..., journey_length: _Optional[int] = ..., credits_grouped: _Optional[bool] = ..., unconsented: _Optional[bool] = ..., advertising_denied: _Optional[bool] = ...) -> None: ...
 
 class JourneyTouchpoint(_message.Message):
-    __slots__ = ("touchpoint_id", "occurred_at", "channel", "source", "medium", "campaign", "term", "content", "device_type", "browser", "country", "landing_page")
+    __slots__ = ("touchpoint_id", "occurred_at", "channel", "source", "medium", "campaign", "advertising_denied", "term", "content", "device_type", "browser", "country", "landing_page")
     TOUCHPOINT_ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     MEDIUM_FIELD_NUMBER: _ClassVar[int]
     CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    ADVERTISING_DENIED_FIELD_NUMBER: _ClassVar[int]
     TERM_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     DEVICE_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -274,13 +355,14 @@ class JourneyTouchpoint(_message.Message):
     source: str
     medium: str
     campaign: str
+    advertising_denied: bool
     term: str
     content: str
     device_type: str
     browser: str
     country: str
     landing_page: str
-    def __init__(self, touchpoint_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., channel: _Optional[str] = ..., source: _Optional[str] = ..., medium: _Optional[str] = ..., campaign: _Optional[str] = ..., term: _Optional[str] = ..., content: _Optional[str] = ..., device_type: _Optional[str] = ..., browser: _Optional[str] = ..., country: _Optional[str] = ..., landing_page: _Optional[str] = ...) -> None: ...
+    def __init__(self, touchpoint_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., channel: _Optional[str] = ..., source: _Optional[str] = ..., medium: _Optional[str] = ..., campaign: _Optional[str] = ..., advertising_denied: _Optional[bool] = ..., term: _Optional[str] = ..., content: _Optional[str] = ..., device_type: _Optional[str] = ..., browser: _Optional[str] = ..., country: _Optional[str] = ..., landing_page: _Optional[str] = ...) -> None: ...
 
 class ModelCredits(_message.Message):
     __slots__ = ("model", "credits", "model_version", "exceeds_conversion")

@@ -122,24 +122,28 @@ class AttributionServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListModels(self, request, context):
-        """Returns the configured attribution models.
+        """Returns the models, lookback windows and reporting identity that apply to a property
+        (or, for property id "*", the deployment default), and where each comes from.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ConfigureModels(self, request, context):
-        """Replaces the configured models, then re-attributes every past conversion under the
-        new configuration in the background (ingestion goes on); watch it with GetJob.
+        """Replaces a property's models (and, when given, its lookback windows), then re-attributes
+        that property's past conversions under them in the background (ingestion goes on);
+        watch it with GetJob. Property id "*" sets the deployment default: it applies to every
+        property that did not choose its own, and their conversions are re-attributed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SetReportingIdentity(self, request, context):
-        """Chooses which identity links make up a person's journey: deterministic only (the
-        default) or blended with identity's accepted probabilistic links. Every past conversion
-        is re-attributed under the choice in the background; watch it with GetJob.
+        """Chooses which identity links make up a person's journey in a property (or, with "*", by
+        default): deterministic only (the environment's default) or blended with identity's
+        accepted probabilistic links. The past conversions the choice applies to are
+        re-attributed under it in the background; watch it with GetJob.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -154,7 +158,8 @@ class AttributionServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def StartReattribution(self, request, context):
-        """Re-attributes every stored conversion under the current models in the background.
+        """Re-attributes the stored conversions (of one property, or of all) under the settings
+        that apply to each, in the background.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -49,22 +49,29 @@ class AttributionServiceStub:
     GetSyncStatus: _grpc.UnaryUnaryMultiCallable[_attribution_pb2.GetSyncStatusRequest, _attribution_pb2.GetSyncStatusResponse]
     """Returns how far attribution has processed the logs it follows."""
     ListModels: _grpc.UnaryUnaryMultiCallable[_attribution_pb2.ListModelsRequest, _attribution_pb2.ListModelsResponse]
-    """Returns the configured attribution models."""
+    """Returns the models, lookback windows and reporting identity that apply to a property
+    (or, for property id "*", the deployment default), and where each comes from.
+    """
     ConfigureModels: _grpc.UnaryUnaryMultiCallable[_attribution_pb2.ConfigureModelsRequest, _attribution_pb2.ConfigureModelsResponse]
-    """Replaces the configured models, then re-attributes every past conversion under the
-    new configuration in the background (ingestion goes on); watch it with GetJob.
+    """Replaces a property's models (and, when given, its lookback windows), then re-attributes
+    that property's past conversions under them in the background (ingestion goes on);
+    watch it with GetJob. Property id "*" sets the deployment default: it applies to every
+    property that did not choose its own, and their conversions are re-attributed.
     """
     SetReportingIdentity: _grpc.UnaryUnaryMultiCallable[_attribution_pb2.SetReportingIdentityRequest, _attribution_pb2.SetReportingIdentityResponse]
-    """Chooses which identity links make up a person's journey: deterministic only (the
-    default) or blended with identity's accepted probabilistic links. Every past conversion
-    is re-attributed under the choice in the background; watch it with GetJob.
+    """Chooses which identity links make up a person's journey in a property (or, with "*", by
+    default): deterministic only (the environment's default) or blended with identity's
+    accepted probabilistic links. The past conversions the choice applies to are
+    re-attributed under it in the background; watch it with GetJob.
     """
     RefitModel: _grpc.UnaryUnaryMultiCallable[_attribution_pb2.RefitModelRequest, _attribution_pb2.RefitModelResponse]
     """Fits a data-driven model for one property and conversion name on the training
     window now, then re-credits that conversion name's conversions with the new fit.
     """
     StartReattribution: _grpc.UnaryUnaryMultiCallable[_attribution_pb2.StartReattributionRequest, _attribution_pb2.StartReattributionResponse]
-    """Re-attributes every stored conversion under the current models in the background."""
+    """Re-attributes the stored conversions (of one property, or of all) under the settings
+    that apply to each, in the background.
+    """
     GetJob: _grpc.UnaryUnaryMultiCallable[_attribution_pb2.GetJobRequest, _attribution_pb2.GetJobResponse]
     """Returns a background job's progress."""
 
@@ -86,22 +93,29 @@ class AttributionServiceAsyncStub(AttributionServiceStub):
     GetSyncStatus: _aio.UnaryUnaryMultiCallable[_attribution_pb2.GetSyncStatusRequest, _attribution_pb2.GetSyncStatusResponse]  # type: ignore[assignment]
     """Returns how far attribution has processed the logs it follows."""
     ListModels: _aio.UnaryUnaryMultiCallable[_attribution_pb2.ListModelsRequest, _attribution_pb2.ListModelsResponse]  # type: ignore[assignment]
-    """Returns the configured attribution models."""
+    """Returns the models, lookback windows and reporting identity that apply to a property
+    (or, for property id "*", the deployment default), and where each comes from.
+    """
     ConfigureModels: _aio.UnaryUnaryMultiCallable[_attribution_pb2.ConfigureModelsRequest, _attribution_pb2.ConfigureModelsResponse]  # type: ignore[assignment]
-    """Replaces the configured models, then re-attributes every past conversion under the
-    new configuration in the background (ingestion goes on); watch it with GetJob.
+    """Replaces a property's models (and, when given, its lookback windows), then re-attributes
+    that property's past conversions under them in the background (ingestion goes on);
+    watch it with GetJob. Property id "*" sets the deployment default: it applies to every
+    property that did not choose its own, and their conversions are re-attributed.
     """
     SetReportingIdentity: _aio.UnaryUnaryMultiCallable[_attribution_pb2.SetReportingIdentityRequest, _attribution_pb2.SetReportingIdentityResponse]  # type: ignore[assignment]
-    """Chooses which identity links make up a person's journey: deterministic only (the
-    default) or blended with identity's accepted probabilistic links. Every past conversion
-    is re-attributed under the choice in the background; watch it with GetJob.
+    """Chooses which identity links make up a person's journey in a property (or, with "*", by
+    default): deterministic only (the environment's default) or blended with identity's
+    accepted probabilistic links. The past conversions the choice applies to are
+    re-attributed under it in the background; watch it with GetJob.
     """
     RefitModel: _aio.UnaryUnaryMultiCallable[_attribution_pb2.RefitModelRequest, _attribution_pb2.RefitModelResponse]  # type: ignore[assignment]
     """Fits a data-driven model for one property and conversion name on the training
     window now, then re-credits that conversion name's conversions with the new fit.
     """
     StartReattribution: _aio.UnaryUnaryMultiCallable[_attribution_pb2.StartReattributionRequest, _attribution_pb2.StartReattributionResponse]  # type: ignore[assignment]
-    """Re-attributes every stored conversion under the current models in the background."""
+    """Re-attributes the stored conversions (of one property, or of all) under the settings
+    that apply to each, in the background.
+    """
     GetJob: _aio.UnaryUnaryMultiCallable[_attribution_pb2.GetJobRequest, _attribution_pb2.GetJobResponse]  # type: ignore[assignment]
     """Returns a background job's progress."""
 
@@ -150,7 +164,9 @@ class AttributionServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _attribution_pb2.ListModelsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_attribution_pb2.ListModelsResponse, _abc.Awaitable[_attribution_pb2.ListModelsResponse]]:
-        """Returns the configured attribution models."""
+        """Returns the models, lookback windows and reporting identity that apply to a property
+        (or, for property id "*", the deployment default), and where each comes from.
+        """
 
     @_abc_1.abstractmethod
     def ConfigureModels(
@@ -158,8 +174,10 @@ class AttributionServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _attribution_pb2.ConfigureModelsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_attribution_pb2.ConfigureModelsResponse, _abc.Awaitable[_attribution_pb2.ConfigureModelsResponse]]:
-        """Replaces the configured models, then re-attributes every past conversion under the
-        new configuration in the background (ingestion goes on); watch it with GetJob.
+        """Replaces a property's models (and, when given, its lookback windows), then re-attributes
+        that property's past conversions under them in the background (ingestion goes on);
+        watch it with GetJob. Property id "*" sets the deployment default: it applies to every
+        property that did not choose its own, and their conversions are re-attributed.
         """
 
     @_abc_1.abstractmethod
@@ -168,9 +186,10 @@ class AttributionServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _attribution_pb2.SetReportingIdentityRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_attribution_pb2.SetReportingIdentityResponse, _abc.Awaitable[_attribution_pb2.SetReportingIdentityResponse]]:
-        """Chooses which identity links make up a person's journey: deterministic only (the
-        default) or blended with identity's accepted probabilistic links. Every past conversion
-        is re-attributed under the choice in the background; watch it with GetJob.
+        """Chooses which identity links make up a person's journey in a property (or, with "*", by
+        default): deterministic only (the environment's default) or blended with identity's
+        accepted probabilistic links. The past conversions the choice applies to are
+        re-attributed under it in the background; watch it with GetJob.
         """
 
     @_abc_1.abstractmethod
@@ -189,7 +208,9 @@ class AttributionServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _attribution_pb2.StartReattributionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_attribution_pb2.StartReattributionResponse, _abc.Awaitable[_attribution_pb2.StartReattributionResponse]]:
-        """Re-attributes every stored conversion under the current models in the background."""
+        """Re-attributes the stored conversions (of one property, or of all) under the settings
+        that apply to each, in the background.
+        """
 
     @_abc_1.abstractmethod
     def GetJob(

@@ -25,6 +25,20 @@ class Verdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     VERDICT_ACCEPTED: _ClassVar[Verdict]
     VERDICT_DUPLICATE: _ClassVar[Verdict]
     VERDICT_REJECTED: _ClassVar[Verdict]
+
+class SpendOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SPEND_OUTCOME_UNSPECIFIED: _ClassVar[SpendOutcome]
+    SPEND_OUTCOME_RECORDED: _ClassVar[SpendOutcome]
+    SPEND_OUTCOME_CORRECTED: _ClassVar[SpendOutcome]
+    SPEND_OUTCOME_UNCHANGED: _ClassVar[SpendOutcome]
+    SPEND_OUTCOME_REJECTED: _ClassVar[SpendOutcome]
+
+class ConsentState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONSENT_STATE_UNSPECIFIED: _ClassVar[ConsentState]
+    CONSENT_STATE_GRANTED: _ClassVar[ConsentState]
+    CONSENT_STATE_DENIED: _ClassVar[ConsentState]
 TOUCHPOINT_TYPE_UNSPECIFIED: TouchpointType
 TOUCHPOINT_TYPE_CLICK: TouchpointType
 TOUCHPOINT_TYPE_IMPRESSION: TouchpointType
@@ -33,6 +47,14 @@ VERDICT_UNSPECIFIED: Verdict
 VERDICT_ACCEPTED: Verdict
 VERDICT_DUPLICATE: Verdict
 VERDICT_REJECTED: Verdict
+SPEND_OUTCOME_UNSPECIFIED: SpendOutcome
+SPEND_OUTCOME_RECORDED: SpendOutcome
+SPEND_OUTCOME_CORRECTED: SpendOutcome
+SPEND_OUTCOME_UNCHANGED: SpendOutcome
+SPEND_OUTCOME_REJECTED: SpendOutcome
+CONSENT_STATE_UNSPECIFIED: ConsentState
+CONSENT_STATE_GRANTED: ConsentState
+CONSENT_STATE_DENIED: ConsentState
 
 class ListRejectedRequest(_message.Message):
     __slots__ = ("property_id", "since", "field", "reason", "page_size", "page_token")
@@ -133,7 +155,7 @@ class TrackEventsRequest(_message.Message):
     def __init__(self, events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., backfill: _Optional[bool] = ...) -> None: ...
 
 class Event(_message.Message):
-    __slots__ = ("property_id", "event_id", "timestamp", "identity", "context", "touchpoint", "page_view", "conversion", "identify")
+    __slots__ = ("property_id", "event_id", "timestamp", "identity", "context", "touchpoint", "page_view", "conversion", "identify", "consent")
     PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
@@ -143,6 +165,7 @@ class Event(_message.Message):
     PAGE_VIEW_FIELD_NUMBER: _ClassVar[int]
     CONVERSION_FIELD_NUMBER: _ClassVar[int]
     IDENTIFY_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_FIELD_NUMBER: _ClassVar[int]
     property_id: str
     event_id: str
     timestamp: _timestamp_pb2.Timestamp
@@ -152,7 +175,8 @@ class Event(_message.Message):
     page_view: PageView
     conversion: Conversion
     identify: Identify
-    def __init__(self, property_id: _Optional[str] = ..., event_id: _Optional[str] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., identity: _Optional[_Union[Identity, _Mapping]] = ..., context: _Optional[_Union[Context, _Mapping]] = ..., touchpoint: _Optional[_Union[Touchpoint, _Mapping]] = ..., page_view: _Optional[_Union[PageView, _Mapping]] = ..., conversion: _Optional[_Union[Conversion, _Mapping]] = ..., identify: _Optional[_Union[Identify, _Mapping]] = ...) -> None: ...
+    consent: Consent
+    def __init__(self, property_id: _Optional[str] = ..., event_id: _Optional[str] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., identity: _Optional[_Union[Identity, _Mapping]] = ..., context: _Optional[_Union[Context, _Mapping]] = ..., touchpoint: _Optional[_Union[Touchpoint, _Mapping]] = ..., page_view: _Optional[_Union[PageView, _Mapping]] = ..., conversion: _Optional[_Union[Conversion, _Mapping]] = ..., identify: _Optional[_Union[Identify, _Mapping]] = ..., consent: _Optional[_Union[Consent, _Mapping]] = ...) -> None: ...
 
 class Identity(_message.Message):
     __slots__ = ("anonymous_id", "user_id", "email", "email_sha256")
@@ -317,21 +341,23 @@ class GetLogHeadResponse(_message.Message):
     def __init__(self, position: _Optional[int] = ...) -> None: ...
 
 class LogEntry(_message.Message):
-    __slots__ = ("position", "touchpoint_recorded", "page_view_recorded", "conversion_recorded", "identify_recorded")
+    __slots__ = ("position", "touchpoint_recorded", "page_view_recorded", "conversion_recorded", "identify_recorded", "spend_recorded")
     POSITION_FIELD_NUMBER: _ClassVar[int]
     TOUCHPOINT_RECORDED_FIELD_NUMBER: _ClassVar[int]
     PAGE_VIEW_RECORDED_FIELD_NUMBER: _ClassVar[int]
     CONVERSION_RECORDED_FIELD_NUMBER: _ClassVar[int]
     IDENTIFY_RECORDED_FIELD_NUMBER: _ClassVar[int]
+    SPEND_RECORDED_FIELD_NUMBER: _ClassVar[int]
     position: int
     touchpoint_recorded: TouchpointRecorded
     page_view_recorded: PageViewRecorded
     conversion_recorded: ConversionRecorded
     identify_recorded: IdentifyRecorded
-    def __init__(self, position: _Optional[int] = ..., touchpoint_recorded: _Optional[_Union[TouchpointRecorded, _Mapping]] = ..., page_view_recorded: _Optional[_Union[PageViewRecorded, _Mapping]] = ..., conversion_recorded: _Optional[_Union[ConversionRecorded, _Mapping]] = ..., identify_recorded: _Optional[_Union[IdentifyRecorded, _Mapping]] = ...) -> None: ...
+    spend_recorded: SpendRecorded
+    def __init__(self, position: _Optional[int] = ..., touchpoint_recorded: _Optional[_Union[TouchpointRecorded, _Mapping]] = ..., page_view_recorded: _Optional[_Union[PageViewRecorded, _Mapping]] = ..., conversion_recorded: _Optional[_Union[ConversionRecorded, _Mapping]] = ..., identify_recorded: _Optional[_Union[IdentifyRecorded, _Mapping]] = ..., spend_recorded: _Optional[_Union[SpendRecorded, _Mapping]] = ...) -> None: ...
 
 class RecordedEnvelope(_message.Message):
-    __slots__ = ("record_id", "property_id", "event_id", "occurred_at", "received_at", "identifiers", "device", "trace_parent", "network", "late")
+    __slots__ = ("record_id", "property_id", "event_id", "occurred_at", "received_at", "identifiers", "device", "trace_parent", "network", "late", "consent")
     RECORD_ID_FIELD_NUMBER: _ClassVar[int]
     PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -342,6 +368,7 @@ class RecordedEnvelope(_message.Message):
     TRACE_PARENT_FIELD_NUMBER: _ClassVar[int]
     NETWORK_FIELD_NUMBER: _ClassVar[int]
     LATE_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_FIELD_NUMBER: _ClassVar[int]
     record_id: str
     property_id: str
     event_id: str
@@ -352,7 +379,8 @@ class RecordedEnvelope(_message.Message):
     trace_parent: str
     network: NetworkSignals
     late: bool
-    def __init__(self, record_id: _Optional[str] = ..., property_id: _Optional[str] = ..., event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., identifiers: _Optional[_Iterable[_Union[_common_pb2.Identifier, _Mapping]]] = ..., device: _Optional[_Union[Device, _Mapping]] = ..., trace_parent: _Optional[str] = ..., network: _Optional[_Union[NetworkSignals, _Mapping]] = ..., late: _Optional[bool] = ...) -> None: ...
+    consent: RecordedConsent
+    def __init__(self, record_id: _Optional[str] = ..., property_id: _Optional[str] = ..., event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., identifiers: _Optional[_Iterable[_Union[_common_pb2.Identifier, _Mapping]]] = ..., device: _Optional[_Union[Device, _Mapping]] = ..., trace_parent: _Optional[str] = ..., network: _Optional[_Union[NetworkSignals, _Mapping]] = ..., late: _Optional[bool] = ..., consent: _Optional[_Union[RecordedConsent, _Mapping]] = ...) -> None: ...
 
 class NetworkSignals(_message.Message):
     __slots__ = ("ip_pseudonym", "network_pseudonym", "geo_country", "geo_city")
@@ -421,21 +449,131 @@ class PageViewRecorded(_message.Message):
     def __init__(self, envelope: _Optional[_Union[RecordedEnvelope, _Mapping]] = ..., url: _Optional[str] = ..., title: _Optional[str] = ...) -> None: ...
 
 class ConversionRecorded(_message.Message):
-    __slots__ = ("envelope", "name", "value", "reporting_value", "order_id")
+    __slots__ = ("envelope", "name", "value", "reporting_value", "order_id", "channel", "source", "medium", "campaign")
     ENVELOPE_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     REPORTING_VALUE_FIELD_NUMBER: _ClassVar[int]
     ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    MEDIUM_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
     envelope: RecordedEnvelope
     name: str
     value: _common_pb2.Money
     reporting_value: _common_pb2.Money
     order_id: str
-    def __init__(self, envelope: _Optional[_Union[RecordedEnvelope, _Mapping]] = ..., name: _Optional[str] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., reporting_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., order_id: _Optional[str] = ...) -> None: ...
+    channel: str
+    source: str
+    medium: str
+    campaign: str
+    def __init__(self, envelope: _Optional[_Union[RecordedEnvelope, _Mapping]] = ..., name: _Optional[str] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., reporting_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., order_id: _Optional[str] = ..., channel: _Optional[str] = ..., source: _Optional[str] = ..., medium: _Optional[str] = ..., campaign: _Optional[str] = ...) -> None: ...
 
 class IdentifyRecorded(_message.Message):
     __slots__ = ("envelope",)
     ENVELOPE_FIELD_NUMBER: _ClassVar[int]
     envelope: RecordedEnvelope
     def __init__(self, envelope: _Optional[_Union[RecordedEnvelope, _Mapping]] = ...) -> None: ...
+
+class RecordSpendRequest(_message.Message):
+    __slots__ = ("rows",)
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    rows: _containers.RepeatedCompositeFieldContainer[SpendRow]
+    def __init__(self, rows: _Optional[_Iterable[_Union[SpendRow, _Mapping]]] = ...) -> None: ...
+
+class SpendRow(_message.Message):
+    __slots__ = ("property_id", "date", "channel", "source", "medium", "campaign", "cost")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    DATE_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    MEDIUM_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    date: str
+    channel: str
+    source: str
+    medium: str
+    campaign: str
+    cost: _common_pb2.Money
+    def __init__(self, property_id: _Optional[str] = ..., date: _Optional[str] = ..., channel: _Optional[str] = ..., source: _Optional[str] = ..., medium: _Optional[str] = ..., campaign: _Optional[str] = ..., cost: _Optional[_Union[_common_pb2.Money, _Mapping]] = ...) -> None: ...
+
+class SpendVerdict(_message.Message):
+    __slots__ = ("index", "outcome", "record_id", "violations")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    RECORD_ID_FIELD_NUMBER: _ClassVar[int]
+    VIOLATIONS_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    outcome: SpendOutcome
+    record_id: str
+    violations: _containers.RepeatedCompositeFieldContainer[FieldViolation]
+    def __init__(self, index: _Optional[int] = ..., outcome: _Optional[_Union[SpendOutcome, str]] = ..., record_id: _Optional[str] = ..., violations: _Optional[_Iterable[_Union[FieldViolation, _Mapping]]] = ...) -> None: ...
+
+class RecordSpendResponse(_message.Message):
+    __slots__ = ("verdicts", "recorded_count", "corrected_count", "unchanged_count", "rejected_count")
+    VERDICTS_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CORRECTED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    UNCHANGED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    verdicts: _containers.RepeatedCompositeFieldContainer[SpendVerdict]
+    recorded_count: int
+    corrected_count: int
+    unchanged_count: int
+    rejected_count: int
+    def __init__(self, verdicts: _Optional[_Iterable[_Union[SpendVerdict, _Mapping]]] = ..., recorded_count: _Optional[int] = ..., corrected_count: _Optional[int] = ..., unchanged_count: _Optional[int] = ..., rejected_count: _Optional[int] = ...) -> None: ...
+
+class SpendRecorded(_message.Message):
+    __slots__ = ("record_id", "property_id", "date", "channel", "source", "medium", "campaign", "cost", "reporting_cost", "revision", "received_at", "trace_parent")
+    RECORD_ID_FIELD_NUMBER: _ClassVar[int]
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    DATE_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    MEDIUM_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
+    REPORTING_COST_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_AT_FIELD_NUMBER: _ClassVar[int]
+    TRACE_PARENT_FIELD_NUMBER: _ClassVar[int]
+    record_id: str
+    property_id: str
+    date: str
+    channel: str
+    source: str
+    medium: str
+    campaign: str
+    cost: _common_pb2.Money
+    reporting_cost: _common_pb2.Money
+    revision: int
+    received_at: _timestamp_pb2.Timestamp
+    trace_parent: str
+    def __init__(self, record_id: _Optional[str] = ..., property_id: _Optional[str] = ..., date: _Optional[str] = ..., channel: _Optional[str] = ..., source: _Optional[str] = ..., medium: _Optional[str] = ..., campaign: _Optional[str] = ..., cost: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., reporting_cost: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., revision: _Optional[int] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trace_parent: _Optional[str] = ...) -> None: ...
+
+class Consent(_message.Message):
+    __slots__ = ("analytics", "advertising", "gcs", "analytics_storage", "ad_storage", "tcf_string")
+    ANALYTICS_FIELD_NUMBER: _ClassVar[int]
+    ADVERTISING_FIELD_NUMBER: _ClassVar[int]
+    GCS_FIELD_NUMBER: _ClassVar[int]
+    ANALYTICS_STORAGE_FIELD_NUMBER: _ClassVar[int]
+    AD_STORAGE_FIELD_NUMBER: _ClassVar[int]
+    TCF_STRING_FIELD_NUMBER: _ClassVar[int]
+    analytics: ConsentState
+    advertising: ConsentState
+    gcs: str
+    analytics_storage: str
+    ad_storage: str
+    tcf_string: str
+    def __init__(self, analytics: _Optional[_Union[ConsentState, str]] = ..., advertising: _Optional[_Union[ConsentState, str]] = ..., gcs: _Optional[str] = ..., analytics_storage: _Optional[str] = ..., ad_storage: _Optional[str] = ..., tcf_string: _Optional[str] = ...) -> None: ...
+
+class RecordedConsent(_message.Message):
+    __slots__ = ("analytics", "advertising")
+    ANALYTICS_FIELD_NUMBER: _ClassVar[int]
+    ADVERTISING_FIELD_NUMBER: _ClassVar[int]
+    analytics: ConsentState
+    advertising: ConsentState
+    def __init__(self, analytics: _Optional[_Union[ConsentState, str]] = ..., advertising: _Optional[_Union[ConsentState, str]] = ...) -> None: ...

@@ -65,6 +65,11 @@ class IngestServiceStub:
                 request_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListRejectedRequest.SerializeToString,
                 response_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListRejectedResponse.FromString,
                 _registered_method=True)
+        self.RecordSpend = channel.unary_unary(
+                '/convtrack.ingest.v1.IngestService/RecordSpend',
+                request_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RecordSpendRequest.SerializeToString,
+                response_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RecordSpendResponse.FromString,
+                _registered_method=True)
 
 
 class IngestServiceServicer:
@@ -125,6 +130,17 @@ class IngestServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordSpend(self, request, context):
+        """Records ad spend, one row per (property, date, source, medium, campaign): a row whose key
+        was recorded before replaces the old figure (a day re-sent corrected), a row equal to the
+        stored figure changes nothing. Returns one verdict per row in request order; valid rows
+        are stored even when others are rejected, and a response means they are durable. At most
+        1,000 rows per call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IngestServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -157,6 +173,11 @@ def add_IngestServiceServicer_to_server(servicer, server):
                     servicer.ListRejected,
                     request_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListRejectedRequest.FromString,
                     response_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListRejectedResponse.SerializeToString,
+            ),
+            'RecordSpend': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordSpend,
+                    request_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RecordSpendRequest.FromString,
+                    response_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RecordSpendResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -322,6 +343,33 @@ class IngestService:
             '/convtrack.ingest.v1.IngestService/ListRejected',
             convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListRejectedRequest.SerializeToString,
             convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListRejectedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordSpend(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.ingest.v1.IngestService/RecordSpend',
+            convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RecordSpendRequest.SerializeToString,
+            convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RecordSpendResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -65,6 +65,13 @@ class IngestServiceStub:
     """Returns the rejected events of one property kept as dead letters (without their
     identifiers), newest first, with counts by field and reason over the whole filter.
     """
+    RecordSpend: _grpc.UnaryUnaryMultiCallable[_ingest_pb2.RecordSpendRequest, _ingest_pb2.RecordSpendResponse]
+    """Records ad spend, one row per (property, date, source, medium, campaign): a row whose key
+    was recorded before replaces the old figure (a day re-sent corrected), a row equal to the
+    stored figure changes nothing. Returns one verdict per row in request order; valid rows
+    are stored even when others are rejected, and a response means they are durable. At most
+    1,000 rows per call.
+    """
 
 @_typing.type_check_only
 class IngestServiceAsyncStub(IngestServiceStub):
@@ -99,6 +106,13 @@ class IngestServiceAsyncStub(IngestServiceStub):
     ListRejected: _aio.UnaryUnaryMultiCallable[_ingest_pb2.ListRejectedRequest, _ingest_pb2.ListRejectedResponse]  # type: ignore[assignment]
     """Returns the rejected events of one property kept as dead letters (without their
     identifiers), newest first, with counts by field and reason over the whole filter.
+    """
+    RecordSpend: _aio.UnaryUnaryMultiCallable[_ingest_pb2.RecordSpendRequest, _ingest_pb2.RecordSpendResponse]  # type: ignore[assignment]
+    """Records ad spend, one row per (property, date, source, medium, campaign): a row whose key
+    was recorded before replaces the old figure (a day re-sent corrected), a row equal to the
+    stored figure changes nothing. Returns one verdict per row in request order; valid rows
+    are stored even when others are rejected, and a response means they are durable. At most
+    1,000 rows per call.
     """
 
 class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -167,6 +181,19 @@ class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_ingest_pb2.ListRejectedResponse, _abc.Awaitable[_ingest_pb2.ListRejectedResponse]]:
         """Returns the rejected events of one property kept as dead letters (without their
         identifiers), newest first, with counts by field and reason over the whole filter.
+        """
+
+    @_abc_1.abstractmethod
+    def RecordSpend(
+        self,
+        request: _ingest_pb2.RecordSpendRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ingest_pb2.RecordSpendResponse, _abc.Awaitable[_ingest_pb2.RecordSpendResponse]]:
+        """Records ad spend, one row per (property, date, source, medium, campaign): a row whose key
+        was recorded before replaces the old figure (a day re-sent corrected), a row equal to the
+        stored figure changes nothing. Returns one verdict per row in request order; valid rows
+        are stored even when others are rejected, and a response means they are durable. At most
+        1,000 rows per call.
         """
 
 def add_IngestServiceServicer_to_server(servicer: IngestServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -96,7 +96,7 @@ class ComparePeriod(_message.Message):
     def __init__(self, previous_period: _Optional[bool] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetConversionReportResponse(_message.Message):
-    __slots__ = ("rows", "total_conversions", "total_value", "exceeds_conversions", "total_value_saturated", "conversion_name", "freshness", "dimensions", "interval", "time_zone", "conversion_names", "previous_total", "compare_start_time", "compare_end_time", "next_page_token", "total_rows")
+    __slots__ = ("rows", "total_conversions", "total_value", "exceeds_conversions", "total_value_saturated", "conversion_name", "freshness", "unconsented_conversions", "dimensions", "interval", "time_zone", "conversion_names", "previous_total", "compare_start_time", "compare_end_time", "next_page_token", "total_rows")
     ROWS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -104,6 +104,7 @@ class GetConversionReportResponse(_message.Message):
     TOTAL_VALUE_SATURATED_FIELD_NUMBER: _ClassVar[int]
     CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
     FRESHNESS_FIELD_NUMBER: _ClassVar[int]
+    UNCONSENTED_CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
     DIMENSIONS_FIELD_NUMBER: _ClassVar[int]
     INTERVAL_FIELD_NUMBER: _ClassVar[int]
     TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
@@ -120,6 +121,7 @@ class GetConversionReportResponse(_message.Message):
     total_value_saturated: bool
     conversion_name: str
     freshness: ReportFreshness
+    unconsented_conversions: int
     dimensions: _containers.RepeatedScalarFieldContainer[GroupBy]
     interval: ReportInterval
     time_zone: str
@@ -129,7 +131,7 @@ class GetConversionReportResponse(_message.Message):
     compare_end_time: _timestamp_pb2.Timestamp
     next_page_token: str
     total_rows: int
-    def __init__(self, rows: _Optional[_Iterable[_Union[ReportRow, _Mapping]]] = ..., total_conversions: _Optional[float] = ..., total_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., exceeds_conversions: _Optional[bool] = ..., total_value_saturated: _Optional[bool] = ..., conversion_name: _Optional[str] = ..., freshness: _Optional[_Union[ReportFreshness, _Mapping]] = ..., dimensions: _Optional[_Iterable[_Union[GroupBy, str]]] = ..., interval: _Optional[_Union[ReportInterval, str]] = ..., time_zone: _Optional[str] = ..., conversion_names: _Optional[_Iterable[str]] = ..., previous_total: _Optional[_Union[PeriodComparison, _Mapping]] = ..., compare_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., compare_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_page_token: _Optional[str] = ..., total_rows: _Optional[int] = ...) -> None: ...
+    def __init__(self, rows: _Optional[_Iterable[_Union[ReportRow, _Mapping]]] = ..., total_conversions: _Optional[float] = ..., total_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., exceeds_conversions: _Optional[bool] = ..., total_value_saturated: _Optional[bool] = ..., conversion_name: _Optional[str] = ..., freshness: _Optional[_Union[ReportFreshness, _Mapping]] = ..., unconsented_conversions: _Optional[int] = ..., dimensions: _Optional[_Iterable[_Union[GroupBy, str]]] = ..., interval: _Optional[_Union[ReportInterval, str]] = ..., time_zone: _Optional[str] = ..., conversion_names: _Optional[_Iterable[str]] = ..., previous_total: _Optional[_Union[PeriodComparison, _Mapping]] = ..., compare_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., compare_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_page_token: _Optional[str] = ..., total_rows: _Optional[int] = ...) -> None: ...
 
 class PeriodComparison(_message.Message):
     __slots__ = ("conversions", "value", "conversions_change", "value_change", "conversions_change_ratio", "value_change_ratio", "value_saturated")
@@ -304,10 +306,120 @@ class ListReportModelsRequest(_message.Message):
     def __init__(self, property_id: _Optional[str] = ..., conversion_name: _Optional[str] = ...) -> None: ...
 
 class ListReportModelsResponse(_message.Message):
-    __slots__ = ("models",)
+    __slots__ = ("models", "configured_models")
     MODELS_FIELD_NUMBER: _ClassVar[int]
+    CONFIGURED_MODELS_FIELD_NUMBER: _ClassVar[int]
     models: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, models: _Optional[_Iterable[str]] = ...) -> None: ...
+    configured_models: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, models: _Optional[_Iterable[str]] = ..., configured_models: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetCostReportRequest(_message.Message):
+    __slots__ = ("property_id", "model", "group_by", "start_time", "end_time", "conversion_name", "page_size", "page_token")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    GROUP_BY_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    model: str
+    group_by: GroupBy
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    conversion_name: str
+    page_size: int
+    page_token: str
+    def __init__(self, property_id: _Optional[str] = ..., model: _Optional[str] = ..., group_by: _Optional[_Union[GroupBy, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_name: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class CostRow(_message.Message):
+    __slots__ = ("group", "cost", "conversions", "value", "cost_per_conversion", "roas", "roi")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
+    CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    COST_PER_CONVERSION_FIELD_NUMBER: _ClassVar[int]
+    ROAS_FIELD_NUMBER: _ClassVar[int]
+    ROI_FIELD_NUMBER: _ClassVar[int]
+    group: str
+    cost: _common_pb2.Money
+    conversions: float
+    value: _common_pb2.Money
+    cost_per_conversion: _common_pb2.Money
+    roas: float
+    roi: float
+    def __init__(self, group: _Optional[str] = ..., cost: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., conversions: _Optional[float] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., cost_per_conversion: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., roas: _Optional[float] = ..., roi: _Optional[float] = ...) -> None: ...
+
+class GetCostReportResponse(_message.Message):
+    __slots__ = ("rows", "totals", "conversion_name", "model", "currency_code", "freshness", "next_page_token")
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    TOTALS_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_CODE_FIELD_NUMBER: _ClassVar[int]
+    FRESHNESS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    rows: _containers.RepeatedCompositeFieldContainer[CostRow]
+    totals: CostRow
+    conversion_name: str
+    model: str
+    currency_code: str
+    freshness: ReportFreshness
+    next_page_token: str
+    def __init__(self, rows: _Optional[_Iterable[_Union[CostRow, _Mapping]]] = ..., totals: _Optional[_Union[CostRow, _Mapping]] = ..., conversion_name: _Optional[str] = ..., model: _Optional[str] = ..., currency_code: _Optional[str] = ..., freshness: _Optional[_Union[ReportFreshness, _Mapping]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetConversionRateReportRequest(_message.Message):
+    __slots__ = ("property_id", "model", "group_by", "start_time", "end_time", "conversion_name", "page_size", "page_token")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    GROUP_BY_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    model: str
+    group_by: GroupBy
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    conversion_name: str
+    page_size: int
+    page_token: str
+    def __init__(self, property_id: _Optional[str] = ..., model: _Optional[str] = ..., group_by: _Optional[_Union[GroupBy, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_name: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ConversionRateRow(_message.Message):
+    __slots__ = ("group", "visitors", "sessions", "conversions", "conversions_per_session", "conversions_per_visitor")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    VISITORS_FIELD_NUMBER: _ClassVar[int]
+    SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    CONVERSIONS_PER_SESSION_FIELD_NUMBER: _ClassVar[int]
+    CONVERSIONS_PER_VISITOR_FIELD_NUMBER: _ClassVar[int]
+    group: str
+    visitors: int
+    sessions: int
+    conversions: float
+    conversions_per_session: float
+    conversions_per_visitor: float
+    def __init__(self, group: _Optional[str] = ..., visitors: _Optional[int] = ..., sessions: _Optional[int] = ..., conversions: _Optional[float] = ..., conversions_per_session: _Optional[float] = ..., conversions_per_visitor: _Optional[float] = ...) -> None: ...
+
+class GetConversionRateReportResponse(_message.Message):
+    __slots__ = ("rows", "totals", "conversion_name", "model", "freshness", "next_page_token")
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    TOTALS_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    FRESHNESS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    rows: _containers.RepeatedCompositeFieldContainer[ConversionRateRow]
+    totals: ConversionRateRow
+    conversion_name: str
+    model: str
+    freshness: ReportFreshness
+    next_page_token: str
+    def __init__(self, rows: _Optional[_Iterable[_Union[ConversionRateRow, _Mapping]]] = ..., totals: _Optional[_Union[ConversionRateRow, _Mapping]] = ..., conversion_name: _Optional[str] = ..., model: _Optional[str] = ..., freshness: _Optional[_Union[ReportFreshness, _Mapping]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class PropertySettings(_message.Message):
     __slots__ = ("time_zone",)

@@ -80,6 +80,16 @@ class ReportingServiceStub:
                 request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.SetPropertySettingsRequest.SerializeToString,
                 response_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.SetPropertySettingsResponse.FromString,
                 _registered_method=True)
+        self.GetCostReport = channel.unary_unary(
+                '/convtrack.reporting.v1.ReportingService/GetCostReport',
+                request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetCostReportRequest.SerializeToString,
+                response_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetCostReportResponse.FromString,
+                _registered_method=True)
+        self.GetConversionRateReport = channel.unary_unary(
+                '/convtrack.reporting.v1.ReportingService/GetConversionRateReport',
+                request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetConversionRateReportRequest.SerializeToString,
+                response_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetConversionRateReportResponse.FromString,
+                _registered_method=True)
 
 
 class ReportingServiceServicer:
@@ -155,6 +165,22 @@ class ReportingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCostReport(self, request, context):
+        """Cost, conversions, value, cost per conversion, return on ad spend and return on
+        investment per group under one model, from the ad spend ingest recorded (RecordSpend).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConversionRateReport(self, request, context):
+        """Visitors, sessions and conversions per group, with conversions per session and per
+        visitor, from the touchpoints and page views ingest recorded.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReportingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -202,6 +228,16 @@ def add_ReportingServiceServicer_to_server(servicer, server):
                     servicer.SetPropertySettings,
                     request_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.SetPropertySettingsRequest.FromString,
                     response_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.SetPropertySettingsResponse.SerializeToString,
+            ),
+            'GetCostReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCostReport,
+                    request_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetCostReportRequest.FromString,
+                    response_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetCostReportResponse.SerializeToString,
+            ),
+            'GetConversionRateReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConversionRateReport,
+                    request_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetConversionRateReportRequest.FromString,
+                    response_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetConversionRateReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -448,6 +484,60 @@ class ReportingService:
             '/convtrack.reporting.v1.ReportingService/SetPropertySettings',
             convtrack_dot_reporting_dot_v1_dot_reporting__pb2.SetPropertySettingsRequest.SerializeToString,
             convtrack_dot_reporting_dot_v1_dot_reporting__pb2.SetPropertySettingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCostReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.reporting.v1.ReportingService/GetCostReport',
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetCostReportRequest.SerializeToString,
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetCostReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConversionRateReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.reporting.v1.ReportingService/GetConversionRateReport',
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetConversionRateReportRequest.SerializeToString,
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetConversionRateReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -64,6 +64,14 @@ class ReportingServiceStub:
     rebuild of the report views. INVALID_ARGUMENT on `settings.time_zone` for a name that
     is no IANA time zone.
     """
+    GetCostReport: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetCostReportRequest, _reporting_pb2.GetCostReportResponse]
+    """Cost, conversions, value, cost per conversion, return on ad spend and return on
+    investment per group under one model, from the ad spend ingest recorded (RecordSpend).
+    """
+    GetConversionRateReport: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetConversionRateReportRequest, _reporting_pb2.GetConversionRateReportResponse]
+    """Visitors, sessions and conversions per group, with conversions per session and per
+    visitor, from the touchpoints and page views ingest recorded.
+    """
 
 @_typing.type_check_only
 class ReportingServiceAsyncStub(ReportingServiceStub):
@@ -98,6 +106,14 @@ class ReportingServiceAsyncStub(ReportingServiceStub):
     """Replaces what a property chose for its reports. Durable when answered; kept by a
     rebuild of the report views. INVALID_ARGUMENT on `settings.time_zone` for a name that
     is no IANA time zone.
+    """
+    GetCostReport: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetCostReportRequest, _reporting_pb2.GetCostReportResponse]  # type: ignore[assignment]
+    """Cost, conversions, value, cost per conversion, return on ad spend and return on
+    investment per group under one model, from the ad spend ingest recorded (RecordSpend).
+    """
+    GetConversionRateReport: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetConversionRateReportRequest, _reporting_pb2.GetConversionRateReportResponse]  # type: ignore[assignment]
+    """Visitors, sessions and conversions per group, with conversions per session and per
+    visitor, from the touchpoints and page views ingest recorded.
     """
 
 class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -184,6 +200,26 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
         """Replaces what a property chose for its reports. Durable when answered; kept by a
         rebuild of the report views. INVALID_ARGUMENT on `settings.time_zone` for a name that
         is no IANA time zone.
+        """
+
+    @_abc_1.abstractmethod
+    def GetCostReport(
+        self,
+        request: _reporting_pb2.GetCostReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.GetCostReportResponse, _abc.Awaitable[_reporting_pb2.GetCostReportResponse]]:
+        """Cost, conversions, value, cost per conversion, return on ad spend and return on
+        investment per group under one model, from the ad spend ingest recorded (RecordSpend).
+        """
+
+    @_abc_1.abstractmethod
+    def GetConversionRateReport(
+        self,
+        request: _reporting_pb2.GetConversionRateReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.GetConversionRateReportResponse, _abc.Awaitable[_reporting_pb2.GetConversionRateReportResponse]]:
+        """Visitors, sessions and conversions per group, with conversions per session and per
+        visitor, from the touchpoints and page views ingest recorded.
         """
 
 def add_ReportingServiceServicer_to_server(servicer: ReportingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,227 @@
+"""The ingest activity projection: ingest's log replayed into the spend and sessions views."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, insert, or_, select
+
+from common.follower import UpstreamEntry
+from common.sql_positions import record_position, stored_position
+from services.reporting.domainmodel import SpendEntry, VisitEvent
+from services.reporting.projections import StalePositionError
+from services.reporting.sessions import Session, VisitorSessions, place, property_time_zone
+from services.reporting.views import projection_positions, session_visitors, sessions, spend
+
+PROJECTION_NAME = "ingest_activity"
+LOOKUP_CHUNK = 200
+
+Activity = SpendEntry | VisitEvent | None
+VisitorKey = tuple[str, str]
+
+
+class IngestActivityProjection:
+    """Keeps `spend` equal to the latest figure of each key and `sessions` to the sessions
+    of every visitor, from ingest's log.
+
+    A follower's sink, like the conversion credits projection: each page's rows and the
+    position are written in one transaction. Sessions are built incrementally: a page loads
+    only the state of the visitors it names (`session_visitors`), so catching up never
+    rescans, and replaying the log from 0 builds the same rows.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.lock = threading.Lock()
+
+    def position(self, upstream: str) -> int:
+        """The last position of `upstream` this projection has processed (0 before the first)."""
+        with self._engine.connect() as conn:
+            return stored_position(conn, projection_positions, PROJECTION_NAME, upstream)
+
+    def process_page(
+        self, upstream: str, entries: Sequence[UpstreamEntry[Activity]], after: int | None = None
+    ) -> None:
+        """Applies a page's spend figures and visit events and records its position (checked
+        against `after`, as in ConversionCreditsProjection)."""
+        if not entries:
+            return
+        values = [e.value for e in entries if e.value is not None]
+        with self._engine.begin() as conn:
+            if after is not None:
+                current = stored_position(conn, projection_positions, PROJECTION_NAME, upstream)
+                if current != after:
+                    raise StalePositionError(
+                        f"{upstream} position is {current}, not {after}: "
+                        "the views were rebuilt; reading again"
+                    )
+            _apply_spend(conn, [v for v in values if isinstance(v, SpendEntry)])
+            _apply_visits(conn, [v for v in values if isinstance(v, VisitEvent)])
+            record_position(
+                conn, projection_positions, PROJECTION_NAME, upstream, entries[-1].position
+            )
+
+
+def _apply_spend(conn: Connection, figures: Sequence[SpendEntry]) -> None:
+    """Replaces each key's row by its latest figure in the page (the log's order decides)."""
+    latest: dict[tuple[str, str, str, str, str], SpendEntry] = {}
+    for figure in figures:
+        latest[(figure.property_id, figure.day, figure.source, figure.medium, figure.campaign)] = (
+            figure
+        )
+    if not latest:
+        return
+    c = spend.c
+    conn.execute(
+        delete(spend).where(
+            c.property_id == bindparam("k_property"),
+            c.day == bindparam("k_day"),
+            c.source == bindparam("k_source"),
+            c.medium == bindparam("k_medium"),
+            c.campaign == bindparam("k_campaign"),
+        ),
+        [
+            {"k_property": p, "k_day": d, "k_source": s, "k_medium": m, "k_campaign": n}
+            for p, d, s, m, n in latest
+        ],
+    )
+    conn.execute(
+        insert(spend),
+        [
+            {
+                "property_id": f.property_id,
+                "day": f.day,
+                "source": f.source,
+                "medium": f.medium,
+                "campaign": f.campaign,
+                "channel": f.channel,
+                "cost_micros": f.cost_micros,
+                "currency_code": f.currency_code,
+                "original_cost_micros": f.original_cost_micros,
+                "original_currency_code": f.original_currency_code,
+                "revision": f.revision,
+            }
+            for f in latest.values()
+        ],
+    )
+
+
+def _apply_visits(conn: Connection, events: Sequence[VisitEvent]) -> None:
+    """Places each event into its visitor's sessions, in log order, and writes the sessions
+    and visitor states that changed."""
+    if not events:
+        return
+    states = _load_states(conn, {(e.property_id, e.visitor) for e in events})
+    zones = {p: property_time_zone(conn, p) for p in {e.property_id for e in events}}
+    changed: dict[tuple[str, str, int], Session] = {}
+    for event in events:
+        key = (event.property_id, event.visitor)
+        state, session = place(states.get(key), event, zones[event.property_id])
+        states[key] = state
+        changed[(session.property_id, session.visitor, session.number)] = session
+    touched = {(e.property_id, e.visitor) for e in events}
+    _write_sessions(conn, list(changed.values()))
+    _write_states(conn, {k: states[k] for k in touched})
+
+
+def _load_states(
+    conn: Connection, visitors: Iterable[VisitorKey]
+) -> dict[VisitorKey, VisitorSessions]:
+    """The stored state of each visitor that has one."""
+    v, s = session_visitors.c, sessions.c
+    found: dict[VisitorKey, VisitorSessions] = {}
+    keys = sorted(visitors)
+    for start in range(0, len(keys), LOOKUP_CHUNK):
+        chunk = keys[start : start + LOOKUP_CHUNK]
+        statement = (
+            select(sessions, v.session_count)
+            .join(
+                session_visitors,
+                and_(
+                    s.property_id == v.property_id,
+                    s.visitor == v.visitor,
+                    s.number == v.current_number,
+                ),
+            )
+            .where(or_(*(and_(v.property_id == p, v.visitor == w) for p, w in chunk)))
+        )
+        for row in conn.execute(statement).mappings():
+            session = Session(
+                property_id=row["property_id"],
+                visitor=row["visitor"],
+                number=row["number"],
+                started_at=_utc(row["started_at"]),
+                last_event_at=_utc(row["last_event_at"]),
+                day=row["day"],
+                channel=row["channel"],
+                source=row["source"],
+                medium=row["medium"],
+                campaign=row["campaign"],
+                events=row["events"],
+            )
+            found[(session.property_id, session.visitor)] = VisitorSessions(
+                session, row["session_count"]
+            )
+    return found
+
+
+def _write_sessions(conn: Connection, changed: Sequence[Session]) -> None:
+    s = sessions.c
+    conn.execute(
+        delete(sessions).where(
+            s.property_id == bindparam("k_property"),
+            s.visitor == bindparam("k_visitor"),
+            s.number == bindparam("k_number"),
+        ),
+        [
+            {"k_property": x.property_id, "k_visitor": x.visitor, "k_number": x.number}
+            for x in changed
+        ],
+    )
+    conn.execute(
+        insert(sessions),
+        [
+            {
+                "property_id": x.property_id,
+                "visitor": x.visitor,
+                "number": x.number,
+                "started_at": x.started_at.astimezone(UTC),
+                "last_event_at": x.last_event_at.astimezone(UTC),
+                "day": x.day,
+                "channel": x.channel,
+                "source": x.source,
+                "medium": x.medium,
+                "campaign": x.campaign,
+                "events": x.events,
+            }
+            for x in changed
+        ],
+    )
+
+
+def _write_states(conn: Connection, states: dict[VisitorKey, VisitorSessions]) -> None:
+    v = session_visitors.c
+    rows: list[dict[str, Any]] = [
+        {
+            "property_id": p,
+            "visitor": w,
+            "current_number": state.current.number,
+            "session_count": state.count,
+        }
+        for (p, w), state in states.items()
+    ]
+    conn.execute(
+        delete(session_visitors).where(
+            v.property_id == bindparam("k_property"), v.visitor == bindparam("k_visitor")
+        ),
+        [{"k_property": r["property_id"], "k_visitor": r["visitor"]} for r in rows],
+    )
+    conn.execute(insert(session_visitors), rows)
+
+
+def _utc(moment: datetime) -> datetime:
+    """A stored time in UTC (SQLite gives it back naive)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

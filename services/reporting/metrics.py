@@ -1,0 +1,372 @@
+"""Cost and conversion rate reports: the spend and sessions views beside the credits of one
+model, per channel, source, medium or campaign."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, tzinfo
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import TypeVar
+
+from sqlalchemy import ColumnElement, Connection, Engine, Table, case, func, select
+
+from common.sql_positions import stored_position
+from services.reporting import activity, projections
+from services.reporting.application import (
+    ConversionNameRequiredError,
+    InvalidTimeRangeError,
+    MissingPropertyError,
+    MixedCurrencyError,
+    ModelWithoutCreditsError,
+    UnknownConversionNameError,
+    UnknownPropertyError,
+)
+from services.reporting.application import _joined_value as joined_value
+from services.reporting.application import _listed as listed
+from services.reporting.application import _utc as utc
+from services.reporting.application import _value_part_sums as value_part_sums
+from services.reporting.domainmodel import (
+    NOT_SET,
+    CostReport,
+    CostRow,
+    Freshness,
+    GroupBy,
+    MetricsQuery,
+    RateReport,
+    RateRow,
+)
+from services.reporting.sessions import property_time_zone
+from services.reporting.views import (
+    conversion_credits,
+    projection_positions,
+    sessions,
+    spend,
+)
+
+TOTAL = "total"
+R = TypeVar("R", CostRow, RateRow)
+
+
+@dataclass(frozen=True, slots=True)
+class _Credited:
+    conversions: float
+    value_micros: int
+
+
+class MetricsReports:
+    """Answers cost and conversion rate queries from the views, each from one snapshot."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def cost_report(self, query: MetricsQuery) -> CostReport:
+        """Cost, credited conversions and value, cost per conversion, ROAS and ROI per group.
+
+        A day's spend counts when the day starts (midnight in the property's time zone) inside
+        the time range; conversions count when they happened inside it.
+        """
+        with self._snapshot() as conn:
+            name = self._scope(conn, query)
+            credited, credit_currencies = self._credited(conn, query, name)
+            costs, cost_currencies = self._costs(conn, query)
+            currencies = credit_currencies | cost_currencies
+            if len(currencies) > 1:
+                raise MixedCurrencyError(
+                    f"property {query.property_id!r} has amounts in several reporting "
+                    f"currencies ({', '.join(sorted(currencies))}): narrow the time range"
+                )
+            groups = sorted(set(credited) | set(costs))
+            rows = [
+                _cost_row(g, costs.get(g, 0), credited.get(g, _Credited(0.0, 0))) for g in groups
+            ]
+            totals = _cost_row(
+                TOTAL,
+                sum(costs.values()),
+                _Credited(
+                    sum(c.conversions for c in credited.values()),
+                    sum(c.value_micros for c in credited.values()),
+                ),
+            )
+            page, next_after = _page(rows, query)
+            return CostReport(
+                rows=tuple(page),
+                totals=totals,
+                currency_code=next(iter(currencies), ""),
+                conversion_name=name,
+                model=query.model,
+                freshness=self._freshness(conn, query, name),
+                next_after=next_after,
+            )
+
+    def rate_report(self, query: MetricsQuery) -> RateReport:
+        """Visitors, sessions and credited conversions per group, with conversions per
+        session and per visitor. A session counts when it starts inside the time range."""
+        with self._snapshot() as conn:
+            name = self._scope(conn, query)
+            credited, _ = self._credited(conn, query, name)
+            s = sessions.c
+            group = _group(query.group_by, s.channel, s.source, s.medium, s.campaign)
+            conditions = [s.property_id == query.property_id, *_between(s.started_at, query)]
+            counted = {
+                str(g): (int(visitors), int(count))
+                for g, visitors, count in conn.execute(
+                    select(group, func.count(func.distinct(s.visitor)), func.count())
+                    .where(*conditions)
+                    .group_by(group)
+                )
+            }
+            all_visitors = int(
+                conn.execute(
+                    select(func.count(func.distinct(s.visitor))).where(*conditions)
+                ).scalar_one()
+            )
+            groups = sorted(set(counted) | set(credited))
+            rows = [
+                _rate_row(
+                    g, *counted.get(g, (0, 0)), credited.get(g, _Credited(0.0, 0)).conversions
+                )
+                for g in groups
+            ]
+            totals = _rate_row(
+                TOTAL,
+                all_visitors,
+                sum(count for _, count in counted.values()),
+                sum(c.conversions for c in credited.values()),
+            )
+            page, next_after = _page(rows, query)
+            return RateReport(
+                rows=tuple(page),
+                totals=totals,
+                conversion_name=name,
+                model=query.model,
+                freshness=self._freshness(conn, query, name),
+                next_after=next_after,
+            )
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Connection]:
+        with self._engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            yield conn
+
+    def _scope(self, conn: Connection, query: MetricsQuery) -> str:
+        """The conversion name the report counts ("" when the property has no conversion),
+        once the property and the model are known."""
+        if not query.property_id:
+            raise MissingPropertyError("property_id is required")
+        if query.start and query.end and utc(query.end) <= utc(query.start):
+            raise InvalidTimeRangeError("the end of the time range must be after its start")
+        c = conversion_credits.c
+        names = list(
+            conn.execute(
+                select(c.conversion_name)
+                .where(c.property_id == query.property_id)
+                .distinct()
+                .order_by(c.conversion_name)
+            ).scalars()
+        )
+        if not names:
+            if not any(
+                _exists(conn, table, table.c.property_id == query.property_id)
+                for table in (spend, sessions)
+            ):
+                raise UnknownPropertyError(
+                    f"property {query.property_id!r} has no conversion, spend or session"
+                )
+            return ""
+        name = query.conversion_name
+        if name and name not in names:
+            raise UnknownConversionNameError(
+                f"property {query.property_id!r} has no attributed {name!r} conversion (its "
+                f"conversion names: {listed(names)})"
+            )
+        if not name:
+            if len(names) > 1:
+                raise ConversionNameRequiredError(
+                    f"property {query.property_id!r} has conversions of several names "
+                    f"({listed(names)}): a report counts one, name it in conversion_name"
+                )
+            name = names[0]
+        if not _exists(
+            conn,
+            conversion_credits,
+            c.property_id == query.property_id,
+            c.conversion_name == name,
+            c.model == query.model,
+        ):
+            models = conn.execute(
+                select(c.model)
+                .where(c.property_id == query.property_id, c.conversion_name == name)
+                .distinct()
+                .order_by(c.model)
+            ).scalars()
+            raise ModelWithoutCreditsError(
+                f"model {query.model!r} has no credits for {name!r} conversions of property "
+                f"{query.property_id!r} (models with credits: {listed(list(models))}). "
+                "Attribution credits the models it is configured with: add it with "
+                "attribution's ConfigureModels"
+            )
+        return name
+
+    def _credited(
+        self, conn: Connection, query: MetricsQuery, name: str
+    ) -> tuple[dict[str, _Credited], set[str]]:
+        """Conversions and value credited to each group under the model, and the currencies."""
+        if not name:
+            return {}, set()
+        c = conversion_credits.c
+        group = _group(query.group_by, c.channel, c.source, c.medium, c.campaign)
+        statement = (
+            select(
+                group,
+                func.sum(c.fraction),
+                *value_part_sums(c.value_micros),
+                func.min(c.currency_code),
+                func.max(c.currency_code),
+            )
+            .where(*self._credit_conditions(query, name))
+            .group_by(group)
+        )
+        credited: dict[str, _Credited] = {}
+        currencies: set[str] = set()
+        for row in conn.execute(statement):
+            g, fractions, high, middle, low, lowest, highest = tuple(row)
+            credited[str(g)] = _Credited(float(fractions), joined_value(high, middle, low))
+            currencies.update(code for code in (lowest, highest) if code)
+        return credited, currencies
+
+    def _credit_conditions(self, query: MetricsQuery, name: str) -> list[ColumnElement[bool]]:
+        c = conversion_credits.c
+        return [
+            c.property_id == query.property_id,
+            c.model == query.model,
+            c.conversion_name == name,
+            *_between(c.occurred_at, query),
+        ]
+
+    def _costs(self, conn: Connection, query: MetricsQuery) -> tuple[dict[str, int], set[str]]:
+        """Spend per group in the time range's days, and the currencies."""
+        s = spend.c
+        group = _group(query.group_by, s.channel, s.source, s.medium, s.campaign)
+        conditions = [s.property_id == query.property_id]
+        zone = property_time_zone(conn, query.property_id)
+        if query.start is not None:
+            conditions.append(s.day >= _first_day_from(query.start, zone))
+        if query.end is not None:
+            conditions.append(s.day < _first_day_from(query.end, zone))
+        statement = (
+            select(
+                group,
+                *value_part_sums(s.cost_micros),
+                func.min(s.currency_code),
+                func.max(s.currency_code),
+            )
+            .where(*conditions)
+            .group_by(group)
+        )
+        costs: dict[str, int] = {}
+        currencies: set[str] = set()
+        for row in conn.execute(statement):
+            g, high, middle, low, lowest, highest = tuple(row)
+            costs[str(g)] = joined_value(high, middle, low)
+            currencies.update(code for code in (lowest, highest) if code)
+        return costs, currencies
+
+    def _freshness(self, conn: Connection, query: MetricsQuery, name: str) -> Freshness:
+        newest = None
+        if name:
+            c = conversion_credits.c
+            found = conn.execute(
+                select(func.max(c.occurred_at)).where(*self._credit_conditions(query, name))
+            ).scalar_one()
+            newest = None if found is None else utc(found)
+        positions = (
+            (
+                "attribution",
+                stored_position(
+                    conn, projection_positions, projections.PROJECTION_NAME, "attribution"
+                ),
+            ),
+            (
+                "ingest",
+                stored_position(conn, projection_positions, activity.PROJECTION_NAME, "ingest"),
+            ),
+        )
+        return Freshness(positions, newest)
+
+
+def _group(
+    group_by: GroupBy,
+    channel: ColumnElement[str],
+    source: ColumnElement[str],
+    medium: ColumnElement[str],
+    campaign: ColumnElement[str],
+) -> ColumnElement[str]:
+    dimension = {
+        GroupBy.CHANNEL: channel,
+        GroupBy.SOURCE: source,
+        GroupBy.MEDIUM: medium,
+        GroupBy.CAMPAIGN: campaign,
+    }[group_by]
+    return case((func.coalesce(dimension, "") == "", NOT_SET), else_=dimension).label("grp")
+
+
+def _between(column: ColumnElement[datetime], query: MetricsQuery) -> list[ColumnElement[bool]]:
+    conditions = []
+    if query.start is not None:
+        conditions.append(column >= utc(query.start))
+    if query.end is not None:
+        conditions.append(column < utc(query.end))
+    return conditions
+
+
+def _first_day_from(moment: datetime, zone: tzinfo) -> str:
+    """The first day (ISO date) whose midnight in the zone is at or after the moment."""
+    local = utc(moment).astimezone(zone)
+    day = local.date()
+    if local.timetz().replace(tzinfo=None) != time(0):
+        day += timedelta(days=1)
+    return day.isoformat()
+
+
+def _exists(conn: Connection, table: Table, *conditions: ColumnElement[bool]) -> bool:
+    return conn.execute(select(table.c.property_id).where(*conditions).limit(1)).first() is not None
+
+
+def _cost_row(group: str, cost_micros: int, credited: _Credited) -> CostRow:
+    conversions, value = credited.conversions, credited.value_micros
+    per_conversion = None
+    if conversions > 0:
+        per_conversion = int(
+            (Decimal(cost_micros) / Decimal(repr(conversions))).to_integral_value(ROUND_HALF_EVEN)
+        )
+    return CostRow(
+        group=group,
+        cost_micros=cost_micros,
+        conversions=conversions,
+        value_micros=value,
+        cost_per_conversion_micros=per_conversion,
+        roas=value / cost_micros if cost_micros else None,
+        roi=(value - cost_micros) / cost_micros if cost_micros else None,
+    )
+
+
+def _rate_row(group: str, visitors: int, count: int, conversions: float) -> RateRow:
+    return RateRow(
+        group=group,
+        visitors=visitors,
+        sessions=count,
+        conversions=conversions,
+        per_session=conversions / count if count else None,
+        per_visitor=conversions / visitors if visitors else None,
+    )
+
+
+def _page(rows: Sequence[R], query: MetricsQuery) -> tuple[list[R], str]:
+    """The rows after `query.after`, at most a page, and the group to continue after."""
+    following = [r for r in rows if r.group > query.after] if query.after else list(rows)
+    page = following[: query.page_size]
+    return page, page[-1].group if len(following) > query.page_size else ""
