@@ -43,7 +43,9 @@ ENV PATH=/opt/convtrack/bin:$PATH \
     REPORTING_LISTEN=0.0.0.0:50054
 WORKDIR /app
 USER 10001:10001
-EXPOSE 50051 50052 50053 50054
+# Main ports, internal ports (mutual TLS; no internal port for reporting) and the health port
+# (set in the Kubernetes settings; neither is opened unless configured).
+EXPOSE 50051 50052 50053 50054 50061 50062 50063 8081
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["convtrack"]
 CMD ["--help"]

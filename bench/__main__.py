@@ -31,6 +31,7 @@ from bench import (
     identity,
     identity_worlds,
     ingest,
+    ingest_process,
     longpoll,
     pipeline,
     startup,
@@ -142,6 +143,12 @@ def run_backend(backend: str, visitors: int) -> list[Row]:
     """Every benchmark on one backend; a failing one becomes a FAILED row."""
     events = pipeline.sample(visitors)
     rows: list[Row] = []
+    logger.info("%s: ingest in its own process against the raw insert rate", backend)
+    try:
+        with fresh_env(backend) as env:
+            rows += ingest_process.run(env, backend, events)
+    except Exception as error:
+        rows.append(_failed("ingest process", backend, error))
     for batch_size, threads in INGEST_SHAPES:
         logger.info("%s: ingest, batches of %d, %d thread(s)", backend, batch_size, threads)
         try:

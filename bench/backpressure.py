@@ -28,6 +28,7 @@ from common.server import GrpcServer
 from common.wire import to_timestamp
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from services.ingest import server as ingest_server
+from services.ingest.api_keys import ApiKeys
 from services.ingest.servicer import IngestServicer
 
 BATCH = 100
@@ -144,7 +145,7 @@ def run(backend: str, offer_seconds: float = OFFER_SECONDS) -> list[Row]:
         settings = ingest_server.IngestSettings.from_env(env)
         app_settings = replace(settings, listen="127.0.0.1:0", identity_addr="")
         app = ingest_server.build_application(app_settings)
-        servicer = IngestServicer(app)
+        servicer = IngestServicer(app, ApiKeys(app))
         server = GrpcServer(
             listen="127.0.0.1:0",
             service_names=[ingest_server.SERVICE_NAME],

@@ -14,8 +14,9 @@ import grpc
 
 from bench.ingest import start_ingest
 from bench.table import Row
+from common.channels import open_channel
 from common.follower import Follower, UpstreamEntry
-from common.upstream import GrpcUpstreamLog, ingest_log, open_channel
+from common.upstream import GrpcUpstreamLog, ingest_log
 from common.wire import to_timestamp
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 

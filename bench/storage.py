@@ -56,6 +56,10 @@ def fresh_env(backend: str, admin_url: str = POSTGRES_ADMIN_URL) -> Iterator[dic
             yield env
         else:
             with postgres_database(admin_url) as url:
-                yield {**env, "CONVTRACK_DATABASE_URL": url}
+                yield {
+                    **env,
+                    "CONVTRACK_DATABASE_URL": url,
+                    "CONVTRACK_ALLOW_GENERATED_SECRETS": "1",
+                }
     finally:
         shutil.rmtree(directory, ignore_errors=True)

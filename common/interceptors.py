@@ -28,6 +28,11 @@ PEER_UNAVAILABLE_MESSAGE = (
     "RetryInfo detail (retries are safe)"
 )
 PEER_UNAVAILABLE_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+PEER_REFUSED_MESSAGE = (
+    "a service this one depends on refused its call (the deployment's service certificates "
+    "or access rules do not allow it); retrying will not help until an operator fixes that"
+)
+PEER_REFUSED_CODES = (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED)
 GRPC_LOGGERS = ("grpc._server", "grpc._common")
 
 Behaviour = Callable[[Any, grpc.ServicerContext], Any]
@@ -93,6 +98,13 @@ def _peer_unavailable(error: BaseException) -> bool:
     return isinstance(error, grpc.RpcError) and callable(code) and code() in PEER_UNAVAILABLE_CODES
 
 
+def _peer_refused(error: BaseException) -> bool:
+    """True for a call to another service that it refused this service (its certificate or
+    the peer's access rules): not the caller's fault, and not an internal error either."""
+    code = getattr(error, "code", None)
+    return isinstance(error, grpc.RpcError) and callable(code) and code() in PEER_REFUSED_CODES
+
+
 class ErrorStatusInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
     """Answers what a servicer raised instead of returning, without leaking its text.
 
@@ -100,6 +112,9 @@ class ErrorStatusInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
     - The database unreachable, gone, busy or out of connections (`is_storage_unavailable`),
       or a peer service unavailable: UNAVAILABLE with a RetryInfo detail; one log line per
       minute says so.
+    - A peer service refusing this service's call (PERMISSION_DENIED, UNAUTHENTICATED):
+      FAILED_PRECONDITION (a deployment problem), one log line per minute with the peer's
+      reason.
     - Request bytes that do not parse: INVALID_ARGUMENT, one log line per minute.
     - Anything else: INTERNAL with an error id; the traceback is logged once with that id.
 
@@ -196,6 +211,16 @@ class ErrorStatusInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             self._abort_unavailable(method, error, context, STORAGE_UNAVAILABLE_MESSAGE)
         elif _peer_unavailable(error):
             self._abort_unavailable(method, error, context, PEER_UNAVAILABLE_MESSAGE)
+        elif _peer_refused(error):
+            held_back = self._throttle.admit("peer refused")
+            if held_back is not None:
+                logger.warning(
+                    "%s: a peer service refused this service's call: %s%s",
+                    method,
+                    summary(error),
+                    self._throttle.held_back_note(held_back),
+                )
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, PEER_REFUSED_MESSAGE)
         else:
             error_id = uuid.uuid4().hex[:16]
             logger.error("%s failed (error id %s)", method, error_id, exc_info=error)

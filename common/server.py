@@ -18,6 +18,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from common.follower import Follower
 from common.health import LIVENESS, Readiness
 from common.interceptors import ErrorStatusInterceptor, limit_grpc_logs
+from common.settings import PLAINTEXT, TransportSettings
+from common.tls import TlsMaterial
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +28,7 @@ MAX_REQUEST_BYTES = 8 * 1024 * 1024
 # largest entry a producer may write must fit (clients reading logs raise their limit to match).
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 SERVER_WORKERS = 16
+HEALTH_WORKERS = 2
 
 
 class PortInUseError(OSError):
@@ -48,6 +51,11 @@ class GrpcServer:
     Health: each full service name (and the overall name "") is the readiness answer,
     SERVING from the start unless `ready_at_start` is false (then `set_ready` decides);
     `liveness` is SERVING until the server stops.
+
+    Ports (`transport`): the main port `listen` uses TLS when configured, without asking
+    for client certificates; `internal_listen` (TLS only) serves the same services but
+    requires a client certificate signed by the CA (`internal_port`); `health_listen` is a
+    second, plaintext server with only grpc.health.v1 and the same statuses (`health_port`).
     """
 
     def __init__(
@@ -61,6 +69,7 @@ class GrpcServer:
         max_workers: int = SERVER_WORKERS,
         max_concurrent_rpcs: int | None = None,
         ready_at_start: bool = True,
+        transport: TransportSettings = PLAINTEXT,
     ) -> None:
         chain: list[grpc.ServerInterceptor[Any, Any]] = []
         if tracer_provider is not None:
@@ -91,16 +100,46 @@ class GrpcServer:
         reflection.enable_server_reflection(
             [*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self._server
         )
-        try:
-            self.port = self._server.add_insecure_port(listen)
-        except RuntimeError as error:
-            raise PortInUseError(f"cannot listen on {listen}") from error
-        if self.port == 0:
-            raise PortInUseError(f"cannot listen on {listen}")
+        tls = TlsMaterial.read(transport.tls) if transport.tls is not None else None
+        if tls is None:
+            self.port = _bind(listen, self._server.add_insecure_port)
+        else:
+            credentials = tls.server_credentials(require_client_auth=False)
+            self.port = _bind(listen, lambda a: self._server.add_secure_port(a, credentials))
+        self.internal_port: int | None = None
+        if transport.internal_listen:
+            if tls is None:
+                raise ValueError("an internal port needs TLS")
+            internal = tls.server_credentials(require_client_auth=True)
+            self.internal_port = _bind(
+                transport.internal_listen, lambda a: self._server.add_secure_port(a, internal)
+            )
+        self.health_port: int | None = None
+        self._health_server: grpc.Server | None = None
+        if transport.health_listen:
+            self._health_server = grpc.server(
+                futures.ThreadPoolExecutor(
+                    max_workers=HEALTH_WORKERS, thread_name_prefix="grpc-health"
+                ),
+                options=[("grpc.so_reuseport", 0)],
+            )
+            health_pb2_grpc.add_HealthServicer_to_server(self._health, self._health_server)
+            self.health_port = _bind(transport.health_listen, self._health_server.add_insecure_port)
         self.set_ready(ready_at_start)
         self._health.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
         self._server.start()
-        logger.info("serving %s on port %d", ",".join(self._service_names), self.port)
+        if self._health_server is not None:
+            self._health_server.start()
+        logger.info(
+            "serving %s on port %d (%s)%s%s",
+            ",".join(self._service_names),
+            self.port,
+            "TLS" if tls is not None else "plaintext",
+            f", internal port {self.internal_port} (client certificates required)"
+            if self.internal_port is not None
+            else "",
+            f", health port {self.health_port}" if self.health_port is not None else "",
+        )
 
     def set_ready(self, ready: bool) -> None:
         """Sets the readiness status of every service on this server (and the overall one)."""
@@ -124,10 +163,23 @@ class GrpcServer:
         """Reports NOT_SERVING, then stops accepting calls and lets running ones finish."""
         self.set_stopping()
         self._server.stop(grace).wait(grace + 1)
+        if self._health_server is not None:
+            self._health_server.stop(0).wait(1)
 
     def wait(self) -> None:
         """Blocks until the server stops."""
         self._server.wait_for_termination()
+
+
+def _bind(address: str, add_port: Callable[[str], int]) -> int:
+    """Binds a port with `add_port`; the bound port number, or `PortInUseError`."""
+    try:
+        port = add_port(address)
+    except RuntimeError as error:
+        raise PortInUseError(f"cannot listen on {address}") from error
+    if port == 0:
+        raise PortInUseError(f"cannot listen on {address}")
+    return port
 
 
 class RunningService:
@@ -164,6 +216,16 @@ class RunningService:
     def port(self) -> int:
         """The bound port."""
         return self.server.port
+
+    @property
+    def internal_port(self) -> int | None:
+        """The bound internal port (client certificates required), when there is one."""
+        return self.server.internal_port
+
+    @property
+    def health_port(self) -> int | None:
+        """The bound plaintext health port, when there is one."""
+        return self.server.health_port
 
     def stop(self, grace: float = 5.0) -> None:
         """Graceful shutdown: NOT_SERVING, stop followers, drain calls, close stores."""

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+
+INSECURE_REMOTE_SETTING = "CONVTRACK_ALLOW_INSECURE_REMOTE"
 
 
 class SettingsError(ValueError):
@@ -28,6 +32,26 @@ def env_int(env: Mapping[str, str], key: str, default: int) -> int:
         raise SettingsError(f"{key} must be an integer, not {raw!r}") from None
 
 
+def secret(env: Mapping[str, str], name: str) -> str | None:
+    """The secret `name`: its value, or the content of the file named by `name_FILE` (a mounted
+    Kubernetes or Docker secret) without one trailing newline; None when neither is set."""
+    file_name = f"{name}_FILE"
+    value = env.get(name, "")
+    path = env.get(file_name, "").strip()
+    if value and path:
+        raise SettingsError(f"{name} and {file_name} are both set: set only one of them")
+    if value:
+        return value
+    if not path:
+        return None
+    try:
+        content = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "not UTF-8 text"
+        raise SettingsError(f"{file_name}: cannot read {path!r} ({reason})") from None
+    return content.removesuffix("\n")
+
+
 def data_dir(env: Mapping[str, str]) -> Path:
     """`CONVTRACK_DATA_DIR`, where embedded databases live (default `./data`)."""
     return Path(env_str(env, "CONVTRACK_DATA_DIR", "data"))
@@ -47,3 +71,116 @@ def creates_tables(env: Mapping[str, str]) -> bool:
     """`CONVTRACK_CREATE_TABLES` (default yes): whether a service creates its tables when it
     starts. Turn it off for replicas after running `convtrack migrate` once."""
     return env_str(env, "CONVTRACK_CREATE_TABLES", "y").lower() not in ("n", "no", "0", "false")
+
+
+def allows_insecure_remote(env: Mapping[str, str]) -> bool:
+    """`CONVTRACK_ALLOW_INSECURE_REMOTE` (default no): serve a non-loopback address without TLS."""
+    return env_str(env, INSECURE_REMOTE_SETTING, "n").lower() in ("y", "yes", "1", "true")
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """Where a TLS identity is: its certificate chain, private key and the CA that signs peers'
+    certificates (PEM files)."""
+
+    cert: Path
+    key: Path
+    ca: Path
+
+    @classmethod
+    def in_directory(cls, directory: Path, name: str) -> TlsSettings:
+        """`<name>.crt`, `<name>.key` and `ca.crt` in `directory` (as `convtrack certs dev`
+        writes them)."""
+        return cls(directory / f"{name}.crt", directory / f"{name}.key", directory / "ca.crt")
+
+
+def tls_settings(env: Mapping[str, str], service: str) -> TlsSettings | None:
+    """`<SERVICE>_TLS_CERT`, `_TLS_KEY` and `_TLS_CA` (all three), else `<SERVICE>_TLS_DIR`,
+    else `CONVTRACK_TLS_DIR` (files `<service>.crt`, `<service>.key`, `ca.crt` in it); None
+    when none is set. Every file must exist."""
+    prefix = service.upper()
+    file_settings = (f"{prefix}_TLS_CERT", f"{prefix}_TLS_KEY", f"{prefix}_TLS_CA")
+    files = [env_str(env, name) for name in file_settings]
+    directory_setting = next(
+        (name for name in (f"{prefix}_TLS_DIR", "CONVTRACK_TLS_DIR") if env_str(env, name)), ""
+    )
+    if any(files):
+        missing = [name for name, value in zip(file_settings, files, strict=True) if not value]
+        if missing:
+            raise SettingsError(
+                f"{prefix}_TLS_CERT, _TLS_KEY and _TLS_CA go together: {missing[0]} is unset"
+            )
+        tls = TlsSettings(*(Path(value) for value in files))
+        named = list(zip(file_settings, (tls.cert, tls.key, tls.ca), strict=True))
+    elif directory_setting:
+        tls = TlsSettings.in_directory(Path(env_str(env, directory_setting)), service)
+        named = [(directory_setting, path) for path in (tls.cert, tls.key, tls.ca)]
+    else:
+        return None
+    for setting, path in named:
+        if not path.is_file():
+            raise SettingsError(f"{setting}: {path} is not a readable file")
+    return tls
+
+
+def is_loopback(address: str) -> bool:
+    """Whether a listen address (`host:port`, `[v6]:port`) binds only the loopback interface."""
+    host = address.rpartition(":")[0] if ":" in address else address
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class TransportSettings:
+    """How a server's ports are secured (beside its main `listen` address).
+
+    `internal_listen` is a second port for the services' own calls, requiring client
+    certificates from the CA; `health_listen` a plaintext port serving only grpc.health.v1
+    (for Kubernetes' native gRPC probes). Both empty: off.
+    """
+
+    tls: TlsSettings | None = None
+    internal_listen: str = ""
+    health_listen: str = ""
+    allow_insecure_remote: bool = False
+
+
+PLAINTEXT = TransportSettings()
+"""One plaintext port, no internal or health port: the loopback default."""
+
+
+def transport_settings(env: Mapping[str, str], service: str, listen: str) -> TransportSettings:
+    """`<SERVICE>_TLS_*` (see `tls_settings`), `<SERVICE>_INTERNAL_LISTEN`,
+    `<SERVICE>_HEALTH_LISTEN` and `CONVTRACK_ALLOW_INSECURE_REMOTE`; refuses a non-loopback
+    `listen` without TLS unless insecure remote serving is allowed."""
+    prefix = service.upper()
+    transport = TransportSettings(
+        tls=tls_settings(env, service),
+        internal_listen=env_str(env, f"{prefix}_INTERNAL_LISTEN"),
+        health_listen=env_str(env, f"{prefix}_HEALTH_LISTEN"),
+        allow_insecure_remote=allows_insecure_remote(env),
+    )
+    if transport.internal_listen and transport.tls is None:
+        raise SettingsError(
+            f"{prefix}_INTERNAL_LISTEN needs TLS: set {prefix}_TLS_DIR or "
+            f"{prefix}_TLS_CERT, _TLS_KEY and _TLS_CA"
+        )
+    if transport.tls is None and not transport.allow_insecure_remote and not is_loopback(listen):
+        raise SettingsError(
+            f"{prefix}_LISTEN {listen} is not a loopback address and no TLS is configured: set "
+            f"{prefix}_TLS_DIR (or {prefix}_TLS_CERT, _TLS_KEY, _TLS_CA), or "
+            f"{INSECURE_REMOTE_SETTING}=1 to serve it without TLS"
+        )
+    return transport
+
+
+def peer_address(env: Mapping[str, str], peer: str, default: str) -> str:
+    """Where this service calls `peer`: `<PEER>_INTERNAL_ADDR` (its internal port, which needs
+    this service's client certificate) when set, else `<PEER>_ADDR`, else `default`."""
+    prefix = peer.upper()
+    return env_str(env, f"{prefix}_INTERNAL_ADDR") or env_str(env, f"{prefix}_ADDR", default)

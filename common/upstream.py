@@ -6,11 +6,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 import grpc
-from opentelemetry.instrumentation.grpc import client_interceptor, grpcext
-from opentelemetry.sdk.trace import TracerProvider
 
 from common.follower import UpstreamEntry
-from common.server import MAX_RESPONSE_BYTES
 from common.wire import to_duration
 from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
 from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
@@ -29,22 +26,6 @@ class PositionedEntry(Protocol):
     def position(self) -> int:
         """The entry's position in its log."""
         ...
-
-
-def open_channel(address: str, tracer_provider: TracerProvider | None = None) -> grpc.Channel:
-    """A client channel to a peer service, traced when a tracer provider is given."""
-    channel = grpc.insecure_channel(
-        address,
-        options=[
-            ("grpc.max_receive_message_length", MAX_RESPONSE_BYTES),
-            ("grpc.enable_retries", 1),
-        ],
-    )
-    if tracer_provider is not None:
-        channel = grpcext.intercept_channel(
-            channel, client_interceptor(tracer_provider=tracer_provider)
-        )
-    return channel
 
 
 class GrpcUpstreamLog(Generic[E, T]):

@@ -21,7 +21,10 @@ run=(docker run --network host --read-only --tmpfs /tmp)
 migrate_env=()
 serve_env=()
 if [[ -n "${SMOKE_DATABASE_URL:-}" ]]; then
-  migrate_env=(--env "CONVTRACK_DATABASE_URL=$SMOKE_DATABASE_URL")
+  # On PostgreSQL ingest needs its vault secret (a Kubernetes Secret file in the manifests).
+  vault_secret="$("$python" -c 'import secrets; print(secrets.token_hex(32))')"
+  migrate_env=(--env "CONVTRACK_DATABASE_URL=$SMOKE_DATABASE_URL"
+    --env "INGEST_VAULT_SECRET=$vault_secret")
   serve_env=("${migrate_env[@]}" --env CONVTRACK_CREATE_TABLES=n)
 fi
 

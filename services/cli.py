@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from common.logs import configure_logging
+from common.settings import SettingsError
 from services import SERVICES
 
 # What runs each command, as "module:function", imported only when that command runs: parsing
@@ -18,8 +20,12 @@ COMMANDS = {
     "serve": "services.commands.serving:serve",
     "demo": "services.commands.demo:demo",
     "report": "services.commands.reports:report",
+    "chart": "services.commands.charts:chart",
     "rebuild-reports": "services.commands.maintenance:rebuild_reports",
     "migrate": "services.commands.maintenance:migrate",
+    "keys create": "services.commands.keys:create",
+    "keys list": "services.commands.keys:list_keys",
+    "keys revoke": "services.commands.keys:revoke",
     "rejected": "services.commands.rejected:rejected",
     "import events": "services.commands.import_events:import_events",
     "spend import": "services.commands.spend_import:spend_import",
@@ -30,8 +36,11 @@ COMMANDS = {
         "services.commands.attribution_settings:set_reporting_identity"
     ),
     "identity resolve-file": "services.commands.identity:resolve_file",
+    "certs dev": "services.commands.certs:certs_dev",
+    "vault export-legacy-secret": "services.commands.vault:export_legacy_secret",
+    "vault retire": "services.commands.vault:retire",
 }
-QUIET_COMMANDS = ("demo", "report")  # log warnings only: they print their own results
+QUIET_COMMANDS = ("demo", "report", "chart")  # log warnings only: they print their own results
 GROUP_BY = (  # the keys of commands.reports.GROUP_BY
     "channel",
     "source",
@@ -45,17 +54,38 @@ GROUP_BY = (  # the keys of commands.reports.GROUP_BY
     "landing_page",
     "conversion_name",
 )
-REPORTS = ("conversions", "compare", "cost", "rates")  # commands.reports.SERVED_KINDS
-PLANNED_REPORTS = ("paths", "funnel", "cohorts", "outcomes")  # ...PLANNED_KINDS
+REPORTS = ("conversions", "compare", "cost", "rates", "paths")  # commands.reports.SERVED_KINDS
+PLANNED_REPORTS = ("funnel", "cohorts", "outcomes")  # ...PLANNED_KINDS
+PATH_VIEWS = ("top", "length", "lag", "assisted")  # commands.paths.VIEWS
+CHARTS = ("models", "trend", "path-length", "cost")  # commands.charts.CHARTS
 SPEND_FORMATS = ("auto", "generic", "google-ads", "meta")  # "auto" + spend_import.CSV_FORMATS
 REPORT_FORMATS = ("table", "csv", "json", "parquet")  # commands.report_output.FORMATS
 
 Handler = Callable[[argparse.Namespace], int]
+SCOPES = ("ingest:write", "reports:read", "identity:admin", "attribution:admin", "admin")
+
+
+def _add_api_key(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--api-key",
+        default=None,
+        help="the API key to send (else CONVTRACK_API_KEY, else the file CONVTRACK_API_KEY_FILE)",
+    )
 
 
 def _parse_time(text: str) -> datetime:
     value = datetime.fromisoformat(text)
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _add_tls_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tls-dir",
+        type=Path,
+        default=None,
+        help="connect with TLS: the operators' client certificate and the CA, client.crt, "
+        "client.key and ca.crt in this directory (default CONVTRACK_TLS_DIR; none: plaintext)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,10 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", type=Path, default=None, help="keep the data here")
     report = commands.add_parser(
         "report",
-        help="print or write a report from reporting: conversions, compare, cost or rates",
+        help="print or write a report from reporting: conversions, compare, cost, rates or paths",
         description="Report KINDs: conversions (one model), compare (models side by side), "
         "cost (cost, conversions, cost per conversion, ROAS and ROI under one model), rates "
-        "(visitors, sessions, conversions per session and per visitor); "
+        "(visitors, sessions, conversions per session and per visitor), paths (top conversion "
+        "paths; --view length, lag or assisted for path lengths, time lags or assisted versus "
+        "last-touch conversions per channel); "
         f"not available yet (issue #9): {', '.join(PLANNED_REPORTS)}. Without KIND: "
         "conversions, or compare when --models names several (kept for compatibility).",
     )
@@ -144,7 +176,52 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="write to this file (required for parquet; a table is written as plain text)",
     )
+    report.add_argument(
+        "--view",
+        choices=PATH_VIEWS,
+        default=None,
+        help="paths: top (paths by conversions, the default), length (touchpoints per path), "
+        "lag (days from first touch to conversion), assisted (assisted versus last-touch "
+        "conversions per channel)",
+    )
+    report.add_argument(
+        "--collapse-repeats",
+        action="store_true",
+        help="paths: consecutive touchpoints of one channel count as one step",
+    )
+    report.add_argument(
+        "--limit", type=int, default=None, help="paths: show at most this many top paths"
+    )
     report.add_argument("--addr", default=None, help="reporting address (REPORTING_ADDR)")
+    _add_api_key(report)
+    _add_tls_dir(report)
+    chart = commands.add_parser(
+        "chart",
+        help="draw a chart from reporting as a PNG file: models, trend, path-length or cost",
+        description="Chart KINDs: models (conversions by channel under several models side by "
+        "side), trend (conversions per day against the previous period), path-length "
+        "(conversions per path length), cost (cost versus value per channel).",
+    )
+    chart.add_argument("kind", choices=CHARTS, metavar="KIND", help=", ".join(CHARTS))
+    chart.add_argument("--output", type=Path, required=True, help="the PNG file to write")
+    chart.add_argument("--property", required=True, dest="property_id")
+    chart.add_argument("--conversion", default="", help="the conversion name to count")
+    chart.add_argument(
+        "--models",
+        default=None,
+        help="models: comma-separated (default last_click,first_click,linear); trend and "
+        "cost: one (default last_click)",
+    )
+    chart.add_argument("--since", type=_parse_time, default=None, help="ISO 8601, inclusive")
+    chart.add_argument("--until", type=_parse_time, default=None, help="ISO 8601, exclusive")
+    chart.add_argument(
+        "--days", type=int, default=28, help="trend: days shown when --since is not given"
+    )
+    chart.add_argument("--width", type=int, default=1200, help="pixels")
+    chart.add_argument("--height", type=int, default=700, help="pixels")
+    chart.add_argument("--addr", default=None, help="reporting address (REPORTING_ADDR)")
+    _add_api_key(chart)
+    _add_tls_dir(chart)
     commands.add_parser("rebuild-reports", help="drop the report views; they replay from zero")
     commands.add_parser(
         "migrate",
@@ -160,6 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     rejected.add_argument("--reason", default="", help="only reasons containing this text")
     rejected.add_argument("--limit", type=int, default=20, help="latest events shown (1-1000)")
     rejected.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
+    _add_api_key(rejected)
+    _add_tls_dir(rejected)
     imports = commands.add_parser("import", help="import data into a running service")
     import_commands = imports.add_subparsers(dest="subcommand", required=True)
     import_events = import_commands.add_parser(
@@ -169,7 +248,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     import_events.add_argument("file", type=Path)
     import_events.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
+    _add_tls_dir(import_events)
     import_events.add_argument("--batch-size", type=int, default=500, help="events per call")
+    _add_api_key(import_events)
+    keys = commands.add_parser("keys", help="create, list and revoke API keys (in ingest)")
+    keys_commands = keys.add_subparsers(dest="subcommand", required=True)
+    create = keys_commands.add_parser(
+        "create",
+        help="create an API key and print it once (needs an admin key, or --offline)",
+        description="Prints the key alone on stdout (shown once: only its hash is stored).",
+    )
+    create.add_argument("--property", default=None, dest="property_id")
+    create.add_argument("--scopes", default=None, help=f"comma-separated: {', '.join(SCOPES)}")
+    create.add_argument(
+        "--admin", action="store_true", help="an admin key: every scope, every property"
+    )
+    create.add_argument(
+        "--expires", default=None, help="ISO 8601 time, or from now: 90d, 12h (default: never)"
+    )
+    create.add_argument("--description", default="", help="what the key is for")
+    create.add_argument(
+        "--offline",
+        action="store_true",
+        help="write straight into ingest's store (database access, like migrate): for the "
+        "first admin key",
+    )
+    listing = keys_commands.add_parser("list", help="list the API keys (never their secrets)")
+    listing.add_argument("--property", default=None, dest="property_id")
+    revoke = keys_commands.add_parser("revoke", help="revoke an API key by its id")
+    revoke.add_argument("key_id")
+    for keys_command in (create, listing, revoke):
+        keys_command.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
+        _add_api_key(keys_command)
+        _add_tls_dir(keys_command)
     spend = commands.add_parser("spend", help="ad spend for cost and ROAS reports")
     spend_commands = spend.add_subparsers(dest="subcommand", required=True)
     spend_import = spend_commands.add_parser(
@@ -189,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the file's column names (auto: from the header)",
     )
     spend_import.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
+    _add_api_key(spend_import)
+    _add_tls_dir(spend_import)
     attribution = commands.add_parser(
         "attribution", help="a property's attribution settings, and offline attribution tools"
     )
@@ -275,6 +388,34 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop at the first unusable value or line (default: drop it, go on and print "
         "on stderr how many were dropped per reason)",
     )
+    certs = commands.add_parser("certs", help="TLS certificates")
+    certs_commands = certs.add_subparsers(dest="subcommand", required=True)
+    certs_dev = certs_commands.add_parser(
+        "dev",
+        help="write a development CA and a certificate per service (server and client) and "
+        "for operators (client) into DIR; existing files are kept",
+    )
+    certs_dev.add_argument("dir", type=Path, metavar="DIR")
+    certs_dev.add_argument(
+        "--namespace",
+        default="convtrack",
+        help="Kubernetes namespace in the services' DNS names (convtrack-<service>.<ns>.svc)",
+    )
+    certs_dev.add_argument("--force", action="store_true", help="replace existing files")
+    vault = commands.add_parser("vault", help="ingest's vault secrets (docs/deploy.md)")
+    vault_commands = vault.add_subparsers(dest="subcommand", required=True)
+    export = vault_commands.add_parser(
+        "export-legacy-secret",
+        help="write the vault secret an older ingest kept in its database to a new file "
+        "(mode 0600, hex), to list in INGEST_VAULT_SECRET_PREVIOUS_FILE",
+    )
+    export.add_argument("--out", type=Path, required=True, help="the file to create")
+    retire = vault_commands.add_parser(
+        "retire",
+        help="let ingest start without a previous vault secret: identifiers pseudonymised "
+        "under it get new pseudonyms when seen again (their old ones stay revealable)",
+    )
+    retire.add_argument("version", help="the secret's version id, as logged and in errors")
     return parser
 
 
@@ -288,6 +429,8 @@ def _settings_scope(parser: argparse.ArgumentParser, *, changes: bool = True) ->
         help="the deployment default: every property that did not choose its own",
     )
     parser.add_argument("--addr", default=None, help="attribution address (ATTRIBUTION_ADDR)")
+    _add_api_key(parser)
+    _add_tls_dir(parser)
     if changes:
         parser.add_argument(
             "--wait", action="store_true", help="follow the re-attribution job until it ends"
@@ -310,5 +453,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The command line entry point."""
     args = build_parser().parse_args(argv)
     command = command_name(args)
-    configure_logging("WARNING" if command in QUIET_COMMANDS else None)
-    return handler(command)(args)
+    try:
+        configure_logging("WARNING" if command in QUIET_COMMANDS else None)
+        return handler(command)(args)
+    except SettingsError as error:
+        print(f"convtrack {command}: {error}", file=sys.stderr)
+        return 2

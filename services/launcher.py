@@ -7,14 +7,14 @@ import random
 import socket
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import grpc
-
+from common.channels import open_channel
 from common.server import PortInUseError, RunningService, stop_services
+from common.settings import TlsSettings, tls_settings
 from common.telemetry import Telemetry
 from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
 from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
@@ -28,12 +28,18 @@ PORT_ATTEMPTS = 5
 
 @dataclass(frozen=True)
 class Addresses:
-    """Where each service listens."""
+    """Where each service listens; `internal` holds the internal ports' addresses (client
+    certificates required) of the services that have one."""
 
     ingest: str
     identity: str
     attribution: str
     reporting: str
+    internal: Mapping[str, str] = field(default_factory=dict)
+
+    def for_peers(self, name: str) -> str:
+        """Where another service calls `name`: its internal port when it has one."""
+        return self.internal.get(name) or str(getattr(self, name))
 
 
 # Each service's composition root and settings class, imported only when that service starts,
@@ -86,10 +92,10 @@ def start_all(
     """Starts the four services in one process, upstream first.
 
     With `any_port`, each listens on a free loopback port chosen up front (ingest and identity
-    follow each other's logs, so every address must be known before the first starts) and
-    its peers are pointed at it (for demos and tests); a port taken by another process in
-    the meantime means starting again on other ports. Otherwise the `*_LISTEN` / `*_ADDR`
-    settings apply.
+    follow each other's logs, so every address must be known before the first starts), and
+    on a second one as its internal port when it has TLS, and its peers are pointed at it
+    (for demos and tests); a port taken by another process in the meantime means starting
+    again on other ports. Otherwise the `*_LISTEN` / `*_ADDR` settings apply.
     """
     attempts = PORT_ATTEMPTS if any_port else 1
     for attempt in range(1, attempts + 1):
@@ -108,24 +114,35 @@ def _start_all_once(
     telemetry_for: Callable[[str], Telemetry] | None,
 ) -> tuple[list[RunningService], Addresses]:
     running: list[RunningService] = []
-    chosen = {name: f"127.0.0.1:{free_loopback_port()}" for name in SERVICES} if any_port else {}
+    if any_port:
+        env = {**env, **loopback_ports(env)}
     addresses: dict[str, str] = {}
+    internal: dict[str, str] = {}
     try:
         for name in SERVICES:
-            overrides = {}
-            if any_port:
-                overrides = {"listen": chosen[name]} | {
-                    f"{peer}_addr": chosen[peer] for peer in PEERS[name]
-                }
-            service = start_one(
-                name, env, overrides, telemetry_for(name) if telemetry_for else None
-            )
+            service = start_one(name, env, telemetry=telemetry_for(name) if telemetry_for else None)
             running.append(service)
             addresses[name] = f"127.0.0.1:{service.port}"
+            if service.internal_port is not None:
+                internal[name] = f"127.0.0.1:{service.internal_port}"
     except BaseException:
         stop_all(running)
         raise
-    return running, Addresses(**addresses)
+    return running, Addresses(**addresses, internal=internal)
+
+
+def loopback_ports(env: Mapping[str, str]) -> dict[str, str]:
+    """Settings that put every service on a free loopback port, with an internal port for each
+    service configured with TLS, and point every service's peers at them."""
+    chosen: dict[str, str] = {}
+    for name in SERVICES:
+        prefix = name.upper()
+        chosen[f"{prefix}_LISTEN"] = chosen[f"{prefix}_ADDR"] = f"127.0.0.1:{free_loopback_port()}"
+        if tls_settings(env, name) is not None:
+            chosen[f"{prefix}_INTERNAL_LISTEN"] = chosen[f"{prefix}_INTERNAL_ADDR"] = (
+                f"127.0.0.1:{free_loopback_port()}"
+            )
+    return chosen
 
 
 def _ephemeral_port_range() -> tuple[int, int]:
@@ -158,15 +175,19 @@ def free_loopback_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def migrate(env: Mapping[str, str]) -> None:
+def migrate(env: Mapping[str, str]) -> list[str]:
     """Creates every service's schema and tables once (run before starting replicas with
-    `CONVTRACK_CREATE_TABLES=n`, since PostgreSQL DDL from several processes at once fails)."""
+    `CONVTRACK_CREATE_TABLES=n`, since PostgreSQL DDL from several processes at once fails),
+    and moves secrets out of the databases; returns notes for the operator."""
     for name in ("ingest", "identity", "attribution"):
         server_module, settings_class = server(name)
         settings = replace(settings_class.from_env(env), create_tables=True)
         server_module.build_application(settings).close()
     reporting_server, reporting_settings = server("reporting")
     reporting_server.migrate(reporting_settings.from_env(env))
+    ingest_server, ingest_settings = server("ingest")
+    note = ingest_server.move_legacy_secret(ingest_settings.from_env(env))
+    return [note] if note else []
 
 
 def stop_all(running: list[RunningService], grace: float = 5.0) -> None:
@@ -178,12 +199,20 @@ def _positions(response: object) -> dict[str, int]:
     return {u.upstream: u.position for u in getattr(response, "upstreams", [])}
 
 
-def wait_for_sync(addresses: Addresses, timeout: float = 120.0, poll: float = 0.2) -> None:
-    """Blocks until every consumer has processed everything its upstreams hold.
+def wait_for_sync(
+    addresses: Addresses,
+    timeout: float = 120.0,
+    poll: float = 0.2,
+    tls: TlsSettings | None = None,
+) -> None:
+    """Blocks until every consumer has processed everything its upstreams hold, asking each
+    service's internal port (with `tls` as the client certificate) when it has one.
 
+    Calls wait for their service to be reachable (each within CALL_TIMEOUT): a channel to a
+    service that another channel found down moments ago shares its connection backoff.
     Raises TimeoutError after `timeout` seconds.
     """
-    channels = {name: grpc.insecure_channel(getattr(addresses, name)) for name in SERVICES}
+    channels = {name: open_channel(addresses.for_peers(name), tls) for name in SERVICES}
     try:
         ingest = ingest_pb2_grpc.IngestServiceStub(channels["ingest"])
         identity = identity_pb2_grpc.IdentityServiceStub(channels["identity"])
@@ -193,25 +222,31 @@ def wait_for_sync(addresses: Addresses, timeout: float = 120.0, poll: float = 0.
         while True:
             heads = {
                 "ingest": ingest.GetLogHead(
-                    ingest_pb2.GetLogHeadRequest(), timeout=CALL_TIMEOUT
+                    ingest_pb2.GetLogHeadRequest(), timeout=CALL_TIMEOUT, wait_for_ready=True
                 ).position
             }
             identity_at = _positions(
-                identity.GetSyncStatus(identity_pb2.GetSyncStatusRequest(), timeout=CALL_TIMEOUT)
+                identity.GetSyncStatus(
+                    identity_pb2.GetSyncStatusRequest(), timeout=CALL_TIMEOUT, wait_for_ready=True
+                )
             )
             heads["identity"] = identity.GetLogHead(
-                identity_pb2.GetLogHeadRequest(), timeout=CALL_TIMEOUT
+                identity_pb2.GetLogHeadRequest(), timeout=CALL_TIMEOUT, wait_for_ready=True
             ).position
             attribution_at = _positions(
                 attribution.GetSyncStatus(
-                    attribution_pb2.GetSyncStatusRequest(), timeout=CALL_TIMEOUT
+                    attribution_pb2.GetSyncStatusRequest(),
+                    timeout=CALL_TIMEOUT,
+                    wait_for_ready=True,
                 )
             )
             heads["attribution"] = attribution.GetLogHead(
-                attribution_pb2.GetLogHeadRequest(), timeout=CALL_TIMEOUT
+                attribution_pb2.GetLogHeadRequest(), timeout=CALL_TIMEOUT, wait_for_ready=True
             ).position
             reporting_at = _positions(
-                reporting.GetSyncStatus(reporting_pb2.GetSyncStatusRequest(), timeout=CALL_TIMEOUT)
+                reporting.GetSyncStatus(
+                    reporting_pb2.GetSyncStatusRequest(), timeout=CALL_TIMEOUT, wait_for_ready=True
+                )
             )
             if (
                 identity_at.get("ingest", 0) >= heads["ingest"]

@@ -28,6 +28,8 @@ HEAVY_PACKAGES = (
     "convtrack",
     "scipy",
     "numpy",
+    "matplotlib",
+    "PIL",
 )
 SERVICE_PACKAGES = tuple(
     f"services.{name}" for name in ("ingest", "identity", "attribution", "reporting")

@@ -238,6 +238,7 @@ class AttributionApplication(TrackingApplication):
             return self.start_reattribution(
                 f"re-attribute {property_id!r} conversions under {what}",
                 lambda c: c.property_id == property_id,
+                property_id=property_id,
             )
 
         def follows_default(conversion: Conversion) -> bool:
@@ -253,10 +254,15 @@ class AttributionApplication(TrackingApplication):
         self,
         description: str = "re-attribute all conversions",
         only: Callable[[Conversion], bool] | None = None,
+        *,
+        property_id: str = "",
     ) -> UUID:
         """Re-attributes every stored conversion (or those `only` selects) under the
-        current settings, in the background; returns the job's id."""
-        return self._jobs.start(description, lambda report: self._reattribute(report, only))
+        current settings, in the background; returns the job's id. The job is of
+        `property_id` (of every property when empty)."""
+        return self._jobs.start(
+            description, lambda report: self._reattribute(report, only), property_id
+        )
 
     def refit(self, property_id: str, conversion_name: str, model: str) -> UUID:
         """Fits a data-driven model on its training window now, then re-credits the
@@ -276,7 +282,9 @@ class AttributionApplication(TrackingApplication):
             )
 
         return self._jobs.start(
-            f"fit {model} for {conversion_name!r} in {property_id!r}, then re-credit", work
+            f"fit {model} for {conversion_name!r} in {property_id!r}, then re-credit",
+            work,
+            property_id,
         )
 
     def refit_all(self) -> list[UUID]:
@@ -305,14 +313,15 @@ class AttributionApplication(TrackingApplication):
         """Refits every data-driven model each `interval` in the background, until closed."""
         self._jobs.every(interval, self.refit_all)
 
-    def job(self, job_id: UUID) -> Job:
-        """A background job's progress."""
+    def job(self, job_id: UUID, property_id: str | None = None) -> Job:
+        """A background job's progress; with `property_id`, only a job of that property (a
+        job of another property, or of every property, is unknown to the caller)."""
         with self.lock:
             try:
                 found = self.unit_of_work().get(Job, job_id)
             except TypeError:  # the id is another aggregate's, not a job's
                 found = None
-        if found is None:
+        if found is None or (property_id is not None and found.property_id != property_id):
             raise UnknownJobError(f"no job {job_id}")
         return found
 
@@ -528,10 +537,15 @@ class AttributionApplication(TrackingApplication):
             ids.extend(UUID(str(n.originator_id)) for n in page)
             after = page[-1].id
 
-    def latest_attribution(self, conversion_id: UUID) -> DomainEvent:
-        """The conversion's latest `Conversion.Attributed` event."""
+    def latest_attribution(
+        self, conversion_id: UUID, property_id: str | None = None
+    ) -> DomainEvent:
+        """The conversion's latest `Conversion.Attributed` event; with `property_id`, only a
+        conversion of that property (another property's is unknown to the caller)."""
         for stored in self.events.get(conversion_id, desc=True):
             if isinstance(stored, Conversion.Attributed):
+                if property_id is not None and stored.property_id != property_id:
+                    break
                 return stored
         raise UnknownConversionError(f"conversion {conversion_id} has not been attributed")
 

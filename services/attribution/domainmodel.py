@@ -13,6 +13,7 @@ from eventsourcing.domain import Aggregate, DomainEvent, event
 
 from common.consent import PAID_CHANNELS
 from services.attribution.models import DETAIL_DIMENSIONS, Credit, JourneyTouch, details_of
+from services.attribution.paths import conversion_path, path_of_stored_journey, path_to_dict
 from services.attribution.summary import bound_attribution, journey_digest_of
 
 VISITOR_NAMESPACE = uuid5(NAMESPACE_URL, "https://convtrack.dev/ns/attribution-visitor")
@@ -266,7 +267,7 @@ class Conversion(Aggregate):
         length (`summary.py`): a long journey is carried as its first and last touchpoints,
         its length and digest, with credits summed per (channel, source, medium, campaign)."""
 
-        class_version = 3
+        class_version = 4
 
         property_id: str
         event_id: str
@@ -287,6 +288,21 @@ class Conversion(Aggregate):
         trace_parent: str
         unconsented: bool
         advertising_denied: bool
+        path: dict[str, Any]
+
+        @staticmethod
+        def upcast_v3_v4(state: dict[str, Any]) -> None:
+            """Attributions stored before paths get the path of the journey they kept
+            (`paths.path_of_stored_journey`); those upcast from version 1 kept it whole."""
+            if "path" in state:
+                return
+            state["path"] = path_to_dict(
+                path_of_stored_journey(
+                    [touch_from_dict(t) for t in state["journey"]],
+                    state["journey_length"],
+                    [c["channel"] for found in state["credits"].values() for c in found],
+                )
+            )
 
         @staticmethod
         def upcast_v2_v3(state: dict[str, Any]) -> None:
@@ -418,6 +434,7 @@ class Conversion(Aggregate):
         trace_parent: str,
         unconsented: bool = False,
         advertising_denied: bool = False,
+        path: dict[str, Any] | None = None,
     ) -> None:
         self.revision = revision
         self.journey = journey
@@ -432,6 +449,7 @@ def _bounded_fields(
     """The journey and credits fields of a `Conversion.Attributed` event, bounded."""
     bounded = bound_attribution(journey, credits)
     return {
+        "path": path_to_dict(conversion_path(journey)),
         "journey": [touch_to_dict(t) for t in bounded.journey],
         "journey_length": bounded.journey_length,
         "journey_digest": bounded.journey_digest,
@@ -630,9 +648,12 @@ class Job(Aggregate):
     Completed: ClassVar[type[DomainEvent]]
     Failed: ClassVar[type[DomainEvent]]
 
+    # Not keyword-only: the library applies the default only to positional-or-keyword
+    # parameters, and jobs stored before `property_id` existed are read with it.
     @event("Started")
-    def __init__(self, *, id: UUID, description: str, total: int) -> None:
+    def __init__(self, id: UUID, description: str, total: int, property_id: str = "") -> None:
         self.description = description
+        self.property_id = property_id  # empty for jobs over every property
         self.total = total
         self.done = 0
         self.state = "running"

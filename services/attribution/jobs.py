@@ -43,9 +43,12 @@ class JobRunner:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
 
-    def start(self, description: str, work: Callable[[Progress], None]) -> UUID:
-        """Records a new job and runs `work(report_progress)` in the background."""
-        job = Job(id=uuid4(), description=description, total=0)
+    def start(
+        self, description: str, work: Callable[[Progress], None], property_id: str = ""
+    ) -> UUID:
+        """Records a new job (of one property, or of every property when none is given) and
+        runs `work(report_progress)` in the background."""
+        job = Job(id=uuid4(), description=description, total=0, property_id=property_id)
         self._save(job)
         thread = threading.Thread(
             target=self._run, args=(job.id, work), name=f"job-{job.id}", daemon=True

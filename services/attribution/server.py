@@ -2,24 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 import grpc
 
+from common.audit import audit_interceptors, open_audit_log
+from common.authentication import AuthMode, AuthSettings, auth_settings
+from common.authorisation import access_interceptors
+from common.channels import open_channel
 from common.eventlog import positions
 from common.follower import Follower, UpstreamLog
 from common.health import DEFAULT_MAX_READY_LAG, Readiness, max_ready_lag
+from common.key_ring import key_set_loader
+from common.keyset import KeySet, started_cache
 from common.leadership import Election, leader_election, started_elected
+from common.rate_limits import RateLimitSettings, rate_limit_interceptors, rate_limit_settings
 from common.server import GrpcServer, RunningService
-from common.settings import SettingsError, creates_tables, data_dir, database_url, env_int, env_str
+from common.settings import (
+    PLAINTEXT,
+    SettingsError,
+    TransportSettings,
+    creates_tables,
+    data_dir,
+    database_url,
+    env_int,
+    env_str,
+    peer_address,
+    transport_settings,
+)
 from common.shards import ShardOfLog, ShardSink, shard_count, sharded_positions
 from common.storage import Database, database_for
 from common.telemetry import Telemetry
-from common.upstream import identity_log, ingest_log, open_channel
+from common.upstream import identity_log, ingest_log
 from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
+from services.attribution.access import RATE_COSTS, policy
 from services.attribution.application import AttributionApplication
 from services.attribution.domainmodel import AttributionInput, ReportingIdentity
 from services.attribution.journeys import Lookback, LookbackPolicy
@@ -49,6 +68,9 @@ class AttributionSettings:
     lookbacks: LookbackPolicy = field(default_factory=LookbackPolicy)
     refit_interval: timedelta = timedelta(hours=24)
     reporting_identity: ReportingIdentity = ReportingIdentity.DETERMINISTIC
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    transport: TransportSettings = PLAINTEXT
+    rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AttributionSettings:
@@ -61,27 +83,33 @@ class AttributionSettings:
         `IDENTITY_ADDR`,
         `ATTRIBUTION_MAX_READY_LAG` (10000: the lag past which readiness reports NOT_SERVING),
         `CONVTRACK_LEADER_ELECTION` (on), `ATTRIBUTION_SHARDS` (1: one replica follows each
-        log; N: the properties are split into N shards that replicas share)."""
+        log; N: the properties are split into N shards that replicas share); ports and TLS as
+        in `transport_settings`, peers at their `<PEER>_INTERNAL_ADDR` when set,
+        `CONVTRACK_AUTH`."""
         models = env_str(env, "ATTRIBUTION_MODELS", ",".join(NAMED_RULES))
         identity = env_str(env, "ATTRIBUTION_REPORTING_IDENTITY", "deterministic").lower()
         if identity not in {r.value for r in ReportingIdentity}:
             raise SettingsError(
                 f"ATTRIBUTION_REPORTING_IDENTITY must be deterministic or blended, not {identity!r}"
             )
+        listen = env_str(env, "ATTRIBUTION_LISTEN", "127.0.0.1:50053")
         return cls(
-            listen=env_str(env, "ATTRIBUTION_LISTEN", "127.0.0.1:50053"),
+            listen=listen,
             database_url=database_url(env, "attribution"),
             data_dir=data_dir(env),
             create_tables=creates_tables(env),
             max_ready_lag=max_ready_lag(env, "attribution"),
             leader_election=leader_election(env),
             shards=shard_count(env, "ATTRIBUTION_SHARDS"),
-            ingest_addr=env_str(env, "INGEST_ADDR", "127.0.0.1:50051"),
-            identity_addr=env_str(env, "IDENTITY_ADDR", "127.0.0.1:50052"),
+            ingest_addr=peer_address(env, "ingest", "127.0.0.1:50051"),
+            identity_addr=peer_address(env, "identity", "127.0.0.1:50052"),
             models=tuple(m.strip() for m in models.split(",") if m.strip()),
             lookbacks=lookback_policy(env),
             refit_interval=timedelta(hours=env_int(env, "ATTRIBUTION_REFIT_INTERVAL_HOURS", 24)),
             reporting_identity=ReportingIdentity(identity),
+            transport=transport_settings(env, "attribution", listen),
+            auth=auth_settings(env, listen),
+            rate_limits=rate_limit_settings(env, "attribution"),
         )
 
 
@@ -134,21 +162,38 @@ def build_application(settings: AttributionSettings) -> AttributionApplication:
     return app
 
 
-def start(settings: AttributionSettings, telemetry: Telemetry | None = None) -> RunningService:
+def start(
+    settings: AttributionSettings,
+    telemetry: Telemetry | None = None,
+    key_set: Callable[[], KeySet] | None = None,
+) -> RunningService:
     """Starts attribution: its store, its followers of ingest and identity (each while this
-    replica leads it, or per shard while it holds the shard), its gRPC server."""
+    replica leads it, or per shard while it holds the shard), its gRPC server. With
+    authentication on, API keys are checked against the key set loaded by `key_set` every
+    second (by default from ingest's GetKeyRing)."""
     election = Election("attribution", database_of(settings), enabled=settings.leader_election)
-    return started_elected(election, lambda e: _start(settings, telemetry or Telemetry(), e))
+    return started_elected(
+        election, lambda e: _start(settings, telemetry or Telemetry(), e, key_set)
+    )
 
 
 def _start(
-    settings: AttributionSettings, telemetry: Telemetry, election: Election
+    settings: AttributionSettings,
+    telemetry: Telemetry,
+    election: Election,
+    key_set: Callable[[], KeySet] | None,
 ) -> RunningService:
     app = build_application(settings)
     if settings.refit_interval > timedelta(0):
         app.refit_every(settings.refit_interval)
-    ingest_channel = open_channel(settings.ingest_addr, telemetry.tracer_provider)
-    identity_channel = open_channel(settings.identity_addr, telemetry.tracer_provider)
+    tls = settings.transport.tls
+    ingest_channel = open_channel(settings.ingest_addr, tls, telemetry.tracer_provider)
+    identity_channel = open_channel(settings.identity_addr, tls, telemetry.tracer_provider)
+    keys = started_cache(
+        settings.auth.mode is AuthMode.KEYS,
+        key_set or key_set_loader(ingest_channel),
+        "attribution",
+    )
     tracer, meter = telemetry.tracer(__name__), telemetry.meter(__name__)
     logs: list[UpstreamLog[AttributionInput | None]] = [
         ingest_log(ingest_channel, ingest_input),
@@ -194,7 +239,8 @@ def _start(
             return positions(app, UPSTREAMS)
         return sharded_positions(app.position, UPSTREAMS, settings.shards)
 
-    servicer = AttributionServicer(app, upstream_positions)
+    audit = open_audit_log(database_of(settings))
+    servicer = AttributionServicer(app, upstream_positions, audit)
 
     def register(server: grpc.Server) -> None:
         attribution_pb2_grpc.add_AttributionServiceServicer_to_server(servicer, server)
@@ -204,13 +250,29 @@ def _start(
         service_names=[SERVICE_NAME],
         register=register,
         tracer_provider=telemetry.tracer_provider,
+        interceptors=access_interceptors(
+            settings.auth,
+            policy(),
+            keys.current if keys is not None else None,
+            below=[
+                *rate_limit_interceptors(settings.rate_limits, RATE_COSTS),
+                *audit_interceptors(policy(), audit),
+            ],
+        ),
         ready_at_start=False,
+        transport=settings.transport,
     )
     return RunningService(
         "attribution",
         server,
         followers=followers,
         interrupts=[ingest_channel.close, identity_channel.close, app.release_log_readers],
-        closers=[app.close, telemetry.shutdown, election.close],
+        closers=[
+            *([keys.stop] if keys else []),
+            app.close,
+            audit.close,
+            telemetry.shutdown,
+            election.close,
+        ],
         readiness=Readiness(app.log_head, followers, max_lag=settings.max_ready_lag),
     )

@@ -10,6 +10,8 @@ from uuid import UUID
 import grpc
 from google.protobuf import duration_pb2
 
+from common.audit import AuditLog
+from common.audit_api import list_audit_events
 from common.grpc_errors import FieldProblem, abort_invalid
 from common.log_endpoint import LogEndpoint
 from common.money import Money
@@ -78,6 +80,7 @@ def conversion_attributed(event: Any) -> attribution_pb2.ConversionAttributed:
         credits_grouped=event.credits_grouped,
         unconsented=event.unconsented,
         advertising_denied=event.advertising_denied,
+        path=conversion_path_pb(event.path),
         models=[
             attribution_pb2.ModelCredits(
                 model=model,
@@ -101,6 +104,23 @@ def conversion_attributed(event: Any) -> attribution_pb2.ConversionAttributed:
             for model, credits in event.credits.items()
         ],
     )
+
+
+def conversion_path_pb(path: dict[str, Any]) -> attribution_pb2.ConversionPath:
+    """The ConversionPath message of a stored path."""
+    message = attribution_pb2.ConversionPath(
+        channels=path["channels"],
+        run_lengths=path["run_lengths"],
+        touchpoint_count=path["touchpoint_count"],
+        last_non_direct_channel=path["last_non_direct_channel"],
+        head_runs=path["head_runs"],
+        omitted_runs=path["omitted_runs"],
+        omitted_touchpoints=path["omitted_touchpoints"],
+        omitted_channels=path["omitted_channels"],
+    )
+    if path["first_touch_at"] is not None:
+        message.first_touch_at.CopyFrom(to_timestamp(path["first_touch_at"]))
+    return message
 
 
 def log_entry(position: int, event: Any) -> attribution_pb2.LogEntry:
@@ -373,11 +393,26 @@ class AttributionServicer(attribution_pb2_grpc.AttributionServiceServicer):
     """Translates AttributionService calls to the attribution application."""
 
     def __init__(
-        self, app: AttributionApplication, positions: Callable[[], dict[str, int]]
+        self,
+        app: AttributionApplication,
+        positions: Callable[[], dict[str, int]],
+        audit: AuditLog | None = None,
     ) -> None:
         self._app = app
+        self._audit = audit
         self._log = LogEndpoint(app, log_entry)
         self._positions = positions
+
+    def ListAuditEvents(
+        self, request: attribution_pb2.ListAuditEventsRequest, context: grpc.ServicerContext
+    ) -> attribution_pb2.ListAuditEventsResponse:
+        """A page of this service's audit log."""
+        if self._audit is None:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "this server keeps no audit log")
+            raise AssertionError("unreachable: abort raises")
+        return list_audit_events(
+            self._audit, request, context, attribution_pb2.ListAuditEventsResponse
+        )
 
     def GetAttribution(
         self, request: attribution_pb2.GetAttributionRequest, context: grpc.ServicerContext
@@ -386,9 +421,10 @@ class AttributionServicer(attribution_pb2_grpc.AttributionServiceServicer):
         conversion_id = check.uuid(
             request.conversion_id, "conversion_id", "a UUID (the record_id ingest returned)"
         )
+        property_id = check.property_id(request.property_id, required=False)
         check.abort_if_invalid(context, "invalid GetAttribution request")
         try:
-            latest = self._app.latest_attribution(conversion_id)
+            latest = self._app.latest_attribution(conversion_id, property_id or None)
         except UnknownConversionError as error:
             context.abort(grpc.StatusCode.NOT_FOUND, str(error))
         return attribution_pb2.GetAttributionResponse(attribution=conversion_attributed(latest))
@@ -482,9 +518,10 @@ class AttributionServicer(attribution_pb2_grpc.AttributionServiceServicer):
     ) -> attribution_pb2.GetJobResponse:
         check = FieldChecks()
         job_id = check.uuid(request.job_id, "job_id")
+        property_id = check.property_id(request.property_id, required=False)
         check.abort_if_invalid(context, "invalid GetJob request")
         try:
-            job = self._app.job(job_id)
+            job = self._app.job(job_id, property_id or None)
         except UnknownJobError as error:
             context.abort(grpc.StatusCode.NOT_FOUND, str(error))
         return job_message(job_id, job)

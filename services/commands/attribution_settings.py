@@ -11,12 +11,14 @@ from typing import Any
 
 import grpc
 
-from common.settings import process_env
+from common.channels import operator_tls
+from common.settings import SettingsError, process_env
 from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
 from convtrack.common.v1 import common_pb2
 from services.attribution.models import UnknownModelError, named_model
 from services.attribution.rules import NAMED_RULES
 from services.attribution.servicer import model_config
+from services.commands.credentials import client_channel, sent_api_key
 
 ALL_PROPERTIES = "*"
 CALL_TIMEOUT = 30.0
@@ -32,9 +34,19 @@ def _scope(args: argparse.Namespace) -> str:
     return ALL_PROPERTIES if args.all_properties else str(args.property_id)
 
 
-def _stub(args: argparse.Namespace) -> Any:
-    address = args.addr or process_env().get("ATTRIBUTION_ADDR", "127.0.0.1:50053")
-    return attribution_pb2_grpc.AttributionServiceStub(grpc.insecure_channel(address))
+def _stub(args: argparse.Namespace, command: str) -> Any | None:
+    """A stub sending the command's API key over the operators' TLS when configured; None
+    (after saying why) when the TLS directory or the key file cannot be read."""
+    env = process_env()
+    address = args.addr or env.get("ATTRIBUTION_ADDR", "127.0.0.1:50053")
+    try:
+        channel = client_channel(
+            address, sent_api_key(args.api_key, env), operator_tls(args.tls_dir, env)
+        )
+    except SettingsError as error:
+        print(f"convtrack attribution {command}: {error}", file=sys.stderr)
+        return None
+    return attribution_pb2_grpc.AttributionServiceStub(channel)
 
 
 def _failed(command: str, error: grpc.RpcError) -> int:
@@ -48,8 +60,11 @@ def show_models(args: argparse.Namespace) -> int:
     """Prints the models, lookback windows and reporting identity that apply to a property
     (or the deployment default), and where each comes from; 1 when the call fails."""
     scope = _scope(args)
+    stub = _stub(args, "models")
+    if stub is None:
+        return 2
     try:
-        found = _stub(args).ListModels(
+        found = stub.ListModels(
             attribution_pb2.ListModelsRequest(property_id=scope), timeout=CALL_TIMEOUT
         )
     except grpc.RpcError as error:
@@ -107,7 +122,9 @@ def configure_models(args: argparse.Namespace) -> int:
         window = request.lookbacks.default_window
         window.clicks.FromTimedelta(timedelta(days=args.click_lookback_days))
         window.views.FromTimedelta(timedelta(days=args.view_lookback_days))
-    stub = _stub(args)
+    stub = _stub(args, command)
+    if stub is None:
+        return 2
     try:
         job_id = stub.ConfigureModels(request, timeout=CALL_TIMEOUT).job_id
     except grpc.RpcError as error:
@@ -120,7 +137,9 @@ def set_reporting_identity(args: argparse.Namespace) -> int:
     re-attribution job and, with --wait, follows it."""
     command = "reporting-identity"
     chosen = getattr(common_pb2, f"REPORTING_IDENTITY_{args.identity.upper()}")
-    stub = _stub(args)
+    stub = _stub(args, command)
+    if stub is None:
+        return 2
     try:
         job_id = stub.SetReportingIdentity(
             attribution_pb2.SetReportingIdentityRequest(

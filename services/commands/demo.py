@@ -1,4 +1,5 @@
-"""`convtrack demo`: the four services on a generated sample, with a model comparison."""
+"""`convtrack demo`: the four services on a generated sample, with a model comparison, cost,
+top paths and charts."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-import grpc
-
-from common.settings import process_env
+from common.channels import open_channel, operator_tls
+from common.settings import TlsSettings, process_env
 from common.wire import to_timestamp
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from services import launcher, sample_data
 from services.commands.metric_output import render_table as render_metric_table
+from services.commands.paths import fetch_path_table
 from services.commands.reports import (
     CALL_TIMEOUT,
     compare_models,
@@ -50,6 +51,24 @@ def describe_conversions(events: Sequence[ingest_pb2.Event]) -> str:
     )
 
 
+def write_demo_charts(
+    address: str, property_id: str, folder: Path, tls: TlsSettings | None = None
+) -> list[Path]:
+    """Draws one chart of each kind for the demo's purchases into `folder`."""
+    from services.commands.charts import CHARTS, draw, fetch_chart_data
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for kind in CHARTS:
+        data = fetch_chart_data(
+            address, kind, property_id=property_id, conversion_name=REPORTED_CONVERSION, tls=tls
+        )
+        path = folder / f"{kind}.png"
+        draw(data, path, 1200, 700)
+        written.append(path)
+    return written
+
+
 def demo(args: argparse.Namespace) -> int:
     """Runs the demo with the arguments' sample size and data directory."""
     return run_demo(args.visitors, args.data_dir)
@@ -72,11 +91,12 @@ def run_demo(visitors: int, data_dir: Path | None) -> int:
         f"({', '.join(summary.currencies)})."
     )
     print(f"Starting ingest, identity, attribution and reporting on SQLite in {directory} ...")
+    tls = operator_tls(None, env)
     running, addresses = launcher.start_all(env, any_port=True)
     try:
         started = time.monotonic()
         accepted = duplicates = rejected = 0
-        with grpc.insecure_channel(addresses.ingest) as channel:
+        with open_channel(addresses.ingest, tls) as channel:
             ingest = ingest_pb2_grpc.IngestServiceStub(channel)
             for batch in sample_data.batches(events, 500):
                 response = ingest.TrackEvents(
@@ -98,7 +118,7 @@ def run_demo(visitors: int, data_dir: Path | None) -> int:
             f"{duplicates} duplicates, {rejected} rejected; {recorded} daily spend rows "
             "(paid search in USD, paid social in EUR)."
         )
-        launcher.wait_for_sync(addresses, timeout=300)
+        launcher.wait_for_sync(addresses, timeout=300, tls=tls)
         print(
             "Identity, attribution and reporting caught up after "
             f"{time.monotonic() - started:.1f}s."
@@ -108,6 +128,7 @@ def run_demo(visitors: int, data_dir: Path | None) -> int:
             property_id=config.property_id,
             models=["last_click", "linear"],
             conversion_name=REPORTED_CONVERSION,
+            tls=tls,
         )
         print(
             f"\n{REPORTED_CONVERSION} conversions by channel, last click vs linear "
@@ -122,6 +143,20 @@ def run_demo(visitors: int, data_dir: Path | None) -> int:
         )
         print(f"\nCost and return on ad spend by channel, {REPORTED_CONVERSION}, last click:\n")
         print(render_metric_table(cost))
+        paths = fetch_path_table(
+            addresses.reporting,
+            "top",
+            property_id=config.property_id,
+            conversion_name=REPORTED_CONVERSION,
+            limit=5,
+            tls=tls,
+        )
+        print(f"\nTop {REPORTED_CONVERSION} conversion paths:\n")
+        print(render_metric_table(paths))
+        charts = write_demo_charts(
+            addresses.reporting, config.property_id, directory / "charts", tls
+        )
+        print(f"\nCharts ({', '.join(p.name for p in charts)}) written to {directory / 'charts'}.")
     finally:
         launcher.stop_all(running)
         print("\nServices stopped." + (f" Data kept in {directory}." if keep else ""))

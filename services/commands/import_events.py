@@ -13,9 +13,11 @@ from typing import TextIO
 import grpc
 from google.protobuf import json_format
 
+from common.channels import operator_tls
 from common.grpc_errors import retry_delay_of
-from common.settings import process_env
+from common.settings import SettingsError, TlsSettings, process_env
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from services.commands.credentials import client_channel, sent_api_key
 
 BATCH_EVENTS = 500
 MAX_BATCH_EVENTS = 1000  # ingest's limit per batch
@@ -57,8 +59,21 @@ def import_events(args: argparse.Namespace) -> int:
         return 2
     address = args.addr or process_env().get("INGEST_ADDR", "127.0.0.1:50051")
     try:
+        tls = operator_tls(args.tls_dir, process_env())
+        api_key = sent_api_key(args.api_key, process_env())
+    except SettingsError as error:
+        print(f"convtrack import events: {error}", file=sys.stderr)
+        return 2
+    try:
         with args.file.open(encoding="utf-8") as lines:
-            tally = send_events(address, lines, progress=sys.stderr, batch_size=args.batch_size)
+            tally = send_events(
+                address,
+                lines,
+                progress=sys.stderr,
+                batch_size=args.batch_size,
+                api_key=api_key,
+                tls=tls,
+            )
     except OSError as error:
         print(f"convtrack import events: {error}", file=sys.stderr)
         return 1
@@ -75,13 +90,15 @@ def send_events(
     *,
     progress: TextIO | None = None,
     batch_size: int = BATCH_EVENTS,
+    api_key: str | None = None,
+    tls: TlsSettings | None = None,
 ) -> ImportTally:
     """Reads one `ingest.v1.Event` per line (protobuf JSON mapping) and tracks them in
     backfill batches; unreadable lines are counted and reported on `progress`. A batch that
     fails with UNAVAILABLE or DEADLINE_EXCEEDED, or is refused as busy (RESOURCE_EXHAUSTED),
     is retried (see `_track`)."""
     tally = ImportTally()
-    with grpc.insecure_channel(address) as channel:
+    with client_channel(address, api_key, tls) as channel:
         stub = ingest_pb2_grpc.IngestServiceStub(channel)
         for batch in _batches(lines, tally, progress, batch_size):
             response = _track(stub, batch)

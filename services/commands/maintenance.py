@@ -11,8 +11,10 @@ from services.reporting import server as reporting_server
 
 def migrate(args: argparse.Namespace) -> int:
     """Creates every service's schema and tables once."""
-    launcher.migrate(process_env())
+    notes = launcher.migrate(process_env())
     print("Schemas and tables are in place for ingest, identity, attribution and reporting.")
+    for note in notes:
+        print(note)
     return 0
 
 

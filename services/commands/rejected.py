@@ -8,9 +8,11 @@ from datetime import datetime
 
 import grpc
 
-from common.settings import process_env
+from common.channels import operator_tls
+from common.settings import SettingsError, TlsSettings, process_env
 from common.wire import from_timestamp, to_timestamp
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from services.commands.credentials import client_channel, sent_api_key
 
 CALL_TIMEOUT = 30.0
 
@@ -19,6 +21,12 @@ def rejected(args: argparse.Namespace) -> int:
     """Prints the property's rejected events by reason, then the latest; 1 when the call fails."""
     address = args.addr or process_env().get("INGEST_ADDR", "127.0.0.1:50051")
     try:
+        tls = operator_tls(args.tls_dir, process_env())
+        api_key = sent_api_key(args.api_key, process_env())
+    except SettingsError as error:
+        print(f"convtrack rejected: {error}", file=sys.stderr)
+        return 2
+    try:
         page = list_rejected(
             address,
             property_id=args.property_id,
@@ -26,6 +34,8 @@ def rejected(args: argparse.Namespace) -> int:
             field=args.field,
             reason=args.reason,
             page_size=args.limit,
+            api_key=api_key,
+            tls=tls,
         )
     except grpc.RpcError as error:
         print(f"convtrack rejected: {error.code().name}: {error.details()}", file=sys.stderr)
@@ -42,6 +52,8 @@ def list_rejected(
     field: str = "",
     reason: str = "",
     page_size: int = 20,
+    api_key: str | None = None,
+    tls: TlsSettings | None = None,
 ) -> ingest_pb2.ListRejectedResponse:
     """The first page of a property's dead letters, from the ingest service."""
     request = ingest_pb2.ListRejectedRequest(
@@ -49,7 +61,7 @@ def list_rejected(
     )
     if since is not None:
         request.since.CopyFrom(to_timestamp(since))
-    with grpc.insecure_channel(address) as channel:
+    with client_channel(address, api_key, tls) as channel:
         stub = ingest_pb2_grpc.IngestServiceStub(channel)
         return stub.ListRejected(request, timeout=CALL_TIMEOUT)
 

@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from common.settings import process_env
+from common.channels import operator_tls
+from common.settings import SettingsError, TlsSettings, process_env
 from common.wire import from_money_pb, to_timestamp
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
+from services.commands.credentials import client_channel, sent_api_key
 from services.commands.report_output import (
     Change,
     Figures,
@@ -40,15 +42,16 @@ INTERVALS = {
     "week": reporting_pb2.REPORT_INTERVAL_WEEK,
     "month": reporting_pb2.REPORT_INTERVAL_MONTH,
 }
-SERVED_KINDS = ("conversions", "compare", "cost", "rates")
+SERVED_KINDS = ("conversions", "compare", "cost", "rates", "paths")
 """The report kinds the reporting service answers today."""
-PLANNED_KINDS = ("paths", "funnel", "cohorts", "outcomes")
+PLANNED_KINDS = ("funnel", "cohorts", "outcomes")
 """Report kinds the command names but the service does not serve yet (issue #9)."""
 DEFAULT_MODELS = {
     "conversions": "last_click",
     "compare": "last_click,linear",
     "cost": "last_click",
     "rates": "last_click",
+    "paths": "",
 }
 METRIC_KINDS = ("cost", "rates")
 """The kinds written as metric tables (services.commands.metric_output)."""
@@ -70,12 +73,16 @@ def report(args: argparse.Namespace) -> int:
         _check_dimensions(kind, args)
         if args.output_format == "parquet" and args.output is None:
             raise UsageError("--format parquet needs --output FILE")
-    except UsageError as error:
+        tls = operator_tls(args.tls_dir, process_env())
+        api_key = sent_api_key(args.api_key, process_env())
+    except (UsageError, SettingsError) as error:
         print(f"convtrack report: {error}", file=sys.stderr)
         return 2
     address = args.addr or process_env().get("REPORTING_ADDR", "127.0.0.1:50054")
+    if kind == "paths":
+        return _path_report(args, address, tls, api_key)
     if kind in METRIC_KINDS:
-        return _metric_report(args, address, kind, models[0])
+        return _metric_report(args, address, kind, models[0], tls, api_key)
     try:
         fetched = fetch_report(
             address,
@@ -89,6 +96,8 @@ def report(args: argparse.Namespace) -> int:
             interval=args.interval or "none",
             filters=filters,
             compare=args.compare or "",
+            api_key=api_key,
+            tls=tls,
         )
     except grpc.RpcError as error:
         print(f"convtrack report: {error.code().name}: {error.details()}", file=sys.stderr)
@@ -115,6 +124,8 @@ def _kind_and_models(args: argparse.Namespace) -> tuple[str, list[str]]:
         )
     if args.as_of is not None:
         raise UsageError("--as-of is not available yet (issue #9)")
+    if kind == "paths" and models:
+        raise UsageError("report `paths` takes no model: paths are the journeys themselves")
     models = models or DEFAULT_MODELS[kind].split(",")
     if kind in ("conversions", *METRIC_KINDS) and len(models) > 1:
         raise UsageError(
@@ -177,6 +188,8 @@ def fetch_report(
     interval: str = "none",
     filters: dict[str, list[str]] | None = None,
     compare: str = "",
+    api_key: str | None = None,
+    tls: TlsSettings | None = None,
 ) -> Report:
     """A `conversions` report (one model; `group_by` may name several dimensions, comma
     separated; every page of rows) or a `compare` report from the reporting service.
@@ -190,6 +203,8 @@ def fetch_report(
             start=start,
             end=end,
             conversion_name=conversion_name,
+            api_key=api_key,
+            tls=tls,
         )
         return from_comparison_pb(comparison, group_by)
     dimensions = [name.strip() for name in group_by.split(",")]
@@ -211,7 +226,7 @@ def fetch_report(
         first, _, last = compare.partition("/")
         request.compare_to.start_time.CopyFrom(to_timestamp(parse_time(first)))
         request.compare_to.end_time.CopyFrom(to_timestamp(parse_time(last)))
-    with grpc.insecure_channel(address) as channel:
+    with client_channel(address, api_key, tls) as channel:
         stub = reporting_pb2_grpc.ReportingServiceStub(channel)
         response = stub.GetConversionReport(request, timeout=CALL_TIMEOUT)
         rows = list(response.rows)
@@ -240,6 +255,8 @@ def compare_models(
     start: datetime | None = None,
     end: datetime | None = None,
     conversion_name: str = "",
+    api_key: str | None = None,
+    tls: TlsSettings | None = None,
 ) -> reporting_pb2.CompareModelsResponse:
     """Conversions and value per group under each model, from the reporting service."""
     request = reporting_pb2.CompareModelsRequest(
@@ -249,7 +266,7 @@ def compare_models(
         conversion_name=conversion_name,
     )
     _set_time_range(request, start, end)
-    with grpc.insecure_channel(address) as channel:
+    with client_channel(address, api_key, tls) as channel:
         stub = reporting_pb2_grpc.ReportingServiceStub(channel)
         return stub.CompareModels(request, timeout=CALL_TIMEOUT)
 
@@ -407,7 +424,14 @@ def format_comparison(
     return render_table(from_comparison_pb(comparison, group_by))
 
 
-def _metric_report(args: argparse.Namespace, address: str, kind: str, model: str) -> int:
+def _metric_report(
+    args: argparse.Namespace,
+    address: str,
+    kind: str,
+    model: str,
+    tls: TlsSettings | None,
+    api_key: str | None,
+) -> int:
     from services.commands.metric_output import write as write_table
 
     try:
@@ -420,6 +444,34 @@ def _metric_report(args: argparse.Namespace, address: str, kind: str, model: str
             start=args.since,
             end=args.until,
             conversion_name=args.conversion,
+            api_key=api_key,
+            tls=tls,
+        )
+    except grpc.RpcError as error:
+        print(f"convtrack report: {error.code().name}: {error.details()}", file=sys.stderr)
+        return 1
+    write_table(table, args.output_format, args.output)
+    return 0
+
+
+def _path_report(
+    args: argparse.Namespace, address: str, tls: TlsSettings | None, api_key: str | None
+) -> int:
+    from services.commands.metric_output import write as write_table
+    from services.commands.paths import fetch_path_table
+
+    try:
+        table = fetch_path_table(
+            address,
+            args.view or "top",
+            property_id=args.property_id,
+            start=args.since,
+            end=args.until,
+            conversion_name=args.conversion,
+            collapse_repeats=args.collapse_repeats,
+            limit=args.limit,
+            tls=tls,
+            api_key=api_key,
         )
     except grpc.RpcError as error:
         print(f"convtrack report: {error.code().name}: {error.details()}", file=sys.stderr)
@@ -438,13 +490,15 @@ def fetch_metric_table(
     start: datetime | None = None,
     end: datetime | None = None,
     conversion_name: str = "",
+    api_key: str | None = None,
+    tls: TlsSettings | None = None,
 ) -> MetricTable:
     """A `cost` or `rates` report from the reporting service, every page of it."""
     from services.commands.metric_output import MetricTable
 
     rows: list[dict[str, Any]] = []
     token = ""
-    with grpc.insecure_channel(address) as channel:
+    with client_channel(address, api_key, tls) as channel:
         stub = reporting_pb2_grpc.ReportingServiceStub(channel)
         while True:
             request_type: Any = (

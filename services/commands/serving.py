@@ -7,7 +7,7 @@ import logging
 
 from common.leadership import AnotherReplicaError
 from common.server import serve_until, stop_requested_by_signals
-from common.settings import process_env
+from common.settings import SettingsError, process_env
 from services import launcher
 
 logger = logging.getLogger("convtrack")
@@ -18,7 +18,7 @@ def serve(args: argparse.Namespace) -> int:
     stop = stop_requested_by_signals()
     try:
         service = launcher.start_one(args.service, process_env())
-    except AnotherReplicaError as error:
+    except (AnotherReplicaError, SettingsError) as error:
         logger.error("refusing to start: %s", error)
         return 1
     serve_until(stop, [service])
@@ -30,7 +30,7 @@ def up(args: argparse.Namespace) -> int:
     stop = stop_requested_by_signals()
     try:
         running, addresses = launcher.start_all(process_env())
-    except AnotherReplicaError as error:
+    except (AnotherReplicaError, SettingsError) as error:
         logger.error("refusing to start: %s", error)
         return 1
     logger.info("convtrack up: %s", addresses)

@@ -14,9 +14,11 @@ from typing import TextIO
 
 import grpc
 
-from common.settings import process_env
+from common.channels import operator_tls
+from common.settings import SettingsError, TlsSettings, process_env
 from convtrack.common.v1 import common_pb2
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from services.commands.credentials import client_channel, sent_api_key
 
 BATCH_ROWS = 500
 CALL_TIMEOUT = 60.0
@@ -111,7 +113,14 @@ class SpendTally:
 def spend_import(args: argparse.Namespace) -> int:
     """Sends the file's spend rows and prints the verdict counts and each rejected line; 1
     when the file cannot be read or sent or a row was rejected, 2 for a bad header."""
-    address = args.addr or process_env().get("INGEST_ADDR", "127.0.0.1:50051")
+    env = process_env()
+    address = args.addr or env.get("INGEST_ADDR", "127.0.0.1:50051")
+    try:
+        tls = operator_tls(args.tls_dir, env)
+        api_key = sent_api_key(args.api_key, env)
+    except SettingsError as error:
+        print(f"convtrack spend import: {error}", file=sys.stderr)
+        return 2
     try:
         with args.file.open(encoding="utf-8-sig", newline="") as text:
             tally = send_spend(
@@ -120,6 +129,8 @@ def spend_import(args: argparse.Namespace) -> int:
                 format_name=args.csv_format,
                 property_id=args.property_id or "",
                 progress=sys.stderr,
+                api_key=api_key,
+                tls=tls,
             )
     except CsvFormatError as error:
         print(f"convtrack spend import: {args.file}: {error}", file=sys.stderr)
@@ -147,11 +158,13 @@ def send_spend(
     property_id: str = "",
     progress: TextIO | None = None,
     batch_rows: int = BATCH_ROWS,
+    api_key: str | None = None,
+    tls: TlsSettings | None = None,
 ) -> SpendTally:
-    """Reads the CSV, sends its rows in batches and tallies the verdicts; errors name the
-    file's line numbers."""
+    """Reads the CSV, sends its rows in batches (with `api_key`, over TLS as `tls` when
+    given) and tallies the verdicts; errors name the file's line numbers."""
     tally = SpendTally()
-    with grpc.insecure_channel(address) as channel:
+    with client_channel(address, api_key, tls) as channel:
         stub = ingest_pb2_grpc.IngestServiceStub(channel)
         batch: list[tuple[int, ingest_pb2.SpendRow]] = []
         for line, row in read_rows(text, format_name, property_id, tally):

@@ -2,26 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 import grpc
 
+from common.audit import audit_interceptors, open_audit_log
+from common.authentication import AuthMode, AuthSettings, auth_settings
+from common.authorisation import access_interceptors
+from common.channels import open_channel
 from common.eventlog import positions
 from common.follower import Follower
 from common.health import DEFAULT_MAX_READY_LAG, Readiness, max_ready_lag
+from common.key_ring import key_set_loader
+from common.keyset import KeySet, started_cache
 from common.leadership import Election, leader_election, started_elected
+from common.rate_limits import RateLimitSettings, rate_limit_interceptors, rate_limit_settings
 from common.server import GrpcServer, RunningService
-from common.settings import SettingsError, creates_tables, data_dir, database_url, env_int, env_str
+from common.settings import (
+    PLAINTEXT,
+    SettingsError,
+    TransportSettings,
+    creates_tables,
+    data_dir,
+    database_url,
+    env_int,
+    env_str,
+    peer_address,
+    transport_settings,
+)
 from common.storage import Database, database_for
 from common.telemetry import Telemetry
-from common.upstream import ingest_log, open_channel
+from common.upstream import ingest_log
 from common.values import Identifier
 from common.wire import from_identifier_pb, to_identifier_pb
 from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from services.identity.access import RATE_COSTS, policy
 from services.identity.application import (
     DEFAULT_MIN_EXPECTED_PRECISION,
     IdentifierVault,
@@ -54,6 +73,9 @@ class IdentitySettings:
     matching_window: timedelta = timedelta(days=90)
     min_match_probability: float = 0.99
     min_expected_precision: float = DEFAULT_MIN_EXPECTED_PRECISION
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    transport: TransportSettings = PLAINTEXT
+    rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IdentitySettings:
@@ -63,7 +85,8 @@ class IdentitySettings:
         `IDENTITY_MIN_MATCH_PROBABILITY` (0.99), `IDENTITY_MIN_EXPECTED_PRECISION` (0.95: a
         run whose expected precision is lower accepts no links; 0 turns the check off),
         `IDENTITY_MAX_READY_LAG` (10000: the lag past which readiness reports NOT_SERVING),
-        `CONVTRACK_LEADER_ELECTION` (on)."""
+        `CONVTRACK_LEADER_ELECTION` (on); ports and TLS as in `transport_settings`, ingest
+        at `INGEST_INTERNAL_ADDR` or `INGEST_ADDR`, `CONVTRACK_AUTH`."""
         probability = env_str(env, "IDENTITY_MIN_MATCH_PROBABILITY", str(cls.min_match_probability))
         try:
             min_probability = float(probability)
@@ -82,18 +105,22 @@ class IdentitySettings:
             raise SettingsError(
                 f"IDENTITY_MIN_EXPECTED_PRECISION must be a number in [0, 1], not {target!r}"
             )
+        listen = env_str(env, "IDENTITY_LISTEN", cls.listen)
         return cls(
-            listen=env_str(env, "IDENTITY_LISTEN", cls.listen),
+            listen=listen,
             database_url=database_url(env, "identity"),
             data_dir=data_dir(env),
             create_tables=creates_tables(env),
             max_ready_lag=max_ready_lag(env, "identity"),
             leader_election=leader_election(env),
-            ingest_addr=env_str(env, "INGEST_ADDR", cls.ingest_addr),
+            ingest_addr=peer_address(env, "ingest", cls.ingest_addr),
             matching_interval=timedelta(hours=env_int(env, "IDENTITY_MATCHING_INTERVAL_HOURS", 6)),
             matching_window=timedelta(days=env_int(env, "IDENTITY_MATCHING_WINDOW_DAYS", 90)),
             min_match_probability=min_probability,
             min_expected_precision=min_expected_precision,
+            auth=auth_settings(env, listen),
+            transport=transport_settings(env, "identity", listen),
+            rate_limits=rate_limit_settings(env, "identity"),
         )
 
 
@@ -163,15 +190,30 @@ def build_application(
     return app
 
 
-def start(settings: IdentitySettings, telemetry: Telemetry | None = None) -> RunningService:
+def start(
+    settings: IdentitySettings,
+    telemetry: Telemetry | None = None,
+    key_set: Callable[[], KeySet] | None = None,
+) -> RunningService:
     """Starts identity: its store, its follower of ingest's log (while this replica leads
-    it) and its gRPC server."""
+    it) and its gRPC server. With authentication on, API keys are checked against the key
+    set loaded by `key_set` every second (by default from ingest's GetKeyRing)."""
     election = Election("identity", database_of(settings), enabled=settings.leader_election)
-    return started_elected(election, lambda e: _start(settings, telemetry or Telemetry(), e))
+    return started_elected(
+        election, lambda e: _start(settings, telemetry or Telemetry(), e, key_set)
+    )
 
 
-def _start(settings: IdentitySettings, telemetry: Telemetry, election: Election) -> RunningService:
-    channel = open_channel(settings.ingest_addr, telemetry.tracer_provider)
+def _start(
+    settings: IdentitySettings,
+    telemetry: Telemetry,
+    election: Election,
+    key_set: Callable[[], KeySet] | None,
+) -> RunningService:
+    channel = open_channel(settings.ingest_addr, settings.transport.tls, telemetry.tracer_provider)
+    keys = started_cache(
+        settings.auth.mode is AuthMode.KEYS, key_set or key_set_loader(channel), "identity"
+    )
     app = build_application(
         settings,
         IngestIdentifierVault(channel),
@@ -190,7 +232,8 @@ def _start(settings: IdentitySettings, telemetry: Telemetry, election: Election)
         on_standby=app.stand_by,
     )
 
-    servicer = IdentityServicer(app, lambda: positions(app, UPSTREAMS))
+    audit = open_audit_log(database_of(settings))
+    servicer = IdentityServicer(app, lambda: positions(app, UPSTREAMS), audit)
 
     def register(server: grpc.Server) -> None:
         identity_pb2_grpc.add_IdentityServiceServicer_to_server(servicer, server)
@@ -200,13 +243,29 @@ def _start(settings: IdentitySettings, telemetry: Telemetry, election: Election)
         service_names=[SERVICE_NAME],
         register=register,
         tracer_provider=telemetry.tracer_provider,
+        interceptors=access_interceptors(
+            settings.auth,
+            policy(),
+            keys.current if keys is not None else None,
+            below=[
+                *rate_limit_interceptors(settings.rate_limits, RATE_COSTS),
+                *audit_interceptors(policy(), audit),
+            ],
+        ),
         ready_at_start=False,
+        transport=settings.transport,
     )
     return RunningService(
         "identity",
         server,
         followers=[follower],
         interrupts=[channel.close, app.release_log_readers],
-        closers=[app.close, telemetry.shutdown, election.close],
+        closers=[
+            *([keys.stop] if keys else []),
+            app.close,
+            audit.close,
+            telemetry.shutdown,
+            election.close,
+        ],
         readiness=Readiness(app.log_head, [follower], max_lag=settings.max_ready_lag),
     )

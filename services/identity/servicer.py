@@ -10,6 +10,8 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
+from common.audit import AuditLog
+from common.audit_api import list_audit_events
 from common.log_endpoint import LogEndpoint
 from common.requests import FieldChecks
 from common.values import Identifier, IdentifierType
@@ -201,10 +203,27 @@ NOT_SERVED: frozenset[type[Any]] = frozenset({ObservationIgnored})
 class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     """Translates IdentityService calls to the identity application."""
 
-    def __init__(self, app: IdentityApplication, positions: Callable[[], dict[str, int]]) -> None:
+    def __init__(
+        self,
+        app: IdentityApplication,
+        positions: Callable[[], dict[str, int]],
+        audit: AuditLog | None = None,
+    ) -> None:
         self._app = app
+        self._audit = audit
         self._log = LogEndpoint(app, log_entry)
         self._positions = positions
+
+    def ListAuditEvents(
+        self, request: identity_pb2.ListAuditEventsRequest, context: grpc.ServicerContext
+    ) -> identity_pb2.ListAuditEventsResponse:
+        """A page of this service's audit log."""
+        if self._audit is None:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "this server keeps no audit log")
+            raise AssertionError("unreachable: abort raises")
+        return list_audit_events(
+            self._audit, request, context, identity_pb2.ListAuditEventsResponse
+        )
 
     def ResolveIdentity(
         self, request: identity_pb2.ResolveIdentityRequest, context: grpc.ServicerContext
@@ -393,6 +412,8 @@ def _rules_to_pb(rules: IdentityRules) -> identity_pb2.ResolutionRules:
                 max_persons=rule.max_persons or 0,
                 duplicate_records=rule.duplicate_records,
                 keeps_devices_apart=rule.keeps_devices_apart,
+                max_unvouched=rule.max_unvouched or 0,
+                names_person=rule.names_person,
             )
             for kind, rule in sorted(rules.kinds.items(), key=lambda item: item[1].priority)
         ],
@@ -431,6 +452,8 @@ def _rules_from_pb(
             max_persons=rule.max_persons or None,
             duplicate_records=rule.duplicate_records,
             keeps_devices_apart=rule.keeps_devices_apart,
+            max_unvouched=rule.max_unvouched or None,
+            names_person=rule.names_person,
         )
     if message.max_persons_per_identifier < 1:
         check.add("rules.max_persons_per_identifier", "must be at least 1")

@@ -14,19 +14,20 @@ from enum import StrEnum
 from typing import TypeVar
 from uuid import UUID
 
-from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.domain import datetime_now_with_tzinfo
+from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from common.consent import Consent
 from common.eventlog import LoggedApplication
 from common.group_commit import GroupCommit, GroupCommitFullError, GroupCommitTimeoutError
 from common.identifiers import placeholder_reason
 from services.ingest.consent import recorded_consent, remembered_consent
-from services.ingest.domainmodel import IncomingEvent, RecordedFact, SpendFigure, SpendLine
+from services.ingest.domainmodel import IncomingEvent, SpendFigure, SpendLine
 from services.ingest.network import NetworkPseudonyms
-from services.ingest.normalise import Limits, Normaliser, ValidEvent, Violation
+from services.ingest.normalise import FactState, Limits, Normaliser, ValidEvent, Violation
 from services.ingest.rejected import RejectedStore
 from services.ingest.spend import MAX_SPEND_ROWS, IncomingSpend, SpendNormaliser, today_utc
+from services.ingest.stored_facts import stored_fact
 from services.ingest.vault import Sealed, SubjectVault
 
 SAVE_ATTEMPTS = 3
@@ -125,9 +126,9 @@ class IngestApplication(LoggedApplication):
         self.rejected = rejected
         self.dead_letter_failures = 0
         self._limits = limits
-        self._writer: GroupCommit[UUID, DomainEventProtocol[UUID]] = GroupCommit(
+        self._writer: GroupCommit[UUID, StoredEvent] = GroupCommit(
             self._store_events,
-            key=lambda e: e.originator_id,
+            key=_stored_id,
             max_queued_items=max_queued_events,
             retry_after=busy_retry_after,
             name="ingest-writer",
@@ -180,7 +181,7 @@ class IngestApplication(LoggedApplication):
         # rejected or already stored event would be personal data no erasure can reach.
         new, consents, sealed = self._within(write_timeout, lambda: self._new_and_sealed(valid))
         facts = [
-            self._normaliser.fact(
+            self._normaliser.fact_state(
                 event,
                 received_at,
                 sealed.get(event.incoming.property_id, {}),
@@ -388,10 +389,11 @@ class IngestApplication(LoggedApplication):
         self._lookups.shutdown(wait=True)
         super().close()
 
-    def _store_new(self, facts: list[RecordedFact], timeout: float | None) -> set[UUID]:
+    def _store_new(self, facts: list[FactState], timeout: float | None) -> set[UUID]:
         """Saves the facts not stored before; returns the ids this call saved. Concurrent calls
         are combined into one transaction (group commit); it returns once that committed."""
-        events = [e for fact in facts for e in fact.collect_events()]
+        created = datetime_now_with_tzinfo()
+        events = [stored_fact(fact, created) for fact in facts]
         try:
             return self._writer.submit(events, timeout=timeout)
         except GroupCommitFullError as full:
@@ -399,7 +401,7 @@ class IngestApplication(LoggedApplication):
             raise
 
     @property
-    def writer(self) -> GroupCommit[UUID, DomainEventProtocol[UUID]]:
+    def writer(self) -> GroupCommit[UUID, StoredEvent]:
         """The group commit that stores accepted events (its counters show what it holds)."""
         return self._writer
 
@@ -411,17 +413,24 @@ class IngestApplication(LoggedApplication):
             full.retry_after,
         ) from full
 
-    def _store_events(self, events: list[DomainEventProtocol[UUID]]) -> set[UUID]:
-        """The one writer's transaction: known ids are filtered out with one query first; an
-        IntegrityError then only means another replica stored some meanwhile: filter, retry."""
+    def _store_events(self, events: list[StoredEvent]) -> set[UUID]:
+        """The one writer's transaction. The callers left out what was stored before they
+        sealed their events, so the insert is tried as it is; an IntegrityError means that
+        some were stored meanwhile (an earlier group, another replica): filter them out with
+        one query and retry."""
         for _ in range(SAVE_ATTEMPTS):
-            known = self.stored_ids([e.originator_id for e in events])
-            events = [e for e in events if e.originator_id not in known]
             if not events:
                 return set()
             try:
-                self.save_events(events)
-                return {e.originator_id for e in events}
+                self.save_stored(events)
+                return {_stored_id(e) for e in events}
             except IntegrityError:
-                continue
+                known = self.stored_ids([_stored_id(e) for e in events])
+                events = [e for e in events if _stored_id(e) not in known]
         raise IngestError("could not store the batch: concurrent writers kept conflicting")
+
+
+def _stored_id(event: StoredEvent) -> UUID:
+    """A stored fact's record id (ingest's facts have UUID ids)."""
+    originator = event.originator_id
+    return originator if isinstance(originator, UUID) else UUID(originator)

@@ -96,6 +96,16 @@ class ScrubbedTraffic:
 
 
 @dataclass(frozen=True, slots=True)
+class FactState:
+    """A fact before it is stored: its aggregate class, its id and the fields its `Recorded`
+    event holds (in the order of the event's parameters)."""
+
+    kind: type[RecordedFact]
+    record_id: UUID
+    fields: dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
 class ValidEvent:
     """An event that passed validation: what its fact holds, but for the sealed identifiers.
 
@@ -226,10 +236,23 @@ class Normaliser:
         network: NetworkPseudonyms | None = None,
         consent: Consent | None = None,
     ) -> RecordedFact:
-        """The fact of a valid event: pseudonyms instead of identifiers, with the raw
-        identifiers sealed (`sealed` maps each of `valid.identifier_keys` to its pseudonym
-        and sealed value), placeholder values dropped. Of the client's IP address it keeps
-        only `network`, the pseudonyms of `network_address(valid.incoming)`.
+        """The fact of a valid event as an aggregate (see `fact_state`)."""
+        state = self.fact_state(valid, received_at, sealed, trace_parent, network, consent)
+        return state.kind(id=state.record_id, **state.fields)  # type: ignore[call-arg]
+
+    def fact_state(
+        self,
+        valid: ValidEvent,
+        received_at: datetime,
+        sealed: Mapping[str, Sealed],
+        trace_parent: str = "",
+        network: NetworkPseudonyms | None = None,
+        consent: Consent | None = None,
+    ) -> FactState:
+        """What the fact of a valid event records: pseudonyms instead of identifiers, with
+        the raw identifiers sealed (`sealed` maps each of `valid.identifier_keys` to its
+        pseudonym and sealed value), placeholder values dropped. Of the client's IP address
+        it keeps only `network`, the pseudonyms of `network_address(valid.incoming)`.
 
         `consent` is the consent the event is recorded under (its own, with earlier
         withdrawals of its identifiers applied; `valid.consent` when not given). With
@@ -238,18 +261,18 @@ class Normaliser:
         """
         incoming = valid.incoming
         consent = consent or valid.consent
-        if consent.analytics_denied:
-            sealed, network = {}, None
-        keys = () if consent.analytics_denied else valid.identifier_keys
+        denied = consent.analytics_denied
+        if denied:
+            network = None
         device = self._user_agents.parse(incoming.user_agent)
-        common = {
-            "id": valid.record_id,
+        seals = [] if denied else [sealed[key] for key in valid.identifier_keys]
+        # In the order of the `Recorded` event's parameters (the stored form keeps it).
+        common: dict[str, object] = {
             "property_id": incoming.property_id,
             "event_id": incoming.event_id,
             "occurred_at": valid.occurred_at,
             "received_at": received_at,
-            "identifiers": [sealed[key].pseudonym for key in keys],
-            "sealed_identifiers": {sealed[key].pseudonym: sealed[key].token for key in keys},
+            "identifiers": [s.pseudonym for s in seals],
             "device": {
                 "browser": device.browser,
                 "os": device.os,
@@ -260,24 +283,27 @@ class Normaliser:
                 "device_type": device.device_type,
             },
             "trace_parent": trace_parent,
-            "late": valid.late,
+            "sealed_identifiers": {s.pseudonym: s.token for s in seals},
             "network": {
                 "ip_pseudonym": network.ip if network else "",
                 "network_pseudonym": network.network if network else "",
-                "geo_country": "" if consent.analytics_denied else valid.geo_country,
-                "geo_city": "" if consent.analytics_denied else valid.geo_city,
+                "geo_country": "" if denied else valid.geo_country,
+                "geo_city": "" if denied else valid.geo_city,
             },
+            "late": valid.late,
             "consent": consent.to_dict(),
         }
-        return self._fact(valid, common, consent)
+        return self._fact_state(valid, common, consent)
 
-    def _fact(self, valid: ValidEvent, common: dict[str, object], consent: Consent) -> RecordedFact:
+    def _fact_state(
+        self, valid: ValidEvent, common: dict[str, object], consent: Consent
+    ) -> FactState:
         incoming, scrubbed = valid.incoming, valid.traffic
         touch = incoming.touchpoint
         if incoming.kind is EventKind.TOUCHPOINT and touch is not None and scrubbed is not None:
             assert touch.type is not None, "validated in validate"
             traffic = scrubbed.source
-            return Touchpoint(
+            common.update(
                 touch_type=touch.type.value,
                 channel=traffic.channel.value,
                 source=traffic.source,
@@ -288,37 +314,37 @@ class Normaliser:
                 landing_url=scrubbed.landing_url,
                 referrer_host=traffic.referrer_host,
                 click_id_type=traffic.click_id_type,
-                **common,  # type: ignore[arg-type]
             )
+            return FactState(Touchpoint, valid.record_id, common)
         if incoming.kind is EventKind.PAGE_VIEW and incoming.page_view is not None:
-            return PageView(
+            common.update(
                 url=self._urls.url(incoming.page_view.url or incoming.page_url),
                 title=incoming.page_view.title,
-                **common,  # type: ignore[arg-type]
             )
+            return FactState(PageView, valid.record_id, common)
         if incoming.kind is EventKind.CONVERSION and incoming.conversion is not None:
             conversion, value = incoming.conversion, valid.value
-            # Always passed: the library does not apply keyword-only defaults on creation.
-            own: dict[str, object] = dict.fromkeys(("channel", "source", "medium", "campaign"), "")
-            if consent.analytics_denied:
-                traffic = self._own_traffic(incoming)
-                own = {
-                    "channel": traffic.channel.value,
-                    "source": traffic.source.replace(NUL, ""),
-                    "medium": traffic.medium.replace(NUL, ""),
-                    "campaign": traffic.campaign.replace(NUL, ""),
-                }
-            return Conversion(  # type: ignore[misc]
+            common.update(
                 name=conversion.name,
                 currency_code=value.currency_code if value else "",
                 value_micros=value.to_micros() if value else 0,
                 reporting_currency_code=self._reporting_currency,
                 reporting_value_micros=valid.reporting_micros,
                 order_id="" if consent.analytics_denied else conversion.order_id,
-                **own,  # type: ignore[arg-type]
-                **common,  # type: ignore[arg-type]
             )
-        return Identification(**common)  # type: ignore[arg-type]
+            # Always recorded: the library does not apply keyword-only defaults on creation.
+            if consent.analytics_denied:
+                own = self._own_traffic(incoming)
+                common.update(
+                    channel=own.channel.value,
+                    source=own.source.replace(NUL, ""),
+                    medium=own.medium.replace(NUL, ""),
+                    campaign=own.campaign.replace(NUL, ""),
+                )
+            else:
+                common.update(channel="", source="", medium="", campaign="")
+            return FactState(Conversion, valid.record_id, common)
+        return FactState(Identification, valid.record_id, common)
 
     def _own_traffic(self, incoming: IncomingEvent) -> TrafficSource:
         """The traffic source of an event's own page URL and referrer (campaign tags and

@@ -3,23 +3,43 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
+from sqlalchemy import Engine
 
+from common.audit import audit_interceptors, open_audit_log
+from common.authentication import AuthMode, AuthSettings, auth_settings
+from common.authorisation import access_interceptors
+from common.channels import open_channel
 from common.follower import Follower
 from common.health import Readiness
+from common.keyset import started_cache
 from common.leadership import Election, leader_election, started_elected
 from common.money import ExchangeRates, is_known_currency
+from common.rate_limits import RateLimitSettings, rate_limit_interceptors, rate_limit_settings
 from common.server import GrpcServer, RunningService
-from common.settings import SettingsError, creates_tables, data_dir, database_url, env_int, env_str
+from common.settings import (
+    PLAINTEXT,
+    SettingsError,
+    TransportSettings,
+    creates_tables,
+    data_dir,
+    database_url,
+    env_int,
+    env_str,
+    peer_address,
+    transport_settings,
+)
 from common.storage import Database, database_for
 from common.telemetry import Telemetry
-from common.upstream import identity_log, open_channel
+from common.upstream import identity_log
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from services.ingest.access import RATE_COSTS, policy
+from services.ingest.api_keys import ApiKeys, IngestStore
 from services.ingest.application import IngestApplication
 from services.ingest.enrichment import UserAgentParser
 from services.ingest.normalise import Limits, Normaliser
@@ -28,7 +48,21 @@ from services.ingest.servicer import IngestServicer
 from services.ingest.spend import SpendNormaliser
 from services.ingest.upstream import forgotten_of
 from services.ingest.url_privacy import DEFAULT_PII_QUERY_PARAMS, UrlScrubber
-from services.ingest.vault import Forgotten, SubjectVault
+from services.ingest.vault import (
+    Forgotten,
+    SubjectVault,
+    drop_legacy_secret,
+    legacy_secret,
+)
+from services.ingest.vault_secrets import (
+    CURRENT,
+    CURRENT_FILE,
+    PREVIOUS,
+    PREVIOUS_FILE,
+    configured_secrets,
+    generated_secrets_allowed,
+    vault_secrets,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -63,6 +97,13 @@ class IngestSettings:
     pii_query_params: tuple[str, ...] = DEFAULT_PII_QUERY_PARAMS
     max_queued_events: int = DEFAULT_MAX_QUEUED_EVENTS
     max_concurrent_calls: int = DEFAULT_MAX_CONCURRENT_CALLS
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    transport: TransportSettings = PLAINTEXT
+    # The vault's HMAC secret as written (hex, base64 or raw); None: the one generated into
+    # `<data dir>/secrets/ingest-vault.key` (the embedded default).
+    vault_secret: str | None = field(default=None, repr=False)
+    vault_previous_secrets: tuple[str, ...] = field(default=(), repr=False)
+    rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IngestSettings:
@@ -72,12 +113,24 @@ class IngestSettings:
         `INGEST_PII_QUERY_PARAMS` (comma-separated names, replacing the default list),
         `INGEST_MAX_QUEUED_EVENTS` (events waiting to be stored, at least one full batch),
         `INGEST_MAX_CONCURRENT_CALLS` (calls in progress, at least 1),
-        `CONVTRACK_DATA_DIR` and `CONVTRACK_LEADER_ELECTION` (on)."""
+        `CONVTRACK_DATA_DIR`, `CONVTRACK_LEADER_ELECTION` (on); ports and TLS as in
+        `transport_settings`, identity at `IDENTITY_INTERNAL_ADDR` or `IDENTITY_ADDR`; the
+        vault's secrets `INGEST_VAULT_SECRET[_FILE]` and `INGEST_VAULT_SECRET_PREVIOUS[_FILE]`
+        (required on PostgreSQL unless `CONVTRACK_ALLOW_GENERATED_SECRETS=1`);
+        `CONVTRACK_AUTH`."""
         pii_query_params = env_str(env, "INGEST_PII_QUERY_PARAMS")
+        listen = env_str(env, "INGEST_LISTEN", "127.0.0.1:50051")
+        vault_secret, vault_previous_secrets = configured_secrets(env)
+        url = database_url(env, "ingest")
+        if vault_secret is None and url and not generated_secrets_allowed(env):
+            raise SettingsError(
+                f"{CURRENT} (or {CURRENT_FILE}) must be set for ingest on PostgreSQL: "
+                "32 random bytes, e.g. `openssl rand -hex 32` (docs/deploy.md)"
+            )
         settings = cls(
-            listen=env_str(env, "INGEST_LISTEN", "127.0.0.1:50051"),
-            identity_addr=env_str(env, "IDENTITY_ADDR", "127.0.0.1:50052"),
-            database_url=database_url(env, "ingest"),
+            listen=listen,
+            identity_addr=peer_address(env, "identity", "127.0.0.1:50052"),
+            database_url=url,
             data_dir=data_dir(env),
             create_tables=creates_tables(env),
             leader_election=leader_election(env),
@@ -96,6 +149,11 @@ class IngestSettings:
             max_concurrent_calls=env_int(
                 env, "INGEST_MAX_CONCURRENT_CALLS", DEFAULT_MAX_CONCURRENT_CALLS
             ),
+            auth=auth_settings(env, listen),
+            transport=transport_settings(env, "ingest", listen),
+            vault_secret=vault_secret,
+            vault_previous_secrets=vault_previous_secrets,
+            rate_limits=rate_limit_settings(env, "ingest"),
         )
         if settings.max_concurrent_calls < 1:
             raise SettingsError("INGEST_MAX_CONCURRENT_CALLS must be at least 1")
@@ -138,6 +196,15 @@ def database_of(settings: IngestSettings) -> Database:
     )
 
 
+def offline_api_keys(settings: IngestSettings) -> tuple[ApiKeys, Callable[[], None]]:
+    """The API keys in ingest's store, opened directly (creating its tables if need be), and
+    the function that closes the store: for minting the first admin key offline."""
+    database = database_of(replace(settings, create_tables=True))
+    database.ensure_schema()
+    store = IngestStore(env=database.eventsourcing_env())
+    return ApiKeys(store), store.close
+
+
 def build_application(settings: IngestSettings) -> IngestApplication:
     """The ingest application on the configured store."""
     database = database_of(settings)
@@ -157,13 +224,15 @@ def build_application(settings: IngestSettings) -> IngestApplication:
         urls=urls,
     )
     engine = database.sql_engine()
-    vault = SubjectVault(engine)
+    vault = subject_vault(settings, engine)
     rejected = RejectedStore(engine, urls, timedelta(days=settings.rejected_retention_days))
     for tables in (vault, rejected):
         if settings.create_tables:
             tables.create_tables()
         else:
             tables.check_tables()
+    legacy = legacy_secret(engine)
+    vault.register_secrets(also_used=() if legacy is None else (legacy.version,))
     app = IngestApplication(
         normaliser=normaliser,
         limits=limits,
@@ -179,6 +248,58 @@ def build_application(settings: IngestSettings) -> IngestApplication:
     return app
 
 
+def subject_vault(settings: IngestSettings, engine: Engine) -> SubjectVault:
+    """The vault on ingest's database, with the configured secrets; a secret a store made
+    before secrets came from the settings is used as a previous one (or, with no secret
+    configured, becomes the generated key file's secret) until `convtrack migrate` drops it."""
+    legacy = legacy_secret(engine)
+    secrets = vault_secrets(
+        settings.vault_secret,
+        settings.vault_previous_secrets,
+        settings.data_dir,
+        seed=None if legacy is None else legacy.key,
+    )
+    if legacy is not None:
+        secrets = secrets.with_previous(legacy)
+        _log.warning(
+            "ingest: the vault secret %s is still in ingest's database: run `convtrack migrate` "
+            '(docs/deploy.md, "Rotate secrets")',
+            legacy.version,
+        )
+    return SubjectVault(engine, secrets)
+
+
+def move_legacy_secret(settings: IngestSettings) -> str:
+    """Drops the secret a store made before secrets came from the settings, once it is
+    configured (current, previous or the generated key file); says what it did or what to do."""
+    database = database_of(settings)
+    engine = database.sql_engine()
+    try:
+        legacy = legacy_secret(engine)
+        if legacy is None:
+            return ""
+        configured = vault_secrets(
+            settings.vault_secret,
+            settings.vault_previous_secrets,
+            settings.data_dir,
+            seed=legacy.key,
+        ).all
+        if legacy.version in {s.version for s in configured}:
+            drop_legacy_secret(engine)
+            return (
+                f"ingest: the vault secret {legacy.version} is configured; dropped it from "
+                "ingest's database."
+            )
+        return (
+            f"ingest: ingest's database still holds the vault secret {legacy.version} (used "
+            "as a previous secret). Move it out: `convtrack vault export-legacy-secret --out "
+            f"FILE`, add the file's line to {PREVIOUS_FILE} (or {PREVIOUS}), restart ingest "
+            "and run `convtrack migrate` again, which then drops it."
+        )
+    finally:
+        engine.dispose()
+
+
 def start(settings: IngestSettings, telemetry: Telemetry | None = None) -> RunningService:
     """Starts ingest: its store, its follower of identity's log (to destroy forgotten
     persons' keys; only with an identity address, and while this replica leads it) and its
@@ -192,7 +313,9 @@ def _start(settings: IngestSettings, telemetry: Telemetry, election: Election) -
     followers: list[Follower[Forgotten | None]] = []
     interrupts = [app.release_log_readers]
     if settings.identity_addr:
-        channel = open_channel(settings.identity_addr, telemetry.tracer_provider)
+        channel = open_channel(
+            settings.identity_addr, settings.transport.tls, telemetry.tracer_provider
+        )
         followers.append(
             Follower(
                 identity_log(channel, forgotten_of),
@@ -205,7 +328,14 @@ def _start(settings: IngestSettings, telemetry: Telemetry, election: Election) -
             )
         )
         interrupts.append(channel.close)
-    servicer = IngestServicer(app, telemetry.meter(__name__))
+    api_keys = ApiKeys(app)
+    # Ingest checks keys with its own store's key ring, reloaded every second (so the
+    # changes other replicas make are seen too).
+    keys = started_cache(settings.auth.mode is AuthMode.KEYS, api_keys.key_set, "ingest")
+    if keys is not None:
+        api_keys.on_change(keys.refresh)
+    audit = open_audit_log(database_of(settings))
+    servicer = IngestServicer(app, api_keys, telemetry.meter(__name__), audit)
 
     def register(server: grpc.Server) -> None:
         ingest_pb2_grpc.add_IngestServiceServicer_to_server(servicer, server)
@@ -215,8 +345,18 @@ def _start(settings: IngestSettings, telemetry: Telemetry, election: Election) -
         service_names=[SERVICE_NAME],
         register=register,
         tracer_provider=telemetry.tracer_provider,
+        interceptors=access_interceptors(
+            settings.auth,
+            policy(),
+            keys.current if keys is not None else None,
+            below=[
+                *rate_limit_interceptors(settings.rate_limits, RATE_COSTS),
+                *audit_interceptors(policy(), audit),
+            ],
+        ),
         max_concurrent_rpcs=settings.max_concurrent_calls,
         ready_at_start=False,
+        transport=settings.transport,
     )
     # Ingest's readiness is its store only: identity follows ingest's log, so ingest waiting
     # for identity's log would deadlock both at start behind Kubernetes Services, which route
@@ -226,6 +366,12 @@ def _start(settings: IngestSettings, telemetry: Telemetry, election: Election) -
         server,
         followers=followers,
         interrupts=interrupts,
-        closers=[app.close, telemetry.shutdown, election.close],
+        closers=[
+            *([keys.stop] if keys is not None else []),
+            app.close,
+            audit.close,
+            telemetry.shutdown,
+            election.close,
+        ],
         readiness=Readiness(app.log_head),
     )

@@ -9,9 +9,12 @@ from typing import Any
 import grpc
 from opentelemetry.metrics import Meter
 
+from common.audit import AuditLog
+from common.audit_api import list_audit_events
 from common.consent import Consent, ConsentState
 from common.deadlines import wait_budget
 from common.grpc_errors import FieldProblem, abort_invalid, abort_resource_exhausted
+from common.key_ring import SCOPES, SCOPES_BACK
 from common.log_endpoint import LogEndpoint
 from common.money import Money
 from common.requests import FieldChecks, timestamp_problem
@@ -19,6 +22,11 @@ from common.telemetry import current_trace_parent
 from common.values import Identifier
 from common.wire import from_timestamp, to_identifier_pb, to_money_pb, to_timestamp
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from services.ingest.api_keys import (
+    ApiKeys,
+    InvalidKeyRequestError,
+    UnknownApiKeyError,
+)
 from services.ingest.application import (
     BatchTooLargeError,
     IngestApplication,
@@ -44,6 +52,7 @@ from services.ingest.domainmodel import (
     is_late,
 )
 from services.ingest.enrichment import CLICK_ID_FIELDS, CampaignTags, ClickIds, device_type_of
+from services.ingest.keyring import KeyRing, StoredKey
 from services.ingest.rejected import (
     MAX_PROPERTY_LENGTH,
     RejectedEvent,
@@ -71,6 +80,7 @@ _TOUCH_TYPES_BACK = {
     TouchpointType.IMPRESSION: ingest_pb2.TOUCHPOINT_TYPE_IMPRESSION,
     TouchpointType.VISIT: ingest_pb2.TOUCHPOINT_TYPE_VISIT,
 }
+KEY_ID_MAX_LENGTH = 64
 _CONSENT_STATES = {
     ingest_pb2.CONSENT_STATE_UNSPECIFIED: ConsentState.UNKNOWN,
     ingest_pb2.CONSENT_STATE_GRANTED: ConsentState.GRANTED,
@@ -325,9 +335,29 @@ def log_entry(position: int, event: Any) -> ingest_pb2.LogEntry:
             position=position,
             identify_recorded=ingest_pb2.IdentifyRecorded(envelope=_envelope(event)),
         )
+    if isinstance(event, KeyRing.Event):
+        # Bookkeeping: served with no event set, so readers' positions still advance.
+        return ingest_pb2.LogEntry(position=position)
     if isinstance(event, SpendLine.Recorded | SpendLine.Corrected):
         return _spend_entry(position, event)
     raise TypeError(f"no log message for {type(event).__name__}")
+
+
+def api_key_message(key: StoredKey) -> ingest_pb2.ApiKey:
+    """The ApiKey message of a stored key (never its secret or hash)."""
+    message = ingest_pb2.ApiKey(
+        key_id=key.key_id,
+        property_id=key.property_id,
+        scopes=[SCOPES_BACK[s] for s in key.scopes],
+        created_at=to_timestamp(key.created_at),
+        revoked=key.revoked,
+        description=key.description,
+    )
+    if key.expires_at is not None:
+        message.expires_at.CopyFrom(to_timestamp(key.expires_at))
+    if key.revoked_at is not None:
+        message.revoked_at.CopyFrom(to_timestamp(key.revoked_at))
+    return message
 
 
 def _rejected_event_message(event: RejectedEvent) -> ingest_pb2.RejectedEvent:
@@ -359,8 +389,16 @@ def rejected_page_message(page: RejectedPage) -> ingest_pb2.ListRejectedResponse
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     """Translates IngestService calls to the ingest application."""
 
-    def __init__(self, app: IngestApplication, meter: Meter | None = None) -> None:
+    def __init__(
+        self,
+        app: IngestApplication,
+        api_keys: ApiKeys,
+        meter: Meter | None = None,
+        audit: AuditLog | None = None,
+    ) -> None:
         self._app = app
+        self._audit = audit
+        self._api_keys = api_keys
         self._log = LogEndpoint(app, log_entry)
         self._verdicts = (
             meter.create_counter(
@@ -380,6 +418,15 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             if meter
             else None
         )
+
+    def ListAuditEvents(
+        self, request: ingest_pb2.ListAuditEventsRequest, context: grpc.ServicerContext
+    ) -> ingest_pb2.ListAuditEventsResponse:
+        """A page of this service's audit log."""
+        if self._audit is None:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "this server keeps no audit log")
+            raise AssertionError("unreachable: abort raises")
+        return list_audit_events(self._audit, request, context, ingest_pb2.ListAuditEventsResponse)
 
     def TrackEvents(
         self, request: ingest_pb2.TrackEventsRequest, context: grpc.ServicerContext
@@ -526,3 +573,67 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self, request: ingest_pb2.GetLogHeadRequest, context: grpc.ServicerContext
     ) -> ingest_pb2.GetLogHeadResponse:
         return ingest_pb2.GetLogHeadResponse(position=self._app.log_head())
+
+    def CreateApiKey(
+        self, request: ingest_pb2.CreateApiKeyRequest, context: grpc.ServicerContext
+    ) -> ingest_pb2.CreateApiKeyResponse:
+        check = FieldChecks()
+        property_id = check.property_id(request.property_id, required=False)
+        scopes = [
+            check.choice(number, f"scopes[{index}]", SCOPES, ingest_pb2.ApiKeyScope.DESCRIPTOR)
+            for index, number in enumerate(request.scopes)
+        ]
+        expires_at = check.optional_timestamp(request, "expires_at")
+        check.abort_if_invalid(context, "invalid CreateApiKey request")
+        try:
+            created = self._api_keys.create(
+                property_id=property_id,
+                scopes=scopes,
+                now=datetime.now(UTC),
+                expires_at=expires_at,
+                description=request.description,
+            )
+        except InvalidKeyRequestError as error:
+            abort_invalid(context, str(error), [FieldProblem(error.field, error.description)])
+            raise
+        return ingest_pb2.CreateApiKeyResponse(
+            key=api_key_message(created.key), api_key=created.token
+        )
+
+    def ListApiKeys(
+        self, request: ingest_pb2.ListApiKeysRequest, context: grpc.ServicerContext
+    ) -> ingest_pb2.ListApiKeysResponse:
+        check = FieldChecks()
+        property_id = check.property_id(request.property_id, required=False)
+        check.abort_if_invalid(context, "invalid ListApiKeys request")
+        return ingest_pb2.ListApiKeysResponse(
+            keys=[api_key_message(k) for k in self._api_keys.list(property_id)]
+        )
+
+    def RevokeApiKey(
+        self, request: ingest_pb2.RevokeApiKeyRequest, context: grpc.ServicerContext
+    ) -> ingest_pb2.RevokeApiKeyResponse:
+        check = FieldChecks()
+        key_id = request.key_id.strip()
+        if not key_id:
+            check.add("key_id", "is required")
+        elif len(key_id) > KEY_ID_MAX_LENGTH or not key_id.isascii() or not key_id.isalnum():
+            check.add("key_id", "is not an API key id (letters and digits)")
+        check.abort_if_invalid(context, "invalid RevokeApiKey request")
+        try:
+            revoked = self._api_keys.revoke(key_id, datetime.now(UTC))
+        except UnknownApiKeyError as error:
+            context.abort(grpc.StatusCode.NOT_FOUND, str(error))
+        return ingest_pb2.RevokeApiKeyResponse(key=api_key_message(revoked))
+
+    def GetKeyRing(
+        self, request: ingest_pb2.GetKeyRingRequest, context: grpc.ServicerContext
+    ) -> ingest_pb2.GetKeyRingResponse:
+        version, keys = self._api_keys.ring()
+        return ingest_pb2.GetKeyRingResponse(
+            version=version,
+            keys=[
+                ingest_pb2.KeyRingEntry(key=api_key_message(k), secret_sha256=k.secret_sha256)
+                for k in keys
+            ],
+        )

@@ -44,13 +44,31 @@ DEFAULT_PII_QUERY_PARAMS: tuple[str, ...] = (
     "ssn",
 )
 
-# Bounded repeats (local part at most 64 characters, labels at most 63, RFC 5321) keep a
-# search linear in the text's length: URLs can be 32 KiB long.
+# Bounded repeats (local part at most 64 characters, labels at most 63 and at most 127 of
+# them, RFC 5321/1034) and an atomic domain group keep a search linear in the text's length:
+# URLs can be 32 KiB long. The domain's top-level label is checked in Python (see
+# `_has_top_level_label`), as a pattern for it would backtrack over the whole domain.
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _EMAIL = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@" + _LABEL + r"(?:\." + _LABEL + r"){0,8}"
-    r"\.[A-Za-z][A-Za-z0-9-]{0,61}[A-Za-z0-9]"
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@(?P<domain>(?>"
+    + _LABEL
+    + r"(?:\."
+    + _LABEL
+    + r"){1,126}))"
 )
+_TOP_LEVEL_LABEL = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,61}[A-Za-z0-9]")
+
+
+def _has_top_level_label(domain: str) -> bool:
+    """Whether a label after the first could end an address's domain (a letter, then at
+    least one more character): "a@b.com" and "a@b.com.1" do, "a@1.2.3.4" does not."""
+    return any(_TOP_LEVEL_LABEL.fullmatch(label) for label in domain.split(".")[1:])
+
+
+def _looks_like_email(text: str) -> bool:
+    return any(_has_top_level_label(m.group("domain")) for m in _EMAIL.finditer(text))
+
+
 _NAME_SEPARATORS = re.compile(r"[\[\].]+")
 
 
@@ -60,7 +78,7 @@ def holds_email(text: str) -> bool:
     if "@" not in text and "%" not in text:
         return False
     once = unquote_plus(text)
-    return any("@" in form and _EMAIL.search(form) for form in (text, once, unquote_plus(once)))
+    return any("@" in form and _looks_like_email(form) for form in (text, once, unquote_plus(once)))
 
 
 class UrlScrubber:

@@ -9,6 +9,10 @@ the same secret ("ip:<hmac>", "net:<hmac>") but are neither sealed nor stored.
 The vault also keeps each identifier's last consent (by pseudonym only, never sealed), so
 that a withdrawal applies to the identifier's later events; forgetting a person erases it
 with the keys.
+The HMAC secrets come from the settings, never from this database (services/ingest/
+vault_secrets.py): new identifiers get the current secret's pseudonym; an identifier already
+stored under a previous secret's pseudonym keeps it, so a rotation splits no person. Only the
+secrets' version ids are stored, to refuse a start that lacks one in use.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import os
 import re
 import threading
@@ -37,6 +42,7 @@ from sqlalchemy import (
     delete,
     event,
     insert,
+    inspect,
     select,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -44,8 +50,12 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from common.consent import Consent, ConsentState
 from common.eventlog import MissingTablesError
 from common.follower import UpstreamEntry
+from common.settings import SettingsError
 from common.sql_positions import positions_table, record_position, stored_position
 from services.ingest.network import IPAddress, NetworkPseudonyms, network_of
+from services.ingest.vault_secrets import PREVIOUS, VaultSecret, VaultSecrets
+
+_log = logging.getLogger(__name__)
 
 PSEUDONYM_HEX_DIGITS = 32
 KEY_BYTES = 32
@@ -53,11 +63,19 @@ NONCE_BYTES = 12
 CACHE_LIMIT = 100_000
 
 metadata = MetaData()
-vault_secret = Table(
+# Where stores made before secrets came from the settings keep theirs: read as a previous
+# secret until `convtrack migrate` drops it (never created any more).
+legacy_metadata = MetaData()
+legacy_vault_secret = Table(
     "vault_secret",
-    metadata,
+    legacy_metadata,
     Column("id", Integer, primary_key=True),
     Column("secret", LargeBinary, nullable=False),
+)
+secret_versions = Table(
+    "vault_secret_versions",
+    metadata,
+    Column("version", String, primary_key=True),
 )
 subject_keys = Table(
     "subject_keys",
@@ -120,10 +138,11 @@ class SubjectVault:
     with the position, in one transaction.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, secrets: VaultSecrets) -> None:
         self._engine = engine
-        self._secret: bytes | None = None
-        self._keys: dict[tuple[str, str], bytes] = {}
+        self._secrets = secrets.all
+        # (property, pseudonym under the current secret) -> (stored pseudonym, its key)
+        self._keys: dict[tuple[str, str], tuple[str, bytes]] = {}
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self.lock = threading.Lock()
@@ -138,19 +157,66 @@ class SubjectVault:
         """Raises MissingTablesError unless the vault's tables exist."""
         try:
             with self._engine.connect() as conn:
-                conn.execute(select(vault_secret.c.id).limit(1))
+                conn.execute(select(subject_keys.c.pseudonym).limit(1))
+                conn.execute(select(secret_versions.c.version).limit(1))
         except DBAPIError as error:
             raise MissingTablesError(
                 "ingest's vault tables are missing: run `convtrack migrate` first"
             ) from error
 
+    def register_secrets(self, also_used: tuple[str, ...] = ()) -> None:
+        """Records the current secret's version (and `also_used`) as used by this store;
+        SettingsError when a version the store has used is not configured (its identifiers
+        would get new pseudonyms); a warning for a previous secret the store has not used."""
+        configured = {s.version for s in self._secrets}
+        with self._engine.connect() as conn:
+            recorded = set(conn.execute(select(secret_versions.c.version)).scalars())
+        missing = sorted(recorded - configured)
+        if missing:
+            raise SettingsError(
+                f"{PREVIOUS} lacks the vault secret version(s) {', '.join(missing)} that "
+                "ingest's store has used: list those secrets in it (or its _FILE), or, to "
+                "let their identifiers get new pseudonyms, run `convtrack vault retire VERSION`"
+            )
+        in_use = {self._secrets[0].version, *also_used}
+        unknown = sorted(configured - recorded - in_use)
+        if unknown:
+            # A wrong value, or the next secret staged for a rotation (docs/deploy.md).
+            _log.warning(
+                "ingest: %s holds vault secret version(s) %s that ingest's store has never "
+                "used: check the value unless it is the next secret, staged for a rotation",
+                PREVIOUS,
+                ", ".join(unknown),
+            )
+        new = sorted(in_use - recorded)
+        if new:
+            try:
+                with self._engine.begin() as conn:
+                    conn.execute(insert(secret_versions), [{"version": v} for v in new])
+            except IntegrityError:
+                pass  # another replica recorded it first
+        _log.info(
+            "ingest: vault secret %s, previous %s",
+            self._secrets[0].version,
+            ", ".join(s.version for s in self._secrets[1:]) or "none",
+        )
+
+    def retire_secret(self, version: str) -> bool:
+        """Forgets that the store used this (previous) secret version; False if it had not."""
+        if version == self._secrets[0].version:
+            raise SettingsError(f"vault secret version {version} is the current one")
+        with self._engine.begin() as conn:
+            deleted = conn.execute(
+                delete(secret_versions).where(secret_versions.c.version == version)
+            ).rowcount
+        return bool(deleted)
+
     def pseudonym(self, property_id: str, identifier: str) -> str:
-        """The identifier's pseudonym: its kind, then a keyed hash of property and identifier."""
-        kind, _, _ = identifier.partition(":")
-        digest = hmac.new(
-            self._vault_secret(), f"{property_id}\x1f{identifier}".encode(), hashlib.sha256
-        ).hexdigest()
-        return f"{kind}:{digest[:PSEUDONYM_HEX_DIGITS]}"
+        """The identifier's pseudonym: its kind, then a keyed hash of property and identifier
+        (under the previous secret that made it, for an identifier already stored so)."""
+        if len(self._secrets) == 1:
+            return _digest(self._secrets[0], property_id, identifier)
+        return self._resolved(property_id, [identifier])[identifier][0]
 
     def network_pseudonyms(self, property_id: str, address: IPAddress) -> NetworkPseudonyms:
         """Pseudonyms of a client's IP address and of its /24 (IPv4) or /64 (IPv6) network.
@@ -158,25 +224,17 @@ class SubjectVault:
         They are computed like identifier pseudonyms, under kinds ("ip", "net") that no
         identifier has, so they never equal an identifier's pseudonym. Nothing is stored.
         """
+        current = self._secrets[0]
         return NetworkPseudonyms(
-            ip=self.pseudonym(property_id, f"{IP_KIND}:{address}"),
-            network=self.pseudonym(property_id, f"{NETWORK_KIND}:{network_of(address)}"),
+            ip=_digest(current, property_id, f"{IP_KIND}:{address}"),
+            network=_digest(current, property_id, f"{NETWORK_KIND}:{network_of(address)}"),
         )
 
     def seal(self, property_id: str, identifiers: Iterable[str]) -> dict[str, Sealed]:
         """Each identifier's pseudonym and sealed value; keys of new identifiers are created
         and committed before this returns (so no stored event refers to a missing key)."""
-        wanted = {i: self.pseudonym(property_id, i) for i in dict.fromkeys(identifiers)}
-        with self._lock:
-            keys = {
-                p: self._keys[(property_id, p)]
-                for p in wanted.values()
-                if (property_id, p) in self._keys
-            }
-        missing = [p for p in wanted.values() if p not in keys]
-        if missing:
-            keys.update(self._load_or_create(property_id, wanted, missing))
-        return {raw: Sealed(p, _seal(keys[p], p, raw)) for raw, p in wanted.items()}
+        found = self._resolved(property_id, list(dict.fromkeys(identifiers)), create=True)
+        return {raw: Sealed(p, _seal(key, p, raw)) for raw, (p, key) in found.items()}
 
     def reveal(self, property_id: str, pseudonyms: Sequence[str]) -> dict[str, str]:
         """The raw identifiers of these pseudonyms; forgotten or unknown ones are left out."""
@@ -269,10 +327,11 @@ class SubjectVault:
                             table.c.pseudonym.in_(item.pseudonyms),
                         )
                     )
+        gone = {(item.property_id, p) for item in forgotten for p in item.pseudonyms}
         with self._lock:
-            for item in forgotten:
-                for pseudonym in item.pseudonyms:
-                    self._keys.pop((item.property_id, pseudonym), None)
+            for cached, (pseudonym, _) in list(self._keys.items()):
+                if (cached[0], pseudonym) in gone:
+                    del self._keys[cached]
 
     def _purge_deleted_keys(self) -> None:
         """Removes the deleted keys' bytes from where the database still keeps them.
@@ -315,17 +374,37 @@ class SubjectVault:
             "from being vacuumed; the erasure will be retried"
         )
 
+    def _resolved(
+        self, property_id: str, identifiers: list[str], create: bool = False
+    ) -> dict[str, tuple[str, bytes]]:
+        """Each identifier's stored pseudonym and key (cached), else its pseudonym under the
+        current secret with a new key, created and committed when `create` (else left out
+        of the answer but for its pseudonym, with an empty key)."""
+        current = {i: _digest(self._secrets[0], property_id, i) for i in identifiers}
+        with self._lock:
+            found = {
+                i: self._keys[(property_id, current[i])]
+                for i in identifiers
+                if (property_id, current[i]) in self._keys
+            }
+        missing = [i for i in identifiers if i not in found]
+        if missing:
+            found.update(self._load_or_create(property_id, missing, current, create))
+        return found
+
     def _load_or_create(
-        self, property_id: str, wanted: Mapping[str, str], missing: list[str]
-    ) -> dict[str, bytes]:
-        """The keys of the missing pseudonyms, created (and committed) where there are none."""
+        self, property_id: str, missing: list[str], current: Mapping[str, str], create: bool
+    ) -> dict[str, tuple[str, bytes]]:
+        """The stored pseudonyms and keys of these identifiers, created (and committed) under
+        the current secret where there are none."""
         with self._write_lock:
-            known = self._stored_keys(property_id, missing)
+            known = self._stored(property_id, missing)
             new_rows = []
-            for raw, pseudonym in wanted.items():
-                if pseudonym in missing and pseudonym not in known:
+            for raw in missing:
+                if raw not in known and create:
+                    pseudonym = current[raw]
                     key = AESGCM.generate_key(bit_length=KEY_BYTES * 8)
-                    known[pseudonym] = key
+                    known[raw] = (pseudonym, key)
                     new_rows.append(
                         {
                             "property_id": property_id,
@@ -342,40 +421,69 @@ class SubjectVault:
                         conn.execute(insert(subject_keys), new_rows)
                 except IntegrityError:
                     # Another ingest process created some of them first: use theirs.
-                    known = self._stored_keys(property_id, missing)
+                    known = self._stored(property_id, missing)
         with self._lock:
             if len(self._keys) > CACHE_LIMIT:
                 self._keys.clear()
-            for pseudonym, key in known.items():
-                self._keys[(property_id, pseudonym)] = key
-        return known
+            for raw, stored in known.items():
+                self._keys[(property_id, current[raw])] = stored
+        return {raw: known.get(raw, (current[raw], b"")) for raw in missing}
 
-    def _stored_keys(self, property_id: str, pseudonyms: list[str]) -> dict[str, bytes]:
+    def _stored(self, property_id: str, identifiers: list[str]) -> dict[str, tuple[str, bytes]]:
+        """The stored pseudonym and key of each identifier that has one, looked up under
+        every configured secret (the current one first)."""
+        candidates: dict[str, tuple[int, str]] = {}
+        for rank, secret in enumerate(self._secrets):
+            for raw in identifiers:
+                candidates.setdefault(_digest(secret, property_id, raw), (rank, raw))
         c = subject_keys.c
         with self._engine.connect() as conn:
-            return {
-                row.pseudonym: row.key
-                for row in conn.execute(
-                    select(c.pseudonym, c.key).where(
-                        c.property_id == property_id, c.pseudonym.in_(pseudonyms)
-                    )
+            rows = conn.execute(
+                select(c.pseudonym, c.key).where(
+                    c.property_id == property_id, c.pseudonym.in_(list(candidates))
                 )
-            }
+            ).all()
+        best: dict[str, tuple[int, str, bytes]] = {}
+        for row in rows:
+            rank, raw = candidates[row.pseudonym]
+            if raw not in best or rank < best[raw][0]:
+                best[raw] = (rank, row.pseudonym, bytes(row.key))
+        return {raw: (pseudonym, key) for raw, (_, pseudonym, key) in best.items()}
 
-    def _vault_secret(self) -> bytes:
-        if self._secret is None:
-            with self._engine.connect() as conn:
-                found = conn.execute(select(vault_secret.c.secret)).scalar_one_or_none()
-            if found is None:
-                try:
-                    with self._engine.begin() as conn:
-                        conn.execute(insert(vault_secret).values(id=1, secret=os.urandom(32)))
-                except IntegrityError:
-                    pass
-                with self._engine.connect() as conn:
-                    found = conn.execute(select(vault_secret.c.secret)).scalar_one()
-            self._secret = bytes(found)
-        return self._secret
+
+def _digest(secret: VaultSecret, property_id: str, identifier: str) -> str:
+    """The pseudonym of an identifier under one secret: its kind, then a keyed hash of
+    property and identifier."""
+    kind, _, _ = identifier.partition(":")
+    digest = hmac.new(
+        secret.key, f"{property_id}\x1f{identifier}".encode(), hashlib.sha256
+    ).hexdigest()
+    return f"{kind}:{digest[:PSEUDONYM_HEX_DIGITS]}"
+
+
+def legacy_secret(engine: Engine) -> VaultSecret | None:
+    """The secret a store made before secrets came from the settings kept in its own
+    `vault_secret` table, if it still does."""
+    schema = (engine.get_execution_options().get("schema_translate_map") or {}).get(None)
+    if not inspect(engine).has_table(legacy_vault_secret.name, schema=schema):
+        return None
+    with engine.connect() as conn:
+        found = conn.execute(select(legacy_vault_secret.c.secret)).scalar_one_or_none()
+    return None if found is None else VaultSecret(bytes(found))
+
+
+def drop_legacy_secret(engine: Engine) -> None:
+    """Deletes the legacy `vault_secret` table, and on SQLite the copies of its pages in the
+    write-ahead log."""
+    with engine.begin() as conn:
+        conn.execute(delete(legacy_vault_secret))
+    legacy_metadata.drop_all(engine)
+    if engine.dialect.name == "sqlite":
+        connection = engine.raw_connection()
+        try:
+            connection.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            connection.close()
 
 
 def _secure_delete(dbapi_connection: object, connection_record: object) -> None:

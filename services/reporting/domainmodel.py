@@ -5,8 +5,12 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from common.money import Money
+
+if TYPE_CHECKING:
+    from services.reporting.path_values import PathSummary
 
 NONE_CHANNEL = "(none)"
 """The channel attribution gives the single credit of a conversion without touchpoints."""
@@ -56,6 +60,7 @@ class ConversionAttribution:
     revision: int
     models: tuple[ModelCredits, ...]
     unconsented: bool = False
+    path: PathSummary | None = None
 
 
 DEFAULT_SCOPE = "*"

@@ -24,6 +24,7 @@ from common.eventlog import MissingTablesError
 from common.follower import UpstreamEntry
 from common.sql_positions import record_position, stored_position
 from services.reporting.domainmodel import ConfiguredModels, ConversionAttribution, ReportingInput
+from services.reporting.path_projection import replace_paths
 from services.reporting.views import (
     configured_models,
     conversion_credits,
@@ -145,6 +146,7 @@ class ConversionCreditsProjection:
                 if a.models and a.revision >= stored.get(key, a.revision)
             ]
             _replace_credits(conn, winners)
+            replace_paths(conn, winners)
             _replace_configured_models(conn, settings.values())
             record_position(
                 conn, projection_positions, PROJECTION_NAME, upstream, entries[-1].position

@@ -3,27 +3,44 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import grpc
 from sqlalchemy import Engine
 
+from common.authentication import AuthMode, AuthSettings, auth_settings
+from common.authorisation import access_interceptors
+from common.channels import open_channel
 from common.follower import Follower, PageSink, UpstreamLog
 from common.health import DEFAULT_MAX_READY_LAG, Readiness, max_ready_lag
+from common.key_ring import key_set_loader
+from common.keyset import KeySet, started_cache
 from common.leadership import Election, leader_election, started_elected
+from common.rate_limits import RateLimitSettings, rate_limit_interceptors, rate_limit_settings
 from common.server import GrpcServer, RunningService
-from common.settings import creates_tables, data_dir, database_url, env_str
+from common.settings import (
+    PLAINTEXT,
+    TransportSettings,
+    creates_tables,
+    data_dir,
+    database_url,
+    env_str,
+    peer_address,
+    transport_settings,
+)
 from common.shards import ShardOfLog, ShardSink, shard_count, sharded_positions
 from common.storage import Database, create_sql_engine, database_for
 from common.telemetry import Telemetry
-from common.upstream import attribution_log, ingest_log, open_channel
+from common.upstream import attribution_log, ingest_log
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
+from services.reporting.access import RATE_COSTS, policy
 from services.reporting.activity import IngestActivityProjection
 from services.reporting.application import ReportingApplication
 from services.reporting.metrics import MetricsReports
+from services.reporting.path_reports import PathReports
 from services.reporting.projections import ConversionCreditsProjection
 from services.reporting.servicer import ReportingServicer
 from services.reporting.upstream import activity_of, attribution_of
@@ -46,6 +63,9 @@ class ReportingSettings:
     shards: int = 1
     attribution_addr: str = "127.0.0.1:50053"
     ingest_addr: str = "127.0.0.1:50051"
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    transport: TransportSettings = PLAINTEXT
+    rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ReportingSettings:
@@ -53,17 +73,23 @@ class ReportingSettings:
         `INGEST_ADDR` (spend and sessions follow ingest's log), `CONVTRACK_DATA_DIR`,
         `REPORTING_MAX_READY_LAG` (10000: the lag past which readiness reports NOT_SERVING),
         `CONVTRACK_LEADER_ELECTION` (on), `REPORTING_SHARDS` (1: one replica follows each log;
-        N: the properties are split into N shards that replicas share)."""
+        N: the properties are split into N shards that replicas share); ports and TLS as in
+        `transport_settings`, peers at their `<PEER>_INTERNAL_ADDR` when set, and
+        `CONVTRACK_AUTH` (with keys, the API key ring is read from ingest)."""
+        listen = env_str(env, "REPORTING_LISTEN", cls.listen)
         return cls(
-            listen=env_str(env, "REPORTING_LISTEN", cls.listen),
+            listen=listen,
             database_url=database_url(env, "reporting"),
             data_dir=data_dir(env),
             create_tables=creates_tables(env),
             max_ready_lag=max_ready_lag(env, "reporting"),
             leader_election=leader_election(env),
             shards=shard_count(env, "REPORTING_SHARDS"),
-            attribution_addr=env_str(env, "ATTRIBUTION_ADDR", cls.attribution_addr),
-            ingest_addr=env_str(env, "INGEST_ADDR", cls.ingest_addr),
+            attribution_addr=peer_address(env, "attribution", cls.attribution_addr),
+            ingest_addr=peer_address(env, "ingest", cls.ingest_addr),
+            transport=transport_settings(env, "reporting", listen),
+            auth=auth_settings(env, listen),
+            rate_limits=rate_limit_settings(env, "reporting"),
         )
 
 
@@ -81,15 +107,28 @@ def build_engine(settings: ReportingSettings) -> Engine:
     return create_sql_engine(database.sqlalchemy_url(), schema=database.schema)
 
 
-def start(settings: ReportingSettings, telemetry: Telemetry | None = None) -> RunningService:
+def start(
+    settings: ReportingSettings,
+    telemetry: Telemetry | None = None,
+    key_set: Callable[[], KeySet] | None = None,
+) -> RunningService:
     """Starts reporting: its views, its followers of attribution's and ingest's logs (while
     this replica leads them, or per shard while it holds the shard; ingest's only with an
-    ingest address) and its gRPC server."""
+    ingest address) and its gRPC server. With authentication on, API keys are checked
+    against the key set loaded by `key_set` every second (by default from ingest's
+    GetKeyRing)."""
     election = Election("reporting", database_of(settings), enabled=settings.leader_election)
-    return started_elected(election, lambda e: _start(settings, telemetry or Telemetry(), e))
+    return started_elected(
+        election, lambda e: _start(settings, telemetry or Telemetry(), e, key_set)
+    )
 
 
-def _start(settings: ReportingSettings, telemetry: Telemetry, election: Election) -> RunningService:
+def _start(
+    settings: ReportingSettings,
+    telemetry: Telemetry,
+    election: Election,
+    key_set: Callable[[], KeySet] | None,
+) -> RunningService:
     engine = build_engine(settings)
     projection = ConversionCreditsProjection(engine)
     if settings.create_tables:
@@ -98,16 +137,29 @@ def _start(settings: ReportingSettings, telemetry: Telemetry, election: Election
         projection.check_tables()
     app = ReportingApplication(engine, UPSTREAMS)
     activity = IngestActivityProjection(engine)
-    channel = open_channel(settings.attribution_addr, telemetry.tracer_provider)
+    channel = open_channel(
+        settings.attribution_addr, settings.transport.tls, telemetry.tracer_provider
+    )
     interrupts = [channel.close]
     # Each log with the projection it feeds and the lock that projection processes under.
     feeds: list[tuple[UpstreamLog[Any], PageSink[Any], threading.Lock]] = [
         (attribution_log(channel, attribution_of), projection, projection.lock)
     ]
     if settings.ingest_addr:
-        ingest_channel = open_channel(settings.ingest_addr, telemetry.tracer_provider)
+        ingest_channel = open_channel(
+            settings.ingest_addr, settings.transport.tls, telemetry.tracer_provider
+        )
         feeds.append((ingest_log(ingest_channel, activity_of), activity, activity.lock))
         interrupts.append(ingest_channel.close)
+    keys = None
+    if settings.auth.mode is AuthMode.KEYS:
+        key_channel = open_channel(
+            settings.ingest_addr or ReportingSettings.ingest_addr,
+            settings.transport.tls,
+            telemetry.tracer_provider,
+        )
+        interrupts.append(key_channel.close)
+        keys = started_cache(True, key_set or key_set_loader(key_channel), "reporting")
     followers: list[Follower[Any]] = []
     if settings.shards == 1:
         for log, sink, lock in feeds:
@@ -147,7 +199,9 @@ def _start(settings: ReportingSettings, telemetry: Telemetry, election: Election
             found.update(sharded_positions(activity.position, ["ingest"], settings.shards))
         return found
 
-    servicer = ReportingServicer(app, positions, telemetry.meter(__name__), MetricsReports(engine))
+    servicer = ReportingServicer(
+        app, positions, telemetry.meter(__name__), MetricsReports(engine), PathReports(engine)
+    )
 
     def register(server: grpc.Server) -> None:
         reporting_pb2_grpc.add_ReportingServiceServicer_to_server(servicer, server)
@@ -157,14 +211,26 @@ def _start(settings: ReportingSettings, telemetry: Telemetry, election: Election
         service_names=[SERVICE_NAME],
         register=register,
         tracer_provider=telemetry.tracer_provider,
+        interceptors=access_interceptors(
+            settings.auth,
+            policy(),
+            keys.current if keys is not None else None,
+            below=rate_limit_interceptors(settings.rate_limits, RATE_COSTS),
+        ),
         ready_at_start=False,
+        transport=settings.transport,
     )
     return RunningService(
         "reporting",
         server,
         followers=followers,
         interrupts=interrupts,
-        closers=[engine.dispose, telemetry.shutdown, election.close],
+        closers=[
+            *([keys.stop] if keys else []),
+            engine.dispose,
+            telemetry.shutdown,
+            election.close,
+        ],
         readiness=Readiness(positions, followers, max_lag=settings.max_ready_lag),
     )
 

@@ -47,6 +47,8 @@ from services.reporting.domainmodel import (
     ReportRow,
 )
 from services.reporting.metrics import MetricsReports
+from services.reporting.path_reports import PathReports
+from services.reporting.path_values import DistributionKind, PathQuery, PathTotals
 from services.reporting.periods import previous_period
 
 T = TypeVar("T")
@@ -88,6 +90,12 @@ _METRIC_GROUP_BY = {
 _INTERVALS_PB = {interval: number for number, interval in _INTERVALS.items()}
 
 
+_DISTRIBUTION_KIND = {
+    reporting_pb2.PATH_DISTRIBUTION_KIND_PATH_LENGTH: DistributionKind.PATH_LENGTH,
+    reporting_pb2.PATH_DISTRIBUTION_KIND_TIME_LAG: DistributionKind.TIME_LAG,
+}
+
+
 class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
     """Translates ReportingService calls to the reporting application."""
 
@@ -97,9 +105,11 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
         positions: Callable[[], dict[str, int]],
         meter: Meter | None = None,
         metrics: MetricsReports | None = None,
+        paths: PathReports | None = None,
     ) -> None:
         self._app = app
         self._metrics = metrics
+        self._paths = paths
         self._latency = (
             meter.create_histogram(
                 "convtrack.reporting.query.duration",
@@ -312,6 +322,115 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
             freshness=_freshness(report.freshness),
             next_page_token=_next_token(Page((), report.next_after), scope),
         )
+
+    def GetPathReport(
+        self, request: reporting_pb2.GetPathReportRequest, context: grpc.ServicerContext
+    ) -> reporting_pb2.GetPathReportResponse:
+        paths = self._require_paths(context)
+        check = FieldChecks()
+        query = _path_query(request, check)
+        size = _page_size(request.page_size, check)
+        scope = "\x1f".join(
+            (
+                "paths",
+                query.property_id,
+                query.start.isoformat() if query.start else "",
+                query.end.isoformat() if query.end else "",
+                query.conversion_name,
+                str(request.collapse_repeats),
+            )
+        )
+        after = _after(request.page_token, scope, check)
+        offset = int(after) if after.isdigit() else 0
+        if after and not after.isdigit():
+            check.add("page_token", "is not a next_page_token of this listing")
+        check.abort_if_invalid(context, "invalid GetPathReportRequest")
+        query = replace(
+            query, collapse_repeats=request.collapse_repeats, page_size=size, offset=offset
+        )
+        report = self._timed("path_report", context, lambda: paths.top_paths(query))
+        currency = report.totals.currency_code
+        return reporting_pb2.GetPathReportResponse(
+            rows=[
+                reporting_pb2.PathRow(
+                    path=row.text,
+                    steps=[
+                        reporting_pb2.PathStep(channel=channel, touchpoints=n)
+                        for channel, n in row.steps
+                    ],
+                    conversions=row.conversions,
+                    value=_money_pb(currency, row.value_micros),
+                    conversion_share=row.conversion_share,
+                    value_share=row.value_share,
+                    touchpoints=row.touchpoints,
+                )
+                for row in report.rows
+            ],
+            summary=_path_summary(report.totals),
+            collapse_repeats=report.collapse_repeats,
+            next_page_token=_next_token(Page((), str(report.next_offset or "")), scope),
+        )
+
+    def GetPathDistribution(
+        self, request: reporting_pb2.GetPathDistributionRequest, context: grpc.ServicerContext
+    ) -> reporting_pb2.GetPathDistributionResponse:
+        paths = self._require_paths(context)
+        check = FieldChecks()
+        query = _path_query(request, check)
+        kind = check.choice(
+            request.kind, "kind", _DISTRIBUTION_KIND, reporting_pb2.PathDistributionKind.DESCRIPTOR
+        )
+        check.abort_if_invalid(context, "invalid GetPathDistributionRequest")
+        found = self._timed("path_distribution", context, lambda: paths.distribution(query, kind))
+        currency = found.totals.currency_code
+        return reporting_pb2.GetPathDistributionResponse(
+            kind=request.kind,
+            buckets=[
+                reporting_pb2.PathBucket(
+                    label=row.bucket.label,
+                    low=row.bucket.low,
+                    high=row.bucket.high,
+                    conversions=row.conversions,
+                    value=_money_pb(currency, row.value_micros),
+                    conversion_share=row.conversion_share,
+                    value_share=row.value_share,
+                )
+                for row in found.rows
+            ],
+            summary=_path_summary(found.totals),
+            without_touchpoints=found.without_touchpoints,
+        )
+
+    def GetAssistedConversions(
+        self, request: reporting_pb2.GetAssistedConversionsRequest, context: grpc.ServicerContext
+    ) -> reporting_pb2.GetAssistedConversionsResponse:
+        paths = self._require_paths(context)
+        check = FieldChecks()
+        query = _path_query(request, check)
+        check.abort_if_invalid(context, "invalid GetAssistedConversionsRequest")
+        found = self._timed("assisted_conversions", context, lambda: paths.assisted(query))
+        currency = found.totals.currency_code
+        rows = []
+        for row in found.rows:
+            message = reporting_pb2.AssistedConversionsRow(
+                channel=row.channel,
+                assisted_conversions=row.assisted_conversions,
+                assisted_value=_money_pb(currency, row.assisted_value_micros),
+                last_touch_conversions=row.last_touch_conversions,
+                last_touch_value=_money_pb(currency, row.last_touch_value_micros),
+            )
+            if row.ratio is not None:
+                message.assisted_per_last_touch = row.ratio
+            rows.append(message)
+        return reporting_pb2.GetAssistedConversionsResponse(
+            rows=rows, summary=_path_summary(found.totals)
+        )
+
+    def _require_paths(self, context: grpc.ServicerContext) -> PathReports:
+        if self._paths is None:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, "this server has no path views")
+            raise AssertionError("unreachable")
+        return self._paths
 
     def _require_metrics(self, context: grpc.ServicerContext) -> MetricsReports:
         if self._metrics is None:
@@ -597,6 +716,33 @@ def _metrics_query(
         after=after,
     )
     return query, scope
+
+
+def _path_query(
+    request: reporting_pb2.GetPathReportRequest
+    | reporting_pb2.GetPathDistributionRequest
+    | reporting_pb2.GetAssistedConversionsRequest,
+    check: FieldChecks,
+) -> PathQuery:
+    """The plain query of a path request's shared fields, their problems added to `check`."""
+    property_id = check.property_id(request.property_id)
+    start = check.optional_timestamp(request, "start_time")
+    end = check.optional_timestamp(request, "end_time")
+    if start is not None and end is not None and end <= start:
+        check.add("end_time", "must be after start_time")
+    conversion_name = check.name(request.conversion_name, "conversion_name", required=False)
+    return PathQuery(property_id=property_id, start=start, end=end, conversion_name=conversion_name)
+
+
+def _path_summary(totals: PathTotals) -> reporting_pb2.PathReportSummary:
+    currency = totals.currency_code
+    return reporting_pb2.PathReportSummary(
+        conversion_name=totals.conversion_name,
+        total_conversions=totals.conversions,
+        total_value=_money_pb(currency, totals.value_micros) if currency else None,
+        unconsented_conversions=totals.unconsented_conversions,
+        freshness=_freshness(totals.freshness),
+    )
 
 
 def _money_pb(currency: str, micros: int) -> common_pb2.Money:

@@ -16,6 +16,7 @@ from services.reporting.domainmodel import (
     SpendEntry,
     VisitEvent,
 )
+from services.reporting.path_values import PathSummary
 from services.reporting.sessions import DIRECT_CHANNEL
 
 VISITOR_TYPES = (IdentifierType.ANONYMOUS_ID, IdentifierType.USER_ID)
@@ -68,6 +69,23 @@ def attribution_of(entry: attribution_pb2.LogEntry) -> ReportingInput | None:
             for m in event.models
         ),
         unconsented=event.unconsented,
+        path=_path(event.path) if event.HasField("path") else None,
+    )
+
+
+def _path(message: attribution_pb2.ConversionPath) -> PathSummary:
+    return PathSummary(
+        channels=tuple(message.channels),
+        run_lengths=tuple(message.run_lengths),
+        touchpoint_count=message.touchpoint_count,
+        first_touch_at=(
+            from_timestamp(message.first_touch_at) if message.HasField("first_touch_at") else None
+        ),
+        last_non_direct_channel=message.last_non_direct_channel,
+        head_runs=message.head_runs,
+        omitted_runs=message.omitted_runs,
+        omitted_touchpoints=message.omitted_touchpoints,
+        omitted_channels=tuple(message.omitted_channels),
     )
 
 

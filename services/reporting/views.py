@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -127,6 +128,51 @@ session_visitors = Table(
 )
 """Per visitor, the session new events may join and how many sessions it has: the state
 that lets sessions be built incrementally, without rescanning."""
+
+conversion_paths = Table(
+    "conversion_paths",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("conversion_id", String, primary_key=True),
+    Column("conversion_name", String, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("value_micros", BigInteger, nullable=False),
+    Column("currency_code", String, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("steps", String, nullable=False),
+    Column("collapsed_steps", String, nullable=False),
+    Column("touchpoints", Integer, nullable=False),
+    Column("first_touch_at", DateTime(timezone=True), nullable=True),
+    Column("lag_days", Integer, nullable=True),
+    Column("last_non_direct_channel", String, nullable=False),
+    Index(
+        "ix_conversion_paths_property_name_time", "property_id", "conversion_name", "occurred_at"
+    ),
+)
+"""One row per consented conversion with the path of its latest attribution: its steps
+(JSON [[channel, touchpoints in a row], ...], and with repeats collapsed), its length, first
+touch, whole days from it to the conversion, and its last non-direct channel."""
+
+conversion_path_channels = Table(
+    "conversion_path_channels",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("conversion_id", String, primary_key=True),
+    Column("channel", String, primary_key=True),
+    Column("conversion_name", String, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("value_micros", BigInteger, nullable=False),
+    Column("last_touch", Boolean, nullable=False),
+    Index(
+        "ix_conversion_path_channels_property_name_time",
+        "property_id",
+        "conversion_name",
+        "occurred_at",
+    ),
+)
+"""One row per distinct channel of a conversion's path: `last_touch` when it is the path's
+last non-direct channel (the conversion's last-touch channel), else the channel assisted."""
+
 
 settings_metadata = MetaData()
 """Tables that are no view: what properties chose. A rebuild of the views keeps them."""

@@ -27,6 +27,10 @@ OVERLAYS = ("dev", "production")
 KUBERNETES_VERSION = "1.35"  # a current release whose schemas kubernetes-validate ships
 
 PORTS = {"ingest": 50051, "identity": 50052, "attribution": 50053, "reporting": 50054}
+# The internal ports (client certificates required) of the services other services call.
+INTERNAL_PORTS = {"ingest": 50061, "identity": 50062, "attribution": 50063}
+HEALTH_PORT = 8081
+TLS_DIR = "/etc/convtrack/tls"
 HEALTH_NAMES = {
     "ingest": "convtrack.ingest.v1.IngestService",
     "identity": "convtrack.identity.v1.IdentityService",
@@ -49,6 +53,10 @@ CLIENT_LABELS = {
 ADMIN_LABEL = "convtrack.io/admin-client"
 # Settings the platform work of issue #10 is adding now (docs/platform.md, sections 4 and 6).
 CONTRACT_SETTING = re.compile(r"^(OTEL_[A-Z_]+|CONVTRACK_LOG_FORMAT|[A-Z]+_MAX_READY_LAG)$")
+# Settings read with a service's prefix (common.settings.transport_settings, peer_address).
+PREFIXED_SETTING = re.compile(
+    r"^(INGEST|IDENTITY|ATTRIBUTION|REPORTING)(_TLS_DIR|_INTERNAL_LISTEN|_HEALTH_LISTEN|_INTERNAL_ADDR|_ADDR)$"
+)
 WORKLOADS = ("Deployment", "StatefulSet", "Job")
 
 
@@ -114,9 +122,14 @@ def labels_match(selector: dict[str, Any], labels: dict[str, str]) -> bool:
 
 
 def admitted(
-    overlay: str, service: str, caller_labels: dict[str, str], same_namespace: bool
+    overlay: str,
+    service: str,
+    caller_labels: dict[str, str],
+    same_namespace: bool,
+    port: str = "grpc",
 ) -> bool:
-    """Whether the NetworkPolicies let a pod with `caller_labels` reach the service's port."""
+    """Whether the NetworkPolicies let a pod with `caller_labels` reach the service's port
+    named `port` (`grpc`, the main port, or `grpc-internal`)."""
     pod_labels = service_deployment(overlay, service)["spec"]["template"]["metadata"]["labels"]
     policies = [
         p
@@ -126,7 +139,10 @@ def admitted(
     assert policies, f"no NetworkPolicy selects {service}"
     for policy in policies:
         for rule in policy["spec"].get("ingress", []):
-            assert [p["port"] for p in rule["ports"]] == ["grpc"], policy["metadata"]["name"]
+            ports = [p["port"] for p in rule["ports"]]
+            assert ports in (["grpc"], ["grpc-internal"]), policy["metadata"]["name"]
+            if ports != [port]:
+                continue
             for peer in rule["from"]:
                 namespace_ok = same_namespace or "namespaceSelector" in peer
                 pods_ok = labels_match(peer.get("podSelector", {}), caller_labels)
@@ -192,10 +208,49 @@ def test_services_run_the_project_image_with_grpc_health_probes(overlay: str, se
     port = PORTS[service]
     assert container["image"] == f"convtrack:{project_version()}"
     assert container["args"] == ["serve", service]
-    assert container["ports"] == [{"name": "grpc", "containerPort": port, "protocol": "TCP"}]
-    assert container["startupProbe"]["grpc"] == {"port": port, "service": "liveness"}
-    assert container["livenessProbe"]["grpc"] == {"port": port, "service": "liveness"}
-    assert container["readinessProbe"]["grpc"] == {"port": port, "service": HEALTH_NAMES[service]}
+    ports = [{"name": "grpc", "containerPort": port, "protocol": "TCP"}]
+    if service in INTERNAL_PORTS:
+        ports.append(
+            {"name": "grpc-internal", "containerPort": INTERNAL_PORTS[service], "protocol": "TCP"}
+        )
+    ports.append({"name": "health", "containerPort": HEALTH_PORT, "protocol": "TCP"})
+    assert container["ports"] == ports
+    # Probes on the plaintext health port: the kubelet's gRPC probes cannot speak TLS.
+    health = {"port": HEALTH_PORT, "service": "liveness"}
+    assert container["startupProbe"]["grpc"] == health
+    assert container["livenessProbe"]["grpc"] == health
+    assert container["readinessProbe"]["grpc"] == {
+        "port": HEALTH_PORT,
+        "service": HEALTH_NAMES[service],
+    }
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("service", PORTS)
+def test_services_serve_tls_with_their_own_certificate_from_the_tls_secret(
+    overlay: str, service: str
+) -> None:
+    pod = service_deployment(overlay, service)["spec"]["template"]["spec"]
+    container = service_container(overlay, service)
+    settings = named(overlay, "ConfigMap", container["envFrom"][0]["configMapRef"]["name"])["data"]
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    assert env[f"{service.upper()}_TLS_DIR"] == TLS_DIR
+    assert "CONVTRACK_ALLOW_INSECURE_REMOTE" not in {**settings, **env}
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    assert mounts[TLS_DIR]["readOnly"] is True
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mounts[TLS_DIR]["name"]]
+    assert volume["secret"]["secretName"] == "convtrack-tls"
+    # Each pod gets its own key only, never another service's nor the CA's key.
+    assert sorted(item["key"] for item in volume["secret"]["items"]) == sorted(
+        [f"{service}.crt", f"{service}.key", "ca.crt"]
+    )
+    assert volume["secret"]["defaultMode"] == 0o440
+    assert settings[f"{service.upper()}_HEALTH_LISTEN"] == f"0.0.0.0:{HEALTH_PORT}"
+    if service in INTERNAL_PORTS:
+        internal = f"0.0.0.0:{INTERNAL_PORTS[service]}"
+        assert settings[f"{service.upper()}_INTERNAL_LISTEN"] == internal
+    else:
+        assert f"{service.upper()}_INTERNAL_LISTEN" not in settings
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -208,6 +263,8 @@ def test_services_read_their_settings_and_the_database_secret(overlay: str, serv
     assert settings["CONVTRACK_CREATE_TABLES"] == "n"
     for upstream in UPSTREAMS[service]:
         assert settings[f"{upstream.upper()}_ADDR"] == f"convtrack-{upstream}:{PORTS[upstream]}"
+        internal = f"convtrack-{upstream}:{INTERNAL_PORTS[upstream]}"
+        assert settings[f"{upstream.upper()}_INTERNAL_ADDR"] == internal
     env = {item["name"]: item for item in container["env"]}
     secret_ref = env["CONVTRACK_DATABASE_URL"]["valueFrom"]["secretKeyRef"]
     assert secret_ref["key"] == "url"
@@ -245,7 +302,11 @@ def test_every_setting_given_to_a_service_is_one_convtrack_reads(overlay: str) -
         unknown = {
             name
             for name in names
-            if f'"{name}"' not in sources and not CONTRACT_SETTING.match(name)
+            if f'"{name}"' not in sources
+            and not CONTRACT_SETTING.match(name)
+            and not (
+                (prefixed := PREFIXED_SETTING.match(name)) and f'{prefixed.group(2)}"' in sources
+            )
         }
         assert unknown == set(), f"{service} is given settings nothing reads"
 
@@ -255,14 +316,12 @@ def test_every_setting_given_to_a_service_is_one_convtrack_reads(overlay: str) -
 def test_services_expose_a_named_grpc_port_to_their_pods(overlay: str, service: str) -> None:
     spec = named(overlay, "Service", f"convtrack-{service}")["spec"]
     pod_labels = service_deployment(overlay, service)["spec"]["template"]["metadata"]["labels"]
+    ports = {"grpc": PORTS[service]}
+    if service in INTERNAL_PORTS:
+        ports["grpc-internal"] = INTERNAL_PORTS[service]
     assert spec["ports"] == [
-        {
-            "name": "grpc",
-            "port": PORTS[service],
-            "targetPort": "grpc",
-            "protocol": "TCP",
-            "appProtocol": "grpc",
-        }
+        {"name": name, "port": port, "targetPort": name, "protocol": "TCP", "appProtocol": "grpc"}
+        for name, port in ports.items()
     ]
     assert labels_match({"matchLabels": spec["selector"]}, pod_labels)
 
@@ -306,8 +365,13 @@ def test_network_policies_admit_exactly_the_callers_each_service_needs(
         caller_labels = service_deployment(overlay, caller)["spec"]["template"]["metadata"][
             "labels"
         ]
-        expected = service in UPSTREAMS[caller]
-        assert admitted(overlay, service, caller_labels, same_namespace=True) is expected, caller
+        # Services call each other only on the internal port (mutual TLS).
+        peer = service in UPSTREAMS[caller]
+        assert not admitted(overlay, service, caller_labels, same_namespace=True), caller
+        assert (
+            admitted(overlay, service, caller_labels, same_namespace=True, port="grpc-internal")
+            is peer
+        ), caller
     migrate = named(overlay, "Job", "convtrack-migrate")["spec"]["template"]["metadata"]["labels"]
     assert not admitted(overlay, service, migrate, same_namespace=True)
     assert admitted(overlay, service, {ADMIN_LABEL: "true"}, same_namespace=True)
@@ -369,3 +433,29 @@ def test_the_migrate_job_runs_migrate_on_the_database_secret(overlay: str) -> No
     assert container["args"] == ["migrate"]
     env = {item["name"]: item for item in container["env"]}
     assert env["CONVTRACK_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["key"] == "url"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_ingest_and_migrate_read_the_vault_secrets_from_a_mounted_secret_none_committed(
+    overlay: str,
+) -> None:
+    (ingest,) = service_deployment(overlay, "ingest")["spec"]["template"]["spec"]["containers"]
+    job = named(overlay, "Job", "convtrack-migrate")["spec"]["template"]["spec"]
+    for pod_spec, container in (
+        (service_deployment(overlay, "ingest")["spec"]["template"]["spec"], ingest),
+        (job, job["containers"][0]),
+    ):
+        env = {item["name"]: item.get("value") for item in container["env"]}
+        mounts = {m["name"]: m for m in container["volumeMounts"]}
+        volumes = {v["name"]: v for v in pod_spec["volumes"]}
+        mount = mounts["secrets"]
+        assert mount["readOnly"] is True
+        assert volumes["secrets"]["secret"]["secretName"] == "convtrack-secrets"
+        assert volumes["secrets"]["secret"]["defaultMode"] == 0o440
+        folder = mount["mountPath"]
+        assert env["INGEST_VAULT_SECRET_FILE"] == f"{folder}/ingest-vault-secret"
+        assert env["INGEST_VAULT_SECRET_PREVIOUS_FILE"] == f"{folder}/ingest-vault-secret-previous"
+        assert "INGEST_VAULT_SECRET" not in env
+    # The operator creates the Secret; no overlay renders one.
+    secrets = [s["metadata"]["name"] for s in objects(overlay, "Secret")]
+    assert not any(name.startswith("convtrack-secrets") for name in secrets)

@@ -151,6 +151,8 @@ class ServiceCluster:
         env.update(
             {
                 "PYTHONUNBUFFERED": "1",
+                # On PostgreSQL ingest generates its vault secret into the data directory.
+                "CONVTRACK_ALLOW_GENERATED_SECRETS": "1",
                 "INGEST_LISTEN": f"127.0.0.1:{ports['ingest']}",
                 "IDENTITY_LISTEN": f"127.0.0.1:{ports['identity']}",
                 "ATTRIBUTION_LISTEN": f"127.0.0.1:{ports['attribution']}",

@@ -34,6 +34,7 @@ class System:
         self.env = {"CONVTRACK_DATA_DIR": str(storage.data_dir)}
         if storage.database_url:
             self.env["CONVTRACK_DATABASE_URL"] = storage.database_url
+            self.env["CONVTRACK_ALLOW_GENERATED_SECRETS"] = "1"
         self._start()
         self._channels = [
             grpc.insecure_channel(getattr(self.addresses, name)) for name in launcher.SERVICES

@@ -26,3 +26,6 @@ def test_the_demo_header_counts_the_purchases_its_table_reports(
     assert "Conversion name: purchase;" in output
     assert float(total[1].replace(",", "")) == sent_purchases
     assert duplicates == int(header[2] or 0)
+    assert "Top purchase conversion paths" in output
+    charts = sorted(p.name for p in (tmp_path / "data" / "charts").iterdir())
+    assert charts == ["cost.png", "models.png", "path-length.png", "trend.png"]

@@ -70,6 +70,7 @@ def test_a_standby_takes_over_within_10s_of_the_leaders_kill_and_reports_match(
         {
             "CONVTRACK_DATA_DIR": str(tmp_path / "reference-data"),
             "CONVTRACK_DATABASE_URL": reference_database,
+            "CONVTRACK_ALLOW_GENERATED_SECRETS": "1",
         },
         chunks,
     )

@@ -146,6 +146,10 @@ def test_a_property_configures_its_own_rules_over_grpc(system: System) -> None:
     assert not defaults.configured
     assert defaults.rules.kinds[0].kind == common_pb2.IDENTIFIER_TYPE_USER_ID
     user = common_pb2.IDENTIFIER_TYPE_USER_ID
+    email = next(
+        k for k in defaults.rules.kinds if k.kind == common_pb2.IDENTIFIER_TYPE_EMAIL_SHA256
+    )
+    assert (email.max_per_person, email.max_unvouched, email.names_person) == (3, 1, True)
 
     rules = identity_pb2.ResolutionRules()
     rules.CopyFrom(defaults.rules)

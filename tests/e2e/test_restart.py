@@ -190,7 +190,11 @@ def reference_env(
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield {**env, "CONVTRACK_DATABASE_URL": f"{admin_url.rsplit('/', 1)[0]}/{name}"}
+        yield {
+            **env,
+            "CONVTRACK_DATABASE_URL": f"{admin_url.rsplit('/', 1)[0]}/{name}",
+            "CONVTRACK_ALLOW_GENERATED_SECRETS": "1",
+        }
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

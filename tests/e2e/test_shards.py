@@ -5,6 +5,7 @@ one uninterrupted replica."""
 
 from __future__ import annotations
 
+import secrets
 import signal
 import threading
 import time
@@ -145,6 +146,8 @@ def test_one_shard_moves_to_two_replicas_that_split_the_properties_and_survive_a
     storage_env = {
         "CONVTRACK_DATA_DIR": str(tmp_path / "data"),
         "CONVTRACK_DATABASE_URL": postgres_database,
+        # One secret for every ingest replica (generated ones would differ per replica).
+        "INGEST_VAULT_SECRET": secrets.token_hex(32),
     }
     sent = Sent()
     with ServiceCluster(storage_env, tmp_path / "logs") as cluster:

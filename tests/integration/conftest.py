@@ -98,6 +98,7 @@ def shared_system(
             env["CONVTRACK_DATABASE_URL"] = cleanup.enter_context(
                 fresh_postgres_database(admin_url)
             )
+            env["CONVTRACK_ALLOW_GENERATED_SECRETS"] = "1"
         running, addresses = launcher.start_all(env, any_port=True)
         cleanup.callback(launcher.stop_all, running)
         channels = {

@@ -13,10 +13,11 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from common.channels import open_channel
 from common.follower import Follower
 from common.health import LIVENESS
 from common.server import RunningService
-from common.upstream import ingest_log, open_channel
+from common.upstream import ingest_log
 from services.identity import server as identity_server
 from services.identity.upstream import observation_of
 from services.ingest import server as ingest_server

@@ -3,7 +3,6 @@ name only domain-model classes, and a decision is stored as plain values under i
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,11 +13,11 @@ from common.storage import database_for
 from services.identity.application import IdentityApplication, PlainIdentifiers
 from services.identity.domainmodel import IdentityGraph, Observation, graph_id
 from services.identity.resolution import (
-    DEFAULT_KINDS,
     Evidence,
     IdentifierMarkedShared,
     IdentifiersLinked,
     IdentityRules,
+    KindRule,
     MergeRefused,
     ObservationIgnored,
     PersonCreated,
@@ -129,7 +128,13 @@ STORED_DECISIONS = [
 
 # The same graph in today's types.
 RULES = IdentityRules(
-    kinds={**DEFAULT_KINDS, "email": replace(DEFAULT_KINDS["email"], keeps_devices_apart=True)},
+    kinds={  # the defaults of that time (a person had one email and one phone)
+        "anon": KindRule(priority=5, max_per_person=None, max_persons=2),
+        "crm": KindRule(priority=2, max_per_person=1, duplicate_records=True),
+        "email": KindRule(priority=3, max_per_person=1, max_persons=1, keeps_devices_apart=True),
+        "phone": KindRule(priority=4, max_per_person=1, max_persons=1),
+        "user": KindRule(priority=1, max_per_person=1),
+    },
     blocked_values=frozenset({"undefined", "null"}),
     max_persons_per_identifier=3,
 )

@@ -24,6 +24,7 @@ from common.server import GrpcServer, RunningService
 from common.settings import SettingsError
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from services.commands.import_events import ImportTally, send_events
+from services.ingest.api_keys import ApiKeys
 from services.ingest.application import IngestApplication
 from services.ingest.server import SERVICE_NAME, IngestSettings, build_application, start
 from services.ingest.servicer import IngestServicer
@@ -64,7 +65,7 @@ class ServedIngest:
 @pytest.fixture
 def served(storage: Storage) -> Iterator[ServedIngest]:
     app = build_application(_settings(storage, max_queued_events=MAX_QUEUED))
-    servicer = IngestServicer(app)
+    servicer = IngestServicer(app, ApiKeys(app))
     server = GrpcServer(
         listen="127.0.0.1:0",
         service_names=[SERVICE_NAME],

@@ -342,6 +342,7 @@ def test_migrate_creates_the_dead_letter_tables(
     monkeypatch.setenv("CONVTRACK_DATA_DIR", str(storage.data_dir))
     if storage.database_url:
         monkeypatch.setenv("CONVTRACK_DATABASE_URL", storage.database_url)
+        monkeypatch.setenv("CONVTRACK_ALLOW_GENERATED_SECRETS", "1")
     assert main(["migrate"]) == 0
 
     app = build_application(_settings(storage, create_tables=False))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services import launcher
+from services import SERVICES, launcher
 
 
 def test_free_ports_are_chosen_outside_the_kernels_ephemeral_range() -> None:
@@ -36,7 +36,8 @@ def test_a_chosen_port_taken_before_the_bind_means_starting_again_on_others(
             {"CONVTRACK_DATA_DIR": str(tmp_path / "data")}, any_port=True
         )
         try:
-            assert taken_port not in {int(a.rsplit(":", 1)[1]) for a in vars(addresses).values()}
+            ports = {int(getattr(addresses, name).rsplit(":", 1)[1]) for name in SERVICES}
+            assert taken_port not in ports
         finally:
             launcher.stop_all(running)
     finally:

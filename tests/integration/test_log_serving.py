@@ -31,6 +31,7 @@ def _env(storage: Storage) -> dict[str, str]:
     env = {"CONVTRACK_DATA_DIR": str(storage.data_dir)}
     if storage.database_url:
         env["CONVTRACK_DATABASE_URL"] = storage.database_url
+        env["CONVTRACK_ALLOW_GENERATED_SECRETS"] = "1"
     return env
 
 

@@ -28,6 +28,7 @@ def test_services_started_without_ddl_after_migrate_record_and_report(
     env = {"CONVTRACK_DATA_DIR": str(storage.data_dir)}
     if storage.database_url:
         env["CONVTRACK_DATABASE_URL"] = storage.database_url
+        env["CONVTRACK_ALLOW_GENERATED_SECRETS"] = "1"
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert main(["migrate"]) == 0
@@ -48,6 +49,7 @@ def test_a_service_started_without_ddl_and_without_migrate_fails_plainly(
     env = {"CONVTRACK_DATA_DIR": str(storage.data_dir), "CONVTRACK_CREATE_TABLES": "n"}
     if storage.database_url:
         env["CONVTRACK_DATABASE_URL"] = storage.database_url
+        env["CONVTRACK_ALLOW_GENERATED_SECRETS"] = "1"
     for name in ("ingest", "reporting"):
         with pytest.raises(MissingTablesError, match="run `convtrack migrate` first"):
             launcher.start_one(name, env, {"listen": "127.0.0.1:0"}).stop(0)

@@ -5,6 +5,7 @@ after the views are rebuilt from the logs."""
 from __future__ import annotations
 
 import io
+import secrets
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -149,6 +150,7 @@ def system(
             env["CONVTRACK_DATABASE_URL"] = cleanup.enter_context(
                 fresh_postgres_database(admin_url)
             )
+            env["INGEST_VAULT_SECRET"] = secrets.token_hex(32)
         running, addresses = launcher.start_all(env, any_port=True)
         cleanup.callback(launcher.stop_all, running)
         ingest_channel = cleanup.enter_context(grpc.insecure_channel(addresses.ingest))

@@ -14,9 +14,11 @@ from sqlalchemy import Engine, select
 from common.follower import UpstreamEntry
 from common.storage import database_for
 from services.ingest.vault import Forgotten, SubjectVault, subject_keys
+from services.ingest.vault_secrets import VaultSecret, VaultSecrets
 from tests.conftest import Storage
 from tests.integration.helpers_vault import vault_tuples_holding
 
+SECRETS = VaultSecrets(VaultSecret(bytes(range(32))))
 IDENTIFIERS = 3000
 BATCH = 100
 
@@ -33,7 +35,7 @@ def engine(storage: Storage) -> Iterator[Engine]:
 
 @pytest.fixture
 def vault(engine: Engine) -> SubjectVault:
-    vault = SubjectVault(engine)
+    vault = SubjectVault(engine, SECRETS)
     vault.create_tables()
     return vault
 
@@ -91,7 +93,7 @@ def test_a_transaction_open_elsewhere_delays_the_purge_but_leaves_no_key(
     database = database_for("ingest", postgres_database, tmp_path)
     database.ensure_schema()
     engine = database.sql_engine()
-    vault = SubjectVault(engine)
+    vault = SubjectVault(engine, SECRETS)
     vault.create_tables()
     # A report reading in REPEATABLE READ (any snapshot in ingest's database) holds back
     # VACUUM: the deleted keys' dead tuples cannot be removed while it is open.

@@ -15,7 +15,11 @@ from eventsourcing.utils import get_topic
 
 from common.follower import UpstreamEntry
 from common.storage import database_for
-from services.attribution.application import SETTINGS_REFRESH_SECONDS, AttributionApplication
+from services.attribution.application import (
+    SETTINGS_REFRESH_SECONDS,
+    AttributionApplication,
+    UnknownJobError,
+)
 from services.attribution.domainmodel import (
     CONFIGURATION_ID,
     Job,
@@ -325,6 +329,29 @@ def test_the_reporting_identity_choice_survives_a_restart(tmp_path: Path) -> Non
     restarted = AttributionApplication(env=env)
     assert restarted.settings(PROP).settings.reporting_identity is ReportingIdentity.BLENDED
     restarted.close()
+
+
+def test_a_refit_job_belongs_to_its_property_and_is_unknown_under_another() -> None:
+    feed = Feed()
+    reattribution = feed.app.configure_models("*", [named_model("markov")])
+    wait_for(feed.app, reattribution)
+    own = feed.app.configure_models(PROP, [named_model("markov")])
+    wait_for(feed.app, own)
+    refit = feed.app.refit(PROP, "purchase", "markov")
+    wait_for(feed.app, refit)
+    assert feed.app.job(refit, PROP).property_id == PROP
+    assert feed.app.job(refit).property_id == PROP
+    assert feed.app.job(own, PROP).property_id == PROP
+    for job_id, property_id in ((refit, "another"), (own, "another"), (reattribution, PROP)):
+        with pytest.raises(UnknownJobError, match=f"^no job {job_id}$"):
+            feed.app.job(job_id, property_id)
+    assert feed.app.job(reattribution).property_id == ""
+
+
+def test_a_job_stored_before_jobs_had_a_property_is_of_every_property() -> None:
+    started = Job(id=uuid4(), description="old", total=0, property_id="p").collect_events()[0]
+    del started.__dict__["property_id"]
+    assert started.mutate(None).property_id == ""
 
 
 def other_property_journey(feed: Feed) -> None:

@@ -25,6 +25,7 @@ def run_convtrack(*args: str) -> tuple[subprocess.CompletedProcess[str], set[str
         ["--help"],
         ["serve", "--help"],
         ["report", "--help"],
+        ["chart", "--help"],
         ["attribution", "run-file", "--help"],
         ["identity", "resolve-file", "--help"],
     ],
@@ -109,6 +110,7 @@ def test_every_command_resolves_to_its_handler(command: str) -> None:
             "identity resolve-file": ["identity", "resolve-file", "observations.jsonl"],
             "rejected": ["rejected", "--property", "p"],
             "import events": ["import", "events", "events.jsonl"],
+            "keys revoke": ["keys", "revoke", "0123abcd"],
             "attribution models": ["attribution", "models", "--property", "p"],
             "attribution configure-models": [
                 "attribution",
@@ -125,6 +127,10 @@ def test_every_command_resolves_to_its_handler(command: str) -> None:
                 "blended",
             ],
             "spend import": ["spend", "import", "spend.csv"],
+            "certs dev": ["certs", "dev", "certs"],
+            "chart": ["chart", "models", "--output", "c.png", "--property", "p"],
+            "vault export-legacy-secret": ["vault", "export-legacy-secret", "--out", "key"],
+            "vault retire": ["vault", "retire", "0123456789ab"],
         }.get(command, command.split())
     )
     assert command_name(args) == command
@@ -135,6 +141,14 @@ def test_report_group_by_choices_are_the_ones_the_report_knows() -> None:
     from services.commands.reports import GROUP_BY as REPORT_GROUP_BY
 
     assert sorted(GROUP_BY) == sorted(REPORT_GROUP_BY)
+
+
+def test_path_views_and_chart_kinds_are_the_ones_the_commands_know() -> None:
+    from services.cli import CHARTS, PATH_VIEWS
+    from services.commands.charts import CHARTS as CHART_KINDS
+    from services.commands.paths import VIEWS
+
+    assert (PATH_VIEWS, CHARTS) == (VIEWS, CHART_KINDS)
 
 
 def test_spend_formats_are_the_ones_the_import_knows() -> None:

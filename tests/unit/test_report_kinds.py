@@ -10,7 +10,10 @@ from services.cli import main
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["paths"], "convtrack report: report `paths` is not available yet (issue #9)"),
+        (
+            ["paths", "--models", "linear"],
+            "convtrack report: report `paths` takes no model: paths are the journeys themselves",
+        ),
         (
             ["cost", "--models", "last_click,linear"],
             "convtrack report: report `cost` takes one model, got 2: use "
@@ -64,5 +67,5 @@ def test_without_a_kind_the_report_says_which_it_runs(capsys: pytest.CaptureFixt
     err = capsys.readouterr().err.splitlines()
     assert err[1] == (
         "convtrack report: no KIND given, reporting `conversions` "
-        "(say `convtrack report conversions`; KINDs: conversions, compare, cost, rates)"
+        "(say `convtrack report conversions`; KINDs: conversions, compare, cost, rates, paths)"
     )

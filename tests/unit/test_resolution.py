@@ -293,3 +293,67 @@ def test_the_bench_s_strict_rules_leave_no_over_merged_cluster() -> None:
     metrics = pairwise_metrics(resolver.clusters(), data.truth)
     assert metrics.over_merged == 0
     assert metrics.precision == 1.0 and metrics.recall > 0.2
+
+
+def test_a_login_brings_a_person_a_second_and_third_email_but_not_a_fourth() -> None:
+    feed = Feed()
+    for email in ("email:personal", "email:work", "email:old", "email:fourth"):
+        feed.see("user:ann", email)
+    ann = feed.person("user:ann")
+    assert feed.person("email:personal") == feed.person("email:work") == ann
+    assert feed.person("email:old") == ann
+    assert feed.person("email:fourth") != ann
+
+
+def test_a_second_email_seen_only_with_a_cookie_joins_nobody() -> None:
+    feed = Feed()
+    feed.see("anon:laptop", "user:ann", "email:ann")
+    decisions = feed.see("anon:laptop", "email:family")
+    refusals = [d for d in decisions if isinstance(d, MergeRefused)]
+    assert feed.person("email:family") != feed.person("user:ann")
+    assert feed.person("anon:laptop") == feed.person("user:ann")
+    assert "without a stronger identifier in the observation" in refusals[0].reason
+
+
+def test_a_person_s_second_phone_needs_a_stronger_identifier_and_a_third_is_refused() -> None:
+    feed = Feed()
+    feed.see("anon:phone", "email:ann", "phone:1")
+    feed.see("anon:phone", "phone:2")
+    assert feed.person("phone:2") != feed.person("email:ann")
+    feed.see("email:ann", "phone:2")
+    feed.see("email:ann", "phone:3")
+    assert feed.person("phone:1") == feed.person("phone:2") == feed.person("email:ann")
+    assert feed.person("phone:3") != feed.person("email:ann")
+
+
+def test_an_email_seen_with_two_logins_is_shared_and_joins_nobody_after() -> None:
+    feed = Feed()
+    feed.see("user:ann", "email:ann", "email:family")
+    decisions = feed.see("user:bob", "email:family")
+    assert [d.identifier for d in decisions if isinstance(d, IdentifierMarkedShared)] == [
+        "email:family"
+    ]
+    feed.see("anon:tablet", "email:family")
+    assert feed.person("anon:tablet") not in (feed.person("user:ann"), feed.person("user:bob"))
+
+
+def test_a_probabilistic_link_never_joins_two_identified_persons() -> None:
+    feed = Feed()
+    feed.see("anon:ann-phone", "user:ann")
+    feed.see("anon:bob-phone", "email:bob")
+    feed.see("anon:tablet")
+    link = feed.resolver.add_probabilistic_link
+    link("anon:ann-phone", "anon:bob-phone", 30.0)
+    link("anon:tablet", "anon:bob-phone", 20.0)
+    combined = feed.resolver.clusters(include_probabilistic=True)
+    assert combined["user:ann"] != combined["email:bob"]
+    assert combined["anon:tablet"] == combined["email:bob"]
+
+
+def test_a_probabilistic_link_between_duplicate_crm_records_joins_their_emails() -> None:
+    feed = Feed()
+    feed.see("crm:1", "email:ann-personal")
+    feed.see("crm:2", "email:ann-work")
+    feed.resolver.add_probabilistic_link("crm:1", "crm:2", 25.0)
+    combined = feed.resolver.clusters(include_probabilistic=True)
+    assert combined["email:ann-personal"] == combined["email:ann-work"]

@@ -111,3 +111,9 @@ def test_scrubbing_a_url_near_the_event_size_limit_takes_time_linear_in_its_leng
     started = time.perf_counter()
     UrlScrubber().url(f"https://shop.example/landing?pad={query}")
     assert time.perf_counter() - started < 1.0
+
+
+def test_an_email_whose_domain_has_many_labels_is_redacted() -> None:
+    email = "0@" + "a." * 20 + "com"
+    url = UrlScrubber().url(f"{SHOP}/u/{email}?x={quote_plus(email)}")
+    assert url == f"{SHOP}/u/(redacted)?x=(redacted)"

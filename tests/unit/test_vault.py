@@ -9,16 +9,20 @@ from pathlib import Path
 
 import pytest
 
+from common.consent import Consent, ConsentState
 from common.follower import Follower, UpstreamEntry
 from common.storage import create_sql_engine
 from common.values import IdentifierType
 from services.ingest.vault import IP_KIND, NETWORK_KIND, Forgotten, SubjectVault
+from services.ingest.vault_secrets import VaultSecret, VaultSecrets
+
+SECRETS = VaultSecrets(VaultSecret(bytes(range(32))))
 
 
 @pytest.fixture
 def vault(tmp_path: Path) -> Iterator[SubjectVault]:
     engine = create_sql_engine(f"sqlite:///{tmp_path / 'ingest.db'}")
-    vault = SubjectVault(engine)
+    vault = SubjectVault(engine, SECRETS)
     vault.create_tables()
     yield vault
     engine.dispose()
@@ -44,6 +48,20 @@ def test_sealed_identifiers_can_be_revealed_until_forgotten(vault: SubjectVault)
 
     assert vault.reveal("shop", pseudonyms) == {pseudonyms[1]: "anon:c-1"}
     assert vault.position("identity") == 7
+
+
+def test_forgetting_a_person_erases_their_consent(
+    vault: SubjectVault,
+) -> None:
+    withdrawn = Consent(ConsentState.DENIED, ConsentState.GRANTED)
+    granted = Consent(ConsentState.GRANTED, ConsentState.GRANTED)
+    user, anon = vault.pseudonym("shop", "user:u-1"), vault.pseudonym("shop", "anon:c-1")
+    vault.record_consents("shop", {user: withdrawn, anon: granted})
+
+    vault.process_page("identity", [UpstreamEntry(3, Forgotten("shop", (user,)))])
+
+    assert vault.consents("shop", [user, anon]) == {anon: granted}
+    assert vault.pseudonym("shop", "user:u-1") == user
 
 
 def test_the_same_identifier_sealed_twice_uses_one_key(vault: SubjectVault) -> None:
@@ -125,7 +143,7 @@ def test_a_standby_replica_does_not_seal_with_a_key_the_leader_destroyed(
 ) -> None:
     # Two ingest replicas on one store; the second stands by for identity's log.
     engine = create_sql_engine(f"sqlite:///{tmp_path / 'ingest.db'}")
-    standby = SubjectVault(engine)
+    standby = SubjectVault(engine, SECRETS)
     follower = Follower(
         NoEntries(),
         standby,

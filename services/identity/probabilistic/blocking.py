@@ -39,6 +39,11 @@ class BlockingRule:
     trains: tuple[str, ...] | None = None
 
 
+def _joined(*parts: str) -> list[str]:
+    """One key of the parts when every part is present, else none."""
+    return ["|".join(parts)] if all(parts) else []
+
+
 def _ip_ua_keys(p: IdentifierProfile) -> Iterable[str]:
     nets = {s.network for s in p.ip_spans} - {""}
     families = {family for family, _ in p.ua_signatures}
@@ -73,10 +78,53 @@ DEFAULT_BLOCKING_RULES: tuple[BlockingRule, ...] = (
     BlockingRule("phone", lambda p: [p.phone_sha256] if p.phone_sha256 else [], ("phone",)),
     BlockingRule(
         "dob_first_initial",
-        lambda p: (
-            [f"{p.date_of_birth}|{p.first_name[0]}"] if p.date_of_birth and p.first_name else []
-        ),
+        lambda p: _joined(p.date_of_birth, p.first_name[:1]),
         ("date_of_birth", "first_name"),
+    ),
+    # Person-level passes, so that a pair with errors in any two of name, surname, postcode
+    # and date of birth still meets in one block: each pass keys on other fields, and on
+    # pieces of the date (year; month and day) that one typo leaves apart.
+    BlockingRule(
+        "names_soundex",
+        lambda p: _joined(*sorted((soundex(p.first_name), soundex(p.last_name)))),
+        ("first_name", "last_name"),
+        trains=("postcode", "phone", "date_of_birth"),
+    ),
+    BlockingRule(
+        "postcode_name_soundex",
+        lambda p: [
+            k for name in (p.first_name, p.last_name) for k in _joined(p.postcode, soundex(name))
+        ],
+        ("postcode",),
+        trains=("first_name", "phone", "date_of_birth"),
+    ),
+    BlockingRule(
+        "city_name_soundex",
+        lambda p: [
+            k
+            for city in p.cities
+            for name in (p.first_name, p.last_name)
+            for k in _joined(city, soundex(name))
+        ],
+        ("geo_city",),
+        trains=(),
+    ),
+    BlockingRule(
+        "birth_year_last_soundex",
+        lambda p: _joined(p.date_of_birth[:4], soundex(p.last_name)),
+        ("last_name",),
+        trains=("first_name", "postcode", "phone"),
+    ),
+    BlockingRule(
+        "birth_day_first_soundex",
+        lambda p: _joined(p.date_of_birth[4:], soundex(p.first_name)),
+        ("first_name",),
+        trains=("last_name", "postcode", "phone"),
+    ),
+    BlockingRule(
+        "dob_postcode",
+        lambda p: _joined(p.date_of_birth, p.postcode),
+        ("date_of_birth", "postcode"),
     ),
 )
 

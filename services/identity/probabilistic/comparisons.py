@@ -9,7 +9,12 @@ import numpy as np
 
 from services.identity.probabilistic.arrays import BoolArray, FloatArray, IntArray, LevelArray
 from services.identity.probabilistic.features import CodeSignal, Features, shared_values
-from services.identity.probabilistic.strings import jaro_winkler, same_given_name
+from services.identity.probabilistic.strings import (
+    jaro_winkler,
+    one_typo_apart,
+    same_given_name,
+    similar_dates,
+)
 
 NULL_LEVEL = -1
 """Level of a comparison where either side has no value; it contributes weight 0."""
@@ -92,21 +97,57 @@ def _compare_fuzzy(
     return level, _tf(level, {0: signal.freq[np.maximum(ca, 0)]})
 
 
+def _names_swapped(f: Features, a: IntArray, b: IntArray) -> BoolArray:
+    """Whether each pair's given name and surname are swapped (one record has the surname in
+    the given-name field and the other way round), each close by Jaro-Winkler."""
+    threshold = f.config.name_similarity_threshold
+    fa, fb = f.first_name.codes[a], f.first_name.codes[b]
+    la, lb = f.last_name.codes[a], f.last_name.codes[b]
+    swapped = np.zeros(a.size, dtype=np.bool_)
+    candidates = np.flatnonzero((fa >= 0) & (fb >= 0) & (la >= 0) & (lb >= 0) & (fa != fb))
+    firsts, lasts = f.first_name.values, f.last_name.values
+    for i in candidates.tolist():
+        swapped[i] = (
+            jaro_winkler(firsts[fa[i]], lasts[lb[i]]) >= threshold
+            and jaro_winkler(lasts[la[i]], firsts[fb[i]]) >= threshold
+        )
+    return swapped
+
+
+def _compare_name(
+    signal: CodeSignal,
+    f: Features,
+    a: IntArray,
+    b: IntArray,
+    similar: Callable[[str, str], bool],
+) -> Evaluation:
+    level, tf = _compare_fuzzy(signal, a, b, similar)
+    swapped = (level == 2) & _names_swapped(f, a, b)
+    level[level == 2] = 3
+    level[swapped] = 2
+    return level, tf
+
+
 def _compare_first_name(f: Features, a: IntArray, b: IntArray) -> Evaluation:
     threshold = f.config.name_similarity_threshold
-    return _compare_fuzzy(f.first_name, a, b, lambda x, y: same_given_name(x, y, threshold))
+    return _compare_name(f.first_name, f, a, b, lambda x, y: same_given_name(x, y, threshold))
 
 
 def _compare_last_name(f: Features, a: IntArray, b: IntArray) -> Evaluation:
     threshold = f.config.name_similarity_threshold
-    return _compare_fuzzy(f.last_name, a, b, lambda x, y: jaro_winkler(x, y) >= threshold)
+    return _compare_name(f.last_name, f, a, b, lambda x, y: jaro_winkler(x, y) >= threshold)
 
 
 def _compare_postcode(f: Features, a: IntArray, b: IntArray) -> Evaluation:
     ca, cb = f.postcode.codes[a], f.postcode.codes[b]
     da, db = f.district.codes[a], f.district.codes[b]
-    level = _levels((ca < 0) | (cb < 0), ca == cb, (da >= 0) & (da == db))
+    typo, _ = _compare_fuzzy(f.postcode, a, b, one_typo_apart)
+    level = _levels((ca < 0) | (cb < 0), ca == cb, (da >= 0) & (da == db), typo == 1)
     return level, _tf(level, {0: f.postcode.freq[np.maximum(ca, 0)]})
+
+
+def _compare_dob(f: Features, a: IntArray, b: IntArray) -> Evaluation:
+    return _compare_fuzzy(f.dob, a, b, similar_dates)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,22 +192,32 @@ DEFAULT_COMPARISONS: tuple[Comparison, ...] = (
     Comparison("geo_city", ("exact", "else"), (0.85, 0.15), _compare_city, True),
     Comparison("hour_pattern", ("similar", "else"), (0.7, 0.3), _compare_hours),
     Comparison(
-        "first_name", ("exact", "fuzzy", "else"), (0.85, 0.1, 0.05), _compare_first_name, True
+        "first_name",
+        ("exact", "fuzzy", "swapped", "else"),
+        (0.84, 0.1, 0.02, 0.04),
+        _compare_first_name,
+        True,
     ),
     Comparison(
-        "last_name", ("exact", "fuzzy", "else"), (0.88, 0.08, 0.04), _compare_last_name, True
+        "last_name",
+        ("exact", "fuzzy", "swapped", "else"),
+        (0.87, 0.08, 0.02, 0.03),
+        _compare_last_name,
+        True,
     ),
     Comparison(
-        "postcode", ("exact", "district", "else"), (0.85, 0.1, 0.05), _compare_postcode, True
+        "postcode",
+        ("exact", "district", "typo", "else"),
+        (0.84, 0.08, 0.04, 0.04),
+        _compare_postcode,
+        True,
     ),
     Comparison(
         "phone", ("exact", "else"), (0.9, 0.1), lambda f, a, b: _compare_exact(f.phone, a, b), True
     ),
-    Comparison(
-        "date_of_birth",
-        ("exact", "else"),
-        (0.92, 0.08),
-        lambda f, a, b: _compare_exact(f.dob, a, b),
-    ),
+    Comparison("date_of_birth", ("exact", "typo", "else"), (0.9, 0.05, 0.05), _compare_dob),
 )
-"""Web signals (IP with time overlap, user agent, city, hour-of-day pattern) and CRM fields."""
+"""Web signals (IP with time overlap, user agent, city, hour-of-day pattern) and CRM fields:
+names exact, close (nicknames, Jaro-Winkler) or swapped between the given-name and surname
+fields; postcodes exact, in one district or one typo apart; dates of birth exact or one
+keying error apart (a digit, two adjacent digits, day and month swapped)."""

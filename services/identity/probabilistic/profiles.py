@@ -16,7 +16,12 @@ from services.identity.probabilistic.signals import (
     ip_network,
     parse_user_agent,
 )
-from services.identity.probabilistic.strings import normalise_name, normalise_postcode
+from services.identity.probabilistic.strings import (
+    normalise_name,
+    normalise_postcode,
+    same_given_name,
+    similar_dates,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +82,7 @@ class _ProfileBuilder:
             counts = self.values.get(key)
             return min(counts, key=lambda v: (-counts[v], v)) if counts else ""
 
-        crm = [top(key) for key in _CRM_FIELDS] if self.values else [""] * 5
+        crm = [top(key) for key in _CRM_FIELDS] if self._one_person() else [""] * 5
         return IdentifierProfile(
             identifier=identifier,
             ip_spans=tuple(IpSpan(ip, s[0], s[1], s[2]) for ip, s in sorted(self.ips.items())),
@@ -93,6 +98,19 @@ class _ProfileBuilder:
             active_from=self.active[0],
             active_until=self.active[1],
         )
+
+    def _one_person(self) -> bool:
+        """Whether the identifier's records describe one person: no two given names that are
+        not the same name (nicknames and typos are) and no two dates of birth that are not
+        one keying error apart. A family mailbox in two partners' records describes two,
+        so its records' fields compare it with nobody."""
+        if not self.values:
+            return False
+        firsts = list(self.values.get("first", ()))
+        dobs = list(self.values.get("dob", ()))
+        return all(
+            same_given_name(x, y) for i, x in enumerate(firsts) for y in firsts[i + 1 :]
+        ) and all(similar_dates(x, y) for i, x in enumerate(dobs) for y in dobs[i + 1 :])
 
 
 def _record_ua(record: ObservationRecord, ua_signature: UaSignature) -> tuple[str, str]:

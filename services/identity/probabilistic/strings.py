@@ -1,4 +1,4 @@
-"""Names and postcodes: normalisation, Jaro-Winkler similarity, nicknames and Soundex."""
+"""Names, postcodes and dates: normalisation, Jaro-Winkler similarity, nicknames, Soundex, typos."""
 
 from __future__ import annotations
 
@@ -149,3 +149,29 @@ def postcode_district(postcode: str) -> str:
     if len(postcode) >= 5 and postcode[-3].isdigit() and postcode[-2:].isalpha():
         return postcode[:-3]
     return postcode[:3] if len(postcode) > 3 else ""
+
+
+def one_typo_apart(a: str, b: str) -> bool:
+    """True when two different strings of one length differ in one character or in two
+    adjacent characters swapped ("2256" and "2526"), the commonest keying errors."""
+    if len(a) != len(b) or a == b:
+        return False
+    diff = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+    if len(diff) == 1:
+        return True
+    if len(diff) != 2 or diff[1] != diff[0] + 1:
+        return False
+    first, second = diff
+    return a[first] == b[second] and a[second] == b[first]
+
+
+def similar_dates(a: str, b: str) -> bool:
+    """True when two different dates of birth have the same year and a day and month one
+    keying error apart: one digit wrong, two adjacent digits swapped, or day and month
+    swapped (19560409 and 19560904). Separators are ignored; dates are read year first.
+    Another year is not a typo here: a parent and a child of one name differ by it."""
+    da = "".join(ch for ch in a if ch.isdigit())
+    db = "".join(ch for ch in b if ch.isdigit())
+    if len(da) != 8 or len(db) != 8 or da == db or da[:4] != db[:4]:
+        return False
+    return one_typo_apart(da[4:], db[4:]) or (da[4:6] == db[6:] and da[6:] == db[4:6])

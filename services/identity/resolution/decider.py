@@ -66,24 +66,28 @@ def decide(state: ResolutionState, rules: IdentityRules, obs: ObservationRecord)
         persons = {owner_of[i] for i in joining if i in owner_of}
     if not new and len(persons) <= 1:
         return decisions
-    dropped: list[tuple[str, str]] = []
+    dropped: list[tuple[str, str, bool]] = []
     while True:
         conflict = _conflict(state, rules, joining)
         if conflict is not None:
-            kind, count, limit = conflict
+            kind, count, limit, unvouched = conflict
             victim = _victim(state, rules, joining, kind)
-            reason = f"a person would have {count} {kind} identifiers (at most {limit})"
+            reason = f"a person would have {count} {kind} identifiers (at most {limit}" + (
+                " without a stronger identifier in the observation)" if unvouched else ")"
+            )
+            keeps_apart = not unvouched
         else:
             apart = _kept_apart(state, joining)
             if apart is None:
                 break
             victim = _lowest_priority(state, rules, joining, apart)
             reason = "the persons were kept apart (split or refused before)"
+            keeps_apart = True
         joining.remove(victim)
-        dropped.append((victim, reason))
+        dropped.append((victim, reason, keeps_apart))
     final_of: dict[str, str] = {}
     decisions.extend(_join(state, joining, evidence, final_of))
-    for victim, _ in dropped:
+    for victim, _, _ in dropped:
         owner = owner_of.get(victim)
         if owner is None:
             person = person_id_for(state.property_id, victim)
@@ -93,10 +97,10 @@ def decide(state: ResolutionState, rules: IdentityRules, obs: ObservationRecord)
             final_of[victim] = final_of.get(owner, owner)
     if not dropped:
         return decisions
-    kept_apart = tuple(dict.fromkeys(final_of[i] for i in (*joining, *(v for v, _ in dropped))))
-    for victim, reason in dropped:
-        decisions.append(MergeRefused(evidence, kept_apart, reason, victim, obs.ts))
-    marks = _fanout(state, rules, obs, evidence, [v for v, _ in dropped], final_of, kept_apart)
+    kept_apart = tuple(dict.fromkeys(final_of[i] for i in (*joining, *(v for v, _, _ in dropped))))
+    for victim, reason, keeps in dropped:
+        decisions.append(MergeRefused(evidence, kept_apart, reason, victim, obs.ts, keeps))
+    marks = _fanout(state, rules, obs, evidence, [v for v, _, _ in dropped], final_of, kept_apart)
     if marks:
         involved = {owner_of[i] for i in identifiers if i in owner_of and i not in state.shared}
         shadow = state.shadow(involved)
@@ -133,9 +137,14 @@ def _split(state: ResolutionState, person: str, evidence: Evidence) -> PersonSpl
 
 def _conflict(
     state: ResolutionState, rules: IdentityRules, joining: list[str]
-) -> tuple[str, int, int] | None:
-    """The first kind (by priority) whose limit the join would break: (kind, count, limit)."""
+) -> tuple[str, int, int, bool] | None:
+    """The first kind (by priority) whose limit the join would break: (kind, count, limit,
+    whether the limit is `max_unvouched`, as no identifier of the join is stronger)."""
     owner_of = state.person_by_identifier
+    strongest = min(
+        (rules.kinds[kind_of(i)].priority for i in joining if kind_of(i) in rules.kinds),
+        default=_LOWEST,
+    )
     totals: dict[str, int] = {}
     counted: set[str] = set()
     for identifier in joining:
@@ -147,11 +156,21 @@ def _conflict(
             counted.add(person)
             for kind, count in state.kind_counts[person].items():
                 totals[kind] = totals.get(kind, 0) + count
-    worst: tuple[int, str, int, int] | None = None
+    worst: tuple[int, str, int, int, bool] | None = None
     for kind, count in totals.items():
         rule = rules.kinds.get(kind)
-        if rule is not None and rule.max_per_person is not None and count > rule.max_per_person:
-            candidate = (rule.priority, kind, count, rule.max_per_person)
+        if rule is None:
+            continue
+        limit, unvouched = rule.max_per_person, False
+        vouched_only = rule.max_unvouched
+        if (
+            vouched_only is not None
+            and strongest >= rule.priority
+            and (limit is None or vouched_only < limit)
+        ):
+            limit, unvouched = vouched_only, True
+        if limit is not None and count > limit:
+            candidate = (rule.priority, kind, count, limit, unvouched)
             if worst is None or candidate < worst:
                 worst = candidate
     return None if worst is None else worst[1:]

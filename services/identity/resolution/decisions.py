@@ -53,8 +53,12 @@ class PersonsMerged:
 class MergeRefused:
     """Joining the observation's persons would break `reason`'s limit; an identifier was dropped.
 
-    `persons` are the distinct persons the observation's identifiers belong to afterwards: the
-    refusal keeps them apart, and they count towards the dropped identifier's fan-out.
+    `persons` are the distinct persons the observation's identifiers belong to afterwards:
+    they count towards the dropped identifier's fan-out (an identifier seen with several
+    persons' identifiers is shared), and the refusal keeps them apart when `keeps_apart` (a
+    limit they would break, such as two logins). A refusal for want of a stronger identifier
+    (`KindRule.max_unvouched`) does not keep them apart: the evidence was not enough, which
+    does not make them different people, and a later observation with a login may join them.
     """
 
     observation: Evidence
@@ -62,6 +66,7 @@ class MergeRefused:
     reason: str
     dropped_identifier: str
     ts: datetime | None = None
+    keeps_apart: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,9 +57,12 @@ def accepted_links(
     """The links the guards accept, strongest first.
 
     A link is skipped when it is below the threshold, touches an unknown or shared identifier,
-    joins persons that a refusal or a split kept apart, or would break a kind's limit (a link
-    between two records of a `duplicate_records` kind counts them as one). A link inside a
-    group already joined is kept.
+    joins persons that a refusal or a split kept apart, would break a kind's limit (a link
+    between two records of a `duplicate_records` kind counts them as one), or would join two
+    groups that each hold an identifier of a `names_person` kind (two identified people who
+    share weak signals are a household; a link between two duplicate records compares
+    person-level fields, names and birth dates, so it may). A link inside a group already
+    joined is kept.
     """
     threshold = rules.min_probabilistic_weight if min_weight is None else min_weight
     return _accept(state, rules, links, threshold)[0]
@@ -110,13 +113,20 @@ def _accept(
             merged[kind] = merged.get(kind, 0) + count
         kind = kind_of(link.a)
         rule = rules.kinds.get(kind)
-        if rule is not None and rule.duplicate_records and kind_of(link.b) == kind:
+        duplicates = rule is not None and rule.duplicate_records and kind_of(link.b) == kind
+        if duplicates:
             merged[kind] -= 1
         if any(
             (rule := rules.kinds.get(kind)) is not None
             and rule.max_per_person is not None
             and count > rule.max_per_person
             for kind, count in merged.items()
+        ):
+            continue
+        if (
+            not duplicates
+            and _names_person(rules, counts[first])
+            and _names_person(rules, counts[second])
         ):
             continue
         survivor, younger = sorted((first, second), key=state.created_seq.__getitem__)
@@ -126,6 +136,14 @@ def _accept(
         del counts[younger]
         accepted.append(link)
     return accepted, find
+
+
+def _names_person(rules: IdentityRules, kind_counts: Mapping[str, int]) -> bool:
+    """Whether a group holds an identifier of a kind that names one person (`names_person`)."""
+    return any(
+        count > 0 and (rule := rules.kinds.get(kind)) is not None and rule.names_person
+        for kind, count in kind_counts.items()
+    )
 
 
 def decide_matching(

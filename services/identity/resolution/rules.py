@@ -25,6 +25,15 @@ class KindRule:
     `keeps_devices_apart`: the kind never vouches for a device on its own: in an observation
     whose strongest identifier is of this kind, the anonymous ids (cookies) are not joined to
     anyone (a shared mailbox: the email identifies the mailbox, not who clicked).
+    `max_unvouched`: a person may hold more than this many identifiers of the kind (up to
+    `max_per_person`) only through an observation that also shows a stronger identifier (a
+    login or a CRM record): a second email seen only with a cookie may be a family mailbox or
+    a partner's address typed on a shared computer, one seen with the login is the person's.
+    None: no such condition.
+    `names_person`: the kind names one person (a login, an email address, a phone number):
+    a probabilistic link never joins two groups that each hold one, since weak signals two
+    identified people share (home IP, family device, city) are a household's, and one
+    person's identifiers of these kinds show up together in observations.
     """
 
     priority: int
@@ -32,14 +41,20 @@ class KindRule:
     max_persons: int | None = None
     duplicate_records: bool = False
     keeps_devices_apart: bool = False
+    max_unvouched: int | None = None
+    names_person: bool = False
 
 
 DEFAULT_KINDS: Mapping[str, KindRule] = MappingProxyType(
     {
-        IdentifierKind.USER.value: KindRule(priority=1, max_per_person=1),
+        IdentifierKind.USER.value: KindRule(priority=1, max_per_person=1, names_person=True),
         IdentifierKind.CRM.value: KindRule(priority=2, max_per_person=1, duplicate_records=True),
-        IdentifierKind.EMAIL.value: KindRule(priority=3, max_per_person=1, max_persons=1),
-        IdentifierKind.PHONE.value: KindRule(priority=4, max_per_person=1, max_persons=1),
+        IdentifierKind.EMAIL.value: KindRule(
+            priority=3, max_per_person=3, max_persons=1, max_unvouched=1, names_person=True
+        ),
+        IdentifierKind.PHONE.value: KindRule(
+            priority=4, max_per_person=2, max_persons=1, max_unvouched=1, names_person=True
+        ),
         IdentifierKind.ANONYMOUS.value: KindRule(priority=5, max_per_person=None, max_persons=2),
     }
 )
@@ -98,6 +113,8 @@ def rules_to_dict(rules: IdentityRules) -> dict[str, Any]:
                 "max_persons": rule.max_persons,
                 "duplicate_records": rule.duplicate_records,
                 "keeps_devices_apart": rule.keeps_devices_apart,
+                "max_unvouched": rule.max_unvouched,
+                "names_person": rule.names_person,
             }
             for kind, rule in sorted(rules.kinds.items())
         },
@@ -119,6 +136,8 @@ def rules_from_dict(data: Mapping[str, Any]) -> IdentityRules:
                     max_persons=rule["max_persons"],
                     duplicate_records=bool(rule["duplicate_records"]),
                     keeps_devices_apart=bool(rule.get("keeps_devices_apart", False)),
+                    max_unvouched=rule.get("max_unvouched"),
+                    names_person=bool(rule.get("names_person", False)),
                 )
                 for kind, rule in data["kinds"].items()
             }

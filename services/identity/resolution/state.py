@@ -113,7 +113,7 @@ class ResolutionState:
             self.kept_apart.setdefault(survivor, set()).update(apart)
 
     def _refused(self, decision: MergeRefused) -> None:
-        for person in decision.persons:
+        for person in decision.persons if decision.keeps_apart else ():
             self.kept_apart.setdefault(person, set()).update(
                 other for other in decision.persons if other != person
             )

@@ -195,10 +195,12 @@ class StartReattributionResponse(_message.Message):
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
 class GetJobRequest(_message.Message):
-    __slots__ = ("job_id",)
+    __slots__ = ("job_id", "property_id")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
     job_id: str
-    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+    property_id: str
+    def __init__(self, job_id: _Optional[str] = ..., property_id: _Optional[str] = ...) -> None: ...
 
 class GetJobResponse(_message.Message):
     __slots__ = ("job_id", "description", "state", "total", "done", "error", "started_at", "finished_at")
@@ -221,10 +223,12 @@ class GetJobResponse(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., description: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., total: _Optional[int] = ..., done: _Optional[int] = ..., error: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetAttributionRequest(_message.Message):
-    __slots__ = ("conversion_id",)
+    __slots__ = ("conversion_id", "property_id")
     CONVERSION_ID_FIELD_NUMBER: _ClassVar[int]
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
     conversion_id: str
-    def __init__(self, conversion_id: _Optional[str] = ...) -> None: ...
+    property_id: str
+    def __init__(self, conversion_id: _Optional[str] = ..., property_id: _Optional[str] = ...) -> None: ...
 
 class GetAttributionResponse(_message.Message):
     __slots__ = ("attribution",)
@@ -301,7 +305,7 @@ class AttributionSettingsChanged(_message.Message):
     def __init__(self, property_id: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelConfig, _Mapping]]] = ..., models_source: _Optional[_Union[SettingSource, str]] = ..., reporting_identity: _Optional[_Union[_common_pb2.ReportingIdentity, str]] = ..., reporting_identity_source: _Optional[_Union[SettingSource, str]] = ..., lookbacks: _Optional[_Union[LookbackSettings, _Mapping]] = ..., lookbacks_source: _Optional[_Union[SettingSource, str]] = ...) -> None: ...
 
 class ConversionAttributed(_message.Message):
-    __slots__ = ("property_id", "conversion_id", "event_id", "conversion_name", "occurred_at", "value", "reporting_value", "revision", "journey", "models", "trace_parent", "journey_length", "credits_grouped", "unconsented", "advertising_denied")
+    __slots__ = ("property_id", "conversion_id", "event_id", "conversion_name", "occurred_at", "value", "reporting_value", "revision", "journey", "models", "trace_parent", "journey_length", "credits_grouped", "unconsented", "advertising_denied", "path")
     PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
     CONVERSION_ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -317,6 +321,7 @@ class ConversionAttributed(_message.Message):
     CREDITS_GROUPED_FIELD_NUMBER: _ClassVar[int]
     UNCONSENTED_FIELD_NUMBER: _ClassVar[int]
     ADVERTISING_DENIED_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
     property_id: str
     conversion_id: str
     event_id: str
@@ -332,7 +337,8 @@ class ConversionAttributed(_message.Message):
     credits_grouped: bool
     unconsented: bool
     advertising_denied: bool
-    def __init__(self, property_id: _Optional[str] = ..., conversion_id: _Optional[str] = ..., event_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., reporting_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., revision: _Optional[int] = ..., journey: _Optional[_Iterable[_Union[JourneyTouchpoint, _Mapping]]] = ..., models: _Optional[_Iterable[_Union[ModelCredits, _Mapping]]] = ..., trace_parent: _Optional[str] = ..., journey_length: _Optional[int] = ..., credits_grouped: _Optional[bool] = ..., unconsented: _Optional[bool] = ..., advertising_denied: _Optional[bool] = ...) -> None: ...
+    path: ConversionPath
+    def __init__(self, property_id: _Optional[str] = ..., conversion_id: _Optional[str] = ..., event_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., reporting_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., revision: _Optional[int] = ..., journey: _Optional[_Iterable[_Union[JourneyTouchpoint, _Mapping]]] = ..., models: _Optional[_Iterable[_Union[ModelCredits, _Mapping]]] = ..., trace_parent: _Optional[str] = ..., journey_length: _Optional[int] = ..., credits_grouped: _Optional[bool] = ..., unconsented: _Optional[bool] = ..., advertising_denied: _Optional[bool] = ..., path: _Optional[_Union[ConversionPath, _Mapping]] = ...) -> None: ...
 
 class JourneyTouchpoint(_message.Message):
     __slots__ = ("touchpoint_id", "occurred_at", "channel", "source", "medium", "campaign", "advertising_denied", "term", "content", "device_type", "browser", "country", "landing_page")
@@ -445,3 +451,45 @@ class Credit(_message.Message):
     country: str
     landing_page: str
     def __init__(self, touchpoint_id: _Optional[str] = ..., channel: _Optional[str] = ..., source: _Optional[str] = ..., medium: _Optional[str] = ..., campaign: _Optional[str] = ..., fraction: _Optional[float] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., touchpoint_count: _Optional[int] = ..., term: _Optional[str] = ..., content: _Optional[str] = ..., device_type: _Optional[str] = ..., browser: _Optional[str] = ..., country: _Optional[str] = ..., landing_page: _Optional[str] = ...) -> None: ...
+
+class ConversionPath(_message.Message):
+    __slots__ = ("channels", "run_lengths", "touchpoint_count", "first_touch_at", "last_non_direct_channel", "head_runs", "omitted_runs", "omitted_touchpoints", "omitted_channels")
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    RUN_LENGTHS_FIELD_NUMBER: _ClassVar[int]
+    TOUCHPOINT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    FIRST_TOUCH_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_NON_DIRECT_CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    HEAD_RUNS_FIELD_NUMBER: _ClassVar[int]
+    OMITTED_RUNS_FIELD_NUMBER: _ClassVar[int]
+    OMITTED_TOUCHPOINTS_FIELD_NUMBER: _ClassVar[int]
+    OMITTED_CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    channels: _containers.RepeatedScalarFieldContainer[str]
+    run_lengths: _containers.RepeatedScalarFieldContainer[int]
+    touchpoint_count: int
+    first_touch_at: _timestamp_pb2.Timestamp
+    last_non_direct_channel: str
+    head_runs: int
+    omitted_runs: int
+    omitted_touchpoints: int
+    omitted_channels: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, channels: _Optional[_Iterable[str]] = ..., run_lengths: _Optional[_Iterable[int]] = ..., touchpoint_count: _Optional[int] = ..., first_touch_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_non_direct_channel: _Optional[str] = ..., head_runs: _Optional[int] = ..., omitted_runs: _Optional[int] = ..., omitted_touchpoints: _Optional[int] = ..., omitted_channels: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListAuditEventsRequest(_message.Message):
+    __slots__ = ("property_id", "since", "page_token", "page_size")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    since: _timestamp_pb2.Timestamp
+    page_token: str
+    page_size: int
+    def __init__(self, property_id: _Optional[str] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., page_token: _Optional[str] = ..., page_size: _Optional[int] = ...) -> None: ...
+
+class ListAuditEventsResponse(_message.Message):
+    __slots__ = ("events", "next_page_token")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[_common_pb2.AuditEvent]
+    next_page_token: str
+    def __init__(self, events: _Optional[_Iterable[_Union[_common_pb2.AuditEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

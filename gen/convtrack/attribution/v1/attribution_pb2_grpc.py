@@ -85,6 +85,11 @@ class AttributionServiceStub:
                 request_serializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.GetJobRequest.SerializeToString,
                 response_deserializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.GetJobResponse.FromString,
                 _registered_method=True)
+        self.ListAuditEvents = channel.unary_unary(
+                '/convtrack.attribution.v1.AttributionService/ListAuditEvents',
+                request_serializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.ListAuditEventsRequest.SerializeToString,
+                response_deserializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.ListAuditEventsResponse.FromString,
+                _registered_method=True)
 
 
 class AttributionServiceServicer:
@@ -172,6 +177,15 @@ class AttributionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAuditEvents(self, request, context):
+        """Lists the audit log: every admin call made on this service (who, when, which RPC and
+        property, a summary of the request without identifiers, and its outcome), oldest first.
+        A key for one property must name it and sees that property's entries only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AttributionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -224,6 +238,11 @@ def add_AttributionServiceServicer_to_server(servicer, server):
                     servicer.GetJob,
                     request_deserializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.GetJobRequest.FromString,
                     response_serializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.GetJobResponse.SerializeToString,
+            ),
+            'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEvents,
+                    request_deserializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.ListAuditEventsRequest.FromString,
+                    response_serializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.ListAuditEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -497,6 +516,33 @@ class AttributionService:
             '/convtrack.attribution.v1.AttributionService/GetJob',
             convtrack_dot_attribution_dot_v1_dot_attribution__pb2.GetJobRequest.SerializeToString,
             convtrack_dot_attribution_dot_v1_dot_attribution__pb2.GetJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.attribution.v1.AttributionService/ListAuditEvents',
+            convtrack_dot_attribution_dot_v1_dot_attribution__pb2.ListAuditEventsRequest.SerializeToString,
+            convtrack_dot_attribution_dot_v1_dot_attribution__pb2.ListAuditEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

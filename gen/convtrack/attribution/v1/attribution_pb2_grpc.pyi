@@ -74,6 +74,11 @@ class AttributionServiceStub:
     """
     GetJob: _grpc.UnaryUnaryMultiCallable[_attribution_pb2.GetJobRequest, _attribution_pb2.GetJobResponse]
     """Returns a background job's progress."""
+    ListAuditEvents: _grpc.UnaryUnaryMultiCallable[_attribution_pb2.ListAuditEventsRequest, _attribution_pb2.ListAuditEventsResponse]
+    """Lists the audit log: every admin call made on this service (who, when, which RPC and
+    property, a summary of the request without identifiers, and its outcome), oldest first.
+    A key for one property must name it and sees that property's entries only.
+    """
 
 @_typing.type_check_only
 class AttributionServiceAsyncStub(AttributionServiceStub):
@@ -118,6 +123,11 @@ class AttributionServiceAsyncStub(AttributionServiceStub):
     """
     GetJob: _aio.UnaryUnaryMultiCallable[_attribution_pb2.GetJobRequest, _attribution_pb2.GetJobResponse]  # type: ignore[assignment]
     """Returns a background job's progress."""
+    ListAuditEvents: _aio.UnaryUnaryMultiCallable[_attribution_pb2.ListAuditEventsRequest, _attribution_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
+    """Lists the audit log: every admin call made on this service (who, when, which RPC and
+    property, a summary of the request without identifiers, and its outcome), oldest first.
+    A key for one property must name it and sees that property's entries only.
+    """
 
 class AttributionServiceServicer(metaclass=_abc_1.ABCMeta):
     """Serves conversions' credits and attribution's event log."""
@@ -219,5 +229,16 @@ class AttributionServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_attribution_pb2.GetJobResponse, _abc.Awaitable[_attribution_pb2.GetJobResponse]]:
         """Returns a background job's progress."""
+
+    @_abc_1.abstractmethod
+    def ListAuditEvents(
+        self,
+        request: _attribution_pb2.ListAuditEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_attribution_pb2.ListAuditEventsResponse, _abc.Awaitable[_attribution_pb2.ListAuditEventsResponse]]:
+        """Lists the audit log: every admin call made on this service (who, when, which RPC and
+        property, a summary of the request without identifiers, and its outcome), oldest first.
+        A key for one property must name it and sees that property's entries only.
+        """
 
 def add_AttributionServiceServicer_to_server(servicer: AttributionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

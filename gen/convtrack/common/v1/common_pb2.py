@@ -22,23 +22,26 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n convtrack/common/v1/common.proto\x12\x13\x63onvtrack.common.v1\"<\n\x05Money\x12\x15\n\rcurrency_code\x18\x01 \x01(\t\x12\r\n\x05units\x18\x02 \x01(\x03\x12\r\n\x05nanos\x18\x03 \x01(\x05\"N\n\nIdentifier\x12\x31\n\x04type\x18\x01 \x01(\x0e\x32#.convtrack.common.v1.IdentifierType\x12\r\n\x05value\x18\x02 \x01(\t\"6\n\x10UpstreamPosition\x12\x10\n\x08upstream\x18\x01 \x01(\t\x12\x10\n\x08position\x18\x02 \x01(\x04*\xeb\x01\n\x0eIdentifierType\x12\x1f\n\x1bIDENTIFIER_TYPE_UNSPECIFIED\x10\x00\x12 \n\x1cIDENTIFIER_TYPE_ANONYMOUS_ID\x10\x01\x12\x1b\n\x17IDENTIFIER_TYPE_USER_ID\x10\x02\x12 \n\x1cIDENTIFIER_TYPE_EMAIL_SHA256\x10\x03\x12\x19\n\x15IDENTIFIER_TYPE_EMAIL\x10\x04\x12 \n\x1cIDENTIFIER_TYPE_PHONE_SHA256\x10\x05\x12\x1a\n\x16IDENTIFIER_TYPE_CRM_ID\x10\x06*}\n\x11ReportingIdentity\x12\"\n\x1eREPORTING_IDENTITY_UNSPECIFIED\x10\x00\x12$\n REPORTING_IDENTITY_DETERMINISTIC\x10\x01\x12\x1e\n\x1aREPORTING_IDENTITY_BLENDED\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n convtrack/common/v1/common.proto\x12\x13\x63onvtrack.common.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"<\n\x05Money\x12\x15\n\rcurrency_code\x18\x01 \x01(\t\x12\r\n\x05units\x18\x02 \x01(\x03\x12\r\n\x05nanos\x18\x03 \x01(\x05\"N\n\nIdentifier\x12\x31\n\x04type\x18\x01 \x01(\x0e\x32#.convtrack.common.v1.IdentifierType\x12\r\n\x05value\x18\x02 \x01(\t\"6\n\x10UpstreamPosition\x12\x10\n\x08upstream\x18\x01 \x01(\t\x12\x10\n\x08position\x18\x02 \x01(\x04\"\x92\x01\n\nAuditEvent\x12\x0e\n\x06\x63\x61ller\x18\x01 \x01(\t\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0b\n\x03rpc\x18\x03 \x01(\t\x12\x13\n\x0bproperty_id\x18\x04 \x01(\t\x12\x17\n\x0frequest_summary\x18\x05 \x01(\t\x12\x0f\n\x07outcome\x18\x06 \x01(\t*\xeb\x01\n\x0eIdentifierType\x12\x1f\n\x1bIDENTIFIER_TYPE_UNSPECIFIED\x10\x00\x12 \n\x1cIDENTIFIER_TYPE_ANONYMOUS_ID\x10\x01\x12\x1b\n\x17IDENTIFIER_TYPE_USER_ID\x10\x02\x12 \n\x1cIDENTIFIER_TYPE_EMAIL_SHA256\x10\x03\x12\x19\n\x15IDENTIFIER_TYPE_EMAIL\x10\x04\x12 \n\x1cIDENTIFIER_TYPE_PHONE_SHA256\x10\x05\x12\x1a\n\x16IDENTIFIER_TYPE_CRM_ID\x10\x06*}\n\x11ReportingIdentity\x12\"\n\x1eREPORTING_IDENTITY_UNSPECIFIED\x10\x00\x12$\n REPORTING_IDENTITY_DETERMINISTIC\x10\x01\x12\x1e\n\x1aREPORTING_IDENTITY_BLENDED\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'convtrack.common.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_IDENTIFIERTYPE']._serialized_start=256
-  _globals['_IDENTIFIERTYPE']._serialized_end=491
-  _globals['_REPORTINGIDENTITY']._serialized_start=493
-  _globals['_REPORTINGIDENTITY']._serialized_end=618
-  _globals['_MONEY']._serialized_start=57
-  _globals['_MONEY']._serialized_end=117
-  _globals['_IDENTIFIER']._serialized_start=119
-  _globals['_IDENTIFIER']._serialized_end=197
-  _globals['_UPSTREAMPOSITION']._serialized_start=199
-  _globals['_UPSTREAMPOSITION']._serialized_end=253
+  _globals['_IDENTIFIERTYPE']._serialized_start=438
+  _globals['_IDENTIFIERTYPE']._serialized_end=673
+  _globals['_REPORTINGIDENTITY']._serialized_start=675
+  _globals['_REPORTINGIDENTITY']._serialized_end=800
+  _globals['_MONEY']._serialized_start=90
+  _globals['_MONEY']._serialized_end=150
+  _globals['_IDENTIFIER']._serialized_start=152
+  _globals['_IDENTIFIER']._serialized_end=230
+  _globals['_UPSTREAMPOSITION']._serialized_start=232
+  _globals['_UPSTREAMPOSITION']._serialized_end=286
+  _globals['_AUDITEVENT']._serialized_start=289
+  _globals['_AUDITEVENT']._serialized_end=435
 # @@protoc_insertion_point(module_scope)

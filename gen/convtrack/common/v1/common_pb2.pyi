@@ -1,6 +1,10 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -56,3 +60,19 @@ class UpstreamPosition(_message.Message):
     upstream: str
     position: int
     def __init__(self, upstream: _Optional[str] = ..., position: _Optional[int] = ...) -> None: ...
+
+class AuditEvent(_message.Message):
+    __slots__ = ("caller", "time", "rpc", "property_id", "request_summary", "outcome")
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    RPC_FIELD_NUMBER: _ClassVar[int]
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    caller: str
+    time: _timestamp_pb2.Timestamp
+    rpc: str
+    property_id: str
+    request_summary: str
+    outcome: str
+    def __init__(self, caller: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rpc: _Optional[str] = ..., property_id: _Optional[str] = ..., request_summary: _Optional[str] = ..., outcome: _Optional[str] = ...) -> None: ...

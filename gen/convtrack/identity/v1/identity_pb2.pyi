@@ -48,20 +48,24 @@ class ResolutionRules(_message.Message):
     def __init__(self, kinds: _Optional[_Iterable[_Union[KindRule, _Mapping]]] = ..., max_persons_per_identifier: _Optional[int] = ..., fanout_window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class KindRule(_message.Message):
-    __slots__ = ("kind", "priority", "max_per_person", "max_persons", "duplicate_records", "keeps_devices_apart")
+    __slots__ = ("kind", "priority", "max_per_person", "max_persons", "duplicate_records", "keeps_devices_apart", "max_unvouched", "names_person")
     KIND_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     MAX_PER_PERSON_FIELD_NUMBER: _ClassVar[int]
     MAX_PERSONS_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_RECORDS_FIELD_NUMBER: _ClassVar[int]
     KEEPS_DEVICES_APART_FIELD_NUMBER: _ClassVar[int]
+    MAX_UNVOUCHED_FIELD_NUMBER: _ClassVar[int]
+    NAMES_PERSON_FIELD_NUMBER: _ClassVar[int]
     kind: _common_pb2.IdentifierType
     priority: int
     max_per_person: int
     max_persons: int
     duplicate_records: bool
     keeps_devices_apart: bool
-    def __init__(self, kind: _Optional[_Union[_common_pb2.IdentifierType, str]] = ..., priority: _Optional[int] = ..., max_per_person: _Optional[int] = ..., max_persons: _Optional[int] = ..., duplicate_records: _Optional[bool] = ..., keeps_devices_apart: _Optional[bool] = ...) -> None: ...
+    max_unvouched: int
+    names_person: bool
+    def __init__(self, kind: _Optional[_Union[_common_pb2.IdentifierType, str]] = ..., priority: _Optional[int] = ..., max_per_person: _Optional[int] = ..., max_persons: _Optional[int] = ..., duplicate_records: _Optional[bool] = ..., keeps_devices_apart: _Optional[bool] = ..., max_unvouched: _Optional[int] = ..., names_person: _Optional[bool] = ...) -> None: ...
 
 class RunMatchingRequest(_message.Message):
     __slots__ = ("property_id",)
@@ -407,3 +411,23 @@ class PersonForgotten(_message.Message):
     person_id: str
     identifiers: _containers.RepeatedCompositeFieldContainer[_common_pb2.Identifier]
     def __init__(self, property_id: _Optional[str] = ..., person_id: _Optional[str] = ..., identifiers: _Optional[_Iterable[_Union[_common_pb2.Identifier, _Mapping]]] = ...) -> None: ...
+
+class ListAuditEventsRequest(_message.Message):
+    __slots__ = ("property_id", "since", "page_token", "page_size")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    since: _timestamp_pb2.Timestamp
+    page_token: str
+    page_size: int
+    def __init__(self, property_id: _Optional[str] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., page_token: _Optional[str] = ..., page_size: _Optional[int] = ...) -> None: ...
+
+class ListAuditEventsResponse(_message.Message):
+    __slots__ = ("events", "next_page_token")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[_common_pb2.AuditEvent]
+    next_page_token: str
+    def __init__(self, events: _Optional[_Iterable[_Union[_common_pb2.AuditEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

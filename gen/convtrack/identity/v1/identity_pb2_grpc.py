@@ -95,6 +95,11 @@ class IdentityServiceStub:
                 request_serializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.GetRulesRequest.SerializeToString,
                 response_deserializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.GetRulesResponse.FromString,
                 _registered_method=True)
+        self.ListAuditEvents = channel.unary_unary(
+                '/convtrack.identity.v1.IdentityService/ListAuditEvents',
+                request_serializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.ListAuditEventsRequest.SerializeToString,
+                response_deserializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.ListAuditEventsResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -199,6 +204,15 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAuditEvents(self, request, context):
+        """Lists the audit log: every admin call made on this service (who, when, which RPC and
+        property, a summary of the request without identifiers, and its outcome), oldest first.
+        A key for one property must name it and sees that property's entries only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -261,6 +275,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.GetRules,
                     request_deserializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.GetRulesRequest.FromString,
                     response_serializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.GetRulesResponse.SerializeToString,
+            ),
+            'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEvents,
+                    request_deserializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.ListAuditEventsRequest.FromString,
+                    response_serializer=convtrack_dot_identity_dot_v1_dot_identity__pb2.ListAuditEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -588,6 +607,33 @@ class IdentityService:
             '/convtrack.identity.v1.IdentityService/GetRules',
             convtrack_dot_identity_dot_v1_dot_identity__pb2.GetRulesRequest.SerializeToString,
             convtrack_dot_identity_dot_v1_dot_identity__pb2.GetRulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.identity.v1.IdentityService/ListAuditEvents',
+            convtrack_dot_identity_dot_v1_dot_identity__pb2.ListAuditEventsRequest.SerializeToString,
+            convtrack_dot_identity_dot_v1_dot_identity__pb2.ListAuditEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

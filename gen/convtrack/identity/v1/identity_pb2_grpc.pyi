@@ -82,6 +82,11 @@ class IdentityServiceStub:
     """
     GetRules: _grpc.UnaryUnaryMultiCallable[_identity_pb2.GetRulesRequest, _identity_pb2.GetRulesResponse]
     """Returns the rules a property resolves with (the deployment's defaults until configured)."""
+    ListAuditEvents: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ListAuditEventsRequest, _identity_pb2.ListAuditEventsResponse]
+    """Lists the audit log: every admin call made on this service (who, when, which RPC and
+    property, a summary of the request without identifiers, and its outcome), oldest first.
+    A key for one property must name it and sees that property's entries only.
+    """
 
 @_typing.type_check_only
 class IdentityServiceAsyncStub(IdentityServiceStub):
@@ -134,6 +139,11 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     """
     GetRules: _aio.UnaryUnaryMultiCallable[_identity_pb2.GetRulesRequest, _identity_pb2.GetRulesResponse]  # type: ignore[assignment]
     """Returns the rules a property resolves with (the deployment's defaults until configured)."""
+    ListAuditEvents: _aio.UnaryUnaryMultiCallable[_identity_pb2.ListAuditEventsRequest, _identity_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
+    """Lists the audit log: every admin call made on this service (who, when, which RPC and
+    property, a summary of the request without identifiers, and its outcome), oldest first.
+    A key for one property must name it and sees that property's entries only.
+    """
 
 class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
     """Resolves identifiers to persons and serves identity's event log."""
@@ -255,5 +265,16 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_identity_pb2.GetRulesResponse, _abc.Awaitable[_identity_pb2.GetRulesResponse]]:
         """Returns the rules a property resolves with (the deployment's defaults until configured)."""
+
+    @_abc_1.abstractmethod
+    def ListAuditEvents(
+        self,
+        request: _identity_pb2.ListAuditEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.ListAuditEventsResponse, _abc.Awaitable[_identity_pb2.ListAuditEventsResponse]]:
+        """Lists the audit log: every admin call made on this service (who, when, which RPC and
+        property, a summary of the request without identifiers, and its outcome), oldest first.
+        A key for one property must name it and sees that property's entries only.
+        """
 
 def add_IdentityServiceServicer_to_server(servicer: IdentityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -12,6 +12,15 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ApiKeyScope(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    API_KEY_SCOPE_UNSPECIFIED: _ClassVar[ApiKeyScope]
+    API_KEY_SCOPE_INGEST_WRITE: _ClassVar[ApiKeyScope]
+    API_KEY_SCOPE_REPORTS_READ: _ClassVar[ApiKeyScope]
+    API_KEY_SCOPE_IDENTITY_ADMIN: _ClassVar[ApiKeyScope]
+    API_KEY_SCOPE_ATTRIBUTION_ADMIN: _ClassVar[ApiKeyScope]
+    API_KEY_SCOPE_ADMIN: _ClassVar[ApiKeyScope]
+
 class TouchpointType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     TOUCHPOINT_TYPE_UNSPECIFIED: _ClassVar[TouchpointType]
@@ -39,6 +48,12 @@ class ConsentState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CONSENT_STATE_UNSPECIFIED: _ClassVar[ConsentState]
     CONSENT_STATE_GRANTED: _ClassVar[ConsentState]
     CONSENT_STATE_DENIED: _ClassVar[ConsentState]
+API_KEY_SCOPE_UNSPECIFIED: ApiKeyScope
+API_KEY_SCOPE_INGEST_WRITE: ApiKeyScope
+API_KEY_SCOPE_REPORTS_READ: ApiKeyScope
+API_KEY_SCOPE_IDENTITY_ADMIN: ApiKeyScope
+API_KEY_SCOPE_ATTRIBUTION_ADMIN: ApiKeyScope
+API_KEY_SCOPE_ADMIN: ApiKeyScope
 TOUCHPOINT_TYPE_UNSPECIFIED: TouchpointType
 TOUCHPOINT_TYPE_CLICK: TouchpointType
 TOUCHPOINT_TYPE_IMPRESSION: TouchpointType
@@ -55,6 +70,90 @@ SPEND_OUTCOME_REJECTED: SpendOutcome
 CONSENT_STATE_UNSPECIFIED: ConsentState
 CONSENT_STATE_GRANTED: ConsentState
 CONSENT_STATE_DENIED: ConsentState
+
+class ApiKey(_message.Message):
+    __slots__ = ("key_id", "property_id", "scopes", "created_at", "expires_at", "revoked", "revoked_at", "description")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    SCOPES_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    property_id: str
+    scopes: _containers.RepeatedScalarFieldContainer[ApiKeyScope]
+    created_at: _timestamp_pb2.Timestamp
+    expires_at: _timestamp_pb2.Timestamp
+    revoked: bool
+    revoked_at: _timestamp_pb2.Timestamp
+    description: str
+    def __init__(self, key_id: _Optional[str] = ..., property_id: _Optional[str] = ..., scopes: _Optional[_Iterable[_Union[ApiKeyScope, str]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked: _Optional[bool] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., description: _Optional[str] = ...) -> None: ...
+
+class CreateApiKeyRequest(_message.Message):
+    __slots__ = ("property_id", "scopes", "expires_at", "description")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    SCOPES_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    scopes: _containers.RepeatedScalarFieldContainer[ApiKeyScope]
+    expires_at: _timestamp_pb2.Timestamp
+    description: str
+    def __init__(self, property_id: _Optional[str] = ..., scopes: _Optional[_Iterable[_Union[ApiKeyScope, str]]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., description: _Optional[str] = ...) -> None: ...
+
+class CreateApiKeyResponse(_message.Message):
+    __slots__ = ("key", "api_key")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_FIELD_NUMBER: _ClassVar[int]
+    key: ApiKey
+    api_key: str
+    def __init__(self, key: _Optional[_Union[ApiKey, _Mapping]] = ..., api_key: _Optional[str] = ...) -> None: ...
+
+class ListApiKeysRequest(_message.Message):
+    __slots__ = ("property_id",)
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    def __init__(self, property_id: _Optional[str] = ...) -> None: ...
+
+class ListApiKeysResponse(_message.Message):
+    __slots__ = ("keys",)
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedCompositeFieldContainer[ApiKey]
+    def __init__(self, keys: _Optional[_Iterable[_Union[ApiKey, _Mapping]]] = ...) -> None: ...
+
+class RevokeApiKeyRequest(_message.Message):
+    __slots__ = ("key_id",)
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    def __init__(self, key_id: _Optional[str] = ...) -> None: ...
+
+class RevokeApiKeyResponse(_message.Message):
+    __slots__ = ("key",)
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: ApiKey
+    def __init__(self, key: _Optional[_Union[ApiKey, _Mapping]] = ...) -> None: ...
+
+class GetKeyRingRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetKeyRingResponse(_message.Message):
+    __slots__ = ("version", "keys")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    keys: _containers.RepeatedCompositeFieldContainer[KeyRingEntry]
+    def __init__(self, version: _Optional[int] = ..., keys: _Optional[_Iterable[_Union[KeyRingEntry, _Mapping]]] = ...) -> None: ...
+
+class KeyRingEntry(_message.Message):
+    __slots__ = ("key", "secret_sha256")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    SECRET_SHA256_FIELD_NUMBER: _ClassVar[int]
+    key: ApiKey
+    secret_sha256: str
+    def __init__(self, key: _Optional[_Union[ApiKey, _Mapping]] = ..., secret_sha256: _Optional[str] = ...) -> None: ...
 
 class ListRejectedRequest(_message.Message):
     __slots__ = ("property_id", "since", "field", "reason", "page_size", "page_token")
@@ -577,3 +676,23 @@ class RecordedConsent(_message.Message):
     analytics: ConsentState
     advertising: ConsentState
     def __init__(self, analytics: _Optional[_Union[ConsentState, str]] = ..., advertising: _Optional[_Union[ConsentState, str]] = ...) -> None: ...
+
+class ListAuditEventsRequest(_message.Message):
+    __slots__ = ("property_id", "since", "page_token", "page_size")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    since: _timestamp_pb2.Timestamp
+    page_token: str
+    page_size: int
+    def __init__(self, property_id: _Optional[str] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., page_token: _Optional[str] = ..., page_size: _Optional[int] = ...) -> None: ...
+
+class ListAuditEventsResponse(_message.Message):
+    __slots__ = ("events", "next_page_token")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[_common_pb2.AuditEvent]
+    next_page_token: str
+    def __init__(self, events: _Optional[_Iterable[_Union[_common_pb2.AuditEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

@@ -65,10 +65,35 @@ class IngestServiceStub:
                 request_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListRejectedRequest.SerializeToString,
                 response_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListRejectedResponse.FromString,
                 _registered_method=True)
+        self.CreateApiKey = channel.unary_unary(
+                '/convtrack.ingest.v1.IngestService/CreateApiKey',
+                request_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.CreateApiKeyRequest.SerializeToString,
+                response_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.CreateApiKeyResponse.FromString,
+                _registered_method=True)
+        self.ListApiKeys = channel.unary_unary(
+                '/convtrack.ingest.v1.IngestService/ListApiKeys',
+                request_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListApiKeysRequest.SerializeToString,
+                response_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListApiKeysResponse.FromString,
+                _registered_method=True)
+        self.RevokeApiKey = channel.unary_unary(
+                '/convtrack.ingest.v1.IngestService/RevokeApiKey',
+                request_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RevokeApiKeyRequest.SerializeToString,
+                response_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RevokeApiKeyResponse.FromString,
+                _registered_method=True)
+        self.GetKeyRing = channel.unary_unary(
+                '/convtrack.ingest.v1.IngestService/GetKeyRing',
+                request_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.GetKeyRingRequest.SerializeToString,
+                response_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.GetKeyRingResponse.FromString,
+                _registered_method=True)
         self.RecordSpend = channel.unary_unary(
                 '/convtrack.ingest.v1.IngestService/RecordSpend',
                 request_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RecordSpendRequest.SerializeToString,
                 response_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RecordSpendResponse.FromString,
+                _registered_method=True)
+        self.ListAuditEvents = channel.unary_unary(
+                '/convtrack.ingest.v1.IngestService/ListAuditEvents',
+                request_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListAuditEventsRequest.SerializeToString,
+                response_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListAuditEventsResponse.FromString,
                 _registered_method=True)
 
 
@@ -130,12 +155,52 @@ class IngestServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateApiKey(self, request, context):
+        """Creates an API key and returns it, the only time its secret is ever shown (only its
+        SHA-256 hash is stored). Needs the admin scope.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApiKeys(self, request, context):
+        """Lists API keys (never their secrets), revoked and expired ones too. Needs the admin scope.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeApiKey(self, request, context):
+        """Revokes an API key: every service refuses it within about a second. Revoking a revoked
+        key changes nothing. NOT_FOUND for an unknown key id. Needs the admin scope.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetKeyRing(self, request, context):
+        """Returns every API key with the hash of its secret, for the other services to check keys
+        without calling ingest per call. Internal: only peer services (by client certificate).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RecordSpend(self, request, context):
         """Records ad spend, one row per (property, date, source, medium, campaign): a row whose key
         was recorded before replaces the old figure (a day re-sent corrected), a row equal to the
         stored figure changes nothing. Returns one verdict per row in request order; valid rows
         are stored even when others are rejected, and a response means they are durable. At most
         1,000 rows per call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAuditEvents(self, request, context):
+        """Lists the audit log: every admin call made on this service (who, when, which RPC and
+        property, a summary of the request without identifiers, and its outcome), oldest first.
+        A key for one property must name it and sees that property's entries only.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -174,10 +239,35 @@ def add_IngestServiceServicer_to_server(servicer, server):
                     request_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListRejectedRequest.FromString,
                     response_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListRejectedResponse.SerializeToString,
             ),
+            'CreateApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateApiKey,
+                    request_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.CreateApiKeyRequest.FromString,
+                    response_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.CreateApiKeyResponse.SerializeToString,
+            ),
+            'ListApiKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApiKeys,
+                    request_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListApiKeysRequest.FromString,
+                    response_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListApiKeysResponse.SerializeToString,
+            ),
+            'RevokeApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeApiKey,
+                    request_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RevokeApiKeyRequest.FromString,
+                    response_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RevokeApiKeyResponse.SerializeToString,
+            ),
+            'GetKeyRing': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetKeyRing,
+                    request_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.GetKeyRingRequest.FromString,
+                    response_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.GetKeyRingResponse.SerializeToString,
+            ),
             'RecordSpend': grpc.unary_unary_rpc_method_handler(
                     servicer.RecordSpend,
                     request_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RecordSpendRequest.FromString,
                     response_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RecordSpendResponse.SerializeToString,
+            ),
+            'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEvents,
+                    request_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListAuditEventsRequest.FromString,
+                    response_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListAuditEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -354,6 +444,114 @@ class IngestService:
             _registered_method=True)
 
     @staticmethod
+    def CreateApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.ingest.v1.IngestService/CreateApiKey',
+            convtrack_dot_ingest_dot_v1_dot_ingest__pb2.CreateApiKeyRequest.SerializeToString,
+            convtrack_dot_ingest_dot_v1_dot_ingest__pb2.CreateApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApiKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.ingest.v1.IngestService/ListApiKeys',
+            convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListApiKeysRequest.SerializeToString,
+            convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListApiKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.ingest.v1.IngestService/RevokeApiKey',
+            convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RevokeApiKeyRequest.SerializeToString,
+            convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RevokeApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetKeyRing(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.ingest.v1.IngestService/GetKeyRing',
+            convtrack_dot_ingest_dot_v1_dot_ingest__pb2.GetKeyRingRequest.SerializeToString,
+            convtrack_dot_ingest_dot_v1_dot_ingest__pb2.GetKeyRingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def RecordSpend(request,
             target,
             options=(),
@@ -370,6 +568,33 @@ class IngestService:
             '/convtrack.ingest.v1.IngestService/RecordSpend',
             convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RecordSpendRequest.SerializeToString,
             convtrack_dot_ingest_dot_v1_dot_ingest__pb2.RecordSpendResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.ingest.v1.IngestService/ListAuditEvents',
+            convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListAuditEventsRequest.SerializeToString,
+            convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListAuditEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -65,12 +65,31 @@ class IngestServiceStub:
     """Returns the rejected events of one property kept as dead letters (without their
     identifiers), newest first, with counts by field and reason over the whole filter.
     """
+    CreateApiKey: _grpc.UnaryUnaryMultiCallable[_ingest_pb2.CreateApiKeyRequest, _ingest_pb2.CreateApiKeyResponse]
+    """Creates an API key and returns it, the only time its secret is ever shown (only its
+    SHA-256 hash is stored). Needs the admin scope.
+    """
+    ListApiKeys: _grpc.UnaryUnaryMultiCallable[_ingest_pb2.ListApiKeysRequest, _ingest_pb2.ListApiKeysResponse]
+    """Lists API keys (never their secrets), revoked and expired ones too. Needs the admin scope."""
+    RevokeApiKey: _grpc.UnaryUnaryMultiCallable[_ingest_pb2.RevokeApiKeyRequest, _ingest_pb2.RevokeApiKeyResponse]
+    """Revokes an API key: every service refuses it within about a second. Revoking a revoked
+    key changes nothing. NOT_FOUND for an unknown key id. Needs the admin scope.
+    """
+    GetKeyRing: _grpc.UnaryUnaryMultiCallable[_ingest_pb2.GetKeyRingRequest, _ingest_pb2.GetKeyRingResponse]
+    """Returns every API key with the hash of its secret, for the other services to check keys
+    without calling ingest per call. Internal: only peer services (by client certificate).
+    """
     RecordSpend: _grpc.UnaryUnaryMultiCallable[_ingest_pb2.RecordSpendRequest, _ingest_pb2.RecordSpendResponse]
     """Records ad spend, one row per (property, date, source, medium, campaign): a row whose key
     was recorded before replaces the old figure (a day re-sent corrected), a row equal to the
     stored figure changes nothing. Returns one verdict per row in request order; valid rows
     are stored even when others are rejected, and a response means they are durable. At most
     1,000 rows per call.
+    """
+    ListAuditEvents: _grpc.UnaryUnaryMultiCallable[_ingest_pb2.ListAuditEventsRequest, _ingest_pb2.ListAuditEventsResponse]
+    """Lists the audit log: every admin call made on this service (who, when, which RPC and
+    property, a summary of the request without identifiers, and its outcome), oldest first.
+    A key for one property must name it and sees that property's entries only.
     """
 
 @_typing.type_check_only
@@ -107,12 +126,31 @@ class IngestServiceAsyncStub(IngestServiceStub):
     """Returns the rejected events of one property kept as dead letters (without their
     identifiers), newest first, with counts by field and reason over the whole filter.
     """
+    CreateApiKey: _aio.UnaryUnaryMultiCallable[_ingest_pb2.CreateApiKeyRequest, _ingest_pb2.CreateApiKeyResponse]  # type: ignore[assignment]
+    """Creates an API key and returns it, the only time its secret is ever shown (only its
+    SHA-256 hash is stored). Needs the admin scope.
+    """
+    ListApiKeys: _aio.UnaryUnaryMultiCallable[_ingest_pb2.ListApiKeysRequest, _ingest_pb2.ListApiKeysResponse]  # type: ignore[assignment]
+    """Lists API keys (never their secrets), revoked and expired ones too. Needs the admin scope."""
+    RevokeApiKey: _aio.UnaryUnaryMultiCallable[_ingest_pb2.RevokeApiKeyRequest, _ingest_pb2.RevokeApiKeyResponse]  # type: ignore[assignment]
+    """Revokes an API key: every service refuses it within about a second. Revoking a revoked
+    key changes nothing. NOT_FOUND for an unknown key id. Needs the admin scope.
+    """
+    GetKeyRing: _aio.UnaryUnaryMultiCallable[_ingest_pb2.GetKeyRingRequest, _ingest_pb2.GetKeyRingResponse]  # type: ignore[assignment]
+    """Returns every API key with the hash of its secret, for the other services to check keys
+    without calling ingest per call. Internal: only peer services (by client certificate).
+    """
     RecordSpend: _aio.UnaryUnaryMultiCallable[_ingest_pb2.RecordSpendRequest, _ingest_pb2.RecordSpendResponse]  # type: ignore[assignment]
     """Records ad spend, one row per (property, date, source, medium, campaign): a row whose key
     was recorded before replaces the old figure (a day re-sent corrected), a row equal to the
     stored figure changes nothing. Returns one verdict per row in request order; valid rows
     are stored even when others are rejected, and a response means they are durable. At most
     1,000 rows per call.
+    """
+    ListAuditEvents: _aio.UnaryUnaryMultiCallable[_ingest_pb2.ListAuditEventsRequest, _ingest_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
+    """Lists the audit log: every admin call made on this service (who, when, which RPC and
+    property, a summary of the request without identifiers, and its outcome), oldest first.
+    A key for one property must name it and sees that property's entries only.
     """
 
 class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -184,6 +222,44 @@ class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
         """
 
     @_abc_1.abstractmethod
+    def CreateApiKey(
+        self,
+        request: _ingest_pb2.CreateApiKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ingest_pb2.CreateApiKeyResponse, _abc.Awaitable[_ingest_pb2.CreateApiKeyResponse]]:
+        """Creates an API key and returns it, the only time its secret is ever shown (only its
+        SHA-256 hash is stored). Needs the admin scope.
+        """
+
+    @_abc_1.abstractmethod
+    def ListApiKeys(
+        self,
+        request: _ingest_pb2.ListApiKeysRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ingest_pb2.ListApiKeysResponse, _abc.Awaitable[_ingest_pb2.ListApiKeysResponse]]:
+        """Lists API keys (never their secrets), revoked and expired ones too. Needs the admin scope."""
+
+    @_abc_1.abstractmethod
+    def RevokeApiKey(
+        self,
+        request: _ingest_pb2.RevokeApiKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ingest_pb2.RevokeApiKeyResponse, _abc.Awaitable[_ingest_pb2.RevokeApiKeyResponse]]:
+        """Revokes an API key: every service refuses it within about a second. Revoking a revoked
+        key changes nothing. NOT_FOUND for an unknown key id. Needs the admin scope.
+        """
+
+    @_abc_1.abstractmethod
+    def GetKeyRing(
+        self,
+        request: _ingest_pb2.GetKeyRingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ingest_pb2.GetKeyRingResponse, _abc.Awaitable[_ingest_pb2.GetKeyRingResponse]]:
+        """Returns every API key with the hash of its secret, for the other services to check keys
+        without calling ingest per call. Internal: only peer services (by client certificate).
+        """
+
+    @_abc_1.abstractmethod
     def RecordSpend(
         self,
         request: _ingest_pb2.RecordSpendRequest,
@@ -194,6 +270,17 @@ class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
         stored figure changes nothing. Returns one verdict per row in request order; valid rows
         are stored even when others are rejected, and a response means they are durable. At most
         1,000 rows per call.
+        """
+
+    @_abc_1.abstractmethod
+    def ListAuditEvents(
+        self,
+        request: _ingest_pb2.ListAuditEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ingest_pb2.ListAuditEventsResponse, _abc.Awaitable[_ingest_pb2.ListAuditEventsResponse]]:
+        """Lists the audit log: every admin call made on this service (who, when, which RPC and
+        property, a summary of the request without identifiers, and its outcome), oldest first.
+        A key for one property must name it and sees that property's entries only.
         """
 
 def add_IngestServiceServicer_to_server(servicer: IngestServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -32,6 +32,12 @@ class ReportInterval(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REPORT_INTERVAL_DAY: _ClassVar[ReportInterval]
     REPORT_INTERVAL_WEEK: _ClassVar[ReportInterval]
     REPORT_INTERVAL_MONTH: _ClassVar[ReportInterval]
+
+class PathDistributionKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PATH_DISTRIBUTION_KIND_UNSPECIFIED: _ClassVar[PathDistributionKind]
+    PATH_DISTRIBUTION_KIND_PATH_LENGTH: _ClassVar[PathDistributionKind]
+    PATH_DISTRIBUTION_KIND_TIME_LAG: _ClassVar[PathDistributionKind]
 GROUP_BY_UNSPECIFIED: GroupBy
 GROUP_BY_CHANNEL: GroupBy
 GROUP_BY_SOURCE: GroupBy
@@ -48,6 +54,9 @@ REPORT_INTERVAL_UNSPECIFIED: ReportInterval
 REPORT_INTERVAL_DAY: ReportInterval
 REPORT_INTERVAL_WEEK: ReportInterval
 REPORT_INTERVAL_MONTH: ReportInterval
+PATH_DISTRIBUTION_KIND_UNSPECIFIED: PathDistributionKind
+PATH_DISTRIBUTION_KIND_PATH_LENGTH: PathDistributionKind
+PATH_DISTRIBUTION_KIND_TIME_LAG: PathDistributionKind
 
 class GetConversionReportRequest(_message.Message):
     __slots__ = ("property_id", "model", "group_by", "start_time", "end_time", "conversion_name", "dimensions", "filters", "interval", "compare_to", "page_size", "page_token")
@@ -452,3 +461,153 @@ class SetPropertySettingsResponse(_message.Message):
     SETTINGS_FIELD_NUMBER: _ClassVar[int]
     settings: PropertySettings
     def __init__(self, settings: _Optional[_Union[PropertySettings, _Mapping]] = ...) -> None: ...
+
+class GetPathReportRequest(_message.Message):
+    __slots__ = ("property_id", "start_time", "end_time", "conversion_name", "collapse_repeats", "page_size", "page_token")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
+    COLLAPSE_REPEATS_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    conversion_name: str
+    collapse_repeats: bool
+    page_size: int
+    page_token: str
+    def __init__(self, property_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_name: _Optional[str] = ..., collapse_repeats: _Optional[bool] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class PathStep(_message.Message):
+    __slots__ = ("channel", "touchpoints")
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    TOUCHPOINTS_FIELD_NUMBER: _ClassVar[int]
+    channel: str
+    touchpoints: int
+    def __init__(self, channel: _Optional[str] = ..., touchpoints: _Optional[int] = ...) -> None: ...
+
+class PathRow(_message.Message):
+    __slots__ = ("path", "steps", "conversions", "value", "conversion_share", "value_share", "touchpoints")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_SHARE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_SHARE_FIELD_NUMBER: _ClassVar[int]
+    TOUCHPOINTS_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    steps: _containers.RepeatedCompositeFieldContainer[PathStep]
+    conversions: int
+    value: _common_pb2.Money
+    conversion_share: float
+    value_share: float
+    touchpoints: int
+    def __init__(self, path: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[PathStep, _Mapping]]] = ..., conversions: _Optional[int] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., conversion_share: _Optional[float] = ..., value_share: _Optional[float] = ..., touchpoints: _Optional[int] = ...) -> None: ...
+
+class PathReportSummary(_message.Message):
+    __slots__ = ("conversion_name", "total_conversions", "total_value", "unconsented_conversions", "freshness")
+    CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_VALUE_FIELD_NUMBER: _ClassVar[int]
+    UNCONSENTED_CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    FRESHNESS_FIELD_NUMBER: _ClassVar[int]
+    conversion_name: str
+    total_conversions: int
+    total_value: _common_pb2.Money
+    unconsented_conversions: int
+    freshness: ReportFreshness
+    def __init__(self, conversion_name: _Optional[str] = ..., total_conversions: _Optional[int] = ..., total_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., unconsented_conversions: _Optional[int] = ..., freshness: _Optional[_Union[ReportFreshness, _Mapping]] = ...) -> None: ...
+
+class GetPathReportResponse(_message.Message):
+    __slots__ = ("rows", "summary", "collapse_repeats", "next_page_token")
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    COLLAPSE_REPEATS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    rows: _containers.RepeatedCompositeFieldContainer[PathRow]
+    summary: PathReportSummary
+    collapse_repeats: bool
+    next_page_token: str
+    def __init__(self, rows: _Optional[_Iterable[_Union[PathRow, _Mapping]]] = ..., summary: _Optional[_Union[PathReportSummary, _Mapping]] = ..., collapse_repeats: _Optional[bool] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetPathDistributionRequest(_message.Message):
+    __slots__ = ("property_id", "start_time", "end_time", "conversion_name", "kind")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    conversion_name: str
+    kind: PathDistributionKind
+    def __init__(self, property_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_name: _Optional[str] = ..., kind: _Optional[_Union[PathDistributionKind, str]] = ...) -> None: ...
+
+class PathBucket(_message.Message):
+    __slots__ = ("label", "low", "high", "conversions", "value", "conversion_share", "value_share")
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    LOW_FIELD_NUMBER: _ClassVar[int]
+    HIGH_FIELD_NUMBER: _ClassVar[int]
+    CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_SHARE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_SHARE_FIELD_NUMBER: _ClassVar[int]
+    label: str
+    low: int
+    high: int
+    conversions: int
+    value: _common_pb2.Money
+    conversion_share: float
+    value_share: float
+    def __init__(self, label: _Optional[str] = ..., low: _Optional[int] = ..., high: _Optional[int] = ..., conversions: _Optional[int] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., conversion_share: _Optional[float] = ..., value_share: _Optional[float] = ...) -> None: ...
+
+class GetPathDistributionResponse(_message.Message):
+    __slots__ = ("kind", "buckets", "summary", "without_touchpoints")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    BUCKETS_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    WITHOUT_TOUCHPOINTS_FIELD_NUMBER: _ClassVar[int]
+    kind: PathDistributionKind
+    buckets: _containers.RepeatedCompositeFieldContainer[PathBucket]
+    summary: PathReportSummary
+    without_touchpoints: int
+    def __init__(self, kind: _Optional[_Union[PathDistributionKind, str]] = ..., buckets: _Optional[_Iterable[_Union[PathBucket, _Mapping]]] = ..., summary: _Optional[_Union[PathReportSummary, _Mapping]] = ..., without_touchpoints: _Optional[int] = ...) -> None: ...
+
+class GetAssistedConversionsRequest(_message.Message):
+    __slots__ = ("property_id", "start_time", "end_time", "conversion_name")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    conversion_name: str
+    def __init__(self, property_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_name: _Optional[str] = ...) -> None: ...
+
+class AssistedConversionsRow(_message.Message):
+    __slots__ = ("channel", "assisted_conversions", "assisted_value", "last_touch_conversions", "last_touch_value", "assisted_per_last_touch")
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    ASSISTED_CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    ASSISTED_VALUE_FIELD_NUMBER: _ClassVar[int]
+    LAST_TOUCH_CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    LAST_TOUCH_VALUE_FIELD_NUMBER: _ClassVar[int]
+    ASSISTED_PER_LAST_TOUCH_FIELD_NUMBER: _ClassVar[int]
+    channel: str
+    assisted_conversions: int
+    assisted_value: _common_pb2.Money
+    last_touch_conversions: int
+    last_touch_value: _common_pb2.Money
+    assisted_per_last_touch: float
+    def __init__(self, channel: _Optional[str] = ..., assisted_conversions: _Optional[int] = ..., assisted_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., last_touch_conversions: _Optional[int] = ..., last_touch_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., assisted_per_last_touch: _Optional[float] = ...) -> None: ...
+
+class GetAssistedConversionsResponse(_message.Message):
+    __slots__ = ("rows", "summary")
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    rows: _containers.RepeatedCompositeFieldContainer[AssistedConversionsRow]
+    summary: PathReportSummary
+    def __init__(self, rows: _Optional[_Iterable[_Union[AssistedConversionsRow, _Mapping]]] = ..., summary: _Optional[_Union[PathReportSummary, _Mapping]] = ...) -> None: ...

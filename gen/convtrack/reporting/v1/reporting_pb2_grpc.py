@@ -90,6 +90,21 @@ class ReportingServiceStub:
                 request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetConversionRateReportRequest.SerializeToString,
                 response_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetConversionRateReportResponse.FromString,
                 _registered_method=True)
+        self.GetPathReport = channel.unary_unary(
+                '/convtrack.reporting.v1.ReportingService/GetPathReport',
+                request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetPathReportRequest.SerializeToString,
+                response_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetPathReportResponse.FromString,
+                _registered_method=True)
+        self.GetPathDistribution = channel.unary_unary(
+                '/convtrack.reporting.v1.ReportingService/GetPathDistribution',
+                request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetPathDistributionRequest.SerializeToString,
+                response_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetPathDistributionResponse.FromString,
+                _registered_method=True)
+        self.GetAssistedConversions = channel.unary_unary(
+                '/convtrack.reporting.v1.ReportingService/GetAssistedConversions',
+                request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetAssistedConversionsRequest.SerializeToString,
+                response_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetAssistedConversionsResponse.FromString,
+                _registered_method=True)
 
 
 class ReportingServiceServicer:
@@ -181,6 +196,29 @@ class ReportingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetPathReport(self, request, context):
+        """Top conversion paths: the channel sequences conversions followed, with their
+        conversions and value, most conversions first, a page at a time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPathDistribution(self, request, context):
+        """Conversions per path length (touchpoints) or per time lag (days from the first touch to
+        the conversion).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAssistedConversions(self, request, context):
+        """Assisted versus last-touch conversions per channel.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReportingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -238,6 +276,21 @@ def add_ReportingServiceServicer_to_server(servicer, server):
                     servicer.GetConversionRateReport,
                     request_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetConversionRateReportRequest.FromString,
                     response_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetConversionRateReportResponse.SerializeToString,
+            ),
+            'GetPathReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPathReport,
+                    request_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetPathReportRequest.FromString,
+                    response_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetPathReportResponse.SerializeToString,
+            ),
+            'GetPathDistribution': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPathDistribution,
+                    request_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetPathDistributionRequest.FromString,
+                    response_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetPathDistributionResponse.SerializeToString,
+            ),
+            'GetAssistedConversions': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAssistedConversions,
+                    request_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetAssistedConversionsRequest.FromString,
+                    response_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetAssistedConversionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -538,6 +591,87 @@ class ReportingService:
             '/convtrack.reporting.v1.ReportingService/GetConversionRateReport',
             convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetConversionRateReportRequest.SerializeToString,
             convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetConversionRateReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPathReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.reporting.v1.ReportingService/GetPathReport',
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetPathReportRequest.SerializeToString,
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetPathReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPathDistribution(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.reporting.v1.ReportingService/GetPathDistribution',
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetPathDistributionRequest.SerializeToString,
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetPathDistributionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAssistedConversions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.reporting.v1.ReportingService/GetAssistedConversions',
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetAssistedConversionsRequest.SerializeToString,
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetAssistedConversionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

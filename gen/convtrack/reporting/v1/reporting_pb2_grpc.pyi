@@ -72,6 +72,16 @@ class ReportingServiceStub:
     """Visitors, sessions and conversions per group, with conversions per session and per
     visitor, from the touchpoints and page views ingest recorded.
     """
+    GetPathReport: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetPathReportRequest, _reporting_pb2.GetPathReportResponse]
+    """Top conversion paths: the channel sequences conversions followed, with their
+    conversions and value, most conversions first, a page at a time.
+    """
+    GetPathDistribution: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetPathDistributionRequest, _reporting_pb2.GetPathDistributionResponse]
+    """Conversions per path length (touchpoints) or per time lag (days from the first touch to
+    the conversion).
+    """
+    GetAssistedConversions: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetAssistedConversionsRequest, _reporting_pb2.GetAssistedConversionsResponse]
+    """Assisted versus last-touch conversions per channel."""
 
 @_typing.type_check_only
 class ReportingServiceAsyncStub(ReportingServiceStub):
@@ -115,6 +125,16 @@ class ReportingServiceAsyncStub(ReportingServiceStub):
     """Visitors, sessions and conversions per group, with conversions per session and per
     visitor, from the touchpoints and page views ingest recorded.
     """
+    GetPathReport: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetPathReportRequest, _reporting_pb2.GetPathReportResponse]  # type: ignore[assignment]
+    """Top conversion paths: the channel sequences conversions followed, with their
+    conversions and value, most conversions first, a page at a time.
+    """
+    GetPathDistribution: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetPathDistributionRequest, _reporting_pb2.GetPathDistributionResponse]  # type: ignore[assignment]
+    """Conversions per path length (touchpoints) or per time lag (days from the first touch to
+    the conversion).
+    """
+    GetAssistedConversions: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetAssistedConversionsRequest, _reporting_pb2.GetAssistedConversionsResponse]  # type: ignore[assignment]
+    """Assisted versus last-touch conversions per channel."""
 
 class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
     """Answers report queries."""
@@ -221,5 +241,33 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
         """Visitors, sessions and conversions per group, with conversions per session and per
         visitor, from the touchpoints and page views ingest recorded.
         """
+
+    @_abc_1.abstractmethod
+    def GetPathReport(
+        self,
+        request: _reporting_pb2.GetPathReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.GetPathReportResponse, _abc.Awaitable[_reporting_pb2.GetPathReportResponse]]:
+        """Top conversion paths: the channel sequences conversions followed, with their
+        conversions and value, most conversions first, a page at a time.
+        """
+
+    @_abc_1.abstractmethod
+    def GetPathDistribution(
+        self,
+        request: _reporting_pb2.GetPathDistributionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.GetPathDistributionResponse, _abc.Awaitable[_reporting_pb2.GetPathDistributionResponse]]:
+        """Conversions per path length (touchpoints) or per time lag (days from the first touch to
+        the conversion).
+        """
+
+    @_abc_1.abstractmethod
+    def GetAssistedConversions(
+        self,
+        request: _reporting_pb2.GetAssistedConversionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.GetAssistedConversionsResponse, _abc.Awaitable[_reporting_pb2.GetAssistedConversionsResponse]]:
+        """Assisted versus last-touch conversions per channel."""
 
 def add_ReportingServiceServicer_to_server(servicer: ReportingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

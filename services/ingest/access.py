@@ -1,0 +1,39 @@
+"""Who may call each of ingest's RPCs (the policy table the authorisation interceptor enforces)."""
+
+from __future__ import annotations
+
+from common.authorisation import AccessPolicy, Rule, audited, every_property, internal, scoped
+from common.callers import Scope
+from common.rate_limits import Cost
+from convtrack.ingest.v1 import ingest_pb2
+
+# The services that follow ingest's log (services.launcher.PEERS), and those that check API
+# keys with ingest's key ring (every other service).
+LOG_FOLLOWERS = ("identity", "attribution", "reporting")
+KEY_RING_READERS = ("identity", "attribution", "reporting")
+
+RULES: dict[str, Rule] = {
+    "TrackEvents": scoped(Scope.INGEST_WRITE, "events[*].property_id"),
+    "ListRejected": scoped(Scope.INGEST_WRITE, "property_id"),
+    "RecordSpend": scoped(Scope.INGEST_WRITE, "rows[*].property_id"),
+    "PseudonymiseIdentifiers": scoped(Scope.IDENTITY_ADMIN, "property_id", peers=("identity",)),
+    "RevealIdentifiers": internal(peers=("identity",)),
+    "ListEvents": internal(peers=LOG_FOLLOWERS),
+    "GetLogHead": internal(peers=LOG_FOLLOWERS),
+    "GetKeyRing": internal(peers=KEY_RING_READERS),
+    "CreateApiKey": audited(every_property(Scope.ADMIN)),
+    "ListApiKeys": every_property(Scope.ADMIN),
+    "RevokeApiKey": audited(every_property(Scope.ADMIN)),
+    "ListAuditEvents": every_property(Scope.ADMIN),
+}
+
+# What a call costs against the key's rate limit (events per second): one per event.
+RATE_COSTS: dict[str, Cost] = {
+    "TrackEvents": lambda request: len(request.events),
+    "RecordSpend": lambda request: len(request.rows),
+}
+
+
+def policy() -> AccessPolicy:
+    """Ingest's policy table, checked against its descriptor."""
+    return AccessPolicy(ingest_pb2.DESCRIPTOR.services_by_name["IngestService"], RULES)

@@ -1,0 +1,36 @@
+"""Who may call each of reporting's RPCs (the policy table the authorisation interceptor
+enforces)."""
+
+from __future__ import annotations
+
+from common.authorisation import AccessPolicy, Rule, every_property, internal, scoped, unscoped
+from common.callers import Scope
+from common.rate_limits import Cost
+from convtrack.reporting.v1 import reporting_pb2
+
+PEER_SERVICES = ("ingest", "identity", "attribution", "reporting")
+
+RULES: dict[str, Rule] = {
+    "GetConversionReport": scoped(Scope.REPORTS_READ, "property_id"),
+    "CompareModels": scoped(Scope.REPORTS_READ, "property_id"),
+    "ListConversionNames": scoped(Scope.REPORTS_READ, "property_id"),
+    "ListReportModels": scoped(Scope.REPORTS_READ, "property_id"),
+    "GetCostReport": scoped(Scope.REPORTS_READ, "property_id"),
+    "GetConversionRateReport": scoped(Scope.REPORTS_READ, "property_id"),
+    "GetPathReport": scoped(Scope.REPORTS_READ, "property_id"),
+    "GetPathDistribution": scoped(Scope.REPORTS_READ, "property_id"),
+    "GetAssistedConversions": scoped(Scope.REPORTS_READ, "property_id"),
+    # Names every property: only for keys of every property.
+    "ListProperties": every_property(Scope.REPORTS_READ),
+    # The dimensions reports group by: the same for every property.
+    "ListDimensions": unscoped(Scope.REPORTS_READ),
+    "GetSyncStatus": internal(peers=PEER_SERVICES),
+}
+
+# Every call costs one against the key's rate limit (queries per second).
+RATE_COSTS: dict[str, Cost] = {}
+
+
+def policy() -> AccessPolicy:
+    """Reporting's policy table, checked against its descriptor."""
+    return AccessPolicy(reporting_pb2.DESCRIPTOR.services_by_name["ReportingService"], RULES)

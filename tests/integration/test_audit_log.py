@@ -1,0 +1,167 @@
+"""The audit log: admin calls on every service are recorded with the caller's key id, the RPC,
+the property, a summary without identifiers or secrets and the outcome, and listed by
+ListAuditEvents; a property's key sees its property's entries only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
+
+import grpc
+import pytest
+
+from common.audit import open_audit_log, request_summary
+from common.callers import Scope
+from common.storage import database_for
+from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
+from convtrack.common.v1 import common_pb2
+from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
+from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from tests.conftest import Storage
+from tests.integration.test_auth_matrix import PROPERTY, System, start_system
+
+DEADLINE = 20.0
+SECRET_PERSON = "person-7f3a-secret"
+SECRET_EMAIL = "jane.doe@example.com"
+
+
+def _bearer(token: str) -> list[tuple[str, str]]:
+    return [("authorization", f"Bearer {token}")]
+
+
+def _key_id(token: str) -> str:
+    return token.split("_")[1]
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    with ExitStack() as cleanup:
+        yield start_system(tmp_path_factory.mktemp("audit") / "data", cleanup)
+
+
+def _ignore_outcome(call: object) -> None:
+    try:
+        call()  # type: ignore[operator]
+    except grpc.RpcError as error:
+        assert error.code() not in (
+            grpc.StatusCode.UNAUTHENTICATED,
+            grpc.StatusCode.PERMISSION_DENIED,
+        ), error
+
+
+def test_admin_calls_are_audited_with_the_key_id_and_no_identifiers(system: System) -> None:
+    identity = identity_pb2_grpc.IdentityServiceStub(system.channels["identity"])
+    attribution = attribution_pb2_grpc.AttributionServiceStub(system.channels["attribution"])
+    ingest = ingest_pb2_grpc.IngestServiceStub(system.channels["ingest"])
+    admin_key = system.keys.right[Scope.IDENTITY_ADMIN]
+    email = common_pb2.Identifier(type=common_pb2.IDENTIFIER_TYPE_EMAIL, value=SECRET_EMAIL)
+    meta = _bearer(admin_key)
+    _ignore_outcome(
+        lambda: identity.ForgetPerson(
+            identity_pb2.ForgetPersonRequest(property_id=PROPERTY, person_id=SECRET_PERSON),
+            timeout=DEADLINE,
+            metadata=meta,
+        )
+    )
+    _ignore_outcome(
+        lambda: identity.UnlinkIdentifier(
+            identity_pb2.UnlinkIdentifierRequest(property_id=PROPERTY, identifier=email),
+            timeout=DEADLINE,
+            metadata=meta,
+        )
+    )
+    _ignore_outcome(
+        lambda: identity.SplitPerson(
+            identity_pb2.SplitPersonRequest(
+                property_id=PROPERTY, person_id=SECRET_PERSON, identifiers=[email]
+            ),
+            timeout=DEADLINE,
+            metadata=meta,
+        )
+    )
+    # A read is not audited.
+    _ignore_outcome(
+        lambda: identity.GetRules(
+            identity_pb2.GetRulesRequest(property_id=PROPERTY), timeout=DEADLINE, metadata=meta
+        )
+    )
+    listed = identity.ListAuditEvents(
+        identity_pb2.ListAuditEventsRequest(property_id=PROPERTY), timeout=DEADLINE, metadata=meta
+    )
+    assert [e.rpc for e in listed.events] == ["ForgetPerson", "UnlinkIdentifier", "SplitPerson"]
+    for entry in listed.events:
+        assert entry.caller == _key_id(admin_key)
+        assert entry.property_id == PROPERTY
+        assert entry.outcome
+        assert SECRET_PERSON not in entry.request_summary
+        assert SECRET_EMAIL not in entry.request_summary
+        assert abs(entry.time.ToDatetime(tzinfo=UTC) - datetime.now(UTC)) < timedelta(minutes=1)
+    assert listed.events[2].request_summary == "property_id, person_id, identifiers: 1 item(s)"
+
+    # Another property's key may not read this property's audit log.
+    with pytest.raises(grpc.RpcError) as denied:
+        identity.ListAuditEvents(
+            identity_pb2.ListAuditEventsRequest(property_id=PROPERTY),
+            timeout=DEADLINE,
+            metadata=_bearer(system.keys.other_property[Scope.IDENTITY_ADMIN]),
+        )
+    assert denied.value.code() is grpc.StatusCode.PERMISSION_DENIED
+
+    config_key = system.keys.admin
+    _ignore_outcome(
+        lambda: attribution.ConfigureModels(
+            attribution_pb2.ConfigureModelsRequest(), timeout=DEADLINE, metadata=_bearer(config_key)
+        )
+    )
+    configured = attribution.ListAuditEvents(
+        attribution_pb2.ListAuditEventsRequest(), timeout=DEADLINE, metadata=_bearer(config_key)
+    )
+    assert [(e.rpc, e.caller) for e in configured.events] == [
+        ("ConfigureModels", _key_id(config_key))
+    ]
+
+    created = ingest.CreateApiKey(
+        ingest_pb2.CreateApiKeyRequest(
+            property_id=PROPERTY, scopes=[ingest_pb2.API_KEY_SCOPE_REPORTS_READ]
+        ),
+        timeout=DEADLINE,
+        metadata=_bearer(config_key),
+    )
+    ingest.RevokeApiKey(
+        ingest_pb2.RevokeApiKeyRequest(key_id=created.key.key_id),
+        timeout=DEADLINE,
+        metadata=_bearer(config_key),
+    )
+    keys = ingest.ListAuditEvents(
+        ingest_pb2.ListAuditEventsRequest(), timeout=DEADLINE, metadata=_bearer(config_key)
+    )
+    assert [(e.rpc, e.caller, e.outcome) for e in keys.events] == [
+        ("CreateApiKey", _key_id(config_key), "OK"),
+        ("RevokeApiKey", _key_id(config_key), "OK"),
+    ]
+    assert all(created.key.key_id not in e.request_summary for e in keys.events)
+
+
+def test_the_audit_log_pages_and_filters_on_sqlite_and_postgres(storage: Storage) -> None:
+    database = database_for("identity", storage.database_url, storage.data_dir)
+    audit = open_audit_log(database)
+    try:
+        for index in range(5):
+            entry = audit.begin(
+                caller="k1",
+                rpc="ForgetPerson",
+                property_id="shop" if index % 2 == 0 else "other",
+                summary=request_summary(identity_pb2.ForgetPersonRequest(person_id="x")),
+            )
+            audit.complete(entry, "OK")
+        first = audit.list(property_id="shop", limit=2)
+        assert [r.property_id for r in first.records] == ["shop", "shop"]
+        assert first.next_position
+        rest = audit.list(property_id="shop", after=first.next_position, limit=2)
+        assert len(rest.records) == 1
+        assert audit.list(property_id="shop", after=rest.records[-1].position).records == []
+        assert all(r.outcome == "OK" and r.summary == "person_id" for r in first.records)
+        assert audit.list(since=datetime.now(UTC) + timedelta(minutes=1)).records == []
+    finally:
+        audit.close()
