@@ -42,7 +42,19 @@ COMMANDS = {
     "vault retire": "services.commands.vault:retire",
 }
 QUIET_COMMANDS = ("demo", "report", "chart")  # log warnings only: they print their own results
-GROUP_BY = ("campaign", "channel", "medium", "source")  # the keys of commands.reports.GROUP_BY
+GROUP_BY = (  # the keys of commands.reports.GROUP_BY
+    "channel",
+    "source",
+    "medium",
+    "campaign",
+    "term",
+    "content",
+    "device_type",
+    "browser",
+    "country",
+    "landing_page",
+    "conversion_name",
+)
 REPORTS = ("conversions", "compare", "cost", "rates", "paths")  # commands.reports.SERVED_KINDS
 PLANNED_REPORTS = ("funnel", "cohorts", "outcomes")  # ...PLANNED_KINDS
 PATH_VIEWS = ("top", "length", "lag", "assisted")  # commands.paths.VIEWS
@@ -116,11 +128,35 @@ def build_parser() -> argparse.ArgumentParser:
         "rule-based model by default: first_click, last_click, last_non_direct_click, "
         "linear, position_based, w_shaped, j_shaped, inverse_j, time_decay, participation)",
     )
-    report.add_argument("--group-by", choices=GROUP_BY, default="channel")
+    report.add_argument(
+        "--group-by",
+        default="channel",
+        metavar="DIMENSION[,DIMENSION...]",
+        help=f"comma-separated, in column order (compare: one); dimensions: {', '.join(GROUP_BY)}",
+    )
     report.add_argument("--since", type=_parse_time, default=None, help="ISO 8601, inclusive")
     report.add_argument("--until", type=_parse_time, default=None, help="ISO 8601, exclusive")
     report.add_argument("--as-of", default=None, help="not available yet (issue #9)")
-    report.add_argument("--interval", default=None, help="not available yet (issue #9)")
+    report.add_argument(
+        "--interval",
+        choices=("none", "day", "week", "month"),
+        default=None,
+        help="rows per day, week (Monday to Sunday) or month in the property's time zone",
+    )
+    report.add_argument(
+        "--filter",
+        action="append",
+        metavar="DIMENSION=VALUE[,VALUE...]",
+        help="only credits with one of the values; repeat for several dimensions (all hold); "
+        '"(not set)" matches empty values',
+    )
+    report.add_argument(
+        "--compare",
+        default=None,
+        metavar="previous|START/END",
+        help="compare with the previous period of the same length (needs --since and "
+        "--until) or with START/END (ISO 8601): each row gets the figures then and the change",
+    )
     report.add_argument(
         "--conversion",
         default="",

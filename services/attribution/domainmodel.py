@@ -12,7 +12,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, DomainEvent, event
 
 from common.consent import PAID_CHANNELS
-from services.attribution.models import Credit, JourneyTouch
+from services.attribution.models import DETAIL_DIMENSIONS, Credit, JourneyTouch, details_of
 from services.attribution.paths import conversion_path, path_of_stored_journey, path_to_dict
 from services.attribution.summary import bound_attribution, journey_digest_of
 
@@ -141,6 +141,7 @@ def touch_to_dict(touch: JourneyTouch) -> dict[str, Any]:
         "medium": touch.medium,
         "campaign": touch.campaign,
         "touch_type": touch.touch_type,
+        **{name: value for name, value in details_of(touch).items() if value},
         "advertising_denied": touch.advertising_denied,
     }
 
@@ -161,12 +162,13 @@ def credit_to_dict(credit: Credit) -> dict[str, Any]:
         "fraction": credit.fraction,
         "value_micros": credit.value_micros,
         "touchpoint_count": credit.touchpoint_count,
+        **{name: value for name, value in details_of(credit).items() if value},
     }
 
 
 def credit_from_dict(data: dict[str, Any]) -> Credit:
     """A credit from its stored form (stored before `touchpoint_count`: one touchpoint, or
-    none for an unattributed conversion's credit)."""
+    none for an unattributed conversion's credit; before the detail dimensions: empty)."""
     return Credit(
         touchpoint_id=data["touchpoint_id"],
         channel=data["channel"],
@@ -176,6 +178,7 @@ def credit_from_dict(data: dict[str, Any]) -> Credit:
         fraction=data["fraction"],
         value_micros=data["value_micros"],
         touchpoint_count=data.get("touchpoint_count", 1 if data["touchpoint_id"] else 0),
+        **{name: data.get(name, "") for name in DETAIL_DIMENSIONS},
     )
 
 

@@ -19,9 +19,15 @@ MODEL_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
 DEFAULT_TRAINING_WINDOW = timedelta(days=90)
 
 
+DETAIL_DIMENSIONS = ("term", "content", "device_type", "browser", "country", "landing_page")
+"""The dimensions a touchpoint and its credit carry for reports beyond channel, source,
+medium and campaign ("" when unknown, and for touchpoints stored before they existed)."""
+
+
 @dataclass(frozen=True, slots=True)
 class JourneyTouch:
-    """A touchpoint as attribution sees it; `touch_type` is click, impression or visit."""
+    """A touchpoint as attribution sees it; `touch_type` is click, impression or visit;
+    `landing_page` is the landing URL's path, without query or fragment."""
 
     touchpoint_id: str
     occurred_at: datetime
@@ -30,14 +36,20 @@ class JourneyTouch:
     medium: str
     campaign: str
     touch_type: str = "click"
+    term: str = ""
+    content: str = ""
+    device_type: str = ""
+    browser: str = ""
+    country: str = ""
+    landing_page: str = ""
     advertising_denied: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Credit:
     """The share of one conversion credited to one touchpoint (or to "(none)"), or to
-    `touchpoint_count` touchpoints of one channel, source, medium and campaign (then
-    `touchpoint_id` is empty; see `summary.py`)."""
+    `touchpoint_count` touchpoints of one channel, source, medium, campaign and detail
+    dimensions (then `touchpoint_id` is empty; see `summary.py`)."""
 
     touchpoint_id: str
     channel: str
@@ -47,6 +59,17 @@ class Credit:
     fraction: float
     value_micros: int
     touchpoint_count: int = 1
+    term: str = ""
+    content: str = ""
+    device_type: str = ""
+    browser: str = ""
+    country: str = ""
+    landing_page: str = ""
+
+
+def details_of(item: JourneyTouch | Credit) -> dict[str, str]:
+    """The `DETAIL_DIMENSIONS` of a touchpoint or credit, by name."""
+    return {name: getattr(item, name) for name in DETAIL_DIMENSIONS}
 
 
 class UnknownModelError(ValueError):
@@ -174,7 +197,21 @@ def credit(
     else:
         values = [round(Fraction(w) * value_micros) for w in value_weights]  # exact past 2^53
     return [
-        Credit(t.touchpoint_id, t.channel, t.source, t.medium, t.campaign, w, v)
+        Credit(
+            t.touchpoint_id,
+            t.channel,
+            t.source,
+            t.medium,
+            t.campaign,
+            w,
+            v,
+            term=t.term,
+            content=t.content,
+            device_type=t.device_type,
+            browser=t.browser,
+            country=t.country,
+            landing_page=t.landing_page,
+        )
         for t, w, v in zip(journey, weights, values, strict=True)
         if w > 0 or v != 0
     ]

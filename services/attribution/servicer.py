@@ -35,6 +35,7 @@ from services.attribution.domainmodel import (
 from services.attribution.journeys import Lookback, LookbackPolicy
 from services.attribution.models import (
     DEFAULT_TRAINING_WINDOW,
+    DETAIL_DIMENSIONS,
     DataDrivenKind,
     ModelSpec,
     UnknownModelError,
@@ -70,6 +71,7 @@ def conversion_attributed(event: Any) -> attribution_pb2.ConversionAttributed:
                 source=t["source"],
                 medium=t["medium"],
                 campaign=t["campaign"],
+                **{name: t.get(name, "") for name in DETAIL_DIMENSIONS},
                 advertising_denied=t.get("advertising_denied", False),
             )
             for t in event.journey
@@ -94,6 +96,7 @@ def conversion_attributed(event: Any) -> attribution_pb2.ConversionAttributed:
                         fraction=c["fraction"],
                         value=to_money_pb(Money.from_micros(reporting_code, c["value_micros"])),
                         touchpoint_count=c["touchpoint_count"],
+                        **{name: c.get(name, "") for name in DETAIL_DIMENSIONS},
                     )
                     for c in credits
                 ],

@@ -8,7 +8,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from services.attribution.models import Credit, JourneyTouch
+from services.attribution.models import DETAIL_DIMENSIONS, Credit, JourneyTouch, details_of
 
 DETAILED_JOURNEY_LIMIT = 100
 """The most touchpoints a journey may have to be carried whole, touchpoint by touchpoint."""
@@ -17,20 +17,22 @@ JOURNEY_ENDS = 50
 """How many of a summarised journey's first (and last) touchpoints are kept."""
 
 MAX_CREDIT_GROUPS = 100
-"""The most (channel, source, medium, campaign) groups a summarised model's credits keep."""
+"""The most groups of every dimension (channel, source, medium, campaign and the detail
+dimensions) a summarised model's credits keep."""
 
 GROUPS_TEXT_BYTES = 24 * 1024
 """The most text those groups keep."""
 
 MAX_ROLLED_UP_GROUPS = 50
-"""The most (channel, source, medium) groups kept of the credits beyond those groups."""
+"""The most (channel, source, medium, campaign) groups kept of the credits beyond those
+groups, and then the most (channel, source, medium) groups."""
 
 ROLLED_UP_TEXT_BYTES = 8 * 1024
 """The most text those rolled-up groups keep."""
 
 MAX_LIST_TEXT_BYTES = 32 * 1024
-"""The most text (ids, channels, sources, mediums, campaigns) of one journey or one model's
-credits, as stored (UTF-8, JSON-escaped)."""
+"""The most text (ids and every dimension) of one journey or one model's credits, as stored
+(UTF-8, JSON-escaped)."""
 
 OTHER = "(other)"
 """The campaign (and source and medium) of credits rolled up beyond `MAX_CREDIT_GROUPS`."""
@@ -43,8 +45,11 @@ ENTRY_BYTES_PER_MODEL = 64 * 1024
 """The bound of one model's credits, stored or in a log entry."""
 
 
-GroupKey = tuple[str, str, str, str]
-"""What credits are summed by: (channel, source, medium, campaign)."""
+GroupKey = tuple[str, str, str, str, str, str, str, str, str, str]
+"""What credits are summed by: (channel, source, medium, campaign, *DETAIL_DIMENSIONS)."""
+
+_OTHER_DETAILS = (OTHER, OTHER, OTHER, OTHER, OTHER, OTHER)
+assert len(_OTHER_DETAILS) == len(DETAIL_DIMENSIONS)
 
 
 def max_entry_bytes(models: int) -> int:
@@ -83,8 +88,9 @@ def bound_attribution(
     `MAX_LIST_TEXT_BYTES`) is carried whole, with one credit per touchpoint. A longer one is
     summarised: its first and last touchpoints, its length and the digest of all its
     touchpoint ids, and under each model the credits summed per (channel, source, medium,
-    campaign) — reports group by nothing finer, so they stay exact — rolled up further beyond
-    `MAX_CREDIT_GROUPS` groups (`group_credits`). Value credits are integer sums, so they
+    campaign, term, content, device type, browser, country, landing page) — reports group by
+    nothing finer, so they stay exact — rolled up further beyond `MAX_CREDIT_GROUPS` groups
+    (`group_credits`). Value credits are integer sums, so they
     still add up to the conversion's value exactly.
     """
     digest = journey_digest_of(t.touchpoint_id for t in journey)
@@ -118,13 +124,15 @@ def journey_ends(journey: Sequence[JourneyTouch]) -> tuple[JourneyTouch, ...]:
 
 
 def group_credits(credits: Sequence[Credit]) -> tuple[Credit, ...]:
-    """Credits summed per (channel, source, medium, campaign).
+    """Credits summed per (channel, source, medium, campaign, *DETAIL_DIMENSIONS).
 
     When there are more groups than `MAX_CREDIT_GROUPS` (or their text exceeds its budget),
-    the largest are kept and the rest rolled up: per (channel, source, medium) under campaign
-    "(other)", the largest `MAX_ROLLED_UP_GROUPS` of those, then the remainder per channel
-    under source, medium and campaign "(other)". Each level lists its groups in order of
-    first appearance in the journey.
+    the largest are kept and the rest rolled up: per (channel, source, medium, campaign)
+    with every detail dimension "(other)", the largest `MAX_ROLLED_UP_GROUPS` of those; then
+    per (channel, source, medium) under campaign "(other)", the largest
+    `MAX_ROLLED_UP_GROUPS` of those; then the remainder per channel under every other
+    dimension "(other)". Each level lists its groups in order of first appearance in the
+    journey.
     """
     carried: list[Credit] = []
     rest = list(credits)
@@ -133,12 +141,27 @@ def group_credits(credits: Sequence[Credit]) -> tuple[Credit, ...]:
         carried += kept
         if not rest:
             return tuple(carried)
-    return (*carried, *_summed(rest, lambda c: (c.channel, OTHER, OTHER, OTHER)))
+    return (*carried, *_summed(rest, lambda c: (c.channel, OTHER, OTHER, OTHER, *_OTHER_DETAILS)))
+
+
+def _full_key(credit: Credit) -> GroupKey:
+    c = credit
+    base = (c.channel, c.source, c.medium, c.campaign)
+    return (*base, c.term, c.content, c.device_type, c.browser, c.country, c.landing_page)
 
 
 _LEVELS: tuple[tuple[Callable[[Credit], GroupKey], int, int], ...] = (
-    (lambda c: (c.channel, c.source, c.medium, c.campaign), MAX_CREDIT_GROUPS, GROUPS_TEXT_BYTES),
-    (lambda c: (c.channel, c.source, c.medium, OTHER), MAX_ROLLED_UP_GROUPS, ROLLED_UP_TEXT_BYTES),
+    (_full_key, MAX_CREDIT_GROUPS, GROUPS_TEXT_BYTES),
+    (
+        lambda c: (c.channel, c.source, c.medium, c.campaign, *_OTHER_DETAILS),
+        MAX_ROLLED_UP_GROUPS,
+        ROLLED_UP_TEXT_BYTES,
+    ),
+    (
+        lambda c: (c.channel, c.source, c.medium, OTHER, *_OTHER_DETAILS),
+        MAX_ROLLED_UP_GROUPS,
+        ROLLED_UP_TEXT_BYTES,
+    ),
 )
 """The levels of grouping credits: key, the most groups and the most text each keeps."""
 
@@ -176,7 +199,22 @@ def _summed(credits: Sequence[Credit], key_of: Callable[[Credit], GroupKey]) -> 
         values[key] = values.get(key, 0) + credit.value_micros
         counts[key] = counts.get(key, 0) + credit.touchpoint_count
     return [
-        Credit("", *key, math.fsum(parts), values[key], counts[key])
+        Credit(
+            touchpoint_id="",
+            channel=key[0],
+            source=key[1],
+            medium=key[2],
+            campaign=key[3],
+            fraction=math.fsum(parts),
+            value_micros=values[key],
+            touchpoint_count=counts[key],
+            term=key[4],
+            content=key[5],
+            device_type=key[6],
+            browser=key[7],
+            country=key[8],
+            landing_page=key[9],
+        )
         for key, parts in fractions.items()
     ]
 
@@ -205,13 +243,23 @@ def _touch_text(touch: JourneyTouch) -> int:
         touch.medium,
         touch.campaign,
         touch.touch_type,
+        *_details(touch),
     )
 
 
 def _credit_text(credit: Credit) -> int:
     return _text(
-        credit.touchpoint_id, credit.channel, credit.source, credit.medium, credit.campaign
+        credit.touchpoint_id,
+        credit.channel,
+        credit.source,
+        credit.medium,
+        credit.campaign,
+        *_details(credit),
     )
+
+
+def _details(item: JourneyTouch | Credit) -> tuple[str, ...]:
+    return tuple(details_of(item).values())
 
 
 def _credits_text(credits: Iterable[Credit]) -> int:

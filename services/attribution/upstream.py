@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from common.values import Identifier
 from common.wire import from_identifier_pb, from_money_pb, from_timestamp
@@ -33,6 +34,17 @@ def _keys(identifiers: list[common_pb2.Identifier]) -> tuple[str, ...]:
     return tuple(i.key for i in plain)
 
 
+def landing_page_of(url: str) -> str:
+    """The path of a landing URL, without query or fragment ("/" for a URL without a path;
+    "" without a URL)."""
+    if not url:
+        return ""
+    try:
+        return urlsplit(url).path or "/"
+    except ValueError:
+        return ""
+
+
 def _denied(state: int) -> bool:
     return state == ingest_pb2.CONSENT_STATE_DENIED
 
@@ -54,6 +66,12 @@ def ingest_input(entry: ingest_pb2.LogEntry) -> TouchpointSeen | ConversionSeen 
                 medium=t.medium,
                 campaign=t.campaign,
                 touch_type=_TOUCH_TYPES.get(t.type, "click"),
+                term=t.term,
+                content=t.content,
+                device_type=t.envelope.device.device_type,
+                browser=t.envelope.device.browser,
+                country=t.envelope.network.geo_country,
+                landing_page=landing_page_of(t.landing_url),
                 advertising_denied=_denied(t.envelope.consent.advertising),
             ),
             is_bot=t.envelope.device.is_bot,
@@ -86,6 +104,9 @@ def ingest_input(entry: ingest_pb2.LogEntry) -> TouchpointSeen | ConversionSeen 
                     medium=c.medium,
                     campaign=c.campaign,
                     touch_type="visit",
+                    device_type=c.envelope.device.device_type,
+                    browser=c.envelope.device.browser,
+                    country=c.envelope.network.geo_country,
                     advertising_denied=advertising_denied,
                 )
                 if unconsented

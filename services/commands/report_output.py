@@ -46,11 +46,29 @@ class Figures:
 
 
 @dataclass(frozen=True, slots=True)
+class Change:
+    """A row's (or the total's) figures in the compared period and the change from them;
+    a relative change is None where the compared figure is 0."""
+
+    conversions: float
+    value: Money
+    conversions_change: float
+    value_change: Money
+    conversions_change_ratio: float | None
+    value_change_ratio: float | None
+    value_saturated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ReportGroup:
-    """One row of a report: a group and its figures under each model, in model order."""
+    """One row of a report: a group and its figures under each model, in model order; its
+    value per dimension, its period (first local date) and its comparison, where asked."""
 
     group: str
     figures: tuple[Figures, ...]
+    dimension_values: tuple[str, ...] = ()
+    period: str = ""
+    previous: Change | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +91,23 @@ class Report:
     newest_conversion_time: datetime | None
     upstream_positions: tuple[tuple[str, int], ...]
     unconsented_conversions: int | None = None
+    dimensions: tuple[str, ...] = ()
+    interval: str = ""
+    time_zone: str = ""
+    filters: tuple[str, ...] = ()
+    compared_period: str = ""
+    previous_total: Change | None = None
+    conversion_names: tuple[str, ...] = ()
+
+    @property
+    def dimension_columns(self) -> tuple[str, ...]:
+        """The dimensions rows are grouped by (the one `group_by` names when not given)."""
+        return self.dimensions or (self.group_by,)
+
+    @property
+    def compared(self) -> bool:
+        """Whether rows carry a comparison with another period."""
+        return bool(self.compared_period)
 
 
 def add_up(figures: Sequence[Figures], currency: str) -> Figures:
@@ -100,11 +135,23 @@ def describe_scope(report: Report) -> str:
         else "none"
     )
     positions = ", ".join(f"{name} {position}" for name, position in report.upstream_positions)
+    names = ", ".join(report.conversion_names) or report.conversion_name or "(none)"
+    extra = ""
+    if report.interval:
+        weeks = " (Monday to Sunday)" if report.interval == "week" else ""
+        extra += f"; by {report.interval}{weeks} in {report.time_zone or 'UTC'}"
+    if report.filters:
+        extra += f"; filters: {' and '.join(report.filters)}"
+    if report.compared_period:
+        extra += (
+            f"; compared with {report.compared_period} (Δ: the change, and relative to "
+            "then; new: nothing then)"
+        )
     return (
-        f"Conversion name: {report.conversion_name or '(none)'}; "
+        f"Conversion name{'s' if len(report.conversion_names) > 1 else ''}: {names}; "
         f"model{'s' if len(report.models) > 1 else ''}: {', '.join(report.models)}; "
-        f"grouped by {report.group_by}; newest conversion counted: {newest}; "
-        f"log positions: {positions or 'none'}"
+        f"grouped by {', '.join(report.dimension_columns)}{extra}; "
+        f"newest conversion counted: {newest}; log positions: {positions or 'none'}"
     )
 
 
@@ -135,21 +182,40 @@ def _amount(money: Money, saturated: bool) -> str:
     return f"≥{text}" if saturated else text
 
 
-def _cells(figures: Figures | None) -> list[str]:
+def _cells(figures: Figures | None, share: bool = True) -> list[str]:
+    """A model's cells: conversions, share (unless left out) and value."""
     if figures is None:
-        return ["—", "—", "—"]
-    return [
-        f"{figures.conversions:,.2f}",
-        f"{figures.share:.1%}",
-        _amount(figures.value, figures.value_saturated),
-    ]
+        return ["—", "—", "—"] if share else ["—", "—"]
+    cells = [f"{figures.conversions:,.2f}", f"{figures.share:.1%}"]
+    return [*cells[: 2 if share else 1], _amount(figures.value, figures.value_saturated)]
 
 
 def _column_labels(report: Report, model: str) -> list[str]:
     value_label = f"value ({report.currency})" if report.currency else "value"
+    if report.kind == "conversions" and report.compared:
+        return ["conv.", value_label]  # the share is in CSV, JSON and Parquet
     if report.kind == "conversions":
         return ["conversions", "conv. share", value_label]
     return [f"{model}\nconv.", "\nconv. share", f"\n{value_label}"]
+
+
+def _ratio_text(ratio: float | None, change: float) -> str:
+    if ratio is not None:
+        return f" ({ratio:+.0%})"
+    return " (new)" if change > 0 else ""
+
+
+def _change_cells(change: Change | None) -> list[str]:
+    if change is None:
+        return ["—", "—", "—", "—"]
+    value_change = change.value_change.to_decimal()
+    return [
+        f"{change.conversions:,.2f}",
+        f"{change.conversions_change:+,.2f}"
+        + _ratio_text(change.conversions_change_ratio, change.conversions_change),
+        _amount(change.value, change.value_saturated),
+        f"{value_change:+,.2f}" + _ratio_text(change.value_change_ratio, float(value_change)),
+    ]
 
 
 def _table(report: Report, models: range) -> Table:
@@ -157,15 +223,38 @@ def _table(report: Report, models: range) -> Table:
     from rich import box
     from rich.table import Table
 
+    keys = ["period"] if report.interval else []
+    keys += list(report.dimension_columns)
+    extra = ["prev. conv.", "conv. Δ", "prev. value", "value Δ"]
+
+    def key_cells(group: ReportGroup) -> list[str]:
+        values = list(group.dimension_values) or [group.group]
+        return [group.period, *values] if report.interval else values
+
     groups = [
-        [group.group, *(cell for i in models for cell in _cells(group.figures[i]))]
+        [
+            *key_cells(group),
+            *(cell for i in models for cell in _cells(group.figures[i], not report.compared)),
+            *(_change_cells(group.previous) if report.compared else []),
+        ]
         for group in report.groups
     ]
-    total = ["total", *(cell for i in models for cell in _cells(report.totals[i]))]
+    total = [
+        "total",
+        *[""] * (len(keys) - 1),
+        *(cell for i in models for cell in _cells(report.totals[i], not report.compared)),
+        *(_change_cells(report.previous_total) if report.compared else []),
+    ]
     labels = [label for i in models for label in _column_labels(report, report.models[i])]
-    table = Table(box=box.SIMPLE, show_edge=False, pad_edge=False, show_footer=True)
-    table.add_column(report.group_by, footer=total[0], overflow="fold")
-    for n, label in enumerate(labels, start=1):
+    labels += extra if report.compared else []
+    # Wide tables (periods, dimensions, comparisons) pad only to the right of each column.
+    padding = (0, 1, 0, 0) if report.compared or report.interval else (0, 1)
+    table = Table(
+        box=box.SIMPLE, show_edge=False, pad_edge=False, show_footer=True, padding=padding
+    )
+    for n, key in enumerate(keys):
+        table.add_column(key, footer=total[n], overflow="fold")
+    for n, label in enumerate(labels, start=len(keys)):
         widest = max(len(row[n]) for row in [*groups, total])
         table.add_column(label, footer=total[n], justify="right", overflow="fold", min_width=widest)
     for row in groups:
@@ -227,15 +316,54 @@ def records(report: Report) -> list[dict[str, Any]]:
     decimal string) and value_saturated (bool)."""
     rows = []
     for group in report.groups:
-        record: dict[str, Any] = {"group": group.group, "currency": report.currency}
+        record: dict[str, Any] = {"group": group.group}
+        record.update(_key_record(report, group))
+        record["currency"] = report.currency
         for model, figures in zip(report.models, group.figures, strict=True):
             prefix = _prefix(report, model)
             record[f"{prefix}conversions"] = figures.conversions
             record[f"{prefix}conversion_share"] = figures.share
             record[f"{prefix}value"] = value_text(figures.value)
             record[f"{prefix}value_saturated"] = figures.value_saturated
+        if report.compared:
+            record.update(_change_record(group.previous))
         rows.append(record)
     return rows
+
+
+def _key_record(report: Report, group: ReportGroup) -> dict[str, Any]:
+    """The row's period (with an interval) and its value per dimension (with several)."""
+    record: dict[str, Any] = {}
+    if report.interval:
+        record["period"] = group.period
+    if len(report.dimension_columns) > 1:
+        record.update(zip(report.dimension_columns, group.dimension_values, strict=True))
+    return record
+
+
+CHANGE_COLUMNS = (
+    "previous_conversions",
+    "conversions_change",
+    "conversions_change_ratio",
+    "previous_value",
+    "value_change",
+    "value_change_ratio",
+)
+"""The columns of a comparison: figures then, and the change (ratios empty when the figure
+then is 0)."""
+
+
+def _change_record(change: Change | None) -> dict[str, Any]:
+    if change is None:
+        return dict.fromkeys(CHANGE_COLUMNS)
+    return {
+        "previous_conversions": change.conversions,
+        "conversions_change": change.conversions_change,
+        "conversions_change_ratio": change.conversions_change_ratio,
+        "previous_value": value_text(change.value),
+        "value_change": value_text(change.value_change),
+        "value_change_ratio": change.value_change_ratio,
+    }
 
 
 def _totals_record(report: Report) -> dict[str, Any]:
@@ -246,6 +374,8 @@ def _totals_record(report: Report) -> dict[str, Any]:
             record[f"{prefix}conversions"] = total.conversions
             record[f"{prefix}value"] = value_text(total.value)
             record[f"{prefix}value_saturated"] = total.value_saturated
+    if report.compared:
+        record.update(_change_record(report.previous_total))
     return record
 
 
@@ -263,6 +393,12 @@ def _scope(report: Report) -> dict[str, Any]:
         "upstream_positions": dict(report.upstream_positions),
         "unconsented_conversions": report.unconsented_conversions,
         "value_format": f"exact decimal string, {VALUE_SCALE} decimal places",
+        "dimensions": list(report.dimension_columns),
+        "interval": report.interval or None,
+        "time_zone": report.time_zone or None,
+        "filters": list(report.filters),
+        "compared_period": report.compared_period or None,
+        "conversion_names": list(report.conversion_names),
     }
 
 
@@ -276,13 +412,20 @@ def write_json(report: Report, out: IO[str]) -> None:
 
 def columns(report: Report) -> list[str]:
     """The column names of the report's records, in order."""
-    names = ["group", "currency"]
+    names = ["group"]
+    if report.interval:
+        names.append("period")
+    if len(report.dimension_columns) > 1:
+        names += report.dimension_columns
+    names.append("currency")
     for model in report.models:
         prefix = _prefix(report, model)
         names += [
             f"{prefix}{name}"
             for name in ("conversions", "conversion_share", "value", "value_saturated")
         ]
+    if report.compared:
+        names += CHANGE_COLUMNS
     return names
 
 
@@ -292,7 +435,10 @@ def write_csv(report: Report, out: IO[str]) -> None:
     writer.writeheader()
     for record in records(report):
         writer.writerow(
-            {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in record.items()}
+            {
+                k: (str(v).lower() if isinstance(v, bool) else "" if v is None else v)
+                for k, v in record.items()
+            }
         )
 
 
@@ -308,13 +454,27 @@ def write_parquet(report: Report, path: Path) -> None:
         "value": pa.decimal128(VALUE_PRECISION, VALUE_SCALE),
         "value_saturated": pa.bool_(),
     }
-    fields = [pa.field("group", pa.string()), pa.field("currency", pa.string())]
-    for model in report.models:
-        prefix = _prefix(report, model)
-        fields += [pa.field(f"{prefix}{name}", kind) for name, kind in types.items()]
+    decimal = pa.decimal128(VALUE_PRECISION, VALUE_SCALE)
+    change_types = {
+        "previous_conversions": pa.float64(),
+        "conversions_change": pa.float64(),
+        "conversions_change_ratio": pa.float64(),
+        "previous_value": decimal,
+        "value_change": decimal,
+        "value_change_ratio": pa.float64(),
+    }
+    fields = []
+    for name in columns(report):
+        model_type = next(
+            (kind for figure, kind in types.items() if name.endswith(figure)), pa.string()
+        )
+        fields.append(pa.field(name, change_types.get(name, model_type)))
     schema = pa.schema(fields, metadata={"convtrack": json.dumps(_scope(report))})
     rows = [
-        {k: (Decimal(v) if k.endswith("value") else v) for k, v in record.items()}
+        {
+            k: (Decimal(v) if pa.types.is_decimal(schema.field(k).type) and v is not None else v)
+            for k, v in record.items()
+        }
         for record in records(report)
     ]
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)

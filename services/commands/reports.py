@@ -10,23 +10,37 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from common.channels import operator_tls
 from common.settings import SettingsError, TlsSettings, process_env
 from common.wire import from_money_pb, to_timestamp
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from services.commands.credentials import client_channel, sent_api_key
-from services.commands.report_output import Figures, Report, ReportGroup, add_up, render_table
+from services.commands.report_output import (
+    Change,
+    Figures,
+    Report,
+    ReportGroup,
+    add_up,
+    render_table,
+)
 from services.commands.report_output import write as write_report
 
 if TYPE_CHECKING:
     from services.commands.metric_output import Column, MetricTable
 
-GROUP_BY = {
-    "channel": reporting_pb2.GROUP_BY_CHANNEL,
-    "source": reporting_pb2.GROUP_BY_SOURCE,
-    "medium": reporting_pb2.GROUP_BY_MEDIUM,
-    "campaign": reporting_pb2.GROUP_BY_CAMPAIGN,
+GROUP_BY: dict[str, Any] = {
+    name.removeprefix("GROUP_BY_").lower(): number
+    for name, number in reporting_pb2.GroupBy.items()
+    if number != reporting_pb2.GROUP_BY_UNSPECIFIED
+}
+"""Every dimension reports group and filter by, by its name (channel, device_type, ...)."""
+INTERVALS = {
+    "none": reporting_pb2.REPORT_INTERVAL_UNSPECIFIED,
+    "day": reporting_pb2.REPORT_INTERVAL_DAY,
+    "week": reporting_pb2.REPORT_INTERVAL_WEEK,
+    "month": reporting_pb2.REPORT_INTERVAL_MONTH,
 }
 SERVED_KINDS = ("conversions", "compare", "cost", "rates", "paths")
 """The report kinds the reporting service answers today."""
@@ -41,6 +55,8 @@ DEFAULT_MODELS = {
 }
 METRIC_KINDS = ("cost", "rates")
 """The kinds written as metric tables (services.commands.metric_output)."""
+METRIC_GROUP_BY = ("channel", "source", "medium", "campaign")
+"""The dimensions cost and rate reports group by (those spend and sessions are kept by)."""
 CALL_TIMEOUT = 30.0
 
 
@@ -53,6 +69,8 @@ def report(args: argparse.Namespace) -> int:
     when the call to the reporting service fails."""
     try:
         kind, models = _kind_and_models(args)
+        filters = _filters(args.filter or [])
+        _check_dimensions(kind, args)
         if args.output_format == "parquet" and args.output is None:
             raise UsageError("--format parquet needs --output FILE")
         tls = operator_tls(args.tls_dir, process_env())
@@ -75,6 +93,9 @@ def report(args: argparse.Namespace) -> int:
             start=args.since,
             end=args.until,
             conversion_name=args.conversion,
+            interval=args.interval or "none",
+            filters=filters,
+            compare=args.compare or "",
             api_key=api_key,
             tls=tls,
         )
@@ -101,9 +122,8 @@ def _kind_and_models(args: argparse.Namespace) -> tuple[str, list[str]]:
         raise UsageError(
             f"unknown report KIND `{kind}` (choose from {', '.join(SERVED_KINDS + PLANNED_KINDS)})"
         )
-    for option, value in (("--as-of", args.as_of), ("--interval", args.interval)):
-        if value is not None:
-            raise UsageError(f"{option} is not available yet (issue #9)")
+    if args.as_of is not None:
+        raise UsageError("--as-of is not available yet (issue #9)")
     if kind == "paths" and models:
         raise UsageError("report `paths` takes no model: paths are the journeys themselves")
     models = models or DEFAULT_MODELS[kind].split(",")
@@ -113,6 +133,46 @@ def _kind_and_models(args: argparse.Namespace) -> tuple[str, list[str]]:
             "use `convtrack report compare` to compare models"
         )
     return kind, models
+
+
+def _filters(texts: Sequence[str]) -> dict[str, list[str]]:
+    """`--filter DIMENSION=VALUE[,VALUE...]` options as values per dimension."""
+    found: dict[str, list[str]] = {}
+    for text in texts:
+        name, sep, values = text.partition("=")
+        name = name.strip()
+        if not sep or name not in GROUP_BY or not values.strip():
+            raise UsageError(
+                f"--filter {text!r}: say DIMENSION=VALUE[,VALUE...] with a DIMENSION of "
+                f"{', '.join(GROUP_BY)}"
+            )
+        found.setdefault(name, []).extend(v.strip() for v in values.split(",") if v.strip())
+    return found
+
+
+def _check_dimensions(kind: str, args: argparse.Namespace) -> None:
+    names = [n.strip() for n in args.group_by.split(",")]
+    unknown = [n for n in names if n not in GROUP_BY]
+    if unknown:
+        raise UsageError(
+            f"--group-by {', '.join(unknown)}: not a dimension (choose from {', '.join(GROUP_BY)})"
+        )
+    if kind == "compare" and (len(names) > 1 or args.interval or args.filter or args.compare):
+        raise UsageError(
+            "report `compare` takes one --group-by dimension and no --interval, --filter or "
+            "--compare: use `convtrack report conversions` for those"
+        )
+    if kind in METRIC_KINDS and (
+        len(names) > 1
+        or names[0] not in METRIC_GROUP_BY
+        or args.interval
+        or args.filter
+        or args.compare
+    ):
+        raise UsageError(
+            f"report `{kind}` takes one --group-by of {', '.join(METRIC_GROUP_BY)} and no "
+            "--interval, --filter or --compare: use `convtrack report conversions` for those"
+        )
 
 
 def fetch_report(
@@ -125,10 +185,15 @@ def fetch_report(
     start: datetime | None = None,
     end: datetime | None = None,
     conversion_name: str = "",
+    interval: str = "none",
+    filters: dict[str, list[str]] | None = None,
+    compare: str = "",
     api_key: str | None = None,
     tls: TlsSettings | None = None,
 ) -> Report:
-    """A `conversions` report (one model) or a `compare` report from the reporting service."""
+    """A `conversions` report (one model; `group_by` may name several dimensions, comma
+    separated; every page of rows) or a `compare` report from the reporting service.
+    `compare` is "previous" or "START/END" (ISO 8601)."""
     if kind == "compare":
         comparison = compare_models(
             address,
@@ -142,17 +207,43 @@ def fetch_report(
             tls=tls,
         )
         return from_comparison_pb(comparison, group_by)
+    dimensions = [name.strip() for name in group_by.split(",")]
     request = reporting_pb2.GetConversionReportRequest(
         property_id=property_id,
         model=models[0],
-        group_by=GROUP_BY[group_by],
+        dimensions=[GROUP_BY[name] for name in dimensions],
         conversion_name=conversion_name,
+        interval=INTERVALS[interval],
+        filters=[
+            reporting_pb2.DimensionFilter(dimension=GROUP_BY[name], values=values)
+            for name, values in (filters or {}).items()
+        ],
     )
     _set_time_range(request, start, end)
+    if compare == "previous":
+        request.compare_to.previous_period = True
+    elif compare:
+        first, _, last = compare.partition("/")
+        request.compare_to.start_time.CopyFrom(to_timestamp(parse_time(first)))
+        request.compare_to.end_time.CopyFrom(to_timestamp(parse_time(last)))
     with client_channel(address, api_key, tls) as channel:
         stub = reporting_pb2_grpc.ReportingServiceStub(channel)
         response = stub.GetConversionReport(request, timeout=CALL_TIMEOUT)
-    return from_report_pb(response, models[0], group_by)
+        rows = list(response.rows)
+        while response.next_page_token:
+            request.page_token = response.next_page_token
+            response = stub.GetConversionReport(request, timeout=CALL_TIMEOUT)
+            rows += response.rows
+    del response.rows[:]
+    response.rows.extend(rows)
+    filter_texts = tuple(f"{name}={','.join(values)}" for name, values in (filters or {}).items())
+    return from_report_pb(response, models[0], dimensions[0], filter_texts)
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 time; UTC when it names no offset."""
+    value = datetime.fromisoformat(text.strip())
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def compare_models(
@@ -213,8 +304,29 @@ def _figures(
     )
 
 
+def _change(message: reporting_pb2.PeriodComparison) -> Change:
+    return Change(
+        conversions=message.conversions,
+        value=from_money_pb(message.value),
+        conversions_change=message.conversions_change,
+        value_change=from_money_pb(message.value_change),
+        conversions_change_ratio=(
+            message.conversions_change_ratio
+            if message.HasField("conversions_change_ratio")
+            else None
+        ),
+        value_change_ratio=(
+            message.value_change_ratio if message.HasField("value_change_ratio") else None
+        ),
+        value_saturated=message.value_saturated,
+    )
+
+
 def from_report_pb(
-    response: reporting_pb2.GetConversionReportResponse, model: str, group_by: str
+    response: reporting_pb2.GetConversionReportResponse,
+    model: str,
+    group_by: str,
+    filters: tuple[str, ...] = (),
 ) -> Report:
     """A conversion report under one model as plain values, with the service's totals."""
     newest, positions = _freshness(response.freshness)
@@ -233,13 +345,48 @@ def from_report_pb(
         conversion_name=response.conversion_name,
         models=(model,),
         currency=currency,
-        groups=tuple(ReportGroup(r.group, (_figures(r),)) for r in response.rows),
+        groups=tuple(
+            ReportGroup(
+                r.group,
+                (_figures(r),),
+                dimension_values=tuple(r.dimension_values),
+                period=r.period,
+                previous=_change(r.previous) if r.HasField("previous") else None,
+            )
+            for r in response.rows
+        ),
         totals=(total,),
         models_exceeding_conversions=(model,) if response.exceeds_conversions else (),
         newest_conversion_time=newest,
         upstream_positions=positions,
+        dimensions=tuple(
+            reporting_pb2.GroupBy.Name(d).removeprefix("GROUP_BY_").lower()
+            for d in response.dimensions
+        ),
+        interval=(
+            ""
+            if response.interval == reporting_pb2.REPORT_INTERVAL_UNSPECIFIED
+            else reporting_pb2.ReportInterval.Name(response.interval)
+            .removeprefix("REPORT_INTERVAL_")
+            .lower()
+        ),
+        time_zone=response.time_zone,
+        filters=filters,
+        compared_period=(
+            f"{_time_text(response.compare_start_time)} to {_time_text(response.compare_end_time)}"
+            if response.HasField("compare_start_time")
+            else ""
+        ),
+        previous_total=(
+            _change(response.previous_total) if response.HasField("previous_total") else None
+        ),
+        conversion_names=tuple(response.conversion_names),
         unconsented_conversions=response.unconsented_conversions,
     )
+
+
+def _time_text(stamp: Timestamp) -> str:
+    return stamp.ToDatetime(tzinfo=UTC).isoformat(timespec="seconds")
 
 
 def from_comparison_pb(comparison: reporting_pb2.CompareModelsResponse, group_by: str) -> Report:
@@ -404,8 +551,8 @@ def fetch_metric_table(
         )
         return MetricTable(_cost_columns(group_by, currency), tuple(rows), totals, scope, caption)
     caption += (
-        "\nA session ends after 30 minutes without an event, at midnight (UTC) or when a new "
-        "campaign arrives; the total counts each visitor once"
+        "\nA session ends after 30 minutes without an event, at midnight in the property's "
+        "time zone or when a new campaign arrives; the total counts each visitor once"
     )
     return MetricTable(
         _rate_columns(group_by), tuple(rows), _rate_record(response.totals), scope, caption

@@ -81,7 +81,8 @@ class TrafficSource:
 @dataclass(frozen=True, slots=True)
 class DeviceInfo:
     """Browser, operating system and device families parsed from a user agent, with the
-    browser's major version and the OS's major(.minor) version ("" when unknown)."""
+    browser's major version, the OS's major(.minor) version and the device type (see
+    `device_type_of`; "" when unknown)."""
 
     browser: str
     os: str
@@ -89,6 +90,7 @@ class DeviceInfo:
     is_bot: bool
     browser_version: str = ""
     os_version: str = ""
+    device_type: str = ""
 
 
 DIRECT_SOURCE = "(direct)"
@@ -428,7 +430,39 @@ class UserAgentParser:
             is_bot=is_bot,
             browser_version=parsed.user_agent.major or "",
             os_version=_major_minor(parsed.os.major, parsed.os.minor),
+            device_type=device_type_of(parsed.os.family, parsed.device.family, is_bot, text),
         )
+
+
+MOBILE_OS = frozenset(
+    {"iOS", "Android", "Windows Phone", "BlackBerry OS", "KaiOS", "Symbian OS", "Firefox OS"}
+)
+DESKTOP_OS = frozenset(
+    {"Windows", "Mac OS X", "macOS", "Linux", "Ubuntu", "Chrome OS", "Fedora", "Debian"}
+    | {"FreeBSD", "OpenBSD", "NetBSD", "Solaris", "Mandriva", "Red Hat", "SUSE", "Gentoo"}
+)
+TABLET_DEVICES = ("iPad", "Kindle", "Tablet", "Galaxy Tab", "Nexus 7", "Nexus 9", "Nexus 10")
+MOBILE_DEVICES = ("iPhone", "iPod", "Smartphone", "Feature Phone")
+
+
+def device_type_of(os: str, device: str, is_bot: bool, user_agent: str = "") -> str:
+    """The device type: "bot", "tablet", "mobile" or "desktop" from the parsed families (as
+    the `user-agents` package decides, with its Android rule: an Android agent without
+    "Mobile" is a tablet, when the agent's text is known); "other" for a known but
+    unclassified agent (TV, console); "" when nothing is known."""
+    if is_bot:
+        return "bot"
+    if any(name in device for name in TABLET_DEVICES) or device.startswith("SM-T"):
+        return "tablet"
+    if os == "Android" and user_agent and "Mobile" not in user_agent:
+        return "tablet"
+    if os in MOBILE_OS or any(name in device for name in MOBILE_DEVICES):
+        return "mobile"
+    if os in DESKTOP_OS:
+        return "desktop"
+    if os == _OTHER and device == _OTHER:
+        return ""
+    return "other"
 
 
 def _major_minor(major: str | None, minor: str | None) -> str:
@@ -448,4 +482,5 @@ __all__ = [
     "TrafficSource",
     "UserAgentParser",
     "classify_traffic",
+    "device_type_of",
 ]

@@ -280,6 +280,7 @@ class Normaliser:
                 "is_bot": device.is_bot,
                 "browser_version": device.browser_version,
                 "os_version": device.os_version,
+                "device_type": device.device_type,
             },
             "trace_parent": trace_parent,
             "sealed_identifiers": {s.pseudonym: s.token for s in seals},

@@ -51,7 +51,7 @@ from services.ingest.domainmodel import (
     TouchpointType,
     is_late,
 )
-from services.ingest.enrichment import CLICK_ID_FIELDS, CampaignTags, ClickIds
+from services.ingest.enrichment import CLICK_ID_FIELDS, CampaignTags, ClickIds, device_type_of
 from services.ingest.keyring import KeyRing, StoredKey
 from services.ingest.rejected import (
     MAX_PROPERTY_LENGTH,
@@ -260,6 +260,9 @@ def _envelope(event: Any) -> ingest_pb2.RecordedEnvelope:
             is_bot=device["is_bot"],
             browser_version=device.get("browser_version", ""),
             os_version=device.get("os_version", ""),
+            # Events stored before the device type: derived from the families.
+            device_type=device.get("device_type")
+            or device_type_of(device["os"], device["device"], device["is_bot"]),
         ),
         trace_parent=event.trace_parent,
         late=is_late(event),

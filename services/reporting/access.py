@@ -17,6 +17,9 @@ RULES: dict[str, Rule] = {
     "ListReportModels": scoped(Scope.REPORTS_READ, "property_id"),
     "GetCostReport": scoped(Scope.REPORTS_READ, "property_id"),
     "GetConversionRateReport": scoped(Scope.REPORTS_READ, "property_id"),
+    "GetPropertySettings": scoped(Scope.REPORTS_READ, "property_id"),
+    # A property's report settings (its time zone) are configuration, like its models.
+    "SetPropertySettings": scoped(Scope.ATTRIBUTION_ADMIN, "property_id"),
     "GetPathReport": scoped(Scope.REPORTS_READ, "property_id"),
     "GetPathDistribution": scoped(Scope.REPORTS_READ, "property_id"),
     "GetAssistedConversions": scoped(Scope.REPORTS_READ, "property_id"),

@@ -115,10 +115,11 @@ def _apply_visits(conn: Connection, events: Sequence[VisitEvent]) -> None:
     if not events:
         return
     states = _load_states(conn, {(e.property_id, e.visitor) for e in events})
+    zones = {p: property_time_zone(conn, p) for p in {e.property_id for e in events}}
     changed: dict[tuple[str, str, int], Session] = {}
     for event in events:
         key = (event.property_id, event.visitor)
-        state, session = place(states.get(key), event, property_time_zone(event.property_id))
+        state, session = place(states.get(key), event, zones[event.property_id])
         states[key] = state
         changed[(session.property_id, session.visitor, session.number)] = session
     touched = {(e.property_id, e.visitor) for e in events}

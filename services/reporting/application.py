@@ -6,18 +6,26 @@ import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Connection,
     Engine,
     Integer,
     Select,
     case,
+    cast,
+    delete,
+    extract,
     func,
+    insert,
     literal,
+    or_,
     select,
 )
 
@@ -30,16 +38,31 @@ from services.reporting.domainmodel import (
     ConversionReport,
     Freshness,
     GroupBy,
+    Interval,
     ModelComparison,
     Page,
+    PreviousFigures,
+    PropertySettings,
     ReportQuery,
     ReportRow,
+)
+from services.reporting.periods import (
+    EPOCH,
+    SECONDS_PER_DAY,
+    WEEK_SHIFT,
+    first_day,
+    key_of,
+    local_day,
+    month_boundaries,
+    offset_changes,
+    period_start,
 )
 from services.reporting.projections import PROJECTION_NAME
 from services.reporting.views import (
     configured_models,
     conversion_credits,
     projection_positions,
+    property_settings,
     unconsented_conversions,
 )
 
@@ -78,6 +101,14 @@ class InvalidTimeRangeError(ReportingError):
     """The time range ends before or where it starts."""
 
 
+class InvalidComparisonError(ReportingError):
+    """The compared period lacks a start or an end, or ends before or where it starts."""
+
+
+class InvalidTimeZoneError(ReportingError):
+    """A time zone that is no IANA time zone name."""
+
+
 class MixedCurrencyError(ReportingError):
     """The credits to add up are in more than one reporting currency."""
 
@@ -94,21 +125,68 @@ class ReportingApplication:
         self._engine = engine
         self._upstreams = tuple(upstreams)
 
-    def conversion_report(self, query: ReportQuery) -> ConversionReport:
-        """Conversions, value and share per group under one model, most conversions first,
-        for one conversion name (the query's, or the property's only one).
+    def conversion_report(
+        self, query: ReportQuery, offset: int = 0, limit: int | None = None
+    ) -> ConversionReport:
+        """Conversions, value and share per group under one model, for one conversion name
+        (the query's, or the property's only one) unless the query filters or groups by
+        conversion names; per day, week or month in the property's time zone with an
+        interval; with the compared period's figures and the change per row when the query
+        has a comparison period. Rows `offset` to `offset + limit` of the report (all when
+        `limit` is None).
 
-        Fractions are added in SQL in a fixed order (conversion id, credit index), so the
-        same credits give the same report, bit for bit, however the rows were written.
+        Without an interval rows come by conversions (most first), then previous
+        conversions, then group; with one, by period first. Fractions are added in SQL in a
+        fixed order (conversion id, credit index), so the same credits give the same report,
+        bit for bit, however the rows were written.
         """
         with self._snapshot() as conn:
             scoped = self._scoped(conn, query, [query.model])
-            report = self._report(conn, scoped)
+            zone_name = self._settings(conn, query.property_id).time_zone
+            report = self._report(conn, scoped, ZoneInfo(zone_name))
+            rows = report.rows
+            end = len(rows) if limit is None else offset + limit
             return replace(
                 report,
+                rows=rows[offset:end],
+                total_rows=len(rows),
+                next_offset=end if end < len(rows) else 0,
                 conversion_name=scoped.conversion_name,
+                conversion_names=self._counted_names(conn, scoped),
+                time_zone=zone_name,
                 freshness=self._freshness(conn, scoped, [query.model]),
             )
+
+    def property_settings(self, property_id: str) -> PropertySettings:
+        """What the property chose for its reports (the defaults when it never chose)."""
+        with self._snapshot() as conn:
+            return self._settings(conn, property_id)
+
+    def set_property_settings(
+        self, property_id: str, settings: PropertySettings
+    ) -> PropertySettings:
+        """Replaces what the property chose for its reports; durable when this returns.
+        Raises InvalidTimeZoneError for a time zone that is no IANA zone name."""
+        if not property_id:
+            raise MissingPropertyError("property_id is required")
+        try:
+            ZoneInfo(settings.time_zone)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise InvalidTimeZoneError(
+                f"{settings.time_zone!r} is no IANA time zone name (for example "
+                "Europe/Berlin or America/New_York)"
+            ) from error
+        t = property_settings.c
+        with self._engine.begin() as conn:
+            conn.execute(delete(property_settings).where(t.property_id == property_id))
+            conn.execute(
+                insert(property_settings).values(
+                    property_id=property_id,
+                    time_zone=settings.time_zone,
+                    updated_at=datetime.now(UTC),
+                )
+            )
+        return settings
 
     def compare_models(self, query: ReportQuery, models: Sequence[str]) -> ModelComparison:
         """The report of `query` under each model, side by side (the model in `query` is
@@ -118,7 +196,8 @@ class ReportingApplication:
             raise ValueError("at least one model is required")
         with self._snapshot() as conn:
             scoped = self._scoped(conn, query, models)
-            reports = [self._report(conn, replace(scoped, model=model)) for model in models]
+            zone = ZoneInfo(self._settings(conn, query.property_id).time_zone)
+            reports = [self._report(conn, replace(scoped, model=model), zone) for model in models]
             freshness = self._freshness(conn, scoped, models)
         currency = next((r.total_value.currency_code for r in reports if r.rows), "")
         order: dict[str, None] = {}
@@ -201,34 +280,51 @@ class ReportingApplication:
             yield conn
 
     def _scoped(self, conn: Connection, query: ReportQuery, models: Sequence[str]) -> ReportQuery:
-        """The query with its conversion name filled in, once the property, the name and
-        every model are known to have credits."""
+        """The query with its conversion name filled in (unless it filters or groups by
+        conversion names), once the property, the names and every model are known to have
+        credits, and its comparison period checked."""
         if not query.property_id:
             raise MissingPropertyError("property_id is required")
         if query.start and query.end and _utc(query.end) <= _utc(query.start):
             raise InvalidTimeRangeError("the end of the time range must be after its start")
+        if (query.compare_start is None) != (query.compare_end is None):
+            raise InvalidComparisonError("a comparison period needs a start and an end")
+        if (
+            query.compare_start is not None
+            and query.compare_end is not None
+            and _utc(query.compare_end) <= _utc(query.compare_start)
+        ):
+            raise InvalidComparisonError("the compared period must end after its start")
         self._require_property(conn, query.property_id)
-        name = query.conversion_name
-        if name:
+        names = query.conversion_names
+        for name in names:
             self._require_conversion_name(conn, query.property_id, name)
-        else:
-            names = self._conversion_names(conn, query.property_id)
-            if len(names) > 1:
+        if not names and GroupBy.CONVERSION_NAME not in query.grouped_by:
+            found = self._conversion_names(conn, query.property_id)
+            if len(found) > 1:
                 raise ConversionNameRequiredError(
                     f"property {query.property_id!r} has conversions of several names "
-                    f"({_listed(names)}): a report counts one, name it in conversion_name"
+                    f"({_listed(found)}): a report counts one, name it in conversion_name "
+                    "(or filter by conversion names, or group by conversion_name)"
                 )
-            name = names[0]
+            names = (found[0],)
+            query = replace(query, conversion_name=found[0])
         for model in models:
-            if not self._has_credits(conn, query.property_id, name, model):
-                raise self._without_credits(conn, query.property_id, name, model)
-        return replace(query, conversion_name=name)
+            missing = [
+                name
+                for name in names or ("",)
+                if not self._has_credits(conn, query.property_id, name, model)
+            ]
+            if missing:
+                raise self._without_credits(conn, query.property_id, missing[0], model)
+        return query
 
     def _without_credits(
         self, conn: Connection, property_id: str, name: str, model: str
     ) -> ModelWithoutCreditsError:
         """The error for a model without credits, saying why and how to enable it."""
         with_credits = _listed(self._models(conn, property_id, name))
+        described = f"{name!r} conversions" if name else "conversions"
         configured = self._configured_models(conn, property_id)
         enable = (
             f"enable it for this property with attribution's ConfigureModels (property_id "
@@ -238,7 +334,7 @@ class ReportingApplication:
         )
         if configured is None:
             return ModelWithoutCreditsError(
-                f"model {model!r} has no credits for {name!r} conversions of property "
+                f"model {model!r} has no credits for {described} of property "
                 f"{property_id!r} (models with credits: {with_credits}). Attribution credits "
                 f"the models configured for the property: {enable}; a data-driven model "
                 "(markov, shapley) credits after its first fit (RefitModel)"
@@ -250,19 +346,20 @@ class ReportingApplication:
             )
         return ModelWithoutCreditsError(
             f"model {model!r} is configured for property {property_id!r} but has no credits "
-            f"for its {name!r} conversions yet (models with credits: {with_credits}): a "
+            f"for its {described} yet (models with credits: {with_credits}): a "
             "data-driven model (markov, shapley) credits after its first fit (RefitModel, "
             "or the scheduled refit); any model once attribution's re-attribution job after "
             "the configuration change has reached them"
         )
 
-    def _report(self, conn: Connection, query: ReportQuery) -> ConversionReport:
-        groups = [
-            _GroupSums(str(group), float(conversions), _joined_value(*parts), low, high)
-            for group, conversions, *parts, low, high in conn.execute(self._report_statement(query))
-        ]
-        conversions_count = self._distinct_conversions(conn, query)
-        currencies = {code for g in groups for code in (g.lowest_currency, g.highest_currency)}
+    def _report(self, conn: Connection, query: ReportQuery, zone: ZoneInfo) -> ConversionReport:
+        """The whole report (every row) of a scoped query."""
+        current = self._period_sums(conn, query, zone)
+        previous: _PeriodSums | None = None
+        if query.compare_start is not None and query.compare_end is not None:
+            compared = replace(query, start=query.compare_start, end=query.compare_end)
+            previous = self._period_sums(conn, compared, zone)
+        currencies = current.currencies | (previous.currencies if previous else set())
         if len(currencies) > 1:
             raise MixedCurrencyError(
                 f"model {query.model!r} of property {query.property_id!r} has credits in "
@@ -270,26 +367,185 @@ class ReportingApplication:
                 "narrow the time range to one currency"
             )
         currency = next(iter(currencies), "")
-        credited = math.fsum(g.conversions for g in groups)
-        exceeds = credited > conversions_count + 1e-9
-        total = float(conversions_count) if exceeds else credited
-        total_micros = sum(g.value_micros for g in groups)
-        total_value, saturated = (
-            _money(currency, total_micros) if currency else (Money.zero(""), False)
+        total, total_value, saturated = current.totals(currency)
+        keys = list(current.groups)
+        if previous is not None:
+            keys += [key for key in previous.groups if key not in current.groups]
+        first_key = (
+            key_of(query.interval, _utc(query.start), zone)
+            if query.start is not None and query.interval is not Interval.NONE
+            else 0
         )
+        aligned = previous is not None and query.interval is not Interval.NONE
         rows = []
-        for g in groups:
-            value, row_saturated = _money(currency, g.value_micros)
-            share = g.conversions / total if total else 0.0
-            rows.append(ReportRow(g.group, g.conversions, value, share, row_saturated))
+        for key in keys:
+            found = current.groups.get(key)
+            conversions = found.conversions if found else 0.0
+            micros = found.value_micros if found else 0
+            value, row_saturated = _money(currency, micros)
+            values, index = key
+            period_key = None if index is None else index + (first_key if aligned else 0)
+            rows.append(
+                ReportRow(
+                    group=" / ".join(values),
+                    conversions=conversions,
+                    value=value,
+                    share=conversions / total if total else 0.0,
+                    value_saturated=row_saturated,
+                    dimension_values=values,
+                    period_start=(
+                        None
+                        if period_key is None
+                        else period_start(query.interval, period_key, zone)
+                    ),
+                    period=(
+                        ""
+                        if period_key is None
+                        else first_day(query.interval, period_key).isoformat()
+                    ),
+                    previous=(
+                        None
+                        if previous is None
+                        else _previous_figures(
+                            currency, conversions, micros, previous.groups.get(key)
+                        )
+                    ),
+                )
+            )
+        previous_total = None
+        if previous is not None:
+            previous_count, _, _ = previous.totals(currency)
+            previous_total = _change(
+                currency,
+                total,
+                sum(g.value_micros for g in current.groups.values()),
+                previous_count,
+                sum(g.value_micros for g in previous.groups.values()),
+            )
+
+        def order(row: ReportRow) -> tuple[datetime, float, float, tuple[str, ...]]:
+            earlier = row.previous.conversions if row.previous else 0.0
+            return (
+                row.period_start or _utc(EPOCH),
+                -row.conversions,
+                -earlier,
+                row.dimension_values,
+            )
+
         return ConversionReport(
-            rows=tuple(sorted(rows, key=lambda row: (-row.conversions, row.group))),
+            rows=tuple(sorted(rows, key=order)),
             total_conversions=total,
             total_value=total_value,
-            exceeds_conversions=exceeds,
+            exceeds_conversions=current.exceeds,
             total_value_saturated=saturated,
+            dimensions=query.grouped_by,
+            interval=query.interval,
+            previous_total=previous_total,
+            compare_start=query.compare_start,
+            compare_end=query.compare_end,
             unconsented_conversions=self._unconsented_conversions(conn, query),
         )
+
+    def _period_sums(self, conn: Connection, query: ReportQuery, zone: ZoneInfo) -> _PeriodSums:
+        """The sums per group (and period, with an interval; a period is then given by its
+        index from the period holding the query's start when the query compares, else by
+        its key), and the count of distinct conversions."""
+        period: ColumnElement[int] | None = None
+        first_key = 0
+        if query.interval is not Interval.NONE:
+            bounds = self._time_bounds(conn, query)
+            if bounds is None:
+                return _PeriodSums({}, 0)
+            period = self._period_expression(query.interval, zone, *bounds)
+            if query.compare_start is not None and query.start is not None:
+                first_key = key_of(query.interval, _utc(query.start), zone)
+        width = len(query.grouped_by)
+        groups: dict[tuple[tuple[str, ...], int | None], _GroupSums] = {}
+        for row in conn.execute(self._report_statement(query, period)):
+            values = tuple(str(v) for v in row[:width])
+            index = None if period is None else int(row[width]) - first_key
+            rest = row[width + (0 if period is None else 1) :]
+            conversions, high, middle, low, lowest, highest = rest
+            groups[(values, index)] = _GroupSums(
+                " / ".join(values),
+                float(conversions),
+                _joined_value(high, middle, low),
+                lowest,
+                highest,
+            )
+        return _PeriodSums(groups, self._distinct_conversions(conn, query))
+
+    def _time_bounds(
+        self, conn: Connection, query: ReportQuery
+    ) -> tuple[datetime, datetime] | None:
+        """The query's time range, bounded by its data where the query leaves it open; None
+        when nothing matches."""
+        c = conversion_credits.c
+        if query.start is not None and query.end is not None:
+            return _utc(query.start), _utc(query.end)
+        lowest, highest = conn.execute(
+            select(func.min(c.occurred_at), func.max(c.occurred_at)).where(*self._conditions(query))
+        ).one()
+        if lowest is None:
+            return None
+        start = _utc(query.start) if query.start is not None else _utc(lowest)
+        end = _utc(query.end) if query.end is not None else _utc(highest) + timedelta(seconds=1)
+        return start, end
+
+    def _period_expression(
+        self, interval: Interval, zone: ZoneInfo, start: datetime, end: datetime
+    ) -> ColumnElement[int]:
+        """The period key of each credit's conversion time, in SQL: seconds since 1970 plus
+        the zone's offset at that moment (a CASE over the offset changes between `start`
+        and `end`), as a local day number, then its week or month."""
+        c = conversion_credits.c
+        seconds: ColumnElement[int]
+        if self._engine.dialect.name == "postgresql":
+            seconds = cast(func.floor(extract("epoch", c.occurred_at)), BigInteger)
+        else:
+            seconds = cast(func.strftime("%s", c.occurred_at), Integer)
+        offsets = offset_changes(zone, start, end)
+        offset: ColumnElement[int] = literal(offsets.initial, Integer)
+        if offsets.changes:
+            whens = []
+            before = offsets.initial
+            for at, after in offsets.changes:
+                whens.append((seconds < literal(at, BigInteger), literal(before, Integer)))
+                before = after
+            offset = case(*whens, else_=literal(before, Integer))
+        day = (seconds + offset) // literal(SECONDS_PER_DAY, Integer)
+        if interval is Interval.DAY:
+            return day
+        if interval is Interval.WEEK:
+            return (day + literal(WEEK_SHIFT, Integer)) // literal(7, Integer)
+        months = month_boundaries(local_day(start, zone), local_day(end, zone))
+        if len(months) == 1:
+            return literal(months[0][1], Integer)
+        return case(
+            *[
+                (day < literal(months[n + 1][0], Integer), literal(key, Integer))
+                for n, (_, key) in enumerate(months[:-1])
+            ],
+            else_=literal(months[-1][1], Integer),
+        )
+
+    def _settings(self, conn: Connection, property_id: str) -> PropertySettings:
+        t = property_settings.c
+        zone = conn.execute(
+            select(t.time_zone).where(t.property_id == property_id)
+        ).scalar_one_or_none()
+        return PropertySettings() if zone is None else PropertySettings(time_zone=zone)
+
+    def _counted_names(self, conn: Connection, query: ReportQuery) -> tuple[str, ...]:
+        """The conversion names of the credits the query counts, in order."""
+        c = conversion_credits.c
+        statement = (
+            select(c.conversion_name)
+            .where(*self._conditions(query))
+            .distinct()
+            .order_by(c.conversion_name)
+        )
+        return tuple(conn.execute(statement).scalars())
 
     def _freshness(self, conn: Connection, query: ReportQuery, models: Sequence[str]) -> Freshness:
         """The positions and the newest conversion time of the snapshot `conn` reads."""
@@ -318,9 +574,10 @@ class ReportingApplication:
 
     def _has_credits(self, conn: Connection, property_id: str, name: str, model: str) -> bool:
         c = conversion_credits.c
-        return _exists(
-            conn, c.property_id == property_id, c.conversion_name == name, c.model == model
-        )
+        conditions = [c.property_id == property_id, c.model == model]
+        if name:
+            conditions.append(c.conversion_name == name)
+        return _exists(conn, *conditions)
 
     def _conversion_names(self, conn: Connection, property_id: str) -> list[str]:
         c = conversion_credits.c
@@ -353,6 +610,13 @@ class ReportingApplication:
             conditions.append(c.occurred_at < _utc(query.end))
         if query.conversion_name:
             conditions.append(c.conversion_name == query.conversion_name)
+        for found in query.filters:
+            column = c[found.dimension.value]
+            values = [v for v in found.values if v != NOT_SET]
+            matches: list[ColumnElement[bool]] = [column.in_(values)] if values else []
+            if NOT_SET in found.values:
+                matches.append(func.coalesce(column, "") == "")
+            conditions.append(or_(*matches))
         return conditions
 
     def _distinct_conversions(self, conn: Connection, query: ReportQuery) -> int:
@@ -378,28 +642,28 @@ class ReportingApplication:
         return int(conn.execute(statement).scalar_one())
 
     def _report_statement(
-        self, query: ReportQuery
-    ) -> Select[str, float, int | Decimal, int | Decimal, int | Decimal, str, str]:
+        self, query: ReportQuery, period: ColumnElement[int] | None
+    ) -> Select[Any]:
+        """Per group (and period): conversions, value in three parts (see VALUE_PART_BITS)
+        and the lowest and highest currency code."""
         c = conversion_credits.c
-        dimension = {
-            GroupBy.CHANNEL: c.channel,
-            GroupBy.SOURCE: c.source,
-            GroupBy.MEDIUM: c.medium,
-            GroupBy.CAMPAIGN: c.campaign,
-        }[query.group_by]
-        group = case((func.coalesce(dimension, "") == "", NOT_SET), else_=dimension)
+        groups: list[ColumnElement[Any]] = [
+            case((func.coalesce(c[d.value], "") == "", NOT_SET), else_=c[d.value]).label(f"g{n}")
+            for n, d in enumerate(query.grouped_by)
+        ]
+        if period is not None:
+            groups.append(period.label("period"))
         conversion_order: ColumnElement[str] = c.conversion_id
         if self._engine.dialect.name == "postgresql":
             conversion_order = c.conversion_id.collate("C")
-        conditions = self._conditions(query)
         # A running sum in a fixed order, per group; fractions are never negative, so the
         # group's largest running sum is its total.
         credits = (
             select(
-                group.label("grp"),
+                *groups,
                 func.sum(c.fraction)
                 .over(
-                    partition_by=group,
+                    partition_by=groups,
                     order_by=(conversion_order, c.credit_index),
                     rows=(None, 0),
                 )
@@ -407,16 +671,17 @@ class ReportingApplication:
                 c.value_micros,
                 c.currency_code,
             )
-            .where(*conditions)
+            .where(*self._conditions(query))
             .subquery()
         )
+        keys = [credits.c[g.name] for g in groups]
         return select(
-            credits.c.grp,
+            *keys,
             func.max(credits.c.running),
             *_value_part_sums(credits.c.value_micros),
             func.min(credits.c.currency_code),
             func.max(credits.c.currency_code),
-        ).group_by(credits.c.grp)
+        ).group_by(*keys)
 
 
 VALUE_PART_BITS = 21
@@ -457,6 +722,61 @@ class _GroupSums:
     value_micros: int
     lowest_currency: str
     highest_currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class _PeriodSums:
+    """A period's sums per (dimension values, period index or None), and how many distinct
+    conversions it counts."""
+
+    groups: dict[tuple[tuple[str, ...], int | None], _GroupSums]
+    distinct_conversions: int
+
+    @property
+    def currencies(self) -> set[str]:
+        return {
+            code for g in self.groups.values() for code in (g.lowest_currency, g.highest_currency)
+        }
+
+    @property
+    def exceeds(self) -> bool:
+        """Whether the credits add up to more than the distinct conversions (participation)."""
+        credited = math.fsum(g.conversions for g in self.groups.values())
+        return credited > self.distinct_conversions + 1e-9
+
+    def totals(self, currency: str) -> tuple[float, Money, bool]:
+        """Total conversions (distinct ones under participation), value and whether the
+        value saturated."""
+        credited = math.fsum(g.conversions for g in self.groups.values())
+        total = float(self.distinct_conversions) if self.exceeds else credited
+        micros = sum(g.value_micros for g in self.groups.values())
+        value, saturated = _money(currency, micros) if currency else (Money.zero(""), False)
+        return total, value, saturated
+
+
+def _change(
+    currency: str, conversions: float, micros: int, earlier: float, earlier_micros: int
+) -> PreviousFigures:
+    """The earlier figures and the change from them to the current ones."""
+    value, saturated = _money(currency, earlier_micros)
+    change, _ = _money(currency, micros - earlier_micros)
+    return PreviousFigures(
+        conversions=earlier,
+        value=value,
+        conversions_change=conversions - earlier,
+        value_change=change,
+        conversions_change_ratio=(conversions - earlier) / earlier if earlier else None,
+        value_change_ratio=(micros - earlier_micros) / earlier_micros if earlier_micros else None,
+        value_saturated=saturated,
+    )
+
+
+def _previous_figures(
+    currency: str, conversions: float, micros: int, earlier: _GroupSums | None
+) -> PreviousFigures:
+    if earlier is None:
+        return _change(currency, conversions, micros, 0.0, 0)
+    return _change(currency, conversions, micros, earlier.conversions, earlier.value_micros)
 
 
 _LARGEST_MONEY_NANOS = (2**63 - 1) * NANOS_PER_UNIT + NANOS_PER_UNIT - 1

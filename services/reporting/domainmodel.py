@@ -30,6 +30,12 @@ class AttributedCredit:
     campaign: str
     fraction: float
     value_micros: int
+    term: str = ""
+    content: str = ""
+    device_type: str = ""
+    browser: str = ""
+    country: str = ""
+    landing_page: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +81,20 @@ ReportingInput = ConversionAttribution | ConfiguredModels
 
 
 class GroupBy(enum.Enum):
-    """The dimension a report groups credits by."""
+    """A dimension a report groups or filters credits by; its value is its column in the
+    conversion credits view."""
 
     CHANNEL = "channel"
     SOURCE = "source"
     MEDIUM = "medium"
     CAMPAIGN = "campaign"
+    TERM = "term"
+    CONTENT = "content"
+    DEVICE_TYPE = "device_type"
+    BROWSER = "browser"
+    COUNTRY = "country"
+    LANDING_PAGE = "landing_page"
+    CONVERSION_NAME = "conversion_name"
 
 
 DIMENSION_DESCRIPTIONS = {
@@ -88,8 +102,41 @@ DIMENSION_DESCRIPTIONS = {
     GroupBy.SOURCE: "the traffic source (utm_source or the referring site)",
     GroupBy.MEDIUM: "the medium (utm_medium, or derived with the channel)",
     GroupBy.CAMPAIGN: "the campaign (utm_campaign)",
+    GroupBy.TERM: "the paid keyword (utm_term)",
+    GroupBy.CONTENT: "the ad or link variant (utm_content)",
+    GroupBy.DEVICE_TYPE: "desktop, mobile, tablet, bot or other, from the user agent",
+    GroupBy.BROWSER: "the browser family from the user agent, for example Chrome Mobile",
+    GroupBy.COUNTRY: "the sender's country code, for example DE",
+    GroupBy.LANDING_PAGE: "the landing page's path, without query or fragment",
+    GroupBy.CONVERSION_NAME: "the conversion's name, for example purchase",
 }
 """What each dimension holds, as ListDimensions describes it."""
+
+
+class Interval(enum.Enum):
+    """How a report splits its time range: not at all, or by calendar day, week (Monday to
+    Sunday) or month in the property's time zone."""
+
+    NONE = "none"
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+@dataclass(frozen=True, slots=True)
+class DimensionFilter:
+    """Only credits whose `dimension` is one of `values` ("(not set)" matches empty)."""
+
+    dimension: GroupBy
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PropertySettings:
+    """What a property chose for its reports: the IANA time zone that days, weeks and
+    months are counted in."""
+
+    time_zone: str = "UTC"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +159,12 @@ class Page:
 @dataclass(frozen=True, slots=True)
 class ReportQuery:
     """A conversion report's parameters: [start, end) bounds are optional; an empty
-    conversion name stands for the property's only one."""
+    conversion name stands for the property's only one (unless `filters` name conversion
+    names or `dimensions` group by them).
+
+    `dimensions` (when empty: `group_by` alone) are grouped by in order; `filters` all hold;
+    `compare_start` and `compare_end` bound the period compared with (both or neither).
+    """
 
     property_id: str
     model: str
@@ -120,6 +172,39 @@ class ReportQuery:
     start: datetime | None = None
     end: datetime | None = None
     conversion_name: str = ""
+    dimensions: tuple[GroupBy, ...] = ()
+    filters: tuple[DimensionFilter, ...] = ()
+    interval: Interval = Interval.NONE
+    compare_start: datetime | None = None
+    compare_end: datetime | None = None
+
+    @property
+    def grouped_by(self) -> tuple[GroupBy, ...]:
+        """The dimensions rows are grouped by, in order."""
+        return self.dimensions or (self.group_by,)
+
+    @property
+    def conversion_names(self) -> tuple[str, ...]:
+        """The conversion names the query is limited to (none: not limited by name)."""
+        names = [self.conversion_name] if self.conversion_name else []
+        for found in self.filters:
+            if found.dimension is GroupBy.CONVERSION_NAME:
+                names += found.values
+        return tuple(dict.fromkeys(names))
+
+
+@dataclass(frozen=True, slots=True)
+class PreviousFigures:
+    """A row's figures in the period compared with, and the change to the report's period:
+    absolute, and relative to the previous figure (None when that is 0)."""
+
+    conversions: float
+    value: Money
+    conversions_change: float
+    value_change: Money
+    conversions_change_ratio: float | None
+    value_change_ratio: float | None
+    value_saturated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +212,9 @@ class ReportRow:
     """One group of a report: credited conversions, value and share of all conversions.
 
     A value beyond the range of Money (int64 units) is given as the largest Money and
-    `value_saturated` is set.
+    `value_saturated` is set. `dimension_values` are the group's value per grouped
+    dimension (`group` joins them with " / "); with an interval, `period_start` is the
+    start of the row's day, week or month and `period` its first local date (YYYY-MM-DD).
     """
 
     group: str
@@ -135,6 +222,10 @@ class ReportRow:
     value: Money
     share: float
     value_saturated: bool = False
+    dimension_values: tuple[str, ...] = ()
+    period_start: datetime | None = None
+    period: str = ""
+    previous: PreviousFigures | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +241,10 @@ class ConversionReport:
     currency code. Beyond the range of Money (int64 units) it is the largest Money and
     `total_value_saturated` is set. `unconsented_conversions` of the report's conversions
     were counted without analytics consent.
+
+    `rows` may be one page of `total_rows`; `next_offset` is where the next page starts (0
+    on the last page). With a comparison, `previous_total` holds the compared period's
+    totals and their change.
     """
 
     rows: tuple[ReportRow, ...]
@@ -159,6 +254,15 @@ class ConversionReport:
     total_value_saturated: bool = False
     conversion_name: str = ""
     freshness: Freshness = Freshness((), None)
+    conversion_names: tuple[str, ...] = ()
+    dimensions: tuple[GroupBy, ...] = ()
+    interval: Interval = Interval.NONE
+    time_zone: str = "UTC"
+    previous_total: PreviousFigures | None = None
+    compare_start: datetime | None = None
+    compare_end: datetime | None = None
+    total_rows: int = 0
+    next_offset: int = 0
     unconsented_conversions: int = 0
 
 

@@ -252,7 +252,7 @@ class MetricsReports:
         s = spend.c
         group = _group(query.group_by, s.channel, s.source, s.medium, s.campaign)
         conditions = [s.property_id == query.property_id]
-        zone = property_time_zone(query.property_id)
+        zone = property_time_zone(conn, query.property_id)
         if query.start is not None:
             conditions.append(s.day >= _first_day_from(query.start, zone))
         if query.end is not None:

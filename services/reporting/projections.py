@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import UTC
@@ -14,6 +15,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    inspect,
     select,
 )
 from sqlalchemy.exc import DBAPIError
@@ -28,10 +30,12 @@ from services.reporting.views import (
     conversion_credits,
     metadata,
     projection_positions,
+    settings_metadata,
     unconsented_conversions,
 )
 
 PROJECTION_NAME = "conversion_credits"
+log = logging.getLogger(__name__)
 
 
 class StalePositionError(Exception):
@@ -55,13 +59,31 @@ class ConversionCreditsProjection:
         self.lock = threading.Lock()
 
     def create_tables(self) -> None:
-        """Creates the views that are missing."""
-        metadata.create_all(self._engine)
+        """Creates the views and settings tables that are missing. Views made by an older
+        version (a column missing) are dropped and made again, to be replayed from position
+        0: they are rebuildable; the settings are kept."""
+        with self._engine.begin() as conn:
+            existing = inspect(conn)
+            schema = conn.get_execution_options().get("schema_translate_map", {}).get(None)
+            if existing.has_table(conversion_credits.name, schema=schema):
+                stored = {
+                    column["name"]
+                    for column in existing.get_columns(conversion_credits.name, schema=schema)
+                }
+                missing = [c.name for c in conversion_credits.columns if c.name not in stored]
+                if missing:
+                    log.warning(
+                        "the report views lack %s: rebuilding them from the logs",
+                        ", ".join(missing),
+                    )
+                    metadata.drop_all(conn)
+            metadata.create_all(conn)
+            settings_metadata.create_all(conn)
 
     def check_tables(self) -> None:
         """Raises MissingTablesError unless the views exist (when started without DDL)."""
         missing = []
-        for table in metadata.sorted_tables:
+        for table in [*metadata.sorted_tables, *settings_metadata.sorted_tables]:
             try:
                 with self._engine.connect() as conn:
                     conn.execute(select(*table.primary_key.columns).limit(1))
@@ -74,7 +96,8 @@ class ConversionCreditsProjection:
             )
 
     def rebuild(self) -> None:
-        """Drops and recreates the views and positions: the followers replay from position 0."""
+        """Drops and recreates the views and positions: the followers replay from position 0.
+        The properties' settings are kept."""
         with self._engine.begin() as conn:
             metadata.drop_all(conn)
             metadata.create_all(conn)
@@ -212,6 +235,12 @@ def _replace_credits(conn: Connection, attributions: Sequence[ConversionAttribut
                         "source": credit.source,
                         "medium": credit.medium,
                         "campaign": credit.campaign,
+                        "term": credit.term,
+                        "content": credit.content,
+                        "device_type": credit.device_type,
+                        "browser": credit.browser,
+                        "country": credit.country,
+                        "landing_page": credit.landing_page,
                         "fraction": credit.fraction,
                         "value_micros": credit.value_micros,
                         "currency_code": a.currency_code,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TypeVar
+from datetime import datetime
+from typing import Any, TypeVar
 
 import grpc
 from opentelemetry.metrics import Meter
@@ -20,7 +22,9 @@ from convtrack.common.v1 import common_pb2
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from services.reporting.application import (
     ConversionNameRequiredError,
+    InvalidComparisonError,
     InvalidTimeRangeError,
+    InvalidTimeZoneError,
     MissingPropertyError,
     MixedCurrencyError,
     ModelWithoutCreditsError,
@@ -30,10 +34,14 @@ from services.reporting.application import (
 from services.reporting.domainmodel import (
     DIMENSION_DESCRIPTIONS,
     CostRow,
+    DimensionFilter,
     Freshness,
     GroupBy,
+    Interval,
     MetricsQuery,
     Page,
+    PreviousFigures,
+    PropertySettings,
     RateRow,
     ReportQuery,
     ReportRow,
@@ -41,27 +49,45 @@ from services.reporting.domainmodel import (
 from services.reporting.metrics import MetricsReports
 from services.reporting.path_reports import PathReports
 from services.reporting.path_values import DistributionKind, PathQuery, PathTotals
+from services.reporting.periods import previous_period
 
 T = TypeVar("T")
 MAX_COMPARED_MODELS = 20
 DEFAULT_PAGE_SIZE = 100
 DEFAULT_METRICS_MODEL = "last_click"
 MAX_PAGE_SIZE = 1000
+MAX_TIME_ZONE_LENGTH = 64
 
-_GROUP_BY_PB = {
-    GroupBy.CHANNEL: reporting_pb2.GROUP_BY_CHANNEL,
-    GroupBy.SOURCE: reporting_pb2.GROUP_BY_SOURCE,
-    GroupBy.MEDIUM: reporting_pb2.GROUP_BY_MEDIUM,
-    GroupBy.CAMPAIGN: reporting_pb2.GROUP_BY_CAMPAIGN,
-}
+DEFAULT_REPORT_PAGE_SIZE = 1000
+MAX_REPORT_PAGE_SIZE = 10_000
+MAX_DIMENSIONS = 5
+MAX_FILTERS = 10
+MAX_FILTER_VALUES = 100
+MAX_FILTER_VALUE_LENGTH = 2048
 
-_GROUP_BY = {
-    reporting_pb2.GROUP_BY_UNSPECIFIED: GroupBy.CHANNEL,
-    reporting_pb2.GROUP_BY_CHANNEL: GroupBy.CHANNEL,
-    reporting_pb2.GROUP_BY_SOURCE: GroupBy.SOURCE,
-    reporting_pb2.GROUP_BY_MEDIUM: GroupBy.MEDIUM,
-    reporting_pb2.GROUP_BY_CAMPAIGN: GroupBy.CAMPAIGN,
+_GROUP_BY_PB: dict[GroupBy, Any] = {
+    dimension: reporting_pb2.GroupBy.Value(f"GROUP_BY_{dimension.name}") for dimension in GroupBy
 }
+_DIMENSIONS = {number: dimension for dimension, number in _GROUP_BY_PB.items()}
+_GROUP_BY = {reporting_pb2.GROUP_BY_UNSPECIFIED: GroupBy.CHANNEL, **_DIMENSIONS}
+_INTERVALS = {
+    reporting_pb2.REPORT_INTERVAL_UNSPECIFIED: Interval.NONE,
+    reporting_pb2.REPORT_INTERVAL_DAY: Interval.DAY,
+    reporting_pb2.REPORT_INTERVAL_WEEK: Interval.WEEK,
+    reporting_pb2.REPORT_INTERVAL_MONTH: Interval.MONTH,
+}
+_METRIC_GROUP_BY = {
+    number: _GROUP_BY[number]
+    for number in (
+        reporting_pb2.GROUP_BY_UNSPECIFIED,
+        reporting_pb2.GROUP_BY_CHANNEL,
+        reporting_pb2.GROUP_BY_SOURCE,
+        reporting_pb2.GROUP_BY_MEDIUM,
+        reporting_pb2.GROUP_BY_CAMPAIGN,
+    )
+}
+"""What cost and rate reports group by: the dimensions spend and sessions are kept by."""
+_INTERVALS_PB = {interval: number for number, interval in _INTERVALS.items()}
 
 
 _DISTRIBUTION_KIND = {
@@ -100,11 +126,17 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
     ) -> reporting_pb2.GetConversionReportResponse:
         check = FieldChecks()
         models = [check.name(request.model, "model")]
-        query = _query(context, request, models, check)
+        size = _report_page_size(request.page_size, check)
+        scope = _report_scope(request)
+        offset = _offset(request.page_token, scope, check)
+        query = _report_query(request, _query(context, request, models, check), check)
+        check.abort_if_invalid(context, "invalid GetConversionReportRequest")
         report = self._timed(
-            "conversion_report", context, lambda: self._app.conversion_report(query)
+            "conversion_report",
+            context,
+            lambda: self._app.conversion_report(query, offset, size),
         )
-        return reporting_pb2.GetConversionReportResponse(
+        response = reporting_pb2.GetConversionReportResponse(
             rows=[_row(row) for row in report.rows],
             total_conversions=report.total_conversions,
             total_value=to_money_pb(report.total_value),
@@ -112,8 +144,49 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
             total_value_saturated=report.total_value_saturated,
             conversion_name=report.conversion_name,
             freshness=_freshness(report.freshness),
+            dimensions=[_GROUP_BY_PB[d] for d in report.dimensions],
+            interval=_INTERVALS_PB[report.interval],
+            time_zone=report.time_zone,
+            conversion_names=report.conversion_names,
+            total_rows=report.total_rows,
+            next_page_token=(
+                _next_token(Page((), str(report.next_offset)), scope) if report.next_offset else ""
+            ),
             unconsented_conversions=report.unconsented_conversions,
         )
+        if report.previous_total is not None:
+            response.previous_total.CopyFrom(_comparison(report.previous_total))
+        if report.compare_start is not None and report.compare_end is not None:
+            response.compare_start_time.CopyFrom(to_timestamp(report.compare_start))
+            response.compare_end_time.CopyFrom(to_timestamp(report.compare_end))
+        return response
+
+    def GetPropertySettings(
+        self, request: reporting_pb2.GetPropertySettingsRequest, context: grpc.ServicerContext
+    ) -> reporting_pb2.GetPropertySettingsResponse:
+        check = FieldChecks()
+        property_id = check.property_id(request.property_id)
+        check.abort_if_invalid(context, "invalid GetPropertySettingsRequest")
+        settings = self._timed(
+            "get_property_settings", context, lambda: self._app.property_settings(property_id)
+        )
+        return reporting_pb2.GetPropertySettingsResponse(settings=_settings_pb(settings))
+
+    def SetPropertySettings(
+        self, request: reporting_pb2.SetPropertySettingsRequest, context: grpc.ServicerContext
+    ) -> reporting_pb2.SetPropertySettingsResponse:
+        check = FieldChecks()
+        property_id = check.property_id(request.property_id)
+        zone = request.settings.time_zone or "UTC"
+        if len(zone) > MAX_TIME_ZONE_LENGTH:
+            check.add("settings.time_zone", f"at most {MAX_TIME_ZONE_LENGTH} characters")
+        check.abort_if_invalid(context, "invalid SetPropertySettingsRequest")
+        settings = self._timed(
+            "set_property_settings",
+            context,
+            lambda: self._app.set_property_settings(property_id, PropertySettings(zone)),
+        )
+        return reporting_pb2.SetPropertySettingsResponse(settings=_settings_pb(settings))
 
     def CompareModels(
         self, request: reporting_pb2.CompareModelsRequest, context: grpc.ServicerContext
@@ -129,6 +202,7 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
         elif len(set(models)) != len(models):
             check.add("models", "each model at most once")
         query = _query(context, request, models, check)
+        check.abort_if_invalid(context, "invalid CompareModelsRequest")
         comparison = self._timed(
             "compare_models", context, lambda: self._app.compare_models(query, models)
         )
@@ -425,13 +499,151 @@ def _after(token: str, scope: str, check: FieldChecks) -> str:
 
 
 def _row(row: ReportRow) -> reporting_pb2.ReportRow:
-    return reporting_pb2.ReportRow(
+    message = reporting_pb2.ReportRow(
         group=row.group,
         conversions=row.conversions,
         value=to_money_pb(row.value),
         share=row.share,
         value_saturated=row.value_saturated,
+        dimension_values=row.dimension_values,
+        period=row.period,
     )
+    if row.period_start is not None:
+        message.period_start.CopyFrom(to_timestamp(row.period_start))
+    if row.previous is not None:
+        message.previous.CopyFrom(_comparison(row.previous))
+    return message
+
+
+def _comparison(figures: PreviousFigures) -> reporting_pb2.PeriodComparison:
+    message = reporting_pb2.PeriodComparison(
+        conversions=figures.conversions,
+        value=to_money_pb(figures.value),
+        conversions_change=figures.conversions_change,
+        value_change=to_money_pb(figures.value_change),
+        value_saturated=figures.value_saturated,
+    )
+    if figures.conversions_change_ratio is not None:
+        message.conversions_change_ratio = figures.conversions_change_ratio
+    if figures.value_change_ratio is not None:
+        message.value_change_ratio = figures.value_change_ratio
+    return message
+
+
+def _settings_pb(settings: PropertySettings) -> reporting_pb2.PropertySettings:
+    return reporting_pb2.PropertySettings(time_zone=settings.time_zone)
+
+
+def _report_page_size(requested: int, check: FieldChecks) -> int:
+    if requested < 0:
+        check.add("page_size", f"must not be negative, not {requested:,}")
+    return min(requested, MAX_REPORT_PAGE_SIZE) if requested > 0 else DEFAULT_REPORT_PAGE_SIZE
+
+
+def _report_scope(request: reporting_pb2.GetConversionReportRequest) -> str:
+    """What a report's page tokens are bound to: a digest of the request without paging."""
+    unpaged = reporting_pb2.GetConversionReportRequest()
+    unpaged.CopyFrom(request)
+    unpaged.ClearField("page_size")
+    unpaged.ClearField("page_token")
+    digest = hashlib.sha256(unpaged.SerializeToString(deterministic=True)).hexdigest()
+    return f"report/{digest[:32]}"
+
+
+def _offset(token: str, scope: str, check: FieldChecks) -> int:
+    """The row a report page starts at: 0 without a token."""
+    after = _after(token, scope, check)
+    if not after:
+        return 0
+    if not after.isdigit():
+        check.add("page_token", "is not a next_page_token of this report")
+        return 0
+    return int(after)
+
+
+def _report_query(
+    request: reporting_pb2.GetConversionReportRequest, query: ReportQuery, check: FieldChecks
+) -> ReportQuery:
+    """The report query with the request's dimensions, filters, interval and comparison."""
+    dimensions = tuple(
+        check.choice(number, f"dimensions[{n}]", _DIMENSIONS, reporting_pb2.GroupBy.DESCRIPTOR)
+        for n, number in enumerate(request.dimensions)
+    )
+    if len(dimensions) > MAX_DIMENSIONS:
+        check.add("dimensions", f"at most {MAX_DIMENSIONS} dimensions")
+    elif len(set(dimensions)) != len(dimensions):
+        check.add("dimensions", "each dimension at most once")
+    if dimensions and request.group_by != reporting_pb2.GROUP_BY_UNSPECIFIED:
+        check.add("group_by", "set group_by or dimensions, not both")
+    filters: list[DimensionFilter] = []
+    if len(request.filters) > MAX_FILTERS:
+        check.add("filters", f"at most {MAX_FILTERS} filters")
+    for n, found in enumerate(request.filters):
+        field = f"filters[{n}]"
+        dimension = check.choice(
+            found.dimension, f"{field}.dimension", _DIMENSIONS, reporting_pb2.GroupBy.DESCRIPTOR
+        )
+        if any(f.dimension is dimension for f in filters):
+            check.add(f"{field}.dimension", "one filter per dimension")
+        if not found.values:
+            check.add(f"{field}.values", "is required")
+        elif len(found.values) > MAX_FILTER_VALUES:
+            check.add(f"{field}.values", f"at most {MAX_FILTER_VALUES} values")
+        for k, value in enumerate(found.values):
+            if not value or len(value) > MAX_FILTER_VALUE_LENGTH or "\x00" in value:
+                check.add(
+                    f"{field}.values[{k}]",
+                    f"must be 1 to {MAX_FILTER_VALUE_LENGTH} characters, without NUL",
+                )
+        filters.append(DimensionFilter(dimension, tuple(found.values)))
+    interval = check.choice(
+        request.interval, "interval", _INTERVALS, reporting_pb2.ReportInterval.DESCRIPTOR
+    )
+    compare_start, compare_end = _compare_period(request, query, interval, check)
+    return replace(
+        query,
+        dimensions=dimensions,
+        filters=tuple(filters),
+        interval=interval,
+        compare_start=compare_start,
+        compare_end=compare_end,
+    )
+
+
+def _compare_period(
+    request: reporting_pb2.GetConversionReportRequest,
+    query: ReportQuery,
+    interval: Interval,
+    check: FieldChecks,
+) -> tuple[datetime | None, datetime | None]:
+    if not request.HasField("compare_to"):
+        return None, None
+    compare = request.compare_to
+    start = (
+        check.timestamp(compare.start_time, "compare_to.start_time")
+        if compare.HasField("start_time")
+        else None
+    )
+    end = (
+        check.timestamp(compare.end_time, "compare_to.end_time")
+        if compare.HasField("end_time")
+        else None
+    )
+    if compare.previous_period:
+        if start is not None or end is not None:
+            check.add("compare_to", "set previous_period or start_time and end_time, not both")
+        if query.start is None or query.end is None:
+            check.add("compare_to.previous_period", "needs the report's start_time and end_time")
+            return None, None
+        return previous_period(query.start, query.end)
+    if start is None or end is None:
+        check.add("compare_to", "set previous_period, or start_time and end_time")
+        return None, None
+    if end <= start:
+        check.add("compare_to.end_time", "must be after compare_to.start_time")
+    if interval is not Interval.NONE and query.start is None:
+        check.add("start_time", "is required to compare periods by interval")
+    return start, end
 
 
 def _query(
@@ -440,8 +652,8 @@ def _query(
     models: list[str],
     check: FieldChecks,
 ) -> ReportQuery:
-    """The plain query of a request, its models read into `models` already; aborts with every
-    invalid field."""
+    """The plain query of a request, its models read into `models` already; its problems go
+    to `check`."""
     property_id = check.property_id(request.property_id)
     group_by = check.choice(
         request.group_by, "group_by", _GROUP_BY, reporting_pb2.GroupBy.DESCRIPTOR
@@ -451,10 +663,9 @@ def _query(
     if start is not None and end is not None and end <= start:
         check.add("end_time", "must be after start_time")
     conversion_name = check.name(request.conversion_name, "conversion_name", required=False)
-    check.abort_if_invalid(context, f"invalid {type(request).__name__}")
     return ReportQuery(
         property_id=property_id,
-        model=models[0],
+        model=models[0] if models else "",
         group_by=group_by,
         start=start,
         end=end,
@@ -473,7 +684,7 @@ def _metrics_query(
     property_id = check.property_id(request.property_id)
     model = check.name(request.model or DEFAULT_METRICS_MODEL, "model")
     group_by = check.choice(
-        request.group_by, "group_by", _GROUP_BY, reporting_pb2.GroupBy.DESCRIPTOR
+        request.group_by, "group_by", _METRIC_GROUP_BY, reporting_pb2.GroupBy.DESCRIPTOR
     )
     start = check.optional_timestamp(request, "start_time")
     end = check.optional_timestamp(request, "end_time")
@@ -583,6 +794,12 @@ def _answer(context: grpc.ServicerContext, ask: Callable[[], T]) -> T:
         raise
     except InvalidTimeRangeError as error:
         abort_invalid(context, str(error), [FieldProblem("end_time", str(error))])
+        raise
+    except InvalidComparisonError as error:
+        abort_invalid(context, str(error), [FieldProblem("compare_to", str(error))])
+        raise
+    except InvalidTimeZoneError as error:
+        abort_invalid(context, str(error), [FieldProblem("settings.time_zone", str(error))])
         raise
     except MixedCurrencyError as error:
         context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))

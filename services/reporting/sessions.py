@@ -11,9 +11,13 @@ it and on its day, else it is a session of its own, and the current session stay
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, select
 
 from services.reporting.domainmodel import VisitEvent
+from services.reporting.views import property_settings
 
 SESSION_TIMEOUT = timedelta(minutes=30)
 DIRECT_CHANNEL = "direct"
@@ -21,10 +25,16 @@ DIRECT_SOURCE = "(direct)"
 NO_MEDIUM = "(none)"
 
 
-def property_time_zone(property_id: str) -> tzinfo:
-    """The time zone a property's days and sessions follow: UTC until per-property time
-    zones exist (the one place to change when they do)."""
-    return UTC
+def property_time_zone(conn: Connection, property_id: str) -> ZoneInfo:
+    """The time zone a property's days and sessions follow: its reporting setting
+    (`property_settings`, SetPropertySettings), UTC when it never chose. Sessions already
+    built keep the days of the zone they were built in; a rebuild of the views recomputes
+    them in the current one."""
+    t = property_settings.c
+    name = conn.execute(
+        select(t.time_zone).where(t.property_id == property_id)
+    ).scalar_one_or_none()
+    return ZoneInfo(name or "UTC")
 
 
 @dataclass(frozen=True, slots=True)

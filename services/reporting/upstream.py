@@ -32,6 +32,12 @@ def _credit(message: attribution_pb2.Credit) -> AttributedCredit:
         campaign=message.campaign,
         fraction=message.fraction,
         value_micros=from_money_pb(message.value).to_micros(),
+        term=message.term,
+        content=message.content,
+        device_type=message.device_type,
+        browser=message.browser,
+        country=message.country,
+        landing_page=message.landing_page,
     )
 
 

@@ -1,4 +1,5 @@
-"""Reporting's SQL views: conversion credits per model, and how far each projection has read.
+"""Reporting's SQL views: conversion credits per model, and how far each projection has read;
+and, beside them but never rebuilt, the properties' reporting settings.
 
 The property id leads every report key, so that properties can later be partitioned
 across databases.
@@ -37,11 +38,24 @@ conversion_credits = Table(
     Column("source", String, nullable=False),
     Column("medium", String, nullable=False),
     Column("campaign", String, nullable=False),
+    Column("term", String, nullable=False, server_default=""),
+    Column("content", String, nullable=False, server_default=""),
+    Column("device_type", String, nullable=False, server_default=""),
+    Column("browser", String, nullable=False, server_default=""),
+    Column("country", String, nullable=False, server_default=""),
+    Column("landing_page", String, nullable=False, server_default=""),
     Column("fraction", Float, nullable=False),
     Column("value_micros", BigInteger, nullable=False),
     Column("currency_code", String, nullable=False),
     Column("revision", Integer, nullable=False),
     Index("ix_conversion_credits_property_model_time", "property_id", "model", "occurred_at"),
+    Index(
+        "ix_conversion_credits_property_name_model_time",
+        "property_id",
+        "conversion_name",
+        "model",
+        "occurred_at",
+    ),
 )
 """One row per credit of a conversion under a model: the latest attribution's credits."""
 
@@ -158,3 +172,16 @@ conversion_path_channels = Table(
 )
 """One row per distinct channel of a conversion's path: `last_touch` when it is the path's
 last non-direct channel (the conversion's last-touch channel), else the channel assisted."""
+
+
+settings_metadata = MetaData()
+"""Tables that are no view: what properties chose. A rebuild of the views keeps them."""
+
+property_settings = Table(
+    "property_settings",
+    settings_metadata,
+    Column("property_id", String, primary_key=True),
+    Column("time_zone", String, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+"""A property's reporting settings, one row per property that chose any."""

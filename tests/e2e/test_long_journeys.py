@@ -192,11 +192,12 @@ def test_journeys_of_ten_thousand_touchpoints_keep_entries_bounded_and_reports_f
     assert {r.group: micros(r.value) for r in shop_b.rows} == {
         source: VALUE_MICROS // len(TAGS) for source, _ in TAGS
     }
-    # The journey with 10,000 campaigns keeps its largest groups and rolls the rest up per
-    # source and medium under campaign "(other)": sources stay exact (above), and totals.
+    # The journey with 10,000 campaigns keeps its 100 largest groups of every dimension, the
+    # next 50 campaigns (other dimensions "(other)"), and rolls the rest up per source and
+    # medium under campaign "(other)": sources stay exact (above), and totals.
     by_campaign = report(system, "shop-b", "linear", reporting_pb2.GROUP_BY_CAMPAIGN)
     groups = {r.group: micros(r.value) for r in by_campaign.rows}
     assert "(other)" in groups
-    assert len(groups) == 100 + 1
+    assert len(groups) == 100 + 50 + 1
     assert sum(groups.values()) == VALUE_MICROS
     assert micros(by_campaign.total_value) == VALUE_MICROS

@@ -300,6 +300,13 @@ def test_properties_names_dimensions_and_models_can_be_listed(
         ("source", reporting_pb2.GROUP_BY_SOURCE),
         ("medium", reporting_pb2.GROUP_BY_MEDIUM),
         ("campaign", reporting_pb2.GROUP_BY_CAMPAIGN),
+        ("term", reporting_pb2.GROUP_BY_TERM),
+        ("content", reporting_pb2.GROUP_BY_CONTENT),
+        ("device_type", reporting_pb2.GROUP_BY_DEVICE_TYPE),
+        ("browser", reporting_pb2.GROUP_BY_BROWSER),
+        ("country", reporting_pb2.GROUP_BY_COUNTRY),
+        ("landing_page", reporting_pb2.GROUP_BY_LANDING_PAGE),
+        ("conversion_name", reporting_pb2.GROUP_BY_CONVERSION_NAME),
     ]
     assert list(models.models) == ["last_click", "linear"]
 

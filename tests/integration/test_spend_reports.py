@@ -16,6 +16,7 @@ import grpc
 import pytest
 from sqlalchemy import select
 
+from common.grpc_errors import bad_request_of
 from common.server import RunningService
 from common.wire import from_money_pb, to_timestamp
 from convtrack.common.v1 import common_pb2
@@ -402,3 +403,40 @@ def test_sample_spend_is_accepted(system: SpendSystem) -> None:
     )
     assert response.rejected_count == 0
     assert response.recorded_count == 3 * 11  # 4 + 4 search and 3 social campaigns a day
+
+
+@pytest.mark.parametrize("report", [cost_report, rate_report])
+def test_cost_and_rate_reports_group_only_by_what_spend_and_sessions_are_kept_by(
+    system: SpendSystem, report: object
+) -> None:
+    with pytest.raises(grpc.RpcError) as refused:
+        report(system, group_by=reporting_pb2.GROUP_BY_DEVICE_TYPE)  # type: ignore[operator]
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    problems = bad_request_of(refused.value)
+    assert [p.field for p in problems] == ["group_by"]
+    assert "GROUP_BY_CAMPAIGN" in problems[0].description
+
+
+def test_sessions_end_at_midnight_in_the_property_time_zone(system: SpendSystem) -> None:
+    """23:50 and 00:05 UTC are 18:50 and 19:05 in New York: one session there (two in UTC)."""
+    zoned = "tzshop"
+    system.reporting.SetPropertySettings(
+        reporting_pb2.SetPropertySettingsRequest(
+            property_id=zoned,
+            settings=reporting_pb2.PropertySettings(time_zone="America/New_York"),
+        ),
+        timeout=DEADLINE,
+    )
+    events = [
+        visit("z1", DAY + timedelta(hours=23, minutes=50), "z", "google", "cpc", "spring"),
+        page("z2", NEXT_DAY + timedelta(minutes=5), "z"),
+    ]
+    for event in events:
+        event.property_id = zoned
+    tracked = system.ingest.TrackEvents(
+        ingest_pb2.TrackEventsRequest(events=events), timeout=DEADLINE
+    )
+    assert tracked.rejected_count == 0, tracked
+    launcher.wait_for_sync(system.addresses, timeout=60)
+    totals = rate_report(system, property_id=zoned).totals
+    assert (totals.visitors, totals.sessions) == (1, 1)

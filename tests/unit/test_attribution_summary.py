@@ -137,28 +137,62 @@ def test_a_change_in_the_middle_of_a_long_journey_reattributes_and_no_change_doe
     assert late.record_id not in {t["touchpoint_id"] for t in attributed.journey}
 
 
-def test_credits_beyond_100_groups_roll_up_per_source_then_per_channel() -> None:
-    # 300 campaigns under 120 sources of one channel, and a second channel.
+def test_credits_beyond_100_groups_roll_up_per_campaign_then_source_then_channel() -> None:
+    # 300 campaigns under 120 sources of one channel, each touchpoint on its own landing
+    # page, and a second channel.
     credits = [
-        Credit(f"t{i}", "email", f"source-{i % 120}", "m", f"campaign-{i}", 1 / 301, 1_000 + i)
+        Credit(
+            f"t{i}",
+            "email",
+            f"source-{i % 120}",
+            "m",
+            f"campaign-{i}",
+            1 / 301,
+            1_000 + i,
+            landing_page=f"/p{i}",
+        )
         for i in range(300)
     ]
     credits.append(Credit("t300", "display", "dsp", "m", "banner", 1 / 301, 7))
 
     grouped = group_credits(credits)
 
-    by_campaign = [c for c in grouped if c.campaign != OTHER]
+    exact = [c for c in grouped if c.landing_page != OTHER]
+    by_campaign = [c for c in grouped if c.landing_page == OTHER and c.campaign != OTHER]
     by_source = [c for c in grouped if c.campaign == OTHER and c.source != OTHER]
     by_channel = [c for c in grouped if c.source == OTHER]
-    assert len(by_campaign) == MAX_CREDIT_GROUPS
-    assert {c.campaign for c in by_campaign} == {f"campaign-{i}" for i in range(200, 300)}
+    # Kept whole, every dimension exact: the 100 largest.
+    assert len(exact) == MAX_CREDIT_GROUPS
+    assert {(c.campaign, c.landing_page) for c in exact} == {
+        (f"campaign-{i}", f"/p{i}") for i in range(200, 300)
+    }
+    # Then per campaign, the other dimensions "(other)": the next 50 largest.
+    assert {c.campaign for c in by_campaign} == {f"campaign-{i}" for i in range(150, 200)}
+    assert {c.term for c in by_campaign} == {OTHER}
+    # Then per source, the 50 largest of the rest (campaigns 0 to 149): sources 0 to 29 (two
+    # touchpoints each) and 100 to 119 (one each); per channel: sources 30 to 99 and display.
     assert len(by_source) == MAX_ROLLED_UP_GROUPS
-    # Kept per source: the 50 largest, sources 30 to 79 (two touchpoints each); rolled up
-    # per channel: sources 0 to 29 (two each) and 80 to 119 (one each), and the display one.
-    assert {c.source for c in by_source} == {f"source-{i}" for i in range(30, 80)}
-    assert [(c.channel, c.touchpoint_count) for c in by_channel] == [("email", 100), ("display", 1)]
+    assert {c.source for c in by_source} == {f"source-{i}" for i in [*range(30), *range(100, 120)]}
+    assert [(c.channel, c.touchpoint_count) for c in by_channel] == [("email", 70), ("display", 1)]
     assert sum(c.value_micros for c in grouped) == sum(c.value_micros for c in credits)
     assert sum(c.touchpoint_count for c in grouped) == 301
+
+
+def test_grouped_credits_keep_every_dimension_of_their_touchpoints() -> None:
+    credits = [
+        Credit(f"t{i}", "email", "news", "email", "spring", 1 / 150, 10, **details)
+        for i, details in enumerate(
+            [{"device_type": "mobile", "country": "DE"}] * 100
+            + [{"device_type": "desktop", "country": "FR", "landing_page": "/a"}] * 50
+        )
+    ]
+
+    grouped = group_credits(credits)
+
+    assert [(c.device_type, c.country, c.landing_page, c.touchpoint_count) for c in grouped] == [
+        ("mobile", "DE", "", 100),
+        ("desktop", "FR", "/a", 50),
+    ]
 
 
 @pytest.mark.parametrize(

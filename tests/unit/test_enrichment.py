@@ -315,6 +315,7 @@ def test_desktop_chrome_is_parsed(parser: UserAgentParser) -> None:
         is_bot=False,
         browser_version="120",
         os_version="10",
+        device_type="desktop",
     )
 
 
@@ -326,6 +327,7 @@ def test_iphone_safari_is_parsed(parser: UserAgentParser) -> None:
         is_bot=False,
         browser_version="17",
         os_version="17.1",
+        device_type="mobile",
     )
 
 
@@ -350,6 +352,35 @@ def test_empty_user_agent_is_other_and_not_a_bot(parser: UserAgentParser) -> Non
     assert parser.parse("") == DeviceInfo(
         browser="Other", os="Other", device="Other", is_bot=False, browser_version="", os_version=""
     )
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "device_type"),
+    [
+        (SAFARI_IPHONE.replace("iPhone; CPU iPhone OS", "iPad; CPU OS"), "tablet"),
+        (
+            "Mozilla/5.0 (Linux; Android 13; SM-X200) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/124.0.0.0 Safari/537.36",
+            "tablet",
+        ),
+        (
+            "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/124.0.6367.82 Mobile Safari/537.36",
+            "mobile",
+        ),
+        (
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 "
+            "(KHTML, like Gecko) Version/17.4 Safari/605.1.15",
+            "desktop",
+        ),
+        ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", "bot"),
+        ("", ""),
+    ],
+)
+def test_the_device_type_is_derived_from_the_user_agent(
+    parser: UserAgentParser, user_agent: str, device_type: str
+) -> None:
+    assert parser.parse(user_agent).device_type == device_type
 
 
 def test_googlebot_is_a_bot(parser: UserAgentParser) -> None:

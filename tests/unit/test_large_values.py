@@ -35,24 +35,24 @@ def insert_email_credits(engine: Engine, count: int) -> None:
     million rows through the projection would take minutes)."""
     numbers = sql_select(literal(1, Integer).label("n")).cte("numbers", recursive=True)
     numbers = numbers.union_all(sql_select(numbers.c.n + 1).where(numbers.c.n < count))
-    rows = sql_select(
-        literal(PROPERTY),
-        literal("big-") + cast(numbers.c.n, String),
-        literal("last_click"),
-        literal(0),
-        literal("purchase"),
-        literal(DAY, DateTime(timezone=True)),
-        literal("email"),
-        literal(""),
-        literal(""),
-        literal(""),
-        literal(1.0, Float),
-        literal(LARGEST_ROW_MICROS, BigInteger),
-        literal("USD"),
-        literal(1),
-    )
+    columns = {
+        "property_id": literal(PROPERTY),
+        "conversion_id": literal("big-") + cast(numbers.c.n, String),
+        "model": literal("last_click"),
+        "credit_index": literal(0),
+        "conversion_name": literal("purchase"),
+        "occurred_at": literal(DAY, DateTime(timezone=True)),
+        "channel": literal("email"),
+        "fraction": literal(1.0, Float),
+        "value_micros": literal(LARGEST_ROW_MICROS, BigInteger),
+        "currency_code": literal("USD"),
+        "revision": literal(1),
+    }
+    for column in conversion_credits.c:
+        columns.setdefault(column.name, literal(""))  # source, medium, campaign and details
+    rows = sql_select(*columns.values())
     with engine.begin() as conn:
-        conn.execute(insert(conversion_credits).from_select(list(conversion_credits.c), rows))
+        conn.execute(insert(conversion_credits).from_select(list(columns), rows))
 
 
 def test_values_beyond_the_range_of_money_are_the_largest_money_and_flagged(

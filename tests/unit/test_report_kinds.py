@@ -35,6 +35,18 @@ from services.cli import main
             "`convtrack report compare` to compare models",
         ),
         (
+            ["cost", "--group-by", "device_type"],
+            "convtrack report: report `cost` takes one --group-by of channel, source, medium, "
+            "campaign and no --interval, --filter or --compare: use `convtrack report "
+            "conversions` for those",
+        ),
+        (
+            ["rates", "--interval", "day"],
+            "convtrack report: report `rates` takes one --group-by of channel, source, medium, "
+            "campaign and no --interval, --filter or --compare: use `convtrack report "
+            "conversions` for those",
+        ),
+        (
             ["compare", "--format", "parquet"],
             "convtrack report: --format parquet needs --output FILE",
         ),

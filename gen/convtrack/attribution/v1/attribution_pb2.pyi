@@ -341,7 +341,7 @@ class ConversionAttributed(_message.Message):
     def __init__(self, property_id: _Optional[str] = ..., conversion_id: _Optional[str] = ..., event_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., reporting_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., revision: _Optional[int] = ..., journey: _Optional[_Iterable[_Union[JourneyTouchpoint, _Mapping]]] = ..., models: _Optional[_Iterable[_Union[ModelCredits, _Mapping]]] = ..., trace_parent: _Optional[str] = ..., journey_length: _Optional[int] = ..., credits_grouped: _Optional[bool] = ..., unconsented: _Optional[bool] = ..., advertising_denied: _Optional[bool] = ..., path: _Optional[_Union[ConversionPath, _Mapping]] = ...) -> None: ...
 
 class JourneyTouchpoint(_message.Message):
-    __slots__ = ("touchpoint_id", "occurred_at", "channel", "source", "medium", "campaign", "advertising_denied")
+    __slots__ = ("touchpoint_id", "occurred_at", "channel", "source", "medium", "campaign", "advertising_denied", "term", "content", "device_type", "browser", "country", "landing_page")
     TOUCHPOINT_ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
@@ -349,6 +349,12 @@ class JourneyTouchpoint(_message.Message):
     MEDIUM_FIELD_NUMBER: _ClassVar[int]
     CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
     ADVERTISING_DENIED_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    BROWSER_FIELD_NUMBER: _ClassVar[int]
+    COUNTRY_FIELD_NUMBER: _ClassVar[int]
+    LANDING_PAGE_FIELD_NUMBER: _ClassVar[int]
     touchpoint_id: str
     occurred_at: _timestamp_pb2.Timestamp
     channel: str
@@ -356,7 +362,13 @@ class JourneyTouchpoint(_message.Message):
     medium: str
     campaign: str
     advertising_denied: bool
-    def __init__(self, touchpoint_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., channel: _Optional[str] = ..., source: _Optional[str] = ..., medium: _Optional[str] = ..., campaign: _Optional[str] = ..., advertising_denied: _Optional[bool] = ...) -> None: ...
+    term: str
+    content: str
+    device_type: str
+    browser: str
+    country: str
+    landing_page: str
+    def __init__(self, touchpoint_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., channel: _Optional[str] = ..., source: _Optional[str] = ..., medium: _Optional[str] = ..., campaign: _Optional[str] = ..., advertising_denied: _Optional[bool] = ..., term: _Optional[str] = ..., content: _Optional[str] = ..., device_type: _Optional[str] = ..., browser: _Optional[str] = ..., country: _Optional[str] = ..., landing_page: _Optional[str] = ...) -> None: ...
 
 class ModelCredits(_message.Message):
     __slots__ = ("model", "credits", "model_version", "exceeds_conversion")
@@ -409,7 +421,7 @@ class ModelFitted(_message.Message):
     def __init__(self, property_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., model: _Optional[str] = ..., version: _Optional[int] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., converting_paths: _Optional[int] = ..., null_paths: _Optional[int] = ..., channel_shares: _Optional[_Mapping[str, float]] = ..., value_shares: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class Credit(_message.Message):
-    __slots__ = ("touchpoint_id", "channel", "source", "medium", "campaign", "fraction", "value", "touchpoint_count")
+    __slots__ = ("touchpoint_id", "channel", "source", "medium", "campaign", "fraction", "value", "touchpoint_count", "term", "content", "device_type", "browser", "country", "landing_page")
     TOUCHPOINT_ID_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
@@ -418,6 +430,12 @@ class Credit(_message.Message):
     FRACTION_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     TOUCHPOINT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    BROWSER_FIELD_NUMBER: _ClassVar[int]
+    COUNTRY_FIELD_NUMBER: _ClassVar[int]
+    LANDING_PAGE_FIELD_NUMBER: _ClassVar[int]
     touchpoint_id: str
     channel: str
     source: str
@@ -426,7 +444,13 @@ class Credit(_message.Message):
     fraction: float
     value: _common_pb2.Money
     touchpoint_count: int
-    def __init__(self, touchpoint_id: _Optional[str] = ..., channel: _Optional[str] = ..., source: _Optional[str] = ..., medium: _Optional[str] = ..., campaign: _Optional[str] = ..., fraction: _Optional[float] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., touchpoint_count: _Optional[int] = ...) -> None: ...
+    term: str
+    content: str
+    device_type: str
+    browser: str
+    country: str
+    landing_page: str
+    def __init__(self, touchpoint_id: _Optional[str] = ..., channel: _Optional[str] = ..., source: _Optional[str] = ..., medium: _Optional[str] = ..., campaign: _Optional[str] = ..., fraction: _Optional[float] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., touchpoint_count: _Optional[int] = ..., term: _Optional[str] = ..., content: _Optional[str] = ..., device_type: _Optional[str] = ..., browser: _Optional[str] = ..., country: _Optional[str] = ..., landing_page: _Optional[str] = ...) -> None: ...
 
 class ConversionPath(_message.Message):
     __slots__ = ("channels", "run_lengths", "touchpoint_count", "first_touch_at", "last_non_direct_channel", "head_runs", "omitted_runs", "omitted_touchpoints", "omitted_channels")

@@ -494,20 +494,22 @@ class NetworkSignals(_message.Message):
     def __init__(self, ip_pseudonym: _Optional[str] = ..., network_pseudonym: _Optional[str] = ..., geo_country: _Optional[str] = ..., geo_city: _Optional[str] = ...) -> None: ...
 
 class Device(_message.Message):
-    __slots__ = ("browser", "os", "device", "is_bot", "browser_version", "os_version")
+    __slots__ = ("browser", "os", "device", "is_bot", "browser_version", "os_version", "device_type")
     BROWSER_FIELD_NUMBER: _ClassVar[int]
     OS_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     IS_BOT_FIELD_NUMBER: _ClassVar[int]
     BROWSER_VERSION_FIELD_NUMBER: _ClassVar[int]
     OS_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_TYPE_FIELD_NUMBER: _ClassVar[int]
     browser: str
     os: str
     device: str
     is_bot: bool
     browser_version: str
     os_version: str
-    def __init__(self, browser: _Optional[str] = ..., os: _Optional[str] = ..., device: _Optional[str] = ..., is_bot: _Optional[bool] = ..., browser_version: _Optional[str] = ..., os_version: _Optional[str] = ...) -> None: ...
+    device_type: str
+    def __init__(self, browser: _Optional[str] = ..., os: _Optional[str] = ..., device: _Optional[str] = ..., is_bot: _Optional[bool] = ..., browser_version: _Optional[str] = ..., os_version: _Optional[str] = ..., device_type: _Optional[str] = ...) -> None: ...
 
 class TouchpointRecorded(_message.Message):
     __slots__ = ("envelope", "type", "channel", "source", "medium", "campaign", "term", "content", "landing_url", "referrer_host", "click_id_type")

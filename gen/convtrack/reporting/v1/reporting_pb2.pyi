@@ -18,6 +18,20 @@ class GroupBy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     GROUP_BY_SOURCE: _ClassVar[GroupBy]
     GROUP_BY_MEDIUM: _ClassVar[GroupBy]
     GROUP_BY_CAMPAIGN: _ClassVar[GroupBy]
+    GROUP_BY_TERM: _ClassVar[GroupBy]
+    GROUP_BY_CONTENT: _ClassVar[GroupBy]
+    GROUP_BY_DEVICE_TYPE: _ClassVar[GroupBy]
+    GROUP_BY_BROWSER: _ClassVar[GroupBy]
+    GROUP_BY_COUNTRY: _ClassVar[GroupBy]
+    GROUP_BY_LANDING_PAGE: _ClassVar[GroupBy]
+    GROUP_BY_CONVERSION_NAME: _ClassVar[GroupBy]
+
+class ReportInterval(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REPORT_INTERVAL_UNSPECIFIED: _ClassVar[ReportInterval]
+    REPORT_INTERVAL_DAY: _ClassVar[ReportInterval]
+    REPORT_INTERVAL_WEEK: _ClassVar[ReportInterval]
+    REPORT_INTERVAL_MONTH: _ClassVar[ReportInterval]
 
 class PathDistributionKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -29,28 +43,69 @@ GROUP_BY_CHANNEL: GroupBy
 GROUP_BY_SOURCE: GroupBy
 GROUP_BY_MEDIUM: GroupBy
 GROUP_BY_CAMPAIGN: GroupBy
+GROUP_BY_TERM: GroupBy
+GROUP_BY_CONTENT: GroupBy
+GROUP_BY_DEVICE_TYPE: GroupBy
+GROUP_BY_BROWSER: GroupBy
+GROUP_BY_COUNTRY: GroupBy
+GROUP_BY_LANDING_PAGE: GroupBy
+GROUP_BY_CONVERSION_NAME: GroupBy
+REPORT_INTERVAL_UNSPECIFIED: ReportInterval
+REPORT_INTERVAL_DAY: ReportInterval
+REPORT_INTERVAL_WEEK: ReportInterval
+REPORT_INTERVAL_MONTH: ReportInterval
 PATH_DISTRIBUTION_KIND_UNSPECIFIED: PathDistributionKind
 PATH_DISTRIBUTION_KIND_PATH_LENGTH: PathDistributionKind
 PATH_DISTRIBUTION_KIND_TIME_LAG: PathDistributionKind
 
 class GetConversionReportRequest(_message.Message):
-    __slots__ = ("property_id", "model", "group_by", "start_time", "end_time", "conversion_name")
+    __slots__ = ("property_id", "model", "group_by", "start_time", "end_time", "conversion_name", "dimensions", "filters", "interval", "compare_to", "page_size", "page_token")
     PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     GROUP_BY_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
+    DIMENSIONS_FIELD_NUMBER: _ClassVar[int]
+    FILTERS_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    COMPARE_TO_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     property_id: str
     model: str
     group_by: GroupBy
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
     conversion_name: str
-    def __init__(self, property_id: _Optional[str] = ..., model: _Optional[str] = ..., group_by: _Optional[_Union[GroupBy, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_name: _Optional[str] = ...) -> None: ...
+    dimensions: _containers.RepeatedScalarFieldContainer[GroupBy]
+    filters: _containers.RepeatedCompositeFieldContainer[DimensionFilter]
+    interval: ReportInterval
+    compare_to: ComparePeriod
+    page_size: int
+    page_token: str
+    def __init__(self, property_id: _Optional[str] = ..., model: _Optional[str] = ..., group_by: _Optional[_Union[GroupBy, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_name: _Optional[str] = ..., dimensions: _Optional[_Iterable[_Union[GroupBy, str]]] = ..., filters: _Optional[_Iterable[_Union[DimensionFilter, _Mapping]]] = ..., interval: _Optional[_Union[ReportInterval, str]] = ..., compare_to: _Optional[_Union[ComparePeriod, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class DimensionFilter(_message.Message):
+    __slots__ = ("dimension", "values")
+    DIMENSION_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    dimension: GroupBy
+    values: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, dimension: _Optional[_Union[GroupBy, str]] = ..., values: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ComparePeriod(_message.Message):
+    __slots__ = ("previous_period", "start_time", "end_time")
+    PREVIOUS_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    previous_period: bool
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    def __init__(self, previous_period: _Optional[bool] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetConversionReportResponse(_message.Message):
-    __slots__ = ("rows", "total_conversions", "total_value", "exceeds_conversions", "total_value_saturated", "conversion_name", "freshness", "unconsented_conversions")
+    __slots__ = ("rows", "total_conversions", "total_value", "exceeds_conversions", "total_value_saturated", "conversion_name", "freshness", "unconsented_conversions", "dimensions", "interval", "time_zone", "conversion_names", "previous_total", "compare_start_time", "compare_end_time", "next_page_token", "total_rows")
     ROWS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -59,6 +114,15 @@ class GetConversionReportResponse(_message.Message):
     CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
     FRESHNESS_FIELD_NUMBER: _ClassVar[int]
     UNCONSENTED_CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    DIMENSIONS_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_NAMES_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    COMPARE_START_TIME_FIELD_NUMBER: _ClassVar[int]
+    COMPARE_END_TIME_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_ROWS_FIELD_NUMBER: _ClassVar[int]
     rows: _containers.RepeatedCompositeFieldContainer[ReportRow]
     total_conversions: float
     total_value: _common_pb2.Money
@@ -67,7 +131,34 @@ class GetConversionReportResponse(_message.Message):
     conversion_name: str
     freshness: ReportFreshness
     unconsented_conversions: int
-    def __init__(self, rows: _Optional[_Iterable[_Union[ReportRow, _Mapping]]] = ..., total_conversions: _Optional[float] = ..., total_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., exceeds_conversions: _Optional[bool] = ..., total_value_saturated: _Optional[bool] = ..., conversion_name: _Optional[str] = ..., freshness: _Optional[_Union[ReportFreshness, _Mapping]] = ..., unconsented_conversions: _Optional[int] = ...) -> None: ...
+    dimensions: _containers.RepeatedScalarFieldContainer[GroupBy]
+    interval: ReportInterval
+    time_zone: str
+    conversion_names: _containers.RepeatedScalarFieldContainer[str]
+    previous_total: PeriodComparison
+    compare_start_time: _timestamp_pb2.Timestamp
+    compare_end_time: _timestamp_pb2.Timestamp
+    next_page_token: str
+    total_rows: int
+    def __init__(self, rows: _Optional[_Iterable[_Union[ReportRow, _Mapping]]] = ..., total_conversions: _Optional[float] = ..., total_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., exceeds_conversions: _Optional[bool] = ..., total_value_saturated: _Optional[bool] = ..., conversion_name: _Optional[str] = ..., freshness: _Optional[_Union[ReportFreshness, _Mapping]] = ..., unconsented_conversions: _Optional[int] = ..., dimensions: _Optional[_Iterable[_Union[GroupBy, str]]] = ..., interval: _Optional[_Union[ReportInterval, str]] = ..., time_zone: _Optional[str] = ..., conversion_names: _Optional[_Iterable[str]] = ..., previous_total: _Optional[_Union[PeriodComparison, _Mapping]] = ..., compare_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., compare_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_page_token: _Optional[str] = ..., total_rows: _Optional[int] = ...) -> None: ...
+
+class PeriodComparison(_message.Message):
+    __slots__ = ("conversions", "value", "conversions_change", "value_change", "conversions_change_ratio", "value_change_ratio", "value_saturated")
+    CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    CONVERSIONS_CHANGE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_CHANGE_FIELD_NUMBER: _ClassVar[int]
+    CONVERSIONS_CHANGE_RATIO_FIELD_NUMBER: _ClassVar[int]
+    VALUE_CHANGE_RATIO_FIELD_NUMBER: _ClassVar[int]
+    VALUE_SATURATED_FIELD_NUMBER: _ClassVar[int]
+    conversions: float
+    value: _common_pb2.Money
+    conversions_change: float
+    value_change: _common_pb2.Money
+    conversions_change_ratio: float
+    value_change_ratio: float
+    value_saturated: bool
+    def __init__(self, conversions: _Optional[float] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., conversions_change: _Optional[float] = ..., value_change: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., conversions_change_ratio: _Optional[float] = ..., value_change_ratio: _Optional[float] = ..., value_saturated: _Optional[bool] = ...) -> None: ...
 
 class ReportFreshness(_message.Message):
     __slots__ = ("upstream_positions", "newest_conversion_time")
@@ -78,18 +169,26 @@ class ReportFreshness(_message.Message):
     def __init__(self, upstream_positions: _Optional[_Iterable[_Union[_common_pb2.UpstreamPosition, _Mapping]]] = ..., newest_conversion_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ReportRow(_message.Message):
-    __slots__ = ("group", "conversions", "value", "share", "value_saturated")
+    __slots__ = ("group", "conversions", "value", "share", "value_saturated", "dimension_values", "period_start", "period", "previous")
     GROUP_FIELD_NUMBER: _ClassVar[int]
     CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     SHARE_FIELD_NUMBER: _ClassVar[int]
     VALUE_SATURATED_FIELD_NUMBER: _ClassVar[int]
+    DIMENSION_VALUES_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_START_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_FIELD_NUMBER: _ClassVar[int]
     group: str
     conversions: float
     value: _common_pb2.Money
     share: float
     value_saturated: bool
-    def __init__(self, group: _Optional[str] = ..., conversions: _Optional[float] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., share: _Optional[float] = ..., value_saturated: _Optional[bool] = ...) -> None: ...
+    dimension_values: _containers.RepeatedScalarFieldContainer[str]
+    period_start: _timestamp_pb2.Timestamp
+    period: str
+    previous: PeriodComparison
+    def __init__(self, group: _Optional[str] = ..., conversions: _Optional[float] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., share: _Optional[float] = ..., value_saturated: _Optional[bool] = ..., dimension_values: _Optional[_Iterable[str]] = ..., period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., period: _Optional[str] = ..., previous: _Optional[_Union[PeriodComparison, _Mapping]] = ...) -> None: ...
 
 class CompareModelsRequest(_message.Message):
     __slots__ = ("property_id", "conversion_name", "start_time", "end_time", "models", "group_by")
@@ -330,6 +429,38 @@ class GetConversionRateReportResponse(_message.Message):
     freshness: ReportFreshness
     next_page_token: str
     def __init__(self, rows: _Optional[_Iterable[_Union[ConversionRateRow, _Mapping]]] = ..., totals: _Optional[_Union[ConversionRateRow, _Mapping]] = ..., conversion_name: _Optional[str] = ..., model: _Optional[str] = ..., freshness: _Optional[_Union[ReportFreshness, _Mapping]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class PropertySettings(_message.Message):
+    __slots__ = ("time_zone",)
+    TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
+    time_zone: str
+    def __init__(self, time_zone: _Optional[str] = ...) -> None: ...
+
+class GetPropertySettingsRequest(_message.Message):
+    __slots__ = ("property_id",)
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    def __init__(self, property_id: _Optional[str] = ...) -> None: ...
+
+class GetPropertySettingsResponse(_message.Message):
+    __slots__ = ("settings",)
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    settings: PropertySettings
+    def __init__(self, settings: _Optional[_Union[PropertySettings, _Mapping]] = ...) -> None: ...
+
+class SetPropertySettingsRequest(_message.Message):
+    __slots__ = ("property_id", "settings")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    settings: PropertySettings
+    def __init__(self, property_id: _Optional[str] = ..., settings: _Optional[_Union[PropertySettings, _Mapping]] = ...) -> None: ...
+
+class SetPropertySettingsResponse(_message.Message):
+    __slots__ = ("settings",)
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    settings: PropertySettings
+    def __init__(self, settings: _Optional[_Union[PropertySettings, _Mapping]] = ...) -> None: ...
 
 class GetPathReportRequest(_message.Message):
     __slots__ = ("property_id", "start_time", "end_time", "conversion_name", "collapse_repeats", "page_size", "page_token")

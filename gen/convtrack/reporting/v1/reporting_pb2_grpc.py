@@ -70,6 +70,16 @@ class ReportingServiceStub:
                 request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListReportModelsRequest.SerializeToString,
                 response_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListReportModelsResponse.FromString,
                 _registered_method=True)
+        self.GetPropertySettings = channel.unary_unary(
+                '/convtrack.reporting.v1.ReportingService/GetPropertySettings',
+                request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetPropertySettingsRequest.SerializeToString,
+                response_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetPropertySettingsResponse.FromString,
+                _registered_method=True)
+        self.SetPropertySettings = channel.unary_unary(
+                '/convtrack.reporting.v1.ReportingService/SetPropertySettings',
+                request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.SetPropertySettingsRequest.SerializeToString,
+                response_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.SetPropertySettingsResponse.FromString,
+                _registered_method=True)
         self.GetCostReport = channel.unary_unary(
                 '/convtrack.reporting.v1.ReportingService/GetCostReport',
                 request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetCostReportRequest.SerializeToString,
@@ -153,6 +163,23 @@ class ReportingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetPropertySettings(self, request, context):
+        """Returns what a property chose for its reports (its time zone); the defaults (UTC) for
+        a property that never chose.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetPropertySettings(self, request, context):
+        """Replaces what a property chose for its reports. Durable when answered; kept by a
+        rebuild of the report views. INVALID_ARGUMENT on `settings.time_zone` for a name that
+        is no IANA time zone.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetCostReport(self, request, context):
         """Cost, conversions, value, cost per conversion, return on ad spend and return on
         investment per group under one model, from the ad spend ingest recorded (RecordSpend).
@@ -229,6 +256,16 @@ def add_ReportingServiceServicer_to_server(servicer, server):
                     servicer.ListReportModels,
                     request_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListReportModelsRequest.FromString,
                     response_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListReportModelsResponse.SerializeToString,
+            ),
+            'GetPropertySettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPropertySettings,
+                    request_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetPropertySettingsRequest.FromString,
+                    response_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetPropertySettingsResponse.SerializeToString,
+            ),
+            'SetPropertySettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPropertySettings,
+                    request_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.SetPropertySettingsRequest.FromString,
+                    response_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.SetPropertySettingsResponse.SerializeToString,
             ),
             'GetCostReport': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCostReport,
@@ -446,6 +483,60 @@ class ReportingService:
             '/convtrack.reporting.v1.ReportingService/ListReportModels',
             convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListReportModelsRequest.SerializeToString,
             convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListReportModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPropertySettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.reporting.v1.ReportingService/GetPropertySettings',
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetPropertySettingsRequest.SerializeToString,
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetPropertySettingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPropertySettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.reporting.v1.ReportingService/SetPropertySettings',
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.SetPropertySettingsRequest.SerializeToString,
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.SetPropertySettingsResponse.FromString,
             options,
             channel_credentials,
             insecure,

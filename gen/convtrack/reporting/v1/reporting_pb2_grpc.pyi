@@ -55,6 +55,15 @@ class ReportingServiceStub:
     """Returns the attribution models that have credits in a property (for one conversion name
     or any). NOT_FOUND when the property or the conversion name has no attributed conversion.
     """
+    GetPropertySettings: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetPropertySettingsRequest, _reporting_pb2.GetPropertySettingsResponse]
+    """Returns what a property chose for its reports (its time zone); the defaults (UTC) for
+    a property that never chose.
+    """
+    SetPropertySettings: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.SetPropertySettingsRequest, _reporting_pb2.SetPropertySettingsResponse]
+    """Replaces what a property chose for its reports. Durable when answered; kept by a
+    rebuild of the report views. INVALID_ARGUMENT on `settings.time_zone` for a name that
+    is no IANA time zone.
+    """
     GetCostReport: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetCostReportRequest, _reporting_pb2.GetCostReportResponse]
     """Cost, conversions, value, cost per conversion, return on ad spend and return on
     investment per group under one model, from the ad spend ingest recorded (RecordSpend).
@@ -98,6 +107,15 @@ class ReportingServiceAsyncStub(ReportingServiceStub):
     ListReportModels: _aio.UnaryUnaryMultiCallable[_reporting_pb2.ListReportModelsRequest, _reporting_pb2.ListReportModelsResponse]  # type: ignore[assignment]
     """Returns the attribution models that have credits in a property (for one conversion name
     or any). NOT_FOUND when the property or the conversion name has no attributed conversion.
+    """
+    GetPropertySettings: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetPropertySettingsRequest, _reporting_pb2.GetPropertySettingsResponse]  # type: ignore[assignment]
+    """Returns what a property chose for its reports (its time zone); the defaults (UTC) for
+    a property that never chose.
+    """
+    SetPropertySettings: _aio.UnaryUnaryMultiCallable[_reporting_pb2.SetPropertySettingsRequest, _reporting_pb2.SetPropertySettingsResponse]  # type: ignore[assignment]
+    """Replaces what a property chose for its reports. Durable when answered; kept by a
+    rebuild of the report views. INVALID_ARGUMENT on `settings.time_zone` for a name that
+    is no IANA time zone.
     """
     GetCostReport: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetCostReportRequest, _reporting_pb2.GetCostReportResponse]  # type: ignore[assignment]
     """Cost, conversions, value, cost per conversion, return on ad spend and return on
@@ -181,6 +199,27 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_reporting_pb2.ListReportModelsResponse, _abc.Awaitable[_reporting_pb2.ListReportModelsResponse]]:
         """Returns the attribution models that have credits in a property (for one conversion name
         or any). NOT_FOUND when the property or the conversion name has no attributed conversion.
+        """
+
+    @_abc_1.abstractmethod
+    def GetPropertySettings(
+        self,
+        request: _reporting_pb2.GetPropertySettingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.GetPropertySettingsResponse, _abc.Awaitable[_reporting_pb2.GetPropertySettingsResponse]]:
+        """Returns what a property chose for its reports (its time zone); the defaults (UTC) for
+        a property that never chose.
+        """
+
+    @_abc_1.abstractmethod
+    def SetPropertySettings(
+        self,
+        request: _reporting_pb2.SetPropertySettingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.SetPropertySettingsResponse, _abc.Awaitable[_reporting_pb2.SetPropertySettingsResponse]]:
+        """Replaces what a property chose for its reports. Durable when answered; kept by a
+        rebuild of the report views. INVALID_ARGUMENT on `settings.time_zone` for a name that
+        is no IANA time zone.
         """
 
     @_abc_1.abstractmethod
