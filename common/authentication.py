@@ -83,7 +83,9 @@ def bearer_token(metadata: Any) -> str | None:
     return None
 
 
-def _exempt(method: str) -> bool:
+def is_exempt(method: str) -> bool:
+    """Whether a method (`/package.Service/Rpc`) belongs to a service every caller may use
+    without credentials: health and reflection."""
     return method.lstrip("/").partition("/")[0] in EXEMPT_SERVICES
 
 
@@ -113,7 +115,7 @@ class AuthenticationInterceptor(grpc.ServerInterceptor):  # type: ignore[type-ar
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         """The handler of the method, run as its authenticated caller."""
         handler = continuation(handler_call_details)
-        if handler is None or _exempt(handler_call_details.method):
+        if handler is None or is_exempt(handler_call_details.method):
             return handler
         token = bearer_token(handler_call_details.invocation_metadata)
 

@@ -13,10 +13,10 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor, ServiceDescr
 from google.protobuf.message import Message
 
 from common.authentication import (
-    EXEMPT_SERVICES,
     AuthenticationInterceptor,
     AuthMode,
     AuthSettings,
+    is_exempt,
 )
 from common.callers import Caller, Scope, current_caller
 from common.interceptors import Behaviour, wrap_handler
@@ -207,7 +207,7 @@ class AuthorisationInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg
         """The handler of the method, guarded by its rule."""
         handler = continuation(handler_call_details)
         method = handler_call_details.method
-        if handler is None or method.lstrip("/").partition("/")[0] in EXEMPT_SERVICES:
+        if handler is None or is_exempt(method):
             return handler
         rule = self._policy.rule_for(method)
         rpc = method.rpartition("/")[2]

@@ -11,7 +11,7 @@ from typing import Any
 
 import grpc
 
-from common.authentication import EXEMPT_SERVICES
+from common.authentication import is_exempt
 from common.callers import current_caller
 from common.grpc_errors import abort_resource_exhausted
 from common.interceptors import Behaviour, wrap_handler
@@ -143,7 +143,7 @@ class RateLimitInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         """The handler of the method, behind its caller's bucket."""
         handler = continuation(handler_call_details)
         method = handler_call_details.method
-        if handler is None or method.lstrip("/").partition("/")[0] in EXEMPT_SERVICES:
+        if handler is None or is_exempt(method):
             return handler
         rpc = method.rpartition("/")[2]
         cost = self._costs.get(rpc, lambda _: 1)
