@@ -3,7 +3,15 @@ enforces)."""
 
 from __future__ import annotations
 
-from common.authorisation import AccessPolicy, Rule, every_property, internal, scoped, unscoped
+from common.authorisation import (
+    AccessPolicy,
+    Rule,
+    audited,
+    every_property,
+    internal,
+    scoped,
+    unscoped,
+)
 from common.callers import Scope
 from common.rate_limits import Cost
 from convtrack.reporting.v1 import reporting_pb2
@@ -28,6 +36,9 @@ RULES: dict[str, Rule] = {
     # The dimensions reports group by: the same for every property.
     "ListDimensions": unscoped(Scope.REPORTS_READ),
     "GetSyncStatus": internal(peers=PEER_SERVICES),
+    # Rebuilding the views serves every property: operators only, and audited.
+    "RebuildViews": audited(every_property(Scope.ADMIN)),
+    "GetRebuildStatus": every_property(Scope.REPORTS_READ),
 }
 
 # Every call costs one against the key's rate limit (queries per second).

@@ -7,11 +7,12 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, insert, or_, select
+from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select
 
 from common.follower import UpstreamEntry
 from common.sql_positions import record_position, stored_position
 from services.reporting.domainmodel import SpendEntry, VisitEvent
+from services.reporting.generations import Connectable
 from services.reporting.projections import StalePositionError
 from services.reporting.sessions import Session, VisitorSessions, place, property_time_zone
 from services.reporting.views import projection_positions, session_visitors, sessions, spend
@@ -33,7 +34,7 @@ class IngestActivityProjection:
     rescans, and replaying the log from 0 builds the same rows.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Connectable) -> None:
         self._engine = engine
         self.lock = threading.Lock()
 

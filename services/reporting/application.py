@@ -15,7 +15,6 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Connection,
-    Engine,
     Integer,
     Select,
     case,
@@ -46,6 +45,7 @@ from services.reporting.domainmodel import (
     ReportQuery,
     ReportRow,
 )
+from services.reporting.generations import Connectable
 from services.reporting.periods import (
     EPOCH,
     SECONDS_PER_DAY,
@@ -120,7 +120,7 @@ NAMES_IN_MESSAGES = 20
 class ReportingApplication:
     """Answers report queries from the views that the projections keep up to date."""
 
-    def __init__(self, engine: Engine, upstreams: Sequence[str] = ()) -> None:
+    def __init__(self, engine: Connectable, upstreams: Sequence[str] = ()) -> None:
         """`upstreams` are the logs whose positions each report carries as its freshness."""
         self._engine = engine
         self._upstreams = tuple(upstreams)

@@ -10,7 +10,7 @@ from datetime import datetime, time, timedelta, tzinfo
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TypeVar
 
-from sqlalchemy import ColumnElement, Connection, Engine, Table, case, func, select
+from sqlalchemy import ColumnElement, Connection, Table, case, func, select
 
 from common.sql_positions import stored_position
 from services.reporting import activity, projections
@@ -37,6 +37,7 @@ from services.reporting.domainmodel import (
     RateReport,
     RateRow,
 )
+from services.reporting.generations import Connectable
 from services.reporting.sessions import property_time_zone
 from services.reporting.views import (
     conversion_credits,
@@ -58,7 +59,7 @@ class _Credited:
 class MetricsReports:
     """Answers cost and conversion rate queries from the views, each from one snapshot."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Connectable) -> None:
         self._engine = engine
 
     def cost_report(self, query: MetricsQuery) -> CostReport:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, func, select
+from sqlalchemy import ColumnElement, Connection, func, select
 
 from common.sql_positions import stored_position
 from services.reporting.application import (
@@ -23,6 +23,7 @@ from services.reporting.application import _listed as listed
 from services.reporting.application import _utc as utc
 from services.reporting.application import _value_part_sums as value_part_sums
 from services.reporting.domainmodel import Freshness
+from services.reporting.generations import Connectable
 from services.reporting.path_values import (
     BUCKETS,
     AssistReport,
@@ -48,7 +49,7 @@ from services.reporting.views import (
 class PathReports:
     """Answers path queries from the path views, each from one snapshot."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Connectable) -> None:
         self._engine = engine
 
     def top_paths(self, query: PathQuery) -> PathReport:

@@ -10,27 +10,22 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Engine,
     bindparam,
     delete,
     func,
     insert,
-    inspect,
     select,
 )
-from sqlalchemy.exc import DBAPIError
 
-from common.eventlog import MissingTablesError
 from common.follower import UpstreamEntry
 from common.sql_positions import record_position, stored_position
 from services.reporting.domainmodel import ConfiguredModels, ConversionAttribution, ReportingInput
+from services.reporting.generations import Connectable
 from services.reporting.path_projection import replace_paths
 from services.reporting.views import (
     configured_models,
     conversion_credits,
-    metadata,
     projection_positions,
-    settings_metadata,
     unconsented_conversions,
 )
 
@@ -54,53 +49,9 @@ class ConversionCreditsProjection:
     `lock` serialises the follower's reads of the position with its writes.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Connectable) -> None:
         self._engine = engine
         self.lock = threading.Lock()
-
-    def create_tables(self) -> None:
-        """Creates the views and settings tables that are missing. Views made by an older
-        version (a column missing) are dropped and made again, to be replayed from position
-        0: they are rebuildable; the settings are kept."""
-        with self._engine.begin() as conn:
-            existing = inspect(conn)
-            schema = conn.get_execution_options().get("schema_translate_map", {}).get(None)
-            if existing.has_table(conversion_credits.name, schema=schema):
-                stored = {
-                    column["name"]
-                    for column in existing.get_columns(conversion_credits.name, schema=schema)
-                }
-                missing = [c.name for c in conversion_credits.columns if c.name not in stored]
-                if missing:
-                    log.warning(
-                        "the report views lack %s: rebuilding them from the logs",
-                        ", ".join(missing),
-                    )
-                    metadata.drop_all(conn)
-            metadata.create_all(conn)
-            settings_metadata.create_all(conn)
-
-    def check_tables(self) -> None:
-        """Raises MissingTablesError unless the views exist (when started without DDL)."""
-        missing = []
-        for table in [*metadata.sorted_tables, *settings_metadata.sorted_tables]:
-            try:
-                with self._engine.connect() as conn:
-                    conn.execute(select(*table.primary_key.columns).limit(1))
-            except DBAPIError:
-                missing.append(table.name)
-        if missing:
-            raise MissingTablesError(
-                f"reporting's tables {', '.join(missing)} are missing: "
-                "run `convtrack migrate` first"
-            )
-
-    def rebuild(self) -> None:
-        """Drops and recreates the views and positions: the followers replay from position 0.
-        The properties' settings are kept."""
-        with self._engine.begin() as conn:
-            metadata.drop_all(conn)
-            metadata.create_all(conn)
 
     def position(self, upstream: str) -> int:
         """The last position of `upstream` this projection has processed (0 before the first)."""

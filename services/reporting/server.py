@@ -36,12 +36,15 @@ from common.storage import Database, create_sql_engine, database_for
 from common.telemetry import Telemetry
 from common.upstream import attribution_log, ingest_log
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
+from services.reporting import schema
 from services.reporting.access import RATE_COSTS, policy
 from services.reporting.activity import IngestActivityProjection
 from services.reporting.application import ReportingApplication
+from services.reporting.generations import LIVE, GenerationEngine, ReportViews
 from services.reporting.metrics import MetricsReports
 from services.reporting.path_reports import PathReports
 from services.reporting.projections import ConversionCreditsProjection
+from services.reporting.rebuild import DROP_GRACE_SECONDS, Feed, Rebuilder
 from services.reporting.servicer import ReportingServicer
 from services.reporting.upstream import activity_of, attribution_of
 
@@ -66,6 +69,7 @@ class ReportingSettings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     transport: TransportSettings = PLAINTEXT
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
+    rebuild_drop_grace: float = DROP_GRACE_SECONDS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ReportingSettings:
@@ -100,11 +104,18 @@ def database_of(settings: ReportingSettings) -> Database:
     )
 
 
-def build_engine(settings: ReportingSettings) -> Engine:
-    """An engine for the report views: an SQLite file, or the `reporting` PostgreSQL schema."""
+def open_views(settings: ReportingSettings) -> ReportViews:
+    """Reporting's database with its generations of the report views: an SQLite file (and
+    a file per generation beside it), or the `reporting` PostgreSQL schema (and a schema
+    per generation)."""
     database = database_of(settings)
     database.ensure_schema()
-    return create_sql_engine(database.sqlalchemy_url(), schema=database.schema)
+    return ReportViews(create_sql_engine(database.sqlalchemy_url(), schema=database.schema))
+
+
+def build_engine(settings: ReportingSettings) -> Engine:
+    """An engine whose connections read the live generation of the report views."""
+    return open_views(settings).engine
 
 
 def start(
@@ -129,27 +140,35 @@ def _start(
     election: Election,
     key_set: Callable[[], KeySet] | None,
 ) -> RunningService:
-    engine = build_engine(settings)
+    views = open_views(settings)
+    engine = views.engine
+    try:
+        if settings.create_tables:
+            schema.migrate(views)
+        else:
+            schema.check(views)
+    except BaseException:
+        engine.dispose()
+        raise
     projection = ConversionCreditsProjection(engine)
-    if settings.create_tables:
-        projection.create_tables()
-    else:
-        projection.check_tables()
     app = ReportingApplication(engine, UPSTREAMS)
     activity = IngestActivityProjection(engine)
     channel = open_channel(
         settings.attribution_addr, settings.transport.tls, telemetry.tracer_provider
     )
     interrupts = [channel.close]
-    # Each log with the projection it feeds and the lock that projection processes under.
+    # Each log with the projection it feeds and the lock that projection processes under;
+    # a rebuild makes the same projection for its generation.
     feeds: list[tuple[UpstreamLog[Any], PageSink[Any], threading.Lock]] = [
         (attribution_log(channel, attribution_of), projection, projection.lock)
     ]
+    kinds: list[Callable[[GenerationEngine], PageSink[Any]]] = [ConversionCreditsProjection]
     if settings.ingest_addr:
         ingest_channel = open_channel(
             settings.ingest_addr, settings.transport.tls, telemetry.tracer_provider
         )
         feeds.append((ingest_log(ingest_channel, activity_of), activity, activity.lock))
+        kinds.append(IngestActivityProjection)
         interrupts.append(ingest_channel.close)
     keys = None
     if settings.auth.mode is AuthMode.KEYS:
@@ -160,6 +179,15 @@ def _start(
         )
         interrupts.append(key_channel.close)
         keys = started_cache(True, key_set or key_set_loader(key_channel), "reporting")
+    rebuilder = Rebuilder(
+        views,
+        [Feed(log, kind, lock) for (log, _, lock), kind in zip(feeds, kinds, strict=True)],
+        shards=settings.shards,
+        leadership=election.leadership("rebuild"),
+        tracer=telemetry.tracer(__name__),
+        meter=telemetry.meter(__name__),
+        drop_grace=settings.rebuild_drop_grace,
+    )
     followers: list[Follower[Any]] = []
     if settings.shards == 1:
         for log, sink, lock in feeds:
@@ -200,7 +228,12 @@ def _start(
         return found
 
     servicer = ReportingServicer(
-        app, positions, telemetry.meter(__name__), MetricsReports(engine), PathReports(engine)
+        app,
+        positions,
+        telemetry.meter(__name__),
+        MetricsReports(engine),
+        PathReports(engine),
+        rebuilder,
     )
 
     def register(server: grpc.Server) -> None:
@@ -220,12 +253,14 @@ def _start(
         ready_at_start=False,
         transport=settings.transport,
     )
+    rebuilder.start()
     return RunningService(
         "reporting",
         server,
         followers=followers,
         interrupts=interrupts,
         closers=[
+            rebuilder.stop,
             *([keys.stop] if keys else []),
             engine.dispose,
             telemetry.shutdown,
@@ -236,18 +271,22 @@ def _start(
 
 
 def migrate(settings: ReportingSettings) -> None:
-    """Creates reporting's schema and views (the migrate step)."""
-    engine = build_engine(replace(settings, create_tables=True))
+    """Brings reporting's tables and every generation of its views to the newest Alembic
+    revisions, creating the first generation when there is none (the migrate step)."""
+    views = open_views(replace(settings, create_tables=True))
     try:
-        ConversionCreditsProjection(engine).create_tables()
+        schema.migrate(views)
     finally:
-        engine.dispose()
+        views.engine.dispose()
 
 
-def rebuild_reports(settings: ReportingSettings) -> None:
-    """Drops and recreates the report views; the service replays attribution's log into them."""
-    engine = build_engine(settings)
+def rebuild_reports(settings: ReportingSettings) -> int:
+    """Replaces the live generation of the report views by a new, empty one at once (the
+    running service replays the logs into it; reports are empty until it has): for a
+    stopped service, or when an answer from the old views is worse than none. RebuildViews
+    rebuilds while serving instead. Returns the new generation's number."""
+    views = open_views(settings)
     try:
-        ConversionCreditsProjection(engine).rebuild()
+        return views.create(LIVE)
     finally:
-        engine.dispose()
+        views.engine.dispose()

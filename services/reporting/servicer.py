@@ -50,6 +50,7 @@ from services.reporting.metrics import MetricsReports
 from services.reporting.path_reports import PathReports
 from services.reporting.path_values import DistributionKind, PathQuery, PathTotals
 from services.reporting.periods import previous_period
+from services.reporting.rebuild import Rebuilder
 
 T = TypeVar("T")
 MAX_COMPARED_MODELS = 20
@@ -106,8 +107,10 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
         meter: Meter | None = None,
         metrics: MetricsReports | None = None,
         paths: PathReports | None = None,
+        rebuilds: Rebuilder | None = None,
     ) -> None:
         self._app = app
+        self._rebuilds = rebuilds
         self._metrics = metrics
         self._paths = paths
         self._latency = (
@@ -455,6 +458,40 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
                 for name, position in self._positions().items()
             ]
         )
+
+    def RebuildViews(
+        self, request: reporting_pb2.RebuildViewsRequest, context: grpc.ServicerContext
+    ) -> reporting_pb2.RebuildViewsResponse:
+        rebuilds = self._require_rebuilds(context)
+        generation, started = rebuilds.request()
+        return reporting_pb2.RebuildViewsResponse(generation=generation, started=started)
+
+    def GetRebuildStatus(
+        self, request: reporting_pb2.GetRebuildStatusRequest, context: grpc.ServicerContext
+    ) -> reporting_pb2.GetRebuildStatusResponse:
+        status = self._require_rebuilds(context).status()
+        response = reporting_pb2.GetRebuildStatusResponse(
+            live_generation=status.live or 0,
+            building_generation=status.building or 0,
+            progress=[
+                reporting_pb2.RebuildProgress(
+                    upstream=p.upstream,
+                    position=p.position,
+                    live_position=p.live_position,
+                    head=p.head or 0,
+                )
+                for p in status.progress
+            ],
+        )
+        if status.live_since is not None:
+            response.live_since.CopyFrom(to_timestamp(status.live_since))
+        return response
+
+    def _require_rebuilds(self, context: grpc.ServicerContext) -> Rebuilder:
+        if self._rebuilds is None:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, "this server does not rebuild views")
+        assert self._rebuilds is not None
+        return self._rebuilds
 
 
 def _freshness(freshness: Freshness) -> reporting_pb2.ReportFreshness:

@@ -1,5 +1,13 @@
 """Reporting's SQL views: conversion credits per model, and how far each projection has read;
-and, beside them but never rebuilt, the properties' reporting settings.
+and, beside them but never rebuilt, the properties' reporting settings and the pointer to the
+live generation of the views.
+
+The views exist once per *generation* (services/reporting/generations.py): their tables carry
+the placeholder schema VIEWS_SCHEMA, which each connection translates to the generation it
+reads (a PostgreSQL schema, or an attached SQLite file). Their shape is versioned by the
+Alembic revisions in services/reporting/migrations/views; the settings tables' by those in
+services/reporting/migrations/settings. Adding a table or a column: define it here and add a
+revision (docs/architecture.md, "Changing the report views").
 
 The property id leads every report key, so that properties can later be partitioned
 across databases.
@@ -23,7 +31,11 @@ from sqlalchemy import (
 
 from common.sql_positions import positions_table
 
-metadata = MetaData()
+VIEWS_SCHEMA = "views"
+"""The placeholder schema of the view tables: never a real schema, always translated."""
+
+metadata = MetaData(schema=VIEWS_SCHEMA)
+"""The view tables of one generation (rebuildable from the logs)."""
 
 conversion_credits = Table(
     "conversion_credits",
@@ -185,3 +197,15 @@ property_settings = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 """A property's reporting settings, one row per property that chose any."""
+
+view_generations = Table(
+    "view_generations",
+    settings_metadata,
+    Column("generation", Integer, primary_key=True, autoincrement=False),
+    Column("status", String, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("swapped_at", DateTime(timezone=True), nullable=True),
+)
+"""Every generation of the views: `building` (a rebuild follows the logs into it), `live`
+(the pointer: queries and the live followers use it; exactly one row), `retired` (replaced,
+dropped after a grace period) or `dropped`."""

@@ -28,7 +28,7 @@ from services.reporting.domainmodel import (
     ReportQuery,
 )
 from services.reporting.projections import ConversionCreditsProjection
-from services.reporting.server import ReportingSettings, build_engine, rebuild_reports
+from services.reporting.server import ReportingSettings, build_engine, migrate, rebuild_reports
 from tests.conftest import Storage
 
 PROPERTY = "shop"
@@ -102,6 +102,7 @@ def settings(storage: Storage) -> ReportingSettings:
 
 @pytest.fixture
 def engine(settings: ReportingSettings) -> Iterator[Engine]:
+    migrate(settings)
     engine = build_engine(settings)
     yield engine
     engine.dispose()
@@ -110,7 +111,6 @@ def engine(settings: ReportingSettings) -> Iterator[Engine]:
 @pytest.fixture
 def app(engine: Engine) -> ReportingApplication:
     projection = ConversionCreditsProjection(engine)
-    projection.create_tables()
     projection.process_page(
         "attribution", [UpstreamEntry(n, a) for n, a in enumerate(SCENARIO, start=1)]
     )

@@ -23,7 +23,7 @@ from services.reporting.domainmodel import (
     ReportQuery,
 )
 from services.reporting.projections import ConversionCreditsProjection
-from services.reporting.server import ReportingSettings, build_engine, rebuild_reports
+from services.reporting.server import ReportingSettings, build_engine, migrate, rebuild_reports
 from tests.conftest import Storage
 
 PROPERTY = "shop"
@@ -84,6 +84,7 @@ def settings(storage: Storage) -> ReportingSettings:
 
 @pytest.fixture
 def engine(settings: ReportingSettings) -> Iterator[Engine]:
+    migrate(settings)
     engine = build_engine(settings)
     yield engine
     engine.dispose()
@@ -91,9 +92,7 @@ def engine(settings: ReportingSettings) -> Iterator[Engine]:
 
 @pytest.fixture
 def projection(engine: Engine) -> ConversionCreditsProjection:
-    projection = ConversionCreditsProjection(engine)
-    projection.create_tables()
-    return projection
+    return ConversionCreditsProjection(engine)
 
 
 def feed_in_pages(
@@ -112,14 +111,20 @@ def reports(app: ReportingApplication) -> list[ConversionReport]:
     ]
 
 
-def test_the_views_live_in_the_reporting_schema_on_postgresql(
+def test_the_views_live_in_their_generation_and_the_settings_in_the_reporting_schema(
     storage: Storage, engine: Engine, projection: ConversionCreditsProjection
 ) -> None:
-    schema = "reporting" if storage.backend == "postgres" else None
+    postgres = storage.backend == "postgres"
 
-    tables = set(inspect(engine).get_table_names(schema=schema))
+    settings = set(inspect(engine).get_table_names(schema="reporting" if postgres else None))
+    with engine.connect() as conn:
+        views = set(
+            inspect(conn).get_table_names(schema="reporting_views_1" if postgres else "views_1")
+        )
 
-    assert {"conversion_credits", "projection_positions"} <= tables
+    assert {"property_settings", "view_generations", "alembic_version"} <= settings
+    assert {"conversion_credits", "projection_positions", "alembic_version"} <= views
+    assert "conversion_credits" not in settings
 
 
 def test_reports_add_up_the_latest_credits_of_every_conversion(

@@ -22,9 +22,10 @@ from tests.unit.test_reporting_projection import (
     engine,
     feed,
     projection,
+    views,
 )
 
-__all__ = ["engine", "projection"]
+__all__ = ["engine", "projection", "views"]
 
 LARGEST_ROW_MICROS = 2**63 - 1
 """The largest value a credit row holds (int64 micros)."""

@@ -18,9 +18,10 @@ from tests.unit.test_reporting_projection import (
     engine,
     feed,
     projection,
+    views,
 )
 
-__all__ = ["engine", "projection"]
+__all__ = ["engine", "projection", "views"]
 
 
 def participating(conversion_id: str, journey: list[tuple[str, str, str, str]]) -> object:

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from common.follower import UpstreamEntry
 from common.money import Money
 from common.storage import create_sql_engine
+from services.reporting import schema
 from services.reporting.application import (
     ConversionNameRequiredError,
     MissingPropertyError,
@@ -35,6 +36,7 @@ from services.reporting.domainmodel import (
     ReportingInput,
     ReportQuery,
 )
+from services.reporting.generations import LIVE, ReportViews
 from services.reporting.projections import ConversionCreditsProjection
 from services.reporting.views import conversion_credits
 
@@ -99,17 +101,21 @@ def attribution(
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = create_sql_engine(f"sqlite:///{tmp_path / 'reporting.db'}")
-    yield engine
-    engine.dispose()
+def views(tmp_path: Path) -> Iterator[ReportViews]:
+    views = ReportViews(create_sql_engine(f"sqlite:///{tmp_path / 'reporting.db'}"))
+    schema.migrate(views)
+    yield views
+    views.engine.dispose()
+
+
+@pytest.fixture
+def engine(views: ReportViews) -> Engine:
+    return views.engine
 
 
 @pytest.fixture
 def projection(engine: Engine) -> ConversionCreditsProjection:
-    projection = ConversionCreditsProjection(engine)
-    projection.create_tables()
-    return projection
+    return ConversionCreditsProjection(engine)
 
 
 @pytest.fixture
@@ -519,15 +525,15 @@ def test_a_failing_page_leaves_neither_rows_nor_position(
         assert conn.execute(select(func.count()).select_from(conversion_credits)).scalar() == 2
 
 
-def test_a_rebuild_then_replay_gives_identical_reports(
-    projection: ConversionCreditsProjection, app: ReportingApplication
+def test_a_reset_then_replay_gives_identical_reports(
+    projection: ConversionCreditsProjection, app: ReportingApplication, views: ReportViews
 ) -> None:
     log = many_attributions()
     for start in range(0, len(log), 7):
         feed(projection, log[start : start + 7], first_position=start + 1)
     before = all_reports(app)
 
-    projection.rebuild()
+    views.create(LIVE)
     assert projection.position("attribution") == 0
     with pytest.raises(UnknownPropertyError):
         report(app, "linear")

@@ -611,3 +611,43 @@ class GetAssistedConversionsResponse(_message.Message):
     rows: _containers.RepeatedCompositeFieldContainer[AssistedConversionsRow]
     summary: PathReportSummary
     def __init__(self, rows: _Optional[_Iterable[_Union[AssistedConversionsRow, _Mapping]]] = ..., summary: _Optional[_Union[PathReportSummary, _Mapping]] = ...) -> None: ...
+
+class RebuildViewsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RebuildViewsResponse(_message.Message):
+    __slots__ = ("generation", "started")
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    generation: int
+    started: bool
+    def __init__(self, generation: _Optional[int] = ..., started: _Optional[bool] = ...) -> None: ...
+
+class GetRebuildStatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RebuildProgress(_message.Message):
+    __slots__ = ("upstream", "position", "live_position", "head")
+    UPSTREAM_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    LIVE_POSITION_FIELD_NUMBER: _ClassVar[int]
+    HEAD_FIELD_NUMBER: _ClassVar[int]
+    upstream: str
+    position: int
+    live_position: int
+    head: int
+    def __init__(self, upstream: _Optional[str] = ..., position: _Optional[int] = ..., live_position: _Optional[int] = ..., head: _Optional[int] = ...) -> None: ...
+
+class GetRebuildStatusResponse(_message.Message):
+    __slots__ = ("live_generation", "building_generation", "progress", "live_since")
+    LIVE_GENERATION_FIELD_NUMBER: _ClassVar[int]
+    BUILDING_GENERATION_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    LIVE_SINCE_FIELD_NUMBER: _ClassVar[int]
+    live_generation: int
+    building_generation: int
+    progress: _containers.RepeatedCompositeFieldContainer[RebuildProgress]
+    live_since: _timestamp_pb2.Timestamp
+    def __init__(self, live_generation: _Optional[int] = ..., building_generation: _Optional[int] = ..., progress: _Optional[_Iterable[_Union[RebuildProgress, _Mapping]]] = ..., live_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -105,6 +105,16 @@ class ReportingServiceStub:
                 request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetAssistedConversionsRequest.SerializeToString,
                 response_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetAssistedConversionsResponse.FromString,
                 _registered_method=True)
+        self.RebuildViews = channel.unary_unary(
+                '/convtrack.reporting.v1.ReportingService/RebuildViews',
+                request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.RebuildViewsRequest.SerializeToString,
+                response_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.RebuildViewsResponse.FromString,
+                _registered_method=True)
+        self.GetRebuildStatus = channel.unary_unary(
+                '/convtrack.reporting.v1.ReportingService/GetRebuildStatus',
+                request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetRebuildStatusRequest.SerializeToString,
+                response_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetRebuildStatusResponse.FromString,
+                _registered_method=True)
 
 
 class ReportingServiceServicer:
@@ -219,6 +229,23 @@ class ReportingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RebuildViews(self, request, context):
+        """Starts rebuilding the report views while serving: a new generation of the views follows
+        the logs from position 0 in the background and replaces the live one once it has caught
+        up with it; reports answer from the live generation until then. Answers at once; a
+        rebuild already running is reported, not started twice. Operators only (admin scope).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRebuildStatus(self, request, context):
+        """Returns the generations of the report views and the progress of a running rebuild.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReportingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -291,6 +318,16 @@ def add_ReportingServiceServicer_to_server(servicer, server):
                     servicer.GetAssistedConversions,
                     request_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetAssistedConversionsRequest.FromString,
                     response_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetAssistedConversionsResponse.SerializeToString,
+            ),
+            'RebuildViews': grpc.unary_unary_rpc_method_handler(
+                    servicer.RebuildViews,
+                    request_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.RebuildViewsRequest.FromString,
+                    response_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.RebuildViewsResponse.SerializeToString,
+            ),
+            'GetRebuildStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRebuildStatus,
+                    request_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetRebuildStatusRequest.FromString,
+                    response_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetRebuildStatusResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -672,6 +709,60 @@ class ReportingService:
             '/convtrack.reporting.v1.ReportingService/GetAssistedConversions',
             convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetAssistedConversionsRequest.SerializeToString,
             convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetAssistedConversionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RebuildViews(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.reporting.v1.ReportingService/RebuildViews',
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.RebuildViewsRequest.SerializeToString,
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.RebuildViewsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRebuildStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.reporting.v1.ReportingService/GetRebuildStatus',
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetRebuildStatusRequest.SerializeToString,
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetRebuildStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -82,6 +82,14 @@ class ReportingServiceStub:
     """
     GetAssistedConversions: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetAssistedConversionsRequest, _reporting_pb2.GetAssistedConversionsResponse]
     """Assisted versus last-touch conversions per channel."""
+    RebuildViews: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.RebuildViewsRequest, _reporting_pb2.RebuildViewsResponse]
+    """Starts rebuilding the report views while serving: a new generation of the views follows
+    the logs from position 0 in the background and replaces the live one once it has caught
+    up with it; reports answer from the live generation until then. Answers at once; a
+    rebuild already running is reported, not started twice. Operators only (admin scope).
+    """
+    GetRebuildStatus: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetRebuildStatusRequest, _reporting_pb2.GetRebuildStatusResponse]
+    """Returns the generations of the report views and the progress of a running rebuild."""
 
 @_typing.type_check_only
 class ReportingServiceAsyncStub(ReportingServiceStub):
@@ -135,6 +143,14 @@ class ReportingServiceAsyncStub(ReportingServiceStub):
     """
     GetAssistedConversions: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetAssistedConversionsRequest, _reporting_pb2.GetAssistedConversionsResponse]  # type: ignore[assignment]
     """Assisted versus last-touch conversions per channel."""
+    RebuildViews: _aio.UnaryUnaryMultiCallable[_reporting_pb2.RebuildViewsRequest, _reporting_pb2.RebuildViewsResponse]  # type: ignore[assignment]
+    """Starts rebuilding the report views while serving: a new generation of the views follows
+    the logs from position 0 in the background and replaces the live one once it has caught
+    up with it; reports answer from the live generation until then. Answers at once; a
+    rebuild already running is reported, not started twice. Operators only (admin scope).
+    """
+    GetRebuildStatus: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetRebuildStatusRequest, _reporting_pb2.GetRebuildStatusResponse]  # type: ignore[assignment]
+    """Returns the generations of the report views and the progress of a running rebuild."""
 
 class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
     """Answers report queries."""
@@ -269,5 +285,25 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_reporting_pb2.GetAssistedConversionsResponse, _abc.Awaitable[_reporting_pb2.GetAssistedConversionsResponse]]:
         """Assisted versus last-touch conversions per channel."""
+
+    @_abc_1.abstractmethod
+    def RebuildViews(
+        self,
+        request: _reporting_pb2.RebuildViewsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.RebuildViewsResponse, _abc.Awaitable[_reporting_pb2.RebuildViewsResponse]]:
+        """Starts rebuilding the report views while serving: a new generation of the views follows
+        the logs from position 0 in the background and replaces the live one once it has caught
+        up with it; reports answer from the live generation until then. Answers at once; a
+        rebuild already running is reported, not started twice. Operators only (admin scope).
+        """
+
+    @_abc_1.abstractmethod
+    def GetRebuildStatus(
+        self,
+        request: _reporting_pb2.GetRebuildStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.GetRebuildStatusResponse, _abc.Awaitable[_reporting_pb2.GetRebuildStatusResponse]]:
+        """Returns the generations of the report views and the progress of a running rebuild."""
 
 def add_ReportingServiceServicer_to_server(servicer: ReportingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,184 @@
+"""The report views as they were when generations began: credits, models, consent, spend,
+sessions and paths.
+
+Revision ID: v0001
+Revises:
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "v0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "configured_models",
+        sa.Column("property_id", sa.String(), nullable=False),
+        sa.Column("models", sa.JSON(), nullable=True),
+        sa.PrimaryKeyConstraint("property_id"),
+    )
+    op.create_table(
+        "conversion_credits",
+        sa.Column("property_id", sa.String(), nullable=False),
+        sa.Column("conversion_id", sa.String(), nullable=False),
+        sa.Column("model", sa.String(), nullable=False),
+        sa.Column("credit_index", sa.Integer(), nullable=False),
+        sa.Column("conversion_name", sa.String(), nullable=False),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("channel", sa.String(), nullable=False),
+        sa.Column("source", sa.String(), nullable=False),
+        sa.Column("medium", sa.String(), nullable=False),
+        sa.Column("campaign", sa.String(), nullable=False),
+        sa.Column("term", sa.String(), server_default="", nullable=False),
+        sa.Column("content", sa.String(), server_default="", nullable=False),
+        sa.Column("device_type", sa.String(), server_default="", nullable=False),
+        sa.Column("browser", sa.String(), server_default="", nullable=False),
+        sa.Column("country", sa.String(), server_default="", nullable=False),
+        sa.Column("landing_page", sa.String(), server_default="", nullable=False),
+        sa.Column("fraction", sa.Float(), nullable=False),
+        sa.Column("value_micros", sa.BigInteger(), nullable=False),
+        sa.Column("currency_code", sa.String(), nullable=False),
+        sa.Column("revision", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("property_id", "conversion_id", "model", "credit_index"),
+    )
+    with op.batch_alter_table("conversion_credits", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_conversion_credits_property_model_time",
+            ["property_id", "model", "occurred_at"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_conversion_credits_property_name_model_time",
+            ["property_id", "conversion_name", "model", "occurred_at"],
+            unique=False,
+        )
+
+    op.create_table(
+        "conversion_path_channels",
+        sa.Column("property_id", sa.String(), nullable=False),
+        sa.Column("conversion_id", sa.String(), nullable=False),
+        sa.Column("channel", sa.String(), nullable=False),
+        sa.Column("conversion_name", sa.String(), nullable=False),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("value_micros", sa.BigInteger(), nullable=False),
+        sa.Column("last_touch", sa.Boolean(), nullable=False),
+        sa.PrimaryKeyConstraint("property_id", "conversion_id", "channel"),
+    )
+    with op.batch_alter_table("conversion_path_channels", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_conversion_path_channels_property_name_time",
+            ["property_id", "conversion_name", "occurred_at"],
+            unique=False,
+        )
+
+    op.create_table(
+        "conversion_paths",
+        sa.Column("property_id", sa.String(), nullable=False),
+        sa.Column("conversion_id", sa.String(), nullable=False),
+        sa.Column("conversion_name", sa.String(), nullable=False),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("value_micros", sa.BigInteger(), nullable=False),
+        sa.Column("currency_code", sa.String(), nullable=False),
+        sa.Column("revision", sa.Integer(), nullable=False),
+        sa.Column("steps", sa.String(), nullable=False),
+        sa.Column("collapsed_steps", sa.String(), nullable=False),
+        sa.Column("touchpoints", sa.Integer(), nullable=False),
+        sa.Column("first_touch_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("lag_days", sa.Integer(), nullable=True),
+        sa.Column("last_non_direct_channel", sa.String(), nullable=False),
+        sa.PrimaryKeyConstraint("property_id", "conversion_id"),
+    )
+    with op.batch_alter_table("conversion_paths", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_conversion_paths_property_name_time",
+            ["property_id", "conversion_name", "occurred_at"],
+            unique=False,
+        )
+
+    op.create_table(
+        "projection_positions",
+        sa.Column("consumer", sa.String(), nullable=False),
+        sa.Column("upstream", sa.String(), nullable=False),
+        sa.Column("position", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("consumer", "upstream"),
+    )
+    op.create_table(
+        "session_visitors",
+        sa.Column("property_id", sa.String(), nullable=False),
+        sa.Column("visitor", sa.String(), nullable=False),
+        sa.Column("current_number", sa.Integer(), nullable=False),
+        sa.Column("session_count", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("property_id", "visitor"),
+    )
+    op.create_table(
+        "sessions",
+        sa.Column("property_id", sa.String(), nullable=False),
+        sa.Column("visitor", sa.String(), nullable=False),
+        sa.Column("number", sa.Integer(), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_event_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("day", sa.String(), nullable=False),
+        sa.Column("channel", sa.String(), nullable=False),
+        sa.Column("source", sa.String(), nullable=False),
+        sa.Column("medium", sa.String(), nullable=False),
+        sa.Column("campaign", sa.String(), nullable=False),
+        sa.Column("events", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("property_id", "visitor", "number"),
+    )
+    with op.batch_alter_table("sessions", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_sessions_property_start", ["property_id", "started_at"], unique=False
+        )
+
+    op.create_table(
+        "spend",
+        sa.Column("property_id", sa.String(), nullable=False),
+        sa.Column("day", sa.String(), nullable=False),
+        sa.Column("source", sa.String(), nullable=False),
+        sa.Column("medium", sa.String(), nullable=False),
+        sa.Column("campaign", sa.String(), nullable=False),
+        sa.Column("channel", sa.String(), nullable=False),
+        sa.Column("cost_micros", sa.BigInteger(), nullable=False),
+        sa.Column("currency_code", sa.String(), nullable=False),
+        sa.Column("original_cost_micros", sa.BigInteger(), nullable=False),
+        sa.Column("original_currency_code", sa.String(), nullable=False),
+        sa.Column("revision", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("property_id", "day", "source", "medium", "campaign"),
+    )
+    op.create_table(
+        "unconsented_conversions",
+        sa.Column("property_id", sa.String(), nullable=False),
+        sa.Column("conversion_id", sa.String(), nullable=False),
+        sa.Column("conversion_name", sa.String(), nullable=False),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("property_id", "conversion_id"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("unconsented_conversions")
+    op.drop_table("spend")
+    with op.batch_alter_table("sessions", schema=None) as batch_op:
+        batch_op.drop_index("ix_sessions_property_start")
+
+    op.drop_table("sessions")
+    op.drop_table("session_visitors")
+    op.drop_table("projection_positions")
+    with op.batch_alter_table("conversion_paths", schema=None) as batch_op:
+        batch_op.drop_index("ix_conversion_paths_property_name_time")
+
+    op.drop_table("conversion_paths")
+    with op.batch_alter_table("conversion_path_channels", schema=None) as batch_op:
+        batch_op.drop_index("ix_conversion_path_channels_property_name_time")
+
+    op.drop_table("conversion_path_channels")
+    with op.batch_alter_table("conversion_credits", schema=None) as batch_op:
+        batch_op.drop_index("ix_conversion_credits_property_name_model_time")
+        batch_op.drop_index("ix_conversion_credits_property_model_time")
+
+    op.drop_table("conversion_credits")
+    op.drop_table("configured_models")
