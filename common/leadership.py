@@ -421,6 +421,16 @@ class Election:
         self._leaderships.append(leadership)
         return leadership
 
+    def task_leadership(self, task: str) -> Leadership:
+        """The leadership of a background task that one replica runs (reporting's rebuild),
+        started now: an advisory lock keyed by "<service>:<task>", which shard leases do not
+        count as a follower of another shard count."""
+        if not self._conninfo:
+            return SoleLeadership()
+        leadership = AdvisoryLockLeadership(self._conninfo, f"{self._service}:{task}")
+        self._leaderships.append(leadership)
+        return leadership
+
     def shard_leaderships(
         self, shards: int, guards: Sequence[threading.Lock] = ()
     ) -> list[Leadership]:

@@ -27,6 +27,7 @@ from common.settings import (
     creates_tables,
     data_dir,
     database_url,
+    env_int,
     env_str,
     peer_address,
     transport_settings,
@@ -79,7 +80,9 @@ class ReportingSettings:
         `CONVTRACK_LEADER_ELECTION` (on), `REPORTING_SHARDS` (1: one replica follows each log;
         N: the properties are split into N shards that replicas share); ports and TLS as in
         `transport_settings`, peers at their `<PEER>_INTERNAL_ADDR` when set, and
-        `CONVTRACK_AUTH` (with keys, the API key ring is read from ingest)."""
+        `CONVTRACK_AUTH` (with keys, the API key ring is read from ingest),
+        `REPORTING_REBUILD_GRACE_SECONDS` (30: how long a replaced generation of the views is
+        kept for the queries still reading it)."""
         listen = env_str(env, "REPORTING_LISTEN", cls.listen)
         return cls(
             listen=listen,
@@ -94,6 +97,9 @@ class ReportingSettings:
             transport=transport_settings(env, "reporting", listen),
             auth=auth_settings(env, listen),
             rate_limits=rate_limit_settings(env, "reporting"),
+            rebuild_drop_grace=env_int(
+                env, "REPORTING_REBUILD_GRACE_SECONDS", int(DROP_GRACE_SECONDS)
+            ),
         )
 
 
@@ -183,7 +189,7 @@ def _start(
         views,
         [Feed(log, kind, lock) for (log, _, lock), kind in zip(feeds, kinds, strict=True)],
         shards=settings.shards,
-        leadership=election.leadership("rebuild"),
+        leadership=election.task_leadership("rebuild"),
         tracer=telemetry.tracer(__name__),
         meter=telemetry.meter(__name__),
         drop_grace=settings.rebuild_drop_grace,

@@ -1,0 +1,342 @@
+"""Reporting's schema under Alembic and its generations of views: migrations equal the table
+definitions, a service on an unmigrated or outdated database says what to run, a database
+from before generations keeps its settings, and a rebuild while serving never answers a
+blank or smaller report and ends equal to a fresh replay; on SQLite and PostgreSQL, with
+one shard and with two."""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+import grpc
+import pytest
+from sqlalchemy import func, insert, select
+
+from common.eventlog import MissingTablesError
+from common.server import RunningService
+from common.wire import to_timestamp
+from convtrack.common.v1 import common_pb2
+from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
+from services import launcher
+from services.reporting import schema
+from services.reporting.generations import LIVE, ReportViews
+from services.reporting.server import (
+    ReportingSettings,
+    migrate,
+    open_views,
+    rebuild_reports,
+    start,
+)
+from services.reporting.views import (
+    VIEWS_SCHEMA,
+    conversion_credits,
+    metadata,
+    projection_positions,
+    property_settings,
+)
+from tests.conftest import Storage, fresh_postgres_database
+
+PROPERTY = "genshop"
+DEADLINE = 15.0
+DAY = (datetime.now(UTC) - timedelta(days=3)).replace(hour=0, minute=0, second=0, microsecond=0)
+SOURCES = (("google", "cpc"), ("newsletter", "email"), ("facebook", "social"))
+
+
+@pytest.fixture
+def settings(storage: Storage) -> ReportingSettings:
+    return ReportingSettings(
+        database_url=storage.database_url, data_dir=storage.data_dir, create_tables=False
+    )
+
+
+@pytest.fixture
+def views(settings: ReportingSettings) -> Iterator[ReportViews]:
+    views = open_views(replace(settings, create_tables=True))
+    yield views
+    views.engine.dispose()
+
+
+def test_migrations_from_empty_equal_the_table_definitions(views: ReportViews) -> None:
+    schema.migrate(views)
+
+    live = views.live()
+    assert live == 1
+    assert schema.revision_of(views) == schema.head(schema.SETTINGS)
+    assert schema.revision_of(views, live) == schema.head(schema.VIEWS)
+    assert schema.autogenerate_diff(views) == []
+    assert schema.autogenerate_diff(views, live) == []
+    schema.check(views)
+
+
+def test_migrating_again_changes_nothing(views: ReportViews) -> None:
+    schema.migrate(views)
+    schema.migrate(views)
+
+    assert [(g.number, g.status) for g in views.generations()] == [(1, LIVE)]
+
+
+def test_a_service_on_an_unmigrated_database_says_to_run_migrate(
+    settings: ReportingSettings,
+) -> None:
+    with pytest.raises(MissingTablesError, match="convtrack migrate"):
+        start(replace(settings, listen="127.0.0.1:0", ingest_addr=""))
+
+
+def test_a_service_on_an_outdated_database_names_the_revisions(
+    views: ReportViews, settings: ReportingSettings
+) -> None:
+    schema.migrate(views)
+    with schema._engine_for(views, None) as engine, engine.begin() as conn:
+        schema.command.stamp(schema._config(schema.SETTINGS, conn), "s0001")
+
+    with pytest.raises(MissingTablesError, match=r"revision s0001.*needs s0002.*migrate"):
+        schema.check(views)
+
+
+def test_a_database_from_before_generations_keeps_its_settings_and_replays_its_views(
+    views: ReportViews,
+) -> None:
+    # What versions before Alembic created: the views beside the settings, no versions.
+    with views.engine.begin() as translated:
+        current = translated.get_execution_options().get("schema_translate_map") or {}
+        legacy = views.schema if views.is_postgres else None
+        translated.execution_options(schema_translate_map={**current, VIEWS_SCHEMA: legacy})
+        metadata.create_all(translated)
+        property_settings.create(translated)
+        translated.execute(
+            insert(property_settings).values(
+                property_id=PROPERTY, time_zone="Europe/Berlin", updated_at=DAY
+            )
+        )
+        translated.execute(
+            insert(projection_positions).values(
+                consumer="conversion_credits", upstream="attribution", position=42
+            )
+        )
+
+    schema.migrate(views)
+
+    assert schema.autogenerate_diff(views) == []
+    with views.engine.connect() as conn:
+        assert conn.execute(select(property_settings.c.time_zone)).scalar_one() == ("Europe/Berlin")
+        assert conn.execute(select(func.count()).select_from(projection_positions)).scalar() == 0
+
+
+# -- rebuilding while serving ----------------------------------------------------------------
+
+
+@dataclass
+class System:
+    env: dict[str, str]
+    addresses: launcher.Addresses
+    running: list[RunningService]
+    ingest: ingest_pb2_grpc.IngestServiceStub
+    reporting: reporting_pb2_grpc.ReportingServiceStub
+
+    def settings(self) -> ReportingSettings:
+        return ReportingSettings.from_env(self.env)
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        "sqlite-2-shards",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("postgres-2-shards", marks=pytest.mark.postgres),
+    ]
+)
+def system(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[System]:
+    env = {
+        "CONVTRACK_DATA_DIR": str(tmp_path_factory.mktemp("generations") / "data"),
+        # The replaced generation stays, so that the test can look at it.
+        "REPORTING_REBUILD_GRACE_SECONDS": "600",
+    }
+    if request.param.endswith("2-shards"):
+        env["REPORTING_SHARDS"] = "2"
+    with ExitStack() as cleanup:
+        if request.param.startswith("postgres"):
+            admin_url = request.getfixturevalue("postgres_admin_url")
+            env["CONVTRACK_DATABASE_URL"] = cleanup.enter_context(
+                fresh_postgres_database(admin_url)
+            )
+            env["INGEST_VAULT_SECRET"] = secrets.token_hex(32)
+        running, addresses = launcher.start_all(env, any_port=True)
+        cleanup.callback(launcher.stop_all, running)
+        ingest = cleanup.enter_context(grpc.insecure_channel(addresses.ingest))
+        reporting = cleanup.enter_context(grpc.insecure_channel(addresses.reporting))
+        yield System(
+            env,
+            addresses,
+            running,
+            ingest_pb2_grpc.IngestServiceStub(ingest),
+            reporting_pb2_grpc.ReportingServiceStub(reporting),
+        )
+
+
+def journeys(first: int, count: int) -> list[ingest_pb2.Event]:
+    """Visitors `first` to `first + count - 1`: a campaign visit, then a purchase of 10 USD
+    (and every third visitor a second visit from another source before buying)."""
+    events = []
+    for n in range(first, first + count):
+        visitor, at = f"v{n}", DAY + timedelta(minutes=n)
+        sources = [SOURCES[n % 3]] + ([SOURCES[(n + 1) % 3]] if n % 3 == 0 else [])
+        for k, (source, medium) in enumerate(sources):
+            events.append(
+                _event(
+                    f"t{n}-{k}",
+                    at + timedelta(seconds=k),
+                    visitor,
+                    touchpoint=ingest_pb2.Touchpoint(
+                        type=ingest_pb2.TOUCHPOINT_TYPE_VISIT,
+                        landing_url="https://shop.example.com/",
+                        utm=ingest_pb2.Utm(source=source, medium=medium),
+                    ),
+                )
+            )
+        purchase = ingest_pb2.Conversion(name="purchase")
+        purchase.value.CopyFrom(common_pb2.Money(currency_code="USD", units=10))
+        events.append(_event(f"c{n}", at + timedelta(seconds=30), visitor, conversion=purchase))
+    return events
+
+
+def _event(event_id: str, at: datetime, visitor: str, **kind: object) -> ingest_pb2.Event:
+    message = ingest_pb2.Event(
+        property_id=PROPERTY,
+        event_id=event_id,
+        identity=ingest_pb2.Identity(anonymous_id=visitor),
+        **kind,  # type: ignore[arg-type]
+    )
+    message.timestamp.CopyFrom(to_timestamp(at))
+    return message
+
+
+def track(system: System, events: list[ingest_pb2.Event]) -> None:
+    tracked = system.ingest.TrackEvents(
+        ingest_pb2.TrackEventsRequest(events=events), timeout=DEADLINE
+    )
+    assert tracked.rejected_count == 0, tracked
+
+
+def conversions(system: System) -> float:
+    report = system.reporting.GetConversionReport(
+        reporting_pb2.GetConversionReportRequest(
+            property_id=PROPERTY, model="last_click", conversion_name="purchase"
+        ),
+        timeout=DEADLINE,
+    )
+    return report.total_conversions
+
+
+def view_rows(views: ReportViews, generation: int) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every view table of a generation, sorted."""
+    found: dict[str, list[tuple[object, ...]]] = {}
+    with views.connect(generation) as conn:
+        for table in metadata.sorted_tables:
+            found[table.name] = sorted(
+                (tuple(row) for row in conn.execute(select(table))), key=repr
+            )
+    return found
+
+
+def wait_for(condition: object, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_a_rebuild_while_serving_never_answers_blank_or_less_and_equals_a_fresh_replay(
+    system: System,
+) -> None:
+    # A hundred purchases are in the live views.
+    track(system, journeys(0, 100))
+    launcher.wait_for_sync(system.addresses, timeout=60)
+    assert conversions(system) == 100.0
+
+    # A rebuild starts; purchases keep arriving while reports are asked for all along.
+    started = system.reporting.RebuildViews(reporting_pb2.RebuildViewsRequest(), timeout=DEADLINE)
+    assert (started.generation, started.started) == (2, True)
+    again = system.reporting.RebuildViews(reporting_pb2.RebuildViewsRequest(), timeout=DEADLINE)
+    assert (again.generation, again.started) == (2, False)
+    sending = threading.Event()
+    sending.set()
+    sent = [100]
+
+    def keep_sending() -> None:
+        while sending.is_set():
+            track(system, journeys(sent[0], 10))
+            sent[0] += 10
+            time.sleep(0.05)
+
+    sender = threading.Thread(target=keep_sending)
+    sender.start()
+    seen: list[float] = []
+    statuses: list[reporting_pb2.GetRebuildStatusResponse] = []
+    try:
+        while True:
+            seen.append(conversions(system))
+            status = system.reporting.GetRebuildStatus(
+                reporting_pb2.GetRebuildStatusRequest(), timeout=DEADLINE
+            )
+            statuses.append(status)
+            if status.live_generation == 2 and len(seen) > 5:
+                break
+            assert len(seen) < 5000, "the rebuild never went live"
+    finally:
+        sending.clear()
+        sender.join()
+
+    # Never blank, never fewer purchases than a moment before, never more than were sent.
+    assert all(b >= a for a, b in itertools.pairwise(seen)), seen
+    assert seen[0] >= 100.0 and seen[-1] <= sent[0]
+    building = [s for s in statuses if s.building_generation == 2]
+    assert building and building[0].live_generation == 1
+    assert {p.upstream for p in building[0].progress} == {"attribution", "ingest"}
+    assert statuses[-1].building_generation == 0 and statuses[-1].HasField("live_since")
+
+    # Once everything sent is processed, the rebuilt generation equals a fresh replay.
+    launcher.wait_for_sync(system.addresses, timeout=60)
+    assert conversions(system) == float(sent[0])
+    views = open_views(system.settings())
+    try:
+        rebuilt = view_rows(views, 2)
+        assert len(rebuilt[conversion_credits.name]) > 0
+        assert rebuild_reports(system.settings()) == 3
+        launcher.wait_for_sync(system.addresses, timeout=60)
+        assert views.live() == 3
+        fresh = view_rows(views, 3)
+        assert _without_positions(rebuilt) == _without_positions(fresh)
+        # The replaced generation was left as it was when it was swapped out.
+        with views.connect(1) as conn:
+            assert conn.execute(select(func.count()).select_from(conversion_credits)).scalar()
+    finally:
+        views.engine.dispose()
+    assert conversions(system) == float(sent[0])
+
+
+def _without_positions(rows: dict[str, list[tuple[object, ...]]]) -> dict[str, object]:
+    """The rows, with positions per upstream only (the rebuild records them unsharded, a
+    sharded replay per shard)."""
+    positions: dict[str, int] = {}
+    for _consumer, upstream, position in rows[projection_positions.name]:
+        base = str(upstream).split("/", 1)[0]
+        positions[base] = max(positions.get(base, 0), int(position))  # type: ignore[call-overload]
+    return {**{k: v for k, v in rows.items() if k != projection_positions.name}, "at": positions}
+
+
+def test_the_migrate_step_upgrades_the_views_a_service_then_starts_on(
+    storage: Storage, settings: ReportingSettings
+) -> None:
+    migrate(settings)
+    running = start(replace(settings, listen="127.0.0.1:0", ingest_addr=""))
+    running.stop(0)
