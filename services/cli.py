@@ -223,7 +223,23 @@ def build_parser() -> argparse.ArgumentParser:
     chart.add_argument("--addr", default=None, help="reporting address (REPORTING_ADDR)")
     _add_api_key(chart)
     _add_tls_dir(chart)
-    commands.add_parser("rebuild-reports", help="drop the report views; they replay from zero")
+    rebuild = commands.add_parser(
+        "rebuild-reports",
+        help="rebuild the report views in the background while reporting serves the old ones; "
+        "the new ones replace them once caught up",
+    )
+    rebuild.add_argument("--addr", default=None, help="reporting address (REPORTING_ADDR)")
+    rebuild.add_argument(
+        "--no-wait", action="store_true", help="start the rebuild and return at once"
+    )
+    rebuild.add_argument(
+        "--offline",
+        action="store_true",
+        help="replace the views at once by empty ones (database access; reports are empty "
+        "until reporting has replayed the logs): for a stopped service",
+    )
+    _add_api_key(rebuild)
+    _add_tls_dir(rebuild)
     commands.add_parser(
         "migrate",
         help="create every service's schema and tables once (then start replicas with "

@@ -26,6 +26,7 @@ from convtrack.common.v1 import common_pb2
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from services import launcher
+from services.cli import main
 from services.reporting import schema
 from services.reporting.generations import LIVE, ReportViews
 from services.reporting.server import (
@@ -340,3 +341,20 @@ def test_the_migrate_step_upgrades_the_views_a_service_then_starts_on(
     migrate(settings)
     running = start(replace(settings, listen="127.0.0.1:0", ingest_addr=""))
     running.stop(0)
+
+
+@pytest.mark.parametrize("system", ["sqlite"], indirect=True)
+def test_the_rebuild_command_waits_until_the_new_views_are_live(
+    system: System, capsys: pytest.CaptureFixture[str]
+) -> None:
+    track(system, journeys(0, 20))
+    launcher.wait_for_sync(system.addresses, timeout=60)
+
+    assert main(["rebuild-reports", "--addr", system.addresses.reporting]) == 0
+
+    out = capsys.readouterr().out
+    assert "Rebuilding the report views into generation 2." in out
+    assert "Generation 2 of the report views is live" in out
+    assert conversions(system) == 20.0
+    assert main(["rebuild-reports", "--addr", system.addresses.reporting, "--no-wait"]) == 0
+    assert "generation 3" in capsys.readouterr().out
