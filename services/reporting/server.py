@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 from sqlalchemy import Engine
 
+from common.audit import audit_interceptors, open_audit_log
 from common.authentication import AuthMode, AuthSettings, auth_settings
 from common.authorisation import access_interceptors
 from common.channels import open_channel
@@ -233,6 +234,7 @@ def _start(
             found.update(sharded_positions(activity.position, ["ingest"], settings.shards))
         return found
 
+    audit = open_audit_log(database_of(settings))
     servicer = ReportingServicer(
         app,
         positions,
@@ -254,7 +256,10 @@ def _start(
             settings.auth,
             policy(),
             keys.current if keys is not None else None,
-            below=rate_limit_interceptors(settings.rate_limits, RATE_COSTS),
+            below=[
+                *rate_limit_interceptors(settings.rate_limits, RATE_COSTS),
+                *audit_interceptors(policy(), audit),
+            ],
         ),
         ready_at_start=False,
         transport=settings.transport,
@@ -267,6 +272,7 @@ def _start(
         interrupts=interrupts,
         closers=[
             rebuilder.stop,
+            audit.close,
             *([keys.stop] if keys else []),
             engine.dispose,
             telemetry.shutdown,
@@ -284,6 +290,7 @@ def migrate(settings: ReportingSettings) -> None:
         schema.migrate(views)
     finally:
         views.engine.dispose()
+    open_audit_log(database_of(replace(settings, create_tables=True))).close()
 
 
 def rebuild_reports(settings: ReportingSettings) -> int:
