@@ -183,3 +183,22 @@ def autogenerate_diff(views: ReportViews, generation: int | None = None) -> list
     with _engine_for(views, generation) as engine, engine.connect() as conn:
         context = MigrationContext.configure(conn)
         return list(compare_metadata(context, target))
+
+
+def draft_revision(kind: str, rev_id: str, message: str) -> None:
+    """Writes a draft revision of `kind` (SETTINGS or VIEWS) from what the table definitions
+    have and the newest revision lacks (Alembic's autogenerate on a scratch SQLite file):
+    `python -c 'from services.reporting.schema import draft_revision;
+    draft_revision("views", "v0002", "credits valid from")'`. Read and tidy it before use."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        engine = create_sql_engine(f"sqlite:///{Path(scratch) / 'draft.db'}")
+        try:
+            with engine.begin() as conn:
+                command.upgrade(_config(kind, conn), "head")
+                command.revision(
+                    _config(kind, conn), message=message, autogenerate=True, rev_id=rev_id
+                )
+        finally:
+            engine.dispose()
