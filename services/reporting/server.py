@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 from sqlalchemy import Engine
 
-from common.audit import audit_interceptors, open_audit_log
+from common.audit import AuditInterceptor, AuditLog, open_audit_log
 from common.authentication import AuthMode, AuthSettings, auth_settings
 from common.authorisation import access_interceptors
 from common.channels import open_channel
@@ -234,7 +234,8 @@ def _start(
             found.update(sharded_positions(activity.position, ["ingest"], settings.shards))
         return found
 
-    audit = open_audit_log(database_of(settings))
+    # Opened at the first admin call: its connection pool is not worth holding for one RPC.
+    audit = OnDemandAuditLog(lambda: open_audit_log(database_of(settings)))
     servicer = ReportingServicer(
         app,
         positions,
@@ -258,7 +259,7 @@ def _start(
             keys.current if keys is not None else None,
             below=[
                 *rate_limit_interceptors(settings.rate_limits, RATE_COSTS),
-                *audit_interceptors(policy(), audit),
+                AuditInterceptor(policy(), audit),
             ],
         ),
         ready_at_start=False,
@@ -280,6 +281,27 @@ def _start(
         ],
         readiness=Readiness(positions, followers, max_lag=settings.max_ready_lag),
     )
+
+
+class OnDemandAuditLog:
+    """Reporting's audit log, opened when first asked for (a call of its one admin RPC)."""
+
+    def __init__(self, open_log: Callable[[], AuditLog]) -> None:
+        self._open = open_log
+        self._log: AuditLog | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> AuditLog:
+        with self._lock:
+            if self._log is None:
+                self._log = self._open()
+            return self._log
+
+    def close(self) -> None:
+        """Closes the log if it was opened."""
+        with self._lock:
+            if self._log is not None:
+                self._log.close()
 
 
 def migrate(settings: ReportingSettings) -> None:

@@ -19,6 +19,7 @@ import grpc
 import pytest
 from sqlalchemy import func, insert, select
 
+from common.audit import open_audit_log
 from common.eventlog import MissingTablesError
 from common.server import RunningService
 from common.wire import to_timestamp
@@ -31,6 +32,7 @@ from services.reporting import schema
 from services.reporting.generations import LIVE, ReportViews
 from services.reporting.server import (
     ReportingSettings,
+    database_of,
     migrate,
     open_views,
     rebuild_reports,
@@ -358,3 +360,9 @@ def test_the_rebuild_command_waits_until_the_new_views_are_live(
     assert conversions(system) == 20.0
     assert main(["rebuild-reports", "--addr", system.addresses.reporting, "--no-wait"]) == 0
     assert "generation 3" in capsys.readouterr().out
+    audit = open_audit_log(database_of(system.settings()))
+    try:
+        recorded = audit.list().records
+    finally:
+        audit.close()
+    assert [(r.rpc, r.outcome) for r in recorded] == [("RebuildViews", "OK")] * 2
