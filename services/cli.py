@@ -27,6 +27,7 @@ COMMANDS = {
     "keys list": "services.commands.keys:list_keys",
     "keys revoke": "services.commands.keys:revoke",
     "rejected": "services.commands.rejected:rejected",
+    "relay": "services.commands.relay:relay",
     "import events": "services.commands.import_events:import_events",
     "spend import": "services.commands.spend_import:spend_import",
     "sample send": "services.commands.sample:sample_send",
@@ -240,6 +241,45 @@ def build_parser() -> argparse.ArgumentParser:
     rejected.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
     _add_api_key(rejected)
     _add_tls_dir(rejected)
+    relay = commands.add_parser(
+        "relay",
+        help="POST each attributed conversion of a property (every revision, with its credits) "
+        "as JSON to a webhook URL, in log order, retrying until a 2xx (docs/api.md)",
+    )
+    relay.add_argument("--url", required=True, help="the webhook (http:// or https://)")
+    relay.add_argument("--property", required=True, dest="property_id")
+    relay.add_argument(
+        "--from-position",
+        default=None,
+        help="start after this log position (0: every conversion so far); default 'now'. "
+        "A state file that holds a position wins",
+    )
+    relay.add_argument(
+        "--state-file",
+        type=Path,
+        default=None,
+        help="keeps the last delivered position; a restarted relay resumes there",
+    )
+    relay.add_argument(
+        "--secret",
+        default=None,
+        help="sign each body with HMAC-SHA256 in the Convtrack-Signature header (else "
+        "CONVTRACK_RELAY_SECRET or the file CONVTRACK_RELAY_SECRET_FILE; none: unsigned)",
+    )
+    relay.add_argument(
+        "--conversion", action="append", help="only this conversion name (repeatable)"
+    )
+    relay.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds to wait for each POST (10)"
+    )
+    relay.add_argument(
+        "--until-caught-up",
+        action="store_true",
+        help="exit once every conversion so far is delivered (default: follow until Ctrl-C)",
+    )
+    relay.add_argument("--addr", default=None, help="attribution address (ATTRIBUTION_ADDR)")
+    _add_api_key(relay)
+    _add_tls_dir(relay)
     imports = commands.add_parser("import", help="import data into a running service")
     import_commands = imports.add_subparsers(dest="subcommand", required=True)
     import_events = import_commands.add_parser(

@@ -42,6 +42,14 @@ class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_STATE_RUNNING: _ClassVar[JobState]
     JOB_STATE_COMPLETED: _ClassVar[JobState]
     JOB_STATE_FAILED: _ClassVar[JobState]
+
+class WatchEventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    WATCH_EVENT_KIND_UNSPECIFIED: _ClassVar[WatchEventKind]
+    WATCH_EVENT_KIND_ATTRIBUTED: _ClassVar[WatchEventKind]
+    WATCH_EVENT_KIND_REATTRIBUTED: _ClassVar[WatchEventKind]
+    WATCH_EVENT_KIND_HEARTBEAT: _ClassVar[WatchEventKind]
+    WATCH_EVENT_KIND_RETRACTED: _ClassVar[WatchEventKind]
 MODEL_KIND_UNSPECIFIED: ModelKind
 MODEL_KIND_FIRST_TOUCH: ModelKind
 MODEL_KIND_LAST_TOUCH: ModelKind
@@ -64,6 +72,11 @@ JOB_STATE_UNSPECIFIED: JobState
 JOB_STATE_RUNNING: JobState
 JOB_STATE_COMPLETED: JobState
 JOB_STATE_FAILED: JobState
+WATCH_EVENT_KIND_UNSPECIFIED: WatchEventKind
+WATCH_EVENT_KIND_ATTRIBUTED: WatchEventKind
+WATCH_EVENT_KIND_REATTRIBUTED: WatchEventKind
+WATCH_EVENT_KIND_HEARTBEAT: WatchEventKind
+WATCH_EVENT_KIND_RETRACTED: WatchEventKind
 
 class ModelConfig(_message.Message):
     __slots__ = ("name", "kind", "first_share", "last_share", "key_share", "half_life", "position_weights", "markov_order", "training_window")
@@ -493,3 +506,31 @@ class ListAuditEventsResponse(_message.Message):
     events: _containers.RepeatedCompositeFieldContainer[_common_pb2.AuditEvent]
     next_page_token: str
     def __init__(self, events: _Optional[_Iterable[_Union[_common_pb2.AuditEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class WatchConversionsRequest(_message.Message):
+    __slots__ = ("property_id", "after", "from_now", "conversion_names", "heartbeat_interval")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    FROM_NOW_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_NAMES_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    after: int
+    from_now: bool
+    conversion_names: _containers.RepeatedScalarFieldContainer[str]
+    heartbeat_interval: _duration_pb2.Duration
+    def __init__(self, property_id: _Optional[str] = ..., after: _Optional[int] = ..., from_now: _Optional[bool] = ..., conversion_names: _Optional[_Iterable[str]] = ..., heartbeat_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class WatchConversionsResponse(_message.Message):
+    __slots__ = ("position", "kind", "recorded_at", "attribution", "log_head")
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_AT_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTION_FIELD_NUMBER: _ClassVar[int]
+    LOG_HEAD_FIELD_NUMBER: _ClassVar[int]
+    position: int
+    kind: WatchEventKind
+    recorded_at: _timestamp_pb2.Timestamp
+    attribution: ConversionAttributed
+    log_head: int
+    def __init__(self, position: _Optional[int] = ..., kind: _Optional[_Union[WatchEventKind, str]] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attribution: _Optional[_Union[ConversionAttributed, _Mapping]] = ..., log_head: _Optional[int] = ...) -> None: ...
