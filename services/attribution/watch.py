@@ -138,6 +138,9 @@ class ConversionWatches:
         yield self._heartbeat(position, head)
         interval = query.heartbeat.total_seconds()
         last_sent = time.monotonic()
+        # A heartbeat also says when the stream has caught up: the first time, and after each
+        # run of conversions (not after every entry of other properties).
+        announce = position < head
         while True:
             if app.log_readers_released:
                 raise WatchesStoppedError(
@@ -153,10 +156,13 @@ class ConversionWatches:
                     if _wanted(record, query):
                         yield _attribution_item(record, head)
                         last_sent = time.monotonic()
-            if time.monotonic() - last_sent >= interval:
+                        announce = True
+            caught_up = position >= head
+            if (announce and caught_up) or time.monotonic() - last_sent >= interval:
                 yield self._heartbeat(position, head)
                 last_sent = time.monotonic()
-            if position >= head:
+                announce = False
+            if caught_up:
                 until_heartbeat = interval - (time.monotonic() - last_sent)
                 app.wait_for_log(min(self._poll_seconds, max(until_heartbeat, 0.0)))
                 head = app.log_head()

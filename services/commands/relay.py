@@ -265,10 +265,11 @@ class Relay:
             else None
         )
         self.position: int | None = settings.from_position
+        self._stored: int | None = None
         if self._state is not None:
-            stored = self._state.read()
-            if stored is not None:
-                self.position = stored
+            self._stored = self._state.read()
+            if self._stored is not None:
+                self.position = self._stored
 
     def run(self) -> None:
         """Relays until stopped (or, with `until_caught_up`, until the stream has caught up).
@@ -348,12 +349,14 @@ class Relay:
         call.cancel()
 
     def _passed(self, position: int) -> None:
-        """Everything up to `position` is delivered (or was not for this relay)."""
-        if self.position is not None and position <= self.position:
-            return
-        self.position = position
-        if self._state is not None:
-            self._state.write(position)
+        """Everything up to `position` is delivered (or was not for this relay). The state
+        file is written from the first message on (the opening heartbeat says where "now"
+        was), so a restart never skips what was not delivered yet."""
+        if self.position is None or position > self.position:
+            self.position = position
+        if self._state is not None and self._stored != self.position:
+            self._state.write(self.position)
+            self._stored = self.position
 
     def _deliver(self, message: attribution_pb2.WatchConversionsResponse) -> bool:
         """POSTs one conversion until a 2xx; False when stopped first. Raises RelayError for an

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import grpc
 import pytest
@@ -193,17 +194,26 @@ def request_for(rpc: Rpc, property_id: str) -> Message:
 
 
 def call(system: System, rpc: Rpc, request: Message, token: str | None) -> grpc.StatusCode:
-    """The status code of the call (OK when it returned), with its details checked for a
-    leak of the other property's id."""
+    """The status code of the call (OK when it returned, or for a server stream when its first
+    message came), with its details checked for a leak of the other property's id."""
     response_class = message_factory.GetMessageClass(rpc.method.output_type)
-    method = system.channels[rpc.service].unary_unary(
-        f"/{rpc.method.containing_service.full_name}/{rpc.method.name}",
-        request_serializer=lambda m: m.SerializeToString(),
-        response_deserializer=response_class.FromString,
-    )
+    path = f"/{rpc.method.containing_service.full_name}/{rpc.method.name}"
+    serialize = {
+        "request_serializer": lambda m: m.SerializeToString(),
+        "response_deserializer": response_class.FromString,
+    }
     metadata = [("authorization", f"Bearer {token}")] if token is not None else None
     try:
-        method(request, timeout=DEADLINE, metadata=metadata)
+        if rpc.method.server_streaming:
+            stream = system.channels[rpc.service].unary_stream(path, **serialize)
+            responses: Any = stream(request, timeout=DEADLINE, metadata=metadata)
+            try:
+                next(responses)
+            finally:
+                responses.cancel()
+        else:
+            method = system.channels[rpc.service].unary_unary(path, **serialize)
+            method(request, timeout=DEADLINE, metadata=metadata)
     except grpc.RpcError as error:
         code: grpc.StatusCode = error.code()
         if code in DENIED:

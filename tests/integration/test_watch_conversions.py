@@ -4,126 +4,51 @@ SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Generator, Iterator, Sequence
+from typing import Any
 
 import grpc
 import pytest
 from google.protobuf import duration_pb2
 
-from common.server import RunningService
-from common.wire import to_timestamp
 from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
-from convtrack.common.v1 import common_pb2
-from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
-from services import launcher
 from tests.conftest import Storage
+from tests.integration.helpers_watch import (
+    OTHER,
+    PROPERTY,
+    System,
+    conversion,
+    late_click,
+    started_system,
+)
 
 pytestmark = pytest.mark.timeout(300)
 
-PROPERTY = "shop"
-OTHER = "rival-shop"
-DEADLINE = 30.0
-NOW = datetime.now(UTC).replace(microsecond=0)
 HEARTBEAT = duration_pb2.Duration(seconds=1)
 HEARTBEAT_KIND = attribution_pb2.WATCH_EVENT_KIND_HEARTBEAT
 Message = attribution_pb2.WatchConversionsResponse
 
 
-def conversion(property_id: str, n: int) -> ingest_pb2.Event:
-    """Visitor n's purchase two hours ago."""
-    return ingest_pb2.Event(
-        property_id=property_id,
-        event_id=f"purchase-{n}",
-        timestamp=to_timestamp(NOW - timedelta(hours=2)),
-        identity=ingest_pb2.Identity(anonymous_id=f"visitor-{n}"),
-        conversion=ingest_pb2.Conversion(
-            name="sign_up" if n % 3 == 2 else "purchase",
-            order_id=f"order-{n}",
-            value=common_pb2.Money(currency_code="EUR", units=10 + n),
-        ),
-    )
-
-
-def late_click(property_id: str, n: int) -> ingest_pb2.Event:
-    """An email click of visitor n five hours ago, before the purchase: it re-attributes it."""
-    return ingest_pb2.Event(
-        property_id=property_id,
-        event_id=f"click-{n}",
-        timestamp=to_timestamp(NOW - timedelta(hours=5)),
-        identity=ingest_pb2.Identity(anonymous_id=f"visitor-{n}"),
-        touchpoint=ingest_pb2.Touchpoint(
-            type=ingest_pb2.TOUCHPOINT_TYPE_CLICK,
-            landing_url="https://shop.example/?utm_source=news&utm_medium=email",
-        ),
-    )
-
-
-@dataclass
-class System:
-    """The four services on fixed loopback ports (so attribution can restart on its own)."""
-
-    env: dict[str, str]
-    running: list[RunningService]
-    addresses: launcher.Addresses
-    conversions: dict[str, str]  # record id -> property
-
-    def track(self, *events: ingest_pb2.Event) -> None:
-        with grpc.insecure_channel(self.addresses.ingest) as channel:
-            response = ingest_pb2_grpc.IngestServiceStub(channel).TrackEvents(
-                ingest_pb2.TrackEventsRequest(events=events), timeout=DEADLINE
-            )
-        assert response.rejected_count == 0, response
-        for event, verdict in zip(events, response.verdicts, strict=True):
-            if event.HasField("conversion"):
-                self.conversions[verdict.record_id] = event.property_id
-
-    def sync(self) -> None:
-        launcher.wait_for_sync(self.addresses, timeout=120)
-
-    def stop_attribution(self) -> None:
-        self.running[2].stop()
-
-    def start_attribution(self) -> None:
-        self.running[2] = launcher.start_one("attribution", self.env)
-
-    def sent(self, property_id: str = PROPERTY) -> set[str]:
-        return {c for c, p in self.conversions.items() if p == property_id}
-
-
-def environment(storage: Storage) -> dict[str, str]:
-    env = {"CONVTRACK_DATA_DIR": str(storage.data_dir)}
-    if storage.database_url:
-        env["CONVTRACK_DATABASE_URL"] = storage.database_url
-        env["CONVTRACK_ALLOW_GENERATED_SECRETS"] = "1"
-    return {**env, **launcher.loopback_ports(env)}
-
-
 @pytest.fixture
 def system(storage: Storage) -> Iterator[System]:
-    env = environment(storage)
-    running, addresses = launcher.start_all(env)
-    try:
-        yield System(env, running, addresses, {})
-    finally:
-        launcher.stop_all(running, grace=0)
+    with started_system(storage) as started:
+        yield started
 
 
 def watch(
     system: System,
     after: int = 0,
     property_id: str = PROPERTY,
-    **fields: object,
-) -> Iterator[Message]:
+    **fields: Any,
+) -> Generator[Message, None, None]:
     """The stream's messages (a generator: closing it cancels the call)."""
     with grpc.insecure_channel(system.addresses.attribution) as channel:
         stub = attribution_pb2_grpc.AttributionServiceStub(channel)
-        call = stub.WatchConversions(
+        call: Any = stub.WatchConversions(
             attribution_pb2.WatchConversionsRequest(
                 property_id=property_id,
                 after=after,
-                **{"heartbeat_interval": HEARTBEAT, **fields},  # type: ignore[arg-type]
+                **{"heartbeat_interval": HEARTBEAT, **fields},
             ),
             timeout=120,
         )
@@ -276,7 +201,7 @@ def test_from_now_skips_the_past_and_says_where_now_is(system: System) -> None:
 
 
 def test_bad_requests_and_positions_beyond_the_log_are_refused(system: System) -> None:
-    cases = [
+    cases: list[tuple[dict[str, Any], grpc.StatusCode]] = [
         ({"property_id": ""}, grpc.StatusCode.INVALID_ARGUMENT),
         ({"after": 5, "from_now": True}, grpc.StatusCode.INVALID_ARGUMENT),
         (
@@ -289,5 +214,5 @@ def test_bad_requests_and_positions_beyond_the_log_are_refused(system: System) -
     for fields, code in cases:
         request = {"property_id": PROPERTY, **fields}
         with pytest.raises(grpc.RpcError) as refused:
-            next(watch(system, **request))  # type: ignore[arg-type]
+            next(watch(system, **request))
         assert refused.value.code() is code, fields
