@@ -11,7 +11,9 @@ import grpc
 import pytest
 from google.protobuf import duration_pb2
 
+from common.grpc_errors import retry_delay_of
 from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
+from services.attribution.watch import DEFAULT_MAX_STREAMS
 from tests.conftest import Storage
 from tests.integration.helpers_watch import (
     OTHER,
@@ -216,3 +218,25 @@ def test_bad_requests_and_positions_beyond_the_log_are_refused(system: System) -
         with pytest.raises(grpc.RpcError) as refused:
             next(watch(system, **request))
         assert refused.value.code() is code, fields
+
+
+def test_streams_beyond_the_limit_are_told_to_come_back_and_a_closed_one_frees_its_slot(
+    system: System,
+) -> None:
+    open_streams = [watch(system) for _ in range(DEFAULT_MAX_STREAMS)]
+    for stream in open_streams:
+        assert next(stream).kind == HEARTBEAT_KIND
+    with pytest.raises(grpc.RpcError) as refused:
+        next(watch(system))
+    assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert retry_delay_of(refused.value) is not None
+
+    open_streams.pop().close()
+    while True:  # the server notices the cancellation at its next wake-up (0.5 s)
+        try:
+            assert next(watch(system)).kind == HEARTBEAT_KIND
+            break
+        except grpc.RpcError as error:
+            assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    for stream in open_streams:
+        stream.close()
