@@ -5,12 +5,15 @@ same after a rebuild of the views."""
 
 from __future__ import annotations
 
+import csv
+import json
 import secrets
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import grpc
 import pytest
@@ -22,6 +25,7 @@ from convtrack.common.v1 import common_pb2
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from services import launcher
+from services.cli import main
 from services.reporting.server import ReportingSettings, build_engine, rebuild_reports
 from services.reporting.views import (
     conversion_credits,
@@ -330,3 +334,48 @@ def test_rebuilt_views_equal_the_live_ones(system: OutcomeSystem) -> None:
     assert stages_of(outcome_report(system)) == live_report
     assert len(live["conversion_stages"]) == 7
     assert len(live["conversion_paths"]) == 3
+
+
+def test_report_outcomes_writes_the_stages_as_json_and_csv(
+    system: OutcomeSystem, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["report", "outcomes", "--property", PROPERTY, "--conversion", "deal"]
+    base += ["--addr", system.addresses.reporting]
+    assert main([*base, "--format", "json"]) == 0
+    written = json.loads(capsys.readouterr().out)
+    rows = [(r["stage"], r["group"], r["conversions"], r["value"]) for r in written["rows"]]
+    assert rows[:3] == [
+        ("lead", "(all)", 3.0, "5800.000000000"),
+        ("lead", "email", 2.0, "5000.000000000"),
+        ("lead", "paid_search", 1.0, "800.000000000"),
+    ]
+    out = tmp_path / "outcomes.csv"
+    assert main([*base, "--format", "csv", "--output", str(out)]) == 0
+    with out.open(newline="") as text:
+        assert [r["stage"] for r in csv.DictReader(text)].count("won") == 2
+    assert main([*base]) == 0
+    assert "now at stage" in capsys.readouterr().out
+
+
+HUBSPOT_CSV = """Record ID,Deal Stage,Amount,Currency Code,Last Modified Date
+E,Appointment Scheduled,,USD,{lead}
+E,Closed Won,1200,USD,{won}
+,Closed Won,5,USD,{won}
+"""
+
+
+def test_outcomes_import_sends_a_hubspot_export_once(
+    system: OutcomeSystem, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "deals.csv"
+    path.write_text(
+        HUBSPOT_CSV.format(lead=(DAY + 3 * D).isoformat(), won=(DAY + 4 * D).isoformat())
+    )
+    args = ["outcomes", "import", str(path), "--property", PROPERTY]
+    args += ["--addr", system.addresses.ingest]
+    assert main(args) == 1  # the row without a deal id is rejected
+    printed = capsys.readouterr()
+    assert "2 accepted" in printed.out and "1 rejected" in printed.out
+    assert f"{path}:4: outcome.order_id" in printed.err
+    assert main(args) == 1
+    assert "2 already sent" in capsys.readouterr().out
