@@ -30,6 +30,7 @@ COMMANDS = {
     "relay": "services.commands.relay:relay",
     "import events": "services.commands.import_events:import_events",
     "spend import": "services.commands.spend_import:spend_import",
+    "outcomes import": "services.commands.outcomes:outcomes_import",
     "sample send": "services.commands.sample:sample_send",
     "attribution run-file": "services.commands.attribution:run_file",
     "attribution models": "services.commands.attribution_settings:show_models",
@@ -56,8 +57,15 @@ GROUP_BY = (  # the keys of commands.reports.GROUP_BY
     "landing_page",
     "conversion_name",
 )
-REPORTS = ("conversions", "compare", "cost", "rates", "paths")  # commands.reports.SERVED_KINDS
-PLANNED_REPORTS = ("funnel", "cohorts", "outcomes")  # ...PLANNED_KINDS
+REPORTS = (  # commands.reports.SERVED_KINDS
+    "conversions",
+    "compare",
+    "cost",
+    "rates",
+    "paths",
+    "outcomes",
+)
+PLANNED_REPORTS = ("funnel", "cohorts")  # ...PLANNED_KINDS
 PATH_VIEWS = ("top", "length", "lag", "assisted")  # commands.paths.VIEWS
 CHARTS = ("models", "trend", "path-length", "cost")  # commands.charts.CHARTS
 SPEND_FORMATS = ("auto", "generic", "google-ads", "meta")  # "auto" + spend_import.CSV_FORMATS
@@ -104,12 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", type=Path, default=None, help="keep the data here")
     report = commands.add_parser(
         "report",
-        help="print or write a report from reporting: conversions, compare, cost, rates or paths",
+        help="print or write a report from reporting: conversions, compare, cost, rates, paths "
+        "or outcomes",
         description="Report KINDs: conversions (one model), compare (models side by side), "
         "cost (cost, conversions, cost per conversion, ROAS and ROI under one model), rates "
         "(visitors, sessions, conversions per session and per visitor), paths (top conversion "
         "paths; --view length, lag or assisted for path lengths, time lags or assisted versus "
-        "last-touch conversions per channel); "
+        "last-touch conversions per channel), outcomes (per CRM stage: conversions that "
+        "reached it, their value, credited per --group-by under one model); "
         f"not available yet (issue #9): {', '.join(PLANNED_REPORTS)}. Without KIND: "
         "conversions, or compare when --models names several (kept for compatibility).",
     )
@@ -358,6 +368,27 @@ def build_parser() -> argparse.ArgumentParser:
     spend_import.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
     _add_api_key(spend_import)
     _add_tls_dir(spend_import)
+    outcomes = commands.add_parser("outcomes", help="CRM outcomes of conversions (deal stages)")
+    outcomes_commands = outcomes.add_subparsers(dest="subcommand", required=True)
+    outcomes_import = outcomes_commands.add_parser(
+        "import",
+        help="send a CSV of outcomes to ingest; columns: order_id, timestamp, stage, value, "
+        "currency, refund, retracted (HubSpot and Salesforce export names too; docs/api.md)",
+    )
+    outcomes_import.add_argument("file", type=Path)
+    outcomes_import.add_argument("--property", default=None, dest="property_id")
+    outcomes_import.add_argument(
+        "--conversion", default="deal", help="the conversion name when the file has none"
+    )
+    outcomes_import.add_argument(
+        "--currency", default=None, help="the currency of amounts when the file names none"
+    )
+    outcomes_import.add_argument(
+        "--backfill", action="store_true", help="accept outcomes up to 730 days old"
+    )
+    outcomes_import.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
+    _add_api_key(outcomes_import)
+    _add_tls_dir(outcomes_import)
     attribution = commands.add_parser(
         "attribution", help="a property's attribution settings, and offline attribution tools"
     )

@@ -103,6 +103,8 @@ def conversion_attributed(event: Any) -> attribution_pb2.ConversionAttributed:
         unconsented=event.unconsented,
         advertising_denied=event.advertising_denied,
         path=conversion_path_pb(event.path),
+        stage=event.stage,
+        stages=stages_pb(event.stages),
         models=[
             attribution_pb2.ModelCredits(
                 model=model,
@@ -168,7 +170,48 @@ def log_entry(position: int, event: Any) -> attribution_pb2.LogEntry:
         )
     elif isinstance(event, PropertyAttributionSettings.Changed):
         entry.settings_changed.CopyFrom(settings_changed(event))
+    elif isinstance(event, Conversion.OutcomeChanged):
+        entry.conversion_stage_changed.CopyFrom(stage_changed(event))
+    elif isinstance(event, Conversion.Retracted):
+        r: Any = event
+        entry.conversion_retracted.CopyFrom(
+            attribution_pb2.ConversionRetracted(
+                property_id=r.property_id,
+                conversion_id=str(r.originator_id),
+                conversion_name=r.name,
+                occurred_at=to_timestamp(r.occurred_at),
+                retracted_at=to_timestamp(r.retracted_at),
+            )
+        )
     return entry
+
+
+def stages_pb(stages: list[dict[str, Any]]) -> list[attribution_pb2.StageReached]:
+    """The StageReached messages of stored stages."""
+    return [
+        attribution_pb2.StageReached(stage=s["stage"], reached_at=to_timestamp(s["reached_at"]))
+        for s in stages
+    ]
+
+
+def stage_changed(event: Any) -> attribution_pb2.ConversionStageChanged:
+    """The ConversionStageChanged message of a `Conversion.OutcomeChanged` event."""
+    return attribution_pb2.ConversionStageChanged(
+        property_id=event.property_id,
+        conversion_id=str(event.originator_id),
+        conversion_name=event.name,
+        occurred_at=to_timestamp(event.occurred_at),
+        stage=event.stage,
+        stages=stages_pb(event.stages),
+        value=(
+            to_money_pb(Money.from_micros(event.currency_code, event.value_micros))
+            if event.currency_code
+            else None
+        ),
+        reporting_value=to_money_pb(
+            Money.from_micros(event.reporting_currency_code, event.reporting_value_micros)
+        ),
+    )
 
 
 def settings_changed(event: Any) -> attribution_pb2.AttributionSettingsChanged:

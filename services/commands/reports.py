@@ -42,9 +42,9 @@ INTERVALS = {
     "week": reporting_pb2.REPORT_INTERVAL_WEEK,
     "month": reporting_pb2.REPORT_INTERVAL_MONTH,
 }
-SERVED_KINDS = ("conversions", "compare", "cost", "rates", "paths")
+SERVED_KINDS = ("conversions", "compare", "cost", "rates", "paths", "outcomes")
 """The report kinds the reporting service answers today."""
-PLANNED_KINDS = ("funnel", "cohorts", "outcomes")
+PLANNED_KINDS = ("funnel", "cohorts")
 """Report kinds the command names but the service does not serve yet (issue #9)."""
 DEFAULT_MODELS = {
     "conversions": "last_click",
@@ -52,6 +52,7 @@ DEFAULT_MODELS = {
     "cost": "last_click",
     "rates": "last_click",
     "paths": "",
+    "outcomes": "last_click",
 }
 METRIC_KINDS = ("cost", "rates")
 """The kinds written as metric tables (services.commands.metric_output)."""
@@ -83,6 +84,8 @@ def report(args: argparse.Namespace) -> int:
         return _path_report(args, address, tls, api_key)
     if kind in METRIC_KINDS:
         return _metric_report(args, address, kind, models[0], tls, api_key)
+    if kind == "outcomes":
+        return _outcome_report(args, address, models[0], tls, api_key)
     try:
         fetched = fetch_report(
             address,
@@ -127,7 +130,7 @@ def _kind_and_models(args: argparse.Namespace) -> tuple[str, list[str]]:
     if kind == "paths" and models:
         raise UsageError("report `paths` takes no model: paths are the journeys themselves")
     models = models or DEFAULT_MODELS[kind].split(",")
-    if kind in ("conversions", *METRIC_KINDS) and len(models) > 1:
+    if kind in ("conversions", "outcomes", *METRIC_KINDS) and len(models) > 1:
         raise UsageError(
             f"report `{kind}` takes one model, got {len(models)}: "
             "use `convtrack report compare` to compare models"
@@ -161,6 +164,11 @@ def _check_dimensions(kind: str, args: argparse.Namespace) -> None:
         raise UsageError(
             "report `compare` takes one --group-by dimension and no --interval, --filter or "
             "--compare: use `convtrack report conversions` for those"
+        )
+    if kind == "outcomes" and (len(names) > 1 or args.interval or args.filter or args.compare):
+        raise UsageError(
+            "report `outcomes` takes one --group-by dimension and no --interval, --filter or "
+            "--compare"
         )
     if kind in METRIC_KINDS and (
         len(names) > 1
@@ -446,6 +454,35 @@ def _metric_report(
             conversion_name=args.conversion,
             api_key=api_key,
             tls=tls,
+        )
+    except grpc.RpcError as error:
+        print(f"convtrack report: {error.code().name}: {error.details()}", file=sys.stderr)
+        return 1
+    write_table(table, args.output_format, args.output)
+    return 0
+
+
+def _outcome_report(
+    args: argparse.Namespace,
+    address: str,
+    model: str,
+    tls: TlsSettings | None,
+    api_key: str | None,
+) -> int:
+    from services.commands.metric_output import write as write_table
+    from services.commands.outcomes import fetch_outcome_table
+
+    try:
+        table = fetch_outcome_table(
+            address,
+            property_id=args.property_id,
+            model=model,
+            group_by=args.group_by,
+            start=args.since,
+            end=args.until,
+            conversion_name=args.conversion,
+            tls=tls,
+            api_key=api_key,
         )
     except grpc.RpcError as error:
         print(f"convtrack report: {error.code().name}: {error.details()}", file=sys.stderr)

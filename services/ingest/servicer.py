@@ -39,10 +39,12 @@ from services.ingest.application import (
 from services.ingest.consent import IncomingConsent
 from services.ingest.domainmodel import (
     Conversion,
+    ConversionOutcome,
     EventKind,
     Identification,
     IncomingConversion,
     IncomingEvent,
+    IncomingOutcome,
     IncomingPageView,
     IncomingTouchpoint,
     PageView,
@@ -157,7 +159,7 @@ def incoming_event(message: ingest_pb2.Event) -> IncomingEvent:
     """The plain incoming event of an Event message."""
     kind_name = message.WhichOneof("kind")
     identity, context = message.identity, message.context
-    touchpoint = page_view = conversion = None
+    touchpoint = page_view = conversion = outcome = None
     if kind_name == "touchpoint":
         t = message.touchpoint
         touchpoint = IncomingTouchpoint(
@@ -181,6 +183,16 @@ def incoming_event(message: ingest_pb2.Event) -> IncomingEvent:
         if c.HasField("value"):
             value = Money(c.value.currency_code.strip().upper(), c.value.units, c.value.nanos)
         conversion = IncomingConversion(name=c.name, value=value, order_id=c.order_id)
+    elif kind_name == "outcome":
+        o = message.outcome
+        outcome = IncomingOutcome(
+            conversion_name=o.conversion_name,
+            order_id=o.order_id,
+            stage=o.stage,
+            value=_incoming_money(o.value) if o.HasField("value") else None,
+            refund=_incoming_money(o.refund) if o.HasField("refund") else None,
+            retracted=o.retracted,
+        )
     timestamp, timestamp_error = None, ""
     if message.HasField("timestamp"):
         timestamp_error = timestamp_problem(message.timestamp) or ""
@@ -204,8 +216,44 @@ def incoming_event(message: ingest_pb2.Event) -> IncomingEvent:
         touchpoint=touchpoint,
         page_view=page_view,
         conversion=conversion,
+        outcome=outcome,
         size_bytes=message.ByteSize(),
         consent=_incoming_consent(message.consent),
+    )
+
+
+def _incoming_money(money: Any) -> Money:
+    """An amount as sent, its currency code trimmed and upper case."""
+    return Money(money.currency_code.strip().upper(), money.units, money.nanos)
+
+
+def _micros_pb(currency_code: str, micros: int) -> Any:
+    """A Money message of an amount in micros; None without a currency (no amount)."""
+    return to_money_pb(Money.from_micros(currency_code, micros)) if currency_code else None
+
+
+def _outcome_entry(position: int, e: Any) -> ingest_pb2.LogEntry:
+    reporting_code = e.reporting_currency_code
+    return ingest_pb2.LogEntry(
+        position=position,
+        outcome_recorded=ingest_pb2.OutcomeRecorded(
+            envelope=_envelope(e),
+            conversion_name=e.conversion_name,
+            order_id=e.order_id,
+            conversion_id=e.conversion_id,
+            stage=e.stage,
+            value=_micros_pb(e.currency_code, e.value_micros),
+            reporting_value=(
+                _micros_pb(reporting_code, e.reporting_value_micros) if e.currency_code else None
+            ),
+            refund=_micros_pb(e.refund_currency_code, e.refund_micros),
+            reporting_refund=(
+                _micros_pb(reporting_code, e.reporting_refund_micros)
+                if e.refund_currency_code
+                else None
+            ),
+            retracted=e.retracted,
+        ),
     )
 
 
@@ -335,6 +383,8 @@ def log_entry(position: int, event: Any) -> ingest_pb2.LogEntry:
             position=position,
             identify_recorded=ingest_pb2.IdentifyRecorded(envelope=_envelope(event)),
         )
+    if isinstance(event, ConversionOutcome.Recorded):
+        return _outcome_entry(position, event)
     if isinstance(event, KeyRing.Event):
         # Bookkeeping: served with no event set, so readers' positions still advance.
         return ingest_pb2.LogEntry(position=position)

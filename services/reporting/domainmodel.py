@@ -76,7 +76,30 @@ class ConfiguredModels:
     models: tuple[str, ...] | None
 
 
-ReportingInput = ConversionAttribution | ConfiguredModels
+@dataclass(frozen=True, slots=True)
+class StageChange:
+    """A conversion's outcomes as they stand after a change: its current stage ("" for
+    none), every stage reached (stage, first reached) in that order, and its current value."""
+
+    property_id: str
+    conversion_id: str
+    conversion_name: str
+    occurred_at: datetime
+    stage: str
+    stages: tuple[tuple[str, datetime], ...]
+    currency_code: str
+    value_micros: int
+
+
+@dataclass(frozen=True, slots=True)
+class Retraction:
+    """A conversion was retracted: it leaves every view."""
+
+    property_id: str
+    conversion_id: str
+
+
+ReportingInput = ConversionAttribution | ConfiguredModels | StageChange | Retraction
 """What reporting takes from attribution's log."""
 
 

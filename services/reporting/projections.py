@@ -24,6 +24,7 @@ from common.eventlog import MissingTablesError
 from common.follower import UpstreamEntry
 from common.sql_positions import record_position, stored_position
 from services.reporting.domainmodel import ConfiguredModels, ConversionAttribution, ReportingInput
+from services.reporting.outcome_projection import apply_outcomes
 from services.reporting.path_projection import replace_paths
 from services.reporting.views import (
     configured_models,
@@ -147,6 +148,7 @@ class ConversionCreditsProjection:
             ]
             _replace_credits(conn, winners)
             replace_paths(conn, winners)
+            apply_outcomes(conn, (e.value for e in entries))
             _replace_configured_models(conn, settings.values())
             record_position(
                 conn, projection_positions, PROJECTION_NAME, upstream, entries[-1].position

@@ -40,6 +40,7 @@ from services.reporting.access import RATE_COSTS, policy
 from services.reporting.activity import IngestActivityProjection
 from services.reporting.application import ReportingApplication
 from services.reporting.metrics import MetricsReports
+from services.reporting.outcome_reports import OutcomeReports
 from services.reporting.path_reports import PathReports
 from services.reporting.projections import ConversionCreditsProjection
 from services.reporting.servicer import ReportingServicer
@@ -200,7 +201,12 @@ def _start(
         return found
 
     servicer = ReportingServicer(
-        app, positions, telemetry.meter(__name__), MetricsReports(engine), PathReports(engine)
+        app,
+        positions,
+        telemetry.meter(__name__),
+        MetricsReports(engine),
+        PathReports(engine),
+        OutcomeReports(engine),
     )
 
     def register(server: grpc.Server) -> None:

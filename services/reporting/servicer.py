@@ -47,6 +47,7 @@ from services.reporting.domainmodel import (
     ReportRow,
 )
 from services.reporting.metrics import MetricsReports
+from services.reporting.outcome_reports import OutcomeQuery, OutcomeReport, OutcomeReports
 from services.reporting.path_reports import PathReports
 from services.reporting.path_values import DistributionKind, PathQuery, PathTotals
 from services.reporting.periods import previous_period
@@ -106,8 +107,10 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
         meter: Meter | None = None,
         metrics: MetricsReports | None = None,
         paths: PathReports | None = None,
+        outcomes: OutcomeReports | None = None,
     ) -> None:
         self._app = app
+        self._outcomes = outcomes
         self._metrics = metrics
         self._paths = paths
         self._latency = (
@@ -426,6 +429,19 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
             rows=rows, summary=_path_summary(found.totals)
         )
 
+    def GetOutcomeReport(
+        self, request: reporting_pb2.GetOutcomeReportRequest, context: grpc.ServicerContext
+    ) -> reporting_pb2.GetOutcomeReportResponse:
+        if self._outcomes is None:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, "this server has no outcome views")
+            raise AssertionError("unreachable")
+        outcomes = self._outcomes
+        check = FieldChecks()
+        query = _outcome_query(request, check)
+        check.abort_if_invalid(context, "invalid GetOutcomeReportRequest")
+        report = self._timed("outcome_report", context, lambda: outcomes.outcome_report(query))
+        return _outcome_response(report)
+
     def _require_paths(self, context: grpc.ServicerContext) -> PathReports:
         if self._paths is None:
             context.abort(grpc.StatusCode.UNIMPLEMENTED, "this server has no path views")
@@ -732,6 +748,68 @@ def _path_query(
         check.add("end_time", "must be after start_time")
     conversion_name = check.name(request.conversion_name, "conversion_name", required=False)
     return PathQuery(property_id=property_id, start=start, end=end, conversion_name=conversion_name)
+
+
+MAX_OUTCOME_STAGES = 50
+
+
+def _outcome_query(
+    request: reporting_pb2.GetOutcomeReportRequest, check: FieldChecks
+) -> OutcomeQuery:
+    """The plain query of an outcome request, its problems added to `check`."""
+    property_id = check.property_id(request.property_id)
+    start = check.optional_timestamp(request, "start_time")
+    end = check.optional_timestamp(request, "end_time")
+    if start is not None and end is not None and end <= start:
+        check.add("end_time", "must be after start_time")
+    group_by = check.choice(
+        request.group_by, "group_by", _GROUP_BY, reporting_pb2.GroupBy.DESCRIPTOR
+    )
+    stages = [check.name(stage, f"stages[{i}]") for i, stage in enumerate(request.stages)]
+    if len(stages) > MAX_OUTCOME_STAGES:
+        check.add("stages", f"at most {MAX_OUTCOME_STAGES} stages")
+    if len(set(stages)) != len(stages):
+        check.add("stages", "names a stage more than once")
+    return OutcomeQuery(
+        property_id=property_id,
+        model=check.name(request.model or DEFAULT_METRICS_MODEL, "model"),
+        group_by=group_by,
+        start=start,
+        end=end,
+        conversion_name=check.name(request.conversion_name, "conversion_name", required=False),
+        stages=tuple(stages),
+    )
+
+
+def _outcome_response(report: OutcomeReport) -> reporting_pb2.GetOutcomeReportResponse:
+    currency = report.currency_code
+    return reporting_pb2.GetOutcomeReportResponse(
+        stages=[
+            reporting_pb2.OutcomeStageRow(
+                stage=stage.stage,
+                conversions=stage.conversions,
+                current_conversions=stage.current_conversions,
+                value=_money_pb(currency, stage.value_micros),
+                conversion_share=stage.conversion_share,
+                groups=[
+                    reporting_pb2.OutcomeGroupRow(
+                        group=group.group,
+                        conversions=group.conversions,
+                        value=_money_pb(currency, group.value_micros),
+                        share=group.share,
+                    )
+                    for group in stage.groups
+                ],
+            )
+            for stage in report.stages
+        ],
+        conversion_name=report.conversion_name,
+        model=report.model,
+        group_by=_GROUP_BY_PB[report.group_by],
+        currency_code=currency,
+        total_conversions=report.total_conversions,
+        freshness=_freshness(report.freshness),
+    )
 
 
 def _path_summary(totals: PathTotals) -> reporting_pb2.PathReportSummary:

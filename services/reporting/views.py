@@ -173,6 +173,26 @@ conversion_path_channels = Table(
 """One row per distinct channel of a conversion's path: `last_touch` when it is the path's
 last non-direct channel (the conversion's last-touch channel), else the channel assisted."""
 
+conversion_stages = Table(
+    "conversion_stages",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("conversion_id", String, primary_key=True),
+    Column("stage", String, primary_key=True),
+    Column("conversion_name", String, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("reached_at", DateTime(timezone=True), nullable=False),
+    Column("is_current", Boolean, nullable=False),
+    Column("value_micros", BigInteger, nullable=False),
+    Column("currency_code", String, nullable=False),
+    Index(
+        "ix_conversion_stages_property_name_time", "property_id", "conversion_name", "occurred_at"
+    ),
+)
+"""One row per stage a conversion's outcomes reached (CRM deal stages), with when it was first
+reached, whether it is the conversion's current stage, and the conversion's current value.
+Retracted conversions have none (nor any row in the other views)."""
+
 
 settings_metadata = MetaData()
 """Tables that are no view: what properties chose. A rebuild of the views keeps them."""

@@ -130,6 +130,7 @@ def test_every_command_resolves_to_its_handler(command: str) -> None:
                 "blended",
             ],
             "spend import": ["spend", "import", "spend.csv"],
+            "outcomes import": ["outcomes", "import", "deals.csv"],
             "certs dev": ["certs", "dev", "certs"],
             "chart": ["chart", "models", "--output", "c.png", "--property", "p"],
             "vault export-legacy-secret": ["vault", "export-legacy-secret", "--out", "key"],

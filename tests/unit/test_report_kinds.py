@@ -23,7 +23,7 @@ from services.cli import main
         (
             ["bogus"],
             "convtrack report: unknown report KIND `bogus` (choose from conversions, "
-            "compare, cost, rates, paths, funnel, cohorts, outcomes)",
+            "compare, cost, rates, paths, outcomes, funnel, cohorts)",
         ),
         (
             ["compare", "--as-of", "2026-11-01"],
@@ -47,6 +47,16 @@ from services.cli import main
             "conversions` for those",
         ),
         (
+            ["outcomes", "--models", "last_click,linear"],
+            "convtrack report: report `outcomes` takes one model, got 2: use "
+            "`convtrack report compare` to compare models",
+        ),
+        (
+            ["outcomes", "--interval", "week"],
+            "convtrack report: report `outcomes` takes one --group-by dimension and no "
+            "--interval, --filter or --compare",
+        ),
+        (
             ["compare", "--format", "parquet"],
             "convtrack report: --format parquet needs --output FILE",
         ),
@@ -67,5 +77,6 @@ def test_without_a_kind_the_report_says_which_it_runs(capsys: pytest.CaptureFixt
     err = capsys.readouterr().err.splitlines()
     assert err[1] == (
         "convtrack report: no KIND given, reporting `conversions` "
-        "(say `convtrack report conversions`; KINDs: conversions, compare, cost, rates, paths)"
+        "(say `convtrack report conversions`; KINDs: conversions, compare, cost, rates, paths, "
+        "outcomes)"
     )

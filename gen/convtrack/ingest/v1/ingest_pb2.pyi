@@ -254,7 +254,7 @@ class TrackEventsRequest(_message.Message):
     def __init__(self, events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., backfill: _Optional[bool] = ...) -> None: ...
 
 class Event(_message.Message):
-    __slots__ = ("property_id", "event_id", "timestamp", "identity", "context", "touchpoint", "page_view", "conversion", "identify", "consent")
+    __slots__ = ("property_id", "event_id", "timestamp", "identity", "context", "touchpoint", "page_view", "conversion", "identify", "outcome", "consent")
     PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
@@ -264,6 +264,7 @@ class Event(_message.Message):
     PAGE_VIEW_FIELD_NUMBER: _ClassVar[int]
     CONVERSION_FIELD_NUMBER: _ClassVar[int]
     IDENTIFY_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
     CONSENT_FIELD_NUMBER: _ClassVar[int]
     property_id: str
     event_id: str
@@ -274,8 +275,9 @@ class Event(_message.Message):
     page_view: PageView
     conversion: Conversion
     identify: Identify
+    outcome: Outcome
     consent: Consent
-    def __init__(self, property_id: _Optional[str] = ..., event_id: _Optional[str] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., identity: _Optional[_Union[Identity, _Mapping]] = ..., context: _Optional[_Union[Context, _Mapping]] = ..., touchpoint: _Optional[_Union[Touchpoint, _Mapping]] = ..., page_view: _Optional[_Union[PageView, _Mapping]] = ..., conversion: _Optional[_Union[Conversion, _Mapping]] = ..., identify: _Optional[_Union[Identify, _Mapping]] = ..., consent: _Optional[_Union[Consent, _Mapping]] = ...) -> None: ...
+    def __init__(self, property_id: _Optional[str] = ..., event_id: _Optional[str] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., identity: _Optional[_Union[Identity, _Mapping]] = ..., context: _Optional[_Union[Context, _Mapping]] = ..., touchpoint: _Optional[_Union[Touchpoint, _Mapping]] = ..., page_view: _Optional[_Union[PageView, _Mapping]] = ..., conversion: _Optional[_Union[Conversion, _Mapping]] = ..., identify: _Optional[_Union[Identify, _Mapping]] = ..., outcome: _Optional[_Union[Outcome, _Mapping]] = ..., consent: _Optional[_Union[Consent, _Mapping]] = ...) -> None: ...
 
 class Identity(_message.Message):
     __slots__ = ("anonymous_id", "user_id", "email", "email_sha256")
@@ -440,20 +442,22 @@ class GetLogHeadResponse(_message.Message):
     def __init__(self, position: _Optional[int] = ...) -> None: ...
 
 class LogEntry(_message.Message):
-    __slots__ = ("position", "touchpoint_recorded", "page_view_recorded", "conversion_recorded", "identify_recorded", "spend_recorded")
+    __slots__ = ("position", "touchpoint_recorded", "page_view_recorded", "conversion_recorded", "identify_recorded", "spend_recorded", "outcome_recorded")
     POSITION_FIELD_NUMBER: _ClassVar[int]
     TOUCHPOINT_RECORDED_FIELD_NUMBER: _ClassVar[int]
     PAGE_VIEW_RECORDED_FIELD_NUMBER: _ClassVar[int]
     CONVERSION_RECORDED_FIELD_NUMBER: _ClassVar[int]
     IDENTIFY_RECORDED_FIELD_NUMBER: _ClassVar[int]
     SPEND_RECORDED_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_RECORDED_FIELD_NUMBER: _ClassVar[int]
     position: int
     touchpoint_recorded: TouchpointRecorded
     page_view_recorded: PageViewRecorded
     conversion_recorded: ConversionRecorded
     identify_recorded: IdentifyRecorded
     spend_recorded: SpendRecorded
-    def __init__(self, position: _Optional[int] = ..., touchpoint_recorded: _Optional[_Union[TouchpointRecorded, _Mapping]] = ..., page_view_recorded: _Optional[_Union[PageViewRecorded, _Mapping]] = ..., conversion_recorded: _Optional[_Union[ConversionRecorded, _Mapping]] = ..., identify_recorded: _Optional[_Union[IdentifyRecorded, _Mapping]] = ..., spend_recorded: _Optional[_Union[SpendRecorded, _Mapping]] = ...) -> None: ...
+    outcome_recorded: OutcomeRecorded
+    def __init__(self, position: _Optional[int] = ..., touchpoint_recorded: _Optional[_Union[TouchpointRecorded, _Mapping]] = ..., page_view_recorded: _Optional[_Union[PageViewRecorded, _Mapping]] = ..., conversion_recorded: _Optional[_Union[ConversionRecorded, _Mapping]] = ..., identify_recorded: _Optional[_Union[IdentifyRecorded, _Mapping]] = ..., spend_recorded: _Optional[_Union[SpendRecorded, _Mapping]] = ..., outcome_recorded: _Optional[_Union[OutcomeRecorded, _Mapping]] = ...) -> None: ...
 
 class RecordedEnvelope(_message.Message):
     __slots__ = ("record_id", "property_id", "event_id", "occurred_at", "received_at", "identifiers", "device", "trace_parent", "network", "late", "consent")
@@ -696,3 +700,43 @@ class ListAuditEventsResponse(_message.Message):
     events: _containers.RepeatedCompositeFieldContainer[_common_pb2.AuditEvent]
     next_page_token: str
     def __init__(self, events: _Optional[_Iterable[_Union[_common_pb2.AuditEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class Outcome(_message.Message):
+    __slots__ = ("conversion_name", "order_id", "stage", "value", "refund", "retracted")
+    CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    REFUND_FIELD_NUMBER: _ClassVar[int]
+    RETRACTED_FIELD_NUMBER: _ClassVar[int]
+    conversion_name: str
+    order_id: str
+    stage: str
+    value: _common_pb2.Money
+    refund: _common_pb2.Money
+    retracted: bool
+    def __init__(self, conversion_name: _Optional[str] = ..., order_id: _Optional[str] = ..., stage: _Optional[str] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., refund: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., retracted: _Optional[bool] = ...) -> None: ...
+
+class OutcomeRecorded(_message.Message):
+    __slots__ = ("envelope", "conversion_name", "order_id", "conversion_id", "stage", "value", "reporting_value", "refund", "reporting_refund", "retracted")
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_ID_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    REPORTING_VALUE_FIELD_NUMBER: _ClassVar[int]
+    REFUND_FIELD_NUMBER: _ClassVar[int]
+    REPORTING_REFUND_FIELD_NUMBER: _ClassVar[int]
+    RETRACTED_FIELD_NUMBER: _ClassVar[int]
+    envelope: RecordedEnvelope
+    conversion_name: str
+    order_id: str
+    conversion_id: str
+    stage: str
+    value: _common_pb2.Money
+    reporting_value: _common_pb2.Money
+    refund: _common_pb2.Money
+    reporting_refund: _common_pb2.Money
+    retracted: bool
+    def __init__(self, envelope: _Optional[_Union[RecordedEnvelope, _Mapping]] = ..., conversion_name: _Optional[str] = ..., order_id: _Optional[str] = ..., conversion_id: _Optional[str] = ..., stage: _Optional[str] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., reporting_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., refund: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., reporting_refund: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., retracted: _Optional[bool] = ...) -> None: ...

@@ -611,3 +611,67 @@ class GetAssistedConversionsResponse(_message.Message):
     rows: _containers.RepeatedCompositeFieldContainer[AssistedConversionsRow]
     summary: PathReportSummary
     def __init__(self, rows: _Optional[_Iterable[_Union[AssistedConversionsRow, _Mapping]]] = ..., summary: _Optional[_Union[PathReportSummary, _Mapping]] = ...) -> None: ...
+
+class GetOutcomeReportRequest(_message.Message):
+    __slots__ = ("property_id", "conversion_name", "start_time", "end_time", "group_by", "model", "stages")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    GROUP_BY_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    STAGES_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    conversion_name: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    group_by: GroupBy
+    model: str
+    stages: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, property_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., group_by: _Optional[_Union[GroupBy, str]] = ..., model: _Optional[str] = ..., stages: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class OutcomeGroupRow(_message.Message):
+    __slots__ = ("group", "conversions", "value", "share")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    SHARE_FIELD_NUMBER: _ClassVar[int]
+    group: str
+    conversions: float
+    value: _common_pb2.Money
+    share: float
+    def __init__(self, group: _Optional[str] = ..., conversions: _Optional[float] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., share: _Optional[float] = ...) -> None: ...
+
+class OutcomeStageRow(_message.Message):
+    __slots__ = ("stage", "conversions", "current_conversions", "value", "conversion_share", "groups")
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_SHARE_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    stage: str
+    conversions: int
+    current_conversions: int
+    value: _common_pb2.Money
+    conversion_share: float
+    groups: _containers.RepeatedCompositeFieldContainer[OutcomeGroupRow]
+    def __init__(self, stage: _Optional[str] = ..., conversions: _Optional[int] = ..., current_conversions: _Optional[int] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., conversion_share: _Optional[float] = ..., groups: _Optional[_Iterable[_Union[OutcomeGroupRow, _Mapping]]] = ...) -> None: ...
+
+class GetOutcomeReportResponse(_message.Message):
+    __slots__ = ("stages", "conversion_name", "model", "group_by", "currency_code", "total_conversions", "freshness")
+    STAGES_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    GROUP_BY_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_CODE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    FRESHNESS_FIELD_NUMBER: _ClassVar[int]
+    stages: _containers.RepeatedCompositeFieldContainer[OutcomeStageRow]
+    conversion_name: str
+    model: str
+    group_by: GroupBy
+    currency_code: str
+    total_conversions: int
+    freshness: ReportFreshness
+    def __init__(self, stages: _Optional[_Iterable[_Union[OutcomeStageRow, _Mapping]]] = ..., conversion_name: _Optional[str] = ..., model: _Optional[str] = ..., group_by: _Optional[_Union[GroupBy, str]] = ..., currency_code: _Optional[str] = ..., total_conversions: _Optional[int] = ..., freshness: _Optional[_Union[ReportFreshness, _Mapping]] = ...) -> None: ...
