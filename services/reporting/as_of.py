@@ -38,13 +38,18 @@ LIVE = ViewsAt()
 
 
 def current(columns: Any, position: int | None) -> ColumnElement[bool]:
-    """The rows of a table with revisions that are current at `position` (None: now)."""
+    """The rows of a table with revisions that are current at `position` (None: now).
+
+    Live: `valid_to IS NULL`, which the live partial indexes answer. At a position: the
+    rows current now that began by then, or superseded ones current then; each half implies
+    the WHERE of one partial index (`valid_to > p` implies `valid_to IS NOT NULL` to both
+    databases), so the planners can read each through its index."""
     if position is None:
         live: ColumnElement[bool] = columns.valid_to.is_(None)
         return live
-    return and_(
-        columns.valid_from <= position,
-        or_(columns.valid_to.is_(None), columns.valid_to > position),
+    return or_(
+        and_(columns.valid_to.is_(None), columns.valid_from <= position),
+        and_(columns.valid_to > position, columns.valid_from <= position),
     )
 
 

@@ -39,9 +39,10 @@ def time_of(conn: Connection, upstream: str, position: int) -> datetime | None:
 def record_times(
     conn: Connection, upstream: str, entries: Sequence[UpstreamEntry[Any]], changed: set[int]
 ) -> None:
-    """Records when the entries at positions `changed` and the page's last entry were
-    recorded (those whose time is known). A shard's tracking name counts as its upstream's:
-    shards read the same log, so a row another shard wrote is kept."""
+    """Records when the entries at positions `changed` (at least those that changed a view)
+    and the page's last entry were recorded, those whose time is known. A shard's tracking
+    name counts as its upstream's: shards read the same log, so a row another shard wrote
+    is kept."""
     base = upstream.split("/", 1)[0]
     last = entries[-1].position if entries else None
     rows = [

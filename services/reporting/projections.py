@@ -160,9 +160,9 @@ class ConversionCreditsProjection:
             )
             _insert_credits(conn, revisions)
             insert_paths(conn, revisions)
-            changed = {r.valid_from for r in revisions}
-            changed |= _apply_configured_models(conn, settings)
-            record_times(conn, upstream, entries, changed)
+            _apply_configured_models(conn, settings)
+            # Every entry's time: attribution's entries are few beside the rows each writes.
+            record_times(conn, upstream, entries, {e.position for e in entries})
             record_position(
                 conn, projection_positions, PROJECTION_NAME, upstream, entries[-1].position
             )
@@ -253,11 +253,11 @@ def _stored_revisions(
 
 def _apply_configured_models(
     conn: Connection, changes: Sequence[tuple[int, ConfiguredModels]]
-) -> set[int]:
+) -> None:
     """Records each change of a property's configured models as a revision: the current row
-    ends where the property's first change in the page starts. Returns the positions."""
+    ends where the property's first change in the page starts."""
     if not changes:
-        return set()
+        return
     by_property: dict[str, list[tuple[int, ConfiguredModels]]] = {}
     for position, change in changes:
         by_property.setdefault(change.property_id, []).append((position, change))
@@ -282,7 +282,6 @@ def _apply_configured_models(
                 }
             )
     conn.execute(insert(configured_models), rows)
-    return {position for position, _ in changes}
 
 
 def _insert_credits(conn: Connection, revisions: Sequence[Revision]) -> None:

@@ -41,6 +41,17 @@ def _valid_to() -> Column[int]:
     return Column("valid_to", BigInteger, nullable=True)
 
 
+def _superseded_index(name: str, *columns: str) -> Index:
+    """A partial index over the superseded rows (`valid_to IS NOT NULL`): with the live one,
+    an as-of query reads both, and a live query cannot pick it by mistake."""
+    return Index(
+        name,
+        *columns,
+        sqlite_where=text("valid_to IS NOT NULL"),
+        postgresql_where=text("valid_to IS NOT NULL"),
+    )
+
+
 def _live_index(name: str, *columns: str) -> Index:
     """A partial index over the current rows (`valid_to IS NULL`), on both databases: live
     queries, which say `valid_to IS NULL`, read only it."""
@@ -85,7 +96,7 @@ conversion_credits = Table(
         "model",
         "occurred_at",
     ),
-    Index(
+    _superseded_index(
         "ix_conversion_credits_history",
         "property_id",
         "conversion_name",
@@ -132,8 +143,9 @@ log_clock = Table(
     Column("recorded_at", DateTime(timezone=True), nullable=False),
     Index("ix_log_clock_upstream_time", "upstream", "recorded_at"),
 )
-"""When the producer recorded upstream entries: every entry that changed a view, and the
-last of each page, so that a time maps to the position the views stood at then."""
+"""When the producer recorded upstream entries (every entry of attribution's log; of
+ingest's, the spend entries and the last of each page), so that a time maps to the position
+the views stood at then."""
 
 spend = Table(
     "spend",
@@ -206,7 +218,9 @@ conversion_paths = Table(
     _live_index(
         "ix_conversion_paths_property_name_time", "property_id", "conversion_name", "occurred_at"
     ),
-    Index("ix_conversion_paths_history", "property_id", "conversion_name", "occurred_at"),
+    _superseded_index(
+        "ix_conversion_paths_history", "property_id", "conversion_name", "occurred_at"
+    ),
 )
 """One row per consented conversion and attribution revision with its path (the current
 row: of its latest attribution): its steps
