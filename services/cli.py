@@ -147,7 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--since", type=_parse_time, default=None, help="ISO 8601, inclusive")
     report.add_argument("--until", type=_parse_time, default=None, help="ISO 8601, exclusive")
-    report.add_argument("--as-of", default=None, help="not available yet (issue #9)")
+    report.add_argument(
+        "--as-of",
+        default=None,
+        help="the report as it stood at a past moment: an ISO 8601 time, or position:N of "
+        "attribution's log (not for rates)",
+    )
     report.add_argument(
         "--interval",
         choices=("none", "day", "week", "month"),

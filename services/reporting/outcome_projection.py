@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert
 
+from common.follower import UpstreamEntry
 from services.reporting.domainmodel import Retraction, StageChange
 from services.reporting.views import (
     conversion_credits,
@@ -18,30 +19,35 @@ from services.reporting.views import (
     unconsented_conversions,
 )
 
-RETRACTED_FROM = (
+HISTORY_TABLES = (
     conversion_credits,
     unconsented_conversions,
     conversion_paths,
     conversion_path_channels,
-    conversion_stages,
 )
-"""Every view that holds rows of a conversion."""
+"""The views that keep a conversion's superseded rows (valid_from, valid_to): a retraction
+ends its current rows there, so reports as of an earlier moment still count it."""
 
 
-def apply_outcomes(conn: Connection, values: Iterable[object]) -> None:
+def apply_outcomes(
+    conn: Connection, entries: Iterable[UpstreamEntry[Any]]
+) -> dict[tuple[str, str], int]:
     """Applies a page's stage changes (each conversion's last one in the page replaces its
-    stage rows), then its retractions (every row of the conversion goes, in every view).
-    Attribution logs nothing about a conversion after its retraction, so retractions last is
-    the page's order in effect."""
+    stage rows) and removes retracted conversions' stage rows. Returns each retracted
+    conversion with the position of its retraction, where the caller ends its rows in
+    HISTORY_TABLES. Attribution logs nothing about a conversion after its retraction."""
     changes: dict[tuple[str, str], StageChange] = {}
-    retractions: list[Retraction] = []
-    for value in values:
+    retracted: dict[tuple[str, str], int] = {}
+    for entry in entries:
+        value = entry.value
         if isinstance(value, StageChange):
             changes[(value.property_id, value.conversion_id)] = value
         elif isinstance(value, Retraction):
-            retractions.append(value)
+            retracted.setdefault((value.property_id, value.conversion_id), entry.position)
     _replace_stages(conn, list(changes.values()))
-    _delete_conversions(conn, [(r.property_id, r.conversion_id) for r in retractions])
+    if retracted:
+        _delete_from(conn, [conversion_stages], list(retracted))
+    return retracted
 
 
 def _replace_stages(conn: Connection, changes: Sequence[StageChange]) -> None:
@@ -65,11 +71,6 @@ def _replace_stages(conn: Connection, changes: Sequence[StageChange]) -> None:
     ]
     if rows:
         conn.execute(insert(conversion_stages), rows)
-
-
-def _delete_conversions(conn: Connection, keys: Sequence[tuple[str, str]]) -> None:
-    if keys:
-        _delete_from(conn, RETRACTED_FROM, keys)
 
 
 def _delete_from(conn: Connection, tables: Iterable[Any], keys: Sequence[tuple[str, str]]) -> None:

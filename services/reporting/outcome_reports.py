@@ -166,7 +166,9 @@ class OutcomeReports:
             .join_from(
                 conversion_stages,
                 conversion_credits,
-                (c.property_id == s.property_id) & (c.conversion_id == s.conversion_id),
+                (c.property_id == s.property_id)
+                & (c.conversion_id == s.conversion_id)
+                & c.valid_to.is_(None),
             )
             .where(c.model == query.model, *self._conditions(query, name))
             .order_by(s.stage, s.conversion_id, c.credit_index)
@@ -223,7 +225,7 @@ class OutcomeReports:
         has_credits = conn.execute(
             select(c.conversion_id)
             .where(c.property_id == query.property_id, c.conversion_name == name)
-            .where(c.model == query.model)
+            .where(c.model == query.model, c.valid_to.is_(None))
             .limit(1)
         ).first()
         if has_credits is None:
@@ -235,12 +237,16 @@ class OutcomeReports:
 
 
 def _names(conn: Connection, columns: object, property_id: str) -> list[str]:
-    """The distinct conversion names of a property in a view, in order."""
+    """The distinct conversion names of a property in a view (its current rows where the
+    view keeps revisions), in order."""
     column = columns.conversion_name  # type: ignore[attr-defined]
+    conditions = [columns.property_id == property_id]  # type: ignore[attr-defined]
+    if "valid_to" in columns:  # type: ignore[operator]
+        conditions.append(columns.valid_to.is_(None))  # type: ignore[attr-defined]
     found: Sequence[str] = (
         conn.execute(
             select(column)
-            .where(columns.property_id == property_id)  # type: ignore[attr-defined]
+            .where(*conditions)
             .distinct()
             .order_by(column)
         )

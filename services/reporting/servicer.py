@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 from opentelemetry.metrics import Meter
 
 from common.grpc_errors import FieldProblem, abort_invalid
@@ -21,6 +22,7 @@ from common.wire import to_money_pb, to_timestamp
 from convtrack.common.v1 import common_pb2
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from services.reporting.application import (
+    AsOfNotKeptError,
     ConversionNameRequiredError,
     InvalidComparisonError,
     InvalidTimeRangeError,
@@ -33,6 +35,7 @@ from services.reporting.application import (
 )
 from services.reporting.domainmodel import (
     DIMENSION_DESCRIPTIONS,
+    AsOf,
     CostRow,
     DimensionFilter,
     Freshness,
@@ -284,14 +287,15 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
         check = FieldChecks()
         property_id = check.property_id(request.property_id)
         conversion_name = check.name(request.conversion_name, "conversion_name", required=False)
+        as_of = _as_of(request, check)
         check.abort_if_invalid(context, "invalid ListReportModelsRequest")
         models = self._timed(
             "list_report_models",
             context,
-            lambda: self._app.list_report_models(property_id, conversion_name),
+            lambda: self._app.list_report_models(property_id, conversion_name, as_of),
         )
         return reporting_pb2.ListReportModelsResponse(
-            models=models, configured_models=self._app.configured_models(property_id)
+            models=models, configured_models=self._app.configured_models(property_id, as_of)
         )
 
     def GetCostReport(
@@ -341,6 +345,7 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
                 query.end.isoformat() if query.end else "",
                 query.conversion_name,
                 str(request.collapse_repeats),
+                _as_of_key(query.as_of),
             )
         )
         after = _after(request.page_token, scope, check)
@@ -482,6 +487,8 @@ def _freshness(freshness: Freshness) -> reporting_pb2.ReportFreshness:
     )
     if freshness.newest_conversion_at is not None:
         message.newest_conversion_time.CopyFrom(to_timestamp(freshness.newest_conversion_at))
+    if freshness.as_of_time is not None:
+        message.as_of_time.CopyFrom(to_timestamp(freshness.as_of_time))
     return message
 
 
@@ -686,7 +693,26 @@ def _query(
         start=start,
         end=end,
         conversion_name=conversion_name,
+        as_of=_as_of(request, check),
     )
+
+
+LARGEST_POSITION = 2**63 - 1
+"""Positions are stored as signed 64-bit integers: a larger one asks for the live views."""
+
+
+def _as_of(request: Message, check: FieldChecks) -> AsOf | None:
+    """The request's `as_of` moment (None when not set); its problems go to `check`."""
+    if not request.HasField("as_of"):
+        return None
+    as_of = request.as_of  # type: ignore[attr-defined]
+    kind = as_of.WhichOneof("moment")
+    if kind == "time":
+        return AsOf(time=check.timestamp(as_of.time, "as_of.time"))
+    if kind == "attribution_position":
+        return AsOf(attribution_position=min(int(as_of.attribution_position), LARGEST_POSITION))
+    check.add("as_of", "set time or attribution_position")
+    return None
 
 
 def _metrics_query(
@@ -708,6 +734,7 @@ def _metrics_query(
         check.add("end_time", "must be after start_time")
     conversion_name = check.name(request.conversion_name, "conversion_name", required=False)
     size = _page_size(request.page_size, check)
+    as_of = _as_of(request, check)
     scope = "\x1f".join(
         (
             kind,
@@ -717,6 +744,7 @@ def _metrics_query(
             start.isoformat() if start else "",
             end.isoformat() if end else "",
             conversion_name,
+            _as_of_key(as_of),
         )
     )
     after = _after(request.page_token, scope, check)
@@ -730,8 +758,18 @@ def _metrics_query(
         conversion_name=conversion_name,
         page_size=size,
         after=after,
+        as_of=as_of,
     )
     return query, scope
+
+
+def _as_of_key(as_of: AsOf | None) -> str:
+    """The as-of moment in a page token's scope."""
+    if as_of is None:
+        return ""
+    if as_of.time is not None:
+        return as_of.time.isoformat()
+    return f"position:{as_of.attribution_position}"
 
 
 def _path_query(
@@ -747,7 +785,13 @@ def _path_query(
     if start is not None and end is not None and end <= start:
         check.add("end_time", "must be after start_time")
     conversion_name = check.name(request.conversion_name, "conversion_name", required=False)
-    return PathQuery(property_id=property_id, start=start, end=end, conversion_name=conversion_name)
+    return PathQuery(
+        property_id=property_id,
+        start=start,
+        end=end,
+        conversion_name=conversion_name,
+        as_of=_as_of(request, check),
+    )
 
 
 MAX_OUTCOME_STAGES = 50
@@ -880,5 +924,8 @@ def _answer(context: grpc.ServicerContext, ask: Callable[[], T]) -> T:
         abort_invalid(context, str(error), [FieldProblem("settings.time_zone", str(error))])
         raise
     except MixedCurrencyError as error:
+        context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
+        raise
+    except AsOfNotKeptError as error:
         context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
         raise

@@ -26,8 +26,17 @@ from services.cli import main
             "compare, cost, rates, paths, outcomes, funnel, cohorts)",
         ),
         (
-            ["compare", "--as-of", "2026-11-01"],
-            "convtrack report: --as-of is not available yet (issue #9)",
+            ["compare", "--as-of", "yesterday"],
+            "convtrack report: --as-of 'yesterday': say an ISO 8601 time "
+            "(2026-03-01T00:00:00Z) or position:N",
+        ),
+        (
+            ["conversions", "--as-of", "position:-3"],
+            "convtrack report: --as-of 'position:-3': say position:N with a whole number N",
+        ),
+        (
+            ["rates", "--as-of", "position:3"],
+            "convtrack report: report `rates` has no --as-of: sessions keep no past states",
         ),
         (
             ["conversions", "--models", "last_click,linear"],
