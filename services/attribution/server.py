@@ -240,6 +240,8 @@ def _start(
         return sharded_positions(app.position, UPSTREAMS, settings.shards)
 
     audit = open_audit_log(database_of(settings))
+    # The rate limits are the deployment's: shared among the live replicas (PostgreSQL).
+    replicas = election.replica_count() if settings.rate_limits.enabled else (lambda: 1)
     servicer = AttributionServicer(app, upstream_positions, audit)
 
     def register(server: grpc.Server) -> None:
@@ -255,7 +257,7 @@ def _start(
             policy(),
             keys.current if keys is not None else None,
             below=[
-                *rate_limit_interceptors(settings.rate_limits, RATE_COSTS),
+                *rate_limit_interceptors(settings.rate_limits, RATE_COSTS, replicas),
                 *audit_interceptors(policy(), audit),
             ],
         ),

@@ -335,6 +335,8 @@ def _start(settings: IngestSettings, telemetry: Telemetry, election: Election) -
     if keys is not None:
         api_keys.on_change(keys.refresh)
     audit = open_audit_log(database_of(settings))
+    # The rate limits are the deployment's: shared among the live replicas (PostgreSQL).
+    replicas = election.replica_count() if settings.rate_limits.enabled else (lambda: 1)
     servicer = IngestServicer(app, api_keys, telemetry.meter(__name__), audit)
 
     def register(server: grpc.Server) -> None:
@@ -350,7 +352,7 @@ def _start(settings: IngestSettings, telemetry: Telemetry, election: Election) -
             policy(),
             keys.current if keys is not None else None,
             below=[
-                *rate_limit_interceptors(settings.rate_limits, RATE_COSTS),
+                *rate_limit_interceptors(settings.rate_limits, RATE_COSTS, replicas),
                 *audit_interceptors(policy(), audit),
             ],
         ),
