@@ -5,8 +5,10 @@ the delay passes."""
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -36,17 +38,18 @@ class Limited:
     flooder: str
     quiet: str
     local_ingest: ingest_pb2_grpc.IngestServiceStub
+    spare: list[str]  # keys no other test spends
 
 
-def _mint(data_dir: Path) -> tuple[str, str]:
+def _mint(data_dir: Path, count: int = 2) -> list[str]:
     api_keys, close = offline_api_keys(IngestSettings(data_dir=data_dir))
     try:
         scopes = [Scope.INGEST_WRITE, Scope.REPORTS_READ]
         now = datetime.now(UTC)
-        first, second = (
-            api_keys.create(property_id=PROPERTY, scopes=scopes, now=now).token for _ in range(2)
-        )
-        return first, second
+        return [
+            api_keys.create(property_id=PROPERTY, scopes=scopes, now=now).token
+            for _ in range(count)
+        ]
     finally:
         close()
 
@@ -54,7 +57,7 @@ def _mint(data_dir: Path) -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Limited]:
     data_dir = tmp_path_factory.mktemp("limits") / "data"
-    flooder, quiet = _mint(data_dir)
+    flooder, quiet, *spare = _mint(data_dir, 4)
     env = {
         "CONVTRACK_DATA_DIR": str(data_dir),
         "CONVTRACK_AUTH": "keys",
@@ -102,6 +105,7 @@ def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Limited]:
             flooder,
             quiet,
             ingest_pb2_grpc.IngestServiceStub(channels[2]),
+            spare,
         )
 
 
@@ -152,6 +156,51 @@ def test_a_query_flood_from_one_key_is_limited_while_another_key_passes(limited:
     query(limited.quiet)
     time.sleep(delay.total_seconds())
     query(limited.flooder)
+
+
+def test_another_keys_calls_pass_while_a_flood_is_being_refused(limited: Limited) -> None:
+    """The flood runs in threads, on ingest and on reporting, while the other key calls both:
+    the other key's calls all pass, and the flood is refused with RetryInfo meanwhile."""
+    flooder, quiet = limited.spare
+    refused = {"ingest": threading.Event(), "reporting": threading.Event()}
+    stop = threading.Event()
+    codes: list[grpc.StatusCode] = []
+
+    def query(token: str) -> None:
+        limited.reporting.ListDimensions(
+            reporting_pb2.ListDimensionsRequest(), timeout=DEADLINE, metadata=_bearer(token)
+        )
+
+    def flood(service: str) -> None:
+        sent = 0
+        while not stop.is_set():
+            sent += 1
+            try:
+                if service == "ingest":
+                    _track(limited.ingest, flooder, 5, f"threaded-{sent}")
+                else:
+                    query(flooder)
+            except grpc.RpcError as error:
+                codes.append(error.code())
+                if error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED:
+                    assert retry_delay_of(error) is not None
+                    refused[service].set()
+
+    with ThreadPoolExecutor(4) as pool:
+        floods = [pool.submit(flood, service) for service in [*refused, *refused]]
+        try:
+            for service, event in refused.items():
+                assert event.wait(DEADLINE), f"the flood on {service} was never refused"
+            # Within its own limits (2 queries, 10 events at once), while the flood goes on.
+            for round_ in range(2):
+                query(quiet)
+                _track(limited.ingest, quiet, 5, f"meanwhile-{round_}")
+            assert not any(f.done() for f in floods), "the flood stopped before the other key"
+        finally:
+            stop.set()
+        for done in floods:
+            done.result()
+    assert set(codes) == {grpc.StatusCode.RESOURCE_EXHAUSTED}, codes
 
 
 def test_the_local_caller_is_not_limited_when_authentication_is_off(limited: Limited) -> None:
