@@ -40,6 +40,8 @@ COMMANDS = {
     ),
     "identity resolve-file": "services.commands.identity:resolve_file",
     "certs dev": "services.commands.certs:certs_dev",
+    "consent defaults": "services.commands.consent:defaults",
+    "consent forget": "services.commands.consent:forget",
     "vault export-legacy-secret": "services.commands.vault:export_legacy_secret",
     "vault retire": "services.commands.vault:retire",
 }
@@ -494,6 +496,46 @@ def build_parser() -> argparse.ArgumentParser:
         help="Kubernetes namespace in the services' DNS names (convtrack-<service>.<ns>.svc)",
     )
     certs_dev.add_argument("--force", action="store_true", help="replace existing files")
+    consent = commands.add_parser(
+        "consent", help="consent defaults per property, and erasing identifiers' consent"
+    )
+    consent_commands = consent.add_subparsers(dest="subcommand", required=True)
+    consent_defaults = consent_commands.add_parser(
+        "defaults",
+        help="show, or with --analytics/--advertising choose, what an event whose consent is "
+        "unknown counts as for a property (denied: opt-in required) or the deployment default",
+    )
+    scope = consent_defaults.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--property", dest="property_id", help="the property")
+    scope.add_argument(
+        "--all-properties",
+        action="store_true",
+        help="the deployment default: every property that did not choose its own",
+    )
+    for purpose in ("analytics", "advertising"):
+        consent_defaults.add_argument(
+            f"--{purpose}",
+            choices=("granted", "denied"),
+            default=None,
+            help=f"unknown {purpose} consent counts as this (unchanged when left out)",
+        )
+    consent_forget = consent_commands.add_parser(
+        "forget",
+        help="erase the consent ingest recorded for identifiers (those that only ever denied "
+        "reach no person, so ForgetPerson cannot erase them)",
+    )
+    consent_forget.add_argument("--property", dest="property_id", required=True)
+    consent_forget.add_argument(
+        "--identifier",
+        action="append",
+        required=True,
+        help="TYPE:VALUE (anon, user, email, phone or crm; a plain email is hashed); repeatable",
+    )
+    consent_forget.add_argument("--note", default="", help="why (no personal data)")
+    for consent_command in (consent_defaults, consent_forget):
+        consent_command.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
+        _add_api_key(consent_command)
+        _add_tls_dir(consent_command)
     vault = commands.add_parser("vault", help="ingest's vault secrets (docs/deploy.md)")
     vault_commands = vault.add_subparsers(dest="subcommand", required=True)
     export = vault_commands.add_parser(

@@ -256,6 +256,8 @@ def _start(
 
     audit = open_audit_log(database_of(settings))
     watches = ConversionWatches(app, settings.max_watch_streams)
+    # The rate limits are the deployment's: shared among the live replicas (PostgreSQL).
+    replicas = election.replica_count() if settings.rate_limits.enabled else (lambda: 1)
     servicer = AttributionServicer(app, upstream_positions, audit, watches)
 
     def register(server: grpc.Server) -> None:
@@ -271,7 +273,7 @@ def _start(
             policy(),
             keys.current if keys is not None else None,
             below=[
-                *rate_limit_interceptors(settings.rate_limits, RATE_COSTS),
+                *rate_limit_interceptors(settings.rate_limits, RATE_COSTS, replicas),
                 *audit_interceptors(policy(), audit),
             ],
         ),

@@ -244,14 +244,7 @@ def _names(conn: Connection, columns: object, property_id: str) -> list[str]:
     if "valid_to" in columns:  # type: ignore[operator]
         conditions.append(columns.valid_to.is_(None))  # type: ignore[attr-defined]
     found: Sequence[str] = (
-        conn.execute(
-            select(column)
-            .where(*conditions)
-            .distinct()
-            .order_by(column)
-        )
-        .scalars()
-        .all()
+        conn.execute(select(column).where(*conditions).distinct().order_by(column)).scalars().all()
     )
     return list(found)
 

@@ -212,6 +212,8 @@ def _start(
     def register(server: grpc.Server) -> None:
         reporting_pb2_grpc.add_ReportingServiceServicer_to_server(servicer, server)
 
+    # The rate limits are the deployment's: shared among the live replicas (PostgreSQL).
+    replicas = election.replica_count() if settings.rate_limits.enabled else (lambda: 1)
     server = GrpcServer(
         listen=settings.listen,
         service_names=[SERVICE_NAME],
@@ -221,7 +223,7 @@ def _start(
             settings.auth,
             policy(),
             keys.current if keys is not None else None,
-            below=rate_limit_interceptors(settings.rate_limits, RATE_COSTS),
+            below=rate_limit_interceptors(settings.rate_limits, RATE_COSTS, replicas),
         ),
         ready_at_start=False,
         transport=settings.transport,

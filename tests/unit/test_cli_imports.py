@@ -115,6 +115,8 @@ def test_every_command_resolves_to_its_handler(command: str) -> None:
             "import events": ["import", "events", "events.jsonl"],
             "keys revoke": ["keys", "revoke", "0123abcd"],
             "attribution models": ["attribution", "models", "--property", "p"],
+            "consent defaults": ["consent", "defaults", "--property", "p"],
+            "consent forget": ["consent", "forget", "--property", "p", "--identifier", "anon:c"],
             "attribution configure-models": [
                 "attribution",
                 "configure-models",

@@ -48,6 +48,19 @@ class ConsentState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CONSENT_STATE_UNSPECIFIED: _ClassVar[ConsentState]
     CONSENT_STATE_GRANTED: _ClassVar[ConsentState]
     CONSENT_STATE_DENIED: _ClassVar[ConsentState]
+
+class ConsentDefault(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONSENT_DEFAULT_UNSPECIFIED: _ClassVar[ConsentDefault]
+    CONSENT_DEFAULT_GRANTED: _ClassVar[ConsentDefault]
+    CONSENT_DEFAULT_DENIED: _ClassVar[ConsentDefault]
+
+class ConsentDefaultsSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONSENT_DEFAULTS_SOURCE_UNSPECIFIED: _ClassVar[ConsentDefaultsSource]
+    CONSENT_DEFAULTS_SOURCE_ENVIRONMENT: _ClassVar[ConsentDefaultsSource]
+    CONSENT_DEFAULTS_SOURCE_DEFAULT: _ClassVar[ConsentDefaultsSource]
+    CONSENT_DEFAULTS_SOURCE_PROPERTY: _ClassVar[ConsentDefaultsSource]
 API_KEY_SCOPE_UNSPECIFIED: ApiKeyScope
 API_KEY_SCOPE_INGEST_WRITE: ApiKeyScope
 API_KEY_SCOPE_REPORTS_READ: ApiKeyScope
@@ -70,6 +83,13 @@ SPEND_OUTCOME_REJECTED: SpendOutcome
 CONSENT_STATE_UNSPECIFIED: ConsentState
 CONSENT_STATE_GRANTED: ConsentState
 CONSENT_STATE_DENIED: ConsentState
+CONSENT_DEFAULT_UNSPECIFIED: ConsentDefault
+CONSENT_DEFAULT_GRANTED: ConsentDefault
+CONSENT_DEFAULT_DENIED: ConsentDefault
+CONSENT_DEFAULTS_SOURCE_UNSPECIFIED: ConsentDefaultsSource
+CONSENT_DEFAULTS_SOURCE_ENVIRONMENT: ConsentDefaultsSource
+CONSENT_DEFAULTS_SOURCE_DEFAULT: ConsentDefaultsSource
+CONSENT_DEFAULTS_SOURCE_PROPERTY: ConsentDefaultsSource
 
 class ApiKey(_message.Message):
     __slots__ = ("key_id", "property_id", "scopes", "created_at", "expires_at", "revoked", "revoked_at", "description")
@@ -740,3 +760,55 @@ class OutcomeRecorded(_message.Message):
     reporting_refund: _common_pb2.Money
     retracted: bool
     def __init__(self, envelope: _Optional[_Union[RecordedEnvelope, _Mapping]] = ..., conversion_name: _Optional[str] = ..., order_id: _Optional[str] = ..., conversion_id: _Optional[str] = ..., stage: _Optional[str] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., reporting_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., refund: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., reporting_refund: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., retracted: _Optional[bool] = ...) -> None: ...
+
+class GetConsentDefaultsRequest(_message.Message):
+    __slots__ = ("property_id",)
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    def __init__(self, property_id: _Optional[str] = ...) -> None: ...
+
+class GetConsentDefaultsResponse(_message.Message):
+    __slots__ = ("property_id", "analytics", "advertising", "source")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    ANALYTICS_FIELD_NUMBER: _ClassVar[int]
+    ADVERTISING_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    analytics: ConsentDefault
+    advertising: ConsentDefault
+    source: ConsentDefaultsSource
+    def __init__(self, property_id: _Optional[str] = ..., analytics: _Optional[_Union[ConsentDefault, str]] = ..., advertising: _Optional[_Union[ConsentDefault, str]] = ..., source: _Optional[_Union[ConsentDefaultsSource, str]] = ...) -> None: ...
+
+class SetConsentDefaultsRequest(_message.Message):
+    __slots__ = ("property_id", "analytics", "advertising")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    ANALYTICS_FIELD_NUMBER: _ClassVar[int]
+    ADVERTISING_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    analytics: ConsentDefault
+    advertising: ConsentDefault
+    def __init__(self, property_id: _Optional[str] = ..., analytics: _Optional[_Union[ConsentDefault, str]] = ..., advertising: _Optional[_Union[ConsentDefault, str]] = ...) -> None: ...
+
+class SetConsentDefaultsResponse(_message.Message):
+    __slots__ = ("defaults",)
+    DEFAULTS_FIELD_NUMBER: _ClassVar[int]
+    defaults: GetConsentDefaultsResponse
+    def __init__(self, defaults: _Optional[_Union[GetConsentDefaultsResponse, _Mapping]] = ...) -> None: ...
+
+class ForgetIdentifiersRequest(_message.Message):
+    __slots__ = ("property_id", "identifiers", "note")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    identifiers: _containers.RepeatedCompositeFieldContainer[_common_pb2.Identifier]
+    note: str
+    def __init__(self, property_id: _Optional[str] = ..., identifiers: _Optional[_Iterable[_Union[_common_pb2.Identifier, _Mapping]]] = ..., note: _Optional[str] = ...) -> None: ...
+
+class ForgetIdentifiersResponse(_message.Message):
+    __slots__ = ("consent_records_erased", "held_for_persons")
+    CONSENT_RECORDS_ERASED_FIELD_NUMBER: _ClassVar[int]
+    HELD_FOR_PERSONS_FIELD_NUMBER: _ClassVar[int]
+    consent_records_erased: int
+    held_for_persons: _containers.RepeatedCompositeFieldContainer[_common_pb2.Identifier]
+    def __init__(self, consent_records_erased: _Optional[int] = ..., held_for_persons: _Optional[_Iterable[_Union[_common_pb2.Identifier, _Mapping]]] = ...) -> None: ...
