@@ -206,9 +206,13 @@ FEBRL_COLUMNS = (
     ("postcode", "postcode"),
     ("date_of_birth", "date_of_birth"),
     ("suburb", "geo_city"),
+    ("street_number", "street_number"),
+    ("address_1", "address_1"),
+    ("address_2", "address_2"),
+    ("state", "state"),
+    ("soc_sec_id", "national_id"),
 )
-"""FEBRL columns resolve-file can take; street number, address lines, state and social
-security number have no field there."""
+"""FEBRL's columns and the resolve-file fields they go to (all of them)."""
 
 
 def febrl_worlds(names: Sequence[str]) -> list[World] | str:

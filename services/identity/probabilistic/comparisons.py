@@ -97,6 +97,53 @@ def _compare_fuzzy(
     return level, _tf(level, {0: signal.freq[np.maximum(ca, 0)]})
 
 
+def _compare_graded(
+    signal: CodeSignal, a: IntArray, b: IntArray, grade: Callable[[str, str], int]
+) -> Evaluation:
+    """Levels exact, then `grade(x, y)` + 1 for two different values (the number of graded
+    levels for "else"); missing is null. Each distinct pair of values is graded once."""
+    ca, cb = signal.codes[a], signal.codes[b]
+    null = (ca < 0) | (cb < 0)
+    level = np.zeros(a.size, dtype=np.int8)
+    differ = ~null & (ca != cb)
+    if differ.any():
+        width = len(signal.values)
+        pair_keys = np.minimum(ca[differ], cb[differ]) * width + np.maximum(ca[differ], cb[differ])
+        unique, inverse = np.unique(pair_keys, return_inverse=True)
+        grades = np.fromiter(
+            (grade(signal.values[k // width], signal.values[k % width]) for k in unique.tolist()),
+            dtype=np.int8,
+            count=unique.size,
+        )
+        level[differ] = grades[inverse.reshape(-1)] + 1
+    level[null] = NULL_LEVEL
+    return level, _tf(level, {0: signal.freq[np.maximum(ca, 0)]})
+
+
+ADDRESS_SIMILARITY = (0.92, 0.8)
+"""Jaro-Winkler thresholds of the address comparisons' "close" and "similar" levels."""
+
+
+def _address_grade(x: str, y: str) -> int:
+    similarity = jaro_winkler(x, y)
+    return next(
+        (k for k, bar in enumerate(ADDRESS_SIMILARITY) if similarity >= bar),
+        len(ADDRESS_SIMILARITY),
+    )
+
+
+def _compare_address(field: str) -> Callable[[Features, IntArray, IntArray], Evaluation]:
+    def evaluate(f: Features, a: IntArray, b: IntArray) -> Evaluation:
+        signal: CodeSignal = getattr(f, field)
+        return _compare_graded(signal, a, b, _address_grade)
+
+    return evaluate
+
+
+def _compare_national_id(f: Features, a: IntArray, b: IntArray) -> Evaluation:
+    return _compare_fuzzy(f.national_id, a, b, one_typo_apart)
+
+
 def _names_swapped(f: Features, a: IntArray, b: IntArray) -> BoolArray:
     """Whether each pair's given name and surname are swapped (one record has the surname in
     the given-name field and the other way round), each close by Jaro-Winkler."""
@@ -216,8 +263,43 @@ DEFAULT_COMPARISONS: tuple[Comparison, ...] = (
         "phone", ("exact", "else"), (0.9, 0.1), lambda f, a, b: _compare_exact(f.phone, a, b), True
     ),
     Comparison("date_of_birth", ("exact", "typo", "else"), (0.9, 0.05, 0.05), _compare_dob),
+    Comparison(
+        "street_number",
+        ("exact", "else"),
+        (0.9, 0.1),
+        lambda f, a, b: _compare_exact(f.street_number, a, b),
+        True,
+    ),
+    Comparison(
+        "address_1",
+        ("exact", "close", "similar", "else"),
+        (0.8, 0.1, 0.05, 0.05),
+        _compare_address("address_1"),
+        True,
+    ),
+    Comparison(
+        "address_2",
+        ("exact", "close", "similar", "else"),
+        (0.8, 0.1, 0.05, 0.05),
+        _compare_address("address_2"),
+        True,
+    ),
+    Comparison(
+        "state",
+        ("exact", "else"),
+        (0.95, 0.05),
+        lambda f, a, b: _compare_exact(f.state, a, b),
+        True,
+    ),
+    Comparison(
+        "national_id", ("exact", "typo", "else"), (0.85, 0.1, 0.05), _compare_national_id, True
+    ),
 )
 """Web signals (IP with time overlap, user agent, city, hour-of-day pattern) and CRM fields:
 names exact, close (nicknames, Jaro-Winkler) or swapped between the given-name and surname
 fields; postcodes exact, in one district or one typo apart; dates of birth exact or one
-keying error apart (a digit, two adjacent digits, day and month swapped)."""
+keying error apart (a digit, two adjacent digits, day and month swapped); street numbers
+and states exact; address lines exact, close or similar by Jaro-Winkler
+(`ADDRESS_SIMILARITY`); national identity numbers exact or one keying error apart (a digit,
+two adjacent digits swapped). Address levels are household-level evidence: blocking rules
+whose pairs are mostly households do not train them."""

@@ -142,6 +142,11 @@ class Features:
     district: CodeSignal
     phone: CodeSignal
     dob: CodeSignal
+    street_number: CodeSignal
+    address_1: CodeSignal
+    address_2: CodeSignal
+    state: CodeSignal
+    national_id: CodeSignal
     config: LinkerConfig
 
 
@@ -232,5 +237,10 @@ def encode_profiles(
         district=_code_signal([postcode_district(p.postcode) for p in profiles]),
         phone=_code_signal([p.phone_sha256 for p in profiles]),
         dob=_code_signal([p.date_of_birth for p in profiles]),
+        street_number=_code_signal([p.street_number for p in profiles]),
+        address_1=_code_signal([p.address_1 for p in profiles]),
+        address_2=_code_signal([p.address_2 for p in profiles]),
+        state=_code_signal([p.state for p in profiles]),
+        national_id=_code_signal([p.national_id for p in profiles]),
         config=config,
     )
