@@ -43,18 +43,29 @@ def _tf(level: LevelArray, per_level: Mapping[int, FloatArray]) -> FloatArray:
 def _compare_ip_device(f: Features, a: IntArray, b: IntArray) -> Evaluation:
     """IP and device build together, since a household shares its home IP but not its
     devices, and a device whose cookie was replaced shows the same IP and build with one
-    cookie's activity ending before the next one's begins."""
+    cookie's activity ending before the next one's begins. Two cookies of one build on one
+    IP whose activity overlaps are two browsers at once (one browser holds one cookie at a
+    time): two devices of one build, a person's or, more often, two household members'."""
     combo, combo_u = shared_values(f.ip_device, a, b)
-    successive = (f.active_until[a] < f.active_from[b]) | (f.active_until[b] < f.active_from[a])
-    successive &= f.device_bound[a] & f.device_bound[b]
+    devices = f.device_bound[a] & f.device_bound[b]
+    apart = (f.active_until[a] < f.active_from[b]) | (f.active_until[b] < f.active_from[a])
     same_ip, ip_u = shared_values(f.ip, a, b, slack=f.config.ip_overlap_slack_seconds)
     same_net, net_u = shared_values(f.network, a, b)
     device, device_u = shared_values(f.ua_device, a, b)
     family, _ = shared_values(f.ua_family, a, b)
     has_ip, has_ua = f.ip.present, f.ua_family.present
     null = ~((has_ip[a] & has_ip[b]) | (has_ua[a] & has_ua[b]))
-    level = _levels(null, combo & successive, combo, same_ip, same_net, device, family)
-    return level, _tf(level, {0: combo_u, 1: combo_u, 2: ip_u, 3: net_u, 4: device_u})
+    level = _levels(
+        null,
+        combo & devices & apart,
+        combo & devices,
+        combo,
+        same_ip,
+        same_net,
+        device,
+        family,
+    )
+    return level, _tf(level, {0: combo_u, 1: combo_u, 2: combo_u, 3: ip_u, 4: net_u, 5: device_u})
 
 
 def _compare_city(f: Features, a: IntArray, b: IntArray) -> Evaluation:
@@ -211,10 +222,15 @@ class Comparison:
     """Groups of levels that agree on the same value and differ otherwise (how the spans
     relate): a value's frequency is the u of the whole group, which the group's trained u
     splits among its levels."""
+    labelled_split: tuple[int, ...] = ()
+    """Levels whose split of m only labelled matches can tell (see `ProbabilisticLinker.fit`):
+    EM on any blocking rule's pairs learns how a household's pairs split among them, so the
+    levels' total m is trained as usual and divided among them as the labelled matches are."""
 
 
 IP_DEVICE_LEVELS = (
     "successive_same_ip_device",
+    "concurrent_same_ip_device",
     "same_ip_device",
     "same_ip",
     "same_network",
@@ -223,18 +239,20 @@ IP_DEVICE_LEVELS = (
     "else",
 )
 """Levels of the "ip_device" comparison: an IP and a device build seen together in one
-observation of each, with one's activity ending before the other's begins (a replaced
-cookie) or not; an IP with overlapping spans; a network (or an IP at other times); the
+observation of each, with one cookie's activity ending before the other's begins (a replaced
+cookie), two cookies active at once (two devices of one build), or with one side not a
+cookie (a login or an email); an IP with overlapping spans; a network (or an IP at other times); the
 device build, or the browser family, alone."""
 
 DEFAULT_COMPARISONS: tuple[Comparison, ...] = (
     Comparison(
         "ip_device",
         IP_DEVICE_LEVELS,
-        (0.2, 0.3, 0.2, 0.1, 0.1, 0.05, 0.05),
+        (0.2, 0.02, 0.28, 0.2, 0.1, 0.1, 0.05, 0.05),
         _compare_ip_device,
         True,
-        ((0, 1),),
+        ((0, 1, 2),),
+        labelled_split=(0, 1),
     ),
     Comparison("geo_city", ("exact", "else"), (0.85, 0.15), _compare_city, True),
     Comparison("hour_pattern", ("similar", "else"), (0.7, 0.3), _compare_hours),
