@@ -113,6 +113,8 @@ LEGACY_VIEWS = (
     "session_visitors",
     "conversion_paths",
     "conversion_path_channels",
+    "conversion_stages",
+    "log_clock",
 )
 """The view tables that versions before generations kept beside the settings."""
 
@@ -176,13 +178,49 @@ def check(views: ReportViews) -> None:
 
 def autogenerate_diff(views: ReportViews, generation: int | None = None) -> list[Any]:
     """Alembic's differences between the database and the tables' definitions: the settings
-    tables (None) or a generation's views. Empty when the revisions match the code."""
+    tables (None) or a generation's views, and the differences of partial indexes' WHERE
+    clauses, which Alembic's autogenerate does not compare. Empty when the revisions match
+    the code."""
     from alembic.autogenerate import compare_metadata
 
     target = settings_metadata if generation is None else unqualified_views()
     with _engine_for(views, generation) as engine, engine.connect() as conn:
         context = MigrationContext.configure(conn)
-        return list(compare_metadata(context, target))
+        return [*compare_metadata(context, target), *partial_index_differences(conn, target)]
+
+
+def partial_index_differences(conn: Connection, target: MetaData) -> list[tuple[Any, ...]]:
+    """("modify_index_where", table, index, in the database, in the definitions) for each
+    index of `target` whose WHERE clause (`sqlite_where` / `postgresql_where`) differs from
+    the database's, compared as text without case, brackets or repeated spaces. Indexes
+    missing on either side are left to Alembic's comparison."""
+    option = f"{conn.dialect.name}_where"
+    inspector = inspect(conn)
+    existing = set(inspector.get_table_names())
+    found: list[tuple[Any, ...]] = []
+    for table in target.sorted_tables:
+        if table.name not in existing:
+            continue
+        stored = {
+            index["name"]: _where_text(index.get("dialect_options", {}).get(option))
+            for index in inspector.get_indexes(table.name)
+        }
+        for index in sorted(table.indexes, key=lambda i: str(i.name)):
+            if index.name not in stored:
+                continue
+            wanted = _where_text(index.dialect_kwargs.get(option))
+            if stored[index.name] != wanted:
+                found.append(
+                    ("modify_index_where", table.name, index.name, stored[index.name], wanted)
+                )
+    return found
+
+
+def _where_text(clause: Any) -> str | None:
+    if clause is None:
+        return None
+    plain = " ".join(str(clause).replace("(", " ").replace(")", " ").split()).lower()
+    return plain or None
 
 
 def draft_revision(kind: str, rev_id: str, message: str) -> None:

@@ -44,6 +44,7 @@ from services.reporting.activity import IngestActivityProjection
 from services.reporting.application import ReportingApplication
 from services.reporting.generations import LIVE, GenerationEngine, ReportViews
 from services.reporting.metrics import MetricsReports
+from services.reporting.outcome_reports import OutcomeReports
 from services.reporting.path_reports import PathReports
 from services.reporting.projections import ConversionCreditsProjection
 from services.reporting.rebuild import DROP_GRACE_SECONDS, Feed, Rebuilder
@@ -242,12 +243,15 @@ def _start(
         telemetry.meter(__name__),
         MetricsReports(engine),
         PathReports(engine),
-        rebuilder,
+        rebuilds=rebuilder,
+        outcomes=OutcomeReports(engine),
     )
 
     def register(server: grpc.Server) -> None:
         reporting_pb2_grpc.add_ReportingServiceServicer_to_server(servicer, server)
 
+    # The rate limits are the deployment's: shared among the live replicas (PostgreSQL).
+    replicas = election.replica_count() if settings.rate_limits.enabled else (lambda: 1)
     server = GrpcServer(
         listen=settings.listen,
         service_names=[SERVICE_NAME],
@@ -258,7 +262,7 @@ def _start(
             policy(),
             keys.current if keys is not None else None,
             below=[
-                *rate_limit_interceptors(settings.rate_limits, RATE_COSTS),
+                *rate_limit_interceptors(settings.rate_limits, RATE_COSTS, replicas),
                 AuditInterceptor(policy(), audit),
             ],
         ),

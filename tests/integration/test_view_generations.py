@@ -41,9 +41,11 @@ from services.reporting.server import (
 from services.reporting.views import (
     VIEWS_SCHEMA,
     conversion_credits,
+    log_clock,
     metadata,
     projection_positions,
     property_settings,
+    spend,
 )
 from tests.conftest import Storage, fresh_postgres_database
 
@@ -77,6 +79,52 @@ def test_migrations_from_empty_equal_the_table_definitions(views: ReportViews) -
     assert schema.autogenerate_diff(views) == []
     assert schema.autogenerate_diff(views, live) == []
     schema.check(views)
+
+
+def test_the_diff_with_the_definitions_sees_a_partial_index_that_lost_or_changed_its_where(
+    views: ReportViews,
+) -> None:
+    # Alembic's autogenerate compares an index's columns, not its WHERE: ours does.
+    schema.migrate(views)
+    live = views.live()
+    assert live is not None
+    where = views.location(live)
+
+    def replace_index(table: str, index: str, definition: str) -> None:
+        # SQLite names the index's schema, PostgreSQL the table's.
+        on = f"{where}.{table}" if views.is_postgres else table
+        named = index if views.is_postgres else f"{where}.{index}"
+        conn.exec_driver_sql(f"DROP INDEX {where}.{index}")
+        conn.exec_driver_sql(f"CREATE INDEX {named} ON {on} {definition}")
+
+    with views.begin(live) as conn:
+        replace_index(
+            "conversion_credits",
+            "ix_conversion_credits_history",
+            "(property_id, conversion_name, model, occurred_at) WHERE valid_to IS NULL",
+        )
+        replace_index(
+            "conversion_paths",
+            "ix_conversion_paths_property_name_time",
+            "(property_id, conversion_name, occurred_at)",
+        )
+
+    assert schema.autogenerate_diff(views, live) == [
+        (
+            "modify_index_where",
+            "conversion_credits",
+            "ix_conversion_credits_history",
+            "valid_to is null",
+            "valid_to is not null",
+        ),
+        (
+            "modify_index_where",
+            "conversion_paths",
+            "ix_conversion_paths_property_name_time",
+            None,
+            "valid_to is null",
+        ),
+    ]
 
 
 def test_migrating_again_changes_nothing(views: ReportViews) -> None:
@@ -223,6 +271,28 @@ def _event(event_id: str, at: datetime, visitor: str, **kind: object) -> ingest_
     return message
 
 
+def record_spend(system: System, units: int) -> None:
+    """Spend on the first source's campaign on DAY: sent again, it supersedes its figure (the
+    views keep the old one as history)."""
+    source, medium = SOURCES[0]
+    cost = common_pb2.Money(currency_code="USD", units=units)
+    system.ingest.RecordSpend(
+        ingest_pb2.RecordSpendRequest(
+            rows=[
+                ingest_pb2.SpendRow(
+                    property_id=PROPERTY,
+                    date=DAY.date().isoformat(),
+                    source=source,
+                    medium=medium,
+                    campaign="spring",
+                    cost=cost,
+                )
+            ]
+        ),
+        timeout=DEADLINE,
+    )
+
+
 def track(system: System, events: list[ingest_pb2.Event]) -> None:
     tracked = system.ingest.TrackEvents(
         ingest_pb2.TrackEventsRequest(events=events), timeout=DEADLINE
@@ -261,8 +331,10 @@ def wait_for(condition: object, timeout: float = 60.0) -> None:
 def test_a_rebuild_while_serving_never_answers_blank_or_less_and_equals_a_fresh_replay(
     system: System,
 ) -> None:
-    # A hundred purchases are in the live views.
+    # A hundred purchases are in the live views, and spend with a corrected figure.
+    record_spend(system, 40)
     track(system, journeys(0, 100))
+    record_spend(system, 55)
     launcher.wait_for_sync(system.addresses, timeout=60)
     assert conversions(system) == 100.0
 
@@ -279,6 +351,8 @@ def test_a_rebuild_while_serving_never_answers_blank_or_less_and_equals_a_fresh_
         while sending.is_set():
             track(system, journeys(sent[0], 10))
             sent[0] += 10
+            if sent[0] % 50 == 0:
+                record_spend(system, sent[0])
             time.sleep(0.05)
 
     sender = threading.Thread(target=keep_sending)
@@ -314,6 +388,9 @@ def test_a_rebuild_while_serving_never_answers_blank_or_less_and_equals_a_fresh_
     try:
         rebuilt = view_rows(views, 2)
         assert len(rebuilt[conversion_credits.name]) > 0
+        # The history was rebuilt too: superseded spend figures, and the log clock.
+        assert any(row[-1] is not None for row in rebuilt[spend.name])
+        assert {row[0] for row in rebuilt[log_clock.name]} == {"attribution", "ingest"}
         assert rebuild_reports(system.settings()) == 3
         launcher.wait_for_sync(system.addresses, timeout=60)
         assert views.live() == 3
@@ -329,12 +406,16 @@ def test_a_rebuild_while_serving_never_answers_blank_or_less_and_equals_a_fresh_
 
 def _without_positions(rows: dict[str, list[tuple[object, ...]]]) -> dict[str, object]:
     """The rows, with positions per upstream only (the rebuild records them unsharded, a
-    sharded replay per shard)."""
+    sharded replay per shard), and of ingest's log clock only the times of the entries that
+    changed spend: it also keeps the last entry of each page read, and pages differ."""
     positions: dict[str, int] = {}
     for _consumer, upstream, position in rows[projection_positions.name]:
         base = str(upstream).split("/", 1)[0]
         positions[base] = max(positions.get(base, 0), int(position))  # type: ignore[call-overload]
-    return {**{k: v for k, v in rows.items() if k != projection_positions.name}, "at": positions}
+    spend_changes = {row[-2] for row in rows[spend.name]} | {row[-1] for row in rows[spend.name]}
+    clock = [row for row in rows[log_clock.name] if row[0] != "ingest" or row[1] in spend_changes]
+    kept = {k: v for k, v in rows.items() if k not in (projection_positions.name, log_clock.name)}
+    return {**kept, "at": positions, log_clock.name: clock}
 
 
 def test_the_migrate_step_upgrades_the_views_a_service_then_starts_on(

@@ -13,6 +13,18 @@ CARRIED_SUFFIXES = {".py", ".pyi"}
 CARRIED_NAMES = {"py.typed"}
 
 
+def package_data(where: str) -> set[Path]:
+    """The files pyproject's package-data declares (patterns per dotted package)."""
+    with (ROOT / "pyproject.toml").open("rb") as file:
+        declared = tomllib.load(file)["tool"]["setuptools"].get("package-data", {})
+    return {
+        path
+        for package, patterns in declared.items()
+        for pattern in patterns
+        for path in (ROOT / where / package.replace(".", "/")).glob(pattern)
+    }
+
+
 def package_rules() -> tuple[list[str], list[str]]:
     with (ROOT / "pyproject.toml").open("rb") as file:
         find = tomllib.load(file)["tool"]["setuptools"]["packages"]["find"]
@@ -42,6 +54,7 @@ def test_every_directory_of_modules_is_a_package_the_wheel_carries(where: str) -
 def test_packages_hold_no_data_files_the_wheel_would_leave_out() -> None:
     where, include = package_rules()
     tops = [ROOT / w / pattern.rstrip("*") for w in where for pattern in include]
+    declared = {path for w in where for path in package_data(w)}
     left_out = [
         path.relative_to(ROOT)
         for top in tops
@@ -51,5 +64,6 @@ def test_packages_hold_no_data_files_the_wheel_would_leave_out() -> None:
         and "__pycache__" not in path.parts
         and path.suffix not in CARRIED_SUFFIXES
         and path.name not in CARRIED_NAMES
+        and path not in declared
     ]
     assert not left_out, f"declare these as package data in pyproject.toml: {left_out}"

@@ -23,11 +23,20 @@ from services.cli import main
         (
             ["bogus"],
             "convtrack report: unknown report KIND `bogus` (choose from conversions, "
-            "compare, cost, rates, paths, funnel, cohorts, outcomes)",
+            "compare, cost, rates, paths, outcomes, funnel, cohorts)",
         ),
         (
-            ["compare", "--as-of", "2026-11-01"],
-            "convtrack report: --as-of is not available yet (issue #9)",
+            ["compare", "--as-of", "yesterday"],
+            "convtrack report: --as-of 'yesterday': say an ISO 8601 time "
+            "(2026-03-01T00:00:00Z) or position:N",
+        ),
+        (
+            ["conversions", "--as-of", "position:-3"],
+            "convtrack report: --as-of 'position:-3': say position:N with a whole number N",
+        ),
+        (
+            ["rates", "--as-of", "position:3"],
+            "convtrack report: report `rates` has no --as-of: sessions keep no past states",
         ),
         (
             ["conversions", "--models", "last_click,linear"],
@@ -45,6 +54,16 @@ from services.cli import main
             "convtrack report: report `rates` takes one --group-by of channel, source, medium, "
             "campaign and no --interval, --filter or --compare: use `convtrack report "
             "conversions` for those",
+        ),
+        (
+            ["outcomes", "--models", "last_click,linear"],
+            "convtrack report: report `outcomes` takes one model, got 2: use "
+            "`convtrack report compare` to compare models",
+        ),
+        (
+            ["outcomes", "--interval", "week"],
+            "convtrack report: report `outcomes` takes one --group-by dimension and no "
+            "--interval, --filter or --compare",
         ),
         (
             ["compare", "--format", "parquet"],
@@ -67,5 +86,6 @@ def test_without_a_kind_the_report_says_which_it_runs(capsys: pytest.CaptureFixt
     err = capsys.readouterr().err.splitlines()
     assert err[1] == (
         "convtrack report: no KIND given, reporting `conversions` "
-        "(say `convtrack report conversions`; KINDs: conversions, compare, cost, rates, paths)"
+        "(say `convtrack report conversions`; KINDs: conversions, compare, cost, rates, paths, "
+        "outcomes)"
     )

@@ -82,6 +82,11 @@ class ReportingServiceStub:
     """
     GetAssistedConversions: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetAssistedConversionsRequest, _reporting_pb2.GetAssistedConversionsResponse]
     """Assisted versus last-touch conversions per channel."""
+    GetOutcomeReport: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetOutcomeReportRequest, _reporting_pb2.GetOutcomeReportResponse]
+    """Per stage of CRM outcomes (lead, qualified, won, lost... as ingest's Outcome events named
+    them): the conversions that reached it, their current value, and that value credited
+    back to the touchpoints' channels or campaigns under one model.
+    """
     RebuildViews: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.RebuildViewsRequest, _reporting_pb2.RebuildViewsResponse]
     """Starts rebuilding the report views while serving: a new generation of the views follows
     the logs from position 0 in the background and replaces the live one once it has caught
@@ -143,6 +148,11 @@ class ReportingServiceAsyncStub(ReportingServiceStub):
     """
     GetAssistedConversions: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetAssistedConversionsRequest, _reporting_pb2.GetAssistedConversionsResponse]  # type: ignore[assignment]
     """Assisted versus last-touch conversions per channel."""
+    GetOutcomeReport: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetOutcomeReportRequest, _reporting_pb2.GetOutcomeReportResponse]  # type: ignore[assignment]
+    """Per stage of CRM outcomes (lead, qualified, won, lost... as ingest's Outcome events named
+    them): the conversions that reached it, their current value, and that value credited
+    back to the touchpoints' channels or campaigns under one model.
+    """
     RebuildViews: _aio.UnaryUnaryMultiCallable[_reporting_pb2.RebuildViewsRequest, _reporting_pb2.RebuildViewsResponse]  # type: ignore[assignment]
     """Starts rebuilding the report views while serving: a new generation of the views follows
     the logs from position 0 in the background and replaces the live one once it has caught
@@ -285,6 +295,17 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_reporting_pb2.GetAssistedConversionsResponse, _abc.Awaitable[_reporting_pb2.GetAssistedConversionsResponse]]:
         """Assisted versus last-touch conversions per channel."""
+
+    @_abc_1.abstractmethod
+    def GetOutcomeReport(
+        self,
+        request: _reporting_pb2.GetOutcomeReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.GetOutcomeReportResponse, _abc.Awaitable[_reporting_pb2.GetOutcomeReportResponse]]:
+        """Per stage of CRM outcomes (lead, qualified, won, lost... as ingest's Outcome events named
+        them): the conversions that reached it, their current value, and that value credited
+        back to the touchpoints' channels or campaigns under one model.
+        """
 
     @_abc_1.abstractmethod
     def RebuildViews(

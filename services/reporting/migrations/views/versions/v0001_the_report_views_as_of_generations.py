@@ -1,5 +1,8 @@
-"""The report views as they were when generations began: credits, models, consent, spend,
-sessions and paths.
+"""The report views as they were when generations began: credits, unconsented conversions,
+configured models, paths and path channels and spend with every revision (`valid_from`,
+`valid_to`; partial indexes of the current and of the superseded rows), the log clock,
+outcome stages, sessions and the projections' positions. No release shipped an earlier
+revision, so this one is the whole schema of that time.
 
 Revision ID: v0001
 Revises:
@@ -19,7 +22,9 @@ def upgrade() -> None:
         "configured_models",
         sa.Column("property_id", sa.String(), nullable=False),
         sa.Column("models", sa.JSON(), nullable=True),
-        sa.PrimaryKeyConstraint("property_id"),
+        sa.Column("valid_from", sa.BigInteger(), nullable=False),
+        sa.Column("valid_to", sa.BigInteger(), nullable=True),
+        sa.PrimaryKeyConstraint("property_id", "valid_from"),
     )
     op.create_table(
         "conversion_credits",
@@ -43,18 +48,33 @@ def upgrade() -> None:
         sa.Column("value_micros", sa.BigInteger(), nullable=False),
         sa.Column("currency_code", sa.String(), nullable=False),
         sa.Column("revision", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("property_id", "conversion_id", "model", "credit_index"),
+        sa.Column("valid_from", sa.BigInteger(), nullable=False),
+        sa.Column("valid_to", sa.BigInteger(), nullable=True),
+        sa.PrimaryKeyConstraint(
+            "property_id", "conversion_id", "model", "credit_index", "valid_from"
+        ),
     )
     with op.batch_alter_table("conversion_credits", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_conversion_credits_history",
+            ["property_id", "conversion_name", "model", "occurred_at"],
+            unique=False,
+            sqlite_where=sa.text("valid_to IS NOT NULL"),
+            postgresql_where=sa.text("valid_to IS NOT NULL"),
+        )
         batch_op.create_index(
             "ix_conversion_credits_property_model_time",
             ["property_id", "model", "occurred_at"],
             unique=False,
+            sqlite_where=sa.text("valid_to IS NULL"),
+            postgresql_where=sa.text("valid_to IS NULL"),
         )
         batch_op.create_index(
             "ix_conversion_credits_property_name_model_time",
             ["property_id", "conversion_name", "model", "occurred_at"],
             unique=False,
+            sqlite_where=sa.text("valid_to IS NULL"),
+            postgresql_where=sa.text("valid_to IS NULL"),
         )
 
     op.create_table(
@@ -66,13 +86,22 @@ def upgrade() -> None:
         sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("value_micros", sa.BigInteger(), nullable=False),
         sa.Column("last_touch", sa.Boolean(), nullable=False),
-        sa.PrimaryKeyConstraint("property_id", "conversion_id", "channel"),
+        sa.Column("valid_from", sa.BigInteger(), nullable=False),
+        sa.Column("valid_to", sa.BigInteger(), nullable=True),
+        sa.PrimaryKeyConstraint("property_id", "conversion_id", "channel", "valid_from"),
     )
     with op.batch_alter_table("conversion_path_channels", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_conversion_path_channels_history",
+            ["property_id", "conversion_name", "occurred_at"],
+            unique=False,
+        )
         batch_op.create_index(
             "ix_conversion_path_channels_property_name_time",
             ["property_id", "conversion_name", "occurred_at"],
             unique=False,
+            sqlite_where=sa.text("valid_to IS NULL"),
+            postgresql_where=sa.text("valid_to IS NULL"),
         )
 
     op.create_table(
@@ -90,13 +119,56 @@ def upgrade() -> None:
         sa.Column("first_touch_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("lag_days", sa.Integer(), nullable=True),
         sa.Column("last_non_direct_channel", sa.String(), nullable=False),
-        sa.PrimaryKeyConstraint("property_id", "conversion_id"),
+        sa.Column("valid_from", sa.BigInteger(), nullable=False),
+        sa.Column("valid_to", sa.BigInteger(), nullable=True),
+        sa.PrimaryKeyConstraint("property_id", "conversion_id", "valid_from"),
     )
     with op.batch_alter_table("conversion_paths", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_conversion_paths_history",
+            ["property_id", "conversion_name", "occurred_at"],
+            unique=False,
+            sqlite_where=sa.text("valid_to IS NOT NULL"),
+            postgresql_where=sa.text("valid_to IS NOT NULL"),
+        )
         batch_op.create_index(
             "ix_conversion_paths_property_name_time",
             ["property_id", "conversion_name", "occurred_at"],
             unique=False,
+            sqlite_where=sa.text("valid_to IS NULL"),
+            postgresql_where=sa.text("valid_to IS NULL"),
+        )
+
+    op.create_table(
+        "conversion_stages",
+        sa.Column("property_id", sa.String(), nullable=False),
+        sa.Column("conversion_id", sa.String(), nullable=False),
+        sa.Column("stage", sa.String(), nullable=False),
+        sa.Column("conversion_name", sa.String(), nullable=False),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("reached_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("is_current", sa.Boolean(), nullable=False),
+        sa.Column("value_micros", sa.BigInteger(), nullable=False),
+        sa.Column("currency_code", sa.String(), nullable=False),
+        sa.PrimaryKeyConstraint("property_id", "conversion_id", "stage"),
+    )
+    with op.batch_alter_table("conversion_stages", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_conversion_stages_property_name_time",
+            ["property_id", "conversion_name", "occurred_at"],
+            unique=False,
+        )
+
+    op.create_table(
+        "log_clock",
+        sa.Column("upstream", sa.String(), nullable=False),
+        sa.Column("position", sa.BigInteger(), nullable=False),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("upstream", "position"),
+    )
+    with op.batch_alter_table("log_clock", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_log_clock_upstream_time", ["upstream", "recorded_at"], unique=False
         )
 
     op.create_table(
@@ -147,7 +219,9 @@ def upgrade() -> None:
         sa.Column("original_cost_micros", sa.BigInteger(), nullable=False),
         sa.Column("original_currency_code", sa.String(), nullable=False),
         sa.Column("revision", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("property_id", "day", "source", "medium", "campaign"),
+        sa.Column("valid_from", sa.BigInteger(), nullable=False),
+        sa.Column("valid_to", sa.BigInteger(), nullable=True),
+        sa.PrimaryKeyConstraint("property_id", "day", "source", "medium", "campaign", "valid_from"),
     )
     op.create_table(
         "unconsented_conversions",
@@ -155,7 +229,9 @@ def upgrade() -> None:
         sa.Column("conversion_id", sa.String(), nullable=False),
         sa.Column("conversion_name", sa.String(), nullable=False),
         sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("property_id", "conversion_id"),
+        sa.Column("valid_from", sa.BigInteger(), nullable=False),
+        sa.Column("valid_to", sa.BigInteger(), nullable=True),
+        sa.PrimaryKeyConstraint("property_id", "conversion_id", "valid_from"),
     )
 
 
@@ -168,17 +244,52 @@ def downgrade() -> None:
     op.drop_table("sessions")
     op.drop_table("session_visitors")
     op.drop_table("projection_positions")
+    with op.batch_alter_table("log_clock", schema=None) as batch_op:
+        batch_op.drop_index("ix_log_clock_upstream_time")
+
+    op.drop_table("log_clock")
+    with op.batch_alter_table("conversion_stages", schema=None) as batch_op:
+        batch_op.drop_index("ix_conversion_stages_property_name_time")
+
+    op.drop_table("conversion_stages")
     with op.batch_alter_table("conversion_paths", schema=None) as batch_op:
-        batch_op.drop_index("ix_conversion_paths_property_name_time")
+        batch_op.drop_index(
+            "ix_conversion_paths_property_name_time",
+            sqlite_where=sa.text("valid_to IS NULL"),
+            postgresql_where=sa.text("valid_to IS NULL"),
+        )
+        batch_op.drop_index(
+            "ix_conversion_paths_history",
+            sqlite_where=sa.text("valid_to IS NOT NULL"),
+            postgresql_where=sa.text("valid_to IS NOT NULL"),
+        )
 
     op.drop_table("conversion_paths")
     with op.batch_alter_table("conversion_path_channels", schema=None) as batch_op:
-        batch_op.drop_index("ix_conversion_path_channels_property_name_time")
+        batch_op.drop_index(
+            "ix_conversion_path_channels_property_name_time",
+            sqlite_where=sa.text("valid_to IS NULL"),
+            postgresql_where=sa.text("valid_to IS NULL"),
+        )
+        batch_op.drop_index("ix_conversion_path_channels_history")
 
     op.drop_table("conversion_path_channels")
     with op.batch_alter_table("conversion_credits", schema=None) as batch_op:
-        batch_op.drop_index("ix_conversion_credits_property_name_model_time")
-        batch_op.drop_index("ix_conversion_credits_property_model_time")
+        batch_op.drop_index(
+            "ix_conversion_credits_property_name_model_time",
+            sqlite_where=sa.text("valid_to IS NULL"),
+            postgresql_where=sa.text("valid_to IS NULL"),
+        )
+        batch_op.drop_index(
+            "ix_conversion_credits_property_model_time",
+            sqlite_where=sa.text("valid_to IS NULL"),
+            postgresql_where=sa.text("valid_to IS NULL"),
+        )
+        batch_op.drop_index(
+            "ix_conversion_credits_history",
+            sqlite_where=sa.text("valid_to IS NOT NULL"),
+            postgresql_where=sa.text("valid_to IS NOT NULL"),
+        )
 
     op.drop_table("conversion_credits")
     op.drop_table("configured_models")
