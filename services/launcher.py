@@ -12,6 +12,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from common.audit import open_audit_log
 from common.channels import open_channel
 from common.server import PortInUseError, RunningService, stop_services
 from common.settings import INSECURE_REMOTE_SETTING, TlsSettings, tls_settings
@@ -186,6 +187,7 @@ def migrate(env: Mapping[str, str]) -> list[str]:
         server_module, settings_class = server(name)
         settings = replace(settings_class.from_env(env), create_tables=True)
         server_module.build_application(settings).close()
+        open_audit_log(server_module.database_of(settings)).close()
     reporting_server, reporting_settings = server("reporting")
     reporting_server.migrate(reporting_settings.from_env(env))
     ingest_server, ingest_settings = server("ingest")

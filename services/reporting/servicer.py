@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 import grpc
 from opentelemetry.metrics import Meter
 
+from common.audit import AuditLog
+from common.audit_api import list_audit_events
 from common.grpc_errors import FieldProblem, abort_invalid
 from common.money import Money
 from common.requests import FieldChecks
@@ -106,8 +108,10 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
         meter: Meter | None = None,
         metrics: MetricsReports | None = None,
         paths: PathReports | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self._app = app
+        self._audit = audit
         self._metrics = metrics
         self._paths = paths
         self._latency = (
@@ -120,6 +124,17 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
             else None
         )
         self._positions = positions
+
+    def ListAuditEvents(
+        self, request: reporting_pb2.ListAuditEventsRequest, context: grpc.ServicerContext
+    ) -> reporting_pb2.ListAuditEventsResponse:
+        """A page of reporting's audit log."""
+        if self._audit is None:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "this server keeps no audit log")
+            raise AssertionError("unreachable: abort raises")
+        return list_audit_events(
+            self._audit, request, context, reporting_pb2.ListAuditEventsResponse
+        )
 
     def GetConversionReport(
         self, request: reporting_pb2.GetConversionReportRequest, context: grpc.ServicerContext

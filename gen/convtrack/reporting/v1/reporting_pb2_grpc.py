@@ -105,6 +105,11 @@ class ReportingServiceStub:
                 request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetAssistedConversionsRequest.SerializeToString,
                 response_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetAssistedConversionsResponse.FromString,
                 _registered_method=True)
+        self.ListAuditEvents = channel.unary_unary(
+                '/convtrack.reporting.v1.ReportingService/ListAuditEvents',
+                request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListAuditEventsRequest.SerializeToString,
+                response_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListAuditEventsResponse.FromString,
+                _registered_method=True)
 
 
 class ReportingServiceServicer:
@@ -219,6 +224,14 @@ class ReportingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAuditEvents(self, request, context):
+        """Returns a page of reporting's audit log: its admin calls (SetPropertySettings) with the
+        caller, time, request summary and outcome, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReportingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -291,6 +304,11 @@ def add_ReportingServiceServicer_to_server(servicer, server):
                     servicer.GetAssistedConversions,
                     request_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetAssistedConversionsRequest.FromString,
                     response_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetAssistedConversionsResponse.SerializeToString,
+            ),
+            'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEvents,
+                    request_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListAuditEventsRequest.FromString,
+                    response_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListAuditEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -672,6 +690,33 @@ class ReportingService:
             '/convtrack.reporting.v1.ReportingService/GetAssistedConversions',
             convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetAssistedConversionsRequest.SerializeToString,
             convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetAssistedConversionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.reporting.v1.ReportingService/ListAuditEvents',
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListAuditEventsRequest.SerializeToString,
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListAuditEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -82,6 +82,10 @@ class ReportingServiceStub:
     """
     GetAssistedConversions: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetAssistedConversionsRequest, _reporting_pb2.GetAssistedConversionsResponse]
     """Assisted versus last-touch conversions per channel."""
+    ListAuditEvents: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.ListAuditEventsRequest, _reporting_pb2.ListAuditEventsResponse]
+    """Returns a page of reporting's audit log: its admin calls (SetPropertySettings) with the
+    caller, time, request summary and outcome, oldest first.
+    """
 
 @_typing.type_check_only
 class ReportingServiceAsyncStub(ReportingServiceStub):
@@ -135,6 +139,10 @@ class ReportingServiceAsyncStub(ReportingServiceStub):
     """
     GetAssistedConversions: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetAssistedConversionsRequest, _reporting_pb2.GetAssistedConversionsResponse]  # type: ignore[assignment]
     """Assisted versus last-touch conversions per channel."""
+    ListAuditEvents: _aio.UnaryUnaryMultiCallable[_reporting_pb2.ListAuditEventsRequest, _reporting_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
+    """Returns a page of reporting's audit log: its admin calls (SetPropertySettings) with the
+    caller, time, request summary and outcome, oldest first.
+    """
 
 class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
     """Answers report queries."""
@@ -269,5 +277,15 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_reporting_pb2.GetAssistedConversionsResponse, _abc.Awaitable[_reporting_pb2.GetAssistedConversionsResponse]]:
         """Assisted versus last-touch conversions per channel."""
+
+    @_abc_1.abstractmethod
+    def ListAuditEvents(
+        self,
+        request: _reporting_pb2.ListAuditEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.ListAuditEventsResponse, _abc.Awaitable[_reporting_pb2.ListAuditEventsResponse]]:
+        """Returns a page of reporting's audit log: its admin calls (SetPropertySettings) with the
+        caller, time, request summary and outcome, oldest first.
+        """
 
 def add_ReportingServiceServicer_to_server(servicer: ReportingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
