@@ -111,6 +111,7 @@ class System:
     channels: dict[str, grpc.Channel]
     keys: Keys
     data_dir: Path
+    addresses: dict[str, str]
 
 
 def _mint(data_dir: Path) -> Keys:
@@ -171,7 +172,7 @@ def start_system(data_dir: Path, cleanup: ExitStack) -> System:
     channels = {name: grpc.insecure_channel(address) for name, address in addresses.items()}
     for channel in channels.values():
         cleanup.callback(channel.close)
-    return System(running, channels, keys, data_dir)
+    return System(running, channels, keys, data_dir, addresses)
 
 
 @pytest.fixture(scope="module")

@@ -112,6 +112,7 @@ def test_every_command_resolves_to_its_handler(command: str) -> None:
             "rejected": ["rejected", "--property", "p"],
             "import events": ["import", "events", "events.jsonl"],
             "keys revoke": ["keys", "revoke", "0123abcd"],
+            "audit list": ["audit", "list", "--service", "identity"],
             "attribution models": ["attribution", "models", "--property", "p"],
             "attribution configure-models": [
                 "attribution",
