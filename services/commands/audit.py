@@ -115,8 +115,7 @@ def format_table(rows: list[AuditRow], more: bool) -> str:
     cells = [_cells(r) for r in shown]
     widths = [max(len(c[i]) for c in cells) for i in range(len(header_cells) - 1)]
     lines = [
-        "  ".join(c[i].ljust(width) for i, width in enumerate(widths)) + "  " + c[-1]
-        for c in cells
+        "  ".join(c[i].ljust(width) for i, width in enumerate(widths)) + "  " + c[-1] for c in cells
     ]
     lines.insert(1, "─" * max(len(line) for line in lines))
     if more:
