@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from common.authorisation import AccessPolicy, Rule, audited, every_property, internal, scoped
+from common.authorisation import (
+    AccessPolicy,
+    Rule,
+    audited,
+    every_property,
+    internal,
+    internal_or_operator,
+    scoped,
+)
 from common.callers import Scope
 from common.rate_limits import Cost
 from convtrack.ingest.v1 import ingest_pb2
@@ -19,7 +27,7 @@ RULES: dict[str, Rule] = {
     "PseudonymiseIdentifiers": scoped(Scope.IDENTITY_ADMIN, "property_id", peers=("identity",)),
     "RevealIdentifiers": internal(peers=("identity",)),
     "ListEvents": internal(peers=LOG_FOLLOWERS),
-    "GetLogHead": internal(peers=LOG_FOLLOWERS),
+    "GetLogHead": internal_or_operator(peers=LOG_FOLLOWERS),
     "GetKeyRing": internal(peers=KEY_RING_READERS),
     "CreateApiKey": audited(every_property(Scope.ADMIN)),
     "ListApiKeys": every_property(Scope.ADMIN),

@@ -8,7 +8,7 @@ from common.authorisation import (
     Rule,
     audited,
     every_property,
-    internal,
+    internal_or_operator,
     scoped,
     unscoped,
 )
@@ -35,7 +35,7 @@ RULES: dict[str, Rule] = {
     "ListProperties": every_property(Scope.REPORTS_READ),
     # The dimensions reports group by: the same for every property.
     "ListDimensions": unscoped(Scope.REPORTS_READ),
-    "GetSyncStatus": internal(peers=PEER_SERVICES),
+    "GetSyncStatus": internal_or_operator(peers=PEER_SERVICES),
     # The audit log of the admin RPCs above: a property's entries for its attribution:admin
     # key, every property's for a key of every property.
     "ListAuditEvents": scoped(Scope.ATTRIBUTION_ADMIN, "property_id"),
