@@ -216,7 +216,9 @@ def wait_for_sync(
     service that another channel found down moments ago shares its connection backoff.
     Raises TimeoutError after `timeout` seconds.
     """
-    metadata = [("authorization", f"Bearer {api_key}")] if api_key else None
+    metadata: tuple[tuple[str, str | bytes], ...] | None = (
+        (("authorization", f"Bearer {api_key}"),) if api_key else None
+    )
     channels = {name: open_channel(str(getattr(addresses, name)), tls) for name in SERVICES}
     try:
         ingest = ingest_pb2_grpc.IngestServiceStub(channels["ingest"])
