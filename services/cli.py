@@ -71,7 +71,9 @@ def _add_api_key(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--api-key",
         default=None,
-        help="the API key to send (else CONVTRACK_API_KEY, else the file CONVTRACK_API_KEY_FILE)",
+        help="the API key to send (else CONVTRACK_API_KEY, else the file CONVTRACK_API_KEY_FILE, "
+        "else to a loopback address the local admin key of `convtrack up`, "
+        "<CONVTRACK_DATA_DIR, default ./data>/admin.key)",
     )
 
 
@@ -101,7 +103,24 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("service", choices=SERVICES)
     demo = commands.add_parser("demo", help="run the services on a sample and print reports")
     demo.add_argument("--visitors", type=int, default=3000)
-    demo.add_argument("--data-dir", type=Path, default=None, help="keep the data here")
+    demo.add_argument(
+        "--keep",
+        "--data-dir",
+        type=Path,
+        default=None,
+        dest="keep",
+        metavar="DIR",
+        help="keep the data (and the demo's admin key) in DIR; by default they go to a "
+        "temporary directory that is removed at the end",
+    )
+    demo.add_argument(
+        "--charts",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write the charts here (default: DIR/charts with --keep, else "
+        "./convtrack-demo-charts)",
+    )
     report = commands.add_parser(
         "report",
         help="print or write a report from reporting: conversions, compare, cost, rates or paths",

@@ -135,7 +135,7 @@ def audit_list(args: argparse.Namespace) -> int:
     address = args.addr or env_str(env, f"{service.upper()}_ADDR", DEFAULT_ADDRESSES[service])
     try:
         tls = operator_tls(args.tls_dir, env)
-        api_key = sent_api_key(args.api_key, env)
+        api_key = sent_api_key(args.api_key, env, address)
     except SettingsError as error:
         print(f"convtrack audit list: {error}", file=sys.stderr)
         return 2

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, delete, insert, or_,
 
 from common.follower import UpstreamEntry
 from common.sql_positions import record_position, stored_position
+from common.storage import writer
 from services.reporting.domainmodel import SpendEntry, VisitEvent
 from services.reporting.projections import StalePositionError
 from services.reporting.sessions import Session, VisitorSessions, place, property_time_zone
@@ -35,6 +36,7 @@ class IngestActivityProjection:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._writer = writer(engine)
         self.lock = threading.Lock()
 
     def position(self, upstream: str) -> int:
@@ -50,7 +52,7 @@ class IngestActivityProjection:
         if not entries:
             return
         values = [e.value for e in entries if e.value is not None]
-        with self._engine.begin() as conn:
+        with self._writer.begin() as conn:
             if after is not None:
                 current = stored_position(conn, projection_positions, PROJECTION_NAME, upstream)
                 if current != after:

@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from common.eventlog import MissingTablesError
 from common.follower import UpstreamEntry
 from common.sql_positions import record_position, stored_position
+from common.storage import writer
 from services.reporting.domainmodel import ConfiguredModels, ConversionAttribution, ReportingInput
 from services.reporting.path_projection import replace_paths
 from services.reporting.views import (
@@ -56,13 +57,14 @@ class ConversionCreditsProjection:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._writer = writer(engine)
         self.lock = threading.Lock()
 
     def create_tables(self) -> None:
         """Creates the views and settings tables that are missing. Views made by an older
         version (a column missing) are dropped and made again, to be replayed from position
         0: they are rebuildable; the settings are kept."""
-        with self._engine.begin() as conn:
+        with self._writer.begin() as conn:
             existing = inspect(conn)
             schema = conn.get_execution_options().get("schema_translate_map", {}).get(None)
             if existing.has_table(conversion_credits.name, schema=schema):
@@ -98,7 +100,7 @@ class ConversionCreditsProjection:
     def rebuild(self) -> None:
         """Drops and recreates the views and positions: the followers replay from position 0.
         The properties' settings are kept."""
-        with self._engine.begin() as conn:
+        with self._writer.begin() as conn:
             metadata.drop_all(conn)
             metadata.create_all(conn)
 
@@ -131,7 +133,7 @@ class ConversionCreditsProjection:
         settings = {
             e.value.property_id: e.value for e in entries if isinstance(e.value, ConfiguredModels)
         }
-        with self._engine.begin() as conn:
+        with self._writer.begin() as conn:
             if after is not None:
                 current = stored_position(conn, projection_positions, PROJECTION_NAME, upstream)
                 if current != after:
