@@ -104,7 +104,7 @@ def run_demo(visitors: int, keep: Path | None, charts: Path | None = None) -> in
         # Thrown away with the data: no secret file to keep, nothing to warn about.
         env["INGEST_VAULT_SECRET"] = secrets.token_hex(32)
     try:
-        return _run_demo(visitors, directory, env, chart_folder)
+        return _run_demo(visitors, directory, env, chart_folder, keep is not None)
     finally:
         if keep is None:
             shutil.rmtree(directory, ignore_errors=True)
@@ -113,7 +113,9 @@ def run_demo(visitors: int, keep: Path | None, charts: Path | None = None) -> in
             print(f"Data, with the demo's admin key, kept in {directory}.")
 
 
-def _run_demo(visitors: int, directory: Path, env: dict[str, str], chart_folder: Path) -> int:
+def _run_demo(
+    visitors: int, directory: Path, env: dict[str, str], chart_folder: Path, kept: bool
+) -> int:
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     config = sample_data.SampleConfig(end=today, visitors=visitors)
     events = sample_data.generate_sample(config)
@@ -130,7 +132,7 @@ def _run_demo(visitors: int, directory: Path, env: dict[str, str], chart_folder:
     if access.admin_key_file is not None:
         print(
             "API keys are on; the demo calls the services with its admin key, in "
-            f"{access.admin_key_file}."
+            f"{access.admin_key_file}" + ("." if kept else " (removed with the data).")
         )
     running, addresses = launcher.start_all(access.env, any_port=True)
     try:
@@ -198,7 +200,9 @@ def _run_demo(visitors: int, directory: Path, env: dict[str, str], chart_folder:
         print(f"\nTop {REPORTED_CONVERSION} conversion paths:\n")
         print(render_metric_table(paths))
         written = write_demo_charts(addresses.reporting, config.property_id, chart_folder, tls, key)
-        print(f"\nCharts ({', '.join(p.name for p in written)}) written to {chart_folder}.")
+        print(
+            f"\nCharts ({', '.join(p.name for p in written)}) written to {chart_folder.resolve()}."
+        )
     finally:
         launcher.stop_all(running)
         print("\nServices stopped.")
