@@ -20,6 +20,7 @@ from common.settings import (
     TlsSettings,
     data_dir,
     env_str,
+    is_loopback,
     tls_settings,
 )
 from services import SERVICES
@@ -49,25 +50,29 @@ class LocalAccess:
 def local_access(env: Mapping[str, str], *, any_port: bool = False) -> LocalAccess:
     """Settings for a local deployment, with its admin key minted when needed.
 
-    Unless `CONVTRACK_AUTH` is set, authentication is on (`keys`) and, as before with it off,
-    the operator is not rate limited (each `<SERVICE>_RATE_LIMIT` that is unset becomes 0).
-    With keys and no TLS configured, development certificates are written to
-    `<data dir>/tls` (kept across runs) and serve only the internal ports
+    Unless `CONVTRACK_AUTH` is set, authentication is on (`keys`) and, on loopback, as before
+    with it off, the operator is not rate limited (each unset `<SERVICE>_RATE_LIMIT` is 0).
+    With keys, main ports on loopback and no TLS configured, development certificates are
+    written to `<data dir>/tls` (kept across runs) and serve only the internal ports
     (`CONVTRACK_TLS_INTERNAL_ONLY`), at 127.0.0.1:5006x unless set (or free ports with
     `any_port`, which the launcher chooses). The admin key in `<data dir>/admin.key` (0600)
     is reused while ingest's store still accepts it, else a new one is minted offline.
     """
     chosen = dict(env)
+    on_loopback = all(
+        is_loopback(env_str(chosen, f"{name.upper()}_LISTEN", "127.0.0.1")) for name in SERVICES
+    )
     if not env_str(chosen, "CONVTRACK_AUTH"):
-        chosen["CONVTRACK_AUTH"] = "keys"
-        for name in SERVICES:
-            if not env_str(chosen, f"{name.upper()}_RATE_LIMIT"):
-                chosen[f"{name.upper()}_RATE_LIMIT"] = "0"
+        chosen["CONVTRACK_AUTH"] = "keys"  # the services' own default off loopback
+        if on_loopback:
+            for name in SERVICES:
+                if not env_str(chosen, f"{name.upper()}_RATE_LIMIT"):
+                    chosen[f"{name.upper()}_RATE_LIMIT"] = "0"
     if env_str(chosen, "CONVTRACK_AUTH").lower() != "keys":
         return LocalAccess(chosen, client_tls=operator_tls(None, chosen))
     directory = data_dir(chosen)
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if all(tls_settings(chosen, name) is None for name in SERVICES):
+    if on_loopback and all(tls_settings(chosen, name) is None for name in SERVICES):
         from services.commands.certs import write_dev_certificates
 
         certificates = directory / TLS_FOLDER

@@ -47,8 +47,8 @@ def up(args: argparse.Namespace) -> int:
         state = "minted" if access.minted else "kept"
         print(
             f"API keys are on; the local admin key ({state}) is in {access.admin_key_file} "
-            "(mode 0600). convtrack commands run from this directory send it to loopback "
-            "addresses by themselves (or pass --api-key, CONVTRACK_API_KEY); create narrower "
+            "(mode 0600). convtrack commands with the same data directory (CONVTRACK_DATA_DIR, "
+            "default ./data) send it to loopback addresses by themselves; create narrower "
             "keys with `convtrack keys create`.",
             flush=True,
         )
