@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 from sqlalchemy import Engine
 
+from common.audit import audit_interceptors, open_audit_log
 from common.authentication import AuthMode, AuthSettings, auth_settings
 from common.authorisation import access_interceptors
 from common.channels import open_channel
@@ -200,6 +201,7 @@ def _start(
             found.update(sharded_positions(activity.position, ["ingest"], settings.shards))
         return found
 
+    audit = open_audit_log(database_of(settings))
     servicer = ReportingServicer(
         app,
         positions,
@@ -207,6 +209,7 @@ def _start(
         MetricsReports(engine),
         PathReports(engine),
         OutcomeReports(engine),
+        audit,
     )
 
     def register(server: grpc.Server) -> None:
@@ -223,7 +226,10 @@ def _start(
             settings.auth,
             policy(),
             keys.current if keys is not None else None,
-            below=rate_limit_interceptors(settings.rate_limits, RATE_COSTS, replicas),
+            below=[
+                *rate_limit_interceptors(settings.rate_limits, RATE_COSTS, replicas),
+                *audit_interceptors(policy(), audit),
+            ],
         ),
         ready_at_start=False,
         transport=settings.transport,
@@ -236,6 +242,7 @@ def _start(
         closers=[
             *([keys.stop] if keys else []),
             engine.dispose,
+            audit.close,
             telemetry.shutdown,
             election.close,
         ],
@@ -244,12 +251,13 @@ def _start(
 
 
 def migrate(settings: ReportingSettings) -> None:
-    """Creates reporting's schema and views (the migrate step)."""
+    """Creates reporting's schema, views and audit log table (the migrate step)."""
     engine = build_engine(replace(settings, create_tables=True))
     try:
         ConversionCreditsProjection(engine).create_tables()
     finally:
         engine.dispose()
+    open_audit_log(database_of(replace(settings, create_tables=True))).close()
 
 
 def rebuild_reports(settings: ReportingSettings) -> None:

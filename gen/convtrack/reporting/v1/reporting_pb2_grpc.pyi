@@ -87,6 +87,10 @@ class ReportingServiceStub:
     them): the conversions that reached it, their current value, and that value credited
     back to the touchpoints' channels or campaigns under one model.
     """
+    ListAuditEvents: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.ListAuditEventsRequest, _reporting_pb2.ListAuditEventsResponse]
+    """Returns a page of reporting's audit log: its admin calls (SetPropertySettings) with the
+    caller, time, request summary and outcome, oldest first.
+    """
 
 @_typing.type_check_only
 class ReportingServiceAsyncStub(ReportingServiceStub):
@@ -144,6 +148,10 @@ class ReportingServiceAsyncStub(ReportingServiceStub):
     """Per stage of CRM outcomes (lead, qualified, won, lost... as ingest's Outcome events named
     them): the conversions that reached it, their current value, and that value credited
     back to the touchpoints' channels or campaigns under one model.
+    """
+    ListAuditEvents: _aio.UnaryUnaryMultiCallable[_reporting_pb2.ListAuditEventsRequest, _reporting_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
+    """Returns a page of reporting's audit log: its admin calls (SetPropertySettings) with the
+    caller, time, request summary and outcome, oldest first.
     """
 
 class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -289,6 +297,16 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
         """Per stage of CRM outcomes (lead, qualified, won, lost... as ingest's Outcome events named
         them): the conversions that reached it, their current value, and that value credited
         back to the touchpoints' channels or campaigns under one model.
+        """
+
+    @_abc_1.abstractmethod
+    def ListAuditEvents(
+        self,
+        request: _reporting_pb2.ListAuditEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.ListAuditEventsResponse, _abc.Awaitable[_reporting_pb2.ListAuditEventsResponse]]:
+        """Returns a page of reporting's audit log: its admin calls (SetPropertySettings) with the
+        caller, time, request summary and outcome, oldest first.
         """
 
 def add_ReportingServiceServicer_to_server(servicer: ReportingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
