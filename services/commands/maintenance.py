@@ -56,7 +56,7 @@ def rebuild_reports(args: argparse.Namespace) -> int:
     address = args.addr or env.get("REPORTING_ADDR", "127.0.0.1:50054")
     try:
         channel = client_channel(
-            address, sent_api_key(args.api_key, env), operator_tls(args.tls_dir, env)
+            address, sent_api_key(args.api_key, env, address), operator_tls(args.tls_dir, env)
         )
     except SettingsError as error:
         print(f"convtrack rebuild-reports: {error}", file=sys.stderr)

@@ -445,16 +445,17 @@ def _messages(call: Any, watchdog: _Watchdog) -> Iterator[attribution_pb2.WatchC
 def relay(args: argparse.Namespace) -> int:
     """Runs the relay until interrupted; 1 when the service or the webhook refuses for good."""
     env = process_env()
+    address = args.addr or env.get("ATTRIBUTION_ADDR", "127.0.0.1:50053")
     try:
         settings = RelaySettings(
             url=_checked_url(args.url),
             property_id=args.property_id,
-            address=args.addr or env.get("ATTRIBUTION_ADDR", "127.0.0.1:50053"),
+            address=address,
             from_position=_from_position(args.from_position),
             state_file=args.state_file,
             secret=_secret(args.secret, env),
             conversion_names=tuple(args.conversion or ()),
-            api_key=sent_api_key(args.api_key, env),
+            api_key=sent_api_key(args.api_key, env, address),
             tls=operator_tls(args.tls_dir, env),
             timeout=args.timeout,
             until_caught_up=args.until_caught_up,

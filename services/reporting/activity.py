@@ -12,7 +12,7 @@ from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select,
 from common.follower import UpstreamEntry
 from common.sql_positions import record_position, stored_position
 from services.reporting.domainmodel import SpendEntry, VisitEvent
-from services.reporting.generations import Connectable
+from services.reporting.generations import Connectable, writer
 from services.reporting.log_clock import record_times
 from services.reporting.projections import StalePositionError
 from services.reporting.sessions import Session, VisitorSessions, place, property_time_zone
@@ -37,6 +37,7 @@ class IngestActivityProjection:
 
     def __init__(self, engine: Connectable) -> None:
         self._engine = engine
+        self._writer = writer(engine)
         self.lock = threading.Lock()
 
     def position(self, upstream: str) -> int:
@@ -52,7 +53,7 @@ class IngestActivityProjection:
         if not entries:
             return
         values = [e.value for e in entries if e.value is not None]
-        with self._engine.begin() as conn:
+        with self._writer.begin() as conn:
             if after is not None:
                 current = stored_position(conn, projection_positions, PROJECTION_NAME, upstream)
                 if current != after:

@@ -47,7 +47,7 @@ from services.reporting.domainmodel import (
     ReportQuery,
     ReportRow,
 )
-from services.reporting.generations import Connectable
+from services.reporting.generations import Connectable, writer
 from services.reporting.log_clock import time_of
 from services.reporting.periods import (
     EPOCH,
@@ -130,6 +130,7 @@ class ReportingApplication:
     def __init__(self, engine: Connectable, upstreams: Sequence[str] = ()) -> None:
         """`upstreams` are the logs whose positions each report carries as its freshness."""
         self._engine = engine
+        self._writer = writer(engine)
         self._upstreams = tuple(upstreams)
 
     def conversion_report(
@@ -184,7 +185,7 @@ class ReportingApplication:
                 "Europe/Berlin or America/New_York)"
             ) from error
         t = property_settings.c
-        with self._engine.begin() as conn:
+        with self._writer.begin() as conn:
             conn.execute(delete(property_settings).where(t.property_id == property_id))
             conn.execute(
                 insert(property_settings).values(

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Dialect, Engine, event, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
+from common import storage
 from common.storage import SQLITE_COMPANION_SUFFIXES, prepare_sqlite_file
 from services.reporting.views import VIEWS_SCHEMA, view_generations
 
@@ -169,9 +170,13 @@ class ReportViews:
             cursor.close()
 
     @contextmanager
-    def connect(self, generation: int | None = None) -> Iterator[Connection]:
-        """A connection whose view tables are those of `generation` (the live one if None)."""
-        with self.engine.connect() as conn:
+    def connect(
+        self, generation: int | None = None, *, write: bool = False
+    ) -> Iterator[Connection]:
+        """A connection whose view tables are those of `generation` (the live one if None);
+        with `write`, its transactions take the write lock at once (common.storage.writer)."""
+        engine = storage.writer(self.engine) if write else self.engine
+        with engine.connect() as conn:
             if generation is not None:
                 if not self.is_postgres:
                     attached: set[int] = conn.info.setdefault(_ATTACHED, set())
@@ -180,9 +185,9 @@ class ReportViews:
             yield conn
 
     @contextmanager
-    def begin(self, generation: int | None = None) -> Iterator[Connection]:
+    def begin(self, generation: int | None = None, *, write: bool = False) -> Iterator[Connection]:
         """A connection in a transaction, committed on leaving (rolled back on an error)."""
-        with self.connect(generation) as conn, conn.begin():
+        with self.connect(generation, write=write) as conn, conn.begin():
             yield conn
 
     def of(self, generation: int | None) -> GenerationEngine:
@@ -317,9 +322,14 @@ class GenerationEngine:
     """The part of an Engine that the projections and queries use (`connect`, `begin`,
     `dialect`), on one generation of the views or on whichever is live."""
 
-    def __init__(self, views: ReportViews, generation: int | None) -> None:
+    def __init__(self, views: ReportViews, generation: int | None, write: bool = False) -> None:
         self.views = views
         self.generation = generation
+        self.write = write
+
+    def writer(self) -> GenerationEngine:
+        """The same views, with write transactions (see `writer`)."""
+        return GenerationEngine(self.views, self.generation, write=True)
 
     @property
     def dialect(self) -> Dialect:
@@ -328,11 +338,21 @@ class GenerationEngine:
 
     def connect(self) -> contextlib.AbstractContextManager[Connection]:
         """A connection on this generation's views."""
-        return self.views.connect(self.generation)
+        return self.views.connect(self.generation, write=self.write)
 
     def begin(self) -> contextlib.AbstractContextManager[Connection]:
         """A connection in a transaction on this generation's views."""
-        return self.views.begin(self.generation)
+        return self.views.begin(self.generation, write=self.write)
+
+
+def writer(engine: Connectable) -> Connectable:
+    """What to open write transactions with (common.storage.writer: on SQLite they begin
+    IMMEDIATE, so the followers of one file wait for each other), for an Engine or a
+    generation's views."""
+    if isinstance(engine, GenerationEngine):
+        return engine.writer()
+    assert isinstance(engine, Engine)
+    return storage.writer(engine)
 
 
 def _utc(moment: Any) -> datetime:

@@ -26,7 +26,7 @@ from services.reporting.domainmodel import (
     ReportingInput,
     Revision,
 )
-from services.reporting.generations import Connectable
+from services.reporting.generations import Connectable, writer
 from services.reporting.log_clock import record_times
 from services.reporting.outcome_projection import HISTORY_TABLES, apply_outcomes
 from services.reporting.path_projection import PATH_TABLES, insert_paths
@@ -60,6 +60,7 @@ class ConversionCreditsProjection:
 
     def __init__(self, engine: Connectable) -> None:
         self._engine = engine
+        self._writer = writer(engine)
         self.lock = threading.Lock()
 
     def position(self, upstream: str) -> int:
@@ -91,7 +92,7 @@ class ConversionCreditsProjection:
             (e.position, e.value) for e in entries if isinstance(e.value, ConversionAttribution)
         ]
         settings = [(e.position, e.value) for e in entries if isinstance(e.value, ConfiguredModels)]
-        with self._engine.begin() as conn:
+        with self._writer.begin() as conn:
             if after is not None:
                 current = stored_position(conn, projection_positions, PROJECTION_NAME, upstream)
                 if current != after:

@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 from sqlalchemy import Engine
 
-from common.audit import AuditInterceptor, AuditLog, open_audit_log
+from common.audit import audit_interceptors, open_audit_log
 from common.authentication import AuthMode, AuthSettings, auth_settings
 from common.authorisation import access_interceptors
 from common.channels import open_channel
@@ -235,8 +235,7 @@ def _start(
             found.update(sharded_positions(activity.position, ["ingest"], settings.shards))
         return found
 
-    # Opened at the first admin call: its connection pool is not worth holding for one RPC.
-    audit = OnDemandAuditLog(lambda: open_audit_log(database_of(settings)))
+    audit = open_audit_log(database_of(settings))
     servicer = ReportingServicer(
         app,
         positions,
@@ -245,6 +244,7 @@ def _start(
         PathReports(engine),
         rebuilds=rebuilder,
         outcomes=OutcomeReports(engine),
+        audit=audit,
     )
 
     def register(server: grpc.Server) -> None:
@@ -263,7 +263,7 @@ def _start(
             keys.current if keys is not None else None,
             below=[
                 *rate_limit_interceptors(settings.rate_limits, RATE_COSTS, replicas),
-                AuditInterceptor(policy(), audit),
+                *audit_interceptors(policy(), audit),
             ],
         ),
         ready_at_start=False,
@@ -277,9 +277,9 @@ def _start(
         interrupts=interrupts,
         closers=[
             rebuilder.stop,
-            audit.close,
             *([keys.stop] if keys else []),
             engine.dispose,
+            audit.close,
             telemetry.shutdown,
             election.close,
         ],
@@ -287,30 +287,10 @@ def _start(
     )
 
 
-class OnDemandAuditLog:
-    """Reporting's audit log, opened when first asked for (a call of its one admin RPC)."""
-
-    def __init__(self, open_log: Callable[[], AuditLog]) -> None:
-        self._open = open_log
-        self._log: AuditLog | None = None
-        self._lock = threading.Lock()
-
-    def __call__(self) -> AuditLog:
-        with self._lock:
-            if self._log is None:
-                self._log = self._open()
-            return self._log
-
-    def close(self) -> None:
-        """Closes the log if it was opened."""
-        with self._lock:
-            if self._log is not None:
-                self._log.close()
-
-
 def migrate(settings: ReportingSettings) -> None:
     """Brings reporting's tables and every generation of its views to the newest Alembic
-    revisions, creating the first generation when there is none (the migrate step)."""
+    revisions, creating the first generation when there is none, and creates its audit log
+    table (the migrate step)."""
     views = open_views(replace(settings, create_tables=True))
     try:
         schema.migrate(views)

@@ -110,6 +110,11 @@ class ReportingServiceStub:
                 request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetOutcomeReportRequest.SerializeToString,
                 response_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetOutcomeReportResponse.FromString,
                 _registered_method=True)
+        self.ListAuditEvents = channel.unary_unary(
+                '/convtrack.reporting.v1.ReportingService/ListAuditEvents',
+                request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListAuditEventsRequest.SerializeToString,
+                response_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListAuditEventsResponse.FromString,
+                _registered_method=True)
         self.RebuildViews = channel.unary_unary(
                 '/convtrack.reporting.v1.ReportingService/RebuildViews',
                 request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.RebuildViewsRequest.SerializeToString,
@@ -243,6 +248,14 @@ class ReportingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAuditEvents(self, request, context):
+        """Returns a page of reporting's audit log: its admin calls (SetPropertySettings) with the
+        caller, time, request summary and outcome, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RebuildViews(self, request, context):
         """Starts rebuilding the report views while serving: a new generation of the views follows
         the logs from position 0 in the background and replaces the live one once it has caught
@@ -337,6 +350,11 @@ def add_ReportingServiceServicer_to_server(servicer, server):
                     servicer.GetOutcomeReport,
                     request_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetOutcomeReportRequest.FromString,
                     response_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetOutcomeReportResponse.SerializeToString,
+            ),
+            'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEvents,
+                    request_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListAuditEventsRequest.FromString,
+                    response_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListAuditEventsResponse.SerializeToString,
             ),
             'RebuildViews': grpc.unary_unary_rpc_method_handler(
                     servicer.RebuildViews,
@@ -755,6 +773,33 @@ class ReportingService:
             '/convtrack.reporting.v1.ReportingService/GetOutcomeReport',
             convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetOutcomeReportRequest.SerializeToString,
             convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetOutcomeReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.reporting.v1.ReportingService/ListAuditEvents',
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListAuditEventsRequest.SerializeToString,
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListAuditEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -87,6 +87,10 @@ class ReportingServiceStub:
     them): the conversions that reached it, their current value, and that value credited
     back to the touchpoints' channels or campaigns under one model.
     """
+    ListAuditEvents: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.ListAuditEventsRequest, _reporting_pb2.ListAuditEventsResponse]
+    """Returns a page of reporting's audit log: its admin calls (SetPropertySettings) with the
+    caller, time, request summary and outcome, oldest first.
+    """
     RebuildViews: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.RebuildViewsRequest, _reporting_pb2.RebuildViewsResponse]
     """Starts rebuilding the report views while serving: a new generation of the views follows
     the logs from position 0 in the background and replaces the live one once it has caught
@@ -152,6 +156,10 @@ class ReportingServiceAsyncStub(ReportingServiceStub):
     """Per stage of CRM outcomes (lead, qualified, won, lost... as ingest's Outcome events named
     them): the conversions that reached it, their current value, and that value credited
     back to the touchpoints' channels or campaigns under one model.
+    """
+    ListAuditEvents: _aio.UnaryUnaryMultiCallable[_reporting_pb2.ListAuditEventsRequest, _reporting_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
+    """Returns a page of reporting's audit log: its admin calls (SetPropertySettings) with the
+    caller, time, request summary and outcome, oldest first.
     """
     RebuildViews: _aio.UnaryUnaryMultiCallable[_reporting_pb2.RebuildViewsRequest, _reporting_pb2.RebuildViewsResponse]  # type: ignore[assignment]
     """Starts rebuilding the report views while serving: a new generation of the views follows
@@ -305,6 +313,16 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
         """Per stage of CRM outcomes (lead, qualified, won, lost... as ingest's Outcome events named
         them): the conversions that reached it, their current value, and that value credited
         back to the touchpoints' channels or campaigns under one model.
+        """
+
+    @_abc_1.abstractmethod
+    def ListAuditEvents(
+        self,
+        request: _reporting_pb2.ListAuditEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.ListAuditEventsResponse, _abc.Awaitable[_reporting_pb2.ListAuditEventsResponse]]:
+        """Returns a page of reporting's audit log: its admin calls (SetPropertySettings) with the
+        caller, time, request summary and outcome, oldest first.
         """
 
     @_abc_1.abstractmethod
