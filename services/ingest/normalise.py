@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import astuple, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -29,6 +29,7 @@ from common.money import (
     is_known_currency,
 )
 from common.values import Identifier, IdentifierType
+from services.ingest.channel_groups import DEFAULT_CHANNEL_GROUP, ChannelGroup
 from services.ingest.consent import read_consent
 from services.ingest.domainmodel import (
     Conversion,
@@ -148,6 +149,12 @@ class Normaliser:
         self._reporting_currency = reporting_currency
         self._user_agents = user_agents
         self._urls = urls
+        self._channel_groups: Callable[[str], ChannelGroup] = lambda _: DEFAULT_CHANNEL_GROUP
+
+    def classify_with(self, channel_groups: Callable[[str], ChannelGroup]) -> None:
+        """Classifies each touchpoint with the channel group `channel_groups` answers for its
+        property (the default group until this is called)."""
+        self._channel_groups = channel_groups
 
     def network_address(self, incoming: IncomingEvent) -> IPAddress | None:
         """The client IP address to pseudonymise: None when none was sent, when it is not
@@ -324,7 +331,7 @@ class Normaliser:
             traffic = scrubbed.source
             common.update(
                 touch_type=touch.type.value,
-                channel=traffic.channel.value,
+                channel=str(traffic.channel),
                 source=traffic.source,
                 medium=traffic.medium,
                 campaign=traffic.campaign,
@@ -355,7 +362,7 @@ class Normaliser:
             if consent.analytics_denied:
                 own = self._own_traffic(incoming)
                 common.update(
-                    channel=own.channel.value,
+                    channel=str(own.channel),
                     source=own.source.replace(NUL, ""),
                     medium=own.medium.replace(NUL, ""),
                     campaign=own.campaign.replace(NUL, ""),
@@ -400,6 +407,7 @@ class Normaliser:
             referrer=self._urls.url(incoming.referrer),
             tags=CampaignTags(),
             click_ids=ClickIds(),
+            channel_group=self._channel_groups(incoming.property_id),
         )
 
     def _traffic(
@@ -424,6 +432,7 @@ class Normaliser:
             referrer=self._urls.url(touch.referrer or incoming.referrer),
             tags=self._scrubbed_tags(touch.tags),
             click_ids=touch.click_ids,
+            channel_group=self._channel_groups(incoming.property_id),
         )
         derived = (traffic.source, traffic.medium, traffic.campaign, traffic.term, traffic.content)
         if any(NUL in tag for tag in derived) and not any(

@@ -41,6 +41,8 @@ from services.ingest.application import (
     SpendVerdict,
     Verdict,
 )
+from services.ingest.channel_settings import PropertyChannelRules
+from services.ingest.channel_wire import channel_groups_message, rules_from_request
 from services.ingest.consent import IncomingConsent
 from services.ingest.consent_defaults import (
     DEFAULT_PROPERTY,
@@ -433,7 +435,9 @@ def log_entry(position: int, event: Any) -> ingest_pb2.LogEntry:
         )
     if isinstance(event, ConversionOutcome.Recorded):
         return _outcome_entry(position, event)
-    if isinstance(event, KeyRing.Event | PropertyConsentDefaults.Event):
+    if isinstance(
+        event, KeyRing.Event | PropertyConsentDefaults.Event | PropertyChannelRules.Event
+    ):
         # Bookkeeping: served with no event set, so readers' positions still advance.
         return ingest_pb2.LogEntry(position=position)
     if isinstance(event, SpendLine.Recorded | SpendLine.Corrected):
@@ -555,6 +559,26 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         )
         return ingest_pb2.SetConsentDefaultsResponse(
             defaults=_consent_defaults_message(property_id, applied)
+        )
+
+    def GetChannelGroups(
+        self, request: ingest_pb2.GetChannelGroupsRequest, context: grpc.ServicerContext
+    ) -> ingest_pb2.GetChannelGroupsResponse:
+        check = FieldChecks()
+        property_id = _settings_scope(request.property_id, check)
+        check.abort_if_invalid(context, "invalid GetChannelGroups request")
+        return channel_groups_message(property_id, self._app.channel_rules.applying_to(property_id))
+
+    def SetChannelGroups(
+        self, request: ingest_pb2.SetChannelGroupsRequest, context: grpc.ServicerContext
+    ) -> ingest_pb2.SetChannelGroupsResponse:
+        check = FieldChecks()
+        property_id = _settings_scope(request.property_id, check)
+        rules = rules_from_request(request, check)
+        check.abort_if_invalid(context, "invalid SetChannelGroups request")
+        applied = self._app.channel_rules.choose(property_id, rules, now=datetime.now(UTC))
+        return ingest_pb2.SetChannelGroupsResponse(
+            channel_groups=channel_groups_message(property_id, applied)
         )
 
     def ForgetIdentifiers(
