@@ -171,6 +171,7 @@ def _regex(pattern: str) -> Any:
     options = re2.Options()
     options.case_sensitive = False
     options.max_mem = _RE2_MAX_MEMORY
+    options.log_errors = False
     return re2.compile(pattern, options)
 
 
