@@ -43,6 +43,8 @@ COMMANDS = {
     "certs dev": "services.commands.certs:certs_dev",
     "consent defaults": "services.commands.consent:defaults",
     "consent forget": "services.commands.consent:forget",
+    "channels show": "services.commands.channels:show",
+    "channels set": "services.commands.channels:set_rules",
     "vault export-legacy-secret": "services.commands.vault:export_legacy_secret",
     "vault retire": "services.commands.vault:retire",
 }
@@ -581,6 +583,34 @@ def build_parser() -> argparse.ArgumentParser:
         consent_command.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
         _add_api_key(consent_command)
         _add_tls_dir(consent_command)
+    channels = commands.add_parser(
+        "channels", help="channel grouping rules per property (docs/api.md, Channel grouping)"
+    )
+    channels_commands = channels.add_subparsers(dest="subcommand", required=True)
+    channels_show = channels_commands.add_parser(
+        "show", help="print a property's custom channel rules as JSON (the form `set` reads)"
+    )
+    channels_set = channels_commands.add_parser(
+        "set",
+        help="set a property's custom channel rules from a JSON file; they apply to events "
+        "received from then on",
+    )
+    channels_set.add_argument(
+        "--rules",
+        required=True,
+        help='JSON file: {"rules": [{"channel": "partners", "source": {"match": "exact", '
+        '"values": ["awin"]}}], "replace_defaults": false}',
+    )
+    for channels_command in (channels_show, channels_set):
+        channels_command.add_argument(
+            "--property",
+            dest="property_id",
+            required=True,
+            help='the property, or "*" for the deployment default (an admin key)',
+        )
+        channels_command.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
+        _add_api_key(channels_command)
+        _add_tls_dir(channels_command)
     vault = commands.add_parser("vault", help="ingest's vault secrets (docs/deploy.md)")
     vault_commands = vault.add_subparsers(dest="subcommand", required=True)
     export = vault_commands.add_parser(
