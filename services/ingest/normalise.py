@@ -65,6 +65,7 @@ MAX_EVENT_ID_LENGTH = 128
 NUL = "\x00"
 MAX_VALUE_UNITS = 10**12
 MAX_MICROS = 2**63 - 1
+TRAFFIC_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +149,12 @@ class Normaliser:
         self._reporting_currency = reporting_currency
         self._user_agents = user_agents
         self._urls = urls
+        # (landing URL, referrer, tags, click ids as sent, whether the URL is the
+        # touchpoint's own) -> traffic source, NUL field: campaigns send the same landing
+        # pages and referrers again and again.
+        self._traffic_cache: dict[
+            tuple[str, str, CampaignTags, ClickIds, bool], tuple[ScrubbedTraffic, str]
+        ] = {}
 
     def network_address(self, incoming: IncomingEvent) -> IPAddress | None:
         """The client IP address to pseudonymise: None when none was sent, when it is not
@@ -418,20 +425,42 @@ class Normaliser:
                     "(unset means visit)",
                 )
             )
-        landing_url = self._urls.url(touch.landing_url or incoming.page_url)
+        landing = touch.landing_url or incoming.page_url
+        referrer, from_landing = touch.referrer or incoming.referrer, bool(touch.landing_url)
+        key = (landing, referrer, touch.tags, touch.click_ids, from_landing)
+        found = self._traffic_cache.get(key)
+        if found is None:
+            found = self._classified(landing, referrer, touch.tags, touch.click_ids, from_landing)
+            if len(self._traffic_cache) >= TRAFFIC_CACHE_SIZE:
+                self._traffic_cache.clear()
+            self._traffic_cache[key] = found
+        scrubbed, nul_field = found
+        if nul_field:
+            violations.append(Violation(nul_field, "carries campaign tags with NUL characters"))
+        return scrubbed
+
+    def _classified(
+        self,
+        landing: str,
+        referrer: str,
+        tags: CampaignTags,
+        click_ids: ClickIds,
+        landing_field: bool,
+    ) -> tuple[ScrubbedTraffic, str]:
+        """The traffic source of a landing URL, referrer, tags and click ids as sent, and
+        the field to blame ("" when none) when tags read from the URL carry NUL."""
+        landing_url = self._urls.url(landing)
         traffic = classify_traffic(
             landing_url=landing_url,
-            referrer=self._urls.url(touch.referrer or incoming.referrer),
-            tags=self._scrubbed_tags(touch.tags),
-            click_ids=touch.click_ids,
+            referrer=self._urls.url(referrer),
+            tags=self._scrubbed_tags(tags),
+            click_ids=click_ids,
         )
         derived = (traffic.source, traffic.medium, traffic.campaign, traffic.term, traffic.content)
-        if any(NUL in tag for tag in derived) and not any(
-            NUL in tag for tag in astuple(touch.tags)
-        ):
-            field = "touchpoint.landing_url" if touch.landing_url else "context.page_url"
-            violations.append(Violation(field, "carries campaign tags with NUL characters"))
-        return ScrubbedTraffic(traffic, landing_url)
+        nul_field = ""
+        if any(NUL in tag for tag in derived) and not any(NUL in tag for tag in astuple(tags)):
+            nul_field = "touchpoint.landing_url" if landing_field else "context.page_url"
+        return ScrubbedTraffic(traffic, landing_url), nul_field
 
     def _check_text(self, incoming: IncomingEvent, violations: list[Violation]) -> None:
         """Text is stored in SQL columns downstream, where PostgreSQL refuses NUL."""
