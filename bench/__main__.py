@@ -27,6 +27,7 @@ import psycopg
 from bench import (
     attribution,
     backpressure,
+    catchup,
     enrichment_bench,
     identity,
     identity_worlds,
@@ -149,6 +150,18 @@ def run_backend(backend: str, visitors: int) -> list[Row]:
             rows += ingest_process.run(env, backend, events)
     except Exception as error:
         rows.append(_failed("ingest process", backend, error))
+    logger.info("%s: ingest as 2 workers on one port, 4 clients", backend)
+    try:
+        with fresh_env(backend) as env:
+            rows += ingest_process.run(env, backend, events, workers=2, clients=4)
+    except Exception as error:
+        rows.append(_failed("ingest 2 workers", backend, error))
+    logger.info("%s: identity and attribution catching up, each its own process", backend)
+    try:
+        with fresh_env(backend) as env:
+            rows += catchup.run(env, backend, events)
+    except Exception as error:
+        rows.append(_failed("catch-up", backend, error))
     for batch_size, threads in INGEST_SHAPES:
         logger.info("%s: ingest, batches of %d, %d thread(s)", backend, batch_size, threads)
         try:
