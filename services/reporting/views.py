@@ -7,11 +7,11 @@ across databases.
 Views fed by a revisable fact (credits, paths, configured models, spend) keep every
 revision: `valid_from` is the upstream log position of the entry that made a row current,
 `valid_to` that of the entry that superseded it (NULL while it is current). Live queries
-read `valid_to IS NULL`, through partial indexes;
-a new revision ends its conversion's current rows through the live (property, conversion)
-indexes (without them PostgreSQL ended each by scanning the property's live rows: a
-projection that slowed down as the views grew, ~40 entries/s at 150k credit rows); an "as
-of" query reads the rows current at a past position. `log_clock` maps the entries' recorded times to positions.
+read `valid_to IS NULL`, through partial indexes; a new revision ends its conversion's
+current rows through the live (property, conversion) indexes (without them PostgreSQL ended
+each by scanning the property's live rows, and the projection slowed as the views grew: ~40
+entries/s at 150k credit rows); an "as of" query reads the rows current at a past position.
+`log_clock` maps the entries' recorded times to positions.
 """
 
 from __future__ import annotations
