@@ -1,5 +1,5 @@
-"""`python -m bench`: ingest, long-poll, pipeline, log-read, attribution-model, enrichment
-and start-up benchmarks.
+"""`python -m bench`: ingest, long-poll, pipeline, log-read, attribution-model, enrichment,
+report query (`--scale`), reporting freshness and start-up benchmarks.
 
 Prints the machine facts and one table (benchmark, backend, size, seconds, rate, note), then
 identity quality per world (`bench.identity_worlds`), one table each.
