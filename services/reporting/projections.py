@@ -92,6 +92,10 @@ class ConversionCreditsProjection:
                 metadata.drop_all(conn)
             metadata.create_all(conn)
             settings_metadata.create_all(conn)
+            # Views kept from an older version gain the indexes added since.
+            for table in metadata.sorted_tables:
+                for index in table.indexes:
+                    index.create(conn, checkfirst=True)
 
     def check_tables(self) -> None:
         """Raises MissingTablesError unless the views exist (when started without DDL)."""
