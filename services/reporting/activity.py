@@ -12,6 +12,8 @@ from sqlalchemy import Connection, Engine, and_, bindparam, delete, insert, or_,
 from common.follower import UpstreamEntry
 from common.sql_positions import record_position, stored_position
 from services.reporting.domainmodel import SpendEntry, VisitEvent
+from services.reporting.person_projection import apply_person_events
+from services.reporting.person_values import PersonEvent, TrackedVisit
 from services.reporting.projections import StalePositionError
 from services.reporting.sessions import Session, VisitorSessions, place, property_time_zone
 from services.reporting.views import projection_positions, session_visitors, sessions, spend
@@ -19,13 +21,14 @@ from services.reporting.views import projection_positions, session_visitors, ses
 PROJECTION_NAME = "ingest_activity"
 LOOKUP_CHUNK = 200
 
-Activity = SpendEntry | VisitEvent | None
+Activity = SpendEntry | VisitEvent | PersonEvent | TrackedVisit | None
 VisitorKey = tuple[str, str]
 
 
 class IngestActivityProjection:
-    """Keeps `spend` equal to the latest figure of each key and `sessions` to the sessions
-    of every visitor, from ingest's log.
+    """Keeps `spend` equal to the latest figure of each key, `sessions` to the sessions of
+    every visitor and the person events views to the events funnels count, from ingest's
+    log.
 
     A follower's sink, like the conversion credits projection: each page's rows and the
     position are written in one transaction. Sessions are built incrementally: a page loads
@@ -49,7 +52,12 @@ class IngestActivityProjection:
         against `after`, as in ConversionCreditsProjection)."""
         if not entries:
             return
-        values = [e.value for e in entries if e.value is not None]
+        values: list[SpendEntry | VisitEvent | PersonEvent] = []
+        for entry in entries:
+            if isinstance(entry.value, TrackedVisit):
+                values += [entry.value.visit, entry.value.event]
+            elif entry.value is not None:
+                values.append(entry.value)
         with self._engine.begin() as conn:
             if after is not None:
                 current = stored_position(conn, projection_positions, PROJECTION_NAME, upstream)
@@ -60,6 +68,7 @@ class IngestActivityProjection:
                     )
             _apply_spend(conn, [v for v in values if isinstance(v, SpendEntry)])
             _apply_visits(conn, [v for v in values if isinstance(v, VisitEvent)])
+            apply_person_events(conn, [v for v in values if isinstance(v, PersonEvent)])
             record_position(
                 conn, projection_positions, PROJECTION_NAME, upstream, entries[-1].position
             )
