@@ -28,10 +28,13 @@ from services.reporting.path_projection import replace_paths
 from services.reporting.views import (
     configured_models,
     conversion_credits,
+    identity_links,
     metadata,
+    person_events,
     projection_positions,
     settings_metadata,
     unconsented_conversions,
+    visitor_first_touches,
 )
 
 PROJECTION_NAME = "conversion_credits"
@@ -43,6 +46,9 @@ class StalePositionError(Exception):
 
 
 REVISION_LOOKUP_CHUNK = 500
+REPLAYED_VIEWS = (person_events, visitor_first_touches, identity_links)
+"""Views added after others existed that only a replay of the logs fills: when they are
+missing beside older views, every view is rebuilt."""
 
 
 class ConversionCreditsProjection:
@@ -60,8 +66,8 @@ class ConversionCreditsProjection:
 
     def create_tables(self) -> None:
         """Creates the views and settings tables that are missing. Views made by an older
-        version (a column missing) are dropped and made again, to be replayed from position
-        0: they are rebuildable; the settings are kept."""
+        version (a column or one of REPLAYED_VIEWS missing) are dropped and made again, to be
+        replayed from position 0: they are rebuildable; the settings are kept."""
         with self._engine.begin() as conn:
             existing = inspect(conn)
             schema = conn.get_execution_options().get("schema_translate_map", {}).get(None)
@@ -71,6 +77,10 @@ class ConversionCreditsProjection:
                     for column in existing.get_columns(conversion_credits.name, schema=schema)
                 }
                 missing = [c.name for c in conversion_credits.columns if c.name not in stored]
+                # Views that only a replay of the logs fills (ingest's position is past them).
+                missing += [
+                    t.name for t in REPLAYED_VIEWS if not existing.has_table(t.name, schema=schema)
+                ]
                 if missing:
                     log.warning(
                         "the report views lack %s: rebuilding them from the logs",

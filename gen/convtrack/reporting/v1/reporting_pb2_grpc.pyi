@@ -82,6 +82,16 @@ class ReportingServiceStub:
     """
     GetAssistedConversions: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetAssistedConversionsRequest, _reporting_pb2.GetAssistedConversionsResponse]
     """Assisted versus last-touch conversions per channel."""
+    GetFunnelReport: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetFunnelReportRequest, _reporting_pb2.GetFunnelReportResponse]
+    """A funnel: persons (as identity joins visitors) reaching each of ordered steps within a
+    time limit from the first, conversion and drop-off per step, overall and per first-touch
+    channel. NOT_FOUND when the property has no recorded event.
+    """
+    GetCohortReport: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetCohortReportRequest, _reporting_pb2.GetCohortReportResponse]
+    """Cohorts: persons by first-touch week or month and channel, with their cumulative
+    conversions, conversion rate and value per period since. NOT_FOUND when the property has
+    no recorded event.
+    """
 
 @_typing.type_check_only
 class ReportingServiceAsyncStub(ReportingServiceStub):
@@ -135,6 +145,16 @@ class ReportingServiceAsyncStub(ReportingServiceStub):
     """
     GetAssistedConversions: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetAssistedConversionsRequest, _reporting_pb2.GetAssistedConversionsResponse]  # type: ignore[assignment]
     """Assisted versus last-touch conversions per channel."""
+    GetFunnelReport: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetFunnelReportRequest, _reporting_pb2.GetFunnelReportResponse]  # type: ignore[assignment]
+    """A funnel: persons (as identity joins visitors) reaching each of ordered steps within a
+    time limit from the first, conversion and drop-off per step, overall and per first-touch
+    channel. NOT_FOUND when the property has no recorded event.
+    """
+    GetCohortReport: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetCohortReportRequest, _reporting_pb2.GetCohortReportResponse]  # type: ignore[assignment]
+    """Cohorts: persons by first-touch week or month and channel, with their cumulative
+    conversions, conversion rate and value per period since. NOT_FOUND when the property has
+    no recorded event.
+    """
 
 class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
     """Answers report queries."""
@@ -269,5 +289,27 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_reporting_pb2.GetAssistedConversionsResponse, _abc.Awaitable[_reporting_pb2.GetAssistedConversionsResponse]]:
         """Assisted versus last-touch conversions per channel."""
+
+    @_abc_1.abstractmethod
+    def GetFunnelReport(
+        self,
+        request: _reporting_pb2.GetFunnelReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.GetFunnelReportResponse, _abc.Awaitable[_reporting_pb2.GetFunnelReportResponse]]:
+        """A funnel: persons (as identity joins visitors) reaching each of ordered steps within a
+        time limit from the first, conversion and drop-off per step, overall and per first-touch
+        channel. NOT_FOUND when the property has no recorded event.
+        """
+
+    @_abc_1.abstractmethod
+    def GetCohortReport(
+        self,
+        request: _reporting_pb2.GetCohortReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.GetCohortReportResponse, _abc.Awaitable[_reporting_pb2.GetCohortReportResponse]]:
+        """Cohorts: persons by first-touch week or month and channel, with their cumulative
+        conversions, conversion rate and value per period since. NOT_FOUND when the property has
+        no recorded event.
+        """
 
 def add_ReportingServiceServicer_to_server(servicer: ReportingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
