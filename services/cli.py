@@ -55,10 +55,18 @@ GROUP_BY = (  # the keys of commands.reports.GROUP_BY
     "landing_page",
     "conversion_name",
 )
-REPORTS = ("conversions", "compare", "cost", "rates", "paths")  # commands.reports.SERVED_KINDS
-PLANNED_REPORTS = ("funnel", "cohorts", "outcomes")  # ...PLANNED_KINDS
+REPORTS = (
+    "conversions",
+    "compare",
+    "cost",
+    "rates",
+    "paths",
+    "funnel",
+    "cohorts",
+)  # ...SERVED_KINDS
+PLANNED_REPORTS = ("outcomes",)  # commands.reports.PLANNED_KINDS
 PATH_VIEWS = ("top", "length", "lag", "assisted")  # commands.paths.VIEWS
-CHARTS = ("models", "trend", "path-length", "cost")  # commands.charts.CHARTS
+CHARTS = ("models", "trend", "path-length", "cost", "funnel")  # commands.charts.CHARTS
 SPEND_FORMATS = ("auto", "generic", "google-ads", "meta")  # "auto" + spend_import.CSV_FORMATS
 REPORT_FORMATS = ("table", "csv", "json", "parquet")  # commands.report_output.FORMATS
 
@@ -103,12 +111,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", type=Path, default=None, help="keep the data here")
     report = commands.add_parser(
         "report",
-        help="print or write a report from reporting: conversions, compare, cost, rates or paths",
+        help="print or write a report from reporting: conversions, compare, cost, rates, paths, "
+        "funnel or cohorts",
         description="Report KINDs: conversions (one model), compare (models side by side), "
         "cost (cost, conversions, cost per conversion, ROAS and ROI under one model), rates "
         "(visitors, sessions, conversions per session and per visitor), paths (top conversion "
         "paths; --view length, lag or assisted for path lengths, time lags or assisted versus "
-        "last-touch conversions per channel); "
+        "last-touch conversions per channel), funnel (persons reaching ordered --step's within "
+        "--within, per first-touch channel), cohorts (persons by first-touch --interval week or "
+        "month and channel, cumulative conversions per period since); "
         f"not available yet (issue #9): {', '.join(PLANNED_REPORTS)}. Without KIND: "
         "conversions, or compare when --models names several (kept for compatibility).",
     )
@@ -141,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--interval",
         choices=("none", "day", "week", "month"),
         default=None,
-        help="rows per day, week (Monday to Sunday) or month in the property's time zone",
+        help="rows per day, week (Monday to Sunday) or month in the property's time zone; "
+        "cohorts: persons by first-touch week (the default) or month",
     )
     report.add_argument(
         "--filter",
@@ -161,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--conversion",
         default="",
         help="the conversion name to count, e.g. purchase (required when the property has "
-        "several; the error lists them)",
+        "several; the error lists them); cohorts: comma-separated names (every name if none)",
     )
     report.add_argument(
         "--format",
@@ -193,15 +205,37 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--limit", type=int, default=None, help="paths: show at most this many top paths"
     )
+    report.add_argument(
+        "--step",
+        action="append",
+        metavar="KIND:VALUE",
+        help="funnel: a step, repeated in order: page:/pricing (path prefix; page:=/pricing "
+        "exactly), event:identify (identify, page_view, touchpoint or a conversion name), "
+        "conversion:purchase; a trailing * matches names by prefix",
+    )
+    report.add_argument(
+        "--within",
+        default=None,
+        metavar="DURATION",
+        help="funnel: the time from the first step to reach the last, e.g. 7d, 12h (30d)",
+    )
+    report.add_argument(
+        "--periods",
+        type=int,
+        default=None,
+        help="cohorts: weeks or months since the first touch to show (8)",
+    )
     report.add_argument("--addr", default=None, help="reporting address (REPORTING_ADDR)")
     _add_api_key(report)
     _add_tls_dir(report)
     chart = commands.add_parser(
         "chart",
-        help="draw a chart from reporting as a PNG file: models, trend, path-length or cost",
+        help="draw a chart from reporting as a PNG file: models, trend, path-length, cost or "
+        "funnel",
         description="Chart KINDs: models (conversions by channel under several models side by "
         "side), trend (conversions per day against the previous period), path-length "
-        "(conversions per path length), cost (cost versus value per channel).",
+        "(conversions per path length), cost (cost versus value per channel), funnel (persons "
+        "per --step, overall and for the largest first-touch channels).",
     )
     chart.add_argument("kind", choices=CHARTS, metavar="KIND", help=", ".join(CHARTS))
     chart.add_argument("--output", type=Path, required=True, help="the PNG file to write")
@@ -218,6 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
     chart.add_argument(
         "--days", type=int, default=28, help="trend: days shown when --since is not given"
     )
+    chart.add_argument(
+        "--step", action="append", metavar="KIND:VALUE", help="funnel: a step, as in report"
+    )
+    chart.add_argument("--within", default=None, help="funnel: e.g. 7d (30d)")
     chart.add_argument("--width", type=int, default=1200, help="pixels")
     chart.add_argument("--height", type=int, default=700, help="pixels")
     chart.add_argument("--addr", default=None, help="reporting address (REPORTING_ADDR)")

@@ -4,16 +4,21 @@ the views are rebuilt from the logs, and following identity when it takes a pers
 
 from __future__ import annotations
 
+import csv
+import json
 import secrets
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import grpc
+import pyarrow.parquet as pq
 import pytest
 from google.protobuf.duration_pb2 import Duration
+from PIL import Image
 from sqlalchemy import select
 
 from common.grpc_errors import bad_request_of
@@ -24,6 +29,7 @@ from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from services import launcher
+from services.cli import main
 from services.reporting.server import ReportingSettings, build_engine, rebuild_reports
 from services.reporting.views import identity_links, person_events, visitor_first_touches
 from tests.conftest import fresh_postgres_database
@@ -345,6 +351,78 @@ def test_unknown_property_is_not_found_and_bad_requests_name_their_fields(
     with pytest.raises(grpc.RpcError) as error:
         cohorts(system, periods=53)
     assert [p.field for p in bad_request_of(error.value)] == ["periods"]
+
+
+CLI_STEPS = ["--step", "page:/pricing", "--step", "event:identify", "--step", "conversion:purchase"]
+
+
+def test_report_funnel_command_writes_csv_json_and_parquet_that_read_back_equal(
+    system: PersonSystem, tmp_path: Path
+) -> None:
+    if system.backend != "sqlite":
+        pytest.skip("the command reads reports; one backend is enough")
+    common = ["report", "funnel", "--property", PROPERTY, *CLI_STEPS, "--within", "7d"]
+    common += ["--addr", system.addresses.reporting]
+    files = {f: tmp_path / f"funnel.{f}" for f in ("csv", "json", "parquet", "txt")}
+    for name, path in files.items():
+        output_format = "table" if name == "txt" else name
+        assert main([*common, "--format", output_format, "--output", str(path)]) == 0
+    with files["csv"].open() as csv_file:
+        from_csv = [
+            (r["channel"], r["step"], int(r["persons"]), int(r["dropped"]))
+            for r in csv.DictReader(csv_file)
+        ]
+    written = json.loads(files["json"].read_text())
+    from_json = [(r["channel"], r["step"], r["persons"], r["dropped"]) for r in written["rows"]]
+    parquet = pq.read_table(files["parquet"]).to_pylist()
+    from_parquet = [(r["channel"], r["step"], r["persons"], r["dropped"]) for r in parquet]
+    assert from_csv == from_json == from_parquet
+    assert from_csv[:3] == [
+        ("all", "page:/pricing*", 4, 0),
+        ("all", "event:identify", 3, 1),
+        ("all", "conversion:purchase", 2, 1),
+    ]
+    assert written["steps"] == ["page:/pricing*", "event:identify", "conversion:purchase"]
+    assert written["within_seconds"] == 7 * 86_400
+    table = files["txt"].read_text()
+    assert "first-touch channel" in table and "paid_search" in table
+    assert max(len(line) for line in table.splitlines() if "Funnel" not in line) <= 120
+
+
+def test_report_cohorts_command_writes_one_row_per_cohort_and_period(
+    system: PersonSystem, tmp_path: Path
+) -> None:
+    if system.backend != "sqlite":
+        pytest.skip("the command reads reports; one backend is enough")
+    out = tmp_path / "cohorts.json"
+    args = ["report", "cohorts", "--property", PROPERTY, "--interval", "week", "--periods", "4"]
+    args += ["--addr", system.addresses.reporting, "--format", "json", "--output", str(out)]
+    assert main(args) == 0
+    written = json.loads(out.read_text())
+    found = {
+        (r["cohort"], r["channel"], r["period"]): (r["conversions"], Decimal(r["value"]))
+        for r in written["rows"]
+    }
+    assert len(found) == 16
+    assert found[(W0.date().isoformat(), "direct", 1)] == (1, Decimal(20))
+    assert written["totals"]["persons"] == 4
+
+
+def test_funnel_chart_is_a_png_of_the_asked_size_with_content(
+    system: PersonSystem, tmp_path: Path
+) -> None:
+    if system.backend != "sqlite":
+        pytest.skip("charts read reports; one backend is enough")
+    out = tmp_path / "funnel.png"
+    args = ["chart", "funnel", "--output", str(out), "--property", PROPERTY, *CLI_STEPS]
+    args += ["--addr", system.addresses.reporting, "--width", "900", "--height", "500"]
+    assert main(args) == 0
+    with Image.open(out) as image:
+        assert image.format == "PNG"
+        assert image.size == (900, 500)
+        colours = image.convert("RGB").getcolors(maxcolors=1_000_000)
+    assert colours is not None and len(colours) > 10
+    assert main([*args[:-4], "--models", "linear"]) == 2
 
 
 def _view_rows(system: PersonSystem) -> dict[str, list[tuple[object, ...]]]:
