@@ -36,8 +36,9 @@ from services.identity.probabilistic import ProbabilisticLinker
 SYNTH_SEED = 1
 TUNING_WEB_SEEDS = (1, 2, 3)
 """Seeds of the second web generator that rules and defaults may be chosen on."""
-HELD_OUT_WEB_SEEDS = (11, 12, 13)
-"""Seeds never looked at while choosing them: the numbers to report."""
+HELD_OUT_WEB_SEEDS = (21, 22, 23)
+"""Seeds never looked at while choosing them: the numbers to report (11-13 were held out
+before the household evidence and the CRM address fields; their numbers were seen then)."""
 PERSONS = 2000
 QUICK_PERSONS = 400
 FEBRL_F1_BAR = 0.999
@@ -206,9 +207,13 @@ FEBRL_COLUMNS = (
     ("postcode", "postcode"),
     ("date_of_birth", "date_of_birth"),
     ("suburb", "geo_city"),
+    ("street_number", "street_number"),
+    ("address_1", "address_1"),
+    ("address_2", "address_2"),
+    ("state", "state"),
+    ("soc_sec_id", "national_id"),
 )
-"""FEBRL columns resolve-file can take; street number, address lines, state and social
-security number have no field there."""
+"""FEBRL's columns and the resolve-file fields they go to (all of them)."""
 
 
 def febrl_worlds(names: Sequence[str]) -> list[World] | str:

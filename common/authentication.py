@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +26,9 @@ EXEMPT_SERVICES = (
     "grpc.reflection.v1.ServerReflection",
 )
 KEYS_NOT_LOADED_RETRY_SECONDS = 1.0
+# A server stream's key is checked again before a message at most this often, so that a
+# revoked or expired key's open stream ends (UNAUTHENTICATED) with its next message.
+STREAM_RECHECK_SECONDS = 1.0
 KEYS_NOT_LOADED_MESSAGE = (
     "this server has not loaded the API key set yet, so it cannot check keys; retry after the "
     "delay in the RetryInfo detail"
@@ -97,7 +101,9 @@ class AuthenticationInterceptor(grpc.ServerInterceptor):  # type: ignore[type-ar
     Otherwise a bearer API key is checked against `keys()` (the key set held in memory):
     missing, malformed, unknown, expired or revoked keys are UNAUTHENTICATED; no key set
     loaded yet is UNAVAILABLE with a RetryInfo. A call without a key but with a verified
-    client certificate is its peer service's. Health and reflection are exempt.
+    client certificate is its peer service's. Health and reflection are exempt. A server
+    stream's key is checked again before its messages (at most once a second), so that an
+    open stream ends once its key is revoked or expires.
     """
 
     def __init__(
@@ -128,10 +134,22 @@ class AuthenticationInterceptor(grpc.ServerInterceptor):  # type: ignore[type-ar
                     caller_var().reset(reset)
 
             def run_stream(request: Any, context: grpc.ServicerContext) -> Any:
-                reset = caller_var().set(self._caller(token, context))
+                caller = self._caller(token, context)
+                reset = caller_var().set(caller)
+                responses = behaviour(request, context)
                 try:
-                    yield from behaviour(request, context)
+                    checked = time.monotonic()
+                    for response in responses:
+                        if caller.key_id is not None and (
+                            time.monotonic() - checked >= STREAM_RECHECK_SECONDS
+                        ):
+                            self._caller(token, context)  # revoked or expired meanwhile?
+                            checked = time.monotonic()
+                        yield response
                 finally:
+                    close = getattr(responses, "close", None)
+                    if close is not None:
+                        close()
                     caller_var().reset(reset)
 
             return run_stream if response_streaming else run

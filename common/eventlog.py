@@ -189,6 +189,39 @@ class LoggedApplication(Application[UUID]):
         """The position of the newest log entry, 0 when the log is empty."""
         return self.recorder.max_notification_id() or 0
 
+    @property
+    def log_readers_released(self) -> bool:
+        """True once `release_log_readers` ran: the service is shutting down."""
+        return self._readers_released
+
+    def wait_for_log(self, timeout: float) -> None:
+        """Waits up to `timeout` seconds for a writer in this process to append to the log
+        (or for `release_log_readers`); writers in other processes are not seen, so callers
+        poll `log_head` after it returns."""
+        with self._log_changed:
+            if not self._readers_released:
+                self._log_changed.wait(timeout=max(timeout, 0.0))
+
+    def scan_log(
+        self, after: int, through: int, topics: Sequence[str], limit: int = LOG_PAGE_DEFAULT
+    ) -> tuple[list[LogRecord], int]:
+        """The entries after `after` up to and including `through` whose topic is one of
+        `topics`, at most `limit` (at most 1,000), and the position the log has been read up
+        to: `through`, or the last entry's position when the page is full.
+
+        Only the matching entries are decoded; `through` bounds the query's scan, and must not
+        exceed `log_head()` read before (PostgreSQL's table lock keeps positions up to the
+        head committed, so nothing up to it appears later)."""
+        limit = min(limit or LOG_PAGE_DEFAULT, LOG_PAGE_MAX)
+        if through <= after:
+            return [], after
+        notifications = self.recorder.select_notifications(
+            start=after, limit=limit, stop=through, topics=topics, inclusive_of_start=False
+        )
+        records = [self._record_of(n) for n in notifications]
+        read_to = records[-1].position if len(records) == limit else through
+        return records, read_to
+
     def read_log(self, after: int, limit: int = 0, max_wait: float = 0.0) -> list[LogRecord]:
         """Returns up to `limit` entries after `after` (0 means 500, at most 1,000), waiting up
         to `max_wait` seconds (at most 30) when there are none yet."""

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
 from opentelemetry.metrics import Meter
@@ -33,11 +34,13 @@ STANDBY_CALLBACK_INTERVAL_SECONDS = 1.0
 @dataclass(frozen=True, slots=True)
 class UpstreamEntry(Generic[T]):
     """One entry read from an upstream log, translated to a plain value; `trace_parent` is
-    the W3C traceparent of the work that wrote it, when known."""
+    the W3C traceparent of the work that wrote it, and `recorded_at` when the producer
+    recorded (or received) it, when known."""
 
     position: int
     value: T
     trace_parent: str = ""
+    recorded_at: datetime | None = None
 
 
 class UpstreamLog(Protocol[T]):

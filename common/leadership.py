@@ -412,6 +412,8 @@ class Election:
             else ProcessLock(database.sqlite_path.with_suffix(".lock"), service)
         )
         self._leaderships: list[AdvisoryLockLeadership | ShardLeases] = []
+        self._replicas_conninfo = database.libpq_url() if database.is_postgres else ""
+        self._closers: list[Callable[[], None]] = []
 
     def leadership(self, upstream: str) -> Leadership:
         """The leadership of following `upstream`, started now."""
@@ -432,8 +434,21 @@ class Election:
         self._leaderships.append(leases)
         return [leases.leadership(shard) for shard in range(shards)]
 
+    def replica_count(self) -> Callable[[], int]:
+        """The number of live replicas of the service (1 on SQLite, where it runs alone),
+        counted from now on until the election closes (common/replicas.py)."""
+        if not self._replicas_conninfo:
+            return lambda: 1
+        from common.replicas import ReplicaCount  # it imports this module's KEEPALIVES
+
+        count = ReplicaCount(self._replicas_conninfo, self._service)
+        self._closers.append(count.close)
+        return count
+
     def close(self) -> None:
-        """Gives up every leadership and the lock file."""
+        """Gives up every leadership and the lock file, and stops counting replicas."""
+        for closer in self._closers:
+            closer()
         for leadership in self._leaderships:
             leadership.close()
         if self._process_lock is not None:

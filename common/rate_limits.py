@@ -1,5 +1,6 @@
 """Rate limits per API key: a token bucket per key id, refused with RESOURCE_EXHAUSTED and the
-exact wait (google.rpc.RetryInfo) until the bucket holds enough tokens."""
+exact wait (google.rpc.RetryInfo) until the bucket holds enough tokens. The limits are the
+deployment's: each of N live replicas allows 1/N of them (common/replicas.py counts them)."""
 
 from __future__ import annotations
 
@@ -89,6 +90,14 @@ class TokenBucket:
         self._tokens = burst
         self._at = now
 
+    def resize(self, rate: float, burst: float, now: float) -> None:
+        """Refills at `rate` and holds up to `burst` from `now` on (what it holds is kept, up
+        to the new burst)."""
+        self._tokens = min(burst, self._tokens + (now - self._at) * self._rate)
+        self._at = now
+        self._rate = rate
+        self._burst = burst
+
     def take(self, cost: float, now: float) -> float:
         """Takes `cost` tokens and returns 0, or takes none and returns the seconds until the
         bucket holds enough. A cost above the burst passes once the bucket is full and leaves
@@ -103,26 +112,45 @@ class TokenBucket:
 
 
 class RateLimiter:
-    """One token bucket per caller name (key id), made on the caller's first call."""
+    """One token bucket per caller name (key id), made on the caller's first call.
+
+    The settings are the deployment's: with `replicas` (the live replicas of the service,
+    counted elsewhere) above one, each replica's buckets get that share of the rate and the
+    burst, so that together they allow the configured figures (for callers whose calls are
+    spread over the replicas, as a load balancer does)."""
 
     def __init__(
-        self, settings: RateLimitSettings, clock: Callable[[], float] = time.monotonic
+        self,
+        settings: RateLimitSettings,
+        clock: Callable[[], float] = time.monotonic,
+        replicas: Callable[[], int] = lambda: 1,
     ) -> None:
         self.settings = settings
         self._clock = clock
+        self._replicas = replicas
         self._buckets: dict[str, TokenBucket] = {}
         self._lock = threading.Lock()
+        self._share = 1
+
+    @property
+    def share(self) -> int:
+        """How many replicas the settings were last divided among."""
+        return self._share
 
     def wait_for(self, caller: str, cost: float) -> float:
         """Spends `cost` units of `caller`'s bucket and returns 0, or returns the seconds to
         wait before the call would pass (spending nothing)."""
         with self._lock:
             now = self._clock()
+            share = max(1, self._replicas())
+            rate, burst = self.settings.rate / share, self.settings.burst / share
+            if share != self._share:
+                self._share = share
+                for existing in self._buckets.values():
+                    existing.resize(rate, burst, now)
             bucket = self._buckets.get(caller)
             if bucket is None:
-                bucket = self._buckets[caller] = TokenBucket(
-                    self.settings.rate, self.settings.burst, now
-                )
+                bucket = self._buckets[caller] = TokenBucket(rate, burst, now)
             return bucket.take(cost, now)
 
 
@@ -155,11 +183,13 @@ class RateLimitInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                 return
             wait = self._limiter.wait_for(caller.name, max(1, cost(request)))
             if wait > 0:
+                share = self._limiter.share
+                replicas = f" shared by {share} replicas" if share > 1 else ""
                 abort_resource_exhausted(
                     context,
                     f"this key's rate limit is {settings.rate:g} {settings.unit} per second "
-                    f"(bursts of {settings.burst:g}); retry after the delay in the RetryInfo "
-                    "detail",
+                    f"(bursts of {settings.burst:g}){replicas}; retry after the delay in the "
+                    "RetryInfo detail",
                     wait,
                 )
 
@@ -177,10 +207,12 @@ class RateLimitInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
 
 
 def rate_limit_interceptors(
-    settings: RateLimitSettings, costs: Mapping[str, Cost]
+    settings: RateLimitSettings,
+    costs: Mapping[str, Cost],
+    replicas: Callable[[], int] = lambda: 1,
 ) -> list[grpc.ServerInterceptor[Any, Any]]:
-    """The rate limit interceptor for `access_interceptors(below=...)`; none when limits are
-    off."""
+    """The rate limit interceptor for `access_interceptors(below=...)`, dividing the settings
+    among `replicas` (the live replicas of the service); none when limits are off."""
     if not settings.enabled:
         return []
-    return [RateLimitInterceptor(RateLimiter(settings), costs)]
+    return [RateLimitInterceptor(RateLimiter(settings, replicas=replicas), costs)]

@@ -66,7 +66,7 @@ class ShardOfLog(Generic[V]):
         return [
             entry
             if entry.value is None or shard_of(entry.value.property_id, self._shards) == self._shard
-            else UpstreamEntry(entry.position, None)
+            else UpstreamEntry(entry.position, None, recorded_at=entry.recorded_at)
             for entry in self._log.read(after, limit, max_wait)
         ]
 

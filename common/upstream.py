@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 import grpc
 
 from common.follower import UpstreamEntry
-from common.wire import to_duration
+from common.wire import from_timestamp, to_duration
 from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
 from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
@@ -33,7 +34,8 @@ class GrpcUpstreamLog(Generic[E, T]):
 
     `fetch(after, limit, max_wait, timeout)` makes the call and returns the entries;
     `translate` turns one entry into this service's plain value (or None for entries it
-    does not use, whose position still counts as processed).
+    does not use, whose position still counts as processed); `time_of` gives the time the
+    producer recorded an entry (None when it does not say).
     """
 
     def __init__(
@@ -43,12 +45,14 @@ class GrpcUpstreamLog(Generic[E, T]):
         translate: Callable[[E], T],
         trace_of: Callable[[E], str] | None = None,
         head: Callable[[float], int] | None = None,
+        time_of: Callable[[E], datetime | None] | None = None,
     ) -> None:
         self.name = name
         self._fetch = fetch
         self._translate = translate
         self._trace_of = trace_of
         self._head = head
+        self._time_of = time_of
 
     def head(self) -> int | None:
         """The upstream log's newest position, when the producer says (for the lag metric)."""
@@ -57,9 +61,14 @@ class GrpcUpstreamLog(Generic[E, T]):
     def read(self, after: int, limit: int, max_wait: float) -> list[UpstreamEntry[T]]:
         """Returns translated entries after `after`; raises grpc.RpcError when unreachable."""
         entries = self._fetch(after, limit, max_wait, max_wait + CALL_MARGIN_SECONDS)
-        trace_of = self._trace_of
+        trace_of, time_of = self._trace_of, self._time_of
         return [
-            UpstreamEntry(e.position, self._translate(e), trace_of(e) if trace_of else "")
+            UpstreamEntry(
+                e.position,
+                self._translate(e),
+                trace_of(e) if trace_of else "",
+                time_of(e) if time_of else None,
+            )
             for e in entries
         ]
 
@@ -70,6 +79,7 @@ def _producer_log(
     module: Any,
     translate: Callable[[E], T],
     trace_of: Callable[[E], str] | None = None,
+    time_of: Callable[[E], datetime | None] | None = None,
 ) -> GrpcUpstreamLog[E, T]:
     """A producer's log through its `ListEvents` and `GetLogHead` RPCs (same shape in every
     producer's package)."""
@@ -82,7 +92,7 @@ def _producer_log(
     def head(timeout: float) -> int:
         return int(stub.GetLogHead(module.GetLogHeadRequest(), timeout=timeout).position)
 
-    return GrpcUpstreamLog(name, fetch, translate, trace_of, head)
+    return GrpcUpstreamLog(name, fetch, translate, trace_of, head, time_of)
 
 
 def _ingest_trace(entry: ingest_pb2.LogEntry) -> str:
@@ -90,6 +100,22 @@ def _ingest_trace(entry: ingest_pb2.LogEntry) -> str:
     if kind == "spend_recorded":
         return entry.spend_recorded.trace_parent
     return str(getattr(entry, kind).envelope.trace_parent) if kind else ""
+
+
+def _ingest_time(entry: ingest_pb2.LogEntry) -> datetime | None:
+    kind = entry.WhichOneof("event")
+    if kind == "spend_recorded":
+        stamp = entry.spend_recorded.received_at
+    elif kind:
+        stamp = getattr(entry, kind).envelope.received_at
+    else:
+        return None
+    return from_timestamp(stamp) if stamp.seconds or stamp.nanos else None
+
+
+def _attribution_time(entry: attribution_pb2.LogEntry) -> datetime | None:
+    stamp = entry.recorded_at
+    return from_timestamp(stamp) if entry.HasField("recorded_at") else None
 
 
 def _attribution_trace(entry: attribution_pb2.LogEntry) -> str:
@@ -103,7 +129,7 @@ def ingest_log(
 ) -> GrpcUpstreamLog[ingest_pb2.LogEntry, T]:
     """Ingest's log over gRPC, each entry translated to this service's plain input."""
     stub = ingest_pb2_grpc.IngestServiceStub(channel)
-    return _producer_log("ingest", stub, ingest_pb2, translate, _ingest_trace)
+    return _producer_log("ingest", stub, ingest_pb2, translate, _ingest_trace, _ingest_time)
 
 
 def identity_log(
@@ -119,4 +145,6 @@ def attribution_log(
 ) -> GrpcUpstreamLog[attribution_pb2.LogEntry, T]:
     """Attribution's log over gRPC, each entry translated to this service's plain input."""
     stub = attribution_pb2_grpc.AttributionServiceStub(channel)
-    return _producer_log("attribution", stub, attribution_pb2, translate, _attribution_trace)
+    return _producer_log(
+        "attribution", stub, attribution_pb2, translate, _attribution_trace, _attribution_time
+    )

@@ -27,8 +27,10 @@ COMMANDS = {
     "keys list": "services.commands.keys:list_keys",
     "keys revoke": "services.commands.keys:revoke",
     "rejected": "services.commands.rejected:rejected",
+    "relay": "services.commands.relay:relay",
     "import events": "services.commands.import_events:import_events",
     "spend import": "services.commands.spend_import:spend_import",
+    "outcomes import": "services.commands.outcomes:outcomes_import",
     "sample send": "services.commands.sample:sample_send",
     "attribution run-file": "services.commands.attribution:run_file",
     "attribution models": "services.commands.attribution_settings:show_models",
@@ -38,6 +40,8 @@ COMMANDS = {
     ),
     "identity resolve-file": "services.commands.identity:resolve_file",
     "certs dev": "services.commands.certs:certs_dev",
+    "consent defaults": "services.commands.consent:defaults",
+    "consent forget": "services.commands.consent:forget",
     "vault export-legacy-secret": "services.commands.vault:export_legacy_secret",
     "vault retire": "services.commands.vault:retire",
 }
@@ -55,16 +59,16 @@ GROUP_BY = (  # the keys of commands.reports.GROUP_BY
     "landing_page",
     "conversion_name",
 )
-REPORTS = (
+REPORTS = (  # commands.reports.SERVED_KINDS
     "conversions",
     "compare",
     "cost",
     "rates",
     "paths",
+    "outcomes",
     "funnel",
     "cohorts",
-)  # ...SERVED_KINDS
-PLANNED_REPORTS = ("outcomes",)  # commands.reports.PLANNED_KINDS
+)
 PATH_VIEWS = ("top", "length", "lag", "assisted")  # commands.paths.VIEWS
 CHARTS = ("models", "trend", "path-length", "cost", "funnel")  # commands.charts.CHARTS
 SPEND_FORMATS = ("auto", "generic", "google-ads", "meta")  # "auto" + spend_import.CSV_FORMATS
@@ -112,15 +116,16 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser(
         "report",
         help="print or write a report from reporting: conversions, compare, cost, rates, paths, "
-        "funnel or cohorts",
+        "outcomes, funnel or cohorts",
         description="Report KINDs: conversions (one model), compare (models side by side), "
         "cost (cost, conversions, cost per conversion, ROAS and ROI under one model), rates "
         "(visitors, sessions, conversions per session and per visitor), paths (top conversion "
         "paths; --view length, lag or assisted for path lengths, time lags or assisted versus "
-        "last-touch conversions per channel), funnel (persons reaching ordered --step's within "
-        "--within, per first-touch channel), cohorts (persons by first-touch --interval week or "
-        "month and channel, cumulative conversions per period since); "
-        f"not available yet (issue #9): {', '.join(PLANNED_REPORTS)}. Without KIND: "
+        "last-touch conversions per channel), outcomes (per CRM stage: conversions that "
+        "reached it, their value, credited per --group-by under one model), funnel (persons "
+        "reaching ordered --step's within --within, per first-touch channel), cohorts (persons "
+        "by first-touch --interval week or month and channel, cumulative conversions per period "
+        "since). Without KIND: "
         "conversions, or compare when --models names several (kept for compatibility).",
     )
     report.add_argument(
@@ -128,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         default=None,
         metavar="KIND",
-        help=f"one of {', '.join(REPORTS + PLANNED_REPORTS)} (default: conversions)",
+        help=f"one of {', '.join(REPORTS)} (default: conversions)",
     )
     report.add_argument("--property", required=True, dest="property_id")
     report.add_argument(
@@ -147,7 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--since", type=_parse_time, default=None, help="ISO 8601, inclusive")
     report.add_argument("--until", type=_parse_time, default=None, help="ISO 8601, exclusive")
-    report.add_argument("--as-of", default=None, help="not available yet (issue #9)")
+    report.add_argument(
+        "--as-of",
+        default=None,
+        help="the report as it stood at a past moment: an ISO 8601 time, or position:N of "
+        "attribution's log (not for rates, outcomes, funnel or cohorts)",
+    )
     report.add_argument(
         "--interval",
         choices=("none", "day", "week", "month"),
@@ -278,6 +288,45 @@ def build_parser() -> argparse.ArgumentParser:
     rejected.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
     _add_api_key(rejected)
     _add_tls_dir(rejected)
+    relay = commands.add_parser(
+        "relay",
+        help="POST each attributed conversion of a property (every revision, with its credits) "
+        "as JSON to a webhook URL, in log order, retrying until a 2xx (docs/api.md)",
+    )
+    relay.add_argument("--url", required=True, help="the webhook (http:// or https://)")
+    relay.add_argument("--property", required=True, dest="property_id")
+    relay.add_argument(
+        "--from-position",
+        default=None,
+        help="start after this log position (0: every conversion so far); default 'now'. "
+        "A state file that holds a position wins",
+    )
+    relay.add_argument(
+        "--state-file",
+        type=Path,
+        default=None,
+        help="keeps the last delivered position; a restarted relay resumes there",
+    )
+    relay.add_argument(
+        "--secret",
+        default=None,
+        help="sign each body with HMAC-SHA256 in the Convtrack-Signature header (else "
+        "CONVTRACK_RELAY_SECRET or the file CONVTRACK_RELAY_SECRET_FILE; none: unsigned)",
+    )
+    relay.add_argument(
+        "--conversion", action="append", help="only this conversion name (repeatable)"
+    )
+    relay.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds to wait for each POST (10)"
+    )
+    relay.add_argument(
+        "--until-caught-up",
+        action="store_true",
+        help="exit once every conversion so far is delivered (default: follow until Ctrl-C)",
+    )
+    relay.add_argument("--addr", default=None, help="attribution address (ATTRIBUTION_ADDR)")
+    _add_api_key(relay)
+    _add_tls_dir(relay)
     imports = commands.add_parser("import", help="import data into a running service")
     import_commands = imports.add_subparsers(dest="subcommand", required=True)
     import_events = import_commands.add_parser(
@@ -356,6 +405,27 @@ def build_parser() -> argparse.ArgumentParser:
     spend_import.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
     _add_api_key(spend_import)
     _add_tls_dir(spend_import)
+    outcomes = commands.add_parser("outcomes", help="CRM outcomes of conversions (deal stages)")
+    outcomes_commands = outcomes.add_subparsers(dest="subcommand", required=True)
+    outcomes_import = outcomes_commands.add_parser(
+        "import",
+        help="send a CSV of outcomes to ingest; columns: order_id, timestamp, stage, value, "
+        "currency, refund, retracted (HubSpot and Salesforce export names too; docs/api.md)",
+    )
+    outcomes_import.add_argument("file", type=Path)
+    outcomes_import.add_argument("--property", default=None, dest="property_id")
+    outcomes_import.add_argument(
+        "--conversion", default="deal", help="the conversion name when the file has none"
+    )
+    outcomes_import.add_argument(
+        "--currency", default=None, help="the currency of amounts when the file names none"
+    )
+    outcomes_import.add_argument(
+        "--backfill", action="store_true", help="accept outcomes up to 730 days old"
+    )
+    outcomes_import.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
+    _add_api_key(outcomes_import)
+    _add_tls_dir(outcomes_import)
     attribution = commands.add_parser(
         "attribution", help="a property's attribution settings, and offline attribution tools"
     )
@@ -456,6 +526,46 @@ def build_parser() -> argparse.ArgumentParser:
         help="Kubernetes namespace in the services' DNS names (convtrack-<service>.<ns>.svc)",
     )
     certs_dev.add_argument("--force", action="store_true", help="replace existing files")
+    consent = commands.add_parser(
+        "consent", help="consent defaults per property, and erasing identifiers' consent"
+    )
+    consent_commands = consent.add_subparsers(dest="subcommand", required=True)
+    consent_defaults = consent_commands.add_parser(
+        "defaults",
+        help="show, or with --analytics/--advertising choose, what an event whose consent is "
+        "unknown counts as for a property (denied: opt-in required) or the deployment default",
+    )
+    scope = consent_defaults.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--property", dest="property_id", help="the property")
+    scope.add_argument(
+        "--all-properties",
+        action="store_true",
+        help="the deployment default: every property that did not choose its own",
+    )
+    for purpose in ("analytics", "advertising"):
+        consent_defaults.add_argument(
+            f"--{purpose}",
+            choices=("granted", "denied"),
+            default=None,
+            help=f"unknown {purpose} consent counts as this (unchanged when left out)",
+        )
+    consent_forget = consent_commands.add_parser(
+        "forget",
+        help="erase the consent ingest recorded for identifiers (those that only ever denied "
+        "reach no person, so ForgetPerson cannot erase them)",
+    )
+    consent_forget.add_argument("--property", dest="property_id", required=True)
+    consent_forget.add_argument(
+        "--identifier",
+        action="append",
+        required=True,
+        help="TYPE:VALUE (anon, user, email, phone or crm; a plain email is hashed); repeatable",
+    )
+    consent_forget.add_argument("--note", default="", help="why (no personal data)")
+    for consent_command in (consent_defaults, consent_forget):
+        consent_command.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
+        _add_api_key(consent_command)
+        _add_tls_dir(consent_command)
     vault = commands.add_parser("vault", help="ingest's vault secrets (docs/deploy.md)")
     vault_commands = vault.add_subparsers(dest="subcommand", required=True)
     export = vault_commands.add_parser(

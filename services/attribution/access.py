@@ -34,9 +34,12 @@ RULES: dict[str, Rule] = {
     "GetLogHead": internal(peers=LOG_FOLLOWERS),
     "GetSyncStatus": internal(peers=PEER_SERVICES),
     "ListAuditEvents": scoped(Scope.ATTRIBUTION_ADMIN, "property_id"),
+    # A stream of one property's conversions and credits: what its reports are made of.
+    "WatchConversions": scoped(Scope.REPORTS_READ, "property_id"),
 }
 
-# Every call costs one against the key's rate limit (calls per second).
+# Every call costs one against the key's rate limit (calls per second); opening a
+# WatchConversions stream costs one, whatever it sends afterwards.
 RATE_COSTS: dict[str, Cost] = {}
 
 

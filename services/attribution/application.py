@@ -21,11 +21,13 @@ from services.attribution.domainmodel import (
     DEFAULT_SCOPE,
     AttributionInput,
     Conversion,
+    ConversionOutcomes,
     ConversionSeen,
     IdentifierShared,
     Job,
     ModelConfiguration,
     ModelFit,
+    OutcomeSeen,
     Person,
     PersonChanged,
     PersonForgottenSeen,
@@ -36,6 +38,7 @@ from services.attribution.domainmodel import (
     TouchpointSeen,
     Visitor,
     fit_id,
+    outcomes_id,
     settings_id,
     touch_from_dict,
     touch_to_dict,
@@ -51,6 +54,7 @@ from services.attribution.models import (
     credit,
     named_model,
 )
+from services.attribution.outcomes import fold_outcomes, outcome_to_dict
 from services.attribution.rules import NAMED_RULES
 from services.attribution.settings import (
     PropertySettings,
@@ -151,6 +155,8 @@ class AttributionApplication(TrackingApplication):
                     affected.update(dict.fromkeys(self._touchpoint(unit, value)))
                 elif isinstance(value, ConversionSeen):
                     affected.update(dict.fromkeys(self._conversion(unit, value)))
+                elif isinstance(value, OutcomeSeen):
+                    affected.update(dict.fromkeys(self._outcome(unit, value)))
                 elif isinstance(value, PersonChanged):
                     affected.update(dict.fromkeys(self._person_changed(unit, value)))
                 elif isinstance(value, PersonSplitSeen):
@@ -512,7 +518,7 @@ class AttributionApplication(TrackingApplication):
                             history.touches.append(touch_from_dict(touch))
                     for conversion_id in visitor.conversion_ids:
                         conversion = unit.get(Conversion, conversion_id)
-                        if conversion is not None:
+                        if conversion is not None and not conversion.retracted:
                             history.conversions.append(
                                 PastConversion(
                                     str(conversion.id),
@@ -543,6 +549,8 @@ class AttributionApplication(TrackingApplication):
         """The conversion's latest `Conversion.Attributed` event; with `property_id`, only a
         conversion of that property (another property's is unknown to the caller)."""
         for stored in self.events.get(conversion_id, desc=True):
+            if isinstance(stored, Conversion.Retracted):
+                break
             if isinstance(stored, Conversion.Attributed):
                 if property_id is not None and stored.property_id != property_id:
                     break
@@ -565,10 +573,66 @@ class AttributionApplication(TrackingApplication):
             if at <= c.occurred_at <= at + longest
         ]
 
+    def _outcome(self, unit: UnitOfWork, seen: OutcomeSeen) -> list[UUID]:
+        """Keeps the outcome with its conversion's others; when the conversion is known, applies
+        them all (in timestamp order) and, when that retracts it, re-attributes the person's
+        later conversions of its name (their journeys no longer stop at it)."""
+        conversion_id = UUID(seen.conversion_id)
+        received = unit.get(ConversionOutcomes, outcomes_id(conversion_id))
+        if received is None:
+            received = ConversionOutcomes(
+                id=outcomes_id(conversion_id),
+                property_id=seen.property_id,
+                conversion_id=seen.conversion_id,
+            )
+            unit.add(received)
+        if received.holds(seen.record_id):
+            return []
+        received.add(
+            outcome=outcome_to_dict(
+                record_id=seen.record_id,
+                occurred_at=seen.occurred_at,
+                stage=seen.stage,
+                value=seen.value,
+                refund=seen.refund,
+                retracted=seen.retracted,
+            )
+        )
+        unit.collect(received)
+        conversion = unit.get(Conversion, conversion_id)
+        if conversion is None or conversion.property_id != seen.property_id:
+            return []
+        return self._apply_outcomes(unit, conversion, received)
+
+    def _apply_outcomes(
+        self, unit: UnitOfWork, conversion: Conversion, received: ConversionOutcomes
+    ) -> list[UUID]:
+        """The conversions to re-attribute after applying a conversion's outcomes."""
+        was_retracted = conversion.retracted
+        conversion.apply_outcomes(fold_outcomes(conversion.recorded_value, received.outcomes))
+        unit.collect(conversion)
+        if conversion.retracted and not was_retracted:
+            cluster = self._cluster(unit, conversion.property_id, tuple(conversion.identifiers))
+            return [
+                c.id
+                for c in self._conversions(unit, cluster)
+                if c.name == conversion.name and c.occurred_at >= conversion.occurred_at
+            ]
+        return [conversion.id]
+
     def _conversion(self, unit: UnitOfWork, seen: ConversionSeen) -> list[UUID]:
         conversion_id = UUID(seen.record_id)
         if unit.get(Conversion, conversion_id) is not None:
             return []
+        affected = self._new_conversion(unit, seen)
+        conversion = unit.get(Conversion, conversion_id)
+        received = unit.get(ConversionOutcomes, outcomes_id(conversion_id))
+        if conversion is not None and received is not None and received.outcomes:
+            affected += self._apply_outcomes(unit, conversion, received)
+        return affected
+
+    def _new_conversion(self, unit: UnitOfWork, seen: ConversionSeen) -> list[UUID]:
+        conversion_id = UUID(seen.record_id)
         if seen.unconsented:
             # No identifier, so no visitor and no journey: credited to its own touchpoint.
             unit.add(
@@ -722,7 +786,7 @@ class AttributionApplication(TrackingApplication):
 
     def _attribute(self, unit: UnitOfWork, conversion_id: UUID) -> None:
         conversion = unit.get(Conversion, conversion_id)
-        if conversion is None:
+        if conversion is None or conversion.retracted:
             return
         settings = self._book.for_property(conversion.property_id).settings
         visitors = self._cluster(unit, conversion.property_id, tuple(conversion.identifiers))
@@ -799,9 +863,10 @@ class AttributionApplication(TrackingApplication):
 
     @staticmethod
     def _conversions(unit: UnitOfWork, visitors: Iterable[Visitor]) -> list[Conversion]:
+        """The visitors' conversions, retracted ones left out (they never happened)."""
         ids = dict.fromkeys(c for v in visitors for c in v.conversion_ids)
         found = (unit.get(Conversion, c) for c in ids)
-        return [c for c in found if c is not None]
+        return [c for c in found if c is not None and not c.retracted]
 
 
 def _candidate_ids(entries: Sequence[UpstreamEntry[AttributionInput | None]]) -> list[UUID]:
@@ -813,6 +878,10 @@ def _candidate_ids(entries: Sequence[UpstreamEntry[AttributionInput | None]]) ->
             ids.extend(visitor_id(value.property_id, i) for i in value.identifiers)
             if isinstance(value, ConversionSeen):
                 ids.append(UUID(value.record_id))
+                ids.append(outcomes_id(UUID(value.record_id)))
+        elif isinstance(value, OutcomeSeen):
+            ids.append(UUID(value.conversion_id))
+            ids.append(outcomes_id(UUID(value.conversion_id)))
         elif isinstance(value, PersonChanged):
             ids.append(UUID(value.person_id))
             ids.extend(visitor_id(value.property_id, i) for i in value.identifiers)

@@ -13,6 +13,7 @@ from eventsourcing.domain import Aggregate, DomainEvent, event
 
 from common.consent import PAID_CHANNELS
 from services.attribution.models import DETAIL_DIMENSIONS, Credit, JourneyTouch, details_of
+from services.attribution.outcomes import OutcomeState, OutcomeValue, stages_to_list
 from services.attribution.paths import conversion_path, path_of_stored_journey, path_to_dict
 from services.attribution.summary import bound_attribution, journey_digest_of
 
@@ -20,6 +21,7 @@ VISITOR_NAMESPACE = uuid5(NAMESPACE_URL, "https://convtrack.dev/ns/attribution-v
 FIT_NAMESPACE = uuid5(NAMESPACE_URL, "https://convtrack.dev/ns/attribution-fit")
 CONFIGURATION_ID = uuid5(NAMESPACE_URL, "https://convtrack.dev/ns/attribution-configuration")
 SETTINGS_NAMESPACE = uuid5(NAMESPACE_URL, "https://convtrack.dev/ns/attribution-property-settings")
+OUTCOMES_NAMESPACE = uuid5(NAMESPACE_URL, "https://convtrack.dev/ns/attribution-outcomes")
 DEFAULT_SCOPE = "*"
 """The property id that names the deployment default of the per-property settings."""
 
@@ -52,6 +54,22 @@ class ConversionSeen:
     unconsented: bool = False
     advertising_denied: bool = False
     own_touch: JourneyTouch | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeSeen:
+    """An outcome of a conversion from ingest's log (stage, new value, refund, retraction);
+    the conversion may not have been seen yet."""
+
+    property_id: str
+    record_id: str
+    conversion_id: str
+    conversion_name: str
+    occurred_at: datetime
+    stage: str
+    value: OutcomeValue | None
+    refund: OutcomeValue | None
+    retracted: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +131,7 @@ class ReportingIdentity(StrEnum):
 AttributionInput = (
     TouchpointSeen
     | ConversionSeen
+    | OutcomeSeen
     | PersonChanged
     | PersonSplitSeen
     | IdentifierShared
@@ -124,6 +143,11 @@ AttributionInput = (
 def visitor_id(property_id: str, identifier: str) -> UUID:
     """The id of the visitor an identifier stands for."""
     return uuid5(VISITOR_NAMESPACE, f"{property_id}\x1f{identifier}")
+
+
+def outcomes_id(conversion_id: UUID) -> UUID:
+    """The id of the outcomes received for a conversion."""
+    return uuid5(OUTCOMES_NAMESPACE, str(conversion_id))
 
 
 def fit_id(property_id: str, conversion_name: str, model: str) -> UUID:
@@ -267,7 +291,7 @@ class Conversion(Aggregate):
         length (`summary.py`): a long journey is carried as its first and last touchpoints,
         its length and digest, with credits summed per (channel, source, medium, campaign)."""
 
-        class_version = 4
+        class_version = 5
 
         property_id: str
         event_id: str
@@ -289,6 +313,14 @@ class Conversion(Aggregate):
         unconsented: bool
         advertising_denied: bool
         path: dict[str, Any]
+        stage: str
+        stages: list[dict[str, Any]]
+
+        @staticmethod
+        def upcast_v4_v5(state: dict[str, Any]) -> None:
+            """Attributions stored before outcomes had no stage."""
+            state.setdefault("stage", "")
+            state.setdefault("stages", [])
 
         @staticmethod
         def upcast_v3_v4(state: dict[str, Any]) -> None:
@@ -351,6 +383,14 @@ class Conversion(Aggregate):
         self.value_micros = value_micros
         self.reporting_currency_code = reporting_currency_code
         self.reporting_value_micros = reporting_value_micros
+        self.recorded_value = OutcomeValue(
+            currency_code, value_micros, reporting_currency_code, reporting_value_micros
+        )
+        self.attributed_value_micros: int | None = None
+        self.attributed_stages: tuple[str, list[dict[str, Any]]] = ("", [])
+        self.stage = ""
+        self.stages: list[dict[str, Any]] = []
+        self.retracted = False
         self.revision = 0
         self.journey: list[dict[str, Any]] = []
         self.journey_digest = ""
@@ -371,12 +411,16 @@ class Conversion(Aggregate):
         ]
 
     def needs_attribution(self, journey: list[JourneyTouch], versions: dict[str, int]) -> bool:
-        """True before the first attribution, or when the journey, the models or a model's
-        fit version changed."""
+        """True before the first attribution, or when the journey, the models, a model's
+        fit version, the value or the stages (outcomes) changed; never once retracted."""
+        if self.retracted:
+            return False
         return (
             self.revision == 0
             or self.journey_digest != journey_digest_of(t.touchpoint_id for t in journey)
             or self.model_versions != versions
+            or self.attributed_value_micros != self.reporting_value_micros
+            or self.attributed_stages != (self.stage, self.stages)
         )
 
     def attribute(
@@ -409,7 +453,97 @@ class Conversion(Aggregate):
             trace_parent=trace_parent,
             unconsented=self.unconsented,
             advertising_denied=self.advertising_denied,
+            stage=self.stage,
+            stages=list(self.stages),
         )
+
+    def apply_outcomes(self, state: OutcomeState) -> None:
+        """Takes the stage and value its outcomes give (`outcomes.fold_outcomes`): retracts it
+        for good when one retracted it, else records a change of stage or value (a value
+        change is credited by the next `attribute`). Nothing changes once retracted."""
+        if self.retracted:
+            return
+        if state.retracted_at is not None:
+            self._retracted(
+                property_id=self.property_id,
+                name=self.name,
+                occurred_at=self.occurred_at,
+                retracted_at=state.retracted_at,
+            )
+            return
+        stages = stages_to_list(state.stages)
+        value = state.value
+        if (state.stage, stages) == (self.stage, self.stages) and (
+            value.currency_code,
+            value.value_micros,
+            value.reporting_currency_code,
+            value.reporting_value_micros,
+        ) == (
+            self.currency_code,
+            self.value_micros,
+            self.reporting_currency_code,
+            self.reporting_value_micros,
+        ):
+            return
+        self._outcome_changed(
+            property_id=self.property_id,
+            name=self.name,
+            occurred_at=self.occurred_at,
+            stage=state.stage,
+            stages=stages,
+            currency_code=value.currency_code,
+            value_micros=value.value_micros,
+            reporting_currency_code=value.reporting_currency_code,
+            reporting_value_micros=value.reporting_value_micros,
+        )
+
+    class OutcomeChanged(Aggregate.Event):
+        """The conversion's outcomes changed its stage or value: the state after the change."""
+
+        property_id: str
+        name: str
+        occurred_at: datetime
+        stage: str
+        stages: list[dict[str, Any]]
+        currency_code: str
+        value_micros: int
+        reporting_currency_code: str
+        reporting_value_micros: int
+
+    @event(OutcomeChanged)
+    def _outcome_changed(
+        self,
+        *,
+        property_id: str,
+        name: str,
+        occurred_at: datetime,
+        stage: str,
+        stages: list[dict[str, Any]],
+        currency_code: str,
+        value_micros: int,
+        reporting_currency_code: str,
+        reporting_value_micros: int,
+    ) -> None:
+        self.stage = stage
+        self.stages = stages
+        self.currency_code = currency_code
+        self.value_micros = value_micros
+        self.reporting_currency_code = reporting_currency_code
+        self.reporting_value_micros = reporting_value_micros
+
+    class Retracted(Aggregate.Event):
+        """An outcome retracted the conversion: it never counts again."""
+
+        property_id: str
+        name: str
+        occurred_at: datetime
+        retracted_at: datetime
+
+    @event(Retracted)
+    def _retracted(
+        self, *, property_id: str, name: str, occurred_at: datetime, retracted_at: datetime
+    ) -> None:
+        self.retracted = True
 
     @event(Attributed)
     def _attributed(
@@ -435,7 +569,11 @@ class Conversion(Aggregate):
         unconsented: bool = False,
         advertising_denied: bool = False,
         path: dict[str, Any] | None = None,
+        stage: str = "",
+        stages: list[dict[str, Any]] | None = None,
     ) -> None:
+        self.attributed_value_micros = reporting_value_micros
+        self.attributed_stages = (stage, list(stages or []))
         self.revision = revision
         self.journey = journey
         self.journey_digest = journey_digest
@@ -456,6 +594,26 @@ def _bounded_fields(
         "credits_grouped": bounded.grouped,
         "credits": {m: [credit_to_dict(c) for c in cs] for m, cs in bounded.credits.items()},
     }
+
+
+class ConversionOutcomes(Aggregate):
+    """The outcomes received for one conversion (`outcomes_id` of its id), kept whether the
+    conversion was seen yet or not, each once (by its record id)."""
+
+    @event("Created")
+    def __init__(self, *, id: UUID, property_id: str, conversion_id: str) -> None:
+        self.property_id = property_id
+        self.conversion_id = conversion_id
+        self.outcomes: list[dict[str, Any]] = []
+
+    def holds(self, record_id: str) -> bool:
+        """Whether the outcome with this record id was added."""
+        return any(o["record_id"] == record_id for o in self.outcomes)
+
+    @event("Added")
+    def add(self, *, outcome: dict[str, Any]) -> None:
+        """Adds an outcome (its stored form, `outcomes.outcome_to_dict`)."""
+        self.outcomes.append(outcome)
 
 
 class ModelFit(Aggregate):

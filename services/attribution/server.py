@@ -46,6 +46,7 @@ from services.attribution.models import named_model
 from services.attribution.rules import NAMED_RULES
 from services.attribution.servicer import AttributionServicer
 from services.attribution.upstream import identity_input, ingest_input
+from services.attribution.watch import DEFAULT_MAX_STREAMS, MAX_STREAMS_LIMIT, ConversionWatches
 
 SERVICE_NAME = attribution_pb2.DESCRIPTOR.services_by_name["AttributionService"].full_name
 UPSTREAMS = ("ingest", "identity")
@@ -71,6 +72,7 @@ class AttributionSettings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     transport: TransportSettings = PLAINTEXT
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
+    max_watch_streams: int = DEFAULT_MAX_STREAMS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AttributionSettings:
@@ -83,7 +85,9 @@ class AttributionSettings:
         `IDENTITY_ADDR`,
         `ATTRIBUTION_MAX_READY_LAG` (10000: the lag past which readiness reports NOT_SERVING),
         `CONVTRACK_LEADER_ELECTION` (on), `ATTRIBUTION_SHARDS` (1: one replica follows each
-        log; N: the properties are split into N shards that replicas share); ports and TLS as
+        log; N: the properties are split into N shards that replicas share),
+        `ATTRIBUTION_MAX_WATCH_STREAMS` (4, at most 4: open WatchConversions streams per
+        process); ports and TLS as
         in `transport_settings`, peers at their `<PEER>_INTERNAL_ADDR` when set,
         `CONVTRACK_AUTH`."""
         models = env_str(env, "ATTRIBUTION_MODELS", ",".join(NAMED_RULES))
@@ -110,7 +114,18 @@ class AttributionSettings:
             transport=transport_settings(env, "attribution", listen),
             auth=auth_settings(env, listen),
             rate_limits=rate_limit_settings(env, "attribution"),
+            max_watch_streams=max_watch_streams(env),
         )
+
+
+def max_watch_streams(env: Mapping[str, str]) -> int:
+    """`ATTRIBUTION_MAX_WATCH_STREAMS`: 1 to 4 (each open stream holds a server thread)."""
+    value = env_int(env, "ATTRIBUTION_MAX_WATCH_STREAMS", DEFAULT_MAX_STREAMS)
+    if not 1 <= value <= MAX_STREAMS_LIMIT:
+        raise SettingsError(
+            f"ATTRIBUTION_MAX_WATCH_STREAMS must be between 1 and {MAX_STREAMS_LIMIT}, not {value}"
+        )
+    return value
 
 
 def lookback_policy(env: Mapping[str, str]) -> LookbackPolicy:
@@ -240,7 +255,10 @@ def _start(
         return sharded_positions(app.position, UPSTREAMS, settings.shards)
 
     audit = open_audit_log(database_of(settings))
-    servicer = AttributionServicer(app, upstream_positions, audit)
+    watches = ConversionWatches(app, settings.max_watch_streams)
+    # The rate limits are the deployment's: shared among the live replicas (PostgreSQL).
+    replicas = election.replica_count() if settings.rate_limits.enabled else (lambda: 1)
+    servicer = AttributionServicer(app, upstream_positions, audit, watches)
 
     def register(server: grpc.Server) -> None:
         attribution_pb2_grpc.add_AttributionServiceServicer_to_server(servicer, server)
@@ -255,7 +273,7 @@ def _start(
             policy(),
             keys.current if keys is not None else None,
             below=[
-                *rate_limit_interceptors(settings.rate_limits, RATE_COSTS),
+                *rate_limit_interceptors(settings.rate_limits, RATE_COSTS, replicas),
                 *audit_interceptors(policy(), audit),
             ],
         ),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -12,8 +13,13 @@ from google.protobuf import duration_pb2
 
 from common.audit import AuditLog
 from common.audit_api import list_audit_events
-from common.grpc_errors import FieldProblem, abort_invalid
-from common.log_endpoint import LogEndpoint
+from common.grpc_errors import (
+    FieldProblem,
+    abort_invalid,
+    abort_resource_exhausted,
+    abort_unavailable,
+)
+from common.log_endpoint import POSITION_MAX, LogEndpoint
 from common.money import Money
 from common.requests import FieldChecks
 from common.wire import to_money_pb, to_timestamp
@@ -42,6 +48,22 @@ from services.attribution.models import (
 )
 from services.attribution.rules import RuleKind, RuleModel
 from services.attribution.settings import PropertySettings, SettingSource, lookbacks_from_dict
+from services.attribution.watch import (
+    DEFAULT_HEARTBEAT,
+    MAX_HEARTBEAT,
+    MIN_HEARTBEAT,
+    ConversionWatches,
+    PositionAheadError,
+    TooManyWatchesError,
+    WatchesStoppedError,
+    WatchItem,
+    WatchKind,
+    WatchQuery,
+)
+
+# A client told to come back (too many streams, the server stopping) waits this long.
+WATCH_RETRY_SECONDS = 5.0
+STOPPING_RETRY_SECONDS = 1.0
 
 
 def conversion_attributed(event: Any) -> attribution_pb2.ConversionAttributed:
@@ -81,6 +103,8 @@ def conversion_attributed(event: Any) -> attribution_pb2.ConversionAttributed:
         unconsented=event.unconsented,
         advertising_denied=event.advertising_denied,
         path=conversion_path_pb(event.path),
+        stage=event.stage,
+        stages=stages_pb(event.stages),
         models=[
             attribution_pb2.ModelCredits(
                 model=model,
@@ -146,7 +170,48 @@ def log_entry(position: int, event: Any) -> attribution_pb2.LogEntry:
         )
     elif isinstance(event, PropertyAttributionSettings.Changed):
         entry.settings_changed.CopyFrom(settings_changed(event))
+    elif isinstance(event, Conversion.OutcomeChanged):
+        entry.conversion_stage_changed.CopyFrom(stage_changed(event))
+    elif isinstance(event, Conversion.Retracted):
+        r: Any = event
+        entry.conversion_retracted.CopyFrom(
+            attribution_pb2.ConversionRetracted(
+                property_id=r.property_id,
+                conversion_id=str(r.originator_id),
+                conversion_name=r.name,
+                occurred_at=to_timestamp(r.occurred_at),
+                retracted_at=to_timestamp(r.retracted_at),
+            )
+        )
     return entry
+
+
+def stages_pb(stages: list[dict[str, Any]]) -> list[attribution_pb2.StageReached]:
+    """The StageReached messages of stored stages."""
+    return [
+        attribution_pb2.StageReached(stage=s["stage"], reached_at=to_timestamp(s["reached_at"]))
+        for s in stages
+    ]
+
+
+def stage_changed(event: Any) -> attribution_pb2.ConversionStageChanged:
+    """The ConversionStageChanged message of a `Conversion.OutcomeChanged` event."""
+    return attribution_pb2.ConversionStageChanged(
+        property_id=event.property_id,
+        conversion_id=str(event.originator_id),
+        conversion_name=event.name,
+        occurred_at=to_timestamp(event.occurred_at),
+        stage=event.stage,
+        stages=stages_pb(event.stages),
+        value=(
+            to_money_pb(Money.from_micros(event.currency_code, event.value_micros))
+            if event.currency_code
+            else None
+        ),
+        reporting_value=to_money_pb(
+            Money.from_micros(event.reporting_currency_code, event.reporting_value_micros)
+        ),
+    )
 
 
 def settings_changed(event: Any) -> attribution_pb2.AttributionSettingsChanged:
@@ -389,6 +454,54 @@ _JOB_STATES = {
 }
 
 
+WATCH_KINDS_PB = {
+    WatchKind.ATTRIBUTED: attribution_pb2.WATCH_EVENT_KIND_ATTRIBUTED,
+    WatchKind.REATTRIBUTED: attribution_pb2.WATCH_EVENT_KIND_REATTRIBUTED,
+    WatchKind.HEARTBEAT: attribution_pb2.WATCH_EVENT_KIND_HEARTBEAT,
+}
+
+
+def watch_query(request: attribution_pb2.WatchConversionsRequest, check: FieldChecks) -> WatchQuery:
+    """The plain watch of a WatchConversions request; problems go to `check`."""
+    property_id = check.property_id(request.property_id)
+    names = frozenset(
+        check.name(name, f"conversion_names[{index}]")
+        for index, name in enumerate(request.conversion_names)
+    )
+    if request.after > POSITION_MAX:
+        check.add("after", f"must be at most {POSITION_MAX} (positions are int64)")
+    if request.from_now and request.after:
+        check.add("after", "must be 0 with from_now")
+    heartbeat = DEFAULT_HEARTBEAT
+    if request.HasField("heartbeat_interval"):
+        heartbeat = check.duration(
+            request.heartbeat_interval,
+            "heartbeat_interval",
+            minimum=MIN_HEARTBEAT,
+            maximum=MAX_HEARTBEAT,
+        )
+    return WatchQuery(
+        property_id=property_id,
+        after=request.after,
+        from_now=request.from_now,
+        conversion_names=names,
+        heartbeat=heartbeat,
+    )
+
+
+def watch_message(item: WatchItem) -> attribution_pb2.WatchConversionsResponse:
+    """The WatchConversionsResponse message of a watch item."""
+    message = attribution_pb2.WatchConversionsResponse(
+        position=item.position,
+        kind=WATCH_KINDS_PB[item.kind],
+        recorded_at=to_timestamp(item.recorded_at),
+        log_head=item.log_head,
+    )
+    if item.attribution is not None:
+        message.attribution.CopyFrom(conversion_attributed(item.attribution))
+    return message
+
+
 class AttributionServicer(attribution_pb2_grpc.AttributionServiceServicer):
     """Translates AttributionService calls to the attribution application."""
 
@@ -397,11 +510,30 @@ class AttributionServicer(attribution_pb2_grpc.AttributionServiceServicer):
         app: AttributionApplication,
         positions: Callable[[], dict[str, int]],
         audit: AuditLog | None = None,
+        watches: ConversionWatches | None = None,
     ) -> None:
         self._app = app
         self._audit = audit
         self._log = LogEndpoint(app, log_entry)
         self._positions = positions
+        self._watches = watches or ConversionWatches(app)
+
+    def WatchConversions(
+        self, request: attribution_pb2.WatchConversionsRequest, context: grpc.ServicerContext
+    ) -> Iterator[attribution_pb2.WatchConversionsResponse]:
+        check = FieldChecks()
+        query = watch_query(request, check)
+        check.abort_if_invalid(context, "invalid WatchConversions request")
+        try:
+            with closing(self._watches.watch(query, context.is_active)) as items:
+                for item in items:
+                    yield watch_message(item)
+        except TooManyWatchesError as error:
+            abort_resource_exhausted(context, str(error), WATCH_RETRY_SECONDS)
+        except WatchesStoppedError as error:
+            abort_unavailable(context, str(error), STOPPING_RETRY_SECONDS)
+        except PositionAheadError as error:
+            context.abort(grpc.StatusCode.OUT_OF_RANGE, str(error))
 
     def ListAuditEvents(
         self, request: attribution_pb2.ListAuditEventsRequest, context: grpc.ServicerContext

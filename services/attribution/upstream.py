@@ -14,6 +14,7 @@ from convtrack.ingest.v1 import ingest_pb2
 from services.attribution.domainmodel import (
     ConversionSeen,
     IdentifierShared,
+    OutcomeSeen,
     PersonChanged,
     PersonForgottenSeen,
     PersonSplitSeen,
@@ -21,6 +22,7 @@ from services.attribution.domainmodel import (
     TouchpointSeen,
 )
 from services.attribution.models import JourneyTouch
+from services.attribution.outcomes import OutcomeValue
 
 _TOUCH_TYPES = {
     ingest_pb2.TOUCHPOINT_TYPE_CLICK: "click",
@@ -49,9 +51,41 @@ def _denied(state: int) -> bool:
     return state == ingest_pb2.CONSENT_STATE_DENIED
 
 
-def ingest_input(entry: ingest_pb2.LogEntry) -> TouchpointSeen | ConversionSeen | None:
-    """A touchpoint or conversion from ingest's log; None for other entries."""
+def _amount(
+    sent: common_pb2.Money, reporting: common_pb2.Money, present: bool
+) -> OutcomeValue | None:
+    if not present:
+        return None
+    as_sent, converted = from_money_pb(sent), from_money_pb(reporting)
+    return OutcomeValue(
+        as_sent.currency_code,
+        as_sent.to_micros(),
+        converted.currency_code,
+        converted.to_micros(),
+    )
+
+
+def _outcome(o: ingest_pb2.OutcomeRecorded) -> OutcomeSeen:
+    return OutcomeSeen(
+        property_id=o.envelope.property_id,
+        record_id=o.envelope.record_id,
+        conversion_id=o.conversion_id,
+        conversion_name=o.conversion_name,
+        occurred_at=from_timestamp(o.envelope.occurred_at),
+        stage=o.stage,
+        value=_amount(o.value, o.reporting_value, o.HasField("value")),
+        refund=_amount(o.refund, o.reporting_refund, o.HasField("refund")),
+        retracted=o.retracted,
+    )
+
+
+def ingest_input(
+    entry: ingest_pb2.LogEntry,
+) -> TouchpointSeen | ConversionSeen | OutcomeSeen | None:
+    """A touchpoint, conversion or outcome from ingest's log; None for other entries."""
     kind = entry.WhichOneof("event")
+    if kind == "outcome_recorded":
+        return _outcome(entry.outcome_recorded)
     if kind == "touchpoint_recorded":
         t = entry.touchpoint_recorded
         return TouchpointSeen(

@@ -29,19 +29,29 @@ def sent_api_key(explicit: str | None, env: Mapping[str, str]) -> str | None:
     return None
 
 
-class _BearerKey(grpc.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
-    """Adds `authorization: Bearer <key>` to every call."""
+class _BearerKey(
+    grpc.UnaryUnaryClientInterceptor,  # type: ignore[type-arg]
+    grpc.UnaryStreamClientInterceptor,  # type: ignore[type-arg]
+):
+    """Adds `authorization: Bearer <key>` to every call, streams (WatchConversions) too."""
 
     def __init__(self, key: str) -> None:
         self._metadata = ("authorization", f"Bearer {key}")
 
+    def _with_key(self, client_call_details: Any) -> Any:
+        return client_call_details._replace(
+            metadata=[*(client_call_details.metadata or ()), self._metadata]
+        )
+
     def intercept_unary_unary(
         self, continuation: Callable[..., Any], client_call_details: Any, request: Any
     ) -> Any:
-        details = client_call_details._replace(
-            metadata=[*(client_call_details.metadata or ()), self._metadata]
-        )
-        return continuation(details, request)
+        return continuation(self._with_key(client_call_details), request)
+
+    def intercept_unary_stream(
+        self, continuation: Callable[..., Any], client_call_details: Any, request: Any
+    ) -> Any:
+        return continuation(self._with_key(client_call_details), request)
 
 
 def client_channel(

@@ -39,8 +39,10 @@ def fetch_path_table(
     limit: int | None = None,
     tls: TlsSettings | None = None,
     api_key: str | None = None,
+    as_of: reporting_pb2.AsOf | None = None,
 ) -> MetricTable:
-    """One path view from the reporting service (every page of top paths, or `limit` rows)."""
+    """One path view from the reporting service (every page of top paths, or `limit` rows),
+    as of `as_of` when given."""
     with client_channel(address, api_key, tls) as channel:
         stub = reporting_pb2_grpc.ReportingServiceStub(channel)
         fields: dict[str, Any] = {
@@ -51,6 +53,8 @@ def fetch_path_table(
             fields["start_time"] = to_timestamp(start)
         if end:
             fields["end_time"] = to_timestamp(end)
+        if as_of is not None:
+            fields["as_of"] = as_of
         if view == "top":
             return _top_paths(stub, fields, collapse_repeats, limit)
         if view == "assisted":
@@ -243,6 +247,8 @@ def _caption(summary: reporting_pb2.PathReportSummary, title: str) -> str:
         f"{summary.total_conversions:,} conversions with a path; newest conversion counted: "
         f"{newest}; log positions: {positions or 'none'}"
     )
+    if freshness.HasField("as_of_time"):
+        caption += f"; as of attribution's log as recorded at {freshness.as_of_time.ToJsonString()}"
     if summary.unconsented_conversions:
         caption += (
             f"\n{summary.unconsented_conversions:,} conversions without analytics consent have "

@@ -98,6 +98,7 @@ class Report:
     compared_period: str = ""
     previous_total: Change | None = None
     conversion_names: tuple[str, ...] = ()
+    as_of: str = ""
 
     @property
     def dimension_columns(self) -> tuple[str, ...]:
@@ -142,6 +143,8 @@ def describe_scope(report: Report) -> str:
         extra += f"; by {report.interval}{weeks} in {report.time_zone or 'UTC'}"
     if report.filters:
         extra += f"; filters: {' and '.join(report.filters)}"
+    if report.as_of:
+        extra += f"; as of {report.as_of}"
     if report.compared_period:
         extra += (
             f"; compared with {report.compared_period} (Δ: the change, and relative to "
@@ -398,6 +401,7 @@ def _scope(report: Report) -> dict[str, Any]:
         "time_zone": report.time_zone or None,
         "filters": list(report.filters),
         "compared_period": report.compared_period or None,
+        "as_of": report.as_of or None,
         "conversion_names": list(report.conversion_names),
     }
 

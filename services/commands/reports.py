@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -42,16 +43,24 @@ INTERVALS = {
     "week": reporting_pb2.REPORT_INTERVAL_WEEK,
     "month": reporting_pb2.REPORT_INTERVAL_MONTH,
 }
-SERVED_KINDS = ("conversions", "compare", "cost", "rates", "paths", "funnel", "cohorts")
+SERVED_KINDS = (
+    "conversions",
+    "compare",
+    "cost",
+    "rates",
+    "paths",
+    "outcomes",
+    "funnel",
+    "cohorts",
+)
 """The report kinds the reporting service answers today."""
-PLANNED_KINDS = ("outcomes",)
-"""Report kinds the command names but the service does not serve yet (issue #9)."""
 DEFAULT_MODELS = {
     "conversions": "last_click",
     "compare": "last_click,linear",
     "cost": "last_click",
     "rates": "last_click",
     "paths": "",
+    "outcomes": "last_click",
     "funnel": "",
     "cohorts": "",
 }
@@ -73,6 +82,13 @@ def report(args: argparse.Namespace) -> int:
     when the call to the reporting service fails."""
     try:
         kind, models = _kind_and_models(args)
+        as_of = parse_as_of(args.as_of) if args.as_of is not None else None
+        if as_of is not None and kind == "rates":
+            raise UsageError("report `rates` has no --as-of: sessions keep no past states")
+        if as_of is not None and kind == "outcomes":
+            raise UsageError("report `outcomes` has no --as-of yet: stages keep no past states")
+        if as_of is not None and kind in PERSON_KINDS:
+            raise UsageError(f"report `{kind}` has no --as-of: person views keep no past states")
         filters = _filters(args.filter or [])
         if kind in PERSON_KINDS:
             _check_person_options(kind, args)
@@ -88,9 +104,11 @@ def report(args: argparse.Namespace) -> int:
     if kind in PERSON_KINDS:
         return _person_report(args, address, kind, tls, api_key)
     if kind == "paths":
-        return _path_report(args, address, tls, api_key)
+        return _path_report(args, address, tls, api_key, as_of)
     if kind in METRIC_KINDS:
-        return _metric_report(args, address, kind, models[0], tls, api_key)
+        return _metric_report(args, address, kind, models[0], tls, api_key, as_of)
+    if kind == "outcomes":
+        return _outcome_report(args, address, models[0], tls, api_key)
     try:
         fetched = fetch_report(
             address,
@@ -106,6 +124,7 @@ def report(args: argparse.Namespace) -> int:
             compare=args.compare or "",
             api_key=api_key,
             tls=tls,
+            as_of=as_of,
         )
     except grpc.RpcError as error:
         print(f"convtrack report: {error.code().name}: {error.details()}", file=sys.stderr)
@@ -124,25 +143,52 @@ def _kind_and_models(args: argparse.Namespace) -> tuple[str, list[str]]:
             f"(say `convtrack report {kind}`; KINDs: {', '.join(SERVED_KINDS)})",
             file=sys.stderr,
         )
-    if kind in PLANNED_KINDS:
-        raise UsageError(f"report `{kind}` is not available yet (issue #9)")
     if kind not in SERVED_KINDS:
-        raise UsageError(
-            f"unknown report KIND `{kind}` (choose from {', '.join(SERVED_KINDS + PLANNED_KINDS)})"
-        )
-    if args.as_of is not None:
-        raise UsageError("--as-of is not available yet (issue #9)")
+        raise UsageError(f"unknown report KIND `{kind}` (choose from {', '.join(SERVED_KINDS)})")
     if kind == "paths" and models:
         raise UsageError("report `paths` takes no model: paths are the journeys themselves")
     if kind in PERSON_KINDS and models:
         raise UsageError(f"report `{kind}` takes no model: it counts persons, not credits")
     models = models or DEFAULT_MODELS[kind].split(",")
-    if kind in ("conversions", *METRIC_KINDS) and len(models) > 1:
+    if kind in ("conversions", "outcomes", *METRIC_KINDS) and len(models) > 1:
         raise UsageError(
             f"report `{kind}` takes one model, got {len(models)}: "
             "use `convtrack report compare` to compare models"
         )
     return kind, models
+
+
+def parse_as_of(text: str) -> reporting_pb2.AsOf:
+    """`--as-of`: "position:N" (a position of attribution's log) or an ISO 8601 time (UTC
+    when it names no offset)."""
+    kind, sep, rest = text.strip().partition(":")
+    if sep and kind == "position":
+        if not rest.strip().isdigit():
+            raise UsageError(f"--as-of {text!r}: say position:N with a whole number N")
+        return reporting_pb2.AsOf(attribution_position=int(rest.strip()))
+    try:
+        moment = parse_time(text)
+    except ValueError as error:
+        raise UsageError(
+            f"--as-of {text!r}: say an ISO 8601 time (2026-03-01T00:00:00Z) or position:N"
+        ) from error
+    return reporting_pb2.AsOf(time=to_timestamp(moment))
+
+
+def as_of_text(freshness: reporting_pb2.ReportFreshness, asked: reporting_pb2.AsOf | None) -> str:
+    """How an answer as of a past moment describes it ("" for a live answer)."""
+    if asked is None:
+        return ""
+    if freshness.HasField("as_of_time"):
+        recorded = freshness.as_of_time.ToDatetime(tzinfo=UTC).isoformat(timespec="seconds")
+        return f"{_asked_text(asked)} (attribution's log as recorded at {recorded})"
+    return f"{_asked_text(asked)} (live: nothing changed since)"
+
+
+def _asked_text(asked: reporting_pb2.AsOf) -> str:
+    if asked.WhichOneof("moment") == "attribution_position":
+        return f"attribution position {asked.attribution_position}"
+    return asked.time.ToDatetime(tzinfo=UTC).isoformat(timespec="seconds")
 
 
 def _filters(texts: Sequence[str]) -> dict[str, list[str]]:
@@ -188,6 +234,11 @@ def _check_dimensions(kind: str, args: argparse.Namespace) -> None:
             "report `compare` takes one --group-by dimension and no --interval, --filter or "
             "--compare: use `convtrack report conversions` for those"
         )
+    if kind == "outcomes" and (len(names) > 1 or args.interval or args.filter or args.compare):
+        raise UsageError(
+            "report `outcomes` takes one --group-by dimension and no --interval, --filter or "
+            "--compare"
+        )
     if kind in METRIC_KINDS and (
         len(names) > 1
         or names[0] not in METRIC_GROUP_BY
@@ -216,10 +267,11 @@ def fetch_report(
     compare: str = "",
     api_key: str | None = None,
     tls: TlsSettings | None = None,
+    as_of: reporting_pb2.AsOf | None = None,
 ) -> Report:
     """A `conversions` report (one model; `group_by` may name several dimensions, comma
-    separated; every page of rows) or a `compare` report from the reporting service.
-    `compare` is "previous" or "START/END" (ISO 8601)."""
+    separated; every page of rows) or a `compare` report from the reporting service, as of
+    `as_of` when given. `compare` is "previous" or "START/END" (ISO 8601)."""
     if kind == "compare":
         comparison = compare_models(
             address,
@@ -231,8 +283,12 @@ def fetch_report(
             conversion_name=conversion_name,
             api_key=api_key,
             tls=tls,
+            as_of=as_of,
         )
-        return from_comparison_pb(comparison, group_by)
+        return replace(
+            from_comparison_pb(comparison, group_by),
+            as_of=as_of_text(comparison.freshness, as_of),
+        )
     dimensions = [name.strip() for name in group_by.split(",")]
     request = reporting_pb2.GetConversionReportRequest(
         property_id=property_id,
@@ -246,6 +302,8 @@ def fetch_report(
         ],
     )
     _set_time_range(request, start, end)
+    if as_of is not None:
+        request.as_of.CopyFrom(as_of)
     if compare == "previous":
         request.compare_to.previous_period = True
     elif compare:
@@ -263,7 +321,10 @@ def fetch_report(
     del response.rows[:]
     response.rows.extend(rows)
     filter_texts = tuple(f"{name}={','.join(values)}" for name, values in (filters or {}).items())
-    return from_report_pb(response, models[0], dimensions[0], filter_texts)
+    return replace(
+        from_report_pb(response, models[0], dimensions[0], filter_texts),
+        as_of=as_of_text(response.freshness, as_of),
+    )
 
 
 def parse_time(text: str) -> datetime:
@@ -283,6 +344,7 @@ def compare_models(
     conversion_name: str = "",
     api_key: str | None = None,
     tls: TlsSettings | None = None,
+    as_of: reporting_pb2.AsOf | None = None,
 ) -> reporting_pb2.CompareModelsResponse:
     """Conversions and value per group under each model, from the reporting service."""
     request = reporting_pb2.CompareModelsRequest(
@@ -290,6 +352,7 @@ def compare_models(
         models=models,
         group_by=GROUP_BY[group_by],
         conversion_name=conversion_name,
+        as_of=as_of,
     )
     _set_time_range(request, start, end)
     with client_channel(address, api_key, tls) as channel:
@@ -457,6 +520,7 @@ def _metric_report(
     model: str,
     tls: TlsSettings | None,
     api_key: str | None,
+    as_of: reporting_pb2.AsOf | None = None,
 ) -> int:
     from services.commands.metric_output import write as write_table
 
@@ -472,6 +536,36 @@ def _metric_report(
             conversion_name=args.conversion,
             api_key=api_key,
             tls=tls,
+            as_of=as_of,
+        )
+    except grpc.RpcError as error:
+        print(f"convtrack report: {error.code().name}: {error.details()}", file=sys.stderr)
+        return 1
+    write_table(table, args.output_format, args.output)
+    return 0
+
+
+def _outcome_report(
+    args: argparse.Namespace,
+    address: str,
+    model: str,
+    tls: TlsSettings | None,
+    api_key: str | None,
+) -> int:
+    from services.commands.metric_output import write as write_table
+    from services.commands.outcomes import fetch_outcome_table
+
+    try:
+        table = fetch_outcome_table(
+            address,
+            property_id=args.property_id,
+            model=model,
+            group_by=args.group_by,
+            start=args.since,
+            end=args.until,
+            conversion_name=args.conversion,
+            tls=tls,
+            api_key=api_key,
         )
     except grpc.RpcError as error:
         print(f"convtrack report: {error.code().name}: {error.details()}", file=sys.stderr)
@@ -534,7 +628,11 @@ def _person_report(
 
 
 def _path_report(
-    args: argparse.Namespace, address: str, tls: TlsSettings | None, api_key: str | None
+    args: argparse.Namespace,
+    address: str,
+    tls: TlsSettings | None,
+    api_key: str | None,
+    as_of: reporting_pb2.AsOf | None = None,
 ) -> int:
     from services.commands.metric_output import write as write_table
     from services.commands.paths import fetch_path_table
@@ -551,6 +649,7 @@ def _path_report(
             limit=args.limit,
             tls=tls,
             api_key=api_key,
+            as_of=as_of,
         )
     except grpc.RpcError as error:
         print(f"convtrack report: {error.code().name}: {error.details()}", file=sys.stderr)
@@ -571,8 +670,10 @@ def fetch_metric_table(
     conversion_name: str = "",
     api_key: str | None = None,
     tls: TlsSettings | None = None,
+    as_of: reporting_pb2.AsOf | None = None,
 ) -> MetricTable:
-    """A `cost` or `rates` report from the reporting service, every page of it."""
+    """A `cost` or `rates` report from the reporting service, every page of it (as of
+    `as_of` when given)."""
     from services.commands.metric_output import MetricTable
 
     rows: list[dict[str, Any]] = []
@@ -591,6 +692,7 @@ def fetch_metric_table(
                 group_by=GROUP_BY[group_by],
                 conversion_name=conversion_name,
                 page_token=token,
+                as_of=as_of,
             )
             if start:
                 request.start_time.CopyFrom(to_timestamp(start))
@@ -615,6 +717,7 @@ def fetch_metric_table(
         "currency": currency,
         "newest_conversion_time": newest.isoformat() if newest else None,
         "upstream_positions": dict(positions),
+        "as_of": as_of_text(response.freshness, as_of) or None,
     }
     caption = (
         f"Conversion name: {response.conversion_name or '(none)'}; model: {response.model}; "
@@ -622,6 +725,8 @@ def fetch_metric_table(
         f"{newest.isoformat(timespec='seconds') if newest else 'none'}; log positions: "
         + (", ".join(f"{name} {position}" for name, position in positions) or "none")
     )
+    if as_of is not None:
+        caption += f"; as of {as_of_text(response.freshness, as_of)}"
     if kind == "cost":
         totals = _cost_record(response.totals)
         caption += (

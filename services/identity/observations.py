@@ -26,6 +26,9 @@ class ObservationRecord:
     ingest sends `ip` and `ip_network` as keyed pseudonyms and the user agent already parsed
     (`ua_family`, `ua_device`); offline files give a raw `ip` and `user_agent`, from which
     the network and the parsed user agent are derived when these fields are empty.
+    The address fields (`street_number`, `address_1`, `address_2`, `state`) and
+    `national_id` (a social security or national identity number, compared raw: one digit
+    wrong or two swapped is a typo) come only from offline files of CRM records.
     """
 
     obs_id: str
@@ -44,3 +47,8 @@ class ObservationRecord:
     postcode: str = ""
     phone_sha256: str = ""
     date_of_birth: str = ""
+    street_number: str = ""
+    address_1: str = ""
+    address_2: str = ""
+    state: str = ""
+    national_id: str = ""

@@ -41,6 +41,11 @@ _TEXT_FIELDS = {
     "last_name": "last_name",
     "postcode": "postcode",
     "date_of_birth": "date_of_birth",
+    "street_number": "street_number",
+    "address_1": "address_1",
+    "address_2": "address_2",
+    "state": "state",
+    "national_id": "national_id",
 }
 _JSON_TYPES = {dict: "an object", list: "an array", bool: "a boolean"}
 

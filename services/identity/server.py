@@ -233,6 +233,8 @@ def _start(
     )
 
     audit = open_audit_log(database_of(settings))
+    # The rate limits are the deployment's: shared among the live replicas (PostgreSQL).
+    replicas = election.replica_count() if settings.rate_limits.enabled else (lambda: 1)
     servicer = IdentityServicer(app, lambda: positions(app, UPSTREAMS), audit)
 
     def register(server: grpc.Server) -> None:
@@ -248,7 +250,7 @@ def _start(
             policy(),
             keys.current if keys is not None else None,
             below=[
-                *rate_limit_interceptors(settings.rate_limits, RATE_COSTS),
+                *rate_limit_interceptors(settings.rate_limits, RATE_COSTS, replicas),
                 *audit_interceptors(policy(), audit),
             ],
         ),

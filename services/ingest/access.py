@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from common.authorisation import AccessPolicy, Rule, audited, every_property, internal, scoped
+from common.authorisation import (
+    AccessPolicy,
+    Rule,
+    audited,
+    every_property,
+    internal,
+    scoped,
+    scoped_or_default,
+)
 from common.callers import Scope
 from common.rate_limits import Cost
 from convtrack.ingest.v1 import ingest_pb2
@@ -25,6 +33,11 @@ RULES: dict[str, Rule] = {
     "ListApiKeys": every_property(Scope.ADMIN),
     "RevokeApiKey": audited(every_property(Scope.ADMIN)),
     "ListAuditEvents": every_property(Scope.ADMIN),
+    # Consent policy and erasure are the property's privacy administration (identity:admin,
+    # like ForgetPerson): write keys often ship inside clients and must not loosen consent.
+    "GetConsentDefaults": scoped_or_default(Scope.IDENTITY_ADMIN, "property_id"),
+    "SetConsentDefaults": audited(scoped_or_default(Scope.IDENTITY_ADMIN, "property_id")),
+    "ForgetIdentifiers": audited(scoped(Scope.IDENTITY_ADMIN, "property_id")),
 }
 
 # What a call costs against the key's rate limit (events per second): one per event.

@@ -22,6 +22,7 @@ from common.eventlog import LoggedApplication
 from common.group_commit import GroupCommit, GroupCommitFullError, GroupCommitTimeoutError
 from common.identifiers import placeholder_reason
 from services.ingest.consent import recorded_consent, remembered_consent
+from services.ingest.consent_defaults import ConsentDefaults, ConsentDefaultsBook
 from services.ingest.domainmodel import IncomingEvent, SpendFigure, SpendLine
 from services.ingest.network import NetworkPseudonyms
 from services.ingest.normalise import FactState, Limits, Normaliser, ValidEvent, Violation
@@ -117,8 +118,11 @@ class IngestApplication(LoggedApplication):
         spend: SpendNormaliser,
         max_queued_events: int | None = None,
         busy_retry_after: float = 1.0,
+        consent_defaults: ConsentDefaults | None = None,
     ) -> None:
         super().__init__(env=env)
+        # What unknown consent counts as, per property (the environment's where none chose).
+        self.consent_defaults = ConsentDefaultsBook(self, consent_defaults or ConsentDefaults())
         self._normaliser = normaliser
         self._spend = spend
         self._spend_lock = threading.Lock()
@@ -290,13 +294,15 @@ class IngestApplication(LoggedApplication):
     def _consents(self, events: Sequence[ValidEvent]) -> dict[UUID, Consent]:
         """The consent each event is recorded under, in batch order: its own signals, and for
         a purpose it says nothing about, its identifiers' last recorded consent (so that a
-        withdrawal applies from then on). What the events state is recorded per identifier
-        (by pseudonym), committed before the events are stored."""
+        withdrawal applies from then on), else its property's consent default ("denied until
+        granted" turns unknown into denied). What the events state is recorded per identifier
+        (by pseudonym), committed before the events are stored; defaults are not recorded."""
         by_property: dict[str, list[ValidEvent]] = {}
         for event in events:
             by_property.setdefault(event.incoming.property_id, []).append(event)
         consents: dict[UUID, Consent] = {}
         for property_id, found in by_property.items():
+            defaults = self.consent_defaults.applying_to(property_id).defaults
             pseudonyms = {
                 key: self.vault.pseudonym(property_id, key)
                 for event in found
@@ -306,8 +312,8 @@ class IngestApplication(LoggedApplication):
             changed: dict[str, Consent] = {}
             for event in found:
                 own = [pseudonyms[key] for key in event.identifier_keys]
-                consents[event.record_id] = recorded_consent(
-                    event.consent, [current[p] for p in own if p in current]
+                consents[event.record_id] = defaults.applied_to(
+                    recorded_consent(event.consent, [current[p] for p in own if p in current])
                 )
                 for pseudonym in own:
                     updated = remembered_consent(current.get(pseudonym), event.consent)

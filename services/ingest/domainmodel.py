@@ -24,6 +24,7 @@ class EventKind(StrEnum):
     PAGE_VIEW = "page_view"
     CONVERSION = "conversion"
     IDENTIFY = "identify"
+    OUTCOME = "outcome"
 
 
 class TouchpointType(StrEnum):
@@ -63,6 +64,18 @@ class IncomingConversion:
 
 
 @dataclass(frozen=True, slots=True)
+class IncomingOutcome:
+    """A conversion's outcome as sent; `value` and `refund` are None when not sent."""
+
+    conversion_name: str = ""
+    order_id: str = ""
+    stage: str = ""
+    value: Money | None = None
+    refund: Money | None = None
+    retracted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class IncomingEvent:
     """One event of a batch, as sent, before validation. `kind` is None when missing."""
 
@@ -84,6 +97,7 @@ class IncomingEvent:
     touchpoint: IncomingTouchpoint | None = None
     page_view: IncomingPageView | None = None
     conversion: IncomingConversion | None = None
+    outcome: IncomingOutcome | None = None
     size_bytes: int = 0
     consent: IncomingConsent = field(default_factory=IncomingConsent)
 
@@ -278,6 +292,68 @@ class Conversion(RecordedFact):
         self.source = source
         self.medium = medium
         self.campaign = campaign
+
+
+class ConversionOutcome(RecordedFact):
+    """An outcome of a conversion (a stage, a new value, a refund or a retraction), keyed by
+    its own event id; `conversion_id` is the id of the conversion it refers to (by name and
+    order id), recorded or not. It keeps no identifier. Amounts are micros; an empty
+    currency code means the outcome carries no such amount."""
+
+    Recorded: ClassVar[type[DomainEvent]]
+
+    @event("Recorded")
+    def __init__(
+        self,
+        *,
+        id: UUID,
+        property_id: str,
+        event_id: str,
+        occurred_at: datetime,
+        received_at: datetime,
+        identifiers: list[str],
+        device: dict[str, Any],
+        trace_parent: str,
+        sealed_identifiers: dict[str, str],
+        network: dict[str, str],
+        late: bool = False,
+        consent: dict[str, str] | None = None,
+        conversion_name: str,
+        order_id: str,
+        conversion_id: str,
+        stage: str,
+        currency_code: str,
+        value_micros: int,
+        refund_currency_code: str,
+        refund_micros: int,
+        reporting_currency_code: str,
+        reporting_value_micros: int,
+        reporting_refund_micros: int,
+        retracted: bool,
+    ) -> None:
+        self.property_id = property_id
+        self.event_id = event_id
+        self.occurred_at = occurred_at
+        self.received_at = received_at
+        self.identifiers = identifiers
+        self.device = device
+        self.trace_parent = trace_parent
+        self.sealed_identifiers = sealed_identifiers
+        self.network = network
+        self.late = late
+        self.consent = consent or {}
+        self.conversion_name = conversion_name
+        self.order_id = order_id
+        self.conversion_id = conversion_id
+        self.stage = stage
+        self.currency_code = currency_code
+        self.value_micros = value_micros
+        self.refund_currency_code = refund_currency_code
+        self.refund_micros = refund_micros
+        self.reporting_currency_code = reporting_currency_code
+        self.reporting_value_micros = reporting_value_micros
+        self.reporting_refund_micros = reporting_refund_micros
+        self.retracted = retracted
 
 
 class Identification(RecordedFact):

@@ -32,6 +32,7 @@ from common.values import Identifier, IdentifierType
 from services.ingest.consent import read_consent
 from services.ingest.domainmodel import (
     Conversion,
+    ConversionOutcome,
     EventKind,
     Identification,
     IncomingEvent,
@@ -125,6 +126,8 @@ class ValidEvent:
     traffic: ScrubbedTraffic | None = None
     late: bool = False
     consent: Consent = field(default_factory=Consent)
+    refund: Money | None = None
+    reporting_refund_micros: int = 0
 
 
 class Normaliser:
@@ -188,11 +191,20 @@ class Normaliser:
             violations.extend(Violation(p.field, p.description) for p in consent)
             consent = Consent()
         # Without analytics consent an event may come without any identifier (it is stored
-        # without one anyway); every other event needs one.
-        identifiers = self._identifiers(incoming, violations, required=not consent.analytics_denied)
+        # without one anyway), and an outcome needs none (it refers to its conversion by order
+        # id); every other event needs one.
+        outcome = incoming.kind is EventKind.OUTCOME
+        identifiers = self._identifiers(
+            incoming, violations, required=not (consent.analytics_denied or outcome)
+        )
+        if outcome:
+            identifiers = []  # not kept: the conversion's own identifiers place it
         if incoming.kind is None:
             violations.append(
-                Violation("kind", "one of touchpoint, page_view, conversion, identify is required")
+                Violation(
+                    "kind",
+                    "one of touchpoint, page_view, conversion, identify, outcome is required",
+                )
             )
         elif (
             incoming.kind is EventKind.IDENTIFY
@@ -205,8 +217,13 @@ class Normaliser:
         self._check_text(incoming, violations)
         traffic = self._traffic(incoming, violations)
         reporting_micros, value = 0, None
+        refund_micros, refund = 0, None
         if incoming.kind is EventKind.CONVERSION:
             reporting_micros, value = self._conversion_value(
+                incoming, occurred_at or received_at, violations
+            )
+        elif outcome:
+            reporting_micros, value, refund_micros, refund = self._outcome(
                 incoming, occurred_at or received_at, violations
             )
         if violations or occurred_at is None or incoming.kind is None:
@@ -225,6 +242,8 @@ class Normaliser:
             traffic=traffic,
             late=occurred_at < received_at - self._limits.late_after,
             consent=consent,
+            refund=refund,
+            reporting_refund_micros=refund_micros,
         )
 
     def fact(
@@ -344,7 +363,34 @@ class Normaliser:
             else:
                 common.update(channel="", source="", medium="", campaign="")
             return FactState(Conversion, valid.record_id, common)
+        if incoming.kind is EventKind.OUTCOME and incoming.outcome is not None:
+            fields = self._outcome_fields(valid, common)
+            return FactState(ConversionOutcome, valid.record_id, fields)
         return FactState(Identification, valid.record_id, common)
+
+    def _outcome_fields(self, valid: ValidEvent, common: dict[str, object]) -> dict[str, object]:
+        """An outcome's own fields, after the common ones, in the `Recorded` event's order."""
+        outcome = valid.incoming.outcome
+        assert outcome is not None, "an outcome event"
+        value, refund = valid.value, valid.refund
+        conversion_id = conversion_record_id(
+            valid.incoming.property_id, "", outcome.conversion_name, outcome.order_id
+        )
+        common.update(
+            conversion_name=outcome.conversion_name,
+            order_id=outcome.order_id,
+            conversion_id=str(conversion_id),
+            stage=outcome.stage,
+            currency_code=value.currency_code if value else "",
+            value_micros=value.to_micros() if value else 0,
+            refund_currency_code=refund.currency_code if refund else "",
+            refund_micros=refund.to_micros() if refund else 0,
+            reporting_currency_code=self._reporting_currency,
+            reporting_value_micros=valid.reporting_micros,
+            reporting_refund_micros=valid.reporting_refund_micros,
+            retracted=outcome.retracted,
+        )
+        return common
 
     def _own_traffic(self, incoming: IncomingEvent) -> TrafficSource:
         """The traffic source of an event's own page URL and referrer (campaign tags and
@@ -523,31 +569,79 @@ class Normaliser:
             violations.append(Violation("conversion.name", "is required"))
         elif not NAME_PATTERN.fullmatch(conversion.name):
             violations.append(Violation("conversion.name", NAME_RULE))
-        value = conversion.value
-        if value is None:
+        if conversion.value is None:
             return 0, None
+        return self._money(conversion.value, "conversion.value", occurred_at, violations)
+
+    def _outcome(
+        self, incoming: IncomingEvent, occurred_at: datetime, violations: list[Violation]
+    ) -> tuple[int, Money | None, int, Money | None]:
+        """An outcome's new value and refund, each in the reporting currency (micros) and as
+        sent; violations for a missing name or order id, a bad stage, an outcome that says
+        nothing or says contradictory things."""
+        outcome = incoming.outcome
+        if outcome is None:
+            return 0, None, 0, None
+        if not outcome.conversion_name:
+            violations.append(Violation("outcome.conversion_name", "is required"))
+        elif not NAME_PATTERN.fullmatch(outcome.conversion_name):
+            violations.append(Violation("outcome.conversion_name", NAME_RULE))
+        if not outcome.order_id.strip():
+            violations.append(Violation("outcome.order_id", "is required: it names the conversion"))
+        if outcome.stage and not NAME_PATTERN.fullmatch(outcome.stage):
+            violations.append(Violation("outcome.stage", NAME_RULE))
+        if not (
+            outcome.stage
+            or outcome.value is not None
+            or outcome.refund is not None
+            or outcome.retracted
+        ):
+            violations.append(
+                Violation("outcome", "says nothing: give a stage, a value, a refund or retracted")
+            )
+        if outcome.value is not None and outcome.refund is not None:
+            violations.append(
+                Violation("outcome.refund", "send either a new value or a refund, not both")
+            )
+        if outcome.retracted and (outcome.value is not None or outcome.refund is not None):
+            violations.append(
+                Violation("outcome.retracted", "a retraction carries no value or refund")
+            )
+        value_micros, value = 0, None
+        if outcome.value is not None:
+            value_micros, value = self._money(
+                outcome.value, "outcome.value", occurred_at, violations
+            )
+        refund_micros, refund = 0, None
+        if outcome.refund is not None:
+            refund_micros, refund = self._money(
+                outcome.refund, "outcome.refund", occurred_at, violations
+            )
+        return value_micros, value, refund_micros, refund
+
+    def _money(
+        self, value: Money, field: str, occurred_at: datetime, violations: list[Violation]
+    ) -> tuple[int, Money | None]:
+        """An amount in the reporting currency at the rates of the event's UTC date (in
+        micros), and as sent; (0, None) with violations on `field` when it is invalid."""
         before = len(violations)
         if not is_known_currency(value.currency_code):
             violations.append(
                 Violation(
-                    "conversion.value.currency_code",
+                    f"{field}.currency_code",
                     f"{value.currency_code!r} is not an ISO 4217 currency code",
                 )
             )
         if not -999_999_999 <= value.nanos <= 999_999_999:
             violations.append(
-                Violation("conversion.value.nanos", "must be between -999999999 and 999999999")
+                Violation(f"{field}.nanos", "must be between -999999999 and 999999999")
             )
         elif (value.units > 0 and value.nanos < 0) or (value.units < 0 and value.nanos > 0):
-            violations.append(
-                Violation("conversion.value", "units and nanos must have the same sign")
-            )
+            violations.append(Violation(field, "units and nanos must have the same sign"))
         elif value.units < 0 or value.nanos < 0:
-            violations.append(Violation("conversion.value", "must not be negative"))
+            violations.append(Violation(field, "must not be negative"))
         elif value.units >= MAX_VALUE_UNITS:
-            violations.append(
-                Violation("conversion.value", f"must be less than {MAX_VALUE_UNITS:,} units")
-            )
+            violations.append(Violation(field, f"must be less than {MAX_VALUE_UNITS:,} units"))
         if len(violations) > before:
             return 0, None
         reporting = self._reporting_currency
@@ -557,7 +651,7 @@ class Normaliser:
         except UnknownRateError as exc:
             violations.append(
                 Violation(
-                    "conversion.value.currency_code",
+                    f"{field}.currency_code",
                     f"no exchange rate from {value.currency_code} to {reporting} on {day}: "
                     f"{exc.code} is neither among the ECB reference rates nor pegged to one; "
                     "its rates can be given in the deployment's rates file "
@@ -571,7 +665,7 @@ class Normaliser:
             largest = Money.from_micros(reporting, MAX_MICROS).to_decimal().normalize()
             violations.append(
                 Violation(
-                    "conversion.value",
+                    field,
                     f"is more than {largest:,f} {reporting} once converted to {reporting}, "
                     "the reporting currency (the largest value stored)",
                 )
@@ -650,6 +744,8 @@ def _text_fields(incoming: IncomingEvent) -> list[tuple[str, str]]:
         ]
     if incoming.conversion is not None:
         fields.append(("conversion.order_id", incoming.conversion.order_id))
+    if incoming.outcome is not None:
+        fields.append(("outcome.order_id", incoming.outcome.order_id))
     return fields
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,6 +40,7 @@ from sqlalchemy.exc import DBAPIError
 
 from common.eventlog import MissingTablesError
 from common.identifiers import placeholder_reason
+from common.money import Money
 from services.ingest.domainmodel import IncomingEvent
 from services.ingest.normalise import Violation
 from services.ingest.url_privacy import UrlScrubber
@@ -59,6 +60,7 @@ _PERSONAL_FIELDS = (
     "identity.",
     "context.ip_address",
     "conversion.order_id",
+    "outcome.order_id",
     "touchpoint.click_ids.",
 )
 
@@ -384,7 +386,24 @@ class RejectedStore:
                 ),
                 "order_id_sent": bool(conversion.order_id),
             }
+        if incoming.outcome is not None:
+            outcome = incoming.outcome
+            fields["outcome"] = {
+                "conversion_name": text(outcome.conversion_name),
+                "stage": text(outcome.stage),
+                "value": _amount(outcome.value, text),
+                "refund": _amount(outcome.refund, text),
+                "retracted": outcome.retracted,
+                "order_id_sent": bool(outcome.order_id),
+            }
         return fields
+
+
+def _amount(value: Money | None, text: Callable[[str], str]) -> dict[str, Any] | None:
+    """An amount as dead letters keep it; None when none was sent."""
+    if value is None:
+        return None
+    return {"currency_code": text(value.currency_code), "units": value.units, "nanos": value.nanos}
 
 
 def _names_sent(**values: str) -> list[str]:
@@ -409,6 +428,8 @@ def _personal_values(incoming: IncomingEvent) -> list[str]:
         values += [clicks.gclid, clicks.fbclid, clicks.msclkid]
     if incoming.conversion is not None:
         values.append(incoming.conversion.order_id)
+    if incoming.outcome is not None:
+        values.append(incoming.outcome.order_id)
     wanted = {
         value
         for value in (*values, *(v.strip() for v in values))

@@ -41,6 +41,7 @@ from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from services.ingest.access import RATE_COSTS, policy
 from services.ingest.api_keys import ApiKeys, IngestStore
 from services.ingest.application import IngestApplication
+from services.ingest.consent_defaults import ConsentDefaults, consent_defaults_settings
 from services.ingest.enrichment import UserAgentParser
 from services.ingest.normalise import Limits, Normaliser
 from services.ingest.rejected import RejectedStore
@@ -104,6 +105,7 @@ class IngestSettings:
     vault_secret: str | None = field(default=None, repr=False)
     vault_previous_secrets: tuple[str, ...] = field(default=(), repr=False)
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
+    consent_defaults: ConsentDefaults = field(default_factory=ConsentDefaults)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IngestSettings:
@@ -117,7 +119,8 @@ class IngestSettings:
         `transport_settings`, identity at `IDENTITY_INTERNAL_ADDR` or `IDENTITY_ADDR`; the
         vault's secrets `INGEST_VAULT_SECRET[_FILE]` and `INGEST_VAULT_SECRET_PREVIOUS[_FILE]`
         (required on PostgreSQL unless `CONVTRACK_ALLOW_GENERATED_SECRETS=1`);
-        `CONVTRACK_AUTH`."""
+        `CONVTRACK_AUTH`; `INGEST_CONSENT_DEFAULT_ANALYTICS` and `_ADVERTISING` (`granted`
+        or `denied`: what unknown consent counts as where no property chose)."""
         pii_query_params = env_str(env, "INGEST_PII_QUERY_PARAMS")
         listen = env_str(env, "INGEST_LISTEN", "127.0.0.1:50051")
         vault_secret, vault_previous_secrets = configured_secrets(env)
@@ -154,6 +157,7 @@ class IngestSettings:
             vault_secret=vault_secret,
             vault_previous_secrets=vault_previous_secrets,
             rate_limits=rate_limit_settings(env, "ingest"),
+            consent_defaults=consent_defaults_settings(env),
         )
         if settings.max_concurrent_calls < 1:
             raise SettingsError("INGEST_MAX_CONCURRENT_CALLS must be at least 1")
@@ -242,6 +246,7 @@ def build_application(settings: IngestSettings) -> IngestApplication:
         env=database.eventsourcing_env(),
         max_queued_events=settings.max_queued_events,
         busy_retry_after=BUSY_RETRY_AFTER_SECONDS,
+        consent_defaults=settings.consent_defaults,
     )
     if not settings.create_tables:
         app.check_tables()
@@ -335,6 +340,8 @@ def _start(settings: IngestSettings, telemetry: Telemetry, election: Election) -
     if keys is not None:
         api_keys.on_change(keys.refresh)
     audit = open_audit_log(database_of(settings))
+    # The rate limits are the deployment's: shared among the live replicas (PostgreSQL).
+    replicas = election.replica_count() if settings.rate_limits.enabled else (lambda: 1)
     servicer = IngestServicer(app, api_keys, telemetry.meter(__name__), audit)
 
     def register(server: grpc.Server) -> None:
@@ -350,7 +357,7 @@ def _start(settings: IngestSettings, telemetry: Telemetry, election: Election) -
             policy(),
             keys.current if keys is not None else None,
             below=[
-                *rate_limit_interceptors(settings.rate_limits, RATE_COSTS),
+                *rate_limit_interceptors(settings.rate_limits, RATE_COSTS, replicas),
                 *audit_interceptors(policy(), audit),
             ],
         ),

@@ -13,7 +13,12 @@ from common.audit import AuditLog
 from common.audit_api import list_audit_events
 from common.consent import Consent, ConsentState
 from common.deadlines import wait_budget
-from common.grpc_errors import FieldProblem, abort_invalid, abort_resource_exhausted
+from common.grpc_errors import (
+    FieldProblem,
+    abort_invalid,
+    abort_resource_exhausted,
+    abort_unavailable,
+)
 from common.key_ring import SCOPES, SCOPES_BACK
 from common.log_endpoint import LogEndpoint
 from common.money import Money
@@ -37,12 +42,20 @@ from services.ingest.application import (
     Verdict,
 )
 from services.ingest.consent import IncomingConsent
+from services.ingest.consent_defaults import (
+    DEFAULT_PROPERTY,
+    AppliedDefaults,
+    ConsentDefaultsSource,
+    PropertyConsentDefaults,
+)
 from services.ingest.domainmodel import (
     Conversion,
+    ConversionOutcome,
     EventKind,
     Identification,
     IncomingConversion,
     IncomingEvent,
+    IncomingOutcome,
     IncomingPageView,
     IncomingTouchpoint,
     PageView,
@@ -60,6 +73,7 @@ from services.ingest.rejected import (
     RejectedPage,
 )
 from services.ingest.spend import IncomingSpend
+from services.ingest.vault import VaultPurgeError
 
 DEFAULT_REJECTED_PAGE_SIZE = 100
 MAX_REJECTED_PAGE_SIZE = 1000
@@ -87,6 +101,23 @@ _CONSENT_STATES = {
     ingest_pb2.CONSENT_STATE_DENIED: ConsentState.DENIED,
 }
 _CONSENT_STATES_BACK = {state: number for number, state in _CONSENT_STATES.items()}
+# What unknown consent counts as: denied (True), granted (False), unchanged (None).
+_CONSENT_DEFAULTS: dict[int, bool | None] = {
+    ingest_pb2.CONSENT_DEFAULT_UNSPECIFIED: None,
+    ingest_pb2.CONSENT_DEFAULT_GRANTED: False,
+    ingest_pb2.CONSENT_DEFAULT_DENIED: True,
+}
+_CONSENT_DEFAULTS_BACK = {
+    False: ingest_pb2.CONSENT_DEFAULT_GRANTED,
+    True: ingest_pb2.CONSENT_DEFAULT_DENIED,
+}
+_CONSENT_DEFAULTS_SOURCES = {
+    ConsentDefaultsSource.ENVIRONMENT: ingest_pb2.CONSENT_DEFAULTS_SOURCE_ENVIRONMENT,
+    ConsentDefaultsSource.DEFAULT: ingest_pb2.CONSENT_DEFAULTS_SOURCE_DEFAULT,
+    ConsentDefaultsSource.PROPERTY: ingest_pb2.CONSENT_DEFAULTS_SOURCE_PROPERTY,
+}
+MAX_FORGOTTEN_IDENTIFIERS = 100
+PURGE_RETRY_SECONDS = 1.0
 _VERDICTS = {
     Outcome.ACCEPTED: ingest_pb2.VERDICT_ACCEPTED,
     Outcome.DUPLICATE: ingest_pb2.VERDICT_DUPLICATE,
@@ -157,7 +188,7 @@ def incoming_event(message: ingest_pb2.Event) -> IncomingEvent:
     """The plain incoming event of an Event message."""
     kind_name = message.WhichOneof("kind")
     identity, context = message.identity, message.context
-    touchpoint = page_view = conversion = None
+    touchpoint = page_view = conversion = outcome = None
     if kind_name == "touchpoint":
         t = message.touchpoint
         touchpoint = IncomingTouchpoint(
@@ -181,6 +212,16 @@ def incoming_event(message: ingest_pb2.Event) -> IncomingEvent:
         if c.HasField("value"):
             value = Money(c.value.currency_code.strip().upper(), c.value.units, c.value.nanos)
         conversion = IncomingConversion(name=c.name, value=value, order_id=c.order_id)
+    elif kind_name == "outcome":
+        o = message.outcome
+        outcome = IncomingOutcome(
+            conversion_name=o.conversion_name,
+            order_id=o.order_id,
+            stage=o.stage,
+            value=_incoming_money(o.value) if o.HasField("value") else None,
+            refund=_incoming_money(o.refund) if o.HasField("refund") else None,
+            retracted=o.retracted,
+        )
     timestamp, timestamp_error = None, ""
     if message.HasField("timestamp"):
         timestamp_error = timestamp_problem(message.timestamp) or ""
@@ -204,8 +245,44 @@ def incoming_event(message: ingest_pb2.Event) -> IncomingEvent:
         touchpoint=touchpoint,
         page_view=page_view,
         conversion=conversion,
+        outcome=outcome,
         size_bytes=message.ByteSize(),
         consent=_incoming_consent(message.consent),
+    )
+
+
+def _incoming_money(money: Any) -> Money:
+    """An amount as sent, its currency code trimmed and upper case."""
+    return Money(money.currency_code.strip().upper(), money.units, money.nanos)
+
+
+def _micros_pb(currency_code: str, micros: int) -> Any:
+    """A Money message of an amount in micros; None without a currency (no amount)."""
+    return to_money_pb(Money.from_micros(currency_code, micros)) if currency_code else None
+
+
+def _outcome_entry(position: int, e: Any) -> ingest_pb2.LogEntry:
+    reporting_code = e.reporting_currency_code
+    return ingest_pb2.LogEntry(
+        position=position,
+        outcome_recorded=ingest_pb2.OutcomeRecorded(
+            envelope=_envelope(e),
+            conversion_name=e.conversion_name,
+            order_id=e.order_id,
+            conversion_id=e.conversion_id,
+            stage=e.stage,
+            value=_micros_pb(e.currency_code, e.value_micros),
+            reporting_value=(
+                _micros_pb(reporting_code, e.reporting_value_micros) if e.currency_code else None
+            ),
+            refund=_micros_pb(e.refund_currency_code, e.refund_micros),
+            reporting_refund=(
+                _micros_pb(reporting_code, e.reporting_refund_micros)
+                if e.refund_currency_code
+                else None
+            ),
+            retracted=e.retracted,
+        ),
     )
 
 
@@ -218,6 +295,25 @@ def _incoming_consent(consent: ingest_pb2.Consent) -> IncomingConsent:
         analytics_storage=consent.analytics_storage,
         ad_storage=consent.ad_storage,
         tcf_string=consent.tcf_string,
+    )
+
+
+def _settings_scope(value: str, check: FieldChecks) -> str:
+    """The property id of a settings request: a property, or "*" for the default."""
+    if value.strip() == DEFAULT_PROPERTY:
+        return DEFAULT_PROPERTY
+    return check.property_id(value)
+
+
+def _consent_defaults_message(
+    property_id: str, applied: AppliedDefaults
+) -> ingest_pb2.GetConsentDefaultsResponse:
+    defaults = applied.defaults
+    return ingest_pb2.GetConsentDefaultsResponse(
+        property_id=property_id,
+        analytics=_CONSENT_DEFAULTS_BACK[defaults.analytics_denied],
+        advertising=_CONSENT_DEFAULTS_BACK[defaults.advertising_denied],
+        source=_CONSENT_DEFAULTS_SOURCES[applied.source],
     )
 
 
@@ -335,7 +431,9 @@ def log_entry(position: int, event: Any) -> ingest_pb2.LogEntry:
             position=position,
             identify_recorded=ingest_pb2.IdentifyRecorded(envelope=_envelope(event)),
         )
-    if isinstance(event, KeyRing.Event):
+    if isinstance(event, ConversionOutcome.Recorded):
+        return _outcome_entry(position, event)
+    if isinstance(event, KeyRing.Event | PropertyConsentDefaults.Event):
         # Bookkeeping: served with no event set, so readers' positions still advance.
         return ingest_pb2.LogEntry(position=position)
     if isinstance(event, SpendLine.Recorded | SpendLine.Corrected):
@@ -427,6 +525,62 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, "this server keeps no audit log")
             raise AssertionError("unreachable: abort raises")
         return list_audit_events(self._audit, request, context, ingest_pb2.ListAuditEventsResponse)
+
+    def GetConsentDefaults(
+        self, request: ingest_pb2.GetConsentDefaultsRequest, context: grpc.ServicerContext
+    ) -> ingest_pb2.GetConsentDefaultsResponse:
+        check = FieldChecks()
+        property_id = _settings_scope(request.property_id, check)
+        check.abort_if_invalid(context, "invalid GetConsentDefaults request")
+        applied = self._app.consent_defaults.applying_to(property_id)
+        return _consent_defaults_message(property_id, applied)
+
+    def SetConsentDefaults(
+        self, request: ingest_pb2.SetConsentDefaultsRequest, context: grpc.ServicerContext
+    ) -> ingest_pb2.SetConsentDefaultsResponse:
+        check = FieldChecks()
+        property_id = _settings_scope(request.property_id, check)
+        chosen = {}
+        for name in ("analytics", "advertising"):
+            number = getattr(request, name)
+            if number not in _CONSENT_DEFAULTS:
+                check.add(name, "must be CONSENT_DEFAULT_GRANTED, _DENIED or unset (unchanged)")
+            chosen[name] = _CONSENT_DEFAULTS.get(number)
+        check.abort_if_invalid(context, "invalid SetConsentDefaults request")
+        applied = self._app.consent_defaults.choose(
+            property_id,
+            analytics_denied=chosen["analytics"],
+            advertising_denied=chosen["advertising"],
+            now=datetime.now(UTC),
+        )
+        return ingest_pb2.SetConsentDefaultsResponse(
+            defaults=_consent_defaults_message(property_id, applied)
+        )
+
+    def ForgetIdentifiers(
+        self, request: ingest_pb2.ForgetIdentifiersRequest, context: grpc.ServicerContext
+    ) -> ingest_pb2.ForgetIdentifiersResponse:
+        check = FieldChecks()
+        property_id = check.property_id(request.property_id)
+        if not request.identifiers:
+            check.add("identifiers", "at least one is required")
+        elif len(request.identifiers) > MAX_FORGOTTEN_IDENTIFIERS:
+            check.add("identifiers", f"at most {MAX_FORGOTTEN_IDENTIFIERS} per call")
+        keys = [
+            check.identifier_key(identifier, f"identifiers[{index}]")
+            for index, identifier in enumerate(request.identifiers[:MAX_FORGOTTEN_IDENTIFIERS])
+        ]
+        check.note(request.note)
+        check.abort_if_invalid(context, "invalid ForgetIdentifiers request")
+        try:
+            erased, held = self._app.vault.forget_identifiers(property_id, keys)
+        except VaultPurgeError as error:
+            abort_unavailable(context, f"the records were deleted; {error}", PURGE_RETRY_SECONDS)
+            raise
+        return ingest_pb2.ForgetIdentifiersResponse(
+            consent_records_erased=erased,
+            held_for_persons=[to_identifier_pb(Identifier.from_key(key)) for key in held],
+        )
 
     def TrackEvents(
         self, request: ingest_pb2.TrackEventsRequest, context: grpc.ServicerContext

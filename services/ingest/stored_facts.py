@@ -16,6 +16,7 @@ from eventsourcing.utils import get_topic
 
 from services.ingest.domainmodel import (
     Conversion,
+    ConversionOutcome,
     Identification,
     PageView,
     RecordedFact,
@@ -29,7 +30,7 @@ DATETIME_FIELDS = ("occurred_at", "received_at")
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 _TOPICS: dict[type[RecordedFact], tuple[str, str]] = {
     kind: (get_topic(kind.Recorded), get_topic(kind))
-    for kind in (Touchpoint, PageView, Conversion, Identification)
+    for kind in (Touchpoint, PageView, Conversion, Identification, ConversionOutcome)
 }
 
 

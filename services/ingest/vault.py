@@ -290,6 +290,36 @@ class SubjectVault:
                 ],
             )
 
+    def forget_identifiers(
+        self, property_id: str, identifiers: Sequence[str]
+    ) -> tuple[int, list[str]]:
+        """Erases the consent recorded for these identifiers (under the pseudonym of every
+        configured secret, so a record made before a rotation goes too), then what the
+        database keeps of it besides the table. Returns how many records were erased and
+        the identifiers that have a sealed key (they reached identity: ForgetPerson erases
+        them). Raises VaultPurgeError when the purge must be retried (deleting again is
+        harmless)."""
+        by_pseudonym = {
+            _digest(secret, property_id, identifier): identifier
+            for identifier in identifiers
+            for secret in self._secrets
+        }
+        candidates = list(by_pseudonym)
+        c, k = consent_states.c, subject_keys.c
+        with self._write_lock, self._engine.begin() as conn:
+            erased = conn.execute(
+                delete(consent_states).where(
+                    c.property_id == property_id, c.pseudonym.in_(candidates)
+                )
+            ).rowcount
+            sealed = conn.execute(
+                select(k.pseudonym).where(k.property_id == property_id, k.pseudonym.in_(candidates))
+            ).scalars()
+            held = {by_pseudonym[p] for p in sealed}
+        if erased:
+            self._purge_deleted_keys()
+        return erased, [i for i in dict.fromkeys(identifiers) if i in held]
+
     def forget_cached_keys(self) -> None:
         """Drops the keys cached in this process: another replica may have destroyed some
         (a standby replica does not follow identity's log itself)."""

@@ -23,6 +23,7 @@ RULES: dict[str, Rule] = {
     "GetPathReport": scoped(Scope.REPORTS_READ, "property_id"),
     "GetPathDistribution": scoped(Scope.REPORTS_READ, "property_id"),
     "GetAssistedConversions": scoped(Scope.REPORTS_READ, "property_id"),
+    "GetOutcomeReport": scoped(Scope.REPORTS_READ, "property_id"),
     "GetFunnelReport": scoped(Scope.REPORTS_READ, "property_id"),
     "GetCohortReport": scoped(Scope.REPORTS_READ, "property_id"),
     # Names every property: only for keys of every property.

@@ -7,11 +7,12 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, insert, or_, select
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, insert, or_, select, update
 
 from common.follower import UpstreamEntry
 from common.sql_positions import record_position, stored_position
 from services.reporting.domainmodel import SpendEntry, VisitEvent
+from services.reporting.log_clock import record_times
 from services.reporting.person_projection import apply_person_events
 from services.reporting.person_values import PersonEvent, TrackedVisit
 from services.reporting.projections import StalePositionError
@@ -26,9 +27,9 @@ VisitorKey = tuple[str, str]
 
 
 class IngestActivityProjection:
-    """Keeps `spend` equal to the latest figure of each key, `sessions` to the sessions of
-    every visitor and the person events views to the events funnels count, from ingest's
-    log.
+    """Keeps in `spend` every figure of each key (the latest current), in `sessions` the
+    sessions of every visitor and in the person events views the events funnels count, from
+    ingest's log.
 
     A follower's sink, like the conversion credits projection: each page's rows and the
     position are written in one transaction. Sessions are built incrementally: a page loads
@@ -66,40 +67,54 @@ class IngestActivityProjection:
                         f"{upstream} position is {current}, not {after}: "
                         "the views were rebuilt; reading again"
                     )
-            _apply_spend(conn, [v for v in values if isinstance(v, SpendEntry)])
+            figures = [(e.position, e.value) for e in entries if isinstance(e.value, SpendEntry)]
+            _apply_spend(conn, figures)
             _apply_visits(conn, [v for v in values if isinstance(v, VisitEvent)])
+            record_times(conn, upstream, entries, {position for position, _ in figures})
             apply_person_events(conn, [v for v in values if isinstance(v, PersonEvent)])
             record_position(
                 conn, projection_positions, PROJECTION_NAME, upstream, entries[-1].position
             )
 
 
-def _apply_spend(conn: Connection, figures: Sequence[SpendEntry]) -> None:
-    """Replaces each key's row by its latest figure in the page (the log's order decides)."""
-    latest: dict[tuple[str, str, str, str, str], SpendEntry] = {}
-    for figure in figures:
-        latest[(figure.property_id, figure.day, figure.source, figure.medium, figure.campaign)] = (
-            figure
-        )
-    if not latest:
+def _apply_spend(conn: Connection, figures: Sequence[tuple[int, SpendEntry]]) -> None:
+    """Makes each figure its key's current one from its position on (the log's order
+    decides), ending the key's current row there: every figure is kept."""
+    by_key: dict[tuple[str, str, str, str, str], list[tuple[int, SpendEntry]]] = {}
+    for position, f in figures:
+        key = (f.property_id, f.day, f.source, f.medium, f.campaign)
+        by_key.setdefault(key, []).append((position, f))
+    if not by_key:
         return
     c = spend.c
     conn.execute(
-        delete(spend).where(
+        update(spend)
+        .where(
             c.property_id == bindparam("k_property"),
             c.day == bindparam("k_day"),
             c.source == bindparam("k_source"),
             c.medium == bindparam("k_medium"),
             c.campaign == bindparam("k_campaign"),
-        ),
+            c.valid_to.is_(None),
+        )
+        .values(valid_to=bindparam("k_end")),
         [
-            {"k_property": p, "k_day": d, "k_source": s, "k_medium": m, "k_campaign": n}
-            for p, d, s, m, n in latest
+            {
+                "k_property": p,
+                "k_day": d,
+                "k_source": s,
+                "k_medium": m,
+                "k_campaign": n,
+                "k_end": found[0][0],
+            }
+            for (p, d, s, m, n), found in by_key.items()
         ],
     )
-    conn.execute(
-        insert(spend),
-        [
+    rows: list[dict[str, Any]] = []
+    for found in by_key.values():
+        ends: list[int | None] = [position for position, _ in found[1:]]
+        ends.append(None)
+        rows += [
             {
                 "property_id": f.property_id,
                 "day": f.day,
@@ -112,10 +127,12 @@ def _apply_spend(conn: Connection, figures: Sequence[SpendEntry]) -> None:
                 "original_cost_micros": f.original_cost_micros,
                 "original_currency_code": f.original_currency_code,
                 "revision": f.revision,
+                "valid_from": position,
+                "valid_to": end,
             }
-            for f in latest.values()
-        ],
-    )
+            for (position, f), end in zip(found, ends, strict=True)
+        ]
+    conn.execute(insert(spend), rows)
 
 
 def _apply_visits(conn: Connection, events: Sequence[VisitEvent]) -> None:

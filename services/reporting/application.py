@@ -31,9 +31,11 @@ from sqlalchemy import (
 
 from common.money import NANOS_PER_MICRO, NANOS_PER_UNIT, Money
 from common.sql_positions import stored_position
+from services.reporting.as_of import ATTRIBUTION, current, resolve
 from services.reporting.domainmodel import (
     DEFAULT_SCOPE,
     NOT_SET,
+    AsOf,
     ComparisonRow,
     ConversionReport,
     Freshness,
@@ -46,6 +48,7 @@ from services.reporting.domainmodel import (
     ReportQuery,
     ReportRow,
 )
+from services.reporting.log_clock import time_of
 from services.reporting.periods import (
     EPOCH,
     SECONDS_PER_DAY,
@@ -107,6 +110,10 @@ class InvalidComparisonError(ReportingError):
 
 class InvalidTimeZoneError(ReportingError):
     """A time zone that is no IANA time zone name."""
+
+
+class AsOfNotKeptError(ReportingError):
+    """The report has no past states to answer "as of" a past moment from."""
 
 
 class MixedCurrencyError(ReportingError):
@@ -227,41 +234,51 @@ class ReportingApplication:
         """The properties that have attributed conversions, in order, after `after`."""
         c = conversion_credits.c
         with self._snapshot() as conn:
-            return _page(conn, c.property_id, [c.property_id > after], page_size)
+            return _page(conn, c.property_id, [c.property_id > after, current(c, None)], page_size)
 
     def list_conversion_names(self, property_id: str, page_size: int, after: str = "") -> Page:
         """The conversion names of a property's attributed conversions, in order, after
         `after`."""
         c = conversion_credits.c
         with self._snapshot() as conn:
-            self._require_property(conn, property_id)
-            conditions = [c.property_id == property_id, c.conversion_name > after]
+            self._require_property(conn, property_id, None)
+            conditions = [
+                c.property_id == property_id,
+                c.conversion_name > after,
+                current(c, None),
+            ]
             return _page(conn, c.conversion_name, conditions, page_size)
 
-    def list_report_models(self, property_id: str, conversion_name: str = "") -> tuple[str, ...]:
+    def list_report_models(
+        self, property_id: str, conversion_name: str = "", as_of: AsOf | None = None
+    ) -> tuple[str, ...]:
         """The models that have credits in the property (for the conversion name, if given),
-        in order."""
+        in order; as they stood at `as_of` when given."""
         with self._snapshot() as conn:
-            self._require_property(conn, property_id)
+            at = resolve(conn, as_of).attribution
+            self._require_property(conn, property_id, at)
             if conversion_name:
-                self._require_conversion_name(conn, property_id, conversion_name)
-            return self._models(conn, property_id, conversion_name)
+                self._require_conversion_name(conn, property_id, conversion_name, at)
+            return self._models(conn, property_id, conversion_name, at)
 
-    def configured_models(self, property_id: str) -> tuple[str, ...]:
+    def configured_models(self, property_id: str, as_of: AsOf | None = None) -> tuple[str, ...]:
         """The models attribution is configured with for the property, in its order, as its
-        log last said (empty before it said)."""
+        log last said (empty before it said); as it had said at `as_of` when given."""
         with self._snapshot() as conn:
-            return self._configured_models(conn, property_id) or ()
+            at = resolve(conn, as_of).attribution
+            return self._configured_models(conn, property_id, at) or ()
 
-    def _configured_models(self, conn: Connection, property_id: str) -> tuple[str, ...] | None:
+    def _configured_models(
+        self, conn: Connection, property_id: str, at: int | None = None
+    ) -> tuple[str, ...] | None:
         """The models attribution credits in the property: its own choice, else the
         default's; None when attribution's log has not said (a log written before
-        attribution's settings were logged)."""
+        attribution's settings were logged). At position `at` (None: now)."""
         c = configured_models.c
         rows = dict(
             conn.execute(
                 select(c.property_id, c.models).where(
-                    c.property_id.in_([property_id, DEFAULT_SCOPE])
+                    c.property_id.in_([property_id, DEFAULT_SCOPE]), current(c, at)
                 )
             ).all()
         )
@@ -281,8 +298,12 @@ class ReportingApplication:
 
     def _scoped(self, conn: Connection, query: ReportQuery, models: Sequence[str]) -> ReportQuery:
         """The query with its conversion name filled in (unless it filters or groups by
-        conversion names), once the property, the names and every model are known to have
-        credits, and its comparison period checked."""
+        conversion names) and its as-of moment resolved to a position of attribution's log
+        (None: live), once the property, the names and every model are known to have
+        credits then, and its comparison period checked."""
+        views = resolve(conn, query.as_of)
+        at = views.attribution
+        query = replace(query, as_of=None if at is None else AsOf(attribution_position=at))
         if not query.property_id:
             raise MissingPropertyError("property_id is required")
         if query.start and query.end and _utc(query.end) <= _utc(query.start):
@@ -295,12 +316,12 @@ class ReportingApplication:
             and _utc(query.compare_end) <= _utc(query.compare_start)
         ):
             raise InvalidComparisonError("the compared period must end after its start")
-        self._require_property(conn, query.property_id)
+        self._require_property(conn, query.property_id, at)
         names = query.conversion_names
         for name in names:
-            self._require_conversion_name(conn, query.property_id, name)
+            self._require_conversion_name(conn, query.property_id, name, at)
         if not names and GroupBy.CONVERSION_NAME not in query.grouped_by:
-            found = self._conversion_names(conn, query.property_id)
+            found = self._conversion_names(conn, query.property_id, at)
             if len(found) > 1:
                 raise ConversionNameRequiredError(
                     f"property {query.property_id!r} has conversions of several names "
@@ -313,19 +334,20 @@ class ReportingApplication:
             missing = [
                 name
                 for name in names or ("",)
-                if not self._has_credits(conn, query.property_id, name, model)
+                if not self._has_credits(conn, query.property_id, name, model, at)
             ]
             if missing:
-                raise self._without_credits(conn, query.property_id, missing[0], model)
+                raise self._without_credits(conn, query.property_id, missing[0], model, at)
         return query
 
     def _without_credits(
-        self, conn: Connection, property_id: str, name: str, model: str
+        self, conn: Connection, property_id: str, name: str, model: str, at: int | None
     ) -> ModelWithoutCreditsError:
-        """The error for a model without credits, saying why and how to enable it."""
-        with_credits = _listed(self._models(conn, property_id, name))
+        """The error for a model without credits (at position `at`), saying why and how to
+        enable it."""
+        with_credits = _listed(self._models(conn, property_id, name, at))
         described = f"{name!r} conversions" if name else "conversions"
-        configured = self._configured_models(conn, property_id)
+        configured = self._configured_models(conn, property_id, at)
         enable = (
             f"enable it for this property with attribution's ConfigureModels (property_id "
             f"{property_id!r}; `convtrack attribution configure-models --property "
@@ -548,50 +570,71 @@ class ReportingApplication:
         return tuple(conn.execute(statement).scalars())
 
     def _freshness(self, conn: Connection, query: ReportQuery, models: Sequence[str]) -> Freshness:
-        """The positions and the newest conversion time of the snapshot `conn` reads."""
+        """The positions and the newest conversion time of the snapshot `conn` reads, as of
+        the scoped query's position."""
         c = conversion_credits.c
         newest = conn.execute(
             select(func.max(c.occurred_at)).where(*self._conditions(query, models))
         ).scalar_one()
+        at = _at(query)
         positions = tuple(
-            (name, stored_position(conn, projection_positions, PROJECTION_NAME, name))
+            (
+                name,
+                stored_position(conn, projection_positions, PROJECTION_NAME, name)
+                if at is None or name != ATTRIBUTION
+                else at,
+            )
             for name in self._upstreams
         )
-        return Freshness(positions, None if newest is None else _utc(newest))
+        return Freshness(
+            positions,
+            None if newest is None else _utc(newest),
+            None if at is None else time_of(conn, ATTRIBUTION, at),
+        )
 
-    def _require_property(self, conn: Connection, property_id: str) -> None:
+    def _require_property(self, conn: Connection, property_id: str, at: int | None) -> None:
         c = conversion_credits.c
-        if not _exists(conn, c.property_id == property_id):
-            raise UnknownPropertyError(f"property {property_id!r} has no attributed conversion")
-
-    def _require_conversion_name(self, conn: Connection, property_id: str, name: str) -> None:
-        c = conversion_credits.c
-        if not _exists(conn, c.property_id == property_id, c.conversion_name == name):
-            raise UnknownConversionNameError(
-                f"property {property_id!r} has no attributed {name!r} conversion (its "
-                f"conversion names: {_listed(self._conversion_names(conn, property_id))})"
+        if not _exists(conn, c.property_id == property_id, current(c, at)):
+            raise UnknownPropertyError(
+                f"property {property_id!r} has no attributed conversion{_then(at)}"
             )
 
-    def _has_credits(self, conn: Connection, property_id: str, name: str, model: str) -> bool:
+    def _require_conversion_name(
+        self, conn: Connection, property_id: str, name: str, at: int | None
+    ) -> None:
         c = conversion_credits.c
-        conditions = [c.property_id == property_id, c.model == model]
+        if not _exists(
+            conn, c.property_id == property_id, c.conversion_name == name, current(c, at)
+        ):
+            raise UnknownConversionNameError(
+                f"property {property_id!r} has no attributed {name!r} conversion{_then(at)} "
+                f"(its conversion names: {_listed(self._conversion_names(conn, property_id, at))})"
+            )
+
+    def _has_credits(
+        self, conn: Connection, property_id: str, name: str, model: str, at: int | None
+    ) -> bool:
+        c = conversion_credits.c
+        conditions = [c.property_id == property_id, c.model == model, current(c, at)]
         if name:
             conditions.append(c.conversion_name == name)
         return _exists(conn, *conditions)
 
-    def _conversion_names(self, conn: Connection, property_id: str) -> list[str]:
+    def _conversion_names(self, conn: Connection, property_id: str, at: int | None) -> list[str]:
         c = conversion_credits.c
         statement = (
             select(c.conversion_name)
-            .where(c.property_id == property_id)
+            .where(c.property_id == property_id, current(c, at))
             .distinct()
             .order_by(c.conversion_name)
         )
         return list(conn.execute(statement).scalars())
 
-    def _models(self, conn: Connection, property_id: str, name: str = "") -> tuple[str, ...]:
+    def _models(
+        self, conn: Connection, property_id: str, name: str = "", at: int | None = None
+    ) -> tuple[str, ...]:
         c = conversion_credits.c
-        conditions = [c.property_id == property_id]
+        conditions = [c.property_id == property_id, current(c, at)]
         if name:
             conditions.append(c.conversion_name == name)
         statement = select(c.model).where(*conditions).distinct().order_by(c.model)
@@ -600,10 +643,11 @@ class ReportingApplication:
     def _conditions(
         self, query: ReportQuery, models: Sequence[str] = ()
     ) -> list[ColumnElement[bool]]:
-        """The query's filters, under its model (or any of `models`)."""
+        """The query's filters, under its model (or any of `models`), on the credits current
+        at the scoped query's position."""
         c = conversion_credits.c
         model = c.model.in_(models) if models else c.model == query.model
-        conditions = [c.property_id == query.property_id, model]
+        conditions = [c.property_id == query.property_id, model, current(c, _at(query))]
         if query.start is not None:
             conditions.append(c.occurred_at >= _utc(query.start))
         if query.end is not None:
@@ -637,7 +681,7 @@ class ReportingApplication:
                     (u.property_id == c.property_id) & (u.conversion_id == c.conversion_id),
                 )
             )
-            .where(*self._conditions(query))
+            .where(*self._conditions(query), current(u, _at(query)))
         )
         return int(conn.execute(statement).scalar_one())
 
@@ -798,6 +842,16 @@ def _utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+def _at(query: ReportQuery) -> int | None:
+    """The position of attribution's log a scoped query reads at (None: live)."""
+    return None if query.as_of is None else query.as_of.attribution_position
+
+
+def _then(at: int | None) -> str:
+    """ " as of position N" for an error about a past position."""
+    return "" if at is None else f" as of attribution position {at}"
 
 
 def _exists(conn: Connection, *conditions: ColumnElement[bool]) -> bool:

@@ -63,6 +63,22 @@ class ConversionAttribution:
     path: PathSummary | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """An attribution as the views keep it: current from the log position `valid_from`
+    until `valid_to` (the position of the attribution that superseded it; None while it is
+    current)."""
+
+    attribution: ConversionAttribution
+    valid_from: int
+    valid_to: int | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """The conversion's (property id, conversion id)."""
+        return (self.attribution.property_id, self.attribution.conversion_id)
+
+
 DEFAULT_SCOPE = "*"
 """The property id of attribution's deployment default settings."""
 
@@ -76,7 +92,30 @@ class ConfiguredModels:
     models: tuple[str, ...] | None
 
 
-ReportingInput = ConversionAttribution | ConfiguredModels
+@dataclass(frozen=True, slots=True)
+class StageChange:
+    """A conversion's outcomes as they stand after a change: its current stage ("" for
+    none), every stage reached (stage, first reached) in that order, and its current value."""
+
+    property_id: str
+    conversion_id: str
+    conversion_name: str
+    occurred_at: datetime
+    stage: str
+    stages: tuple[tuple[str, datetime], ...]
+    currency_code: str
+    value_micros: int
+
+
+@dataclass(frozen=True, slots=True)
+class Retraction:
+    """A conversion was retracted: it leaves every view."""
+
+    property_id: str
+    conversion_id: str
+
+
+ReportingInput = ConversionAttribution | ConfiguredModels | StageChange | Retraction
 """What reporting takes from attribution's log."""
 
 
@@ -142,10 +181,22 @@ class PropertySettings:
 @dataclass(frozen=True, slots=True)
 class Freshness:
     """How recent a report's data is: the upstream log positions it reflects, and the event
-    time of the newest conversion it counts (None for an empty report)."""
+    time of the newest conversion it counts (None for an empty report); for an answer as of
+    a past moment, `as_of_time` is when attribution recorded the newest entry it reflects
+    (None when unknown, or for a live answer)."""
 
     positions: tuple[tuple[str, int], ...]
     newest_conversion_at: datetime | None
+    as_of_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AsOf:
+    """A past moment a report is asked as of: a time, or a position of attribution's log
+    (exactly one). A moment at or after what the views reflect asks for the live report."""
+
+    time: datetime | None = None
+    attribution_position: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +228,7 @@ class ReportQuery:
     interval: Interval = Interval.NONE
     compare_start: datetime | None = None
     compare_end: datetime | None = None
+    as_of: AsOf | None = None
 
     @property
     def grouped_by(self) -> tuple[GroupBy, ...]:
@@ -336,6 +388,7 @@ class MetricsQuery:
     conversion_name: str = ""
     page_size: int = 100
     after: str = ""
+    as_of: AsOf | None = None
 
 
 @dataclass(frozen=True, slots=True)

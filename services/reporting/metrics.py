@@ -12,9 +12,8 @@ from typing import TypeVar
 
 from sqlalchemy import ColumnElement, Connection, Engine, Table, case, func, select
 
-from common.sql_positions import stored_position
-from services.reporting import activity, projections
 from services.reporting.application import (
+    AsOfNotKeptError,
     ConversionNameRequiredError,
     InvalidTimeRangeError,
     MissingPropertyError,
@@ -27,6 +26,7 @@ from services.reporting.application import _joined_value as joined_value
 from services.reporting.application import _listed as listed
 from services.reporting.application import _utc as utc
 from services.reporting.application import _value_part_sums as value_part_sums
+from services.reporting.as_of import ATTRIBUTION, INGEST, ViewsAt, current, live_position, resolve
 from services.reporting.domainmodel import (
     NOT_SET,
     CostReport,
@@ -40,7 +40,6 @@ from services.reporting.domainmodel import (
 from services.reporting.sessions import property_time_zone
 from services.reporting.views import (
     conversion_credits,
-    projection_positions,
     sessions,
     spend,
 )
@@ -68,9 +67,10 @@ class MetricsReports:
         the time range; conversions count when they happened inside it.
         """
         with self._snapshot() as conn:
-            name = self._scope(conn, query)
-            credited, credit_currencies = self._credited(conn, query, name)
-            costs, cost_currencies = self._costs(conn, query)
+            views = resolve(conn, query.as_of)
+            name = self._scope(conn, query, views)
+            credited, credit_currencies = self._credited(conn, query, name, views)
+            costs, cost_currencies = self._costs(conn, query, views)
             currencies = credit_currencies | cost_currencies
             if len(currencies) > 1:
                 raise MixedCurrencyError(
@@ -96,16 +96,24 @@ class MetricsReports:
                 currency_code=next(iter(currencies), ""),
                 conversion_name=name,
                 model=query.model,
-                freshness=self._freshness(conn, query, name),
+                freshness=self._freshness(conn, query, name, views),
                 next_after=next_after,
             )
 
     def rate_report(self, query: MetricsQuery) -> RateReport:
         """Visitors, sessions and credited conversions per group, with conversions per
-        session and per visitor. A session counts when it starts inside the time range."""
+        session and per visitor. A session counts when it starts inside the time range.
+
+        Sessions keep no history: as of a past moment, AsOfNotKeptError."""
         with self._snapshot() as conn:
-            name = self._scope(conn, query)
-            credited, _ = self._credited(conn, query, name)
+            views = resolve(conn, query.as_of)
+            if not views.is_live:
+                raise AsOfNotKeptError(
+                    "the conversion rate report has no past states: sessions are kept as "
+                    "they stand now (ask without as_of)"
+                )
+            name = self._scope(conn, query, views)
+            credited, _ = self._credited(conn, query, name, views)
             s = sessions.c
             group = _group(query.group_by, s.channel, s.source, s.medium, s.campaign)
             conditions = [s.property_id == query.property_id, *_between(s.started_at, query)]
@@ -141,7 +149,7 @@ class MetricsReports:
                 totals=totals,
                 conversion_name=name,
                 model=query.model,
-                freshness=self._freshness(conn, query, name),
+                freshness=self._freshness(conn, query, name, views),
                 next_after=next_after,
             )
 
@@ -152,27 +160,32 @@ class MetricsReports:
                 conn.execution_options(isolation_level="REPEATABLE READ")
             yield conn
 
-    def _scope(self, conn: Connection, query: MetricsQuery) -> str:
+    def _scope(self, conn: Connection, query: MetricsQuery, views: ViewsAt) -> str:
         """The conversion name the report counts ("" when the property has no conversion),
-        once the property and the model are known."""
+        once the property and the model are known (at `views`)."""
         if not query.property_id:
             raise MissingPropertyError("property_id is required")
         if query.start and query.end and utc(query.end) <= utc(query.start):
             raise InvalidTimeRangeError("the end of the time range must be after its start")
         c = conversion_credits.c
+        at = views.attribution
         names = list(
             conn.execute(
                 select(c.conversion_name)
-                .where(c.property_id == query.property_id)
+                .where(c.property_id == query.property_id, current(c, at))
                 .distinct()
                 .order_by(c.conversion_name)
             ).scalars()
         )
         if not names:
-            if not any(
-                _exists(conn, table, table.c.property_id == query.property_id)
-                for table in (spend, sessions)
-            ):
+            s = spend.c
+            has_spend = _exists(
+                conn, spend, s.property_id == query.property_id, current(s, views.ingest)
+            )
+            has_sessions = views.is_live and _exists(
+                conn, sessions, sessions.c.property_id == query.property_id
+            )
+            if not has_spend and not has_sessions:
                 raise UnknownPropertyError(
                     f"property {query.property_id!r} has no conversion, spend or session"
                 )
@@ -196,10 +209,15 @@ class MetricsReports:
             c.property_id == query.property_id,
             c.conversion_name == name,
             c.model == query.model,
+            current(c, at),
         ):
             models = conn.execute(
                 select(c.model)
-                .where(c.property_id == query.property_id, c.conversion_name == name)
+                .where(
+                    c.property_id == query.property_id,
+                    c.conversion_name == name,
+                    current(c, at),
+                )
                 .distinct()
                 .order_by(c.model)
             ).scalars()
@@ -212,7 +230,7 @@ class MetricsReports:
         return name
 
     def _credited(
-        self, conn: Connection, query: MetricsQuery, name: str
+        self, conn: Connection, query: MetricsQuery, name: str, views: ViewsAt
     ) -> tuple[dict[str, _Credited], set[str]]:
         """Conversions and value credited to each group under the model, and the currencies."""
         if not name:
@@ -227,7 +245,7 @@ class MetricsReports:
                 func.min(c.currency_code),
                 func.max(c.currency_code),
             )
-            .where(*self._credit_conditions(query, name))
+            .where(*self._credit_conditions(query, name, views))
             .group_by(group)
         )
         credited: dict[str, _Credited] = {}
@@ -238,20 +256,26 @@ class MetricsReports:
             currencies.update(code for code in (lowest, highest) if code)
         return credited, currencies
 
-    def _credit_conditions(self, query: MetricsQuery, name: str) -> list[ColumnElement[bool]]:
+    def _credit_conditions(
+        self, query: MetricsQuery, name: str, views: ViewsAt
+    ) -> list[ColumnElement[bool]]:
         c = conversion_credits.c
         return [
             c.property_id == query.property_id,
+            current(c, views.attribution),
             c.model == query.model,
             c.conversion_name == name,
             *_between(c.occurred_at, query),
         ]
 
-    def _costs(self, conn: Connection, query: MetricsQuery) -> tuple[dict[str, int], set[str]]:
-        """Spend per group in the time range's days, and the currencies."""
+    def _costs(
+        self, conn: Connection, query: MetricsQuery, views: ViewsAt
+    ) -> tuple[dict[str, int], set[str]]:
+        """Spend per group in the time range's days, and the currencies (the figures current
+        at `views`)."""
         s = spend.c
         group = _group(query.group_by, s.channel, s.source, s.medium, s.campaign)
-        conditions = [s.property_id == query.property_id]
+        conditions = [s.property_id == query.property_id, current(s, views.ingest)]
         zone = property_time_zone(conn, query.property_id)
         if query.start is not None:
             conditions.append(s.day >= _first_day_from(query.start, zone))
@@ -275,27 +299,21 @@ class MetricsReports:
             currencies.update(code for code in (lowest, highest) if code)
         return costs, currencies
 
-    def _freshness(self, conn: Connection, query: MetricsQuery, name: str) -> Freshness:
+    def _freshness(
+        self, conn: Connection, query: MetricsQuery, name: str, views: ViewsAt
+    ) -> Freshness:
         newest = None
         if name:
             c = conversion_credits.c
             found = conn.execute(
-                select(func.max(c.occurred_at)).where(*self._credit_conditions(query, name))
+                select(func.max(c.occurred_at)).where(*self._credit_conditions(query, name, views))
             ).scalar_one()
             newest = None if found is None else utc(found)
-        positions = (
-            (
-                "attribution",
-                stored_position(
-                    conn, projection_positions, projections.PROJECTION_NAME, "attribution"
-                ),
-            ),
-            (
-                "ingest",
-                stored_position(conn, projection_positions, activity.PROJECTION_NAME, "ingest"),
-            ),
+        positions = tuple(
+            (upstream, live_position(conn, upstream) if at is None else at)
+            for upstream, at in ((ATTRIBUTION, views.attribution), (INGEST, views.ingest))
         )
-        return Freshness(positions, newest)
+        return Freshness(positions, newest, None if views.is_live else views.recorded_at)
 
 
 def _group(

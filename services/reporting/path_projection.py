@@ -1,5 +1,5 @@
 """The conversion paths views' part of the attribution projection: each conversion's path
-and the channels it assisted or closed."""
+and the channels it assisted or closed, per attribution revision."""
 
 from __future__ import annotations
 
@@ -7,26 +7,29 @@ from collections.abc import Sequence
 from datetime import UTC
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert
+from sqlalchemy import Connection, insert
 
-from services.reporting.domainmodel import ConversionAttribution
+from services.reporting.domainmodel import Revision
 from services.reporting.path_values import collapsed_key, lag_days, steps_key
 from services.reporting.views import conversion_path_channels, conversion_paths
 
+PATH_TABLES = (conversion_paths, conversion_path_channels)
+"""The path views, whose current rows a new revision of their conversion ends."""
 
-def replace_paths(conn: Connection, attributions: Sequence[ConversionAttribution]) -> None:
-    """Replaces the path rows of each conversion by those of its (latest) attribution; a
-    conversion without analytics consent has no path and gets no row."""
-    deletions: list[dict[str, Any]] = []
+
+def insert_paths(conn: Connection, revisions: Sequence[Revision]) -> None:
+    """Inserts the path rows of each revision (its conversion's current rows are ended
+    before); a conversion without analytics consent has no path and gets no row."""
     paths: list[dict[str, Any]] = []
     channels: list[dict[str, Any]] = []
-    for a in attributions:
-        deletions.append({"p_property": a.property_id, "p_conversion": a.conversion_id})
+    for r in revisions:
+        a = r.attribution
         path = a.path
         if path is None or a.unconsented:
             continue
         occurred_at = a.occurred_at.astimezone(UTC)
         steps = path.steps()
+        validity = {"valid_from": r.valid_from, "valid_to": r.valid_to}
         paths.append(
             {
                 "property_id": a.property_id,
@@ -44,6 +47,7 @@ def replace_paths(conn: Connection, attributions: Sequence[ConversionAttribution
                 ),
                 "lag_days": lag_days(path.first_touch_at, a.occurred_at),
                 "last_non_direct_channel": path.last_non_direct_channel,
+                **validity,
             }
         )
         channels += [
@@ -55,18 +59,10 @@ def replace_paths(conn: Connection, attributions: Sequence[ConversionAttribution
                 "occurred_at": occurred_at,
                 "value_micros": a.value_micros,
                 "last_touch": channel == path.last_non_direct_channel,
+                **validity,
             }
             for channel in path.distinct_channels()
         ]
-    if deletions:
-        for table in (conversion_paths, conversion_path_channels):
-            conn.execute(
-                delete(table).where(
-                    table.c.property_id == bindparam("p_property"),
-                    table.c.conversion_id == bindparam("p_conversion"),
-                ),
-                deletions,
-            )
     if paths:
         conn.execute(insert(conversion_paths), paths)
     if channels:

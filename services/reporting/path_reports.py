@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, func, select
 
-from common.sql_positions import stored_position
 from services.reporting.application import (
     ConversionNameRequiredError,
     InvalidTimeRangeError,
@@ -22,7 +22,9 @@ from services.reporting.application import _joined_value as joined_value
 from services.reporting.application import _listed as listed
 from services.reporting.application import _utc as utc
 from services.reporting.application import _value_part_sums as value_part_sums
-from services.reporting.domainmodel import Freshness
+from services.reporting.as_of import ATTRIBUTION, current, live_position, resolve
+from services.reporting.domainmodel import AsOf, Freshness
+from services.reporting.log_clock import time_of
 from services.reporting.path_values import (
     BUCKETS,
     AssistReport,
@@ -36,11 +38,9 @@ from services.reporting.path_values import (
     PathTotals,
     steps_of_key,
 )
-from services.reporting.projections import PROJECTION_NAME
 from services.reporting.views import (
     conversion_path_channels,
     conversion_paths,
-    projection_positions,
     unconsented_conversions,
 )
 
@@ -54,6 +54,7 @@ class PathReports:
     def top_paths(self, query: PathQuery) -> PathReport:
         """Paths by conversions (most first, then by path), one page after `query.offset`."""
         with self._snapshot() as conn:
+            query = self._resolved(conn, query)
             name = self._scope(conn, query)
             totals = self._totals(conn, query, name)
             p = conversion_paths.c
@@ -91,6 +92,7 @@ class PathReports:
         """Conversions and value per path length (touchpoints) or time lag (whole days from
         the first touch) bucket."""
         with self._snapshot() as conn:
+            query = self._resolved(conn, query)
             name = self._scope(conn, query)
             totals = self._totals(conn, query, name)
             p = conversion_paths.c
@@ -129,6 +131,7 @@ class PathReports:
         """Per channel: conversions (and their whole value) whose path it assisted (it appears
         in the path but is not its last non-direct channel), and those it closed (it is)."""
         with self._snapshot() as conn:
+            query = self._resolved(conn, query)
             name = self._scope(conn, query)
             totals = self._totals(conn, query, name)
             c = conversion_path_channels.c
@@ -166,6 +169,11 @@ class PathReports:
                 conn.execution_options(isolation_level="REPEATABLE READ")
             yield conn
 
+    def _resolved(self, conn: Connection, query: PathQuery) -> PathQuery:
+        """The query with its as-of moment as a position of attribution's log (None: live)."""
+        at = resolve(conn, query.as_of).attribution
+        return replace(query, as_of=None if at is None else AsOf(attribution_position=at))
+
     def _scope(self, conn: Connection, query: PathQuery) -> str:
         """The conversion name the report counts, once the property and name are known."""
         if not query.property_id:
@@ -176,11 +184,16 @@ class PathReports:
         names = list(
             conn.execute(
                 select(p.conversion_name)
-                .where(p.property_id == query.property_id)
+                .where(p.property_id == query.property_id, current(p, _at(query)))
                 .distinct()
                 .order_by(p.conversion_name)
             ).scalars()
         )
+        if not names and query.as_of is not None:
+            raise UnknownPropertyError(
+                f"property {query.property_id!r} had no conversion path as of attribution "
+                f"position {_at(query)}"
+            )
         if not names:
             raise UnknownPropertyError(
                 f"property {query.property_id!r} has no conversion path (conversions "
@@ -223,7 +236,8 @@ class PathReports:
         unconsented = conn.execute(
             select(func.count()).where(*_conditions(u, query, name))
         ).scalar_one()
-        position = stored_position(conn, projection_positions, PROJECTION_NAME, "attribution")
+        at = _at(query)
+        position = live_position(conn, ATTRIBUTION) if at is None else at
         return PathTotals(
             conversion_name=name,
             conversions=int(count),
@@ -231,19 +245,30 @@ class PathReports:
             currency_code=lowest or "",
             unconsented_conversions=int(unconsented),
             freshness=Freshness(
-                (("attribution", position),), None if newest is None else utc(newest)
+                ((ATTRIBUTION, position),),
+                None if newest is None else utc(newest),
+                None if at is None else time_of(conn, ATTRIBUTION, at),
             ),
         )
 
 
 def _conditions(columns: Any, query: PathQuery, name: str) -> list[ColumnElement[bool]]:
-    """The query's filters on a table with property, conversion name and time columns."""
-    conditions = [columns.property_id == query.property_id, columns.conversion_name == name]
+    """The query's filters on a table with property, conversion name, time and revision
+    columns, on the rows current at its position."""
+    conditions = [
+        columns.property_id == query.property_id,
+        columns.conversion_name == name,
+        current(columns, _at(query)),
+    ]
     if query.start is not None:
         conditions.append(columns.occurred_at >= utc(query.start))
     if query.end is not None:
         conditions.append(columns.occurred_at < utc(query.end))
     return conditions
+
+
+def _at(query: PathQuery) -> int | None:
+    return None if query.as_of is None else query.as_of.attribution_position
 
 
 def _share(part: int, whole: int) -> float:

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.reporting.domainmodel import Freshness
+from services.reporting.domainmodel import AsOf, Freshness
 
 OMITTED = ""
 """The channel of the step that stands for a long path's omitted middle."""
@@ -140,6 +140,7 @@ class PathQuery:
     collapse_repeats: bool = False
     page_size: int = 100
     offset: int = 0
+    as_of: AsOf | None = None
 
 
 @dataclass(frozen=True, slots=True)

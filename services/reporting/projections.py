@@ -11,20 +11,28 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    Table,
     bindparam,
-    delete,
     func,
     insert,
     inspect,
     select,
+    update,
 )
 from sqlalchemy.exc import DBAPIError
 
 from common.eventlog import MissingTablesError
 from common.follower import UpstreamEntry
 from common.sql_positions import record_position, stored_position
-from services.reporting.domainmodel import ConfiguredModels, ConversionAttribution, ReportingInput
-from services.reporting.path_projection import replace_paths
+from services.reporting.domainmodel import (
+    ConfiguredModels,
+    ConversionAttribution,
+    ReportingInput,
+    Revision,
+)
+from services.reporting.log_clock import record_times
+from services.reporting.outcome_projection import HISTORY_TABLES, apply_outcomes
+from services.reporting.path_projection import PATH_TABLES, insert_paths
 from services.reporting.views import (
     configured_models,
     conversion_credits,
@@ -52,8 +60,9 @@ missing beside older views, every view is rebuilt."""
 
 
 class ConversionCreditsProjection:
-    """Keeps `conversion_credits` equal to the latest attribution of every conversion, and
-    `configured_models` to the models attribution credits in each property.
+    """Keeps in `conversion_credits` every attribution revision of every conversion (the
+    latest one current), and in `configured_models` every change of the models attribution
+    credits in each property, each row with the positions it was current between.
 
     It is a follower's sink: each page's rows and the upstream position are written in
     one transaction, so a crash or a failing page never leaves one without the other.
@@ -71,22 +80,25 @@ class ConversionCreditsProjection:
         with self._engine.begin() as conn:
             existing = inspect(conn)
             schema = conn.get_execution_options().get("schema_translate_map", {}).get(None)
+            missing = []
+            for table in metadata.sorted_tables:
+                if existing.has_table(table.name, schema=schema):
+                    stored = {
+                        column["name"] for column in existing.get_columns(table.name, schema=schema)
+                    }
+                    missing += [
+                        f"{table.name}.{c.name}" for c in table.columns if c.name not in stored
+                    ]
             if existing.has_table(conversion_credits.name, schema=schema):
-                stored = {
-                    column["name"]
-                    for column in existing.get_columns(conversion_credits.name, schema=schema)
-                }
-                missing = [c.name for c in conversion_credits.columns if c.name not in stored]
                 # Views that only a replay of the logs fills (ingest's position is past them).
                 missing += [
                     t.name for t in REPLAYED_VIEWS if not existing.has_table(t.name, schema=schema)
                 ]
-                if missing:
-                    log.warning(
-                        "the report views lack %s: rebuilding them from the logs",
-                        ", ".join(missing),
-                    )
-                    metadata.drop_all(conn)
+            if missing:
+                log.warning(
+                    "the report views lack %s: rebuilding them from the logs", ", ".join(missing)
+                )
+                metadata.drop_all(conn)
             metadata.create_all(conn)
             settings_metadata.create_all(conn)
 
@@ -127,7 +139,9 @@ class ConversionCreditsProjection:
         entries: Sequence[UpstreamEntry[ReportingInput | None]],
         after: int | None = None,
     ) -> None:
-        """Replaces the credits of each attributed conversion and records the page's position.
+        """Applies each attribution that supersedes its conversion's current one as a new
+        revision (ending the current rows at its position), each change of configured models
+        likewise, and records the page's position.
 
         With `after` (the position the page was read after), the page is applied only if the
         stored position still equals it: a rebuild from another process in the meantime
@@ -135,12 +149,10 @@ class ConversionCreditsProjection:
         """
         if not entries:
             return
-        latest = _latest_per_conversion(
-            e.value for e in entries if isinstance(e.value, ConversionAttribution)
-        )
-        settings = {
-            e.value.property_id: e.value for e in entries if isinstance(e.value, ConfiguredModels)
-        }
+        attributions = [
+            (e.position, e.value) for e in entries if isinstance(e.value, ConversionAttribution)
+        ]
+        settings = [(e.position, e.value) for e in entries if isinstance(e.value, ConfiguredModels)]
         with self._engine.begin() as conn:
             if after is not None:
                 current = stored_position(conn, projection_positions, PROJECTION_NAME, upstream)
@@ -149,31 +161,82 @@ class ConversionCreditsProjection:
                         f"{upstream} position is {current}, not {after}: "
                         "the views were rebuilt; reading again"
                     )
-            stored = _stored_revisions(conn, latest)
-            winners = [
-                a
-                for key, a in latest.items()
-                if a.models and a.revision >= stored.get(key, a.revision)
-            ]
-            _replace_credits(conn, winners)
-            replace_paths(conn, winners)
-            _replace_configured_models(conn, settings.values())
+            stored = _stored_revisions(
+                conn, {(a.property_id, a.conversion_id) for _, a in attributions if a.models}
+            )
+            revisions = _accepted_revisions(attributions, stored)
+            _end_current(
+                conn,
+                (conversion_credits, unconsented_conversions, *PATH_TABLES),
+                _first_per_key((r.key, r.valid_from) for r in revisions),
+            )
+            _insert_credits(conn, revisions)
+            insert_paths(conn, revisions)
+            _end_current(conn, HISTORY_TABLES, apply_outcomes(conn, entries))
+            _apply_configured_models(conn, settings)
+            # Every entry's time: attribution's entries are few beside the rows each writes.
+            record_times(conn, upstream, entries, {e.position for e in entries})
             record_position(
                 conn, projection_positions, PROJECTION_NAME, upstream, entries[-1].position
             )
 
 
-def _latest_per_conversion(
-    attributions: Iterable[ConversionAttribution],
-) -> dict[tuple[str, str], ConversionAttribution]:
-    """Each conversion's winning attribution in a page: highest revision, later on a tie."""
-    latest: dict[tuple[str, str], ConversionAttribution] = {}
-    for attribution in attributions:
-        key = (attribution.property_id, attribution.conversion_id)
-        known = latest.get(key)
-        if known is None or attribution.revision >= known.revision:
-            latest[key] = attribution
-    return latest
+def _accepted_revisions(
+    attributions: Sequence[tuple[int, ConversionAttribution]],
+    stored: dict[tuple[str, str], int],
+) -> list[Revision]:
+    """The page's attributions that become current, in log order, each with the position
+    range it stays current in: one with models and a revision at least its conversion's
+    current one (stored, or accepted earlier in the page) supersedes it."""
+    accepted: dict[tuple[str, str], list[tuple[int, ConversionAttribution]]] = {}
+    latest = dict(stored)
+    for position, a in attributions:
+        key = (a.property_id, a.conversion_id)
+        if not a.models or a.revision < latest.get(key, a.revision):
+            continue
+        latest[key] = a.revision
+        accepted.setdefault(key, []).append((position, a))
+    revisions = []
+    for found in accepted.values():
+        ends: list[int | None] = [position for position, _ in found[1:]]
+        ends.append(None)
+        revisions += [
+            Revision(a, position, end) for (position, a), end in zip(found, ends, strict=True)
+        ]
+    return sorted(revisions, key=lambda r: r.valid_from)
+
+
+def _first_per_key(
+    starts: Iterable[tuple[tuple[str, str], int]],
+) -> dict[tuple[str, str], int]:
+    """The first position at which each key gets a new revision."""
+    first: dict[tuple[str, str], int] = {}
+    for key, position in starts:
+        first.setdefault(key, position)
+    return first
+
+
+def _end_current(
+    conn: Connection, tables: Iterable[Table], ends: dict[tuple[str, str], int]
+) -> None:
+    """Ends the current rows of each conversion at the position its new revision starts."""
+    if not ends:
+        return
+    parameters = [
+        {"p_property": p, "p_conversion": c, "p_end": position} for (p, c), position in ends.items()
+    ]
+    for table in tables:
+        t = table.c
+        conn.execute(
+            update(table)
+            .where(
+                t.property_id == bindparam("p_property"),
+                t.conversion_id == bindparam("p_conversion"),
+                t.valid_to.is_(None),
+            )
+            .values(valid_to=bindparam("p_end")),
+            parameters,
+        )
 
 
 def _stored_revisions(
@@ -189,7 +252,11 @@ def _stored_revisions(
             chunk = conversion_ids[start : start + REVISION_LOOKUP_CHUNK]
             rows = conn.execute(
                 select(c.conversion_id, func.max(c.revision))
-                .where(c.property_id == property_id, c.conversion_id.in_(chunk))
+                .where(
+                    c.property_id == property_id,
+                    c.conversion_id.in_(chunk),
+                    c.valid_to.is_(None),
+                )
                 .group_by(c.conversion_id)
             )
             for conversion_id, revision in rows:
@@ -197,31 +264,48 @@ def _stored_revisions(
     return stored
 
 
-def _replace_configured_models(conn: Connection, changes: Iterable[ConfiguredModels]) -> None:
-    """Records the latest configured models of each property in the page."""
-    rows = [
-        {"property_id": c.property_id, "models": None if c.models is None else list(c.models)}
-        for c in changes
-    ]
-    if not rows:
+def _apply_configured_models(
+    conn: Connection, changes: Sequence[tuple[int, ConfiguredModels]]
+) -> None:
+    """Records each change of a property's configured models as a revision: the current row
+    ends where the property's first change in the page starts."""
+    if not changes:
         return
+    by_property: dict[str, list[tuple[int, ConfiguredModels]]] = {}
+    for position, change in changes:
+        by_property.setdefault(change.property_id, []).append((position, change))
     c = configured_models.c
     conn.execute(
-        delete(configured_models).where(c.property_id.in_([r["property_id"] for r in rows]))
+        update(configured_models)
+        .where(c.property_id == bindparam("p_property"), c.valid_to.is_(None))
+        .values(valid_to=bindparam("p_end")),
+        [{"p_property": p, "p_end": found[0][0]} for p, found in by_property.items()],
     )
+    rows = []
+    for found in by_property.values():
+        ends: list[int | None] = [position for position, _ in found[1:]]
+        ends.append(None)
+        for (position, change), end in zip(found, ends, strict=True):
+            rows.append(
+                {
+                    "property_id": change.property_id,
+                    "models": None if change.models is None else list(change.models),
+                    "valid_from": position,
+                    "valid_to": end,
+                }
+            )
     conn.execute(insert(configured_models), rows)
 
 
-def _replace_credits(conn: Connection, attributions: Sequence[ConversionAttribution]) -> None:
-    """Replaces every credit of each conversion by its attribution's: an attribution carries
-    all the models attribution is configured with, so a model taken out of the configuration
-    loses its credits as its conversions are re-attributed."""
-    deletions: list[dict[str, Any]] = []
+def _insert_credits(conn: Connection, revisions: Sequence[Revision]) -> None:
+    """Inserts every credit of each revision: an attribution carries all the models
+    attribution is configured with, so a model taken out of the configuration has no
+    current credits once its conversions are re-attributed."""
     rows: list[dict[str, Any]] = []
     unconsented: list[dict[str, Any]] = []
-    for a in attributions:
+    for r in revisions:
+        a = r.attribution
         occurred_at = a.occurred_at.astimezone(UTC)
-        deletions.append({"p_property": a.property_id, "p_conversion": a.conversion_id})
         if a.unconsented:
             unconsented.append(
                 {
@@ -229,6 +313,8 @@ def _replace_credits(conn: Connection, attributions: Sequence[ConversionAttribut
                     "conversion_id": a.conversion_id,
                     "conversion_name": a.conversion_name,
                     "occurred_at": occurred_at,
+                    "valid_from": r.valid_from,
+                    "valid_to": r.valid_to,
                 }
             )
         for model in a.models:
@@ -255,17 +341,10 @@ def _replace_credits(conn: Connection, attributions: Sequence[ConversionAttribut
                         "value_micros": credit.value_micros,
                         "currency_code": a.currency_code,
                         "revision": a.revision,
+                        "valid_from": r.valid_from,
+                        "valid_to": r.valid_to,
                     }
                 )
-    if deletions:
-        for table in (conversion_credits, unconsented_conversions):
-            conn.execute(
-                delete(table).where(
-                    table.c.property_id == bindparam("p_property"),
-                    table.c.conversion_id == bindparam("p_conversion"),
-                ),
-                deletions,
-            )
     if rows:
         conn.execute(insert(conversion_credits), rows)
     if unconsented:

@@ -41,6 +41,7 @@ from services.reporting.access import RATE_COSTS, policy
 from services.reporting.activity import IngestActivityProjection
 from services.reporting.application import ReportingApplication
 from services.reporting.metrics import MetricsReports
+from services.reporting.outcome_reports import OutcomeReports
 from services.reporting.path_reports import PathReports
 from services.reporting.person_projection import IdentityLinksProjection
 from services.reporting.person_reports import PersonReports
@@ -223,12 +224,15 @@ def _start(
         telemetry.meter(__name__),
         MetricsReports(engine),
         PathReports(engine),
+        OutcomeReports(engine),
         PersonReports(engine, settings.shards),
     )
 
     def register(server: grpc.Server) -> None:
         reporting_pb2_grpc.add_ReportingServiceServicer_to_server(servicer, server)
 
+    # The rate limits are the deployment's: shared among the live replicas (PostgreSQL).
+    replicas = election.replica_count() if settings.rate_limits.enabled else (lambda: 1)
     server = GrpcServer(
         listen=settings.listen,
         service_names=[SERVICE_NAME],
@@ -238,7 +242,7 @@ def _start(
             settings.auth,
             policy(),
             keys.current if keys is not None else None,
-            below=rate_limit_interceptors(settings.rate_limits, RATE_COSTS),
+            below=rate_limit_interceptors(settings.rate_limits, RATE_COSTS, replicas),
         ),
         ready_at_start=False,
         transport=settings.transport,

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 from opentelemetry.metrics import Meter
 
 from common.grpc_errors import FieldProblem, abort_invalid
@@ -21,6 +22,7 @@ from common.wire import to_duration, to_money_pb, to_timestamp
 from convtrack.common.v1 import common_pb2
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from services.reporting.application import (
+    AsOfNotKeptError,
     ConversionNameRequiredError,
     InvalidComparisonError,
     InvalidTimeRangeError,
@@ -33,6 +35,7 @@ from services.reporting.application import (
 )
 from services.reporting.domainmodel import (
     DIMENSION_DESCRIPTIONS,
+    AsOf,
     CostRow,
     DimensionFilter,
     Freshness,
@@ -47,6 +50,7 @@ from services.reporting.domainmodel import (
     ReportRow,
 )
 from services.reporting.metrics import MetricsReports
+from services.reporting.outcome_reports import OutcomeQuery, OutcomeReport, OutcomeReports
 from services.reporting.path_reports import PathReports
 from services.reporting.path_values import DistributionKind, PathQuery, PathTotals
 from services.reporting.periods import previous_period
@@ -117,9 +121,11 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
         meter: Meter | None = None,
         metrics: MetricsReports | None = None,
         paths: PathReports | None = None,
+        outcomes: OutcomeReports | None = None,
         people: PersonReports | None = None,
     ) -> None:
         self._app = app
+        self._outcomes = outcomes
         self._people = people
         self._metrics = metrics
         self._paths = paths
@@ -294,14 +300,15 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
         check = FieldChecks()
         property_id = check.property_id(request.property_id)
         conversion_name = check.name(request.conversion_name, "conversion_name", required=False)
+        as_of = _as_of(request, check)
         check.abort_if_invalid(context, "invalid ListReportModelsRequest")
         models = self._timed(
             "list_report_models",
             context,
-            lambda: self._app.list_report_models(property_id, conversion_name),
+            lambda: self._app.list_report_models(property_id, conversion_name, as_of),
         )
         return reporting_pb2.ListReportModelsResponse(
-            models=models, configured_models=self._app.configured_models(property_id)
+            models=models, configured_models=self._app.configured_models(property_id, as_of)
         )
 
     def GetCostReport(
@@ -351,6 +358,7 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
                 query.end.isoformat() if query.end else "",
                 query.conversion_name,
                 str(request.collapse_repeats),
+                _as_of_key(query.as_of),
             )
         )
         after = _after(request.page_token, scope, check)
@@ -438,6 +446,19 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
         return reporting_pb2.GetAssistedConversionsResponse(
             rows=rows, summary=_path_summary(found.totals)
         )
+
+    def GetOutcomeReport(
+        self, request: reporting_pb2.GetOutcomeReportRequest, context: grpc.ServicerContext
+    ) -> reporting_pb2.GetOutcomeReportResponse:
+        if self._outcomes is None:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, "this server has no outcome views")
+            raise AssertionError("unreachable")
+        outcomes = self._outcomes
+        check = FieldChecks()
+        query = _outcome_query(request, check)
+        check.abort_if_invalid(context, "invalid GetOutcomeReportRequest")
+        report = self._timed("outcome_report", context, lambda: outcomes.outcome_report(query))
+        return _outcome_response(report)
 
     def GetFunnelReport(
         self, request: reporting_pb2.GetFunnelReportRequest, context: grpc.ServicerContext
@@ -687,6 +708,8 @@ def _freshness(freshness: Freshness) -> reporting_pb2.ReportFreshness:
     )
     if freshness.newest_conversion_at is not None:
         message.newest_conversion_time.CopyFrom(to_timestamp(freshness.newest_conversion_at))
+    if freshness.as_of_time is not None:
+        message.as_of_time.CopyFrom(to_timestamp(freshness.as_of_time))
     return message
 
 
@@ -891,7 +914,26 @@ def _query(
         start=start,
         end=end,
         conversion_name=conversion_name,
+        as_of=_as_of(request, check),
     )
+
+
+LARGEST_POSITION = 2**63 - 1
+"""Positions are stored as signed 64-bit integers: a larger one asks for the live views."""
+
+
+def _as_of(request: Message, check: FieldChecks) -> AsOf | None:
+    """The request's `as_of` moment (None when not set); its problems go to `check`."""
+    if not request.HasField("as_of"):
+        return None
+    as_of = request.as_of  # type: ignore[attr-defined]
+    kind = as_of.WhichOneof("moment")
+    if kind == "time":
+        return AsOf(time=check.timestamp(as_of.time, "as_of.time"))
+    if kind == "attribution_position":
+        return AsOf(attribution_position=min(int(as_of.attribution_position), LARGEST_POSITION))
+    check.add("as_of", "set time or attribution_position")
+    return None
 
 
 def _metrics_query(
@@ -913,6 +955,7 @@ def _metrics_query(
         check.add("end_time", "must be after start_time")
     conversion_name = check.name(request.conversion_name, "conversion_name", required=False)
     size = _page_size(request.page_size, check)
+    as_of = _as_of(request, check)
     scope = "\x1f".join(
         (
             kind,
@@ -922,6 +965,7 @@ def _metrics_query(
             start.isoformat() if start else "",
             end.isoformat() if end else "",
             conversion_name,
+            _as_of_key(as_of),
         )
     )
     after = _after(request.page_token, scope, check)
@@ -935,8 +979,18 @@ def _metrics_query(
         conversion_name=conversion_name,
         page_size=size,
         after=after,
+        as_of=as_of,
     )
     return query, scope
+
+
+def _as_of_key(as_of: AsOf | None) -> str:
+    """The as-of moment in a page token's scope."""
+    if as_of is None:
+        return ""
+    if as_of.time is not None:
+        return as_of.time.isoformat()
+    return f"position:{as_of.attribution_position}"
 
 
 def _path_query(
@@ -952,7 +1006,75 @@ def _path_query(
     if start is not None and end is not None and end <= start:
         check.add("end_time", "must be after start_time")
     conversion_name = check.name(request.conversion_name, "conversion_name", required=False)
-    return PathQuery(property_id=property_id, start=start, end=end, conversion_name=conversion_name)
+    return PathQuery(
+        property_id=property_id,
+        start=start,
+        end=end,
+        conversion_name=conversion_name,
+        as_of=_as_of(request, check),
+    )
+
+
+MAX_OUTCOME_STAGES = 50
+
+
+def _outcome_query(
+    request: reporting_pb2.GetOutcomeReportRequest, check: FieldChecks
+) -> OutcomeQuery:
+    """The plain query of an outcome request, its problems added to `check`."""
+    property_id = check.property_id(request.property_id)
+    start = check.optional_timestamp(request, "start_time")
+    end = check.optional_timestamp(request, "end_time")
+    if start is not None and end is not None and end <= start:
+        check.add("end_time", "must be after start_time")
+    group_by = check.choice(
+        request.group_by, "group_by", _GROUP_BY, reporting_pb2.GroupBy.DESCRIPTOR
+    )
+    stages = [check.name(stage, f"stages[{i}]") for i, stage in enumerate(request.stages)]
+    if len(stages) > MAX_OUTCOME_STAGES:
+        check.add("stages", f"at most {MAX_OUTCOME_STAGES} stages")
+    if len(set(stages)) != len(stages):
+        check.add("stages", "names a stage more than once")
+    return OutcomeQuery(
+        property_id=property_id,
+        model=check.name(request.model or DEFAULT_METRICS_MODEL, "model"),
+        group_by=group_by,
+        start=start,
+        end=end,
+        conversion_name=check.name(request.conversion_name, "conversion_name", required=False),
+        stages=tuple(stages),
+    )
+
+
+def _outcome_response(report: OutcomeReport) -> reporting_pb2.GetOutcomeReportResponse:
+    currency = report.currency_code
+    return reporting_pb2.GetOutcomeReportResponse(
+        stages=[
+            reporting_pb2.OutcomeStageRow(
+                stage=stage.stage,
+                conversions=stage.conversions,
+                current_conversions=stage.current_conversions,
+                value=_money_pb(currency, stage.value_micros),
+                conversion_share=stage.conversion_share,
+                groups=[
+                    reporting_pb2.OutcomeGroupRow(
+                        group=group.group,
+                        conversions=group.conversions,
+                        value=_money_pb(currency, group.value_micros),
+                        share=group.share,
+                    )
+                    for group in stage.groups
+                ],
+            )
+            for stage in report.stages
+        ],
+        conversion_name=report.conversion_name,
+        model=report.model,
+        group_by=_GROUP_BY_PB[report.group_by],
+        currency_code=currency,
+        total_conversions=report.total_conversions,
+        freshness=_freshness(report.freshness),
+    )
 
 
 def _path_summary(totals: PathTotals) -> reporting_pb2.PathReportSummary:
@@ -1023,5 +1145,8 @@ def _answer(context: grpc.ServicerContext, ask: Callable[[], T]) -> T:
         abort_invalid(context, str(error), [FieldProblem("settings.time_zone", str(error))])
         raise
     except MixedCurrencyError as error:
+        context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
+        raise
+    except AsOfNotKeptError as error:
         context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
         raise

@@ -19,7 +19,9 @@ from services.reporting.domainmodel import (
     ConversionAttribution,
     ModelCredits,
     ReportingInput,
+    Retraction,
     SpendEntry,
+    StageChange,
     VisitEvent,
 )
 from services.reporting.path_values import PathSummary
@@ -59,6 +61,22 @@ def attribution_of(entry: attribution_pb2.LogEntry) -> ReportingInput | None:
             property_id=changed.property_id,
             models=None if follows else tuple(m.name for m in changed.models),
         )
+    if kind == "conversion_stage_changed":
+        staged = entry.conversion_stage_changed
+        reporting = from_money_pb(staged.reporting_value)
+        return StageChange(
+            property_id=staged.property_id,
+            conversion_id=staged.conversion_id,
+            conversion_name=staged.conversion_name,
+            occurred_at=from_timestamp(staged.occurred_at),
+            stage=staged.stage,
+            stages=tuple((s.stage, from_timestamp(s.reached_at)) for s in staged.stages),
+            currency_code=reporting.currency_code,
+            value_micros=reporting.to_micros(),
+        )
+    if kind == "conversion_retracted":
+        retracted = entry.conversion_retracted
+        return Retraction(retracted.property_id, retracted.conversion_id)
     if kind != "conversion_attributed":
         return None
     event = entry.conversion_attributed

@@ -3,6 +3,12 @@ and, beside them but never rebuilt, the properties' reporting settings.
 
 The property id leads every report key, so that properties can later be partitioned
 across databases.
+
+Views fed by a revisable fact (credits, paths, configured models, spend) keep every
+revision: `valid_from` is the upstream log position of the entry that made a row current,
+`valid_to` that of the entry that superseded it (NULL while it is current). Live queries
+read `valid_to IS NULL`, through partial indexes; an "as of" query reads the rows current
+at a past position. `log_clock` maps the entries' recorded times to positions.
 """
 
 from __future__ import annotations
@@ -19,11 +25,43 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    text,
 )
 
 from common.sql_positions import positions_table
 
 metadata = MetaData()
+
+
+def _valid_from() -> Column[int]:
+    return Column("valid_from", BigInteger, primary_key=True)
+
+
+def _valid_to() -> Column[int]:
+    return Column("valid_to", BigInteger, nullable=True)
+
+
+def _superseded_index(name: str, *columns: str) -> Index:
+    """A partial index over the superseded rows (`valid_to IS NOT NULL`): with the live one,
+    an as-of query reads both, and a live query cannot pick it by mistake."""
+    return Index(
+        name,
+        *columns,
+        sqlite_where=text("valid_to IS NOT NULL"),
+        postgresql_where=text("valid_to IS NOT NULL"),
+    )
+
+
+def _live_index(name: str, *columns: str) -> Index:
+    """A partial index over the current rows (`valid_to IS NULL`), on both databases: live
+    queries, which say `valid_to IS NULL`, read only it."""
+    return Index(
+        name,
+        *columns,
+        sqlite_where=text("valid_to IS NULL"),
+        postgresql_where=text("valid_to IS NULL"),
+    )
+
 
 conversion_credits = Table(
     "conversion_credits",
@@ -48,25 +86,37 @@ conversion_credits = Table(
     Column("value_micros", BigInteger, nullable=False),
     Column("currency_code", String, nullable=False),
     Column("revision", Integer, nullable=False),
-    Index("ix_conversion_credits_property_model_time", "property_id", "model", "occurred_at"),
-    Index(
+    _valid_from(),
+    _valid_to(),
+    _live_index("ix_conversion_credits_property_model_time", "property_id", "model", "occurred_at"),
+    _live_index(
         "ix_conversion_credits_property_name_model_time",
         "property_id",
         "conversion_name",
         "model",
         "occurred_at",
     ),
+    _superseded_index(
+        "ix_conversion_credits_history",
+        "property_id",
+        "conversion_name",
+        "model",
+        "occurred_at",
+    ),
 )
-"""One row per credit of a conversion under a model: the latest attribution's credits."""
+"""One row per credit of a conversion under a model and attribution revision: the current
+ones (`valid_to` NULL) are the latest attribution's credits."""
 
 configured_models = Table(
     "configured_models",
     metadata,
     Column("property_id", String, primary_key=True),
     Column("models", JSON, nullable=True),
+    _valid_from(),
+    _valid_to(),
 )
 """The models attribution credits in each property, from its log: a list of names, or NULL
-when the property follows the default (property id "*")."""
+when the property follows the default (property id "*"); one row per change."""
 
 unconsented_conversions = Table(
     "unconsented_conversions",
@@ -75,12 +125,27 @@ unconsented_conversions = Table(
     Column("conversion_id", String, primary_key=True),
     Column("conversion_name", String, nullable=False),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
+    _valid_from(),
+    _valid_to(),
 )
-"""One row per conversion counted without analytics consent (a table of its own, so that
-views created before consent existed gain it without a migration)."""
+"""One row per conversion (and attribution revision) counted without analytics consent (a
+table of its own, so that views created before consent existed gain it without a
+migration)."""
 
 projection_positions = positions_table(metadata, "projection_positions")
 """The last upstream log position each projection has processed."""
+
+log_clock = Table(
+    "log_clock",
+    metadata,
+    Column("upstream", String, primary_key=True),
+    Column("position", BigInteger, primary_key=True),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Index("ix_log_clock_upstream_time", "upstream", "recorded_at"),
+)
+"""When the producer recorded upstream entries (every entry of attribution's log; of
+ingest's, the spend entries and the last of each page), so that a time maps to the position
+the views stood at then."""
 
 spend = Table(
     "spend",
@@ -96,9 +161,12 @@ spend = Table(
     Column("original_cost_micros", BigInteger, nullable=False),
     Column("original_currency_code", String, nullable=False),
     Column("revision", Integer, nullable=False),
+    _valid_from(),
+    _valid_to(),
 )
-"""The latest figure of each spend key: cost in the reporting currency and as sent; `day`
-is an ISO date in the property's time zone."""
+"""Every figure of each spend key, the current one with `valid_to` NULL (positions of
+ingest's log): cost in the reporting currency and as sent; `day` is an ISO date in the
+property's time zone."""
 
 sessions = Table(
     "sessions",
@@ -145,11 +213,17 @@ conversion_paths = Table(
     Column("first_touch_at", DateTime(timezone=True), nullable=True),
     Column("lag_days", Integer, nullable=True),
     Column("last_non_direct_channel", String, nullable=False),
-    Index(
+    _valid_from(),
+    _valid_to(),
+    _live_index(
         "ix_conversion_paths_property_name_time", "property_id", "conversion_name", "occurred_at"
     ),
+    _superseded_index(
+        "ix_conversion_paths_history", "property_id", "conversion_name", "occurred_at"
+    ),
 )
-"""One row per consented conversion with the path of its latest attribution: its steps
+"""One row per consented conversion and attribution revision with its path (the current
+row: of its latest attribution): its steps
 (JSON [[channel, touchpoints in a row], ...], and with repeats collapsed), its length, first
 touch, whole days from it to the conversion, and its last non-direct channel."""
 
@@ -163,15 +237,39 @@ conversion_path_channels = Table(
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("value_micros", BigInteger, nullable=False),
     Column("last_touch", Boolean, nullable=False),
-    Index(
+    _valid_from(),
+    _valid_to(),
+    _live_index(
         "ix_conversion_path_channels_property_name_time",
         "property_id",
         "conversion_name",
         "occurred_at",
     ),
+    Index("ix_conversion_path_channels_history", "property_id", "conversion_name", "occurred_at"),
 )
-"""One row per distinct channel of a conversion's path: `last_touch` when it is the path's
-last non-direct channel (the conversion's last-touch channel), else the channel assisted."""
+"""One row per distinct channel of a conversion's path (per attribution revision):
+`last_touch` when it is the path's last non-direct channel (the conversion's last-touch
+channel), else the channel assisted."""
+
+conversion_stages = Table(
+    "conversion_stages",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("conversion_id", String, primary_key=True),
+    Column("stage", String, primary_key=True),
+    Column("conversion_name", String, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("reached_at", DateTime(timezone=True), nullable=False),
+    Column("is_current", Boolean, nullable=False),
+    Column("value_micros", BigInteger, nullable=False),
+    Column("currency_code", String, nullable=False),
+    Index(
+        "ix_conversion_stages_property_name_time", "property_id", "conversion_name", "occurred_at"
+    ),
+)
+"""One row per stage a conversion's outcomes reached (CRM deal stages), with when it was first
+reached, whether it is the conversion's current stage, and the conversion's current value.
+Retracted conversions have none (nor any row in the other views)."""
 
 
 settings_metadata = MetaData()

@@ -165,3 +165,40 @@ def test_the_audit_log_pages_and_filters_on_sqlite_and_postgres(storage: Storage
         assert audit.list(since=datetime.now(UTC) + timedelta(minutes=1)).records == []
     finally:
         audit.close()
+
+
+def test_consent_defaults_and_identifier_erasure_are_audited_without_identifiers(
+    system: System,
+) -> None:
+    ingest = ingest_pb2_grpc.IngestServiceStub(system.channels["ingest"])
+    privacy_key = system.keys.right[Scope.IDENTITY_ADMIN]
+    meta = _bearer(privacy_key)
+    ingest.SetConsentDefaults(
+        ingest_pb2.SetConsentDefaultsRequest(
+            property_id=PROPERTY, analytics=ingest_pb2.CONSENT_DEFAULT_DENIED
+        ),
+        timeout=DEADLINE,
+        metadata=meta,
+    )
+    email = common_pb2.Identifier(type=common_pb2.IDENTIFIER_TYPE_EMAIL, value=SECRET_EMAIL)
+    ingest.ForgetIdentifiers(
+        ingest_pb2.ForgetIdentifiersRequest(property_id=PROPERTY, identifiers=[email]),
+        timeout=DEADLINE,
+        metadata=meta,
+    )
+    # A read is not audited.
+    ingest.GetConsentDefaults(
+        ingest_pb2.GetConsentDefaultsRequest(property_id=PROPERTY), timeout=DEADLINE, metadata=meta
+    )
+    listed = ingest.ListAuditEvents(
+        ingest_pb2.ListAuditEventsRequest(property_id=PROPERTY),
+        timeout=DEADLINE,
+        metadata=_bearer(system.keys.admin),
+    )
+    entries = [e for e in listed.events if e.caller == _key_id(privacy_key)]
+    assert [(e.rpc, e.outcome) for e in entries] == [
+        ("SetConsentDefaults", "OK"),
+        ("ForgetIdentifiers", "OK"),
+    ]
+    assert entries[1].request_summary == "property_id, identifiers: 1 item(s)"
+    assert all(SECRET_EMAIL not in e.request_summary for e in entries)

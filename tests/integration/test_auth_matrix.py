@@ -20,10 +20,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import message_factory
+from google.protobuf import duration_pb2, message_factory
 from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -36,7 +37,7 @@ from common.key_ring import key_set_loader
 from common.keyset import KeySet
 from common.server import RunningService
 from common.telemetry import Telemetry
-from convtrack.attribution.v1 import attribution_pb2
+from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
 from convtrack.identity.v1 import identity_pb2
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
@@ -193,17 +194,26 @@ def request_for(rpc: Rpc, property_id: str) -> Message:
 
 
 def call(system: System, rpc: Rpc, request: Message, token: str | None) -> grpc.StatusCode:
-    """The status code of the call (OK when it returned), with its details checked for a
-    leak of the other property's id."""
+    """The status code of the call (OK when it returned, or for a server stream when its first
+    message came), with its details checked for a leak of the other property's id."""
     response_class = message_factory.GetMessageClass(rpc.method.output_type)
-    method = system.channels[rpc.service].unary_unary(
-        f"/{rpc.method.containing_service.full_name}/{rpc.method.name}",
-        request_serializer=lambda m: m.SerializeToString(),
-        response_deserializer=response_class.FromString,
-    )
+    path = f"/{rpc.method.containing_service.full_name}/{rpc.method.name}"
+    serialize = {
+        "request_serializer": lambda m: m.SerializeToString(),
+        "response_deserializer": response_class.FromString,
+    }
     metadata = [("authorization", f"Bearer {token}")] if token is not None else None
     try:
-        method(request, timeout=DEADLINE, metadata=metadata)
+        if rpc.method.server_streaming:
+            stream = system.channels[rpc.service].unary_stream(path, **serialize)
+            responses: Any = stream(request, timeout=DEADLINE, metadata=metadata)
+            try:
+                next(responses)
+            finally:
+                responses.cancel()
+        else:
+            method = system.channels[rpc.service].unary_unary(path, **serialize)
+            method(request, timeout=DEADLINE, metadata=metadata)
     except grpc.RpcError as error:
         code: grpc.StatusCode = error.code()
         if code in DENIED:
@@ -357,6 +367,41 @@ def test_a_new_key_works_and_a_revoked_one_stops_within_seconds_everywhere(
         assert time.monotonic() - revoked_at < 5, "the revocation did not reach reporting"
         time.sleep(0.1)
     print(f"revocation took effect in reporting after {time.monotonic() - revoked_at:.2f}s")
+
+
+def test_an_open_conversion_stream_ends_once_its_key_is_revoked(system: System) -> None:
+    admin = [("authorization", f"Bearer {system.keys.admin}")]
+    ingest = ingest_pb2_grpc.IngestServiceStub(system.channels["ingest"])
+    created = ingest.CreateApiKey(
+        ingest_pb2.CreateApiKeyRequest(
+            property_id=PROPERTY, scopes=[ingest_pb2.API_KEY_SCOPE_REPORTS_READ]
+        ),
+        timeout=DEADLINE,
+        metadata=admin,
+    )
+    attribution = attribution_pb2_grpc.AttributionServiceStub(system.channels["attribution"])
+    request = attribution_pb2.WatchConversionsRequest(
+        property_id=PROPERTY, heartbeat_interval=duration_pb2.Duration(seconds=1)
+    )
+    mine = [("authorization", f"Bearer {created.api_key}")]
+    started = time.monotonic()
+    while True:  # the new key reaches attribution within about a second
+        stream: Any = attribution.WatchConversions(request, timeout=60, metadata=mine)
+        try:
+            opened = next(stream)
+            break
+        except grpc.RpcError as error:
+            assert error.code() is grpc.StatusCode.UNAUTHENTICATED
+            assert time.monotonic() - started < 5, "the new key did not reach attribution"
+            time.sleep(0.1)
+    assert opened.kind == attribution_pb2.WATCH_EVENT_KIND_HEARTBEAT
+    ingest.RevokeApiKey(
+        ingest_pb2.RevokeApiKeyRequest(key_id=created.key.key_id), timeout=DEADLINE, metadata=admin
+    )
+    with pytest.raises(grpc.RpcError) as ended:
+        for _ in stream:  # heartbeats, until the revocation reaches attribution
+            pass
+    assert ended.value.code() is grpc.StatusCode.UNAUTHENTICATED
 
 
 def test_a_server_that_never_loaded_its_key_set_answers_unavailable(tmp_path: Path) -> None:

@@ -100,7 +100,7 @@ BAD_EVENTS: list[tuple[str, Mutation, str, str]] = [
             identity=ingest_pb2.Identity(anonymous_id="anon-1"),
         ),
         "kind",
-        "one of touchpoint, page_view, conversion, identify is required",
+        "one of touchpoint, page_view, conversion, identify, outcome is required",
     ),
     (
         "negative_value",

@@ -4,8 +4,11 @@ the delay passes."""
 
 from __future__ import annotations
 
+import secrets
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -35,17 +38,18 @@ class Limited:
     flooder: str
     quiet: str
     local_ingest: ingest_pb2_grpc.IngestServiceStub
+    spare: list[str]  # keys no other test spends
 
 
-def _mint(data_dir: Path) -> tuple[str, str]:
+def _mint(data_dir: Path, count: int = 2) -> list[str]:
     api_keys, close = offline_api_keys(IngestSettings(data_dir=data_dir))
     try:
         scopes = [Scope.INGEST_WRITE, Scope.REPORTS_READ]
         now = datetime.now(UTC)
-        first, second = (
-            api_keys.create(property_id=PROPERTY, scopes=scopes, now=now).token for _ in range(2)
-        )
-        return first, second
+        return [
+            api_keys.create(property_id=PROPERTY, scopes=scopes, now=now).token
+            for _ in range(count)
+        ]
     finally:
         close()
 
@@ -53,7 +57,7 @@ def _mint(data_dir: Path) -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Limited]:
     data_dir = tmp_path_factory.mktemp("limits") / "data"
-    flooder, quiet = _mint(data_dir)
+    flooder, quiet, *spare = _mint(data_dir, 4)
     env = {
         "CONVTRACK_DATA_DIR": str(data_dir),
         "CONVTRACK_AUTH": "keys",
@@ -101,6 +105,7 @@ def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Limited]:
             flooder,
             quiet,
             ingest_pb2_grpc.IngestServiceStub(channels[2]),
+            spare,
         )
 
 
@@ -153,6 +158,149 @@ def test_a_query_flood_from_one_key_is_limited_while_another_key_passes(limited:
     query(limited.flooder)
 
 
+def test_another_keys_calls_pass_while_a_flood_is_being_refused(limited: Limited) -> None:
+    """The flood runs in threads, on ingest and on reporting, while the other key calls both:
+    the other key's calls all pass, and the flood is refused with RetryInfo meanwhile."""
+    flooder, quiet = limited.spare
+    refused = {"ingest": threading.Event(), "reporting": threading.Event()}
+    stop = threading.Event()
+    codes: list[grpc.StatusCode] = []
+
+    def query(token: str) -> None:
+        limited.reporting.ListDimensions(
+            reporting_pb2.ListDimensionsRequest(), timeout=DEADLINE, metadata=_bearer(token)
+        )
+
+    def flood(service: str) -> None:
+        sent = 0
+        while not stop.is_set():
+            sent += 1
+            try:
+                if service == "ingest":
+                    _track(limited.ingest, flooder, 5, f"threaded-{sent}")
+                else:
+                    query(flooder)
+            except grpc.RpcError as error:
+                codes.append(error.code())
+                if error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED:
+                    assert retry_delay_of(error) is not None
+                    refused[service].set()
+
+    with ThreadPoolExecutor(4) as pool:
+        floods = [pool.submit(flood, service) for service in [*refused, *refused]]
+        try:
+            for service, event in refused.items():
+                assert event.wait(DEADLINE), f"the flood on {service} was never refused"
+            # Within its own limits (2 queries, 10 events at once), while the flood goes on.
+            for round_ in range(2):
+                query(quiet)
+                _track(limited.ingest, quiet, 5, f"meanwhile-{round_}")
+            assert not any(f.done() for f in floods), "the flood stopped before the other key"
+        finally:
+            stop.set()
+        for done in floods:
+            done.result()
+    assert set(codes) == {grpc.StatusCode.RESOURCE_EXHAUSTED}, codes
+
+
 def test_the_local_caller_is_not_limited_when_authentication_is_off(limited: Limited) -> None:
     for round_ in range(3):
         _track(limited.local_ingest, None, 10, f"local-{round_}")
+
+
+@dataclass
+class Replicas:
+    """Two ingest replicas on one PostgreSQL database, and fresh keys to spend."""
+
+    first: ingest_pb2_grpc.IngestServiceStub
+    second: ingest_pb2_grpc.IngestServiceStub
+    stop_second: Callable[[], None]
+    keys: Iterator[str]
+
+
+@pytest.fixture
+def replicas(postgres_database: str, tmp_path: Path) -> Iterator[Replicas]:
+    env = {
+        "CONVTRACK_DATA_DIR": str(tmp_path / "data"),
+        "CONVTRACK_DATABASE_URL": postgres_database,
+        "INGEST_VAULT_SECRET": secrets.token_hex(32),
+        "CONVTRACK_AUTH": "keys",
+        # The deployment's figures: bursts of 10 events, refilled so slowly (one event per
+        # 50 s) that no test here sees a refill.
+        "INGEST_RATE_LIMIT": "0.02",
+        "INGEST_RATE_BURST": "10",
+    }
+    api_keys, close = offline_api_keys(IngestSettings.from_env(env))
+    try:
+        now = datetime.now(UTC)
+        tokens = [
+            api_keys.create(property_id=PROPERTY, scopes=[Scope.INGEST_WRITE], now=now).token
+            for _ in range(40)
+        ]
+    finally:
+        close()
+    overrides = {"listen": "127.0.0.1:0", "identity_addr": ""}
+    running: list[RunningService] = []
+    with ExitStack() as cleanup:
+        cleanup.callback(lambda: launcher.stop_all(running))
+        for _ in range(2):
+            running.append(launcher.start_one("ingest", env, overrides))
+        stubs = []
+        for service in running:
+            channel = grpc.insecure_channel(f"127.0.0.1:{service.port}")
+            cleanup.callback(channel.close)
+            stubs.append(ingest_pb2_grpc.IngestServiceStub(channel))
+
+        def stop_second() -> None:
+            second = running.pop()
+            second.stop()
+
+        yield Replicas(stubs[0], stubs[1], stop_second, iter(tokens))
+
+
+def _sees_replicas(stub: ingest_pb2_grpc.IngestServiceStub, token: str, tag: str) -> int:
+    """How many replicas the server divides the limits among (1 or 2), from what a fresh
+    key may send: half the burst (5 events) and nothing more with two replicas, the whole
+    burst (10) with one."""
+    _track(stub, token, 5, f"{tag}-a")
+    try:
+        _track(stub, token, 5, f"{tag}-b")
+    except grpc.RpcError as error:
+        assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED, error
+        return 2
+    return 1
+
+
+def _wait_until_seen(stub: ingest_pb2_grpc.IngestServiceStub, keys: Iterator[str], n: int) -> None:
+    """Waits (spending a fresh key per look) until the replica divides its limits by `n`
+    (replicas are counted every couple of seconds)."""
+    for attempt in range(20):
+        if _sees_replicas(stub, next(keys), f"probe-{n}-{attempt}-{time.monotonic_ns()}") == n:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"the replica never divided its limits by {n}")
+
+
+@pytest.mark.postgres
+def test_a_keys_rate_is_the_deployments_however_many_replicas_serve_it(
+    replicas: Replicas,
+) -> None:
+    # Both replicas counted each other: each allows half the deployment's burst.
+    _wait_until_seen(replicas.first, replicas.keys, 2)
+    _wait_until_seen(replicas.second, replicas.keys, 2)
+
+    # A key whose calls are spread over the replicas gets the deployment's 10 events in all.
+    flooder, quiet = next(replicas.keys), next(replicas.keys)
+    _track(replicas.first, flooder, 5, "spread-a")
+    _track(replicas.second, flooder, 5, "spread-b")
+    for stub in (replicas.first, replicas.second):
+        error = _exhausted(lambda stub=stub: _track(stub, flooder, 1, "spread-c"))  # type: ignore[misc]
+        assert retry_delay_of(error) is not None
+        assert "shared by 2 replicas" in (error.details() or "")
+    # Meanwhile another key passes on both.
+    _track(replicas.first, quiet, 5, "quiet-a")
+    _track(replicas.second, quiet, 5, "quiet-b")
+
+    # One replica left: it allows the whole burst again.
+    replicas.stop_second()
+    _wait_until_seen(replicas.first, replicas.keys, 1)

@@ -29,6 +29,7 @@ def run_convtrack(*args: str) -> tuple[subprocess.CompletedProcess[str], set[str
         ["attribution", "run-file", "--help"],
         ["identity", "resolve-file", "--help"],
         ["sample", "send", "--help"],
+        ["relay", "--help"],
     ],
     ids=" ".join,
 )
@@ -110,9 +111,12 @@ def test_every_command_resolves_to_its_handler(command: str) -> None:
             "attribution run-file": ["attribution", "run-file", "paths.csv"],
             "identity resolve-file": ["identity", "resolve-file", "observations.jsonl"],
             "rejected": ["rejected", "--property", "p"],
+            "relay": ["relay", "--url", "http://127.0.0.1:9/hook", "--property", "p"],
             "import events": ["import", "events", "events.jsonl"],
             "keys revoke": ["keys", "revoke", "0123abcd"],
             "attribution models": ["attribution", "models", "--property", "p"],
+            "consent defaults": ["consent", "defaults", "--property", "p"],
+            "consent forget": ["consent", "forget", "--property", "p", "--identifier", "anon:c"],
             "attribution configure-models": [
                 "attribution",
                 "configure-models",
@@ -128,6 +132,7 @@ def test_every_command_resolves_to_its_handler(command: str) -> None:
                 "blended",
             ],
             "spend import": ["spend", "import", "spend.csv"],
+            "outcomes import": ["outcomes", "import", "deals.csv"],
             "certs dev": ["certs", "dev", "certs"],
             "chart": ["chart", "models", "--output", "c.png", "--property", "p"],
             "vault export-legacy-secret": ["vault", "export-legacy-secret", "--out", "key"],

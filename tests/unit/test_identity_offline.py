@@ -66,6 +66,34 @@ def test_an_observation_is_parsed_into_typed_identifiers_and_signals() -> None:
     assert obs.phone_sha256 == UK_MOBILE and obs.first_name == "Ada"
 
 
+def test_address_fields_and_a_national_id_are_read_as_signals_not_ignored() -> None:
+    problems = ProblemTally("line")
+    obs = parse_observation(
+        {
+            "crm_id": "rec-1",
+            "street_number": "7",
+            "address_1": "wallaby place",
+            "address_2": "delmar",
+            "state": "sa",
+            "national_id": "1804974",
+        },
+        1,
+        "GB",
+        problems,
+    )
+
+    assert obs is not None
+    assert (obs.street_number, obs.address_1, obs.address_2, obs.state, obs.national_id) == (
+        "7",
+        "wallaby place",
+        "delmar",
+        "sa",
+        "1804974",
+    )
+    assert obs.identifiers == ("crm:rec-1",), "a national id is a signal, not an identifier"
+    assert not problems.summary(), "no field was ignored"
+
+
 def test_absent_and_empty_fields_are_simply_absent() -> None:
     obs = parse_observation({"anonymous_id": "c-1", "user_id": "", "phone": None}, 3, "GB")
     assert obs is not None

@@ -7,6 +7,7 @@ import base64
 import pytest
 
 from common.consent import PAID_CHANNELS, Consent, ConsentState
+from common.settings import SettingsError
 from services.ingest.channel_groups import Channel
 from services.ingest.consent import (
     ConsentProblem,
@@ -16,6 +17,7 @@ from services.ingest.consent import (
     remembered_consent,
     tcf_consented_purposes,
 )
+from services.ingest.consent_defaults import ConsentDefaults, consent_defaults_settings
 
 GRANTED, DENIED, UNKNOWN = ConsentState.GRANTED, ConsentState.DENIED, ConsentState.UNKNOWN
 
@@ -166,3 +168,20 @@ def test_the_paid_channels_are_every_paid_media_channel_of_the_channel_group() -
     paid = {c.value for c in Channel if c.value.startswith("paid_") or c is Channel.DISPLAY}
     assert paid <= PAID_CHANNELS
     assert not {Channel.EMAIL, Channel.DIRECT, Channel.ORGANIC_SEARCH} & PAID_CHANNELS
+
+
+def test_a_denied_default_turns_only_unknown_purposes_into_denied() -> None:
+    opt_in = ConsentDefaults(analytics_denied=True)
+    unknown, granted = ConsentState.UNKNOWN, ConsentState.GRANTED
+    assert opt_in.applied_to(Consent()) == Consent(ConsentState.DENIED, unknown)
+    assert opt_in.applied_to(Consent(granted, unknown)) == Consent(granted, unknown)
+    assert ConsentDefaults().applied_to(Consent()) == Consent()
+
+
+def test_consent_defaults_come_from_the_environment() -> None:
+    assert consent_defaults_settings({}) == ConsentDefaults()
+    assert consent_defaults_settings(
+        {"INGEST_CONSENT_DEFAULT_ANALYTICS": "Denied"}
+    ) == ConsentDefaults(analytics_denied=True)
+    with pytest.raises(SettingsError, match="INGEST_CONSENT_DEFAULT_ADVERTISING"):
+        consent_defaults_settings({"INGEST_CONSENT_DEFAULT_ADVERTISING": "unknown"})

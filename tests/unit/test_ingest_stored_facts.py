@@ -27,6 +27,7 @@ from services.ingest.domainmodel import (
     EventKind,
     IncomingConversion,
     IncomingEvent,
+    IncomingOutcome,
     IncomingPageView,
     IncomingTouchpoint,
     TouchpointType,
@@ -79,6 +80,26 @@ EVENTS = [
         **ENVELOPE,  # type: ignore[arg-type]
     ),
     IncomingEvent(kind=EventKind.IDENTIFY, event_id="i1", **ENVELOPE),  # type: ignore[arg-type]
+    IncomingEvent(
+        kind=EventKind.OUTCOME,
+        event_id="o1",
+        outcome=IncomingOutcome(
+            conversion_name="deal", order_id="D-ü", stage="won", value=Money("EUR", 5000, 0)
+        ),
+        **ENVELOPE,  # type: ignore[arg-type]
+    ),
+    IncomingEvent(
+        kind=EventKind.OUTCOME,
+        event_id="o2",
+        outcome=IncomingOutcome(conversion_name="deal", order_id="D-2", refund=Money("GBP", 7, 0)),
+        **ENVELOPE,  # type: ignore[arg-type]
+    ),
+    IncomingEvent(
+        kind=EventKind.OUTCOME,
+        event_id="o3",
+        outcome=IncomingOutcome(conversion_name="deal", order_id="D-3", retracted=True),
+        **ENVELOPE,  # type: ignore[arg-type]
+    ),
 ]
 GRANTED = IncomingConsent(analytics=ConsentState.GRANTED, advertising=ConsentState.GRANTED)
 DENIED = IncomingConsent(analytics=ConsentState.DENIED, advertising=ConsentState.GRANTED)

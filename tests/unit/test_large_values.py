@@ -5,7 +5,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import BigInteger, DateTime, Engine, Float, Integer, String, cast, insert, literal
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    String,
+    cast,
+    insert,
+    literal,
+    null,
+)
 from sqlalchemy import select as sql_select
 
 from common.money import Money
@@ -47,6 +58,8 @@ def insert_email_credits(engine: Engine, count: int) -> None:
         "value_micros": literal(LARGEST_ROW_MICROS, BigInteger),
         "currency_code": literal("USD"),
         "revision": literal(1),
+        "valid_from": literal(1, BigInteger),
+        "valid_to": null(),
     }
     for column in conversion_credits.c:
         columns.setdefault(column.name, literal(""))  # source, medium, campaign and details

@@ -49,3 +49,21 @@ def test_settings_have_per_service_defaults_and_refuse_nonsense() -> None:
         rate_limit_settings({"REPORTING_RATE_LIMIT": "fast"}, "reporting")
     with pytest.raises(SettingsError, match="INGEST_RATE_BURST"):
         rate_limit_settings({"INGEST_RATE_BURST": "-1"}, "ingest")
+
+
+def test_the_limits_are_shared_among_the_live_replicas() -> None:
+    now, replicas = [0.0], [2]
+    limiter = RateLimiter(
+        RateLimitSettings(rate=10.0, burst=10.0), clock=lambda: now[0], replicas=lambda: replicas[0]
+    )
+    # Two replicas: this one allows half the burst, refilled at half the rate.
+    assert limiter.wait_for("key", 5) == 0.0
+    assert limiter.wait_for("key", 1) == pytest.approx(0.2)
+    assert limiter.share == 2
+    # Refilled at 5 per second for 2 s, then the other replica stopped: this one allows
+    # the whole figures from then on.
+    replicas[0] = 1
+    now[0] = 2.0
+    assert limiter.wait_for("key", 10) == 0.0
+    assert limiter.wait_for("key", 1) == pytest.approx(0.1)
+    assert limiter.share == 1

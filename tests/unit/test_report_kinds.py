@@ -19,7 +19,6 @@ from services.cli import main
             "convtrack report: report `cost` takes one model, got 2: use "
             "`convtrack report compare` to compare models",
         ),
-        (["outcomes"], "convtrack report: report `outcomes` is not available yet (issue #9)"),
         (
             ["funnel"],
             "convtrack report: report `funnel` needs --step KIND:VALUE, once per step, in order",
@@ -47,11 +46,32 @@ from services.cli import main
         (
             ["bogus"],
             "convtrack report: unknown report KIND `bogus` (choose from conversions, "
-            "compare, cost, rates, paths, funnel, cohorts, outcomes)",
+            "compare, cost, rates, paths, outcomes, funnel, cohorts)",
         ),
         (
-            ["compare", "--as-of", "2026-11-01"],
-            "convtrack report: --as-of is not available yet (issue #9)",
+            ["compare", "--as-of", "yesterday"],
+            "convtrack report: --as-of 'yesterday': say an ISO 8601 time "
+            "(2026-03-01T00:00:00Z) or position:N",
+        ),
+        (
+            ["conversions", "--as-of", "position:-3"],
+            "convtrack report: --as-of 'position:-3': say position:N with a whole number N",
+        ),
+        (
+            ["rates", "--as-of", "position:3"],
+            "convtrack report: report `rates` has no --as-of: sessions keep no past states",
+        ),
+        (
+            ["outcomes", "--as-of", "position:3"],
+            "convtrack report: report `outcomes` has no --as-of yet: stages keep no past states",
+        ),
+        (
+            ["funnel", "--step", "page:/", "--as-of", "2026-03-01T00:00:00Z"],
+            "convtrack report: report `funnel` has no --as-of: person views keep no past states",
+        ),
+        (
+            ["cohorts", "--as-of", "position:3"],
+            "convtrack report: report `cohorts` has no --as-of: person views keep no past states",
         ),
         (
             ["conversions", "--models", "last_click,linear"],
@@ -71,6 +91,16 @@ from services.cli import main
             "conversions` for those",
         ),
         (
+            ["outcomes", "--models", "last_click,linear"],
+            "convtrack report: report `outcomes` takes one model, got 2: use "
+            "`convtrack report compare` to compare models",
+        ),
+        (
+            ["outcomes", "--interval", "week"],
+            "convtrack report: report `outcomes` takes one --group-by dimension and no "
+            "--interval, --filter or --compare",
+        ),
+        (
             ["compare", "--format", "parquet"],
             "convtrack report: --format parquet needs --output FILE",
         ),
@@ -86,11 +116,11 @@ def test_a_report_the_command_cannot_serve_exits_2_with_one_line(
 
 
 def test_without_a_kind_the_report_says_which_it_runs(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["report", "outcomes", "--property", "shop"]) == 2
+    assert main(["report", "bogus", "--property", "shop"]) == 2
     assert main(["report", "--property", "shop", "--format", "parquet"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err[1] == (
         "convtrack report: no KIND given, reporting `conversions` "
         "(say `convtrack report conversions`; KINDs: conversions, compare, cost, rates, paths, "
-        "funnel, cohorts)"
+        "outcomes, funnel, cohorts)"
     )

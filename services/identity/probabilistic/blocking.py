@@ -50,6 +50,9 @@ def _ip_ua_keys(p: IdentifierProfile) -> Iterable[str]:
     return (f"{n}|{f}" for n in nets for f in families)
 
 
+_ADDRESS = ("street_number", "address_1", "address_2", "state")
+"""Address-level comparisons, which a household shares."""
+
 DEFAULT_BLOCKING_RULES: tuple[BlockingRule, ...] = (
     BlockingRule(
         "network_ua_family",
@@ -73,7 +76,7 @@ DEFAULT_BLOCKING_RULES: tuple[BlockingRule, ...] = (
             else []
         ),
         ("last_name", "postcode"),
-        trains=("first_name", "phone", "date_of_birth"),
+        trains=("first_name", "phone", "date_of_birth", "national_id"),
     ),
     BlockingRule("phone", lambda p: [p.phone_sha256] if p.phone_sha256 else [], ("phone",)),
     BlockingRule(
@@ -88,7 +91,7 @@ DEFAULT_BLOCKING_RULES: tuple[BlockingRule, ...] = (
         "names_soundex",
         lambda p: _joined(*sorted((soundex(p.first_name), soundex(p.last_name)))),
         ("first_name", "last_name"),
-        trains=("postcode", "phone", "date_of_birth"),
+        trains=("postcode", "phone", "date_of_birth", *_ADDRESS, "national_id"),
     ),
     BlockingRule(
         "postcode_name_soundex",
@@ -96,7 +99,7 @@ DEFAULT_BLOCKING_RULES: tuple[BlockingRule, ...] = (
             k for name in (p.first_name, p.last_name) for k in _joined(p.postcode, soundex(name))
         ],
         ("postcode",),
-        trains=("first_name", "phone", "date_of_birth"),
+        trains=("first_name", "phone", "date_of_birth", "national_id"),
     ),
     BlockingRule(
         "city_name_soundex",
@@ -113,18 +116,31 @@ DEFAULT_BLOCKING_RULES: tuple[BlockingRule, ...] = (
         "birth_year_last_soundex",
         lambda p: _joined(p.date_of_birth[:4], soundex(p.last_name)),
         ("last_name",),
-        trains=("first_name", "postcode", "phone"),
+        trains=("first_name", "postcode", "phone", *_ADDRESS, "national_id"),
     ),
     BlockingRule(
         "birth_day_first_soundex",
         lambda p: _joined(p.date_of_birth[4:], soundex(p.first_name)),
         ("first_name",),
-        trains=("last_name", "postcode", "phone"),
+        trains=("last_name", "postcode", "phone", *_ADDRESS, "national_id"),
     ),
     BlockingRule(
         "dob_postcode",
         lambda p: _joined(p.date_of_birth, p.postcode),
         ("date_of_birth", "postcode"),
+    ),
+    # CRM records with an address or a national identity number (offline files): the number
+    # alone, and the street number with the postcode or the street's sound, which a
+    # household shares, so that rule trains only person-level fields.
+    BlockingRule("national_id", lambda p: _joined(p.national_id), ("national_id",)),
+    BlockingRule(
+        "street_address",
+        lambda p: [
+            *_joined(p.street_number, p.postcode),
+            *_joined(p.street_number, soundex(p.address_1)),
+        ],
+        ("street_number",),
+        trains=("first_name", "phone", "date_of_birth", "national_id"),
     ),
 )
 

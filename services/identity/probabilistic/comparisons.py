@@ -43,18 +43,29 @@ def _tf(level: LevelArray, per_level: Mapping[int, FloatArray]) -> FloatArray:
 def _compare_ip_device(f: Features, a: IntArray, b: IntArray) -> Evaluation:
     """IP and device build together, since a household shares its home IP but not its
     devices, and a device whose cookie was replaced shows the same IP and build with one
-    cookie's activity ending before the next one's begins."""
+    cookie's activity ending before the next one's begins. Two cookies of one build on one
+    IP whose activity overlaps are two browsers at once (one browser holds one cookie at a
+    time): two devices of one build, a person's or, more often, two household members'."""
     combo, combo_u = shared_values(f.ip_device, a, b)
-    successive = (f.active_until[a] < f.active_from[b]) | (f.active_until[b] < f.active_from[a])
-    successive &= f.device_bound[a] & f.device_bound[b]
+    devices = f.device_bound[a] & f.device_bound[b]
+    apart = (f.active_until[a] < f.active_from[b]) | (f.active_until[b] < f.active_from[a])
     same_ip, ip_u = shared_values(f.ip, a, b, slack=f.config.ip_overlap_slack_seconds)
     same_net, net_u = shared_values(f.network, a, b)
     device, device_u = shared_values(f.ua_device, a, b)
     family, _ = shared_values(f.ua_family, a, b)
     has_ip, has_ua = f.ip.present, f.ua_family.present
     null = ~((has_ip[a] & has_ip[b]) | (has_ua[a] & has_ua[b]))
-    level = _levels(null, combo & successive, combo, same_ip, same_net, device, family)
-    return level, _tf(level, {0: combo_u, 1: combo_u, 2: ip_u, 3: net_u, 4: device_u})
+    level = _levels(
+        null,
+        combo & devices & apart,
+        combo & devices,
+        combo,
+        same_ip,
+        same_net,
+        device,
+        family,
+    )
+    return level, _tf(level, {0: combo_u, 1: combo_u, 2: combo_u, 3: ip_u, 4: net_u, 5: device_u})
 
 
 def _compare_city(f: Features, a: IntArray, b: IntArray) -> Evaluation:
@@ -95,6 +106,53 @@ def _compare_fuzzy(
         fuzzy[differ] = verdicts[inverse.reshape(-1)]
     level = _levels(null, ca == cb, fuzzy)
     return level, _tf(level, {0: signal.freq[np.maximum(ca, 0)]})
+
+
+def _compare_graded(
+    signal: CodeSignal, a: IntArray, b: IntArray, grade: Callable[[str, str], int]
+) -> Evaluation:
+    """Levels exact, then `grade(x, y)` + 1 for two different values (the number of graded
+    levels for "else"); missing is null. Each distinct pair of values is graded once."""
+    ca, cb = signal.codes[a], signal.codes[b]
+    null = (ca < 0) | (cb < 0)
+    level = np.zeros(a.size, dtype=np.int8)
+    differ = ~null & (ca != cb)
+    if differ.any():
+        width = len(signal.values)
+        pair_keys = np.minimum(ca[differ], cb[differ]) * width + np.maximum(ca[differ], cb[differ])
+        unique, inverse = np.unique(pair_keys, return_inverse=True)
+        grades = np.fromiter(
+            (grade(signal.values[k // width], signal.values[k % width]) for k in unique.tolist()),
+            dtype=np.int8,
+            count=unique.size,
+        )
+        level[differ] = grades[inverse.reshape(-1)] + 1
+    level[null] = NULL_LEVEL
+    return level, _tf(level, {0: signal.freq[np.maximum(ca, 0)]})
+
+
+ADDRESS_SIMILARITY = (0.92, 0.8)
+"""Jaro-Winkler thresholds of the address comparisons' "close" and "similar" levels."""
+
+
+def _address_grade(x: str, y: str) -> int:
+    similarity = jaro_winkler(x, y)
+    return next(
+        (k for k, bar in enumerate(ADDRESS_SIMILARITY) if similarity >= bar),
+        len(ADDRESS_SIMILARITY),
+    )
+
+
+def _compare_address(field: str) -> Callable[[Features, IntArray, IntArray], Evaluation]:
+    def evaluate(f: Features, a: IntArray, b: IntArray) -> Evaluation:
+        signal: CodeSignal = getattr(f, field)
+        return _compare_graded(signal, a, b, _address_grade)
+
+    return evaluate
+
+
+def _compare_national_id(f: Features, a: IntArray, b: IntArray) -> Evaluation:
+    return _compare_fuzzy(f.national_id, a, b, one_typo_apart)
 
 
 def _names_swapped(f: Features, a: IntArray, b: IntArray) -> BoolArray:
@@ -164,10 +222,15 @@ class Comparison:
     """Groups of levels that agree on the same value and differ otherwise (how the spans
     relate): a value's frequency is the u of the whole group, which the group's trained u
     splits among its levels."""
+    labelled_split: tuple[int, ...] = ()
+    """Levels whose split of m only labelled matches can tell (see `ProbabilisticLinker.fit`):
+    EM on any blocking rule's pairs learns how a household's pairs split among them, so the
+    levels' total m is trained as usual and divided among them as the labelled matches are."""
 
 
 IP_DEVICE_LEVELS = (
     "successive_same_ip_device",
+    "concurrent_same_ip_device",
     "same_ip_device",
     "same_ip",
     "same_network",
@@ -176,18 +239,20 @@ IP_DEVICE_LEVELS = (
     "else",
 )
 """Levels of the "ip_device" comparison: an IP and a device build seen together in one
-observation of each, with one's activity ending before the other's begins (a replaced
-cookie) or not; an IP with overlapping spans; a network (or an IP at other times); the
+observation of each, with one cookie's activity ending before the other's begins (a replaced
+cookie), two cookies active at once (two devices of one build), or with one side not a
+cookie (a login or an email); an IP with overlapping spans; a network (or an IP at other times); the
 device build, or the browser family, alone."""
 
 DEFAULT_COMPARISONS: tuple[Comparison, ...] = (
     Comparison(
         "ip_device",
         IP_DEVICE_LEVELS,
-        (0.2, 0.3, 0.2, 0.1, 0.1, 0.05, 0.05),
+        (0.2, 0.02, 0.28, 0.2, 0.1, 0.1, 0.05, 0.05),
         _compare_ip_device,
         True,
-        ((0, 1),),
+        ((0, 1, 2),),
+        labelled_split=(0, 1),
     ),
     Comparison("geo_city", ("exact", "else"), (0.85, 0.15), _compare_city, True),
     Comparison("hour_pattern", ("similar", "else"), (0.7, 0.3), _compare_hours),
@@ -216,8 +281,43 @@ DEFAULT_COMPARISONS: tuple[Comparison, ...] = (
         "phone", ("exact", "else"), (0.9, 0.1), lambda f, a, b: _compare_exact(f.phone, a, b), True
     ),
     Comparison("date_of_birth", ("exact", "typo", "else"), (0.9, 0.05, 0.05), _compare_dob),
+    Comparison(
+        "street_number",
+        ("exact", "else"),
+        (0.9, 0.1),
+        lambda f, a, b: _compare_exact(f.street_number, a, b),
+        True,
+    ),
+    Comparison(
+        "address_1",
+        ("exact", "close", "similar", "else"),
+        (0.8, 0.1, 0.05, 0.05),
+        _compare_address("address_1"),
+        True,
+    ),
+    Comparison(
+        "address_2",
+        ("exact", "close", "similar", "else"),
+        (0.8, 0.1, 0.05, 0.05),
+        _compare_address("address_2"),
+        True,
+    ),
+    Comparison(
+        "state",
+        ("exact", "else"),
+        (0.95, 0.05),
+        lambda f, a, b: _compare_exact(f.state, a, b),
+        True,
+    ),
+    Comparison(
+        "national_id", ("exact", "typo", "else"), (0.85, 0.1, 0.05), _compare_national_id, True
+    ),
 )
 """Web signals (IP with time overlap, user agent, city, hour-of-day pattern) and CRM fields:
 names exact, close (nicknames, Jaro-Winkler) or swapped between the given-name and surname
 fields; postcodes exact, in one district or one typo apart; dates of birth exact or one
-keying error apart (a digit, two adjacent digits, day and month swapped)."""
+keying error apart (a digit, two adjacent digits, day and month swapped); street numbers
+and states exact; address lines exact, close or similar by Jaro-Winkler
+(`ADDRESS_SIMILARITY`); national identity numbers exact or one keying error apart (a digit,
+two adjacent digits swapped). Address levels are household-level evidence: blocking rules
+whose pairs are mostly households do not train them."""

@@ -142,6 +142,11 @@ class Features:
     district: CodeSignal
     phone: CodeSignal
     dob: CodeSignal
+    street_number: CodeSignal
+    address_1: CodeSignal
+    address_2: CodeSignal
+    state: CodeSignal
+    national_id: CodeSignal
     config: LinkerConfig
 
 
@@ -153,6 +158,18 @@ def _networks(p: IdentifierProfile) -> dict[str, tuple[float, float]]:
             lo, hi = out.get(s.network, (math.inf, -math.inf))
             out[s.network] = (min(lo, s.first_seen), max(hi, s.last_seen))
     return out
+
+
+def _device_bound(p: IdentifierProfile) -> bool:
+    return p.identifier.startswith(DEVICE_BOUND_PREFIX)
+
+
+def _identified_carriers(signal: SetSignal, entity: IntArray, identified: BoolArray) -> IntArray:
+    """Per value of the signal, how many identified entities carry it."""
+    row_entity = entity[signal.keys // signal.n_values]
+    kept = identified[row_entity]
+    distinct = np.unique(row_entity[kept] * signal.n_values + signal.value[kept])
+    return np.bincount(distinct % signal.n_values, minlength=signal.n_values)
 
 
 def encode_profiles(
@@ -186,14 +203,25 @@ def encode_profiles(
         ((i, str(code[c]), 0.0, 0.0) for i, p in enumerate(profiles) for c in p.ip_devices),
         entity,
     )
-    # A non-match shares an IP and a device build about as often as it shares each of them
-    # (independently); the combination's own frequency would count mostly the matches.
+    # A non-match shares an IP and a device build about as often as it shares the IP times
+    # the share of the IP's people using that build. Counting profiles (or groups of known
+    # matches) would count one person's many cookies as many people, so that share is the
+    # device build's overall frequency, except where identified people (groups holding a
+    # login, an email, a phone or a CRM record, whom nothing joins) show it: when two or
+    # more of them use the build on the IP (an office's managed browser; two household
+    # members with one phone model), the share of the IP's identified people using it.
+    identified = np.zeros(int(entity.max(initial=-1)) + 1, dtype=np.bool_)
+    identified[entity[[i for i, p in enumerate(profiles) if not _device_bound(p)]]] = True
+    people_with_combo = _identified_carriers(ip_device, entity, identified)
+    people_on_ip = _identified_carriers(ip, entity, identified)
     combo_freq = np.ones(ip_device.n_values)
     for text, k in ip_device.vocabulary.items():
         address, device = combos[int(text)]
-        combo_freq[k] = (
-            ip.freq[ip.vocabulary[address]] * ua_device.freq[ua_device.vocabulary[device]]
-        )
+        share = ua_device.freq[ua_device.vocabulary[device]]
+        on_ip = people_on_ip[ip.vocabulary[address]]
+        if people_with_combo[k] >= 2 and on_ip > 0:
+            share = max(share, people_with_combo[k] / on_ip)
+        combo_freq[k] = ip.freq[ip.vocabulary[address]] * share
     return Features(
         ip=ip,
         network=_set_signal(
@@ -219,9 +247,7 @@ def encode_profiles(
         city=_set_signal(
             n, ((i, c, 0.0, 0.0) for i, p in enumerate(profiles) for c in p.cities), entity
         ),
-        device_bound=np.asarray(
-            [p.identifier.startswith(DEVICE_BOUND_PREFIX) for p in profiles], dtype=np.bool_
-        ),
+        device_bound=np.asarray([_device_bound(p) for p in profiles], dtype=np.bool_),
         active_from=np.asarray([p.active_from for p in profiles], dtype=np.float64),
         active_until=np.asarray([p.active_until for p in profiles], dtype=np.float64),
         hours=smoothed / np.where(norms > 0, norms, 1.0),
@@ -232,5 +258,10 @@ def encode_profiles(
         district=_code_signal([postcode_district(p.postcode) for p in profiles]),
         phone=_code_signal([p.phone_sha256 for p in profiles]),
         dob=_code_signal([p.date_of_birth for p in profiles]),
+        street_number=_code_signal([p.street_number for p in profiles]),
+        address_1=_code_signal([p.address_1 for p in profiles]),
+        address_2=_code_signal([p.address_2 for p in profiles]),
+        state=_code_signal([p.state for p in profiles]),
+        national_id=_code_signal([p.national_id for p in profiles]),
         config=config,
     )

@@ -117,6 +117,10 @@ class ProbabilisticLinker:
            Pairs of cookies in one group of known matches that were never seen together
            (`known_device_pairs`: a person's other devices and replaced cookies) count as
            labelled matches in both averages, one pair each, under the same prior on m.
+           A comparison's `labelled_split` levels keep their total m, divided among them as
+           the labelled matches (with the prior) are: whether one device's cookies follow
+           each other or two devices of one build are active at once on one IP, EM on pairs
+           sharing an IP cannot tell, since its latent class there is the household.
         3. The match prior λ, the probability that two random profiles match, from the
            matches the data already shows plus those the model expects: see
            `_random_pair_match_prior`.
@@ -196,11 +200,12 @@ class ProbabilisticLinker:
         if held_out is not None and held_out.size:
             kept = ~np.isin(known_a * width + known_b, held_out)
             known_a, known_b = known_a[kept], known_b[kept]
+        strength = config.m_prior_strength
+        labelled = [np.zeros(len(c.levels)) for c in self.comparisons]
         if known_a.size:
             # Labelled matches, with the same Dirichlet prior on m as EM's.
             known_gamma, _ = self._compare(prepared.features, known_a, known_b)
             ones = np.ones(known_a.size)
-            strength = config.m_prior_strength
             labelled = [
                 level_sums(known_gamma[:, k], ones, len(c.levels))
                 for k, c in enumerate(self.comparisons)
@@ -223,6 +228,13 @@ class ProbabilisticLinker:
             head = m[k][: top + 1].sum()
             m[k] = m[k].copy()
             m[k][: top + 1] = head * split_sum[(k, top)] / split_support[(k, top)]
+        for k, comparison in enumerate(self.comparisons):
+            split = list(comparison.labelled_split)
+            if split:
+                prior_split = m_prior[k][split] / m_prior[k][split].sum()
+                counts = labelled[k][split] + strength * prior_split
+                m[k] = m[k].copy()
+                m[k][split] = m[k][split].sum() * counts / counts.sum()
         params = FellegiSunterParams(
             comparisons=tuple(
                 ComparisonParams(c.name, c.levels, tuple(mk.tolist()), tuple(uk.tolist()))

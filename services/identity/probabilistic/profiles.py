@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -17,8 +17,11 @@ from services.identity.probabilistic.signals import (
     parse_user_agent,
 )
 from services.identity.probabilistic.strings import (
+    normalise_address,
+    normalise_code,
     normalise_name,
     normalise_postcode,
+    one_typo_apart,
     same_given_name,
     similar_dates,
 )
@@ -60,9 +63,25 @@ class IdentifierProfile:
     ip_devices: tuple[tuple[str, str], ...] = ()
     active_from: float = math.inf
     active_until: float = -math.inf
+    street_number: str = ""
+    address_1: str = ""
+    address_2: str = ""
+    state: str = ""
+    national_id: str = ""
 
 
-_CRM_FIELDS = ("first", "last", "postcode", "phone", "dob")
+_CRM_FIELDS = (
+    "first",
+    "last",
+    "postcode",
+    "phone",
+    "dob",
+    "street_number",
+    "address_1",
+    "address_2",
+    "state",
+    "national_id",
+)
 
 
 class _ProfileBuilder:
@@ -82,7 +101,7 @@ class _ProfileBuilder:
             counts = self.values.get(key)
             return min(counts, key=lambda v: (-counts[v], v)) if counts else ""
 
-        crm = [top(key) for key in _CRM_FIELDS] if self._one_person() else [""] * 5
+        crm = [top(key) for key in _CRM_FIELDS] if self._one_person() else [""] * len(_CRM_FIELDS)
         return IdentifierProfile(
             identifier=identifier,
             ip_spans=tuple(IpSpan(ip, s[0], s[1], s[2]) for ip, s in sorted(self.ips.items())),
@@ -94,6 +113,11 @@ class _ProfileBuilder:
             postcode=crm[2],
             phone_sha256=crm[3],
             date_of_birth=crm[4],
+            street_number=crm[5],
+            address_1=crm[6],
+            address_2=crm[7],
+            state=crm[8],
+            national_id=crm[9],
             ip_devices=tuple(sorted(self.ip_devices)),
             active_from=self.active[0],
             active_until=self.active[1],
@@ -101,16 +125,21 @@ class _ProfileBuilder:
 
     def _one_person(self) -> bool:
         """Whether the identifier's records describe one person: no two given names that are
-        not the same name (nicknames and typos are) and no two dates of birth that are not
-        one keying error apart. A family mailbox in two partners' records describes two,
-        so its records' fields compare it with nobody."""
+        not the same name (nicknames and typos are), no two dates of birth and no two national
+        identity numbers that are not one keying error apart. A family mailbox in two
+        partners' records describes two, so its records' fields compare it with nobody."""
         if not self.values:
             return False
-        firsts = list(self.values.get("first", ()))
-        dobs = list(self.values.get("dob", ()))
-        return all(
-            same_given_name(x, y) for i, x in enumerate(firsts) for y in firsts[i + 1 :]
-        ) and all(similar_dates(x, y) for i, x in enumerate(dobs) for y in dobs[i + 1 :])
+
+        def agree(key: str, alike: Callable[[str, str], bool]) -> bool:
+            seen = list(self.values.get(key, ()))
+            return all(alike(x, y) for i, x in enumerate(seen) for y in seen[i + 1 :])
+
+        return (
+            agree("first", same_given_name)
+            and agree("dob", similar_dates)
+            and agree("national_id", one_typo_apart)
+        )
 
 
 def _record_ua(record: ObservationRecord, ua_signature: UaSignature) -> tuple[str, str]:
@@ -162,6 +191,11 @@ def build_profiles(
         crm += [
             ("phone", record.phone_sha256.strip().lower()),
             ("dob", record.date_of_birth.strip()),
+            ("street_number", normalise_code(record.street_number)),
+            ("address_1", normalise_address(record.address_1)),
+            ("address_2", normalise_address(record.address_2)),
+            ("state", normalise_code(record.state)),
+            ("national_id", normalise_code(record.national_id)),
         ]
         crm = [(key, value) for key, value in crm if value]
         ip_device = (ip, f"{ua[0]}|{ua[1]}") if ip and ua[1] else None

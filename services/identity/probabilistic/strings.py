@@ -139,9 +139,24 @@ def normalise_name(name: str) -> str:
 
 
 @lru_cache(maxsize=1 << 16)
-def normalise_postcode(postcode: str) -> str:
-    """Upper-case alphanumerics only ("sw1a 1aa" → "SW1A1AA")."""
-    return "".join(ch for ch in postcode.upper() if ch.isalnum())
+def normalise_code(code: str) -> str:
+    """Upper-case alphanumerics only ("sw1a 1aa" → "SW1A1AA"): postcodes, street numbers,
+    states, national identity numbers."""
+    return "".join(ch for ch in code.upper() if ch.isalnum())
+
+
+normalise_postcode = normalise_code
+
+
+@lru_cache(maxsize=1 << 16)
+def normalise_address(line: str) -> str:
+    """An address line in lower case, accents removed, words of letters and digits separated
+    by one space ("12  Kent St." → "12 kent st")."""
+    decomposed = unicodedata.normalize("NFKD", line.casefold())
+    kept = "".join(
+        ch if ch.isalnum() else " " for ch in decomposed if not unicodedata.combining(ch)
+    )
+    return " ".join(kept.split())
 
 
 def postcode_district(postcode: str) -> str:

@@ -42,6 +42,14 @@ class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_STATE_RUNNING: _ClassVar[JobState]
     JOB_STATE_COMPLETED: _ClassVar[JobState]
     JOB_STATE_FAILED: _ClassVar[JobState]
+
+class WatchEventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    WATCH_EVENT_KIND_UNSPECIFIED: _ClassVar[WatchEventKind]
+    WATCH_EVENT_KIND_ATTRIBUTED: _ClassVar[WatchEventKind]
+    WATCH_EVENT_KIND_REATTRIBUTED: _ClassVar[WatchEventKind]
+    WATCH_EVENT_KIND_HEARTBEAT: _ClassVar[WatchEventKind]
+    WATCH_EVENT_KIND_RETRACTED: _ClassVar[WatchEventKind]
 MODEL_KIND_UNSPECIFIED: ModelKind
 MODEL_KIND_FIRST_TOUCH: ModelKind
 MODEL_KIND_LAST_TOUCH: ModelKind
@@ -64,6 +72,11 @@ JOB_STATE_UNSPECIFIED: JobState
 JOB_STATE_RUNNING: JobState
 JOB_STATE_COMPLETED: JobState
 JOB_STATE_FAILED: JobState
+WATCH_EVENT_KIND_UNSPECIFIED: WatchEventKind
+WATCH_EVENT_KIND_ATTRIBUTED: WatchEventKind
+WATCH_EVENT_KIND_REATTRIBUTED: WatchEventKind
+WATCH_EVENT_KIND_HEARTBEAT: WatchEventKind
+WATCH_EVENT_KIND_RETRACTED: WatchEventKind
 
 class ModelConfig(_message.Message):
     __slots__ = ("name", "kind", "first_share", "last_share", "key_share", "half_life", "position_weights", "markov_order", "training_window")
@@ -273,18 +286,22 @@ class GetSyncStatusResponse(_message.Message):
     def __init__(self, upstreams: _Optional[_Iterable[_Union[_common_pb2.UpstreamPosition, _Mapping]]] = ...) -> None: ...
 
 class LogEntry(_message.Message):
-    __slots__ = ("position", "recorded_at", "conversion_attributed", "model_fitted", "settings_changed")
+    __slots__ = ("position", "recorded_at", "conversion_attributed", "model_fitted", "settings_changed", "conversion_stage_changed", "conversion_retracted")
     POSITION_FIELD_NUMBER: _ClassVar[int]
     RECORDED_AT_FIELD_NUMBER: _ClassVar[int]
     CONVERSION_ATTRIBUTED_FIELD_NUMBER: _ClassVar[int]
     MODEL_FITTED_FIELD_NUMBER: _ClassVar[int]
     SETTINGS_CHANGED_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_STAGE_CHANGED_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_RETRACTED_FIELD_NUMBER: _ClassVar[int]
     position: int
     recorded_at: _timestamp_pb2.Timestamp
     conversion_attributed: ConversionAttributed
     model_fitted: ModelFitted
     settings_changed: AttributionSettingsChanged
-    def __init__(self, position: _Optional[int] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_attributed: _Optional[_Union[ConversionAttributed, _Mapping]] = ..., model_fitted: _Optional[_Union[ModelFitted, _Mapping]] = ..., settings_changed: _Optional[_Union[AttributionSettingsChanged, _Mapping]] = ...) -> None: ...
+    conversion_stage_changed: ConversionStageChanged
+    conversion_retracted: ConversionRetracted
+    def __init__(self, position: _Optional[int] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_attributed: _Optional[_Union[ConversionAttributed, _Mapping]] = ..., model_fitted: _Optional[_Union[ModelFitted, _Mapping]] = ..., settings_changed: _Optional[_Union[AttributionSettingsChanged, _Mapping]] = ..., conversion_stage_changed: _Optional[_Union[ConversionStageChanged, _Mapping]] = ..., conversion_retracted: _Optional[_Union[ConversionRetracted, _Mapping]] = ...) -> None: ...
 
 class AttributionSettingsChanged(_message.Message):
     __slots__ = ("property_id", "models", "models_source", "reporting_identity", "reporting_identity_source", "lookbacks", "lookbacks_source")
@@ -305,7 +322,7 @@ class AttributionSettingsChanged(_message.Message):
     def __init__(self, property_id: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelConfig, _Mapping]]] = ..., models_source: _Optional[_Union[SettingSource, str]] = ..., reporting_identity: _Optional[_Union[_common_pb2.ReportingIdentity, str]] = ..., reporting_identity_source: _Optional[_Union[SettingSource, str]] = ..., lookbacks: _Optional[_Union[LookbackSettings, _Mapping]] = ..., lookbacks_source: _Optional[_Union[SettingSource, str]] = ...) -> None: ...
 
 class ConversionAttributed(_message.Message):
-    __slots__ = ("property_id", "conversion_id", "event_id", "conversion_name", "occurred_at", "value", "reporting_value", "revision", "journey", "models", "trace_parent", "journey_length", "credits_grouped", "unconsented", "advertising_denied", "path")
+    __slots__ = ("property_id", "conversion_id", "event_id", "conversion_name", "occurred_at", "value", "reporting_value", "revision", "journey", "models", "trace_parent", "journey_length", "credits_grouped", "unconsented", "advertising_denied", "path", "stage", "stages")
     PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
     CONVERSION_ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -322,6 +339,8 @@ class ConversionAttributed(_message.Message):
     UNCONSENTED_FIELD_NUMBER: _ClassVar[int]
     ADVERTISING_DENIED_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    STAGES_FIELD_NUMBER: _ClassVar[int]
     property_id: str
     conversion_id: str
     event_id: str
@@ -338,7 +357,9 @@ class ConversionAttributed(_message.Message):
     unconsented: bool
     advertising_denied: bool
     path: ConversionPath
-    def __init__(self, property_id: _Optional[str] = ..., conversion_id: _Optional[str] = ..., event_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., reporting_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., revision: _Optional[int] = ..., journey: _Optional[_Iterable[_Union[JourneyTouchpoint, _Mapping]]] = ..., models: _Optional[_Iterable[_Union[ModelCredits, _Mapping]]] = ..., trace_parent: _Optional[str] = ..., journey_length: _Optional[int] = ..., credits_grouped: _Optional[bool] = ..., unconsented: _Optional[bool] = ..., advertising_denied: _Optional[bool] = ..., path: _Optional[_Union[ConversionPath, _Mapping]] = ...) -> None: ...
+    stage: str
+    stages: _containers.RepeatedCompositeFieldContainer[StageReached]
+    def __init__(self, property_id: _Optional[str] = ..., conversion_id: _Optional[str] = ..., event_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., reporting_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., revision: _Optional[int] = ..., journey: _Optional[_Iterable[_Union[JourneyTouchpoint, _Mapping]]] = ..., models: _Optional[_Iterable[_Union[ModelCredits, _Mapping]]] = ..., trace_parent: _Optional[str] = ..., journey_length: _Optional[int] = ..., credits_grouped: _Optional[bool] = ..., unconsented: _Optional[bool] = ..., advertising_denied: _Optional[bool] = ..., path: _Optional[_Union[ConversionPath, _Mapping]] = ..., stage: _Optional[str] = ..., stages: _Optional[_Iterable[_Union[StageReached, _Mapping]]] = ...) -> None: ...
 
 class JourneyTouchpoint(_message.Message):
     __slots__ = ("touchpoint_id", "occurred_at", "channel", "source", "medium", "campaign", "advertising_denied", "term", "content", "device_type", "browser", "country", "landing_page")
@@ -493,3 +514,73 @@ class ListAuditEventsResponse(_message.Message):
     events: _containers.RepeatedCompositeFieldContainer[_common_pb2.AuditEvent]
     next_page_token: str
     def __init__(self, events: _Optional[_Iterable[_Union[_common_pb2.AuditEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class WatchConversionsRequest(_message.Message):
+    __slots__ = ("property_id", "after", "from_now", "conversion_names", "heartbeat_interval")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    FROM_NOW_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_NAMES_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    after: int
+    from_now: bool
+    conversion_names: _containers.RepeatedScalarFieldContainer[str]
+    heartbeat_interval: _duration_pb2.Duration
+    def __init__(self, property_id: _Optional[str] = ..., after: _Optional[int] = ..., from_now: _Optional[bool] = ..., conversion_names: _Optional[_Iterable[str]] = ..., heartbeat_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class WatchConversionsResponse(_message.Message):
+    __slots__ = ("position", "kind", "recorded_at", "attribution", "log_head")
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_AT_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTION_FIELD_NUMBER: _ClassVar[int]
+    LOG_HEAD_FIELD_NUMBER: _ClassVar[int]
+    position: int
+    kind: WatchEventKind
+    recorded_at: _timestamp_pb2.Timestamp
+    attribution: ConversionAttributed
+    log_head: int
+    def __init__(self, position: _Optional[int] = ..., kind: _Optional[_Union[WatchEventKind, str]] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attribution: _Optional[_Union[ConversionAttributed, _Mapping]] = ..., log_head: _Optional[int] = ...) -> None: ...
+
+class StageReached(_message.Message):
+    __slots__ = ("stage", "reached_at")
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    REACHED_AT_FIELD_NUMBER: _ClassVar[int]
+    stage: str
+    reached_at: _timestamp_pb2.Timestamp
+    def __init__(self, stage: _Optional[str] = ..., reached_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ConversionStageChanged(_message.Message):
+    __slots__ = ("property_id", "conversion_id", "conversion_name", "occurred_at", "stage", "stages", "value", "reporting_value")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_ID_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    STAGES_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    REPORTING_VALUE_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    conversion_id: str
+    conversion_name: str
+    occurred_at: _timestamp_pb2.Timestamp
+    stage: str
+    stages: _containers.RepeatedCompositeFieldContainer[StageReached]
+    value: _common_pb2.Money
+    reporting_value: _common_pb2.Money
+    def __init__(self, property_id: _Optional[str] = ..., conversion_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stage: _Optional[str] = ..., stages: _Optional[_Iterable[_Union[StageReached, _Mapping]]] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., reporting_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ...) -> None: ...
+
+class ConversionRetracted(_message.Message):
+    __slots__ = ("property_id", "conversion_id", "conversion_name", "occurred_at", "retracted_at")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_ID_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    RETRACTED_AT_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    conversion_id: str
+    conversion_name: str
+    occurred_at: _timestamp_pb2.Timestamp
+    retracted_at: _timestamp_pb2.Timestamp
+    def __init__(self, property_id: _Optional[str] = ..., conversion_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., retracted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

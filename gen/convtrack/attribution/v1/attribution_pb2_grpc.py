@@ -90,6 +90,11 @@ class AttributionServiceStub:
                 request_serializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.ListAuditEventsRequest.SerializeToString,
                 response_deserializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.ListAuditEventsResponse.FromString,
                 _registered_method=True)
+        self.WatchConversions = channel.unary_stream(
+                '/convtrack.attribution.v1.AttributionService/WatchConversions',
+                request_serializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.WatchConversionsRequest.SerializeToString,
+                response_deserializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.WatchConversionsResponse.FromString,
+                _registered_method=True)
 
 
 class AttributionServiceServicer:
@@ -186,6 +191,18 @@ class AttributionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchConversions(self, request, context):
+        """Streams one property's attributed conversions (each revision, with its credits under every
+        model) from a log position on, in log order, then waits for new ones; heartbeats while
+        there is nothing to send. Resume after a disconnect by asking again with the position of
+        the last message processed. The stream does not end by itself: it ends when the caller
+        cancels, with UNAVAILABLE when the server shuts down (resume elsewhere or later), and with
+        RESOURCE_EXHAUSTED (and a RetryInfo) when the server already serves its maximum of streams.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AttributionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -243,6 +260,11 @@ def add_AttributionServiceServicer_to_server(servicer, server):
                     servicer.ListAuditEvents,
                     request_deserializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.ListAuditEventsRequest.FromString,
                     response_serializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.ListAuditEventsResponse.SerializeToString,
+            ),
+            'WatchConversions': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchConversions,
+                    request_deserializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.WatchConversionsRequest.FromString,
+                    response_serializer=convtrack_dot_attribution_dot_v1_dot_attribution__pb2.WatchConversionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -543,6 +565,33 @@ class AttributionService:
             '/convtrack.attribution.v1.AttributionService/ListAuditEvents',
             convtrack_dot_attribution_dot_v1_dot_attribution__pb2.ListAuditEventsRequest.SerializeToString,
             convtrack_dot_attribution_dot_v1_dot_attribution__pb2.ListAuditEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchConversions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/convtrack.attribution.v1.AttributionService/WatchConversions',
+            convtrack_dot_attribution_dot_v1_dot_attribution__pb2.WatchConversionsRequest.SerializeToString,
+            convtrack_dot_attribution_dot_v1_dot_attribution__pb2.WatchConversionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -79,6 +79,14 @@ class AttributionServiceStub:
     property, a summary of the request without identifiers, and its outcome), oldest first.
     A key for one property must name it and sees that property's entries only.
     """
+    WatchConversions: _grpc.UnaryStreamMultiCallable[_attribution_pb2.WatchConversionsRequest, _attribution_pb2.WatchConversionsResponse]
+    """Streams one property's attributed conversions (each revision, with its credits under every
+    model) from a log position on, in log order, then waits for new ones; heartbeats while
+    there is nothing to send. Resume after a disconnect by asking again with the position of
+    the last message processed. The stream does not end by itself: it ends when the caller
+    cancels, with UNAVAILABLE when the server shuts down (resume elsewhere or later), and with
+    RESOURCE_EXHAUSTED (and a RetryInfo) when the server already serves its maximum of streams.
+    """
 
 @_typing.type_check_only
 class AttributionServiceAsyncStub(AttributionServiceStub):
@@ -127,6 +135,14 @@ class AttributionServiceAsyncStub(AttributionServiceStub):
     """Lists the audit log: every admin call made on this service (who, when, which RPC and
     property, a summary of the request without identifiers, and its outcome), oldest first.
     A key for one property must name it and sees that property's entries only.
+    """
+    WatchConversions: _aio.UnaryStreamMultiCallable[_attribution_pb2.WatchConversionsRequest, _attribution_pb2.WatchConversionsResponse]  # type: ignore[assignment]
+    """Streams one property's attributed conversions (each revision, with its credits under every
+    model) from a log position on, in log order, then waits for new ones; heartbeats while
+    there is nothing to send. Resume after a disconnect by asking again with the position of
+    the last message processed. The stream does not end by itself: it ends when the caller
+    cancels, with UNAVAILABLE when the server shuts down (resume elsewhere or later), and with
+    RESOURCE_EXHAUSTED (and a RetryInfo) when the server already serves its maximum of streams.
     """
 
 class AttributionServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -239,6 +255,20 @@ class AttributionServiceServicer(metaclass=_abc_1.ABCMeta):
         """Lists the audit log: every admin call made on this service (who, when, which RPC and
         property, a summary of the request without identifiers, and its outcome), oldest first.
         A key for one property must name it and sees that property's entries only.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchConversions(
+        self,
+        request: _attribution_pb2.WatchConversionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_attribution_pb2.WatchConversionsResponse], _abc.AsyncIterator[_attribution_pb2.WatchConversionsResponse]]:
+        """Streams one property's attributed conversions (each revision, with its credits under every
+        model) from a log position on, in log order, then waits for new ones; heartbeats while
+        there is nothing to send. Resume after a disconnect by asking again with the position of
+        the last message processed. The stream does not end by itself: it ends when the caller
+        cancels, with UNAVAILABLE when the server shuts down (resume elsewhere or later), and with
+        RESOURCE_EXHAUSTED (and a RetryInfo) when the server already serves its maximum of streams.
         """
 
 def add_AttributionServiceServicer_to_server(servicer: AttributionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -48,6 +48,19 @@ class ConsentState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CONSENT_STATE_UNSPECIFIED: _ClassVar[ConsentState]
     CONSENT_STATE_GRANTED: _ClassVar[ConsentState]
     CONSENT_STATE_DENIED: _ClassVar[ConsentState]
+
+class ConsentDefault(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONSENT_DEFAULT_UNSPECIFIED: _ClassVar[ConsentDefault]
+    CONSENT_DEFAULT_GRANTED: _ClassVar[ConsentDefault]
+    CONSENT_DEFAULT_DENIED: _ClassVar[ConsentDefault]
+
+class ConsentDefaultsSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONSENT_DEFAULTS_SOURCE_UNSPECIFIED: _ClassVar[ConsentDefaultsSource]
+    CONSENT_DEFAULTS_SOURCE_ENVIRONMENT: _ClassVar[ConsentDefaultsSource]
+    CONSENT_DEFAULTS_SOURCE_DEFAULT: _ClassVar[ConsentDefaultsSource]
+    CONSENT_DEFAULTS_SOURCE_PROPERTY: _ClassVar[ConsentDefaultsSource]
 API_KEY_SCOPE_UNSPECIFIED: ApiKeyScope
 API_KEY_SCOPE_INGEST_WRITE: ApiKeyScope
 API_KEY_SCOPE_REPORTS_READ: ApiKeyScope
@@ -70,6 +83,13 @@ SPEND_OUTCOME_REJECTED: SpendOutcome
 CONSENT_STATE_UNSPECIFIED: ConsentState
 CONSENT_STATE_GRANTED: ConsentState
 CONSENT_STATE_DENIED: ConsentState
+CONSENT_DEFAULT_UNSPECIFIED: ConsentDefault
+CONSENT_DEFAULT_GRANTED: ConsentDefault
+CONSENT_DEFAULT_DENIED: ConsentDefault
+CONSENT_DEFAULTS_SOURCE_UNSPECIFIED: ConsentDefaultsSource
+CONSENT_DEFAULTS_SOURCE_ENVIRONMENT: ConsentDefaultsSource
+CONSENT_DEFAULTS_SOURCE_DEFAULT: ConsentDefaultsSource
+CONSENT_DEFAULTS_SOURCE_PROPERTY: ConsentDefaultsSource
 
 class ApiKey(_message.Message):
     __slots__ = ("key_id", "property_id", "scopes", "created_at", "expires_at", "revoked", "revoked_at", "description")
@@ -254,7 +274,7 @@ class TrackEventsRequest(_message.Message):
     def __init__(self, events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., backfill: _Optional[bool] = ...) -> None: ...
 
 class Event(_message.Message):
-    __slots__ = ("property_id", "event_id", "timestamp", "identity", "context", "touchpoint", "page_view", "conversion", "identify", "consent")
+    __slots__ = ("property_id", "event_id", "timestamp", "identity", "context", "touchpoint", "page_view", "conversion", "identify", "outcome", "consent")
     PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
@@ -264,6 +284,7 @@ class Event(_message.Message):
     PAGE_VIEW_FIELD_NUMBER: _ClassVar[int]
     CONVERSION_FIELD_NUMBER: _ClassVar[int]
     IDENTIFY_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
     CONSENT_FIELD_NUMBER: _ClassVar[int]
     property_id: str
     event_id: str
@@ -274,8 +295,9 @@ class Event(_message.Message):
     page_view: PageView
     conversion: Conversion
     identify: Identify
+    outcome: Outcome
     consent: Consent
-    def __init__(self, property_id: _Optional[str] = ..., event_id: _Optional[str] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., identity: _Optional[_Union[Identity, _Mapping]] = ..., context: _Optional[_Union[Context, _Mapping]] = ..., touchpoint: _Optional[_Union[Touchpoint, _Mapping]] = ..., page_view: _Optional[_Union[PageView, _Mapping]] = ..., conversion: _Optional[_Union[Conversion, _Mapping]] = ..., identify: _Optional[_Union[Identify, _Mapping]] = ..., consent: _Optional[_Union[Consent, _Mapping]] = ...) -> None: ...
+    def __init__(self, property_id: _Optional[str] = ..., event_id: _Optional[str] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., identity: _Optional[_Union[Identity, _Mapping]] = ..., context: _Optional[_Union[Context, _Mapping]] = ..., touchpoint: _Optional[_Union[Touchpoint, _Mapping]] = ..., page_view: _Optional[_Union[PageView, _Mapping]] = ..., conversion: _Optional[_Union[Conversion, _Mapping]] = ..., identify: _Optional[_Union[Identify, _Mapping]] = ..., outcome: _Optional[_Union[Outcome, _Mapping]] = ..., consent: _Optional[_Union[Consent, _Mapping]] = ...) -> None: ...
 
 class Identity(_message.Message):
     __slots__ = ("anonymous_id", "user_id", "email", "email_sha256")
@@ -440,20 +462,22 @@ class GetLogHeadResponse(_message.Message):
     def __init__(self, position: _Optional[int] = ...) -> None: ...
 
 class LogEntry(_message.Message):
-    __slots__ = ("position", "touchpoint_recorded", "page_view_recorded", "conversion_recorded", "identify_recorded", "spend_recorded")
+    __slots__ = ("position", "touchpoint_recorded", "page_view_recorded", "conversion_recorded", "identify_recorded", "spend_recorded", "outcome_recorded")
     POSITION_FIELD_NUMBER: _ClassVar[int]
     TOUCHPOINT_RECORDED_FIELD_NUMBER: _ClassVar[int]
     PAGE_VIEW_RECORDED_FIELD_NUMBER: _ClassVar[int]
     CONVERSION_RECORDED_FIELD_NUMBER: _ClassVar[int]
     IDENTIFY_RECORDED_FIELD_NUMBER: _ClassVar[int]
     SPEND_RECORDED_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_RECORDED_FIELD_NUMBER: _ClassVar[int]
     position: int
     touchpoint_recorded: TouchpointRecorded
     page_view_recorded: PageViewRecorded
     conversion_recorded: ConversionRecorded
     identify_recorded: IdentifyRecorded
     spend_recorded: SpendRecorded
-    def __init__(self, position: _Optional[int] = ..., touchpoint_recorded: _Optional[_Union[TouchpointRecorded, _Mapping]] = ..., page_view_recorded: _Optional[_Union[PageViewRecorded, _Mapping]] = ..., conversion_recorded: _Optional[_Union[ConversionRecorded, _Mapping]] = ..., identify_recorded: _Optional[_Union[IdentifyRecorded, _Mapping]] = ..., spend_recorded: _Optional[_Union[SpendRecorded, _Mapping]] = ...) -> None: ...
+    outcome_recorded: OutcomeRecorded
+    def __init__(self, position: _Optional[int] = ..., touchpoint_recorded: _Optional[_Union[TouchpointRecorded, _Mapping]] = ..., page_view_recorded: _Optional[_Union[PageViewRecorded, _Mapping]] = ..., conversion_recorded: _Optional[_Union[ConversionRecorded, _Mapping]] = ..., identify_recorded: _Optional[_Union[IdentifyRecorded, _Mapping]] = ..., spend_recorded: _Optional[_Union[SpendRecorded, _Mapping]] = ..., outcome_recorded: _Optional[_Union[OutcomeRecorded, _Mapping]] = ...) -> None: ...
 
 class RecordedEnvelope(_message.Message):
     __slots__ = ("record_id", "property_id", "event_id", "occurred_at", "received_at", "identifiers", "device", "trace_parent", "network", "late", "consent")
@@ -696,3 +720,95 @@ class ListAuditEventsResponse(_message.Message):
     events: _containers.RepeatedCompositeFieldContainer[_common_pb2.AuditEvent]
     next_page_token: str
     def __init__(self, events: _Optional[_Iterable[_Union[_common_pb2.AuditEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class Outcome(_message.Message):
+    __slots__ = ("conversion_name", "order_id", "stage", "value", "refund", "retracted")
+    CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    REFUND_FIELD_NUMBER: _ClassVar[int]
+    RETRACTED_FIELD_NUMBER: _ClassVar[int]
+    conversion_name: str
+    order_id: str
+    stage: str
+    value: _common_pb2.Money
+    refund: _common_pb2.Money
+    retracted: bool
+    def __init__(self, conversion_name: _Optional[str] = ..., order_id: _Optional[str] = ..., stage: _Optional[str] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., refund: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., retracted: _Optional[bool] = ...) -> None: ...
+
+class OutcomeRecorded(_message.Message):
+    __slots__ = ("envelope", "conversion_name", "order_id", "conversion_id", "stage", "value", "reporting_value", "refund", "reporting_refund", "retracted")
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_ID_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    REPORTING_VALUE_FIELD_NUMBER: _ClassVar[int]
+    REFUND_FIELD_NUMBER: _ClassVar[int]
+    REPORTING_REFUND_FIELD_NUMBER: _ClassVar[int]
+    RETRACTED_FIELD_NUMBER: _ClassVar[int]
+    envelope: RecordedEnvelope
+    conversion_name: str
+    order_id: str
+    conversion_id: str
+    stage: str
+    value: _common_pb2.Money
+    reporting_value: _common_pb2.Money
+    refund: _common_pb2.Money
+    reporting_refund: _common_pb2.Money
+    retracted: bool
+    def __init__(self, envelope: _Optional[_Union[RecordedEnvelope, _Mapping]] = ..., conversion_name: _Optional[str] = ..., order_id: _Optional[str] = ..., conversion_id: _Optional[str] = ..., stage: _Optional[str] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., reporting_value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., refund: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., reporting_refund: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., retracted: _Optional[bool] = ...) -> None: ...
+
+class GetConsentDefaultsRequest(_message.Message):
+    __slots__ = ("property_id",)
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    def __init__(self, property_id: _Optional[str] = ...) -> None: ...
+
+class GetConsentDefaultsResponse(_message.Message):
+    __slots__ = ("property_id", "analytics", "advertising", "source")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    ANALYTICS_FIELD_NUMBER: _ClassVar[int]
+    ADVERTISING_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    analytics: ConsentDefault
+    advertising: ConsentDefault
+    source: ConsentDefaultsSource
+    def __init__(self, property_id: _Optional[str] = ..., analytics: _Optional[_Union[ConsentDefault, str]] = ..., advertising: _Optional[_Union[ConsentDefault, str]] = ..., source: _Optional[_Union[ConsentDefaultsSource, str]] = ...) -> None: ...
+
+class SetConsentDefaultsRequest(_message.Message):
+    __slots__ = ("property_id", "analytics", "advertising")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    ANALYTICS_FIELD_NUMBER: _ClassVar[int]
+    ADVERTISING_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    analytics: ConsentDefault
+    advertising: ConsentDefault
+    def __init__(self, property_id: _Optional[str] = ..., analytics: _Optional[_Union[ConsentDefault, str]] = ..., advertising: _Optional[_Union[ConsentDefault, str]] = ...) -> None: ...
+
+class SetConsentDefaultsResponse(_message.Message):
+    __slots__ = ("defaults",)
+    DEFAULTS_FIELD_NUMBER: _ClassVar[int]
+    defaults: GetConsentDefaultsResponse
+    def __init__(self, defaults: _Optional[_Union[GetConsentDefaultsResponse, _Mapping]] = ...) -> None: ...
+
+class ForgetIdentifiersRequest(_message.Message):
+    __slots__ = ("property_id", "identifiers", "note")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    identifiers: _containers.RepeatedCompositeFieldContainer[_common_pb2.Identifier]
+    note: str
+    def __init__(self, property_id: _Optional[str] = ..., identifiers: _Optional[_Iterable[_Union[_common_pb2.Identifier, _Mapping]]] = ..., note: _Optional[str] = ...) -> None: ...
+
+class ForgetIdentifiersResponse(_message.Message):
+    __slots__ = ("consent_records_erased", "held_for_persons")
+    CONSENT_RECORDS_ERASED_FIELD_NUMBER: _ClassVar[int]
+    HELD_FOR_PERSONS_FIELD_NUMBER: _ClassVar[int]
+    consent_records_erased: int
+    held_for_persons: _containers.RepeatedCompositeFieldContainer[_common_pb2.Identifier]
+    def __init__(self, consent_records_erased: _Optional[int] = ..., held_for_persons: _Optional[_Iterable[_Union[_common_pb2.Identifier, _Mapping]]] = ...) -> None: ...

@@ -95,6 +95,21 @@ class IngestServiceStub:
                 request_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListAuditEventsRequest.SerializeToString,
                 response_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListAuditEventsResponse.FromString,
                 _registered_method=True)
+        self.GetConsentDefaults = channel.unary_unary(
+                '/convtrack.ingest.v1.IngestService/GetConsentDefaults',
+                request_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.GetConsentDefaultsRequest.SerializeToString,
+                response_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.GetConsentDefaultsResponse.FromString,
+                _registered_method=True)
+        self.SetConsentDefaults = channel.unary_unary(
+                '/convtrack.ingest.v1.IngestService/SetConsentDefaults',
+                request_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.SetConsentDefaultsRequest.SerializeToString,
+                response_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.SetConsentDefaultsResponse.FromString,
+                _registered_method=True)
+        self.ForgetIdentifiers = channel.unary_unary(
+                '/convtrack.ingest.v1.IngestService/ForgetIdentifiers',
+                request_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ForgetIdentifiersRequest.SerializeToString,
+                response_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ForgetIdentifiersResponse.FromString,
+                _registered_method=True)
 
 
 class IngestServiceServicer:
@@ -206,6 +221,34 @@ class IngestServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetConsentDefaults(self, request, context):
+        """Returns what an event whose consent is unknown counts as, per purpose, for a property
+        (or, with property id "*", the deployment default), and where that comes from.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetConsentDefaults(self, request, context):
+        """Chooses what an event whose consent is unknown counts as, per purpose, for a property
+        that requires opt-in ("denied until granted") or not, or with property id "*" for every
+        property without its own choice (an admin key). Applies to events stored from then on;
+        an identifier's own recorded consent (granted or withdrawn) still wins. Audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ForgetIdentifiers(self, request, context):
+        """Erases what ingest keeps of identifiers outside any person: the consent recorded for
+        them (an identifier that only ever sent events with analytics denied reaches no person,
+        so ForgetPerson cannot reach it). Identifiers that reached identity are erased with
+        ForgetPerson, which also erases their consent record; the answer names them. Audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IngestServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -268,6 +311,21 @@ def add_IngestServiceServicer_to_server(servicer, server):
                     servicer.ListAuditEvents,
                     request_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListAuditEventsRequest.FromString,
                     response_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListAuditEventsResponse.SerializeToString,
+            ),
+            'GetConsentDefaults': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConsentDefaults,
+                    request_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.GetConsentDefaultsRequest.FromString,
+                    response_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.GetConsentDefaultsResponse.SerializeToString,
+            ),
+            'SetConsentDefaults': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetConsentDefaults,
+                    request_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.SetConsentDefaultsRequest.FromString,
+                    response_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.SetConsentDefaultsResponse.SerializeToString,
+            ),
+            'ForgetIdentifiers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForgetIdentifiers,
+                    request_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ForgetIdentifiersRequest.FromString,
+                    response_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ForgetIdentifiersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -595,6 +653,87 @@ class IngestService:
             '/convtrack.ingest.v1.IngestService/ListAuditEvents',
             convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListAuditEventsRequest.SerializeToString,
             convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ListAuditEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConsentDefaults(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.ingest.v1.IngestService/GetConsentDefaults',
+            convtrack_dot_ingest_dot_v1_dot_ingest__pb2.GetConsentDefaultsRequest.SerializeToString,
+            convtrack_dot_ingest_dot_v1_dot_ingest__pb2.GetConsentDefaultsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetConsentDefaults(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.ingest.v1.IngestService/SetConsentDefaults',
+            convtrack_dot_ingest_dot_v1_dot_ingest__pb2.SetConsentDefaultsRequest.SerializeToString,
+            convtrack_dot_ingest_dot_v1_dot_ingest__pb2.SetConsentDefaultsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForgetIdentifiers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.ingest.v1.IngestService/ForgetIdentifiers',
+            convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ForgetIdentifiersRequest.SerializeToString,
+            convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ForgetIdentifiersResponse.FromString,
             options,
             channel_credentials,
             insecure,

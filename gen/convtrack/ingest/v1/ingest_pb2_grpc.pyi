@@ -91,6 +91,22 @@ class IngestServiceStub:
     property, a summary of the request without identifiers, and its outcome), oldest first.
     A key for one property must name it and sees that property's entries only.
     """
+    GetConsentDefaults: _grpc.UnaryUnaryMultiCallable[_ingest_pb2.GetConsentDefaultsRequest, _ingest_pb2.GetConsentDefaultsResponse]
+    """Returns what an event whose consent is unknown counts as, per purpose, for a property
+    (or, with property id "*", the deployment default), and where that comes from.
+    """
+    SetConsentDefaults: _grpc.UnaryUnaryMultiCallable[_ingest_pb2.SetConsentDefaultsRequest, _ingest_pb2.SetConsentDefaultsResponse]
+    """Chooses what an event whose consent is unknown counts as, per purpose, for a property
+    that requires opt-in ("denied until granted") or not, or with property id "*" for every
+    property without its own choice (an admin key). Applies to events stored from then on;
+    an identifier's own recorded consent (granted or withdrawn) still wins. Audited.
+    """
+    ForgetIdentifiers: _grpc.UnaryUnaryMultiCallable[_ingest_pb2.ForgetIdentifiersRequest, _ingest_pb2.ForgetIdentifiersResponse]
+    """Erases what ingest keeps of identifiers outside any person: the consent recorded for
+    them (an identifier that only ever sent events with analytics denied reaches no person,
+    so ForgetPerson cannot reach it). Identifiers that reached identity are erased with
+    ForgetPerson, which also erases their consent record; the answer names them. Audited.
+    """
 
 @_typing.type_check_only
 class IngestServiceAsyncStub(IngestServiceStub):
@@ -151,6 +167,22 @@ class IngestServiceAsyncStub(IngestServiceStub):
     """Lists the audit log: every admin call made on this service (who, when, which RPC and
     property, a summary of the request without identifiers, and its outcome), oldest first.
     A key for one property must name it and sees that property's entries only.
+    """
+    GetConsentDefaults: _aio.UnaryUnaryMultiCallable[_ingest_pb2.GetConsentDefaultsRequest, _ingest_pb2.GetConsentDefaultsResponse]  # type: ignore[assignment]
+    """Returns what an event whose consent is unknown counts as, per purpose, for a property
+    (or, with property id "*", the deployment default), and where that comes from.
+    """
+    SetConsentDefaults: _aio.UnaryUnaryMultiCallable[_ingest_pb2.SetConsentDefaultsRequest, _ingest_pb2.SetConsentDefaultsResponse]  # type: ignore[assignment]
+    """Chooses what an event whose consent is unknown counts as, per purpose, for a property
+    that requires opt-in ("denied until granted") or not, or with property id "*" for every
+    property without its own choice (an admin key). Applies to events stored from then on;
+    an identifier's own recorded consent (granted or withdrawn) still wins. Audited.
+    """
+    ForgetIdentifiers: _aio.UnaryUnaryMultiCallable[_ingest_pb2.ForgetIdentifiersRequest, _ingest_pb2.ForgetIdentifiersResponse]  # type: ignore[assignment]
+    """Erases what ingest keeps of identifiers outside any person: the consent recorded for
+    them (an identifier that only ever sent events with analytics denied reaches no person,
+    so ForgetPerson cannot reach it). Identifiers that reached identity are erased with
+    ForgetPerson, which also erases their consent record; the answer names them. Audited.
     """
 
 class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -281,6 +313,40 @@ class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
         """Lists the audit log: every admin call made on this service (who, when, which RPC and
         property, a summary of the request without identifiers, and its outcome), oldest first.
         A key for one property must name it and sees that property's entries only.
+        """
+
+    @_abc_1.abstractmethod
+    def GetConsentDefaults(
+        self,
+        request: _ingest_pb2.GetConsentDefaultsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ingest_pb2.GetConsentDefaultsResponse, _abc.Awaitable[_ingest_pb2.GetConsentDefaultsResponse]]:
+        """Returns what an event whose consent is unknown counts as, per purpose, for a property
+        (or, with property id "*", the deployment default), and where that comes from.
+        """
+
+    @_abc_1.abstractmethod
+    def SetConsentDefaults(
+        self,
+        request: _ingest_pb2.SetConsentDefaultsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ingest_pb2.SetConsentDefaultsResponse, _abc.Awaitable[_ingest_pb2.SetConsentDefaultsResponse]]:
+        """Chooses what an event whose consent is unknown counts as, per purpose, for a property
+        that requires opt-in ("denied until granted") or not, or with property id "*" for every
+        property without its own choice (an admin key). Applies to events stored from then on;
+        an identifier's own recorded consent (granted or withdrawn) still wins. Audited.
+        """
+
+    @_abc_1.abstractmethod
+    def ForgetIdentifiers(
+        self,
+        request: _ingest_pb2.ForgetIdentifiersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ingest_pb2.ForgetIdentifiersResponse, _abc.Awaitable[_ingest_pb2.ForgetIdentifiersResponse]]:
+        """Erases what ingest keeps of identifiers outside any person: the consent recorded for
+        them (an identifier that only ever sent events with analytics denied reaches no person,
+        so ForgetPerson cannot reach it). Identifiers that reached identity are erased with
+        ForgetPerson, which also erases their consent record; the answer names them. Audited.
         """
 
 def add_IngestServiceServicer_to_server(servicer: IngestServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

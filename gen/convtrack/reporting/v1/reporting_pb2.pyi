@@ -89,7 +89,7 @@ COHORT_INTERVAL_WEEK: CohortInterval
 COHORT_INTERVAL_MONTH: CohortInterval
 
 class GetConversionReportRequest(_message.Message):
-    __slots__ = ("property_id", "model", "group_by", "start_time", "end_time", "conversion_name", "dimensions", "filters", "interval", "compare_to", "page_size", "page_token")
+    __slots__ = ("property_id", "model", "group_by", "start_time", "end_time", "conversion_name", "dimensions", "filters", "interval", "compare_to", "page_size", "page_token", "as_of")
     PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     GROUP_BY_FIELD_NUMBER: _ClassVar[int]
@@ -102,6 +102,7 @@ class GetConversionReportRequest(_message.Message):
     COMPARE_TO_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
     property_id: str
     model: str
     group_by: GroupBy
@@ -114,7 +115,8 @@ class GetConversionReportRequest(_message.Message):
     compare_to: ComparePeriod
     page_size: int
     page_token: str
-    def __init__(self, property_id: _Optional[str] = ..., model: _Optional[str] = ..., group_by: _Optional[_Union[GroupBy, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_name: _Optional[str] = ..., dimensions: _Optional[_Iterable[_Union[GroupBy, str]]] = ..., filters: _Optional[_Iterable[_Union[DimensionFilter, _Mapping]]] = ..., interval: _Optional[_Union[ReportInterval, str]] = ..., compare_to: _Optional[_Union[ComparePeriod, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    as_of: AsOf
+    def __init__(self, property_id: _Optional[str] = ..., model: _Optional[str] = ..., group_by: _Optional[_Union[GroupBy, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_name: _Optional[str] = ..., dimensions: _Optional[_Iterable[_Union[GroupBy, str]]] = ..., filters: _Optional[_Iterable[_Union[DimensionFilter, _Mapping]]] = ..., interval: _Optional[_Union[ReportInterval, str]] = ..., compare_to: _Optional[_Union[ComparePeriod, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., as_of: _Optional[_Union[AsOf, _Mapping]] = ...) -> None: ...
 
 class DimensionFilter(_message.Message):
     __slots__ = ("dimension", "values")
@@ -191,12 +193,14 @@ class PeriodComparison(_message.Message):
     def __init__(self, conversions: _Optional[float] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., conversions_change: _Optional[float] = ..., value_change: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., conversions_change_ratio: _Optional[float] = ..., value_change_ratio: _Optional[float] = ..., value_saturated: _Optional[bool] = ...) -> None: ...
 
 class ReportFreshness(_message.Message):
-    __slots__ = ("upstream_positions", "newest_conversion_time")
+    __slots__ = ("upstream_positions", "newest_conversion_time", "as_of_time")
     UPSTREAM_POSITIONS_FIELD_NUMBER: _ClassVar[int]
     NEWEST_CONVERSION_TIME_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_TIME_FIELD_NUMBER: _ClassVar[int]
     upstream_positions: _containers.RepeatedCompositeFieldContainer[_common_pb2.UpstreamPosition]
     newest_conversion_time: _timestamp_pb2.Timestamp
-    def __init__(self, upstream_positions: _Optional[_Iterable[_Union[_common_pb2.UpstreamPosition, _Mapping]]] = ..., newest_conversion_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    as_of_time: _timestamp_pb2.Timestamp
+    def __init__(self, upstream_positions: _Optional[_Iterable[_Union[_common_pb2.UpstreamPosition, _Mapping]]] = ..., newest_conversion_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., as_of_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ReportRow(_message.Message):
     __slots__ = ("group", "conversions", "value", "share", "value_saturated", "dimension_values", "period_start", "period", "previous")
@@ -221,20 +225,22 @@ class ReportRow(_message.Message):
     def __init__(self, group: _Optional[str] = ..., conversions: _Optional[float] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., share: _Optional[float] = ..., value_saturated: _Optional[bool] = ..., dimension_values: _Optional[_Iterable[str]] = ..., period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., period: _Optional[str] = ..., previous: _Optional[_Union[PeriodComparison, _Mapping]] = ...) -> None: ...
 
 class CompareModelsRequest(_message.Message):
-    __slots__ = ("property_id", "conversion_name", "start_time", "end_time", "models", "group_by")
+    __slots__ = ("property_id", "conversion_name", "start_time", "end_time", "models", "group_by", "as_of")
     PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
     CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     MODELS_FIELD_NUMBER: _ClassVar[int]
     GROUP_BY_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
     property_id: str
     conversion_name: str
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
     models: _containers.RepeatedScalarFieldContainer[str]
     group_by: GroupBy
-    def __init__(self, property_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., models: _Optional[_Iterable[str]] = ..., group_by: _Optional[_Union[GroupBy, str]] = ...) -> None: ...
+    as_of: AsOf
+    def __init__(self, property_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., models: _Optional[_Iterable[str]] = ..., group_by: _Optional[_Union[GroupBy, str]] = ..., as_of: _Optional[_Union[AsOf, _Mapping]] = ...) -> None: ...
 
 class CompareModelsResponse(_message.Message):
     __slots__ = ("models", "rows", "models_exceeding_conversions", "conversion_name", "freshness")
@@ -337,12 +343,14 @@ class Dimension(_message.Message):
     def __init__(self, name: _Optional[str] = ..., group_by: _Optional[_Union[GroupBy, str]] = ..., description: _Optional[str] = ...) -> None: ...
 
 class ListReportModelsRequest(_message.Message):
-    __slots__ = ("property_id", "conversion_name")
+    __slots__ = ("property_id", "conversion_name", "as_of")
     PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
     CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
     property_id: str
     conversion_name: str
-    def __init__(self, property_id: _Optional[str] = ..., conversion_name: _Optional[str] = ...) -> None: ...
+    as_of: AsOf
+    def __init__(self, property_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., as_of: _Optional[_Union[AsOf, _Mapping]] = ...) -> None: ...
 
 class ListReportModelsResponse(_message.Message):
     __slots__ = ("models", "configured_models")
@@ -353,7 +361,7 @@ class ListReportModelsResponse(_message.Message):
     def __init__(self, models: _Optional[_Iterable[str]] = ..., configured_models: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetCostReportRequest(_message.Message):
-    __slots__ = ("property_id", "model", "group_by", "start_time", "end_time", "conversion_name", "page_size", "page_token")
+    __slots__ = ("property_id", "model", "group_by", "start_time", "end_time", "conversion_name", "page_size", "page_token", "as_of")
     PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     GROUP_BY_FIELD_NUMBER: _ClassVar[int]
@@ -362,6 +370,7 @@ class GetCostReportRequest(_message.Message):
     CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
     property_id: str
     model: str
     group_by: GroupBy
@@ -370,7 +379,8 @@ class GetCostReportRequest(_message.Message):
     conversion_name: str
     page_size: int
     page_token: str
-    def __init__(self, property_id: _Optional[str] = ..., model: _Optional[str] = ..., group_by: _Optional[_Union[GroupBy, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_name: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    as_of: AsOf
+    def __init__(self, property_id: _Optional[str] = ..., model: _Optional[str] = ..., group_by: _Optional[_Union[GroupBy, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_name: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., as_of: _Optional[_Union[AsOf, _Mapping]] = ...) -> None: ...
 
 class CostRow(_message.Message):
     __slots__ = ("group", "cost", "conversions", "value", "cost_per_conversion", "roas", "roi")
@@ -409,7 +419,7 @@ class GetCostReportResponse(_message.Message):
     def __init__(self, rows: _Optional[_Iterable[_Union[CostRow, _Mapping]]] = ..., totals: _Optional[_Union[CostRow, _Mapping]] = ..., conversion_name: _Optional[str] = ..., model: _Optional[str] = ..., currency_code: _Optional[str] = ..., freshness: _Optional[_Union[ReportFreshness, _Mapping]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class GetConversionRateReportRequest(_message.Message):
-    __slots__ = ("property_id", "model", "group_by", "start_time", "end_time", "conversion_name", "page_size", "page_token")
+    __slots__ = ("property_id", "model", "group_by", "start_time", "end_time", "conversion_name", "page_size", "page_token", "as_of")
     PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     GROUP_BY_FIELD_NUMBER: _ClassVar[int]
@@ -418,6 +428,7 @@ class GetConversionRateReportRequest(_message.Message):
     CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
     property_id: str
     model: str
     group_by: GroupBy
@@ -426,7 +437,8 @@ class GetConversionRateReportRequest(_message.Message):
     conversion_name: str
     page_size: int
     page_token: str
-    def __init__(self, property_id: _Optional[str] = ..., model: _Optional[str] = ..., group_by: _Optional[_Union[GroupBy, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_name: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    as_of: AsOf
+    def __init__(self, property_id: _Optional[str] = ..., model: _Optional[str] = ..., group_by: _Optional[_Union[GroupBy, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_name: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., as_of: _Optional[_Union[AsOf, _Mapping]] = ...) -> None: ...
 
 class ConversionRateRow(_message.Message):
     __slots__ = ("group", "visitors", "sessions", "conversions", "conversions_per_session", "conversions_per_visitor")
@@ -493,7 +505,7 @@ class SetPropertySettingsResponse(_message.Message):
     def __init__(self, settings: _Optional[_Union[PropertySettings, _Mapping]] = ...) -> None: ...
 
 class GetPathReportRequest(_message.Message):
-    __slots__ = ("property_id", "start_time", "end_time", "conversion_name", "collapse_repeats", "page_size", "page_token")
+    __slots__ = ("property_id", "start_time", "end_time", "conversion_name", "collapse_repeats", "page_size", "page_token", "as_of")
     PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -501,6 +513,7 @@ class GetPathReportRequest(_message.Message):
     COLLAPSE_REPEATS_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
     property_id: str
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
@@ -508,7 +521,8 @@ class GetPathReportRequest(_message.Message):
     collapse_repeats: bool
     page_size: int
     page_token: str
-    def __init__(self, property_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_name: _Optional[str] = ..., collapse_repeats: _Optional[bool] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    as_of: AsOf
+    def __init__(self, property_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_name: _Optional[str] = ..., collapse_repeats: _Optional[bool] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., as_of: _Optional[_Union[AsOf, _Mapping]] = ...) -> None: ...
 
 class PathStep(_message.Message):
     __slots__ = ("channel", "touchpoints")
@@ -563,18 +577,20 @@ class GetPathReportResponse(_message.Message):
     def __init__(self, rows: _Optional[_Iterable[_Union[PathRow, _Mapping]]] = ..., summary: _Optional[_Union[PathReportSummary, _Mapping]] = ..., collapse_repeats: _Optional[bool] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class GetPathDistributionRequest(_message.Message):
-    __slots__ = ("property_id", "start_time", "end_time", "conversion_name", "kind")
+    __slots__ = ("property_id", "start_time", "end_time", "conversion_name", "kind", "as_of")
     PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
     property_id: str
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
     conversion_name: str
     kind: PathDistributionKind
-    def __init__(self, property_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_name: _Optional[str] = ..., kind: _Optional[_Union[PathDistributionKind, str]] = ...) -> None: ...
+    as_of: AsOf
+    def __init__(self, property_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_name: _Optional[str] = ..., kind: _Optional[_Union[PathDistributionKind, str]] = ..., as_of: _Optional[_Union[AsOf, _Mapping]] = ...) -> None: ...
 
 class PathBucket(_message.Message):
     __slots__ = ("label", "low", "high", "conversions", "value", "conversion_share", "value_share")
@@ -607,16 +623,18 @@ class GetPathDistributionResponse(_message.Message):
     def __init__(self, kind: _Optional[_Union[PathDistributionKind, str]] = ..., buckets: _Optional[_Iterable[_Union[PathBucket, _Mapping]]] = ..., summary: _Optional[_Union[PathReportSummary, _Mapping]] = ..., without_touchpoints: _Optional[int] = ...) -> None: ...
 
 class GetAssistedConversionsRequest(_message.Message):
-    __slots__ = ("property_id", "start_time", "end_time", "conversion_name")
+    __slots__ = ("property_id", "start_time", "end_time", "conversion_name", "as_of")
     PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
     property_id: str
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
     conversion_name: str
-    def __init__(self, property_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_name: _Optional[str] = ...) -> None: ...
+    as_of: AsOf
+    def __init__(self, property_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_name: _Optional[str] = ..., as_of: _Optional[_Union[AsOf, _Mapping]] = ...) -> None: ...
 
 class AssistedConversionsRow(_message.Message):
     __slots__ = ("channel", "assisted_conversions", "assisted_value", "last_touch_conversions", "last_touch_value", "assisted_per_last_touch")
@@ -641,6 +659,78 @@ class GetAssistedConversionsResponse(_message.Message):
     rows: _containers.RepeatedCompositeFieldContainer[AssistedConversionsRow]
     summary: PathReportSummary
     def __init__(self, rows: _Optional[_Iterable[_Union[AssistedConversionsRow, _Mapping]]] = ..., summary: _Optional[_Union[PathReportSummary, _Mapping]] = ...) -> None: ...
+
+class GetOutcomeReportRequest(_message.Message):
+    __slots__ = ("property_id", "conversion_name", "start_time", "end_time", "group_by", "model", "stages")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    GROUP_BY_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    STAGES_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    conversion_name: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    group_by: GroupBy
+    model: str
+    stages: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, property_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., group_by: _Optional[_Union[GroupBy, str]] = ..., model: _Optional[str] = ..., stages: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class OutcomeGroupRow(_message.Message):
+    __slots__ = ("group", "conversions", "value", "share")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    SHARE_FIELD_NUMBER: _ClassVar[int]
+    group: str
+    conversions: float
+    value: _common_pb2.Money
+    share: float
+    def __init__(self, group: _Optional[str] = ..., conversions: _Optional[float] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., share: _Optional[float] = ...) -> None: ...
+
+class OutcomeStageRow(_message.Message):
+    __slots__ = ("stage", "conversions", "current_conversions", "value", "conversion_share", "groups")
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_SHARE_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    stage: str
+    conversions: int
+    current_conversions: int
+    value: _common_pb2.Money
+    conversion_share: float
+    groups: _containers.RepeatedCompositeFieldContainer[OutcomeGroupRow]
+    def __init__(self, stage: _Optional[str] = ..., conversions: _Optional[int] = ..., current_conversions: _Optional[int] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., conversion_share: _Optional[float] = ..., groups: _Optional[_Iterable[_Union[OutcomeGroupRow, _Mapping]]] = ...) -> None: ...
+
+class GetOutcomeReportResponse(_message.Message):
+    __slots__ = ("stages", "conversion_name", "model", "group_by", "currency_code", "total_conversions", "freshness")
+    STAGES_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    GROUP_BY_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_CODE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    FRESHNESS_FIELD_NUMBER: _ClassVar[int]
+    stages: _containers.RepeatedCompositeFieldContainer[OutcomeStageRow]
+    conversion_name: str
+    model: str
+    group_by: GroupBy
+    currency_code: str
+    total_conversions: int
+    freshness: ReportFreshness
+    def __init__(self, stages: _Optional[_Iterable[_Union[OutcomeStageRow, _Mapping]]] = ..., conversion_name: _Optional[str] = ..., model: _Optional[str] = ..., group_by: _Optional[_Union[GroupBy, str]] = ..., currency_code: _Optional[str] = ..., total_conversions: _Optional[int] = ..., freshness: _Optional[_Union[ReportFreshness, _Mapping]] = ...) -> None: ...
+
+class AsOf(_message.Message):
+    __slots__ = ("time", "attribution_position")
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTION_POSITION_FIELD_NUMBER: _ClassVar[int]
+    time: _timestamp_pb2.Timestamp
+    attribution_position: int
+    def __init__(self, time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attribution_position: _Optional[int] = ...) -> None: ...
 
 class FunnelStep(_message.Message):
     __slots__ = ("kind", "value", "match")

@@ -105,6 +105,11 @@ class ReportingServiceStub:
                 request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetAssistedConversionsRequest.SerializeToString,
                 response_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetAssistedConversionsResponse.FromString,
                 _registered_method=True)
+        self.GetOutcomeReport = channel.unary_unary(
+                '/convtrack.reporting.v1.ReportingService/GetOutcomeReport',
+                request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetOutcomeReportRequest.SerializeToString,
+                response_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetOutcomeReportResponse.FromString,
+                _registered_method=True)
         self.GetFunnelReport = channel.unary_unary(
                 '/convtrack.reporting.v1.ReportingService/GetFunnelReport',
                 request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetFunnelReportRequest.SerializeToString,
@@ -229,6 +234,15 @@ class ReportingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetOutcomeReport(self, request, context):
+        """Per stage of CRM outcomes (lead, qualified, won, lost... as ingest's Outcome events named
+        them): the conversions that reached it, their current value, and that value credited
+        back to the touchpoints' channels or campaigns under one model.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetFunnelReport(self, request, context):
         """A funnel: persons (as identity joins visitors) reaching each of ordered steps within a
         time limit from the first, conversion and drop-off per step, overall and per first-touch
@@ -319,6 +333,11 @@ def add_ReportingServiceServicer_to_server(servicer, server):
                     servicer.GetAssistedConversions,
                     request_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetAssistedConversionsRequest.FromString,
                     response_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetAssistedConversionsResponse.SerializeToString,
+            ),
+            'GetOutcomeReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOutcomeReport,
+                    request_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetOutcomeReportRequest.FromString,
+                    response_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetOutcomeReportResponse.SerializeToString,
             ),
             'GetFunnelReport': grpc.unary_unary_rpc_method_handler(
                     servicer.GetFunnelReport,
@@ -710,6 +729,33 @@ class ReportingService:
             '/convtrack.reporting.v1.ReportingService/GetAssistedConversions',
             convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetAssistedConversionsRequest.SerializeToString,
             convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetAssistedConversionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOutcomeReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.reporting.v1.ReportingService/GetOutcomeReport',
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetOutcomeReportRequest.SerializeToString,
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetOutcomeReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -82,6 +82,11 @@ class ReportingServiceStub:
     """
     GetAssistedConversions: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetAssistedConversionsRequest, _reporting_pb2.GetAssistedConversionsResponse]
     """Assisted versus last-touch conversions per channel."""
+    GetOutcomeReport: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetOutcomeReportRequest, _reporting_pb2.GetOutcomeReportResponse]
+    """Per stage of CRM outcomes (lead, qualified, won, lost... as ingest's Outcome events named
+    them): the conversions that reached it, their current value, and that value credited
+    back to the touchpoints' channels or campaigns under one model.
+    """
     GetFunnelReport: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetFunnelReportRequest, _reporting_pb2.GetFunnelReportResponse]
     """A funnel: persons (as identity joins visitors) reaching each of ordered steps within a
     time limit from the first, conversion and drop-off per step, overall and per first-touch
@@ -145,6 +150,11 @@ class ReportingServiceAsyncStub(ReportingServiceStub):
     """
     GetAssistedConversions: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetAssistedConversionsRequest, _reporting_pb2.GetAssistedConversionsResponse]  # type: ignore[assignment]
     """Assisted versus last-touch conversions per channel."""
+    GetOutcomeReport: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetOutcomeReportRequest, _reporting_pb2.GetOutcomeReportResponse]  # type: ignore[assignment]
+    """Per stage of CRM outcomes (lead, qualified, won, lost... as ingest's Outcome events named
+    them): the conversions that reached it, their current value, and that value credited
+    back to the touchpoints' channels or campaigns under one model.
+    """
     GetFunnelReport: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetFunnelReportRequest, _reporting_pb2.GetFunnelReportResponse]  # type: ignore[assignment]
     """A funnel: persons (as identity joins visitors) reaching each of ordered steps within a
     time limit from the first, conversion and drop-off per step, overall and per first-touch
@@ -289,6 +299,17 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_reporting_pb2.GetAssistedConversionsResponse, _abc.Awaitable[_reporting_pb2.GetAssistedConversionsResponse]]:
         """Assisted versus last-touch conversions per channel."""
+
+    @_abc_1.abstractmethod
+    def GetOutcomeReport(
+        self,
+        request: _reporting_pb2.GetOutcomeReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.GetOutcomeReportResponse, _abc.Awaitable[_reporting_pb2.GetOutcomeReportResponse]]:
+        """Per stage of CRM outcomes (lead, qualified, won, lost... as ingest's Outcome events named
+        them): the conversions that reached it, their current value, and that value credited
+        back to the touchpoints' channels or campaigns under one model.
+        """
 
     @_abc_1.abstractmethod
     def GetFunnelReport(

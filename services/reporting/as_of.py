@@ -1,0 +1,91 @@
+"""Reports "as of" a past moment: a time or a position mapped to the log positions the views
+stood at, and the condition that selects the revisions current at them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, and_, or_
+
+from common.sql_positions import stored_position
+from services.reporting import activity, projections
+from services.reporting.domainmodel import AsOf
+from services.reporting.log_clock import position_at, time_of
+from services.reporting.views import projection_positions
+
+ATTRIBUTION = "attribution"
+INGEST = "ingest"
+
+
+@dataclass(frozen=True, slots=True)
+class ViewsAt:
+    """The positions of attribution's and ingest's logs whose revisions a query reads (None:
+    the live rows), and the recorded time of the newest attribution entry reflected (set for
+    an as-of answer, when known)."""
+
+    attribution: int | None = None
+    ingest: int | None = None
+    recorded_at: datetime | None = None
+
+    @property
+    def is_live(self) -> bool:
+        return self.attribution is None and self.ingest is None
+
+
+LIVE = ViewsAt()
+
+
+def current(columns: Any, position: int | None) -> ColumnElement[bool]:
+    """The rows of a table with revisions that are current at `position` (None: now).
+
+    Live: `valid_to IS NULL`, which the live partial indexes answer. At a position: the
+    rows current now that began by then, or superseded ones current then; each half implies
+    the WHERE of one partial index (`valid_to > p` implies `valid_to IS NOT NULL` to both
+    databases), so the planners can read each through its index."""
+    if position is None:
+        live: ColumnElement[bool] = columns.valid_to.is_(None)
+        return live
+    return or_(
+        and_(columns.valid_to.is_(None), columns.valid_from <= position),
+        and_(columns.valid_to > position, columns.valid_from <= position),
+    )
+
+
+def resolve(conn: Connection, as_of: AsOf | None) -> ViewsAt:
+    """The positions the views stood at at `as_of`, None for a log whose view is live then.
+
+    A time maps, per log, to the newest position recorded at or before it; a position of
+    attribution's log is itself, and ingest's is taken at the time attribution recorded the
+    newest entry at or before it. A moment at or after what the views reflect is live.
+    """
+    if as_of is None:
+        return LIVE
+    live_attribution = live_position(conn, ATTRIBUTION)
+    live_ingest = live_position(conn, INGEST)
+    moment: datetime | None
+    if as_of.time is not None:
+        moment = _utc(as_of.time)
+        attribution = position_at(conn, ATTRIBUTION, moment)
+    else:
+        attribution = int(as_of.attribution_position or 0)
+        if attribution >= live_attribution:
+            return LIVE
+        moment = time_of(conn, ATTRIBUTION, attribution)
+    ingest = position_at(conn, INGEST, moment) if moment is not None else 0
+    return ViewsAt(
+        attribution=None if attribution >= live_attribution else attribution,
+        ingest=None if ingest >= live_ingest else ingest,
+        recorded_at=time_of(conn, ATTRIBUTION, min(attribution, live_attribution)),
+    )
+
+
+def live_position(conn: Connection, upstream: str) -> int:
+    """The position of `upstream` (attribution or ingest) the views reflect now."""
+    consumer = projections.PROJECTION_NAME if upstream == ATTRIBUTION else activity.PROJECTION_NAME
+    return stored_position(conn, projection_positions, consumer, upstream)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
