@@ -161,10 +161,17 @@ def audit_database(database: Database) -> Database:
     return Database(url=f"sqlite:///{sibling}", schema="", create_tables=database.create_tables)
 
 
+AUDIT_POOL = {"POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "2"}
+"""Admin calls are rare: the audit log holds one PostgreSQL connection, not a service's four."""
+
+
 def open_audit_log(database: Database) -> AuditLog:
     """The service's audit log (creating its table unless tables are created by `migrate`)."""
     database.ensure_schema()
-    return AuditLog(env=audit_database(database).eventsourcing_env())
+    env = audit_database(database).eventsourcing_env()
+    if database.is_postgres:
+        env.update(AUDIT_POOL)
+    return AuditLog(env=env)
 
 
 def request_summary(request: Message) -> str:

@@ -78,6 +78,13 @@ def internal(peers: Sequence[str]) -> Rule:
     return Rule(None, peers=tuple(peers))
 
 
+def internal_or_operator(peers: Sequence[str]) -> Rule:
+    """These peer services (by their client certificate), or an operator's admin key for
+    every property: for RPCs that answer log positions only (GetLogHead, GetSyncStatus), so
+    that an operator can wait until the services are in sync."""
+    return Rule(Scope.ADMIN, every_property=True, peers=tuple(peers))
+
+
 class PolicyError(ValueError):
     """A policy table that does not cover its service's RPCs, or names fields that do not
     exist; the service refuses to start."""

@@ -52,10 +52,11 @@ class GrpcServer:
     SERVING from the start unless `ready_at_start` is false (then `set_ready` decides);
     `liveness` is SERVING until the server stops.
 
-    Ports (`transport`): the main port `listen` uses TLS when configured, without asking
-    for client certificates; `internal_listen` (TLS only) serves the same services but
-    requires a client certificate signed by the CA (`internal_port`); `health_listen` is a
-    second, plaintext server with only grpc.health.v1 and the same statuses (`health_port`).
+    Ports (`transport`): the main port `listen` uses TLS when configured (unless
+    `plaintext_main`), without asking for client certificates; `internal_listen` (TLS only)
+    serves the same services but requires a client certificate signed by the CA
+    (`internal_port`); `health_listen` is a second, plaintext server with only
+    grpc.health.v1 and the same statuses (`health_port`).
     """
 
     def __init__(
@@ -101,7 +102,7 @@ class GrpcServer:
             [*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self._server
         )
         tls = TlsMaterial.read(transport.tls) if transport.tls is not None else None
-        if tls is None:
+        if tls is None or transport.plaintext_main:
             self.port = _bind(listen, self._server.add_insecure_port)
         else:
             credentials = tls.server_credentials(require_client_auth=False)
@@ -134,7 +135,7 @@ class GrpcServer:
             "serving %s on port %d (%s)%s%s",
             ",".join(self._service_names),
             self.port,
-            "TLS" if tls is not None else "plaintext",
+            "TLS" if transport.main_tls is not None else "plaintext",
             f", internal port {self.internal_port} (client certificates required)"
             if self.internal_port is not None
             else "",

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 INSECURE_REMOTE_SETTING = "CONVTRACK_ALLOW_INSECURE_REMOTE"
+INTERNAL_ONLY_SETTING = "CONVTRACK_TLS_INTERNAL_ONLY"
+TRUE_WORDS = ("y", "yes", "1", "true")
 
 
 class SettingsError(ValueError):
@@ -141,13 +143,21 @@ class TransportSettings:
 
     `internal_listen` is a second port for the services' own calls, requiring client
     certificates from the CA; `health_listen` a plaintext port serving only grpc.health.v1
-    (for Kubernetes' native gRPC probes). Both empty: off.
+    (for Kubernetes' native gRPC probes). Both empty: off. `plaintext_main`: TLS only on the
+    internal port, the main port plaintext (a local deployment on loopback, `convtrack up`:
+    peers prove who they are, local clients need no certificates).
     """
 
     tls: TlsSettings | None = None
     internal_listen: str = ""
     health_listen: str = ""
     allow_insecure_remote: bool = False
+    plaintext_main: bool = False
+
+    @property
+    def main_tls(self) -> TlsSettings | None:
+        """The TLS identity the main port serves with; None when it is plaintext."""
+        return None if self.plaintext_main else self.tls
 
 
 PLAINTEXT = TransportSettings()
@@ -156,23 +166,34 @@ PLAINTEXT = TransportSettings()
 
 def transport_settings(env: Mapping[str, str], service: str, listen: str) -> TransportSettings:
     """`<SERVICE>_TLS_*` (see `tls_settings`), `<SERVICE>_INTERNAL_LISTEN`,
-    `<SERVICE>_HEALTH_LISTEN` and `CONVTRACK_ALLOW_INSECURE_REMOTE`; refuses a non-loopback
-    `listen` without TLS unless insecure remote serving is allowed."""
+    `<SERVICE>_HEALTH_LISTEN`, `CONVTRACK_ALLOW_INSECURE_REMOTE` and
+    `CONVTRACK_TLS_INTERNAL_ONLY` (TLS on the internal port only; default no); refuses a
+    non-loopback `listen` without TLS on it unless insecure remote serving is allowed."""
     prefix = service.upper()
     transport = TransportSettings(
         tls=tls_settings(env, service),
         internal_listen=env_str(env, f"{prefix}_INTERNAL_LISTEN"),
         health_listen=env_str(env, f"{prefix}_HEALTH_LISTEN"),
         allow_insecure_remote=allows_insecure_remote(env),
+        plaintext_main=env_str(env, INTERNAL_ONLY_SETTING, "n").lower() in TRUE_WORDS,
     )
     if transport.internal_listen and transport.tls is None:
         raise SettingsError(
             f"{prefix}_INTERNAL_LISTEN needs TLS: set {prefix}_TLS_DIR or "
             f"{prefix}_TLS_CERT, _TLS_KEY and _TLS_CA"
         )
-    if transport.tls is None and not transport.allow_insecure_remote and not is_loopback(listen):
+    if (
+        transport.main_tls is None
+        and not transport.allow_insecure_remote
+        and not is_loopback(listen)
+    ):
+        reason = (
+            f"{INTERNAL_ONLY_SETTING} keeps it plaintext"
+            if transport.tls is not None
+            else "no TLS is configured"
+        )
         raise SettingsError(
-            f"{prefix}_LISTEN {listen} is not a loopback address and no TLS is configured: set "
+            f"{prefix}_LISTEN {listen} is not a loopback address and {reason}: set "
             f"{prefix}_TLS_DIR (or {prefix}_TLS_CERT, _TLS_KEY, _TLS_CA), or "
             f"{INSECURE_REMOTE_SETTING}=1 to serve it without TLS"
         )

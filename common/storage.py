@@ -149,8 +149,21 @@ def _sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
         cursor.close()
 
 
+WRITE_OPTION = "sqlite_begin"
+
+
 def _sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    mode = connection.get_execution_options().get(WRITE_OPTION, "")
+    connection.exec_driver_sql(f"BEGIN {mode}".rstrip())
+
+
+def writer(engine: Engine) -> Engine:
+    """The engine to open write transactions with. On SQLite they begin IMMEDIATE, taking the
+    write lock at once: two writers of one file (reporting's followers) then wait for each
+    other within the busy timeout, where a deferred transaction that read first fails at its
+    first write with "database is locked" (a snapshot older than the other's commit cannot be
+    upgraded, and SQLite does not wait). PostgreSQL ignores the option."""
+    return engine.execution_options(**{WRITE_OPTION: "IMMEDIATE"})
 
 
 def create_sql_engine(url: str, schema: str = "") -> Engine:

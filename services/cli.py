@@ -26,6 +26,7 @@ COMMANDS = {
     "keys create": "services.commands.keys:create",
     "keys list": "services.commands.keys:list_keys",
     "keys revoke": "services.commands.keys:revoke",
+    "audit list": "services.commands.audit:audit_list",
     "rejected": "services.commands.rejected:rejected",
     "relay": "services.commands.relay:relay",
     "import events": "services.commands.import_events:import_events",
@@ -82,7 +83,9 @@ def _add_api_key(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--api-key",
         default=None,
-        help="the API key to send (else CONVTRACK_API_KEY, else the file CONVTRACK_API_KEY_FILE)",
+        help="the API key to send (else CONVTRACK_API_KEY, else the file CONVTRACK_API_KEY_FILE, "
+        "else to a loopback address the local admin key of `convtrack up`, "
+        "<CONVTRACK_DATA_DIR, default ./data>/admin.key)",
     )
 
 
@@ -112,7 +115,24 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("service", choices=SERVICES)
     demo = commands.add_parser("demo", help="run the services on a sample and print reports")
     demo.add_argument("--visitors", type=int, default=3000)
-    demo.add_argument("--data-dir", type=Path, default=None, help="keep the data here")
+    demo.add_argument(
+        "--keep",
+        "--data-dir",
+        type=Path,
+        default=None,
+        dest="keep",
+        metavar="DIR",
+        help="keep the data (and the demo's admin key) in DIR; by default they go to a "
+        "temporary directory that is removed at the end",
+    )
+    demo.add_argument(
+        "--charts",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write the charts here (default: DIR/charts with --keep, else "
+        "./convtrack-demo-charts)",
+    )
     report = commands.add_parser(
         "report",
         help="print or write a report from reporting: conversions, compare, cost, rates, paths, "
@@ -384,6 +404,31 @@ def build_parser() -> argparse.ArgumentParser:
         keys_command.add_argument("--addr", default=None, help="ingest address (INGEST_ADDR)")
         _add_api_key(keys_command)
         _add_tls_dir(keys_command)
+    audit = commands.add_parser("audit", help="the services' audit logs of admin calls")
+    audit_commands = audit.add_subparsers(dest="subcommand", required=True)
+    audit_list = audit_commands.add_parser(
+        "list",
+        help="list a service's audit entries (who made which admin call, when, with what "
+        "outcome), oldest first",
+        description="Each service keeps its own audit log: ingest (API keys), identity "
+        "(links, splits, erasures, rules), attribution (models, refits, re-attribution) and "
+        "reporting (property settings). Needs an admin key, or the service's admin scope for "
+        "one property with --property (ingest: an admin key).",
+    )
+    audit_list.add_argument("--service", required=True, choices=SERVICES)
+    audit_list.add_argument(
+        "--property", default=None, dest="property_id", help="only this property's entries"
+    )
+    audit_list.add_argument("--since", type=_parse_time, default=None, help="ISO 8601, inclusive")
+    audit_list.add_argument("--limit", type=int, default=100, help="entries shown (default 100)")
+    audit_list.add_argument(
+        "--format", choices=("table", "json"), default="table", dest="output_format"
+    )
+    audit_list.add_argument(
+        "--addr", default=None, help="the service's address (<SERVICE>_ADDR, default its port)"
+    )
+    _add_api_key(audit_list)
+    _add_tls_dir(audit_list)
     spend = commands.add_parser("spend", help="ad spend for cost and ROAS reports")
     spend_commands = spend.add_subparsers(dest="subcommand", required=True)
     spend_import = spend_commands.add_parser(

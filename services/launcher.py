@@ -12,6 +12,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from common.audit import open_audit_log
 from common.channels import open_channel
 from common.server import PortInUseError, RunningService, stop_services
 from common.settings import INSECURE_REMOTE_SETTING, TlsSettings, tls_settings
@@ -36,10 +37,6 @@ class Addresses:
     attribution: str
     reporting: str
     internal: Mapping[str, str] = field(default_factory=dict)
-
-    def for_peers(self, name: str) -> str:
-        """Where another service calls `name`: its internal port when it has one."""
-        return self.internal.get(name) or str(getattr(self, name))
 
 
 # Each service's composition root and settings class, imported only when that service starts,
@@ -186,6 +183,7 @@ def migrate(env: Mapping[str, str]) -> list[str]:
         server_module, settings_class = server(name)
         settings = replace(settings_class.from_env(env), create_tables=True)
         server_module.build_application(settings).close()
+        open_audit_log(server_module.database_of(settings)).close()
     reporting_server, reporting_settings = server("reporting")
     reporting_server.migrate(reporting_settings.from_env(env))
     ingest_server, ingest_settings = server("ingest")
@@ -207,15 +205,21 @@ def wait_for_sync(
     timeout: float = 120.0,
     poll: float = 0.2,
     tls: TlsSettings | None = None,
+    api_key: str | None = None,
 ) -> None:
     """Blocks until every consumer has processed everything its upstreams hold, asking each
-    service's internal port (with `tls` as the client certificate) when it has one.
+    service's main port (over TLS with `tls` when given) for log heads and sync status.
 
+    With authentication on, those RPCs need `api_key`, an admin key for every property (or a
+    peer service's certificate, on an internal port): an operator waits with the admin key.
     Calls wait for their service to be reachable (each within CALL_TIMEOUT): a channel to a
     service that another channel found down moments ago shares its connection backoff.
     Raises TimeoutError after `timeout` seconds.
     """
-    channels = {name: open_channel(addresses.for_peers(name), tls) for name in SERVICES}
+    metadata: tuple[tuple[str, str | bytes], ...] | None = (
+        (("authorization", f"Bearer {api_key}"),) if api_key else None
+    )
+    channels = {name: open_channel(str(getattr(addresses, name)), tls) for name in SERVICES}
     try:
         ingest = ingest_pb2_grpc.IngestServiceStub(channels["ingest"])
         identity = identity_pb2_grpc.IdentityServiceStub(channels["identity"])
@@ -225,30 +229,46 @@ def wait_for_sync(
         while True:
             heads = {
                 "ingest": ingest.GetLogHead(
-                    ingest_pb2.GetLogHeadRequest(), timeout=CALL_TIMEOUT, wait_for_ready=True
+                    ingest_pb2.GetLogHeadRequest(),
+                    timeout=CALL_TIMEOUT,
+                    wait_for_ready=True,
+                    metadata=metadata,
                 ).position
             }
             identity_at = _positions(
                 identity.GetSyncStatus(
-                    identity_pb2.GetSyncStatusRequest(), timeout=CALL_TIMEOUT, wait_for_ready=True
+                    identity_pb2.GetSyncStatusRequest(),
+                    timeout=CALL_TIMEOUT,
+                    wait_for_ready=True,
+                    metadata=metadata,
                 )
             )
             heads["identity"] = identity.GetLogHead(
-                identity_pb2.GetLogHeadRequest(), timeout=CALL_TIMEOUT, wait_for_ready=True
+                identity_pb2.GetLogHeadRequest(),
+                timeout=CALL_TIMEOUT,
+                wait_for_ready=True,
+                metadata=metadata,
             ).position
             attribution_at = _positions(
                 attribution.GetSyncStatus(
                     attribution_pb2.GetSyncStatusRequest(),
                     timeout=CALL_TIMEOUT,
                     wait_for_ready=True,
+                    metadata=metadata,
                 )
             )
             heads["attribution"] = attribution.GetLogHead(
-                attribution_pb2.GetLogHeadRequest(), timeout=CALL_TIMEOUT, wait_for_ready=True
+                attribution_pb2.GetLogHeadRequest(),
+                timeout=CALL_TIMEOUT,
+                wait_for_ready=True,
+                metadata=metadata,
             ).position
             reporting_at = _positions(
                 reporting.GetSyncStatus(
-                    reporting_pb2.GetSyncStatusRequest(), timeout=CALL_TIMEOUT, wait_for_ready=True
+                    reporting_pb2.GetSyncStatusRequest(),
+                    timeout=CALL_TIMEOUT,
+                    wait_for_ready=True,
+                    metadata=metadata,
                 )
             )
             if (

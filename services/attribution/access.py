@@ -9,6 +9,7 @@ from common.authorisation import (
     audited,
     every_property,
     internal,
+    internal_or_operator,
     scoped,
     scoped_or_default,
 )
@@ -31,8 +32,8 @@ RULES: dict[str, Rule] = {
     "StartReattribution": audited(every_property(Scope.ATTRIBUTION_ADMIN)),
     "GetJob": scoped(Scope.ATTRIBUTION_ADMIN, "property_id"),
     "ListEvents": internal(peers=LOG_FOLLOWERS),
-    "GetLogHead": internal(peers=LOG_FOLLOWERS),
-    "GetSyncStatus": internal(peers=PEER_SERVICES),
+    "GetLogHead": internal_or_operator(peers=LOG_FOLLOWERS),
+    "GetSyncStatus": internal_or_operator(peers=PEER_SERVICES),
     "ListAuditEvents": scoped(Scope.ATTRIBUTION_ADMIN, "property_id"),
     # A stream of one property's conversions and credits: what its reports are made of.
     "WatchConversions": scoped(Scope.REPORTS_READ, "property_id"),

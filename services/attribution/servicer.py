@@ -173,17 +173,19 @@ def log_entry(position: int, event: Any) -> attribution_pb2.LogEntry:
     elif isinstance(event, Conversion.OutcomeChanged):
         entry.conversion_stage_changed.CopyFrom(stage_changed(event))
     elif isinstance(event, Conversion.Retracted):
-        r: Any = event
-        entry.conversion_retracted.CopyFrom(
-            attribution_pb2.ConversionRetracted(
-                property_id=r.property_id,
-                conversion_id=str(r.originator_id),
-                conversion_name=r.name,
-                occurred_at=to_timestamp(r.occurred_at),
-                retracted_at=to_timestamp(r.retracted_at),
-            )
-        )
+        entry.conversion_retracted.CopyFrom(conversion_retracted(event))
     return entry
+
+
+def conversion_retracted(event: Any) -> attribution_pb2.ConversionRetracted:
+    """The ConversionRetracted message of a `Conversion.Retracted` event."""
+    return attribution_pb2.ConversionRetracted(
+        property_id=event.property_id,
+        conversion_id=str(event.originator_id),
+        conversion_name=event.name,
+        occurred_at=to_timestamp(event.occurred_at),
+        retracted_at=to_timestamp(event.retracted_at),
+    )
 
 
 def stages_pb(stages: list[dict[str, Any]]) -> list[attribution_pb2.StageReached]:
@@ -458,6 +460,7 @@ WATCH_KINDS_PB = {
     WatchKind.ATTRIBUTED: attribution_pb2.WATCH_EVENT_KIND_ATTRIBUTED,
     WatchKind.REATTRIBUTED: attribution_pb2.WATCH_EVENT_KIND_REATTRIBUTED,
     WatchKind.HEARTBEAT: attribution_pb2.WATCH_EVENT_KIND_HEARTBEAT,
+    WatchKind.RETRACTED: attribution_pb2.WATCH_EVENT_KIND_RETRACTED,
 }
 
 
@@ -499,6 +502,8 @@ def watch_message(item: WatchItem) -> attribution_pb2.WatchConversionsResponse:
     )
     if item.attribution is not None:
         message.attribution.CopyFrom(conversion_attributed(item.attribution))
+    if item.retraction is not None:
+        message.retraction.CopyFrom(conversion_retracted(item.retraction))
     return message
 
 

@@ -15,9 +15,9 @@ from eventsourcing.utils import get_topic
 from common.eventlog import LoggedApplication, LogRecord
 from services.attribution.domainmodel import Conversion
 
-# Only attributions are decoded: the log's other entries (visitors, persons, jobs, ...) are
-# skipped by the query itself.
-WATCHED_TOPICS = (get_topic(Conversion.Attributed),)
+# Only attributions and retractions are decoded: the log's other entries (visitors, persons,
+# jobs, ...) are skipped by the query itself.
+WATCHED_TOPICS = (get_topic(Conversion.Attributed), get_topic(Conversion.Retracted))
 # Positions one query scans at most, so that a stream far behind the head (or a property with
 # few conversions in a busy log) never runs one long query, and heartbeats keep flowing.
 SCAN_SPAN = 10_000
@@ -40,6 +40,7 @@ class WatchKind(Enum):
 
     ATTRIBUTED = "attributed"
     REATTRIBUTED = "reattributed"
+    RETRACTED = "retracted"
     HEARTBEAT = "heartbeat"
 
 
@@ -57,14 +58,16 @@ class WatchQuery:
 
 @dataclass(frozen=True, slots=True)
 class WatchItem:
-    """One item of a watch: an attribution (the `Conversion.Attributed` event at `position`)
-    or a heartbeat (nothing for this watch up to `position`)."""
+    """One item of a watch: an attribution (the `Conversion.Attributed` event at `position`),
+    a retraction (the `Conversion.Retracted` event) or a heartbeat (nothing for this watch up
+    to `position`)."""
 
     position: int
     kind: WatchKind
     recorded_at: datetime
     log_head: int
     attribution: Any = None
+    retraction: Any = None
 
 
 class WatchError(Exception):
@@ -154,7 +157,7 @@ class ConversionWatches:
                 )
                 for record in records:
                     if _wanted(record, query):
-                        yield _attribution_item(record, head)
+                        yield _conversion_item(record, head)
                         last_sent = time.monotonic()
                         announce = True
             caught_up = position >= head
@@ -178,7 +181,11 @@ def _wanted(record: LogRecord, query: WatchQuery) -> bool:
     return not query.conversion_names or event.name in query.conversion_names
 
 
-def _attribution_item(record: LogRecord, head: int) -> WatchItem:
+def _conversion_item(record: LogRecord, head: int) -> WatchItem:
     event: Any = record.event
+    if isinstance(event, Conversion.Retracted):
+        return WatchItem(
+            record.position, WatchKind.RETRACTED, event.timestamp, head, retraction=event
+        )
     kind = WatchKind.ATTRIBUTED if event.revision <= 1 else WatchKind.REATTRIBUTED
     return WatchItem(record.position, kind, event.timestamp, head, event)

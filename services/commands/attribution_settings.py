@@ -41,7 +41,7 @@ def _stub(args: argparse.Namespace, command: str) -> Any | None:
     address = args.addr or env.get("ATTRIBUTION_ADDR", "127.0.0.1:50053")
     try:
         channel = client_channel(
-            address, sent_api_key(args.api_key, env), operator_tls(args.tls_dir, env)
+            address, sent_api_key(args.api_key, env, address), operator_tls(args.tls_dir, env)
         )
     except SettingsError as error:
         print(f"convtrack attribution {command}: {error}", file=sys.stderr)

@@ -57,13 +57,13 @@ def chart(args: argparse.Namespace) -> int:
     if problem:
         print(f"convtrack chart: {problem}", file=sys.stderr)
         return 2
+    address = args.addr or process_env().get("REPORTING_ADDR", "127.0.0.1:50054")
     try:
         tls = operator_tls(args.tls_dir, process_env())
-        api_key = sent_api_key(args.api_key, process_env())
+        api_key = sent_api_key(args.api_key, process_env(), address)
     except SettingsError as error:
         print(f"convtrack chart: {error}", file=sys.stderr)
         return 2
-    address = args.addr or process_env().get("REPORTING_ADDR", "127.0.0.1:50054")
     if args.kind == "funnel":
         return _funnel_chart(args, address, tls, api_key)
     try:

@@ -40,7 +40,7 @@ def _stub(args: argparse.Namespace, command: str) -> Any | None:
     address = args.addr or env.get("INGEST_ADDR", "127.0.0.1:50051")
     try:
         channel = client_channel(
-            address, sent_api_key(args.api_key, env), operator_tls(args.tls_dir, env)
+            address, sent_api_key(args.api_key, env, address), operator_tls(args.tls_dir, env)
         )
     except SettingsError as error:
         print(f"convtrack consent {command}: {error}", file=sys.stderr)

@@ -9,24 +9,36 @@ from typing import Any
 import grpc
 
 from common.channels import open_channel
-from common.settings import SettingsError, TlsSettings, env_str
+from common.settings import SettingsError, TlsSettings, data_dir, env_str, is_loopback
+
+ADMIN_KEY_FILE = "admin.key"
+"""The local admin key `convtrack up` and `convtrack demo` mint into their data directory."""
 
 
-def sent_api_key(explicit: str | None, env: Mapping[str, str]) -> str | None:
-    """The API key to send: `--api-key`, else `CONVTRACK_API_KEY`, else the first line of
-    the file named by `CONVTRACK_API_KEY_FILE`; None when there is none (servers with
-    authentication off need none)."""
+def sent_api_key(explicit: str | None, env: Mapping[str, str], address: str) -> str | None:
+    """The API key to send to `address`: `--api-key`, else `CONVTRACK_API_KEY`, else the
+    first line of the file named by `CONVTRACK_API_KEY_FILE`, else (only to a loopback
+    address) the local admin key `convtrack up` wrote into the data directory
+    (`CONVTRACK_DATA_DIR`, default `./data`), `<data dir>/admin.key`; None when there is none
+    (servers with authentication off need none)."""
     if explicit:
         return explicit.strip()
     if key := env_str(env, "CONVTRACK_API_KEY"):
         return key
     if path := env_str(env, "CONVTRACK_API_KEY_FILE"):
-        try:
-            lines = Path(path).read_text().strip().splitlines()
-        except OSError as error:
-            raise SettingsError(f"CONVTRACK_API_KEY_FILE {path!r}: {error.strerror}") from None
-        return lines[0].strip() if lines else None
+        return _first_line(Path(path), "CONVTRACK_API_KEY_FILE")
+    local = data_dir(env) / ADMIN_KEY_FILE
+    if is_loopback(address) and local.is_file():
+        return _first_line(local, "the local admin key")
     return None
+
+
+def _first_line(path: Path, what: str) -> str | None:
+    try:
+        lines = path.read_text().strip().splitlines()
+    except OSError as error:
+        raise SettingsError(f"{what} {str(path)!r}: {error.strerror}") from None
+    return lines[0].strip() if lines else None
 
 
 class _BearerKey(

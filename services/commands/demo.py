@@ -4,6 +4,8 @@ top paths and charts."""
 from __future__ import annotations
 
 import argparse
+import secrets
+import shutil
 import tempfile
 import time
 from collections import Counter
@@ -11,11 +13,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from common.channels import open_channel, operator_tls
 from common.settings import TlsSettings, process_env
 from common.wire import to_timestamp
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from services import launcher, sample_data
+from services.commands.credentials import client_channel
+from services.commands.local import local_access
 from services.commands.metric_output import render_table as render_metric_table
 from services.commands.paths import fetch_path_table
 from services.commands.reports import (
@@ -27,6 +30,8 @@ from services.commands.reports import (
 
 REPORTED_CONVERSION = "purchase"
 """The conversion name the demo's comparison counts (reports count one name at a time)."""
+CHARTS_FOLDER = Path("convtrack-demo-charts")
+"""Where the demo's charts go without --keep (or --charts): a folder in the current one."""
 
 
 def describe_conversions(events: Sequence[ingest_pb2.Event]) -> str:
@@ -52,7 +57,11 @@ def describe_conversions(events: Sequence[ingest_pb2.Event]) -> str:
 
 
 def write_demo_charts(
-    address: str, property_id: str, folder: Path, tls: TlsSettings | None = None
+    address: str,
+    property_id: str,
+    folder: Path,
+    tls: TlsSettings | None = None,
+    api_key: str | None = None,
 ) -> list[Path]:
     """Draws one chart of each kind for the demo's purchases into `folder`."""
     from services.commands.charts import CHARTS, draw, fetch_chart_data
@@ -61,7 +70,12 @@ def write_demo_charts(
     written = []
     for kind in CHARTS:
         data = fetch_chart_data(
-            address, kind, property_id=property_id, conversion_name=REPORTED_CONVERSION, tls=tls
+            address,
+            kind,
+            property_id=property_id,
+            conversion_name=REPORTED_CONVERSION,
+            tls=tls,
+            api_key=api_key,
         )
         path = folder / f"{kind}.png"
         draw(data, path, 1200, 700)
@@ -70,16 +84,38 @@ def write_demo_charts(
 
 
 def demo(args: argparse.Namespace) -> int:
-    """Runs the demo with the arguments' sample size and data directory."""
-    return run_demo(args.visitors, args.data_dir)
+    """Runs the demo with the arguments' sample size, kept data directory and chart folder."""
+    return run_demo(args.visitors, args.keep, args.charts)
 
 
-def run_demo(visitors: int, data_dir: Path | None) -> int:
-    """Starts the four services on SQLite, sends the sample over gRPC and prints reports."""
-    keep = data_dir is not None
-    directory = data_dir or Path(tempfile.mkdtemp(prefix="convtrack-demo-"))
+def run_demo(visitors: int, keep: Path | None, charts: Path | None = None) -> int:
+    """Starts the four services on SQLite as a local deployment (API keys on, its admin key
+    minted into the data directory), sends the sample over gRPC and prints reports.
+
+    The data goes to a temporary directory that is removed at the end, unless `keep` names
+    a directory to keep it in. Charts go to `charts`, else `<keep>/charts`, else
+    `./convtrack-demo-charts`.
+    """
+    directory = keep or Path(tempfile.mkdtemp(prefix="convtrack-demo-"))
+    chart_folder = charts or (keep / "charts" if keep else CHARTS_FOLDER)
     env = {**process_env(), "CONVTRACK_DATA_DIR": str(directory)}
     env.pop("CONVTRACK_DATABASE_URL", None)
+    if keep is None and not env.get("INGEST_VAULT_SECRET"):
+        # Thrown away with the data: no secret file to keep, nothing to warn about.
+        env["INGEST_VAULT_SECRET"] = secrets.token_hex(32)
+    try:
+        return _run_demo(visitors, directory, env, chart_folder, keep is not None)
+    finally:
+        if keep is None:
+            shutil.rmtree(directory, ignore_errors=True)
+            print(f"Removed the demo's data ({directory}); `--keep DIR` keeps it.")
+        else:
+            print(f"Data, with the demo's admin key, kept in {directory}.")
+
+
+def _run_demo(
+    visitors: int, directory: Path, env: dict[str, str], chart_folder: Path, kept: bool
+) -> int:
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     config = sample_data.SampleConfig(end=today, visitors=visitors)
     events = sample_data.generate_sample(config)
@@ -91,12 +127,18 @@ def run_demo(visitors: int, data_dir: Path | None) -> int:
         f"({', '.join(summary.currencies)})."
     )
     print(f"Starting ingest, identity, attribution and reporting on SQLite in {directory} ...")
-    tls = operator_tls(None, env)
-    running, addresses = launcher.start_all(env, any_port=True)
+    access = local_access(env, any_port=True)
+    key, tls = access.admin_key, access.client_tls
+    if access.admin_key_file is not None:
+        print(
+            "API keys are on; the demo calls the services with its admin key, in "
+            f"{access.admin_key_file}" + ("." if kept else " (removed with the data).")
+        )
+    running, addresses = launcher.start_all(access.env, any_port=True)
     try:
         started = time.monotonic()
         accepted = duplicates = rejected = 0
-        with open_channel(addresses.ingest, tls) as channel:
+        with client_channel(addresses.ingest, key, tls) as channel:
             ingest = ingest_pb2_grpc.IngestServiceStub(channel)
             for batch in sample_data.batches(events, 500):
                 response = ingest.TrackEvents(
@@ -118,7 +160,7 @@ def run_demo(visitors: int, data_dir: Path | None) -> int:
             f"{duplicates} duplicates, {rejected} rejected; {recorded} daily spend rows "
             "(paid search in USD, paid social in EUR)."
         )
-        launcher.wait_for_sync(addresses, timeout=300, tls=tls)
+        launcher.wait_for_sync(addresses, timeout=300, tls=tls, api_key=key)
         print(
             "Identity, attribution and reporting caught up after "
             f"{time.monotonic() - started:.1f}s."
@@ -128,6 +170,7 @@ def run_demo(visitors: int, data_dir: Path | None) -> int:
             property_id=config.property_id,
             models=["last_click", "linear"],
             conversion_name=REPORTED_CONVERSION,
+            api_key=key,
             tls=tls,
         )
         print(
@@ -140,6 +183,8 @@ def run_demo(visitors: int, data_dir: Path | None) -> int:
             "cost",
             property_id=config.property_id,
             conversion_name=REPORTED_CONVERSION,
+            api_key=key,
+            tls=tls,
         )
         print(f"\nCost and return on ad spend by channel, {REPORTED_CONVERSION}, last click:\n")
         print(render_metric_table(cost))
@@ -150,14 +195,15 @@ def run_demo(visitors: int, data_dir: Path | None) -> int:
             conversion_name=REPORTED_CONVERSION,
             limit=5,
             tls=tls,
+            api_key=key,
         )
         print(f"\nTop {REPORTED_CONVERSION} conversion paths:\n")
         print(render_metric_table(paths))
-        charts = write_demo_charts(
-            addresses.reporting, config.property_id, directory / "charts", tls
+        written = write_demo_charts(addresses.reporting, config.property_id, chart_folder, tls, key)
+        print(
+            f"\nCharts ({', '.join(p.name for p in written)}) written to {chart_folder.resolve()}."
         )
-        print(f"\nCharts ({', '.join(p.name for p in charts)}) written to {directory / 'charts'}.")
     finally:
         launcher.stop_all(running)
-        print("\nServices stopped." + (f" Data kept in {directory}." if keep else ""))
+        print("\nServices stopped.")
     return 0

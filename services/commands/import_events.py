@@ -62,7 +62,7 @@ def import_events(args: argparse.Namespace) -> int:
     address = args.addr or process_env().get("INGEST_ADDR", "127.0.0.1:50051")
     try:
         tls = operator_tls(args.tls_dir, process_env())
-        api_key = sent_api_key(args.api_key, process_env())
+        api_key = sent_api_key(args.api_key, process_env(), address)
     except SettingsError as error:
         print(f"convtrack import events: {error}", file=sys.stderr)
         return 2

@@ -49,8 +49,9 @@ def _address(args: argparse.Namespace) -> str:
 
 def _stub(args: argparse.Namespace) -> tuple[grpc.Channel, ingest_pb2_grpc.IngestServiceStub]:
     env = process_env()
+    address = _address(args)
     channel = client_channel(
-        _address(args), sent_api_key(args.api_key, env), operator_tls(args.tls_dir, env)
+        address, sent_api_key(args.api_key, env, address), operator_tls(args.tls_dir, env)
     )
     return channel, ingest_pb2_grpc.IngestServiceStub(channel)
 

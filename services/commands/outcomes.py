@@ -90,7 +90,7 @@ def outcomes_import(args: argparse.Namespace) -> int:
     address = args.addr or env.get("INGEST_ADDR", "127.0.0.1:50051")
     try:
         tls = operator_tls(args.tls_dir, env)
-        api_key = sent_api_key(args.api_key, env)
+        api_key = sent_api_key(args.api_key, env, address)
     except SettingsError as error:
         print(f"convtrack outcomes import: {error}", file=sys.stderr)
         return 2

@@ -58,6 +58,7 @@ RECONNECT_CODES = frozenset(
 EVENT_TYPES = {
     attribution_pb2.WATCH_EVENT_KIND_ATTRIBUTED: "conversion.attributed",
     attribution_pb2.WATCH_EVENT_KIND_REATTRIBUTED: "conversion.reattributed",
+    attribution_pb2.WATCH_EVENT_KIND_RETRACTED: "conversion.retracted",
 }
 
 
@@ -108,16 +109,18 @@ class HttpAnswer:
 
 
 def payload(message: attribution_pb2.WatchConversionsResponse) -> dict[str, Any]:
-    """The JSON body posted for one streamed conversion (docs/api.md, "Webhook relay")."""
-    attribution = message.attribution
+    """The JSON body posted for one streamed conversion or retraction (docs/api.md, "Webhook
+    relay")."""
+    retracted = message.kind == attribution_pb2.WATCH_EVENT_KIND_RETRACTED
+    body: Any = message.retraction if retracted else message.attribution
     return {
         "id": idempotency_key(message),
         "type": EVENT_TYPES[message.kind],
         "position": message.position,
-        "property_id": attribution.property_id,
+        "property_id": body.property_id,
         "recorded_at": message.recorded_at.ToJsonString(),
-        "attribution": json_format.MessageToDict(
-            attribution,
+        "retraction" if retracted else "attribution": json_format.MessageToDict(
+            body,
             preserving_proto_field_name=True,
             always_print_fields_with_no_presence=True,
         ),
@@ -125,7 +128,9 @@ def payload(message: attribution_pb2.WatchConversionsResponse) -> dict[str, Any]
 
 
 def idempotency_key(message: attribution_pb2.WatchConversionsResponse) -> str:
-    """The same for every delivery of one revision of one conversion."""
+    """The same for every delivery of one revision (or the retraction) of one conversion."""
+    if message.kind == attribution_pb2.WATCH_EVENT_KIND_RETRACTED:
+        return f"{message.retraction.conversion_id}:retracted"
     return f"{message.attribution.conversion_id}:{message.attribution.revision}"
 
 
@@ -440,16 +445,17 @@ def _messages(call: Any, watchdog: _Watchdog) -> Iterator[attribution_pb2.WatchC
 def relay(args: argparse.Namespace) -> int:
     """Runs the relay until interrupted; 1 when the service or the webhook refuses for good."""
     env = process_env()
+    address = args.addr or env.get("ATTRIBUTION_ADDR", "127.0.0.1:50053")
     try:
         settings = RelaySettings(
             url=_checked_url(args.url),
             property_id=args.property_id,
-            address=args.addr or env.get("ATTRIBUTION_ADDR", "127.0.0.1:50053"),
+            address=address,
             from_position=_from_position(args.from_position),
             state_file=args.state_file,
             secret=_secret(args.secret, env),
             conversion_names=tuple(args.conversion or ()),
-            api_key=sent_api_key(args.api_key, env),
+            api_key=sent_api_key(args.api_key, env, address),
             tls=operator_tls(args.tls_dir, env),
             timeout=args.timeout,
             until_caught_up=args.until_caught_up,

@@ -95,12 +95,12 @@ def report(args: argparse.Namespace) -> int:
         _check_dimensions(kind, args)
         if args.output_format == "parquet" and args.output is None:
             raise UsageError("--format parquet needs --output FILE")
+        address = args.addr or process_env().get("REPORTING_ADDR", "127.0.0.1:50054")
         tls = operator_tls(args.tls_dir, process_env())
-        api_key = sent_api_key(args.api_key, process_env())
+        api_key = sent_api_key(args.api_key, process_env(), address)
     except (UsageError, SettingsError) as error:
         print(f"convtrack report: {error}", file=sys.stderr)
         return 2
-    address = args.addr or process_env().get("REPORTING_ADDR", "127.0.0.1:50054")
     if kind in PERSON_KINDS:
         return _person_report(args, address, kind, tls, api_key)
     if kind == "paths":

@@ -49,7 +49,7 @@ def sample_send(args: argparse.Namespace) -> int:
     address = args.ingest or process_env().get("INGEST_ADDR", "127.0.0.1:50051")
     try:
         tls = operator_tls(args.tls_dir, process_env())
-        api_key = sent_api_key(args.api_key, process_env())
+        api_key = sent_api_key(args.api_key, process_env(), address)
     except SettingsError as error:
         print(f"convtrack sample send: {error}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ from common.leadership import AnotherReplicaError
 from common.server import serve_until, stop_requested_by_signals
 from common.settings import SettingsError, process_env
 from services import launcher
+from services.commands.local import local_access
 
 logger = logging.getLogger("convtrack")
 
@@ -26,13 +27,32 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def up(args: argparse.Namespace) -> int:
-    """Runs the four services in this process until SIGTERM or Ctrl-C."""
+    """Runs the four services in this process until SIGTERM or Ctrl-C, as a local deployment
+    (`services.commands.local`): API keys on unless `CONVTRACK_AUTH` says otherwise, with a
+    local admin key in the data directory that `convtrack` commands run here send."""
     stop = stop_requested_by_signals()
     try:
-        running, addresses = launcher.start_all(process_env())
+        access = local_access(process_env())
+        running, addresses = launcher.start_all(access.env)
     except (AnotherReplicaError, SettingsError) as error:
         logger.error("refusing to start: %s", error)
         return 1
     logger.info("convtrack up: %s", addresses)
+    print(
+        f"convtrack up: ingest {addresses.ingest}, identity {addresses.identity}, "
+        f"attribution {addresses.attribution}, reporting {addresses.reporting}",
+        flush=True,
+    )
+    if access.admin_key_file is not None:
+        state = "minted" if access.minted else "kept"
+        print(
+            f"API keys are on; the local admin key ({state}) is in {access.admin_key_file} "
+            "(mode 0600). convtrack commands with the same data directory (CONVTRACK_DATA_DIR, "
+            "default ./data) send it to loopback addresses by themselves; create narrower "
+            "keys with `convtrack keys create`.",
+            flush=True,
+        )
+    else:
+        print("API keys are off (CONVTRACK_AUTH=off): every local caller may do everything.")
     serve_until(stop, running)
     return 0

@@ -3,7 +3,7 @@ enforces)."""
 
 from __future__ import annotations
 
-from common.authorisation import AccessPolicy, Rule, audited, internal, scoped
+from common.authorisation import AccessPolicy, Rule, audited, internal, internal_or_operator, scoped
 from common.callers import Scope
 from common.rate_limits import Cost
 from convtrack.identity.v1 import identity_pb2
@@ -23,8 +23,8 @@ RULES: dict[str, Rule] = {
     "ConfigureRules": audited(scoped(Scope.IDENTITY_ADMIN, "property_id")),
     "GetRules": scoped(Scope.IDENTITY_ADMIN, "property_id"),
     "ListEvents": internal(peers=LOG_FOLLOWERS),
-    "GetLogHead": internal(peers=LOG_FOLLOWERS),
-    "GetSyncStatus": internal(peers=PEER_SERVICES),
+    "GetLogHead": internal_or_operator(peers=LOG_FOLLOWERS),
+    "GetSyncStatus": internal_or_operator(peers=PEER_SERVICES),
     "ListAuditEvents": scoped(Scope.IDENTITY_ADMIN, "property_id"),
 }
 

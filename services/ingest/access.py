@@ -8,6 +8,7 @@ from common.authorisation import (
     audited,
     every_property,
     internal,
+    internal_or_operator,
     scoped,
     scoped_or_default,
 )
@@ -27,7 +28,7 @@ RULES: dict[str, Rule] = {
     "PseudonymiseIdentifiers": scoped(Scope.IDENTITY_ADMIN, "property_id", peers=("identity",)),
     "RevealIdentifiers": internal(peers=("identity",)),
     "ListEvents": internal(peers=LOG_FOLLOWERS),
-    "GetLogHead": internal(peers=LOG_FOLLOWERS),
+    "GetLogHead": internal_or_operator(peers=LOG_FOLLOWERS),
     "GetKeyRing": internal(peers=KEY_RING_READERS),
     "CreateApiKey": audited(every_property(Scope.ADMIN)),
     "ListApiKeys": every_property(Scope.ADMIN),

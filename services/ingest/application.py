@@ -308,7 +308,7 @@ class IngestApplication(LoggedApplication):
                 for event in found
                 for key in event.identifier_keys
             }
-            current = self.vault.consents(property_id, list(pseudonyms.values()))
+            current = self._recorded_consents(property_id, pseudonyms)
             changed: dict[str, Consent] = {}
             for event in found:
                 own = [pseudonyms[key] for key in event.identifier_keys]
@@ -321,6 +321,27 @@ class IngestApplication(LoggedApplication):
                         current[pseudonym] = changed[pseudonym] = updated
             self.vault.record_consents(property_id, changed)
         return consents
+
+    def _recorded_consents(
+        self, property_id: str, pseudonyms: dict[str, str]
+    ) -> dict[str, Consent]:
+        """The recorded consent of each identifier (key -> pseudonym), by its pseudonym: the
+        row under that pseudonym, else one recorded under an earlier secret before a rotation
+        (identifiers that only ever denied analytics consent were never sealed, so their
+        pseudonym does not follow them to the secret that made it)."""
+        candidates = {
+            key: (pseudonym, *self.vault.previous_pseudonyms(property_id, key))
+            for key, pseudonym in pseudonyms.items()
+        }
+        stored = self.vault.consents(
+            property_id, [p for found in candidates.values() for p in found]
+        )
+        recorded: dict[str, Consent] = {}
+        for key, found in candidates.items():
+            consent = next((stored[p] for p in found if p in stored), None)
+            if consent is not None:
+                recorded[pseudonyms[key]] = consent
+        return recorded
 
     def _within(self, timeout: float | None, work: Callable[[], T]) -> T:
         """The work's result; GroupCommitTimeoutError when it takes longer than `timeout`

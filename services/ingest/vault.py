@@ -218,6 +218,12 @@ class SubjectVault:
             return _digest(self._secrets[0], property_id, identifier)
         return self._resolved(property_id, [identifier])[identifier][0]
 
+    def previous_pseudonyms(self, property_id: str, identifier: str) -> tuple[str, ...]:
+        """The identifier's pseudonym under each previous secret (none without a rotation):
+        an identifier never sealed (it only ever denied analytics consent) has its consent
+        row under the secret that was current when it was recorded."""
+        return tuple(_digest(secret, property_id, identifier) for secret in self._secrets[1:])
+
     def network_pseudonyms(self, property_id: str, address: IPAddress) -> NetworkPseudonyms:
         """Pseudonyms of a client's IP address and of its /24 (IPv4) or /64 (IPv6) network.
 

@@ -3,7 +3,15 @@ enforces)."""
 
 from __future__ import annotations
 
-from common.authorisation import AccessPolicy, Rule, every_property, internal, scoped, unscoped
+from common.authorisation import (
+    AccessPolicy,
+    Rule,
+    audited,
+    every_property,
+    internal_or_operator,
+    scoped,
+    unscoped,
+)
 from common.callers import Scope
 from common.rate_limits import Cost
 from convtrack.reporting.v1 import reporting_pb2
@@ -19,7 +27,7 @@ RULES: dict[str, Rule] = {
     "GetConversionRateReport": scoped(Scope.REPORTS_READ, "property_id"),
     "GetPropertySettings": scoped(Scope.REPORTS_READ, "property_id"),
     # A property's report settings (its time zone) are configuration, like its models.
-    "SetPropertySettings": scoped(Scope.ATTRIBUTION_ADMIN, "property_id"),
+    "SetPropertySettings": audited(scoped(Scope.ATTRIBUTION_ADMIN, "property_id")),
     "GetPathReport": scoped(Scope.REPORTS_READ, "property_id"),
     "GetPathDistribution": scoped(Scope.REPORTS_READ, "property_id"),
     "GetAssistedConversions": scoped(Scope.REPORTS_READ, "property_id"),
@@ -30,7 +38,10 @@ RULES: dict[str, Rule] = {
     "ListProperties": every_property(Scope.REPORTS_READ),
     # The dimensions reports group by: the same for every property.
     "ListDimensions": unscoped(Scope.REPORTS_READ),
-    "GetSyncStatus": internal(peers=PEER_SERVICES),
+    "GetSyncStatus": internal_or_operator(peers=PEER_SERVICES),
+    # The audit log of the admin RPCs above: a property's entries for its attribution:admin
+    # key, every property's for a key of every property.
+    "ListAuditEvents": scoped(Scope.ATTRIBUTION_ADMIN, "property_id"),
 }
 
 # Every call costs one against the key's rate limit (queries per second).

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, delete, insert, or_,
 
 from common.follower import UpstreamEntry
 from common.sql_positions import record_position, stored_position
+from common.storage import writer
 from services.reporting.domainmodel import SpendEntry, VisitEvent
 from services.reporting.log_clock import record_times
 from services.reporting.person_projection import apply_person_events
@@ -39,6 +40,7 @@ class IngestActivityProjection:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._writer = writer(engine)
         self.lock = threading.Lock()
 
     def position(self, upstream: str) -> int:
@@ -59,7 +61,7 @@ class IngestActivityProjection:
                 values += [entry.value.visit, entry.value.event]
             elif entry.value is not None:
                 values.append(entry.value)
-        with self._engine.begin() as conn:
+        with self._writer.begin() as conn:
             if after is not None:
                 current = stored_position(conn, projection_positions, PROJECTION_NAME, upstream)
                 if current != after:

@@ -31,6 +31,7 @@ from sqlalchemy import (
 
 from common.money import NANOS_PER_MICRO, NANOS_PER_UNIT, Money
 from common.sql_positions import stored_position
+from common.storage import writer
 from services.reporting.as_of import ATTRIBUTION, current, resolve
 from services.reporting.domainmodel import (
     DEFAULT_SCOPE,
@@ -130,6 +131,7 @@ class ReportingApplication:
     def __init__(self, engine: Engine, upstreams: Sequence[str] = ()) -> None:
         """`upstreams` are the logs whose positions each report carries as its freshness."""
         self._engine = engine
+        self._writer = writer(engine)
         self._upstreams = tuple(upstreams)
 
     def conversion_report(
@@ -184,7 +186,7 @@ class ReportingApplication:
                 "Europe/Berlin or America/New_York)"
             ) from error
         t = property_settings.c
-        with self._engine.begin() as conn:
+        with self._writer.begin() as conn:
             conn.execute(delete(property_settings).where(t.property_id == property_id))
             conn.execute(
                 insert(property_settings).values(

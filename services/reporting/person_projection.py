@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, delete, insert, or_,
 
 from common.follower import UpstreamEntry
 from common.sql_positions import record_position, stored_position
+from common.storage import writer
 from services.reporting.periods import EPOCH
 from services.reporting.person_values import EventKind, IdentityChange, PersonEvent
 from services.reporting.projections import StalePositionError
@@ -138,6 +139,7 @@ class IdentityLinksProjection:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._writer = writer(engine)
         self.lock = threading.Lock()
 
     def position(self, upstream: str) -> int:
@@ -162,7 +164,7 @@ class IdentityLinksProjection:
             for person_id, identifiers in entry.value.moves:
                 for identifier in identifiers:
                     owners[(entry.value.property_id, identifier)] = person_id
-        with self._engine.begin() as conn:
+        with self._writer.begin() as conn:
             if after is not None:
                 current = stored_position(conn, projection_positions, PROJECTION_NAME, upstream)
                 if current != after:

@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 from common.eventlog import MissingTablesError
 from common.follower import UpstreamEntry
 from common.sql_positions import record_position, stored_position
+from common.storage import writer
 from services.reporting.domainmodel import (
     ConfiguredModels,
     ConversionAttribution,
@@ -71,13 +72,14 @@ class ConversionCreditsProjection:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._writer = writer(engine)
         self.lock = threading.Lock()
 
     def create_tables(self) -> None:
         """Creates the views and settings tables that are missing. Views made by an older
         version (a column or one of REPLAYED_VIEWS missing) are dropped and made again, to be
         replayed from position 0: they are rebuildable; the settings are kept."""
-        with self._engine.begin() as conn:
+        with self._writer.begin() as conn:
             existing = inspect(conn)
             schema = conn.get_execution_options().get("schema_translate_map", {}).get(None)
             missing = []
@@ -120,7 +122,7 @@ class ConversionCreditsProjection:
     def rebuild(self) -> None:
         """Drops and recreates the views and positions: the followers replay from position 0.
         The properties' settings are kept."""
-        with self._engine.begin() as conn:
+        with self._writer.begin() as conn:
             metadata.drop_all(conn)
             metadata.create_all(conn)
 
@@ -153,7 +155,7 @@ class ConversionCreditsProjection:
             (e.position, e.value) for e in entries if isinstance(e.value, ConversionAttribution)
         ]
         settings = [(e.position, e.value) for e in entries if isinstance(e.value, ConfiguredModels)]
-        with self._engine.begin() as conn:
+        with self._writer.begin() as conn:
             if after is not None:
                 current = stored_position(conn, projection_positions, PROJECTION_NAME, upstream)
                 if current != after:

@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 from sqlalchemy import Engine
 
+from common.audit import audit_interceptors, open_audit_log
 from common.authentication import AuthMode, AuthSettings, auth_settings
 from common.authorisation import access_interceptors
 from common.channels import open_channel
@@ -218,6 +219,7 @@ def _start(
             found.update(sharded_positions(links.position, ["identity"], settings.shards))
         return found
 
+    audit = open_audit_log(database_of(settings))
     servicer = ReportingServicer(
         app,
         positions,
@@ -225,6 +227,7 @@ def _start(
         MetricsReports(engine),
         PathReports(engine),
         OutcomeReports(engine),
+        audit,
         PersonReports(engine, settings.shards),
     )
 
@@ -242,7 +245,10 @@ def _start(
             settings.auth,
             policy(),
             keys.current if keys is not None else None,
-            below=rate_limit_interceptors(settings.rate_limits, RATE_COSTS, replicas),
+            below=[
+                *rate_limit_interceptors(settings.rate_limits, RATE_COSTS, replicas),
+                *audit_interceptors(policy(), audit),
+            ],
         ),
         ready_at_start=False,
         transport=settings.transport,
@@ -255,6 +261,7 @@ def _start(
         closers=[
             *([keys.stop] if keys else []),
             engine.dispose,
+            audit.close,
             telemetry.shutdown,
             election.close,
         ],
@@ -263,12 +270,13 @@ def _start(
 
 
 def migrate(settings: ReportingSettings) -> None:
-    """Creates reporting's schema and views (the migrate step)."""
+    """Creates reporting's schema, views and audit log table (the migrate step)."""
     engine = build_engine(replace(settings, create_tables=True))
     try:
         ConversionCreditsProjection(engine).create_tables()
     finally:
         engine.dispose()
+    open_audit_log(database_of(replace(settings, create_tables=True))).close()
 
 
 def rebuild_reports(settings: ReportingSettings) -> None:

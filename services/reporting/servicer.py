@@ -15,6 +15,8 @@ import grpc
 from google.protobuf.message import Message
 from opentelemetry.metrics import Meter
 
+from common.audit import AuditLog
+from common.audit_api import list_audit_events
 from common.grpc_errors import FieldProblem, abort_invalid
 from common.money import Money
 from common.requests import FieldChecks
@@ -122,10 +124,12 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
         metrics: MetricsReports | None = None,
         paths: PathReports | None = None,
         outcomes: OutcomeReports | None = None,
+        audit: AuditLog | None = None,
         people: PersonReports | None = None,
     ) -> None:
         self._app = app
         self._outcomes = outcomes
+        self._audit = audit
         self._people = people
         self._metrics = metrics
         self._paths = paths
@@ -139,6 +143,17 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
             else None
         )
         self._positions = positions
+
+    def ListAuditEvents(
+        self, request: reporting_pb2.ListAuditEventsRequest, context: grpc.ServicerContext
+    ) -> reporting_pb2.ListAuditEventsResponse:
+        """A page of reporting's audit log."""
+        if self._audit is None:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "this server keeps no audit log")
+            raise AssertionError("unreachable: abort raises")
+        return list_audit_events(
+            self._audit, request, context, reporting_pb2.ListAuditEventsResponse
+        )
 
     def GetConversionReport(
         self, request: reporting_pb2.GetConversionReportRequest, context: grpc.ServicerContext

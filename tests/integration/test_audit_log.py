@@ -4,6 +4,7 @@ ListAuditEvents; a property's key sees its property's entries only."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,8 @@ from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
 from convtrack.common.v1 import common_pb2
 from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
+from services.cli import main
 from tests.conftest import Storage
 from tests.integration.test_auth_matrix import PROPERTY, System, start_system
 
@@ -202,3 +205,66 @@ def test_consent_defaults_and_identifier_erasure_are_audited_without_identifiers
     ]
     assert entries[1].request_summary == "property_id, identifiers: 1 item(s)"
     assert all(SECRET_EMAIL not in e.request_summary for e in entries)
+
+
+def test_audit_list_prints_a_services_entries_as_a_table_or_json(
+    system: System, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("CONVTRACK_API_KEY", "CONVTRACK_API_KEY_FILE", "CONVTRACK_TLS_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CONVTRACK_DATA_DIR", str(system.data_dir))
+    settings_key = system.keys.right[Scope.ATTRIBUTION_ADMIN]
+    reporting = reporting_pb2_grpc.ReportingServiceStub(system.channels["reporting"])
+    reporting.SetPropertySettings(
+        reporting_pb2.SetPropertySettingsRequest(
+            property_id=PROPERTY, settings=reporting_pb2.PropertySettings(time_zone="Asia/Tokyo")
+        ),
+        timeout=DEADLINE,
+        metadata=_bearer(settings_key),
+    )
+    command = ["audit", "list", "--service", "reporting", "--addr", system.addresses["reporting"]]
+
+    # A property's attribution:admin key lists its property's entries.
+    assert (
+        main([*command, "--property", PROPERTY, "--api-key", settings_key, "--format", "json"]) == 0
+    )
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["service"] == "reporting" and listed["more"] is False
+    assert [(e["rpc"], e["caller"], e["property_id"], e["outcome"]) for e in listed["events"]] == [
+        ("SetPropertySettings", _key_id(settings_key), PROPERTY, "OK")
+    ]
+    assert "Asia/Tokyo" not in json.dumps(listed)
+
+    # Not every property's, nor another property's.
+    assert main([*command, "--api-key", settings_key]) == 1
+    assert "PERMISSION_DENIED" in capsys.readouterr().err
+    other = system.keys.other_property[Scope.ATTRIBUTION_ADMIN]
+    assert main([*command, "--property", PROPERTY, "--api-key", other]) == 1
+    assert "PERMISSION_DENIED" in capsys.readouterr().err
+
+    # An admin key, as a table; --since after the call lists nothing.
+    assert main([*command, "--api-key", system.keys.admin]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["time", "caller", "rpc", "property", "outcome", "request"]
+    assert table[2].split()[1:5] == [_key_id(settings_key), "SetPropertySettings", PROPERTY, "OK"]
+    later = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
+    assert main([*command, "--api-key", system.keys.admin, "--since", later]) == 0
+    assert capsys.readouterr().out.strip() == "no audit entries"
+
+    # --limit pages: ingest's key changes, one per page.
+    ingest = ingest_pb2_grpc.IngestServiceStub(system.channels["ingest"])
+    for _ in range(3):
+        ingest.CreateApiKey(
+            ingest_pb2.CreateApiKeyRequest(
+                property_id=PROPERTY, scopes=[ingest_pb2.API_KEY_SCOPE_REPORTS_READ]
+            ),
+            timeout=DEADLINE,
+            metadata=_bearer(system.keys.admin),
+        )
+    ingest_command = ["audit", "list", "--service", "ingest", "--addr", system.addresses["ingest"]]
+    assert (
+        main([*ingest_command, "--api-key", system.keys.admin, "--format", "json", "--limit", "2"])
+        == 0
+    )
+    page = json.loads(capsys.readouterr().out)
+    assert len(page["events"]) == 2 and page["more"] is True

@@ -203,12 +203,40 @@ def test_internal_rpcs_on_the_main_port_are_refused_even_to_an_admin_key(
                 timeout=DEADLINE,
                 metadata=admin,
             ),
-            "attribution.GetSyncStatus": lambda: attribution.GetSyncStatus(
-                attribution_pb2.GetSyncStatusRequest(), timeout=DEADLINE, metadata=admin
+            "attribution.ListEvents": lambda: attribution.ListEvents(
+                attribution_pb2.ListEventsRequest(), timeout=DEADLINE, metadata=admin
             ),
         }
         for name, call in calls.items():
             assert status_of(call) is grpc.StatusCode.PERMISSION_DENIED, name
+
+
+def test_an_operator_with_an_admin_key_waits_for_sync_on_the_main_ports(
+    system: TlsSystem,
+) -> None:
+    keys, operator = system.keys, TlsSettings.in_directory(system.certs, "client")
+    with system.channel(system.addresses.ingest) as channel:
+        tracked = ingest_pb2_grpc.IngestServiceStub(channel).TrackEvents(
+            ingest_pb2.TrackEventsRequest(events=cross_device_journey()),
+            timeout=DEADLINE,
+            metadata=bearer(keys.right[Scope.INGEST_WRITE]),
+        )
+    assert tracked.accepted_count + tracked.duplicate_count == len(cross_device_journey())
+    launcher.wait_for_sync(system.addresses, timeout=60, tls=operator, api_key=keys.admin)
+    with system.channel(system.addresses.attribution) as channel:
+        status = attribution_pb2_grpc.AttributionServiceStub(channel).GetSyncStatus(
+            attribution_pb2.GetSyncStatusRequest(), timeout=DEADLINE, metadata=bearer(keys.admin)
+        )
+    assert {u.upstream: u.position for u in status.upstreams}["ingest"] > 0
+
+    # Log positions only: a property's key, even with every scope, may not ask.
+    for token in (keys.right[Scope.ATTRIBUTION_ADMIN], keys.other_property[Scope.REPORTS_READ]):
+        with pytest.raises(grpc.RpcError) as refused:
+            launcher.wait_for_sync(system.addresses, timeout=5, tls=operator, api_key=token)
+        assert refused.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.RpcError) as refused:
+        launcher.wait_for_sync(system.addresses, timeout=5, tls=operator)
+    assert refused.value.code() is grpc.StatusCode.UNAUTHENTICATED
 
 
 def test_reveal_identifiers_is_for_identitys_certificate_only(system: TlsSystem) -> None:

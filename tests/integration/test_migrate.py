@@ -5,10 +5,20 @@ from __future__ import annotations
 import pytest
 
 from common.eventlog import MissingTablesError
+from convtrack.attribution.v1 import attribution_pb2
+from convtrack.identity.v1 import identity_pb2
+from convtrack.ingest.v1 import ingest_pb2
+from convtrack.reporting.v1 import reporting_pb2
 from services import launcher
 from services.cli import main
 from tests.conftest import Storage
-from tests.e2e.system import System, cross_device_journey, purchase_value_in_usd
+from tests.e2e.system import (
+    DEADLINE,
+    PROPERTY,
+    System,
+    cross_device_journey,
+    purchase_value_in_usd,
+)
 
 
 class MigratedSystem(System):
@@ -39,6 +49,25 @@ def test_services_started_without_ddl_after_migrate_record_and_report(
         system.sync()
         usd = purchase_value_in_usd().to_micros()
         assert system.report("last_click") == {"email": (1.0, *divmod(usd * 1000, 10**9))}
+        # Every service's audit log has its table too: admin calls are recorded and listed.
+        system.reporting.SetPropertySettings(
+            reporting_pb2.SetPropertySettingsRequest(
+                property_id=PROPERTY, settings=reporting_pb2.PropertySettings(time_zone="UTC")
+            ),
+            timeout=DEADLINE,
+        )
+        listed = system.reporting.ListAuditEvents(
+            reporting_pb2.ListAuditEventsRequest(), timeout=DEADLINE
+        )
+        assert [e.rpc for e in listed.events] == ["SetPropertySettings"]
+        for stub, module in (
+            (system.ingest, ingest_pb2),
+            (system.identity, identity_pb2),
+            (system.attribution, attribution_pb2),
+        ):
+            assert not stub.ListAuditEvents(
+                module.ListAuditEventsRequest(), timeout=DEADLINE
+            ).events
     finally:
         system.close()
 

@@ -35,7 +35,15 @@ from services.ingest.server import (
 from services.ingest.vault import Forgotten, legacy_metadata, legacy_secret, legacy_vault_secret
 from services.ingest.vault_secrets import GENERATED_FILE, VaultSecret
 from tests.conftest import Storage
-from tests.integration.helpers_ingest import DEADLINE, PROPERTY, identify, stored_bytes, track
+from tests.integration.helpers_ingest import (
+    DEADLINE,
+    PROPERTY,
+    identify,
+    logged_by_event_id,
+    page_view,
+    stored_bytes,
+    track,
+)
 
 Stub = ingest_pb2_grpc.IngestServiceStub
 OLD = secrets.token_hex(32)
@@ -132,6 +140,27 @@ def test_rotation_keeps_known_pseudonyms_and_gives_new_identifiers_the_new_secre
     # Restarted with the same secrets, nothing moves.
     with ingest(settings_of(storage, NEW, OLD)) as stub:
         assert pseudonyms(stub, "ann", "bob", "cat") == after
+
+
+def test_a_withdrawal_recorded_under_a_previous_secret_still_applies(storage: Storage) -> None:
+    def visit(stub: Stub, event_id: str, **consent: str) -> None:
+        event = page_view(
+            event_id,
+            identity=ingest_pb2.Identity(anonymous_id="c-withdrawn"),
+            consent=ingest_pb2.Consent(**consent),
+        )
+        assert track(stub, [event]).accepted_count == 1
+
+    # The cookie only ever said "denied", so it has no key: its withdrawal is a consent row
+    # under the old secret's pseudonym.
+    with ingest(settings_of(storage, OLD)) as stub:
+        visit(stub, "denied-first", gcs="G100")
+    with ingest(settings_of(storage, NEW, OLD)) as stub:
+        visit(stub, "silent-later")
+        logged = logged_by_event_id(stub)
+    later = logged["silent-later"].envelope
+    assert later.consent.analytics == ingest_pb2.CONSENT_STATE_DENIED
+    assert not later.identifiers
 
 
 def test_pseudonyms_made_under_a_previous_secret_can_still_be_forgotten(

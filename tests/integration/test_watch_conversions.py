@@ -5,6 +5,7 @@ SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator, Sequence
+from datetime import UTC, timedelta
 from typing import Any
 
 import grpc
@@ -12,10 +13,13 @@ import pytest
 from google.protobuf import duration_pb2
 
 from common.grpc_errors import retry_delay_of
+from common.wire import to_timestamp
 from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
+from convtrack.ingest.v1 import ingest_pb2
 from services.attribution.watch import DEFAULT_MAX_STREAMS
 from tests.conftest import Storage
 from tests.integration.helpers_watch import (
+    NOW,
     OTHER,
     PROPERTY,
     System,
@@ -154,6 +158,34 @@ def test_a_reattribution_is_streamed_as_such(system: System) -> None:
     assert [m.kind for m in revised] == [attribution_pb2.WATCH_EVENT_KIND_REATTRIBUTED]
     assert revised[0].attribution.revision == 2
     assert revised[0].attribution.journey_length == 1
+
+
+def test_a_retraction_is_streamed_as_such(system: System) -> None:
+    system.track(conversion(PROPERTY, 0), conversion(PROPERTY, 1))
+    system.sync()
+    head = until_caught_up(watch(system))[-1].position
+    system.track(
+        ingest_pb2.Event(
+            property_id=PROPERTY,
+            event_id="retract-order-1",
+            timestamp=to_timestamp(NOW - timedelta(hours=1)),
+            outcome=ingest_pb2.Outcome(
+                conversion_name="purchase", order_id="order-1", retracted=True
+            ),
+        )
+    )
+    system.sync()
+
+    messages = [m for m in until_caught_up(watch(system, after=head)) if m.kind != HEARTBEAT_KIND]
+
+    assert [m.kind for m in messages] == [attribution_pb2.WATCH_EVENT_KIND_RETRACTED]
+    retraction = messages[0].retraction
+    assert retraction.property_id == PROPERTY and retraction.conversion_name == "purchase"
+    assert system.conversions[retraction.conversion_id] == PROPERTY
+    assert retraction.retracted_at.ToDatetime(tzinfo=UTC) == NOW - timedelta(hours=1)
+    # Filtered by another name, the stream leaves it out.
+    others = until_caught_up(watch(system, after=head, conversion_names=["sign_up"]))
+    assert [m.kind for m in others] == [HEARTBEAT_KIND] * len(others)
 
 
 def test_the_stream_resumes_without_gaps_or_repeats_after_the_server_restarts(

@@ -71,8 +71,21 @@ def test_log_reads_are_for_the_services_that_follow_the_log_only() -> None:
         followers = {name for name, ups in launcher.PEERS.items() if producer in ups}
         for rpc in ("ListEvents", "GetLogHead"):
             rule = RULES[producer][rpc]
-            assert rule.scope is None, "internal: no key may call it"
             assert set(rule.peers) == followers, (producer, rpc)
+        assert RULES[producer]["ListEvents"].scope is None, "internal: no key may call it"
+
+
+def test_log_positions_are_for_peers_and_operators_with_an_admin_key() -> None:
+    property_admin = Caller(key_id="p", properties=frozenset({"shop"}), scopes=frozenset(Scope))
+    for service, rules in RULES.items():
+        for rpc in ("GetLogHead", "GetSyncStatus"):
+            if rpc not in rules:
+                continue
+            request = attribution_pb2.GetSyncStatusRequest()
+            assert denial(rules[rpc], rpc, ADMIN, request) is None, (service, rpc)
+            assert denial(rules[rpc], rpc, property_admin, request) is not None, (service, rpc)
+            for peer in rules[rpc].peers:
+                assert denial(rules[rpc], rpc, PEER[peer], request) is None, (service, rpc)
 
 
 def test_only_identity_may_reveal_identifiers() -> None:

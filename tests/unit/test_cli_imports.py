@@ -114,6 +114,7 @@ def test_every_command_resolves_to_its_handler(command: str) -> None:
             "relay": ["relay", "--url", "http://127.0.0.1:9/hook", "--property", "p"],
             "import events": ["import", "events", "events.jsonl"],
             "keys revoke": ["keys", "revoke", "0123abcd"],
+            "audit list": ["audit", "list", "--service", "identity"],
             "attribution models": ["attribution", "models", "--property", "p"],
             "consent defaults": ["consent", "defaults", "--property", "p"],
             "consent forget": ["consent", "forget", "--property", "p", "--identifier", "anon:c"],

@@ -63,3 +63,22 @@ def test_the_state_file_keeps_a_position_per_property(tmp_path: Path) -> None:
     path.write_text("{not json")
     with pytest.raises(SettingsError, match="cannot read"):
         state.read()
+
+
+def test_a_retraction_is_posted_with_its_own_type_key_and_body() -> None:
+    from convtrack.attribution.v1 import attribution_pb2
+    from services.commands.relay import idempotency_key, payload
+
+    message = attribution_pb2.WatchConversionsResponse(
+        position=42,
+        kind=attribution_pb2.WATCH_EVENT_KIND_RETRACTED,
+        retraction=attribution_pb2.ConversionRetracted(
+            property_id="shop", conversion_id="c-1", conversion_name="deal"
+        ),
+    )
+    body = payload(message)
+    assert body["type"] == "conversion.retracted"
+    assert body["id"] == idempotency_key(message) == "c-1:retracted"
+    assert body["property_id"] == "shop"
+    assert body["retraction"]["conversion_name"] == "deal" and "attribution" not in body
+    json.dumps(body)

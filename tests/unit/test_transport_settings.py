@@ -109,3 +109,15 @@ def test_operators_use_the_client_certificate_of_a_tls_directory(certs: Path) ->
     )
     with pytest.raises(SettingsError, match=r"client\.crt is missing"):
         operator_tls(certs / "absent", {})
+
+
+def test_tls_on_the_internal_port_only_keeps_the_main_port_plaintext_on_loopback(
+    certs: Path,
+) -> None:
+    env = {"CONVTRACK_TLS_DIR": str(certs), "CONVTRACK_TLS_INTERNAL_ONLY": "y"}
+    transport = transport_settings(env, "ingest", "127.0.0.1:50051")
+    assert transport.tls == TlsSettings.in_directory(certs, "ingest")
+    assert transport.plaintext_main and transport.main_tls is None
+    with pytest.raises(SettingsError, match="CONVTRACK_TLS_INTERNAL_ONLY keeps it plaintext"):
+        transport_settings(env, "ingest", "0.0.0.0:50051")
+    assert transport_settings({"CONVTRACK_TLS_DIR": str(certs)}, "ingest", "0.0.0.0:1").main_tls

@@ -530,18 +530,20 @@ class WatchConversionsRequest(_message.Message):
     def __init__(self, property_id: _Optional[str] = ..., after: _Optional[int] = ..., from_now: _Optional[bool] = ..., conversion_names: _Optional[_Iterable[str]] = ..., heartbeat_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class WatchConversionsResponse(_message.Message):
-    __slots__ = ("position", "kind", "recorded_at", "attribution", "log_head")
+    __slots__ = ("position", "kind", "recorded_at", "attribution", "log_head", "retraction")
     POSITION_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     RECORDED_AT_FIELD_NUMBER: _ClassVar[int]
     ATTRIBUTION_FIELD_NUMBER: _ClassVar[int]
     LOG_HEAD_FIELD_NUMBER: _ClassVar[int]
+    RETRACTION_FIELD_NUMBER: _ClassVar[int]
     position: int
     kind: WatchEventKind
     recorded_at: _timestamp_pb2.Timestamp
     attribution: ConversionAttributed
     log_head: int
-    def __init__(self, position: _Optional[int] = ..., kind: _Optional[_Union[WatchEventKind, str]] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attribution: _Optional[_Union[ConversionAttributed, _Mapping]] = ..., log_head: _Optional[int] = ...) -> None: ...
+    retraction: ConversionRetracted
+    def __init__(self, position: _Optional[int] = ..., kind: _Optional[_Union[WatchEventKind, str]] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attribution: _Optional[_Union[ConversionAttributed, _Mapping]] = ..., log_head: _Optional[int] = ..., retraction: _Optional[_Union[ConversionRetracted, _Mapping]] = ...) -> None: ...
 
 class StageReached(_message.Message):
     __slots__ = ("stage", "reached_at")

@@ -110,6 +110,11 @@ class ReportingServiceStub:
                 request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetOutcomeReportRequest.SerializeToString,
                 response_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetOutcomeReportResponse.FromString,
                 _registered_method=True)
+        self.ListAuditEvents = channel.unary_unary(
+                '/convtrack.reporting.v1.ReportingService/ListAuditEvents',
+                request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListAuditEventsRequest.SerializeToString,
+                response_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListAuditEventsResponse.FromString,
+                _registered_method=True)
         self.GetFunnelReport = channel.unary_unary(
                 '/convtrack.reporting.v1.ReportingService/GetFunnelReport',
                 request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetFunnelReportRequest.SerializeToString,
@@ -243,6 +248,14 @@ class ReportingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAuditEvents(self, request, context):
+        """Returns a page of reporting's audit log: its admin calls (SetPropertySettings) with the
+        caller, time, request summary and outcome, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetFunnelReport(self, request, context):
         """A funnel: persons (as identity joins visitors) reaching each of ordered steps within a
         time limit from the first, conversion and drop-off per step, overall and per first-touch
@@ -338,6 +351,11 @@ def add_ReportingServiceServicer_to_server(servicer, server):
                     servicer.GetOutcomeReport,
                     request_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetOutcomeReportRequest.FromString,
                     response_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetOutcomeReportResponse.SerializeToString,
+            ),
+            'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEvents,
+                    request_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListAuditEventsRequest.FromString,
+                    response_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListAuditEventsResponse.SerializeToString,
             ),
             'GetFunnelReport': grpc.unary_unary_rpc_method_handler(
                     servicer.GetFunnelReport,
@@ -756,6 +774,33 @@ class ReportingService:
             '/convtrack.reporting.v1.ReportingService/GetOutcomeReport',
             convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetOutcomeReportRequest.SerializeToString,
             convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetOutcomeReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.reporting.v1.ReportingService/ListAuditEvents',
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListAuditEventsRequest.SerializeToString,
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListAuditEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -87,6 +87,10 @@ class ReportingServiceStub:
     them): the conversions that reached it, their current value, and that value credited
     back to the touchpoints' channels or campaigns under one model.
     """
+    ListAuditEvents: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.ListAuditEventsRequest, _reporting_pb2.ListAuditEventsResponse]
+    """Returns a page of reporting's audit log: its admin calls (SetPropertySettings) with the
+    caller, time, request summary and outcome, oldest first.
+    """
     GetFunnelReport: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetFunnelReportRequest, _reporting_pb2.GetFunnelReportResponse]
     """A funnel: persons (as identity joins visitors) reaching each of ordered steps within a
     time limit from the first, conversion and drop-off per step, overall and per first-touch
@@ -154,6 +158,10 @@ class ReportingServiceAsyncStub(ReportingServiceStub):
     """Per stage of CRM outcomes (lead, qualified, won, lost... as ingest's Outcome events named
     them): the conversions that reached it, their current value, and that value credited
     back to the touchpoints' channels or campaigns under one model.
+    """
+    ListAuditEvents: _aio.UnaryUnaryMultiCallable[_reporting_pb2.ListAuditEventsRequest, _reporting_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
+    """Returns a page of reporting's audit log: its admin calls (SetPropertySettings) with the
+    caller, time, request summary and outcome, oldest first.
     """
     GetFunnelReport: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetFunnelReportRequest, _reporting_pb2.GetFunnelReportResponse]  # type: ignore[assignment]
     """A funnel: persons (as identity joins visitors) reaching each of ordered steps within a
@@ -309,6 +317,16 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
         """Per stage of CRM outcomes (lead, qualified, won, lost... as ingest's Outcome events named
         them): the conversions that reached it, their current value, and that value credited
         back to the touchpoints' channels or campaigns under one model.
+        """
+
+    @_abc_1.abstractmethod
+    def ListAuditEvents(
+        self,
+        request: _reporting_pb2.ListAuditEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.ListAuditEventsResponse, _abc.Awaitable[_reporting_pb2.ListAuditEventsResponse]]:
+        """Returns a page of reporting's audit log: its admin calls (SetPropertySettings) with the
+        caller, time, request summary and outcome, oldest first.
         """
 
     @_abc_1.abstractmethod
