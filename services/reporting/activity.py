@@ -15,7 +15,7 @@ from common.storage import writer
 from services.reporting.domainmodel import SpendEntry, VisitEvent
 from services.reporting.log_clock import record_times
 from services.reporting.person_projection import apply_person_events
-from services.reporting.person_values import PersonEvent, TrackedVisit
+from services.reporting.person_values import ConversionRetraction, PersonEvent, TrackedVisit
 from services.reporting.projections import StalePositionError
 from services.reporting.sessions import Session, VisitorSessions, place, property_time_zone
 from services.reporting.views import projection_positions, session_visitors, sessions, spend
@@ -23,7 +23,7 @@ from services.reporting.views import projection_positions, session_visitors, ses
 PROJECTION_NAME = "ingest_activity"
 LOOKUP_CHUNK = 200
 
-Activity = SpendEntry | VisitEvent | PersonEvent | TrackedVisit | None
+Activity = SpendEntry | VisitEvent | PersonEvent | TrackedVisit | ConversionRetraction | None
 VisitorKey = tuple[str, str]
 
 
@@ -55,7 +55,7 @@ class IngestActivityProjection:
         against `after`, as in ConversionCreditsProjection)."""
         if not entries:
             return
-        values: list[SpendEntry | VisitEvent | PersonEvent] = []
+        values: list[SpendEntry | VisitEvent | PersonEvent | ConversionRetraction] = []
         for entry in entries:
             if isinstance(entry.value, TrackedVisit):
                 values += [entry.value.visit, entry.value.event]
@@ -73,7 +73,11 @@ class IngestActivityProjection:
             _apply_spend(conn, figures)
             _apply_visits(conn, [v for v in values if isinstance(v, VisitEvent)])
             record_times(conn, upstream, entries, {position for position, _ in figures})
-            apply_person_events(conn, [v for v in values if isinstance(v, PersonEvent)])
+            apply_person_events(
+                conn,
+                [v for v in values if isinstance(v, PersonEvent)],
+                [v for v in values if isinstance(v, ConversionRetraction)],
+            )
             record_position(
                 conn, projection_positions, PROJECTION_NAME, upstream, entries[-1].position
             )

@@ -18,12 +18,18 @@ from common.follower import UpstreamEntry
 from common.sql_positions import record_position, stored_position
 from common.storage import writer
 from services.reporting.periods import EPOCH
-from services.reporting.person_values import EventKind, IdentityChange, PersonEvent
+from services.reporting.person_values import (
+    ConversionRetraction,
+    EventKind,
+    IdentityChange,
+    PersonEvent,
+)
 from services.reporting.projections import StalePositionError
 from services.reporting.views import (
     identity_links,
     person_events,
     projection_positions,
+    retracted_conversions,
     visitor_first_touches,
 )
 
@@ -43,11 +49,25 @@ def micros_of(moment: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def apply_person_events(conn: Connection, events: Sequence[PersonEvent]) -> None:
-    """Stores a page's person events (once per record) and lowers the first touch of each
-    visitor whose touchpoints in the page are earlier than its stored one."""
-    if not events:
-        return
+def apply_person_events(
+    conn: Connection,
+    events: Sequence[PersonEvent],
+    retractions: Sequence[ConversionRetraction] = (),
+) -> None:
+    """Stores a page's person events (once per record), lowers the first touch of each
+    visitor whose touchpoints in the page are earlier than its stored one, and keeps no
+    conversion that an outcome retracted, before or after it was recorded."""
+    _record_retractions(conn, retractions)
+    if events:
+        _store_events(conn, events)
+    _drop_retracted(
+        conn,
+        {(r.property_id, r.conversion_id) for r in retractions}
+        | {(x.property_id, x.record_id) for x in events if x.kind is EventKind.CONVERSION},
+    )
+
+
+def _store_events(conn: Connection, events: Sequence[PersonEvent]) -> None:
     unique = {(e.property_id, e.record_id): e for e in events}
     e = person_events.c
     conn.execute(
@@ -73,6 +93,56 @@ def apply_person_events(conn: Connection, events: Sequence[PersonEvent]) -> None
         ],
     )
     _lower_first_touches(conn, [x for x in unique.values() if x.kind is EventKind.TOUCHPOINT])
+
+
+def _by_property(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    grouped: dict[str, set[str]] = {}
+    for property_id, key in keys:
+        grouped.setdefault(property_id, set()).add(key)
+    return {p: sorted(ids) for p, ids in grouped.items()}
+
+
+def _retracted_among(conn: Connection, property_id: str, ids: Sequence[str]) -> set[str]:
+    r = retracted_conversions.c
+    found: set[str] = set()
+    for start in range(0, len(ids), LOOKUP_CHUNK):
+        chunk = ids[start : start + LOOKUP_CHUNK]
+        found.update(
+            conn.execute(
+                select(r.conversion_id).where(
+                    r.property_id == property_id, r.conversion_id.in_(chunk)
+                )
+            ).scalars()
+        )
+    return found
+
+
+def _record_retractions(conn: Connection, retractions: Sequence[ConversionRetraction]) -> None:
+    for property_id, ids in _by_property(
+        (r.property_id, r.conversion_id) for r in retractions
+    ).items():
+        known = _retracted_among(conn, property_id, ids)
+        new = [i for i in ids if i not in known]
+        if new:
+            conn.execute(
+                insert(retracted_conversions),
+                [{"property_id": property_id, "conversion_id": i} for i in new],
+            )
+
+
+def _drop_retracted(conn: Connection, candidates: Iterable[tuple[str, str]]) -> None:
+    """Removes the conversions among `candidates` (property, record id) that are retracted."""
+    e = person_events.c
+    for property_id, ids in _by_property(candidates).items():
+        retracted = sorted(_retracted_among(conn, property_id, ids))
+        for start in range(0, len(retracted), LOOKUP_CHUNK):
+            conn.execute(
+                delete(person_events).where(
+                    e.property_id == property_id,
+                    e.kind == EventKind.CONVERSION.value,
+                    e.record_id.in_(retracted[start : start + LOOKUP_CHUNK]),
+                )
+            )
 
 
 def _lower_first_touches(conn: Connection, touches: Sequence[PersonEvent]) -> None:

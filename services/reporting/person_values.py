@@ -58,6 +58,15 @@ class TrackedVisit:
 
 
 @dataclass(frozen=True, slots=True)
+class ConversionRetraction:
+    """From ingest's log: an outcome retracted the conversion (final, whatever came before or
+    comes after it): funnels and cohorts no longer count it, even if it is recorded later."""
+
+    property_id: str
+    conversion_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class IdentityChange:
     """From identity's log: for each (person id, identifiers) of `moves`, the identifiers now
     belong to the person, or to nobody (each its own person again) when the person id is

@@ -41,6 +41,7 @@ from services.reporting.views import (
     metadata,
     person_events,
     projection_positions,
+    retracted_conversions,
     settings_metadata,
     unconsented_conversions,
     visitor_first_touches,
@@ -55,7 +56,7 @@ class StalePositionError(Exception):
 
 
 REVISION_LOOKUP_CHUNK = 500
-REPLAYED_VIEWS = (person_events, visitor_first_touches, identity_links)
+REPLAYED_VIEWS = (person_events, visitor_first_touches, identity_links, retracted_conversions)
 """Views added after others existed that only a replay of the logs fills: when they are
 missing beside older views, every view is rebuilt."""
 

@@ -25,7 +25,13 @@ from services.reporting.domainmodel import (
     VisitEvent,
 )
 from services.reporting.path_values import PathSummary
-from services.reporting.person_values import EventKind, IdentityChange, PersonEvent, TrackedVisit
+from services.reporting.person_values import (
+    ConversionRetraction,
+    EventKind,
+    IdentityChange,
+    PersonEvent,
+    TrackedVisit,
+)
 from services.reporting.sessions import DIRECT_CHANNEL
 
 VISITOR_TYPES = (IdentifierType.ANONYMOUS_ID, IdentifierType.USER_ID)
@@ -212,13 +218,14 @@ def _tracked(
     return visit or event
 
 
-Activity = SpendEntry | VisitEvent | PersonEvent | TrackedVisit
+Activity = SpendEntry | VisitEvent | PersonEvent | TrackedVisit | ConversionRetraction
 
 
 def activity_of(entry: ingest_pb2.LogEntry) -> Activity | None:
     """A spend figure; a visit (a touchpoint but an impression, or a page view) with the
-    event funnels count; a conversion or identify call as such an event; None for other
-    entries and for events of bots or without identifiers."""
+    event funnels count; a conversion or identify call as such an event; an outcome that
+    retracts a conversion; None for other entries and for events of bots or without
+    identifiers."""
     kind = entry.WhichOneof("event")
     if kind == "spend_recorded":
         return _spend(entry.spend_recorded)
@@ -245,6 +252,9 @@ def activity_of(entry: ingest_pb2.LogEntry) -> Activity | None:
         return _person_event(c.envelope, EventKind.CONVERSION, c.name, value=c.reporting_value)
     if kind == "identify_recorded":
         return _person_event(entry.identify_recorded.envelope, EventKind.IDENTIFY, "")
+    if kind == "outcome_recorded" and entry.outcome_recorded.retracted:
+        outcome = entry.outcome_recorded
+        return ConversionRetraction(outcome.envelope.property_id, outcome.conversion_id)
     return None
 
 

@@ -318,6 +318,16 @@ visitor_first_touches = Table(
 """Per visitor, its earliest touchpoint (click or visit; the lowest record id on a tie) and
 that touchpoint's channel: a person's first touch is the earliest of its visitors'."""
 
+retracted_conversions = Table(
+    "retracted_conversions",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("conversion_id", String, primary_key=True),
+)
+"""The conversions an outcome in ingest's log retracted (`conversion_id` is the conversion's
+record id), kept so that a conversion recorded after its retraction is not counted either:
+their `person_events` rows are removed."""
+
 identity_links = Table(
     "identity_links",
     metadata,

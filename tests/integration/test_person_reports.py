@@ -449,6 +449,58 @@ def test_rebuilt_views_equal_the_live_ones(system: PersonSystem) -> None:
     assert len(live_rows["person_events"]) == 18
 
 
+def _track(system: PersonSystem, *events: ingest_pb2.Event) -> None:
+    with grpc.insecure_channel(system.addresses.ingest) as channel:
+        tracked = ingest_pb2_grpc.IngestServiceStub(channel).TrackEvents(
+            ingest_pb2.TrackEventsRequest(events=events), timeout=DEADLINE
+        )
+    assert tracked.rejected_count == 0, tracked
+    launcher.wait_for_sync(system.addresses, timeout=60)
+
+
+def _order(event_id: str, at: datetime, order_id: str) -> ingest_pb2.Event:
+    """S's purchase of 40 with an order id, the day after its paid search visit."""
+    message = purchase(event_id, at, "s", 40)
+    message.conversion.order_id = order_id
+    return message
+
+
+def _retraction(event_id: str, at: datetime, order_id: str) -> ingest_pb2.Event:
+    message = ingest_pb2.Event(
+        property_id=PROPERTY,
+        event_id=event_id,
+        outcome=ingest_pb2.Outcome(conversion_name="purchase", order_id=order_id, retracted=True),
+    )
+    message.timestamp.CopyFrom(to_timestamp(at))
+    return message
+
+
+def test_retracted_conversions_leave_funnels_and_cohorts(system: PersonSystem) -> None:
+    """An outcome that retracts a conversion takes it out of both reports, whether it comes
+    after the conversion or before it (a CRM export ahead of the web), live and rebuilt."""
+    s_cohort = (W1.date().isoformat(), "paid_search")
+    _track(system, _order("s3", W1 + 2 * D, "O-1"))
+    assert cohort_rows(cohorts(system))[s_cohort] == (1, [(1, 1, 1.0, Decimal(40))] * 4)
+    _track(
+        system,
+        _retraction("s3-retracted", W1 + 3 * D, "O-1"),
+        _retraction("s4-retracted", W1 + 3 * D, "O-2"),
+    )
+    _track(system, _order("s4", W1 + 2 * D + H, "O-2"))
+    purchases = [step("event", "page_view"), step("conversion", "purchase")]
+    for rebuilt in (False, True):
+        if rebuilt:
+            rebuild_reports(system.settings())
+            launcher.wait_for_sync(system.addresses, timeout=60)
+        assert cohort_rows(cohorts(system)) == EXPECTED_COHORTS
+        assert funnel_figures(funnel(system)) == EXPECTED_FUNNEL
+        assert [f[0] for f in funnel_figures(funnel(system, steps=purchases))["paid_search"]] == [
+            2,
+            1,
+        ]
+        assert len(_view_rows(system)["person_events"]) == 18
+
+
 def test_unlinking_the_login_takes_the_person_apart_in_the_funnel(system: PersonSystem) -> None:
     """Run last: it changes the identity graph. Without u1, d1 and d2 are two persons: d1
     (paid search) stops after its login, d2 (email) enters at /pricing/pro and purchases."""
