@@ -289,3 +289,59 @@ property_settings = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 """A property's reporting settings, one row per property that chose any."""
+
+person_events = Table(
+    "person_events",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("record_id", String, primary_key=True),
+    Column("visitor", String, nullable=False),
+    Column("kind", String, nullable=False),
+    Column("name", String, nullable=False),
+    Column("occurred_us", BigInteger, nullable=False),
+    Column("value_micros", BigInteger, nullable=False),
+    Column("currency_code", String, nullable=False),
+    Index("ix_person_events_property_kind_name_time", "property_id", "kind", "name", "occurred_us"),
+    Index("ix_person_events_property_visitor_kind", "property_id", "visitor", "kind"),
+)
+"""One row per event funnels and cohorts count, from ingest's log: a page view or touchpoint
+(`kind` "page_view" or "touchpoint", `name` the page's or landing page's path), a conversion
+("conversion", its name, value in micros of the reporting currency) or an identify call
+("identify", no name). `visitor` is the event's visitor identifier (its anonymous id, else
+user id, else first identifier) and `occurred_us` its time in microseconds since 1970 UTC.
+Impressions, bots and events without identifiers are left out."""
+
+visitor_first_touches = Table(
+    "visitor_first_touches",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("visitor", String, primary_key=True),
+    Column("occurred_us", BigInteger, nullable=False),
+    Column("record_id", String, nullable=False),
+    Column("channel", String, nullable=False),
+    Index("ix_visitor_first_touches_property_time", "property_id", "occurred_us"),
+)
+"""Per visitor, its earliest touchpoint (click or visit; the lowest record id on a tie) and
+that touchpoint's channel: a person's first touch is the earliest of its visitors'."""
+
+retracted_conversions = Table(
+    "retracted_conversions",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("conversion_id", String, primary_key=True),
+)
+"""The conversions an outcome in ingest's log retracted (`conversion_id` is the conversion's
+record id), kept so that a conversion recorded after its retraction is not counted either:
+their `person_events` rows are removed."""
+
+identity_links = Table(
+    "identity_links",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("identifier", String, primary_key=True),
+    Column("person_id", String, nullable=False),
+    Index("ix_identity_links_property_person", "property_id", "person_id"),
+)
+"""Which person each identifier belongs to as identity's log last said (deterministic links;
+merges, splits and shared identifiers move identifiers, a forgotten person's are removed).
+An identifier without a row is a person of its own."""
