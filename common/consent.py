@@ -59,3 +59,12 @@ PAID_CHANNELS = frozenset(
 """The channels of paid media (GA4's Paid Search, Paid Social, Display, Paid Video, Paid
 Shopping, Paid Other and Cross-network). A touchpoint or conversion whose advertising consent
 was denied never gives credit to one of them. Affiliates are not counted as paid media."""
+
+
+PAID_CHANNEL_PREFIX = "paid_"
+
+
+def is_paid_channel(channel: str) -> bool:
+    """Whether `channel` is paid media: one of `PAID_CHANNELS`, or a property's own channel
+    named paid_* (custom channel rules name paid channels so)."""
+    return channel in PAID_CHANNELS or channel.startswith(PAID_CHANNEL_PREFIX)

@@ -11,7 +11,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, DomainEvent, event
 
-from common.consent import PAID_CHANNELS
+from common.consent import is_paid_channel
 from services.attribution.models import DETAIL_DIMENSIONS, Credit, JourneyTouch, details_of
 from services.attribution.outcomes import OutcomeState, OutcomeValue, stages_to_list
 from services.attribution.paths import conversion_path, path_of_stored_journey, path_to_dict
@@ -406,7 +406,7 @@ class Conversion(Aggregate):
         return [
             t
             for t in touches
-            if t.channel not in PAID_CHANNELS
+            if not is_paid_channel(t.channel)
             or not (t.advertising_denied or self.advertising_denied)
         ]
 

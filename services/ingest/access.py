@@ -39,6 +39,9 @@ RULES: dict[str, Rule] = {
     "GetConsentDefaults": scoped_or_default(Scope.IDENTITY_ADMIN, "property_id"),
     "SetConsentDefaults": audited(scoped_or_default(Scope.IDENTITY_ADMIN, "property_id")),
     "ForgetIdentifiers": audited(scoped(Scope.IDENTITY_ADMIN, "property_id")),
+    # Channel grouping decides which channel gets credit: the property's attribution settings.
+    "GetChannelGroups": scoped_or_default(Scope.ATTRIBUTION_ADMIN, "property_id"),
+    "SetChannelGroups": audited(scoped_or_default(Scope.ATTRIBUTION_ADMIN, "property_id")),
 }
 
 # What a call costs against the key's rate limit (events per second): one per event.

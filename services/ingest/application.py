@@ -21,6 +21,7 @@ from common.consent import Consent
 from common.eventlog import LoggedApplication
 from common.group_commit import GroupCommit, GroupCommitFullError, GroupCommitTimeoutError
 from common.identifiers import placeholder_reason
+from services.ingest.channel_settings import ChannelRulesBook
 from services.ingest.consent import recorded_consent, remembered_consent
 from services.ingest.consent_defaults import ConsentDefaults, ConsentDefaultsBook
 from services.ingest.domainmodel import IncomingEvent, SpendFigure, SpendLine
@@ -123,6 +124,9 @@ class IngestApplication(LoggedApplication):
         super().__init__(env=env)
         # What unknown consent counts as, per property (the environment's where none chose).
         self.consent_defaults = ConsentDefaultsBook(self, consent_defaults or ConsentDefaults())
+        # Each property's channel rules, compiled: touchpoints are classified with them.
+        self.channel_rules = ChannelRulesBook(self)
+        normaliser.classify_with(self.channel_rules.group_for)
         self._normaliser = normaliser
         self._spend = spend
         self._spend_lock = threading.Lock()

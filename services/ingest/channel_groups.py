@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 
 class Channel(StrEnum):
@@ -124,19 +125,53 @@ class VisitFacts:
     referrer_kind: HostKind
 
 
+UNASSIGNED = "unassigned"
+"""The channel of a visit no rule matches when a property replaced the default rules."""
+
+
+class CustomChannelRule(Protocol):
+    """A property's own rule (see services.ingest.custom_channels): a channel name, which
+    may be one of its own, and a test."""
+
+    @property
+    def channel(self) -> str:
+        """The channel a matching visit gets."""
+        ...
+
+    def matches(self, visit: VisitFacts) -> bool:
+        """Whether the visit meets every condition of the rule."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class ChannelGroup:
-    """An ordered list of rules; the first that matches decides, ``fallback`` otherwise."""
+    """An ordered list of rules; the first that matches decides, ``fallback`` otherwise.
+
+    A property's ``custom`` rules come first: the first that matches names the channel.
+    With ``replace_defaults`` the default rules name no channel (a visit no custom rule
+    matches is ``unassigned``). Source and medium are filled by the default rule that
+    matches either way (a custom rule only names the channel).
+    """
 
     rules: tuple[ChannelRule, ...]
     fallback: ChannelRule
+    custom: tuple[CustomChannelRule, ...] = ()
+    replace_defaults: bool = False
 
     def rule_for(self, visit: VisitFacts) -> ChannelRule:
-        """The first rule that matches the visit, or the fallback."""
+        """The first default rule that matches the visit, or the fallback."""
         for rule in self.rules:
             if rule.matches(visit):
                 return rule
         return self.fallback
+
+    def decide(self, visit: VisitFacts) -> tuple[str, ChannelRule]:
+        """The visit's channel and the default rule whose source and medium fills apply."""
+        rule = self.rule_for(visit)
+        for custom in self.custom:
+            if custom.matches(visit):
+                return custom.channel, rule
+        return (UNASSIGNED if self.replace_defaults else rule.channel), rule
 
 
 def _set(values: Sequence[str]) -> frozenset[str]:
@@ -241,10 +276,12 @@ __all__ = [
     "CLICK_ID_PLATFORMS",
     "CLICK_ID_TYPES",
     "DEFAULT_CHANNEL_GROUP",
+    "UNASSIGNED",
     "Channel",
     "ChannelGroup",
     "ChannelRule",
     "ClickIdType",
+    "CustomChannelRule",
     "HostKind",
     "SourceFill",
     "VisitFacts",

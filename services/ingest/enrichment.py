@@ -66,9 +66,10 @@ CLICK_ID_FIELDS = tuple(f.name for f in fields(ClickIds))
 
 @dataclass(frozen=True, slots=True)
 class TrafficSource:
-    """Where a visit came from: channel, normalised source/medium and campaign details."""
+    """Where a visit came from: channel (a `Channel`, or a property's own channel name),
+    normalised source/medium and campaign details."""
 
-    channel: Channel
+    channel: str
     source: str
     medium: str
     campaign: str
@@ -314,7 +315,7 @@ def classify_traffic(
             referrer_host, search_engine, social_network, (site_host, landing_url)
         ),
     )
-    rule = channel_group.rule_for(visit)
+    channel, rule = channel_group.decide(visit)
     fills: Mapping[SourceFill, str] = {
         SourceFill.NOT_SET: NOT_SET,
         SourceFill.CLICK_PLATFORM: CLICK_ID_PLATFORMS.get(click_id_type, NOT_SET),
@@ -324,7 +325,7 @@ def classify_traffic(
         SourceFill.DIRECT: DIRECT_SOURCE,
     }
     return TrafficSource(
-        channel=rule.channel,
+        channel=channel,
         source=(source or fills[rule.source_fill]).strip().lower(),
         medium=medium or rule.default_medium or NO_MEDIUM,
         campaign=campaign,

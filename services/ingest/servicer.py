@@ -41,6 +41,8 @@ from services.ingest.application import (
     SpendVerdict,
     Verdict,
 )
+from services.ingest.channel_settings import PropertyChannelRules
+from services.ingest.channel_wire import channel_groups_message, rules_from_request
 from services.ingest.consent import IncomingConsent
 from services.ingest.consent_defaults import (
     DEFAULT_PROPERTY,
@@ -83,6 +85,7 @@ BUSY_MESSAGE = (
     "stored: send it again after the delay in the RetryInfo detail"
 )
 
+_NO_CLICK_IDS = ClickIds()
 _TOUCH_TYPES = {
     ingest_pb2.TOUCHPOINT_TYPE_UNSPECIFIED: TouchpointType.VISIT,
     ingest_pb2.TOUCHPOINT_TYPE_CLICK: TouchpointType.CLICK,
@@ -202,7 +205,11 @@ def incoming_event(message: ingest_pb2.Event) -> IncomingEvent:
                 term=t.utm.term,
                 content=t.utm.content,
             ),
-            click_ids=ClickIds(**{name: getattr(t.click_ids, name) for name in CLICK_ID_FIELDS}),
+            click_ids=(
+                ClickIds(**{name: getattr(t.click_ids, name) for name in CLICK_ID_FIELDS})
+                if t.HasField("click_ids")
+                else _NO_CLICK_IDS
+            ),
         )
     elif kind_name == "page_view":
         page_view = IncomingPageView(url=message.page_view.url, title=message.page_view.title)
@@ -433,7 +440,9 @@ def log_entry(position: int, event: Any) -> ingest_pb2.LogEntry:
         )
     if isinstance(event, ConversionOutcome.Recorded):
         return _outcome_entry(position, event)
-    if isinstance(event, KeyRing.Event | PropertyConsentDefaults.Event):
+    if isinstance(
+        event, KeyRing.Event | PropertyConsentDefaults.Event | PropertyChannelRules.Event
+    ):
         # Bookkeeping: served with no event set, so readers' positions still advance.
         return ingest_pb2.LogEntry(position=position)
     if isinstance(event, SpendLine.Recorded | SpendLine.Corrected):
@@ -555,6 +564,26 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         )
         return ingest_pb2.SetConsentDefaultsResponse(
             defaults=_consent_defaults_message(property_id, applied)
+        )
+
+    def GetChannelGroups(
+        self, request: ingest_pb2.GetChannelGroupsRequest, context: grpc.ServicerContext
+    ) -> ingest_pb2.GetChannelGroupsResponse:
+        check = FieldChecks()
+        property_id = _settings_scope(request.property_id, check)
+        check.abort_if_invalid(context, "invalid GetChannelGroups request")
+        return channel_groups_message(property_id, self._app.channel_rules.applying_to(property_id))
+
+    def SetChannelGroups(
+        self, request: ingest_pb2.SetChannelGroupsRequest, context: grpc.ServicerContext
+    ) -> ingest_pb2.SetChannelGroupsResponse:
+        check = FieldChecks()
+        property_id = _settings_scope(request.property_id, check)
+        rules = rules_from_request(request, check)
+        check.abort_if_invalid(context, "invalid SetChannelGroups request")
+        applied = self._app.channel_rules.choose(property_id, rules, now=datetime.now(UTC))
+        return ingest_pb2.SetChannelGroupsResponse(
+            channel_groups=channel_groups_message(property_id, applied)
         )
 
     def ForgetIdentifiers(

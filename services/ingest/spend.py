@@ -68,12 +68,13 @@ class SpendNormaliser:
         if violations or day is None or row.cost is None:
             return violations
         if not channel:
-            channel = classify_traffic(
+            traffic = classify_traffic(
                 landing_url="",
                 referrer="",
                 tags=CampaignTags(source=source, medium=medium, campaign=campaign),
                 click_ids=ClickIds(),
-            ).channel.value
+            )
+            channel = str(traffic.channel)
         return SpendFigure(
             property_id=row.property_id,
             day=day.isoformat(),

@@ -115,6 +115,10 @@ LEGACY_VIEWS = (
     "conversion_path_channels",
     "conversion_stages",
     "log_clock",
+    "person_events",
+    "visitor_first_touches",
+    "retracted_conversions",
+    "identity_links",
 )
 """The view tables that versions before generations kept beside the settings."""
 

@@ -207,6 +207,39 @@ def test_consent_defaults_and_identifier_erasure_are_audited_without_identifiers
     assert all(SECRET_EMAIL not in e.request_summary for e in entries)
 
 
+def test_channel_rules_are_audited_and_a_read_is_not(system: System) -> None:
+    ingest = ingest_pb2_grpc.IngestServiceStub(system.channels["ingest"])
+    settings_key = system.keys.right[Scope.ATTRIBUTION_ADMIN]
+    meta = _bearer(settings_key)
+    ingest.SetChannelGroups(
+        ingest_pb2.SetChannelGroupsRequest(
+            property_id=PROPERTY,
+            rules=[
+                ingest_pb2.ChannelRule(
+                    channel="partners",
+                    source=ingest_pb2.ChannelTextCondition(
+                        match=ingest_pb2.CHANNEL_MATCH_EXACT, values=["awin"]
+                    ),
+                )
+            ],
+        ),
+        timeout=DEADLINE,
+        metadata=meta,
+    )
+    ingest.GetChannelGroups(
+        ingest_pb2.GetChannelGroupsRequest(property_id=PROPERTY), timeout=DEADLINE, metadata=meta
+    )
+    listed = ingest.ListAuditEvents(
+        ingest_pb2.ListAuditEventsRequest(property_id=PROPERTY),
+        timeout=DEADLINE,
+        metadata=_bearer(system.keys.admin),
+    )
+    entries = [e for e in listed.events if e.caller == _key_id(settings_key)]
+    assert [(e.rpc, e.outcome, e.property_id) for e in entries] == [
+        ("SetChannelGroups", "OK", PROPERTY)
+    ]
+
+
 def test_audit_list_prints_a_services_entries_as_a_table_or_json(
     system: System, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -341,23 +341,20 @@ def _invoke(
     channel: grpc.Channel, rpc: Rpc, request: Message, metadata: list[tuple[str, str]]
 ) -> Message:
     response_class = message_factory.GetMessageClass(rpc.method.output_type)
+    serialize: dict[str, Any] = {
+        "request_serializer": lambda message: message.SerializeToString(),
+        "response_deserializer": response_class.FromString,
+    }
     if rpc.method.server_streaming:
-        # A stream's first message (a watch's first heartbeat at the latest), then it ends.
-        stream: Any = channel.unary_stream(
-            rpc.path,
-            request_serializer=lambda message: message.SerializeToString(),
-            response_deserializer=response_class.FromString,
-        )(request, timeout=DEADLINE, metadata=metadata or None)
+        # A stream (WatchConversions) has passed the chain once its first message arrives.
+        responses: Any = channel.unary_stream(rpc.path, **serialize)(
+            request, timeout=DEADLINE, metadata=metadata or None
+        )
         try:
-            first: Message = next(stream)
+            return next(iter(responses))
         finally:
-            stream.cancel()
-        return first
-    call: Callable[..., Message] = channel.unary_unary(
-        rpc.path,
-        request_serializer=lambda message: message.SerializeToString(),
-        response_deserializer=response_class.FromString,
-    )
+            responses.cancel()
+    call: Callable[..., Message] = channel.unary_unary(rpc.path, **serialize)
     return call(request, timeout=DEADLINE, metadata=metadata or None)
 
 

@@ -1,8 +1,8 @@
 """Reporting's schema under Alembic and its generations of views: migrations equal the table
 definitions, a service on an unmigrated or outdated database says what to run, a database
 from before generations keeps its settings, and a rebuild while serving never answers a
-blank or smaller report and ends equal to a fresh replay; on SQLite and PostgreSQL, with
-one shard and with two."""
+blank or smaller report and ends equal to a fresh replay of all three logs (ingest, identity,
+attribution); on SQLite and PostgreSQL, with one shard and with two."""
 
 from __future__ import annotations
 
@@ -41,8 +41,10 @@ from services.reporting.server import (
 from services.reporting.views import (
     VIEWS_SCHEMA,
     conversion_credits,
+    identity_links,
     log_clock,
     metadata,
+    person_events,
     projection_positions,
     property_settings,
     spend,
@@ -257,15 +259,21 @@ def journeys(first: int, count: int) -> list[ingest_pb2.Event]:
             )
         purchase = ingest_pb2.Conversion(name="purchase")
         purchase.value.CopyFrom(common_pb2.Money(currency_code="USD", units=10))
-        events.append(_event(f"c{n}", at + timedelta(seconds=30), visitor, conversion=purchase))
+        # Every fourth buyer is logged in, two visitors to a user: identity links them.
+        user = f"u{n // 8}" if n % 4 == 0 else ""
+        events.append(
+            _event(f"c{n}", at + timedelta(seconds=30), visitor, user, conversion=purchase)
+        )
     return events
 
 
-def _event(event_id: str, at: datetime, visitor: str, **kind: object) -> ingest_pb2.Event:
+def _event(
+    event_id: str, at: datetime, visitor: str, user: str = "", **kind: object
+) -> ingest_pb2.Event:
     message = ingest_pb2.Event(
         property_id=PROPERTY,
         event_id=event_id,
-        identity=ingest_pb2.Identity(anonymous_id=visitor),
+        identity=ingest_pb2.Identity(anonymous_id=visitor, user_id=user),
         **kind,  # type: ignore[arg-type]
     )
     message.timestamp.CopyFrom(to_timestamp(at))
@@ -381,7 +389,7 @@ def test_a_rebuild_while_serving_never_answers_blank_or_less_and_equals_a_fresh_
     assert seen[0] >= 100.0 and seen[-1] <= sent[0]
     building = [s for s in statuses if s.building_generation == 2]
     assert building and building[0].live_generation == 1
-    assert {p.upstream for p in building[0].progress} == {"attribution", "ingest"}
+    assert {p.upstream for p in building[0].progress} == {"attribution", "ingest", "identity"}
     assert statuses[-1].building_generation == 0 and statuses[-1].HasField("live_since")
 
     # Once everything sent is processed, the rebuilt generation equals a fresh replay.
@@ -394,6 +402,8 @@ def test_a_rebuild_while_serving_never_answers_blank_or_less_and_equals_a_fresh_
         # The history was rebuilt too: superseded spend figures, and the log clock.
         assert any(row[-1] is not None for row in rebuilt[spend.name])
         assert {row[0] for row in rebuilt[log_clock.name]} == {"attribution", "ingest"}
+        # And the views of all three logs: ingest's events, identity's links.
+        assert rebuilt[person_events.name] and rebuilt[identity_links.name]
         assert rebuild_reports(system.settings()) == 3
         launcher.wait_for_sync(system.addresses, timeout=60)
         assert views.live() == 3

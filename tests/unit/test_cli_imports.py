@@ -118,6 +118,8 @@ def test_every_command_resolves_to_its_handler(command: str) -> None:
             "attribution models": ["attribution", "models", "--property", "p"],
             "consent defaults": ["consent", "defaults", "--property", "p"],
             "consent forget": ["consent", "forget", "--property", "p", "--identifier", "anon:c"],
+            "channels set": ["channels", "set", "--property", "p", "--rules", "r.json"],
+            "channels show": ["channels", "show", "--property", "p"],
             "attribution configure-models": [
                 "attribution",
                 "configure-models",

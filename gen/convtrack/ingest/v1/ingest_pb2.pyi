@@ -61,6 +61,29 @@ class ConsentDefaultsSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CONSENT_DEFAULTS_SOURCE_ENVIRONMENT: _ClassVar[ConsentDefaultsSource]
     CONSENT_DEFAULTS_SOURCE_DEFAULT: _ClassVar[ConsentDefaultsSource]
     CONSENT_DEFAULTS_SOURCE_PROPERTY: _ClassVar[ConsentDefaultsSource]
+
+class ChannelMatch(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CHANNEL_MATCH_UNSPECIFIED: _ClassVar[ChannelMatch]
+    CHANNEL_MATCH_EXACT: _ClassVar[ChannelMatch]
+    CHANNEL_MATCH_PREFIX: _ClassVar[ChannelMatch]
+    CHANNEL_MATCH_REGEX: _ClassVar[ChannelMatch]
+
+class ReferrerKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REFERRER_KIND_UNSPECIFIED: _ClassVar[ReferrerKind]
+    REFERRER_KIND_SEARCH: _ClassVar[ReferrerKind]
+    REFERRER_KIND_SOCIAL: _ClassVar[ReferrerKind]
+    REFERRER_KIND_INTERNAL: _ClassVar[ReferrerKind]
+    REFERRER_KIND_NONE: _ClassVar[ReferrerKind]
+    REFERRER_KIND_OTHER: _ClassVar[ReferrerKind]
+
+class ChannelRulesSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CHANNEL_RULES_SOURCE_UNSPECIFIED: _ClassVar[ChannelRulesSource]
+    CHANNEL_RULES_SOURCE_BUILT_IN: _ClassVar[ChannelRulesSource]
+    CHANNEL_RULES_SOURCE_DEFAULT: _ClassVar[ChannelRulesSource]
+    CHANNEL_RULES_SOURCE_PROPERTY: _ClassVar[ChannelRulesSource]
 API_KEY_SCOPE_UNSPECIFIED: ApiKeyScope
 API_KEY_SCOPE_INGEST_WRITE: ApiKeyScope
 API_KEY_SCOPE_REPORTS_READ: ApiKeyScope
@@ -90,6 +113,20 @@ CONSENT_DEFAULTS_SOURCE_UNSPECIFIED: ConsentDefaultsSource
 CONSENT_DEFAULTS_SOURCE_ENVIRONMENT: ConsentDefaultsSource
 CONSENT_DEFAULTS_SOURCE_DEFAULT: ConsentDefaultsSource
 CONSENT_DEFAULTS_SOURCE_PROPERTY: ConsentDefaultsSource
+CHANNEL_MATCH_UNSPECIFIED: ChannelMatch
+CHANNEL_MATCH_EXACT: ChannelMatch
+CHANNEL_MATCH_PREFIX: ChannelMatch
+CHANNEL_MATCH_REGEX: ChannelMatch
+REFERRER_KIND_UNSPECIFIED: ReferrerKind
+REFERRER_KIND_SEARCH: ReferrerKind
+REFERRER_KIND_SOCIAL: ReferrerKind
+REFERRER_KIND_INTERNAL: ReferrerKind
+REFERRER_KIND_NONE: ReferrerKind
+REFERRER_KIND_OTHER: ReferrerKind
+CHANNEL_RULES_SOURCE_UNSPECIFIED: ChannelRulesSource
+CHANNEL_RULES_SOURCE_BUILT_IN: ChannelRulesSource
+CHANNEL_RULES_SOURCE_DEFAULT: ChannelRulesSource
+CHANNEL_RULES_SOURCE_PROPERTY: ChannelRulesSource
 
 class ApiKey(_message.Message):
     __slots__ = ("key_id", "property_id", "scopes", "created_at", "expires_at", "revoked", "revoked_at", "description")
@@ -812,3 +849,61 @@ class ForgetIdentifiersResponse(_message.Message):
     consent_records_erased: int
     held_for_persons: _containers.RepeatedCompositeFieldContainer[_common_pb2.Identifier]
     def __init__(self, consent_records_erased: _Optional[int] = ..., held_for_persons: _Optional[_Iterable[_Union[_common_pb2.Identifier, _Mapping]]] = ...) -> None: ...
+
+class ChannelTextCondition(_message.Message):
+    __slots__ = ("match", "values")
+    MATCH_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    match: ChannelMatch
+    values: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, match: _Optional[_Union[ChannelMatch, str]] = ..., values: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ChannelRule(_message.Message):
+    __slots__ = ("channel", "source", "medium", "campaign", "click_id_types", "referrer_kinds")
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    MEDIUM_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    CLICK_ID_TYPES_FIELD_NUMBER: _ClassVar[int]
+    REFERRER_KINDS_FIELD_NUMBER: _ClassVar[int]
+    channel: str
+    source: ChannelTextCondition
+    medium: ChannelTextCondition
+    campaign: ChannelTextCondition
+    click_id_types: _containers.RepeatedScalarFieldContainer[str]
+    referrer_kinds: _containers.RepeatedScalarFieldContainer[ReferrerKind]
+    def __init__(self, channel: _Optional[str] = ..., source: _Optional[_Union[ChannelTextCondition, _Mapping]] = ..., medium: _Optional[_Union[ChannelTextCondition, _Mapping]] = ..., campaign: _Optional[_Union[ChannelTextCondition, _Mapping]] = ..., click_id_types: _Optional[_Iterable[str]] = ..., referrer_kinds: _Optional[_Iterable[_Union[ReferrerKind, str]]] = ...) -> None: ...
+
+class GetChannelGroupsRequest(_message.Message):
+    __slots__ = ("property_id",)
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    def __init__(self, property_id: _Optional[str] = ...) -> None: ...
+
+class GetChannelGroupsResponse(_message.Message):
+    __slots__ = ("property_id", "rules", "replace_defaults", "source")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    REPLACE_DEFAULTS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    rules: _containers.RepeatedCompositeFieldContainer[ChannelRule]
+    replace_defaults: bool
+    source: ChannelRulesSource
+    def __init__(self, property_id: _Optional[str] = ..., rules: _Optional[_Iterable[_Union[ChannelRule, _Mapping]]] = ..., replace_defaults: _Optional[bool] = ..., source: _Optional[_Union[ChannelRulesSource, str]] = ...) -> None: ...
+
+class SetChannelGroupsRequest(_message.Message):
+    __slots__ = ("property_id", "rules", "replace_defaults")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    REPLACE_DEFAULTS_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    rules: _containers.RepeatedCompositeFieldContainer[ChannelRule]
+    replace_defaults: bool
+    def __init__(self, property_id: _Optional[str] = ..., rules: _Optional[_Iterable[_Union[ChannelRule, _Mapping]]] = ..., replace_defaults: _Optional[bool] = ...) -> None: ...
+
+class SetChannelGroupsResponse(_message.Message):
+    __slots__ = ("channel_groups",)
+    CHANNEL_GROUPS_FIELD_NUMBER: _ClassVar[int]
+    channel_groups: GetChannelGroupsResponse
+    def __init__(self, channel_groups: _Optional[_Union[GetChannelGroupsResponse, _Mapping]] = ...) -> None: ...

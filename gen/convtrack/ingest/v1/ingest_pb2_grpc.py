@@ -110,6 +110,16 @@ class IngestServiceStub:
                 request_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ForgetIdentifiersRequest.SerializeToString,
                 response_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ForgetIdentifiersResponse.FromString,
                 _registered_method=True)
+        self.GetChannelGroups = channel.unary_unary(
+                '/convtrack.ingest.v1.IngestService/GetChannelGroups',
+                request_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.GetChannelGroupsRequest.SerializeToString,
+                response_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.GetChannelGroupsResponse.FromString,
+                _registered_method=True)
+        self.SetChannelGroups = channel.unary_unary(
+                '/convtrack.ingest.v1.IngestService/SetChannelGroups',
+                request_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.SetChannelGroupsRequest.SerializeToString,
+                response_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.SetChannelGroupsResponse.FromString,
+                _registered_method=True)
 
 
 class IngestServiceServicer:
@@ -249,6 +259,25 @@ class IngestServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetChannelGroups(self, request, context):
+        """Returns the channel rules a property's touchpoints are classified with (or, with
+        property id "*", the deployment default's) and where they come from.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetChannelGroups(self, request, context):
+        """Sets a property's custom channel rules (or, with property id "*", those of every
+        property without its own: an admin key): an ordered list evaluated before the default
+        channel group, or instead of it. Replaces the property's previous rules. Applies to
+        touchpoints received from then on (on every replica within about a second); touchpoints
+        already stored keep their channel. Audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IngestServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -326,6 +355,16 @@ def add_IngestServiceServicer_to_server(servicer, server):
                     servicer.ForgetIdentifiers,
                     request_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ForgetIdentifiersRequest.FromString,
                     response_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ForgetIdentifiersResponse.SerializeToString,
+            ),
+            'GetChannelGroups': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetChannelGroups,
+                    request_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.GetChannelGroupsRequest.FromString,
+                    response_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.GetChannelGroupsResponse.SerializeToString,
+            ),
+            'SetChannelGroups': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetChannelGroups,
+                    request_deserializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.SetChannelGroupsRequest.FromString,
+                    response_serializer=convtrack_dot_ingest_dot_v1_dot_ingest__pb2.SetChannelGroupsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -734,6 +773,60 @@ class IngestService:
             '/convtrack.ingest.v1.IngestService/ForgetIdentifiers',
             convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ForgetIdentifiersRequest.SerializeToString,
             convtrack_dot_ingest_dot_v1_dot_ingest__pb2.ForgetIdentifiersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetChannelGroups(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.ingest.v1.IngestService/GetChannelGroups',
+            convtrack_dot_ingest_dot_v1_dot_ingest__pb2.GetChannelGroupsRequest.SerializeToString,
+            convtrack_dot_ingest_dot_v1_dot_ingest__pb2.GetChannelGroupsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetChannelGroups(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.ingest.v1.IngestService/SetChannelGroups',
+            convtrack_dot_ingest_dot_v1_dot_ingest__pb2.SetChannelGroupsRequest.SerializeToString,
+            convtrack_dot_ingest_dot_v1_dot_ingest__pb2.SetChannelGroupsResponse.FromString,
             options,
             channel_credentials,
             insecure,

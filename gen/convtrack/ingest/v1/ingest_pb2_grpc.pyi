@@ -107,6 +107,17 @@ class IngestServiceStub:
     so ForgetPerson cannot reach it). Identifiers that reached identity are erased with
     ForgetPerson, which also erases their consent record; the answer names them. Audited.
     """
+    GetChannelGroups: _grpc.UnaryUnaryMultiCallable[_ingest_pb2.GetChannelGroupsRequest, _ingest_pb2.GetChannelGroupsResponse]
+    """Returns the channel rules a property's touchpoints are classified with (or, with
+    property id "*", the deployment default's) and where they come from.
+    """
+    SetChannelGroups: _grpc.UnaryUnaryMultiCallable[_ingest_pb2.SetChannelGroupsRequest, _ingest_pb2.SetChannelGroupsResponse]
+    """Sets a property's custom channel rules (or, with property id "*", those of every
+    property without its own: an admin key): an ordered list evaluated before the default
+    channel group, or instead of it. Replaces the property's previous rules. Applies to
+    touchpoints received from then on (on every replica within about a second); touchpoints
+    already stored keep their channel. Audited.
+    """
 
 @_typing.type_check_only
 class IngestServiceAsyncStub(IngestServiceStub):
@@ -183,6 +194,17 @@ class IngestServiceAsyncStub(IngestServiceStub):
     them (an identifier that only ever sent events with analytics denied reaches no person,
     so ForgetPerson cannot reach it). Identifiers that reached identity are erased with
     ForgetPerson, which also erases their consent record; the answer names them. Audited.
+    """
+    GetChannelGroups: _aio.UnaryUnaryMultiCallable[_ingest_pb2.GetChannelGroupsRequest, _ingest_pb2.GetChannelGroupsResponse]  # type: ignore[assignment]
+    """Returns the channel rules a property's touchpoints are classified with (or, with
+    property id "*", the deployment default's) and where they come from.
+    """
+    SetChannelGroups: _aio.UnaryUnaryMultiCallable[_ingest_pb2.SetChannelGroupsRequest, _ingest_pb2.SetChannelGroupsResponse]  # type: ignore[assignment]
+    """Sets a property's custom channel rules (or, with property id "*", those of every
+    property without its own: an admin key): an ordered list evaluated before the default
+    channel group, or instead of it. Replaces the property's previous rules. Applies to
+    touchpoints received from then on (on every replica within about a second); touchpoints
+    already stored keep their channel. Audited.
     """
 
 class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -347,6 +369,29 @@ class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
         them (an identifier that only ever sent events with analytics denied reaches no person,
         so ForgetPerson cannot reach it). Identifiers that reached identity are erased with
         ForgetPerson, which also erases their consent record; the answer names them. Audited.
+        """
+
+    @_abc_1.abstractmethod
+    def GetChannelGroups(
+        self,
+        request: _ingest_pb2.GetChannelGroupsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ingest_pb2.GetChannelGroupsResponse, _abc.Awaitable[_ingest_pb2.GetChannelGroupsResponse]]:
+        """Returns the channel rules a property's touchpoints are classified with (or, with
+        property id "*", the deployment default's) and where they come from.
+        """
+
+    @_abc_1.abstractmethod
+    def SetChannelGroups(
+        self,
+        request: _ingest_pb2.SetChannelGroupsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ingest_pb2.SetChannelGroupsResponse, _abc.Awaitable[_ingest_pb2.SetChannelGroupsResponse]]:
+        """Sets a property's custom channel rules (or, with property id "*", those of every
+        property without its own: an admin key): an ordered list evaluated before the default
+        channel group, or instead of it. Replaces the property's previous rules. Applies to
+        touchpoints received from then on (on every replica within about a second); touchpoints
+        already stored keep their channel. Audited.
         """
 
 def add_IngestServiceServicer_to_server(servicer: IngestServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

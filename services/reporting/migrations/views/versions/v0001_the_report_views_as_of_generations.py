@@ -1,8 +1,9 @@
 """The report views as they were when generations began: credits, unconsented conversions,
 configured models, paths and path channels and spend with every revision (`valid_from`,
 `valid_to`; partial indexes of the current and of the superseded rows), the log clock,
-outcome stages, sessions and the projections' positions. No release shipped an earlier
-revision, so this one is the whole schema of that time.
+outcome stages, sessions, the person views funnels and cohorts count (events, first
+touches, retracted conversions, identity links) and the projections' positions. No release
+shipped an earlier revision, so this one is the whole schema of that time.
 
 Revision ID: v0001
 Revises:
@@ -63,6 +64,13 @@ def upgrade() -> None:
             postgresql_where=sa.text("valid_to IS NOT NULL"),
         )
         batch_op.create_index(
+            "ix_conversion_credits_live_conversion",
+            ["property_id", "conversion_id"],
+            unique=False,
+            sqlite_where=sa.text("valid_to IS NULL"),
+            postgresql_where=sa.text("valid_to IS NULL"),
+        )
+        batch_op.create_index(
             "ix_conversion_credits_property_model_time",
             ["property_id", "model", "occurred_at"],
             unique=False,
@@ -95,6 +103,13 @@ def upgrade() -> None:
             "ix_conversion_path_channels_history",
             ["property_id", "conversion_name", "occurred_at"],
             unique=False,
+        )
+        batch_op.create_index(
+            "ix_conversion_path_channels_live_conversion",
+            ["property_id", "conversion_id"],
+            unique=False,
+            sqlite_where=sa.text("valid_to IS NULL"),
+            postgresql_where=sa.text("valid_to IS NULL"),
         )
         batch_op.create_index(
             "ix_conversion_path_channels_property_name_time",
@@ -132,6 +147,13 @@ def upgrade() -> None:
             postgresql_where=sa.text("valid_to IS NOT NULL"),
         )
         batch_op.create_index(
+            "ix_conversion_paths_live_conversion",
+            ["property_id", "conversion_id"],
+            unique=False,
+            sqlite_where=sa.text("valid_to IS NULL"),
+            postgresql_where=sa.text("valid_to IS NULL"),
+        )
+        batch_op.create_index(
             "ix_conversion_paths_property_name_time",
             ["property_id", "conversion_name", "occurred_at"],
             unique=False,
@@ -160,6 +182,18 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "identity_links",
+        sa.Column("property_id", sa.String(), nullable=False),
+        sa.Column("identifier", sa.String(), nullable=False),
+        sa.Column("person_id", sa.String(), nullable=False),
+        sa.PrimaryKeyConstraint("property_id", "identifier"),
+    )
+    with op.batch_alter_table("identity_links", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_identity_links_property_person", ["property_id", "person_id"], unique=False
+        )
+
+    op.create_table(
         "log_clock",
         sa.Column("upstream", sa.String(), nullable=False),
         sa.Column("position", sa.BigInteger(), nullable=False),
@@ -172,11 +206,41 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "person_events",
+        sa.Column("property_id", sa.String(), nullable=False),
+        sa.Column("record_id", sa.String(), nullable=False),
+        sa.Column("visitor", sa.String(), nullable=False),
+        sa.Column("kind", sa.String(), nullable=False),
+        sa.Column("name", sa.String(), nullable=False),
+        sa.Column("occurred_us", sa.BigInteger(), nullable=False),
+        sa.Column("value_micros", sa.BigInteger(), nullable=False),
+        sa.Column("currency_code", sa.String(), nullable=False),
+        sa.PrimaryKeyConstraint("property_id", "record_id"),
+    )
+    with op.batch_alter_table("person_events", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_person_events_property_kind_name_time",
+            ["property_id", "kind", "name", "occurred_us"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_person_events_property_visitor_kind",
+            ["property_id", "visitor", "kind"],
+            unique=False,
+        )
+
+    op.create_table(
         "projection_positions",
         sa.Column("consumer", sa.String(), nullable=False),
         sa.Column("upstream", sa.String(), nullable=False),
         sa.Column("position", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("consumer", "upstream"),
+    )
+    op.create_table(
+        "retracted_conversions",
+        sa.Column("property_id", sa.String(), nullable=False),
+        sa.Column("conversion_id", sa.String(), nullable=False),
+        sa.PrimaryKeyConstraint("property_id", "conversion_id"),
     )
     op.create_table(
         "session_visitors",
@@ -233,9 +297,26 @@ def upgrade() -> None:
         sa.Column("valid_to", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("property_id", "conversion_id", "valid_from"),
     )
+    op.create_table(
+        "visitor_first_touches",
+        sa.Column("property_id", sa.String(), nullable=False),
+        sa.Column("visitor", sa.String(), nullable=False),
+        sa.Column("occurred_us", sa.BigInteger(), nullable=False),
+        sa.Column("record_id", sa.String(), nullable=False),
+        sa.Column("channel", sa.String(), nullable=False),
+        sa.PrimaryKeyConstraint("property_id", "visitor"),
+    )
+    with op.batch_alter_table("visitor_first_touches", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_visitor_first_touches_property_time", ["property_id", "occurred_us"], unique=False
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("visitor_first_touches", schema=None) as batch_op:
+        batch_op.drop_index("ix_visitor_first_touches_property_time")
+
+    op.drop_table("visitor_first_touches")
     op.drop_table("unconsented_conversions")
     op.drop_table("spend")
     with op.batch_alter_table("sessions", schema=None) as batch_op:
@@ -243,11 +324,21 @@ def downgrade() -> None:
 
     op.drop_table("sessions")
     op.drop_table("session_visitors")
+    op.drop_table("retracted_conversions")
     op.drop_table("projection_positions")
+    with op.batch_alter_table("person_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_person_events_property_visitor_kind")
+        batch_op.drop_index("ix_person_events_property_kind_name_time")
+
+    op.drop_table("person_events")
     with op.batch_alter_table("log_clock", schema=None) as batch_op:
         batch_op.drop_index("ix_log_clock_upstream_time")
 
     op.drop_table("log_clock")
+    with op.batch_alter_table("identity_links", schema=None) as batch_op:
+        batch_op.drop_index("ix_identity_links_property_person")
+
+    op.drop_table("identity_links")
     with op.batch_alter_table("conversion_stages", schema=None) as batch_op:
         batch_op.drop_index("ix_conversion_stages_property_name_time")
 
@@ -255,6 +346,11 @@ def downgrade() -> None:
     with op.batch_alter_table("conversion_paths", schema=None) as batch_op:
         batch_op.drop_index(
             "ix_conversion_paths_property_name_time",
+            sqlite_where=sa.text("valid_to IS NULL"),
+            postgresql_where=sa.text("valid_to IS NULL"),
+        )
+        batch_op.drop_index(
+            "ix_conversion_paths_live_conversion",
             sqlite_where=sa.text("valid_to IS NULL"),
             postgresql_where=sa.text("valid_to IS NULL"),
         )
@@ -271,6 +367,11 @@ def downgrade() -> None:
             sqlite_where=sa.text("valid_to IS NULL"),
             postgresql_where=sa.text("valid_to IS NULL"),
         )
+        batch_op.drop_index(
+            "ix_conversion_path_channels_live_conversion",
+            sqlite_where=sa.text("valid_to IS NULL"),
+            postgresql_where=sa.text("valid_to IS NULL"),
+        )
         batch_op.drop_index("ix_conversion_path_channels_history")
 
     op.drop_table("conversion_path_channels")
@@ -282,6 +383,11 @@ def downgrade() -> None:
         )
         batch_op.drop_index(
             "ix_conversion_credits_property_model_time",
+            sqlite_where=sa.text("valid_to IS NULL"),
+            postgresql_where=sa.text("valid_to IS NULL"),
+        )
+        batch_op.drop_index(
+            "ix_conversion_credits_live_conversion",
             sqlite_where=sa.text("valid_to IS NULL"),
             postgresql_where=sa.text("valid_to IS NULL"),
         )
