@@ -1,5 +1,5 @@
-"""`python -m bench`: ingest, long-poll, pipeline, log-read, attribution-model, enrichment
-and start-up benchmarks.
+"""`python -m bench`: ingest, long-poll, pipeline, log-read, attribution-model, enrichment,
+report query (`--scale`), reporting freshness and start-up benchmarks.
 
 Prints the machine facts and one table (benchmark, backend, size, seconds, rate, note), then
 identity quality per world (`bench.identity_worlds`), one table each.
@@ -27,6 +27,7 @@ import psycopg
 from bench import (
     attribution,
     backpressure,
+    catchup,
     enrichment_bench,
     identity,
     identity_worlds,
@@ -34,6 +35,8 @@ from bench import (
     ingest_process,
     longpoll,
     pipeline,
+    reporting_freshness,
+    reporting_queries,
     startup,
 )
 from bench.storage import BACKENDS, POSTGRES_ADMIN_URL, fresh_env, postgres_problem
@@ -149,6 +152,18 @@ def run_backend(backend: str, visitors: int) -> list[Row]:
             rows += ingest_process.run(env, backend, events)
     except Exception as error:
         rows.append(_failed("ingest process", backend, error))
+    logger.info("%s: ingest as 2 workers on one port, 4 clients", backend)
+    try:
+        with fresh_env(backend) as env:
+            rows += ingest_process.run(env, backend, events, workers=2, clients=4)
+    except Exception as error:
+        rows.append(_failed("ingest 2 workers", backend, error))
+    logger.info("%s: identity and attribution catching up, each its own process", backend)
+    try:
+        with fresh_env(backend) as env:
+            rows += catchup.run(env, backend, events)
+    except Exception as error:
+        rows.append(_failed("catch-up", backend, error))
     for batch_size, threads in INGEST_SHAPES:
         logger.info("%s: ingest, batches of %d, %d thread(s)", backend, batch_size, threads)
         try:
@@ -194,6 +209,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         default=None,
         help=f"sample size in visitors (default {DEFAULT_VISITORS}, ~7 events each)",
+    )
+    parser.add_argument(
+        "--scale",
+        choices=list(reporting_queries.SCALES),
+        default=None,
+        help="report query views: tiny (--quick), default (100k conversions, ~1M credit "
+        "rows) or full (1M conversions, ~10M credit rows: the issue's scale, slow)",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="bench: %(message)s", stream=sys.stderr)
@@ -248,6 +270,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows += backpressure.run(backend, 10.0 if args.quick else backpressure.OFFER_SECONDS)
         except Exception as error:
             rows.append(_failed("backpressure", backend, error))
+    scale = reporting_queries.SCALES[args.scale or ("tiny" if args.quick else "default")]
+    for backend in backends:
+        logger.info("%s: report queries at %s scale", backend, scale.name)
+        try:
+            with fresh_env(backend) as env:
+                rows += reporting_queries.run(env, backend, scale)
+        except Exception as error:
+            rows.append(_failed("report queries", backend, error))
+        logger.info("%s: reporting freshness at 1,000 events/s", backend)
+        try:
+            seconds = 5.0 if args.quick else reporting_freshness.SECONDS
+            rows += reporting_freshness.run(backend, seconds=seconds)
+        except Exception as error:
+            rows.append(_failed("reporting freshness", backend, error))
     logger.info("command start-up")
     try:
         rows += startup.run(args.quick)
@@ -257,6 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(fact)
     print()
     print(format_table(rows))
+    print(reporting_queries.PERSON_REPORTS_HOOK)
     if worlds:
         print("\nidentity quality per world (seeds printed; defaults chosen on identity_synth):\n")
         print(worlds)

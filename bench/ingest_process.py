@@ -18,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -41,12 +42,17 @@ BATCH_SIZE = 500
 CALL_TIMEOUT = 60.0
 START_TIMEOUT = 60.0
 RAW_TRANSACTION = 500
+# The library names an application's PostgreSQL events table after the application.
+POSTGRES_EVENTS_TABLE = "ingest_events"
 _OWN_SETTINGS = ("CONVTRACK_", "INGEST_", "IDENTITY_", "ATTRIBUTION_", "REPORTING_")
 
 
-def _start(env: Mapping[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """`python -m services.ingest` on the storage of `env`; waits until it answers. Its
-    identity address is a free port nobody listens on: there is no identity in this run."""
+def _start(
+    env: Mapping[str, str], log: Path, workers: int = 1
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`python -m services.ingest` on the storage of `env` (with `workers` processes on one
+    port); waits until it answers. Its identity address is a free port nobody listens on:
+    there is no identity in this run."""
     port = free_loopback_port()
     child_env = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_SETTINGS)}
     child_env.update(env)
@@ -55,6 +61,7 @@ def _start(env: Mapping[str, str], log: Path) -> tuple[subprocess.Popen[bytes], 
             "INGEST_LISTEN": f"127.0.0.1:{port}",
             "IDENTITY_ADDR": f"127.0.0.1:{free_loopback_port()}",
             "PYTHONUNBUFFERED": "1",
+            "INGEST_WORKERS": str(workers),
         }
     )
     with log.open("ab") as out:
@@ -75,23 +82,38 @@ def _start(env: Mapping[str, str], log: Path) -> tuple[subprocess.Popen[bytes], 
 
 
 def _peak_rss_mib(pid: int) -> float:
-    """The process's peak resident memory (VmHWM), in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """The peak resident memory (VmHWM) of the process and its children (the workers), in
+    MiB: the sum of each one's peak."""
+    total = 0.0
+    for process in [pid, *_children(pid)]:
+        for line in Path(f"/proc/{process}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1]) / 1024
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
 
 
 def _send(
-    address: str, chunks: Sequence[Sequence[ingest_pb2.Event]]
+    address: str, chunks: Sequence[Sequence[ingest_pb2.Event]], clients: int = 1
 ) -> tuple[float, int, list[float]]:
-    """Sends every batch from one client; the wall time, accepted events, call latencies."""
+    """Sends every batch, from `clients` threads each with its own connection and every
+    `clients`-th batch; the wall time, accepted events, call latencies."""
     latencies: list[float] = []
-    accepted = 0
-    with grpc.insecure_channel(address) as channel:
-        stub = ingest_pb2_grpc.IngestServiceStub(channel)
-        started = time.perf_counter()
-        for chunk in chunks:
+    accepted = [0] * clients
+    # Each channel its own connection (not the process's shared subchannel), so that the
+    # kernel can hand them to different worker processes.
+    channels = [
+        grpc.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
+        for _ in range(clients)
+    ]
+
+    def send(client: int) -> None:
+        stub = ingest_pb2_grpc.IngestServiceStub(channels[client])
+        for chunk in chunks[client::clients]:
             call_started = time.perf_counter()
             response = stub.TrackEvents(
                 ingest_pb2.TrackEventsRequest(
@@ -100,8 +122,21 @@ def _send(
                 timeout=CALL_TIMEOUT,
             )
             latencies.append(time.perf_counter() - call_started)
-            accepted += response.accepted_count
-        return time.perf_counter() - started, accepted, latencies
+            accepted[client] += response.accepted_count
+
+    try:
+        for channel in channels:
+            grpc.channel_ready_future(channel).result(timeout=START_TIMEOUT)
+        threads = [threading.Thread(target=send, args=(c,)) for c in range(clients)]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return time.perf_counter() - started, sum(accepted), latencies
+    finally:
+        for channel in channels:
+            channel.close()
 
 
 def _percentile(values: Sequence[float], fraction: float) -> float:
@@ -148,10 +183,11 @@ def raw_insert_postgres(url: str) -> tuple[float, int]:
     columns = "originator_id, originator_version, topic, state"
     with psycopg.connect(url, autocommit=True) as conn:
         rows = conn.execute(
-            f"SELECT {columns} FROM ingest.stored_events ORDER BY notification_id"
+            f"SELECT {columns} FROM ingest.{POSTGRES_EVENTS_TABLE} ORDER BY notification_id"
         ).fetchall()
         conn.execute(
-            "CREATE TABLE ingest.raw_stored_events (LIKE ingest.stored_events INCLUDING ALL)"
+            "CREATE TABLE ingest.raw_stored_events "
+            f"(LIKE ingest.{POSTGRES_EVENTS_TABLE} INCLUDING ALL)"
         )
         insert = sql.SQL(
             "INSERT INTO ingest.raw_stored_events ({}) VALUES (%s, %s, %s, %s)"
@@ -163,16 +199,24 @@ def raw_insert_postgres(url: str) -> tuple[float, int]:
         return time.perf_counter() - started, len(rows)
 
 
-def run(env: Mapping[str, str], backend: str, events: Sequence[ingest_pb2.Event]) -> list[Row]:
-    """Ingest as its own process against the raw insert rate of its store, one table's rows."""
+def run(
+    env: Mapping[str, str],
+    backend: str,
+    events: Sequence[ingest_pb2.Event],
+    *,
+    workers: int = 1,
+    clients: int = 1,
+) -> list[Row]:
+    """Ingest as its own process (or `workers` processes on one port) fed by `clients`
+    concurrent clients, against the raw insert rate of its store, one table's rows."""
     chunks = list(batches(events, BATCH_SIZE))
     size = f"{len(events):,} ev"
     log = Path(env["CONVTRACK_DATA_DIR"]).parent / "ingest.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     load = os.getloadavg()[0]
-    process, address = _start(env, log)
+    process, address = _start(env, log, workers)
     try:
-        seconds, accepted, latencies = _send(address, chunks)
+        seconds, accepted, latencies = _send(address, chunks, clients)
         peak = _peak_rss_mib(process.pid)
     finally:
         process.send_signal(signal.SIGTERM)
@@ -188,7 +232,10 @@ def run(env: Mapping[str, str], backend: str, events: Sequence[ingest_pb2.Event]
     raw_rate = raw_rows / raw_seconds if raw_seconds else 0.0
     return [
         Row(
-            "ingest process, batch 500, client process",
+            "ingest process, batch 500, client process"
+            if workers == clients == 1
+            else f"ingest {workers} worker{'s' if workers > 1 else ''}, batch 500, "
+            f"{clients} clients",
             backend,
             size,
             seconds,
@@ -214,12 +261,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ingest_process", description=__doc__)
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--visitors", type=int, default=3000)
+    parser.add_argument(
+        "--workers",
+        default="1,2",
+        help="comma-separated INGEST_WORKERS to measure; 1 with one client, more with "
+        "two clients per worker (default 1,2)",
+    )
     args = parser.parse_args(argv)
     events = sample(args.visitors)
     rows: list[Row] = []
     for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
-        with fresh_env(backend) as env:
-            rows += run(env, backend, events)
+        for workers in [int(w) for w in args.workers.split(",") if w.strip()]:
+            clients = 1 if workers == 1 else 2 * workers
+            with fresh_env(backend) as env:
+                rows += run(env, backend, events, workers=workers, clients=clients)
     print(format_table(rows))
     return 0
 

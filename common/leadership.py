@@ -85,6 +85,15 @@ class SoleLeadership:
         """Nothing to give up."""
 
 
+class StandbyLeadership:
+    """Never leads: a worker process whose sibling (worker 0) follows the log on SQLite."""
+
+    term: int | None = None
+
+    def close(self) -> None:
+        """Nothing to give up."""
+
+
 class AdvisoryLockLeadership:
     """Leadership held as a session-level PostgreSQL advisory lock on a dedicated connection.
 
@@ -401,14 +410,28 @@ class Election:
     it runs and always leads. On PostgreSQL with election on, each upstream has its own
     advisory lock on the service's own database, keyed by "<service>/<upstream>"; a sharded
     service holds shard locks instead (`shard_leaderships`).
+
+    A `worker` (index, count) is one of several processes of one service started together
+    (ingest's `INGEST_WORKERS`): on SQLite their supervisor holds the lock file and the
+    service counts `count` replicas; without advisory locks (SQLite, or election off) worker
+    0 leads every upstream and the others stand by; with them each worker is a replica like
+    any other.
     """
 
-    def __init__(self, service: str, database: Database, *, enabled: bool = True) -> None:
+    def __init__(
+        self,
+        service: str,
+        database: Database,
+        *,
+        enabled: bool = True,
+        worker: tuple[int, int] | None = None,
+    ) -> None:
         self._service = service
         self._conninfo = database.libpq_url() if database.is_postgres and enabled else ""
+        self._worker = worker
         self._process_lock = (
             None
-            if database.is_postgres
+            if database.is_postgres or worker is not None
             else ProcessLock(database.sqlite_path.with_suffix(".lock"), service)
         )
         self._leaderships: list[AdvisoryLockLeadership | ShardLeases] = []
@@ -418,6 +441,8 @@ class Election:
     def leadership(self, upstream: str) -> Leadership:
         """The leadership of following `upstream`, started now."""
         if not self._conninfo:
+            if self._worker is not None and self._worker[0] != 0:
+                return StandbyLeadership()
             return SoleLeadership()
         leadership = AdvisoryLockLeadership(self._conninfo, f"{self._service}/{upstream}")
         self._leaderships.append(leadership)
@@ -438,7 +463,8 @@ class Election:
         """The number of live replicas of the service (1 on SQLite, where it runs alone),
         counted from now on until the election closes (common/replicas.py)."""
         if not self._replicas_conninfo:
-            return lambda: 1
+            workers = 1 if self._worker is None else self._worker[1]
+            return lambda: workers
         from common.replicas import ReplicaCount  # it imports this module's KEEPALIVES
 
         count = ReplicaCount(self._replicas_conninfo, self._service)

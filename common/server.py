@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent import futures
 from typing import Any
 
@@ -29,6 +30,10 @@ MAX_REQUEST_BYTES = 8 * 1024 * 1024
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 SERVER_WORKERS = 16
 HEALTH_WORKERS = 2
+# A supervisor that starts a service process (services/ingest/workers.py) passes it the write
+# end of a pipe in this variable; the process writes READY_LINE to it once it serves.
+READY_FD = "CONVTRACK_READY_FD"
+READY_LINE = b"ready\n"
 
 
 class PortInUseError(OSError):
@@ -57,6 +62,9 @@ class GrpcServer:
     serves the same services but requires a client certificate signed by the CA
     (`internal_port`); `health_listen` is a second, plaintext server with only
     grpc.health.v1 and the same statuses (`health_port`).
+    With `reuse_port`, every port is bound with SO_REUSEPORT, so that several worker
+    processes serve one port (the kernel spreads connections among them); without it a port
+    another process holds is refused (PortInUseError).
     """
 
     def __init__(
@@ -71,6 +79,7 @@ class GrpcServer:
         max_concurrent_rpcs: int | None = None,
         ready_at_start: bool = True,
         transport: TransportSettings = PLAINTEXT,
+        reuse_port: bool = False,
     ) -> None:
         chain: list[grpc.ServerInterceptor[Any, Any]] = []
         if tracer_provider is not None:
@@ -90,7 +99,7 @@ class GrpcServer:
             options=[
                 ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
                 ("grpc.max_send_message_length", MAX_RESPONSE_BYTES),
-                ("grpc.so_reuseport", 0),
+                ("grpc.so_reuseport", int(reuse_port)),
             ],
         )
         register(self._server)
@@ -122,7 +131,7 @@ class GrpcServer:
                 futures.ThreadPoolExecutor(
                     max_workers=HEALTH_WORKERS, thread_name_prefix="grpc-health"
                 ),
-                options=[("grpc.so_reuseport", 0)],
+                options=[("grpc.so_reuseport", int(reuse_port))],
             )
             health_pb2_grpc.add_HealthServicer_to_server(self._health, self._health_server)
             self.health_port = _bind(transport.health_listen, self._health_server.add_insecure_port)
@@ -259,6 +268,18 @@ def stop_requested_by_signals() -> threading.Event:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     return stop
+
+
+def tell_supervisor_ready(env: Mapping[str, str]) -> None:
+    """Tells the supervisor that started this process (when one did) that it serves."""
+    fd = env.get(READY_FD, "")
+    if not fd.isdigit():
+        return
+    try:
+        os.write(int(fd), READY_LINE)
+        os.close(int(fd))
+    except OSError as error:
+        logger.warning("could not tell the supervisor this process serves: %s", error)
 
 
 def serve_until(

@@ -69,10 +69,11 @@ REPORTS = (  # commands.reports.SERVED_KINDS
     "rates",
     "paths",
     "outcomes",
+    "funnel",
+    "cohorts",
 )
-PLANNED_REPORTS = ("funnel", "cohorts")  # ...PLANNED_KINDS
 PATH_VIEWS = ("top", "length", "lag", "assisted")  # commands.paths.VIEWS
-CHARTS = ("models", "trend", "path-length", "cost")  # commands.charts.CHARTS
+CHARTS = ("models", "trend", "path-length", "cost", "funnel")  # commands.charts.CHARTS
 SPEND_FORMATS = ("auto", "generic", "google-ads", "meta")  # "auto" + spend_import.CSV_FORMATS
 REPORT_FORMATS = ("table", "csv", "json", "parquet")  # commands.report_output.FORMATS
 
@@ -136,15 +137,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report = commands.add_parser(
         "report",
-        help="print or write a report from reporting: conversions, compare, cost, rates, paths "
-        "or outcomes",
+        help="print or write a report from reporting: conversions, compare, cost, rates, paths, "
+        "outcomes, funnel or cohorts",
         description="Report KINDs: conversions (one model), compare (models side by side), "
         "cost (cost, conversions, cost per conversion, ROAS and ROI under one model), rates "
         "(visitors, sessions, conversions per session and per visitor), paths (top conversion "
         "paths; --view length, lag or assisted for path lengths, time lags or assisted versus "
         "last-touch conversions per channel), outcomes (per CRM stage: conversions that "
-        "reached it, their value, credited per --group-by under one model); "
-        f"not available yet (issue #9): {', '.join(PLANNED_REPORTS)}. Without KIND: "
+        "reached it, their value, credited per --group-by under one model), funnel (persons "
+        "reaching ordered --step's within --within, per first-touch channel), cohorts (persons "
+        "by first-touch --interval week or month and channel, cumulative conversions per period "
+        "since). Without KIND: "
         "conversions, or compare when --models names several (kept for compatibility).",
     )
     report.add_argument(
@@ -152,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         default=None,
         metavar="KIND",
-        help=f"one of {', '.join(REPORTS + PLANNED_REPORTS)} (default: conversions)",
+        help=f"one of {', '.join(REPORTS)} (default: conversions)",
     )
     report.add_argument("--property", required=True, dest="property_id")
     report.add_argument(
@@ -175,13 +178,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--as-of",
         default=None,
         help="the report as it stood at a past moment: an ISO 8601 time, or position:N of "
-        "attribution's log (not for rates)",
+        "attribution's log (not for rates, outcomes, funnel or cohorts)",
     )
     report.add_argument(
         "--interval",
         choices=("none", "day", "week", "month"),
         default=None,
-        help="rows per day, week (Monday to Sunday) or month in the property's time zone",
+        help="rows per day, week (Monday to Sunday) or month in the property's time zone; "
+        "cohorts: persons by first-touch week (the default) or month",
     )
     report.add_argument(
         "--filter",
@@ -201,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--conversion",
         default="",
         help="the conversion name to count, e.g. purchase (required when the property has "
-        "several; the error lists them)",
+        "several; the error lists them); cohorts: comma-separated names (every name if none)",
     )
     report.add_argument(
         "--format",
@@ -233,15 +237,37 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--limit", type=int, default=None, help="paths: show at most this many top paths"
     )
+    report.add_argument(
+        "--step",
+        action="append",
+        metavar="KIND:VALUE",
+        help="funnel: a step, repeated in order: page:/pricing (path prefix; page:=/pricing "
+        "exactly), event:identify (identify, page_view, touchpoint or a conversion name), "
+        "conversion:purchase; a trailing * matches names by prefix",
+    )
+    report.add_argument(
+        "--within",
+        default=None,
+        metavar="DURATION",
+        help="funnel: the time from the first step to reach the last, e.g. 7d, 12h (30d)",
+    )
+    report.add_argument(
+        "--periods",
+        type=int,
+        default=None,
+        help="cohorts: weeks or months since the first touch to show (8)",
+    )
     report.add_argument("--addr", default=None, help="reporting address (REPORTING_ADDR)")
     _add_api_key(report)
     _add_tls_dir(report)
     chart = commands.add_parser(
         "chart",
-        help="draw a chart from reporting as a PNG file: models, trend, path-length or cost",
+        help="draw a chart from reporting as a PNG file: models, trend, path-length, cost or "
+        "funnel",
         description="Chart KINDs: models (conversions by channel under several models side by "
         "side), trend (conversions per day against the previous period), path-length "
-        "(conversions per path length), cost (cost versus value per channel).",
+        "(conversions per path length), cost (cost versus value per channel), funnel (persons "
+        "per --step, overall and for the largest first-touch channels).",
     )
     chart.add_argument("kind", choices=CHARTS, metavar="KIND", help=", ".join(CHARTS))
     chart.add_argument("--output", type=Path, required=True, help="the PNG file to write")
@@ -258,6 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
     chart.add_argument(
         "--days", type=int, default=28, help="trend: days shown when --since is not given"
     )
+    chart.add_argument(
+        "--step", action="append", metavar="KIND:VALUE", help="funnel: a step, as in report"
+    )
+    chart.add_argument("--within", default=None, help="funnel: e.g. 7d (30d)")
     chart.add_argument("--width", type=int, default=1200, help="pixels")
     chart.add_argument("--height", type=int, default=700, help="pixels")
     chart.add_argument("--addr", default=None, help="reporting address (REPORTING_ADDR)")

@@ -51,7 +51,7 @@ PEERS = {
     "ingest": ("identity",),
     "identity": ("ingest",),
     "attribution": ("ingest", "identity"),
-    "reporting": ("attribution", "ingest"),
+    "reporting": ("attribution", "ingest", "identity"),
 }
 
 
@@ -277,6 +277,7 @@ def wait_for_sync(
                 and attribution_at.get("identity", 0) >= heads["identity"]
                 and reporting_at.get("attribution", 0) >= heads["attribution"]
                 and reporting_at.get("ingest", 0) >= heads["ingest"]
+                and reporting_at.get("identity", 0) >= heads["identity"]
             ):
                 return
             if time.monotonic() > deadline:

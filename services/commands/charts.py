@@ -19,12 +19,14 @@ from common.wire import from_money_pb, to_timestamp
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from services.commands.credentials import client_channel, sent_api_key
 
-CHARTS = ("models", "trend", "path-length", "cost")
+CHARTS = ("models", "trend", "path-length", "cost", "funnel")
 """The chart kinds (services.cli.CHARTS names the same)."""
 DEFAULT_CHART_MODELS = "last_click,first_click,linear"
 DPI = 100
 CALL_TIMEOUT = 30.0
 MIN_PIXELS, MAX_PIXELS = 200, 6000
+FUNNEL_CHANNELS = 4
+"""A funnel chart shows all persons and this many channels with the most entering persons."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,8 @@ def chart(args: argparse.Namespace) -> int:
     except SettingsError as error:
         print(f"convtrack chart: {error}", file=sys.stderr)
         return 2
+    if args.kind == "funnel":
+        return _funnel_chart(args, address, tls, api_key)
     try:
         data = fetch_chart_data(
             address,
@@ -93,6 +97,10 @@ def _problem(args: argparse.Namespace, models: list[str]) -> str:
         return f"chart `{args.kind}` takes one model, got {len(models)}"
     if args.kind == "path-length" and models:
         return "chart `path-length` takes no model"
+    if args.kind == "funnel" and (models or not args.step):
+        return "chart `funnel` takes --step KIND:VALUE (once per step) and no model"
+    if args.kind != "funnel" and (args.step or args.within):
+        return f"chart `{args.kind}` takes no --step or --within"
     if args.days < 1 or args.days > 366:
         return f"--days must be 1 to 366, not {args.days}"
     return ""
@@ -126,6 +134,58 @@ def fetch_chart_data(
         if kind == "path-length":
             return _path_length(stub, scope)
         return _cost(stub, scope, (models or ["last_click"])[0])
+
+
+def _funnel_chart(
+    args: argparse.Namespace, address: str, tls: TlsSettings | None, api_key: str | None
+) -> int:
+    from services.commands import people
+
+    try:
+        steps = [people.parse_step(text) for text in args.step]
+        within = people.parse_duration(args.within) if args.within else None
+    except people.StepError as error:
+        print(f"convtrack chart: {error}", file=sys.stderr)
+        return 2
+    try:
+        response = people.fetch_funnel(
+            address,
+            property_id=args.property_id,
+            steps=steps,
+            within=within,
+            start=args.since,
+            end=args.until,
+            tls=tls,
+            api_key=api_key,
+        )
+    except grpc.RpcError as error:
+        print(f"convtrack chart: {error.code().name}: {error.details()}", file=sys.stderr)
+        return 1
+    data = funnel_chart_data(response)
+    draw(data, args.output, args.width, args.height)
+    print(f"wrote {args.output} ({args.width}×{args.height} px): {data.title}")
+    return 0
+
+
+def funnel_chart_data(response: reporting_pb2.GetFunnelReportResponse) -> ChartData:
+    """Persons per step: all of them, and the channels with the most entering persons."""
+    from services.commands.people import step_label
+
+    largest = sorted(response.channels, key=lambda c: (-c.steps[0].persons, c.channel))
+    days = response.within.ToTimedelta() / timedelta(days=1)
+    return ChartData(
+        title=f"Funnel: persons reaching each step within {days:g} days of the first",
+        x_label="step",
+        y_label="persons",
+        categories=tuple(step_label(f.step) for f in response.steps),
+        series=(
+            Series("all persons", tuple(float(f.persons) for f in response.steps)),
+            *(
+                Series(f"first touch {c.channel}", tuple(float(f.persons) for f in c.steps))
+                for c in largest[:FUNNEL_CHANNELS]
+            ),
+        ),
+    )
 
 
 def _models(

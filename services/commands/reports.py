@@ -43,10 +43,17 @@ INTERVALS = {
     "week": reporting_pb2.REPORT_INTERVAL_WEEK,
     "month": reporting_pb2.REPORT_INTERVAL_MONTH,
 }
-SERVED_KINDS = ("conversions", "compare", "cost", "rates", "paths", "outcomes")
+SERVED_KINDS = (
+    "conversions",
+    "compare",
+    "cost",
+    "rates",
+    "paths",
+    "outcomes",
+    "funnel",
+    "cohorts",
+)
 """The report kinds the reporting service answers today."""
-PLANNED_KINDS = ("funnel", "cohorts")
-"""Report kinds the command names but the service does not serve yet (issue #9)."""
 DEFAULT_MODELS = {
     "conversions": "last_click",
     "compare": "last_click,linear",
@@ -54,7 +61,11 @@ DEFAULT_MODELS = {
     "rates": "last_click",
     "paths": "",
     "outcomes": "last_click",
+    "funnel": "",
+    "cohorts": "",
 }
+PERSON_KINDS = ("funnel", "cohorts")
+"""The kinds that count persons (services.commands.people): no model, no grouping."""
 METRIC_KINDS = ("cost", "rates")
 """The kinds written as metric tables (services.commands.metric_output)."""
 METRIC_GROUP_BY = ("channel", "source", "medium", "campaign")
@@ -76,7 +87,11 @@ def report(args: argparse.Namespace) -> int:
             raise UsageError("report `rates` has no --as-of: sessions keep no past states")
         if as_of is not None and kind == "outcomes":
             raise UsageError("report `outcomes` has no --as-of yet: stages keep no past states")
+        if as_of is not None and kind in PERSON_KINDS:
+            raise UsageError(f"report `{kind}` has no --as-of: person views keep no past states")
         filters = _filters(args.filter or [])
+        if kind in PERSON_KINDS:
+            _check_person_options(kind, args)
         _check_dimensions(kind, args)
         if args.output_format == "parquet" and args.output is None:
             raise UsageError("--format parquet needs --output FILE")
@@ -86,6 +101,8 @@ def report(args: argparse.Namespace) -> int:
     except (UsageError, SettingsError) as error:
         print(f"convtrack report: {error}", file=sys.stderr)
         return 2
+    if kind in PERSON_KINDS:
+        return _person_report(args, address, kind, tls, api_key)
     if kind == "paths":
         return _path_report(args, address, tls, api_key, as_of)
     if kind in METRIC_KINDS:
@@ -126,14 +143,12 @@ def _kind_and_models(args: argparse.Namespace) -> tuple[str, list[str]]:
             f"(say `convtrack report {kind}`; KINDs: {', '.join(SERVED_KINDS)})",
             file=sys.stderr,
         )
-    if kind in PLANNED_KINDS:
-        raise UsageError(f"report `{kind}` is not available yet (issue #9)")
     if kind not in SERVED_KINDS:
-        raise UsageError(
-            f"unknown report KIND `{kind}` (choose from {', '.join(SERVED_KINDS + PLANNED_KINDS)})"
-        )
+        raise UsageError(f"unknown report KIND `{kind}` (choose from {', '.join(SERVED_KINDS)})")
     if kind == "paths" and models:
         raise UsageError("report `paths` takes no model: paths are the journeys themselves")
+    if kind in PERSON_KINDS and models:
+        raise UsageError(f"report `{kind}` takes no model: it counts persons, not credits")
     models = models or DEFAULT_MODELS[kind].split(",")
     if kind in ("conversions", "outcomes", *METRIC_KINDS) and len(models) > 1:
         raise UsageError(
@@ -189,6 +204,22 @@ def _filters(texts: Sequence[str]) -> dict[str, list[str]]:
             )
         found.setdefault(name, []).extend(v.strip() for v in values.split(",") if v.strip())
     return found
+
+
+def _check_person_options(kind: str, args: argparse.Namespace) -> None:
+    """Funnels need steps; cohorts take a week or month interval; neither groups or filters."""
+    if args.filter or args.compare or args.group_by != "channel":
+        raise UsageError(
+            f"report `{kind}` takes no --group-by, --filter or --compare: it is broken down by "
+            "first-touch channel"
+        )
+    if kind == "funnel":
+        if not args.step:
+            raise UsageError("report `funnel` needs --step KIND:VALUE, once per step, in order")
+        if args.interval:
+            raise UsageError("report `funnel` takes no --interval (see --within)")
+    elif args.interval not in (None, "week", "month"):
+        raise UsageError("report `cohorts` takes --interval week or month")
 
 
 def _check_dimensions(kind: str, args: argparse.Namespace) -> None:
@@ -536,6 +567,59 @@ def _outcome_report(
             tls=tls,
             api_key=api_key,
         )
+    except grpc.RpcError as error:
+        print(f"convtrack report: {error.code().name}: {error.details()}", file=sys.stderr)
+        return 1
+    write_table(table, args.output_format, args.output)
+    return 0
+
+
+def _person_report(
+    args: argparse.Namespace,
+    address: str,
+    kind: str,
+    tls: TlsSettings | None,
+    api_key: str | None,
+) -> int:
+    from services.commands import people
+    from services.commands.metric_output import write as write_table
+
+    try:
+        if kind == "funnel":
+            steps = [people.parse_step(text) for text in args.step]
+            within = people.parse_duration(args.within) if args.within else None
+        names = [n.strip() for n in args.conversion.split(",") if n.strip()]
+    except people.StepError as error:
+        print(f"convtrack report: {error}", file=sys.stderr)
+        return 2
+    try:
+        if kind == "funnel":
+            table = people.funnel_table(
+                people.fetch_funnel(
+                    address,
+                    property_id=args.property_id,
+                    steps=steps,
+                    within=within,
+                    start=args.since,
+                    end=args.until,
+                    tls=tls,
+                    api_key=api_key,
+                )
+            )
+        else:
+            table = people.cohort_table(
+                people.fetch_cohorts(
+                    address,
+                    property_id=args.property_id,
+                    interval=args.interval or "week",
+                    conversion_names=names,
+                    periods=args.periods or 0,
+                    start=args.since,
+                    end=args.until,
+                    tls=tls,
+                    api_key=api_key,
+                )
+            )
     except grpc.RpcError as error:
         print(f"convtrack report: {error.code().name}: {error.details()}", file=sys.stderr)
         return 1

@@ -6,8 +6,8 @@ import argparse
 import logging
 
 from common.leadership import AnotherReplicaError
-from common.server import serve_until, stop_requested_by_signals
-from common.settings import SettingsError, process_env
+from common.server import serve_until, stop_requested_by_signals, tell_supervisor_ready
+from common.settings import SettingsError, env_int, process_env
 from services import launcher
 from services.commands.local import local_access
 
@@ -15,13 +15,24 @@ logger = logging.getLogger("convtrack")
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Runs the one service named in `args`, configured from the environment, until SIGTERM."""
+    """Runs the one service named in `args`, configured from the environment, until SIGTERM;
+    ingest with `INGEST_WORKERS` > 1 as that many processes on one port."""
     stop = stop_requested_by_signals()
+    env = process_env()
     try:
-        service = launcher.start_one(args.service, process_env())
+        if (
+            args.service == "ingest"
+            and env_int(env, "INGEST_WORKERS", 1) > 1
+            and not env.get("INGEST_WORKER_INDEX")
+        ):
+            from services.ingest.workers import serve_workers
+
+            return serve_workers(env, stop)
+        service = launcher.start_one(args.service, env)
     except (AnotherReplicaError, SettingsError) as error:
         logger.error("refusing to start: %s", error)
         return 1
+    tell_supervisor_ready(env)
     serve_until(stop, [service])
     return 0
 

@@ -9,7 +9,7 @@ from common.rate_limits import Cost
 from convtrack.identity.v1 import identity_pb2
 
 # The services that follow identity's log (services.launcher.PEERS).
-LOG_FOLLOWERS = ("ingest", "attribution")
+LOG_FOLLOWERS = ("ingest", "attribution", "reporting")
 PEER_SERVICES = ("ingest", "identity", "attribution", "reporting")
 
 RULES: dict[str, Rule] = {

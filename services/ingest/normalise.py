@@ -66,6 +66,7 @@ MAX_EVENT_ID_LENGTH = 128
 NUL = "\x00"
 MAX_VALUE_UNITS = 10**12
 MAX_MICROS = 2**63 - 1
+TRAFFIC_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +151,14 @@ class Normaliser:
         self._user_agents = user_agents
         self._urls = urls
         self._channel_groups: Callable[[str], ChannelGroup] = lambda _: DEFAULT_CHANNEL_GROUP
+        # (property, landing URL, referrer, tags, click ids as sent, whether the URL is the
+        # touchpoint's own) -> traffic source, NUL field and the channel group that classified
+        # it (an entry of a group the property no longer uses is classified again): campaigns
+        # send the same landing pages and referrers again and again.
+        self._traffic_cache: dict[
+            tuple[str, str, str, CampaignTags, ClickIds, bool],
+            tuple[ScrubbedTraffic, str, ChannelGroup],
+        ] = {}
 
     def classify_with(self, channel_groups: Callable[[str], ChannelGroup]) -> None:
         """Classifies each touchpoint with the channel group `channel_groups` answers for its
@@ -426,21 +435,50 @@ class Normaliser:
                     "(unset means visit)",
                 )
             )
-        landing_url = self._urls.url(touch.landing_url or incoming.page_url)
+        landing = touch.landing_url or incoming.page_url
+        referrer, from_landing = touch.referrer or incoming.referrer, bool(touch.landing_url)
+        group = self._channel_groups(incoming.property_id)
+        key = (incoming.property_id, landing, referrer, touch.tags, touch.click_ids, from_landing)
+        found = self._traffic_cache.get(key)
+        if found is None or found[2] is not group:
+            found = (
+                *self._classified(
+                    landing, referrer, touch.tags, touch.click_ids, from_landing, group
+                ),
+                group,
+            )
+            if len(self._traffic_cache) >= TRAFFIC_CACHE_SIZE:
+                self._traffic_cache.clear()
+            self._traffic_cache[key] = found
+        scrubbed, nul_field, _ = found
+        if nul_field:
+            violations.append(Violation(nul_field, "carries campaign tags with NUL characters"))
+        return scrubbed
+
+    def _classified(
+        self,
+        landing: str,
+        referrer: str,
+        tags: CampaignTags,
+        click_ids: ClickIds,
+        landing_field: bool,
+        channel_group: ChannelGroup,
+    ) -> tuple[ScrubbedTraffic, str]:
+        """The traffic source of a landing URL, referrer, tags and click ids as sent, and
+        the field to blame ("" when none) when tags read from the URL carry NUL."""
+        landing_url = self._urls.url(landing)
         traffic = classify_traffic(
             landing_url=landing_url,
-            referrer=self._urls.url(touch.referrer or incoming.referrer),
-            tags=self._scrubbed_tags(touch.tags),
-            click_ids=touch.click_ids,
-            channel_group=self._channel_groups(incoming.property_id),
+            referrer=self._urls.url(referrer),
+            tags=self._scrubbed_tags(tags),
+            click_ids=click_ids,
+            channel_group=channel_group,
         )
         derived = (traffic.source, traffic.medium, traffic.campaign, traffic.term, traffic.content)
-        if any(NUL in tag for tag in derived) and not any(
-            NUL in tag for tag in astuple(touch.tags)
-        ):
-            field = "touchpoint.landing_url" if touch.landing_url else "context.page_url"
-            violations.append(Violation(field, "carries campaign tags with NUL characters"))
-        return ScrubbedTraffic(traffic, landing_url)
+        nul_field = ""
+        if any(NUL in tag for tag in derived) and not any(NUL in tag for tag in astuple(tags)):
+            nul_field = "touchpoint.landing_url" if landing_field else "context.page_url"
+        return ScrubbedTraffic(traffic, landing_url), nul_field
 
     def _check_text(self, incoming: IncomingEvent, violations: list[Violation]) -> None:
         """Text is stored in SQL columns downstream, where PostgreSQL refuses NUL."""

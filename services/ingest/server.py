@@ -76,6 +76,9 @@ DEFAULT_MAX_QUEUED_EVENTS = 10_000
 DEFAULT_MAX_CONCURRENT_CALLS = 64
 BUSY_RETRY_AFTER_SECONDS = 1.0
 
+# Set by the supervisor in each worker's environment (services/ingest/workers.py).
+WORKER_INDEX = "INGEST_WORKER_INDEX"
+
 SERVICE_NAME = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
 
 
@@ -106,6 +109,10 @@ class IngestSettings:
     vault_previous_secrets: tuple[str, ...] = field(default=(), repr=False)
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     consent_defaults: ConsentDefaults = field(default_factory=ConsentDefaults)
+    # Worker processes serving the listen address together (`convtrack serve ingest`).
+    workers: int = 1
+    # Set by the supervisor of the workers only: this process's index among them.
+    worker_index: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IngestSettings:
@@ -120,7 +127,9 @@ class IngestSettings:
         vault's secrets `INGEST_VAULT_SECRET[_FILE]` and `INGEST_VAULT_SECRET_PREVIOUS[_FILE]`
         (required on PostgreSQL unless `CONVTRACK_ALLOW_GENERATED_SECRETS=1`);
         `CONVTRACK_AUTH`; `INGEST_CONSENT_DEFAULT_ANALYTICS` and `_ADVERTISING` (`granted`
-        or `denied`: what unknown consent counts as where no property chose)."""
+        or `denied`: what unknown consent counts as where no property chose);
+        `INGEST_WORKERS` (processes serving one port, default 1; see
+        services/ingest/workers.py) and `INGEST_WORKER_INDEX` (set by their supervisor)."""
         pii_query_params = env_str(env, "INGEST_PII_QUERY_PARAMS")
         listen = env_str(env, "INGEST_LISTEN", "127.0.0.1:50051")
         vault_secret, vault_previous_secrets = configured_secrets(env)
@@ -158,7 +167,15 @@ class IngestSettings:
             vault_previous_secrets=vault_previous_secrets,
             rate_limits=rate_limit_settings(env, "ingest"),
             consent_defaults=consent_defaults_settings(env),
+            workers=env_int(env, "INGEST_WORKERS", 1),
+            worker_index=(env_int(env, WORKER_INDEX, 0) if env_str(env, WORKER_INDEX) else None),
         )
+        if settings.workers < 1:
+            raise SettingsError("INGEST_WORKERS must be at least 1")
+        if settings.worker_index is not None and not (
+            0 <= settings.worker_index < settings.workers
+        ):
+            raise SettingsError(f"{WORKER_INDEX} must be below INGEST_WORKERS")
         if settings.max_concurrent_calls < 1:
             raise SettingsError("INGEST_MAX_CONCURRENT_CALLS must be at least 1")
         if settings.max_queued_events < Limits().max_events_per_batch:
@@ -309,7 +326,10 @@ def start(settings: IngestSettings, telemetry: Telemetry | None = None) -> Runni
     """Starts ingest: its store, its follower of identity's log (to destroy forgotten
     persons' keys; only with an identity address, and while this replica leads it) and its
     gRPC server."""
-    election = Election("ingest", database_of(settings), enabled=settings.leader_election)
+    worker = None if settings.worker_index is None else (settings.worker_index, settings.workers)
+    election = Election(
+        "ingest", database_of(settings), enabled=settings.leader_election, worker=worker
+    )
     return started_elected(election, lambda e: _start(settings, telemetry or Telemetry(), e))
 
 
@@ -364,6 +384,7 @@ def _start(settings: IngestSettings, telemetry: Telemetry, election: Election) -
         max_concurrent_rpcs=settings.max_concurrent_calls,
         ready_at_start=False,
         transport=settings.transport,
+        reuse_port=settings.worker_index is not None,
     )
     # Ingest's readiness is its store only: identity follows ingest's log, so ingest waiting
     # for identity's log would deadlock both at start behind Kubernetes Services, which route

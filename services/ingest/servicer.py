@@ -85,6 +85,7 @@ BUSY_MESSAGE = (
     "stored: send it again after the delay in the RetryInfo detail"
 )
 
+_NO_CLICK_IDS = ClickIds()
 _TOUCH_TYPES = {
     ingest_pb2.TOUCHPOINT_TYPE_UNSPECIFIED: TouchpointType.VISIT,
     ingest_pb2.TOUCHPOINT_TYPE_CLICK: TouchpointType.CLICK,
@@ -204,7 +205,11 @@ def incoming_event(message: ingest_pb2.Event) -> IncomingEvent:
                 term=t.utm.term,
                 content=t.utm.content,
             ),
-            click_ids=ClickIds(**{name: getattr(t.click_ids, name) for name in CLICK_ID_FIELDS}),
+            click_ids=(
+                ClickIds(**{name: getattr(t.click_ids, name) for name in CLICK_ID_FIELDS})
+                if t.HasField("click_ids")
+                else _NO_CLICK_IDS
+            ),
         )
     elif kind_name == "page_view":
         page_view = IncomingPageView(url=message.page_view.url, title=message.page_view.title)

@@ -143,6 +143,10 @@ class SubjectVault:
         self._secrets = secrets.all
         # (property, pseudonym under the current secret) -> (stored pseudonym, its key)
         self._keys: dict[tuple[str, str], tuple[str, bytes]] = {}
+        # (secret version, property, identifier) -> pseudonym under that secret: a pure
+        # function of the three, so it never goes stale (an erasure deletes keys, not this).
+        self._versions = [secret.version for secret in self._secrets]
+        self._pseudonyms: dict[tuple[str, str, str], str] = {}
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self.lock = threading.Lock()
@@ -215,7 +219,7 @@ class SubjectVault:
         """The identifier's pseudonym: its kind, then a keyed hash of property and identifier
         (under the previous secret that made it, for an identifier already stored so)."""
         if len(self._secrets) == 1:
-            return _digest(self._secrets[0], property_id, identifier)
+            return self._digest(0, property_id, identifier)
         return self._resolved(property_id, [identifier])[identifier][0]
 
     def previous_pseudonyms(self, property_id: str, identifier: str) -> tuple[str, ...]:
@@ -230,10 +234,9 @@ class SubjectVault:
         They are computed like identifier pseudonyms, under kinds ("ip", "net") that no
         identifier has, so they never equal an identifier's pseudonym. Nothing is stored.
         """
-        current = self._secrets[0]
         return NetworkPseudonyms(
-            ip=_digest(current, property_id, f"{IP_KIND}:{address}"),
-            network=_digest(current, property_id, f"{NETWORK_KIND}:{network_of(address)}"),
+            ip=self._digest(0, property_id, f"{IP_KIND}:{address}"),
+            network=self._digest(0, property_id, f"{NETWORK_KIND}:{network_of(address)}"),
         )
 
     def seal(self, property_id: str, identifiers: Iterable[str]) -> dict[str, Sealed]:
@@ -416,7 +419,7 @@ class SubjectVault:
         """Each identifier's stored pseudonym and key (cached), else its pseudonym under the
         current secret with a new key, created and committed when `create` (else left out
         of the answer but for its pseudonym, with an empty key)."""
-        current = {i: _digest(self._secrets[0], property_id, i) for i in identifiers}
+        current = {i: self._digest(0, property_id, i) for i in identifiers}
         with self._lock:
             found = {
                 i: self._keys[(property_id, current[i])]
@@ -465,13 +468,25 @@ class SubjectVault:
                 self._keys[(property_id, current[raw])] = stored
         return {raw: known.get(raw, (current[raw], b"")) for raw in missing}
 
+    def _digest(self, rank: int, property_id: str, identifier: str) -> str:
+        """The identifier's pseudonym under the secret of that rank (0: the current one),
+        cached by the secret's version."""
+        cache_key = (self._versions[rank], property_id, identifier)
+        found = self._pseudonyms.get(cache_key)
+        if found is None:
+            if len(self._pseudonyms) >= CACHE_LIMIT:
+                self._pseudonyms.clear()
+            found = _digest(self._secrets[rank], property_id, identifier)
+            self._pseudonyms[cache_key] = found
+        return found
+
     def _stored(self, property_id: str, identifiers: list[str]) -> dict[str, tuple[str, bytes]]:
         """The stored pseudonym and key of each identifier that has one, looked up under
         every configured secret (the current one first)."""
         candidates: dict[str, tuple[int, str]] = {}
-        for rank, secret in enumerate(self._secrets):
+        for rank in range(len(self._secrets)):
             for raw in identifiers:
-                candidates.setdefault(_digest(secret, property_id, raw), (rank, raw))
+                candidates.setdefault(self._digest(rank, property_id, raw), (rank, raw))
         c = subject_keys.c
         with self._engine.connect() as conn:
             rows = conn.execute(

@@ -32,6 +32,8 @@ RULES: dict[str, Rule] = {
     "GetPathDistribution": scoped(Scope.REPORTS_READ, "property_id"),
     "GetAssistedConversions": scoped(Scope.REPORTS_READ, "property_id"),
     "GetOutcomeReport": scoped(Scope.REPORTS_READ, "property_id"),
+    "GetFunnelReport": scoped(Scope.REPORTS_READ, "property_id"),
+    "GetCohortReport": scoped(Scope.REPORTS_READ, "property_id"),
     # Names every property: only for keys of every property.
     "ListProperties": every_property(Scope.REPORTS_READ),
     # The dimensions reports group by: the same for every property.

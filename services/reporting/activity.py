@@ -14,6 +14,8 @@ from common.sql_positions import record_position, stored_position
 from common.storage import writer
 from services.reporting.domainmodel import SpendEntry, VisitEvent
 from services.reporting.log_clock import record_times
+from services.reporting.person_projection import apply_person_events
+from services.reporting.person_values import ConversionRetraction, PersonEvent, TrackedVisit
 from services.reporting.projections import StalePositionError
 from services.reporting.sessions import Session, VisitorSessions, place, property_time_zone
 from services.reporting.views import projection_positions, session_visitors, sessions, spend
@@ -21,13 +23,14 @@ from services.reporting.views import projection_positions, session_visitors, ses
 PROJECTION_NAME = "ingest_activity"
 LOOKUP_CHUNK = 200
 
-Activity = SpendEntry | VisitEvent | None
+Activity = SpendEntry | VisitEvent | PersonEvent | TrackedVisit | ConversionRetraction | None
 VisitorKey = tuple[str, str]
 
 
 class IngestActivityProjection:
-    """Keeps in `spend` every figure of each key (the latest current) and in `sessions`
-    the sessions of every visitor, from ingest's log.
+    """Keeps in `spend` every figure of each key (the latest current), in `sessions` the
+    sessions of every visitor and in the person events views the events funnels count, from
+    ingest's log.
 
     A follower's sink, like the conversion credits projection: each page's rows and the
     position are written in one transaction. Sessions are built incrementally: a page loads
@@ -52,7 +55,12 @@ class IngestActivityProjection:
         against `after`, as in ConversionCreditsProjection)."""
         if not entries:
             return
-        values = [e.value for e in entries if e.value is not None]
+        values: list[SpendEntry | VisitEvent | PersonEvent | ConversionRetraction] = []
+        for entry in entries:
+            if isinstance(entry.value, TrackedVisit):
+                values += [entry.value.visit, entry.value.event]
+            elif entry.value is not None:
+                values.append(entry.value)
         with self._writer.begin() as conn:
             if after is not None:
                 current = stored_position(conn, projection_positions, PROJECTION_NAME, upstream)
@@ -65,6 +73,11 @@ class IngestActivityProjection:
             _apply_spend(conn, figures)
             _apply_visits(conn, [v for v in values if isinstance(v, VisitEvent)])
             record_times(conn, upstream, entries, {position for position, _ in figures})
+            apply_person_events(
+                conn,
+                [v for v in values if isinstance(v, PersonEvent)],
+                [v for v in values if isinstance(v, ConversionRetraction)],
+            )
             record_position(
                 conn, projection_positions, PROJECTION_NAME, upstream, entries[-1].position
             )

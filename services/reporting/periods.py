@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import BigInteger, ColumnElement, Integer, case, literal
+
 from services.reporting.domainmodel import Interval
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -115,3 +117,36 @@ def month_boundaries(first: int, last: int) -> list[tuple[int, int]]:
 def previous_period(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     """The period of the same length that ends where [start, end) starts."""
     return start - (end - start), start
+
+
+def period_key_sql(
+    seconds: ColumnElement[int], interval: Interval, zone: ZoneInfo, start: datetime, end: datetime
+) -> ColumnElement[int]:
+    """The period key (as `key_of` gives it) of a moment given in SQL as whole seconds since
+    1970 UTC: the zone's offset at that moment (a CASE over the offset changes between
+    `start` and `end`, outside which the nearest offset holds) makes it a local day number,
+    then its week or month."""
+    offsets = offset_changes(zone, start, end)
+    offset: ColumnElement[int] = literal(offsets.initial, Integer)
+    if offsets.changes:
+        whens = []
+        before = offsets.initial
+        for at, after in offsets.changes:
+            whens.append((seconds < literal(at, BigInteger), literal(before, Integer)))
+            before = after
+        offset = case(*whens, else_=literal(before, Integer))
+    day = (seconds + offset) // literal(SECONDS_PER_DAY, Integer)
+    if interval is Interval.DAY:
+        return day
+    if interval is Interval.WEEK:
+        return (day + literal(WEEK_SHIFT, Integer)) // literal(7, Integer)
+    months = month_boundaries(local_day(start, zone), local_day(end, zone))
+    if len(months) == 1:
+        return literal(months[0][1], Integer)
+    return case(
+        *[
+            (day < literal(months[n + 1][0], Integer), literal(key, Integer))
+            for n, (_, key) in enumerate(months[:-1])
+        ],
+        else_=literal(months[-1][1], Integer),
+    )

@@ -37,10 +37,14 @@ from services.reporting.path_projection import PATH_TABLES, insert_paths
 from services.reporting.views import (
     configured_models,
     conversion_credits,
+    identity_links,
     metadata,
+    person_events,
     projection_positions,
+    retracted_conversions,
     settings_metadata,
     unconsented_conversions,
+    visitor_first_touches,
 )
 
 PROJECTION_NAME = "conversion_credits"
@@ -52,6 +56,9 @@ class StalePositionError(Exception):
 
 
 REVISION_LOOKUP_CHUNK = 500
+REPLAYED_VIEWS = (person_events, visitor_first_touches, identity_links, retracted_conversions)
+"""Views added after others existed that only a replay of the logs fills: when they are
+missing beside older views, every view is rebuilt."""
 
 
 class ConversionCreditsProjection:
@@ -71,8 +78,8 @@ class ConversionCreditsProjection:
 
     def create_tables(self) -> None:
         """Creates the views and settings tables that are missing. Views made by an older
-        version (a column missing) are dropped and made again, to be replayed from position
-        0: they are rebuildable; the settings are kept."""
+        version (a column or one of REPLAYED_VIEWS missing) are dropped and made again, to be
+        replayed from position 0: they are rebuildable; the settings are kept."""
         with self._writer.begin() as conn:
             existing = inspect(conn)
             schema = conn.get_execution_options().get("schema_translate_map", {}).get(None)
@@ -85,6 +92,11 @@ class ConversionCreditsProjection:
                     missing += [
                         f"{table.name}.{c.name}" for c in table.columns if c.name not in stored
                     ]
+            if existing.has_table(conversion_credits.name, schema=schema):
+                # Views that only a replay of the logs fills (ingest's position is past them).
+                missing += [
+                    t.name for t in REPLAYED_VIEWS if not existing.has_table(t.name, schema=schema)
+                ]
             if missing:
                 log.warning(
                     "the report views lack %s: rebuilding them from the logs", ", ".join(missing)
@@ -92,6 +104,10 @@ class ConversionCreditsProjection:
                 metadata.drop_all(conn)
             metadata.create_all(conn)
             settings_metadata.create_all(conn)
+            # Views kept from an older version gain the indexes added since.
+            for table in metadata.sorted_tables:
+                for index in table.indexes:
+                    index.create(conn, checkfirst=True)
 
     def check_tables(self) -> None:
         """Raises MissingTablesError unless the views exist (when started without DDL)."""

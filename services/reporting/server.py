@@ -1,4 +1,5 @@
-"""Reporting's composition root: settings, views, attribution follower, servicer and server."""
+"""Reporting's composition root: settings, views, followers of attribution's, ingest's and
+identity's logs, servicer and server."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from common.settings import (
 from common.shards import ShardOfLog, ShardSink, shard_count, sharded_positions
 from common.storage import Database, create_sql_engine, database_for
 from common.telemetry import Telemetry
-from common.upstream import attribution_log, ingest_log
+from common.upstream import attribution_log, identity_log, ingest_log
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from services.reporting.access import RATE_COSTS, policy
 from services.reporting.activity import IngestActivityProjection
@@ -43,9 +44,11 @@ from services.reporting.application import ReportingApplication
 from services.reporting.metrics import MetricsReports
 from services.reporting.outcome_reports import OutcomeReports
 from services.reporting.path_reports import PathReports
+from services.reporting.person_projection import IdentityLinksProjection
+from services.reporting.person_reports import PersonReports
 from services.reporting.projections import ConversionCreditsProjection
 from services.reporting.servicer import ReportingServicer
-from services.reporting.upstream import activity_of, attribution_of
+from services.reporting.upstream import activity_of, attribution_of, identity_of
 
 SERVICE_NAME = reporting_pb2.DESCRIPTOR.services_by_name["ReportingService"].full_name
 UPSTREAMS = ("attribution",)
@@ -53,8 +56,8 @@ UPSTREAMS = ("attribution",)
 
 @dataclass(frozen=True)
 class ReportingSettings:
-    """Reporting's settings (`REPORTING_*`, `ATTRIBUTION_ADDR`, `INGEST_ADDR` and
-    `CONVTRACK_*`)."""
+    """Reporting's settings (`REPORTING_*`, `ATTRIBUTION_ADDR`, `INGEST_ADDR`,
+    `IDENTITY_ADDR` and `CONVTRACK_*`)."""
 
     listen: str = "127.0.0.1:50054"
     database_url: str = ""
@@ -65,6 +68,7 @@ class ReportingSettings:
     shards: int = 1
     attribution_addr: str = "127.0.0.1:50053"
     ingest_addr: str = "127.0.0.1:50051"
+    identity_addr: str = "127.0.0.1:50052"
     auth: AuthSettings = field(default_factory=AuthSettings)
     transport: TransportSettings = PLAINTEXT
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
@@ -72,7 +76,9 @@ class ReportingSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ReportingSettings:
         """Reads `REPORTING_LISTEN`, `REPORTING_DATABASE_URL`, `ATTRIBUTION_ADDR`,
-        `INGEST_ADDR` (spend and sessions follow ingest's log), `CONVTRACK_DATA_DIR`,
+        `INGEST_ADDR` (spend, sessions and the events funnels count follow ingest's log),
+        `IDENTITY_ADDR` (the persons funnels and cohorts count follow identity's log),
+        `CONVTRACK_DATA_DIR`,
         `REPORTING_MAX_READY_LAG` (10000: the lag past which readiness reports NOT_SERVING),
         `CONVTRACK_LEADER_ELECTION` (on), `REPORTING_SHARDS` (1: one replica follows each log;
         N: the properties are split into N shards that replicas share); ports and TLS as in
@@ -89,6 +95,7 @@ class ReportingSettings:
             shards=shard_count(env, "REPORTING_SHARDS"),
             attribution_addr=peer_address(env, "attribution", cls.attribution_addr),
             ingest_addr=peer_address(env, "ingest", cls.ingest_addr),
+            identity_addr=peer_address(env, "identity", cls.identity_addr),
             transport=transport_settings(env, "reporting", listen),
             auth=auth_settings(env, listen),
             rate_limits=rate_limit_settings(env, "reporting"),
@@ -114,11 +121,11 @@ def start(
     telemetry: Telemetry | None = None,
     key_set: Callable[[], KeySet] | None = None,
 ) -> RunningService:
-    """Starts reporting: its views, its followers of attribution's and ingest's logs (while
-    this replica leads them, or per shard while it holds the shard; ingest's only with an
-    ingest address) and its gRPC server. With authentication on, API keys are checked
-    against the key set loaded by `key_set` every second (by default from ingest's
-    GetKeyRing)."""
+    """Starts reporting: its views, its followers of attribution's, ingest's and identity's
+    logs (while this replica leads them, or per shard while it holds the shard; ingest's and
+    identity's only with their addresses) and its gRPC server. With authentication on, API
+    keys are checked against the key set loaded by `key_set` every second (by default from
+    ingest's GetKeyRing)."""
     election = Election("reporting", database_of(settings), enabled=settings.leader_election)
     return started_elected(
         election, lambda e: _start(settings, telemetry or Telemetry(), e, key_set)
@@ -153,6 +160,13 @@ def _start(
         )
         feeds.append((ingest_log(ingest_channel, activity_of), activity, activity.lock))
         interrupts.append(ingest_channel.close)
+    links = IdentityLinksProjection(engine)
+    if settings.identity_addr:
+        identity_channel = open_channel(
+            settings.identity_addr, settings.transport.tls, telemetry.tracer_provider
+        )
+        feeds.append((identity_log(identity_channel, identity_of), links, links.lock))
+        interrupts.append(identity_channel.close)
     keys = None
     if settings.auth.mode is AuthMode.KEYS:
         key_channel = open_channel(
@@ -195,10 +209,14 @@ def _start(
             found = projection.positions(UPSTREAMS)
             if settings.ingest_addr:
                 found["ingest"] = activity.position("ingest")
+            if settings.identity_addr:
+                found["identity"] = links.position("identity")
             return found
         found = sharded_positions(projection.position, UPSTREAMS, settings.shards)
         if settings.ingest_addr:
             found.update(sharded_positions(activity.position, ["ingest"], settings.shards))
+        if settings.identity_addr:
+            found.update(sharded_positions(links.position, ["identity"], settings.shards))
         return found
 
     audit = open_audit_log(database_of(settings))
@@ -210,6 +228,7 @@ def _start(
         PathReports(engine),
         OutcomeReports(engine),
         audit,
+        PersonReports(engine, settings.shards),
     )
 
     def register(server: grpc.Server) -> None:

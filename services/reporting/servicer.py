@@ -8,7 +8,7 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import grpc
@@ -20,7 +20,7 @@ from common.audit_api import list_audit_events
 from common.grpc_errors import FieldProblem, abort_invalid
 from common.money import Money
 from common.requests import FieldChecks
-from common.wire import to_money_pb, to_timestamp
+from common.wire import to_duration, to_money_pb, to_timestamp
 from convtrack.common.v1 import common_pb2
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from services.reporting.application import (
@@ -56,6 +56,17 @@ from services.reporting.outcome_reports import OutcomeQuery, OutcomeReport, Outc
 from services.reporting.path_reports import PathReports
 from services.reporting.path_values import DistributionKind, PathQuery, PathTotals
 from services.reporting.periods import previous_period
+from services.reporting.person_reports import PersonReports
+from services.reporting.person_values import (
+    DEFAULT_WITHIN,
+    CohortInterval,
+    CohortQuery,
+    FunnelQuery,
+    FunnelStep,
+    FunnelStepFigures,
+    MatchMode,
+    StepKind,
+)
 
 T = TypeVar("T")
 MAX_COMPARED_MODELS = 20
@@ -114,10 +125,12 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
         paths: PathReports | None = None,
         outcomes: OutcomeReports | None = None,
         audit: AuditLog | None = None,
+        people: PersonReports | None = None,
     ) -> None:
         self._app = app
         self._outcomes = outcomes
         self._audit = audit
+        self._people = people
         self._metrics = metrics
         self._paths = paths
         self._latency = (
@@ -462,6 +475,76 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
         report = self._timed("outcome_report", context, lambda: outcomes.outcome_report(query))
         return _outcome_response(report)
 
+    def GetFunnelReport(
+        self, request: reporting_pb2.GetFunnelReportRequest, context: grpc.ServicerContext
+    ) -> reporting_pb2.GetFunnelReportResponse:
+        people = self._require_people(context)
+        check = FieldChecks()
+        query = _funnel_query(request, check)
+        after = _after(request.page_token, _unpaged_scope("funnel", request), check)
+        check.abort_if_invalid(context, "invalid GetFunnelReportRequest")
+        report = self._timed("funnel", context, lambda: people.funnel(replace(query, after=after)))
+        return reporting_pb2.GetFunnelReportResponse(
+            steps=[_funnel_step(f) for f in report.steps],
+            channels=[
+                reporting_pb2.FunnelChannel(
+                    channel=c.channel, steps=[_funnel_step(f) for f in c.steps]
+                )
+                for c in report.channels
+            ],
+            within=to_duration(report.within.total_seconds()),
+            freshness=_freshness(report.freshness),
+            next_page_token=_next_token(
+                Page((), report.next_after), _unpaged_scope("funnel", request)
+            ),
+        )
+
+    def GetCohortReport(
+        self, request: reporting_pb2.GetCohortReportRequest, context: grpc.ServicerContext
+    ) -> reporting_pb2.GetCohortReportResponse:
+        people = self._require_people(context)
+        check = FieldChecks()
+        query = _cohort_query(request, check)
+        scope = _unpaged_scope("cohorts", request)
+        after = _after(request.page_token, scope, check)
+        check.abort_if_invalid(context, "invalid GetCohortReportRequest")
+        report = self._timed(
+            "cohorts", context, lambda: people.cohorts(replace(query, after=after))
+        )
+        currency = report.currency_code
+        return reporting_pb2.GetCohortReportResponse(
+            rows=[
+                reporting_pb2.CohortRow(
+                    period_start=to_timestamp(row.start),
+                    period=row.period,
+                    channel=row.channel,
+                    persons=row.persons,
+                    periods=[
+                        reporting_pb2.CohortPeriod(
+                            index=p.index,
+                            conversions=p.conversions,
+                            converted_persons=p.converted_persons,
+                            conversion_rate=p.rate,
+                            value=_money_pb(currency, p.value_micros) if currency else None,
+                        )
+                        for p in row.periods
+                    ],
+                )
+                for row in report.rows
+            ],
+            interval=_COHORT_INTERVALS_PB[report.interval],
+            time_zone=report.time_zone,
+            conversion_names=report.conversion_names,
+            freshness=_freshness(report.freshness),
+            next_page_token=_next_token(Page((), report.next_after), scope),
+        )
+
+    def _require_people(self, context: grpc.ServicerContext) -> PersonReports:
+        if self._people is None:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, "this server has no person views")
+            raise AssertionError("unreachable")
+        return self._people
+
     def _require_paths(self, context: grpc.ServicerContext) -> PathReports:
         if self._paths is None:
             context.abort(grpc.StatusCode.UNIMPLEMENTED, "this server has no path views")
@@ -491,6 +574,144 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
                 for name, position in self._positions().items()
             ]
         )
+
+
+MAX_FUNNEL_STEPS = 20
+MAX_STEP_VALUE_LENGTH = 2048
+MAX_WITHIN = timedelta(days=366)
+MAX_COHORT_PERIODS = 52
+DEFAULT_COHORT_PERIODS = 8
+MAX_COHORT_NAMES = 20
+_STEP_KINDS = {
+    reporting_pb2.FUNNEL_STEP_KIND_PAGE: StepKind.PAGE,
+    reporting_pb2.FUNNEL_STEP_KIND_EVENT: StepKind.EVENT,
+    reporting_pb2.FUNNEL_STEP_KIND_CONVERSION: StepKind.CONVERSION,
+}
+_STEP_KINDS_PB = {kind: number for number, kind in _STEP_KINDS.items()}
+_STEP_MATCHES = {
+    reporting_pb2.FUNNEL_STEP_MATCH_UNSPECIFIED: None,
+    reporting_pb2.FUNNEL_STEP_MATCH_EXACT: MatchMode.EXACT,
+    reporting_pb2.FUNNEL_STEP_MATCH_PREFIX: MatchMode.PREFIX,
+}
+_STEP_MATCHES_PB = {
+    MatchMode.EXACT: reporting_pb2.FUNNEL_STEP_MATCH_EXACT,
+    MatchMode.PREFIX: reporting_pb2.FUNNEL_STEP_MATCH_PREFIX,
+}
+_COHORT_INTERVALS = {
+    reporting_pb2.COHORT_INTERVAL_UNSPECIFIED: CohortInterval.WEEK,
+    reporting_pb2.COHORT_INTERVAL_WEEK: CohortInterval.WEEK,
+    reporting_pb2.COHORT_INTERVAL_MONTH: CohortInterval.MONTH,
+}
+_COHORT_INTERVALS_PB = {
+    CohortInterval.WEEK: reporting_pb2.COHORT_INTERVAL_WEEK,
+    CohortInterval.MONTH: reporting_pb2.COHORT_INTERVAL_MONTH,
+}
+
+
+def _unpaged_scope(
+    kind: str, request: reporting_pb2.GetFunnelReportRequest | reporting_pb2.GetCohortReportRequest
+) -> str:
+    """What a report's page tokens are bound to: a digest of the request without paging."""
+    unpaged = type(request).FromString(request.SerializeToString())
+    unpaged.ClearField("page_size")
+    unpaged.ClearField("page_token")
+    digest = hashlib.sha256(unpaged.SerializeToString(deterministic=True)).hexdigest()
+    return f"{kind}/{digest[:32]}"
+
+
+def _time_range(
+    request: reporting_pb2.GetFunnelReportRequest | reporting_pb2.GetCohortReportRequest,
+    check: FieldChecks,
+) -> tuple[datetime | None, datetime | None]:
+    start = check.optional_timestamp(request, "start_time")
+    end = check.optional_timestamp(request, "end_time")
+    if start is not None and end is not None and end <= start:
+        check.add("end_time", "must be after start_time")
+    return start, end
+
+
+def _funnel_query(request: reporting_pb2.GetFunnelReportRequest, check: FieldChecks) -> FunnelQuery:
+    property_id = check.property_id(request.property_id)
+    if not request.steps:
+        check.add("steps", "is required: 1 to 20 steps")
+    elif len(request.steps) > MAX_FUNNEL_STEPS:
+        check.add("steps", f"at most {MAX_FUNNEL_STEPS} steps")
+    steps = []
+    for n, step in enumerate(request.steps):
+        field = f"steps[{n}]"
+        kind = check.choice(
+            step.kind, f"{field}.kind", _STEP_KINDS, reporting_pb2.FunnelStepKind.DESCRIPTOR
+        )
+        match = check.choice(
+            step.match, f"{field}.match", _STEP_MATCHES, reporting_pb2.FunnelStepMatch.DESCRIPTOR
+        )
+        value = step.value
+        if not value or len(value) > MAX_STEP_VALUE_LENGTH or "\x00" in value:
+            check.add(
+                f"{field}.value", f"must be 1 to {MAX_STEP_VALUE_LENGTH} characters, without NUL"
+            )
+        if match is None:
+            match = MatchMode.PREFIX if kind is StepKind.PAGE else MatchMode.EXACT
+        steps.append(FunnelStep(kind, value, match))
+    within = (
+        check.duration(request.within, "within", minimum=timedelta(seconds=1), maximum=MAX_WITHIN)
+        if request.HasField("within")
+        else DEFAULT_WITHIN
+    )
+    start, end = _time_range(request, check)
+    return FunnelQuery(
+        property_id=property_id,
+        steps=tuple(steps),
+        within=within,
+        start=start,
+        end=end,
+        page_size=_page_size(request.page_size, check),
+    )
+
+
+def _cohort_query(request: reporting_pb2.GetCohortReportRequest, check: FieldChecks) -> CohortQuery:
+    property_id = check.property_id(request.property_id)
+    interval = check.choice(
+        request.interval, "interval", _COHORT_INTERVALS, reporting_pb2.CohortInterval.DESCRIPTOR
+    )
+    if len(request.conversion_names) > MAX_COHORT_NAMES:
+        check.add("conversion_names", f"at most {MAX_COHORT_NAMES} names")
+    names = tuple(
+        dict.fromkeys(
+            check.name(name, f"conversion_names[{n}]")
+            for n, name in enumerate(request.conversion_names)
+        )
+    )
+    periods = (
+        check.integer(request.periods, "periods", minimum=1, maximum=MAX_COHORT_PERIODS)
+        if request.periods
+        else DEFAULT_COHORT_PERIODS
+    )
+    start, end = _time_range(request, check)
+    return CohortQuery(
+        property_id=property_id,
+        interval=interval,
+        start=start,
+        end=end,
+        conversion_names=names,
+        periods=periods,
+        page_size=_page_size(request.page_size, check),
+    )
+
+
+def _funnel_step(figures: FunnelStepFigures) -> reporting_pb2.FunnelStepFigures:
+    step = figures.step
+    previous = figures.persons + figures.dropped
+    return reporting_pb2.FunnelStepFigures(
+        step=reporting_pb2.FunnelStep(
+            kind=_STEP_KINDS_PB[step.kind], value=step.value, match=_STEP_MATCHES_PB[step.match]
+        ),
+        persons=figures.persons,
+        conversion_from_previous=figures.from_previous,
+        conversion_from_first=figures.from_first,
+        dropped=figures.dropped,
+        drop_off=figures.dropped / previous if previous else 0.0,
+    )
 
 
 def _freshness(freshness: Freshness) -> reporting_pb2.ReportFreshness:

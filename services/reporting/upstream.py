@@ -1,11 +1,17 @@
 """Reporting's inputs: attribution's log entries translated to plain conversion attributions
-and the models each property is configured with, ingest's to spend figures and visit events."""
+and the models each property is configured with, ingest's to spend figures, visits and the
+events funnels count, identity's to the persons identifiers belong to."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
 
 from common.values import Identifier, IdentifierType
 from common.wire import from_identifier_pb, from_money_pb, from_timestamp
 from convtrack.attribution.v1 import attribution_pb2
+from convtrack.identity.v1 import identity_pb2
 from convtrack.ingest.v1 import ingest_pb2
 from services.reporting.domainmodel import (
     AttributedCredit,
@@ -19,6 +25,13 @@ from services.reporting.domainmodel import (
     VisitEvent,
 )
 from services.reporting.path_values import PathSummary
+from services.reporting.person_values import (
+    ConversionRetraction,
+    EventKind,
+    IdentityChange,
+    PersonEvent,
+    TrackedVisit,
+)
 from services.reporting.sessions import DIRECT_CHANNEL
 
 VISITOR_TYPES = (IdentifierType.ANONYMOUS_ID, IdentifierType.USER_ID)
@@ -154,17 +167,127 @@ def _visit(
     )
 
 
-def activity_of(entry: ingest_pb2.LogEntry) -> SpendEntry | VisitEvent | None:
-    """A spend figure, or a visit event of a touchpoint (not an impression) or page view by a
-    visitor who is not a bot; None for other entries."""
+def _person(envelope: ingest_pb2.RecordedEnvelope) -> str:
+    """The identifier funnels count the event's person by: its visitor (anonymous id, else
+    user id), else its first identifier (an offline conversion's email or CRM id); "" for an
+    event without identifiers or of a bot."""
+    if envelope.device.is_bot:
+        return ""
+    return _visitor(envelope) or next((from_identifier_pb(i).key for i in envelope.identifiers), "")
+
+
+def path_of(url: str) -> str:
+    """The path of a URL, without query or fragment ("/" for none; "" for no URL)."""
+    if not url:
+        return ""
+    try:
+        return urlsplit(url).path or "/"
+    except ValueError:
+        return ""
+
+
+def _person_event(
+    envelope: ingest_pb2.RecordedEnvelope,
+    kind: EventKind,
+    name: str,
+    channel: str = "",
+    value: Any = None,
+) -> PersonEvent | None:
+    person = _person(envelope)
+    if not person:
+        return None
+    money = from_money_pb(value) if value is not None else None
+    return PersonEvent(
+        property_id=envelope.property_id,
+        record_id=envelope.record_id,
+        visitor=person,
+        kind=kind,
+        name=name,
+        occurred_at=from_timestamp(envelope.occurred_at),
+        channel=channel,
+        value_micros=money.to_micros() if money is not None else 0,
+        currency_code=money.currency_code if money is not None else "",
+    )
+
+
+def _tracked(
+    envelope: ingest_pb2.RecordedEnvelope, visit: VisitEvent | None, event: PersonEvent | None
+) -> TrackedVisit | PersonEvent | VisitEvent | None:
+    if visit is not None and event is not None:
+        return TrackedVisit(visit, event)
+    return visit or event
+
+
+Activity = SpendEntry | VisitEvent | PersonEvent | TrackedVisit | ConversionRetraction
+
+
+def activity_of(entry: ingest_pb2.LogEntry) -> Activity | None:
+    """A spend figure; a visit (a touchpoint but an impression, or a page view) with the
+    event funnels count; a conversion or identify call as such an event; an outcome that
+    retracts a conversion; None for other entries and for events of bots or without
+    identifiers."""
     kind = entry.WhichOneof("event")
     if kind == "spend_recorded":
         return _spend(entry.spend_recorded)
     if kind == "page_view_recorded":
-        return _visit(entry.page_view_recorded.envelope, None)
+        view = entry.page_view_recorded
+        return _tracked(
+            view.envelope,
+            _visit(view.envelope, None),
+            _person_event(view.envelope, EventKind.PAGE_VIEW, path_of(view.url)),
+        )
     if kind == "touchpoint_recorded":
         t = entry.touchpoint_recorded
         if t.type == ingest_pb2.TOUCHPOINT_TYPE_IMPRESSION:
             return None
-        return _visit(t.envelope, (t.channel, t.source, t.medium, t.campaign))
+        return _tracked(
+            t.envelope,
+            _visit(t.envelope, (t.channel, t.source, t.medium, t.campaign)),
+            _person_event(
+                t.envelope, EventKind.TOUCHPOINT, path_of(t.landing_url), channel=t.channel
+            ),
+        )
+    if kind == "conversion_recorded":
+        c = entry.conversion_recorded
+        return _person_event(c.envelope, EventKind.CONVERSION, c.name, value=c.reporting_value)
+    if kind == "identify_recorded":
+        return _person_event(entry.identify_recorded.envelope, EventKind.IDENTIFY, "")
+    if kind == "outcome_recorded" and entry.outcome_recorded.retracted:
+        outcome = entry.outcome_recorded
+        return ConversionRetraction(outcome.envelope.property_id, outcome.conversion_id)
     return None
+
+
+def identity_of(entry: identity_pb2.LogEntry) -> IdentityChange | None:
+    """Which person identifiers belong to after an entry of identity's log; None for entries
+    that move no identifier (refused merges, probabilistic links: funnels count persons by
+    deterministic links)."""
+    kind = entry.WhichOneof("event")
+    translate = _IDENTITY_CHANGES.get(kind) if kind is not None else None
+    return translate(getattr(entry, kind)) if translate is not None and kind else None
+
+
+def _keys(identifiers: Any) -> tuple[str, ...]:
+    return tuple(from_identifier_pb(i).key for i in identifiers)
+
+
+def _moved(property_id: str, person_id: str, identifiers: Any) -> IdentityChange:
+    return IdentityChange(property_id, ((person_id, _keys(identifiers)),))
+
+
+def _split(split: identity_pb2.PersonSplit) -> IdentityChange:
+    return IdentityChange(
+        split.property_id,
+        tuple((part.person_id, _keys(part.identifiers)) for part in split.parts),
+    )
+
+
+# What reporting reads of each `LogEntry.event` of identity's log.
+_IDENTITY_CHANGES: dict[str, Callable[[Any], IdentityChange]] = {
+    "person_created": lambda p: _moved(p.property_id, p.person_id, p.identifiers),
+    "identifiers_linked": lambda p: _moved(p.property_id, p.person_id, p.identifiers),
+    "persons_merged": lambda m: _moved(m.property_id, m.surviving_person_id, m.identifiers),
+    "person_split": _split,
+    "identifier_marked_shared": lambda s: _moved(s.property_id, s.shared_person_id, [s.identifier]),
+    "person_forgotten": lambda f: _moved(f.property_id, "", f.identifiers),
+}

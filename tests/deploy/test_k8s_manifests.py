@@ -42,7 +42,7 @@ UPSTREAMS = {
     "ingest": ("identity",),
     "identity": ("ingest",),
     "attribution": ("ingest", "identity"),
-    "reporting": ("attribution",),
+    "reporting": ("attribution", "ingest", "identity"),
 }
 CONSUMERS = ("identity", "attribution", "reporting")  # one replica until leader election
 # The client labels that open a service to callers outside convtrack (any namespace).

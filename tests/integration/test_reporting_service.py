@@ -127,6 +127,7 @@ def reporting(
         data_dir=storage.data_dir,
         attribution_addr=attribution_addr,
         ingest_addr="",
+        identity_addr="",
     )
     service = start(settings)
     channel = grpc.insecure_channel(f"127.0.0.1:{service.port}")

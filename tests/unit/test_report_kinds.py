@@ -19,7 +19,30 @@ from services.cli import main
             "convtrack report: report `cost` takes one model, got 2: use "
             "`convtrack report compare` to compare models",
         ),
-        (["funnel"], "convtrack report: report `funnel` is not available yet (issue #9)"),
+        (
+            ["funnel"],
+            "convtrack report: report `funnel` needs --step KIND:VALUE, once per step, in order",
+        ),
+        (
+            ["funnel", "--step", "pricing"],
+            "convtrack report: --step 'pricing': say KIND:VALUE, in order: page:/pricing (page "
+            "views and landing pages whose path starts with /pricing; page:=/pricing for that "
+            "path only), event:NAME (identify, page_view, touchpoint or a conversion name), "
+            "conversion:NAME; a trailing * matches names by prefix",
+        ),
+        (
+            ["funnel", "--step", "page:/", "--within", "a week"],
+            "convtrack report: --within 'a week': say a whole number of days, hours, minutes or "
+            "seconds, e.g. 7d, 12h, 30m",
+        ),
+        (
+            ["cohorts", "--interval", "day"],
+            "convtrack report: report `cohorts` takes --interval week or month",
+        ),
+        (
+            ["cohorts", "--models", "linear"],
+            "convtrack report: report `cohorts` takes no model: it counts persons, not credits",
+        ),
         (
             ["bogus"],
             "convtrack report: unknown report KIND `bogus` (choose from conversions, "
@@ -37,6 +60,18 @@ from services.cli import main
         (
             ["rates", "--as-of", "position:3"],
             "convtrack report: report `rates` has no --as-of: sessions keep no past states",
+        ),
+        (
+            ["outcomes", "--as-of", "position:3"],
+            "convtrack report: report `outcomes` has no --as-of yet: stages keep no past states",
+        ),
+        (
+            ["funnel", "--step", "page:/", "--as-of", "2026-03-01T00:00:00Z"],
+            "convtrack report: report `funnel` has no --as-of: person views keep no past states",
+        ),
+        (
+            ["cohorts", "--as-of", "position:3"],
+            "convtrack report: report `cohorts` has no --as-of: person views keep no past states",
         ),
         (
             ["conversions", "--models", "last_click,linear"],
@@ -81,11 +116,11 @@ def test_a_report_the_command_cannot_serve_exits_2_with_one_line(
 
 
 def test_without_a_kind_the_report_says_which_it_runs(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["report", "cohorts", "--property", "shop"]) == 2
+    assert main(["report", "bogus", "--property", "shop"]) == 2
     assert main(["report", "--property", "shop", "--format", "parquet"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err[1] == (
         "convtrack report: no KIND given, reporting `conversions` "
         "(say `convtrack report conversions`; KINDs: conversions, compare, cost, rates, paths, "
-        "outcomes)"
+        "outcomes, funnel, cohorts)"
     )

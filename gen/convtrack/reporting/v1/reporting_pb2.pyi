@@ -1,6 +1,7 @@
 import datetime
 
 from convtrack.common.v1 import common_pb2 as _common_pb2
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -38,6 +39,25 @@ class PathDistributionKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PATH_DISTRIBUTION_KIND_UNSPECIFIED: _ClassVar[PathDistributionKind]
     PATH_DISTRIBUTION_KIND_PATH_LENGTH: _ClassVar[PathDistributionKind]
     PATH_DISTRIBUTION_KIND_TIME_LAG: _ClassVar[PathDistributionKind]
+
+class FunnelStepKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FUNNEL_STEP_KIND_UNSPECIFIED: _ClassVar[FunnelStepKind]
+    FUNNEL_STEP_KIND_PAGE: _ClassVar[FunnelStepKind]
+    FUNNEL_STEP_KIND_EVENT: _ClassVar[FunnelStepKind]
+    FUNNEL_STEP_KIND_CONVERSION: _ClassVar[FunnelStepKind]
+
+class FunnelStepMatch(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FUNNEL_STEP_MATCH_UNSPECIFIED: _ClassVar[FunnelStepMatch]
+    FUNNEL_STEP_MATCH_EXACT: _ClassVar[FunnelStepMatch]
+    FUNNEL_STEP_MATCH_PREFIX: _ClassVar[FunnelStepMatch]
+
+class CohortInterval(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    COHORT_INTERVAL_UNSPECIFIED: _ClassVar[CohortInterval]
+    COHORT_INTERVAL_WEEK: _ClassVar[CohortInterval]
+    COHORT_INTERVAL_MONTH: _ClassVar[CohortInterval]
 GROUP_BY_UNSPECIFIED: GroupBy
 GROUP_BY_CHANNEL: GroupBy
 GROUP_BY_SOURCE: GroupBy
@@ -57,6 +77,16 @@ REPORT_INTERVAL_MONTH: ReportInterval
 PATH_DISTRIBUTION_KIND_UNSPECIFIED: PathDistributionKind
 PATH_DISTRIBUTION_KIND_PATH_LENGTH: PathDistributionKind
 PATH_DISTRIBUTION_KIND_TIME_LAG: PathDistributionKind
+FUNNEL_STEP_KIND_UNSPECIFIED: FunnelStepKind
+FUNNEL_STEP_KIND_PAGE: FunnelStepKind
+FUNNEL_STEP_KIND_EVENT: FunnelStepKind
+FUNNEL_STEP_KIND_CONVERSION: FunnelStepKind
+FUNNEL_STEP_MATCH_UNSPECIFIED: FunnelStepMatch
+FUNNEL_STEP_MATCH_EXACT: FunnelStepMatch
+FUNNEL_STEP_MATCH_PREFIX: FunnelStepMatch
+COHORT_INTERVAL_UNSPECIFIED: CohortInterval
+COHORT_INTERVAL_WEEK: CohortInterval
+COHORT_INTERVAL_MONTH: CohortInterval
 
 class GetConversionReportRequest(_message.Message):
     __slots__ = ("property_id", "model", "group_by", "start_time", "end_time", "conversion_name", "dimensions", "filters", "interval", "compare_to", "page_size", "page_token", "as_of")
@@ -721,3 +751,133 @@ class ListAuditEventsResponse(_message.Message):
     events: _containers.RepeatedCompositeFieldContainer[_common_pb2.AuditEvent]
     next_page_token: str
     def __init__(self, events: _Optional[_Iterable[_Union[_common_pb2.AuditEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class FunnelStep(_message.Message):
+    __slots__ = ("kind", "value", "match")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    MATCH_FIELD_NUMBER: _ClassVar[int]
+    kind: FunnelStepKind
+    value: str
+    match: FunnelStepMatch
+    def __init__(self, kind: _Optional[_Union[FunnelStepKind, str]] = ..., value: _Optional[str] = ..., match: _Optional[_Union[FunnelStepMatch, str]] = ...) -> None: ...
+
+class GetFunnelReportRequest(_message.Message):
+    __slots__ = ("property_id", "steps", "within", "start_time", "end_time", "page_size", "page_token")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    WITHIN_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    steps: _containers.RepeatedCompositeFieldContainer[FunnelStep]
+    within: _duration_pb2.Duration
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    page_size: int
+    page_token: str
+    def __init__(self, property_id: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[FunnelStep, _Mapping]]] = ..., within: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class FunnelStepFigures(_message.Message):
+    __slots__ = ("step", "persons", "conversion_from_previous", "conversion_from_first", "dropped", "drop_off")
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    PERSONS_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_FROM_PREVIOUS_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_FROM_FIRST_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_FIELD_NUMBER: _ClassVar[int]
+    DROP_OFF_FIELD_NUMBER: _ClassVar[int]
+    step: FunnelStep
+    persons: int
+    conversion_from_previous: float
+    conversion_from_first: float
+    dropped: int
+    drop_off: float
+    def __init__(self, step: _Optional[_Union[FunnelStep, _Mapping]] = ..., persons: _Optional[int] = ..., conversion_from_previous: _Optional[float] = ..., conversion_from_first: _Optional[float] = ..., dropped: _Optional[int] = ..., drop_off: _Optional[float] = ...) -> None: ...
+
+class FunnelChannel(_message.Message):
+    __slots__ = ("channel", "steps")
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    channel: str
+    steps: _containers.RepeatedCompositeFieldContainer[FunnelStepFigures]
+    def __init__(self, channel: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[FunnelStepFigures, _Mapping]]] = ...) -> None: ...
+
+class GetFunnelReportResponse(_message.Message):
+    __slots__ = ("steps", "channels", "within", "freshness", "next_page_token")
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    WITHIN_FIELD_NUMBER: _ClassVar[int]
+    FRESHNESS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    steps: _containers.RepeatedCompositeFieldContainer[FunnelStepFigures]
+    channels: _containers.RepeatedCompositeFieldContainer[FunnelChannel]
+    within: _duration_pb2.Duration
+    freshness: ReportFreshness
+    next_page_token: str
+    def __init__(self, steps: _Optional[_Iterable[_Union[FunnelStepFigures, _Mapping]]] = ..., channels: _Optional[_Iterable[_Union[FunnelChannel, _Mapping]]] = ..., within: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., freshness: _Optional[_Union[ReportFreshness, _Mapping]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetCohortReportRequest(_message.Message):
+    __slots__ = ("property_id", "interval", "start_time", "end_time", "conversion_names", "periods", "page_size", "page_token")
+    PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_NAMES_FIELD_NUMBER: _ClassVar[int]
+    PERIODS_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    property_id: str
+    interval: CohortInterval
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    conversion_names: _containers.RepeatedScalarFieldContainer[str]
+    periods: int
+    page_size: int
+    page_token: str
+    def __init__(self, property_id: _Optional[str] = ..., interval: _Optional[_Union[CohortInterval, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_names: _Optional[_Iterable[str]] = ..., periods: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class CohortPeriod(_message.Message):
+    __slots__ = ("index", "conversions", "converted_persons", "conversion_rate", "value")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    CONVERTED_PERSONS_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_RATE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    conversions: int
+    converted_persons: int
+    conversion_rate: float
+    value: _common_pb2.Money
+    def __init__(self, index: _Optional[int] = ..., conversions: _Optional[int] = ..., converted_persons: _Optional[int] = ..., conversion_rate: _Optional[float] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ...) -> None: ...
+
+class CohortRow(_message.Message):
+    __slots__ = ("period_start", "period", "channel", "persons", "periods")
+    PERIOD_START_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    PERSONS_FIELD_NUMBER: _ClassVar[int]
+    PERIODS_FIELD_NUMBER: _ClassVar[int]
+    period_start: _timestamp_pb2.Timestamp
+    period: str
+    channel: str
+    persons: int
+    periods: _containers.RepeatedCompositeFieldContainer[CohortPeriod]
+    def __init__(self, period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., period: _Optional[str] = ..., channel: _Optional[str] = ..., persons: _Optional[int] = ..., periods: _Optional[_Iterable[_Union[CohortPeriod, _Mapping]]] = ...) -> None: ...
+
+class GetCohortReportResponse(_message.Message):
+    __slots__ = ("rows", "interval", "time_zone", "conversion_names", "freshness", "next_page_token")
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_NAMES_FIELD_NUMBER: _ClassVar[int]
+    FRESHNESS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    rows: _containers.RepeatedCompositeFieldContainer[CohortRow]
+    interval: CohortInterval
+    time_zone: str
+    conversion_names: _containers.RepeatedScalarFieldContainer[str]
+    freshness: ReportFreshness
+    next_page_token: str
+    def __init__(self, rows: _Optional[_Iterable[_Union[CohortRow, _Mapping]]] = ..., interval: _Optional[_Union[CohortInterval, str]] = ..., time_zone: _Optional[str] = ..., conversion_names: _Optional[_Iterable[str]] = ..., freshness: _Optional[_Union[ReportFreshness, _Mapping]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

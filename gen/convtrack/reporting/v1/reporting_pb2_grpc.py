@@ -115,6 +115,16 @@ class ReportingServiceStub:
                 request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListAuditEventsRequest.SerializeToString,
                 response_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListAuditEventsResponse.FromString,
                 _registered_method=True)
+        self.GetFunnelReport = channel.unary_unary(
+                '/convtrack.reporting.v1.ReportingService/GetFunnelReport',
+                request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetFunnelReportRequest.SerializeToString,
+                response_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetFunnelReportResponse.FromString,
+                _registered_method=True)
+        self.GetCohortReport = channel.unary_unary(
+                '/convtrack.reporting.v1.ReportingService/GetCohortReport',
+                request_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetCohortReportRequest.SerializeToString,
+                response_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetCohortReportResponse.FromString,
+                _registered_method=True)
 
 
 class ReportingServiceServicer:
@@ -246,6 +256,24 @@ class ReportingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetFunnelReport(self, request, context):
+        """A funnel: persons (as identity joins visitors) reaching each of ordered steps within a
+        time limit from the first, conversion and drop-off per step, overall and per first-touch
+        channel. NOT_FOUND when the property has no recorded event.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCohortReport(self, request, context):
+        """Cohorts: persons by first-touch week or month and channel, with their cumulative
+        conversions, conversion rate and value per period since. NOT_FOUND when the property has
+        no recorded event.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReportingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -328,6 +356,16 @@ def add_ReportingServiceServicer_to_server(servicer, server):
                     servicer.ListAuditEvents,
                     request_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListAuditEventsRequest.FromString,
                     response_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListAuditEventsResponse.SerializeToString,
+            ),
+            'GetFunnelReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFunnelReport,
+                    request_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetFunnelReportRequest.FromString,
+                    response_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetFunnelReportResponse.SerializeToString,
+            ),
+            'GetCohortReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCohortReport,
+                    request_deserializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetCohortReportRequest.FromString,
+                    response_serializer=convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetCohortReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -763,6 +801,60 @@ class ReportingService:
             '/convtrack.reporting.v1.ReportingService/ListAuditEvents',
             convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListAuditEventsRequest.SerializeToString,
             convtrack_dot_reporting_dot_v1_dot_reporting__pb2.ListAuditEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFunnelReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.reporting.v1.ReportingService/GetFunnelReport',
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetFunnelReportRequest.SerializeToString,
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetFunnelReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCohortReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convtrack.reporting.v1.ReportingService/GetCohortReport',
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetCohortReportRequest.SerializeToString,
+            convtrack_dot_reporting_dot_v1_dot_reporting__pb2.GetCohortReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -91,6 +91,16 @@ class ReportingServiceStub:
     """Returns a page of reporting's audit log: its admin calls (SetPropertySettings) with the
     caller, time, request summary and outcome, oldest first.
     """
+    GetFunnelReport: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetFunnelReportRequest, _reporting_pb2.GetFunnelReportResponse]
+    """A funnel: persons (as identity joins visitors) reaching each of ordered steps within a
+    time limit from the first, conversion and drop-off per step, overall and per first-touch
+    channel. NOT_FOUND when the property has no recorded event.
+    """
+    GetCohortReport: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetCohortReportRequest, _reporting_pb2.GetCohortReportResponse]
+    """Cohorts: persons by first-touch week or month and channel, with their cumulative
+    conversions, conversion rate and value per period since. NOT_FOUND when the property has
+    no recorded event.
+    """
 
 @_typing.type_check_only
 class ReportingServiceAsyncStub(ReportingServiceStub):
@@ -152,6 +162,16 @@ class ReportingServiceAsyncStub(ReportingServiceStub):
     ListAuditEvents: _aio.UnaryUnaryMultiCallable[_reporting_pb2.ListAuditEventsRequest, _reporting_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
     """Returns a page of reporting's audit log: its admin calls (SetPropertySettings) with the
     caller, time, request summary and outcome, oldest first.
+    """
+    GetFunnelReport: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetFunnelReportRequest, _reporting_pb2.GetFunnelReportResponse]  # type: ignore[assignment]
+    """A funnel: persons (as identity joins visitors) reaching each of ordered steps within a
+    time limit from the first, conversion and drop-off per step, overall and per first-touch
+    channel. NOT_FOUND when the property has no recorded event.
+    """
+    GetCohortReport: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetCohortReportRequest, _reporting_pb2.GetCohortReportResponse]  # type: ignore[assignment]
+    """Cohorts: persons by first-touch week or month and channel, with their cumulative
+    conversions, conversion rate and value per period since. NOT_FOUND when the property has
+    no recorded event.
     """
 
 class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -307,6 +327,28 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_reporting_pb2.ListAuditEventsResponse, _abc.Awaitable[_reporting_pb2.ListAuditEventsResponse]]:
         """Returns a page of reporting's audit log: its admin calls (SetPropertySettings) with the
         caller, time, request summary and outcome, oldest first.
+        """
+
+    @_abc_1.abstractmethod
+    def GetFunnelReport(
+        self,
+        request: _reporting_pb2.GetFunnelReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.GetFunnelReportResponse, _abc.Awaitable[_reporting_pb2.GetFunnelReportResponse]]:
+        """A funnel: persons (as identity joins visitors) reaching each of ordered steps within a
+        time limit from the first, conversion and drop-off per step, overall and per first-touch
+        channel. NOT_FOUND when the property has no recorded event.
+        """
+
+    @_abc_1.abstractmethod
+    def GetCohortReport(
+        self,
+        request: _reporting_pb2.GetCohortReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.GetCohortReportResponse, _abc.Awaitable[_reporting_pb2.GetCohortReportResponse]]:
+        """Cohorts: persons by first-touch week or month and channel, with their cumulative
+        conversions, conversion rate and value per period since. NOT_FOUND when the property has
+        no recorded event.
         """
 
 def add_ReportingServiceServicer_to_server(servicer: ReportingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,203 @@
+"""Consumers catching up on a prepared log: identity, then attribution, each its own process.
+
+Ingest runs as its own process (`python -m services.ingest`) and stores the demo sample;
+then identity starts on empty storage and the time until its position on ingest's log
+reaches the head is measured; then attribution starts and the time until it has read both
+ingest's and identity's logs to their heads. The rate is upstream entries per second: what a
+consumer does after an outage. Polls the sync status every 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import grpc
+
+from bench.pipeline import sample
+from bench.storage import fresh_env
+from bench.table import Row, format_table, per_second
+from common.wire import to_timestamp
+from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
+from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
+from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from services import launcher
+from services.sample_data import batches
+
+ROOT = Path(__file__).resolve().parent.parent
+BATCH_SIZE = 500
+CALL_TIMEOUT = 60.0
+CATCH_UP_TIMEOUT = 1800.0
+POLL_SECONDS = 0.05
+_OWN_SETTINGS = ("CONVTRACK_", "INGEST_", "IDENTITY_", "ATTRIBUTION_", "REPORTING_")
+
+
+def _start(name: str, env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_SETTINGS)}
+    child_env.update(env)
+    child_env["PYTHONUNBUFFERED"] = "1"
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", f"services.{name}"],
+            cwd=ROOT,
+            env=child_env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+        )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _positions(response: object) -> dict[str, int]:
+    return {u.upstream: u.position for u in getattr(response, "upstreams", [])}
+
+
+def _until(done: Callable[[], bool]) -> float:
+    """Seconds until `done()` holds (polled), from now."""
+    started = time.perf_counter()
+    while not done():
+        if time.perf_counter() - started > CATCH_UP_TIMEOUT:
+            raise TimeoutError("the consumer did not catch up")
+        time.sleep(POLL_SECONDS)
+    return time.perf_counter() - started
+
+
+def run(env: Mapping[str, str], backend: str, events: Sequence[ingest_pb2.Event]) -> list[Row]:
+    """Identity's and attribution's catch-up rates on ingest's log of `events`."""
+    env = {**env, **launcher.loopback_ports(env)}
+    log = Path(env["CONVTRACK_DATA_DIR"]).parent / "services.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    processes: list[subprocess.Popen[bytes]] = []
+    channels: list[grpc.Channel] = []
+    load = os.getloadavg()[0]
+    try:
+        processes.append(_start("ingest", env, log))
+        channel = grpc.insecure_channel(env["INGEST_ADDR"])
+        channels.append(channel)
+        ingest = ingest_pb2_grpc.IngestServiceStub(channel)
+        for chunk in batches(events, BATCH_SIZE):
+            ingest.TrackEvents(
+                ingest_pb2.TrackEventsRequest(
+                    events=chunk, sent_at=to_timestamp(datetime.now(UTC))
+                ),
+                timeout=CALL_TIMEOUT,
+                wait_for_ready=True,
+            )
+        ingest_head = ingest.GetLogHead(
+            ingest_pb2.GetLogHeadRequest(), timeout=CALL_TIMEOUT
+        ).position
+        ingest_entries = len(
+            _all_entries(ingest, ingest_head)
+        )  # positions may have gaps (PostgreSQL)
+
+        processes.append(_start("identity", env, log))
+        channel = grpc.insecure_channel(env["IDENTITY_ADDR"])
+        channels.append(channel)
+        identity = identity_pb2_grpc.IdentityServiceStub(channel)
+        identity.GetLogHead(
+            identity_pb2.GetLogHeadRequest(), timeout=CALL_TIMEOUT, wait_for_ready=True
+        )
+        identity_seconds = _until(
+            lambda: (
+                _positions(
+                    identity.GetSyncStatus(
+                        identity_pb2.GetSyncStatusRequest(), timeout=CALL_TIMEOUT
+                    )
+                ).get("ingest", 0)
+                >= ingest_head
+            )
+        )
+        identity_head = identity.GetLogHead(
+            identity_pb2.GetLogHeadRequest(), timeout=CALL_TIMEOUT
+        ).position
+
+        processes.append(_start("attribution", env, log))
+        channel = grpc.insecure_channel(env["ATTRIBUTION_ADDR"])
+        channels.append(channel)
+        attribution = attribution_pb2_grpc.AttributionServiceStub(channel)
+        attribution.GetLogHead(
+            attribution_pb2.GetLogHeadRequest(), timeout=CALL_TIMEOUT, wait_for_ready=True
+        )
+
+        def attribution_done() -> bool:
+            at = _positions(
+                attribution.GetSyncStatus(
+                    attribution_pb2.GetSyncStatusRequest(), timeout=CALL_TIMEOUT
+                )
+            )
+            return at.get("ingest", 0) >= ingest_head and at.get("identity", 0) >= identity_head
+
+        attribution_seconds = _until(attribution_done)
+    finally:
+        for channel in channels:
+            channel.close()
+        for process in reversed(processes):
+            _stop(process)
+    note = f"own process, upstream log prepared; loadavg {load:.1f}"
+    return [
+        Row(
+            "identity catch-up (ingest log)",
+            backend,
+            f"{ingest_entries:,} entries",
+            identity_seconds,
+            per_second(ingest_entries, identity_seconds, "entries"),
+            note,
+        ),
+        Row(
+            "attribution catch-up (ingest + identity logs)",
+            backend,
+            f"{ingest_entries + identity_head:,} entries",
+            attribution_seconds,
+            per_second(ingest_entries + identity_head, attribution_seconds, "entries"),
+            f"{ingest_entries:,} ingest + about {identity_head:,} identity (its head); {note}",
+        ),
+    ]
+
+
+def _all_entries(ingest: ingest_pb2_grpc.IngestServiceStub, head: int) -> list[int]:
+    """The positions in ingest's log up to `head`."""
+    positions: list[int] = []
+    after = 0
+    while after < head:
+        entries = ingest.ListEvents(
+            ingest_pb2.ListEventsRequest(after=after, limit=1000), timeout=CALL_TIMEOUT
+        ).entries
+        if not entries:
+            break
+        positions += [e.position for e in entries]
+        after = entries[-1].position
+    return positions
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m bench.catchup [--backends sqlite,postgres] [--visitors N]`."""
+    parser = argparse.ArgumentParser(prog="python -m bench.catchup", description=__doc__)
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--visitors", type=int, default=3000)
+    args = parser.parse_args(argv)
+    events = sample(args.visitors)
+    rows: list[Row] = []
+    for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
+        with fresh_env(backend) as env:
+            rows += run(env, backend, events)
+    print(format_table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,513 @@
+"""Funnels and cohorts: per person as identity sees them, from the person views.
+
+Every query joins the events (or first touches) of visitors to `identity_links` to count
+persons: an identifier identity linked counts as its person, any other as a person of its
+own. The work is bounded by the rows a query selects through the indexes, not by the size of
+the views: a funnel reads the events that match its steps (by property, kind and name), the
+first touches of the persons who entered (by visitor); cohorts read the first touches in
+their time range (by property and time), the identifiers of those persons (by person) and
+their conversions (by visitor and kind).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    CTE,
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Engine,
+    FromClause,
+    Integer,
+    Select,
+    and_,
+    func,
+    literal,
+    select,
+    union_all,
+)
+
+from common.shards import shard_of, shard_tracking_name
+from common.sql_positions import stored_position
+from services.reporting import activity
+from services.reporting.application import (
+    InvalidTimeRangeError,
+    MissingPropertyError,
+    MixedCurrencyError,
+    UnknownPropertyError,
+)
+from services.reporting.application import _joined_value as joined_value
+from services.reporting.application import _utc as utc
+from services.reporting.application import _value_part_sums as value_part_sums
+from services.reporting.domainmodel import Freshness, Interval
+from services.reporting.periods import first_day, key_of, period_key_sql, period_start
+from services.reporting.person_projection import PROJECTION_NAME as LINKS_PROJECTION
+from services.reporting.person_projection import micros_of
+from services.reporting.person_values import (
+    NO_FIRST_TOUCH,
+    CohortInterval,
+    CohortPeriod,
+    CohortQuery,
+    CohortReport,
+    CohortRow,
+    EventKind,
+    FunnelBreakdown,
+    FunnelQuery,
+    FunnelReport,
+    FunnelStep,
+    FunnelStepFigures,
+    MatchMode,
+    StepKind,
+)
+from services.reporting.views import (
+    identity_links,
+    person_events,
+    projection_positions,
+    property_settings,
+    visitor_first_touches,
+)
+
+MICROS_PER_SECOND = 1_000_000
+_INTERVALS = {CohortInterval.WEEK: Interval.WEEK, CohortInterval.MONTH: Interval.MONTH}
+_PAGE_KINDS = (EventKind.PAGE_VIEW.value, EventKind.TOUCHPOINT.value)
+_EVENT_KINDS = {k.value for k in EventKind} - {EventKind.CONVERSION.value}
+
+
+@dataclass(frozen=True, slots=True)
+class _Freshness:
+    """Where the person views' positions are recorded: per shard with several."""
+
+    shards: int = 1
+    upstreams: tuple[tuple[str, str], ...] = field(
+        default=(("ingest", activity.PROJECTION_NAME), ("identity", LINKS_PROJECTION))
+    )
+
+
+class PersonReports:
+    """Answers funnel and cohort queries from the person views, each from one snapshot.
+
+    `shards` is the number of shards the followers run in (the freshness of a property is its
+    shard's position)."""
+
+    def __init__(self, engine: Engine, shards: int = 1) -> None:
+        self._engine = engine
+        self._freshness = _Freshness(shards)
+
+    def funnel(self, query: FunnelQuery) -> FunnelReport:
+        """Persons reaching each step, overall and per first-touch channel (channels by name,
+        a page of them after `query.after`)."""
+        if not query.steps:
+            raise ValueError("a funnel needs at least one step")
+        with self._snapshot() as conn:
+            self._require_property(conn, query.property_id, query.start, query.end)
+            reached = _reached_steps(query)
+            firsts = _first_touches(query.property_id, reached[0])
+            counts: dict[str, list[int]] = {}
+            for index, step in enumerate(reached):
+                channel = func.coalesce(firsts.c.channel, NO_FIRST_TOUCH)
+                statement = (
+                    select(channel, func.count())
+                    .select_from(
+                        step.outerjoin(firsts, firsts.c.person == step.c.person),
+                    )
+                    .group_by(channel)
+                )
+                for name, persons in conn.execute(statement):
+                    counts.setdefault(str(name), [0] * len(reached))[index] = int(persons)
+            totals = [sum(c[n] for c in counts.values()) for n in range(len(reached))]
+            channels = sorted(c for c in counts if c > query.after)
+            page = channels[: query.page_size]
+            more = len(channels) > query.page_size
+            names = [s.value for s in query.steps if s.kind is StepKind.CONVERSION]
+            return FunnelReport(
+                steps=_figures(query.steps, totals),
+                channels=tuple(FunnelBreakdown(c, _figures(query.steps, counts[c])) for c in page),
+                within=query.within,
+                freshness=self._fresh(conn, query.property_id, names),
+                next_after=page[-1] if more and page else "",
+            )
+
+    def cohorts(self, query: CohortQuery, now: datetime | None = None) -> CohortReport:
+        """Persons by first-touch period and channel, with their conversions counted up to
+        the end of each period since (periods that have not begun by `now` are left out)."""
+        now = utc(now or datetime.now(UTC))
+        with self._snapshot() as conn:
+            self._require_property(conn, query.property_id, query.start, query.end)
+            zone_name = _time_zone(conn, query.property_id)
+            zone = ZoneInfo(zone_name)
+            interval = _INTERVALS[query.interval]
+            f = visitor_first_touches.c
+            earliest = conn.execute(
+                select(func.min(f.occurred_us)).where(f.property_id == query.property_id)
+            ).scalar_one()
+            if earliest is None:
+                return CohortReport(
+                    (),
+                    query.interval,
+                    zone_name,
+                    query.conversion_names,
+                    "",
+                    self._fresh(conn, query.property_id, query.conversion_names),
+                )
+            low = min(
+                _moment(int(earliest)), utc(query.start) if query.start else _moment(earliest)
+            )
+            high = max(now, utc(query.end) if query.end else now) + timedelta(days=1)
+
+            def key(micros: ColumnElement[int]) -> ColumnElement[int]:
+                seconds = micros // literal(MICROS_PER_SECOND, Integer)
+                return period_key_sql(seconds, interval, zone, low, high)
+
+            cohort = _cohort_persons(query, key)
+            sizes = {
+                (int(k), str(c)): int(n)
+                for k, c, n in conn.execute(
+                    select(cohort.c.cohort, cohort.c.channel, func.count()).group_by(
+                        cohort.c.cohort, cohort.c.channel
+                    )
+                )
+            }
+            conversions = _cohort_conversions(query, cohort, key)
+            sums: dict[tuple[int, str, int], tuple[int, int]] = {}
+            currencies: set[str] = set()
+            statement = select(
+                conversions.c.cohort,
+                conversions.c.channel,
+                conversions.c.period,
+                func.count(),
+                *value_part_sums(conversions.c.value_micros),
+                func.min(conversions.c.currency_code),
+                func.max(conversions.c.currency_code),
+            ).group_by(conversions.c.cohort, conversions.c.channel, conversions.c.period)
+            for k, c, p, n, high_part, middle, low_part, lowest, highest in conn.execute(statement):
+                sums[(int(k), str(c), int(p))] = (int(n), joined_value(high_part, middle, low_part))
+                currencies |= {lowest, highest} - {""}
+            if len(currencies) > 1:
+                raise MixedCurrencyError(
+                    f"property {query.property_id!r} has conversion values in several "
+                    f"reporting currencies ({', '.join(sorted(currencies))}): narrow the "
+                    "time range or the conversion names"
+                )
+            per_person = conversions.alias("per_person")
+            firsts = (
+                select(
+                    per_person.c.cohort,
+                    per_person.c.channel,
+                    func.min(per_person.c.period).label("period"),
+                )
+                .group_by(per_person.c.person, per_person.c.cohort, per_person.c.channel)
+                .subquery()
+            )
+            converted = {
+                (int(k), str(c), int(p)): int(n)
+                for k, c, p, n in conn.execute(
+                    select(
+                        firsts.c.cohort, firsts.c.channel, firsts.c.period, func.count()
+                    ).group_by(firsts.c.cohort, firsts.c.channel, firsts.c.period)
+                )
+            }
+            now_key = key_of(interval, now, zone)
+            rows = []
+            for cohort_key, channel in sorted(sizes):
+                persons = sizes[(cohort_key, channel)]
+                periods = []
+                count = value = people = 0
+                for index in range(min(query.periods, now_key - cohort_key + 1)):
+                    n, v = sums.get((cohort_key, channel, index), (0, 0))
+                    count, value = count + n, value + v
+                    people += converted.get((cohort_key, channel, index), 0)
+                    periods.append(
+                        CohortPeriod(
+                            index, count, people, people / persons if persons else 0.0, value
+                        )
+                    )
+                rows.append(
+                    CohortRow(
+                        start=period_start(interval, cohort_key, zone),
+                        period=first_day(interval, cohort_key).isoformat(),
+                        channel=channel,
+                        persons=persons,
+                        periods=tuple(periods),
+                    )
+                )
+            listed = [r for r in rows if _row_key(r) > query.after]
+            page = listed[: query.page_size]
+            more = len(listed) > query.page_size
+            return CohortReport(
+                rows=tuple(page),
+                interval=query.interval,
+                time_zone=zone_name,
+                conversion_names=query.conversion_names,
+                currency_code=next(iter(currencies), ""),
+                freshness=self._fresh(conn, query.property_id, query.conversion_names),
+                next_after=_row_key(page[-1]) if more and page else "",
+            )
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Connection]:
+        with self._engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            yield conn
+
+    def _require_property(
+        self, conn: Connection, property_id: str, start: datetime | None, end: datetime | None
+    ) -> None:
+        if not property_id:
+            raise MissingPropertyError("property_id is required")
+        if start and end and utc(end) <= utc(start):
+            raise InvalidTimeRangeError("the end of the time range must be after its start")
+        e = person_events.c
+        found = conn.execute(
+            select(e.property_id).where(e.property_id == property_id).limit(1)
+        ).first()
+        if found is None:
+            raise UnknownPropertyError(
+                f"property {property_id!r} has no recorded page view, touchpoint, conversion "
+                "or identify call (events recorded before reporting kept them appear after "
+                "`convtrack rebuild-reports`)"
+            )
+
+    def _fresh(self, conn: Connection, property_id: str, names: Sequence[str]) -> Freshness:
+        """The positions of ingest's and identity's logs the views reflect, and the newest
+        conversion (of the names, or of any name) of the property."""
+        e = person_events.c
+        conditions = [e.property_id == property_id, e.kind == EventKind.CONVERSION.value]
+        if names:
+            conditions.append(e.name.in_(names))
+        newest = conn.execute(select(func.max(e.occurred_us)).where(*conditions)).scalar_one()
+        positions = []
+        shards = self._freshness.shards
+        for upstream, projection in self._freshness.upstreams:
+            tracked = (
+                shard_tracking_name(upstream, shard_of(property_id, shards), shards)
+                if shards > 1
+                else upstream
+            )
+            position = stored_position(conn, projection_positions, projection, tracked)
+            if not position and shards > 1:
+                position = stored_position(conn, projection_positions, projection, upstream)
+            positions.append((upstream, position))
+        return Freshness(tuple(positions), None if newest is None else _moment(int(newest)))
+
+
+def _moment(micros: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+
+
+def _row_key(row: CohortRow) -> str:
+    return f"{row.period}\x1f{row.channel}"
+
+
+def _time_zone(conn: Connection, property_id: str) -> str:
+    t = property_settings.c
+    found = conn.execute(
+        select(t.time_zone).where(t.property_id == property_id)
+    ).scalar_one_or_none()
+    return str(found or "UTC")
+
+
+def _figures(steps: Sequence[FunnelStep], persons: Sequence[int]) -> tuple[FunnelStepFigures, ...]:
+    figures = []
+    for index, step in enumerate(steps):
+        previous = persons[index - 1] if index else persons[0]
+        figures.append(
+            FunnelStepFigures(
+                step=step,
+                persons=persons[index],
+                from_previous=persons[index] / previous if previous else 0.0,
+                from_first=persons[index] / persons[0] if persons[0] else 0.0,
+                dropped=previous - persons[index],
+            )
+        )
+    return tuple(figures)
+
+
+def _person_of(links: FromClause, visitor: ColumnElement[str]) -> ColumnElement[str]:
+    """The person of a visitor: its identity link's person, else the visitor itself."""
+    return func.coalesce(links.c.person_id, visitor)
+
+
+def _linked(events: FromClause, property_id: str) -> Any:
+    """`events` (with property_id and visitor columns) joined to their identity links."""
+    links = identity_links.alias()
+    joined = events.outerjoin(
+        links,
+        and_(links.c.property_id == property_id, links.c.identifier == events.c.visitor),
+    )
+    return joined, links
+
+
+def _name_matches(column: ColumnElement[str], value: str, mode: MatchMode) -> ColumnElement[bool]:
+    if mode is MatchMode.EXACT:
+        return column == value
+    return func.substr(column, 1, len(value)) == value
+
+
+def _step_condition(events: FromClause, step: FunnelStep) -> ColumnElement[bool]:
+    kind, name = events.c.kind, events.c.name
+    if step.kind is StepKind.PAGE:
+        return and_(kind.in_(_PAGE_KINDS), _name_matches(name, step.value, step.match))
+    if step.kind is StepKind.EVENT and step.match is MatchMode.EXACT and step.value in _EVENT_KINDS:
+        return kind == step.value
+    return and_(kind == EventKind.CONVERSION.value, _name_matches(name, step.value, step.match))
+
+
+def _reached_steps(query: FunnelQuery) -> list[CTE]:
+    """One CTE per step: (person, entered, at) of each person who reached it, `at` the time
+    of its step event and `entered` that of its first step's."""
+    within = query.within // timedelta(microseconds=1)
+    events = person_events.alias("first_step")
+    joined, links = _linked(events, query.property_id)
+    person = _person_of(links, events.c.visitor)
+    conditions = [
+        events.c.property_id == query.property_id,
+        _step_condition(events, query.steps[0]),
+    ]
+    if query.start is not None:
+        conditions.append(events.c.occurred_us >= micros_of(query.start))
+    if query.end is not None:
+        conditions.append(events.c.occurred_us < micros_of(query.end))
+    entered = func.min(events.c.occurred_us)
+    first = (
+        select(person.label("person"), entered.label("entered"), entered.label("at"))
+        .select_from(joined)
+        .where(*conditions)
+        .group_by(person)
+        .cte("step_1")
+    )
+    reached = [first]
+    for index, step in enumerate(query.steps[1:], start=2):
+        previous = reached[-1]
+        events = person_events.alias(f"events_{index}")
+        joined, links = _linked(events, query.property_id)
+        person = _person_of(links, events.c.visitor)
+        statement: Select[Any] = (
+            select(
+                previous.c.person,
+                previous.c.entered,
+                func.min(events.c.occurred_us).label("at"),
+            )
+            .select_from(joined.join(previous, previous.c.person == person))
+            .where(
+                events.c.property_id == query.property_id,
+                _step_condition(events, step),
+                events.c.occurred_us >= previous.c.at,
+                events.c.occurred_us <= previous.c.entered + literal(within, BigInteger),
+            )
+            .group_by(previous.c.person, previous.c.entered)
+        )
+        reached.append(statement.cte(f"step_{index}"))
+    return reached
+
+
+def _members(property_id: str, persons: FromClause, name: str) -> CTE:
+    """(person, visitor) of every identifier of each person in `persons` (a person that is
+    an unlinked visitor is its own)."""
+    links = identity_links.alias(f"{name}_links")
+    linked = select(persons.c.person, links.c.identifier.label("visitor")).join(
+        links, and_(links.c.property_id == property_id, links.c.person_id == persons.c.person)
+    )
+    itself = select(persons.c.person, persons.c.person.label("visitor"))
+    return union_all(linked, itself).cte(name)
+
+
+def _first_touches(property_id: str, persons: FromClause) -> Any:
+    """(person, occurred_us, channel) of the first touch of each person in `persons` that has
+    one: the earliest (then lowest record id) of its visitors' first touches."""
+    members = _members(property_id, persons, "touch_members")
+    f = visitor_first_touches.alias("member_touches")
+    rank = (
+        func.row_number()
+        .over(partition_by=members.c.person, order_by=(f.c.occurred_us, f.c.record_id))
+        .label("rank")
+    )
+    ranked = (
+        select(members.c.person, f.c.occurred_us, f.c.channel, rank)
+        .join(f, and_(f.c.property_id == property_id, f.c.visitor == members.c.visitor))
+        .subquery("ranked_touches")
+    )
+    return (
+        select(ranked.c.person, ranked.c.occurred_us, ranked.c.channel)
+        .where(ranked.c.rank == 1)
+        .subquery("first_touches")
+    )
+
+
+def _cohort_persons(query: CohortQuery, key: Any) -> CTE:
+    """(person, first_us, cohort, channel) of each person whose first touch is in the
+    query's time range."""
+    f = visitor_first_touches.alias("range_touches")
+    joined, links = _linked(f, query.property_id)
+    conditions = [f.c.property_id == query.property_id]
+    if query.start is not None:
+        conditions.append(f.c.occurred_us >= micros_of(query.start))
+    if query.end is not None:
+        conditions.append(f.c.occurred_us < micros_of(query.end))
+    candidates = (
+        select(_person_of(links, f.c.visitor).label("person"))
+        .select_from(joined)
+        .where(*conditions)
+        .distinct()
+        .cte("candidates")
+    )
+    firsts = _first_touches(query.property_id, candidates)
+    conditions = []
+    if query.start is not None:
+        conditions.append(firsts.c.occurred_us >= micros_of(query.start))
+    if query.end is not None:
+        conditions.append(firsts.c.occurred_us < micros_of(query.end))
+    return (
+        select(
+            firsts.c.person,
+            firsts.c.occurred_us.label("first_us"),
+            key(firsts.c.occurred_us).label("cohort"),
+            firsts.c.channel,
+        )
+        .where(*conditions)
+        .cte("cohort_persons")
+    )
+
+
+def _cohort_conversions(query: CohortQuery, cohort: CTE, key: Any) -> Any:
+    """(person, cohort, channel, period, value_micros, currency_code) of each conversion of
+    the cohorts' persons (of the query's names) from their cohort's period on, `period`
+    counted from it."""
+    members = _members(query.property_id, cohort, "cohort_members")
+    e = person_events.alias("conversions")
+    period = (key(e.c.occurred_us) - cohort.c.cohort).label("period")
+    conditions = [
+        e.c.property_id == query.property_id,
+        e.c.kind == EventKind.CONVERSION.value,
+    ]
+    if query.conversion_names:
+        conditions.append(e.c.name.in_(query.conversion_names))
+    inner = (
+        select(
+            cohort.c.person,
+            cohort.c.cohort,
+            cohort.c.channel,
+            period,
+            e.c.value_micros,
+            e.c.currency_code,
+        )
+        .select_from(
+            cohort.join(members, members.c.person == cohort.c.person).join(
+                e, e.c.visitor == members.c.visitor
+            )
+        )
+        .where(*conditions)
+        .subquery("all_conversions")
+    )
+    return (
+        select(inner)
+        .where(inner.c.period >= 0, inner.c.period < literal(query.periods, Integer))
+        .subquery("cohort_conversions")
+    )

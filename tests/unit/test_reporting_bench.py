@@ -1,0 +1,82 @@
+"""The report query benchmark at its tiny scale: the synthetic log's shape, the views it
+loads (with superseded revisions for as-of queries) and one row per query kind. No timing
+is asserted."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+
+from sqlalchemy import func, select
+
+from bench import reporting_queries
+from bench.reporting_queries import MODELS, SCALES, attribution_log, load, query_kinds
+from services.reporting.application import ReportingApplication
+from services.reporting.domainmodel import AsOf, ConversionAttribution, GroupBy, ReportQuery
+from services.reporting.server import ReportingSettings, build_engine
+from services.reporting.views import conversion_credits
+from tests.conftest import Storage
+
+
+def _env(storage: Storage) -> dict[str, str]:
+    env = {"CONVTRACK_DATA_DIR": str(storage.data_dir)}
+    if storage.database_url:
+        env["CONVTRACK_DATABASE_URL"] = storage.database_url
+    return env
+
+
+def test_the_synthetic_log_revises_a_share_of_conversions_after_their_first_attribution() -> None:
+    entries = [e for e in attribution_log(2000) if isinstance(e, ConversionAttribution)]
+    first = [e for e in entries if e.revision == 1]
+    revised = [e for e in entries if e.revision == 2]
+    assert len(first) == 2000
+    assert 100 < len(revised) < 300
+    seen: set[str] = set()
+    for entry in entries:
+        if entry.revision == 2:
+            assert entry.conversion_id in seen
+        seen.add(entry.conversion_id)
+        assert [m.model for m in entry.models] == list(MODELS)
+        for model in entry.models:
+            assert abs(sum(c.fraction for c in model.credits) - 1.0) < 1e-9
+    assert len({e.property_id for e in first}) == len(reporting_queries.PROPERTIES)
+    # Skewed: the most common channel of first touches is far above the average share.
+    channels = Counter(e.models[0].credits[0].channel for e in first)
+    assert channels.most_common(1)[0][1] > 2 * len(first) / len(channels)
+
+
+def test_tiny_scale_loads_history_and_answers_every_query_kind(storage: Storage) -> None:
+    env = _env(storage)
+    engine = build_engine(ReportingSettings.from_env(env))
+    try:
+        loaded = load(engine, 300)
+        c = conversion_credits.c
+        with engine.connect() as conn:
+            superseded = conn.execute(
+                select(func.count()).select_from(conversion_credits).where(c.valid_to.is_not(None))
+            ).scalar_one()
+        assert superseded > 0
+        reports = ReportingApplication(engine, ("attribution",))
+        query = ReportQuery(
+            property_id="shop-eu",
+            model="linear",
+            conversion_name="purchase",
+            group_by=GroupBy.CHANNEL,
+        )
+        live = reports.conversion_report(query)
+        early = reports.conversion_report(replace(query, as_of=AsOf(attribution_position=20)))
+        assert early.total_conversions < live.total_conversions
+        kinds = query_kinds(engine, loaded.last_position)
+        timings = reporting_queries.time_queries(kinds, SCALES["tiny"])
+        assert [t.kind for t in timings] == list(kinds)
+        assert all(len(t.seconds) >= 3 for t in timings)
+    finally:
+        engine.dispose()
+
+
+def test_the_rows_name_the_scale_and_the_catch_up_rate(storage: Storage) -> None:
+    rows = reporting_queries.run(_env(storage), storage.backend, SCALES["tiny"])
+    assert rows[0].benchmark == "reporting projection catch-up"
+    assert rows[0].rate.endswith("entries/s")
+    assert {row.size for row in rows[1:]} == {"tiny: 600 conv"}
+    assert all(row.rate.startswith("p50 ") for row in rows[1:])
