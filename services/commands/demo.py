@@ -1,6 +1,6 @@
 """`convtrack demo`: the four services on a generated sample, then a short tour: the model
 comparison, the period comparison, cost and ROAS, top paths, one cross-device journey, the CRM
-outcomes, and charts."""
+outcomes, a funnel, and charts."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from pathlib import Path
 from common.settings import TlsSettings, process_env
 from common.wire import to_timestamp
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from convtrack.reporting.v1 import reporting_pb2
 from services import launcher, sample_data
 from services.commands.credentials import client_channel
 from services.commands.local import local_access
@@ -69,11 +70,26 @@ def write_demo_charts(
     tls: TlsSettings | None = None,
     api_key: str | None = None,
 ) -> list[Path]:
-    """Draws one chart of each kind for the demo's purchases into `folder`."""
+    """Draws one chart of each kind for the demo's purchases into `folder`: the tour's
+    funnel, then the charts of `DEMO_CHARTS`."""
     from services.commands.charts import draw, fetch_chart_data
 
     folder.mkdir(parents=True, exist_ok=True)
+    from services.commands.charts import funnel_chart_data
+    from services.commands.people import fetch_funnel
+
     written = []
+    funnel = fetch_funnel(
+        address,
+        property_id=property_id,
+        steps=funnel_steps(),
+        within=FUNNEL_WITHIN,
+        tls=tls,
+        api_key=api_key,
+    )
+    path = folder / "funnel.png"
+    draw(funnel_chart_data(funnel), path, 1200, 700)
+    written.append(path)
     for kind in DEMO_CHARTS:
         data = fetch_chart_data(
             address,
@@ -201,11 +217,24 @@ SECTIONS = (
     "Top paths",
     "Cross-device journey",
     "CRM outcomes",
+    "Funnel",
 )
 """The tour's sections in order (the charts come last)."""
 PERIOD_DAYS = 14
 """The period comparison's period: the sample's last 14 days against the 14 before."""
 JOURNEY_MODELS = ("last_click", "linear")
+FUNNEL_STEPS = ("page:/products/*", "page:=/cart", "conversion:purchase")
+"""The tour's funnel: a product page, the cart, a purchase (`convtrack report funnel --step`)."""
+FUNNEL_WITHIN = timedelta(days=7)
+FUNNEL_CHANNELS = 3
+"""The funnel's first-touch channels shown beside all persons: those with the most persons."""
+
+
+def funnel_steps() -> list[reporting_pb2.FunnelStep]:
+    """The tour's funnel steps as the reporting service takes them."""
+    from services.commands.people import parse_step
+
+    return [parse_step(text) for text in FUNNEL_STEPS]
 
 
 def _tour(
@@ -293,6 +322,27 @@ def _tour(
         f"{sample_data.DEAL_CONVERSION} stages from the CRM, credited by channel, last click",
     )
     print(render_metric_table(outcomes))
+
+    from services.commands.people import fetch_funnel, funnel_table
+
+    funnel = fetch_funnel(
+        addresses.reporting,
+        property_id=property_id,
+        steps=funnel_steps(),
+        within=FUNNEL_WITHIN,
+        api_key=key,
+        tls=tls,
+    )
+    largest = sorted(funnel.channels, key=lambda c: (-c.steps[0].persons, c.channel))
+    del funnel.channels[:]
+    funnel.channels.extend(largest[:FUNNEL_CHANNELS])
+    _heading(
+        7,
+        SECTIONS[6],
+        f"persons from product page to cart to purchase within {FUNNEL_WITHIN.days} days, "
+        f"by first-touch channel ({FUNNEL_CHANNELS} largest)",
+    )
+    print(render_metric_table(funnel_table(funnel)))
 
 
 def _print_journey(

@@ -11,7 +11,7 @@ import pytest
 
 from services.commands.demo import SECTIONS, run_demo
 
-CHARTS = ["cost.png", "models.png", "path-length.png", "trend.png"]
+CHARTS = ["cost.png", "funnel.png", "models.png", "path-length.png", "trend.png"]
 
 
 def _section(output: str, number: int) -> str:
@@ -57,6 +57,9 @@ def test_the_demo_header_counts_the_purchases_its_table_reports(
     stages = dict(re.findall(r"^(\w+)\s+\(all\)\s+([\d.]+)", outcomes, re.MULTILINE))
     assert stages == {"lead": "7.00", "qualified": "6.00", "won": "4.00", "lost": "2.00"}
     assert "Conversion name: deal" in outcomes
+    funnel = _section(output, 7)
+    assert re.search(r"^all\s+page:/products/\*", funnel, re.MULTILINE), funnel
+    assert re.search(r"^all\s+conversion:purchase\s+\d+", funnel, re.MULTILINE), funnel
     charts = sorted(p.name for p in (tmp_path / "data" / "charts").iterdir())
     assert charts == CHARTS
     key_file = tmp_path / "data" / "admin.key"
