@@ -427,7 +427,8 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
                     low=row.bucket.low,
                     high=row.bucket.high,
                     conversions=row.conversions,
-                    value=_money_pb(currency, row.value_micros),
+                    # No conversion in the range, no currency: the empty buckets have no value.
+                    value=_money_pb(currency, row.value_micros) if currency else None,
                     conversion_share=row.conversion_share,
                     value_share=row.value_share,
                 )

@@ -341,11 +341,20 @@ def _invoke(
     channel: grpc.Channel, rpc: Rpc, request: Message, metadata: list[tuple[str, str]]
 ) -> Message:
     response_class = message_factory.GetMessageClass(rpc.method.output_type)
-    call: Callable[..., Message] = channel.unary_unary(
-        rpc.path,
-        request_serializer=lambda message: message.SerializeToString(),
-        response_deserializer=response_class.FromString,
-    )
+    serialize: dict[str, Any] = {
+        "request_serializer": lambda message: message.SerializeToString(),
+        "response_deserializer": response_class.FromString,
+    }
+    if rpc.method.server_streaming:
+        # A stream (WatchConversions) has passed the chain once its first message arrives.
+        responses: Any = channel.unary_stream(rpc.path, **serialize)(
+            request, timeout=DEADLINE, metadata=metadata or None
+        )
+        try:
+            return next(iter(responses))
+        finally:
+            responses.cancel()
+    call: Callable[..., Message] = channel.unary_unary(rpc.path, **serialize)
     return call(request, timeout=DEADLINE, metadata=metadata or None)
 
 

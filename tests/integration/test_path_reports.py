@@ -276,6 +276,20 @@ def test_path_length_distribution_counts_touchpoints(system: PathSystem) -> None
     assert from_money_pb(two.value).to_decimal() == Decimal(40)
 
 
+def test_a_distribution_over_a_range_without_conversions_has_empty_buckets(
+    system: PathSystem,
+) -> None:
+    long_ago = datetime(2001, 1, 1, tzinfo=UTC)
+    report = distribution(
+        system,
+        reporting_pb2.PATH_DISTRIBUTION_KIND_PATH_LENGTH,
+        start_time=to_timestamp(long_ago),
+        end_time=to_timestamp(long_ago + timedelta(days=1)),
+    )
+    assert report.buckets and not any(b.conversions for b in report.buckets)
+    assert not any(b.HasField("value") for b in report.buckets)
+
+
 def test_time_lag_distribution_counts_days_from_first_touch(system: PathSystem) -> None:
     report = distribution(system, reporting_pb2.PATH_DISTRIBUTION_KIND_TIME_LAG)
     counts = {
