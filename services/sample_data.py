@@ -643,3 +643,126 @@ def generate_spend(config: SampleConfig) -> list[ingest_pb2.SpendRow]:
                     )
                 )
     return rows
+
+
+DEAL_CONVERSION = "deal"
+"""The conversion name of the sample's deals: wholesale enquiries sent from the shop's web
+form (with a deal id as order id), followed by outcomes from the CRM."""
+DEAL_PAGE = f"{SHOP}/wholesale/enquiry"
+_DEAL_COUNT = 8
+_DEAL_PLAN: tuple[tuple[str, ...], ...] = (
+    ("lead", "qualified", "won"),
+    ("lead", "qualified", "won", "refund"),
+    ("lead", "qualified", "won"),
+    ("lead", "qualified", "won"),
+    ("lead", "qualified", "lost"),
+    ("lead", "qualified", "lost"),
+    ("lead",),
+    ("lead", "retracted"),
+)
+"""What the CRM says of each deal, in order: stages reached, then a partial refund of a won
+deal or a retraction (a test enquiry); hand-checked counts in tests/unit/test_sample_data.py."""
+_DEAL_WON_EUR = (2400, 1850, 4200, 960)
+_DEAL_REFUND_EUR = 300
+_DEAL_STEP_DAYS = {"lead": 0, "qualified": 2, "won": 5, "lost": 5, "refund": 7, "retracted": 1}
+
+
+def generate_deals(
+    config: SampleConfig, events: Sequence[ingest_pb2.Event]
+) -> list[ingest_pb2.Event]:
+    """The sample's CRM deals (the same for the same config and web events): up to eight
+    visitors who arrived with a touchpoint in the first half of the window send the wholesale
+    enquiry form a few minutes later on the same device (a `deal` conversion with a deal id
+    as order id, no value), then the CRM sends outcomes over the following days: every deal
+    becomes a lead, six are qualified, four of those won (with their amount in EUR) and two
+    lost; one won deal is partly refunded and one lead is retracted. Sorted by time; ids
+    start with "deal-" so they never clash with the web events'."""
+    end_ms = (config.end - _EPOCH) // timedelta(milliseconds=1)
+    latest_ms = end_ms - _MINUTE
+    middle_ms = end_ms - config.days * _DAY // 2
+    candidates = [
+        event
+        for event in events
+        if event.WhichOneof("kind") == "touchpoint"
+        and _millis(event.timestamp) < middle_ms
+        and not any(agent == event.context.user_agent for agent, _ in _BOT_AGENTS)
+    ]
+    rng = random.Random(config.seed + 2)
+    chosen = sorted(
+        rng.sample(candidates, min(_DEAL_COUNT, len(candidates))),
+        key=lambda e: (_millis(e.timestamp), e.event_id),
+    )
+    deals: list[tuple[int, ingest_pb2.Event]] = []
+    won = iter(_DEAL_WON_EUR)
+    for number, (touchpoint, plan) in enumerate(zip(chosen, _DEAL_PLAN, strict=False), start=1):
+        order_id = f"deal-{number:04d}"
+        at_ms = _millis(touchpoint.timestamp) + rng.randint(3, 15) * _MINUTE
+        form = ingest_pb2.Event(
+            property_id=config.property_id,
+            event_id=f"{order_id}-form",
+            identity=ingest_pb2.Identity(anonymous_id=touchpoint.identity.anonymous_id),
+            context=ingest_pb2.Context(
+                user_agent=touchpoint.context.user_agent,
+                page_url=DEAL_PAGE,
+                referrer=touchpoint.touchpoint.landing_url,
+            ),
+        )
+        form.conversion.name = DEAL_CONVERSION
+        form.conversion.order_id = order_id
+        deals.append((at_ms, form))
+        for step in plan:
+            outcome = ingest_pb2.Outcome(conversion_name=DEAL_CONVERSION, order_id=order_id)
+            if step == "refund":
+                outcome.refund.CopyFrom(
+                    common_pb2.Money(currency_code="EUR", units=_DEAL_REFUND_EUR)
+                )
+            elif step == "retracted":
+                outcome.retracted = True
+            else:
+                outcome.stage = step
+                if step == "won":
+                    outcome.value.CopyFrom(common_pb2.Money(currency_code="EUR", units=next(won)))
+            step_ms = at_ms + _DEAL_STEP_DAYS[step] * _DAY + rng.randint(10, 120) * _MINUTE
+            event = ingest_pb2.Event(
+                property_id=config.property_id,
+                event_id=f"{order_id}-{step}",
+                outcome=outcome,
+            )
+            deals.append((min(step_ms, latest_ms), event))
+    deals.sort(key=lambda row: (row[0], row[1].event_id))
+    for at_ms, event in deals:
+        event.timestamp.CopyFrom(_timestamp(at_ms))
+    return [event for _, event in deals]
+
+
+def sample_events(config: SampleConfig) -> list[ingest_pb2.Event]:
+    """The whole sample as `convtrack sample send` and the demo send it: the web traffic of
+    `generate_sample` with the deals of `generate_deals` among it, sorted by time."""
+    events = generate_sample(config)
+    merged = [*events, *generate_deals(config, events)]
+    merged.sort(key=lambda event: _millis(event.timestamp))
+    return merged
+
+
+def _millis(stamp: Timestamp) -> int:
+    return stamp.seconds * _SECOND + stamp.nanos // 1_000_000
+
+
+def cross_device_purchases(events: Sequence[ingest_pb2.Event]) -> list[str]:
+    """The event ids of purchases (first sending of each order, in time order) made by a
+    logged-in person whose logins (identify calls) before the purchase came from at least two
+    devices: journeys identity joins across devices."""
+    devices: dict[str, set[str]] = {}
+    orders: set[str] = set()
+    found = []
+    for event in sorted(events, key=lambda e: _millis(e.timestamp)):
+        kind, user_id = event.WhichOneof("kind"), event.identity.user_id
+        if kind == "identify" and user_id:
+            devices.setdefault(user_id, set()).add(event.identity.anonymous_id)
+        elif kind == "conversion" and event.conversion.name == "purchase" and user_id:
+            if event.conversion.order_id in orders:
+                continue
+            orders.add(event.conversion.order_id)
+            if len(devices.get(user_id, ())) >= 2:
+                found.append(event.event_id)
+    return found

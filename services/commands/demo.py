@@ -1,5 +1,6 @@
-"""`convtrack demo`: the four services on a generated sample, with a model comparison, cost,
-top paths and charts."""
+"""`convtrack demo`: the four services on a generated sample, then a short tour: the model
+comparison, the period comparison, cost and ROAS, top paths, one cross-device journey, the CRM
+outcomes, a funnel, and charts."""
 
 from __future__ import annotations
 
@@ -10,26 +11,32 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from common.settings import TlsSettings, process_env
 from common.wire import to_timestamp
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from convtrack.reporting.v1 import reporting_pb2
 from services import launcher, sample_data
 from services.commands.credentials import client_channel
 from services.commands.local import local_access
 from services.commands.metric_output import render_table as render_metric_table
+from services.commands.outcomes import fetch_outcome_table
 from services.commands.paths import fetch_path_table
+from services.commands.report_output import render_table as render_report_table
 from services.commands.reports import (
     CALL_TIMEOUT,
     compare_models,
     fetch_metric_table,
+    fetch_report,
     format_comparison,
 )
 
 REPORTED_CONVERSION = "purchase"
 """The conversion name the demo's comparison counts (reports count one name at a time)."""
+DEMO_CHARTS = ("models", "trend", "path-length", "cost")
+"""The charts the demo draws, each from its default request."""
 CHARTS_FOLDER = Path("convtrack-demo-charts")
 """Where the demo's charts go without --keep (or --charts): a folder in the current one."""
 
@@ -63,12 +70,27 @@ def write_demo_charts(
     tls: TlsSettings | None = None,
     api_key: str | None = None,
 ) -> list[Path]:
-    """Draws one chart of each kind for the demo's purchases into `folder`."""
-    from services.commands.charts import CHARTS, draw, fetch_chart_data
+    """Draws one chart of each kind for the demo's purchases into `folder`: the tour's
+    funnel, then the charts of `DEMO_CHARTS`."""
+    from services.commands.charts import draw, fetch_chart_data
 
     folder.mkdir(parents=True, exist_ok=True)
+    from services.commands.charts import funnel_chart_data
+    from services.commands.people import fetch_funnel
+
     written = []
-    for kind in CHARTS:
+    funnel = fetch_funnel(
+        address,
+        property_id=property_id,
+        steps=funnel_steps(),
+        within=FUNNEL_WITHIN,
+        tls=tls,
+        api_key=api_key,
+    )
+    path = folder / "funnel.png"
+    draw(funnel_chart_data(funnel), path, 1200, 700)
+    written.append(path)
+    for kind in DEMO_CHARTS:
         data = fetch_chart_data(
             address,
             kind,
@@ -113,18 +135,27 @@ def run_demo(visitors: int, keep: Path | None, charts: Path | None = None) -> in
             print(f"Data, with the demo's admin key, kept in {directory}.")
 
 
+def _heading(number: int, title: str, detail: str) -> None:
+    """Prints a section of the tour's heading: `── 2. Period comparison: ... ──`."""
+    print(f"\n── {number}. {title}: {detail} ──\n")
+
+
 def _run_demo(
     visitors: int, directory: Path, env: dict[str, str], chart_folder: Path, kept: bool
 ) -> int:
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     config = sample_data.SampleConfig(end=today, visitors=visitors)
-    events = sample_data.generate_sample(config)
-    summary = sample_data.summarise(events)
+    web = sample_data.generate_sample(config)
+    deals = sample_data.generate_deals(config, web)
+    events = sorted([*web, *deals], key=lambda e: (e.timestamp.seconds, e.timestamp.nanos))
+    summary = sample_data.summarise(web)
+    forms = sum(1 for e in deals if e.WhichOneof("kind") == "conversion")
     print(
         f"Sample: {summary.touchpoints} touchpoints, {summary.page_views} page views, "
         f"{summary.identifies} identify calls and {summary.conversions} conversion events "
-        f"({describe_conversions(events)}) from {visitors} visitors "
-        f"({', '.join(summary.currencies)})."
+        f"({describe_conversions(web)}) from {visitors} visitors "
+        f"({', '.join(summary.currencies)}), plus {forms} {sample_data.DEAL_CONVERSION} "
+        f"enquiries with {len(deals) - forms} CRM outcomes."
     )
     print(f"Starting ingest, identity, attribution and reporting on SQLite in {directory} ...")
     access = local_access(env, any_port=True)
@@ -138,6 +169,8 @@ def _run_demo(
     try:
         started = time.monotonic()
         accepted = duplicates = rejected = 0
+        journeys = sample_data.cross_device_purchases(web)
+        record_ids: dict[str, str] = {}
         with client_channel(addresses.ingest, key, tls) as channel:
             ingest = ingest_pb2_grpc.IngestServiceStub(channel)
             for batch in sample_data.batches(events, 500):
@@ -150,6 +183,7 @@ def _run_demo(
                 accepted += response.accepted_count
                 duplicates += response.duplicate_count
                 rejected += response.rejected_count
+                record_ids.update((v.event_id, v.record_id) for v in response.verdicts)
             spend = sample_data.generate_spend(config)
             recorded = ingest.RecordSpend(
                 ingest_pb2.RecordSpendRequest(rows=spend), timeout=CALL_TIMEOUT
@@ -165,45 +199,179 @@ def _run_demo(
             "Identity, attribution and reporting caught up after "
             f"{time.monotonic() - started:.1f}s."
         )
-        comparison = compare_models(
-            addresses.reporting,
-            property_id=config.property_id,
-            models=["last_click", "linear"],
-            conversion_name=REPORTED_CONVERSION,
-            api_key=key,
-            tls=tls,
-        )
-        print(
-            f"\n{REPORTED_CONVERSION} conversions by channel, last click vs linear "
-            "(value in the reporting currency):\n"
-        )
-        print(format_comparison(comparison))
-        cost = fetch_metric_table(
-            addresses.reporting,
-            "cost",
-            property_id=config.property_id,
-            conversion_name=REPORTED_CONVERSION,
-            api_key=key,
-            tls=tls,
-        )
-        print(f"\nCost and return on ad spend by channel, {REPORTED_CONVERSION}, last click:\n")
-        print(render_metric_table(cost))
-        paths = fetch_path_table(
-            addresses.reporting,
-            "top",
-            property_id=config.property_id,
-            conversion_name=REPORTED_CONVERSION,
-            limit=5,
-            tls=tls,
-            api_key=key,
-        )
-        print(f"\nTop {REPORTED_CONVERSION} conversion paths:\n")
-        print(render_metric_table(paths))
+        by_id = {e.event_id: e for e in web}
+        _tour(addresses, config, key, tls, [(by_id[i], record_ids.get(i, "")) for i in journeys])
         written = write_demo_charts(addresses.reporting, config.property_id, chart_folder, tls, key)
-        print(
-            f"\nCharts ({', '.join(p.name for p in written)}) written to {chart_folder.resolve()}."
-        )
+        _heading(len(SECTIONS) + 1, "Charts", ", ".join(p.name for p in written))
+        print(f"Written to {chart_folder.resolve()}.")
     finally:
         launcher.stop_all(running)
         print("\nServices stopped.")
     return 0
+
+
+SECTIONS = (
+    "Model comparison",
+    "Period comparison",
+    "Cost and ROAS",
+    "Top paths",
+    "Cross-device journey",
+    "CRM outcomes",
+    "Funnel",
+)
+"""The tour's sections in order (the charts come last)."""
+PERIOD_DAYS = 14
+"""The period comparison's period: the sample's last 14 days against the 14 before."""
+JOURNEY_MODELS = ("last_click", "linear")
+FUNNEL_STEPS = ("page:/products/*", "page:=/cart", "conversion:purchase")
+"""The tour's funnel: a product page, the cart, a purchase (`convtrack report funnel --step`)."""
+FUNNEL_WITHIN = timedelta(days=7)
+FUNNEL_CHANNELS = 3
+"""The funnel's first-touch channels shown beside all persons: those with the most persons."""
+
+
+def funnel_steps() -> list[reporting_pb2.FunnelStep]:
+    """The tour's funnel steps as the reporting service takes them."""
+    from services.commands.people import parse_step
+
+    return [parse_step(text) for text in FUNNEL_STEPS]
+
+
+def _tour(
+    addresses: launcher.Addresses,
+    config: sample_data.SampleConfig,
+    key: str | None,
+    tls: TlsSettings | None,
+    journeys: Sequence[tuple[ingest_pb2.Event, str]],
+) -> None:
+    """Prints the tour's sections, each a heading and a table of the report it names."""
+    property_id, name = config.property_id, REPORTED_CONVERSION
+    comparison = compare_models(
+        addresses.reporting,
+        property_id=property_id,
+        models=["last_click", "linear"],
+        conversion_name=name,
+        api_key=key,
+        tls=tls,
+    )
+    _heading(
+        1,
+        SECTIONS[0],
+        f"{name} conversions by channel, last click vs linear (value in the reporting currency)",
+    )
+    print(format_comparison(comparison))
+
+    until = config.end
+    since = until - timedelta(days=PERIOD_DAYS)
+    period = fetch_report(
+        addresses.reporting,
+        "conversions",
+        property_id=property_id,
+        models=["last_click"],
+        start=since,
+        end=until,
+        conversion_name=name,
+        compare="previous",
+        api_key=key,
+        tls=tls,
+    )
+    _heading(
+        2,
+        SECTIONS[1],
+        f"{name} by channel, the last {PERIOD_DAYS} days against the {PERIOD_DAYS} before "
+        "(--compare previous)",
+    )
+    print(render_report_table(period))
+
+    cost = fetch_metric_table(
+        addresses.reporting,
+        "cost",
+        property_id=property_id,
+        conversion_name=name,
+        api_key=key,
+        tls=tls,
+    )
+    _heading(3, SECTIONS[2], f"cost and return on ad spend by channel, {name}, last click")
+    print(render_metric_table(cost))
+
+    paths = fetch_path_table(
+        addresses.reporting,
+        "top",
+        property_id=property_id,
+        conversion_name=name,
+        limit=5,
+        tls=tls,
+        api_key=key,
+    )
+    _heading(4, SECTIONS[3], f"the five top {name} conversion paths")
+    print(render_metric_table(paths))
+
+    _heading(5, SECTIONS[4], f"one person's {name} journey across two devices, joined by logins")
+    _print_journey(addresses, property_id, key, tls, journeys)
+
+    outcomes = fetch_outcome_table(
+        addresses.reporting,
+        property_id=property_id,
+        conversion_name=sample_data.DEAL_CONVERSION,
+        api_key=key,
+        tls=tls,
+    )
+    _heading(
+        6,
+        SECTIONS[5],
+        f"{sample_data.DEAL_CONVERSION} stages from the CRM, credited by channel, last click",
+    )
+    print(render_metric_table(outcomes))
+
+    from services.commands.people import fetch_funnel, funnel_table
+
+    funnel = fetch_funnel(
+        addresses.reporting,
+        property_id=property_id,
+        steps=funnel_steps(),
+        within=FUNNEL_WITHIN,
+        api_key=key,
+        tls=tls,
+    )
+    largest = sorted(funnel.channels, key=lambda c: (-c.steps[0].persons, c.channel))
+    del funnel.channels[:]
+    funnel.channels.extend(largest[:FUNNEL_CHANNELS])
+    _heading(
+        7,
+        SECTIONS[6],
+        f"persons from product page to cart to purchase within {FUNNEL_WITHIN.days} days, "
+        f"by first-touch channel ({FUNNEL_CHANNELS} largest)",
+    )
+    print(render_metric_table(funnel_table(funnel)))
+
+
+def _print_journey(
+    addresses: launcher.Addresses,
+    property_id: str,
+    key: str | None,
+    tls: TlsSettings | None,
+    candidates: Sequence[tuple[ingest_pb2.Event, str]],
+) -> None:
+    """Shows the first candidate purchase whose credited journey came from two device types
+    (of at most five tried), else says there was none."""
+    from services.commands.journey import fetch_journey, identifier_table, journey_table
+
+    for purchase, conversion_id in candidates[:5]:
+        if not conversion_id:
+            continue
+        journey = fetch_journey(
+            addresses.identity,
+            addresses.attribution,
+            property_id=property_id,
+            user_id=purchase.identity.user_id,
+            conversion_id=conversion_id,
+            api_key=key,
+            tls=tls,
+        )
+        if len(journey.device_types) < 2:
+            continue
+        print(render_metric_table(identifier_table(journey.person)))
+        print()
+        print(render_metric_table(journey_table(journey.attribution, JOURNEY_MODELS)))
+        return
+    print("No purchase in this sample came from two devices (try more --visitors).")

@@ -85,7 +85,9 @@ def sample_send(args: argparse.Namespace) -> int:
     )
     print(
         "Reports follow within seconds: convtrack report conversions "
-        f"--property {config.property_id} --conversion {REPORTED_CONVERSION}"
+        f"--property {config.property_id} --conversion {REPORTED_CONVERSION}; the CRM's "
+        f"deals: convtrack report outcomes --property {config.property_id} "
+        f"--conversion {sample_data.DEAL_CONVERSION}"
     )
     return 0
 
@@ -100,10 +102,12 @@ def send_sample(
     tls: TlsSettings | None = None,
 ) -> SampleTally:
     """Tracks the sample's events in batches (live traffic, with the client's clock) and
-    records its daily spend; busy and unavailable answers are retried as `convtrack import
-    events` retries them (safe: events are stored once by id, spend once per day and key).
-    Connects with the operators' TLS identity `tls` and sends `api_key` when given."""
-    events = sample_data.generate_sample(config)
+    records its daily spend (the events are `sample_data.sample_events`: the web traffic with
+    the CRM deals and their outcomes among it); busy and unavailable answers are retried as
+    `convtrack import events` retries them (safe: events are stored once by id, spend once
+    per day and key). Connects with the operators' TLS identity `tls` and sends `api_key`
+    when given."""
+    events = sample_data.sample_events(config)
     tally = SampleTally()
     with client_channel(address, api_key, tls) as channel:
         stub = ingest_pb2_grpc.IngestServiceStub(channel)

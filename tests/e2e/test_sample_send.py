@@ -3,6 +3,8 @@ up in reports, and a second run of the same day is all duplicates."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import threading
 import time
@@ -45,7 +47,7 @@ def test_sample_send_is_accepted_reported_and_idempotent(
     arguments = ["sample", "send", "--ingest", system.addresses.ingest]
     arguments += ["--property", SAMPLE_PROPERTY, "--visitors", str(VISITORS), "--batch-size", "50"]
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    expected = sample_data.generate_sample(
+    expected = sample_data.sample_events(
         sample_data.SampleConfig(property_id=SAMPLE_PROPERTY, visitors=VISITORS, end=today)
     )
 
@@ -80,6 +82,23 @@ def test_sample_send_is_accepted_reported_and_idempotent(
     )
     report = capsys.readouterr().out
     assert len(report.strip().splitlines()) >= 2, report  # a header and at least one channel
+    # The CRM's deals came too: stages as hand-checked in tests/unit/test_sample_data.py.
+    outcomes_report = [
+        "report",
+        "outcomes",
+        "--property",
+        SAMPLE_PROPERTY,
+        "--conversion",
+        sample_data.DEAL_CONVERSION,
+        "--addr",
+        system.addresses.reporting,
+        "--format",
+        "csv",
+    ]
+    assert main(outcomes_report) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    reached = {r["stage"]: float(r["conversions"]) for r in rows if r["group"] == "(all)"}
+    assert reached == {"lead": 7, "qualified": 6, "won": 4, "lost": 2}
 
     assert main(arguments) == 0
     again = sent_counts(capsys.readouterr().out)

@@ -194,6 +194,7 @@ def test_consumers_started_after_600_large_events_catch_up_fully(storage: Storag
                 "listen": "127.0.0.1:0",
                 "attribution_addr": _address(attribution),
                 "ingest_addr": _address(ingest),
+                "identity_addr": _address(identity),
             },
         )
         running.append(reporting)

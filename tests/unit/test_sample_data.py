@@ -10,7 +10,16 @@ from functools import cache
 import pytest
 
 from convtrack.ingest.v1 import ingest_pb2
-from services.sample_data import SampleConfig, batches, generate_sample, summarise
+from services.sample_data import (
+    DEAL_CONVERSION,
+    SampleConfig,
+    batches,
+    cross_device_purchases,
+    generate_deals,
+    generate_sample,
+    sample_events,
+    summarise,
+)
 
 END = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -184,3 +193,95 @@ def test_batches_split_events_in_order() -> None:
 def test_a_naive_end_is_rejected() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         SampleConfig(end=datetime(2025, 6, 1, 12, 0))
+
+
+def _deals(visitors: int = 300) -> tuple[list[ingest_pb2.Event], list[ingest_pb2.Event]]:
+    config = SampleConfig(end=END, visitors=visitors)
+    events = generate_sample(config)
+    return events, generate_deals(config, events)
+
+
+def test_the_deals_have_hand_checked_stages_values_a_refund_and_a_retraction() -> None:
+    events, deals = _deals()
+
+    forms = [e for e in deals if e.WhichOneof("kind") == "conversion"]
+    outcomes = [e.outcome for e in deals if e.WhichOneof("kind") == "outcome"]
+    reached: dict[str, set[str]] = defaultdict(set)
+    for outcome in outcomes:
+        if outcome.stage:
+            reached[outcome.stage].add(outcome.order_id)
+    won = {o.order_id: o.value.units for o in outcomes if o.stage == "won"}
+    refunds = [(o.order_id, o.refund.units) for o in outcomes if o.HasField("refund")]
+    retracted = [o.order_id for o in outcomes if o.retracted]
+
+    assert [f.conversion.order_id for f in forms] == [f"deal-{n:04d}" for n in range(1, 9)]
+    assert {f.conversion.name for f in forms} == {o.conversion_name for o in outcomes}
+    assert {f.conversion.name for f in forms} == {DEAL_CONVERSION}
+    assert all(not f.conversion.HasField("value") for f in forms)
+    assert {stage: len(ids) for stage, ids in reached.items()} == {
+        "lead": 8,
+        "qualified": 6,
+        "won": 4,
+        "lost": 2,
+    }
+    assert reached["won"].isdisjoint(reached["lost"])
+    assert sorted(won.values()) == [960, 1850, 2400, 4200]
+    assert refunds == [("deal-0002", 300)] and "deal-0002" in won
+    assert retracted == ["deal-0008"] and "deal-0008" not in reached["qualified"]
+    # Each deal's form comes from a visitor who arrived with a touchpoint minutes before.
+    arrivals = {
+        e.identity.anonymous_id: e.timestamp.ToDatetime(tzinfo=UTC)
+        for e in events
+        if e.WhichOneof("kind") == "touchpoint"
+    }
+    for form in forms:
+        assert form.identity.anonymous_id in arrivals
+    # Outcomes follow their form, and stay inside the window.
+    sent_at = {f.conversion.order_id: f.timestamp.ToDatetime(tzinfo=UTC) for f in forms}
+    for event in deals:
+        moment = event.timestamp.ToDatetime(tzinfo=UTC)
+        assert moment <= END - timedelta(minutes=1)
+        if event.WhichOneof("kind") == "outcome":
+            assert moment > sent_at[event.outcome.order_id]
+
+
+def test_the_whole_sample_holds_the_web_traffic_and_the_deals_in_time_order() -> None:
+    config = SampleConfig(end=END, visitors=300)
+    events, deals = _deals()
+
+    whole = sample_events(config)
+
+    assert sorted(e.event_id for e in whole) == sorted(e.event_id for e in [*events, *deals])
+    assert len({e.event_id for e in whole}) == len(whole)
+    times = [e.timestamp.ToDatetime(tzinfo=UTC) for e in whole]
+    assert times == sorted(times)
+    assert [e.SerializeToString() for e in generate_deals(config, events)] == [
+        e.SerializeToString() for e in deals
+    ]
+
+
+def test_a_sample_without_visitors_has_no_deals() -> None:
+    assert _deals(0) == ([], [])
+
+
+def test_cross_device_purchases_are_by_persons_logged_in_on_two_devices_before() -> None:
+    events = generate_sample(SampleConfig(end=END, visitors=400))
+    by_id = {e.event_id: e for e in events}
+
+    found = cross_device_purchases(events)
+
+    assert found
+    for event_id in found:
+        purchase = by_id[event_id]
+        assert purchase.conversion.name == "purchase" and purchase.identity.user_id
+        logins = {
+            e.identity.anonymous_id
+            for e in events
+            if e.WhichOneof("kind") == "identify"
+            and e.identity.user_id == purchase.identity.user_id
+            and e.timestamp.ToDatetime() <= purchase.timestamp.ToDatetime()
+        }
+        assert len(logins) >= 2
+    # Purchases of one-device persons and resent orders are not among them.
+    orders = [by_id[i].conversion.order_id for i in found]
+    assert len(orders) == len(set(orders))
