@@ -64,13 +64,6 @@ def upgrade() -> None:
             postgresql_where=sa.text("valid_to IS NOT NULL"),
         )
         batch_op.create_index(
-            "ix_conversion_credits_live_conversion",
-            ["property_id", "conversion_id"],
-            unique=False,
-            sqlite_where=sa.text("valid_to IS NULL"),
-            postgresql_where=sa.text("valid_to IS NULL"),
-        )
-        batch_op.create_index(
             "ix_conversion_credits_property_model_time",
             ["property_id", "model", "occurred_at"],
             unique=False,
@@ -80,6 +73,15 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_conversion_credits_property_name_model_time",
             ["property_id", "conversion_name", "model", "occurred_at"],
+            unique=False,
+            sqlite_where=sa.text("valid_to IS NULL"),
+            postgresql_where=sa.text("valid_to IS NULL"),
+        )
+        # Last: without planner statistics PostgreSQL breaks equal index costs by the
+        # index created later, and ending a conversion's current rows must use this one.
+        batch_op.create_index(
+            "ix_conversion_credits_live_conversion",
+            ["property_id", "conversion_id"],
             unique=False,
             sqlite_where=sa.text("valid_to IS NULL"),
             postgresql_where=sa.text("valid_to IS NULL"),
@@ -105,15 +107,17 @@ def upgrade() -> None:
             unique=False,
         )
         batch_op.create_index(
-            "ix_conversion_path_channels_live_conversion",
-            ["property_id", "conversion_id"],
+            "ix_conversion_path_channels_property_name_time",
+            ["property_id", "conversion_name", "occurred_at"],
             unique=False,
             sqlite_where=sa.text("valid_to IS NULL"),
             postgresql_where=sa.text("valid_to IS NULL"),
         )
+        # Last: without planner statistics PostgreSQL breaks equal index costs by the
+        # index created later, and ending a conversion's current rows must use this one.
         batch_op.create_index(
-            "ix_conversion_path_channels_property_name_time",
-            ["property_id", "conversion_name", "occurred_at"],
+            "ix_conversion_path_channels_live_conversion",
+            ["property_id", "conversion_id"],
             unique=False,
             sqlite_where=sa.text("valid_to IS NULL"),
             postgresql_where=sa.text("valid_to IS NULL"),
@@ -147,15 +151,17 @@ def upgrade() -> None:
             postgresql_where=sa.text("valid_to IS NOT NULL"),
         )
         batch_op.create_index(
-            "ix_conversion_paths_live_conversion",
-            ["property_id", "conversion_id"],
+            "ix_conversion_paths_property_name_time",
+            ["property_id", "conversion_name", "occurred_at"],
             unique=False,
             sqlite_where=sa.text("valid_to IS NULL"),
             postgresql_where=sa.text("valid_to IS NULL"),
         )
+        # Last: without planner statistics PostgreSQL breaks equal index costs by the
+        # index created later, and ending a conversion's current rows must use this one.
         batch_op.create_index(
-            "ix_conversion_paths_property_name_time",
-            ["property_id", "conversion_name", "occurred_at"],
+            "ix_conversion_paths_live_conversion",
+            ["property_id", "conversion_id"],
             unique=False,
             sqlite_where=sa.text("valid_to IS NULL"),
             postgresql_where=sa.text("valid_to IS NULL"),
