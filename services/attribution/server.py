@@ -287,6 +287,7 @@ def _start(
         interrupts=[ingest_channel.close, identity_channel.close, app.release_log_readers],
         closers=[
             *([keys.stop] if keys else []),
+            watches.drain,
             app.close,
             audit.close,
             telemetry.shutdown,

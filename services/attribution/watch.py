@@ -105,6 +105,8 @@ class ConversionWatches:
         self._app = app
         self._slots = threading.BoundedSemaphore(max_streams)
         self._max_streams = max_streams
+        self._busy = 0
+        self._idle = threading.Condition()
         self._poll_seconds = poll_seconds
         self._now = now
 
@@ -122,12 +124,34 @@ class ConversionWatches:
                 "retry after the delay in the RetryInfo detail, or on another replica"
             )
         try:
-            yield from self._items(query, is_active)
+            items = self._items(query, is_active)
+            while True:
+                # Busy while it computes its next item (and may query the store); a stream
+                # suspended at a yield, waiting for gRPC to take the item, is not.
+                with self._idle:
+                    self._busy += 1
+                try:
+                    item = next(items)
+                except StopIteration:
+                    return
+                finally:
+                    with self._idle:
+                        self._busy -= 1
+                        self._idle.notify_all()
+                yield item
         finally:
             self._slots.release()
 
+    def drain(self, timeout: float = 5.0) -> None:
+        """Waits (up to `timeout` seconds) until no watch is computing an item: called at
+        shutdown after the log's readers were released and before the store closes. A watch
+        checks the release before each query of the store, so none queries a closed one."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._busy == 0, timeout=timeout)
+
     def _items(self, query: WatchQuery, is_active: Callable[[], bool]) -> Iterator[WatchItem]:
         app = self._app
+        self._check_running()
         head = app.log_head()
         if query.from_now:
             position = head
@@ -145,10 +169,7 @@ class ConversionWatches:
         # run of conversions (not after every entry of other properties).
         announce = position < head
         while True:
-            if app.log_readers_released:
-                raise WatchesStoppedError(
-                    "the server is shutting down; resume from the last position"
-                )
+            self._check_running()
             if not is_active():
                 return
             if position < head:
@@ -168,7 +189,12 @@ class ConversionWatches:
             if caught_up:
                 until_heartbeat = interval - (time.monotonic() - last_sent)
                 app.wait_for_log(min(self._poll_seconds, max(until_heartbeat, 0.0)))
+                self._check_running()
                 head = app.log_head()
+
+    def _check_running(self) -> None:
+        if self._app.log_readers_released:
+            raise WatchesStoppedError("the server is shutting down; resume from the last position")
 
     def _heartbeat(self, position: int, head: int) -> WatchItem:
         return WatchItem(position, WatchKind.HEARTBEAT, self._now(), head)
