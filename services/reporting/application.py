@@ -51,13 +51,9 @@ from services.reporting.generations import Connectable, writer
 from services.reporting.log_clock import time_of
 from services.reporting.periods import (
     EPOCH,
-    SECONDS_PER_DAY,
-    WEEK_SHIFT,
     first_day,
     key_of,
-    local_day,
-    month_boundaries,
-    offset_changes,
+    period_key_sql,
     period_start,
 )
 from services.reporting.projections import PROJECTION_NAME
@@ -527,30 +523,7 @@ class ReportingApplication:
             seconds = cast(func.floor(extract("epoch", c.occurred_at)), BigInteger)
         else:
             seconds = cast(func.strftime("%s", c.occurred_at), Integer)
-        offsets = offset_changes(zone, start, end)
-        offset: ColumnElement[int] = literal(offsets.initial, Integer)
-        if offsets.changes:
-            whens = []
-            before = offsets.initial
-            for at, after in offsets.changes:
-                whens.append((seconds < literal(at, BigInteger), literal(before, Integer)))
-                before = after
-            offset = case(*whens, else_=literal(before, Integer))
-        day = (seconds + offset) // literal(SECONDS_PER_DAY, Integer)
-        if interval is Interval.DAY:
-            return day
-        if interval is Interval.WEEK:
-            return (day + literal(WEEK_SHIFT, Integer)) // literal(7, Integer)
-        months = month_boundaries(local_day(start, zone), local_day(end, zone))
-        if len(months) == 1:
-            return literal(months[0][1], Integer)
-        return case(
-            *[
-                (day < literal(months[n + 1][0], Integer), literal(key, Integer))
-                for n, (_, key) in enumerate(months[:-1])
-            ],
-            else_=literal(months[-1][1], Integer),
-        )
+        return period_key_sql(seconds, interval, zone, start, end)
 
     def _settings(self, conn: Connection, property_id: str) -> PropertySettings:
         t = property_settings.c
