@@ -362,7 +362,8 @@ def test_a_new_key_works_and_a_revoked_one_stops_within_seconds_everywhere(
         ingest_pb2.ListApiKeysRequest(property_id=PROPERTY), timeout=DEADLINE, metadata=admin
     )
     assert created.key.key_id in {k.key_id for k in listed.keys}
-    assert all(created.api_key.rpartition("_")[2] not in str(k) for k in listed.keys)
+    secret = created.api_key.split("_", 2)[2]
+    assert all(secret not in str(k) for k in listed.keys)
     ingest.RevokeApiKey(
         ingest_pb2.RevokeApiKeyRequest(key_id=created.key.key_id), timeout=DEADLINE, metadata=admin
     )
