@@ -20,7 +20,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -97,13 +99,49 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in path.read_text().split()] if path.exists() else []
 
 
-def _send(
-    address: str, chunks: Sequence[Sequence[ingest_pb2.Event]], clients: int = 1
-) -> tuple[float, int, list[float]]:
-    """Sends every batch, from `clients` threads each with its own connection and every
-    `clients`-th batch; the wall time, accepted events, call latencies."""
-    latencies: list[float] = []
-    accepted = [0] * clients
+@dataclass
+class Sent:
+    """What one run of sends got back: every event's verdict and every call's outcome."""
+
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    # "accepted", "duplicate", "rejected: <field>: <reason>", "call failed: <code>"
+    verdicts: Counter[str] = field(default_factory=Counter)
+    failed_calls: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def accepted(self) -> int:
+        return self.verdicts["accepted"]
+
+    def summary(self) -> str:
+        """Every verdict and failed call, counted, on one line."""
+        parts = [f"{name} {count:,}" for name, count in sorted(self.verdicts.items())]
+        parts += [f"calls {code} {count:,}" for code, count in sorted(self.failed_calls.items())]
+        return "; ".join(parts)
+
+
+_VERDICT_NAMES = {
+    ingest_pb2.VERDICT_ACCEPTED: "accepted",
+    ingest_pb2.VERDICT_DUPLICATE: "duplicate",
+    ingest_pb2.VERDICT_REJECTED: "rejected",
+}
+
+
+def _count_verdicts(sent: Sent, response: ingest_pb2.TrackEventsResponse) -> None:
+    for verdict in response.verdicts:
+        name = _VERDICT_NAMES.get(verdict.verdict, "unspecified")
+        if verdict.verdict == ingest_pb2.VERDICT_REJECTED:
+            reasons = ", ".join(f"{v.field}: {v.description}" for v in verdict.violations)
+            name = f"rejected ({reasons})"
+        sent.verdicts[name] += 1
+
+
+def _send(address: str, chunks: Sequence[Sequence[ingest_pb2.Event]], clients: int = 1) -> Sent:
+    """Sends every batch once, from `clients` threads each with its own connection and every
+    `clients`-th batch; the wall time, every event's verdict (the events of a failed call
+    counted as "call failed: CODE") and the call latencies."""
+    sent = Sent()
+    lock = threading.Lock()
     # Each channel its own connection (not the process's shared subchannel), so that the
     # kernel can hand them to different worker processes.
     channels = [
@@ -115,14 +153,21 @@ def _send(
         stub = ingest_pb2_grpc.IngestServiceStub(channels[client])
         for chunk in chunks[client::clients]:
             call_started = time.perf_counter()
-            response = stub.TrackEvents(
-                ingest_pb2.TrackEventsRequest(
-                    events=chunk, sent_at=to_timestamp(datetime.now(UTC))
-                ),
-                timeout=CALL_TIMEOUT,
-            )
-            latencies.append(time.perf_counter() - call_started)
-            accepted[client] += response.accepted_count
+            try:
+                response = stub.TrackEvents(
+                    ingest_pb2.TrackEventsRequest(
+                        events=chunk, sent_at=to_timestamp(datetime.now(UTC))
+                    ),
+                    timeout=CALL_TIMEOUT,
+                )
+            except grpc.RpcError as error:
+                with lock:
+                    sent.failed_calls[error.code().name] += 1
+                    sent.verdicts[f"call failed: {error.code().name}"] += len(chunk)
+                continue
+            with lock:
+                sent.latencies.append(time.perf_counter() - call_started)
+                _count_verdicts(sent, response)
 
     try:
         for channel in channels:
@@ -133,7 +178,8 @@ def _send(
             thread.start()
         for thread in threads:
             thread.join()
-        return time.perf_counter() - started, sum(accepted), latencies
+        sent.seconds = time.perf_counter() - started
+        return sent
     finally:
         for channel in channels:
             channel.close()
@@ -216,7 +262,8 @@ def run(
     load = os.getloadavg()[0]
     process, address = _start(env, log, workers)
     try:
-        seconds, accepted, latencies = _send(address, chunks, clients)
+        sent = _send(address, chunks, clients)
+        seconds, accepted, latencies = sent.seconds, sent.accepted, sent.latencies
         peak = _peak_rss_mib(process.pid)
     finally:
         process.send_signal(signal.SIGTERM)
@@ -241,9 +288,9 @@ def run(
             seconds,
             per_second(accepted, seconds, "ev"),
             f"{rate / raw_rate:.2f}x raw insert; batch p50 "
-            f"{statistics.median(latencies) * 1000:.0f} ms, p99 "
-            f"{_percentile(latencies, 0.99) * 1000:.0f} ms; peak RSS {peak:.0f} MiB; "
-            f"loadavg {load:.1f}",
+            f"{statistics.median(latencies) * 1000 if latencies else 0:.0f} ms, p99 "
+            f"{_percentile(latencies, 0.99) * 1000 if latencies else 0:.0f} ms; "
+            f"peak RSS {peak:.0f} MiB; loadavg {load:.1f}; verdicts: {sent.summary()}",
         ),
         Row(
             "raw re-insert of ingest's rows",
