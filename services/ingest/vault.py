@@ -61,6 +61,7 @@ PSEUDONYM_HEX_DIGITS = 32
 KEY_BYTES = 32
 NONCE_BYTES = 12
 CACHE_LIMIT = 100_000
+KEY_INSERT_ATTEMPTS = 5
 
 metadata = MetaData()
 # Where stores made before secrets came from the settings keep theirs: read as a previous
@@ -98,6 +99,11 @@ vault_positions = positions_table(metadata, "vault_positions")
 VAULT_CONSUMER = "vault"
 IP_KIND = "ip"
 NETWORK_KIND = "net"
+
+
+class VaultConflictError(Exception):
+    """New identifiers' keys could not be created: other replicas kept creating some of
+    them at the same moment."""
 
 
 class VaultPurgeError(Exception):
@@ -437,36 +443,48 @@ class SubjectVault:
         """The stored pseudonyms and keys of these identifiers, created (and committed) under
         the current secret where there are none."""
         with self._write_lock:
-            known = self._stored(property_id, missing)
-            new_rows = []
-            for raw in missing:
-                if raw not in known and create:
-                    pseudonym = current[raw]
-                    key = AESGCM.generate_key(bit_length=KEY_BYTES * 8)
-                    known[raw] = (pseudonym, key)
-                    new_rows.append(
-                        {
-                            "property_id": property_id,
-                            "pseudonym": pseudonym,
-                            "key": key,
-                            "sealed": _seal(key, pseudonym, raw),
-                        }
-                    )
-            if new_rows:
+            for _ in range(KEY_INSERT_ATTEMPTS):
+                known = self._stored(property_id, missing)
+                new_rows = [
+                    self._new_key_row(property_id, current[raw], raw)
+                    for raw in missing
+                    if raw not in known and create
+                ]
+                if not new_rows:
+                    break
                 try:
                     # A write-only transaction: on SQLite it waits for other writers instead
                     # of failing to upgrade a read snapshot.
                     with self._engine.begin() as conn:
-                        conn.execute(insert(subject_keys), new_rows)
+                        conn.execute(insert(subject_keys), [row for _, row in new_rows])
                 except IntegrityError:
-                    # Another ingest process created some of them first: use theirs.
-                    known = self._stored(property_id, missing)
+                    # Another replica created some of them since the lookup: the whole insert
+                    # was rolled back, so look again and create only the rest.
+                    continue
+                known.update((raw, (row["pseudonym"], row["key"])) for raw, row in new_rows)
+                break
+            else:
+                raise VaultConflictError(
+                    f"could not create the keys of {len(missing)} identifiers: other replicas "
+                    "kept creating some of them first"
+                )
         with self._lock:
             if len(self._keys) > CACHE_LIMIT:
                 self._keys.clear()
             for raw, stored in known.items():
                 self._keys[(property_id, current[raw])] = stored
         return {raw: known.get(raw, (current[raw], b"")) for raw in missing}
+
+    @staticmethod
+    def _new_key_row(property_id: str, pseudonym: str, raw: str) -> tuple[str, dict[str, Any]]:
+        key = AESGCM.generate_key(bit_length=KEY_BYTES * 8)
+        row = {
+            "property_id": property_id,
+            "pseudonym": pseudonym,
+            "key": key,
+            "sealed": _seal(key, pseudonym, raw),
+        }
+        return raw, row
 
     def _digest(self, rank: int, property_id: str, identifier: str) -> str:
         """The identifier's pseudonym under the secret of that rank (0: the current one),
