@@ -7,7 +7,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import (
@@ -24,7 +24,7 @@ from eventsourcing.persistence import (
     StoredEvent,
     Tracking,
 )
-from eventsourcing.postgres import PostgresAggregateRecorder
+from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteAggregateRecorder
 from psycopg.sql import SQL, Identifier
 
@@ -118,10 +118,15 @@ class LoggedApplication(Application[UUID]):
         self._take_snapshots(processing)
         self._notify(recordings)
 
-    def save_stored(self, events: Sequence[StoredEvent]) -> None:
+    def save_stored(
+        self, events: Sequence[StoredEvent], before: Callable[[Any], None] | None = None
+    ) -> None:
         """Inserts events already in their stored form, in one transaction, and wakes the
         log's readers. On SQLite it is one `executemany` (the library's recorder runs one
-        statement per event to learn each row id, which nothing here needs)."""
+        statement per event to learn each row id, which nothing here needs). `before` is
+        called with the transaction's DB-API cursor ahead of the insert, for the service's
+        own rows that must commit with the events (on PostgreSQL, after the log's table lock
+        is taken, so that writers of one log never interleave their rows)."""
         recorder = self.recorder
         if isinstance(recorder, SQLiteAggregateRecorder):
             rows = [
@@ -132,7 +137,15 @@ class LoggedApplication(Application[UUID]):
             if len(rows) != len(events):
                 raise TypeError("stored events need UUID originator ids")
             with recorder.datastore.transaction(commit=True) as cursor:
+                if before is not None:
+                    before(cursor)
                 cursor.executemany(recorder.insert_events_statement, rows)
+        elif before is not None and isinstance(recorder, PostgresApplicationRecorder):
+            with recorder.datastore.transaction(commit=True) as cursor:
+                recorder._lock_table(cursor)
+                before(cursor)
+                if events:
+                    recorder._insert_stored_events(cursor, events)
         else:
             recorder.insert_events(events)
         if events:

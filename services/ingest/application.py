@@ -11,6 +11,7 @@ from concurrent.futures import TimeoutError as FutureTimeoutError
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import partial
 from typing import TypeVar
 from uuid import UUID
 
@@ -19,7 +20,12 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from common.consent import Consent
 from common.eventlog import LoggedApplication
-from common.group_commit import GroupCommit, GroupCommitFullError, GroupCommitTimeoutError
+from common.group_commit import (
+    GroupCommit,
+    GroupCommitFullError,
+    GroupCommitTimeoutError,
+    GroupWriteError,
+)
 from common.identifiers import placeholder_reason
 from services.ingest.channel_settings import ChannelRulesBook
 from services.ingest.consent import recorded_consent, remembered_consent
@@ -30,7 +36,7 @@ from services.ingest.normalise import FactState, Limits, Normaliser, ValidEvent,
 from services.ingest.rejected import RejectedStore
 from services.ingest.spend import MAX_SPEND_ROWS, IncomingSpend, SpendNormaliser, today_utc
 from services.ingest.stored_facts import stored_fact
-from services.ingest.vault import Sealed, SubjectVault
+from services.ingest.vault import ConsentRow, KeyRow, KeysTakenError, Sealed, SubjectVault
 
 SAVE_ATTEMPTS = 3
 logger = logging.getLogger(__name__)
@@ -89,6 +95,27 @@ class SpendVerdict:
 
 
 @dataclass(frozen=True, slots=True)
+class FactWrite:
+    """A fact's stored event and the vault rows that commit with it: the new keys its
+    identifiers were sealed under and the consent it records for them."""
+
+    event: StoredEvent
+    keys: tuple[KeyRow, ...] = ()
+    consents: tuple[ConsentRow, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A call's new events with their consents and sealed identifiers, ready to store."""
+
+    new: list[ValidEvent]
+    consents: dict[UUID, Consent]
+    consent_rows: dict[UUID, tuple[ConsentRow, ...]]
+    sealed: dict[str, dict[str, Sealed]]
+    key_rows: dict[str, dict[str, KeyRow]]
+
+
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """The verdict on one event of a batch."""
 
@@ -134,9 +161,9 @@ class IngestApplication(LoggedApplication):
         self.rejected = rejected
         self.dead_letter_failures = 0
         self._limits = limits
-        self._writer: GroupCommit[UUID, StoredEvent] = GroupCommit(
+        self._writer: GroupCommit[UUID, FactWrite] = GroupCommit(
             self._store_events,
-            key=_stored_id,
+            key=_write_id,
             max_queued_items=max_queued_events,
             retry_after=busy_retry_after,
             name="ingest-writer",
@@ -185,24 +212,26 @@ class IngestApplication(LoggedApplication):
                 verdicts[index] = Verdict(Outcome.DUPLICATE, record_id=result.record_id)
             else:
                 valid[result.record_id] = (index, result)
+
         # Only the identifiers of events about to be stored are sealed: a key made for a
         # rejected or already stored event would be personal data no erasure can reach.
-        new, consents, sealed = self._within(write_timeout, lambda: self._new_and_sealed(valid))
-        facts = [
-            self._normaliser.fact_state(
-                event,
-                received_at,
-                sealed.get(event.incoming.property_id, {}),
-                trace_parent,
-                None
-                if consents[event.record_id].analytics_denied
-                else self._network_pseudonyms(event.incoming),
-                consents[event.record_id],
-            )
-            for event in new
-        ]
-        remaining = None if write_timeout is None else write_timeout - (time.monotonic() - started)
-        stored = self._store_new(facts, remaining)
+        def left() -> float | None:
+            return None if write_timeout is None else write_timeout - (time.monotonic() - started)
+
+        for attempt in range(SAVE_ATTEMPTS):
+            prepared = self._within(write_timeout, lambda: self._new_and_sealed(valid))
+            writes = [
+                self._fact_write(event, prepared, received_at, trace_parent)
+                for event in prepared.new
+            ]
+            try:
+                stored = self._store_new(writes, left())
+                break
+            except GroupWriteError as error:
+                # Another replica stored other keys for some new identifiers first: the
+                # vault holds theirs now; seal again (nothing of the group was written).
+                if not isinstance(error.__cause__, KeysTakenError) or attempt + 1 == SAVE_ATTEMPTS:
+                    raise
         for record_id, (index, _) in valid.items():
             outcome = Outcome.ACCEPTED if record_id in stored else Outcome.DUPLICATE
             verdicts[index] = Verdict(outcome, record_id=record_id)
@@ -284,27 +313,49 @@ class IngestApplication(LoggedApplication):
                     continue
         raise IngestError("could not store the spend: concurrent writers kept conflicting")
 
-    def _new_and_sealed(
-        self, valid: dict[UUID, tuple[int, ValidEvent]]
-    ) -> tuple[list[ValidEvent], dict[UUID, Consent], dict[str, dict[str, Sealed]]]:
-        """The valid events not stored before, the consent each is recorded under, and the
-        identifiers of those with analytics consent sealed (the others keep none)."""
+    def _new_and_sealed(self, valid: dict[UUID, tuple[int, ValidEvent]]) -> _Prepared:
+        """The valid events not stored before, the consent each is recorded under (and the
+        consent rows each leaves), and the identifiers of those with analytics consent
+        sealed (the others keep none), with the new keys to write."""
         known = self.stored_ids(list(valid)) if valid else set()
         new = [event for record_id, (_, event) in valid.items() if record_id not in known]
-        consents = self._consents(new)
+        consents, consent_rows = self._consents(new)
         consented = [e for e in new if not consents[e.record_id].analytics_denied]
-        return new, consents, self._seal_identifiers(consented)
+        sealed, key_rows = self._seal_identifiers(consented)
+        return _Prepared(new, consents, consent_rows, sealed, key_rows)
 
-    def _consents(self, events: Sequence[ValidEvent]) -> dict[UUID, Consent]:
+    def _fact_write(
+        self, event: ValidEvent, prepared: _Prepared, received_at: datetime, trace_parent: str
+    ) -> tuple[FactState, tuple[KeyRow, ...], tuple[ConsentRow, ...]]:
+        """The event's fact with the vault rows that must commit with it."""
+        property_id = event.incoming.property_id
+        consent = prepared.consents[event.record_id]
+        fact = self._normaliser.fact_state(
+            event,
+            received_at,
+            prepared.sealed.get(property_id, {}),
+            trace_parent,
+            None if consent.analytics_denied else self._network_pseudonyms(event.incoming),
+            consent,
+        )
+        new_keys = prepared.key_rows.get(property_id, {})
+        keys = tuple(new_keys[k] for k in event.identifier_keys if k in new_keys)
+        return fact, keys, prepared.consent_rows.get(event.record_id, ())
+
+    def _consents(
+        self, events: Sequence[ValidEvent]
+    ) -> tuple[dict[UUID, Consent], dict[UUID, tuple[ConsentRow, ...]]]:
         """The consent each event is recorded under, in batch order: its own signals, and for
         a purpose it says nothing about, its identifiers' last recorded consent (so that a
         withdrawal applies from then on), else its property's consent default ("denied until
         granted" turns unknown into denied). What the events state is recorded per identifier
-        (by pseudonym), committed before the events are stored; defaults are not recorded."""
+        (by pseudonym): each event carries the rows it changes, written in the transaction
+        that stores it; defaults are not recorded."""
         by_property: dict[str, list[ValidEvent]] = {}
         for event in events:
             by_property.setdefault(event.incoming.property_id, []).append(event)
         consents: dict[UUID, Consent] = {}
+        rows: dict[UUID, tuple[ConsentRow, ...]] = {}
         for property_id, found in by_property.items():
             defaults = self.consent_defaults.applying_to(property_id).defaults
             pseudonyms = {
@@ -313,18 +364,20 @@ class IngestApplication(LoggedApplication):
                 for key in event.identifier_keys
             }
             current = self._recorded_consents(property_id, pseudonyms)
-            changed: dict[str, Consent] = {}
             for event in found:
                 own = [pseudonyms[key] for key in event.identifier_keys]
                 consents[event.record_id] = defaults.applied_to(
                     recorded_consent(event.consent, [current[p] for p in own if p in current])
                 )
+                changed: list[ConsentRow] = []
                 for pseudonym in own:
                     updated = remembered_consent(current.get(pseudonym), event.consent)
                     if updated != current.get(pseudonym, Consent()):
-                        current[pseudonym] = changed[pseudonym] = updated
-            self.vault.record_consents(property_id, changed)
-        return consents
+                        current[pseudonym] = updated
+                        changed.append(ConsentRow(property_id, pseudonym, updated))
+                if changed:
+                    rows[event.record_id] = tuple(changed)
+        return consents, rows
 
     def _recorded_consents(
         self, property_id: str, pseudonyms: dict[str, str]
@@ -380,17 +433,20 @@ class IngestApplication(LoggedApplication):
             if i and placeholder_reason(i.partition(":")[2]) is None
         }
 
-    def _seal_identifiers(self, events: Sequence[ValidEvent]) -> dict[str, dict[str, Sealed]]:
-        """Pseudonyms and sealed values of the events' identifiers, per property; the keys of
-        new identifiers are committed first."""
+    def _seal_identifiers(
+        self, events: Sequence[ValidEvent]
+    ) -> tuple[dict[str, dict[str, Sealed]], dict[str, dict[str, KeyRow]]]:
+        """Pseudonyms and sealed values of the events' identifiers, per property, and the
+        rows of the keys not stored yet (by identifier), to write with the events."""
         by_property: dict[str, list[str]] = {}
         for event in events:
             by_property.setdefault(event.incoming.property_id, []).extend(event.identifier_keys)
-        return {
-            prop: self.vault.seal(prop, identifiers)
-            for prop, identifiers in by_property.items()
-            if identifiers
-        }
+        sealed: dict[str, dict[str, Sealed]] = {}
+        keys: dict[str, dict[str, KeyRow]] = {}
+        for prop, identifiers in by_property.items():
+            if identifiers:
+                sealed[prop], keys[prop] = self.vault.seal_pending(prop, identifiers)
+        return sealed, keys
 
     def _network_pseudonyms(self, incoming: IncomingEvent) -> NetworkPseudonyms | None:
         """Pseudonyms of the event's client IP address and network, the only form in which
@@ -420,19 +476,24 @@ class IngestApplication(LoggedApplication):
         self._lookups.shutdown(wait=True)
         super().close()
 
-    def _store_new(self, facts: list[FactState], timeout: float | None) -> set[UUID]:
-        """Saves the facts not stored before; returns the ids this call saved. Concurrent calls
-        are combined into one transaction (group commit); it returns once that committed."""
+    def _store_new(
+        self,
+        facts: list[tuple[FactState, tuple[KeyRow, ...], tuple[ConsentRow, ...]]],
+        timeout: float | None,
+    ) -> set[UUID]:
+        """Saves the facts not stored before, with their vault rows; returns the ids this
+        call saved. Concurrent calls are combined into one transaction (group commit); it
+        returns once that committed."""
         created = datetime_now_with_tzinfo()
-        events = [stored_fact(fact, created) for fact in facts]
+        writes = [FactWrite(stored_fact(fact, created), keys, rows) for fact, keys, rows in facts]
         try:
-            return self._writer.submit(events, timeout=timeout)
+            return self._writer.submit(writes, timeout=timeout)
         except GroupCommitFullError as full:
             self._refuse_busy(full)
             raise
 
     @property
-    def writer(self) -> GroupCommit[UUID, StoredEvent]:
+    def writer(self) -> GroupCommit[UUID, FactWrite]:
         """The group commit that stores accepted events (its counters show what it holds)."""
         return self._writer
 
@@ -444,20 +505,29 @@ class IngestApplication(LoggedApplication):
             full.retry_after,
         ) from full
 
-    def _store_events(self, events: list[StoredEvent]) -> set[UUID]:
-        """The one writer's transaction. The callers left out what was stored before they
-        sealed their events, so the insert is tried as it is; an IntegrityError means that
-        some were stored meanwhile (an earlier group, another replica): filter them out with
-        one query and retry."""
+    def _store_events(self, writes: list[FactWrite]) -> set[UUID]:
+        """The one writer's transaction: the group's new vault keys, consent records and
+        events, committed together. The callers left out what was stored before they sealed
+        their events, so the insert is tried as it is; an IntegrityError means that some were
+        stored meanwhile (an earlier group, another replica): filter them out with one query
+        and retry. KeysTakenError (another replica's keys won) fails the group: its callers
+        seal again."""
         for _ in range(SAVE_ATTEMPTS):
-            if not events:
+            if not writes:
                 return set()
+            keys = [key for write in writes for key in write.keys]
+            consents = [row for write in writes for row in write.consents]
             try:
-                self.save_stored(events)
-                return {_stored_id(e) for e in events}
+                self.save_stored(
+                    [write.event for write in writes],
+                    before=partial(self.vault.write_pending, keys=keys, consents=consents),
+                )
             except IntegrityError:
-                known = self.stored_ids([_stored_id(e) for e in events])
-                events = [e for e in events if _stored_id(e) not in known]
+                known = self.stored_ids([_write_id(w) for w in writes])
+                writes = [w for w in writes if _write_id(w) not in known]
+                continue
+            self.vault.keys_committed(keys)
+            return {_write_id(w) for w in writes}
         raise IngestError("could not store the batch: concurrent writers kept conflicting")
 
 
@@ -465,3 +535,8 @@ def _stored_id(event: StoredEvent) -> UUID:
     """A stored fact's record id (ingest's facts have UUID ids)."""
     originator = event.originator_id
     return originator if isinstance(originator, UUID) else UUID(originator)
+
+
+def _write_id(write: FactWrite) -> UUID:
+    """The record id of a fact's write."""
+    return _stored_id(write.event)

@@ -62,6 +62,7 @@ KEY_BYTES = 32
 NONCE_BYTES = 12
 CACHE_LIMIT = 100_000
 KEY_INSERT_ATTEMPTS = 5
+KEY_CHECK_CHUNK = 500
 
 metadata = MetaData()
 # Where stores made before secrets came from the settings keep theirs: read as a previous
@@ -119,6 +120,31 @@ class Forgotten:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyRow:
+    """A new identifier's key, made for events about to be stored and written with them."""
+
+    property_id: str
+    pseudonym: str
+    key: bytes
+    sealed: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRow:
+    """An identifier's consent as an event about to be stored leaves it."""
+
+    property_id: str
+    pseudonym: str
+    consent: Consent
+
+
+class KeysTakenError(Exception):
+    """Another replica stored different keys for some identifiers whose new keys a write
+    carried: nothing was written; the events must be sealed again (the vault now holds the
+    stored keys)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Sealed:
     """An identifier's pseudonym and its raw value sealed under its own key."""
 
@@ -153,6 +179,9 @@ class SubjectVault:
         # function of the three, so it never goes stale (an erasure deletes keys, not this).
         self._versions = [secret.version for secret in self._secrets]
         self._pseudonyms: dict[tuple[str, str, str], str] = {}
+        # (property, pseudonym) -> a key made for events not yet stored: written with them
+        # (`write_pending`), and carried by every write that uses it until one commits.
+        self._pending: dict[tuple[str, str], KeyRow] = {}
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self.lock = threading.Lock()
@@ -250,6 +279,121 @@ class SubjectVault:
         and committed before this returns (so no stored event refers to a missing key)."""
         found = self._resolved(property_id, list(dict.fromkeys(identifiers)), create=True)
         return {raw: Sealed(p, _seal(key, p, raw)) for raw, (p, key) in found.items()}
+
+    def seal_pending(
+        self, property_id: str, identifiers: Iterable[str]
+    ) -> tuple[dict[str, Sealed], dict[str, KeyRow]]:
+        """Each identifier's pseudonym and sealed value, and the key rows (by identifier) that
+        must be written with the events that carry them: new identifiers get keys that are
+        not committed here but by `write_pending`, in the transaction that stores their
+        events (so a key exists exactly when an event sealed under it does)."""
+        unique = list(dict.fromkeys(identifiers))
+        found = self._resolved(property_id, unique)
+        if len(self._pending) > CACHE_LIMIT:
+            # Keys of writes that keep failing: one in flight that is dropped here is found
+            # again by `_check_keys` if a new key for its identifier is written after it.
+            with self._lock:
+                self._pending.clear()
+        missing = [raw for raw in unique if not found[raw][1]]
+        if missing:
+            with self._lock:
+                for raw in missing:
+                    pseudonym = found[raw][0]
+                    row = self._pending.get((property_id, pseudonym))
+                    if row is None:
+                        _, fields = self._new_key_row(property_id, pseudonym, raw)
+                        row = KeyRow(**fields)
+                        self._pending[(property_id, pseudonym)] = row
+                        self._keys[(property_id, pseudonym)] = (pseudonym, row.key)
+                    found[raw] = (pseudonym, row.key)
+        with self._lock:
+            rows = {
+                raw: row
+                for raw, (pseudonym, _) in found.items()
+                if (row := self._pending.get((property_id, pseudonym))) is not None
+            }
+        sealed = {raw: Sealed(p, _seal(key, p, raw)) for raw, (p, key) in found.items()}
+        return sealed, rows
+
+    def write_pending(
+        self, cursor: Any, keys: Sequence[KeyRow], consents: Sequence[ConsentRow]
+    ) -> None:
+        """Writes new keys and recorded consents through `cursor`, inside the caller's
+        transaction (the one that stores the events they belong to). A key another replica
+        stored first, with other bytes, raises KeysTakenError (the caller rolls back)."""
+        postgres = self._engine.dialect.name == "postgresql"
+        mark = "%s" if postgres else "?"
+        keys_table, consents_table = self._qualified(subject_keys), self._qualified(consent_states)
+        unique_keys = sorted({(k.property_id, k.pseudonym): k for k in keys}.values(), key=_row_key)
+        if unique_keys:
+            cursor.executemany(
+                f"INSERT INTO {keys_table} (property_id, pseudonym, key, sealed) "
+                f"VALUES ({mark}, {mark}, {mark}, {mark}) "
+                "ON CONFLICT (property_id, pseudonym) DO NOTHING",
+                [(k.property_id, k.pseudonym, k.key, k.sealed) for k in unique_keys],
+            )
+            self._check_keys(cursor, keys_table, mark, unique_keys)
+        last = {(c.property_id, c.pseudonym): c for c in consents}
+        if last:
+            cursor.executemany(
+                f"INSERT INTO {consents_table} (property_id, pseudonym, analytics, advertising) "
+                f"VALUES ({mark}, {mark}, {mark}, {mark}) "
+                "ON CONFLICT (property_id, pseudonym) DO UPDATE SET "
+                "analytics = excluded.analytics, advertising = excluded.advertising",
+                [
+                    (
+                        c.property_id,
+                        c.pseudonym,
+                        c.consent.analytics.value,
+                        c.consent.advertising.value,
+                    )
+                    for c in sorted(last.values(), key=_row_key)
+                ],
+            )
+
+    def _check_keys(self, cursor: Any, table: str, mark: str, keys: Sequence[KeyRow]) -> None:
+        """KeysTakenError when a stored key differs from the one written (another replica's
+        insert won): the vault adopts the stored keys so that sealing again uses them."""
+        taken: dict[tuple[str, str], bytes] = {}
+        by_property: dict[str, dict[str, KeyRow]] = {}
+        for row in keys:
+            by_property.setdefault(row.property_id, {})[row.pseudonym] = row
+        for property_id, rows in by_property.items():
+            for start in range(0, len(rows), KEY_CHECK_CHUNK):
+                chunk = list(rows)[start : start + KEY_CHECK_CHUNK]
+                cursor.execute(
+                    f"SELECT pseudonym, key FROM {table} WHERE property_id = {mark} "
+                    f"AND pseudonym IN ({', '.join([mark] * len(chunk))})",
+                    [property_id, *chunk],
+                )
+                for found in cursor.fetchall():
+                    pseudonym, key = found["pseudonym"], bytes(found["key"])
+                    if key != rows[pseudonym].key:
+                        taken[(property_id, pseudonym)] = key
+        if taken:
+            with self._lock:
+                for (property_id, pseudonym), key in taken.items():
+                    self._pending.pop((property_id, pseudonym), None)
+                    self._keys[(property_id, pseudonym)] = (pseudonym, key)
+            raise KeysTakenError(
+                f"another replica stored the keys of {len(taken)} identifiers first"
+            )
+
+    def keys_committed(self, keys: Iterable[KeyRow]) -> None:
+        """These keys are stored: writes that use them no longer carry them."""
+        with self._lock:
+            for row in keys:
+                if self._pending.get((row.property_id, row.pseudonym)) is row:
+                    del self._pending[(row.property_id, row.pseudonym)]
+
+    def _qualified(self, table: Table) -> str:
+        """The table's name as raw SQL on this engine (schema-qualified on PostgreSQL)."""
+        preparer = self._engine.dialect.identifier_preparer
+        translate = self._engine.get_execution_options().get("schema_translate_map") or {}
+        name = preparer.format_table(table)
+        if translate.get(None):
+            return f"{preparer.quote_schema(translate[None])}.{name}"
+        return name
 
     def reveal(self, property_id: str, pseudonyms: Sequence[str]) -> dict[str, str]:
         """The raw identifiers of these pseudonyms; forgotten or unknown ones are left out."""
@@ -377,6 +521,8 @@ class SubjectVault:
             for cached, (pseudonym, _) in list(self._keys.items()):
                 if (cached[0], pseudonym) in gone:
                     del self._keys[cached]
+            for pending in gone & self._pending.keys():
+                del self._pending[pending]
 
     def _purge_deleted_keys(self) -> None:
         """Removes the deleted keys' bytes from where the database still keeps them.
@@ -518,6 +664,11 @@ class SubjectVault:
             if raw not in best or rank < best[raw][0]:
                 best[raw] = (rank, row.pseudonym, bytes(row.key))
         return {raw: (pseudonym, key) for raw, (_, pseudonym, key) in best.items()}
+
+
+def _row_key(row: KeyRow | ConsentRow) -> tuple[str, str]:
+    """Rows are written in one order by every replica, so that their locks cannot deadlock."""
+    return (row.property_id, row.pseudonym)
 
 
 def _digest(secret: VaultSecret, property_id: str, identifier: str) -> str:
