@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import astuple, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import Generic, TypeVar
 from uuid import UUID
 
 from common.consent import Consent
@@ -67,6 +68,36 @@ NUL = "\x00"
 MAX_VALUE_UNITS = 10**12
 MAX_MICROS = 2**63 - 1
 TRAFFIC_CACHE_SIZE = 4096
+VALUE_CACHE_SIZE = 65_536
+A = TypeVar("A", bound=Hashable)
+R = TypeVar("R")
+
+
+class _Memo(Generic[A, R]):
+    """A pure check's answers by input, bounded (emptied when full): values repeat across
+    a batch's events and across batches (a visitor's email, consent signals, a city), and
+    some checks cost far more than a lookup (email-validator takes ~0.1 ms). An input the
+    check refuses (a ValueError) is remembered with its error."""
+
+    def __init__(self, check: Callable[[A], R], size: int = VALUE_CACHE_SIZE) -> None:
+        self._check = check
+        self._size = size
+        self._answers: dict[A, R | ValueError] = {}
+
+    def __call__(self, value: A) -> R:
+        try:
+            found = self._answers[value]
+        except KeyError:
+            try:
+                found = self._check(value)
+            except ValueError as error:
+                found = error
+            if len(self._answers) >= self._size:
+                self._answers.clear()
+            self._answers[value] = found
+        if isinstance(found, ValueError):
+            raise found.with_traceback(None)
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +186,10 @@ class Normaliser:
         # touchpoint's own) -> traffic source, NUL field and the channel group that classified
         # it (an entry of a group the property no longer uses is classified again): campaigns
         # send the same landing pages and referrers again and again.
+        self._hash_email = _Memo(hash_email)
+        self._read_consent = _Memo(read_consent)
+        self._normalise_city = _Memo(normalise_city)
+        self._placeholder_reason = _Memo(placeholder_reason)
         self._traffic_cache: dict[
             tuple[str, str, str, CampaignTags, ClickIds, bool],
             tuple[ScrubbedTraffic, str, ChannelGroup],
@@ -202,7 +237,7 @@ class Normaliser:
         geo_country, geo_city = self._check_context(incoming, violations)
         max_age = self._limits.max_backfill_age if backfill else self._limits.max_age
         occurred_at = self._occurred_at(incoming, received_at, clock_skew, max_age, violations)
-        consent = read_consent(incoming.consent)
+        consent = self._read_consent(incoming.consent)
         if isinstance(consent, list):
             violations.extend(Violation(p.field, p.description) for p in consent)
             consent = Consent()
@@ -249,7 +284,7 @@ class Normaliser:
             record_id=_record_id(incoming),
             occurred_at=occurred_at,
             identifier_keys=tuple(
-                i.key for i in identifiers if placeholder_reason(i.value) is None
+                i.key for i in identifiers if self._placeholder_reason(i.value) is None
             ),
             geo_country=geo_country,
             geo_city=geo_city,
@@ -526,7 +561,7 @@ class Normaliser:
         except InvalidSignalError as error:
             violations.append(Violation("context.geo_country", str(error)))
         try:
-            city = normalise_city(incoming.geo_city)
+            city = self._normalise_city(incoming.geo_city)
         except InvalidSignalError as error:
             violations.append(Violation("context.geo_city", str(error)))
         return country, city
@@ -588,7 +623,7 @@ class Normaliser:
         hashes: dict[str, str] = {}
         if incoming.email:
             try:
-                hashes.setdefault(hash_email(incoming.email), "identity.email")
+                hashes.setdefault(self._hash_email(incoming.email), "identity.email")
             except InvalidEmailError as error:
                 violations.append(Violation("identity.email", str(error)))
         if incoming.email_sha256:

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from common.identifiers import hash_email
 from common.money import ExchangeRates, Money
 from services.ingest.domainmodel import (
     Conversion,
@@ -155,3 +156,23 @@ def test_a_value_just_inside_the_stored_limit_is_kept_to_the_micro(
 
     assert isinstance(result, Conversion)
     assert result.reporting_value_micros == 10**18 - 1
+
+
+def test_a_value_seen_before_gets_the_same_verdict_from_the_normalisers_memory(
+    user_agents: UserAgentParser,
+) -> None:
+    checker = normaliser(user_agents)
+    # The same invalid email twice: each event is rejected with the same reason.
+    first = normalised(checker, purchase(email="not-an-address@@example.com"))
+    second = normalised(checker, purchase(email="not-an-address@@example.com"))
+    assert isinstance(first, list) and isinstance(second, list)
+    assert [v.field for v in first] == [v.field for v in second] == ["identity.email"]
+    assert first[0].description == second[0].description
+
+    # The same valid email twice (as sent, with a gmail dot): the same identifier each time.
+    kept = [
+        checker.validate(purchase(email="Jane.Doe@gmail.com"), NOW, timedelta(0)) for _ in range(2)
+    ]
+    assert not isinstance(kept[0], list) and not isinstance(kept[1], list)
+    assert kept[0].identifier_keys == kept[1].identifier_keys
+    assert kept[0].identifier_keys == (f"email:{hash_email('janedoe@gmail.com')}",)
