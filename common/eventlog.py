@@ -146,6 +146,8 @@ class LoggedApplication(Application[UUID]):
                 before(cursor)
                 if events:
                     recorder._insert_stored_events(cursor, events)
+        elif before is not None:
+            raise TypeError("rows written with the events need a SQLite or PostgreSQL store")
         else:
             recorder.insert_events(events)
         if events:
