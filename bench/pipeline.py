@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -118,7 +118,6 @@ class Hop:
     name: str
     reached_at: float | None = None
     max_lag: int = 0
-    lags: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -226,7 +225,6 @@ def sustained(
                 for name, hop in hops.items():
                     behind = sum(max(0, heads[u] - at[name].get(u, 0)) for u in HOP_UPSTREAMS[name])
                     if sending.is_set():
-                        hop.lags.append(behind)
                         hop.max_lag = max(hop.max_lag, behind)
                     elif (
                         hop.reached_at is None
