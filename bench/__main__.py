@@ -1,5 +1,6 @@
-"""`python -m bench`: ingest, long-poll, pipeline, log-read, attribution-model, enrichment,
-report query (`--scale`), reporting freshness and start-up benchmarks.
+"""`python -m bench`: ingest, long-poll, pipeline (one process; four at a steady rate),
+log-read, attribution-model, enrichment, report query (`--scale`), reporting freshness and
+start-up benchmarks.
 
 Prints the machine facts and one table (benchmark, backend, size, seconds, rate, note), then
 identity quality per world (`bench.identity_worlds`), one table each.
@@ -278,6 +279,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rows += reporting_queries.run(env, backend, scale)
         except Exception as error:
             rows.append(_failed("report queries", backend, error))
+        logger.info("%s: pipeline of 4 processes at a steady 5,000 events/s", backend)
+        try:
+            seconds = 5.0 if args.quick else pipeline.SUSTAINED_SECONDS
+            rows += pipeline.run_sustained([backend], seconds=seconds)
+        except Exception as error:
+            rows.append(_failed("pipeline 4 processes", backend, error))
         logger.info("%s: reporting freshness at 1,000 events/s", backend)
         try:
             seconds = 5.0 if args.quick else reporting_freshness.SECONDS

@@ -29,6 +29,8 @@ EMPTY_READ_INTERVAL_SECONDS = 0.5
 # How often a standby looks whether it leads now (its leadership takes the lock in the background).
 STANDBY_INTERVAL_SECONDS = 0.2
 STANDBY_CALLBACK_INTERVAL_SECONDS = 1.0
+# A page as large as producers serve (their LOG_PAGE_MAX), asked for while pages come back full.
+CATCH_UP_PAGE_SIZE = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,69 @@ class UpstreamLog(Protocol[T]):
     def head(self) -> int | None:
         """The log's newest position, or None when unknown."""
         ...
+
+
+class ReadAhead(Generic[T]):
+    """An upstream log read one page ahead while the consumer is behind.
+
+    After a full page (the consumer is catching up) it asks for the next page, after that
+    page's last position, in a background thread, so the producer serves it while the
+    consumer processes the current one, and it asks for `catch_up_page_size` entries a page
+    until a page comes back short. A read whose `after` is not where the page read ahead
+    starts (a failed page is read again) discards it. Pages are immutable prefixes of the
+    log, so a page read ahead is what a read now would return, or a prefix of it. At the
+    head (short pages) it reads exactly as the wrapped log does: long polls are unchanged.
+    """
+
+    def __init__(self, upstream: UpstreamLog[T], catch_up_page_size: int = CATCH_UP_PAGE_SIZE):
+        self.name = upstream.name
+        self._upstream = upstream
+        self._catch_up_page_size = catch_up_page_size
+        self._ahead: _PageReadAhead[T] | None = None
+
+    def read(self, after: int, limit: int, max_wait: float) -> Sequence[UpstreamEntry[T]]:
+        """The entries after `after`: the page read ahead when it starts there, else read now."""
+        ahead, self._ahead = self._ahead, None
+        entries = ahead.result() if ahead is not None and ahead.after == after else None
+        if not entries:  # none read ahead, or the head was reached: wait for news as asked
+            size = max(limit, self._catch_up_page_size) if ahead is not None else limit
+            entries = self._upstream.read(after, size, max_wait)
+            full = len(entries) >= size
+        else:
+            full = len(entries) >= ahead.limit if ahead is not None else False
+        if full and entries:
+            size = max(limit, self._catch_up_page_size)
+            self._ahead = _PageReadAhead(self._upstream, entries[-1].position, size)
+        return entries
+
+    def head(self) -> int | None:
+        """The upstream log's newest position, when known."""
+        return self._upstream.head()
+
+
+class _PageReadAhead(Generic[T]):
+    """One page read in a background thread; its result, or None when the read failed."""
+
+    def __init__(self, upstream: UpstreamLog[T], after: int, limit: int) -> None:
+        self.after = after
+        self.limit = limit
+        self._upstream = upstream
+        self._entries: Sequence[UpstreamEntry[T]] | None = None
+        self._thread = threading.Thread(
+            target=self._read, name=f"read-ahead-{upstream.name}", daemon=True
+        )
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            self._entries = self._upstream.read(self.after, self.limit, 0.0)
+        except Exception as error:  # the caller reads again, and sees the error itself
+            logger.debug("reading %s ahead failed: %s", self._upstream.name, one_line(error))
+
+    def result(self) -> Sequence[UpstreamEntry[T]] | None:
+        """The page, once read; None when the read failed."""
+        self._thread.join()
+        return self._entries
 
 
 class PageSink(Protocol[T]):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -140,11 +141,17 @@ AttributionInput = (
 )
 
 
+# Ids are derived again for every entry that names them: a cache spares the hashing.
+ID_CACHE_SIZE = 1 << 16
+
+
+@lru_cache(maxsize=ID_CACHE_SIZE)
 def visitor_id(property_id: str, identifier: str) -> UUID:
     """The id of the visitor an identifier stands for."""
     return uuid5(VISITOR_NAMESPACE, f"{property_id}\x1f{identifier}")
 
 
+@lru_cache(maxsize=ID_CACHE_SIZE)
 def outcomes_id(conversion_id: UUID) -> UUID:
     """The id of the outcomes received for a conversion."""
     return uuid5(OUTCOMES_NAMESPACE, str(conversion_id))

@@ -14,7 +14,7 @@ from common.authentication import AuthMode, AuthSettings, auth_settings
 from common.authorisation import access_interceptors
 from common.channels import open_channel
 from common.eventlog import positions
-from common.follower import Follower, UpstreamLog
+from common.follower import Follower, ReadAhead, UpstreamLog
 from common.health import DEFAULT_MAX_READY_LAG, Readiness, max_ready_lag
 from common.key_ring import key_set_loader
 from common.keyset import KeySet, started_cache
@@ -219,7 +219,7 @@ def _start(
         for log in logs:
             followers.append(
                 Follower(
-                    log,
+                    ReadAhead(log),
                     app,
                     lock=app.lock,
                     tracer=tracer,
@@ -237,7 +237,7 @@ def _start(
             for log in logs:
                 followers.append(
                     Follower(
-                        ShardOfLog[AttributionInput](log, shard, settings.shards),
+                        ReadAhead(ShardOfLog[AttributionInput](log, shard, settings.shards)),
                         ShardSink(app, log.name),
                         lock=app.lock,
                         tracer=tracer,

@@ -188,9 +188,10 @@ class IdentityApplication(TrackingApplication):
         unit = self.unit_of_work()
         try:
             changed: dict[str, IdentityGraph] = {}
+            trace_parent = current_trace_parent()
             for entry in entries:
                 if entry.value is not None and entry.value.identifiers:
-                    graph = self._observe(unit, entry.value)
+                    graph = self._observe(unit, entry.value, trace_parent)
                     changed[graph.property_id] = graph
             for graph in changed.values():
                 self._revalidate_links(graph)
@@ -412,9 +413,10 @@ class IdentityApplication(TrackingApplication):
         revealed = self._identifiers.reveal(property_id, pseudonyms)
         return tuple(sorted(revealed.get(p, p) for p in pseudonyms))
 
-    def _observe(self, unit: UnitOfWork, observation: Observation) -> IdentityGraph:
+    def _observe(
+        self, unit: UnitOfWork, observation: Observation, trace_parent: str
+    ) -> IdentityGraph:
         graph = self._graph(unit, observation.property_id)
-        trace_parent = current_trace_parent()
         for decision in decide(graph.state, self._rules(graph), observation.record()):
             graph.record(decision, trace_parent)
         unit.collect(graph)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -67,6 +68,7 @@ class MatchingCheck:
     reason: str
 
 
+@lru_cache(maxsize=1024)
 def graph_id(property_id: str) -> UUID:
     """The id of a property's identity graph."""
     return uuid5(GRAPH_NAMESPACE, property_id)

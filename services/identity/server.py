@@ -14,7 +14,7 @@ from common.authentication import AuthMode, AuthSettings, auth_settings
 from common.authorisation import access_interceptors
 from common.channels import open_channel
 from common.eventlog import positions
-from common.follower import Follower
+from common.follower import Follower, ReadAhead
 from common.health import DEFAULT_MAX_READY_LAG, Readiness, max_ready_lag
 from common.key_ring import key_set_loader
 from common.keyset import KeySet, started_cache
@@ -222,7 +222,7 @@ def _start(
     if settings.matching_interval > timedelta(0):
         app.match_every(settings.matching_interval)
     follower: Follower[Observation | None] = Follower(
-        ingest_log(channel, observation_of),
+        ReadAhead(ingest_log(channel, observation_of)),
         app,
         lock=app.lock,
         tracer=telemetry.tracer(__name__),

@@ -1,4 +1,5 @@
-"""A follower reads its upstream at a gentle pace when the producer answers empty at once."""
+"""A follower reads its upstream at a gentle pace when the producer answers empty at once,
+and one page ahead while it is behind."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from common.follower import Follower, UpstreamEntry
+from common.follower import Follower, ReadAhead, UpstreamEntry
 
 
 class ImpatientLog:
@@ -178,3 +179,72 @@ def test_a_page_read_before_leadership_was_lost_is_not_processed() -> None:
     finally:
         follower.stop()
     assert sink.history == []
+
+
+class CountedLog:
+    """An upstream of entries 1..`size` (gaps at multiples of 7, as PostgreSQL leaves) that
+    records each read as (after, limit, max_wait), and may fail the reads it is told to."""
+
+    name = "upstream"
+
+    def __init__(self, size: int) -> None:
+        self.entries = [UpstreamEntry(p, f"v{p}") for p in range(1, size + 1) if p % 7]
+        self.reads: list[tuple[int, int, float]] = []
+        self.failing: set[int] = set()
+        self._lock = threading.Lock()
+
+    def read(self, after: int, limit: int, max_wait: float) -> list[UpstreamEntry[str]]:
+        with self._lock:
+            self.reads.append((after, limit, max_wait))
+        if after in self.failing:
+            self.failing.discard(after)
+            raise ConnectionError("producer restarting")
+        return [e for e in self.entries if e.position > after][:limit]
+
+    def head(self) -> int | None:
+        return self.entries[-1].position
+
+
+def test_a_consumer_behind_reads_the_next_page_ahead_in_larger_pages() -> None:
+    upstream = CountedLog(5_000)
+    log = ReadAhead(upstream, catch_up_page_size=1000)
+    sink = ListSink()
+    follower = Follower(log, sink, lock=threading.Lock(), page_size=500, max_wait=2.0)
+    follower.start()
+    try:
+        wait_for(lambda: sink.at == upstream.entries[-1].position)
+    finally:
+        follower.stop()
+    # Every entry once, in order.
+    assert sink.values == [e.value for e in upstream.entries]
+    # The first page as asked; then pages as large as producers serve, read ahead (no wait).
+    assert upstream.reads[0] == (0, 500, 2.0)
+    assert upstream.reads[1] == (upstream.entries[499].position, 1000, 0.0)
+    assert all(limit == 1000 for _, limit, _ in upstream.reads[1:5])
+
+
+def test_at_the_head_pages_are_read_as_asked_with_their_long_poll() -> None:
+    upstream = CountedLog(30)
+    log = ReadAhead(upstream, catch_up_page_size=1000)
+    first = log.read(0, 500, 2.0)
+    assert [e.position for e in first] == [e.position for e in upstream.entries]
+    again = log.read(first[-1].position, 500, 2.0)
+    assert again == []
+    # A short page reads nothing ahead: each read is the caller's own, with its wait.
+    assert upstream.reads == [(0, 500, 2.0), (30, 500, 2.0)]
+
+
+def test_a_page_read_ahead_from_elsewhere_or_that_failed_is_read_again() -> None:
+    upstream = CountedLog(3_000)
+    log = ReadAhead(upstream, catch_up_page_size=1000)
+    first = log.read(0, 500, 2.0)
+    # The consumer failed its page and reads from the same place again: the page read
+    # ahead (after the first page) is dropped, and the read is made now (still behind).
+    upstream.failing.add(upstream.entries[999].position)  # the read ahead after it will fail
+    again = log.read(0, 500, 2.0)
+    assert again[:500] == first
+    assert [e.position for e in again] == [e.position for e in upstream.entries[:1000]]
+    assert (0, 1000, 2.0) in upstream.reads
+    # The read ahead of the next page failed: the caller's read is made again and succeeds.
+    following = log.read(again[-1].position, 500, 2.0)
+    assert [e.position for e in following] == [e.position for e in upstream.entries[1000:2000]]

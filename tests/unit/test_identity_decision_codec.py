@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any, get_args
 
@@ -55,6 +56,14 @@ def _as_stored(value: Any) -> Any:
     if isinstance(value, tuple | list):
         return [_as_stored(item) for item in value]
     return value
+
+
+@pytest.mark.parametrize("decision", EXAMPLES, ids=lambda d: type(d).__name__)
+def test_the_stored_form_is_what_asdict_gives(decision: Decision) -> None:
+    kind, stored = decision_to_dict(decision)
+    assert kind == type(decision).__name__
+    assert stored == asdict(decision)
+    assert repr(stored) == repr(asdict(decision))  # tuples stay tuples, nested dicts alike
 
 
 def test_every_decision_type_has_an_example_here() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any, get_args, get_origin, get_type_hints
@@ -173,8 +173,34 @@ DECISION_TYPES: dict[str, type[Decision]] = {kind.__name__: kind for kind in get
 
 
 def decision_to_dict(decision: Decision) -> tuple[str, dict[str, Any]]:
-    """A decision's stored form: its kind (the class name) and its fields as plain data."""
-    return type(decision).__name__, asdict(decision)
+    """A decision's stored form: its kind (the class name) and its fields as plain data
+    (what `dataclasses.asdict` gives, without its deep copies of immutable values)."""
+    plain: dict[str, Any] = _plain(decision)
+    return type(decision).__name__, plain
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
+
+
+def _field_names(value_type: type) -> tuple[str, ...] | None:
+    """A dataclass's field names; None for any other type."""
+    try:
+        return _FIELD_NAMES[value_type]
+    except KeyError:
+        names = tuple(f.name for f in fields(value_type)) if is_dataclass(value_type) else None
+        _FIELD_NAMES[value_type] = names
+        return names
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses as dicts, recursively into tuples; every other value (str, float, bool,
+    datetime, None: all immutable) as it is."""
+    if type(value) is tuple:
+        return tuple(_plain(item) for item in value)
+    names = _field_names(type(value))
+    if names is None:
+        return value
+    return {name: _plain(getattr(value, name)) for name in names}
 
 
 def decision_from_dict(kind: str, data: dict[str, Any]) -> Decision:
