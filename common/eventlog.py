@@ -87,6 +87,7 @@ class LoggedApplication(Application[UUID]):
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env=env)
         self._log_changed = threading.Condition()
+        self._log_appends = 0  # counts this process's appends, under _log_changed
         self._readers_released = False
         self._recent_records: RecentItems[int, LogRecord] = RecentItems(RECENT_RECORDS)
 
@@ -96,8 +97,13 @@ class LoggedApplication(Application[UUID]):
 
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         if recordings:
-            with self._log_changed:
-                self._log_changed.notify_all()
+            self._appended()
+
+    def _appended(self) -> None:
+        """Wakes the log's readers: this process appended to the log."""
+        with self._log_changed:
+            self._log_appends += 1
+            self._log_changed.notify_all()
 
     def save_events(
         self,
@@ -136,8 +142,7 @@ class LoggedApplication(Application[UUID]):
         else:
             recorder.insert_events(events)
         if events:
-            with self._log_changed:
-                self._log_changed.notify_all()
+            self._appended()
 
     def _record_of(self, notification: Notification) -> LogRecord:
         """The decoded log record, shared between readers that read the same entries."""
@@ -228,6 +233,8 @@ class LoggedApplication(Application[UUID]):
         limit = min(limit or LOG_PAGE_DEFAULT, LOG_PAGE_MAX)
         deadline = time.monotonic() + min(max(max_wait, 0.0), LOG_WAIT_MAX_SECONDS)
         while not self._readers_released:
+            with self._log_changed:
+                appends = self._log_appends
             notifications = self.recorder.select_notifications(
                 start=after, limit=limit, inclusive_of_start=False
             )
@@ -237,7 +244,9 @@ class LoggedApplication(Application[UUID]):
             if remaining <= 0 or self._readers_released:
                 return []
             with self._log_changed:
-                self._log_changed.wait(timeout=min(remaining, LOG_WAIT_POLL_SECONDS))
+                # An append while the query ran would not wake a wait begun after it.
+                if self._log_appends == appends:
+                    self._log_changed.wait(timeout=min(remaining, LOG_WAIT_POLL_SECONDS))
         return []
 
 
