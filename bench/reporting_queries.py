@@ -268,7 +268,7 @@ class Loaded:
 
 def load(engine: Engine, conversions: int) -> Loaded:
     """Feeds the synthetic log to the projection page by page (the views migrated: see
-    `_engine`); also adds a year of daily spend per channel and campaign for the largest
+    `views_engine`); also adds a year of daily spend per channel and campaign for the largest
     property."""
     projection = ConversionCreditsProjection(engine)
     recorded = START
@@ -480,7 +480,7 @@ def time_queries(
 
 
 @contextmanager
-def _engine(env: Mapping[str, str]) -> Iterator[Engine]:
+def views_engine(env: Mapping[str, str]) -> Iterator[Engine]:
     settings = ReportingSettings.from_env(env)
     migrate(settings)
     engine = build_engine(settings)
@@ -492,7 +492,7 @@ def _engine(env: Mapping[str, str]) -> Iterator[Engine]:
 
 def run(env: Mapping[str, str], backend: str, scale: Scale) -> list[Row]:
     """Loads the views at `scale` on fresh storage and times the queries; the rows."""
-    with _engine(env) as engine:
+    with views_engine(env) as engine:
         log.info("%s: loading %s conversions through the projection", backend, scale.conversions)
         loaded = load(engine, scale.conversions)
         with engine.connect() as conn:
