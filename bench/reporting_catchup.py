@@ -42,7 +42,7 @@ log = logging.getLogger("bench")
 
 PAGE = 500
 """Entries per page (the follower's page size)."""
-SIZES = {"tiny": 2_000, "default": 40_000}
+SIZES = {"tiny": 2_000, "default": 10_000}
 """Entries per upstream log."""
 START = datetime(2026, 10, 1, tzinfo=UTC)
 CHANNELS = ("Paid Search", "Organic Search", "Email", "Paid Social", "Referral", "Direct")
