@@ -199,13 +199,21 @@ class LoggedApplication(Application[UUID]):
         """True once `release_log_readers` ran: the service is shutting down."""
         return self._readers_released
 
-    def wait_for_log(self, timeout: float) -> None:
+    @property
+    def log_appends(self) -> int:
+        """How many times this process appended to the log (for `wait_for_log`)."""
+        with self._log_changed:
+            return self._log_appends
+
+    def wait_for_log(self, timeout: float, appends: int | None = None) -> None:
         """Waits up to `timeout` seconds for a writer in this process to append to the log
         (or for `release_log_readers`); writers in other processes are not seen, so callers
-        poll `log_head` after it returns."""
+        poll `log_head` after it returns. With `appends` (`log_appends` read before the
+        caller last read the log), it returns at once if an append happened since."""
         with self._log_changed:
-            if not self._readers_released:
-                self._log_changed.wait(timeout=max(timeout, 0.0))
+            if self._readers_released or (appends is not None and appends != self._log_appends):
+                return
+            self._log_changed.wait(timeout=max(timeout, 0.0))
 
     def scan_log(
         self, after: int, through: int, topics: Sequence[str], limit: int = LOG_PAGE_DEFAULT
