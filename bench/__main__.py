@@ -1,6 +1,6 @@
 """`python -m bench`: ingest, long-poll, pipeline (one process; four at a steady rate),
-log-read, attribution-model, enrichment, report query (`--scale`), reporting freshness and
-start-up benchmarks.
+log-read, attribution-model, enrichment, report query (`--scale`), reporting catch-up,
+reporting freshness and start-up benchmarks.
 
 Prints the machine facts and one table (benchmark, backend, size, seconds, rate, note), then
 identity quality per world (`bench.identity_worlds`), one table each.
@@ -36,6 +36,7 @@ from bench import (
     ingest_process,
     longpoll,
     pipeline,
+    reporting_catchup,
     reporting_freshness,
     reporting_queries,
     startup,
@@ -285,6 +286,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows += pipeline.run_sustained([backend], seconds=seconds)
         except Exception as error:
             rows.append(_failed("pipeline 4 processes", backend, error))
+        logger.info("%s: reporting catch-up per upstream", backend)
+        try:
+            size = reporting_catchup.SIZES["tiny" if args.quick else "default"]
+            rows += reporting_catchup.run(backend, size)
+        except Exception as error:
+            rows.append(_failed("reporting catch-up", backend, error))
         logger.info("%s: reporting freshness at 1,000 events/s", backend)
         try:
             seconds = 5.0 if args.quick else reporting_freshness.SECONDS

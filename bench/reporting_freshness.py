@@ -55,9 +55,11 @@ class Freshness:
     send_seconds: float
     latencies: list[float]
     unseen: int
+    to_attribution: list[float]
+    to_reporting: list[float]
 
-    def percentile(self, fraction: float) -> float:
-        ordered = sorted(self.latencies)
+    def percentile(self, fraction: float, of: list[float] | None = None) -> float:
+        ordered = sorted(self.latencies if of is None else of)
         return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
 
 
@@ -68,7 +70,7 @@ def measure(env: Mapping[str, str], rate: float = RATE, seconds: float = SECONDS
     acked: dict[str, float] = {}
     accepted = [0]
     lock = threading.Lock()
-    watched: list[tuple[str, int]] = []
+    watched: list[tuple[str, int, float]] = []  # (event id, attribution position, when seen)
     polls: list[tuple[int, float]] = []  # (reporting's attribution position, when seen)
     stop = threading.Event()
     with (
@@ -94,7 +96,13 @@ def measure(env: Mapping[str, str], rate: float = RATE, seconds: float = SECONDS
                     for message in stream:
                         if message.kind == attribution_pb2.WATCH_EVENT_KIND_ATTRIBUTED:
                             with lock:
-                                watched.append((message.attribution.event_id, message.position))
+                                watched.append(
+                                    (
+                                        message.attribution.event_id,
+                                        message.position,
+                                        time.monotonic(),
+                                    )
+                                )
                 except grpc.RpcError:
                     pass  # cancelled at the end
 
@@ -122,7 +130,7 @@ def measure(env: Mapping[str, str], rate: float = RATE, seconds: float = SECONDS
             deadline = time.monotonic() + SETTLE_TIMEOUT
             while time.monotonic() < deadline:
                 with lock:
-                    newest = max((p for _, p in watched), default=0)
+                    newest = max((p for _, p, _ in watched), default=0)
                 if polls and polls[-1][0] >= newest:
                     break
                 time.sleep(0.2)
@@ -133,8 +141,10 @@ def measure(env: Mapping[str, str], rate: float = RATE, seconds: float = SECONDS
         cluster.stop()
     positions = [p for p, _ in polls]
     latencies = []
+    to_attribution = []
+    to_reporting = []
     unseen = 0
-    for event_id, position in watched:
+    for event_id, position, attributed_at in watched:
         if event_id not in acked:
             continue
         index = bisect.bisect_left(positions, position)
@@ -142,7 +152,11 @@ def measure(env: Mapping[str, str], rate: float = RATE, seconds: float = SECONDS
             unseen += 1
             continue
         latencies.append(max(0.0, polls[index][1] - acked[event_id]))
-    return Freshness(len(events), accepted[0], send_seconds, latencies, unseen)
+        to_attribution.append(max(0.0, attributed_at - acked[event_id]))
+        to_reporting.append(max(0.0, polls[index][1] - attributed_at))
+    return Freshness(
+        len(events), accepted[0], send_seconds, latencies, unseen, to_attribution, to_reporting
+    )
 
 
 def _offer(
@@ -186,6 +200,28 @@ def run(backend: str, rate: float = RATE, seconds: float = SECONDS) -> list[Row]
         result = measure(env, rate, seconds)
     p50, p99 = result.percentile(0.5), result.percentile(0.99)
     verdict = "met" if result.latencies and p99 < 1.0 else "MISSED"
+    hops = [
+        Row(
+            f"  hop: {name}",
+            backend,
+            f"{len(of):,} conv",
+            None,
+            f"p50 {result.percentile(0.5, of) * 1000:,.0f} ms",
+            f"p99 {result.percentile(0.99, of) * 1000:,.0f} ms; {note}",
+        )
+        for name, of, note in (
+            (
+                "ack to attributed",
+                result.to_attribution,
+                "ingest -> identity -> attribution, seen on attribution's WatchConversions",
+            ),
+            (
+                "attributed to reported",
+                result.to_reporting,
+                "attribution -> reporting: watch message to the first poll showing it",
+            ),
+        )
+    ]
     return [
         Row(
             "reporting freshness (4 processes)",
@@ -196,7 +232,8 @@ def run(backend: str, rate: float = RATE, seconds: float = SECONDS) -> list[Row]
             f"p99 {p99 * 1000:,.0f} ms (target < 1 s: {verdict}); ack to reporting's views; "
             f"offered {result.offered:,} ev at {rate:,.0f}/s, {result.accepted:,} accepted; "
             f"{result.unseen} not seen; polls every {POLL * 1000:.0f} ms",
-        )
+        ),
+        *hops,
     ]
 
 

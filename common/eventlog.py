@@ -87,6 +87,7 @@ class LoggedApplication(Application[UUID]):
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env=env)
         self._log_changed = threading.Condition()
+        self._log_appends = 0  # counts this process's appends, under _log_changed
         self._readers_released = False
         self._recent_records: RecentItems[int, LogRecord] = RecentItems(RECENT_RECORDS)
 
@@ -96,8 +97,13 @@ class LoggedApplication(Application[UUID]):
 
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         if recordings:
-            with self._log_changed:
-                self._log_changed.notify_all()
+            self._appended()
+
+    def _appended(self) -> None:
+        """Wakes the log's readers: this process appended to the log."""
+        with self._log_changed:
+            self._log_appends += 1
+            self._log_changed.notify_all()
 
     def save_events(
         self,
@@ -151,8 +157,7 @@ class LoggedApplication(Application[UUID]):
         else:
             recorder.insert_events(events)
         if events:
-            with self._log_changed:
-                self._log_changed.notify_all()
+            self._appended()
 
     def _record_of(self, notification: Notification) -> LogRecord:
         """The decoded log record, shared between readers that read the same entries."""
@@ -209,13 +214,21 @@ class LoggedApplication(Application[UUID]):
         """True once `release_log_readers` ran: the service is shutting down."""
         return self._readers_released
 
-    def wait_for_log(self, timeout: float) -> None:
+    @property
+    def log_appends(self) -> int:
+        """How many times this process appended to the log (for `wait_for_log`)."""
+        with self._log_changed:
+            return self._log_appends
+
+    def wait_for_log(self, timeout: float, appends: int | None = None) -> None:
         """Waits up to `timeout` seconds for a writer in this process to append to the log
         (or for `release_log_readers`); writers in other processes are not seen, so callers
-        poll `log_head` after it returns."""
+        poll `log_head` after it returns. With `appends` (`log_appends` read before the
+        caller last read the log), it returns at once if an append happened since."""
         with self._log_changed:
-            if not self._readers_released:
-                self._log_changed.wait(timeout=max(timeout, 0.0))
+            if self._readers_released or (appends is not None and appends != self._log_appends):
+                return
+            self._log_changed.wait(timeout=max(timeout, 0.0))
 
     def scan_log(
         self, after: int, through: int, topics: Sequence[str], limit: int = LOG_PAGE_DEFAULT
@@ -243,6 +256,8 @@ class LoggedApplication(Application[UUID]):
         limit = min(limit or LOG_PAGE_DEFAULT, LOG_PAGE_MAX)
         deadline = time.monotonic() + min(max(max_wait, 0.0), LOG_WAIT_MAX_SECONDS)
         while not self._readers_released:
+            with self._log_changed:
+                appends = self._log_appends
             notifications = self.recorder.select_notifications(
                 start=after, limit=limit, inclusive_of_start=False
             )
@@ -252,7 +267,9 @@ class LoggedApplication(Application[UUID]):
             if remaining <= 0 or self._readers_released:
                 return []
             with self._log_changed:
-                self._log_changed.wait(timeout=min(remaining, LOG_WAIT_POLL_SECONDS))
+                # An append while the query ran would not wake a wait begun after it.
+                if self._log_appends == appends:
+                    self._log_changed.wait(timeout=min(remaining, LOG_WAIT_POLL_SECONDS))
         return []
 
 

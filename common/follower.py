@@ -31,6 +31,9 @@ STANDBY_INTERVAL_SECONDS = 0.2
 STANDBY_CALLBACK_INTERVAL_SECONDS = 1.0
 # A page as large as producers serve (their LOG_PAGE_MAX), asked for while pages come back full.
 CATCH_UP_PAGE_SIZE = 1000
+# While catching up (a full page read), further pages are read at once and processed with it
+# in one transaction, up to this many pages: commits cost as much as a page's rows.
+CATCH_UP_PAGES = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +171,7 @@ class Follower(Generic[T]):
         lock: threading.Lock,
         page_size: int = 500,
         max_wait: float = 2.0,
+        catch_up_pages: int = CATCH_UP_PAGES,
         tracer: Tracer | None = None,
         meter: Meter | None = None,
         leadership: Leadership | None = None,
@@ -187,6 +191,7 @@ class Follower(Generic[T]):
         self._lock = lock
         self._page_size = page_size
         self._max_wait = max_wait
+        self._catch_up_pages = max(1, catch_up_pages)
         self._tracer = tracer
         self._processed = (
             meter.create_counter(
@@ -272,6 +277,22 @@ class Follower(Generic[T]):
                 if self._processed is not None:
                     self._processed.add(len(entries), {"upstream": name})
 
+    def _read(self, after: int) -> Sequence[UpstreamEntry[T]]:
+        """A page after `after`, waiting for it; while pages come full (catching up), up to
+        `catch_up_pages` of them read without waiting and returned as one."""
+        entries = self._upstream.read(after, self._page_size, self._max_wait)
+        pages = 1
+        if len(entries) < self._page_size or self._catch_up_pages == 1:
+            return entries
+        joined = list(entries)
+        while pages < self._catch_up_pages and not self._stopping.is_set():
+            more = self._upstream.read(joined[-1].position, self._page_size, 0.0)
+            joined += more
+            pages += 1
+            if len(more) < self._page_size:
+                break
+        return joined
+
     def _record_lag(self, position: int | None) -> None:
         """Records the lag (0 after an empty read, else the head minus what was processed),
         whether it caught up, and sets the lag gauge."""
@@ -334,7 +355,7 @@ class Follower(Generic[T]):
                         self._take_over(term)
                     after = self._sink.position(self._upstream.name)
                 started = time.monotonic()
-                entries = self._upstream.read(after, self._page_size, self._max_wait)
+                entries = self._read(after)
                 if entries and not self._stopping.is_set():
                     self._process(after, entries, term)
                 self._record_lag(entries[-1].position if entries else None)

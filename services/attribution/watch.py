@@ -152,6 +152,7 @@ class ConversionWatches:
     def _items(self, query: WatchQuery, is_active: Callable[[], bool]) -> Iterator[WatchItem]:
         app = self._app
         self._check_running()
+        appends = app.log_appends
         head = app.log_head()
         if query.from_now:
             position = head
@@ -188,8 +189,9 @@ class ConversionWatches:
                 announce = False
             if caught_up:
                 until_heartbeat = interval - (time.monotonic() - last_sent)
-                app.wait_for_log(min(self._poll_seconds, max(until_heartbeat, 0.0)))
+                app.wait_for_log(min(self._poll_seconds, max(until_heartbeat, 0.0)), appends)
                 self._check_running()
+                appends = app.log_appends
                 head = app.log_head()
 
     def _check_running(self) -> None:

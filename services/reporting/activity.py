@@ -7,10 +7,11 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, or_, select, update
 
 from common.follower import UpstreamEntry
 from common.sql_positions import record_position, stored_position
+from services.reporting.bulk import delete_keys, insert_rows
 from services.reporting.domainmodel import SpendEntry, VisitEvent
 from services.reporting.generations import Connectable, writer
 from services.reporting.log_clock import record_times
@@ -138,7 +139,7 @@ def _apply_spend(conn: Connection, figures: Sequence[tuple[int, SpendEntry]]) ->
             }
             for (position, f), end in zip(found, ends, strict=True)
         ]
-    conn.execute(insert(spend), rows)
+    insert_rows(conn, spend, rows)
 
 
 def _apply_visits(conn: Connection, events: Sequence[VisitEvent]) -> None:
@@ -201,20 +202,15 @@ def _load_states(
 
 
 def _write_sessions(conn: Connection, changed: Sequence[Session]) -> None:
-    s = sessions.c
-    conn.execute(
-        delete(sessions).where(
-            s.property_id == bindparam("k_property"),
-            s.visitor == bindparam("k_visitor"),
-            s.number == bindparam("k_number"),
-        ),
-        [
-            {"k_property": x.property_id, "k_visitor": x.visitor, "k_number": x.number}
-            for x in changed
-        ],
+    delete_keys(
+        conn,
+        sessions,
+        ("property_id", "visitor", "number"),
+        [(x.property_id, x.visitor, x.number) for x in changed],
     )
-    conn.execute(
-        insert(sessions),
+    insert_rows(
+        conn,
+        sessions,
         [
             {
                 "property_id": x.property_id,
@@ -235,7 +231,6 @@ def _write_sessions(conn: Connection, changed: Sequence[Session]) -> None:
 
 
 def _write_states(conn: Connection, states: dict[VisitorKey, VisitorSessions]) -> None:
-    v = session_visitors.c
     rows: list[dict[str, Any]] = [
         {
             "property_id": p,
@@ -245,13 +240,8 @@ def _write_states(conn: Connection, states: dict[VisitorKey, VisitorSessions]) -
         }
         for (p, w), state in states.items()
     ]
-    conn.execute(
-        delete(session_visitors).where(
-            v.property_id == bindparam("k_property"), v.visitor == bindparam("k_visitor")
-        ),
-        [{"k_property": r["property_id"], "k_visitor": r["visitor"]} for r in rows],
-    )
-    conn.execute(insert(session_visitors), rows)
+    delete_keys(conn, session_visitors, ("property_id", "visitor"), list(states))
+    insert_rows(conn, session_visitors, rows)
 
 
 def _utc(moment: datetime) -> datetime:

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from datetime import UTC
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection
 
+from services.reporting.bulk import insert_rows
 from services.reporting.domainmodel import Revision
 from services.reporting.path_values import collapsed_key, lag_days, steps_key
 from services.reporting.views import conversion_path_channels, conversion_paths
@@ -64,6 +65,6 @@ def insert_paths(conn: Connection, revisions: Sequence[Revision]) -> None:
             for channel in path.distinct_channels()
         ]
     if paths:
-        conn.execute(insert(conversion_paths), paths)
+        insert_rows(conn, conversion_paths, paths)
     if channels:
-        conn.execute(insert(conversion_path_channels), channels)
+        insert_rows(conn, conversion_path_channels, channels)

@@ -12,10 +12,11 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select
+from sqlalchemy import Connection, and_, delete, insert, or_, select
 
 from common.follower import UpstreamEntry
 from common.sql_positions import record_position, stored_position
+from services.reporting.bulk import delete_keys, insert_rows
 from services.reporting.generations import Connectable, writer
 from services.reporting.periods import EPOCH
 from services.reporting.person_values import (
@@ -69,15 +70,10 @@ def apply_person_events(
 
 def _store_events(conn: Connection, events: Sequence[PersonEvent]) -> None:
     unique = {(e.property_id, e.record_id): e for e in events}
-    e = person_events.c
-    conn.execute(
-        delete(person_events).where(
-            e.property_id == bindparam("k_property"), e.record_id == bindparam("k_record")
-        ),
-        [{"k_property": p, "k_record": r} for p, r in unique],
-    )
-    conn.execute(
-        insert(person_events),
+    delete_keys(conn, person_events, ("property_id", "record_id"), list(unique))
+    insert_rows(
+        conn,
+        person_events,
         [
             {
                 "property_id": x.property_id,
@@ -163,15 +159,10 @@ def _lower_first_touches(conn: Connection, touches: Sequence[PersonEvent]) -> No
     }
     if not lowered:
         return
-    f = visitor_first_touches.c
-    conn.execute(
-        delete(visitor_first_touches).where(
-            f.property_id == bindparam("k_property"), f.visitor == bindparam("k_visitor")
-        ),
-        [{"k_property": p, "k_visitor": v} for p, v in lowered],
-    )
-    conn.execute(
-        insert(visitor_first_touches),
+    delete_keys(conn, visitor_first_touches, ("property_id", "visitor"), list(lowered))
+    insert_rows(
+        conn,
+        visitor_first_touches,
         [
             {
                 "property_id": p,
@@ -251,17 +242,11 @@ class IdentityLinksProjection:
 def _write_links(conn: Connection, owners: dict[tuple[str, str], str]) -> None:
     if not owners:
         return
-    c = identity_links.c
-    conn.execute(
-        delete(identity_links).where(
-            c.property_id == bindparam("k_property"), c.identifier == bindparam("k_identifier")
-        ),
-        [{"k_property": p, "k_identifier": i} for p, i in owners],
-    )
+    delete_keys(conn, identity_links, ("property_id", "identifier"), list(owners))
     rows: list[dict[str, Any]] = [
         {"property_id": p, "identifier": i, "person_id": person}
         for (p, i), person in owners.items()
         if person
     ]
     if rows:
-        conn.execute(insert(identity_links), rows)
+        insert_rows(conn, identity_links, rows)

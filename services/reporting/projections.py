@@ -20,6 +20,7 @@ from sqlalchemy import (
 
 from common.follower import UpstreamEntry
 from common.sql_positions import record_position, stored_position
+from services.reporting.bulk import insert_rows
 from services.reporting.domainmodel import (
     ConfiguredModels,
     ConversionAttribution,
@@ -104,10 +105,13 @@ class ConversionCreditsProjection:
                 conn, {(a.property_id, a.conversion_id) for _, a in attributions if a.models}
             )
             revisions = _accepted_revisions(attributions, stored)
+            revised = (conversion_credits, unconsented_conversions, *PATH_TABLES)
             _end_current(
                 conn,
-                (conversion_credits, unconsented_conversions, *PATH_TABLES),
-                _first_per_key((r.key, r.valid_from) for r in revisions),
+                revised,
+                _with_current_rows(
+                    conn, revised, _first_per_key((r.key, r.valid_from) for r in revisions), stored
+                ),
             )
             _insert_credits(conn, revisions)
             insert_paths(conn, revisions)
@@ -176,6 +180,39 @@ def _end_current(
             .values(valid_to=bindparam("p_end")),
             parameters,
         )
+
+
+def _with_current_rows(
+    conn: Connection,
+    tables: Iterable[Table],
+    ends: dict[tuple[str, str], int],
+    known: Iterable[tuple[str, str]],
+) -> dict[tuple[str, str], int]:
+    """The ends of the conversions that have current rows to end: those `known` to have
+    some, and those found in `tables` by one query per property and chunk (most of a page's
+    conversions are new; ending rows key by key cost more than inserting the new ones)."""
+    found = {key: ends[key] for key in known if key in ends}
+    for table in tables:
+        missing: dict[str, list[str]] = {}
+        for property_id, conversion_id in ends:
+            if (property_id, conversion_id) not in found:
+                missing.setdefault(property_id, []).append(conversion_id)
+        t = table.c
+        for property_id, conversion_ids in missing.items():
+            for start in range(0, len(conversion_ids), REVISION_LOOKUP_CHUNK):
+                chunk = conversion_ids[start : start + REVISION_LOOKUP_CHUNK]
+                rows = conn.execute(
+                    select(t.conversion_id)
+                    .distinct()
+                    .where(
+                        t.property_id == property_id,
+                        t.conversion_id.in_(chunk),
+                        t.valid_to.is_(None),
+                    )
+                )
+                for (conversion_id,) in rows:
+                    found[(property_id, conversion_id)] = ends[(property_id, conversion_id)]
+    return found
 
 
 def _stored_revisions(
@@ -285,6 +322,6 @@ def _insert_credits(conn: Connection, revisions: Sequence[Revision]) -> None:
                     }
                 )
     if rows:
-        conn.execute(insert(conversion_credits), rows)
+        insert_rows(conn, conversion_credits, rows)
     if unconsented:
-        conn.execute(insert(unconsented_conversions), unconsented)
+        insert_rows(conn, unconsented_conversions, unconsented)

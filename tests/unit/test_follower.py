@@ -248,3 +248,52 @@ def test_a_page_read_ahead_from_elsewhere_or_that_failed_is_read_again() -> None
     # The read ahead of the next page failed: the caller's read is made again and succeeds.
     following = log.read(again[-1].position, 500, 2.0)
     assert [e.position for e in following] == [e.position for e in upstream.entries[1000:2000]]
+
+
+class PageCountingSink(ListSink):
+    """A ListSink that also keeps the size of each page it was given (one transaction each)."""
+
+    def __init__(self, until: int) -> None:
+        super().__init__()
+        self.pages: list[int] = []
+        self._until = until
+        self.done = threading.Event()
+
+    def process_page(
+        self, upstream: str, entries: Sequence[UpstreamEntry[str]], after: int | None = None
+    ) -> None:
+        assert after == self.at
+        super().process_page(upstream, entries, after)
+        self.pages.append(len(entries))
+        if self.at >= self._until:
+            self.done.set()
+
+
+def test_catching_up_processes_several_full_pages_in_one_transaction() -> None:
+    upstream = ImpatientLog([UpstreamEntry(n, str(n)) for n in range(1, 2_301)])
+    upstream.release.set()
+    sink = PageCountingSink(until=2_300)
+    follower = Follower(
+        upstream, sink, lock=threading.Lock(), page_size=100, max_wait=0.1, catch_up_pages=8
+    )
+    follower.start()
+    try:
+        assert sink.done.wait(10)
+    finally:
+        follower.stop()
+    # Full pages of 100 are read on while they come full, up to 8 of them per transaction.
+    assert sink.pages == [800, 800, 700]
+    assert sink.values == [str(n) for n in range(1, 2_301)]
+
+
+def test_a_short_page_is_processed_without_reading_on() -> None:
+    upstream = ImpatientLog([UpstreamEntry(n, str(n)) for n in range(1, 51)])
+    upstream.release.set()
+    sink = PageCountingSink(until=50)
+    follower = Follower(upstream, sink, lock=threading.Lock(), page_size=100, max_wait=0.1)
+    follower.start()
+    try:
+        assert sink.done.wait(10)
+    finally:
+        follower.stop()
+    assert sink.pages == [50]
