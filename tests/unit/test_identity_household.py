@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from services.identity.observations import ObservationRecord
-from services.identity.probabilistic import ProbabilisticLinker
+from services.identity.probabilistic import LinkerConfig, ProbabilisticLinker
 from services.identity.probabilistic.linker import PreparedRecords
 from services.identity.probabilistic.selfcheck import estimate_precision
 
@@ -50,17 +50,15 @@ def _decide(
 DEVICE_ONLY = {"ip_device": 17.0, "geo_city": 2.5}
 
 
-def test_a_device_only_pair_on_an_ip_two_identified_people_use_needs_a_higher_probability() -> None:
+def test_a_device_only_pair_on_an_ip_an_identified_person_uses_needs_a_higher_probability() -> None:
     linker = ProbabilisticLinker(ua_signature=synthetic_ua)
-    # Two people log in on the home IP; a third cookie there, of the same build as two
-    # cookies that never log in, could be either's or a third member's.
+    # A person logs in on the home IP; two cookies there of the same build that never log
+    # in could be theirs or another member's.
     records = [
         _visit("1", ("anon:a", "user:1"), 0, HOME),
-        _visit("2", ("anon:b", "user:2"), 0, HOME, "Safari/iOS|iPhone/18/18"),
         _visit("3", ("anon:c",), 1, HOME),
         _visit("4", ("anon:d",), 3, HOME),
-        # An IP only one identified person uses.
-        _visit("5", ("anon:e", "user:3"), 0, "81.2.70.1"),
+        # An IP no identified person uses.
         _visit("6", ("anon:f",), 1, "81.2.70.1"),
         _visit("7", ("anon:g",), 3, "81.2.70.1"),
     ]
@@ -77,9 +75,28 @@ def test_a_device_only_pair_on_an_ip_two_identified_people_use_needs_a_higher_pr
         ],
     )
 
-    # Device evidence alone on the household IP needs 0.999; with a person-level field, or
-    # on an IP one identified person uses, the usual 0.99 is enough; below it, nothing.
+    # Device evidence alone on the person's IP needs 0.999; with a person-level field, or
+    # on an IP no identified person uses, the usual 0.99 is enough; below it, nothing.
     assert proposed == [False, True, True, True, False]
+
+
+def test_how_many_identified_people_make_an_ip_a_household_is_configurable() -> None:
+    records = [
+        _visit("1", ("anon:a", "user:1"), 0, HOME),
+        _visit("2", ("anon:c",), 1, HOME),
+        _visit("3", ("anon:d",), 3, HOME),
+    ]
+    pair = [("anon:c", "anon:d", 0.995, DEVICE_ONLY)]
+
+    one, _ = _decide(ProbabilisticLinker(ua_signature=synthetic_ua), records, pair)
+    two, _ = _decide(
+        ProbabilisticLinker(LinkerConfig(household_min_people=2), ua_signature=synthetic_ua),
+        records,
+        pair,
+    )
+
+    assert one == [False]
+    assert two == [True]
 
 
 def test_a_pair_joining_two_cookies_active_at_once_on_one_ip_with_one_build_is_refused() -> None:
@@ -93,16 +110,17 @@ def test_a_pair_joining_two_cookies_active_at_once_on_one_ip_with_one_build_is_r
         _visit("4", ("anon:twin",), 3, HOME),
         _visit("5", ("anon:later",), 9, HOME),
     ]
+    # Probabilities past the household bar, so only the concurrent cookies decide.
     strong = {"ip_device": 20.0}
     weaker = {"ip_device": 18.0}
 
-    direct, _ = _decide(linker, records, [("anon:twin", "user:1", 0.995, strong)])
+    direct, _ = _decide(linker, records, [("anon:twin", "user:1", 0.9995, strong)])
     chained, _ = _decide(
         linker,
         records,
-        [("anon:twin", "anon:later", 0.999, strong), ("anon:later", "user:1", 0.995, weaker)],
+        [("anon:twin", "anon:later", 0.9999, strong), ("anon:later", "user:1", 0.9995, weaker)],
     )
-    alone, _ = _decide(linker, records, [("anon:later", "user:1", 0.995, weaker)])
+    alone, _ = _decide(linker, records, [("anon:later", "user:1", 0.9995, weaker)])
 
     # Directly, or through a third cookie that a stronger pair joined to it first.
     assert direct == [False]
@@ -130,8 +148,8 @@ def test_the_self_check_counts_only_the_pairs_the_guards_let_through() -> None:
         linker, prepared, (a, b), probability, 0.0, np.asarray(proposed, dtype=np.bool_)
     )
 
-    # Both pairs join two people a login separates; the guards refuse them (two identified
-    # people on the IP), so the run proposes nothing false.
+    # Both pairs join two people a login separates; the guards refuse them (device evidence
+    # alone on an IP identified people use), so the run proposes nothing false.
     assert proposed == [False, False]
     assert unguarded.known_non_matches_above_threshold == 2
     assert unguarded.held_out_precision == 0.0
