@@ -50,15 +50,17 @@ def _decide(
 DEVICE_ONLY = {"ip_device": 17.0, "geo_city": 2.5}
 
 
-def test_a_device_only_pair_on_an_ip_an_identified_person_uses_needs_a_higher_probability() -> None:
+def test_a_device_only_pair_on_an_ip_two_identified_people_use_needs_a_higher_probability() -> None:
     linker = ProbabilisticLinker(ua_signature=synthetic_ua)
-    # A person logs in on the home IP; two cookies there of the same build that never log
-    # in could be theirs or another member's.
+    # Two people log in on the home IP; two cookies there of the same build as one of
+    # theirs that never log in could be either's or a third member's.
     records = [
         _visit("1", ("anon:a", "user:1"), 0, HOME),
+        _visit("2", ("anon:b", "user:2"), 0, HOME, "Safari/iOS|iPhone/18/18"),
         _visit("3", ("anon:c",), 1, HOME),
         _visit("4", ("anon:d",), 3, HOME),
-        # An IP no identified person uses.
+        # An IP only one identified person uses.
+        _visit("5", ("anon:e", "user:3"), 0, "81.2.70.1"),
         _visit("6", ("anon:f",), 1, "81.2.70.1"),
         _visit("7", ("anon:g",), 3, "81.2.70.1"),
     ]
@@ -75,8 +77,8 @@ def test_a_device_only_pair_on_an_ip_an_identified_person_uses_needs_a_higher_pr
         ],
     )
 
-    # Device evidence alone on the person's IP needs 0.999; with a person-level field, or
-    # on an IP no identified person uses, the usual 0.99 is enough; below it, nothing.
+    # Device evidence alone on the household IP needs 0.999; with a person-level field, or
+    # on an IP one identified person uses, the usual 0.99 is enough; below it, nothing.
     assert proposed == [False, True, True, True, False]
 
 
@@ -88,15 +90,15 @@ def test_how_many_identified_people_make_an_ip_a_household_is_configurable() -> 
     ]
     pair = [("anon:c", "anon:d", 0.995, DEVICE_ONLY)]
 
-    one, _ = _decide(ProbabilisticLinker(ua_signature=synthetic_ua), records, pair)
-    two, _ = _decide(
-        ProbabilisticLinker(LinkerConfig(household_min_people=2), ua_signature=synthetic_ua),
+    two, _ = _decide(ProbabilisticLinker(ua_signature=synthetic_ua), records, pair)
+    one, _ = _decide(
+        ProbabilisticLinker(LinkerConfig(household_min_people=1), ua_signature=synthetic_ua),
         records,
         pair,
     )
 
-    assert one == [False]
     assert two == [True]
+    assert one == [False]
 
 
 def test_a_pair_joining_two_cookies_active_at_once_on_one_ip_with_one_build_is_refused() -> None:
@@ -149,7 +151,7 @@ def test_the_self_check_counts_only_the_pairs_the_guards_let_through() -> None:
     )
 
     # Both pairs join two people a login separates; the guards refuse them (device evidence
-    # alone on an IP identified people use), so the run proposes nothing false.
+    # alone on an IP two identified people use), so the run proposes nothing false.
     assert proposed == [False, False]
     assert unguarded.known_non_matches_above_threshold == 2
     assert unguarded.held_out_precision == 0.0
