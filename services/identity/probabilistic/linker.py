@@ -288,7 +288,8 @@ class ProbabilisticLinker:
         *,
         min_weight: float | None = None,
     ) -> list[tuple[str, str, float]]:
-        """(identifier a, identifier b, match weight) for pairs at or above the threshold.
+        """(identifier a, identifier b, match weight) for the pairs `proposed` keeps: at or
+        above the threshold and past the household guards.
 
         `threshold` is a match probability (default `config.min_probability`, 0.99); with
         `min_weight` a pair must also reach that match weight. Without `params` the model is
