@@ -36,9 +36,9 @@ from services.identity.probabilistic import ProbabilisticLinker
 SYNTH_SEED = 1
 TUNING_WEB_SEEDS = (1, 2, 3)
 """Seeds of the second web generator that rules and defaults may be chosen on."""
-HELD_OUT_WEB_SEEDS = (21, 22, 23)
-"""Seeds never looked at while choosing them: the numbers to report (11-13 were held out
-before the household evidence and the CRM address fields; their numbers were seen then)."""
+HELD_OUT_WEB_SEEDS = (41, 42, 43, 61, 62, 63)
+"""Seeds never looked at while choosing them: the numbers to report. 11-13, 21-23 and 31-33
+were held out in earlier rounds; their numbers were seen then, so they count as seen now."""
 PERSONS = 2000
 QUICK_PERSONS = 400
 FEBRL_F1_BAR = 0.999

@@ -46,8 +46,9 @@ class Matcher(Protocol):
 
 class FellegiSunterMatcher:
     """The `ProbabilisticLinker`: trained on the records it is given (unsupervised EM), then
-    every blocked candidate pair is scored; pairs at or above the linker's match-probability
-    threshold become proposed links."""
+    every blocked candidate pair is scored; the pairs `ProbabilisticLinker.proposed` keeps
+    (at or above its match-probability threshold, past its household guards) become proposed
+    links."""
 
     def __init__(
         self,
@@ -73,10 +74,14 @@ class FellegiSunterMatcher:
             np.fromiter((index[p.b_identifier] for p in scored), np.int64, len(scored)),
         )
         probability = np.fromiter((p.match_probability for p in scored), np.float64, len(scored))
+        names = [c.name for c in self.linker.comparisons]
+        weights = np.asarray(
+            [[p.per_signal[name] for name in names] for p in scored], dtype=np.float64
+        ).reshape(len(scored), len(names))
+        proposed = self.linker.proposed(prepared, *candidates, weights, probability)
         precision = estimate_precision(
-            self.linker, prepared, candidates, probability, self.held_out_fraction
+            self.linker, prepared, candidates, probability, self.held_out_fraction, proposed
         )
-        threshold = self.linker.config.min_probability
         links = [
             ProbabilisticLinkAdded(
                 pair.a_identifier,
@@ -88,8 +93,8 @@ class FellegiSunterMatcher:
                     if weight != 0.0
                 ),
             )
-            for pair in scored
-            if pair.match_probability >= threshold
+            for pair, chosen in zip(scored, proposed.tolist(), strict=True)
+            if chosen
         ]
         return ProposedLinks(links, len(scored), precision)
 

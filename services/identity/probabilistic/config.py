@@ -24,6 +24,12 @@ class LinkerConfig:
       chance that two random profiles match, so on n profiles a link needs roughly
       log2(n) + 7 bits of evidence: a shared rare home IP with the same browser build, city
       and hours, or name + postcode + date of birth or phone.
+    - `household_min_people`, `household_min_probability`: a pair whose only evidence is
+      device and network signals, on an IP that this many identified people use (a
+      household's or an office's), needs this match probability instead (see `household`).
+      Two: with one (tried), an identified person's own replaced cookies at home need
+      0.999 too, and the service, which has no person-level fields, linked nothing on
+      400 persons of the tuning generator.
     """
 
     max_block_size: int = 50
@@ -38,5 +44,7 @@ class LinkerConfig:
     em_tol: float = 1e-5
     em_max_iterations: int = 200
     min_probability: float = 0.99
+    household_min_people: int = 2
+    household_min_probability: float = 0.999
     chunk_pairs: int = 200_000
     seed: int = 0

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from services.identity.observations import ObservationRecord
-from services.identity.probabilistic.arrays import FloatArray, IntArray, LevelArray
+from services.identity.probabilistic.arrays import BoolArray, FloatArray, IntArray, LevelArray
 from services.identity.probabilistic.blocking import (
     DEFAULT_BLOCKING_RULES,
     BlockingResult,
@@ -26,6 +26,10 @@ from services.identity.probabilistic.em import (
     level_sums,
 )
 from services.identity.probabilistic.features import Features, encode_profiles
+from services.identity.probabilistic.household import (
+    concurrent_device_conflicts,
+    device_only_on_shared_ip,
+)
 from services.identity.probabilistic.profiles import IdentifierProfile, build_profiles
 from services.identity.probabilistic.signals import UaSignature, parse_user_agent
 
@@ -284,7 +288,8 @@ class ProbabilisticLinker:
         *,
         min_weight: float | None = None,
     ) -> list[tuple[str, str, float]]:
-        """(identifier a, identifier b, match weight) for pairs at or above the threshold.
+        """(identifier a, identifier b, match weight) for the pairs `proposed` keeps: at or
+        above the threshold and past the household guards.
 
         `threshold` is a match probability (default `config.min_probability`, 0.99); with
         `min_weight` a pair must also reach that match weight. Without `params` the model is
@@ -300,7 +305,7 @@ class ProbabilisticLinker:
             weights, _ = self._weights(prepared.features, a, b, params)
         total = weights.sum(axis=1)
         probability = _probability(total, params.match_prior)
-        keep = probability >= (self.config.min_probability if threshold is None else threshold)
+        keep = self.proposed(prepared, a, b, weights, probability, threshold)
         if min_weight is not None:
             keep &= total >= min_weight
         ids = [p.identifier for p in prepared.profiles]
@@ -310,6 +315,49 @@ class ProbabilisticLinker:
                 a[keep].tolist(), b[keep].tolist(), total[keep].tolist(), strict=True
             )
         ]
+
+    def proposed(
+        self,
+        prepared: PreparedRecords,
+        a: IntArray,
+        b: IntArray,
+        weights: FloatArray,
+        probability: FloatArray,
+        threshold: float | None = None,
+    ) -> BoolArray:
+        """Which scored pairs (a[i], b[i]) a run proposes, given their per-signal weights.
+
+        A pair needs match probability `threshold` (default `config.min_probability`); a pair
+        whose only evidence is device and network signals on an IP that
+        `config.household_min_people` identified people use needs at least
+        `config.household_min_probability`; and a pair is refused when, with the stronger
+        pairs, it would join two cookies active at once on one IP with one device build
+        (`household.concurrent_device_conflicts`).
+        """
+        config = self.config
+        bar = config.min_probability if threshold is None else threshold
+        keep = probability >= bar
+        names = [c.name for c in self.comparisons]
+        profiles, groups = prepared.profiles, prepared.groups
+        candidates = np.flatnonzero(
+            keep & (probability < max(bar, config.household_min_probability))
+        )
+        household = device_only_on_shared_ip(
+            profiles,
+            groups,
+            a[candidates],
+            b[candidates],
+            weights[candidates],
+            names,
+            config.household_min_people,
+        )
+        keep[candidates[household]] = False
+        chosen = np.flatnonzero(keep)
+        conflicts = concurrent_device_conflicts(
+            profiles, groups, a[chosen], b[chosen], weights[chosen].sum(axis=1)
+        )
+        keep[chosen[conflicts]] = False
+        return keep
 
     def _compare(self, f: Features, a: IntArray, b: IntArray) -> tuple[LevelArray, FloatArray]:
         gamma = np.empty((a.size, len(self.comparisons)), dtype=np.int8)

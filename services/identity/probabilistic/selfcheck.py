@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.identity.probabilistic.arrays import FloatArray, IntArray
+from services.identity.probabilistic.arrays import BoolArray, FloatArray, IntArray
 from services.identity.probabilistic.linker import (
     PreparedRecords,
     ProbabilisticLinker,
@@ -51,8 +51,10 @@ def estimate_precision(
     candidates: tuple[IntArray, IntArray],
     probability: FloatArray,
     held_out_fraction: float,
+    proposed: BoolArray | None = None,
 ) -> PrecisionEstimate:
-    """Estimate the precision of the candidate pairs at or above the linker's threshold.
+    """Estimate the precision of the proposed candidate pairs: `proposed` (what
+    `ProbabilisticLinker.proposed` keeps), by default those at or above the threshold.
 
     Known matches are pairs of cookies one person's login or email joins that were never seen
     together (`known_device_pairs`); a seeded `held_out_fraction` of them is left out of a
@@ -60,9 +62,9 @@ def estimate_precision(
     to groups of identifiers seen together that each hold one login, different ones: two
     people a login separates. Both come from the deterministic graph, never from labels.
     """
-    threshold = linker.config.min_probability
     a, b = candidates
-    proposed = probability >= threshold
+    if proposed is None:
+        proposed = probability >= linker.config.min_probability
     model = float(probability[proposed].mean()) if proposed.any() else 1.0
     recall, held_count = _held_out_recall(linker, prepared, held_out_fraction)
     group = prepared.groups
