@@ -194,29 +194,38 @@ class ReportingApplication:
 
     def compare_models(self, query: ReportQuery, models: Sequence[str]) -> ModelComparison:
         """The report of `query` under each model, side by side (the model in `query` is
-        ignored), all from one snapshot. Rows follow the first model's order; groups missing
-        under a model show zero there."""
+        ignored), all from one snapshot, with the query's filters, interval and comparison
+        period. Rows follow the first model's order (with an interval, periods first);
+        groups missing under a model show zero there."""
         if not models:
             raise ValueError("at least one model is required")
         with self._snapshot() as conn:
             scoped = self._scoped(conn, query, models)
-            zone = ZoneInfo(self._settings(conn, query.property_id).time_zone)
+            zone_name = self._settings(conn, query.property_id).time_zone
+            zone = ZoneInfo(zone_name)
             reports = [self._report(conn, replace(scoped, model=model), zone) for model in models]
             freshness = self._freshness(conn, scoped, models)
         currency = next((r.total_value.currency_code for r in reports if r.rows), "")
-        order: dict[str, None] = {}
+        order: dict[tuple[str, str], ReportRow] = {}
         for report in reports:
-            order.update(dict.fromkeys(row.group for row in report.rows))
-        by_group = [{row.group: row for row in report.rows} for report in reports]
+            for row in report.rows:
+                order.setdefault((row.period, row.group), row)
+        keys = list(order)
+        if scoped.interval is not Interval.NONE:
+            keys.sort(key=lambda key: order[key].period_start or _utc(EPOCH))
+        by_key = [{(row.period, row.group): row for row in report.rows} for report in reports]
+        compared = scoped.compare_start is not None
         rows = tuple(
             ComparisonRow(
                 group=group,
                 figures=tuple(
-                    found.get(group, ReportRow(group, 0.0, Money.zero(currency), 0.0))
-                    for found in by_group
+                    found.get((period, group), _zero_row(group, currency, compared))
+                    for found in by_key
                 ),
+                period_start=order[(period, group)].period_start,
+                period=period,
             )
-            for group in order
+            for period, group in keys
         )
         exceeding = tuple(m for m, r in zip(models, reports, strict=True) if r.exceeds_conversions)
         return ModelComparison(
@@ -225,6 +234,10 @@ class ReportingApplication:
             exceeding_models=exceeding,
             conversion_name=scoped.conversion_name,
             freshness=freshness,
+            interval=scoped.interval,
+            time_zone=zone_name,
+            compare_start=scoped.compare_start,
+            compare_end=scoped.compare_end,
         )
 
     def list_properties(self, page_size: int, after: str = "") -> Page:
@@ -787,6 +800,12 @@ def _change(
         value_change_ratio=(micros - earlier_micros) / earlier_micros if earlier_micros else None,
         value_saturated=saturated,
     )
+
+
+def _zero_row(group: str, currency: str, compared: bool) -> ReportRow:
+    """A group's row under a model that credits it nothing (nor in the compared period)."""
+    previous = _change(currency, 0.0, 0, 0.0, 0) if compared else None
+    return ReportRow(group, 0.0, Money.zero(currency), 0.0, previous=previous)
 
 
 def _previous_figures(

@@ -6,7 +6,7 @@ import base64
 import binascii
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -38,6 +38,7 @@ from services.reporting.application import (
 from services.reporting.domainmodel import (
     DIMENSION_DESCRIPTIONS,
     AsOf,
+    ComparisonRow,
     CostRow,
     DimensionFilter,
     Freshness,
@@ -238,33 +239,24 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
             check.add("models", f"at most {MAX_COMPARED_MODELS} models can be compared")
         elif len(set(models)) != len(models):
             check.add("models", "each model at most once")
-        query = _query(context, request, models, check)
+        query = _sliced_query(request, _query(context, request, models, check), check)
         check.abort_if_invalid(context, "invalid CompareModelsRequest")
         comparison = self._timed(
             "compare_models", context, lambda: self._app.compare_models(query, models)
         )
-        return reporting_pb2.CompareModelsResponse(
+        response = reporting_pb2.CompareModelsResponse(
             models=comparison.models,
             models_exceeding_conversions=comparison.exceeding_models,
             conversion_name=comparison.conversion_name,
             freshness=_freshness(comparison.freshness),
-            rows=[
-                reporting_pb2.ComparisonRow(
-                    group=row.group,
-                    figures=[
-                        reporting_pb2.ModelFigures(
-                            model=model,
-                            conversions=figure.conversions,
-                            value=to_money_pb(figure.value),
-                            share=figure.share,
-                            value_saturated=figure.value_saturated,
-                        )
-                        for model, figure in zip(comparison.models, row.figures, strict=True)
-                    ],
-                )
-                for row in comparison.rows
-            ],
+            rows=[_comparison_row(comparison.models, row) for row in comparison.rows],
+            interval=_INTERVALS_PB[comparison.interval],
+            time_zone=comparison.time_zone,
         )
+        if comparison.compare_start is not None and comparison.compare_end is not None:
+            response.compare_start_time.CopyFrom(to_timestamp(comparison.compare_start))
+            response.compare_end_time.CopyFrom(to_timestamp(comparison.compare_end))
+        return response
 
     def ListProperties(
         self, request: reporting_pb2.ListPropertiesRequest, context: grpc.ServicerContext
@@ -812,6 +804,23 @@ def _row(row: ReportRow) -> reporting_pb2.ReportRow:
     return message
 
 
+def _comparison_row(models: Sequence[str], row: ComparisonRow) -> reporting_pb2.ComparisonRow:
+    message = reporting_pb2.ComparisonRow(group=row.group, period=row.period)
+    if row.period_start is not None:
+        message.period_start.CopyFrom(to_timestamp(row.period_start))
+    for model, figure in zip(models, row.figures, strict=True):
+        figures = message.figures.add(
+            model=model,
+            conversions=figure.conversions,
+            value=to_money_pb(figure.value),
+            share=figure.share,
+            value_saturated=figure.value_saturated,
+        )
+        if figure.previous is not None:
+            figures.previous.CopyFrom(_comparison(figure.previous))
+    return message
+
+
 def _comparison(figures: PreviousFigures) -> reporting_pb2.PeriodComparison:
     message = reporting_pb2.PeriodComparison(
         conversions=figures.conversions,
@@ -872,6 +881,16 @@ def _report_query(
         check.add("dimensions", "each dimension at most once")
     if dimensions and request.group_by != reporting_pb2.GROUP_BY_UNSPECIFIED:
         check.add("group_by", "set group_by or dimensions, not both")
+    return replace(_sliced_query(request, query, check), dimensions=dimensions)
+
+
+def _sliced_query(
+    request: reporting_pb2.GetConversionReportRequest | reporting_pb2.CompareModelsRequest,
+    query: ReportQuery,
+    check: FieldChecks,
+) -> ReportQuery:
+    """The query with the request's filters, interval and comparison period (the fields
+    GetConversionReportRequest and CompareModelsRequest share)."""
     filters: list[DimensionFilter] = []
     if len(request.filters) > MAX_FILTERS:
         check.add("filters", f"at most {MAX_FILTERS} filters")
@@ -899,7 +918,6 @@ def _report_query(
     compare_start, compare_end = _compare_period(request, query, interval, check)
     return replace(
         query,
-        dimensions=dimensions,
         filters=tuple(filters),
         interval=interval,
         compare_start=compare_start,
@@ -908,7 +926,7 @@ def _report_query(
 
 
 def _compare_period(
-    request: reporting_pb2.GetConversionReportRequest,
+    request: reporting_pb2.GetConversionReportRequest | reporting_pb2.CompareModelsRequest,
     query: ReportQuery,
     interval: Interval,
     check: FieldChecks,
