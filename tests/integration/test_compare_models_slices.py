@@ -3,6 +3,8 @@ hand-computed expectations on SQLite and PostgreSQL, in the application and over
 
 from __future__ import annotations
 
+import csv
+import io
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,6 +20,7 @@ from common.wire import from_money_pb, to_timestamp
 from convtrack.attribution.v1 import attribution_pb2
 from convtrack.common.v1 import common_pb2
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
+from services.cli import main
 from services.reporting.application import ReportingApplication
 from services.reporting.domainmodel import (
     DimensionFilter,
@@ -201,7 +204,7 @@ def test_a_filter_alone_narrows_every_model_and_leaves_rows_unsplit(
 
 
 @pytest.fixture
-def reporting(storage: Storage) -> Iterator[reporting_pb2_grpc.ReportingServiceStub]:
+def reporting_addr(storage: Storage) -> Iterator[str]:
     with serving_log(LOG) as attribution_addr:
         service = start(
             ReportingSettings(
@@ -215,12 +218,17 @@ def reporting(storage: Storage) -> Iterator[reporting_pb2_grpc.ReportingServiceS
         )
         channel = grpc.insecure_channel(f"127.0.0.1:{service.port}")
         try:
-            stub = reporting_pb2_grpc.ReportingServiceStub(channel)
-            wait_for_position(stub, LOG[-1].position)
-            yield stub
+            wait_for_position(reporting_pb2_grpc.ReportingServiceStub(channel), LOG[-1].position)
+            yield f"127.0.0.1:{service.port}"
         finally:
             channel.close()
             service.stop(grace=1)
+
+
+@pytest.fixture
+def reporting(reporting_addr: str) -> Iterator[reporting_pb2_grpc.ReportingServiceStub]:
+    with grpc.insecure_channel(reporting_addr) as channel:
+        yield reporting_pb2_grpc.ReportingServiceStub(channel)
 
 
 def wait_for_position(stub: reporting_pb2_grpc.ReportingServiceStub, position: int) -> None:
@@ -336,3 +344,58 @@ def test_a_filter_on_an_unknown_conversion_name_is_not_found(
 
     assert raised.value.code() == grpc.StatusCode.NOT_FOUND
     assert "'refund'" in (raised.value.details() or "")
+
+
+def test_report_compare_takes_interval_and_filter_on_the_command_line(
+    reporting_addr: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(
+        [
+            "report",
+            "compare",
+            "--property",
+            PROPERTY,
+            "--addr",
+            reporting_addr,
+            "--models",
+            ",".join(MODELS),
+            "--since",
+            START.isoformat(),
+            "--until",
+            END.isoformat(),
+            "--interval",
+            "week",
+            "--filter",
+            "device_type=mobile",
+            "--format",
+            "csv",
+        ]
+    )
+
+    assert status == 0
+    records = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [
+        (r["period"], r["group"], r["last_click_conversions"], r["first_click_conversions"])
+        for r in records
+    ] == [
+        ("2025-03-03", "paid_search", "1.0", "0.0"),
+        ("2025-03-03", "email", "0.0", "1.0"),
+        ("2025-03-10", "paid_search", "1.0", "0.0"),
+        ("2025-03-10", "social", "0.0", "1.0"),
+    ]
+    assert records[2]["last_click_value"] == "30.000000000"
+
+
+def test_report_compare_table_names_its_interval_and_filter(
+    reporting_addr: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["report", "compare", "--property", PROPERTY, "--addr", reporting_addr, "--models"]
+    args.append(",".join(MODELS))
+    status = main([*args, "--interval", "month", "--filter", "device_type=desktop"])
+
+    assert status == 0
+    out = capsys.readouterr().out
+    assert "by month (Monday to Sunday)" not in out
+    assert "by month in UTC" in out
+    assert "filters: device_type=desktop" in out
+    assert "2025-02-01" in out and "2025-03-01" in out
