@@ -12,8 +12,6 @@ from sqlalchemy import Engine
 from common.follower import UpstreamEntry
 from common.money import Money
 from services.reporting.application import (
-    ConversionNameRequiredError,
-    InvalidTimeZoneError,
     ReportingApplication,
 )
 from services.reporting.domainmodel import (
@@ -26,6 +24,10 @@ from services.reporting.domainmodel import (
     ModelCredits,
     PropertySettings,
     ReportQuery,
+)
+from services.reporting.errors import (
+    ConversionNameRequiredError,
+    InvalidTimeZoneError,
 )
 from services.reporting.projections import ConversionCreditsProjection
 from services.reporting.server import ReportingSettings, build_engine, migrate, rebuild_reports
