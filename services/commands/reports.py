@@ -726,7 +726,7 @@ def fetch_metric_table(
         totals = _cost_record(response.totals)
         caption += (
             "\nROAS = value / cost; ROI = (value - cost) / cost; a day's cost counts when the "
-            "day starts in the time range"
+            "day starts in the time range; — where no cost is recorded"
         )
         return MetricTable(_cost_columns(group_by, currency), tuple(rows), totals, scope, caption)
     caption += (
@@ -748,8 +748,11 @@ def _cost_record(row: reporting_pb2.CostRow) -> dict[str, Any]:
         "cost": _money_text(row.cost),
         "conversions": row.conversions,
         "value": _money_text(row.value),
+        # An unpaid channel's conversions cost nothing recorded: no cost per conversion.
         "cost_per_conversion": (
-            _money_text(row.cost_per_conversion) if row.HasField("cost_per_conversion") else None
+            _money_text(row.cost_per_conversion)
+            if row.HasField("cost_per_conversion") and from_money_pb(row.cost).to_nanos()
+            else None
         ),
         "roas": row.roas if row.HasField("roas") else None,
         "roi": row.roi if row.HasField("roi") else None,
