@@ -71,6 +71,17 @@ class Ask:
     as_of: reporting_pb2.AsOf | None
     filters: dict[str, list[str]]
 
+    @property
+    def scope(self) -> dict[str, Any]:
+        """The keyword arguments every kind's fetch takes: property, time range and access."""
+        return {
+            "property_id": self.args.property_id,
+            "start": self.args.since,
+            "end": self.args.until,
+            "api_key": self.api_key,
+            "tls": self.tls,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class ReportKind:
@@ -519,17 +530,13 @@ def _fetch_conversions(ask: Ask) -> Report:
     return fetch_report(
         ask.address,
         ask.kind,
-        property_id=args.property_id,
+        **ask.scope,
         models=ask.models,
         group_by=args.group_by,
-        start=args.since,
-        end=args.until,
         conversion_name=args.conversion,
         interval=args.interval or "none",
         filters=ask.filters,
         compare=args.compare or "",
-        api_key=ask.api_key,
-        tls=ask.tls,
         as_of=ask.as_of,
     )
 
@@ -539,14 +546,10 @@ def _fetch_metrics(ask: Ask) -> MetricTable:
     return fetch_metric_table(
         ask.address,
         ask.kind,
-        property_id=args.property_id,
+        **ask.scope,
         model=ask.models[0],
         group_by=args.group_by,
-        start=args.since,
-        end=args.until,
         conversion_name=args.conversion,
-        api_key=ask.api_key,
-        tls=ask.tls,
         as_of=ask.as_of,
     )
 
@@ -557,14 +560,10 @@ def _fetch_outcomes(ask: Ask) -> MetricTable:
     args = ask.args
     return fetch_outcome_table(
         ask.address,
-        property_id=args.property_id,
+        **ask.scope,
         model=ask.models[0],
         group_by=args.group_by,
-        start=args.since,
-        end=args.until,
         conversion_name=args.conversion,
-        tls=ask.tls,
-        api_key=ask.api_key,
     )
 
 
@@ -580,13 +579,9 @@ def _fetch_funnel(ask: Ask) -> MetricTable:
     return people.funnel_table(
         people.fetch_funnel(
             ask.address,
-            property_id=args.property_id,
+            **ask.scope,
             steps=steps,
             within=within,
-            start=args.since,
-            end=args.until,
-            tls=ask.tls,
-            api_key=ask.api_key,
         )
     )
 
@@ -598,14 +593,10 @@ def _fetch_cohorts(ask: Ask) -> MetricTable:
     return people.cohort_table(
         people.fetch_cohorts(
             ask.address,
-            property_id=args.property_id,
+            **ask.scope,
             interval=args.interval or "week",
             conversion_names=[n.strip() for n in args.conversion.split(",") if n.strip()],
             periods=args.periods or 0,
-            start=args.since,
-            end=args.until,
-            tls=ask.tls,
-            api_key=ask.api_key,
         )
     )
 
@@ -617,14 +608,10 @@ def _fetch_paths(ask: Ask) -> MetricTable:
     return fetch_path_table(
         ask.address,
         args.view or "top",
-        property_id=args.property_id,
-        start=args.since,
-        end=args.until,
+        **ask.scope,
         conversion_name=args.conversion,
         collapse_repeats=args.collapse_repeats,
         limit=args.limit,
-        tls=ask.tls,
-        api_key=ask.api_key,
         as_of=ask.as_of,
     )
 

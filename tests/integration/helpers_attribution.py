@@ -1,4 +1,5 @@
-"""A stand-in attribution service: a real gRPC server that serves a fixed log."""
+"""A stand-in attribution service (a real gRPC server that serves a fixed log), reporting
+following it, and reporting's views migrated on a test's storage."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ from concurrent import futures
 from contextlib import contextmanager
 
 import grpc
+from sqlalchemy import Engine
 
 from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
+from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
+from services.reporting.server import ReportingSettings, build_engine, migrate, start
+from tests.conftest import Storage
 
 
 class StandInAttribution(attribution_pb2_grpc.AttributionServiceServicer):
@@ -55,3 +60,46 @@ def serving_log(entries: list[attribution_pb2.LogEntry]) -> Iterator[str]:
         yield f"127.0.0.1:{port}"
     finally:
         server.stop(0)
+
+
+@contextmanager
+def migrated_views(storage: Storage) -> Iterator[Engine]:
+    """An engine on reporting's views, migrated, on the test's storage; disposed on leaving."""
+    settings = ReportingSettings(database_url=storage.database_url, data_dir=storage.data_dir)
+    migrate(settings)
+    engine = build_engine(settings)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def wait_for_position(stub: reporting_pb2_grpc.ReportingServiceStub, position: int) -> None:
+    """Waits until reporting has processed attribution's log up to `position`."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        status = stub.GetSyncStatus(reporting_pb2.GetSyncStatusRequest(), timeout=5)
+        if {u.upstream: u.position for u in status.upstreams}.get("attribution") == position:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"reporting did not reach position {position}")
+
+
+@contextmanager
+def serving_reporting(storage: Storage, attribution_addr: str) -> Iterator[str]:
+    """The address of reporting on 127.0.0.1:0 following attribution at `attribution_addr`
+    (no ingest, no identity), on the test's storage; stopped on leaving."""
+    service = start(
+        ReportingSettings(
+            listen="127.0.0.1:0",
+            database_url=storage.database_url,
+            data_dir=storage.data_dir,
+            attribution_addr=attribution_addr,
+            ingest_addr="",
+            identity_addr="",
+        )
+    )
+    try:
+        yield f"127.0.0.1:{service.port}"
+    finally:
+        service.stop(grace=1)

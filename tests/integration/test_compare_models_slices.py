@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -30,10 +29,14 @@ from services.reporting.domainmodel import (
     ReportQuery,
 )
 from services.reporting.projections import ConversionCreditsProjection
-from services.reporting.server import ReportingSettings, build_engine, migrate, start
 from services.reporting.upstream import attribution_of
 from tests.conftest import Storage
-from tests.integration.helpers_attribution import serving_log
+from tests.integration.helpers_attribution import (
+    migrated_views,
+    serving_log,
+    serving_reporting,
+    wait_for_position,
+)
 
 PROPERTY = "shop"
 MODELS = ["last_click", "first_click"]
@@ -113,16 +116,9 @@ EXPECTED = [
 
 
 @pytest.fixture
-def settings(storage: Storage) -> ReportingSettings:
-    return ReportingSettings(database_url=storage.database_url, data_dir=storage.data_dir)
-
-
-@pytest.fixture
-def engine(settings: ReportingSettings) -> Iterator[Engine]:
-    migrate(settings)
-    engine = build_engine(settings)
-    yield engine
-    engine.dispose()
+def engine(storage: Storage) -> Iterator[Engine]:
+    with migrated_views(storage) as engine:
+        yield engine
 
 
 @pytest.fixture
@@ -205,40 +201,16 @@ def test_a_filter_alone_narrows_every_model_and_leaves_rows_unsplit(
 
 @pytest.fixture
 def reporting_addr(storage: Storage) -> Iterator[str]:
-    with serving_log(LOG) as attribution_addr:
-        service = start(
-            ReportingSettings(
-                listen="127.0.0.1:0",
-                database_url=storage.database_url,
-                data_dir=storage.data_dir,
-                attribution_addr=attribution_addr,
-                ingest_addr="",
-                identity_addr="",
-            )
-        )
-        channel = grpc.insecure_channel(f"127.0.0.1:{service.port}")
-        try:
+    with serving_log(LOG) as attribution_addr, serving_reporting(storage, attribution_addr) as at:
+        with grpc.insecure_channel(at) as channel:
             wait_for_position(reporting_pb2_grpc.ReportingServiceStub(channel), LOG[-1].position)
-            yield f"127.0.0.1:{service.port}"
-        finally:
-            channel.close()
-            service.stop(grace=1)
+        yield at
 
 
 @pytest.fixture
 def reporting(reporting_addr: str) -> Iterator[reporting_pb2_grpc.ReportingServiceStub]:
     with grpc.insecure_channel(reporting_addr) as channel:
         yield reporting_pb2_grpc.ReportingServiceStub(channel)
-
-
-def wait_for_position(stub: reporting_pb2_grpc.ReportingServiceStub, position: int) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        status = stub.GetSyncStatus(reporting_pb2.GetSyncStatusRequest(), timeout=5)
-        if {u.upstream: u.position for u in status.upstreams}.get("attribution") == position:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"reporting did not reach position {position}")
 
 
 def request(**fields: object) -> reporting_pb2.CompareModelsRequest:

@@ -30,8 +30,9 @@ from services.reporting.errors import (
     InvalidTimeZoneError,
 )
 from services.reporting.projections import ConversionCreditsProjection
-from services.reporting.server import ReportingSettings, build_engine, migrate, rebuild_reports
+from services.reporting.server import ReportingSettings, rebuild_reports
 from tests.conftest import Storage
+from tests.integration.helpers_attribution import migrated_views
 
 PROPERTY = "shop"
 BERLIN = "Europe/Berlin"
@@ -103,11 +104,9 @@ def settings(storage: Storage) -> ReportingSettings:
 
 
 @pytest.fixture
-def engine(settings: ReportingSettings) -> Iterator[Engine]:
-    migrate(settings)
-    engine = build_engine(settings)
-    yield engine
-    engine.dispose()
+def engine(storage: Storage) -> Iterator[Engine]:
+    with migrated_views(storage) as engine:
+        yield engine
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -14,9 +13,12 @@ from common.wire import from_money_pb, to_timestamp
 from convtrack.attribution.v1 import attribution_pb2
 from convtrack.common.v1 import common_pb2
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
-from services.reporting.server import ReportingSettings, start
 from tests.conftest import Storage
-from tests.integration.helpers_attribution import serving_log
+from tests.integration.helpers_attribution import (
+    serving_log,
+    serving_reporting,
+    wait_for_position,
+)
 
 DAY = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -87,31 +89,11 @@ def attribution_addr() -> Iterator[str]:
 def reporting(
     storage: Storage, attribution_addr: str
 ) -> Iterator[reporting_pb2_grpc.ReportingServiceStub]:
-    settings = ReportingSettings(
-        listen="127.0.0.1:0",
-        database_url=storage.database_url,
-        data_dir=storage.data_dir,
-        attribution_addr=attribution_addr,
-        ingest_addr="",
-        identity_addr="",
-    )
-    service = start(settings)
-    channel = grpc.insecure_channel(f"127.0.0.1:{service.port}")
-    try:
+    with (
+        serving_reporting(storage, attribution_addr) as address,
+        grpc.insecure_channel(address) as channel,
+    ):
         yield reporting_pb2_grpc.ReportingServiceStub(channel)
-    finally:
-        channel.close()
-        service.stop(grace=1)
-
-
-def wait_for_position(stub: reporting_pb2_grpc.ReportingServiceStub, position: int) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        status = stub.GetSyncStatus(reporting_pb2.GetSyncStatusRequest(), timeout=5)
-        if {u.upstream: u.position for u in status.upstreams}.get("attribution") == position:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"reporting did not reach position {position}")
 
 
 def test_reporting_follows_attribution_and_serves_the_report(

@@ -254,8 +254,12 @@ def test_the_cost_command_shows_no_cost_per_conversion_where_no_cost_is_recorded
     table = fetch_metric_table(system.addresses.reporting, "cost", property_id=PROPERTY)
 
     per_conversion = {r["group"]: r["cost_per_conversion"] for r in table.rows}
-    assert per_conversion == {"direct": None, "paid_search": "50", "paid_social": "80"}
-    assert table.totals["cost_per_conversion"] == "43.333333"
+    assert per_conversion == {
+        "direct": None,
+        "paid_search": "50.000000000",
+        "paid_social": "80.000000000",
+    }
+    assert table.totals["cost_per_conversion"] == "43.333333000"
 
 
 def test_cost_report_by_campaign_and_within_a_day(system: SpendSystem) -> None:
