@@ -8,6 +8,7 @@ import argparse
 import secrets
 import shutil
 import tempfile
+import textwrap
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -130,9 +131,18 @@ def run_demo(visitors: int, keep: Path | None, charts: Path | None = None) -> in
     finally:
         if keep is None:
             shutil.rmtree(directory, ignore_errors=True)
-            print(f"Removed the demo's data ({directory}); `--keep DIR` keeps it.")
+            _say(f"Removed the demo's data ({directory}); `--keep DIR` keeps it.")
         else:
-            print(f"Data, with the demo's admin key, kept in {directory}.")
+            _say(f"Data, with the demo's admin key, kept in {directory}.")
+
+
+TEXT_WIDTH = 100
+"""The demo's sentences are wrapped to this many columns."""
+
+
+def _say(text: str) -> None:
+    """Prints a sentence of the demo wrapped to TEXT_WIDTH columns (paths stay whole)."""
+    print(textwrap.fill(text, TEXT_WIDTH, break_long_words=False, break_on_hyphens=False))
 
 
 def _heading(number: int, title: str, detail: str) -> None:
@@ -150,18 +160,18 @@ def _run_demo(
     events = sorted([*web, *deals], key=lambda e: (e.timestamp.seconds, e.timestamp.nanos))
     summary = sample_data.summarise(web)
     forms = sum(1 for e in deals if e.WhichOneof("kind") == "conversion")
-    print(
+    _say(
         f"Sample: {summary.touchpoints} touchpoints, {summary.page_views} page views, "
         f"{summary.identifies} identify calls and {summary.conversions} conversion events "
         f"({describe_conversions(web)}) from {visitors} visitors "
         f"({', '.join(summary.currencies)}), plus {forms} {sample_data.DEAL_CONVERSION} "
         f"enquiries with {len(deals) - forms} CRM outcomes."
     )
-    print(f"Starting ingest, identity, attribution and reporting on SQLite in {directory} ...")
+    _say(f"Starting ingest, identity, attribution and reporting on SQLite in {directory} ...")
     access = local_access(env, any_port=True)
     key, tls = access.admin_key, access.client_tls
     if access.admin_key_file is not None:
-        print(
+        _say(
             "API keys are on; the demo calls the services with its admin key, in "
             f"{access.admin_key_file}" + ("." if kept else " (removed with the data).")
         )
@@ -189,13 +199,13 @@ def _run_demo(
                 ingest_pb2.RecordSpendRequest(rows=spend), timeout=CALL_TIMEOUT
             ).recorded_count
         sent = time.monotonic() - started
-        print(
+        _say(
             f"Sent {len(events)} events over gRPC in {sent:.1f}s: {accepted} accepted, "
             f"{duplicates} duplicates, {rejected} rejected; {recorded} daily spend rows "
             "(paid search in USD, paid social in EUR)."
         )
         launcher.wait_for_sync(addresses, timeout=300, tls=tls, api_key=key)
-        print(
+        _say(
             "Identity, attribution and reporting caught up after "
             f"{time.monotonic() - started:.1f}s."
         )
@@ -203,7 +213,7 @@ def _run_demo(
         _tour(addresses, config, key, tls, [(by_id[i], record_ids.get(i, "")) for i in journeys])
         written = write_demo_charts(addresses.reporting, config.property_id, chart_folder, tls, key)
         _heading(len(SECTIONS) + 1, "Charts", ", ".join(p.name for p in written))
-        print(f"Written to {chart_folder.resolve()}.")
+        _say(f"Written to {chart_folder.resolve()}.")
     finally:
         launcher.stop_all(running)
         print("\nServices stopped.")

@@ -10,20 +10,18 @@ import hashlib
 import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, TextIO
 
-import grpc
-
-from common.channels import operator_tls
-from common.settings import SettingsError, TlsSettings, process_env
+from common.settings import TlsSettings
 from common.wire import from_money_pb, from_timestamp, to_timestamp
 from convtrack.common.v1 import common_pb2
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
-from services.commands.credentials import client_channel, sent_api_key
+from services.commands.credentials import client_channel
+from services.commands.csv_import import CsvHeaderError, Tally, records, run_import, send_batches
 
 if TYPE_CHECKING:
     from services.commands.metric_output import MetricTable
@@ -64,65 +62,44 @@ COLUMNS: Mapping[str, str] = {
 """Header names (lower case, runs of spaces, hyphens and dots as "_") → our column."""
 
 
-class CsvHeaderError(Exception):
-    """The file's header lacks a column every outcome needs."""
-
-
 @dataclass
-class OutcomeTally:
+class OutcomeTally(Tally):
     """What happened to the rows of an outcomes file."""
 
     accepted: int = 0
     duplicate: int = 0
-    rejected: int = 0
-    errors: list[str] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
         """Every data row read."""
         return self.accepted + self.duplicate + self.rejected
 
+    def summary(self) -> str:
+        """The verdict counts, as one line."""
+        return (
+            f"{self.rows:,} rows: {self.accepted:,} accepted, {self.duplicate:,} already "
+            f"sent, {self.rejected:,} rejected"
+        )
+
 
 def outcomes_import(args: argparse.Namespace) -> int:
     """Sends the file's outcomes and prints the verdict counts and each rejected line; 1 when
     the file cannot be read or sent or a row was rejected, 2 for a bad header."""
-    env = process_env()
-    address = args.addr or env.get("INGEST_ADDR", "127.0.0.1:50051")
-    try:
-        tls = operator_tls(args.tls_dir, env)
-        api_key = sent_api_key(args.api_key, env, address)
-    except SettingsError as error:
-        print(f"convtrack outcomes import: {error}", file=sys.stderr)
-        return 2
-    try:
-        with args.file.open(encoding="utf-8-sig", newline="") as text:
-            tally = send_outcomes(
-                address,
-                text,
-                property_id=args.property_id or "",
-                conversion_name=args.conversion,
-                currency=args.currency or "",
-                backfill=args.backfill,
-                progress=sys.stderr,
-                api_key=api_key,
-                tls=tls,
-            )
-    except CsvHeaderError as error:
-        print(f"convtrack outcomes import: {args.file}: {error}", file=sys.stderr)
-        return 2
-    except OSError as error:
-        print(f"convtrack outcomes import: {error}", file=sys.stderr)
-        return 1
-    except grpc.RpcError as error:
-        print(f"convtrack outcomes import: {error.code().name}: {error.details()}", file=sys.stderr)
-        return 1
-    for line in tally.errors:
-        print(f"{args.file}:{line}", file=sys.stderr)
-    print(
-        f"{tally.rows:,} rows: {tally.accepted:,} accepted, {tally.duplicate:,} already sent, "
-        f"{tally.rejected:,} rejected"
-    )
-    return 1 if tally.rejected else 0
+
+    def send(address: str, text: TextIO, api_key: str | None, tls: TlsSettings | None) -> Any:
+        return send_outcomes(
+            address,
+            text,
+            property_id=args.property_id or "",
+            conversion_name=args.conversion,
+            currency=args.currency or "",
+            backfill=args.backfill,
+            progress=sys.stderr,
+            api_key=api_key,
+            tls=tls,
+        )
+
+    return run_import("outcomes import", args, send)
 
 
 def send_outcomes(
@@ -144,15 +121,11 @@ def send_outcomes(
     tally = OutcomeTally()
     with client_channel(address, api_key, tls) as channel:
         stub = ingest_pb2_grpc.IngestServiceStub(channel)
-        batch: list[tuple[int, ingest_pb2.Event]] = []
-        rows = read_outcomes(text, property_id, conversion_name, currency, tally)
-        for line, event in rows:
-            batch.append((line, event))
-            if len(batch) >= batch_events:
-                _send(stub, batch, backfill, tally, progress)
-                batch = []
-        if batch:
-            _send(stub, batch, backfill, tally, progress)
+        send_batches(
+            read_outcomes(text, property_id, conversion_name, currency, tally),
+            batch_events,
+            lambda batch: _send(stub, batch, backfill, tally, progress),
+        )
     return tally
 
 
@@ -207,16 +180,12 @@ def read_outcomes(
             f"needs columns for {', '.join(missing)} (order_id or Record ID / Opportunity ID; "
             f"timestamp or Last Modified Date / Close Date); the header has {', '.join(header)}"
         )
-    for record in reader:
-        if not any(cell.strip() for cell in record):
-            continue
-        values = {ours: record[i].strip() for i, ours in columns.items() if i < len(record)}
+    for line, values in records(reader, columns, lambda: reader.line_num):
         event, problem = _event(values, property_id, conversion_name, currency)
         if problem:
-            tally.rejected += 1
-            tally.errors.append(f"{reader.line_num}: {problem}")
+            tally.reject(line, problem)
             continue
-        yield reader.line_num, event
+        yield line, event
 
 
 def _event(

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -43,27 +44,6 @@ INTERVALS = {
     "week": reporting_pb2.REPORT_INTERVAL_WEEK,
     "month": reporting_pb2.REPORT_INTERVAL_MONTH,
 }
-SERVED_KINDS = (
-    "conversions",
-    "compare",
-    "cost",
-    "rates",
-    "paths",
-    "outcomes",
-    "funnel",
-    "cohorts",
-)
-"""The report kinds the reporting service answers today."""
-DEFAULT_MODELS = {
-    "conversions": "last_click",
-    "compare": "last_click,linear",
-    "cost": "last_click",
-    "rates": "last_click",
-    "paths": "",
-    "outcomes": "last_click",
-    "funnel": "",
-    "cohorts": "",
-}
 PERSON_KINDS = ("funnel", "cohorts")
 """The kinds that count persons (services.commands.people): no model, no grouping."""
 METRIC_KINDS = ("cost", "rates")
@@ -77,18 +57,53 @@ class UsageError(Exception):
     """The arguments ask for something the command cannot do; its message is one line."""
 
 
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """What a report command asks the reporting service: the arguments, checked, and where
+    and how to call."""
+
+    args: argparse.Namespace
+    kind: str
+    models: list[str]
+    address: str
+    tls: TlsSettings | None
+    api_key: str | None
+    as_of: reporting_pb2.AsOf | None
+    filters: dict[str, list[str]]
+
+    @property
+    def scope(self) -> dict[str, Any]:
+        """The keyword arguments every kind's fetch takes: property, time range and access."""
+        return {
+            "property_id": self.args.property_id,
+            "start": self.args.since,
+            "end": self.args.until,
+            "api_key": self.api_key,
+            "tls": self.tls,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ReportKind:
+    """How `convtrack report KIND` answers: `fetch` builds the request(s) and calls the
+    reporting service (raising UsageError for arguments it cannot use), `write` renders the
+    answer in the asked format. `default_models` is "" for kinds without a model;
+    `no_as_of` says why the kind has no --as-of ("" when it has)."""
+
+    fetch: Callable[[Ask], Any]
+    write: Callable[[Any, str, Path | None], None]
+    default_models: str = ""
+    no_as_of: str = ""
+
+
 def report(args: argparse.Namespace) -> int:
     """Writes the report the arguments ask for; 2 for a report or option not available, 1
     when the call to the reporting service fails."""
     try:
         kind, models = _kind_and_models(args)
         as_of = parse_as_of(args.as_of) if args.as_of is not None else None
-        if as_of is not None and kind == "rates":
-            raise UsageError("report `rates` has no --as-of: sessions keep no past states")
-        if as_of is not None and kind == "outcomes":
-            raise UsageError("report `outcomes` has no --as-of yet: stages keep no past states")
-        if as_of is not None and kind in PERSON_KINDS:
-            raise UsageError(f"report `{kind}` has no --as-of: person views keep no past states")
+        if as_of is not None and KINDS[kind].no_as_of:
+            raise UsageError(f"report `{kind}` has no --as-of{KINDS[kind].no_as_of}")
         filters = _filters(args.filter or [])
         if kind in PERSON_KINDS:
             _check_person_options(kind, args)
@@ -98,38 +113,15 @@ def report(args: argparse.Namespace) -> int:
         address = args.addr or process_env().get("REPORTING_ADDR", "127.0.0.1:50054")
         tls = operator_tls(args.tls_dir, process_env())
         api_key = sent_api_key(args.api_key, process_env(), address)
+        ask = Ask(args, kind, models, address, tls, api_key, as_of, filters)
+        answer = KINDS[kind].fetch(ask)
     except (UsageError, SettingsError) as error:
         print(f"convtrack report: {error}", file=sys.stderr)
         return 2
-    if kind in PERSON_KINDS:
-        return _person_report(args, address, kind, tls, api_key)
-    if kind == "paths":
-        return _path_report(args, address, tls, api_key, as_of)
-    if kind in METRIC_KINDS:
-        return _metric_report(args, address, kind, models[0], tls, api_key, as_of)
-    if kind == "outcomes":
-        return _outcome_report(args, address, models[0], tls, api_key)
-    try:
-        fetched = fetch_report(
-            address,
-            kind,
-            property_id=args.property_id,
-            models=models,
-            group_by=args.group_by,
-            start=args.since,
-            end=args.until,
-            conversion_name=args.conversion,
-            interval=args.interval or "none",
-            filters=filters,
-            compare=args.compare or "",
-            api_key=api_key,
-            tls=tls,
-            as_of=as_of,
-        )
     except grpc.RpcError as error:
         print(f"convtrack report: {error.code().name}: {error.details()}", file=sys.stderr)
         return 1
-    write_report(fetched, args.output_format, args.output)
+    KINDS[kind].write(answer, args.output_format, args.output)
     return 0
 
 
@@ -140,16 +132,16 @@ def _kind_and_models(args: argparse.Namespace) -> tuple[str, list[str]]:
         kind = "compare" if len(models) > 1 else "conversions"
         print(
             f"convtrack report: no KIND given, reporting `{kind}` "
-            f"(say `convtrack report {kind}`; KINDs: {', '.join(SERVED_KINDS)})",
+            f"(say `convtrack report {kind}`; KINDs: {', '.join(KINDS)})",
             file=sys.stderr,
         )
-    if kind not in SERVED_KINDS:
-        raise UsageError(f"unknown report KIND `{kind}` (choose from {', '.join(SERVED_KINDS)})")
+    if kind not in KINDS:
+        raise UsageError(f"unknown report KIND `{kind}` (choose from {', '.join(KINDS)})")
     if kind == "paths" and models:
         raise UsageError("report `paths` takes no model: paths are the journeys themselves")
     if kind in PERSON_KINDS and models:
         raise UsageError(f"report `{kind}` takes no model: it counts persons, not credits")
-    models = models or DEFAULT_MODELS[kind].split(",")
+    models = models or KINDS[kind].default_models.split(",")
     if kind in ("conversions", "outcomes", *METRIC_KINDS) and len(models) > 1:
         raise UsageError(
             f"report `{kind}` takes one model, got {len(models)}: "
@@ -229,10 +221,10 @@ def _check_dimensions(kind: str, args: argparse.Namespace) -> None:
         raise UsageError(
             f"--group-by {', '.join(unknown)}: not a dimension (choose from {', '.join(GROUP_BY)})"
         )
-    if kind == "compare" and (len(names) > 1 or args.interval or args.filter or args.compare):
+    if kind == "compare" and (len(names) > 1 or args.compare):
         raise UsageError(
-            "report `compare` takes one --group-by dimension and no --interval, --filter or "
-            "--compare: use `convtrack report conversions` for those"
+            "report `compare` takes one --group-by dimension and no --compare: use "
+            "`convtrack report conversions` for those"
         )
     if kind == "outcomes" and (len(names) > 1 or args.interval or args.filter or args.compare):
         raise UsageError(
@@ -272,6 +264,7 @@ def fetch_report(
     """A `conversions` report (one model; `group_by` may name several dimensions, comma
     separated; every page of rows) or a `compare` report from the reporting service, as of
     `as_of` when given. `compare` is "previous" or "START/END" (ISO 8601)."""
+    filter_texts = tuple(f"{name}={','.join(values)}" for name, values in (filters or {}).items())
     if kind == "compare":
         comparison = compare_models(
             address,
@@ -281,12 +274,14 @@ def fetch_report(
             start=start,
             end=end,
             conversion_name=conversion_name,
+            interval=interval,
+            filters=filters,
             api_key=api_key,
             tls=tls,
             as_of=as_of,
         )
         return replace(
-            from_comparison_pb(comparison, group_by),
+            from_comparison_pb(comparison, group_by, filter_texts),
             as_of=as_of_text(comparison.freshness, as_of),
         )
     dimensions = [name.strip() for name in group_by.split(",")]
@@ -296,10 +291,7 @@ def fetch_report(
         dimensions=[GROUP_BY[name] for name in dimensions],
         conversion_name=conversion_name,
         interval=INTERVALS[interval],
-        filters=[
-            reporting_pb2.DimensionFilter(dimension=GROUP_BY[name], values=values)
-            for name, values in (filters or {}).items()
-        ],
+        filters=_filters_pb(filters),
     )
     _set_time_range(request, start, end)
     if as_of is not None:
@@ -320,7 +312,6 @@ def fetch_report(
             rows += response.rows
     del response.rows[:]
     response.rows.extend(rows)
-    filter_texts = tuple(f"{name}={','.join(values)}" for name, values in (filters or {}).items())
     return replace(
         from_report_pb(response, models[0], dimensions[0], filter_texts),
         as_of=as_of_text(response.freshness, as_of),
@@ -342,22 +333,34 @@ def compare_models(
     start: datetime | None = None,
     end: datetime | None = None,
     conversion_name: str = "",
+    interval: str = "none",
+    filters: dict[str, list[str]] | None = None,
     api_key: str | None = None,
     tls: TlsSettings | None = None,
     as_of: reporting_pb2.AsOf | None = None,
 ) -> reporting_pb2.CompareModelsResponse:
-    """Conversions and value per group under each model, from the reporting service."""
+    """Conversions and value per group (and day, week or month with an `interval`) under
+    each model, only credits matching the `filters`, from the reporting service."""
     request = reporting_pb2.CompareModelsRequest(
         property_id=property_id,
         models=models,
         group_by=GROUP_BY[group_by],
         conversion_name=conversion_name,
         as_of=as_of,
+        interval=INTERVALS[interval],
+        filters=_filters_pb(filters),
     )
     _set_time_range(request, start, end)
     with client_channel(address, api_key, tls) as channel:
         stub = reporting_pb2_grpc.ReportingServiceStub(channel)
         return stub.CompareModels(request, timeout=CALL_TIMEOUT)
+
+
+def _filters_pb(filters: dict[str, list[str]] | None) -> list[reporting_pb2.DimensionFilter]:
+    return [
+        reporting_pb2.DimensionFilter(dimension=GROUP_BY[name], values=values)
+        for name, values in (filters or {}).items()
+    ]
 
 
 def _set_time_range(
@@ -452,13 +455,7 @@ def from_report_pb(
             reporting_pb2.GroupBy.Name(d).removeprefix("GROUP_BY_").lower()
             for d in response.dimensions
         ),
-        interval=(
-            ""
-            if response.interval == reporting_pb2.REPORT_INTERVAL_UNSPECIFIED
-            else reporting_pb2.ReportInterval.Name(response.interval)
-            .removeprefix("REPORT_INTERVAL_")
-            .lower()
-        ),
+        interval=_interval_name(response.interval),
         time_zone=response.time_zone,
         filters=filters,
         compared_period=(
@@ -474,16 +471,28 @@ def from_report_pb(
     )
 
 
+def _interval_name(interval: int) -> str:
+    """ "day", "week" or "month"; "" when not split by time."""
+    if interval == reporting_pb2.REPORT_INTERVAL_UNSPECIFIED:
+        return ""
+    return reporting_pb2.ReportInterval.Name(interval).removeprefix("REPORT_INTERVAL_").lower()
+
+
 def _time_text(stamp: Timestamp) -> str:
     return stamp.ToDatetime(tzinfo=UTC).isoformat(timespec="seconds")
 
 
-def from_comparison_pb(comparison: reporting_pb2.CompareModelsResponse, group_by: str) -> Report:
+def from_comparison_pb(
+    comparison: reporting_pb2.CompareModelsResponse,
+    group_by: str,
+    filters: tuple[str, ...] = (),
+) -> Report:
     """A model comparison as plain values, each model's total added up from its rows (none
     for a model whose credits exceed one per conversion)."""
     newest, positions = _freshness(comparison.freshness)
     groups = tuple(
-        ReportGroup(row.group, tuple(_figures(f) for f in row.figures)) for row in comparison.rows
+        ReportGroup(row.group, tuple(_figures(f) for f in row.figures), period=row.period)
+        for row in comparison.rows
     )
     currency = next((f.value.currency_code for row in comparison.rows for f in row.figures), "")
     exceeding = tuple(comparison.models_exceeding_conversions)
@@ -502,6 +511,9 @@ def from_comparison_pb(comparison: reporting_pb2.CompareModelsResponse, group_by
         models_exceeding_conversions=exceeding,
         newest_conversion_time=newest,
         upstream_positions=positions,
+        interval=_interval_name(comparison.interval),
+        time_zone=comparison.time_zone,
+        filters=filters,
     )
 
 
@@ -513,149 +525,119 @@ def format_comparison(
     return render_table(from_comparison_pb(comparison, group_by))
 
 
-def _metric_report(
-    args: argparse.Namespace,
-    address: str,
-    kind: str,
-    model: str,
-    tls: TlsSettings | None,
-    api_key: str | None,
-    as_of: reporting_pb2.AsOf | None = None,
-) -> int:
-    from services.commands.metric_output import write as write_table
-
-    try:
-        table = fetch_metric_table(
-            address,
-            kind,
-            property_id=args.property_id,
-            model=model,
-            group_by=args.group_by,
-            start=args.since,
-            end=args.until,
-            conversion_name=args.conversion,
-            api_key=api_key,
-            tls=tls,
-            as_of=as_of,
-        )
-    except grpc.RpcError as error:
-        print(f"convtrack report: {error.code().name}: {error.details()}", file=sys.stderr)
-        return 1
-    write_table(table, args.output_format, args.output)
-    return 0
+def _fetch_conversions(ask: Ask) -> Report:
+    args = ask.args
+    return fetch_report(
+        ask.address,
+        ask.kind,
+        **ask.scope,
+        models=ask.models,
+        group_by=args.group_by,
+        conversion_name=args.conversion,
+        interval=args.interval or "none",
+        filters=ask.filters,
+        compare=args.compare or "",
+        as_of=ask.as_of,
+    )
 
 
-def _outcome_report(
-    args: argparse.Namespace,
-    address: str,
-    model: str,
-    tls: TlsSettings | None,
-    api_key: str | None,
-) -> int:
-    from services.commands.metric_output import write as write_table
+def _fetch_metrics(ask: Ask) -> MetricTable:
+    args = ask.args
+    return fetch_metric_table(
+        ask.address,
+        ask.kind,
+        **ask.scope,
+        model=ask.models[0],
+        group_by=args.group_by,
+        conversion_name=args.conversion,
+        as_of=ask.as_of,
+    )
+
+
+def _fetch_outcomes(ask: Ask) -> MetricTable:
     from services.commands.outcomes import fetch_outcome_table
 
-    try:
-        table = fetch_outcome_table(
-            address,
-            property_id=args.property_id,
-            model=model,
-            group_by=args.group_by,
-            start=args.since,
-            end=args.until,
-            conversion_name=args.conversion,
-            tls=tls,
-            api_key=api_key,
-        )
-    except grpc.RpcError as error:
-        print(f"convtrack report: {error.code().name}: {error.details()}", file=sys.stderr)
-        return 1
-    write_table(table, args.output_format, args.output)
-    return 0
+    args = ask.args
+    return fetch_outcome_table(
+        ask.address,
+        **ask.scope,
+        model=ask.models[0],
+        group_by=args.group_by,
+        conversion_name=args.conversion,
+    )
 
 
-def _person_report(
-    args: argparse.Namespace,
-    address: str,
-    kind: str,
-    tls: TlsSettings | None,
-    api_key: str | None,
-) -> int:
+def _fetch_funnel(ask: Ask) -> MetricTable:
     from services.commands import people
-    from services.commands.metric_output import write as write_table
 
+    args = ask.args
     try:
-        if kind == "funnel":
-            steps = [people.parse_step(text) for text in args.step]
-            within = people.parse_duration(args.within) if args.within else None
-        names = [n.strip() for n in args.conversion.split(",") if n.strip()]
+        steps = [people.parse_step(text) for text in args.step]
+        within = people.parse_duration(args.within) if args.within else None
     except people.StepError as error:
-        print(f"convtrack report: {error}", file=sys.stderr)
-        return 2
-    try:
-        if kind == "funnel":
-            table = people.funnel_table(
-                people.fetch_funnel(
-                    address,
-                    property_id=args.property_id,
-                    steps=steps,
-                    within=within,
-                    start=args.since,
-                    end=args.until,
-                    tls=tls,
-                    api_key=api_key,
-                )
-            )
-        else:
-            table = people.cohort_table(
-                people.fetch_cohorts(
-                    address,
-                    property_id=args.property_id,
-                    interval=args.interval or "week",
-                    conversion_names=names,
-                    periods=args.periods or 0,
-                    start=args.since,
-                    end=args.until,
-                    tls=tls,
-                    api_key=api_key,
-                )
-            )
-    except grpc.RpcError as error:
-        print(f"convtrack report: {error.code().name}: {error.details()}", file=sys.stderr)
-        return 1
-    write_table(table, args.output_format, args.output)
-    return 0
+        raise UsageError(str(error)) from error
+    return people.funnel_table(
+        people.fetch_funnel(
+            ask.address,
+            **ask.scope,
+            steps=steps,
+            within=within,
+        )
+    )
 
 
-def _path_report(
-    args: argparse.Namespace,
-    address: str,
-    tls: TlsSettings | None,
-    api_key: str | None,
-    as_of: reporting_pb2.AsOf | None = None,
-) -> int:
-    from services.commands.metric_output import write as write_table
+def _fetch_cohorts(ask: Ask) -> MetricTable:
+    from services.commands import people
+
+    args = ask.args
+    return people.cohort_table(
+        people.fetch_cohorts(
+            ask.address,
+            **ask.scope,
+            interval=args.interval or "week",
+            conversion_names=[n.strip() for n in args.conversion.split(",") if n.strip()],
+            periods=args.periods or 0,
+        )
+    )
+
+
+def _fetch_paths(ask: Ask) -> MetricTable:
     from services.commands.paths import fetch_path_table
 
-    try:
-        table = fetch_path_table(
-            address,
-            args.view or "top",
-            property_id=args.property_id,
-            start=args.since,
-            end=args.until,
-            conversion_name=args.conversion,
-            collapse_repeats=args.collapse_repeats,
-            limit=args.limit,
-            tls=tls,
-            api_key=api_key,
-            as_of=as_of,
-        )
-    except grpc.RpcError as error:
-        print(f"convtrack report: {error.code().name}: {error.details()}", file=sys.stderr)
-        return 1
-    write_table(table, args.output_format, args.output)
-    return 0
+    args = ask.args
+    return fetch_path_table(
+        ask.address,
+        args.view or "top",
+        **ask.scope,
+        conversion_name=args.conversion,
+        collapse_repeats=args.collapse_repeats,
+        limit=args.limit,
+        as_of=ask.as_of,
+    )
+
+
+def _write_table(table: MetricTable, output_format: str, output: Path | None) -> None:
+    from services.commands.metric_output import write
+
+    write(table, output_format, output)
+
+
+_NO_PERSON_HISTORY = ": person views keep no past states"
+KINDS: dict[str, ReportKind] = {
+    "conversions": ReportKind(_fetch_conversions, write_report, "last_click"),
+    "compare": ReportKind(_fetch_conversions, write_report, "last_click,linear"),
+    "cost": ReportKind(_fetch_metrics, _write_table, "last_click"),
+    "rates": ReportKind(
+        _fetch_metrics, _write_table, "last_click", ": sessions keep no past states"
+    ),
+    "paths": ReportKind(_fetch_paths, _write_table),
+    "outcomes": ReportKind(
+        _fetch_outcomes, _write_table, "last_click", " yet: stages keep no past states"
+    ),
+    "funnel": ReportKind(_fetch_funnel, _write_table, no_as_of=_NO_PERSON_HISTORY),
+    "cohorts": ReportKind(_fetch_cohorts, _write_table, no_as_of=_NO_PERSON_HISTORY),
+}
+"""The report kinds the reporting service answers, in the order `--help` lists them."""
 
 
 def fetch_metric_table(
@@ -731,7 +713,7 @@ def fetch_metric_table(
         totals = _cost_record(response.totals)
         caption += (
             "\nROAS = value / cost; ROI = (value - cost) / cost; a day's cost counts when the "
-            "day starts in the time range"
+            "day starts in the time range; — where no cost is recorded"
         )
         return MetricTable(_cost_columns(group_by, currency), tuple(rows), totals, scope, caption)
     caption += (
@@ -753,8 +735,11 @@ def _cost_record(row: reporting_pb2.CostRow) -> dict[str, Any]:
         "cost": _money_text(row.cost),
         "conversions": row.conversions,
         "value": _money_text(row.value),
+        # An unpaid channel's conversions cost nothing recorded: no cost per conversion.
         "cost_per_conversion": (
-            _money_text(row.cost_per_conversion) if row.HasField("cost_per_conversion") else None
+            _money_text(row.cost_per_conversion)
+            if row.HasField("cost_per_conversion") and from_money_pb(row.cost).to_nanos()
+            else None
         ),
         "roas": row.roas if row.HasField("roas") else None,
         "roi": row.roi if row.HasField("roi") else None,

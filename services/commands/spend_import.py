@@ -8,17 +8,15 @@ import csv
 import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import TextIO
+from typing import Any, TextIO
 
-import grpc
-
-from common.channels import operator_tls
-from common.settings import SettingsError, TlsSettings, process_env
+from common.settings import TlsSettings
 from convtrack.common.v1 import common_pb2
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
-from services.commands.credentials import client_channel, sent_api_key
+from services.commands.credentials import client_channel
+from services.commands.csv_import import CsvHeaderError, Tally, records, run_import, send_batches
 
 BATCH_ROWS = 500
 CALL_TIMEOUT = 60.0
@@ -90,64 +88,47 @@ META = CsvFormat(
 CSV_FORMATS = {f.name: f for f in (GENERIC, GOOGLE_ADS, META)}
 
 
-class CsvFormatError(Exception):
+class CsvFormatError(CsvHeaderError):
     """The file's header does not have the columns its format needs."""
 
 
 @dataclass
-class SpendTally:
+class SpendTally(Tally):
     """What happened to the rows of a spend file."""
 
     recorded: int = 0
     corrected: int = 0
     unchanged: int = 0
-    rejected: int = 0
-    errors: list[str] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
         """Every data row read."""
         return self.recorded + self.corrected + self.unchanged + self.rejected
 
+    def summary(self) -> str:
+        """The verdict counts, as one line."""
+        return (
+            f"{self.rows:,} rows: {self.recorded:,} recorded, {self.corrected:,} corrected, "
+            f"{self.unchanged:,} unchanged, {self.rejected:,} rejected"
+        )
+
 
 def spend_import(args: argparse.Namespace) -> int:
     """Sends the file's spend rows and prints the verdict counts and each rejected line; 1
     when the file cannot be read or sent or a row was rejected, 2 for a bad header."""
-    env = process_env()
-    address = args.addr or env.get("INGEST_ADDR", "127.0.0.1:50051")
-    try:
-        tls = operator_tls(args.tls_dir, env)
-        api_key = sent_api_key(args.api_key, env, address)
-    except SettingsError as error:
-        print(f"convtrack spend import: {error}", file=sys.stderr)
-        return 2
-    try:
-        with args.file.open(encoding="utf-8-sig", newline="") as text:
-            tally = send_spend(
-                address,
-                text,
-                format_name=args.csv_format,
-                property_id=args.property_id or "",
-                progress=sys.stderr,
-                api_key=api_key,
-                tls=tls,
-            )
-    except CsvFormatError as error:
-        print(f"convtrack spend import: {args.file}: {error}", file=sys.stderr)
-        return 2
-    except OSError as error:
-        print(f"convtrack spend import: {error}", file=sys.stderr)
-        return 1
-    except grpc.RpcError as error:
-        print(f"convtrack spend import: {error.code().name}: {error.details()}", file=sys.stderr)
-        return 1
-    for line in tally.errors:
-        print(f"{args.file}:{line}", file=sys.stderr)
-    print(
-        f"{tally.rows:,} rows: {tally.recorded:,} recorded, {tally.corrected:,} corrected, "
-        f"{tally.unchanged:,} unchanged, {tally.rejected:,} rejected"
-    )
-    return 1 if tally.rejected else 0
+
+    def send(address: str, text: TextIO, api_key: str | None, tls: TlsSettings | None) -> Any:
+        return send_spend(
+            address,
+            text,
+            format_name=args.csv_format,
+            property_id=args.property_id or "",
+            progress=sys.stderr,
+            api_key=api_key,
+            tls=tls,
+        )
+
+    return run_import("spend import", args, send)
 
 
 def send_spend(
@@ -166,14 +147,11 @@ def send_spend(
     tally = SpendTally()
     with client_channel(address, api_key, tls) as channel:
         stub = ingest_pb2_grpc.IngestServiceStub(channel)
-        batch: list[tuple[int, ingest_pb2.SpendRow]] = []
-        for line, row in read_rows(text, format_name, property_id, tally):
-            batch.append((line, row))
-            if len(batch) >= batch_rows:
-                _send(stub, batch, tally, progress)
-                batch = []
-        if batch:
-            _send(stub, batch, tally, progress)
+        send_batches(
+            read_rows(text, format_name, property_id, tally),
+            batch_rows,
+            lambda batch: _send(stub, batch, tally, progress),
+        )
     return tally
 
 
@@ -232,19 +210,16 @@ def read_rows(
             f"the {dialect.name} format needs columns for {', '.join(sorted(missing))}; "
             f"the header has {', '.join(header)}"
         )
-    for record in reader:
-        line = reader.line_num
-        if not any(cell.strip() for cell in record) or record[0].strip().lower().startswith(
-            "total"
-        ):
-            continue
-        values = {ours: record[i].strip() for i, ours in columns.items() if i < len(record)}
+    for line, values in records(reader, columns, lambda: reader.line_num, _is_total):
         row, problem = _spend_row(values, dialect, property_id, currency)
         if problem:
-            tally.rejected += 1
-            tally.errors.append(f"{line}: {problem}")
+            tally.reject(line, problem)
             continue
         yield line, row
+
+
+def _is_total(record: Sequence[str]) -> bool:
+    return record[0].strip().lower().startswith("total")
 
 
 def _is_header(record: Sequence[str]) -> bool:

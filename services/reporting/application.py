@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -32,7 +31,6 @@ from common.money import NANOS_PER_MICRO, NANOS_PER_UNIT, Money
 from common.sql_positions import stored_position
 from services.reporting.as_of import ATTRIBUTION, current, resolve
 from services.reporting.domainmodel import (
-    DEFAULT_SCOPE,
     NOT_SET,
     AsOf,
     ComparisonRow,
@@ -47,6 +45,13 @@ from services.reporting.domainmodel import (
     ReportQuery,
     ReportRow,
 )
+from services.reporting.errors import (
+    InvalidComparisonError,
+    InvalidTimeZoneError,
+    MissingPropertyError,
+    MixedCurrencyError,
+    UnknownPropertyError,
+)
 from services.reporting.generations import Connectable, writer
 from services.reporting.log_clock import time_of
 from services.reporting.periods import (
@@ -57,67 +62,22 @@ from services.reporting.periods import (
     period_start,
 )
 from services.reporting.projections import PROJECTION_NAME
+from services.reporting.scope import (
+    check_request,
+    configured_models_of,
+    counted_name,
+    credited_models,
+    require_model,
+    snapshot,
+    unknown_name,
+    utc,
+)
 from services.reporting.views import (
-    configured_models,
     conversion_credits,
     projection_positions,
     property_settings,
     unconsented_conversions,
 )
-
-
-class ReportingError(Exception):
-    """Base of reporting's errors."""
-
-
-class MissingPropertyError(ReportingError):
-    """A report query without a property: reports never mix properties."""
-
-
-class NotFoundError(ReportingError):
-    """What a query names has no attributed conversion in the views."""
-
-
-class UnknownPropertyError(NotFoundError):
-    """The property has no attributed conversion."""
-
-
-class UnknownConversionNameError(NotFoundError):
-    """The property has no attributed conversion of that name."""
-
-
-class ConversionNameRequiredError(ReportingError):
-    """The query names no conversion and the property has conversions of several names."""
-
-
-class ModelWithoutCreditsError(ReportingError):
-    """The model has no credits for the property and conversion name: attribution is not
-    configured with it for the property (or, for a data-driven model, has not fitted it yet,
-    or is still re-attributing the property's conversions under it)."""
-
-
-class InvalidTimeRangeError(ReportingError):
-    """The time range ends before or where it starts."""
-
-
-class InvalidComparisonError(ReportingError):
-    """The compared period lacks a start or an end, or ends before or where it starts."""
-
-
-class InvalidTimeZoneError(ReportingError):
-    """A time zone that is no IANA time zone name."""
-
-
-class AsOfNotKeptError(ReportingError):
-    """The report has no past states to answer "as of" a past moment from."""
-
-
-class MixedCurrencyError(ReportingError):
-    """The credits to add up are in more than one reporting currency."""
-
-
-NAMES_IN_MESSAGES = 20
-"""At most this many names are listed in an error message."""
 
 
 class ReportingApplication:
@@ -144,7 +104,7 @@ class ReportingApplication:
         fixed order (conversion id, credit index), so the same credits give the same report,
         bit for bit, however the rows were written.
         """
-        with self._snapshot() as conn:
+        with snapshot(self._engine) as conn:
             scoped = self._scoped(conn, query, [query.model])
             zone_name = self._settings(conn, query.property_id).time_zone
             report = self._report(conn, scoped, ZoneInfo(zone_name))
@@ -163,7 +123,7 @@ class ReportingApplication:
 
     def property_settings(self, property_id: str) -> PropertySettings:
         """What the property chose for its reports (the defaults when it never chose)."""
-        with self._snapshot() as conn:
+        with snapshot(self._engine) as conn:
             return self._settings(conn, property_id)
 
     def set_property_settings(
@@ -194,29 +154,38 @@ class ReportingApplication:
 
     def compare_models(self, query: ReportQuery, models: Sequence[str]) -> ModelComparison:
         """The report of `query` under each model, side by side (the model in `query` is
-        ignored), all from one snapshot. Rows follow the first model's order; groups missing
-        under a model show zero there."""
+        ignored), all from one snapshot, with the query's filters, interval and comparison
+        period. Rows follow the first model's order (with an interval, periods first);
+        groups missing under a model show zero there."""
         if not models:
             raise ValueError("at least one model is required")
-        with self._snapshot() as conn:
+        with snapshot(self._engine) as conn:
             scoped = self._scoped(conn, query, models)
-            zone = ZoneInfo(self._settings(conn, query.property_id).time_zone)
+            zone_name = self._settings(conn, query.property_id).time_zone
+            zone = ZoneInfo(zone_name)
             reports = [self._report(conn, replace(scoped, model=model), zone) for model in models]
             freshness = self._freshness(conn, scoped, models)
         currency = next((r.total_value.currency_code for r in reports if r.rows), "")
-        order: dict[str, None] = {}
+        order: dict[tuple[str, str], ReportRow] = {}
         for report in reports:
-            order.update(dict.fromkeys(row.group for row in report.rows))
-        by_group = [{row.group: row for row in report.rows} for report in reports]
+            for row in report.rows:
+                order.setdefault((row.period, row.group), row)
+        keys = list(order)
+        if scoped.interval is not Interval.NONE:
+            keys.sort(key=lambda key: order[key].period_start or utc(EPOCH))
+        by_key = [{(row.period, row.group): row for row in report.rows} for report in reports]
+        compared = scoped.compare_start is not None
         rows = tuple(
             ComparisonRow(
                 group=group,
                 figures=tuple(
-                    found.get(group, ReportRow(group, 0.0, Money.zero(currency), 0.0))
-                    for found in by_group
+                    found.get((period, group), _zero_row(group, currency, compared))
+                    for found in by_key
                 ),
+                period_start=order[(period, group)].period_start,
+                period=period,
             )
-            for group in order
+            for period, group in keys
         )
         exceeding = tuple(m for m, r in zip(models, reports, strict=True) if r.exceeds_conversions)
         return ModelComparison(
@@ -225,19 +194,23 @@ class ReportingApplication:
             exceeding_models=exceeding,
             conversion_name=scoped.conversion_name,
             freshness=freshness,
+            interval=scoped.interval,
+            time_zone=zone_name,
+            compare_start=scoped.compare_start,
+            compare_end=scoped.compare_end,
         )
 
     def list_properties(self, page_size: int, after: str = "") -> Page:
         """The properties that have attributed conversions, in order, after `after`."""
         c = conversion_credits.c
-        with self._snapshot() as conn:
+        with snapshot(self._engine) as conn:
             return _page(conn, c.property_id, [c.property_id > after, current(c, None)], page_size)
 
     def list_conversion_names(self, property_id: str, page_size: int, after: str = "") -> Page:
         """The conversion names of a property's attributed conversions, in order, after
         `after`."""
         c = conversion_credits.c
-        with self._snapshot() as conn:
+        with snapshot(self._engine) as conn:
             self._require_property(conn, property_id, None)
             conditions = [
                 c.property_id == property_id,
@@ -251,47 +224,19 @@ class ReportingApplication:
     ) -> tuple[str, ...]:
         """The models that have credits in the property (for the conversion name, if given),
         in order; as they stood at `as_of` when given."""
-        with self._snapshot() as conn:
+        with snapshot(self._engine) as conn:
             at = resolve(conn, as_of).attribution
             self._require_property(conn, property_id, at)
             if conversion_name:
                 self._require_conversion_name(conn, property_id, conversion_name, at)
-            return self._models(conn, property_id, conversion_name, at)
+            return credited_models(conn, property_id, conversion_name, at)
 
     def configured_models(self, property_id: str, as_of: AsOf | None = None) -> tuple[str, ...]:
         """The models attribution is configured with for the property, in its order, as its
         log last said (empty before it said); as it had said at `as_of` when given."""
-        with self._snapshot() as conn:
+        with snapshot(self._engine) as conn:
             at = resolve(conn, as_of).attribution
-            return self._configured_models(conn, property_id, at) or ()
-
-    def _configured_models(
-        self, conn: Connection, property_id: str, at: int | None = None
-    ) -> tuple[str, ...] | None:
-        """The models attribution credits in the property: its own choice, else the
-        default's; None when attribution's log has not said (a log written before
-        attribution's settings were logged). At position `at` (None: now)."""
-        c = configured_models.c
-        rows = dict(
-            conn.execute(
-                select(c.property_id, c.models).where(
-                    c.property_id.in_([property_id, DEFAULT_SCOPE]), current(c, at)
-                )
-            ).all()
-        )
-        for scope in (property_id, DEFAULT_SCOPE):
-            if rows.get(scope) is not None:
-                return tuple(rows[scope])
-        return None
-
-    @contextmanager
-    def _snapshot(self) -> Iterator[Connection]:
-        """A connection whose reads all see one snapshot, rows and positions alike (SQLite
-        holds a read transaction's snapshot anyway; PostgreSQL needs REPEATABLE READ)."""
-        with self._engine.connect() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execution_options(isolation_level="REPEATABLE READ")
-            yield conn
+            return configured_models_of(conn, property_id, at) or ()
 
     def _scoped(self, conn: Connection, query: ReportQuery, models: Sequence[str]) -> ReportQuery:
         """The query with its conversion name filled in (unless it filters or groups by
@@ -301,16 +246,13 @@ class ReportingApplication:
         views = resolve(conn, query.as_of)
         at = views.attribution
         query = replace(query, as_of=None if at is None else AsOf(attribution_position=at))
-        if not query.property_id:
-            raise MissingPropertyError("property_id is required")
-        if query.start and query.end and _utc(query.end) <= _utc(query.start):
-            raise InvalidTimeRangeError("the end of the time range must be after its start")
+        check_request(query.property_id, query.start, query.end)
         if (query.compare_start is None) != (query.compare_end is None):
             raise InvalidComparisonError("a comparison period needs a start and an end")
         if (
             query.compare_start is not None
             and query.compare_end is not None
-            and _utc(query.compare_end) <= _utc(query.compare_start)
+            and utc(query.compare_end) <= utc(query.compare_start)
         ):
             raise InvalidComparisonError("the compared period must end after its start")
         self._require_property(conn, query.property_id, at)
@@ -319,57 +261,17 @@ class ReportingApplication:
             self._require_conversion_name(conn, query.property_id, name, at)
         if not names and GroupBy.CONVERSION_NAME not in query.grouped_by:
             found = self._conversion_names(conn, query.property_id, at)
-            if len(found) > 1:
-                raise ConversionNameRequiredError(
-                    f"property {query.property_id!r} has conversions of several names "
-                    f"({_listed(found)}): a report counts one, name it in conversion_name "
-                    "(or filter by conversion names, or group by conversion_name)"
-                )
-            names = (found[0],)
-            query = replace(query, conversion_name=found[0])
+            name = counted_name(
+                query.property_id,
+                "",
+                found,
+                alternatives="or filter by conversion names, or group by conversion_name",
+            )
+            names = (name,)
+            query = replace(query, conversion_name=name)
         for model in models:
-            missing = [
-                name
-                for name in names or ("",)
-                if not self._has_credits(conn, query.property_id, name, model, at)
-            ]
-            if missing:
-                raise self._without_credits(conn, query.property_id, missing[0], model, at)
+            require_model(conn, query.property_id, names, model, at)
         return query
-
-    def _without_credits(
-        self, conn: Connection, property_id: str, name: str, model: str, at: int | None
-    ) -> ModelWithoutCreditsError:
-        """The error for a model without credits (at position `at`), saying why and how to
-        enable it."""
-        with_credits = _listed(self._models(conn, property_id, name, at))
-        described = f"{name!r} conversions" if name else "conversions"
-        configured = self._configured_models(conn, property_id, at)
-        enable = (
-            f"enable it for this property with attribution's ConfigureModels (property_id "
-            f"{property_id!r}; `convtrack attribution configure-models --property "
-            f"{property_id} --models ...`), or for every property that follows the default "
-            "with property_id '*' (ATTRIBUTION_MODELS while nobody chose)"
-        )
-        if configured is None:
-            return ModelWithoutCreditsError(
-                f"model {model!r} has no credits for {described} of property "
-                f"{property_id!r} (models with credits: {with_credits}). Attribution credits "
-                f"the models configured for the property: {enable}; a data-driven model "
-                "(markov, shapley) credits after its first fit (RefitModel)"
-            )
-        if model not in configured:
-            return ModelWithoutCreditsError(
-                f"model {model!r} is not configured for property {property_id!r} (its "
-                f"models: {_listed(configured)}): {enable}"
-            )
-        return ModelWithoutCreditsError(
-            f"model {model!r} is configured for property {property_id!r} but has no credits "
-            f"for its {described} yet (models with credits: {with_credits}): a "
-            "data-driven model (markov, shapley) credits after its first fit (RefitModel, "
-            "or the scheduled refit); any model once attribution's re-attribution job after "
-            "the configuration change has reached them"
-        )
 
     def _report(self, conn: Connection, query: ReportQuery, zone: ZoneInfo) -> ConversionReport:
         """The whole report (every row) of a scoped query."""
@@ -391,7 +293,7 @@ class ReportingApplication:
         if previous is not None:
             keys += [key for key in previous.groups if key not in current.groups]
         first_key = (
-            key_of(query.interval, _utc(query.start), zone)
+            key_of(query.interval, utc(query.start), zone)
             if query.start is not None and query.interval is not Interval.NONE
             else 0
         )
@@ -445,7 +347,7 @@ class ReportingApplication:
         def order(row: ReportRow) -> tuple[datetime, float, float, tuple[str, ...]]:
             earlier = row.previous.conversions if row.previous else 0.0
             return (
-                row.period_start or _utc(EPOCH),
+                row.period_start or utc(EPOCH),
                 -row.conversions,
                 -earlier,
                 row.dimension_values,
@@ -477,7 +379,7 @@ class ReportingApplication:
                 return _PeriodSums({}, 0)
             period = self._period_expression(query.interval, zone, *bounds)
             if query.compare_start is not None and query.start is not None:
-                first_key = key_of(query.interval, _utc(query.start), zone)
+                first_key = key_of(query.interval, utc(query.start), zone)
         width = len(query.grouped_by)
         groups: dict[tuple[tuple[str, ...], int | None], _GroupSums] = {}
         for row in conn.execute(self._report_statement(query, period)):
@@ -501,14 +403,14 @@ class ReportingApplication:
         when nothing matches."""
         c = conversion_credits.c
         if query.start is not None and query.end is not None:
-            return _utc(query.start), _utc(query.end)
+            return utc(query.start), utc(query.end)
         lowest, highest = conn.execute(
             select(func.min(c.occurred_at), func.max(c.occurred_at)).where(*self._conditions(query))
         ).one()
         if lowest is None:
             return None
-        start = _utc(query.start) if query.start is not None else _utc(lowest)
-        end = _utc(query.end) if query.end is not None else _utc(highest) + timedelta(seconds=1)
+        start = utc(query.start) if query.start is not None else utc(lowest)
+        end = utc(query.end) if query.end is not None else utc(highest) + timedelta(seconds=1)
         return start, end
 
     def _period_expression(
@@ -562,13 +464,13 @@ class ReportingApplication:
         )
         return Freshness(
             positions,
-            None if newest is None else _utc(newest),
+            None if newest is None else utc(newest),
             None if at is None else time_of(conn, ATTRIBUTION, at),
         )
 
     def _require_property(self, conn: Connection, property_id: str, at: int | None) -> None:
         c = conversion_credits.c
-        if not _exists(conn, c.property_id == property_id, current(c, at)):
+        if not _exists_credit(conn, c.property_id == property_id, current(c, at)):
             raise UnknownPropertyError(
                 f"property {property_id!r} has no attributed conversion{_then(at)}"
             )
@@ -577,22 +479,11 @@ class ReportingApplication:
         self, conn: Connection, property_id: str, name: str, at: int | None
     ) -> None:
         c = conversion_credits.c
-        if not _exists(
+        if not _exists_credit(
             conn, c.property_id == property_id, c.conversion_name == name, current(c, at)
         ):
-            raise UnknownConversionNameError(
-                f"property {property_id!r} has no attributed {name!r} conversion{_then(at)} "
-                f"(its conversion names: {_listed(self._conversion_names(conn, property_id, at))})"
-            )
-
-    def _has_credits(
-        self, conn: Connection, property_id: str, name: str, model: str, at: int | None
-    ) -> bool:
-        c = conversion_credits.c
-        conditions = [c.property_id == property_id, c.model == model, current(c, at)]
-        if name:
-            conditions.append(c.conversion_name == name)
-        return _exists(conn, *conditions)
+            names = self._conversion_names(conn, property_id, at)
+            raise unknown_name(property_id, f"attributed {name!r} conversion{_then(at)}", names)
 
     def _conversion_names(self, conn: Connection, property_id: str, at: int | None) -> list[str]:
         c = conversion_credits.c
@@ -604,16 +495,6 @@ class ReportingApplication:
         )
         return list(conn.execute(statement).scalars())
 
-    def _models(
-        self, conn: Connection, property_id: str, name: str = "", at: int | None = None
-    ) -> tuple[str, ...]:
-        c = conversion_credits.c
-        conditions = [c.property_id == property_id, current(c, at)]
-        if name:
-            conditions.append(c.conversion_name == name)
-        statement = select(c.model).where(*conditions).distinct().order_by(c.model)
-        return tuple(conn.execute(statement).scalars())
-
     def _conditions(
         self, query: ReportQuery, models: Sequence[str] = ()
     ) -> list[ColumnElement[bool]]:
@@ -623,9 +504,9 @@ class ReportingApplication:
         model = c.model.in_(models) if models else c.model == query.model
         conditions = [c.property_id == query.property_id, model, current(c, _at(query))]
         if query.start is not None:
-            conditions.append(c.occurred_at >= _utc(query.start))
+            conditions.append(c.occurred_at >= utc(query.start))
         if query.end is not None:
-            conditions.append(c.occurred_at < _utc(query.end))
+            conditions.append(c.occurred_at < utc(query.end))
         if query.conversion_name:
             conditions.append(c.conversion_name == query.conversion_name)
         for found in query.filters:
@@ -789,6 +670,12 @@ def _change(
     )
 
 
+def _zero_row(group: str, currency: str, compared: bool) -> ReportRow:
+    """A group's row under a model that credits it nothing (nor in the compared period)."""
+    previous = _change(currency, 0.0, 0, 0.0, 0) if compared else None
+    return ReportRow(group, 0.0, Money.zero(currency), 0.0, previous=previous)
+
+
 def _previous_figures(
     currency: str, conversions: float, micros: int, earlier: _GroupSums | None
 ) -> PreviousFigures:
@@ -811,13 +698,6 @@ def _money(currency: str, micros: int) -> tuple[Money, bool]:
     return Money.from_nanos(currency, largest), True
 
 
-def _utc(moment: datetime) -> datetime:
-    """The moment in UTC, as stored; a naive datetime is taken to be UTC already."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
 def _at(query: ReportQuery) -> int | None:
     """The position of attribution's log a scoped query reads at (None: live)."""
     return None if query.as_of is None else query.as_of.attribution_position
@@ -826,12 +706,6 @@ def _at(query: ReportQuery) -> int | None:
 def _then(at: int | None) -> str:
     """ " as of position N" for an error about a past position."""
     return "" if at is None else f" as of attribution position {at}"
-
-
-def _exists(conn: Connection, *conditions: ColumnElement[bool]) -> bool:
-    """Whether any credit meets the conditions."""
-    c = conversion_credits.c
-    return conn.execute(select(c.property_id).where(*conditions).limit(1)).first() is not None
 
 
 def _page(
@@ -844,10 +718,7 @@ def _page(
     return Page(items, items[-1] if len(found) > size else "")
 
 
-def _listed(names: Sequence[str]) -> str:
-    """Names for an error message, at most NAMES_IN_MESSAGES of them."""
-    if not names:
-        return "none"
-    shown = ", ".join(names[:NAMES_IN_MESSAGES])
-    more = len(names) - NAMES_IN_MESSAGES
-    return shown + (f" and {more} more" if more > 0 else "")
+def _exists_credit(conn: Connection, *conditions: ColumnElement[bool]) -> bool:
+    """Whether any credit meets the conditions."""
+    c = conversion_credits.c
+    return conn.execute(select(c.property_id).where(*conditions).limit(1)).first() is not None

@@ -320,10 +320,13 @@ class ConversionReport:
 
 @dataclass(frozen=True, slots=True)
 class ComparisonRow:
-    """One group's figures under each compared model (same order as the models)."""
+    """One group's figures under each compared model (same order as the models); with an
+    interval, in one period (`period_start` and `period` as in ReportRow)."""
 
     group: str
     figures: tuple[ReportRow, ...]
+    period_start: datetime | None = None
+    period: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,6 +338,10 @@ class ModelComparison:
     exceeding_models: tuple[str, ...] = ()
     conversion_name: str = ""
     freshness: Freshness = Freshness((), None)
+    interval: Interval = Interval.NONE
+    time_zone: str = ""
+    compare_start: datetime | None = None
+    compare_end: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,7 @@ model, per channel, source, medium or campaign."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, tzinfo
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -13,19 +12,11 @@ from typing import TypeVar
 from sqlalchemy import ColumnElement, Connection, Table, case, func, select
 
 from services.reporting.application import (
-    AsOfNotKeptError,
-    ConversionNameRequiredError,
-    InvalidTimeRangeError,
-    MissingPropertyError,
-    MixedCurrencyError,
-    ModelWithoutCreditsError,
-    UnknownConversionNameError,
-    UnknownPropertyError,
+    _joined_value as joined_value,
 )
-from services.reporting.application import _joined_value as joined_value
-from services.reporting.application import _listed as listed
-from services.reporting.application import _utc as utc
-from services.reporting.application import _value_part_sums as value_part_sums
+from services.reporting.application import (
+    _value_part_sums as value_part_sums,
+)
 from services.reporting.as_of import ATTRIBUTION, INGEST, ViewsAt, current, live_position, resolve
 from services.reporting.domainmodel import (
     NOT_SET,
@@ -37,7 +28,19 @@ from services.reporting.domainmodel import (
     RateReport,
     RateRow,
 )
+from services.reporting.errors import (
+    MixedCurrencyError,
+    UnknownPropertyError,
+)
 from services.reporting.generations import Connectable
+from services.reporting.scope import (
+    check_request,
+    counted_name,
+    refuse_as_of,
+    require_model,
+    snapshot,
+    utc,
+)
 from services.reporting.sessions import property_time_zone
 from services.reporting.views import (
     conversion_credits,
@@ -67,7 +70,7 @@ class MetricsReports:
         A day's spend counts when the day starts (midnight in the property's time zone) inside
         the time range; conversions count when they happened inside it.
         """
-        with self._snapshot() as conn:
+        with snapshot(self._engine) as conn:
             views = resolve(conn, query.as_of)
             name = self._scope(conn, query, views)
             credited, credit_currencies = self._credited(conn, query, name, views)
@@ -106,13 +109,13 @@ class MetricsReports:
         session and per visitor. A session counts when it starts inside the time range.
 
         Sessions keep no history: as of a past moment, AsOfNotKeptError."""
-        with self._snapshot() as conn:
+        with snapshot(self._engine) as conn:
             views = resolve(conn, query.as_of)
-            if not views.is_live:
-                raise AsOfNotKeptError(
-                    "the conversion rate report has no past states: sessions are kept as "
-                    "they stand now (ask without as_of)"
-                )
+            refuse_as_of(
+                views,
+                "the conversion rate report has no past states: sessions are kept as they "
+                "stand now (ask without as_of)",
+            )
             name = self._scope(conn, query, views)
             credited, _ = self._credited(conn, query, name, views)
             s = sessions.c
@@ -154,23 +157,14 @@ class MetricsReports:
                 next_after=next_after,
             )
 
-    @contextmanager
-    def _snapshot(self) -> Iterator[Connection]:
-        with self._engine.connect() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execution_options(isolation_level="REPEATABLE READ")
-            yield conn
-
     def _scope(self, conn: Connection, query: MetricsQuery, views: ViewsAt) -> str:
         """The conversion name the report counts ("" when the property has no conversion),
-        once the property and the model are known (at `views`)."""
-        if not query.property_id:
-            raise MissingPropertyError("property_id is required")
-        if query.start and query.end and utc(query.end) <= utc(query.start):
-            raise InvalidTimeRangeError("the end of the time range must be after its start")
+        once the property and the model are known (at `views`): the shared scope checks,
+        with spend or sessions enough to know the property."""
+        check_request(query.property_id, query.start, query.end)
         c = conversion_credits.c
         at = views.attribution
-        names = list(
+        names: list[str] = list(
             conn.execute(
                 select(c.conversion_name)
                 .where(c.property_id == query.property_id, current(c, at))
@@ -191,43 +185,8 @@ class MetricsReports:
                     f"property {query.property_id!r} has no conversion, spend or session"
                 )
             return ""
-        name = query.conversion_name
-        if name and name not in names:
-            raise UnknownConversionNameError(
-                f"property {query.property_id!r} has no attributed {name!r} conversion (its "
-                f"conversion names: {listed(names)})"
-            )
-        if not name:
-            if len(names) > 1:
-                raise ConversionNameRequiredError(
-                    f"property {query.property_id!r} has conversions of several names "
-                    f"({listed(names)}): a report counts one, name it in conversion_name"
-                )
-            name = names[0]
-        if not _exists(
-            conn,
-            conversion_credits,
-            c.property_id == query.property_id,
-            c.conversion_name == name,
-            c.model == query.model,
-            current(c, at),
-        ):
-            models = conn.execute(
-                select(c.model)
-                .where(
-                    c.property_id == query.property_id,
-                    c.conversion_name == name,
-                    current(c, at),
-                )
-                .distinct()
-                .order_by(c.model)
-            ).scalars()
-            raise ModelWithoutCreditsError(
-                f"model {query.model!r} has no credits for {name!r} conversions of property "
-                f"{query.property_id!r} (models with credits: {listed(list(models))}). "
-                "Attribution credits the models it is configured with: add it with "
-                "attribution's ConfigureModels"
-            )
+        name = counted_name(query.property_id, query.conversion_name, names)
+        require_model(conn, query.property_id, [name], query.model, at)
         return name
 
     def _credited(

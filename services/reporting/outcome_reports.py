@@ -4,28 +4,28 @@ a model."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, Connection, select
 
 from common.sql_positions import stored_position
-from services.reporting.application import (
-    ConversionNameRequiredError,
-    InvalidTimeRangeError,
-    MissingPropertyError,
+from services.reporting.domainmodel import NOT_SET, Freshness, GroupBy
+from services.reporting.errors import (
     MixedCurrencyError,
-    ModelWithoutCreditsError,
-    UnknownConversionNameError,
     UnknownPropertyError,
 )
-from services.reporting.application import _listed as listed
-from services.reporting.application import _utc as utc
-from services.reporting.domainmodel import NOT_SET, Freshness, GroupBy
 from services.reporting.generations import Connectable
 from services.reporting.projections import PROJECTION_NAME
+from services.reporting.scope import (
+    check_request,
+    counted_name,
+    require_model,
+    snapshot,
+    unknown_name,
+    utc,
+)
 from services.reporting.views import conversion_credits, conversion_stages, projection_positions
 
 
@@ -103,7 +103,7 @@ class OutcomeReports:
         """The stages of one conversion name's outcomes; stages ordered as `query.stages`
         (which keeps stages nobody reached, at zero), else by conversions (most first), then
         by when first reached."""
-        with self._snapshot() as conn:
+        with snapshot(self._engine) as conn:
             name = self._scope(conn, query)
             s = conversion_stages.c
             stage_rows = conn.execute(
@@ -189,20 +189,10 @@ class OutcomeReports:
             conditions.append(s.occurred_at < utc(query.end))
         return conditions
 
-    @contextmanager
-    def _snapshot(self) -> Iterator[Connection]:
-        with self._engine.connect() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execution_options(isolation_level="REPEATABLE READ")
-            yield conn
-
     def _scope(self, conn: Connection, query: OutcomeQuery) -> str:
         """The conversion name the report counts, once the property, the name and the model's
         credits are known."""
-        if not query.property_id:
-            raise MissingPropertyError("property_id is required")
-        if query.start and query.end and utc(query.end) <= utc(query.start):
-            raise InvalidTimeRangeError("the end of the time range must be after its start")
+        check_request(query.property_id, query.start, query.end)
         c, s = conversion_credits.c, conversion_stages.c
         names = _names(conn, c, query.property_id)
         if not names:
@@ -211,29 +201,13 @@ class OutcomeReports:
             )
         name = query.conversion_name
         if name and name not in names:
-            raise UnknownConversionNameError(
-                f"property {query.property_id!r} has no {name!r} conversion (its conversion "
-                f"names: {listed(names)})"
-            )
+            raise unknown_name(query.property_id, f"{name!r} conversion", names)
         if not name:
             staged = _names(conn, s, query.property_id) or names
-            if len(staged) > 1:
-                raise ConversionNameRequiredError(
-                    f"property {query.property_id!r} has outcomes of several conversion names "
-                    f"({listed(staged)}): a report counts one, name it in conversion_name"
-                )
-            name = staged[0]
-        has_credits = conn.execute(
-            select(c.conversion_id)
-            .where(c.property_id == query.property_id, c.conversion_name == name)
-            .where(c.model == query.model, c.valid_to.is_(None))
-            .limit(1)
-        ).first()
-        if has_credits is None:
-            raise ModelWithoutCreditsError(
-                f"model {query.model!r} has no credits for {name!r} conversions of property "
-                f"{query.property_id!r}: ListReportModels names the models that have"
+            name = counted_name(
+                query.property_id, "", staged, several="outcomes of several conversion names"
             )
+        require_model(conn, query.property_id, [name], query.model, None)
         return name
 
 

@@ -3,27 +3,23 @@ and assisted versus last-touch conversions per channel."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, func, select
 
 from services.reporting.application import (
-    ConversionNameRequiredError,
-    InvalidTimeRangeError,
-    MissingPropertyError,
-    MixedCurrencyError,
-    UnknownConversionNameError,
-    UnknownPropertyError,
+    _joined_value as joined_value,
 )
-from services.reporting.application import _joined_value as joined_value
-from services.reporting.application import _listed as listed
-from services.reporting.application import _utc as utc
-from services.reporting.application import _value_part_sums as value_part_sums
+from services.reporting.application import (
+    _value_part_sums as value_part_sums,
+)
 from services.reporting.as_of import ATTRIBUTION, current, live_position, resolve
 from services.reporting.domainmodel import AsOf, Freshness
+from services.reporting.errors import (
+    MixedCurrencyError,
+    UnknownPropertyError,
+)
 from services.reporting.generations import Connectable
 from services.reporting.log_clock import time_of
 from services.reporting.path_values import (
@@ -39,6 +35,7 @@ from services.reporting.path_values import (
     PathTotals,
     steps_of_key,
 )
+from services.reporting.scope import check_request, counted_name, snapshot, utc
 from services.reporting.views import (
     conversion_path_channels,
     conversion_paths,
@@ -54,7 +51,7 @@ class PathReports:
 
     def top_paths(self, query: PathQuery) -> PathReport:
         """Paths by conversions (most first, then by path), one page after `query.offset`."""
-        with self._snapshot() as conn:
+        with snapshot(self._engine) as conn:
             query = self._resolved(conn, query)
             name = self._scope(conn, query)
             totals = self._totals(conn, query, name)
@@ -92,7 +89,7 @@ class PathReports:
     def distribution(self, query: PathQuery, kind: DistributionKind) -> PathDistribution:
         """Conversions and value per path length (touchpoints) or time lag (whole days from
         the first touch) bucket."""
-        with self._snapshot() as conn:
+        with snapshot(self._engine) as conn:
             query = self._resolved(conn, query)
             name = self._scope(conn, query)
             totals = self._totals(conn, query, name)
@@ -131,7 +128,7 @@ class PathReports:
     def assisted(self, query: PathQuery) -> AssistReport:
         """Per channel: conversions (and their whole value) whose path it assisted (it appears
         in the path but is not its last non-direct channel), and those it closed (it is)."""
-        with self._snapshot() as conn:
+        with snapshot(self._engine) as conn:
             query = self._resolved(conn, query)
             name = self._scope(conn, query)
             totals = self._totals(conn, query, name)
@@ -163,13 +160,6 @@ class PathReports:
                 )
             return AssistReport(tuple(rows), totals)
 
-    @contextmanager
-    def _snapshot(self) -> Iterator[Connection]:
-        with self._engine.connect() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execution_options(isolation_level="REPEATABLE READ")
-            yield conn
-
     def _resolved(self, conn: Connection, query: PathQuery) -> PathQuery:
         """The query with its as-of moment as a position of attribution's log (None: live)."""
         at = resolve(conn, query.as_of).attribution
@@ -177,10 +167,7 @@ class PathReports:
 
     def _scope(self, conn: Connection, query: PathQuery) -> str:
         """The conversion name the report counts, once the property and name are known."""
-        if not query.property_id:
-            raise MissingPropertyError("property_id is required")
-        if query.start and query.end and utc(query.end) <= utc(query.start):
-            raise InvalidTimeRangeError("the end of the time range must be after its start")
+        check_request(query.property_id, query.start, query.end)
         p = conversion_paths.c
         names = list(
             conn.execute(
@@ -201,20 +188,12 @@ class PathReports:
                 "attributed before reporting kept paths get theirs after `convtrack "
                 "rebuild-reports`)"
             )
-        name = query.conversion_name
-        if name and name not in names:
-            raise UnknownConversionNameError(
-                f"property {query.property_id!r} has no {name!r} conversion with a path (its "
-                f"conversion names: {listed(names)})"
-            )
-        if not name:
-            if len(names) > 1:
-                raise ConversionNameRequiredError(
-                    f"property {query.property_id!r} has conversions of several names "
-                    f"({listed(names)}): a report counts one, name it in conversion_name"
-                )
-            name = names[0]
-        return name
+        return counted_name(
+            query.property_id,
+            query.conversion_name,
+            names,
+            described="{name!r} conversion with a path",
+        )
 
     def _totals(self, conn: Connection, query: PathQuery, name: str) -> PathTotals:
         p = conversion_paths.c

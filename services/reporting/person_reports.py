@@ -11,8 +11,7 @@ their conversions (by visitor and kind).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,15 +36,16 @@ from common.shards import shard_of, shard_tracking_name
 from common.sql_positions import stored_position
 from services.reporting import activity
 from services.reporting.application import (
-    InvalidTimeRangeError,
-    MissingPropertyError,
+    _joined_value as joined_value,
+)
+from services.reporting.application import (
+    _value_part_sums as value_part_sums,
+)
+from services.reporting.domainmodel import Freshness, Interval
+from services.reporting.errors import (
     MixedCurrencyError,
     UnknownPropertyError,
 )
-from services.reporting.application import _joined_value as joined_value
-from services.reporting.application import _utc as utc
-from services.reporting.application import _value_part_sums as value_part_sums
-from services.reporting.domainmodel import Freshness, Interval
 from services.reporting.generations import Connectable
 from services.reporting.periods import first_day, key_of, period_key_sql, period_start
 from services.reporting.person_projection import PROJECTION_NAME as LINKS_PROJECTION
@@ -66,6 +66,7 @@ from services.reporting.person_values import (
     MatchMode,
     StepKind,
 )
+from services.reporting.scope import check_request, snapshot, utc
 from services.reporting.views import (
     identity_links,
     person_events,
@@ -105,7 +106,7 @@ class PersonReports:
         a page of them after `query.after`)."""
         if not query.steps:
             raise ValueError("a funnel needs at least one step")
-        with self._snapshot() as conn:
+        with snapshot(self._engine) as conn:
             self._require_property(conn, query.property_id, query.start, query.end)
             reached = _reached_steps(query)
             firsts = _first_touches(query.property_id, reached[0])
@@ -138,7 +139,7 @@ class PersonReports:
         """Persons by first-touch period and channel, with their conversions counted up to
         the end of each period since (periods that have not begun by `now` are left out)."""
         now = utc(now or datetime.now(UTC))
-        with self._snapshot() as conn:
+        with snapshot(self._engine) as conn:
             self._require_property(conn, query.property_id, query.start, query.end)
             zone_name = _time_zone(conn, query.property_id)
             zone = ZoneInfo(zone_name)
@@ -250,20 +251,10 @@ class PersonReports:
                 next_after=_row_key(page[-1]) if more and page else "",
             )
 
-    @contextmanager
-    def _snapshot(self) -> Iterator[Connection]:
-        with self._engine.connect() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execution_options(isolation_level="REPEATABLE READ")
-            yield conn
-
     def _require_property(
         self, conn: Connection, property_id: str, start: datetime | None, end: datetime | None
     ) -> None:
-        if not property_id:
-            raise MissingPropertyError("property_id is required")
-        if start and end and utc(end) <= utc(start):
-            raise InvalidTimeRangeError("the end of the time range must be after its start")
+        check_request(property_id, start, end)
         e = person_events.c
         found = conn.execute(
             select(e.property_id).where(e.property_id == property_id).limit(1)

@@ -6,7 +6,7 @@ import base64
 import binascii
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -24,20 +24,12 @@ from common.wire import to_duration, to_money_pb, to_timestamp
 from convtrack.common.v1 import common_pb2
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from services.reporting.application import (
-    AsOfNotKeptError,
-    ConversionNameRequiredError,
-    InvalidComparisonError,
-    InvalidTimeRangeError,
-    InvalidTimeZoneError,
-    MissingPropertyError,
-    MixedCurrencyError,
-    ModelWithoutCreditsError,
-    NotFoundError,
     ReportingApplication,
 )
 from services.reporting.domainmodel import (
     DIMENSION_DESCRIPTIONS,
     AsOf,
+    ComparisonRow,
     CostRow,
     DimensionFilter,
     Freshness,
@@ -51,6 +43,18 @@ from services.reporting.domainmodel import (
     ReportQuery,
     ReportRow,
 )
+from services.reporting.errors import (
+    AsOfNotKeptError,
+    ConversionNameRequiredError,
+    InvalidComparisonError,
+    InvalidTimeRangeError,
+    InvalidTimeZoneError,
+    MissingPropertyError,
+    MixedCurrencyError,
+    ModelWithoutCreditsError,
+    NotFoundError,
+)
+from services.reporting.kinds import report_kinds
 from services.reporting.metrics import MetricsReports
 from services.reporting.outcome_reports import OutcomeQuery, OutcomeReport, OutcomeReports
 from services.reporting.path_reports import PathReports
@@ -131,11 +135,8 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
     ) -> None:
         self._app = app
         self._rebuilds = rebuilds
-        self._outcomes = outcomes
         self._audit = audit
-        self._people = people
-        self._metrics = metrics
-        self._paths = paths
+        self._kinds = report_kinds(app, metrics, paths, outcomes, people)
         self._latency = (
             meter.create_histogram(
                 "convtrack.reporting.query.duration",
@@ -168,11 +169,7 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
         offset = _offset(request.page_token, scope, check)
         query = _report_query(request, _query(context, request, models, check), check)
         check.abort_if_invalid(context, "invalid GetConversionReportRequest")
-        report = self._timed(
-            "conversion_report",
-            context,
-            lambda: self._app.conversion_report(query, offset, size),
-        )
+        report = self._answer("conversion_report", context, query, offset, size)
         response = reporting_pb2.GetConversionReportResponse(
             rows=[_row(row) for row in report.rows],
             total_conversions=report.total_conversions,
@@ -238,33 +235,22 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
             check.add("models", f"at most {MAX_COMPARED_MODELS} models can be compared")
         elif len(set(models)) != len(models):
             check.add("models", "each model at most once")
-        query = _query(context, request, models, check)
+        query = _sliced_query(request, _query(context, request, models, check), check)
         check.abort_if_invalid(context, "invalid CompareModelsRequest")
-        comparison = self._timed(
-            "compare_models", context, lambda: self._app.compare_models(query, models)
-        )
-        return reporting_pb2.CompareModelsResponse(
+        comparison = self._answer("compare_models", context, query, models)
+        response = reporting_pb2.CompareModelsResponse(
             models=comparison.models,
             models_exceeding_conversions=comparison.exceeding_models,
             conversion_name=comparison.conversion_name,
             freshness=_freshness(comparison.freshness),
-            rows=[
-                reporting_pb2.ComparisonRow(
-                    group=row.group,
-                    figures=[
-                        reporting_pb2.ModelFigures(
-                            model=model,
-                            conversions=figure.conversions,
-                            value=to_money_pb(figure.value),
-                            share=figure.share,
-                            value_saturated=figure.value_saturated,
-                        )
-                        for model, figure in zip(comparison.models, row.figures, strict=True)
-                    ],
-                )
-                for row in comparison.rows
-            ],
+            rows=[_comparison_row(comparison.models, row) for row in comparison.rows],
+            interval=_INTERVALS_PB[comparison.interval],
+            time_zone=comparison.time_zone,
         )
+        if comparison.compare_start is not None and comparison.compare_end is not None:
+            response.compare_start_time.CopyFrom(to_timestamp(comparison.compare_start))
+            response.compare_end_time.CopyFrom(to_timestamp(comparison.compare_end))
+        return response
 
     def ListProperties(
         self, request: reporting_pb2.ListPropertiesRequest, context: grpc.ServicerContext
@@ -332,9 +318,9 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
     def GetCostReport(
         self, request: reporting_pb2.GetCostReportRequest, context: grpc.ServicerContext
     ) -> reporting_pb2.GetCostReportResponse:
-        metrics = self._require_metrics(context)
+        self._require("cost_report", context)
         query, scope = _metrics_query(context, request, "cost")
-        report = self._timed("cost_report", context, lambda: metrics.cost_report(query))
+        report = self._answer("cost_report", context, query)
         currency = report.currency_code
         return reporting_pb2.GetCostReportResponse(
             rows=[_cost_row(row, currency) for row in report.rows],
@@ -349,9 +335,9 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
     def GetConversionRateReport(
         self, request: reporting_pb2.GetConversionRateReportRequest, context: grpc.ServicerContext
     ) -> reporting_pb2.GetConversionRateReportResponse:
-        metrics = self._require_metrics(context)
+        self._require("rate_report", context)
         query, scope = _metrics_query(context, request, "rates")
-        report = self._timed("rate_report", context, lambda: metrics.rate_report(query))
+        report = self._answer("rate_report", context, query)
         return reporting_pb2.GetConversionRateReportResponse(
             rows=[_rate_row(row) for row in report.rows],
             totals=_rate_row(report.totals),
@@ -364,7 +350,7 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
     def GetPathReport(
         self, request: reporting_pb2.GetPathReportRequest, context: grpc.ServicerContext
     ) -> reporting_pb2.GetPathReportResponse:
-        paths = self._require_paths(context)
+        self._require("path_report", context)
         check = FieldChecks()
         query = _path_query(request, check)
         size = _page_size(request.page_size, check)
@@ -387,7 +373,7 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
         query = replace(
             query, collapse_repeats=request.collapse_repeats, page_size=size, offset=offset
         )
-        report = self._timed("path_report", context, lambda: paths.top_paths(query))
+        report = self._answer("path_report", context, query)
         currency = report.totals.currency_code
         return reporting_pb2.GetPathReportResponse(
             rows=[
@@ -413,14 +399,14 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
     def GetPathDistribution(
         self, request: reporting_pb2.GetPathDistributionRequest, context: grpc.ServicerContext
     ) -> reporting_pb2.GetPathDistributionResponse:
-        paths = self._require_paths(context)
+        self._require("path_distribution", context)
         check = FieldChecks()
         query = _path_query(request, check)
         kind = check.choice(
             request.kind, "kind", _DISTRIBUTION_KIND, reporting_pb2.PathDistributionKind.DESCRIPTOR
         )
         check.abort_if_invalid(context, "invalid GetPathDistributionRequest")
-        found = self._timed("path_distribution", context, lambda: paths.distribution(query, kind))
+        found = self._answer("path_distribution", context, query, kind)
         currency = found.totals.currency_code
         return reporting_pb2.GetPathDistributionResponse(
             kind=request.kind,
@@ -444,11 +430,11 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
     def GetAssistedConversions(
         self, request: reporting_pb2.GetAssistedConversionsRequest, context: grpc.ServicerContext
     ) -> reporting_pb2.GetAssistedConversionsResponse:
-        paths = self._require_paths(context)
+        self._require("assisted_conversions", context)
         check = FieldChecks()
         query = _path_query(request, check)
         check.abort_if_invalid(context, "invalid GetAssistedConversionsRequest")
-        found = self._timed("assisted_conversions", context, lambda: paths.assisted(query))
+        found = self._answer("assisted_conversions", context, query)
         currency = found.totals.currency_code
         rows = []
         for row in found.rows:
@@ -469,25 +455,22 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
     def GetOutcomeReport(
         self, request: reporting_pb2.GetOutcomeReportRequest, context: grpc.ServicerContext
     ) -> reporting_pb2.GetOutcomeReportResponse:
-        if self._outcomes is None:
-            context.abort(grpc.StatusCode.UNIMPLEMENTED, "this server has no outcome views")
-            raise AssertionError("unreachable")
-        outcomes = self._outcomes
+        self._require("outcome_report", context)
         check = FieldChecks()
         query = _outcome_query(request, check)
         check.abort_if_invalid(context, "invalid GetOutcomeReportRequest")
-        report = self._timed("outcome_report", context, lambda: outcomes.outcome_report(query))
+        report = self._answer("outcome_report", context, query)
         return _outcome_response(report)
 
     def GetFunnelReport(
         self, request: reporting_pb2.GetFunnelReportRequest, context: grpc.ServicerContext
     ) -> reporting_pb2.GetFunnelReportResponse:
-        people = self._require_people(context)
+        self._require("funnel", context)
         check = FieldChecks()
         query = _funnel_query(request, check)
         after = _after(request.page_token, _unpaged_scope("funnel", request), check)
         check.abort_if_invalid(context, "invalid GetFunnelReportRequest")
-        report = self._timed("funnel", context, lambda: people.funnel(replace(query, after=after)))
+        report = self._answer("funnel", context, replace(query, after=after))
         return reporting_pb2.GetFunnelReportResponse(
             steps=[_funnel_step(f) for f in report.steps],
             channels=[
@@ -506,15 +489,13 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
     def GetCohortReport(
         self, request: reporting_pb2.GetCohortReportRequest, context: grpc.ServicerContext
     ) -> reporting_pb2.GetCohortReportResponse:
-        people = self._require_people(context)
+        self._require("cohorts", context)
         check = FieldChecks()
         query = _cohort_query(request, check)
         scope = _unpaged_scope("cohorts", request)
         after = _after(request.page_token, scope, check)
         check.abort_if_invalid(context, "invalid GetCohortReportRequest")
-        report = self._timed(
-            "cohorts", context, lambda: people.cohorts(replace(query, after=after))
-        )
+        report = self._answer("cohorts", context, replace(query, after=after))
         currency = report.currency_code
         return reporting_pb2.GetCohortReportResponse(
             rows=[
@@ -543,23 +524,18 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
             next_page_token=_next_token(Page((), report.next_after), scope),
         )
 
-    def _require_people(self, context: grpc.ServicerContext) -> PersonReports:
-        if self._people is None:
-            context.abort(grpc.StatusCode.UNIMPLEMENTED, "this server has no person views")
-            raise AssertionError("unreachable")
-        return self._people
+    def _require(self, kind: str, context: grpc.ServicerContext) -> Callable[..., Any]:
+        """The method that answers the report kind; UNIMPLEMENTED when this server has none."""
+        found = self._kinds[kind]
+        if found.answer is None:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, found.unavailable)
+            raise AssertionError("unreachable: abort raises")
+        return found.answer
 
-    def _require_paths(self, context: grpc.ServicerContext) -> PathReports:
-        if self._paths is None:
-            context.abort(grpc.StatusCode.UNIMPLEMENTED, "this server has no path views")
-            raise AssertionError("unreachable")
-        return self._paths
-
-    def _require_metrics(self, context: grpc.ServicerContext) -> MetricsReports:
-        if self._metrics is None:
-            context.abort(grpc.StatusCode.UNIMPLEMENTED, "this server has no spend or sessions")
-            raise AssertionError("unreachable")
-        return self._metrics
+    def _answer(self, kind: str, context: grpc.ServicerContext, *query: Any) -> Any:
+        """The report kind's answer to the query, timed, its errors as status codes."""
+        answer = self._require(kind, context)
+        return self._timed(kind, context, lambda: answer(*query))
 
     def _timed(self, name: str, context: grpc.ServicerContext, ask: Callable[[], T]) -> T:
         started = time.perf_counter()
@@ -812,6 +788,23 @@ def _row(row: ReportRow) -> reporting_pb2.ReportRow:
     return message
 
 
+def _comparison_row(models: Sequence[str], row: ComparisonRow) -> reporting_pb2.ComparisonRow:
+    message = reporting_pb2.ComparisonRow(group=row.group, period=row.period)
+    if row.period_start is not None:
+        message.period_start.CopyFrom(to_timestamp(row.period_start))
+    for model, figure in zip(models, row.figures, strict=True):
+        figures = message.figures.add(
+            model=model,
+            conversions=figure.conversions,
+            value=to_money_pb(figure.value),
+            share=figure.share,
+            value_saturated=figure.value_saturated,
+        )
+        if figure.previous is not None:
+            figures.previous.CopyFrom(_comparison(figure.previous))
+    return message
+
+
 def _comparison(figures: PreviousFigures) -> reporting_pb2.PeriodComparison:
     message = reporting_pb2.PeriodComparison(
         conversions=figures.conversions,
@@ -872,6 +865,16 @@ def _report_query(
         check.add("dimensions", "each dimension at most once")
     if dimensions and request.group_by != reporting_pb2.GROUP_BY_UNSPECIFIED:
         check.add("group_by", "set group_by or dimensions, not both")
+    return replace(_sliced_query(request, query, check), dimensions=dimensions)
+
+
+def _sliced_query(
+    request: reporting_pb2.GetConversionReportRequest | reporting_pb2.CompareModelsRequest,
+    query: ReportQuery,
+    check: FieldChecks,
+) -> ReportQuery:
+    """The query with the request's filters, interval and comparison period (the fields
+    GetConversionReportRequest and CompareModelsRequest share)."""
     filters: list[DimensionFilter] = []
     if len(request.filters) > MAX_FILTERS:
         check.add("filters", f"at most {MAX_FILTERS} filters")
@@ -899,7 +902,6 @@ def _report_query(
     compare_start, compare_end = _compare_period(request, query, interval, check)
     return replace(
         query,
-        dimensions=dimensions,
         filters=tuple(filters),
         interval=interval,
         compare_start=compare_start,
@@ -908,7 +910,7 @@ def _report_query(
 
 
 def _compare_period(
-    request: reporting_pb2.GetConversionReportRequest,
+    request: reporting_pb2.GetConversionReportRequest | reporting_pb2.CompareModelsRequest,
     query: ReportQuery,
     interval: Interval,
     check: FieldChecks,

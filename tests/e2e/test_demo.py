@@ -20,16 +20,24 @@ def _section(output: str, number: int) -> str:
     return parts[number]
 
 
+def _unwrapped(output: str) -> str:
+    """The output with its sentences unwrapped (every run of white space one space)."""
+    return re.sub(r"\s+", " ", output)
+
+
 def test_the_demo_header_counts_the_purchases_its_table_reports(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run_demo(400, tmp_path / "data") == 0
     output = capsys.readouterr().out
+    sentences = _unwrapped(output)
 
-    header = re.search(r"\((\d+) purchase(?: \+ (\d+) resent orders)?", output)
+    opening = output[: output.index("── 1. ")]
+    assert all(len(line) <= 100 for line in opening.splitlines()), opening
+    header = re.search(r"\((\d+) purchase(?: \+ (\d+) resent orders)?", sentences)
     assert header is not None, output
     sent_purchases = int(header[1])
-    duplicates = int(re.search(r"accepted, (\d+) duplicates", output)[1])  # type: ignore[index]
+    duplicates = int(re.search(r"accepted, (\d+) duplicates", sentences)[1])  # type: ignore[index]
     total = re.search(r"^total\s+([\d,.]+)", output, re.MULTILINE)
     assert total is not None, output
 
@@ -64,7 +72,7 @@ def test_the_demo_header_counts_the_purchases_its_table_reports(
     assert charts == CHARTS
     key_file = tmp_path / "data" / "admin.key"
     assert key_file.stat().st_mode & 0o777 == 0o600
-    assert f"Data, with the demo's admin key, kept in {tmp_path / 'data'}" in output
+    assert f"Data, with the demo's admin key, kept in {tmp_path / 'data'}" in sentences
 
 
 def test_the_demo_runs_with_api_keys_and_removes_its_data_unless_kept(
@@ -81,12 +89,13 @@ def test_the_demo_runs_with_api_keys_and_removes_its_data_unless_kept(
     assert run_demo(200, None, charts) == 0
     output = capsys.readouterr().out
 
-    assert "API keys are on" in output
-    data = re.search(r"Removed the demo's data \((.+)\)", output)
+    sentences = _unwrapped(output)
+    assert "API keys are on" in sentences
+    data = re.search(r"Removed the demo's data \((\S+)\)", sentences)
     assert data is not None, output
     assert not Path(data[1]).exists()
     assert list((tmp_path / "tmp").iterdir()) == []
     assert sorted(p.name for p in charts.iterdir()) == CHARTS
-    assert f"Written to {charts.resolve()}" in output
+    assert f"Written to {charts.resolve()}" in sentences
     # Nothing to warn about: no vault secret file to keep (the data goes), no lasting failure.
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []

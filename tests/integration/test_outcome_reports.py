@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
-import secrets
 from collections.abc import Iterator
-from contextlib import ExitStack
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -19,21 +16,20 @@ import grpc
 import pytest
 from sqlalchemy import select
 
-from common.server import RunningService
 from common.wire import from_money_pb, to_timestamp
 from convtrack.common.v1 import common_pb2
-from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
-from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
+from convtrack.ingest.v1 import ingest_pb2
+from convtrack.reporting.v1 import reporting_pb2
 from services import launcher
 from services.cli import main
-from services.reporting.server import ReportingSettings, build_engine, rebuild_reports
+from services.reporting.server import build_engine, rebuild_reports
 from services.reporting.views import (
     conversion_credits,
     conversion_path_channels,
     conversion_paths,
     conversion_stages,
 )
-from tests.conftest import fresh_postgres_database
+from tests.integration.helpers_system import BACKENDS, FourServices, four_services
 
 PROPERTY = "crmshop"
 DEADLINE = 15.0
@@ -114,56 +110,23 @@ LATE_OUTCOMES = [
 ]
 
 
-@dataclass
-class OutcomeSystem:
-    env: dict[str, str]
-    addresses: launcher.Addresses
-    running: list[RunningService]
-    ingest: ingest_pb2_grpc.IngestServiceStub
-    reporting: reporting_pb2_grpc.ReportingServiceStub
-
-    def settings(self) -> ReportingSettings:
-        return ReportingSettings.from_env(self.env)
-
-    def track(self, events: list[ingest_pb2.Event]) -> ingest_pb2.TrackEventsResponse:
-        request = ingest_pb2.TrackEventsRequest(events=events)
-        return self.ingest.TrackEvents(request, timeout=DEADLINE)  # type: ignore[no-any-return]
+OutcomeSystem = FourServices
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=BACKENDS)
 def system(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OutcomeSystem]:
     """The four services with the scenario sent and attributed."""
-    env = {"CONVTRACK_DATA_DIR": str(tmp_path_factory.mktemp("outcomes") / "data")}
-    with ExitStack() as cleanup:
-        if request.param == "postgres":
-            admin_url = request.getfixturevalue("postgres_admin_url")
-            env["CONVTRACK_DATABASE_URL"] = cleanup.enter_context(
-                fresh_postgres_database(admin_url)
-            )
-            env["INGEST_VAULT_SECRET"] = secrets.token_hex(32)
-        running, addresses = launcher.start_all(env, any_port=True)
-        cleanup.callback(launcher.stop_all, running)
-        ingest_channel = cleanup.enter_context(grpc.insecure_channel(addresses.ingest))
-        reporting_channel = cleanup.enter_context(grpc.insecure_channel(addresses.reporting))
-        found = OutcomeSystem(
-            dict(env),
-            addresses,
-            running,
-            ingest_pb2_grpc.IngestServiceStub(ingest_channel),
-            reporting_pb2_grpc.ReportingServiceStub(reporting_channel),
-        )
+    with four_services(request, tmp_path_factory, "outcomes") as found:
         for batch in (EARLY_OUTCOMES, JOURNEYS):
             tracked = found.track(batch)
             assert tracked.accepted_count == len(batch), tracked
-            launcher.wait_for_sync(addresses, timeout=60)
+            found.sync()
         tracked = found.track([*LATE_OUTCOMES, LATE_OUTCOMES[0]])
         assert tracked.accepted_count == len(LATE_OUTCOMES), tracked
         assert tracked.verdicts[-1].verdict == ingest_pb2.VERDICT_DUPLICATE
-        launcher.wait_for_sync(addresses, timeout=60)
+        found.sync()
         yield found
 
 

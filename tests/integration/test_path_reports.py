@@ -6,10 +6,7 @@ and `convtrack chart` against the running services."""
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Iterator
-from contextlib import ExitStack
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -19,16 +16,15 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from common.server import RunningService
 from common.wire import from_money_pb, to_timestamp
 from convtrack.common.v1 import common_pb2
-from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
-from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
+from convtrack.ingest.v1 import ingest_pb2
+from convtrack.reporting.v1 import reporting_pb2
 from services import launcher
 from services.cli import main
-from services.reporting.server import ReportingSettings, build_engine, rebuild_reports
+from services.reporting.server import build_engine, rebuild_reports
 from services.reporting.views import conversion_path_channels, conversion_paths
-from tests.conftest import fresh_postgres_database
+from tests.integration.helpers_system import BACKENDS, FourServices, four_services
 
 PROPERTY = "pathshop"
 DEADLINE = 15.0
@@ -113,49 +109,19 @@ def scenario() -> list[ingest_pb2.Event]:
     ]
 
 
-@dataclass
-class PathSystem:
-    backend: str
-    env: dict[str, str]
-    addresses: launcher.Addresses
-    running: list[RunningService]
-    reporting: reporting_pb2_grpc.ReportingServiceStub
-
-    def settings(self) -> ReportingSettings:
-        return ReportingSettings.from_env(self.env)
+PathSystem = FourServices
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=BACKENDS)
 def system(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[PathSystem]:
     """The four services with the scenario sent and attributed."""
-    env = {"CONVTRACK_DATA_DIR": str(tmp_path_factory.mktemp("paths") / "data")}
-    with ExitStack() as cleanup:
-        if request.param == "postgres":
-            admin_url = request.getfixturevalue("postgres_admin_url")
-            env["CONVTRACK_DATABASE_URL"] = cleanup.enter_context(
-                fresh_postgres_database(admin_url)
-            )
-            env["INGEST_VAULT_SECRET"] = secrets.token_hex(32)
-        running, addresses = launcher.start_all(env, any_port=True)
-        cleanup.callback(launcher.stop_all, running)
-        ingest_channel = cleanup.enter_context(grpc.insecure_channel(addresses.ingest))
-        reporting_channel = cleanup.enter_context(grpc.insecure_channel(addresses.reporting))
-        tracked = ingest_pb2_grpc.IngestServiceStub(ingest_channel).TrackEvents(
-            ingest_pb2.TrackEventsRequest(events=scenario()), timeout=DEADLINE
-        )
+    with four_services(request, tmp_path_factory, "paths") as system:
+        tracked = system.track(scenario())
         assert tracked.rejected_count == 0, tracked
-        launcher.wait_for_sync(addresses, timeout=60)
-        yield PathSystem(
-            request.param,
-            dict(env),
-            addresses,
-            running,
-            reporting_pb2_grpc.ReportingServiceStub(reporting_channel),
-        )
+        system.sync()
+        yield system
 
 
 def top_paths(system: PathSystem, **fields: object) -> reporting_pb2.GetPathReportResponse:

@@ -18,10 +18,7 @@ from sqlalchemy import Engine, select
 from common.follower import UpstreamEntry
 from services.reporting.activity import IngestActivityProjection
 from services.reporting.application import (
-    AsOfNotKeptError,
-    ModelWithoutCreditsError,
     ReportingApplication,
-    UnknownPropertyError,
 )
 from services.reporting.domainmodel import (
     AsOf,
@@ -34,6 +31,11 @@ from services.reporting.domainmodel import (
     ModelCredits,
     ReportQuery,
     SpendEntry,
+)
+from services.reporting.errors import (
+    AsOfNotKeptError,
+    ModelWithoutCreditsError,
+    UnknownPropertyError,
 )
 from services.reporting.generations import BUILDING, Connectable, ReportViews
 from services.reporting.metrics import MetricsReports

@@ -6,10 +6,8 @@ day) are what `as_of` answers later, by time (attribution's recorded times) and 
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,11 +19,11 @@ import pytest
 from common.server import RunningService
 from common.wire import to_timestamp
 from convtrack.common.v1 import common_pb2
-from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from convtrack.ingest.v1 import ingest_pb2
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from services import launcher
 from services.cli import main
-from tests.conftest import fresh_postgres_database
+from tests.integration.helpers_system import BACKENDS, four_services
 
 PROPERTY = "asofsvc"
 DEADLINE = 15.0
@@ -149,30 +147,14 @@ def moment(reporting: reporting_pb2_grpc.ReportingServiceStub) -> Moment:
     return Moment(now, positions["attribution"], found)
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=BACKENDS)
 def system(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[AsOfSystem]:
     """The services with two purchases and a day's spend, then late data: a touchpoint
     before the first purchase, and the day's spend corrected."""
-    env = {"CONVTRACK_DATA_DIR": str(tmp_path_factory.mktemp("asof") / "data")}
-    with ExitStack() as cleanup:
-        if request.param == "postgres":
-            admin_url = request.getfixturevalue("postgres_admin_url")
-            env["CONVTRACK_DATABASE_URL"] = cleanup.enter_context(
-                fresh_postgres_database(admin_url)
-            )
-            env["INGEST_VAULT_SECRET"] = secrets.token_hex(32)
-        running, addresses = launcher.start_all(env, any_port=True)
-        cleanup.callback(launcher.stop_all, running)
-        ingest = ingest_pb2_grpc.IngestServiceStub(
-            cleanup.enter_context(grpc.insecure_channel(addresses.ingest))
-        )
-        reporting = reporting_pb2_grpc.ReportingServiceStub(
-            cleanup.enter_context(grpc.insecure_channel(addresses.reporting))
-        )
+    with four_services(request, tmp_path_factory, "asof") as started:
+        ingest, reporting, addresses = started.ingest, started.reporting, started.addresses
         first = [
             visit("a1", DAY + 10 * H, "a", "newsletter", "email"),
             purchase("a2", DAY + 12 * H, "a", 100),
@@ -195,7 +177,7 @@ def system(
         ingest.RecordSpend(spend(55), timeout=DEADLINE)
         launcher.wait_for_sync(addresses, timeout=60)
         after = moment(reporting)
-        yield AsOfSystem(env, addresses, running, reporting, before, after)
+        yield AsOfSystem(started.env, addresses, started.running, reporting, before, after)
 
 
 def test_the_late_data_changed_the_answers(system: AsOfSystem) -> None:

@@ -12,8 +12,6 @@ from sqlalchemy import Engine
 from common.follower import UpstreamEntry
 from common.money import Money
 from services.reporting.application import (
-    ConversionNameRequiredError,
-    InvalidTimeZoneError,
     ReportingApplication,
 )
 from services.reporting.domainmodel import (
@@ -27,9 +25,14 @@ from services.reporting.domainmodel import (
     PropertySettings,
     ReportQuery,
 )
+from services.reporting.errors import (
+    ConversionNameRequiredError,
+    InvalidTimeZoneError,
+)
 from services.reporting.projections import ConversionCreditsProjection
-from services.reporting.server import ReportingSettings, build_engine, migrate, rebuild_reports
+from services.reporting.server import ReportingSettings, rebuild_reports
 from tests.conftest import Storage
+from tests.integration.helpers_attribution import migrated_views
 
 PROPERTY = "shop"
 BERLIN = "Europe/Berlin"
@@ -101,11 +104,9 @@ def settings(storage: Storage) -> ReportingSettings:
 
 
 @pytest.fixture
-def engine(settings: ReportingSettings) -> Iterator[Engine]:
-    migrate(settings)
-    engine = build_engine(settings)
-    yield engine
-    engine.dispose()
+def engine(storage: Storage) -> Iterator[Engine]:
+    with migrated_views(storage) as engine:
+        yield engine
 
 
 @pytest.fixture

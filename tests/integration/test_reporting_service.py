@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
-from concurrent import futures
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -12,11 +10,15 @@ import pytest
 
 from common.grpc_errors import bad_request_of
 from common.wire import from_money_pb, to_timestamp
-from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
+from convtrack.attribution.v1 import attribution_pb2
 from convtrack.common.v1 import common_pb2
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
-from services.reporting.server import ReportingSettings, start
 from tests.conftest import Storage
+from tests.integration.helpers_attribution import (
+    serving_log,
+    serving_reporting,
+    wait_for_position,
+)
 
 DAY = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -70,36 +72,6 @@ def entry(
     )
 
 
-class StandInAttribution(attribution_pb2_grpc.AttributionServiceServicer):
-    """Serves a fixed log, the way attribution serves its own."""
-
-    def __init__(self, entries: list[attribution_pb2.LogEntry]) -> None:
-        self.entries = entries
-
-    def ListEvents(  # noqa: N802 - the gRPC method name
-        self, request: attribution_pb2.ListEventsRequest, context: grpc.ServicerContext
-    ) -> attribution_pb2.ListEventsResponse:
-        after = [e for e in self.entries if e.position > request.after][: request.limit or 500]
-        if not after:
-            time.sleep(min(request.max_wait.ToTimedelta().total_seconds(), 0.2))
-        return attribution_pb2.ListEventsResponse(entries=after)
-
-    def GetAttribution(  # noqa: N802 - the gRPC method name
-        self, request: attribution_pb2.GetAttributionRequest, context: grpc.ServicerContext
-    ) -> attribution_pb2.GetAttributionResponse:
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "not in the stand-in")
-
-    def GetLogHead(  # noqa: N802 - the gRPC method name
-        self, request: attribution_pb2.GetLogHeadRequest, context: grpc.ServicerContext
-    ) -> attribution_pb2.GetLogHeadResponse:
-        return attribution_pb2.GetLogHeadResponse(position=self.entries[-1].position)
-
-    def GetSyncStatus(  # noqa: N802 - the gRPC method name
-        self, request: attribution_pb2.GetSyncStatusRequest, context: grpc.ServicerContext
-    ) -> attribution_pb2.GetSyncStatusResponse:
-        return attribution_pb2.GetSyncStatusResponse()
-
-
 @pytest.fixture
 def attribution_addr() -> Iterator[str]:
     log = [
@@ -109,43 +81,19 @@ def attribution_addr() -> Iterator[str]:
         entry(6, "c3", ["email"], name="sign_up", hours=5),
         entry(7, "c4", ["referral"], property_id="outlet", hours=9),
     ]
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    attribution_pb2_grpc.add_AttributionServiceServicer_to_server(StandInAttribution(log), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    yield f"127.0.0.1:{port}"
-    server.stop(0)
+    with serving_log(log) as address:
+        yield address
 
 
 @pytest.fixture
 def reporting(
     storage: Storage, attribution_addr: str
 ) -> Iterator[reporting_pb2_grpc.ReportingServiceStub]:
-    settings = ReportingSettings(
-        listen="127.0.0.1:0",
-        database_url=storage.database_url,
-        data_dir=storage.data_dir,
-        attribution_addr=attribution_addr,
-        ingest_addr="",
-        identity_addr="",
-    )
-    service = start(settings)
-    channel = grpc.insecure_channel(f"127.0.0.1:{service.port}")
-    try:
+    with (
+        serving_reporting(storage, attribution_addr) as address,
+        grpc.insecure_channel(address) as channel,
+    ):
         yield reporting_pb2_grpc.ReportingServiceStub(channel)
-    finally:
-        channel.close()
-        service.stop(grace=1)
-
-
-def wait_for_position(stub: reporting_pb2_grpc.ReportingServiceStub, position: int) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        status = stub.GetSyncStatus(reporting_pb2.GetSyncStatusRequest(), timeout=5)
-        if {u.upstream: u.position for u in status.upstreams}.get("attribution") == position:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"reporting did not reach position {position}")
 
 
 def test_reporting_follows_attribution_and_serves_the_report(

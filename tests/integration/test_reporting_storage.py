@@ -13,7 +13,9 @@ from sqlalchemy.exc import IntegrityError
 
 from common.follower import UpstreamEntry
 from common.money import Money
-from services.reporting.application import MixedCurrencyError, ReportingApplication
+from services.reporting.application import (
+    ReportingApplication,
+)
 from services.reporting.domainmodel import (
     AttributedCredit,
     ConversionAttribution,
@@ -21,6 +23,9 @@ from services.reporting.domainmodel import (
     GroupBy,
     ModelCredits,
     ReportQuery,
+)
+from services.reporting.errors import (
+    MixedCurrencyError,
 )
 from services.reporting.projections import ConversionCreditsProjection
 from services.reporting.server import ReportingSettings, build_engine, migrate, rebuild_reports

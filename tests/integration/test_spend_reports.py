@@ -5,10 +5,8 @@ after the views are rebuilt from the logs."""
 from __future__ import annotations
 
 import io
-import secrets
 from collections.abc import Iterator
-from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -17,16 +15,16 @@ import pytest
 from sqlalchemy import select
 
 from common.grpc_errors import bad_request_of
-from common.server import RunningService
 from common.wire import from_money_pb, to_timestamp
 from convtrack.common.v1 import common_pb2
-from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
-from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
+from convtrack.ingest.v1 import ingest_pb2
+from convtrack.reporting.v1 import reporting_pb2
 from services import launcher
+from services.commands.reports import fetch_metric_table
 from services.commands.spend_import import send_spend
-from services.reporting.server import ReportingSettings, build_engine, rebuild_reports
+from services.reporting.server import build_engine, rebuild_reports
 from services.reporting.views import session_visitors, sessions, spend
-from tests.conftest import fresh_postgres_database
+from tests.integration.helpers_system import BACKENDS, FourServices, four_services
 
 PROPERTY = "spendshop"
 DEADLINE = 15.0
@@ -122,45 +120,22 @@ def spend_row(
 
 
 @dataclass
-class SpendSystem:
-    backend: str
-    env: dict[str, str]
-    running: list[RunningService]
-    addresses: launcher.Addresses
-    ingest: ingest_pb2_grpc.IngestServiceStub
-    reporting: reporting_pb2_grpc.ReportingServiceStub
+class SpendSystem(FourServices):
+    """The four services, and ingest's answers to the scenario's spend and its correction."""
+
     first_spend: ingest_pb2.RecordSpendResponse
     correction: ingest_pb2.RecordSpendResponse
 
-    def settings(self) -> ReportingSettings:
-        return ReportingSettings.from_env(self.env)
 
-
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=BACKENDS)
 def system(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SpendSystem]:
     """The four services with the scenario and its spend (one day corrected) sent."""
-    env = {"CONVTRACK_DATA_DIR": str(tmp_path_factory.mktemp("spend") / "data")}
-    with ExitStack() as cleanup:
-        if request.param == "postgres":
-            admin_url = request.getfixturevalue("postgres_admin_url")
-            env["CONVTRACK_DATABASE_URL"] = cleanup.enter_context(
-                fresh_postgres_database(admin_url)
-            )
-            env["INGEST_VAULT_SECRET"] = secrets.token_hex(32)
-        running, addresses = launcher.start_all(env, any_port=True)
-        cleanup.callback(launcher.stop_all, running)
-        ingest_channel = cleanup.enter_context(grpc.insecure_channel(addresses.ingest))
-        reporting_channel = cleanup.enter_context(grpc.insecure_channel(addresses.reporting))
-        ingest = ingest_pb2_grpc.IngestServiceStub(ingest_channel)
-        tracked = ingest.TrackEvents(
-            ingest_pb2.TrackEventsRequest(events=scenario()), timeout=DEADLINE
-        )
+    with four_services(request, tmp_path_factory, "spend") as started:
+        tracked = started.track(scenario())
         assert tracked.rejected_count == 0, tracked
-        first = ingest.RecordSpend(
+        first = started.ingest.RecordSpend(
             ingest_pb2.RecordSpendRequest(
                 rows=[
                     spend_row(DAY, "google", "cpc", "spring", usd(40)),
@@ -170,7 +145,7 @@ def system(
             ),
             timeout=DEADLINE,
         )
-        correction = ingest.RecordSpend(
+        correction = started.ingest.RecordSpend(
             ingest_pb2.RecordSpendRequest(
                 rows=[
                     spend_row(NEXT_DAY, "google", "cpc", "spring", usd(10)),
@@ -179,17 +154,9 @@ def system(
             ),
             timeout=DEADLINE,
         )
-        launcher.wait_for_sync(addresses, timeout=60)
-        yield SpendSystem(
-            request.param,
-            {**env},
-            running,
-            addresses,
-            ingest,
-            reporting_pb2_grpc.ReportingServiceStub(reporting_channel),
-            first,
-            correction,
-        )
+        started.sync()
+        shared = {f.name: getattr(started, f.name) for f in fields(started)}
+        yield SpendSystem(**shared, first_spend=first, correction=correction)
 
 
 def cost_rows(response: reporting_pb2.GetCostReportResponse) -> dict[str, tuple[object, ...]]:
@@ -279,6 +246,20 @@ def test_cost_report_gives_cost_conversions_roas_and_roi_per_channel(system: Spe
     assert report.conversion_name == "purchase"
     positions = {p.upstream: p.position for p in report.freshness.upstream_positions}
     assert positions["ingest"] > 0 and positions["attribution"] > 0
+
+
+def test_the_cost_command_shows_no_cost_per_conversion_where_no_cost_is_recorded(
+    system: SpendSystem,
+) -> None:
+    table = fetch_metric_table(system.addresses.reporting, "cost", property_id=PROPERTY)
+
+    per_conversion = {r["group"]: r["cost_per_conversion"] for r in table.rows}
+    assert per_conversion == {
+        "direct": None,
+        "paid_search": "50.000000000",
+        "paid_social": "80.000000000",
+    }
+    assert table.totals["cost_per_conversion"] == "43.333333000"
 
 
 def test_cost_report_by_campaign_and_within_a_day(system: SpendSystem) -> None:

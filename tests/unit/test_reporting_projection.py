@@ -18,13 +18,7 @@ from common.money import Money
 from common.storage import create_sql_engine
 from services.reporting import schema
 from services.reporting.application import (
-    ConversionNameRequiredError,
-    MissingPropertyError,
-    MixedCurrencyError,
-    ModelWithoutCreditsError,
     ReportingApplication,
-    UnknownConversionNameError,
-    UnknownPropertyError,
 )
 from services.reporting.domainmodel import (
     AttributedCredit,
@@ -35,6 +29,14 @@ from services.reporting.domainmodel import (
     ModelCredits,
     ReportingInput,
     ReportQuery,
+)
+from services.reporting.errors import (
+    ConversionNameRequiredError,
+    MissingPropertyError,
+    MixedCurrencyError,
+    ModelWithoutCreditsError,
+    UnknownConversionNameError,
+    UnknownPropertyError,
 )
 from services.reporting.generations import LIVE, ReportViews
 from services.reporting.projections import ConversionCreditsProjection

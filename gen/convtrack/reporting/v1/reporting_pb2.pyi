@@ -225,7 +225,7 @@ class ReportRow(_message.Message):
     def __init__(self, group: _Optional[str] = ..., conversions: _Optional[float] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., share: _Optional[float] = ..., value_saturated: _Optional[bool] = ..., dimension_values: _Optional[_Iterable[str]] = ..., period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., period: _Optional[str] = ..., previous: _Optional[_Union[PeriodComparison, _Mapping]] = ...) -> None: ...
 
 class CompareModelsRequest(_message.Message):
-    __slots__ = ("property_id", "conversion_name", "start_time", "end_time", "models", "group_by", "as_of")
+    __slots__ = ("property_id", "conversion_name", "start_time", "end_time", "models", "group_by", "as_of", "filters", "interval", "compare_to")
     PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
     CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -233,6 +233,9 @@ class CompareModelsRequest(_message.Message):
     MODELS_FIELD_NUMBER: _ClassVar[int]
     GROUP_BY_FIELD_NUMBER: _ClassVar[int]
     AS_OF_FIELD_NUMBER: _ClassVar[int]
+    FILTERS_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    COMPARE_TO_FIELD_NUMBER: _ClassVar[int]
     property_id: str
     conversion_name: str
     start_time: _timestamp_pb2.Timestamp
@@ -240,43 +243,60 @@ class CompareModelsRequest(_message.Message):
     models: _containers.RepeatedScalarFieldContainer[str]
     group_by: GroupBy
     as_of: AsOf
-    def __init__(self, property_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., models: _Optional[_Iterable[str]] = ..., group_by: _Optional[_Union[GroupBy, str]] = ..., as_of: _Optional[_Union[AsOf, _Mapping]] = ...) -> None: ...
+    filters: _containers.RepeatedCompositeFieldContainer[DimensionFilter]
+    interval: ReportInterval
+    compare_to: ComparePeriod
+    def __init__(self, property_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., models: _Optional[_Iterable[str]] = ..., group_by: _Optional[_Union[GroupBy, str]] = ..., as_of: _Optional[_Union[AsOf, _Mapping]] = ..., filters: _Optional[_Iterable[_Union[DimensionFilter, _Mapping]]] = ..., interval: _Optional[_Union[ReportInterval, str]] = ..., compare_to: _Optional[_Union[ComparePeriod, _Mapping]] = ...) -> None: ...
 
 class CompareModelsResponse(_message.Message):
-    __slots__ = ("models", "rows", "models_exceeding_conversions", "conversion_name", "freshness")
+    __slots__ = ("models", "rows", "models_exceeding_conversions", "conversion_name", "freshness", "interval", "time_zone", "compare_start_time", "compare_end_time")
     MODELS_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
     MODELS_EXCEEDING_CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
     CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
     FRESHNESS_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
+    COMPARE_START_TIME_FIELD_NUMBER: _ClassVar[int]
+    COMPARE_END_TIME_FIELD_NUMBER: _ClassVar[int]
     models: _containers.RepeatedScalarFieldContainer[str]
     rows: _containers.RepeatedCompositeFieldContainer[ComparisonRow]
     models_exceeding_conversions: _containers.RepeatedScalarFieldContainer[str]
     conversion_name: str
     freshness: ReportFreshness
-    def __init__(self, models: _Optional[_Iterable[str]] = ..., rows: _Optional[_Iterable[_Union[ComparisonRow, _Mapping]]] = ..., models_exceeding_conversions: _Optional[_Iterable[str]] = ..., conversion_name: _Optional[str] = ..., freshness: _Optional[_Union[ReportFreshness, _Mapping]] = ...) -> None: ...
+    interval: ReportInterval
+    time_zone: str
+    compare_start_time: _timestamp_pb2.Timestamp
+    compare_end_time: _timestamp_pb2.Timestamp
+    def __init__(self, models: _Optional[_Iterable[str]] = ..., rows: _Optional[_Iterable[_Union[ComparisonRow, _Mapping]]] = ..., models_exceeding_conversions: _Optional[_Iterable[str]] = ..., conversion_name: _Optional[str] = ..., freshness: _Optional[_Union[ReportFreshness, _Mapping]] = ..., interval: _Optional[_Union[ReportInterval, str]] = ..., time_zone: _Optional[str] = ..., compare_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., compare_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ComparisonRow(_message.Message):
-    __slots__ = ("group", "figures")
+    __slots__ = ("group", "figures", "period_start", "period")
     GROUP_FIELD_NUMBER: _ClassVar[int]
     FIGURES_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_START_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
     group: str
     figures: _containers.RepeatedCompositeFieldContainer[ModelFigures]
-    def __init__(self, group: _Optional[str] = ..., figures: _Optional[_Iterable[_Union[ModelFigures, _Mapping]]] = ...) -> None: ...
+    period_start: _timestamp_pb2.Timestamp
+    period: str
+    def __init__(self, group: _Optional[str] = ..., figures: _Optional[_Iterable[_Union[ModelFigures, _Mapping]]] = ..., period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., period: _Optional[str] = ...) -> None: ...
 
 class ModelFigures(_message.Message):
-    __slots__ = ("model", "conversions", "value", "share", "value_saturated")
+    __slots__ = ("model", "conversions", "value", "share", "value_saturated", "previous")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     SHARE_FIELD_NUMBER: _ClassVar[int]
     VALUE_SATURATED_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_FIELD_NUMBER: _ClassVar[int]
     model: str
     conversions: float
     value: _common_pb2.Money
     share: float
     value_saturated: bool
-    def __init__(self, model: _Optional[str] = ..., conversions: _Optional[float] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., share: _Optional[float] = ..., value_saturated: _Optional[bool] = ...) -> None: ...
+    previous: PeriodComparison
+    def __init__(self, model: _Optional[str] = ..., conversions: _Optional[float] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., share: _Optional[float] = ..., value_saturated: _Optional[bool] = ..., previous: _Optional[_Union[PeriodComparison, _Mapping]] = ...) -> None: ...
 
 class GetSyncStatusRequest(_message.Message):
     __slots__ = ()

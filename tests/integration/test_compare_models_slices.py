@@ -1,0 +1,373 @@
+"""Model comparisons per week, filtered by a dimension and compared with the previous period:
+hand-computed expectations on SQLite and PostgreSQL, in the application and over gRPC."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import grpc
+import pytest
+from sqlalchemy import Engine
+
+from common.follower import UpstreamEntry
+from common.grpc_errors import bad_request_of
+from common.money import Money
+from common.wire import from_money_pb, to_timestamp
+from convtrack.attribution.v1 import attribution_pb2
+from convtrack.common.v1 import common_pb2
+from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
+from services.cli import main
+from services.reporting.application import ReportingApplication
+from services.reporting.domainmodel import (
+    DimensionFilter,
+    GroupBy,
+    Interval,
+    ModelComparison,
+    ReportQuery,
+)
+from services.reporting.projections import ConversionCreditsProjection
+from services.reporting.upstream import attribution_of
+from tests.conftest import Storage
+from tests.integration.helpers_attribution import (
+    migrated_views,
+    serving_log,
+    serving_reporting,
+    wait_for_position,
+)
+
+PROPERTY = "shop"
+MODELS = ["last_click", "first_click"]
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def eur_pb(units: int) -> common_pb2.Money:
+    return common_pb2.Money(currency_code="EUR", units=units)
+
+
+def eur(units: float) -> Money:
+    return Money.from_micros("EUR", round(units * 1_000_000))
+
+
+def touch(channel: str, device_type: str, units: int) -> attribution_pb2.Credit:
+    return attribution_pb2.Credit(
+        touchpoint_id=f"tp-{channel}-{device_type}",
+        channel=channel,
+        source=channel,
+        fraction=1.0,
+        value=eur_pb(units),
+        device_type=device_type,
+    )
+
+
+def entry(
+    position: int, number: int, at: str, first: tuple[str, str], last: tuple[str, str], units: int
+) -> attribution_pb2.LogEntry:
+    """Conversion `number`: first_click credits its first touch (channel, device type),
+    last_click its last."""
+    return attribution_pb2.LogEntry(
+        position=position,
+        conversion_attributed=attribution_pb2.ConversionAttributed(
+            property_id=PROPERTY,
+            conversion_id=f"c{number}",
+            event_id=f"e{number}",
+            conversion_name="purchase",
+            occurred_at=to_timestamp(utc(at)),
+            reporting_value=eur_pb(units),
+            revision=1,
+            models=[
+                attribution_pb2.ModelCredits(model="last_click", credits=[touch(*last, units)]),
+                attribution_pb2.ModelCredits(model="first_click", credits=[touch(*first, units)]),
+            ],
+        ),
+    )
+
+
+# The report covers the weeks of Monday 3 and 10 March 2025 (UTC, the default zone); the
+# previous period the weeks of 17 and 24 February.
+LOG = [
+    entry(1, 1, "2025-03-03T10:00", ("email", "mobile"), ("paid_search", "mobile"), 10),
+    entry(2, 2, "2025-03-04T10:00", ("email", "desktop"), ("email", "desktop"), 20),
+    entry(3, 3, "2025-03-11T10:00", ("social", "mobile"), ("paid_search", "mobile"), 30),
+    entry(4, 4, "2025-03-12T10:00", ("paid_search", "desktop"), ("paid_search", "desktop"), 40),
+    entry(5, 5, "2025-02-25T10:00", ("email", "mobile"), ("paid_search", "mobile"), 5),
+    entry(6, 6, "2025-02-18T10:00", ("social", "desktop"), ("email", "desktop"), 8),
+]
+START, END = utc("2025-03-03T00:00"), utc("2025-03-17T00:00")
+PREVIOUS_START = utc("2025-02-17T00:00")
+
+# Mobile credits only (conversions 2, 4 and 6 are on desktop). Last click: 1 and 3 to
+# paid_search, and 5, in the second previous week, to paid_search; first click: 1 and 5 to
+# email, 3 to social. Rows: (period, group, per model (conversions, value, share,
+# (previous conversions, previous value))).
+NONE = (0.0, eur(0), 0.0, (0.0, eur(0)))
+EXPECTED = [
+    ("2025-03-03", "paid_search", [(1.0, eur(10), 0.5, (0.0, eur(0))), NONE]),
+    ("2025-03-03", "email", [NONE, (1.0, eur(10), 0.5, (0.0, eur(0)))]),
+    ("2025-03-10", "paid_search", [(1.0, eur(30), 0.5, (1.0, eur(5))), NONE]),
+    ("2025-03-10", "social", [NONE, (1.0, eur(30), 0.5, (0.0, eur(0)))]),
+    ("2025-03-10", "email", [NONE, (0.0, eur(0), 0.0, (1.0, eur(5)))]),
+]
+
+
+@pytest.fixture
+def engine(storage: Storage) -> Iterator[Engine]:
+    with migrated_views(storage) as engine:
+        yield engine
+
+
+@pytest.fixture
+def app(engine: Engine) -> ReportingApplication:
+    found = [attribution_of(e) for e in LOG]
+    entries = [UpstreamEntry(e.position, a) for e, a in zip(LOG, found, strict=True) if a]
+    ConversionCreditsProjection(engine).process_page("attribution", entries)
+    return ReportingApplication(engine, ["attribution"])
+
+
+def table(comparison: ModelComparison) -> list[object]:
+    return [
+        (
+            row.period,
+            row.group,
+            [
+                (
+                    f.conversions,
+                    f.value,
+                    f.share,
+                    f.previous and (f.previous.conversions, f.previous.value),
+                )
+                for f in row.figures
+            ],
+        )
+        for row in comparison.rows
+    ]
+
+
+def test_models_compare_per_week_under_a_filter_with_the_previous_period(
+    app: ReportingApplication,
+) -> None:
+    comparison = app.compare_models(
+        ReportQuery(
+            PROPERTY,
+            "",
+            start=START,
+            end=END,
+            filters=(DimensionFilter(GroupBy.DEVICE_TYPE, ("mobile",)),),
+            interval=Interval.WEEK,
+            compare_start=PREVIOUS_START,
+            compare_end=START,
+        ),
+        MODELS,
+    )
+
+    assert table(comparison) == EXPECTED
+    assert [r.period_start for r in comparison.rows[::2]] == [
+        START,
+        utc("2025-03-10T00:00"),
+        utc("2025-03-10T00:00"),
+    ]
+    ratios = comparison.rows[2].figures[0].previous
+    assert ratios is not None
+    assert (ratios.conversions_change_ratio, ratios.value_change_ratio) == (0.0, 5.0)
+    assert comparison.interval is Interval.WEEK
+    assert comparison.time_zone == "UTC"
+    assert (comparison.compare_start, comparison.compare_end) == (PREVIOUS_START, START)
+
+
+def test_a_filter_alone_narrows_every_model_and_leaves_rows_unsplit(
+    app: ReportingApplication,
+) -> None:
+    comparison = app.compare_models(
+        ReportQuery(PROPERTY, "", filters=(DimensionFilter(GroupBy.DEVICE_TYPE, ("desktop",)),)),
+        MODELS,
+    )
+
+    # Desktop: conversions 2 (email, email), 4 (paid_search, paid_search), 6 (email, social).
+    assert [
+        (r.period, r.group, [(f.conversions, f.value, f.previous) for f in r.figures])
+        for r in comparison.rows
+    ] == [
+        ("", "email", [(2.0, eur(28), None), (1.0, eur(20), None)]),
+        ("", "paid_search", [(1.0, eur(40), None), (1.0, eur(40), None)]),
+        ("", "social", [(0.0, eur(0), None), (1.0, eur(8), None)]),
+    ]
+    assert comparison.interval is Interval.NONE
+
+
+@pytest.fixture
+def reporting_addr(storage: Storage) -> Iterator[str]:
+    with serving_log(LOG) as attribution_addr, serving_reporting(storage, attribution_addr) as at:
+        with grpc.insecure_channel(at) as channel:
+            wait_for_position(reporting_pb2_grpc.ReportingServiceStub(channel), LOG[-1].position)
+        yield at
+
+
+@pytest.fixture
+def reporting(reporting_addr: str) -> Iterator[reporting_pb2_grpc.ReportingServiceStub]:
+    with grpc.insecure_channel(reporting_addr) as channel:
+        yield reporting_pb2_grpc.ReportingServiceStub(channel)
+
+
+def request(**fields: object) -> reporting_pb2.CompareModelsRequest:
+    return reporting_pb2.CompareModelsRequest(
+        property_id=PROPERTY,
+        models=MODELS,
+        start_time=to_timestamp(START),
+        end_time=to_timestamp(END),
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def test_compare_models_over_grpc_takes_interval_filters_and_the_previous_period(
+    reporting: reporting_pb2_grpc.ReportingServiceStub,
+) -> None:
+    response = reporting.CompareModels(
+        request(
+            filters=[
+                reporting_pb2.DimensionFilter(
+                    dimension=reporting_pb2.GROUP_BY_DEVICE_TYPE, values=["mobile"]
+                )
+            ],
+            interval=reporting_pb2.REPORT_INTERVAL_WEEK,
+            compare_to=reporting_pb2.ComparePeriod(previous_period=True),
+        ),
+        timeout=10,
+    )
+
+    rows = [
+        (
+            row.period,
+            row.group,
+            [
+                (
+                    f.conversions,
+                    from_money_pb(f.value),
+                    f.share,
+                    (f.previous.conversions, from_money_pb(f.previous.value)),
+                )
+                for f in row.figures
+            ],
+        )
+        for row in response.rows
+    ]
+    assert rows == EXPECTED
+    assert [f.model for f in response.rows[0].figures] == MODELS
+    assert response.rows[0].period_start.ToDatetime(UTC) == START
+    assert response.interval == reporting_pb2.REPORT_INTERVAL_WEEK
+    assert response.time_zone == "UTC"
+    assert response.compare_start_time.ToDatetime(UTC) == PREVIOUS_START
+    assert response.compare_end_time.ToDatetime(UTC) == START
+    previous = response.rows[2].figures[0].previous
+    assert previous.conversions_change_ratio == 0.0
+    assert previous.value_change_ratio == 5.0
+    assert not response.rows[3].figures[1].previous.HasField("conversions_change_ratio")
+
+
+def test_compare_models_without_the_new_fields_answers_as_before(
+    reporting: reporting_pb2_grpc.ReportingServiceStub,
+) -> None:
+    response = reporting.CompareModels(request(), timeout=10)
+
+    assert response.interval == reporting_pb2.REPORT_INTERVAL_UNSPECIFIED
+    assert not response.HasField("compare_start_time")
+    assert [(r.group, r.period, r.HasField("period_start")) for r in response.rows] == [
+        ("paid_search", "", False),
+        ("email", "", False),
+        ("social", "", False),
+    ]
+    assert [f.conversions for f in response.rows[0].figures] == [3.0, 1.0]
+    assert not response.rows[0].figures[0].HasField("previous")
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"interval": 99}, "interval"),
+        ({"compare_to": reporting_pb2.ComparePeriod()}, "compare_to"),
+        (
+            {"filters": [reporting_pb2.DimensionFilter(dimension=reporting_pb2.GROUP_BY_COUNTRY)]},
+            "filters[0].values",
+        ),
+    ],
+)
+def test_bad_slices_of_a_comparison_are_invalid_naming_the_field(
+    reporting: reporting_pb2_grpc.ReportingServiceStub, fields: dict[str, object], field: str
+) -> None:
+    with pytest.raises(grpc.RpcError) as raised:
+        reporting.CompareModels(request(**fields), timeout=10)
+
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field in [p.field for p in bad_request_of(raised.value)]
+
+
+def test_a_filter_on_an_unknown_conversion_name_is_not_found(
+    reporting: reporting_pb2_grpc.ReportingServiceStub,
+) -> None:
+    unknown = reporting_pb2.DimensionFilter(
+        dimension=reporting_pb2.GROUP_BY_CONVERSION_NAME, values=["refund"]
+    )
+    with pytest.raises(grpc.RpcError) as raised:
+        reporting.CompareModels(request(filters=[unknown]), timeout=10)
+
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "'refund'" in (raised.value.details() or "")
+
+
+def test_report_compare_takes_interval_and_filter_on_the_command_line(
+    reporting_addr: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(
+        [
+            "report",
+            "compare",
+            "--property",
+            PROPERTY,
+            "--addr",
+            reporting_addr,
+            "--models",
+            ",".join(MODELS),
+            "--since",
+            START.isoformat(),
+            "--until",
+            END.isoformat(),
+            "--interval",
+            "week",
+            "--filter",
+            "device_type=mobile",
+            "--format",
+            "csv",
+        ]
+    )
+
+    assert status == 0
+    records = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [
+        (r["period"], r["group"], r["last_click_conversions"], r["first_click_conversions"])
+        for r in records
+    ] == [
+        ("2025-03-03", "paid_search", "1.0", "0.0"),
+        ("2025-03-03", "email", "0.0", "1.0"),
+        ("2025-03-10", "paid_search", "1.0", "0.0"),
+        ("2025-03-10", "social", "0.0", "1.0"),
+    ]
+    assert records[2]["last_click_value"] == "30.000000000"
+
+
+def test_report_compare_table_names_its_interval_and_filter(
+    reporting_addr: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["report", "compare", "--property", PROPERTY, "--addr", reporting_addr, "--models"]
+    args.append(",".join(MODELS))
+    status = main([*args, "--interval", "month", "--filter", "device_type=desktop"])
+
+    assert status == 0
+    out = capsys.readouterr().out
+    assert "by month (Monday to Sunday)" not in out
+    assert "by month in UTC" in out
+    assert "filters: device_type=desktop" in out
+    assert "2025-02-01" in out and "2025-03-01" in out
