@@ -26,8 +26,10 @@ from services.reporting.person_values import (
 )
 from services.reporting.projections import StalePositionError
 from services.reporting.views import (
+    blended_links,
     identity_links,
     person_events,
+    probable_links,
     projection_positions,
     retracted_conversions,
     visitor_first_touches,
@@ -228,12 +230,17 @@ class IdentityLinksProjection:
         if not entries:
             return
         owners: dict[tuple[str, str], str] = {}
+        probable: dict[tuple[str, str, str], bool] = {}
         for entry in entries:
             if entry.value is None:
                 continue
             for person_id, identifiers in entry.value.moves:
                 for identifier in identifiers:
                     owners[(entry.value.property_id, identifier)] = person_id
+            for a, b, accepted in entry.value.probable:
+                if a != b:
+                    probable[(entry.value.property_id, a, b)] = accepted
+                    probable[(entry.value.property_id, b, a)] = accepted
         with self._writer.begin() as conn:
             if after is not None:
                 current = stored_position(conn, projection_positions, PROJECTION_NAME, upstream)
@@ -243,6 +250,10 @@ class IdentityLinksProjection:
                         "the views were rebuilt; reading again"
                     )
             _write_links(conn, owners)
+            _write_probable(conn, probable)
+            touched = set(owners) | {(p, a) for p, a, _ in probable}
+            for property_id, keys in _by_property(touched).items():
+                blend(conn, property_id, keys)
             record_position(
                 conn, projection_positions, PROJECTION_NAME, upstream, entries[-1].position
             )
@@ -265,3 +276,115 @@ def _write_links(conn: Connection, owners: dict[tuple[str, str], str]) -> None:
     ]
     if rows:
         conn.execute(insert(identity_links), rows)
+
+
+def _write_probable(conn: Connection, links: dict[tuple[str, str, str], bool]) -> None:
+    if not links:
+        return
+    c = probable_links.c
+    conn.execute(
+        delete(probable_links).where(
+            c.property_id == bindparam("k_property"),
+            c.identifier == bindparam("k_identifier"),
+            c.other == bindparam("k_other"),
+        ),
+        [{"k_property": p, "k_identifier": a, "k_other": b} for p, a, b in links],
+    )
+    rows = [
+        {"property_id": p, "identifier": a, "other": b}
+        for (p, a, b), accepted in links.items()
+        if accepted
+    ]
+    if rows:
+        conn.execute(insert(probable_links), rows)
+
+
+def _chunks(keys: Iterable[str]) -> Iterable[list[str]]:
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), LOOKUP_CHUNK):
+        yield ordered[start : start + LOOKUP_CHUNK]
+
+
+def _neighbours(conn: Connection, property_id: str, identifiers: set[str]) -> dict[str, set[str]]:
+    """For each of `identifiers`, the identifiers joined to it directly: those of its
+    deterministic person and those of its accepted probabilistic links."""
+    found: dict[str, set[str]] = {i: set() for i in identifiers}
+    links, probable = identity_links.c, probable_links.c
+    owners: dict[str, str] = {}
+    for chunk in _chunks(identifiers):
+        owners.update(
+            conn.execute(
+                select(links.identifier, links.person_id).where(
+                    links.property_id == property_id, links.identifier.in_(chunk)
+                )
+            ).all()
+        )
+        for identifier, other in conn.execute(
+            select(probable.identifier, probable.other).where(
+                probable.property_id == property_id, probable.identifier.in_(chunk)
+            )
+        ):
+            found[identifier].add(other)
+    members: dict[str, set[str]] = {}
+    for chunk in _chunks(set(owners.values())):
+        for person, identifier in conn.execute(
+            select(links.person_id, links.identifier).where(
+                links.property_id == property_id, links.person_id.in_(chunk)
+            )
+        ):
+            members.setdefault(person, set()).add(identifier)
+    for identifier, person in owners.items():
+        found[identifier] |= members.get(person, set()) - {identifier}
+    return found
+
+
+def blend(conn: Connection, property_id: str, touched: Iterable[str]) -> None:
+    """Recomputes the blended persons of `touched` identifiers (after their deterministic
+    person or probabilistic links changed): the components, over deterministic persons and
+    accepted probabilistic links, of them and of everyone their blended persons held."""
+    b = blended_links.c
+    seeds = set(touched)
+    previous: set[str] = set()
+    for chunk in _chunks(seeds):
+        previous.update(
+            conn.execute(
+                select(b.person_id).where(b.property_id == property_id, b.identifier.in_(chunk))
+            ).scalars()
+        )
+    for chunk in _chunks(previous):
+        seeds.update(
+            conn.execute(
+                select(b.identifier).where(b.property_id == property_id, b.person_id.in_(chunk))
+            ).scalars()
+        )
+    edges: dict[str, set[str]] = {}
+    frontier = set(seeds)
+    while frontier:
+        found = _neighbours(conn, property_id, frontier)
+        edges.update(found)
+        frontier = {o for others in found.values() for o in others} - set(edges)
+    rows: list[dict[str, Any]] = []
+    placed: set[str] = set()
+    for start in sorted(edges):
+        if start in placed:
+            continue
+        component = {start}
+        pending = [start]
+        while pending:
+            for other in edges[pending.pop()]:
+                if other not in component:
+                    component.add(other)
+                    pending.append(other)
+        placed |= component
+        if len(component) > 1:
+            person = "~" + min(component)
+            rows += [
+                {"property_id": property_id, "identifier": i, "person_id": person}
+                for i in sorted(component)
+            ]
+    for chunk in _chunks(edges):
+        conn.execute(
+            delete(blended_links).where(b.property_id == property_id, b.identifier.in_(chunk))
+        )
+    if rows:
+        conn.execute(insert(blended_links), rows)

@@ -26,6 +26,7 @@ from sqlalchemy import (
     FromClause,
     Integer,
     Select,
+    Table,
     and_,
     func,
     literal,
@@ -45,8 +46,10 @@ from services.reporting.application import (
 from services.reporting.application import _joined_value as joined_value
 from services.reporting.application import _utc as utc
 from services.reporting.application import _value_part_sums as value_part_sums
+from services.reporting.as_of import current
 from services.reporting.domainmodel import Freshness, Interval
 from services.reporting.generations import Connectable
+from services.reporting.identity_settings import DEFAULT_SCOPE
 from services.reporting.periods import first_day, key_of, period_key_sql, period_start
 from services.reporting.person_projection import PROJECTION_NAME as LINKS_PROJECTION
 from services.reporting.person_projection import micros_of
@@ -67,10 +70,13 @@ from services.reporting.person_values import (
     StepKind,
 )
 from services.reporting.views import (
+    blended_links,
+    conversion_values,
     identity_links,
     person_events,
     projection_positions,
     property_settings,
+    reporting_identities,
     visitor_first_touches,
 )
 
@@ -107,8 +113,9 @@ class PersonReports:
             raise ValueError("a funnel needs at least one step")
         with self._snapshot() as conn:
             self._require_property(conn, query.property_id, query.start, query.end)
-            reached = _reached_steps(query)
-            firsts = _first_touches(query.property_id, reached[0])
+            links = _links_of(conn, query.property_id)
+            reached = _reached_steps(query, links)
+            firsts = _first_touches(query.property_id, reached[0], links)
             counts: dict[str, list[int]] = {}
             for index, step in enumerate(reached):
                 channel = func.coalesce(firsts.c.channel, NO_FIRST_TOUCH)
@@ -165,7 +172,8 @@ class PersonReports:
                 seconds = micros // literal(MICROS_PER_SECOND, Integer)
                 return period_key_sql(seconds, interval, zone, low, high)
 
-            cohort = _cohort_persons(query, key)
+            links = _links_of(conn, query.property_id)
+            cohort = _cohort_persons(query, key, links)
             sizes = {
                 (int(k), str(c)): int(n)
                 for k, c, n in conn.execute(
@@ -174,7 +182,7 @@ class PersonReports:
                     )
                 )
             }
-            conversions = _cohort_conversions(query, cohort, key)
+            conversions = _cohort_conversions(query, cohort, key, links)
             sums: dict[tuple[int, str, int], tuple[int, int]] = {}
             currencies: set[str] = set()
             statement = select(
@@ -335,9 +343,31 @@ def _person_of(links: FromClause, visitor: ColumnElement[str]) -> ColumnElement[
     return func.coalesce(links.c.person_id, visitor)
 
 
-def _linked(events: FromClause, property_id: str) -> Any:
+def is_blended(conn: Connection, property_id: str, position: int | None = None) -> bool:
+    """Whether the property resolves persons by the blended reporting identity at
+    `position` of attribution's log (None: now): its own choice, else the default's, else
+    deterministic (attribution's own default, before its log says otherwise)."""
+    r = reporting_identities.c
+    chosen = dict(
+        conn.execute(
+            select(r.property_id, r.blended).where(
+                r.property_id.in_((property_id, DEFAULT_SCOPE)), current(r, position)
+            )
+        ).all()
+    )
+    own = chosen.get(property_id)
+    return bool(chosen.get(DEFAULT_SCOPE) if own is None else own)
+
+
+def _links_of(conn: Connection, property_id: str, position: int | None = None) -> Table:
+    """The identity links a property's persons are resolved by: as attribution resolves
+    them (deterministic links, or blended with accepted probabilistic links)."""
+    return blended_links if is_blended(conn, property_id, position) else identity_links
+
+
+def _linked(events: FromClause, property_id: str, table: Table) -> Any:
     """`events` (with property_id and visitor columns) joined to their identity links."""
-    links = identity_links.alias()
+    links = table.alias()
     joined = events.outerjoin(
         links,
         and_(links.c.property_id == property_id, links.c.identifier == events.c.visitor),
@@ -360,12 +390,12 @@ def _step_condition(events: FromClause, step: FunnelStep) -> ColumnElement[bool]
     return and_(kind == EventKind.CONVERSION.value, _name_matches(name, step.value, step.match))
 
 
-def _reached_steps(query: FunnelQuery) -> list[CTE]:
+def _reached_steps(query: FunnelQuery, table: Table) -> list[CTE]:
     """One CTE per step: (person, entered, at) of each person who reached it, `at` the time
     of its step event and `entered` that of its first step's."""
     within = query.within // timedelta(microseconds=1)
     events = person_events.alias("first_step")
-    joined, links = _linked(events, query.property_id)
+    joined, links = _linked(events, query.property_id, table)
     person = _person_of(links, events.c.visitor)
     conditions = [
         events.c.property_id == query.property_id,
@@ -387,7 +417,7 @@ def _reached_steps(query: FunnelQuery) -> list[CTE]:
     for index, step in enumerate(query.steps[1:], start=2):
         previous = reached[-1]
         events = person_events.alias(f"events_{index}")
-        joined, links = _linked(events, query.property_id)
+        joined, links = _linked(events, query.property_id, table)
         person = _person_of(links, events.c.visitor)
         statement: Select[Any] = (
             select(
@@ -408,10 +438,10 @@ def _reached_steps(query: FunnelQuery) -> list[CTE]:
     return reached
 
 
-def _members(property_id: str, persons: FromClause, name: str) -> CTE:
+def _members(property_id: str, persons: FromClause, name: str, table: Table) -> CTE:
     """(person, visitor) of every identifier of each person in `persons` (a person that is
     an unlinked visitor is its own)."""
-    links = identity_links.alias(f"{name}_links")
+    links = table.alias(f"{name}_links")
     linked = select(persons.c.person, links.c.identifier.label("visitor")).join(
         links, and_(links.c.property_id == property_id, links.c.person_id == persons.c.person)
     )
@@ -419,10 +449,10 @@ def _members(property_id: str, persons: FromClause, name: str) -> CTE:
     return union_all(linked, itself).cte(name)
 
 
-def _first_touches(property_id: str, persons: FromClause) -> Any:
+def _first_touches(property_id: str, persons: FromClause, table: Table) -> Any:
     """(person, occurred_us, channel) of the first touch of each person in `persons` that has
     one: the earliest (then lowest record id) of its visitors' first touches."""
-    members = _members(property_id, persons, "touch_members")
+    members = _members(property_id, persons, "touch_members", table)
     f = visitor_first_touches.alias("member_touches")
     rank = (
         func.row_number()
@@ -441,11 +471,11 @@ def _first_touches(property_id: str, persons: FromClause) -> Any:
     )
 
 
-def _cohort_persons(query: CohortQuery, key: Any) -> CTE:
+def _cohort_persons(query: CohortQuery, key: Any, table: Table) -> CTE:
     """(person, first_us, cohort, channel) of each person whose first touch is in the
     query's time range."""
     f = visitor_first_touches.alias("range_touches")
-    joined, links = _linked(f, query.property_id)
+    joined, links = _linked(f, query.property_id, table)
     conditions = [f.c.property_id == query.property_id]
     if query.start is not None:
         conditions.append(f.c.occurred_us >= micros_of(query.start))
@@ -458,7 +488,7 @@ def _cohort_persons(query: CohortQuery, key: Any) -> CTE:
         .distinct()
         .cte("candidates")
     )
-    firsts = _first_touches(query.property_id, candidates)
+    firsts = _first_touches(query.property_id, candidates, table)
     conditions = []
     if query.start is not None:
         conditions.append(firsts.c.occurred_us >= micros_of(query.start))
@@ -476,12 +506,14 @@ def _cohort_persons(query: CohortQuery, key: Any) -> CTE:
     )
 
 
-def _cohort_conversions(query: CohortQuery, cohort: CTE, key: Any) -> Any:
+def _cohort_conversions(query: CohortQuery, cohort: CTE, key: Any, table: Table) -> Any:
     """(person, cohort, channel, period, value_micros, currency_code) of each conversion of
     the cohorts' persons (of the query's names) from their cohort's period on, `period`
-    counted from it."""
-    members = _members(query.property_id, cohort, "cohort_members")
+    counted from it; the value after the conversion's outcomes (value changes and refunds)
+    when it has any, else the value it was sent with."""
+    members = _members(query.property_id, cohort, "cohort_members", table)
     e = person_events.alias("conversions")
+    v = conversion_values.alias("outcome_values")
     period = (key(e.c.occurred_us) - cohort.c.cohort).label("period")
     conditions = [
         e.c.property_id == query.property_id,
@@ -495,12 +527,19 @@ def _cohort_conversions(query: CohortQuery, cohort: CTE, key: Any) -> Any:
             cohort.c.cohort,
             cohort.c.channel,
             period,
-            e.c.value_micros,
-            e.c.currency_code,
+            func.coalesce(v.c.value_micros, e.c.value_micros).label("value_micros"),
+            func.coalesce(v.c.currency_code, e.c.currency_code).label("currency_code"),
         )
         .select_from(
-            cohort.join(members, members.c.person == cohort.c.person).join(
-                e, e.c.visitor == members.c.visitor
+            cohort.join(members, members.c.person == cohort.c.person)
+            .join(e, e.c.visitor == members.c.visitor)
+            .outerjoin(
+                v,
+                and_(
+                    v.c.property_id == query.property_id,
+                    v.c.conversion_id == e.c.record_id,
+                    current(v.c, None),
+                ),
             )
         )
         .where(*conditions)

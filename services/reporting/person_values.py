@@ -70,10 +70,12 @@ class ConversionRetraction:
 class IdentityChange:
     """From identity's log: for each (person id, identifiers) of `moves`, the identifiers now
     belong to the person, or to nobody (each its own person again) when the person id is
-    empty (a forgotten person)."""
+    empty (a forgotten person); for each (a, b, accepted) of `probable`, identity accepted
+    or removed a probabilistic link between two identifiers."""
 
     property_id: str
     moves: tuple[tuple[str, tuple[str, ...]], ...]
+    probable: tuple[tuple[str, str, bool], ...] = ()
 
 
 class StepKind(enum.Enum):

@@ -281,13 +281,48 @@ conversion_stages = Table(
     Column("is_current", Boolean, nullable=False),
     Column("value_micros", BigInteger, nullable=False),
     Column("currency_code", String, nullable=False),
-    Index(
+    _valid_from(),
+    _valid_to(),
+    _live_index(
         "ix_conversion_stages_property_name_time", "property_id", "conversion_name", "occurred_at"
     ),
+    _superseded_index(
+        "ix_conversion_stages_history", "property_id", "conversion_name", "occurred_at"
+    ),
 )
-"""One row per stage a conversion's outcomes reached (CRM deal stages), with when it was first
-reached, whether it is the conversion's current stage, and the conversion's current value.
-Retracted conversions have none (nor any row in the other views)."""
+"""One row per stage a conversion's outcomes reached (CRM deal stages) and outcome change
+(positions of attribution's log), with when it was first reached, whether it is the
+conversion's current stage, and the conversion's value then. A retraction ends a conversion's
+rows: it has no current one (nor in the other views)."""
+
+conversion_values = Table(
+    "conversion_values",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("conversion_id", String, primary_key=True),
+    Column("value_micros", BigInteger, nullable=False),
+    Column("currency_code", String, nullable=False),
+    _valid_from(),
+    _valid_to(),
+    _live_index("ix_conversion_values_live_conversion", "property_id", "conversion_id"),
+    _superseded_index("ix_conversion_values_history", "property_id", "conversion_id"),
+)
+"""A conversion's value after its outcomes (value changes and refunds, in the reporting
+currency), one row per outcome change of a conversion that has outcomes (positions of
+attribution's log); a retraction ends its rows. Cohorts count a conversion at this value, at
+the value it was sent with when it has no outcome."""
+
+reporting_identities = Table(
+    "reporting_identities",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("blended", Boolean, nullable=True),
+    _valid_from(),
+    _valid_to(),
+)
+"""The reporting identity attribution resolves persons by in each property, from its log
+(positions of attribution's log): `blended` when accepted probabilistic links join persons,
+NULL when the property follows the default (property id "*"); one row per change."""
 
 person_events = Table(
     "person_events",
@@ -344,6 +379,28 @@ identity_links = Table(
 """Which person each identifier belongs to as identity's log last said (deterministic links;
 merges, splits and shared identifiers move identifiers, a forgotten person's are removed).
 An identifier without a row is a person of its own."""
+
+probable_links = Table(
+    "probable_links",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("identifier", String, primary_key=True),
+    Column("other", String, primary_key=True),
+)
+"""The probabilistic links identity accepted and has not removed, once in each direction."""
+
+blended_links = Table(
+    "blended_links",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("identifier", String, primary_key=True),
+    Column("person_id", String, nullable=False),
+    Index("ix_blended_links_property_person", "property_id", "person_id"),
+)
+"""Which person each identifier belongs to under the blended reporting identity, as
+attribution joins journeys: the identifiers of deterministic persons that accepted
+probabilistic links connect (transitively) are one person, named "~" and the smallest of its
+identifiers. Identifiers joined to no other have no row: each is a person of its own."""
 
 
 settings_metadata = MetaData()

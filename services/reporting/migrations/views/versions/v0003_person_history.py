@@ -1,0 +1,160 @@
+"""Persons as attribution resolves them and outcomes with history: the reporting identity of
+each property (from attribution's log), identity's accepted probabilistic links and the
+persons they join, each conversion's value after its outcomes, and outcome stages kept per
+revision (`valid_from`, `valid_to`). Stage rows of an existing generation become current
+from position 0.
+
+Revision ID: v0003
+Revises: v0001
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "v0003"
+down_revision = "v0001"
+branch_labels = None
+depends_on = None
+
+_LIVE = sa.text("valid_to IS NULL")
+_SUPERSEDED = sa.text("valid_to IS NOT NULL")
+_STAGE_COLUMNS = (
+    "property_id, conversion_id, stage, conversion_name, occurred_at, reached_at, "
+    "is_current, value_micros, currency_code"
+)
+
+
+def _stage_table(name: str, history: bool) -> None:
+    columns: list[sa.schema.SchemaItem] = [
+        sa.Column("property_id", sa.String(), nullable=False),
+        sa.Column("conversion_id", sa.String(), nullable=False),
+        sa.Column("stage", sa.String(), nullable=False),
+        sa.Column("conversion_name", sa.String(), nullable=False),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("reached_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("is_current", sa.Boolean(), nullable=False),
+        sa.Column("value_micros", sa.BigInteger(), nullable=False),
+        sa.Column("currency_code", sa.String(), nullable=False),
+    ]
+    key = ["property_id", "conversion_id", "stage"]
+    if history:
+        columns += [
+            sa.Column("valid_from", sa.BigInteger(), nullable=False),
+            sa.Column("valid_to", sa.BigInteger(), nullable=True),
+        ]
+        key.append("valid_from")
+    op.create_table(name, *columns, sa.PrimaryKeyConstraint(*key))
+
+
+def _replace_stages(history: bool) -> None:
+    """Copies conversion_stages into a table of the other shape and swaps it in."""
+    _stage_table("conversion_stages_next", history)
+    if history:
+        op.execute(
+            f"INSERT INTO conversion_stages_next ({_STAGE_COLUMNS}, valid_from, valid_to) "
+            f"SELECT {_STAGE_COLUMNS}, 0, NULL FROM conversion_stages"
+        )
+    else:
+        op.execute(
+            f"INSERT INTO conversion_stages_next ({_STAGE_COLUMNS}) "
+            f"SELECT {_STAGE_COLUMNS} FROM conversion_stages WHERE valid_to IS NULL"
+        )
+    with op.batch_alter_table("conversion_stages", schema=None) as batch_op:
+        batch_op.drop_index("ix_conversion_stages_property_name_time")
+        if not history:
+            batch_op.drop_index("ix_conversion_stages_history")
+    op.drop_table("conversion_stages")
+    op.rename_table("conversion_stages_next", "conversion_stages")
+    columns = ["property_id", "conversion_name", "occurred_at"]
+    with op.batch_alter_table("conversion_stages", schema=None) as batch_op:
+        if history:
+            batch_op.create_index(
+                "ix_conversion_stages_property_name_time",
+                columns,
+                unique=False,
+                sqlite_where=_LIVE,
+                postgresql_where=_LIVE,
+            )
+            batch_op.create_index(
+                "ix_conversion_stages_history",
+                columns,
+                unique=False,
+                sqlite_where=_SUPERSEDED,
+                postgresql_where=_SUPERSEDED,
+            )
+        else:
+            batch_op.create_index("ix_conversion_stages_property_name_time", columns, unique=False)
+
+
+def upgrade() -> None:
+    _replace_stages(history=True)
+    op.create_table(
+        "conversion_values",
+        sa.Column("property_id", sa.String(), nullable=False),
+        sa.Column("conversion_id", sa.String(), nullable=False),
+        sa.Column("value_micros", sa.BigInteger(), nullable=False),
+        sa.Column("currency_code", sa.String(), nullable=False),
+        sa.Column("valid_from", sa.BigInteger(), nullable=False),
+        sa.Column("valid_to", sa.BigInteger(), nullable=True),
+        sa.PrimaryKeyConstraint("property_id", "conversion_id", "valid_from"),
+    )
+    with op.batch_alter_table("conversion_values", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_conversion_values_live_conversion",
+            ["property_id", "conversion_id"],
+            unique=False,
+            sqlite_where=_LIVE,
+            postgresql_where=_LIVE,
+        )
+        batch_op.create_index(
+            "ix_conversion_values_history",
+            ["property_id", "conversion_id"],
+            unique=False,
+            sqlite_where=_SUPERSEDED,
+            postgresql_where=_SUPERSEDED,
+        )
+    op.execute(
+        "INSERT INTO conversion_values "
+        "(property_id, conversion_id, value_micros, currency_code, valid_from, valid_to) "
+        "SELECT property_id, conversion_id, MIN(value_micros), MIN(currency_code), 0, NULL "
+        "FROM conversion_stages GROUP BY property_id, conversion_id"
+    )
+    op.create_table(
+        "reporting_identities",
+        sa.Column("property_id", sa.String(), nullable=False),
+        sa.Column("blended", sa.Boolean(), nullable=True),
+        sa.Column("valid_from", sa.BigInteger(), nullable=False),
+        sa.Column("valid_to", sa.BigInteger(), nullable=True),
+        sa.PrimaryKeyConstraint("property_id", "valid_from"),
+    )
+    op.create_table(
+        "probable_links",
+        sa.Column("property_id", sa.String(), nullable=False),
+        sa.Column("identifier", sa.String(), nullable=False),
+        sa.Column("other", sa.String(), nullable=False),
+        sa.PrimaryKeyConstraint("property_id", "identifier", "other"),
+    )
+    op.create_table(
+        "blended_links",
+        sa.Column("property_id", sa.String(), nullable=False),
+        sa.Column("identifier", sa.String(), nullable=False),
+        sa.Column("person_id", sa.String(), nullable=False),
+        sa.PrimaryKeyConstraint("property_id", "identifier"),
+    )
+    with op.batch_alter_table("blended_links", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_blended_links_property_person", ["property_id", "person_id"], unique=False
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("blended_links", schema=None) as batch_op:
+        batch_op.drop_index("ix_blended_links_property_person")
+    op.drop_table("blended_links")
+    op.drop_table("probable_links")
+    op.drop_table("reporting_identities")
+    with op.batch_alter_table("conversion_values", schema=None) as batch_op:
+        batch_op.drop_index("ix_conversion_values_history")
+        batch_op.drop_index("ix_conversion_values_live_conversion")
+    op.drop_table("conversion_values")
+    _replace_stages(history=False)
