@@ -85,8 +85,6 @@ def report(args: argparse.Namespace) -> int:
         as_of = parse_as_of(args.as_of) if args.as_of is not None else None
         if as_of is not None and kind == "rates":
             raise UsageError("report `rates` has no --as-of: sessions keep no past states")
-        if as_of is not None and kind == "outcomes":
-            raise UsageError("report `outcomes` has no --as-of yet: stages keep no past states")
         if as_of is not None and kind in PERSON_KINDS:
             raise UsageError(f"report `{kind}` has no --as-of: person views keep no past states")
         filters = _filters(args.filter or [])
@@ -108,7 +106,7 @@ def report(args: argparse.Namespace) -> int:
     if kind in METRIC_KINDS:
         return _metric_report(args, address, kind, models[0], tls, api_key, as_of)
     if kind == "outcomes":
-        return _outcome_report(args, address, models[0], tls, api_key)
+        return _outcome_report(args, address, models[0], tls, api_key, as_of)
     try:
         fetched = fetch_report(
             address,
@@ -551,6 +549,7 @@ def _outcome_report(
     model: str,
     tls: TlsSettings | None,
     api_key: str | None,
+    as_of: reporting_pb2.AsOf | None = None,
 ) -> int:
     from services.commands.metric_output import write as write_table
     from services.commands.outcomes import fetch_outcome_table
@@ -566,6 +565,7 @@ def _outcome_report(
             conversion_name=args.conversion,
             tls=tls,
             api_key=api_key,
+            as_of=as_of,
         )
     except grpc.RpcError as error:
         print(f"convtrack report: {error.code().name}: {error.details()}", file=sys.stderr)

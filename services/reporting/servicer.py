@@ -1096,6 +1096,7 @@ def _outcome_query(
         end=end,
         conversion_name=check.name(request.conversion_name, "conversion_name", required=False),
         stages=tuple(stages),
+        as_of=_as_of(request, check),
     )
 
 

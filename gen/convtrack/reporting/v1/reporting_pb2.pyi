@@ -661,7 +661,7 @@ class GetAssistedConversionsResponse(_message.Message):
     def __init__(self, rows: _Optional[_Iterable[_Union[AssistedConversionsRow, _Mapping]]] = ..., summary: _Optional[_Union[PathReportSummary, _Mapping]] = ...) -> None: ...
 
 class GetOutcomeReportRequest(_message.Message):
-    __slots__ = ("property_id", "conversion_name", "start_time", "end_time", "group_by", "model", "stages")
+    __slots__ = ("property_id", "conversion_name", "start_time", "end_time", "group_by", "model", "stages", "as_of")
     PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
     CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -669,6 +669,7 @@ class GetOutcomeReportRequest(_message.Message):
     GROUP_BY_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     STAGES_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
     property_id: str
     conversion_name: str
     start_time: _timestamp_pb2.Timestamp
@@ -676,7 +677,8 @@ class GetOutcomeReportRequest(_message.Message):
     group_by: GroupBy
     model: str
     stages: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, property_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., group_by: _Optional[_Union[GroupBy, str]] = ..., model: _Optional[str] = ..., stages: _Optional[_Iterable[str]] = ...) -> None: ...
+    as_of: AsOf
+    def __init__(self, property_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., group_by: _Optional[_Union[GroupBy, str]] = ..., model: _Optional[str] = ..., stages: _Optional[_Iterable[str]] = ..., as_of: _Optional[_Union[AsOf, _Mapping]] = ...) -> None: ...
 
 class OutcomeGroupRow(_message.Message):
     __slots__ = ("group", "conversions", "value", "share")
