@@ -85,8 +85,6 @@ def report(args: argparse.Namespace) -> int:
         as_of = parse_as_of(args.as_of) if args.as_of is not None else None
         if as_of is not None and kind == "rates":
             raise UsageError("report `rates` has no --as-of: sessions keep no past states")
-        if as_of is not None and kind in PERSON_KINDS:
-            raise UsageError(f"report `{kind}` has no --as-of: person views keep no past states")
         filters = _filters(args.filter or [])
         if kind in PERSON_KINDS:
             _check_person_options(kind, args)
@@ -100,7 +98,7 @@ def report(args: argparse.Namespace) -> int:
         print(f"convtrack report: {error}", file=sys.stderr)
         return 2
     if kind in PERSON_KINDS:
-        return _person_report(args, address, kind, tls, api_key)
+        return _person_report(args, address, kind, tls, api_key, as_of)
     if kind == "paths":
         return _path_report(args, address, tls, api_key, as_of)
     if kind in METRIC_KINDS:
@@ -580,6 +578,7 @@ def _person_report(
     kind: str,
     tls: TlsSettings | None,
     api_key: str | None,
+    as_of: reporting_pb2.AsOf | None = None,
 ) -> int:
     from services.commands import people
     from services.commands.metric_output import write as write_table
@@ -604,6 +603,7 @@ def _person_report(
                     end=args.until,
                     tls=tls,
                     api_key=api_key,
+                    as_of=as_of,
                 )
             )
         else:
@@ -618,6 +618,7 @@ def _person_report(
                     end=args.until,
                     tls=tls,
                     api_key=api_key,
+                    as_of=as_of,
                 )
             )
     except grpc.RpcError as error:

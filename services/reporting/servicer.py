@@ -704,6 +704,7 @@ def _funnel_query(request: reporting_pb2.GetFunnelReportRequest, check: FieldChe
         start=start,
         end=end,
         page_size=_page_size(request.page_size, check),
+        as_of=_as_of(request, check),
     )
 
 
@@ -734,6 +735,7 @@ def _cohort_query(request: reporting_pb2.GetCohortReportRequest, check: FieldChe
         conversion_names=names,
         periods=periods,
         page_size=_page_size(request.page_size, check),
+        as_of=_as_of(request, check),
     )
 
 

@@ -335,6 +335,8 @@ person_events = Table(
     Column("occurred_us", BigInteger, nullable=False),
     Column("value_micros", BigInteger, nullable=False),
     Column("currency_code", String, nullable=False),
+    _valid_from(),
+    _valid_to(),
     Index("ix_person_events_property_kind_name_time", "property_id", "kind", "name", "occurred_us"),
     Index("ix_person_events_property_visitor_kind", "property_id", "visitor", "kind"),
 )
@@ -343,7 +345,9 @@ person_events = Table(
 ("conversion", its name, value in micros of the reporting currency) or an identify call
 ("identify", no name). `visitor` is the event's visitor identifier (its anonymous id, else
 user id, else first identifier) and `occurred_us` its time in microseconds since 1970 UTC.
-Impressions, bots and events without identifiers are left out."""
+Impressions, bots and events without identifiers are left out. `valid_from` and `valid_to`
+are positions of ingest's log: a retraction (or the record sent again) ends a row. Rows are
+rarely superseded, so the indexes cover every row (queries filter the current ones)."""
 
 visitor_first_touches = Table(
     "visitor_first_touches",
@@ -353,10 +357,13 @@ visitor_first_touches = Table(
     Column("occurred_us", BigInteger, nullable=False),
     Column("record_id", String, nullable=False),
     Column("channel", String, nullable=False),
+    _valid_from(),
+    _valid_to(),
     Index("ix_visitor_first_touches_property_time", "property_id", "occurred_us"),
 )
 """Per visitor, its earliest touchpoint (click or visit; the lowest record id on a tie) and
-that touchpoint's channel: a person's first touch is the earliest of its visitors'."""
+that touchpoint's channel: a person's first touch is the earliest of its visitors'. A late
+earlier touchpoint ends the row at its position of ingest's log (`valid_to`)."""
 
 retracted_conversions = Table(
     "retracted_conversions",
@@ -374,11 +381,14 @@ identity_links = Table(
     Column("property_id", String, primary_key=True),
     Column("identifier", String, primary_key=True),
     Column("person_id", String, nullable=False),
+    _valid_from(),
+    _valid_to(),
     Index("ix_identity_links_property_person", "property_id", "person_id"),
 )
 """Which person each identifier belongs to as identity's log last said (deterministic links;
-merges, splits and shared identifiers move identifiers, a forgotten person's are removed).
-An identifier without a row is a person of its own."""
+merges, splits and shared identifiers move identifiers, a forgotten person's are removed),
+with every earlier owner (positions of identity's log). An identifier without a current row
+is a person of its own."""
 
 probable_links = Table(
     "probable_links",
@@ -395,12 +405,15 @@ blended_links = Table(
     Column("property_id", String, primary_key=True),
     Column("identifier", String, primary_key=True),
     Column("person_id", String, nullable=False),
+    _valid_from(),
+    _valid_to(),
     Index("ix_blended_links_property_person", "property_id", "person_id"),
 )
 """Which person each identifier belongs to under the blended reporting identity, as
-attribution joins journeys: the identifiers of deterministic persons that accepted
-probabilistic links connect (transitively) are one person, named "~" and the smallest of its
-identifiers. Identifiers joined to no other have no row: each is a person of its own."""
+attribution joins journeys, where accepted probabilistic links join anything: the
+identifiers of deterministic persons that such links connect (transitively) are one person,
+named "~" and the smallest of its identifiers (positions of identity's log, as in
+identity_links). An identifier without a current row here is resolved by identity_links."""
 
 
 settings_metadata = MetaData()

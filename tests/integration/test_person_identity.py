@@ -18,6 +18,7 @@ from convtrack.attribution.v1 import attribution_pb2
 from convtrack.common.v1 import common_pb2
 from convtrack.identity.v1 import identity_pb2
 from services.reporting.activity import IngestActivityProjection
+from services.reporting.application import UnknownPropertyError
 from services.reporting.domainmodel import (
     AsOf,
     AttributedCredit,
@@ -266,10 +267,12 @@ def test_removing_the_probabilistic_link_takes_the_blended_person_apart(engine: 
     assert funnel(engine) == SEPARATE
     with engine.connect() as conn:
         rows = sorted(tuple(r) for r in conn.execute(select(blended_links)))
-    # Only the phone's deterministic person is left joining more than one identifier.
+    # No probabilistic link joins anything now: the blended persons ended where it went.
+    removed_at = 4
     assert [r[1:] for r in rows] == [
-        ("anon:phone", "~anon:phone"),
-        ("anon:tablet", "~anon:phone"),
+        ("anon:laptop", "~anon:laptop", 3, removed_at),
+        ("anon:phone", "~anon:laptop", 3, removed_at),
+        ("anon:tablet", "~anon:laptop", 3, removed_at),
     ]
 
     feeder.feed("identity", probable("laptop", "tablet"))
@@ -426,3 +429,76 @@ def test_outcome_reports_as_of_a_past_moment_equal_the_live_ones_recorded_then(
     past = reports.outcome_report(replace(query, as_of=AsOf(attribution_position=first_position)))
     assert dict(past.freshness.positions) == {"attribution": first_position}
     assert past.freshness.as_of_time == first_time
+
+
+def person_answers(engine: Engine, as_of: AsOf | None = None) -> dict[str, Any]:
+    """The funnel and the cohorts (by every name and by purchases), each freshness without
+    its as-of time (which only as-of answers carry)."""
+    reports = PersonReports(engine)
+    found: dict[str, Any] = {}
+    for name, answer in (
+        ("funnel", lambda: reports.funnel(FunnelQuery(PROPERTY, STEPS, as_of=as_of))),
+        (
+            "cohorts",
+            lambda: reports.cohorts(CohortQuery(PROPERTY, periods=3, as_of=as_of), now=NOW),
+        ),
+        (
+            "purchases",
+            lambda: reports.cohorts(
+                CohortQuery(PROPERTY, periods=3, conversion_names=("purchase",), as_of=as_of),
+                now=NOW,
+            ),
+        ),
+    ):
+        try:
+            report = answer()
+            found[name] = replace(report, freshness=replace(report.freshness, as_of_time=None))
+        except UnknownPropertyError as error:
+            found[name] = type(error).__name__
+    return found
+
+
+def test_funnels_and_cohorts_as_of_a_past_moment_equal_the_live_ones_recorded_then(
+    engine: Engine,
+) -> None:
+    """Three moments: the journeys under the deterministic identity; the property switched
+    to blended (one person); then late data: an earlier referral touch of the phone (its
+    first touch), a desk that buys for 40 (its outcome lowers it to 25), the phone's
+    purchase retracted, and identity's probabilistic link removed."""
+    feeder = Feeder(engine)
+    moments: list[tuple[datetime, int, dict[str, Any]]] = []
+
+    def record() -> None:
+        moments.append((feeder.clock, feeder.positions["attribution"], person_answers(engine)))
+
+    journeys(feeder)
+    feeder.feed("attribution", reporting_identity("*", DETERMINISTIC))
+    record()
+    feeder.feed("attribution", reporting_identity(PROPERTY, BLENDED))
+    record()
+    feeder.feed(
+        "ingest",
+        event("p0", "phone", EventKind.TOUCHPOINT, W0 + 12 * H, "/", "referral"),
+        event("k1", "desk", EventKind.TOUCHPOINT, W0 + D, "/pricing/team", "organic_search"),
+        event("k2", "desk", EventKind.CONVERSION, W0 + D + H, "purchase", units=40),
+        ConversionRetraction(PROPERTY, "p2"),
+    )
+    feeder.feed("identity", probable("laptop", "tablet", accepted=False))
+    feeder.feed(
+        "attribution",
+        Retraction(PROPERTY, "p2"),
+        replace(staged("k2", W0 + D + H, "won", 25), conversion_name="purchase"),
+    )
+    record()
+
+    first, blended, late = (answers for *_, answers in moments)
+    assert first["funnel"] != blended["funnel"] != late["funnel"]
+    assert first["cohorts"] != blended["cohorts"] != late["cohorts"]
+    late_values = {r.channel: r.periods[-1].value_micros for r in late["purchases"].rows}
+    assert late_values == {"organic_search": usd(25), "paid_search": 0, "referral": 0}
+
+    for moment, position, answers in moments:
+        assert person_answers(engine, AsOf(time=moment + timedelta(seconds=30))) == answers
+        assert person_answers(engine, AsOf(attribution_position=position)) == answers
+    before = person_answers(engine, AsOf(time=CLOCK))
+    assert before == dict.fromkeys(before, "UnknownPropertyError")

@@ -1,12 +1,14 @@
-"""Persons as attribution resolves them and outcomes with history: the reporting identity of
-each property (from attribution's log), identity's accepted probabilistic links and the
-persons they join, each conversion's value after its outcomes, and outcome stages kept per
-revision (`valid_from`, `valid_to`). Stage rows of an existing generation become current
-from position 0.
+"""Persons as attribution resolves them, and history for as-of funnels, cohorts and
+outcomes: the reporting identity of each property (from attribution's log), identity's
+accepted probabilistic links and the persons they join, each conversion's value after its
+outcomes; outcome stages, person events, first touches and identity links kept per revision
+(`valid_from`, `valid_to`). Rows of an existing generation become current from position 0.
 
 Revision ID: v0003
 Revises: v0001
 """
+
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -86,8 +88,89 @@ def _replace_stages(history: bool) -> None:
             batch_op.create_index("ix_conversion_stages_property_name_time", columns, unique=False)
 
 
+_PERSON_TABLES: dict[str, tuple[list[sa.Column[Any]], list[str], list[tuple[str, list[str]]]]] = {
+    "person_events": (
+        [
+            sa.Column("property_id", sa.String(), nullable=False),
+            sa.Column("record_id", sa.String(), nullable=False),
+            sa.Column("visitor", sa.String(), nullable=False),
+            sa.Column("kind", sa.String(), nullable=False),
+            sa.Column("name", sa.String(), nullable=False),
+            sa.Column("occurred_us", sa.BigInteger(), nullable=False),
+            sa.Column("value_micros", sa.BigInteger(), nullable=False),
+            sa.Column("currency_code", sa.String(), nullable=False),
+        ],
+        ["property_id", "record_id"],
+        [
+            (
+                "ix_person_events_property_kind_name_time",
+                ["property_id", "kind", "name", "occurred_us"],
+            ),
+            ("ix_person_events_property_visitor_kind", ["property_id", "visitor", "kind"]),
+        ],
+    ),
+    "visitor_first_touches": (
+        [
+            sa.Column("property_id", sa.String(), nullable=False),
+            sa.Column("visitor", sa.String(), nullable=False),
+            sa.Column("occurred_us", sa.BigInteger(), nullable=False),
+            sa.Column("record_id", sa.String(), nullable=False),
+            sa.Column("channel", sa.String(), nullable=False),
+        ],
+        ["property_id", "visitor"],
+        [("ix_visitor_first_touches_property_time", ["property_id", "occurred_us"])],
+    ),
+    "identity_links": (
+        [
+            sa.Column("property_id", sa.String(), nullable=False),
+            sa.Column("identifier", sa.String(), nullable=False),
+            sa.Column("person_id", sa.String(), nullable=False),
+        ],
+        ["property_id", "identifier"],
+        [("ix_identity_links_property_person", ["property_id", "person_id"])],
+    ),
+}
+"""Each person table before this revision: its columns, key and indexes."""
+
+
+def _replace_person_table(name: str, history: bool) -> None:
+    """Copies a person table into one of the other shape (with history: every row current
+    from position 0; without: the current rows) and swaps it in."""
+    columns, key, indexes = _PERSON_TABLES[name]
+    names = ", ".join(c.name for c in columns)
+    copied: list[sa.schema.SchemaItem] = [
+        sa.Column(c.name, c.type, nullable=c.nullable) for c in columns
+    ]
+    if history:
+        copied += [
+            sa.Column("valid_from", sa.BigInteger(), nullable=False),
+            sa.Column("valid_to", sa.BigInteger(), nullable=True),
+        ]
+    primary = [*key, "valid_from"] if history else key
+    op.create_table(f"{name}_next", *copied, sa.PrimaryKeyConstraint(*primary))
+    if history:
+        op.execute(
+            f"INSERT INTO {name}_next ({names}, valid_from, valid_to) "
+            f"SELECT {names}, 0, NULL FROM {name}"
+        )
+    else:
+        op.execute(
+            f"INSERT INTO {name}_next ({names}) SELECT {names} FROM {name} WHERE valid_to IS NULL"
+        )
+    with op.batch_alter_table(name, schema=None) as batch_op:
+        for index, _ in indexes:
+            batch_op.drop_index(index)
+    op.drop_table(name)
+    op.rename_table(f"{name}_next", name)
+    with op.batch_alter_table(name, schema=None) as batch_op:
+        for index, indexed in indexes:
+            batch_op.create_index(index, indexed, unique=False)
+
+
 def upgrade() -> None:
     _replace_stages(history=True)
+    for name in _PERSON_TABLES:
+        _replace_person_table(name, history=True)
     op.create_table(
         "conversion_values",
         sa.Column("property_id", sa.String(), nullable=False),
@@ -139,7 +222,9 @@ def upgrade() -> None:
         sa.Column("property_id", sa.String(), nullable=False),
         sa.Column("identifier", sa.String(), nullable=False),
         sa.Column("person_id", sa.String(), nullable=False),
-        sa.PrimaryKeyConstraint("property_id", "identifier"),
+        sa.Column("valid_from", sa.BigInteger(), nullable=False),
+        sa.Column("valid_to", sa.BigInteger(), nullable=True),
+        sa.PrimaryKeyConstraint("property_id", "identifier", "valid_from"),
     )
     with op.batch_alter_table("blended_links", schema=None) as batch_op:
         batch_op.create_index(
@@ -157,4 +242,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_conversion_values_history")
         batch_op.drop_index("ix_conversion_values_live_conversion")
     op.drop_table("conversion_values")
+    for name in _PERSON_TABLES:
+        _replace_person_table(name, history=False)
     _replace_stages(history=False)
