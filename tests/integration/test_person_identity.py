@@ -11,12 +11,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from alembic import command
+from sqlalchemy import Engine, select, text
 
 from common.follower import UpstreamEntry
 from convtrack.attribution.v1 import attribution_pb2
 from convtrack.common.v1 import common_pb2
 from convtrack.identity.v1 import identity_pb2
+from services.reporting import schema
 from services.reporting.activity import IngestActivityProjection
 from services.reporting.application import UnknownPropertyError
 from services.reporting.domainmodel import (
@@ -502,3 +504,46 @@ def test_funnels_and_cohorts_as_of_a_past_moment_equal_the_live_ones_recorded_th
         assert person_answers(engine, AsOf(attribution_position=position)) == answers
     before = person_answers(engine, AsOf(time=CLOCK))
     assert before == dict.fromkeys(before, "UnknownPropertyError")
+
+
+def test_revision_v0003_keeps_the_rows_of_a_generation_current_from_position_0(
+    views: ReportViews,
+) -> None:
+    """A generation at v0001 with outcome stages and person rows, upgraded: every row is
+    current from position 0 and each staged conversion has its value; downgraded: the
+    current rows are back in the old shape."""
+    generation = views.live()
+    assert generation is not None
+    rows = {
+        "conversion_stages": "('p', 'c1', 'won', 'deal', '2026-02-02 10:00:00+00:00', "
+        "'2026-02-03 10:00:00+00:00', TRUE, 5000000, 'USD')",
+        "person_events": "('p', 'r1', 'anon:a', 'conversion', 'deal', 1, 5000000, 'USD')",
+        "visitor_first_touches": "('p', 'anon:a', 1, 'r0', 'email')",
+        "identity_links": "('p', 'anon:a', 'person-1')",
+    }
+
+    def migrate_to(target: str, down: bool = False) -> None:
+        with schema._engine_for(views, generation) as plain, plain.begin() as conn:
+            config = schema._config(schema.VIEWS, conn)
+            (command.downgrade if down else command.upgrade)(config, target)
+
+    def select_all(table: str) -> list[tuple[Any, ...]]:
+        with schema._engine_for(views, generation) as plain, plain.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(f"SELECT * FROM {table}"))]
+
+    migrate_to("v0001", down=True)
+    with schema._engine_for(views, generation) as plain, plain.begin() as conn:
+        for table, values in rows.items():
+            conn.execute(text(f"INSERT INTO {table} VALUES {values}"))
+    migrate_to("head")
+
+    for table in rows:
+        [row] = select_all(table)
+        assert row[-2:] == (0, None), table
+    assert [r[1:4] for r in select_all("conversion_values")] == [("c1", 5000000, "USD")]
+    assert schema.autogenerate_diff(views, generation) == []
+
+    migrate_to("v0001", down=True)
+    for table in rows:
+        assert len(select_all(table)) == 1, table
+    migrate_to("head")
