@@ -67,6 +67,20 @@ def _superseded_index(name: str, *columns: str) -> Index:
     )
 
 
+def _live_key(name: str, *columns: str) -> Index:
+    """A unique partial index over the current rows of a table whose key takes `valid_from`
+    besides `columns`: each key has one current row, and SQLite's planner, which has no
+    statistics, orders joins by that (without it, funnels over whole keys chose nested
+    loops in the wrong order: 7x slower)."""
+    return Index(
+        name,
+        *columns,
+        unique=True,
+        sqlite_where=text("valid_to IS NULL"),
+        postgresql_where=text("valid_to IS NULL"),
+    )
+
+
 def _live_index(name: str, *columns: str) -> Index:
     """A partial index over the current rows (`valid_to IS NULL`), on both databases: live
     queries, which say `valid_to IS NULL`, read only it."""
@@ -339,6 +353,7 @@ person_events = Table(
     _valid_to(),
     Index("ix_person_events_property_kind_name_time", "property_id", "kind", "name", "occurred_us"),
     Index("ix_person_events_property_visitor_kind", "property_id", "visitor", "kind"),
+    _live_key("ix_person_events_live_record", "property_id", "record_id"),
 )
 """One row per event funnels and cohorts count, from ingest's log: a page view or touchpoint
 (`kind` "page_view" or "touchpoint", `name` the page's or landing page's path), a conversion
@@ -360,6 +375,7 @@ visitor_first_touches = Table(
     _valid_from(),
     _valid_to(),
     Index("ix_visitor_first_touches_property_time", "property_id", "occurred_us"),
+    _live_key("ix_visitor_first_touches_live_visitor", "property_id", "visitor"),
 )
 """Per visitor, its earliest touchpoint (click or visit; the lowest record id on a tie) and
 that touchpoint's channel: a person's first touch is the earliest of its visitors'. A late
@@ -384,6 +400,7 @@ identity_links = Table(
     _valid_from(),
     _valid_to(),
     Index("ix_identity_links_property_person", "property_id", "person_id"),
+    _live_key("ix_identity_links_live_identifier", "property_id", "identifier"),
 )
 """Which person each identifier belongs to as identity's log last said (deterministic links;
 merges, splits and shared identifiers move identifiers, a forgotten person's are removed),
@@ -408,6 +425,7 @@ blended_links = Table(
     _valid_from(),
     _valid_to(),
     Index("ix_blended_links_property_person", "property_id", "person_id"),
+    _live_key("ix_blended_links_live_identifier", "property_id", "identifier"),
 )
 """Which person each identifier belongs to under the blended reporting identity, as
 attribution joins journeys, where accepted probabilistic links join anything: the

@@ -133,6 +133,21 @@ _PERSON_TABLES: dict[str, tuple[list[sa.Column[Any]], list[str], list[tuple[str,
 """Each person table before this revision: its columns, key and indexes."""
 
 
+_LIVE_KEYS = {
+    "person_events": "ix_person_events_live_record",
+    "visitor_first_touches": "ix_visitor_first_touches_live_visitor",
+    "identity_links": "ix_identity_links_live_identifier",
+    "blended_links": "ix_blended_links_live_identifier",
+}
+"""The unique index of each person table's current rows by its key."""
+
+
+def _create_live_key(batch_op: Any, table: str, key: list[str]) -> None:
+    batch_op.create_index(
+        _LIVE_KEYS[table], key, unique=True, sqlite_where=_LIVE, postgresql_where=_LIVE
+    )
+
+
 def _replace_person_table(name: str, history: bool) -> None:
     """Copies a person table into one of the other shape (with history: every row current
     from position 0; without: the current rows) and swaps it in."""
@@ -160,11 +175,15 @@ def _replace_person_table(name: str, history: bool) -> None:
     with op.batch_alter_table(name, schema=None) as batch_op:
         for index, _ in indexes:
             batch_op.drop_index(index)
+        if not history:
+            batch_op.drop_index(_LIVE_KEYS[name])
     op.drop_table(name)
     op.rename_table(f"{name}_next", name)
     with op.batch_alter_table(name, schema=None) as batch_op:
         for index, indexed in indexes:
             batch_op.create_index(index, indexed, unique=False)
+        if history:
+            _create_live_key(batch_op, name, key)
 
 
 def upgrade() -> None:
@@ -230,10 +249,12 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_blended_links_property_person", ["property_id", "person_id"], unique=False
         )
+        _create_live_key(batch_op, "blended_links", ["property_id", "identifier"])
 
 
 def downgrade() -> None:
     with op.batch_alter_table("blended_links", schema=None) as batch_op:
+        batch_op.drop_index(_LIVE_KEYS["blended_links"])
         batch_op.drop_index("ix_blended_links_property_person")
     op.drop_table("blended_links")
     op.drop_table("probable_links")
