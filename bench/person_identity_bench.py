@@ -2,7 +2,7 @@
 without and with probabilistic links (the blended persons are recomputed per entry once a
 property has one), and funnel and cohort queries live, as of a past moment, and blended.
 
-`python -m bench.person_identity_bench --visitors 20000 --backends sqlite,postgres`
+`python -m bench.person_identity_bench --visitors 5000 --backends sqlite,postgres`
 """
 
 from __future__ import annotations
@@ -203,7 +203,7 @@ def run(env: dict[str, str], backend: str, visitors: int) -> list[Row]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Prints the table."""
     parser = argparse.ArgumentParser(prog="python -m bench.person_identity_bench")
-    parser.add_argument("--visitors", type=int, default=20_000)
+    parser.add_argument("--visitors", type=int, default=5_000)
     parser.add_argument("--backends", default=",".join(BACKENDS))
     args = parser.parse_args(argv)
     rows: list[Row] = []
