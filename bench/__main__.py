@@ -35,6 +35,7 @@ from bench import (
     ingest,
     ingest_process,
     longpoll,
+    person_identity_bench,
     pipeline,
     reporting_catchup,
     reporting_freshness,
@@ -298,6 +299,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows += reporting_freshness.run(backend, seconds=seconds)
         except Exception as error:
             rows.append(_failed("reporting freshness", backend, error))
+    for backend in backends:
+        logger.info("%s: persons by the reporting identity (funnels, cohorts, links)", backend)
+        try:
+            with fresh_env(backend) as env:
+                rows += person_identity_bench.run(env, backend, 1_000 if args.quick else 5_000)
+        except Exception as error:
+            rows.append(_failed("person reports", backend, error))
     logger.info("command start-up")
     try:
         rows += startup.run(args.quick)

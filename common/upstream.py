@@ -118,6 +118,11 @@ def _attribution_time(entry: attribution_pb2.LogEntry) -> datetime | None:
     return from_timestamp(stamp) if entry.HasField("recorded_at") else None
 
 
+def _identity_time(entry: identity_pb2.LogEntry) -> datetime | None:
+    stamp = entry.recorded_at
+    return from_timestamp(stamp) if entry.HasField("recorded_at") else None
+
+
 def _attribution_trace(entry: attribution_pb2.LogEntry) -> str:
     if entry.WhichOneof("event") == "conversion_attributed":
         return entry.conversion_attributed.trace_parent
@@ -137,7 +142,9 @@ def identity_log(
 ) -> GrpcUpstreamLog[identity_pb2.LogEntry, T]:
     """Identity's log over gRPC, each entry translated to this service's plain input."""
     stub = identity_pb2_grpc.IdentityServiceStub(channel)
-    return _producer_log("identity", stub, identity_pb2, translate, lambda e: e.trace_parent)
+    return _producer_log(
+        "identity", stub, identity_pb2, translate, lambda e: e.trace_parent, _identity_time
+    )
 
 
 def attribution_log(

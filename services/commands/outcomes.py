@@ -253,9 +253,10 @@ def fetch_outcome_table(
     conversion_name: str = "",
     api_key: str | None = None,
     tls: TlsSettings | None = None,
+    as_of: reporting_pb2.AsOf | None = None,
 ) -> MetricTable:
     """The outcome report as a table: per stage a row for all its conversions (group "(all)"),
-    then one per group the model credits."""
+    then one per group the model credits; as it stood at `as_of` when given."""
     from services.commands.metric_output import Column, Kind, MetricTable
     from services.commands.reports import GROUP_BY
 
@@ -269,6 +270,8 @@ def fetch_outcome_table(
         request.start_time.CopyFrom(to_timestamp(start))
     if end:
         request.end_time.CopyFrom(to_timestamp(end))
+    if as_of is not None:
+        request.as_of.CopyFrom(as_of)
     with client_channel(address, api_key, tls) as channel:
         response = reporting_pb2_grpc.ReportingServiceStub(channel).GetOutcomeReport(
             request, timeout=CALL_TIMEOUT

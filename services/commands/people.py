@@ -81,9 +81,12 @@ def fetch_funnel(
     end: datetime | None = None,
     tls: TlsSettings | None = None,
     api_key: str | None = None,
+    as_of: reporting_pb2.AsOf | None = None,
 ) -> reporting_pb2.GetFunnelReportResponse:
-    """A funnel with every page of its channels."""
+    """A funnel with every page of its channels (as it stood at `as_of` when given)."""
     request = reporting_pb2.GetFunnelReportRequest(property_id=property_id, steps=steps)
+    if as_of is not None:
+        request.as_of.CopyFrom(as_of)
     if within is not None:
         duration = Duration()
         duration.FromTimedelta(within)
@@ -152,14 +155,17 @@ def fetch_cohorts(
     end: datetime | None = None,
     tls: TlsSettings | None = None,
     api_key: str | None = None,
+    as_of: reporting_pb2.AsOf | None = None,
 ) -> reporting_pb2.GetCohortReportResponse:
-    """Cohorts, every page of them."""
+    """Cohorts, every page of them (as they stood at `as_of` when given)."""
     request = reporting_pb2.GetCohortReportRequest(
         property_id=property_id,
         interval=COHORT_INTERVALS[interval],
         conversion_names=conversion_names,
         periods=periods,
     )
+    if as_of is not None:
+        request.as_of.CopyFrom(as_of)
     _set_range(request, start, end)
     with client_channel(address, api_key, tls) as channel:
         stub = reporting_pb2_grpc.ReportingServiceStub(channel)

@@ -564,6 +564,7 @@ def _fetch_outcomes(ask: Ask) -> MetricTable:
         model=ask.models[0],
         group_by=args.group_by,
         conversion_name=args.conversion,
+        as_of=ask.as_of,
     )
 
 
@@ -582,6 +583,7 @@ def _fetch_funnel(ask: Ask) -> MetricTable:
             **ask.scope,
             steps=steps,
             within=within,
+            as_of=ask.as_of,
         )
     )
 
@@ -597,6 +599,7 @@ def _fetch_cohorts(ask: Ask) -> MetricTable:
             interval=args.interval or "week",
             conversion_names=[n.strip() for n in args.conversion.split(",") if n.strip()],
             periods=args.periods or 0,
+            as_of=ask.as_of,
         )
     )
 
@@ -622,7 +625,6 @@ def _write_table(table: MetricTable, output_format: str, output: Path | None) ->
     write(table, output_format, output)
 
 
-_NO_PERSON_HISTORY = ": person views keep no past states"
 KINDS: dict[str, ReportKind] = {
     "conversions": ReportKind(_fetch_conversions, write_report, "last_click"),
     "compare": ReportKind(_fetch_conversions, write_report, "last_click,linear"),
@@ -631,11 +633,9 @@ KINDS: dict[str, ReportKind] = {
         _fetch_metrics, _write_table, "last_click", ": sessions keep no past states"
     ),
     "paths": ReportKind(_fetch_paths, _write_table),
-    "outcomes": ReportKind(
-        _fetch_outcomes, _write_table, "last_click", " yet: stages keep no past states"
-    ),
-    "funnel": ReportKind(_fetch_funnel, _write_table, no_as_of=_NO_PERSON_HISTORY),
-    "cohorts": ReportKind(_fetch_cohorts, _write_table, no_as_of=_NO_PERSON_HISTORY),
+    "outcomes": ReportKind(_fetch_outcomes, _write_table, "last_click"),
+    "funnel": ReportKind(_fetch_funnel, _write_table),
+    "cohorts": ReportKind(_fetch_cohorts, _write_table),
 }
 """The report kinds the reporting service answers, in the order `--help` lists them."""
 

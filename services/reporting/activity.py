@@ -56,12 +56,12 @@ class IngestActivityProjection:
         against `after`, as in ConversionCreditsProjection)."""
         if not entries:
             return
-        values: list[SpendEntry | VisitEvent | PersonEvent | ConversionRetraction] = []
+        values: list[tuple[int, SpendEntry | VisitEvent | PersonEvent | ConversionRetraction]] = []
         for entry in entries:
             if isinstance(entry.value, TrackedVisit):
-                values += [entry.value.visit, entry.value.event]
+                values += [(entry.position, entry.value.visit), (entry.position, entry.value.event)]
             elif entry.value is not None:
-                values.append(entry.value)
+                values.append((entry.position, entry.value))
         with self._writer.begin() as conn:
             if after is not None:
                 current = stored_position(conn, projection_positions, PROJECTION_NAME, upstream)
@@ -72,12 +72,12 @@ class IngestActivityProjection:
                     )
             figures = [(e.position, e.value) for e in entries if isinstance(e.value, SpendEntry)]
             _apply_spend(conn, figures)
-            _apply_visits(conn, [v for v in values if isinstance(v, VisitEvent)])
+            _apply_visits(conn, [v for _, v in values if isinstance(v, VisitEvent)])
             record_times(conn, upstream, entries, {position for position, _ in figures})
             apply_person_events(
                 conn,
-                [v for v in values if isinstance(v, PersonEvent)],
-                [v for v in values if isinstance(v, ConversionRetraction)],
+                [(p, v) for p, v in values if isinstance(v, PersonEvent)],
+                [(p, v) for p, v in values if isinstance(v, ConversionRetraction)],
             )
             record_position(
                 conn, projection_positions, PROJECTION_NAME, upstream, entries[-1].position

@@ -10,27 +10,36 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, and_, or_
 
 from common.sql_positions import stored_position
-from services.reporting import activity, projections
+from services.reporting import activity, person_projection, projections
 from services.reporting.domainmodel import AsOf
 from services.reporting.log_clock import position_at, time_of
 from services.reporting.views import projection_positions
 
 ATTRIBUTION = "attribution"
 INGEST = "ingest"
+IDENTITY = "identity"
+_CONSUMERS = {
+    ATTRIBUTION: projections.PROJECTION_NAME,
+    INGEST: activity.PROJECTION_NAME,
+    IDENTITY: person_projection.PROJECTION_NAME,
+}
 
 
 @dataclass(frozen=True, slots=True)
 class ViewsAt:
-    """The positions of attribution's and ingest's logs whose revisions a query reads (None:
-    the live rows), and the recorded time of the newest attribution entry reflected (set for
-    an as-of answer, when known)."""
+    """The positions of attribution's, ingest's and identity's logs whose revisions a query
+    reads (None: the live rows), and the recorded time of the newest attribution entry
+    reflected (set for an as-of answer, when known)."""
 
     attribution: int | None = None
     ingest: int | None = None
     recorded_at: datetime | None = None
+    identity: int | None = None
 
     @property
     def is_live(self) -> bool:
+        """Whether attribution's and ingest's views are read live (the reports that read
+        identity's views check `identity` too)."""
         return self.attribution is None and self.ingest is None
 
 
@@ -57,8 +66,9 @@ def resolve(conn: Connection, as_of: AsOf | None) -> ViewsAt:
     """The positions the views stood at at `as_of`, None for a log whose view is live then.
 
     A time maps, per log, to the newest position recorded at or before it; a position of
-    attribution's log is itself, and ingest's is taken at the time attribution recorded the
-    newest entry at or before it. A moment at or after what the views reflect is live.
+    attribution's log is itself, and ingest's and identity's are taken at the time
+    attribution recorded the newest entry at or before it. A moment at or after what the
+    views reflect is live.
     """
     if as_of is None:
         return LIVE
@@ -74,17 +84,19 @@ def resolve(conn: Connection, as_of: AsOf | None) -> ViewsAt:
             return LIVE
         moment = time_of(conn, ATTRIBUTION, attribution)
     ingest = position_at(conn, INGEST, moment) if moment is not None else 0
+    identity = position_at(conn, IDENTITY, moment) if moment is not None else 0
+    live_identity = live_position(conn, IDENTITY)
     return ViewsAt(
         attribution=None if attribution >= live_attribution else attribution,
         ingest=None if ingest >= live_ingest else ingest,
         recorded_at=time_of(conn, ATTRIBUTION, min(attribution, live_attribution)),
+        identity=None if identity >= live_identity else identity,
     )
 
 
 def live_position(conn: Connection, upstream: str) -> int:
-    """The position of `upstream` (attribution or ingest) the views reflect now."""
-    consumer = projections.PROJECTION_NAME if upstream == ATTRIBUTION else activity.PROJECTION_NAME
-    return stored_position(conn, projection_positions, consumer, upstream)
+    """The position of `upstream` (attribution, ingest or identity) the views reflect now."""
+    return stored_position(conn, projection_positions, _CONSUMERS[upstream], upstream)
 
 
 def _utc(moment: datetime) -> datetime:

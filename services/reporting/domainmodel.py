@@ -85,11 +85,13 @@ DEFAULT_SCOPE = "*"
 
 @dataclass(frozen=True, slots=True)
 class ConfiguredModels:
-    """The models attribution credits in a property (`DEFAULT_SCOPE`: by default); None when
-    the property follows the default."""
+    """The models attribution credits in a property (`DEFAULT_SCOPE`: by default), and
+    whether it resolves persons by the blended reporting identity; each None when the
+    property follows the default."""
 
     property_id: str
     models: tuple[str, ...] | None
+    blended: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

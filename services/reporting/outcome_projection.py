@@ -1,21 +1,24 @@
-"""The outcome parts of the conversion projection: stages reached per conversion, and
-retracted conversions taken out of every view."""
+"""The outcome parts of the conversion projection: stages reached and value per conversion
+(every revision), retracted conversions taken out of every view, and the reporting identity
+settings that ride on attribution's log."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import UTC
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert
+from sqlalchemy import Connection, bindparam, insert, update
 
 from common.follower import UpstreamEntry
 from services.reporting.domainmodel import Retraction, StageChange
+from services.reporting.identity_settings import apply_reporting_identities
 from services.reporting.views import (
     conversion_credits,
     conversion_path_channels,
     conversion_paths,
     conversion_stages,
+    conversion_values,
     unconsented_conversions,
 )
 
@@ -24,6 +27,8 @@ HISTORY_TABLES = (
     unconsented_conversions,
     conversion_paths,
     conversion_path_channels,
+    conversion_stages,
+    conversion_values,
 )
 """The views that keep a conversion's superseded rows (valid_from, valid_to): a retraction
 ends its current rows there, so reports as of an earlier moment still count it."""
@@ -32,54 +37,78 @@ ends its current rows there, so reports as of an earlier moment still count it."
 def apply_outcomes(
     conn: Connection, entries: Iterable[UpstreamEntry[Any]]
 ) -> dict[tuple[str, str], int]:
-    """Applies a page's stage changes (each conversion's last one in the page replaces its
-    stage rows) and removes retracted conversions' stage rows. Returns each retracted
-    conversion with the position of its retraction, where the caller ends its rows in
-    HISTORY_TABLES. Attribution logs nothing about a conversion after its retraction."""
-    changes: dict[tuple[str, str], StageChange] = {}
+    """Applies a page's stage changes, each as a revision of its conversion's stage rows and
+    value (ending the current ones where it starts), and the reporting identity of each
+    settings entry. Returns each retracted conversion with the position of its retraction,
+    where the caller ends its rows in HISTORY_TABLES. Attribution logs nothing about a
+    conversion after its retraction."""
+    changes: dict[tuple[str, str], list[tuple[int, StageChange]]] = {}
     retracted: dict[tuple[str, str], int] = {}
     for entry in entries:
         value = entry.value
         if isinstance(value, StageChange):
-            changes[(value.property_id, value.conversion_id)] = value
+            changes.setdefault((value.property_id, value.conversion_id), []).append(
+                (entry.position, value)
+            )
         elif isinstance(value, Retraction):
             retracted.setdefault((value.property_id, value.conversion_id), entry.position)
-    _replace_stages(conn, list(changes.values()))
-    if retracted:
-        _delete_from(conn, [conversion_stages], list(retracted))
+    _revise_stages(conn, changes)
+    apply_reporting_identities(conn, entries)
     return retracted
 
 
-def _replace_stages(conn: Connection, changes: Sequence[StageChange]) -> None:
+def _revise_stages(
+    conn: Connection, changes: dict[tuple[str, str], list[tuple[int, StageChange]]]
+) -> None:
     if not changes:
         return
-    _delete_from(conn, [conversion_stages], [(c.property_id, c.conversion_id) for c in changes])
-    rows: list[dict[str, Any]] = [
-        {
-            "property_id": change.property_id,
-            "conversion_id": change.conversion_id,
-            "stage": stage,
-            "conversion_name": change.conversion_name,
-            "occurred_at": change.occurred_at.astimezone(UTC),
-            "reached_at": reached_at.astimezone(UTC),
-            "is_current": stage == change.stage,
-            "value_micros": change.value_micros,
-            "currency_code": change.currency_code,
-        }
-        for change in changes
-        for stage, reached_at in change.stages
+    parameters = [
+        {"p_property": p, "p_conversion": c, "p_end": found[0][0]}
+        for (p, c), found in changes.items()
     ]
-    if rows:
-        conn.execute(insert(conversion_stages), rows)
-
-
-def _delete_from(conn: Connection, tables: Iterable[Any], keys: Sequence[tuple[str, str]]) -> None:
-    parameters = [{"p_property": p, "p_conversion": c} for p, c in keys]
-    for table in tables:
+    for table in (conversion_stages, conversion_values):
+        t = table.c
         conn.execute(
-            delete(table).where(
-                table.c.property_id == bindparam("p_property"),
-                table.c.conversion_id == bindparam("p_conversion"),
-            ),
+            update(table)
+            .where(
+                t.property_id == bindparam("p_property"),
+                t.conversion_id == bindparam("p_conversion"),
+                t.valid_to.is_(None),
+            )
+            .values(valid_to=bindparam("p_end")),
             parameters,
         )
+    stages: list[dict[str, Any]] = []
+    values: list[dict[str, Any]] = []
+    for found in changes.values():
+        ends: list[int | None] = [position for position, _ in found[1:]]
+        ends.append(None)
+        for (position, change), end in zip(found, ends, strict=True):
+            revision = {"valid_from": position, "valid_to": end}
+            values.append(
+                {
+                    "property_id": change.property_id,
+                    "conversion_id": change.conversion_id,
+                    "value_micros": change.value_micros,
+                    "currency_code": change.currency_code,
+                    **revision,
+                }
+            )
+            stages += [
+                {
+                    "property_id": change.property_id,
+                    "conversion_id": change.conversion_id,
+                    "stage": stage,
+                    "conversion_name": change.conversion_name,
+                    "occurred_at": change.occurred_at.astimezone(UTC),
+                    "reached_at": reached_at.astimezone(UTC),
+                    "is_current": stage == change.stage,
+                    "value_micros": change.value_micros,
+                    "currency_code": change.currency_code,
+                    **revision,
+                }
+                for stage, reached_at in change.stages
+            ]
+    conn.execute(insert(conversion_values), values)
+    if stages:
+        conn.execute(insert(conversion_stages), stages)

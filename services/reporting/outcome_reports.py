@@ -11,7 +11,8 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Connection, select
 
 from common.sql_positions import stored_position
-from services.reporting.domainmodel import NOT_SET, Freshness, GroupBy
+from services.reporting.as_of import current, resolve
+from services.reporting.domainmodel import NOT_SET, AsOf, Freshness, GroupBy
 from services.reporting.errors import (
     MixedCurrencyError,
     UnknownPropertyError,
@@ -42,6 +43,7 @@ class OutcomeQuery:
     end: datetime | None = None
     conversion_name: str = ""
     stages: tuple[str, ...] = ()
+    as_of: AsOf | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,14 +104,16 @@ class OutcomeReports:
     def outcome_report(self, query: OutcomeQuery) -> OutcomeReport:
         """The stages of one conversion name's outcomes; stages ordered as `query.stages`
         (which keeps stages nobody reached, at zero), else by conversions (most first), then
-        by when first reached."""
+        by when first reached; as they stood at `query.as_of` when given."""
         with snapshot(self._engine) as conn:
-            name = self._scope(conn, query)
+            views = resolve(conn, query.as_of)
+            at = views.attribution
+            name = self._scope(conn, query, at)
             s = conversion_stages.c
             stage_rows = conn.execute(
                 select(
                     s.stage, s.conversion_id, s.is_current, s.value_micros, s.currency_code
-                ).where(*self._conditions(query, name))
+                ).where(*self._conditions(query, name, at))
             ).all()
             currencies = {row.currency_code for row in stage_rows}
             if len(currencies) > 1:
@@ -121,7 +125,7 @@ class OutcomeReports:
             reached = dict(
                 conn.execute(
                     select(s.stage, s.reached_at)
-                    .where(*self._conditions(query, name))
+                    .where(*self._conditions(query, name, at))
                     .order_by(s.reached_at.desc())
                 ).all()
             )
@@ -132,14 +136,18 @@ class OutcomeReports:
                 found.current += int(bool(row.is_current))
                 found.value_micros += int(row.value_micros)
                 conversions.add(row.conversion_id)
-            self._credit(conn, query, name, sums)
+            self._credit(conn, query, name, sums, at)
             newest = conn.execute(
                 select(s.occurred_at)
-                .where(*self._conditions(query, name))
+                .where(*self._conditions(query, name, at))
                 .order_by(s.occurred_at.desc())
                 .limit(1)
             ).scalar()
-            position = stored_position(conn, projection_positions, PROJECTION_NAME, "attribution")
+            position = (
+                stored_position(conn, projection_positions, PROJECTION_NAME, "attribution")
+                if at is None
+                else at
+            )
         order = list(query.stages) or sorted(
             sums, key=lambda stage: (-sums[stage].conversions, utc(reached[stage]), stage)
         )
@@ -152,12 +160,19 @@ class OutcomeReports:
             currency_code=next(iter(currencies), ""),
             total_conversions=total,
             freshness=Freshness(
-                (("attribution", position),), None if newest is None else utc(newest)
+                (("attribution", position),),
+                None if newest is None else utc(newest),
+                views.recorded_at if at is not None else None,
             ),
         )
 
     def _credit(
-        self, conn: Connection, query: OutcomeQuery, name: str, sums: dict[str, _StageSums]
+        self,
+        conn: Connection,
+        query: OutcomeQuery,
+        name: str,
+        sums: dict[str, _StageSums],
+        at: int | None,
     ) -> None:
         """Adds each stage's credits per group under the query's model."""
         s, c = conversion_stages.c, conversion_credits.c
@@ -169,9 +184,9 @@ class OutcomeReports:
                 conversion_credits,
                 (c.property_id == s.property_id)
                 & (c.conversion_id == s.conversion_id)
-                & c.valid_to.is_(None),
+                & current(c, at),
             )
-            .where(c.model == query.model, *self._conditions(query, name))
+            .where(c.model == query.model, *self._conditions(query, name, at))
             .order_by(s.stage, s.conversion_id, c.credit_index)
         ).all()
         for stage, group, fraction, value_micros in rows:
@@ -180,21 +195,25 @@ class OutcomeReports:
             figures[1] += int(value_micros)
 
     @staticmethod
-    def _conditions(query: OutcomeQuery, name: str) -> list[ColumnElement[bool]]:
+    def _conditions(query: OutcomeQuery, name: str, at: int | None) -> list[ColumnElement[bool]]:
         s = conversion_stages.c
-        conditions = [s.property_id == query.property_id, s.conversion_name == name]
+        conditions = [
+            s.property_id == query.property_id,
+            s.conversion_name == name,
+            current(s, at),
+        ]
         if query.start is not None:
             conditions.append(s.occurred_at >= utc(query.start))
         if query.end is not None:
             conditions.append(s.occurred_at < utc(query.end))
         return conditions
 
-    def _scope(self, conn: Connection, query: OutcomeQuery) -> str:
+    def _scope(self, conn: Connection, query: OutcomeQuery, at: int | None) -> str:
         """The conversion name the report counts, once the property, the name and the model's
         credits are known."""
         check_request(query.property_id, query.start, query.end)
         c, s = conversion_credits.c, conversion_stages.c
-        names = _names(conn, c, query.property_id)
+        names = _names(conn, c, query.property_id, at)
         if not names:
             raise UnknownPropertyError(
                 f"property {query.property_id!r} has no attributed conversion"
@@ -203,21 +222,22 @@ class OutcomeReports:
         if name and name not in names:
             raise unknown_name(query.property_id, f"{name!r} conversion", names)
         if not name:
-            staged = _names(conn, s, query.property_id) or names
+            staged = _names(conn, s, query.property_id, at) or names
             name = counted_name(
                 query.property_id, "", staged, several="outcomes of several conversion names"
             )
-        require_model(conn, query.property_id, [name], query.model, None)
+        require_model(conn, query.property_id, [name], query.model, at)
         return name
 
 
-def _names(conn: Connection, columns: object, property_id: str) -> list[str]:
-    """The distinct conversion names of a property in a view (its current rows where the
-    view keeps revisions), in order."""
+def _names(conn: Connection, columns: object, property_id: str, at: int | None) -> list[str]:
+    """The distinct conversion names of a property in a view (its rows current at `at`,
+    None: now), in order."""
     column = columns.conversion_name  # type: ignore[attr-defined]
-    conditions = [columns.property_id == property_id]  # type: ignore[attr-defined]
-    if "valid_to" in columns:  # type: ignore[operator]
-        conditions.append(columns.valid_to.is_(None))  # type: ignore[attr-defined]
+    conditions = [
+        columns.property_id == property_id,  # type: ignore[attr-defined]
+        current(columns, at),
+    ]
     found: Sequence[str] = (
         conn.execute(select(column).where(*conditions).distinct().order_by(column)).scalars().all()
     )

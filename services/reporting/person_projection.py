@@ -12,12 +12,12 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, insert, or_, select
+from sqlalchemy import Connection, Table, and_, bindparam, delete, insert, or_, select, update
 
 from common.follower import UpstreamEntry
 from common.sql_positions import record_position, stored_position
-from services.reporting.bulk import delete_keys, insert_rows
 from services.reporting.generations import Connectable, writer
+from services.reporting.log_clock import record_times
 from services.reporting.periods import EPOCH
 from services.reporting.person_values import (
     ConversionRetraction,
@@ -27,8 +27,10 @@ from services.reporting.person_values import (
 )
 from services.reporting.projections import StalePositionError
 from services.reporting.views import (
+    blended_links,
     identity_links,
     person_events,
+    probable_links,
     projection_positions,
     retracted_conversions,
     visitor_first_touches,
@@ -50,45 +52,81 @@ def micros_of(moment: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def apply_person_events(
-    conn: Connection,
-    events: Sequence[PersonEvent],
-    retractions: Sequence[ConversionRetraction] = (),
-) -> None:
-    """Stores a page's person events (once per record), lowers the first touch of each
-    visitor whose touchpoints in the page are earlier than its stored one, and keeps no
-    conversion that an outcome retracted, before or after it was recorded."""
-    _record_retractions(conn, retractions)
-    if events:
-        _store_events(conn, events)
-    _drop_retracted(
-        conn,
-        {(r.property_id, r.conversion_id) for r in retractions}
-        | {(x.property_id, x.record_id) for x in events if x.kind is EventKind.CONVERSION},
-    )
+Key = tuple[str, ...]
+Revisions = dict[Key, list[tuple[int, dict[str, Any] | None]]]
+"""Per key of a table, its new rows (None: no row) in log order, each with its position."""
 
 
-def _store_events(conn: Connection, events: Sequence[PersonEvent]) -> None:
-    unique = {(e.property_id, e.record_id): e for e in events}
-    delete_keys(conn, person_events, ("property_id", "record_id"), list(unique))
-    insert_rows(
-        conn,
-        person_events,
+def revise(conn: Connection, table: Table, keys: Sequence[str], revisions: Revisions) -> None:
+    """Makes each key's new rows current from their positions on: the key's current row
+    ends where its first new one starts, each new row where the next starts (a None ends
+    the one before and begins none)."""
+    if not revisions:
+        return
+    c = table.c
+    conn.execute(
+        update(table)
+        .where(*(c[k] == bindparam(f"k_{k}") for k in keys), c.valid_to.is_(None))
+        .values(valid_to=bindparam("k_end")),
         [
-            {
-                "property_id": x.property_id,
-                "record_id": x.record_id,
-                "visitor": x.visitor,
-                "kind": x.kind.value,
-                "name": x.name,
-                "occurred_us": micros_of(x.occurred_at),
-                "value_micros": x.value_micros,
-                "currency_code": x.currency_code,
-            }
-            for x in unique.values()
+            {**{f"k_{k}": v for k, v in zip(keys, key, strict=True)}, "k_end": found[0][0]}
+            for key, found in revisions.items()
         ],
     )
-    _lower_first_touches(conn, [x for x in unique.values() if x.kind is EventKind.TOUCHPOINT])
+    rows: list[dict[str, Any]] = []
+    for found in revisions.values():
+        ends: list[int | None] = [position for position, _ in found[1:]]
+        ends.append(None)
+        for (position, row), end in zip(found, ends, strict=True):
+            if row is not None:
+                rows.append({**row, "valid_from": position, "valid_to": end})
+    if rows:
+        conn.execute(insert(table), rows)
+
+
+def apply_person_events(
+    conn: Connection,
+    events: Sequence[tuple[int, PersonEvent]],
+    retractions: Sequence[tuple[int, ConversionRetraction]] = (),
+) -> None:
+    """Stores a page's person events (a record's row from its position of ingest's log on),
+    lowers the first touch of each visitor whose touchpoints are earlier than its current
+    one, and ends the row of each conversion an outcome retracted, before or after it was
+    recorded (at the later of the two)."""
+    _record_retractions(conn, [r for _, r in retractions])
+    if events:
+        _store_events(conn, events)
+    ends: dict[tuple[str, str], int] = {}
+    for position, r in retractions:
+        key = (r.property_id, r.conversion_id)
+        ends[key] = max(ends.get(key, 0), position)
+    for position, x in events:
+        if x.kind is EventKind.CONVERSION:
+            key = (x.property_id, x.record_id)
+            ends[key] = max(ends.get(key, 0), position)
+    _end_retracted(conn, ends)
+
+
+def _store_events(conn: Connection, events: Sequence[tuple[int, PersonEvent]]) -> None:
+    revisions: Revisions = {}
+    for position, x in events:
+        revisions.setdefault((x.property_id, x.record_id), []).append(
+            (
+                position,
+                {
+                    "property_id": x.property_id,
+                    "record_id": x.record_id,
+                    "visitor": x.visitor,
+                    "kind": x.kind.value,
+                    "name": x.name,
+                    "occurred_us": micros_of(x.occurred_at),
+                    "value_micros": x.value_micros,
+                    "currency_code": x.currency_code,
+                },
+            )
+        )
+    revise(conn, person_events, ("property_id", "record_id"), revisions)
+    _lower_first_touches(conn, [(p, x) for p, x in events if x.kind is EventKind.TOUCHPOINT])
 
 
 def _by_property(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
@@ -126,54 +164,61 @@ def _record_retractions(conn: Connection, retractions: Sequence[ConversionRetrac
             )
 
 
-def _drop_retracted(conn: Connection, candidates: Iterable[tuple[str, str]]) -> None:
-    """Removes the conversions among `candidates` (property, record id) that are retracted."""
+def _end_retracted(conn: Connection, ends: dict[tuple[str, str], int]) -> None:
+    """Ends the current row of each retracted conversion among `ends` (property, record id)
+    at its position, and drops a row that so never was current (recorded after its
+    retraction)."""
     e = person_events.c
-    for property_id, ids in _by_property(candidates).items():
-        retracted = sorted(_retracted_among(conn, property_id, ids))
-        for start in range(0, len(retracted), LOOKUP_CHUNK):
-            conn.execute(
-                delete(person_events).where(
-                    e.property_id == property_id,
-                    e.kind == EventKind.CONVERSION.value,
-                    e.record_id.in_(retracted[start : start + LOOKUP_CHUNK]),
-                )
-            )
+    parameters = []
+    for property_id, ids in _by_property(ends).items():
+        retracted = _retracted_among(conn, property_id, ids)
+        parameters += [
+            {"k_property": property_id, "k_record": i, "k_end": ends[(property_id, i)]}
+            for i in sorted(retracted)
+        ]
+    if not parameters:
+        return
+    key = (e.property_id == bindparam("k_property"), e.record_id == bindparam("k_record"))
+    conn.execute(
+        update(person_events)
+        .where(*key, e.kind == EventKind.CONVERSION.value, e.valid_to.is_(None))
+        .values(valid_to=bindparam("k_end")),
+        parameters,
+    )
+    conn.execute(
+        delete(person_events).where(*key, e.valid_to <= e.valid_from),
+        [{"k_property": p["k_property"], "k_record": p["k_record"]} for p in parameters],
+    )
 
 
-def _lower_first_touches(conn: Connection, touches: Sequence[PersonEvent]) -> None:
-    earliest: dict[VisitorKey, FirstTouch] = {}
-    for touch in touches:
+def _lower_first_touches(conn: Connection, touches: Sequence[tuple[int, PersonEvent]]) -> None:
+    """Each touch earlier than its visitor's first touch so far (stored, or earlier in the
+    page) becomes the first touch from its position on."""
+    if not touches:
+        return
+    stored = _stored_first_touches(conn, {(x.property_id, x.visitor) for _, x in touches})
+    revisions: Revisions = {}
+    for position, touch in touches:
         key = (touch.property_id, touch.visitor)
         found: FirstTouch = (micros_of(touch.occurred_at), touch.record_id, touch.channel)
-        known = earliest.get(key)
-        if known is None or found[:2] < known[:2]:
-            earliest[key] = found
-    if not earliest:
-        return
-    stored = _stored_first_touches(conn, earliest)
-    lowered = {
-        key: touch
-        for key, touch in earliest.items()
-        if key not in stored or touch[:2] < stored[key][:2]
-    }
-    if not lowered:
-        return
-    delete_keys(conn, visitor_first_touches, ("property_id", "visitor"), list(lowered))
-    insert_rows(
-        conn,
-        visitor_first_touches,
-        [
-            {
-                "property_id": p,
-                "visitor": v,
-                "occurred_us": at,
-                "record_id": record,
-                "channel": channel,
-            }
-            for (p, v), (at, record, channel) in lowered.items()
-        ],
-    )
+        known = stored.get(key)
+        if known is not None and found[:2] >= known[:2]:
+            continue
+        stored[key] = found
+        at, record, channel = found
+        revisions.setdefault(key, []).append(
+            (
+                position,
+                {
+                    "property_id": touch.property_id,
+                    "visitor": touch.visitor,
+                    "occurred_us": at,
+                    "record_id": record,
+                    "channel": channel,
+                },
+            )
+        )
+    revise(conn, visitor_first_touches, ("property_id", "visitor"), revisions)
 
 
 def _stored_first_touches(
@@ -186,7 +231,8 @@ def _stored_first_touches(
         chunk = keys[start : start + LOOKUP_CHUNK]
         rows = conn.execute(
             select(f.property_id, f.visitor, f.occurred_us, f.record_id, f.channel).where(
-                or_(*(and_(f.property_id == p, f.visitor == v) for p, v in chunk))
+                or_(*(and_(f.property_id == p, f.visitor == v) for p, v in chunk)),
+                f.valid_to.is_(None),
             )
         )
         for p, v, at, record, channel in rows:
@@ -214,17 +260,21 @@ class IdentityLinksProjection:
         entries: Sequence[UpstreamEntry[IdentityChange | None]],
         after: int | None = None,
     ) -> None:
-        """Moves the identifiers of the page's changes, in log order, and records its
-        position (checked against `after`, as in ConversionCreditsProjection)."""
+        """Moves the identifiers of the page's changes and applies its probabilistic links,
+        each from its position on, and records the page's position and times (checked
+        against `after`, as in ConversionCreditsProjection).
+
+        The blended persons of a property are recomputed after each of its entries once
+        it has a probabilistic link (in log order, so that they come out the same however
+        the log is paged); a property without any takes the batched path."""
         if not entries:
             return
-        owners: dict[tuple[str, str], str] = {}
+        by_property: dict[str, list[tuple[int, IdentityChange]]] = {}
         for entry in entries:
-            if entry.value is None:
-                continue
-            for person_id, identifiers in entry.value.moves:
-                for identifier in identifiers:
-                    owners[(entry.value.property_id, identifier)] = person_id
+            if entry.value is not None:
+                by_property.setdefault(entry.value.property_id, []).append(
+                    (entry.position, entry.value)
+                )
         with self._writer.begin() as conn:
             if after is not None:
                 current = stored_position(conn, projection_positions, PROJECTION_NAME, upstream)
@@ -233,20 +283,178 @@ class IdentityLinksProjection:
                         f"{upstream} position is {current}, not {after}: "
                         "the views were rebuilt; reading again"
                     )
-            _write_links(conn, owners)
+            for property_id, changes in by_property.items():
+                if any(c.probable for _, c in changes) or _has_probable(conn, property_id):
+                    for position, change in changes:
+                        _apply_identity(conn, [(position, change)])
+                        blend(conn, property_id, _touched(change), position)
+                else:
+                    _apply_identity(conn, changes)
+            record_times(conn, upstream, entries, {e.position for e in entries})
             record_position(
                 conn, projection_positions, PROJECTION_NAME, upstream, entries[-1].position
             )
 
 
-def _write_links(conn: Connection, owners: dict[tuple[str, str], str]) -> None:
-    if not owners:
+def _touched(change: IdentityChange) -> set[str]:
+    moved = {i for _, identifiers in change.moves for i in identifiers}
+    return moved | {a for a, _, _ in change.probable} | {b for _, b, _ in change.probable}
+
+
+def _has_probable(conn: Connection, property_id: str) -> bool:
+    c = probable_links.c
+    found = conn.execute(select(c.identifier).where(c.property_id == property_id).limit(1)).first()
+    return found is not None
+
+
+def _apply_identity(conn: Connection, changes: Sequence[tuple[int, IdentityChange]]) -> None:
+    """Writes the changes' identity links (a revision per move) and probabilistic links."""
+    links: Revisions = {}
+    probable: dict[tuple[str, str, str], bool] = {}
+    for position, change in changes:
+        for person_id, identifiers in change.moves:
+            for identifier in identifiers:
+                row = (
+                    {
+                        "property_id": change.property_id,
+                        "identifier": identifier,
+                        "person_id": person_id,
+                    }
+                    if person_id
+                    else None
+                )
+                links.setdefault((change.property_id, identifier), []).append((position, row))
+        for a, b, accepted in change.probable:
+            if a != b:
+                probable[(change.property_id, a, b)] = accepted
+                probable[(change.property_id, b, a)] = accepted
+    revise(conn, identity_links, ("property_id", "identifier"), links)
+    _write_probable(conn, probable)
+
+
+def _write_probable(conn: Connection, links: dict[tuple[str, str, str], bool]) -> None:
+    if not links:
         return
-    delete_keys(conn, identity_links, ("property_id", "identifier"), list(owners))
-    rows: list[dict[str, Any]] = [
-        {"property_id": p, "identifier": i, "person_id": person}
-        for (p, i), person in owners.items()
-        if person
+    c = probable_links.c
+    conn.execute(
+        delete(probable_links).where(
+            c.property_id == bindparam("k_property"),
+            c.identifier == bindparam("k_identifier"),
+            c.other == bindparam("k_other"),
+        ),
+        [{"k_property": p, "k_identifier": a, "k_other": b} for p, a, b in links],
+    )
+    rows = [
+        {"property_id": p, "identifier": a, "other": b}
+        for (p, a, b), accepted in links.items()
+        if accepted
     ]
     if rows:
-        insert_rows(conn, identity_links, rows)
+        conn.execute(insert(probable_links), rows)
+
+
+def _chunks(keys: Iterable[str]) -> Iterable[list[str]]:
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), LOOKUP_CHUNK):
+        yield ordered[start : start + LOOKUP_CHUNK]
+
+
+def _neighbours(
+    conn: Connection, property_id: str, identifiers: set[str]
+) -> dict[str, tuple[set[str], set[str]]]:
+    """For each of `identifiers`, the identifiers joined to it directly: those of its
+    current deterministic person, and those of its accepted probabilistic links."""
+    found: dict[str, tuple[set[str], set[str]]] = {i: (set(), set()) for i in identifiers}
+    links, probable = identity_links.c, probable_links.c
+    owners: dict[str, str] = {}
+    for chunk in _chunks(identifiers):
+        owners.update(
+            conn.execute(
+                select(links.identifier, links.person_id).where(
+                    links.property_id == property_id,
+                    links.identifier.in_(chunk),
+                    links.valid_to.is_(None),
+                )
+            ).all()
+        )
+        for identifier, other in conn.execute(
+            select(probable.identifier, probable.other).where(
+                probable.property_id == property_id, probable.identifier.in_(chunk)
+            )
+        ):
+            found[identifier][1].add(other)
+    members: dict[str, set[str]] = {}
+    for chunk in _chunks(set(owners.values())):
+        for owner, identifier in conn.execute(
+            select(links.person_id, links.identifier).where(
+                links.property_id == property_id,
+                links.person_id.in_(chunk),
+                links.valid_to.is_(None),
+            )
+        ):
+            members.setdefault(owner, set()).add(identifier)
+    for identifier, owner in owners.items():
+        found[identifier][0].update(members.get(owner, set()) - {identifier})
+    return found
+
+
+def blend(conn: Connection, property_id: str, touched: Iterable[str], position: int) -> None:
+    """Recomputes, from `position` on, the blended persons of `touched` identifiers (after
+    their deterministic person or probabilistic links changed): the components, over
+    deterministic persons and accepted probabilistic links, of them and of everyone their
+    blended persons held; a component joined by no probabilistic link has no row."""
+    b = blended_links.c
+    seeds = set(touched)
+    stored: dict[str, str] = {}
+    for chunk in _chunks(seeds):
+        stored.update(
+            conn.execute(
+                select(b.identifier, b.person_id).where(
+                    b.property_id == property_id, b.identifier.in_(chunk), b.valid_to.is_(None)
+                )
+            ).all()
+        )
+    for chunk in _chunks(set(stored.values())):
+        stored.update(
+            conn.execute(
+                select(b.identifier, b.person_id).where(
+                    b.property_id == property_id, b.person_id.in_(chunk), b.valid_to.is_(None)
+                )
+            ).all()
+        )
+    seeds |= set(stored)
+    edges: dict[str, tuple[set[str], set[str]]] = {}
+    frontier = set(seeds)
+    while frontier:
+        found = _neighbours(conn, property_id, frontier)
+        edges.update(found)
+        frontier = {o for near in found.values() for o in near[0] | near[1]} - set(edges)
+    wanted: dict[str, str] = {}
+    placed: set[str] = set()
+    for start in sorted(edges):
+        if start in placed:
+            continue
+        component = {start}
+        pending = [start]
+        while pending:
+            deterministic, probabilistic = edges[pending.pop()]
+            for other in deterministic | probabilistic:
+                if other not in component:
+                    component.add(other)
+                    pending.append(other)
+        placed |= component
+        if any(edges[i][1] for i in component):
+            wanted.update(dict.fromkeys(component, "~" + min(component)))
+    revisions: Revisions = {
+        (property_id, i): [
+            (
+                position,
+                {"property_id": property_id, "identifier": i, "person_id": wanted[i]}
+                if i in wanted
+                else None,
+            )
+        ]
+        for i in sorted(edges)
+        if wanted.get(i) != stored.get(i)
+    }
+    revise(conn, blended_links, ("property_id", "identifier"), revisions)

@@ -35,18 +35,17 @@ from sqlalchemy import (
 from common.shards import shard_of, shard_tracking_name
 from common.sql_positions import stored_position
 from services.reporting import activity
-from services.reporting.application import (
-    _joined_value as joined_value,
-)
-from services.reporting.application import (
-    _value_part_sums as value_part_sums,
-)
-from services.reporting.domainmodel import Freshness, Interval
+from services.reporting.application import _joined_value as joined_value
+from services.reporting.application import _value_part_sums as value_part_sums
+from services.reporting.as_of import INGEST, ViewsAt, current, resolve
+from services.reporting.domainmodel import AsOf, Freshness, Interval
 from services.reporting.errors import (
+    MissingPropertyError,
     MixedCurrencyError,
     UnknownPropertyError,
 )
 from services.reporting.generations import Connectable
+from services.reporting.identity_settings import DEFAULT_SCOPE
 from services.reporting.periods import first_day, key_of, period_key_sql, period_start
 from services.reporting.person_projection import PROJECTION_NAME as LINKS_PROJECTION
 from services.reporting.person_projection import micros_of
@@ -68,10 +67,13 @@ from services.reporting.person_values import (
 )
 from services.reporting.scope import check_request, snapshot, utc
 from services.reporting.views import (
+    blended_links,
+    conversion_values,
     identity_links,
     person_events,
     projection_positions,
     property_settings,
+    reporting_identities,
     visitor_first_touches,
 )
 
@@ -107,9 +109,10 @@ class PersonReports:
         if not query.steps:
             raise ValueError("a funnel needs at least one step")
         with snapshot(self._engine) as conn:
-            self._require_property(conn, query.property_id, query.start, query.end)
-            reached = _reached_steps(query)
-            firsts = _first_touches(query.property_id, reached[0])
+            scope = _scope(conn, query.property_id, query.as_of)
+            self._require_property(conn, scope, query.start, query.end)
+            reached = _reached_steps(query, scope)
+            firsts = _first_touches(scope, reached[0])
             counts: dict[str, list[int]] = {}
             for index, step in enumerate(reached):
                 channel = func.coalesce(firsts.c.channel, NO_FIRST_TOUCH)
@@ -131,22 +134,28 @@ class PersonReports:
                 steps=_figures(query.steps, totals),
                 channels=tuple(FunnelBreakdown(c, _figures(query.steps, counts[c])) for c in page),
                 within=query.within,
-                freshness=self._fresh(conn, query.property_id, names),
+                freshness=self._fresh(conn, scope, names),
                 next_after=page[-1] if more and page else "",
             )
 
     def cohorts(self, query: CohortQuery, now: datetime | None = None) -> CohortReport:
         """Persons by first-touch period and channel, with their conversions counted up to
-        the end of each period since (periods that have not begun by `now` are left out)."""
-        now = utc(now or datetime.now(UTC))
+        the end of each period since (periods that have not begun by `now` are left out; as
+        of a past moment, `now` is that moment unless given)."""
         with snapshot(self._engine) as conn:
-            self._require_property(conn, query.property_id, query.start, query.end)
+            scope = _scope(conn, query.property_id, query.as_of)
+            if now is None and query.as_of is not None:
+                now = query.as_of.time or scope.views.recorded_at
+            now = utc(now or datetime.now(UTC))
+            self._require_property(conn, scope, query.start, query.end)
             zone_name = _time_zone(conn, query.property_id)
             zone = ZoneInfo(zone_name)
             interval = _INTERVALS[query.interval]
             f = visitor_first_touches.c
             earliest = conn.execute(
-                select(func.min(f.occurred_us)).where(f.property_id == query.property_id)
+                select(func.min(f.occurred_us)).where(
+                    f.property_id == query.property_id, current(f, scope.views.ingest)
+                )
             ).scalar_one()
             if earliest is None:
                 return CohortReport(
@@ -155,7 +164,7 @@ class PersonReports:
                     zone_name,
                     query.conversion_names,
                     "",
-                    self._fresh(conn, query.property_id, query.conversion_names),
+                    self._fresh(conn, scope, query.conversion_names),
                 )
             low = min(
                 _moment(int(earliest)), utc(query.start) if query.start else _moment(earliest)
@@ -166,7 +175,7 @@ class PersonReports:
                 seconds = micros // literal(MICROS_PER_SECOND, Integer)
                 return period_key_sql(seconds, interval, zone, low, high)
 
-            cohort = _cohort_persons(query, key)
+            cohort = _cohort_persons(query, key, scope)
             sizes = {
                 (int(k), str(c)): int(n)
                 for k, c, n in conn.execute(
@@ -175,7 +184,7 @@ class PersonReports:
                     )
                 )
             }
-            conversions = _cohort_conversions(query, cohort, key)
+            conversions = _cohort_conversions(query, cohort, key, scope)
             sums: dict[tuple[int, str, int], tuple[int, int]] = {}
             currencies: set[str] = set()
             statement = select(
@@ -247,17 +256,20 @@ class PersonReports:
                 time_zone=zone_name,
                 conversion_names=query.conversion_names,
                 currency_code=next(iter(currencies), ""),
-                freshness=self._fresh(conn, query.property_id, query.conversion_names),
+                freshness=self._fresh(conn, scope, query.conversion_names),
                 next_after=_row_key(page[-1]) if more and page else "",
             )
 
     def _require_property(
-        self, conn: Connection, property_id: str, start: datetime | None, end: datetime | None
+        self, conn: Connection, scope: _Scope, start: datetime | None, end: datetime | None
     ) -> None:
+        property_id = scope.property_id
         check_request(property_id, start, end)
         e = person_events.c
         found = conn.execute(
-            select(e.property_id).where(e.property_id == property_id).limit(1)
+            select(e.property_id)
+            .where(e.property_id == property_id, current(e, scope.views.ingest))
+            .limit(1)
         ).first()
         if found is None:
             raise UnknownPropertyError(
@@ -266,11 +278,17 @@ class PersonReports:
                 "`convtrack rebuild-reports`)"
             )
 
-    def _fresh(self, conn: Connection, property_id: str, names: Sequence[str]) -> Freshness:
+    def _fresh(self, conn: Connection, scope: _Scope, names: Sequence[str]) -> Freshness:
         """The positions of ingest's and identity's logs the views reflect, and the newest
-        conversion (of the names, or of any name) of the property."""
+        conversion (of the names, or of any name) of the property; as of a past moment,
+        the positions then and when attribution recorded its newest entry then."""
+        property_id = scope.property_id
         e = person_events.c
-        conditions = [e.property_id == property_id, e.kind == EventKind.CONVERSION.value]
+        conditions = [
+            e.property_id == property_id,
+            e.kind == EventKind.CONVERSION.value,
+            current(e, scope.views.ingest),
+        ]
         if names:
             conditions.append(e.name.in_(names))
         newest = conn.execute(select(func.max(e.occurred_us)).where(*conditions)).scalar_one()
@@ -285,8 +303,13 @@ class PersonReports:
             position = stored_position(conn, projection_positions, projection, tracked)
             if not position and shards > 1:
                 position = stored_position(conn, projection_positions, projection, upstream)
-            positions.append((upstream, position))
-        return Freshness(tuple(positions), None if newest is None else _moment(int(newest)))
+            past = scope.views.ingest if upstream == INGEST else scope.views.identity
+            positions.append((upstream, position if past is None else past))
+        return Freshness(
+            tuple(positions),
+            None if newest is None else _moment(int(newest)),
+            None if scope.live else scope.views.recorded_at,
+        )
 
 
 def _moment(micros: int) -> datetime:
@@ -321,19 +344,71 @@ def _figures(steps: Sequence[FunnelStep], persons: Sequence[int]) -> tuple[Funne
     return tuple(figures)
 
 
-def _person_of(links: FromClause, visitor: ColumnElement[str]) -> ColumnElement[str]:
-    """The person of a visitor: its identity link's person, else the visitor itself."""
-    return func.coalesce(links.c.person_id, visitor)
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """What a person query reads: the property, whether its persons are blended, and the
+    positions of the logs whose rows it reads (live: None)."""
+
+    property_id: str
+    blended: bool
+    views: ViewsAt
+
+    @property
+    def live(self) -> bool:
+        """Whether every view is read live."""
+        return self.views.is_live and self.views.identity is None
 
 
-def _linked(events: FromClause, property_id: str) -> Any:
-    """`events` (with property_id and visitor columns) joined to their identity links."""
+def _scope(conn: Connection, property_id: str, as_of: AsOf | None) -> _Scope:
+    if not property_id:
+        raise MissingPropertyError("property_id is required")
+    views = resolve(conn, as_of)
+    return _Scope(property_id, is_blended(conn, property_id, views.attribution), views)
+
+
+def is_blended(conn: Connection, property_id: str, position: int | None = None) -> bool:
+    """Whether the property resolves persons by the blended reporting identity at
+    `position` of attribution's log (None: now): its own choice, else the default's, else
+    deterministic (attribution's own default, before its log says otherwise)."""
+    r = reporting_identities.c
+    chosen = dict(
+        conn.execute(
+            select(r.property_id, r.blended).where(
+                r.property_id.in_((property_id, DEFAULT_SCOPE)), current(r, position)
+            )
+        ).all()
+    )
+    own = chosen.get(property_id)
+    return bool(chosen.get(DEFAULT_SCOPE) if own is None else own)
+
+
+def _resolved(events: FromClause, scope: _Scope) -> tuple[Any, ColumnElement[str]]:
+    """`events` (with a visitor column) joined to their identity links, and the person of
+    each: its blended person (under the blended identity), else its deterministic person,
+    else the visitor itself."""
+    at = scope.views.identity
     links = identity_links.alias()
     joined = events.outerjoin(
         links,
-        and_(links.c.property_id == property_id, links.c.identifier == events.c.visitor),
+        and_(
+            links.c.property_id == scope.property_id,
+            links.c.identifier == events.c.visitor,
+            current(links.c, at),
+        ),
     )
-    return joined, links
+    people: list[ColumnElement[str]] = [links.c.person_id, events.c.visitor]
+    if scope.blended:
+        blended = blended_links.alias()
+        joined = joined.outerjoin(
+            blended,
+            and_(
+                blended.c.property_id == scope.property_id,
+                blended.c.identifier == events.c.visitor,
+                current(blended.c, at),
+            ),
+        )
+        people.insert(0, blended.c.person_id)
+    return joined, func.coalesce(*people)
 
 
 def _name_matches(column: ColumnElement[str], value: str, mode: MatchMode) -> ColumnElement[bool]:
@@ -351,15 +426,15 @@ def _step_condition(events: FromClause, step: FunnelStep) -> ColumnElement[bool]
     return and_(kind == EventKind.CONVERSION.value, _name_matches(name, step.value, step.match))
 
 
-def _reached_steps(query: FunnelQuery) -> list[CTE]:
+def _reached_steps(query: FunnelQuery, scope: _Scope) -> list[CTE]:
     """One CTE per step: (person, entered, at) of each person who reached it, `at` the time
     of its step event and `entered` that of its first step's."""
     within = query.within // timedelta(microseconds=1)
     events = person_events.alias("first_step")
-    joined, links = _linked(events, query.property_id)
-    person = _person_of(links, events.c.visitor)
+    joined, person = _resolved(events, scope)
     conditions = [
         events.c.property_id == query.property_id,
+        current(events.c, scope.views.ingest),
         _step_condition(events, query.steps[0]),
     ]
     if query.start is not None:
@@ -378,8 +453,7 @@ def _reached_steps(query: FunnelQuery) -> list[CTE]:
     for index, step in enumerate(query.steps[1:], start=2):
         previous = reached[-1]
         events = person_events.alias(f"events_{index}")
-        joined, links = _linked(events, query.property_id)
-        person = _person_of(links, events.c.visitor)
+        joined, person = _resolved(events, scope)
         statement: Select[Any] = (
             select(
                 previous.c.person,
@@ -389,6 +463,7 @@ def _reached_steps(query: FunnelQuery) -> list[CTE]:
             .select_from(joined.join(previous, previous.c.person == person))
             .where(
                 events.c.property_id == query.property_id,
+                current(events.c, scope.views.ingest),
                 _step_condition(events, step),
                 events.c.occurred_us >= previous.c.at,
                 events.c.occurred_us <= previous.c.entered + literal(within, BigInteger),
@@ -399,21 +474,32 @@ def _reached_steps(query: FunnelQuery) -> list[CTE]:
     return reached
 
 
-def _members(property_id: str, persons: FromClause, name: str) -> CTE:
+def _members(scope: _Scope, persons: FromClause, name: str) -> CTE:
     """(person, visitor) of every identifier of each person in `persons` (a person that is
     an unlinked visitor is its own)."""
-    links = identity_links.alias(f"{name}_links")
-    linked = select(persons.c.person, links.c.identifier.label("visitor")).join(
-        links, and_(links.c.property_id == property_id, links.c.person_id == persons.c.person)
-    )
-    itself = select(persons.c.person, persons.c.person.label("visitor"))
-    return union_all(linked, itself).cte(name)
+    at = scope.views.identity
+    parts: list[Select[Any]] = []
+    tables = [identity_links, blended_links] if scope.blended else [identity_links]
+    for number, table in enumerate(tables):
+        links = table.alias(f"{name}_links_{number}")
+        parts.append(
+            select(persons.c.person, links.c.identifier.label("visitor")).join(
+                links,
+                and_(
+                    links.c.property_id == scope.property_id,
+                    links.c.person_id == persons.c.person,
+                    current(links.c, at),
+                ),
+            )
+        )
+    parts.append(select(persons.c.person, persons.c.person.label("visitor")))
+    return union_all(*parts).cte(name)
 
 
-def _first_touches(property_id: str, persons: FromClause) -> Any:
+def _first_touches(scope: _Scope, persons: FromClause) -> Any:
     """(person, occurred_us, channel) of the first touch of each person in `persons` that has
     one: the earliest (then lowest record id) of its visitors' first touches."""
-    members = _members(property_id, persons, "touch_members")
+    members = _members(scope, persons, "touch_members")
     f = visitor_first_touches.alias("member_touches")
     rank = (
         func.row_number()
@@ -422,7 +508,14 @@ def _first_touches(property_id: str, persons: FromClause) -> Any:
     )
     ranked = (
         select(members.c.person, f.c.occurred_us, f.c.channel, rank)
-        .join(f, and_(f.c.property_id == property_id, f.c.visitor == members.c.visitor))
+        .join(
+            f,
+            and_(
+                f.c.property_id == scope.property_id,
+                f.c.visitor == members.c.visitor,
+                current(f.c, scope.views.ingest),
+            ),
+        )
         .subquery("ranked_touches")
     )
     return (
@@ -432,24 +525,20 @@ def _first_touches(property_id: str, persons: FromClause) -> Any:
     )
 
 
-def _cohort_persons(query: CohortQuery, key: Any) -> CTE:
+def _cohort_persons(query: CohortQuery, key: Any, scope: _Scope) -> CTE:
     """(person, first_us, cohort, channel) of each person whose first touch is in the
     query's time range."""
     f = visitor_first_touches.alias("range_touches")
-    joined, links = _linked(f, query.property_id)
-    conditions = [f.c.property_id == query.property_id]
+    joined, person = _resolved(f, scope)
+    conditions = [f.c.property_id == query.property_id, current(f.c, scope.views.ingest)]
     if query.start is not None:
         conditions.append(f.c.occurred_us >= micros_of(query.start))
     if query.end is not None:
         conditions.append(f.c.occurred_us < micros_of(query.end))
     candidates = (
-        select(_person_of(links, f.c.visitor).label("person"))
-        .select_from(joined)
-        .where(*conditions)
-        .distinct()
-        .cte("candidates")
-    )
-    firsts = _first_touches(query.property_id, candidates)
+        select(person.label("person")).select_from(joined).where(*conditions).distinct()
+    ).cte("candidates")
+    firsts = _first_touches(scope, candidates)
     conditions = []
     if query.start is not None:
         conditions.append(firsts.c.occurred_us >= micros_of(query.start))
@@ -467,16 +556,19 @@ def _cohort_persons(query: CohortQuery, key: Any) -> CTE:
     )
 
 
-def _cohort_conversions(query: CohortQuery, cohort: CTE, key: Any) -> Any:
+def _cohort_conversions(query: CohortQuery, cohort: CTE, key: Any, scope: _Scope) -> Any:
     """(person, cohort, channel, period, value_micros, currency_code) of each conversion of
     the cohorts' persons (of the query's names) from their cohort's period on, `period`
-    counted from it."""
-    members = _members(query.property_id, cohort, "cohort_members")
+    counted from it; the value after the conversion's outcomes (value changes and refunds)
+    when it has any, else the value it was sent with."""
+    members = _members(scope, cohort, "cohort_members")
     e = person_events.alias("conversions")
+    v = conversion_values.alias("outcome_values")
     period = (key(e.c.occurred_us) - cohort.c.cohort).label("period")
     conditions = [
         e.c.property_id == query.property_id,
         e.c.kind == EventKind.CONVERSION.value,
+        current(e.c, scope.views.ingest),
     ]
     if query.conversion_names:
         conditions.append(e.c.name.in_(query.conversion_names))
@@ -486,12 +578,19 @@ def _cohort_conversions(query: CohortQuery, cohort: CTE, key: Any) -> Any:
             cohort.c.cohort,
             cohort.c.channel,
             period,
-            e.c.value_micros,
-            e.c.currency_code,
+            func.coalesce(v.c.value_micros, e.c.value_micros).label("value_micros"),
+            func.coalesce(v.c.currency_code, e.c.currency_code).label("currency_code"),
         )
         .select_from(
-            cohort.join(members, members.c.person == cohort.c.person).join(
-                e, e.c.visitor == members.c.visitor
+            cohort.join(members, members.c.person == cohort.c.person)
+            .join(e, e.c.visitor == members.c.visitor)
+            .outerjoin(
+                v,
+                and_(
+                    v.c.property_id == query.property_id,
+                    v.c.conversion_id == e.c.record_id,
+                    current(v.c, scope.views.attribution),
+                ),
             )
         )
         .where(*conditions)

@@ -7,7 +7,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from services.reporting.domainmodel import Freshness, VisitEvent
+from services.reporting.domainmodel import AsOf, Freshness, VisitEvent
 
 NO_FIRST_TOUCH = "(none)"
 """The first-touch channel of a person without any touchpoint (click or visit)."""
@@ -70,10 +70,12 @@ class ConversionRetraction:
 class IdentityChange:
     """From identity's log: for each (person id, identifiers) of `moves`, the identifiers now
     belong to the person, or to nobody (each its own person again) when the person id is
-    empty (a forgotten person)."""
+    empty (a forgotten person); for each (a, b, accepted) of `probable`, identity accepted
+    or removed a probabilistic link between two identifiers."""
 
     property_id: str
     moves: tuple[tuple[str, tuple[str, ...]], ...]
+    probable: tuple[tuple[str, str, bool], ...] = ()
 
 
 class StepKind(enum.Enum):
@@ -111,7 +113,7 @@ class FunnelQuery:
     """A funnel: persons enter at their first event of the first step in [start, end) (each
     bound optional) and reach each later step at its first event at or after the previous
     step's, no later than `within` after they entered. A page of `page_size` channels of the
-    breakdown after `after`."""
+    breakdown after `after`; as the views stood at `as_of` when given."""
 
     property_id: str
     steps: tuple[FunnelStep, ...]
@@ -120,6 +122,7 @@ class FunnelQuery:
     end: datetime | None = None
     page_size: int = 100
     after: str = ""
+    as_of: AsOf | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +168,8 @@ class CohortInterval(enum.Enum):
 class CohortQuery:
     """Cohorts of persons by first-touch week or month in [start, end) (each optional) and
     first-touch channel; their conversions (of the names, or of every name) in periods 0 to
-    `periods - 1` since the first touch's. A page of `page_size` cohorts after `after`."""
+    `periods - 1` since the first touch's. A page of `page_size` cohorts after `after`; as
+    the views stood at `as_of` when given."""
 
     property_id: str
     interval: CohortInterval = CohortInterval.WEEK
@@ -175,6 +179,7 @@ class CohortQuery:
     periods: int = 8
     page_size: int = 100
     after: str = ""
+    as_of: AsOf | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -680,6 +680,7 @@ def _funnel_query(request: reporting_pb2.GetFunnelReportRequest, check: FieldChe
         start=start,
         end=end,
         page_size=_page_size(request.page_size, check),
+        as_of=_as_of(request, check),
     )
 
 
@@ -710,6 +711,7 @@ def _cohort_query(request: reporting_pb2.GetCohortReportRequest, check: FieldChe
         conversion_names=names,
         periods=periods,
         page_size=_page_size(request.page_size, check),
+        as_of=_as_of(request, check),
     )
 
 
@@ -1098,6 +1100,7 @@ def _outcome_query(
         end=end,
         conversion_name=check.name(request.conversion_name, "conversion_name", required=False),
         stages=tuple(stages),
+        as_of=_as_of(request, check),
     )
 
 

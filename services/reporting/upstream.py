@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from common.values import Identifier, IdentifierType
 from common.wire import from_identifier_pb, from_money_pb, from_timestamp
 from convtrack.attribution.v1 import attribution_pb2
+from convtrack.common.v1 import common_pb2
 from convtrack.identity.v1 import identity_pb2
 from convtrack.ingest.v1 import ingest_pb2
 from services.reporting.domainmodel import (
@@ -63,9 +64,18 @@ def attribution_of(entry: attribution_pb2.LogEntry) -> ReportingInput | None:
     if kind == "settings_changed":
         changed = entry.settings_changed
         follows = changed.models_source == attribution_pb2.SETTING_SOURCE_DEFAULT
+        identity_follows = (
+            changed.reporting_identity_source == attribution_pb2.SETTING_SOURCE_DEFAULT
+            or changed.reporting_identity == common_pb2.REPORTING_IDENTITY_UNSPECIFIED
+        )
         return ConfiguredModels(
             property_id=changed.property_id,
             models=None if follows else tuple(m.name for m in changed.models),
+            blended=(
+                None
+                if identity_follows
+                else changed.reporting_identity == common_pb2.REPORTING_IDENTITY_BLENDED
+            ),
         )
     if kind == "conversion_stage_changed":
         staged = entry.conversion_stage_changed
@@ -259,9 +269,9 @@ def activity_of(entry: ingest_pb2.LogEntry) -> Activity | None:
 
 
 def identity_of(entry: identity_pb2.LogEntry) -> IdentityChange | None:
-    """Which person identifiers belong to after an entry of identity's log; None for entries
-    that move no identifier (refused merges, probabilistic links: funnels count persons by
-    deterministic links)."""
+    """Which person identifiers belong to after an entry of identity's log, or which
+    probabilistic link it accepted or removed (the blended reporting identity joins persons
+    by them); None for entries that change neither (refused merges)."""
     kind = entry.WhichOneof("event")
     translate = _IDENTITY_CHANGES.get(kind) if kind is not None else None
     return translate(getattr(entry, kind)) if translate is not None and kind else None
@@ -282,6 +292,14 @@ def _split(split: identity_pb2.PersonSplit) -> IdentityChange:
     )
 
 
+def _probable(accepted: bool) -> Callable[[Any], IdentityChange]:
+    def translate(link: Any) -> IdentityChange:
+        a, b = from_identifier_pb(link.a).key, from_identifier_pb(link.b).key
+        return IdentityChange(link.property_id, (), ((a, b, accepted),))
+
+    return translate
+
+
 # What reporting reads of each `LogEntry.event` of identity's log.
 _IDENTITY_CHANGES: dict[str, Callable[[Any], IdentityChange]] = {
     "person_created": lambda p: _moved(p.property_id, p.person_id, p.identifiers),
@@ -290,4 +308,6 @@ _IDENTITY_CHANGES: dict[str, Callable[[Any], IdentityChange]] = {
     "person_split": _split,
     "identifier_marked_shared": lambda s: _moved(s.property_id, s.shared_person_id, [s.identifier]),
     "person_forgotten": lambda f: _moved(f.property_id, "", f.identifiers),
+    "probabilistic_link_added": _probable(accepted=True),
+    "probabilistic_link_removed": _probable(accepted=False),
 }

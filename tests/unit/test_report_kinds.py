@@ -62,18 +62,6 @@ from services.cli import main
             "convtrack report: report `rates` has no --as-of: sessions keep no past states",
         ),
         (
-            ["outcomes", "--as-of", "position:3"],
-            "convtrack report: report `outcomes` has no --as-of yet: stages keep no past states",
-        ),
-        (
-            ["funnel", "--step", "page:/", "--as-of", "2026-03-01T00:00:00Z"],
-            "convtrack report: report `funnel` has no --as-of: person views keep no past states",
-        ),
-        (
-            ["cohorts", "--as-of", "position:3"],
-            "convtrack report: report `cohorts` has no --as-of: person views keep no past states",
-        ),
-        (
             ["conversions", "--models", "last_click,linear"],
             "convtrack report: report `conversions` takes one model, got 2: use "
             "`convtrack report compare` to compare models",

@@ -681,7 +681,7 @@ class GetAssistedConversionsResponse(_message.Message):
     def __init__(self, rows: _Optional[_Iterable[_Union[AssistedConversionsRow, _Mapping]]] = ..., summary: _Optional[_Union[PathReportSummary, _Mapping]] = ...) -> None: ...
 
 class GetOutcomeReportRequest(_message.Message):
-    __slots__ = ("property_id", "conversion_name", "start_time", "end_time", "group_by", "model", "stages")
+    __slots__ = ("property_id", "conversion_name", "start_time", "end_time", "group_by", "model", "stages", "as_of")
     PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
     CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -689,6 +689,7 @@ class GetOutcomeReportRequest(_message.Message):
     GROUP_BY_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     STAGES_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
     property_id: str
     conversion_name: str
     start_time: _timestamp_pb2.Timestamp
@@ -696,7 +697,8 @@ class GetOutcomeReportRequest(_message.Message):
     group_by: GroupBy
     model: str
     stages: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, property_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., group_by: _Optional[_Union[GroupBy, str]] = ..., model: _Optional[str] = ..., stages: _Optional[_Iterable[str]] = ...) -> None: ...
+    as_of: AsOf
+    def __init__(self, property_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., group_by: _Optional[_Union[GroupBy, str]] = ..., model: _Optional[str] = ..., stages: _Optional[_Iterable[str]] = ..., as_of: _Optional[_Union[AsOf, _Mapping]] = ...) -> None: ...
 
 class OutcomeGroupRow(_message.Message):
     __slots__ = ("group", "conversions", "value", "share")
@@ -783,7 +785,7 @@ class FunnelStep(_message.Message):
     def __init__(self, kind: _Optional[_Union[FunnelStepKind, str]] = ..., value: _Optional[str] = ..., match: _Optional[_Union[FunnelStepMatch, str]] = ...) -> None: ...
 
 class GetFunnelReportRequest(_message.Message):
-    __slots__ = ("property_id", "steps", "within", "start_time", "end_time", "page_size", "page_token")
+    __slots__ = ("property_id", "steps", "within", "start_time", "end_time", "page_size", "page_token", "as_of")
     PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
     WITHIN_FIELD_NUMBER: _ClassVar[int]
@@ -791,6 +793,7 @@ class GetFunnelReportRequest(_message.Message):
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
     property_id: str
     steps: _containers.RepeatedCompositeFieldContainer[FunnelStep]
     within: _duration_pb2.Duration
@@ -798,7 +801,8 @@ class GetFunnelReportRequest(_message.Message):
     end_time: _timestamp_pb2.Timestamp
     page_size: int
     page_token: str
-    def __init__(self, property_id: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[FunnelStep, _Mapping]]] = ..., within: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    as_of: AsOf
+    def __init__(self, property_id: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[FunnelStep, _Mapping]]] = ..., within: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., as_of: _Optional[_Union[AsOf, _Mapping]] = ...) -> None: ...
 
 class FunnelStepFigures(_message.Message):
     __slots__ = ("step", "persons", "conversion_from_previous", "conversion_from_first", "dropped", "drop_off")
@@ -839,7 +843,7 @@ class GetFunnelReportResponse(_message.Message):
     def __init__(self, steps: _Optional[_Iterable[_Union[FunnelStepFigures, _Mapping]]] = ..., channels: _Optional[_Iterable[_Union[FunnelChannel, _Mapping]]] = ..., within: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., freshness: _Optional[_Union[ReportFreshness, _Mapping]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class GetCohortReportRequest(_message.Message):
-    __slots__ = ("property_id", "interval", "start_time", "end_time", "conversion_names", "periods", "page_size", "page_token")
+    __slots__ = ("property_id", "interval", "start_time", "end_time", "conversion_names", "periods", "page_size", "page_token", "as_of")
     PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
     INTERVAL_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -848,6 +852,7 @@ class GetCohortReportRequest(_message.Message):
     PERIODS_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
     property_id: str
     interval: CohortInterval
     start_time: _timestamp_pb2.Timestamp
@@ -856,7 +861,8 @@ class GetCohortReportRequest(_message.Message):
     periods: int
     page_size: int
     page_token: str
-    def __init__(self, property_id: _Optional[str] = ..., interval: _Optional[_Union[CohortInterval, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_names: _Optional[_Iterable[str]] = ..., periods: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    as_of: AsOf
+    def __init__(self, property_id: _Optional[str] = ..., interval: _Optional[_Union[CohortInterval, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conversion_names: _Optional[_Iterable[str]] = ..., periods: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., as_of: _Optional[_Union[AsOf, _Mapping]] = ...) -> None: ...
 
 class CohortPeriod(_message.Message):
     __slots__ = ("index", "conversions", "converted_persons", "conversion_rate", "value")
