@@ -60,9 +60,11 @@ Revisions = dict[Key, list[tuple[int, dict[str, Any] | None]]]
 def revise(conn: Connection, table: Table, keys: Sequence[str], revisions: Revisions) -> None:
     """Makes each key's new rows current from their positions on: the key's current row
     ends where its first new one starts, each new row where the next starts (a None ends
-    the one before and begins none)."""
+    the one before and begins none). Of several new rows of a key at one position (one
+    entry that moves an identifier twice), the last is the one that counts."""
     if not revisions:
         return
+    revisions = {key: _last_per_position(found) for key, found in revisions.items()}
     c = table.c
     conn.execute(
         update(table)
@@ -82,6 +84,15 @@ def revise(conn: Connection, table: Table, keys: Sequence[str], revisions: Revis
                 rows.append({**row, "valid_from": position, "valid_to": end})
     if rows:
         conn.execute(insert(table), rows)
+
+
+def _last_per_position(
+    found: list[tuple[int, dict[str, Any] | None]],
+) -> list[tuple[int, dict[str, Any] | None]]:
+    last: dict[int, dict[str, Any] | None] = {}
+    for position, row in found:
+        last[position] = row
+    return list(last.items())
 
 
 def apply_person_events(

@@ -404,7 +404,7 @@ def test_a_rebuild_while_serving_never_answers_blank_or_less_and_equals_a_fresh_
         assert len(rebuilt[conversion_credits.name]) > 0
         # The history was rebuilt too: superseded spend figures, and the log clock.
         assert any(row[-1] is not None for row in rebuilt[spend.name])
-        assert {row[0] for row in rebuilt[log_clock.name]} == {"attribution", "ingest"}
+        assert {row[0] for row in rebuilt[log_clock.name]} == {"attribution", "identity", "ingest"}
         # And the views of all three logs: ingest's events, identity's links.
         assert rebuilt[person_events.name] and rebuilt[identity_links.name]
         assert rebuild_reports(system.settings()) == 3
