@@ -7,10 +7,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, update
+from sqlalchemy import Connection
 
 from common.follower import UpstreamEntry
 from services.reporting.domainmodel import ConfiguredModels
+from services.reporting.revisions import Revisions, revise
 from services.reporting.views import reporting_identities
 
 DEFAULT_SCOPE = "*"
@@ -20,30 +21,9 @@ DEFAULT_SCOPE = "*"
 def apply_reporting_identities(conn: Connection, entries: Iterable[UpstreamEntry[Any]]) -> None:
     """Records each settings entry's reporting identity as a revision of its property's (a
     property's current row ends where its next entry starts)."""
-    changes = [(e.position, e.value) for e in entries if isinstance(e.value, ConfiguredModels)]
-    if not changes:
-        return
-    by_property: dict[str, list[tuple[int, ConfiguredModels]]] = {}
-    for position, change in changes:
-        by_property.setdefault(change.property_id, []).append((position, change))
-    r = reporting_identities.c
-    conn.execute(
-        update(reporting_identities)
-        .where(r.property_id == bindparam("p_property"), r.valid_to.is_(None))
-        .values(valid_to=bindparam("p_end")),
-        [{"p_property": p, "p_end": found[0][0]} for p, found in by_property.items()],
-    )
-    rows = []
-    for found in by_property.values():
-        ends: list[int | None] = [position for position, _ in found[1:]]
-        ends.append(None)
-        for (position, change), end in zip(found, ends, strict=True):
-            rows.append(
-                {
-                    "property_id": change.property_id,
-                    "blended": change.blended,
-                    "valid_from": position,
-                    "valid_to": end,
-                }
-            )
-    conn.execute(insert(reporting_identities), rows)
+    revisions: Revisions = {}
+    for e in entries:
+        if isinstance(e.value, ConfiguredModels):
+            row = {"property_id": e.value.property_id, "blended": e.value.blended}
+            revisions.setdefault((e.value.property_id,), []).append((e.position, row))
+    revise(conn, reporting_identities, ("property_id",), revisions)

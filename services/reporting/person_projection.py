@@ -10,9 +10,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
 
 from common.follower import UpstreamEntry
 from common.sql_positions import record_position, stored_position
@@ -26,6 +25,7 @@ from services.reporting.person_values import (
     PersonEvent,
 )
 from services.reporting.projections import StalePositionError
+from services.reporting.revisions import Revisions, revise
 from services.reporting.views import (
     blended_links,
     identity_links,
@@ -50,49 +50,6 @@ def micros_of(moment: datetime) -> int:
         moment = moment.replace(tzinfo=UTC)
     delta = moment - EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-Key = tuple[str, ...]
-Revisions = dict[Key, list[tuple[int, dict[str, Any] | None]]]
-"""Per key of a table, its new rows (None: no row) in log order, each with its position."""
-
-
-def revise(conn: Connection, table: Table, keys: Sequence[str], revisions: Revisions) -> None:
-    """Makes each key's new rows current from their positions on: the key's current row
-    ends where its first new one starts, each new row where the next starts (a None ends
-    the one before and begins none). Of several new rows of a key at one position (one
-    entry that moves an identifier twice), the last is the one that counts."""
-    if not revisions:
-        return
-    revisions = {key: _last_per_position(found) for key, found in revisions.items()}
-    c = table.c
-    conn.execute(
-        update(table)
-        .where(*(c[k] == bindparam(f"k_{k}") for k in keys), c.valid_to.is_(None))
-        .values(valid_to=bindparam("k_end")),
-        [
-            {**{f"k_{k}": v for k, v in zip(keys, key, strict=True)}, "k_end": found[0][0]}
-            for key, found in revisions.items()
-        ],
-    )
-    rows: list[dict[str, Any]] = []
-    for found in revisions.values():
-        ends: list[int | None] = [position for position, _ in found[1:]]
-        ends.append(None)
-        for (position, row), end in zip(found, ends, strict=True):
-            if row is not None:
-                rows.append({**row, "valid_from": position, "valid_to": end})
-    if rows:
-        conn.execute(insert(table), rows)
-
-
-def _last_per_position(
-    found: list[tuple[int, dict[str, Any] | None]],
-) -> list[tuple[int, dict[str, Any] | None]]:
-    last: dict[int, dict[str, Any] | None] = {}
-    for position, row in found:
-        last[position] = row
-    return list(last.items())
 
 
 def apply_person_events(

@@ -13,7 +13,6 @@ from sqlalchemy import (
     Table,
     bindparam,
     func,
-    insert,
     select,
     update,
 )
@@ -31,6 +30,7 @@ from services.reporting.generations import Connectable, writer
 from services.reporting.log_clock import record_times
 from services.reporting.outcome_projection import HISTORY_TABLES, apply_outcomes
 from services.reporting.path_projection import PATH_TABLES, insert_paths
+from services.reporting.revisions import Revisions, revise
 from services.reporting.views import (
     configured_models,
     conversion_credits,
@@ -245,32 +245,12 @@ def _apply_configured_models(
 ) -> None:
     """Records each change of a property's configured models as a revision: the current row
     ends where the property's first change in the page starts."""
-    if not changes:
-        return
-    by_property: dict[str, list[tuple[int, ConfiguredModels]]] = {}
+    revisions: Revisions = {}
     for position, change in changes:
-        by_property.setdefault(change.property_id, []).append((position, change))
-    c = configured_models.c
-    conn.execute(
-        update(configured_models)
-        .where(c.property_id == bindparam("p_property"), c.valid_to.is_(None))
-        .values(valid_to=bindparam("p_end")),
-        [{"p_property": p, "p_end": found[0][0]} for p, found in by_property.items()],
-    )
-    rows = []
-    for found in by_property.values():
-        ends: list[int | None] = [position for position, _ in found[1:]]
-        ends.append(None)
-        for (position, change), end in zip(found, ends, strict=True):
-            rows.append(
-                {
-                    "property_id": change.property_id,
-                    "models": None if change.models is None else list(change.models),
-                    "valid_from": position,
-                    "valid_to": end,
-                }
-            )
-    conn.execute(insert(configured_models), rows)
+        models = None if change.models is None else list(change.models)
+        row = {"property_id": change.property_id, "models": models}
+        revisions.setdefault((change.property_id,), []).append((position, row))
+    revise(conn, configured_models, ("property_id",), revisions)
 
 
 def _insert_credits(conn: Connection, revisions: Sequence[Revision]) -> None:
