@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import importlib
+import os
 import random
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
@@ -132,12 +133,17 @@ def loopback_ports(env: Mapping[str, str]) -> dict[str, str]:
     """Settings that put every service on a free loopback port, with an internal port for each
     service configured with TLS, and point every service's peers at them."""
     chosen: dict[str, str] = {}
+    taken: set[int] = set()
     for name in SERVICES:
         prefix = name.upper()
-        chosen[f"{prefix}_LISTEN"] = chosen[f"{prefix}_ADDR"] = f"127.0.0.1:{free_loopback_port()}"
+        port = free_loopback_port(exclude=taken)
+        taken.add(port)
+        chosen[f"{prefix}_LISTEN"] = chosen[f"{prefix}_ADDR"] = f"127.0.0.1:{port}"
         if tls_settings(env, name) is not None:
+            internal = free_loopback_port(exclude=taken)
+            taken.add(internal)
             chosen[f"{prefix}_INTERNAL_LISTEN"] = chosen[f"{prefix}_INTERNAL_ADDR"] = (
-                f"127.0.0.1:{free_loopback_port()}"
+                f"127.0.0.1:{internal}"
             )
     return chosen
 
@@ -151,15 +157,20 @@ def _ephemeral_port_range() -> tuple[int, int]:
         return 32768, 60999
 
 
-def free_loopback_port() -> int:
-    """A loopback port that is free now, for a server that binds it moments later.
+LOOPBACK_PORTS_SETTING = "CONVTRACK_LOOPBACK_PORTS"
+
+
+def free_loopback_port(exclude: Collection[int] = ()) -> int:
+    """A loopback port that is free now (and not in `exclude`), for a server that binds it
+    moments later.
 
     It is picked below the kernel's ephemeral range, so that outgoing connections (which
     take ephemeral ports) cannot take it between now and the bind, nor while a test
-    restarts a service on the same port.
+    restarts a service on the same port. `CONVTRACK_LOOPBACK_PORTS=LOW-HIGH` narrows the
+    choice, so that processes running side by side (parallel test workers) never pick
+    each other's ports.
     """
-    low, _ = _ephemeral_port_range()
-    candidates = range(max(1024, low - 12_000), low) if low > 2048 else range(0)
+    candidates = [port for port in _loopback_port_candidates() if port not in exclude]
     for port in random.sample(candidates, min(50, len(candidates))):
         with socket.socket() as probe:
             try:
@@ -167,9 +178,33 @@ def free_loopback_port() -> int:
             except OSError:
                 continue
             return port
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        if port not in exclude:
+            return port
+
+
+def _loopback_port_candidates() -> range:
+    chosen = os.environ.get(LOOPBACK_PORTS_SETTING, "").strip()
+    if chosen:
+        low_text, _, high_text = chosen.partition("-")
+        try:
+            low, high = int(low_text), int(high_text)
+        except ValueError as error:
+            raise ValueError(
+                f"{LOOPBACK_PORTS_SETTING} must be LOW-HIGH (port numbers), not {chosen!r}"
+            ) from error
+        return range(max(1024, low), min(65535, high) + 1)
+    return default_loopback_ports()
+
+
+def default_loopback_ports() -> range:
+    """The ports `free_loopback_port` picks from by default: 12,000 below the kernel's
+    ephemeral range."""
+    low, _ = _ephemeral_port_range()
+    return range(max(1024, low - 12_000), low) if low > 2048 else range(0)
 
 
 def migrate(env: Mapping[str, str]) -> list[str]:

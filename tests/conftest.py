@@ -13,10 +13,31 @@ import psycopg
 import pytest
 from hypothesis import settings
 
+from services import launcher
+
 # Property tests check invariants, not speed: hypothesis's per-example deadline (200 ms) fails
 # them on a loaded 2-core machine. Speed lives in `make bench`.
 settings.register_profile("convtrack", deadline=None, print_blob=True)
 settings.load_profile("convtrack")
+
+
+def _own_loopback_ports() -> None:
+    """Gives each parallel test worker its own slice of the loopback ports that services in
+    tests listen on, so that one worker never picks a port another worker's service is about
+    to bind (or to bind again after a restart)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw") or launcher.LOOPBACK_PORTS_SETTING in os.environ:
+        return
+    count = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    ports = launcher.default_loopback_ports()
+    size = len(ports) // count
+    if size < 100:
+        return
+    low = ports.start + int(worker[2:]) % count * size
+    os.environ[launcher.LOOPBACK_PORTS_SETTING] = f"{low}-{low + size - 1}"
+
+
+_own_loopback_ports()
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "CONVTRACK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

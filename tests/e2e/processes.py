@@ -145,7 +145,9 @@ class ServiceCluster:
     """
 
     def __init__(self, storage_env: Mapping[str, str], log_dir: Path) -> None:
-        ports = {name: free_loopback_port() for name in SERVICES}
+        ports: dict[str, int] = {}
+        for name in SERVICES:
+            ports[name] = free_loopback_port(exclude=ports.values())
         env = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_SETTINGS)}
         env.update(storage_env)
         env.update(

@@ -29,7 +29,9 @@ def test_a_chosen_port_taken_before_the_bind_means_starting_again_on_others(
     taken_port = int(taken.getsockname()[1])
     real_pick = launcher.free_loopback_port
     picks: Iterator[int] = iter([taken_port])
-    monkeypatch.setattr(launcher, "free_loopback_port", lambda: next(picks, None) or real_pick())
+    monkeypatch.setattr(
+        launcher, "free_loopback_port", lambda exclude=(): next(picks, None) or real_pick(exclude)
+    )
 
     try:
         running, addresses = launcher.start_all(
@@ -42,3 +44,16 @@ def test_a_chosen_port_taken_before_the_bind_means_starting_again_on_others(
             launcher.stop_all(running)
     finally:
         taken.close()
+
+
+def test_ports_come_from_the_configured_slice_and_never_twice_for_one_cluster(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    low = launcher.default_loopback_ports().start + 500
+    monkeypatch.setenv(launcher.LOOPBACK_PORTS_SETTING, f"{low}-{low + 3}")
+
+    ports: list[int] = []
+    for _ in range(4):
+        ports.append(launcher.free_loopback_port(exclude=ports))
+
+    assert sorted(ports) == [low, low + 1, low + 2, low + 3]
