@@ -91,7 +91,10 @@ def test_a_batch_sent_twice_or_retried_after_a_timeout_counts_once(system: Syste
     try:
         system.ingest.TrackEvents(ingest_pb2.TrackEventsRequest(events=journey), timeout=0.0005)
     except grpc.RpcError as error:
-        assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        # The client's timer fires, or ingest's wait for the group commit (half the time
+        # left) ends first and it answers UNAVAILABLE (the batch may still be stored): both mean
+        # send it again.
+        assert error.code() in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE)
     system.track(*journey)
     resent_order = event(
         "phone-purchase-resent",

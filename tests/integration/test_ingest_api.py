@@ -315,7 +315,10 @@ def test_a_batch_retried_after_the_client_timed_out_is_stored_once(stub: Stub) -
     try:
         track(stub, batch, timeout=0.0005)
     except grpc.RpcError as error:
-        assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        # The client's timer fires, or ingest's wait for the group commit (half the time
+        # left) ends first and it answers UNAVAILABLE (the batch may still be stored): both mean
+        # send it again.
+        assert error.code() in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE)
 
     # It retries with a normal deadline: every event is either new or a duplicate.
     retry = track(stub, batch)
