@@ -199,6 +199,43 @@ def test_a_filter_alone_narrows_every_model_and_leaves_rows_unsplit(
     assert comparison.interval is Interval.NONE
 
 
+def test_models_compare_by_several_dimensions_each_row_carrying_every_value(
+    app: ReportingApplication,
+) -> None:
+    comparison = app.compare_models(
+        ReportQuery(
+            PROPERTY, "", start=START, end=END, dimensions=(GroupBy.CHANNEL, GroupBy.DEVICE_TYPE)
+        ),
+        MODELS,
+    )
+
+    # Last click: 1 and 3 to paid_search on mobile, 2 to email and 4 to paid_search on
+    # desktop; first click: 1 to email and 3 to social on mobile, 2 and 4 as last click.
+    # Last click's order first (most conversions, then by values), then first click's rest.
+    assert [
+        (r.dimension_values, r.group, [(f.conversions, f.value, f.share) for f in r.figures])
+        for r in comparison.rows
+    ] == [
+        (("paid_search", "mobile"), "paid_search / mobile", [(2.0, eur(40), 0.5), ZERO]),
+        (("email", "desktop"), "email / desktop", [(1.0, eur(20), 0.25), (1.0, eur(20), 0.25)]),
+        (
+            ("paid_search", "desktop"),
+            "paid_search / desktop",
+            [(1.0, eur(40), 0.25), (1.0, eur(40), 0.25)],
+        ),
+        (("email", "mobile"), "email / mobile", [ZERO, (1.0, eur(10), 0.25)]),
+        (("social", "mobile"), "social / mobile", [ZERO, (1.0, eur(30), 0.25)]),
+    ]
+    assert [f.dimension_values for f in comparison.rows[0].figures] == [
+        ("paid_search", "mobile"),
+        ("paid_search", "mobile"),
+    ]
+    assert comparison.dimensions == (GroupBy.CHANNEL, GroupBy.DEVICE_TYPE)
+
+
+ZERO = (0.0, eur(0), 0.0)
+
+
 @pytest.fixture
 def reporting_addr(storage: Storage) -> Iterator[str]:
     with serving_log(LOG) as attribution_addr, serving_reporting(storage, attribution_addr) as at:
@@ -282,6 +319,93 @@ def test_compare_models_without_the_new_fields_answers_as_before(
     ]
     assert [f.conversions for f in response.rows[0].figures] == [3.0, 1.0]
     assert not response.rows[0].figures[0].HasField("previous")
+    assert list(response.dimensions) == [reporting_pb2.GROUP_BY_CHANNEL]
+    assert [list(r.dimension_values) for r in response.rows] == [
+        ["paid_search"],
+        ["email"],
+        ["social"],
+    ]
+
+
+def test_compare_models_over_grpc_groups_by_several_dimensions_with_the_previous_period(
+    reporting: reporting_pb2_grpc.ReportingServiceStub,
+) -> None:
+    response = reporting.CompareModels(
+        request(
+            dimensions=[reporting_pb2.GROUP_BY_CHANNEL, reporting_pb2.GROUP_BY_DEVICE_TYPE],
+            compare_to=reporting_pb2.ComparePeriod(previous_period=True),
+        ),
+        timeout=10,
+    )
+
+    # Previous period: 5 (last click paid_search, first click email, on mobile, 5 EUR) and
+    # 6 (last click email, first click social, on desktop, 8 EUR).
+    assert list(response.dimensions) == [
+        reporting_pb2.GROUP_BY_CHANNEL,
+        reporting_pb2.GROUP_BY_DEVICE_TYPE,
+    ]
+    assert [
+        (
+            list(row.dimension_values),
+            [
+                (
+                    f.conversions,
+                    from_money_pb(f.value),
+                    f.previous.conversions,
+                    from_money_pb(f.previous.value),
+                )
+                for f in row.figures
+            ],
+        )
+        for row in response.rows
+    ] == [
+        (["paid_search", "mobile"], [(2.0, eur(40), 1.0, eur(5)), NOTHING]),
+        (["email", "desktop"], [(1.0, eur(20), 1.0, eur(8)), (1.0, eur(20), 0.0, eur(0))]),
+        (["paid_search", "desktop"], [(1.0, eur(40), 0.0, eur(0)), (1.0, eur(40), 0.0, eur(0))]),
+        (["email", "mobile"], [NOTHING, (1.0, eur(10), 1.0, eur(5))]),
+        (["social", "mobile"], [NOTHING, (1.0, eur(30), 0.0, eur(0))]),
+        (["social", "desktop"], [NOTHING, (0.0, eur(0), 1.0, eur(8))]),
+    ]
+    assert response.rows[0].group == "paid_search / mobile"
+
+
+NOTHING = (0.0, eur(0), 0.0, eur(0))
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"dimensions": [99]}, "dimensions[0]"),
+        ({"dimensions": [reporting_pb2.GROUP_BY_CHANNEL] * 2}, "dimensions"),
+        ({"dimensions": list(range(1, 7))}, "dimensions"),
+        (
+            {
+                "dimensions": [reporting_pb2.GROUP_BY_CHANNEL],
+                "group_by": reporting_pb2.GROUP_BY_SOURCE,
+            },
+            "group_by",
+        ),
+    ],
+)
+def test_bad_dimensions_of_a_comparison_are_invalid_as_in_a_conversion_report(
+    reporting: reporting_pb2_grpc.ReportingServiceStub, fields: dict[str, object], field: str
+) -> None:
+    with pytest.raises(grpc.RpcError) as compared:
+        reporting.CompareModels(request(**fields), timeout=10)
+    with pytest.raises(grpc.RpcError) as reported:
+        reporting.GetConversionReport(
+            reporting_pb2.GetConversionReportRequest(
+                property_id=PROPERTY,
+                model=MODELS[0],
+                **fields,  # type: ignore[arg-type]
+            ),
+            timeout=10,
+        )
+
+    assert compared.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    problems = [(p.field, p.description) for p in bad_request_of(compared.value)]
+    assert field in [f for f, _ in problems]
+    assert problems == [(p.field, p.description) for p in bad_request_of(reported.value)]
 
 
 @pytest.mark.parametrize(
