@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import grpc
 import pytest
+from rich.console import Console
 from sqlalchemy import Engine
 
 from common.follower import UpstreamEntry
@@ -20,6 +22,8 @@ from convtrack.attribution.v1 import attribution_pb2
 from convtrack.common.v1 import common_pb2
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from services.cli import main
+from services.commands.report_output import print_table
+from services.commands.reports import fetch_report
 from services.reporting.application import ReportingApplication
 from services.reporting.domainmodel import (
     DimensionFilter,
@@ -495,3 +499,122 @@ def test_report_compare_table_names_its_interval_and_filter(
     assert "by month in UTC" in out
     assert "filters: device_type=desktop" in out
     assert "2025-02-01" in out and "2025-03-01" in out
+
+
+def compare_args(reporting_addr: str, *more: str) -> list[str]:
+    """`report compare` of the two models over the report's weeks, with `more` options."""
+    return [
+        "report",
+        "compare",
+        "--property",
+        PROPERTY,
+        "--addr",
+        reporting_addr,
+        "--models",
+        ",".join(MODELS),
+        "--since",
+        START.isoformat(),
+        "--until",
+        END.isoformat(),
+        *more,
+    ]
+
+
+def test_report_compare_table_shows_each_models_previous_figures_by_two_dimensions(
+    reporting_addr: str,
+) -> None:
+    report = fetch_report(
+        reporting_addr,
+        "compare",
+        property_id=PROPERTY,
+        models=MODELS,
+        group_by="channel,device_type",
+        start=START,
+        end=END,
+        compare="previous",
+    )
+    console = Console(width=100, record=True, file=io.StringIO(), color_system=None)
+
+    print_table(report, console)
+    text = console.export_text()
+
+    assert max(len(line) for line in text.splitlines()) <= 100, text
+    lines = text.splitlines()
+    # One table per model, each titled with it; under last click, paid_search on mobile had
+    # 2 conversions (40 EUR) against 1 (5 EUR) then; first click had none there.
+    assert [line.strip() for line in lines if line.strip() in MODELS] == MODELS
+    rows = [line.split() for line in lines if line.startswith(("paid_search", "social"))]
+    assert rows[0] == [
+        "paid_search",
+        "mobile",
+        *["2.00", "40.00", "1.00", "+1.00", "(+100%)", "5.00"],
+        "+35.00",
+        "(+700%)",
+    ]
+    assert rows[4] == ["paid_search", "mobile", *["0.00", "0.00", "0.00", "+0.00", "0.00", "+0.00"]]
+    assert rows[-1][:8] == ["social", "desktop", "0.00", "0.00", "1.00", "-1.00", "(-100%)", "8.00"]
+    totals = [line.split() for line in lines if line.startswith("total")]
+    assert totals[0] == [
+        "total",
+        *["4.00", "100.00", "2.00", "+2.00", "(+100%)", "13.00", "+87.00", "(+669%)"],
+    ]
+    flat = " ".join(text.split())
+    assert "grouped by channel, device_type; compared with 2025-02-17T00:00:00+00:00" in flat
+    for label in ("conv.", "prev.", "Δ"):
+        assert label in flat
+
+
+def test_report_compare_csv_and_json_carry_each_models_previous_figures_by_two_dimensions(
+    reporting_addr: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    more = ["--group-by", "channel,device_type", "--compare", "previous"]
+    assert main([*compare_args(reporting_addr, *more), "--format", "csv"]) == 0
+    records = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert main([*compare_args(reporting_addr, *more), "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+
+    assert [
+        (
+            r["channel"],
+            r["device_type"],
+            r["last_click_conversions"],
+            r["last_click_previous_conversions"],
+            r["last_click_value_change"],
+            r["first_click_previous_value"],
+            r["first_click_conversions_change_ratio"],
+        )
+        for r in records
+    ] == [
+        ("paid_search", "mobile", "2.0", "1.0", "35.000000000", "0.000000000", ""),
+        ("email", "desktop", "1.0", "1.0", "12.000000000", "0.000000000", ""),
+        ("paid_search", "desktop", "1.0", "0.0", "40.000000000", "0.000000000", ""),
+        ("email", "mobile", "0.0", "0.0", "0.000000000", "5.000000000", "0.0"),
+        ("social", "mobile", "0.0", "0.0", "0.000000000", "0.000000000", ""),
+        ("social", "desktop", "0.0", "0.0", "0.000000000", "8.000000000", "-1.0"),
+    ]
+    assert list(records[0])[:4] == ["group", "channel", "device_type", "currency"]
+    assert list(document["rows"][0]) == list(records[0])
+    assert [
+        (r["channel"], r["device_type"], r["last_click_value_change"]) for r in document["rows"]
+    ] == [(r["channel"], r["device_type"], r["last_click_value_change"]) for r in records]
+    assert document["dimensions"] == ["channel", "device_type"]
+    assert document["compared_period"].startswith("2025-02-17T00:00:00+00:00 to 2025-03-03")
+    totals = document["totals"]
+    assert (totals["last_click_conversions"], totals["last_click_previous_conversions"]) == (
+        4.0,
+        2.0,
+    )
+    assert (totals["first_click_previous_value"], totals["first_click_value_change"]) == (
+        "13.000000000",
+        "87.000000000",
+    )
+    assert totals["first_click_conversions_change_ratio"] == 1.0
+
+
+def test_report_compare_checks_its_dimensions_as_report_conversions_does(
+    reporting_addr: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(compare_args(reporting_addr, "--group-by", "channel,channel"))
+
+    assert status == 1
+    assert "INVALID_ARGUMENT" in capsys.readouterr().err
