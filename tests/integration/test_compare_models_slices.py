@@ -8,8 +8,12 @@ import io
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
 
 import grpc
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from rich.console import Console
 from sqlalchemy import Engine
@@ -609,6 +613,28 @@ def test_report_compare_csv_and_json_carry_each_models_previous_figures_by_two_d
         "87.000000000",
     )
     assert totals["first_click_conversions_change_ratio"] == 1.0
+
+
+def test_report_compare_parquet_types_each_models_comparison_columns(
+    reporting_addr: str, tmp_path: Path
+) -> None:
+    written = tmp_path / "compare.parquet"
+    more = ["--group-by", "channel,device_type", "--compare", "previous", "--format", "parquet"]
+    assert main([*compare_args(reporting_addr, *more), "--output", str(written)]) == 0
+
+    table = pq.read_table(written)
+    decimal = pa.decimal128(38, 9)
+    assert table.schema.field("last_click_previous_value").type == decimal
+    assert table.schema.field("first_click_value_change").type == decimal
+    assert table.schema.field("first_click_value_change_ratio").type == pa.float64()
+    assert table.schema.field("last_click_previous_conversions").type == pa.float64()
+    rows = table.to_pylist()
+    assert [(r["channel"], r["device_type"]) for r in rows][:2] == [
+        ("paid_search", "mobile"),
+        ("email", "desktop"),
+    ]
+    assert rows[0]["last_click_value_change"] == Decimal("35")
+    assert rows[-1]["first_click_conversions_change_ratio"] == -1.0
 
 
 def test_report_compare_checks_its_dimensions_as_report_conversions_does(
