@@ -541,6 +541,7 @@ def from_comparison_pb(
         time_zone=comparison.time_zone,
         filters=filters,
         compared_period=_compared_period(comparison),
+        conversion_names=tuple(comparison.conversion_names),
     )
 
 

@@ -166,6 +166,7 @@ class ReportingApplication:
             zone = ZoneInfo(zone_name)
             reports = [self._report(conn, replace(scoped, model=model), zone) for model in models]
             freshness = self._freshness(conn, scoped, models)
+            names = self._counted_names(conn, scoped, models)
         currency = next((r.total_value.currency_code for r in reports if r.rows), "")
         order: dict[tuple[str, tuple[str, ...]], ReportRow] = {}
         for report in reports:
@@ -202,6 +203,7 @@ class ReportingApplication:
             compare_start=scoped.compare_start,
             compare_end=scoped.compare_end,
             dimensions=scoped.grouped_by,
+            conversion_names=names,
         )
 
     def list_properties(self, page_size: int, after: str = "") -> Page:
@@ -438,12 +440,15 @@ class ReportingApplication:
         ).scalar_one_or_none()
         return PropertySettings() if zone is None else PropertySettings(time_zone=zone)
 
-    def _counted_names(self, conn: Connection, query: ReportQuery) -> tuple[str, ...]:
-        """The conversion names of the credits the query counts, in order."""
+    def _counted_names(
+        self, conn: Connection, query: ReportQuery, models: Sequence[str] = ()
+    ) -> tuple[str, ...]:
+        """The conversion names of the credits the query counts (under any of `models`, when
+        given), in order."""
         c = conversion_credits.c
         statement = (
             select(c.conversion_name)
-            .where(*self._conditions(query))
+            .where(*self._conditions(query, models))
             .distinct()
             .order_by(c.conversion_name)
         )

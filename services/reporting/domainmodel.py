@@ -347,6 +347,7 @@ class ModelComparison:
     compare_start: datetime | None = None
     compare_end: datetime | None = None
     dimensions: tuple[GroupBy, ...] = ()
+    conversion_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -247,6 +247,7 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
             interval=_INTERVALS_PB[comparison.interval],
             time_zone=comparison.time_zone,
             dimensions=[_GROUP_BY_PB[d] for d in comparison.dimensions],
+            conversion_names=comparison.conversion_names,
         )
         if comparison.compare_start is not None and comparison.compare_end is not None:
             response.compare_start_time.CopyFrom(to_timestamp(comparison.compare_start))

@@ -375,6 +375,7 @@ def test_compare_models_over_grpc_groups_by_several_dimensions_with_the_previous
         (["social", "desktop"], [NOTHING, (0.0, eur(0), 1.0, eur(8))]),
     ]
     assert response.rows[0].group == "paid_search / mobile"
+    assert list(response.conversion_names) == ["purchase"]
 
 
 NOTHING = (0.0, eur(0), 0.0, eur(0))

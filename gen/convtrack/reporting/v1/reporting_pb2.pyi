@@ -251,7 +251,7 @@ class CompareModelsRequest(_message.Message):
     def __init__(self, property_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., models: _Optional[_Iterable[str]] = ..., group_by: _Optional[_Union[GroupBy, str]] = ..., as_of: _Optional[_Union[AsOf, _Mapping]] = ..., filters: _Optional[_Iterable[_Union[DimensionFilter, _Mapping]]] = ..., interval: _Optional[_Union[ReportInterval, str]] = ..., compare_to: _Optional[_Union[ComparePeriod, _Mapping]] = ..., dimensions: _Optional[_Iterable[_Union[GroupBy, str]]] = ...) -> None: ...
 
 class CompareModelsResponse(_message.Message):
-    __slots__ = ("models", "rows", "models_exceeding_conversions", "conversion_name", "freshness", "interval", "time_zone", "compare_start_time", "compare_end_time", "dimensions")
+    __slots__ = ("models", "rows", "models_exceeding_conversions", "conversion_name", "freshness", "interval", "time_zone", "compare_start_time", "compare_end_time", "dimensions", "conversion_names")
     MODELS_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
     MODELS_EXCEEDING_CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
@@ -262,6 +262,7 @@ class CompareModelsResponse(_message.Message):
     COMPARE_START_TIME_FIELD_NUMBER: _ClassVar[int]
     COMPARE_END_TIME_FIELD_NUMBER: _ClassVar[int]
     DIMENSIONS_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_NAMES_FIELD_NUMBER: _ClassVar[int]
     models: _containers.RepeatedScalarFieldContainer[str]
     rows: _containers.RepeatedCompositeFieldContainer[ComparisonRow]
     models_exceeding_conversions: _containers.RepeatedScalarFieldContainer[str]
@@ -272,7 +273,8 @@ class CompareModelsResponse(_message.Message):
     compare_start_time: _timestamp_pb2.Timestamp
     compare_end_time: _timestamp_pb2.Timestamp
     dimensions: _containers.RepeatedScalarFieldContainer[GroupBy]
-    def __init__(self, models: _Optional[_Iterable[str]] = ..., rows: _Optional[_Iterable[_Union[ComparisonRow, _Mapping]]] = ..., models_exceeding_conversions: _Optional[_Iterable[str]] = ..., conversion_name: _Optional[str] = ..., freshness: _Optional[_Union[ReportFreshness, _Mapping]] = ..., interval: _Optional[_Union[ReportInterval, str]] = ..., time_zone: _Optional[str] = ..., compare_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., compare_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., dimensions: _Optional[_Iterable[_Union[GroupBy, str]]] = ...) -> None: ...
+    conversion_names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, models: _Optional[_Iterable[str]] = ..., rows: _Optional[_Iterable[_Union[ComparisonRow, _Mapping]]] = ..., models_exceeding_conversions: _Optional[_Iterable[str]] = ..., conversion_name: _Optional[str] = ..., freshness: _Optional[_Union[ReportFreshness, _Mapping]] = ..., interval: _Optional[_Union[ReportInterval, str]] = ..., time_zone: _Optional[str] = ..., compare_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., compare_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., dimensions: _Optional[_Iterable[_Union[GroupBy, str]]] = ..., conversion_names: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ComparisonRow(_message.Message):
     __slots__ = ("group", "figures", "period_start", "period", "dimension_values")
