@@ -402,6 +402,17 @@ def query_kinds(engine: Engine, last_position: int) -> dict[str, Callable[[rando
     def models(rng: random.Random) -> object:
         return reports.compare_models(base(rng, 30), MODELS)
 
+    def models_sliced(rng: random.Random) -> object:
+        query = base(rng, 30)
+        assert query.start is not None
+        query = replace(
+            query,
+            dimensions=(GroupBy.CHANNEL, GroupBy.CAMPAIGN),
+            compare_start=query.start - timedelta(days=30),
+            compare_end=query.start,
+        )
+        return reports.compare_models(query, MODELS)
+
     def cost(rng: random.Random) -> object:
         start, end = _window(rng, rng.choice((7, 30, 90)))
         query = MetricsQuery(
@@ -446,6 +457,7 @@ def query_kinds(engine: Engine, last_position: int) -> dict[str, Callable[[rando
         "interval": interval,
         "compared": compared,
         "compare models (4)": models,
+        "compare models (4), channel+campaign, compared": models_sliced,
         "cost": cost,
         "top paths": top_paths,
         "path length / time lag": path_length,

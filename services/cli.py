@@ -170,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--group-by",
         default="channel",
         metavar="DIMENSION[,DIMENSION...]",
-        help=f"comma-separated, in column order (compare: one); dimensions: {', '.join(GROUP_BY)}",
+        help=f"comma-separated, in column order (conversions, compare: up to 5; outcomes, cost, "
+        f"rates: one); dimensions: {', '.join(GROUP_BY)}",
     )
     report.add_argument("--since", type=_parse_time, default=None, help="ISO 8601, inclusive")
     report.add_argument("--until", type=_parse_time, default=None, help="ISO 8601, exclusive")

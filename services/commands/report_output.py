@@ -35,17 +35,6 @@ FORMATS = ("table", "csv", "json", "parquet")
 
 
 @dataclass(frozen=True, slots=True)
-class Figures:
-    """A group's (or the total's) conversions, value and share of conversions under one
-    model."""
-
-    conversions: float
-    value: Money
-    share: float
-    value_saturated: bool = False
-
-
-@dataclass(frozen=True, slots=True)
 class Change:
     """A row's (or the total's) figures in the compared period and the change from them;
     a relative change is None where the compared figure is 0."""
@@ -60,23 +49,36 @@ class Change:
 
 
 @dataclass(frozen=True, slots=True)
+class Figures:
+    """A group's (or the total's) conversions, value and share of conversions under one
+    model; with a comparison, its figures in the compared period and the change."""
+
+    conversions: float
+    value: Money
+    share: float
+    value_saturated: bool = False
+    previous: Change | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ReportGroup:
-    """One row of a report: a group and its figures under each model, in model order; its
-    value per dimension, its period (first local date) and its comparison, where asked."""
+    """One row of a report: a group and its figures under each model, in model order (each
+    with its comparison, where asked); its value per dimension and its period (first local
+    date)."""
 
     group: str
     figures: tuple[Figures, ...]
     dimension_values: tuple[str, ...] = ()
     period: str = ""
-    previous: Change | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Report:
     """A conversion report or model comparison, as plain values, ready to be written.
 
-    `totals` has one entry per model; None where the rows' figures do not add up to a total
-    (a model whose credits exceed one per conversion, in a comparison).
+    `totals` has one entry per model (with its comparison, where asked); None where the
+    rows' figures do not add up to a total (a model whose credits exceed one per
+    conversion, in a comparison).
     `unconsented_conversions` counts the conversions counted without analytics consent (None
     where the answer does not say)."""
 
@@ -96,7 +98,6 @@ class Report:
     time_zone: str = ""
     filters: tuple[str, ...] = ()
     compared_period: str = ""
-    previous_total: Change | None = None
     conversion_names: tuple[str, ...] = ()
     as_of: str = ""
 
@@ -113,19 +114,47 @@ class Report:
 
 def add_up(figures: Sequence[Figures], currency: str) -> Figures:
     """The total of a model's rows: conversions and exact value summed, share 100 % (0 for
-    no rows); the value saturates at Money's largest amount, as the service's do."""
+    no rows); the value saturates at Money's largest amount, as the service's do. When the
+    rows carry a comparison, so does the total: the figures then summed, and the change."""
     nanos = sum(f.value.to_nanos() for f in figures)
-    saturated = any(f.value_saturated for f in figures)
-    try:
-        value = Money.from_nanos(currency, nanos) if currency else Money.zero("")
-    except MoneyError:
-        value, saturated = Money(currency, 2**63 - 1, 999_999_999), True
+    conversions = sum(f.conversions for f in figures)
+    value, saturated = _summed(currency, nanos)
+    earlier = [f.previous for f in figures if f.previous is not None]
+    previous = None
+    if earlier:
+        earlier_nanos = sum(c.value.to_nanos() for c in earlier)
+        earlier_value, earlier_saturated = _summed(currency, earlier_nanos)
+        earlier_conversions = sum(c.conversions for c in earlier)
+        previous = Change(
+            conversions=earlier_conversions,
+            value=earlier_value,
+            conversions_change=conversions - earlier_conversions,
+            value_change=_summed(currency, nanos - earlier_nanos)[0],
+            conversions_change_ratio=(
+                (conversions - earlier_conversions) / earlier_conversions
+                if earlier_conversions
+                else None
+            ),
+            value_change_ratio=((nanos - earlier_nanos) / earlier_nanos if earlier_nanos else None),
+            value_saturated=earlier_saturated or any(c.value_saturated for c in earlier),
+        )
     return Figures(
-        conversions=sum(f.conversions for f in figures),
+        conversions=conversions,
         value=value,
         share=1.0 if figures else 0.0,
-        value_saturated=saturated,
+        value_saturated=saturated or any(f.value_saturated for f in figures),
+        previous=previous,
     )
+
+
+def _summed(currency: str, nanos: int) -> tuple[Money, bool]:
+    """A sum of nanos as Money, and whether it saturated at Money's largest amount (either
+    sign)."""
+    try:
+        return (Money.from_nanos(currency, nanos) if currency else Money.zero("")), False
+    except MoneyError:
+        largest = Money(currency, 2**63 - 1, 999_999_999)
+        return (largest if nanos > 0 else Money(currency, -(2**63) + 1, -999_999_999)), True
 
 
 def describe_scope(report: Report) -> str:
@@ -185,21 +214,38 @@ def _amount(money: Money, saturated: bool) -> str:
     return f"≥{text}" if saturated else text
 
 
-def _cells(figures: Figures | None, share: bool = True) -> list[str]:
-    """A model's cells: conversions, share (unless left out) and value."""
+def _cells(figures: Figures | None, compared: bool) -> list[str]:
+    """A model's cells: conversions, share and value; with a comparison conversions, value
+    (the share is in CSV, JSON and Parquet), then the figures then and the change."""
     if figures is None:
-        return ["—", "—", "—"] if share else ["—", "—"]
-    cells = [f"{figures.conversions:,.2f}", f"{figures.share:.1%}"]
-    return [*cells[: 2 if share else 1], _amount(figures.value, figures.value_saturated)]
+        return ["—"] * (6 if compared else 3)
+    conversions = f"{figures.conversions:,.2f}"
+    value = _amount(figures.value, figures.value_saturated)
+    if compared:
+        return [conversions, value, *_change_cells(figures.previous)]
+    return [conversions, f"{figures.share:.1%}", value]
 
 
-def _column_labels(report: Report, model: str) -> list[str]:
+CHANGE_LABELS = ["prev. conv.", "conv. Δ", "prev. value", "value Δ"]
+"""The labels of a comparison's columns, after each model's conversions and value."""
+
+
+def _column_labels(report: Report, model: str, narrow: bool) -> list[str]:
+    """A model's column labels; narrow ones break at every space, and leave the model out
+    (the table's title names it)."""
+    if narrow:
+        return [label.replace(" ", "\n") for label in _column_labels(report, "", False)]
     value_label = f"value ({report.currency})" if report.currency else "value"
-    if report.kind == "conversions" and report.compared:
-        return ["conv.", value_label]  # the share is in CSV, JSON and Parquet
+    labels = (
+        ["conv.", value_label, *CHANGE_LABELS]
+        if report.compared
+        else ["conv.", "conv. share", value_label]
+    )
     if report.kind == "conversions":
-        return ["conversions", "conv. share", value_label]
-    return [f"{model}\nconv.", "\nconv. share", f"\n{value_label}"]
+        return labels if report.compared else ["conversions", *labels[1:]]
+    if not model:
+        return labels
+    return [f"{model}\n{labels[0]}", *(f"\n{label}" for label in labels[1:])]
 
 
 def _ratio_text(ratio: float | None, change: float) -> str:
@@ -221,14 +267,16 @@ def _change_cells(change: Change | None) -> list[str]:
     ]
 
 
-def _table(report: Report, models: range) -> Table:
-    """The table of the report's groups and totals under the models at indices `models`."""
+def _table(report: Report, models: range, narrow: bool = False) -> Table:
+    """The table of the report's groups and totals under the models at indices `models`.
+    A narrow table (of one model) breaks its figures' labels at every space, fixes each
+    figure's column at its widest cell so that only the dimension columns wrap, and is
+    titled with its model in a comparison."""
     from rich import box
     from rich.table import Table
 
     keys = ["period"] if report.interval else []
     keys += list(report.dimension_columns)
-    extra = ["prev. conv.", "conv. Δ", "prev. value", "value Δ"]
 
     def key_cells(group: ReportGroup) -> list[str]:
         values = list(group.dimension_values) or [group.group]
@@ -237,29 +285,42 @@ def _table(report: Report, models: range) -> Table:
     groups = [
         [
             *key_cells(group),
-            *(cell for i in models for cell in _cells(group.figures[i], not report.compared)),
-            *(_change_cells(group.previous) if report.compared else []),
+            *(cell for i in models for cell in _cells(group.figures[i], report.compared)),
         ]
         for group in report.groups
     ]
     total = [
         "total",
         *[""] * (len(keys) - 1),
-        *(cell for i in models for cell in _cells(report.totals[i], not report.compared)),
-        *(_change_cells(report.previous_total) if report.compared else []),
+        *(cell for i in models for cell in _cells(report.totals[i], report.compared)),
     ]
-    labels = [label for i in models for label in _column_labels(report, report.models[i])]
-    labels += extra if report.compared else []
+    labels = [label for i in models for label in _column_labels(report, report.models[i], narrow)]
     # Wide tables (periods, dimensions, comparisons) pad only to the right of each column.
     padding = (0, 1, 0, 0) if report.compared or report.interval else (0, 1)
+    title = report.models[models[0]] if narrow and report.kind != "conversions" else None
     table = Table(
-        box=box.SIMPLE, show_edge=False, pad_edge=False, show_footer=True, padding=padding
+        box=box.SIMPLE,
+        show_edge=False,
+        pad_edge=False,
+        show_footer=True,
+        padding=padding,
+        title=title,
+        title_justify="left",
     )
     for n, key in enumerate(keys):
-        table.add_column(key, footer=total[n], overflow="fold")
+        table.add_column(key, footer=total[n], overflow="fold", no_wrap=key == "period")
     for n, label in enumerate(labels, start=len(keys)):
-        widest = max(len(row[n]) for row in [*groups, total])
-        table.add_column(label, footer=total[n], justify="right", overflow="fold", min_width=widest)
+        widest = max(len(cell) for cell in [*(row[n] for row in groups), total[n]])
+        if narrow:
+            widest = max(widest, *(len(line) for line in label.splitlines()))
+        table.add_column(
+            label,
+            footer=total[n],
+            justify="right",
+            overflow="fold",
+            min_width=widest,
+            width=widest if narrow else None,
+        )
     for row in groups:
         table.add_row(*row)
     return table
@@ -267,19 +328,16 @@ def _table(report: Report, models: range) -> Table:
 
 def _tables(report: Report, console: Console) -> list[Table]:
     """The fewest tables, each with as many models side by side as fits the console's width
-    unwrapped (one model per table at least)."""
-    per_table = len(report.models)
-    while True:
+    unwrapped; when one model does not fit either, one narrow table per model."""
+    unbounded = console.options.update_width(UNBOUNDED_WIDTH)
+    for per_table in range(len(report.models), 0, -1):
         tables = [
             _table(report, range(first, min(first + per_table, len(report.models))))
             for first in range(0, len(report.models), per_table)
         ]
-        unbounded = console.options.update_width(UNBOUNDED_WIDTH)
-        if per_table == 1 or all(
-            console.measure(t, options=unbounded).maximum <= console.width for t in tables
-        ):
+        if all(console.measure(t, options=unbounded).maximum <= console.width for t in tables):
             return tables
-        per_table -= 1
+    return [_table(report, range(n, n + 1), narrow=True) for n in range(len(report.models))]
 
 
 def print_table(report: Report, console: Console) -> None:
@@ -316,7 +374,8 @@ def _prefix(report: Report, model: str) -> str:
 def records(report: Report) -> list[dict[str, Any]]:
     """One record per group, typed: group (str), currency (str), then per model (prefixed
     `<model>_` in a comparison) conversions (float), conversion_share (float), value (exact
-    decimal string) and value_saturated (bool)."""
+    decimal string) and value_saturated (bool), and with a compared period the
+    CHANGE_COLUMNS."""
     rows = []
     for group in report.groups:
         record: dict[str, Any] = {"group": group.group}
@@ -328,8 +387,8 @@ def records(report: Report) -> list[dict[str, Any]]:
             record[f"{prefix}conversion_share"] = figures.share
             record[f"{prefix}value"] = value_text(figures.value)
             record[f"{prefix}value_saturated"] = figures.value_saturated
-        if report.compared:
-            record.update(_change_record(group.previous))
+            if report.compared:
+                record.update(_change_record(prefix, figures.previous))
         rows.append(record)
     return rows
 
@@ -352,20 +411,20 @@ CHANGE_COLUMNS = (
     "value_change",
     "value_change_ratio",
 )
-"""The columns of a comparison: figures then, and the change (ratios empty when the figure
-then is 0)."""
+"""The columns of a compared period (after each model's figures, prefixed as they are):
+figures then, and the change (ratios empty when the figure then is 0)."""
 
 
-def _change_record(change: Change | None) -> dict[str, Any]:
+def _change_record(prefix: str, change: Change | None) -> dict[str, Any]:
     if change is None:
-        return dict.fromkeys(CHANGE_COLUMNS)
+        return dict.fromkeys(f"{prefix}{name}" for name in CHANGE_COLUMNS)
     return {
-        "previous_conversions": change.conversions,
-        "conversions_change": change.conversions_change,
-        "conversions_change_ratio": change.conversions_change_ratio,
-        "previous_value": value_text(change.value),
-        "value_change": value_text(change.value_change),
-        "value_change_ratio": change.value_change_ratio,
+        f"{prefix}previous_conversions": change.conversions,
+        f"{prefix}conversions_change": change.conversions_change,
+        f"{prefix}conversions_change_ratio": change.conversions_change_ratio,
+        f"{prefix}previous_value": value_text(change.value),
+        f"{prefix}value_change": value_text(change.value_change),
+        f"{prefix}value_change_ratio": change.value_change_ratio,
     }
 
 
@@ -377,8 +436,8 @@ def _totals_record(report: Report) -> dict[str, Any]:
             record[f"{prefix}conversions"] = total.conversions
             record[f"{prefix}value"] = value_text(total.value)
             record[f"{prefix}value_saturated"] = total.value_saturated
-    if report.compared:
-        record.update(_change_record(report.previous_total))
+            if report.compared:
+                record.update(_change_record(prefix, total.previous))
     return record
 
 
@@ -424,12 +483,10 @@ def columns(report: Report) -> list[str]:
     names.append("currency")
     for model in report.models:
         prefix = _prefix(report, model)
-        names += [
-            f"{prefix}{name}"
-            for name in ("conversions", "conversion_share", "value", "value_saturated")
-        ]
-    if report.compared:
-        names += CHANGE_COLUMNS
+        figures = ("conversions", "conversion_share", "value", "value_saturated")
+        names += [f"{prefix}{name}" for name in figures]
+        if report.compared:
+            names += [f"{prefix}{name}" for name in CHANGE_COLUMNS]
     return names
 
 
@@ -469,10 +526,15 @@ def write_parquet(report: Report, path: Path) -> None:
     }
     fields = []
     for name in columns(report):
-        model_type = next(
-            (kind for figure, kind in types.items() if name.endswith(figure)), pa.string()
+        kind = next(
+            (
+                kind
+                for figure, kind in [*change_types.items(), *types.items()]
+                if name.endswith(figure)
+            ),
+            pa.string(),
         )
-        fields.append(pa.field(name, change_types.get(name, model_type)))
+        fields.append(pa.field(name, kind))
     schema = pa.schema(fields, metadata={"convtrack": json.dumps(_scope(report))})
     rows = [
         {

@@ -221,11 +221,6 @@ def _check_dimensions(kind: str, args: argparse.Namespace) -> None:
         raise UsageError(
             f"--group-by {', '.join(unknown)}: not a dimension (choose from {', '.join(GROUP_BY)})"
         )
-    if kind == "compare" and (len(names) > 1 or args.compare):
-        raise UsageError(
-            "report `compare` takes one --group-by dimension and no --compare: use "
-            "`convtrack report conversions` for those"
-        )
     if kind == "outcomes" and (len(names) > 1 or args.interval or args.filter or args.compare):
         raise UsageError(
             "report `outcomes` takes one --group-by dimension and no --interval, --filter or "
@@ -261,10 +256,11 @@ def fetch_report(
     tls: TlsSettings | None = None,
     as_of: reporting_pb2.AsOf | None = None,
 ) -> Report:
-    """A `conversions` report (one model; `group_by` may name several dimensions, comma
-    separated; every page of rows) or a `compare` report from the reporting service, as of
-    `as_of` when given. `compare` is "previous" or "START/END" (ISO 8601)."""
+    """A `conversions` report (one model; every page of rows) or a `compare` report from the
+    reporting service, as of `as_of` when given. `group_by` may name several dimensions,
+    comma separated; `compare` is "previous" or "START/END" (ISO 8601)."""
     filter_texts = tuple(f"{name}={','.join(values)}" for name, values in (filters or {}).items())
+    dimensions = _dimension_names(group_by)
     if kind == "compare":
         comparison = compare_models(
             address,
@@ -276,15 +272,15 @@ def fetch_report(
             conversion_name=conversion_name,
             interval=interval,
             filters=filters,
+            compare=compare,
             api_key=api_key,
             tls=tls,
             as_of=as_of,
         )
         return replace(
-            from_comparison_pb(comparison, group_by, filter_texts),
+            from_comparison_pb(comparison, dimensions[0], filter_texts),
             as_of=as_of_text(comparison.freshness, as_of),
         )
-    dimensions = [name.strip() for name in group_by.split(",")]
     request = reporting_pb2.GetConversionReportRequest(
         property_id=property_id,
         model=models[0],
@@ -296,12 +292,7 @@ def fetch_report(
     _set_time_range(request, start, end)
     if as_of is not None:
         request.as_of.CopyFrom(as_of)
-    if compare == "previous":
-        request.compare_to.previous_period = True
-    elif compare:
-        first, _, last = compare.partition("/")
-        request.compare_to.start_time.CopyFrom(to_timestamp(parse_time(first)))
-        request.compare_to.end_time.CopyFrom(to_timestamp(parse_time(last)))
+    _set_compare(request, compare)
     with client_channel(address, api_key, tls) as channel:
         stub = reporting_pb2_grpc.ReportingServiceStub(channel)
         response = stub.GetConversionReport(request, timeout=CALL_TIMEOUT)
@@ -316,6 +307,24 @@ def fetch_report(
         from_report_pb(response, models[0], dimensions[0], filter_texts),
         as_of=as_of_text(response.freshness, as_of),
     )
+
+
+def _dimension_names(group_by: str) -> list[str]:
+    """`--group-by`'s dimensions, comma separated, in column order."""
+    return [name.strip() for name in group_by.split(",")]
+
+
+def _set_compare(
+    request: reporting_pb2.GetConversionReportRequest | reporting_pb2.CompareModelsRequest,
+    compare: str,
+) -> None:
+    """Sets the request's compared period from `--compare`: "previous" or "START/END"."""
+    if compare == "previous":
+        request.compare_to.previous_period = True
+    elif compare:
+        first, _, last = compare.partition("/")
+        request.compare_to.start_time.CopyFrom(to_timestamp(parse_time(first)))
+        request.compare_to.end_time.CopyFrom(to_timestamp(parse_time(last)))
 
 
 def parse_time(text: str) -> datetime:
@@ -335,22 +344,26 @@ def compare_models(
     conversion_name: str = "",
     interval: str = "none",
     filters: dict[str, list[str]] | None = None,
+    compare: str = "",
     api_key: str | None = None,
     tls: TlsSettings | None = None,
     as_of: reporting_pb2.AsOf | None = None,
 ) -> reporting_pb2.CompareModelsResponse:
-    """Conversions and value per group (and day, week or month with an `interval`) under
-    each model, only credits matching the `filters`, from the reporting service."""
+    """Conversions and value per group (of the dimensions `group_by` names, comma
+    separated; and per day, week or month with an `interval`) under each model, only
+    credits matching the `filters`, with each model's figures in the `compare` period
+    ("previous" or "START/END") when given, from the reporting service."""
     request = reporting_pb2.CompareModelsRequest(
         property_id=property_id,
         models=models,
-        group_by=GROUP_BY[group_by],
+        dimensions=[GROUP_BY[name] for name in _dimension_names(group_by)],
         conversion_name=conversion_name,
         as_of=as_of,
         interval=INTERVALS[interval],
         filters=_filters_pb(filters),
     )
     _set_time_range(request, start, end)
+    _set_compare(request, compare)
     with client_channel(address, api_key, tls) as channel:
         stub = reporting_pb2_grpc.ReportingServiceStub(channel)
         return stub.CompareModels(request, timeout=CALL_TIMEOUT)
@@ -393,6 +406,7 @@ def _figures(
         value=from_money_pb(message.value),
         share=message.share,
         value_saturated=message.value_saturated,
+        previous=_change(message.previous) if message.HasField("previous") else None,
     )
 
 
@@ -430,6 +444,9 @@ def from_report_pb(
         value=from_money_pb(response.total_value),
         share=1.0 if response.rows else 0.0,
         value_saturated=response.total_value_saturated,
+        previous=(
+            _change(response.previous_total) if response.HasField("previous_total") else None
+        ),
     )
     return Report(
         kind="conversions",
@@ -443,7 +460,6 @@ def from_report_pb(
                 (_figures(r),),
                 dimension_values=tuple(r.dimension_values),
                 period=r.period,
-                previous=_change(r.previous) if r.HasField("previous") else None,
             )
             for r in response.rows
         ),
@@ -451,21 +467,11 @@ def from_report_pb(
         models_exceeding_conversions=(model,) if response.exceeds_conversions else (),
         newest_conversion_time=newest,
         upstream_positions=positions,
-        dimensions=tuple(
-            reporting_pb2.GroupBy.Name(d).removeprefix("GROUP_BY_").lower()
-            for d in response.dimensions
-        ),
+        dimensions=tuple(_dimension_name(d) for d in response.dimensions),
         interval=_interval_name(response.interval),
         time_zone=response.time_zone,
         filters=filters,
-        compared_period=(
-            f"{_time_text(response.compare_start_time)} to {_time_text(response.compare_end_time)}"
-            if response.HasField("compare_start_time")
-            else ""
-        ),
-        previous_total=(
-            _change(response.previous_total) if response.HasField("previous_total") else None
-        ),
+        compared_period=_compared_period(response),
         conversion_names=tuple(response.conversion_names),
         unconsented_conversions=response.unconsented_conversions,
     )
@@ -478,6 +484,19 @@ def _interval_name(interval: int) -> str:
     return reporting_pb2.ReportInterval.Name(interval).removeprefix("REPORT_INTERVAL_").lower()
 
 
+def _dimension_name(dimension: int) -> str:
+    return reporting_pb2.GroupBy.Name(dimension).removeprefix("GROUP_BY_").lower()
+
+
+def _compared_period(
+    response: reporting_pb2.GetConversionReportResponse | reporting_pb2.CompareModelsResponse,
+) -> str:
+    """The compared period as the caption gives it ("" without a comparison)."""
+    if not response.HasField("compare_start_time"):
+        return ""
+    return f"{_time_text(response.compare_start_time)} to {_time_text(response.compare_end_time)}"
+
+
 def _time_text(stamp: Timestamp) -> str:
     return stamp.ToDatetime(tzinfo=UTC).isoformat(timespec="seconds")
 
@@ -487,11 +506,17 @@ def from_comparison_pb(
     group_by: str,
     filters: tuple[str, ...] = (),
 ) -> Report:
-    """A model comparison as plain values, each model's total added up from its rows (none
-    for a model whose credits exceed one per conversion)."""
+    """A model comparison as plain values, each model's total (and, with a comparison, its
+    total then) added up from its rows (none for a model whose credits exceed one per
+    conversion)."""
     newest, positions = _freshness(comparison.freshness)
     groups = tuple(
-        ReportGroup(row.group, tuple(_figures(f) for f in row.figures), period=row.period)
+        ReportGroup(
+            row.group,
+            tuple(_figures(f) for f in row.figures),
+            dimension_values=tuple(row.dimension_values),
+            period=row.period,
+        )
         for row in comparison.rows
     )
     currency = next((f.value.currency_code for row in comparison.rows for f in row.figures), "")
@@ -511,9 +536,12 @@ def from_comparison_pb(
         models_exceeding_conversions=exceeding,
         newest_conversion_time=newest,
         upstream_positions=positions,
+        dimensions=tuple(_dimension_name(d) for d in comparison.dimensions),
         interval=_interval_name(comparison.interval),
         time_zone=comparison.time_zone,
         filters=filters,
+        compared_period=_compared_period(comparison),
+        conversion_names=tuple(comparison.conversion_names),
     )
 
 

@@ -155,8 +155,9 @@ class ReportingApplication:
     def compare_models(self, query: ReportQuery, models: Sequence[str]) -> ModelComparison:
         """The report of `query` under each model, side by side (the model in `query` is
         ignored), all from one snapshot, with the query's filters, interval and comparison
-        period. Rows follow the first model's order (with an interval, periods first);
-        groups missing under a model show zero there."""
+        period, grouped by the query's dimensions (each row carries its value of each).
+        Rows follow the first model's order (with an interval, periods first); groups
+        missing under a model show zero there."""
         if not models:
             raise ValueError("at least one model is required")
         with snapshot(self._engine) as conn:
@@ -165,27 +166,30 @@ class ReportingApplication:
             zone = ZoneInfo(zone_name)
             reports = [self._report(conn, replace(scoped, model=model), zone) for model in models]
             freshness = self._freshness(conn, scoped, models)
+            names = self._counted_names(conn, scoped, models)
         currency = next((r.total_value.currency_code for r in reports if r.rows), "")
-        order: dict[tuple[str, str], ReportRow] = {}
+        order: dict[tuple[str, tuple[str, ...]], ReportRow] = {}
         for report in reports:
             for row in report.rows:
-                order.setdefault((row.period, row.group), row)
+                order.setdefault((row.period, row.dimension_values), row)
         keys = list(order)
         if scoped.interval is not Interval.NONE:
             keys.sort(key=lambda key: order[key].period_start or utc(EPOCH))
-        by_key = [{(row.period, row.group): row for row in report.rows} for report in reports]
+        by_key = [
+            {(row.period, row.dimension_values): row for row in report.rows} for report in reports
+        ]
         compared = scoped.compare_start is not None
         rows = tuple(
             ComparisonRow(
-                group=group,
+                group=order[key].group,
                 figures=tuple(
-                    found.get((period, group), _zero_row(group, currency, compared))
-                    for found in by_key
+                    found.get(key, _zero_row(order[key], currency, compared)) for found in by_key
                 ),
-                period_start=order[(period, group)].period_start,
-                period=period,
+                period_start=order[key].period_start,
+                period=key[0],
+                dimension_values=key[1],
             )
-            for period, group in keys
+            for key in keys
         )
         exceeding = tuple(m for m, r in zip(models, reports, strict=True) if r.exceeds_conversions)
         return ModelComparison(
@@ -198,6 +202,8 @@ class ReportingApplication:
             time_zone=zone_name,
             compare_start=scoped.compare_start,
             compare_end=scoped.compare_end,
+            dimensions=scoped.grouped_by,
+            conversion_names=names,
         )
 
     def list_properties(self, page_size: int, after: str = "") -> Page:
@@ -434,12 +440,15 @@ class ReportingApplication:
         ).scalar_one_or_none()
         return PropertySettings() if zone is None else PropertySettings(time_zone=zone)
 
-    def _counted_names(self, conn: Connection, query: ReportQuery) -> tuple[str, ...]:
-        """The conversion names of the credits the query counts, in order."""
+    def _counted_names(
+        self, conn: Connection, query: ReportQuery, models: Sequence[str] = ()
+    ) -> tuple[str, ...]:
+        """The conversion names of the credits the query counts (under any of `models`, when
+        given), in order."""
         c = conversion_credits.c
         statement = (
             select(c.conversion_name)
-            .where(*self._conditions(query))
+            .where(*self._conditions(query, models))
             .distinct()
             .order_by(c.conversion_name)
         )
@@ -670,10 +679,18 @@ def _change(
     )
 
 
-def _zero_row(group: str, currency: str, compared: bool) -> ReportRow:
-    """A group's row under a model that credits it nothing (nor in the compared period)."""
+def _zero_row(like: ReportRow, currency: str, compared: bool) -> ReportRow:
+    """The group's row of `like` under a model that credits it nothing (nor in the compared
+    period)."""
     previous = _change(currency, 0.0, 0, 0.0, 0) if compared else None
-    return ReportRow(group, 0.0, Money.zero(currency), 0.0, previous=previous)
+    return ReportRow(
+        like.group,
+        0.0,
+        Money.zero(currency),
+        0.0,
+        dimension_values=like.dimension_values,
+        previous=previous,
+    )
 
 
 def _previous_figures(

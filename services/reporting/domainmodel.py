@@ -323,12 +323,14 @@ class ConversionReport:
 @dataclass(frozen=True, slots=True)
 class ComparisonRow:
     """One group's figures under each compared model (same order as the models); with an
-    interval, in one period (`period_start` and `period` as in ReportRow)."""
+    interval, in one period (`period_start` and `period` as in ReportRow).
+    `dimension_values` are the group's value per grouped dimension (`group` joins them)."""
 
     group: str
     figures: tuple[ReportRow, ...]
     period_start: datetime | None = None
     period: str = ""
+    dimension_values: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,6 +346,8 @@ class ModelComparison:
     time_zone: str = ""
     compare_start: datetime | None = None
     compare_end: datetime | None = None
+    dimensions: tuple[GroupBy, ...] = ()
+    conversion_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,5 @@
 """The outcome parts of the conversion projection: stages reached and value per conversion
-(every revision), retracted conversions taken out of every view, and the reporting identity
-settings that ride on attribution's log."""
+(every revision), and retracted conversions taken out of every view."""
 
 from __future__ import annotations
 
@@ -12,7 +11,6 @@ from sqlalchemy import Connection, bindparam, insert, update
 
 from common.follower import UpstreamEntry
 from services.reporting.domainmodel import Retraction, StageChange
-from services.reporting.identity_settings import apply_reporting_identities
 from services.reporting.views import (
     conversion_credits,
     conversion_path_channels,
@@ -38,10 +36,9 @@ def apply_outcomes(
     conn: Connection, entries: Iterable[UpstreamEntry[Any]]
 ) -> dict[tuple[str, str], int]:
     """Applies a page's stage changes, each as a revision of its conversion's stage rows and
-    value (ending the current ones where it starts), and the reporting identity of each
-    settings entry. Returns each retracted conversion with the position of its retraction,
-    where the caller ends its rows in HISTORY_TABLES. Attribution logs nothing about a
-    conversion after its retraction."""
+    value (ending the current ones where it starts). Returns each retracted conversion with
+    the position of its retraction, where the caller ends its rows in HISTORY_TABLES.
+    Attribution logs nothing about a conversion after its retraction."""
     changes: dict[tuple[str, str], list[tuple[int, StageChange]]] = {}
     retracted: dict[tuple[str, str], int] = {}
     for entry in entries:
@@ -53,7 +50,6 @@ def apply_outcomes(
         elif isinstance(value, Retraction):
             retracted.setdefault((value.property_id, value.conversion_id), entry.position)
     _revise_stages(conn, changes)
-    apply_reporting_identities(conn, entries)
     return retracted
 
 

@@ -27,6 +27,7 @@ from services.reporting.domainmodel import (
     Revision,
 )
 from services.reporting.generations import Connectable, writer
+from services.reporting.identity_settings import apply_reporting_identities
 from services.reporting.log_clock import record_times
 from services.reporting.outcome_projection import HISTORY_TABLES, apply_outcomes
 from services.reporting.path_projection import PATH_TABLES, insert_paths
@@ -51,8 +52,10 @@ REVISION_LOOKUP_CHUNK = 500
 
 class ConversionCreditsProjection:
     """Keeps in `conversion_credits` every attribution revision of every conversion (the
-    latest one current), and in `configured_models` every change of the models attribution
-    credits in each property, each row with the positions it was current between.
+    latest one current), and in `configured_models` and `reporting_identities` every change
+    of the models attribution credits in each property and of the identity it credits by
+    (both from attribution's settings entries), each row with the positions it was current
+    between.
 
     It is a follower's sink: each page's rows and the upstream position are written in
     one transaction, so a crash or a failing page never leaves one without the other.
@@ -117,6 +120,7 @@ class ConversionCreditsProjection:
             insert_paths(conn, revisions)
             _end_current(conn, HISTORY_TABLES, apply_outcomes(conn, entries))
             _apply_configured_models(conn, settings)
+            apply_reporting_identities(conn, settings)
             # Every entry's time: attribution's entries are few beside the rows each writes.
             record_times(conn, upstream, entries, {e.position for e in entries})
             record_position(

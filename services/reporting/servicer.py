@@ -235,7 +235,7 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
             check.add("models", f"at most {MAX_COMPARED_MODELS} models can be compared")
         elif len(set(models)) != len(models):
             check.add("models", "each model at most once")
-        query = _sliced_query(request, _query(context, request, models, check), check)
+        query = _report_query(request, _query(context, request, models, check), check)
         check.abort_if_invalid(context, "invalid CompareModelsRequest")
         comparison = self._answer("compare_models", context, query, models)
         response = reporting_pb2.CompareModelsResponse(
@@ -246,6 +246,8 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
             rows=[_comparison_row(comparison.models, row) for row in comparison.rows],
             interval=_INTERVALS_PB[comparison.interval],
             time_zone=comparison.time_zone,
+            dimensions=[_GROUP_BY_PB[d] for d in comparison.dimensions],
+            conversion_names=comparison.conversion_names,
         )
         if comparison.compare_start is not None and comparison.compare_end is not None:
             response.compare_start_time.CopyFrom(to_timestamp(comparison.compare_start))
@@ -791,7 +793,9 @@ def _row(row: ReportRow) -> reporting_pb2.ReportRow:
 
 
 def _comparison_row(models: Sequence[str], row: ComparisonRow) -> reporting_pb2.ComparisonRow:
-    message = reporting_pb2.ComparisonRow(group=row.group, period=row.period)
+    message = reporting_pb2.ComparisonRow(
+        group=row.group, period=row.period, dimension_values=row.dimension_values
+    )
     if row.period_start is not None:
         message.period_start.CopyFrom(to_timestamp(row.period_start))
     for model, figure in zip(models, row.figures, strict=True):
@@ -854,9 +858,12 @@ def _offset(token: str, scope: str, check: FieldChecks) -> int:
 
 
 def _report_query(
-    request: reporting_pb2.GetConversionReportRequest, query: ReportQuery, check: FieldChecks
+    request: reporting_pb2.GetConversionReportRequest | reporting_pb2.CompareModelsRequest,
+    query: ReportQuery,
+    check: FieldChecks,
 ) -> ReportQuery:
-    """The report query with the request's dimensions, filters, interval and comparison."""
+    """The query with the request's dimensions, filters, interval and comparison period (the
+    fields GetConversionReportRequest and CompareModelsRequest share)."""
     dimensions = tuple(
         check.choice(number, f"dimensions[{n}]", _DIMENSIONS, reporting_pb2.GroupBy.DESCRIPTOR)
         for n, number in enumerate(request.dimensions)
@@ -875,8 +882,7 @@ def _sliced_query(
     query: ReportQuery,
     check: FieldChecks,
 ) -> ReportQuery:
-    """The query with the request's filters, interval and comparison period (the fields
-    GetConversionReportRequest and CompareModelsRequest share)."""
+    """The query with the request's filters, interval and comparison period."""
     filters: list[DimensionFilter] = []
     if len(request.filters) > MAX_FILTERS:
         check.add("filters", f"at most {MAX_FILTERS} filters")

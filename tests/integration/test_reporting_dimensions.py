@@ -306,6 +306,30 @@ def test_conversion_names_are_a_dimension_and_a_filter(app: ReportingApplication
     assert sign_ups.conversion_names == ("sign_up",)
 
 
+def test_a_model_comparison_by_conversion_name_and_country_names_every_name_it_counts(
+    app: ReportingApplication,
+) -> None:
+    query = ReportQuery(
+        PROPERTY,
+        "last_click",
+        dimensions=(GroupBy.CONVERSION_NAME, GroupBy.COUNTRY),
+        filters=(DimensionFilter(GroupBy.COUNTRY, ("DE",)),),
+    )
+
+    comparison = app.compare_models(query, ["last_click"])
+    report = app.conversion_report(query)
+
+    assert [(r.dimension_values, r.figures[0].conversions) for r in comparison.rows] == [
+        (("purchase", "DE"), 4.0),
+        (("sign_up", "DE"), 1.0),
+    ]
+    assert [(r.dimension_values, r.figures[0]) for r in comparison.rows] == [
+        (r.dimension_values, r) for r in report.rows
+    ]
+    assert comparison.conversion_names == ("purchase", "sign_up")
+    assert comparison.conversion_name == ""
+
+
 def test_not_set_values_are_grouped_and_filtered_by_name(app: ReportingApplication) -> None:
     query = ReportQuery(PROPERTY, "last_click", GroupBy.LANDING_PAGE, conversion_name="purchase")
 

@@ -89,11 +89,6 @@ from services.cli import main
             "--interval, --filter or --compare",
         ),
         (
-            ["compare", "--compare", "previous"],
-            "convtrack report: report `compare` takes one --group-by dimension and no "
-            "--compare: use `convtrack report conversions` for those",
-        ),
-        (
             ["compare", "--format", "parquet"],
             "convtrack report: --format parquet needs --output FILE",
         ),

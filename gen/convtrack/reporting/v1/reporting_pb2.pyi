@@ -225,7 +225,7 @@ class ReportRow(_message.Message):
     def __init__(self, group: _Optional[str] = ..., conversions: _Optional[float] = ..., value: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., share: _Optional[float] = ..., value_saturated: _Optional[bool] = ..., dimension_values: _Optional[_Iterable[str]] = ..., period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., period: _Optional[str] = ..., previous: _Optional[_Union[PeriodComparison, _Mapping]] = ...) -> None: ...
 
 class CompareModelsRequest(_message.Message):
-    __slots__ = ("property_id", "conversion_name", "start_time", "end_time", "models", "group_by", "as_of", "filters", "interval", "compare_to")
+    __slots__ = ("property_id", "conversion_name", "start_time", "end_time", "models", "group_by", "as_of", "filters", "interval", "compare_to", "dimensions")
     PROPERTY_ID_FIELD_NUMBER: _ClassVar[int]
     CONVERSION_NAME_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -236,6 +236,7 @@ class CompareModelsRequest(_message.Message):
     FILTERS_FIELD_NUMBER: _ClassVar[int]
     INTERVAL_FIELD_NUMBER: _ClassVar[int]
     COMPARE_TO_FIELD_NUMBER: _ClassVar[int]
+    DIMENSIONS_FIELD_NUMBER: _ClassVar[int]
     property_id: str
     conversion_name: str
     start_time: _timestamp_pb2.Timestamp
@@ -246,10 +247,11 @@ class CompareModelsRequest(_message.Message):
     filters: _containers.RepeatedCompositeFieldContainer[DimensionFilter]
     interval: ReportInterval
     compare_to: ComparePeriod
-    def __init__(self, property_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., models: _Optional[_Iterable[str]] = ..., group_by: _Optional[_Union[GroupBy, str]] = ..., as_of: _Optional[_Union[AsOf, _Mapping]] = ..., filters: _Optional[_Iterable[_Union[DimensionFilter, _Mapping]]] = ..., interval: _Optional[_Union[ReportInterval, str]] = ..., compare_to: _Optional[_Union[ComparePeriod, _Mapping]] = ...) -> None: ...
+    dimensions: _containers.RepeatedScalarFieldContainer[GroupBy]
+    def __init__(self, property_id: _Optional[str] = ..., conversion_name: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., models: _Optional[_Iterable[str]] = ..., group_by: _Optional[_Union[GroupBy, str]] = ..., as_of: _Optional[_Union[AsOf, _Mapping]] = ..., filters: _Optional[_Iterable[_Union[DimensionFilter, _Mapping]]] = ..., interval: _Optional[_Union[ReportInterval, str]] = ..., compare_to: _Optional[_Union[ComparePeriod, _Mapping]] = ..., dimensions: _Optional[_Iterable[_Union[GroupBy, str]]] = ...) -> None: ...
 
 class CompareModelsResponse(_message.Message):
-    __slots__ = ("models", "rows", "models_exceeding_conversions", "conversion_name", "freshness", "interval", "time_zone", "compare_start_time", "compare_end_time")
+    __slots__ = ("models", "rows", "models_exceeding_conversions", "conversion_name", "freshness", "interval", "time_zone", "compare_start_time", "compare_end_time", "dimensions", "conversion_names")
     MODELS_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
     MODELS_EXCEEDING_CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
@@ -259,6 +261,8 @@ class CompareModelsResponse(_message.Message):
     TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
     COMPARE_START_TIME_FIELD_NUMBER: _ClassVar[int]
     COMPARE_END_TIME_FIELD_NUMBER: _ClassVar[int]
+    DIMENSIONS_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_NAMES_FIELD_NUMBER: _ClassVar[int]
     models: _containers.RepeatedScalarFieldContainer[str]
     rows: _containers.RepeatedCompositeFieldContainer[ComparisonRow]
     models_exceeding_conversions: _containers.RepeatedScalarFieldContainer[str]
@@ -268,19 +272,23 @@ class CompareModelsResponse(_message.Message):
     time_zone: str
     compare_start_time: _timestamp_pb2.Timestamp
     compare_end_time: _timestamp_pb2.Timestamp
-    def __init__(self, models: _Optional[_Iterable[str]] = ..., rows: _Optional[_Iterable[_Union[ComparisonRow, _Mapping]]] = ..., models_exceeding_conversions: _Optional[_Iterable[str]] = ..., conversion_name: _Optional[str] = ..., freshness: _Optional[_Union[ReportFreshness, _Mapping]] = ..., interval: _Optional[_Union[ReportInterval, str]] = ..., time_zone: _Optional[str] = ..., compare_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., compare_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    dimensions: _containers.RepeatedScalarFieldContainer[GroupBy]
+    conversion_names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, models: _Optional[_Iterable[str]] = ..., rows: _Optional[_Iterable[_Union[ComparisonRow, _Mapping]]] = ..., models_exceeding_conversions: _Optional[_Iterable[str]] = ..., conversion_name: _Optional[str] = ..., freshness: _Optional[_Union[ReportFreshness, _Mapping]] = ..., interval: _Optional[_Union[ReportInterval, str]] = ..., time_zone: _Optional[str] = ..., compare_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., compare_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., dimensions: _Optional[_Iterable[_Union[GroupBy, str]]] = ..., conversion_names: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ComparisonRow(_message.Message):
-    __slots__ = ("group", "figures", "period_start", "period")
+    __slots__ = ("group", "figures", "period_start", "period", "dimension_values")
     GROUP_FIELD_NUMBER: _ClassVar[int]
     FIGURES_FIELD_NUMBER: _ClassVar[int]
     PERIOD_START_FIELD_NUMBER: _ClassVar[int]
     PERIOD_FIELD_NUMBER: _ClassVar[int]
+    DIMENSION_VALUES_FIELD_NUMBER: _ClassVar[int]
     group: str
     figures: _containers.RepeatedCompositeFieldContainer[ModelFigures]
     period_start: _timestamp_pb2.Timestamp
     period: str
-    def __init__(self, group: _Optional[str] = ..., figures: _Optional[_Iterable[_Union[ModelFigures, _Mapping]]] = ..., period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., period: _Optional[str] = ...) -> None: ...
+    dimension_values: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, group: _Optional[str] = ..., figures: _Optional[_Iterable[_Union[ModelFigures, _Mapping]]] = ..., period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., period: _Optional[str] = ..., dimension_values: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ModelFigures(_message.Message):
     __slots__ = ("model", "conversions", "value", "share", "value_saturated", "previous")
