@@ -793,18 +793,30 @@ class AttributionApplication(TrackingApplication):
             settings.lookbacks.for_conversion(conversion.name),
             after=_previous_conversion_at(conversion, self._conversions(unit, visitors)),
         )
+        # A data-driven model without a fit credits nothing; the others credit, so whether
+        # anything changed is known before crediting (most re-attributions change nothing).
+        fits = {
+            spec.name: self._fit(unit, conversion, spec) if spec.data_driven else None
+            for spec in settings.models
+        }
+        versions = {
+            spec.name: (fit.version if fit else 0)
+            for spec in settings.models
+            if (fit := fits[spec.name]) is not None or not spec.data_driven
+        }
+        if not conversion.needs_attribution(journey, versions):
+            return
         credits: dict[str, list[Credit]] = {}
-        versions: dict[str, int] = {}
         for spec in settings.models:
-            fit = self._fit(unit, conversion, spec) if spec.data_driven else None
             credited = credit(
-                spec, journey, conversion.occurred_at, conversion.reporting_value_micros, fit
+                spec,
+                journey,
+                conversion.occurred_at,
+                conversion.reporting_value_micros,
+                fits[spec.name],
             )
             if credited is not None:
                 credits[spec.name] = credited
-                versions[spec.name] = fit.version if fit else 0
-        if not conversion.needs_attribution(journey, versions):
-            return
         non_conserving = [
             s.name for s in settings.models if s.name in credits and not s.conserves_credit
         ]
