@@ -4,7 +4,10 @@ Ingest runs as its own process (`python -m services.ingest`) and stores the demo
 then identity starts on empty storage and the time until its position on ingest's log
 reaches the head is measured; then attribution starts and the time until it has read both
 ingest's and identity's logs to their heads. The rate is upstream entries per second: what a
-consumer does after an outage. Polls the sync status every 50 ms.
+consumer does after an outage. Polls the sync status every 50 ms. Each row also gives the
+CPU seconds the consumer's process used from the moment it answered until it caught up (from
+/proc), and per upstream entry it processed in that time: comparable across runs on a loaded
+machine, where the wall clock is not.
 """
 
 from __future__ import annotations
@@ -67,6 +70,18 @@ def _positions(response: object) -> dict[str, int]:
     return {u.upstream: u.position for u in getattr(response, "upstreams", [])}
 
 
+def cpu_seconds(process: subprocess.Popen[bytes]) -> float:
+    """The CPU seconds (user and system) a running child process has used so far."""
+    fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_note(cpu: float, entries: int) -> str:
+    """CPU seconds of the consumer's process while it caught up, and per entry processed."""
+    per_entry = f" ({cpu / entries * 1e6:.0f} us/entry)" if entries > 0 else ""
+    return f"consumer CPU {cpu:.2f} s{per_entry}"
+
+
 def _until(done: Callable[[], bool]) -> float:
     """Seconds until `done()` holds (polled), from now."""
     started = time.perf_counter()
@@ -101,9 +116,8 @@ def run(env: Mapping[str, str], backend: str, events: Sequence[ingest_pb2.Event]
         ingest_head = ingest.GetLogHead(
             ingest_pb2.GetLogHeadRequest(), timeout=CALL_TIMEOUT
         ).position
-        ingest_entries = len(
-            _all_entries(ingest, ingest_head)
-        )  # positions may have gaps (PostgreSQL)
+        ingest_positions = _all_entries(ingest, ingest_head)
+        ingest_entries = len(ingest_positions)  # positions may have gaps (PostgreSQL)
 
         processes.append(_start("identity", env, log))
         channel = grpc.insecure_channel(env["IDENTITY_ADDR"])
@@ -112,6 +126,10 @@ def run(env: Mapping[str, str], backend: str, events: Sequence[ingest_pb2.Event]
         identity.GetLogHead(
             identity_pb2.GetLogHeadRequest(), timeout=CALL_TIMEOUT, wait_for_ready=True
         )
+        identity_cpu = cpu_seconds(processes[-1])
+        identity_from = _positions(
+            identity.GetSyncStatus(identity_pb2.GetSyncStatusRequest(), timeout=CALL_TIMEOUT)
+        ).get("ingest", 0)
         identity_seconds = _until(
             lambda: (
                 _positions(
@@ -122,6 +140,8 @@ def run(env: Mapping[str, str], backend: str, events: Sequence[ingest_pb2.Event]
                 >= ingest_head
             )
         )
+        identity_cpu = cpu_seconds(processes[-1]) - identity_cpu
+        identity_done = len([p for p in ingest_positions if p > identity_from])
         identity_head = identity.GetLogHead(
             identity_pb2.GetLogHeadRequest(), timeout=CALL_TIMEOUT
         ).position
@@ -133,6 +153,10 @@ def run(env: Mapping[str, str], backend: str, events: Sequence[ingest_pb2.Event]
         attribution.GetLogHead(
             attribution_pb2.GetLogHeadRequest(), timeout=CALL_TIMEOUT, wait_for_ready=True
         )
+        attribution_cpu = cpu_seconds(processes[-1])
+        attribution_from = _positions(
+            attribution.GetSyncStatus(attribution_pb2.GetSyncStatusRequest(), timeout=CALL_TIMEOUT)
+        )
 
         def attribution_done() -> bool:
             at = _positions(
@@ -143,6 +167,10 @@ def run(env: Mapping[str, str], backend: str, events: Sequence[ingest_pb2.Event]
             return at.get("ingest", 0) >= ingest_head and at.get("identity", 0) >= identity_head
 
         attribution_seconds = _until(attribution_done)
+        attribution_cpu = cpu_seconds(processes[-1]) - attribution_cpu
+        attribution_done_entries = len(
+            [p for p in ingest_positions if p > attribution_from.get("ingest", 0)]
+        ) + max(0, identity_head - attribution_from.get("identity", 0))
     finally:
         for channel in channels:
             channel.close()
@@ -156,7 +184,7 @@ def run(env: Mapping[str, str], backend: str, events: Sequence[ingest_pb2.Event]
             f"{ingest_entries:,} entries",
             identity_seconds,
             per_second(ingest_entries, identity_seconds, "entries"),
-            note,
+            f"{_cpu_note(identity_cpu, identity_done)}; {note}",
         ),
         Row(
             "attribution catch-up (ingest + identity logs)",
@@ -164,7 +192,8 @@ def run(env: Mapping[str, str], backend: str, events: Sequence[ingest_pb2.Event]
             f"{ingest_entries + identity_head:,} entries",
             attribution_seconds,
             per_second(ingest_entries + identity_head, attribution_seconds, "entries"),
-            f"{ingest_entries:,} ingest + about {identity_head:,} identity (its head); {note}",
+            f"{ingest_entries:,} ingest + about {identity_head:,} identity (its head); "
+            f"{_cpu_note(attribution_cpu, attribution_done_entries)}; {note}",
         ),
     ]
 

@@ -16,7 +16,7 @@ from eventsourcing.application import (
     ProcessingEvent,
     Repository,
 )
-from eventsourcing.domain import Aggregate, DomainEventProtocol
+from eventsourcing.domain import Aggregate, DomainEventProtocol, decorated_funcs
 from eventsourcing.persistence import (
     Notification,
     ProcessRecorder,
@@ -25,9 +25,10 @@ from eventsourcing.persistence import (
     Tracking,
 )
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
-from eventsourcing.sqlite import SQLiteAggregateRecorder
+from eventsourcing.sqlite import SQLiteAggregateRecorder, SQLiteTrackingRecorder
 from psycopg.sql import SQL, Identifier
 
+from common.direct_events import EventWriter
 from common.recorders import once_more_after_dropping_broken
 
 A = TypeVar("A", bound=Aggregate)
@@ -125,15 +126,21 @@ class LoggedApplication(Application[UUID]):
         self._notify(recordings)
 
     def save_stored(
-        self, events: Sequence[StoredEvent], before: Callable[[Any], None] | None = None
+        self,
+        events: Sequence[StoredEvent],
+        before: Callable[[Any], None] | None = None,
+        tracking: Tracking | None = None,
     ) -> None:
         """Inserts events already in their stored form, in one transaction, and wakes the
         log's readers. On SQLite it is one `executemany` (the library's recorder runs one
         statement per event to learn each row id, which nothing here needs). `before` is
         called with the transaction's DB-API cursor ahead of the insert, for the service's
         own rows that must commit with the events (on PostgreSQL, after the log's table lock
-        is taken, so that writers of one log never interleave their rows)."""
+        is taken, so that writers of one log never interleave their rows). `tracking` (a
+        consumer's upstream position) is recorded in the same transaction."""
         recorder = self.recorder
+        if tracking is not None and not isinstance(recorder, ProcessRecorder):
+            raise TypeError("tracking needs a process recorder")
         if isinstance(recorder, SQLiteAggregateRecorder):
             rows = [
                 (e.originator_id.hex, e.originator_version, e.topic, e.state)
@@ -146,14 +153,22 @@ class LoggedApplication(Application[UUID]):
                 if before is not None:
                     before(cursor)
                 cursor.executemany(recorder.insert_events_statement, rows)
+                if tracking is not None:
+                    assert isinstance(recorder, SQLiteTrackingRecorder)
+                    recorder._insert_tracking(cursor, tracking)
         elif before is not None and isinstance(recorder, PostgresApplicationRecorder):
             with recorder.datastore.transaction(commit=True) as cursor:
                 recorder._lock_table(cursor)
                 before(cursor)
                 if events:
                     recorder._insert_stored_events(cursor, events)
+                if tracking is not None:
+                    assert isinstance(recorder, ProcessRecorder)
+                    recorder._insert_tracking(cursor, tracking)  # type: ignore[attr-defined]
         elif before is not None:
             raise TypeError("rows written with the events need a SQLite or PostgreSQL store")
+        elif tracking is not None:
+            recorder.insert_events(events, tracking=tracking)
         else:
             recorder.insert_events(events)
         if events:
@@ -288,6 +303,7 @@ class TrackingApplication(LoggedApplication):
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env=env)
         self.absent_ids: set[UUID] = set()
+        self._writer = EventWriter(self.mapper) if EventWriter.supports(self.mapper) else None
 
     @property
     def process_recorder(self) -> ProcessRecorder:
@@ -313,7 +329,7 @@ class TrackingApplication(LoggedApplication):
 
     def unit_of_work(self) -> UnitOfWork:
         """A unit of work on this application's repository and its known-absent ids."""
-        return UnitOfWork(self.repository, self.absent_ids)
+        return UnitOfWork(self.repository, self.absent_ids, self._writer)
 
     def save_tracked(self, upstream: str, position: int, unit: UnitOfWork) -> None:
         """Saves the unit's events, in the order they happened, with the upstream position."""
@@ -322,23 +338,77 @@ class TrackingApplication(LoggedApplication):
     def save_unit(self, unit: UnitOfWork, tracking: Tracking | None = None) -> None:
         """Saves the unit's events in the order they happened, in one transaction."""
         unit.collect_pending()
-        self.save_events(unit.events, tracking=tracking, aggregates=unit.aggregates)
+        if not unit.stored_directly:
+            domain = [e for e in unit.events if not isinstance(e, StoredEvent)]
+            self.save_events(domain, tracking=tracking, aggregates=unit.aggregates)
+            return
+        to_stored = self.mapper.to_stored_event
+        self.save_stored(
+            [e if isinstance(e, StoredEvent) else to_stored(e) for e in unit.events],
+            tracking=tracking,
+        )
+        cache = self.repository.cache
+        if cache is not None and not self.repository.fastforward:
+            for aggregate_id, aggregate in unit.aggregates.items():
+                cache.put(aggregate_id, aggregate)
+        if self.snapshots:
+            processing = ProcessingEvent[UUID]()
+            processing.events = [e for e in unit.events if not isinstance(e, StoredEvent)]
+            processing.aggregates = dict(unit.aggregates)
+            self._take_snapshots(processing)
 
 
 class UnitOfWork:
     """The aggregates one page of processing touches, and their new events in causal order.
 
     Events are collected right after each change (`collect`), so a consumer of this log
-    reads them in the order they happened, across aggregates.
+    reads them in the order they happened, across aggregates. `create` and `trigger` make a
+    change and write its stored event directly (`common.direct_events`), when the unit has
+    a writer; `events` then holds stored events among the domain events.
     """
 
-    def __init__(self, repository: Repository[UUID], absent: set[UUID] | None = None) -> None:
+    def __init__(
+        self,
+        repository: Repository[UUID],
+        absent: set[UUID] | None = None,
+        writer: EventWriter | None = None,
+    ) -> None:
         """`absent` remembers ids known to have no events (valid for the log's only writer),
-        so a lookup of something new costs no query the second time."""
+        so a lookup of something new costs no query the second time; `writer` writes the
+        events of `create` and `trigger` without event objects (None: through the
+        aggregates' methods)."""
         self._repository = repository
         self._absent = absent if absent is not None else set()
+        self._writer = writer
         self.aggregates: dict[UUID, Aggregate] = {}
-        self.events: list[DomainEventProtocol[UUID]] = []
+        self.events: list[DomainEventProtocol[UUID] | StoredEvent] = []
+        self.stored_directly = False
+
+    def create(self, kind: type[A], aggregate_id: UUID, **kwargs: Any) -> A:
+        """A new aggregate, `kind(id=aggregate_id, **kwargs)`, added to the unit with its
+        creation event."""
+        if self._writer is None:
+            aggregate = kind(id=aggregate_id, **kwargs)  # type: ignore[call-arg]
+            self.add(aggregate)
+            return aggregate
+        aggregate, stored = self._writer.create(kind, aggregate_id, **kwargs)
+        self._absent.discard(aggregate_id)
+        self.aggregates[aggregate_id] = aggregate
+        self.events.append(stored)
+        self.stored_directly = True
+        return aggregate
+
+    def trigger(self, aggregate: Aggregate, event_class: type, **kwargs: Any) -> None:
+        """Changes the aggregate as its `@event` method of `event_class` does with these
+        keyword arguments, and collects the event."""
+        self.aggregates[aggregate.id] = aggregate
+        if self._writer is None:
+            getattr(aggregate, decorated_funcs[event_class].__name__)(**kwargs)
+            self.collect(aggregate)
+            return
+        self.collect(aggregate)  # events its methods triggered come first
+        self.events.append(self._writer.trigger(aggregate, event_class, **kwargs))
+        self.stored_directly = True
 
     def get(self, kind: type[A], aggregate_id: UUID) -> A | None:
         """The aggregate with this id, from this unit or the store; None if there is none."""

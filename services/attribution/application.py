@@ -561,8 +561,7 @@ class AttributionApplication(TrackingApplication):
         if seen.is_bot or not seen.identifiers:
             return []
         visitor = self._visitor(unit, seen.property_id, seen.identifiers[0])
-        visitor.add_touchpoint(touchpoint=touch_to_dict(seen.touch))
-        unit.collect(visitor)
+        unit.trigger(visitor, Visitor.TouchpointAdded, touchpoint=touch_to_dict(seen.touch))
         at = seen.touch.occurred_at
         longest = self._book.for_property(seen.property_id).settings.lookbacks.longest
         return [
@@ -673,8 +672,7 @@ class AttributionApplication(TrackingApplication):
             )
         )
         visitor = self._visitor(unit, seen.property_id, seen.identifiers[0])
-        visitor.add_conversion(conversion_id=conversion_id)
-        unit.collect(visitor)
+        unit.trigger(visitor, Visitor.ConversionAdded, conversion_id=conversion_id)
         cluster = self._cluster(unit, seen.property_id, seen.identifiers)
         later_same_name = [
             c.id
@@ -687,8 +685,7 @@ class AttributionApplication(TrackingApplication):
         prop, person_id = changed.property_id, UUID(changed.person_id)
         if changed.merged_person_id:
             merged = self._person(unit, prop, UUID(changed.merged_person_id))
-            merged.merge_into(surviving_person_id=person_id)
-            unit.collect(merged)
+            unit.trigger(merged, Person.MergedInto, surviving_person_id=person_id)
         self._move(unit, prop, person_id, changed.identifiers)
         person = self._person(unit, prop, person_id)
         cluster = self._cluster(unit, prop, tuple(person.identifiers))
@@ -768,20 +765,17 @@ class AttributionApplication(TrackingApplication):
     ) -> None:
         """Gives identifiers to a (new) person and points their visitors at it."""
         person = self._person(unit, property_id, person_id)
-        person.add_identifiers(identifiers=list(identifiers))
-        unit.collect(person)
+        unit.trigger(person, Person.IdentifiersAdded, identifiers=list(identifiers))
         for identifier in identifiers:
             visitor = self._visitor(unit, property_id, identifier)
             if visitor.person_id != person_id:
-                visitor.link_to_person(person_id=person_id)
-                unit.collect(visitor)
+                unit.trigger(visitor, Visitor.LinkedToPerson, person_id=person_id)
 
     @staticmethod
     def _person(unit: UnitOfWork, property_id: str, person_id: UUID) -> Person:
         person = unit.get(Person, person_id)
         if person is None:
-            person = Person(id=person_id, property_id=property_id)
-            unit.add(person)
+            person = unit.create(Person, person_id, property_id=property_id)
         return person
 
     def _attribute(self, unit: UnitOfWork, conversion_id: UUID) -> None:
@@ -799,18 +793,30 @@ class AttributionApplication(TrackingApplication):
             settings.lookbacks.for_conversion(conversion.name),
             after=_previous_conversion_at(conversion, self._conversions(unit, visitors)),
         )
+        # A data-driven model without a fit credits nothing; the others credit, so whether
+        # anything changed is known before crediting (most re-attributions change nothing).
+        fits = {
+            spec.name: self._fit(unit, conversion, spec) if spec.data_driven else None
+            for spec in settings.models
+        }
+        versions = {
+            spec.name: (fit.version if fit else 0)
+            for spec in settings.models
+            if (fit := fits[spec.name]) is not None or not spec.data_driven
+        }
+        if not conversion.needs_attribution(journey, versions):
+            return
         credits: dict[str, list[Credit]] = {}
-        versions: dict[str, int] = {}
         for spec in settings.models:
-            fit = self._fit(unit, conversion, spec) if spec.data_driven else None
             credited = credit(
-                spec, journey, conversion.occurred_at, conversion.reporting_value_micros, fit
+                spec,
+                journey,
+                conversion.occurred_at,
+                conversion.reporting_value_micros,
+                fits[spec.name],
             )
             if credited is not None:
                 credits[spec.name] = credited
-                versions[spec.name] = fit.version if fit else 0
-        if not conversion.needs_attribution(journey, versions):
-            return
         non_conserving = [
             s.name for s in settings.models if s.name in credits and not s.conserves_credit
         ]
@@ -827,12 +833,12 @@ class AttributionApplication(TrackingApplication):
     def _visitor(self, unit: UnitOfWork, property_id: str, identifier: str) -> Visitor:
         visitor = unit.get(Visitor, visitor_id(property_id, identifier))
         if visitor is None:
-            visitor = Visitor(
-                id=visitor_id(property_id, identifier),
+            visitor = unit.create(
+                Visitor,
+                visitor_id(property_id, identifier),
                 property_id=property_id,
                 identifier=identifier,
             )
-            unit.add(visitor)
         return visitor
 
     def _cluster(

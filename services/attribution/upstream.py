@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,6 +25,8 @@ from services.attribution.domainmodel import (
 from services.attribution.models import JourneyTouch
 from services.attribution.outcomes import OutcomeValue
 
+# Landing URLs repeat (campaign links): parsing each once spares `urlsplit` per touchpoint.
+LANDING_PAGE_CACHE_SIZE = 1 << 14
 _TOUCH_TYPES = {
     ingest_pb2.TOUCHPOINT_TYPE_CLICK: "click",
     ingest_pb2.TOUCHPOINT_TYPE_IMPRESSION: "impression",
@@ -36,6 +39,7 @@ def _keys(identifiers: list[common_pb2.Identifier]) -> tuple[str, ...]:
     return tuple(i.key for i in plain)
 
 
+@lru_cache(maxsize=LANDING_PAGE_CACHE_SIZE)
 def landing_page_of(url: str) -> str:
     """The path of a landing URL, without query or fragment ("/" for a URL without a path;
     "" without a URL)."""
@@ -87,14 +91,18 @@ def ingest_input(
     if kind == "outcome_recorded":
         return _outcome(entry.outcome_recorded)
     if kind == "touchpoint_recorded":
+        # Each nested field read builds a message view: read each once (most of the cost).
         t = entry.touchpoint_recorded
+        envelope = t.envelope
+        device = envelope.device
+        record_id = envelope.record_id
         return TouchpointSeen(
-            property_id=t.envelope.property_id,
-            record_id=t.envelope.record_id,
-            identifiers=_keys(list(t.envelope.identifiers)),
+            property_id=envelope.property_id,
+            record_id=record_id,
+            identifiers=_keys(list(envelope.identifiers)),
             touch=JourneyTouch(
-                touchpoint_id=t.envelope.record_id,
-                occurred_at=from_timestamp(t.envelope.occurred_at),
+                touchpoint_id=record_id,
+                occurred_at=from_timestamp(envelope.occurred_at),
                 channel=t.channel,
                 source=t.source,
                 medium=t.medium,
@@ -102,13 +110,13 @@ def ingest_input(
                 touch_type=_TOUCH_TYPES.get(t.type, "click"),
                 term=t.term,
                 content=t.content,
-                device_type=t.envelope.device.device_type,
-                browser=t.envelope.device.browser,
-                country=t.envelope.network.geo_country,
+                device_type=device.device_type,
+                browser=device.browser,
+                country=envelope.network.geo_country,
                 landing_page=landing_page_of(t.landing_url),
-                advertising_denied=_denied(t.envelope.consent.advertising),
+                advertising_denied=_denied(envelope.consent.advertising),
             ),
-            is_bot=t.envelope.device.is_bot,
+            is_bot=device.is_bot,
         )
     if kind == "conversion_recorded":
         c = entry.conversion_recorded

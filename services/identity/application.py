@@ -44,6 +44,7 @@ from services.identity.resolution import (
     decide_split,
     decide_unlink,
     decision_from_dict,
+    decision_to_dict,
 )
 
 DEFAULT_MATCHING_WINDOW = timedelta(days=90)
@@ -194,7 +195,7 @@ class IdentityApplication(TrackingApplication):
                     graph = self._observe(unit, entry.value, trace_parent)
                     changed[graph.property_id] = graph
             for graph in changed.values():
-                self._revalidate_links(graph)
+                self._revalidate_links(unit, graph)
             self.save_tracked(upstream, entries[-1].position, unit)
         except BaseException:
             self.discard_cached_state()
@@ -418,15 +419,14 @@ class IdentityApplication(TrackingApplication):
     ) -> IdentityGraph:
         graph = self._graph(unit, observation.property_id)
         for decision in decide(graph.state, self._rules(graph), observation.record()):
-            graph.record(decision, trace_parent)
-        unit.collect(graph)
+            _record(unit, graph, decision, trace_parent)
         return graph
 
-    def _revalidate_links(self, graph: IdentityGraph) -> None:
+    def _revalidate_links(self, unit: UnitOfWork, graph: IdentityGraph) -> None:
         """Removes probabilistic links the guards refuse after the page's decisions."""
         trace_parent = current_trace_parent()
         for decision in decide_revalidation(graph.state, self._rules(graph)):
-            graph.record(decision, trace_parent)
+            _record(unit, graph, decision, trace_parent)
 
     def _rules(self, graph: IdentityGraph) -> IdentityRules:
         return graph.rules if graph.rules is not None else self.rules
@@ -448,7 +448,7 @@ class IdentityApplication(TrackingApplication):
             graph = self._graph(unit, property_id)
             for decision in decide_change(graph):
                 graph.record(decision, current_trace_parent())
-            self._revalidate_links(graph)
+            self._revalidate_links(unit, graph)
             unit.collect(graph)
             self.save_unit(unit)
         except ResolutionError as error:
@@ -480,3 +480,17 @@ def _mentions(decision: Decision, relevant: set[str]) -> bool:
     if isinstance(decision, ProbabilisticLinkAdded | ProbabilisticLinkRemoved):
         return bool({decision.a, decision.b} & relevant)
     return False
+
+
+def _record(unit: UnitOfWork, graph: IdentityGraph, decision: Decision, trace_parent: str) -> None:
+    """Records a decision on the graph as `IdentityGraph.record` does, its event written
+    directly by the unit (no event object per decision)."""
+    kind, stored = decision_to_dict(decision)
+    unit.trigger(
+        graph,
+        IdentityGraph.Decided,
+        property_id=graph.property_id,
+        kind=kind,
+        decision=stored,
+        trace_parent=trace_parent,
+    )
