@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, or_
 
+from common.shards import shard_of, shard_tracking_name
 from common.sql_positions import stored_position
 from services.reporting import activity, person_projection, projections
 from services.reporting.domainmodel import AsOf
@@ -94,9 +95,19 @@ def resolve(conn: Connection, as_of: AsOf | None) -> ViewsAt:
     )
 
 
-def live_position(conn: Connection, upstream: str) -> int:
-    """The position of `upstream` (attribution, ingest or identity) the views reflect now."""
-    return stored_position(conn, projection_positions, _CONSUMERS[upstream], upstream)
+def live_position(conn: Connection, upstream: str, property_id: str = "", shards: int = 1) -> int:
+    """The position of `upstream` (attribution, ingest or identity) the views reflect now.
+
+    With `shards` > 1 (reporting's followers run in shards), the position of the shard of
+    `property_id`; a shard that recorded none yet stands where the unsharded follower stopped
+    (where `ShardSink` starts it)."""
+    consumer = _CONSUMERS[upstream]
+    if shards > 1:
+        tracked = shard_tracking_name(upstream, shard_of(property_id, shards), shards)
+        position = stored_position(conn, projection_positions, consumer, tracked)
+        if position:
+            return position
+    return stored_position(conn, projection_positions, consumer, upstream)
 
 
 def _utc(moment: datetime) -> datetime:
