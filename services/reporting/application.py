@@ -231,7 +231,7 @@ class ReportingApplication:
         """The models that have credits in the property (for the conversion name, if given),
         in order; as they stood at `as_of` when given."""
         with snapshot(self._engine) as conn:
-            at = resolve(conn, as_of).attribution
+            at = resolve(conn, as_of, property_id, self._shards).attribution
             self._require_property(conn, property_id, at)
             if conversion_name:
                 self._require_conversion_name(conn, property_id, conversion_name, at)
@@ -241,7 +241,7 @@ class ReportingApplication:
         """The models attribution is configured with for the property, in its order, as its
         log last said (empty before it said); as it had said at `as_of` when given."""
         with snapshot(self._engine) as conn:
-            at = resolve(conn, as_of).attribution
+            at = resolve(conn, as_of, property_id, self._shards).attribution
             return configured_models_of(conn, property_id, at) or ()
 
     def _scoped(self, conn: Connection, query: ReportQuery, models: Sequence[str]) -> ReportQuery:
@@ -249,7 +249,7 @@ class ReportingApplication:
         conversion names) and its as-of moment resolved to a position of attribution's log
         (None: live), once the property, the names and every model are known to have
         credits then, and its comparison period checked."""
-        views = resolve(conn, query.as_of)
+        views = resolve(conn, query.as_of, query.property_id, self._shards)
         at = views.attribution
         query = replace(query, as_of=None if at is None else AsOf(attribution_position=at))
         check_request(query.property_id, query.start, query.end)

@@ -63,18 +63,21 @@ def current(columns: Any, position: int | None) -> ColumnElement[bool]:
     )
 
 
-def resolve(conn: Connection, as_of: AsOf | None) -> ViewsAt:
+def resolve(
+    conn: Connection, as_of: AsOf | None, property_id: str = "", shards: int = 1
+) -> ViewsAt:
     """The positions the views stood at at `as_of`, None for a log whose view is live then.
 
     A time maps, per log, to the newest position recorded at or before it; a position of
     attribution's log is itself, and ingest's and identity's are taken at the time
     attribution recorded the newest entry at or before it. A moment at or after what the
-    views reflect is live.
+    views reflect is live: with `shards` > 1, what the views reflect is what the shard of
+    `property_id` does (see `live_position`).
     """
     if as_of is None:
         return LIVE
-    live_attribution = live_position(conn, ATTRIBUTION)
-    live_ingest = live_position(conn, INGEST)
+    live_attribution = live_position(conn, ATTRIBUTION, property_id, shards)
+    live_ingest = live_position(conn, INGEST, property_id, shards)
     moment: datetime | None
     if as_of.time is not None:
         moment = _utc(as_of.time)
@@ -86,7 +89,7 @@ def resolve(conn: Connection, as_of: AsOf | None) -> ViewsAt:
         moment = time_of(conn, ATTRIBUTION, attribution)
     ingest = position_at(conn, INGEST, moment) if moment is not None else 0
     identity = position_at(conn, IDENTITY, moment) if moment is not None else 0
-    live_identity = live_position(conn, IDENTITY)
+    live_identity = live_position(conn, IDENTITY, property_id, shards)
     return ViewsAt(
         attribution=None if attribution >= live_attribution else attribution,
         ingest=None if ingest >= live_ingest else ingest,

@@ -73,7 +73,7 @@ class MetricsReports:
         the time range; conversions count when they happened inside it.
         """
         with snapshot(self._engine) as conn:
-            views = resolve(conn, query.as_of)
+            views = resolve(conn, query.as_of, query.property_id, self._shards)
             name = self._scope(conn, query, views)
             credited, credit_currencies = self._credited(conn, query, name, views)
             costs, cost_currencies = self._costs(conn, query, views)
@@ -112,7 +112,7 @@ class MetricsReports:
 
         Sessions keep no history: as of a past moment, AsOfNotKeptError."""
         with snapshot(self._engine) as conn:
-            views = resolve(conn, query.as_of)
+            views = resolve(conn, query.as_of, query.property_id, self._shards)
             refuse_as_of(
                 views,
                 "the conversion rate report has no past states: sessions are kept as they "

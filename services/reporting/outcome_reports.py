@@ -106,7 +106,7 @@ class OutcomeReports:
         (which keeps stages nobody reached, at zero), else by conversions (most first), then
         by when first reached; as they stood at `query.as_of` when given."""
         with snapshot(self._engine) as conn:
-            views = resolve(conn, query.as_of)
+            views = resolve(conn, query.as_of, query.property_id, self._shards)
             at = views.attribution
             name = self._scope(conn, query, at)
             s = conversion_stages.c

@@ -164,7 +164,7 @@ class PathReports:
 
     def _resolved(self, conn: Connection, query: PathQuery) -> PathQuery:
         """The query with its as-of moment as a position of attribution's log (None: live)."""
-        at = resolve(conn, query.as_of).attribution
+        at = resolve(conn, query.as_of, query.property_id, self._shards).attribution
         return replace(query, as_of=None if at is None else AsOf(attribution_position=at))
 
     def _scope(self, conn: Connection, query: PathQuery) -> str:

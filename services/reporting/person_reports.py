@@ -94,7 +94,7 @@ class PersonReports:
         if not query.steps:
             raise ValueError("a funnel needs at least one step")
         with snapshot(self._engine) as conn:
-            scope = _scope(conn, query.property_id, query.as_of)
+            scope = _scope(conn, query.property_id, query.as_of, self._shards)
             self._require_property(conn, scope, query.start, query.end)
             reached = _reached_steps(query, scope)
             firsts = _first_touches(scope, reached[0])
@@ -128,7 +128,7 @@ class PersonReports:
         the end of each period since (periods that have not begun by `now` are left out; as
         of a past moment, `now` is that moment unless given)."""
         with snapshot(self._engine) as conn:
-            scope = _scope(conn, query.property_id, query.as_of)
+            scope = _scope(conn, query.property_id, query.as_of, self._shards)
             if now is None and query.as_of is not None:
                 now = query.as_of.time or scope.views.recorded_at
             now = utc(now or datetime.now(UTC))
@@ -335,10 +335,10 @@ class _Scope:
         return self.views.is_live and self.views.identity is None
 
 
-def _scope(conn: Connection, property_id: str, as_of: AsOf | None) -> _Scope:
+def _scope(conn: Connection, property_id: str, as_of: AsOf | None, shards: int) -> _Scope:
     if not property_id:
         raise MissingPropertyError("property_id is required")
-    views = resolve(conn, as_of)
+    views = resolve(conn, as_of, property_id, shards)
     return _Scope(property_id, is_blended(conn, property_id, views.attribution), views)
 
 

@@ -13,7 +13,7 @@ from common.follower import UpstreamEntry
 from common.shards import ShardSink, shard_of, shard_tracking_name
 from services.reporting.activity import IngestActivityProjection
 from services.reporting.application import ReportingApplication
-from services.reporting.domainmodel import ConfiguredModels, MetricsQuery, ReportQuery
+from services.reporting.domainmodel import AsOf, ConfiguredModels, MetricsQuery, ReportQuery
 from services.reporting.generations import ReportViews
 from services.reporting.metrics import MetricsReports
 from services.reporting.outcome_reports import OutcomeQuery, OutcomeReports
@@ -97,3 +97,32 @@ def test_every_report_kind_says_its_propertys_shard_position_not_the_unsharded_o
         "assisted": attribution_at,
         "outcomes": attribution_at,
     }
+
+
+def test_an_as_of_position_the_unsharded_follower_passed_but_the_shard_did_not_is_not_live(
+    engine: Engine,
+) -> None:
+    credits = ConversionCreditsProjection(engine)
+    # The single follower stopped at 3; the property's shard read on to 9.
+    credits.process_page(
+        "attribution",
+        _entries([ConfiguredModels("*", TWO), attribution(0, 1, TWO), attribution(1, 1, TWO)], 1),
+    )
+    ShardSink(credits, "attribution").process_page(
+        shard_tracking_name("attribution", OWN, SHARDS),
+        _entries([attribution(n, 1, TWO) for n in range(2, 8)], 4),
+    )
+    at_five = AsOf(attribution_position=5)
+
+    app = ReportingApplication(engine, ("attribution",), shards=SHARDS)
+    paths = PathReports(engine, shards=SHARDS)
+    report = app.conversion_report(ReportQuery(PROPERTY, "last_click", as_of=at_five))
+    totals = paths.top_paths(PathQuery(PROPERTY, as_of=at_five)).totals
+    live = paths.top_paths(PathQuery(PROPERTY)).totals
+
+    # Position 5 is past what the views reflected when one follower ran, not past what they
+    # reflect now: the answers are as of 5 (conversions 0 to 3), not live (0 to 7).
+    assert dict(report.freshness.positions) == {"attribution": 5}
+    assert report.freshness.as_of_time is not None
+    assert dict(totals.freshness.positions) == {"attribution": 5}
+    assert (totals.conversions, live.conversions) == (4, 8)
