@@ -28,8 +28,7 @@ from sqlalchemy import (
 )
 
 from common.money import NANOS_PER_MICRO, NANOS_PER_UNIT, Money
-from common.sql_positions import stored_position
-from services.reporting.as_of import ATTRIBUTION, current, resolve
+from services.reporting.as_of import ATTRIBUTION, current, live_position, resolve
 from services.reporting.domainmodel import (
     NOT_SET,
     AsOf,
@@ -61,7 +60,6 @@ from services.reporting.periods import (
     period_key_sql,
     period_start,
 )
-from services.reporting.projections import PROJECTION_NAME
 from services.reporting.scope import (
     check_request,
     configured_models_of,
@@ -74,7 +72,6 @@ from services.reporting.scope import (
 )
 from services.reporting.views import (
     conversion_credits,
-    projection_positions,
     property_settings,
     unconsented_conversions,
 )
@@ -83,9 +80,12 @@ from services.reporting.views import (
 class ReportingApplication:
     """Answers report queries from the views that the projections keep up to date."""
 
-    def __init__(self, engine: Connectable, upstreams: Sequence[str] = ()) -> None:
-        """`upstreams` are the logs whose positions each report carries as its freshness."""
+    def __init__(self, engine: Connectable, upstreams: Sequence[str] = (), shards: int = 1) -> None:
+        """`upstreams` are the logs whose positions each report carries as its freshness;
+        `shards`, how many shards the followers run in (a report's positions are those of its
+        property's shard)."""
         self._engine = engine
+        self._shards = shards
         self._writer = writer(engine)
         self._upstreams = tuple(upstreams)
 
@@ -231,7 +231,7 @@ class ReportingApplication:
         """The models that have credits in the property (for the conversion name, if given),
         in order; as they stood at `as_of` when given."""
         with snapshot(self._engine) as conn:
-            at = resolve(conn, as_of).attribution
+            at = resolve(conn, as_of, property_id, self._shards).attribution
             self._require_property(conn, property_id, at)
             if conversion_name:
                 self._require_conversion_name(conn, property_id, conversion_name, at)
@@ -241,7 +241,7 @@ class ReportingApplication:
         """The models attribution is configured with for the property, in its order, as its
         log last said (empty before it said); as it had said at `as_of` when given."""
         with snapshot(self._engine) as conn:
-            at = resolve(conn, as_of).attribution
+            at = resolve(conn, as_of, property_id, self._shards).attribution
             return configured_models_of(conn, property_id, at) or ()
 
     def _scoped(self, conn: Connection, query: ReportQuery, models: Sequence[str]) -> ReportQuery:
@@ -249,7 +249,7 @@ class ReportingApplication:
         conversion names) and its as-of moment resolved to a position of attribution's log
         (None: live), once the property, the names and every model are known to have
         credits then, and its comparison period checked."""
-        views = resolve(conn, query.as_of)
+        views = resolve(conn, query.as_of, query.property_id, self._shards)
         at = views.attribution
         query = replace(query, as_of=None if at is None else AsOf(attribution_position=at))
         check_request(query.property_id, query.start, query.end)
@@ -465,7 +465,7 @@ class ReportingApplication:
         positions = tuple(
             (
                 name,
-                stored_position(conn, projection_positions, PROJECTION_NAME, name)
+                live_position(conn, name, query.property_id, self._shards)
                 if at is None or name != ATTRIBUTION
                 else at,
             )

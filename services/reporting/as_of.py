@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, or_
 
+from common.shards import shard_of, shard_tracking_name
 from common.sql_positions import stored_position
 from services.reporting import activity, person_projection, projections
 from services.reporting.domainmodel import AsOf
@@ -62,18 +63,21 @@ def current(columns: Any, position: int | None) -> ColumnElement[bool]:
     )
 
 
-def resolve(conn: Connection, as_of: AsOf | None) -> ViewsAt:
+def resolve(
+    conn: Connection, as_of: AsOf | None, property_id: str = "", shards: int = 1
+) -> ViewsAt:
     """The positions the views stood at at `as_of`, None for a log whose view is live then.
 
     A time maps, per log, to the newest position recorded at or before it; a position of
     attribution's log is itself, and ingest's and identity's are taken at the time
     attribution recorded the newest entry at or before it. A moment at or after what the
-    views reflect is live.
+    views reflect is live: with `shards` > 1, what the views reflect is what the shard of
+    `property_id` does (see `live_position`).
     """
     if as_of is None:
         return LIVE
-    live_attribution = live_position(conn, ATTRIBUTION)
-    live_ingest = live_position(conn, INGEST)
+    live_attribution = live_position(conn, ATTRIBUTION, property_id, shards)
+    live_ingest = live_position(conn, INGEST, property_id, shards)
     moment: datetime | None
     if as_of.time is not None:
         moment = _utc(as_of.time)
@@ -85,7 +89,7 @@ def resolve(conn: Connection, as_of: AsOf | None) -> ViewsAt:
         moment = time_of(conn, ATTRIBUTION, attribution)
     ingest = position_at(conn, INGEST, moment) if moment is not None else 0
     identity = position_at(conn, IDENTITY, moment) if moment is not None else 0
-    live_identity = live_position(conn, IDENTITY)
+    live_identity = live_position(conn, IDENTITY, property_id, shards)
     return ViewsAt(
         attribution=None if attribution >= live_attribution else attribution,
         ingest=None if ingest >= live_ingest else ingest,
@@ -94,9 +98,19 @@ def resolve(conn: Connection, as_of: AsOf | None) -> ViewsAt:
     )
 
 
-def live_position(conn: Connection, upstream: str) -> int:
-    """The position of `upstream` (attribution, ingest or identity) the views reflect now."""
-    return stored_position(conn, projection_positions, _CONSUMERS[upstream], upstream)
+def live_position(conn: Connection, upstream: str, property_id: str = "", shards: int = 1) -> int:
+    """The position of `upstream` (attribution, ingest or identity) the views reflect now.
+
+    With `shards` > 1 (reporting's followers run in shards), the position of the shard of
+    `property_id`; a shard that recorded none yet stands where the unsharded follower stopped
+    (where `ShardSink` starts it)."""
+    consumer = _CONSUMERS[upstream]
+    if shards > 1:
+        tracked = shard_tracking_name(upstream, shard_of(property_id, shards), shards)
+        position = stored_position(conn, projection_positions, consumer, tracked)
+        if position:
+            return position
+    return stored_position(conn, projection_positions, consumer, upstream)
 
 
 def _utc(moment: datetime) -> datetime:

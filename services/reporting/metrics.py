@@ -61,8 +61,10 @@ class _Credited:
 class MetricsReports:
     """Answers cost and conversion rate queries from the views, each from one snapshot."""
 
-    def __init__(self, engine: Connectable) -> None:
+    def __init__(self, engine: Connectable, shards: int = 1) -> None:
+        """`shards`: how many shards the followers run in (freshness is the property's shard's)."""
         self._engine = engine
+        self._shards = shards
 
     def cost_report(self, query: MetricsQuery) -> CostReport:
         """Cost, credited conversions and value, cost per conversion, ROAS and ROI per group.
@@ -71,7 +73,7 @@ class MetricsReports:
         the time range; conversions count when they happened inside it.
         """
         with snapshot(self._engine) as conn:
-            views = resolve(conn, query.as_of)
+            views = resolve(conn, query.as_of, query.property_id, self._shards)
             name = self._scope(conn, query, views)
             credited, credit_currencies = self._credited(conn, query, name, views)
             costs, cost_currencies = self._costs(conn, query, views)
@@ -110,7 +112,7 @@ class MetricsReports:
 
         Sessions keep no history: as of a past moment, AsOfNotKeptError."""
         with snapshot(self._engine) as conn:
-            views = resolve(conn, query.as_of)
+            views = resolve(conn, query.as_of, query.property_id, self._shards)
             refuse_as_of(
                 views,
                 "the conversion rate report has no past states: sessions are kept as they "
@@ -270,7 +272,12 @@ class MetricsReports:
             ).scalar_one()
             newest = None if found is None else utc(found)
         positions = tuple(
-            (upstream, live_position(conn, upstream) if at is None else at)
+            (
+                upstream,
+                live_position(conn, upstream, query.property_id, self._shards)
+                if at is None
+                else at,
+            )
             for upstream, at in ((ATTRIBUTION, views.attribution), (INGEST, views.ingest))
         )
         return Freshness(positions, newest, None if views.is_live else views.recorded_at)

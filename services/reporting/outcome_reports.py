@@ -10,15 +10,13 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, Connection, select
 
-from common.sql_positions import stored_position
-from services.reporting.as_of import current, resolve
+from services.reporting.as_of import ATTRIBUTION, current, live_position, resolve
 from services.reporting.domainmodel import NOT_SET, AsOf, Freshness, GroupBy
 from services.reporting.errors import (
     MixedCurrencyError,
     UnknownPropertyError,
 )
 from services.reporting.generations import Connectable
-from services.reporting.projections import PROJECTION_NAME
 from services.reporting.scope import (
     check_request,
     counted_name,
@@ -27,7 +25,7 @@ from services.reporting.scope import (
     unknown_name,
     utc,
 )
-from services.reporting.views import conversion_credits, conversion_stages, projection_positions
+from services.reporting.views import conversion_credits, conversion_stages
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,15 +96,17 @@ class OutcomeReports:
     a rebuilt view gives the same figures bit for bit and values are exact: CRM outcomes are
     few next to conversions (moving the sums into SQL is the step when they are not)."""
 
-    def __init__(self, engine: Connectable) -> None:
+    def __init__(self, engine: Connectable, shards: int = 1) -> None:
+        """`shards`: how many shards the followers run in (freshness is the property's shard's)."""
         self._engine = engine
+        self._shards = shards
 
     def outcome_report(self, query: OutcomeQuery) -> OutcomeReport:
         """The stages of one conversion name's outcomes; stages ordered as `query.stages`
         (which keeps stages nobody reached, at zero), else by conversions (most first), then
         by when first reached; as they stood at `query.as_of` when given."""
         with snapshot(self._engine) as conn:
-            views = resolve(conn, query.as_of)
+            views = resolve(conn, query.as_of, query.property_id, self._shards)
             at = views.attribution
             name = self._scope(conn, query, at)
             s = conversion_stages.c
@@ -144,7 +144,7 @@ class OutcomeReports:
                 .limit(1)
             ).scalar()
             position = (
-                stored_position(conn, projection_positions, PROJECTION_NAME, "attribution")
+                live_position(conn, ATTRIBUTION, query.property_id, self._shards)
                 if at is None
                 else at
             )

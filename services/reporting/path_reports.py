@@ -46,8 +46,10 @@ from services.reporting.views import (
 class PathReports:
     """Answers path queries from the path views, each from one snapshot."""
 
-    def __init__(self, engine: Connectable) -> None:
+    def __init__(self, engine: Connectable, shards: int = 1) -> None:
+        """`shards`: how many shards the followers run in (freshness is the property's shard's)."""
         self._engine = engine
+        self._shards = shards
 
     def top_paths(self, query: PathQuery) -> PathReport:
         """Paths by conversions (most first, then by path), one page after `query.offset`."""
@@ -162,7 +164,7 @@ class PathReports:
 
     def _resolved(self, conn: Connection, query: PathQuery) -> PathQuery:
         """The query with its as-of moment as a position of attribution's log (None: live)."""
-        at = resolve(conn, query.as_of).attribution
+        at = resolve(conn, query.as_of, query.property_id, self._shards).attribution
         return replace(query, as_of=None if at is None else AsOf(attribution_position=at))
 
     def _scope(self, conn: Connection, query: PathQuery) -> str:
@@ -217,7 +219,9 @@ class PathReports:
             select(func.count()).where(*_conditions(u, query, name))
         ).scalar_one()
         at = _at(query)
-        position = live_position(conn, ATTRIBUTION) if at is None else at
+        position = (
+            live_position(conn, ATTRIBUTION, query.property_id, self._shards) if at is None else at
+        )
         return PathTotals(
             conversion_name=name,
             conversions=int(count),

@@ -12,7 +12,7 @@ their conversions (by visitor and kind).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,12 +32,9 @@ from sqlalchemy import (
     union_all,
 )
 
-from common.shards import shard_of, shard_tracking_name
-from common.sql_positions import stored_position
-from services.reporting import activity
 from services.reporting.application import _joined_value as joined_value
 from services.reporting.application import _value_part_sums as value_part_sums
-from services.reporting.as_of import INGEST, ViewsAt, current, resolve
+from services.reporting.as_of import IDENTITY, INGEST, ViewsAt, current, live_position, resolve
 from services.reporting.domainmodel import AsOf, Freshness, Interval
 from services.reporting.errors import (
     MissingPropertyError,
@@ -47,7 +44,6 @@ from services.reporting.errors import (
 from services.reporting.generations import Connectable
 from services.reporting.identity_settings import DEFAULT_SCOPE
 from services.reporting.periods import first_day, key_of, period_key_sql, period_start
-from services.reporting.person_projection import PROJECTION_NAME as LINKS_PROJECTION
 from services.reporting.person_projection import micros_of
 from services.reporting.person_values import (
     NO_FIRST_TOUCH,
@@ -71,7 +67,6 @@ from services.reporting.views import (
     conversion_values,
     identity_links,
     person_events,
-    projection_positions,
     property_settings,
     reporting_identities,
     visitor_first_touches,
@@ -83,16 +78,6 @@ _PAGE_KINDS = (EventKind.PAGE_VIEW.value, EventKind.TOUCHPOINT.value)
 _EVENT_KINDS = {k.value for k in EventKind} - {EventKind.CONVERSION.value}
 
 
-@dataclass(frozen=True, slots=True)
-class _Freshness:
-    """Where the person views' positions are recorded: per shard with several."""
-
-    shards: int = 1
-    upstreams: tuple[tuple[str, str], ...] = field(
-        default=(("ingest", activity.PROJECTION_NAME), ("identity", LINKS_PROJECTION))
-    )
-
-
 class PersonReports:
     """Answers funnel and cohort queries from the person views, each from one snapshot.
 
@@ -101,7 +86,7 @@ class PersonReports:
 
     def __init__(self, engine: Connectable, shards: int = 1) -> None:
         self._engine = engine
-        self._freshness = _Freshness(shards)
+        self._shards = shards
 
     def funnel(self, query: FunnelQuery) -> FunnelReport:
         """Persons reaching each step, overall and per first-touch channel (channels by name,
@@ -109,7 +94,7 @@ class PersonReports:
         if not query.steps:
             raise ValueError("a funnel needs at least one step")
         with snapshot(self._engine) as conn:
-            scope = _scope(conn, query.property_id, query.as_of)
+            scope = _scope(conn, query.property_id, query.as_of, self._shards)
             self._require_property(conn, scope, query.start, query.end)
             reached = _reached_steps(query, scope)
             firsts = _first_touches(scope, reached[0])
@@ -143,7 +128,7 @@ class PersonReports:
         the end of each period since (periods that have not begun by `now` are left out; as
         of a past moment, `now` is that moment unless given)."""
         with snapshot(self._engine) as conn:
-            scope = _scope(conn, query.property_id, query.as_of)
+            scope = _scope(conn, query.property_id, query.as_of, self._shards)
             if now is None and query.as_of is not None:
                 now = query.as_of.time or scope.views.recorded_at
             now = utc(now or datetime.now(UTC))
@@ -293,18 +278,9 @@ class PersonReports:
             conditions.append(e.name.in_(names))
         newest = conn.execute(select(func.max(e.occurred_us)).where(*conditions)).scalar_one()
         positions = []
-        shards = self._freshness.shards
-        for upstream, projection in self._freshness.upstreams:
-            tracked = (
-                shard_tracking_name(upstream, shard_of(property_id, shards), shards)
-                if shards > 1
-                else upstream
-            )
-            position = stored_position(conn, projection_positions, projection, tracked)
-            if not position and shards > 1:
-                position = stored_position(conn, projection_positions, projection, upstream)
-            past = scope.views.ingest if upstream == INGEST else scope.views.identity
-            positions.append((upstream, position if past is None else past))
+        for upstream, past in ((INGEST, scope.views.ingest), (IDENTITY, scope.views.identity)):
+            live = live_position(conn, upstream, property_id, self._shards)
+            positions.append((upstream, live if past is None else past))
         return Freshness(
             tuple(positions),
             None if newest is None else _moment(int(newest)),
@@ -359,10 +335,10 @@ class _Scope:
         return self.views.is_live and self.views.identity is None
 
 
-def _scope(conn: Connection, property_id: str, as_of: AsOf | None) -> _Scope:
+def _scope(conn: Connection, property_id: str, as_of: AsOf | None, shards: int) -> _Scope:
     if not property_id:
         raise MissingPropertyError("property_id is required")
-    views = resolve(conn, as_of)
+    views = resolve(conn, as_of, property_id, shards)
     return _Scope(property_id, is_blended(conn, property_id, views.attribution), views)
 
 

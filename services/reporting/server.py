@@ -166,7 +166,7 @@ def _start(
         engine.dispose()
         raise
     projection = ConversionCreditsProjection(engine)
-    app = ReportingApplication(engine, UPSTREAMS)
+    app = ReportingApplication(engine, UPSTREAMS, settings.shards)
     activity = IngestActivityProjection(engine)
     channel = open_channel(
         settings.attribution_addr, settings.transport.tls, telemetry.tracer_provider
@@ -259,10 +259,10 @@ def _start(
         app,
         positions,
         telemetry.meter(__name__),
-        MetricsReports(engine),
-        PathReports(engine),
+        MetricsReports(engine, settings.shards),
+        PathReports(engine, settings.shards),
         rebuilds=rebuilder,
-        outcomes=OutcomeReports(engine),
+        outcomes=OutcomeReports(engine, settings.shards),
         audit=audit,
         people=PersonReports(engine, settings.shards),
     )

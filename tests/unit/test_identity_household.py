@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.identity.observations import ObservationRecord
 from services.identity.probabilistic import LinkerConfig, ProbabilisticLinker
@@ -32,6 +34,7 @@ def _decide(
     linker: ProbabilisticLinker,
     records: list[ObservationRecord],
     pairs: list[tuple[str, str, float, dict[str, float]]],
+    min_weight: float | None = None,
 ) -> tuple[list[bool], PreparedRecords]:
     """Which of the (a, b, match probability, weight per signal) pairs the linker proposes."""
     prepared = linker.prepare(records)
@@ -43,8 +46,9 @@ def _decide(
     weights = np.asarray(
         [[signals.get(name, 0.0) for name in names] for _, _, _, signals in pairs],
         dtype=np.float64,
-    )
-    return linker.proposed(prepared, a, b, weights, probability).tolist(), prepared
+    ).reshape(len(pairs), len(names))
+    proposed = linker.proposed(prepared, a, b, weights, probability, min_weight=min_weight)
+    return proposed.tolist(), prepared
 
 
 DEVICE_ONLY = {"ip_device": 17.0, "geo_city": 2.5}
@@ -128,6 +132,50 @@ def test_a_pair_joining_two_cookies_active_at_once_on_one_ip_with_one_build_is_r
     assert direct == [False]
     assert chained == [True, False]
     assert alone == [True]
+
+
+CONCURRENT_COOKIES = [
+    _visit("1", ("anon:mine", "user:1"), 0, HOME),
+    _visit("2", ("anon:mine",), 6, HOME),
+    _visit("3", ("anon:twin",), 2, HOME),
+    _visit("4", ("anon:twin",), 3, HOME),
+    _visit("5", ("anon:later",), 9, HOME),
+    _visit("6", ("anon:early",), 1, HOME),
+]
+PAIRS = [
+    (x, y)
+    for k, x in enumerate(["anon:mine", "anon:twin", "anon:later", "anon:early", "user:1"])
+    for y in ["anon:mine", "anon:twin", "anon:later", "anon:early", "user:1"][k + 1 :]
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    weights=st.lists(
+        st.sampled_from([10.0, 12.0, 14.0, 16.0, 18.0, 20.0]), min_size=10, max_size=10
+    ),
+    chosen=st.lists(st.booleans(), min_size=10, max_size=10),
+    floor=st.sampled_from([11.0, 13.0, 15.0, 17.0, 19.0]),
+)
+def test_a_weight_floor_refuses_through_the_cookie_guard_only_what_passes_it(
+    weights: list[float], chosen: list[bool], floor: float
+) -> None:
+    linker = ProbabilisticLinker(ua_signature=synthetic_ua)
+    pairs = [
+        (x, y, 0.9999, {"ip_device": w})
+        for (x, y), w, c in zip(PAIRS, weights, chosen, strict=True)
+        if c
+    ]
+    floored = [signals["ip_device"] >= floor for _, _, _, signals in pairs]
+    strong = [pair for pair, f in zip(pairs, floored, strict=True) if f]
+
+    proposed, _ = _decide(linker, CONCURRENT_COOKIES, pairs, min_weight=floor)
+    alone, _ = _decide(linker, CONCURRENT_COOKIES, strong)
+
+    # The floor applies before the concurrent-cookie guard: a pair below it refuses nothing,
+    # so the pairs kept are those the guard keeps among the pairs at or above the floor.
+    assert [p for p, f in zip(proposed, floored, strict=True) if f] == alone
+    assert not any(p for p, f in zip(proposed, floored, strict=True) if not f)
 
 
 def test_the_self_check_counts_only_the_pairs_the_guards_let_through() -> None:

@@ -305,9 +305,7 @@ class ProbabilisticLinker:
             weights, _ = self._weights(prepared.features, a, b, params)
         total = weights.sum(axis=1)
         probability = _probability(total, params.match_prior)
-        keep = self.proposed(prepared, a, b, weights, probability, threshold)
-        if min_weight is not None:
-            keep &= total >= min_weight
+        keep = self.proposed(prepared, a, b, weights, probability, threshold, min_weight=min_weight)
         ids = [p.identifier for p in prepared.profiles]
         return [
             (ids[x], ids[y], w)
@@ -324,10 +322,13 @@ class ProbabilisticLinker:
         weights: FloatArray,
         probability: FloatArray,
         threshold: float | None = None,
+        *,
+        min_weight: float | None = None,
     ) -> BoolArray:
         """Which scored pairs (a[i], b[i]) a run proposes, given their per-signal weights.
 
-        A pair needs match probability `threshold` (default `config.min_probability`); a pair
+        A pair needs match probability `threshold` (default `config.min_probability`) and,
+        with `min_weight`, that match weight, both before the guards below see it; a pair
         whose only evidence is device and network signals on an IP that
         `config.household_min_people` identified people use needs at least
         `config.household_min_probability`; and a pair is refused when, with the stronger
@@ -337,6 +338,8 @@ class ProbabilisticLinker:
         config = self.config
         bar = config.min_probability if threshold is None else threshold
         keep = probability >= bar
+        if min_weight is not None:
+            keep &= weights.sum(axis=1) >= min_weight
         names = [c.name for c in self.comparisons]
         profiles, groups = prepared.profiles, prepared.groups
         candidates = np.flatnonzero(
