@@ -267,9 +267,9 @@ def _tour(
     _heading(
         1,
         SECTIONS[0],
-        f"{name} conversions by channel, last click vs linear (value in the reporting currency)",
+        f"{name} by channel, last click vs linear (reporting currency)",
     )
-    print(format_comparison(comparison))
+    print(format_comparison(comparison, width=TEXT_WIDTH))
 
     until = config.end
     since = until - timedelta(days=PERIOD_DAYS)
@@ -288,10 +288,10 @@ def _tour(
     _heading(
         2,
         SECTIONS[1],
-        f"{name} by channel, the last {PERIOD_DAYS} days against the {PERIOD_DAYS} before "
+        f"{name} by channel, last {PERIOD_DAYS} days vs the {PERIOD_DAYS} before "
         "(--compare previous)",
     )
-    print(render_report_table(period))
+    print(render_report_table(period, TEXT_WIDTH))
 
     cost = fetch_metric_table(
         addresses.reporting,
@@ -302,7 +302,7 @@ def _tour(
         tls=tls,
     )
     _heading(3, SECTIONS[2], f"cost and return on ad spend by channel, {name}, last click")
-    print(render_metric_table(cost))
+    print(render_metric_table(cost, TEXT_WIDTH))
 
     paths = fetch_path_table(
         addresses.reporting,
@@ -314,7 +314,7 @@ def _tour(
         api_key=key,
     )
     _heading(4, SECTIONS[3], f"the five top {name} conversion paths")
-    print(render_metric_table(paths))
+    print(render_metric_table(paths, TEXT_WIDTH))
 
     _heading(5, SECTIONS[4], f"one person's {name} journey across two devices, joined by logins")
     _print_journey(addresses, property_id, key, tls, journeys)
@@ -331,7 +331,7 @@ def _tour(
         SECTIONS[5],
         f"{sample_data.DEAL_CONVERSION} stages from the CRM, credited by channel, last click",
     )
-    print(render_metric_table(outcomes))
+    print(render_metric_table(outcomes, TEXT_WIDTH))
 
     from services.commands.people import fetch_funnel, funnel_table
 
@@ -349,10 +349,10 @@ def _tour(
     _heading(
         7,
         SECTIONS[6],
-        f"persons from product page to cart to purchase within {FUNNEL_WITHIN.days} days, "
+        f"product page, cart, purchase within {FUNNEL_WITHIN.days} days, "
         f"by first-touch channel ({FUNNEL_CHANNELS} largest)",
     )
-    print(render_metric_table(funnel_table(funnel)))
+    print(render_metric_table(funnel_table(funnel), TEXT_WIDTH))
 
 
 def _print_journey(
@@ -380,8 +380,8 @@ def _print_journey(
         )
         if len(journey.device_types) < 2:
             continue
-        print(render_metric_table(identifier_table(journey.person)))
+        print(render_metric_table(identifier_table(journey.person), TEXT_WIDTH))
         print()
-        print(render_metric_table(journey_table(journey.attribution, JOURNEY_MODELS)))
+        print(render_metric_table(journey_table(journey.attribution, JOURNEY_MODELS), TEXT_WIDTH))
         return
     print("No purchase in this sample came from two devices (try more --visitors).")

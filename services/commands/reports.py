@@ -20,6 +20,7 @@ from common.wire import from_money_pb, to_timestamp
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from services.commands.credentials import client_channel, sent_api_key
 from services.commands.report_output import (
+    TABLE_FILE_WIDTH,
     Change,
     Figures,
     Report,
@@ -546,11 +547,13 @@ def from_comparison_pb(
 
 
 def format_comparison(
-    comparison: reporting_pb2.CompareModelsResponse, group_by: str = "channel"
+    comparison: reporting_pb2.CompareModelsResponse,
+    group_by: str = "channel",
+    width: int = TABLE_FILE_WIDTH,
 ) -> str:
     """A model comparison as a plain-text table with totals, and a caption naming the
-    conversion name counted and the data's freshness."""
-    return render_table(from_comparison_pb(comparison, group_by))
+    conversion name counted and the data's freshness, `width` columns wide at most."""
+    return render_table(from_comparison_pb(comparison, group_by), width)
 
 
 def _fetch_conversions(ask: Ask) -> Report:
