@@ -112,19 +112,17 @@ class PersonReports:
             scope = _scope(conn, query.property_id, query.as_of)
             self._require_property(conn, scope, query.start, query.end)
             reached = _reached_steps(query, scope)
-            firsts = _first_touches(scope, reached[0])
             counts: dict[str, list[int]] = {}
-            for index, step in enumerate(reached):
-                channel = func.coalesce(firsts.c.channel, NO_FIRST_TOUCH)
-                statement = (
-                    select(channel, func.count())
-                    .select_from(
-                        step.outerjoin(firsts, firsts.c.person == step.c.person),
-                    )
-                    .group_by(channel)
+            statement = union_all(
+                *(
+                    select(literal(index, Integer).label("step"), step.c.channel, func.count())
+                    .select_from(step)
+                    .group_by(step.c.channel)
+                    for index, step in enumerate(reached)
                 )
-                for name, persons in conn.execute(statement):
-                    counts.setdefault(str(name), [0] * len(reached))[index] = int(persons)
+            )
+            for index, name, persons in conn.execute(statement):
+                counts.setdefault(str(name), [0] * len(reached))[int(index)] = int(persons)
             totals = [sum(c[n] for c in counts.values()) for n in range(len(reached))]
             channels = sorted(c for c in counts if c > query.after)
             page = channels[: query.page_size]
@@ -427,8 +425,9 @@ def _step_condition(events: FromClause, step: FunnelStep) -> ColumnElement[bool]
 
 
 def _reached_steps(query: FunnelQuery, scope: _Scope) -> list[CTE]:
-    """One CTE per step: (person, entered, at) of each person who reached it, `at` the time
-    of its step event and `entered` that of its first step's."""
+    """One CTE per step: (person, entered, at, channel) of each person who reached it, `at`
+    the time of its step event, `entered` that of its first step's and `channel` that of its
+    first touch (NO_FIRST_TOUCH without one), found once for the persons who entered."""
     within = query.within // timedelta(microseconds=1)
     events = person_events.alias("first_step")
     joined, person = _resolved(events, scope)
@@ -442,11 +441,22 @@ def _reached_steps(query: FunnelQuery, scope: _Scope) -> list[CTE]:
     if query.end is not None:
         conditions.append(events.c.occurred_us < micros_of(query.end))
     entered = func.min(events.c.occurred_us)
-    first = (
-        select(person.label("person"), entered.label("entered"), entered.label("at"))
+    entrants = (
+        select(person.label("person"), entered.label("entered"))
         .select_from(joined)
         .where(*conditions)
         .group_by(person)
+        .cte("entrants")
+    )
+    firsts = _first_touches(scope, entrants)
+    first = (
+        select(
+            entrants.c.person,
+            entrants.c.entered,
+            entrants.c.entered.label("at"),
+            func.coalesce(firsts.c.channel, NO_FIRST_TOUCH).label("channel"),
+        )
+        .select_from(entrants.outerjoin(firsts, firsts.c.person == entrants.c.person))
         .cte("step_1")
     )
     reached = [first]
@@ -459,6 +469,7 @@ def _reached_steps(query: FunnelQuery, scope: _Scope) -> list[CTE]:
                 previous.c.person,
                 previous.c.entered,
                 func.min(events.c.occurred_us).label("at"),
+                previous.c.channel,
             )
             .select_from(joined.join(previous, previous.c.person == person))
             .where(
@@ -468,22 +479,24 @@ def _reached_steps(query: FunnelQuery, scope: _Scope) -> list[CTE]:
                 events.c.occurred_us >= previous.c.at,
                 events.c.occurred_us <= previous.c.entered + literal(within, BigInteger),
             )
-            .group_by(previous.c.person, previous.c.entered)
+            .group_by(previous.c.person, previous.c.entered, previous.c.channel)
         )
         reached.append(statement.cte(f"step_{index}"))
     return reached
 
 
-def _members(scope: _Scope, persons: FromClause, name: str) -> CTE:
+def _members(scope: _Scope, persons: FromClause, name: str, carried: Sequence[str] = ()) -> CTE:
     """(person, visitor) of every identifier of each person in `persons` (a person that is
-    an unlinked visitor is its own)."""
+    an unlinked visitor is its own), with the `carried` columns of `persons` (so that a
+    query joins the members alone, not them and `persons` again)."""
     at = scope.views.identity
     parts: list[Select[Any]] = []
     tables = [identity_links, blended_links] if scope.blended else [identity_links]
+    kept = [persons.c.person, *(persons.c[c] for c in carried)]
     for number, table in enumerate(tables):
         links = table.alias(f"{name}_links_{number}")
         parts.append(
-            select(persons.c.person, links.c.identifier.label("visitor")).join(
+            select(*kept, links.c.identifier.label("visitor")).join(
                 links,
                 and_(
                     links.c.property_id == scope.property_id,
@@ -492,7 +505,7 @@ def _members(scope: _Scope, persons: FromClause, name: str) -> CTE:
                 ),
             )
         )
-    parts.append(select(persons.c.person, persons.c.person.label("visitor")))
+    parts.append(select(*kept, persons.c.person.label("visitor")))
     return union_all(*parts).cte(name)
 
 
@@ -561,12 +574,13 @@ def _cohort_conversions(query: CohortQuery, cohort: CTE, key: Any, scope: _Scope
     the cohorts' persons (of the query's names) from their cohort's period on, `period`
     counted from it; the value after the conversion's outcomes (value changes and refunds)
     when it has any, else the value it was sent with."""
-    members = _members(scope, cohort, "cohort_members")
+    members = _members(scope, cohort, "cohort_members", ("cohort", "channel"))
     e = person_events.alias("conversions")
     v = conversion_values.alias("outcome_values")
-    period = (key(e.c.occurred_us) - cohort.c.cohort).label("period")
+    period = (key(e.c.occurred_us) - members.c.cohort).label("period")
     conditions = [
         e.c.property_id == query.property_id,
+        e.c.visitor == members.c.visitor,
         e.c.kind == EventKind.CONVERSION.value,
         current(e.c, scope.views.ingest),
     ]
@@ -574,17 +588,15 @@ def _cohort_conversions(query: CohortQuery, cohort: CTE, key: Any, scope: _Scope
         conditions.append(e.c.name.in_(query.conversion_names))
     inner = (
         select(
-            cohort.c.person,
-            cohort.c.cohort,
-            cohort.c.channel,
+            members.c.person,
+            members.c.cohort,
+            members.c.channel,
             period,
             func.coalesce(v.c.value_micros, e.c.value_micros).label("value_micros"),
             func.coalesce(v.c.currency_code, e.c.currency_code).label("currency_code"),
         )
         .select_from(
-            cohort.join(members, members.c.person == cohort.c.person)
-            .join(e, e.c.visitor == members.c.visitor)
-            .outerjoin(
+            members.join(e, and_(*conditions)).outerjoin(
                 v,
                 and_(
                     v.c.property_id == query.property_id,
@@ -593,7 +605,6 @@ def _cohort_conversions(query: CohortQuery, cohort: CTE, key: Any, scope: _Scope
                 ),
             )
         )
-        .where(*conditions)
         .subquery("all_conversions")
     )
     return (
