@@ -174,53 +174,30 @@ class PersonReports:
                 return period_key_sql(seconds, interval, zone, low, high)
 
             cohort = _cohort_persons(query, key, scope)
-            sizes = {
-                (int(k), str(c)): int(n)
-                for k, c, n in conn.execute(
-                    select(cohort.c.cohort, cohort.c.channel, func.count()).group_by(
-                        cohort.c.cohort, cohort.c.channel
-                    )
-                )
-            }
             conversions = _cohort_conversions(query, cohort, key, scope)
+            sizes: dict[tuple[int, str], int] = {}
             sums: dict[tuple[int, str, int], tuple[int, int]] = {}
+            converted: dict[tuple[int, str, int], int] = {}
             currencies: set[str] = set()
-            statement = select(
-                conversions.c.cohort,
-                conversions.c.channel,
-                conversions.c.period,
-                func.count(),
-                *value_part_sums(conversions.c.value_micros),
-                func.min(conversions.c.currency_code),
-                func.max(conversions.c.currency_code),
-            ).group_by(conversions.c.cohort, conversions.c.channel, conversions.c.period)
-            for k, c, p, n, high_part, middle, low_part, lowest, highest in conn.execute(statement):
-                sums[(int(k), str(c), int(p))] = (int(n), joined_value(high_part, middle, low_part))
-                currencies |= {lowest, highest} - {""}
+            for part, k, c, p, n, high_part, middle, low_part, lowest, highest in conn.execute(
+                _cohort_figures(cohort, conversions)
+            ):
+                if part == _SIZES:
+                    sizes[(int(k), str(c))] = int(n)
+                elif part == _SUMS:
+                    sums[(int(k), str(c), int(p))] = (
+                        int(n),
+                        joined_value(high_part, middle, low_part),
+                    )
+                    currencies |= {lowest, highest} - {""}
+                else:
+                    converted[(int(k), str(c), int(p))] = int(n)
             if len(currencies) > 1:
                 raise MixedCurrencyError(
                     f"property {query.property_id!r} has conversion values in several "
                     f"reporting currencies ({', '.join(sorted(currencies))}): narrow the "
                     "time range or the conversion names"
                 )
-            per_person = conversions.alias("per_person")
-            firsts = (
-                select(
-                    per_person.c.cohort,
-                    per_person.c.channel,
-                    func.min(per_person.c.period).label("period"),
-                )
-                .group_by(per_person.c.person, per_person.c.cohort, per_person.c.channel)
-                .subquery()
-            )
-            converted = {
-                (int(k), str(c), int(p)): int(n)
-                for k, c, p, n in conn.execute(
-                    select(
-                        firsts.c.cohort, firsts.c.channel, firsts.c.period, func.count()
-                    ).group_by(firsts.c.cohort, firsts.c.channel, firsts.c.period)
-                )
-            }
             now_key = key_of(interval, now, zone)
             rows = []
             for cohort_key, channel in sorted(sizes):
@@ -569,7 +546,63 @@ def _cohort_persons(query: CohortQuery, key: Any, scope: _Scope) -> CTE:
     )
 
 
-def _cohort_conversions(query: CohortQuery, cohort: CTE, key: Any, scope: _Scope) -> Any:
+_SIZES, _SUMS, _CONVERTED = 0, 1, 2
+"""The parts of `_cohort_figures`' rows."""
+
+
+def _cohort_figures(cohort: CTE, conversions: CTE) -> Any:
+    """One statement (so that the cohorts' persons and conversions are found once) of rows
+    (part, cohort, channel, period, count, value parts, lowest and highest currency): the
+    persons of each cohort (_SIZES), the conversions and their value per period (_SUMS), and
+    the persons who first converted in each period (_CONVERTED)."""
+    zero, blank = literal(0, BigInteger), literal("")
+    sizes = select(
+        literal(_SIZES, Integer),
+        cohort.c.cohort,
+        cohort.c.channel,
+        zero,
+        func.count(),
+        zero,
+        zero,
+        zero,
+        blank,
+        blank,
+    ).group_by(cohort.c.cohort, cohort.c.channel)
+    sums = select(
+        literal(_SUMS, Integer),
+        conversions.c.cohort,
+        conversions.c.channel,
+        conversions.c.period,
+        func.count(),
+        *value_part_sums(conversions.c.value_micros),
+        func.min(conversions.c.currency_code),
+        func.max(conversions.c.currency_code),
+    ).group_by(conversions.c.cohort, conversions.c.channel, conversions.c.period)
+    firsts = (
+        select(
+            conversions.c.cohort,
+            conversions.c.channel,
+            func.min(conversions.c.period).label("period"),
+        )
+        .group_by(conversions.c.person, conversions.c.cohort, conversions.c.channel)
+        .subquery("first_conversions")
+    )
+    converted = select(
+        literal(_CONVERTED, Integer),
+        firsts.c.cohort,
+        firsts.c.channel,
+        firsts.c.period,
+        func.count(),
+        zero,
+        zero,
+        zero,
+        blank,
+        blank,
+    ).group_by(firsts.c.cohort, firsts.c.channel, firsts.c.period)
+    return union_all(sizes, sums, converted)
+
+
+def _cohort_conversions(query: CohortQuery, cohort: CTE, key: Any, scope: _Scope) -> CTE:
     """(person, cohort, channel, period, value_micros, currency_code) of each conversion of
     the cohorts' persons (of the query's names) from their cohort's period on, `period`
     counted from it; the value after the conversion's outcomes (value changes and refunds)
@@ -610,5 +643,5 @@ def _cohort_conversions(query: CohortQuery, cohort: CTE, key: Any, scope: _Scope
     return (
         select(inner)
         .where(inner.c.period >= 0, inner.c.period < literal(query.periods, Integer))
-        .subquery("cohort_conversions")
+        .cte("cohort_conversions")
     )
