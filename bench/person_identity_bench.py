@@ -167,7 +167,7 @@ def run(env: dict[str, str], backend: str, visitors: int) -> list[Row]:
             offset = links.position("identity")
             started = time.perf_counter()
             for start in range(0, len(changes), PAGE):
-                entries = []
+                entries: list[UpstreamEntry[IdentityChange | None]] = []
                 for n, value in enumerate(changes[start : start + PAGE], start=offset + start + 1):
                     clock[0] += timedelta(milliseconds=10)
                     entries.append(UpstreamEntry(n, value, recorded_at=clock[0]))
