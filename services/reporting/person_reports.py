@@ -97,19 +97,17 @@ class PersonReports:
             scope = _scope(conn, query.property_id, query.as_of, self._shards)
             self._require_property(conn, scope, query.start, query.end)
             reached = _reached_steps(query, scope)
-            firsts = _first_touches(scope, reached[0])
             counts: dict[str, list[int]] = {}
-            for index, step in enumerate(reached):
-                channel = func.coalesce(firsts.c.channel, NO_FIRST_TOUCH)
-                statement = (
-                    select(channel, func.count())
-                    .select_from(
-                        step.outerjoin(firsts, firsts.c.person == step.c.person),
-                    )
-                    .group_by(channel)
+            statement = union_all(
+                *(
+                    select(literal(index, Integer).label("step"), step.c.channel, func.count())
+                    .select_from(step)
+                    .group_by(step.c.channel)
+                    for index, step in enumerate(reached)
                 )
-                for name, persons in conn.execute(statement):
-                    counts.setdefault(str(name), [0] * len(reached))[index] = int(persons)
+            )
+            for index, name, persons in conn.execute(statement):
+                counts.setdefault(str(name), [0] * len(reached))[int(index)] = int(persons)
             totals = [sum(c[n] for c in counts.values()) for n in range(len(reached))]
             channels = sorted(c for c in counts if c > query.after)
             page = channels[: query.page_size]
@@ -161,53 +159,30 @@ class PersonReports:
                 return period_key_sql(seconds, interval, zone, low, high)
 
             cohort = _cohort_persons(query, key, scope)
-            sizes = {
-                (int(k), str(c)): int(n)
-                for k, c, n in conn.execute(
-                    select(cohort.c.cohort, cohort.c.channel, func.count()).group_by(
-                        cohort.c.cohort, cohort.c.channel
-                    )
-                )
-            }
             conversions = _cohort_conversions(query, cohort, key, scope)
+            sizes: dict[tuple[int, str], int] = {}
             sums: dict[tuple[int, str, int], tuple[int, int]] = {}
+            converted: dict[tuple[int, str, int], int] = {}
             currencies: set[str] = set()
-            statement = select(
-                conversions.c.cohort,
-                conversions.c.channel,
-                conversions.c.period,
-                func.count(),
-                *value_part_sums(conversions.c.value_micros),
-                func.min(conversions.c.currency_code),
-                func.max(conversions.c.currency_code),
-            ).group_by(conversions.c.cohort, conversions.c.channel, conversions.c.period)
-            for k, c, p, n, high_part, middle, low_part, lowest, highest in conn.execute(statement):
-                sums[(int(k), str(c), int(p))] = (int(n), joined_value(high_part, middle, low_part))
-                currencies |= {lowest, highest} - {""}
+            for part, k, c, p, n, high_part, middle, low_part, lowest, highest in conn.execute(
+                _cohort_figures(cohort, conversions)
+            ):
+                if part == _SIZES:
+                    sizes[(int(k), str(c))] = int(n)
+                elif part == _SUMS:
+                    sums[(int(k), str(c), int(p))] = (
+                        int(n),
+                        joined_value(high_part, middle, low_part),
+                    )
+                    currencies |= {lowest, highest} - {""}
+                else:
+                    converted[(int(k), str(c), int(p))] = int(n)
             if len(currencies) > 1:
                 raise MixedCurrencyError(
                     f"property {query.property_id!r} has conversion values in several "
                     f"reporting currencies ({', '.join(sorted(currencies))}): narrow the "
                     "time range or the conversion names"
                 )
-            per_person = conversions.alias("per_person")
-            firsts = (
-                select(
-                    per_person.c.cohort,
-                    per_person.c.channel,
-                    func.min(per_person.c.period).label("period"),
-                )
-                .group_by(per_person.c.person, per_person.c.cohort, per_person.c.channel)
-                .subquery()
-            )
-            converted = {
-                (int(k), str(c), int(p)): int(n)
-                for k, c, p, n in conn.execute(
-                    select(
-                        firsts.c.cohort, firsts.c.channel, firsts.c.period, func.count()
-                    ).group_by(firsts.c.cohort, firsts.c.channel, firsts.c.period)
-                )
-            }
             now_key = key_of(interval, now, zone)
             rows = []
             for cohort_key, channel in sorted(sizes):
@@ -403,8 +378,9 @@ def _step_condition(events: FromClause, step: FunnelStep) -> ColumnElement[bool]
 
 
 def _reached_steps(query: FunnelQuery, scope: _Scope) -> list[CTE]:
-    """One CTE per step: (person, entered, at) of each person who reached it, `at` the time
-    of its step event and `entered` that of its first step's."""
+    """One CTE per step: (person, entered, at, channel) of each person who reached it, `at`
+    the time of its step event, `entered` that of its first step's and `channel` that of its
+    first touch (NO_FIRST_TOUCH without one), found once for the persons who entered."""
     within = query.within // timedelta(microseconds=1)
     events = person_events.alias("first_step")
     joined, person = _resolved(events, scope)
@@ -418,11 +394,22 @@ def _reached_steps(query: FunnelQuery, scope: _Scope) -> list[CTE]:
     if query.end is not None:
         conditions.append(events.c.occurred_us < micros_of(query.end))
     entered = func.min(events.c.occurred_us)
-    first = (
-        select(person.label("person"), entered.label("entered"), entered.label("at"))
+    entrants = (
+        select(person.label("person"), entered.label("entered"))
         .select_from(joined)
         .where(*conditions)
         .group_by(person)
+        .cte("entrants")
+    )
+    firsts = _first_touches(scope, entrants)
+    first = (
+        select(
+            entrants.c.person,
+            entrants.c.entered,
+            entrants.c.entered.label("at"),
+            func.coalesce(firsts.c.channel, NO_FIRST_TOUCH).label("channel"),
+        )
+        .select_from(entrants.outerjoin(firsts, firsts.c.person == entrants.c.person))
         .cte("step_1")
     )
     reached = [first]
@@ -435,6 +422,7 @@ def _reached_steps(query: FunnelQuery, scope: _Scope) -> list[CTE]:
                 previous.c.person,
                 previous.c.entered,
                 func.min(events.c.occurred_us).label("at"),
+                previous.c.channel,
             )
             .select_from(joined.join(previous, previous.c.person == person))
             .where(
@@ -444,22 +432,24 @@ def _reached_steps(query: FunnelQuery, scope: _Scope) -> list[CTE]:
                 events.c.occurred_us >= previous.c.at,
                 events.c.occurred_us <= previous.c.entered + literal(within, BigInteger),
             )
-            .group_by(previous.c.person, previous.c.entered)
+            .group_by(previous.c.person, previous.c.entered, previous.c.channel)
         )
         reached.append(statement.cte(f"step_{index}"))
     return reached
 
 
-def _members(scope: _Scope, persons: FromClause, name: str) -> CTE:
+def _members(scope: _Scope, persons: FromClause, name: str, carried: Sequence[str] = ()) -> CTE:
     """(person, visitor) of every identifier of each person in `persons` (a person that is
-    an unlinked visitor is its own)."""
+    an unlinked visitor is its own), with the `carried` columns of `persons` (so that a
+    query joins the members alone, not them and `persons` again)."""
     at = scope.views.identity
     parts: list[Select[Any]] = []
     tables = [identity_links, blended_links] if scope.blended else [identity_links]
+    kept = [persons.c.person, *(persons.c[c] for c in carried)]
     for number, table in enumerate(tables):
         links = table.alias(f"{name}_links_{number}")
         parts.append(
-            select(persons.c.person, links.c.identifier.label("visitor")).join(
+            select(*kept, links.c.identifier.label("visitor")).join(
                 links,
                 and_(
                     links.c.property_id == scope.property_id,
@@ -468,7 +458,7 @@ def _members(scope: _Scope, persons: FromClause, name: str) -> CTE:
                 ),
             )
         )
-    parts.append(select(persons.c.person, persons.c.person.label("visitor")))
+    parts.append(select(*kept, persons.c.person.label("visitor")))
     return union_all(*parts).cte(name)
 
 
@@ -532,17 +522,74 @@ def _cohort_persons(query: CohortQuery, key: Any, scope: _Scope) -> CTE:
     )
 
 
-def _cohort_conversions(query: CohortQuery, cohort: CTE, key: Any, scope: _Scope) -> Any:
+_SIZES, _SUMS, _CONVERTED = 0, 1, 2
+"""The parts of `_cohort_figures`' rows."""
+
+
+def _cohort_figures(cohort: CTE, conversions: CTE) -> Any:
+    """One statement (so that the cohorts' persons and conversions are found once) of rows
+    (part, cohort, channel, period, count, value parts, lowest and highest currency): the
+    persons of each cohort (_SIZES), the conversions and their value per period (_SUMS), and
+    the persons who first converted in each period (_CONVERTED)."""
+    zero, blank = literal(0, BigInteger), literal("")
+    sizes = select(
+        literal(_SIZES, Integer),
+        cohort.c.cohort,
+        cohort.c.channel,
+        zero,
+        func.count(),
+        zero,
+        zero,
+        zero,
+        blank,
+        blank,
+    ).group_by(cohort.c.cohort, cohort.c.channel)
+    sums = select(
+        literal(_SUMS, Integer),
+        conversions.c.cohort,
+        conversions.c.channel,
+        conversions.c.period,
+        func.count(),
+        *value_part_sums(conversions.c.value_micros),
+        func.min(conversions.c.currency_code),
+        func.max(conversions.c.currency_code),
+    ).group_by(conversions.c.cohort, conversions.c.channel, conversions.c.period)
+    firsts = (
+        select(
+            conversions.c.cohort,
+            conversions.c.channel,
+            func.min(conversions.c.period).label("period"),
+        )
+        .group_by(conversions.c.person, conversions.c.cohort, conversions.c.channel)
+        .subquery("first_conversions")
+    )
+    converted = select(
+        literal(_CONVERTED, Integer),
+        firsts.c.cohort,
+        firsts.c.channel,
+        firsts.c.period,
+        func.count(),
+        zero,
+        zero,
+        zero,
+        blank,
+        blank,
+    ).group_by(firsts.c.cohort, firsts.c.channel, firsts.c.period)
+    return union_all(sizes, sums, converted)
+
+
+def _cohort_conversions(query: CohortQuery, cohort: CTE, key: Any, scope: _Scope) -> CTE:
     """(person, cohort, channel, period, value_micros, currency_code) of each conversion of
     the cohorts' persons (of the query's names) from their cohort's period on, `period`
     counted from it; the value after the conversion's outcomes (value changes and refunds)
     when it has any, else the value it was sent with."""
-    members = _members(scope, cohort, "cohort_members")
+    members = _members(scope, cohort, "cohort_members", ("cohort", "channel"))
     e = person_events.alias("conversions")
     v = conversion_values.alias("outcome_values")
-    period = (key(e.c.occurred_us) - cohort.c.cohort).label("period")
+    period = (key(e.c.occurred_us) - members.c.cohort).label("period")
     conditions = [
         e.c.property_id == query.property_id,
+        e.c.visitor == members.c.visitor,
         e.c.kind == EventKind.CONVERSION.value,
         current(e.c, scope.views.ingest),
     ]
@@ -550,17 +597,15 @@ def _cohort_conversions(query: CohortQuery, cohort: CTE, key: Any, scope: _Scope
         conditions.append(e.c.name.in_(query.conversion_names))
     inner = (
         select(
-            cohort.c.person,
-            cohort.c.cohort,
-            cohort.c.channel,
+            members.c.person,
+            members.c.cohort,
+            members.c.channel,
             period,
             func.coalesce(v.c.value_micros, e.c.value_micros).label("value_micros"),
             func.coalesce(v.c.currency_code, e.c.currency_code).label("currency_code"),
         )
         .select_from(
-            cohort.join(members, members.c.person == cohort.c.person)
-            .join(e, e.c.visitor == members.c.visitor)
-            .outerjoin(
+            members.join(e, and_(*conditions)).outerjoin(
                 v,
                 and_(
                     v.c.property_id == query.property_id,
@@ -569,11 +614,10 @@ def _cohort_conversions(query: CohortQuery, cohort: CTE, key: Any, scope: _Scope
                 ),
             )
         )
-        .where(*conditions)
         .subquery("all_conversions")
     )
     return (
         select(inner)
         .where(inner.c.period >= 0, inner.c.period < literal(query.periods, Integer))
-        .subquery("cohort_conversions")
+        .cte("cohort_conversions")
     )
