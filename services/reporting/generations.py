@@ -282,6 +282,20 @@ class ReportViews:
         log.info("generation %d of the report views is live (was %s)", building, old)
         return int(old) if old is not None else None
 
+    def analyze(self, generation: int) -> None:
+        """Gathers the query planner's statistics of a generation's tables (ANALYZE): a
+        generation loaded in one go, as a rebuild loads it, is queried with good plans at
+        once, not only after autovacuum got to it (or never, where autovacuum is off)."""
+        from services.reporting.views import metadata
+
+        schema = self.location(generation)
+        with self.begin(generation, write=True) as conn:
+            if self.is_postgres:
+                for table in metadata.sorted_tables:
+                    conn.exec_driver_sql(f'ANALYZE "{schema}"."{table.name}"')
+            else:
+                conn.exec_driver_sql(f'ANALYZE "{schema}"')
+
     def drop(self, generation: int) -> None:
         """Drops a retired (or abandoned building) generation's tables and records it
         dropped. Never the live one."""

@@ -207,6 +207,7 @@ class Rebuilder:
             if building is not None:
                 self._start_builders(building)
         elif building is not None and self._caught_up():
+            self._views.analyze(building)
             self._swap(building)
         now = datetime.now(UTC)
         for generation in generations:
