@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from uuid import NAMESPACE_DNS, uuid5
 
@@ -264,3 +265,19 @@ def test_a_shared_identifier_no_longer_joins_journeys() -> None:
     shared = str(uuid5(NAMESPACE_DNS, "shared-tablet"))
     feed.send("identity", IdentifierShared(PROP, "anon:tablet", shared))
     assert feed.credits("c1", "last_click") == {"(none)": 1.0}
+
+
+def test_a_visitor_created_later_in_the_page_joins_the_journeys_that_name_its_identifier() -> None:
+    feed = Feed()
+    both = ("anon:a", "anon:b")
+    feed.send(
+        "ingest", replace(conversion("c1", "anon:a", T0 + timedelta(hours=2)), identifiers=both)
+    )
+    # In one page: a touchpoint looks up the cluster of both identifiers while anon:b has no
+    # visitor yet; then anon:b's first touchpoint creates it.
+    feed.send(
+        "ingest",
+        replace(touch("search", "anon:a", T0, "paid_search"), identifiers=both),
+        touch("mail", "anon:b", T0 + timedelta(hours=1), "email"),
+    )
+    assert feed.credits("c1", "linear") == {"paid_search": 0.5, "email": 0.5}
