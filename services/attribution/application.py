@@ -774,9 +774,12 @@ class AttributionApplication(TrackingApplication):
     def _move(
         self, unit: UnitOfWork, property_id: str, person_id: UUID, identifiers: Sequence[str]
     ) -> None:
-        """Gives identifiers to a (new) person and points their visitors at it."""
+        """Gives identifiers to a (new) person and points their visitors at it; a person that
+        has them all already gets no event."""
         person = self._person(unit, property_id, person_id)
-        unit.trigger(person, Person.IdentifiersAdded, identifiers=list(identifiers))
+        known = set(person.identifiers)
+        if any(i not in known for i in identifiers):
+            unit.trigger(person, Person.IdentifiersAdded, identifiers=list(identifiers))
         for identifier in identifiers:
             visitor = self._visitor(unit, property_id, identifier)
             if visitor.person_id != person_id:

@@ -281,3 +281,15 @@ def test_a_visitor_created_later_in_the_page_joins_the_journeys_that_name_its_id
         touch("mail", "anon:b", T0 + timedelta(hours=1), "email"),
     )
     assert feed.credits("c1", "linear") == {"paid_search": 0.5, "email": 0.5}
+
+
+def test_identifiers_a_person_already_has_add_no_event_to_it() -> None:
+    feed = Feed()
+    person = uuid5(NAMESPACE_DNS, "person")
+    feed.send("identity", PersonChanged(PROP, str(person), ("anon:a", "user:u1")))
+    feed.send("identity", PersonChanged(PROP, str(person), ("user:u1",)))
+    assert [type(e).__name__ for e in feed.app.events.get(person)] == ["Seen", "IdentifiersAdded"]
+    feed.send("identity", PersonChanged(PROP, str(person), ("user:u1", "anon:b")))
+    events = list(feed.app.events.get(person))
+    assert [type(e).__name__ for e in events] == ["Seen", "IdentifiersAdded", "IdentifiersAdded"]
+    assert events[-1].identifiers == ["user:u1", "anon:b"]  # type: ignore[attr-defined]
