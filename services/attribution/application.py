@@ -156,7 +156,7 @@ class AttributionApplication(TrackingApplication):
             unit.learn_absent(_candidate_ids(entries), self.stored_ids)
             for entry in entries:
                 value = entry.value
-                if not isinstance(value, INGEST_INPUTS):
+                if value is not None and not isinstance(value, INGEST_INPUTS):
                     clusters.clear()  # identity's changes move visitors between clusters
                 if isinstance(value, TouchpointSeen):
                     affected.update(dict.fromkeys(self._touchpoint(unit, value)))
@@ -174,7 +174,7 @@ class AttributionApplication(TrackingApplication):
                     affected.update(dict.fromkeys(self._person_forgotten(unit, value)))
                 elif isinstance(value, ProbabilisticLinkSeen):
                     affected.update(dict.fromkeys(self._probabilistic_link(unit, value)))
-                if not isinstance(value, INGEST_INPUTS):
+                if value is not None and not isinstance(value, INGEST_INPUTS):
                     clusters.clear()
             for conversion_id in affected:
                 self._attribute(unit, conversion_id)
