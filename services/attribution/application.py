@@ -775,13 +775,17 @@ class AttributionApplication(TrackingApplication):
         self, unit: UnitOfWork, property_id: str, person_id: UUID, identifiers: Sequence[str]
     ) -> None:
         """Gives identifiers to a (new) person and points their visitors at it; a person that
-        has them all already gets no event."""
-        person = self._person(unit, property_id, person_id)
-        known = set(person.identifiers)
-        if any(i not in known for i in identifiers):
-            unit.trigger(person, Person.IdentifiersAdded, identifiers=list(identifiers))
+        has them all already gets no event. A new person is created with its identifiers and
+        a new visitor with its person (one event each)."""
+        person = unit.get(Person, person_id)
+        if person is None:
+            unit.create(Person, person_id, property_id=property_id, identifiers=list(identifiers))
+        else:
+            known = set(person.identifiers)
+            if any(i not in known for i in identifiers):
+                unit.trigger(person, Person.IdentifiersAdded, identifiers=list(identifiers))
         for identifier in identifiers:
-            visitor = self._visitor(unit, property_id, identifier)
+            visitor = self._visitor(unit, property_id, identifier, person_id)
             if visitor.person_id != person_id:
                 unit.trigger(visitor, Visitor.LinkedToPerson, person_id=person_id)
 
@@ -789,7 +793,7 @@ class AttributionApplication(TrackingApplication):
     def _person(unit: UnitOfWork, property_id: str, person_id: UUID) -> Person:
         person = unit.get(Person, person_id)
         if person is None:
-            person = unit.create(Person, person_id, property_id=property_id)
+            person = unit.create(Person, person_id, property_id=property_id, identifiers=[])
         return person
 
     def _attribute(self, unit: UnitOfWork, conversion_id: UUID) -> None:
@@ -844,7 +848,10 @@ class AttributionApplication(TrackingApplication):
             return None
         return ChannelFit(fits.fit_version, fits.channel_shares, fits.value_shares)
 
-    def _visitor(self, unit: UnitOfWork, property_id: str, identifier: str) -> Visitor:
+    def _visitor(
+        self, unit: UnitOfWork, property_id: str, identifier: str, person_id: UUID | None = None
+    ) -> Visitor:
+        """The identifier's visitor; a new one is linked to `person_id` when it is given."""
         visitor = unit.get(Visitor, visitor_id(property_id, identifier))
         if visitor is None:
             visitor = unit.create(
@@ -852,6 +859,7 @@ class AttributionApplication(TrackingApplication):
                 visitor_id(property_id, identifier),
                 property_id=property_id,
                 identifier=identifier,
+                person_id=person_id,
             )
             if self._clusters is not None:
                 self._clusters.visitor_created(property_id, identifier)
