@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import os
 import pickle
 import pstats
@@ -28,6 +29,7 @@ from bench.catchup import BATCH_SIZE, CALL_TIMEOUT, _positions, _start, _stop, _
 from bench.pipeline import sample
 from bench.storage import fresh_env
 from common.follower import UpstreamEntry
+from common.server import tune_garbage_collector
 from common.storage import database_for
 from common.wire import to_timestamp
 from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
@@ -170,7 +172,8 @@ def process(backend: str, raw_ingest: list[Any], raw_identity: list[Any], profil
         stats.sort_stats("tottime").print_stats(40)
         stats.sort_stats("cumtime").print_stats(40)
     return (
-        f"{backend}: {len(ingest):,} ingest + {len(identity):,} identity entries; "
+        f"{backend} (gc young threshold {gc.get_threshold()[0]:,}): "
+        f"{len(ingest):,} ingest + {len(identity):,} identity entries; "
         f"process_page {cpu:.2f} s CPU ({cpu / entries * 1e6:.1f} us/entry), "
         f"{wall:.2f} s wall ({entries / wall:,.0f} entries/s); translation "
         f"{translate_cpu / entries * 1e6:.1f} us/entry; attribution log head {head:,}; "
@@ -180,14 +183,21 @@ def process(backend: str, raw_ingest: list[Any], raw_identity: list[Any], profil
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m bench.consumer_pages [--backends sqlite,postgres] [--visitors N] [--logs FILE]
-    [--repeat N] [--profile]`."""
+    [--repeat N] [--profile] [--default-gc]`."""
     parser = argparse.ArgumentParser(prog="python -m bench.consumer_pages", description=__doc__)
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--visitors", type=int, default=3000)
     parser.add_argument("--logs", default="", help="keep the prepared logs in this file")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--default-gc",
+        action="store_true",
+        help="keep Python's collector thresholds (services raise the young generation's)",
+    )
     args = parser.parse_args(argv)
+    if not args.default_gc:
+        tune_garbage_collector()
     raw_ingest, raw_identity = _load_or_prepare(args.logs, args.visitors)
     for _ in range(args.repeat):
         for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:

@@ -26,6 +26,31 @@ A = TypeVar("A", bound=Aggregate)
 
 # The library's JSONTranscoder settings, without the hook it calls for each datetime or UUID.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def _refuse(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+# `JSONEncoder.encode` builds the C encoder again for every call; one built once writes the
+# same text (transcoded values hold no cycles to check for). Python without the C
+# accelerator falls back to the encoder above.
+_MAKE_C_ENCODER = getattr(json.encoder, "c_make_encoder", None)
+_C_ENCODER = (
+    _MAKE_C_ENCODER(
+        None, _refuse, json.encoder.encode_basestring, None, ":", ",", False, False, True
+    )
+    if _MAKE_C_ENCODER is not None
+    else None
+)
+
+
+def _json(state: Any) -> str:
+    if _C_ENCODER is None:
+        return _ENCODER.encode(state)
+    return "".join(_C_ENCODER(state, 0))
+
+
 _PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
@@ -91,7 +116,7 @@ class EventWriter:
         return type(mapper) is Mapper and type(mapper.transcoder) is JSONTranscoder
 
     def _stored(self, originator_id: UUID, version: int, topic: str, state: Any) -> StoredEvent:
-        data = _ENCODER.encode(state).encode("utf8")
+        data = _json(state).encode("utf8")
         if self._mapper.compressor:
             data = self._mapper.compressor.compress(data)
         if self._mapper.cipher:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -255,6 +256,19 @@ class RunningService:
         for close in self._closers:
             close()
         logger.info("stopped %s", self.name)
+
+
+YOUNG_GENERATION_THRESHOLD = 100_000
+"""Allocations between two collections of the young generation (Python's default is 700)."""
+
+
+def tune_garbage_collector() -> None:
+    """Collects the young generation every 100,000 allocations instead of every 700 in a
+    service process: a consumer that keeps tens of thousands of aggregates cached otherwise
+    spends ~10% of its CPU in the collector while catching up (docs/benchmarks.md). Older
+    generations keep their thresholds; cyclic garbage still goes, a little later."""
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_GENERATION_THRESHOLD, older, oldest)
 
 
 def stop_requested_by_signals() -> threading.Event:

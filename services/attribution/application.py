@@ -16,6 +16,7 @@ from eventsourcing.utils import get_topic
 from common.eventlog import TrackingApplication, UnitOfWork
 from common.follower import UpstreamEntry
 from common.telemetry import current_trace_parent
+from services.attribution.clusters import PageClusters
 from services.attribution.domainmodel import (
     CONFIGURATION_ID,
     DEFAULT_SCOPE,
@@ -72,6 +73,8 @@ from services.attribution.training import (
 )
 
 MAX_MERGE_HOPS = 64
+INGEST_INPUTS = (TouchpointSeen, ConversionSeen, OutcomeSeen)
+"""Upstream inputs that change no cluster's membership (apart from creating visitors)."""
 JOB_CHUNK = 200
 LOG_SCAN_PAGE = 1000
 SETTINGS_REFRESH_SECONDS = 1.0
@@ -129,6 +132,7 @@ class AttributionApplication(TrackingApplication):
         )
         _check_unique(environment.models)
         self._book = SettingsBook(environment)
+        self._clusters: PageClusters | None = None
         self._settings_position = 0
         self._settings_refreshed_at = 0.0
         self._refresh_settings(force=True)
@@ -147,10 +151,13 @@ class AttributionApplication(TrackingApplication):
         self._refresh_settings()
         unit = self.unit_of_work()
         affected: dict[UUID, None] = {}
+        clusters = self._clusters = PageClusters()
         try:
             unit.learn_absent(_candidate_ids(entries), self.stored_ids)
             for entry in entries:
                 value = entry.value
+                if value is not None and not isinstance(value, INGEST_INPUTS):
+                    clusters.clear()  # identity's changes move visitors between clusters
                 if isinstance(value, TouchpointSeen):
                     affected.update(dict.fromkeys(self._touchpoint(unit, value)))
                 elif isinstance(value, ConversionSeen):
@@ -167,12 +174,16 @@ class AttributionApplication(TrackingApplication):
                     affected.update(dict.fromkeys(self._person_forgotten(unit, value)))
                 elif isinstance(value, ProbabilisticLinkSeen):
                     affected.update(dict.fromkeys(self._probabilistic_link(unit, value)))
+                if value is not None and not isinstance(value, INGEST_INPUTS):
+                    clusters.clear()
             for conversion_id in affected:
                 self._attribute(unit, conversion_id)
             self.save_tracked(upstream, entries[-1].position, unit)
         except BaseException:
             self.discard_cached_state()
             raise
+        finally:
+            self._clusters = None
 
     def settings(self, property_id: str) -> PropertySettings:
         """The settings that apply to a property (`*`: the deployment default), with where
@@ -763,11 +774,18 @@ class AttributionApplication(TrackingApplication):
     def _move(
         self, unit: UnitOfWork, property_id: str, person_id: UUID, identifiers: Sequence[str]
     ) -> None:
-        """Gives identifiers to a (new) person and points their visitors at it."""
-        person = self._person(unit, property_id, person_id)
-        unit.trigger(person, Person.IdentifiersAdded, identifiers=list(identifiers))
+        """Gives identifiers to a (new) person and points their visitors at it; a person that
+        has them all already gets no event. A new person is created with its identifiers and
+        a new visitor with its person (one event each)."""
+        person = unit.get(Person, person_id)
+        if person is None:
+            unit.create(Person, person_id, property_id=property_id, identifiers=list(identifiers))
+        else:
+            known = set(person.identifiers)
+            if any(i not in known for i in identifiers):
+                unit.trigger(person, Person.IdentifiersAdded, identifiers=list(identifiers))
         for identifier in identifiers:
-            visitor = self._visitor(unit, property_id, identifier)
+            visitor = self._visitor(unit, property_id, identifier, person_id)
             if visitor.person_id != person_id:
                 unit.trigger(visitor, Visitor.LinkedToPerson, person_id=person_id)
 
@@ -775,7 +793,7 @@ class AttributionApplication(TrackingApplication):
     def _person(unit: UnitOfWork, property_id: str, person_id: UUID) -> Person:
         person = unit.get(Person, person_id)
         if person is None:
-            person = unit.create(Person, person_id, property_id=property_id)
+            person = unit.create(Person, person_id, property_id=property_id, identifiers=[])
         return person
 
     def _attribute(self, unit: UnitOfWork, conversion_id: UUID) -> None:
@@ -830,7 +848,10 @@ class AttributionApplication(TrackingApplication):
             return None
         return ChannelFit(fits.fit_version, fits.channel_shares, fits.value_shares)
 
-    def _visitor(self, unit: UnitOfWork, property_id: str, identifier: str) -> Visitor:
+    def _visitor(
+        self, unit: UnitOfWork, property_id: str, identifier: str, person_id: UUID | None = None
+    ) -> Visitor:
+        """The identifier's visitor; a new one is linked to `person_id` when it is given."""
         visitor = unit.get(Visitor, visitor_id(property_id, identifier))
         if visitor is None:
             visitor = unit.create(
@@ -838,18 +859,26 @@ class AttributionApplication(TrackingApplication):
                 visitor_id(property_id, identifier),
                 property_id=property_id,
                 identifier=identifier,
+                person_id=person_id,
             )
+            if self._clusters is not None:
+                self._clusters.visitor_created(property_id, identifier)
         return visitor
 
     def _cluster(
         self, unit: UnitOfWork, property_id: str, identifiers: tuple[str, ...]
     ) -> list[Visitor]:
         """The visitors of every person the identifiers belong to (or just theirs); under the
-        blended reporting identity also of the persons accepted probabilistic links join."""
+        blended reporting identity also of the persons accepted probabilistic links join.
+        While a page is processed, a cluster found is reused until it may have changed."""
+        memo = self._clusters
+        if memo is not None and (known := memo.get(property_id, identifiers)) is not None:
+            return known
         settings = self._book.for_property(property_id).settings
         blended = settings.reporting_identity is ReportingIdentity.BLENDED
         keys: set[str] = set()
         visitors: list[Visitor] = []
+        without_visitor: list[str] = []
         pending = list(identifiers)
         while pending:
             identifier = pending.pop()
@@ -858,6 +887,7 @@ class AttributionApplication(TrackingApplication):
             keys.add(identifier)
             visitor = unit.get(Visitor, visitor_id(property_id, identifier))
             if visitor is None:
+                without_visitor.append(identifier)
                 continue
             visitors.append(visitor)
             if visitor.person_id is not None:
@@ -865,7 +895,10 @@ class AttributionApplication(TrackingApplication):
                 pending.extend(i for i in person.identifiers if i not in keys)
             if blended:
                 pending.extend(i for i in visitor.probable_matches if i not in keys)
-        return sorted(visitors, key=lambda v: v.identifier)
+        visitors.sort(key=lambda v: v.identifier)
+        if memo is not None:
+            memo.put(property_id, identifiers, visitors, without_visitor)
+        return visitors
 
     @staticmethod
     def _conversions(unit: UnitOfWork, visitors: Iterable[Visitor]) -> list[Conversion]:

@@ -222,12 +222,18 @@ class Visitor(Aggregate):
     LinkedToPerson: ClassVar[type[DomainEvent]]
 
     @event("Seen")
-    def __init__(self, *, id: UUID, property_id: str, identifier: str) -> None:
+    def __init__(
+        self, *, id: UUID, property_id: str, identifier: str, person_id: UUID | None = None
+    ) -> None:
+        """A visitor, with its person when identity linked its identifier first. The default
+        is for `Seen` events stored before they carried it (then `LinkedToPerson` followed);
+        the library's constructor still requires the argument (keyword-only defaults count
+        as required there), so callers always pass it."""
         self.property_id = property_id
         self.identifier = identifier
         self.touchpoints: list[dict[str, Any]] = []
         self.conversion_ids: list[UUID] = []
-        self.person_id: UUID | None = None
+        self.person_id: UUID | None = person_id
         self.probable_matches: list[str] = []
 
     @event("TouchpointAdded")
@@ -267,9 +273,12 @@ class Person(Aggregate):
     MergedInto: ClassVar[type[DomainEvent]]
 
     @event("Seen")
-    def __init__(self, *, id: UUID, property_id: str) -> None:
+    def __init__(self, *, id: UUID, property_id: str, identifiers: list[str] | None = None) -> None:
+        """A person, with the identifiers identity first gave it. The default is for `Seen`
+        events stored before they carried them (then `IdentifiersAdded` followed); callers
+        always pass them, as for `Visitor`."""
         self.property_id = property_id
-        self.identifiers: list[str] = []
+        self.identifiers: list[str] = list(dict.fromkeys(identifiers or ()))
         self.merged_into: UUID | None = None
 
     @event("IdentifiersAdded")

@@ -6,7 +6,12 @@ import argparse
 import logging
 
 from common.leadership import AnotherReplicaError
-from common.server import serve_until, stop_requested_by_signals, tell_supervisor_ready
+from common.server import (
+    serve_until,
+    stop_requested_by_signals,
+    tell_supervisor_ready,
+    tune_garbage_collector,
+)
 from common.settings import SettingsError, env_int, process_env
 from services import launcher
 from services.commands.local import local_access
@@ -18,6 +23,7 @@ def serve(args: argparse.Namespace) -> int:
     """Runs the one service named in `args`, configured from the environment, until SIGTERM;
     ingest with `INGEST_WORKERS` > 1 as that many processes on one port."""
     stop = stop_requested_by_signals()
+    tune_garbage_collector()
     env = process_env()
     try:
         if (
@@ -42,6 +48,7 @@ def up(args: argparse.Namespace) -> int:
     (`services.commands.local`): API keys on unless `CONVTRACK_AUTH` says otherwise, with a
     local admin key in the data directory that `convtrack` commands run here send."""
     stop = stop_requested_by_signals()
+    tune_garbage_collector()
     try:
         access = local_access(process_env())
         running, addresses = launcher.start_all(access.env)

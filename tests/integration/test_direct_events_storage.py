@@ -37,7 +37,7 @@ def test_direct_and_library_events_commit_with_the_position_in_order(storage: St
     unit = app.unit_of_work()
     visitor = unit.create(Visitor, uuid4(), property_id="shop", identifier="anon:a")
     unit.trigger(visitor, Visitor.TouchpointAdded, touchpoint=dict(TOUCH))
-    person = Person(id=uuid4(), property_id="shop")  # through the library, in the same unit
+    person = Person(id=uuid4(), property_id="shop", identifiers=[])  # through the library
     unit.add(person)
     person.add_identifiers(identifiers=["anon:a"])
     unit.collect(person)

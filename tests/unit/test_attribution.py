@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import NAMESPACE_DNS, uuid5
 
 import pytest
+from eventsourcing.application import Application
+from eventsourcing.persistence import StoredEvent
 from hypothesis import given
 from hypothesis import strategies as st
 
+from common.direct_events import EventWriter
 from common.follower import UpstreamEntry
 from services.attribution.application import AttributionApplication
 from services.attribution.domainmodel import (
@@ -16,9 +21,12 @@ from services.attribution.domainmodel import (
     Conversion,
     ConversionSeen,
     IdentifierShared,
+    Person,
     PersonChanged,
     PersonSplitSeen,
     TouchpointSeen,
+    Visitor,
+    visitor_id,
 )
 from services.attribution.journeys import Lookback, journey_for
 from services.attribution.models import JourneyTouch, UnknownModelError, credit, named_model
@@ -264,3 +272,74 @@ def test_a_shared_identifier_no_longer_joins_journeys() -> None:
     shared = str(uuid5(NAMESPACE_DNS, "shared-tablet"))
     feed.send("identity", IdentifierShared(PROP, "anon:tablet", shared))
     assert feed.credits("c1", "last_click") == {"(none)": 1.0}
+
+
+def test_a_visitor_created_later_in_the_page_joins_the_journeys_that_name_its_identifier() -> None:
+    feed = Feed()
+    both = ("anon:a", "anon:b")
+    feed.send(
+        "ingest", replace(conversion("c1", "anon:a", T0 + timedelta(hours=2)), identifiers=both)
+    )
+    # In one page: a touchpoint looks up the cluster of both identifiers while anon:b has no
+    # visitor yet; then anon:b's first touchpoint creates it.
+    feed.send(
+        "ingest",
+        replace(touch("search", "anon:a", T0, "paid_search"), identifiers=both),
+        touch("mail", "anon:b", T0 + timedelta(hours=1), "email"),
+    )
+    assert feed.credits("c1", "linear") == {"paid_search": 0.5, "email": 0.5}
+
+
+def test_identifiers_a_person_already_has_add_no_event_to_it() -> None:
+    feed = Feed()
+    person = uuid5(NAMESPACE_DNS, "person")
+    feed.send("identity", PersonChanged(PROP, str(person), ("anon:a", "user:u1")))
+    feed.send("identity", PersonChanged(PROP, str(person), ("user:u1",)))
+    assert [type(e).__name__ for e in feed.app.events.get(person)] == ["Seen"]
+    feed.send("identity", PersonChanged(PROP, str(person), ("user:u1", "anon:b")))
+    events = list(feed.app.events.get(person))
+    assert [type(e).__name__ for e in events] == ["Seen", "IdentifiersAdded"]
+    assert events[-1].identifiers == ["user:u1", "anon:b"]  # type: ignore[attr-defined]
+
+
+def test_persons_and_visitors_stored_before_they_were_created_linked_load_as_linked() -> None:
+    # Before, a new person was stored as Seen then IdentifiersAdded, and a new visitor of a
+    # person as Seen then LinkedToPerson; now each is one Seen event that carries them.
+    app = Application(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    writer = EventWriter(app.mapper)
+    person_id, visitor_id = uuid5(NAMESPACE_DNS, "p"), uuid5(NAMESPACE_DNS, "v")
+    old_person, created = writer.create(Person, person_id, property_id=PROP)
+    old_form = [created, writer.trigger(old_person, Person.IdentifiersAdded, identifiers=["a"])]
+    new_person, new_form = writer.create(Person, person_id, property_id=PROP, identifiers=["a"])
+    old_visitor, seen = writer.create(Visitor, visitor_id, property_id=PROP, identifier="a")
+    old_visitor_form = [
+        seen,
+        writer.trigger(old_visitor, Visitor.LinkedToPerson, person_id=person_id),
+    ]
+    _, new_visitor_form = writer.create(
+        Visitor, visitor_id, property_id=PROP, identifier="a", person_id=person_id
+    )
+
+    def replayed(stored: list[StoredEvent]) -> Any:
+        aggregate = None
+        for event in stored:
+            aggregate = app.mapper.to_domain_event(event).mutate(aggregate)
+        return aggregate
+
+    assert replayed(old_form).identifiers == replayed([new_form]).identifiers == ["a"]
+    assert new_person.identifiers == ["a"]
+    old, new = replayed(old_visitor_form), replayed([new_visitor_form])
+    assert old.person_id == new.person_id == person_id
+    assert (
+        (old.touchpoints, old.conversion_ids) == (new.touchpoints, new.conversion_ids) == ([], [])
+    )
+
+
+def test_a_new_person_and_its_new_visitors_are_stored_with_one_event_each() -> None:
+    feed = Feed()
+    person = uuid5(NAMESPACE_DNS, "person")
+    feed.send("identity", PersonChanged(PROP, str(person), ("anon:a", "user:u1")))
+    assert [type(e).__name__ for e in feed.app.events.get(person)] == ["Seen"]
+    visitor = feed.app.repository.get(visitor_id(PROP, "user:u1"))
+    assert [type(e).__name__ for e in feed.app.events.get(visitor.id)] == ["Seen"]
+    assert visitor.person_id == person
