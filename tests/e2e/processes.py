@@ -170,6 +170,11 @@ class ServiceCluster:
             for name in SERVICES
         }
 
+    def free_port(self) -> int:
+        """A free loopback port for another process, none of the cluster's own (a stopped
+        service's port is free but will be wanted again)."""
+        return free_loopback_port(exclude=[s.port for s in self.services.values()])
+
     @property
     def addresses(self) -> Addresses:
         """The services' addresses, for `launcher.wait_for_sync` and clients."""

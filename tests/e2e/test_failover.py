@@ -82,7 +82,7 @@ def test_a_standby_takes_over_within_10s_of_the_leaders_kill_and_reports_match(
     sent = Sent()
     with ServiceCluster(storage_env, tmp_path / "logs") as cluster:
         leader = cluster.services["attribution"]
-        standby_port = free_loopback_port()
+        standby_port = cluster.free_port()
         standby = ServiceProcess(
             "attribution",
             standby_port,
@@ -160,7 +160,7 @@ def test_a_second_replica_on_sqlite_refuses_to_start_naming_the_data_directory(
     with ServiceCluster(env, tmp_path / "logs") as cluster:
         first = cluster.services["ingest"]
         cluster.start(["ingest"])
-        second_port = free_loopback_port()
+        second_port = cluster.free_port()
         second = ServiceProcess(
             "ingest",
             second_port,

@@ -22,7 +22,7 @@ from common.shards import shard_of
 from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
 from convtrack.ingest.v1 import ingest_pb2
 from services import launcher
-from services.launcher import Addresses, free_loopback_port
+from services.launcher import Addresses
 from services.sample_data import SampleConfig, batches, generate_sample
 from tests.e2e.processes import ServiceCluster, ServiceProcess
 from tests.e2e.test_restart import (
@@ -165,12 +165,16 @@ def test_one_shard_moves_to_two_replicas_that_split_the_properties_and_survive_a
             # Reporting reads attribution's log from the replica that survives.
             doomed = cluster.services["attribution"]
             doomed.env["ATTRIBUTION_SHARDS"] = str(SHARDS)
-            survivor = replica_of(doomed, "ATTRIBUTION", tmp_path, extra)
+            # The tables exist: replicas that start together run no DDL (two at once can fail
+            # with "tuple concurrently updated"), as after `convtrack migrate` in a deployment.
+            for process in (doomed, cluster.services["reporting"]):
+                process.env["CONVTRACK_CREATE_TABLES"] = "n"
+            survivor = replica_of(cluster, doomed, "ATTRIBUTION", tmp_path, extra)
             for reporting in (cluster.services["reporting"],):
                 reporting.env["REPORTING_SHARDS"] = str(SHARDS)
                 reporting.env["ATTRIBUTION_ADDR"] = survivor.address
             second_reporting = replica_of(
-                cluster.services["reporting"], "REPORTING", tmp_path, extra
+                cluster, cluster.services["reporting"], "REPORTING", tmp_path, extra
             )
             for process in (doomed, survivor, cluster.services["reporting"], second_reporting):
                 process.start()
@@ -260,10 +264,14 @@ def test_one_shard_moves_to_two_replicas_that_split_the_properties_and_survive_a
 
 
 def replica_of(
-    process: ServiceProcess, prefix: str, tmp_path: Path, started: list[ServiceProcess]
+    cluster: ServiceCluster,
+    process: ServiceProcess,
+    prefix: str,
+    tmp_path: Path,
+    started: list[ServiceProcess],
 ) -> ServiceProcess:
     """Another replica of a service process, on a port of its own."""
-    port = free_loopback_port()
+    port = cluster.free_port()
     replica = ServiceProcess(
         process.name,
         port,
