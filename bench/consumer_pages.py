@@ -3,9 +3,9 @@
 Ingest and identity run as their own processes (`python -m services.<name>`) and prepare
 their logs from the demo sample; their entries are read once over gRPC and kept. Then an
 attribution application on fresh storage processes them with `process_page` in pages of
-1,000 (as its followers hand them over while catching up), ingest and identity pages
-interleaved in proportion. What is timed is the sink only: no gRPC read, no translation
-(timed apart). `--profile` prints cProfile's top functions by tottime and cumtime.
+1,000 (`--page`; a catching-up follower joins up to 8 pages of 1,000 into one), ingest and
+identity pages interleaved in proportion. What is timed is the sink only: no gRPC read, no
+translation (timed apart). `--profile` prints cProfile's top functions by tottime and cumtime.
 """
 
 from __future__ import annotations
@@ -112,15 +112,17 @@ def prepared_logs(env: Mapping[str, str], visitors: int) -> tuple[list[Any], lis
 def interleaved(
     ingest: list[UpstreamEntry[AttributionInput | None]],
     identity: list[UpstreamEntry[AttributionInput | None]],
+    page: int = PAGE,
 ) -> Iterator[tuple[str, list[UpstreamEntry[AttributionInput | None]]]]:
-    """Pages of 1,000: each ingest page followed by identity's entries in proportion."""
+    """Pages of `page` entries: each ingest page followed by identity's entries in
+    proportion."""
     done = 0
-    for start in range(0, len(ingest), PAGE):
-        yield "ingest", ingest[start : start + PAGE]
-        upto = len(identity) * min(start + PAGE, len(ingest)) // max(len(ingest), 1)
+    for start in range(0, len(ingest), page):
+        yield "ingest", ingest[start : start + page]
+        upto = len(identity) * min(start + page, len(ingest)) // max(len(ingest), 1)
         while done < upto:
-            yield "identity", identity[done : min(done + PAGE, upto)]
-            done = min(done + PAGE, upto)
+            yield "identity", identity[done : min(done + page, upto)]
+            done = min(done + page, upto)
 
 
 def _load_or_prepare(path: str, visitors: int) -> tuple[list[Any], list[Any]]:
@@ -142,7 +144,9 @@ def _load_or_prepare(path: str, visitors: int) -> tuple[list[Any], list[Any]]:
     return ingest, identity
 
 
-def process(backend: str, raw_ingest: list[Any], raw_identity: list[Any], profile: bool) -> str:
+def process(
+    backend: str, raw_ingest: list[Any], raw_identity: list[Any], profile: bool, page: int = PAGE
+) -> str:
     """Attribution on fresh storage of `backend` processes the logs; one line of figures."""
     cpu = time.process_time()
     ingest = [UpstreamEntry(e.position, ingest_input(e)) for e in raw_ingest]
@@ -159,9 +163,9 @@ def process(backend: str, raw_ingest: list[Any], raw_identity: list[Any], profil
         wall, cpu = time.perf_counter(), time.process_time()
         if profiler is not None:
             profiler.enable()
-        for upstream, page in interleaved(ingest, identity):
+        for upstream, entries_page in interleaved(ingest, identity, page):
             with app.lock:
-                app.process_page(upstream, page)
+                app.process_page(upstream, entries_page)
         if profiler is not None:
             profiler.disable()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
@@ -172,7 +176,7 @@ def process(backend: str, raw_ingest: list[Any], raw_identity: list[Any], profil
         stats.sort_stats("tottime").print_stats(40)
         stats.sort_stats("cumtime").print_stats(40)
     return (
-        f"{backend} (gc young threshold {gc.get_threshold()[0]:,}): "
+        f"{backend} (gc young threshold {gc.get_threshold()[0]:,}, pages of {page:,}): "
         f"{len(ingest):,} ingest + {len(identity):,} identity entries; "
         f"process_page {cpu:.2f} s CPU ({cpu / entries * 1e6:.1f} us/entry), "
         f"{wall:.2f} s wall ({entries / wall:,.0f} entries/s); translation "
@@ -183,12 +187,18 @@ def process(backend: str, raw_ingest: list[Any], raw_identity: list[Any], profil
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m bench.consumer_pages [--backends sqlite,postgres] [--visitors N] [--logs FILE]
-    [--repeat N] [--profile] [--default-gc]`."""
+    [--repeat N] [--page N] [--profile] [--default-gc]`."""
     parser = argparse.ArgumentParser(prog="python -m bench.consumer_pages", description=__doc__)
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--visitors", type=int, default=3000)
     parser.add_argument("--logs", default="", help="keep the prepared logs in this file")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument(
+        "--page",
+        type=int,
+        default=PAGE,
+        help="entries per process_page (a catching-up follower joins up to 8 pages of 1,000)",
+    )
     parser.add_argument("--profile", action="store_true")
     parser.add_argument(
         "--default-gc",
@@ -201,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     raw_ingest, raw_identity = _load_or_prepare(args.logs, args.visitors)
     for _ in range(args.repeat):
         for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
-            print(process(backend, raw_ingest, raw_identity, args.profile), flush=True)
+            print(process(backend, raw_ingest, raw_identity, args.profile, args.page), flush=True)
     return 0
 
 

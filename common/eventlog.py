@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from uuid import UUID
@@ -439,24 +439,19 @@ class UnitOfWork:
     ) -> None:
         """Finds out with one query which of these ids have no events yet, so that looking
         them up later costs nothing (`stored` is the application's `stored_ids`)."""
+        # Membership in the cache's mapping: `cache.get` takes a lock and reorders its LRU
+        # list for each id, which cost more than the rest of this filter.
+        cache = self._repository.cache
+        cached: Container[UUID] = cache.cache if cache is not None else ()
+        aggregates, absent = self.aggregates, self._absent
         unknown = [
             i
             for i in dict.fromkeys(candidates)
-            if i not in self.aggregates and i not in self._absent and not self._cached(i)
+            if i not in aggregates and i not in absent and i not in cached
         ]
         if unknown:
             present = stored(unknown)
-            self._absent.update(i for i in unknown if i not in present)
-
-    def _cached(self, aggregate_id: UUID) -> bool:
-        cache = self._repository.cache
-        if cache is None:
-            return False
-        try:
-            cache.get(aggregate_id)
-        except KeyError:
-            return False
-        return True
+            absent.update(i for i in unknown if i not in present)
 
     def collect(self, *aggregates: Aggregate) -> None:
         """Collects the aggregates' new events, in the order given."""

@@ -571,8 +571,13 @@ class AttributionApplication(TrackingApplication):
     def _touchpoint(self, unit: UnitOfWork, seen: TouchpointSeen) -> list[UUID]:
         if seen.is_bot or not seen.identifiers:
             return []
-        visitor = self._visitor(unit, seen.property_id, seen.identifiers[0])
-        unit.trigger(visitor, Visitor.TouchpointAdded, touchpoint=touch_to_dict(seen.touch))
+        prop, identifier = seen.property_id, seen.identifiers[0]
+        touchpoint = touch_to_dict(seen.touch)
+        visitor = unit.get(Visitor, visitor_id(prop, identifier))
+        if visitor is None:  # a new visitor is created with its first touchpoint
+            self._new_visitor(unit, prop, identifier, touchpoint=touchpoint)
+        else:
+            unit.trigger(visitor, Visitor.TouchpointAdded, touchpoint=touchpoint)
         at = seen.touch.occurred_at
         longest = self._book.for_property(seen.property_id).settings.lookbacks.longest
         return [
@@ -854,15 +859,29 @@ class AttributionApplication(TrackingApplication):
         """The identifier's visitor; a new one is linked to `person_id` when it is given."""
         visitor = unit.get(Visitor, visitor_id(property_id, identifier))
         if visitor is None:
-            visitor = unit.create(
-                Visitor,
-                visitor_id(property_id, identifier),
-                property_id=property_id,
-                identifier=identifier,
-                person_id=person_id,
-            )
-            if self._clusters is not None:
-                self._clusters.visitor_created(property_id, identifier)
+            visitor = self._new_visitor(unit, property_id, identifier, person_id)
+        return visitor
+
+    def _new_visitor(
+        self,
+        unit: UnitOfWork,
+        property_id: str,
+        identifier: str,
+        person_id: UUID | None = None,
+        touchpoint: dict[str, Any] | None = None,
+    ) -> Visitor:
+        """Creates the identifier's visitor (with its person or first touchpoint, one event)
+        and forgets the page's clusters that walked the identifier without one."""
+        visitor = unit.create(
+            Visitor,
+            visitor_id(property_id, identifier),
+            property_id=property_id,
+            identifier=identifier,
+            person_id=person_id,
+            touchpoint=touchpoint,
+        )
+        if self._clusters is not None:
+            self._clusters.visitor_created(property_id, identifier)
         return visitor
 
     def _cluster(

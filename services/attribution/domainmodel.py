@@ -223,15 +223,22 @@ class Visitor(Aggregate):
 
     @event("Seen")
     def __init__(
-        self, *, id: UUID, property_id: str, identifier: str, person_id: UUID | None = None
+        self,
+        *,
+        id: UUID,
+        property_id: str,
+        identifier: str,
+        person_id: UUID | None = None,
+        touchpoint: dict[str, Any] | None = None,
     ) -> None:
-        """A visitor, with its person when identity linked its identifier first. The default
-        is for `Seen` events stored before they carried it (then `LinkedToPerson` followed);
-        the library's constructor still requires the argument (keyword-only defaults count
-        as required there), so callers always pass it."""
+        """A visitor, with its person when identity linked its identifier first, and with its
+        first touchpoint when one created it. The defaults are for `Seen` events stored
+        before they carried them (then `LinkedToPerson` or `TouchpointAdded` followed); the
+        library's constructor still requires the arguments (keyword-only defaults count as
+        required there), so callers always pass them."""
         self.property_id = property_id
         self.identifier = identifier
-        self.touchpoints: list[dict[str, Any]] = []
+        self.touchpoints: list[dict[str, Any]] = [touchpoint] if touchpoint is not None else []
         self.conversion_ids: list[UUID] = []
         self.person_id: UUID | None = person_id
         self.probable_matches: list[str] = []

@@ -4,7 +4,7 @@ transaction, in the order they happened, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 from eventsourcing.persistence import IntegrityError
@@ -78,3 +78,33 @@ def test_a_page_whose_position_is_recorded_writes_nothing(storage: Storage) -> N
     assert app.log_head() == head
     assert app.position("ingest") == 7
     app.close()
+
+
+def test_ids_learned_absent_are_the_unstored_and_cached_ones_are_not_queried(
+    storage: Storage,
+) -> None:
+    database = database_for("attribution", storage.database_url, storage.data_dir)
+    database.ensure_schema()
+    env = {**database.eventsourcing_env(), "AGGREGATE_CACHE_MAXSIZE": "100"}
+    app = TrackingApplication(env=env)
+    unit = app.unit_of_work()
+    cached = unit.create(Visitor, uuid4(), property_id="shop", identifier="anon:a").id
+    stored = unit.create(Visitor, uuid4(), property_id="shop", identifier="anon:b").id
+    app.save_tracked("ingest", 1, unit)
+    app.close()
+
+    reopened = TrackingApplication(env=env)
+    reopened.repository.get(cached)  # now in the aggregate cache; `stored` is not
+    new = uuid4()
+    queried: list[list[UUID]] = []
+
+    def stored_ids(ids: list[UUID]) -> set[UUID]:
+        queried.append(list(ids))
+        return reopened.stored_ids(ids)
+
+    unit = reopened.unit_of_work()
+    unit.learn_absent([cached, stored, new, new], stored_ids)
+    assert queried == [[stored, new]]
+    assert new in reopened.absent_ids and stored not in reopened.absent_ids
+    assert unit.get(Visitor, new) is None and unit.get(Visitor, stored) is not None
+    reopened.close()

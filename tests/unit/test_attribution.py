@@ -26,6 +26,7 @@ from services.attribution.domainmodel import (
     PersonSplitSeen,
     TouchpointSeen,
     Visitor,
+    touch_to_dict,
     visitor_id,
 )
 from services.attribution.journeys import Lookback, journey_for
@@ -333,6 +334,43 @@ def test_persons_and_visitors_stored_before_they_were_created_linked_load_as_lin
     assert (
         (old.touchpoints, old.conversion_ids) == (new.touchpoints, new.conversion_ids) == ([], [])
     )
+
+
+def test_visitors_stored_before_they_were_created_with_their_first_touchpoint_load_alike() -> None:
+    # Before, a touchpoint's new visitor was stored as Seen then TouchpointAdded; now as one
+    # Seen event that carries the touchpoint.
+    app = Application(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    writer = EventWriter(app.mapper)
+    visitor_id = uuid5(NAMESPACE_DNS, "v")
+    first = touch_to_dict(touch("t1", "a", T0, "email").touch)
+    old_visitor, seen = writer.create(
+        Visitor, visitor_id, property_id=PROP, identifier="a", person_id=None
+    )
+    old_form = [seen, writer.trigger(old_visitor, Visitor.TouchpointAdded, touchpoint=first)]
+    new_visitor, new_form = writer.create(
+        Visitor, visitor_id, property_id=PROP, identifier="a", person_id=None, touchpoint=first
+    )
+
+    def replayed(stored: list[StoredEvent]) -> Any:
+        aggregate = None
+        for event in stored:
+            aggregate = app.mapper.to_domain_event(event).mutate(aggregate)
+        return aggregate
+
+    old, new = replayed(old_form), replayed([new_form])
+    assert old.touchpoints == new.touchpoints == new_visitor.touchpoints == [first]
+    assert (old.person_id, old.conversion_ids) == (new.person_id, new.conversion_ids)
+
+
+def test_a_touchpoints_new_visitor_is_stored_with_one_event_and_later_ones_add_one() -> None:
+    feed = Feed()
+    feed.send("ingest", touch("t1", "anon:a", T0, "email"))
+    visitor = visitor_id(PROP, "anon:a")
+    assert [type(e).__name__ for e in feed.app.events.get(visitor)] == ["Seen"]
+    feed.send("ingest", touch("t2", "anon:a", T0 + timedelta(hours=1), "paid_search"))
+    assert [type(e).__name__ for e in feed.app.events.get(visitor)] == ["Seen", "TouchpointAdded"]
+    loaded = feed.app.repository.get(visitor)
+    assert [t["channel"] for t in loaded.touchpoints] == ["email", "paid_search"]
 
 
 def test_a_new_person_and_its_new_visitors_are_stored_with_one_event_each() -> None:

@@ -81,7 +81,9 @@ def test_the_same_changes_through_the_aggregate_give_the_same_state() -> None:
     visitor_id = uuid4()
     direct, _ = writer.create(Visitor, visitor_id, property_id="shop", identifier="anon:a")
     writer.trigger(direct, Visitor.TouchpointAdded, touchpoint=dict(TOUCH))
-    library = Visitor(id=visitor_id, property_id="shop", identifier="anon:a", person_id=None)
+    library = Visitor(
+        id=visitor_id, property_id="shop", identifier="anon:a", person_id=None, touchpoint=None
+    )
     library.add_touchpoint(touchpoint=dict(TOUCH))
     timestamps = ("_created_on", "_modified_on")
     assert {k: v for k, v in state_of(direct).items() if k not in timestamps} == {
