@@ -38,7 +38,10 @@ from services.ingest.spend import MAX_SPEND_ROWS, IncomingSpend, SpendNormaliser
 from services.ingest.stored_facts import stored_fact
 from services.ingest.vault import ConsentRow, KeyRow, KeysTakenError, Sealed, SubjectVault
 
-SAVE_ATTEMPTS = 3
+SAVE_ATTEMPTS = 20
+"""Tries of one group's insert. Each conflict means another replica committed some of the
+same events meanwhile (they are filtered out before the next try), so tries make progress;
+with several replicas sending the same events at once, three were too few (INTERNAL)."""
 logger = logging.getLogger(__name__)
 
 
