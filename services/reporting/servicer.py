@@ -26,6 +26,7 @@ from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from services.reporting.application import (
     ReportingApplication,
 )
+from services.reporting.as_of import ATTRIBUTION
 from services.reporting.domainmodel import (
     DIMENSION_DESCRIPTIONS,
     AsOf,
@@ -166,9 +167,11 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
         models = [check.name(request.model, "model")]
         size = _report_page_size(request.page_size, check)
         scope = _report_scope(request)
-        offset = _offset(request.page_token, scope, check)
+        offset, pinned = _report_page(request.page_token, scope, check)
         query = _report_query(request, _query(context, request, models, check), check)
         check.abort_if_invalid(context, "invalid GetConversionReportRequest")
+        if pinned is not None and query.as_of is None:
+            query = replace(query, as_of=AsOf(attribution_position=pinned))
         report = self._answer("conversion_report", context, query, offset, size)
         response = reporting_pb2.GetConversionReportResponse(
             rows=[_row(row) for row in report.rows],
@@ -184,7 +187,12 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
             conversion_names=report.conversion_names,
             total_rows=report.total_rows,
             next_page_token=(
-                _next_token(Page((), str(report.next_offset)), scope) if report.next_offset else ""
+                _next_token(
+                    Page((), _report_position(report.next_offset, pinned, report.freshness)),
+                    scope,
+                )
+                if report.next_offset
+                else ""
             ),
             unconsented_conversions=report.unconsented_conversions,
         )
@@ -846,15 +854,28 @@ def _report_scope(request: reporting_pb2.GetConversionReportRequest) -> str:
     return f"report/{digest[:32]}"
 
 
-def _offset(token: str, scope: str, check: FieldChecks) -> int:
-    """The row a report page starts at: 0 without a token."""
+def _report_page(token: str, scope: str, check: FieldChecks) -> tuple[int, int | None]:
+    """The row a report page starts at (0 without a token) and the position of attribution's
+    log its first page was answered at (None without a token).
+
+    A report's later pages are answered as of its first page's position, so its rows neither
+    repeat nor go missing between pages while new credits arrive."""
     after = _after(token, scope, check)
     if not after:
-        return 0
-    if not after.isdigit():
+        return 0, None
+    offset, _, position = after.partition("@")
+    if not offset.isdigit() or not (position.isdigit() or position == ""):
         check.add("page_token", "is not a next_page_token of this report")
-        return 0
-    return int(after)
+        return 0, None
+    return int(offset), int(position) if position else None
+
+
+def _report_position(offset: int, pinned: int | None, freshness: Freshness) -> str:
+    """What a report's next page token continues after: the next row, and the position of
+    attribution's log the report's pages are answered at."""
+    if pinned is None:
+        pinned = dict(freshness.positions).get(ATTRIBUTION)
+    return f"{offset}@{'' if pinned is None else pinned}"
 
 
 def _report_query(

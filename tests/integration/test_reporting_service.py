@@ -47,6 +47,7 @@ def entry(
     name: str = "purchase",
     property_id: str = "shop",
     hours: int = 0,
+    revision: int = 1,
 ) -> attribution_pb2.LogEntry:
     n = len(channels)
     return attribution_pb2.LogEntry(
@@ -58,7 +59,7 @@ def entry(
             conversion_name=name,
             occurred_at=to_timestamp(DAY + timedelta(hours=hours)),
             reporting_value=usd(20_000_000),
-            revision=1,
+            revision=revision,
             models=[
                 attribution_pb2.ModelCredits(
                     model="last_click", credits=[credit(channels[-1], 1.0, 20_000_000)]
@@ -258,6 +259,43 @@ def test_properties_names_dimensions_and_models_can_be_listed(
         ("conversion_name", reporting_pb2.GROUP_BY_CONVERSION_NAME),
     ]
     assert list(models.models) == ["last_click", "linear"]
+
+
+def test_a_reports_later_pages_are_answered_as_of_its_first_page_while_credits_arrive(
+    storage: Storage,
+) -> None:
+    log = [entry(1, "c1", ["email", "paid_search"]), entry(2, "c2", ["paid_search"])]
+    with (
+        serving_log(log) as attribution_address,
+        serving_reporting(storage, attribution_address) as address,
+        grpc.insecure_channel(address) as channel,
+    ):
+        reporting = reporting_pb2_grpc.ReportingServiceStub(channel)
+        wait_for_position(reporting, 2)
+        request = reporting_pb2.GetConversionReportRequest(
+            property_id="shop", model="linear", conversion_name="purchase", page_size=1
+        )
+        first = reporting.GetConversionReport(request, timeout=5)
+
+        # Between the pages c1 is attributed again (to display) and c5 arrives: live, display
+        # now leads and paid_search has dropped to the second row.
+        log.append(entry(3, "c1", ["display"], revision=2))
+        log.append(entry(4, "c5", ["display"]))
+        wait_for_position(reporting, 4)
+        request.page_token = first.next_page_token
+        second = reporting.GetConversionReport(request, timeout=5)
+        request.ClearField("page_token")
+        live = reporting.GetConversionReport(request, timeout=5)
+
+    assert [(r.group, r.conversions) for r in first.rows] == [("paid_search", 1.5)]
+    assert [(r.group, r.conversions) for r in second.rows] == [("email", 0.5)]
+    assert (second.total_conversions, second.total_rows) == (2.0, 2)
+    assert not second.next_page_token
+    assert [(u.upstream, u.position) for u in second.freshness.upstream_positions] == [
+        ("attribution", 2)
+    ]
+    assert [(r.group, r.conversions) for r in live.rows] == [("display", 2.0)]
+    assert (live.total_conversions, live.total_rows) == (3.0, 2)
 
 
 def test_a_page_token_of_another_listing_is_invalid(
