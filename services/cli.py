@@ -179,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--as-of",
         default=None,
         help="the report as it stood at a past moment: an ISO 8601 time, or position:N of "
-        "attribution's log (not for rates: sessions keep no past states)",
+        "attribution's log",
     )
     report.add_argument(
         "--interval",

@@ -88,13 +88,11 @@ class Ask:
 class ReportKind:
     """How `convtrack report KIND` answers: `fetch` builds the request(s) and calls the
     reporting service (raising UsageError for arguments it cannot use), `write` renders the
-    answer in the asked format. `default_models` is "" for kinds without a model;
-    `no_as_of` says why the kind has no --as-of ("" when it has)."""
+    answer in the asked format. `default_models` is "" for kinds without a model."""
 
     fetch: Callable[[Ask], Any]
     write: Callable[[Any, str, Path | None], None]
     default_models: str = ""
-    no_as_of: str = ""
 
 
 def report(args: argparse.Namespace) -> int:
@@ -103,8 +101,6 @@ def report(args: argparse.Namespace) -> int:
     try:
         kind, models = _kind_and_models(args)
         as_of = parse_as_of(args.as_of) if args.as_of is not None else None
-        if as_of is not None and KINDS[kind].no_as_of:
-            raise UsageError(f"report `{kind}` has no --as-of{KINDS[kind].no_as_of}")
         filters = _filters(args.filter or [])
         if kind in PERSON_KINDS:
             _check_person_options(kind, args)
@@ -660,9 +656,7 @@ KINDS: dict[str, ReportKind] = {
     "conversions": ReportKind(_fetch_conversions, write_report, "last_click"),
     "compare": ReportKind(_fetch_conversions, write_report, "last_click,linear"),
     "cost": ReportKind(_fetch_metrics, _write_table, "last_click"),
-    "rates": ReportKind(
-        _fetch_metrics, _write_table, "last_click", ": sessions keep no past states"
-    ),
+    "rates": ReportKind(_fetch_metrics, _write_table, "last_click"),
     "paths": ReportKind(_fetch_paths, _write_table),
     "outcomes": ReportKind(_fetch_outcomes, _write_table, "last_click"),
     "funnel": ReportKind(_fetch_funnel, _write_table),

@@ -19,13 +19,20 @@ from services.reporting.person_projection import apply_person_events
 from services.reporting.person_values import ConversionRetraction, PersonEvent, TrackedVisit
 from services.reporting.projections import StalePositionError
 from services.reporting.sessions import Session, VisitorSessions, place, property_time_zone
-from services.reporting.views import projection_positions, session_visitors, sessions, spend
+from services.reporting.views import (
+    projection_positions,
+    session_starts,
+    session_visitors,
+    sessions,
+    spend,
+)
 
 PROJECTION_NAME = "ingest_activity"
 LOOKUP_CHUNK = 200
 
 Activity = SpendEntry | VisitEvent | PersonEvent | TrackedVisit | ConversionRetraction | None
 VisitorKey = tuple[str, str]
+SessionKey = tuple[str, str, int]
 
 
 class IngestActivityProjection:
@@ -72,8 +79,8 @@ class IngestActivityProjection:
                     )
             figures = [(e.position, e.value) for e in entries if isinstance(e.value, SpendEntry)]
             _apply_spend(conn, figures)
-            _apply_visits(conn, [v for _, v in values if isinstance(v, VisitEvent)])
-            record_times(conn, upstream, entries, {position for position, _ in figures})
+            started = _apply_visits(conn, [(p, v) for p, v in values if isinstance(v, VisitEvent)])
+            record_times(conn, upstream, entries, {p for p, _ in figures} | started)
             apply_person_events(
                 conn,
                 [(p, v) for p, v in values if isinstance(v, PersonEvent)],
@@ -142,22 +149,78 @@ def _apply_spend(conn: Connection, figures: Sequence[tuple[int, SpendEntry]]) ->
     insert_rows(conn, spend, rows)
 
 
-def _apply_visits(conn: Connection, events: Sequence[VisitEvent]) -> None:
-    """Places each event into its visitor's sessions, in log order, and writes the sessions
-    and visitor states that changed."""
+def _apply_visits(conn: Connection, events: Sequence[tuple[int, VisitEvent]]) -> set[int]:
+    """Places each event (with its position) into its visitor's sessions, in log order, and
+    writes the sessions and visitor states that changed, and each new start time of a
+    session from the position that created or moved it. Returns those positions (their
+    times go to the log clock, so that an as-of time finds them)."""
     if not events:
-        return
-    states = _load_states(conn, {(e.property_id, e.visitor) for e in events})
-    zones = {p: property_time_zone(conn, p) for p in {e.property_id for e in events}}
-    changed: dict[tuple[str, str, int], Session] = {}
-    for event in events:
+        return set()
+    states = _load_states(conn, {(e.property_id, e.visitor) for _, e in events})
+    zones = {p: property_time_zone(conn, p) for p in {e.property_id for _, e in events}}
+    starts: dict[SessionKey, datetime] = {
+        (x.property_id, x.visitor, x.number): x.started_at
+        for x in (state.current for state in states.values())
+    }
+    stored = set(starts)
+    changed: dict[SessionKey, Session] = {}
+    moved: dict[SessionKey, list[tuple[int, datetime]]] = {}
+    for position, event in events:
         key = (event.property_id, event.visitor)
         state, session = place(states.get(key), event, zones[event.property_id])
         states[key] = state
-        changed[(session.property_id, session.visitor, session.number)] = session
-    touched = {(e.property_id, e.visitor) for e in events}
+        session_key = (session.property_id, session.visitor, session.number)
+        changed[session_key] = session
+        if starts.get(session_key) != session.started_at:
+            starts[session_key] = session.started_at
+            moved.setdefault(session_key, []).append((position, session.started_at))
+    touched = {(e.property_id, e.visitor) for _, e in events}
     _write_sessions(conn, list(changed.values()))
     _write_states(conn, {k: states[k] for k in touched})
+    _write_starts(conn, moved, stored)
+    return {position for found in moved.values() for position, _ in found}
+
+
+def _write_starts(
+    conn: Connection,
+    moved: dict[SessionKey, list[tuple[int, datetime]]],
+    stored: set[SessionKey],
+) -> None:
+    """Makes each session's new start times current from their positions, ending the start
+    it had before the page (when it was stored) at the first of them."""
+    t = session_starts.c
+    ended = [(key, found[0][0]) for key, found in moved.items() if key in stored]
+    if ended:
+        conn.execute(
+            update(session_starts)
+            .where(
+                t.property_id == bindparam("k_property"),
+                t.visitor == bindparam("k_visitor"),
+                t.number == bindparam("k_number"),
+                t.valid_to.is_(None),
+            )
+            .values(valid_to=bindparam("k_end")),
+            [
+                {"k_property": p, "k_visitor": v, "k_number": n, "k_end": end}
+                for (p, v, n), end in ended
+            ],
+        )
+    rows: list[dict[str, Any]] = []
+    for (p, v, n), found in moved.items():
+        ends: list[int | None] = [position for position, _ in found[1:]]
+        ends.append(None)
+        rows += [
+            {
+                "property_id": p,
+                "visitor": v,
+                "number": n,
+                "started_at": started_at.astimezone(UTC),
+                "valid_from": position,
+                "valid_to": end,
+            }
+            for (position, started_at), end in zip(found, ends, strict=True)
+        ]
+    insert_rows(conn, session_starts, rows)
 
 
 def _load_states(

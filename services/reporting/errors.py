@@ -45,9 +45,5 @@ class InvalidTimeZoneError(ReportingError):
     """A time zone that is no IANA time zone name."""
 
 
-class AsOfNotKeptError(ReportingError):
-    """The report has no past states to answer "as of" a past moment from."""
-
-
 class MixedCurrencyError(ReportingError):
     """The credits to add up are in more than one reporting currency."""

@@ -9,7 +9,7 @@ from datetime import datetime, time, timedelta, tzinfo
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TypeVar
 
-from sqlalchemy import ColumnElement, Connection, Table, case, func, select
+from sqlalchemy import ColumnElement, Connection, FromClause, Table, and_, case, func, select
 
 from services.reporting.application import (
     _joined_value as joined_value,
@@ -36,7 +36,6 @@ from services.reporting.generations import Connectable
 from services.reporting.scope import (
     check_request,
     counted_name,
-    refuse_as_of,
     require_model,
     snapshot,
     utc,
@@ -44,6 +43,7 @@ from services.reporting.scope import (
 from services.reporting.sessions import property_time_zone
 from services.reporting.views import (
     conversion_credits,
+    session_starts,
     sessions,
     spend,
 )
@@ -110,30 +110,30 @@ class MetricsReports:
         """Visitors, sessions and credited conversions per group, with conversions per
         session and per visitor. A session counts when it starts inside the time range.
 
-        Sessions keep no history: as of a past moment, AsOfNotKeptError."""
+        As of a past moment, sessions count with the start times they had then (see
+        `session_starts`)."""
         with snapshot(self._engine) as conn:
             views = resolve(conn, query.as_of, query.property_id, self._shards)
-            refuse_as_of(
-                views,
-                "the conversion rate report has no past states: sessions are kept as they "
-                "stand now (ask without as_of)",
-            )
             name = self._scope(conn, query, views)
             credited, _ = self._credited(conn, query, name, views)
             s = sessions.c
             group = _group(query.group_by, s.channel, s.source, s.medium, s.campaign)
-            conditions = [s.property_id == query.property_id, *_between(s.started_at, query)]
+            counted_sessions, started_at, then = _sessions_at(views.ingest)
+            conditions = [s.property_id == query.property_id, *then, *_between(started_at, query)]
             counted = {
                 str(g): (int(visitors), int(count))
                 for g, visitors, count in conn.execute(
                     select(group, func.count(func.distinct(s.visitor)), func.count())
+                    .select_from(counted_sessions)
                     .where(*conditions)
                     .group_by(group)
                 )
             }
             all_visitors = int(
                 conn.execute(
-                    select(func.count(func.distinct(s.visitor))).where(*conditions)
+                    select(func.count(func.distinct(s.visitor)))
+                    .select_from(counted_sessions)
+                    .where(*conditions)
                 ).scalar_one()
             )
             groups = sorted(set(counted) | set(credited))
@@ -179,8 +179,12 @@ class MetricsReports:
             has_spend = _exists(
                 conn, spend, s.property_id == query.property_id, current(s, views.ingest)
             )
-            has_sessions = views.is_live and _exists(
-                conn, sessions, sessions.c.property_id == query.property_id
+            t = session_starts.c
+            has_sessions = _exists(
+                conn,
+                session_starts,
+                t.property_id == query.property_id,
+                current(t, views.ingest),
             )
             if not has_spend and not has_sessions:
                 raise UnknownPropertyError(
@@ -297,6 +301,21 @@ def _group(
         GroupBy.CAMPAIGN: campaign,
     }[group_by]
     return case((func.coalesce(dimension, "") == "", NOT_SET), else_=dimension).label("grp")
+
+
+def _sessions_at(
+    position: int | None,
+) -> tuple[FromClause, ColumnElement[datetime], list[ColumnElement[bool]]]:
+    """The sessions to count at a position of ingest's log (None: live), the column of their
+    start time then, and the conditions that keep the sessions that existed then."""
+    if position is None:
+        return sessions, sessions.c.started_at, []
+    s, t = sessions.c, session_starts.c
+    joined = sessions.join(
+        session_starts,
+        and_(t.property_id == s.property_id, t.visitor == s.visitor, t.number == s.number),
+    )
+    return joined, t.started_at, [current(t, position)]
 
 
 def _between(column: ColumnElement[datetime], query: MetricsQuery) -> list[ColumnElement[bool]]:

@@ -9,10 +9,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import ColumnElement, Connection, select
 
-from services.reporting.as_of import ViewsAt, current
+from services.reporting.as_of import current
 from services.reporting.domainmodel import DEFAULT_SCOPE
 from services.reporting.errors import (
-    AsOfNotKeptError,
     ConversionNameRequiredError,
     InvalidTimeRangeError,
     MissingPropertyError,
@@ -43,12 +42,6 @@ def check_request(property_id: str, start: datetime | None, end: datetime | None
         raise MissingPropertyError("property_id is required")
     if start and end and utc(end) <= utc(start):
         raise InvalidTimeRangeError("the end of the time range must be after its start")
-
-
-def refuse_as_of(views: ViewsAt, why: str) -> None:
-    """Raises AsOfNotKeptError (saying `why`) for a report as of a past moment."""
-    if not views.is_live:
-        raise AsOfNotKeptError(why)
 
 
 def unknown_name(property_id: str, described: str, names: Sequence[str]) -> Exception:

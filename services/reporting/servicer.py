@@ -45,7 +45,6 @@ from services.reporting.domainmodel import (
     ReportRow,
 )
 from services.reporting.errors import (
-    AsOfNotKeptError,
     ConversionNameRequiredError,
     InvalidComparisonError,
     InvalidTimeRangeError,
@@ -1230,8 +1229,5 @@ def _answer(context: grpc.ServicerContext, ask: Callable[[], T]) -> T:
         abort_invalid(context, str(error), [FieldProblem("settings.time_zone", str(error))])
         raise
     except MixedCurrencyError as error:
-        context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
-        raise
-    except AsOfNotKeptError as error:
         context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
         raise

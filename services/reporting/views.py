@@ -216,6 +216,22 @@ sessions = Table(
 )
 """One row per session of a visitor (numbered from 1), with the traffic of its first event."""
 
+session_starts = Table(
+    "session_starts",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("visitor", String, primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    _valid_from(),
+    _valid_to(),
+    Index("ix_session_starts_property_start", "property_id", "started_at"),
+)
+"""Every start time each session had, from the position of ingest's log that created or moved
+it (an earlier event joining the session moves its start): what the conversion rate report
+counts as of a past moment. A session's day and traffic never change, so `sessions` holds
+them once."""
+
 session_visitors = Table(
     "session_visitors",
     metadata,

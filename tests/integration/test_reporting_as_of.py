@@ -31,9 +31,9 @@ from services.reporting.domainmodel import (
     ModelCredits,
     ReportQuery,
     SpendEntry,
+    VisitEvent,
 )
 from services.reporting.errors import (
-    AsOfNotKeptError,
     ModelWithoutCreditsError,
     UnknownPropertyError,
 )
@@ -112,6 +112,21 @@ def spend(day: int, channel: str, units: int, revision: int = 1) -> SpendEntry:
     )
 
 
+def visit(visitor: str, minutes: int, channel: str = "") -> VisitEvent:
+    """A page view (no channel) or campaign touchpoint of `visitor`, `minutes` after 10:00 on
+    the scenario's first day."""
+    return VisitEvent(
+        property_id=PROPERTY,
+        visitor=visitor,
+        occurred_at=DAY + timedelta(hours=10, minutes=minutes),
+        campaign_touch=bool(channel),
+        channel=channel,
+        source=f"src-{channel}" if channel else "",
+        medium="",
+        campaign="spring" if channel else "",
+    )
+
+
 TWO = ("last_click", "linear")
 THREE = ("last_click", "linear", "first_click")
 
@@ -128,6 +143,8 @@ def scenario() -> list[list[Step]]:
         ("ingest", spend(0, "paid_search", 40)),
         ("ingest", None),
         ("ingest", spend(1, "email", 10)),
+        ("ingest", visit("v1", 0, "paid_search")),
+        ("ingest", visit("v2", 60, "email")),
         ("attribution", None),
     ]
     late: list[Step] = [
@@ -136,10 +153,13 @@ def scenario() -> list[list[Step]]:
         ("ingest", spend(0, "paid_search", 55, revision=2)),
         ("attribution", attribution(8, 1, TWO)),
         ("ingest", spend(2, "referral", 7)),
+        ("ingest", visit("v1", -20)),  # an earlier page view moves v1's session start
+        ("ingest", visit("v3", 24 * 60, "referral")),
         ("attribution", attribution(3, 1, TWO)),  # a stale revision arrives late: ignored
     ]
     model_change: list[Step] = [
         ("ingest", None),
+        ("ingest", visit("v1", -45)),  # and again, before 9:30
         ("attribution", ConfiguredModels(PROPERTY, THREE)),
         *[
             ("attribution", attribution(n, 3, THREE, late_touch="email" if n == 0 else ""))
@@ -210,6 +230,11 @@ def answers(engine: Engine, as_of: AsOf | None = None) -> dict[str, Any]:
     ask("configured", lambda: app.configured_models(PROPERTY, as_of=as_of))
     ask("cost", lambda: metrics.cost_report(MetricsQuery(PROPERTY, as_of=as_of)))
     ask("linear cost", lambda: metrics.cost_report(MetricsQuery(PROPERTY, "linear", as_of=as_of)))
+    ask("rates", lambda: metrics.rate_report(MetricsQuery(PROPERTY, as_of=as_of)))
+    from_half_past_nine = MetricsQuery(
+        PROPERTY, start=DAY + timedelta(hours=9, minutes=30), as_of=as_of
+    )
+    ask("rates from 9:30", lambda: metrics.rate_report(from_half_past_nine))
     ask("paths", lambda: paths.top_paths(PathQuery(PROPERTY, as_of=as_of)))
     ask(
         "lengths",
@@ -277,6 +302,8 @@ def test_as_of_answers_equal_the_live_answers_recorded_at_that_moment(engine: En
     )
     assert first.answers["cost"] != late.answers["cost"]
     assert first.answers["paths"] != late.answers["paths"]
+    assert first.answers["rates"] != late.answers["rates"]
+    assert late.answers["rates from 9:30"] != changed.answers["rates from 9:30"]
     assert late.answers["conversions/first_click/channel"] == "ModelWithoutCreditsError"
     assert changed.answers["configured"] == THREE
     assert late.answers["configured"] == TWO
@@ -324,14 +351,21 @@ def test_as_of_answers_say_the_positions_and_the_recorded_time_they_reflect(
     assert cost.freshness.as_of_time == first.time
 
 
-def test_the_conversion_rate_report_refuses_a_past_moment(engine: Engine) -> None:
-    play(engine, page_size=4)
+def test_as_of_a_past_moment_sessions_count_with_the_start_they_had_then(
+    engine: Engine,
+) -> None:
+    first, late, changed = play(engine, page_size=4)
     metrics = MetricsReports(engine)
+    from_half_past_nine = DAY + timedelta(hours=9, minutes=30)
 
-    with pytest.raises(AsOfNotKeptError):
-        metrics.rate_report(MetricsQuery(PROPERTY, as_of=AsOf(attribution_position=3)))
-    # As of now (or later), it is the live report.
-    metrics.rate_report(MetricsQuery(PROPERTY, as_of=AsOf(attribution_position=10**9)))
+    def sessions_then(position: int) -> int:
+        query = MetricsQuery(
+            PROPERTY, start=from_half_past_nine, as_of=AsOf(attribution_position=position)
+        )
+        return metrics.rate_report(query).totals.sessions
+
+    # v1's session started at 10:00, then 9:40 (both counted from 9:30), then 9:15 (not).
+    assert [sessions_then(m.position) for m in (first, late, changed)] == [2, 3, 2]
 
 
 def test_a_rebuild_keeps_the_same_history(views: ReportViews) -> None:

@@ -58,10 +58,6 @@ from services.cli import main
             "convtrack report: --as-of 'position:-3': say position:N with a whole number N",
         ),
         (
-            ["rates", "--as-of", "position:3"],
-            "convtrack report: report `rates` has no --as-of: sessions keep no past states",
-        ),
-        (
             ["conversions", "--models", "last_click,linear"],
             "convtrack report: report `conversions` takes one model, got 2: use "
             "`convtrack report compare` to compare models",
