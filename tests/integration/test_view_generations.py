@@ -47,6 +47,7 @@ from services.reporting.views import (
     person_events,
     projection_positions,
     property_settings,
+    session_starts,
     spend,
 )
 from tests.conftest import Storage, fresh_postgres_database
@@ -442,13 +443,19 @@ def analyzed_tables(views: ReportViews, generation: int) -> set[str]:
 def _without_positions(rows: dict[str, list[tuple[object, ...]]]) -> dict[str, object]:
     """The rows, with positions per upstream only (the rebuild records them unsharded, a
     sharded replay per shard), and of ingest's log clock only the times of the entries that
-    changed spend: it also keeps the last entry of each page read, and pages differ."""
+    changed spend or a session's start: it also keeps the last entry of each page read, and
+    pages differ."""
     positions: dict[str, int] = {}
     for _consumer, upstream, position in rows[projection_positions.name]:
         base = str(upstream).split("/", 1)[0]
         positions[base] = max(positions.get(base, 0), int(position))  # type: ignore[call-overload]
-    spend_changes = {row[-2] for row in rows[spend.name]} | {row[-1] for row in rows[spend.name]}
-    clock = [row for row in rows[log_clock.name] if row[0] != "ingest" or row[1] in spend_changes]
+    changes = {
+        position
+        for table in (spend.name, session_starts.name)
+        for row in rows[table]
+        for position in row[-2:]
+    }
+    clock = [row for row in rows[log_clock.name] if row[0] != "ingest" or row[1] in changes]
     kept = {k: v for k, v in rows.items() if k not in (projection_positions.name, log_clock.name)}
     return {**kept, "at": positions, log_clock.name: clock}
 
