@@ -153,19 +153,32 @@ def set_reporting_identity(args: argparse.Namespace) -> int:
 
 
 def _report_job(command: str, stub: Any, job_id: str, wait: bool) -> int:
+    """Says the re-attribution job started and, with `wait`, shows its progress (conversions
+    looked at of the total) until it ends."""
     print(f"Stored. Re-attribution job {job_id} started.")
-    while wait:
-        try:
-            job = stub.GetJob(attribution_pb2.GetJobRequest(job_id=job_id), timeout=CALL_TIMEOUT)
-        except grpc.RpcError as error:
-            return _failed(command, error)
-        if job.state == attribution_pb2.JOB_STATE_COMPLETED:
-            print(f"Re-attributed: {job.done:,} of {job.total:,} conversions looked at.")
-            return 0
-        if job.state == attribution_pb2.JOB_STATE_FAILED:
-            print(f"convtrack attribution {command}: job failed: {job.error}", file=sys.stderr)
-            return 1
-        time.sleep(JOB_POLL_SECONDS)
+    if not wait:
+        return 0
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(
+        TextColumn("re-attributing"), BarColumn(), MofNCompleteColumn(), transient=True
+    ) as progress:
+        task = progress.add_task("re-attributing", total=None)
+        while True:
+            try:
+                job = stub.GetJob(
+                    attribution_pb2.GetJobRequest(job_id=job_id), timeout=CALL_TIMEOUT
+                )
+            except grpc.RpcError as error:
+                return _failed(command, error)
+            progress.update(task, completed=job.done, total=job.total or None)
+            if job.state in (attribution_pb2.JOB_STATE_COMPLETED, attribution_pb2.JOB_STATE_FAILED):
+                break
+            time.sleep(JOB_POLL_SECONDS)
+    if job.state == attribution_pb2.JOB_STATE_FAILED:
+        print(f"convtrack attribution {command}: job failed: {job.error}", file=sys.stderr)
+        return 1
+    print(f"Re-attributed: {job.done:,} of {job.total:,} conversions looked at.")
     return 0
 
 
