@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from google.protobuf import duration_pb2, timestamp_pb2
 
@@ -27,6 +29,20 @@ def to_timestamp(value: datetime) -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
     stamp.FromDatetime(value.astimezone(UTC))
     return stamp
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def timestamp_fields(value: datetime) -> dict[str, int]:
+    """An aware datetime as a Timestamp's fields, for a message constructor: what
+    `to_timestamp` builds, with integer arithmetic (a tenth of `FromDatetime`'s cost, on
+    log-serving hot paths)."""
+    if value.tzinfo is None:
+        stamp = to_timestamp(value)
+        return {"seconds": stamp.seconds, "nanos": stamp.nanos}
+    delta = value - _EPOCH
+    return {"seconds": delta.days * 86400 + delta.seconds, "nanos": delta.microseconds * 1000}
 
 
 def from_timestamp(stamp: timestamp_pb2.Timestamp) -> datetime:
@@ -54,6 +70,16 @@ def from_money_pb(message: common_pb2.Money) -> Money:
 def to_identifier_pb(identifier: Identifier) -> common_pb2.Identifier:
     """An Identifier message from a plain identifier."""
     return common_pb2.Identifier(type=_IDENTIFIER_TYPES[identifier.type], value=identifier.value)
+
+
+def identifier_fields(keys: Iterable[str]) -> list[dict[str, Any]]:
+    """Identifier keys ("anon:7f3c") as Identifier messages' fields, for a message
+    constructor: what `to_identifier_pb(Identifier.from_key(key))` builds of each."""
+    fields = []
+    for key in keys:
+        prefix, _, value = key.partition(":")
+        fields.append({"type": _IDENTIFIER_TYPES[prefix], "value": value})  # type: ignore[index]
+    return fields
 
 
 def from_identifier_pb(message: common_pb2.Identifier) -> Identifier:
