@@ -782,7 +782,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     def ListEvents(
         self, request: ingest_pb2.ListEventsRequest, context: grpc.ServicerContext
     ) -> ingest_pb2.ListEventsResponse:
-        return ingest_pb2.ListEventsResponse(entries=self._log.list_events(request, context))
+        return ingest_pb2.ListEventsResponse.FromString(self._log.encoded_page(request, context))
 
     def GetLogHead(
         self, request: ingest_pb2.GetLogHeadRequest, context: grpc.ServicerContext
