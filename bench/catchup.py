@@ -3,14 +3,16 @@ process, and a full rebuild of the report views.
 
 Ingest runs as its own process (`python -m services.ingest`) and stores the demo sample;
 then identity starts on empty storage and the time until its position on ingest's log
-reaches the head is measured; then attribution starts and the time until it has read both
-ingest's and identity's logs to their heads; then reporting starts on empty views and the
-time until its views reflect all three logs (a first build), and then a rebuild while it
-serves (`RebuildViews`) until the new generation is live. The rate is upstream entries per
-second: what a consumer does after an outage. Polls the sync status every 50 ms. Each row
-also gives the CPU seconds the consumer's process used from the moment it answered until it
-caught up (from /proc), and per upstream entry it processed in that time: comparable across
-runs on a loaded machine, where the wall clock is not.
+reaches the head is measured (identity is the first to read ingest's log); then attribution
+starts and the time until it has read both ingest's and identity's logs to their heads; then
+reporting starts on empty views and the time until its views reflect all three logs (a first
+build), and then a rebuild while it serves (`RebuildViews`) until the new generation is live.
+The rate is upstream entries per second: what a consumer does after an outage. Polls the
+sync status every 50 ms. Each row also gives the CPU seconds the consumer's process used from
+the moment it answered until it caught up (from /proc), and per upstream entry it processed
+in that time: comparable across runs on a loaded machine, where the wall clock is not; and
+the same for the producers serving identity and attribution (ingest; ingest and identity),
+which run on the other core.
 """
 
 from __future__ import annotations
@@ -80,10 +82,10 @@ def cpu_seconds(process: subprocess.Popen[bytes]) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_note(cpu: float, entries: int) -> str:
-    """CPU seconds of the consumer's process while it caught up, and per entry processed."""
+def _cpu_note(cpu: float, entries: int, whose: str = "consumer") -> str:
+    """CPU seconds of a process while the consumer caught up, and per entry processed."""
     per_entry = f" ({cpu / entries * 1e6:.0f} us/entry)" if entries > 0 else ""
-    return f"consumer CPU {cpu:.2f} s{per_entry}"
+    return f"{whose} CPU {cpu:.2f} s{per_entry}"
 
 
 def _until(done: Callable[[], bool]) -> float:
@@ -120,8 +122,6 @@ def run(env: Mapping[str, str], backend: str, events: Sequence[ingest_pb2.Event]
         ingest_head = ingest.GetLogHead(
             ingest_pb2.GetLogHeadRequest(), timeout=CALL_TIMEOUT
         ).position
-        ingest_positions = _all_entries(ingest, ingest_head)
-        ingest_entries = len(ingest_positions)  # positions may have gaps (PostgreSQL)
 
         processes.append(_start("identity", env, log))
         channel = grpc.insecure_channel(env["IDENTITY_ADDR"])
@@ -131,6 +131,7 @@ def run(env: Mapping[str, str], backend: str, events: Sequence[ingest_pb2.Event]
             identity_pb2.GetLogHeadRequest(), timeout=CALL_TIMEOUT, wait_for_ready=True
         )
         identity_cpu = cpu_seconds(processes[-1])
+        ingest_cpu = cpu_seconds(processes[0])
         identity_from = _positions(
             identity.GetSyncStatus(identity_pb2.GetSyncStatusRequest(), timeout=CALL_TIMEOUT)
         ).get("ingest", 0)
@@ -145,6 +146,11 @@ def run(env: Mapping[str, str], backend: str, events: Sequence[ingest_pb2.Event]
             )
         )
         identity_cpu = cpu_seconds(processes[-1]) - identity_cpu
+        ingest_cpu = cpu_seconds(processes[0]) - ingest_cpu
+        # Counted after identity's catch-up, so that identity is ingest's first reader (as
+        # after an outage; ingest keeps recent entries encoded for the readers after it).
+        ingest_positions = _all_entries(ingest, ingest_head)
+        ingest_entries = len(ingest_positions)  # positions may have gaps (PostgreSQL)
         identity_done = len([p for p in ingest_positions if p > identity_from])
         identity_head = identity.GetLogHead(
             identity_pb2.GetLogHeadRequest(), timeout=CALL_TIMEOUT
@@ -158,6 +164,7 @@ def run(env: Mapping[str, str], backend: str, events: Sequence[ingest_pb2.Event]
             attribution_pb2.GetLogHeadRequest(), timeout=CALL_TIMEOUT, wait_for_ready=True
         )
         attribution_cpu = cpu_seconds(processes[-1])
+        producers_cpu = cpu_seconds(processes[0]) + cpu_seconds(processes[1])
         attribution_from = _positions(
             attribution.GetSyncStatus(attribution_pb2.GetSyncStatusRequest(), timeout=CALL_TIMEOUT)
         )
@@ -172,6 +179,7 @@ def run(env: Mapping[str, str], backend: str, events: Sequence[ingest_pb2.Event]
 
         attribution_seconds = _until(attribution_done)
         attribution_cpu = cpu_seconds(processes[-1]) - attribution_cpu
+        producers_cpu = cpu_seconds(processes[0]) + cpu_seconds(processes[1]) - producers_cpu
         attribution_done_entries = len(
             [p for p in ingest_positions if p > attribution_from.get("ingest", 0)]
         ) + max(0, identity_head - attribution_from.get("identity", 0))
@@ -225,7 +233,8 @@ def run(env: Mapping[str, str], backend: str, events: Sequence[ingest_pb2.Event]
             f"{ingest_entries:,} entries",
             identity_seconds,
             per_second(ingest_entries, identity_seconds, "entries"),
-            f"{_cpu_note(identity_cpu, identity_done)}; {note}",
+            f"{_cpu_note(identity_cpu, identity_done)}; "
+            f"{_cpu_note(ingest_cpu, identity_done, 'producer')}; {note}",
         ),
         Row(
             "attribution catch-up (ingest + identity logs)",
@@ -234,7 +243,8 @@ def run(env: Mapping[str, str], backend: str, events: Sequence[ingest_pb2.Event]
             attribution_seconds,
             per_second(ingest_entries + identity_head, attribution_seconds, "entries"),
             f"{ingest_entries:,} ingest + about {identity_head:,} identity (its head); "
-            f"{_cpu_note(attribution_cpu, attribution_done_entries)}; {note}",
+            f"{_cpu_note(attribution_cpu, attribution_done_entries)}; "
+            f"{_cpu_note(producers_cpu, attribution_done_entries, 'producers')}; {note}",
         ),
         Row(
             "reporting catch-up (3 logs, empty views)",

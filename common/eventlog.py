@@ -174,7 +174,7 @@ class LoggedApplication(Application[UUID]):
         if events:
             self._appended()
 
-    def _record_of(self, notification: Notification) -> LogRecord:
+    def record_of(self, notification: Notification) -> LogRecord:
         """The decoded log record, shared between readers that read the same entries."""
         record = self._recent_records.get(notification.id)
         if record is None:
@@ -261,13 +261,19 @@ class LoggedApplication(Application[UUID]):
         notifications = self.recorder.select_notifications(
             start=after, limit=limit, stop=through, topics=topics, inclusive_of_start=False
         )
-        records = [self._record_of(n) for n in notifications]
+        records = [self.record_of(n) for n in notifications]
         read_to = records[-1].position if len(records) == limit else through
         return records, read_to
 
     def read_log(self, after: int, limit: int = 0, max_wait: float = 0.0) -> list[LogRecord]:
         """Returns up to `limit` entries after `after` (0 means 500, at most 1,000), waiting up
         to `max_wait` seconds (at most 30) when there are none yet."""
+        return [self.record_of(n) for n in self.read_notifications(after, limit, max_wait)]
+
+    def read_notifications(
+        self, after: int, limit: int = 0, max_wait: float = 0.0
+    ) -> Sequence[Notification]:
+        """`read_log`'s entries as stored, not decoded (`record_of` decodes one)."""
         limit = min(limit or LOG_PAGE_DEFAULT, LOG_PAGE_MAX)
         deadline = time.monotonic() + min(max(max_wait, 0.0), LOG_WAIT_MAX_SECONDS)
         while not self._readers_released:
@@ -277,7 +283,7 @@ class LoggedApplication(Application[UUID]):
                 start=after, limit=limit, inclusive_of_start=False
             )
             if notifications:
-                return [self._record_of(n) for n in notifications]
+                return notifications
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self._readers_released:
                 return []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -34,6 +35,11 @@ CATCH_UP_PAGE_SIZE = 1000
 # While catching up (a full page read), further pages are read at once and processed with it
 # in one transaction, up to this many pages: commits cost as much as a page's rows.
 CATCH_UP_PAGES = 8
+# Pages read ahead while catching up: as many as a catch-up transaction joins, so the producer
+# serves the next transaction's pages while the consumer processes this one.
+READ_AHEAD_PAGES = CATCH_UP_PAGES
+# Pages read ahead and not taken for this long are dropped (the consumer stopped or moved on).
+READ_AHEAD_IDLE_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,36 +69,58 @@ class UpstreamLog(Protocol[T]):
 
 
 class ReadAhead(Generic[T]):
-    """An upstream log read one page ahead while the consumer is behind.
+    """An upstream log read ahead, several pages deep, while the consumer is behind.
 
-    After a full page (the consumer is catching up) it asks for the next page, after that
-    page's last position, in a background thread, so the producer serves it while the
-    consumer processes the current one, and it asks for `catch_up_page_size` entries a page
-    until a page comes back short. A read whose `after` is not where the page read ahead
-    starts (a failed page is read again) discards it. Pages are immutable prefixes of the
-    log, so a page read ahead is what a read now would return, or a prefix of it. At the
-    head (short pages) it reads exactly as the wrapped log does: long polls are unchanged.
+    After a full page (the consumer is catching up) a background thread reads the following
+    pages one after another, `catch_up_page_size` entries each, and keeps up to `depth` of
+    them waiting, so the producer serves (and this process parses) pages while the consumer
+    processes earlier ones; it stops at a short page (the head), at a failed read, or when
+    its pages wait unclaimed for `idle_seconds`. A read whose `after` is not where the next
+    page read ahead starts (a failed page is read again) discards them. Pages are immutable
+    prefixes of the log, so a page read ahead is what a read now would return, or a prefix
+    of it. At the head (short pages) it reads exactly as the wrapped log does: long polls
+    are unchanged.
     """
 
-    def __init__(self, upstream: UpstreamLog[T], catch_up_page_size: int = CATCH_UP_PAGE_SIZE):
+    def __init__(
+        self,
+        upstream: UpstreamLog[T],
+        catch_up_page_size: int = CATCH_UP_PAGE_SIZE,
+        depth: int = READ_AHEAD_PAGES,
+        idle_seconds: float = READ_AHEAD_IDLE_SECONDS,
+    ):
         self.name = upstream.name
         self._upstream = upstream
         self._catch_up_page_size = catch_up_page_size
-        self._ahead: _PageReadAhead[T] | None = None
+        self._depth = max(1, depth)
+        self._idle_seconds = idle_seconds
+        self._ahead: _PagesReadAhead[T] | None = None
+        self._behind = False
 
     def read(self, after: int, limit: int, max_wait: float) -> Sequence[UpstreamEntry[T]]:
-        """The entries after `after`: the page read ahead when it starts there, else read now."""
-        ahead, self._ahead = self._ahead, None
-        entries = ahead.result() if ahead is not None and ahead.after == after else None
-        if not entries:  # none read ahead, or the head was reached: wait for news as asked
-            size = max(limit, self._catch_up_page_size) if ahead is not None else limit
-            entries = self._upstream.read(after, size, max_wait)
-            full = len(entries) >= size
-        else:
-            full = len(entries) >= ahead.limit if ahead is not None else False
-        if full and entries:
-            size = max(limit, self._catch_up_page_size)
-            self._ahead = _PageReadAhead(self._upstream, entries[-1].position, size)
+        """The entries after `after`: the next page read ahead when it starts there, else
+        read now."""
+        ahead = self._ahead
+        if ahead is not None:
+            entries = ahead.take(after)
+            if entries:
+                if ahead.finished():
+                    self._ahead = None
+                return entries
+            ahead.stop()
+            self._ahead = None
+        # None read ahead, or the head was reached: wait for news as asked.
+        size = max(limit, self._catch_up_page_size) if self._behind else limit
+        entries = self._upstream.read(after, size, max_wait)
+        self._behind = bool(entries) and len(entries) >= size
+        if self._behind:
+            self._ahead = _PagesReadAhead(
+                self._upstream,
+                entries[-1].position,
+                max(limit, self._catch_up_page_size),
+                self._depth,
+                self._idle_seconds,
+            )
         return entries
 
     def head(self) -> int | None:
@@ -100,29 +128,74 @@ class ReadAhead(Generic[T]):
         return self._upstream.head()
 
 
-class _PageReadAhead(Generic[T]):
-    """One page read in a background thread; its result, or None when the read failed."""
+class _PagesReadAhead(Generic[T]):
+    """Pages read one after another in a background thread, from `after` on, up to `depth`
+    of them waiting to be taken."""
 
-    def __init__(self, upstream: UpstreamLog[T], after: int, limit: int) -> None:
-        self.after = after
-        self.limit = limit
+    def __init__(
+        self, upstream: UpstreamLog[T], after: int, limit: int, depth: int, idle_seconds: float
+    ) -> None:
         self._upstream = upstream
-        self._entries: Sequence[UpstreamEntry[T]] | None = None
+        self._limit = limit
+        self._depth = depth
+        self._idle_seconds = idle_seconds
+        self._pages: deque[tuple[int, Sequence[UpstreamEntry[T]]]] = deque()
+        self._changed = threading.Condition()
+        self._ended = False  # no more pages will come: a short page, a failure, or stopped
         self._thread = threading.Thread(
-            target=self._read, name=f"read-ahead-{upstream.name}", daemon=True
+            target=self._read, args=(after,), name=f"read-ahead-{upstream.name}", daemon=True
         )
         self._thread.start()
 
-    def _read(self) -> None:
+    def _read(self, after: int) -> None:
         try:
-            self._entries = self._upstream.read(self.after, self.limit, 0.0)
+            while True:
+                with self._changed:
+                    if not self._changed.wait_for(
+                        lambda: self._ended or len(self._pages) < self._depth,
+                        self._idle_seconds,
+                    ):
+                        return  # nobody took the pages: the consumer stopped or moved on
+                    if self._ended:
+                        return
+                entries = self._upstream.read(after, self._limit, 0.0)
+                with self._changed:
+                    if self._ended:
+                        return
+                    self._pages.append((after, entries))
+                    self._changed.notify_all()
+                if len(entries) < self._limit:
+                    return
+                after = entries[-1].position
         except Exception as error:  # the caller reads again, and sees the error itself
             logger.debug("reading %s ahead failed: %s", self._upstream.name, one_line(error))
+        finally:
+            with self._changed:
+                self._ended = True
+                self._changed.notify_all()
 
-    def result(self) -> Sequence[UpstreamEntry[T]] | None:
-        """The page, once read; None when the read failed."""
-        self._thread.join()
-        return self._entries
+    def take(self, after: int) -> Sequence[UpstreamEntry[T]] | None:
+        """The next page, waiting for it, if it starts at `after`; None when it starts
+        elsewhere or none will come (the head was reached before it, or a read failed)."""
+        with self._changed:
+            self._changed.wait_for(lambda: bool(self._pages) or self._ended)
+            if not self._pages or self._pages[0][0] != after:
+                return None
+            _, entries = self._pages.popleft()
+            self._changed.notify_all()
+            return entries
+
+    def finished(self) -> bool:
+        """Whether every page it will read has been taken."""
+        with self._changed:
+            return self._ended and not self._pages
+
+    def stop(self) -> None:
+        """Reads no further; pages not taken are dropped."""
+        with self._changed:
+            self._ended = True
+            self._pages.clear()
+            self._changed.notify_all()
 
 
 class PageSink(Protocol[T]):

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 import grpc
+from eventsourcing.persistence import Notification
 from google.protobuf import duration_pb2
 
 from common.eventlog import (
@@ -17,7 +18,7 @@ from common.eventlog import (
     LOG_PAGE_MAX,
     LOG_WAIT_MAX_SECONDS,
     LoggedApplication,
-    LogRecord,
+    RecentItems,
 )
 from common.grpc_errors import FieldProblem, abort_invalid
 from common.server import MAX_RESPONSE_BYTES, SERVER_WORKERS
@@ -31,13 +32,17 @@ NANOS_PER_SECOND = 1_000_000_000
 PAGE_MAX_BYTES = 2 * 1024 * 1024
 # Long polls may hold at most half the server's threads; the others stay free for writes.
 WAITING_READERS_MAX = SERVER_WORKERS // 2
+# Encoded entries kept by position (about 7 MB of ingest's): consumers catching up read the
+# same entries one after another, and each after a failed page reads it again.
+RECENT_ENTRIES = 20_000
+ENTRIES_TAG = b"\x0a"
 
 
-class SizedMessage(Protocol):
-    """A protobuf message: it knows its encoded size."""
+class EncodableMessage(Protocol):
+    """A protobuf message: it encodes itself."""
 
-    def ByteSize(self) -> int:  # noqa: N802 - the protobuf method name
-        """The encoded size in bytes."""
+    def SerializeToString(self) -> bytes:  # noqa: N802 - the protobuf method name
+        """The encoded message."""
         ...
 
 
@@ -60,7 +65,7 @@ class ListEventsRequestMessage(Protocol):
         ...
 
 
-Entry = TypeVar("Entry", bound=SizedMessage)
+Entry = TypeVar("Entry", bound=EncodableMessage)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,41 +121,48 @@ def page_request(request: ListEventsRequestMessage) -> PageRequest:
     )
 
 
-def _encoded_in_page(entry_bytes: int) -> int:
-    """An entry's bytes in a response: one tag byte, its length as a varint, the entry."""
-    return 1 + max(1, (entry_bytes.bit_length() + 6) // 7) + entry_bytes
+def framed_entry(entry: bytes) -> bytes:
+    """An encoded entry as it appears in a `ListEventsResponse`: the tag of `entries` (field
+    1, length-delimited, the same in every producer's package), its length, the entry."""
+    size = len(entry)
+    length = bytearray()
+    while size > 0x7F:
+        length.append((size & 0x7F) | 0x80)
+        size >>= 7
+    length.append(size)
+    return ENTRIES_TAG + bytes(length) + entry
 
 
 def bounded_page(
-    records: Sequence[LogRecord],
-    to_entry: Callable[[int, Any], Entry],
+    frames: Iterable[tuple[int, bytes]],
     max_bytes: int = PAGE_MAX_BYTES,
     entry_max_bytes: int = MAX_RESPONSE_BYTES,
-) -> list[Entry]:
-    """The leading records as entries, as many as fit in `max_bytes` encoded.
+) -> bytes:
+    """The encoded `ListEventsResponse` of the leading entries, given as (position, framed
+    entry) and consumed only as far as needed, as many as fit in `max_bytes`.
 
     The first entry is always included, however large, so that a reader never stalls on
     one big entry; only one larger than the response limit raises EntryTooLargeError.
     """
-    page: list[Entry] = []
+    page: list[bytes] = []
     size = 0
-    for record in records:
-        entry = to_entry(record.position, record.event)
-        encoded = _encoded_in_page(entry.ByteSize())
-        if page and size + encoded > max_bytes:
+    for position, frame in frames:
+        if page and size + len(frame) > max_bytes:
             break
-        if not page and encoded > entry_max_bytes:
-            raise EntryTooLargeError(record.position, encoded, entry_max_bytes)
-        page.append(entry)
-        size += encoded
-    return page
+        if not page and len(frame) > entry_max_bytes:
+            raise EntryTooLargeError(position, len(frame), entry_max_bytes)
+        page.append(frame)
+        size += len(frame)
+    return b"".join(page)
 
 
 class LogEndpoint(Generic[Entry]):
     """Serves one application's log to `ListEvents` calls.
 
     Requests are checked at the edge (INVALID_ARGUMENT with the field). Pages stop at
-    `page_bytes` encoded. At most `waiting_readers` calls wait for new entries at a time;
+    `page_bytes` encoded. The `recent_entries` last encoded entries are kept by position, so
+    an entry read again (by the next consumer, or after a failed page) is neither decoded
+    nor encoded again. At most `waiting_readers` calls wait for new entries at a time;
     the rest are answered at once (possibly with an empty page), so long polls never take
     the threads that writes need.
     """
@@ -162,33 +174,46 @@ class LogEndpoint(Generic[Entry]):
         *,
         waiting_readers: int = WAITING_READERS_MAX,
         page_bytes: int = PAGE_MAX_BYTES,
+        recent_entries: int = RECENT_ENTRIES,
     ) -> None:
         self._app = app
         self._to_entry = to_entry
         self._wait_slots = threading.BoundedSemaphore(waiting_readers)
         self._page_bytes = page_bytes
+        self._recent: RecentItems[int, bytes] = RecentItems(recent_entries)
 
-    def list_events(
+    def encoded_page(
         self, request: ListEventsRequestMessage, context: grpc.ServicerContext
-    ) -> list[Entry]:
-        """The entries of one page, or the call aborted with a status saying why."""
+    ) -> bytes:
+        """The encoded `ListEventsResponse` of one page (parse it with the producer's
+        `ListEventsResponse.FromString`), or the call aborted with a status saying why."""
         problems = page_request_problems(request)
         if problems:
             abort_invalid(context, "invalid ListEvents request", problems)
         wanted = page_request(request)
-        records = self._read(wanted)
+        notifications = self._read(wanted)
         try:
-            return bounded_page(records, self._to_entry, self._page_bytes)
+            return bounded_page(((n.id, self._framed(n)) for n in notifications), self._page_bytes)
         except EntryTooLargeError as error:
             logger.error("%s's log is stuck after %d: %s", self._app.name, wanted.after, error)
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(error))
             raise
 
-    def _read(self, wanted: PageRequest) -> list[LogRecord]:
-        """Reads the records, waiting only while holding one of the wait slots."""
+    def _framed(self, notification: Notification) -> bytes:
+        """The framed entry at a position: encoded once, then served from the recent ones
+        (entries never change; several consumers read the same ones when they catch up)."""
+        frame = self._recent.get(notification.id)
+        if frame is None:
+            event = self._app.record_of(notification).event
+            frame = framed_entry(self._to_entry(notification.id, event).SerializeToString())
+            self._recent.put(notification.id, frame)
+        return frame
+
+    def _read(self, wanted: PageRequest) -> Sequence[Notification]:
+        """Reads the stored entries, waiting only while holding one of the wait slots."""
         if wanted.max_wait_seconds <= 0 or not self._wait_slots.acquire(blocking=False):
-            return self._app.read_log(wanted.after, wanted.limit)
+            return self._app.read_notifications(wanted.after, wanted.limit)
         try:
-            return self._app.read_log(wanted.after, wanted.limit, wanted.max_wait_seconds)
+            return self._app.read_notifications(wanted.after, wanted.limit, wanted.max_wait_seconds)
         finally:
             self._wait_slots.release()

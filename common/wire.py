@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from google.protobuf import duration_pb2, timestamp_pb2
 
@@ -20,6 +22,8 @@ _IDENTIFIER_TYPES = {
 # The stored identifier types by their protobuf number (a plain email is not one: it is
 # hashed on arrival).
 STORED_IDENTIFIER_TYPES = {v: k for k, v in _IDENTIFIER_TYPES.items()}
+# The key prefix ("anon") of each stored type's number, as a plain string.
+_KEY_PREFIXES = {number: str(kind.value) for number, kind in STORED_IDENTIFIER_TYPES.items()}
 
 
 def to_timestamp(value: datetime) -> timestamp_pb2.Timestamp:
@@ -29,9 +33,26 @@ def to_timestamp(value: datetime) -> timestamp_pb2.Timestamp:
     return stamp
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def timestamp_fields(value: datetime) -> dict[str, int]:
+    """An aware datetime as a Timestamp's fields, for a message constructor: what
+    `to_timestamp` builds, with integer arithmetic (a tenth of `FromDatetime`'s cost, on
+    log-serving hot paths)."""
+    if value.tzinfo is None:
+        stamp = to_timestamp(value)
+        return {"seconds": stamp.seconds, "nanos": stamp.nanos}
+    delta = value - _EPOCH
+    return {"seconds": delta.days * 86400 + delta.seconds, "nanos": delta.microseconds * 1000}
+
+
 def from_timestamp(stamp: timestamp_pb2.Timestamp) -> datetime:
-    """An aware UTC datetime from a protobuf Timestamp."""
-    return stamp.ToDatetime(tzinfo=UTC)
+    """An aware UTC datetime from a protobuf Timestamp (as its `ToDatetime(tzinfo=UTC)`
+    gives, without its generic steps: log-reading hot paths)."""
+    nanos = stamp.nanos
+    micros = nanos // 1000 if nanos >= 0 else -(-nanos // 1000)
+    return _EPOCH + timedelta(seconds=stamp.seconds, microseconds=micros)
 
 
 def to_duration(seconds: float) -> duration_pb2.Duration:
@@ -54,6 +75,23 @@ def from_money_pb(message: common_pb2.Money) -> Money:
 def to_identifier_pb(identifier: Identifier) -> common_pb2.Identifier:
     """An Identifier message from a plain identifier."""
     return common_pb2.Identifier(type=_IDENTIFIER_TYPES[identifier.type], value=identifier.value)
+
+
+def identifier_fields(keys: Iterable[str]) -> list[dict[str, Any]]:
+    """Identifier keys ("anon:7f3c") as Identifier messages' fields, for a message
+    constructor: what `to_identifier_pb(Identifier.from_key(key))` builds of each."""
+    fields = []
+    for key in keys:
+        prefix, _, value = key.partition(":")
+        fields.append({"type": _IDENTIFIER_TYPES[prefix], "value": value})  # type: ignore[index]
+    return fields
+
+
+def identifier_keys(messages: Iterable[common_pb2.Identifier]) -> tuple[str, ...]:
+    """The keys ("anon:7f3c") of Identifier messages of stored types, as
+    `from_identifier_pb(message).key` gives each (log-reading hot paths)."""
+    prefixes = _KEY_PREFIXES
+    return tuple(f"{prefixes[m.type]}:{m.value}" for m in messages)
 
 
 def from_identifier_pb(message: common_pb2.Identifier) -> Identifier:

@@ -666,7 +666,9 @@ class AttributionServicer(attribution_pb2_grpc.AttributionServiceServicer):
     def ListEvents(
         self, request: attribution_pb2.ListEventsRequest, context: grpc.ServicerContext
     ) -> attribution_pb2.ListEventsResponse:
-        return attribution_pb2.ListEventsResponse(entries=self._log.list_events(request, context))
+        return attribution_pb2.ListEventsResponse.FromString(
+            self._log.encoded_page(request, context)
+        )
 
     def GetLogHead(
         self, request: attribution_pb2.GetLogHeadRequest, context: grpc.ServicerContext

@@ -7,8 +7,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from common.values import Identifier
-from common.wire import from_identifier_pb, from_money_pb, from_timestamp
+from common.wire import from_identifier_pb, from_money_pb, from_timestamp, identifier_keys
 from convtrack.common.v1 import common_pb2
 from convtrack.identity.v1 import identity_pb2
 from convtrack.ingest.v1 import ingest_pb2
@@ -35,8 +34,7 @@ _TOUCH_TYPES = {
 
 
 def _keys(identifiers: list[common_pb2.Identifier]) -> tuple[str, ...]:
-    plain: list[Identifier] = [from_identifier_pb(i) for i in identifiers]
-    return tuple(i.key for i in plain)
+    return identifier_keys(identifiers)
 
 
 @lru_cache(maxsize=LANDING_PAGE_CACHE_SIZE)

@@ -377,7 +377,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     def ListEvents(
         self, request: identity_pb2.ListEventsRequest, context: grpc.ServicerContext
     ) -> identity_pb2.ListEventsResponse:
-        return identity_pb2.ListEventsResponse(entries=self._log.list_events(request, context))
+        return identity_pb2.ListEventsResponse.FromString(self._log.encoded_page(request, context))
 
     def GetLogHead(
         self, request: identity_pb2.GetLogHeadRequest, context: grpc.ServicerContext

@@ -6,8 +6,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from common.upstream import GrpcUpstreamLog
-from common.values import Identifier
-from common.wire import from_identifier_pb, from_timestamp
+from common.wire import from_timestamp, identifier_keys
 from convtrack.ingest.v1 import ingest_pb2
 from services.identity.domainmodel import Observation
 
@@ -18,13 +17,12 @@ def observation_of(entry: ingest_pb2.LogEntry) -> Observation | None:
     if kind is None or kind == "spend_recorded":
         return None
     envelope = getattr(entry, kind).envelope
-    identifiers: list[Identifier] = [from_identifier_pb(i) for i in envelope.identifiers]
     device, network = envelope.device, envelope.network
     known_browser = bool(device.browser) and device.browser != "Other"
     return Observation(
         property_id=envelope.property_id,
         record_id=envelope.record_id,
-        identifiers=tuple(i.key for i in identifiers),
+        identifiers=identifier_keys(envelope.identifiers),
         occurred_at=from_timestamp(envelope.occurred_at),
         ip=network.ip_pseudonym,
         ip_network=network.network_pseudonym,

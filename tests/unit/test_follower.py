@@ -1,5 +1,5 @@
 """A follower reads its upstream at a gentle pace when the producer answers empty at once,
-and one page ahead while it is behind."""
+and several pages ahead while it is behind."""
 
 from __future__ import annotations
 
@@ -221,6 +221,44 @@ def test_a_consumer_behind_reads_the_next_page_ahead_in_larger_pages() -> None:
     assert upstream.reads[0] == (0, 500, 2.0)
     assert upstream.reads[1] == (upstream.entries[499].position, 1000, 0.0)
     assert all(limit == 1000 for _, limit, _ in upstream.reads[1:5])
+
+
+def test_a_consumer_behind_has_several_pages_read_ahead_while_it_processes_one() -> None:
+    upstream = CountedLog(7_000)
+    log = ReadAhead(upstream, catch_up_page_size=1000, depth=3)
+    first = log.read(0, 1000, 2.0)
+    # While the consumer works on the first page, three more are read, and no more than that.
+    wait_for(lambda: len(upstream.reads) == 4)
+    time.sleep(0.2)
+    assert len(upstream.reads) == 4
+    assert [after for after, _, _ in upstream.reads[1:]] == [
+        upstream.entries[i].position for i in (999, 1999, 2999)
+    ]
+    # Taking a page frees room for the next one; every entry comes once, in order.
+    pages = [first]
+    while pages[-1]:
+        pages.append(log.read(pages[-1][-1].position, 1000, 2.0))
+    assert [e for page in pages for e in page] == upstream.entries
+    # The last full page was followed by a short one, read ahead; then one read at the head.
+    assert upstream.reads[-1] == (upstream.entries[-1].position, 1000, 2.0)
+
+
+def test_pages_read_ahead_and_never_taken_are_given_up() -> None:
+    upstream = CountedLog(5_000)
+    log = ReadAhead(upstream, catch_up_page_size=1000, depth=2, idle_seconds=0.2)
+    first = log.read(0, 1000, 2.0)
+    wait_for(lambda: len(upstream.reads) == 3)
+    time.sleep(0.5)
+    # The reader gave up (nobody took its pages); the pages it read are still served.
+    assert len(upstream.reads) == 3
+    second = log.read(first[-1].position, 1000, 2.0)
+    third = log.read(second[-1].position, 1000, 2.0)
+    assert third == upstream.entries[2000:3000]
+    assert len(upstream.reads) == 3
+    # Then the caller reads for itself again, still as a consumer behind.
+    fourth = log.read(third[-1].position, 500, 2.0)
+    assert fourth == upstream.entries[3000:4000]
+    assert upstream.reads[3] == (third[-1].position, 1000, 2.0)
 
 
 def test_at_the_head_pages_are_read_as_asked_with_their_long_poll() -> None:

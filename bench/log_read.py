@@ -1,0 +1,233 @@
+"""The read path of a catch-up, in-process and step by step: CPU per entry of each step.
+
+Ingest and identity run as their own processes (`python -m services.<name>`) and prepare
+their logs from the demo sample, then stop. In this process, each producer's store is opened
+as its server opens it, and its log is served as `ListEvents` serves it, in pages of 1,000:
+the store's read (cold: a fresh application; warm: the decoded records cached), building the
+pages (`LogEndpoint.encoded_page` and the response parsed, as the servicers do; then again,
+with the encoded entries kept) and the response's serialisation. Then the consumer's side
+of the same pages: parsing the response and translating the entries (identity's
+observations of ingest's log; attribution's inputs of both logs). `--profile STEP` prints
+cProfile's top functions of one step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from bench.catchup import BATCH_SIZE, CALL_TIMEOUT, _positions, _start, _stop, _until
+from bench.pipeline import sample
+from bench.storage import fresh_env
+from common.eventlog import LoggedApplication
+from common.log_endpoint import LogEndpoint
+from common.server import tune_garbage_collector
+from common.wire import to_timestamp
+from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
+from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from services import launcher
+from services.attribution.upstream import identity_input, ingest_input
+from services.identity import servicer as identity_servicer
+from services.identity.server import IdentitySettings
+from services.identity.server import build_application as build_identity
+from services.identity.upstream import observation_of
+from services.ingest import servicer as ingest_servicer
+from services.ingest.server import IngestSettings
+from services.ingest.server import build_application as build_ingest
+from services.sample_data import batches
+
+PAGE = 1000
+
+
+def prepare(env: Mapping[str, str], visitors: int) -> None:
+    """Ingest's and identity's stores hold the demo sample of `visitors` (processes stopped)."""
+    log = Path(env["CONVTRACK_DATA_DIR"]).parent / "services.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    processes = [_start("ingest", env, log), _start("identity", env, log)]
+    try:
+        with (
+            grpc.insecure_channel(env["INGEST_ADDR"]) as ingest_channel,
+            grpc.insecure_channel(env["IDENTITY_ADDR"]) as identity_channel,
+        ):
+            ingest = ingest_pb2_grpc.IngestServiceStub(ingest_channel)
+            identity = identity_pb2_grpc.IdentityServiceStub(identity_channel)
+            for chunk in batches(sample(visitors), BATCH_SIZE):
+                ingest.TrackEvents(
+                    ingest_pb2.TrackEventsRequest(
+                        events=chunk, sent_at=to_timestamp(datetime.now(UTC))
+                    ),
+                    timeout=CALL_TIMEOUT,
+                    wait_for_ready=True,
+                )
+            head = ingest.GetLogHead(ingest_pb2.GetLogHeadRequest(), timeout=CALL_TIMEOUT)
+            _until(
+                lambda: (
+                    _positions(
+                        identity.GetSyncStatus(
+                            identity_pb2.GetSyncStatusRequest(),
+                            timeout=CALL_TIMEOUT,
+                            wait_for_ready=True,
+                        )
+                    ).get("ingest", 0)
+                    >= head.position
+                )
+            )
+    finally:
+        for process in reversed(processes):
+            _stop(process)
+
+
+class _Step:
+    """CPU seconds of one step, optionally profiled."""
+
+    def __init__(self, profile: bool) -> None:
+        self.profiler = cProfile.Profile() if profile else None
+        self.cpu = 0.0
+
+    def __enter__(self) -> _Step:
+        if self.profiler is not None:
+            self.profiler.enable()
+        self.cpu = time.process_time()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.cpu = time.process_time() - self.cpu
+        if self.profiler is not None:
+            self.profiler.disable()
+            stats = pstats.Stats(self.profiler, stream=sys.stdout)
+            stats.sort_stats("tottime").print_stats(25)
+            stats.sort_stats("cumtime").print_stats(25)
+
+
+def _serve_all(endpoint: LogEndpoint[Any], module: Any) -> list[Any]:
+    """Every page's response, as the servicer builds it."""
+    pages: list[Any] = []
+    after = 0
+    while True:
+        request = module.ListEventsRequest(after=after, limit=PAGE)
+        page = module.ListEventsResponse.FromString(endpoint.encoded_page(request, None))  # type: ignore[arg-type]
+        if not page.entries:
+            return pages
+        pages.append(page)
+        after = page.entries[-1].position
+
+
+def _read_all(app: LoggedApplication) -> int:
+    count, after = 0, 0
+    while True:
+        records = app.read_log(after, PAGE)
+        if not records:
+            return count
+        count += len(records)
+        after = records[-1].position
+
+
+def producer(
+    name: str,
+    app: LoggedApplication,
+    to_entry: Callable[[int, Any], Any],
+    module: Any,
+    profile: str,
+) -> tuple[list[str], list[bytes]]:
+    """Lines of figures for serving `app`'s log, and the serialised responses."""
+    lines: list[str] = []
+    with _Step(profile == f"{name}-read") as cold:
+        count = _read_all(app)
+    with _Step(False) as warm:
+        _read_all(app)
+    endpoint: LogEndpoint[Any] = LogEndpoint(app, to_entry)
+    with _Step(profile == f"{name}-serve") as serve:
+        pages = _serve_all(endpoint, module)
+    with _Step(False) as again:
+        _serve_all(endpoint, module)
+    with _Step(False) as serialise:
+        raw = [p.SerializeToString() for p in pages]
+    per = 1e6 / max(count, 1)
+    lines.append(
+        f"{name}: {count:,} entries; store read cold {cold.cpu * per:.1f} us/entry, warm "
+        f"{warm.cpu * per:.1f}; ListEvents pages (records warm) {serve.cpu * per:.1f}, "
+        f"again (entries encoded) {again.cpu * per:.1f}; response "
+        f"serialisation {serialise.cpu * per:.1f}; {sum(map(len, raw)) / max(count, 1):.0f} "
+        "bytes/entry"
+    )
+    return lines, raw
+
+
+def consumer(
+    name: str, raw: Sequence[bytes], module: Any, translate: Callable[[Any], Any], profile: str
+) -> str:
+    """A line of figures for parsing the responses and translating their entries."""
+    with _Step(False) as parse:
+        pages = [module.ListEventsResponse.FromString(r).entries for r in raw]
+    count = sum(len(p) for p in pages)
+    with _Step(profile == name) as translation:
+        for page in pages:
+            for entry in page:
+                translate(entry)
+    per = 1e6 / max(count, 1)
+    return f"{name}: parse {parse.cpu * per:.1f} us/entry, translate {translation.cpu * per:.1f}"
+
+
+def run(env: dict[str, str], backend: str, visitors: int, profile: str) -> list[str]:
+    """Prepares the stores and measures each step on `backend`."""
+    env = {**env, **launcher.loopback_ports(env)}
+    prepare(env, visitors)
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        ingest_app = build_ingest(IngestSettings.from_env(env))
+        identity_app = build_identity(IdentitySettings.from_env(env))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    try:
+        lines, ingest_raw = producer(
+            "ingest", ingest_app, ingest_servicer.log_entry, ingest_pb2, profile
+        )
+        more, identity_raw = producer(
+            "identity", identity_app, identity_servicer.log_entry, identity_pb2, profile
+        )
+        lines += more
+    finally:
+        ingest_app.close()
+        identity_app.close()
+    lines.append(consumer("identity <- ingest", ingest_raw, ingest_pb2, observation_of, profile))
+    lines.append(consumer("attribution <- ingest", ingest_raw, ingest_pb2, ingest_input, profile))
+    lines.append(
+        consumer("attribution <- identity", identity_raw, identity_pb2, identity_input, profile)
+    )
+    load = os.getloadavg()[0]
+    return [f"{backend} (CPU): {line}; loadavg {load:.1f}" for line in lines]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m bench.log_read [--backends sqlite,postgres] [--visitors N] [--profile STEP]`."""
+    parser = argparse.ArgumentParser(prog="python -m bench.log_read", description=__doc__)
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--visitors", type=int, default=3000)
+    parser.add_argument(
+        "--profile",
+        default="",
+        help="ingest-read, ingest-serve, identity-read, identity-serve, or a consumer's name",
+    )
+    args = parser.parse_args(argv)
+    tune_garbage_collector()
+    for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
+        with fresh_env(backend) as env:
+            for line in run(env, backend, args.visitors, args.profile):
+                print(line, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
