@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import os
 import sys
 import tempfile
 import threading
@@ -57,6 +58,8 @@ class Freshness:
     unseen: int
     to_attribution: list[float]
     to_reporting: list[float]
+    cpu_seconds: dict[str, float]
+    """Each service process's CPU seconds (user + system) from the first send to the end."""
 
     def percentile(self, fraction: float, of: list[float] | None = None) -> float:
         ordered = sorted(self.latencies if of is None else of)
@@ -75,7 +78,7 @@ def measure(env: Mapping[str, str], rate: float = RATE, seconds: float = SECONDS
     stop = threading.Event()
     with (
         tempfile.TemporaryDirectory(prefix="convtrack-freshness-") as logs,
-        ServiceCluster(env, Path(logs)) as cluster,
+        ServiceCluster(env, Path(os.environ.get("CONVTRACK_BENCH_LOG_DIR", logs))) as cluster,
     ):
         cluster.start()
         addresses = cluster.addresses
@@ -123,6 +126,8 @@ def measure(env: Mapping[str, str], rate: float = RATE, seconds: float = SECONDS
             poller = threading.Thread(target=poll, daemon=True)
             watcher.start()
             poller.start()
+            pids = {name: service.pid for name, service in cluster.services.items()}
+            cpu_before = {name: _cpu_seconds(pid) for name, pid in pids.items()}
             send_seconds = _offer(ingest, events, rate, acked, accepted, lock)
             # Give the pipeline a moment to attribute the last conversions, then wait
             # until reporting has every watched one.
@@ -138,6 +143,7 @@ def measure(env: Mapping[str, str], rate: float = RATE, seconds: float = SECONDS
             stream.cancel()
             poller.join()
             watcher.join(timeout=5)
+            cpu = {name: _cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
         cluster.stop()
     positions = [p for p, _ in polls]
     latencies = []
@@ -155,8 +161,24 @@ def measure(env: Mapping[str, str], rate: float = RATE, seconds: float = SECONDS
         to_attribution.append(max(0.0, attributed_at - acked[event_id]))
         to_reporting.append(max(0.0, polls[index][1] - attributed_at))
     return Freshness(
-        len(events), accepted[0], send_seconds, latencies, unseen, to_attribution, to_reporting
+        len(events),
+        accepted[0],
+        send_seconds,
+        latencies,
+        unseen,
+        to_attribution,
+        to_reporting,
+        cpu,
     )
+
+
+def _cpu_seconds(pid: int) -> float:
+    """A process's CPU seconds so far (user + system), from /proc; 0 where there is none."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _offer(
@@ -234,6 +256,15 @@ def run(backend: str, rate: float = RATE, seconds: float = SECONDS) -> list[Row]
             f"{result.unseen} not seen; polls every {POLL * 1000:.0f} ms",
         ),
         *hops,
+        Row(
+            "  CPU seconds of each service",
+            backend,
+            "",
+            None,
+            "",
+            ", ".join(f"{name} {seconds:.1f}" for name, seconds in result.cpu_seconds.items())
+            + f"; load average {os.getloadavg()[0]:.1f} at the end",
+        ),
     ]
 
 
