@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import os
 import sys
 import tempfile
 import threading
@@ -41,6 +42,8 @@ SECONDS = 30.0
 BATCH = 100
 POLL = 0.02
 SETTLE_TIMEOUT = 120.0
+START_TIMEOUT = 120.0
+"""How long each service may take to become ready (a loaded machine starts them slowly)."""
 EVENTS_PER_VISITOR = 6.6
 """About how many events the demo sample has per visitor."""
 PROPERTY = "demo-shop"
@@ -57,6 +60,10 @@ class Freshness:
     unseen: int
     to_attribution: list[float]
     to_reporting: list[float]
+    ack_latencies: list[float]
+    """Each accepted `TrackEvents` call's time from sending to its acknowledgement."""
+    cpu_seconds: dict[str, float]
+    """Each service process's CPU seconds (user + system) from the first send to the end."""
 
     def percentile(self, fraction: float, of: list[float] | None = None) -> float:
         ordered = sorted(self.latencies if of is None else of)
@@ -68,6 +75,7 @@ def measure(env: Mapping[str, str], rate: float = RATE, seconds: float = SECONDS
     and measures each conversion's acknowledgement-to-report latency."""
     events = sample(max(10, int(rate * seconds / EVENTS_PER_VISITOR)))[: int(rate * seconds)]
     acked: dict[str, float] = {}
+    ack_latencies: list[float] = []
     accepted = [0]
     lock = threading.Lock()
     watched: list[tuple[str, int, float]] = []  # (event id, attribution position, when seen)
@@ -75,9 +83,9 @@ def measure(env: Mapping[str, str], rate: float = RATE, seconds: float = SECONDS
     stop = threading.Event()
     with (
         tempfile.TemporaryDirectory(prefix="convtrack-freshness-") as logs,
-        ServiceCluster(env, Path(logs)) as cluster,
+        ServiceCluster(env, Path(os.environ.get("CONVTRACK_BENCH_LOG_DIR", logs))) as cluster,
     ):
-        cluster.start()
+        cluster.start(timeout=START_TIMEOUT)
         addresses = cluster.addresses
         with (
             grpc.insecure_channel(addresses.ingest) as ingest_channel,
@@ -123,11 +131,17 @@ def measure(env: Mapping[str, str], rate: float = RATE, seconds: float = SECONDS
             poller = threading.Thread(target=poll, daemon=True)
             watcher.start()
             poller.start()
-            send_seconds = _offer(ingest, events, rate, acked, accepted, lock)
-            # Give the pipeline a moment to attribute the last conversions, then wait
-            # until reporting has every watched one.
-            time.sleep(3.0)
+            pids = {name: service.pid for name, service in cluster.services.items()}
+            cpu_before = {name: _cpu_seconds(pid) for name, pid in pids.items()}
+            send_seconds = _offer(ingest, events, rate, acked, accepted, lock, ack_latencies)
+            # Wait until attribution has processed all of ingest's log (so that conversions
+            # still in the pipeline are counted, not left out), then until reporting has
+            # every watched one.
+            head = ingest.GetLogHead(ingest_pb2.GetLogHeadRequest(), timeout=5).position
             deadline = time.monotonic() + SETTLE_TIMEOUT
+            while time.monotonic() < deadline and _position(attribution, "ingest") < head:
+                time.sleep(0.2)
+            time.sleep(1.0)
             while time.monotonic() < deadline:
                 with lock:
                     newest = max((p for _, p, _ in watched), default=0)
@@ -138,6 +152,7 @@ def measure(env: Mapping[str, str], rate: float = RATE, seconds: float = SECONDS
             stream.cancel()
             poller.join()
             watcher.join(timeout=5)
+            cpu = {name: _cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
         cluster.stop()
     positions = [p for p, _ in polls]
     latencies = []
@@ -155,8 +170,31 @@ def measure(env: Mapping[str, str], rate: float = RATE, seconds: float = SECONDS
         to_attribution.append(max(0.0, attributed_at - acked[event_id]))
         to_reporting.append(max(0.0, polls[index][1] - attributed_at))
     return Freshness(
-        len(events), accepted[0], send_seconds, latencies, unseen, to_attribution, to_reporting
+        len(events),
+        accepted[0],
+        send_seconds,
+        latencies,
+        unseen,
+        to_attribution,
+        to_reporting,
+        ack_latencies,
+        cpu,
     )
+
+
+def _position(attribution: attribution_pb2_grpc.AttributionServiceStub, upstream: str) -> int:
+    """Attribution's processed position of `upstream`."""
+    status = attribution.GetSyncStatus(attribution_pb2.GetSyncStatusRequest(), timeout=5)
+    return next((u.position for u in status.upstreams if u.upstream == upstream), 0)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """A process's CPU seconds so far (user + system), from /proc; 0 where there is none."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _offer(
@@ -166,23 +204,31 @@ def _offer(
     acked: dict[str, float],
     accepted: list[int],
     lock: threading.Lock,
+    ack_latencies: list[float],
 ) -> float:
-    """Sends a batch every BATCH/rate seconds whatever the answers; notes acknowledgements."""
+    """Sends a batch every BATCH/rate seconds whatever the answers; notes acknowledgements
+    and how long each took."""
     interval = BATCH / rate
     started = time.monotonic()
     calls: list[Any] = []
     for n in range(0, len(events), BATCH):
         time.sleep(max(0.0, started + (n // BATCH) * interval - time.monotonic()))
         chunk = list(events[n : n + BATCH])
+        sent_at = time.monotonic()
         call = ingest.TrackEvents.future(
             ingest_pb2.TrackEventsRequest(events=chunk, sent_at=to_timestamp(datetime.now(UTC))),
             timeout=30,
         )
 
-        def done(call: Any, ids: list[str] = [e.event_id for e in chunk]) -> None:  # noqa: B006
+        def done(
+            call: Any,
+            ids: list[str] = [e.event_id for e in chunk],  # noqa: B006
+            sent: float = sent_at,
+        ) -> None:
             now = time.monotonic()
             if call.exception() is None:
                 with lock:
+                    ack_latencies.append(now - sent)
                     accepted[0] += call.result().accepted_count
                     for event_id in ids:
                         acked[event_id] = now
@@ -234,6 +280,24 @@ def run(backend: str, rate: float = RATE, seconds: float = SECONDS) -> list[Row]
             f"{result.unseen} not seen; polls every {POLL * 1000:.0f} ms",
         ),
         *hops,
+        Row(
+            "  ingest's acknowledgement",
+            backend,
+            f"{len(result.ack_latencies):,} calls",
+            None,
+            f"p50 {result.percentile(0.5, result.ack_latencies) * 1000:,.0f} ms",
+            f"p99 {result.percentile(0.99, result.ack_latencies) * 1000:,.0f} ms; "
+            f"TrackEvents of {BATCH} events, sent to acknowledged (before the latency above)",
+        ),
+        Row(
+            "  CPU seconds of each service",
+            backend,
+            "",
+            None,
+            "",
+            ", ".join(f"{name} {seconds:.1f}" for name, seconds in result.cpu_seconds.items())
+            + f"; load average {os.getloadavg()[0]:.1f} at the end",
+        ),
     ]
 
 

@@ -35,6 +35,13 @@ CATCH_UP_PAGE_SIZE = 1000
 # While catching up (a full page read), further pages are read at once and processed with it
 # in one transaction, up to this many pages: commits cost as much as a page's rows.
 CATCH_UP_PAGES = 8
+# ... and only while reading them has taken less than this since the first page came: when
+# the producer serves pages slowly, the entries already read are committed (and visible)
+# instead of waiting for more pages.
+CATCH_UP_READ_SECONDS = 0.25
+# How often the follower asks the upstream for its head (a call to the producer) to learn
+# its lag: not after every page, where the call would delay the next read.
+LAG_INTERVAL_SECONDS = 1.0
 # Pages read ahead while catching up: as many as a catch-up transaction joins, so the producer
 # serves the next transaction's pages while the consumer processes this one.
 READ_AHEAD_PAGES = CATCH_UP_PAGES
@@ -245,6 +252,8 @@ class Follower(Generic[T]):
         page_size: int = 500,
         max_wait: float = 2.0,
         catch_up_pages: int = CATCH_UP_PAGES,
+        catch_up_read_seconds: float = CATCH_UP_READ_SECONDS,
+        lag_interval: float = LAG_INTERVAL_SECONDS,
         tracer: Tracer | None = None,
         meter: Meter | None = None,
         leadership: Leadership | None = None,
@@ -265,6 +274,9 @@ class Follower(Generic[T]):
         self._page_size = page_size
         self._max_wait = max_wait
         self._catch_up_pages = max(1, catch_up_pages)
+        self._catch_up_read_seconds = catch_up_read_seconds
+        self._lag_interval = lag_interval
+        self._lag_asked_at: float | None = None
         self._tracer = tracer
         self._processed = (
             meter.create_counter(
@@ -352,13 +364,19 @@ class Follower(Generic[T]):
 
     def _read(self, after: int) -> Sequence[UpstreamEntry[T]]:
         """A page after `after`, waiting for it; while pages come full (catching up), up to
-        `catch_up_pages` of them read without waiting and returned as one."""
+        `catch_up_pages` of them read without waiting and returned as one, as long as reading
+        them takes less than `catch_up_read_seconds`."""
         entries = self._upstream.read(after, self._page_size, self._max_wait)
         pages = 1
         if len(entries) < self._page_size or self._catch_up_pages == 1:
             return entries
         joined = list(entries)
-        while pages < self._catch_up_pages and not self._stopping.is_set():
+        until = time.monotonic() + self._catch_up_read_seconds
+        while (
+            pages < self._catch_up_pages
+            and not self._stopping.is_set()
+            and time.monotonic() < until
+        ):
             more = self._upstream.read(joined[-1].position, self._page_size, 0.0)
             joined += more
             pages += 1
@@ -366,12 +384,21 @@ class Follower(Generic[T]):
                 break
         return joined
 
-    def _record_lag(self, position: int | None) -> None:
+    def _record_lag(self, position: int | None, short: bool = False) -> None:
         """Records the lag (0 after an empty read, else the head minus what was processed),
-        whether it caught up, and sets the lag gauge."""
+        whether it caught up, and sets the lag gauge. After a short page (the follower is
+        at or near the head) the head is asked of the upstream at most every `lag_interval`
+        seconds: the call would delay the next read."""
         if position is None:
             lag: int | None = 0
         else:
+            now = time.monotonic()
+            recent = (
+                self._lag_asked_at is not None and now - self._lag_asked_at < self._lag_interval
+            )
+            if short and recent:
+                return
+            self._lag_asked_at = now
             try:
                 head = self._upstream.head()
             except Exception:  # lag is a fact for readiness and metrics: never stop following
@@ -431,7 +458,9 @@ class Follower(Generic[T]):
                 entries = self._read(after)
                 if entries and not self._stopping.is_set():
                     self._process(after, entries, term)
-                self._record_lag(entries[-1].position if entries else None)
+                self._record_lag(
+                    entries[-1].position if entries else None, len(entries) < self._page_size
+                )
                 if not entries:
                     self._stopping.wait(EMPTY_READ_INTERVAL_SECONDS - (time.monotonic() - started))
                 backoff, failing_since = 0.1, None

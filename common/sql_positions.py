@@ -35,6 +35,12 @@ def stored_position(conn: Connection, table: Table, consumer: str, upstream: str
     return int(found or 0)
 
 
+def stored_positions(conn: Connection, table: Table) -> dict[tuple[str, str], int]:
+    """Every recorded position, by (consumer, upstream), in one query."""
+    rows = conn.execute(select(table.c.consumer, table.c.upstream, table.c.position))
+    return {(consumer, upstream): int(position) for consumer, upstream, position in rows}
+
+
 def record_position(
     conn: Connection, table: Table, consumer: str, upstream: str, position: int
 ) -> None:

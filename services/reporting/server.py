@@ -35,24 +35,29 @@ from common.settings import (
     transport_settings,
 )
 from common.shards import ShardOfLog, ShardSink, shard_count, sharded_positions
+from common.sql_positions import stored_positions
 from common.storage import Database, create_sql_engine, database_for
 from common.telemetry import Telemetry
 from common.upstream import attribution_log, identity_log, ingest_log
 from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from services.reporting import schema
 from services.reporting.access import RATE_COSTS, policy
+from services.reporting.activity import PROJECTION_NAME as ACTIVITY
 from services.reporting.activity import IngestActivityProjection
 from services.reporting.application import ReportingApplication
 from services.reporting.generations import LIVE, GenerationEngine, ReportViews
 from services.reporting.metrics import MetricsReports
 from services.reporting.outcome_reports import OutcomeReports
 from services.reporting.path_reports import PathReports
+from services.reporting.person_projection import PROJECTION_NAME as LINKS
 from services.reporting.person_projection import IdentityLinksProjection
 from services.reporting.person_reports import PersonReports
+from services.reporting.projections import PROJECTION_NAME as CREDITS
 from services.reporting.projections import ConversionCreditsProjection
 from services.reporting.rebuild import DROP_GRACE_SECONDS, Feed, Rebuilder
 from services.reporting.servicer import ReportingServicer
 from services.reporting.upstream import activity_of, attribution_of, identity_of
+from services.reporting.views import projection_positions
 
 SERVICE_NAME = reporting_pb2.DESCRIPTOR.services_by_name["ReportingService"].full_name
 UPSTREAMS = ("attribution",)
@@ -240,18 +245,24 @@ def _start(
                 )
 
     def positions() -> dict[str, int]:
-        if settings.shards == 1:
-            found = projection.positions(UPSTREAMS)
-            if settings.ingest_addr:
-                found["ingest"] = activity.position("ingest")
-            if settings.identity_addr:
-                found["identity"] = links.position("identity")
-            return found
-        found = sharded_positions(projection.position, UPSTREAMS, settings.shards)
+        # One connection and one query for all of them: sync status is polled often.
+        with engine.connect() as conn:
+            stored = stored_positions(conn, projection_positions)
+
+        def of(consumer: str) -> Callable[[str], int]:
+            return lambda upstream: stored.get((consumer, upstream), 0)
+
+        consumers = [(CREDITS, list(UPSTREAMS))]
         if settings.ingest_addr:
-            found.update(sharded_positions(activity.position, ["ingest"], settings.shards))
+            consumers.append((ACTIVITY, ["ingest"]))
         if settings.identity_addr:
-            found.update(sharded_positions(links.position, ["identity"], settings.shards))
+            consumers.append((LINKS, ["identity"]))
+        found: dict[str, int] = {}
+        for consumer, upstreams in consumers:
+            if settings.shards == 1:
+                found.update({upstream: of(consumer)(upstream) for upstream in upstreams})
+            else:
+                found.update(sharded_positions(of(consumer), upstreams, settings.shards))
         return found
 
     audit = open_audit_log(database_of(settings))

@@ -335,3 +335,105 @@ def test_a_short_page_is_processed_without_reading_on() -> None:
     finally:
         follower.stop()
     assert sink.pages == [50]
+
+
+class SlowLog(ImpatientLog):
+    """An upstream that serves every page after a delay, as a busy producer does."""
+
+    def __init__(self, entries: Sequence[UpstreamEntry[str]], delay: float) -> None:
+        super().__init__(entries)
+        self.release.set()
+        self._delay = delay
+
+    def read(self, after: int, limit: int, max_wait: float) -> list[UpstreamEntry[str]]:
+        time.sleep(self._delay)
+        return super().read(after, limit, max_wait)
+
+
+def test_pages_served_slowly_are_committed_without_waiting_for_more() -> None:
+    upstream = SlowLog([UpstreamEntry(n, str(n)) for n in range(1, 1_001)], delay=0.1)
+    sink = PageCountingSink(until=1_000)
+    follower = Follower(
+        upstream,
+        sink,
+        lock=threading.Lock(),
+        page_size=100,
+        max_wait=0.1,
+        catch_up_pages=8,
+        catch_up_read_seconds=0.15,
+    )
+    follower.start()
+    try:
+        assert sink.done.wait(10)
+    finally:
+        follower.stop()
+    # Full pages are joined only while reading them took less than 0.15 s: at most three
+    # (the first, then two more started before the time was up), not eight.
+    assert sum(sink.pages) == 1_000
+    assert max(sink.pages) <= 300
+    assert sink.values == [str(n) for n in range(1, 1_001)]
+
+
+class HeadCountingLog(ImpatientLog):
+    """An upstream that counts how often it is asked for its head."""
+
+    def __init__(self, entries: Sequence[UpstreamEntry[str]]) -> None:
+        super().__init__(entries)
+        self.heads = 0
+
+    def append(self, entry: UpstreamEntry[str]) -> None:
+        self._entries.append(entry)
+
+    @property
+    def head_position(self) -> int:
+        return self._entries[-1].position
+
+    def head(self) -> int | None:
+        self.heads += 1
+        return self.head_position
+
+
+def test_at_the_head_the_lag_is_asked_of_the_upstream_at_most_once_an_interval() -> None:
+    upstream = HeadCountingLog([UpstreamEntry(1, "1")])
+    upstream.release.set()
+    sink = ListSink()
+    follower = Follower(
+        upstream, sink, lock=threading.Lock(), page_size=100, max_wait=0.1, lag_interval=60.0
+    )
+    follower.start()
+    try:
+        wait_for(lambda: sink.at == 1)
+        # Short pages one after another, as a producer appending small batches serves them.
+        for n in range(2, 12):
+            upstream.append(UpstreamEntry(n, str(n)))
+            wait_for(lambda: sink.at == upstream.head_position)
+    finally:
+        follower.stop()
+    # Eleven short pages processed, the head asked once (after the first): the lag is known.
+    assert upstream.heads == 1
+    assert follower.lag == 0
+    assert follower.caught_up_once
+
+
+def test_while_behind_the_lag_is_asked_after_every_full_page() -> None:
+    upstream = HeadCountingLog([UpstreamEntry(n, str(n)) for n in range(1, 501)])
+    upstream.release.set()
+    sink = PageCountingSink(until=500)
+    follower = Follower(
+        upstream,
+        sink,
+        lock=threading.Lock(),
+        page_size=100,
+        max_wait=0.1,
+        catch_up_pages=1,
+        lag_interval=60.0,
+    )
+    follower.start()
+    try:
+        assert sink.done.wait(10)
+    finally:
+        follower.stop()
+    # Five full pages, each followed by a look at the head (the last one found no lag).
+    assert sink.pages == [100] * 5
+    assert upstream.heads >= 5
+    assert follower.lag == 0
