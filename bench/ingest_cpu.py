@@ -1,0 +1,158 @@
+"""Ingest's CPU per event in-process: TrackEvents through the servicer, without a network.
+
+The demo sample is sent in batches of 500 to `IngestServicer.TrackEvents` in this process
+(each request parsed from its bytes, as gRPC hands it over, then translated, validated,
+sealed, encoded and committed by the group commit), on fresh storage. It prints the wall
+rate and the process CPU seconds per event (the writer thread included); `--profile` also
+runs it under cProfile (CPU time of each thread) and prints the functions with the most
+cumulative and own time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any, NoReturn
+
+from bench.pipeline import sample
+from bench.storage import fresh_env
+from bench.table import Row, format_table, per_second
+from common.wire import to_timestamp
+from convtrack.ingest.v1 import ingest_pb2
+from services.ingest import server as ingest_server
+from services.ingest.api_keys import ApiKeys
+from services.ingest.servicer import IngestServicer
+from services.sample_data import batches
+
+BATCH_SIZE = 500
+
+
+class _Call:
+    """The little of a gRPC call context that TrackEvents reads: no deadline."""
+
+    def time_remaining(self) -> float | None:
+        return None
+
+    def abort(self, code: Any, details: str) -> NoReturn:
+        raise RuntimeError(f"TrackEvents aborted: {code} {details}")
+
+
+def _requests(events: Sequence[ingest_pb2.Event]) -> list[bytes]:
+    sent_at = to_timestamp(datetime.now(UTC))
+    return [
+        ingest_pb2.TrackEventsRequest(events=chunk, sent_at=sent_at).SerializeToString()
+        for chunk in batches(events, BATCH_SIZE)
+    ]
+
+
+class _Profiles:
+    """cProfile in every thread: this one, and each thread started while it is on (the
+    group commit's writer, the store lookups), each with its own profiler."""
+
+    def __init__(self) -> None:
+        self.profiles: list[cProfile.Profile] = []
+        self._lock = threading.Lock()
+
+    def _start_in_thread(self, *_: object) -> None:
+        sys.setprofile(None)
+        # Each thread's CPU time, not wall time: waits for the GIL, a lock or the store
+        # would otherwise count against whatever the thread was running.
+        profile = cProfile.Profile(time.thread_time)
+        with self._lock:
+            self.profiles.append(profile)
+        profile.enable()
+
+    def __enter__(self) -> _Profiles:
+        threading.setprofile(self._start_in_thread)
+        self._start_in_thread()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        threading.setprofile(None)  # type: ignore[arg-type]
+        self.profiles[0].disable()
+
+    def stats(self, stream: io.StringIO) -> pstats.Stats:
+        """Every thread's profile, merged."""
+        return pstats.Stats(*self.profiles, stream=stream)  # type: ignore[arg-type]
+
+
+def run_once(
+    env: dict[str, str], events: Sequence[ingest_pb2.Event], profiles: _Profiles | None
+) -> tuple[float, float, dict[str, int]]:
+    """Sends every batch once on the storage of `env`; the wall and CPU seconds and the
+    verdict counts. With `profiles`, the application (its threads too) runs profiled."""
+    if profiles is not None:
+        with profiles:
+            return run_once(env, events, None)
+    settings = replace(ingest_server.IngestSettings.from_env(env), identity_addr="")
+    app = ingest_server.build_application(settings)
+    try:
+        servicer = IngestServicer(app, ApiKeys(app))
+        requests = _requests(events)
+        counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
+        call = _Call()
+        started, cpu = time.perf_counter(), time.process_time()
+        for blob in requests:
+            request = ingest_pb2.TrackEventsRequest.FromString(blob)
+            response = servicer.TrackEvents(request, call)  # type: ignore[arg-type]
+            counts["accepted"] += response.accepted_count
+            counts["duplicate"] += response.duplicate_count
+            counts["rejected"] += response.rejected_count
+        return time.perf_counter() - started, time.process_time() - cpu, counts
+    finally:
+        app.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m bench.ingest_cpu [--backends sqlite,postgres] [--runs N] [--profile]`."""
+    parser = argparse.ArgumentParser(prog="python -m bench.ingest_cpu", description=__doc__)
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--visitors", type=int, default=3000)
+    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--profile", action="store_true", help="one more run under cProfile")
+    parser.add_argument("--top", type=int, default=45)
+    parser.add_argument("--dump", default="", help="write the merged profile to this file")
+    args = parser.parse_args(argv)
+    events = sample(args.visitors)
+    rows: list[Row] = []
+    for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
+        for _ in range(args.runs):
+            load = os.getloadavg()[0]
+            with fresh_env(backend) as env:
+                wall, cpu, counts = run_once(env, events, None)
+            rows.append(
+                Row(
+                    "ingest in-process, TrackEvents, batch 500",
+                    backend,
+                    f"{len(events):,} ev",
+                    wall,
+                    per_second(counts["accepted"], wall, "ev"),
+                    f"CPU {cpu:.2f} s = {cpu / len(events) * 1e6:.1f} us/event; "
+                    f"loadavg {load:.1f}; {counts}",
+                )
+            )
+        if args.profile:
+            profiles = _Profiles()
+            with fresh_env(backend) as env:
+                run_once(env, events, profiles)
+            if args.dump:
+                profiles.stats(io.StringIO()).dump_stats(f"{args.dump}.{backend}")
+            for order in ("cumulative", "tottime"):
+                out = io.StringIO()
+                profiles.stats(out).sort_stats(order).print_stats(args.top)
+                print(f"--- {backend}: by {order}\n{out.getvalue()}")
+    print(format_table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
