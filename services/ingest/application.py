@@ -35,7 +35,7 @@ from services.ingest.network import NetworkPseudonyms
 from services.ingest.normalise import FactState, Limits, Normaliser, ValidEvent, Violation
 from services.ingest.rejected import RejectedStore
 from services.ingest.spend import MAX_SPEND_ROWS, IncomingSpend, SpendNormaliser, today_utc
-from services.ingest.stored_facts import stored_fact
+from services.ingest.stored_facts import stored_facts
 from services.ingest.vault import ConsentRow, KeyRow, KeysTakenError, Sealed, SubjectVault
 
 SAVE_ATTEMPTS = 20
@@ -488,7 +488,11 @@ class IngestApplication(LoggedApplication):
         call saved. Concurrent calls are combined into one transaction (group commit); it
         returns once that committed."""
         created = datetime_now_with_tzinfo()
-        writes = [FactWrite(stored_fact(fact, created), keys, rows) for fact, keys, rows in facts]
+        events = stored_facts([fact for fact, _, _ in facts], created)
+        writes = [
+            FactWrite(event, keys, rows)
+            for event, (_, keys, rows) in zip(events, facts, strict=True)
+        ]
         try:
             return self._writer.submit(writes, timeout=timeout)
         except GroupCommitFullError as full:
