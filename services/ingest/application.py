@@ -35,10 +35,11 @@ from services.ingest.network import NetworkPseudonyms
 from services.ingest.normalise import FactState, Limits, Normaliser, ValidEvent, Violation
 from services.ingest.rejected import RejectedStore
 from services.ingest.spend import MAX_SPEND_ROWS, IncomingSpend, SpendNormaliser, today_utc
-from services.ingest.stored_facts import stored_fact
+from services.ingest.stored_facts import stored_facts
 from services.ingest.vault import ConsentRow, KeyRow, KeysTakenError, Sealed, SubjectVault
 
 SAVE_ATTEMPTS = 20
+UNKNOWN_CONSENT = Consent()
 """Tries of one group's insert. Each conflict means another replica committed some of the
 same events meanwhile (they are filtered out before the next try), so tries make progress;
 with several replicas sending the same events at once, three were too few (INTERNAL)."""
@@ -367,8 +368,13 @@ class IngestApplication(LoggedApplication):
                 for key in event.identifier_keys
             }
             current = self._recorded_consents(property_id, pseudonyms)
+            unknown = defaults.applied_to(UNKNOWN_CONSENT)
             for event in found:
                 own = [pseudonyms[key] for key in event.identifier_keys]
+                if event.consent == UNKNOWN_CONSENT and not any(p in current for p in own):
+                    # Most events: nothing said, nothing recorded for their identifiers.
+                    consents[event.record_id] = unknown
+                    continue
                 consents[event.record_id] = defaults.applied_to(
                     recorded_consent(event.consent, [current[p] for p in own if p in current])
                 )
@@ -488,7 +494,11 @@ class IngestApplication(LoggedApplication):
         call saved. Concurrent calls are combined into one transaction (group commit); it
         returns once that committed."""
         created = datetime_now_with_tzinfo()
-        writes = [FactWrite(stored_fact(fact, created), keys, rows) for fact, keys, rows in facts]
+        events = stored_facts([fact for fact, _, _ in facts], created)
+        writes = [
+            FactWrite(event, keys, rows)
+            for event, (_, keys, rows) in zip(events, facts, strict=True)
+        ]
         try:
             return self._writer.submit(writes, timeout=timeout)
         except GroupCommitFullError as full:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from hashlib import sha1
 from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -15,6 +16,7 @@ from services.ingest.consent import IncomingConsent
 from services.ingest.enrichment import CampaignTags, ClickIds
 
 RECORD_NAMESPACE = uuid5(NAMESPACE_URL, "https://convtrack.dev/ns/ingest-record")
+_RECORD_NAMESPACE_BYTES = RECORD_NAMESPACE.bytes
 
 
 class EventKind(StrEnum):
@@ -109,7 +111,10 @@ def is_late(event: object) -> bool:
 
 def record_id(property_id: str, key: str) -> UUID:
     """The deterministic id of a recorded fact, from its property and de-duplication key."""
-    return uuid5(RECORD_NAMESPACE, f"{property_id}\x1f{key}")
+    # uuid5(RECORD_NAMESPACE, ...) without reading the namespace's bytes on every call
+    # (a third of the cost of each id); tests/unit/test_ingest_record_ids.py checks equality.
+    name = f"{property_id}\x1f{key}".encode()
+    return UUID(bytes=sha1(_RECORD_NAMESPACE_BYTES + name).digest()[:16], version=5)
 
 
 def conversion_record_id(property_id: str, event_id: str, name: str, order_id: str) -> UUID:

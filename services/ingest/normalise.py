@@ -69,6 +69,7 @@ MAX_VALUE_UNITS = 10**12
 MAX_MICROS = 2**63 - 1
 TRAFFIC_CACHE_SIZE = 4096
 VALUE_CACHE_SIZE = 65_536
+_NO_CLICK_IDS = ClickIds()
 A = TypeVar("A", bound=Hashable)
 R = TypeVar("R")
 
@@ -517,6 +518,8 @@ class Normaliser:
 
     def _check_text(self, incoming: IncomingEvent, violations: list[Violation]) -> None:
         """Text is stored in SQL columns downstream, where PostgreSQL refuses NUL."""
+        if not _may_hold_nul(incoming):
+            return
         violations.extend(
             Violation(field, "must not contain NUL characters")
             for field, value in _text_fields(incoming)
@@ -636,7 +639,7 @@ class Normaliser:
                 )
         sent.extend((hashes[h], Identifier(IdentifierType.EMAIL_SHA256, h)) for h in sorted(hashes))
         if required and not any(v.field.startswith("identity") for v in violations):
-            violations.extend(_missing_identifier_violations(sent))
+            violations.extend(_missing_identifier_violations(sent, self._placeholder_reason))
         return [identifier for _, identifier in sent]
 
     def _conversion_value(
@@ -756,7 +759,9 @@ class Normaliser:
         return converted.to_micros(), value
 
 
-def _missing_identifier_violations(sent: list[tuple[str, Identifier]]) -> list[Violation]:
+def _missing_identifier_violations(
+    sent: list[tuple[str, Identifier]], placeholder: Callable[[str], str | None]
+) -> list[Violation]:
     """No violation when an event sent a real identifier (field, identifier pairs); one per
     field when each holds a placeholder ("undefined", "null", an all-zero id, the hash of an
     empty string); one on "identity" when nothing was sent."""
@@ -766,7 +771,7 @@ def _missing_identifier_violations(sent: list[tuple[str, Identifier]]) -> list[V
                 "identity", "at least one of anonymous_id, user_id, email, email_sha256 is required"
             )
         ]
-    reasons = [placeholder_reason(identifier.value) for _, identifier in sent]
+    reasons = [placeholder(identifier.value) for _, identifier in sent]
     if not all(reasons):
         return []
     return [
@@ -791,6 +796,44 @@ def _record_id(incoming: IncomingEvent) -> UUID:
             incoming.property_id, incoming.event_id, conversion.name, conversion.order_id
         )
     return record_id(incoming.property_id, incoming.event_id)
+
+
+def _may_hold_nul(incoming: IncomingEvent) -> bool:
+    """Whether any text field of the event may hold NUL: one search of the fields joined
+    (almost every event holds none), before `_text_fields` names the field that does."""
+    text = (
+        incoming.event_id
+        + incoming.anonymous_id
+        + incoming.user_id
+        + incoming.user_agent
+        + incoming.page_url
+        + incoming.referrer
+    )
+    if NUL in text:
+        return True
+    touch, page_view = incoming.touchpoint, incoming.page_view
+    if touch is not None:
+        tags = touch.tags
+        text = (
+            touch.landing_url
+            + touch.referrer
+            + tags.source
+            + tags.medium
+            + tags.campaign
+            + tags.term
+            + tags.content
+        )
+        clicks = touch.click_ids
+        if NUL in text or (
+            clicks != _NO_CLICK_IDS and any(NUL in value for _, value in clicks.items())
+        ):
+            return True
+    if page_view is not None and (NUL in page_view.url or NUL in page_view.title):
+        return True
+    conversion, outcome = incoming.conversion, incoming.outcome
+    return (conversion is not None and NUL in conversion.order_id) or (
+        outcome is not None and NUL in outcome.order_id
+    )
 
 
 def _text_fields(incoming: IncomingEvent) -> list[tuple[str, str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -27,7 +27,6 @@ from common.requests import FieldChecks, timestamp_problem
 from common.telemetry import current_trace_parent
 from common.values import Identifier
 from common.wire import (
-    from_timestamp,
     identifier_fields,
     timestamp_fields,
     to_identifier_pb,
@@ -94,6 +93,10 @@ BUSY_MESSAGE = (
 )
 
 _NO_CLICK_IDS = ClickIds()
+_NO_TAGS = CampaignTags()
+_NO_CONSENT = IncomingConsent()
+_KINDS = {kind.value: kind for kind in EventKind}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TOUCH_TYPES = {
     ingest_pb2.TOUCHPOINT_TYPE_UNSPECIFIED: TouchpointType.VISIT,
     ingest_pb2.TOUCHPOINT_TYPE_CLICK: TouchpointType.CLICK,
@@ -209,12 +212,16 @@ def incoming_event(message: ingest_pb2.Event) -> IncomingEvent:
             type=_TOUCH_TYPES.get(t.type),
             landing_url=t.landing_url,
             referrer=t.referrer,
-            tags=CampaignTags(
-                source=t.utm.source,
-                medium=t.utm.medium,
-                campaign=t.utm.campaign,
-                term=t.utm.term,
-                content=t.utm.content,
+            tags=(
+                CampaignTags(
+                    source=t.utm.source,
+                    medium=t.utm.medium,
+                    campaign=t.utm.campaign,
+                    term=t.utm.term,
+                    content=t.utm.content,
+                )
+                if t.HasField("utm")
+                else _NO_TAGS
             ),
             click_ids=(
                 ClickIds(**{name: getattr(t.click_ids, name) for name in CLICK_ID_FIELDS})
@@ -243,9 +250,9 @@ def incoming_event(message: ingest_pb2.Event) -> IncomingEvent:
     timestamp, timestamp_error = None, ""
     if message.HasField("timestamp"):
         timestamp_error = timestamp_problem(message.timestamp) or ""
-        timestamp = None if timestamp_error else from_timestamp(message.timestamp)
+        timestamp = None if timestamp_error else _utc_datetime(message.timestamp)
     return IncomingEvent(
-        kind=EventKind(kind_name) if kind_name else None,
+        kind=_KINDS[kind_name] if kind_name else None,
         property_id=message.property_id,
         event_id=message.event_id,
         timestamp=timestamp,
@@ -265,8 +272,14 @@ def incoming_event(message: ingest_pb2.Event) -> IncomingEvent:
         conversion=conversion,
         outcome=outcome,
         size_bytes=message.ByteSize(),
-        consent=_incoming_consent(message.consent),
+        consent=_incoming_consent(message.consent) if message.HasField("consent") else _NO_CONSENT,
     )
+
+
+def _utc_datetime(stamp: Any) -> datetime:
+    """`from_timestamp` of a valid Timestamp (nanos not negative), the same value computed
+    without the checks that `timestamp_problem` made already."""
+    return _EPOCH + timedelta(seconds=stamp.seconds, microseconds=stamp.nanos // 1000)
 
 
 def _incoming_money(money: Any) -> Money:

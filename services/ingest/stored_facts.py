@@ -9,6 +9,7 @@ aggregate and mapping its event cost more than the rest of ingest's work per eve
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 
 from eventsourcing.persistence import StoredEvent
@@ -41,19 +42,38 @@ def _datetime(value: datetime) -> dict[str, str]:
 
 def stored_fact(fact: FactState, timestamp: datetime) -> StoredEvent:
     """The stored `Recorded` event of a fact created at `timestamp`."""
-    event_topic, aggregate_topic = _TOPICS[fact.kind]
-    state: dict[str, object] = {
-        "timestamp": _datetime(timestamp),
-        "originator_topic": aggregate_topic,
-        **fact.fields,
-    }
-    for name in DATETIME_FIELDS:
-        value = state[name]
-        assert isinstance(value, datetime), f"{name} is a datetime"
-        state[name] = _datetime(value)
-    return StoredEvent(
-        originator_id=fact.record_id,
-        originator_version=INITIAL_VERSION,
-        topic=event_topic,
-        state=_ENCODER.encode(state).encode("utf8"),
-    )
+    return stored_facts([fact], timestamp)[0]
+
+
+def stored_facts(facts: Sequence[FactState], timestamp: datetime) -> list[StoredEvent]:
+    """The stored `Recorded` events of facts created together at `timestamp`. A batch's
+    facts share their creation and receipt times: each distinct time is transcoded once (by
+    value and time zone: equal instants in different zones are written differently)."""
+    transcoded: dict[tuple[datetime, object], dict[str, str]] = {}
+    created = _datetime(timestamp)
+    encode = _ENCODER.encode
+    stored: list[StoredEvent] = []
+    for fact in facts:
+        event_topic, aggregate_topic = _TOPICS[fact.kind]
+        state: dict[str, object] = {
+            "timestamp": created,
+            "originator_topic": aggregate_topic,
+            **fact.fields,
+        }
+        for name in DATETIME_FIELDS:
+            value = state[name]
+            assert isinstance(value, datetime), f"{name} is a datetime"
+            key = (value, value.tzinfo)
+            found = transcoded.get(key)
+            if found is None:
+                found = transcoded[key] = _datetime(value)
+            state[name] = found
+        stored.append(
+            StoredEvent(
+                originator_id=fact.record_id,
+                originator_version=INITIAL_VERSION,
+                topic=event_topic,
+                state=encode(state).encode("utf8"),
+            )
+        )
+    return stored

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from uuid import UUID
 
 import pytest
@@ -35,7 +35,7 @@ from services.ingest.domainmodel import (
 from services.ingest.enrichment import CampaignTags, ClickIds, UserAgentParser
 from services.ingest.network import NetworkPseudonyms
 from services.ingest.normalise import Limits, Normaliser
-from services.ingest.stored_facts import stored_fact
+from services.ingest.stored_facts import stored_fact, stored_facts
 from services.ingest.url_privacy import UrlScrubber
 from services.ingest.vault import Sealed
 
@@ -223,3 +223,34 @@ def test_a_withdrawal_recorded_for_an_identifier_applies_to_the_stored_fact() ->
     assert state["consent"] == {"analytics": "denied", "advertising": "unknown"}
     assert state["identifiers"] == []
     assert state["order_id"] == ""
+
+
+def test_facts_stored_together_are_each_what_it_stores_alone() -> None:
+    normaliser = _normaliser()
+    states = []
+    for incoming, recorded_consent in CASES:
+        valid = normaliser.validate(incoming, NOW, timedelta(0))
+        assert not isinstance(valid, list), valid
+        sealed = {key: Sealed(f"p-{key}", f"token-{key}") for key in valid.identifier_keys}
+        states.append(normaliser.fact_state(valid, NOW, sealed, "", None, recorded_consent))
+    created = datetime(2026, 12, 1, 10, 0, 0, 1, tzinfo=UTC)
+
+    together = stored_facts(states, created)
+
+    assert together == [stored_fact(state, created) for state in states]
+    assert [event.originator_id for event in together] == [s.record_id for s in states]
+
+
+def test_equal_instants_in_different_zones_keep_their_own_offsets() -> None:
+    normaliser = _normaliser()
+    valid = normaliser.validate(EVENTS[0], NOW, timedelta(0))
+    assert not isinstance(valid, list), valid
+    sealed = {key: Sealed(f"p-{key}", f"token-{key}") for key in valid.identifier_keys}
+    in_utc = normaliser.fact_state(valid, NOW, sealed)
+    elsewhere = NOW.astimezone(timezone(timedelta(hours=2)))
+    shifted = replace(in_utc, fields={**in_utc.fields, "received_at": elsewhere})
+
+    first, second = stored_facts([in_utc, shifted], NOW)
+
+    assert json.loads(first.state)["received_at"]["_data_"] == NOW.isoformat()
+    assert json.loads(second.state)["received_at"]["_data_"] == elsewhere.isoformat()
