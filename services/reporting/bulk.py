@@ -168,3 +168,77 @@ def delete_keys(
         else:
             condition = tuple_(*selected).in_(chunk)
         conn.execute(delete(table).where(condition))
+
+
+def add_to_sums(
+    conn: Connection,
+    table: Table,
+    keys: Sequence[str],
+    sums: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+) -> None:
+    """Adds each row's `sums` to those of the row of `table` with its `keys` (rows are keys
+    then sums, each key once), inserting the rows not there yet: `INSERT ... ON CONFLICT DO
+    UPDATE`, by the driver's executemany on SQLite and one statement per chunk of arrays
+    (`unnest`) on PostgreSQL."""
+    if not rows:
+        return
+    quote = conn.dialect.identifier_preparer.quote
+    columns = [*keys, *sums]
+    target = _qualified(conn.dialect, _schema(conn, table), table.name)
+    added = ", ".join(f"{quote(s)} = old.{quote(s)} + excluded.{quote(s)}" for s in sums)
+    conflict = f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET {added}"
+    names = ", ".join(quote(c) for c in columns)
+    if conn.dialect.name != "postgresql":
+        marks = ", ".join("?" for _ in columns)
+        statement = f"INSERT INTO {target} AS old ({names}) VALUES ({marks}) {conflict}"
+        _on_driver(conn, statement, rows, copying=False)
+        return
+    arrays = ", ".join(f"%s::{_array_type(table, c)}" for c in columns)
+    statement = f"INSERT INTO {target} AS old ({names}) SELECT * FROM unnest({arrays}) {conflict}"
+    for start in range(0, len(rows), ARRAY_CHUNK):
+        chunk = rows[start : start + ARRAY_CHUNK]
+        _on_driver(conn, statement, _arrays(chunk), False)
+
+
+def delete_empty(
+    conn: Connection,
+    table: Table,
+    keys: Sequence[str],
+    count: str,
+    found: Sequence[tuple[Any, ...]],
+) -> None:
+    """Deletes the rows of `table` with one of the `found` keys whose `count` column is 0."""
+    if not found:
+        return
+    quote = conn.dialect.identifier_preparer.quote
+    target = _qualified(conn.dialect, _schema(conn, table), table.name)
+    if conn.dialect.name != "postgresql":
+        matched = " AND ".join(f"{quote(k)} = ?" for k in keys)
+        statement = f"DELETE FROM {target} WHERE {matched} AND {quote(count)} = 0"
+        _on_driver(conn, statement, found, copying=False)
+        return
+    arrays = ", ".join(f"%s::{_array_type(table, k)}" for k in keys)
+    names = ", ".join(quote(k) for k in keys)
+    statement = (
+        f"DELETE FROM {target} WHERE ({names}) IN (SELECT * FROM unnest({arrays})) "
+        f"AND {quote(count)} = 0"
+    )
+    for start in range(0, len(found), ARRAY_CHUNK):
+        chunk = found[start : start + ARRAY_CHUNK]
+        _on_driver(conn, statement, _arrays(chunk), False)
+
+
+ARRAY_CHUNK = 20_000
+"""Rows per statement when PostgreSQL gets them as arrays."""
+
+_ARRAY_TYPES = {"String": "text[]", "Integer": "integer[]", "BigInteger": "bigint[]"}
+
+
+def _array_type(table: Table, column: str) -> str:
+    return _ARRAY_TYPES[type(table.c[column].type).__name__]
+
+
+def _arrays(rows: Sequence[tuple[Any, ...]]) -> list[tuple[list[Any], ...]]:
+    """The rows as one row of column arrays (the parameters of an `unnest`)."""
+    return [tuple(list(column) for column in zip(*rows, strict=True))]
