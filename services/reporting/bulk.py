@@ -176,11 +176,13 @@ def add_to_sums(
     keys: Sequence[str],
     sums: Sequence[str],
     rows: Sequence[tuple[Any, ...]],
+    count: str,
 ) -> None:
     """Adds each row's `sums` to those of the row of `table` with its `keys` (rows are keys
-    then sums, each key once), inserting the rows not there yet: `INSERT ... ON CONFLICT DO
-    UPDATE`, by the driver's executemany on SQLite and one statement per chunk of arrays
-    (`unnest`) on PostgreSQL."""
+    then sums, each key once), inserting the rows not there yet (`INSERT ... ON CONFLICT DO
+    UPDATE`), then deletes the rows among them whose `count` column became 0. On SQLite by
+    the driver's executemany; on PostgreSQL the rows are COPYed into a temporary table and
+    added and deleted from it in one statement each."""
     if not rows:
         return
     quote = conn.dialect.identifier_preparer.quote
@@ -189,56 +191,29 @@ def add_to_sums(
     added = ", ".join(f"{quote(s)} = old.{quote(s)} + excluded.{quote(s)}" for s in sums)
     conflict = f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET {added}"
     names = ", ".join(quote(c) for c in columns)
+    at = columns.index(count)
     if conn.dialect.name != "postgresql":
         marks = ", ".join("?" for _ in columns)
         statement = f"INSERT INTO {target} AS old ({names}) VALUES ({marks}) {conflict}"
         _on_driver(conn, statement, rows, copying=False)
-        return
-    arrays = ", ".join(f"%s::{_array_type(table, c)}" for c in columns)
-    statement = f"INSERT INTO {target} AS old ({names}) SELECT * FROM unnest({arrays}) {conflict}"
-    for start in range(0, len(rows), ARRAY_CHUNK):
-        chunk = rows[start : start + ARRAY_CHUNK]
-        _on_driver(conn, statement, _arrays(chunk), False)
-
-
-def delete_empty(
-    conn: Connection,
-    table: Table,
-    keys: Sequence[str],
-    count: str,
-    found: Sequence[tuple[Any, ...]],
-) -> None:
-    """Deletes the rows of `table` with one of the `found` keys whose `count` column is 0."""
-    if not found:
-        return
-    quote = conn.dialect.identifier_preparer.quote
-    target = _qualified(conn.dialect, _schema(conn, table), table.name)
-    if conn.dialect.name != "postgresql":
         matched = " AND ".join(f"{quote(k)} = ?" for k in keys)
-        statement = f"DELETE FROM {target} WHERE {matched} AND {quote(count)} = 0"
-        _on_driver(conn, statement, found, copying=False)
+        emptied = [row[: len(keys)] for row in rows if row[at] < 0]
+        if emptied:
+            statement = f"DELETE FROM {target} WHERE {matched} AND {quote(count)} = 0"
+            _on_driver(conn, statement, emptied, copying=False)
         return
-    arrays = ", ".join(f"%s::{_array_type(table, k)}" for k in keys)
-    names = ", ".join(quote(k) for k in keys)
-    statement = (
-        f"DELETE FROM {target} WHERE ({names}) IN (SELECT * FROM unnest({arrays})) "
-        f"AND {quote(count)} = 0"
+    staged = quote(f"staged_{table.name}")
+    conn.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {staged} (LIKE {target}) ON COMMIT DELETE ROWS"
     )
-    for start in range(0, len(found), ARRAY_CHUNK):
-        chunk = found[start : start + ARRAY_CHUNK]
-        _on_driver(conn, statement, _arrays(chunk), False)
-
-
-ARRAY_CHUNK = 20_000
-"""Rows per statement when PostgreSQL gets them as arrays."""
-
-_ARRAY_TYPES = {"String": "text[]", "Integer": "integer[]", "BigInteger": "bigint[]"}
-
-
-def _array_type(table: Table, column: str) -> str:
-    return _ARRAY_TYPES[type(table.c[column].type).__name__]
-
-
-def _arrays(rows: Sequence[tuple[Any, ...]]) -> list[tuple[list[Any], ...]]:
-    """The rows as one row of column arrays (the parameters of an `unnest`)."""
-    return [tuple(list(column) for column in zip(*rows, strict=True))]
+    conn.exec_driver_sql(f"TRUNCATE {staged}")
+    _on_driver(conn, _copy_statement(conn.dialect, None, f"staged_{table.name}", tuple(columns)),
+               rows, copying=True)  # fmt: skip
+    conn.exec_driver_sql(
+        f"INSERT INTO {target} AS old ({names}) SELECT {names} FROM {staged} {conflict}"
+    )
+    joined = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)
+    conn.exec_driver_sql(
+        f"DELETE FROM {target} AS t USING {staged} AS s WHERE {joined} "
+        f"AND s.{quote(count)} < 0 AND t.{quote(count)} = 0"
+    )

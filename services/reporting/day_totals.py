@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Connection, delete, insert, select, tuple_
 
-from services.reporting.bulk import add_to_sums, delete_empty
+from services.reporting.bulk import add_to_sums
 from services.reporting.domainmodel import GroupBy
 from services.reporting.periods import local_day
 from services.reporting.views import (
@@ -67,20 +67,23 @@ class DayDeltas:
         """Adds (sign 1) or takes away (-1) one conversion's credits under one model."""
         if not credits:
             return
+        totals = self.totals
         for credit in credits:
             micros = credit.value_micros
-            parts = (micros >> (2 * _PART_BITS), (micros >> _PART_BITS) & _PART_MASK,
-                     micros & _PART_MASK)  # fmt: skip
+            figures = (sign, sign * credit.fraction_units, sign * (micros >> (2 * _PART_BITS)),
+                       sign * ((micros >> _PART_BITS) & _PART_MASK),
+                       sign * (micros & _PART_MASK))  # fmt: skip
             for dimension, value in zip(DIMENSIONS, credit.values, strict=True):
                 key = (property_id, conversion_name, model, dimension, day, value, currency)
-                sums = self.totals.get(key)
+                sums = totals.get(key)
                 if sums is None:
-                    sums = self.totals[key] = [0, 0, 0, 0, 0]
-                sums[0] += sign
-                sums[1] += sign * credit.fraction_units
-                sums[2] += sign * parts[0]
-                sums[3] += sign * parts[1]
-                sums[4] += sign * parts[2]
+                    totals[key] = list(figures)
+                else:
+                    sums[0] += figures[0]
+                    sums[1] += figures[1]
+                    sums[2] += figures[2]
+                    sums[3] += figures[3]
+                    sums[4] += figures[4]
         counted = self.counts.setdefault((property_id, conversion_name, model, day), [0, 0])
         counted[0] += sign
         counted[1] += sign * int(unconsented)
@@ -89,13 +92,9 @@ class DayDeltas:
         """Adds the gathered changes to the tables and deletes the rows left without credits
         (or conversions)."""
         totals = [(*k, *v) for k, v in self.totals.items() if any(v)]
-        add_to_sums(conn, conversion_day_totals, _TOTAL_KEYS, _TOTAL_SUMS, totals)
-        emptied = [k for k, v in self.totals.items() if v[0] < 0]
-        delete_empty(conn, conversion_day_totals, _TOTAL_KEYS, "credits", emptied)
+        add_to_sums(conn, conversion_day_totals, _TOTAL_KEYS, _TOTAL_SUMS, totals, "credits")
         counts = [(*k, *v) for k, v in self.counts.items() if any(v)]
-        add_to_sums(conn, conversion_day_counts, _COUNT_KEYS, _COUNT_SUMS, counts)
-        emptied = [k for k, v in self.counts.items() if v[0] < 0]
-        delete_empty(conn, conversion_day_counts, _COUNT_KEYS, "conversions", emptied)
+        add_to_sums(conn, conversion_day_counts, _COUNT_KEYS, _COUNT_SUMS, counts, "conversions")
 
 
 def zones_for(conn: Connection, property_ids: Iterable[str]) -> dict[str, ZoneInfo]:
