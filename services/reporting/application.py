@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -29,6 +28,7 @@ from sqlalchemy import (
 
 from common.money import NANOS_PER_MICRO, NANOS_PER_UNIT, Money
 from services.reporting.as_of import ATTRIBUTION, current, live_position, resolve
+from services.reporting.day_totals import recompute
 from services.reporting.domainmodel import (
     NOT_SET,
     AsOf,
@@ -51,12 +51,15 @@ from services.reporting.errors import (
     MixedCurrencyError,
     UnknownPropertyError,
 )
+from services.reporting.fraction_units import UNITS_PER_CONVERSION
 from services.reporting.generations import Connectable, writer
 from services.reporting.log_clock import time_of
 from services.reporting.periods import (
     EPOCH,
+    day_key_sql,
     first_day,
     key_of,
+    local_day,
     period_key_sql,
     period_start,
 )
@@ -72,6 +75,9 @@ from services.reporting.scope import (
 )
 from services.reporting.views import (
     conversion_credits,
+    conversion_day_counts,
+    conversion_day_totals,
+    day_total_zones,
     property_settings,
     unconsented_conversions,
 )
@@ -100,14 +106,17 @@ class ReportingApplication:
         `limit` is None).
 
         Without an interval rows come by conversions (most first), then previous
-        conversions, then group; with one, by period first. Fractions are added in SQL in a
-        fixed order (conversion id, credit index), so the same credits give the same report,
-        bit for bit, however the rows were written.
+        conversions, then group; with one, by period first. Fractions are added as integer
+        fraction units (exact, in any order), so the same credits give the same report, bit
+        for bit, however the rows were written. A live query grouped by one dimension without
+        filters reads the whole local days of its range from the day totals and only the
+        partial days at its edges from the credits (docs/architecture.md, "Reporting").
         """
         with snapshot(self._engine) as conn:
             scoped = self._scoped(conn, query, [query.model])
             zone_name = self._settings(conn, query.property_id).time_zone
-            report = self._report(conn, scoped, ZoneInfo(zone_name))
+            totals = _totals_zone(conn, query.property_id) == zone_name
+            report = self._report(conn, scoped, ZoneInfo(zone_name), totals)
             rows = report.rows
             end = len(rows) if limit is None else offset + limit
             return replace(
@@ -129,8 +138,9 @@ class ReportingApplication:
     def set_property_settings(
         self, property_id: str, settings: PropertySettings
     ) -> PropertySettings:
-        """Replaces what the property chose for its reports; durable when this returns.
-        Raises InvalidTimeZoneError for a time zone that is no IANA zone name."""
+        """Replaces what the property chose for its reports, and its day totals by those in
+        the new time zone, in one transaction; durable when this returns. Raises
+        InvalidTimeZoneError for a time zone that is no IANA zone name."""
         if not property_id:
             raise MissingPropertyError("property_id is required")
         try:
@@ -150,6 +160,8 @@ class ReportingApplication:
                     updated_at=datetime.now(UTC),
                 )
             )
+            if _totals_zone(conn, property_id) != settings.time_zone:
+                recompute(conn, property_id, settings.time_zone)
         return settings
 
     def compare_models(self, query: ReportQuery, models: Sequence[str]) -> ModelComparison:
@@ -164,7 +176,10 @@ class ReportingApplication:
             scoped = self._scoped(conn, query, models)
             zone_name = self._settings(conn, query.property_id).time_zone
             zone = ZoneInfo(zone_name)
-            reports = [self._report(conn, replace(scoped, model=model), zone) for model in models]
+            totals = _totals_zone(conn, query.property_id) == zone_name
+            reports = [
+                self._report(conn, replace(scoped, model=model), zone, totals) for model in models
+            ]
             freshness = self._freshness(conn, scoped, models)
             names = self._counted_names(conn, scoped, models)
         currency = next((r.total_value.currency_code for r in reports if r.rows), "")
@@ -279,13 +294,16 @@ class ReportingApplication:
             require_model(conn, query.property_id, names, model, at)
         return query
 
-    def _report(self, conn: Connection, query: ReportQuery, zone: ZoneInfo) -> ConversionReport:
-        """The whole report (every row) of a scoped query."""
-        current = self._period_sums(conn, query, zone)
+    def _report(
+        self, conn: Connection, query: ReportQuery, zone: ZoneInfo, totals: bool
+    ) -> ConversionReport:
+        """The whole report (every row) of a scoped query; `totals`: whether the property's
+        day totals are in `zone`."""
+        current = self._period_sums(conn, query, zone, totals)
         previous: _PeriodSums | None = None
         if query.compare_start is not None and query.compare_end is not None:
             compared = replace(query, start=query.compare_start, end=query.compare_end)
-            previous = self._period_sums(conn, compared, zone)
+            previous = self._period_sums(conn, compared, zone, totals)
         currencies = current.currencies | (previous.currencies if previous else set())
         if len(currencies) > 1:
             raise MixedCurrencyError(
@@ -307,7 +325,7 @@ class ReportingApplication:
         rows = []
         for key in keys:
             found = current.groups.get(key)
-            conversions = found.conversions if found else 0.0
+            conversions = found.units / UNITS_PER_CONVERSION if found else 0.0
             micros = found.value_micros if found else 0
             value, row_saturated = _money(currency, micros)
             values, index = key
@@ -370,37 +388,68 @@ class ReportingApplication:
             previous_total=previous_total,
             compare_start=query.compare_start,
             compare_end=query.compare_end,
-            unconsented_conversions=self._unconsented_conversions(conn, query),
+            unconsented_conversions=current.unconsented,
         )
 
-    def _period_sums(self, conn: Connection, query: ReportQuery, zone: ZoneInfo) -> _PeriodSums:
+    def _period_sums(
+        self, conn: Connection, query: ReportQuery, zone: ZoneInfo, totals: bool
+    ) -> _PeriodSums:
         """The sums per group (and period, with an interval; a period is then given by its
         index from the period holding the query's start when the query compares, else by
-        its key), and the count of distinct conversions."""
-        period: ColumnElement[int] | None = None
+        its key), the count of distinct conversions and of unconsented ones: the whole
+        local days from the day totals when the query can read them (`totals`: they are in
+        `zone`), the rest from the credits."""
         first_key = 0
+        if (
+            query.interval is not Interval.NONE
+            and query.compare_start is not None
+            and query.start is not None
+        ):
+            first_key = key_of(query.interval, utc(query.start), zone)
+        if not (totals and _reads_day_totals(query)):
+            return self._credit_sums(conn, query, zone, first_key)
+        first, last = _whole_days(query, zone)
+        if first is not None and last is not None and first >= last:
+            return self._credit_sums(conn, query, zone, first_key)
+        sums = _day_sums(conn, query, first, last, first_key)
+        if first is not None and query.start is not None:
+            whole_from = period_start(Interval.DAY, first, zone)
+            if utc(query.start) < whole_from:
+                edge = self._credit_sums(conn, replace(query, end=whole_from), zone, first_key)
+                sums = sums.merged(edge)
+        if last is not None and query.end is not None:
+            whole_until = period_start(Interval.DAY, last, zone)
+            if whole_until < utc(query.end):
+                edge = self._credit_sums(conn, replace(query, start=whole_until), zone, first_key)
+                sums = sums.merged(edge)
+        return sums
+
+    def _credit_sums(
+        self, conn: Connection, query: ReportQuery, zone: ZoneInfo, first_key: int
+    ) -> _PeriodSums:
+        """The period sums of the query read from the credits (periods as indexes from
+        `first_key`)."""
+        period: ColumnElement[int] | None = None
         if query.interval is not Interval.NONE:
             bounds = self._time_bounds(conn, query)
             if bounds is None:
-                return _PeriodSums({}, 0)
+                return _PeriodSums({}, 0, 0)
             period = self._period_expression(query.interval, zone, *bounds)
-            if query.compare_start is not None and query.start is not None:
-                first_key = key_of(query.interval, utc(query.start), zone)
         width = len(query.grouped_by)
         groups: dict[tuple[tuple[str, ...], int | None], _GroupSums] = {}
         for row in conn.execute(self._report_statement(query, period)):
             values = tuple(str(v) for v in row[:width])
             index = None if period is None else int(row[width]) - first_key
             rest = row[width + (0 if period is None else 1) :]
-            conversions, high, middle, low, lowest, highest = rest
+            units, high, middle, low, lowest, highest = rest
             groups[(values, index)] = _GroupSums(
-                " / ".join(values),
-                float(conversions),
-                _joined_value(high, middle, low),
-                lowest,
-                highest,
+                int(units or 0), _joined_value(high, middle, low), lowest, highest
             )
-        return _PeriodSums(groups, self._distinct_conversions(conn, query))
+        return _PeriodSums(
+            groups,
+            self._distinct_conversions(conn, query),
+            self._unconsented_conversions(conn, query),
+        )
 
     def _time_bounds(
         self, conn: Connection, query: ReportQuery
@@ -446,21 +495,28 @@ class ReportingApplication:
         """The conversion names of the credits the query counts (under any of `models`, when
         given), in order."""
         c = conversion_credits.c
-        statement = (
-            select(c.conversion_name)
-            .where(*self._conditions(query, models))
-            .distinct()
-            .order_by(c.conversion_name)
+        names = query.conversion_names or self._conversion_names(
+            conn, query.property_id, _at(query)
         )
-        return tuple(conn.execute(statement).scalars())
+        conditions = self._conditions(query, models)
+        return tuple(
+            name for name in names if _exists_credit(conn, *conditions, c.conversion_name == name)
+        )
 
     def _freshness(self, conn: Connection, query: ReportQuery, models: Sequence[str]) -> Freshness:
         """The positions and the newest conversion time of the snapshot `conn` reads, as of
         the scoped query's position."""
         c = conversion_credits.c
-        newest = conn.execute(
-            select(func.max(c.occurred_at)).where(*self._conditions(query, models))
-        ).scalar_one()
+        found = [
+            conn.execute(
+                select(c.occurred_at)
+                .where(*self._conditions(replace(query, model=model)))
+                .order_by(c.occurred_at.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+            for model in (models or (query.model,))
+        ]
+        newest = max((utc(f) for f in found if f is not None), default=None)
         at = _at(query)
         positions = tuple(
             (
@@ -495,14 +551,18 @@ class ReportingApplication:
             raise unknown_name(property_id, f"attributed {name!r} conversion{_then(at)}", names)
 
     def _conversion_names(self, conn: Connection, property_id: str, at: int | None) -> list[str]:
+        """The property's conversion names, in order: one index seek per name (a DISTINCT
+        read every credit of the property)."""
         c = conversion_credits.c
-        statement = (
-            select(c.conversion_name)
-            .where(c.property_id == property_id, current(c, at))
-            .distinct()
-            .order_by(c.conversion_name)
-        )
-        return list(conn.execute(statement).scalars())
+        names: list[str] = []
+        while True:
+            conditions = [c.property_id == property_id, current(c, at)]
+            if names:
+                conditions.append(c.conversion_name > names[-1])
+            found = conn.execute(select(func.min(c.conversion_name)).where(*conditions)).scalar()
+            if found is None:
+                return names
+            names.append(str(found))
 
     def _conditions(
         self, query: ReportQuery, models: Sequence[str] = ()
@@ -552,8 +612,8 @@ class ReportingApplication:
     def _report_statement(
         self, query: ReportQuery, period: ColumnElement[int] | None
     ) -> Select[Any]:
-        """Per group (and period): conversions, value in three parts (see VALUE_PART_BITS)
-        and the lowest and highest currency code."""
+        """Per group (and period): fraction units, value in three parts (see
+        VALUE_PART_BITS) and the lowest and highest currency code."""
         c = conversion_credits.c
         groups: list[ColumnElement[Any]] = [
             case((func.coalesce(c[d.value], "") == "", NOT_SET), else_=c[d.value]).label(f"g{n}")
@@ -561,31 +621,15 @@ class ReportingApplication:
         ]
         if period is not None:
             groups.append(period.label("period"))
-        conversion_order: ColumnElement[str] = c.conversion_id
-        if self._engine.dialect.name == "postgresql":
-            conversion_order = c.conversion_id.collate("C")
-        # A running sum in a fixed order, per group; fractions are never negative, so the
-        # group's largest running sum is its total.
         credits = (
-            select(
-                *groups,
-                func.sum(c.fraction)
-                .over(
-                    partition_by=groups,
-                    order_by=(conversion_order, c.credit_index),
-                    rows=(None, 0),
-                )
-                .label("running"),
-                c.value_micros,
-                c.currency_code,
-            )
+            select(*groups, c.fraction_units, c.value_micros, c.currency_code)
             .where(*self._conditions(query))
             .subquery()
         )
         keys = [credits.c[g.name] for g in groups]
         return select(
             *keys,
-            func.max(credits.c.running),
+            func.sum(credits.c.fraction_units),
             *_value_part_sums(credits.c.value_micros),
             func.min(credits.c.currency_code),
             func.max(credits.c.currency_code),
@@ -623,22 +667,31 @@ def _joined_value(high: int | Decimal, middle: int | Decimal, low: int | Decimal
 
 @dataclass(frozen=True, slots=True)
 class _GroupSums:
-    """One group's sums as the report query returns them."""
+    """One group's sums as the report queries return them."""
 
-    group: str
-    conversions: float
+    units: int
     value_micros: int
     lowest_currency: str
     highest_currency: str
 
+    def merged(self, other: _GroupSums) -> _GroupSums:
+        """The sums of this group's credits and `other`'s."""
+        return _GroupSums(
+            self.units + other.units,
+            self.value_micros + other.value_micros,
+            min(self.lowest_currency, other.lowest_currency),
+            max(self.highest_currency, other.highest_currency),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class _PeriodSums:
-    """A period's sums per (dimension values, period index or None), and how many distinct
-    conversions it counts."""
+    """A period's sums per (dimension values, period index or None), how many distinct
+    conversions it counts and how many of them are unconsented."""
 
     groups: dict[tuple[tuple[str, ...], int | None], _GroupSums]
     distinct_conversions: int
+    unconsented: int
 
     @property
     def currencies(self) -> set[str]:
@@ -649,17 +702,29 @@ class _PeriodSums:
     @property
     def exceeds(self) -> bool:
         """Whether the credits add up to more than the distinct conversions (participation)."""
-        credited = math.fsum(g.conversions for g in self.groups.values())
-        return credited > self.distinct_conversions + 1e-9
+        credited = sum(g.units for g in self.groups.values())
+        return credited > self.distinct_conversions * UNITS_PER_CONVERSION
 
     def totals(self, currency: str) -> tuple[float, Money, bool]:
         """Total conversions (distinct ones under participation), value and whether the
         value saturated."""
-        credited = math.fsum(g.conversions for g in self.groups.values())
+        credited = sum(g.units for g in self.groups.values()) / UNITS_PER_CONVERSION
         total = float(self.distinct_conversions) if self.exceeds else credited
         micros = sum(g.value_micros for g in self.groups.values())
         value, saturated = _money(currency, micros) if currency else (Money.zero(""), False)
         return total, value, saturated
+
+    def merged(self, other: _PeriodSums) -> _PeriodSums:
+        """The sums of this period's credits and of `other`'s (a disjoint time range)."""
+        groups = dict(self.groups)
+        for key, found in other.groups.items():
+            mine = groups.get(key)
+            groups[key] = found if mine is None else mine.merged(found)
+        return _PeriodSums(
+            groups,
+            self.distinct_conversions + other.distinct_conversions,
+            self.unconsented + other.unconsented,
+        )
 
 
 def _change(
@@ -698,7 +763,8 @@ def _previous_figures(
 ) -> PreviousFigures:
     if earlier is None:
         return _change(currency, conversions, micros, 0.0, 0)
-    return _change(currency, conversions, micros, earlier.conversions, earlier.value_micros)
+    earlier_conversions = earlier.units / UNITS_PER_CONVERSION
+    return _change(currency, conversions, micros, earlier_conversions, earlier.value_micros)
 
 
 _LARGEST_MONEY_NANOS = (2**63 - 1) * NANOS_PER_UNIT + NANOS_PER_UNIT - 1
@@ -739,3 +805,116 @@ def _exists_credit(conn: Connection, *conditions: ColumnElement[bool]) -> bool:
     """Whether any credit meets the conditions."""
     c = conversion_credits.c
     return conn.execute(select(c.property_id).where(*conditions).limit(1)).first() is not None
+
+
+def _totals_zone(conn: Connection, property_id: str) -> str | None:
+    """The time zone the property's day totals are in (None: it has none)."""
+    z = day_total_zones.c
+    return conn.execute(
+        select(z.time_zone).where(z.property_id == property_id)
+    ).scalar_one_or_none()
+
+
+def _reads_day_totals(query: ReportQuery) -> bool:
+    """Whether the day totals answer the query's whole days: live, no filter, grouped by one
+    dimension (or conversion names)."""
+    return query.as_of is None and not query.filters and len(query.grouped_by) == 1
+
+
+def _whole_days(query: ReportQuery, zone: ZoneInfo) -> tuple[int | None, int | None]:
+    """The local days wholly inside the query's range, as [first, last) day numbers (None:
+    open on that side)."""
+    first = last = None
+    if query.start is not None:
+        start = utc(query.start)
+        first = local_day(start, zone)
+        if period_start(Interval.DAY, first, zone) != start:
+            first += 1
+    if query.end is not None:
+        last = local_day(utc(query.end), zone)
+    return first, last
+
+
+def _day_sums(
+    conn: Connection, query: ReportQuery, first: int | None, last: int | None, first_key: int
+) -> _PeriodSums:
+    """The period sums of the days [first, last) from the day totals (periods as indexes
+    from `first_key`)."""
+    t, n = conversion_day_totals.c, conversion_day_counts.c
+    dimension = query.grouped_by[0]
+    summed = GroupBy.CHANNEL if dimension is GroupBy.CONVERSION_NAME else dimension
+    names = list(query.conversion_names) or _day_names(conn, query.property_id, query.model)
+    grouped = t.conversion_name if dimension is GroupBy.CONVERSION_NAME else t.value
+    conditions = [
+        t.property_id == query.property_id,
+        t.conversion_name.in_(names),
+        t.model == query.model,
+        t.dimension == summed.value,
+    ]
+    counted = [
+        n.property_id == query.property_id,
+        n.conversion_name.in_(names),
+        n.model == query.model,
+    ]
+    if first is not None:
+        conditions.append(t.day >= first)
+        counted.append(n.day >= first)
+    if last is not None:
+        conditions.append(t.day < last)
+        counted.append(n.day < last)
+    groups: list[ColumnElement[Any]] = [
+        case((func.coalesce(grouped, "") == "", NOT_SET), else_=grouped).label("g0")
+    ]
+    if query.interval is not Interval.NONE:
+        lowest, highest = conn.execute(
+            select(func.min(n.day), func.max(n.day)).where(*counted)
+        ).one()
+        if lowest is None:
+            return _PeriodSums({}, 0, 0)
+        groups.append(day_key_sql(t.day, query.interval, int(lowest), int(highest)).label("period"))
+    days = (
+        select(
+            *groups,
+            t.fraction_units,
+            t.value_high,
+            t.value_middle,
+            t.value_low,
+            t.currency_code,
+        )
+        .where(*conditions)
+        .subquery()
+    )
+    keys = [days.c[g.name] for g in groups]
+    statement = select(
+        *keys,
+        func.sum(days.c.fraction_units),
+        func.sum(days.c.value_high),
+        func.sum(days.c.value_middle),
+        func.sum(days.c.value_low),
+        func.min(days.c.currency_code),
+        func.max(days.c.currency_code),
+    ).group_by(*keys)
+    found: dict[tuple[tuple[str, ...], int | None], _GroupSums] = {}
+    periodic = query.interval is not Interval.NONE
+    for row in conn.execute(statement):
+        index = int(row[1]) - first_key if periodic else None
+        units, high, middle, low, lowest_code, highest_code = row[2 if periodic else 1 :]
+        found[((str(row[0]),), index)] = _GroupSums(
+            int(units), _joined_value(high, middle, low), lowest_code, highest_code
+        )
+    conversions, unconsented = conn.execute(
+        select(func.sum(n.conversions), func.sum(n.unconsented)).where(*counted)
+    ).one()
+    return _PeriodSums(found, int(conversions or 0), int(unconsented or 0))
+
+
+def _day_names(conn: Connection, property_id: str, model: str) -> list[str]:
+    """The conversion names of a property's day counts under a model."""
+    n = conversion_day_counts.c
+    statement = (
+        select(n.conversion_name)
+        .where(n.property_id == property_id, n.model == model)
+        .distinct()
+        .order_by(n.conversion_name)
+    )
+    return list(conn.execute(statement).scalars())

@@ -168,3 +168,52 @@ def delete_keys(
         else:
             condition = tuple_(*selected).in_(chunk)
         conn.execute(delete(table).where(condition))
+
+
+def add_to_sums(
+    conn: Connection,
+    table: Table,
+    keys: Sequence[str],
+    sums: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    count: str,
+) -> None:
+    """Adds each row's `sums` to those of the row of `table` with its `keys` (rows are keys
+    then sums, each key once), inserting the rows not there yet (`INSERT ... ON CONFLICT DO
+    UPDATE`), then deletes the rows among them whose `count` column became 0. On SQLite by
+    the driver's executemany; on PostgreSQL the rows are COPYed into a temporary table and
+    added and deleted from it in one statement each."""
+    if not rows:
+        return
+    quote = conn.dialect.identifier_preparer.quote
+    columns = [*keys, *sums]
+    target = _qualified(conn.dialect, _schema(conn, table), table.name)
+    added = ", ".join(f"{quote(s)} = old.{quote(s)} + excluded.{quote(s)}" for s in sums)
+    conflict = f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET {added}"
+    names = ", ".join(quote(c) for c in columns)
+    at = columns.index(count)
+    if conn.dialect.name != "postgresql":
+        marks = ", ".join("?" for _ in columns)
+        statement = f"INSERT INTO {target} AS old ({names}) VALUES ({marks}) {conflict}"
+        _on_driver(conn, statement, rows, copying=False)
+        matched = " AND ".join(f"{quote(k)} = ?" for k in keys)
+        emptied = [row[: len(keys)] for row in rows if row[at] < 0]
+        if emptied:
+            statement = f"DELETE FROM {target} WHERE {matched} AND {quote(count)} = 0"
+            _on_driver(conn, statement, emptied, copying=False)
+        return
+    staged = quote(f"staged_{table.name}")
+    conn.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {staged} (LIKE {target}) ON COMMIT DELETE ROWS"
+    )
+    conn.exec_driver_sql(f"TRUNCATE {staged}")
+    _on_driver(conn, _copy_statement(conn.dialect, None, f"staged_{table.name}", tuple(columns)),
+               rows, copying=True)  # fmt: skip
+    conn.exec_driver_sql(
+        f"INSERT INTO {target} AS old ({names}) SELECT {names} FROM {staged} {conflict}"
+    )
+    joined = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)
+    conn.exec_driver_sql(
+        f"DELETE FROM {target} AS t USING {staged} AS s WHERE {joined} "
+        f"AND s.{quote(count)} < 0 AND t.{quote(count)} = 0"
+    )

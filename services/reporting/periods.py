@@ -136,11 +136,19 @@ def period_key_sql(
             before = after
         offset = case(*whens, else_=literal(before, Integer))
     day = (seconds + offset) // literal(SECONDS_PER_DAY, Integer)
+    return day_key_sql(day, interval, local_day(start, zone), local_day(end, zone))
+
+
+def day_key_sql(
+    day: ColumnElement[int], interval: Interval, first: int, last: int
+) -> ColumnElement[int]:
+    """The period key (as `key_of_day` gives it) of a local day number given in SQL, for the
+    days from `first` to `last`: the day itself, its week or its month."""
     if interval is Interval.DAY:
         return day
     if interval is Interval.WEEK:
         return (day + literal(WEEK_SHIFT, Integer)) // literal(7, Integer)
-    months = month_boundaries(local_day(start, zone), local_day(end, zone))
+    months = month_boundaries(first, last)
     if len(months) == 1:
         return literal(months[0][1], Integer)
     return case(

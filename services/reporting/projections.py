@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from datetime import UTC
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     Connection,
@@ -20,17 +21,27 @@ from sqlalchemy import (
 from common.follower import UpstreamEntry
 from common.sql_positions import record_position, stored_position
 from services.reporting.bulk import insert_rows
+from services.reporting.day_totals import (
+    DIMENSIONS,
+    CreditFigures,
+    DayDeltas,
+    subtract_live,
+    zones_for,
+)
 from services.reporting.domainmodel import (
     ConfiguredModels,
     ConversionAttribution,
     ReportingInput,
+    Retraction,
     Revision,
 )
+from services.reporting.fraction_units import fraction_units
 from services.reporting.generations import Connectable, writer
 from services.reporting.identity_settings import apply_reporting_identities
 from services.reporting.log_clock import record_times
 from services.reporting.outcome_projection import HISTORY_TABLES, apply_outcomes
 from services.reporting.path_projection import PATH_TABLES, insert_paths
+from services.reporting.periods import local_day
 from services.reporting.revisions import Revisions, revise
 from services.reporting.views import (
     configured_models,
@@ -108,17 +119,25 @@ class ConversionCreditsProjection:
                 conn, {(a.property_id, a.conversion_id) for _, a in attributions if a.models}
             )
             revisions = _accepted_revisions(attributions, stored)
-            revised = (conversion_credits, unconsented_conversions, *PATH_TABLES)
-            _end_current(
+            retractions = [e.value for e in entries if isinstance(e.value, Retraction)]
+            zones = zones_for(
                 conn,
-                revised,
-                _with_current_rows(
-                    conn, revised, _first_per_key((r.key, r.valid_from) for r in revisions), stored
-                ),
+                [r.attribution.property_id for r in revisions]
+                + [r.property_id for r in retractions],
             )
-            _insert_credits(conn, revisions)
+            days = DayDeltas()
+            revised = (conversion_credits, unconsented_conversions, *PATH_TABLES)
+            ending = _with_current_rows(
+                conn, revised, _first_per_key((r.key, r.valid_from) for r in revisions), stored
+            )
+            subtract_live(conn, days, ending, zones)
+            _end_current(conn, revised, ending)
+            _insert_credits(conn, revisions, days, zones)
             insert_paths(conn, revisions)
-            _end_current(conn, HISTORY_TABLES, apply_outcomes(conn, entries))
+            retracted = apply_outcomes(conn, entries)
+            subtract_live(conn, days, retracted, zones)
+            _end_current(conn, HISTORY_TABLES, retracted)
+            days.apply(conn)
             _apply_configured_models(conn, settings)
             apply_reporting_identities(conn, settings)
             # Every entry's time: attribution's entries are few beside the rows each writes.
@@ -257,15 +276,19 @@ def _apply_configured_models(
     revise(conn, configured_models, ("property_id",), revisions)
 
 
-def _insert_credits(conn: Connection, revisions: Sequence[Revision]) -> None:
-    """Inserts every credit of each revision: an attribution carries all the models
-    attribution is configured with, so a model taken out of the configuration has no
-    current credits once its conversions are re-attributed."""
+def _insert_credits(
+    conn: Connection, revisions: Sequence[Revision], days: DayDeltas, zones: dict[str, ZoneInfo]
+) -> None:
+    """Inserts every credit of each revision (with its fraction units), adding the live ones
+    to `days`: an attribution carries all the models attribution is configured with, so a
+    model taken out of the configuration has no current credits once its conversions are
+    re-attributed."""
     rows: list[dict[str, Any]] = []
     unconsented: list[dict[str, Any]] = []
     for r in revisions:
         a = r.attribution
         occurred_at = a.occurred_at.astimezone(UTC)
+        day = local_day(occurred_at, zones[a.property_id]) if r.valid_to is None else 0
         if a.unconsented:
             unconsented.append(
                 {
@@ -278,6 +301,25 @@ def _insert_credits(conn: Connection, revisions: Sequence[Revision]) -> None:
                 }
             )
         for model in a.models:
+            units = fraction_units([credit.fraction for credit in model.credits])
+            if r.valid_to is None:
+                days.add(
+                    a.property_id,
+                    a.conversion_name,
+                    model.model,
+                    day,
+                    a.currency_code,
+                    [
+                        CreditFigures(
+                            tuple(getattr(credit, d) for d in DIMENSIONS),
+                            units[index],
+                            credit.value_micros,
+                        )
+                        for index, credit in enumerate(model.credits)
+                    ],
+                    a.unconsented,
+                    1,
+                )
             for index, credit in enumerate(model.credits):
                 rows.append(
                     {
@@ -298,6 +340,7 @@ def _insert_credits(conn: Connection, revisions: Sequence[Revision]) -> None:
                         "country": credit.country,
                         "landing_page": credit.landing_page,
                         "fraction": credit.fraction,
+                        "fraction_units": units[index],
                         "value_micros": credit.value_micros,
                         "currency_code": a.currency_code,
                         "revision": a.revision,

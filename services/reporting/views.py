@@ -117,6 +117,7 @@ conversion_credits = Table(
     Column("revision", Integer, nullable=False),
     _valid_from(),
     _valid_to(),
+    Column("fraction_units", BigInteger, nullable=True),
     _live_index("ix_conversion_credits_property_model_time", "property_id", "model", "occurred_at"),
     _live_index(
         "ix_conversion_credits_property_name_model_time",
@@ -135,7 +136,56 @@ conversion_credits = Table(
     _live_index("ix_conversion_credits_live_conversion", "property_id", "conversion_id"),
 )
 """One row per credit of a conversion under a model and attribution revision: the current
-ones (`valid_to` NULL) are the latest attribution's credits."""
+ones (`valid_to` NULL) are the latest attribution's credits. `fraction_units` is `fraction`
+in nano-conversions (services/reporting/fraction_units.py), adding up exactly per conversion
+and model: reports sum it (the projection always sets it; nullable only because views
+revision v0005 added it to filled tables, and filled it)."""
+
+conversion_day_totals = Table(
+    "conversion_day_totals",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("conversion_name", String, primary_key=True),
+    Column("model", String, primary_key=True),
+    Column("dimension", String, primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("value", String, primary_key=True),
+    Column("currency_code", String, primary_key=True),
+    Column("credits", BigInteger, nullable=False),
+    Column("fraction_units", BigInteger, nullable=False),
+    Column("value_high", BigInteger, nullable=False),
+    Column("value_middle", BigInteger, nullable=False),
+    Column("value_low", BigInteger, nullable=False),
+)
+"""The live credits summed per local day (days since 1970-01-01 in the property's time zone,
+the one `day_total_zones` names), conversion name, model and value of each dimension
+(`dimension` a credits column, `value` its value) and currency: how many credits, their
+fraction units and their value micros in three parts (application.VALUE_PART_BITS). Kept by
+the credits projection in the page's transaction (a revision or retraction subtracts its
+conversion's previous live credits); a row whose credits reach 0 is deleted."""
+
+conversion_day_counts = Table(
+    "conversion_day_counts",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("conversion_name", String, primary_key=True),
+    Column("model", String, primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("conversions", BigInteger, nullable=False),
+    Column("unconsented", BigInteger, nullable=False),
+)
+"""Per local day (as in conversion_day_totals), conversion name and model: how many live
+conversions have credits under the model, and how many of them were counted without
+analytics consent (a conversion has one day, so these add up over days)."""
+
+day_total_zones = Table(
+    "day_total_zones",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("time_zone", String, nullable=False),
+)
+"""The time zone a property's day totals are in: reports read the day totals only while it
+is the property's setting (a property without a row has none yet: reports read credits)."""
 
 configured_models = Table(
     "configured_models",

@@ -138,6 +138,48 @@ def test_migrating_again_changes_nothing(views: ReportViews) -> None:
     assert [(g.number, g.status) for g in views.generations()] == [(1, LIVE)]
 
 
+def test_the_day_totals_revision_gives_stored_credits_their_fraction_units(
+    views: ReportViews,
+) -> None:
+    # A generation at v0003 holds a linear split of three and a superseded last click.
+    schema.migrate(views)
+    with schema._engine_for(views, 1) as engine, engine.begin() as conn:
+        schema.command.downgrade(schema._config(schema.VIEWS, conn), "v0003")
+        for model, index, fraction, valid_to in [
+            ("linear", 0, 1 / 3, None),
+            ("linear", 1, 1 / 3, None),
+            ("linear", 2, 1 / 3, None),
+            ("last_click", 0, 1.0, 7),
+        ]:
+            conn.execute(
+                text(
+                    "INSERT INTO conversion_credits (property_id, conversion_id, model, "
+                    "credit_index, conversion_name, occurred_at, channel, source, medium, "
+                    "campaign, fraction, value_micros, currency_code, revision, valid_from, "
+                    "valid_to) VALUES ('shop', 'c1', :model, :index, 'purchase', "
+                    "'2025-03-01 12:00:00+00:00', 'email', '', '', '', :fraction, 5, 'EUR', 1, "
+                    "1, :valid_to)"
+                ),
+                {"model": model, "index": index, "fraction": fraction, "valid_to": valid_to},
+            )
+
+    schema.migrate(views)
+
+    with views.connect(1) as conn:
+        units = conn.execute(
+            select(conversion_credits.c.model, conversion_credits.c.fraction_units).order_by(
+                conversion_credits.c.model, conversion_credits.c.credit_index
+            )
+        ).all()
+    assert [tuple(row) for row in units] == [
+        ("last_click", 1_000_000_000),
+        ("linear", 333_333_334),
+        ("linear", 333_333_333),
+        ("linear", 333_333_333),
+    ]
+    assert schema.revision_of(views, 1) == schema.head(schema.VIEWS)
+
+
 def test_a_service_on_an_unmigrated_database_says_to_run_migrate(
     settings: ReportingSettings,
 ) -> None:

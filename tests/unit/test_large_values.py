@@ -23,6 +23,7 @@ from common.money import Money
 from services.attribution.models import JourneyTouch, credit, named_model
 from services.reporting.application import ReportingApplication
 from services.reporting.domainmodel import ReportQuery
+from services.reporting.fraction_units import UNITS_PER_CONVERSION
 from services.reporting.projections import ConversionCreditsProjection
 from services.reporting.views import conversion_credits
 from tests.unit.test_reporting_projection import (
@@ -56,6 +57,7 @@ def insert_email_credits(engine: Engine, count: int) -> None:
         "occurred_at": literal(DAY, DateTime(timezone=True)),
         "channel": literal("email"),
         "fraction": literal(1.0, Float),
+        "fraction_units": literal(UNITS_PER_CONVERSION, BigInteger),
         "value_micros": literal(LARGEST_ROW_MICROS, BigInteger),
         "currency_code": literal("USD"),
         "revision": literal(1),
