@@ -23,7 +23,9 @@ _FILL_BATCH = 5_000
 
 
 def _fill_fraction_units() -> None:
-    """Sets the fraction units of every stored credit, per conversion, model and revision."""
+    """Sets the fraction units of every stored credit, per conversion, model and revision, a
+    batch of whole groups at a time (keyset pages in key order), so that memory stays bounded
+    however many credits a generation holds."""
     conn = op.get_bind()
     credits = sa.table(
         "conversion_credits",
@@ -37,20 +39,7 @@ def _fill_fraction_units() -> None:
     )
     c = credits.c
     keys = (c.property_id, c.conversion_id, c.model, c.valid_from)
-    rows = conn.execute(
-        sa.select(*keys, c.credit_index, c.fraction).order_by(*keys, c.credit_index)
-    )
-    found = [tuple(row) for row in rows]
-    updates: list[dict[str, object]] = []
-    start = 0
-    while start < len(found):
-        end = start
-        while end < len(found) and found[end][:4] == found[start][:4]:
-            end += 1
-        group = found[start:end]
-        for row, units in zip(group, fraction_units([r[5] for r in group]), strict=True):
-            updates.append(dict(zip(("p", "i", "m", "f", "n"), row[:5], strict=True), u=units))
-        start = end
+    ordered = sa.select(*keys, c.credit_index, c.fraction).order_by(*keys, c.credit_index)
     statement = (
         sa.update(credits)
         .where(
@@ -62,8 +51,35 @@ def _fill_fraction_units() -> None:
         )
         .values(fraction_units=sa.bindparam("u"))
     )
-    for first in range(0, len(updates), _FILL_BATCH):
-        conn.execute(statement, updates[first : first + _FILL_BATCH])
+    after: tuple[object, ...] | None = None
+    while True:
+        page = ordered.limit(_FILL_BATCH)
+        if after is not None:
+            page = page.where(sa.tuple_(*keys) > sa.tuple_(*after))
+        found = [tuple(row) for row in conn.execute(page)]
+        if not found:
+            return
+        if len(found) == _FILL_BATCH:
+            last = found[-1][:4]
+            whole = [row for row in found if row[:4] != last]
+            found = whole or [
+                tuple(row)
+                for row in conn.execute(
+                    ordered.where(*(k == v for k, v in zip(keys, last, strict=True)))
+                )
+            ]
+        updates: list[dict[str, object]] = []
+        start = 0
+        while start < len(found):
+            end = start
+            while end < len(found) and found[end][:4] == found[start][:4]:
+                end += 1
+            group = found[start:end]
+            for row, units in zip(group, fraction_units([r[5] for r in group]), strict=True):
+                updates.append(dict(zip(("p", "i", "m", "f", "n"), row[:5], strict=True), u=units))
+            start = end
+        conn.execute(statement, updates)
+        after = found[-1][:4]
 
 
 def upgrade() -> None:
