@@ -54,6 +54,34 @@ def _read_all(list_events: Callable[[int], Sequence[Any]]) -> list[Any]:
         after = page[-1].position
 
 
+def store_sample(
+    ingest: ingest_pb2_grpc.IngestServiceStub,
+    identity: identity_pb2_grpc.IdentityServiceStub,
+    visitors: int,
+) -> None:
+    """Sends the demo sample of `visitors` to ingest and waits until identity has read all
+    of ingest's log."""
+    for chunk in batches(sample(visitors), BATCH_SIZE):
+        ingest.TrackEvents(
+            ingest_pb2.TrackEventsRequest(events=chunk, sent_at=to_timestamp(datetime.now(UTC))),
+            timeout=CALL_TIMEOUT,
+            wait_for_ready=True,
+        )
+    head = ingest.GetLogHead(ingest_pb2.GetLogHeadRequest(), timeout=CALL_TIMEOUT)
+    _until(
+        lambda: (
+            _positions(
+                identity.GetSyncStatus(
+                    identity_pb2.GetSyncStatusRequest(),
+                    timeout=CALL_TIMEOUT,
+                    wait_for_ready=True,
+                )
+            ).get("ingest", 0)
+            >= head.position
+        )
+    )
+
+
 def prepared_logs(env: Mapping[str, str], visitors: int) -> tuple[list[Any], list[Any]]:
     """Ingest's and identity's log entries (protobuf) for the demo sample of `visitors`."""
     env = {**env, **launcher.loopback_ports(env)}
@@ -67,27 +95,7 @@ def prepared_logs(env: Mapping[str, str], visitors: int) -> tuple[list[Any], lis
         ):
             ingest = ingest_pb2_grpc.IngestServiceStub(ingest_channel)
             identity = identity_pb2_grpc.IdentityServiceStub(identity_channel)
-            for chunk in batches(sample(visitors), BATCH_SIZE):
-                ingest.TrackEvents(
-                    ingest_pb2.TrackEventsRequest(
-                        events=chunk, sent_at=to_timestamp(datetime.now(UTC))
-                    ),
-                    timeout=CALL_TIMEOUT,
-                    wait_for_ready=True,
-                )
-            head = ingest.GetLogHead(ingest_pb2.GetLogHeadRequest(), timeout=CALL_TIMEOUT)
-            _until(
-                lambda: (
-                    _positions(
-                        identity.GetSyncStatus(
-                            identity_pb2.GetSyncStatusRequest(),
-                            timeout=CALL_TIMEOUT,
-                            wait_for_ready=True,
-                        )
-                    ).get("ingest", 0)
-                    >= head.position
-                )
-            )
+            store_sample(ingest, identity, visitors)
             ingest_entries = _read_all(
                 lambda after: (
                     ingest.ListEvents(

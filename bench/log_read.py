@@ -20,19 +20,17 @@ import pstats
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import grpc
 
-from bench.catchup import BATCH_SIZE, CALL_TIMEOUT, _positions, _start, _stop, _until
-from bench.pipeline import sample
+from bench.catchup import _start, _stop
+from bench.consumer_pages import store_sample
 from bench.storage import fresh_env
 from common.eventlog import LoggedApplication
 from common.log_endpoint import LogEndpoint
 from common.server import tune_garbage_collector
-from common.wire import to_timestamp
 from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from services import launcher
@@ -44,7 +42,6 @@ from services.identity.upstream import observation_of
 from services.ingest import servicer as ingest_servicer
 from services.ingest.server import IngestSettings
 from services.ingest.server import build_application as build_ingest
-from services.sample_data import batches
 
 PAGE = 1000
 
@@ -59,28 +56,10 @@ def prepare(env: Mapping[str, str], visitors: int) -> None:
             grpc.insecure_channel(env["INGEST_ADDR"]) as ingest_channel,
             grpc.insecure_channel(env["IDENTITY_ADDR"]) as identity_channel,
         ):
-            ingest = ingest_pb2_grpc.IngestServiceStub(ingest_channel)
-            identity = identity_pb2_grpc.IdentityServiceStub(identity_channel)
-            for chunk in batches(sample(visitors), BATCH_SIZE):
-                ingest.TrackEvents(
-                    ingest_pb2.TrackEventsRequest(
-                        events=chunk, sent_at=to_timestamp(datetime.now(UTC))
-                    ),
-                    timeout=CALL_TIMEOUT,
-                    wait_for_ready=True,
-                )
-            head = ingest.GetLogHead(ingest_pb2.GetLogHeadRequest(), timeout=CALL_TIMEOUT)
-            _until(
-                lambda: (
-                    _positions(
-                        identity.GetSyncStatus(
-                            identity_pb2.GetSyncStatusRequest(),
-                            timeout=CALL_TIMEOUT,
-                            wait_for_ready=True,
-                        )
-                    ).get("ingest", 0)
-                    >= head.position
-                )
+            store_sample(
+                ingest_pb2_grpc.IngestServiceStub(ingest_channel),
+                identity_pb2_grpc.IdentityServiceStub(identity_channel),
+                visitors,
             )
     finally:
         for process in reversed(processes):
