@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -21,7 +20,6 @@ from sqlalchemy import (
     extract,
     func,
     insert,
-    literal,
     or_,
     select,
 )
@@ -73,6 +71,7 @@ from services.reporting.scope import (
     unknown_name,
     utc,
 )
+from services.reporting.value_parts import joined_value, value_part_sums
 from services.reporting.views import (
     conversion_credits,
     conversion_day_counts,
@@ -443,7 +442,7 @@ class ReportingApplication:
             rest = row[width + (0 if period is None else 1) :]
             units, high, middle, low, lowest, highest = rest
             groups[(values, index)] = _GroupSums(
-                int(units or 0), _joined_value(high, middle, low), lowest, highest
+                int(units or 0), joined_value(high, middle, low), lowest, highest
             )
         return _PeriodSums(
             groups,
@@ -613,7 +612,7 @@ class ReportingApplication:
         self, query: ReportQuery, period: ColumnElement[int] | None
     ) -> Select[Any]:
         """Per group (and period): fraction units, value in three parts (see
-        VALUE_PART_BITS) and the lowest and highest currency code."""
+        value_parts) and the lowest and highest currency code."""
         c = conversion_credits.c
         groups: list[ColumnElement[Any]] = [
             case((func.coalesce(c[d.value], "") == "", NOT_SET), else_=c[d.value]).label(f"g{n}")
@@ -630,39 +629,10 @@ class ReportingApplication:
         return select(
             *keys,
             func.sum(credits.c.fraction_units),
-            *_value_part_sums(credits.c.value_micros),
+            *value_part_sums(credits.c.value_micros),
             func.min(credits.c.currency_code),
             func.max(credits.c.currency_code),
         ).group_by(*keys)
-
-
-VALUE_PART_BITS = 21
-"""Values are added up in three parts of 21 bits (value = high·2^42 + middle·2^21 + low).
-
-SQLite's SUM of integers fails with "integer overflow" past int64, and ten values near
-ingest's limit (10^18 micros each) get there. A part is below 2^21, so its sum stays inside
-int64 for up to 2^42 rows, more than any database here can hold; the parts are joined in
-Python, exactly, on SQLite and PostgreSQL alike.
-"""
-_VALUE_PART_MASK = (1 << VALUE_PART_BITS) - 1
-
-
-def _value_part_sums(micros: ColumnElement[int]) -> list[ColumnElement[int]]:
-    """The sums of the high, middle and low parts of `micros` (see VALUE_PART_BITS)."""
-    # PostgreSQL shifts a bigint by an integer only.
-    high = micros.bitwise_rshift(literal(2 * VALUE_PART_BITS, Integer))
-    middle = micros.bitwise_rshift(literal(VALUE_PART_BITS, Integer))
-    return [
-        func.sum(high),
-        func.sum(middle.bitwise_and(_VALUE_PART_MASK)),
-        func.sum(micros.bitwise_and(_VALUE_PART_MASK)),
-    ]
-
-
-def _joined_value(high: int | Decimal, middle: int | Decimal, low: int | Decimal) -> int:
-    """The exact sum of values from the sums of their parts (see VALUE_PART_BITS); SQLite
-    gives ints, PostgreSQL exact NUMERIC Decimals."""
-    return (int(high) << (2 * VALUE_PART_BITS)) + (int(middle) << VALUE_PART_BITS) + int(low)
 
 
 @dataclass(frozen=True, slots=True)
@@ -900,7 +870,7 @@ def _day_sums(
         index = int(row[1]) - first_key if periodic else None
         units, high, middle, low, lowest_code, highest_code = row[2 if periodic else 1 :]
         found[((str(row[0]),), index)] = _GroupSums(
-            int(units), _joined_value(high, middle, low), lowest_code, highest_code
+            int(units), joined_value(high, middle, low), lowest_code, highest_code
         )
     conversions, unconsented = conn.execute(
         select(func.sum(n.conversions), func.sum(n.unconsented)).where(*counted)

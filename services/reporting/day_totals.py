@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, Connection, delete, insert, select, tuple_
 from services.reporting.bulk import add_to_sums
 from services.reporting.domainmodel import GroupBy
 from services.reporting.periods import local_day
+from services.reporting.value_parts import value_parts
 from services.reporting.views import (
     conversion_credits,
     conversion_day_counts,
@@ -27,8 +28,6 @@ DIMENSIONS = tuple(g.value for g in GroupBy if g is not GroupBy.CONVERSION_NAME)
 
 DEFAULT_ZONE = "UTC"
 LOOKUP_CHUNK = 500
-_PART_BITS = 21
-_PART_MASK = (1 << _PART_BITS) - 1
 _TOTAL_KEYS = ("property_id", "conversion_name", "model", "dimension", "day", "value",
                "currency_code")  # fmt: skip
 _TOTAL_SUMS = ("credits", "fraction_units", "value_high", "value_middle", "value_low")
@@ -69,10 +68,8 @@ class DayDeltas:
             return
         totals = self.totals
         for credit in credits:
-            micros = credit.value_micros
-            figures = (sign, sign * credit.fraction_units, sign * (micros >> (2 * _PART_BITS)),
-                       sign * ((micros >> _PART_BITS) & _PART_MASK),
-                       sign * (micros & _PART_MASK))  # fmt: skip
+            high, middle, low = value_parts(credit.value_micros)
+            figures = (sign, sign * credit.fraction_units, sign * high, sign * middle, sign * low)
             for dimension, value in zip(DIMENSIONS, credit.values, strict=True):
                 key = (property_id, conversion_name, model, dimension, day, value, currency)
                 sums = totals.get(key)
@@ -131,11 +128,12 @@ def recompute(conn: Connection, property_id: str, zone_name: str) -> None:
         conn.execute(delete(table).where(table.c.property_id == property_id))
     zone = ZoneInfo(zone_name)
     c, u = conversion_credits.c, unconsented_conversions.c
-    unconsented = set(
-        conn.execute(
+    unconsented = {
+        (property_id, conversion_id)
+        for conversion_id in conn.execute(
             select(u.conversion_id).where(u.property_id == property_id, u.valid_to.is_(None))
         ).scalars()
-    )
+    }
     deltas = DayDeltas()
     statement = (
         select(*_credit_columns())
@@ -173,7 +171,7 @@ def subtract_live(
             .order_by(c.property_id, c.conversion_id, c.model, c.credit_index)
         )
         rows = conn.execute(statement)
-        _add_rows(deltas, rows, zones, {i for _, i in unconsented}, -1, unconsented)
+        _add_rows(deltas, rows, zones, unconsented, -1)
 
 
 def _credit_columns() -> list[ColumnElement[Any]]:
@@ -187,11 +185,11 @@ def _add_rows(
     deltas: DayDeltas,
     rows: Iterable[tuple[object, ...]],
     zones: dict[str, ZoneInfo],
-    unconsented_ids: set[str],
+    unconsented: set[tuple[str, str]],
     sign: int,
-    unconsented_keys: set[tuple[str, str]] | None = None,
 ) -> None:
-    """Adds credits rows (ordered by conversion and model, as `_credit_columns`) to deltas."""
+    """Adds credits rows (ordered by conversion and model, as `_credit_columns`) to deltas;
+    `unconsented` holds the (property, conversion) keys counted without consent."""
     group: list[CreditFigures] = []
     head: tuple[object, ...] | None = None
 
@@ -201,11 +199,7 @@ def _add_rows(
         property_id, conversion_id, model, name, occurred_at, currency = head
         assert isinstance(property_id, str) and isinstance(conversion_id, str)
         assert isinstance(occurred_at, datetime)
-        flagged = (
-            (property_id, conversion_id) in unconsented_keys
-            if unconsented_keys is not None
-            else conversion_id in unconsented_ids
-        )
+        flagged = (property_id, conversion_id) in unconsented
         moment = occurred_at if occurred_at.tzinfo else occurred_at.replace(tzinfo=UTC)
         day = local_day(moment, zones[property_id])
         deltas.add(property_id, str(name), str(model), day, str(currency), group, flagged, sign)

@@ -11,12 +11,6 @@ from typing import TypeVar
 
 from sqlalchemy import ColumnElement, Connection, FromClause, Table, and_, case, func, select
 
-from services.reporting.application import (
-    _joined_value as joined_value,
-)
-from services.reporting.application import (
-    _value_part_sums as value_part_sums,
-)
 from services.reporting.as_of import ATTRIBUTION, INGEST, ViewsAt, current, live_position, resolve
 from services.reporting.domainmodel import (
     NOT_SET,
@@ -41,6 +35,7 @@ from services.reporting.scope import (
     utc,
 )
 from services.reporting.sessions import property_time_zone
+from services.reporting.value_parts import joined_value, value_part_sums
 from services.reporting.views import (
     conversion_credits,
     session_starts,

@@ -8,12 +8,6 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, func, select
 
-from services.reporting.application import (
-    _joined_value as joined_value,
-)
-from services.reporting.application import (
-    _value_part_sums as value_part_sums,
-)
 from services.reporting.as_of import ATTRIBUTION, current, live_position, resolve
 from services.reporting.domainmodel import AsOf, Freshness
 from services.reporting.errors import (
@@ -36,6 +30,7 @@ from services.reporting.path_values import (
     steps_of_key,
 )
 from services.reporting.scope import check_request, counted_name, snapshot, utc
+from services.reporting.value_parts import joined_value, value_part_sums
 from services.reporting.views import (
     conversion_path_channels,
     conversion_paths,

@@ -32,8 +32,6 @@ from sqlalchemy import (
     union_all,
 )
 
-from services.reporting.application import _joined_value as joined_value
-from services.reporting.application import _value_part_sums as value_part_sums
 from services.reporting.as_of import IDENTITY, INGEST, ViewsAt, current, live_position, resolve
 from services.reporting.domainmodel import AsOf, Freshness, Interval
 from services.reporting.errors import (
@@ -62,6 +60,7 @@ from services.reporting.person_values import (
     StepKind,
 )
 from services.reporting.scope import check_request, snapshot, utc
+from services.reporting.value_parts import joined_value, value_part_sums
 from services.reporting.views import (
     blended_links,
     conversion_values,

@@ -160,7 +160,7 @@ conversion_day_totals = Table(
 """The live credits summed per local day (days since 1970-01-01 in the property's time zone,
 the one `day_total_zones` names), conversion name, model and value of each dimension
 (`dimension` a credits column, `value` its value) and currency: how many credits, their
-fraction units and their value micros in three parts (application.VALUE_PART_BITS). Kept by
+fraction units and their value micros in three parts (value_parts.VALUE_PART_BITS). Kept by
 the credits projection in the page's transaction (a revision or retraction subtracts its
 conversion's previous live credits); a row whose credits reach 0 is deleted."""
 
