@@ -221,23 +221,23 @@ class ReportingApplication:
         )
 
     def list_properties(self, page_size: int, after: str = "") -> Page:
-        """The properties that have attributed conversions, in order, after `after`."""
-        c = conversion_credits.c
+        """The properties that have attributed conversions, in order, after `after`.
+
+        Read from the day counts (one row per property, name, model and day with live
+        conversions), which hold a property exactly while it has live credits."""
+        z, d = day_total_zones.c, conversion_day_counts.c
+        counted = select(d.property_id).where(d.property_id == z.property_id).exists()
         with snapshot(self._engine) as conn:
-            return _page(conn, c.property_id, [c.property_id > after, current(c, None)], page_size)
+            return _page(conn, z.property_id, [z.property_id > after, counted], page_size)
 
     def list_conversion_names(self, property_id: str, page_size: int, after: str = "") -> Page:
         """The conversion names of a property's attributed conversions, in order, after
-        `after`."""
-        c = conversion_credits.c
+        `after` (from the day counts, like `list_properties`)."""
+        d = conversion_day_counts.c
         with snapshot(self._engine) as conn:
             self._require_property(conn, property_id, None)
-            conditions = [
-                c.property_id == property_id,
-                c.conversion_name > after,
-                current(c, None),
-            ]
-            return _page(conn, c.conversion_name, conditions, page_size)
+            conditions = [d.property_id == property_id, d.conversion_name > after]
+            return _page(conn, d.conversion_name, conditions, page_size)
 
     def list_report_models(
         self, property_id: str, conversion_name: str = "", as_of: AsOf | None = None

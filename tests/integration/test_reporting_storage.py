@@ -22,7 +22,9 @@ from services.reporting.domainmodel import (
     ConversionReport,
     GroupBy,
     ModelCredits,
+    ReportingInput,
     ReportQuery,
+    Retraction,
 )
 from services.reporting.errors import (
     MixedCurrencyError,
@@ -226,6 +228,23 @@ def test_properties_and_conversion_names_are_listed_in_pages(
     # site-1 holds conversions 1, 6 and 11: goals 1, 0 and 2.
     assert (names.items, rest.items, rest.next_after) == (("goal_0", "goal_1"), ("goal_2",), "")
     assert app.list_report_models("site-1", "goal_2") == ("last_click", "linear")
+
+
+def test_listings_drop_what_revisions_and_retractions_leave_without_live_credits(
+    projection: ConversionCreditsProjection, engine: Engine
+) -> None:
+    app = ReportingApplication(engine)
+    gone = replace(attribution(1, name="lead"), property_id="site-gone")
+    renamed = attribution(2, name="trial")
+    kept = attribution(3)
+    log: list[ReportingInput | None] = [gone, renamed, kept]
+    log += [Retraction("site-gone", gone.conversion_id), attribution(2, revision=2)]
+    for start in range(0, len(log), 2):
+        page = [UpstreamEntry(start + i + 1, v) for i, v in enumerate(log[start : start + 2])]
+        projection.process_page("attribution", page)
+
+    assert app.list_properties(10).items == (PROPERTY,)
+    assert app.list_conversion_names(PROPERTY, 10).items == ("purchase",)
 
 
 def test_a_failing_page_rolls_back_its_rows_and_its_position(
