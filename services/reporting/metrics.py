@@ -26,6 +26,7 @@ from services.reporting.errors import (
     MixedCurrencyError,
     UnknownPropertyError,
 )
+from services.reporting.fraction_units import UNITS_PER_CONVERSION
 from services.reporting.generations import Connectable
 from services.reporting.scope import (
     check_request,
@@ -201,7 +202,7 @@ class MetricsReports:
         statement = (
             select(
                 group,
-                func.sum(c.fraction),
+                func.sum(c.fraction_units),
                 *value_part_sums(c.value_micros),
                 func.min(c.currency_code),
                 func.max(c.currency_code),
@@ -212,8 +213,9 @@ class MetricsReports:
         credited: dict[str, _Credited] = {}
         currencies: set[str] = set()
         for row in conn.execute(statement):
-            g, fractions, high, middle, low, lowest, highest = tuple(row)
-            credited[str(g)] = _Credited(float(fractions), joined_value(high, middle, low))
+            g, units, high, middle, low, lowest, highest = tuple(row)
+            conversions = int(units) / UNITS_PER_CONVERSION
+            credited[str(g)] = _Credited(conversions, joined_value(high, middle, low))
             currencies.update(code for code in (lowest, highest) if code)
         return credited, currencies
 

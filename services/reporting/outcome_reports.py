@@ -16,6 +16,7 @@ from services.reporting.errors import (
     MixedCurrencyError,
     UnknownPropertyError,
 )
+from services.reporting.fraction_units import UNITS_PER_CONVERSION
 from services.reporting.generations import Connectable
 from services.reporting.scope import (
     check_request,
@@ -86,14 +87,15 @@ class _StageSums:
     current: int = 0
     value_micros: int = 0
     first_reached: datetime | None = None
-    groups: dict[str, list[float | int]] = field(default_factory=dict)
+    groups: dict[str, list[int]] = field(default_factory=dict)
+    """Per group: credited fraction units and value micros."""
 
 
 class OutcomeReports:
     """Answers outcome queries from the stages and credits views, from one snapshot.
 
-    Sums are made in Python over rows read in a fixed order (conversion id, credit index), so
-    a rebuilt view gives the same figures bit for bit and values are exact: CRM outcomes are
+    Sums are made in Python of integers (fraction units, value micros), so a rebuilt view
+    gives the same figures bit for bit and values are exact: CRM outcomes are
     few next to conversions (moving the sums into SQL is the step when they are not)."""
 
     def __init__(self, engine: Connectable, shards: int = 1) -> None:
@@ -178,7 +180,7 @@ class OutcomeReports:
         s, c = conversion_stages.c, conversion_credits.c
         dimension = getattr(c, query.group_by.value)
         rows = conn.execute(
-            select(s.stage, dimension, c.fraction, c.value_micros)
+            select(s.stage, dimension, c.fraction_units, c.value_micros)
             .join_from(
                 conversion_stages,
                 conversion_credits,
@@ -189,9 +191,9 @@ class OutcomeReports:
             .where(c.model == query.model, *self._conditions(query, name, at))
             .order_by(s.stage, s.conversion_id, c.credit_index)
         ).all()
-        for stage, group, fraction, value_micros in rows:
-            figures = sums[stage].groups.setdefault(group or NOT_SET, [0.0, 0])
-            figures[0] += fraction
+        for stage, group, units, value_micros in rows:
+            figures = sums[stage].groups.setdefault(group or NOT_SET, [0, 0])
+            figures[0] += int(units)
             figures[1] += int(value_micros)
 
     @staticmethod
@@ -255,9 +257,11 @@ def _stage(stage: str, sums: _StageSums, total: int) -> OutcomeStage:
         groups=tuple(
             OutcomeGroup(
                 group=group,
-                conversions=float(figures[0]),
-                value_micros=int(figures[1]),
-                share=float(figures[0]) / sums.conversions if sums.conversions else 0.0,
+                conversions=figures[0] / UNITS_PER_CONVERSION,
+                value_micros=figures[1],
+                share=figures[0] / UNITS_PER_CONVERSION / sums.conversions
+                if sums.conversions
+                else 0.0,
             )
             for group, figures in groups
         ),

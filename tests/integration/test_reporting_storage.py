@@ -21,6 +21,7 @@ from services.reporting.domainmodel import (
     ConversionAttribution,
     ConversionReport,
     GroupBy,
+    MetricsQuery,
     ModelCredits,
     ReportingInput,
     ReportQuery,
@@ -29,6 +30,7 @@ from services.reporting.domainmodel import (
 from services.reporting.errors import (
     MixedCurrencyError,
 )
+from services.reporting.metrics import MetricsReports
 from services.reporting.projections import ConversionCreditsProjection
 from services.reporting.server import ReportingSettings, build_engine, migrate, rebuild_reports
 from tests.conftest import Storage
@@ -245,6 +247,20 @@ def test_listings_drop_what_revisions_and_retractions_leave_without_live_credits
 
     assert app.list_properties(10).items == (PROPERTY,)
     assert app.list_conversion_names(PROPERTY, 10).items == ("purchase",)
+
+
+def test_cost_reports_add_tenths_of_a_conversion_exactly(
+    projection: ConversionCreditsProjection, engine: Engine
+) -> None:
+    base = attribution(1)
+    tenths = tuple(touch("email", 0.1, 250_000) for _ in range(10))
+    ten_touches = replace(base, models=(ModelCredits("linear", tenths),), value_micros=2_500_000)
+    feed_in_pages(projection, [ten_touches], size=10)
+
+    report = MetricsReports(engine).cost_report(MetricsQuery(PROPERTY, "linear"))
+
+    # Ten floats of 0.1 add up to 0.9999999999999999; ten credits of 10**8 units to 1.
+    assert [(r.group, r.conversions) for r in report.rows] == [("email", 1.0)]
 
 
 def test_a_failing_page_rolls_back_its_rows_and_its_position(
