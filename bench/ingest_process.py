@@ -94,6 +94,16 @@ def _peak_rss_mib(pid: int) -> float:
     return total
 
 
+def _cpu_seconds(pid: int) -> float:
+    """The CPU seconds (user and system) the process and its children (the workers) have used."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for process in [pid, *_children(pid)]:
+        fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def _children(pid: int) -> list[int]:
     path = Path(f"/proc/{pid}/task/{pid}/children")
     return [int(p) for p in path.read_text().split()] if path.exists() else []
@@ -262,7 +272,9 @@ def run(
     load = os.getloadavg()[0]
     process, address = _start(env, log, workers)
     try:
+        cpu_before = _cpu_seconds(process.pid)
         sent = _send(address, chunks, clients)
+        server_cpu = _cpu_seconds(process.pid) - cpu_before
         seconds, accepted, latencies = sent.seconds, sent.accepted, sent.latencies
         peak = _peak_rss_mib(process.pid)
     finally:
@@ -276,13 +288,14 @@ def run(
     else:
         raw_seconds, raw_rows = raw_insert_sqlite(database.sqlite_path)
     rate = accepted / seconds if seconds else 0.0
+    cpu_per_event = server_cpu / accepted * 1e6 if accepted else 0.0
     raw_rate = raw_rows / raw_seconds if raw_seconds else 0.0
     return [
         Row(
             "ingest process, batch 500, client process"
             if workers == clients == 1
             else f"ingest {workers} worker{'s' if workers > 1 else ''}, batch 500, "
-            f"{clients} clients",
+            f"{clients} client{'s' if clients > 1 else ''}",
             backend,
             size,
             seconds,
@@ -290,7 +303,8 @@ def run(
             f"{rate / raw_rate:.2f}x raw insert; batch p50 "
             f"{statistics.median(latencies) * 1000 if latencies else 0:.0f} ms, p99 "
             f"{_percentile(latencies, 0.99) * 1000 if latencies else 0:.0f} ms; "
-            f"peak RSS {peak:.0f} MiB; loadavg {load:.1f}; verdicts: {sent.summary()}",
+            f"server CPU {cpu_per_event:.0f} us/event; peak RSS {peak:.0f} MiB; "
+            f"loadavg {load:.1f}; verdicts: {sent.summary()}",
         ),
         Row(
             "raw re-insert of ingest's rows",
@@ -314,14 +328,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="comma-separated INGEST_WORKERS to measure; 1 with one client, more with "
         "two clients per worker (default 1,2)",
     )
+    parser.add_argument(
+        "--clients",
+        default="",
+        help="comma-separated numbers of concurrent clients (threads of this process, each "
+        "its own connection) to run against each worker count instead of the default",
+    )
     args = parser.parse_args(argv)
     events = sample(args.visitors)
+    chosen_clients = [int(c) for c in args.clients.split(",") if c.strip()]
     rows: list[Row] = []
     for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
         for workers in [int(w) for w in args.workers.split(",") if w.strip()]:
-            clients = 1 if workers == 1 else 2 * workers
-            with fresh_env(backend) as env:
-                rows += run(env, backend, events, workers=workers, clients=clients)
+            for clients in chosen_clients or [1 if workers == 1 else 2 * workers]:
+                with fresh_env(backend) as env:
+                    rows += run(env, backend, events, workers=workers, clients=clients)
     print(format_table(rows))
     return 0
 
