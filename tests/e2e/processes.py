@@ -18,7 +18,8 @@ from convtrack.attribution.v1 import attribution_pb2
 from convtrack.identity.v1 import identity_pb2
 from convtrack.ingest.v1 import ingest_pb2
 from convtrack.reporting.v1 import reporting_pb2
-from services.launcher import SERVICES, Addresses, free_loopback_port
+from services import SERVICES
+from services.launcher import Addresses, free_loopback_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -178,7 +179,13 @@ class ServiceCluster:
     @property
     def addresses(self) -> Addresses:
         """The services' addresses, for `launcher.wait_for_sync` and clients."""
-        return Addresses(**{name: s.address for name, s in self.services.items()})
+        found = {name: s.address for name, s in self.services.items()}
+        return Addresses(
+            ingest=found["ingest"],
+            identity=found["identity"],
+            attribution=found["attribution"],
+            reporting=found["reporting"],
+        )
 
     def start(self, names: Iterable[str] = SERVICES, timeout: float = READY_TIMEOUT) -> None:
         """Starts the named services together and waits until each is SERVING."""
