@@ -19,7 +19,7 @@ from services.reporting.errors import (
     UnknownConversionNameError,
 )
 from services.reporting.generations import Connectable
-from services.reporting.views import configured_models, conversion_credits
+from services.reporting.views import configured_models, conversion_credits, conversion_day_counts
 
 NAMES_IN_MESSAGES = 20
 """At most this many names are listed in an error message."""
@@ -148,7 +148,14 @@ def without_credits(
 def credited_models(
     conn: Connection, property_id: str, name: str = "", at: int | None = None
 ) -> tuple[str, ...]:
-    """The models with credits for the property (and conversion name, when given) at `at`."""
+    """The models with credits for the property (and conversion name, when given) at `at`:
+    live from the day counts (which hold a row while live credits do), as of a position from
+    the credits' revisions."""
+    if at is None:
+        d = conversion_day_counts.c
+        live = [d.property_id == property_id, *([d.conversion_name == name] if name else [])]
+        statement = select(d.model).where(*live).distinct().order_by(d.model)
+        return tuple(conn.execute(statement).scalars())
     c = conversion_credits.c
     conditions = [c.property_id == property_id, current(c, at)]
     if name:

@@ -17,6 +17,7 @@ from services.reporting.application import (
     ReportingApplication,
 )
 from services.reporting.domainmodel import (
+    AsOf,
     AttributedCredit,
     ConversionAttribution,
     ConversionReport,
@@ -247,6 +248,11 @@ def test_listings_drop_what_revisions_and_retractions_leave_without_live_credits
 
     assert app.list_properties(10).items == (PROPERTY,)
     assert app.list_conversion_names(PROPERTY, 10).items == ("purchase",)
+    assert app.list_report_models(PROPERTY) == ("last_click", "linear")
+    assert app.list_report_models(PROPERTY, "purchase", AsOf(attribution_position=3)) == (
+        "last_click",
+        "linear",
+    )
 
 
 def test_cost_reports_add_tenths_of_a_conversion_exactly(
