@@ -12,6 +12,7 @@ from services.identity.observations import ObservationRecord
 from services.identity.probabilistic import LinkerConfig, ProbabilisticLinker
 from services.identity.probabilistic.linker import PreparedRecords
 from services.identity.probabilistic.selfcheck import estimate_precision
+from services.identity.probabilistic.strings import birth_dates_of_two_people
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
 BUILD = "Chrome/Windows|Device/125/10"
@@ -205,3 +206,59 @@ def test_the_self_check_counts_only_the_pairs_the_guards_let_through() -> None:
     assert unguarded.held_out_precision == 0.0
     assert guarded.known_non_matches_above_threshold == 0
     assert guarded.held_out_precision == 1.0
+
+
+def _record(identifier: str, date_of_birth: str, national_id: str = "") -> ObservationRecord:
+    return ObservationRecord(
+        identifier,
+        (identifier,),
+        START,
+        first_name="Mateo",
+        last_name="Johnson",
+        postcode="43215",
+        date_of_birth=date_of_birth,
+        national_id=national_id,
+    )
+
+
+NAME_AND_POSTCODE = {"first_name": 6.7, "last_name": 5.7, "postcode": 7.8}
+
+
+def test_a_pair_with_two_peoples_dates_of_birth_needs_the_household_probability() -> None:
+    linker = ProbabilisticLinker()
+    # A father and a son of one name at one address; a record keyed twice with a slip in
+    # the day; one with a slip in the year; one with an identity number that agrees.
+    records = [
+        _record("crm:father", "1975-08-29"),
+        _record("crm:son", "2004-08-29"),
+        _record("crm:day-typo", "1975-08-20"),
+        _record("crm:year-typo", "1957-08-29"),
+        _record("crm:no-date", ""),
+        _record("crm:id-1", "1975-08-29", "123456789"),
+        _record("crm:id-2", "1988-01-03", "123456789"),
+    ]
+
+    proposed, _ = _decide(
+        linker,
+        records,
+        [
+            ("crm:father", "crm:son", 0.995, {**NAME_AND_POSTCODE, "date_of_birth": -3.3}),
+            ("crm:father", "crm:son", 0.9995, {**NAME_AND_POSTCODE, "date_of_birth": -3.3}),
+            ("crm:father", "crm:day-typo", 0.995, NAME_AND_POSTCODE),
+            ("crm:father", "crm:year-typo", 0.995, NAME_AND_POSTCODE),
+            ("crm:son", "crm:no-date", 0.995, NAME_AND_POSTCODE),
+            ("crm:id-1", "crm:id-2", 0.995, {**NAME_AND_POSTCODE, "national_id": 9.0}),
+        ],
+    )
+
+    assert proposed == [False, True, True, True, True, True]
+
+
+def test_dates_of_birth_of_two_people_are_those_no_keying_error_explains() -> None:
+    assert birth_dates_of_two_people("1975-08-29", "2004-08-29")
+    assert birth_dates_of_two_people("19560409", "19561231")
+    assert not birth_dates_of_two_people("1956-04-09", "1956-09-04")
+    assert not birth_dates_of_two_people("1956-04-09", "1965-04-09")
+    assert not birth_dates_of_two_people("1956-04-09", "1956-04-09")
+    assert not birth_dates_of_two_people("1956-04-09", "")
+    assert not birth_dates_of_two_people("1956", "1984")

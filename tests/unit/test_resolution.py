@@ -357,3 +357,35 @@ def test_a_probabilistic_link_between_duplicate_crm_records_joins_their_emails()
     feed.resolver.add_probabilistic_link("crm:1", "crm:2", 25.0)
     combined = feed.resolver.clusters(include_probabilistic=True)
     assert combined["email:ann-personal"] == combined["email:ann-work"]
+
+
+def test_a_second_crm_record_with_the_persons_email_stays_apart_without_splitting_the_person() -> (
+    None
+):
+    feed = Feed()
+    feed.see("crm:1", "email:ann", "phone:ann")
+    feed.see("anon:ann-laptop", "email:ann")
+    decisions = feed.see("crm:2", "email:ann", "phone:ann")
+    refusals = [d for d in decisions if isinstance(d, MergeRefused)]
+    assert [r.dropped_identifier for r in refusals] == ["crm:2"]
+    assert not refusals[0].keeps_apart
+    assert not [d for d in decisions if isinstance(d, IdentifierMarkedShared | PersonSplit)]
+    assert feed.person("crm:1") == feed.person("email:ann") == feed.person("anon:ann-laptop")
+    assert feed.person("phone:ann") == feed.person("crm:1")
+    assert feed.person("crm:2") != feed.person("crm:1")
+
+
+def test_a_probabilistic_link_joins_a_crm_record_refused_as_a_persons_second() -> None:
+    feed = Feed()
+    feed.see("crm:1", "email:ann")
+    feed.see("crm:2", "email:ann")
+    feed.resolver.add_probabilistic_link("crm:1", "crm:2", 25.0)
+    combined = feed.resolver.clusters(include_probabilistic=True)
+    assert combined["crm:2"] == combined["email:ann"]
+
+
+def test_two_crm_records_of_different_persons_still_keep_a_shared_mailbox_from_joining() -> None:
+    feed = Feed()
+    feed.see("crm:ann", "email:family")
+    feed.see("crm:bob", "email:family")
+    assert feed.person("crm:ann") != feed.person("crm:bob")

@@ -108,6 +108,15 @@ def _compare_fuzzy(
     return level, _tf(level, {0: signal.freq[np.maximum(ca, 0)]})
 
 
+def values_differing_so_that(
+    signal: CodeSignal, a: IntArray, b: IntArray, predicate: Callable[[str, str], bool]
+) -> BoolArray:
+    """Per pair: whether both sides have a value, the values differ and `predicate` holds
+    for them (each distinct pair of values is judged once)."""
+    level, _ = _compare_fuzzy(signal, a, b, predicate)
+    return np.equal(level, 1)
+
+
 def _compare_graded(
     signal: CodeSignal, a: IntArray, b: IntArray, grade: Callable[[str, str], int]
 ) -> Evaluation:

@@ -29,7 +29,8 @@ class LinkerConfig:
       household's or an office's), needs this match probability instead (see `household`).
       Two: with one (tried), an identified person's own replaced cookies at home need
       0.999 too, and the service, which has no person-level fields, linked nothing on
-      400 persons of the tuning generator.
+      400 persons of the tuning generator. A pair whose dates of birth are two people's
+      (no identity number agreeing) needs this probability too.
     """
 
     max_block_size: int = 50

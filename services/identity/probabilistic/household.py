@@ -7,7 +7,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from services.identity.probabilistic.arrays import BoolArray, FloatArray, IntArray
+from services.identity.probabilistic.comparisons import values_differing_so_that
+from services.identity.probabilistic.features import Features
 from services.identity.probabilistic.profiles import IdentifierProfile
+from services.identity.probabilistic.strings import birth_dates_of_two_people
 
 DEVICE_SIGNALS = frozenset({"ip_device", "geo_city", "hour_pattern"})
 """Signals a device and its network give; a pair with weight from no other signal has no
@@ -124,9 +127,35 @@ def concurrent_device_conflicts(
     return refused
 
 
+def different_birth_dates(
+    features: Features,
+    a: IntArray,
+    b: IntArray,
+    weights: FloatArray,
+    signal_names: Sequence[str],
+) -> BoolArray:
+    """Per pair (a[i], b[i]): whether the two sides have dates of birth that cannot be one
+    person's (`strings.birth_dates_of_two_people`) and no evidence that the pair is one
+    person's that a household does not share (`PERSONAL_SIGNALS`: a national identity
+    number agreeing). A date of birth does not change, so two of them are two people (a
+    parent and a child of one name, partners or siblings at one address) however much the
+    names, postcode, address and home IP agree; a date keyed wrong is rarer than a household,
+    and where a record has an identity number it can say so."""
+    personal = [k for k, name in enumerate(signal_names) if name in PERSONAL_SIGNALS]
+    vouched: BoolArray = np.any(weights[:, personal] > 0.0, axis=1)
+    two_dates = values_differing_so_that(features.dob, a, b, birth_dates_of_two_people)
+    return np.logical_and(two_dates, np.logical_not(vouched))
+
+
+PERSONAL_SIGNALS = frozenset({"national_id"})
+"""Signals that one person has and a household does not share."""
+
+
 __all__ = [
     "DEVICE_SIGNALS",
+    "PERSONAL_SIGNALS",
     "concurrent_device_conflicts",
     "device_only_on_shared_ip",
+    "different_birth_dates",
     "identified_people_by_ip",
 ]

@@ -29,6 +29,7 @@ from services.identity.probabilistic.features import Features, encode_profiles
 from services.identity.probabilistic.household import (
     concurrent_device_conflicts,
     device_only_on_shared_ip,
+    different_birth_dates,
 )
 from services.identity.probabilistic.profiles import IdentifierProfile, build_profiles
 from services.identity.probabilistic.signals import UaSignature, parse_user_agent
@@ -331,8 +332,10 @@ class ProbabilisticLinker:
         with `min_weight`, that match weight, both before the guards below see it; a pair
         whose only evidence is device and network signals on an IP that
         `config.household_min_people` identified people use needs at least
-        `config.household_min_probability`; and a pair is refused when, with the stronger
-        pairs, it would join two cookies active at once on one IP with one device build
+        `config.household_min_probability`, and so does a pair whose dates of birth are two
+        people's with no identity number agreeing (`household.different_birth_dates`);
+        and a pair is refused when, with the stronger pairs, it would join two cookies
+        active at once on one IP with one device build
         (`household.concurrent_device_conflicts`).
         """
         config = self.config
@@ -355,6 +358,12 @@ class ProbabilisticLinker:
             config.household_min_people,
         )
         keep[candidates[household]] = False
+        chosen = np.flatnonzero(keep)
+        unsure = chosen[probability[chosen] < config.household_min_probability]
+        two_people = different_birth_dates(
+            prepared.features, a[unsure], b[unsure], weights[unsure], names
+        )
+        keep[unsure[two_people]] = False
         chosen = np.flatnonzero(keep)
         conflicts = concurrent_device_conflicts(
             profiles, groups, a[chosen], b[chosen], weights[chosen].sum(axis=1)

@@ -190,3 +190,15 @@ def similar_dates(a: str, b: str) -> bool:
     if len(da) != 8 or len(db) != 8 or da == db or da[:4] != db[:4]:
         return False
     return one_typo_apart(da[4:], db[4:]) or (da[4:6] == db[6:] and da[6:] == db[4:6])
+
+
+def birth_dates_of_two_people(a: str, b: str) -> bool:
+    """True when two dates of birth cannot be one person's: both are full dates (8 digits,
+    separators ignored) that are not equal, not `similar_dates` and not one keying error
+    apart anywhere, the year included (19561204 and 19651204 may be one date keyed twice;
+    19561204 and 19841204 are a parent and a child)."""
+    da = "".join(ch for ch in a if ch.isdigit())
+    db = "".join(ch for ch in b if ch.isdigit())
+    if len(da) != 8 or len(db) != 8 or da == db:
+        return False
+    return not (one_typo_apart(da, db) or similar_dates(a, b))

@@ -71,11 +71,12 @@ def decide(state: ResolutionState, rules: IdentityRules, obs: ObservationRecord)
         conflict = _conflict(state, rules, joining)
         if conflict is not None:
             kind, count, limit, unvouched = conflict
-            victim = _victim(state, rules, joining, kind)
+            record = _new_duplicate_record(state, rules, joining, kind)
+            victim = _victim(state, rules, joining, kind) if record is None else record
             reason = f"a person would have {count} {kind} identifiers (at most {limit}" + (
                 " without a stronger identifier in the observation)" if unvouched else ")"
             )
-            keeps_apart = not unvouched
+            keeps_apart = not unvouched and record is None
         else:
             apart = _kept_apart(state, joining)
             if apart is None:
@@ -199,6 +200,25 @@ def _lowest_priority(
         if owner_of.get(i) in persons
     ]
     return max(candidates)[2]
+
+
+def _new_duplicate_record(
+    state: ResolutionState, rules: IdentityRules, joining: list[str], kind: str
+) -> str | None:
+    """The last new identifier of `kind` in the join when the kind's records may be entered
+    twice for one person (`duplicate_records`), else None.
+
+    A new CRM record that would be a person's second is most often the same customer entered
+    again. It is dropped, not the email or phone that ties it to the person (an email or
+    phone dropped with two persons is marked shared at once, which would split the person),
+    and the refusal does not keep the two apart: a probabilistic link may join duplicates.
+    """
+    rule = rules.kinds.get(kind)
+    if rule is None or not rule.duplicate_records:
+        return None
+    owner_of = state.person_by_identifier
+    new = [i for i in joining if kind_of(i) == kind and i not in owner_of]
+    return new[-1] if new else None
 
 
 def _victim(state: ResolutionState, rules: IdentityRules, joining: list[str], kind: str) -> str:
