@@ -45,6 +45,13 @@ BATCH_SIZE = 500
 CALL_TIMEOUT = 60.0
 CATCH_UP_TIMEOUT = 1800.0
 POLL_SECONDS = 0.05
+# A consumer starts following as soon as it serves: connect to it within a few milliseconds of
+# that (gRPC's default reconnect backoff starts at 1 s), so that little is processed untimed.
+PROMPT_CONNECT = [
+    ("grpc.initial_reconnect_backoff_ms", 20),
+    ("grpc.min_reconnect_backoff_ms", 20),
+    ("grpc.max_reconnect_backoff_ms", 50),
+]
 _OWN_SETTINGS = ("CONVTRACK_", "INGEST_", "IDENTITY_", "ATTRIBUTION_", "REPORTING_")
 
 
@@ -131,7 +138,7 @@ def run(env: Mapping[str, str], backend: str, events: Sequence[ingest_pb2.Event]
         ).position
 
         processes.append(_start("identity", env, log))
-        channel = grpc.insecure_channel(env["IDENTITY_ADDR"])
+        channel = grpc.insecure_channel(env["IDENTITY_ADDR"], options=PROMPT_CONNECT)
         channels.append(channel)
         identity = identity_pb2_grpc.IdentityServiceStub(channel)
         identity.GetLogHead(
@@ -164,7 +171,7 @@ def run(env: Mapping[str, str], backend: str, events: Sequence[ingest_pb2.Event]
         ).position
 
         processes.append(_start("attribution", env, log))
-        channel = grpc.insecure_channel(env["ATTRIBUTION_ADDR"])
+        channel = grpc.insecure_channel(env["ATTRIBUTION_ADDR"], options=PROMPT_CONNECT)
         channels.append(channel)
         attribution = attribution_pb2_grpc.AttributionServiceStub(channel)
         attribution.GetLogHead(
@@ -196,7 +203,7 @@ def run(env: Mapping[str, str], backend: str, events: Sequence[ingest_pb2.Event]
         heads = {"ingest": ingest_head, "identity": identity_head, "attribution": attribution_head}
 
         processes.append(_start("reporting", env, log))
-        channel = grpc.insecure_channel(env["REPORTING_ADDR"])
+        channel = grpc.insecure_channel(env["REPORTING_ADDR"], options=PROMPT_CONNECT)
         channels.append(channel)
         reporting = reporting_pb2_grpc.ReportingServiceStub(channel)
         reporting.GetSyncStatus(
