@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import grpc
 import pytest
 
+from common.admission import AdmissionLimit
 from common.grpc_errors import retry_delay_of
 from common.server import SERVER_WORKERS, GrpcServer
 from common.settings import SettingsError
@@ -43,6 +44,7 @@ class Served:
     """Ingest served over gRPC as its composition root composes it, with the app at hand."""
 
     app: IngestApplication
+    admission: AdmissionLimit
     stub: Stub
 
 
@@ -53,15 +55,16 @@ def served(storage: Storage) -> Iterator[Served]:
     )
     app = build_application(settings)
     servicer = IngestServicer(app, ApiKeys(app))
+    admission = write_admission(settings)
     server = GrpcServer(
         listen="127.0.0.1:0",
         service_names=[SERVICE_NAME],
         register=lambda s: ingest_pb2_grpc.add_IngestServiceServicer_to_server(servicer, s),
-        interceptors=[write_admission(settings)],
+        interceptors=[admission],
     )
     try:
         with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            yield Served(app, Stub(channel))
+            yield Served(app, admission, Stub(channel))
     finally:
         server.stop(0)
         app.close()
@@ -124,12 +127,18 @@ def test_log_reads_are_answered_while_write_calls_wait_for_a_blocked_store(
         )
         head = served.stub.GetLogHead(ingest_pb2.GetLogHeadRequest(), timeout=READ_DEADLINE)
         answered_while_blocked = outcomes.count()[0]
+        running_while_blocked = served.admission.running
     for thread in threads:
         thread.join(WRITE_DEADLINE + 5)
 
     assert [e.page_view_recorded.envelope.event_id for e in page.entries] == ["warm-up"]
     assert head.position == page.entries[0].position
     assert answered_while_blocked == 0, "a write call finished while the store was blocked"
+    assert running_while_blocked == DEFAULT_MAX_RUNNING_WRITES
+    assert (served.admission.running, served.admission.refused) == (
+        0,
+        CALLS - DEFAULT_MAX_RUNNING_WRITES,
+    )
     assert len(outcomes.answered) == DEFAULT_MAX_RUNNING_WRITES
     assert all(r.accepted_count == BATCH for r in outcomes.answered)
     assert len(outcomes.refused) == CALLS - DEFAULT_MAX_RUNNING_WRITES
