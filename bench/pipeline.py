@@ -24,8 +24,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,8 @@ class SustainedResult:
     ingest_entries: int
     hops: dict[str, Hop]
     load: tuple[float, float]
+    failures: dict[str, int] = field(default_factory=dict)
+    """Failed calls by status code."""
 
 
 class _Positions:
@@ -201,6 +204,7 @@ def sustained(
     events = sample(max(10, int(rate * seconds / EVENTS_PER_VISITOR)))[: int(rate * seconds)]
     hops = {name: Hop(name) for name in HOP_UPSTREAMS}
     accepted, failed = [0], [0]
+    failures: Counter[str] = Counter()
     lock = threading.Lock()
     with (
         tempfile.TemporaryDirectory(prefix="convtrack-sustained-") as logs,
@@ -246,7 +250,7 @@ def sustained(
         with grpc.insecure_channel(cluster.addresses.ingest) as channel:
             ingest = ingest_pb2_grpc.IngestServiceStub(channel)
             sampler.start()
-            send_seconds = _offer(ingest, events, rate, accepted, failed, lock)
+            send_seconds = _offer(ingest, events, rate, accepted, failed, lock, failures)
         # Heads are final once every acknowledged write is in: identity and attribution
         # write only while they follow, so their heads are read when their hop is done.
         final_heads["ingest"] = positions.read()[0]["ingest"]
@@ -263,6 +267,7 @@ def sustained(
         accepted=accepted[0],
         failed_calls=failed[0],
         send_seconds=send_seconds,
+        failures=dict(failures),
         ingest_entries=final_heads["ingest"],
         hops=hops,
         load=(os.getloadavg()[0], os.getloadavg()[1]),
@@ -276,6 +281,7 @@ def _offer(
     accepted: list[int],
     failed: list[int],
     lock: threading.Lock,
+    failures: Counter[str],
 ) -> float:
     """Sends a batch every SUSTAINED_BATCH/rate seconds whatever the answers; counts what
     was accepted and the calls that failed (backpressure, deadlines)."""
@@ -289,6 +295,9 @@ def _offer(
                 accepted[0] += call.result().accepted_count
             else:
                 failed[0] += 1
+                error = call.exception()
+                code = error.code() if isinstance(error, grpc.RpcError) else None
+                failures[code.name if code is not None else type(error).__name__] += 1
 
     for n in range(0, len(events), SUSTAINED_BATCH):
         time.sleep(max(0.0, started + (n // SUSTAINED_BATCH) * interval - time.monotonic()))
@@ -317,7 +326,13 @@ def sustained_rows(backend: str, result: SustainedResult, rate: float) -> list[R
             result.send_seconds,
             per_second(result.accepted, result.send_seconds, "ev"),
             f"offered {rate:,.0f} ev/s in batches of {SUSTAINED_BATCH}; {result.accepted:,} "
-            f"accepted, {result.failed_calls} calls failed; {load}",
+            f"accepted, {result.failed_calls} calls failed"
+            + (
+                " (" + ", ".join(f"{c} {n}" for c, n in sorted(result.failures.items())) + ")"
+                if result.failures
+                else ""
+            )
+            + f"; {load}",
         )
     ]
     for name in ("identity", "attribution", "reporting"):

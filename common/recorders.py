@@ -1,13 +1,18 @@
-"""The eventsourcing library's PostgreSQL recorder, retrying the way a served call can afford."""
+"""The eventsourcing library's PostgreSQL recorder, retrying the way a served call can afford and
+inserting events as column arrays."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from eventsourcing import persistence
+from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresDatastore, PostgresProcessRecorder
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
 
 T = TypeVar("T")
 
@@ -46,7 +51,43 @@ class ServingPostgresProcessRecorder(PostgresProcessRecorder):
     connection: with the database down a call took 30 s to fail, past clients' deadlines.
     Here an operation is tried at most twice (the second time after dropping the connections
     a database restart left broken), so it fails within two connection waits.
+
+    Events are inserted as four column arrays in binary (`unnest` of uuid/text, bigint,
+    text and bytea arrays) instead of the library's one array of a composite type, which
+    psycopg writes as text, escaping every event's bytes with a regular expression: the
+    same rows, under the same table lock and notification, for about a third of the
+    client's CPU (docs/benchmarks.md).
     """
+
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        id_type = SQL(datastore.originator_id_type)
+        self.insert_columns_statement = SQL(
+            "INSERT INTO {schema}.{table} AS t (originator_id, originator_version, topic, state)"
+            " SELECT * FROM unnest(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[])"
+            " RETURNING notification_id"
+        ).format(
+            schema=Identifier(datastore.schema),
+            table=Identifier(self.events_table_name),
+            id_type=id_type,
+        )
+
+    def _insert_stored_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **_: Any
+    ) -> None:
+        """The library's insert (table lock, notification, rows in one statement), with the
+        rows given as column arrays."""
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        curs.execute(
+            self.insert_columns_statement,
+            (
+                [e.originator_id for e in stored_events],
+                [e.originator_version for e in stored_events],
+                [e.topic for e in stored_events],
+                [e.state for e in stored_events],
+            ),
+        )
 
     insert_events = _retried_once(PostgresProcessRecorder.insert_events)
     select_events = _retried_once(PostgresProcessRecorder.select_events)

@@ -60,7 +60,14 @@ class GrpcUpstreamLog(Generic[E, T]):
 
     def read(self, after: int, limit: int, max_wait: float) -> list[UpstreamEntry[T]]:
         """Returns translated entries after `after`; raises grpc.RpcError when unreachable."""
-        entries = self._fetch(after, limit, max_wait, max_wait + CALL_MARGIN_SECONDS)
+        return self.entries_of(self.raw_page(after, limit, max_wait))
+
+    def raw_page(self, after: int, limit: int, max_wait: float) -> Sequence[E]:
+        """The producer's entries after `after`, as it sent them (protobuf)."""
+        return self._fetch(after, limit, max_wait, max_wait + CALL_MARGIN_SECONDS)
+
+    def entries_of(self, entries: Sequence[E]) -> list[UpstreamEntry[T]]:
+        """Raw entries translated to this service's plain values."""
         trace_of, time_of = self._trace_of, self._time_of
         return [
             UpstreamEntry(

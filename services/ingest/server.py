@@ -11,6 +11,7 @@ from pathlib import Path
 import grpc
 from sqlalchemy import Engine
 
+from common.admission import AdmissionLimit
 from common.audit import audit_interceptors, open_audit_log
 from common.authentication import AuthMode, AuthSettings, auth_settings
 from common.authorisation import access_interceptors
@@ -21,7 +22,7 @@ from common.keyset import started_cache
 from common.leadership import Election, leader_election, started_elected
 from common.money import ExchangeRates, is_known_currency
 from common.rate_limits import RateLimitSettings, rate_limit_interceptors, rate_limit_settings
-from common.server import GrpcServer, RunningService
+from common.server import SERVER_WORKERS, GrpcServer, RunningService
 from common.settings import (
     PLAINTEXT,
     SettingsError,
@@ -75,6 +76,13 @@ DEFAULT_MAX_QUEUED_EVENTS = 10_000
 # at once with RESOURCE_EXHAUSTED rather than let calls pile up until their deadlines.
 DEFAULT_MAX_CONCURRENT_CALLS = 64
 BUSY_RETRY_AFTER_SECONDS = 1.0
+# Write calls (TrackEvents, RecordSpend) running at once: at most half the server's worker
+# threads, so that the followers' ListEvents and GetLogHead never wait behind writes for one
+# (docs/benchmarks.md). A write call over it is refused at once; a slot frees when a group
+# commit ends, so the retry delay is short.
+DEFAULT_MAX_RUNNING_WRITES = SERVER_WORKERS // 2
+WRITES_RETRY_AFTER_SECONDS = 0.25
+WRITE_METHODS = ("TrackEvents", "RecordSpend")
 
 # Set by the supervisor in each worker's environment (services/ingest/workers.py).
 WORKER_INDEX = "INGEST_WORKER_INDEX"
@@ -101,6 +109,7 @@ class IngestSettings:
     pii_query_params: tuple[str, ...] = DEFAULT_PII_QUERY_PARAMS
     max_queued_events: int = DEFAULT_MAX_QUEUED_EVENTS
     max_concurrent_calls: int = DEFAULT_MAX_CONCURRENT_CALLS
+    max_running_writes: int = DEFAULT_MAX_RUNNING_WRITES
     auth: AuthSettings = field(default_factory=AuthSettings)
     transport: TransportSettings = PLAINTEXT
     # The vault's HMAC secret as written (hex, base64 or raw); None: the one generated into
@@ -122,6 +131,8 @@ class IngestSettings:
         `INGEST_PII_QUERY_PARAMS` (comma-separated names, replacing the default list),
         `INGEST_MAX_QUEUED_EVENTS` (events waiting to be stored, at least one full batch),
         `INGEST_MAX_CONCURRENT_CALLS` (calls in progress, at least 1),
+        `INGEST_MAX_RUNNING_WRITES` (TrackEvents and RecordSpend calls running at once, at
+        least 1 and below the server's worker threads),
         `CONVTRACK_DATA_DIR`, `CONVTRACK_LEADER_ELECTION` (on); ports and TLS as in
         `transport_settings`, identity at `IDENTITY_INTERNAL_ADDR` or `IDENTITY_ADDR`; the
         vault's secrets `INGEST_VAULT_SECRET[_FILE]` and `INGEST_VAULT_SECRET_PREVIOUS[_FILE]`
@@ -161,6 +172,9 @@ class IngestSettings:
             max_concurrent_calls=env_int(
                 env, "INGEST_MAX_CONCURRENT_CALLS", DEFAULT_MAX_CONCURRENT_CALLS
             ),
+            max_running_writes=env_int(
+                env, "INGEST_MAX_RUNNING_WRITES", DEFAULT_MAX_RUNNING_WRITES
+            ),
             auth=auth_settings(env, listen),
             transport=transport_settings(env, "ingest", listen),
             vault_secret=vault_secret,
@@ -178,6 +192,11 @@ class IngestSettings:
             raise SettingsError(f"{WORKER_INDEX} must be below INGEST_WORKERS")
         if settings.max_concurrent_calls < 1:
             raise SettingsError("INGEST_MAX_CONCURRENT_CALLS must be at least 1")
+        if not 1 <= settings.max_running_writes < SERVER_WORKERS:
+            raise SettingsError(
+                f"INGEST_MAX_RUNNING_WRITES must be between 1 and {SERVER_WORKERS - 1} (the "
+                "server's worker threads less at least one for log reads)"
+            )
         if settings.max_queued_events < Limits().max_events_per_batch:
             raise SettingsError(
                 f"INGEST_MAX_QUEUED_EVENTS {settings.max_queued_events} is below one full "
@@ -333,6 +352,16 @@ def start(settings: IngestSettings, telemetry: Telemetry | None = None) -> Runni
     return started_elected(election, lambda e: _start(settings, telemetry or Telemetry(), e))
 
 
+def write_admission(settings: IngestSettings) -> AdmissionLimit:
+    """The bound on write calls running at once (`max_running_writes`), so that log reads
+    keep worker threads that writes cannot take."""
+    return AdmissionLimit(
+        (f"/{SERVICE_NAME}/{method}" for method in WRITE_METHODS),
+        limit=settings.max_running_writes,
+        retry_after=WRITES_RETRY_AFTER_SECONDS,
+    )
+
+
 def _start(settings: IngestSettings, telemetry: Telemetry, election: Election) -> RunningService:
     app = build_application(settings)
     followers: list[Follower[Forgotten | None]] = []
@@ -379,6 +408,7 @@ def _start(settings: IngestSettings, telemetry: Telemetry, election: Election) -
             below=[
                 *rate_limit_interceptors(settings.rate_limits, RATE_COSTS, replicas),
                 *audit_interceptors(policy(), audit),
+                write_admission(settings),
             ],
         ),
         max_concurrent_rpcs=settings.max_concurrent_calls,

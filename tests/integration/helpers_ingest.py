@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -155,3 +158,24 @@ def stored_bytes(storage: Storage) -> bytes:
                     raw = bytes(cell) if isinstance(cell, bytes | memoryview) else str(cell)
                     chunks.append(raw if isinstance(raw, bytes) else raw.encode())
     return b"\n".join(chunks)
+
+
+@contextmanager
+def writes_blocked(storage: Storage) -> Iterator[None]:
+    """Holds a lock on ingest's store from another connection that lets readers in but keeps
+    every writer waiting, until the block is left."""
+    if storage.backend == "sqlite":
+        conn = sqlite3.connect(storage.data_dir / "ingest.db", isolation_level=None)
+        conn.execute("BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            conn.execute("ROLLBACK")
+            conn.close()
+        return
+    with psycopg.connect(storage.database_url) as pg:
+        pg.execute("LOCK TABLE ingest.ingest_events IN EXCLUSIVE MODE")
+        try:
+            yield
+        finally:
+            pg.rollback()

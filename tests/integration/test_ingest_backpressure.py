@@ -6,7 +6,6 @@ its event is in the store, across restarts and replicas."""
 from __future__ import annotations
 
 import io
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-import psycopg
 import pytest
 from google.protobuf import json_format
 
@@ -29,7 +27,13 @@ from services.ingest.application import IngestApplication
 from services.ingest.server import SERVICE_NAME, IngestSettings, build_application, start
 from services.ingest.servicer import IngestServicer
 from tests.conftest import Storage
-from tests.integration.helpers_ingest import conversion, page_view, read_log, track
+from tests.integration.helpers_ingest import (
+    conversion,
+    page_view,
+    read_log,
+    track,
+    writes_blocked,
+)
 
 Stub = ingest_pb2_grpc.IngestServiceStub
 ACCEPTED = ingest_pb2.VERDICT_ACCEPTED
@@ -77,27 +81,6 @@ def served(storage: Storage) -> Iterator[ServedIngest]:
     finally:
         server.stop(0)
         app.close()
-
-
-@contextmanager
-def writes_blocked(storage: Storage) -> Iterator[None]:
-    """Holds a lock on ingest's store from another connection that lets readers in but keeps
-    every writer waiting, until the block is left."""
-    if storage.backend == "sqlite":
-        conn = sqlite3.connect(storage.data_dir / "ingest.db", isolation_level=None)
-        conn.execute("BEGIN EXCLUSIVE")
-        try:
-            yield
-        finally:
-            conn.execute("ROLLBACK")
-            conn.close()
-        return
-    with psycopg.connect(storage.database_url) as pg:
-        pg.execute("LOCK TABLE ingest.ingest_events IN EXCLUSIVE MODE")
-        try:
-            yield
-        finally:
-            pg.rollback()
 
 
 @dataclass
