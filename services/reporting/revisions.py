@@ -3,17 +3,16 @@ each key so that the key's current row ends where its first new one starts."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Table
 
-from services.reporting.bulk import by_property_chunks, end_current, insert_rows
+from services.reporting.bulk import end_current, insert_rows
 
 Key = tuple[str, ...]
 Revisions = dict[Key, list[tuple[int, dict[str, Any] | None]]]
 """Per key of a table, its new rows (None: no row) in log order, each with its position."""
-LOOKUP_CHUNK = 500
 
 
 def revise(conn: Connection, table: Table, keys: Sequence[str], revisions: Revisions) -> None:
@@ -27,12 +26,7 @@ def revise(conn: Connection, table: Table, keys: Sequence[str], revisions: Revis
         key: found if len(found) == 1 else _last_per_position(found)
         for key, found in revisions.items()
     }
-    firsts = [(*key, found[0][0]) for key, found in revisions.items()]
-    if len(keys) == 2 and keys[0] == "property_id":
-        # Most keys of a page are new (person events, identifiers): end only those found.
-        current = _with_current_row(conn, table, keys[1], revisions)
-        firsts = [first for first in firsts if first[:2] in current]
-    end_current(conn, table, keys, firsts)
+    end_current(conn, table, keys, [(*key, found[0][0]) for key, found in revisions.items()])
     rows: list[dict[str, Any]] = []
     for found in revisions.values():
         ends: list[int | None] = [position for position, _ in found[1:]]
@@ -41,20 +35,6 @@ def revise(conn: Connection, table: Table, keys: Sequence[str], revisions: Revis
             if row is not None:
                 rows.append({**row, "valid_from": position, "valid_to": end})
     insert_rows(conn, table, rows)
-
-
-def _with_current_row(conn: Connection, table: Table, key: str, keys: Iterable[Key]) -> set[Key]:
-    """The (property, `key` column value) `keys` that have a current row in `table`."""
-    c = table.c
-    found: set[Key] = set()
-    for property_id, chunk in by_property_chunks(keys, LOOKUP_CHUNK):  # type: ignore[arg-type]
-        rows = conn.execute(
-            select(c[key]).where(
-                c.property_id == property_id, c[key].in_(chunk), c.valid_to.is_(None)
-            )
-        )
-        found.update((property_id, value) for value in rows.scalars())
-    return found
 
 
 def _last_per_position(
