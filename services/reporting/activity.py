@@ -7,11 +7,11 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, select, update
 
 from common.follower import UpstreamEntry
 from common.sql_positions import record_position, stored_position
-from services.reporting.bulk import delete_keys, insert_rows
+from services.reporting.bulk import by_property_chunks, delete_keys, insert_rows
 from services.reporting.domainmodel import SpendEntry, VisitEvent
 from services.reporting.generations import Connectable, writer
 from services.reporting.log_clock import record_times
@@ -229,9 +229,7 @@ def _load_states(
     """The stored state of each visitor that has one."""
     v, s = session_visitors.c, sessions.c
     found: dict[VisitorKey, VisitorSessions] = {}
-    keys = sorted(visitors)
-    for start in range(0, len(keys), LOOKUP_CHUNK):
-        chunk = keys[start : start + LOOKUP_CHUNK]
+    for property_id, chunk in by_property_chunks(visitors, LOOKUP_CHUNK):
         statement = (
             select(sessions, v.session_count)
             .join(
@@ -242,7 +240,7 @@ def _load_states(
                     s.number == v.current_number,
                 ),
             )
-            .where(or_(*(and_(v.property_id == p, v.visitor == w) for p, w in chunk)))
+            .where(v.property_id == property_id, v.visitor.in_(chunk))
         )
         for row in conn.execute(statement).mappings():
             session = Session(

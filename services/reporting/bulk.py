@@ -4,12 +4,12 @@ transaction: SQLAlchemy's per-row parameter processing cost more than the databa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Table, delete, tuple_
+from sqlalchemy import Connection, Dialect, Table
 from sqlalchemy.exc import DBAPIError
 
 COPY_MIN_ROWS = 50
@@ -23,19 +23,138 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     the columns' SQLAlchemy types, once per distinct object in a run of equal ones."""
     if not rows:
         return
+    columns, values = _driver_values(conn.dialect, table, rows)
+    copying = conn.dialect.name == "postgresql" and len(values) >= COPY_MIN_ROWS
+    statement = (_copy_statement if copying else _insert_statement)(
+        conn.dialect, _schema(conn, table), table.name, columns
+    )
+    _on_driver(conn, statement, values, copying)
+
+
+def insert_new_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Inserts the `rows` (as `insert_rows` takes them) whose primary key `table` does not
+    hold yet (`ON CONFLICT DO NOTHING`): SQLite by the driver's executemany, PostgreSQL
+    COPYing many rows into a temporary table and inserting from it."""
+    if not rows:
+        return
+    columns, values = _driver_values(conn.dialect, table, rows)
+    names = ", ".join(conn.dialect.identifier_preparer.quote(c) for c in columns)
+    if conn.dialect.name == "postgresql" and len(values) >= COPY_MIN_ROWS:
+        staged = stage_rows(conn, table, (), columns, values, converted=True)
+        conn.exec_driver_sql(
+            f"INSERT INTO {qualified_name(conn, table)} ({names}) SELECT {names} "
+            f"FROM {staged} ON CONFLICT DO NOTHING"
+        )
+        return
+    statement = _insert_statement(conn.dialect, _schema(conn, table), table.name, columns)
+    _on_driver(conn, f"{statement} ON CONFLICT DO NOTHING", values, copying=False)
+
+
+def _driver_values(
+    dialect: Dialect, table: Table, rows: Sequence[Mapping[str, Any]]
+) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+    """The rows' columns, and their values as tuples converted by the columns' types."""
     columns = tuple(rows[0])
-    dialect = conn.dialect
-    schema = _schema(conn, table)
-    processors = _processors(dialect, table, columns)
     pick = itemgetter(*columns)
     values: list[tuple[Any, ...]] = [
         pick(row) if len(columns) > 1 else (pick(row),) for row in rows
     ]
-    if processors:
-        values = _converted(values, processors)
-    copying = dialect.name == "postgresql" and len(values) >= COPY_MIN_ROWS
+    processors = _processors(dialect, table, columns)
+    return columns, _converted(values, processors) if processors else values
+
+
+def by_property_chunks(
+    keys: Iterable[tuple[str, str]], size: int
+) -> Iterator[tuple[str, list[str]]]:
+    """The (property, key) `keys` as (property, up to `size` of its keys, sorted): for
+    lookups by `property_id = ? AND key IN (...)`, which both databases read from an index
+    and SQLAlchemy compiles once, where an OR of (property, key) pairs is compiled anew for
+    every chunk."""
+    grouped: dict[str, set[str]] = {}
+    for property_id, key in keys:
+        grouped.setdefault(property_id, set()).add(key)
+    for property_id in sorted(grouped):
+        ordered = sorted(grouped[property_id])
+        for start in range(0, len(ordered), size):
+            yield property_id, ordered[start : start + size]
+
+
+def stage_rows(
+    conn: Connection,
+    table: Table,
+    extra: Sequence[str],
+    columns: Sequence[str],
+    values: Sequence[tuple[Any, ...]],
+    *,
+    converted: bool = False,
+) -> str:
+    """Writes `values` (tuples in `columns`' order, Python values as for `insert(table)`, or
+    driver values if `converted`) into a temporary table shaped like `table` plus the
+    integer columns `extra`, emptied first, and returns its quoted name: the rows can then
+    go on by `INSERT ... SELECT` and be summed in SQL, having crossed from Python once.
+    SQLite gets them by the driver's executemany, PostgreSQL by COPY; the table is the
+    connection's own and is emptied at commit on PostgreSQL (on SQLite by the next use)."""
+    dialect = conn.dialect
+    quote = dialect.identifier_preparer.quote
+    name = f"staged_{table.name}"
+    staged = quote(name)
+    target = qualified_name(conn, table)
+    if dialect.name == "postgresql":
+        added = "".join(f", {quote(c)} BIGINT" for c in extra)
+        conn.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {staged} (LIKE {target}{added}) "
+            "ON COMMIT DELETE ROWS"
+        )
+        conn.exec_driver_sql(f"TRUNCATE {staged}")
+    else:
+        created = "".join(f", 0 AS {quote(c)}" for c in extra)
+        conn.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {staged} AS "
+            f"SELECT *{created} FROM {target} WHERE 0"
+        )
+        conn.exec_driver_sql(f"DELETE FROM {staged}")
+    if converted:
+        _write_staged(conn, name, columns, values)
+        return staged
+    known = tuple(c for c in columns if c in table.c)
+    processors = [
+        (columns.index(known[index]), process)
+        for index, process in _processors(dialect, table, known)
+    ]
+    rows = _converted(list(values), processors) if processors else values
+    _write_staged(conn, name, columns, rows)
+    return staged
+
+
+def stage_values(
+    conn: Connection,
+    name: str,
+    columns: Sequence[tuple[str, str]],
+    values: Sequence[tuple[Any, ...]],
+) -> str:
+    """Writes `values` (driver values) into the temporary table `name` of the (name, SQL
+    type) `columns`, emptied first, as `stage_rows` does; returns its quoted name."""
+    dialect = conn.dialect
+    quote = dialect.identifier_preparer.quote
+    staged = quote(name)
+    definition = ", ".join(f"{quote(column)} {kind}" for column, kind in columns)
+    ending = " ON COMMIT DELETE ROWS" if dialect.name == "postgresql" else ""
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {staged} ({definition}){ending}")
+    conn.exec_driver_sql(
+        f"{'TRUNCATE' if dialect.name == 'postgresql' else 'DELETE FROM'} {staged}"
+    )
+    _write_staged(conn, name, [column for column, _ in columns], values)
+    return staged
+
+
+def _write_staged(
+    conn: Connection, name: str, columns: Sequence[str], values: Sequence[tuple[Any, ...]]
+) -> None:
+    if not values:
+        return
+    copying = conn.dialect.name == "postgresql"
     statement = (_copy_statement if copying else _insert_statement)(
-        dialect, schema, table.name, columns
+        conn.dialect, None, name, tuple(columns)
     )
     _on_driver(conn, statement, values, copying)
 
@@ -111,6 +230,11 @@ def _processors(
     return found
 
 
+def qualified_name(conn: Connection, table: Table) -> str:
+    """`table`'s quoted name on this connection (schema translation applied), for SQL text."""
+    return _qualified(conn.dialect, _schema(conn, table), table.name)
+
+
 def _qualified(dialect: Dialect, schema: str | None, name: str) -> str:
     quote = dialect.identifier_preparer.quote
     return f"{quote(schema)}.{quote(name)}" if schema else quote(name)
@@ -139,16 +263,12 @@ def _copy_statement(
     )
 
 
-DELETE_CHUNK = 500
-"""Keys per DELETE statement (well under SQLite's bound-parameter limit)."""
-
-
 def delete_keys(
     conn: Connection, table: Table, columns: Sequence[str], keys: Iterable[Sequence[Any]]
 ) -> None:
     """Deletes the rows of `table` whose `columns` equal one of `keys`: on SQLite by the
-    driver's executemany (a key costs an index lookup, in C), on PostgreSQL one statement
-    per chunk of keys (`IN`) rather than a round trip per key."""
+    driver's executemany (a key costs an index lookup, in C), on PostgreSQL by one join with
+    the keys staged in a temporary table."""
     unique = list(dict.fromkeys(tuple(key) for key in keys))
     if not unique:
         return
@@ -160,60 +280,40 @@ def delete_keys(
         )
         _on_driver(conn, statement, unique, copying=False)
         return
-    selected = [table.c[name] for name in columns]
-    for start in range(0, len(unique), DELETE_CHUNK):
-        chunk = unique[start : start + DELETE_CHUNK]
-        if len(selected) == 1:
-            condition = selected[0].in_([key[0] for key in chunk])
-        else:
-            condition = tuple_(*selected).in_(chunk)
-        conn.execute(delete(table).where(condition))
+    # PostgreSQL: the keys COPYed into a temporary table and deleted by a join (an IN list
+    # of tuples is planned as a scan of the table while it has no statistics yet).
+    quote = conn.dialect.identifier_preparer.quote
+    types = [(c, str(table.c[c].type.compile(dialect=conn.dialect))) for c in columns]
+    staged = stage_values(conn, f"deleted_{table.name}", types, unique)
+    conn.exec_driver_sql(f"ANALYZE {staged}")
+    matched = " AND ".join(f"t.{quote(c)} = s.{quote(c)}" for c in columns)
+    conn.exec_driver_sql(
+        f"DELETE FROM {qualified_name(conn, table)} AS t USING {staged} AS s WHERE {matched}"
+    )
 
 
-def add_to_sums(
-    conn: Connection,
-    table: Table,
-    keys: Sequence[str],
-    sums: Sequence[str],
-    rows: Sequence[tuple[Any, ...]],
-    count: str,
+def end_current(
+    conn: Connection, table: Table, columns: Sequence[str], ends: Sequence[tuple[Any, ...]]
 ) -> None:
-    """Adds each row's `sums` to those of the row of `table` with its `keys` (rows are keys
-    then sums, each key once), inserting the rows not there yet (`INSERT ... ON CONFLICT DO
-    UPDATE`), then deletes the rows among them whose `count` column became 0. On SQLite by
-    the driver's executemany; on PostgreSQL the rows are COPYed into a temporary table and
-    added and deleted from it in one statement each."""
-    if not rows:
+    """Sets `valid_to` of the current row (`valid_to` NULL) of each key of `ends` (its
+    `columns`' values, then the end position): on SQLite by the driver's executemany (a
+    key costs an index lookup, in C), on PostgreSQL by one join with the keys COPYed into
+    a temporary table. Most keys of a page have no current row (new person events and
+    identifiers): either way that costs the database one index probe, not a round trip."""
+    if not ends:
         return
     quote = conn.dialect.identifier_preparer.quote
-    columns = [*keys, *sums]
-    target = _qualified(conn.dialect, _schema(conn, table), table.name)
-    added = ", ".join(f"{quote(s)} = old.{quote(s)} + excluded.{quote(s)}" for s in sums)
-    conflict = f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET {added}"
-    names = ", ".join(quote(c) for c in columns)
-    at = columns.index(count)
-    if conn.dialect.name != "postgresql":
-        marks = ", ".join("?" for _ in columns)
-        statement = f"INSERT INTO {target} AS old ({names}) VALUES ({marks}) {conflict}"
-        _on_driver(conn, statement, rows, copying=False)
-        matched = " AND ".join(f"{quote(k)} = ?" for k in keys)
-        emptied = [row[: len(keys)] for row in rows if row[at] < 0]
-        if emptied:
-            statement = f"DELETE FROM {target} WHERE {matched} AND {quote(count)} = 0"
-            _on_driver(conn, statement, emptied, copying=False)
+    target = qualified_name(conn, table)
+    if conn.dialect.name == "postgresql":
+        types = [(c, str(table.c[c].type.compile(dialect=conn.dialect))) for c in columns]
+        staged = stage_values(conn, f"ended_{table.name}", [*types, ("ends_at", "BIGINT")], ends)
+        conn.exec_driver_sql(f"ANALYZE {staged}")
+        matched = " AND ".join(f"t.{quote(c)} = s.{quote(c)}" for c in columns)
+        conn.exec_driver_sql(
+            f"UPDATE {target} AS t SET valid_to = s.ends_at FROM {staged} AS s "
+            f"WHERE {matched} AND t.valid_to IS NULL"
+        )
         return
-    staged = quote(f"staged_{table.name}")
-    conn.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE IF NOT EXISTS {staged} (LIKE {target}) ON COMMIT DELETE ROWS"
-    )
-    conn.exec_driver_sql(f"TRUNCATE {staged}")
-    _on_driver(conn, _copy_statement(conn.dialect, None, f"staged_{table.name}", tuple(columns)),
-               rows, copying=True)  # fmt: skip
-    conn.exec_driver_sql(
-        f"INSERT INTO {target} AS old ({names}) SELECT {names} FROM {staged} {conflict}"
-    )
-    joined = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)
-    conn.exec_driver_sql(
-        f"DELETE FROM {target} AS t USING {staged} AS s WHERE {joined} "
-        f"AND s.{quote(count)} < 0 AND t.{quote(count)} = 0"
-    )
+    matched = " AND ".join(f"{quote(c)} = ?" for c in columns)
+    statement = f"UPDATE {target} SET valid_to = ? WHERE {matched} AND valid_to IS NULL"
+    _on_driver(conn, statement, [(end[-1], *end[:-1]) for end in ends], copying=False)

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Connection, delete, insert, select, tuple_
+from sqlalchemy import Connection, Table, delete, insert, select, tuple_
 
-from services.reporting.bulk import add_to_sums
+from services.reporting.bulk import delete_keys, qualified_name, stage_values
 from services.reporting.domainmodel import GroupBy
 from services.reporting.periods import local_day
-from services.reporting.value_parts import value_parts
+from services.reporting.value_parts import VALUE_PART_BITS, VALUE_PART_MASK
 from services.reporting.views import (
     conversion_credits,
     conversion_day_counts,
@@ -33,65 +32,154 @@ _TOTAL_KEYS = ("property_id", "conversion_name", "model", "dimension", "day", "v
 _TOTAL_SUMS = ("credits", "fraction_units", "value_high", "value_middle", "value_low")
 _COUNT_KEYS = ("property_id", "conversion_name", "model", "day")
 _COUNT_SUMS = ("conversions", "unconsented")
+SORT_MEMORY = "256MB"
+"""PostgreSQL's work_mem for the day sums of a transaction (its default, 4MB, sorted a
+catch-up transaction's 350k credit-dimension rows on disk)."""
+_DAYS_TABLE = "staged_conversion_days"
+_DAYS_COLUMNS = (("property_id", "VARCHAR"), ("conversion_id", "VARCHAR"), ("day", "BIGINT"),
+                 ("unconsented", "BIGINT"))  # fmt: skip
+
+STAGED_EXTRA = ("day", "unconsented")
+"""The columns a page's staged credits have besides conversion_credits' (bulk.stage_rows):
+the local day of a live credit (in its property's zone, `zones_for`) and 1 for a credit
+of a conversion counted without consent."""
 
 
-@dataclass(frozen=True, slots=True)
-class CreditFigures:
-    """What the day totals need of one credit: its dimension values (in DIMENSIONS' order),
-    fraction units and value."""
+def add_staged_credits(conn: Connection, staged: str) -> None:
+    """Adds the live credits (`valid_to` NULL) of the staged table `staged` (conversion_credits'
+    columns plus STAGED_EXTRA) to the day totals and counts."""
+    if conn.dialect.name == "postgresql":
+        # With statistics, the sums are grouped by hashing, not by sorting text keys.
+        conn.exec_driver_sql(f"ANALYZE {staged}")
+    _add_to_day_tables(conn, f"{staged} AS c", "c.day", "c.unconsented", 1)
 
-    values: tuple[str, ...]
-    fraction_units: int
-    value_micros: int
+
+def subtract_live(
+    conn: Connection, keys: Iterable[tuple[str, str]], zones: dict[str, ZoneInfo]
+) -> None:
+    """Takes the live credits of the (property, conversion) `keys` away from the day totals
+    and counts (before a new revision or a retraction ends them), deleting the rows left
+    without credits (or conversions)."""
+    ordered = sorted(set(keys))
+    if not ordered:
+        return
+    c, u = conversion_credits.c, unconsented_conversions.c
+    days: list[tuple[str, str, int, int]] = []
+    for start in range(0, len(ordered), LOOKUP_CHUNK):
+        chunk = ordered[start : start + LOOKUP_CHUNK]
+        unconsented = {
+            (p, i)
+            for p, i in conn.execute(
+                select(u.property_id, u.conversion_id).where(
+                    tuple_(u.property_id, u.conversion_id).in_(chunk), u.valid_to.is_(None)
+                )
+            )
+        }
+        found = conn.execute(
+            select(c.property_id, c.conversion_id, c.occurred_at)
+            .distinct()
+            .where(tuple_(c.property_id, c.conversion_id).in_(chunk), c.valid_to.is_(None))
+        )
+        days += _days(found, zones, unconsented)
+    _add_stored(conn, days, -1)
 
 
-@dataclass
-class DayDeltas:
-    """Changes to the day totals gathered over a page, written at once by `apply`."""
+def _days(
+    rows: Iterable[Sequence[Any]],
+    zones: dict[str, ZoneInfo],
+    unconsented: set[tuple[str, str]],
+) -> list[tuple[str, str, int, int]]:
+    """(property, conversion, local day, 1 if counted without consent) of each live
+    conversion among (property, conversion, time) `rows`."""
+    days = []
+    for property_id, conversion_id, occurred_at in rows:
+        assert isinstance(occurred_at, datetime)
+        moment = occurred_at if occurred_at.tzinfo else occurred_at.replace(tzinfo=UTC)
+        key = (property_id, conversion_id)
+        days.append((*key, local_day(moment, zones[property_id]), int(key in unconsented)))
+    return days
 
-    totals: dict[tuple[object, ...], list[int]] = field(default_factory=dict)
-    counts: dict[tuple[object, ...], list[int]] = field(default_factory=dict)
 
-    def add(
-        self,
-        property_id: str,
-        conversion_name: str,
-        model: str,
-        day: int,
-        currency: str,
-        credits: Sequence[CreditFigures],
-        unconsented: bool,
-        sign: int,
-    ) -> None:
-        """Adds (sign 1) or takes away (-1) one conversion's credits under one model."""
-        if not credits:
-            return
-        totals = self.totals
-        for credit in credits:
-            high, middle, low = value_parts(credit.value_micros)
-            figures = (sign, sign * credit.fraction_units, sign * high, sign * middle, sign * low)
-            for dimension, value in zip(DIMENSIONS, credit.values, strict=True):
-                key = (property_id, conversion_name, model, dimension, day, value, currency)
-                sums = totals.get(key)
-                if sums is None:
-                    totals[key] = list(figures)
-                else:
-                    sums[0] += figures[0]
-                    sums[1] += figures[1]
-                    sums[2] += figures[2]
-                    sums[3] += figures[3]
-                    sums[4] += figures[4]
-        counted = self.counts.setdefault((property_id, conversion_name, model, day), [0, 0])
-        counted[0] += sign
-        counted[1] += sign * int(unconsented)
+def _add_stored(conn: Connection, days: Sequence[tuple[str, str, int, int]], sign: int) -> None:
+    """Adds (sign 1) or takes away (-1) the live stored credits of the conversions `days`
+    names (with their local days) to or from the day tables."""
+    if not days:
+        return
+    staged = stage_values(conn, _DAYS_TABLE, _DAYS_COLUMNS, days)
+    if conn.dialect.name == "postgresql":
+        # A new temporary table has no statistics: without them the join may scan the credits.
+        conn.exec_driver_sql(f"ANALYZE {staged}")
+    source = (
+        f"{qualified_name(conn, conversion_credits)} AS c JOIN {staged} AS k "
+        "ON c.property_id = k.property_id AND c.conversion_id = k.conversion_id"
+    )
+    _add_to_day_tables(conn, source, "k.day", "k.unconsented", sign)
 
-    def apply(self, conn: Connection) -> None:
-        """Adds the gathered changes to the tables and deletes the rows left without credits
-        (or conversions)."""
-        totals = [(*k, *v) for k, v in self.totals.items() if any(v)]
-        add_to_sums(conn, conversion_day_totals, _TOTAL_KEYS, _TOTAL_SUMS, totals, "credits")
-        counts = [(*k, *v) for k, v in self.counts.items() if any(v)]
-        add_to_sums(conn, conversion_day_counts, _COUNT_KEYS, _COUNT_SUMS, counts, "conversions")
+
+def _add_to_day_tables(
+    conn: Connection, source: str, day: str, unconsented: str, sign: int
+) -> None:
+    """Adds (sign 1) or takes away (-1) the live credits of `source` (SQL naming them `c`,
+    with `day` and `unconsented` expressions) to or from the day totals and counts, summed
+    by the database (one statement for the totals of every dimension, one for the counts);
+    after taking away, deletes the rows left without credits (or conversions)."""
+    quote = conn.dialect.identifier_preparer.quote
+    mask, bits = VALUE_PART_MASK, VALUE_PART_BITS
+    if conn.dialect.name == "postgresql":
+        # A catch-up transaction's credits, ten times over, sort in memory rather than on disk.
+        conn.exec_driver_sql(f"SET LOCAL work_mem = '{SORT_MEMORY}'")
+    per_dimension = " UNION ALL ".join(
+        f"SELECT c.property_id, c.conversion_name, c.model, '{d}' AS dimension, {day} AS day, "
+        f"c.{quote(d)} AS value, c.currency_code, COALESCE(c.fraction_units, 0) AS units, "
+        f"c.value_micros AS micros FROM {source} WHERE c.valid_to IS NULL"
+        for d in DIMENSIONS
+    )
+    keys = ", ".join(_TOTAL_KEYS)
+    _upsert(
+        conn,
+        conversion_day_totals,
+        _TOTAL_KEYS,
+        _TOTAL_SUMS,
+        f"SELECT {keys}, {sign} * COUNT(*), {sign} * SUM(units), "
+        f"{sign} * SUM(micros >> {2 * bits}), {sign} * SUM((micros >> {bits}) & {mask}), "
+        f"{sign} * SUM(micros & {mask}) FROM ({per_dimension}) AS credits WHERE 1 = 1 "
+        f"GROUP BY {keys}",
+        sign,
+    )
+    _upsert(
+        conn,
+        conversion_day_counts,
+        _COUNT_KEYS,
+        _COUNT_SUMS,
+        f"SELECT c.property_id, c.conversion_name, c.model, {day}, {sign} * COUNT(*), "
+        f"{sign} * SUM({unconsented}) FROM {source} WHERE c.valid_to IS NULL "
+        f"AND c.credit_index = 0 GROUP BY c.property_id, c.conversion_name, c.model, {day}",
+        sign,
+    )
+
+
+def _upsert(
+    conn: Connection,
+    table: Table,
+    keys: Sequence[str],
+    sums: Sequence[str],
+    selected: str,
+    sign: int,
+) -> None:
+    """Adds the sums of `selected` (keys then sums, each key once) to the rows of `table`
+    with their keys, inserting the missing ones; after negative sums, deletes the rows whose
+    first sum (the count) became 0."""
+    added = ", ".join(f"{s} = old.{s} + excluded.{s}" for s in sums)
+    statement = (
+        f"INSERT INTO {qualified_name(conn, table)} AS old ({', '.join((*keys, *sums))}) "
+        f"{selected} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {added}"
+    )
+    if sign > 0:
+        conn.exec_driver_sql(statement)
+        return
+    changed = conn.exec_driver_sql(f"{statement} RETURNING {', '.join(keys)}, {sums[0]}")
+    emptied = [row[:-1] for row in changed if row[-1] == 0]
+    delete_keys(conn, table, keys, emptied)
 
 
 def zones_for(conn: Connection, property_ids: Iterable[str]) -> dict[str, ZoneInfo]:
@@ -126,7 +214,6 @@ def recompute(conn: Connection, property_id: str, zone_name: str) -> None:
     # The zone's row first: a page being written holds it (PostgreSQL), and waits for none.
     for table in (day_total_zones, conversion_day_totals, conversion_day_counts):
         conn.execute(delete(table).where(table.c.property_id == property_id))
-    zone = ZoneInfo(zone_name)
     c, u = conversion_credits.c, unconsented_conversions.c
     unconsented = {
         (property_id, conversion_id)
@@ -134,82 +221,10 @@ def recompute(conn: Connection, property_id: str, zone_name: str) -> None:
             select(u.conversion_id).where(u.property_id == property_id, u.valid_to.is_(None))
         ).scalars()
     }
-    deltas = DayDeltas()
-    statement = (
-        select(*_credit_columns())
+    found = conn.execute(
+        select(c.property_id, c.conversion_id, c.occurred_at)
+        .distinct()
         .where(c.property_id == property_id, c.valid_to.is_(None))
-        .order_by(c.conversion_id, c.model, c.credit_index)
     )
-    _add_rows(deltas, conn.execute(statement), {property_id: zone}, unconsented, 1)
-    deltas.apply(conn)
+    _add_stored(conn, _days(found, {property_id: ZoneInfo(zone_name)}, unconsented), 1)
     conn.execute(insert(day_total_zones).values(property_id=property_id, time_zone=zone_name))
-
-
-def subtract_live(
-    conn: Connection,
-    deltas: DayDeltas,
-    keys: Iterable[tuple[str, str]],
-    zones: dict[str, ZoneInfo],
-) -> None:
-    """Takes the live credits of the (property, conversion) `keys` away from `deltas` (before
-    a new revision or a retraction ends them)."""
-    c, u = conversion_credits.c, unconsented_conversions.c
-    ordered = sorted(set(keys))
-    for start in range(0, len(ordered), LOOKUP_CHUNK):
-        chunk = ordered[start : start + LOOKUP_CHUNK]
-        unconsented = {
-            (p, i)
-            for p, i in conn.execute(
-                select(u.property_id, u.conversion_id).where(
-                    tuple_(u.property_id, u.conversion_id).in_(chunk), u.valid_to.is_(None)
-                )
-            )
-        }
-        statement = (
-            select(*_credit_columns())
-            .where(tuple_(c.property_id, c.conversion_id).in_(chunk), c.valid_to.is_(None))
-            .order_by(c.property_id, c.conversion_id, c.model, c.credit_index)
-        )
-        rows = conn.execute(statement)
-        _add_rows(deltas, rows, zones, unconsented, -1)
-
-
-def _credit_columns() -> list[ColumnElement[Any]]:
-    c = conversion_credits.c
-    heads = ("property_id", "conversion_id", "model", "conversion_name", "occurred_at",
-             "currency_code", "fraction_units", "value_micros")  # fmt: skip
-    return [c[name] for name in (*heads, *DIMENSIONS)]
-
-
-def _add_rows(
-    deltas: DayDeltas,
-    rows: Iterable[tuple[object, ...]],
-    zones: dict[str, ZoneInfo],
-    unconsented: set[tuple[str, str]],
-    sign: int,
-) -> None:
-    """Adds credits rows (ordered by conversion and model, as `_credit_columns`) to deltas;
-    `unconsented` holds the (property, conversion) keys counted without consent."""
-    group: list[CreditFigures] = []
-    head: tuple[object, ...] | None = None
-
-    def flush() -> None:
-        if head is None:
-            return
-        property_id, conversion_id, model, name, occurred_at, currency = head
-        assert isinstance(property_id, str) and isinstance(conversion_id, str)
-        assert isinstance(occurred_at, datetime)
-        flagged = (property_id, conversion_id) in unconsented
-        moment = occurred_at if occurred_at.tzinfo else occurred_at.replace(tzinfo=UTC)
-        day = local_day(moment, zones[property_id])
-        deltas.add(property_id, str(name), str(model), day, str(currency), group, flagged, sign)
-
-    for row in rows:
-        key = row[:6]
-        if head is None or key[:3] != head[:3]:
-            flush()
-            group = []
-            head = key
-        units, micros = row[6], row[7]
-        group.append(CreditFigures(tuple(str(v) for v in row[8:]), int(units or 0), int(micros)))  # type: ignore[call-overload]
-    flush()

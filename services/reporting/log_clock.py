@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from common.follower import UpstreamEntry
+from services.reporting.bulk import insert_new_rows
 from services.reporting.views import log_clock
 
 
@@ -50,10 +50,7 @@ def record_times(
         for e in entries
         if e.recorded_at is not None and (e.position in changed or e.position == last)
     ]
-    if not rows:
-        return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    conn.execute(dialect.insert(log_clock).on_conflict_do_nothing(), rows)
+    insert_new_rows(conn, log_clock, rows)
 
 
 def _utc(moment: datetime) -> datetime:

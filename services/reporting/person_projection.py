@@ -11,10 +11,11 @@ import threading
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from common.follower import UpstreamEntry
 from common.sql_positions import record_position, stored_position
+from services.reporting.bulk import by_property_chunks
 from services.reporting.generations import Connectable, writer
 from services.reporting.log_clock import record_times
 from services.reporting.periods import EPOCH
@@ -193,14 +194,11 @@ def _stored_first_touches(
     conn: Connection, visitors: Iterable[VisitorKey]
 ) -> dict[VisitorKey, FirstTouch]:
     f = visitor_first_touches.c
-    keys = sorted(visitors)
     found: dict[VisitorKey, FirstTouch] = {}
-    for start in range(0, len(keys), LOOKUP_CHUNK):
-        chunk = keys[start : start + LOOKUP_CHUNK]
+    for property_id, chunk in by_property_chunks(visitors, LOOKUP_CHUNK):
         rows = conn.execute(
             select(f.property_id, f.visitor, f.occurred_us, f.record_id, f.channel).where(
-                or_(*(and_(f.property_id == p, f.visitor == v) for p, v in chunk)),
-                f.valid_to.is_(None),
+                f.property_id == property_id, f.visitor.in_(chunk), f.valid_to.is_(None)
             )
         )
         for p, v, at, record, channel in rows:

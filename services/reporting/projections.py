@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import UTC
+from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,11 +21,11 @@ from sqlalchemy import (
 
 from common.follower import UpstreamEntry
 from common.sql_positions import record_position, stored_position
-from services.reporting.bulk import insert_rows
+from services.reporting.bulk import insert_rows, qualified_name, stage_rows
 from services.reporting.day_totals import (
     DIMENSIONS,
-    CreditFigures,
-    DayDeltas,
+    STAGED_EXTRA,
+    add_staged_credits,
     subtract_live,
     zones_for,
 )
@@ -125,19 +126,17 @@ class ConversionCreditsProjection:
                 [r.attribution.property_id for r in revisions]
                 + [r.property_id for r in retractions],
             )
-            days = DayDeltas()
             revised = (conversion_credits, unconsented_conversions, *PATH_TABLES)
             ending = _with_current_rows(
                 conn, revised, _first_per_key((r.key, r.valid_from) for r in revisions), stored
             )
-            subtract_live(conn, days, ending, zones)
+            subtract_live(conn, ending, zones)
             _end_current(conn, revised, ending)
-            _insert_credits(conn, revisions, days, zones)
+            _insert_credits(conn, revisions, zones)
             insert_paths(conn, revisions)
             retracted = apply_outcomes(conn, entries)
-            subtract_live(conn, days, retracted, zones)
+            subtract_live(conn, retracted, zones)
             _end_current(conn, HISTORY_TABLES, retracted)
-            days.apply(conn)
             _apply_configured_models(conn, settings)
             apply_reporting_identities(conn, settings)
             # Every entry's time: attribution's entries are few beside the rows each writes.
@@ -276,14 +275,24 @@ def _apply_configured_models(
     revise(conn, configured_models, ("property_id",), revisions)
 
 
+_CREDIT_COLUMNS = (
+    "property_id", "conversion_id", "model", "credit_index", "conversion_name", "occurred_at",
+    *DIMENSIONS, "fraction", "fraction_units", "value_micros", "currency_code", "revision",
+    "valid_from", "valid_to",
+)  # fmt: skip
+_STAGED_CREDIT_COLUMNS = (*_CREDIT_COLUMNS, *STAGED_EXTRA)
+_dimension_values = attrgetter(*DIMENSIONS)
+
+
 def _insert_credits(
-    conn: Connection, revisions: Sequence[Revision], days: DayDeltas, zones: dict[str, ZoneInfo]
+    conn: Connection, revisions: Sequence[Revision], zones: dict[str, ZoneInfo]
 ) -> None:
-    """Inserts every credit of each revision (with its fraction units), adding the live ones
-    to `days`: an attribution carries all the models attribution is configured with, so a
-    model taken out of the configuration has no current credits once its conversions are
-    re-attributed."""
-    rows: list[dict[str, Any]] = []
+    """Inserts every credit of each revision (with its fraction units) and adds the live ones
+    to the day totals: the rows are staged once (bulk.stage_rows) and go on to
+    `conversion_credits` and into the day sums by SQL. An attribution carries all the models
+    attribution is configured with, so a model taken out of the configuration has no current
+    credits once its conversions are re-attributed."""
+    rows: list[tuple[Any, ...]] = []
     unconsented: list[dict[str, Any]] = []
     for r in revisions:
         a = r.attribution
@@ -300,55 +309,33 @@ def _insert_credits(
                     "valid_to": r.valid_to,
                 }
             )
+        head = (a.property_id, a.conversion_id)
+        tail = (a.currency_code, a.revision, r.valid_from, r.valid_to, day, int(a.unconsented))
         for model in a.models:
-            units = fraction_units([credit.fraction for credit in model.credits])
-            if r.valid_to is None:
-                days.add(
-                    a.property_id,
-                    a.conversion_name,
+            credits = model.credits
+            units = fraction_units([credit.fraction for credit in credits])
+            rows += [
+                (
+                    *head,
                     model.model,
-                    day,
-                    a.currency_code,
-                    [
-                        CreditFigures(
-                            tuple(getattr(credit, d) for d in DIMENSIONS),
-                            units[index],
-                            credit.value_micros,
-                        )
-                        for index, credit in enumerate(model.credits)
-                    ],
-                    a.unconsented,
-                    1,
+                    index,
+                    a.conversion_name,
+                    occurred_at,
+                    *_dimension_values(credit),
+                    credit.fraction,
+                    units[index],
+                    credit.value_micros,
+                    *tail,
                 )
-            for index, credit in enumerate(model.credits):
-                rows.append(
-                    {
-                        "property_id": a.property_id,
-                        "conversion_id": a.conversion_id,
-                        "model": model.model,
-                        "credit_index": index,
-                        "conversion_name": a.conversion_name,
-                        "occurred_at": occurred_at,
-                        "channel": credit.channel,
-                        "source": credit.source,
-                        "medium": credit.medium,
-                        "campaign": credit.campaign,
-                        "term": credit.term,
-                        "content": credit.content,
-                        "device_type": credit.device_type,
-                        "browser": credit.browser,
-                        "country": credit.country,
-                        "landing_page": credit.landing_page,
-                        "fraction": credit.fraction,
-                        "fraction_units": units[index],
-                        "value_micros": credit.value_micros,
-                        "currency_code": a.currency_code,
-                        "revision": a.revision,
-                        "valid_from": r.valid_from,
-                        "valid_to": r.valid_to,
-                    }
-                )
+                for index, credit in enumerate(credits)
+            ]
     if rows:
-        insert_rows(conn, conversion_credits, rows)
+        staged = stage_rows(conn, conversion_credits, STAGED_EXTRA, _STAGED_CREDIT_COLUMNS, rows)
+        names = ", ".join(_CREDIT_COLUMNS)
+        conn.exec_driver_sql(
+            f"INSERT INTO {qualified_name(conn, conversion_credits)} ({names}) "
+            f"SELECT {names} FROM {staged}"
+        )
+        add_staged_credits(conn, staged)
     if unconsented:
         insert_rows(conn, unconsented_conversions, unconsented)

@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, insert, update
+from sqlalchemy import Connection, Table
+
+from services.reporting.bulk import end_current, insert_rows
 
 Key = tuple[str, ...]
 Revisions = dict[Key, list[tuple[int, dict[str, Any] | None]]]
@@ -20,17 +22,11 @@ def revise(conn: Connection, table: Table, keys: Sequence[str], revisions: Revis
     entry that moves an identifier twice), the last is the one that counts."""
     if not revisions:
         return
-    revisions = {key: _last_per_position(found) for key, found in revisions.items()}
-    c = table.c
-    conn.execute(
-        update(table)
-        .where(*(c[k] == bindparam(f"k_{k}") for k in keys), c.valid_to.is_(None))
-        .values(valid_to=bindparam("k_end")),
-        [
-            {**{f"k_{k}": v for k, v in zip(keys, key, strict=True)}, "k_end": found[0][0]}
-            for key, found in revisions.items()
-        ],
-    )
+    revisions = {
+        key: found if len(found) == 1 else _last_per_position(found)
+        for key, found in revisions.items()
+    }
+    end_current(conn, table, keys, [(*key, found[0][0]) for key, found in revisions.items()])
     rows: list[dict[str, Any]] = []
     for found in revisions.values():
         ends: list[int | None] = [position for position, _ in found[1:]]
@@ -38,8 +34,7 @@ def revise(conn: Connection, table: Table, keys: Sequence[str], revisions: Revis
         for (position, row), end in zip(found, ends, strict=True):
             if row is not None:
                 rows.append({**row, "valid_from": position, "valid_to": end})
-    if rows:
-        conn.execute(insert(table), rows)
+    insert_rows(conn, table, rows)
 
 
 def _last_per_position(

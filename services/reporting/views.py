@@ -156,6 +156,7 @@ conversion_day_totals = Table(
     Column("value_high", BigInteger, nullable=False),
     Column("value_middle", BigInteger, nullable=False),
     Column("value_low", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
 )
 """The live credits summed per local day (days since 1970-01-01 in the property's time zone,
 the one `day_total_zones` names), conversion name, model and value of each dimension
@@ -173,6 +174,7 @@ conversion_day_counts = Table(
     Column("day", Integer, primary_key=True),
     Column("conversions", BigInteger, nullable=False),
     Column("unconsented", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
 )
 """Per local day (as in conversion_day_totals), conversion name and model: how many live
 conversions have credits under the model, and how many of them were counted without

@@ -41,6 +41,8 @@ from services.reporting.server import (
 from services.reporting.views import (
     VIEWS_SCHEMA,
     conversion_credits,
+    conversion_day_counts,
+    conversion_day_totals,
     identity_links,
     log_clock,
     metadata,
@@ -177,6 +179,39 @@ def test_the_day_totals_revision_gives_stored_credits_their_fraction_units(
         ("linear", 333_333_333),
         ("linear", 333_333_333),
     ]
+    assert schema.revision_of(views, 1) == schema.head(schema.VIEWS)
+
+
+def test_the_catch_up_revision_keeps_the_day_rows_in_their_key_alone_on_sqlite(
+    views: ReportViews,
+) -> None:
+    # A generation at v0005 holds a day total and a day count.
+    schema.migrate(views)
+    with schema._engine_for(views, 1) as engine, engine.begin() as conn:
+        schema.command.downgrade(schema._config(schema.VIEWS, conn), "v0005")
+        conn.exec_driver_sql(
+            "INSERT INTO conversion_day_totals VALUES "
+            "('shop', 'purchase', 'linear', 'channel', 20000, 'email', 'EUR', 3, 5, 0, 1, 2)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO conversion_day_counts VALUES ('shop', 'purchase', 'linear', 20000, 2, 1)"
+        )
+
+    schema.migrate(views)
+
+    with views.connect(1) as conn:
+        totals = conn.execute(select(conversion_day_totals)).all()
+        counts = conn.execute(select(conversion_day_counts)).all()
+        if not views.is_postgres:
+            definitions = conn.exec_driver_sql(
+                f"SELECT sql FROM {views.location(1)}.sqlite_master WHERE name IN "
+                "('conversion_day_totals', 'conversion_day_counts')"
+            ).scalars()
+            assert [d.endswith("WITHOUT ROWID") for d in definitions] == [True, True]
+    assert [tuple(row) for row in totals] == [
+        ("shop", "purchase", "linear", "channel", 20000, "email", "EUR", 3, 5, 0, 1, 2)
+    ]
+    assert [tuple(row) for row in counts] == [("shop", "purchase", "linear", 20000, 2, 1)]
     assert schema.revision_of(views, 1) == schema.head(schema.VIEWS)
 
 

@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from bench.reporting_catchup import identity_log, ingest_log, run
+from bench.reporting_catchup import identity_log, ingest_log, mixed_logs, run
 from bench.reporting_queries import attribution_log
 from common.follower import UpstreamEntry
 from services.reporting.activity import IngestActivityProjection
+from services.reporting.domainmodel import ConversionAttribution
 from services.reporting.person_projection import IdentityLinksProjection
 from services.reporting.projections import ConversionCreditsProjection
 from services.reporting.server import ReportingSettings, build_engine, migrate
@@ -81,7 +82,20 @@ def test_the_rows_name_each_upstream_and_both_transaction_sizes(storage: Storage
     rows = run("sqlite", 600)
     assert [(r.benchmark, r.note.split(" per ")[0]) for r in rows] == [
         (f"reporting catch-up: {upstream}", f"{pages} page(s) of 500")
-        for upstream in LOGS
+        for upstream in (*LOGS, "mixed")
         for pages in (1, 8)
     ]
     assert all(r.seconds is not None and r.seconds > 0 for r in rows)
+
+
+def test_the_mixed_logs_keep_the_demo_samples_proportions_and_share_of_attributions() -> None:
+    logs = mixed_logs(43_144)
+
+    assert {name: len(values) for name, values in logs.items()} == {
+        "ingest": 19_761,
+        "identity": 4_813,
+        "attribution": 18_570,
+    }
+    attributions = [v for v in logs["attribution"] if v is not None]
+    assert len(attributions) == 367
+    assert all(isinstance(v, ConversionAttribution) for v in attributions)
