@@ -489,7 +489,8 @@ TARGETS = {"grouped": 0.05, "filtered": 0.05, "compared": 0.05}
 
 PERSON_REPORTS_HOOK = (
     "funnels and cohorts (target < 500 ms): the funnel and cohorts rows of "
-    "bench/person_identity_bench.py (`python -m bench.person_identity_bench`), on their own data"
+    "bench/person_identity_bench.py (`python -m bench.person_identity_bench`), on their own data; "
+    "at scale: `python -m bench.person_scale --touchpoints N`"
 )
 
 
