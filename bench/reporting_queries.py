@@ -13,8 +13,10 @@ Then the public query objects (`ReportingApplication`, `MetricsReports`, `PathRe
 gRPC) answer repeated, varied queries of each kind on the largest property; p50 and p99 are
 printed with the number of queries (with few queries p99 is about the slowest one).
 
-Scales: `tiny` (tests), `default` (100k conversions, about 1M credit rows; `make bench`)
-and `full` (1M conversions, about 10M credit rows: the issue's scale, takes long).
+Scales: `tiny` (tests), `default` (20k conversions, about 200k credit rows; `make bench`)
+and `full` (1M conversions, about 10M credit rows: the issue's scale). `--loader bulk` (the
+default at `full`) writes the same rows with bench/reporting_bulk.py instead of the
+projection (its row is then a load time, not catch-up); `--conversions N` sets the size.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, func, insert, select
 
+from bench.reporting_bulk import analyse, bulk_load
 from bench.storage import BACKENDS, fresh_env
 from bench.table import Row, format_table, per_second
 from common.follower import CATCH_UP_PAGES, UpstreamEntry
@@ -268,20 +271,26 @@ class Loaded:
     last_position: int
 
 
+def log_entries(conversions: int) -> Iterator[UpstreamEntry[ReportingInput | None]]:
+    """The synthetic log as upstream entries from position 1, recorded a second apart."""
+    recorded = START
+    for position, value in enumerate(attribution_log(conversions), start=1):
+        recorded += timedelta(seconds=1)
+        yield UpstreamEntry(position, value, recorded_at=recorded)
+
+
 def load(engine: Engine, conversions: int) -> Loaded:
     """Feeds the synthetic log to the projection page by page (the views migrated: see
     `views_engine`); also adds a year of daily spend per channel and campaign for the largest
     property."""
     projection = ConversionCreditsProjection(engine)
-    recorded = START
     position = 0
     entries = 0
     seconds = 0.0
     page: list[UpstreamEntry[ReportingInput | None]] = []
-    for value in attribution_log(conversions):
-        position += 1
-        recorded += timedelta(seconds=1)
-        page.append(UpstreamEntry(position, value, recorded_at=recorded))
+    for entry in log_entries(conversions):
+        position = entry.position
+        page.append(entry)
         if len(page) == PAGE:
             started = time.perf_counter()
             projection.process_page("attribution", page)
@@ -295,6 +304,16 @@ def load(engine: Engine, conversions: int) -> Loaded:
         entries += len(page)
     _load_spend(engine)
     return Loaded(entries, seconds, position)
+
+
+def load_in_bulk(engine: Engine, conversions: int) -> Loaded:
+    """The same views as `load`, written by the bulk loader (bench/reporting_bulk.py), then
+    analysed; `seconds` is the whole load with generating the log."""
+    started = time.perf_counter()
+    entries, position = bulk_load(engine, log_entries(conversions))
+    _load_spend(engine)
+    analyse(engine)
+    return Loaded(entries, time.perf_counter() - started, position)
 
 
 def _load_spend(engine: Engine) -> None:
@@ -470,7 +489,8 @@ TARGETS = {"grouped": 0.05, "filtered": 0.05, "compared": 0.05}
 
 PERSON_REPORTS_HOOK = (
     "funnels and cohorts (target < 500 ms): the funnel and cohorts rows of "
-    "bench/person_identity_bench.py (`python -m bench.person_identity_bench`), on their own data"
+    "bench/person_identity_bench.py (`python -m bench.person_identity_bench`), on their own data; "
+    "at scale: `python -m bench.person_scale --touchpoints N`"
 )
 
 
@@ -504,11 +524,15 @@ def views_engine(env: Mapping[str, str]) -> Iterator[Engine]:
         engine.dispose()
 
 
-def run(env: Mapping[str, str], backend: str, scale: Scale) -> list[Row]:
-    """Loads the views at `scale` on fresh storage and times the queries; the rows."""
+def run(env: Mapping[str, str], backend: str, scale: Scale, bulk: bool = False) -> list[Row]:
+    """Loads the views at `scale` on fresh storage (through the projection, or with `bulk`
+    by the bulk loader) and times the queries; the rows."""
     with views_engine(env) as engine:
-        log.info("%s: loading %s conversions through the projection", backend, scale.conversions)
-        loaded = load(engine, scale.conversions)
+        how = "in bulk" if bulk else "through the projection"
+        log.info("%s: loading %s conversions %s", backend, scale.conversions, how)
+        cpu = time.process_time()
+        loaded = (load_in_bulk if bulk else load)(engine, scale.conversions)
+        cpu = time.process_time() - cpu
         with engine.connect() as conn:
             credit_rows = conn.execute(
                 select(func.count()).select_from(conversion_credits)
@@ -516,8 +540,18 @@ def run(env: Mapping[str, str], backend: str, scale: Scale) -> list[Row]:
         log.info("%s: timing report queries", backend)
         timings = time_queries(query_kinds(engine, loaded.last_position), scale)
     size = f"{scale.name}: {scale.conversions:,} conv"
-    rows = [
-        Row(
+    if bulk:
+        first = Row(
+            "reporting views bulk load (not catch-up)",
+            backend,
+            f"{loaded.entries:,} entries",
+            loaded.seconds,
+            per_second(loaded.entries, loaded.seconds, "entries"),
+            f"{credit_rows:,} credit rows; {cpu:,.0f} s CPU in the bench process; log "
+            "generation, day totals recomputed and ANALYZE included",
+        )
+    else:
+        first = Row(
             "reporting projection catch-up",
             backend,
             f"{loaded.entries:,} entries",
@@ -526,7 +560,7 @@ def run(env: Mapping[str, str], backend: str, scale: Scale) -> list[Row]:
             f"target >= 20,000/s; {PAGE} entries per transaction, {credit_rows:,} credit rows "
             "written (process_page only: no gRPC read or decoding)",
         )
-    ]
+    rows = [first]
     for timing in timings:
         p50, p99 = timing.percentile(0.5), timing.percentile(0.99)
         target = TARGETS.get(timing.kind)
@@ -553,12 +587,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.reporting_queries", description=__doc__)
     parser.add_argument("--scale", choices=list(SCALES), default="default")
     parser.add_argument("--backends", default=",".join(BACKENDS), help="sqlite,postgres")
+    parser.add_argument(
+        "--loader",
+        choices=("projection", "bulk"),
+        help="how the views are loaded (default: the projection, in bulk at the full scale)",
+    )
+    parser.add_argument("--conversions", type=int, help="load this many instead of the scale's")
     args = parser.parse_args(argv)
+    scale = SCALES[args.scale]
+    if args.conversions:
+        scale = replace(scale, conversions=args.conversions)
+    bulk = (args.loader or ("bulk" if scale.name == "full" else "projection")) == "bulk"
     logging.basicConfig(level=logging.INFO, format="bench: %(message)s", stream=sys.stderr)
     rows: list[Row] = []
     for backend in args.backends.split(","):
         with fresh_env(backend.strip()) as env:
-            rows += run(env, backend.strip(), SCALES[args.scale])
+            rows += run(env, backend.strip(), scale, bulk)
     print(format_table(rows))
     print(PERSON_REPORTS_HOOK)
     return 0

@@ -20,8 +20,11 @@ from sqlalchemy import (
     extract,
     func,
     insert,
+    literal,
+    null,
     or_,
     select,
+    union_all,
 )
 
 from common.money import NANOS_PER_MICRO, NANOS_PER_UNIT, Money
@@ -436,19 +439,20 @@ class ReportingApplication:
             period = self._period_expression(query.interval, zone, *bounds)
         width = len(query.grouped_by)
         groups: dict[tuple[tuple[str, ...], int | None], _GroupSums] = {}
+        conversions = unconsented = 0
         for row in conn.execute(self._report_statement(query, period)):
-            values = tuple(str(v) for v in row[:width])
-            index = None if period is None else int(row[width]) - first_key
-            rest = row[width + (0 if period is None else 1) :]
+            kind, keys = row[0], row[1:]
+            rest = keys[width + (0 if period is None else 1) :]
+            if kind == _COUNTS_ROW:
+                conversions, unconsented = int(rest[0] or 0), int(rest[1] or 0)
+                continue
+            values = tuple(str(v) for v in keys[:width])
+            index = None if period is None else int(keys[width]) - first_key
             units, high, middle, low, lowest, highest = rest
             groups[(values, index)] = _GroupSums(
                 int(units or 0), joined_value(high, middle, low), lowest, highest
             )
-        return _PeriodSums(
-            groups,
-            self._distinct_conversions(conn, query),
-            self._unconsented_conversions(conn, query),
-        )
+        return _PeriodSums(groups, conversions, unconsented)
 
     def _time_bounds(
         self, conn: Connection, query: ReportQuery
@@ -586,53 +590,64 @@ class ReportingApplication:
             conditions.append(or_(*matches))
         return conditions
 
-    def _distinct_conversions(self, conn: Connection, query: ReportQuery) -> int:
-        c = conversion_credits.c
-        statement = select(func.count(func.distinct(c.conversion_id))).where(
-            *self._conditions(query)
-        )
-        return int(conn.execute(statement).scalar_one())
-
-    def _unconsented_conversions(self, conn: Connection, query: ReportQuery) -> int:
-        """How many of the report's conversions were counted without analytics consent."""
-        c, u = conversion_credits.c, unconsented_conversions.c
-        statement = (
-            select(func.count(func.distinct(c.conversion_id)))
-            .select_from(
-                conversion_credits.join(
-                    unconsented_conversions,
-                    (u.property_id == c.property_id) & (u.conversion_id == c.conversion_id),
-                )
-            )
-            .where(*self._conditions(query), current(u, _at(query)))
-        )
-        return int(conn.execute(statement).scalar_one())
-
     def _report_statement(
         self, query: ReportQuery, period: ColumnElement[int] | None
     ) -> Select[Any]:
-        """Per group (and period): fraction units, value in three parts (see
-        value_parts) and the lowest and highest currency code."""
-        c = conversion_credits.c
+        """One statement over the query's credits, read once (a materialised CTE): a row
+        per group (and period) with its fraction units, value in three parts (see
+        value_parts) and the lowest and highest currency code, and a _COUNTS_ROW with the
+        distinct conversions and the unconsented ones among them in the first two figures.
+        Each row starts with its kind (_GROUP_ROW or _COUNTS_ROW)."""
+        c, u = conversion_credits.c, unconsented_conversions.c
         groups: list[ColumnElement[Any]] = [
             case((func.coalesce(c[d.value], "") == "", NOT_SET), else_=c[d.value]).label(f"g{n}")
             for n, d in enumerate(query.grouped_by)
         ]
         if period is not None:
             groups.append(period.label("period"))
+        flagged = (
+            select(u.conversion_id)
+            .where(
+                u.property_id == c.property_id,
+                u.conversion_id == c.conversion_id,
+                current(u, _at(query)),
+            )
+            .exists()
+        )
         credits = (
-            select(*groups, c.fraction_units, c.value_micros, c.currency_code)
+            select(
+                *groups,
+                c.conversion_id,
+                c.fraction_units,
+                c.value_micros,
+                c.currency_code,
+                case((flagged, c.conversion_id), else_=None).label("unconsented_id"),
+            )
             .where(*self._conditions(query))
-            .subquery()
+            .cte("report_credits")
+            .prefix_with("MATERIALIZED")
         )
         keys = [credits.c[g.name] for g in groups]
-        return select(
+        per_group = select(
+            literal(_GROUP_ROW).label("kind"),
             *keys,
             func.sum(credits.c.fraction_units),
             *value_part_sums(credits.c.value_micros),
             func.min(credits.c.currency_code),
             func.max(credits.c.currency_code),
         ).group_by(*keys)
+        counts = select(
+            literal(_COUNTS_ROW),
+            *(null() for _ in keys),
+            cast(func.count(func.distinct(credits.c.conversion_id)), BigInteger),
+            cast(func.count(func.distinct(credits.c.unconsented_id)), BigInteger),
+            *(null() for _ in range(4)),
+        )
+        return select(union_all(per_group, counts).subquery())
+
+
+_GROUP_ROW = 0
+_COUNTS_ROW = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,17 +5,49 @@ is asserted."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 
 from sqlalchemy import func, select
 
 from bench import reporting_queries
-from bench.reporting_queries import MODELS, SCALES, attribution_log, load, query_kinds
+from bench.reporting_bulk import bulk_load, view_rows
+from bench.reporting_queries import (
+    MODELS,
+    SCALES,
+    attribution_log,
+    load,
+    log_entries,
+    query_kinds,
+)
 from services.reporting.application import ReportingApplication
 from services.reporting.domainmodel import AsOf, ConversionAttribution, GroupBy, ReportQuery
 from services.reporting.server import ReportingSettings, build_engine, migrate
-from services.reporting.views import conversion_credits
-from tests.conftest import Storage
+from services.reporting.views import (
+    conversion_credits,
+    conversion_day_counts,
+    conversion_day_totals,
+    conversion_path_channels,
+    conversion_paths,
+    day_total_zones,
+    log_clock,
+    projection_positions,
+    unconsented_conversions,
+)
+from tests.conftest import POSTGRES_ADMIN_URL, Storage, fresh_postgres_database
+
+LOADED_VIEWS = (
+    conversion_credits,
+    unconsented_conversions,
+    conversion_paths,
+    conversion_path_channels,
+    conversion_day_totals,
+    conversion_day_counts,
+    day_total_zones,
+    log_clock,
+    projection_positions,
+)
 
 
 def _env(storage: Storage) -> dict[str, str]:
@@ -82,3 +114,43 @@ def test_the_rows_name_the_scale_and_the_catch_up_rate(storage: Storage) -> None
     assert rows[0].rate.endswith("entries/s")
     assert {row.size for row in rows[1:]} == {"tiny: 600 conv"}
     assert all(row.rate.startswith("p50 ") for row in rows[1:])
+
+
+@contextmanager
+def _second_env(storage: Storage) -> Iterator[dict[str, str]]:
+    """Settings on storage of the same backend as `storage`, apart from it."""
+    data = str(storage.data_dir.parent / "second")
+    if not storage.database_url:
+        yield {"CONVTRACK_DATA_DIR": data}
+        return
+    with fresh_postgres_database(POSTGRES_ADMIN_URL) as url:
+        yield {"CONVTRACK_DATA_DIR": data, "CONVTRACK_DATABASE_URL": url}
+
+
+def test_the_bulk_loader_writes_the_rows_the_projection_writes(storage: Storage) -> None:
+    with ExitStack() as stack:
+        envs = [_env(storage), stack.enter_context(_second_env(storage))]
+        engines = []
+        for env in envs:
+            settings = ReportingSettings.from_env(env)
+            migrate(settings)
+            engine = build_engine(settings)
+            stack.callback(engine.dispose)
+            engines.append(engine)
+        projected, bulk = engines
+        # The projection's pages as the bench feeds them; the bulk loader's chunks of 40
+        # entries, so that most re-attributions end a revision an earlier chunk loaded.
+        load(projected, 300)
+        bulk_load(bulk, log_entries(300), chunk_size=40)
+        with projected.connect() as conn:
+            expected = view_rows(conn, LOADED_VIEWS)
+        with bulk.connect() as conn:
+            found = view_rows(conn, LOADED_VIEWS)
+        for table in LOADED_VIEWS:
+            assert found[table.name] == expected[table.name], table.name
+        c = conversion_credits.c
+        with bulk.connect() as conn:
+            ended = conn.execute(
+                select(func.count(func.distinct(c.conversion_id))).where(c.valid_to.is_not(None))
+            ).scalar_one()
+        assert ended > 10
