@@ -19,6 +19,7 @@ import pstats
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -82,9 +83,12 @@ def store_sample(
     )
 
 
-def prepared_logs(env: Mapping[str, str], visitors: int) -> tuple[list[Any], list[Any]]:
-    """Ingest's and identity's log entries (protobuf) for the demo sample of `visitors`."""
-    env = {**env, **launcher.loopback_ports(env)}
+@contextmanager
+def sample_served(
+    env: Mapping[str, str], visitors: int
+) -> Iterator[tuple[ingest_pb2_grpc.IngestServiceStub, identity_pb2_grpc.IdentityServiceStub]]:
+    """Ingest and identity as processes on `env`'s storage and ports, holding the demo sample
+    of `visitors` with identity caught up (`store_sample`); stopped when the block ends."""
     log = Path(env["CONVTRACK_DATA_DIR"]).parent / "services.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     processes = [_start("ingest", env, log), _start("identity", env, log)]
@@ -96,24 +100,30 @@ def prepared_logs(env: Mapping[str, str], visitors: int) -> tuple[list[Any], lis
             ingest = ingest_pb2_grpc.IngestServiceStub(ingest_channel)
             identity = identity_pb2_grpc.IdentityServiceStub(identity_channel)
             store_sample(ingest, identity, visitors)
-            ingest_entries = _read_all(
-                lambda after: (
-                    ingest.ListEvents(
-                        ingest_pb2.ListEventsRequest(after=after, limit=PAGE), timeout=CALL_TIMEOUT
-                    ).entries
-                )
-            )
-            identity_entries = _read_all(
-                lambda after: (
-                    identity.ListEvents(
-                        identity_pb2.ListEventsRequest(after=after, limit=PAGE),
-                        timeout=CALL_TIMEOUT,
-                    ).entries
-                )
-            )
+            yield ingest, identity
     finally:
         for process in reversed(processes):
             _stop(process)
+
+
+def prepared_logs(env: Mapping[str, str], visitors: int) -> tuple[list[Any], list[Any]]:
+    """Ingest's and identity's log entries (protobuf) for the demo sample of `visitors`."""
+    env = {**env, **launcher.loopback_ports(env)}
+    with sample_served(env, visitors) as (ingest, identity):
+        ingest_entries = _read_all(
+            lambda after: (
+                ingest.ListEvents(
+                    ingest_pb2.ListEventsRequest(after=after, limit=PAGE), timeout=CALL_TIMEOUT
+                ).entries
+            )
+        )
+        identity_entries = _read_all(
+            lambda after: (
+                identity.ListEvents(
+                    identity_pb2.ListEventsRequest(after=after, limit=PAGE), timeout=CALL_TIMEOUT
+                ).entries
+            )
+        )
     return ingest_entries, identity_entries
 
 

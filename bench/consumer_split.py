@@ -27,15 +27,12 @@ from typing import Any
 
 import grpc
 
-from bench.catchup import _start, _stop
-from bench.consumer_pages import interleaved, store_sample
+from bench.consumer_pages import interleaved, sample_served
 from bench.storage import fresh_env
 from common.follower import CATCH_UP_PAGE_SIZE, CATCH_UP_PAGES, UpstreamEntry
 from common.server import tune_garbage_collector
 from common.storage import database_for
 from common.upstream import GrpcUpstreamLog, identity_log, ingest_log
-from convtrack.identity.v1 import identity_pb2_grpc
-from convtrack.ingest.v1 import ingest_pb2_grpc
 from services import launcher
 from services.attribution.application import AttributionApplication
 from services.attribution.upstream import identity_input, ingest_input
@@ -155,28 +152,13 @@ def run(backend: str, visitors: int, profile: bool) -> list[str]:
     lines: list[str] = []
     with fresh_env(backend) as env:
         env = {**env, **launcher.loopback_ports(env)}
-        log = Path(env["CONVTRACK_DATA_DIR"]).parent / "services.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        processes = [_start("ingest", env, log), _start("identity", env, log)]
-        try:
-            with (
-                grpc.insecure_channel(env["INGEST_ADDR"]) as ingest_channel,
-                grpc.insecure_channel(env["IDENTITY_ADDR"]) as identity_channel,
-            ):
-                store_sample(
-                    ingest_pb2_grpc.IngestServiceStub(ingest_channel),
-                    identity_pb2_grpc.IdentityServiceStub(identity_channel),
-                    visitors,
-                )
+        with sample_served(env, visitors):
             for split in (identity_split, attribution_split):
                 phases = Phases(profile)
                 lines.append(split(env, backend, phases) + f"; loadavg {os.getloadavg()[0]:.1f}")
                 print(lines[-1], flush=True)
                 if profile:
                     phases.print_profiles()
-        finally:
-            for process in reversed(processes):
-                _stop(process)
     return lines
 
 

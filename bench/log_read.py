@@ -20,19 +20,15 @@ import pstats
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-import grpc
-
-from bench.catchup import _start, _stop
-from bench.consumer_pages import store_sample
+from bench.consumer_pages import sample_served
 from bench.storage import fresh_env
 from common.eventlog import LoggedApplication
 from common.log_endpoint import LogEndpoint
 from common.server import tune_garbage_collector
-from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
-from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from convtrack.identity.v1 import identity_pb2
+from convtrack.ingest.v1 import ingest_pb2
 from services import launcher
 from services.attribution.upstream import identity_input, ingest_input
 from services.identity import servicer as identity_servicer
@@ -48,22 +44,8 @@ PAGE = 1000
 
 def prepare(env: Mapping[str, str], visitors: int) -> None:
     """Ingest's and identity's stores hold the demo sample of `visitors` (processes stopped)."""
-    log = Path(env["CONVTRACK_DATA_DIR"]).parent / "services.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    processes = [_start("ingest", env, log), _start("identity", env, log)]
-    try:
-        with (
-            grpc.insecure_channel(env["INGEST_ADDR"]) as ingest_channel,
-            grpc.insecure_channel(env["IDENTITY_ADDR"]) as identity_channel,
-        ):
-            store_sample(
-                ingest_pb2_grpc.IngestServiceStub(ingest_channel),
-                identity_pb2_grpc.IdentityServiceStub(identity_channel),
-                visitors,
-            )
-    finally:
-        for process in reversed(processes):
-            _stop(process)
+    with sample_served(env, visitors):
+        pass
 
 
 class _Step:
