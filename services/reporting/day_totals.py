@@ -135,6 +135,8 @@ def _add_to_day_tables(
         for d in DIMENSIONS
     )
     keys = ", ".join(_TOTAL_KEYS)
+    # SQLite reads "ON CONFLICT" after a SELECT without WHERE as part of the SELECT: the
+    # `WHERE 1 = 1` keeps the upsert's clause apart (its documented workaround).
     _upsert(
         conn,
         conversion_day_totals,
