@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -179,3 +180,11 @@ def writes_blocked(storage: Storage) -> Iterator[None]:
             yield
         finally:
             pg.rollback()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Waits until `condition()` holds, failing the test after `timeout` seconds."""
+    give_up = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < give_up, "timed out waiting"
+        time.sleep(0.02)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +32,7 @@ from tests.integration.helpers_ingest import (
     page_view,
     read_log,
     track,
+    wait_until,
     writes_blocked,
 )
 
@@ -105,13 +106,6 @@ def call_in_thread(stub: Stub, event_ids: list[str], results: list[CallResult]) 
     thread = threading.Thread(target=run)
     thread.start()
     return thread
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    give_up = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < give_up, "timed out waiting"
-        time.sleep(0.02)
 
 
 def test_a_blocked_store_makes_the_excess_calls_answer_resource_exhausted_at_once(

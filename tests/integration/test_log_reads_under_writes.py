@@ -5,8 +5,7 @@ GetLogHead are still answered, before any write call finishes."""
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import grpc
@@ -28,7 +27,7 @@ from services.ingest.server import (
 )
 from services.ingest.servicer import IngestServicer
 from tests.conftest import Storage
-from tests.integration.helpers_ingest import page_view, track, writes_blocked
+from tests.integration.helpers_ingest import page_view, track, wait_until, writes_blocked
 
 Stub = ingest_pb2_grpc.IngestServiceStub
 BATCH = 10
@@ -36,7 +35,6 @@ CALLS = SERVER_WORKERS + 2
 WRITE_DEADLINE = 60.0
 # Generous: a read answered at all while the store is blocked is the point, not its speed.
 READ_DEADLINE = 15.0
-WAIT_TIMEOUT = 30.0
 
 
 @dataclass
@@ -97,13 +95,6 @@ def send_in_thread(stub: Stub, call: int, outcomes: Outcomes) -> threading.Threa
     thread = threading.Thread(target=run)
     thread.start()
     return thread
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = WAIT_TIMEOUT) -> None:
-    give_up = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < give_up, "timed out waiting"
-        time.sleep(0.02)
 
 
 def test_log_reads_are_answered_while_write_calls_wait_for_a_blocked_store(
