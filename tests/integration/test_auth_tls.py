@@ -160,12 +160,19 @@ def test_the_other_services_load_their_key_sets_from_ingest_over_mutual_tls(
                 metadata=new_key,
             ),
         }
+        # Reporting answers NOT_FOUND, past authentication and authorisation, while the
+        # property has no conversion: this test may run first on its worker's system.
+        accepted = {
+            "identity": {grpc.StatusCode.OK},
+            "attribution": {grpc.StatusCode.OK},
+            "reporting": {grpc.StatusCode.OK, grpc.StatusCode.NOT_FOUND},
+        }
         started = time.monotonic()
         for name, call in calls.items():
             while (code := status_of(call)) is grpc.StatusCode.UNAUTHENTICATED:
                 assert time.monotonic() - started < 10, f"the new key did not reach {name}"
                 time.sleep(0.1)
-            assert code is grpc.StatusCode.OK, (name, code)
+            assert code in accepted[name], (name, code)
 
     ring = ingest_pb2.GetKeyRingRequest()
     for peer in ("identity", "attribution", "reporting"):
