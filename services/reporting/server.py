@@ -199,14 +199,17 @@ def _start(
         kinds.append(IdentityLinksProjection)
         interrupts.append(identity_channel.close)
     keys = None
+    key_closers: list[Callable[[], None]] = []
     if settings.auth.mode is AuthMode.KEYS:
         key_channel = open_channel(
             settings.ingest_addr or ReportingSettings.ingest_addr,
             settings.transport.tls,
             telemetry.tracer_provider,
         )
-        interrupts.append(key_channel.close)
         keys = started_cache(True, key_set or key_set_loader(key_channel), "reporting")
+        # Closed after the refresh has stopped (a closer), not with the interrupts: a refresh
+        # running when the channel closed logged a failure at every shutdown's chance.
+        key_closers = [*([keys.stop] if keys else []), key_channel.close]
     rebuilder = Rebuilder(
         views,
         [Feed(log, kind, lock) for (log, _, lock), kind in zip(feeds, kinds, strict=True)],
@@ -308,7 +311,7 @@ def _start(
         interrupts=interrupts,
         closers=[
             rebuilder.stop,
-            *([keys.stop] if keys else []),
+            *key_closers,
             engine.dispose,
             audit.close,
             telemetry.shutdown,
