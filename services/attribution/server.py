@@ -284,9 +284,15 @@ def _start(
         "attribution",
         server,
         followers=followers,
-        interrupts=[ingest_channel.close, identity_channel.close, app.release_log_readers],
-        closers=[
+        # The key refresh stops before the channel it loads through closes: a refresh running
+        # as the channel closed logged a failure at shutdown.
+        interrupts=[
             *([keys.stop] if keys else []),
+            ingest_channel.close,
+            identity_channel.close,
+            app.release_log_readers,
+        ],
+        closers=[
             watches.drain,
             app.close,
             audit.close,

@@ -261,9 +261,10 @@ def _start(
         "identity",
         server,
         followers=[follower],
-        interrupts=[channel.close, app.release_log_readers],
+        # The key refresh stops before the channel it loads through closes: a refresh running
+        # as the channel closed logged a failure at shutdown.
+        interrupts=[*([keys.stop] if keys else []), channel.close, app.release_log_readers],
         closers=[
-            *([keys.stop] if keys else []),
             app.close,
             audit.close,
             telemetry.shutdown,
