@@ -389,3 +389,28 @@ def test_two_crm_records_of_different_persons_still_keep_a_shared_mailbox_from_j
     feed.see("crm:ann", "email:family")
     feed.see("crm:bob", "email:family")
     assert feed.person("crm:ann") != feed.person("crm:bob")
+
+
+def test_a_phone_typed_with_a_second_email_without_a_login_stays_with_its_person() -> None:
+    feed = Feed()
+    feed.see("anon:ann-phone", "user:ann", "email:ann", "phone:ann")
+    feed.see("anon:ann-phone", "phone:ann")
+    decisions = feed.see("anon:ann-tablet", "email:ann-work", "phone:ann")
+    refusals = [d for d in decisions if isinstance(d, MergeRefused)]
+    assert [r.dropped_identifier for r in refusals] == ["phone:ann"]
+    assert not refusals[0].counts_for_fanout
+    assert not [d for d in decisions if isinstance(d, IdentifierMarkedShared | PersonSplit)]
+    assert feed.person("phone:ann") == feed.person("user:ann")
+    assert feed.person("email:ann-work") != feed.person("user:ann")
+    feed.see("anon:ann-laptop", "phone:ann")
+    assert feed.person("anon:ann-laptop") == feed.person("user:ann")
+
+
+def test_an_email_typed_with_another_persons_email_on_a_cookie_is_still_marked_shared() -> None:
+    feed = Feed()
+    feed.see("anon:ann-laptop", "user:ann", "email:ann", "email:family")
+    decisions = feed.see("anon:bob-phone", "email:bob")
+    decisions = feed.see("anon:bob-phone", "email:family")
+    assert [d.identifier for d in decisions if isinstance(d, IdentifierMarkedShared)] == [
+        "email:family"
+    ]

@@ -33,8 +33,9 @@ def decide(state: ResolutionState, rules: IdentityRules, obs: ObservationRecord)
     the observation would exceed a kind's max-per-person limit, the merge is refused and the
     lowest-priority identifier taking part in the conflict is dropped, then the join is retried.
     The older person survives a merge. A dropped identifier counts as seen with every person
-    the observation touched; one seen with too many persons is marked shared, detached, and the
-    person it alone held together is split.
+    the observation touched (not an email or phone dropped for want of a stronger identifier
+    in a conflict over another kind); one seen with too many persons is marked shared,
+    detached, and the person it alone held together is split.
     """
     decisions: list[Decision] = []
     identifiers = tuple(dict.fromkeys(obs.identifiers))
@@ -66,7 +67,7 @@ def decide(state: ResolutionState, rules: IdentityRules, obs: ObservationRecord)
         persons = {owner_of[i] for i in joining if i in owner_of}
     if not new and len(persons) <= 1:
         return decisions
-    dropped: list[tuple[str, str, bool]] = []
+    dropped: list[tuple[str, str, bool, bool]] = []
     while True:
         conflict = _conflict(state, rules, joining)
         if conflict is not None:
@@ -77,18 +78,19 @@ def decide(state: ResolutionState, rules: IdentityRules, obs: ObservationRecord)
                 " without a stronger identifier in the observation)" if unvouched else ")"
             )
             keeps_apart = not unvouched and record is None
+            counts = not unvouched or not _bystander(rules, victim, kind)
         else:
             apart = _kept_apart(state, joining)
             if apart is None:
                 break
             victim = _lowest_priority(state, rules, joining, apart)
             reason = "the persons were kept apart (split or refused before)"
-            keeps_apart = True
+            keeps_apart = counts = True
         joining.remove(victim)
-        dropped.append((victim, reason, keeps_apart))
+        dropped.append((victim, reason, keeps_apart, counts))
     final_of: dict[str, str] = {}
     decisions.extend(_join(state, joining, evidence, final_of))
-    for victim, _, _ in dropped:
+    for victim, *_ in dropped:
         owner = owner_of.get(victim)
         if owner is None:
             person = person_id_for(state.property_id, victim)
@@ -98,10 +100,11 @@ def decide(state: ResolutionState, rules: IdentityRules, obs: ObservationRecord)
             final_of[victim] = final_of.get(owner, owner)
     if not dropped:
         return decisions
-    kept_apart = tuple(dict.fromkeys(final_of[i] for i in (*joining, *(v for v, _, _ in dropped))))
-    for victim, reason, keeps in dropped:
-        decisions.append(MergeRefused(evidence, kept_apart, reason, victim, obs.ts, keeps))
-    marks = _fanout(state, rules, obs, evidence, [v for v, _, _ in dropped], final_of, kept_apart)
+    kept_apart = tuple(dict.fromkeys(final_of[i] for i in (*joining, *(v for v, *_ in dropped))))
+    for victim, reason, keeps, counts in dropped:
+        decisions.append(MergeRefused(evidence, kept_apart, reason, victim, obs.ts, keeps, counts))
+    counted = [victim for victim, _, _, counts in dropped if counts]
+    marks = _fanout(state, rules, obs, evidence, counted, final_of, kept_apart)
     if marks:
         involved = {owner_of[i] for i in identifiers if i in owner_of and i not in state.shared}
         shadow = state.shadow(involved)
@@ -116,6 +119,13 @@ def decide(state: ResolutionState, rules: IdentityRules, obs: ObservationRecord)
                 decisions.append(split)
                 shadow.apply(split)
     return decisions
+
+
+def _bystander(rules: IdentityRules, identifier: str, kind: str) -> bool:
+    """Whether `identifier`, dropped in a conflict over `kind`, names a person of its own
+    kind (a phone dropped because it brought a second email): it was not what broke the limit."""
+    rule = rules.kinds.get(kind_of(identifier))
+    return kind_of(identifier) != kind and rule is not None and rule.names_person
 
 
 def _devices_kept_apart(rules: IdentityRules, joining: list[str]) -> bool:

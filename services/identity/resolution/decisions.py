@@ -59,6 +59,9 @@ class MergeRefused:
     limit they would break, such as two logins). A refusal for want of a stronger identifier
     (`KindRule.max_unvouched`) does not keep them apart: the evidence was not enough, which
     does not make them different people, and a later observation with a login may join them.
+    The refusal counts towards the dropped identifier's fan-out unless `counts_for_fanout` is
+    false: an email or phone dropped for want of a stronger identifier in a conflict over
+    another kind (a phone typed with a second email) was not what broke the limit.
     """
 
     observation: Evidence
@@ -67,6 +70,7 @@ class MergeRefused:
     dropped_identifier: str
     ts: datetime | None = None
     keeps_apart: bool = True
+    counts_for_fanout: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,7 +118,11 @@ class ResolutionState:
                 other for other in decision.persons if other != person
             )
         identifier = decision.dropped_identifier
-        if identifier in self.person_by_identifier and identifier not in self.shared:
+        if (
+            decision.counts_for_fanout
+            and identifier in self.person_by_identifier
+            and identifier not in self.shared
+        ):
             seen = self.fanout.setdefault(identifier, {})
             for person in decision.persons:
                 seen[person] = decision.ts
