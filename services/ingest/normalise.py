@@ -140,9 +140,10 @@ class FactState:
     fields: dict[str, object]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ValidEvent:
     """An event that passed validation: what its fact holds, but for the sealed identifiers.
+    Treated as immutable, not frozen for speed (see `IncomingEvent`).
 
     `identifier_keys` ("kind:value", placeholders such as "undefined" left out) must be
     sealed before the fact is built, unless analytics consent is denied. `consent` is what
