@@ -50,6 +50,7 @@ from services.ingest.enrichment import (
     TrafficSource,
     UserAgentParser,
     classify_traffic,
+    with_click_ids_masked,
 )
 from services.ingest.network import (
     InvalidSignalError,
@@ -195,6 +196,12 @@ class Normaliser:
         self._traffic_cache: dict[
             tuple[str, str, str, CampaignTags, ClickIds, bool],
             tuple[ScrubbedTraffic, str, ChannelGroup],
+        ] = {}
+        # The same key with the landing URL's click ids masked -> traffic source, NUL field
+        # and channel group: what is left to classify when the landing URL is new.
+        self._source_cache: dict[
+            tuple[str, str, str, CampaignTags, ClickIds, bool],
+            tuple[TrafficSource, str, ChannelGroup],
         ] = {}
 
     def classify_with(self, channel_groups: Callable[[str], ChannelGroup]) -> None:
@@ -478,12 +485,13 @@ class Normaliser:
         key = (incoming.property_id, landing, referrer, touch.tags, touch.click_ids, from_landing)
         found = self._traffic_cache.get(key)
         if found is None or found[2] is not group:
-            found = (
-                *self._classified(
-                    landing, referrer, touch.tags, touch.click_ids, from_landing, group
-                ),
+            landing_url = self._urls.url(landing)
+            source, nul_field = self._source(
+                (incoming.property_id, with_click_ids_masked(landing), *key[2:]),
+                landing_url,
                 group,
             )
+            found = (ScrubbedTraffic(source, landing_url), nul_field, group)
             if len(self._traffic_cache) >= TRAFFIC_CACHE_SIZE:
                 self._traffic_cache.clear()
             self._traffic_cache[key] = found
@@ -492,18 +500,39 @@ class Normaliser:
             violations.append(Violation(nul_field, "carries campaign tags with NUL characters"))
         return scrubbed
 
+    def _source(
+        self,
+        key: tuple[str, str, str, CampaignTags, ClickIds, bool],
+        landing_url: str,
+        group: ChannelGroup,
+    ) -> tuple[TrafficSource, str]:
+        """The traffic source and NUL field (see `_classified`) of a touchpoint, remembered
+        by (property, landing URL with its click ids masked, referrer, tags, click ids, whether
+        the URL is the touchpoint's own): an ad click's landing URL is new on every click,
+        its classification is not (`with_click_ids_masked`)."""
+        found = self._source_cache.get(key)
+        if found is None or found[2] is not group:
+            _, _, referrer, tags, click_ids, landing_field = key
+            found = (
+                *self._classified(landing_url, referrer, tags, click_ids, landing_field, group),
+                group,
+            )
+            if len(self._source_cache) >= TRAFFIC_CACHE_SIZE:
+                self._source_cache.clear()
+            self._source_cache[key] = found
+        return found[0], found[1]
+
     def _classified(
         self,
-        landing: str,
+        landing_url: str,
         referrer: str,
         tags: CampaignTags,
         click_ids: ClickIds,
         landing_field: bool,
         channel_group: ChannelGroup,
-    ) -> tuple[ScrubbedTraffic, str]:
-        """The traffic source of a landing URL, referrer, tags and click ids as sent, and
-        the field to blame ("" when none) when tags read from the URL carry NUL."""
-        landing_url = self._urls.url(landing)
+    ) -> tuple[TrafficSource, str]:
+        """The traffic source of a landing URL (scrubbed), referrer, tags and click ids as
+        sent, and the field to blame ("" when none) when tags read from the URL carry NUL."""
         traffic = classify_traffic(
             landing_url=landing_url,
             referrer=self._urls.url(referrer),
@@ -515,7 +544,7 @@ class Normaliser:
         nul_field = ""
         if any(NUL in tag for tag in derived) and not any(NUL in tag for tag in astuple(tags)):
             nul_field = "touchpoint.landing_url" if landing_field else "context.page_url"
-        return ScrubbedTraffic(traffic, landing_url), nul_field
+        return traffic, nul_field
 
     def _check_text(self, incoming: IncomingEvent, violations: list[Violation]) -> None:
         """Text is stored in SQL columns downstream, where PostgreSQL refuses NUL."""
