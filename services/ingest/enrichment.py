@@ -268,6 +268,46 @@ def _query_params(url: str) -> dict[str, str]:
     return params
 
 
+_CLICK_ID_PARAMS = frozenset(kind.name for kind in CLICK_ID_TYPES)
+# A click id value that reads the same whatever unquoting or scrubbing is applied: no "%",
+# "+", "@", "=", space or separator.
+_PLAIN_NAME = re.compile(r"[A-Za-z_]+")
+_PLAIN_VALUE = re.compile(r"[A-Za-z0-9_.~-]+")
+CLICK_ID_STAND_IN = "_"
+
+
+def with_click_ids_masked(url: str) -> str:
+    """The URL with the value of each click id in its query string replaced by one
+    stand-in, where that cannot change how the URL's traffic is classified: click ids are
+    unique per click (every ad click's landing URL is new), while `classify_traffic` reads
+    only whether one is set. A value is replaced only when it is plain (letters, digits and
+    `_.~-`: nothing that unquoting, `UrlScrubber` or stripping would change or redact) and
+    its parameter name is a click id's as written; so for any `scrubbed` by `UrlScrubber`,
+    classify_traffic(landing_url=scrubbed(url)) == classify_traffic(landing_url=
+    scrubbed(with_click_ids_masked(url))) with the other arguments the same."""
+    start = url.find("?")
+    fragment = url.find("#")
+    if start < 0 or 0 <= fragment < start:
+        return url
+    end = len(url) if fragment < 0 else fragment
+    pairs = url[start + 1 : end].split("&")
+    masked = False
+    for index, pair in enumerate(pairs):
+        name, equals, value = pair.partition("=")
+        if (
+            equals
+            and name.lower() in _CLICK_ID_PARAMS
+            and value != CLICK_ID_STAND_IN
+            and _PLAIN_NAME.fullmatch(name)
+            and _PLAIN_VALUE.fullmatch(value)
+        ):
+            pairs[index] = f"{name}={CLICK_ID_STAND_IN}"
+            masked = True
+    if not masked:
+        return url
+    return f"{url[: start + 1]}{'&'.join(pairs)}{url[end:]}"
+
+
 def classify_traffic(
     *,
     landing_url: str,

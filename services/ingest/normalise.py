@@ -29,7 +29,7 @@ from common.money import (
     UnknownRateError,
     is_known_currency,
 )
-from common.values import Identifier, IdentifierType
+from common.values import IdentifierType
 from services.ingest.channel_groups import DEFAULT_CHANNEL_GROUP, ChannelGroup
 from services.ingest.consent import read_consent
 from services.ingest.domainmodel import (
@@ -50,6 +50,7 @@ from services.ingest.enrichment import (
     TrafficSource,
     UserAgentParser,
     classify_traffic,
+    with_click_ids_masked,
 )
 from services.ingest.network import (
     InvalidSignalError,
@@ -70,6 +71,9 @@ MAX_MICROS = 2**63 - 1
 TRAFFIC_CACHE_SIZE = 4096
 VALUE_CACHE_SIZE = 65_536
 _NO_CLICK_IDS = ClickIds()
+_ANONYMOUS_PREFIX = f"{IdentifierType.ANONYMOUS_ID.value}:"
+_USER_PREFIX = f"{IdentifierType.USER_ID.value}:"
+_EMAIL_PREFIX = f"{IdentifierType.EMAIL_SHA256.value}:"
 A = TypeVar("A", bound=Hashable)
 R = TypeVar("R")
 
@@ -140,9 +144,10 @@ class FactState:
     fields: dict[str, object]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ValidEvent:
     """An event that passed validation: what its fact holds, but for the sealed identifiers.
+    Treated as immutable, not frozen for speed (see `IncomingEvent`).
 
     `identifier_keys` ("kind:value", placeholders such as "undefined" left out) must be
     sealed before the fact is built, unless analytics consent is denied. `consent` is what
@@ -194,6 +199,12 @@ class Normaliser:
         self._traffic_cache: dict[
             tuple[str, str, str, CampaignTags, ClickIds, bool],
             tuple[ScrubbedTraffic, str, ChannelGroup],
+        ] = {}
+        # The same key with the landing URL's click ids masked -> traffic source, NUL field
+        # and channel group: what is left to classify when the landing URL is new.
+        self._source_cache: dict[
+            tuple[str, str, str, CampaignTags, ClickIds, bool],
+            tuple[TrafficSource, str, ChannelGroup],
         ] = {}
 
     def classify_with(self, channel_groups: Callable[[str], ChannelGroup]) -> None:
@@ -284,9 +295,7 @@ class Normaliser:
             incoming=incoming,
             record_id=_record_id(incoming),
             occurred_at=occurred_at,
-            identifier_keys=tuple(
-                i.key for i in identifiers if self._placeholder_reason(i.value) is None
-            ),
+            identifier_keys=tuple(key for key, placeholder in identifiers if placeholder is None),
             geo_country=geo_country,
             geo_city=geo_city,
             value=value,
@@ -477,12 +486,13 @@ class Normaliser:
         key = (incoming.property_id, landing, referrer, touch.tags, touch.click_ids, from_landing)
         found = self._traffic_cache.get(key)
         if found is None or found[2] is not group:
-            found = (
-                *self._classified(
-                    landing, referrer, touch.tags, touch.click_ids, from_landing, group
-                ),
+            landing_url = self._urls.url(landing)
+            source, nul_field = self._source(
+                (incoming.property_id, with_click_ids_masked(landing), *key[2:]),
+                landing_url,
                 group,
             )
+            found = (ScrubbedTraffic(source, landing_url), nul_field, group)
             if len(self._traffic_cache) >= TRAFFIC_CACHE_SIZE:
                 self._traffic_cache.clear()
             self._traffic_cache[key] = found
@@ -491,18 +501,39 @@ class Normaliser:
             violations.append(Violation(nul_field, "carries campaign tags with NUL characters"))
         return scrubbed
 
+    def _source(
+        self,
+        key: tuple[str, str, str, CampaignTags, ClickIds, bool],
+        landing_url: str,
+        group: ChannelGroup,
+    ) -> tuple[TrafficSource, str]:
+        """The traffic source and NUL field (see `_classified`) of a touchpoint, remembered
+        by (property, landing URL with its click ids masked, referrer, tags, click ids, whether
+        the URL is the touchpoint's own): an ad click's landing URL is new on every click,
+        its classification is not (`with_click_ids_masked`)."""
+        found = self._source_cache.get(key)
+        if found is None or found[2] is not group:
+            _, _, referrer, tags, click_ids, landing_field = key
+            found = (
+                *self._classified(landing_url, referrer, tags, click_ids, landing_field, group),
+                group,
+            )
+            if len(self._source_cache) >= TRAFFIC_CACHE_SIZE:
+                self._source_cache.clear()
+            self._source_cache[key] = found
+        return found[0], found[1]
+
     def _classified(
         self,
-        landing: str,
+        landing_url: str,
         referrer: str,
         tags: CampaignTags,
         click_ids: ClickIds,
         landing_field: bool,
         channel_group: ChannelGroup,
-    ) -> tuple[ScrubbedTraffic, str]:
-        """The traffic source of a landing URL, referrer, tags and click ids as sent, and
-        the field to blame ("" when none) when tags read from the URL carry NUL."""
-        landing_url = self._urls.url(landing)
+    ) -> tuple[TrafficSource, str]:
+        """The traffic source of a landing URL (scrubbed), referrer, tags and click ids as
+        sent, and the field to blame ("" when none) when tags read from the URL carry NUL."""
         traffic = classify_traffic(
             landing_url=landing_url,
             referrer=self._urls.url(referrer),
@@ -514,7 +545,7 @@ class Normaliser:
         nul_field = ""
         if any(NUL in tag for tag in derived) and not any(NUL in tag for tag in astuple(tags)):
             nul_field = "touchpoint.landing_url" if landing_field else "context.page_url"
-        return ScrubbedTraffic(traffic, landing_url), nul_field
+        return traffic, nul_field
 
     def _check_text(self, incoming: IncomingEvent, violations: list[Violation]) -> None:
         """Text is stored in SQL columns downstream, where PostgreSQL refuses NUL."""
@@ -608,21 +639,22 @@ class Normaliser:
 
     def _identifiers(
         self, incoming: IncomingEvent, violations: list[Violation], *, required: bool = True
-    ) -> list[Identifier]:
-        """The event's identifiers: its ids, then its email hashes in order, without
-        repeats. Adds violations when they are `required` and none is a real identifier
-        (see `_missing_identifier_violations`)."""
-        sent: list[tuple[str, Identifier]] = []
-        for name, kind, value in (
-            ("identity.anonymous_id", IdentifierType.ANONYMOUS_ID, incoming.anonymous_id),
-            ("identity.user_id", IdentifierType.USER_ID, incoming.user_id),
+    ) -> list[tuple[str, str | None]]:
+        """The event's identifiers as keys ("anon:…"), each with why it is a placeholder
+        (None for a real one): its ids, then its email hashes in order, without repeats.
+        Adds violations when they are `required` and none is a real identifier (see
+        `_missing_identifier_violations`)."""
+        sent: list[tuple[str, str, str]] = []  # (field, key prefix, value)
+        for name, prefix, value in (
+            ("identity.anonymous_id", _ANONYMOUS_PREFIX, incoming.anonymous_id),
+            ("identity.user_id", _USER_PREFIX, incoming.user_id),
         ):
             if len(value) > MAX_IDENTIFIER_LENGTH:
                 violations.append(
                     Violation(name, f"is longer than {MAX_IDENTIFIER_LENGTH} characters")
                 )
-            elif value.strip():
-                sent.append((name, Identifier(kind, value.strip())))
+            elif stripped := value.strip():
+                sent.append((name, prefix, stripped))
         hashes: dict[str, str] = {}
         if incoming.email:
             try:
@@ -637,10 +669,14 @@ class Normaliser:
                 violations.append(
                     Violation("identity.email_sha256", "must be 64 hexadecimal digits (SHA-256)")
                 )
-        sent.extend((hashes[h], Identifier(IdentifierType.EMAIL_SHA256, h)) for h in sorted(hashes))
+        sent.extend((hashes[h], _EMAIL_PREFIX, h) for h in sorted(hashes))
+        placeholders = [self._placeholder_reason(value) for _, _, value in sent]
         if required and not any(v.field.startswith("identity") for v in violations):
-            violations.extend(_missing_identifier_violations(sent, self._placeholder_reason))
-        return [identifier for _, identifier in sent]
+            violations.extend(_missing_identifier_violations(sent, placeholders))
+        return [
+            (prefix + value, placeholder)
+            for (_, prefix, value), placeholder in zip(sent, placeholders, strict=True)
+        ]
 
     def _conversion_value(
         self, incoming: IncomingEvent, occurred_at: datetime, violations: list[Violation]
@@ -760,27 +796,27 @@ class Normaliser:
 
 
 def _missing_identifier_violations(
-    sent: list[tuple[str, Identifier]], placeholder: Callable[[str], str | None]
+    sent: list[tuple[str, str, str]], placeholders: list[str | None]
 ) -> list[Violation]:
-    """No violation when an event sent a real identifier (field, identifier pairs); one per
-    field when each holds a placeholder ("undefined", "null", an all-zero id, the hash of an
-    empty string); one on "identity" when nothing was sent."""
+    """No violation when an event sent a real identifier ((field, key prefix, value) with
+    why each is a placeholder, None for a real one); one per field when each holds a
+    placeholder ("undefined", "null", an all-zero id, the hash of an empty string); one on
+    "identity" when nothing was sent."""
     if not sent:
         return [
             Violation(
                 "identity", "at least one of anonymous_id, user_id, email, email_sha256 is required"
             )
         ]
-    reasons = [placeholder(identifier.value) for _, identifier in sent]
-    if not all(reasons):
+    if not all(placeholders):
         return []
     return [
         Violation(
             field,
-            f'"{_shortened(identifier.value)}" is a placeholder ({reason}), and the event has no '
+            f'"{_shortened(value)}" is a placeholder ({reason}), and the event has no '
             "other identifier: at least one real identifier is required",
         )
-        for (field, identifier), reason in zip(sent, reasons, strict=True)
+        for (field, _, value), reason in zip(sent, placeholders, strict=True)
     ]
 
 

@@ -355,18 +355,21 @@ def _pair(identifier: str, pseudonym: str) -> ingest_pb2.PseudonymPair:
     )
 
 
-def verdict_message(index: int, event_id: str, verdict: Verdict) -> ingest_pb2.EventVerdict:
-    """The EventVerdict message of a plain verdict."""
-    return ingest_pb2.EventVerdict(
-        index=index,
-        event_id=event_id,
-        verdict=_VERDICTS[verdict.outcome],
-        record_id=str(verdict.record_id) if verdict.record_id else "",
-        violations=[
-            ingest_pb2.FieldViolation(field=v.field, description=v.description)
-            for v in verdict.violations
-        ],
-    )
+def verdict_fields(index: int, event_id: str, verdict: Verdict) -> dict[str, Any]:
+    """The fields of a plain verdict's EventVerdict message: a response's verdicts are
+    built from them in one constructor call in C, which costs a third of building each
+    message and copying it into the response."""
+    fields: dict[str, Any] = {
+        "index": index,
+        "event_id": event_id,
+        "verdict": _VERDICTS[verdict.outcome],
+        "record_id": str(verdict.record_id) if verdict.record_id else "",
+    }
+    if verdict.violations:
+        fields["violations"] = [
+            {"field": v.field, "description": v.description} for v in verdict.violations
+        ]
+    return fields
 
 
 def _envelope(event: Any) -> dict[str, Any]:
@@ -680,7 +683,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             abort_resource_exhausted(context, BUSY_MESSAGE, busy.retry_after)
             raise
         messages = [
-            verdict_message(i, e.event_id, v)
+            verdict_fields(i, e.event_id, v)
             for i, (e, v) in enumerate(zip(incoming, verdicts, strict=True))
         ]
         self._count(verdicts)

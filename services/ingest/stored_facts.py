@@ -9,8 +9,9 @@ aggregate and mapping its event cost more than the rest of ingest's work per eve
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
@@ -28,7 +29,29 @@ from services.ingest.normalise import FactState
 INITIAL_VERSION = 1
 DATETIME_FIELDS = ("occurred_at", "received_at")
 # The library's JSONTranscoder settings, without the hook it calls for each datetime.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
+
+
+def stdlib_state_encoder() -> Callable[[Any], bytes]:
+    """The library's own encoding of a state (the stdlib's C encoder, then UTF-8)."""
+    encode = _ENCODER.encode
+    return lambda state: encode(state).encode("utf8")
+
+
+def state_encoder() -> Callable[[Any], bytes]:
+    """The fastest encoder of a fact's state that writes the library's bytes: msgspec's
+    (compact, UTF-8, the same escapes; ~4x faster than the stdlib's on ingest's facts,
+    which spent ~10 us each there) when installed, else the stdlib's.
+    tests/unit/test_ingest_stored_facts.py checks both against the library's mapper."""
+    try:
+        from msgspec.json import Encoder
+    except ImportError:
+        return stdlib_state_encoder()
+    encode: Callable[[Any], bytes] = Encoder().encode
+    return encode
+
+
+_ENCODE_STATE = state_encoder()
 _TOPICS: dict[type[RecordedFact], tuple[str, str]] = {
     kind: (get_topic(kind.Recorded), get_topic(kind))
     for kind in (Touchpoint, PageView, Conversion, Identification, ConversionOutcome)
@@ -40,18 +63,24 @@ def _datetime(value: datetime) -> dict[str, str]:
     return {"_type_": "datetime_iso", "_data_": value.isoformat()}
 
 
-def stored_fact(fact: FactState, timestamp: datetime) -> StoredEvent:
+def stored_fact(
+    fact: FactState, timestamp: datetime, encode: Callable[[Any], bytes] = _ENCODE_STATE
+) -> StoredEvent:
     """The stored `Recorded` event of a fact created at `timestamp`."""
-    return stored_facts([fact], timestamp)[0]
+    return stored_facts([fact], timestamp, encode)[0]
 
 
-def stored_facts(facts: Sequence[FactState], timestamp: datetime) -> list[StoredEvent]:
-    """The stored `Recorded` events of facts created together at `timestamp`. A batch's
-    facts share their creation and receipt times: each distinct time is transcoded once (by
-    value and time zone: equal instants in different zones are written differently)."""
+def stored_facts(
+    facts: Sequence[FactState],
+    timestamp: datetime,
+    encode: Callable[[Any], bytes] = _ENCODE_STATE,
+) -> list[StoredEvent]:
+    """The stored `Recorded` events of facts created together at `timestamp` (each state
+    written by `encode`, `state_encoder()`'s by default). A batch's facts share their
+    creation and receipt times: each distinct time is transcoded once (by value and time
+    zone: equal instants in different zones are written differently)."""
     transcoded: dict[tuple[datetime, object], dict[str, str]] = {}
     created = _datetime(timestamp)
-    encode = _ENCODER.encode
     stored: list[StoredEvent] = []
     for fact in facts:
         event_topic, aggregate_topic = _TOPICS[fact.kind]
@@ -73,7 +102,7 @@ def stored_facts(facts: Sequence[FactState], timestamp: datetime) -> list[Stored
                 originator_id=fact.record_id,
                 originator_version=INITIAL_VERSION,
                 topic=event_topic,
-                state=encode(state).encode("utf8"),
+                state=encode(state),
             )
         )
     return stored

@@ -6,8 +6,10 @@ conversion then holds its own channel, source, medium and campaign)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -19,6 +21,8 @@ from eventsourcing.persistence import (
     StoredEvent,
     UUIDAsHex,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 
 from common.consent import Consent, ConsentState
 from common.money import ExchangeRates, Money
@@ -35,7 +39,12 @@ from services.ingest.domainmodel import (
 from services.ingest.enrichment import CampaignTags, ClickIds, UserAgentParser
 from services.ingest.network import NetworkPseudonyms
 from services.ingest.normalise import Limits, Normaliser
-from services.ingest.stored_facts import stored_fact, stored_facts
+from services.ingest.stored_facts import (
+    state_encoder,
+    stdlib_state_encoder,
+    stored_fact,
+    stored_facts,
+)
 from services.ingest.url_privacy import UrlScrubber
 from services.ingest.vault import Sealed
 
@@ -145,10 +154,12 @@ def _normaliser() -> Normaliser:
 
 
 def _stored_both_ways(
-    incoming: IncomingEvent, recorded_consent: Consent | None
+    incoming: IncomingEvent,
+    recorded_consent: Consent | None,
+    encode: Callable[[Any], bytes] | None = None,
 ) -> tuple[DomainEventProtocol[UUID], StoredEvent, StoredEvent]:
     """The aggregate's `Recorded` event, the library's stored form of it, and the fact's
-    stored form encoded directly."""
+    stored form encoded directly (by `encode`, else the default encoder)."""
     normaliser = _normaliser()
     valid = normaliser.validate(incoming, NOW, timedelta(0))
     assert not isinstance(valid, list), valid
@@ -156,15 +167,27 @@ def _stored_both_ways(
     network = NetworkPseudonyms(ip="ip:1", network="net:2")
     args = (valid, NOW, sealed, "00-trace", network, recorded_consent)
     recorded = normaliser.fact(*args).collect_events()[0]
-    stored = stored_fact(normaliser.fact_state(*args), recorded.timestamp)
+    fact = normaliser.fact_state(*args)
+    if encode is None:
+        stored = stored_fact(fact, recorded.timestamp)
+    else:
+        stored = stored_fact(fact, recorded.timestamp, encode)
     return recorded, _mapper().to_stored_event(recorded), stored
 
 
+def _encoder(name: str) -> Callable[[Any], bytes]:
+    if name == "msgspec":
+        pytest.importorskip("msgspec")
+        return state_encoder()
+    return stdlib_state_encoder()
+
+
+@pytest.mark.parametrize("encoder", ["stdlib", "msgspec"])
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
 def test_a_stored_fact_is_what_the_library_would_store_for_its_aggregate(
-    case: tuple[IncomingEvent, Consent | None],
+    case: tuple[IncomingEvent, Consent | None], encoder: str
 ) -> None:
-    recorded, expected, stored = _stored_both_ways(*case)
+    recorded, expected, stored = _stored_both_ways(*case, _encoder(encoder))
 
     assert stored == expected
     decoded = _mapper().to_domain_event(stored)
@@ -254,3 +277,24 @@ def test_equal_instants_in_different_zones_keep_their_own_offsets() -> None:
 
     assert json.loads(first.state)["received_at"]["_data_"] == NOW.isoformat()
     assert json.loads(second.state)["received_at"]["_data_"] == elsewhere.isoformat()
+
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+_STATES = st.dictionaries(
+    _TEXT,
+    st.recursive(
+        st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | _TEXT,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4),
+        max_leaves=12,
+    ),
+    max_size=8,
+)
+
+
+@given(_STATES)
+def test_the_fast_state_encoder_writes_the_stdlib_bytes_for_any_text(
+    state: dict[str, object],
+) -> None:
+    fast = _encoder("msgspec")
+
+    assert fast(state) == stdlib_state_encoder()(state)

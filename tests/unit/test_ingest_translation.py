@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from uuid import UUID
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from common.requests import MAX_NANOS, MAX_TIMESTAMP_SECONDS, MIN_TIMESTAMP_SECONDS
 from common.wire import from_timestamp
 from convtrack.ingest.v1 import ingest_pb2
+from services.ingest.application import Outcome, Verdict
 from services.ingest.consent import IncomingConsent
 from services.ingest.enrichment import CampaignTags
-from services.ingest.servicer import incoming_event
+from services.ingest.normalise import Violation
+from services.ingest.servicer import incoming_event, verdict_fields
 
 
 @given(
@@ -72,3 +76,40 @@ def test_tags_and_consent_sent_are_read() -> None:
     assert read.touchpoint.tags == CampaignTags(source="news", medium="email")
     assert read.consent.gcs == "G100" and read.consent.tcf_string == "CP"
     assert read.consent.analytics is not None and read.consent.analytics.value == "denied"
+
+
+@pytest.mark.parametrize(
+    "verdict",
+    [
+        Verdict(Outcome.ACCEPTED, record_id=UUID("0b01dca1-6696-5612-a51e-2b1c3d4e5f60")),
+        Verdict(Outcome.DUPLICATE, record_id=UUID("0b01dca1-6696-5612-a51e-2b1c3d4e5f61")),
+        Verdict(
+            Outcome.REJECTED,
+            violations=(Violation("timestamp", "is required"), Violation("identity", 'é "')),
+        ),
+    ],
+    ids=["accepted", "duplicate", "rejected"],
+)
+def test_a_verdict_is_answered_as_its_message_built_field_by_field(verdict: Verdict) -> None:
+    expected = ingest_pb2.TrackEventsResponse(
+        verdicts=[
+            ingest_pb2.EventVerdict(
+                index=3,
+                event_id="evt-3",
+                verdict={
+                    Outcome.ACCEPTED: ingest_pb2.VERDICT_ACCEPTED,
+                    Outcome.DUPLICATE: ingest_pb2.VERDICT_DUPLICATE,
+                    Outcome.REJECTED: ingest_pb2.VERDICT_REJECTED,
+                }[verdict.outcome],
+                record_id=str(verdict.record_id) if verdict.record_id else "",
+                violations=[
+                    ingest_pb2.FieldViolation(field=v.field, description=v.description)
+                    for v in verdict.violations
+                ],
+            )
+        ]
+    )
+
+    answered = ingest_pb2.TrackEventsResponse(verdicts=[verdict_fields(3, "evt-3", verdict)])
+
+    assert answered.SerializeToString() == expected.SerializeToString()

@@ -13,7 +13,7 @@ from common.consent import Consent, ConsentState
 from common.follower import Follower, UpstreamEntry
 from common.storage import create_sql_engine
 from common.values import IdentifierType
-from services.ingest.vault import IP_KIND, NETWORK_KIND, Forgotten, SubjectVault
+from services.ingest.vault import IP_KIND, LOOKUP_CHUNK, NETWORK_KIND, Forgotten, SubjectVault
 from services.ingest.vault_secrets import VaultSecret, VaultSecrets
 
 SECRETS = VaultSecrets(VaultSecret(bytes(range(32))))
@@ -165,3 +165,18 @@ def test_a_standby_replica_does_not_seal_with_a_key_the_leader_destroyed(
     finally:
         follower.stop()
         engine.dispose()
+
+
+def test_consents_of_more_pseudonyms_than_one_lookup_holds_are_all_found(
+    vault: SubjectVault,
+) -> None:
+    granted = Consent(ConsentState.GRANTED, ConsentState.DENIED)
+    recorded = {vault.pseudonym("shop", f"anon:c-{i}"): granted for i in range(LOOKUP_CHUNK + 7)}
+    vault.record_consents("shop", recorded)
+    vault.record_consents("other-shop", {next(iter(recorded)): granted})
+    unknown = vault.pseudonym("shop", "anon:never-seen")
+
+    # Every pseudonym asked twice, one never recorded among them.
+    found = vault.consents("shop", [*recorded, unknown, *recorded])
+
+    assert found == recorded
