@@ -379,7 +379,12 @@ def _step_condition(events: FromClause, step: FunnelStep) -> ColumnElement[bool]
 def _reached_steps(query: FunnelQuery, scope: _Scope) -> list[CTE]:
     """One CTE per step: (person, entered, at, channel) of each person who reached it, `at`
     the time of its step event, `entered` that of its first step's and `channel` that of its
-    first touch (NO_FIRST_TOUCH without one), found once for the persons who entered."""
+    first touch (NO_FIRST_TOUCH without one), found once for the persons who entered.
+
+    The first step reads its events in [start, end) through the (property, kind, name, time)
+    index; each later step reads only the events of the entrants' visitors (through the
+    (property, visitor, kind) index) between the previous step and `within` after entering,
+    so that no step reads events of persons who did not enter or from outside the window."""
     within = query.within // timedelta(microseconds=1)
     events = person_events.alias("first_step")
     joined, person = _resolved(events, scope)
@@ -411,11 +416,23 @@ def _reached_steps(query: FunnelQuery, scope: _Scope) -> list[CTE]:
         .select_from(entrants.outerjoin(firsts, firsts.c.person == entrants.c.person))
         .cte("step_1")
     )
+    visitors = _visitors(scope, entrants, "entrant_visitors")
     reached = [first]
     for index, step in enumerate(query.steps[1:], start=2):
         previous = reached[-1]
         events = person_events.alias(f"events_{index}")
-        joined, person = _resolved(events, scope)
+        conditions = [
+            events.c.property_id == query.property_id,
+            events.c.visitor == visitors.c.visitor,
+            _step_condition(events, step),
+            current(events.c, scope.views.ingest),
+            events.c.occurred_us >= previous.c.at,
+            events.c.occurred_us <= previous.c.entered + literal(within, BigInteger),
+        ]
+        if query.start is not None:
+            conditions.append(events.c.occurred_us >= micros_of(query.start))
+        if query.end is not None:
+            conditions.append(events.c.occurred_us < micros_of(query.end) + within)
         statement: Select[Any] = (
             select(
                 previous.c.person,
@@ -423,18 +440,28 @@ def _reached_steps(query: FunnelQuery, scope: _Scope) -> list[CTE]:
                 func.min(events.c.occurred_us).label("at"),
                 previous.c.channel,
             )
-            .select_from(joined.join(previous, previous.c.person == person))
-            .where(
-                events.c.property_id == query.property_id,
-                current(events.c, scope.views.ingest),
-                _step_condition(events, step),
-                events.c.occurred_us >= previous.c.at,
-                events.c.occurred_us <= previous.c.entered + literal(within, BigInteger),
+            .select_from(
+                previous.join(visitors, visitors.c.person == previous.c.person).join(
+                    events, and_(*conditions)
+                )
             )
             .group_by(previous.c.person, previous.c.entered, previous.c.channel)
         )
         reached.append(statement.cte(f"step_{index}"))
     return reached
+
+
+def _visitors(scope: _Scope, persons: FromClause, name: str) -> CTE:
+    """(person, visitor) of every visitor that resolves (as `_resolved` does) to a person in
+    `persons`: the candidates of `_members`, each kept when it resolves to its person."""
+    candidates = _members(scope, persons, f"{name}_candidates")
+    joined, person = _resolved(candidates, scope)
+    return (
+        select(candidates.c.person, candidates.c.visitor)
+        .select_from(joined)
+        .where(person == candidates.c.person)
+        .cte(name)
+    )
 
 
 def _members(scope: _Scope, persons: FromClause, name: str, carried: Sequence[str] = ()) -> CTE:
