@@ -11,6 +11,7 @@ their conversions (by visitor and kind).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -95,11 +96,13 @@ class PersonReports:
         with snapshot(self._engine) as conn:
             scope = _scope(conn, query.property_id, query.as_of, self._shards)
             self._require_property(conn, scope, query.start, query.end)
-            reached = _reached_steps(query, scope)
+            reached = _reached_steps(query, scope, conn.dialect.name)
             counts: dict[str, list[int]] = {}
             statement = union_all(
                 *(
-                    select(literal(index, Integer).label("step"), step.c.channel, func.count())
+                    select(
+                        literal(index, Integer).label("step"), step.c.channel, func.count(step.c.at)
+                    )
                     .select_from(step)
                     .group_by(step.c.channel)
                     for index, step in enumerate(reached)
@@ -361,37 +364,72 @@ def _resolved(events: FromClause, scope: _Scope) -> tuple[Any, ColumnElement[str
     return joined, func.coalesce(*people)
 
 
-def _name_matches(column: ColumnElement[str], value: str, mode: MatchMode) -> ColumnElement[bool]:
+def _name_matches(
+    column: ColumnElement[str], value: str, mode: MatchMode, dialect: str
+) -> ColumnElement[bool]:
     if mode is MatchMode.EXACT:
         return column == value
-    return func.substr(column, 1, len(value)) == value
+    return and_(func.substr(column, 1, len(value)) == value, *_prefix_seek(column, value, dialect))
 
 
-def _step_condition(events: FromClause, step: FunnelStep) -> ColumnElement[bool]:
+def _prefix_seek(column: ColumnElement[str], value: str, dialect: str) -> list[Any]:
+    """Conditions that every name starting with `value` meets, in a form the (property, kind,
+    name, time) index can seek, so that a page step reads the names under its prefix rather
+    than all of the kind's: on SQLite a range (its BINARY collation orders names by code
+    point), on PostgreSQL a LIKE pattern (the index orders names by code point too:
+    text_pattern_ops, whatever the database's collation). None on other databases."""
+    if not value:
+        return []
+    if dialect == "postgresql":
+        escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return [column.like(escaped + "%", escape="\\")]
+    if dialect != "sqlite":
+        return []
+    following = _following_prefix(value)
+    return [column >= value] + ([column < following] if following is not None else [])
+
+
+def _following_prefix(value: str) -> str | None:
+    """The least string above every string that starts with `value`, in code point order
+    (None when there is none: `value` is only the highest code point)."""
+    kept = value.rstrip(chr(sys.maxunicode))
+    if not kept:
+        return None
+    following = ord(kept[-1]) + 1
+    if 0xD800 <= following <= 0xDFFF:
+        following = 0xE000
+    return kept[:-1] + chr(following)
+
+
+def _step_condition(events: FromClause, step: FunnelStep, dialect: str) -> ColumnElement[bool]:
     kind, name = events.c.kind, events.c.name
     if step.kind is StepKind.PAGE:
-        return and_(kind.in_(_PAGE_KINDS), _name_matches(name, step.value, step.match))
+        return and_(kind.in_(_PAGE_KINDS), _name_matches(name, step.value, step.match, dialect))
     if step.kind is StepKind.EVENT and step.match is MatchMode.EXACT and step.value in _EVENT_KINDS:
         return kind == step.value
-    return and_(kind == EventKind.CONVERSION.value, _name_matches(name, step.value, step.match))
+    return and_(
+        kind == EventKind.CONVERSION.value, _name_matches(name, step.value, step.match, dialect)
+    )
 
 
-def _reached_steps(query: FunnelQuery, scope: _Scope) -> list[CTE]:
-    """One CTE per step: (person, entered, at, channel) of each person who reached it, `at`
-    the time of its step event, `entered` that of its first step's and `channel` that of its
-    first touch (NO_FIRST_TOUCH without one), found once for the persons who entered.
+def _reached_steps(query: FunnelQuery, scope: _Scope, dialect: str) -> list[CTE]:
+    """One CTE per step: (person, entered, at, channel) of each person who reached the
+    previous step, `at` the time of its event of this step (NULL when it did not reach this
+    one), `entered` that of its first step's and `channel` that of its first touch
+    (NO_FIRST_TOUCH without one), found once for the persons who entered.
 
     The first step reads its events in [start, end) through the (property, kind, name, time)
-    index; each later step reads only the events of the entrants' visitors (through the
-    (property, visitor, kind) index) between the previous step and `within` after entering,
-    so that no step reads events of persons who did not enter or from outside the window."""
+    index (a page prefix seeks the names under it); each later step looks up, per person,
+    its visitors (by person) and their events of the step (by visitor and kind) between the
+    previous step and `within` after entering: no step reads the events of persons who did
+    not enter, and the planners cannot choose otherwise (a correlated subquery per person)."""
     within = query.within // timedelta(microseconds=1)
     events = person_events.alias("first_step")
     joined, person = _resolved(events, scope)
     conditions = [
         events.c.property_id == query.property_id,
         current(events.c, scope.views.ingest),
-        _step_condition(events, query.steps[0]),
+        _step_condition(events, query.steps[0], dialect),
     ]
     if query.start is not None:
         conditions.append(events.c.occurred_us >= micros_of(query.start))
@@ -416,15 +454,16 @@ def _reached_steps(query: FunnelQuery, scope: _Scope) -> list[CTE]:
         .select_from(entrants.outerjoin(firsts, firsts.c.person == entrants.c.person))
         .cte("step_1")
     )
-    visitors = _visitors(scope, entrants, "entrant_visitors")
     reached = [first]
     for index, step in enumerate(query.steps[1:], start=2):
         previous = reached[-1]
         events = person_events.alias(f"events_{index}")
+        visitors = _visitors_of(scope, previous, f"visitors_{index}")
+        joined, person = _resolved(visitors, scope)
         conditions = [
             events.c.property_id == query.property_id,
             events.c.visitor == visitors.c.visitor,
-            _step_condition(events, step),
+            _step_condition(events, step, dialect),
             current(events.c, scope.views.ingest),
             events.c.occurred_us >= previous.c.at,
             events.c.occurred_us <= previous.c.entered + literal(within, BigInteger),
@@ -433,35 +472,40 @@ def _reached_steps(query: FunnelQuery, scope: _Scope) -> list[CTE]:
             conditions.append(events.c.occurred_us >= micros_of(query.start))
         if query.end is not None:
             conditions.append(events.c.occurred_us < micros_of(query.end) + within)
-        statement: Select[Any] = (
-            select(
-                previous.c.person,
-                previous.c.entered,
-                func.min(events.c.occurred_us).label("at"),
-                previous.c.channel,
-            )
-            .select_from(
-                previous.join(visitors, visitors.c.person == previous.c.person).join(
-                    events, and_(*conditions)
-                )
-            )
-            .group_by(previous.c.person, previous.c.entered, previous.c.channel)
+        at = (
+            select(func.min(events.c.occurred_us))
+            .select_from(joined.join(events, and_(*conditions)))
+            .where(person == previous.c.person)
+            .correlate(previous)
+            .scalar_subquery()
         )
+        statement: Select[Any] = select(
+            previous.c.person, previous.c.entered, at.label("at"), previous.c.channel
+        ).where(previous.c.at.is_not(None))
         reached.append(statement.cte(f"step_{index}"))
     return reached
 
 
-def _visitors(scope: _Scope, persons: FromClause, name: str) -> CTE:
-    """(person, visitor) of every visitor that resolves (as `_resolved` does) to a person in
-    `persons`: the candidates of `_members`, each kept when it resolves to its person."""
-    candidates = _members(scope, persons, f"{name}_candidates")
-    joined, person = _resolved(candidates, scope)
-    return (
-        select(candidates.c.person, candidates.c.visitor)
-        .select_from(joined)
-        .where(person == candidates.c.person)
-        .cte(name)
-    )
+def _visitors_of(scope: _Scope, persons: FromClause, name: str) -> Any:
+    """(visitor) of every candidate visitor of the person of the current row of `persons`
+    (correlated: one lookup per person through the (property, person) indexes): its linked
+    identifiers and itself. A candidate counts when it resolves (`_resolved`) to the person."""
+    at = scope.views.identity
+    tables = [identity_links, blended_links] if scope.blended else [identity_links]
+    parts: list[Select[Any]] = []
+    for number, table in enumerate(tables):
+        links = table.alias(f"{name}_links_{number}")
+        parts.append(
+            select(links.c.identifier.label("visitor"))
+            .where(
+                links.c.property_id == scope.property_id,
+                links.c.person_id == persons.c.person,
+                current(links.c, at),
+            )
+            .correlate(persons)
+        )
+    parts.append(select(persons.c.person.label("visitor")).correlate(persons))
+    return union_all(*parts).subquery(name)
 
 
 def _members(scope: _Scope, persons: FromClause, name: str, carried: Sequence[str] = ()) -> CTE:

@@ -425,3 +425,31 @@ def test_a_narrow_funnel_counts_only_its_window_property_and_current_rows_as_the
     past = _windowed_reference(_persons(group, pairs, blended), rows, start, end, within)
     as_of = AsOf(time=RECORDED + timedelta(hours=1))
     assert figures(reports.funnel(replace(query, as_of=as_of))) == past
+
+
+PAGES = ("/a", "/a%b", "/a_b", "/axb", "/a\\b", "/a\\\\b", "/ä", "/äx", "/a" + chr(0x10FFFF), "/b")
+"""Page paths with LIKE's special characters, non-ASCII and the highest code point."""
+
+
+@pytest.mark.parametrize(
+    "prefix", ["", "/", "/a", "/a%", "/a_", "/a\\", "/ä", "/a" + chr(0x10FFFF), "/a" + chr(0xD7FF)]
+)
+def test_a_page_prefix_enters_exactly_the_pages_that_start_with_it(
+    engine: Engine, prefix: str
+) -> None:
+    """Each visitor views one page; the funnel's first step enters those whose page starts
+    with the prefix (however the databases' indexes are asked to seek it)."""
+    property_id = f"prefix-{next(_properties)}"
+    feeder = _Feeder(engine)
+    feeder.feed(
+        "ingest",
+        [
+            PersonEvent(property_id, f"t{n}", f"anon:p{n}", EventKind.TOUCHPOINT, page, W0, "email")
+            for n, page in enumerate(PAGES)
+        ],
+    )
+    step = FunnelStep(StepKind.PAGE, prefix, MatchMode.PREFIX)
+
+    report = PersonReports(engine).funnel(FunnelQuery(property_id, (step,)))
+
+    assert report.steps[0].persons == sum(page.startswith(prefix) for page in PAGES)
