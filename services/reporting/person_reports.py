@@ -3,10 +3,12 @@
 Every query joins the events (or first touches) of visitors to `identity_links` to count
 persons: an identifier identity linked counts as its person, any other as a person of its
 own. The work is bounded by the rows a query selects through the indexes, not by the size of
-the views: a funnel reads the events that match its steps (by property, kind and name), the
-first touches of the persons who entered (by visitor); cohorts read the first touches in
-their time range (by property and time), the identifiers of those persons (by person) and
-their conversions (by visitor and kind).
+the views: a funnel reads the events of its first step in its time range (by property, kind,
+name or page prefix, and time), the first touches of the persons who entered (by visitor),
+and for each later step, per person who reached the one before, the person's identifiers
+(by person) and their events of the step (by visitor and kind); cohorts read the first
+touches in their time range (by property and time), the identifiers of those persons (by
+person) and their conversions (by visitor and kind).
 """
 
 from __future__ import annotations
