@@ -445,17 +445,12 @@ def _reached_steps(query: FunnelQuery, scope: _Scope, dialect: str) -> list[CTE]
         .group_by(person)
         .cte("entrants")
     )
-    firsts = _first_touches(scope, entrants)
-    first = (
-        select(
-            entrants.c.person,
-            entrants.c.entered,
-            entrants.c.entered.label("at"),
-            func.coalesce(firsts.c.channel, NO_FIRST_TOUCH).label("channel"),
-        )
-        .select_from(entrants.outerjoin(firsts, firsts.c.person == entrants.c.person))
-        .cte("step_1")
-    )
+    first = select(
+        entrants.c.person,
+        entrants.c.entered,
+        entrants.c.entered.label("at"),
+        func.coalesce(_first_channel(scope, entrants), NO_FIRST_TOUCH).label("channel"),
+    ).cte("step_1")
     reached = [first]
     for index, step in enumerate(query.steps[1:], start=2):
         previous = reached[-1]
@@ -488,10 +483,36 @@ def _reached_steps(query: FunnelQuery, scope: _Scope, dialect: str) -> list[CTE]
     return reached
 
 
+def _first_channel(scope: _Scope, persons: FromClause) -> Any:
+    """The channel of the first touch of the person of the current row of `persons` (as
+    `_first_touches` finds it, looked up per person: its candidate visitors by person, their
+    first touches by visitor), NULL without one."""
+    visitors = _visitors_of(scope, persons, "touch_visitors")
+    f = visitor_first_touches.alias("member_touches")
+    return (
+        select(f.c.channel)
+        .select_from(
+            visitors.join(
+                f,
+                and_(
+                    f.c.property_id == scope.property_id,
+                    f.c.visitor == visitors.c.visitor,
+                    current(f.c, scope.views.ingest),
+                ),
+            )
+        )
+        .order_by(f.c.occurred_us, f.c.record_id)
+        .limit(1)
+        .correlate(persons)
+        .scalar_subquery()
+    )
+
+
 def _visitors_of(scope: _Scope, persons: FromClause, name: str) -> Any:
     """(visitor) of every candidate visitor of the person of the current row of `persons`
     (correlated: one lookup per person through the (property, person) indexes): its linked
-    identifiers and itself. A candidate counts when it resolves (`_resolved`) to the person."""
+    identifiers and itself, as `_members` names them. A step counts a candidate only when it
+    resolves (`_resolved`) to the person."""
     at = scope.views.identity
     tables = [identity_links, blended_links] if scope.blended else [identity_links]
     parts: list[Select[Any]] = []
