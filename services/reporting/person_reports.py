@@ -3,14 +3,17 @@
 Every query joins the events (or first touches) of visitors to `identity_links` to count
 persons: an identifier identity linked counts as its person, any other as a person of its
 own. The work is bounded by the rows a query selects through the indexes, not by the size of
-the views: a funnel reads the events that match its steps (by property, kind and name), the
-first touches of the persons who entered (by visitor); cohorts read the first touches in
-their time range (by property and time), the identifiers of those persons (by person) and
-their conversions (by visitor and kind).
+the views: a funnel reads the events of its first step in its time range (by property, kind,
+name or page prefix, and time), the first touches of the persons who entered (by visitor),
+and for each later step, per person who reached the one before, the person's identifiers
+(by person) and their events of the step (by visitor and kind); cohorts read the first
+touches in their time range (by property and time), the identifiers of those persons (by
+person) and their conversions (by visitor and kind).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -95,11 +98,13 @@ class PersonReports:
         with snapshot(self._engine) as conn:
             scope = _scope(conn, query.property_id, query.as_of, self._shards)
             self._require_property(conn, scope, query.start, query.end)
-            reached = _reached_steps(query, scope)
+            reached = _reached_steps(query, scope, conn.dialect.name)
             counts: dict[str, list[int]] = {}
             statement = union_all(
                 *(
-                    select(literal(index, Integer).label("step"), step.c.channel, func.count())
+                    select(
+                        literal(index, Integer).label("step"), step.c.channel, func.count(step.c.at)
+                    )
                     .select_from(step)
                     .group_by(step.c.channel)
                     for index, step in enumerate(reached)
@@ -361,32 +366,72 @@ def _resolved(events: FromClause, scope: _Scope) -> tuple[Any, ColumnElement[str
     return joined, func.coalesce(*people)
 
 
-def _name_matches(column: ColumnElement[str], value: str, mode: MatchMode) -> ColumnElement[bool]:
+def _name_matches(
+    column: ColumnElement[str], value: str, mode: MatchMode, dialect: str
+) -> ColumnElement[bool]:
     if mode is MatchMode.EXACT:
         return column == value
-    return func.substr(column, 1, len(value)) == value
+    return and_(func.substr(column, 1, len(value)) == value, *_prefix_seek(column, value, dialect))
 
 
-def _step_condition(events: FromClause, step: FunnelStep) -> ColumnElement[bool]:
+def _prefix_seek(column: ColumnElement[str], value: str, dialect: str) -> list[Any]:
+    """Conditions that every name starting with `value` meets, in a form the (property, kind,
+    name, time) index can seek, so that a page step reads the names under its prefix rather
+    than all of the kind's: on SQLite a range (its BINARY collation orders names by code
+    point), on PostgreSQL a LIKE pattern (the index orders names by code point too:
+    text_pattern_ops, whatever the database's collation). None on other databases."""
+    if not value:
+        return []
+    if dialect == "postgresql":
+        escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return [column.like(escaped + "%", escape="\\")]
+    if dialect != "sqlite":
+        return []
+    following = _following_prefix(value)
+    return [column >= value] + ([column < following] if following is not None else [])
+
+
+def _following_prefix(value: str) -> str | None:
+    """The least string above every string that starts with `value`, in code point order
+    (None when there is none: `value` is only the highest code point)."""
+    kept = value.rstrip(chr(sys.maxunicode))
+    if not kept:
+        return None
+    following = ord(kept[-1]) + 1
+    if 0xD800 <= following <= 0xDFFF:
+        following = 0xE000
+    return kept[:-1] + chr(following)
+
+
+def _step_condition(events: FromClause, step: FunnelStep, dialect: str) -> ColumnElement[bool]:
     kind, name = events.c.kind, events.c.name
     if step.kind is StepKind.PAGE:
-        return and_(kind.in_(_PAGE_KINDS), _name_matches(name, step.value, step.match))
+        return and_(kind.in_(_PAGE_KINDS), _name_matches(name, step.value, step.match, dialect))
     if step.kind is StepKind.EVENT and step.match is MatchMode.EXACT and step.value in _EVENT_KINDS:
         return kind == step.value
-    return and_(kind == EventKind.CONVERSION.value, _name_matches(name, step.value, step.match))
+    return and_(
+        kind == EventKind.CONVERSION.value, _name_matches(name, step.value, step.match, dialect)
+    )
 
 
-def _reached_steps(query: FunnelQuery, scope: _Scope) -> list[CTE]:
-    """One CTE per step: (person, entered, at, channel) of each person who reached it, `at`
-    the time of its step event, `entered` that of its first step's and `channel` that of its
-    first touch (NO_FIRST_TOUCH without one), found once for the persons who entered."""
+def _reached_steps(query: FunnelQuery, scope: _Scope, dialect: str) -> list[CTE]:
+    """One CTE per step: (person, entered, at, channel) of each person who reached the
+    previous step, `at` the time of its event of this step (NULL when it did not reach this
+    one), `entered` that of its first step's and `channel` that of its first touch
+    (NO_FIRST_TOUCH without one), found once for the persons who entered.
+
+    The first step reads its events in [start, end) through the (property, kind, name, time)
+    index (a page prefix seeks the names under it); each later step looks up, per person,
+    its visitors (by person) and their events of the step (by visitor and kind) between the
+    previous step and `within` after entering: no step reads the events of persons who did
+    not enter, and the planners cannot choose otherwise (a correlated subquery per person)."""
     within = query.within // timedelta(microseconds=1)
     events = person_events.alias("first_step")
     joined, person = _resolved(events, scope)
     conditions = [
         events.c.property_id == query.property_id,
         current(events.c, scope.views.ingest),
-        _step_condition(events, query.steps[0]),
+        _step_condition(events, query.steps[0], dialect),
     ]
     if query.start is not None:
         conditions.append(events.c.occurred_us >= micros_of(query.start))
@@ -400,41 +445,95 @@ def _reached_steps(query: FunnelQuery, scope: _Scope) -> list[CTE]:
         .group_by(person)
         .cte("entrants")
     )
-    firsts = _first_touches(scope, entrants)
-    first = (
-        select(
-            entrants.c.person,
-            entrants.c.entered,
-            entrants.c.entered.label("at"),
-            func.coalesce(firsts.c.channel, NO_FIRST_TOUCH).label("channel"),
-        )
-        .select_from(entrants.outerjoin(firsts, firsts.c.person == entrants.c.person))
-        .cte("step_1")
-    )
+    first = select(
+        entrants.c.person,
+        entrants.c.entered,
+        entrants.c.entered.label("at"),
+        func.coalesce(_first_channel(scope, entrants), NO_FIRST_TOUCH).label("channel"),
+    ).cte("step_1")
     reached = [first]
     for index, step in enumerate(query.steps[1:], start=2):
         previous = reached[-1]
         events = person_events.alias(f"events_{index}")
-        joined, person = _resolved(events, scope)
-        statement: Select[Any] = (
-            select(
-                previous.c.person,
-                previous.c.entered,
-                func.min(events.c.occurred_us).label("at"),
-                previous.c.channel,
-            )
-            .select_from(joined.join(previous, previous.c.person == person))
-            .where(
-                events.c.property_id == query.property_id,
-                current(events.c, scope.views.ingest),
-                _step_condition(events, step),
-                events.c.occurred_us >= previous.c.at,
-                events.c.occurred_us <= previous.c.entered + literal(within, BigInteger),
-            )
-            .group_by(previous.c.person, previous.c.entered, previous.c.channel)
+        visitors = _visitors_of(scope, previous, f"visitors_{index}")
+        joined, person = _resolved(visitors, scope)
+        # The time is compared as `occurred_us + 0`, which no index serves, so that neither
+        # planner reads the step's events of the whole property by (kind, name, time) for
+        # each person (taking the correlated bounds for a narrow range) instead of the
+        # person's visitors' few events by (visitor, kind).
+        occurred = events.c.occurred_us + literal(0, BigInteger)
+        conditions = [
+            events.c.property_id == query.property_id,
+            events.c.visitor == visitors.c.visitor,
+            _step_condition(events, step, dialect),
+            current(events.c, scope.views.ingest),
+            occurred >= previous.c.at,
+            occurred <= previous.c.entered + literal(within, BigInteger),
+        ]
+        if query.start is not None:
+            conditions.append(occurred >= micros_of(query.start))
+        if query.end is not None:
+            conditions.append(occurred < micros_of(query.end) + within)
+        at = (
+            select(func.min(events.c.occurred_us))
+            .select_from(joined.join(events, and_(*conditions)))
+            .where(person == previous.c.person)
+            .correlate(previous)
+            .scalar_subquery()
         )
+        statement: Select[Any] = select(
+            previous.c.person, previous.c.entered, at.label("at"), previous.c.channel
+        ).where(previous.c.at.is_not(None))
         reached.append(statement.cte(f"step_{index}"))
     return reached
+
+
+def _first_channel(scope: _Scope, persons: FromClause) -> Any:
+    """The channel of the first touch of the person of the current row of `persons` (as
+    `_first_touches` finds it, looked up per person: its candidate visitors by person, their
+    first touches by visitor), NULL without one."""
+    visitors = _visitors_of(scope, persons, "touch_visitors")
+    f = visitor_first_touches.alias("member_touches")
+    return (
+        select(f.c.channel)
+        .select_from(
+            visitors.join(
+                f,
+                and_(
+                    f.c.property_id == scope.property_id,
+                    f.c.visitor == visitors.c.visitor,
+                    current(f.c, scope.views.ingest),
+                ),
+            )
+        )
+        .order_by(f.c.occurred_us, f.c.record_id)
+        .limit(1)
+        .correlate(persons)
+        .scalar_subquery()
+    )
+
+
+def _visitors_of(scope: _Scope, persons: FromClause, name: str) -> Any:
+    """(visitor) of every candidate visitor of the person of the current row of `persons`
+    (correlated: one lookup per person through the (property, person) indexes): its linked
+    identifiers and itself, as `_members` names them. A step counts a candidate only when it
+    resolves (`_resolved`) to the person."""
+    at = scope.views.identity
+    tables = [identity_links, blended_links] if scope.blended else [identity_links]
+    parts: list[Select[Any]] = []
+    for number, table in enumerate(tables):
+        links = table.alias(f"{name}_links_{number}")
+        parts.append(
+            select(links.c.identifier.label("visitor"))
+            .where(
+                links.c.property_id == scope.property_id,
+                links.c.person_id == persons.c.person,
+                current(links.c, at),
+            )
+            .correlate(persons)
+        )
+    parts.append(select(persons.c.person.label("visitor")).correlate(persons))
+    return union_all(*parts).subquery(name)
 
 
 def _members(scope: _Scope, persons: FromClause, name: str, carried: Sequence[str] = ()) -> CTE:

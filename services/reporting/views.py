@@ -419,7 +419,14 @@ person_events = Table(
     Column("currency_code", String, nullable=False),
     _valid_from(),
     _valid_to(),
-    Index("ix_person_events_property_kind_name_time", "property_id", "kind", "name", "occurred_us"),
+    Index(
+        "ix_person_events_property_kind_name_time",
+        "property_id",
+        "kind",
+        "name",
+        "occurred_us",
+        postgresql_ops={"name": "text_pattern_ops"},
+    ),
     Index("ix_person_events_property_visitor_kind", "property_id", "visitor", "kind"),
     _live_key("ix_person_events_live_record", "property_id", "record_id"),
 )
@@ -430,7 +437,10 @@ person_events = Table(
 user id, else first identifier) and `occurred_us` its time in microseconds since 1970 UTC.
 Impressions, bots and events without identifiers are left out. `valid_from` and `valid_to`
 are positions of ingest's log: a retraction (or the record sent again) ends a row. Rows are
-rarely superseded, so the indexes cover every row (queries filter the current ones)."""
+rarely superseded, so the indexes cover every row (queries filter the current ones). On
+PostgreSQL the (property, kind, name, time) index orders names by code point
+(text_pattern_ops, whatever the database's collation), so that it serves a funnel's page
+prefix (`LIKE 'prefix%'`) as well as exact names."""
 
 visitor_first_touches = Table(
     "visitor_first_touches",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,12 +17,13 @@ from sqlalchemy import Engine
 
 from common.follower import UpstreamEntry
 from services.reporting.activity import IngestActivityProjection
-from services.reporting.domainmodel import ConfiguredModels
+from services.reporting.domainmodel import AsOf, ConfiguredModels
 from services.reporting.person_projection import IdentityLinksProjection
 from services.reporting.person_reports import PersonReports
 from services.reporting.person_values import (
     NO_FIRST_TOUCH,
     CohortQuery,
+    ConversionRetraction,
     EventKind,
     FunnelQuery,
     FunnelStep,
@@ -231,3 +233,223 @@ def test_funnels_and_cohorts_equal_the_reference_on_random_worlds(
         for row in report.rows
     ]
     assert got == expected_cohorts
+
+
+WINDOW_STEPS = (
+    FunnelStep(StepKind.PAGE, "/pricing", MatchMode.PREFIX),
+    FunnelStep(StepKind.EVENT, "identify"),
+    FunnelStep(StepKind.CONVERSION, "purchase"),
+)
+RECORDED = W0 + timedelta(days=100)
+"""When the first version of a world's logs was recorded (the second: a day later)."""
+
+HOURS = 10 * 24
+"""The span of a narrow world's events, in hours (few events: dense enough to meet)."""
+narrow_touches = st.lists(
+    st.tuples(
+        st.sampled_from(VISITORS),
+        st.integers(0, HOURS),
+        st.sampled_from(CHANNELS),
+        st.sampled_from(("/pricing", "/pricing/plans", "/about")),
+    ),
+    max_size=8,
+)
+identifies = st.lists(st.tuples(st.sampled_from(VISITORS), st.integers(0, HOURS)), max_size=6)
+narrow_purchases = st.lists(
+    st.tuples(st.sampled_from(VISITORS), st.integers(0, HOURS), st.integers(1, 50)), max_size=6
+)
+revisions = st.lists(st.tuples(st.integers(0, 20), st.integers(-48, 48)), max_size=4)
+"""Records sent again: (which, hours moved; a touchpoint only earlier)."""
+
+
+def _feed_at(sink: Any, log: str, values: list[Any], at: datetime) -> None:
+    after = sink.position(log)
+    entries = [UpstreamEntry(after + n, v, recorded_at=at) for n, v in enumerate(values, 1)]
+    if entries:
+        sink.process_page(log, entries)
+
+
+def _windowed_reference(
+    person: dict[str, str],
+    rows: dict[str, tuple[str, str, datetime, str, str]],
+    start: datetime,
+    end: datetime,
+    within: timedelta,
+) -> dict[str, list[int]]:
+    """Per first-touch channel, the persons reaching each of WINDOW_STEPS; `rows` by record
+    id: (kind, visitor, time, channel, page or name)."""
+    firsts: dict[str, tuple[datetime, str, str]] = {}
+    entered: dict[str, datetime] = {}
+    for record, (kind, visitor, at, channel, page) in rows.items():
+        p = person[visitor]
+        if kind == "touchpoint" and (p not in firsts or (at, record) < firsts[p][:2]):
+            firsts[p] = (at, record, channel)
+        if kind == "touchpoint" and page.startswith("/pricing") and start <= at < end:
+            entered[p] = min(at, entered.get(p, at))
+    funnel: dict[str, list[int]] = {}
+    for p, began in entered.items():
+        counts = funnel.setdefault(firsts[p][2] if p in firsts else NO_FIRST_TOUCH, [0, 0, 0])
+        counts[0] += 1
+        reached = began
+        for index, kind in enumerate(("identify", "conversion"), start=1):
+            times = [
+                at
+                for k, v, at, _, _ in rows.values()
+                if k == kind and person[v] == p and reached <= at <= began + within
+            ]
+            if not times:
+                break
+            reached = min(times)
+            counts[index] += 1
+    return funnel
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    narrow_touches,
+    identifies,
+    narrow_purchases,
+    groups,
+    groups,
+    links,
+    st.booleans(),
+    revisions,
+    st.sets(st.integers(0, 5), max_size=2),
+    st.tuples(st.integers(0, HOURS), st.integers(1, 72), st.integers(1, 72)),
+)
+def test_a_narrow_funnel_counts_only_its_window_property_and_current_rows_as_the_reference(
+    engine: Engine,
+    touch_list: list[tuple[str, int, str, str]],
+    identify_list: list[tuple[str, int]],
+    purchase_list: list[tuple[str, int, int]],
+    group: list[int],
+    later_group: list[int],
+    probable: list[tuple[str, str]],
+    blended: bool,
+    resent: list[tuple[int, int]],
+    retracted: set[int],
+    window: tuple[int, int, int],
+) -> None:
+    """Events before the window, after its end plus `within`, of another property (with
+    identity of its own), rows superseded by a record sent again or retracted, and identity
+    moved later: the funnel, live and as of before the changes, equals the reference."""
+    property_id = f"narrow-{next(_properties)}"
+    other = f"{property_id}-other"
+    rows: dict[str, tuple[str, str, datetime, str, str]] = {}
+    for n, (v, h, channel, page) in enumerate(touch_list):
+        rows[f"t{n}"] = ("touchpoint", v, W0 + timedelta(hours=h), channel, page)
+    for n, (v, h) in enumerate(identify_list):
+        rows[f"i{n}"] = ("identify", v, W0 + timedelta(hours=h), "", "")
+    for n, (v, h, _) in enumerate(purchase_list):
+        rows[f"c{n}"] = ("conversion", v, W0 + timedelta(hours=h), "", "purchase")
+    kinds = {"touchpoint": EventKind.TOUCHPOINT, "identify": EventKind.IDENTIFY}
+
+    def event(prop: str, record: str, row: tuple[str, str, datetime, str, str]) -> PersonEvent:
+        kind, visitor, at, channel, name = row
+        if kind == "conversion":
+            return PersonEvent(
+                prop, record, visitor, EventKind.CONVERSION, name, at, "", 1_000_000, "USD"
+            )
+        return PersonEvent(prop, record, visitor, kinds[kind], name, at, channel)
+
+    moved = dict(rows)
+    records = sorted(rows)
+    for which, hours in resent:
+        if records:
+            record = records[which % len(records)]
+            kind, visitor, at, channel, name = moved[record]
+            shift = -abs(hours) if kind == "touchpoint" else hours
+            moved[record] = (kind, visitor, at + timedelta(hours=shift), channel, name)
+    gone = {f"c{n}" for n in retracted if f"c{n}" in rows}
+    current_rows = {r: row for r, row in moved.items() if r not in gone}
+
+    def moves(prop: str, groups_: list[int]) -> list[IdentityChange]:
+        return [
+            IdentityChange(prop, ((f"person-{g}" if g else "", (v,)),))
+            for v, g in zip(VISITORS, groups_, strict=True)
+        ]
+
+    ingest = IngestActivityProjection(engine)
+    identity = IdentityLinksProjection(engine)
+    attribution = ConversionCreditsProjection(engine)
+    extra = [
+        PersonEvent(other, "x-touch", v, EventKind.TOUCHPOINT, "/pricing/x", at, "email")
+        for v in VISITORS
+        for at in (W0 + timedelta(hours=window[0]), W0 + timedelta(hours=window[0] + 1))
+    ] + [
+        PersonEvent(other, f"x-{v}", v, EventKind.CONVERSION, "purchase", W0, "", 1, "USD")
+        for v in VISITORS
+    ]
+    _feed_at(
+        ingest,
+        "ingest",
+        [event(property_id, r, row) for r, row in rows.items()]
+        + [event(other, r, row) for r, row in rows.items()]
+        + extra,
+        RECORDED,
+    )
+    first_identity = moves(property_id, group) + moves(other, later_group)
+    first_identity += [IdentityChange(property_id, (), ((a, b, True),)) for a, b in probable]
+    _feed_at(identity, "identity", first_identity, RECORDED)
+    _feed_at(attribution, "attribution", [ConfiguredModels(property_id, None, blended)], RECORDED)
+    later = RECORDED + timedelta(days=1)
+    _feed_at(
+        ingest,
+        "ingest",
+        [event(property_id, r, moved[r]) for r in moved if moved[r] != rows[r]]
+        + [ConversionRetraction(property_id, r) for r in sorted(gone)],
+        later,
+    )
+    _feed_at(identity, "identity", moves(property_id, later_group), later)
+    _feed_at(attribution, "attribution", [ConfiguredModels(property_id, None, blended)], later)
+    if not rows:
+        return
+    start = W0 + timedelta(hours=window[0])
+    end = start + timedelta(hours=window[1])
+    within = timedelta(hours=window[2])
+    query = FunnelQuery(property_id, WINDOW_STEPS, within=within, start=start, end=end)
+    pairs = [(a, b) for a, b in probable]
+    reports = PersonReports(engine)
+
+    def figures(report: Any) -> dict[str, list[int]]:
+        return {c.channel: [s.persons for s in c.steps] for c in report.channels}
+
+    live = _windowed_reference(
+        _persons(later_group, pairs, blended), current_rows, start, end, within
+    )
+    assert figures(reports.funnel(query)) == live
+    past = _windowed_reference(_persons(group, pairs, blended), rows, start, end, within)
+    as_of = AsOf(time=RECORDED + timedelta(hours=1))
+    assert figures(reports.funnel(replace(query, as_of=as_of))) == past
+
+
+PAGES = ("/a", "/a%b", "/a_b", "/axb", "/a\\b", "/a\\\\b", "/ä", "/äx", "/a" + chr(0x10FFFF), "/b")
+"""Page paths with LIKE's special characters, non-ASCII and the highest code point."""
+
+
+@pytest.mark.parametrize(
+    "prefix", ["", "/", "/a", "/a%", "/a_", "/a\\", "/ä", "/a" + chr(0x10FFFF), "/a" + chr(0xD7FF)]
+)
+def test_a_page_prefix_enters_exactly_the_pages_that_start_with_it(
+    engine: Engine, prefix: str
+) -> None:
+    """Each visitor views one page; the funnel's first step enters those whose page starts
+    with the prefix (however the databases' indexes are asked to seek it)."""
+    property_id = f"prefix-{next(_properties)}"
+    feeder = _Feeder(engine)
+    feeder.feed(
+        "ingest",
+        [
+            PersonEvent(property_id, f"t{n}", f"anon:p{n}", EventKind.TOUCHPOINT, page, W0, "email")
+            for n, page in enumerate(PAGES)
+        ],
+    )
+    step = FunnelStep(StepKind.PAGE, prefix, MatchMode.PREFIX)
+
+    report = PersonReports(engine).funnel(FunnelQuery(property_id, (step,)))
+
+    assert report.steps[0].persons == sum(page.startswith(prefix) for page in PAGES)

@@ -215,6 +215,42 @@ def test_the_catch_up_revision_keeps_the_day_rows_in_their_key_alone_on_sqlite(
     assert schema.revision_of(views, 1) == schema.head(schema.VIEWS)
 
 
+def test_the_funnel_prefix_revision_orders_event_names_by_code_point_on_postgresql(
+    views: ReportViews,
+) -> None:
+    # Migrated, taken back below the revision and migrated again.
+    schema.migrate(views)
+    with schema._engine_for(views, 1) as engine, engine.begin() as conn:
+        schema.command.downgrade(schema._config(schema.VIEWS, conn), "v0006")
+    before = _name_time_index(views)
+    schema.migrate(views)
+
+    after = _name_time_index(views)
+
+    if views.is_postgres:
+        assert "text_pattern_ops" not in before
+        assert "(property_id, kind, name text_pattern_ops, occurred_us)" in after
+    else:
+        assert before == after
+        assert "(property_id, kind, name, occurred_us)" in after.replace('"', "")
+
+
+def _name_time_index(views: ReportViews) -> str:
+    with views.connect(1) as conn:
+        if views.is_postgres:
+            query = (
+                "SELECT indexdef FROM pg_indexes WHERE schemaname = :schema "
+                "AND indexname = 'ix_person_events_property_kind_name_time'"
+            )
+            return str(conn.execute(text(query), {"schema": views.location(1)}).scalar_one())
+        return str(
+            conn.exec_driver_sql(
+                f"SELECT sql FROM {views.location(1)}.sqlite_master "
+                "WHERE name = 'ix_person_events_property_kind_name_time'"
+            ).scalar_one()
+        )
+
+
 def test_a_service_on_an_unmigrated_database_says_to_run_migrate(
     settings: ReportingSettings,
 ) -> None:
