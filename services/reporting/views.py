@@ -165,6 +165,29 @@ fraction units and their value micros in three parts (value_parts.VALUE_PART_BIT
 the credits projection in the page's transaction (a revision or retraction subtracts its
 conversion's previous live credits); a row whose credits reach 0 is deleted."""
 
+conversion_month_totals = Table(
+    "conversion_month_totals",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("conversion_name", String, primary_key=True),
+    Column("model", String, primary_key=True),
+    Column("dimension", String, primary_key=True),
+    Column("month", Integer, primary_key=True),
+    Column("value", String, primary_key=True),
+    Column("currency_code", String, primary_key=True),
+    Column("credits", BigInteger, nullable=False),
+    Column("fraction_units", BigInteger, nullable=False),
+    Column("value_high", BigInteger, nullable=False),
+    Column("value_middle", BigInteger, nullable=False),
+    Column("value_low", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+"""conversion_day_totals summed per local month (months since January 1970, periods.month_key,
+of the days in the zone `day_total_zones` names): kept with the day totals, by the same
+statements, so that a long window reads its whole months here and only the days of the
+partial months at its ends from the day totals (a 90-day report by a dimension with
+thousands of values read up to 90 rows per value)."""
+
 conversion_day_counts = Table(
     "conversion_day_counts",
     metadata,
