@@ -866,28 +866,44 @@ def _day_sums(
             spans.append((conversion_day_totals, first, _month_first_day(lowest_month)))
         if highest_month is not None and last is not None:
             spans.append((conversion_day_totals, _month_first_day(highest_month), last))
+    parts = [
+        _totals_rows(
+            query,
+            names,
+            table,
+            low_key,
+            high_key,
+            month_key if table is conversion_month_totals else day_key,
+        )
+        for table, low_key, high_key in spans
+        if low_key is None or high_key is None or low_key < high_key
+    ]
+    rows = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+    periodic = day_key is not None
+    keys = [rows.c.g0, *([rows.c.period] if periodic else [])]
+    statement = select(
+        *keys,
+        func.sum(rows.c.fraction_units),
+        func.sum(rows.c.value_high),
+        func.sum(rows.c.value_middle),
+        func.sum(rows.c.value_low),
+        func.min(rows.c.currency_code),
+        func.max(rows.c.currency_code),
+    ).group_by(*keys)
     found: dict[tuple[tuple[str, ...], int | None], _GroupSums] = {}
-    for table, low_key, high_key in spans:
-        if low_key is not None and high_key is not None and low_key >= high_key:
-            continue
-        key = month_key if table is conversion_month_totals else day_key
-        statement = _totals_statement(query, names, table, low_key, high_key, key)
-        for row in conn.execute(statement):
-            index = int(row[1]) - first_key if key is not None else None
-            units, high, middle, low, lowest_code, highest_code = row[2 if key else 1 :]
-            sums = _GroupSums(
-                int(units), joined_value(high, middle, low), lowest_code, highest_code
-            )
-            group = ((str(row[0]),), index)
-            earlier = found.get(group)
-            found[group] = sums if earlier is None else earlier.merged(sums)
+    for row in conn.execute(statement):
+        index = int(row[1]) - first_key if periodic else None
+        units, high, middle, low, lowest_code, highest_code = row[2 if periodic else 1 :]
+        found[((str(row[0]),), index)] = _GroupSums(
+            int(units), joined_value(high, middle, low), lowest_code, highest_code
+        )
     conversions, unconsented = conn.execute(
         select(func.sum(n.conversions), func.sum(n.unconsented)).where(*counted)
     ).one()
     return _PeriodSums(found, int(conversions or 0), int(unconsented or 0))
 
 
-def _totals_statement(
+def _totals_rows(
     query: ReportQuery,
     names: Sequence[str],
     table: Table,
@@ -895,8 +911,9 @@ def _totals_statement(
     high: int | None,
     period_key: Callable[[ColumnElement[int]], ColumnElement[int]] | None,
 ) -> Select[Any]:
-    """The sums per group (and period, with `period_key` of the table's day or month) of
-    the day or month totals `table` in [low, high) (None: open on that side)."""
+    """The rows of the day or month totals `table` in [low, high) (None: open on that side)
+    that the query sums: its group (`g0`), period (`period`, with `period_key` of the
+    table's day or month), fraction units, value parts and currency."""
     t = table.c
     span = t.month if table is conversion_month_totals else t.day
     dimension = query.grouped_by[0]
@@ -917,28 +934,14 @@ def _totals_statement(
     ]
     if period_key is not None:
         groups.append(period_key(span).label("period"))
-    rows = (
-        select(
-            *groups,
-            t.fraction_units,
-            t.value_high,
-            t.value_middle,
-            t.value_low,
-            t.currency_code,
-        )
-        .where(*conditions)
-        .subquery()
-    )
-    keys = [rows.c[g.name] for g in groups]
     return select(
-        *keys,
-        func.sum(rows.c.fraction_units),
-        func.sum(rows.c.value_high),
-        func.sum(rows.c.value_middle),
-        func.sum(rows.c.value_low),
-        func.min(rows.c.currency_code),
-        func.max(rows.c.currency_code),
-    ).group_by(*keys)
+        *groups,
+        t.fraction_units,
+        t.value_high,
+        t.value_middle,
+        t.value_low,
+        t.currency_code,
+    ).where(*conditions)
 
 
 def _month_itself(month: ColumnElement[int]) -> ColumnElement[int]:
