@@ -1,6 +1,8 @@
 """The month totals (`conversion_month_totals`, a WITHOUT ROWID table on SQLite): the day
 totals summed per local month, filled here from the stored day totals (in the zone they are
-in), then kept with them by the credits projection.
+in), then kept with them by the credits projection. And the live credits' window index
+(`ix_conversion_credits_live_window`: the report's key, then every column a report reads)
+in place of the (property, name, model, time) one it extends.
 
 Revision ID: v0009
 Revises: v0006
@@ -17,7 +19,23 @@ branch_labels = None
 depends_on = None
 
 _KEYS = "property_id, conversion_name, model, dimension, {month}, value, currency_code"
+_WINDOW_COLUMNS = [
+    "property_id", "conversion_name", "model", "occurred_at", "channel", "source", "medium",
+    "campaign", "term", "content", "device_type", "browser", "country", "landing_page",
+    "conversion_id", "fraction_units", "value_micros", "currency_code", "valid_to",
+]  # fmt: skip
+_NARROW_COLUMNS = ["property_id", "conversion_name", "model", "occurred_at"]
 _SUMS = ("credits", "fraction_units", "value_high", "value_middle", "value_low")
+
+
+def _create_live_index(name: str, columns: list[str]) -> None:
+    op.create_index(
+        name,
+        "conversion_credits",
+        columns,
+        sqlite_where=sa.text("valid_to IS NULL"),
+        postgresql_where=sa.text("valid_to IS NULL"),
+    )
 
 
 def upgrade() -> None:
@@ -54,6 +72,12 @@ def upgrade() -> None:
         f"FROM conversion_day_totals GROUP BY {keys}"
     )
 
+    # Plain CREATE/DROP INDEX: a batch operation would copy the credits table on SQLite.
+    _create_live_index("ix_conversion_credits_live_window", _WINDOW_COLUMNS)
+    op.drop_index("ix_conversion_credits_property_name_model_time", "conversion_credits")
+
 
 def downgrade() -> None:
+    _create_live_index("ix_conversion_credits_property_name_model_time", _NARROW_COLUMNS)
+    op.drop_index("ix_conversion_credits_live_window", "conversion_credits")
     op.drop_table("conversion_month_totals")
