@@ -22,7 +22,7 @@ _KEYS = "property_id, conversion_name, model, dimension, {month}, value, currenc
 _WINDOW_COLUMNS = [
     "property_id", "conversion_name", "model", "occurred_at", "channel", "source", "medium",
     "campaign", "term", "content", "device_type", "browser", "country", "landing_page",
-    "conversion_id", "fraction_units", "value_micros", "currency_code", "valid_to",
+    "conversion_id", "fraction_units", "value_micros", "currency_code",
 ]  # fmt: skip
 _NARROW_COLUMNS = ["property_id", "conversion_name", "model", "occurred_at"]
 _SUMS = ("credits", "fraction_units", "value_high", "value_middle", "value_low")
