@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -14,6 +15,7 @@ from sqlalchemy import (
     Connection,
     Integer,
     Select,
+    Table,
     case,
     cast,
     delete,
@@ -57,9 +59,11 @@ from services.reporting.generations import Connectable, writer
 from services.reporting.log_clock import time_of
 from services.reporting.periods import (
     EPOCH,
+    EPOCH_ORDINAL,
     day_key_sql,
     first_day,
     key_of,
+    key_of_day,
     local_day,
     period_key_sql,
     period_start,
@@ -79,6 +83,7 @@ from services.reporting.views import (
     conversion_credits,
     conversion_day_counts,
     conversion_day_totals,
+    conversion_month_totals,
     day_total_zones,
     property_settings,
     unconsented_conversions,
@@ -823,64 +828,69 @@ def _whole_days(query: ReportQuery, zone: ZoneInfo) -> tuple[int | None, int | N
 def _day_sums(
     conn: Connection, query: ReportQuery, first: int | None, last: int | None, first_key: int
 ) -> _PeriodSums:
-    """The period sums of the days [first, last) from the day totals (periods as indexes
-    from `first_key`)."""
-    t, n = conversion_day_totals.c, conversion_day_counts.c
-    dimension = query.grouped_by[0]
-    summed = GroupBy.CHANNEL if dimension is GroupBy.CONVERSION_NAME else dimension
+    """The period sums of the days [first, last) from the day totals, and from the month
+    totals for the months wholly inside them when the query has no interval or a monthly
+    one (periods as indexes from `first_key`)."""
+    n = conversion_day_counts.c
     names = list(query.conversion_names) or _day_names(conn, query.property_id, query.model)
-    grouped = t.conversion_name if dimension is GroupBy.CONVERSION_NAME else t.value
-    conditions = [
-        t.property_id == query.property_id,
-        t.conversion_name.in_(names),
-        t.model == query.model,
-        t.dimension == summed.value,
-    ]
     counted = [
         n.property_id == query.property_id,
         n.conversion_name.in_(names),
         n.model == query.model,
     ]
     if first is not None:
-        conditions.append(t.day >= first)
         counted.append(n.day >= first)
     if last is not None:
-        conditions.append(t.day < last)
         counted.append(n.day < last)
-    groups: list[ColumnElement[Any]] = [
-        case((func.coalesce(grouped, "") == "", NOT_SET), else_=grouped).label("g0")
-    ]
+    day_key: Callable[[ColumnElement[int]], ColumnElement[int]] | None = None
+    month_key: Callable[[ColumnElement[int]], ColumnElement[int]] | None = None
     if query.interval is not Interval.NONE:
         lowest, highest = conn.execute(
             select(func.min(n.day), func.max(n.day)).where(*counted)
         ).one()
         if lowest is None:
             return _PeriodSums({}, 0, 0)
-        groups.append(day_key_sql(t.day, query.interval, int(lowest), int(highest)).label("period"))
-    days = (
-        select(
-            *groups,
-            t.fraction_units,
-            t.value_high,
-            t.value_middle,
-            t.value_low,
-            t.currency_code,
+        day_key = partial(
+            day_key_sql, interval=query.interval, first=int(lowest), last=int(highest)
         )
-        .where(*conditions)
-        .subquery()
-    )
-    keys = [days.c[g.name] for g in groups]
+        month_key = _month_itself
+
+    months = None
+    if query.interval in (Interval.NONE, Interval.MONTH):
+        months = _whole_months(first, last)
+    spans: list[tuple[Table, int | None, int | None]] = [(conversion_day_totals, first, last)]
+    if months is not None:
+        lowest_month, highest_month = months
+        spans = [(conversion_month_totals, lowest_month, highest_month)]
+        if lowest_month is not None and first is not None:
+            spans.append((conversion_day_totals, first, _month_first_day(lowest_month)))
+        if highest_month is not None and last is not None:
+            spans.append((conversion_day_totals, _month_first_day(highest_month), last))
+    parts = [
+        _totals_rows(
+            query,
+            names,
+            table,
+            low_key,
+            high_key,
+            month_key if table is conversion_month_totals else day_key,
+        )
+        for table, low_key, high_key in spans
+        if low_key is None or high_key is None or low_key < high_key
+    ]
+    rows = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+    periodic = day_key is not None
+    keys = [rows.c.g0, *([rows.c.period] if periodic else [])]
     statement = select(
         *keys,
-        func.sum(days.c.fraction_units),
-        func.sum(days.c.value_high),
-        func.sum(days.c.value_middle),
-        func.sum(days.c.value_low),
-        func.min(days.c.currency_code),
-        func.max(days.c.currency_code),
+        func.sum(rows.c.fraction_units),
+        func.sum(rows.c.value_high),
+        func.sum(rows.c.value_middle),
+        func.sum(rows.c.value_low),
+        func.min(rows.c.currency_code),
+        func.max(rows.c.currency_code),
     ).group_by(*keys)
     found: dict[tuple[tuple[str, ...], int | None], _GroupSums] = {}
-    periodic = query.interval is not Interval.NONE
     for row in conn.execute(statement):
         index = int(row[1]) - first_key if periodic else None
         units, high, middle, low, lowest_code, highest_code = row[2 if periodic else 1 :]
@@ -891,6 +901,72 @@ def _day_sums(
         select(func.sum(n.conversions), func.sum(n.unconsented)).where(*counted)
     ).one()
     return _PeriodSums(found, int(conversions or 0), int(unconsented or 0))
+
+
+def _totals_rows(
+    query: ReportQuery,
+    names: Sequence[str],
+    table: Table,
+    low: int | None,
+    high: int | None,
+    period_key: Callable[[ColumnElement[int]], ColumnElement[int]] | None,
+) -> Select[Any]:
+    """The rows of the day or month totals `table` in [low, high) (None: open on that side)
+    that the query sums: its group (`g0`), period (`period`, with `period_key` of the
+    table's day or month), fraction units, value parts and currency."""
+    t = table.c
+    span = t.month if table is conversion_month_totals else t.day
+    dimension = query.grouped_by[0]
+    summed = GroupBy.CHANNEL if dimension is GroupBy.CONVERSION_NAME else dimension
+    grouped = t.conversion_name if dimension is GroupBy.CONVERSION_NAME else t.value
+    conditions = [
+        t.property_id == query.property_id,
+        t.conversion_name.in_(names),
+        t.model == query.model,
+        t.dimension == summed.value,
+    ]
+    if low is not None:
+        conditions.append(span >= low)
+    if high is not None:
+        conditions.append(span < high)
+    groups: list[ColumnElement[Any]] = [
+        case((func.coalesce(grouped, "") == "", NOT_SET), else_=grouped).label("g0")
+    ]
+    if period_key is not None:
+        groups.append(period_key(span).label("period"))
+    return select(
+        *groups,
+        t.fraction_units,
+        t.value_high,
+        t.value_middle,
+        t.value_low,
+        t.currency_code,
+    ).where(*conditions)
+
+
+def _month_itself(month: ColumnElement[int]) -> ColumnElement[int]:
+    """A month key's period key under a monthly interval: itself."""
+    return month
+
+
+def _whole_months(first: int | None, last: int | None) -> tuple[int | None, int | None] | None:
+    """The local months wholly inside the days [first, last) as [first, last) month keys
+    (None: open on that side, like the days), or None when no month is."""
+    lowest = highest = None
+    if first is not None:
+        lowest = key_of_day(Interval.MONTH, first)
+        if _month_first_day(lowest) != first:
+            lowest += 1
+    if last is not None:
+        highest = key_of_day(Interval.MONTH, last)
+    if lowest is not None and highest is not None and lowest >= highest:
+        return None
+    return lowest, highest
+
+
+def _month_first_day(month: int) -> int:
+    """The local day number of a month's first day."""
+    return first_day(Interval.MONTH, month).toordinal() - EPOCH_ORDINAL
 
 
 def _day_names(conn: Connection, property_id: str, model: str) -> list[str]:

@@ -11,12 +11,13 @@ from sqlalchemy import Connection, Table, delete, insert, select, tuple_
 
 from services.reporting.bulk import delete_keys, qualified_name, stage_values
 from services.reporting.domainmodel import GroupBy
-from services.reporting.periods import local_day
+from services.reporting.periods import local_day, month_of_day_sql
 from services.reporting.value_parts import VALUE_PART_BITS, VALUE_PART_MASK
 from services.reporting.views import (
     conversion_credits,
     conversion_day_counts,
     conversion_day_totals,
+    conversion_month_totals,
     day_total_zones,
     property_settings,
     unconsented_conversions,
@@ -30,6 +31,7 @@ LOOKUP_CHUNK = 500
 _TOTAL_KEYS = ("property_id", "conversion_name", "model", "dimension", "day", "value",
                "currency_code")  # fmt: skip
 _TOTAL_SUMS = ("credits", "fraction_units", "value_high", "value_middle", "value_low")
+_MONTH_KEYS = tuple("month" if k == "day" else k for k in _TOTAL_KEYS)
 _COUNT_KEYS = ("property_id", "conversion_name", "model", "day")
 _COUNT_SUMS = ("conversions", "unconsented")
 SORT_MEMORY = "256MB"
@@ -38,6 +40,14 @@ catch-up transaction's 350k credit-dimension rows on disk)."""
 _DAYS_TABLE = "staged_conversion_days"
 _DAYS_COLUMNS = (("property_id", "VARCHAR"), ("conversion_id", "VARCHAR"), ("day", "BIGINT"),
                  ("unconsented", "BIGINT"))  # fmt: skip
+
+_SUMMED_TABLE = "summed_day_totals"
+_SUMMED_COLUMNS = (
+    *((k, "BIGINT" if k == "day" else "VARCHAR") for k in _TOTAL_KEYS),
+    *((s, "BIGINT") for s in _TOTAL_SUMS),
+)
+"""A temporary table of a page's credits summed per day-totals key (signed): the day totals
+and the month totals are both added from it."""
 
 STAGED_EXTRA = ("day", "unconsented")
 """The columns a page's staged credits have besides conversion_credits' (bulk.stage_rows):
@@ -120,9 +130,10 @@ def _add_to_day_tables(
     conn: Connection, source: str, day: str, unconsented: str, sign: int
 ) -> None:
     """Adds (sign 1) or takes away (-1) the live credits of `source` (SQL naming them `c`,
-    with `day` and `unconsented` expressions) to or from the day totals and counts, summed
-    by the database (one statement for the totals of every dimension, one for the counts);
-    after taking away, deletes the rows left without credits (or conversions)."""
+    with `day` and `unconsented` expressions) to or from the day totals, month totals and
+    counts, summed by the database (one statement sums the credits of every dimension per
+    day, and both totals are added from its rows; one statement for the counts); after
+    taking away, deletes the rows left without credits (or conversions)."""
     quote = conn.dialect.identifier_preparer.quote
     mask, bits = VALUE_PART_MASK, VALUE_PART_BITS
     if conn.dialect.name == "postgresql":
@@ -135,17 +146,32 @@ def _add_to_day_tables(
         for d in DIMENSIONS
     )
     keys = ", ".join(_TOTAL_KEYS)
+    summed = stage_values(conn, _SUMMED_TABLE, _SUMMED_COLUMNS, [])
+    conn.exec_driver_sql(
+        f"INSERT INTO {summed} SELECT {keys}, {sign} * COUNT(*), {sign} * SUM(units), "
+        f"{sign} * SUM(micros >> {2 * bits}), {sign} * SUM((micros >> {bits}) & {mask}), "
+        f"{sign} * SUM(micros & {mask}) FROM ({per_dimension}) AS credits GROUP BY {keys}"
+    )
     # SQLite reads "ON CONFLICT" after a SELECT without WHERE as part of the SELECT: the
     # `WHERE 1 = 1` keeps the upsert's clause apart (its documented workaround).
+    sums = ", ".join(_TOTAL_SUMS)
     _upsert(
         conn,
         conversion_day_totals,
         _TOTAL_KEYS,
         _TOTAL_SUMS,
-        f"SELECT {keys}, {sign} * COUNT(*), {sign} * SUM(units), "
-        f"{sign} * SUM(micros >> {2 * bits}), {sign} * SUM((micros >> {bits}) & {mask}), "
-        f"{sign} * SUM(micros & {mask}) FROM ({per_dimension}) AS credits WHERE 1 = 1 "
-        f"GROUP BY {keys}",
+        f"SELECT {keys}, {sums} FROM {summed} WHERE 1 = 1",
+        sign,
+    )
+    month = month_of_day_sql(conn.dialect.name, "day")
+    month_keys = ", ".join(month if k == "day" else k for k in _TOTAL_KEYS)
+    _upsert(
+        conn,
+        conversion_month_totals,
+        _MONTH_KEYS,
+        _TOTAL_SUMS,
+        f"SELECT {month_keys}, {', '.join(f'SUM({s})' for s in _TOTAL_SUMS)} FROM {summed} "
+        f"WHERE 1 = 1 GROUP BY {month_keys}",
         sign,
     )
     _upsert(
@@ -214,7 +240,12 @@ def recompute(conn: Connection, property_id: str, zone_name: str) -> None:
     """Replaces a property's day totals by those of its live credits in the zone, and
     records the zone."""
     # The zone's row first: a page being written holds it (PostgreSQL), and waits for none.
-    for table in (day_total_zones, conversion_day_totals, conversion_day_counts):
+    for table in (
+        day_total_zones,
+        conversion_day_totals,
+        conversion_month_totals,
+        conversion_day_counts,
+    ):
         conn.execute(delete(table).where(table.c.property_id == property_id))
     c, u = conversion_credits.c, unconsented_conversions.c
     unconsented = {

@@ -72,6 +72,22 @@ def month_key(day: date) -> int:
     return (day.year - 1970) * 12 + day.month - 1
 
 
+def month_of_day_sql(dialect: str, day: str) -> str:
+    """SQL text of the month key (`month_key`) of the local day number that the SQL `day`
+    gives, in the dialect ("sqlite" or "postgresql")."""
+    if dialect == "postgresql":
+        local = f"(DATE '1970-01-01' + CAST({day} AS INTEGER))"
+        return (
+            f"CAST((EXTRACT(YEAR FROM {local}) - 1970) * 12 + EXTRACT(MONTH FROM {local}) - 1 "
+            "AS INTEGER)"
+        )
+    moment = f"{day} * {SECONDS_PER_DAY}, 'unixepoch'"
+    return (
+        f"((CAST(strftime('%Y', {moment}) AS INTEGER) - 1970) * 12 "
+        f"+ CAST(strftime('%m', {moment}) AS INTEGER) - 1)"
+    )
+
+
 def key_of_day(interval: Interval, day_number: int) -> int:
     """The period key of a local day number: the day itself, its week or its month."""
     if interval is Interval.DAY:

@@ -399,4 +399,4 @@ def test_live_queries_read_the_partial_index_of_current_rows(engine: Engine) -> 
             "AND valid_to IS NULL",
             (PROPERTY, "purchase", "last_click"),
         ).all()
-    assert "ix_conversion_credits_property_name_model_time" in " ".join(str(r) for r in plan)
+    assert "ix_conversion_credits_live_window" in " ".join(str(r) for r in plan)

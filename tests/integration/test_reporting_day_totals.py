@@ -1,6 +1,7 @@
-"""The day totals give the same reports as the credits alone, on SQLite and PostgreSQL: random
-scenarios with revisions, retractions, two currencies, participation, unconsented
-conversions, a zone that changes to summer time and odd start and end times."""
+"""The day and month totals give the same reports as the credits alone, on SQLite and
+PostgreSQL: random scenarios over ten weeks (a whole month and parts of two) with revisions,
+retractions, two currencies, participation, unconsented conversions, a zone that changes to
+summer time and odd start and end times."""
 
 from __future__ import annotations
 
@@ -27,16 +28,24 @@ from services.reporting.domainmodel import (
     ReportQuery,
     Retraction,
 )
+from services.reporting.periods import key_of_day
 from services.reporting.projections import ConversionCreditsProjection
 from services.reporting.server import ReportingSettings, build_engine, migrate
-from services.reporting.views import conversion_day_counts, conversion_day_totals, day_total_zones
+from services.reporting.views import (
+    conversion_day_counts,
+    conversion_day_totals,
+    conversion_month_totals,
+    day_total_zones,
+)
 from tests.conftest import Storage
 
 PROPERTY = "shop"
 ZONE = "Europe/Berlin"
 START = datetime(2025, 3, 20, tzinfo=UTC)
 """Ten days before Berlin moves to summer time (30 March)."""
-DAYS = 24
+DAYS = 70
+"""To 29 May: the whole of April, and parts of March and May."""
+CONVERSIONS = 150
 CHANNELS = ("paid_search", "email", "", "referral")
 COUNTRIES = ("de", "fr", "")
 NAMES = {"purchase": "EUR", "lead": "USD"}
@@ -92,7 +101,7 @@ def the_log(seed: int) -> list[ReportingInput | None]:
     """Conversions; some attributed again (the same time), some retracted, in random order."""
     rng = random.Random(seed)
     log: list[ReportingInput | None] = []
-    for number in range(80):
+    for number in range(CONVERSIONS):
         first = attribution(rng, number, 1)
         log.append(first)
         if rng.random() < 0.3:
@@ -148,6 +157,18 @@ def random_query(rng: random.Random) -> ReportQuery:
     return query
 
 
+def covers_a_whole_month(query: ReportQuery) -> bool:
+    """Whether the query can read April from the month totals: no interval or a monthly
+    one, and a range holding all of April in Berlin."""
+    april = datetime(2025, 4, 1, tzinfo=ZoneInfo(ZONE))
+    may = datetime(2025, 5, 1, tzinfo=ZoneInfo(ZONE))
+    return (
+        query.interval in (Interval.NONE, Interval.MONTH)
+        and (query.start is None or query.start <= april)
+        and (query.end is None or query.end >= may)
+    )
+
+
 def answer(app: ReportingApplication, query: ReportQuery) -> object:
     try:
         return app.conversion_report(query)
@@ -159,8 +180,27 @@ def day_rows(engine: Engine) -> list[list[tuple[object, ...]]]:
     with engine.connect() as conn:
         return [
             sorted(tuple(row) for row in conn.execute(select(table)))
-            for table in (conversion_day_totals, conversion_day_counts, day_total_zones)
+            for table in (
+                conversion_day_totals,
+                conversion_day_counts,
+                day_total_zones,
+                conversion_month_totals,
+            )
         ]
+
+
+def rolled_up_months(day_totals: list[tuple[object, ...]]) -> list[tuple[object, ...]]:
+    """The day totals' rows summed per local month, in Python (periods.key_of_day)."""
+    months: dict[tuple[object, ...], list[int]] = {}
+    for row in day_totals:
+        day = row[4]
+        assert isinstance(day, int)
+        key = (*row[:4], key_of_day(Interval.MONTH, day), *row[5:7])
+        sums = months.setdefault(key, [0] * 5)
+        for n, figure in enumerate(row[7:]):
+            assert isinstance(figure, int)
+            sums[n] += figure
+    return sorted((*key, *sums) for key, sums in months.items() if sums[0])
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -177,6 +217,7 @@ def test_reports_from_the_day_totals_equal_those_from_the_credits(
     # The totals kept page by page equal those recomputed from the live credits.
     kept = day_rows(engine)
     assert kept[0] and kept[1] and kept[2] == [(PROPERTY, ZONE)]
+    assert kept[3] == rolled_up_months(kept[0])
     with engine.begin() as conn:
         recompute(conn, PROPERTY, ZONE)
     assert day_rows(engine) == kept
@@ -189,6 +230,7 @@ def test_reports_from_the_day_totals_equal_those_from_the_credits(
     for query, found, expected in zip(queries, from_totals, from_credits, strict=True):
         assert found == expected, query
     assert sum(not isinstance(found, tuple) for found in from_totals) > 30
+    assert sum(covers_a_whole_month(query) for query in queries) >= 5
 
 
 def test_a_new_time_zone_recomputes_the_day_totals_in_the_same_transaction(
@@ -204,9 +246,18 @@ def test_a_new_time_zone_recomputes_the_day_totals_in_the_same_transaction(
     moved = day_rows(engine)
     assert moved[2] == [(PROPERTY, "America/New_York")]
     assert moved[0] != utc_days[0]
+    assert moved[3] == rolled_up_months(moved[0])
     with engine.connect() as conn:
         conversions = conn.execute(select(func.sum(conversion_day_counts.c.conversions))).scalar()
     assert conversions == sum(row[4] for row in utc_days[1])
     with engine.begin() as conn:
         recompute(conn, PROPERTY, "America/New_York")
     assert day_rows(engine) == moved
+
+    # Reports in the new zone from the totals equal those from the credits alone.
+    rng = random.Random(3)
+    queries = [random_query(rng) for _ in range(30)]
+    from_totals = [answer(app, query) for query in queries]
+    with engine.begin() as conn:
+        conn.execute(delete(day_total_zones))
+    assert [answer(app, query) for query in queries] == from_totals

@@ -43,6 +43,7 @@ from services.reporting.views import (
     conversion_credits,
     conversion_day_counts,
     conversion_day_totals,
+    conversion_month_totals,
     identity_links,
     log_clock,
     metadata,
@@ -602,3 +603,29 @@ def test_the_rebuild_command_waits_until_the_new_views_are_live(
     finally:
         audit.close()
     assert [(r.rpc, r.outcome) for r in recorded] == [("RebuildViews", "OK")] * 2
+
+
+def test_the_month_totals_revision_sums_the_stored_day_totals_per_month(
+    views: ReportViews,
+) -> None:
+    # A generation at v0006 holds day totals on 31 January and 1 and 2 February 1970.
+    schema.migrate(views)
+    with schema._engine_for(views, 1) as engine, engine.begin() as conn:
+        schema.command.downgrade(schema._config(schema.VIEWS, conn), "v0006")
+        for day, credits in ((30, 1), (31, 2), (32, 4)):
+            conn.exec_driver_sql(
+                "INSERT INTO conversion_day_totals VALUES ('shop', 'purchase', 'linear', "
+                f"'channel', {day}, 'email', 'EUR', {credits}, {credits * 10}, 0, 1, 2)"
+            )
+
+    schema.migrate(views)
+
+    with views.connect(1) as conn:
+        months = conn.execute(
+            select(conversion_month_totals).order_by(conversion_month_totals.c.month)
+        ).all()
+    assert [tuple(row) for row in months] == [
+        ("shop", "purchase", "linear", "channel", 0, "email", "EUR", 1, 10, 0, 1, 2),
+        ("shop", "purchase", "linear", "channel", 1, "email", "EUR", 6, 60, 0, 2, 4),
+    ]
+    assert schema.revision_of(views, 1) == schema.head(schema.VIEWS)
