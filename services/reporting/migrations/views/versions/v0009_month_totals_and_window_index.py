@@ -5,7 +5,7 @@ in), then kept with them by the credits projection. And the live credits' window
 in place of the (property, name, model, time) one it extends.
 
 Revision ID: v0009
-Revises: v0006
+Revises: v0008
 """
 
 import sqlalchemy as sa
@@ -14,7 +14,7 @@ from alembic import op
 from services.reporting.periods import month_of_day_sql
 
 revision = "v0009"
-down_revision = "v0006"
+down_revision = "v0008"
 branch_labels = None
 depends_on = None
 
