@@ -502,6 +502,66 @@ named "~" and the smallest of its identifiers (positions of identity's log, as i
 identity_links). An identifier without a current row here is resolved by identity_links."""
 
 
+cohort_persons = Table(
+    "cohort_persons",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("person_id", String, primary_key=True),
+    Column("first_us", BigInteger, nullable=False),
+    Column("channel", String, nullable=False),
+    Index("ix_cohort_persons_property_first", "property_id", "first_us"),
+)
+"""The live cohort summary (services/reporting/cohort_summary.py): each deterministic person
+with a first touch, its time and channel, as the live person views resolve it (the earliest
+first touch of the identifiers `identity_links` gives the person, and of the person itself).
+Kept by the person, identity and outcome projections for the persons each page changes."""
+
+cohort_conversions = Table(
+    "cohort_conversions",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("person_id", String, primary_key=True),
+    Column("record_id", String, primary_key=True),
+    Column("conversion_name", String, nullable=False),
+    Column("occurred_us", BigInteger, nullable=False),
+    Column("value_micros", BigInteger, nullable=False),
+    Column("currency_code", String, nullable=False),
+)
+"""Each live conversion of a person in `cohort_persons`, at its value after its outcomes
+(else the value it was sent with), as cohorts count it."""
+
+cohort_totals = Table(
+    "cohort_totals",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("interval", String, primary_key=True),
+    Column("cohort", Integer, primary_key=True),
+    Column("channel", String, primary_key=True),
+    Column("period", Integer, primary_key=True),
+    Column("conversion_name", String, primary_key=True),
+    Column("currency_code", String, primary_key=True),
+    Column("persons", BigInteger, nullable=False),
+    Column("conversions", BigInteger, nullable=False),
+    Column("value_micros", BigInteger, nullable=False),
+    Column("converted", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+"""`cohort_persons` and `cohort_conversions` summed per interval ("week", "month") in the
+zone `cohort_zones` names, cohort (period key of the first touch), first-touch channel,
+period since it (-1: the cohort's `persons`), conversion name and currency: `conversions`
+and their `value_micros`, and `converted`, the persons whose first conversion of the name
+(of any name: the name "", currency "") is in the period. A row whose sums all reach 0 is
+deleted."""
+
+cohort_zones = Table(
+    "cohort_zones",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("time_zone", String, nullable=False),
+)
+"""The time zone a property's `cohort_totals` are in; a property without a row has no cohort
+summary (yet): cohorts read the person views."""
+
 settings_metadata = MetaData()
 """Tables that are no view: what properties chose. A rebuild of the views keeps them."""
 
