@@ -143,11 +143,13 @@ def _sum_row(totals: dict[TotalKey, list[int]], key: TotalKey) -> list[int]:
     return found
 
 
-def refresh_visitors(conn: Connection, visitors: Iterable[tuple[str, str]]) -> None:
+def refresh_visitors(
+    conn: Connection, visitors: Iterable[tuple[str, str]], properties: Iterable[str] = ()
+) -> None:
     """Recomputes the summary of the persons of the (property, identifier) `visitors` (their
     persons now, and each identifier as a person of its own), after their first touches or
-    conversions changed in the views."""
-    grouped: dict[str, set[str]] = {}
+    conversions changed in the views; `prepare`s their properties and `properties`."""
+    grouped: dict[str, set[str]] = {p: set() for p in properties}
     for property_id, visitor in visitors:
         grouped.setdefault(property_id, set()).add(visitor)
     for property_id in sorted(grouped):
@@ -158,10 +160,12 @@ def refresh_visitors(conn: Connection, visitors: Iterable[tuple[str, str]]) -> N
         _refresh(conn, property_id, persons, zone)
 
 
-def refresh_persons(conn: Connection, persons: Iterable[tuple[str, str]]) -> None:
+def refresh_persons(
+    conn: Connection, persons: Iterable[tuple[str, str]], properties: Iterable[str] = ()
+) -> None:
     """Recomputes the summary of the (property, person) `persons`, after identifiers moved
-    between them in `identity_links`."""
-    grouped: dict[str, set[str]] = {}
+    between them in `identity_links`; `prepare`s their properties and `properties`."""
+    grouped: dict[str, set[str]] = {p: set() for p in properties}
     for property_id, person in persons:
         grouped.setdefault(property_id, set()).add(person)
     for property_id in sorted(grouped):
@@ -169,10 +173,13 @@ def refresh_persons(conn: Connection, persons: Iterable[tuple[str, str]]) -> Non
         _refresh(conn, property_id, grouped[property_id], zone)
 
 
-def refresh_conversions(conn: Connection, conversions: Iterable[tuple[str, str]]) -> None:
+def refresh_conversions(
+    conn: Connection, conversions: Iterable[tuple[str, str]], properties: Iterable[str] = ()
+) -> None:
     """Recomputes the summary of the persons of the (property, conversion record id)
-    `conversions`, after their values changed or they were retracted."""
-    refresh_visitors(conn, conversion_visitors(conn, conversions))
+    `conversions`, after their values changed or they were retracted; `prepare`s their
+    properties and `properties`."""
+    refresh_visitors(conn, conversion_visitors(conn, conversions), properties)
 
 
 def conversion_visitors(

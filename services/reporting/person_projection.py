@@ -79,7 +79,9 @@ def apply_person_events(
     _end_retracted(conn, ends)
     changed.update((x.property_id, x.visitor) for _, x in events if x.kind is EventKind.CONVERSION)
     changed |= conversion_visitors(conn, [(r.property_id, r.conversion_id) for _, r in retractions])
-    refresh_visitors(conn, changed)
+    refresh_visitors(
+        conn, changed, {x.property_id for _, x in events} | {r.property_id for _, r in retractions}
+    )
 
 
 def _store_events(conn: Connection, events: Sequence[tuple[int, PersonEvent]]) -> set[VisitorKey]:
@@ -283,6 +285,7 @@ class IdentityLinksProjection:
                 moved
                 | {(p, owners_before.get((p, i), i)) for p, i in moved}
                 | {(p, owners_after.get((p, i), i)) for p, i in moved},
+                by_property,
             )
             record_times(conn, upstream, entries, {e.position for e in entries})
             record_position(

@@ -146,6 +146,7 @@ class ConversionCreditsProjection:
                     for e in entries
                     if isinstance(e.value, StageChange | Retraction)
                 ],
+                {r.attribution.property_id for r in revisions},
             )
             _apply_configured_models(conn, settings)
             apply_reporting_identities(conn, settings)
