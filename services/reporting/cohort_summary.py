@@ -33,7 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from services.reporting.bulk import by_property_chunks, delete_keys, insert_rows
 from services.reporting.domainmodel import Interval
-from services.reporting.periods import key_of, period_start
+from services.reporting.periods import key_of, key_of_day, local_day, period_start
 from services.reporting.person_values import CohortQuery, EventKind
 from services.reporting.views import (
     cohort_conversions,
@@ -114,14 +114,18 @@ def add_person(
     totals: dict[TotalKey, list[int]], person: PersonFigures, zone: ZoneInfo, sign: int
 ) -> None:
     """Adds (sign 1) or takes away (-1) a person's part of the sums of every interval."""
+    first_day = local_day(moment_of(person.first_us), zone)
+    days = [local_day(moment_of(c[2]), zone) for c in person.conversions]
     for name, interval in INTERVALS.items():
-        cohort = key_of(interval, moment_of(person.first_us), zone)
+        cohort = key_of_day(interval, first_day)
         base = (name, cohort, person.channel)
         _sum_row(totals, (*base, SIZE_PERIOD, ANY_NAME, ""))[0] += sign
         first_any: int | None = None
         first_of: dict[str, int] = {}
-        for _, conversion_name, occurred_us, value, currency in person.conversions:
-            period = key_of(interval, moment_of(occurred_us), zone) - cohort
+        for (_, conversion_name, _, value, currency), day in zip(
+            person.conversions, days, strict=True
+        ):
+            period = key_of_day(interval, day) - cohort
             if period < 0:
                 continue
             row = _sum_row(totals, (*base, period, conversion_name, currency))
@@ -154,6 +158,8 @@ def refresh_visitors(
         grouped.setdefault(property_id, set()).add(visitor)
     for property_id in sorted(grouped):
         zone = prepare(conn, property_id)
+        if zone is None:
+            continue
         identifiers = sorted(grouped[property_id])
         owners = _owners(conn, property_id, identifiers)
         persons = {owners.get(i, i) for i in identifiers} | set(identifiers)
@@ -170,7 +176,8 @@ def refresh_persons(
         grouped.setdefault(property_id, set()).add(person)
     for property_id in sorted(grouped):
         zone = prepare(conn, property_id)
-        _refresh(conn, property_id, grouped[property_id], zone)
+        if zone is not None:
+            _refresh(conn, property_id, grouped[property_id], zone)
 
 
 def refresh_conversions(
@@ -201,10 +208,11 @@ def conversion_visitors(
     return visitors
 
 
-def prepare(conn: Connection, property_id: str) -> ZoneInfo:
-    """Locks the property's summary to the transaction (PostgreSQL), fills the summary of a
-    property that has none (new, or views migrated before it existed) from the live views,
-    brings its sums to the property's time zone setting, and returns that zone."""
+def prepare(conn: Connection, property_id: str) -> ZoneInfo | None:
+    """Locks the property's summary to the transaction (PostgreSQL), brings its sums to the
+    property's time zone setting and returns that zone; or fills the summary of a property
+    that has none (new, or views migrated before it existed) from the live views, and
+    returns None: nothing is left to recompute in this transaction."""
     if conn.dialect.name == "postgresql":
         conn.execute(
             text("SELECT pg_advisory_xact_lock(:space, hashtext(:property))"),
@@ -222,6 +230,7 @@ def prepare(conn: Connection, property_id: str) -> ZoneInfo:
     if recorded is None:
         conn.execute(insert(cohort_zones).values(property_id=property_id, time_zone=name))
         _fill(conn, property_id, zone)
+        return None
     elif recorded != name:
         conn.execute(
             update(cohort_zones).where(z.property_id == property_id).values(time_zone=name)
