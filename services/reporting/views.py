@@ -422,6 +422,13 @@ person_events = Table(
     Index("ix_person_events_property_kind_name_time", "property_id", "kind", "name", "occurred_us"),
     Index("ix_person_events_property_visitor_kind", "property_id", "visitor", "kind"),
     _live_key("ix_person_events_live_record", "property_id", "record_id"),
+    Index(
+        "ix_person_events_property_conversion_time",
+        "property_id",
+        "occurred_us",
+        sqlite_where=text("kind = 'conversion'"),
+        postgresql_where=text("(kind)::text = 'conversion'::text"),
+    ),
 )
 """One row per event funnels and cohorts count, from ingest's log: a page view or touchpoint
 (`kind` "page_view" or "touchpoint", `name` the page's or landing page's path), a conversion
@@ -430,7 +437,9 @@ person_events = Table(
 user id, else first identifier) and `occurred_us` its time in microseconds since 1970 UTC.
 Impressions, bots and events without identifiers are left out. `valid_from` and `valid_to`
 are positions of ingest's log: a retraction (or the record sent again) ends a row. Rows are
-rarely superseded, so the indexes cover every row (queries filter the current ones)."""
+rarely superseded, so the indexes cover every row (queries filter the current ones); the
+conversions' own index by time finds a property's newest conversion (of any name) without
+reading the others."""
 
 visitor_first_touches = Table(
     "visitor_first_touches",

@@ -1,8 +1,9 @@
 """The live cohort summary: each person's first touch (`cohort_persons`) and conversions
 (`cohort_conversions`), their sums per cohort, channel and period (`cohort_totals`) and the
-zone the sums are in (`cohort_zones`). The tables start empty: cohorts read the person views
-for a property until the projections' next page of that property fills its summary (or a
-rebuild does).
+zone the sums are in (`cohort_zones`); and an index of the conversions among the person
+events by time, for the newest conversion every cohort and funnel answer reports. The tables
+start empty: cohorts read the person views for a property until the projections' next page
+of that property fills its summary (or a rebuild does).
 
 Revision ID: v0007
 Revises: v0006
@@ -64,6 +65,13 @@ def upgrade() -> None:
         ),
         sqlite_with_rowid=False,
     )
+    op.create_index(
+        "ix_person_events_property_conversion_time",
+        "person_events",
+        ["property_id", "occurred_us"],
+        sqlite_where=sa.text("kind = 'conversion'"),
+        postgresql_where=sa.text("(kind)::text = 'conversion'::text"),
+    )
     op.create_table(
         "cohort_zones",
         sa.Column("property_id", sa.String(), nullable=False),
@@ -73,6 +81,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_person_events_property_conversion_time", table_name="person_events")
     op.drop_table("cohort_zones")
     op.drop_table("cohort_totals")
     op.drop_table("cohort_conversions")
