@@ -1,6 +1,7 @@
 """The live cohort summary: each deterministic person's first touch and conversions, and their
-sums per cohort, channel and period, kept by the projections for the persons each page
-changes, so that live cohorts add up sums instead of resolving every person at query time.
+sums per first-touch day, channel and period, kept by the projections for the persons each
+page changes, so that live cohorts add up sums instead of resolving every person at query
+time.
 
 A person here is what the live person views make of it under the deterministic identity: an
 identifier's person in `identity_links`, else the identifier itself; its first touch is the
@@ -64,7 +65,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TOTAL_KEYS = (
     "property_id",
     "interval",
-    "cohort",
+    "first_day",
     "channel",
     "period",
     "conversion_name",
@@ -75,7 +76,8 @@ _TOTAL_SUMS = ("persons", "conversions", "value_micros", "converted")
 Conversion = tuple[str, str, int, int, str]
 """(record id, conversion name, microseconds since 1970, value micros, currency code)."""
 TotalKey = tuple[str, int, str, int, str, str]
-"""(interval, cohort, channel, period, conversion name, currency code) of `cohort_totals`."""
+"""(interval, first-touch day, channel, period, conversion name, currency code) of
+`cohort_totals`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +120,7 @@ def add_person(
     days = [local_day(moment_of(c[2]), zone) for c in person.conversions]
     for name, interval in INTERVALS.items():
         cohort = key_of_day(interval, first_day)
-        base = (name, cohort, person.channel)
+        base = (name, first_day, person.channel)
         _sum_row(totals, (*base, SIZE_PERIOD, ANY_NAME, ""))[0] += sign
         first_any: int | None = None
         first_of: dict[str, int] = {}
@@ -510,10 +512,10 @@ def _add_totals(conn: Connection, property_id: str, totals: dict[TotalKey, list[
 
 
 def summary_figures(conn: Connection, query: CohortQuery, zone_name: str) -> CohortFigures | None:
-    """The figures of a live, deterministic cohort query from the summary: whole cohorts
-    from the sums, a cohort that the query's range cuts from its persons' rows; None where
-    the summary cannot answer exactly (no summary in the property's zone `zone_name`, or
-    several conversion names, or the name "")."""
+    """The figures of a live, deterministic cohort query from the summary: the persons of
+    whole local days from the sums, those of a day the query's range cuts from their rows;
+    None where the summary cannot answer exactly (no summary in the property's zone
+    `zone_name`, or several conversion names, or the name "")."""
     names = query.conversion_names
     if len(names) > 1 or ANY_NAME in names:
         return None
@@ -536,20 +538,23 @@ def summary_figures(conn: Connection, query: CohortQuery, zone_name: str) -> Coh
     high = _micros(query.end) if query.end is not None else int(highest) + 1
     if low >= high:
         return figures
-    first_key = key_of(interval, moment_of(low), zone)
-    last_key = key_of(interval, moment_of(high - 1), zone)
-    whole: list[int] = []
-    for key in range(first_key, last_key + 1):
-        begins = _micros(period_start(interval, key, zone))
-        ends = _micros(period_start(interval, key + 1, zone))
+    first_day = local_day(moment_of(low), zone)
+    last_day = local_day(moment_of(high - 1), zone)
+    whole = [first_day, last_day]
+    for day in sorted({first_day, last_day}):
+        begins = _micros(period_start(Interval.DAY, day, zone))
+        ends = _micros(period_start(Interval.DAY, day + 1, zone))
         cut_low = query.start is not None and low > begins
         cut_high = query.end is not None and high < ends
         if cut_low or cut_high:
-            _add_cut(conn, query, figures, key, (max(low, begins), min(high, ends)), zone)
-        else:
-            whole.append(key)
-    if whole:
-        _add_whole(conn, query, figures, (whole[0], whole[-1]))
+            span = (max(low, begins), min(high, ends))
+            _add_cut(conn, query, figures, key_of_day(interval, day), span, zone)
+            if day == first_day:
+                whole[0] = day + 1
+            if day == last_day:
+                whole[1] = day - 1
+    if whole[0] <= whole[1]:
+        _add_whole(conn, query, figures, (whole[0], whole[1]))
     return figures
 
 
@@ -560,22 +565,25 @@ def _micros(moment: datetime) -> int:
 
 
 def _add_whole(
-    conn: Connection, query: CohortQuery, figures: CohortFigures, keys: tuple[int, int]
+    conn: Connection, query: CohortQuery, figures: CohortFigures, days: tuple[int, int]
 ) -> None:
-    """Adds the sums of the whole cohorts `keys` (first and last)."""
+    """Adds the sums of the persons whose first touch was on the local days `days` (first
+    and last)."""
     t = cohort_totals.c
     name = query.conversion_names[0] if query.conversion_names else ANY_NAME
     conditions = [
         t.property_id == query.property_id,
         t.interval == query.interval.value,
-        t.cohort >= keys[0],
-        t.cohort <= keys[1],
+        t.first_day >= days[0],
+        t.first_day <= days[1],
         t.period < query.periods,
     ]
     if query.conversion_names:
         conditions.append(t.conversion_name.in_((name, ANY_NAME)))
+    interval = INTERVALS[query.interval.value]
+    cohorts: dict[int, int] = {}
     statement = select(
-        t.cohort,
+        t.first_day,
         t.channel,
         t.period,
         t.conversion_name,
@@ -586,7 +594,7 @@ def _add_whole(
         t.converted,
     ).where(*conditions)
     for (
-        cohort,
+        day,
         channel,
         period,
         conversion_name,
@@ -596,6 +604,9 @@ def _add_whole(
         value,
         converted,
     ) in conn.execute(statement):
+        cohort = cohorts.get(day)
+        if cohort is None:
+            cohort = cohorts[day] = key_of_day(interval, day)
         if period == SIZE_PERIOD:
             figures.sizes[(cohort, channel)] = figures.sizes.get((cohort, channel), 0) + persons
             continue

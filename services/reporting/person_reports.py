@@ -10,7 +10,7 @@ their conversions (by visitor and kind).
 
 Live cohorts under the deterministic identity read the cohort summary instead
 (services/reporting/cohort_summary.py), which the projections keep per person: sums per
-cohort, channel and period, and the persons' rows for a cohort the time range cuts. As of a
+first-touch day, channel and period, and the persons' rows for a day the time range cuts. As of a
 past position, under the blended identity, for several conversion names, or before the
 summary is in the property's time zone, cohorts query the person views as described above.
 """

@@ -544,7 +544,7 @@ cohort_totals = Table(
     metadata,
     Column("property_id", String, primary_key=True),
     Column("interval", String, primary_key=True),
-    Column("cohort", Integer, primary_key=True),
+    Column("first_day", Integer, primary_key=True),
     Column("channel", String, primary_key=True),
     Column("period", Integer, primary_key=True),
     Column("conversion_name", String, primary_key=True),
@@ -555,12 +555,13 @@ cohort_totals = Table(
     Column("converted", BigInteger, nullable=False),
     sqlite_with_rowid=False,
 )
-"""`cohort_persons` and `cohort_conversions` summed per interval ("week", "month") in the
-zone `cohort_zones` names, cohort (period key of the first touch), first-touch channel,
-period since it (-1: the cohort's `persons`), conversion name and currency: `conversions`
-and their `value_micros`, and `converted`, the persons whose first conversion of the name
-(of any name: the name "", currency "") is in the period. A row whose sums all reach 0 is
-deleted."""
+"""`cohort_persons` and `cohort_conversions` summed per interval ("week", "month"), local
+day of the first touch (days since 1970-01-01 in the zone `cohort_zones` names: a query sums
+the days of its cohorts, and reads persons' rows only for a day its range cuts), first-touch
+channel, period since the first touch's (-1: the day's `persons`), conversion name and
+currency: `conversions` and their `value_micros`, and `converted`, the persons whose first
+conversion of the name (of any name: the name "", currency "") is in the period. A row whose
+sums all reach 0 is deleted."""
 
 cohort_zones = Table(
     "cohort_zones",

@@ -1,9 +1,9 @@
 """The live cohort summary: each person's first touch (`cohort_persons`) and conversions
-(`cohort_conversions`), their sums per cohort, channel and period (`cohort_totals`) and the
-zone the sums are in (`cohort_zones`); and an index of the conversions among the person
-events by time, for the newest conversion every cohort and funnel answer reports. The tables
-start empty: cohorts read the person views for a property until the projections' next page
-of that property fills its summary (or a rebuild does).
+(`cohort_conversions`), their sums per first-touch day, channel and period (`cohort_totals`)
+and the zone the sums are in (`cohort_zones`); and an index of the conversions among the
+person events by time, for the newest conversion every cohort and funnel answer reports. The
+tables start empty: cohorts read the person views for a property until the projections' next
+page of that property fills its summary (or a rebuild does).
 
 Revision ID: v0007
 Revises: v0006
@@ -45,7 +45,7 @@ def upgrade() -> None:
         "cohort_totals",
         sa.Column("property_id", sa.String(), nullable=False),
         sa.Column("interval", sa.String(), nullable=False),
-        sa.Column("cohort", sa.Integer(), nullable=False),
+        sa.Column("first_day", sa.Integer(), nullable=False),
         sa.Column("channel", sa.String(), nullable=False),
         sa.Column("period", sa.Integer(), nullable=False),
         sa.Column("conversion_name", sa.String(), nullable=False),
@@ -57,7 +57,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint(
             "property_id",
             "interval",
-            "cohort",
+            "first_day",
             "channel",
             "period",
             "conversion_name",
