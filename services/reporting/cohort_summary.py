@@ -418,6 +418,7 @@ def _live_figures(
                 e.occurred_us,
                 func.coalesce(v.value_micros, e.value_micros),
                 func.coalesce(v.currency_code, e.currency_code),
+                e.valid_to,
             )
             .select_from(
                 person_events.outerjoin(
@@ -433,10 +434,14 @@ def _live_figures(
                 e.property_id == property_id,
                 e.visitor.in_(chunk),
                 e.kind == EventKind.CONVERSION.value,
-                e.valid_to.is_(None),
             )
         )
-        for visitor, record, name, at, value, currency in conn.execute(statement):
+        # The superseded rows are left out here, not in SQL: `valid_to IS NULL` would let
+        # PostgreSQL, its statistics stale while a catch-up grows the table, pick the index
+        # of the property's live conversions (all of them) over the visitors'.
+        for visitor, record, name, at, value, currency, ended in conn.execute(statement):
+            if ended is not None:
+                continue
             for person in of_visitor[visitor]:
                 if person in conversions:
                     conversions[person].append((record, name, int(at), int(value), str(currency)))

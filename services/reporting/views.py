@@ -426,8 +426,8 @@ person_events = Table(
         "ix_person_events_property_conversion_time",
         "property_id",
         "occurred_us",
-        sqlite_where=text("kind = 'conversion'"),
-        postgresql_where=text("(kind)::text = 'conversion'::text"),
+        sqlite_where=text("kind = 'conversion' AND valid_to IS NULL"),
+        postgresql_where=text("(kind)::text = 'conversion'::text AND valid_to IS NULL"),
     ),
 )
 """One row per event funnels and cohorts count, from ingest's log: a page view or touchpoint
@@ -438,8 +438,9 @@ user id, else first identifier) and `occurred_us` its time in microseconds since
 Impressions, bots and events without identifiers are left out. `valid_from` and `valid_to`
 are positions of ingest's log: a retraction (or the record sent again) ends a row. Rows are
 rarely superseded, so the indexes cover every row (queries filter the current ones); the
-conversions' own index by time finds a property's newest conversion (of any name) without
-reading the others."""
+live conversions' own index by time finds a property's newest conversion (of any name)
+without reading the others (a query that must not be drawn to it, as PostgreSQL is while its
+statistics of a growing table are stale, leaves out `valid_to IS NULL`)."""
 
 visitor_first_touches = Table(
     "visitor_first_touches",

@@ -69,8 +69,8 @@ def upgrade() -> None:
         "ix_person_events_property_conversion_time",
         "person_events",
         ["property_id", "occurred_us"],
-        sqlite_where=sa.text("kind = 'conversion'"),
-        postgresql_where=sa.text("(kind)::text = 'conversion'::text"),
+        sqlite_where=sa.text("kind = 'conversion' AND valid_to IS NULL"),
+        postgresql_where=sa.text("(kind)::text = 'conversion'::text AND valid_to IS NULL"),
     )
     op.create_table(
         "cohort_zones",
