@@ -409,38 +409,35 @@ def _live_figures(
     conversions: dict[str, list[Conversion]] = {p: [] for p in counted}
     wanted = sorted({v for p in counted for v in members[p]})
     e, v = person_events.c, conversion_values.c
-    for chunk in _chunks(wanted):
-        statement = (
-            select(
-                e.visitor,
-                e.record_id,
-                e.name,
-                e.occurred_us,
-                func.coalesce(v.value_micros, e.value_micros),
-                func.coalesce(v.currency_code, e.currency_code),
-                e.valid_to,
-            )
-            .select_from(
-                person_events.outerjoin(
-                    conversion_values,
-                    and_(
-                        v.property_id == e.property_id,
-                        v.conversion_id == e.record_id,
-                        v.valid_to.is_(None),
-                    ),
-                )
-            )
-            .where(
-                e.property_id == property_id,
-                e.visitor.in_(chunk),
-                e.kind == EventKind.CONVERSION.value,
-            )
+    conversion = EventKind.CONVERSION.value
+    statement = select(
+        e.visitor,
+        e.record_id,
+        e.name,
+        e.occurred_us,
+        func.coalesce(v.value_micros, e.value_micros),
+        func.coalesce(v.currency_code, e.currency_code),
+        e.kind,
+        e.valid_to,
+    ).select_from(
+        person_events.outerjoin(
+            conversion_values,
+            and_(
+                e.kind == conversion,
+                v.property_id == e.property_id,
+                v.conversion_id == e.record_id,
+                v.valid_to.is_(None),
+            ),
         )
-        # The superseded rows are left out here, not in SQL: `valid_to IS NULL` would let
-        # PostgreSQL, its statistics stale while a catch-up grows the table, pick the index
-        # of the property's live conversions (all of them) over the visitors'.
-        for visitor, record, name, at, value, currency, ended in conn.execute(statement):
-            if ended is not None:
+    )
+    for chunk in _chunks(wanted):
+        # Every event of the visitors, the live conversions kept here, not in SQL: with
+        # `kind` or `valid_to` in the WHERE, PostgreSQL, its statistics stale while a
+        # catch-up grows the table, read all the property's conversions through a kind or
+        # time index (40-270 ms per 500 visitors) instead of the visitors' rows.
+        rows = conn.execute(statement.where(e.property_id == property_id, e.visitor.in_(chunk)))
+        for visitor, record, name, at, value, currency, kind, ended in rows:
+            if kind != conversion or ended is not None:
                 continue
             for person in of_visitor[visitor]:
                 if person in conversions:
