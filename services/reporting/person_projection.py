@@ -16,6 +16,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from common.follower import UpstreamEntry
 from common.sql_positions import record_position, stored_position
 from services.reporting.bulk import by_property_chunks
+from services.reporting.cohort_summary import conversion_visitors, refresh_persons, refresh_visitors
 from services.reporting.generations import Connectable, writer
 from services.reporting.log_clock import record_times
 from services.reporting.periods import EPOCH
@@ -61,10 +62,12 @@ def apply_person_events(
     """Stores a page's person events (a record's row from its position of ingest's log on),
     lowers the first touch of each visitor whose touchpoints are earlier than its current
     one, and ends the row of each conversion an outcome retracted, before or after it was
-    recorded (at the later of the two)."""
+    recorded (at the later of the two); then recomputes the cohort summary of the persons of
+    the visitors whose first touch or conversions changed."""
     _record_retractions(conn, [r for _, r in retractions])
+    changed: set[VisitorKey] = set()
     if events:
-        _store_events(conn, events)
+        changed = _store_events(conn, events)
     ends: dict[tuple[str, str], int] = {}
     for position, r in retractions:
         key = (r.property_id, r.conversion_id)
@@ -74,9 +77,16 @@ def apply_person_events(
             key = (x.property_id, x.record_id)
             ends[key] = max(ends.get(key, 0), position)
     _end_retracted(conn, ends)
+    changed.update((x.property_id, x.visitor) for _, x in events if x.kind is EventKind.CONVERSION)
+    changed |= conversion_visitors(conn, [(r.property_id, r.conversion_id) for _, r in retractions])
+    refresh_visitors(
+        conn, changed, {x.property_id for _, x in events} | {r.property_id for _, r in retractions}
+    )
 
 
-def _store_events(conn: Connection, events: Sequence[tuple[int, PersonEvent]]) -> None:
+def _store_events(conn: Connection, events: Sequence[tuple[int, PersonEvent]]) -> set[VisitorKey]:
+    """Stores the events' rows and lowers first touches; the visitors whose first touch
+    changed."""
     revisions: Revisions = {}
     for position, x in events:
         revisions.setdefault((x.property_id, x.record_id), []).append(
@@ -95,7 +105,7 @@ def _store_events(conn: Connection, events: Sequence[tuple[int, PersonEvent]]) -
             )
         )
     revise(conn, person_events, ("property_id", "record_id"), revisions)
-    _lower_first_touches(conn, [(p, x) for p, x in events if x.kind is EventKind.TOUCHPOINT])
+    return _lower_first_touches(conn, [(p, x) for p, x in events if x.kind is EventKind.TOUCHPOINT])
 
 
 def _by_property(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
@@ -160,11 +170,14 @@ def _end_retracted(conn: Connection, ends: dict[tuple[str, str], int]) -> None:
     )
 
 
-def _lower_first_touches(conn: Connection, touches: Sequence[tuple[int, PersonEvent]]) -> None:
+def _lower_first_touches(
+    conn: Connection, touches: Sequence[tuple[int, PersonEvent]]
+) -> set[VisitorKey]:
     """Each touch earlier than its visitor's first touch so far (stored, or earlier in the
-    page) becomes the first touch from its position on."""
+    page) becomes the first touch from its position on; the visitors whose first touch
+    changed."""
     if not touches:
-        return
+        return set()
     stored = _stored_first_touches(conn, {(x.property_id, x.visitor) for _, x in touches})
     revisions: Revisions = {}
     for position, touch in touches:
@@ -188,6 +201,7 @@ def _lower_first_touches(conn: Connection, touches: Sequence[tuple[int, PersonEv
             )
         )
     revise(conn, visitor_first_touches, ("property_id", "visitor"), revisions)
+    return {(p, v) for p, v in revisions}
 
 
 def _stored_first_touches(
@@ -232,7 +246,8 @@ class IdentityLinksProjection:
 
         The blended persons of a property are recomputed after each of its entries once
         it has a probabilistic link (in log order, so that they come out the same however
-        the log is paged); a property without any takes the batched path."""
+        the log is paged); a property without any takes the batched path. Then the cohort
+        summary of the persons identifiers left or joined is recomputed."""
         if not entries:
             return
         by_property: dict[str, list[tuple[int, IdentityChange]]] = {}
@@ -249,6 +264,14 @@ class IdentityLinksProjection:
                         f"{upstream} position is {current}, not {after}: "
                         "the views were rebuilt; reading again"
                     )
+            moved = {
+                (property_id, identifier)
+                for property_id, changes in by_property.items()
+                for _, change in changes
+                for _, identifiers in change.moves
+                for identifier in identifiers
+            }
+            owners_before = _link_owners(conn, moved)
             for property_id, changes in by_property.items():
                 if any(c.probable for _, c in changes) or _has_probable(conn, property_id):
                     for position, change in changes:
@@ -256,10 +279,34 @@ class IdentityLinksProjection:
                         blend(conn, property_id, _touched(change), position)
                 else:
                     _apply_identity(conn, changes)
+            owners_after = _link_owners(conn, moved)
+            refresh_persons(
+                conn,
+                moved
+                | {(p, owners_before.get((p, i), i)) for p, i in moved}
+                | {(p, owners_after.get((p, i), i)) for p, i in moved},
+                by_property,
+            )
             record_times(conn, upstream, entries, {e.position for e in entries})
             record_position(
                 conn, projection_positions, PROJECTION_NAME, upstream, entries[-1].position
             )
+
+
+def _link_owners(conn: Connection, identifiers: set[VisitorKey]) -> dict[VisitorKey, str]:
+    """The live deterministic person of each (property, identifier) that has one."""
+    links = identity_links.c
+    found: dict[VisitorKey, str] = {}
+    for property_id, chunk in by_property_chunks(identifiers, LOOKUP_CHUNK):
+        for identifier, person in conn.execute(
+            select(links.identifier, links.person_id).where(
+                links.property_id == property_id,
+                links.identifier.in_(chunk),
+                links.valid_to.is_(None),
+            )
+        ):
+            found[(property_id, identifier)] = person
+    return found
 
 
 def _touched(change: IdentityChange) -> set[str]:

@@ -9,6 +9,12 @@ and for each later step, per person who reached the one before, the person's ide
 (by person) and their events of the step (by visitor and kind); cohorts read the first
 touches in their time range (by property and time), the identifiers of those persons (by
 person) and their conversions (by visitor and kind).
+
+Live cohorts under the deterministic identity read the cohort summary instead
+(services/reporting/cohort_summary.py), which the projections keep per person: sums per
+first-touch day, channel and period, and the persons' rows for a day the time range cuts. As of a
+past position, under the blended identity, for several conversion names, or before the
+summary is in the property's time zone, cohorts query the person views as described above.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from sqlalchemy import (
 )
 
 from services.reporting.as_of import IDENTITY, INGEST, ViewsAt, current, live_position, resolve
+from services.reporting.cohort_summary import CohortFigures, summary_figures
 from services.reporting.domainmodel import AsOf, Freshness, Interval
 from services.reporting.errors import (
     MissingPropertyError,
@@ -84,11 +91,13 @@ class PersonReports:
     """Answers funnel and cohort queries from the person views, each from one snapshot.
 
     `shards` is the number of shards the followers run in (the freshness of a property is its
-    shard's position)."""
+    shard's position); `cohort_summary` False makes cohorts always query the person views
+    (for comparing the two)."""
 
-    def __init__(self, engine: Connectable, shards: int = 1) -> None:
+    def __init__(self, engine: Connectable, shards: int = 1, cohort_summary: bool = True) -> None:
         self._engine = engine
         self._shards = shards
+        self._cohort_summary = cohort_summary
 
     def funnel(self, query: FunnelQuery) -> FunnelReport:
         """Persons reaching each step, overall and per first-touch channel (channels by name,
@@ -128,7 +137,9 @@ class PersonReports:
     def cohorts(self, query: CohortQuery, now: datetime | None = None) -> CohortReport:
         """Persons by first-touch period and channel, with their conversions counted up to
         the end of each period since (periods that have not begun by `now` are left out; as
-        of a past moment, `now` is that moment unless given)."""
+        of a past moment, `now` is that moment unless given). Live and deterministic, from the
+        cohort summary where it answers (see the module's docstring); else from the person
+        views."""
         with snapshot(self._engine) as conn:
             scope = _scope(conn, query.property_id, query.as_of, self._shards)
             if now is None and query.as_of is not None:
@@ -153,34 +164,13 @@ class PersonReports:
                     "",
                     self._fresh(conn, scope, query.conversion_names),
                 )
-            low = min(
-                _moment(int(earliest)), utc(query.start) if query.start else _moment(earliest)
-            )
-            high = max(now, utc(query.end) if query.end else now) + timedelta(days=1)
-
-            def key(micros: ColumnElement[int]) -> ColumnElement[int]:
-                seconds = micros // literal(MICROS_PER_SECOND, Integer)
-                return period_key_sql(seconds, interval, zone, low, high)
-
-            cohort = _cohort_persons(query, key, scope)
-            conversions = _cohort_conversions(query, cohort, key, scope)
-            sizes: dict[tuple[int, str], int] = {}
-            sums: dict[tuple[int, str, int], tuple[int, int]] = {}
-            converted: dict[tuple[int, str, int], int] = {}
-            currencies: set[str] = set()
-            for part, k, c, p, n, high_part, middle, low_part, lowest, highest in conn.execute(
-                _cohort_figures(cohort, conversions)
-            ):
-                if part == _SIZES:
-                    sizes[(int(k), str(c))] = int(n)
-                elif part == _SUMS:
-                    sums[(int(k), str(c), int(p))] = (
-                        int(n),
-                        joined_value(high_part, middle, low_part),
-                    )
-                    currencies |= {lowest, highest} - {""}
-                else:
-                    converted[(int(k), str(c), int(p))] = int(n)
+            figures = None
+            if self._cohort_summary and scope.live and not scope.blended:
+                figures = summary_figures(conn, query, zone_name)
+            if figures is None:
+                figures = _queried_figures(conn, query, scope, zone, int(earliest), now)
+            sizes, sums = figures.sizes, figures.sums
+            converted, currencies = figures.converted, figures.currencies
             if len(currencies) > 1:
                 raise MixedCurrencyError(
                     f"property {query.property_id!r} has conversion values in several "
@@ -265,6 +255,43 @@ class PersonReports:
             None if newest is None else _moment(int(newest)),
             None if scope.live else scope.views.recorded_at,
         )
+
+
+def _queried_figures(
+    conn: Connection,
+    query: CohortQuery,
+    scope: _Scope,
+    zone: ZoneInfo,
+    earliest: int,
+    now: datetime,
+) -> CohortFigures:
+    """The figures of a cohort query from the person views (`earliest` the property's first
+    first touch)."""
+    interval = _INTERVALS[query.interval]
+    low = min(_moment(earliest), utc(query.start) if query.start else _moment(earliest))
+    high = max(now, utc(query.end) if query.end else now) + timedelta(days=1)
+
+    def key(micros: ColumnElement[int]) -> ColumnElement[int]:
+        seconds = micros // literal(MICROS_PER_SECOND, Integer)
+        return period_key_sql(seconds, interval, zone, low, high)
+
+    cohort = _cohort_persons(query, key, scope)
+    conversions = _cohort_conversions(query, cohort, key, scope)
+    figures = CohortFigures()
+    for part, k, c, p, n, high_part, middle, low_part, lowest, highest in conn.execute(
+        _cohort_figures(cohort, conversions)
+    ):
+        if part == _SIZES:
+            figures.sizes[(int(k), str(c))] = int(n)
+        elif part == _SUMS:
+            figures.sums[(int(k), str(c), int(p))] = (
+                int(n),
+                joined_value(high_part, middle, low_part),
+            )
+            figures.currencies |= {lowest, highest} - {""}
+        else:
+            figures.converted[(int(k), str(c), int(p))] = int(n)
+    return figures
 
 
 def _moment(micros: int) -> datetime:

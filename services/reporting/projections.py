@@ -22,6 +22,7 @@ from sqlalchemy import (
 from common.follower import UpstreamEntry
 from common.sql_positions import record_position, stored_position
 from services.reporting.bulk import insert_rows, qualified_name, stage_rows
+from services.reporting.cohort_summary import refresh_conversions
 from services.reporting.day_totals import (
     DIMENSIONS,
     STAGED_EXTRA,
@@ -35,6 +36,7 @@ from services.reporting.domainmodel import (
     ReportingInput,
     Retraction,
     Revision,
+    StageChange,
 )
 from services.reporting.fraction_units import fraction_units
 from services.reporting.generations import Connectable, writer
@@ -137,6 +139,15 @@ class ConversionCreditsProjection:
             retracted = apply_outcomes(conn, entries)
             subtract_live(conn, retracted, zones)
             _end_current(conn, HISTORY_TABLES, retracted)
+            refresh_conversions(
+                conn,
+                [
+                    (e.value.property_id, e.value.conversion_id)
+                    for e in entries
+                    if isinstance(e.value, StageChange | Retraction)
+                ],
+                {r.attribution.property_id for r in revisions},
+            )
             _apply_configured_models(conn, settings)
             apply_reporting_identities(conn, settings)
             # Every entry's time: attribution's entries are few beside the rows each writes.

@@ -461,6 +461,13 @@ person_events = Table(
     ),
     Index("ix_person_events_property_visitor_kind", "property_id", "visitor", "kind"),
     _live_key("ix_person_events_live_record", "property_id", "record_id"),
+    Index(
+        "ix_person_events_property_conversion_time",
+        "property_id",
+        "occurred_us",
+        sqlite_where=text("kind = 'conversion' AND valid_to IS NULL"),
+        postgresql_where=text("(kind)::text = 'conversion'::text AND valid_to IS NULL"),
+    ),
 )
 """One row per event funnels and cohorts count, from ingest's log: a page view or touchpoint
 (`kind` "page_view" or "touchpoint", `name` the page's or landing page's path), a conversion
@@ -469,10 +476,13 @@ person_events = Table(
 user id, else first identifier) and `occurred_us` its time in microseconds since 1970 UTC.
 Impressions, bots and events without identifiers are left out. `valid_from` and `valid_to`
 are positions of ingest's log: a retraction (or the record sent again) ends a row. Rows are
-rarely superseded, so the indexes cover every row (queries filter the current ones). On
-PostgreSQL the (property, kind, name, time) index orders names by code point
-(text_pattern_ops, whatever the database's collation), so that it serves a funnel's page
-prefix (`LIKE 'prefix%'`) as well as exact names."""
+rarely superseded, so the indexes cover every row (queries filter the current ones); the
+live conversions' own index by time finds a property's newest conversion (of any name)
+without reading the others (a query that must not be drawn to it, as PostgreSQL is while its
+statistics of a growing table are stale, leaves out `valid_to IS NULL`). On PostgreSQL the
+(property, kind, name, time) index orders names by code point (text_pattern_ops, whatever
+the database's collation), so that it serves a funnel's page prefix (`LIKE 'prefix%'`) as
+well as exact names."""
 
 visitor_first_touches = Table(
     "visitor_first_touches",
@@ -543,6 +553,67 @@ identifiers of deterministic persons that such links connect (transitively) are 
 named "~" and the smallest of its identifiers (positions of identity's log, as in
 identity_links). An identifier without a current row here is resolved by identity_links."""
 
+
+cohort_persons = Table(
+    "cohort_persons",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("person_id", String, primary_key=True),
+    Column("first_us", BigInteger, nullable=False),
+    Column("channel", String, nullable=False),
+    Index("ix_cohort_persons_property_first", "property_id", "first_us"),
+)
+"""The live cohort summary (services/reporting/cohort_summary.py): each deterministic person
+with a first touch, its time and channel, as the live person views resolve it (the earliest
+first touch of the identifiers `identity_links` gives the person, and of the person itself).
+Kept by the person, identity and outcome projections for the persons each page changes."""
+
+cohort_conversions = Table(
+    "cohort_conversions",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("person_id", String, primary_key=True),
+    Column("record_id", String, primary_key=True),
+    Column("conversion_name", String, nullable=False),
+    Column("occurred_us", BigInteger, nullable=False),
+    Column("value_micros", BigInteger, nullable=False),
+    Column("currency_code", String, nullable=False),
+)
+"""Each live conversion of a person in `cohort_persons`, at its value after its outcomes
+(else the value it was sent with), as cohorts count it."""
+
+cohort_totals = Table(
+    "cohort_totals",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("interval", String, primary_key=True),
+    Column("first_day", Integer, primary_key=True),
+    Column("channel", String, primary_key=True),
+    Column("period", Integer, primary_key=True),
+    Column("conversion_name", String, primary_key=True),
+    Column("currency_code", String, primary_key=True),
+    Column("persons", BigInteger, nullable=False),
+    Column("conversions", BigInteger, nullable=False),
+    Column("value_micros", BigInteger, nullable=False),
+    Column("converted", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+"""`cohort_persons` and `cohort_conversions` summed per interval ("week", "month"), local
+day of the first touch (days since 1970-01-01 in the zone `cohort_zones` names: a query sums
+the days of its cohorts, and reads persons' rows only for a day its range cuts), first-touch
+channel, period since the first touch's (-1: the day's `persons`), conversion name and
+currency: `conversions` and their `value_micros`, and `converted`, the persons whose first
+conversion of the name (of any name: the name "", currency "") is in the period. A row whose
+sums all reach 0 is deleted."""
+
+cohort_zones = Table(
+    "cohort_zones",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("time_zone", String, nullable=False),
+)
+"""The time zone a property's `cohort_totals` are in; a property without a row has no cohort
+summary (yet): cohorts read the person views."""
 
 settings_metadata = MetaData()
 """Tables that are no view: what properties chose. A rebuild of the views keeps them."""

@@ -27,7 +27,15 @@ from convtrack.reporting.v1 import reporting_pb2
 from services import launcher
 from services.cli import main
 from services.reporting.server import build_engine, rebuild_reports
-from services.reporting.views import identity_links, person_events, visitor_first_touches
+from services.reporting.views import (
+    cohort_conversions,
+    cohort_persons,
+    cohort_totals,
+    cohort_zones,
+    identity_links,
+    person_events,
+    visitor_first_touches,
+)
 from tests.integration.helpers_system import BACKENDS, FourServices, four_services
 
 PROPERTY = "funnelshop"
@@ -394,7 +402,15 @@ def _view_rows(system: PersonSystem) -> dict[str, list[tuple[object, ...]]]:
         with engine.connect() as conn:
             return {
                 table.name: sorted(tuple(row) for row in conn.execute(select(table)))
-                for table in (person_events, visitor_first_touches, identity_links)
+                for table in (
+                    person_events,
+                    visitor_first_touches,
+                    identity_links,
+                    cohort_persons,
+                    cohort_conversions,
+                    cohort_totals,
+                    cohort_zones,
+                )
             }
     finally:
         engine.dispose()

@@ -4,13 +4,13 @@ PostgreSQL (text_pattern_ops), so that a funnel's page step seeks the names unde
 names use it as before. SQLite's index already orders names so (BINARY): it is left as it is.
 
 Revision ID: v0008
-Revises: v0006
+Revises: v0007
 """
 
 from alembic import op
 
 revision = "v0008"
-down_revision = "v0006"
+down_revision = "v0007"
 branch_labels = None
 depends_on = None
 
