@@ -36,6 +36,7 @@ from services.reporting.bulk import by_property_chunks, delete_keys, insert_rows
 from services.reporting.domainmodel import Interval
 from services.reporting.periods import key_of, key_of_day, local_day, period_start
 from services.reporting.person_values import CohortQuery, EventKind
+from services.reporting.value_parts import joined_value, value_parts
 from services.reporting.views import (
     cohort_conversions,
     cohort_persons,
@@ -71,7 +72,8 @@ _TOTAL_KEYS = (
     "conversion_name",
     "currency_code",
 )
-_TOTAL_SUMS = ("persons", "conversions", "value_micros", "converted")
+_TOTAL_SUMS = ("persons", "conversions", "value_high", "value_middle", "value_low", "converted")
+_CONVERTED = _TOTAL_SUMS.index("converted")
 
 Conversion = tuple[str, str, int, int, str]
 """(record id, conversion name, microseconds since 1970, value micros, currency code)."""
@@ -132,20 +134,21 @@ def add_person(
                 continue
             row = _sum_row(totals, (*base, period, conversion_name, currency))
             row[1] += sign
-            row[2] += sign * value
+            for index, part in enumerate(value_parts(value), start=2):
+                row[index] += sign * part
             first_any = period if first_any is None else min(first_any, period)
             if conversion_name != ANY_NAME:
                 first_of[conversion_name] = min(first_of.get(conversion_name, period), period)
         if first_any is not None:
-            _sum_row(totals, (*base, first_any, ANY_NAME, ""))[3] += sign
+            _sum_row(totals, (*base, first_any, ANY_NAME, ""))[_CONVERTED] += sign
         for conversion_name, period in first_of.items():
-            _sum_row(totals, (*base, period, conversion_name, ""))[3] += sign
+            _sum_row(totals, (*base, period, conversion_name, ""))[_CONVERTED] += sign
 
 
 def _sum_row(totals: dict[TotalKey, list[int]], key: TotalKey) -> list[int]:
     found = totals.get(key)
     if found is None:
-        found = totals[key] = [0, 0, 0, 0]
+        found = totals[key] = [0] * len(_TOTAL_SUMS)
     return found
 
 
@@ -592,7 +595,9 @@ def _add_whole(
         t.currency_code,
         t.persons,
         t.conversions,
-        t.value_micros,
+        t.value_high,
+        t.value_middle,
+        t.value_low,
         t.converted,
     ).where(*conditions)
     for (
@@ -603,7 +608,9 @@ def _add_whole(
         currency,
         persons,
         count,
-        value,
+        high,
+        middle,
+        low,
         converted,
     ) in conn.execute(statement):
         cohort = cohorts.get(day)
@@ -614,7 +621,7 @@ def _add_whole(
             continue
         key = (cohort, channel, period)
         if count and (not query.conversion_names or conversion_name == name):
-            figures.add_sum(key, int(count), int(value))
+            figures.add_sum(key, int(count), joined_value(high, middle, low))
             if currency:
                 figures.currencies.add(currency)
         if converted and conversion_name == name:

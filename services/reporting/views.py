@@ -594,7 +594,9 @@ cohort_totals = Table(
     Column("currency_code", String, primary_key=True),
     Column("persons", BigInteger, nullable=False),
     Column("conversions", BigInteger, nullable=False),
-    Column("value_micros", BigInteger, nullable=False),
+    Column("value_high", BigInteger, nullable=False),
+    Column("value_middle", BigInteger, nullable=False),
+    Column("value_low", BigInteger, nullable=False),
     Column("converted", BigInteger, nullable=False),
     sqlite_with_rowid=False,
 )
@@ -602,7 +604,8 @@ cohort_totals = Table(
 day of the first touch (days since 1970-01-01 in the zone `cohort_zones` names: a query sums
 the days of its cohorts, and reads persons' rows only for a day its range cuts), first-touch
 channel, period since the first touch's (-1: the day's `persons`), conversion name and
-currency: `conversions` and their `value_micros`, and `converted`, the persons whose first
+currency: `conversions` and their value (in three parts, summed exactly: value_parts.py),
+and `converted`, the persons whose first
 conversion of the name (of any name: the name "", currency "") is in the period. A row whose
 sums all reach 0 is deleted."""
 

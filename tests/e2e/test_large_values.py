@@ -82,3 +82,15 @@ def test_conversions_at_the_value_limit_add_up_exactly_in_every_report(system: S
     for column in range(2):
         column_nanos = sum(nanos_of(row.figures[column].value) for row in comparison.rows)
         assert column_nanos == expected_micros * NANOS_PER_MICRO
+    # Cohorts: the ten touched purchases (the others have no first touch), summed from the
+    # cohort summary over int64's range in micros.
+    cohorts = system.reporting.GetCohortReport(
+        reporting_pb2.GetCohortReportRequest(
+            property_id=PROPERTY,
+            interval=reporting_pb2.COHORT_INTERVAL_WEEK,
+            conversion_names=["purchase"],
+        ),
+        timeout=DEADLINE,
+    )
+    cohort_nanos = sum(nanos_of(p.value) for row in cohorts.rows for p in row.periods)
+    assert cohort_nanos == sum(stored_micros(n) for n in fractions[:10]) * NANOS_PER_MICRO

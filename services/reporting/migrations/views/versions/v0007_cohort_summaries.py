@@ -52,7 +52,9 @@ def upgrade() -> None:
         sa.Column("currency_code", sa.String(), nullable=False),
         sa.Column("persons", sa.BigInteger(), nullable=False),
         sa.Column("conversions", sa.BigInteger(), nullable=False),
-        sa.Column("value_micros", sa.BigInteger(), nullable=False),
+        sa.Column("value_high", sa.BigInteger(), nullable=False),
+        sa.Column("value_middle", sa.BigInteger(), nullable=False),
+        sa.Column("value_low", sa.BigInteger(), nullable=False),
         sa.Column("converted", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint(
             "property_id",
