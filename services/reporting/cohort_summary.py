@@ -166,7 +166,7 @@ def refresh_visitors(
         if zone is None:
             continue
         identifiers = sorted(grouped[property_id])
-        owners = _owners(conn, property_id, identifiers)
+        owners = live_owners(conn, property_id, identifiers)
         persons = {owners.get(i, i) for i in identifiers} | set(identifiers)
         _refresh(conn, property_id, persons, zone)
 
@@ -353,8 +353,9 @@ def _chunks(keys: Sequence[str]) -> Iterable[Sequence[str]]:
         yield keys[start : start + LOOKUP_CHUNK]
 
 
-def _owners(conn: Connection, property_id: str, identifiers: Sequence[str]) -> dict[str, str]:
-    """The live deterministic person of each of `identifiers` that has one."""
+def live_owners(conn: Connection, property_id: str, identifiers: Sequence[str]) -> dict[str, str]:
+    """The live deterministic person (in `identity_links`) of each of a property's
+    `identifiers` that has one."""
     links = identity_links.c
     found: dict[str, str] = {}
     for chunk in _chunks(identifiers):
@@ -386,7 +387,7 @@ def _live_figures(
             )
         ):
             members[person].add(identifier)
-    own_owner = _owners(conn, property_id, persons)
+    own_owner = live_owners(conn, property_id, persons)
     of_visitor: dict[str, list[str]] = {}
     for person, identifiers in members.items():
         for identifier in identifiers:

@@ -16,7 +16,12 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from common.follower import UpstreamEntry
 from common.sql_positions import record_position, stored_position
 from services.reporting.bulk import by_property_chunks
-from services.reporting.cohort_summary import conversion_visitors, refresh_persons, refresh_visitors
+from services.reporting.cohort_summary import (
+    conversion_visitors,
+    live_owners,
+    refresh_persons,
+    refresh_visitors,
+)
 from services.reporting.generations import Connectable, writer
 from services.reporting.log_clock import record_times
 from services.reporting.periods import EPOCH
@@ -295,16 +300,9 @@ class IdentityLinksProjection:
 
 def _link_owners(conn: Connection, identifiers: set[VisitorKey]) -> dict[VisitorKey, str]:
     """The live deterministic person of each (property, identifier) that has one."""
-    links = identity_links.c
     found: dict[VisitorKey, str] = {}
     for property_id, chunk in by_property_chunks(identifiers, LOOKUP_CHUNK):
-        for identifier, person in conn.execute(
-            select(links.identifier, links.person_id).where(
-                links.property_id == property_id,
-                links.identifier.in_(chunk),
-                links.valid_to.is_(None),
-            )
-        ):
+        for identifier, person in live_owners(conn, property_id, chunk).items():
             found[(property_id, identifier)] = person
     return found
 
@@ -381,15 +379,7 @@ def _neighbours(
     links, probable = identity_links.c, probable_links.c
     owners: dict[str, str] = {}
     for chunk in _chunks(identifiers):
-        owners.update(
-            conn.execute(
-                select(links.identifier, links.person_id).where(
-                    links.property_id == property_id,
-                    links.identifier.in_(chunk),
-                    links.valid_to.is_(None),
-                )
-            ).all()
-        )
+        owners.update(live_owners(conn, property_id, chunk))
         for identifier, other in conn.execute(
             select(probable.identifier, probable.other).where(
                 probable.property_id == property_id, probable.identifier.in_(chunk)
