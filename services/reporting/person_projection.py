@@ -180,7 +180,9 @@ def _lower_first_touches(
 ) -> set[VisitorKey]:
     """Each touch earlier than its visitor's first touch so far (stored, or earlier in the
     page) becomes the first touch from its position on; the visitors whose first touch
-    changed."""
+    changed. A first touch only ever moves earlier: ingest's log holds each touchpoint
+    record once (an event id is a duplicate for as long as ingest's store keeps the first,
+    docs/api.md), so no record comes back later with a later time or another channel."""
     if not touches:
         return set()
     stored = _stored_first_touches(conn, {(x.property_id, x.visitor) for _, x in touches})
