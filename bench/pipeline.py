@@ -134,6 +134,9 @@ class SustainedResult:
     load: tuple[float, float]
     failures: dict[str, int] = field(default_factory=dict)
     """Failed calls by status code."""
+    cpu: dict[str, float] = field(default_factory=dict)
+    """CPU seconds each service's process used from the first send until every hop held
+    all (steadier than the wall clock on a shared machine)."""
 
 
 class _Positions:
@@ -216,6 +219,7 @@ def sustained(
         sending.set()
         stop = threading.Event()
         final_heads: dict[str, int] = {}
+        cpu = {name: _process_cpu(service.process) for name, service in cluster.services.items()}
         began = time.monotonic()
 
         def sample_positions() -> None:
@@ -260,6 +264,10 @@ def sustained(
             sampler.join(timeout=1.0)
         stop.set()
         sampler.join()
+        cpu = {
+            name: _process_cpu(service.process) - cpu[name]
+            for name, service in cluster.services.items()
+        }
         positions.close()
         cluster.stop()
     return SustainedResult(
@@ -271,7 +279,14 @@ def sustained(
         ingest_entries=final_heads["ingest"],
         hops=hops,
         load=(os.getloadavg()[0], os.getloadavg()[1]),
+        cpu=cpu,
     )
+
+
+def _process_cpu(process: Any) -> float:
+    """The CPU seconds (user and system) a running child process has used so far."""
+    fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _offer(
@@ -314,6 +329,14 @@ def _offer(
     return time.monotonic() - started
 
 
+def _per_event(result: SustainedResult, name: str) -> str:
+    """A service's CPU seconds during the run, and per accepted event."""
+    cpu = result.cpu.get(name)
+    if cpu is None:
+        return "-"
+    return f"{cpu:.1f} s ({cpu / max(result.accepted, 1) * 1e6:.0f} us/event)"
+
+
 def sustained_rows(backend: str, result: SustainedResult, rate: float) -> list[Row]:
     """The rows of one sustained run: what ingest accepted, and each hop's end-to-end rate
     (accepted events over the time from the first send until the hop held them all)."""
@@ -332,7 +355,7 @@ def sustained_rows(backend: str, result: SustainedResult, rate: float) -> list[R
                 if result.failures
                 else ""
             )
-            + f"; {load}",
+            + f"; ingest CPU {_per_event(result, 'ingest')}; {load}",
         )
     ]
     for name in ("identity", "attribution", "reporting"):
@@ -361,7 +384,8 @@ def sustained_rows(backend: str, result: SustainedResult, rate: float) -> list[R
                 per_second(result.accepted, hop.reached_at, "ev"),
                 f"end to end ({verdict} at >= 95% of offered); held all "
                 f"{hop.reached_at - result.send_seconds:.1f}s after the last send; max lag "
-                f"{hop.max_lag:,} entries (~{hop.max_lag / rate:.1f}s of input); {load}",
+                f"{hop.max_lag:,} entries (~{hop.max_lag / rate:.1f}s of input); "
+                f"{name} CPU {_per_event(result, name)}; {load}",
             )
         )
     return rows

@@ -7,6 +7,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
@@ -18,6 +19,7 @@ from eventsourcing.application import (
 )
 from eventsourcing.domain import Aggregate, DomainEventProtocol, decorated_funcs
 from eventsourcing.persistence import (
+    JSONTranscoder,
     Notification,
     ProcessRecorder,
     Recording,
@@ -42,6 +44,9 @@ ID_QUERY_CHUNK = 500
 ABSENT_IDS_MAX = 500_000
 RECENT_RECORDS = 20_000
 LOG_WAIT_POLL_SECONDS = 0.2
+# How the library's JSON transcoder writes the state of an aggregate event: its timestamp
+# first, as an ISO string (`recorded_at` reads it there).
+_TIMESTAMP_PREFIX = b'{"timestamp":{"_type_":"datetime_iso","_data_":"'
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +187,26 @@ class LoggedApplication(Application[UUID]):
             self._recent_records.put(notification.id, record)
         return record
 
+    def recorded_at(self, notification: Notification) -> datetime:
+        """When the entry's event was recorded (its timestamp), read from the stored state
+        without decoding the event where the state begins with it in the library's JSON form
+        (every aggregate event's does); from the decoded event otherwise."""
+        record = self._recent_records.get(notification.id)
+        if record is not None:
+            return _timestamp(record.event)
+        mapper = self.mapper
+        if type(mapper.transcoder) is JSONTranscoder:
+            state = notification.state
+            if mapper.cipher:
+                state = mapper.cipher.decrypt(state)
+            if mapper.compressor:
+                state = mapper.compressor.decompress(state)
+            if state.startswith(_TIMESTAMP_PREFIX):
+                end = state.find(b'"', len(_TIMESTAMP_PREFIX))
+                if end > 0:
+                    return datetime.fromisoformat(state[len(_TIMESTAMP_PREFIX) : end].decode())
+        return _timestamp(self.record_of(notification).event)
+
     def release_log_readers(self) -> None:
         """Ends every current and future wait in `read_log` (when shutting down)."""
         with self._log_changed:
@@ -292,6 +317,12 @@ class LoggedApplication(Application[UUID]):
                 if self._log_appends == appends:
                     self._log_changed.wait(timeout=min(remaining, LOG_WAIT_POLL_SECONDS))
         return []
+
+
+def _timestamp(event: Any) -> datetime:
+    timestamp = event.timestamp
+    assert isinstance(timestamp, datetime)
+    return timestamp
 
 
 def _stored_ids_postgres(recorder: PostgresAggregateRecorder, ids: Sequence[UUID]) -> set[UUID]:

@@ -7,10 +7,12 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 import grpc
 from eventsourcing.persistence import Notification
+from eventsourcing.utils import resolve_topic
 from google.protobuf import duration_pb2
 
 from common.eventlog import (
@@ -66,6 +68,14 @@ class ListEventsRequestMessage(Protocol):
 
 
 Entry = TypeVar("Entry", bound=EncodableMessage)
+
+
+@dataclass(frozen=True, slots=True)
+class Bookkeeping:
+    """What an entry of a topic the log does not serve is given to the producer's
+    `to_entry` in place of its event: only when it was recorded."""
+
+    timestamp: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +175,11 @@ class LogEndpoint(Generic[Entry]):
     nor encoded again. At most `waiting_readers` calls wait for new entries at a time;
     the rest are answered at once (possibly with an empty page), so long polls never take
     the threads that writes need.
+
+    With `served` (the event classes `to_entry` gives a message), the entries of other
+    events (the producer's internal bookkeeping) are given to `to_entry` as `Bookkeeping`
+    values, their events not decoded: `to_entry` must build from it the same entry it
+    builds from such an event (its position and time only).
     """
 
     def __init__(
@@ -175,9 +190,12 @@ class LogEndpoint(Generic[Entry]):
         waiting_readers: int = WAITING_READERS_MAX,
         page_bytes: int = PAGE_MAX_BYTES,
         recent_entries: int = RECENT_ENTRIES,
+        served: tuple[type, ...] | None = None,
     ) -> None:
         self._app = app
         self._to_entry = to_entry
+        self._served = served
+        self._served_topics: dict[str, bool] = {}
         self._wait_slots = threading.BoundedSemaphore(waiting_readers)
         self._page_bytes = page_bytes
         self._recent: RecentItems[int, bytes] = RecentItems(recent_entries)
@@ -204,10 +222,24 @@ class LogEndpoint(Generic[Entry]):
         (entries never change; several consumers read the same ones when they catch up)."""
         frame = self._recent.get(notification.id)
         if frame is None:
-            event = self._app.record_of(notification).event
+            event: Any
+            if self._is_served(notification.topic):
+                event = self._app.record_of(notification).event
+            else:
+                event = Bookkeeping(self._app.recorded_at(notification))
             frame = framed_entry(self._to_entry(notification.id, event).SerializeToString())
             self._recent.put(notification.id, frame)
         return frame
+
+    def _is_served(self, topic: str) -> bool:
+        """Whether entries of the topic (resolved once: a renamed class's old topic names
+        it too) carry an event `to_entry` serves."""
+        if self._served is None:
+            return True
+        served = self._served_topics.get(topic)
+        if served is None:
+            served = self._served_topics[topic] = issubclass(resolve_topic(topic), self._served)
+        return served
 
     def _read(self, wanted: PageRequest) -> Sequence[Notification]:
         """Reads the stored entries, waiting only while holding one of the wait slots."""

@@ -22,7 +22,7 @@ from common.grpc_errors import (
 from common.log_endpoint import POSITION_MAX, LogEndpoint
 from common.money import Money
 from common.requests import FieldChecks
-from common.wire import to_money_pb, to_timestamp
+from common.wire import timestamp_fields, to_money_pb, to_timestamp
 from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
 from convtrack.common.v1 import common_pb2
 from services.attribution.application import (
@@ -147,33 +147,32 @@ def conversion_path_pb(path: dict[str, Any]) -> attribution_pb2.ConversionPath:
     return message
 
 
+def model_fitted(event: Any) -> attribution_pb2.ModelFitted:
+    """The ModelFitted message of a `ModelFit.Fitted` event."""
+    return attribution_pb2.ModelFitted(
+        property_id=event.property_id,
+        conversion_name=event.conversion_name,
+        model=event.model,
+        version=event.version,
+        window_start=to_timestamp(event.window_start),
+        window_end=to_timestamp(event.window_end),
+        converting_paths=event.converting_paths,
+        null_paths=event.null_paths,
+        channel_shares=event.channel_shares,
+        value_shares=event.value_shares,
+    )
+
+
 def log_entry(position: int, event: Any) -> attribution_pb2.LogEntry:
-    """The LogEntry message of an attribution event; internal bookkeeping has no event set."""
-    entry = attribution_pb2.LogEntry(position=position, recorded_at=to_timestamp(event.timestamp))
-    if isinstance(event, Conversion.Attributed):
-        entry.conversion_attributed.CopyFrom(conversion_attributed(event))
-    elif isinstance(event, ModelFit.Fitted):
-        e: Any = event
-        entry.model_fitted.CopyFrom(
-            attribution_pb2.ModelFitted(
-                property_id=e.property_id,
-                conversion_name=e.conversion_name,
-                model=e.model,
-                version=e.version,
-                window_start=to_timestamp(e.window_start),
-                window_end=to_timestamp(e.window_end),
-                converting_paths=e.converting_paths,
-                null_paths=e.null_paths,
-                channel_shares=e.channel_shares,
-                value_shares=e.value_shares,
-            )
-        )
-    elif isinstance(event, PropertyAttributionSettings.Changed):
-        entry.settings_changed.CopyFrom(settings_changed(event))
-    elif isinstance(event, Conversion.OutcomeChanged):
-        entry.conversion_stage_changed.CopyFrom(stage_changed(event))
-    elif isinstance(event, Conversion.Retracted):
-        entry.conversion_retracted.CopyFrom(conversion_retracted(event))
+    """The LogEntry message of an attribution event; internal bookkeeping (an event of a
+    class not in LOGGED_EVENTS, or a `Bookkeeping` value) has no event set."""
+    entry = attribution_pb2.LogEntry(
+        position=position, recorded_at=timestamp_fields(event.timestamp)
+    )
+    for kind, (field, message) in _LOG_ENTRY_EVENTS.items():
+        if isinstance(event, kind):
+            getattr(entry, field).CopyFrom(message(event))
+            break
     return entry
 
 
@@ -243,6 +242,19 @@ def settings_changed(event: Any) -> attribution_pb2.AttributionSettingsChanged:
     if lookbacks is not None:
         message.lookbacks.CopyFrom(lookback_settings(lookbacks_from_dict(lookbacks)))
     return message
+
+
+# The events attribution's log serves, each as its `LogEntry.event` field and message.
+_LOG_ENTRY_EVENTS: dict[type, tuple[str, Callable[[Any], Any]]] = {
+    Conversion.Attributed: ("conversion_attributed", conversion_attributed),
+    ModelFit.Fitted: ("model_fitted", model_fitted),
+    PropertyAttributionSettings.Changed: ("settings_changed", settings_changed),
+    Conversion.OutcomeChanged: ("conversion_stage_changed", stage_changed),
+    Conversion.Retracted: ("conversion_retracted", conversion_retracted),
+}
+LOGGED_EVENTS = tuple(_LOG_ENTRY_EVENTS)
+"""The event classes whose entries carry an event: `ListEvents` decodes only those, and
+serves the others with their position and time alone (`LogEndpoint`'s `served`)."""
 
 
 SETTING_SOURCE_PB = {
@@ -519,7 +531,7 @@ class AttributionServicer(attribution_pb2_grpc.AttributionServiceServicer):
     ) -> None:
         self._app = app
         self._audit = audit
-        self._log = LogEndpoint(app, log_entry)
+        self._log = LogEndpoint(app, log_entry, served=LOGGED_EVENTS)
         self._positions = positions
         self._watches = watches or ConversionWatches(app)
 

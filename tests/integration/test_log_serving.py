@@ -1,5 +1,6 @@
 """How producers serve their logs over gRPC: pages bounded in bytes, ListEvents requests
-checked at the edge, and long polls that leave threads for writes; on SQLite and PostgreSQL."""
+checked at the edge, long polls that leave threads for writes, and attribution's entries
+without a reporting event served as decoding them would; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -18,8 +19,18 @@ from convtrack.attribution.v1 import attribution_pb2, attribution_pb2_grpc
 from convtrack.identity.v1 import identity_pb2, identity_pb2_grpc
 from convtrack.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from services import launcher
+from services.attribution.server import AttributionSettings, build_application
+from services.attribution.servicer import log_entry
 from tests.conftest import Storage
-from tests.integration.helpers_ingest import DEADLINE, log_head, seconds, touchpoint, track
+from tests.integration.helpers_ingest import (
+    DEADLINE,
+    conversion,
+    log_head,
+    seconds,
+    touchpoint,
+    track,
+    wait_until,
+)
 
 LARGE_EVENTS = 600
 LARGE_URL_BYTES = 28_000
@@ -247,3 +258,65 @@ def test_fifty_waiting_long_polls_leave_threads_for_track_events(storage: Storag
             assert any(entries for entries in answers)
     finally:
         ingest.stop(0)
+
+
+def _attribution_log(stub: attribution_pb2_grpc.AttributionServiceStub) -> list[Any]:
+    entries: list[Any] = []
+    while page := stub.ListEvents(
+        attribution_pb2.ListEventsRequest(after=entries[-1].position if entries else 0),
+        timeout=DEADLINE,
+    ).entries:
+        entries.extend(page)
+    return entries
+
+
+def test_attributions_log_serves_each_entry_as_its_decoded_event_gives_it(
+    storage: Storage,
+) -> None:
+    env = _env(storage)
+    running, addresses = launcher.start_all(env, any_port=True)
+    try:
+        with (
+            grpc.insecure_channel(addresses.ingest) as ingest_channel,
+            grpc.insecure_channel(addresses.attribution) as attribution_channel,
+        ):
+            ingest = ingest_pb2_grpc.IngestServiceStub(ingest_channel)
+            attribution = attribution_pb2_grpc.AttributionServiceStub(attribution_channel)
+            # Touchpoints and conversions of two visitors: attribution stores visitors',
+            # persons' and conversions' bookkeeping events beside the attributions.
+            events = []
+            for visitor in ("anon-1", "anon-2"):
+                identity = ingest_pb2.Identity(anonymous_id=visitor)
+                events += [
+                    touchpoint(
+                        f"{visitor}-t1",
+                        landing_url="https://shop.example/?utm_source=g&utm_medium=cpc",
+                    ),
+                    touchpoint(f"{visitor}-t2", referrer="https://news.example/a"),
+                    conversion(f"{visitor}-c1", identity=identity),
+                ]
+                for event in events[-3:]:
+                    event.identity.CopyFrom(identity)
+            assert track(ingest, events).accepted_count == len(events)
+
+            def attributed() -> list[Any]:
+                return [
+                    e
+                    for e in _attribution_log(attribution)
+                    if e.WhichOneof("event") == "conversion_attributed"
+                ]
+
+            wait_until(lambda: len(attributed()) == 2)
+            served = _attribution_log(attribution)
+    finally:
+        launcher.stop_all(running, grace=0)
+    kinds = [e.WhichOneof("event") for e in served]
+    assert kinds.count(None) > kinds.count("conversion_attributed") == 2
+    assert "settings_changed" in kinds
+    # Every entry is the one its stored event, decoded, gives.
+    app = build_application(AttributionSettings.from_env(env))
+    try:
+        stored = app.read_log(0, 1000)
+    finally:
+        app.close()
+    assert served == [log_entry(r.position, r.event) for r in stored][: len(served)]

@@ -1,12 +1,15 @@
 """Log pages are bounded in bytes, yet a single entry larger than the bound is still served;
-an entry is encoded once for all its readers."""
+an entry is encoded once for all its readers; entries of events a log does not serve are
+served from their stored time, their events not decoded."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from eventsourcing.cryptography import AESCipher
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.persistence import StoredEvent
 from google.protobuf import duration_pb2
 
 from common.eventlog import LoggedApplication, LogRecord
@@ -127,3 +130,83 @@ def test_an_entry_is_encoded_once_and_served_alike_to_every_reader() -> None:
     assert again == first
     assert ingest_pb2.ListEventsResponse.FromString(later).entries == expected[1:]
     assert encoded == [1, 2, 3, 1, 2, 3]  # three served, then three built here to compare
+
+
+class Counted(Aggregate):
+    """An aggregate the log below does not serve (internal bookkeeping)."""
+
+    @event("Counted")
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+
+def _noted_entry(position: int, noted: Any) -> ingest_pb2.LogEntry:
+    """A page view titled with a `Noted` event's note; only a position and a time (as
+    `received_at`) for any other event or for `Bookkeeping`."""
+    entry = ingest_pb2.LogEntry(position=position)
+    entry.page_view_recorded.envelope.received_at.FromDatetime(noted.timestamp)
+    if isinstance(noted, Noted.Event):
+        entry.page_view_recorded.title = noted.note
+    return entry
+
+
+STORED_FORMS = {
+    "plain": {},
+    "encrypted_and_compressed": {
+        "CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
+        "CIPHER_KEY": AESCipher.create_key(16),
+        "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor",
+    },
+}
+
+
+@pytest.mark.parametrize("form", list(STORED_FORMS))
+def test_entries_of_events_a_log_does_not_serve_are_served_without_decoding_them(
+    form: str,
+) -> None:
+    app = LoggedApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo", **STORED_FORMS[form]})
+    app.save(Noted("a"), Counted(1), Counted(2), Noted("b"), Counted(3))
+    decoded: list[str] = []
+    to_domain_event = app.mapper.to_domain_event
+
+    def counting(stored: StoredEvent) -> Any:
+        decoded.append(stored.topic)
+        return to_domain_event(stored)
+
+    app.mapper.to_domain_event = counting  # type: ignore[method-assign]
+    served = LogEndpoint(app, _noted_entry, served=(Noted.Event,))
+    page = served.encoded_page(_Request(0, 10), context=None)  # type: ignore[arg-type]
+    # Only the two notes were decoded; the three bookkeeping entries carry their time.
+    assert [topic.rsplit(".", 1)[-1] for topic in decoded] == ["Noted", "Noted"]
+    everything = LogEndpoint(app, _noted_entry)
+    assert page == everything.encoded_page(_Request(0, 10), context=None)  # type: ignore[arg-type]
+    entries = ingest_pb2.ListEventsResponse.FromString(page).entries
+    assert [e.page_view_recorded.title for e in entries] == ["a", "", "", "b", ""]
+
+
+@pytest.mark.parametrize("form", list(STORED_FORMS))
+def test_an_entrys_recorded_time_read_from_its_stored_state_is_its_events(form: str) -> None:
+    app = LoggedApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo", **STORED_FORMS[form]})
+    app.save(Noted("a"), Counted(1))
+    notifications = app.recorder.select_notifications(start=1, limit=10)
+    times = [app.recorded_at(n) for n in notifications]  # nothing decoded or cached before
+    assert times == [app.mapper.to_domain_event(n).timestamp for n in notifications]
+    assert all(t.tzinfo is not None for t in times)
+
+
+def test_a_state_without_the_timestamp_first_is_decoded_for_its_time() -> None:
+    app = LoggedApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    app.save(Counted(7))
+    (stored,) = app.recorder.select_notifications(start=1, limit=1)
+    moved = app.mapper.transcoder.encode(
+        {k: v for k, v in reversed(app.mapper.transcoder.decode(stored.state).items())}
+    )
+    assert not moved.startswith(b'{"timestamp"')
+    reordered = type(stored)(
+        id=stored.id,
+        originator_id=stored.originator_id,
+        originator_version=stored.originator_version,
+        topic=stored.topic,
+        state=moved,
+    )
+    assert app.recorded_at(reordered) == app.mapper.to_domain_event(stored).timestamp
