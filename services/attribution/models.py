@@ -123,12 +123,17 @@ class ModelSpec:
         return self.rule is None or bool(self.rule.conserves_credit)
 
     def to_dict(self) -> dict[str, Any]:
-        """The spec as plain values, for events."""
+        """The spec as plain values, for events: as they come back from the stored event
+        (lists, not tuples), so that a stored spec compares equal to the one it was made of."""
         return {
             "name": self.name,
             "rule": None
             if self.rule is None
-            else {**asdict(self.rule), "kind": self.rule.kind.value},
+            else {
+                **asdict(self.rule),
+                "kind": self.rule.kind.value,
+                "position_weights": list(self.rule.position_weights),
+            },
             "data_driven": None if self.data_driven is None else self.data_driven.value,
             "markov_order": self.markov_order,
             "training_days": self.training_window.total_seconds() / 86400,

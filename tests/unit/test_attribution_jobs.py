@@ -331,6 +331,22 @@ def test_the_reporting_identity_choice_survives_a_restart(tmp_path: Path) -> Non
     restarted.close()
 
 
+def test_a_restart_with_the_same_environment_records_no_settings_change(tmp_path: Path) -> None:
+    """The environment's settings go into attribution's log when they change, not at every
+    start (each entry would be a settings revision in reporting)."""
+    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "a.db")}
+    models = [named_model("first_click"), named_model("position_based"), named_model("markov")]
+    first = AttributionApplication(models=models, env=env)
+    head = first.recorder.max_notification_id()
+    first.close()
+    again = AttributionApplication(models=models, env=env)
+    assert again.recorder.max_notification_id() == head
+    again.close()
+    changed = AttributionApplication(models=models[:1], env=env)
+    assert changed.recorder.max_notification_id() == (head or 0) + 1
+    changed.close()
+
+
 def test_a_refit_job_belongs_to_its_property_and_is_unknown_under_another() -> None:
     feed = Feed()
     reattribution = feed.app.configure_models("*", [named_model("markov")])
