@@ -37,9 +37,10 @@ SYNTH_SEED = 1
 TUNING_WEB_SEEDS = (1, 2, 3, 41, 42, 43, 61, 62, 63)
 """Seeds of the second web generator that rules and defaults may be chosen on (41-43 and
 61-63 were held out in an earlier round, and seen twice)."""
-HELD_OUT_WEB_SEEDS = (81, 82, 83)
-"""Seeds never looked at while choosing them: the numbers to report. 11-13, 21-23, 31-33 and
-71-73 were held out in earlier rounds; their numbers were seen then, so they count as seen now."""
+HELD_OUT_WEB_SEEDS = (91, 92, 93)
+"""Seeds never looked at while choosing them: the numbers to report. 11-13, 21-23, 31-33,
+71-73 and 81-83 were held out in earlier rounds; their numbers were seen then (71-73 and
+81-83 also used for choosing), so they count as seen now."""
 PERSONS = 2000
 QUICK_PERSONS = 400
 FEBRL_F1_BAR = 0.999
@@ -313,6 +314,28 @@ def baseline_truth(world: World) -> dict[str, str]:
     return by_key(world.owners, identity_baseline.identifier_key)
 
 
+def rekeyed(clusters: Mapping[str, str], lines: Iterable[str], key_of: KeyOf) -> dict[str, str]:
+    """A baseline resolution (`clusters` by the baseline's keys) on another resolver's keys:
+    each of that resolver's identifiers takes the cluster of the first baseline identifier of
+    the same raw value in the file (a phone typed in two formats is one resolve-file key but two
+    baseline keys, which the baseline may have put in two clusters)."""
+    result: dict[str, str] = {}
+    seen: set[tuple[str, str]] = set()
+    for line in lines:
+        for name, value in json.loads(line).items():
+            raw = str(value)
+            if (name, raw) in seen:
+                continue
+            seen.add((name, raw))
+            ours = identity_baseline.identifier_key(name, raw)
+            if ours is None or ours not in clusters:
+                continue
+            theirs = key_of(name, raw)
+            if theirs is not None and theirs not in result:
+                result[theirs] = clusters[ours]
+    return result
+
+
 def same_kind_pairs(
     clusters: Mapping[str, str], truth: Mapping[str, str], kinds: Iterable[str]
 ) -> dict[str, tuple[int, int]]:
@@ -367,6 +390,11 @@ def proposed_links_by_kinds(
 
 
 PAIR_KINDS = ("email", "phone", "crm")
+SIMPLE = "simple rules"
+"""The simple rules scored on resolve-file's identifier keys: the truth every mode shares."""
+SIMPLE_OWN_KEYS = "simple, own keys"
+"""The simple rules scored on their own keys (phones as digits only, so a number typed in two
+formats is two identifiers and their truth holds more pairs), as the issue's table did."""
 
 
 def _result(
@@ -422,18 +450,19 @@ def resolve_world(world: World) -> list[ModeResult]:
     started = time.perf_counter()
     clusters = identity_baseline.resolve_lines(world.lines)
     seconds = time.perf_counter() - started
-    key_of: KeyOf = identity_baseline.identifier_key
-    results = [
-        _result(
-            "simple rules",
-            clusters,
-            by_key(world.owners, key_of),
-            by_key(world.shared, key_of),
-            seconds,
-        )
-    ]
+    baseline_key: KeyOf = identity_baseline.identifier_key
     key_of = convtrack_key(world.default_region)
     truth, shared = by_key(world.owners, key_of), by_key(world.shared, key_of)
+    results = [
+        _result(
+            SIMPLE_OWN_KEYS,
+            clusters,
+            by_key(world.owners, baseline_key),
+            by_key(world.shared, baseline_key),
+            seconds,
+        ),
+        _result(SIMPLE, rekeyed(clusters, world.lines, key_of), truth, shared, seconds),
+    ]
     modes: tuple[Mode, ...] = ("deterministic", "probabilistic")
     for mode in modes:
         linker = RecordingLinker()
@@ -472,8 +501,10 @@ def _check(description: str, measured: float, bar: float, met: bool) -> Target:
 
 
 def web_targets(results: Mapping[str, ModeResult]) -> list[Target]:
-    """The issue's targets for web identity worlds."""
-    simple = results["simple rules"].metrics
+    """The issue's targets for web identity worlds. The simple rules' F1 is the one scored on
+    resolve-file's keys (one truth for every mode); `format_report` shows the comparison on
+    their own keys too, as the issue's table first scored it."""
+    simple = results[SIMPLE].metrics
     det = results["deterministic"].metrics
     prob = results["probabilistic"].metrics
     over_bar = det.over_merged * 1.10
@@ -528,13 +559,13 @@ def format_report(report: WorldReport) -> str:
         f"world: {world.name} ({world.role}), seed {world.seed}: {world.description}; "
         f"{len(world.lines):,} observations, {owned:,} owned identifier values"
         + (f"; generated in {report.generated_seconds:.1f}s" if report.generated_seconds else ""),
-        f"  {'mode':<14} {'precision':>9} {'recall':>7} {'F1':>7} {'over-merged':>11}"
+        f"  {'mode':<16} {'precision':>9} {'recall':>7} {'F1':>7} {'over-merged':>11}"
         f" {'seconds':>8}",
     ]
     for result in report.results:
         m = result.metrics
         lines.append(
-            f"  {result.mode:<14} {m.precision:>9.4f} {m.recall:>7.4f} {m.f1:>7.4f}"
+            f"  {result.mode:<16} {m.precision:>9.4f} {m.recall:>7.4f} {m.f1:>7.4f}"
             f" {m.over_merged:>11,} {result.seconds:>8.1f}"
         )
     for kind in PAIR_KINDS:
@@ -564,6 +595,13 @@ def format_report(report: WorldReport) -> str:
             lines.append(f"  {result.mode} links proposed between owned identifiers, right: {text}")
     for result in report.results:
         lines.extend(f"  {result.mode}: resolve-file {problem}" for problem in result.problems)
+    by_mode = {r.mode: r.metrics for r in report.results}
+    if world.kind == "web" and SIMPLE_OWN_KEYS in by_mode and "deterministic" in by_mode:
+        lines.append(
+            "  deterministic F1 against the simple rules' on their own keys (as the issue's"
+            f" table scored them; not the target): {by_mode['deterministic'].f1:.4f} vs"
+            f" {by_mode[SIMPLE_OWN_KEYS].f1:.4f}"
+        )
     lines.append("  targets:")
     lines.extend(
         f"    [{'met' if t.met else 'MISSED'}] {t.description}: {t.measured}"

@@ -25,6 +25,7 @@ from services.identity.resolution import (
     decide,
     shared_person_id,
 )
+from services.identity.resolution.decisions import decision_from_dict, decision_to_dict
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -39,6 +40,18 @@ class Feed:
     def see(self, *identifiers: str) -> list[object]:
         self.count += 1
         obs = ObservationRecord(f"o{self.count}", identifiers, ts=T0 + timedelta(hours=self.count))
+        return list(self.resolver.observe(obs))
+
+    def record(self, *identifiers: str, born: str = "") -> list[object]:
+        """A CRM record's observation, with the date of birth it gives."""
+        self.count += 1
+        obs = ObservationRecord(
+            f"o{self.count}",
+            identifiers,
+            ts=T0 + timedelta(hours=self.count),
+            source="crm",
+            date_of_birth=born,
+        )
         return list(self.resolver.observe(obs))
 
     def person(self, identifier: str) -> str | None:
@@ -373,6 +386,53 @@ def test_a_second_crm_record_with_the_persons_email_stays_apart_without_splittin
     assert feed.person("crm:1") == feed.person("email:ann") == feed.person("anon:ann-laptop")
     assert feed.person("phone:ann") == feed.person("crm:1")
     assert feed.person("crm:2") != feed.person("crm:1")
+
+
+def test_a_second_crm_record_with_the_persons_date_of_birth_joins_as_a_duplicate() -> None:
+    feed = Feed()
+    feed.record("crm:1", "email:ann", "phone:ann", born="1990-04-01")
+    feed.see("anon:ann-laptop", "email:ann")
+    decisions = feed.record("crm:2", "email:ann-work", "phone:ann", born="1990-04-01")
+    assert not [d for d in decisions if isinstance(d, MergeRefused)]
+    assert feed.person("crm:2") == feed.person("crm:1") == feed.person("email:ann-work")
+    person = feed.person("crm:1") or ""
+    assert feed.resolver.state.kind_counts[person]["crm"] == 1
+    feed.record("crm:3", "phone:ann", born="1990-04-01")
+    assert feed.person("crm:3") == feed.person("crm:1")
+
+
+def test_a_record_with_another_date_of_birth_on_the_persons_email_is_still_refused() -> None:
+    feed = Feed()
+    feed.record("crm:ann", "email:family", born="1990-04-01")
+    feed.record("crm:ann-again", "email:family", born="1990-04-01")
+    decisions = feed.record("crm:bob", "email:family", born="1988-11-30")
+    assert [d.dropped_identifier for d in decisions if isinstance(d, MergeRefused)] == ["crm:bob"]
+    assert feed.person("crm:bob") != feed.person("crm:ann")
+    assert feed.person("crm:ann-again") == feed.person("crm:ann")
+
+
+def test_a_second_record_without_a_date_of_birth_is_not_taken_for_a_duplicate() -> None:
+    feed = Feed()
+    feed.record("crm:1", "email:ann", born="1990-04-01")
+    feed.record("crm:2", "email:ann")
+    assert feed.person("crm:2") != feed.person("crm:1")
+    feed.record("crm:3", "email:bob")
+    feed.record("crm:4", "email:bob", born="1990-04-01")
+    assert feed.person("crm:4") != feed.person("crm:3")
+
+
+def test_records_joined_as_duplicates_replay_to_the_same_state() -> None:
+    feed = Feed()
+    feed.record("crm:1", "email:ann", born="1990-04-01")
+    feed.record("crm:2", "email:ann", born="1990-04-01")
+    feed.see("anon:a", "email:ann", "email:ann-work", "user:ann")
+    feed.record("crm:3", "email:ann-work", born="1990-04-01")
+    state = ResolutionState()
+    for decision in feed.resolver.log:
+        kind, data = decision_to_dict(decision)
+        state.apply(decision_from_dict(kind, data))
+    assert state == feed.resolver.state
+    assert state.duplicates == {"crm:2", "crm:3"}
 
 
 def test_a_probabilistic_link_joins_a_crm_record_refused_as_a_persons_second() -> None:

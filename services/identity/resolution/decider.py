@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from services.identity.observations import IdentifierKind, ObservationRecord
@@ -35,7 +36,9 @@ def decide(state: ResolutionState, rules: IdentityRules, obs: ObservationRecord)
     The older person survives a merge. A dropped identifier counts as seen with every person
     the observation touched (not an email or phone dropped for want of a stronger identifier
     in a conflict over another kind); one seen with too many persons is marked shared,
-    detached, and the person it alone held together is split.
+    detached, and the person it alone held together is split. A new record of a
+    `duplicate_records` kind that gives the date of birth of every record of its kind the
+    persons hold joins as a duplicate (counted once) instead of being dropped.
     """
     decisions: list[Decision] = []
     identifiers = tuple(dict.fromkeys(obs.identifiers))
@@ -68,11 +71,20 @@ def decide(state: ResolutionState, rules: IdentityRules, obs: ObservationRecord)
     if not new and len(persons) <= 1:
         return decisions
     dropped: list[tuple[str, str, bool, bool]] = []
+    birth_date = _birth_date_digest(obs)
+    duplicates: list[str] = []
     while True:
-        conflict = _conflict(state, rules, joining)
+        conflict = _conflict(state, rules, joining, duplicates)
         if conflict is not None:
             kind, count, limit, unvouched = conflict
             record = _new_duplicate_record(state, rules, joining, kind)
+            if (
+                record is not None
+                and record not in duplicates
+                and _same_birth_date(state, joining, record, birth_date)
+            ):
+                duplicates.append(record)
+                continue
             victim = _victim(state, rules, joining, kind) if record is None else record
             reason = f"a person would have {count} {kind} identifiers (at most {limit}" + (
                 " without a stronger identifier in the observation)" if unvouched else ")"
@@ -89,12 +101,13 @@ def decide(state: ResolutionState, rules: IdentityRules, obs: ObservationRecord)
         joining.remove(victim)
         dropped.append((victim, reason, keeps_apart, counts))
     final_of: dict[str, str] = {}
-    decisions.extend(_join(state, joining, evidence, final_of))
+    dated = _birth_dates(rules, identifiers, owner_of, birth_date)
+    decisions.extend(_join(state, joining, evidence, final_of, dated, duplicates))
     for victim, *_ in dropped:
         owner = owner_of.get(victim)
         if owner is None:
             person = person_id_for(state.property_id, victim)
-            decisions.append(PersonCreated(person, (victim,), evidence))
+            decisions.append(PersonCreated(person, (victim,), evidence, _only(dated, (victim,))))
             final_of[victim] = person
         else:
             final_of[victim] = final_of.get(owner, owner)
@@ -119,6 +132,55 @@ def decide(state: ResolutionState, rules: IdentityRules, obs: ObservationRecord)
                 decisions.append(split)
                 shadow.apply(split)
     return decisions
+
+
+def _birth_date_digest(obs: ObservationRecord) -> str:
+    """A digest of the date of birth the observation's record gives ("" when none)."""
+    value = obs.date_of_birth.strip()
+    if not value:
+        return ""
+    return hashlib.sha256(f"date_of_birth:{value}".encode()).hexdigest()
+
+
+def _birth_dates(
+    rules: IdentityRules, identifiers: Sequence[str], owner_of: dict[str, str], digest: str
+) -> tuple[tuple[str, str], ...]:
+    """(identifier, date digest) for the observation's new records of `duplicate_records`
+    kinds, when its record gives a date of birth."""
+    if not digest:
+        return ()
+    return tuple(
+        (identifier, digest)
+        for identifier in identifiers
+        if identifier not in owner_of
+        and (rule := rules.kinds.get(kind_of(identifier))) is not None
+        and rule.duplicate_records
+    )
+
+
+def _only(
+    dated: tuple[tuple[str, str], ...], identifiers: Collection[str]
+) -> tuple[tuple[str, str], ...]:
+    return tuple(pair for pair in dated if pair[0] in identifiers)
+
+
+def _same_birth_date(state: ResolutionState, joining: list[str], record: str, digest: str) -> bool:
+    """Whether every record of `record`'s kind that the join's persons hold gave the date of
+    birth the new record gives: then the new record is the same customer entered again, not
+    a partner's record that reached the person through a family mailbox (two people's
+    records on one email or phone give two dates; a duplicate leaves it out or keeps it)."""
+    if not digest:
+        return False
+    kind = kind_of(record)
+    owner_of = state.person_by_identifier
+    persons = {owner_of[i] for i in joining if i in owner_of}
+    held = [
+        identifier
+        for person in persons
+        for identifier in state.identifiers_by_person[person]
+        if kind_of(identifier) == kind
+    ]
+    return bool(held) and all(state.birth_dates.get(i) == digest for i in held)
 
 
 def _bystander(rules: IdentityRules, identifier: str, kind: str) -> bool:
@@ -147,10 +209,14 @@ def _split(state: ResolutionState, person: str, evidence: Evidence) -> PersonSpl
 
 
 def _conflict(
-    state: ResolutionState, rules: IdentityRules, joining: list[str]
+    state: ResolutionState,
+    rules: IdentityRules,
+    joining: list[str],
+    duplicates: Collection[str] = (),
 ) -> tuple[str, int, int, bool] | None:
     """The first kind (by priority) whose limit the join would break: (kind, count, limit,
-    whether the limit is `max_unvouched`, as no identifier of the join is stronger)."""
+    whether the limit is `max_unvouched`, as no identifier of the join is stronger). New
+    records joining as `duplicates` do not count."""
     owner_of = state.person_by_identifier
     strongest = min(
         (rules.kinds[kind_of(i)].priority for i in joining if kind_of(i) in rules.kinds),
@@ -161,6 +227,8 @@ def _conflict(
     for identifier in joining:
         person = owner_of.get(identifier)
         if person is None:
+            if identifier in duplicates:
+                continue
             kind = kind_of(identifier)
             totals[kind] = totals.get(kind, 0) + 1
         elif person not in counted:
@@ -254,9 +322,15 @@ def _victim(state: ResolutionState, rules: IdentityRules, joining: list[str], ki
 
 
 def _join(
-    state: ResolutionState, joining: list[str], evidence: Evidence, final_of: dict[str, str]
+    state: ResolutionState,
+    joining: list[str],
+    evidence: Evidence,
+    final_of: dict[str, str],
+    dated: tuple[tuple[str, str], ...] = (),
+    duplicates: Sequence[str] = (),
 ) -> list[Decision]:
-    """Creates, links and merges so that the joining identifiers form one person."""
+    """Creates, links and merges so that the joining identifiers form one person (new records
+    with their dates of birth, `duplicates` marked as such)."""
     owner_of = state.person_by_identifier
     persons = list(dict.fromkeys(owner_of[i] for i in joining if i in owner_of))
     new = tuple(i for i in joining if i not in owner_of)
@@ -266,7 +340,7 @@ def _join(
         if not new:
             return decisions
         survivor = person_id_for(state.property_id, new[0])
-        decisions.append(PersonCreated(survivor, new, evidence))
+        decisions.append(PersonCreated(survivor, new, evidence, _only(dated, new)))
     else:
         persons.sort(key=state.created_seq.__getitem__)
         survivor = persons[0]
@@ -275,7 +349,16 @@ def _join(
             decisions.append(PersonsMerged(survivor, younger, moved, evidence, joined))
             final_of[younger] = survivor
         if new:
-            decisions.append(IdentifiersLinked(survivor, new, evidence, joined))
+            decisions.append(
+                IdentifiersLinked(
+                    survivor,
+                    new,
+                    evidence,
+                    joined,
+                    _only(dated, new),
+                    tuple(i for i in duplicates if i in new),
+                )
+            )
     for identifier in joining:
         final_of[identifier] = survivor
     final_of[survivor] = survivor

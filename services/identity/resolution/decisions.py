@@ -18,21 +18,32 @@ class Evidence:
 
 @dataclass(frozen=True, slots=True)
 class PersonCreated:
-    """A new person, from identifiers that belonged to nobody."""
+    """A new person, from identifiers that belonged to nobody.
+
+    `birth_dates`: (record identifier, digest of the date of birth its record gave) for new
+    records of a `duplicate_records` kind whose observation carried one (offline files).
+    """
 
     person_id: str
     identifiers: tuple[str, ...]
     evidence: Evidence
+    birth_dates: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class IdentifiersLinked:
-    """New identifiers joined an existing person; `joined`: the identifiers linked through."""
+    """New identifiers joined an existing person; `joined`: the identifiers linked through.
+
+    `birth_dates` as in `PersonCreated`. `duplicates`: new records joined as duplicates of the
+    person's records (the same date of birth): they do not count against `max_per_person`.
+    """
 
     person_id: str
     identifiers: tuple[str, ...]
     evidence: Evidence
     joined: tuple[str, ...] = ()
+    birth_dates: tuple[tuple[str, str], ...] = ()
+    duplicates: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,8 @@ class ResolutionState:
         self.fanout: dict[str, dict[str, datetime | None]] = {}
         self.kept_apart: dict[str, set[str]] = {}
         self.probabilistic_links: dict[tuple[str, str], ProbabilisticLinkAdded] = {}
+        self.birth_dates: dict[str, str] = {}
+        self.duplicates: set[str] = set()
         self.applied = 0
 
     def current_person(self, person_id: str) -> str:
@@ -56,10 +58,13 @@ class ResolutionState:
         """Evolves the state by one decision (the only way it changes)."""
         self.applied += 1
         if isinstance(decision, PersonCreated):
+            self.birth_dates.update(decision.birth_dates)
             self._add_person(decision.person_id, decision.identifiers)
             if len(decision.identifiers) > 1:
                 self.groups[decision.person_id].append(decision.identifiers)
         elif isinstance(decision, IdentifiersLinked):
+            self.birth_dates.update(decision.birth_dates)
+            self.duplicates.update(decision.duplicates)
             self._link(decision.person_id, decision.identifiers)
             self._group(decision.person_id, decision.joined)
         elif isinstance(decision, PersonsMerged):
@@ -99,8 +104,9 @@ class ResolutionState:
         for identifier in identifiers:
             self.person_by_identifier[identifier] = person_id
             members.append(identifier)
-            kind = kind_of(identifier)
-            counts[kind] = counts.get(kind, 0) + 1
+            if identifier not in self.duplicates:
+                kind = kind_of(identifier)
+                counts[kind] = counts.get(kind, 0) + 1
 
     def _merge(self, survivor: str, merged: str) -> None:
         moved = self.identifiers_by_person.pop(merged)
@@ -133,7 +139,9 @@ class ResolutionState:
         owner = self.person_by_identifier.get(identifier)
         if owner is not None:
             self.identifiers_by_person[owner].remove(identifier)
-            self.kind_counts[owner][kind_of(identifier)] -= 1
+            if identifier not in self.duplicates:
+                self.kind_counts[owner][kind_of(identifier)] -= 1
+        self.duplicates.discard(identifier)
         detached = shared_person_id(self.property_id, identifier)
         self._add_person(detached, (identifier,))
 
@@ -143,7 +151,8 @@ class ResolutionState:
         leaving = {identifier for _, identifiers in parts for identifier in identifiers}
         self.identifiers_by_person[person_id] = [i for i in members if i not in leaving]
         for identifier in leaving:
-            counts[kind_of(identifier)] -= 1
+            if identifier not in self.duplicates:
+                counts[kind_of(identifier)] -= 1
         for new_person, identifiers in parts:
             self._add_person(new_person, identifiers)
         groups = self.groups[person_id]
@@ -165,6 +174,8 @@ class ResolutionState:
             self.person_by_identifier.pop(identifier, None)
             self.fanout.pop(identifier, None)
             self.shared.discard(identifier)
+            self.birth_dates.pop(identifier, None)
+            self.duplicates.discard(identifier)
         self.identifiers_by_person.pop(person_id, None)
         self.kind_counts.pop(person_id, None)
         self.groups.pop(person_id, None)
@@ -202,6 +213,7 @@ class ResolutionState:
         copy.shared = set(self.shared)
         for person in persons:
             members = self.identifiers_by_person[person]
+            copy.duplicates.update(i for i in members if i in self.duplicates)
             copy.identifiers_by_person[person] = list(members)
             copy.kind_counts[person] = dict(self.kind_counts[person])
             copy.groups[person] = list(self.groups[person])
@@ -227,6 +239,8 @@ class ResolutionState:
             "fanout": {i: dict(s) for i, s in self.fanout.items()},
             "kept_apart": {p: sorted(s) for p, s in self.kept_apart.items() if s},
             "probabilistic_links": dict(self.probabilistic_links),
+            "birth_dates": dict(self.birth_dates),
+            "duplicates": sorted(self.duplicates),
         }
 
     def __eq__(self, other: object) -> bool:
