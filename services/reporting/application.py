@@ -31,7 +31,7 @@ from sqlalchemy import (
 
 from common.money import NANOS_PER_MICRO, NANOS_PER_UNIT, Money
 from services.reporting.as_of import ATTRIBUTION, current, live_position, resolve
-from services.reporting.day_totals import FILTER_DIMENSIONS, recompute
+from services.reporting.day_totals import recompute
 from services.reporting.domainmodel import (
     NOT_SET,
     AsOf,
@@ -83,8 +83,6 @@ from services.reporting.views import (
     conversion_credits,
     conversion_day_counts,
     conversion_day_totals,
-    conversion_filter_counts,
-    conversion_filter_totals,
     conversion_month_totals,
     day_total_zones,
     property_settings,
@@ -808,36 +806,9 @@ def _totals_zone(conn: Connection, property_id: str) -> str | None:
 
 
 def _reads_day_totals(query: ReportQuery) -> bool:
-    """Whether the day totals (or the filter totals) answer the query's whole days: live,
-    grouped by one dimension (or conversion names), and no filter or one value of a filter
-    dimension."""
-    return (
-        query.as_of is None
-        and len(query.grouped_by) == 1
-        and (not query.filters or _filtered_by(query) is not None)
-    )
-
-
-def _filtered_by(query: ReportQuery) -> tuple[str, str] | None:
-    """The (dimension, stored value) of the query's filter when it is one value of one of
-    the filter totals' dimensions (None otherwise; "(not set)" is stored as empty)."""
-    if len(query.filters) != 1 or len(query.filters[0].values) != 1:
-        return None
-    found = query.filters[0]
-    if found.dimension.value not in FILTER_DIMENSIONS:
-        return None
-    value = found.values[0]
-    return found.dimension.value, "" if value == NOT_SET else value
-
-
-def _reads_filter_totals(query: ReportQuery, filtered: tuple[str, str] | None) -> bool:
-    """Whether a query the day totals answer reads the filter totals: filtered and grouped
-    by a dimension other than the filter's (otherwise the day totals of the filter's
-    value answer it)."""
-    if filtered is None:
-        return False
-    dimension = query.grouped_by[0]
-    return dimension is not GroupBy.CONVERSION_NAME and dimension.value != filtered[0]
+    """Whether the day totals answer the query's whole days: live, no filter, grouped by one
+    dimension (or conversion names)."""
+    return query.as_of is None and not query.filters and len(query.grouped_by) == 1
 
 
 def _whole_days(query: ReportQuery, zone: ZoneInfo) -> tuple[int | None, int | None]:
@@ -859,19 +830,14 @@ def _day_sums(
 ) -> _PeriodSums:
     """The period sums of the days [first, last) from the day totals, and from the month
     totals for the months wholly inside them when the query has no interval or a monthly
-    one (periods as indexes from `first_key`); for a filtered query from the filter totals
-    and counts of its filter's value."""
-    filtered = _filtered_by(query)
-    counts = conversion_day_counts if filtered is None else conversion_filter_counts
-    n = counts.c
+    one (periods as indexes from `first_key`)."""
+    n = conversion_day_counts.c
     names = list(query.conversion_names) or _day_names(conn, query.property_id, query.model)
     counted = [
         n.property_id == query.property_id,
         n.conversion_name.in_(names),
         n.model == query.model,
     ]
-    if filtered is not None:
-        counted += [n.filter_dimension == filtered[0], n.filter_value == filtered[1]]
     if first is not None:
         counted.append(n.day >= first)
     if last is not None:
@@ -890,11 +856,9 @@ def _day_sums(
         month_key = _month_itself
 
     months = None
-    pairs = _reads_filter_totals(query, filtered)
-    if query.interval in (Interval.NONE, Interval.MONTH) and not pairs:
+    if query.interval in (Interval.NONE, Interval.MONTH):
         months = _whole_months(first, last)
-    days = conversion_filter_totals if pairs else conversion_day_totals
-    spans: list[tuple[Table, int | None, int | None]] = [(days, first, last)]
+    spans: list[tuple[Table, int | None, int | None]] = [(conversion_day_totals, first, last)]
     if months is not None:
         lowest_month, highest_month = months
         spans = [(conversion_month_totals, lowest_month, highest_month)]
@@ -910,7 +874,6 @@ def _day_sums(
             low_key,
             high_key,
             month_key if table is conversion_month_totals else day_key,
-            filtered,
         )
         for table, low_key, high_key in spans
         if low_key is None or high_key is None or low_key < high_key
@@ -947,30 +910,21 @@ def _totals_rows(
     low: int | None,
     high: int | None,
     period_key: Callable[[ColumnElement[int]], ColumnElement[int]] | None,
-    filtered: tuple[str, str] | None = None,
 ) -> Select[Any]:
-    """The rows of the day, month or filter totals `table` in [low, high) (None: open on that
-    side) that the query sums: its group (`g0`), period (`period`, with `period_key` of the
-    table's day or month), fraction units, value parts and currency. With `filtered` (the
-    filter's dimension and value), only the credits of that value: the filter totals' rows
-    of that value, or the day or month totals' rows of that value of the filter's dimension
-    when the query groups by it or by conversion names."""
+    """The rows of the day or month totals `table` in [low, high) (None: open on that side)
+    that the query sums: its group (`g0`), period (`period`, with `period_key` of the
+    table's day or month), fraction units, value parts and currency."""
     t = table.c
     span = t.month if table is conversion_month_totals else t.day
     dimension = query.grouped_by[0]
-    summed = GroupBy.CHANNEL.value if dimension is GroupBy.CONVERSION_NAME else dimension.value
+    summed = GroupBy.CHANNEL if dimension is GroupBy.CONVERSION_NAME else dimension
     grouped = t.conversion_name if dimension is GroupBy.CONVERSION_NAME else t.value
     conditions = [
         t.property_id == query.property_id,
         t.conversion_name.in_(names),
         t.model == query.model,
+        t.dimension == summed.value,
     ]
-    if table is conversion_filter_totals and filtered is not None:
-        conditions += [t.filter_dimension == filtered[0], t.filter_value == filtered[1]]
-    elif filtered is not None:
-        summed = filtered[0]
-        conditions.append(t.value == filtered[1])
-    conditions.append(t.dimension == summed)
     if low is not None:
         conditions.append(span >= low)
     if high is not None:

@@ -17,8 +17,6 @@ from services.reporting.views import (
     conversion_credits,
     conversion_day_counts,
     conversion_day_totals,
-    conversion_filter_counts,
-    conversion_filter_totals,
     conversion_month_totals,
     day_total_zones,
     property_settings,
@@ -28,10 +26,6 @@ from services.reporting.views import (
 DIMENSIONS = tuple(g.value for g in GroupBy if g is not GroupBy.CONVERSION_NAME)
 """The credits columns the day totals sum by (conversion names are a key of their own)."""
 
-FILTER_DIMENSIONS = ("channel", "device_type", "country")
-"""The dimensions whose values the filter totals split the day totals by: few values each,
-the filters reports take most (a filter on another dimension reads the credits)."""
-
 DEFAULT_ZONE = "UTC"
 LOOKUP_CHUNK = 500
 _TOTAL_KEYS = ("property_id", "conversion_name", "model", "dimension", "day", "value",
@@ -40,10 +34,6 @@ _TOTAL_SUMS = ("credits", "fraction_units", "value_high", "value_middle", "value
 _MONTH_KEYS = tuple("month" if k == "day" else k for k in _TOTAL_KEYS)
 _COUNT_KEYS = ("property_id", "conversion_name", "model", "day")
 _COUNT_SUMS = ("conversions", "unconsented")
-_FILTER_KEYS = ("property_id", "conversion_name", "model", "filter_dimension", "filter_value",
-                "dimension", "day", "value", "currency_code")  # fmt: skip
-_FILTER_COUNT_KEYS = ("property_id", "conversion_name", "model", "filter_dimension",
-                      "filter_value", "day")  # fmt: skip
 SORT_MEMORY = "256MB"
 """PostgreSQL's work_mem for the day sums of a transaction (its default, 4MB, sorted a
 catch-up transaction's 350k credit-dimension rows on disk)."""
@@ -58,12 +48,6 @@ _SUMMED_COLUMNS = (
 )
 """A temporary table of a page's credits summed per day-totals key (signed): the day totals
 and the month totals are both added from it."""
-
-_FILTER_SUMMED_TABLE = "summed_filter_totals"
-_FILTER_SUMMED_COLUMNS = (
-    *((k, "BIGINT" if k == "day" else "VARCHAR") for k in _FILTER_KEYS),
-    *((s, "BIGINT") for s in _TOTAL_SUMS),
-)
 
 STAGED_EXTRA = ("day", "unconsented")
 """The columns a page's staged credits have besides conversion_credits' (bulk.stage_rows):
@@ -200,57 +184,6 @@ def _add_to_day_tables(
         f"AND c.credit_index = 0 GROUP BY c.property_id, c.conversion_name, c.model, {day}",
         sign,
     )
-    _add_to_filter_tables(conn, source, day, unconsented, sign)
-
-
-def _add_to_filter_tables(
-    conn: Connection, source: str, day: str, unconsented: str, sign: int
-) -> None:
-    """Adds (sign 1) or takes away (-1) the live credits of `source` to or from the filter
-    totals (per value of each FILTER_DIMENSIONS, every other dimension) and the filter counts
-    (distinct conversions per value), as `_add_to_day_tables` does the day tables."""
-    quote = conn.dialect.identifier_preparer.quote
-    mask, bits = VALUE_PART_MASK, VALUE_PART_BITS
-    per_pair = " UNION ALL ".join(
-        f"SELECT c.property_id, c.conversion_name, c.model, '{f}' AS filter_dimension, "
-        f"c.{quote(f)} AS filter_value, '{d}' AS dimension, {day} AS day, c.{quote(d)} AS value, "
-        f"c.currency_code, COALESCE(c.fraction_units, 0) AS units, c.value_micros AS micros "
-        f"FROM {source} WHERE c.valid_to IS NULL"
-        for f in FILTER_DIMENSIONS
-        for d in DIMENSIONS
-        if d != f
-    )
-    keys = ", ".join(_FILTER_KEYS)
-    summed = stage_values(conn, _FILTER_SUMMED_TABLE, _FILTER_SUMMED_COLUMNS, [])
-    conn.exec_driver_sql(
-        f"INSERT INTO {summed} SELECT {keys}, {sign} * COUNT(*), {sign} * SUM(units), "
-        f"{sign} * SUM(micros >> {2 * bits}), {sign} * SUM((micros >> {bits}) & {mask}), "
-        f"{sign} * SUM(micros & {mask}) FROM ({per_pair}) AS credits GROUP BY {keys}"
-    )
-    _upsert(
-        conn,
-        conversion_filter_totals,
-        _FILTER_KEYS,
-        _TOTAL_SUMS,
-        f"SELECT {keys}, {', '.join(_TOTAL_SUMS)} FROM {summed} WHERE 1 = 1",
-        sign,
-    )
-    per_value = " UNION ALL ".join(
-        f"SELECT DISTINCT c.property_id, c.conversion_name, c.model, '{f}' AS filter_dimension, "
-        f"c.{quote(f)} AS filter_value, {day} AS day, c.conversion_id, "
-        f"{unconsented} AS unconsented FROM {source} WHERE c.valid_to IS NULL"
-        for f in FILTER_DIMENSIONS
-    )
-    count_keys = ", ".join(_FILTER_COUNT_KEYS)
-    _upsert(
-        conn,
-        conversion_filter_counts,
-        _FILTER_COUNT_KEYS,
-        _COUNT_SUMS,
-        f"SELECT {count_keys}, {sign} * COUNT(*), {sign} * SUM(unconsented) "
-        f"FROM ({per_value}) AS found WHERE 1 = 1 GROUP BY {count_keys}",
-        sign,
-    )
 
 
 def _upsert(
@@ -312,8 +245,6 @@ def recompute(conn: Connection, property_id: str, zone_name: str) -> None:
         conversion_day_totals,
         conversion_month_totals,
         conversion_day_counts,
-        conversion_filter_totals,
-        conversion_filter_counts,
     ):
         conn.execute(delete(table).where(table.c.property_id == property_id))
     c, u = conversion_credits.c, unconsented_conversions.c

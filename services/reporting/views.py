@@ -197,47 +197,6 @@ statements, so that a long window reads its whole months here and only the days 
 partial months at its ends from the day totals (a 90-day report by a dimension with
 thousands of values read up to 90 rows per value)."""
 
-conversion_filter_totals = Table(
-    "conversion_filter_totals",
-    metadata,
-    Column("property_id", String, primary_key=True),
-    Column("conversion_name", String, primary_key=True),
-    Column("model", String, primary_key=True),
-    Column("filter_dimension", String, primary_key=True),
-    Column("filter_value", String, primary_key=True),
-    Column("dimension", String, primary_key=True),
-    Column("day", Integer, primary_key=True),
-    Column("value", String, primary_key=True),
-    Column("currency_code", String, primary_key=True),
-    Column("credits", BigInteger, nullable=False),
-    Column("fraction_units", BigInteger, nullable=False),
-    Column("value_high", BigInteger, nullable=False),
-    Column("value_middle", BigInteger, nullable=False),
-    Column("value_low", BigInteger, nullable=False),
-    sqlite_with_rowid=False,
-)
-"""conversion_day_totals split by the value of one filter dimension (`filter_dimension`, one
-of day_totals.FILTER_DIMENSIONS, `filter_value` its value) for every other dimension: a live
-report filtered by one value of such a dimension reads its whole days here instead of every
-credit of its window. Kept with the day totals, by the same statements."""
-
-conversion_filter_counts = Table(
-    "conversion_filter_counts",
-    metadata,
-    Column("property_id", String, primary_key=True),
-    Column("conversion_name", String, primary_key=True),
-    Column("model", String, primary_key=True),
-    Column("filter_dimension", String, primary_key=True),
-    Column("filter_value", String, primary_key=True),
-    Column("day", Integer, primary_key=True),
-    Column("conversions", BigInteger, nullable=False),
-    Column("unconsented", BigInteger, nullable=False),
-    sqlite_with_rowid=False,
-)
-"""conversion_day_counts per value of each filter dimension: the live conversions with at
-least one credit of that value under the model, and how many of them were counted without
-analytics consent."""
-
 conversion_day_counts = Table(
     "conversion_day_counts",
     metadata,

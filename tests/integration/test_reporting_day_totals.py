@@ -1,7 +1,7 @@
-"""The day, month and filter totals give the same reports as the credits alone, on SQLite and
+"""The day and month totals give the same reports as the credits alone, on SQLite and
 PostgreSQL: random scenarios over ten weeks (a whole month and parts of two) with revisions,
 retractions, two currencies, participation, unconsented conversions, a zone that changes to
-summer time, odd start and end times and filters by one value or several."""
+summer time and odd start and end times."""
 
 from __future__ import annotations
 
@@ -12,16 +12,14 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine, delete, event, func, select
+from sqlalchemy import Engine, delete, func, select
 
 from common.follower import UpstreamEntry
 from services.reporting.application import ReportingApplication
-from services.reporting.day_totals import DIMENSIONS, FILTER_DIMENSIONS, recompute
+from services.reporting.day_totals import recompute
 from services.reporting.domainmodel import (
-    NOT_SET,
     AttributedCredit,
     ConversionAttribution,
-    DimensionFilter,
     GroupBy,
     Interval,
     ModelCredits,
@@ -36,8 +34,6 @@ from services.reporting.server import ReportingSettings, build_engine, migrate
 from services.reporting.views import (
     conversion_day_counts,
     conversion_day_totals,
-    conversion_filter_counts,
-    conversion_filter_totals,
     conversion_month_totals,
     day_total_zones,
 )
@@ -161,29 +157,6 @@ def random_query(rng: random.Random) -> ReportQuery:
     return query
 
 
-FILTER_VALUES = {
-    GroupBy.CHANNEL: ("paid_search", "email", NOT_SET, "video"),
-    GroupBy.COUNTRY: ("de", "fr", NOT_SET),
-    GroupBy.DEVICE_TYPE: ("mobile", "desktop"),
-    GroupBy.SOURCE: ("google", NOT_SET),
-}
-"""Filter values: the filter totals' dimensions (with "(not set)" and a value no credit
-has) and one dimension they leave to the credits."""
-
-
-def random_filters(rng: random.Random) -> tuple[DimensionFilter, ...]:
-    """No filter, one value of one dimension (most often), two values, or two dimensions."""
-    kind = rng.random()
-    if kind < 0.3:
-        return ()
-    dimensions = rng.sample(list(FILTER_VALUES), 2)
-    chosen = [
-        DimensionFilter(d, tuple(rng.sample(FILTER_VALUES[d], 2 if kind > 0.9 else 1)))
-        for d in dimensions
-    ]
-    return tuple(chosen[:2] if 0.8 < kind <= 0.9 else chosen[:1])
-
-
 def covers_a_whole_month(query: ReportQuery) -> bool:
     """Whether the query can read April from the month totals: no interval or a monthly
     one, and a range holding all of April in Berlin."""
@@ -212,8 +185,6 @@ def day_rows(engine: Engine) -> list[list[tuple[object, ...]]]:
                 conversion_day_counts,
                 day_total_zones,
                 conversion_month_totals,
-                conversion_filter_totals,
-                conversion_filter_counts,
             )
         ]
 
@@ -232,23 +203,6 @@ def rolled_up_months(day_totals: list[tuple[object, ...]]) -> list[tuple[object,
     return sorted((*key, *sums) for key, sums in months.items() if sums[0])
 
 
-def rolled_up_filters(
-    filter_totals: list[tuple[object, ...]], dimension: str
-) -> list[tuple[object, ...]]:
-    """The filter totals of one filter dimension summed over its values, in Python: the day
-    totals of every other dimension."""
-    days: dict[tuple[object, ...], list[int]] = {}
-    for row in filter_totals:
-        if row[3] != dimension:
-            continue
-        key = (*row[:3], *row[5:9])
-        sums = days.setdefault(key, [0] * 5)
-        for n, figure in enumerate(row[9:]):
-            assert isinstance(figure, int)
-            sums[n] += figure
-    return sorted((*key, *sums) for key, sums in days.items() if sums[0])
-
-
 @pytest.mark.parametrize("seed", [1, 2])
 def test_reports_from_the_day_totals_equal_those_from_the_credits(
     engine: Engine, seed: int
@@ -259,16 +213,11 @@ def test_reports_from_the_day_totals_equal_those_from_the_credits(
     feed(ConversionCreditsProjection(engine), the_log(seed))
     rng = random.Random(seed)
     queries = [random_query(rng) for _ in range(60)]
-    queries += [replace(query, filters=random_filters(rng)) for query in queries]
 
     # The totals kept page by page equal those recomputed from the live credits.
     kept = day_rows(engine)
     assert kept[0] and kept[1] and kept[2] == [(PROPERTY, ZONE)]
     assert kept[3] == rolled_up_months(kept[0])
-    for dimension in FILTER_DIMENSIONS:
-        others = [row for row in kept[0] if row[3] in DIMENSIONS and row[3] != dimension]
-        assert rolled_up_filters(kept[4], dimension) == others
-    assert {row[3] for row in kept[5]} == set(FILTER_DIMENSIONS)
     with engine.begin() as conn:
         recompute(conn, PROPERTY, ZONE)
     assert day_rows(engine) == kept
@@ -282,49 +231,6 @@ def test_reports_from_the_day_totals_equal_those_from_the_credits(
         assert found == expected, query
     assert sum(not isinstance(found, tuple) for found in from_totals) > 30
     assert sum(covers_a_whole_month(query) for query in queries) >= 5
-    assert sum(len(query.filters) == 1 for query in queries) >= 20
-
-
-def credit_sums_read(engine: Engine, app: ReportingApplication, query: ReportQuery) -> int:
-    """How many statements answering `query` sum the credits of its window."""
-    statements: list[str] = []
-
-    def seen(*args: object) -> None:
-        statements.append(str(args[2]))
-
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
-        app.conversion_report(query)
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
-    return sum("report_credits" in statement for statement in statements)
-
-
-def test_a_report_filtered_by_one_value_of_a_filter_dimension_reads_whole_days_from_totals(
-    engine: Engine,
-) -> None:
-    app = ReportingApplication(engine, ("attribution",))
-    app.set_property_settings(PROPERTY, PropertySettings(time_zone=ZONE))
-    feed(ConversionCreditsProjection(engine), the_log(4))
-    midnight = datetime(2025, 4, 2, tzinfo=ZoneInfo(ZONE))
-    query = ReportQuery(
-        PROPERTY,
-        "linear",
-        group_by=GroupBy.CAMPAIGN,
-        conversion_name="purchase",
-        start=midnight,
-        end=midnight + timedelta(days=30),
-        filters=(DimensionFilter(GroupBy.COUNTRY, ("de",)),),
-    )
-
-    # Whole local days, one value of a filter dimension: the totals alone, for any grouping.
-    for grouped in (GroupBy.CAMPAIGN, GroupBy.COUNTRY, GroupBy.CONVERSION_NAME):
-        assert credit_sums_read(engine, app, replace(query, group_by=grouped)) == 0
-    # Two values, or a dimension without filter totals: the credits.
-    two = DimensionFilter(GroupBy.COUNTRY, ("de", "fr"))
-    assert credit_sums_read(engine, app, replace(query, filters=(two,))) == 1
-    source = DimensionFilter(GroupBy.SOURCE, ("google",))
-    assert credit_sums_read(engine, app, replace(query, filters=(source,))) == 1
 
 
 def test_a_new_time_zone_recomputes_the_day_totals_in_the_same_transaction(

@@ -43,9 +43,7 @@ from services.reporting.views import (
     conversion_credits,
     conversion_day_counts,
     conversion_day_totals,
-    conversion_filter_totals,
     conversion_month_totals,
-    day_total_zones,
     identity_links,
     log_clock,
     metadata,
@@ -630,23 +628,4 @@ def test_the_month_totals_revision_sums_the_stored_day_totals_per_month(
         ("shop", "purchase", "linear", "channel", 0, "email", "EUR", 1, 10, 0, 1, 2),
         ("shop", "purchase", "linear", "channel", 1, "email", "EUR", 6, 60, 0, 2, 4),
     ]
-    assert schema.revision_of(views, 1) == schema.head(schema.VIEWS)
-
-
-def test_the_filter_totals_revision_leaves_each_property_to_recompute_its_day_tables(
-    views: ReportViews,
-) -> None:
-    # A generation at v0009 whose day totals of property shop are in UTC.
-    schema.migrate(views)
-    with schema._engine_for(views, 1) as engine, engine.begin() as conn:
-        schema.command.downgrade(schema._config(schema.VIEWS, conn), "v0009")
-        conn.exec_driver_sql("INSERT INTO day_total_zones VALUES ('shop', 'UTC')")
-
-    schema.migrate(views)
-
-    # No zone recorded: reports read the credits until the next page recomputes the day
-    # tables, the new filter totals with them.
-    with views.connect(1) as conn:
-        for table in (day_total_zones, conversion_filter_totals):
-            assert conn.execute(select(func.count()).select_from(table)).scalar() == 0
     assert schema.revision_of(views, 1) == schema.head(schema.VIEWS)
