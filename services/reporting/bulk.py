@@ -9,11 +9,13 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Table
+from sqlalchemy import Connection, Dialect, Table, select
 from sqlalchemy.exc import DBAPIError
 
 COPY_MIN_ROWS = 50
 """From how many rows PostgreSQL gets them by COPY rather than a pipelined executemany."""
+IN_CHUNK = 500
+"""Keys per `IN` list of a SQLite lookup (`rows_by_key`)."""
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -77,6 +79,54 @@ def by_property_chunks(
         ordered = sorted(grouped[property_id])
         for start in range(0, len(ordered), size):
             yield property_id, ordered[start : start + size]
+
+
+def rows_by_key(
+    conn: Connection,
+    table: Table,
+    property_id: str,
+    column: str,
+    keys: Iterable[str],
+    selected: Sequence[str],
+    *,
+    current: bool = False,
+) -> list[tuple[Any, ...]]:
+    """The `selected` columns (text or integers) of the rows of `table` in `property_id`
+    whose `column` is one of `keys`; with `current`, only the current rows (`valid_to` NULL,
+    checked here, not in SQL).
+
+    Each key is found through an index that leads with (property, `column`), whatever the
+    planner's statistics: on PostgreSQL one statement, a subquery per key of `unnest(array)`
+    that `OFFSET 0` keeps apart (the planner cannot turn it into a join that reads the
+    property's rows), without `valid_to IS NULL`, which would draw it to a partial index of
+    current rows keyed by another column; without fresh statistics (a table growing in a
+    catch-up, autovacuum behind or off) or with them, `property_id = ? AND column IN (...)`
+    read the property's whole range of a (property, ...) index (docs/benchmarks.md, issue
+    #9). SQLite, whose planner has no statistics and takes the key index, gets `IN` lists."""
+    wanted = list(dict.fromkeys(keys))
+    if not wanted:
+        return []
+    columns = [*selected, "valid_to"] if current else list(selected)
+    found: list[Any] = []
+    if conn.dialect.name == "postgresql":
+        quote = conn.dialect.identifier_preparer.quote
+        statement = (
+            f"SELECT {', '.join(f'r.{quote(c)}' for c in columns)} "
+            "FROM unnest(%s::text[]) AS k(key) CROSS JOIN LATERAL "
+            f"(SELECT {', '.join(f't.{quote(c)}' for c in columns)} "
+            f"FROM {qualified_name(conn, table)} AS t "
+            f"WHERE t.property_id = %s AND t.{quote(column)} = k.key OFFSET 0) AS r"
+        )
+        found.extend(conn.exec_driver_sql(statement, (wanted, property_id)))
+    else:
+        c = table.c
+        query = select(*(c[name] for name in columns)).where(c.property_id == property_id)
+        for start in range(0, len(wanted), IN_CHUNK):
+            chunk = wanted[start : start + IN_CHUNK]
+            found.extend(conn.execute(query.where(c[column].in_(chunk))))
+    if current:
+        return [row[:-1] for row in found if row[-1] is None]
+    return found
 
 
 def stage_rows(

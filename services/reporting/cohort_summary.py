@@ -32,7 +32,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from services.reporting.bulk import by_property_chunks, delete_keys, insert_rows
+from services.reporting.bulk import (
+    by_property_chunks,
+    delete_keys,
+    insert_rows,
+    qualified_name,
+    rows_by_key,
+)
 from services.reporting.domainmodel import Interval
 from services.reporting.periods import key_of, key_of_day, local_day, period_start
 from services.reporting.person_values import CohortQuery, EventKind
@@ -200,15 +206,12 @@ def conversion_visitors(
     """The (property, visitor) of each of the (property, record id) `conversions` that the
     person events hold (current or not)."""
     visitors: set[tuple[str, str]] = set()
-    e = person_events.c
     for property_id, chunk in by_property_chunks(conversions, LOOKUP_CHUNK):
         visitors.update(
             (property_id, v)
-            for v in conn.execute(
-                select(e.visitor)
-                .where(e.property_id == property_id, e.record_id.in_(chunk))
-                .distinct()
-            ).scalars()
+            for (v,) in rows_by_key(
+                conn, person_events, property_id, "record_id", chunk, ["visitor"]
+            )
         )
     return visitors
 
@@ -356,19 +359,16 @@ def _chunks(keys: Sequence[str]) -> Iterable[Sequence[str]]:
 def live_owners(conn: Connection, property_id: str, identifiers: Sequence[str]) -> dict[str, str]:
     """The live deterministic person (in `identity_links`) of each of a property's
     `identifiers` that has one."""
-    links = identity_links.c
-    found: dict[str, str] = {}
-    for chunk in _chunks(identifiers):
-        found.update(
-            conn.execute(
-                select(links.identifier, links.person_id).where(
-                    links.property_id == property_id,
-                    links.identifier.in_(chunk),
-                    links.valid_to.is_(None),
-                )
-            ).all()
-        )
-    return found
+    rows = rows_by_key(
+        conn,
+        identity_links,
+        property_id,
+        "identifier",
+        identifiers,
+        ("identifier", "person_id"),
+        current=True,
+    )
+    return {identifier: person for identifier, person in rows}
 
 
 def _live_figures(
@@ -376,44 +376,63 @@ def _live_figures(
 ) -> dict[str, PersonFigures]:
     """The figures of each of `persons` that the live views make a person with a first
     touch: one that is the person of an identifier with a first touch."""
-    links = identity_links.c
     members: dict[str, set[str]] = {p: {p} for p in persons}
-    for chunk in _chunks(persons):
-        for identifier, person in conn.execute(
-            select(links.identifier, links.person_id).where(
-                links.property_id == property_id,
-                links.person_id.in_(chunk),
-                links.valid_to.is_(None),
-            )
-        ):
-            members[person].add(identifier)
+    for identifier, person in rows_by_key(
+        conn,
+        identity_links,
+        property_id,
+        "person_id",
+        persons,
+        ("identifier", "person_id"),
+        current=True,
+    ):
+        members[person].add(identifier)
     own_owner = live_owners(conn, property_id, persons)
     of_visitor: dict[str, list[str]] = {}
     for person, identifiers in members.items():
         for identifier in identifiers:
             of_visitor.setdefault(identifier, []).append(person)
     visitors = sorted(of_visitor)
-    f = visitor_first_touches.c
     firsts: dict[str, tuple[int, str, str]] = {}
     qualified: set[str] = set()
-    for chunk in _chunks(visitors):
-        for visitor, at, record, channel in conn.execute(
-            select(f.visitor, f.occurred_us, f.record_id, f.channel).where(
-                f.property_id == property_id, f.visitor.in_(chunk), f.valid_to.is_(None)
-            )
-        ):
-            touch = (int(at), record, channel)
-            for person in of_visitor[visitor]:
-                if visitor != person or own_owner.get(person, person) == person:
-                    qualified.add(person)
-                known = firsts.get(person)
-                if known is None or touch[:2] < known[:2]:
-                    firsts[person] = touch
+    for visitor, at, record, channel in rows_by_key(
+        conn,
+        visitor_first_touches,
+        property_id,
+        "visitor",
+        visitors,
+        ("visitor", "occurred_us", "record_id", "channel"),
+        current=True,
+    ):
+        touch = (int(at), record, channel)
+        for person in of_visitor[visitor]:
+            if visitor != person or own_owner.get(person, person) == person:
+                qualified.add(person)
+            known = firsts.get(person)
+            if known is None or touch[:2] < known[:2]:
+                firsts[person] = touch
     counted = {p for p in qualified if p in firsts}
     conversions: dict[str, list[Conversion]] = {p: [] for p in counted}
     wanted = sorted({v for p in counted for v in members[p]})
-    e, v = person_events.c, conversion_values.c
+    for visitor, record, name, at, value, currency in _live_conversions(conn, property_id, wanted):
+        for person in of_visitor[visitor]:
+            if person in conversions:
+                conversions[person].append((record, name, int(at), int(value), str(currency)))
+    return {
+        p: PersonFigures(firsts[p][0], firsts[p][2], tuple(sorted(conversions[p]))) for p in counted
+    }
+
+
+def _live_conversions(
+    conn: Connection, property_id: str, visitors: Sequence[str]
+) -> list[tuple[Any, ...]]:
+    """The live conversions of a property's `visitors` at their value after outcomes: (visitor,
+    record id, name, microseconds, value micros, currency code)."""
     conversion = EventKind.CONVERSION.value
+    if conn.dialect.name == "postgresql":
+        return _live_conversions_by_visitor(conn, property_id, visitors)
+    e, v = person_events.c, conversion_values.c
+    found: list[tuple[Any, ...]] = []
     statement = select(
         e.visitor,
         e.record_id,
@@ -434,48 +453,74 @@ def _live_figures(
             ),
         )
     )
-    for chunk in _chunks(wanted):
-        # Every event of the visitors, the live conversions kept here, not in SQL: with
-        # `kind` or `valid_to` in the WHERE, PostgreSQL, its statistics stale while a
-        # catch-up grows the table, read all the property's conversions through a kind or
-        # time index (40-270 ms per 500 visitors) instead of the visitors' rows.
+    for chunk in _chunks(visitors):
         rows = conn.execute(statement.where(e.property_id == property_id, e.visitor.in_(chunk)))
-        for visitor, record, name, at, value, currency, kind, ended in rows:
-            if kind != conversion or ended is not None:
-                continue
-            for person in of_visitor[visitor]:
-                if person in conversions:
-                    conversions[person].append((record, name, int(at), int(value), str(currency)))
-    return {
-        p: PersonFigures(firsts[p][0], firsts[p][2], tuple(sorted(conversions[p]))) for p in counted
-    }
+        found += [
+            (visitor, record, name, at, value, currency)
+            for visitor, record, name, at, value, currency, kind, ended in rows
+            if kind == conversion and ended is None
+        ]
+    return found
+
+
+def _live_conversions_by_visitor(
+    conn: Connection, property_id: str, visitors: Sequence[str]
+) -> list[tuple[Any, ...]]:
+    """`_live_conversions` on PostgreSQL: each visitor's conversions, then each conversion's
+    value, found by a subquery per key that `OFFSET 0` keeps apart, so that each is one probe
+    of the (property, visitor, kind) index or of a conversion's key, whatever the statistics
+    (`bulk.rows_by_key`). The kind and current rows are picked outside the subquery: inside,
+    `kind = 'conversion'` drew the planner without statistics to the (property, kind, name,
+    time) index, reading every conversion of the property per visitor, and `valid_to IS NULL`
+    to the index of the property's live conversions by time."""
+    if not visitors:
+        return []
+    events, values = qualified_name(conn, person_events), qualified_name(conn, conversion_values)
+    rows = conn.exec_driver_sql(
+        "SELECT e.visitor, e.record_id, e.name, e.occurred_us, "
+        "coalesce(v.value_micros, e.value_micros), coalesce(v.currency_code, e.currency_code) "
+        "FROM unnest(%s::text[]) AS k(key) CROSS JOIN LATERAL "
+        "(SELECT visitor, record_id, name, occurred_us, value_micros, currency_code, kind, "
+        f"valid_to FROM {events} WHERE property_id = %s AND visitor = k.key OFFSET 0) AS e "
+        "LEFT JOIN LATERAL (SELECT value_micros, currency_code, valid_to "
+        f"FROM {values} WHERE property_id = %s AND conversion_id = e.record_id OFFSET 0) AS v "
+        "ON v.valid_to IS NULL WHERE e.kind = %s AND e.valid_to IS NULL",
+        (list(visitors), property_id, property_id, EventKind.CONVERSION.value),
+    )
+    return [tuple(row) for row in rows]
 
 
 def _stored_figures(
     conn: Connection, property_id: str, persons: Sequence[str]
 ) -> dict[str, PersonFigures]:
     """The figures the summary holds of each of `persons` that it holds."""
-    p, c = cohort_persons.c, cohort_conversions.c
     firsts: dict[str, tuple[int, str]] = {}
     conversions: dict[str, list[Conversion]] = {}
-    for chunk in _chunks(persons):
-        for person, at, channel in conn.execute(
-            select(p.person_id, p.first_us, p.channel).where(
-                p.property_id == property_id, p.person_id.in_(chunk)
-            )
-        ):
-            firsts[person] = (int(at), channel)
-        for person, record, name, at, value, currency in conn.execute(
-            select(
-                c.person_id,
-                c.record_id,
-                c.conversion_name,
-                c.occurred_us,
-                c.value_micros,
-                c.currency_code,
-            ).where(c.property_id == property_id, c.person_id.in_(chunk))
-        ):
-            conversions.setdefault(person, []).append((record, name, int(at), int(value), currency))
+    for person, at, channel in rows_by_key(
+        conn,
+        cohort_persons,
+        property_id,
+        "person_id",
+        persons,
+        ("person_id", "first_us", "channel"),
+    ):
+        firsts[person] = (int(at), channel)
+    for person, record, name, at, value, currency in rows_by_key(
+        conn,
+        cohort_conversions,
+        property_id,
+        "person_id",
+        persons,
+        (
+            "person_id",
+            "record_id",
+            "conversion_name",
+            "occurred_us",
+            "value_micros",
+            "currency_code",
+        ),
+    ):
+        conversions.setdefault(person, []).append((record, name, int(at), int(value), currency))
     return {
         person: PersonFigures(at, channel, tuple(sorted(conversions.get(person, ()))))
         for person, (at, channel) in firsts.items()

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from common.follower import UpstreamEntry
 from common.sql_positions import record_position, stored_position
-from services.reporting.bulk import by_property_chunks
+from services.reporting.bulk import rows_by_key
 from services.reporting.cohort_summary import (
     conversion_visitors,
     live_owners,
@@ -214,16 +214,18 @@ def _lower_first_touches(
 def _stored_first_touches(
     conn: Connection, visitors: Iterable[VisitorKey]
 ) -> dict[VisitorKey, FirstTouch]:
-    f = visitor_first_touches.c
     found: dict[VisitorKey, FirstTouch] = {}
-    for property_id, chunk in by_property_chunks(visitors, LOOKUP_CHUNK):
-        rows = conn.execute(
-            select(f.property_id, f.visitor, f.occurred_us, f.record_id, f.channel).where(
-                f.property_id == property_id, f.visitor.in_(chunk), f.valid_to.is_(None)
-            )
-        )
-        for p, v, at, record, channel in rows:
-            found[(p, v)] = (int(at), record, channel)
+    for property_id, keys in _by_property(visitors).items():
+        for visitor, at, record, channel in rows_by_key(
+            conn,
+            visitor_first_touches,
+            property_id,
+            "visitor",
+            keys,
+            ("visitor", "occurred_us", "record_id", "channel"),
+            current=True,
+        ):
+            found[(property_id, visitor)] = (int(at), record, channel)
     return found
 
 
@@ -303,8 +305,8 @@ class IdentityLinksProjection:
 def _link_owners(conn: Connection, identifiers: set[VisitorKey]) -> dict[VisitorKey, str]:
     """The live deterministic person of each (property, identifier) that has one."""
     found: dict[VisitorKey, str] = {}
-    for property_id, chunk in by_property_chunks(identifiers, LOOKUP_CHUNK):
-        for identifier, person in live_owners(conn, property_id, chunk).items():
+    for property_id, keys in _by_property(identifiers).items():
+        for identifier, person in live_owners(conn, property_id, keys).items():
             found[(property_id, identifier)] = person
     return found
 
@@ -366,38 +368,29 @@ def _write_probable(conn: Connection, links: dict[tuple[str, str, str], bool]) -
         conn.execute(insert(probable_links), rows)
 
 
-def _chunks(keys: Iterable[str]) -> Iterable[list[str]]:
-    ordered = sorted(keys)
-    for start in range(0, len(ordered), LOOKUP_CHUNK):
-        yield ordered[start : start + LOOKUP_CHUNK]
-
-
 def _neighbours(
     conn: Connection, property_id: str, identifiers: set[str]
 ) -> dict[str, tuple[set[str], set[str]]]:
     """For each of `identifiers`, the identifiers joined to it directly: those of its
     current deterministic person, and those of its accepted probabilistic links."""
     found: dict[str, tuple[set[str], set[str]]] = {i: (set(), set()) for i in identifiers}
-    links, probable = identity_links.c, probable_links.c
-    owners: dict[str, str] = {}
-    for chunk in _chunks(identifiers):
-        owners.update(live_owners(conn, property_id, chunk))
-        for identifier, other in conn.execute(
-            select(probable.identifier, probable.other).where(
-                probable.property_id == property_id, probable.identifier.in_(chunk)
-            )
-        ):
-            found[identifier][1].add(other)
+    ordered = sorted(identifiers)
+    owners = live_owners(conn, property_id, ordered)
+    for identifier, other in rows_by_key(
+        conn, probable_links, property_id, "identifier", ordered, ("identifier", "other")
+    ):
+        found[identifier][1].add(other)
     members: dict[str, set[str]] = {}
-    for chunk in _chunks(set(owners.values())):
-        for owner, identifier in conn.execute(
-            select(links.person_id, links.identifier).where(
-                links.property_id == property_id,
-                links.person_id.in_(chunk),
-                links.valid_to.is_(None),
-            )
-        ):
-            members.setdefault(owner, set()).add(identifier)
+    for owner, identifier in rows_by_key(
+        conn,
+        identity_links,
+        property_id,
+        "person_id",
+        sorted(set(owners.values())),
+        ("person_id", "identifier"),
+        current=True,
+    ):
+        members.setdefault(owner, set()).add(identifier)
     for identifier, owner in owners.items():
         found[identifier][0].update(members.get(owner, set()) - {identifier})
     return found
@@ -408,25 +401,24 @@ def blend(conn: Connection, property_id: str, touched: Iterable[str], position: 
     their deterministic person or probabilistic links changed): the components, over
     deterministic persons and accepted probabilistic links, of them and of everyone their
     blended persons held; a component joined by no probabilistic link has no row."""
-    b = blended_links.c
     seeds = set(touched)
-    stored: dict[str, str] = {}
-    for chunk in _chunks(seeds):
-        stored.update(
-            conn.execute(
-                select(b.identifier, b.person_id).where(
-                    b.property_id == property_id, b.identifier.in_(chunk), b.valid_to.is_(None)
-                )
-            ).all()
+    selected = ("identifier", "person_id")
+    stored: dict[str, str] = dict(
+        rows_by_key(
+            conn, blended_links, property_id, "identifier", sorted(seeds), selected, current=True
         )
-    for chunk in _chunks(set(stored.values())):
-        stored.update(
-            conn.execute(
-                select(b.identifier, b.person_id).where(
-                    b.property_id == property_id, b.person_id.in_(chunk), b.valid_to.is_(None)
-                )
-            ).all()
+    )
+    stored.update(
+        rows_by_key(
+            conn,
+            blended_links,
+            property_id,
+            "person_id",
+            sorted(set(stored.values())),
+            selected,
+            current=True,
         )
+    )
     seeds |= set(stored)
     edges: dict[str, tuple[set[str], set[str]]] = {}
     frontier = set(seeds)
