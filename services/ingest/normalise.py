@@ -72,6 +72,7 @@ TRAFFIC_CACHE_SIZE = 4096
 VALUE_CACHE_SIZE = 65_536
 MAX_REMEMBERED_EMAIL_LENGTH = 512
 MAX_REMEMBERED_CONTEXT_LENGTH = 512
+MAX_REMEMBERED_USER_AGENT_LENGTH = 1024
 _NO_CLICK_IDS = ClickIds()
 _ANONYMOUS_PREFIX = f"{IdentifierType.ANONYMOUS_ID.value}:"
 _USER_PREFIX = f"{IdentifierType.USER_ID.value}:"
@@ -202,6 +203,7 @@ class Normaliser:
         # and `_read_context`).
         self._identity = _Memo(self._read_identity)
         self._context = _Memo(_read_context)
+        self._devices: dict[str, dict[str, object]] = {}
         self._traffic_cache: dict[
             tuple[str, str, str, CampaignTags, ClickIds, bool],
             tuple[ScrubbedTraffic, str, ChannelGroup],
@@ -346,7 +348,6 @@ class Normaliser:
         denied = consent.analytics_denied
         if denied:
             network = None
-        device = self._user_agents.parse(incoming.user_agent)
         seals = [] if denied else [sealed[key] for key in valid.identifier_keys]
         # In the order of the `Recorded` event's parameters (the stored form keeps it).
         common: dict[str, object] = {
@@ -355,15 +356,7 @@ class Normaliser:
             "occurred_at": valid.occurred_at,
             "received_at": received_at,
             "identifiers": [s.pseudonym for s in seals],
-            "device": {
-                "browser": device.browser,
-                "os": device.os,
-                "device": device.device,
-                "is_bot": device.is_bot,
-                "browser_version": device.browser_version,
-                "os_version": device.os_version,
-                "device_type": device.device_type,
-            },
+            "device": self._device(incoming.user_agent),
             "trace_parent": trace_parent,
             "sealed_identifiers": {s.pseudonym: s.token for s in seals},
             "network": {
@@ -376,6 +369,27 @@ class Normaliser:
             "consent": consent.to_dict(),
         }
         return self._fact_state(valid, common, consent)
+
+    def _device(self, user_agent: str) -> dict[str, object]:
+        """A fact's device fields for a user agent: a copy of the fields made once per
+        distinct user agent (a visitor sends the same one with every event)."""
+        found = self._devices.get(user_agent)
+        if found is None:
+            device = self._user_agents.parse(user_agent)
+            found = {
+                "browser": device.browser,
+                "os": device.os,
+                "device": device.device,
+                "is_bot": device.is_bot,
+                "browser_version": device.browser_version,
+                "os_version": device.os_version,
+                "device_type": device.device_type,
+            }
+            if len(user_agent) <= MAX_REMEMBERED_USER_AGENT_LENGTH:
+                if len(self._devices) >= TRAFFIC_CACHE_SIZE:
+                    self._devices.clear()
+                self._devices[user_agent] = found
+        return found.copy()
 
     def _fact_state(
         self, valid: ValidEvent, common: dict[str, object], consent: Consent
