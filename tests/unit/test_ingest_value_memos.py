@@ -55,6 +55,15 @@ _IPS = st.sampled_from(
         *["x" * 600, "2a00:1450:4001:81b::200e%eth0"],
     ]
 )
+_AGENTS = st.sampled_from(
+    [
+        "",
+        " ",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile",
+        "Googlebot/2.1 (+http://www.google.com/bot.html)",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/124.0.0.0 Safari/537.36" + " x" * 600,
+    ]
+)
 _COUNTRIES = st.sampled_from(["", "de", "DE", "Germany", "XX", " fr "])
 _CITIES = st.sampled_from(["", "Berlin", " münchen ", "\x00", "c" * 101])
 _URLS = st.sampled_from(
@@ -78,6 +87,7 @@ def _events(draw: st.DrawFn) -> IncomingEvent:
         email=draw(_EMAILS),
         email_sha256=draw(_HASHES),
         ip_address=draw(_IPS),
+        user_agent=draw(_AGENTS),
         geo_country=draw(_COUNTRIES),
         geo_city=draw(_CITIES),
         page_view=IncomingPageView(url=draw(_URLS)),
@@ -154,3 +164,25 @@ def test_a_warm_scrubber_answers_what_a_fresh_one_answers(urls: list[str]) -> No
         warm.url(url)
     for url in urls:
         assert warm.url(url) == UrlScrubber(["email", "phone", "user[name]"]).url(url)
+
+
+def test_facts_of_one_user_agent_hold_their_own_device_fields() -> None:
+    normaliser = _normaliser()
+    event = IncomingEvent(
+        kind=EventKind.IDENTIFY,
+        property_id="shop",
+        event_id="e-1",
+        timestamp=NOW,
+        anonymous_id="a",
+        user_id="u",
+        user_agent="Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/124.0.0.0 Safari/537.36",
+    )
+    valid = normaliser.validate(event, NOW, timedelta(0))
+    assert isinstance(valid, ValidEvent)
+    sealed = {key: Sealed(f"p-{key}", f"t-{key}") for key in valid.identifier_keys}
+    first = normaliser.fact_state(valid, NOW, sealed).fields["device"]
+    second = normaliser.fact_state(valid, NOW, sealed).fields["device"]
+    assert first == second
+    assert first is not second
+    assert isinstance(first, dict)
+    assert first["browser"] == "Chrome"
