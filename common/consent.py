@@ -33,7 +33,8 @@ class Consent:
 
     def to_dict(self) -> dict[str, str]:
         """The stored form."""
-        return {"analytics": self.analytics.value, "advertising": self.advertising.value}
+        # `_value_`, the member's value without the enum's `value` descriptor (a Python call).
+        return {"analytics": self.analytics._value_, "advertising": self.advertising._value_}
 
     @classmethod
     def from_dict(cls, data: dict[str, str] | None) -> Consent:

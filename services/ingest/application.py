@@ -343,7 +343,7 @@ class IngestApplication(LoggedApplication):
             consent,
         )
         new_keys = prepared.key_rows.get(property_id, {})
-        keys = tuple(new_keys[k] for k in event.identifier_keys if k in new_keys)
+        keys = tuple([new_keys[k] for k in event.identifier_keys if k in new_keys])
         return fact, keys, prepared.consent_rows.get(event.record_id, ())
 
     def _consents(
@@ -364,14 +364,15 @@ class IngestApplication(LoggedApplication):
             defaults = self.consent_defaults.applying_to(property_id).defaults
             pseudonyms = {
                 key: self.vault.pseudonym(property_id, key)
-                for event in found
-                for key in event.identifier_keys
+                for key in {key for event in found for key in event.identifier_keys}
             }
             current = self._recorded_consents(property_id, pseudonyms)
             unknown = defaults.applied_to(UNKNOWN_CONSENT)
             for event in found:
                 own = [pseudonyms[key] for key in event.identifier_keys]
-                if event.consent == UNKNOWN_CONSENT and not any(p in current for p in own):
+                if event.consent == UNKNOWN_CONSENT and not (
+                    current and any(p in current for p in own)
+                ):
                     # Most events: nothing said, nothing recorded for their identifiers.
                     consents[event.record_id] = unknown
                     continue

@@ -70,6 +70,9 @@ MAX_VALUE_UNITS = 10**12
 MAX_MICROS = 2**63 - 1
 TRAFFIC_CACHE_SIZE = 4096
 VALUE_CACHE_SIZE = 65_536
+MAX_REMEMBERED_EMAIL_LENGTH = 512
+MAX_REMEMBERED_CONTEXT_LENGTH = 512
+MAX_REMEMBERED_USER_AGENT_LENGTH = 1024
 _NO_CLICK_IDS = ClickIds()
 _ANONYMOUS_PREFIX = f"{IdentifierType.ANONYMOUS_ID.value}:"
 _USER_PREFIX = f"{IdentifierType.USER_ID.value}:"
@@ -194,8 +197,13 @@ class Normaliser:
         # send the same landing pages and referrers again and again.
         self._hash_email = _Memo(hash_email)
         self._read_consent = _Memo(read_consent)
-        self._normalise_city = _Memo(normalise_city)
         self._placeholder_reason = _Memo(placeholder_reason)
+        # A visitor's events repeat its identity fields and its client's context: both are
+        # read once per distinct value (pure functions of the fields, see `_read_identity`
+        # and `_read_context`).
+        self._identity = _Memo(self._read_identity)
+        self._context = _Memo(_read_context)
+        self._devices: dict[str, dict[str, object]] = {}
         self._traffic_cache: dict[
             tuple[str, str, str, CampaignTags, ClickIds, bool],
             tuple[ScrubbedTraffic, str, ChannelGroup],
@@ -216,11 +224,7 @@ class Normaliser:
         """The client IP address to pseudonymise: None when none was sent, when it is not
         an address (`normalise` reports that) or when it does not tell clients apart
         (private, loopback, link-local, ...)."""
-        try:
-            address = parse_ip_address(incoming.ip_address)
-        except InvalidSignalError:
-            return None
-        return address if address is not None and distinguishes_clients(address) else None
+        return self._client_context(incoming).forwarded_address
 
     def validate(
         self,
@@ -261,7 +265,7 @@ class Normaliser:
             incoming, violations, required=not (consent.analytics_denied or outcome)
         )
         if outcome:
-            identifiers = []  # not kept: the conversion's own identifiers place it
+            identifiers = ()  # not kept: the conversion's own identifiers place it
         if incoming.kind is None:
             violations.append(
                 Violation(
@@ -344,7 +348,6 @@ class Normaliser:
         denied = consent.analytics_denied
         if denied:
             network = None
-        device = self._user_agents.parse(incoming.user_agent)
         seals = [] if denied else [sealed[key] for key in valid.identifier_keys]
         # In the order of the `Recorded` event's parameters (the stored form keeps it).
         common: dict[str, object] = {
@@ -353,15 +356,7 @@ class Normaliser:
             "occurred_at": valid.occurred_at,
             "received_at": received_at,
             "identifiers": [s.pseudonym for s in seals],
-            "device": {
-                "browser": device.browser,
-                "os": device.os,
-                "device": device.device,
-                "is_bot": device.is_bot,
-                "browser_version": device.browser_version,
-                "os_version": device.os_version,
-                "device_type": device.device_type,
-            },
+            "device": self._device(incoming.user_agent),
             "trace_parent": trace_parent,
             "sealed_identifiers": {s.pseudonym: s.token for s in seals},
             "network": {
@@ -374,6 +369,27 @@ class Normaliser:
             "consent": consent.to_dict(),
         }
         return self._fact_state(valid, common, consent)
+
+    def _device(self, user_agent: str) -> dict[str, object]:
+        """A fact's device fields for a user agent: a copy of the fields made once per
+        distinct user agent (a visitor sends the same one with every event)."""
+        found = self._devices.get(user_agent)
+        if found is None:
+            device = self._user_agents.parse(user_agent)
+            found = {
+                "browser": device.browser,
+                "os": device.os,
+                "device": device.device,
+                "is_bot": device.is_bot,
+                "browser_version": device.browser_version,
+                "os_version": device.os_version,
+                "device_type": device.device_type,
+            }
+            if len(user_agent) <= MAX_REMEMBERED_USER_AGENT_LENGTH:
+                if len(self._devices) >= TRAFFIC_CACHE_SIZE:
+                    self._devices.clear()
+                self._devices[user_agent] = found
+        return found.copy()
 
     def _fact_state(
         self, valid: ValidEvent, common: dict[str, object], consent: Consent
@@ -585,20 +601,17 @@ class Normaliser:
     ) -> tuple[str, str]:
         """Checks the client's IP address, country and city; returns the country and city
         normalised ("" when invalid or blank)."""
-        try:
-            parse_ip_address(incoming.ip_address)
-        except InvalidSignalError as error:
-            violations.append(Violation("context.ip_address", str(error)))
-        country = city = ""
-        try:
-            country = normalise_country(incoming.geo_country)
-        except InvalidSignalError as error:
-            violations.append(Violation("context.geo_country", str(error)))
-        try:
-            city = self._normalise_city(incoming.geo_city)
-        except InvalidSignalError as error:
-            violations.append(Violation("context.geo_city", str(error)))
-        return country, city
+        context = self._client_context(incoming)
+        if context.violations:
+            violations.extend(context.violations)
+        return context.country, context.city
+
+    def _client_context(self, incoming: IncomingEvent) -> _Context:
+        """The event's `_Context`, remembered by its values unless they are long."""
+        sent = (incoming.ip_address, incoming.geo_country, incoming.geo_city)
+        if sum(map(len, sent)) > MAX_REMEMBERED_CONTEXT_LENGTH:
+            return _read_context(sent)
+        return self._context(sent)
 
     def _occurred_at(
         self,
@@ -639,15 +652,38 @@ class Normaliser:
 
     def _identifiers(
         self, incoming: IncomingEvent, violations: list[Violation], *, required: bool = True
-    ) -> list[tuple[str, str | None]]:
+    ) -> tuple[tuple[str, str | None], ...]:
         """The event's identifiers as keys ("anon:…"), each with why it is a placeholder
-        (None for a real one): its ids, then its email hashes in order, without repeats.
-        Adds violations when they are `required` and none is a real identifier (see
-        `_missing_identifier_violations`)."""
+        (None for a real one); their violations added (see `_read_identity`)."""
+        sent = (
+            incoming.anonymous_id,
+            incoming.user_id,
+            incoming.email,
+            incoming.email_sha256,
+            required,
+        )
+        if len(incoming.email) + len(incoming.email_sha256) > MAX_REMEMBERED_EMAIL_LENGTH:
+            found, identifiers = self._read_identity(sent)  # not worth keeping in memory
+        else:
+            found, identifiers = self._identity(sent)
+        if found:
+            violations.extend(found)
+        return identifiers
+
+    def _read_identity(
+        self, sent_fields: tuple[str, str, str, str, bool]
+    ) -> tuple[tuple[Violation, ...], tuple[tuple[str, str | None], ...]]:
+        """The violations and identifiers of an event's (anonymous id, user id, email,
+        email hash, whether an identifier is required): the keys ("anon:…"), each with why
+        it is a placeholder (None for a real one): its ids, then its email hashes in order,
+        without repeats. When one is `required` and none is a real identifier, the
+        violations say so (see `_missing_identifier_violations`)."""
+        anonymous_id, user_id, email, email_sha256, required = sent_fields
+        violations: list[Violation] = []
         sent: list[tuple[str, str, str]] = []  # (field, key prefix, value)
         for name, prefix, value in (
-            ("identity.anonymous_id", _ANONYMOUS_PREFIX, incoming.anonymous_id),
-            ("identity.user_id", _USER_PREFIX, incoming.user_id),
+            ("identity.anonymous_id", _ANONYMOUS_PREFIX, anonymous_id),
+            ("identity.user_id", _USER_PREFIX, user_id),
         ):
             if len(value) > MAX_IDENTIFIER_LENGTH:
                 violations.append(
@@ -656,13 +692,13 @@ class Normaliser:
             elif stripped := value.strip():
                 sent.append((name, prefix, stripped))
         hashes: dict[str, str] = {}
-        if incoming.email:
+        if email:
             try:
-                hashes.setdefault(self._hash_email(incoming.email), "identity.email")
+                hashes.setdefault(self._hash_email(email), "identity.email")
             except InvalidEmailError as error:
                 violations.append(Violation("identity.email", str(error)))
-        if incoming.email_sha256:
-            digest = incoming.email_sha256.strip().lower()
+        if email_sha256:
+            digest = email_sha256.strip().lower()
             if is_sha256_hex(digest):
                 hashes.setdefault(digest, "identity.email_sha256")
             else:
@@ -671,12 +707,12 @@ class Normaliser:
                 )
         sent.extend((hashes[h], _EMAIL_PREFIX, h) for h in sorted(hashes))
         placeholders = [self._placeholder_reason(value) for _, _, value in sent]
-        if required and not any(v.field.startswith("identity") for v in violations):
+        if required and not violations:
             violations.extend(_missing_identifier_violations(sent, placeholders))
-        return [
+        return tuple(violations), tuple(
             (prefix + value, placeholder)
             for (_, prefix, value), placeholder in zip(sent, placeholders, strict=True)
-        ]
+        )
 
     def _conversion_value(
         self, incoming: IncomingEvent, occurred_at: datetime, violations: list[Violation]
@@ -793,6 +829,40 @@ class Normaliser:
             )
             return 0, None
         return converted.to_micros(), value
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """What an event's client context (IP address, country, city) comes to: its violations,
+    the country and city normalised ("" when invalid or blank) and the address to
+    pseudonymise (None when none was sent, it is invalid or it does not tell clients apart)."""
+
+    violations: tuple[Violation, ...]
+    country: str
+    city: str
+    forwarded_address: IPAddress | None
+
+
+def _read_context(sent: tuple[str, str, str]) -> _Context:
+    """The `_Context` of an event's (IP address, country, city) as sent."""
+    ip_text, country_text, city_text = sent
+    violations: list[Violation] = []
+    address = None
+    try:
+        address = parse_ip_address(ip_text)
+    except InvalidSignalError as error:
+        violations.append(Violation("context.ip_address", str(error)))
+    country = city = ""
+    try:
+        country = normalise_country(country_text)
+    except InvalidSignalError as error:
+        violations.append(Violation("context.geo_country", str(error)))
+    try:
+        city = normalise_city(city_text)
+    except InvalidSignalError as error:
+        violations.append(Violation("context.geo_city", str(error)))
+    forwarded = address if address is not None and distinguishes_clients(address) else None
+    return _Context(tuple(violations), country, city, forwarded)
 
 
 def _missing_identifier_violations(

@@ -279,7 +279,7 @@ def incoming_event(message: ingest_pb2.Event) -> IncomingEvent:
 def _utc_datetime(stamp: Any) -> datetime:
     """`from_timestamp` of a valid Timestamp (nanos not negative), the same value computed
     without the checks that `timestamp_problem` made already."""
-    return _EPOCH + timedelta(seconds=stamp.seconds, microseconds=stamp.nanos // 1000)
+    return _EPOCH + timedelta(0, stamp.seconds, stamp.nanos // 1000)
 
 
 def _incoming_money(money: Any) -> Money:

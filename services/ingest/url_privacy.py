@@ -70,6 +70,8 @@ def _looks_like_email(text: str) -> bool:
 
 
 _NAME_SEPARATORS = re.compile(r"[\[\].]+")
+URL_CACHE_SIZE = 4096
+MAX_CACHED_URL_LENGTH = 2048
 
 
 def holds_email(text: str) -> bool:
@@ -90,11 +92,26 @@ class UrlScrubber:
 
     def __init__(self, pii_query_params: Iterable[str] = DEFAULT_PII_QUERY_PARAMS) -> None:
         self._names = frozenset(name.strip().lower() for name in pii_query_params if name.strip())
+        # Answers by input, bounded (emptied when full): pages, landing pages and parameter
+        # names repeat across events, and scrubbing a URL with a query costs ~20x a lookup.
+        self._urls: dict[str, str] = {}
+        self._pii_names: dict[str, bool] = {}
 
     def url(self, url: str) -> str:
         """The URL without personal data (unchanged when it holds none)."""
         if "?" not in url and "#" not in url and "@" not in url and "%" not in url:
             return url
+        if len(url) > MAX_CACHED_URL_LENGTH:
+            return self._scrubbed_url(url)
+        found = self._urls.get(url)
+        if found is None:
+            found = self._scrubbed_url(url)
+            if len(self._urls) >= URL_CACHE_SIZE:
+                self._urls.clear()
+            self._urls[url] = found
+        return found
+
+    def _scrubbed_url(self, url: str) -> str:
         try:
             parts = urlsplit(url)
         except ValueError:
@@ -131,6 +148,15 @@ class UrlScrubber:
         return "&".join(pairs)
 
     def _is_pii_name(self, name: str) -> bool:
+        found = self._pii_names.get(name)
+        if found is None:
+            found = self._reads_as_pii_name(name)
+            if len(self._pii_names) >= URL_CACHE_SIZE:
+                self._pii_names.clear()
+            self._pii_names[name] = found
+        return found
+
+    def _reads_as_pii_name(self, name: str) -> bool:
         decoded = unquote_plus(name).strip().lower()
         if decoded in self._names:
             return True
