@@ -10,18 +10,28 @@ one in five; persons of two visitors for one in ten. Sessions (visits) are not l
 funnel or cohort reads them.
 
 `python -m bench.person_scale --touchpoints 10000000 --backends sqlite,postgres`
+
+`--keep DIR` (one backend, SQLite) loads into DIR and keeps it; run again with the same DIR
+and size, it asks the questions of the kept views without loading them again. `--bulk`
+writes the rows funnels read (person events, first touches, identity links, positions)
+directly, as the projections would write them, without the cohort summary or the log's
+clock: a 10M load in minutes rather than an hour or more on a shared machine, for timing
+live funnels only (as-of questions need the clock); it asks only the funnels.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import random
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -30,9 +40,13 @@ from bench.reporting_bulk import analyse
 from bench.reporting_queries import views_engine
 from bench.storage import BACKENDS, fresh_env
 from bench.table import Row, format_table, per_second
+from common import storage
 from common.follower import UpstreamEntry
+from common.sql_positions import record_position
+from services.reporting import activity, person_projection
 from services.reporting.activity import IngestActivityProjection
-from services.reporting.person_projection import IdentityLinksProjection
+from services.reporting.generations import writer
+from services.reporting.person_projection import IdentityLinksProjection, micros_of
 from services.reporting.person_reports import PersonReports
 from services.reporting.person_values import (
     CohortQuery,
@@ -44,7 +58,12 @@ from services.reporting.person_values import (
     PersonEvent,
     StepKind,
 )
-from services.reporting.views import person_events
+from services.reporting.views import (
+    identity_links,
+    person_events,
+    projection_positions,
+    visitor_first_touches,
+)
 
 log = logging.getLogger("bench")
 
@@ -63,6 +82,8 @@ STEPS = (
     FunnelStep(StepKind.CONVERSION, "purchase"),
 )
 TARGET_SECONDS = 0.5
+BULK_CACHE_KIB = 3_000_000
+"""SQLite's page cache while bulk loading (KiB)."""
 
 
 def _page(rng: random.Random) -> str:
@@ -150,6 +171,111 @@ def load(engine: Engine, touchpoints: int) -> Loaded:
     return Loaded(events, visitors, time.perf_counter() - wall, time.process_time() - cpu)
 
 
+def bulk_load(engine: Engine, touchpoints: int) -> Loaded:
+    """Writes the rows `load` writes into `person_events`, `visitor_first_touches`,
+    `identity_links` and the positions, directly and PAGE entries per transaction (not the
+    cohort summary, nor the log's clock): for timing live funnels on a large store."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    write = writer(engine)
+    events = visitors = 0
+    rows: list[dict[str, Any]] = []
+    firsts: list[dict[str, Any]] = []
+    first: tuple[str, str, int, str] = ("", "", 0, "")
+    """The current visitor's first touch (person_log gives a visitor's events together)."""
+
+    def flush() -> None:
+        for table, new in ((person_events, rows), (visitor_first_touches, firsts)):
+            if not new:
+                continue
+            if engine.dialect.name == "sqlite":
+                columns = list(new[0])
+                conn.exec_driver_sql(
+                    f"INSERT INTO {table.name} ({', '.join(columns)}) "
+                    f"VALUES ({', '.join('?' * len(columns))})",
+                    [tuple(row.values()) for row in new],
+                )
+            else:
+                conn.execute(table.insert(), new)
+        conn.commit()
+        rows.clear()
+        firsts.clear()
+
+    conn = storage.writer(engine).connect()
+    if engine.dialect.name == "sqlite":
+        # The indexes' pages in memory while rows arrive in record id order, not theirs;
+        # the connection's default again before it returns to the pool.
+        conn.exec_driver_sql(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
+
+    for event in person_log(touchpoints):
+        events += 1
+        at = micros_of(event.occurred_at)
+        rows.append(
+            {
+                "property_id": event.property_id,
+                "record_id": event.record_id,
+                "visitor": event.visitor,
+                "kind": event.kind.value,
+                "name": event.name,
+                "occurred_us": at,
+                "value_micros": event.value_micros,
+                "currency_code": event.currency_code,
+                "valid_from": events,
+                "valid_to": None,
+            }
+        )
+        if event.kind is EventKind.TOUCHPOINT:
+            if first[:2] == (event.property_id, event.visitor):
+                if (at, event.record_id) < first[2:]:
+                    raise ValueError(f"{event}: earlier than its visitor's first touch")
+            else:
+                first = (event.property_id, event.visitor, at, event.record_id)
+                visitors += 1
+                firsts.append(
+                    {
+                        "property_id": event.property_id,
+                        "visitor": event.visitor,
+                        "occurred_us": at,
+                        "record_id": event.record_id,
+                        "channel": event.channel,
+                        "valid_from": events,
+                        "valid_to": None,
+                    }
+                )
+        if len(rows) == PAGE:
+            flush()
+            if events % (PAGE * 25) < PAGE:
+                log.info("%s person events", f"{events:,}")
+    flush()
+    if engine.dialect.name == "sqlite":
+        conn.exec_driver_sql("PRAGMA cache_size=-2000")
+        conn.commit()
+    conn.close()
+    links = []
+    changes = 0
+    for changes, change in enumerate(identity_log(visitors), start=1):
+        for person_id, identifiers in change.moves:
+            links += [
+                {
+                    "property_id": change.property_id,
+                    "identifier": identifier,
+                    "person_id": person_id,
+                    "valid_from": changes,
+                    "valid_to": None,
+                }
+                for identifier in identifiers
+            ]
+    with write.begin() as conn:
+        for start in range(0, len(links), PAGE):
+            conn.execute(identity_links.insert(), links[start : start + PAGE])
+        for name, upstream, position in (
+            (activity.PROJECTION_NAME, "ingest", events),
+            (person_projection.PROJECTION_NAME, "identity", changes),
+        ):
+            record_position(conn, projection_positions, name, upstream, position)
+    analyse(engine)
+    return Loaded(events, visitors, time.perf_counter() - wall, time.process_time() - cpu)
+
+
 def _window(rng: random.Random, days: int) -> tuple[datetime, datetime]:
     start = START + timedelta(days=rng.randrange(0, DAYS - days))
     return start, start + timedelta(days=days)
@@ -184,17 +310,47 @@ def questions(engine: Engine) -> dict[str, Callable[[random.Random], object]]:
     }
 
 
-def run(env: dict[str, str], backend: str, touchpoints: int, queries: int) -> list[Row]:
-    """Loads and asks; the rows."""
+LOADED = "person_scale_loaded.json"
+"""In a kept data directory: what loading did, and at which size."""
+
+
+def kept_or_load(engine: Engine, touchpoints: int, kept: Path | None, bulk: bool = False) -> Loaded:
+    """What loading did: read from `kept` when it holds views of this size, else loaded now
+    (and recorded in `kept`, when given)."""
+    marker = kept / LOADED if kept is not None else None
+    if marker is not None and marker.exists():
+        recorded = json.loads(marker.read_text())
+        if (recorded.pop("touchpoints"), recorded.pop("bulk")) != (touchpoints, bulk):
+            raise SystemExit(f"{kept} holds another load: {marker.read_text()}")
+        log.info("reusing the views loaded in %s", kept)
+        return Loaded(**recorded)
+    loaded = (bulk_load if bulk else load)(engine, touchpoints)
+    if marker is not None:
+        marker.write_text(json.dumps({"touchpoints": touchpoints, "bulk": bulk, **asdict(loaded)}))
+    return loaded
+
+
+def run(
+    env: dict[str, str],
+    backend: str,
+    touchpoints: int,
+    queries: int,
+    kept: Path | None = None,
+    bulk: bool = False,
+) -> list[Row]:
+    """Loads (or reuses the views kept in `kept`; `bulk`: the funnels' rows only) and asks;
+    the rows."""
     rows = []
     with views_engine(env) as engine:
         log.info("%s: loading about %s touchpoints", backend, f"{touchpoints:,}")
-        loaded = load(engine, touchpoints)
+        loaded = kept_or_load(engine, touchpoints, kept, bulk)
         with engine.connect() as conn:
             stored = conn.execute(select(func.count()).select_from(person_events)).scalar_one()
         rows.append(
             Row(
-                "person views load (activity projection, pages of 20,000)",
+                "person views bulk load (funnels' rows)"
+                if bulk
+                else "person views load (activity projection, pages of 20,000)",
                 backend,
                 f"{loaded.events:,} events",
                 loaded.seconds,
@@ -204,6 +360,8 @@ def run(env: dict[str, str], backend: str, touchpoints: int, queries: int) -> li
             )
         )
         for kind, ask in questions(engine).items():
+            if bulk and not kind.startswith("funnel"):
+                continue
             rng = random.Random(kind)
             ask(rng)
             seconds = []
@@ -236,12 +394,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--touchpoints", type=int, default=200_000)
     parser.add_argument("--queries", type=int, default=10)
     parser.add_argument("--backends", default=",".join(BACKENDS), help="sqlite,postgres")
+    parser.add_argument(
+        "--keep", type=Path, help="SQLite only: load into this directory, or reuse its views"
+    )
+    parser.add_argument(
+        "--bulk", action="store_true", help="write the funnels' rows directly; funnels only"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="bench: %(message)s", stream=sys.stderr)
+    backends = [b.strip() for b in args.backends.split(",")]
+    if args.keep is not None and backends != ["sqlite"]:
+        parser.error("--keep needs --backends sqlite")
     rows: list[Row] = []
-    for backend in args.backends.split(","):
-        with fresh_env(backend.strip()) as env:
-            rows += run(env, backend.strip(), args.touchpoints, args.queries)
+    for backend in backends:
+        storage: AbstractContextManager[dict[str, str]] = (
+            nullcontext({"CONVTRACK_DATA_DIR": str(args.keep)})
+            if args.keep is not None
+            else fresh_env(backend)
+        )
+        with storage as env:
+            if args.keep is not None:
+                args.keep.mkdir(parents=True, exist_ok=True)
+            rows += run(env, backend, args.touchpoints, args.queries, args.keep, args.bulk)
     print(format_table(rows))
     return 0
 

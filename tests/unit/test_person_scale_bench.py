@@ -5,9 +5,20 @@ from __future__ import annotations
 
 from collections import Counter
 
+from sqlalchemy import delete
+
 from bench import person_scale
 from bench.person_scale import person_log
+from bench.reporting_bulk import view_rows
+from bench.reporting_queries import views_engine
+from services.reporting.generations import writer
 from services.reporting.person_values import EventKind
+from services.reporting.views import (
+    identity_links,
+    person_events,
+    projection_positions,
+    visitor_first_touches,
+)
 from tests.conftest import Storage
 
 
@@ -34,3 +45,26 @@ def test_a_tiny_run_loads_the_person_views_and_asks_every_question(storage: Stor
         "cohorts, 26 weeks",
     ]
     assert all(row.rate.startswith("p50 ") for row in rows[1:])
+
+
+def test_the_bulk_load_writes_the_rows_the_projections_write(storage: Storage) -> None:
+    env = {"CONVTRACK_DATA_DIR": str(storage.data_dir)}
+    if storage.database_url:
+        env["CONVTRACK_DATABASE_URL"] = storage.database_url
+    tables = (person_events, visitor_first_touches, identity_links, projection_positions)
+    with views_engine(env) as engine:
+        projected = person_scale.load(engine, 3000)
+        with engine.connect() as conn:
+            expected = view_rows(conn, tables)
+        with writer(engine).begin() as conn:
+            for table in tables:
+                conn.execute(delete(table))
+        bulk = person_scale.bulk_load(engine, 3000)
+        with engine.connect() as conn:
+            assert view_rows(conn, tables) == expected
+    assert (bulk.events, bulk.visitors) == (projected.events, projected.visitors)
+    assert len(expected["identity_links"]) > 100
+    assert {row[0] for row in expected["projection_positions"]} == {
+        "ingest_activity",
+        "identity_links",
+    }
