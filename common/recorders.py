@@ -13,8 +13,17 @@ from eventsourcing.postgres import PostgresDatastore, PostgresProcessRecorder
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
+from psycopg_pool.base import AttemptWithBackoff
 
 T = TypeVar("T")
+
+# psycopg_pool retries a lost connection after 1 s, then doubles the wait (1, 2, 4, 8, 16 s…,
+# up to its 5-minute reconnect timeout), and a call waits for a connection only 3 s. After an
+# outage of 20 s the pool's next attempt could come 15 s after the database was back, and every
+# call in between answered UNAVAILABLE. Here the pools retry about once a second (±10%) for as
+# long as the database is down: a few refused connects per second, and a service serves again
+# within about a second of its database.
+AttemptWithBackoff.DELAY_BACKOFF = 1.0
 
 
 def once_more_after_dropping_broken(datastore: PostgresDatastore, attempt: Callable[[], T]) -> T:

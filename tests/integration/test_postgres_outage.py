@@ -37,6 +37,9 @@ RECOVERY_CALLS_PER_CLIENT = 2
 PHASE_TIMEOUT = 30.0
 DUPLICATE = ingest_pb2.VERDICT_DUPLICATE
 READ_DEADLINE = 10.0
+# Long enough that a pool backing off exponentially (1, 2, 4, 8, 16 s between attempts) would
+# make its next attempt well after the restart: the first call after it waited in vain.
+LONG_OUTAGE_SECONDS = 18.0
 
 
 @pytest.fixture
@@ -251,12 +254,14 @@ def test_reads_in_an_outage_answer_unavailable_in_time_and_calls_after_a_restart
             private_postgres.start()
             after_idle_restart = [track(stub, [page_view(f"after-{n}")]) for n in range(3)]
             private_postgres.stop()
+            stopped_at = time.monotonic()
             head_in_outage = failed_call_of(
                 lambda: stub.GetLogHead(ingest_pb2.GetLogHeadRequest(), timeout=READ_DEADLINE)
             )
             page_in_outage = failed_call_of(
                 lambda: stub.ListEvents(ingest_pb2.ListEventsRequest(), timeout=READ_DEADLINE)
             )
+            time.sleep(max(0.0, LONG_OUTAGE_SECONDS - (time.monotonic() - stopped_at)))
             private_postgres.start()
             head_after = log_head(stub)
     finally:
