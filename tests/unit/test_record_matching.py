@@ -359,3 +359,30 @@ def test_a_typo_in_the_city_weighs_for_a_match() -> None:
 
     weights = {c.name: c.log2_bayes_factors() for c in params.comparisons}
     assert weights["geo_city"][1] > 0, "similar"
+
+
+def test_records_wrong_in_both_names_and_the_postcode_meet_by_date_of_birth_and_city() -> None:
+    records = [
+        _crm(
+            1,
+            first_name="tia",
+            last_name="georfe",
+            postcode="2142",
+            date_of_birth="19180820",
+            geo_city="Eight Mile Plains",
+        ),
+        _crm(
+            2,
+            first_name="grace",
+            last_name="rixqers",
+            postcode="2125",
+            date_of_birth="19180820",
+            geo_city="eight mile plains",
+        ),
+    ]
+    profiles, _ = build_profiles(records)
+
+    result = block(profiles, DEFAULT_BLOCKING_RULES, max_block_size=50)
+
+    assert set(result.by_rule) == {"dob_city"}
+    assert (result.a.tolist(), result.b.tolist()) == ([0], [1])
