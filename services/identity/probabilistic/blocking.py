@@ -129,6 +129,11 @@ DEFAULT_BLOCKING_RULES: tuple[BlockingRule, ...] = (
         lambda p: _joined(p.date_of_birth, p.postcode),
         ("date_of_birth", "postcode"),
     ),
+    BlockingRule(
+        "dob_city",
+        lambda p: [k for city in p.cities for k in _joined(p.date_of_birth, city)],
+        ("date_of_birth", "geo_city"),
+    ),
     # CRM records with an address or a national identity number (offline files): the number
     # alone, and the street number with the postcode or the street's sound, which a
     # household shares, so that rule trains only person-level fields.

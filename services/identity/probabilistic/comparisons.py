@@ -8,7 +8,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from services.identity.probabilistic.arrays import BoolArray, FloatArray, IntArray, LevelArray
-from services.identity.probabilistic.features import CodeSignal, Features, shared_values
+from services.identity.probabilistic.features import (
+    CodeSignal,
+    Features,
+    shared_values,
+    similar_values,
+)
 from services.identity.probabilistic.strings import (
     jaro_winkler,
     one_typo_apart,
@@ -69,8 +74,12 @@ def _compare_ip_device(f: Features, a: IntArray, b: IntArray) -> Evaluation:
 
 
 def _compare_city(f: Features, a: IntArray, b: IntArray) -> Evaluation:
+    """A city (or suburb) in common, else two similar by Jaro-Winkler (a typo in a place
+    name: "blacktown" and "blackown")."""
+    threshold = f.config.place_similarity_threshold
     same, freq = shared_values(f.city, a, b)
-    level = _levels(~(f.city.present[a] & f.city.present[b]), same)
+    similar = ~same & similar_values(f.city, a, b, lambda x, y: jaro_winkler(x, y) >= threshold)
+    level = _levels(~(f.city.present[a] & f.city.present[b]), same, similar)
     return level, _tf(level, {0: freq})
 
 
@@ -263,7 +272,7 @@ DEFAULT_COMPARISONS: tuple[Comparison, ...] = (
         ((0, 1, 2),),
         labelled_split=(0, 1),
     ),
-    Comparison("geo_city", ("exact", "else"), (0.85, 0.15), _compare_city, True),
+    Comparison("geo_city", ("exact", "similar", "else"), (0.85, 0.05, 0.1), _compare_city, True),
     Comparison("hour_pattern", ("similar", "else"), (0.7, 0.3), _compare_hours),
     Comparison(
         "first_name",
@@ -322,7 +331,8 @@ DEFAULT_COMPARISONS: tuple[Comparison, ...] = (
         "national_id", ("exact", "typo", "else"), (0.85, 0.1, 0.05), _compare_national_id, True
     ),
 )
-"""Web signals (IP with time overlap, user agent, city, hour-of-day pattern) and CRM fields:
+"""Web signals (IP with time overlap, user agent, city exact or similar by Jaro-Winkler,
+hour-of-day pattern) and CRM fields:
 names exact, close (nicknames, Jaro-Winkler) or swapped between the given-name and surname
 fields; postcodes exact, in one district or one typo apart; dates of birth exact or one
 keying error apart (a digit, two adjacent digits, day and month swapped); street numbers

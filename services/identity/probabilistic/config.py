@@ -16,6 +16,8 @@ class LinkerConfig:
       other (a day: home IPs are reassigned over days, NAT IPs within minutes).
     - `hour_similarity_threshold`, `min_pattern_events`: cosine of smoothed 24-bin hour
       histograms for the "similar" level; fewer timestamped events than this is null.
+    - `name_similarity_threshold`, `place_similarity_threshold`: Jaro-Winkler similarity at
+      which two different names are "fuzzy" and two different cities "similar".
     - `tf_min_u`: floor of term-frequency u, so a value seen on only two profiles cannot
       outweigh everything else (log2(1 / 1e-6) is about 20 bits).
     - `u_random_pairs`: random profile pairs sampled to estimate u.
@@ -38,6 +40,7 @@ class LinkerConfig:
     hour_similarity_threshold: float = 0.8
     min_pattern_events: int = 4
     name_similarity_threshold: float = 0.9
+    place_similarity_threshold: float = 0.9
     tf_min_u: float = 1e-6
     u_random_pairs: int = 200_000
     initial_match_prior: float = 0.1

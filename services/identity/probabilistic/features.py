@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -101,6 +101,40 @@ def shared_values(
     shared[pair[hit]] = True
     np.minimum.at(rarest, pair[hit], signal.freq[signal.value[row_a[hit]]])
     return shared, rarest
+
+
+def similar_values(
+    signal: SetSignal, a: IntArray, b: IntArray, similar: Callable[[str, str], bool]
+) -> BoolArray:
+    """Whether each pair has two different values, one on each side, for which `similar`
+    holds (each distinct pair of values is judged once)."""
+    out = np.zeros(a.size, dtype=np.bool_)
+    count_a = signal.offsets[a + 1] - signal.offsets[a]
+    count_b = signal.offsets[b + 1] - signal.offsets[b]
+    combos = count_a * count_b
+    total = int(combos.sum())
+    if total == 0:
+        return out
+    pair = np.repeat(np.arange(a.size), combos)
+    within = np.arange(total) - np.repeat(np.cumsum(combos) - combos, combos)
+    value_a = signal.value[signal.offsets[a][pair] + within // count_b[pair]]
+    value_b = signal.value[signal.offsets[b][pair] + within % count_b[pair]]
+    differ = value_a != value_b
+    if not differ.any():
+        return out
+    width = signal.n_values
+    keys = np.minimum(value_a[differ], value_b[differ]) * width + np.maximum(
+        value_a[differ], value_b[differ]
+    )
+    unique, inverse = np.unique(keys, return_inverse=True)
+    names = list(signal.vocabulary)
+    verdicts = np.fromiter(
+        (similar(names[k // width], names[k % width]) for k in unique.tolist()),
+        dtype=np.bool_,
+        count=unique.size,
+    )
+    out[pair[differ][verdicts[inverse.reshape(-1)]]] = True
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from services.identity.probabilistic.strings import (
     normalise_address,
     normalise_code,
     normalise_name,
+    normalise_place,
     normalise_postcode,
     one_typo_apart,
     same_given_name,
@@ -180,7 +181,7 @@ def build_profiles(
         ip = record.ip.strip()
         network = (record.ip_network.strip() or ip_network(ip)) if ip else ""
         ua = _record_ua(record, ua_signature)
-        city = record.geo_city.strip().casefold()
+        city = normalise_place(record.geo_city)
         crm: list[tuple[str, str]] = []
         if record.first_name or record.last_name or record.postcode:
             crm += [

@@ -149,6 +149,15 @@ normalise_postcode = normalise_code
 
 
 @lru_cache(maxsize=1 << 16)
+def normalise_place(name: str) -> str:
+    """A place name (city, suburb) in lower case, accents, spaces and punctuation removed
+    ("St. Kilda East" and "st kilda  east" → "stkildaeast"), so that how words were spaced
+    or punctuated does not make two places."""
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    return "".join(ch for ch in decomposed if ch.isalnum())
+
+
+@lru_cache(maxsize=1 << 16)
 def normalise_address(line: str) -> str:
     """An address line in lower case, accents removed, words of letters and digits separated
     by one space ("12  Kent St." → "12 kent st")."""
