@@ -602,7 +602,8 @@ class ReportingApplication:
         per group (and period) with its fraction units, value in three parts (see
         value_parts) and the lowest and highest currency code, and a _COUNTS_ROW with the
         distinct conversions and the unconsented ones among them in the first two figures.
-        Each row starts with its kind (_GROUP_ROW or _COUNTS_ROW)."""
+        Each row starts with its kind (_GROUP_ROW or _COUNTS_ROW). Consent is looked up once
+        per distinct conversion, not once per credit (a conversion has a credit per touch)."""
         c, u = conversion_credits.c, unconsented_conversions.c
         groups: list[ColumnElement[Any]] = [
             case((func.coalesce(c[d.value], "") == "", NOT_SET), else_=c[d.value]).label(f"g{n}")
@@ -610,15 +611,6 @@ class ReportingApplication:
         ]
         if period is not None:
             groups.append(period.label("period"))
-        flagged = (
-            select(u.conversion_id)
-            .where(
-                u.property_id == c.property_id,
-                u.conversion_id == c.conversion_id,
-                current(u, _at(query)),
-            )
-            .exists()
-        )
         credits = (
             select(
                 *groups,
@@ -626,7 +618,6 @@ class ReportingApplication:
                 c.fraction_units,
                 c.value_micros,
                 c.currency_code,
-                case((flagged, c.conversion_id), else_=None).label("unconsented_id"),
             )
             .where(*self._conditions(query))
             .cte("report_credits")
@@ -641,13 +632,23 @@ class ReportingApplication:
             func.min(credits.c.currency_code),
             func.max(credits.c.currency_code),
         ).group_by(*keys)
+        conversions = select(credits.c.conversion_id).distinct().subquery("report_conversions")
+        flagged = (
+            select(u.conversion_id)
+            .where(
+                u.property_id == query.property_id,
+                u.conversion_id == conversions.c.conversion_id,
+                current(u, _at(query)),
+            )
+            .exists()
+        )
         counts = select(
             literal(_COUNTS_ROW),
             *(null() for _ in keys),
-            cast(func.count(func.distinct(credits.c.conversion_id)), BigInteger),
-            cast(func.count(func.distinct(credits.c.unconsented_id)), BigInteger),
+            cast(func.count(), BigInteger),
+            cast(func.count(case((flagged, 1), else_=None)), BigInteger),
             *(null() for _ in range(4)),
-        )
+        ).select_from(conversions)
         return select(union_all(per_group, counts).subquery())
 
 
