@@ -411,14 +411,34 @@ def test_a_record_with_another_date_of_birth_on_the_persons_email_is_still_refus
     assert feed.person("crm:ann-again") == feed.person("crm:ann")
 
 
-def test_a_second_record_without_a_date_of_birth_is_not_taken_for_a_duplicate() -> None:
+def test_a_record_that_leaves_out_the_date_of_birth_joins_a_record_that_gives_it() -> None:
     feed = Feed()
     feed.record("crm:1", "email:ann", born="1990-04-01")
+    decisions = feed.record("crm:2", "email:ann")
+    assert not [d for d in decisions if isinstance(d, MergeRefused)]
+    assert feed.person("crm:2") == feed.person("crm:1")
+    feed.record("crm:3", "email:bob")
+    feed.record("crm:4", "email:bob", born="1985-07-12")
+    assert feed.person("crm:4") == feed.person("crm:3")
+    for record in ("crm:1", "crm:3"):
+        person = feed.person(record) or ""
+        assert feed.resolver.state.kind_counts[person]["crm"] == 1
+
+
+def test_records_that_give_no_date_of_birth_are_not_taken_for_duplicates() -> None:
+    feed = Feed()
+    feed.record("crm:1", "email:ann")
     feed.record("crm:2", "email:ann")
     assert feed.person("crm:2") != feed.person("crm:1")
-    feed.record("crm:3", "email:bob")
-    feed.record("crm:4", "email:bob", born="1990-04-01")
-    assert feed.person("crm:4") != feed.person("crm:3")
+
+
+def test_a_record_with_another_date_than_a_persons_dated_record_is_refused() -> None:
+    feed = Feed()
+    feed.record("crm:ann", "email:family", born="1990-04-01")
+    feed.record("crm:ann-again", "email:family")
+    decisions = feed.record("crm:bob", "email:family", born="1988-11-30")
+    assert [d.dropped_identifier for d in decisions if isinstance(d, MergeRefused)] == ["crm:bob"]
+    assert feed.person("crm:ann-again") == feed.person("crm:ann") != feed.person("crm:bob")
 
 
 def test_records_joined_as_duplicates_replay_to_the_same_state() -> None:

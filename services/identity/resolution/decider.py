@@ -37,8 +37,9 @@ def decide(state: ResolutionState, rules: IdentityRules, obs: ObservationRecord)
     the observation touched (not an email or phone dropped for want of a stronger identifier
     in a conflict over another kind); one seen with too many persons is marked shared,
     detached, and the person it alone held together is split. A new record of a
-    `duplicate_records` kind that gives the date of birth of every record of its kind the
-    persons hold joins as a duplicate (counted once) instead of being dropped.
+    `duplicate_records` kind joins as a duplicate (counted once) instead of being dropped when
+    it and the records of its kind the persons hold give one date of birth between them (at
+    least one gives it, none gives another).
     """
     decisions: list[Decision] = []
     identifiers = tuple(dict.fromkeys(obs.identifiers))
@@ -81,7 +82,7 @@ def decide(state: ResolutionState, rules: IdentityRules, obs: ObservationRecord)
             if (
                 record is not None
                 and record not in duplicates
-                and _same_birth_date(state, joining, record, birth_date)
+                and _one_birth_date(state, joining, record, birth_date)
             ):
                 duplicates.append(record)
                 continue
@@ -164,13 +165,15 @@ def _only(
     return tuple(pair for pair in dated if pair[0] in identifiers)
 
 
-def _same_birth_date(state: ResolutionState, joining: list[str], record: str, digest: str) -> bool:
-    """Whether every record of `record`'s kind that the join's persons hold gave the date of
-    birth the new record gives: then the new record is the same customer entered again, not
-    a partner's record that reached the person through a family mailbox (two people's
-    records on one email or phone give two dates; a duplicate leaves it out or keeps it)."""
-    if not digest:
-        return False
+def _one_birth_date(state: ResolutionState, joining: list[str], record: str, digest: str) -> bool:
+    """Whether the new `record` and the records of its kind that the join's persons hold give
+    one date of birth between them: at least one of them gives it, and none gives another.
+
+    Then the new record is the same customer entered again (a duplicate keeps the date or
+    leaves it out, on either record), not a partner's record that reached the person through
+    a family mailbox (two people's records give two dates). Records that give no date at all
+    (the service's decisions carry none) prove nothing, and the record is dropped as before.
+    """
     kind = kind_of(record)
     owner_of = state.person_by_identifier
     persons = {owner_of[i] for i in joining if i in owner_of}
@@ -180,7 +183,12 @@ def _same_birth_date(state: ResolutionState, joining: list[str], record: str, di
         for identifier in state.identifiers_by_person[person]
         if kind_of(identifier) == kind
     ]
-    return bool(held) and all(state.birth_dates.get(i) == digest for i in held)
+    if not held:
+        return False
+    dates = {state.birth_dates[i] for i in held if i in state.birth_dates}
+    if digest:
+        dates.add(digest)
+    return len(dates) == 1
 
 
 def _bystander(rules: IdentityRules, identifier: str, kind: str) -> bool:
