@@ -441,6 +441,31 @@ def test_a_record_with_another_date_than_a_persons_dated_record_is_refused() -> 
     assert feed.person("crm:ann-again") == feed.person("crm:ann") != feed.person("crm:bob")
 
 
+def test_two_persons_whose_records_give_one_date_of_birth_join_when_a_login_shows_them() -> None:
+    feed = Feed()
+    feed.record("crm:1", "email:ann", born="1990-04-01")
+    feed.record("crm:2", "email:ann-work")
+    assert feed.person("crm:2") != feed.person("crm:1")
+    decisions = feed.see("user:ann", "email:ann", "email:ann-work")
+    assert not [d for d in decisions if isinstance(d, MergeRefused)]
+    assert feed.person("crm:2") == feed.person("crm:1") == feed.person("user:ann")
+    person = feed.person("crm:1") or ""
+    assert feed.resolver.state.kind_counts[person]["crm"] == 1
+    state = ResolutionState()
+    for decision in feed.resolver.log:
+        state.apply(decision_from_dict(*decision_to_dict(decision)))
+    assert state == feed.resolver.state and state.duplicates == {"crm:2"}
+
+
+def test_two_persons_whose_records_give_two_dates_of_birth_stay_apart() -> None:
+    feed = Feed()
+    feed.record("crm:ann", "email:ann", born="1990-04-01")
+    feed.record("crm:bob", "email:bob", born="1988-11-30")
+    decisions = feed.see("user:ann", "email:ann", "email:bob")
+    assert [d for d in decisions if isinstance(d, MergeRefused)]
+    assert feed.person("crm:bob") != feed.person("crm:ann")
+
+
 def test_records_joined_as_duplicates_replay_to_the_same_state() -> None:
     feed = Feed()
     feed.record("crm:1", "email:ann", born="1990-04-01")

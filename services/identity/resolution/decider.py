@@ -86,6 +86,10 @@ def decide(state: ResolutionState, rules: IdentityRules, obs: ObservationRecord)
             ):
                 duplicates.append(record)
                 continue
+            held = [] if record is not None else _held_duplicates(state, rules, joining, kind)
+            if held:
+                duplicates.extend(held)
+                continue
             victim = _victim(state, rules, joining, kind) if record is None else record
             reason = f"a person would have {count} {kind} identifiers (at most {limit}" + (
                 " without a stronger identifier in the observation)" if unvouched else ")"
@@ -191,6 +195,31 @@ def _one_birth_date(state: ResolutionState, joining: list[str], record: str, dig
     return len(dates) == 1
 
 
+def _held_duplicates(
+    state: ResolutionState, rules: IdentityRules, joining: list[str], kind: str
+) -> list[str]:
+    """The records of `kind` that joining the persons would make duplicates: when the kind's
+    records may be entered twice (`duplicate_records`) and the records the persons hold give
+    one date of birth between them, those of every person but the first (oldest) holding one
+    (they then count once, as a new record would); else none."""
+    rule = rules.kinds.get(kind)
+    if rule is None or not rule.duplicate_records:
+        return []
+    owner_of = state.person_by_identifier
+    persons = sorted(
+        {owner_of[i] for i in joining if i in owner_of}, key=state.created_seq.__getitem__
+    )
+    held = [
+        [i for i in state.identifiers_by_person[person] if kind_of(i) == kind] for person in persons
+    ]
+    dates = {state.birth_dates[i] for records in held for i in records if i in state.birth_dates}
+    if len(dates) != 1:
+        return []
+    holders = [[i for i in records if i not in state.duplicates] for records in held]
+    counted = [records for records in holders if records]
+    return [identifier for records in counted[1:] for identifier in records]
+
+
 def _bystander(rules: IdentityRules, identifier: str, kind: str) -> bool:
     """Whether `identifier`, dropped in a conflict over `kind`, names a person of its own
     kind (a phone dropped because it brought a second email): it was not what broke the limit."""
@@ -243,6 +272,10 @@ def _conflict(
             counted.add(person)
             for kind, count in state.kind_counts[person].items():
                 totals[kind] = totals.get(kind, 0) + count
+    for identifier in duplicates:
+        if identifier in owner_of:
+            kind = kind_of(identifier)
+            totals[kind] = totals.get(kind, 0) - 1
     worst: tuple[int, str, int, int, bool] | None = None
     for kind, count in totals.items():
         rule = rules.kinds.get(kind)
@@ -354,7 +387,8 @@ def _join(
         survivor = persons[0]
         for younger in persons[1:]:
             moved = tuple(state.identifiers_by_person[younger])
-            decisions.append(PersonsMerged(survivor, younger, moved, evidence, joined))
+            held = tuple(i for i in moved if i in duplicates)
+            decisions.append(PersonsMerged(survivor, younger, moved, evidence, joined, held))
             final_of[younger] = survivor
         if new:
             decisions.append(
