@@ -496,19 +496,40 @@ def test_two_crm_records_of_different_persons_still_keep_a_shared_mailbox_from_j
     assert feed.person("crm:ann") != feed.person("crm:bob")
 
 
-def test_a_phone_typed_with_a_second_email_without_a_login_stays_with_its_person() -> None:
+def test_a_second_email_typed_with_the_persons_known_phone_joins_the_person() -> None:
     feed = Feed()
     feed.see("anon:ann-phone", "user:ann", "email:ann", "phone:ann")
     feed.see("anon:ann-phone", "phone:ann")
     decisions = feed.see("anon:ann-tablet", "email:ann-work", "phone:ann")
-    refusals = [d for d in decisions if isinstance(d, MergeRefused)]
-    assert [r.dropped_identifier for r in refusals] == ["phone:ann"]
-    assert not refusals[0].counts_for_fanout
+    assert not [d for d in decisions if isinstance(d, MergeRefused)]
     assert not [d for d in decisions if isinstance(d, IdentifierMarkedShared | PersonSplit)]
-    assert feed.person("phone:ann") == feed.person("user:ann")
-    assert feed.person("email:ann-work") != feed.person("user:ann")
+    person = feed.person("user:ann")
+    assert feed.person("email:ann-work") == feed.person("anon:ann-tablet") == person
     feed.see("anon:ann-laptop", "phone:ann")
-    assert feed.person("anon:ann-laptop") == feed.person("user:ann")
+    assert feed.person("anon:ann-laptop") == person
+
+
+def test_a_second_email_typed_with_a_new_phone_on_the_persons_cookie_stays_apart() -> None:
+    feed = Feed()
+    feed.see("anon:ann-laptop", "email:ann")
+    decisions = feed.see("anon:ann-laptop", "email:family", "phone:new")
+    assert [d.dropped_identifier for d in decisions if isinstance(d, MergeRefused)] == [
+        "anon:ann-laptop"
+    ]
+    assert feed.person("email:family") != feed.person("email:ann")
+
+
+def test_a_phone_typed_with_its_own_persons_email_on_another_persons_cookie_vouches_nothing() -> (
+    None
+):
+    feed = Feed()
+    feed.see("anon:ann-laptop", "email:ann")
+    feed.see("email:bob", "phone:bob")
+    decisions = feed.see("anon:ann-laptop", "email:bob", "phone:bob")
+    assert [d.dropped_identifier for d in decisions if isinstance(d, MergeRefused)] == [
+        "anon:ann-laptop"
+    ]
+    assert feed.person("email:bob") != feed.person("email:ann")
 
 
 def test_an_email_typed_with_another_persons_email_on_a_cookie_is_still_marked_shared() -> None:

@@ -252,8 +252,12 @@ def _conflict(
     duplicates: Collection[str] = (),
 ) -> tuple[str, int, int, bool] | None:
     """The first kind (by priority) whose limit the join would break: (kind, count, limit,
-    whether the limit is `max_unvouched`, as no identifier of the join is stronger). New
-    records joining as `duplicates` do not count."""
+    whether the limit is `max_unvouched`, as nothing in the join vouches for the kind). New
+    records joining as `duplicates` do not count.
+
+    A stronger identifier vouches for a kind, and so does a known identifier of another kind
+    that names a person (`_vouched_by_known`).
+    """
     owner_of = state.person_by_identifier
     strongest = min(
         (rules.kinds[kind_of(i)].priority for i in joining if kind_of(i) in rules.kinds),
@@ -286,6 +290,7 @@ def _conflict(
         if (
             vouched_only is not None
             and strongest >= rule.priority
+            and not _vouched_by_known(state, rules, joining, kind)
             and (limit is None or vouched_only < limit)
         ):
             limit, unvouched = vouched_only, True
@@ -294,6 +299,30 @@ def _conflict(
             if worst is None or candidate < worst:
                 worst = candidate
     return None if worst is None else worst[1:]
+
+
+def _vouched_by_known(
+    state: ResolutionState, rules: IdentityRules, joining: list[str], kind: str
+) -> bool:
+    """Whether the join shows a known identifier of another kind that names a person
+    (`names_person`), whose person holds identifiers of `kind` but none of those of `kind` in
+    the join: the person's own phone typed with its second email brings the email to the
+    person, as a login would. (A cookie that brings the person does not vouch, nor a phone
+    typed with its own person's email.)"""
+    owner_of = state.person_by_identifier
+    for identifier in joining:
+        person = owner_of.get(identifier)
+        rule = rules.kinds.get(kind_of(identifier))
+        if (
+            person is not None
+            and rule is not None
+            and rule.names_person
+            and kind_of(identifier) != kind
+            and state.kind_counts[person].get(kind)
+            and all(owner_of.get(i) != person for i in joining if kind_of(i) == kind)
+        ):
+            return True
+    return False
 
 
 def _kept_apart(state: ResolutionState, joining: list[str]) -> tuple[str, str] | None:
