@@ -37,8 +37,9 @@ def decide(state: ResolutionState, rules: IdentityRules, obs: ObservationRecord)
     the observation touched (not an email or phone dropped for want of a stronger identifier
     in a conflict over another kind); one seen with too many persons is marked shared,
     detached, and the person it alone held together is split. A new record of a
-    `duplicate_records` kind that gives the date of birth of every record of its kind the
-    persons hold joins as a duplicate (counted once) instead of being dropped.
+    `duplicate_records` kind joins as a duplicate (counted once) instead of being dropped when
+    it and the records of its kind the persons hold give one date of birth between them (at
+    least one gives it, none gives another).
     """
     decisions: list[Decision] = []
     identifiers = tuple(dict.fromkeys(obs.identifiers))
@@ -81,9 +82,13 @@ def decide(state: ResolutionState, rules: IdentityRules, obs: ObservationRecord)
             if (
                 record is not None
                 and record not in duplicates
-                and _same_birth_date(state, joining, record, birth_date)
+                and _one_birth_date(state, joining, record, birth_date)
             ):
                 duplicates.append(record)
+                continue
+            held = [] if record is not None else _held_duplicates(state, rules, joining, kind)
+            if held:
+                duplicates.extend(held)
                 continue
             victim = _victim(state, rules, joining, kind) if record is None else record
             reason = f"a person would have {count} {kind} identifiers (at most {limit}" + (
@@ -164,13 +169,15 @@ def _only(
     return tuple(pair for pair in dated if pair[0] in identifiers)
 
 
-def _same_birth_date(state: ResolutionState, joining: list[str], record: str, digest: str) -> bool:
-    """Whether every record of `record`'s kind that the join's persons hold gave the date of
-    birth the new record gives: then the new record is the same customer entered again, not
-    a partner's record that reached the person through a family mailbox (two people's
-    records on one email or phone give two dates; a duplicate leaves it out or keeps it)."""
-    if not digest:
-        return False
+def _one_birth_date(state: ResolutionState, joining: list[str], record: str, digest: str) -> bool:
+    """Whether the new `record` and the records of its kind that the join's persons hold give
+    one date of birth between them: at least one of them gives it, and none gives another.
+
+    Then the new record is the same customer entered again (a duplicate keeps the date or
+    leaves it out, on either record), not a partner's record that reached the person through
+    a family mailbox (two people's records give two dates). Records that give no date at all
+    (the service's decisions carry none) prove nothing, and the record is dropped as before.
+    """
     kind = kind_of(record)
     owner_of = state.person_by_identifier
     persons = {owner_of[i] for i in joining if i in owner_of}
@@ -180,7 +187,37 @@ def _same_birth_date(state: ResolutionState, joining: list[str], record: str, di
         for identifier in state.identifiers_by_person[person]
         if kind_of(identifier) == kind
     ]
-    return bool(held) and all(state.birth_dates.get(i) == digest for i in held)
+    if not held:
+        return False
+    dates = {state.birth_dates[i] for i in held if i in state.birth_dates}
+    if digest:
+        dates.add(digest)
+    return len(dates) == 1
+
+
+def _held_duplicates(
+    state: ResolutionState, rules: IdentityRules, joining: list[str], kind: str
+) -> list[str]:
+    """The records of `kind` that joining the persons would make duplicates: when the kind's
+    records may be entered twice (`duplicate_records`) and the records the persons hold give
+    one date of birth between them, those of every person but the first (oldest) holding one
+    (they then count once, as a new record would); else none."""
+    rule = rules.kinds.get(kind)
+    if rule is None or not rule.duplicate_records:
+        return []
+    owner_of = state.person_by_identifier
+    persons = sorted(
+        {owner_of[i] for i in joining if i in owner_of}, key=state.created_seq.__getitem__
+    )
+    held = [
+        [i for i in state.identifiers_by_person[person] if kind_of(i) == kind] for person in persons
+    ]
+    dates = {state.birth_dates[i] for records in held for i in records if i in state.birth_dates}
+    if len(dates) != 1:
+        return []
+    holders = [[i for i in records if i not in state.duplicates] for records in held]
+    counted = [records for records in holders if records]
+    return [identifier for records in counted[1:] for identifier in records]
 
 
 def _bystander(rules: IdentityRules, identifier: str, kind: str) -> bool:
@@ -215,8 +252,12 @@ def _conflict(
     duplicates: Collection[str] = (),
 ) -> tuple[str, int, int, bool] | None:
     """The first kind (by priority) whose limit the join would break: (kind, count, limit,
-    whether the limit is `max_unvouched`, as no identifier of the join is stronger). New
-    records joining as `duplicates` do not count."""
+    whether the limit is `max_unvouched`, as nothing in the join vouches for the kind). New
+    records joining as `duplicates` do not count.
+
+    A stronger identifier vouches for a kind, and so does a known identifier of another kind
+    that names a person (`_vouched_by_known`).
+    """
     owner_of = state.person_by_identifier
     strongest = min(
         (rules.kinds[kind_of(i)].priority for i in joining if kind_of(i) in rules.kinds),
@@ -235,6 +276,10 @@ def _conflict(
             counted.add(person)
             for kind, count in state.kind_counts[person].items():
                 totals[kind] = totals.get(kind, 0) + count
+    for identifier in duplicates:
+        if identifier in owner_of:
+            kind = kind_of(identifier)
+            totals[kind] = totals.get(kind, 0) - 1
     worst: tuple[int, str, int, int, bool] | None = None
     for kind, count in totals.items():
         rule = rules.kinds.get(kind)
@@ -245,6 +290,7 @@ def _conflict(
         if (
             vouched_only is not None
             and strongest >= rule.priority
+            and not _vouched_by_known(state, rules, joining, kind)
             and (limit is None or vouched_only < limit)
         ):
             limit, unvouched = vouched_only, True
@@ -253,6 +299,30 @@ def _conflict(
             if worst is None or candidate < worst:
                 worst = candidate
     return None if worst is None else worst[1:]
+
+
+def _vouched_by_known(
+    state: ResolutionState, rules: IdentityRules, joining: list[str], kind: str
+) -> bool:
+    """Whether the join shows a known identifier of another kind that names a person
+    (`names_person`), whose person holds identifiers of `kind` but none of those of `kind` in
+    the join: the person's own phone typed with its second email brings the email to the
+    person, as a login would. (A cookie that brings the person does not vouch, nor a phone
+    typed with its own person's email.)"""
+    owner_of = state.person_by_identifier
+    for identifier in joining:
+        person = owner_of.get(identifier)
+        rule = rules.kinds.get(kind_of(identifier))
+        if (
+            person is not None
+            and rule is not None
+            and rule.names_person
+            and kind_of(identifier) != kind
+            and state.kind_counts[person].get(kind)
+            and all(owner_of.get(i) != person for i in joining if kind_of(i) == kind)
+        ):
+            return True
+    return False
 
 
 def _kept_apart(state: ResolutionState, joining: list[str]) -> tuple[str, str] | None:
@@ -346,7 +416,8 @@ def _join(
         survivor = persons[0]
         for younger in persons[1:]:
             moved = tuple(state.identifiers_by_person[younger])
-            decisions.append(PersonsMerged(survivor, younger, moved, evidence, joined))
+            held = tuple(i for i in moved if i in duplicates)
+            decisions.append(PersonsMerged(survivor, younger, moved, evidence, joined, held))
             final_of[younger] = survivor
         if new:
             decisions.append(

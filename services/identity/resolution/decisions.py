@@ -51,6 +51,9 @@ class PersonsMerged:
     """The younger person `merged` joined the older `survivor`, bringing `identifiers`.
 
     `joined`: the observation's identifiers that were joined (the link's edge in the graph).
+    `duplicates`: records of the younger person that joined as duplicates of the survivor's
+    (records of a `duplicate_records` kind giving one date of birth between them): they do
+    not count against `max_per_person`.
     """
 
     survivor: str
@@ -58,6 +61,7 @@ class PersonsMerged:
     identifiers: tuple[str, ...]
     evidence: Evidence
     joined: tuple[str, ...] = ()
+    duplicates: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

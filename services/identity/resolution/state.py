@@ -68,6 +68,7 @@ class ResolutionState:
             self._link(decision.person_id, decision.identifiers)
             self._group(decision.person_id, decision.joined)
         elif isinstance(decision, PersonsMerged):
+            self.duplicates.update(decision.duplicates)
             self._merge(decision.survivor, decision.merged)
             self._group(decision.survivor, decision.joined)
         elif isinstance(decision, PersonSplit):
