@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import astuple, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Generic, TypeVar
 from uuid import UUID
 
 from common.consent import Consent
@@ -52,6 +51,7 @@ from services.ingest.enrichment import (
     classify_traffic,
     with_click_ids_masked,
 )
+from services.ingest.memo import BoundedMemo
 from services.ingest.network import (
     InvalidSignalError,
     IPAddress,
@@ -77,35 +77,6 @@ _NO_CLICK_IDS = ClickIds()
 _ANONYMOUS_PREFIX = f"{IdentifierType.ANONYMOUS_ID.value}:"
 _USER_PREFIX = f"{IdentifierType.USER_ID.value}:"
 _EMAIL_PREFIX = f"{IdentifierType.EMAIL_SHA256.value}:"
-A = TypeVar("A", bound=Hashable)
-R = TypeVar("R")
-
-
-class _Memo(Generic[A, R]):
-    """A pure check's answers by input, bounded (emptied when full): values repeat across
-    a batch's events and across batches (a visitor's email, consent signals, a city), and
-    some checks cost far more than a lookup (email-validator takes ~0.1 ms). An input the
-    check refuses (a ValueError) is remembered with its error."""
-
-    def __init__(self, check: Callable[[A], R], size: int = VALUE_CACHE_SIZE) -> None:
-        self._check = check
-        self._size = size
-        self._answers: dict[A, R | ValueError] = {}
-
-    def __call__(self, value: A) -> R:
-        try:
-            found = self._answers[value]
-        except KeyError:
-            try:
-                found = self._check(value)
-            except ValueError as error:
-                found = error
-            if len(self._answers) >= self._size:
-                self._answers.clear()
-            self._answers[value] = found
-        if isinstance(found, ValueError):
-            raise found.with_traceback(None)
-        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,14 +166,14 @@ class Normaliser:
         # touchpoint's own) -> traffic source, NUL field and the channel group that classified
         # it (an entry of a group the property no longer uses is classified again): campaigns
         # send the same landing pages and referrers again and again.
-        self._hash_email = _Memo(hash_email)
-        self._read_consent = _Memo(read_consent)
-        self._placeholder_reason = _Memo(placeholder_reason)
+        self._hash_email = BoundedMemo(hash_email, VALUE_CACHE_SIZE)
+        self._read_consent = BoundedMemo(read_consent, VALUE_CACHE_SIZE)
+        self._placeholder_reason = BoundedMemo(placeholder_reason, VALUE_CACHE_SIZE)
         # A visitor's events repeat its identity fields and its client's context: both are
         # read once per distinct value (pure functions of the fields, see `_read_identity`
         # and `_read_context`).
-        self._identity = _Memo(self._read_identity)
-        self._context = _Memo(_read_context)
+        self._identity = BoundedMemo(self._read_identity, VALUE_CACHE_SIZE)
+        self._context = BoundedMemo(_read_context, VALUE_CACHE_SIZE)
         self._devices: dict[str, dict[str, object]] = {}
         self._traffic_cache: dict[
             tuple[str, str, str, CampaignTags, ClickIds, bool],
