@@ -98,10 +98,12 @@ class SpendVerdict:
     violations: tuple[Violation, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FactWrite:
     """A fact's stored event and the vault rows that commit with it: the new keys its
-    identifiers were sealed under and the consent it records for them."""
+    identifiers were sealed under and the consent it records for them. Treated as immutable,
+    not frozen: one is built per event, and a frozen dataclass's fields are each set through
+    `object.__setattr__` (2-3x the cost)."""
 
     event: StoredEvent
     keys: tuple[KeyRow, ...] = ()
@@ -119,9 +121,10 @@ class _Prepared:
     key_rows: dict[str, dict[str, KeyRow]]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Verdict:
-    """The verdict on one event of a batch."""
+    """The verdict on one event of a batch. Treated as immutable, not frozen: one is built
+    per event (see `FactWrite`)."""
 
     outcome: Outcome
     record_id: UUID | None = None

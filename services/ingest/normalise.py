@@ -108,10 +108,11 @@ class ScrubbedTraffic:
     landing_url: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FactState:
     """A fact before it is stored: its aggregate class, its id and the fields its `Recorded`
-    event holds (in the order of the event's parameters)."""
+    event holds (in the order of the event's parameters). Treated as immutable, not frozen:
+    one is built per event (see `IncomingEvent`)."""
 
     kind: type[RecordedFact]
     record_id: UUID
