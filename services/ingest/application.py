@@ -342,7 +342,7 @@ class IngestApplication(LoggedApplication):
             received_at,
             prepared.sealed.get(property_id, {}),
             trace_parent,
-            None if consent.analytics_denied else self._network_pseudonyms(event.incoming),
+            None if consent.analytics_denied else self._network_pseudonyms(event),
             consent,
         )
         new_keys = prepared.key_rows.get(property_id, {})
@@ -461,13 +461,13 @@ class IngestApplication(LoggedApplication):
                 sealed[prop], keys[prop] = self.vault.seal_pending(prop, identifiers)
         return sealed, keys
 
-    def _network_pseudonyms(self, incoming: IncomingEvent) -> NetworkPseudonyms | None:
+    def _network_pseudonyms(self, event: ValidEvent) -> NetworkPseudonyms | None:
         """Pseudonyms of the event's client IP address and network, the only form in which
         they are kept; None when there is no address worth forwarding."""
-        address = self._normaliser.network_address(incoming)
+        address = event.forwarded_address
         if address is None:
             return None
-        return self.vault.network_pseudonyms(incoming.property_id, address)
+        return self.vault.network_pseudonyms(event.incoming.property_id, address)
 
     def _check_batch(self, events: Sequence[IncomingEvent]) -> None:
         if len(events) > self._limits.max_events_per_batch:

@@ -127,6 +127,7 @@ class ValidEvent:
     `identifier_keys` ("kind:value", placeholders such as "undefined" left out) must be
     sealed before the fact is built, unless analytics consent is denied. `consent` is what
     the event's own signals say (before earlier withdrawals of its identifiers apply).
+    `forwarded_address` is `Normaliser.network_address(incoming)`, read once.
     """
 
     incoming: IncomingEvent
@@ -142,6 +143,7 @@ class ValidEvent:
     consent: Consent = field(default_factory=Consent)
     refund: Money | None = None
     reporting_refund_micros: int = 0
+    forwarded_address: IPAddress | None = None
 
 
 class Normaliser:
@@ -222,7 +224,9 @@ class Normaliser:
                 )
             ]
         self._check_envelope(incoming, violations)
-        geo_country, geo_city = self._check_context(incoming, violations)
+        context = self._client_context(incoming)
+        if context.violations:
+            violations.extend(context.violations)
         max_age = self._limits.max_backfill_age if backfill else self._limits.max_age
         occurred_at = self._occurred_at(incoming, received_at, clock_skew, max_age, violations)
         consent = self._read_consent(incoming.consent)
@@ -272,8 +276,8 @@ class Normaliser:
             record_id=_record_id(incoming),
             occurred_at=occurred_at,
             identifier_keys=tuple(key for key, placeholder in identifiers if placeholder is None),
-            geo_country=geo_country,
-            geo_city=geo_city,
+            geo_country=context.country,
+            geo_city=context.city,
             value=value,
             reporting_micros=reporting_micros,
             traffic=traffic,
@@ -281,6 +285,7 @@ class Normaliser:
             consent=consent,
             refund=refund,
             reporting_refund_micros=refund_micros,
+            forwarded_address=context.forwarded_address,
         )
 
     def fact(
@@ -567,16 +572,6 @@ class Normaliser:
             violations.append(
                 Violation("event_id", f"is longer than {MAX_EVENT_ID_LENGTH} characters")
             )
-
-    def _check_context(
-        self, incoming: IncomingEvent, violations: list[Violation]
-    ) -> tuple[str, str]:
-        """Checks the client's IP address, country and city; returns the country and city
-        normalised ("" when invalid or blank)."""
-        context = self._client_context(incoming)
-        if context.violations:
-            violations.extend(context.violations)
-        return context.country, context.city
 
     def _client_context(self, incoming: IncomingEvent) -> _Context:
         """The event's `_Context`, remembered by its values unless they are long."""
