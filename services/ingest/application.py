@@ -372,13 +372,13 @@ class IngestApplication(LoggedApplication):
             current = self._recorded_consents(property_id, pseudonyms)
             unknown = defaults.applied_to(UNKNOWN_CONSENT)
             for event in found:
-                own = [pseudonyms[key] for key in event.identifier_keys]
                 if event.consent == UNKNOWN_CONSENT and not (
-                    current and any(p in current for p in own)
+                    current and any(pseudonyms[key] in current for key in event.identifier_keys)
                 ):
                     # Most events: nothing said, nothing recorded for their identifiers.
                     consents[event.record_id] = unknown
                     continue
+                own = [pseudonyms[key] for key in event.identifier_keys]
                 consents[event.record_id] = defaults.applied_to(
                     recorded_consent(event.consent, [current[p] for p in own if p in current])
                 )
