@@ -44,9 +44,10 @@ class TouchpointType(StrEnum):
     VISIT = "visit"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class IncomingTouchpoint:
-    """A touchpoint as sent; `type` is None when the sender's type is not a known one."""
+    """A touchpoint as sent; `type` is None when the sender's type is not a known one.
+    Treated as immutable, not frozen: one is built per touchpoint (see `IncomingEvent`)."""
 
     type: TouchpointType | None = TouchpointType.VISIT
     landing_url: str = ""
@@ -55,9 +56,10 @@ class IncomingTouchpoint:
     click_ids: ClickIds = field(default_factory=ClickIds)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class IncomingPageView:
-    """A page view as sent."""
+    """A page view as sent. Treated as immutable, not frozen: one is built per page view
+    (see `IncomingEvent`)."""
 
     url: str = ""
     title: str = ""

@@ -237,11 +237,12 @@ class Normaliser:
         # without one anyway), and an outcome needs none (it refers to its conversion by order
         # id); every other event needs one.
         outcome = incoming.kind is EventKind.OUTCOME
-        identifiers = self._identifiers(
+        identifiers, identifier_keys = self._identifiers(
             incoming, violations, required=not (consent.analytics_denied or outcome)
         )
         if outcome:
-            identifiers = ()  # not kept: the conversion's own identifiers place it
+            # Not kept: the conversion's own identifiers place it.
+            identifiers = identifier_keys = ()
         if incoming.kind is None:
             violations.append(
                 Violation(
@@ -275,7 +276,7 @@ class Normaliser:
             incoming=incoming,
             record_id=_record_id(incoming),
             occurred_at=occurred_at,
-            identifier_keys=tuple(key for key, placeholder in identifiers if placeholder is None),
+            identifier_keys=identifier_keys,
             geo_country=context.country,
             geo_city=context.city,
             value=value,
@@ -619,9 +620,10 @@ class Normaliser:
 
     def _identifiers(
         self, incoming: IncomingEvent, violations: list[Violation], *, required: bool = True
-    ) -> tuple[tuple[str, str | None], ...]:
+    ) -> tuple[tuple[tuple[str, str | None], ...], tuple[str, ...]]:
         """The event's identifiers as keys ("anon:…"), each with why it is a placeholder
-        (None for a real one); their violations added (see `_read_identity`)."""
+        (None for a real one), and the keys of the real ones; their violations added (see
+        `_read_identity`)."""
         sent = (
             incoming.anonymous_id,
             incoming.user_id,
@@ -630,21 +632,21 @@ class Normaliser:
             required,
         )
         if len(incoming.email) + len(incoming.email_sha256) > MAX_REMEMBERED_EMAIL_LENGTH:
-            found, identifiers = self._read_identity(sent)  # not worth keeping in memory
+            found, identifiers, keys = self._read_identity(sent)  # not worth keeping in memory
         else:
-            found, identifiers = self._identity(sent)
+            found, identifiers, keys = self._identity(sent)
         if found:
             violations.extend(found)
-        return identifiers
+        return identifiers, keys
 
     def _read_identity(
         self, sent_fields: tuple[str, str, str, str, bool]
-    ) -> tuple[tuple[Violation, ...], tuple[tuple[str, str | None], ...]]:
+    ) -> tuple[tuple[Violation, ...], tuple[tuple[str, str | None], ...], tuple[str, ...]]:
         """The violations and identifiers of an event's (anonymous id, user id, email,
         email hash, whether an identifier is required): the keys ("anon:…"), each with why
         it is a placeholder (None for a real one): its ids, then its email hashes in order,
-        without repeats. When one is `required` and none is a real identifier, the
-        violations say so (see `_missing_identifier_violations`)."""
+        without repeats; then the keys of the real ones. When one is `required` and none is
+        a real identifier, the violations say so (see `_missing_identifier_violations`)."""
         anonymous_id, user_id, email, email_sha256, required = sent_fields
         violations: list[Violation] = []
         sent: list[tuple[str, str, str]] = []  # (field, key prefix, value)
@@ -676,10 +678,12 @@ class Normaliser:
         placeholders = [self._placeholder_reason(value) for _, _, value in sent]
         if required and not violations:
             violations.extend(_missing_identifier_violations(sent, placeholders))
-        return tuple(violations), tuple(
+        identifiers = tuple(
             (prefix + value, placeholder)
             for (_, prefix, value), placeholder in zip(sent, placeholders, strict=True)
         )
+        keys = tuple(key for key, placeholder in identifiers if placeholder is None)
+        return tuple(violations), identifiers, keys
 
     def _conversion_value(
         self, incoming: IncomingEvent, occurred_at: datetime, violations: list[Violation]
