@@ -98,10 +98,12 @@ class SpendVerdict:
     violations: tuple[Violation, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FactWrite:
     """A fact's stored event and the vault rows that commit with it: the new keys its
-    identifiers were sealed under and the consent it records for them."""
+    identifiers were sealed under and the consent it records for them. Treated as immutable,
+    not frozen: one is built per event, and a frozen dataclass's fields are each set through
+    `object.__setattr__` (2-3x the cost)."""
 
     event: StoredEvent
     keys: tuple[KeyRow, ...] = ()
@@ -119,9 +121,10 @@ class _Prepared:
     key_rows: dict[str, dict[str, KeyRow]]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Verdict:
-    """The verdict on one event of a batch."""
+    """The verdict on one event of a batch. Treated as immutable, not frozen: one is built
+    per event (see `FactWrite`)."""
 
     outcome: Outcome
     record_id: UUID | None = None
@@ -339,7 +342,7 @@ class IngestApplication(LoggedApplication):
             received_at,
             prepared.sealed.get(property_id, {}),
             trace_parent,
-            None if consent.analytics_denied else self._network_pseudonyms(event.incoming),
+            None if consent.analytics_denied else self._network_pseudonyms(event),
             consent,
         )
         new_keys = prepared.key_rows.get(property_id, {})
@@ -369,13 +372,13 @@ class IngestApplication(LoggedApplication):
             current = self._recorded_consents(property_id, pseudonyms)
             unknown = defaults.applied_to(UNKNOWN_CONSENT)
             for event in found:
-                own = [pseudonyms[key] for key in event.identifier_keys]
                 if event.consent == UNKNOWN_CONSENT and not (
-                    current and any(p in current for p in own)
+                    current and any(pseudonyms[key] in current for key in event.identifier_keys)
                 ):
                     # Most events: nothing said, nothing recorded for their identifiers.
                     consents[event.record_id] = unknown
                     continue
+                own = [pseudonyms[key] for key in event.identifier_keys]
                 consents[event.record_id] = defaults.applied_to(
                     recorded_consent(event.consent, [current[p] for p in own if p in current])
                 )
@@ -458,13 +461,13 @@ class IngestApplication(LoggedApplication):
                 sealed[prop], keys[prop] = self.vault.seal_pending(prop, identifiers)
         return sealed, keys
 
-    def _network_pseudonyms(self, incoming: IncomingEvent) -> NetworkPseudonyms | None:
+    def _network_pseudonyms(self, event: ValidEvent) -> NetworkPseudonyms | None:
         """Pseudonyms of the event's client IP address and network, the only form in which
         they are kept; None when there is no address worth forwarding."""
-        address = self._normaliser.network_address(incoming)
+        address = event.forwarded_address
         if address is None:
             return None
-        return self.vault.network_pseudonyms(incoming.property_id, address)
+        return self.vault.network_pseudonyms(event.incoming.property_id, address)
 
     def _check_batch(self, events: Sequence[IncomingEvent]) -> None:
         if len(events) > self._limits.max_events_per_batch:

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from hashlib import sha1
 from typing import Any, ClassVar
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import NAMESPACE_URL, UUID, SafeUUID, uuid5
 
 from eventsourcing.domain import Aggregate, DomainEvent, event
 
@@ -17,6 +17,13 @@ from services.ingest.enrichment import CampaignTags, ClickIds
 
 RECORD_NAMESPACE = uuid5(NAMESPACE_URL, "https://convtrack.dev/ns/ingest-record")
 _RECORD_NAMESPACE_BYTES = RECORD_NAMESPACE.bytes
+# A UUIDv5's int from the first 16 bytes of its SHA-1: the version (5) and the RFC 4122
+# variant bits set as `UUID(bytes=..., version=5)` sets them.
+_VERSION_5_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_VERSION_5_SET = (5 << 76) | (0x8000 << 48)
+# How `UUID.__init__` and `__setstate__` set an immutable UUID's slots.
+_new_object = object.__new__
+_set_attribute = object.__setattr__
 
 
 class EventKind(StrEnum):
@@ -37,9 +44,10 @@ class TouchpointType(StrEnum):
     VISIT = "visit"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class IncomingTouchpoint:
-    """A touchpoint as sent; `type` is None when the sender's type is not a known one."""
+    """A touchpoint as sent; `type` is None when the sender's type is not a known one.
+    Treated as immutable, not frozen: one is built per touchpoint (see `IncomingEvent`)."""
 
     type: TouchpointType | None = TouchpointType.VISIT
     landing_url: str = ""
@@ -48,9 +56,10 @@ class IncomingTouchpoint:
     click_ids: ClickIds = field(default_factory=ClickIds)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class IncomingPageView:
-    """A page view as sent."""
+    """A page view as sent. Treated as immutable, not frozen: one is built per page view
+    (see `IncomingEvent`)."""
 
     url: str = ""
     title: str = ""
@@ -117,9 +126,14 @@ def is_late(event: object) -> bool:
 def record_id(property_id: str, key: str) -> UUID:
     """The deterministic id of a recorded fact, from its property and de-duplication key."""
     # uuid5(RECORD_NAMESPACE, ...) without reading the namespace's bytes on every call
-    # (a third of the cost of each id); tests/unit/test_ingest_record_ids.py checks equality.
-    name = f"{property_id}\x1f{key}".encode()
-    return UUID(bytes=sha1(_RECORD_NAMESPACE_BYTES + name).digest()[:16], version=5)
+    # (a third of the cost of each id), and without `UUID.__init__`'s argument checks (a
+    # third of the rest: one id per event); tests/unit/test_ingest_record_ids.py checks
+    # equality, version, variant and safety with uuid5's.
+    digest = sha1(_RECORD_NAMESPACE_BYTES + f"{property_id}\x1f{key}".encode()).digest()
+    made = _new_object(UUID)
+    _set_attribute(made, "int", int.from_bytes(digest[:16]) & _VERSION_5_CLEAR | _VERSION_5_SET)
+    _set_attribute(made, "is_safe", SafeUUID.unknown)
+    return made
 
 
 def conversion_record_id(property_id: str, event_id: str, name: str, order_id: str) -> UUID:

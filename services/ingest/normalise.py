@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import astuple, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Generic, TypeVar
 from uuid import UUID
 
 from common.consent import Consent
@@ -52,6 +51,7 @@ from services.ingest.enrichment import (
     classify_traffic,
     with_click_ids_masked,
 )
+from services.ingest.memo import BoundedMemo
 from services.ingest.network import (
     InvalidSignalError,
     IPAddress,
@@ -77,35 +77,6 @@ _NO_CLICK_IDS = ClickIds()
 _ANONYMOUS_PREFIX = f"{IdentifierType.ANONYMOUS_ID.value}:"
 _USER_PREFIX = f"{IdentifierType.USER_ID.value}:"
 _EMAIL_PREFIX = f"{IdentifierType.EMAIL_SHA256.value}:"
-A = TypeVar("A", bound=Hashable)
-R = TypeVar("R")
-
-
-class _Memo(Generic[A, R]):
-    """A pure check's answers by input, bounded (emptied when full): values repeat across
-    a batch's events and across batches (a visitor's email, consent signals, a city), and
-    some checks cost far more than a lookup (email-validator takes ~0.1 ms). An input the
-    check refuses (a ValueError) is remembered with its error."""
-
-    def __init__(self, check: Callable[[A], R], size: int = VALUE_CACHE_SIZE) -> None:
-        self._check = check
-        self._size = size
-        self._answers: dict[A, R | ValueError] = {}
-
-    def __call__(self, value: A) -> R:
-        try:
-            found = self._answers[value]
-        except KeyError:
-            try:
-                found = self._check(value)
-            except ValueError as error:
-                found = error
-            if len(self._answers) >= self._size:
-                self._answers.clear()
-            self._answers[value] = found
-        if isinstance(found, ValueError):
-            raise found.with_traceback(None)
-        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,10 +108,11 @@ class ScrubbedTraffic:
     landing_url: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FactState:
     """A fact before it is stored: its aggregate class, its id and the fields its `Recorded`
-    event holds (in the order of the event's parameters)."""
+    event holds (in the order of the event's parameters). Treated as immutable, not frozen:
+    one is built per event (see `IncomingEvent`)."""
 
     kind: type[RecordedFact]
     record_id: UUID
@@ -155,6 +127,7 @@ class ValidEvent:
     `identifier_keys` ("kind:value", placeholders such as "undefined" left out) must be
     sealed before the fact is built, unless analytics consent is denied. `consent` is what
     the event's own signals say (before earlier withdrawals of its identifiers apply).
+    `forwarded_address` is `Normaliser.network_address(incoming)`, read once.
     """
 
     incoming: IncomingEvent
@@ -170,6 +143,7 @@ class ValidEvent:
     consent: Consent = field(default_factory=Consent)
     refund: Money | None = None
     reporting_refund_micros: int = 0
+    forwarded_address: IPAddress | None = None
 
 
 class Normaliser:
@@ -195,14 +169,14 @@ class Normaliser:
         # touchpoint's own) -> traffic source, NUL field and the channel group that classified
         # it (an entry of a group the property no longer uses is classified again): campaigns
         # send the same landing pages and referrers again and again.
-        self._hash_email = _Memo(hash_email)
-        self._read_consent = _Memo(read_consent)
-        self._placeholder_reason = _Memo(placeholder_reason)
+        self._hash_email = BoundedMemo(hash_email, VALUE_CACHE_SIZE)
+        self._read_consent = BoundedMemo(read_consent, VALUE_CACHE_SIZE)
+        self._placeholder_reason = BoundedMemo(placeholder_reason, VALUE_CACHE_SIZE)
         # A visitor's events repeat its identity fields and its client's context: both are
         # read once per distinct value (pure functions of the fields, see `_read_identity`
         # and `_read_context`).
-        self._identity = _Memo(self._read_identity)
-        self._context = _Memo(_read_context)
+        self._identity = BoundedMemo(self._read_identity, VALUE_CACHE_SIZE)
+        self._context = BoundedMemo(_read_context, VALUE_CACHE_SIZE)
         self._devices: dict[str, dict[str, object]] = {}
         self._traffic_cache: dict[
             tuple[str, str, str, CampaignTags, ClickIds, bool],
@@ -250,7 +224,9 @@ class Normaliser:
                 )
             ]
         self._check_envelope(incoming, violations)
-        geo_country, geo_city = self._check_context(incoming, violations)
+        context = self._client_context(incoming)
+        if context.violations:
+            violations.extend(context.violations)
         max_age = self._limits.max_backfill_age if backfill else self._limits.max_age
         occurred_at = self._occurred_at(incoming, received_at, clock_skew, max_age, violations)
         consent = self._read_consent(incoming.consent)
@@ -261,11 +237,12 @@ class Normaliser:
         # without one anyway), and an outcome needs none (it refers to its conversion by order
         # id); every other event needs one.
         outcome = incoming.kind is EventKind.OUTCOME
-        identifiers = self._identifiers(
+        identifiers, identifier_keys = self._identifiers(
             incoming, violations, required=not (consent.analytics_denied or outcome)
         )
         if outcome:
-            identifiers = ()  # not kept: the conversion's own identifiers place it
+            # Not kept: the conversion's own identifiers place it.
+            identifiers = identifier_keys = ()
         if incoming.kind is None:
             violations.append(
                 Violation(
@@ -299,9 +276,9 @@ class Normaliser:
             incoming=incoming,
             record_id=_record_id(incoming),
             occurred_at=occurred_at,
-            identifier_keys=tuple(key for key, placeholder in identifiers if placeholder is None),
-            geo_country=geo_country,
-            geo_city=geo_city,
+            identifier_keys=identifier_keys,
+            geo_country=context.country,
+            geo_city=context.city,
             value=value,
             reporting_micros=reporting_micros,
             traffic=traffic,
@@ -309,6 +286,7 @@ class Normaliser:
             consent=consent,
             refund=refund,
             reporting_refund_micros=refund_micros,
+            forwarded_address=context.forwarded_address,
         )
 
     def fact(
@@ -596,16 +574,6 @@ class Normaliser:
                 Violation("event_id", f"is longer than {MAX_EVENT_ID_LENGTH} characters")
             )
 
-    def _check_context(
-        self, incoming: IncomingEvent, violations: list[Violation]
-    ) -> tuple[str, str]:
-        """Checks the client's IP address, country and city; returns the country and city
-        normalised ("" when invalid or blank)."""
-        context = self._client_context(incoming)
-        if context.violations:
-            violations.extend(context.violations)
-        return context.country, context.city
-
     def _client_context(self, incoming: IncomingEvent) -> _Context:
         """The event's `_Context`, remembered by its values unless they are long."""
         sent = (incoming.ip_address, incoming.geo_country, incoming.geo_city)
@@ -652,9 +620,10 @@ class Normaliser:
 
     def _identifiers(
         self, incoming: IncomingEvent, violations: list[Violation], *, required: bool = True
-    ) -> tuple[tuple[str, str | None], ...]:
+    ) -> tuple[tuple[tuple[str, str | None], ...], tuple[str, ...]]:
         """The event's identifiers as keys ("anon:…"), each with why it is a placeholder
-        (None for a real one); their violations added (see `_read_identity`)."""
+        (None for a real one), and the keys of the real ones; their violations added (see
+        `_read_identity`)."""
         sent = (
             incoming.anonymous_id,
             incoming.user_id,
@@ -663,21 +632,21 @@ class Normaliser:
             required,
         )
         if len(incoming.email) + len(incoming.email_sha256) > MAX_REMEMBERED_EMAIL_LENGTH:
-            found, identifiers = self._read_identity(sent)  # not worth keeping in memory
+            found, identifiers, keys = self._read_identity(sent)  # not worth keeping in memory
         else:
-            found, identifiers = self._identity(sent)
+            found, identifiers, keys = self._identity(sent)
         if found:
             violations.extend(found)
-        return identifiers
+        return identifiers, keys
 
     def _read_identity(
         self, sent_fields: tuple[str, str, str, str, bool]
-    ) -> tuple[tuple[Violation, ...], tuple[tuple[str, str | None], ...]]:
+    ) -> tuple[tuple[Violation, ...], tuple[tuple[str, str | None], ...], tuple[str, ...]]:
         """The violations and identifiers of an event's (anonymous id, user id, email,
         email hash, whether an identifier is required): the keys ("anon:…"), each with why
         it is a placeholder (None for a real one): its ids, then its email hashes in order,
-        without repeats. When one is `required` and none is a real identifier, the
-        violations say so (see `_missing_identifier_violations`)."""
+        without repeats; then the keys of the real ones. When one is `required` and none is
+        a real identifier, the violations say so (see `_missing_identifier_violations`)."""
         anonymous_id, user_id, email, email_sha256, required = sent_fields
         violations: list[Violation] = []
         sent: list[tuple[str, str, str]] = []  # (field, key prefix, value)
@@ -709,10 +678,12 @@ class Normaliser:
         placeholders = [self._placeholder_reason(value) for _, _, value in sent]
         if required and not violations:
             violations.extend(_missing_identifier_violations(sent, placeholders))
-        return tuple(violations), tuple(
+        identifiers = tuple(
             (prefix + value, placeholder)
             for (_, prefix, value), placeholder in zip(sent, placeholders, strict=True)
         )
+        keys = tuple(key for key, placeholder in identifiers if placeholder is None)
+        return tuple(violations), identifiers, keys
 
     def _conversion_value(
         self, incoming: IncomingEvent, occurred_at: datetime, violations: list[Violation]

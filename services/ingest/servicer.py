@@ -249,8 +249,9 @@ def incoming_event(message: ingest_pb2.Event) -> IncomingEvent:
         )
     timestamp, timestamp_error = None, ""
     if message.HasField("timestamp"):
-        timestamp_error = timestamp_problem(message.timestamp) or ""
-        timestamp = None if timestamp_error else _utc_datetime(message.timestamp)
+        stamp = message.timestamp
+        timestamp_error = timestamp_problem(stamp) or ""
+        timestamp = None if timestamp_error else _utc_datetime(stamp)
     return IncomingEvent(
         kind=_KINDS[kind_name] if kind_name else None,
         property_id=message.property_id,

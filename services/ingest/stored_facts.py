@@ -27,7 +27,6 @@ from services.ingest.domainmodel import (
 from services.ingest.normalise import FactState
 
 INITIAL_VERSION = 1
-DATETIME_FIELDS = ("occurred_at", "received_at")
 # The library's JSONTranscoder settings, without the hook it calls for each datetime.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
 
@@ -77,10 +76,12 @@ def stored_facts(
 ) -> list[StoredEvent]:
     """The stored `Recorded` events of facts created together at `timestamp` (each state
     written by `encode`, `state_encoder()`'s by default). A batch's facts share their
-    creation and receipt times: each distinct time is transcoded once (by value and time
-    zone: equal instants in different zones are written differently)."""
-    transcoded: dict[tuple[datetime, object], dict[str, str]] = {}
+    receipt time (one object): it is transcoded once while the next fact holds the same
+    object. Each fact's own time is transcoded as it is: looking an aware datetime up by
+    value costs as much as transcoding it (its hash computes its UTC offset)."""
     created = _datetime(timestamp)
+    shared: object = None
+    shared_form: dict[str, str] = {}
     stored: list[StoredEvent] = []
     for fact in facts:
         event_topic, aggregate_topic = _TOPICS[fact.kind]
@@ -89,14 +90,13 @@ def stored_facts(
             "originator_topic": aggregate_topic,
             **fact.fields,
         }
-        for name in DATETIME_FIELDS:
-            value = state[name]
-            assert isinstance(value, datetime), f"{name} is a datetime"
-            key = (value, value.tzinfo)
-            found = transcoded.get(key)
-            if found is None:
-                found = transcoded[key] = _datetime(value)
-            state[name] = found
+        occurred_at, received_at = state["occurred_at"], state["received_at"]
+        assert isinstance(occurred_at, datetime), "occurred_at is a datetime"
+        assert isinstance(received_at, datetime), "received_at is a datetime"
+        state["occurred_at"] = _datetime(occurred_at)
+        if received_at is not shared:
+            shared, shared_form = received_at, _datetime(received_at)
+        state["received_at"] = shared_form
         stored.append(
             StoredEvent(
                 originator_id=fact.record_id,

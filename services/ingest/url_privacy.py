@@ -6,6 +6,8 @@ import re
 from collections.abc import Iterable
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
+from services.ingest.memo import BoundedMemo
+
 REDACTED = "(redacted)"
 DEFAULT_PII_QUERY_PARAMS: tuple[str, ...] = (
     "email",
@@ -92,10 +94,10 @@ class UrlScrubber:
 
     def __init__(self, pii_query_params: Iterable[str] = DEFAULT_PII_QUERY_PARAMS) -> None:
         self._names = frozenset(name.strip().lower() for name in pii_query_params if name.strip())
-        # Answers by input, bounded (emptied when full): pages, landing pages and parameter
-        # names repeat across events, and scrubbing a URL with a query costs ~20x a lookup.
-        self._urls: dict[str, str] = {}
-        self._pii_names: dict[str, bool] = {}
+        # Answers by input, bounded: pages, landing pages and parameter names repeat across
+        # events, and scrubbing a URL with a query costs ~20x a lookup.
+        self._urls = BoundedMemo(self._scrubbed_url, URL_CACHE_SIZE)
+        self._pii_names = BoundedMemo(self._reads_as_pii_name, URL_CACHE_SIZE)
 
     def url(self, url: str) -> str:
         """The URL without personal data (unchanged when it holds none)."""
@@ -103,13 +105,7 @@ class UrlScrubber:
             return url
         if len(url) > MAX_CACHED_URL_LENGTH:
             return self._scrubbed_url(url)
-        found = self._urls.get(url)
-        if found is None:
-            found = self._scrubbed_url(url)
-            if len(self._urls) >= URL_CACHE_SIZE:
-                self._urls.clear()
-            self._urls[url] = found
-        return found
+        return self._urls(url)
 
     def _scrubbed_url(self, url: str) -> str:
         try:
@@ -141,20 +137,11 @@ class UrlScrubber:
         pairs = []
         for pair in query.split("&"):
             name, equals, _ = pair.partition("=")
-            if self._is_pii_name(name) or holds_email(pair):
+            if self._pii_names(name) or holds_email(pair):
                 pairs.append(f"{name}={REDACTED}" if equals and not holds_email(name) else REDACTED)
             else:
                 pairs.append(pair)
         return "&".join(pairs)
-
-    def _is_pii_name(self, name: str) -> bool:
-        found = self._pii_names.get(name)
-        if found is None:
-            found = self._reads_as_pii_name(name)
-            if len(self._pii_names) >= URL_CACHE_SIZE:
-                self._pii_names.clear()
-            self._pii_names[name] = found
-        return found
 
     def _reads_as_pii_name(self, name: str) -> bool:
         decoded = unquote_plus(name).strip().lower()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from uuid import uuid5
+import pickle
+from uuid import RFC_4122, UUID, uuid5
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,7 +13,12 @@ from services.ingest.domainmodel import RECORD_NAMESPACE, conversion_record_id, 
 
 @given(property_id=st.text(max_size=40), key=st.text(max_size=200))
 def test_record_id_is_uuid5_of_property_and_key(property_id: str, key: str) -> None:
-    assert record_id(property_id, key) == uuid5(RECORD_NAMESPACE, f"{property_id}\x1f{key}")
+    made, expected = record_id(property_id, key), uuid5(RECORD_NAMESPACE, f"{property_id}\x1f{key}")
+    assert made == expected
+    assert type(made) is UUID
+    assert (made.version, made.variant, made.is_safe) == (5, RFC_4122, expected.is_safe)
+    assert hash(made) == hash(expected)
+    assert pickle.loads(pickle.dumps(made)) == expected
 
 
 def test_record_id_is_version_5_and_stable() -> None:

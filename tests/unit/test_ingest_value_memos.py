@@ -151,6 +151,7 @@ def test_a_remembered_context_still_forwards_only_addresses_that_tell_clients_ap
         assert isinstance(valid, ValidEvent)
         assert valid.geo_country == "DE"
         assert str(normaliser.network_address(public)) == "81.2.69.142"
+        assert valid.forwarded_address == normaliser.network_address(public)
     private = IncomingEvent(kind=EventKind.IDENTIFY, ip_address="10.0.0.1")
     assert normaliser.network_address(private) is None
     assert normaliser.network_address(private) is None
