@@ -161,6 +161,7 @@ class IngestApplication(LoggedApplication):
         # Each property's channel rules, compiled: touchpoints are classified with them.
         self.channel_rules = ChannelRulesBook(self)
         normaliser.classify_with(self.channel_rules.group_for)
+        vault.when_forgetting(normaliser.forget_remembered_values)
         self._normaliser = normaliser
         self._spend = spend
         self._spend_lock = threading.Lock()
@@ -178,6 +179,11 @@ class IngestApplication(LoggedApplication):
         # The store lookups a call makes before its write (known ids, identifier keys) run
         # here, so that a call can give up on them in time to answer before its deadline.
         self._lookups = ThreadPoolExecutor(LOOKUP_THREADS, thread_name_prefix="ingest-lookup")
+
+    def remembered_values(self) -> int:
+        """How many values taken from events (emails, ids, URLs as sent) this process
+        remembers to validate repeats quickly; forgetting identifiers empties them."""
+        return self._normaliser.remembered_values()
 
     def track(
         self,

@@ -47,6 +47,10 @@ class BoundedMemo(Generic[A, R]):
             raise found.with_traceback(None)
         return found
 
+    def clear(self) -> None:
+        """Forgets every remembered answer (and so the inputs they were remembered by)."""
+        self._answers.clear()
+
     def __len__(self) -> int:
         """How many answers are remembered now."""
         return len(self._answers)

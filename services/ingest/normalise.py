@@ -189,6 +189,29 @@ class Normaliser:
             tuple[TrafficSource, str, ChannelGroup],
         ] = {}
 
+    def forget_remembered_values(self) -> None:
+        """Forgets every value remembered from events so far: emails, user ids and client
+        contexts as sent, landing URLs and referrers. Called when identifiers are forgotten,
+        so that no raw value of an erased person stays in this process until evicted (the
+        memos refill from the next events)."""
+        for memo in (self._hash_email, self._identity, self._context):
+            memo.clear()
+        self._traffic_cache.clear()
+        self._source_cache.clear()
+        self._urls.forget_remembered()
+
+    def remembered_values(self) -> int:
+        """How many values taken from events are remembered now (what
+        `forget_remembered_values` forgets)."""
+        return (
+            len(self._hash_email)
+            + len(self._identity)
+            + len(self._context)
+            + len(self._traffic_cache)
+            + len(self._source_cache)
+            + self._urls.remembered()
+        )
+
     def classify_with(self, channel_groups: Callable[[str], ChannelGroup]) -> None:
         """Classifies each touchpoint with the channel group `channel_groups` answers for its
         property (the default group until this is called)."""

@@ -99,6 +99,16 @@ class UrlScrubber:
         self._urls = BoundedMemo(self._scrubbed_url, URL_CACHE_SIZE)
         self._pii_names = BoundedMemo(self._reads_as_pii_name, URL_CACHE_SIZE)
 
+    def forget_remembered(self) -> None:
+        """Forgets the URLs and parameter names remembered so far (URLs as sent may hold
+        personal data until scrubbed)."""
+        self._urls.clear()
+        self._pii_names.clear()
+
+    def remembered(self) -> int:
+        """How many URLs and parameter names are remembered now."""
+        return len(self._urls) + len(self._pii_names)
+
     def url(self, url: str) -> str:
         """The URL without personal data (unchanged when it holds none)."""
         if "?" not in url and "#" not in url and "@" not in url and "%" not in url:

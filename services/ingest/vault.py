@@ -25,7 +25,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -187,8 +187,21 @@ class SubjectVault:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self.lock = threading.Lock()
+        self._forgetting_hooks: list[Callable[[], None]] = []
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _secure_delete)
+
+    def when_forgetting(self, forget_remembered: Callable[[], None]) -> None:
+        """Calls `forget_remembered` whenever identifiers are forgotten (`forget_identifiers`,
+        or a forgotten person on identity's log), after their keys and records are gone: a
+        cache of values as sent empties with them, and this vault empties its pseudonyms
+        by identifier."""
+        self._forgetting_hooks.append(forget_remembered)
+
+    def _forget_remembered(self) -> None:
+        self._pseudonyms.clear()
+        for forget_remembered in self._forgetting_hooks:
+            forget_remembered()
 
     def create_tables(self) -> None:
         """Creates the vault's tables when missing."""
@@ -496,6 +509,7 @@ class SubjectVault:
             held = {by_pseudonym[p] for p in sealed}
         if erased:
             self._purge_deleted_keys()
+        self._forget_remembered()
         return erased, [i for i in dict.fromkeys(identifiers) if i in held]
 
     def forget_cached_keys(self) -> None:
@@ -522,6 +536,7 @@ class SubjectVault:
         if forgotten:
             self._delete_keys(forgotten)
             self._purge_deleted_keys()
+            self._forget_remembered()
         with self._engine.begin() as conn:
             record_position(conn, vault_positions, VAULT_CONSUMER, upstream, entries[-1].position)
 

@@ -4,6 +4,7 @@ does not store are not sealed, and URLs lose PII query parameters and email addr
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -133,6 +134,34 @@ def test_an_event_resent_after_its_person_was_forgotten_does_not_bring_keys_back
     [again] = app.track([incoming_login("login-1")], received_at=datetime.now(UTC))
     assert again.outcome is Outcome.DUPLICATE
     assert app.vault.reveal(PROPERTY, pseudonyms) == {}
+
+
+def login_with_email(event_id: str) -> IncomingEvent:
+    return replace(
+        incoming_login(event_id),
+        user_id=f"user-of-{event_id}",
+        email=EMAIL,
+        page_url=f"https://shop.example/account?email={EMAIL}&step=2",
+    )
+
+
+def test_a_forgotten_persons_values_as_sent_are_not_kept_in_memory(
+    app: IngestApplication,
+) -> None:
+    # Ingest remembers values as sent (an email, a user id, a URL) to validate repeats fast.
+    app.track([login_with_email("login-a")], received_at=datetime.now(UTC))
+    assert app.remembered_values() > 0
+
+    # A person forgotten on identity's log: nothing taken from events stays remembered.
+    pseudonyms = (app.vault.pseudonym(PROPERTY, "user:user-of-login-a"),)
+    app.vault.process_page("identity", [UpstreamEntry(3, Forgotten(PROPERTY, pseudonyms))])
+    assert app.remembered_values() == 0
+
+    # An erasure request by identifier does the same; later events are remembered again.
+    app.track([login_with_email("login-b")], received_at=datetime.now(UTC))
+    assert app.remembered_values() > 0
+    app.vault.forget_identifiers(PROPERTY, ["user:user-of-login-b"])
+    assert app.remembered_values() == 0
 
 
 def test_urls_are_stored_without_pii_query_parameters_or_email_addresses(

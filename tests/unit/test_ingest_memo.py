@@ -106,3 +106,14 @@ def test_a_memo_answers_as_its_function_and_stays_within_its_size(
             answer = str(error)
         assert answer == expected
         assert len(memo) <= size
+
+
+def test_a_cleared_memo_remembers_nothing_and_computes_again() -> None:
+    function = _Counted()
+    memo = BoundedMemo(function, size=10)
+    memo(1)
+    memo.clear()
+
+    assert len(memo) == 0
+    assert memo(1) == 2
+    assert function.calls == {1: 2}
