@@ -11,7 +11,7 @@ from sqlalchemy import Connection, and_, bindparam, select, update
 
 from common.follower import UpstreamEntry
 from common.sql_positions import record_position, stored_position
-from services.reporting.bulk import by_property_chunks, delete_keys, insert_rows
+from services.reporting.bulk import by_property_chunks, delete_keys, insert_rows, qualified_name
 from services.reporting.domainmodel import SpendEntry, VisitEvent
 from services.reporting.generations import Connectable, writer
 from services.reporting.log_clock import record_times
@@ -223,43 +223,67 @@ def _write_starts(
     insert_rows(conn, session_starts, rows)
 
 
+_SESSION_COLUMNS = ("property_id", "visitor", "number", "started_at", "last_event_at", "day",
+                    "channel", "source", "medium", "campaign", "events")  # fmt: skip
+
+
 def _load_states(
     conn: Connection, visitors: Iterable[VisitorKey]
 ) -> dict[VisitorKey, VisitorSessions]:
-    """The stored state of each visitor that has one."""
-    v, s = session_visitors.c, sessions.c
+    """The stored state of each visitor that has one: its current session and how many
+    sessions it has."""
     found: dict[VisitorKey, VisitorSessions] = {}
     for property_id, chunk in by_property_chunks(visitors, LOOKUP_CHUNK):
-        statement = (
-            select(sessions, v.session_count)
-            .join(
-                session_visitors,
-                and_(
-                    s.property_id == v.property_id,
-                    s.visitor == v.visitor,
-                    s.number == v.current_number,
-                ),
-            )
-            .where(v.property_id == property_id, v.visitor.in_(chunk))
-        )
-        for row in conn.execute(statement).mappings():
+        for row in _current_sessions(conn, property_id, chunk):
             session = Session(
-                property_id=row["property_id"],
-                visitor=row["visitor"],
-                number=row["number"],
-                started_at=_utc(row["started_at"]),
-                last_event_at=_utc(row["last_event_at"]),
-                day=row["day"],
-                channel=row["channel"],
-                source=row["source"],
-                medium=row["medium"],
-                campaign=row["campaign"],
-                events=row["events"],
+                property_id=row[0],
+                visitor=row[1],
+                number=row[2],
+                started_at=_utc(row[3]),
+                last_event_at=_utc(row[4]),
+                day=row[5],
+                channel=row[6],
+                source=row[7],
+                medium=row[8],
+                campaign=row[9],
+                events=row[10],
             )
-            found[(session.property_id, session.visitor)] = VisitorSessions(
-                session, row["session_count"]
-            )
+            found[(session.property_id, session.visitor)] = VisitorSessions(session, row[11])
     return found
+
+
+def _current_sessions(
+    conn: Connection, property_id: str, visitors: Sequence[str]
+) -> Iterable[Sequence[Any]]:
+    """The current session (_SESSION_COLUMNS) and session count of each of `visitors` of
+    `property_id` that has one. On PostgreSQL each visitor is found by its key, as
+    bulk.rows_by_key finds rows: a join with an `IN` list was planned, without fresh
+    statistics, as a scan of the property's whole range of `sessions`."""
+    if conn.dialect.name == "postgresql":
+        selected = ", ".join(f"s.{c}" for c in _SESSION_COLUMNS)
+        return conn.exec_driver_sql(
+            f"SELECT {selected}, v.session_count FROM unnest(%s::text[]) AS k(key) "
+            "CROSS JOIN LATERAL (SELECT v.current_number, v.session_count "
+            f"FROM {qualified_name(conn, session_visitors)} AS v "
+            "WHERE v.property_id = %s AND v.visitor = k.key OFFSET 0) AS v "
+            f"CROSS JOIN LATERAL (SELECT * FROM {qualified_name(conn, sessions)} AS s "
+            "WHERE s.property_id = %s AND s.visitor = k.key AND s.number = v.current_number "
+            "OFFSET 0) AS s",
+            (list(visitors), property_id, property_id),
+        )
+    v, s = session_visitors.c, sessions.c
+    return conn.execute(
+        select(*(s[c] for c in _SESSION_COLUMNS), v.session_count)
+        .join(
+            session_visitors,
+            and_(
+                s.property_id == v.property_id,
+                s.visitor == v.visitor,
+                s.number == v.current_number,
+            ),
+        )
+        .where(v.property_id == property_id, v.visitor.in_(visitors))
+    )
 
 
 def _write_sessions(conn: Connection, changed: Sequence[Session]) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from common.follower import UpstreamEntry
-from services.reporting.bulk import insert_new_rows
+from services.reporting.bulk import insert_new_rows, qualified_name
 from services.reporting.views import log_clock
 
 
@@ -45,12 +45,36 @@ def record_times(
     is kept."""
     base = upstream.split("/", 1)[0]
     last = entries[-1].position if entries else None
-    rows = [
-        {"upstream": base, "position": e.position, "recorded_at": _utc(e.recorded_at)}
+    kept = [
+        (e.position, _utc(e.recorded_at))
         for e in entries
         if e.recorded_at is not None and (e.position in changed or e.position == last)
     ]
+    if not kept:
+        return
+    if conn.dialect.name == "postgresql":
+        _insert_from_arrays(conn, base, kept)
+        return
+    rows = [{"upstream": base, "position": p, "recorded_at": t} for p, t in kept]
     insert_new_rows(conn, log_clock, rows)
+
+
+def _insert_from_arrays(
+    conn: Connection, upstream: str, kept: Sequence[tuple[int, datetime]]
+) -> None:
+    """Inserts the (position, time) rows of `upstream` not stored yet by one PostgreSQL
+    statement, the positions and times passed as two array literals: one round trip, where
+    staging them in a temporary table took four; a literal is one `str.join`, where psycopg
+    adapts a list element by element in Python."""
+    positions = "{" + ",".join(str(position) for position, _ in kept) + "}"
+    times = "{" + ",".join(moment.isoformat() for _, moment in kept) + "}"
+    conn.exec_driver_sql(
+        f"INSERT INTO {qualified_name(conn, log_clock)} (upstream, position, recorded_at) "
+        "SELECT %s, k.position, k.recorded_at "
+        "FROM unnest(%s::bigint[], %s::timestamptz[]) AS k(position, recorded_at) "
+        "ON CONFLICT DO NOTHING",
+        (upstream, positions, times),
+    )
 
 
 def _utc(moment: datetime) -> datetime:

@@ -44,7 +44,6 @@ from services.reporting.views import (
 )
 
 PROJECTION_NAME = "identity_links"
-LOOKUP_CHUNK = 200
 
 VisitorKey = tuple[str, str]
 FirstTouch = tuple[int, str, str]
@@ -121,18 +120,12 @@ def _by_property(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
 
 
 def _retracted_among(conn: Connection, property_id: str, ids: Sequence[str]) -> set[str]:
-    r = retracted_conversions.c
-    found: set[str] = set()
-    for start in range(0, len(ids), LOOKUP_CHUNK):
-        chunk = ids[start : start + LOOKUP_CHUNK]
-        found.update(
-            conn.execute(
-                select(r.conversion_id).where(
-                    r.property_id == property_id, r.conversion_id.in_(chunk)
-                )
-            ).scalars()
-        )
-    return found
+    """The conversions among `ids` of `property_id` that were retracted (each found by its
+    key, bulk.rows_by_key)."""
+    found = rows_by_key(
+        conn, retracted_conversions, property_id, "conversion_id", ids, ("conversion_id",)
+    )
+    return {conversion_id for (conversion_id,) in found}
 
 
 def _record_retractions(conn: Connection, retractions: Sequence[ConversionRetraction]) -> None:
