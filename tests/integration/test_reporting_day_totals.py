@@ -30,7 +30,6 @@ from services.reporting.domainmodel import (
 )
 from services.reporting.periods import key_of_day
 from services.reporting.projections import ConversionCreditsProjection
-from services.reporting.server import ReportingSettings, build_engine, migrate
 from services.reporting.views import (
     conversion_day_counts,
     conversion_day_totals,
@@ -38,6 +37,7 @@ from services.reporting.views import (
     day_total_zones,
 )
 from tests.conftest import Storage
+from tests.integration.helpers_attribution import migrated_views
 
 PROPERTY = "shop"
 ZONE = "Europe/Berlin"
@@ -54,11 +54,8 @@ MODELS = ("last_click", "linear", "participation")
 
 @pytest.fixture
 def engine(storage: Storage) -> Iterator[Engine]:
-    settings = ReportingSettings(database_url=storage.database_url, data_dir=storage.data_dir)
-    migrate(settings)
-    engine = build_engine(settings)
-    yield engine
-    engine.dispose()
+    with migrated_views(storage) as views:
+        yield views
 
 
 def credit(rng: random.Random, fraction: float) -> AttributedCredit:

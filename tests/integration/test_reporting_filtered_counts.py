@@ -23,9 +23,9 @@ from services.reporting.domainmodel import (
 from services.reporting.errors import ReportingError
 from services.reporting.fraction_units import UNITS_PER_CONVERSION
 from services.reporting.projections import ConversionCreditsProjection
-from services.reporting.server import ReportingSettings, build_engine, migrate
 from services.reporting.views import conversion_credits, unconsented_conversions
 from tests.conftest import Storage
+from tests.integration.helpers_attribution import migrated_views
 from tests.integration.test_reporting_day_totals import (
     DAYS,
     MODELS,
@@ -46,11 +46,8 @@ FILTERED = {
 
 @pytest.fixture
 def engine(storage: Storage) -> Iterator[Engine]:
-    settings = ReportingSettings(database_url=storage.database_url, data_dir=storage.data_dir)
-    migrate(settings)
-    engine = build_engine(settings)
-    yield engine
-    engine.dispose()
+    with migrated_views(storage) as views:
+        yield views
 
 
 def random_query(rng: random.Random, last_position: int) -> ReportQuery:

@@ -12,20 +12,17 @@ from sqlalchemy import Engine, select
 from common.follower import UpstreamEntry
 from services.reporting.generations import writer
 from services.reporting.log_clock import position_at, record_times, time_of
-from services.reporting.server import ReportingSettings, build_engine, migrate
 from services.reporting.views import log_clock
 from tests.conftest import Storage
+from tests.integration.helpers_attribution import migrated_views
 
 START = datetime(2026, 3, 29, 0, 59, 59, 999_999, tzinfo=UTC)
 
 
 @pytest.fixture
 def engine(storage: Storage) -> Iterator[Engine]:
-    settings = ReportingSettings(database_url=storage.database_url, data_dir=storage.data_dir)
-    migrate(settings)
-    engine = build_engine(settings)
-    yield engine
-    engine.dispose()
+    with migrated_views(storage) as views:
+        yield views
 
 
 def entry(position: int, recorded_at: datetime | None) -> UpstreamEntry[None]:
