@@ -236,6 +236,70 @@ def test_the_funnel_prefix_revision_orders_event_names_by_code_point_on_postgres
         assert "(property_id, kind, name, occurred_us)" in after.replace('"', "")
 
 
+def test_the_totals_revision_keys_them_by_code_point_with_room_to_update_on_postgresql(
+    views: ReportViews,
+) -> None:
+    # A generation below the revision holds a day total and a month total.
+    schema.migrate(views)
+    with schema._engine_for(views, 1) as engine, engine.begin() as conn:
+        schema.command.downgrade(schema._config(schema.VIEWS, conn), "v0009")
+        for table, period in (("conversion_day_totals", 20000), ("conversion_month_totals", 657)):
+            conn.exec_driver_sql(
+                f"INSERT INTO {table} VALUES ('shop', 'purchase', 'linear', 'channel', "
+                f"{period}, 'Email', 'EUR', 3, 5, 0, 1, 2)"
+            )
+    before = _totals_storage(views)
+
+    schema.migrate(views)
+
+    with views.connect(1) as conn:
+        totals = conn.execute(select(conversion_day_totals)).all()
+        months = conn.execute(select(conversion_month_totals)).all()
+    assert [tuple(row) for row in totals] == [
+        ("shop", "purchase", "linear", "channel", 20000, "Email", "EUR", 3, 5, 0, 1, 2)
+    ]
+    assert [tuple(row) for row in months] == [
+        ("shop", "purchase", "linear", "channel", 657, "Email", "EUR", 3, 5, 0, 1, 2)
+    ]
+    after = _totals_storage(views)
+    if views.is_postgres:
+        assert before == {"collations": set(), "options": set()}
+        assert after == {"collations": {"C"}, "options": {"fillfactor=70"}}
+    else:
+        assert before == after
+    assert schema.revision_of(views, 1) == schema.head(schema.VIEWS)
+
+
+def _totals_storage(views: ReportViews) -> dict[str, set[str]]:
+    """The explicit collations of the day and month totals' columns and the tables' storage
+    options on PostgreSQL; the tables' definitions on SQLite."""
+    names = "('conversion_day_totals', 'conversion_month_totals')"
+    with views.connect(1) as conn:
+        if not views.is_postgres:
+            found = conn.exec_driver_sql(
+                f"SELECT sql FROM {views.location(1)}.sqlite_master WHERE name IN {names}"
+            ).scalars()
+            return {"definitions": {str(d) for d in found}}
+        where = f"WHERE n.nspname = :schema AND r.relname IN {names}"
+        schema_of = {"schema": views.location(1)}
+        collations = conn.execute(
+            text(
+                "SELECT DISTINCT k.collname FROM pg_attribute a JOIN pg_class r ON r.oid = "
+                "a.attrelid JOIN pg_namespace n ON n.oid = r.relnamespace JOIN pg_collation k "
+                f"ON k.oid = a.attcollation {where} AND a.attnum > 0 AND k.collname <> 'default'"
+            ),
+            schema_of,
+        ).scalars()
+        options = conn.execute(
+            text(
+                "SELECT DISTINCT unnest(r.reloptions) FROM pg_class r JOIN pg_namespace n "
+                f"ON n.oid = r.relnamespace {where}"
+            ),
+            schema_of,
+        ).scalars()
+        return {"collations": set(collations), "options": set(options)}
+
+
 def _name_time_index(views: ReportViews) -> str:
     with views.connect(1) as conn:
         if views.is_postgres:
