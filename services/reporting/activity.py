@@ -13,7 +13,7 @@ from common.follower import UpstreamEntry
 from common.sql_positions import record_position, stored_position
 from services.reporting.bulk import by_property_chunks, delete_keys, insert_rows, qualified_name
 from services.reporting.domainmodel import SpendEntry, VisitEvent
-from services.reporting.generations import Connectable, projection_transaction, writer
+from services.reporting.generations import Connectable, writer
 from services.reporting.log_clock import record_times
 from services.reporting.person_projection import apply_person_events
 from services.reporting.person_values import ConversionRetraction, PersonEvent, TrackedVisit
@@ -69,7 +69,7 @@ class IngestActivityProjection:
                 values += [(entry.position, entry.value.visit), (entry.position, entry.value.event)]
             elif entry.value is not None:
                 values.append((entry.position, entry.value))
-        with projection_transaction(self._writer) as conn:
+        with self._writer.begin() as conn:
             if after is not None:
                 current = stored_position(conn, projection_positions, PROJECTION_NAME, upstream)
                 if current != after:

@@ -369,20 +369,6 @@ def writer(engine: Connectable) -> Connectable:
     return storage.writer(engine)
 
 
-@contextmanager
-def projection_transaction(writer: Connectable) -> Iterator[Connection]:
-    """A projection's write transaction on `writer` (what `writer` returns). On PostgreSQL its
-    commit does not wait for the WAL to reach disk (`synchronous_commit` off for this
-    transaction only): a page's views and its positions commit together and can be made
-    again from the upstream logs, so a crash loses at most the last pages, read again on
-    restart (docs/architecture.md, "Reporting"). Acknowledged writes, such as property
-    settings, never use it."""
-    with writer.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-        yield conn
-
-
 def _utc(moment: Any) -> datetime:
     value: datetime = moment
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

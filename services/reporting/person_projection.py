@@ -22,7 +22,7 @@ from services.reporting.cohort_summary import (
     refresh_persons,
     refresh_visitors,
 )
-from services.reporting.generations import Connectable, projection_transaction, writer
+from services.reporting.generations import Connectable, writer
 from services.reporting.log_clock import record_times
 from services.reporting.periods import EPOCH
 from services.reporting.person_values import (
@@ -258,7 +258,7 @@ class IdentityLinksProjection:
                 by_property.setdefault(entry.value.property_id, []).append(
                     (entry.position, entry.value)
                 )
-        with projection_transaction(self._writer) as conn:
+        with self._writer.begin() as conn:
             if after is not None:
                 current = stored_position(conn, projection_positions, PROJECTION_NAME, upstream)
                 if current != after:

@@ -39,7 +39,7 @@ from services.reporting.domainmodel import (
     StageChange,
 )
 from services.reporting.fraction_units import fraction_units
-from services.reporting.generations import Connectable, projection_transaction, writer
+from services.reporting.generations import Connectable, writer
 from services.reporting.identity_settings import apply_reporting_identities
 from services.reporting.log_clock import record_times
 from services.reporting.outcome_projection import HISTORY_TABLES, apply_outcomes
@@ -110,7 +110,7 @@ class ConversionCreditsProjection:
             (e.position, e.value) for e in entries if isinstance(e.value, ConversionAttribution)
         ]
         settings = [(e.position, e.value) for e in entries if isinstance(e.value, ConfiguredModels)]
-        with projection_transaction(self._writer) as conn:
+        with self._writer.begin() as conn:
             if after is not None:
                 current = stored_position(conn, projection_positions, PROJECTION_NAME, upstream)
                 if current != after:

@@ -8,12 +8,11 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Connection, Engine, event, inspect
+from sqlalchemy import Engine, inspect
 from sqlalchemy.exc import IntegrityError
 
 from common.follower import UpstreamEntry
 from common.money import Money
-from services.reporting.activity import IngestActivityProjection
 from services.reporting.application import (
     ReportingApplication,
 )
@@ -25,7 +24,6 @@ from services.reporting.domainmodel import (
     GroupBy,
     MetricsQuery,
     ModelCredits,
-    PropertySettings,
     ReportingInput,
     ReportQuery,
     Retraction,
@@ -34,7 +32,6 @@ from services.reporting.errors import (
     MixedCurrencyError,
 )
 from services.reporting.metrics import MetricsReports
-from services.reporting.person_projection import IdentityLinksProjection
 from services.reporting.projections import ConversionCreditsProjection
 from services.reporting.server import ReportingSettings, build_engine, migrate, rebuild_reports
 from tests.conftest import Storage
@@ -361,32 +358,3 @@ def test_values_at_the_int64_limit_add_up_exactly_on_every_backend(
         "email": 12 * (largest - 2 * third),
         "(none)": 1_000_001,
     }
-
-
-def test_projection_pages_commit_without_waiting_for_the_disk_and_settings_do_wait(
-    engine: Engine, projection: ConversionCreditsProjection
-) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("synchronous_commit is PostgreSQL's")
-    # Every commit on the views' engine notes its transaction's synchronous_commit.
-    seen: list[str] = []
-
-    def note(conn: Connection) -> None:
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        cursor.execute("SHOW synchronous_commit")
-        seen.append(cursor.fetchone()[0])
-
-    event.listen(engine, "commit", note)
-    try:
-        projection.process_page("attribution", [UpstreamEntry(1, attribution(1))])
-        IngestActivityProjection(engine).process_page("ingest", [UpstreamEntry(1, None)])
-        IdentityLinksProjection(engine).process_page("identity", [UpstreamEntry(1, None)])
-        projected = list(seen)
-        ReportingApplication(engine).set_property_settings(
-            PROPERTY, PropertySettings(time_zone="Europe/Berlin")
-        )
-    finally:
-        event.remove(engine, "commit", note)
-
-    assert projected == ["off", "off", "off"]
-    assert seen[3:] == ["on"]
