@@ -47,10 +47,6 @@ VIEWS_SCHEMA = "views"
 metadata = MetaData(schema=VIEWS_SCHEMA)
 """The view tables of one generation (rebuildable from the logs)."""
 
-CODE_POINT_TEXT = String().with_variant(String(collation="C"), "postgresql")
-"""The text of the day and month totals' keys: compared by code point on PostgreSQL too (as
-SQLite compares text), whatever the database's locale (views revision v0010)."""
-
 
 def _valid_from() -> Column[int]:
     return Column("valid_from", BigInteger, primary_key=True)
@@ -157,13 +153,13 @@ revision v0005 added it to filled tables, and filled it)."""
 conversion_day_totals = Table(
     "conversion_day_totals",
     metadata,
-    Column("property_id", CODE_POINT_TEXT, primary_key=True),
-    Column("conversion_name", CODE_POINT_TEXT, primary_key=True),
-    Column("model", CODE_POINT_TEXT, primary_key=True),
-    Column("dimension", CODE_POINT_TEXT, primary_key=True),
+    Column("property_id", String, primary_key=True),
+    Column("conversion_name", String, primary_key=True),
+    Column("model", String, primary_key=True),
+    Column("dimension", String, primary_key=True),
     Column("day", Integer, primary_key=True),
-    Column("value", CODE_POINT_TEXT, primary_key=True),
-    Column("currency_code", CODE_POINT_TEXT, primary_key=True),
+    Column("value", String, primary_key=True),
+    Column("currency_code", String, primary_key=True),
     Column("credits", BigInteger, nullable=False),
     Column("fraction_units", BigInteger, nullable=False),
     Column("value_high", BigInteger, nullable=False),
@@ -176,20 +172,18 @@ the one `day_total_zones` names), conversion name, model and value of each dimen
 (`dimension` a credits column, `value` its value) and currency: how many credits, their
 fraction units and their value micros in three parts (value_parts.VALUE_PART_BITS). Kept by
 the credits projection in the page's transaction (a revision or retraction subtracts its
-conversion's previous live credits); a row whose credits reach 0 is deleted. On PostgreSQL
-its pages are left 30% free (fillfactor 70, views revision v0010), so that adding to a row
-is an update in place that leaves the key's index alone."""
+conversion's previous live credits); a row whose credits reach 0 is deleted."""
 
 conversion_month_totals = Table(
     "conversion_month_totals",
     metadata,
-    Column("property_id", CODE_POINT_TEXT, primary_key=True),
-    Column("conversion_name", CODE_POINT_TEXT, primary_key=True),
-    Column("model", CODE_POINT_TEXT, primary_key=True),
-    Column("dimension", CODE_POINT_TEXT, primary_key=True),
+    Column("property_id", String, primary_key=True),
+    Column("conversion_name", String, primary_key=True),
+    Column("model", String, primary_key=True),
+    Column("dimension", String, primary_key=True),
     Column("month", Integer, primary_key=True),
-    Column("value", CODE_POINT_TEXT, primary_key=True),
-    Column("currency_code", CODE_POINT_TEXT, primary_key=True),
+    Column("value", String, primary_key=True),
+    Column("currency_code", String, primary_key=True),
     Column("credits", BigInteger, nullable=False),
     Column("fraction_units", BigInteger, nullable=False),
     Column("value_high", BigInteger, nullable=False),
