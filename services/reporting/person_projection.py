@@ -282,6 +282,8 @@ class IdentityLinksProjection:
                 else:
                     _apply_identity(conn, changes)
             owners_after = _link_owners(conn, moved)
+            # Before the cohort summary, whose lock (PostgreSQL) the other followers wait for.
+            record_times(conn, upstream, entries, {e.position for e in entries})
             refresh_persons(
                 conn,
                 moved
@@ -289,7 +291,6 @@ class IdentityLinksProjection:
                 | {(p, owners_after.get((p, i), i)) for p, i in moved},
                 by_property,
             )
-            record_times(conn, upstream, entries, {e.position for e in entries})
             record_position(
                 conn, projection_positions, PROJECTION_NAME, upstream, entries[-1].position
             )

@@ -139,6 +139,9 @@ class ConversionCreditsProjection:
             retracted = apply_outcomes(conn, entries)
             subtract_live(conn, retracted, zones)
             _end_current(conn, HISTORY_TABLES, retracted)
+            # Every entry's time: attribution's entries are few beside the rows each writes.
+            # Before the cohort summary, whose lock (PostgreSQL) the other followers wait for.
+            record_times(conn, upstream, entries, {e.position for e in entries})
             refresh_conversions(
                 conn,
                 [
@@ -150,8 +153,6 @@ class ConversionCreditsProjection:
             )
             _apply_configured_models(conn, settings)
             apply_reporting_identities(conn, settings)
-            # Every entry's time: attribution's entries are few beside the rows each writes.
-            record_times(conn, upstream, entries, {e.position for e in entries})
             record_position(
                 conn, projection_positions, PROJECTION_NAME, upstream, entries[-1].position
             )
