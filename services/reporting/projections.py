@@ -123,21 +123,23 @@ class ConversionCreditsProjection:
             )
             revisions = _accepted_revisions(attributions, stored)
             retractions = [e.value for e in entries if isinstance(e.value, Retraction)]
+            position = entries[-1].position
             zones = zones_for(
                 conn,
                 [r.attribution.property_id for r in revisions]
                 + [r.property_id for r in retractions],
+                position,
             )
             revised = (conversion_credits, unconsented_conversions, *PATH_TABLES)
             ending = _with_current_rows(
                 conn, revised, _first_per_key((r.key, r.valid_from) for r in revisions), stored
             )
-            subtract_live(conn, ending, zones)
+            subtract_live(conn, ending, zones, position)
             _end_current(conn, revised, ending)
-            _insert_credits(conn, revisions, zones)
+            _insert_credits(conn, revisions, zones, position)
             insert_paths(conn, revisions)
             retracted = apply_outcomes(conn, entries)
-            subtract_live(conn, retracted, zones)
+            subtract_live(conn, retracted, zones, position)
             _end_current(conn, HISTORY_TABLES, retracted)
             refresh_conversions(
                 conn,
@@ -152,9 +154,7 @@ class ConversionCreditsProjection:
             apply_reporting_identities(conn, settings)
             # Every entry's time: attribution's entries are few beside the rows each writes.
             record_times(conn, upstream, entries, {e.position for e in entries})
-            record_position(
-                conn, projection_positions, PROJECTION_NAME, upstream, entries[-1].position
-            )
+            record_position(conn, projection_positions, PROJECTION_NAME, upstream, position)
 
 
 def _accepted_revisions(
@@ -296,7 +296,7 @@ _dimension_values = attrgetter(*DIMENSIONS)
 
 
 def _insert_credits(
-    conn: Connection, revisions: Sequence[Revision], zones: dict[str, ZoneInfo]
+    conn: Connection, revisions: Sequence[Revision], zones: dict[str, ZoneInfo], position: int
 ) -> None:
     """Inserts every credit of each revision (with its fraction units) and adds the live ones
     to the day totals: the rows are staged once (bulk.stage_rows) and go on to
@@ -347,6 +347,6 @@ def _insert_credits(
             f"INSERT INTO {qualified_name(conn, conversion_credits)} ({names}) "
             f"SELECT {names} FROM {staged}"
         )
-        add_staged_credits(conn, staged)
+        add_staged_credits(conn, staged, position)
     if unconsented:
         insert_rows(conn, unconsented_conversions, unconsented)

@@ -45,6 +45,7 @@ from services.reporting.access import RATE_COSTS, policy
 from services.reporting.activity import PROJECTION_NAME as ACTIVITY
 from services.reporting.activity import IngestActivityProjection
 from services.reporting.application import ReportingApplication
+from services.reporting.filter_totals import FilterTotalsFollower
 from services.reporting.generations import LIVE, GenerationEngine, ReportViews
 from services.reporting.metrics import MetricsReports
 from services.reporting.outcome_reports import OutcomeReports
@@ -303,7 +304,10 @@ def _start(
         ready_at_start=False,
         transport=settings.transport,
     )
+    # Whole days' filter totals, apart from the catch-up, in the replica leading the task.
+    filter_totals = FilterTotalsFollower(engine, election.task_leadership("filter-totals"))
     rebuilder.start()
+    filter_totals.start()
     return RunningService(
         "reporting",
         server,
@@ -311,6 +315,7 @@ def _start(
         interrupts=interrupts,
         closers=[
             rebuilder.stop,
+            filter_totals.stop,
             *key_closers,
             engine.dispose,
             audit.close,
