@@ -46,7 +46,10 @@ FILTER_DIMENSIONS = ("channel", "device_type", "country")
 the filters reports take most (a filter on another dimension reads the credits)."""
 
 BATCH_DAYS = 8
-"""Days summarised per transaction: on SQLite the follower holds the write lock that long."""
+"""At most this many days are summarised per transaction."""
+BATCH_CREDITS = 2_000
+"""A batch ends after the day that brings the live credits it read to this many (on SQLite
+the follower holds the write lock for its batch: ~0.5-1.5 s per 2,000 credits measured)."""
 PAUSE_RATIO = 1.0
 """After a batch, the follower waits this many times the batch's time before the next, so
 that the catch-up gets the write lock (SQLite) and the cores at least half of the time."""
@@ -287,10 +290,13 @@ def summarise(conn: Connection, day: StaleDay) -> int:
     return int(read or 0)
 
 
-def summarise_batch(engine: Connectable, limit: int = BATCH_DAYS) -> Pass:
-    """Summarises up to `limit` stale days and removes up to `limit` summaries of days gone,
-    in one transaction whose reads see one snapshot (REPEATABLE READ on PostgreSQL; SQLite's
-    write transaction is one), so each summary holds the credits its `changed_at` stood for."""
+def summarise_batch(
+    engine: Connectable, limit: int = BATCH_DAYS, credit_budget: int = BATCH_CREDITS
+) -> Pass:
+    """Summarises up to `limit` stale days (fewer once they have read `credit_budget` live
+    credits) and removes up to `limit` summaries of days gone, in one transaction whose
+    reads see one snapshot (REPEATABLE READ on PostgreSQL; SQLite's write transaction is
+    one), so each summary holds the credits its `changed_at` stood for."""
     with writer(engine).connect() as conn:
         if conn.dialect.name == "postgresql":
             conn.execution_options(isolation_level="REPEATABLE READ")
@@ -298,9 +304,13 @@ def summarise_batch(engine: Connectable, limit: int = BATCH_DAYS) -> Pass:
             gone = _gone_days(conn, limit)
             for key in gone:
                 _forget(conn, key)
-            days = stale_days(conn, limit)
-            credits = sum(summarise(conn, day) for day in days)
-    return Pass(len(days), len(gone), credits)
+            credits = summarised = 0
+            for day in stale_days(conn, limit):
+                credits += summarise(conn, day)
+                summarised += 1
+                if credits >= credit_budget:
+                    break
+    return Pass(summarised, len(gone), credits)
 
 
 def summarise_all(engine: Connectable, limit: int = BATCH_DAYS) -> Pass:

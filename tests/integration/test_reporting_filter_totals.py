@@ -211,7 +211,7 @@ def test_the_catch_up_stamps_each_changed_day_with_its_page_position(engine: Eng
     assert {at for key, at in after.items() if key not in changed} == {60}
 
 
-def test_a_batch_summarises_at_most_its_days_and_counts_the_credits_it_read(
+def test_a_batch_summarises_at_most_its_days_or_its_credits_and_counts_them(
     engine: Engine,
 ) -> None:
     app = ReportingApplication(engine, ("attribution",))
@@ -243,6 +243,9 @@ def test_a_batch_summarises_at_most_its_days_and_counts_the_credits_it_read(
         assert done.credits == expected > 0
         assert conn.execute(select(func.count()).select_from(filter_summarised_days)).scalar() == 3
         assert conn.execute(select(func.count()).select_from(filter_day_counts)).scalar()
+
+    # A batch also ends after the day that spends its budget of credits.
+    assert summarise_batch(engine, 3, credit_budget=1).summarised == 1
 
 
 def test_a_summarised_window_reads_no_credits_and_a_changed_day_reads_its_own(
