@@ -7,12 +7,17 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     BigInteger,
     Connection,
+    Insert,
+    Integer,
+    String,
     and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -149,6 +154,47 @@ def summarise(conn: Connection, day: StaleDay) -> int:
     key = (day.property_id, day.conversion_name, day.model, day.day)
     _forget(conn, key)
     zone = ZoneInfo(day.time_zone)
+    parameters = {
+        "p_property": day.property_id,
+        "p_name": day.conversion_name,
+        "p_model": day.model,
+        "p_day": day.day,
+        "p_start": period_start(Interval.DAY, day.day, zone),
+        "p_end": period_start(Interval.DAY, day.day + 1, zone),
+    }
+    totals, counts = _summing_statements()
+    conn.execute(totals, parameters)
+    conn.execute(counts, parameters)
+    conn.execute(
+        insert(filter_summarised_days).values(
+            property_id=day.property_id,
+            conversion_name=day.conversion_name,
+            model=day.model,
+            day=day.day,
+            changed_at=day.changed_at,
+            time_zone=day.time_zone,
+        )
+    )
+    t = filter_day_totals.c
+    first = FILTER_DIMENSIONS[0]
+    read = conn.execute(
+        select(func.sum(t.credits)).where(
+            t.property_id == day.property_id,
+            t.conversion_name == day.conversion_name,
+            t.model == day.model,
+            t.filter_dimension == first,
+            t.dimension == first,
+            t.day == day.day,
+        )
+    ).scalar()
+    return int(read or 0)
+
+
+@cache
+def _summing_statements() -> tuple[Insert, Insert]:
+    """The two statements that sum one day's live credits into the filter totals and counts,
+    built once (building them per day cost more CPU than the database's work on small days),
+    with parameters p_property, p_name, p_model, p_day and the day's [p_start, p_end)."""
     c, u = conversion_credits.c, unconsented_conversions.c
     dimensions = dict.fromkeys((*FILTER_DIMENSIONS, *DIMENSIONS))
     credits = (
@@ -160,21 +206,22 @@ def summarise(conn: Connection, day: StaleDay) -> int:
             *(c[d] for d in dimensions),
         )
         .where(
-            c.property_id == day.property_id,
-            c.conversion_name == day.conversion_name,
-            c.model == day.model,
+            c.property_id == bindparam("p_property"),
+            c.conversion_name == bindparam("p_name"),
+            c.model == bindparam("p_model"),
             c.valid_to.is_(None),
-            c.occurred_at >= period_start(Interval.DAY, day.day, zone),
-            c.occurred_at < period_start(Interval.DAY, day.day + 1, zone),
+            c.occurred_at >= bindparam("p_start"),
+            c.occurred_at < bindparam("p_end"),
         )
         .cte("filter_day_credits")
         .prefix_with("MATERIALIZED")
     )
     head = (
-        literal(day.property_id).label("property_id"),
-        literal(day.conversion_name).label("conversion_name"),
-        literal(day.model).label("model"),
+        bindparam("p_property", type_=String).label("property_id"),
+        bindparam("p_name", type_=String).label("conversion_name"),
+        bindparam("p_model", type_=String).label("model"),
     )
+    day = bindparam("p_day", type_=Integer).label("day")
     pairs = union_all(
         *(
             select(
@@ -195,33 +242,31 @@ def summarise(conn: Connection, day: StaleDay) -> int:
     summed = select(
         *head,
         *keys,
-        literal(day.day).label("day"),
+        day,
         *ends,
         cast(func.count(), BigInteger),
         func.sum(pairs.c.units),
         *value_part_sums(pairs.c.micros),
     ).group_by(*keys, *ends)
     t = filter_day_totals.c
-    conn.execute(
-        insert(filter_day_totals).from_select(
-            [
-                t.property_id,
-                t.conversion_name,
-                t.model,
-                t.filter_dimension,
-                t.filter_value,
-                t.dimension,
-                t.day,
-                t.value,
-                t.currency_code,
-                t.credits,
-                t.fraction_units,
-                t.value_high,
-                t.value_middle,
-                t.value_low,
-            ],
-            summed,
-        )
+    totals = insert(filter_day_totals).from_select(
+        [
+            t.property_id,
+            t.conversion_name,
+            t.model,
+            t.filter_dimension,
+            t.filter_value,
+            t.dimension,
+            t.day,
+            t.value,
+            t.currency_code,
+            t.credits,
+            t.fraction_units,
+            t.value_high,
+            t.value_middle,
+            t.value_low,
+        ],
+        summed,
     )
     per_value = union_all(
         *(
@@ -236,7 +281,7 @@ def summarise(conn: Connection, day: StaleDay) -> int:
     flagged = (
         select(u.conversion_id)
         .where(
-            u.property_id == day.property_id,
+            u.property_id == bindparam("p_property"),
             u.conversion_id == per_value.c.conversion_id,
             u.valid_to.is_(None),
         )
@@ -246,48 +291,25 @@ def summarise(conn: Connection, day: StaleDay) -> int:
         *head,
         per_value.c.filter_dimension,
         per_value.c.filter_value,
-        literal(day.day).label("day"),
+        day,
         cast(func.count(), BigInteger),
         cast(func.count(case((flagged, 1), else_=None)), BigInteger),
     ).group_by(per_value.c.filter_dimension, per_value.c.filter_value)
     k = filter_day_counts.c
-    conn.execute(
-        insert(filter_day_counts).from_select(
-            [
-                k.property_id,
-                k.conversion_name,
-                k.model,
-                k.filter_dimension,
-                k.filter_value,
-                k.day,
-                k.conversions,
-                k.unconsented,
-            ],
-            counted,
-        )
+    counts = insert(filter_day_counts).from_select(
+        [
+            k.property_id,
+            k.conversion_name,
+            k.model,
+            k.filter_dimension,
+            k.filter_value,
+            k.day,
+            k.conversions,
+            k.unconsented,
+        ],
+        counted,
     )
-    conn.execute(
-        insert(filter_summarised_days).values(
-            property_id=day.property_id,
-            conversion_name=day.conversion_name,
-            model=day.model,
-            day=day.day,
-            changed_at=day.changed_at,
-            time_zone=day.time_zone,
-        )
-    )
-    first = FILTER_DIMENSIONS[0]
-    read = conn.execute(
-        select(func.sum(t.credits)).where(
-            t.property_id == day.property_id,
-            t.conversion_name == day.conversion_name,
-            t.model == day.model,
-            t.filter_dimension == first,
-            t.dimension == first,
-            t.day == day.day,
-        )
-    ).scalar()
-    return int(read or 0)
+    return totals, counts
 
 
 def summarise_batch(
