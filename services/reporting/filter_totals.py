@@ -54,7 +54,7 @@ BATCH_DAYS = 8
 """At most this many days are summarised per transaction."""
 BATCH_CREDITS = 2_000
 """A batch ends after the day that brings the live credits it read to this many (on SQLite
-the follower holds the write lock for its batch: ~0.5-1.5 s per 2,000 credits measured)."""
+the follower holds the write lock for its batch: ~0.6-1.2 s per 2,000 credits measured on SQLite)."""
 PAUSE_RATIO = 1.0
 """After a batch, the follower waits this many times the batch's time before the next, so
 that the catch-up gets the write lock (SQLite) and the cores at least half of the time."""
