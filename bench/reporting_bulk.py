@@ -67,11 +67,12 @@ def bulk_load(
         for r in revisions:
             if r.key in latest:
                 ends.setdefault(r.key, r.valid_from)
+        position = chunk[-1].position
         with write.begin() as conn:
-            zones = zones_for(conn, {r.key[0] for r in revisions})
-            subtract_live(conn, ends, zones)
+            zones = zones_for(conn, {r.key[0] for r in revisions}, position)
+            subtract_live(conn, ends, zones, position)
             _end_current(conn, REVISED_TABLES, ends)
-            _insert_credits(conn, revisions, zones)
+            _insert_credits(conn, revisions, zones, position)
             insert_paths(conn, revisions)
             record_times(conn, UPSTREAM, chunk, {e.position for e in chunk})
         for r in revisions:

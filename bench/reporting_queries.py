@@ -9,9 +9,12 @@ share of conversions later in the log (their first revision stays as history, `v
 set, for as-of queries). The time this takes is the projection catch-up row (entries/s;
 gRPC reads and decoding excluded).
 
-Then the public query objects (`ReportingApplication`, `MetricsReports`, `PathReports`, not
-gRPC) answer repeated, varied queries of each kind on the largest property; p50 and p99 are
-printed with the number of queries (with few queries p99 is about the slowest one).
+Then the filter totals follower (services/reporting/filter_totals.py) summarises every day
+to its end, as the running service does in the background: its row gives its CPU per live
+credit read. Then the public query objects (`ReportingApplication`, `MetricsReports`,
+`PathReports`, not gRPC) answer repeated, varied queries of each kind on the largest
+property; p50 and p99 are printed with the number of queries (with few queries p99 is about
+the slowest one).
 
 Scales: `tiny` (tests), `default` (20k conversions, about 200k credit rows; `make bench`)
 and `full` (1M conversions, about 10M credit rows: the issue's scale). `--loader bulk` (the
@@ -52,6 +55,7 @@ from services.reporting.domainmodel import (
     ReportingInput,
     ReportQuery,
 )
+from services.reporting.filter_totals import summarise_all
 from services.reporting.metrics import MetricsReports
 from services.reporting.path_reports import PathReports
 from services.reporting.path_values import DistributionKind, PathQuery, PathSummary
@@ -365,7 +369,7 @@ def _window(rng: random.Random, days: int) -> tuple[datetime, datetime]:
 
 def query_kinds(engine: Engine, last_position: int) -> dict[str, Callable[[random.Random], object]]:
     """Each kind of query, as a function of a random generator that varies it."""
-    reports = ReportingApplication(engine, ("attribution",))
+    reports = ReportingApplication(engine, ("attribution",), filter_totals=True)
     metrics = MetricsReports(engine)
     paths = PathReports(engine)
     prop = PROPERTIES[0][0]
@@ -537,6 +541,11 @@ def run(env: Mapping[str, str], backend: str, scale: Scale, bulk: bool = False) 
             credit_rows = conn.execute(
                 select(func.count()).select_from(conversion_credits)
             ).scalar_one()
+        log.info("%s: summarising the filter totals", backend)
+        follower_cpu, follower_wall = time.process_time(), time.perf_counter()
+        summarised = summarise_all(engine)
+        follower_cpu = time.process_time() - follower_cpu
+        follower_wall = time.perf_counter() - follower_wall
         log.info("%s: timing report queries", backend)
         timings = time_queries(query_kinds(engine, loaded.last_position), scale)
     size = f"{scale.name}: {scale.conversions:,} conv"
@@ -560,7 +569,17 @@ def run(env: Mapping[str, str], backend: str, scale: Scale, bulk: bool = False) 
             f"target >= 20,000/s; {PAGE} entries per transaction, {credit_rows:,} credit rows "
             "written (process_page only: no gRPC read or decoding)",
         )
-    rows = [first]
+    per_credit = follower_cpu / summarised.credits * 1e6 if summarised.credits else 0.0
+    follower = Row(
+        "filter totals follower, every day to its end",
+        backend,
+        f"{summarised.summarised:,} days",
+        follower_wall,
+        per_second(summarised.credits, follower_wall, "credits"),
+        f"{summarised.credits:,} live credits read; {follower_cpu:,.1f} s CPU in the bench "
+        f"process ({per_credit:,.0f} us per credit; PostgreSQL's server CPU not included)",
+    )
+    rows = [first, follower]
     for timing in timings:
         p50, p99 = timing.percentile(0.5), timing.percentile(0.99)
         target = TARGETS.get(timing.kind)

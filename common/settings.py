@@ -34,6 +34,18 @@ def env_int(env: Mapping[str, str], key: str, default: int) -> int:
         raise SettingsError(f"{key} must be an integer, not {raw!r}") from None
 
 
+def env_flag(env: Mapping[str, str], key: str, default: bool) -> bool:
+    """An on/off setting: y, yes, 1, true, on or n, no, 0, false, off (any case)."""
+    raw = env_str(env, key).lower()
+    if not raw:
+        return default
+    if raw in (*TRUE_WORDS, "on"):
+        return True
+    if raw in ("n", "no", "0", "false", "off"):
+        return False
+    raise SettingsError(f"{key} must be on or off (y/n, true/false, 1/0), not {raw!r}")
+
+
 def secret(env: Mapping[str, str], name: str) -> str | None:
     """The secret `name`: its value, or the content of the file named by `name_FILE` (a mounted
     Kubernetes or Docker secret) without one trailing newline; None when neither is set."""

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     Select,
     Table,
+    and_,
     case,
     cast,
     delete,
@@ -54,6 +55,7 @@ from services.reporting.errors import (
     MixedCurrencyError,
     UnknownPropertyError,
 )
+from services.reporting.filter_totals import FILTER_DIMENSIONS
 from services.reporting.fraction_units import UNITS_PER_CONVERSION
 from services.reporting.generations import Connectable, writer
 from services.reporting.log_clock import time_of
@@ -85,6 +87,9 @@ from services.reporting.views import (
     conversion_day_totals,
     conversion_month_totals,
     day_total_zones,
+    filter_day_counts,
+    filter_day_totals,
+    filter_summarised_days,
     property_settings,
     unconsented_conversions,
 )
@@ -93,12 +98,22 @@ from services.reporting.views import (
 class ReportingApplication:
     """Answers report queries from the views that the projections keep up to date."""
 
-    def __init__(self, engine: Connectable, upstreams: Sequence[str] = (), shards: int = 1) -> None:
+    def __init__(
+        self,
+        engine: Connectable,
+        upstreams: Sequence[str] = (),
+        shards: int = 1,
+        *,
+        filter_totals: bool = False,
+    ) -> None:
         """`upstreams` are the logs whose positions each report carries as its freshness;
         `shards`, how many shards the followers run in (a report's positions are those of its
-        property's shard)."""
+        property's shard); `filter_totals`, whether reports filtered by one value of a filter
+        dimension read the days the filter totals summarise (off: the credits, as when no
+        follower sums them)."""
         self._engine = engine
         self._shards = shards
+        self._filter_totals = filter_totals
         self._writer = writer(engine)
         self._upstreams = tuple(upstreams)
 
@@ -168,7 +183,8 @@ class ReportingApplication:
                 )
             )
             if _totals_zone(conn, property_id) != settings.time_zone:
-                recompute(conn, property_id, settings.time_zone)
+                position = live_position(conn, ATTRIBUTION, property_id, self._shards)
+                recompute(conn, property_id, settings.time_zone, position)
         return settings
 
     def compare_models(self, query: ReportQuery, models: Sequence[str]) -> ModelComparison:
@@ -413,12 +429,16 @@ class ReportingApplication:
             and query.start is not None
         ):
             first_key = key_of(query.interval, utc(query.start), zone)
-        if not (totals and _reads_day_totals(query)):
+        filtered = _filtered_by(query) if self._filter_totals else None
+        if not (totals and _reads_day_totals(query, filtered)):
             return self._credit_sums(conn, query, zone, first_key)
         first, last = _whole_days(query, zone)
         if first is not None and last is not None and first >= last:
             return self._credit_sums(conn, query, zone, first_key)
-        sums = _day_sums(conn, query, first, last, first_key)
+        if filtered is None:
+            sums = _day_sums(conn, query, first, last, first_key)
+        else:
+            sums = self._filtered_day_sums(conn, query, filtered, zone, first, last, first_key)
         if first is not None and query.start is not None:
             whole_from = period_start(Interval.DAY, first, zone)
             if utc(query.start) < whole_from:
@@ -429,6 +449,32 @@ class ReportingApplication:
             if whole_until < utc(query.end):
                 edge = self._credit_sums(conn, replace(query, start=whole_until), zone, first_key)
                 sums = sums.merged(edge)
+        return sums
+
+    def _filtered_day_sums(
+        self,
+        conn: Connection,
+        query: ReportQuery,
+        filtered: tuple[str, str],
+        zone: ZoneInfo,
+        first: int | None,
+        last: int | None,
+        first_key: int,
+    ) -> _PeriodSums:
+        """The period sums of the whole days [first, last) of a query filtered by one value
+        of a filter dimension: the days whose filter summary is current from the filter
+        totals, each run of the others (days being written, or not summarised yet) from the
+        credits."""
+        names = list(query.conversion_names) or _day_names(conn, query.property_id, query.model)
+        stale = _stale_days(conn, query, names, zone.key, first, last)
+        sums = _filter_day_sums(conn, query, names, filtered, zone.key, first, last, first_key)
+        for low, high in _runs(stale):
+            part = replace(
+                query,
+                start=period_start(Interval.DAY, low, zone),
+                end=period_start(Interval.DAY, high, zone),
+            )
+            sums = sums.merged(self._credit_sums(conn, part, zone, first_key))
         return sums
 
     def _credit_sums(
@@ -806,10 +852,189 @@ def _totals_zone(conn: Connection, property_id: str) -> str | None:
     ).scalar_one_or_none()
 
 
-def _reads_day_totals(query: ReportQuery) -> bool:
-    """Whether the day totals answer the query's whole days: live, no filter, grouped by one
-    dimension (or conversion names)."""
-    return query.as_of is None and not query.filters and len(query.grouped_by) == 1
+def _reads_day_totals(query: ReportQuery, filtered: tuple[str, str] | None) -> bool:
+    """Whether the day totals (or the filter totals, for the whole days summarised) answer
+    the query's whole days: live, grouped by one dimension (or conversion names), and no
+    filter or one value of a filter dimension (`filtered`, see `_filtered_by`)."""
+    return (
+        query.as_of is None
+        and len(query.grouped_by) == 1
+        and (not query.filters or filtered is not None)
+    )
+
+
+def _filtered_by(query: ReportQuery) -> tuple[str, str] | None:
+    """The (dimension, stored value) of the query's filter when it is one value of one of
+    the filter totals' dimensions (None otherwise; "(not set)" is stored as empty)."""
+    if len(query.filters) != 1 or len(query.filters[0].values) != 1:
+        return None
+    found = query.filters[0]
+    if found.dimension.value not in FILTER_DIMENSIONS:
+        return None
+    value = found.values[0]
+    return found.dimension.value, "" if value == NOT_SET else value
+
+
+def _day_range(
+    column: ColumnElement[int], low: int | None, high: int | None
+) -> list[ColumnElement[bool]]:
+    """`column` in [low, high) (None: open on that side)."""
+    found = []
+    if low is not None:
+        found.append(column >= low)
+    if high is not None:
+        found.append(column < high)
+    return found
+
+
+def _stale_days(
+    conn: Connection,
+    query: ReportQuery,
+    names: Sequence[str],
+    zone_name: str,
+    first: int | None,
+    last: int | None,
+) -> list[int]:
+    """The days in [first, last) with live credits of the query's names and model whose
+    filter summary is missing, or was made at another `changed_at` or in another zone, in
+    order."""
+    n, s = conversion_day_counts.c, filter_summarised_days.c
+    statement = (
+        select(n.day)
+        .outerjoin(
+            filter_summarised_days,
+            and_(
+                s.property_id == n.property_id,
+                s.conversion_name == n.conversion_name,
+                s.model == n.model,
+                s.day == n.day,
+            ),
+        )
+        .where(
+            n.property_id == query.property_id,
+            n.conversion_name.in_(names),
+            n.model == query.model,
+            *_day_range(n.day, first, last),
+            or_(s.day.is_(None), s.changed_at != n.changed_at, s.time_zone != zone_name),
+        )
+        .distinct()
+        .order_by(n.day)
+    )
+    return [int(day) for day in conn.execute(statement).scalars()]
+
+
+def _runs(days: Sequence[int]) -> list[tuple[int, int]]:
+    """Ordered days as runs of consecutive ones, [first, last)."""
+    runs: list[tuple[int, int]] = []
+    for day in days:
+        if runs and runs[-1][1] == day:
+            runs[-1] = (runs[-1][0], day + 1)
+        else:
+            runs.append((day, day + 1))
+    return runs
+
+
+def _filter_day_sums(
+    conn: Connection,
+    query: ReportQuery,
+    names: Sequence[str],
+    filtered: tuple[str, str],
+    zone_name: str,
+    first: int | None,
+    last: int | None,
+    first_key: int,
+) -> _PeriodSums:
+    """The period sums of the days in [first, last) whose filter summary is current (made
+    at their count row's `changed_at`, in `zone_name`) from the filter totals and counts of
+    the filter's value (periods as indexes from `first_key`)."""
+    t, k = filter_day_totals.c, filter_day_counts.c
+    n, s = conversion_day_counts.c, filter_summarised_days.c
+    dimension = query.grouped_by[0]
+    by_name = dimension is GroupBy.CONVERSION_NAME
+    summed = GroupBy.CHANNEL.value if by_name else dimension.value
+    grouped = t.conversion_name if by_name else t.value
+
+    def where(table: Any) -> list[ColumnElement[bool]]:
+        current = (
+            select(s.day)
+            .join_from(
+                filter_summarised_days,
+                conversion_day_counts,
+                and_(
+                    n.property_id == s.property_id,
+                    n.conversion_name == s.conversion_name,
+                    n.model == s.model,
+                    n.day == s.day,
+                    n.changed_at == s.changed_at,
+                ),
+            )
+            .where(
+                s.property_id == table.property_id,
+                s.conversion_name == table.conversion_name,
+                s.model == table.model,
+                s.day == table.day,
+                s.time_zone == zone_name,
+            )
+            .exists()
+        )
+        return [
+            table.property_id == query.property_id,
+            table.conversion_name.in_(names),
+            table.model == query.model,
+            table.filter_dimension == filtered[0],
+            table.filter_value == filtered[1],
+            *_day_range(table.day, first, last),
+            current,
+        ]
+
+    counted = where(k)
+    day_key: ColumnElement[int] | None = None
+    if query.interval is not Interval.NONE:
+        lowest, highest = conn.execute(
+            select(func.min(k.day), func.max(k.day)).where(*counted)
+        ).one()
+        if lowest is None:
+            return _PeriodSums({}, 0, 0)
+        day_key = day_key_sql(t.day, query.interval, int(lowest), int(highest))
+    groups: list[ColumnElement[Any]] = [
+        case((func.coalesce(grouped, "") == "", NOT_SET), else_=grouped).label("g0")
+    ]
+    if day_key is not None:
+        groups.append(day_key.label("period"))
+    rows = (
+        select(
+            *groups,
+            t.fraction_units,
+            t.value_high,
+            t.value_middle,
+            t.value_low,
+            t.currency_code,
+        )
+        .where(*where(t), t.dimension == summed)
+        .subquery()
+    )
+    periodic = day_key is not None
+    keys = [rows.c.g0, *([rows.c.period] if periodic else [])]
+    statement = select(
+        *keys,
+        func.sum(rows.c.fraction_units),
+        func.sum(rows.c.value_high),
+        func.sum(rows.c.value_middle),
+        func.sum(rows.c.value_low),
+        func.min(rows.c.currency_code),
+        func.max(rows.c.currency_code),
+    ).group_by(*keys)
+    found: dict[tuple[tuple[str, ...], int | None], _GroupSums] = {}
+    for row in conn.execute(statement):
+        index = int(row[1]) - first_key if periodic else None
+        units, high, middle, low, lowest_code, highest_code = row[2 if periodic else 1 :]
+        found[((str(row[0]),), index)] = _GroupSums(
+            int(units), joined_value(high, middle, low), lowest_code, highest_code
+        )
+    conversions, unconsented = conn.execute(
+        select(func.sum(k.conversions), func.sum(k.unconsented)).where(*counted)
+    ).one()
+    return _PeriodSums(found, int(conversions or 0), int(unconsented or 0))
 
 
 def _whole_days(query: ReportQuery, zone: ZoneInfo) -> tuple[int | None, int | None]:

@@ -55,21 +55,25 @@ the local day of a live credit (in its property's zone, `zones_for`) and 1 for a
 of a conversion counted without consent."""
 
 
-def add_staged_credits(conn: Connection, staged: str) -> None:
+def add_staged_credits(conn: Connection, staged: str, position: int) -> None:
     """Adds the live credits (`valid_to` NULL) of the staged table `staged` (conversion_credits'
-    columns plus STAGED_EXTRA) to the day totals and counts."""
+    columns plus STAGED_EXTRA) to the day totals and counts, as changed at `position` (of
+    attribution's log: the page's)."""
     if conn.dialect.name == "postgresql":
         # With statistics, the sums are grouped by hashing, not by sorting text keys.
         conn.exec_driver_sql(f"ANALYZE {staged}")
-    _add_to_day_tables(conn, f"{staged} AS c", "c.day", "c.unconsented", 1)
+    _add_to_day_tables(conn, f"{staged} AS c", "c.day", "c.unconsented", 1, position)
 
 
 def subtract_live(
-    conn: Connection, keys: Iterable[tuple[str, str]], zones: dict[str, ZoneInfo]
+    conn: Connection,
+    keys: Iterable[tuple[str, str]],
+    zones: dict[str, ZoneInfo],
+    position: int,
 ) -> None:
     """Takes the live credits of the (property, conversion) `keys` away from the day totals
-    and counts (before a new revision or a retraction ends them), deleting the rows left
-    without credits (or conversions)."""
+    and counts (before a new revision or a retraction ends them), as changed at `position`,
+    deleting the rows left without credits (or conversions)."""
     ordered = sorted(set(keys))
     if not ordered:
         return
@@ -91,7 +95,7 @@ def subtract_live(
             .where(tuple_(c.property_id, c.conversion_id).in_(chunk), c.valid_to.is_(None))
         )
         days += _days(found, zones, unconsented)
-    _add_stored(conn, days, -1)
+    _add_stored(conn, days, -1, position)
 
 
 def _days(
@@ -110,9 +114,11 @@ def _days(
     return days
 
 
-def _add_stored(conn: Connection, days: Sequence[tuple[str, str, int, int]], sign: int) -> None:
+def _add_stored(
+    conn: Connection, days: Sequence[tuple[str, str, int, int]], sign: int, position: int
+) -> None:
     """Adds (sign 1) or takes away (-1) the live stored credits of the conversions `days`
-    names (with their local days) to or from the day tables."""
+    names (with their local days) to or from the day tables, as changed at `position`."""
     if not days:
         return
     staged = stage_values(conn, _DAYS_TABLE, _DAYS_COLUMNS, days)
@@ -123,17 +129,18 @@ def _add_stored(conn: Connection, days: Sequence[tuple[str, str, int, int]], sig
         f"{qualified_name(conn, conversion_credits)} AS c JOIN {staged} AS k "
         "ON c.property_id = k.property_id AND c.conversion_id = k.conversion_id"
     )
-    _add_to_day_tables(conn, source, "k.day", "k.unconsented", sign)
+    _add_to_day_tables(conn, source, "k.day", "k.unconsented", sign, position)
 
 
 def _add_to_day_tables(
-    conn: Connection, source: str, day: str, unconsented: str, sign: int
+    conn: Connection, source: str, day: str, unconsented: str, sign: int, position: int
 ) -> None:
     """Adds (sign 1) or takes away (-1) the live credits of `source` (SQL naming them `c`,
     with `day` and `unconsented` expressions) to or from the day totals, month totals and
     counts, summed by the database (one statement sums the credits of every dimension per
-    day, and both totals are added from its rows; one statement for the counts); after
-    taking away, deletes the rows left without credits (or conversions)."""
+    day, and both totals are added from its rows; one statement for the counts, which also
+    sets each changed day's `changed_at` to `position`); after taking away, deletes the rows
+    left without credits (or conversions)."""
     quote = conn.dialect.identifier_preparer.quote
     mask, bits = VALUE_PART_MASK, VALUE_PART_BITS
     if conn.dialect.name == "postgresql":
@@ -180,9 +187,10 @@ def _add_to_day_tables(
         _COUNT_KEYS,
         _COUNT_SUMS,
         f"SELECT c.property_id, c.conversion_name, c.model, {day}, {sign} * COUNT(*), "
-        f"{sign} * SUM({unconsented}) FROM {source} WHERE c.valid_to IS NULL "
+        f"{sign} * SUM({unconsented}), {int(position)} FROM {source} WHERE c.valid_to IS NULL "
         f"AND c.credit_index = 0 GROUP BY c.property_id, c.conversion_name, c.model, {day}",
         sign,
+        replaced=("changed_at",),
     )
 
 
@@ -193,13 +201,20 @@ def _upsert(
     sums: Sequence[str],
     selected: str,
     sign: int,
+    replaced: Sequence[str] = (),
 ) -> None:
-    """Adds the sums of `selected` (keys then sums, each key once) to the rows of `table`
-    with their keys, inserting the missing ones; after negative sums, deletes the rows whose
-    first sum (the count) became 0."""
-    added = ", ".join(f"{s} = old.{s} + excluded.{s}" for s in sums)
+    """Adds the sums of `selected` (keys, sums, then the `replaced` columns; each key once)
+    to the rows of `table` with their keys, setting their `replaced` columns, inserting the
+    missing ones; after negative sums, deletes the rows whose first sum (the count) became 0."""
+    added = ", ".join(
+        (
+            *(f"{s} = old.{s} + excluded.{s}" for s in sums),
+            *(f"{r} = excluded.{r}" for r in replaced),
+        )
+    )
+    columns = ", ".join((*keys, *sums, *replaced))
     statement = (
-        f"INSERT INTO {qualified_name(conn, table)} AS old ({', '.join((*keys, *sums))}) "
+        f"INSERT INTO {qualified_name(conn, table)} AS old ({columns}) "
         f"{selected} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {added}"
     )
     if sign > 0:
@@ -210,9 +225,10 @@ def _upsert(
     delete_keys(conn, table, keys, emptied)
 
 
-def zones_for(conn: Connection, property_ids: Iterable[str]) -> dict[str, ZoneInfo]:
+def zones_for(conn: Connection, property_ids: Iterable[str], position: int) -> dict[str, ZoneInfo]:
     """The time zone each property's day totals are in, made its setting first where they
-    are in another one or in none (recomputed from the live credits). On PostgreSQL the
+    are in another one or in none (recomputed from the live credits, as changed at
+    `position`, the page's). On PostgreSQL the
     properties' `day_total_zones` rows stay locked to the transaction's end, so a change of
     the setting waits for a page being written."""
     wanted = sorted(set(property_ids))
@@ -231,14 +247,15 @@ def zones_for(conn: Connection, property_ids: Iterable[str]) -> dict[str, ZoneIn
     for property_id in wanted:
         name = settings.get(property_id, DEFAULT_ZONE)
         if recorded.get(property_id) != name:
-            recompute(conn, property_id, name)
+            recompute(conn, property_id, name, position)
         zones[property_id] = ZoneInfo(name)
     return zones
 
 
-def recompute(conn: Connection, property_id: str, zone_name: str) -> None:
-    """Replaces a property's day totals by those of its live credits in the zone, and
-    records the zone."""
+def recompute(conn: Connection, property_id: str, zone_name: str, position: int) -> None:
+    """Replaces a property's day totals by those of its live credits in the zone, as changed
+    at `position` (no lower than any page of the property's so far: the property's position
+    of attribution's log), and records the zone."""
     # The zone's row first: a page being written holds it (PostgreSQL), and waits for none.
     for table in (
         day_total_zones,
@@ -259,5 +276,5 @@ def recompute(conn: Connection, property_id: str, zone_name: str) -> None:
         .distinct()
         .where(c.property_id == property_id, c.valid_to.is_(None))
     )
-    _add_stored(conn, _days(found, {property_id: ZoneInfo(zone_name)}, unconsented), 1)
+    _add_stored(conn, _days(found, {property_id: ZoneInfo(zone_name)}, unconsented), 1, position)
     conn.execute(insert(day_total_zones).values(property_id=property_id, time_zone=zone_name))

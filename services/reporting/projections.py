@@ -123,21 +123,23 @@ class ConversionCreditsProjection:
             )
             revisions = _accepted_revisions(attributions, stored)
             retractions = [e.value for e in entries if isinstance(e.value, Retraction)]
+            position = entries[-1].position
             zones = zones_for(
                 conn,
                 [r.attribution.property_id for r in revisions]
                 + [r.property_id for r in retractions],
+                position,
             )
             revised = (conversion_credits, unconsented_conversions, *PATH_TABLES)
             ending = _with_current_rows(
                 conn, revised, _first_per_key((r.key, r.valid_from) for r in revisions), stored
             )
-            subtract_live(conn, ending, zones)
+            subtract_live(conn, ending, zones, position)
             _end_current(conn, revised, ending)
-            _insert_credits(conn, revisions, zones)
+            _insert_credits(conn, revisions, zones, position)
             insert_paths(conn, revisions)
             retracted = apply_outcomes(conn, entries)
-            subtract_live(conn, retracted, zones)
+            subtract_live(conn, retracted, zones, position)
             _end_current(conn, HISTORY_TABLES, retracted)
             # Every entry's time: attribution's entries are few beside the rows each writes.
             # Before the cohort summary, whose lock (PostgreSQL) the other followers wait for.
@@ -153,9 +155,7 @@ class ConversionCreditsProjection:
             )
             _apply_configured_models(conn, settings)
             apply_reporting_identities(conn, settings)
-            record_position(
-                conn, projection_positions, PROJECTION_NAME, upstream, entries[-1].position
-            )
+            record_position(conn, projection_positions, PROJECTION_NAME, upstream, position)
 
 
 def _accepted_revisions(
@@ -297,7 +297,7 @@ _dimension_values = attrgetter(*DIMENSIONS)
 
 
 def _insert_credits(
-    conn: Connection, revisions: Sequence[Revision], zones: dict[str, ZoneInfo]
+    conn: Connection, revisions: Sequence[Revision], zones: dict[str, ZoneInfo], position: int
 ) -> None:
     """Inserts every credit of each revision (with its fraction units) and adds the live ones
     to the day totals: the rows are staged once (bulk.stage_rows) and go on to
@@ -348,6 +348,6 @@ def _insert_credits(
             f"INSERT INTO {qualified_name(conn, conversion_credits)} ({names}) "
             f"SELECT {names} FROM {staged}"
         )
-        add_staged_credits(conn, staged)
+        add_staged_credits(conn, staged, position)
     if unconsented:
         insert_rows(conn, unconsented_conversions, unconsented)

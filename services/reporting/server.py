@@ -29,6 +29,7 @@ from common.settings import (
     creates_tables,
     data_dir,
     database_url,
+    env_flag,
     env_int,
     env_str,
     peer_address,
@@ -45,6 +46,7 @@ from services.reporting.access import RATE_COSTS, policy
 from services.reporting.activity import PROJECTION_NAME as ACTIVITY
 from services.reporting.activity import IngestActivityProjection
 from services.reporting.application import ReportingApplication
+from services.reporting.filter_totals import FilterTotalsFollower
 from services.reporting.generations import LIVE, GenerationEngine, ReportViews
 from services.reporting.metrics import MetricsReports
 from services.reporting.outcome_reports import OutcomeReports
@@ -82,6 +84,7 @@ class ReportingSettings:
     transport: TransportSettings = PLAINTEXT
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     rebuild_drop_grace: float = DROP_GRACE_SECONDS
+    filter_totals: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ReportingSettings:
@@ -95,7 +98,8 @@ class ReportingSettings:
         `transport_settings`, peers at their `<PEER>_INTERNAL_ADDR` when set, and
         `CONVTRACK_AUTH` (with keys, the API key ring is read from ingest),
         `REPORTING_REBUILD_GRACE_SECONDS` (30: how long a replaced generation of the views is
-        kept for the queries still reading it)."""
+        kept for the queries still reading it), `REPORTING_FILTER_TOTALS` (off: whether the
+        filter totals are summed and read; docs/architecture.md, "Filter totals")."""
         listen = env_str(env, "REPORTING_LISTEN", cls.listen)
         return cls(
             listen=listen,
@@ -114,6 +118,7 @@ class ReportingSettings:
             rebuild_drop_grace=env_int(
                 env, "REPORTING_REBUILD_GRACE_SECONDS", int(DROP_GRACE_SECONDS)
             ),
+            filter_totals=env_flag(env, "REPORTING_FILTER_TOTALS", default=False),
         )
 
 
@@ -171,7 +176,9 @@ def _start(
         engine.dispose()
         raise
     projection = ConversionCreditsProjection(engine)
-    app = ReportingApplication(engine, UPSTREAMS, settings.shards)
+    app = ReportingApplication(
+        engine, UPSTREAMS, settings.shards, filter_totals=settings.filter_totals
+    )
     activity = IngestActivityProjection(engine)
     channel = open_channel(
         settings.attribution_addr, settings.transport.tls, telemetry.tracer_provider
@@ -303,7 +310,11 @@ def _start(
         ready_at_start=False,
         transport=settings.transport,
     )
+    # Whole days' filter totals, apart from the catch-up, in the replica leading the task.
+    filter_totals = FilterTotalsFollower(engine, election.task_leadership("filter-totals"))
     rebuilder.start()
+    if settings.filter_totals:
+        filter_totals.start()
     return RunningService(
         "reporting",
         server,
@@ -311,6 +322,7 @@ def _start(
         interrupts=interrupts,
         closers=[
             rebuilder.stop,
+            filter_totals.stop,
             *key_closers,
             engine.dispose,
             audit.close,

@@ -206,11 +206,74 @@ conversion_day_counts = Table(
     Column("day", Integer, primary_key=True),
     Column("conversions", BigInteger, nullable=False),
     Column("unconsented", BigInteger, nullable=False),
+    Column("changed_at", BigInteger, nullable=False, server_default="0"),
     sqlite_with_rowid=False,
 )
 """Per local day (as in conversion_day_totals), conversion name and model: how many live
 conversions have credits under the model, and how many of them were counted without
-analytics consent (a conversion has one day, so these add up over days)."""
+analytics consent (a conversion has one day, so these add up over days). `changed_at` is the
+position of attribution's log of the page (or of the zone change) that last changed the
+day's live credits: every change of them passes through this row, and positions only grow,
+so a filter summary made when it had this value is still exact while it has it
+(services/reporting/filter_totals.py; 0 for rows from before views revision v0010)."""
+
+filter_summarised_days = Table(
+    "filter_summarised_days",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("conversion_name", String, primary_key=True),
+    Column("model", String, primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("changed_at", BigInteger, nullable=False),
+    Column("time_zone", String, nullable=False),
+    sqlite_with_rowid=False,
+)
+"""The days (as conversion_day_counts keys them) the filter totals follower summarised into
+`filter_day_totals` and `filter_day_counts`: the count row's `changed_at` it read and the
+zone the day was local to. A report reads a day's filter totals only while both still hold
+(the count row has that `changed_at`, the property's day totals are in that zone)."""
+
+filter_day_totals = Table(
+    "filter_day_totals",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("conversion_name", String, primary_key=True),
+    Column("model", String, primary_key=True),
+    Column("filter_dimension", String, primary_key=True),
+    Column("filter_value", String, primary_key=True),
+    Column("dimension", String, primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("value", String, primary_key=True),
+    Column("currency_code", String, primary_key=True),
+    Column("credits", BigInteger, nullable=False),
+    Column("fraction_units", BigInteger, nullable=False),
+    Column("value_high", BigInteger, nullable=False),
+    Column("value_middle", BigInteger, nullable=False),
+    Column("value_low", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+"""A summarised day's live credits split by the value of one filter dimension
+(`filter_dimension`, one of filter_totals.FILTER_DIMENSIONS; `filter_value` its value, ""
+for none) and summed per value of every dimension (itself included), as conversion_day_totals
+sums them: what a live report filtered by one such value reads for its whole days. Written by
+the filter totals follower, never by the catch-up."""
+
+filter_day_counts = Table(
+    "filter_day_counts",
+    metadata,
+    Column("property_id", String, primary_key=True),
+    Column("conversion_name", String, primary_key=True),
+    Column("model", String, primary_key=True),
+    Column("filter_dimension", String, primary_key=True),
+    Column("filter_value", String, primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("conversions", BigInteger, nullable=False),
+    Column("unconsented", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+"""Per summarised day and value of each filter dimension: the live conversions with at least
+one credit of that value under the model, and how many of them were counted without analytics
+consent."""
 
 day_total_zones = Table(
     "day_total_zones",

@@ -29,6 +29,7 @@ from convtrack.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from services import launcher
 from services.cli import main
 from services.reporting import schema
+from services.reporting.filter_totals import summarise_all
 from services.reporting.generations import LIVE, ReportViews
 from services.reporting.server import (
     ReportingSettings,
@@ -44,6 +45,7 @@ from services.reporting.views import (
     conversion_day_counts,
     conversion_day_totals,
     conversion_month_totals,
+    filter_summarised_days,
     identity_links,
     log_clock,
     metadata,
@@ -212,7 +214,8 @@ def test_the_catch_up_revision_keeps_the_day_rows_in_their_key_alone_on_sqlite(
     assert [tuple(row) for row in totals] == [
         ("shop", "purchase", "linear", "channel", 20000, "email", "EUR", 3, 5, 0, 1, 2)
     ]
-    assert [tuple(row) for row in counts] == [("shop", "purchase", "linear", 20000, 2, 1)]
+    # (changed at 0 since revision v0010)
+    assert [tuple(row) for row in counts] == [("shop", "purchase", "linear", 20000, 2, 1, 0)]
     assert schema.revision_of(views, 1) == schema.head(schema.VIEWS)
 
 
@@ -515,6 +518,8 @@ def test_a_rebuild_while_serving_never_answers_blank_or_less_and_equals_a_fresh_
     assert conversions(system) == float(sent[0])
     views = open_views(system.settings())
     try:
+        # The filter totals follower runs to its end on each generation before comparing.
+        summarise_all(views.of(2))
         rebuilt = view_rows(views, 2)
         assert len(rebuilt[conversion_credits.name]) > 0
         # It went live with the planner's statistics gathered (autovacuum may be off).
@@ -527,6 +532,7 @@ def test_a_rebuild_while_serving_never_answers_blank_or_less_and_equals_a_fresh_
         assert rebuild_reports(system.settings()) == 3
         launcher.wait_for_sync(system.addresses, timeout=60)
         assert views.live() == 3
+        summarise_all(views.of(3))
         fresh = view_rows(views, 3)
         assert _without_positions(rebuilt) == _without_positions(fresh)
         # The replaced generation was left as it was when it was swapped out.
@@ -569,6 +575,13 @@ def _without_positions(rows: dict[str, list[tuple[object, ...]]]) -> dict[str, o
         for row in rows[table]
         for position in row[-2:]
     }
+    # Without the day counts' and the filter summaries' `changed_at` (columns 6 and 4): the
+    # position of the page that last changed a day, and pages differ.
+    for table, column in ((conversion_day_counts.name, 6), (filter_summarised_days.name, 4)):
+        rows = {
+            **rows,
+            table: sorted((r[:column] + r[column + 1 :] for r in rows[table]), key=repr),
+        }
     clock = [row for row in rows[log_clock.name] if row[0] != "ingest" or row[1] in changes]
     kept = {k: v for k, v in rows.items() if k not in (projection_positions.name, log_clock.name)}
     return {**kept, "at": positions, log_clock.name: clock}
@@ -628,4 +641,26 @@ def test_the_month_totals_revision_sums_the_stored_day_totals_per_month(
         ("shop", "purchase", "linear", "channel", 0, "email", "EUR", 1, 10, 0, 1, 2),
         ("shop", "purchase", "linear", "channel", 1, "email", "EUR", 6, 60, 0, 2, 4),
     ]
+    assert schema.revision_of(views, 1) == schema.head(schema.VIEWS)
+
+
+def test_the_filter_totals_revision_stamps_the_day_counts_at_0_and_starts_no_summary(
+    views: ReportViews,
+) -> None:
+    # A generation at v0009 holds a day count.
+    schema.migrate(views)
+    with schema._engine_for(views, 1) as engine, engine.begin() as conn:
+        schema.command.downgrade(schema._config(schema.VIEWS, conn), "v0009")
+        conn.exec_driver_sql(
+            "INSERT INTO conversion_day_counts VALUES ('shop', 'purchase', 'linear', 20000, 2, 1)"
+        )
+
+    schema.migrate(views)
+
+    # Changed at 0 (before any page of attribution's log): stale until summarised.
+    with views.connect(1) as conn:
+        counts = conn.execute(select(conversion_day_counts)).all()
+        assert [tuple(row) for row in counts] == [("shop", "purchase", "linear", 20000, 2, 1, 0)]
+        summaries = conn.execute(select(func.count()).select_from(filter_summarised_days))
+        assert summaries.scalar() == 0
     assert schema.revision_of(views, 1) == schema.head(schema.VIEWS)

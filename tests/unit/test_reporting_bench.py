@@ -114,8 +114,10 @@ def test_the_rows_name_the_scale_and_the_catch_up_rate(storage: Storage) -> None
     rows = reporting_queries.run(_env(storage), storage.backend, SCALES["tiny"])
     assert rows[0].benchmark == "reporting projection catch-up"
     assert rows[0].rate.endswith("entries/s")
-    assert {row.size for row in rows[1:]} == {"tiny: 600 conv"}
-    assert all(row.rate.startswith("p50 ") for row in rows[1:])
+    assert rows[1].benchmark == "filter totals follower, every day to its end"
+    assert rows[1].rate.endswith("credits/s") and "us per credit" in rows[1].note
+    assert {row.size for row in rows[2:]} == {"tiny: 600 conv"}
+    assert all(row.rate.startswith("p50 ") for row in rows[2:])
 
 
 @contextmanager
@@ -148,6 +150,11 @@ def test_the_bulk_loader_writes_the_rows_the_projection_writes(storage: Storage)
             expected = view_rows(conn, LOADED_VIEWS)
         with bulk.connect() as conn:
             found = view_rows(conn, LOADED_VIEWS)
+        # The day counts without `changed_at`: the position of the page (or chunk) that last
+        # changed a day, and the two load in pages of different sizes.
+        for rows in (expected, found):
+            counts = rows[conversion_day_counts.name]
+            rows[conversion_day_counts.name] = sorted(row[:-1] for row in counts)
         for table in LOADED_VIEWS:
             assert found[table.name] == expected[table.name], table.name
         c = conversion_credits.c
