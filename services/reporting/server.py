@@ -310,19 +310,21 @@ def _start(
         ready_at_start=False,
         transport=settings.transport,
     )
-    # Whole days' filter totals, apart from the catch-up, in the replica leading the task.
-    filter_totals = FilterTotalsFollower(engine, election.task_leadership("filter-totals"))
     rebuilder.start()
+    closers = [rebuilder.stop]
     if settings.filter_totals:
+        # Whole days' filter totals, apart from the catch-up, in the replica leading the task
+        # (on PostgreSQL its leadership holds one more connection: none when off).
+        filter_totals = FilterTotalsFollower(engine, election.task_leadership("filter-totals"))
         filter_totals.start()
+        closers.append(filter_totals.stop)
     return RunningService(
         "reporting",
         server,
         followers=followers,
         interrupts=interrupts,
         closers=[
-            rebuilder.stop,
-            filter_totals.stop,
+            *closers,
             *key_closers,
             engine.dispose,
             audit.close,

@@ -10,13 +10,17 @@ import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine, event, func, select
 
 from common.follower import UpstreamEntry
+from common.leadership import lock_key
 from common.settings import SettingsError
+from services.launcher import free_loopback_port
+from services.reporting import server as reporting_server
 from services.reporting.application import ReportingApplication
 from services.reporting.domainmodel import (
     NOT_SET,
@@ -44,6 +48,7 @@ from services.reporting.views import (
 )
 from tests.conftest import Storage
 from tests.integration.helpers_attribution import migrated_views
+from tests.integration.test_leadership import eventually, lock_holders
 from tests.integration.test_reporting_day_totals import (
     PROPERTY,
     ZONE,
@@ -305,3 +310,30 @@ def test_the_filter_totals_are_off_unless_turned_on() -> None:
     assert ReportingSettings.from_env({"REPORTING_FILTER_TOTALS": "No"}).filter_totals is False
     with pytest.raises(SettingsError, match="REPORTING_FILTER_TOTALS must be on or off"):
         ReportingSettings.from_env({"REPORTING_FILTER_TOTALS": "sometimes"})
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("turned_on", [False, True])
+def test_reporting_leads_the_filter_totals_task_only_when_they_are_on(
+    postgres_database: str, tmp_path: Path, turned_on: bool
+) -> None:
+    # The task's leadership holds a PostgreSQL connection of its own: off, none is taken.
+    settings = ReportingSettings(
+        listen="127.0.0.1:0",
+        database_url=postgres_database,
+        data_dir=tmp_path,
+        attribution_addr=f"127.0.0.1:{free_loopback_port()}",
+        filter_totals=turned_on,
+    )
+    running = reporting_server.start(settings)
+    try:
+        key = lock_key("reporting:filter-totals")
+        if turned_on:
+            eventually(lambda: len(lock_holders(postgres_database, key)) == 1)
+        else:
+            # The rebuild's leadership, started beside it, is taken: the service is up.
+            rebuild = lock_key("reporting:rebuild")
+            eventually(lambda: len(lock_holders(postgres_database, rebuild)) == 1)
+            assert lock_holders(postgres_database, key) == []
+    finally:
+        running.stop()
