@@ -15,6 +15,7 @@ from sqlalchemy import (
     Connection,
     Integer,
     Select,
+    Subquery,
     Table,
     and_,
     case,
@@ -1013,7 +1014,16 @@ def _filter_day_sums(
         .where(*where(t), t.dimension == summed)
         .subquery()
     )
-    periodic = day_key is not None
+    counts = select(func.sum(k.conversions), func.sum(k.unconsented)).where(*counted)
+    return _grouped_period_sums(conn, rows, day_key is not None, first_key, counts)
+
+
+def _grouped_period_sums(
+    conn: Connection, rows: Subquery, periodic: bool, first_key: int, counts: Select[Any]
+) -> _PeriodSums:
+    """The period sums of summed rows (`rows`: g0, period when `periodic`, fraction units,
+    value parts and currency code), grouped by g0 (and period, as an index from
+    `first_key`), with the conversions and unconsented conversions `counts` sums."""
     keys = [rows.c.g0, *([rows.c.period] if periodic else [])]
     statement = select(
         *keys,
@@ -1031,9 +1041,7 @@ def _filter_day_sums(
         found[((str(row[0]),), index)] = _GroupSums(
             int(units), joined_value(high, middle, low), lowest_code, highest_code
         )
-    conversions, unconsented = conn.execute(
-        select(func.sum(k.conversions), func.sum(k.unconsented)).where(*counted)
-    ).one()
+    conversions, unconsented = conn.execute(counts).one()
     return _PeriodSums(found, int(conversions or 0), int(unconsented or 0))
 
 
@@ -1105,28 +1113,8 @@ def _day_sums(
         if low_key is None or high_key is None or low_key < high_key
     ]
     rows = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
-    periodic = day_key is not None
-    keys = [rows.c.g0, *([rows.c.period] if periodic else [])]
-    statement = select(
-        *keys,
-        func.sum(rows.c.fraction_units),
-        func.sum(rows.c.value_high),
-        func.sum(rows.c.value_middle),
-        func.sum(rows.c.value_low),
-        func.min(rows.c.currency_code),
-        func.max(rows.c.currency_code),
-    ).group_by(*keys)
-    found: dict[tuple[tuple[str, ...], int | None], _GroupSums] = {}
-    for row in conn.execute(statement):
-        index = int(row[1]) - first_key if periodic else None
-        units, high, middle, low, lowest_code, highest_code = row[2 if periodic else 1 :]
-        found[((str(row[0]),), index)] = _GroupSums(
-            int(units), joined_value(high, middle, low), lowest_code, highest_code
-        )
-    conversions, unconsented = conn.execute(
-        select(func.sum(n.conversions), func.sum(n.unconsented)).where(*counted)
-    ).one()
-    return _PeriodSums(found, int(conversions or 0), int(unconsented or 0))
+    counts = select(func.sum(n.conversions), func.sum(n.unconsented)).where(*counted)
+    return _grouped_period_sums(conn, rows, day_key is not None, first_key, counts)
 
 
 def _totals_rows(
